@@ -1,0 +1,183 @@
+"""The public headless API: load models, predict, train and evaluate.
+
+Everything the widgets and the CLI do goes through these functions. The ``*_iter``
+variants are generators that yield progress records and return the result (the widgets
+run them in a worker thread); the plain functions drain them.
+
+Example
+-------
+>>> from napari_unetseg import api
+>>> model = api.load_model("nuclei-2d")          # doctest: +SKIP
+>>> labels = api.predict(image, model)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.bundle import ModelBundle, ModelFileError
+from .core.registry import REGISTRY
+from .core.tiling import PredictionResult, TileProgress, predict_tiled
+
+__all__ = [
+    "ModelBundle",
+    "ModelFileError",
+    "PredictionResult",
+    "REGISTRY",
+    "drain",
+    "list_models",
+    "load_model",
+    "predict",
+    "predict_iter",
+]
+
+ModelLike = ModelBundle | str | os.PathLike
+
+
+def drain(gen: Generator[Any, None, Any], callback: Any = None) -> Any:
+    """Run a progress generator to the end and return its result.
+
+    ``callback``, when given, is called with every progress record.
+    """
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(record)
+
+
+def load_model(model: ModelLike) -> ModelBundle:
+    """A model by shipped/session name, by file path, or a bundle as is.
+
+    Raises
+    ------
+    FileNotFoundError
+        If it is neither a known model name nor an existing file.
+    ModelFileError
+        If the file is not a napari-unetseg model.
+    """
+    if isinstance(model, ModelBundle):
+        return model
+    name = os.fspath(model)
+    if name in REGISTRY:
+        return REGISTRY.get(name)
+    path = Path(name).expanduser()
+    if path.is_file():
+        return ModelBundle.load(path)
+    known = ", ".join(REGISTRY.names()) or "none"
+    raise FileNotFoundError(
+        f"Unknown model {name!r}: it is neither a model name (known: {known}) nor an "
+        "existing model file."
+    )
+
+
+def list_models() -> list[dict[str, Any]]:
+    """The shipped models and those trained in this session, one dict each."""
+    rows = []
+    for name, path in REGISTRY.shipped().items():
+        rows.append({"name": name, "kind": "shipped", "path": str(path)})
+    for name in REGISTRY.session():
+        rows.append({"name": name, "kind": "session", "path": None})
+    return rows
+
+
+def predict_iter(
+    image: Any,
+    model: ModelLike,
+    *,
+    tile_size: int | tuple[int, ...] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    tta: bool = False,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    out: Any = None,
+    channel_axis: int | None = None,
+    blend: str = "gaussian",
+) -> Generator[TileProgress, None, PredictionResult]:
+    """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``."""
+    bundle = load_model(model)
+    return (
+        yield from predict_tiled(
+            bundle,
+            image,
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            tta=tta,
+            return_probabilities=return_probabilities,
+            return_uncertainty=return_uncertainty,
+            out=out,
+            channel_axis=channel_axis,
+            blend=blend,
+        )
+    )
+
+
+def predict(
+    image: Any,
+    model: ModelLike,
+    *,
+    tile_size: int | tuple[int, ...] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    tta: bool = False,
+    return_probabilities: bool = False,
+    out: Any = None,
+    channel_axis: int | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Segment an image with a U-Net, tile by tile, in bounded memory.
+
+    Parameters
+    ----------
+    image : array-like
+        Numpy array, memmap, zarr or dask array: (Y, X) / (Z, Y, X), with an optional
+        channel axis (per the model's ``in_channels``) and optional leading axes (T, or Z
+        for a 2D model), which are processed one plane/volume at a time.
+    model : ModelBundle, str or path
+        A bundle, a shipped or session model name (see :func:`list_models`) or a file.
+    tile_size, overlap, batch_size, device, precision, tta
+        See :func:`napari_unetseg.core.tiling.predict_tiled`.
+    return_probabilities : bool
+        Also return the float32 foreground probability map.
+    out : array-like, optional
+        Where to write the labels (numpy, memmap, zarr); allocated when omitted.
+
+    Returns
+    -------
+    labels : ndarray
+        uint8 (uint16 for > 255 classes) labels with the image's shape without channels.
+    probabilities : ndarray
+        Only with ``return_probabilities``.
+    """
+    result = drain(
+        predict_iter(
+            image,
+            model,
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            tta=tta,
+            return_probabilities=return_probabilities,
+            out=out,
+            channel_axis=channel_axis,
+        )
+    )
+    if return_probabilities:
+        return result.labels, result.probabilities
+    return result.labels

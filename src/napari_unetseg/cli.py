@@ -1,0 +1,205 @@
+"""The ``unetseg`` command line: batch prediction, training, evaluation and models.
+
+Every sub-command is one ``_cmd_<name>`` function plus its ``_add_<name>`` parser;
+bad input ends with one line on stderr (``unetseg: error: ...``) and exit status 1,
+and output files are written atomically so an existing file is never half-overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+
+class CLIError(Exception):
+    """An error to report to the user as one line, without a traceback."""
+
+
+# -- predict ------------------------------------------------------------------------------
+def _add_predict(sub: Any) -> None:
+    p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF / OME-TIFF image(s)")
+    p.add_argument("--model", "-m", default="nuclei-2d", help="shipped model name or model file")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="output TIFF (one input) or folder (several inputs: <stem>_labels.tif)",
+    )
+    p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
+    p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
+    p.add_argument(
+        "--probabilities", default=None, metavar="PATH", help="also write the probability map"
+    )
+    p.set_defaults(func=_cmd_predict)
+
+
+def _output_paths(inputs: Sequence[str], output: str, suffix: str) -> list[Path]:
+    out = Path(output)
+    if len(inputs) == 1 and out.suffix.lower() in (".tif", ".tiff"):
+        return [out]
+    if out.suffix.lower() in (".tif", ".tiff"):
+        raise CLIError("With several inputs, --output must be a folder, not a TIFF file.")
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / f"{Path(i).name.split('.')[0]}_{suffix}.tif" for i in inputs]
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import _io, api
+
+    model = api.load_model(args.model)
+    outputs = _output_paths(args.inputs, args.output, "labels")
+    probs_out = (
+        _output_paths(args.inputs, args.probabilities, "probabilities")
+        if args.probabilities
+        else [None] * len(outputs)
+    )
+    for src in args.inputs:  # fail before any work when an input is missing
+        if not Path(src).is_file():
+            raise CLIError(f"Input file {src!r} does not exist.")
+    for src, dst, pdst in zip(args.inputs, outputs, probs_out):
+        img = _io.read_image(src)
+        t0 = time.perf_counter()
+        with tqdm(desc=Path(src).name, unit="tile", file=sys.stderr, leave=False) as bar:
+
+            def show(rec: Any, bar: Any = bar) -> None:
+                bar.total = rec.total
+                bar.n = rec.done
+                bar.refresh()
+
+            result = api.drain(
+                api.predict_iter(
+                    img.data,
+                    model,
+                    tile_size=args.tile_size,
+                    overlap=args.overlap,
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    precision=args.precision,
+                    tta=args.tta,
+                    return_probabilities=pdst is not None,
+                    channel_axis=img.channel_axis,
+                ),
+                show,
+            )
+        seconds = time.perf_counter() - t0
+        spatial = img.without_channels()
+        _io.write_labels(dst, result.labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
+        if pdst is not None:
+            _io.write_image(pdst, result.probabilities, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
+        s = result.stats
+        print(
+            f"{src} -> {dst}: {s['voxels']:,} voxels in {seconds:.2f} s "
+            f"({s['voxels'] / max(seconds, 1e-9):,.0f} voxels/s) on {s['device']}, "
+            f"peak memory {_fmt_bytes(_peak_rss())}"
+        )
+    return 0
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _peak_rss() -> float:
+    """Peak resident memory of this process in bytes."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+# -- models -------------------------------------------------------------------------------
+def _add_models(sub: Any) -> None:
+    p = sub.add_parser("models", help="list the shipped models")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from . import api
+
+    rows = api.list_models()
+    if not rows:
+        print("No models are installed.")
+    for row in rows:
+        bundle = api.load_model(row["name"])
+        print(
+            f"{row['name']:<16} {bundle.spatial_dims}D  {bundle.in_channels} channel(s)  "
+            f"classes: {', '.join(bundle.class_names)}  ({row['path']})"
+        )
+    return 0
+
+
+# -- sample -------------------------------------------------------------------------------
+def _add_sample(sub: Any) -> None:
+    p = sub.add_parser("sample", help="write a synthetic nuclei image (and its labels) to try things")
+    p.add_argument("output", help="image TIFF to write; labels go to <stem>_labels.tif")
+    p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from . import _io
+    from .core.synthetic import synthetic_nuclei
+
+    if len(args.shape) not in (2, 3):
+        raise CLIError("--shape takes 2 (Y X) or 3 (Z Y X) sizes.")
+    image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
+    out = Path(args.output)
+    axes = "YX" if image.ndim == 2 else "ZYX"
+    _io.write_image(out, image, axes=axes)
+    lab = out.with_name(out.name.split(".")[0] + "_labels.tif")
+    _io.write_labels(lab, labels, axes=axes)
+    print(f"wrote {out} and {lab} ({'x'.join(map(str, image.shape))})")
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_predict, _add_models, _add_sample]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unetseg", description="U-Net segmentation of 2D/3D images (napari-unetseg)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("unetseg: interrupted; no output was left half-written.", file=sys.stderr)
+        return 130
+    except CLIError as exc:
+        print(f"unetseg: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, OSError, MemoryError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"unetseg: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Model files: a U-Net with everything needed to use it correctly.
+
+A model file (``.pt``) is one ``torch.save`` of a plain dict of tensors and plain values:
+
+- ``format`` / ``format_version``: identifies the file;
+- ``config``: the :class:`~napari_unetseg.core.unet.UNet` constructor arguments;
+- ``state_dict``: the weights;
+- ``normalization``: the input normalization parameters (see ``normalize.py``);
+- ``class_names``, ``tile_size`` (a hint for inference), ``name``;
+- ``history``: training curves, data shapes, label mode, seed, duration.
+
+Files are loaded with ``torch.load(..., weights_only=True)`` so a model file can never
+run code, and saved atomically (temporary file in the same folder, then rename).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .normalize import DEFAULT_NORMALIZATION, Layout, Normalizer, resolve_layout
+from .unet import UNet
+
+MODEL_FORMAT = "napari-unetseg-model"
+FORMAT_VERSION = 1
+DEFAULT_TILE = {2: 256, 3: 96}
+
+
+class ModelFileError(ValueError):
+    """A file that is not a usable napari-unetseg model."""
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples into plain Python values for the file."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass
+class ModelBundle:
+    """A network plus its configuration, normalization, class names and history."""
+
+    network: UNet
+    normalization: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
+    class_names: list[str] = field(default_factory=list)
+    tile_size: tuple[int, ...] | None = None
+    history: dict[str, Any] = field(default_factory=dict)
+    name: str = "unet"
+    source: str | None = None  # where it was loaded from (path), for display only
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network, UNet):
+            raise TypeError("ModelBundle.network must be a napari_unetseg UNet.")
+        self.normalization = {**DEFAULT_NORMALIZATION, **(self.normalization or {})}
+        if not self.class_names:
+            n = self.n_classes
+            self.class_names = (
+                ["background", "foreground"]
+                if n == 1
+                else ["background"] + [f"class {i}" for i in range(1, n)]
+            )
+        if self.tile_size is None:
+            self.tile_size = (DEFAULT_TILE[self.spatial_dims],) * self.spatial_dims
+        self.tile_size = tuple(int(t) for t in self.tile_size)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_network(cls, network: UNet, **config: Any) -> ModelBundle:
+        """Wrap a freshly built :class:`UNet`.
+
+        Keyword arguments are the other fields: ``normalization``, ``class_names``,
+        ``tile_size``, ``history``, ``name``.
+        """
+        return cls(network=network, **config)
+
+    @classmethod
+    def create(cls, **unet_config: Any) -> ModelBundle:
+        """Build a new, untrained model from :class:`UNet` arguments."""
+        return cls(network=UNet(**unet_config))
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.network.config)
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.network.spatial_dims
+
+    @property
+    def n_classes(self) -> int:
+        return self.network.n_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.network.in_channels
+
+    @property
+    def divisor(self) -> int:
+        return self.network.divisor()
+
+    @property
+    def n_labels(self) -> int:
+        """Number of label values a prediction can take (background included)."""
+        return max(2, self.n_classes)
+
+    def copy(self) -> ModelBundle:
+        return copy.deepcopy(self)
+
+    # -- normalization ------------------------------------------------------------------
+    def layout(self, shape: tuple[int, ...], channel_axis: int | None = None) -> Layout:
+        return resolve_layout(shape, self.spatial_dims, self.in_channels, channel_axis)
+
+    def normalizer(self, image: Any, channel_axis: int | None = None) -> Normalizer:
+        """The normalizer (statistics of ``image``) that prediction and training apply."""
+        return Normalizer.from_image(image, self.layout(image.shape, channel_axis), self.normalization)
+
+    def normalize(self, image: Any, channel_axis: int | None = None) -> np.ndarray:
+        """The exact float32 input transform :func:`predict` applies, on a whole image.
+
+        Returns the image with the channel axis first when the model has one
+        (``(C, ..., *spatial)``), else the image's shape, so any other engine can be fed
+        identical input.
+        """
+        layout = self.layout(image.shape, channel_axis)
+        norm = Normalizer.from_image(image, layout, self.normalization)
+        arr = np.asarray(image)
+        if layout.channel_axis is None:
+            return norm(arr[None])[0]
+        return norm(np.moveaxis(arr, layout.channel_axis, 0))
+
+    # -- files --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        state = {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "config": _plain(self.config),
+            "state_dict": state,
+            "normalization": _plain(self.normalization),
+            "class_names": list(self.class_names),
+            "tile_size": list(self.tile_size or []),
+            "history": _plain(self.history),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model file atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(self.to_dict(), f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> ModelBundle:
+        where = f"{source!r} " if source else "This "
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            raise ModelFileError(f"{where}is not a napari-unetseg model file.")
+        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{where}was written by a newer napari-unetseg (format "
+                f"{data['format_version']}); please upgrade."
+            )
+        try:
+            network = UNet(**data["config"])
+            network.load_state_dict(data["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{where}is a damaged napari-unetseg model file ({exc}).") from exc
+        network.eval()
+        return cls(
+            network=network,
+            normalization=dict(data.get("normalization") or {}),
+            class_names=list(data.get("class_names") or []),
+            tile_size=tuple(data.get("tile_size") or ()) or None,
+            history=dict(data.get("history") or {}),
+            name=str(data.get("name") or "unet"),
+            source=source,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ModelBundle:
+        """Load a model file safely (``weights_only=True``: a file cannot run code).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ModelFileError
+            If the file is not a napari-unetseg model (or would need to run code).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # unpickling errors, bad zips, truncated files, ...
+            reason = "it would run code when loaded" if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "it cannot be read as a PyTorch file"
+            if isinstance(exc, zipfile.BadZipFile):
+                reason = "it is damaged or truncated"
+            raise ModelFileError(
+                f"{str(path)!r} is not a napari-unetseg model file ({reason})."
+            ) from exc
+        bundle = cls.from_dict(data, source=str(path))
+        if bundle.name == "unet":
+            bundle.name = path.stem
+        return bundle

@@ -1,0 +1,101 @@
+"""Device choice, mixed precision and out-of-memory detection."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine, CPU first: ``['cpu', 'cuda:0', ..., 'mps']``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``'auto'`` -> CUDA if present, else Apple MPS, else CPU; checks the others exist."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    present = available_devices()
+    if name == "auto":
+        for prefix in ("cuda", "mps"):
+            match = [d for d in present if d.startswith(prefix)]
+            if match:
+                return torch.device(match[0])
+        return torch.device("cpu")
+    if name == "cuda":
+        name = "cuda:0"
+    if name not in present:
+        raise ValueError(
+            f"Device {device!r} is not available on this machine (available: {', '.join(present)})."
+        )
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for a precision setting, or None for full float32.
+
+    ``'auto'`` means bf16 on CUDA devices that support it, fp16 on other CUDA devices,
+    and float32 on CPU/MPS (where reduced precision is opt-in).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32.")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    """Autocast to ``dtype`` on ``device``; a no-op for float32."""
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception is an allocator out-of-memory on any device."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    msg = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in msg or "can't allocate memory" in msg or "not enough memory" in msg
+    )
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (None when it cannot be known)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

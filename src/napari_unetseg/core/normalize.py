@@ -1,0 +1,187 @@
+"""Input normalization (robust percentiles) and axis handling.
+
+The same :class:`Normalizer` is used for training and inference, and its parameters are
+stored in the model file, so a model always sees its inputs the way it was trained.
+Statistics are computed once per image from a bounded, strided subsample (never by
+loading a large array whole), then applied block by block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_NORMALIZATION: dict[str, Any] = {
+    "mode": "percentile",
+    "low": 1.0,
+    "high": 99.8,
+    "per_channel": True,
+}
+
+#: Most values read to estimate the percentiles of one image.
+MAX_STAT_SAMPLES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the axes of an input array map onto a model.
+
+    ``spatial_axes`` are the last ``spatial_dims`` non-channel axes; any other
+    non-channel axes are ``leading_axes`` (time, or Z for a 2D model) and are processed
+    one plane/volume at a time. Outputs have the input's shape without the channel axis.
+    """
+
+    shape: tuple[int, ...]
+    channel_axis: int | None
+    spatial_axes: tuple[int, ...]
+    leading_axes: tuple[int, ...]
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[a] for a in self.spatial_axes)
+
+    @property
+    def leading_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[a] for a in self.leading_axes)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(s for a, s in enumerate(self.shape) if a != self.channel_axis)
+
+    @property
+    def n_channels(self) -> int:
+        return 1 if self.channel_axis is None else self.shape[self.channel_axis]
+
+    def index(self, lead: tuple[int, ...], spatial: tuple[slice, ...]) -> tuple:
+        """Index into the input for one leading position and a spatial block."""
+        idx: list[Any] = [slice(None)] * len(self.shape)
+        for a, i in zip(self.leading_axes, lead):
+            idx[a] = i
+        for a, s in zip(self.spatial_axes, spatial):
+            idx[a] = s
+        return tuple(idx)
+
+    def to_channels_first(self, block: np.ndarray) -> np.ndarray:
+        """Reorder a block read with :meth:`index` to (C, *spatial)."""
+        if self.channel_axis is None:
+            return block[None]
+        # Leading axes were indexed away; the channel axis keeps its order among the rest.
+        remaining = [a for a in range(len(self.shape)) if a not in self.leading_axes]
+        return np.moveaxis(block, remaining.index(self.channel_axis), 0)
+
+
+def resolve_layout(
+    shape: tuple[int, ...],
+    spatial_dims: int,
+    in_channels: int = 1,
+    channel_axis: int | None = None,
+) -> Layout:
+    """Decide which axes are channels, spatial and leading for a model.
+
+    Without ``channel_axis``, a model with ``in_channels > 1`` takes the last axis when
+    it has that size and is RGB(A)-like (3 or 4), else the first axis, else the last.
+
+    Raises
+    ------
+    ValueError
+        With one sentence saying what is wrong with the shape.
+    """
+    shape = tuple(int(s) for s in shape)
+    ndim = len(shape)
+    if channel_axis is not None:
+        if not -ndim <= channel_axis < ndim:
+            raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
+        channel_axis %= ndim
+        if shape[channel_axis] != in_channels:
+            raise ValueError(
+                f"The image has {shape[channel_axis]} channels on axis {channel_axis} but the "
+                f"model expects {in_channels}."
+            )
+    elif in_channels > 1:
+        if ndim and shape[-1] == in_channels and in_channels in (3, 4):
+            channel_axis = ndim - 1
+        elif ndim and shape[0] == in_channels:
+            channel_axis = 0
+        elif ndim and shape[-1] == in_channels:
+            channel_axis = ndim - 1
+        else:
+            raise ValueError(
+                f"The model expects {in_channels} input channels but no axis of the image "
+                f"shape {shape} has that size."
+            )
+    rest = [a for a in range(ndim) if a != channel_axis]
+    if len(rest) < spatial_dims:
+        raise ValueError(
+            f"A {spatial_dims}D model needs at least {spatial_dims} spatial axes, but the "
+            f"image of shape {shape} has {len(rest)}."
+        )
+    if any(shape[a] < 1 for a in rest):
+        raise ValueError(f"The image of shape {shape} is empty.")
+    return Layout(shape, channel_axis, tuple(rest[-spatial_dims:]), tuple(rest[:-spatial_dims]))
+
+
+def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarray:
+    """Read an evenly strided subset of ``image`` of at most about ``max_samples`` values.
+
+    Works on any array-like that supports basic slicing (numpy, memmap, zarr, dask)
+    and reads only the sampled positions.
+    """
+    shape = tuple(image.shape)
+    total = math.prod(shape)
+    if total <= max_samples:
+        return np.asarray(image)
+    step = math.ceil((total / max_samples) ** (1.0 / len(shape)))
+    # Axes shorter than the step keep stride 1 so thin axes (channels) stay whole.
+    idx = tuple(slice(None, None, step if s > step else 1) for s in shape)
+    return np.asarray(image[idx])
+
+
+class Normalizer:
+    """Percentile normalization with statistics fixed for one image.
+
+    ``(x - lo) / (hi - lo)`` per channel, where ``lo``/``hi`` are the ``low``/``high``
+    percentiles of the image (of each channel when ``per_channel``). Values are not
+    clipped, so saturated regions keep their ordering.
+    """
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.lo = np.asarray(lo, dtype=np.float32).reshape(-1)
+        span = np.asarray(hi, dtype=np.float32).reshape(-1) - self.lo
+        # A constant image (span 0) must not divide by zero: it maps to 0.
+        self.scale = np.where(span > 1e-12, 1.0 / np.maximum(span, 1e-12), 1.0).astype(
+            np.float32
+        )
+
+    @classmethod
+    def from_image(
+        cls, image: Any, layout: Layout, params: dict[str, Any] | None = None
+    ) -> Normalizer:
+        p = {**DEFAULT_NORMALIZATION, **(params or {})}
+        if p["mode"] == "none":
+            c = layout.n_channels
+            return cls(np.zeros(c), np.ones(c))
+        if p["mode"] != "percentile":
+            raise ValueError(f"Unknown normalization mode {p['mode']!r}.")
+        sample = strided_sample(image).astype(np.float32, copy=False)
+        if layout.channel_axis is not None and p["per_channel"]:
+            sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(sample.shape[layout.channel_axis], -1)
+        else:
+            sample = sample.reshape(1, -1)
+        finite = [row[np.isfinite(row)] for row in sample]
+        lo = [np.percentile(r, p["low"]) if r.size else 0.0 for r in finite]
+        hi = [np.percentile(r, p["high"]) if r.size else 1.0 for r in finite]
+        return cls(np.array(lo), np.array(hi))
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        """Normalize a channels-first block ``(C, *spatial)`` to float32."""
+        out = np.asarray(block, dtype=np.float32).copy() if block.dtype == np.float32 else np.asarray(block).astype(np.float32)
+        shape = (-1,) + (1,) * (out.ndim - 1)
+        lo = self.lo.reshape(shape) if self.lo.size > 1 else self.lo[0]
+        scale = self.scale.reshape(shape) if self.scale.size > 1 else self.scale[0]
+        out -= lo
+        out *= scale
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return out
