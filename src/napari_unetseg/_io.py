@@ -1,0 +1,507 @@
+"""TIFF / OME-TIFF input and output with physical pixel sizes (no torch, no napari).
+
+:func:`read_image` opens a TIFF with its axes, pixel size and units, lazily (a dask array
+over tifffile's zarr store) when the image is larger than :data:`LAZY_BYTES`.
+:func:`write_labels` / :func:`write_image` write compressed OME-TIFFs whose pixel size
+:func:`read_image` reads back, atomically: the file is written under a temporary name in
+the same folder and renamed over the target only when complete, so an existing file is
+never left half-overwritten.
+
+Where the pixel size comes from, first match wins:
+
+1. OME-XML ``PhysicalSizeX/Y/Z`` (+ ``...Unit``, default µm);
+2. ImageJ metadata: ``spacing`` (Z) and ``unit``, with X/Y from the resolution tags;
+3. plain TIFF resolution tags when the resolution unit is centimetres (converted to µm).
+   Dots-per-inch values are ignored: they are print settings (72/96/300 dpi), not
+   microscope pixel sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+__all__ = ["LAZY_BYTES", "ImageData", "TiffReadError", "read_image", "write_image", "write_labels"]
+
+#: Images whose uncompressed size exceeds this many bytes are opened lazily.
+LAZY_BYTES = 1 << 30
+
+_TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+_LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
+_UNIT_ALIASES = {
+    "micron": "µm",
+    "microns": "µm",
+    "um": "µm",
+    "\\u00b5m": "µm",
+    "μm": "µm",  # Greek mu -> micro sign, the spelling OME uses
+    "micrometer": "µm",
+    "nanometer": "nm",
+    "millimeter": "mm",
+}
+#: Length units we can turn into TIFF resolution tags (pixels per centimetre).
+_CM_PER_UNIT = {"pm": 1e-10, "nm": 1e-7, "µm": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
+_SPATIAL = "ZYX"
+
+
+@dataclass
+class ImageData:
+    """An image array with the axes and physical pixel size its file declares.
+
+    Attributes
+    ----------
+    data : array-like
+        A numpy array, or a dask array for a lazily opened file (``None`` in the result
+        of :meth:`without_channels`, which describes the axes only).
+    axes : str
+        One letter per axis of ``data``: ``T`` time, ``Z``, ``C`` channel, ``Y``, ``X``,
+        ``S`` colour samples (RGB), ``Q`` other.
+    scale : tuple of float
+        Pixel size per axis (1.0 where unknown or not spatial).
+    units : tuple of str, optional
+        Unit per axis (``'µm'``, ``'pixel'`` where unknown, ``''`` for channels);
+        ``None`` when the file declares no physical size at all.
+    channel_axis : int, optional
+        Index of the channel (``C``) or RGB sample (``S``) axis.
+    name : str
+        File name without the TIFF extension.
+    is_labels : bool
+        Integer image that is a label image (see :func:`read_image`).
+    translate : tuple of float, optional
+        Position of the first pixel, where known.
+    """
+
+    data: Any
+    axes: str
+    scale: tuple[float, ...]
+    units: tuple[str, ...] | None
+    channel_axis: int | None
+    name: str
+    is_labels: bool
+    translate: tuple[float, ...] | None = None
+
+    @property
+    def is_rgb(self) -> bool:
+        """Colour samples (3 or 4 of them) on the last axis, as napari shows RGB(A)."""
+        return (
+            self.channel_axis is not None
+            and self.channel_axis == len(self.axes) - 1
+            and self.axes[-1] == "S"
+            and self.data is not None
+            and self.data.shape[-1] in (3, 4)
+        )
+
+    def without_channels(self) -> ImageData:
+        """The same description for the array without its channel axis.
+
+        ``data`` is ``None``: this describes outputs (labels, probabilities) that have
+        the image's shape without channels, e.g. to write them with the image's scale.
+        """
+        ca = self.channel_axis
+        if ca is None:
+            return replace(self, data=None)
+        drop = [i for i in range(len(self.axes)) if i != ca]
+        return replace(
+            self,
+            data=None,
+            axes="".join(self.axes[i] for i in drop),
+            scale=tuple(self.scale[i] for i in drop),
+            units=None if self.units is None else tuple(self.units[i] for i in drop),
+            channel_axis=None,
+            translate=None if self.translate is None else tuple(self.translate[i] for i in drop),
+        )
+
+
+# -- reading --------------------------------------------------------------------------
+def image_name(path: str | os.PathLike) -> str:
+    """A file's name without its TIFF extension (``a.ome.tif`` -> ``a``)."""
+    name = Path(path).name
+    for suffix in _TIFF_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+class TiffReadError(ValueError):
+    """A file that is not a readable TIFF (a ``ValueError`` with one clear sentence)."""
+
+
+def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
+    reason = str(reason).strip().rstrip(".") or type(reason).__name__
+    return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
+
+
+def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
+    """Read the first image series of a TIFF / OME-TIFF with its axes and pixel size.
+
+    Parameters
+    ----------
+    path : str or path
+        A TIFF, OME-TIFF or ImageJ TIFF file.
+    lazy : bool, optional
+        ``True``: return a dask array reading tiles/pages on demand (tifffile's zarr
+        store); ``False``: read the whole array; ``None`` (default): lazy when the
+        uncompressed image is larger than :data:`LAZY_BYTES` (1 GiB).
+
+    Returns
+    -------
+    ImageData
+        ``is_labels`` is true for integer images whose file name contains "label" or
+        "mask", or whose OME image/channel name does (our writer names the channel
+        "labels").
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not a TIFF file that can be read (one sentence, with the reason).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise _not_readable(path, "it holds no image")
+            series = tif.series[0]
+            if series.keyframe is None or 0 in series.shape:
+                raise _not_readable(path, "its first image is empty")
+            axes = _normalize_axes(series.axes)
+            shape = tuple(series.shape)
+            dtype = np.dtype(series.dtype)
+            ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
+            sizes, unit = _pixel_sizes(tif, series, ome_meta)
+            ome_names = ome_meta.get("names", "")
+            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+            if lazy is None:
+                lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
+            data = None if lazy else series.asarray()
+    except TiffReadError:
+        raise
+    except Exception as exc:  # tifffile, zlib, struct, OS errors on damaged files
+        raise _not_readable(path, exc) from exc
+    if lazy:
+        data = _open_lazy(path)
+    if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
+        raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
+
+    channel_axis = _channel_axis(axes, rgb)
+    scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
+    units = None
+    if sizes:
+        units = tuple(
+            unit if a in sizes else ("" if i == channel_axis else "pixel")
+            for i, a in enumerate(axes)
+        )
+    name = image_name(path)
+    integer = dtype.kind in "biu"
+    is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
+    return ImageData(data, axes, scale, units, channel_axis, name, is_labels)
+
+
+def _normalize_axes(axes: str) -> str:
+    """Give tifffile's unknown axes (``I`` image sequence, ``Q`` other) readable names.
+
+    A plain multi-page TIFF is almost always a Z stack, and a second unknown axis time.
+    """
+    out = []
+    for a in axes:
+        if a in "IQ":
+            a = next((c for c in "ZT" if c not in axes and c not in out), "Q")
+        out.append(a)
+    return "".join(out)
+
+
+def _channel_axis(axes: str, rgb: bool) -> int | None:
+    if "C" in axes:
+        return axes.index("C")
+    if "S" in axes and (rgb or axes.endswith("S")):
+        return axes.index("S")
+    return None
+
+
+def _open_lazy(path: Path) -> Any:
+    """A dask array over tifffile's zarr store (reads only the tiles asked for)."""
+    try:
+        import dask.array as da
+        import zarr
+    except ImportError:  # pragma: no cover - both are installed with the plugin's extras
+        warnings.warn(
+            "dask and zarr are not installed, so the large image is read whole.",
+            stacklevel=3,
+        )
+        return tifffile.imread(path)
+    store = tifffile.imread(path, aszarr=True, series=0, level=0)
+    return da.from_zarr(zarr.open(store, mode="r"))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _ome_pixels(xml: str | None) -> dict[str, Any]:
+    """PhysicalSize{X,Y,Z}(+Unit) of the first OME image, and its image/channel names."""
+    if not xml:
+        return {}
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return {}
+    image = next((e for e in root.iter() if _local(e.tag) == "Image"), None)
+    if image is None:
+        return {}
+    pixels = next((e for e in image if _local(e.tag) == "Pixels"), None)
+    names = [image.get("Name", "")]
+    meta: dict[str, Any] = {}
+    if pixels is not None:
+        for ax in _SPATIAL:
+            size = pixels.get(f"PhysicalSize{ax}")
+            if size is not None:
+                meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
+        names += [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
+    meta["names"] = " ".join(names)
+    return meta
+
+
+def _resolution(page: Any) -> tuple[float, float] | None:
+    """(Y, X) pixel size from the resolution tags, in the tags' own unit."""
+    try:
+        xr = page.tags["XResolution"].value
+        yr = page.tags.get("YResolution", page.tags["XResolution"]).value
+    except KeyError:
+        return None
+    px = [r[1] / r[0] if r[0] else 0.0 for r in (yr, xr)]
+    if min(px) <= 0:
+        return None
+    return px[0], px[1]
+
+
+def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:
+    """Pixel size per spatial axis letter (only those declared) and their unit."""
+    spatial = {a: v for a, v in ome.items() if a in _SPATIAL}
+    if spatial:
+        unit = _unit(next(iter(spatial.values()))[1])
+        # OME may give each axis its own unit; express them all in the first one's.
+        return {a: _convert(s, _unit(u), unit) for a, (s, u) in spatial.items()}, unit
+    page = series.keyframe
+    res = _resolution(page)
+    ij = tif.imagej_metadata if tif.is_imagej else None
+    if ij:
+        unit = _unit(str(ij.get("unit", "pixel")))
+        sizes: dict[str, float] = {}
+        if res is not None and res != (1.0, 1.0):
+            sizes.update(Y=res[0], X=res[1])
+        if ij.get("spacing") and "Z" in series.axes:
+            sizes["Z"] = float(ij["spacing"])
+        if sizes and unit != "pixel":
+            return sizes, unit
+        return {}, "pixel"
+    if res is not None and page.resolutionunit == tifffile.RESUNIT.CENTIMETER:
+        return {"Y": res[0] * 1e4, "X": res[1] * 1e4}, "µm"
+    return {}, "pixel"
+
+
+def _unit(unit: str) -> str:
+    u = unit.strip()
+    return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"
+
+
+def _convert(value: float, unit: str, to: str) -> float:
+    if unit == to or unit not in _CM_PER_UNIT or to not in _CM_PER_UNIT:
+        return value
+    return value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]
+
+
+# -- writing --------------------------------------------------------------------------
+def write_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    scale: tuple[float, ...] | None = None,
+    axes: str | None = None,
+    units: tuple[str, ...] | None = None,
+) -> Path:
+    """Write a label image as a compressed OME-TIFF, atomically.
+
+    Labels are stored as the smallest of uint8 / uint16 / uint32 that holds them, and the
+    OME channel is named "labels" so :func:`read_image` (and napari through our reader)
+    opens the file as labels again, whatever its name.
+
+    Parameters
+    ----------
+    path : str or path
+        Output file; its folder is created when missing. An existing file is replaced
+        only once the new one is completely written.
+    labels : array-like
+        Non-negative integer labels (numpy, dask, zarr; large non-numpy arrays are
+        written plane by plane, never loaded whole).
+    scale : tuple of float, optional
+        Pixel size per axis, stored as OME ``PhysicalSize`` and TIFF resolution tags.
+    axes : str, optional
+        Axis letters (default ``YX`` / ``ZYX`` / ``TZYX`` by dimensionality).
+    units : tuple of str, optional
+        Unit per axis (default µm for axes whose scale is not 1).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        For negative, fractional or too large label values, or a mismatched axes/scale.
+    """
+    dtype = _label_dtype(labels)
+    return _write(path, labels, dtype, scale, axes, units, names=["labels"])
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: Any,
+    scale: tuple[float, ...] | None = None,
+    axes: str | None = None,
+    units: tuple[str, ...] | None = None,
+) -> Path:
+    """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
+
+    Same as :func:`write_labels` but the data type is kept (float64 becomes float32,
+    enough for intensities and half the size) and ``axes`` may include ``C``/``S``.
+    """
+    dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
+    if dtype == np.float64:
+        dtype = np.dtype(np.float32)
+    return _write(path, image, dtype, scale, axes, units, names=None)
+
+
+def _label_dtype(labels: Any) -> np.dtype:
+    """The smallest unsigned integer type that holds ``labels`` (checked plane by plane)."""
+    dtype = np.dtype(getattr(labels, "dtype", np.asarray(labels).dtype))
+    if dtype.kind == "b":
+        return np.dtype(np.uint8)
+    # Small unsigned types are kept as they are; so are uint32 lazy arrays, whose maximum
+    # would cost a full extra pass over the data.
+    lazy = not isinstance(labels, np.ndarray)
+    if dtype.kind == "u" and (dtype.itemsize <= 2 or (lazy and dtype.itemsize == 4)):
+        return dtype
+    lo, hi, fractional = 0, 0, False
+    for plane in _planes(labels, 2):
+        if plane.size:
+            lo, hi = min(lo, plane.min()), max(hi, plane.max())
+            fractional = fractional or (dtype.kind == "f" and bool(np.any(plane % 1)))
+    if dtype.kind not in "iuf" or fractional:
+        raise ValueError(f"Labels must be whole numbers; got data of type {dtype}.")
+    if lo < 0:
+        raise ValueError(f"Labels must be non-negative; the smallest value is {lo}.")
+    for candidate in (np.uint8, np.uint16, np.uint32):
+        if hi <= np.iinfo(candidate).max:
+            return np.dtype(candidate)
+    raise ValueError(f"Labels above 2**32 - 1 (the largest is {hi}) cannot be written to TIFF.")
+
+
+def _planes(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
+    """The array's 2D pages (3D with trailing RGB samples), read one at a time."""
+    shape = tuple(data.shape)
+    if len(shape) <= page_ndim:
+        yield np.asarray(data)
+        return
+    for idx in np.ndindex(*shape[:-page_ndim]):
+        yield np.asarray(data[idx])
+
+
+def _default_axes(ndim: int) -> str:
+    defaults = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+    if ndim not in defaults:
+        raise ValueError(f"Cannot write a {ndim}-dimensional image to TIFF (2 to 5 axes).")
+    return defaults[ndim]
+
+
+def _write(
+    path: str | os.PathLike,
+    data: Any,
+    dtype: np.dtype,
+    scale: tuple[float, ...] | None,
+    axes: str | None,
+    units: tuple[str, ...] | None,
+    names: list[str] | None,
+) -> Path:
+    path = Path(path)
+    ndim = len(data.shape)
+    axes = (axes or _default_axes(ndim)).upper()
+    if len(axes) != ndim:
+        raise ValueError(f"axes {axes!r} do not match the data's {ndim} dimensions.")
+    if scale is not None and len(scale) != ndim:
+        raise ValueError(f"scale {tuple(scale)} does not match the data's {ndim} dimensions.")
+    metadata: dict[str, Any] = {"axes": axes}
+    resolution = _physical_metadata(metadata, axes, scale, units)
+    if names:
+        metadata["Channel"] = {"Name": names}
+    page_ndim = 3 if axes.endswith("S") else 2
+    kwargs: dict[str, Any] = dict(
+        ome=True,
+        compression="zlib",
+        photometric="rgb" if page_ndim == 3 else "minisblack",
+        metadata=metadata,
+    )
+    if resolution is not None:
+        kwargs.update(resolution=resolution, resolutionunit="CENTIMETER")
+    if isinstance(data, np.ndarray):
+        payload: Any = data.astype(dtype, copy=False)
+    else:  # dask / zarr: stream pages so a large array is never loaded whole
+        payload = (p.astype(dtype, copy=False) for p in _planes(data, page_ndim))
+        kwargs.update(shape=tuple(data.shape), dtype=dtype)
+    return _atomic_write(path, lambda fh: tifffile.imwrite(fh, payload, **kwargs))
+
+
+def _physical_metadata(
+    metadata: dict[str, Any],
+    axes: str,
+    scale: tuple[float, ...] | None,
+    units: tuple[str, ...] | None,
+) -> tuple[float, float] | None:
+    """Add OME PhysicalSize entries; return (X, Y) pixels per cm for the resolution tags."""
+    if scale is None:
+        return None
+    per_cm: dict[str, float] = {}
+    for i, ax in enumerate(axes):
+        if ax not in _SPATIAL:
+            continue
+        size = float(scale[i])
+        unit = _unit(units[i]) if units is not None else ("µm" if size != 1.0 else "pixel")
+        if unit == "pixel" or size <= 0:
+            continue
+        metadata[f"PhysicalSize{ax}"] = size
+        metadata[f"PhysicalSize{ax}Unit"] = unit
+        if unit in _CM_PER_UNIT:
+            per_cm[ax] = 1.0 / (size * _CM_PER_UNIT[unit])
+    if "X" in per_cm and "Y" in per_cm:
+        return per_cm["X"], per_cm["Y"]
+    return None
+
+
+def _atomic_write(path: Path, write: Any) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary name is reserved exclusively with the normal permissions (umask
+    applies, unlike ``mkstemp``'s 0600), and the file is removed if writing fails, so
+    ``path`` is either the old file or the complete new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,224 @@
+"""TIFF reading/writing with pixel sizes: round trips, lazy opening, errors, atomicity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unetseg import _io
+
+
+def test_labels_round_trip_2d(tmp_path):
+    labels = np.zeros((33, 47), np.int32)
+    labels[5:10, 3:20] = 7
+    labels[20:30, 30:40] = 200
+    path = _io.write_labels(tmp_path / "seg.tif", labels, scale=(0.65, 0.65))
+    img = _io.read_image(path)
+    np.testing.assert_array_equal(img.data, labels)
+    assert img.data.dtype == np.uint8  # smallest type that holds 200
+    assert img.axes == "YX"
+    assert img.scale == pytest.approx((0.65, 0.65))
+    assert img.units == ("µm", "µm")
+    assert img.channel_axis is None
+    # Written as labels, so it opens as labels even without "label" in its name.
+    assert img.is_labels and img.name == "seg"
+
+
+def test_labels_round_trip_3d_anisotropic(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 70_000, (6, 20, 25)).astype(np.int64)
+    path = _io.write_labels(
+        tmp_path / "a" / "vol.ome.tif", labels, scale=(2.5, 0.3, 0.2), axes="ZYX"
+    )
+    img = _io.read_image(path)
+    assert img.data.dtype == np.uint32
+    np.testing.assert_array_equal(img.data, labels)
+    assert img.axes == "ZYX" and img.name == "vol"
+    assert img.scale == pytest.approx((2.5, 0.3, 0.2))
+
+
+@pytest.mark.parametrize(("top", "dtype"), [(1, np.uint8), (300, np.uint16), (70_000, np.uint32)])
+def test_labels_smallest_dtype(tmp_path, top, dtype):
+    labels = np.array([[0, top], [1, 2]], dtype=np.int64)
+    img = _io.read_image(_io.write_labels(tmp_path / "l.tif", labels))
+    assert img.data.dtype == dtype
+    np.testing.assert_array_equal(img.data, labels)
+
+
+def test_bool_mask_written_as_uint8(tmp_path):
+    mask = np.eye(8, dtype=bool)
+    img = _io.read_image(_io.write_labels(tmp_path / "m.tif", mask))
+    assert img.data.dtype == np.uint8 and img.data.sum() == 8
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.array([[-1, 2]]), "non-negative"),
+        (np.array([[0.5, 2.0]]), "whole numbers"),
+    ],
+)
+def test_bad_labels_are_refused(tmp_path, labels, message):
+    with pytest.raises(ValueError, match=message):
+        _io.write_labels(tmp_path / "bad.tif", labels)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_with_channels_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    image = rng.random((4, 2, 16, 18))  # Z C Y X, float64 -> stored as float32
+    path = _io.write_image(
+        tmp_path / "two_channels.tif",
+        image,
+        scale=(1.5, 1.0, 0.25, 0.25),
+        axes="ZCYX",
+        units=("um", "", "um", "um"),
+    )
+    img = _io.read_image(path)
+    assert img.axes == "ZCYX" and img.channel_axis == 1
+    assert img.data.dtype == np.float32
+    np.testing.assert_allclose(img.data, image.astype(np.float32))
+    assert img.scale == pytest.approx((1.5, 1.0, 0.25, 0.25))
+    assert img.units == ("µm", "", "µm", "µm")
+    assert not img.is_labels
+    flat = img.without_channels()
+    assert flat.data is None and flat.channel_axis is None
+    assert flat.axes == "ZYX"
+    assert flat.scale == pytest.approx((1.5, 0.25, 0.25))
+    assert flat.units == ("µm", "µm", "µm")
+
+
+def test_rgb_samples_are_the_channel_axis(tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 255, (12, 14, 3), dtype=np.uint8)
+    img = _io.read_image(_io.write_image(tmp_path / "colour.tif", rgb, axes="YXS"))
+    assert img.axes == "YXS" and img.channel_axis == 2 and img.is_rgb
+    np.testing.assert_array_equal(img.data, rgb)
+    assert img.units is None and img.scale == (1.0, 1.0, 1.0)
+
+
+def test_imagej_spacing_and_unit(tmp_path):
+    data = np.zeros((3, 10, 12), np.uint16)
+    path = tmp_path / "fiji.tif"
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 0.1, 1 / 0.1),
+        metadata={"axes": "ZYX", "spacing": 0.8, "unit": "micron"},
+    )
+    img = _io.read_image(path)
+    assert img.axes == "ZYX"
+    assert img.scale == pytest.approx((0.8, 0.1, 0.1))
+    assert img.units == ("µm", "µm", "µm")
+
+
+def test_plain_tiff_resolution_in_centimetres(tmp_path):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(
+        path,
+        np.zeros((8, 8), np.uint8),
+        resolution=(1e4 / 0.5, 1e4 / 0.5),
+        resolutionunit="CENTIMETER",
+    )
+    img = _io.read_image(path)
+    assert img.scale == pytest.approx((0.5, 0.5)) and img.units == ("µm", "µm")
+
+
+def test_plain_multipage_tiff_is_a_z_stack_and_inch_dpi_is_ignored(tmp_path):
+    path = tmp_path / "stack.tif"
+    with tifffile.TiffWriter(path) as tw:
+        for z in range(3):
+            tw.write(
+                np.full((5, 6), z, np.uint8),
+                resolution=(72, 72),
+                resolutionunit="INCH",
+                metadata=None,  # no tifffile shape description, like other software
+            )
+    img = _io.read_image(path)
+    assert img.axes == "ZYX" and img.data.shape == (3, 5, 6)
+    assert img.units is None and img.scale == (1.0, 1.0, 1.0)
+
+
+def test_label_detection_by_name(tmp_path):
+    ints = np.ones((4, 4), np.uint16)
+    plain = _io.write_image(tmp_path / "cells.tif", ints)
+    mask = _io.write_image(tmp_path / "cells_Mask.tif", ints)
+    floats = _io.write_image(tmp_path / "cells_labels.tif", ints.astype(np.float32))
+    assert not _io.read_image(plain).is_labels
+    assert _io.read_image(mask).is_labels
+    assert not _io.read_image(floats).is_labels  # a float image is never a label image
+
+
+def test_lazy_read(tmp_path, monkeypatch):
+    data = np.arange(5 * 32 * 40, dtype=np.uint16).reshape(5, 32, 40)
+    path = _io.write_image(tmp_path / "big.tif", data, scale=(2.0, 0.5, 0.5))
+    img = _io.read_image(path, lazy=True)
+    assert not isinstance(img.data, np.ndarray)
+    assert img.data.shape == data.shape and img.data.dtype == data.dtype
+    np.testing.assert_array_equal(np.asarray(img.data[3, 10:20]), data[3, 10:20])
+    assert img.scale == pytest.approx((2.0, 0.5, 0.5))
+    # lazy=None decides by size: pretend anything above 1 KiB is "big".
+    monkeypatch.setattr(_io, "LAZY_BYTES", 1024)
+    assert not isinstance(_io.read_image(path).data, np.ndarray)
+    assert isinstance(_io.read_image(path, lazy=False).data, np.ndarray)
+
+
+def test_lazy_labels_are_written_plane_by_plane(tmp_path):
+    import dask.array as da
+
+    labels = da.from_array(
+        np.arange(3 * 8 * 9, dtype=np.uint16).reshape(3, 8, 9), chunks=(1, 8, 9)
+    )
+    img = _io.read_image(_io.write_labels(tmp_path / "lazy.tif", labels, scale=(1.0, 2.0, 2.0)))
+    np.testing.assert_array_equal(img.data, labels.compute())
+    assert img.scale == pytest.approx((1.0, 2.0, 2.0))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _io.read_image(tmp_path / "nope.tif")
+
+
+def test_not_a_tiff(tmp_path):
+    path = tmp_path / "fake.tif"
+    path.write_bytes(b"this is a text file, not an image")
+    with pytest.raises(ValueError, match=r"is not a readable TIFF file \(.+\)\.$"):
+        _io.read_image(path)
+
+
+def test_truncated_tiff(tmp_path):
+    path = _io.write_image(tmp_path / "whole.tif", np.random.default_rng(3).random((4, 64, 64)))
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="is not a readable TIFF file"):
+        _io.read_image(cut)
+
+
+class _FailingArray:
+    """A lazy array whose third plane cannot be read (a disk or network error mid-write)."""
+
+    shape = (4, 8, 8)
+    dtype = np.dtype(np.uint8)
+
+    def __getitem__(self, idx):
+        if idx[0] == 2:
+            raise OSError("read error on plane 2")
+        return np.ones(self.shape[1:], self.dtype)
+
+
+def test_failed_write_leaves_old_file_intact(tmp_path):
+    path = _io.write_labels(tmp_path / "keep.tif", np.full((4, 8, 8), 3, np.uint8))
+    before = path.read_bytes()
+    with pytest.raises(OSError, match="plane 2"):
+        _io.write_labels(path, _FailingArray())
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.tif"]  # no temporary file left
+    np.testing.assert_array_equal(_io.read_image(path).data, 3)
+
+
+def test_mismatched_axes_or_scale(tmp_path):
+    with pytest.raises(ValueError, match="axes"):
+        _io.write_labels(tmp_path / "x.tif", np.zeros((4, 4), np.uint8), axes="ZYX")
+    with pytest.raises(ValueError, match="scale"):
+        _io.write_labels(tmp_path / "x.tif", np.zeros((4, 4), np.uint8), scale=(1.0,))
