@@ -1,0 +1,261 @@
+"""The streaming tiled predictor: grid, blending, equivalence, bounded memory, shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg.api import drain
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.tiling import (
+    gaussian_weights,
+    predict_tiled,
+    resolve_tile_size,
+    tile_grid,
+    tile_starts,
+)
+
+
+def blobs(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Smooth random blobs in [0, 1000] (uint16)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape)
+    f = np.fft.fftn(x)
+    freqs = np.meshgrid(*[np.fft.fftfreq(s) for s in shape], indexing="ij")
+    f *= np.exp(-sum(k**2 for k in freqs) * 600)
+    x = np.real(np.fft.ifftn(f))
+    x = (x - x.min()) / (x.max() - x.min())
+    return (x * 1000).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def trained_2d() -> ModelBundle:
+    """A tiny U-Net trained for a few seconds to threshold smooth blobs."""
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=2, depth=3, base_channels=8)
+    net = bundle.network
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for step in range(150):
+        img = blobs((4, 64, 64), seed=step)
+        x = torch.from_numpy(np.stack([bundle.normalize(i) for i in img]))[:, None]
+        y = torch.from_numpy((img > 500).astype(np.int64))
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    return bundle
+
+
+def full_forward(bundle: ModelBundle, image: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(bundle.normalize(image))[None, None]
+    with torch.no_grad():
+        return torch.softmax(bundle.network.eval()(x), 1)[0].numpy()
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(100, 32, 0.25), (64, 64, 0.5), (17, 32, 0.25), (1000, 256, 0.5), (33, 32, 0.0)])
+def test_tile_starts_cover_evenly(size: int, tile: int, overlap: float) -> None:
+    starts = tile_starts(size, tile, overlap)
+    assert starts[0] == 0
+    if size > tile:
+        assert starts[-1] + tile == size
+        expected_n = int(np.ceil((size - tile) / (tile * (1 - overlap)))) + 1
+        assert len(starts) == expected_n
+        gaps = np.diff(starts)
+        assert gaps.max() - gaps.min() <= 1  # evenly spread
+        assert gaps.max() <= tile * (1 - overlap) + 1
+    covered = np.zeros(max(size, tile), bool)
+    for s in starts:
+        covered[s : s + tile] = True
+    assert covered[:size].all()
+
+
+def test_tile_grid_covers_every_pixel_2d_and_3d() -> None:
+    for shape, tile in [((70, 45), (32, 16)), ((9, 40, 33), (8, 16, 16))]:
+        cover = np.zeros(shape, int)
+        for start in tile_grid(shape, tile, 0.3):
+            cover[tuple(slice(s, s + t) for s, t in zip(start, tile))] += 1
+        assert cover.min() >= 1
+
+
+def test_gaussian_weights() -> None:
+    w = gaussian_weights((32, 16))
+    assert w.shape == (32, 16) and w.dtype == np.float32
+    assert w.max() == pytest.approx(1.0)
+    assert w.min() >= 1e-3
+    assert w[16, 8] > w[0, 0]
+    # sigma = tile / 8 = 8 px; pixel 39 is 7.5 px from the centre (31.5), pixel 31 0.5 px
+    w1 = gaussian_weights((64,))
+    expected = np.exp(-0.5 * (7.5 / 8) ** 2) / np.exp(-0.5 * (0.5 / 8) ** 2)
+    assert w1[39] == pytest.approx(expected, rel=1e-5)
+
+
+def test_tile_size_is_rounded_to_the_model_divisor() -> None:
+    b = ModelBundle.create(spatial_dims=2, depth=4, base_channels=4)  # divisor 8
+    assert resolve_tile_size(100, (500, 500), b) == (104, 104)
+    assert resolve_tile_size((100, 30), (500, 20), b) == (104, 24)  # short axis: cover it
+    assert resolve_tile_size(None, (1, 3), b) == (8, 8)
+    with pytest.raises(ValueError, match="tile_size"):
+        resolve_tile_size((64,), (100, 100), b)
+
+
+def test_single_tile_equals_full_forward(trained_2d: ModelBundle) -> None:
+    image = blobs((64, 96), seed=5)
+    res = drain(predict_tiled(trained_2d, image, tile_size=(64, 96), return_probabilities=True))
+    full = full_forward(trained_2d, image)
+    np.testing.assert_array_equal(res.labels, full.argmax(0))
+    np.testing.assert_allclose(res.probabilities, 1 - full[0], atol=1e-5)
+    assert res.stats["n_tiles"] == 1
+
+
+@pytest.mark.parametrize("blend", ["gaussian", "constant"])
+def test_tiled_agrees_with_full_image(trained_2d: ModelBundle, blend: str) -> None:
+    image = blobs((256, 200), seed=11)
+    full = full_forward(trained_2d, image).argmax(0)
+    labels = drain(predict_tiled(trained_2d, image, tile_size=64, overlap=0.25, blend=blend))
+    labels = labels.labels
+    assert labels.shape == image.shape and labels.dtype == np.uint8
+    agreement = (labels == full).mean()
+    assert agreement >= 0.995, agreement
+    # the model really learned the task (else agreement would be trivial)
+    assert 0.2 < labels.mean() < 0.8
+    assert ((labels == 1) == (image > 500)).mean() > 0.85
+
+
+def test_band_buffers_do_not_grow_with_image_length(trained_2d: ModelBundle) -> None:
+    small = blobs((128, 96), seed=1)
+    large = np.concatenate([small] * 4, axis=0)  # 4x larger along the first axis
+    r1 = drain(predict_tiled(trained_2d, small, tile_size=32, return_probabilities=True))
+    r4 = drain(predict_tiled(trained_2d, large, tile_size=32, return_probabilities=True))
+    assert r4.stats["n_tiles"] > 3 * r1.stats["n_tiles"]
+    assert r4.stats["peak_buffer_bytes"] == r1.stats["peak_buffer_bytes"]
+    # float buffers are far smaller than one float map per class over the image
+    assert r4.stats["peak_buffer_bytes"] < large.size * 2 * 4 / 4
+    np.testing.assert_array_equal(r4.labels[:64], r1.labels[:64])
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 40), (40, 1), (5, 7), (130, 3)])
+def test_odd_thin_and_small_images(trained_2d: ModelBundle, shape: tuple[int, int]) -> None:
+    image = blobs((max(shape[0], 2), max(shape[1], 2)), seed=2)[: shape[0], : shape[1]]
+    res = drain(predict_tiled(trained_2d, image, tile_size=32, return_probabilities=True))
+    assert res.labels.shape == shape
+    assert np.isfinite(res.probabilities).all()
+    assert ((0 <= res.probabilities) & (res.probabilities <= 1)).all()
+
+
+def test_2d_model_on_a_stack_goes_plane_by_plane(trained_2d: ModelBundle) -> None:
+    stack = np.stack([blobs((48, 40), seed=s) for s in range(3)])
+    res = drain(predict_tiled(trained_2d, stack, tile_size=32))
+    assert res.labels.shape == stack.shape
+    # stats are global, so compare a plane with the same plane predicted in the stack
+    norm = trained_2d.normalizer(stack)
+    for z in range(3):
+        x = torch.from_numpy(norm(stack[z][None]))[None]
+        padded = torch.nn.functional.pad(x, (0, 0, 0, 0))
+        with torch.no_grad():
+            ref = trained_2d.network(padded).argmax(1)[0].numpy()
+        assert (res.labels[z] == ref).mean() > 0.98
+
+
+def test_time_series_of_stacks(trained_2d: ModelBundle) -> None:
+    data = np.stack([np.stack([blobs((24, 24), seed=10 * t + z) for z in range(2)]) for t in range(2)])
+    res = drain(predict_tiled(trained_2d, data, tile_size=16))
+    assert res.labels.shape == (2, 2, 24, 24)
+    assert res.stats["n_tiles"] == 2 * 2 * 4
+
+
+def test_3d_model_on_3d_and_progress_records() -> None:
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=3, depth=2, base_channels=4)
+    image = blobs((20, 30, 26), seed=3)
+    gen = predict_tiled(bundle, image, tile_size=16, overlap=0.25, batch_size=3)
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as stop:
+            res = stop.value
+            break
+    assert res.labels.shape == image.shape
+    total = records[-1].total
+    assert [r.done for r in records] == sorted({r.done for r in records})
+    expected = np.prod([len(tile_starts(s, 16, 0.25)) for s in image.shape])
+    assert records[-1].done == total == res.stats["n_tiles"] == expected == 2 * 3 * 2
+
+
+def test_multichannel_and_rgb_inputs() -> None:
+    torch.manual_seed(0)
+    b2 = ModelBundle.create(spatial_dims=2, in_channels=2, depth=2, base_channels=4)
+    cyx = np.stack([blobs((40, 36), seed=1), blobs((40, 36), seed=2)])
+    assert drain(predict_tiled(b2, cyx, tile_size=16)).labels.shape == (40, 36)
+    # channel axis given explicitly in the middle of a (Z, C, Y, X) stack
+    zcyx = np.stack([cyx, cyx])
+    assert drain(predict_tiled(b2, zcyx, tile_size=16, channel_axis=1)).labels.shape == (2, 40, 36)
+    b3 = ModelBundle.create(spatial_dims=2, in_channels=3, depth=2, base_channels=4)
+    rgb = np.stack([blobs((30, 20), seed=s) for s in range(3)], -1).astype(np.uint8)
+    assert drain(predict_tiled(b3, rgb, tile_size=16)).labels.shape == (30, 20)
+    with pytest.raises(ValueError, match="3 input channels"):
+        drain(predict_tiled(b3, cyx))
+
+
+def test_wrong_dims_are_refused_with_a_sentence() -> None:
+    b3d = ModelBundle.create(spatial_dims=3, depth=2, base_channels=4)
+    with pytest.raises(ValueError, match="3D model needs at least 3 spatial axes"):
+        drain(predict_tiled(b3d, np.zeros((32, 32))))
+    b = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    with pytest.raises(ValueError, match="overlap"):
+        drain(predict_tiled(b, np.zeros((32, 32)), overlap=1.0))
+    with pytest.raises(ValueError, match="out has shape"):
+        drain(predict_tiled(b, np.zeros((32, 32)), out=np.zeros((3, 3), np.uint8)))
+
+
+def test_tta_uncertainty_and_one_class_models(trained_2d: ModelBundle) -> None:
+    image = blobs((64, 64), seed=4)
+    res = drain(predict_tiled(trained_2d, image, tile_size=32, tta=True, return_uncertainty=True, return_probabilities=True))
+    assert res.uncertainty.shape == image.shape
+    assert (res.uncertainty >= 0).all() and res.uncertainty.max() <= 0.25 + 1e-6
+    assert res.uncertainty.max() > 0  # flips disagree somewhere
+    plain = drain(predict_tiled(trained_2d, image, tile_size=32)).labels
+    assert (plain == res.labels).mean() > 0.97
+    one = ModelBundle.create(spatial_dims=2, n_classes=1, depth=2, base_channels=4)
+    r1 = drain(predict_tiled(one, image, tile_size=32, return_probabilities=True))
+    np.testing.assert_array_equal(r1.labels, (r1.probabilities > 0.5).astype(np.uint8))
+
+
+def test_array_likes_memmap_and_caller_output(tmp_path, trained_2d: ModelBundle) -> None:
+    image = blobs((96, 80), seed=9)
+    mm = np.lib.format.open_memmap(tmp_path / "img.npy", mode="w+", dtype=image.dtype, shape=image.shape)
+    mm[:] = image
+    out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=image.shape)
+    res = drain(predict_tiled(trained_2d, mm, tile_size=32, out=out))
+    assert res.labels is out
+    ref = drain(predict_tiled(trained_2d, image, tile_size=32)).labels
+    np.testing.assert_array_equal(np.asarray(out), ref)
+
+
+def test_dask_input_is_read_band_by_band(trained_2d: ModelBundle) -> None:
+    da = pytest.importorskip("dask.array")
+    image = blobs((96, 64), seed=6)
+    ref = drain(predict_tiled(trained_2d, image, tile_size=32)).labels
+    lazy = da.from_array(image, chunks=(32, 64))
+    np.testing.assert_array_equal(drain(predict_tiled(trained_2d, lazy, tile_size=32)).labels, ref)
+
+
+def test_stopping_early_leaves_nothing_and_stops_the_reader(trained_2d: ModelBundle) -> None:
+    import threading
+
+    image = blobs((256, 256), seed=7)
+    gen = predict_tiled(trained_2d, image, tile_size=32, batch_size=1)
+    next(gen)
+    next(gen)
+    gen.close()
+    assert not any(t.name == "unetseg-tile-reader" and t.is_alive() for t in threading.enumerate())
+    assert trained_2d.network.training is False
+
+
+def test_cpu_bf16_close_to_fp32(trained_2d: ModelBundle) -> None:
+    image = blobs((64, 64), seed=8)
+    a = drain(predict_tiled(trained_2d, image, tile_size=32, precision="fp32")).labels
+    b = drain(predict_tiled(trained_2d, image, tile_size=32, precision="bf16")).labels
+    assert (a == b).mean() > 0.98
