@@ -21,6 +21,45 @@ class CLIError(Exception):
     """An error to report to the user as one line, without a traceback."""
 
 
+class ProgressBar:
+    """A tqdm bar on stderr fed with progress records (``done``/``total`` or ``step``).
+
+    The bar appears with the first record, so a command that fails while checking its
+    input prints its one error line and nothing else. ``postfix`` turns a record into
+    the text shown after the bar (e.g. loss and validation Dice while training).
+    """
+
+    def __init__(
+        self, desc: str, unit: str = "it", postfix: Callable[[Any], str | None] | None = None
+    ) -> None:
+        self.desc, self.unit, self.postfix = desc, unit, postfix
+        self.bar: Any = None
+
+    def __call__(self, record: Any) -> None:
+        from tqdm import tqdm
+
+        done = getattr(record, "done", None)
+        if done is None:
+            done = getattr(record, "step", 0)
+        total = getattr(record, "total", None) or getattr(record, "total_steps", None)
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False,
+                dynamic_ncols=True,
+            )
+        self.bar.update(done - self.bar.n)
+        text = self.postfix(record) if self.postfix else None
+        if text:
+            self.bar.set_postfix_str(text, refresh=False)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 # -- predict ------------------------------------------------------------------------------
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
@@ -55,8 +94,6 @@ def _output_paths(inputs: Sequence[str], output: str, suffix: str) -> list[Path]
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from . import _io, api
 
     model = api.load_model(args.model)
@@ -72,13 +109,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for src, dst, pdst in zip(args.inputs, outputs, probs_out):
         img = _io.read_image(src)
         t0 = time.perf_counter()
-        with tqdm(desc=Path(src).name, unit="tile", file=sys.stderr, leave=False) as bar:
-
-            def show(rec: Any, bar: Any = bar) -> None:
-                bar.total = rec.total
-                bar.n = rec.done
-                bar.refresh()
-
+        with ProgressBar(Path(src).name, unit="tile") as bar:
             result = api.drain(
                 api.predict_iter(
                     img.data,
@@ -92,7 +123,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     return_probabilities=pdst is not None,
                     channel_axis=img.channel_axis,
                 ),
-                show,
+                bar,
             )
         seconds = time.perf_counter() - t0
         spatial = img.without_channels()

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg.core.bundle import ModelBundle, ModelFileError
+from napari_unetseg.core.unet import UNet
+
+
+def make(**kw) -> ModelBundle:
+    torch.manual_seed(0)
+    return ModelBundle.create(spatial_dims=2, depth=2, base_channels=4, **kw)
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path) -> None:
+    b = ModelBundle.from_network(
+        UNet(2, n_classes=3, depth=2, base_channels=4),
+        class_names=["background", "nucleus", "membrane"],
+        normalization={"low": 2.0, "high": 98.0},
+        tile_size=(128, 128),
+        history={"loss": [1.0, 0.5], "label_mode": "sparse", "seed": 3},
+        name="mine",
+    )
+    # non-default BatchNorm statistics must survive the trip too
+    b.network.train()
+    b.network(torch.randn(4, 1, 16, 16))
+    b.network.eval()
+    path = b.save(tmp_path / "sub" / "m.pt")
+    loaded = ModelBundle.load(path)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(b.network(x), loaded.network(x))
+    assert loaded.config == b.config
+    assert loaded.class_names == ["background", "nucleus", "membrane"]
+    assert loaded.normalization["low"] == 2.0 and loaded.normalization["high"] == 98.0
+    assert loaded.tile_size == (128, 128)
+    assert loaded.history == {"loss": [1.0, 0.5], "label_mode": "sparse", "seed": 3}
+    assert loaded.name == "mine" and not loaded.network.training
+
+
+def test_defaults_and_properties() -> None:
+    b = make()
+    assert b.spatial_dims == 2 and b.n_classes == 2 and b.in_channels == 1 and b.divisor == 2
+    assert b.class_names == ["background", "class 1"]
+    assert b.tile_size == (256, 256)
+    assert ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).tile_size == (96, 96, 96)
+    assert ModelBundle.create(n_classes=1, depth=2, base_channels=4).class_names == ["background", "foreground"]
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path) -> None:
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "napari-unetseg-model", "x": Evil()}, f)
+    with pytest.raises(ModelFileError, match="not a napari-unetseg model file"):
+        ModelBundle.load(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_other_files_are_refused_clearly(tmp_path) -> None:
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(ModelFileError, match="not a napari-unetseg model file"):
+        ModelBundle.load(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="not a napari-unetseg model file"):
+        ModelBundle.load(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ModelBundle.load(tmp_path / "missing.pt")
+    good = make().save(tmp_path / "good.pt")
+    data = good.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError):
+        ModelBundle.load(tmp_path / "truncated.pt")
+    d = torch.load(good, weights_only=True)
+    d["state_dict"].pop(next(iter(d["state_dict"])))
+    torch.save(d, tmp_path / "damaged.pt")
+    with pytest.raises(ModelFileError, match="damaged"):
+        ModelBundle.load(tmp_path / "damaged.pt")
+
+
+def test_save_is_atomic(tmp_path, monkeypatch) -> None:
+    path = make().save(tmp_path / "m.pt")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        make(n_classes=3).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
+
+
+def test_normalize_is_the_prediction_transform() -> None:
+    b = make()
+    img = np.linspace(0, 1000, 64 * 64).reshape(64, 64).astype(np.uint16)
+    x = b.normalize(img)
+    assert x.dtype == np.float32 and x.shape == img.shape
+    lo, hi = np.percentile(img, [1.0, 99.8])
+    np.testing.assert_allclose(x, (img - lo) / (hi - lo), rtol=1e-5, atol=1e-5)
+    rgb = ModelBundle.create(in_channels=3, depth=2, base_channels=4)
+    assert rgb.normalize(np.zeros((8, 8, 3), np.uint8)).shape == (3, 8, 8)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from napari_unetseg.core import devices
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.registry import ModelRegistry
+
+
+def test_devices() -> None:
+    assert devices.available_devices()[0] == "cpu"
+    assert devices.resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert devices.resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="not available on this machine"):
+            devices.resolve_device("cuda:3")
+    assert devices.autocast_dtype(torch.device("cpu"), "auto") is None
+    assert devices.autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 is not supported on the CPU"):
+        devices.autocast_dtype(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="precision"):
+        devices.autocast_dtype(torch.device("cpu"), "int8")
+    assert devices.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_registry_lists_shipped_and_session_models(tmp_path) -> None:
+    ModelBundle.create(depth=2, base_channels=4).save(tmp_path / "shipped-a.pt")
+    reg = ModelRegistry(tmp_path)
+    calls = []
+    reg.connect(lambda: calls.append(1))
+    assert reg.names() == ["shipped-a"]
+    b = ModelBundle.create(depth=2, base_channels=4)
+    name = reg.register(b, "shipped-a")
+    assert name == "shipped-a (2)" and b.name == name
+    assert reg.register(ModelBundle.create(depth=2, base_channels=4), "mine") == "mine"
+    assert reg.names() == ["shipped-a", "shipped-a (2)", "mine"]
+    assert reg.get("mine").name == "mine" and "mine" in reg
+    assert reg.get("shipped-a").spatial_dims == 2
+    reg.remove("mine")
+    assert "mine" not in reg and len(calls) == 3
+    with pytest.raises(KeyError):
+        reg.get("nope")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unetseg.core.normalize import Normalizer, resolve_layout, strided_sample
+
+
+def test_layouts() -> None:
+    l = resolve_layout((10, 64, 64), spatial_dims=2)
+    assert l.leading_axes == (0,) and l.spatial_axes == (1, 2) and l.channel_axis is None
+    assert l.output_shape == (10, 64, 64)
+    l = resolve_layout((64, 64, 3), spatial_dims=2, in_channels=3)
+    assert l.channel_axis == 2 and l.output_shape == (64, 64)
+    l = resolve_layout((2, 5, 64, 64), spatial_dims=3, in_channels=2)
+    assert l.channel_axis == 0 and l.spatial_axes == (1, 2, 3)
+    l = resolve_layout((5, 2, 64, 64), spatial_dims=2, in_channels=2, channel_axis=1)
+    assert l.leading_axes == (0,) and l.output_shape == (5, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "shape,dims,ch,axis,match",
+    [((64, 64), 3, 1, None, "3D model needs at least 3 spatial axes"),
+     ((4, 64, 64), 2, 3, None, "expects 3 input channels"),
+     ((4, 64, 64), 2, 3, 0, "has 4 channels on axis 0"),
+     ((0, 64), 2, 1, None, "empty"),
+     ((64, 64), 2, 1, 5, "out of range")],
+)
+def test_bad_layouts(shape, dims, ch, axis, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        resolve_layout(shape, dims, ch, axis)
+
+
+def test_strided_sample_is_bounded_and_representative() -> None:
+    img = np.arange(1000 * 1000, dtype=np.float32).reshape(1000, 1000)
+    s = strided_sample(img, max_samples=10_000)
+    assert s.size <= 10_000 and s.size > 5_000
+    assert abs(np.median(s) - np.median(img)) / img.max() < 0.02
+
+
+def test_normalizer_per_channel_constant_and_nan() -> None:
+    img = np.stack([np.full((8, 8), 5.0), np.arange(64.0).reshape(8, 8)])
+    layout = resolve_layout(img.shape, 2, 2)
+    n = Normalizer.from_image(img, layout, {"low": 0, "high": 100})
+    out = n(img)
+    assert np.all(out[0] == 0)  # constant channel: no division by zero
+    assert out[1].min() == 0 and out[1].max() == pytest.approx(1)
+    bad = np.array([[np.nan, 1.0], [2.0, np.inf]], np.float32)
+    res = Normalizer.from_image(bad, resolve_layout(bad.shape, 2))(bad[None])
+    assert np.isfinite(res).all()
+    assert Normalizer.from_image(img, layout, {"mode": "none"})(img)[1, 0, 3] == 3

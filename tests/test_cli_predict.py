@@ -1,0 +1,86 @@
+"""`unetseg predict`, `unetseg models` and `unetseg sample` end to end (in-process)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg import _io, cli
+from napari_unetseg.core.bundle import ModelBundle
+
+
+@pytest.fixture
+def model_file(tmp_path) -> str:
+    torch.manual_seed(0)
+    return str(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "m.pt"))
+
+
+@pytest.fixture
+def image_file(tmp_path) -> str:
+    img = np.random.default_rng(1).integers(0, 4000, (3, 48, 40)).astype(np.uint16)
+    return str(_io.write_image(tmp_path / "stack.tif", img, scale=(2.0, 0.5, 0.5), axes="ZYX"))
+
+
+def test_predict_writes_labels_with_the_input_scale(tmp_path, model_file, image_file, capsys) -> None:
+    out = tmp_path / "out" / "labels.tif"
+    probs = tmp_path / "probs.tif"
+    rc = cli.main(["predict", image_file, "--model", model_file, "--output", str(out),
+                   "--tile-size", "32", "--probabilities", str(probs), "--device", "cpu"])
+    assert rc == 0
+    lab = _io.read_image(out)
+    assert lab.data.shape == (3, 48, 40) and lab.is_labels
+    assert lab.scale == pytest.approx((2.0, 0.5, 0.5))
+    p = _io.read_image(probs)
+    assert p.data.dtype == np.float32 and p.data.shape == (3, 48, 40)
+    line = capsys.readouterr().out
+    assert "5,760 voxels" in line and "voxels/s" in line and "peak memory" in line
+
+
+def test_predict_several_inputs_into_a_folder(tmp_path, model_file, image_file) -> None:
+    second = str(_io.write_image(tmp_path / "b.tif", np.zeros((32, 32), np.uint8)))
+    assert cli.main(["predict", image_file, second, "-m", model_file, "-o", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["b_labels.tif", "stack_labels.tif"]
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [(["missing.tif"], "does not exist"),
+     (["IMG", "--model", "not-a-model"], "Unknown model 'not-a-model'"),
+     (["IMG", "--model", "BADMODEL"], "not a napari-unetseg model file"),
+     (["IMG", "--model", "MODEL3D"], "3D model needs at least 3 spatial axes"),
+     (["IMG", "--model", "MODEL", "--overlap", "1.5"], "overlap must be in"),
+     (["IMG", "--model", "MODEL", "--device", "cuda:7"], "not available on this machine")],
+)
+def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, model_file, args, match, capsys) -> None:
+    img2d = str(_io.write_image(tmp_path / "flat.tif", np.zeros((32, 32), np.uint8)))
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a model")
+    m3 = str(ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).save(tmp_path / "m3.pt"))
+    subst = {"IMG": img2d, "MODEL": model_file, "BADMODEL": str(bad), "MODEL3D": m3,
+             "missing.tif": str(tmp_path / "missing.tif")}
+    out = tmp_path / "existing.tif"
+    out.write_bytes(b"precious")
+    argv = ["predict"] + [subst.get(a, a) for a in args] + ["--output", str(out)]
+    if "--model" not in args:
+        argv += ["--model", model_file]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("unetseg: error:") and match in err[0]
+    assert out.read_bytes() == b"precious"
+
+
+def test_models_lists_shipped_models(capsys) -> None:
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    from napari_unetseg.core.registry import REGISTRY
+
+    for name in REGISTRY.shipped():
+        assert name in out
+
+
+def test_sample_writes_image_and_labels(tmp_path) -> None:
+    assert cli.main(["sample", str(tmp_path / "n.tif"), "--shape", "64", "80"]) == 0
+    img = _io.read_image(tmp_path / "n.tif")
+    lab = _io.read_image(tmp_path / "n_labels.tif")
+    assert img.data.shape == lab.data.shape == (64, 80) and lab.is_labels and lab.data.max() > 0
