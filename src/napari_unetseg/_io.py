@@ -18,6 +18,7 @@ Where the pixel size comes from, first match wins:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -31,7 +32,16 @@ from typing import Any
 import numpy as np
 import tifffile
 
-__all__ = ["LAZY_BYTES", "ImageData", "TiffReadError", "read_image", "write_image", "write_labels"]
+__all__ = [
+    "LAZY_BYTES",
+    "ImageData",
+    "TiffReadError",
+    "check_tiff",
+    "image_name",
+    "read_image",
+    "write_image",
+    "write_labels",
+]
 
 #: Images whose uncompressed size exceeds this many bytes are opened lazily.
 LAZY_BYTES = 1 << 30
@@ -78,6 +88,8 @@ class ImageData:
         Integer image that is a label image (see :func:`read_image`).
     translate : tuple of float, optional
         Position of the first pixel, where known.
+    channel_names : tuple of str, optional
+        One name per channel (e.g. "DAPI") where the OME metadata gives them.
     """
 
     data: Any
@@ -88,6 +100,7 @@ class ImageData:
     name: str
     is_labels: bool
     translate: tuple[float, ...] | None = None
+    channel_names: tuple[str, ...] | None = None
 
     @property
     def is_rgb(self) -> bool:
@@ -117,6 +130,7 @@ class ImageData:
             scale=tuple(self.scale[i] for i in drop),
             units=None if self.units is None else tuple(self.units[i] for i in drop),
             channel_axis=None,
+            channel_names=None,
             translate=None if self.translate is None else tuple(self.translate[i] for i in drop),
         )
 
@@ -169,29 +183,22 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise _not_readable(path, "it holds no image")
-            series = tif.series[0]
-            if series.keyframe is None or 0 in series.shape:
-                raise _not_readable(path, "its first image is empty")
-            axes = _normalize_axes(series.axes)
-            shape = tuple(series.shape)
-            dtype = np.dtype(series.dtype)
-            ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
-            sizes, unit = _pixel_sizes(tif, series, ome_meta)
-            ome_names = ome_meta.get("names", "")
-            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
-            if lazy is None:
-                lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
-            data = None if lazy else series.asarray()
-    except TiffReadError:
-        raise
-    except Exception as exc:  # tifffile, zlib, struct, OS errors on damaged files
-        raise _not_readable(path, exc) from exc
+    with _reading(path), tifffile.TiffFile(path) as tif:
+        series = _first_series(tif, path)
+        axes = _normalize_axes(series.axes)
+        shape = tuple(series.shape)
+        dtype = np.dtype(series.dtype)
+        ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
+        sizes, unit = _pixel_sizes(tif, series, ome_meta)
+        ome_names = ome_meta.get("names", "")
+        channel_names = ome_meta.get("channels") or None
+        rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+        if lazy is None:
+            lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
+        data = None if lazy else series.asarray()
     if lazy:
-        data = _open_lazy(path)
+        with _reading(path):
+            data = _open_lazy(path)
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
 
@@ -206,7 +213,49 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
     name = image_name(path)
     integer = dtype.kind in "biu"
     is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
-    return ImageData(data, axes, scale, units, channel_axis, name, is_labels)
+    if channel_axis is None or channel_names is None or len(channel_names) != shape[channel_axis]:
+        channel_names = None
+    return ImageData(
+        data, axes, scale, units, channel_axis, name, is_labels, channel_names=channel_names
+    )
+
+
+def check_tiff(path: str | os.PathLike) -> None:
+    """Check that ``path`` opens as a TIFF with an image, reading only its headers.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    TiffReadError
+        A ``ValueError`` saying in one sentence why the file is not a readable TIFF.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+    with _reading(path), tifffile.TiffFile(path) as tif:
+        _first_series(tif, path)
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn any failure of tifffile (or zlib, struct, OS errors on damaged files) into a
+    :class:`TiffReadError` that names the file and the reason."""
+    try:
+        yield
+    except TiffReadError:
+        raise
+    except Exception as exc:
+        raise _not_readable(path, exc) from exc
+
+
+def _first_series(tif: Any, path: Path) -> Any:
+    if not tif.series:
+        raise _not_readable(path, "it holds no image")
+    series = tif.series[0]
+    if series.keyframe is None or 0 in series.shape:
+        raise _not_readable(path, "its first image is empty")
+    return series
 
 
 def _normalize_axes(axes: str) -> str:
@@ -268,7 +317,10 @@ def _ome_pixels(xml: str | None) -> dict[str, Any]:
             size = pixels.get(f"PhysicalSize{ax}")
             if size is not None:
                 meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
-        names += [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
+        channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
+        names += channels
+        if all(channels):
+            meta["channels"] = tuple(channels)
     meta["names"] = " ".join(names)
     return meta
 

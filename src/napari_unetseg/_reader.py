@@ -1,0 +1,114 @@
+"""napari reader for TIFF / OME-TIFF / ImageJ TIFF with physical pixel sizes.
+
+Each file becomes layers carrying the file's ``scale`` (and ``units`` where napari
+supports them, so the scale bar shows µm); channels are split into one layer per channel
+(``channel_axis``), RGB(A) files open as one RGB layer, label images (see
+:func:`napari_unetseg._io.read_image`) open as Labels layers, and images larger than
+:data:`napari_unetseg._io.LAZY_BYTES` open as dask arrays read on demand.
+
+Unreadable files: :func:`napari_get_reader` never raises. For a file with a TIFF
+extension that is not a readable TIFF it shows one warning saying why and returns
+``None``; npe2 then offers the file to the next compatible reader (another plugin may
+read what tifffile cannot) and, when none can, napari adds its own "no reader" message
+after ours. Raising from the reader instead would show a traceback dialog and stop
+napari from trying the other readers. Files whose headers read fine but whose pixel data
+turn out damaged are handled the same way when they are read (warning, then no layer).
+
+This module imports neither torch nor the rest of the plugin's engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from . import _io
+
+PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
+LayerData = tuple[Any, dict[str, Any], str]
+
+_SUFFIXES = (".tif", ".tiff")
+
+
+def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """The reader function for TIFF paths, or ``None`` for anything it cannot read.
+
+    Only the file headers are read here; see the module docstring for unreadable files.
+    """
+    paths = _as_list(path)
+    if not paths or not all(str(p).lower().endswith(_SUFFIXES) for p in paths):
+        return None
+    for p in paths:
+        try:
+            _io.check_tiff(p)
+        except (ValueError, OSError) as exc:
+            _warn(exc)
+            return None
+    return read_tiffs
+
+
+def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
+    """Layer data tuples for one or several TIFF files (``None`` when none is readable)."""
+    layers: list[LayerData] = []
+    for p in _as_list(path):
+        try:
+            layers.extend(image_layer_data(_io.read_image(p)))
+        except (ValueError, OSError) as exc:
+            _warn(exc)
+    return layers or None
+
+
+def image_layer_data(img: _io.ImageData) -> list[LayerData]:
+    """napari layer data tuples for an :class:`~napari_unetseg._io.ImageData`.
+
+    Channels become one layer each through napari's ``channel_axis`` (named after the
+    OME channel names when present), RGB(A) samples an ``rgb`` layer, label images a
+    Labels layer. ``metadata`` keeps the axes, units and source name.
+    """
+    flat = img.without_channels()
+    meta: dict[str, Any] = {
+        "name": img.name,
+        "scale": flat.scale,
+        "metadata": {"axes": flat.axes, "units": flat.units, "source_axes": img.axes},
+    }
+    if flat.units is not None and _supports_units():
+        meta["units"] = tuple(u or "pixel" for u in flat.units)
+    if img.translate is not None:
+        meta["translate"] = flat.translate
+    if img.channel_axis is None:
+        return [(img.data, meta, "labels" if img.is_labels else "image")]
+    if img.is_rgb:
+        return [(img.data, {**meta, "rgb": True}, "image")]
+    n = img.data.shape[img.channel_axis]
+    names = img.channel_names or tuple(f"C{i}" for i in range(n))
+    meta["name"] = [f"{img.name} [{c}]" for c in names]
+    meta["channel_axis"] = img.channel_axis
+    # One colour per channel, as Fiji does, so overlaid channels stay distinguishable.
+    if n <= 6:
+        meta["colormap"] = ["green", "magenta", "cyan", "yellow", "red", "blue"][:n]
+        meta["blending"] = "additive"
+    return [(img.data, meta, "image")]
+
+
+def _as_list(path: PathOrPaths) -> list[str]:
+    if isinstance(path, (str, os.PathLike)):
+        return [os.fspath(path)]
+    return [os.fspath(p) for p in path]
+
+
+@cache
+def _supports_units() -> bool:
+    """Whether this napari's layers take ``units`` (napari >= 0.6)."""
+    import inspect
+
+    from napari.layers import Image
+
+    return "units" in inspect.signature(Image.__init__).parameters
+
+
+def _warn(exc: BaseException) -> None:
+    from napari.utils.notifications import show_warning
+
+    show_warning(str(exc))

@@ -1,0 +1,57 @@
+"""napari writer: a Labels layer -> compressed OME-TIFF with the layer's pixel size.
+
+The file reads back through our reader as a Labels layer with the same ``scale`` (and
+units), because :func:`napari_unetseg._io.write_labels` names its OME channel "labels".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import _io
+
+
+def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Save one Labels layer as a TIFF (npe2 single-layer writer).
+
+    Parameters
+    ----------
+    path : str or path
+        Target file; ``.tif`` is appended when it has no TIFF extension. An existing file
+        is replaced atomically (only once the new one is complete).
+    data : array-like
+        The layer's data (numpy, or dask/zarr written plane by plane).
+    meta : dict
+        The layer's attributes; ``scale`` and the reader's ``metadata['axes'/'units']``
+        (when they still match the data) become the file's axes and pixel size.
+
+    Returns
+    -------
+    list of str
+        The written path.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith((".tif", ".tiff")):
+        path = path.with_name(path.name + ".tif")
+    ndim = len(data.shape)
+    extra = meta.get("metadata") or {}
+    axes = extra.get("axes")
+    units = extra.get("units")
+    if not isinstance(axes, str) or len(axes) != ndim:
+        axes = None
+    if units is not None and len(units) != ndim:
+        units = None
+    if units is None and meta.get("units") is not None:
+        units = _unit_names(meta["units"], ndim)
+    scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
+    return [str(_io.write_labels(path, data, scale=scale, axes=axes, units=units))]
+
+
+def _unit_names(units: Any, ndim: int) -> tuple[str, ...] | None:
+    """napari's pint units as short names ('µm'), or None when they say nothing."""
+    names = tuple(f"{u:~}" if hasattr(u, "dimensionality") else str(u) for u in units)
+    if len(names) != ndim or all(n in ("pixel", "px", "") for n in names):
+        return None
+    return names

@@ -1,0 +1,110 @@
+"""The npe2 manifest (names are part of the interface) and the import layering rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from npe2 import PluginManifest
+from npe2.manifest.utils import import_python_name
+
+PLUGIN = "napari-unetseg"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> PluginManifest:
+    return PluginManifest.from_distribution(PLUGIN)
+
+
+def test_npe2_validate_passes():
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", PLUGIN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout
+
+
+def test_contributions_and_display_names(manifest):
+    contrib = manifest.contributions
+    commands = {c.id: c for c in contrib.commands}
+    assert manifest.name == PLUGIN
+    assert [w.display_name for w in contrib.widgets] == ["Segment", "Fine-tune", "Validate"]
+    assert [s.display_name for s in contrib.sample_data] == [
+        "Synthetic nuclei (2D)",
+        "Synthetic nuclei (3D)",
+    ]
+    [reader] = contrib.readers
+    assert {"*.tif", "*.tiff", "*.ome.tif"} <= set(reader.filename_patterns)
+    assert commands[reader.command].python_name == "napari_unetseg._reader:napari_get_reader"
+    [writer] = contrib.writers
+    assert [str(t) for t in writer.layer_types] == ["labels"]
+    assert {".tif", ".tiff"} <= set(writer.filename_extensions)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "napari-unetseg.get_reader",
+        "napari-unetseg.write_labels",
+        "napari-unetseg.sample_nuclei_2d",
+        "napari-unetseg.sample_nuclei_3d",
+    ],
+)
+def test_command_targets_import(manifest, command):
+    [cmd] = [c for c in manifest.contributions.commands if c.id == command]
+    assert callable(import_python_name(cmd.python_name))
+
+
+def _fresh_python(code: str) -> dict:
+    """Run ``code`` in a new interpreter; it prints one JSON object, returned here."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_core_imports_no_gui_and_no_scipy():
+    found = _fresh_python(
+        """
+        import importlib, json, pkgutil, sys
+        import napari_unetseg.core as core
+        forbidden = ("napari", "qtpy", "magicgui", "superqt", "PyQt5", "scipy", "skimage", "tifffile")
+        found = {}
+        for mod in sorted(m.name for m in pkgutil.iter_modules(core.__path__)):
+            importlib.import_module(f"napari_unetseg.core.{mod}")
+            bad = sorted({n.split(".")[0] for n in sys.modules} & set(forbidden))
+            found[mod] = bad
+        print(json.dumps(found))
+        """
+    )
+    assert len(found) >= 5  # the core modules were really found and imported
+    assert {mod: bad for mod, bad in found.items() if bad} == {}
+
+
+def test_package_reader_writer_and_samples_import_no_torch(tmp_path):
+    found = _fresh_python(
+        f"""
+        import json, sys
+        import numpy as np
+        import napari_unetseg
+        after = {{"package": "torch" in sys.modules}}
+        from napari_unetseg import _io, _reader, _sample_data, _writer
+        path = _io.write_labels({str(tmp_path / "x_labels.tif")!r}, np.ones((4, 4), np.uint8))
+        layers = _reader.napari_get_reader(str(path))(str(path))
+        _writer.write_labels({str(tmp_path / "y.tif")!r}, layers[0][0], layers[0][1])
+        _sample_data.sample_nuclei_2d()
+        after["reader"] = "torch" in sys.modules
+        print(json.dumps(after))
+        """
+    )
+    assert found == {"package": False, "reader": False}

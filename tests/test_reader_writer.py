@@ -1,0 +1,157 @@
+"""napari reader / writer / sample data: layer tuples, round trips, unreadable files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unetseg import _io, _reader, _sample_data, _writer
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch):
+    """Messages passed to napari's show_warning (the reader imports it when needed)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    return shown
+
+
+@pytest.mark.parametrize("name", ["image.png", "data.zarr", "notes.txt", "model.pt"])
+def test_reader_declines_non_tiff(tmp_path, name, warnings_shown):
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG not really")
+    assert _reader.napari_get_reader(str(path)) is None
+    assert _reader.napari_get_reader([str(path)]) is None
+    assert warnings_shown == []  # not ours to read: no message
+
+
+def test_reader_declines_corrupt_tiff_with_a_warning(tmp_path, warnings_shown):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"II*\x00 garbage that is not a TIFF directory")
+    assert _reader.napari_get_reader(str(path)) is None
+    assert len(warnings_shown) == 1
+    assert "broken.tif" in warnings_shown[0]
+    assert "is not a readable TIFF file" in warnings_shown[0]
+
+
+def test_reader_damaged_pixel_data_gives_warning_and_no_layer(tmp_path, warnings_shown):
+    good = _io.write_image(tmp_path / "good.tif", np.random.default_rng(0).random((4, 64, 64)))
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(good.read_bytes()[:2000])
+    reader = _reader.napari_get_reader(str(cut))
+    layers = reader(str(cut)) if reader is not None else None
+    assert layers is None
+    assert any("cut.tif" in w for w in warnings_shown)
+
+
+def test_labels_round_trip_through_writer_and_reader(tmp_path):
+    labels = np.zeros((5, 30, 40), np.int32)
+    labels[1:4, 5:15, 10:30] = 3
+    labels[2, 20:28, 2:8] = 900
+    written = _writer.write_labels(str(tmp_path / "seg"), labels, {"scale": (2.0, 0.4, 0.4)})
+    assert written == [str(tmp_path / "seg.tif")]  # extension added
+    reader = _reader.napari_get_reader(written[0])
+    [(data, meta, kind)] = reader(written[0])
+    assert kind == "labels"
+    np.testing.assert_array_equal(data, labels)
+    assert meta["scale"] == pytest.approx((2.0, 0.4, 0.4))
+    assert meta["metadata"]["units"] == ("µm", "µm", "µm")
+    assert meta["name"] == "seg"
+
+
+def test_writer_keeps_units_and_axes_from_reader_metadata(tmp_path):
+    meta = {"scale": (0.1, 0.1), "metadata": {"axes": "YX", "units": ("nm", "nm")}}
+    path = _writer.write_labels(tmp_path / "nm.tif", np.ones((4, 4), np.uint8), meta)[0]
+    img = _io.read_image(path)
+    assert img.units == ("nm", "nm") and img.scale == pytest.approx((0.1, 0.1))
+
+
+def test_reader_splits_named_channels(tmp_path):
+    data = np.random.default_rng(1).integers(0, 4000, (3, 2, 16, 16), dtype=np.uint16)
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        photometric="minisblack",
+        metadata={
+            "axes": "ZCYX",
+            "PhysicalSizeX": 0.2,
+            "PhysicalSizeY": 0.2,
+            "PhysicalSizeZ": 1.0,
+            "Channel": {"Name": ["DAPI", "GFP"]},
+        },
+    )
+    [(layer_data, meta, kind)] = _reader.napari_get_reader(str(path))(str(path))
+    assert kind == "image"
+    assert meta["channel_axis"] == 1
+    assert meta["name"] == ["cells [DAPI]", "cells [GFP]"]
+    assert meta["scale"] == pytest.approx((1.0, 0.2, 0.2))
+    np.testing.assert_array_equal(layer_data, data)
+
+
+def test_reader_rgb(tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 255, (10, 12, 3), dtype=np.uint8)
+    path = _io.write_image(tmp_path / "photo.tif", rgb, axes="YXS")
+    [(data, meta, kind)] = _reader.read_tiffs(str(path))
+    assert kind == "image" and meta["rgb"] is True and "channel_axis" not in meta
+    assert meta["scale"] == (1.0, 1.0)
+
+
+def test_reader_opens_big_files_lazily(tmp_path, monkeypatch):
+    data = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    path = _io.write_image(tmp_path / "big.tif", data)
+    monkeypatch.setattr(_io, "LAZY_BYTES", 100)
+    [(layer_data, _, _)] = _reader.read_tiffs(str(path))
+    assert not isinstance(layer_data, np.ndarray)
+    np.testing.assert_array_equal(np.asarray(layer_data), data)
+
+
+def test_integer_mask_opens_as_labels_and_image_as_image(tmp_path):
+    ints = np.ones((6, 6), np.uint16)
+    img_path = _io.write_image(tmp_path / "nuclei.tif", ints)
+    mask_path = _io.write_image(tmp_path / "nuclei_mask.tif", ints)
+    layers = _reader.napari_get_reader([str(img_path), str(mask_path)])(
+        [str(img_path), str(mask_path)]
+    )
+    assert [(m["name"], k) for _, m, k in layers] == [
+        ("nuclei", "image"),
+        ("nuclei_mask", "labels"),
+    ]
+
+
+def test_samples():
+    for sample, ndim, scale in (
+        (_sample_data.sample_nuclei_2d, 2, (1.0, 1.0)),
+        (_sample_data.sample_nuclei_3d, 3, (_sample_data.Z_STEP, 1.0, 1.0)),
+    ):
+        (image, imeta, ikind), (labels, lmeta, lkind) = sample()
+        assert (ikind, lkind) == ("image", "labels")
+        assert image.ndim == ndim and image.shape == labels.shape
+        assert image.dtype == np.uint16 and labels.dtype.kind == "i"
+        assert imeta["scale"] == lmeta["scale"] == scale
+        assert labels.max() > 10  # many nuclei
+        # Nuclei are brighter than the background, as in a nuclear stain.
+        assert image[labels > 0].mean() > 2 * image[labels == 0].mean()
+
+
+def test_viewer_opens_saves_and_reopens(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    labels = np.zeros((3, 20, 24), np.uint16)
+    labels[1, 5:10, 5:10] = 2
+    src = _io.write_labels(tmp_path / "in.tif", labels, scale=(3.0, 0.5, 0.5))
+    [layer] = viewer.open(str(src), plugin="napari-unetseg")
+    assert layer._type_string == "labels"
+    assert tuple(layer.scale) == pytest.approx((3.0, 0.5, 0.5))
+    out = tmp_path / "out.tif"
+    layer.save(str(out), plugin="napari-unetseg")
+    img = _io.read_image(out)
+    np.testing.assert_array_equal(img.data, labels)
+    assert img.scale == pytest.approx((3.0, 0.5, 0.5)) and img.units == ("µm",) * 3
+    # The sample menu entries work in the same viewer.
+    viewer.open_sample("napari-unetseg", "nuclei_3d")
+    assert [lay.name for lay in viewer.layers][-2:] == ["nuclei 3D", "nuclei 3D ground truth"]
+    assert tuple(viewer.layers["nuclei 3D"].scale) == (_sample_data.Z_STEP, 1.0, 1.0)
