@@ -23,6 +23,8 @@ import numpy as np
 from .core.bundle import ModelBundle, ModelFileError
 from .core.registry import REGISTRY
 from .core.tiling import PredictionResult, TileProgress, predict_tiled
+from .core.training import TrainProgress
+from .core.training import train as _train
 
 __all__ = [
     "ModelBundle",
@@ -34,6 +36,9 @@ __all__ = [
     "load_model",
     "predict",
     "predict_iter",
+    "train",
+    "train_iter",
+    "TrainProgress",
 ]
 
 ModelLike = ModelBundle | str | os.PathLike
@@ -181,3 +186,103 @@ def predict(
     if return_probabilities:
         return result.labels, result.probabilities
     return result.labels
+
+
+def train_iter(
+    images: Any,
+    labels: Any,
+    *,
+    model: ModelLike | None = None,
+    label_mode: str = "sparse",
+    n_classes: int | None = None,
+    steps: int | None = None,
+    time_limit: float | None = None,
+    patch_size: int | tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    device: str = "auto",
+    seed: int = 0,
+    stop: Any = None,
+    preview_image: Any = None,
+    preview_every: int = 0,
+    spatial_dims: int | None = None,
+    channel_axis: int | None = None,
+) -> Generator[TrainProgress, None, ModelBundle]:
+    """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
+
+    Extra arguments for interactive use: ``stop`` (a ``threading.Event``; when set,
+    training ends at the next step and the best model so far is returned) and
+    ``preview_image`` / ``preview_every`` (every N steps the current model predicts the
+    image and the record carries the labels in ``.preview``). See
+    :func:`napari_unetseg.core.training.train` for every argument.
+    """
+    arguments = dict(locals())  # this function's parameters, passed on as is
+    arguments["model"] = None if model is None else load_model(model)
+    return (yield from _train(**arguments))
+
+
+def train(
+    images: Any,
+    labels: Any,
+    *,
+    model: ModelLike | None = None,
+    label_mode: str = "sparse",
+    n_classes: int | None = None,
+    steps: int | None = None,
+    time_limit: float | None = None,
+    patch_size: int | tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    device: str = "auto",
+    seed: int = 0,
+    spatial_dims: int | None = None,
+    channel_axis: int | None = None,
+) -> ModelBundle:
+    """Train a new U-Net, or fine-tune one, on painted labels.
+
+    Parameters
+    ----------
+    images, labels : array-like or list of array-likes
+        Image(s) and their labels (same shape without the channel axis). Numpy, memmap,
+        zarr or dask; patches are read and normalized on the fly.
+    model : None, ModelBundle, str or path
+        None trains a new model (2D/3D from ``spatial_dims`` or the image); a bundle, a
+        model name or a file is fine-tuned (a copy: the original is left untouched).
+    label_mode : {'sparse', 'dense'}
+        ``'sparse'``: 0 not painted (ignored), 1 background, k >= 2 class k - 1.
+        ``'dense'``: 0 background, k class k (instance masks count as one foreground
+        class when the model has one).
+    n_classes : int, optional
+        Output channels; when it differs from the model's, the output layer is
+        re-initialized.
+    steps, time_limit : optional
+        Budget in steps and/or seconds, whichever ends first (default 60 s).
+    patch_size, batch_size, learning_rate : optional
+        Chosen for the device when omitted.
+    val_fraction : float
+        Share of the labeled pixels held out, as whole regions, for validation.
+    augment : bool
+        Flips, 90-degree rotations, intensity and noise augmentation.
+    device : str
+        ``'auto'``, ``'cpu'``, ``'cuda[:N]'`` or ``'mps'``.
+    seed : int
+        Makes a run reproducible.
+
+    Returns
+    -------
+    ModelBundle
+        The model with the best validation Dice, its normalization and history; save
+        it with ``bundle.save(path)``.
+
+    Raises
+    ------
+    ValueError
+        Labels shaped unlike the image, no labeled pixels, only one class painted,
+        different numbers of images and labels.
+    """
+    arguments = dict(locals())  # exactly this function's parameters, passed on as is
+    return drain(train_iter(**arguments))

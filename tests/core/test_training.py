@@ -1,0 +1,299 @@
+"""Training engine: learning from scribbles, masked loss, validation split, budgets, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg import api
+from napari_unetseg.core import training as tr
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+
+def tiny(spatial_dims: int = 2, n_classes: int = 2, seed: int = 0, **kw) -> ModelBundle:
+    torch.manual_seed(seed)
+    return ModelBundle.create(
+        spatial_dims=spatial_dims, n_classes=n_classes, depth=3, base_channels=8, **kw
+    )
+
+
+def run(gen):
+    """Drain a training generator; returns (records, bundle)."""
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as done:
+            return records, done.value
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    p, t = pred > 0, truth > 0
+    return 2 * (p & t).sum() / max(p.sum() + t.sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def nuclei2d():
+    image, labels = synthetic_nuclei((128, 128), seed=1)
+    return image, labels, synthetic_scribbles(labels, 10, 10, seed=0)
+
+
+def test_scribbles_train_far_better_than_untrained(nuclei2d):
+    image, truth, scribbles = nuclei2d
+    # (Some random initializations happen to threshold brightness already; this one not.)
+    untrained = tiny(seed=1)
+    before = dice(api.predict(image, untrained), truth)
+    records, model = run(
+        api.train_iter(
+            image,
+            scribbles,
+            model=untrained,
+            steps=40,
+            patch_size=64,
+            batch_size=4,
+            learning_rate=3e-3,
+            seed=0,
+        )
+    )
+    # Dice against the full ground truth, although only scribbles were painted.
+    after = dice(api.predict(image, model), truth)
+    assert before < 0.5 and after > 0.8
+    # Validation ran on held-out regions and its Dice is reported and kept.
+    vals = [r.val_dice for r in records if r.val_dice is not None]
+    assert vals and max(vals) == pytest.approx(model.history["best_val_dice"])
+    assert model.history["validation"] is True
+    assert records[0].step == 0 and "labeled pixels" in records[0].message
+    assert [r.step for r in records] == sorted(r.step for r in records)
+    assert records[-1].step == 40 and records[-1].total_steps == 40
+    assert model.history["steps"] == 40 and model.history["label_mode"] == "sparse"
+    assert len(model.history["curve"]["loss"]) == 40
+    assert not model.network.training
+
+
+def test_loss_ignores_unlabeled_pixels():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 16, 16, requires_grad=True)
+    target = torch.randint(0, 3, (2, 16, 16))
+    target[:, :8] = -1  # half the pixels are not painted
+    loss, _ = tr.masked_loss(logits, target)
+    loss.backward()
+    # No gradient reaches unlabeled pixels...
+    assert logits.grad[:, :, :8].abs().max() == 0
+    assert logits.grad[:, :, 8:].abs().max() > 0
+    # ...and changing the prediction there changes nothing.
+    changed = logits.detach().clone()
+    changed[:, :, :8] = torch.randn(2, 3, 8, 16) * 10
+    assert torch.allclose(tr.masked_loss(changed, target)[0], loss.detach())
+
+
+def test_training_ignores_unpainted_pixels(nuclei2d):
+    """Moving the labels of unpainted pixels between 'ignored' values changes nothing:
+    two runs whose labels differ only where nothing is painted are identical."""
+    image, _, scribbles = nuclei2d
+    kw = dict(steps=4, patch_size=64, batch_size=2, val_fraction=0.0, seed=3)
+    _, a = run(tr.train(image, scribbles, model=tiny(), **kw))
+    _, b = run(tr.train(image, scribbles.astype(np.int32), model=tiny(), **kw))
+    assert a.history["curve"]["loss"] == b.history["curve"]["loss"]
+
+
+def test_loss_is_finite_without_some_classes():
+    logits = torch.randn(1, 2, 8, 8)
+    only_bg = torch.zeros(1, 8, 8, dtype=torch.long)
+    nothing = torch.full((1, 8, 8), -1, dtype=torch.long)
+    for target in (only_bg, nothing):
+        loss, counts = tr.masked_loss(logits, target)
+        assert torch.isfinite(loss) and torch.isfinite(counts).all()
+    assert tr.masked_loss(logits, nothing)[0] == 0
+    # A one-channel (sigmoid) model is handled as two classes.
+    loss, counts = tr.masked_loss(torch.randn(1, 1, 8, 8), only_bg)
+    assert torch.isfinite(loss) and counts.shape == (2, 3)
+
+
+def test_validation_regions_are_never_trained_on():
+    _, labels = synthetic_nuclei((128, 128), seed=2)
+    dense = (labels > 0).astype(np.uint8)
+    pair = tr._pairs(dense.astype(np.float32), dense, 2, 1, None)[0]
+    plan = tr._plan_classes([pair], "dense", None, 2, 16)
+    pair.normalizer = tiny().normalizer(pair.image)
+    rng = np.random.default_rng(0)
+    index = tr._LabelIndex([pair], plan, (16, 16), rng)
+    val, message = tr._split_validation(index, 0.2, rng)
+    assert not message and val[0]
+    held = sum(index.counts[0][b].sum() for b in val[0]) / dense.size
+    assert 0.1 <= held <= 0.4
+    sampler = tr._Sampler([pair], index, plan, val, (32, 32), rng)
+    in_val = np.isin(tr._block_ids((0, 0), dense.shape, (16, 16), index.grids[0]), list(val[0]))
+    for _ in range(20):
+        x, y = sampler.sample(4)
+        assert (y >= 0).any(axis=(1, 2)).all()  # every patch has labeled pixels
+    # Sampled patch centres come only from training blocks.
+    for rows in sampler.pools:
+        assert not in_val[rows[:, 1], rows[:, 2]].any()
+    vx, vy = sampler.validation(16)
+    assert vx.shape[1:] == (1, 32, 32) and (vy >= 0).any()
+
+
+def test_too_few_labels_trains_without_validation():
+    image, labels = synthetic_nuclei((64, 64), seed=0)
+    sparse = np.zeros(labels.shape, np.uint8)
+    sparse[5, 5:8] = 1
+    ys, xs = np.nonzero(labels == labels.max())
+    sparse[ys[0], xs[0]] = 2
+    records, model = run(tr.train(image, sparse, model=tiny(), steps=3, patch_size=32))
+    assert any("too few" in r.message for r in records)
+    assert all(r.val_dice is None for r in records)
+    assert model.history["validation"] is False and model.history["steps"] == 3
+
+
+def test_stop_event_returns_best_model_so_far(nuclei2d):
+    image, truth, scribbles = nuclei2d
+    stop = threading.Event()
+    gen = api.train_iter(
+        image, scribbles, model=tiny(), steps=1000, patch_size=64, batch_size=2, stop=stop
+    )
+    records = []
+    for rec in gen:
+        records.append(rec)
+        if rec.step >= 5:
+            stop.set()
+            break
+    records2, model = run(gen)
+    assert model.history["stopped_early"] is True
+    assert 5 <= model.history["steps"] < 1000
+    assert "Stopped" in records2[-1].message
+    labels = api.predict(image, model)  # usable as is
+    assert labels.shape == truth.shape
+
+
+def test_time_limit_budget(nuclei2d):
+    image, _, scribbles = nuclei2d
+    records, model = run(
+        tr.train(image, scribbles, model=tiny(), time_limit=1.5, patch_size=32, batch_size=2)
+    )
+    assert all(r.total_steps is None and r.time_limit == 1.5 for r in records)
+    assert model.history["steps"] > 0
+    assert records[-1].elapsed < 5
+
+
+def test_fine_tuning_copies_and_keeps_normalization(nuclei2d):
+    image, _, scribbles = nuclei2d
+    base = tiny()
+    base.normalization = {**base.normalization, "low": 2.0, "high": 99.0}
+    base.tile_size = (64, 64)
+    before = {k: v.clone() for k, v in base.network.state_dict().items()}
+    _, tuned = run(api.train_iter(image, scribbles, model=base, steps=3, patch_size=64))
+    assert tuned is not base and tuned.normalization == base.normalization
+    assert tuned.tile_size == (64, 64)
+    for k, v in base.network.state_dict().items():  # the caller's model is untouched
+        assert torch.equal(v, before[k])
+    assert any(not torch.equal(v, before[k]) for k, v in tuned.network.state_dict().items())
+
+
+def test_fine_tuning_with_more_classes_reinitializes_the_head(nuclei2d):
+    image, truth, scribbles = nuclei2d
+    three = scribbles.copy()
+    three[(scribbles == 2) & (truth % 2 == 0)] = 3  # a second object class
+    base = tiny()
+    _, tuned = run(tr.train(image, three, model=base, steps=2, patch_size=64))
+    assert tuned.n_classes == 3 and tuned.network.head.out_channels == 3
+    assert len(tuned.class_names) == 3
+    # All other layers were kept (then trained a little): same shapes.
+    assert tuned.network.encoders[0][0].weight.shape == base.network.encoders[0][0].weight.shape
+    with pytest.raises(ValueError, match="class 2"):
+        run(tr.train(image, three, model=base, n_classes=2, steps=1))
+
+
+def test_seeded_runs_are_identical(nuclei2d):
+    image, _, scribbles = nuclei2d
+    kw = dict(steps=4, patch_size=64, batch_size=2, seed=5)
+    _, a = run(tr.train(image, scribbles, model=tiny(), **kw))
+    _, b = run(tr.train(image, scribbles, model=tiny(), **kw))
+    assert a.history["curve"]["loss"] == b.history["curve"]["loss"]
+    for (k, v), w in zip(
+        a.network.state_dict().items(), b.network.state_dict().values(), strict=True
+    ):
+        assert torch.equal(v, w), k
+
+
+def test_new_3d_model_smoke():
+    image, labels = synthetic_nuclei((16, 32, 32), seed=0)
+    records, model = run(
+        api.train_iter(
+            image,
+            labels,
+            label_mode="dense",
+            steps=3,
+            patch_size=16,
+            batch_size=1,
+            val_fraction=0.0,
+        )
+    )
+    assert model.spatial_dims == 3 and model.n_classes == 2
+    assert model.history["instances_as_one_class"] is True
+    assert any("instance masks" in r.message for r in records)
+    assert api.predict(image, model).shape == image.shape
+
+
+def test_2d_model_on_a_stack_uses_labeled_planes_and_preview():
+    image, labels = synthetic_nuclei((6, 64, 64), seed=4)
+    sparse = np.zeros(labels.shape, np.uint8)
+    sparse[2] = synthetic_scribbles(labels[2], 4, 4, seed=0)
+    plane = image[2]
+    records, model = run(
+        api.train_iter(
+            image,
+            sparse,
+            spatial_dims=2,
+            steps=4,
+            patch_size=32,
+            batch_size=2,
+            preview_image=plane,
+            preview_every=2,
+            val_fraction=0.0,
+        )
+    )
+    assert model.spatial_dims == 2
+    previews = [r.preview for r in records if r.preview is not None]
+    assert [r.step for r in records if r.preview is not None] == [2, 4]
+    assert all(p.shape == plane.shape for p in previews)
+    assert model.history["data_shapes"] == [[6, 64, 64]]
+
+
+def test_augmentation_moves_image_and_labels_together():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.zeros(8, 16, 16, dtype=torch.long)
+    y[:, 2:6, 3:12] = 1  # an asymmetric shape, so flips and rotations show
+    x = (y * 10).float().unsqueeze(1)
+    xa, ya = tr.augment_batch(x, y, gen)
+    assert xa.shape == x.shape and ya.shape == y.shape
+    np.testing.assert_array_equal((xa[:, 0] > 4).numpy(), (ya == 1).numpy())
+    assert not torch.equal(ya, y)  # something moved
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (np.zeros((32, 32)), np.zeros((32, 30), np.uint8), "shape"),
+        (np.zeros((32, 32)), np.zeros((32, 32), np.uint8), "no labeled pixels"),
+        (np.zeros((32, 32)), np.ones((32, 32), np.uint8), "Only one class"),
+        (np.zeros((32, 32)), np.full((32, 32), 2, np.uint8), "Only one class"),
+        ([np.zeros((32, 32))] * 2, [np.ones((32, 32), np.uint8)], "1 labels"),
+    ],
+)
+def test_clear_errors(images, labels, message):
+    with pytest.raises(ValueError, match=message):
+        api.train(images, labels, model=tiny(), steps=1)
+
+
+def test_dense_errors():
+    img = np.zeros((32, 32))
+    with pytest.raises(ValueError, match="all background"):
+        api.train(img, np.zeros((32, 32), np.uint8), label_mode="dense", steps=1)
+    with pytest.raises(ValueError, match="single class"):
+        api.train(img, np.ones((32, 32), np.uint8), label_mode="dense", steps=1, model=tiny())
+    with pytest.raises(ValueError, match="label_mode"):
+        api.train(img, np.ones((32, 32), np.uint8), label_mode="scribble", steps=1)
