@@ -1,0 +1,124 @@
+"""`unetseg train` end to end (in-process): train -> predict round trip and every error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg import _io, cli
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+
+@pytest.fixture
+def data(tmp_path) -> dict[str, str]:
+    image, truth = synthetic_nuclei((96, 96), seed=2)
+    scribbles = synthetic_scribbles(truth, 8, 8, seed=0)
+    torch.manual_seed(0)
+    tiny = ModelBundle.create(spatial_dims=2, depth=3, base_channels=8)
+    paths = {
+        "img": _io.write_image(tmp_path / "cells.tif", image, scale=(0.5, 0.5), axes="YX"),
+        "lab": _io.write_labels(tmp_path / "cells_scribbles.tif", scribbles, axes="YX"),
+        "truth": _io.write_labels(tmp_path / "cells_truth.tif", truth, axes="YX"),
+        "tiny": tiny.save(tmp_path / "tiny.pt"),
+        "small": _io.write_labels(tmp_path / "small.tif", scribbles[:50], axes="YX"),
+        "empty": _io.write_labels(tmp_path / "empty.tif", np.zeros_like(scribbles), axes="YX"),
+        "bg": _io.write_labels(tmp_path / "bg.tif", (scribbles > 0).astype(np.uint8), axes="YX"),
+    }
+    (tmp_path / "junk.tif").write_text("not a tiff")
+    paths["junk"] = tmp_path / "junk.tif"
+    return {k: str(v) for k, v in paths.items()}
+
+
+def test_train_then_predict_round_trip(tmp_path, data, capsys):
+    model = tmp_path / "models" / "mine.pt"
+    rc = cli.main(
+        [
+            "train",
+            "--image",
+            data["img"],
+            "--labels",
+            data["lab"],
+            "--output",
+            str(model),
+            "--from",
+            data["tiny"],
+            "--steps",
+            "40",
+            "--patch-size",
+            "64",
+            "--batch-size",
+            "4",
+            "--lr",
+            "3e-3",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr()
+    assert "wrote" in out.out and "40 steps" in out.out and "best validation Dice" in out.out
+    assert "labeled pixels" in out.err  # the training notice went to stderr
+    bundle = ModelBundle.load(model)
+    assert bundle.name == "mine" and bundle.history["steps"] == 40
+    assert bundle.history["started_from"] == data["tiny"]
+
+    labels_out = tmp_path / "pred.tif"
+    assert cli.main(["predict", data["img"], "--model", str(model), "-o", str(labels_out)]) == 0
+    pred = _io.read_image(labels_out)
+    truth = _io.read_image(data["truth"]).data > 0
+    p = pred.data > 0
+    assert 2 * (p & truth).sum() / (p.sum() + truth.sum()) > 0.75
+    assert pred.scale == pytest.approx((0.5, 0.5))
+
+
+def test_train_new_dense_model(tmp_path, data):
+    model = tmp_path / "dense.pt"
+    rc = cli.main(
+        [
+            "train",
+            "-i",
+            data["img"],
+            "-l",
+            data["truth"],
+            "-o",
+            str(model),
+            "--label-mode",
+            "dense",
+            "--steps",
+            "2",
+            "--patch-size",
+            "32",
+        ]
+    )
+    assert rc == 0
+    bundle = ModelBundle.load(model)
+    assert bundle.n_classes == 2 and bundle.history["label_mode"] == "dense"
+    assert bundle.history["instances_as_one_class"] is True
+
+
+@pytest.mark.parametrize(
+    ("labels", "extra", "match"),
+    [
+        ("small", [], "labels have shape (50, 96) but the image needs (96, 96)"),
+        ("empty", [], "no labeled pixels"),
+        ("bg", [], "Only one class is painted"),
+        ("junk", [], "not a readable TIFF"),
+        ("missing", [], "does not exist"),
+        ("lab", ["--labels", "LAB"], "give one --labels per --image"),
+        ("lab", ["--from", "no-such-model"], "Unknown model 'no-such-model'"),
+        ("lab", ["--output", "model.tif"], "must be a model file ending in .pt"),
+    ],
+)
+def test_errors_are_one_line_and_write_nothing(tmp_path, data, capsys, labels, extra, match):
+    out = tmp_path / "out.pt"
+    out.write_bytes(b"previous model")  # an existing output must survive a failed run
+    lab = data.get(labels, str(tmp_path / "missing.tif"))
+    extra = [data["lab"] if e == "LAB" else e for e in extra]
+    argv = ["train", "-i", data["img"], "-l", lab, "-o", str(out), "--steps", "1", *extra]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("unetseg: error: ")
+    assert match in err[0]
+    assert out.read_bytes() == b"previous model"
