@@ -82,5 +82,5 @@ def test_models_lists_shipped_models(capsys) -> None:
 def test_sample_writes_image_and_labels(tmp_path) -> None:
     assert cli.main(["sample", str(tmp_path / "n.tif"), "--shape", "64", "80"]) == 0
     img = _io.read_image(tmp_path / "n.tif")
-    lab = _io.read_image(tmp_path / "n_labels.tif")
+    lab = _io.read_image(tmp_path / "n_ground_truth.tif")
     assert img.data.shape == lab.data.shape == (64, 80) and lab.is_labels and lab.data.max() > 0

@@ -178,8 +178,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 # -- sample -------------------------------------------------------------------------------
 def _add_sample(sub: Any) -> None:
-    p = sub.add_parser("sample", help="write a synthetic nuclei image (and its labels) to try things")
-    p.add_argument("output", help="image TIFF to write; labels go to <stem>_labels.tif")
+    p = sub.add_parser(
+        "sample", help="write a synthetic nuclei image (and its ground truth) to try things"
+    )
+    p.add_argument("output", help="image TIFF to write; the ground truth goes to <stem>_ground_truth.tif")
     p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
@@ -195,7 +197,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.output)
     axes = "YX" if image.ndim == 2 else "ZYX"
     _io.write_image(out, image, axes=axes)
-    lab = out.with_name(out.name.split(".")[0] + "_labels.tif")
+    lab = out.with_name(out.name.split(".")[0] + "_ground_truth.tif")
     _io.write_labels(lab, labels, axes=axes)
     print(f"wrote {out} and {lab} ({'x'.join(map(str, image.shape))})")
     return 0
