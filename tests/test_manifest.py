@@ -54,6 +54,7 @@ def test_contributions_and_display_names(manifest):
         "napari-unetseg.write_labels",
         "napari-unetseg.sample_nuclei_2d",
         "napari-unetseg.sample_nuclei_3d",
+        "napari-unetseg.segment_widget",
     ],
 )
 def test_command_targets_import(manifest, command):

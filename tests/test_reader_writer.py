@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import napari.layers
 import numpy as np
 import pytest
 import tifffile
@@ -144,7 +145,7 @@ def test_viewer_opens_saves_and_reopens(make_napari_viewer, tmp_path):
     labels[1, 5:10, 5:10] = 2
     src = _io.write_labels(tmp_path / "in.tif", labels, scale=(3.0, 0.5, 0.5))
     [layer] = viewer.open(str(src), plugin="napari-unetseg")
-    assert layer._type_string == "labels"
+    assert isinstance(layer, napari.layers.Labels)
     assert tuple(layer.scale) == pytest.approx((3.0, 0.5, 0.5))
     out = tmp_path / "out.tif"
     layer.save(str(out), plugin="napari-unetseg")

@@ -1,0 +1,353 @@
+"""Reusable Qt pieces for the plugin's widgets (Segment, Fine-tune, Validate).
+
+- :class:`LayerComboBox`: picks a layer of given types; follows the viewer's layer list
+  live (added, removed, renamed, reordered layers) and keeps the user's choice.
+- :class:`ModelComboBox`: picks a model from :data:`~napari_unetseg.core.registry.REGISTRY`
+  (shipped models + models trained or loaded in this session), updated live from any
+  thread, plus a "Load model file..." entry that adds a file to the registry.
+- :func:`notify_error` / :func:`notify_info` / :func:`user_message`: one clear sentence
+  in a napari notification instead of a traceback.
+- :func:`output_layer`: add or update an output layer ``"<image> [suffix]"`` with the
+  input's scale / translate / units, so re-running replaces instead of piling up.
+
+Long-running work goes through :class:`napari_unetseg._qt._worker.JobRunner`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Layer
+
+    from ..core.bundle import ModelBundle
+
+#: Exceptions whose message is already a sentence for people (our errors raise these).
+_PLAIN_ERRORS = (ValueError, FileNotFoundError, PermissionError, MemoryError, KeyError)
+
+
+# -- notifications ------------------------------------------------------------------------
+def user_message(exc: BaseException) -> str:
+    """One readable sentence for an exception (its first line; the type for odd ones)."""
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    if isinstance(exc, MemoryError) and not text:
+        text = "Not enough memory; try a smaller tile size or batch size."
+    if not isinstance(exc, _PLAIN_ERRORS) or not text:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
+
+
+def notify_error(error: BaseException | str, context: str = "") -> None:
+    """Show an error as a napari notification (one sentence, no traceback).
+
+    ``context`` prefixes the message, e.g. ``"Segmentation failed"``.
+    """
+    from napari.utils.notifications import show_error
+
+    text = error if isinstance(error, str) else user_message(error)
+    show_error(f"{context}: {text}" if context else text)
+
+
+def notify_info(message: str) -> None:
+    """Show an information notification."""
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+
+
+def notify_warning(message: str) -> None:
+    """Show a warning notification."""
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
+# -- layer picker -------------------------------------------------------------------------
+class LayerComboBox(QComboBox):
+    """A combo box of the viewer's layers of some types, following the layer list live.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers are listed (top layer first, as in the layer list).
+    layer_types : type or tuple of types
+        E.g. ``napari.layers.Image`` or ``(Image, Labels)``.
+    predicate : callable, optional
+        Extra filter, e.g. ``lambda layer: layer.ndim >= 2``.
+    allow_none : str, optional
+        Text of a first "no layer" entry (e.g. ``"(none)"``); omitted by default.
+
+    Signals
+    -------
+    layerChanged(object)
+        The selected layer (or None) after the user or the viewer changed it.
+    """
+
+    layerChanged = Signal(object)
+
+    def __init__(
+        self,
+        viewer: napari.Viewer,
+        layer_types: type | tuple[type, ...],
+        predicate: Callable[[Layer], bool] | None = None,
+        allow_none: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._viewer = viewer
+        self._types = layer_types if isinstance(layer_types, tuple) else (layer_types,)
+        self._predicate = predicate
+        self._allow_none = allow_none
+        self._layers: list[Layer] = []
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(12)
+        events = viewer.layers.events
+        for emitter in (events.inserted, events.removed, events.moved, events.reordered):
+            emitter.connect(self.refresh)
+        self.currentIndexChanged.connect(self._emit_changed)
+        self.refresh()
+
+    def layer(self) -> Layer | None:
+        """The selected layer, or None."""
+        i = self.currentIndex() - (1 if self._allow_none else 0)
+        return self._layers[i] if 0 <= i < len(self._layers) else None
+
+    def set_layer(self, layer: Layer | None) -> None:
+        """Select ``layer`` (must be listed), or the "none" entry."""
+        if layer is None:
+            self.setCurrentIndex(0 if self._allow_none else -1)
+            return
+        self.setCurrentIndex(self._layers.index(layer) + (1 if self._allow_none else 0))
+
+    def layers(self) -> list[Layer]:
+        """The listed layers, in the combo's order."""
+        return list(self._layers)
+
+    def refresh(self, event: Any = None) -> None:
+        """Re-list the layers, keeping the current choice when it still exists."""
+        current = self.layer()
+        for layer in self._layers:
+            layer.events.name.disconnect(self.refresh)
+        self._layers = [
+            layer
+            for layer in reversed(self._viewer.layers)  # top of the layer list first
+            if isinstance(layer, self._types)
+            and (self._predicate is None or self._predicate(layer))
+        ]
+        for layer in self._layers:
+            layer.events.name.connect(self.refresh)
+        self.blockSignals(True)
+        self.clear()
+        if self._allow_none:
+            self.addItem(self._allow_none)
+        for layer in self._layers:
+            self.addItem(layer.name)
+        if current in self._layers:
+            self.set_layer(current)
+        elif self._layers and not self._allow_none:
+            self.setCurrentIndex(0)
+        self.blockSignals(False)
+        if self.layer() is not current:
+            self._emit_changed()
+
+    def _emit_changed(self, *_: Any) -> None:
+        self.layerChanged.emit(self.layer())
+
+
+# -- model picker -------------------------------------------------------------------------
+LOAD_ENTRY = "Load model file..."
+
+
+class _RegistryBridge(QObject):
+    """Carries registry notifications (from any thread) into the GUI thread."""
+
+    changed = Signal()
+
+
+class ModelComboBox(QComboBox):
+    """Pick a model by name from the shared registry, or load a model file.
+
+    The list shows :data:`REGISTRY` names (shipped models, then session models: trained
+    in the Fine-tune widget or loaded from files) and a last "Load model file..." entry.
+    It refreshes whenever the registry changes, whichever thread changed it (the change
+    is re-emitted as a queued Qt signal, so the combo is only touched in the GUI thread).
+    Choosing "Load model file..." opens a file dialog; a loaded file becomes a session
+    model (so the other widgets see it too) and is selected.
+
+    Signals
+    -------
+    modelChanged(str)
+        The selected model name ("" when there is none).
+    """
+
+    modelChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, *, with_load_entry: bool = True) -> None:
+        super().__init__(parent)
+        from ..core.registry import REGISTRY
+
+        self._registry = REGISTRY
+        self._with_load = with_load_entry
+        self._last = ""
+        self._bridge = _RegistryBridge(self)
+        # Auto connection: direct in the GUI thread, queued from a worker thread.
+        self._bridge.changed.connect(self.refresh)
+        bridge_emit = self._bridge.changed.emit
+
+        def on_registry_change() -> None:
+            try:
+                bridge_emit()
+            except RuntimeError:  # the widget was deleted meanwhile
+                REGISTRY.disconnect(on_registry_change)
+
+        self._listener = on_registry_change
+        REGISTRY.connect(on_registry_change)
+        # Stop listening when Qt deletes the widget (closure: no reference to self).
+        self.destroyed.connect(lambda *_: REGISTRY.disconnect(on_registry_change))
+        self.activated.connect(self._on_activated)
+        self.currentIndexChanged.connect(self._on_index_changed)
+        self.refresh()
+
+    def model_name(self) -> str:
+        """The selected model name ("" when none is available)."""
+        text = self.currentText()
+        return "" if text == LOAD_ENTRY else text
+
+    def set_model_name(self, name: str) -> None:
+        """Select a listed model by name."""
+        i = self.findText(name)
+        if i < 0:
+            raise KeyError(f"Model {name!r} is not in the list.")
+        self.setCurrentIndex(i)
+
+    def refresh(self) -> None:
+        """Re-list the registry's models, keeping the selection when it still exists."""
+        current = self.model_name() or self._last
+        names = self._registry.names()
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        if self._with_load:
+            if names:
+                self.insertSeparator(len(names))
+            self.addItem(LOAD_ENTRY)
+        if current in names:
+            self.setCurrentIndex(names.index(current))
+        elif names:
+            self.setCurrentIndex(0)
+        self.blockSignals(False)
+        self._on_index_changed()
+
+    def load_file(self, path: str | os.PathLike) -> str | None:
+        """Load a model file into the registry and select it.
+
+        Returns the model's name, or None after an error notification (not a model file,
+        unreadable, ...).
+        """
+        from ..core.bundle import ModelBundle
+
+        try:
+            bundle = ModelBundle.load(path)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
+            notify_error(exc, "Could not load the model")
+            self._restore()
+            return None
+        name = self._registry.register(bundle, name=bundle.name)
+        self.refresh()
+        self.set_model_name(name)
+        return name
+
+    def bundle(self) -> ModelBundle:
+        """The selected model (loads a shipped file; call from a worker for big models)."""
+        return self._registry.get(self.model_name())
+
+    def _on_activated(self, index: int) -> None:
+        if self.itemText(index) != LOAD_ENTRY:
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load a napari-unetseg model", "", "U-Net models (*.pt);;All files (*)"
+        )
+        if path:
+            self.load_file(path)
+        else:
+            self._restore()
+
+    def _restore(self) -> None:
+        """Back to the last real model after "Load model file..." was cancelled/failed."""
+        i = self.findText(self._last) if self._last else -1
+        self.setCurrentIndex(i if i >= 0 else (0 if self.count() > 1 else -1))
+
+    def _on_index_changed(self, *_: Any) -> None:
+        name = self.model_name()
+        if name and name != self._last:
+            self._last = name
+            self.modelChanged.emit(name)
+
+
+# -- output layers ------------------------------------------------------------------------
+def output_name(source: Layer, suffix: str) -> str:
+    """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
+    return f"{source.name} [{suffix}]"
+
+
+def spatial_geometry(source: Layer) -> dict[str, Any]:
+    """``scale``, ``translate`` (and ``units`` where napari has them) of a layer."""
+    geometry: dict[str, Any] = {
+        "scale": tuple(source.scale),
+        "translate": tuple(source.translate),
+    }
+    units = getattr(source, "units", None)
+    if units is not None:
+        geometry["units"] = tuple(units)
+    return geometry
+
+
+def output_layer(
+    viewer: napari.Viewer,
+    source: Layer,
+    suffix: str,
+    data: Any,
+    layer_type: str = "labels",
+    **kwargs: Any,
+) -> Layer:
+    """Add ``"<source> [suffix]"`` or, when it exists, replace its data in place.
+
+    The output gets the source's scale / translate / units; an existing output keeps its
+    place in the layer list and the user's display settings (colours, opacity).
+    """
+    import napari.layers
+
+    name = output_name(source, suffix)
+    geometry = spatial_geometry(source)
+    ndim = len(data.shape)
+    existing = viewer.layers[name] if name in viewer.layers else None
+    kind = getattr(napari.layers, layer_type.capitalize())
+    if isinstance(existing, kind) and existing.ndim == ndim:
+        existing.data = data
+        for key, value in geometry.items():
+            setattr(existing, key, value)
+        if "contrast_limits" in kwargs:
+            existing.contrast_limits = kwargs["contrast_limits"]
+        return existing
+    if existing is not None:  # same name but another kind/shape: replace it in its place
+        index = viewer.layers.index(existing)
+        viewer.layers.remove(existing)
+        layer = getattr(viewer, f"add_{layer_type}")(data, name=name, **geometry, **kwargs)
+        viewer.layers.move(viewer.layers.index(layer), index)
+        return layer
+    add = getattr(viewer, f"add_{layer_type}")
+    return add(data, name=name, **geometry, **kwargs)
+
+
+def remove_layers(viewer: napari.Viewer, names: Iterable[str]) -> None:
+    """Remove the named layers that exist (e.g. outputs no longer asked for)."""
+    for name in names:
+        if name in viewer.layers:
+            viewer.layers.remove(name)

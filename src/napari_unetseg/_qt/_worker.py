@@ -1,0 +1,204 @@
+"""Run a progress generator in a napari worker thread, wired to Run / Cancel buttons.
+
+Every long computation of the plugin is a generator (it yields progress records and
+returns a result, see DESIGN.md). :class:`JobRunner` runs one such job at a time through
+napari's ``create_worker``, which puts a progress bar in napari's activity dock:
+
+- while the job runs, the Run button is disabled and the Cancel button enabled;
+- each yielded record updates the progress bar (``done``/``total``, ``step``/``total``
+  or a custom ``progress`` function) and is passed to ``on_progress``;
+- Cancel calls ``worker.quit()``: the worker stops asking the generator for more at the
+  next yield (for prediction: the next batch of tiles), the generator is closed (its
+  ``finally`` blocks run), ``on_cancel`` is called and ``on_result`` is NOT, so no
+  half-made output reaches a layer;
+- an exception inside the job becomes one napari error notification (one sentence, see
+  :func:`~napari_unetseg._qt._common.user_message`) and ``on_error``; warnings raised
+  in the job (e.g. an out-of-memory fallback to the CPU) become warning notifications.
+
+All callbacks run in the GUI thread, so they may touch layers and widgets.
+
+Example
+-------
+>>> runner = JobRunner(run_button, cancel_button)          # doctest: +SKIP
+>>> runner.start(my_generator_function, arg, description="Training",
+...              on_progress=plot_loss, on_result=add_layers)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QPushButton
+
+from ._common import notify_error
+
+
+@dataclass
+class JobFailed:
+    """What a job returns instead of raising (so napari shows no traceback dialog)."""
+
+    error: Exception
+
+
+def default_progress(record: Any) -> tuple[int, int] | None:
+    """``(done, total)`` from a progress record (``done``/``step`` and ``total``)."""
+    total = getattr(record, "total", None)
+    done = getattr(record, "done", getattr(record, "step", None))
+    if isinstance(total, int) and isinstance(done, int):
+        return done, total
+    return None
+
+
+class JobRunner(QObject):
+    """Runs one generator job at a time in a worker thread (see the module docstring).
+
+    Parameters
+    ----------
+    run_button, cancel_button : QPushButton, optional
+        Disabled / enabled while a job runs; Cancel is connected to :meth:`cancel`.
+    parent : QObject, optional
+
+    Signals
+    -------
+    started()
+        A job started.
+    finished()
+        A job ended (result, error or cancel), after the callbacks ran.
+    """
+
+    started = Signal()
+    finished = Signal()
+
+    def __init__(
+        self,
+        run_button: QPushButton | None = None,
+        cancel_button: QPushButton | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._run_button = run_button
+        self._cancel_button = cancel_button
+        self.worker: Any = None
+        self._job: Generator | None = None
+        if cancel_button is not None:
+            cancel_button.setEnabled(False)
+            cancel_button.clicked.connect(self.cancel)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running."""
+        return self.worker is not None
+
+    def start(
+        self,
+        function: Callable[..., Generator[Any, Any, Any]],
+        *args: Any,
+        description: str = "Working",
+        on_progress: Callable[[Any], None] | None = None,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+        error_context: str = "",
+        progress: Callable[[Any], tuple[int, int] | None] = default_progress,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``function(*args, **kwargs)`` (a generator function) in a worker thread.
+
+        Parameters
+        ----------
+        function : generator function
+            The job; it runs entirely in the worker thread.
+        description : str
+            Label of the activity-dock progress bar.
+        on_progress, on_result, on_error, on_cancel : callable, optional
+            GUI-thread callbacks for each yielded record, the returned value, an
+            exception (after its notification) and a cancel.
+        error_context : str
+            Prefix of the error notification, e.g. ``"Segmentation failed"``.
+        progress : callable
+            Maps a record to ``(done, total)`` for the progress bar (or None).
+
+        Returns
+        -------
+        GeneratorWorker
+            The started worker (also :attr:`worker` until it ends).
+
+        Raises
+        ------
+        RuntimeError
+            If a job is already running.
+        """
+        from napari.qt.threading import create_worker
+
+        if self.busy:
+            raise RuntimeError("A job is already running; wait for it or cancel it.")
+
+        def guarded() -> Generator[Any, Any, Any]:
+            try:
+                return (yield from function(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - reported as a notification
+                return JobFailed(exc)
+
+        job = guarded()
+
+        def run() -> Generator[Any, Any, Any]:
+            return (yield from job)
+
+        worker = create_worker(
+            run,
+            _start_thread=False,
+            _progress={"desc": description},
+            _connect={"errored": lambda exc: None},  # guarded() never raises; no re-raise
+        )
+        pbar = worker.pbar
+
+        def on_yielded(record: Any) -> None:
+            counts = progress(record)
+            if counts is not None and counts[1] > 0:
+                done, total = counts
+                if pbar.total != total:
+                    pbar.total = total
+                pbar.update(done - pbar.n)
+            if on_progress is not None:
+                on_progress(record)
+
+        def on_returned(value: Any) -> None:
+            if isinstance(value, JobFailed):
+                notify_error(value.error, error_context)
+                if on_error is not None:
+                    on_error(value.error)
+            elif on_result is not None:
+                on_result(value)
+
+        def on_finished() -> None:
+            job.close()  # runs the job's finally blocks now, not whenever it is collected
+            self.worker = self._job = None
+            self._set_busy(False)
+            if worker.abort_requested and on_cancel is not None:
+                on_cancel()
+            self.finished.emit()
+
+        worker.yielded.connect(on_yielded)
+        worker.returned.connect(on_returned)
+        worker.finished.connect(on_finished)
+        self.worker, self._job = worker, job
+        self._set_busy(True)
+        worker.start()
+        self.started.emit()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next yield (no result is delivered)."""
+        if self.worker is not None:
+            self.worker.quit()
+            if self._cancel_button is not None:
+                self._cancel_button.setEnabled(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        if self._run_button is not None:
+            self._run_button.setEnabled(not busy)
+        if self._cancel_button is not None:
+            self._cancel_button.setEnabled(busy)

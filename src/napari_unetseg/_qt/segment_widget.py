@@ -1,0 +1,410 @@
+"""The "Segment" dock widget: run a U-Net over an image layer, tile by tile.
+
+The widget only gathers settings and layers; the work is
+:func:`napari_unetseg.api.predict_iter` (plus
+:func:`napari_unetseg.postprocess.split_touching`) in a worker thread, through
+:class:`~napari_unetseg._qt._worker.JobRunner`. Outputs are layers named after the image
+(``"<image> [unet]"``, ``"[probability]"``, ``"[uncertainty]"``) with its scale and
+translate; running again updates them in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from ._common import (
+    LayerComboBox,
+    ModelComboBox,
+    notify_info,
+    output_layer,
+    output_name,
+)
+from ._worker import JobRunner
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+#: Output sizes (bytes of labels) above which a lazily written zarr array is used.
+LAZY_OUTPUT_BYTES = 1 << 30
+
+LABELS_SUFFIX = "unet"
+PROBABILITY_SUFFIX = "probability"
+UNCERTAINTY_SUFFIX = "uncertainty"
+
+
+@dataclass
+class SegmentRequest:
+    """Everything the worker needs: plain values and the layer's array, no Qt objects.
+
+    ``options`` are keyword arguments of :func:`napari_unetseg.api.predict_iter`
+    (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``precision``, ``tta``,
+    ``return_probabilities``, ``return_uncertainty``).
+    """
+
+    image: Any
+    model: str
+    channel_axis: int | None = None
+    position: tuple[int, ...] | None = None  # current data index: "current plane only"
+    split: bool = False
+    sampling: tuple[float, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SegmentResult:
+    """What the worker hands back to the GUI thread."""
+
+    labels: Any
+    probabilities: Any = None
+    uncertainty: Any = None
+    plane: tuple[int, ...] | None = None  # leading index of a one-plane result
+    summary: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
+    """The worker side of a Segment run: load the model, predict, optionally split.
+
+    Yields the engine's ``TileProgress`` records; returns a :class:`SegmentResult`.
+    """
+    from .. import api
+
+    bundle = api.load_model(req.model)
+    image = req.image
+    channel_axis = req.channel_axis
+    plane = None
+    n_lead = image.ndim - (channel_axis is not None) - bundle.spatial_dims
+    if req.position is not None and n_lead > 0:
+        plane = tuple(req.position[:n_lead])
+        image = image[plane]
+        if channel_axis is not None:
+            channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
+    out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
+    out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
+    result = yield from api.predict_iter(
+        image, bundle, out=out, channel_axis=channel_axis, **req.options
+    )
+    labels = result.labels
+    stats = dict(result.stats)
+    if req.split and out is None:
+        labels = _split(labels, req.sampling, bundle.spatial_dims)
+    summary = _summary(labels, req.split and out is None, stats)
+    return SegmentResult(labels, result.probabilities, result.uncertainty, plane, summary, stats)
+
+
+def _split(labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int) -> np.ndarray:
+    """Instances from the semantic labels, in 3D for a (Z, Y, X) result.
+
+    A stack segmented plane by plane with a 2D model is split as one volume (napari's
+    3D convention is Z, Y, X), so a nucleus keeps one label through its planes; results
+    with more leading axes (time) are split one volume at a time.
+    """
+    from ..postprocess import split_touching
+
+    dims = min(max(model_dims, 3), labels.ndim)
+    scale = tuple(sampling[-dims:]) if sampling else None
+    if labels.ndim == dims:
+        return split_touching(labels, sampling=scale)
+    flat = labels.reshape((-1, *labels.shape[-dims:]))
+    parts = []
+    offset = 0
+    for volume in flat:  # ids stay unique across volumes
+        part = split_touching(volume, sampling=scale)
+        parts.append(np.where(part > 0, part + offset, 0))
+        offset += int(part.max())
+    return np.stack(parts).reshape(labels.shape)
+
+
+def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
+    return not isinstance(image, np.ndarray) and int(np.prod(out_shape)) > LAZY_OUTPUT_BYTES
+
+
+def _lazy_output(shape: tuple[int, ...]) -> Any:
+    """An in-memory, compressed zarr array for huge label outputs (mostly zeros)."""
+    import zarr
+
+    chunks = tuple(
+        min(s, c) for s, c in zip(shape, (1,) * (len(shape) - 2) + (1024, 1024), strict=True)
+    )
+    return zarr.zeros(shape=shape, chunks=chunks, dtype=np.uint8)
+
+
+def _summary(labels: Any, instances: bool, stats: dict[str, Any]) -> str:
+    timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
+    if instances:
+        return f"{int(np.max(labels))} objects ({timing})."
+    if isinstance(labels, np.ndarray):
+        fraction = float(np.count_nonzero(labels)) / max(labels.size, 1)
+        return f"Foreground: {100 * fraction:.1f} % of the pixels ({timing})."
+    return f"Done ({timing})."
+
+
+class SegmentWidget(QWidget):
+    """Segment an image layer with a U-Net (napari dock widget "Segment").
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from napari.layers import Image
+
+        from ..core.devices import PRECISIONS, available_devices
+
+        self.viewer = napari_viewer
+        self._model_info_cache: dict[str, str] = {}
+
+        # -- main settings --------------------------------------------------------------
+        self.image_combo = LayerComboBox(napari_viewer, Image, parent=self)
+        self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
+        self.model_combo = ModelComboBox(self)
+        self.model_combo.setToolTip(
+            "Shipped models, models trained or loaded in this session, or a model file."
+        )
+        self.model_info = QLabel(self)
+        self.model_info.setWordWrap(True)
+        self.model_info.setStyleSheet("color: gray;")
+        self.split_check = QCheckBox("Split touching objects", self)
+        self.split_check.setToolTip(
+            "Separate touching objects into individual labels (distance-transform "
+            "watershed); otherwise every pixel of a class gets the same label."
+        )
+        self.plane_check = QCheckBox("Current plane only (quick preview)", self)
+        self.plane_check.setToolTip(
+            "For a stack and a 2D model: segment only the plane shown in the viewer."
+        )
+
+        form = QFormLayout()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("", self.model_info)
+
+        # -- advanced settings, folded away ---------------------------------------------
+        self.tile_spin = QSpinBox(self)
+        self.tile_spin.setRange(0, 2048)
+        self.tile_spin.setSingleStep(32)
+        self.tile_spin.setSpecialValueText("auto")
+        self.tile_spin.setToolTip("Tile edge in pixels (auto: the model's own tile size).")
+        self.overlap_spin = QDoubleSpinBox(self)
+        self.overlap_spin.setRange(0.0, 0.75)
+        self.overlap_spin.setSingleStep(0.05)
+        self.overlap_spin.setValue(0.25)
+        self.overlap_spin.setToolTip("Fraction of a tile shared with its neighbours.")
+        self.batch_spin = QSpinBox(self)
+        self.batch_spin.setRange(0, 256)
+        self.batch_spin.setSpecialValueText("auto")
+        self.batch_spin.setToolTip("Tiles per batch (auto: from the free memory).")
+        self.device_combo = QComboBox(self)
+        self.device_combo.addItems(["auto", *available_devices()])
+        self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU.")
+        self.precision_combo = QComboBox(self)
+        self.precision_combo.addItems(list(PRECISIONS))
+        self.precision_combo.setToolTip("auto: mixed precision on a GPU, full on the CPU.")
+        self.tta_check = QCheckBox("Test-time augmentation (flips)", self)
+        self.tta_check.setToolTip("Average over flipped copies: smoother, 4-8x slower.")
+        self.prob_check = QCheckBox("Probability map", self)
+        self.prob_check.setToolTip("Also add the foreground probability as an image layer.")
+        self.unc_check = QCheckBox("Uncertainty map (uses test-time augmentation)", self)
+        self.unc_check.setToolTip("Disagreement between the flipped predictions, per pixel.")
+        self.unc_check.toggled.connect(self._on_uncertainty_toggled)
+
+        advanced = QFormLayout()
+        advanced.addRow("Tile size", self.tile_spin)
+        advanced.addRow("Overlap", self.overlap_spin)
+        advanced.addRow("Batch size", self.batch_spin)
+        advanced.addRow("Device", self.device_combo)
+        advanced.addRow("Precision", self.precision_combo)
+        advanced.addRow(self.tta_check)
+        advanced.addRow(self.prob_check)
+        advanced.addRow(self.unc_check)
+        advanced_box = QWidget(self)
+        advanced_box.setLayout(advanced)
+        self.advanced = QCollapsible("Advanced settings", self)
+        self.advanced.addWidget(advanced_box)
+
+        # -- run / cancel ---------------------------------------------------------------
+        self.run_button = QPushButton("Run", self)
+        self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop after the current batch of tiles; adds no layer.")
+        self.runner = JobRunner(self.run_button, self.cancel_button, self)
+        self.run_button.clicked.connect(self.run)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.split_check)
+        layout.addWidget(self.plane_check)
+        layout.addWidget(self.advanced)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.image_combo.layerChanged.connect(self._update_state)
+        self.model_combo.modelChanged.connect(self._update_state)
+        self.runner.finished.connect(self._update_state)
+        self._update_state()
+
+    # -- public API (also used by the tests) --------------------------------------------
+    def run(self) -> Any:
+        """Start segmenting the chosen image; returns the worker (None if not started)."""
+        if self.runner.busy:
+            return None
+        layer = self.image_combo.layer()
+        model = self.model_combo.model_name()
+        if layer is None or not model:
+            return None
+        request = self._request(layer, model)
+        self.status.setText(f"Segmenting {layer.name!r}...")
+        return self.runner.start(
+            segment_job,
+            request,
+            description=f"Segmenting {layer.name}",
+            on_result=lambda result: self._show_result(layer, result),
+            on_error=lambda exc: self.status.setText("Failed; see the notification."),
+            on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
+            error_context="Segmentation failed",
+        )
+
+    def cancel(self) -> None:
+        """Stop the running segmentation at the next batch."""
+        self.runner.cancel()
+
+    # -- internals ----------------------------------------------------------------------
+    def _request(self, layer: Image, model: str) -> SegmentRequest:
+        data = layer.data[0] if layer.multiscale else layer.data
+        position = None
+        if self.plane_check.isChecked() and self.plane_check.isEnabled():
+            position = self._current_position(layer)
+        return SegmentRequest(
+            image=data,
+            model=model,
+            channel_axis=(data.ndim - 1) if layer.rgb else None,
+            position=position,
+            split=self.split_check.isChecked(),
+            sampling=tuple(float(s) for s in layer.scale),
+            options={
+                "tile_size": self.tile_spin.value() or None,
+                "overlap": self.overlap_spin.value(),
+                "batch_size": self.batch_spin.value() or None,
+                "device": self.device_combo.currentText(),
+                "precision": self.precision_combo.currentText(),
+                "tta": self.tta_check.isChecked(),
+                "return_probabilities": self.prob_check.isChecked(),
+                "return_uncertainty": self.unc_check.isChecked(),
+            },
+        )
+
+    def _current_position(self, layer: Image) -> tuple[int, ...]:
+        """The data index of the plane shown in the viewer, clipped to the layer."""
+        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
+        shape = layer.data.shape[: layer.ndim]
+        return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(point, shape, strict=True))
+
+    def _show_result(self, layer: Image, result: SegmentResult) -> None:
+        if layer not in self.viewer.layers:  # the image was closed during the run
+            self.status.setText("The image was closed; its result was dropped.")
+            return
+        outputs = [(LABELS_SUFFIX, result.labels, "labels", {})]
+        if result.probabilities is not None:
+            kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
+            outputs.append((PROBABILITY_SUFFIX, result.probabilities, "image", kw))
+        if result.uncertainty is not None:
+            kw = {"colormap": "viridis", "blending": "additive"}
+            outputs.append((UNCERTAINTY_SUFFIX, result.uncertainty, "image", kw))
+        for suffix, data, kind, kwargs in outputs:
+            if result.plane is not None:
+                data = self._into_full(layer, suffix, data, result.plane)
+            output_layer(self.viewer, layer, suffix, data, kind, **kwargs)
+        labels_layer = self.viewer.layers[output_name(layer, LABELS_SUFFIX)]
+        self.viewer.layers.selection.active = labels_layer
+        where = "" if result.plane is None else f" (plane {result.plane})"
+        self.status.setText(f"{layer.name}{where}: {result.summary}")
+        notify_info(f"Segmented {layer.name!r}{where}: {result.summary}")
+
+    def _into_full(
+        self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
+    ) -> Any:
+        """Put a one-plane result into the full-size output (the existing one if it fits)."""
+        full_shape = tuple(layer.data.shape[: layer.ndim])
+        name = output_name(layer, suffix)
+        existing = self.viewer.layers[name].data if name in self.viewer.layers else None
+        plane_data = np.asarray(plane_data)
+        if (
+            isinstance(existing, np.ndarray)
+            and existing.shape == full_shape
+            and np.can_cast(plane_data.dtype, existing.dtype)
+        ):
+            full = existing
+        else:
+            full = np.zeros(full_shape, plane_data.dtype)
+        full[plane] = plane_data
+        return full
+
+    def _on_uncertainty_toggled(self, on: bool) -> None:
+        # The uncertainty is the spread over the flipped predictions: it needs TTA.
+        if on:
+            self.tta_check.setChecked(True)
+        self.tta_check.setEnabled(not on)
+
+    def _update_state(self, *_: Any) -> None:
+        layer = self.image_combo.layer()
+        model = self.model_combo.model_name()
+        info = self._describe(model) if model else "No model is available: load a model file."
+        self.model_info.setText(info)
+        spatial = None if layer is None else layer.ndim
+        self.plane_check.setEnabled(spatial is not None and spatial >= 3)
+        ready = layer is not None and bool(model) and not self.runner.busy
+        self.run_button.setEnabled(ready)
+        if layer is None:
+            self.run_button.setToolTip("Open an image first.")
+        else:
+            self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+    def _describe(self, name: str) -> str:
+        """A one-line description of a model (cached; loading a shipped file is quick)."""
+        if name not in self._model_info_cache:
+            try:
+                bundle = self.model_combo.bundle()
+            except Exception as exc:  # noqa: BLE001 - shown in place of the description
+                return f"Cannot read this model: {exc}"
+            classes = ", ".join(bundle.class_names)
+            chans = bundle.in_channels
+            self._model_info_cache[name] = (
+                f"{bundle.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
+                f"classes: {classes}"
+            )
+        return self._model_info_cache[name]
+
+    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), 300))
+        return hint
+
+
+__all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]

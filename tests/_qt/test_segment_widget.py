@@ -1,0 +1,199 @@
+"""The Segment widget on a real napari viewer (Xvfb): runs, cancels, re-runs, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_unetseg._qt._common import LOAD_ENTRY
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.registry import REGISTRY
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def errors_shown(monkeypatch):
+    """Messages of napari error notifications (our helpers import show_error lazily)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def segment(make_napari_viewer, tiny_model_2d):
+    """A viewer with the Segment widget docked and the tiny model selected."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.model_combo.set_model_name(tiny_model_2d)
+    return viewer, widget
+
+
+def _run_and_wait(qtbot, widget):
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.run()
+        assert worker is not None
+    assert not widget.runner.busy and widget.run_button.isEnabled()
+
+
+def test_run_adds_labels_with_the_image_geometry(qtbot, segment):
+    viewer, widget = segment
+    image = viewer.add_image(
+        np.random.default_rng(0).random((90, 130), np.float32),
+        name="cells",
+        scale=(0.5, 0.25),
+        translate=(10.0, -4.0),
+    )
+    assert widget.image_combo.layer() is image
+    assert widget.model_info.text().startswith("2D model, 1 input channel")
+    _run_and_wait(qtbot, widget)
+    out = viewer.layers["cells [unet]"]
+    assert out._type_string == "labels"
+    assert out.data.shape == (90, 130)
+    assert tuple(out.scale) == (0.5, 0.25) and tuple(out.translate) == (10.0, -4.0)
+    assert set(np.unique(out.data)) <= {0, 1}  # two-class model: class labels
+    assert "cells" in widget.status.text()
+
+
+def test_second_run_replaces_the_first_output(qtbot, segment):
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    widget.prob_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [probability]"]
+    assert viewer.layers["img [unet]"] is first  # updated in place
+    prob = viewer.layers["img [probability]"]
+    assert prob.data.shape == (64, 64) and 0.0 <= prob.data.min() <= prob.data.max() <= 1.0
+    _run_and_wait(qtbot, widget)  # and a third run adds nothing either
+    assert len(viewer.layers) == 3
+
+
+def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")
+    widget.batch_spin.setValue(1)  # one 64-pixel tile per batch: ~100 batches
+    cancelled_after: list[int] = []
+
+    def cancel_on_first_batch(record):
+        if not cancelled_after:
+            cancelled_after.append(record.done)
+            assert not widget.run_button.isEnabled() and widget.cancel_button.isEnabled()
+            widget.cancel()
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.run()
+        worker.yielded.connect(cancel_on_first_batch)
+    assert cancelled_after and cancelled_after[0] < 100
+    assert "big [unet]" not in viewer.layers
+    assert [layer.name for layer in viewer.layers] == ["big"]
+    assert widget.status.text().startswith("Cancelled")
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
+    viewer, widget = segment
+    stack = viewer.add_image(
+        np.random.default_rng(3).random((4, 48, 40), np.float32), name="stack", scale=(2, 1, 1)
+    )
+    widget.prob_check.setChecked(True)
+    assert widget.plane_check.isEnabled()
+    widget.plane_check.setChecked(True)
+    viewer.dims.set_point(0, 2 * 2.0)  # world Z = 4 -> plane 2
+    _run_and_wait(qtbot, widget)
+    prob = viewer.layers["stack [probability]"].data
+    assert prob.shape == (4, 48, 40)
+    assert (prob[2] > 0).all()  # softmax probabilities are never exactly 0
+    assert not prob[[0, 1, 3]].any()  # the other planes were not computed
+    assert "plane (2,)" in widget.status.text()
+    # All planes, written into the same layers.
+    widget.plane_check.setChecked(False)
+    _run_and_wait(qtbot, widget)
+    assert (viewer.layers["stack [probability]"].data > 0).all()
+    assert tuple(viewer.layers["stack [unet]"].scale) == tuple(stack.scale)
+
+
+def test_split_touching_and_uncertainty_outputs(qtbot, segment):
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(4).random((64, 80), np.float32), name="img")
+    widget.split_check.setChecked(True)
+    widget.unc_check.setChecked(True)
+    assert widget.tta_check.isChecked() and not widget.tta_check.isEnabled()
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["img [unet]"].data
+    assert labels.dtype == np.int32
+    assert "objects" in widget.status.text()
+    unc = viewer.layers["img [uncertainty]"].data
+    assert unc.shape == (64, 80) and unc.min() >= 0
+
+
+def test_error_during_run_is_a_notification(qtbot, segment, errors_shown):
+    viewer, widget = segment
+    rgb = np.random.default_rng(5).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    viewer.add_image(rgb, name="photo", rgb=True)
+    _run_and_wait(qtbot, widget)
+    assert len(errors_shown) == 1
+    assert errors_shown[0].startswith("Segmentation failed: ")
+    assert "3 channels" in errors_shown[0] and "\n" not in errors_shown[0]
+    assert "photo [unet]" not in viewer.layers
+
+
+def test_non_model_file_gives_a_notification(segment, tmp_path, errors_shown, tiny_model_2d):
+    _, widget = segment
+    bogus = tmp_path / "notes.pt"
+    bogus.write_text("this is not a model")
+    assert widget.model_combo.load_file(bogus) is None
+    assert len(errors_shown) == 1
+    assert "not a napari-unetseg model file" in errors_shown[0]
+    assert widget.model_combo.model_name() == tiny_model_2d  # the choice is kept
+
+
+def test_model_file_is_loaded_into_the_registry(segment, tmp_path):
+    _, widget = segment
+    path = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "mine.pt")
+    name = widget.model_combo.load_file(path)
+    try:
+        assert name == "mine" and name in REGISTRY
+        assert widget.model_combo.model_name() == "mine"
+    finally:
+        REGISTRY.remove(name)
+
+
+def test_model_list_follows_the_registry_from_any_thread(qtbot, segment):
+    _, widget = segment
+    combo = widget.model_combo
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    names: list[str] = []
+    # A model trained in a worker thread (as the Fine-tune widget does) appears at once.
+    thread = threading.Thread(target=lambda: names.append(REGISTRY.register(bundle, "fresh")))
+    thread.start()
+    thread.join()
+    try:
+        qtbot.waitUntil(lambda: combo.findText("fresh") >= 0, timeout=5000)
+        assert combo.itemText(combo.count() - 1) == LOAD_ENTRY
+    finally:
+        REGISTRY.remove(names[0])
+    qtbot.waitUntil(lambda: combo.findText("fresh") < 0, timeout=5000)
+
+
+def test_layer_list_follows_the_viewer(segment):
+    viewer, widget = segment
+    combo = widget.image_combo
+    assert combo.count() == 0 and not widget.run_button.isEnabled()
+    a = viewer.add_image(np.zeros((8, 8)), name="a")
+    viewer.add_labels(np.zeros((8, 8), int), name="not an image")
+    b = viewer.add_image(np.zeros((8, 8)), name="b")
+    assert [combo.itemText(i) for i in range(combo.count())] == ["b", "a"]
+    combo.set_layer(a)
+    a.name = "renamed"
+    assert combo.itemText(1) == "renamed" and combo.layer() is a
+    viewer.layers.remove(b)
+    assert combo.layers() == [a] and combo.layer() is a
+    assert widget.run_button.isEnabled()
+    viewer.layers.remove(a)
+    assert combo.layer() is None and not widget.run_button.isEnabled()
