@@ -209,13 +209,15 @@ def train_iter(
     preview_every: int = 0,
     spatial_dims: int | None = None,
     channel_axis: int | None = None,
+    model_config: dict[str, Any] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
     Extra arguments for interactive use: ``stop`` (a ``threading.Event``; when set,
-    training ends at the next step and the best model so far is returned) and
+    training ends at the next step and the best model so far is returned),
     ``preview_image`` / ``preview_every`` (every N steps the current model predicts the
-    image and the record carries the labels in ``.preview``). See
+    image and the record carries the labels in ``.preview``) and ``model_config`` (UNet
+    arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``). See
     :func:`napari_unetseg.core.training.train` for every argument.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is

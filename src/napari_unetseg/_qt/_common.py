@@ -181,6 +181,10 @@ class ModelComboBox(QComboBox):
     Choosing "Load model file..." opens a file dialog; a loaded file becomes a session
     model (so the other widgets see it too) and is selected.
 
+    ``leading_items`` are extra entries listed before the models (e.g. the Fine-tune
+    widget's "New model (from scratch)"); :meth:`model_name` returns their text like a
+    model name, and :meth:`bundle` does not know them.
+
     Signals
     -------
     modelChanged(str)
@@ -189,12 +193,19 @@ class ModelComboBox(QComboBox):
 
     modelChanged = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, with_load_entry: bool = True) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        with_load_entry: bool = True,
+        leading_items: Iterable[str] = (),
+    ) -> None:
         super().__init__(parent)
         from ..core.registry import REGISTRY
 
         self._registry = REGISTRY
         self._with_load = with_load_entry
+        self._leading = list(leading_items)
         self._last = ""
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
@@ -230,7 +241,7 @@ class ModelComboBox(QComboBox):
     def refresh(self) -> None:
         """Re-list the registry's models, keeping the selection when it still exists."""
         current = self.model_name() or self._last
-        names = self._registry.names()
+        names = [*self._leading, *self._registry.names()]
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
