@@ -716,7 +716,8 @@ def train(
         Default: 128 px / batch 4 in 2D on the CPU (256 / 16 on a GPU), (32, 64, 64) /
         2 in 3D on the CPU ((64, 128, 128) / 2 on a GPU); patches never exceed the image.
     learning_rate : float, optional
-        Peak AdamW learning rate (default 2e-3 for a new model, 5e-4 for fine-tuning).
+        Peak AdamW learning rate (default 2e-3 for a new or untrained model, 5e-4 for
+        fine-tuning a trained one).
     val_fraction : float
         Share of the labeled pixels held out (as whole blocks) for validation; 0 = none.
     augment : bool
@@ -763,7 +764,8 @@ def train(
     rng = np.random.default_rng(seed)
 
     # -- the model (a copy when fine-tuning) ------------------------------------------------
-    fine_tune = model is not None
+    # A given bundle that was never trained (no history) is trained like a new model.
+    fine_tune = model is not None and bool(model.history)
     if model is not None:
         bundle = model.copy()
         sd, in_ch = bundle.spatial_dims, bundle.in_channels
@@ -816,7 +818,7 @@ def train(
             _reinit_head(bundle.network, plan.n_classes)
             bundle.class_names = []
             bundle.__post_init__()  # the bundle's default class names for the new count
-    started_from = (model.source or model.name) if fine_tune else None
+    started_from = (model.source or model.name) if model is not None else None
     if fine_tune:
         bundle.name = f"{model.name}-finetuned"
     for pair in pairs:
@@ -886,7 +888,7 @@ def train(
     last_eval_step = -1
     stopped = False
     per_class = ", ".join(f"{bundle.class_names[c]}: {int(totals[c]):,}" for c in present)
-    what = "Fine-tuning" if fine_tune else "Training a new"
+    what = "Fine-tuning" if fine_tune else "Training a"
     held = (
         f", validating on {sum(len(v) for v in val)} held-out region(s)"
         if val_x is not None
