@@ -17,11 +17,16 @@ Z_STEP = 2.0
 def _sample(
     shape: tuple[int, ...], name: str, scale: tuple[float, ...], **options: Any
 ) -> list[LayerData]:
+    import numpy as np
+
     from .core.synthetic import synthetic_nuclei
 
     image, labels = synthetic_nuclei(shape, seed=0, **options)
+    # Robust display range: a few saturated nuclei would otherwise leave the rest dim.
+    low, high = (float(v) for v in np.percentile(image, (0.5, 99.5)))
+    image_meta = {"name": name, "scale": scale, "colormap": "gray", "contrast_limits": (low, high)}
     return [
-        (image, {"name": name, "scale": scale, "colormap": "gray"}, "image"),
+        (image, image_meta, "image"),
         (labels, {"name": f"{name} ground truth", "scale": scale, "opacity": 0.5}, "labels"),
     ]
 

@@ -32,7 +32,6 @@ from superqt import QCollapsible
 from ._common import (
     LayerComboBox,
     ModelComboBox,
-    notify_info,
     output_layer,
     output_name,
 )
@@ -330,7 +329,8 @@ class SegmentWidget(QWidget):
         if layer not in self.viewer.layers:  # the image was closed during the run
             self.status.setText("The image was closed; its result was dropped.")
             return
-        outputs = [(LABELS_SUFFIX, result.labels, "labels", {})]
+        # Half-transparent labels, so the image stays visible under them.
+        outputs = [(LABELS_SUFFIX, result.labels, "labels", {"opacity": 0.5})]
         if result.probabilities is not None:
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
             outputs.append((PROBABILITY_SUFFIX, result.probabilities, "image", kw))
@@ -345,7 +345,6 @@ class SegmentWidget(QWidget):
         self.viewer.layers.selection.active = labels_layer
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}")
-        notify_info(f"Segmented {layer.name!r}{where}: {result.summary}")
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
