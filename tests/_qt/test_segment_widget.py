@@ -118,6 +118,27 @@ def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
     assert tuple(viewer.layers["stack [unet]"].scale) == tuple(stack.scale)
 
 
+def test_lazy_image_gives_a_lazily_written_output(qtbot, segment, monkeypatch):
+    import dask.array as da
+
+    from napari_unetseg._qt import segment_widget
+
+    viewer, widget = segment
+    data = np.random.default_rng(6).random((2, 96, 64), np.float32)
+    viewer.add_image(da.from_array(data, chunks=(1, 48, 64)), name="lazy")
+    monkeypatch.setattr(segment_widget, "LAZY_OUTPUT_BYTES", 1000)  # "very large"
+    widget.split_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    out = viewer.layers["lazy [unet]"].data
+    assert not isinstance(out, np.ndarray) and out.shape == (2, 96, 64)
+    assert "not split" in widget.status.text()  # and the user is told why
+    # Same labels as segmenting the numpy array.
+    widget.image_combo.set_layer(viewer.add_image(data, name="eager"))
+    widget.split_check.setChecked(False)
+    _run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(np.asarray(out[:]), viewer.layers["eager [unet]"].data)
+
+
 def test_split_touching_and_uncertainty_outputs(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(4).random((64, 80), np.float32), name="img")

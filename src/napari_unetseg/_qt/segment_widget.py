@@ -106,6 +106,8 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if req.split and out is None:
         labels = _split(labels, req.sampling, bundle.spatial_dims)
     summary = _summary(labels, req.split and out is None, stats)
+    if req.split and out is not None:
+        summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(labels, result.probabilities, result.uncertainty, plane, summary, stats)
 
 
