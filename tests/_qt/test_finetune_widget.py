@@ -1,0 +1,287 @@
+"""The Fine-tune widget on a real napari viewer (Xvfb): paint, train, stop, save, refuse.
+
+Every run trains a tiny new U-Net ("tiny" model size: depth 2, 4 channels) for a few
+steps on a 96 x 96 synthetic image, so the whole file stays well under a minute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from qtpy.QtCore import QElapsedTimer, QTimer
+from qtpy.QtWidgets import QFileDialog, QMessageBox
+
+from napari_unetseg import api
+from napari_unetseg._qt import finetune_widget as fw
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.registry import REGISTRY
+from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Single-threaded torch: the test machine's cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def errors_shown(monkeypatch):
+    """Messages of napari error notifications (our helpers import show_error lazily)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def session_models():
+    """Removes the models the test registered from the process-wide registry."""
+    before = set(REGISTRY.session())
+    yield
+    for name in set(REGISTRY.session()) - before:
+        REGISTRY.remove(name)
+
+
+@pytest.fixture
+def nuclei():
+    return synthetic_nuclei((96, 96), seed=0)
+
+
+def _dock_tiny(viewer, steps):
+    """The Fine-tune widget docked, set to train a new tiny model for ``steps`` steps."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    widget.start_combo.set_model_name(fw.SCRATCH)
+    widget.size_combo.setCurrentText("tiny (quick experiments)")
+    widget.budget_unit.setCurrentText("steps")
+    widget.budget_spin.setValue(steps)
+    return widget
+
+
+@pytest.fixture
+def finetune(make_napari_viewer, nuclei, session_models):
+    """A viewer with a nuclei image, the Fine-tune widget docked and set up for tiny runs."""
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei[0], name="cells", scale=(0.5, 0.5), translate=(3.0, 1.0))
+    widget = _dock_tiny(viewer, steps=12)
+    widget.patch_spin.setValue(64)
+    widget.batch_spin.setValue(2)
+    widget.preview_check.setChecked(False)
+    return viewer, widget
+
+
+def _scribbled(widget, nuclei):
+    """A new scribble layer with strokes of background and objects painted in."""
+    layer = widget.new_scribble_layer()
+    layer.data = synthetic_scribbles(nuclei[1], seed=0)
+    return layer
+
+
+def _train_and_wait(qtbot, widget, start=None):
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = (start or widget.train)()
+        assert worker is not None
+    assert not widget.runner.busy
+
+
+def test_new_scribble_layer_is_ready_to_paint(finetune):
+    viewer, widget = finetune
+    layer = widget.new_scribble_layer()
+    assert layer.name == "cells scribbles" and layer.data.shape == (96, 96)
+    assert tuple(layer.scale) == (0.5, 0.5) and tuple(layer.translate) == (3.0, 1.0)
+    assert layer.data.dtype == np.uint8 and not layer.data.any()
+    assert list(layer.features["name"]) == ["not painted", "background", "object"]
+    assert viewer.layers.selection.active == layer
+    assert layer.mode == "paint" and layer.selected_label == fw.OBJECT
+    assert widget.labels_combo.layer() == layer and widget.label_mode == "sparse"
+    assert "Nothing is painted" in widget.counts_label.text()
+    widget.paint(fw.BACKGROUND)
+    assert layer.selected_label == fw.BACKGROUND and layer.mode == "paint"
+
+
+def test_counts_follow_painting_and_undo(qtbot, finetune):
+    _, widget = finetune
+    layer = widget.new_scribble_layer()
+    layer.paint((40, 40), fw.OBJECT)  # a brush stroke, as the mouse does it
+    qtbot.waitUntil(lambda: "object: " in widget.counts_label.text(), timeout=5000)
+    assert "Only objects are painted" in widget.counts_label.text()
+    painted = int((layer.data == fw.OBJECT).sum())
+    assert f"object: {painted:,} px" in widget.counts_label.text()
+    layer.paint((10, 80), fw.BACKGROUND)
+    qtbot.waitUntil(lambda: "background: " in widget.counts_label.text(), timeout=5000)
+    assert "Only" not in widget.counts_label.text()
+    layer.undo()
+    qtbot.waitUntil(lambda: "background: " not in widget.counts_label.text(), timeout=5000)
+    # Dense masks are counted as background and objects.
+    widget.dense_radio.setChecked(True)
+    assert f"objects: {painted:,} px (1 label value)" in widget.counts_label.text()
+
+
+def test_train_registers_a_model_that_segment_and_save_use(
+    qtbot, finetune, nuclei, tmp_path, monkeypatch
+):
+    viewer, widget = finetune
+    segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")[1]
+    scribbles = _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(30)
+    widget.preview_check.setChecked(True)
+    widget.preview_spin.setValue(10)
+
+    # Responsiveness: a 20 ms timer keeps ticking while the worker trains. (The one-time
+    # import of torch's optimizer machinery runs when the widget opens; wait for it.)
+    assert fw.WARMED_UP.wait(60)
+    gaps: list[int] = []
+    clock = QElapsedTimer()
+    ticker = QTimer()
+    ticker.setInterval(20)
+
+    def tick():
+        gaps.append(clock.restart())
+
+    ticker.timeout.connect(tick)
+    widget.runner.started.connect(lambda: (clock.start(), ticker.start()))
+    widget.runner.finished.connect(ticker.stop)
+    _train_and_wait(qtbot, widget)
+
+    assert len(gaps) > 10 and max(gaps[1:]) < 500, f"longest gap {max(gaps[1:])} ms"
+    # The live curve got the training loss and validation Dice points.
+    curve = widget.curve
+    assert len(curve.loss) >= 3 and curve.loss_step[-1] == 30
+    assert curve.dice and all(0.0 <= d <= 1.0 for d in curve.dice)
+    assert widget.plot.n_points == len(curve.loss) + len(curve.dice)
+    # The live preview of the plane in view, under the scribbles, which stay selected.
+    preview = viewer.layers["cells [preview]"]
+    assert preview.data.shape == (96, 96) and set(np.unique(preview.data)) <= {0, 1}
+    assert tuple(preview.scale) == (0.5, 0.5)
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("cells") < names.index("cells [preview]") < names.index(scribbles.name)
+    assert viewer.layers.selection.active == scribbles
+    # The model is in the registry, named after its classes, and Segment can run it.
+    name = widget.trained_name
+    assert name in REGISTRY and REGISTRY.get(name) is widget.trained
+    assert widget.trained.class_names == ["background", "object"]
+    assert widget.trained.history["steps"] == 30
+    assert name in widget.status.text() and widget.save_button.isEnabled()
+    segment.model_combo.set_model_name(name)  # listed at once
+    with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
+        segment.run()
+    assert viewer.layers["cells [unet]"].data.shape == (96, 96)
+    # Save writes a loadable model file (the dialog is replaced by a chosen path).
+    target = tmp_path / "my model.pt"
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
+    )
+    assert widget.save_model() == target
+    loaded = ModelBundle.load(target)
+    assert loaded.class_names == ["background", "object"] and loaded.history["steps"] == 30
+    # Continue training: the trained model again, on the labels as they are now.
+    scribbles.data = np.where(nuclei[1] > 0, fw.OBJECT, scribbles.data).astype(np.uint8)
+    _train_and_wait(qtbot, widget, widget.continue_training)
+    assert widget.trained_name != name and widget.trained_name in REGISTRY
+    history = widget.trained.history
+    assert history["previous"]["steps"] == 30
+    assert history["labeled_pixels"][1] > loaded.history["labeled_pixels"][1]
+    assert curve.runs == [30] and curve.loss_step[-1] == 60  # the curve goes on
+
+
+def test_save_never_overwrites_without_asking(finetune, nuclei, tmp_path, monkeypatch, qtbot):
+    _, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    existing = tmp_path / "model.pt"
+    existing.write_bytes(b"precious")
+    # Typed without the extension: the dialog checked "model", not "model.pt", so we ask.
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "model"), ""))
+    )
+    asked: list[str] = []
+
+    def refuse(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(refuse))
+    assert widget.save_model() is None
+    assert asked and existing.read_bytes() == b"precious"
+
+
+def test_stop_keeps_the_best_model_so_far(qtbot, finetune, nuclei):
+    _, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.budget_unit.setCurrentText("seconds")
+    widget.budget_spin.setValue(120)
+
+    def stop_after_a_few_steps(record):
+        if record.step >= 3:
+            widget.stop()
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.train().yielded.connect(stop_after_a_few_steps)
+    bundle = widget.trained
+    assert bundle is not None and bundle.history["stopped_early"]
+    assert bundle.history["steps"] < 100
+    assert "stopped early" in widget.status.text()
+    labels = api.predict(nuclei[0], bundle)
+    assert labels.shape == (96, 96) and set(np.unique(labels)) <= {0, 1}
+
+
+def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown):
+    viewer, widget = finetune
+    layer = widget.new_scribble_layer()
+    assert widget.train() is None  # nothing painted
+    layer.data[40:44, 40:44] = fw.BACKGROUND  # only one class
+    assert widget.train() is None
+    wrong = viewer.add_labels(np.zeros((50, 60), np.uint8), name="other image's labels")
+    widget.labels_combo.set_layer(wrong)
+    assert widget.train() is None
+    widget.labels_combo.set_layer(layer)
+    widget.dense_radio.setChecked(True)  # dense: one value only is one class too
+    layer.data[:] = 0
+    assert widget.train() is None
+    assert errors_shown == [
+        "Cannot train: Nothing is painted in 'cells scribbles' yet: paint some background "
+        "(label 1) and some objects (label 2), then press Train.",
+        "Cannot train: Only background is painted in 'cells scribbles': paint some objects "
+        "(label 2) too.",
+        'Cannot train: the labels layer "other image\'s labels" has shape (50, 60) but the '
+        "image 'cells' has (96, 96); paint on a layer made for this image ('New scribble "
+        "layer').",
+        "Cannot train: 'cells scribbles' is all background (0): dense masks need objects "
+        "(values > 0).",
+    ]
+    assert not widget.runner.busy and widget.trained is None
+
+
+def test_stack_trains_a_2d_model_on_planes_or_a_3d_model(
+    qtbot, make_napari_viewer, session_models
+):
+    image, truth = synthetic_nuclei((6, 64, 64), seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="stack", scale=(2.0, 1.0, 1.0))
+    widget = _dock_tiny(viewer, steps=3)
+    widget.batch_spin.setValue(1)
+    widget.preview_spin.setValue(1)
+    assert widget.dims_combo.isVisibleTo(widget)
+    layer = widget.new_scribble_layer()
+    assert layer.data.shape == (6, 64, 64) and tuple(layer.scale) == (2.0, 1.0, 1.0)
+    plane = np.zeros_like(truth, np.uint8)
+    plane[3] = synthetic_scribbles(truth[3], seed=0)  # painted on one plane only
+    layer.data = plane
+    viewer.dims.set_point(0, 3 * 2.0)  # looking at plane 3
+    _train_and_wait(qtbot, widget)  # default: a 2D model on the painted planes
+    assert widget.trained.spatial_dims == 2
+    preview = viewer.layers["stack [preview]"]
+    assert preview.data.shape == (6, 64, 64)
+    assert widget._preview_target[1][0] == 3  # the plane in view was previewed
+    widget.dims_combo.setCurrentIndex(widget.dims_combo.findData(3))
+    _train_and_wait(qtbot, widget)
+    assert widget.trained.spatial_dims == 3
+    labels = api.predict(image, widget.trained)
+    assert labels.shape == (6, 64, 64)
