@@ -212,6 +212,44 @@ def test_save_never_overwrites_without_asking(finetune, nuclei, tmp_path, monkey
     assert asked and existing.read_bytes() == b"precious"
 
 
+def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
+    viewer = make_napari_viewer()
+    flat = viewer.add_image(np.zeros((32, 32), np.uint16), name="flat")
+    stack = viewer.add_image(np.zeros((4, 32, 32), np.uint16), name="stack")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    assert widget.image_combo.layer() == stack
+    assert widget.start_combo.model_name() == "nuclei-3d"
+    widget.image_combo.set_layer(flat)
+    assert widget.start_combo.model_name() == "nuclei-2d"
+    assert widget.start_info.text().startswith("2D model; classes: nucleus")
+    assert not widget.dims_combo.isVisibleTo(widget)  # only new models on stacks ask
+    widget.start_combo.set_model_name(fw.SCRATCH)
+    assert widget.start_info.text().startswith("A new U-Net")
+    # Fine-tuning a nuclei model, the scribble label 2 is called "nucleus".
+    layer = widget.new_scribble_layer()
+    assert list(layer.features["name"]) == ["not painted", "background", "object"]
+    widget.start_combo.set_model_name("nuclei-2d")
+    layer = widget.new_scribble_layer()
+    assert list(layer.features["name"]) == ["not painted", "background", "nucleus"]
+    assert widget.paint_obj_button.text() == "Paint nucleus (2)"
+
+
+def test_fine_tunes_a_registry_model_keeping_its_class_names(
+    qtbot, finetune, nuclei, tiny_model_2d
+):
+    _, widget = finetune
+    REGISTRY.get(tiny_model_2d).class_names = ["background", "nucleus"]
+    widget.start_combo.set_model_name(tiny_model_2d)
+    _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(3)
+    _train_and_wait(qtbot, widget)
+    bundle = widget.trained
+    assert widget.trained_name == "tiny-test-2d-finetuned"
+    assert bundle.class_names == ["background", "nucleus"]
+    assert bundle.history["started_from"] == tiny_model_2d
+    assert REGISTRY.get(tiny_model_2d) is not bundle  # the start model is left as it was
+
+
 def test_stop_keeps_the_best_model_so_far(qtbot, finetune, nuclei):
     _, widget = finetune
     _scribbled(widget, nuclei)

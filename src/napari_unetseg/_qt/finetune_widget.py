@@ -206,6 +206,25 @@ def scribble_names(layer: Labels) -> dict[int, str]:
     return names
 
 
+def _generic_class_name(name: str) -> bool:
+    """Placeholder names: ours for scribbles and the engine's for new models."""
+    return name in ("object", "foreground") or name.startswith("class ")
+
+
+def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list[str]:
+    """Class names for a model trained on scribbles whose values are named ``scribble``.
+
+    The user's names win, except the placeholder "object", which does not replace a real
+    name the model already has ("nucleus"). Duplicates keep the model's names.
+    """
+    merged = []
+    for c, theirs in enumerate(model_names):
+        mine = scribble.get(c + 1)
+        keep = mine is None or (_generic_class_name(mine) and not _generic_class_name(theirs))
+        merged.append(theirs if keep else mine)
+    return merged if len(set(merged)) == len(merged) else list(model_names)
+
+
 def problem_with(counts: dict[int, int] | None, mode: str, layer_name: str) -> str | None:
     """One sentence saying why these labels cannot be trained on, or None if they can."""
     if counts is None:
@@ -354,13 +373,9 @@ class FinetuneWidget(QWidget):
         self.paint_bg_button = QPushButton(self)
         self.paint_obj_button = QPushButton(self)
         for button, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
-            button.setText(f"Paint {SCRIBBLE_NAMES[value]} ({value})")
             button.setStyleSheet(f"border-left: 6px solid {_colour(PALETTE[value])};")
-            button.setToolTip(
-                f"Select the labels layer and its paint brush with label {value} "
-                f"({SCRIBBLE_NAMES[value]})."
-            )
             button.clicked.connect(lambda _=False, v=value: self.paint(v))
+        self._name_paint_buttons(SCRIBBLE_NAMES)
         paint_row = QHBoxLayout()
         paint_row.addWidget(self.paint_bg_button)
         paint_row.addWidget(self.paint_obj_button)
@@ -546,11 +561,11 @@ class FinetuneWidget(QWidget):
         if image is None:
             notify_error("Open an image first: scribbles are painted over an image.")
             return None
-        names = [SCRIBBLE_NAMES[v] for v in sorted(SCRIBBLE_NAMES)]
+        names = self._start_class_names()
         layer = self.viewer.add_labels(
             np.zeros(image_shape(image), np.uint8),
             name=f"{image.name} scribbles",
-            features={"index": sorted(SCRIBBLE_NAMES), "name": names},
+            features={"index": list(names), "name": list(names.values())},
             colormap=_labels_colormap(PALETTE),
             metadata={SCRIBBLE_KEY: True},
             **spatial_geometry(image),
@@ -561,6 +576,31 @@ class FinetuneWidget(QWidget):
         self.scribble_radio.setChecked(True)
         self.paint(OBJECT)
         return layer
+
+    def _start_class_names(self) -> dict[int, str]:
+        """Scribble value names: the start model's class names where it has real ones.
+
+        Fine-tuning a nuclei model, label 2 is "nucleus" rather than "object".
+        """
+        names = dict(SCRIBBLE_NAMES)
+        name = self.start_combo.model_name()
+        if name and name != SCRATCH:
+            try:
+                classes = self.start_combo.bundle().class_names
+            except Exception:  # noqa: BLE001 - an unreadable model keeps the defaults
+                classes = []
+            for c, class_name in enumerate(classes[1:], start=1):
+                if not _generic_class_name(class_name):
+                    names[c + 1] = class_name
+        return names
+
+    def _name_paint_buttons(self, names: dict[int, str]) -> None:
+        for button, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
+            name = names.get(value, SCRIBBLE_NAMES[value])
+            button.setText(f"Paint {name} ({value})")
+            button.setToolTip(
+                f"Select the labels layer and its paint brush with label {value} ({name})."
+            )
 
     def paint(self, value: int) -> None:
         """Select the labels layer, its paint brush and label ``value``."""
@@ -812,10 +852,7 @@ class FinetuneWidget(QWidget):
 
     def _on_result(self, image: Image, labels: Labels, bundle: ModelBundle) -> None:
         if self.label_mode == "sparse":
-            names = scribble_names(labels)
-            wanted = [names.get(c + 1) for c in range(bundle.n_labels)]
-            if all(wanted) and len(set(wanted)) == len(wanted):
-                bundle.class_names = [str(n) for n in wanted]
+            bundle.class_names = merged_class_names(bundle.class_names, scribble_names(labels))
         start = self._request.model if self._request is not None else None
         if start is None:
             base = bundle.name
@@ -867,6 +904,7 @@ class FinetuneWidget(QWidget):
             for emitter in self._label_events(self._watched):
                 emitter.disconnect(self._schedule_count)
         self._watched = layer
+        self._name_paint_buttons(SCRIBBLE_NAMES if layer is None else scribble_names(layer))
         if layer is not None:
             for emitter in self._label_events(layer):
                 emitter.connect(self._schedule_count)
