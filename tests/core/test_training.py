@@ -297,3 +297,73 @@ def test_dense_errors():
         api.train(img, np.ones((32, 32), np.uint8), label_mode="dense", steps=1, model=tiny())
     with pytest.raises(ValueError, match="label_mode"):
         api.train(img, np.ones((32, 32), np.uint8), label_mode="scribble", steps=1)
+
+
+def test_fine_tuning_the_shipped_default_keeps_its_normalization(nuclei2d):
+    image, _, scribbles = nuclei2d
+    default = api.load_model("nuclei-2d")
+    records, tuned = run(
+        api.train_iter(image, scribbles, model="nuclei-2d", steps=2, patch_size=64, batch_size=2)
+    )
+    assert "Fine-tuning" in records[0].message
+    assert tuned.normalization == default.normalization
+    assert tuned.class_names == ["background", "nucleus"] and tuned.n_classes == 2
+    assert tuned.tile_size == default.tile_size
+    assert tuned.history["started_from"].endswith("nuclei-2d.pt")
+    assert tuned.history["previous"]["steps"] == default.history["steps"]
+    assert tuned.history["learning_rate"] == 5e-4  # gentler than for a new model
+
+
+def test_new_model_architecture_can_be_chosen():
+    image, labels = synthetic_nuclei((64, 64), seed=0)
+    _, model = run(
+        tr.train(
+            image,
+            labels,
+            label_mode="dense",
+            steps=1,
+            patch_size=32,
+            val_fraction=0.0,
+            model_config={"depth": 2, "base_channels": 4},
+        )
+    )
+    assert model.config["depth"] == 2 and model.config["base_channels"] == 4
+
+
+def test_out_of_memory_halves_the_batch(nuclei2d, monkeypatch):
+    image, _, scribbles = nuclei2d
+    real_loss = tr.masked_loss
+
+    def tight_memory(logits, target):
+        if logits.shape[0] > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_loss(logits, target)
+
+    monkeypatch.setattr(tr, "masked_loss", tight_memory)
+    records, model = run(
+        tr.train(
+            image, scribbles, model=tiny(), steps=2, patch_size=32, batch_size=8, val_fraction=0.0
+        )
+    )
+    notes = [r.message for r in records if "Out of memory" in r.message]
+    assert notes == [
+        "Out of memory on cpu: batch size reduced to 4.",
+        "Out of memory on cpu: batch size reduced to 2.",
+    ]
+    assert model.history["batch_size"] == 2 and model.history["steps"] == 2
+
+    monkeypatch.setattr(
+        tr, "masked_loss", lambda *a: (_ for _ in ()).throw(RuntimeError("CUDA out of memory"))
+    )
+    with pytest.raises(MemoryError, match="one 32x32 patch per batch"):
+        run(
+            tr.train(
+                image,
+                scribbles,
+                model=tiny(),
+                steps=2,
+                patch_size=32,
+                batch_size=1,
+                val_fraction=0.0,
+            )
+        )

@@ -746,6 +746,9 @@ def train(
     ValueError
         Mismatched image/labels counts or shapes, no labeled pixels, only one class
         painted, class values beyond ``n_classes``, bad arguments.
+    MemoryError
+        Out of memory with one patch per batch (on out-of-memory the batch is halved
+        first, with a message in the progress record).
     """
     t_start = time.perf_counter()
     if label_mode not in LABEL_MODES:
@@ -873,6 +876,27 @@ def train(
                 network.train()
                 return np.asarray(done.value.labels)
 
+    def optimize(xb: np.ndarray, yb: np.ndarray) -> float:
+        """One optimizer step on a batch; returns its loss."""
+        x, y = to_device(xb), to_device(yb)
+        if augment:
+            x, y = augment_batch(x, y, gen)
+        with dev.autocast(device, amp_dtype):
+            logits = network(x)
+        loss, _ = masked_loss(logits, y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:  # fp16 autocast: scale the loss against underflow
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            opt.step()
+        return float(loss.detach())
+
     # -- the loop ------------------------------------------------------------------------
     hist_steps: list[int] = []
     hist_loss: list[float] = []
@@ -962,25 +986,28 @@ def train(
         for g in opt.param_groups:
             g["lr"] = lr
         xb, yb = sampler.sample(batch)
-        x, y = to_device(xb), to_device(yb)
-        if augment:
-            x, y = augment_batch(x, y, gen)
-        with dev.autocast(device, amp_dtype):
-            logits = network(x)
-        loss, _ = masked_loss(logits, y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            opt.step()
+        try:
+            lv = optimize(xb, yb)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+            if not dev.is_out_of_memory(exc):
+                raise
+            opt.zero_grad(set_to_none=True)
+            dev.empty_cache(device)
+            if batch == 1:
+                raise MemoryError(
+                    f"Out of memory on {device} with one {'x'.join(map(str, patch))} patch "
+                    "per batch; choose a smaller patch size or train on the CPU."
+                ) from exc
+            batch //= 2
+            yield record(
+                None,
+                None,
+                None,
+                None,
+                f"Out of memory on {device}: batch size reduced to {batch}.",
+            )
+            continue
         step += 1
-        lv = float(loss.detach())
         pending.append(lv)
         hist_steps.append(step)
         hist_loss.append(lv)
