@@ -672,6 +672,7 @@ class FinetuneWidget(QWidget):
         if self._preview_target is not None:
             self._preview_layer(image)
         self._request = req
+        self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
         self._runs += 1
         self.curve.start_run(continued)
         self.plot.update(self.curve)
@@ -876,6 +877,11 @@ class FinetuneWidget(QWidget):
             f"{history.get('duration_s', 0):.0f} s, {score}). It is in the Segment "
             "widget's model list; save it to keep it."
         )
+        if self._preview_target is not None:
+            text += (
+                f" The green '[{PREVIEW_SUFFIX}]' layer shows its last prediction: paint "
+                "where it is wrong, then Continue training."
+            )
         self.status.setText(text)
         notify_info(f"Trained model {self.trained_name!r} is ready ({score}).")
         self._draw()
