@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from .core.bundle import ModelBundle, ModelFileError
+from .core.metrics import EvaluationProgress, EvaluationResult
+from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.registry import REGISTRY
 from .core.tiling import PredictionResult, TileProgress, predict_tiled
 from .core.training import TrainProgress
@@ -32,6 +34,10 @@ __all__ = [
     "PredictionResult",
     "REGISTRY",
     "drain",
+    "evaluate",
+    "evaluate_iter",
+    "EvaluationProgress",
+    "EvaluationResult",
     "list_models",
     "load_model",
     "predict",
@@ -288,3 +294,90 @@ def train(
     """
     arguments = dict(locals())  # exactly this function's parameters, passed on as is
     return drain(train_iter(**arguments))
+
+
+def evaluate_iter(
+    prediction: Any,
+    ground_truth: Any,
+    *,
+    mode: str = "dense",
+    spacing: Any = None,
+    objects: bool = True,
+    classes: Any = None,
+    iou_threshold: float = 0.5,
+    instances: str = "auto",
+    return_errors: bool = False,
+    unit: str | None = None,
+) -> Generator[EvaluationProgress, None, EvaluationResult]:
+    """Generator form of :func:`evaluate`: yields ``EvaluationProgress``, returns the result.
+
+    ``return_errors=True`` also computes the error overlay (``result.errors``: 1 false
+    positive, 2 false negative, 3 wrong class), in the same pass over the data.
+    """
+    return (
+        yield from _evaluate_iter(
+            prediction,
+            ground_truth,
+            mode=mode,
+            spacing=spacing,
+            objects=objects,
+            classes=classes,
+            iou_threshold=iou_threshold,
+            instances=instances,
+            return_errors=return_errors,
+            unit=unit,
+        )
+    )
+
+
+def evaluate(
+    prediction: Any,
+    ground_truth: Any,
+    *,
+    mode: str = "dense",
+    spacing: Any = None,
+    objects: bool = True,
+    classes: Any = None,
+    iou_threshold: float = 0.5,
+    instances: str = "auto",
+    unit: str | None = None,
+) -> EvaluationResult:
+    """Score a label prediction against ground truth.
+
+    Parameters
+    ----------
+    prediction, ground_truth : array-like
+        Integer label arrays of the same shape (2D/3D; numpy, memmap, zarr or dask).
+        Voxel scores are counted slab by slab, so volumes larger than memory work with
+        ``objects=False``.
+    mode : {'dense', 'sparse'}
+        ``'dense'``: ground truth 0 = background, k = class k. ``'sparse'`` (painted
+        scribbles): 0 = unlabeled (not scored), 1 = background, k + 1 = class k.
+    spacing : sequence of float, optional
+        Physical voxel size per axis (e.g. a layer's ``scale``) for HD95 / ASSD.
+    objects : bool
+        Also compute object matching (F1, panoptic quality, split / merged), HD95, ASSD
+        and clDice per foreground class; these load both volumes into memory.
+    classes : iterable of int, optional
+        Class ids to report (default: background and every label present).
+    iou_threshold : float
+        Minimum IoU for a predicted object to match a ground-truth object.
+    instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
+        Which side holds instance labels (each object its own id), scored as one
+        foreground class; ``'auto'`` detects a binary mask against instance labels.
+    unit : str, optional
+        Unit of ``spacing``, for display.
+
+    Returns
+    -------
+    EvaluationResult
+        ``.classes``, ``.summary``, ``.objects``, ``.per_slice_dice``; ``.table()``,
+        ``.to_dict()``, ``.to_dataframe()`` (with pandas).
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, labels are not non-negative integers, or an option is invalid.
+    """
+    arguments = dict(locals())  # exactly this function's parameters, passed on as is
+    return drain(evaluate_iter(**arguments))

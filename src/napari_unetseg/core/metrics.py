@@ -35,8 +35,11 @@ k. **Sparse** ground truth (painted scribbles) has 0 = unlabeled (not scored),
 
 from __future__ import annotations
 
+import csv
 import itertools
 import math
+import os
+import tempfile
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -915,7 +918,7 @@ def _resolve_instances(
 # -- evaluation --------------------------------------------------------------------------------
 @dataclass
 class EvaluationProgress:
-    """Progress of :func:`evaluate_iter`: ``done`` of ``total`` steps, in ``stage``."""
+    """Progress of :func:`evaluate_iter`: ``done`` percent (``total`` is 100), in ``stage``."""
 
     stage: str
     done: int
@@ -933,6 +936,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if math.isinf(value):
         return "inf"
     return f"{value:.{digits}f}"
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    return repr(value)  # full precision; inf -> "inf"
 
 
 def _json_safe(value: Any) -> Any:
@@ -1033,6 +1049,23 @@ class EvaluationResult:
     def to_json_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` with NaN / inf as None, ready for ``json.dumps``."""
         return _json_safe(self.to_dict())
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
+        replaced only once the new one is complete."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".unetseg-", suffix=".csv", dir=folder)
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(COLUMNS)
+                for row in self.rows():
+                    writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
 
     def to_dataframe(self) -> Any:
         """The rows as a pandas DataFrame (pandas is optional: ImportError without it)."""
@@ -1196,6 +1229,8 @@ def evaluate_iter(
     if note:
         notes.append(note)
 
+    # Progress is in percent of the whole run; object and distance scores take most time.
+    share = 10 if shape_level else 100
     errors = np.zeros(shape, dtype=np.uint8) if return_errors else None
     counting = _iter_counts(prediction, ground_truth, mode, binarize, errors, class_list)
     while True:
@@ -1204,7 +1239,7 @@ def evaluate_iter(
         except StopIteration as stop:
             counts: Counts = stop.value
             break
-        yield EvaluationProgress("counting voxels", done, total)
+        yield EvaluationProgress("counting voxels", share * done // total, 100)
 
     if class_list is None:
         present = (counts.pred.sum(0) + counts.gt.sum(0)) > 0
@@ -1245,8 +1280,10 @@ def evaluate_iter(
                 per_class[cid]["hd95"], per_class[cid]["assd"] = hd95, assd
             if centerline:
                 per_class[cid]["cldice"] = cldice(p_mask, g_mask)
-            yield EvaluationProgress(f"objects and boundaries of class {cid}", step + 1, len(fg))
+            done = share + (100 - share) * (step + 1) // len(fg)
+            yield EvaluationProgress(f"objects and boundaries of class {cid}", done, 100)
 
+    yield EvaluationProgress("done", 100, 100)
     per_slice = None
     if len(shape) >= 3 and fg:
         sl = counts.per_slice(fg)
