@@ -37,6 +37,21 @@ def test_predict_writes_labels_with_the_input_scale(tmp_path, model_file, image_
     assert "5,760 voxels" in line and "voxels/s" in line and "peak memory" in line
 
 
+def test_predict_split_touching_writes_instances(tmp_path) -> None:
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((128, 128), seed=3)
+    src = _io.write_image(tmp_path / "n.tif", image)
+    semantic, instances = tmp_path / "sem.tif", tmp_path / "inst.tif"
+    m = "nuclei-2d"  # the shipped model: a semantic mask with touching nuclei
+    assert cli.main(["predict", str(src), "-m", m, "-o", str(semantic)]) == 0
+    assert cli.main(["predict", str(src), "-m", m, "-o", str(instances), "--split-touching"]) == 0
+    sem = np.asarray(_io.read_image(semantic).data)
+    inst = np.asarray(_io.read_image(instances).data)
+    np.testing.assert_array_equal(inst > 0, sem > 0)
+    assert sem.max() <= 1 and inst.max() > 1
+
+
 def test_predict_several_inputs_into_a_folder(tmp_path, model_file, image_file) -> None:
     second = str(_io.write_image(tmp_path / "b.tif", np.zeros((32, 32), np.uint8)))
     assert cli.main(["predict", image_file, second, "-m", model_file, "-o", str(tmp_path / "o")]) == 0

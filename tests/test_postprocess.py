@@ -94,3 +94,16 @@ def test_recovers_synthetic_nuclei_from_their_mask():
     assert blobs < 0.7 * truth.max()
     assert matched >= 0.9 * truth.max()
     assert abs(int(inst.max()) - int(truth.max())) <= 0.1 * truth.max()
+
+
+def test_split_of_stacks_is_3d_and_ids_stay_unique_over_time():
+    from napari_unetseg.postprocess import split_stack
+
+    ball = np.zeros((5, 20, 20), np.uint8)
+    ball[1:4, 5:15, 5:15] = 1
+    # (Z, Y, X) from a 2D model: one object through its planes, not one per plane.
+    assert split_stack(ball, (2.0, 1.0, 1.0), model_dims=2).max() == 1
+    # (T, Z, Y, X): split volume by volume, numbered on across time points.
+    series = split_stack(np.stack([ball, ball]), (1.0, 2.0, 1.0, 1.0), model_dims=2)
+    assert series.shape == (2, 5, 20, 20)
+    assert set(np.unique(series[0])) == {0, 1} and set(np.unique(series[1])) == {0, 2}

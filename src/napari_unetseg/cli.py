@@ -80,6 +80,11 @@ def _add_predict(sub: Any) -> None:
     p.add_argument(
         "--probabilities", default=None, metavar="PATH", help="also write the probability map"
     )
+    p.add_argument(
+        "--split-touching",
+        action="store_true",
+        help="write instance labels: split touching objects (distance-transform watershed)",
+    )
     p.set_defaults(func=_cmd_predict)
 
 
@@ -125,9 +130,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 ),
                 bar,
             )
-        seconds = time.perf_counter() - t0
         spatial = img.without_channels()
-        _io.write_labels(dst, result.labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
+        labels = result.labels
+        if args.split_touching:
+            from .postprocess import split_stack
+
+            labels = split_stack(labels, spatial.scale, model.spatial_dims)
+        seconds = time.perf_counter() - t0
+        _io.write_labels(dst, labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
         if pdst is not None:
             _io.write_image(pdst, result.probabilities, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
         s = result.stats

@@ -122,3 +122,24 @@ def _merge_small(objects: np.ndarray, min_size: int) -> np.ndarray:
         neighbours = neighbours[neighbours != 0]
         objects[region] = np.bincount(neighbours).argmax() if neighbours.size else 0
     return objects
+
+
+def split_stack(labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int) -> np.ndarray:
+    """Instances from semantic labels of any stack, in 3D for a (Z, Y, X) result.
+
+    A stack segmented plane by plane with a 2D model is split as one volume (napari's
+    3D convention is Z, Y, X), so a nucleus keeps one label through its planes; results
+    with more leading axes (time) are split one volume at a time.
+    """
+    dims = min(max(model_dims, 3), labels.ndim)
+    scale = tuple(sampling[-dims:]) if sampling else None
+    if labels.ndim == dims:
+        return split_touching(labels, sampling=scale)
+    flat = labels.reshape((-1, *labels.shape[-dims:]))
+    parts = []
+    offset = 0
+    for volume in flat:  # ids stay unique across volumes
+        part = split_touching(volume, sampling=scale)
+        parts.append(np.where(part > 0, part + offset, 0))
+        offset += int(part.max())
+    return np.stack(parts).reshape(labels.shape)

@@ -218,16 +218,3 @@ def test_layer_list_follows_the_viewer(segment):
     assert widget.run_button.isEnabled()
     viewer.layers.remove(a)
     assert combo.layer() is None and not widget.run_button.isEnabled()
-
-
-def test_split_of_stacks_is_3d_and_ids_stay_unique_over_time():
-    from napari_unetseg._qt.segment_widget import _split
-
-    ball = np.zeros((5, 20, 20), np.uint8)
-    ball[1:4, 5:15, 5:15] = 1
-    # (Z, Y, X) from a 2D model: one object through its planes, not one per plane.
-    assert _split(ball, (2.0, 1.0, 1.0), model_dims=2).max() == 1
-    # (T, Z, Y, X): split volume by volume, numbered on across time points.
-    series = _split(np.stack([ball, ball]), (1.0, 2.0, 1.0, 1.0), model_dims=2)
-    assert series.shape == (2, 5, 20, 20)
-    assert set(np.unique(series[0])) == {0, 1} and set(np.unique(series[1])) == {0, 2}

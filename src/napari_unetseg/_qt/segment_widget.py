@@ -104,34 +104,13 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     labels = result.labels
     stats = dict(result.stats)
     if req.split and out is None:
-        labels = _split(labels, req.sampling, bundle.spatial_dims)
+        from ..postprocess import split_stack
+
+        labels = split_stack(labels, req.sampling, bundle.spatial_dims)
     summary = _summary(labels, req.split and out is None, stats)
     if req.split and out is not None:
         summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(labels, result.probabilities, result.uncertainty, plane, summary, stats)
-
-
-def _split(labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int) -> np.ndarray:
-    """Instances from the semantic labels, in 3D for a (Z, Y, X) result.
-
-    A stack segmented plane by plane with a 2D model is split as one volume (napari's
-    3D convention is Z, Y, X), so a nucleus keeps one label through its planes; results
-    with more leading axes (time) are split one volume at a time.
-    """
-    from ..postprocess import split_touching
-
-    dims = min(max(model_dims, 3), labels.ndim)
-    scale = tuple(sampling[-dims:]) if sampling else None
-    if labels.ndim == dims:
-        return split_touching(labels, sampling=scale)
-    flat = labels.reshape((-1, *labels.shape[-dims:]))
-    parts = []
-    offset = 0
-    for volume in flat:  # ids stay unique across volumes
-        part = split_touching(volume, sampling=scale)
-        parts.append(np.where(part > 0, part + offset, 0))
-        offset += int(part.max())
-    return np.stack(parts).reshape(labels.shape)
 
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
