@@ -162,6 +162,8 @@ def test_train_registers_a_model_that_segment_and_save_use(
     names = [layer.name for layer in viewer.layers]
     assert names.index("cells") < names.index("cells [preview]") < names.index(scribbles.name)
     assert viewer.layers.selection.active == scribbles
+    # ... and at the end it shows what the trained (best) model predicts there.
+    assert np.array_equal(preview.data, api.predict(nuclei[0], widget.trained))
     # The model is in the registry, named after its classes, and Segment can run it.
     name = widget.trained_name
     assert name in REGISTRY and REGISTRY.get(name) is widget.trained

@@ -91,6 +91,8 @@ MODEL_SIZES: dict[str, dict[str, int] | None] = {
 }
 #: Largest preview region per spatial axis (the preview runs inside the training loop).
 PREVIEW_EDGE = {2: (512, 512), 3: (32, 192, 192)}
+#: Weight of each new loss in the plotted moving average (one step's loss is noisy).
+LOSS_SMOOTHING = 0.15
 #: Plot redraws at most this often (seconds): progress may arrive ten times a second,
 #: and a redraw takes the GUI thread tens of milliseconds.
 PLOT_INTERVAL_S = 0.5
@@ -127,16 +129,30 @@ class TrainRequest:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, ModelBundle]:
+@dataclass
+class TrainResult:
+    """What the worker hands back: the model and its prediction of the preview region."""
+
+    bundle: ModelBundle
+    preview: np.ndarray | None = None
+
+
+def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResult]:
     """The worker side of a training run (a shipped model file is loaded here too).
 
     Yields the engine's ``TrainProgress`` records and returns the trained bundle (the
-    best one so far when ``req.stop`` was set).
+    best one so far when ``req.stop`` was set) with, when a preview was asked for, that
+    model's labels for the preview region: the last live preview came from whatever
+    weights were current then, the final one shows the model the user gets.
     """
     from .. import api
 
     kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
-    return (yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs))
+    bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
+    preview = None
+    if req.preview_image is not None:
+        preview = np.asarray(api.predict(req.preview_image, bundle, device=req.device))
+    return TrainResult(bundle, preview)
 
 
 # -- warm-up ---------------------------------------------------------------------------------
@@ -277,6 +293,7 @@ class _Curve:
         self.offset = 0
         self.loss_step: list[int] = []
         self.loss: list[float] = []
+        self.smooth: list[float] = []  # exponential moving average of the loss
         self.dice_step: list[int] = []
         self.dice: list[float] = []
         self.runs: list[int] = []  # first step of each continued run (drawn as a line)
@@ -297,6 +314,8 @@ class _Curve:
         if record.loss is not None and record.step > 0:
             self.loss_step.append(self.offset + record.step)
             self.loss.append(float(record.loss))
+            last = self.smooth[-1] if self.smooth else self.loss[-1]
+            self.smooth.append(last + LOSS_SMOOTHING * (self.loss[-1] - last))
             added = True
         if record.val_dice is not None:
             self.dice_step.append(self.offset + record.step)
@@ -500,7 +519,7 @@ class FinetuneWidget(QWidget):
         train_row = QHBoxLayout()
         train_row.addWidget(self.train_button)
         train_row.addWidget(self.stop_button)
-        self.plot = _make_plot(self)
+        self.plot = _CurvePlot(self, napari_viewer)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.continue_button = QPushButton("Continue training", self)
@@ -684,7 +703,7 @@ class FinetuneWidget(QWidget):
             description=f"Training on {labels.name}",
             progress=lambda record: (round(1000 * record.fraction), 1000),
             on_progress=lambda record: self._on_progress(record),
-            on_result=lambda bundle: self._on_result(image, labels, bundle),
+            on_result=lambda result: self._on_result(image, labels, result),
             on_error=lambda exc: self.status.setText(f"Training failed: {exc}"),
             error_context="Training failed",
         )
@@ -851,7 +870,10 @@ class FinetuneWidget(QWidget):
             self.viewer.layers.selection.active = active
         return layer
 
-    def _on_result(self, image: Image, labels: Labels, bundle: ModelBundle) -> None:
+    def _on_result(self, image: Image, labels: Labels, result: TrainResult) -> None:
+        bundle = result.bundle
+        if result.preview is not None:
+            self._show_preview(result.preview)
         if self.label_mode == "sparse":
             bundle.class_names = merged_class_names(bundle.class_names, scribble_names(labels))
         start = self._request.model if self._request is not None else None
@@ -879,8 +901,8 @@ class FinetuneWidget(QWidget):
         )
         if self._preview_target is not None:
             text += (
-                f" The green '[{PREVIEW_SUFFIX}]' layer shows its last prediction: paint "
-                "where it is wrong, then Continue training."
+                f" The green '[{PREVIEW_SUFFIX}]' layer shows what it predicts in the region "
+                "you looked at: paint where it is wrong, then Continue training."
             )
         self.status.setText(text)
         notify_info(f"Trained model {self.trained_name!r} is ready ({score}).")
@@ -919,7 +941,7 @@ class FinetuneWidget(QWidget):
                 self.scribble_radio.setChecked(True)
             elif guessed == "dense":
                 self.dense_radio.setChecked(True)
-        self.update_counts()
+        self._on_mode_changed()  # the help names this layer's labels; counts it
         self._update_state()
 
     @staticmethod
@@ -980,9 +1002,11 @@ class FinetuneWidget(QWidget):
 
     def _on_mode_changed(self, *_: Any) -> None:
         sparse = self.label_mode == "sparse"
+        layer = self.labels_combo.layer()
+        names = SCRIBBLE_NAMES if layer is None else scribble_names(layer)
         self.mode_help.setText(
-            "Paint a few strokes: 1 = background, 2 = object (3, 4... = more classes); "
-            "unpainted pixels (0) are ignored."
+            f"Paint a few strokes: 1 = {names[BACKGROUND]}, 2 = {names[OBJECT]} (3, 4... = "
+            "more classes); unpainted pixels (0) are ignored."
             if sparse
             else "Complete masks: 0 = background, any other value = object; every pixel counts."
         )
@@ -1068,9 +1092,8 @@ class FinetuneWidget(QWidget):
         return hint
 
 
-def _make_plot(parent: QWidget) -> Any:
-    """The live loss / validation Dice plot (see :class:`_CurvePlot`)."""
-    return _CurvePlot(parent)
+#: Curve colours, readable on napari's dark and light themes.
+LOSS_COLOR, DICE_COLOR = "#4f9dff", "#ff9a1f"
 
 
 class _CurvePlot:
@@ -1080,29 +1103,39 @@ class _CurvePlot:
     milliseconds of the GUI thread, which the training thread also wants.
     """
 
-    def __init__(self, parent: QWidget) -> None:
+    def __init__(self, parent: QWidget, viewer: napari.Viewer) -> None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
+        from napari.utils.theme import get_theme
 
-        self.figure = Figure(figsize=(3.2, 2.0))
-        self.figure.subplots_adjust(left=0.17, right=0.83, bottom=0.2, top=0.95)
+        theme = get_theme(viewer.theme)  # the dock's colours, not matplotlib's white
+        background, text = theme.background.as_hex(), theme.text.as_hex()
+        self.figure = Figure(figsize=(3.2, 2.0), facecolor=background)
+        self.figure.subplots_adjust(left=0.17, right=0.83, bottom=0.24, top=0.95)
         self.widget = FigureCanvasQTAgg(self.figure)
         self.widget.setParent(parent)
-        self.widget.setMinimumHeight(170)
+        self.widget.setMinimumHeight(180)
         ax = self.ax = self.figure.add_subplot(111)
         ax2 = self.ax2 = ax.twinx()
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss", color="tab:blue")
-        ax2.set_ylabel("validation Dice", color="tab:orange")
+        for a in (ax, ax2):
+            a.set_facecolor(background)
+            a.tick_params(colors=text, labelsize=8)
+            for spine in a.spines.values():
+                spine.set_color(text)
+        ax.set_xlabel("step", color=text, fontsize=9)
+        ax.set_ylabel("training loss", color=LOSS_COLOR, fontsize=9)
+        ax2.set_ylabel("validation Dice", color=DICE_COLOR, fontsize=9)
         ax2.set_ylim(0, 1.02)
-        (self.loss_line,) = ax.plot([], [], color="tab:blue", lw=1)
-        (self.dice_line,) = ax2.plot([], [], "o-", color="tab:orange", ms=3, lw=1)
+        (self.raw_line,) = ax.plot([], [], color=LOSS_COLOR, lw=0.8, alpha=0.35)
+        (self.loss_line,) = ax.plot([], [], color=LOSS_COLOR, lw=1.5)
+        (self.dice_line,) = ax2.plot([], [], "o-", color=DICE_COLOR, ms=3, lw=1.2)
         self.run_lines: list[Any] = []
         self.n_points = 0
 
     def update(self, curve: _Curve) -> None:
         """Show ``curve`` (drawn when the event loop is next idle)."""
-        self.loss_line.set_data(curve.loss_step, curve.loss)
+        self.raw_line.set_data(curve.loss_step, curve.loss)
+        self.loss_line.set_data(curve.loss_step, curve.smooth)
         self.dice_line.set_data(curve.dice_step, curve.dice)
         for line in self.run_lines[len(curve.runs) :]:
             line.remove()
