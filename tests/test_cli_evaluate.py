@@ -67,9 +67,11 @@ def test_table_csv_spacing_and_sparse(pair, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "extra, match",
-    [(["SHAPE"], "different shapes"),
-     (["--spacing", "1", "1"], "one value per axis"),
-     (["MISSING"], "does not exist")],
+    [
+        (["SHAPE"], "different shapes"),
+        (["--spacing", "1", "1"], "one value per axis"),
+        (["MISSING"], "does not exist"),
+    ],
 )
 def test_errors_are_one_line_exit_1(pair, tmp_path, extra, match, capsys):
     p, g, _, _ = pair

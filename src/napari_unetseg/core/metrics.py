@@ -58,8 +58,10 @@ __all__ = [
     "error_map",
     "evaluate",
     "evaluate_iter",
+    "format_value",
     "label_components",
     "match_objects",
+    "plain_value",
     "ratio_metrics",
     "soft_skeleton",
     "surface_distances",
@@ -925,7 +927,8 @@ class EvaluationProgress:
     total: int
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def format_value(value: Any, digits: int = 3) -> str:
+    """A table cell: integers as is, floats with ``digits`` decimals, NaN as "n/a"."""
     if value is None:
         return ""
     if isinstance(value, (int, np.integer)):
@@ -938,7 +941,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _csv_cell(value: Any) -> str:
+def plain_value(value: Any) -> str:
+    """A value as text at full precision (CSV, clipboard): NaN as "n/a", None as ""."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -1061,7 +1065,7 @@ class EvaluationResult:
                 writer = csv.writer(fh)
                 writer.writerow(COLUMNS)
                 for row in self.rows():
-                    writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+                    writer.writerow([plain_value(row[c]) for c in COLUMNS])
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
@@ -1079,7 +1083,7 @@ class EvaluationResult:
         """One sentence with the headline numbers."""
         fg = self.summary.get("macro_foreground", {})
         n = len(self.foreground)
-        parts = [f"Dice {_fmt(fg.get('dice'))}, IoU {_fmt(fg.get('iou'))}"]
+        parts = [f"Dice {format_value(fg.get('dice'))}, IoU {format_value(fg.get('iou'))}"]
         if n > 1:
             parts[0] += f" (mean of {n} classes)"
         if self.objects:
@@ -1087,11 +1091,11 @@ class EvaluationResult:
             n_gt = sum(int(o["n_gt"]) for o in self.objects.values())
             n_pred = sum(int(o["n_pred"]) for o in self.objects.values())
             parts.append(
-                f"objects F1 {_fmt(fg.get('obj_f1'))} ({tp} of {n_gt} matched, {n_pred} predicted)"
+                f"objects F1 {format_value(fg.get('obj_f1'))} ({tp} of {n_gt} matched, {n_pred} predicted)"
             )
         if not math.isnan(fg.get("hd95", math.nan)):
             unit = f" {self.unit}" if self.unit else ""
-            parts.append(f"HD95 {_fmt(fg.get('hd95'), 2)}{unit}")
+            parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{unit}")
         return "; ".join(parts) + "."
 
     def table(self) -> str:
@@ -1117,7 +1121,7 @@ class EvaluationResult:
             digits = {"hd95": 2, "assd": 2}
             cells.append(
                 [
-                    _fmt(row[key], digits.get(key, 3)) if key != "class" else row[key]
+                    format_value(row[key], digits.get(key, 3)) if key != "class" else row[key]
                     for key, _ in cols
                 ]
             )

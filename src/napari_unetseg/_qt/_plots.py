@@ -1,0 +1,258 @@
+"""A matplotlib plot for dock widgets, drawn in napari's colours.
+
+:class:`PlotCanvas` embeds one matplotlib figure (``FigureCanvasQTAgg``) in a Qt widget
+and styles it like the viewer's theme (background, text and grid colours from
+``napari.utils.theme``), following theme changes. Lines are kept by name and only their
+data change on update, so a live curve (e.g. a training loss) redraws in milliseconds:
+
+>>> plot = PlotCanvas(viewer=viewer, xlabel="step", ylabel="loss")   # doctest: +SKIP
+>>> plot.set_line("loss", steps, losses)                            # doctest: +SKIP
+>>> plot.append("loss", [step], [loss])   # live: add points          # doctest: +SKIP
+
+Used by the Validate widget (per-slice Dice) and meant for the Fine-tune widget's loss
+curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    import napari
+
+#: Line colours that read well on napari's dark and light backgrounds, in order.
+PALETTE = ("#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#90a4ae")
+
+
+def theme_colors(theme: str = "dark") -> dict[str, str]:
+    """Background, panel, text and grid colours (hex) of a napari theme.
+
+    ``'system'`` resolves to the system's light/dark choice; an unknown name to dark.
+    """
+    from napari.utils.theme import get_system_theme, get_theme
+
+    if theme == "system":
+        theme = get_system_theme()
+    try:
+        t = get_theme(theme)
+    except (KeyError, ValueError):
+        t = get_theme("dark")
+    return {
+        "background": t.background.as_hex(),
+        "panel": t.foreground.as_hex(),
+        "text": t.text.as_hex(),
+        "grid": t.primary.as_hex(),
+        "edge": t.secondary.as_hex(),
+        "highlight": t.current.as_hex(),
+    }
+
+
+class PlotCanvas(QWidget):
+    """One matplotlib axes in a Qt widget, in the viewer's theme.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+    viewer : napari.Viewer, optional
+        Its theme is used and followed; without a viewer the dark theme is used.
+    xlabel, ylabel, title : str
+        Axis labels and title.
+    height : int
+        Minimum height in pixels.
+
+    Attributes
+    ----------
+    figure, axes, canvas
+        The matplotlib figure, its axes and the Qt canvas, for anything not wrapped here.
+    """
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        viewer: napari.Viewer | None = None,
+        xlabel: str = "",
+        ylabel: str = "",
+        title: str = "",
+        height: int = 180,
+    ) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(3.2, 2.0), layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setParent(self)
+        self.canvas.setMinimumHeight(height)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.axes = self.figure.add_subplot(111)
+        self._lines: dict[str, Any] = {}
+        self._marker: Any = None
+        self._colors = theme_colors("dark")
+        # Our own idle timer rather than canvas.draw_idle(): a timer owned by this widget
+        # dies with it, so a draw queued just before the widget closes never runs on a
+        # deleted canvas.
+        self._draw_timer = QTimer(self)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.setInterval(0)
+        self._draw_timer.timeout.connect(self._draw_now)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.set_labels(xlabel, ylabel, title)
+        self._viewer = viewer
+        if viewer is not None:
+            viewer.events.theme.connect(self._on_theme)
+            # Disconnect when Qt deletes the widget (the closure holds no reference to self).
+            theme_event, handler = viewer.events.theme, self._on_theme
+            self.destroyed.connect(lambda *_: theme_event.disconnect(handler))
+        self.apply_theme(viewer.theme if viewer is not None else "dark")
+
+    # -- content ----------------------------------------------------------------------------
+    def set_labels(
+        self, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None
+    ) -> None:
+        """Set the axis labels and/or title (None leaves one unchanged)."""
+        if xlabel is not None:
+            self.axes.set_xlabel(xlabel)
+        if ylabel is not None:
+            self.axes.set_ylabel(ylabel)
+        if title is not None:
+            self.axes.set_title(title, fontsize="medium")
+        self.redraw()
+
+    def set_line(self, name: str, x: Sequence[float], y: Sequence[float], **style: Any) -> Any:
+        """Show (or replace the data of) the line called ``name``; returns the Line2D.
+
+        ``style`` goes to ``axes.plot`` when the line is new (colour: the next of
+        :data:`PALETTE`; ``label`` defaults to ``name`` for the legend).
+        """
+        line = self._lines.get(name)
+        if line is None:
+            style.setdefault("color", PALETTE[len(self._lines) % len(PALETTE)])
+            style.setdefault("label", name)
+            style.setdefault("lw", 1.2)
+            (line,) = self.axes.plot(x, y, **style)
+            self._lines[name] = line
+        else:
+            line.set_data(x, y)
+        self.rescale()
+        return line
+
+    def append(self, name: str, x: Sequence[float], y: Sequence[float], **style: Any) -> Any:
+        """Add points to the end of line ``name`` (made on first use)."""
+        line = self._lines.get(name)
+        if line is None:
+            return self.set_line(name, x, y, **style)
+        old_x, old_y = line.get_data()
+        return self.set_line(name, np.r_[old_x, x], np.r_[old_y, y])
+
+    def line(self, name: str) -> Any:
+        """The Line2D called ``name`` (KeyError if there is none)."""
+        return self._lines[name]
+
+    def names(self) -> list[str]:
+        """Names of the lines shown, in the order they were made."""
+        return list(self._lines)
+
+    def remove_line(self, name: str) -> None:
+        """Remove line ``name`` if it exists."""
+        line = self._lines.pop(name, None)
+        if line is not None:
+            line.remove()
+            self.rescale()
+
+    def clear(self) -> None:
+        """Remove every line and the marker (labels and limits stay)."""
+        for name in list(self._lines):
+            self._lines.pop(name).remove()
+        self.set_marker(None)
+        self.redraw()
+
+    def set_marker(self, x: float | None) -> None:
+        """A vertical line at ``x`` (e.g. the slice shown in the viewer); None hides it."""
+        if x is None:
+            if self._marker is not None:
+                self._marker.remove()
+                self._marker = None
+        elif self._marker is None:
+            self._marker = self.axes.axvline(
+                x, color=self._colors["highlight"], lw=1, ls="--", zorder=0
+            )
+        else:
+            self._marker.set_xdata([x, x])
+        self.redraw()
+
+    def legend(self, show: bool = True) -> None:
+        """Show a legend of the named lines (styled in the theme), or hide it."""
+        old = self.axes.get_legend()
+        if old is not None:
+            old.remove()
+        if show and self._lines:
+            c = self._colors
+            legend = self.axes.legend(
+                fontsize="small", frameon=True, facecolor=c["panel"], edgecolor=c["edge"]
+            )
+            for text in legend.get_texts():
+                text.set_color(c["text"])
+        self.redraw()
+
+    def rescale(self, ylim: tuple[float, float] | None = None) -> None:
+        """Fit the axes to the data (``ylim`` fixes the y range, e.g. (0, 1) for scores)."""
+        self.axes.relim()
+        self.axes.autoscale_view()
+        if ylim is not None:
+            self.axes.set_ylim(*ylim)
+        self.redraw()
+
+    def on_click(self, callback: Callable[[float, float], None]) -> None:
+        """Call ``callback(x, y)`` (data coordinates) when the plot is clicked."""
+
+        def handler(event: Any) -> None:
+            if event.inaxes is self.axes and event.xdata is not None:
+                callback(float(event.xdata), float(event.ydata))
+
+        self.canvas.mpl_connect("button_press_event", handler)
+
+    def redraw(self) -> None:
+        """Draw when the Qt event loop is next idle (cheap to call often)."""
+        self._draw_timer.start()
+
+    def _draw_now(self) -> None:
+        try:
+            self.canvas.draw()
+        except RuntimeError:  # the canvas went with its window while a draw was queued
+            self._draw_timer.stop()
+
+    # -- theme -------------------------------------------------------------------------------
+    def apply_theme(self, theme: str) -> None:
+        """Colour the figure like napari's ``theme`` ('dark', 'light', 'system', ...)."""
+        c = self._colors = theme_colors(theme)
+        self.figure.set_facecolor(c["background"])
+        ax = self.axes
+        ax.set_facecolor(c["panel"])
+        for spine in ax.spines.values():
+            spine.set_color(c["edge"])
+        ax.tick_params(colors=c["text"], which="both", labelsize="small")
+        ax.xaxis.label.set_color(c["text"])
+        ax.yaxis.label.set_color(c["text"])
+        ax.title.set_color(c["text"])
+        ax.grid(True, color=c["grid"], lw=0.6, alpha=0.8)
+        ax.set_axisbelow(True)
+        if self._marker is not None:
+            self._marker.set_color(c["highlight"])
+        if ax.get_legend() is not None:
+            self.legend()
+        self.redraw()
+
+    def _on_theme(self, event: Any = None) -> None:
+        if self._viewer is not None:
+            self.apply_theme(self._viewer.theme)
+
+
+__all__ = ["PALETTE", "PlotCanvas", "theme_colors"]

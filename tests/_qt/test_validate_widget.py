@@ -1,0 +1,200 @@
+"""The Validate widget on a real napari viewer (Xvfb): table, overlay, plot, CSV, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
+
+from napari_unetseg import api
+from napari_unetseg._qt._plots import PlotCanvas, theme_colors
+from napari_unetseg._qt.validate_widget import parse_classes
+from napari_unetseg.core.metrics import COLUMNS
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def errors_shown(monkeypatch):
+    """Messages of napari error notifications (our helpers import show_error lazily)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown
+
+
+def _volumes(shape=(5, 40, 48), seed=0):
+    rng = np.random.default_rng(seed)
+    gt = np.zeros(shape, np.uint8)
+    gt[:, 5:18, 6:20] = 1
+    gt[1:4, 24:36, 26:42] = 2
+    pred = gt.copy()
+    pred[:, 5:18, 6:9] = 0  # missed strip of class 1
+    pred[rng.random(shape) < 0.01] = 1  # scattered false positives
+    pred[2, 24:36, 26:42] = 1  # one slice of class 2 called class 1
+    return pred, gt
+
+
+@pytest.fixture
+def validate(make_napari_viewer):
+    viewer = make_napari_viewer()
+    pred, gt = _volumes()
+    scale = (2.0, 0.5, 0.5)
+    viewer.add_labels(gt, name="truth", scale=scale, units=("µm",) * 3)
+    viewer.add_labels(pred, name="pred", scale=scale, units=("µm",) * 3)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    return viewer, widget
+
+
+def _run_and_wait(qtbot, widget):
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+    assert not widget.runner.busy and widget.run_button.isEnabled()
+
+
+def test_table_equals_the_library(qtbot, validate):
+    viewer, widget = validate
+    assert widget.pred_combo.layer().name == "pred" and widget.gt_combo.layer().name == "truth"
+    _run_and_wait(qtbot, widget)
+    ref = api.evaluate(
+        viewer.layers["pred"].data, viewer.layers["truth"].data, spacing=(2.0, 0.5, 0.5), unit="µm"
+    )
+    rows = ref.rows()
+    table = widget.table
+    assert table.rowCount() == len(rows) and table.keys == list(COLUMNS)
+    for i, row in enumerate(rows):
+        for key in COLUMNS:
+            got, want = table.value(i, key), row[key]
+            if isinstance(want, float) and math.isnan(want):
+                assert math.isnan(got), (i, key)
+                assert table.item(i, table.keys.index(key)).text() == "n/a"
+            else:
+                assert got == pytest.approx(want) if not isinstance(want, str) else got == want
+    assert "HD95 (µm)" in table.horizontalHeaderItem(COLUMNS.index("hd95")).text()
+    assert widget.summary.text().startswith(ref.summary_line())
+    # 3D: the per-slice Dice plot shows one line per class, with the library's values
+    assert not widget.plot.isHidden() and widget.plot.names() == ["class 1", "class 2"]
+    np.testing.assert_allclose(widget.plot.line("class 2").get_ydata(), ref.per_slice_dice[2])
+
+
+def test_error_overlay_has_exactly_the_fp_fn_pixels(qtbot, validate):
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    pred, gt = viewer.layers["pred"].data, viewer.layers["truth"].data
+    overlay = viewer.layers["pred [errors]"]
+    assert overlay.scale == pytest.approx((2.0, 0.5, 0.5))
+    err = np.asarray(overlay.data)
+    np.testing.assert_array_equal(err == 1, (pred > 0) & (gt == 0))  # false positives
+    np.testing.assert_array_equal(err == 2, (gt > 0) & (pred == 0))  # false negatives
+    np.testing.assert_array_equal(err == 3, (gt > 0) & (pred > 0) & (pred != gt))
+    colors = overlay.colormap.color_dict
+    assert not np.allclose(colors[1], colors[2]) and colors[0][3] == 0  # two colours, clear bg
+    # a re-run replaces the overlay instead of adding another one
+    viewer.layers["pred"].data = gt.copy()
+    _run_and_wait(qtbot, widget)
+    assert [layer.name for layer in viewer.layers].count("pred [errors]") == 1
+    assert not np.asarray(viewer.layers["pred [errors]"].data).any()
+    assert widget.table.value(1, "dice") == 1.0
+
+
+def test_csv_export_round_trips(qtbot, validate, tmp_path, monkeypatch):
+    _, widget = validate
+    _run_and_wait(qtbot, widget)
+    target = tmp_path / "scores"  # the extension is added
+    monkeypatch.setattr(
+        "napari_unetseg._qt.validate_widget.QFileDialog.getSaveFileName",
+        lambda *a, **k: (str(target), "CSV files (*.csv)"),
+    )
+    widget.export_button.click()
+    df = pd.read_csv(tmp_path / "scores.csv")
+    assert list(df.columns) == list(COLUMNS)
+    for i in range(widget.table.rowCount()):
+        for key in ("dice", "hd95", "obj_f1", "tp"):
+            want = widget.table.value(i, key)
+            if want is None or (isinstance(want, float) and math.isnan(want)):
+                assert pd.isna(df[key][i])
+            else:
+                assert df[key][i] == pytest.approx(want, rel=1e-12)
+
+
+def test_mismatched_shapes_notify(qtbot, validate, errors_shown):
+    viewer, widget = validate
+    viewer.add_labels(np.zeros((5, 40, 47), np.uint8), name="cropped")
+    widget.gt_combo.set_layer(viewer.layers["cropped"])
+    _run_and_wait(qtbot, widget)
+    assert len(errors_shown) == 1
+    assert "different shapes" in errors_shown[0] and "\n" not in errors_shown[0]
+    assert widget.result is None and "pred [errors]" not in viewer.layers
+
+
+def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
+    viewer, widget = validate
+    pred, gt = _volumes()
+    scribbles = np.zeros(gt.shape[1:], np.uint8)
+    scribbles[2:4, :] = 1  # painted background
+    scribbles[8:12, 8:16] = 2  # painted class 1
+    viewer.add_labels(pred[0], name="pred2d")
+    viewer.add_labels(scribbles, name="scribbles")
+    assert [layer.name for layer in widget.gt_combo.layers()][:2] == ["scribbles", "pred2d"]
+    widget.pred_combo.set_layer(viewer.layers["pred2d"])
+    widget.gt_combo.set_layer(viewer.layers["scribbles"])
+    widget.set_mode("sparse")
+    assert "not painted" in widget.mode_hint.text()
+    _run_and_wait(qtbot, widget)
+    ref = api.evaluate(pred[0], scribbles, mode="sparse")
+    assert widget.table.value(1, "dice") == pytest.approx(ref.classes[1]["dice"])
+    assert "obj_f1" not in widget.table.keys  # no object scores for scribbles
+    assert widget.plot.isHidden()  # 2D: no per-slice plot
+    err = np.asarray(viewer.layers["pred2d [errors]"].data)
+    assert not err[scribbles == 0].any()  # unpainted pixels are never errors
+    viewer.layers.remove("scribbles")
+    assert "scribbles" not in [layer.name for layer in widget.gt_combo.layers()]
+
+
+def test_sorting_and_ctrl_c_copies_tsv(qtbot, validate):
+    _, widget = validate
+    _run_and_wait(qtbot, widget)
+    table = widget.table
+    col = table.keys.index("dice")
+    table.sortItems(col, Qt.SortOrder.DescendingOrder)
+    values = [table.value(i, "dice") for i in range(table.rowCount())]
+    assert values == sorted(values, reverse=True)  # numeric order, not text order
+    table.setFocus()
+    table.clearSelection()
+    table.setRangeSelected(QTableWidgetSelectionRange(0, 0, 1, col), True)  # 2 rows
+    qtbot.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QApplication.clipboard().text().splitlines()
+    assert lines[0].split("\t") == ["Class", "Dice", "IoU", "Sensitivity"][: col + 1]
+    assert len(lines) == 3 and float(lines[1].split("\t")[col]) == pytest.approx(values[0])
+
+
+def test_parse_classes():
+    assert parse_classes("") is None and parse_classes("All") is None
+    assert parse_classes("1, 3-5") == [1, 3, 4, 5]
+    with pytest.raises(ValueError, match="not understood"):
+        parse_classes("one")
+
+
+def test_plot_canvas_follows_the_theme(make_napari_viewer):
+    viewer = make_napari_viewer()
+    plot = PlotCanvas(viewer=viewer, xlabel="step", ylabel="loss")
+    plot.append("loss", [0, 1], [1.0, 0.5])
+    plot.append("loss", [2], [0.25])
+    np.testing.assert_array_equal(plot.line("loss").get_ydata(), [1.0, 0.5, 0.25])
+    dark = theme_colors("dark")["background"]
+    assert plot.figure.get_facecolor()[:3] == pytest.approx(_rgb(dark))
+    viewer.theme = "light"
+    assert plot.figure.get_facecolor()[:3] == pytest.approx(
+        _rgb(theme_colors("light")["background"])
+    )
+    plot.clear()
+    assert plot.names() == []
+
+
+def _rgb(hex_color):
+    return tuple(int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
