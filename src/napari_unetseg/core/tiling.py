@@ -277,7 +277,8 @@ class _BandAccumulator:
         idx = (slice(r, r + self.tile[0]),) + tuple(
             slice(s, s + t) for s, t in zip(start[1:], self.tile[1:])
         )
-        self.acc[(slice(None),) + idx] += out * self.weights
+        # addcmul_ multiplies and accumulates in one pass, without a temporary tile.
+        self.acc[(slice(None),) + idx].addcmul_(out, self.weights)
         self.wsum[idx] += self.weights
 
     def _finalize(self, n: int) -> None:
@@ -285,8 +286,7 @@ class _BandAccumulator:
         rows = min(n, self.shape[0] - self.base)
         if rows > 0:
             crop = (slice(0, rows),) + tuple(slice(0, s) for s in self.shape[1:])
-            values = self.acc[(slice(None),) + crop] / self.wsum[crop]
-            self.sink.write(self.lead, self.base, values)
+            self.sink.write(self.lead, self.base, self.acc[(slice(None),) + crop], self.wsum[crop])
         keep = self.tile[0] - n
         if keep > 0:
             self.acc[:, :keep] = self.acc[:, n:].clone()
@@ -320,21 +320,51 @@ class _Sink:
         # Output arrays drop the channel axis: leading axes, then spatial axes.
         return tuple(lead) + (slice(r0, r0 + rows),) + (slice(None),) * (self.n_spatial - 1)
 
-    def write(self, lead: tuple[int, ...], r0: int, values: torch.Tensor) -> None:
-        """``values``: (n_classes [+ 1 variance channel], rows, *rest) blended maps."""
-        probs = values[: self.n_classes]
-        if self.n_classes == 1:
-            fg = probs[0]
-            labels = (fg > 0.5).to(torch.uint8)
+    def write(self, lead: tuple[int, ...], r0: int, acc: torch.Tensor, wsum: torch.Tensor) -> None:
+        """Write finalized rows from their weighted sums.
+
+        ``acc``: (n_classes [+ 1 variance channel], rows, *rest) sums of weight x value;
+        ``wsum``: (rows, *rest) sums of the weights. The blended value is ``acc / wsum``.
+        """
+        k = self.n_classes
+        fg = None
+        if k == 1:
+            fg = acc[0] / wsum
+            labels = fg > 0.5
         else:
-            fg = 1.0 - probs[0]
-            labels = probs.argmax(0)
-        idx = self._index(lead, r0, values.shape[1])
+            # Every class shares the positive divisor wsum, so the argmax of the sums is
+            # the argmax of the blended probabilities: no division needed for labels.
+            labels = _argmax_classes(acc[:k])
+            if self.probabilities is not None:
+                fg = 1.0 - acc[0] / wsum
+        idx = self._index(lead, r0, acc.shape[1])
         self.labels[idx] = labels.cpu().numpy().astype(self.labels.dtype, copy=False)
         if self.probabilities is not None:
             self.probabilities[idx] = fg.float().cpu().numpy()
         if self.uncertainty is not None:
-            self.uncertainty[idx] = values[self.n_classes].float().cpu().numpy()
+            self.uncertainty[idx] = (acc[k] / wsum).float().cpu().numpy()
+
+
+def _argmax_classes(scores: torch.Tensor) -> torch.Tensor:
+    """Index of the largest value along the first axis (ties go to the lower class).
+
+    Same result as ``scores.argmax(0)``, as uint8 (int32 beyond 256 classes), but
+    computed class by class with elementwise comparisons: ``argmax`` over a short
+    leading axis is a strided reduction that is about 100x slower on the CPU (0.19 s vs
+    1 ms for a 2 x 48 x 192 x 192 band).
+    """
+    k = scores.shape[0]
+    if k == 2:
+        return scores[1] > scores[0]
+    labels = torch.zeros(
+        scores.shape[1:], dtype=torch.uint8 if k <= 256 else torch.int32, device=scores.device
+    )
+    best = scores[0].clone()
+    for c in range(1, k):
+        better = scores[c] > best
+        labels.masked_fill_(better, c)
+        best = torch.where(better, scores[c], best)
+    return labels
 
 
 # -- the network as run for inference -------------------------------------------------------
@@ -546,14 +576,16 @@ def predict_tiled(
                 logits = net(xi).float()
                 p = torch.sigmoid(logits) if bundle.n_classes == 1 else torch.softmax(logits, 1)
                 p = torch.flip(p, f) if f else p
-                fg = p[:, :1] if bundle.n_classes == 1 else 1.0 - p[:, :1]
-                mean = p if mean is None else mean + p
-                sq = fg * fg if sq is None else sq + fg * fg
-        mean = mean / len(flips)
-        if return_uncertainty:
-            fgm = mean[:, :1] if bundle.n_classes == 1 else 1.0 - mean[:, :1]
-            var = (sq / len(flips) - fgm * fgm).clamp_min(0.0)
-            mean = torch.cat([mean, var], 1)
+                if return_uncertainty:
+                    fg = p[:, :1] if bundle.n_classes == 1 else 1.0 - p[:, :1]
+                    sq = fg * fg if sq is None else sq.addcmul_(fg, fg)
+                mean = p if mean is None else mean.add_(p)
+            if len(flips) > 1:
+                mean.div_(len(flips))
+            if return_uncertainty:
+                fgm = mean[:, :1] if bundle.n_classes == 1 else 1.0 - mean[:, :1]
+                var = (sq / len(flips) - fgm * fgm).clamp_min(0.0)
+                mean = torch.cat([mean, var], 1)
         return mean.to(device)
 
     def forward_chunks(x: torch.Tensor) -> torch.Tensor:
