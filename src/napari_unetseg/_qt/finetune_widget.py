@@ -860,8 +860,9 @@ class FinetuneWidget(QWidget):
             PREVIEW_SUFFIX,
             np.zeros(shape, np.uint8),
             colormap=_labels_colormap(PREVIEW_COLORS),
-            opacity=0.4,
+            opacity=0.9,
         )
+        layer.contour = 2  # outlines: the image, and so the misses, stay visible
         # Just above its image, under the scribbles, which stay selected for painting.
         self.viewer.layers.move(
             self.viewer.layers.index(layer), self.viewer.layers.index(image) + 1
