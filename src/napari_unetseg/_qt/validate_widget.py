@@ -172,7 +172,6 @@ class ResultTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setAlternatingRowColors(True)
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -219,6 +218,16 @@ class ResultTable(QTableWidget):
                 self.setItem(i, j, item)
         self.setSortingEnabled(True)
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        # As tall as its rows (a few), so the plot below gets the rest of the dock.
+        self.resizeRowsToContents()
+        rows_height = sum(self.rowHeight(i) for i in range(self.rowCount()))
+        self.setMaximumHeight(
+            rows_height
+            + self.horizontalHeader().sizeHint().height()
+            + self.horizontalScrollBar().sizeHint().height()
+            + 2 * self.frameWidth()
+            + 2
+        )
 
     def value(self, row: int, key: str) -> Any:
         """The value (not the text) shown in ``row`` (visual order) of column ``key``."""
@@ -334,7 +343,7 @@ class ValidateWidget(QWidget):
         )
         self.legend.setVisible(False)
         self.table = ResultTable(self)
-        self.table.setMinimumHeight(150)
+        self.table.setMinimumHeight(120)
         self.plot = PlotCanvas(
             self, viewer=napari_viewer, xlabel="slice", ylabel="Dice", title="Dice per slice"
         )
@@ -350,7 +359,7 @@ class ValidateWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
         layout.addWidget(self.legend)
-        layout.addWidget(self.table, 2)
+        layout.addWidget(self.table, 1)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.export_button)
 
@@ -532,14 +541,20 @@ class ValidateWidget(QWidget):
         return hint
 
 
+#: The table's column order: the scores people look at first come first (the dock is
+#: narrow), then the rest of :data:`~napari_unetseg.core.metrics.COLUMNS`.
+FIRST_COLUMNS = ("class", "dice", "iou", "obj_f1", "hd95", "cldice", "obj_pq", "assd")
+
+
 def _columns(result: EvaluationResult) -> list[str]:
-    """Columns worth showing: every column, less the object/distance ones when the run
-    did not compute them."""
+    """Columns worth showing, most telling first; without the object / distance ones
+    when the run did not compute them."""
     from ..core.metrics import COLUMNS, SHAPE_METRICS
 
+    keys = [*FIRST_COLUMNS, *(c for c in COLUMNS if c not in FIRST_COLUMNS)]
     if result.objects or any(not math.isnan(v["hd95"]) for v in result.classes.values()):
-        return list(COLUMNS)
-    return [c for c in COLUMNS if c not in SHAPE_METRICS and not c.startswith("obj_")]
+        return keys
+    return [c for c in keys if c not in SHAPE_METRICS and not c.startswith("obj_")]
 
 
 def _layer_array(layer: Labels) -> Any:

@@ -1087,12 +1087,13 @@ class EvaluationResult:
         if n > 1:
             parts[0] += f" (mean of {n} classes)"
         if self.objects:
-            tp = sum(int(o["tp"]) for o in self.objects.values())
-            n_gt = sum(int(o["n_gt"]) for o in self.objects.values())
-            n_pred = sum(int(o["n_pred"]) for o in self.objects.values())
-            parts.append(
-                f"objects F1 {format_value(fg.get('obj_f1'))} ({tp} of {n_gt} matched, {n_pred} predicted)"
-            )
+            total = {k: sum(int(o[k]) for o in self.objects.values()) for k in _OBJECT_COUNTS}
+            detail = f"{total['tp']} of {total['n_gt']} matched, {total['n_pred']} predicted"
+            # Where Dice misleads: a few pixels can merge or split many objects.
+            for key in ("merged", "split"):
+                if total[key]:
+                    detail += f", {total[key]} {key}"
+            parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
         if not math.isnan(fg.get("hd95", math.nan)):
             unit = f" {self.unit}" if self.unit else ""
             parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{unit}")
