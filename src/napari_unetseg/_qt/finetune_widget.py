@@ -1093,60 +1093,50 @@ class FinetuneWidget(QWidget):
         return hint
 
 
-#: Curve colours, readable on napari's dark and light themes.
-LOSS_COLOR, DICE_COLOR = "#4f9dff", "#ff9a1f"
-
-
 class _CurvePlot:
-    """Loss (left axis) and validation Dice (right axis, 0..1) against the step.
+    """The live curve: training loss (raw, faint, and smoothed) and validation Dice.
 
-    The artists are made once and only their data change: a redraw then costs tens of
-    milliseconds of the GUI thread, which the training thread also wants.
+    A :class:`~napari_unetseg._qt._plots.PlotCanvas` (napari's theme colours; only the
+    lines' data change on update, so a redraw costs the GUI thread little).
     """
 
     def __init__(self, parent: QWidget, viewer: napari.Viewer) -> None:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-        from napari.utils.theme import get_theme
+        from ._plots import PALETTE, PlotCanvas
 
-        theme = get_theme(viewer.theme)  # the dock's colours, not matplotlib's white
-        background, text = theme.background.as_hex(), theme.text.as_hex()
-        self.figure = Figure(figsize=(3.2, 2.0), facecolor=background)
-        self.figure.subplots_adjust(left=0.17, right=0.83, bottom=0.24, top=0.95)
-        self.widget = FigureCanvasQTAgg(self.figure)
-        self.widget.setParent(parent)
-        self.widget.setMinimumHeight(180)
-        ax = self.ax = self.figure.add_subplot(111)
-        ax2 = self.ax2 = ax.twinx()
-        for a in (ax, ax2):
-            a.set_facecolor(background)
-            a.tick_params(colors=text, labelsize=8)
-            for spine in a.spines.values():
-                spine.set_color(text)
-        ax.set_xlabel("step", color=text, fontsize=9)
-        ax.set_ylabel("training loss", color=LOSS_COLOR, fontsize=9)
-        ax2.set_ylabel("validation Dice", color=DICE_COLOR, fontsize=9)
-        ax2.set_ylim(0, 1.02)
-        (self.raw_line,) = ax.plot([], [], color=LOSS_COLOR, lw=0.8, alpha=0.35)
-        (self.loss_line,) = ax.plot([], [], color=LOSS_COLOR, lw=1.5)
-        (self.dice_line,) = ax2.plot([], [], "o-", color=DICE_COLOR, ms=3, lw=1.2)
-        self.run_lines: list[Any] = []
+        self.widget = PlotCanvas(parent, viewer=viewer, xlabel="step", height=180)
+        self.widget.setToolTip(
+            "Training loss (lower is better; faint: each step, bold: smoothed) and "
+            "validation Dice on held-out painted regions (higher is better, 1 = perfect)."
+        )
+        self._loss_color, self._dice_color = PALETTE[0], PALETTE[1]
+        self._run_lines: list[Any] = []
         self.n_points = 0
 
     def update(self, curve: _Curve) -> None:
         """Show ``curve`` (drawn when the event loop is next idle)."""
-        self.raw_line.set_data(curve.loss_step, curve.loss)
-        self.loss_line.set_data(curve.loss_step, curve.smooth)
-        self.dice_line.set_data(curve.dice_step, curve.dice)
-        for line in self.run_lines[len(curve.runs) :]:
+        plot = self.widget
+        for line in self._run_lines[len(curve.runs) :]:
             line.remove()
-        del self.run_lines[len(curve.runs) :]
-        for x in curve.runs[len(self.run_lines) :]:
-            self.run_lines.append(self.ax.axvline(x, color="gray", ls=":", lw=1))
-        last = max(curve.loss_step + curve.dice_step, default=0)
-        self.ax.set_xlim(0, max(10, last))
-        if curve.loss:
-            top = max(curve.loss)
-            self.ax.set_ylim(0, top * 1.05 if top > 0 else 1)
+        del self._run_lines[len(curve.runs) :]
+        if not curve.loss and not curve.dice:
+            plot.clear()
+            plot.legend(False)
+            self.n_points = 0
+            return
+        # Names starting with "_" stay out of the legend (matplotlib's convention).
+        plot.set_line("_loss", curve.loss_step, curve.loss, color=self._loss_color, alpha=0.3)
+        plot.set_line("training loss", curve.loss_step, curve.smooth, color=self._loss_color)
+        plot.set_line(
+            "validation Dice",
+            curve.dice_step,
+            curve.dice,
+            color=self._dice_color,
+            marker="o",
+            ms=3,
+        )
+        for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
+            self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
+        plot.rescale(ylim=(0.0, max([1.02, *curve.loss]) * 1.03))
+        if plot.axes.get_legend() is None:
+            plot.legend()
         self.n_points = len(curve.loss) + len(curve.dice)
-        self.widget.draw_idle()
