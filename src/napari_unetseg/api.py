@@ -364,7 +364,8 @@ def evaluate(
         Minimum IoU for a predicted object to match a ground-truth object.
     instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
         Which side holds instance labels (each object its own id), scored as one
-        foreground class; ``'auto'`` detects a binary mask against instance labels.
+        foreground class; ``'auto'`` detects a binary mask against instance labels, and
+        two label sets with many ids that mostly disagree (see ``result.notes``).
     unit : str, optional
         Unit of ``spacing``, for display.
 

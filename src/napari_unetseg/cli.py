@@ -373,7 +373,8 @@ def _add_evaluate(sub: Any) -> None:
         "--instances",
         default="auto",
         choices=["auto", "none", "ground_truth", "prediction", "both"],
-        help="which file holds instance labels (auto: a binary mask against many labels)",
+        help="which file holds instance labels, one id per object (auto: a binary mask "
+        "against many labels, or two sets of many ids that disagree)",
     )
     p.add_argument(
         "--no-objects",

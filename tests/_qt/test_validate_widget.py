@@ -199,3 +199,19 @@ def test_plot_canvas_follows_the_theme(make_napari_viewer):
 
 def _rgb(hex_color):
     return tuple(int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+def test_instance_choice_is_passed_on(qtbot, validate):
+    viewer, widget = validate
+    ids = np.zeros((5, 40, 48), np.int32)
+    ids[:, 5:18, 6:12], ids[:, 5:18, 12:20] = 3, 8  # two touching objects
+    viewer.add_labels(ids, name="instances")
+    viewer.add_labels((ids > 0).astype(np.uint8), name="binary")
+    widget.pred_combo.set_layer(viewer.layers["binary"])
+    widget.gt_combo.set_layer(viewer.layers["instances"])
+    _run_and_wait(qtbot, widget)  # auto: instance ground truth
+    assert widget.result.objects[1]["n_gt"] == 2 and list(widget.result.classes) == [0, 1]
+    assert "instances" in widget.summary.text()
+    widget.instances_combo.setCurrentIndex(widget.instances_combo.findData("none"))
+    _run_and_wait(qtbot, widget)
+    assert list(widget.result.classes) == [0, 1, 3, 8]

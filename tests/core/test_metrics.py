@@ -487,3 +487,59 @@ def test_evaluate_iter_reports_progress():
     assert records[-1].done == records[-1].total
     assert {r.stage for r in records} >= {"counting voxels"}
     assert result.classes[1]["dice"] == 1.0
+
+
+def test_two_instance_masks_are_detected_by_disagreeing_ids(rng):
+    gt = np.zeros((40, 60), np.int32)
+    for i in range(8):  # eight separate squares, ids 1..8
+        r, c = divmod(i, 4)
+        gt[2 + 18 * r : 14 + 18 * r, 2 + 14 * c : 12 + 14 * c] = i + 1
+    shuffled = np.r_[0, rng.permutation(np.arange(20, 28))]  # same objects, other ids
+    pred = shuffled[gt]
+    r = M.evaluate(pred, gt)
+    assert list(r.classes) == [0, 1] and r.classes[1]["dice"] == 1.0
+    assert r.objects[1]["tp"] == 8 and any("rarely agree" in n for n in r.notes)
+    # a poor multi-class prediction with few classes is still scored per class
+    sem = rng.integers(0, 4, (20, 20))
+    assert list(M.evaluate(rng.integers(0, 4, (20, 20)), sem, objects=False).classes) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_too_many_labels_need_instances_or_classes(rng):
+    gt = rng.integers(0, 3, (30, 30))
+    pred = gt.copy()
+    pred[0, 0] = 5000
+    with pytest.raises(ValueError, match="up to 5000, too many"):
+        M.evaluate(pred, gt, objects=False)
+    # listed classes: other labels only count as "not this class"
+    r = M.evaluate(pred, gt, classes=[1, 2], objects=False)
+    ref = _sklearn_scores(pred, gt, [1, 2])
+    np.testing.assert_allclose([r.classes[c]["dice"] for c in (1, 2)], ref["dice"])
+    np.testing.assert_allclose([r.classes[c]["specificity"] for c in (1, 2)], ref["specificity"])
+
+
+def test_per_slice_counts_stay_within_the_bin_budget(rng, monkeypatch):
+    gt = rng.integers(0, 6, (40, 3, 4))
+    pred = np.where(rng.random(gt.shape) < 0.6, gt, rng.integers(0, 6, gt.shape))
+    ref = M.evaluate(pred, gt, objects=False, instances="none")
+    monkeypatch.setattr(M, "_MAX_BINS", 13)  # two slices of 6 labels per bincount
+    got = M.evaluate(pred, gt, objects=False, instances="none")
+    assert got.classes == ref.classes
+    for c in range(1, 6):
+        np.testing.assert_array_equal(got.per_slice_dice[c], ref.per_slice_dice[c])
+
+
+def test_sparse_with_an_instance_prediction():
+    scribbles = np.zeros((12, 12), np.uint8)
+    scribbles[0] = 1  # background
+    scribbles[3:5, 2:10] = 2  # class 1
+    pred = np.zeros((12, 12), np.int32)
+    pred[2:6, 1:6], pred[2:6, 6:11] = 7, 9  # split touching: instance ids
+    r = M.evaluate(pred, scribbles, mode="sparse")
+    assert r.classes[1]["dice"] == 1.0 and any("instances" in n for n in r.notes)
+    with pytest.raises(ValueError, match="Scribbles"):
+        M.evaluate(pred, scribbles, mode="sparse", instances="both")

@@ -70,6 +70,15 @@ MODES = {
     ),
 }
 
+#: Choices of the "Instances in" combo: text and ``instances`` argument of evaluate.
+INSTANCE_CHOICES = (
+    ("auto-detect", "auto"),
+    ("neither (labels are classes)", "none"),
+    ("ground truth", "ground_truth"),
+    ("prediction", "prediction"),
+    ("both", "both"),
+)
+
 #: Table headers and tooltips for the result columns (keys of ``EvaluationResult.rows``).
 HEADERS: dict[str, tuple[str, str]] = {
     "class": ("Class", "Class id, then the means over classes."),
@@ -302,6 +311,14 @@ class ValidateWidget(QWidget):
             "A predicted object matches a ground-truth object when their IoU is at least "
             "this (0.5: the usual, unique matching)."
         )
+        self.instances_combo = QComboBox(self)
+        for text, key in INSTANCE_CHOICES:
+            self.instances_combo.addItem(text, key)
+        self.instances_combo.setToolTip(
+            "Which layer holds instance labels (one id per object, e.g. from 'Split "
+            "touching objects'): scored as one foreground class, objects from the ids. "
+            "Auto-detect: a binary layer against many labels, or many ids that disagree."
+        )
         self.objects_check = QCheckBox("Objects, HD95 and clDice", self)
         self.objects_check.setChecked(True)
         self.objects_check.setToolTip(
@@ -315,6 +332,7 @@ class ValidateWidget(QWidget):
         form.addRow("Labels are", self.mode_combo)
         form.addRow("", self.mode_hint)
         form.addRow("Classes", self.classes_edit)
+        form.addRow("Instances in", self.instances_combo)
         form.addRow("Object IoU ≥", self.threshold_spin)
         form.addRow("", self.objects_check)
 
@@ -408,6 +426,7 @@ class ValidateWidget(QWidget):
             objects=self.objects_check.isChecked(),
             classes=classes,
             iou_threshold=self.threshold_spin.value(),
+            instances=str(self.instances_combo.currentData()),
             return_errors=True,
             unit=unit,
         )

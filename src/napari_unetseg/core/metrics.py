@@ -70,6 +70,17 @@ __all__ = [
 #: Voxels read per chunk while counting (about 32 MiB of int64 codes).
 CHUNK_VOXELS = 1 << 22
 
+#: Bins of one per-slice bincount (rows x labels): bounds the counting memory.
+_MAX_BINS = 1 << 22
+
+#: More class ids than this are refused unless the classes are listed: they are
+#: instance labels (one id per object) that need ``instances=...``.
+MAX_CLASSES = 1024
+
+#: ``instances='auto'`` reads two non-binary label sets as instances only when both have
+#: more labels than this (and their ids disagree): few labels are classes.
+MIN_INSTANCES = 5
+
 #: Error-overlay values written by :func:`error_map`.
 FALSE_POSITIVE, FALSE_NEGATIVE, WRONG_CLASS = 1, 2, 3
 
@@ -147,16 +158,6 @@ def _read_labels(array: Any, index: Any, name: str) -> np.ndarray:
     return chunk
 
 
-def _label_max(array: Any, name: str) -> int:
-    shape = _shape_of(array)
-    top = 0
-    for sl in _iter_chunks(shape):
-        chunk = _read_labels(array, sl, name)
-        if chunk.size:
-            top = max(top, int(chunk.max()))
-    return top
-
-
 def _pad_to(a: np.ndarray, width: int) -> np.ndarray:
     """Pad the last axis of a count array with zeros up to ``width``."""
     if a.shape[-1] >= width:
@@ -215,7 +216,7 @@ def _confusion(
 def _chunk_counts(
     p: np.ndarray, g: np.ndarray, scored_mask: np.ndarray | None, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """bincount of (slice, label) codes for one chunk of shape (rows, ...)."""
+    """bincount of (row, label) codes for one chunk of shape (rows, ...)."""
     rows = p.shape[0]
     p2 = p.reshape(rows, -1)
     g2 = g.reshape(rows, -1)
@@ -239,29 +240,47 @@ def _chunk_counts(
     )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How to read a (prediction, ground truth) pair, decided by :func:`_plan`.
+
+    ``binarize``: sides holding instance labels, counted as one foreground class.
+    ``width``: class ids 0..width-1 are counted; larger labels (only possible when the
+    caller listed the classes) share the last bin, which is never reported.
+    ``per_slice``: keep counts per slice along the first axis (3D and more).
+    """
+
+    mode: str
+    binarize: tuple[bool, bool]
+    width: int
+    per_slice: bool
+    note: str | None = None
+
+
 def _prepare_pair(
-    p: np.ndarray, g: np.ndarray, mode: str, binarize: tuple[bool, bool]
+    p: np.ndarray, g: np.ndarray, plan: _Plan
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Map a raw (prediction, ground truth) chunk to comparable class ids.
 
     Returns the prediction, the ground truth in class ids, and the scored-voxel mask
     (None in dense mode: every voxel is scored).
     """
-    if binarize[0]:
+    if plan.binarize[0]:
         p = (p > 0).astype(np.int64)
-    if binarize[1]:
+    if plan.binarize[1]:
         g = (g > 0).astype(np.int64)
-    if mode == "sparse":
-        labeled = g > 0
-        return p, np.where(labeled, g - 1, 0), labeled
-    return p, g, None
+    scored = None
+    if plan.mode == "sparse":
+        scored = g > 0
+        g = np.where(scored, g - 1, 0)
+    top = plan.width - 1
+    return np.minimum(p, top, out=p), np.minimum(g, top, out=g), scored
 
 
 def _iter_counts(
     prediction: Any,
     ground_truth: Any,
-    mode: str,
-    binarize: tuple[bool, bool] = (False, False),
+    plan: _Plan,
     errors: np.ndarray | None = None,
     error_classes: Sequence[int] | None = None,
 ) -> Generator[tuple[int, int], None, Counts]:
@@ -270,24 +289,38 @@ def _iter_counts(
     With ``errors`` (a uint8 array of the volume's shape) the error overlay is written
     in the same pass, so each chunk is read once.
     """
-    chunks = _iter_chunks(_shape_of(prediction))
-    width = 1
-    parts: list[tuple[np.ndarray, ...]] = []
+    shape = _shape_of(prediction)
+    width = plan.width
+    rows = _chunk_rows(shape)
+    if plan.per_slice:  # keep one per-slice bincount within _MAX_BINS bins
+        rows = min(rows, max(1, _MAX_BINS // width))
+    chunks = [slice(i, min(i + rows, shape[0])) for i in range(0, shape[0], rows)]
+    n_rows = shape[0] if plan.per_slice else 1
+    pred, gt, tp = (np.zeros((n_rows, width), np.int64) for _ in range(3))
+    scored_total = np.zeros(n_rows, np.int64)
     for i, sl in enumerate(chunks):
         p_raw = _read_labels(prediction, sl, "prediction")
         g_raw = _read_labels(ground_truth, sl, "ground truth")
-        p, g, scored = _prepare_pair(p_raw, g_raw, mode, binarize)
-        top = max(int(p.max(initial=0)), int(g.max(initial=0)))
-        width = max(width, top + 1)
-        parts.append(_chunk_counts(p, g, scored, top + 1))
+        p, g, scored = _prepare_pair(p_raw, g_raw, plan)
+        if plan.per_slice:
+            target = sl
+            counts = _chunk_counts(p, g, scored, width)
+        else:
+            target = slice(0, 1)
+            counts = _chunk_counts(
+                p.reshape(1, -1),
+                g.reshape(1, -1),
+                None if scored is None else scored.reshape(1, -1),
+                width,
+            )
+        pred[target] += counts[0]
+        gt[target] += counts[1]
+        tp[target] += counts[2]
+        scored_total[target] += counts[3]
         if errors is not None:
             errors[sl] = _error_chunk(p, g, scored, error_classes)
         yield i + 1, len(chunks)
-    pred = np.concatenate([_pad_to(c[0], width) for c in parts])
-    gt = np.concatenate([_pad_to(c[1], width) for c in parts])
-    tp = np.concatenate([_pad_to(c[2], width) for c in parts])
-    scored = np.concatenate([c[3] for c in parts])
-    return Counts(pred=pred, gt=gt, tp=tp, scored=scored)
+    return Counts(pred=pred, gt=gt, tp=tp, scored=scored_total)
 
 
 def _drain(gen: Generator[Any, None, Any]) -> Any:
@@ -313,7 +346,8 @@ def confusion_counts(
         Integer label arrays of one shape (numpy, memmap, zarr, dask). They are read one
         slab of about ``CHUNK_VOXELS`` voxels at a time, never whole.
     classes : sequence of int, optional
-        Class ids to count (default: 0 up to the largest label present).
+        Class ids to count (default: 0 up to the largest label present, at most
+        ``MAX_CLASSES``).
     mode : {'dense', 'sparse'}
         How to read the ground truth (see the module docstring).
 
@@ -323,7 +357,8 @@ def confusion_counts(
         ``classes`` and ``tp``, ``fp``, ``fn``, ``tn`` as int64 arrays aligned with it.
     """
     _check_pair(prediction, ground_truth, mode)
-    counts = _drain(_iter_counts(prediction, ground_truth, mode))
+    plan = _plan(prediction, ground_truth, mode, "none", classes)
+    counts = _drain(_iter_counts(prediction, ground_truth, plan))
     if classes is None:
         classes = list(range(counts.n_labels))
     return {"classes": np.asarray(list(classes), dtype=np.int64), **counts.totals(classes)}
@@ -383,11 +418,9 @@ def error_map(
     ``classes`` limits the overlay to those foreground classes.
     """
     _check_pair(prediction, ground_truth, mode)
-    binarize, _ = _resolve_instances(
-        prediction, ground_truth, mode, instances, classes is not None
-    )
+    plan = _plan(prediction, ground_truth, mode, instances, classes)
     out = np.zeros(_shape_of(prediction), dtype=np.uint8)
-    _drain(_iter_counts(prediction, ground_truth, mode, binarize, out, classes))
+    _drain(_iter_counts(prediction, ground_truth, plan, out, classes))
     return out
 
 
@@ -876,45 +909,101 @@ def _check_pair(prediction: Any, ground_truth: Any, mode: str) -> None:
         )
 
 
-def _resolve_instances(
-    prediction: Any, ground_truth: Any, mode: str, instances: str, explicit_classes: bool = False
-) -> tuple[tuple[bool, bool], str | None]:
-    """Which side(s) hold instance labels, binarized to one foreground class for the
-    voxel metrics. Returns ((binarize prediction, binarize ground truth), note).
+def _scan(prediction: Any, ground_truth: Any) -> tuple[int, int, int, int]:
+    """One chunked pass over both arrays (checking their labels): the largest label of
+    each, and among voxels that are foreground in both, how many carry the same label."""
+    p_max = g_max = overlap = agree = 0
+    for sl in _iter_chunks(_shape_of(prediction)):
+        p = _read_labels(prediction, sl, "prediction")
+        g = _read_labels(ground_truth, sl, "ground truth")
+        p_max = max(p_max, int(p.max(initial=0)))
+        g_max = max(g_max, int(g.max(initial=0)))
+        both = (p > 0) & (g > 0)
+        overlap += int(np.count_nonzero(both))
+        agree += int(np.count_nonzero(both & (p == g)))
+    return p_max, g_max, overlap, agree
 
-    ``'auto'`` never applies when the caller listed the classes: then labels are classes.
+
+def _guess_instances(
+    mode: str, p_max: int, g_max: int, overlap: int, agree: int
+) -> tuple[tuple[bool, bool], str | None]:
+    """``instances='auto'``: which side(s) look like instance labels (see :func:`evaluate`).
+
+    ``g_max`` is the largest ground-truth class id (scribble value - 1 in sparse mode).
     """
-    if instances not in INSTANCE_MODES:
-        raise ValueError(f"instances must be one of {INSTANCE_MODES}, got {instances!r}.")
+    done = "read as object instances of one foreground class (class 1)"
     if mode == "sparse":
-        if instances not in ("auto", "none"):
-            raise ValueError("Instance labels only apply to dense ground truth, not scribbles.")
-        return (False, False), None
-    if instances == "auto" and explicit_classes:
-        return (False, False), None
-    if instances == "auto":
-        p_max = _label_max(prediction, "prediction")
-        g_max = _label_max(ground_truth, "ground truth")
-        # A binary mask against many labels: the many labels are instances (each nucleus
-        # its own id), not classes; scoring them as classes would be meaningless.
-        if p_max <= 1 < g_max:
-            return (False, True), (
-                f"The prediction is binary and the ground truth has labels up to {g_max}: "
-                "ground-truth labels were read as object instances of class 1."
-            )
         if g_max <= 1 < p_max:
             return (True, False), (
-                f"The ground truth is binary and the prediction has labels up to {p_max}: "
-                "predicted labels were read as object instances of class 1."
+                f"The scribbles have one class and the prediction has labels up to {p_max}: "
+                f"predicted labels were {done}."
             )
         return (False, False), None
-    flags = {
-        "none": (False, False),
-        "ground_truth": (False, True),
-        "prediction": (True, False),
-        "both": (True, True),
-    }
-    return flags[instances], None
+    # A binary mask against many labels: the many labels are instances (each nucleus its
+    # own id), not classes; scoring them as classes would be meaningless.
+    if p_max <= 1 < g_max:
+        return (False, True), (
+            f"The prediction is binary and the ground truth has labels up to {g_max}: "
+            f"ground-truth labels were {done}."
+        )
+    if g_max <= 1 < p_max:
+        return (True, False), (
+            f"The ground truth is binary and the prediction has labels up to {p_max}: "
+            f"predicted labels were {done}."
+        )
+    # Class ids mean the same on both sides; instance ids from two sources do not. So
+    # many labels that mostly disagree where both sides are foreground are instances.
+    many = min(p_max, g_max) > MIN_INSTANCES
+    disagree = overlap > 0 and agree < overlap / 2
+    if many and (disagree or max(p_max, g_max) > MAX_CLASSES):
+        share = f"{100 * agree / overlap:.0f}%" if overlap else "none"
+        return (True, True), (
+            f"Both have many labels (up to {p_max} and {g_max}) that rarely agree where both "
+            f"are foreground ({share} of those pixels): both were {done}."
+        )
+    return (False, False), None
+
+
+def _plan(
+    prediction: Any,
+    ground_truth: Any,
+    mode: str,
+    instances: str,
+    classes: Sequence[int] | None,
+) -> _Plan:
+    """Check labels and options and decide how to count (one read pass over the data)."""
+    if instances not in INSTANCE_MODES:
+        raise ValueError(f"instances must be one of {INSTANCE_MODES}, got {instances!r}.")
+    if mode == "sparse" and instances in ("ground_truth", "both"):
+        raise ValueError("Scribbles (sparse ground truth) cannot be instance labels.")
+    p_max, g_max, overlap, agree = _scan(prediction, ground_truth)
+    g_cls = max(g_max - 1, 0) if mode == "sparse" else g_max
+    note = None
+    if instances != "auto":
+        binarize = {
+            "none": (False, False),
+            "ground_truth": (False, True),
+            "prediction": (True, False),
+            "both": (True, True),
+        }[instances]
+    elif classes is not None:  # listed classes: labels are classes
+        binarize = (False, False)
+    else:
+        binarize, note = _guess_instances(mode, p_max, g_cls, overlap, agree)
+    p_top = min(p_max, 1) if binarize[0] else p_max
+    g_top = min(g_cls, 1) if binarize[1] else g_cls
+    top = max(p_top, g_top)
+    if classes is not None:
+        top = min(top, max(classes, default=0) + 1)
+    elif top > MAX_CLASSES:
+        side = "prediction" if p_top >= g_top else "ground truth"
+        raise ValueError(
+            f"The {side} has labels up to {top}, too many to score as classes: if they "
+            "are instance labels (one id per object), say which side holds instances "
+            "(instances=..., --instances), or list the classes to score."
+        )
+    ndim = len(_shape_of(prediction))
+    return _Plan(mode, binarize, top + 1, per_slice=ndim >= 3, note=note)
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -1182,6 +1271,13 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite_or_inf.mean()) if finite_or_inf.size else math.nan
 
 
+def _class_mask(labels: np.ndarray, cid: int, instances: bool) -> np.ndarray:
+    """Voxels of class ``cid``; instance labels are all class 1."""
+    if instances:
+        return labels > 0 if cid == 1 else np.zeros(labels.shape, dtype=bool)
+    return labels == cid
+
+
 def _parse_classes(classes: Iterable[int] | None) -> list[int] | None:
     if classes is None:
         return None
@@ -1228,16 +1324,15 @@ def evaluate_iter(
         # Objects and distances need whole volumes; voxel counts alone never do.
         prediction = np.asarray(prediction)
         ground_truth = np.asarray(ground_truth)
-    binarize, note = _resolve_instances(
-        prediction, ground_truth, mode, instances, class_list is not None
-    )
-    if note:
-        notes.append(note)
+    plan = _plan(prediction, ground_truth, mode, instances, class_list)
+    binarize = plan.binarize
+    if plan.note:
+        notes.append(plan.note)
 
     # Progress is in percent of the whole run; object and distance scores take most time.
     share = 10 if shape_level else 100
     errors = np.zeros(shape, dtype=np.uint8) if return_errors else None
-    counting = _iter_counts(prediction, ground_truth, mode, binarize, errors, class_list)
+    counting = _iter_counts(prediction, ground_truth, plan, errors, class_list)
     while True:
         try:
             done, total = next(counting)
@@ -1266,8 +1361,8 @@ def evaluate_iter(
         pred_arr = np.asarray(prediction)
         gt_arr = np.asarray(ground_truth)
         for step, cid in enumerate(fg):
-            p_mask = pred_arr > 0 if binarize[0] else pred_arr == cid
-            g_mask = gt_arr > 0 if binarize[1] else gt_arr == cid
+            p_mask = _class_mask(pred_arr, cid, binarize[0])
+            g_mask = _class_mask(gt_arr, cid, binarize[1])
             if objects:
                 g_inst = (
                     np.where(g_mask, gt_arr, 0)
@@ -1336,7 +1431,11 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         Which side holds instance labels (each object its own id): those are scored as
         one foreground class and their ids are used as the objects. ``'auto'`` (when
         ``classes`` is not given) takes the side with labels above 1 when the other
-        side is binary (0/1), and says so in ``result.notes``.
+        side is binary (0/1), and both sides when both have more than
+        ``MIN_INSTANCES`` labels whose ids mostly disagree where both are foreground
+        (class ids mean the same on both sides; instance ids from two sources do not).
+        It says so in ``result.notes``. More than ``MAX_CLASSES`` class ids without
+        ``classes`` is a ValueError.
     connectivity : int
         Neighbourhood of the connected components (1 = faces).
     return_errors : bool
