@@ -147,9 +147,21 @@ def test_train_registers_a_model_that_segment_and_save_use(
     ticker.timeout.connect(tick)
     widget.runner.started.connect(lambda: (clock.start(), ticker.start()))
     widget.runner.finished.connect(ticker.stop)
+    # Painting goes on during training (a brush stroke on an unpainted background pixel);
+    # the run itself trains on the labels as they were when Train was pressed.
+    before = np.bincount(scribbles.data.ravel())[1:].tolist()
+    spot = tuple(np.argwhere((scribbles.data == 0) & (nuclei[1] == 0))[0])
+
+    def paint_once(record):
+        if record.step and not scribbles.data[spot]:
+            scribbles.paint(spot, fw.BACKGROUND)
+
+    widget.runner.started.connect(lambda: widget.runner.worker.yielded.connect(paint_once))
     _train_and_wait(qtbot, widget)
 
     assert len(gaps) > 10 and max(gaps[1:]) < 500, f"longest gap {max(gaps[1:])} ms"
+    assert scribbles.data[spot] == fw.BACKGROUND
+    assert widget.trained.history["labeled_pixels"] == before
     # The live curve got the training loss and validation Dice points.
     curve = widget.curve
     assert len(curve.loss) >= 3 and curve.loss_step[-1] == 30
@@ -270,6 +282,16 @@ def test_stop_keeps_the_best_model_so_far(qtbot, finetune, nuclei):
     assert "stopped early" in widget.status.text()
     labels = api.predict(nuclei[0], bundle)
     assert labels.shape == (96, 96) and set(np.unique(labels)) <= {0, 1}
+
+
+def test_stop_before_the_first_step_makes_no_model(qtbot, finetune, nuclei):
+    _, widget = finetune
+    _scribbled(widget, nuclei)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.train()
+        widget.stop()  # at once: the worker is still reading the labels
+    assert widget.trained is None and not widget.save_button.isEnabled()
+    assert widget.status.text().startswith("Stopped before the first training step")
 
 
 def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown):

@@ -150,7 +150,7 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
     bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
     preview = None
-    if req.preview_image is not None:
+    if req.preview_image is not None and bundle.history.get("steps"):
         preview = np.asarray(api.predict(req.preview_image, bundle, device=req.device))
     return TrainResult(bundle, preview)
 
@@ -167,6 +167,8 @@ def _import_training() -> None:
         import torch._dynamo  # noqa: F401 - what the first torch optimizer imports
 
         from .. import api  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - only a head start: Train imports them anyway
+        pass
     finally:
         WARMED_UP.set()
 
@@ -873,6 +875,9 @@ class FinetuneWidget(QWidget):
 
     def _on_result(self, image: Image, labels: Labels, result: TrainResult) -> None:
         bundle = result.bundle
+        if not bundle.history.get("steps"):
+            self.status.setText("Stopped before the first training step: no model was made.")
+            return
         if result.preview is not None:
             self._show_preview(result.preview)
         if self.label_mode == "sparse":
