@@ -24,3 +24,13 @@ def tiny_model_2d() -> Iterator[str]:
     name = REGISTRY.register(bundle, "tiny-test-2d")
     yield name
     REGISTRY.remove(name)
+
+
+@pytest.fixture
+def errors_shown(monkeypatch) -> list[str]:
+    """Messages of napari error notifications (our helpers import show_error lazily)."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown

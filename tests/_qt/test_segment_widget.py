@@ -15,16 +15,6 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture
-def errors_shown(monkeypatch):
-    """Messages of napari error notifications (our helpers import show_error lazily)."""
-    import napari.utils.notifications as notifications
-
-    shown: list[str] = []
-    monkeypatch.setattr(notifications, "show_error", shown.append)
-    return shown
-
-
-@pytest.fixture
 def segment(make_napari_viewer, tiny_model_2d):
     """A viewer with the Segment widget docked and the tiny model selected."""
     viewer = make_napari_viewer()

@@ -18,16 +18,6 @@ from napari_unetseg.core.metrics import COLUMNS
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def errors_shown(monkeypatch):
-    """Messages of napari error notifications (our helpers import show_error lazily)."""
-    import napari.utils.notifications as notifications
-
-    shown: list[str] = []
-    monkeypatch.setattr(notifications, "show_error", shown.append)
-    return shown
-
-
 def _volumes(shape=(5, 40, 48), seed=0):
     rng = np.random.default_rng(seed)
     gt = np.zeros(shape, np.uint8)
