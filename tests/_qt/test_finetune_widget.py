@@ -294,6 +294,17 @@ def test_stop_before_the_first_step_makes_no_model(qtbot, finetune, nuclei):
     assert widget.status.text().startswith("Stopped before the first training step")
 
 
+def test_training_error_is_a_notification(qtbot, finetune, nuclei, errors_shown):
+    _, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.start_combo.set_model_name("nuclei-3d")  # a 3D model for a 2D image
+    assert "needs a 3D stack" in widget.start_info.text()
+    _train_and_wait(qtbot, widget)
+    assert len(errors_shown) == 1 and errors_shown[0].startswith("Training failed: ")
+    assert "\n" not in errors_shown[0]
+    assert widget.trained is None and widget.status.text().startswith("Training failed")
+
+
 def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown):
     viewer, widget = finetune
     layer = widget.new_scribble_layer()

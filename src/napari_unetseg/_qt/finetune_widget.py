@@ -50,6 +50,7 @@ from ._common import (
     output_layer,
     output_name,
     spatial_geometry,
+    user_message,
 )
 from ._worker import JobRunner
 
@@ -567,7 +568,6 @@ class FinetuneWidget(QWidget):
         self._choose_default_start()
         self._on_labels_changed(self.labels_combo.layer())
         warm_up()
-        self._on_mode_changed()
         self._update_state()
 
     # -- public API (also used by the tests) --------------------------------------------
@@ -686,7 +686,7 @@ class FinetuneWidget(QWidget):
         problem = self._problem(image, labels)
         if problem:
             notify_error(f"Cannot train: {problem}")
-            self.status.setText(problem)
+            self.status.setText(problem[0].upper() + problem[1:])
             return None
         assert image is not None and labels is not None
         req = self._make_request(image, labels, continued)
@@ -706,7 +706,7 @@ class FinetuneWidget(QWidget):
             progress=lambda record: (round(1000 * record.fraction), 1000),
             on_progress=lambda record: self._on_progress(record),
             on_result=lambda result: self._on_result(image, labels, result),
-            on_error=lambda exc: self.status.setText(f"Training failed: {exc}"),
+            on_error=lambda exc: self.status.setText(f"Training failed: {user_message(exc)}"),
             error_context="Training failed",
         )
 
@@ -1074,6 +1074,8 @@ class FinetuneWidget(QWidget):
         info = self._info_cache[name]
         if stack and info.startswith("2D"):
             info += " (trains on the painted planes)"
+        elif not stack and info.startswith("3D"):
+            info += " (needs a 3D stack; this image is 2D)"
         return info
 
     # -- small UI helpers ----------------------------------------------------------------
