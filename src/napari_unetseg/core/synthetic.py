@@ -39,9 +39,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "brightness_cv": 0.3,
     "dim_fraction": 0.1,
     "saturated_fraction": 0.04,
+    "mitotic_fraction": 0.0,
     "texture": 0.25,
     "background": 0.08,
     "haze": 0.1,
+    "halo": 0.0,
     "illumination": 0.35,
     "blur": 1.0,
     "photons": 150.0,
@@ -197,7 +199,8 @@ def synthetic_nuclei(
         - ``cluster_fraction``: share of nuclei placed touching another;
         - ``elongation`` (max extra axis ratio), ``irregularity`` (outline wobble);
         - ``brightness_cv`` (log-normal spread), ``dim_fraction`` (3-6x dimmer),
-          ``saturated_fraction`` (clipped at the white level), ``texture``;
+          ``saturated_fraction`` (clipped at the white level), ``mitotic_fraction``
+          (small, elongated, very bright condensed nuclei), ``texture``;
         - ``background``, ``haze`` (out-of-focus light), ``illumination`` (shading
           strength), all relative to the mean nucleus brightness;
         - ``blur`` (PSF sigma in pixels), ``photons`` (photons at the mean nucleus
@@ -266,9 +269,16 @@ def synthetic_nuclei(
     # Very bright nuclei (mitoses, condensed chromatin) clip when the camera range is
     # well used; with a large headroom they are just bright, as in real 16-bit data.
     brightness[sat] = min(headroom, 5.0) * rng.uniform(1.1, 1.8, size=int(sat.sum()))
+    edge = opt["dim_fraction"] + opt["saturated_fraction"]
+    mitotic = (kind >= edge) & (kind < edge + opt["mitotic_fraction"])
+    if mitotic.any():
+        # Condensed chromatin: about half the size, elongated, several times brighter.
+        brightness[mitotic] *= rng.uniform(2.5, 6.0, size=int(mitotic.sum()))
+        radii = np.where(mitotic, 0.6 * radii, radii)
     for i, (c, r) in enumerate(zip(centers, radii, strict=True)):
         rot = _random_rotation(rng, ndim)
-        axes_r = r * np.exp(rng.uniform(-0.5, 0.5, ndim) * math.log1p(opt["elongation"]))
+        stretch = math.log1p(opt["elongation"]) + (1.5 if mitotic[i] else 0.0)
+        axes_r = r * np.exp(rng.uniform(-0.5, 0.5, ndim) * stretch)
         axes_r *= r / np.prod(axes_r) ** (1 / ndim)  # keep the volume of radius r
         extent = axes_r.max() * (1 + 2 * opt["irregularity"]) + 1
         lo_px = np.maximum(np.floor((c - extent) / spacing).astype(int), 0)
@@ -334,6 +344,10 @@ def synthetic_nuclei(
     if blur > 0:
         sig = (blur,) * ndim if ndim == 2 else (2.5 * blur / spacing[0], blur, blur)
         image = gaussian_blur(image, sig)
+    if opt["halo"] > 0:
+        # Real point-spread functions have long tails: a faint glow around bright nuclei
+        # that is not part of them.
+        image = (1 - opt["halo"]) * image + opt["halo"] * _blur_large(image, 3 * blur + 2)
 
     # -- camera: shot noise, read noise, gain, offset, clipping -----------------------------
     photons = float(opt["photons"])
@@ -383,6 +397,8 @@ def random_nuclei_options(
         "texture": float(rng.uniform(0.0, 0.6)),
         "background": float(np.exp(rng.uniform(math.log(0.005), math.log(0.35)))),
         "haze": float(rng.uniform(0.0, 0.35)),
+        "halo": float(rng.uniform(0.0, 0.4)),
+        "mitotic_fraction": float(rng.uniform(0.0, 0.08)),
         "illumination": float(rng.uniform(0.0, 0.7)),
         "blur": float(rng.uniform(0.3, 2.5)),
         "photons": float(np.exp(rng.uniform(math.log(8.0), math.log(2000.0)))),

@@ -576,19 +576,17 @@ def masked_loss(
         Dice, over labeled pixels (used to accumulate validation Dice).
     """
     logits = _two_class_logits(logits.float())
-    n_cls = logits.shape[1]
     mask = target >= 0
-    n_lab = mask.sum()
-    logp = F.log_softmax(logits, dim=1)
-    safe = target.clamp_min(0)
-    nll = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
-    ce = (nll * mask).sum() / n_lab.clamp_min(1)
-    prob = logp.exp() * mask.unsqueeze(1)
-    onehot = F.one_hot(safe, n_cls).movedim(-1, 1) * mask.unsqueeze(1)
+    # Fused log-softmax + NLL; the ignored pixels add nothing.
+    ce = F.cross_entropy(logits, target, ignore_index=-1, reduction="sum")
+    ce = ce / mask.sum().clamp_min(1)
+    m = mask.unsqueeze(1)
+    prob = torch.softmax(logits, dim=1) * m
+    onehot = torch.zeros_like(prob).scatter_(1, target.clamp_min(0).unsqueeze(1), 1.0) * m
     dims = [0] + list(range(2, logits.ndim))
     inter = (prob * onehot).sum(dims)
     psum = prob.sum(dims)
-    tsum = onehot.sum(dims).float()
+    tsum = onehot.sum(dims)
     present = tsum > 0
     dice = (2 * inter + eps) / (psum + tsum + eps)
     dice_loss = (1 - dice[present]).mean() if present.any() else ce * 0
