@@ -7,15 +7,15 @@ from napari_unetseg.core.normalize import Normalizer, resolve_layout, strided_sa
 
 
 def test_layouts() -> None:
-    l = resolve_layout((10, 64, 64), spatial_dims=2)
-    assert l.leading_axes == (0,) and l.spatial_axes == (1, 2) and l.channel_axis is None
-    assert l.output_shape == (10, 64, 64)
-    l = resolve_layout((64, 64, 3), spatial_dims=2, in_channels=3)
-    assert l.channel_axis == 2 and l.output_shape == (64, 64)
-    l = resolve_layout((2, 5, 64, 64), spatial_dims=3, in_channels=2)
-    assert l.channel_axis == 0 and l.spatial_axes == (1, 2, 3)
-    l = resolve_layout((5, 2, 64, 64), spatial_dims=2, in_channels=2, channel_axis=1)
-    assert l.leading_axes == (0,) and l.output_shape == (5, 64, 64)
+    lay = resolve_layout((10, 64, 64), spatial_dims=2)
+    assert lay.leading_axes == (0,) and lay.spatial_axes == (1, 2) and lay.channel_axis is None
+    assert lay.output_shape == (10, 64, 64)
+    lay = resolve_layout((64, 64, 3), spatial_dims=2, in_channels=3)
+    assert lay.channel_axis == 2 and lay.output_shape == (64, 64)
+    lay = resolve_layout((2, 5, 64, 64), spatial_dims=3, in_channels=2)
+    assert lay.channel_axis == 0 and lay.spatial_axes == (1, 2, 3)
+    lay = resolve_layout((5, 2, 64, 64), spatial_dims=2, in_channels=2, channel_axis=1)
+    assert lay.leading_axes == (0,) and lay.output_shape == (5, 64, 64)
 
 
 @pytest.mark.parametrize(
