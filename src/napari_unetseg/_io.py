@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import uuid
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import tifffile
+
+from .core.files import atomic_write
 
 __all__ = [
     "LAZY_BYTES",
@@ -511,7 +512,7 @@ def _write(
     else:  # dask / zarr: stream pages so a large array is never loaded whole
         payload = (p.astype(dtype, copy=False) for p in _planes(data, page_ndim))
         kwargs.update(shape=tuple(data.shape), dtype=dtype)
-    return _atomic_write(path, lambda fh: tifffile.imwrite(fh, payload, **kwargs))
+    return atomic_write(path, lambda fh: tifffile.imwrite(fh, payload, **kwargs))
 
 
 def _physical_metadata(
@@ -539,21 +540,3 @@ def _physical_metadata(
         return per_cm["X"], per_cm["Y"]
     return None
 
-
-def _atomic_write(path: Path, write: Any) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary name is reserved exclusively with the normal permissions (umask
-    applies, unlike ``mkstemp``'s 0600), and the file is removed if writing fails, so
-    ``path`` is either the old file or the complete new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

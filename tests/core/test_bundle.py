@@ -97,6 +97,9 @@ def test_save_is_atomic(tmp_path, monkeypatch) -> None:
         make(n_classes=3).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_normalize_is_the_prediction_transform() -> None:

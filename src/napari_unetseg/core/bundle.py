@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .files import atomic_write
 from .normalize import DEFAULT_NORMALIZATION, Layout, Normalizer, resolve_layout
 from .unet import UNet
 
@@ -161,17 +161,8 @@ class ModelBundle:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model file atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(self.to_dict(), f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        data = self.to_dict()
+        return atomic_write(path, lambda tmp: torch.save(data, tmp))
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> ModelBundle:

@@ -39,12 +39,14 @@ import csv
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import atomic_write
 
 __all__ = [
     "COLUMNS",
@@ -1146,19 +1148,14 @@ class EvaluationResult:
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
         replaced only once the new one is complete."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".unetseg-", suffix=".csv", dir=folder)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(COLUMNS)
                 for row in self.rows():
                     writer.writerow([plain_value(row[c]) for c in COLUMNS])
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+
+        atomic_write(path, write)
 
     def to_dataframe(self) -> Any:
         """The rows as a pandas DataFrame (pandas is optional: ImportError without it)."""
