@@ -413,6 +413,13 @@ def fold_batchnorm(network: torch.nn.Module) -> torch.nn.Module:
     return network
 
 
+def _cpu_autocast_enabled() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled()
+
+
 class _OneDNNConv(torch.nn.Module):
     """A convolution that always runs oneDNN's kernel for float32 on the CPU.
 
@@ -432,7 +439,7 @@ class _OneDNNConv(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
-        if x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+        if x.dtype != torch.float32 or x.device.type != "cpu" or _cpu_autocast_enabled():
             return c(x)
         return torch.mkldnn_convolution(
             x, c.weight, c.bias, c.padding, c.stride, c.dilation, c.groups
