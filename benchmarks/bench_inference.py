@@ -86,11 +86,16 @@ MEDIUM = {
     "3d": Case("3d", 3, 16, (80, 160, 160), 64),
 }
 PRESETS = {"full": FULL, "medium": MEDIUM, "quick": QUICK}
-# Scaling series: (Z, Y, X) of the smallest volume and the tile; Z is doubled twice.
+# Scaling series: (Z, Y, X) of the smallest volume and the tile; Z is doubled twice. The
+# volumes span a 4x range of many megavoxels so that the per-voxel growth stands out of
+# the +-20 MiB that a process's peak varies from run to run (allocator, oneDNN), and the
+# smallest is 1.5 tiles deep so that every run streams at least two bands: a one-band
+# run never reads a band while the model runs, which would show a one-band step (a
+# constant) as per-voxel growth.
 SCALING = {
-    "full": ((96, 128, 128), 96),
-    "medium": ((64, 128, 128), 64),
-    "quick": ((48, 128, 128), 48),
+    "full": ((144, 256, 256), 96),
+    "medium": ((96, 256, 256), 64),
+    "quick": ((72, 128, 128), 48),
 }
 
 
