@@ -5,9 +5,21 @@ on the same machine type and thread count: CPU kernels and the time budget decid
 many steps run) and measures them on held-out synthetic images of several kinds, which
 is what ``models/MODEL_CARD.md`` reports.
 
-    python scripts/train_default_models.py                  # both, 7 min each, 1 thread
+    nohup python scripts/train_default_models.py --which 2d > 2d.log &   # resumable
     python scripts/train_default_models.py --which 2d --time-limit 60 --out /tmp/try
     python scripts/train_default_models.py --evaluate-only   # re-measure shipped files
+
+Training runs in chunks (``--chunk`` seconds, a cosine cycle each with a decaying peak
+learning rate); after each chunk the model is written to ``<out>/<name>.ckpt.pt``, and a
+new run of the same command resumes from it with the time that is left. The training
+pool is cached in ``<out>/<name>.pool.npz``.
+
+**Scale.** Every model records the object size it was trained for
+(``ModelBundle.object_size``): training images are drawn with nuclei diameters from 4 to
+80 px (2D; 4-60 px in 3D, Z steps 1-4x the pixel size), then measured with the same
+estimator that prediction uses (:func:`napari_unetseg.core.scale.estimate_object_size`)
+and resampled so their nuclei have the model's diameter (isotropic in 3D). The model
+thus learns the scale it will be given, estimator errors included.
 
 Training data: a pool of images drawn with widely varied generator options
 (:func:`random_nuclei_options`: sizes, shapes, crowding, dim/saturated nuclei, uneven
@@ -33,6 +45,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from napari_unetseg import api  # noqa: E402
 from napari_unetseg.core.bundle import ModelBundle  # noqa: E402
+from napari_unetseg.core.scale import (  # noqa: E402
+    estimate_object_size,
+    resample,
+    scale_factors,
+    scaled_shape,
+)
 from napari_unetseg.core.synthetic import random_nuclei_options, synthetic_nuclei  # noqa: E402
 from napari_unetseg.core.training import train  # noqa: E402
 from napari_unetseg.core.unet import UNet  # noqa: E402
@@ -44,9 +62,10 @@ SPECS: dict[str, dict[str, Any]] = {
     "2d": {
         "name": "nuclei-2d",
         "unet": {"spatial_dims": 2, "depth": 4, "base_channels": 16, "norm": "batch"},
-        "pool": 96,
-        "shape": (256, 256),
-        "radius": (3.5, 24.0),
+        "pool": 160,
+        "shape": (256, 256),  # after rescaling to the model's object size
+        "diameter": 20.0,  # the model's object size (inscribed diameter, px)
+        "range": (4.0, 80.0),  # nuclei diameters drawn before rescaling
         "patch": (128, 128),
         "batch": 4,
         "tile": (256, 256),
@@ -54,12 +73,13 @@ SPECS: dict[str, dict[str, Any]] = {
     "3d": {
         "name": "nuclei-3d",
         "unet": {"spatial_dims": 3, "depth": 4, "base_channels": 8, "norm": "batch"},
-        "pool": 40,
-        "shape": (32, 96, 96),
-        "radius": (3.0, 12.0),
-        "patch": (16, 64, 64),
+        "pool": 56,
+        "shape": (40, 112, 112),
+        "diameter": 16.0,
+        "range": (4.0, 60.0),
+        "patch": (32, 64, 64),
         "batch": 2,
-        "tile": (32, 128, 128),
+        "tile": (48, 128, 128),
     },
 }
 
@@ -94,17 +114,91 @@ def separated_foreground(instances: np.ndarray) -> np.ndarray:
     return ((instances > 0) & ~seam).astype(np.uint8)
 
 
+def pool_options(rng: np.random.Generator, ndim: int, diameter: float) -> dict[str, Any]:
+    """Generator options for one training image: the varied defaults plus inner structure,
+    empty regions and (3D) strong axial blur, with nuclei of about ``diameter`` px."""
+    opts = random_nuclei_options(rng, ndim=ndim)
+    r0 = diameter / 2.0 / 1.2
+    opts["radius"] = (r0, r0 * rng.uniform(1.1, 1.6))
+    opts["nucleoli"] = float(rng.uniform(0.2, 0.9)) if rng.random() < 0.5 else 0.0
+    opts["chromocenters"] = float(rng.uniform(0.2, 1.2)) if rng.random() < 0.5 else 0.0
+    opts["rim"] = float(rng.uniform(0.1, 0.8)) if rng.random() < 0.3 else 0.0
+    opts["occupied"] = float(rng.uniform(0.3, 0.8)) if rng.random() < 0.25 else 1.0
+    if ndim == 3:
+        opts["z_scale"] = float(np.exp(rng.uniform(0.0, np.log(4.0))))
+        opts["axial_blur"] = float(rng.uniform(2.5, 6.0))
+        opts["attenuation"] = float(rng.uniform(0.0, 0.6))
+    return opts
+
+
+def to_model_scale(
+    image: np.ndarray, instances: np.ndarray, spec: dict[str, Any], z_scale: float
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Resample an image and its instances as prediction would: estimate, rescale."""
+    ndim = image.ndim
+    est = estimate_object_size(image) if instances.any() else None
+    if est is None or est.diameter is None:
+        return image, separated_foreground(instances), None
+    spacing = (z_scale, 1.0, 1.0) if ndim == 3 else None
+    factors = scale_factors(est.diameter, spec["diameter"], ndim, spacing=spacing)
+    shape = scaled_shape(image.shape, factors)
+    if shape != image.shape:
+        image = resample(image, shape).astype(
+            image.dtype if image.dtype.kind == "f" else np.float32
+        )
+        instances = resample(instances, shape, order=0)
+    # A badly estimated size can blow an image up: keep at most twice the target shape.
+    crop = tuple(
+        slice(max(0, (n - 2 * t) // 2), max(0, (n - 2 * t) // 2) + 2 * t)
+        for n, t in zip(image.shape, spec["shape"])
+    )
+    image, instances = image[crop], instances[crop]
+    return image, separated_foreground(instances), est.diameter
+
+
 def make_pool(spec: dict[str, Any], seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     images, labels = [], []
     ndim = len(spec["shape"])
+    lo, hi = spec["range"]
     for i in range(spec["pool"]):
         rng = np.random.default_rng([seed, i])
-        opts = random_nuclei_options(rng, ndim=ndim)
-        lo = float(np.exp(rng.uniform(np.log(spec["radius"][0]), np.log(spec["radius"][1]))))
-        opts["radius"] = (lo, lo * rng.uniform(1.1, 1.8))
-        img, inst = synthetic_nuclei(spec["shape"], seed=seed * 10_000 + i, **opts)
+        diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        opts = pool_options(rng, ndim, diameter)
+        if rng.random() < 0.04:
+            opts["n_nuclei"] = 0  # empty fields: background, noise, shading only
+        zs = float(opts.get("z_scale", 1.0))
+        ratio = diameter / spec["diameter"]
+        shape = [int(round(t * ratio)) for t in spec["shape"]]
+        if ndim == 3:
+            shape[0] = int(round(shape[0] / zs))
+            shape[1:] = [min(s, 448) for s in shape[1:]]
+        else:
+            shape = [min(s, 1024) for s in shape]
+        shape = tuple(max(s, 8) for s in shape)
+        img, inst = synthetic_nuclei(shape, seed=seed * 10_000 + i, **opts)
+        img, lab, est = to_model_scale(img, inst, spec, zs)
         images.append(img)
-        labels.append(separated_foreground(inst))
+        labels.append(lab)
+        if i % 10 == 0:
+            print(
+                f"  pool {i:3d}: drawn {shape}, diameter {diameter:.1f} px, estimated "
+                f"{est if est is None else round(est, 1)}, at model scale {img.shape}",
+                flush=True,
+            )
+    return images, labels
+
+
+def cached_pool(
+    spec: dict[str, Any], seed: int, cache: Path
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    if cache.is_file():
+        with np.load(cache) as data:
+            n = len([k for k in data.files if k.startswith("image_")])
+            return [data[f"image_{i}"] for i in range(n)], [data[f"label_{i}"] for i in range(n)]
+    images, labels = make_pool(spec, seed)
+    arrays = {f"image_{i}": a for i, a in enumerate(images)}
+    arrays.update({f"label_{i}": a for i, a in enumerate(labels)})
+    np.savez(cache, **arrays)
     return images, labels
 
 
@@ -209,45 +303,16 @@ def evaluate_real(bundle: ModelBundle, folder: Path) -> dict[str, float] | None:
     return result
 
 
-def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
-    spec = SPECS[which]
-    t0 = time.perf_counter()
-    images, labels = make_pool(spec, args.seed + (0 if which == "2d" else 1))
-    print(
-        f"{spec['name']}: {len(images)} training images {spec['shape']} generated in "
-        f"{time.perf_counter() - t0:.1f} s",
-        flush=True,
-    )
-    torch.manual_seed(args.seed)
-    bundle = ModelBundle.from_network(
-        UNet(n_classes=2, **spec["unet"]),
-        class_names=["background", "nucleus"],
-        tile_size=spec["tile"],
-        name=spec["name"],
-    )
-    gen = train(
-        images,
-        labels,
-        model=bundle,
-        label_mode="dense",
-        time_limit=args.time_limit,
-        patch_size=spec["patch"],
-        batch_size=spec["batch"],
-        learning_rate=2e-3,
-        val_fraction=0.05,
-        device=args.device,
-        seed=args.seed,
-    )
+def _drain(gen: Any) -> ModelBundle:
     last = 0.0
     while True:
         try:
             rec = next(gen)
         except StopIteration as done:
-            trained = done.value
-            break
+            return done.value
         if rec.message:
             print("  " + rec.message, flush=True)
-        if rec.val_dice is not None or rec.elapsed - last > 30:
+        if rec.val_dice is not None or rec.elapsed - last > 60:
             last = rec.elapsed
             print(
                 f"  step {rec.step:5d}  {rec.elapsed:6.0f} s  loss {rec.loss or float('nan'):.3f}  "
@@ -255,20 +320,94 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
                 f"lr {rec.lr:.2e}",
                 flush=True,
             )
-    trained.name = spec["name"]
-    trained.class_names = ["background", "nucleus"]
-    trained.history["purpose"] = (
-        "shipped default model, trained by scripts/train_default_models.py on synthetic nuclei"
+
+
+def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
+    """Train in chunks, resuming from ``<out>/<name>.ckpt.pt`` when it exists."""
+    spec = dict(SPECS[which])
+    if args.pool:
+        spec["pool"] = args.pool
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt = args.out / f"{spec['name']}.ckpt.pt"
+    t0 = time.perf_counter()
+    images, labels = cached_pool(
+        spec, args.seed + (0 if which == "2d" else 1), args.out / f"{spec['name']}.pool.npz"
     )
-    trained.history["threads"] = torch.get_num_threads()
-    trained.history["started_from"] = f"random initialization (torch seed {args.seed})"
-    h = trained.history
     print(
-        f"{spec['name']}: {h['steps']} steps in {h['duration_s']:.0f} s "
-        f"(best val Dice {h['best_val_dice']}), {torch.get_num_threads()} thread(s)",
+        f"{spec['name']}: {len(images)} training images at model scale, ready in "
+        f"{time.perf_counter() - t0:.1f} s",
         flush=True,
     )
-    return trained
+    if ckpt.is_file():
+        bundle = ModelBundle.load(ckpt)
+        print(f"  resuming from {ckpt} ({bundle.history.get('total_s', 0):.0f} s done)")
+    else:
+        torch.manual_seed(args.seed)
+        bundle = ModelBundle.from_network(
+            UNet(n_classes=2, **spec["unet"]),
+            class_names=["background", "nucleus"],
+            tile_size=spec["tile"],
+            name=spec["name"],
+        )
+        bundle.history = {"total_s": 0.0, "total_steps": 0, "chunks": []}
+    while bundle.history["total_s"] < args.time_limit - 30:
+        k = len(bundle.history["chunks"])
+        budget = min(args.chunk, args.time_limit - bundle.history["total_s"])
+        lr = 2e-3 * 0.6**k
+        print(f"{spec['name']}: chunk {k + 1}, {budget:.0f} s, peak lr {lr:.1e}", flush=True)
+        totals = dict(bundle.history)
+        trained = _drain(
+            train(
+                images,
+                labels,
+                model=bundle,
+                label_mode="dense",
+                time_limit=budget,
+                patch_size=spec["patch"],
+                batch_size=spec["batch"],
+                learning_rate=lr,
+                val_fraction=0.05,
+                device=args.device,
+                seed=args.seed + k,
+            )
+        )
+        h = trained.history
+        chunk = {
+            "steps": h.get("steps"),
+            "seconds": h.get("duration_s"),
+            "best_val_dice": h.get("best_val_dice"),
+            "peak_lr": lr,
+        }
+        trained.history = {
+            **h,
+            "total_s": totals["total_s"] + float(h.get("duration_s") or budget),
+            "total_steps": totals["total_steps"] + int(h.get("steps") or 0),
+            "chunks": totals["chunks"] + [chunk],
+        }
+        trained.name = spec["name"]
+        trained.class_names = ["background", "nucleus"]
+        trained.tile_size = spec["tile"]
+        trained.save(ckpt)
+        bundle = trained
+        print(f"  chunk done: {chunk}; checkpoint {ckpt}", flush=True)
+    bundle.object_size = {
+        "diameter": spec["diameter"],
+        "spacing": [1.0] * len(spec["shape"]),
+        "source": "training data rescaled by scale.estimate_object_size",
+    }
+    bundle.__post_init__()
+    bundle.history["purpose"] = (
+        "shipped default model, trained by scripts/train_default_models.py on synthetic nuclei"
+    )
+    bundle.history["threads"] = torch.get_num_threads()
+    bundle.history["started_from"] = f"random initialization (torch seed {args.seed})"
+    h = bundle.history
+    print(
+        f"{spec['name']}: {h['total_steps']} steps in {h['total_s']:.0f} s over "
+        f"{len(h['chunks'])} chunks, {torch.get_num_threads()} thread(s)",
+        flush=True,
+    )
+    return bundle
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,9 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--time-limit",
         type=float,
-        default=420.0,
-        help="training seconds per model (default 420 = 7 min)",
+        default=4200.0,
+        help="training seconds per model (default 4200 = 70 min)",
     )
+    p.add_argument("--pool", type=int, default=None, help="training images (default per model)")
+    p.add_argument("--chunk", type=float, default=900.0, help="seconds per checkpointed chunk")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)

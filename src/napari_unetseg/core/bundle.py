@@ -7,6 +7,9 @@ A model file (``.pt``) is one ``torch.save`` of a plain dict of tensors and plai
 - ``state_dict``: the weights;
 - ``normalization``: the input normalization parameters (see ``normalize.py``);
 - ``class_names``, ``tile_size`` (a hint for inference), ``name``;
+- ``object_size`` (optional): the object diameter the model was trained for (see
+  ``scale.py``) and the relative pixel size of its training grid; files without it
+  predict at the image's own scale;
 - ``history``: training curves, data shapes, label mode, seed, duration.
 
 Files are loaded with ``torch.load(..., weights_only=True)`` so a model file can never
@@ -51,6 +54,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
+    """Validate and complete a bundle's ``object_size`` record."""
+    if isinstance(value, (int, float)):
+        value = {"diameter": float(value)}
+    if not isinstance(value, dict):
+        raise ModelFileError("object_size must be a number or a dict with a 'diameter'.")
+    try:
+        diameter = float(value["diameter"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError("object_size needs a numeric 'diameter'.") from exc
+    if not np.isfinite(diameter) or diameter <= 0:
+        raise ModelFileError(f"object_size diameter must be positive, got {diameter!r}.")
+    spacing = value.get("spacing") or [1.0] * spatial_dims
+    spacing = [float(s) for s in list(spacing)[-spatial_dims:]]
+    if len(spacing) != spatial_dims or min(spacing) <= 0:
+        spacing = [1.0] * spatial_dims
+    return {
+        "diameter": diameter,
+        "spacing": spacing,
+        "pixel_size": value.get("pixel_size"),
+        "unit": value.get("unit"),
+        "source": value.get("source", "unknown"),
+    }
+
+
 @dataclass
 class ModelBundle:
     """A network plus its configuration, normalization, class names and history."""
@@ -62,6 +90,9 @@ class ModelBundle:
     history: dict[str, Any] = field(default_factory=dict)
     name: str = "unet"
     source: str | None = None  # where it was loaded from (path), for display only
+    #: ``{"diameter": X pixels, "spacing": relative pixel size per spatial axis,
+    #: "pixel_size": physical pixel size or None, "unit": str or None, "source": str}``
+    object_size: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, UNet):
@@ -77,6 +108,8 @@ class ModelBundle:
         if self.tile_size is None:
             self.tile_size = (DEFAULT_TILE[self.spatial_dims],) * self.spatial_dims
         self.tile_size = tuple(int(t) for t in self.tile_size)
+        if self.object_size is not None:
+            self.object_size = _checked_object_size(self.object_size, self.spatial_dims)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -157,6 +190,7 @@ class ModelBundle:
             "class_names": list(self.class_names),
             "tile_size": list(self.tile_size or []),
             "history": _plain(self.history),
+            **({"object_size": _plain(self.object_size)} if self.object_size else {}),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -188,6 +222,7 @@ class ModelBundle:
             history=dict(data.get("history") or {}),
             name=str(data.get("name") or "unet"),
             source=source,
+            object_size=dict(data["object_size"]) if data.get("object_size") else None,
         )
 
     @classmethod

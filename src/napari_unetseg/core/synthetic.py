@@ -41,6 +41,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "saturated_fraction": 0.04,
     "mitotic_fraction": 0.0,
     "texture": 0.25,
+    "nucleoli": 0.0,
+    "chromocenters": 0.0,
+    "rim": 0.0,
+    "occupied": 1.0,
+    "axial_blur": 2.5,
     "background": 0.08,
     "haze": 0.1,
     "halo": 0.0,
@@ -205,8 +210,14 @@ def synthetic_nuclei(
           strength), all relative to the mean nucleus brightness;
         - ``blur`` (PSF sigma in pixels), ``photons`` (photons at the mean nucleus
           brightness: lower is noisier), ``read_noise`` (relative);
+        - inner structure (0 = none, 1 = strong): ``nucleoli`` (1-3 dark round bodies
+          per nucleus), ``chromocenters`` (2-7 small bright spots), ``rim`` (a bright
+          nuclear envelope);
+        - ``occupied``: the share of the first axis (Z in 3D, Y in 2D) that holds
+          nuclei; the rest of the field stays empty (e.g. the top of a stack);
         - 3D only: ``z_scale`` (Z step / XY pixel size), ``attenuation`` (signal loss
-          with depth);
+          with depth), ``axial_blur`` (Z blur over XY blur, in physical units: the
+          elongated confocal PSF that makes the caps of nuclei dim);
         - camera: ``white`` (saturation level), ``offset`` (dark level), ``headroom``
           (white level / mean nucleus level); drawn at random when None.
 
@@ -234,22 +245,30 @@ def synthetic_nuclei(
     if str(opt["dtype"]) not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {opt['dtype']!r}.")
     rng = np.random.default_rng(seed)
+    # Inner structure draws from its own stream so older seeds give identical images.
+    rng_inner = np.random.default_rng([seed, 7])
     ndim = len(shape)
     spacing = np.ones(ndim)
     if ndim == 3:
         spacing[0] = float(opt["z_scale"])
     phys = np.array(shape) * spacing
+    occupied = float(np.clip(opt["occupied"], 0.0, 1.0))
+    if occupied < 1.0:
+        phys_occ = phys.copy()
+        phys_occ[0] *= occupied
+    else:
+        phys_occ = phys
 
     # -- nuclei sizes and positions -------------------------------------------------------
     rmin, rmax = sorted(float(r) for r in opt["radius"])
     unit_vol = math.pi if ndim == 2 else 4.0 / 3.0 * math.pi
     mean_vol = unit_vol * ((rmin + rmax) / 2) ** ndim
     if opt["n_nuclei"] is None:
-        n = int(round(opt["density"] * float(np.prod(phys + 2 * rmax)) / mean_vol))
+        n = int(round(opt["density"] * float(np.prod(phys_occ + 2 * rmax)) / mean_vol))
     else:
         n = int(opt["n_nuclei"])
     radii = rng.uniform(rmin, rmax, size=n)
-    centers, radii = _place_centers(rng, phys, radii, float(opt["cluster_fraction"]))
+    centers, radii = _place_centers(rng, phys_occ, radii, float(opt["cluster_fraction"]))
 
     # -- rasterize: each pixel goes to the nucleus whose (normalized) outline is nearest ---
     labels = np.zeros(shape, np.int32)
@@ -312,6 +331,8 @@ def synthetic_nuclei(
         labels[box][inside] = i + 1
         # A slight dome: nuclei are thicker (brighter in projection) in the middle.
         signal[box][inside] = brightness[i] * (0.8 + 0.2 * (1 - d[inside] ** 2))
+        if opt["nucleoli"] > 0 or opt["chromocenters"] > 0 or opt["rim"] > 0:
+            signal[box][inside] *= _inner_structure(rng_inner, u[inside], d[inside], opt)
 
     # Overlaps and borders can erase nuclei or leave specks: drop < 10% of a nucleus' size.
     counts = np.bincount(labels.ravel(), minlength=n_kept + 1)
@@ -342,7 +363,11 @@ def synthetic_nuclei(
         image *= 1 - opt["attenuation"] * depth
     blur = float(opt["blur"])
     if blur > 0:
-        sig = (blur,) * ndim if ndim == 2 else (2.5 * blur / spacing[0], blur, blur)
+        sig = (
+            (blur,) * ndim
+            if ndim == 2
+            else (float(opt["axial_blur"]) * blur / spacing[0], blur, blur)
+        )
         image = gaussian_blur(image, sig)
     if opt["halo"] > 0:
         # Real point-spread functions have long tails: a faint glow around bright nuclei
@@ -371,6 +396,40 @@ def synthetic_nuclei(
     if dtype is not np.float32:
         image = np.round(image)
     return image.astype(dtype), labels
+
+
+def _inner_structure(
+    rng: np.random.Generator, u: np.ndarray, d: np.ndarray, opt: dict[str, Any]
+) -> np.ndarray:
+    """Brightness factors for one nucleus' pixels: nucleoli, chromocenters and rim.
+
+    ``u`` holds the pixels' coordinates in the nucleus' own frame scaled so its outline
+    is at distance 1, ``d`` that distance (with the outline's wobble).
+    """
+    ndim = u.shape[-1]
+    factor = np.ones(len(u), np.float32)
+
+    def bodies(
+        count: int, spread: float, size: tuple[float, float]
+    ) -> list[tuple[np.ndarray, float]]:
+        out = []
+        for _ in range(count):
+            p = rng.standard_normal(ndim)
+            p *= spread * rng.uniform(0, 1) ** (1 / ndim) / (np.linalg.norm(p) + 1e-9)
+            out.append((p, float(rng.uniform(*size))))
+        return out
+
+    if opt["nucleoli"] > 0:
+        for p, r in bodies(int(rng.integers(1, 4)), 0.5, (0.12, 0.28)):
+            depth = float(opt["nucleoli"]) * rng.uniform(0.5, 0.9)
+            factor *= 1 - depth * np.exp(-((u - p) ** 2).sum(-1) / (2 * r * r))
+    if opt["chromocenters"] > 0:
+        for p, r in bodies(int(rng.integers(2, 8)), 0.75, (0.05, 0.1)):
+            gain = float(opt["chromocenters"]) * rng.uniform(0.8, 2.0)
+            factor *= 1 + gain * np.exp(-((u - p) ** 2).sum(-1) / (2 * r * r))
+    if opt["rim"] > 0:
+        factor *= 1 + float(opt["rim"]) * rng.uniform(0.5, 1.0) * np.exp(-(((1 - d) / 0.1) ** 2))
+    return np.clip(factor, 0.05, None).astype(np.float32)
 
 
 def random_nuclei_options(

@@ -1,0 +1,352 @@
+"""Object size: measure it, and rescale images to the size a model was trained for.
+
+A U-Net sees a fixed field of view, so it works best when objects have the size it was
+trained on. A model file records that size (:data:`ObjectSize` in ``bundle.object_size``);
+prediction measures the objects of the new image, resamples the image so its objects
+match, predicts, and brings the result back to the image grid exactly.
+
+**Diameter** here is always the *inscribed* in-plane diameter in pixels of the last
+(X) axis: twice the largest in-plane distance from an object's inside to its outside.
+For a disk of radius r it is 2r; for an ellipse, twice its short semi-axis. It is
+measured in the (Y, X) plane only, so Z sampling and the dim caps of nuclei in a stack
+do not bias it; the Z factor comes from the pixel size (``spacing``). It is robust to
+touching objects (two merged disks keep the radius of one) and cheap: one Otsu mask, one
+distance transform.
+
+Functions
+---------
+- :func:`diameters_of_mask` / :func:`size_from_labels`: sizes of given objects.
+- :func:`estimate_object_size`: sizes of the bright objects of an image (Otsu mask).
+- :func:`scale_factors`: per-axis resampling factors from an image to a model's grid.
+- :func:`resample`: float32 linear (or nearest) resampling to an exact shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+#: Largest number of voxels the estimator reads; bigger images are strided in Y/X.
+MAX_ESTIMATE_VOXELS = 2**23
+#: Resampling factors are kept within these bounds (memory and sanity).
+MIN_FACTOR, MAX_FACTOR = 1.0 / 16.0, 4.0
+#: Factors this close to 1 are treated as 1 (no resampling, no interpolation blur).
+FACTOR_TOLERANCE = 0.1
+#: Contrast (object minus background mean, in background standard deviations of the
+#: smoothed image) below which an image is considered to hold no objects.
+MIN_CONTRAST = 3.0
+
+
+@dataclass
+class SizeEstimate:
+    """A measured object size.
+
+    Attributes
+    ----------
+    diameter : float or None
+        Median inscribed diameter in X pixels; None when no objects were found.
+    n_objects : int
+        How many objects were measured.
+    reason : str
+        One sentence on how it was measured, or why it could not be.
+    """
+
+    diameter: float | None
+    n_objects: int
+    reason: str
+
+
+def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
+    """Spacing relative to the last axis (X = 1); ones when unknown."""
+    if spacing is None:
+        return np.ones(ndim)
+    s = np.asarray(spacing, dtype=float).reshape(-1)[-ndim:]
+    if s.size < ndim:
+        s = np.concatenate([np.ones(ndim - s.size), s])
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        return np.ones(ndim)
+    return s / s[-1]
+
+
+def diameters_of_mask(
+    mask: np.ndarray, exclude_border: bool = True, return_sizes: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Inscribed in-plane diameters (X pixels) of the connected objects of a mask.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        (Y, X) or (Z, Y, X); objects are its connected components (face connectivity).
+    exclude_border : bool
+        Leave out objects cut by the Y/X border of the image when at least three others
+        remain (a cut object looks smaller or larger than it is).
+
+    return_sizes : bool
+        Also return each object's number of pixels.
+
+    Returns
+    -------
+    ndarray
+        One diameter per object (may be empty), and the sizes with ``return_sizes``.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return (np.zeros(0), np.zeros(0)) if return_sizes else np.zeros(0)
+    lab, n = ndimage.label(mask)
+    # A huge Z sampling makes the transform in-plane: the nearest outside pixel is
+    # always found within the same plane.
+    sampling = (1e6,) * (mask.ndim - 2) + (1.0, 1.0)
+    dist = ndimage.distance_transform_edt(mask, sampling=sampling)
+    idx = np.arange(1, n + 1)
+    radius = np.asarray(ndimage.maximum(dist, lab, idx), dtype=float)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(float)
+    if exclude_border:
+        border = np.zeros(mask.shape, bool)
+        border[..., 0, :] = border[..., -1, :] = True
+        border[..., :, 0] = border[..., :, -1] = True
+        cut = np.unique(lab[border & mask])
+        keep = ~np.isin(idx, cut)
+        if keep.sum() >= 3:
+            radius, sizes = radius[keep], sizes[keep]
+    return (2.0 * radius, sizes) if return_sizes else 2.0 * radius
+
+
+def size_from_labels(labels: Any) -> SizeEstimate:
+    """Area-weighted median inscribed diameter of the objects of a label image.
+
+    Instance labels (touching objects with different ids) are separated by a one-pixel
+    seam first, so touching objects are measured one by one.
+    """
+    lab = np.asarray(labels)
+    if lab.size == 0 or not np.any(lab > 0):
+        return SizeEstimate(None, 0, "the labels hold no objects")
+    fg = lab > 0
+    seam = np.zeros_like(fg)
+    for axis in (-1, -2):
+        a = np.swapaxes(lab, axis, -1)
+        s = np.swapaxes(seam, axis, -1)
+        diff = (a[..., 1:] != a[..., :-1]) & (a[..., 1:] > 0) & (a[..., :-1] > 0)
+        s[..., 1:] |= diff
+    d, area = diameters_of_mask(fg & ~seam, return_sizes=True)
+    keep = d >= 2.0
+    if not keep.any():
+        return SizeEstimate(None, 0, "the labelled objects are too small to measure")
+    n = int(keep.sum())
+    return SizeEstimate(
+        weighted_median(d[keep], area[keep]), n, f"area-weighted median of {n} labelled objects"
+    )
+
+
+def _plane_stack(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int]:
+    """A float32 (Z, Y, X) or (Y, X) copy of the image for measuring, and its Y/X stride.
+
+    Channels become one (the mean of the percentile-normalized channels); axes before
+    the last three (e.g. time) are sampled at their middle; Y/X are strided so the copy
+    holds at most :data:`MAX_ESTIMATE_VOXELS`.
+    """
+    shape = tuple(image.shape)
+    c = channel_axis % len(shape) if channel_axis is not None else None
+    axes = [a for a in range(len(shape)) if a != c]
+    keep = axes[-3:]
+    spatial = [shape[a] for a in keep]
+    step = max(1, math.ceil(math.sqrt(math.prod(spatial) / MAX_ESTIMATE_VOXELS)))
+    idx: list[Any] = [slice(None)] * len(shape)
+    for a in axes:
+        if a not in keep:
+            idx[a] = shape[a] // 2
+    for a in keep[-2:]:
+        idx[a] = slice(None, None, step)
+    arr = np.asarray(image[tuple(idx)], dtype=np.float32)
+    if c is not None:
+        arr = np.moveaxis(arr, sum(1 for a in range(c) if not isinstance(idx[a], int)), 0)
+        flat = arr.reshape(arr.shape[0], -1)
+        lo = np.nanpercentile(flat, 1, axis=1)
+        span = np.nanpercentile(flat, 99.8, axis=1) - lo
+        span = np.where(span > 0, span, 1.0)
+        bshape = (-1,) + (1,) * (arr.ndim - 1)
+        arr = ((arr - lo.reshape(bshape)) / span.reshape(bshape)).mean(0)
+    return arr, step
+
+
+def estimate_object_size(image: Any, channel_axis: int | None = None) -> SizeEstimate:
+    """Estimate the median inscribed diameter (X pixels) of the bright objects of an image.
+
+    Smooths the image (sigma 1 px in Y/X), thresholds it with Otsu's method, fills holes,
+    drops specks, and measures the objects with :func:`diameters_of_mask`. Z stacks are
+    measured in 3D (objects are 3D components, their diameter the widest plane's).
+
+    Parameters
+    ----------
+    image : array-like
+        Any array with the spatial axes last (a channel axis allowed); numpy, zarr, dask.
+        Large images are read strided; the last three non-channel axes are measured.
+    channel_axis : int, optional
+        The channel axis, if any.
+
+    Returns
+    -------
+    SizeEstimate
+        ``diameter`` None when the image shows no objects (no contrast, or nothing left
+        after the cleanup), with the reason.
+    """
+    arr, step = _plane_stack(image, channel_axis)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return SizeEstimate(None, 0, "the image has no finite pixels")
+    if not finite.all():
+        arr = np.where(finite, arr, np.nanmedian(arr[finite]))
+    # Two passes: a fine smoothing finds the objects, a second one at a tenth of their
+    # size merges texture (nucleoli, chromatin spots) into whole objects.
+    first = _measure(arr, 1.0)
+    if first.diameter is None or first.diameter < 20:
+        est = first
+    else:
+        est = _measure(arr, first.diameter / 10.0)
+        if est.diameter is None:
+            est = first
+    if est.diameter is None:
+        return est
+    return SizeEstimate(est.diameter * step, est.n_objects, est.reason)
+
+
+def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
+    """One pass of :func:`estimate_object_size` at a given in-plane smoothing."""
+    from skimage.filters import threshold_otsu
+
+    smooth = ndimage.gaussian_filter(arr, (0.0,) * (arr.ndim - 2) + (sigma_px, sigma_px))
+    if float(smooth.max() - smooth.min()) <= 0:
+        return SizeEstimate(None, 0, "the image is constant")
+    mask = smooth > threshold_otsu(smooth)
+    fg, bg = smooth[mask], smooth[~mask]
+    if fg.size == 0 or bg.size == 0:
+        return SizeEstimate(None, 0, "the image has no contrast")
+    contrast = (float(fg.mean()) - float(bg.mean())) / max(float(bg.std()), 1e-12)
+    if contrast < MIN_CONTRAST or mask.mean() > 0.7:
+        return SizeEstimate(None, 0, "no distinct bright objects were found")
+    if mask.ndim == 2:
+        mask = ndimage.binary_fill_holes(mask)
+    else:
+        mask = np.stack([ndimage.binary_fill_holes(p) for p in mask])
+    mask = ndimage.binary_opening(mask, structure=_plane_cross(mask.ndim))
+    d, area = diameters_of_mask(mask, return_sizes=True)
+    keep = d >= 3.0
+    if not keep.any():
+        return SizeEstimate(None, 0, "no objects of at least 3 pixels were found")
+    diameter = weighted_median(d[keep], area[keep])
+    n = int(keep.sum())
+    return SizeEstimate(diameter, n, f"area-weighted median of {n} objects above Otsu's threshold")
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value below which half of the total weight lies."""
+    order = np.argsort(values)
+    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
+    cum = np.cumsum(w)
+    return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _plane_cross(ndim: int) -> np.ndarray:
+    """A 3x3 cross in the Y/X plane (no Z neighbours), as an ndim structuring element."""
+    cross = ndimage.generate_binary_structure(2, 1)
+    return cross.reshape((1,) * (ndim - 2) + cross.shape)
+
+
+def scale_factors(
+    image_diameter: float,
+    model_diameter: float,
+    spatial_dims: int,
+    spacing: Any = None,
+    model_spacing: Any = None,
+) -> tuple[float, ...]:
+    """Per-axis resampling factors (new size / old size) from an image to a model's grid.
+
+    Parameters
+    ----------
+    image_diameter : float
+        The image's object diameter in X pixels.
+    model_diameter : float
+        The diameter the model was trained for, in its X pixels.
+    spatial_dims : int
+        2 or 3 (the model's).
+    spacing : sequence of float, optional
+        The image's pixel size per spatial axis (any unit; only ratios matter).
+    model_spacing : sequence of float, optional
+        The relative pixel size of the model's training grid (``(1, 1, 1)`` for an
+        isotropic 3D model; ``(2, 1, 1)`` for one trained on a stack with a Z step of
+        twice the pixel size).
+
+    Returns
+    -------
+    tuple of float
+        One factor per spatial axis, clipped to [:data:`MIN_FACTOR`, :data:`MAX_FACTOR`];
+        factors within :data:`FACTOR_TOLERANCE` of 1 become exactly 1.
+    """
+    if not image_diameter or image_diameter <= 0 or not model_diameter or model_diameter <= 0:
+        raise ValueError("Object sizes must be positive numbers.")
+    s = _unit_spacing(spacing, spatial_dims)
+    m = _unit_spacing(model_spacing, spatial_dims)
+    xy = model_diameter / image_diameter
+    factors = []
+    for axis in range(spatial_dims):
+        f = xy * s[axis] / m[axis]
+        f = min(max(f, MIN_FACTOR), MAX_FACTOR)
+        factors.append(1.0 if abs(f - 1.0) <= FACTOR_TOLERANCE else float(f))
+    return tuple(factors)
+
+
+def scaled_shape(shape: tuple[int, ...], factors: tuple[float, ...]) -> tuple[int, ...]:
+    """The shape of the last ``len(factors)`` axes of ``shape`` after resampling."""
+    n = len(factors)
+    lead = tuple(shape[: len(shape) - n])
+    return lead + tuple(max(1, int(round(s * f))) for s, f in zip(shape[-n:], factors))
+
+
+def resample(
+    array: Any,
+    shape: tuple[int, ...],
+    order: int = 1,
+    antialias: bool = True,
+    channel_axis: int | None = None,
+) -> np.ndarray:
+    """Resample an array to exactly ``shape`` (its trailing axes; leading axes kept).
+
+    Linear (``order=1``) in float32 with a gaussian pre-filter on shrinking axes
+    (``antialias``), or nearest (``order=0``) in the array's dtype, for labels.
+    ``shape`` may name fewer axes than the array: they are its last axes, and a
+    ``channel_axis`` is left untouched.
+    """
+    arr = np.asarray(array)
+    moved = channel_axis is not None
+    if moved:
+        arr = np.moveaxis(arr, channel_axis, 0)
+    n = len(shape)
+    zoom = [1.0] * (arr.ndim - n) + [t / s for t, s in zip(shape, arr.shape[-n:])]
+    target = tuple(arr.shape[: arr.ndim - n]) + tuple(shape)
+    if order == 0:
+        # Nearest: index arithmetic, exact and dtype-preserving.
+        idx = [
+            np.minimum(((np.arange(t) + 0.5) * s / t).astype(np.intp), s - 1)
+            for s, t in zip(arr.shape, target)
+        ]
+        out = arr[np.ix_(*idx)]
+    else:
+        src = arr.astype(np.float32, copy=False)
+        if antialias:
+            sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) if z < 1 else 0.0 for z in zoom]
+            if any(sigma):
+                src = ndimage.gaussian_filter(src, sigma)
+        out = ndimage.zoom(
+            src, zoom, order=order, mode="nearest", grid_mode=True, output=np.float32
+        )
+        if out.shape != target:  # zoom rounds; guarantee the exact shape
+            out = out[tuple(slice(0, t) for t in target)]
+            pad = [(0, t - o) for o, t in zip(out.shape, target)]
+            if any(p[1] for p in pad):
+                out = np.pad(out, pad, mode="edge")
+    if moved:
+        out = np.moveaxis(out, 0, channel_axis)
+    return out
