@@ -99,3 +99,21 @@ def test_sample_writes_image_and_labels(tmp_path) -> None:
     img = _io.read_image(tmp_path / "n.tif")
     lab = _io.read_image(tmp_path / "n_ground_truth.tif")
     assert img.data.shape == lab.data.shape == (64, 80) and lab.is_labels and lab.data.max() > 0
+
+
+def test_predict_without_model_picks_by_dims_and_reports_object_size(tmp_path, image_file, capsys) -> None:
+    out = tmp_path / "l.tif"
+    assert cli.main(["predict", image_file, "--output", str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "model nuclei-3d (the image is a Z stack)" in err
+    assert "Object size" in err
+    assert _io.read_image(out).data.shape == (3, 48, 40)
+
+
+@pytest.mark.parametrize("bad", ["-2", "many", "0"])
+def test_predict_bad_object_size_is_one_line(tmp_path, model_file, image_file, capsys, bad) -> None:
+    out = tmp_path / "l.tif"
+    rc = cli.main(["predict", image_file, "--model", model_file, "-o", str(out), f"--object-size={bad}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and "object_size" in err[-1]
+    assert not out.exists()

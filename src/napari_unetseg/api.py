@@ -24,7 +24,8 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.registry import REGISTRY
-from .core.tiling import PredictionResult, TileProgress, predict_tiled
+from .core.sizing import predict_sized
+from .core.tiling import PredictionResult, TileProgress
 from .core.training import TrainProgress
 from .core.training import train as _train
 
@@ -99,6 +100,26 @@ def list_models() -> list[dict[str, Any]]:
     return rows
 
 
+def default_model(
+    shape: tuple[int, ...], axes: str | None = None, channel_axis: int | None = None
+) -> tuple[str, str]:
+    """The shipped model that fits an image, and why, in a few words.
+
+    ``nuclei-3d`` for a Z stack (axes naming ``Z``, or three or more non-channel axes
+    when the axes are unknown and the first of the last three is not time ``T``),
+    ``nuclei-2d`` for a plane or a time series of planes.
+    """
+    n = len(shape) - (channel_axis is not None)
+    spatial_axes = (axes or "").upper()
+    if "Z" in spatial_axes:
+        return "nuclei-3d", "the image is a Z stack"
+    if n >= 3 and not spatial_axes:
+        return "nuclei-3d", f"the image has {n} axes, read as a Z stack"
+    if n >= 3:
+        return "nuclei-2d", f"the image is a series of planes ({spatial_axes})"
+    return "nuclei-2d", "the image is a plane"
+
+
 def predict_iter(
     image: Any,
     model: ModelLike,
@@ -114,13 +135,22 @@ def predict_iter(
     out: Any = None,
     channel_axis: int | None = None,
     blend: str = "gaussian",
+    object_size: Any = "auto",
+    scale: Any = None,
+    fill_holes: bool | None = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
-    """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``."""
+    """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``.
+
+    ``result.stats["object_size"]["message"]`` says which object size was used.
+    """
     bundle = load_model(model)
     return (
-        yield from predict_tiled(
+        yield from predict_sized(
             bundle,
             image,
+            object_size=object_size,
+            spacing=scale,
+            fill=fill_holes,
             tile_size=tile_size,
             overlap=overlap,
             batch_size=batch_size,
@@ -149,6 +179,9 @@ def predict(
     return_probabilities: bool = False,
     out: Any = None,
     channel_axis: int | None = None,
+    object_size: Any = "auto",
+    scale: Any = None,
+    fill_holes: bool | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Segment an image with a U-Net, tile by tile, in bounded memory.
 
@@ -166,6 +199,18 @@ def predict(
         Also return the float32 foreground probability map.
     out : array-like, optional
         Where to write the labels (numpy, memmap, zarr); allocated when omitted.
+    object_size : 'auto', float or None
+        The diameter of the image's objects in pixels (see ``core/scale.py``): the image
+        is resampled so its objects have the size the model was trained for, and the
+        labels come back on the image's grid. ``'auto'`` measures it (falls back to the
+        model's own size when the image shows no objects); None / ``'off'`` predicts at
+        the image's scale. Models that record no size always predict at the image's
+        scale.
+    scale : sequence of float, optional
+        Pixel size per axis (e.g. a layer's ``scale``): with a 3D model, an anisotropic
+        stack is resampled to the model's (near-isotropic) grid.
+    fill_holes : bool, optional
+        Fill holes inside predicted objects (default: the model's setting).
 
     Returns
     -------
@@ -187,6 +232,9 @@ def predict(
             return_probabilities=return_probabilities,
             out=out,
             channel_axis=channel_axis,
+            object_size=object_size,
+            scale=scale,
+            fill_holes=fill_holes,
         )
     )
     if return_probabilities:

@@ -64,12 +64,30 @@ class ProgressBar:
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF / OME-TIFF image(s)")
-    p.add_argument("--model", "-m", default="nuclei-2d", help="shipped model name or model file")
+    p.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        help="shipped model name or model file (default: nuclei-3d for a Z stack, else nuclei-2d)",
+    )
     p.add_argument(
         "--output",
         "-o",
         required=True,
         help="output TIFF (one input) or folder (several inputs: <stem>_labels.tif)",
+    )
+    p.add_argument(
+        "--object-size",
+        default="auto",
+        metavar="auto|PIXELS|off",
+        help="diameter of the objects in pixels: the image is resampled to the model's object "
+        "size and the labels brought back (default auto: measured; off: the image's scale)",
+    )
+    p.add_argument(
+        "--fill-holes",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="fill holes inside objects (default: the model's setting)",
     )
     p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
@@ -88,6 +106,13 @@ def _add_predict(sub: Any) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
+def _say(message: str) -> None:
+    """A one-line note on stderr (progress bars stay intact)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"unetseg: {message}", file=sys.stderr)
+
+
 def _output_paths(inputs: Sequence[str], output: str, suffix: str) -> list[Path]:
     out = Path(output)
     if len(inputs) == 1 and out.suffix.lower() in (".tif", ".tiff"):
@@ -101,7 +126,7 @@ def _output_paths(inputs: Sequence[str], output: str, suffix: str) -> list[Path]
 def _cmd_predict(args: argparse.Namespace) -> int:
     from . import _io, api
 
-    model = api.load_model(args.model)
+    model = api.load_model(args.model) if args.model else None
     outputs = _output_paths(args.inputs, args.output, "labels")
     probs_out = (
         _output_paths(args.inputs, args.probabilities, "probabilities")
@@ -113,12 +138,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise CLIError(f"Input file {src!r} does not exist.")
     for src, dst, pdst in zip(args.inputs, outputs, probs_out):
         img = _io.read_image(src)
+        spatial = img.without_channels()
+        use = model
+        if use is None:
+            name, why = api.default_model(img.data.shape, spatial.axes, img.channel_axis)
+            _say(f"{Path(src).name}: model {name} ({why}).")
+            use = api.load_model(name)
         t0 = time.perf_counter()
         with ProgressBar(Path(src).name, unit="tile") as bar:
             result = api.drain(
                 api.predict_iter(
                     img.data,
-                    model,
+                    use,
                     tile_size=args.tile_size,
                     overlap=args.overlap,
                     batch_size=args.batch_size,
@@ -127,15 +158,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     tta=args.tta,
                     return_probabilities=pdst is not None,
                     channel_axis=img.channel_axis,
+                    object_size=args.object_size,
+                    scale=spatial.scale,
+                    fill_holes=args.fill_holes,
                 ),
                 bar,
             )
-        spatial = img.without_channels()
+        _say(f"{Path(src).name}: {result.stats['object_size']['message']}")
         labels = result.labels
         if args.split_touching:
             from .postprocess import split_stack
 
-            labels = split_stack(labels, spatial.scale, model.spatial_dims)
+            labels = split_stack(labels, spatial.scale, use.spatial_dims)
         seconds = time.perf_counter() - t0
         _io.write_labels(dst, labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
         if pdst is not None:

@@ -208,3 +208,30 @@ def test_layer_list_follows_the_viewer(segment):
     assert widget.run_button.isEnabled()
     viewer.layers.remove(a)
     assert combo.layer() is None and not widget.run_button.isEnabled()
+
+
+def test_default_model_follows_the_image_until_the_user_picks(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    viewer.add_image(np.zeros((8, 64, 64), np.uint16), name="stack")
+    assert widget.model_combo.model_name() == "nuclei-3d"
+    assert "Z stack" in widget.model_info.text()
+    widget.image_combo.set_layer(viewer.add_image(np.zeros((64, 64), np.uint16), name="plane"))
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    assert "plane" in widget.model_info.text()
+    widget.model_combo.set_model_name("nuclei-3d")  # the user's choice sticks
+    widget.image_combo.set_layer(viewer.add_image(np.zeros((32, 32), np.uint16), name="p2"))
+    assert widget.model_combo.model_name() == "nuclei-3d"
+    assert "Chosen because" not in widget.model_info.text()
+
+
+def test_object_size_is_used_and_reported(qtbot, segment):
+    viewer, widget = segment
+    bundle = REGISTRY.get(widget.model_combo.model_name())
+    bundle.object_size = {"diameter": 16.0}
+    bundle.__post_init__()
+    viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
+    widget.size_spin.setValue(8.0)
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [unet]"].data.shape == (64, 96)
+    assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()

@@ -170,6 +170,24 @@ class SegmentWidget(QWidget):
             "Separate touching objects into individual labels (distance-transform "
             "watershed); otherwise every pixel of a class gets the same label."
         )
+        self.size_spin = QDoubleSpinBox(self)
+        self.size_spin.setRange(0.0, 4096.0)
+        self.size_spin.setDecimals(1)
+        self.size_spin.setSingleStep(1.0)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setSpecialValueText("auto")
+        self.size_spin.setToolTip(
+            "Typical object diameter in pixels. The image is resampled so its objects have "
+            "the size the model was trained for, then the labels come back on the image's "
+            "grid. auto: measured from the image (the result line says what it found)."
+        )
+        self.size_info = QLabel(self)
+        self.size_info.setWordWrap(True)
+        self.size_info.setStyleSheet("color: gray;")
+        self.fill_check = QCheckBox("Fill holes inside objects", self)
+        self.fill_check.setToolTip(
+            "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane."
+        )
         self.plane_check = QCheckBox("Current plane only (quick preview)", self)
         self.plane_check.setToolTip(
             "For a stack and a 2D model: segment only the plane shown in the viewer."
@@ -179,6 +197,8 @@ class SegmentWidget(QWidget):
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
         form.addRow("", self.model_info)
+        form.addRow("Object size", self.size_spin)
+        form.addRow("", self.size_info)
 
         # -- advanced settings, folded away ---------------------------------------------
         self.tile_spin = QSpinBox(self)
@@ -238,6 +258,7 @@ class SegmentWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.fill_check)
         layout.addWidget(self.split_check)
         layout.addWidget(self.plane_check)
         layout.addWidget(self.advanced)
@@ -245,9 +266,13 @@ class SegmentWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
+        self._model_chosen_by_user = False
+        self._default_reason = ""
+        self.image_combo.layerChanged.connect(self._pick_default_model)
         self.image_combo.layerChanged.connect(self._update_state)
-        self.model_combo.modelChanged.connect(self._update_state)
+        self.model_combo.modelChanged.connect(self._on_model_changed)
         self.runner.finished.connect(self._update_state)
+        self._pick_default_model()
         self._update_state()
 
     # -- public API (also used by the tests) --------------------------------------------
@@ -289,6 +314,9 @@ class SegmentWidget(QWidget):
             split=self.split_check.isChecked(),
             sampling=tuple(float(s) for s in layer.scale),
             options={
+                "object_size": self.size_spin.value() or "auto",
+                "scale": tuple(float(s) for s in layer.scale),
+                "fill_holes": self.fill_check.isChecked(),
                 "tile_size": self.tile_spin.value() or None,
                 "overlap": self.overlap_spin.value(),
                 "batch_size": self.batch_spin.value() or None,
@@ -326,6 +354,8 @@ class SegmentWidget(QWidget):
         self.viewer.layers.selection.active = labels_layer
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}")
+        size = result.stats.get("object_size") or {}
+        self.size_info.setText(size.get("message", ""))
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
@@ -352,10 +382,46 @@ class SegmentWidget(QWidget):
             self.tta_check.setChecked(True)
         self.tta_check.setEnabled(not on)
 
+    def _on_model_changed(self, name: str) -> None:
+        if not self._picking:
+            self._model_chosen_by_user = True
+            self._default_reason = ""
+        try:
+            self.fill_check.setChecked(bool(self.model_combo.bundle().fill_holes))
+        except Exception:  # noqa: BLE001 - an unreadable model is described in place
+            pass
+        self._update_state()
+
+    _picking = False
+
+    def _pick_default_model(self, *_: Any) -> None:
+        """Choose the shipped model that fits the image, until the user picks one."""
+        layer = self.image_combo.layer()
+        if layer is None or self._model_chosen_by_user:
+            return
+        from ..api import default_model
+
+        shape = tuple(layer.data[0].shape if layer.multiscale else layer.data.shape)
+        axes = "".join(str(a)[-1].upper() for a in self.viewer.dims.axis_labels[-len(shape):])
+        # napari's default axis labels are numbers: they say nothing about Z or T.
+        axes = axes if axes.isalpha() else None
+        name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
+        self._picking = True
+        try:
+            self.model_combo.set_model_name(name)
+            self._default_reason = f"Chosen because {why}."
+            self._on_model_changed(name)
+        except KeyError:  # not listed (e.g. a trimmed registry): keep the current one
+            pass
+        finally:
+            self._picking = False
+
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
         model = self.model_combo.model_name()
         info = self._describe(model) if model else "No model is available: load a model file."
+        if self._default_reason and model:
+            info = f"{info}. {self._default_reason}"
         self.model_info.setText(info)
         spatial = None if layer is None else layer.ndim
         self.plane_check.setEnabled(spatial is not None and spatial >= 3)

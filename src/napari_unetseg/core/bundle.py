@@ -93,6 +93,8 @@ class ModelBundle:
     #: ``{"diameter": X pixels, "spacing": relative pixel size per spatial axis,
     #: "pixel_size": physical pixel size or None, "unit": str or None, "source": str}``
     object_size: dict[str, Any] | None = None
+    #: Fill holes inside predicted objects by default (e.g. nucleoli in nuclei).
+    fill_holes: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, UNet):
@@ -191,6 +193,7 @@ class ModelBundle:
             "tile_size": list(self.tile_size or []),
             "history": _plain(self.history),
             **({"object_size": _plain(self.object_size)} if self.object_size else {}),
+            "fill_holes": bool(self.fill_holes),
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -223,6 +226,7 @@ class ModelBundle:
             name=str(data.get("name") or "unet"),
             source=source,
             object_size=dict(data["object_size"]) if data.get("object_size") else None,
+            fill_holes=bool(data.get("fill_holes", False)),
         )
 
     @classmethod

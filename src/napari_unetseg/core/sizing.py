@@ -1,0 +1,274 @@
+"""Prediction at the model's object size, and hole filling.
+
+:func:`predict_sized` wraps :func:`~napari_unetseg.core.tiling.predict_tiled`: it finds
+the size of the image's objects (measured, given, or not used), resamples the image so
+its objects have the size the model was trained for (per axis: a 3D model also gets a
+near-isotropic volume from an anisotropic stack), predicts, and brings the result back
+to the image grid exactly: same shape, each pixel labelled from the probabilities
+interpolated at its position. See ``scale.py`` for what "diameter" means.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .bundle import ModelBundle
+from .scale import estimate_object_size, resample, scale_factors, scaled_shape
+from .tiling import PredictionResult, TileProgress, predict_tiled
+
+#: Resampling holds the image and its resampled copy in memory; above this many voxels
+#: (after resampling) prediction runs at the image's own scale instead, and says so.
+MAX_RESAMPLED_VOXELS = 2**30
+
+
+def check_object_size(value: Any, spatial_shape: tuple[int, ...]) -> float | str | None:
+    """Validate an ``object_size`` argument: ``'auto'``, None/``'off'`` or pixels.
+
+    Raises
+    ------
+    ValueError
+        One sentence for a size that is not a positive number or larger than the image.
+    """
+    if value is None or (isinstance(value, str) and value.lower() in ("off", "none")):
+        return None
+    if isinstance(value, str):
+        if value.lower() == "auto":
+            return "auto"
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(
+                f"object_size must be 'auto', 'off' or a diameter in pixels, got {value!r}."
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"object_size must be 'auto', 'off' or a diameter in pixels, got {value!r}."
+        )
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"object_size must be a positive number of pixels, got {value!r}.")
+    if value > max(spatial_shape[-2:]):
+        raise ValueError(
+            f"object_size {value:g} px is larger than the image ({' x '.join(map(str, spatial_shape))})."
+        )
+    return value
+
+
+def choose_factors(
+    bundle: ModelBundle,
+    image: Any,
+    object_size: Any = "auto",
+    spacing: Any = None,
+    channel_axis: int | None = None,
+) -> tuple[tuple[float, ...], dict[str, Any]]:
+    """Resampling factors (one per spatial axis of the model) and a record of the choice.
+
+    The record has ``image_diameter``, ``model_diameter``, ``factors`` and ``message``
+    (one sentence for the status line / stderr).
+    """
+    layout = bundle.layout(tuple(image.shape), channel_axis)
+    sd = bundle.spatial_dims
+    size = check_object_size(object_size, layout.spatial_shape)
+    ones = (1.0,) * sd
+    info: dict[str, Any] = {"image_diameter": None, "model_diameter": None, "factors": ones}
+    model = bundle.object_size
+    if size is None:
+        info["message"] = "Object size: off, predicting at the image's own scale."
+        return ones, info
+    if model is None:
+        info["message"] = (
+            f"Object size: model {bundle.name!r} records none, predicting at the image's own scale."
+        )
+        return ones, info
+    info["model_diameter"] = d_model = float(model["diameter"])
+    if size == "auto":
+        est = estimate_object_size(image, channel_axis=layout.channel_axis)
+        if est.diameter is None:
+            d_image = d_model
+            how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
+        else:
+            d_image = est.diameter
+            how = f"auto: {d_image:.1f} px ({est.reason})"
+    else:
+        d_image = float(size)
+        how = f"{d_image:g} px (given)"
+    info["image_diameter"] = d_image
+    sp = None if spacing is None else tuple(spacing)[-sd:]
+    factors = scale_factors(d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"])
+    info["factors"] = factors
+    if all(f == 1.0 for f in factors):
+        info["message"] = f"Object size {how}; the model's is {d_model:.0f} px, no resampling."
+    else:
+        fs = " x ".join(f"{f:.2f}" for f in factors)
+        info["message"] = (
+            f"Object size {how}; the model's is {d_model:.0f} px, so the image is resampled by {fs}."
+        )
+    return factors, info
+
+
+def fill_holes(labels: np.ndarray, spatial_dims: int = 2) -> np.ndarray:
+    """Fill background holes inside objects, plane by plane (in Y/X), in place.
+
+    A hole (background enclosed by one class in a Y/X plane) takes that class. Planes
+    are filled independently, so a nucleus whose dark nucleolus reaches the top of a
+    stack is still filled in every plane it is closed in.
+    """
+    arr = np.asarray(labels)
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    for plane in planes:
+        classes = np.unique(plane)
+        for k in classes[classes > 0]:
+            mask = plane == k
+            filled = ndimage.binary_fill_holes(mask)
+            plane[filled & (plane == 0)] = k
+    return labels
+
+
+def predict_sized(
+    bundle: ModelBundle,
+    image: Any,
+    *,
+    object_size: Any = "auto",
+    spacing: Any = None,
+    fill: bool | None = None,
+    out: Any = None,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    channel_axis: int | None = None,
+    **tiled: Any,
+) -> Generator[TileProgress, None, PredictionResult]:
+    """Predict at the model's object size; a generator like ``predict_tiled``.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (its ``object_size`` is the target; None: no resampling).
+    image : array-like
+        As for ``predict_tiled``.
+    object_size : 'auto', float or None
+        The image's object diameter in X pixels, ``'auto'`` to measure it, None/'off'
+        to predict at the image's scale.
+    spacing : sequence of float, optional
+        The image's pixel size per axis (the last ones are the spatial axes); only the
+        ratios matter. Unknown: isotropic.
+    fill : bool, optional
+        Fill holes inside objects (default: the model's ``fill_holes`` setting).
+    out, return_probabilities, return_uncertainty, channel_axis, **tiled
+        Passed on to ``predict_tiled``.
+
+    Returns
+    -------
+    PredictionResult
+        With ``stats["object_size"]`` holding the choice (see :func:`choose_factors`).
+    """
+    factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
+    layout = bundle.layout(tuple(image.shape), channel_axis)
+    fill = bundle.fill_holes if fill is None else bool(fill)
+    if all(f == 1.0 for f in factors):
+        result = yield from predict_tiled(
+            bundle,
+            image,
+            out=out,
+            return_probabilities=return_probabilities,
+            return_uncertainty=return_uncertainty,
+            channel_axis=channel_axis,
+            **tiled,
+        )
+    else:
+        spatial = layout.spatial_shape
+        new_spatial = scaled_shape(spatial, factors)
+        n_new = math.prod(layout.output_shape[: -len(spatial)] or (1,)) * math.prod(new_spatial)
+        if n_new > MAX_RESAMPLED_VOXELS:
+            info["message"] += (
+                f" The resampled image would hold {n_new:,} voxels, too many: predicting at "
+                "the image's own scale instead."
+            )
+            info["factors"] = (1.0,) * len(factors)
+            result = yield from predict_tiled(
+                bundle,
+                image,
+                out=out,
+                return_probabilities=return_probabilities,
+                return_uncertainty=return_uncertainty,
+                channel_axis=channel_axis,
+                **tiled,
+            )
+        else:
+            result = yield from _predict_resampled(
+                bundle,
+                image,
+                layout,
+                new_spatial,
+                out=out,
+                return_probabilities=return_probabilities,
+                return_uncertainty=return_uncertainty,
+                tiled=tiled,
+            )
+    if fill:
+        labels = result.labels
+        if isinstance(labels, np.ndarray):
+            fill_holes(labels, bundle.spatial_dims)
+        else:  # zarr / memmap-like outputs: fill a copy, write it back
+            filled = fill_holes(np.asarray(labels[...]), bundle.spatial_dims)
+            labels[...] = filled
+    result.stats["object_size"] = info
+    result.stats["fill_holes"] = fill
+    return result
+
+
+def _predict_resampled(
+    bundle: ModelBundle,
+    image: Any,
+    layout: Any,
+    new_spatial: tuple[int, ...],
+    *,
+    out: Any,
+    return_probabilities: bool,
+    return_uncertainty: bool,
+    tiled: dict[str, Any],
+) -> Generator[TileProgress, None, PredictionResult]:
+    """Resample, predict, and bring labels (and maps) back to the image grid."""
+    src = resample(image, new_spatial, order=1, channel_axis=layout.channel_axis)
+    binary = bundle.n_classes <= 2
+    small = yield from predict_tiled(
+        bundle,
+        src,
+        return_probabilities=binary or return_probabilities,
+        return_uncertainty=return_uncertainty,
+        channel_axis=layout.channel_axis,
+        **tiled,
+    )
+    del src
+    spatial = layout.spatial_shape
+    if binary:
+        prob = resample(small.probabilities, spatial, order=1, antialias=False)
+        labels = (prob > 0.5).astype(small.labels.dtype)
+    else:
+        prob = None
+        if return_probabilities:
+            prob = resample(small.probabilities, spatial, order=1, antialias=False)
+        labels = resample(small.labels, spatial, order=0)
+    if out is not None:
+        if tuple(out.shape) != tuple(labels.shape):
+            raise ValueError(
+                f"out has shape {tuple(out.shape)} but the labels need {tuple(labels.shape)}."
+            )
+        out[...] = labels
+        labels = out
+    unc = None
+    if return_uncertainty and small.uncertainty is not None:
+        unc = resample(small.uncertainty, spatial, order=1, antialias=False)
+    stats = dict(small.stats)
+    stats["resampled_shape"] = tuple(new_spatial)
+    return PredictionResult(
+        labels=labels,
+        probabilities=prob if return_probabilities else None,
+        uncertainty=unc,
+        stats=stats,
+    )

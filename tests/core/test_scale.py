@@ -1,0 +1,101 @@
+"""Object size measurement and resampling (core/scale.py)."""
+
+import numpy as np
+import pytest
+
+from napari_unetseg.core.scale import (
+    MAX_FACTOR,
+    estimate_object_size,
+    resample,
+    scale_factors,
+    scaled_shape,
+    size_from_labels,
+)
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+
+def _disks(shape, radius, centres):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    lab = np.zeros(shape, np.int32)
+    for i, (cy, cx) in enumerate(centres, 1):
+        lab[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = i
+    return lab
+
+
+def test_size_from_labels_is_the_inscribed_diameter():
+    lab = _disks((200, 200), 10, [(40, 40), (40, 120), (120, 60), (150, 150)])
+    est = size_from_labels(lab)
+    assert est.n_objects == 4
+    assert est.diameter == pytest.approx(20, abs=1.5)
+
+
+def test_touching_instances_are_measured_one_by_one():
+    lab = _disks((100, 100), 10, [(50, 35)])
+    lab2 = _disks((100, 100), 10, [(50, 55)])
+    lab[lab2 > 0] = 2
+    assert size_from_labels(lab).diameter == pytest.approx(20, abs=3)
+
+
+@pytest.mark.parametrize("radius", [4, 10, 24])
+def test_estimate_follows_the_true_size(radius):
+    img, lab = synthetic_nuclei((384, 384), seed=3, radius=(radius, radius * 1.2))
+    est = estimate_object_size(img)
+    truth = size_from_labels(lab).diameter
+    assert est.diameter is not None and est.n_objects > 0
+    assert 0.7 < est.diameter / truth < 1.4
+
+
+def test_estimate_in_3d_uses_planes_and_textured_nuclei_are_whole():
+    img, lab = synthetic_nuclei(
+        (32, 160, 160), seed=2, radius=(14, 16), nucleoli=0.8, chromocenters=0.8, z_scale=2
+    )
+    est = estimate_object_size(img)
+    assert 0.7 < est.diameter / size_from_labels(lab).diameter < 1.4
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((64, 64), np.uint16),
+        np.random.default_rng(0).normal(100, 5, (128, 128)),
+        np.full((32, 32), np.nan, np.float32),
+    ],
+    ids=["constant", "noise", "all-nan"],
+)
+def test_no_objects_gives_none_and_a_reason(image):
+    est = estimate_object_size(image)
+    assert est.diameter is None
+    assert est.reason
+
+
+def test_channels_are_combined():
+    img, lab = synthetic_nuclei((256, 256), seed=1, radius=(8, 9))
+    rgb = np.stack([img, img // 2, img], axis=-1)
+    assert estimate_object_size(rgb, channel_axis=-1).diameter == pytest.approx(
+        estimate_object_size(img).diameter, rel=0.15
+    )
+
+
+def test_scale_factors_per_axis_and_limits():
+    assert scale_factors(40, 20, 2) == (0.5, 0.5)
+    assert scale_factors(19, 20, 2) == (1.0, 1.0)  # within tolerance: no resampling
+    # An anisotropic stack (Z step 3x) becomes isotropic for an isotropic 3D model.
+    fz, fy, fx = scale_factors(20, 20, 3, spacing=(0.9, 0.3, 0.3))
+    assert (fz, fy, fx) == (3.0, 1.0, 1.0)
+    assert scale_factors(1, 100, 2) == (MAX_FACTOR, MAX_FACTOR)
+    with pytest.raises(ValueError):
+        scale_factors(0, 20, 2)
+
+
+def test_resample_gives_exact_shapes_and_keeps_labels():
+    lab = _disks((101, 77), 12, [(50, 38)])
+    shape = scaled_shape(lab.shape, (0.37, 1.9))
+    small = resample(lab, shape, order=0)
+    assert small.shape == shape and small.dtype == lab.dtype
+    back = resample(small, lab.shape, order=0)
+    assert back.shape == lab.shape
+    assert set(np.unique(back)) <= {0, 1}
+    img = resample(lab.astype(np.float32), (20, 300))
+    assert img.shape == (20, 300) and img.dtype == np.float32
+    stack = resample(np.zeros((3, 40, 40, 2)), (10, 10), channel_axis=-1)
+    assert stack.shape == (3, 10, 10, 2)

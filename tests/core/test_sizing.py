@@ -1,0 +1,80 @@
+"""Prediction at the model's object size (core/sizing.py through the API)."""
+
+import numpy as np
+import pytest
+
+from napari_unetseg import api
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.sizing import check_object_size, fill_holes
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+
+@pytest.fixture(scope="module")
+def sized():
+    bundle = api.load_model("nuclei-2d").copy()
+    bundle.object_size = {"diameter": 20.0}
+    bundle.__post_init__()
+    return bundle
+
+
+def test_resampled_prediction_comes_back_on_the_image_grid(sized):
+    img, truth = synthetic_nuclei((200, 300), seed=4, radius=(4, 5))
+    result = api.drain(api.predict_iter(img, sized, object_size=9.0, return_probabilities=True))
+    info = result.stats["object_size"]
+    assert info["factors"] != (1.0, 1.0) and "resampled" in info["message"]
+    assert result.labels.shape == img.shape and result.probabilities.shape == img.shape
+    t, p = truth > 0, result.labels > 0
+    assert 2 * (t & p).sum() / (t.sum() + p.sum()) > 0.8
+
+
+def test_auto_on_an_empty_image_falls_back_and_says_so(sized):
+    empty = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
+    result = api.drain(api.predict_iter(empty, sized))
+    assert "model's own size" in result.stats["object_size"]["message"]
+    assert result.labels.shape == empty.shape
+
+
+def test_a_model_without_a_size_predicts_as_before():
+    old = api.load_model("nuclei-2d").copy()
+    old.object_size = None
+    img, _ = synthetic_nuclei((128, 128), seed=5, radius=(20, 22))
+    a = api.predict(img, old, object_size=5.0)
+    b = api.predict(img, old, object_size=None)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_object_size_survives_the_model_file(tmp_path, sized):
+    path = sized.save(tmp_path / "m.pt")
+    assert ModelBundle.load(path).object_size["diameter"] == 20.0
+
+
+@pytest.mark.parametrize(
+    "bad", [0, -3, float("nan"), "big", True, 10_000], ids=["zero", "neg", "nan", "text", "bool", "huge"]
+)
+def test_bad_object_sizes_are_one_sentence(bad):
+    with pytest.raises(ValueError, match="object_size"):
+        check_object_size(bad, (64, 64))
+
+
+def test_check_object_size_accepts_auto_off_and_numbers():
+    assert check_object_size("auto", (64, 64)) == "auto"
+    assert check_object_size("off", (64, 64)) is None
+    assert check_object_size("12.5", (64, 64)) == 12.5
+
+
+def test_fill_holes_fills_enclosed_background_per_plane():
+    lab = np.zeros((2, 20, 20), np.uint8)
+    lab[0, 5:15, 5:15] = 1
+    lab[0, 8:12, 8:12] = 0  # a nucleolus
+    lab[1, 0:10, 0:10] = 2
+    lab[1, 0:5, 0:5] = 0  # open to the border: not a hole
+    fill_holes(lab)
+    assert (lab[0, 5:15, 5:15] == 1).all()
+    assert (lab[1, 0:5, 0:5] == 0).all()
+
+
+def test_default_model_follows_the_image():
+    assert api.default_model((20, 64, 64), "ZYX")[0] == "nuclei-3d"
+    assert api.default_model((20, 64, 64), None)[0] == "nuclei-3d"
+    assert api.default_model((20, 64, 64), "TYX")[0] == "nuclei-2d"
+    assert api.default_model((64, 64, 3), None, channel_axis=2)[0] == "nuclei-2d"
