@@ -24,7 +24,8 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.registry import REGISTRY
-from .core.sizing import predict_sized
+from .core.scale import resample, scaled_shape
+from .core.sizing import predict_sized, training_scale
 from .core.tiling import PredictionResult, TileProgress
 from .core.training import TrainProgress
 from .core.training import train as _train
@@ -264,6 +265,8 @@ def train_iter(
     spatial_dims: int | None = None,
     channel_axis: int | None = None,
     model_config: dict[str, Any] | None = None,
+    object_size: Any = "auto",
+    scale: Any = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -272,11 +275,56 @@ def train_iter(
     ``preview_image`` / ``preview_every`` (every N steps the current model predicts the
     image and the record carries the labels in ``.preview``) and ``model_config`` (UNet
     arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``). See
-    :func:`napari_unetseg.core.training.train` for every argument.
+    :func:`napari_unetseg.core.training.train` for every argument, and
+    :func:`napari_unetseg.core.sizing.training_scale` for ``object_size`` / ``scale``.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
-    arguments["model"] = None if model is None else load_model(model)
-    return (yield from _train(**arguments))
+    size, scale = arguments.pop("object_size"), arguments.pop("scale")
+    bundle = None if model is None else load_model(model)
+    arguments["model"] = bundle
+    first = images[0] if isinstance(images, (list, tuple)) else images
+    if bundle is not None:
+        sd = bundle.spatial_dims
+    elif spatial_dims:
+        sd = int(spatial_dims)
+    else:
+        sd = 3 if first.ndim - (channel_axis is not None) >= 3 else 2
+    imgs, labs, factors, record, message = training_scale(
+        bundle,
+        images,
+        labels,
+        object_size=size,
+        scale=scale,
+        spatial_dims=sd,
+        channel_axis=channel_axis,
+    )
+    arguments["images"], arguments["labels"] = imgs, labs
+    resampled = any(f != 1.0 for f in factors)
+    if resampled and preview_image is not None:
+        layout = bundle.layout(tuple(preview_image.shape), channel_axis)
+        arguments["preview_image"] = resample(
+            preview_image,
+            scaled_shape(layout.spatial_shape, factors),
+            channel_axis=layout.channel_axis,
+        )
+    gen = _train(**arguments)
+    said = False
+    while True:
+        try:
+            rec = next(gen)
+        except StopIteration as done:
+            trained = done.value
+            break
+        if not said:
+            rec.message = f"{message} {rec.message}".strip()
+            said = True
+        if resampled and rec.preview is not None:
+            rec.preview = resample(rec.preview, tuple(preview_image.shape)[-sd:], order=0)
+        yield rec
+    trained.object_size = record
+    trained.__post_init__()
+    trained.history["object_size"] = message
+    return trained
 
 
 def train(
@@ -297,6 +345,8 @@ def train(
     seed: int = 0,
     spatial_dims: int | None = None,
     channel_axis: int | None = None,
+    object_size: Any = "auto",
+    scale: Any = None,
 ) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -327,6 +377,14 @@ def train(
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'`` or ``'mps'``.
     seed : int
         Makes a run reproducible.
+    object_size : 'auto', float or None
+        Fine-tuning a model that records an object size: the images (and labels) are
+        resampled to it first, measured like :func:`predict` measures (``'auto'``) or
+        from the given diameter in pixels. A new model records the size of the objects
+        of its training image (measured the same way, so it predicts that image without
+        resampling).
+    scale : sequence of float, optional
+        Pixel size per axis of the image(s); recorded by a new model.
 
     Returns
     -------

@@ -49,7 +49,9 @@ def test_object_size_survives_the_model_file(tmp_path, sized):
 
 
 @pytest.mark.parametrize(
-    "bad", [0, -3, float("nan"), "big", True, 10_000], ids=["zero", "neg", "nan", "text", "bool", "huge"]
+    "bad",
+    [0, -3, float("nan"), "big", True, 10_000],
+    ids=["zero", "neg", "nan", "text", "bool", "huge"],
 )
 def test_bad_object_sizes_are_one_sentence(bad):
     with pytest.raises(ValueError, match="object_size"):
@@ -78,3 +80,44 @@ def test_default_model_follows_the_image():
     assert api.default_model((20, 64, 64), None)[0] == "nuclei-3d"
     assert api.default_model((20, 64, 64), "TYX")[0] == "nuclei-2d"
     assert api.default_model((64, 64, 3), None, channel_axis=2)[0] == "nuclei-2d"
+
+
+def test_fine_tuning_keeps_the_model_scale_and_previews_on_the_image_grid(sized):
+    from napari_unetseg.core.synthetic import synthetic_scribbles
+
+    img, lab = synthetic_nuclei((160, 160), seed=1, radius=(5, 6))
+    gen = api.train_iter(
+        img,
+        synthetic_scribbles(lab, seed=0),
+        model=sized,
+        steps=3,
+        device="cpu",
+        preview_image=img,
+        preview_every=1,
+    )
+    messages, previews = [], []
+    while True:
+        try:
+            rec = next(gen)
+        except StopIteration as done:
+            tuned = done.value
+            break
+        messages.append(rec.message)
+        if rec.preview is not None:
+            previews.append(rec.preview.shape)
+    assert "resampled for training" in messages[0]
+    assert previews and set(previews) == {img.shape}
+    assert tuned.object_size["diameter"] == 20.0
+
+
+def test_a_new_model_records_the_size_it_predicts_its_image_at():
+    from napari_unetseg.core.synthetic import synthetic_scribbles
+
+    img, lab = synthetic_nuclei((128, 128), seed=2, radius=(6, 7))
+    model = api.train(
+        img, synthetic_scribbles(lab, seed=0), steps=2, device="cpu", scale=(0.4, 0.4)
+    )
+    size = model.object_size
+    assert size["source"] == "measured on the training image" and size["pixel_size"] == [0.4, 0.4]
+    result = api.drain(api.predict_iter(img, model))
+    assert result.stats["object_size"]["factors"] == (1.0, 1.0)

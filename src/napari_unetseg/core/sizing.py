@@ -272,3 +272,99 @@ def _predict_resampled(
         uncertainty=unc,
         stats=stats,
     )
+
+
+def _as_list(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def training_scale(
+    model: ModelBundle | None,
+    images: Any,
+    labels: Any,
+    *,
+    object_size: Any = "auto",
+    scale: Any = None,
+    spatial_dims: int = 2,
+    channel_axis: int | None = None,
+) -> tuple[list[Any], list[Any], tuple[float, ...], dict[str, Any] | None, str]:
+    """Bring training data to a model's object size, or measure it for a new model.
+
+    Fine-tuning a model that records an object size: each image is measured (as
+    prediction measures it, or ``object_size`` pixels when given) and resampled, with
+    its labels (nearest), to the model's grid, so the model keeps its scale. A new
+    model (or one without a recorded size) trains on the images as they are and records
+    the size measured on them: the same measurement prediction makes, so the model
+    predicts its own training image without resampling. When the images show no
+    bright objects, dense labels are measured instead; when neither works, no size is
+    recorded.
+
+    Returns
+    -------
+    images, labels : lists
+        Possibly resampled.
+    factors : tuple of float
+        The factors applied to the first image (ones when none).
+    record : dict or None
+        The ``object_size`` the trained model should carry.
+    message : str
+        One sentence for the user.
+    """
+    from .scale import size_from_labels
+
+    images, labels = _as_list(images), _as_list(labels)
+    sd = spatial_dims
+    size = "auto" if object_size is None else object_size
+    first_layout = (
+        model.layout(tuple(images[0].shape), channel_axis) if model is not None else None
+    )
+    spatial = (
+        first_layout.spatial_shape if first_layout is not None else tuple(images[0].shape)[-sd:]
+    )
+    size = check_object_size(size, spatial)
+    spacing = None if scale is None else [float(s) for s in tuple(scale)[-sd:]]
+    ones = (1.0,) * sd
+    if model is not None and model.object_size is not None:
+        out_i, out_l, first = [], [], ones
+        for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
+            factors, info = choose_factors(model, img, size, spacing, channel_axis)
+            if i == 0:
+                first, message = (
+                    factors,
+                    info["message"].replace("resampled", "resampled for training"),
+                )
+            if all(f == 1.0 for f in factors):
+                out_i.append(img)
+                out_l.append(lab)
+                continue
+            layout = model.layout(tuple(img.shape), channel_axis)
+            shape = scaled_shape(layout.spatial_shape, factors)
+            out_i.append(resample(img, shape, order=1, channel_axis=layout.channel_axis))
+            out_l.append(resample(np.asarray(lab), shape, order=0))
+        return out_i, out_l, first, dict(model.object_size), message
+    # A new model: measure what it is trained on.
+    if size not in (None, "auto"):
+        diameter, how = float(size), "given"
+    else:
+        est = estimate_object_size(images[0], channel_axis=channel_axis)
+        diameter, how = est.diameter, "measured on the training image"
+        if diameter is None:
+            lab_est = size_from_labels(labels[0])
+            diameter, how = lab_est.diameter, "measured on the labels"
+    if diameter is None:
+        return images, labels, ones, None, "No object size recorded: the image shows no objects."
+    model_spacing = spacing if spacing is not None else [1.0] * sd
+    record = {
+        "diameter": float(diameter),
+        "spacing": [s / model_spacing[-1] for s in model_spacing],
+        "pixel_size": spacing,
+        "unit": None,
+        "source": how,
+    }
+    return (
+        images,
+        labels,
+        ones,
+        record,
+        f"Object size {diameter:.1f} px ({how}) is recorded in the model.",
+    )
