@@ -297,6 +297,13 @@ def _add_train(sub: Any) -> None:
         default=None,
         help="new model: 2D or 3D (default: from the image)",
     )
+    p.add_argument(
+        "--object-size",
+        default="auto",
+        metavar="auto|PIXELS|off",
+        help="object diameter in pixels: fine-tuning resamples to the model's size; a new "
+        "model records it (default auto: measured)",
+    )
     p.add_argument("--patch-size", type=int, nargs="+", default=None, help="patch edge(s)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", "--lr", type=float, default=None)
@@ -368,6 +375,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 spatial_dims=args.dims,
                 channel_axis=axes.pop() if len(axes) == 1 else None,
+                object_size=args.object_size,
+                scale=images[0].without_channels().scale,
             ),
             show,
         )
