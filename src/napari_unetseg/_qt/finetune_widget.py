@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from ..core.training.labels import label_counts, problem_with
 from ._common import (
     LayerComboBox,
     ModelComboBox,
@@ -204,17 +205,6 @@ def image_shape(layer: Image) -> tuple[int, ...]:
     return shape[:-1] if layer.rgb else shape
 
 
-def label_counts(data: Any) -> dict[int, int] | None:
-    """Pixels per label value (None for arrays too costly to count on every stroke)."""
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biu":
-        return None
-    flat = data.ravel()
-    if flat.size and (data.dtype.kind == "i" and flat.min() < 0):
-        return None
-    counts = np.bincount(flat) if flat.size else np.zeros(1, np.int64)
-    return {int(v): int(n) for v, n in enumerate(counts) if n}
-
-
 def scribble_names(layer: Labels) -> dict[int, str]:
     """Names of the label values: the layer's ``name`` feature, else the defaults."""
     names = dict(SCRIBBLE_NAMES)
@@ -242,33 +232,6 @@ def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list
         keep = mine is None or (_generic_class_name(mine) and not _generic_class_name(theirs))
         merged.append(theirs if keep else mine)
     return merged if len(set(merged)) == len(merged) else list(model_names)
-
-
-def problem_with(counts: dict[int, int] | None, mode: str, layer_name: str) -> str | None:
-    """One sentence saying why these labels cannot be trained on, or None if they can."""
-    if counts is None:
-        return None  # a lazy array: the engine checks it when training starts
-    painted = {v: n for v, n in counts.items() if v > 0}
-    if mode == "sparse":
-        if not painted:
-            return (
-                f"Nothing is painted in {layer_name!r} yet: paint some background (label 1) "
-                "and some objects (label 2), then press Train."
-            )
-        if BACKGROUND not in painted:
-            return (
-                f"Only objects are painted in {layer_name!r}: paint some background (label 1) too."
-            )
-        if len(painted) == 1:
-            return (
-                f"Only background is painted in {layer_name!r}: paint some objects (label 2) too."
-            )
-        return None
-    if not painted:
-        return f"{layer_name!r} is all background (0): dense masks need objects (values > 0)."
-    if not counts.get(0):
-        return f"{layer_name!r} has no background (0): dense masks need background pixels."
-    return None
 
 
 def _colour(rgba: tuple[float, ...]) -> str:

@@ -1,0 +1,110 @@
+"""What a run reports and keeps: progress records, the loss curves, the best weights.
+
+Also the learning-rate schedule (linear warm-up, then cosine decay over the step budget or
+the time budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+#: Loss values kept in the model file's history (the curve is subsampled beyond that).
+MAX_HISTORY_POINTS = 2000
+
+
+@dataclass
+class TrainProgress:
+    """One progress record of :func:`~napari_unetseg.core.training.train`.
+
+    ``loss`` is the mean training loss since the previous record; ``val_loss`` and
+    ``val_dice`` are set only on records where validation ran; ``preview`` holds the
+    current model's labels for the preview image when one was computed at this step;
+    ``message`` carries notices for the user (empty when there is nothing to say).
+    """
+
+    step: int
+    total_steps: int | None
+    loss: float | None
+    val_loss: float | None
+    val_dice: float | None
+    best_val_dice: float | None
+    lr: float
+    elapsed: float
+    time_limit: float | None
+    preview: np.ndarray | None = None
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the budget used (steps or time, whichever is further along)."""
+        f = 0.0
+        if self.total_steps:
+            f = self.step / self.total_steps
+        if self.time_limit:
+            f = max(f, self.elapsed / self.time_limit)
+        return min(1.0, f)
+
+
+class _History:
+    """The loss curve, the validation curve and the best weights of a run.
+
+    The best weights are those with the best validation Dice; among equal Dice (Dice on
+    scribbles often saturates) the lower validation loss wins.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.val: dict[str, list[Any]] = {"step": [], "loss": [], "dice": []}
+        self.best_dice: float | None = None
+        self.best_loss = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_step = 0
+        self.last_eval_step = -1
+
+    def add_loss(self, step: int, loss: float) -> None:
+        self.steps.append(step)
+        self.loss.append(loss)
+
+    def add_validation(
+        self, step: int, loss: float, dice: float | None, network: torch.nn.Module
+    ) -> None:
+        """Record a validation; keep a CPU copy of the weights when they are the best."""
+        self.last_eval_step = step
+        self.val["step"].append(step)
+        self.val["loss"].append(loss)
+        self.val["dice"].append(dice)
+        if dice is not None and (
+            self.best_dice is None
+            or dice > self.best_dice
+            or (dice == self.best_dice and loss < self.best_loss)
+        ):
+            self.best_dice, self.best_loss, self.best_step = dice, loss, step
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()
+            }
+
+    def curve(self) -> dict[str, list[Any]]:
+        """The loss curve as the model file keeps it (subsampled)."""
+        return {"step": _subsample(self.steps), "loss": _subsample(self.loss)}
+
+
+def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 5% of ``base``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def _subsample(values: list[Any], n: int = MAX_HISTORY_POINTS) -> list[Any]:
+    if len(values) <= n:
+        return list(values)
+    idx = np.linspace(0, len(values) - 1, n).round().astype(int)
+    return [values[i] for i in idx]

@@ -1,0 +1,399 @@
+"""Labels: reading and checking them, the class plan, the label index, trainability rules.
+
+Label modes (see DESIGN.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
+``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the
+model has one foreground class every value > 0 is that class (instance masks are used as
+they are).
+
+The engine reads labels band by band (:func:`_bands`), never a whole volume as int64.
+:func:`label_counts` and :func:`problem_with` are the quick checks the Fine-tune widget
+runs on every stroke (numpy only); the engine's own checks (:func:`_plan_classes`,
+:func:`_present_classes`) run when training starts, on any array-like.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..normalize import Layout, Normalizer, resolve_layout
+
+LABEL_MODES = ("sparse", "dense")
+#: Sparse label value of background (0 = not painted, ``k >= 2`` = class ``k - 1``).
+SPARSE_BACKGROUND = 1
+#: Most classes scribbles may ask for (label values up to ``MAX_SCRIBBLE_CLASSES + 1``):
+#: a larger value is a stray label or an instance mask, not a plan of classes.
+MAX_SCRIBBLE_CLASSES = 64
+#: Coordinates of labeled pixels kept per class for patch sampling.
+MAX_COORDS_PER_CLASS = 200_000
+#: Largest label value :func:`label_counts` counts with a bincount (beyond: np.unique).
+_MAX_BINCOUNT = 1 << 16
+
+
+# -- images and labels -----------------------------------------------------------------------
+@dataclass
+class _Pair:
+    """One training image with its labels and the axes a model reads."""
+
+    image: Any
+    labels: Any
+    layout: Layout  # of the image (channel axis, spatial axes, leading axes)
+    lab_layout: Layout  # of the labels (same axes without the channel axis)
+    normalizer: Normalizer | None = None
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        return self.layout.spatial_shape
+
+
+def _as_list(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _check_labels_dtype(labels: Any, i: int) -> None:
+    kind = np.dtype(labels.dtype).kind
+    if kind not in "biuf":
+        raise ValueError(f"Labels {i + 1} have dtype {labels.dtype}; integer labels are needed.")
+
+
+def _pairs(
+    images: Any, labels: Any, spatial_dims: int, in_channels: int, channel_axis: int | None
+) -> list[_Pair]:
+    """Match images with labels and check their shapes (one clear sentence when wrong)."""
+    images, labels = _as_list(images), _as_list(labels)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"Got {len(images)} image(s) but {len(labels)} labels array(s); give one labels "
+            "array per image."
+        )
+    if not images:
+        raise ValueError("No training images were given.")
+    pairs = []
+    for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
+        if not hasattr(img, "shape"):
+            img = np.asarray(img)
+        if not hasattr(lab, "shape"):
+            lab = np.asarray(lab)
+        _check_labels_dtype(lab, i)
+        layout = resolve_layout(tuple(img.shape), spatial_dims, in_channels, channel_axis)
+        if tuple(lab.shape) != layout.output_shape:
+            which = f" (pair {i + 1})" if len(images) > 1 else ""
+            raise ValueError(
+                f"The labels{which} have shape {tuple(lab.shape)} but the image needs "
+                f"{layout.output_shape}; labels must cover the image pixel for pixel."
+            )
+        lab_layout = resolve_layout(tuple(lab.shape), spatial_dims, 1, None)
+        pairs.append(_Pair(img, lab, layout, lab_layout))
+    return pairs
+
+
+def _bands(
+    pair: _Pair, rows: int
+) -> Generator[tuple[tuple[int, ...], int, np.ndarray], None, None]:
+    """Labels read as (leading position, first row, int64 band) of ``rows`` rows."""
+    spatial = pair.spatial
+    for lead in itertools.product(*(range(n) for n in pair.lab_layout.leading_shape)):
+        for r0 in range(0, spatial[0], rows):
+            sl = (slice(r0, min(r0 + rows, spatial[0])),) + tuple(slice(None) for _ in spatial[1:])
+            yield (
+                lead,
+                r0,
+                np.asarray(pair.labels[pair.lab_layout.index(lead, sl)]).astype(np.int64),
+            )
+
+
+def _band_rows(pair: _Pair, block0: int) -> int:
+    """Rows per band: a multiple of the block height, about 4 M pixels at most."""
+    per_row = max(1, math.prod(pair.spatial[1:]))
+    return max(block0, (4_000_000 // per_row) // block0 * block0)
+
+
+def _block_ids(
+    start: Sequence[int], shape: tuple[int, ...], block: tuple[int, ...], grid: tuple[int, ...]
+) -> np.ndarray:
+    """Flat block index of every pixel of the box ``start + shape`` (by broadcasting)."""
+    bid = np.zeros(shape, np.int64)
+    for a, (a0, n, b) in enumerate(zip(start, shape, block, strict=True)):
+        idx = (np.arange(int(a0), int(a0) + n) // b) * math.prod(grid[a + 1 :])
+        bid += idx.reshape([-1 if k == a else 1 for k in range(len(shape))])
+    return bid
+
+
+# -- the class plan --------------------------------------------------------------------------
+@dataclass
+class _ClassPlan:
+    """How raw label values become class indices (``-1`` = ignore)."""
+
+    mode: str
+    n_classes: int  # output channels of the model (1 = one sigmoid channel)
+    collapse: bool  # dense instance masks: every value > 0 is class 1
+    message: str = ""
+
+    @property
+    def n_eff(self) -> int:
+        """Classes the loss sees (a 1-channel model is handled as 2 classes)."""
+        return max(2, self.n_classes)
+
+    def targets(self, raw: np.ndarray) -> np.ndarray:
+        if self.mode == "sparse":
+            return raw - 1
+        return (raw > 0).astype(np.int64) if self.collapse else raw
+
+
+def _value_range(pairs: list[_Pair], block0: int) -> tuple[int, int]:
+    """Smallest and largest label value (0 included), read band by band."""
+    lo, hi = 0, 0
+    for pair in pairs:
+        for _, _, band in _bands(pair, _band_rows(pair, block0)):
+            if band.size:
+                lo, hi = min(lo, int(band.min())), max(hi, int(band.max()))
+    return lo, hi
+
+
+def _plan_classes(
+    pairs: list[_Pair], mode: str, n_classes: int | None, model_classes: int | None, block0: int
+) -> _ClassPlan:
+    """First pass over the labels: value range -> number of classes and mapping."""
+    lo, hi = _value_range(pairs, block0)
+    if lo < 0:
+        raise ValueError(f"The labels contain negative values ({lo}); labels must be >= 0.")
+    if hi == 0:
+        if mode == "sparse":
+            raise ValueError(
+                "The labels have no labeled pixels: paint background (label 1) and at least "
+                "one class (label 2 or more) before training."
+            )
+        raise ValueError(
+            "The dense labels are all background (0): they need foreground pixels too."
+        )
+    message = ""
+    collapse = False
+    if mode == "sparse":
+        needed = hi  # labels 1..K+1 -> classes 0..K
+    else:
+        needed = hi + 1
+        # Without an explicit class count, dense labels are masks of one foreground class
+        # (napari Labels layers usually hold instance masks): every value > 0 is class 1.
+        if (n_classes or model_classes or 2) in (1, 2):
+            collapse = needed > 2
+            needed = 2
+            if collapse:
+                message = (
+                    f"The dense labels have values up to {hi}: they are taken as instance "
+                    "masks, every object being one foreground class (give n_classes for "
+                    "several classes)."
+                )
+    if n_classes is not None:
+        if needed > max(2, int(n_classes)):
+            raise ValueError(
+                f"The labels contain class {needed - 1} but the model is asked for "
+                f"{n_classes} classes."
+            )
+        n = int(n_classes)
+    elif model_classes is not None:
+        n = model_classes if needed <= max(2, model_classes) else needed
+    else:
+        n = needed
+    return _ClassPlan(mode, max(1, n), collapse, message)
+
+
+def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
+    """The classes with labeled pixels; raises ValueError unless there are two or more."""
+    present = [c for c in range(n_eff) if totals[c] > 0]
+    if len(present) < 2:
+        if mode == "sparse":
+            which = "background (label 1)" if present == [0] else f"label {present[0] + 1}"
+            raise ValueError(
+                f"Only one class is painted ({which}): paint background (label 1) and at "
+                "least one class (label 2 or more) before training."
+            )
+        raise ValueError("The dense labels contain a single class; they need at least two.")
+    return present
+
+
+# -- the label index -------------------------------------------------------------------------
+class _LabelIndex:
+    """Second pass: labeled pixels per class and block, plus sampled coordinates.
+
+    ``counts[s]`` is an array ``(n_blocks, n_eff)`` for source ``s`` (one pair at one
+    leading position); ``coords[c]`` holds rows ``(source, *spatial)`` of class ``c``.
+    """
+
+    def __init__(
+        self,
+        pairs: list[_Pair],
+        plan: _ClassPlan,
+        block: tuple[int, ...],
+        rng: np.random.Generator,
+    ) -> None:
+        self.block = block
+        self.sources: list[tuple[int, tuple[int, ...]]] = []
+        self.grids: list[tuple[int, ...]] = []
+        self.counts: list[np.ndarray] = []
+        c_eff = plan.n_eff
+        n_bands_total = 0
+        per_source_bands = []
+        for pair in pairs:
+            rows = _band_rows(pair, block[0])
+            n_bands = math.ceil(pair.spatial[0] / rows) * max(
+                1, math.prod(pair.lab_layout.leading_shape)
+            )
+            per_source_bands.append(rows)
+            n_bands_total += n_bands
+        cap_band = max(16, math.ceil(MAX_COORDS_PER_CLASS / max(1, n_bands_total)))
+        chunks: list[list[np.ndarray]] = [[] for _ in range(c_eff)]
+        src_of: dict[tuple[int, tuple[int, ...]], int] = {}
+        for p, pair in enumerate(pairs):
+            grid = tuple(math.ceil(s / b) for s, b in zip(pair.spatial, block, strict=True))
+            for lead, r0, band in _bands(pair, per_source_bands[p]):
+                t = plan.targets(band)
+                if t.max(initial=-1) < 0:
+                    continue
+                if t.max() >= c_eff:
+                    raise ValueError(
+                        f"The labels contain class {int(t.max())} but the model has "
+                        f"{plan.n_classes} classes."
+                    )
+                key = (p, lead)
+                if key not in src_of:
+                    src_of[key] = len(self.sources)
+                    self.sources.append(key)
+                    self.grids.append(grid)
+                    self.counts.append(np.zeros((math.prod(grid), c_eff), np.int64))
+                s = src_of[key]
+                self._count_band(s, r0, t, c_eff)
+                for c in range(c_eff):
+                    rows = _sampled_rows(t, c, s, r0, cap_band, rng)
+                    if rows is not None:
+                        chunks[c].append(rows)
+        nd = len(block)
+        self.coords = [
+            np.concatenate(ch) if ch else np.zeros((0, nd + 1), np.int64) for ch in chunks
+        ]
+
+    def _count_band(self, s: int, r0: int, t: np.ndarray, c_eff: int) -> None:
+        """Add the labeled pixels of band ``t`` (first row ``r0``) to ``counts[s]``."""
+        start = (r0,) + (0,) * (t.ndim - 1)
+        bid = _block_ids(start, t.shape, self.block, self.grids[s])
+        labeled = t >= 0
+        flat = bid[labeled] * c_eff + t[labeled]
+        self.counts[s] += np.bincount(flat, minlength=self.counts[s].size).reshape(
+            self.counts[s].shape
+        )
+
+    def class_totals(self) -> np.ndarray:
+        return sum(c.sum(0) for c in self.counts) if self.counts else np.zeros(0, np.int64)
+
+    def in_blocks(self, rows: np.ndarray, blocks: list[set[int]]) -> np.ndarray:
+        """Whether each coordinate row ``(source, *spatial)`` lies in ``blocks[source]``."""
+        out = np.zeros(len(rows), bool)
+        for s, chosen in enumerate(blocks):
+            sel = np.flatnonzero(rows[:, 0] == s)
+            if not chosen or not sel.size:
+                continue
+            cells = tuple(rows[sel, 1 + a] // b for a, b in enumerate(self.block))
+            flat = np.ravel_multi_index(cells, self.grids[s])
+            out[sel] = np.isin(flat, np.fromiter(chosen, np.int64, len(chosen)))
+        return out
+
+
+def _sampled_rows(
+    t: np.ndarray, c: int, s: int, r0: int, cap: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Rows ``(s, *spatial)`` of up to ``cap`` pixels of class ``c`` in band ``t`` (None: none)."""
+    pos = np.flatnonzero(t == c)
+    if not pos.size:
+        return None
+    if pos.size > cap:
+        pos = pos[rng.integers(0, pos.size, cap)]
+    xyz = np.stack(np.unravel_index(pos, t.shape), axis=1)
+    xyz[:, 0] += r0
+    return np.concatenate([np.full((len(xyz), 1), s), xyz], axis=1).astype(np.int64)
+
+
+# -- can these labels be trained on? (the Fine-tune widget asks on every stroke) -------------
+def label_counts(data: Any) -> dict[int, int] | None:
+    """Pixels per label value of an in-memory integer array.
+
+    Parameters
+    ----------
+    data : array-like
+        A labels array.
+
+    Returns
+    -------
+    dict of int to int or None
+        ``{value: pixels}`` for the values present (empty for an empty array); None for
+        arrays too costly to count on every stroke (not a numpy array: lazy, on disk) and
+        for non-integer or negative labels (the engine explains those when training
+        starts).
+    """
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biu":
+        return None
+    flat = data.ravel()
+    if not flat.size:
+        return {}
+    if data.dtype.kind == "i" and flat.min() < 0:
+        return None
+    if int(flat.max()) > max(_MAX_BINCOUNT, flat.size):
+        # A few huge label ids: a bincount would allocate 8 bytes per possible value.
+        values, counts = np.unique(flat, return_counts=True)
+        return {int(v): int(n) for v, n in zip(values, counts, strict=True)}
+    counts = np.bincount(flat)
+    return {int(v): int(n) for v, n in enumerate(counts) if n}
+
+
+def problem_with(counts: dict[int, int] | None, mode: str, layer_name: str) -> str | None:
+    """Why labels with these counts cannot be trained on, in one sentence.
+
+    Parameters
+    ----------
+    counts : dict of int to int or None
+        Pixels per label value (:func:`label_counts`); None (not counted) passes, the
+        engine checks such labels when training starts.
+    mode : {'sparse', 'dense'}
+        The label mode (see the module docstring).
+    layer_name : str
+        The labels' name, quoted in the sentence.
+
+    Returns
+    -------
+    str or None
+        The sentence, or None when the labels can be trained on.
+    """
+    if counts is None:
+        return None  # a lazy array: the engine checks it when training starts
+    painted = {v: n for v, n in counts.items() if v > 0}
+    if mode == "sparse":
+        return _sparse_problem(painted, layer_name)
+    if not painted:
+        return f"{layer_name!r} is all background (0): dense masks need objects (values > 0)."
+    if not counts.get(0):
+        return f"{layer_name!r} has no background (0): dense masks need background pixels."
+    return None
+
+
+def _sparse_problem(painted: dict[int, int], layer_name: str) -> str | None:
+    """:func:`problem_with` for scribbles, given the pixels per painted value (> 0)."""
+    if not painted:
+        return (
+            f"Nothing is painted in {layer_name!r} yet: paint some background (label 1) "
+            "and some objects (label 2), then press Train."
+        )
+    if SPARSE_BACKGROUND not in painted:
+        return f"Only objects are painted in {layer_name!r}: paint some background (label 1) too."
+    if len(painted) == 1:
+        return f"Only background is painted in {layer_name!r}: paint some objects (label 2) too."
+    top = max(painted)
+    if top > MAX_SCRIBBLE_CLASSES + 1:
+        return (
+            f"{layer_name!r} has label {top}, which would ask for {top - 1} classes (at most "
+            f"{MAX_SCRIBBLE_CLASSES}): repaint it with a smaller label, or choose "
+            "'Dense masks' if the layer holds object masks."
+        )
+    return None

@@ -1,0 +1,115 @@
+"""The settings of a run: :func:`~napari_unetseg.core.training.train`'s arguments checked,
+and the defaults (budget, architecture of a new model, patch and batch size per device).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .labels import LABEL_MODES
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..bundle import ModelBundle
+
+#: Architecture of a model trained from scratch, per spatial dimensionality.
+NEW_MODEL: dict[int, dict[str, Any]] = {
+    2: {"depth": 4, "base_channels": 16, "norm": "batch"},
+    3: {"depth": 4, "base_channels": 8, "norm": "batch"},
+}
+#: Default time budget (seconds) when neither ``steps`` nor ``time_limit`` is given.
+DEFAULT_TIME_LIMIT = 60.0
+
+
+@dataclass
+class TrainOptions:
+    """The arguments of :func:`~napari_unetseg.core.training.train` besides the data, checked.
+
+    Raises ValueError for a bad value; without ``steps`` and ``time_limit`` the budget is
+    :data:`DEFAULT_TIME_LIMIT` seconds.
+    """
+
+    model: ModelBundle | None
+    label_mode: str
+    n_classes: int | None
+    steps: int | None
+    time_limit: float | None
+    patch_size: int | Sequence[int] | None
+    batch_size: int | None
+    learning_rate: float | None
+    val_fraction: float
+    augment: bool
+    device: str | torch.device
+    seed: int
+    stop: threading.Event | None
+    preview_image: Any
+    preview_every: int
+    spatial_dims: int | None
+    channel_axis: int | None
+    eval_every: int | None
+    model_config: dict[str, Any] | None
+
+    def __post_init__(self) -> None:
+        steps, time_limit = self.steps, self.time_limit
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}.")
+        if steps is not None and int(steps) < 1:
+            raise ValueError(f"steps must be at least 1, got {steps!r}.")
+        if time_limit is not None and float(time_limit) <= 0:
+            raise ValueError(f"time_limit must be positive, got {time_limit!r}.")
+        if not 0.0 <= float(self.val_fraction) < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}.")
+        if steps is None and time_limit is None:
+            self.time_limit = DEFAULT_TIME_LIMIT
+
+
+def _patch_and_batch(
+    spatial_dims: int,
+    device: torch.device,
+    spatial_shapes: list[tuple[int, ...]],
+    div: int,
+    patch_size: int | Sequence[int] | None,
+    batch_size: int | None,
+) -> tuple[tuple[int, ...], int]:
+    """The patch size (requested or default, fitted to the images) and the batch size."""
+    auto_patch, auto_batch = _default_patch_batch(spatial_dims, device, spatial_shapes, div)
+    batch = int(batch_size or auto_batch)
+    if patch_size is None:
+        return auto_patch, batch
+    if isinstance(patch_size, (int, np.integer)):
+        req = (patch_size,) * spatial_dims
+    else:
+        req = tuple(patch_size)
+    if len(req) != spatial_dims or min(req) < 1:
+        raise ValueError(
+            f"patch_size must be a positive int or {spatial_dims} ints, got {patch_size!r}."
+        )
+    return _fit_patch(req, np.max(np.array(spatial_shapes), axis=0), div), batch
+
+
+def _default_patch_batch(
+    spatial_dims: int, device: torch.device, spatial_shapes: list[tuple[int, ...]], div: int
+) -> tuple[tuple[int, ...], int]:
+    """Patch size and batch size for the device, no larger than the images need."""
+    gpu = device.type in ("cuda", "mps")
+    if spatial_dims == 2:
+        patch, batch = ((256, 256), 16) if gpu else ((128, 128), 4)
+    else:
+        patch, batch = ((64, 128, 128), 2) if gpu else ((32, 64, 64), 2)
+    biggest = np.max(np.array(spatial_shapes), axis=0)
+    return _fit_patch(patch, biggest, div), batch
+
+
+def _fit_patch(patch: Sequence[int], biggest: np.ndarray, div: int) -> tuple[int, ...]:
+    def up(n: int) -> int:
+        return max(div, -(-int(n) // div) * div)
+
+    return tuple(min(up(p), up(s)) for p, s in zip(patch, biggest, strict=True))

@@ -1,0 +1,112 @@
+"""Patches: reading them from the images and labels, and the class-balanced sampler.
+
+A patch is centred (with a random offset) on a labeled training pixel of a class drawn
+uniformly, so every patch contains labels and rare classes are oversampled. Image patches
+are read from the array-like input and normalized on the fly with the model's
+:class:`~napari_unetseg.core.normalize.Normalizer` (statistics computed once per image,
+the same transform inference applies). Pixels of validation blocks are never trained on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tiling import _pad_end
+from .labels import _block_ids, _ClassPlan, _LabelIndex, _Pair
+
+#: Validation patches evaluated at each evaluation (a fixed, seeded subset).
+MAX_VAL_PATCHES = 16
+
+
+def _read_patch(
+    pair: _Pair, lead: tuple[int, ...], start: np.ndarray, patch: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized image (C, *patch) float32 and raw labels (*patch) int64, padded."""
+    spatial = pair.spatial
+    sl = tuple(
+        slice(int(a), min(int(a) + p, s)) for a, p, s in zip(start, patch, spatial, strict=True)
+    )
+    img = pair.layout.to_channels_first(np.asarray(pair.image[pair.layout.index(lead, sl)]))
+    x = _pad_end(pair.normalizer(img), patch)
+    raw = np.asarray(pair.labels[pair.lab_layout.index(lead, sl)]).astype(np.int64)
+    return x, raw
+
+
+def _pad_target(t: np.ndarray, patch: tuple[int, ...]) -> np.ndarray:
+    pads = [(0, p - s) for s, p in zip(t.shape, patch, strict=True)]
+    return np.pad(t, pads, constant_values=-1) if any(p for _, p in pads) else t
+
+
+def _val_mask(
+    index: _LabelIndex, s: int, val: set[int], start: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Boolean mask (shape) of the pixels of a box that lie in validation blocks."""
+    bid = _block_ids(start, shape, index.block, index.grids[s])
+    return np.isin(bid, np.fromiter(val, np.int64, len(val)))
+
+
+class _Sampler:
+    """Draws training batches: class-balanced, centred on labeled training pixels."""
+
+    def __init__(
+        self,
+        pairs: list[_Pair],
+        index: _LabelIndex,
+        plan: _ClassPlan,
+        val: list[set[int]],
+        patch: tuple[int, ...],
+        rng: np.random.Generator,
+    ) -> None:
+        self.pairs, self.index, self.plan, self.val = pairs, index, plan, val
+        self.patch, self.rng = patch, rng
+        self.pools = []
+        for rows in index.coords:
+            self.pools.append(rows[~index.in_blocks(rows, val)] if any(val) else rows)
+        self.classes = [c for c, rows in enumerate(self.pools) if len(rows)]
+
+    def _start(self, centre: np.ndarray, spatial: tuple[int, ...]) -> np.ndarray:
+        offset = self.rng.integers(0, self.patch)
+        top = np.maximum(np.array(spatial) - np.array(self.patch), 0)
+        return np.clip(centre - offset, 0, top)
+
+    def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)``: float32 (B, C, *patch) and int64 targets (B, *patch), -1 = ignore."""
+        xs, ys = [], []
+        for _ in range(batch):
+            c = self.classes[self.rng.integers(len(self.classes))]
+            pool = self.pools[c]
+            s, *centre = pool[self.rng.integers(len(pool))]
+            p, lead = self.index.sources[s]
+            pair = self.pairs[p]
+            start = self._start(np.array(centre), pair.spatial)
+            x, raw = _read_patch(pair, lead, start, self.patch)
+            t = self.plan.targets(raw)
+            if self.val[s]:
+                t[_val_mask(self.index, s, self.val[s], start, t.shape)] = -1
+            xs.append(x)
+            ys.append(_pad_target(t, self.patch))
+        return np.stack(xs), np.stack(ys)
+
+    def validation(self, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fixed validation patches: one per (sampled) block, labels of that block only."""
+        items = [(s, b) for s, blocks in enumerate(self.val) for b in sorted(blocks)]
+        if not items:
+            return None
+        if len(items) > limit:
+            items = [items[i] for i in sorted(self.rng.choice(len(items), limit, replace=False))]
+        xs, ys = [], []
+        for s, b in items:
+            p, lead = self.index.sources[s]
+            pair = self.pairs[p]
+            bpos = np.array(np.unravel_index(b, self.index.grids[s]))
+            lo = bpos * np.array(self.index.block)
+            centre = lo + np.array(self.index.block) // 2
+            top = np.maximum(np.array(pair.spatial) - np.array(self.patch), 0)
+            start = np.clip(centre - np.array(self.patch) // 2, 0, top)
+            x, raw = _read_patch(pair, lead, start, self.patch)
+            t = self.plan.targets(raw)
+            inside = _val_mask(self.index, s, {int(b)}, start, t.shape)
+            t[~inside] = -1
+            xs.append(x)
+            ys.append(_pad_target(t, self.patch))
+        return np.stack(xs), np.stack(ys)

@@ -1,0 +1,542 @@
+"""The trainer: :func:`train`, a generator driving the named steps of a :class:`Trainer`.
+
+:class:`Trainer` sets a run up (model, labels, validation, optimizer) and offers its
+steps: an optimizer step, an evaluation, a preview, a progress record and the finish.
+:func:`_run` is the loop that calls them within the budget. Optimization: AdamW, linear
+warm-up then cosine decay (over the step budget or the time budget), gradient clipping,
+autocast on CUDA; the weights with the best validation Dice are kept and returned (the
+last ones without validation).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import devices as dev
+from ..bundle import ModelBundle
+from ..tiling import predict_tiled
+from ..unet import UNet
+from .augment import augment_batch
+from .history import TrainProgress, _History, _lr_at
+from .labels import _as_list, _LabelIndex, _pairs, _plan_classes, _present_classes
+from .losses import dice_from_counts, hard_dice_counts
+from .options import NEW_MODEL, TrainOptions, _patch_and_batch
+from .sampling import MAX_VAL_PATCHES, _Sampler
+from .validation import _split_validation
+
+#: Least time between two progress records without news (seconds).
+RECORD_INTERVAL_S = 0.1
+
+
+class Trainer:
+    """One training run: set up on construction, then stepped by :func:`train`.
+
+    Parameters
+    ----------
+    images, labels : array-like or list of array-likes
+        As for :func:`train`.
+    options : TrainOptions
+        The other arguments of :func:`train`.
+    started : float
+        ``time.perf_counter()`` when the run started (elapsed times count from there).
+
+    Notes
+    -----
+    The steps, in the order :func:`train` calls them: :meth:`opening_record`, then while
+    :meth:`budget_used` gives a fraction: :meth:`optimize_step`, :meth:`evaluate` when
+    :meth:`evaluation_due`, :meth:`preview` when :meth:`preview_due`, :meth:`record`;
+    last :meth:`end_training` and :meth:`finish`.
+    """
+
+    def __init__(self, images: Any, labels: Any, options: TrainOptions, started: float) -> None:
+        self.options = options
+        self.started = started
+        self.device = dev.resolve_device(options.device)
+        self.rng = np.random.default_rng(options.seed)
+        # A given bundle that was never trained (no history) is trained like a new model.
+        self.fine_tune = options.model is not None and bool(options.model.history)
+        # The loss is the package's ``masked_loss``, looked up there so that replacing it
+        # (tests do, to run out of memory on purpose) reaches the trainer.
+        package = importlib.import_module(__package__)
+        self.loss_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = package.masked_loss
+        self._setup_data(images, labels)
+        self._setup_model()
+        self._setup_validation()
+        self._setup_optimizer()
+        self.history = _History()
+        self.step = 0
+        self.pending: list[float] = []  # losses since the last record
+        self.last_record_t = -1.0
+        self.next_eval_t = self.eval_seconds
+        self.stopped = False
+
+    # -- setup -------------------------------------------------------------------------------
+    def _setup_data(self, images: Any, labels: Any) -> None:
+        """Pairs, patch and batch size, the class plan and the label index."""
+        o = self.options
+        if o.model is not None:
+            self.bundle: ModelBundle | None = o.model.copy()
+            sd, in_ch = self.bundle.spatial_dims, self.bundle.in_channels
+        else:
+            first = _as_list(images)[0]
+            ndim = len(first.shape) - (o.channel_axis is not None)
+            sd = int(o.spatial_dims) if o.spatial_dims else (3 if ndim >= 3 else 2)
+            in_ch = 1 if o.channel_axis is None else int(first.shape[o.channel_axis])
+            self.bundle = None
+        self.spatial_dims, self.in_channels = sd, in_ch
+        self.pairs = _pairs(images, labels, sd, in_ch, o.channel_axis)
+        self.config = {**NEW_MODEL[sd], **(o.model_config or {})}
+        div = self.bundle.divisor if self.bundle else 2 ** (int(self.config["depth"]) - 1)
+        shapes = [p.spatial for p in self.pairs]
+        self.patch, self.batch = _patch_and_batch(
+            sd, self.device, shapes, div, o.patch_size, o.batch_size
+        )
+        self.block = tuple(max(1, p // 2) for p in self.patch)
+        model_classes = self.bundle.n_classes if self.bundle else None
+        self.plan = _plan_classes(
+            self.pairs, o.label_mode, o.n_classes, model_classes, self.block[0]
+        )
+        self.index = _LabelIndex(self.pairs, self.plan, self.block, self.rng)
+        self.totals = self.index.class_totals()
+        self.present = _present_classes(self.totals, self.plan.n_eff, o.label_mode)
+
+    def _setup_model(self) -> None:
+        """A new network, or the copy to fine-tune (a new head for a new class count)."""
+        o, n_classes = self.options, self.plan.n_classes
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(o.seed)
+            if self.bundle is None:
+                sd = self.spatial_dims
+                net = UNet(
+                    spatial_dims=sd,
+                    in_channels=self.in_channels,
+                    n_classes=n_classes,
+                    **self.config,
+                )
+                self.bundle = ModelBundle.from_network(net, name=f"unet-{sd}d")
+            elif n_classes != self.bundle.n_classes:
+                _reinit_head(self.bundle.network, n_classes)
+                self.bundle.class_names = []
+                self.bundle.__post_init__()  # default class names for the new count
+        if self.fine_tune:
+            self.bundle.name = f"{o.model.name}-finetuned"
+        for pair in self.pairs:
+            pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis)
+
+    def _setup_validation(self) -> None:
+        """The validation split, the sampler and the fixed validation patches."""
+        self.val, message = _split_validation(
+            self.index, float(self.options.val_fraction), self.rng
+        )
+        self.sampler = _Sampler(self.pairs, self.index, self.plan, self.val, self.patch, self.rng)
+        self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
+        self.messages = [m for m in (self.plan.message, message) if m]
+
+    def _setup_optimizer(self) -> None:
+        """Network on the device, autocast, optimizer, schedule and evaluation cadence."""
+        o = self.options
+        self.network = self.bundle.network.to(self.device)
+        self.network.train()
+        self.amp_dtype = dev.autocast_dtype(self.device, "auto")
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.lr0 = float(o.learning_rate or (5e-4 if self.fine_tune else 2e-3))
+        self.opt = torch.optim.AdamW(self.network.parameters(), lr=self.lr0, weight_decay=1e-4)
+        self.warmup = min(20, max(1, (int(o.steps) if o.steps else 200) // 10))
+        self.eval_every = o.eval_every
+        if self.eval_every is None:
+            self.eval_every = max(5, int(o.steps) // 10) if o.steps else 0
+        self.eval_seconds = float(o.time_limit) / 15 if o.time_limit else None
+        self.gen = torch.Generator().manual_seed(int(o.seed))
+        self.pin = self.device.type == "cuda"
+        self.val_x = self.val_y = None
+        if self.val_data is not None:
+            self.val_x = self._to_device(self.val_data[0])
+            self.val_y = self._to_device(self.val_data[1])
+
+    def _to_device(self, arr: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(arr)
+        return (t.pin_memory() if self.pin else t).to(self.device, non_blocking=self.pin)
+
+    # -- the steps ---------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.started
+
+    def budget_used(self) -> float | None:
+        """Fraction of the budget used before the next step; None when the run must end.
+
+        The run ends when ``stop`` is set (then :attr:`stopped` is True) or when the step
+        or time budget is spent.
+        """
+        o = self.options
+        elapsed = self.elapsed()
+        if o.stop is not None and o.stop.is_set():
+            self.stopped = True
+            return None
+        if o.steps is not None and self.step >= int(o.steps):
+            return None
+        if o.time_limit is not None and elapsed >= float(o.time_limit):
+            return None
+        return max(
+            self.step / int(o.steps) if o.steps else 0.0,
+            elapsed / float(o.time_limit) if o.time_limit else 0.0,
+        )
+
+    def optimize_step(self, frac: float) -> TrainProgress | None:
+        """One optimizer step on a sampled batch, at budget fraction ``frac``.
+
+        Returns None after a step; after running out of memory, a record saying that the
+        batch size was halved (the step is not taken). Raises MemoryError when out of
+        memory with one patch per batch.
+        """
+        lr = _lr_at(self.step, frac, self.lr0, self.warmup)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        xb, yb = self.sampler.sample(self.batch)
+        try:
+            loss = self._optimize(xb, yb)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+            if not dev.is_out_of_memory(exc):
+                raise
+            return self._halve_batch(exc)
+        self.step += 1
+        self.pending.append(loss)
+        self.history.add_loss(self.step, loss)
+        return None
+
+    def _optimize(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        """One optimizer step on a batch; returns its loss."""
+        x, y = self._to_device(xb), self._to_device(yb)
+        if self.options.augment:
+            x, y = augment_batch(x, y, self.gen)
+        with dev.autocast(self.device, self.amp_dtype):
+            logits = self.network(x)
+        loss, _ = self.loss_fn(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:  # fp16 autocast: scale the loss against underflow
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
+            self.opt.step()
+        return float(loss.detach())
+
+    def _halve_batch(self, exc: BaseException) -> TrainProgress:
+        self.opt.zero_grad(set_to_none=True)
+        dev.empty_cache(self.device)
+        if self.batch == 1:
+            raise MemoryError(
+                f"Out of memory on {self.device} with one {'x'.join(map(str, self.patch))} "
+                "patch per batch; choose a smaller patch size or train on the CPU."
+            ) from exc
+        self.batch //= 2
+        return self.record(
+            None, message=f"Out of memory on {self.device}: batch size reduced to {self.batch}."
+        )
+
+    def evaluation_due(self, now: float) -> bool:
+        """Whether to validate after this step (every ``eval_every`` steps, else by time)."""
+        if self.val_x is None:
+            return False
+        if self.eval_every:
+            return self.step % self.eval_every == 0
+        return self.next_eval_t is not None and now >= self.next_eval_t
+
+    def evaluate(self, now: float | None = None) -> tuple[float, float | None]:
+        """Validate the current weights; returns (loss, Dice) and keeps the best weights.
+
+        ``now`` (seconds since the start) schedules the next time-based evaluation.
+        """
+        network, batch = self.network, self.batch
+        network.eval()
+        loss_sum, counts = 0.0, None
+        with torch.inference_mode(), dev.autocast(self.device, self.amp_dtype):
+            for i in range(0, len(self.val_x), batch):
+                logits = network(self.val_x[i : i + batch])
+                loss, _ = self.loss_fn(logits, self.val_y[i : i + batch])
+                loss_sum += float(loss) * len(logits)
+                c = hard_dice_counts(logits, self.val_y[i : i + batch])
+                counts = c if counts is None else counts + c
+        network.train()
+        val_loss, val_dice = loss_sum / len(self.val_x), dice_from_counts(counts)
+        self.history.add_validation(self.step, val_loss, val_dice, network)
+        if now is not None and self.next_eval_t is not None:
+            self.next_eval_t = now + self.eval_seconds
+        return val_loss, val_dice
+
+    def preview_due(self) -> bool:
+        """Whether this step computes a preview (every ``preview_every`` steps)."""
+        o = self.options
+        return (
+            o.preview_image is not None
+            and bool(o.preview_every)
+            and self.step % int(o.preview_every) == 0
+        )
+
+    def preview(self) -> np.ndarray:
+        """The current model's labels for the preview image (tiled, like inference)."""
+        gen_pred = predict_tiled(
+            self.bundle, self.options.preview_image, device=self.device, batch_size=self.batch
+        )
+        while True:
+            try:
+                next(gen_pred)
+            except StopIteration as done:
+                self.network.train()
+                return np.asarray(done.value.labels)
+
+    def record_due(self, now: float) -> bool:
+        """Whether a record without news is due (at most one every 0.1 s)."""
+        return now - self.last_record_t >= RECORD_INTERVAL_S
+
+    def opening_record(self) -> TrainProgress:
+        """The first record: what is trained, on what, and the notices of the setup."""
+        o, totals = self.options, self.totals
+        names = self.bundle.class_names
+        per_class = ", ".join(f"{names[c]}: {int(totals[c]):,}" for c in self.present)
+        what = "Fine-tuning" if self.fine_tune else "Training a"
+        held = (
+            f", validating on {sum(len(v) for v in self.val)} held-out region(s)"
+            if self.val_x is not None
+            else ""
+        )
+        intro = (
+            f"{what} {self.spatial_dims}D model on {int(totals.sum()):,} labeled pixels "
+            f"({per_class}), patches {'x'.join(map(str, self.patch))}, batch {self.batch}, "
+            f"on {self.device}{held}."
+        )
+        message = " ".join([intro, *self.messages])
+        return TrainProgress(
+            0, o.steps, None, None, None, None, 0.0, self.elapsed(), o.time_limit, message=message
+        )
+
+    def record(
+        self,
+        loss: float | None,
+        val_loss: float | None = None,
+        val_dice: float | None = None,
+        preview: np.ndarray | None = None,
+        message: str = "",
+    ) -> TrainProgress:
+        """A progress record of the current step."""
+        o = self.options
+        return TrainProgress(
+            step=self.step,
+            total_steps=int(o.steps) if o.steps else None,
+            loss=loss,
+            val_loss=val_loss,
+            val_dice=val_dice,
+            best_val_dice=self.history.best_dice,
+            lr=self.opt.param_groups[0]["lr"],
+            elapsed=self.elapsed(),
+            time_limit=o.time_limit,
+            preview=preview,
+            message=message,
+        )
+
+    def progress(
+        self, now: float, val_loss: float | None, val_dice: float | None, preview: Any
+    ) -> TrainProgress:
+        """The record of the steps since the last one (their mean loss)."""
+        rec = self.record(float(np.mean(self.pending)), val_loss, val_dice, preview)
+        self.pending = []
+        self.last_record_t = now
+        return rec
+
+    def end_training(self) -> TrainProgress | None:
+        """Last validation and the best weights back; the closing record, if any."""
+        message = "Stopped: keeping the best model so far." if self.stopped else ""
+        val_loss = val_dice = None
+        if self.val_x is not None and self.step > 0 and self.history.last_eval_step != self.step:
+            val_loss, val_dice = self.evaluate()
+        if self.history.best_state is not None:
+            self.network.load_state_dict(self.history.best_state)
+        if self.pending or val_loss is not None or message:
+            loss = float(np.mean(self.pending)) if self.pending else None
+            return self.record(loss, val_loss, val_dice, None, message)
+        return None
+
+    def finish(self) -> ModelBundle:
+        """The trained bundle: on the CPU, in eval mode, with this run in its history."""
+        self.network.eval().cpu()
+        o, h, model = self.options, self.history, self.options.model
+        run = {
+            "label_mode": o.label_mode,
+            "n_classes": self.plan.n_classes,
+            "instances_as_one_class": self.plan.collapse,
+            "seed": int(o.seed),
+            "steps": self.step,
+            "duration_s": round(self.elapsed(), 2),
+            "device": str(self.device),
+            "patch_size": list(self.patch),
+            "batch_size": self.batch,
+            "learning_rate": self.lr0,
+            "augment": bool(o.augment),
+            "data_shapes": [list(map(int, p.image.shape)) for p in self.pairs],
+            "labeled_pixels": [int(v) for v in self.totals],
+            "val_fraction": float(o.val_fraction),
+            "validation": self.val_x is not None,
+            "best_step": h.best_step if h.best_state is not None else self.step,
+            "best_val_dice": h.best_dice,
+            "stopped_early": self.stopped,
+            "started_from": (model.source or model.name) if model is not None else None,
+            "curve": h.curve(),
+            "val_curve": h.val,
+        }
+        previous = dict(self.bundle.history) if self.fine_tune else {}
+        self.bundle.history = {**run, "previous": previous} if previous else run
+        return self.bundle
+
+
+def _run(trainer: Trainer) -> Generator[TrainProgress, None, ModelBundle]:
+    """The training loop: steps within the budget, records, then the trained bundle."""
+    yield trainer.opening_record()
+    while (frac := trainer.budget_used()) is not None:
+        notice = trainer.optimize_step(frac)
+        if notice is not None:  # out of memory: the batch was halved
+            yield notice
+            continue
+        now = trainer.elapsed()
+        val_loss = val_dice = None
+        if trainer.evaluation_due(now):
+            val_loss, val_dice = trainer.evaluate(now)
+        preview = trainer.preview() if trainer.preview_due() else None
+        if val_loss is not None or preview is not None or trainer.record_due(now):
+            yield trainer.progress(now, val_loss, val_dice, preview)
+    closing = trainer.end_training()
+    if closing is not None:
+        yield closing
+    return trainer.finish()
+
+
+def train(
+    images: Any,
+    labels: Any,
+    *,
+    model: ModelBundle | None = None,
+    label_mode: str = "sparse",
+    n_classes: int | None = None,
+    steps: int | None = None,
+    time_limit: float | None = None,
+    patch_size: int | Sequence[int] | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    stop: threading.Event | None = None,
+    preview_image: Any = None,
+    preview_every: int = 0,
+    spatial_dims: int | None = None,
+    channel_axis: int | None = None,
+    eval_every: int | None = None,
+    model_config: dict[str, Any] | None = None,
+) -> Generator[TrainProgress, None, ModelBundle]:
+    """Train (or fine-tune) a U-Net on painted labels; a generator.
+
+    Yields :class:`TrainProgress` records (at most about ten per second, plus one for every
+    validation, preview or message) and returns the trained :class:`ModelBundle` holding
+    the weights with the best validation Dice (the last weights without validation),
+    on the CPU, in eval mode, with its training history.
+
+    Parameters
+    ----------
+    images, labels : array-like or list of array-likes
+        One or more images (numpy, memmap, zarr, dask; 2D, 3D, with optional channel and
+        leading axes) and labels of the same shape without the channel axis. Patches are
+        read and normalized on the fly; nothing is copied whole.
+    model : ModelBundle, optional
+        The model to fine-tune (a copy is trained; the caller's bundle is untouched).
+        None trains a new model (:data:`NEW_MODEL`, or ``model_config``) with
+        ``spatial_dims`` (default: 3 if the first image has 3 or more non-channel axes,
+        else 2). A 2D model trains on the labeled planes of a (Z, Y, X) stack.
+    label_mode : {'sparse', 'dense'}
+        See the package docstring.
+    n_classes : int, optional
+        Output channels. Default: the model's (raised when sparse labels need more); for
+        a new model, from the sparse label values, or 2 (one foreground class) in dense
+        mode. When it differs from the model's, the output layer is re-initialized.
+    steps, time_limit : int / float, optional
+        Budget in optimizer steps and/or seconds (whichever ends first). Neither:
+        :data:`DEFAULT_TIME_LIMIT` seconds.
+    patch_size, batch_size : optional
+        Default: 128 px / batch 4 in 2D on the CPU (256 / 16 on a GPU), (32, 64, 64) /
+        2 in 3D on the CPU ((64, 128, 128) / 2 on a GPU); patches never exceed the image.
+    learning_rate : float, optional
+        Peak AdamW learning rate (default 2e-3 for a new or untrained model, 5e-4 for
+        fine-tuning a trained one).
+    val_fraction : float
+        Share of the labeled pixels held out (as whole blocks) for validation; 0 = none.
+    augment : bool
+        Random flips, 90-degree rotations, intensity scale/shift/gamma and noise.
+    device : str
+        ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
+    seed : int
+        Seeds initialization, patch sampling and augmentation (same seed and inputs give
+        the same steps on the same device).
+    stop : threading.Event, optional
+        When set, training ends before the next step and the best model so far is
+        returned.
+    preview_image, preview_every : optional
+        Every ``preview_every`` steps the current model predicts ``preview_image`` and the
+        record carries the labels in ``.preview``.
+    channel_axis : int, optional
+        Channel axis of the images (else detected from the model's ``in_channels``).
+    eval_every : int, optional
+        Steps between validations (default: a tenth of ``steps``, or every 1/15 of
+        ``time_limit``).
+    model_config : dict, optional
+        :class:`UNet` arguments for a new model.
+
+    Raises
+    ------
+    ValueError
+        Mismatched image/labels counts or shapes, no labeled pixels, only one class
+        painted, class values beyond ``n_classes``, bad arguments.
+    MemoryError
+        Out of memory with one patch per batch (on out-of-memory the batch is halved
+        first, with a message in the progress record).
+    """
+    started = time.perf_counter()
+    options = TrainOptions(
+        model=model,
+        label_mode=label_mode,
+        n_classes=n_classes,
+        steps=steps,
+        time_limit=time_limit,
+        patch_size=patch_size,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        val_fraction=val_fraction,
+        augment=augment,
+        device=device,
+        seed=seed,
+        stop=stop,
+        preview_image=preview_image,
+        preview_every=preview_every,
+        spatial_dims=spatial_dims,
+        channel_axis=channel_axis,
+        eval_every=eval_every,
+        model_config=model_config,
+    )
+    return (yield from _run(Trainer(images, labels, options, started)))
+
+
+def _reinit_head(network: UNet, n_classes: int) -> None:
+    """Replace the output layer with a fresh one of ``n_classes`` channels."""
+    old = network.head
+    conv = type(old)
+    network.head = conv(old.in_channels, n_classes, 1)
+    network.config["n_classes"] = int(n_classes)

@@ -1,0 +1,119 @@
+"""Can these labels be trained on? ``label_counts`` / ``problem_with`` in the core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_unetseg.core.training import (
+    MAX_SCRIBBLE_CLASSES,
+    SPARSE_BACKGROUND,
+    label_counts,
+    problem_with,
+)
+
+
+def scribbles(*values: int, shape: tuple[int, int] = (16, 16)) -> np.ndarray:
+    """A labels array with a few pixels of each value (the rest not painted)."""
+    data = np.zeros(shape, np.uint8 if max(values, default=0) < 256 else np.int32)
+    for i, v in enumerate(values):
+        data[i, : i + 2] = v
+    return data
+
+
+def one_sentence(text: str | None) -> str:
+    assert text is not None
+    assert text.count(". ") == 0 and text.endswith("."), text
+    return text
+
+
+def test_label_counts_counts_pixels_per_value():
+    data = np.zeros((4, 5), np.uint16)
+    data[0, :3] = 1
+    data[1, :2] = 7
+    assert label_counts(data) == {0: 15, 1: 3, 7: 2}
+    assert label_counts(np.zeros((0, 3), np.uint8)) == {}
+    assert label_counts(np.ones((2, 2), bool)) == {1: 4}
+
+
+def test_label_counts_skips_what_it_cannot_count_cheaply():
+    assert label_counts([[0, 1]]) is None  # not an in-memory numpy array
+    assert label_counts(np.zeros((2, 2), np.float32)) is None
+    assert label_counts(np.array([[0, -1]], np.int16)) is None  # the engine explains these
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.uint64])
+def test_label_counts_of_huge_ids_allocates_no_bincount(dtype):
+    big = np.iinfo(dtype).max
+    data = np.zeros((8, 8), dtype)
+    data[0, 0] = big
+    data[1, :2] = 3
+    assert label_counts(data) == {0: 61, 3: 2, int(big): 1}
+
+
+def test_sparse_nothing_painted():
+    text = one_sentence(problem_with(label_counts(np.zeros((8, 8), np.uint8)), "sparse", "s"))
+    assert "Nothing is painted in 's'" in text
+    assert problem_with({}, "sparse", "s") == text
+
+
+def test_sparse_missing_background():
+    text = one_sentence(problem_with(label_counts(scribbles(2, 3)), "sparse", "s"))
+    assert "Only objects are painted" in text and "background (label 1)" in text
+
+
+def test_sparse_missing_object_class():
+    counts = label_counts(scribbles(SPARSE_BACKGROUND))
+    text = one_sentence(problem_with(counts, "sparse", "s"))
+    assert "Only background is painted" in text and "objects (label 2)" in text
+
+
+def test_sparse_background_and_objects_can_train():
+    assert problem_with(label_counts(scribbles(1, 2)), "sparse", "s") is None
+    assert problem_with(label_counts(scribbles(1, 2, 3, 4)), "sparse", "s") is None
+    top = MAX_SCRIBBLE_CLASSES + 1  # the last class a scribble value may name
+    assert problem_with(label_counts(scribbles(1, top)), "sparse", "s") is None
+
+
+def test_sparse_label_beyond_the_class_limit_is_one_sentence():
+    value = MAX_SCRIBBLE_CLASSES + 2
+    text = one_sentence(problem_with(label_counts(scribbles(1, 2, value)), "sparse", "s"))
+    assert f"label {value}" in text and f"at most {MAX_SCRIBBLE_CLASSES}" in text
+    assert "'Dense masks'" in text
+    # An instance id far beyond: the same single sentence, no huge allocation.
+    text = one_sentence(problem_with(label_counts(scribbles(1, 2**31 - 1)), "sparse", "s"))
+    assert f"label {2**31 - 1}" in text
+
+
+def test_dense_empty_labels():
+    empty = label_counts(np.zeros((8, 8), np.uint16))
+    text = one_sentence(problem_with(empty, "dense", "mask"))
+    assert "'mask' is all background (0)" in text
+
+
+def test_dense_masks_need_background_and_may_hold_many_ids():
+    text = one_sentence(problem_with(label_counts(np.ones((4, 4), np.uint8)), "dense", "m"))
+    assert "no background (0)" in text
+    masks = np.zeros((16, 16), np.int32)
+    masks[:4, :4], masks[8:, 8:] = 5, 70_000  # instance ids: no class limit in dense mode
+    assert problem_with(label_counts(masks), "dense", "m") is None
+
+
+def test_uncounted_labels_pass_to_the_engine():
+    assert problem_with(None, "sparse", "s") is None
+    assert problem_with(None, "dense", "m") is None
+
+
+def test_label_checks_import_no_torch():
+    code = (
+        "import sys\n"
+        "from napari_unetseg.core.training import label_counts, problem_with\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "False"
