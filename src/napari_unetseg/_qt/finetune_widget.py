@@ -128,6 +128,7 @@ class TrainRequest:
     channel_axis: int | None = None
     preview_image: Any = None
     preview_every: int = 0
+    scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -311,6 +312,7 @@ class FinetuneWidget(QWidget):
         self.trained_name = ""
         self.curve = _Curve()
         self._request: TrainRequest | None = None
+        self._run_done = False
         self._preview_target: tuple[Image, tuple] | None = None
         self._runs = 0
         self._last_draw = 0.0
@@ -656,6 +658,7 @@ class FinetuneWidget(QWidget):
         if self._preview_target is not None:
             self._preview_layer(image)
         self._request = req
+        self._run_done = False
         self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
         self._runs += 1
         self.curve.start_run(continued)
@@ -717,6 +720,7 @@ class FinetuneWidget(QWidget):
             spatial_dims=dims if scratch else None,
             model_config=MODEL_SIZES[self.size_combo.currentText()] if scratch else None,
             channel_axis=(data.ndim - 1) if image.rgb else None,
+            scale=tuple(float(v) for v in image.scale),
         )
         self._preview_target = None
         if self.preview_check.isChecked() and dims is not None:
@@ -767,6 +771,8 @@ class FinetuneWidget(QWidget):
 
     # -- progress and results ------------------------------------------------------------
     def _on_progress(self, record: TrainProgress) -> None:
+        if self._run_done:  # napari may deliver the last records after the result
+            return
         if record.message:
             self.status.setText(record.message)
         elif record.step:
@@ -837,6 +843,7 @@ class FinetuneWidget(QWidget):
         return layer
 
     def _on_result(self, image: Image, labels: Labels, result: TrainResult) -> None:
+        self._run_done = True
         bundle = result.bundle
         if not bundle.history.get("steps"):
             self.status.setText("Stopped before the first training step: no model was made.")
