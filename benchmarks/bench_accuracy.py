@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -216,6 +217,7 @@ def paint_plane(
     max_objects: int,
     max_background: int,
     area_per_stroke: float = 3000,
+    image: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scribbles on one plane, as a user paints them, inside ``region`` only.
 
@@ -234,6 +236,9 @@ def paint_plane(
         Caps on the number of foreground and background strokes.
     area_per_stroke : float
         One background stroke per this many paintable background pixels (at least 3).
+    image : ndarray, optional
+        The plane's image: for tissue (not ``instances``), a third of the background
+        strokes start in background brighter than the plane's Otsu threshold.
 
     Returns
     -------
@@ -284,15 +289,23 @@ def paint_plane(
         for i in rng.choice(len(pixels), size=min(count, len(pixels)), replace=False):
             start = (int(pixels[i][0]), int(pixels[i][1]))
             _paint(out, _walk(inside, start, 20, rng), inside, 2)
-    # background: strokes through the background, half of them close to objects
+    # background: strokes through the background, half of them close to objects; for
+    # tissue, also through the other bright tissue (a user painting "grey matter vs the
+    # rest" paints white matter too, not only the empty space around the brain)
     distance = ndi.distance_transform_edt(~fg)
     allowed = region & (distance >= 2)
     near = np.argwhere(allowed & (distance <= 8))
     anywhere = np.argwhere(allowed)
+    pools = [near, anywhere]
+    if not instances and image is not None:
+        bright = allowed & (image > threshold_otsu(image))
+        pools = [near, np.argwhere(bright), anywhere]
     count = round(len(anywhere) / area_per_stroke)
     count = int(np.clip(count, 3, max_background)) if len(anywhere) else 0
     for k in range(count):
-        pool = near if (k % 2 == 0 and len(near)) else anywhere
+        pool = pools[k % len(pools)]
+        if not len(pool):
+            pool = anywhere
         start = pool[rng.integers(len(pool))]
         start = (int(start[0]), int(start[1]))
         _paint(out, _walk(allowed, start, 40, rng), allowed, 1)
@@ -340,6 +353,7 @@ def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
             max_objects=30,
             max_background=20,
             area_per_stroke=area,
+            image=loaded.image,
         )
     else:
         if case.paint_axis != 0:
@@ -355,6 +369,7 @@ def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
                 max_objects=8,
                 max_background=6,
                 area_per_stroke=area,
+                image=loaded.image[z],
             )
     if not (out == 1).any() or not (out == 2).any():
         raise ValueError(f"{case.name}: the scribbles lack a class")

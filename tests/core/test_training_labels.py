@@ -117,3 +117,29 @@ def test_label_checks_import_no_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_transition_pixels_are_painted_pixels_near_another_class():
+    from napari_unetseg.core.training.sampling import _transition_pools
+
+    bg = np.array([[0, 0, 0], [0, 0, 3], [0, 0, 40], [1, 0, 0]])  # (source, y, x)
+    fg = np.array([[0, 0, 5], [0, 0, 60], [1, 50, 50]])
+    out = _transition_pools([bg, fg], radius=4.0)
+    assert {tuple(r) for r in out[0]} == {(0, 0, 3)}  # (0,0,0) is 5 away; other source never
+    assert {tuple(r) for r in out[1]} == {(0, 0, 5)}
+
+
+def test_scribble_runs_keep_the_latest_weights_near_the_lowest_validation_loss():
+    import torch
+
+    from napari_unetseg.core.training.history import LOSS_TOLERANCE, _History
+
+    net = torch.nn.Linear(1, 1)
+    h = _History("loss")
+    for step, loss in [(10, 1.0), (20, 0.5), (30, 0.5 * LOSS_TOLERANCE * 0.99), (40, 0.9)]:
+        h.add_validation(step, loss, 1.0, net)
+    assert h.best_step == 30  # later and within tolerance of 0.5; 0.9 is not
+    d = _History("dice")
+    for step, dice in [(10, 0.8), (20, 0.9), (30, 0.85)]:
+        d.add_validation(step, 0.1, dice, net)
+    assert d.best_step == 20

@@ -52,19 +52,30 @@ class TrainProgress:
         return min(1.0, f)
 
 
+#: With scribbles, weights whose validation loss is within this factor of the lowest
+#: count as the best (the latest such weights are kept).
+LOSS_TOLERANCE = 1.1
+
+
 class _History:
     """The loss curve, the validation curve and the best weights of a run.
 
-    The best weights are those with the best validation Dice; among equal Dice (Dice on
-    scribbles often saturates) the lower validation loss wins.
+    With ``select='dice'`` (dense labels) the best weights are those with the best
+    validation Dice, the lower validation loss breaking ties. With ``select='loss'``
+    (scribbles) they are the latest whose validation loss is within
+    :data:`LOSS_TOLERANCE` of the lowest so far: Dice on held-out strokes inside objects
+    reaches 1.0 within a few steps and then says nothing, while the loss keeps measuring
+    how sure and how right the model is there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, select: str = "dice") -> None:
+        self.select = select
         self.steps: list[int] = []
         self.loss: list[float] = []
         self.val: dict[str, list[Any]] = {"step": [], "loss": [], "dice": []}
         self.best_dice: float | None = None
         self.best_loss = math.inf
+        self.lowest_loss = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_step = 0
         self.last_eval_step = -1
@@ -81,11 +92,19 @@ class _History:
         self.val["step"].append(step)
         self.val["loss"].append(loss)
         self.val["dice"].append(dice)
-        if dice is not None and (
-            self.best_dice is None
-            or dice > self.best_dice
-            or (dice == self.best_dice and loss < self.best_loss)
-        ):
+        if self.select == "loss":
+            # The latest weights within LOSS_TOLERANCE of the lowest loss so far: a few
+            # held-out strokes give a noisy loss, and later weights have seen more steps.
+            if dice is not None:
+                self.lowest_loss = min(self.lowest_loss, loss)
+            better = dice is not None and loss <= LOSS_TOLERANCE * self.lowest_loss
+        else:
+            better = dice is not None and (
+                self.best_dice is None
+                or dice > self.best_dice
+                or (dice == self.best_dice and loss < self.best_loss)
+            )
+        if better:
             self.best_dice, self.best_loss, self.best_step = dice, loss, step
             self.best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()

@@ -1,7 +1,11 @@
 """Patches: reading them from the images and labels, and the class-balanced sampler.
 
 A patch is centred (with a random offset) on a labeled training pixel of a class drawn
-uniformly, so every patch contains labels and rare classes are oversampled. Image patches
+uniformly, so every patch contains labels and rare classes are oversampled. With
+scribbles, half of the patches are centred on *transition* pixels: painted pixels that
+have a pixel of another painted class nearby (within a quarter patch), so the network
+sees where the classes meet, the only place sparse strokes say anything about a
+boundary. Image patches
 are read from the array-like input and normalized on the fly with the model's
 :class:`~napari_unetseg.core.normalize.Normalizer` (statistics computed once per image,
 the same transform inference applies). Pixels of validation blocks are never trained on.
@@ -16,6 +20,40 @@ from .labels import _block_ids, _ClassPlan, _LabelIndex, _Pair
 
 #: Validation patches evaluated at each evaluation (a fixed, seeded subset).
 MAX_VAL_PATCHES = 16
+#: Share of the patches centred on transition pixels (scribbles only).
+TRANSITION_SHARE = 0.5
+#: Transitions are looked for among at most this many painted pixels per class.
+MAX_TRANSITION_POINTS = 200_000
+
+
+def _transition_pools(pools: list[np.ndarray], radius: float) -> list[np.ndarray]:
+    """For each class, its pixels with a pixel of another class within ``radius``.
+
+    ``pools[c]`` holds rows ``(source, *coords)``; sources are kept apart.
+    """
+    from scipy.spatial import cKDTree
+
+    out = [np.zeros((0, p.shape[1] if p.ndim == 2 else 1), np.int64) for p in pools]
+    nonempty = [c for c, p in enumerate(pools) if len(p)]
+    if len(nonempty) < 2 or any(len(pools[c]) > MAX_TRANSITION_POINTS for c in nonempty):
+        return out
+    span = max(float(np.max(pools[c][:, 1:])) for c in nonempty) + 10 * radius + 1
+
+    def points(rows: np.ndarray) -> np.ndarray:
+        pts = rows.astype(np.float64)
+        pts[:, 0] *= span  # different images/planes never count as near
+        return pts
+
+    trees = {c: cKDTree(points(pools[c])) for c in nonempty}
+    for c in nonempty:
+        mine = points(pools[c])
+        near = np.zeros(len(mine), bool)
+        for other in nonempty:
+            if other != c:
+                dist, _ = trees[other].query(mine, k=1, distance_upper_bound=radius)
+                near |= np.isfinite(dist)
+        out[c] = pools[c][near]
+    return out
 
 
 def _read_patch(
@@ -56,6 +94,7 @@ class _Sampler:
         val: list[set[int]],
         patch: tuple[int, ...],
         rng: np.random.Generator,
+        transitions: bool = False,
     ) -> None:
         self.pairs, self.index, self.plan, self.val = pairs, index, plan, val
         self.patch, self.rng = patch, rng
@@ -63,6 +102,7 @@ class _Sampler:
         for rows in index.coords:
             self.pools.append(rows[~index.in_blocks(rows, val)] if any(val) else rows)
         self.classes = [c for c, rows in enumerate(self.pools) if len(rows)]
+        self.transitions = _transition_pools(self.pools, min(patch) / 4) if transitions else []
 
     def _start(self, centre: np.ndarray, spatial: tuple[int, ...]) -> np.ndarray:
         offset = self.rng.integers(0, self.patch)
@@ -75,6 +115,9 @@ class _Sampler:
         for _ in range(batch):
             c = self.classes[self.rng.integers(len(self.classes))]
             pool = self.pools[c]
+            if self.transitions and len(self.transitions[c]):
+                if self.rng.random() < TRANSITION_SHARE:
+                    pool = self.transitions[c]
             s, *centre = pool[self.rng.integers(len(pool))]
             p, lead = self.index.sources[s]
             pair = self.pairs[p]

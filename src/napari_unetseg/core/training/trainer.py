@@ -70,7 +70,7 @@ class Trainer:
         self._setup_model()
         self._setup_validation()
         self._setup_optimizer()
-        self.history = _History()
+        self.history = _History("loss" if options.label_mode == "sparse" else "dice")
         self.step = 0
         self.pending: list[float] = []  # losses since the last record
         self.last_record_t = -1.0
@@ -135,7 +135,15 @@ class Trainer:
         self.val, message = _split_validation(
             self.index, float(self.options.val_fraction), self.rng
         )
-        self.sampler = _Sampler(self.pairs, self.index, self.plan, self.val, self.patch, self.rng)
+        self.sampler = _Sampler(
+            self.pairs,
+            self.index,
+            self.plan,
+            self.val,
+            self.patch,
+            self.rng,
+            transitions=self.options.label_mode == "sparse",
+        )
         self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
         self.messages = [m for m in (self.plan.message, message) if m]
 
