@@ -267,6 +267,7 @@ def train_iter(
     model_config: dict[str, Any] | None = None,
     object_size: Any = "auto",
     scale: Any = None,
+    precision: str = "auto",
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -347,6 +348,7 @@ def train(
     channel_axis: int | None = None,
     object_size: Any = "auto",
     scale: Any = None,
+    precision: str = "auto",
 ) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -385,6 +387,8 @@ def train(
         resampling).
     scale : sequence of float, optional
         Pixel size per axis of the image(s); recorded by a new model.
+    precision : {'auto', 'fp32', 'bf16', 'fp16'}
+        Training autocast; ``'auto'`` uses bf16 on CUDA and on CPUs with native bf16.
 
     Returns
     -------

@@ -54,8 +54,13 @@ class TrainOptions:
     channel_axis: int | None
     eval_every: int | None
     model_config: dict[str, Any] | None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        from ..devices import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
         steps, time_limit = self.steps, self.time_limit
         if self.label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}.")

@@ -152,7 +152,7 @@ class Trainer:
         o = self.options
         self.network = self.bundle.network.to(self.device)
         self.network.train()
-        self.amp_dtype = dev.autocast_dtype(self.device, "auto")
+        self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.lr0 = float(o.learning_rate or (5e-4 if self.fine_tune else 2e-3))
         self.opt = torch.optim.AdamW(self.network.parameters(), lr=self.lr0, weight_decay=1e-4)
@@ -381,6 +381,7 @@ class Trainer:
         o, h, model = self.options, self.history, self.options.model
         run = {
             "label_mode": o.label_mode,
+            "precision": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
             "n_classes": self.plan.n_classes,
             "instances_as_one_class": self.plan.collapse,
             "seed": int(o.seed),
@@ -451,6 +452,7 @@ def train(
     channel_axis: int | None = None,
     eval_every: int | None = None,
     model_config: dict[str, Any] | None = None,
+    precision: str = "auto",
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
@@ -507,6 +509,9 @@ def train(
         ``time_limit``).
     model_config : dict, optional
         :class:`UNet` arguments for a new model.
+    precision : {'auto', 'fp32', 'bf16', 'fp16'}
+        Autocast for the forward pass. ``'auto'``: bf16/fp16 on CUDA, bf16 on CPUs with
+        native bf16 (1.5-1.6x faster steps), else float32.
 
     Raises
     ------
@@ -538,6 +543,7 @@ def train(
         channel_axis=channel_axis,
         eval_every=eval_every,
         model_config=model_config,
+        precision=precision,
     )
     return (yield from _run(Trainer(images, labels, options, started)))
 
