@@ -92,6 +92,14 @@ TEST_KINDS: dict[str, dict[str, Any]] = {
     "low SNR": {"photons": 8.0, "read_noise": 0.06},
     "blurry, uneven light": {"blur": 2.5, "illumination": 0.7, "haze": 0.3, "background": 0.25},
     "8-bit, saturated": {"dtype": "uint8", "saturated_fraction": 0.25, "headroom": 1.4},
+    "textured (nucleoli, chromocenters, rim)": {
+        "nucleoli": 0.8,
+        "chromocenters": 0.8,
+        "rim": 0.4,
+        "texture": 0.5,
+    },
+    "very large (radius 30-40 px)": {"radius": (30.0, 40.0), "density": 0.25},
+    "half empty field": {"occupied": 0.5},
 }
 TEST_SEED = 1_000_000  # far from the training seeds
 
@@ -202,8 +210,13 @@ def cached_pool(
     return images, labels
 
 
-def test_set(kind: str, ndim: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def test_set(
+    kind: str, ndim: int, n: int
+) -> list[tuple[np.ndarray, np.ndarray, tuple[float, ...] | None]]:
+    """Held-out images of one kind: (image, instances, pixel size per axis)."""
     shape = (256, 256) if ndim == 2 else (32, 128, 128)
+    if kind.startswith("very large"):
+        shape = (512, 512) if ndim == 2 else (48, 256, 256)
     out = []
     for i in range(n):
         opts = dict(TEST_KINDS[kind])
@@ -212,9 +225,12 @@ def test_set(kind: str, ndim: int, n: int) -> list[tuple[np.ndarray, np.ndarray]
             opts = random_nuclei_options(seed, ndim=ndim)
         if ndim == 3:
             opts.setdefault("z_scale", 2.0)
-            if "radius" in opts:  # keep nuclei inside a 32-plane volume
+            if "radius" in opts and not kind.startswith("very large"):
+                # keep nuclei inside a 32-plane volume
                 opts["radius"] = tuple(min(r, 12.0) for r in opts["radius"])
-        out.append(synthetic_nuclei(shape, seed=seed, **opts))
+        image, truth = synthetic_nuclei(shape, seed=seed, **opts)
+        scale = (float(opts["z_scale"]), 1.0, 1.0) if ndim == 3 else None
+        out.append((image, truth, scale))
     return out
 
 
@@ -245,8 +261,8 @@ def evaluate(bundle: ModelBundle, n_per_kind: int) -> dict[str, dict[str, float]
     results = {}
     for kind in TEST_KINDS:
         dice, f1_cc, f1_split = [], [], []
-        for image, truth in test_set(kind, bundle.spatial_dims, n_per_kind):
-            pred = api.predict(image, bundle) > 0
+        for image, truth, scale in test_set(kind, bundle.spatial_dims, n_per_kind):
+            pred = api.predict(image, bundle, scale=scale) > 0
             t = truth > 0
             dice.append(2 * (pred & t).sum() / max(pred.sum() + t.sum(), 1))
             f1_cc.append(object_f1(truth, components(pred, connectivity=1)))
@@ -259,7 +275,7 @@ def evaluate(bundle: ModelBundle, n_per_kind: int) -> dict[str, dict[str, float]
             "images": n_per_kind,
         }
         print(
-            f"  {kind:<32} Dice {results[kind]['dice']:.3f}  F1 {results[kind]['object_f1']:.3f}"
+            f"  {kind:<40} Dice {results[kind]['dice']:.3f}  F1 {results[kind]['object_f1']:.3f}"
             + (f"  F1 (split) {results[kind]['object_f1_split']:.3f}" if f1_split else ""),
             flush=True,
         )

@@ -170,7 +170,31 @@ def predict_sized(
     factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
     layout = bundle.layout(tuple(image.shape), channel_axis)
     fill = bundle.fill_holes if fill is None else bool(fill)
-    if all(f == 1.0 for f in factors):
+    resampled = not all(f == 1.0 for f in factors)
+    if resampled:
+        spatial = layout.spatial_shape
+        new_spatial = scaled_shape(spatial, factors)
+        lead = layout.output_shape[: len(layout.output_shape) - len(spatial)]
+        n_new = math.prod(lead) * math.prod(new_spatial)
+        if n_new > MAX_RESAMPLED_VOXELS:
+            info["message"] += (
+                f" The resampled image would hold {n_new:,} voxels, too many: predicting at "
+                "the image's own scale instead."
+            )
+            info["factors"] = (1.0,) * len(factors)
+            resampled = False
+    if resampled:
+        result = yield from _predict_resampled(
+            bundle,
+            image,
+            layout,
+            new_spatial,
+            out=out,
+            return_probabilities=return_probabilities,
+            return_uncertainty=return_uncertainty,
+            tiled=tiled,
+        )
+    else:
         result = yield from predict_tiled(
             bundle,
             image,
@@ -180,36 +204,6 @@ def predict_sized(
             channel_axis=channel_axis,
             **tiled,
         )
-    else:
-        spatial = layout.spatial_shape
-        new_spatial = scaled_shape(spatial, factors)
-        n_new = math.prod(layout.output_shape[: -len(spatial)] or (1,)) * math.prod(new_spatial)
-        if n_new > MAX_RESAMPLED_VOXELS:
-            info["message"] += (
-                f" The resampled image would hold {n_new:,} voxels, too many: predicting at "
-                "the image's own scale instead."
-            )
-            info["factors"] = (1.0,) * len(factors)
-            result = yield from predict_tiled(
-                bundle,
-                image,
-                out=out,
-                return_probabilities=return_probabilities,
-                return_uncertainty=return_uncertainty,
-                channel_axis=channel_axis,
-                **tiled,
-            )
-        else:
-            result = yield from _predict_resampled(
-                bundle,
-                image,
-                layout,
-                new_spatial,
-                out=out,
-                return_probabilities=return_probabilities,
-                return_uncertainty=return_uncertainty,
-                tiled=tiled,
-            )
     if fill:
         labels = result.labels
         if isinstance(labels, np.ndarray):
