@@ -431,7 +431,7 @@ class FinetuneWidget(QWidget):
         self.lr_spin.setSingleStep(1e-4)
         self.lr_spin.setSpecialValueText("auto")
         self.lr_spin.setToolTip(
-            "Peak learning rate (auto: 2e-3 for a new model, 5e-4 to fine-tune)."
+            "Peak learning rate (auto: 2e-3 for a new model, 1e-4 to fine-tune)."
         )
         self.patch_spin = QSpinBox(self)
         self.patch_spin.setRange(0, 1024)

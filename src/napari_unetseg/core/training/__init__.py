@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from .losses import dice_from_counts, hard_dice_counts, masked_loss
     from .sampling import MAX_VAL_PATCHES
     from .sampling import _Sampler as _Sampler
-    from .trainer import Trainer, train
+    from .trainer import FINE_TUNE_LR, Trainer, train
 
 #: The names of the modules that import torch, by module: loaded on first use.
 _LAZY = {
@@ -92,7 +92,7 @@ _LAZY = {
         "augment": ("augment_batch",),
         "losses": ("dice_from_counts", "hard_dice_counts", "masked_loss"),
         "sampling": ("MAX_VAL_PATCHES", "_Sampler"),
-        "trainer": ("Trainer", "train"),
+        "trainer": ("FINE_TUNE_LR", "Trainer", "train"),
     }.items()
     for name in names
 }
@@ -113,6 +113,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
+    "FINE_TUNE_LR",
     "LABEL_MODES",
     "MAX_COORDS_PER_CLASS",
     "MAX_HISTORY_POINTS",

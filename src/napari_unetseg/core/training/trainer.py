@@ -33,6 +33,8 @@ from .validation import _split_validation
 
 #: Least time between two progress records without news (seconds).
 RECORD_INTERVAL_S = 0.1
+#: Default peak learning rate for fine-tuning a trained model (2e-3 for a new one).
+FINE_TUNE_LR = 1e-4
 
 
 class Trainer:
@@ -154,7 +156,9 @@ class Trainer:
         self.network.train()
         self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.lr0 = float(o.learning_rate or (5e-4 if self.fine_tune else 2e-3))
+        # A trained model is changed gently: a few strokes say little about boundaries,
+        # and a high rate trades its boundaries for theirs (docs/benchmarks.md, Accuracy).
+        self.lr0 = float(o.learning_rate or (FINE_TUNE_LR if self.fine_tune else 2e-3))
         self.opt = torch.optim.AdamW(self.network.parameters(), lr=self.lr0, weight_decay=1e-4)
         self.warmup = min(20, max(1, (int(o.steps) if o.steps else 200) // 10))
         self.eval_every = o.eval_every
@@ -485,7 +489,7 @@ def train(
         Default: 128 px / batch 4 in 2D on the CPU (256 / 16 on a GPU), (32, 64, 64) /
         2 in 3D on the CPU ((64, 128, 128) / 2 on a GPU); patches never exceed the image.
     learning_rate : float, optional
-        Peak AdamW learning rate (default 2e-3 for a new or untrained model, 5e-4 for
+        Peak AdamW learning rate (default 2e-3 for a new or untrained model, 1e-4 for
         fine-tuning a trained one).
     val_fraction : float
         Share of the labeled pixels held out (as whole blocks) for validation; 0 = none.
