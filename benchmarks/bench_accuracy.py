@@ -50,8 +50,6 @@ import ast
 import inspect
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -65,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_data  # noqa: E402
+from bench_training import machine  # noqa: E402
 
 from napari_unetseg import api  # noqa: E402
 
@@ -553,22 +552,6 @@ def table(rows: list[dict[str, Any]], baseline: str, training: bool) -> str:
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def machine() -> str:
-    """CPU, thread count and versions, in one line."""
-    import torch  # noqa: PLC0415
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
-        f"({torch.get_num_threads()} thread(s)), Python {platform.python_version()}"
-    )
 
 
 def _option(text: str) -> tuple[str, Any]:
