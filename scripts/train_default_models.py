@@ -406,12 +406,13 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
         trained.save(ckpt)
         bundle = trained
         print(f"  chunk done: {chunk}; checkpoint {ckpt}", flush=True)
-    bundle.object_size = {
-        "diameter": spec["diameter"],
-        "spacing": [1.0] * len(spec["shape"]),
-        "source": "training data rescaled by scale.estimate_object_size",
-    }
-    bundle.__post_init__()
+    bundle.set_object_size(
+        {
+            "diameter": spec["diameter"],
+            "spacing": [1.0] * len(spec["shape"]),
+            "source": "training data rescaled by scale.estimate_object_size",
+        }
+    )
     bundle.history["purpose"] = (
         "shipped default model, trained by scripts/train_default_models.py on synthetic nuclei"
     )

@@ -283,20 +283,13 @@ def train_iter(
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     bundle = None if model is None else load_model(model)
     arguments["model"] = bundle
-    first = images[0] if isinstance(images, (list, tuple)) else images
-    if bundle is not None:
-        sd = bundle.spatial_dims
-    elif spatial_dims:
-        sd = int(spatial_dims)
-    else:
-        sd = 3 if first.ndim - (channel_axis is not None) >= 3 else 2
     imgs, labs, factors, record, message = training_scale(
         bundle,
         images,
         labels,
         object_size=size,
         scale=scale,
-        spatial_dims=sd,
+        spatial_dims=spatial_dims,
         channel_axis=channel_axis,
     )
     arguments["images"], arguments["labels"] = imgs, labs
@@ -320,10 +313,11 @@ def train_iter(
             rec.message = f"{message} {rec.message}".strip()
             said = True
         if resampled and rec.preview is not None:
-            rec.preview = resample(rec.preview, tuple(preview_image.shape)[-sd:], order=0)
+            rec.preview = resample(
+                rec.preview, tuple(preview_image.shape)[-len(factors) :], order=0
+            )
         yield rec
-    trained.object_size = record
-    trained.__post_init__()
+    trained.set_object_size(record)
     trained.history["object_size"] = message
     return trained
 

@@ -228,8 +228,7 @@ def test_default_model_follows_the_image_until_the_user_picks(make_napari_viewer
 def test_object_size_is_used_and_reported(qtbot, segment):
     viewer, widget = segment
     bundle = REGISTRY.get(widget.model_combo.model_name())
-    bundle.object_size = {"diameter": 16.0}
-    bundle.__post_init__()
+    bundle.set_object_size(16.0)
     viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
     widget.size_spin.setValue(8.0)
     _run_and_wait(qtbot, widget)

@@ -12,8 +12,7 @@ from napari_unetseg.core.synthetic import synthetic_nuclei
 @pytest.fixture(scope="module")
 def sized():
     bundle = api.load_model("nuclei-2d").copy()
-    bundle.object_size = {"diameter": 20.0}
-    bundle.__post_init__()
+    bundle.set_object_size(20.0)
     return bundle
 
 

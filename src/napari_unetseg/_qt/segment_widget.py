@@ -267,6 +267,7 @@ class SegmentWidget(QWidget):
         layout.addStretch(1)
 
         self._model_chosen_by_user = False
+        self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
         self.image_combo.layerChanged.connect(self._pick_default_model)
         self.image_combo.layerChanged.connect(self._update_state)
@@ -391,8 +392,6 @@ class SegmentWidget(QWidget):
         except Exception:  # noqa: BLE001 - an unreadable model is described in place
             pass
         self._update_state()
-
-    _picking = False
 
     def _pick_default_model(self, *_: Any) -> None:
         """Choose the shipped model that fits the image, until the user picks one."""

@@ -110,8 +110,7 @@ class ModelBundle:
         if self.tile_size is None:
             self.tile_size = (DEFAULT_TILE[self.spatial_dims],) * self.spatial_dims
         self.tile_size = tuple(int(t) for t in self.tile_size)
-        if self.object_size is not None:
-            self.object_size = _checked_object_size(self.object_size, self.spatial_dims)
+        self.set_object_size(self.object_size)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -153,6 +152,14 @@ class ModelBundle:
     def n_labels(self) -> int:
         """Number of label values a prediction can take (background included)."""
         return max(2, self.n_classes)
+
+    def set_object_size(self, value: Any) -> None:
+        """Record (validated) the object size the model is for; None forgets it.
+
+        ``value``: a diameter in pixels, or a dict with ``diameter`` and optionally
+        ``spacing``, ``pixel_size``, ``unit``, ``source`` (see ``scale.py``).
+        """
+        self.object_size = None if value is None else _checked_object_size(value, self.spatial_dims)
 
     def copy(self) -> ModelBundle:
         return copy.deepcopy(self)

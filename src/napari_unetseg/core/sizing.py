@@ -112,7 +112,7 @@ def choose_factors(
     return factors, info
 
 
-def fill_holes(labels: np.ndarray, spatial_dims: int = 2) -> np.ndarray:
+def fill_holes(labels: np.ndarray) -> np.ndarray:
     """Fill background holes inside objects, plane by plane (in Y/X), in place.
 
     A hole (background enclosed by one class in a Y/X plane) takes that class. Planes
@@ -207,9 +207,9 @@ def predict_sized(
     if fill:
         labels = result.labels
         if isinstance(labels, np.ndarray):
-            fill_holes(labels, bundle.spatial_dims)
+            fill_holes(labels)
         else:  # zarr / memmap-like outputs: fill a copy, write it back
-            filled = fill_holes(np.asarray(labels[...]), bundle.spatial_dims)
+            filled = fill_holes(np.asarray(labels[...]))
             labels[...] = filled
     result.stats["object_size"] = info
     result.stats["fill_holes"] = fill
@@ -268,10 +268,6 @@ def _predict_resampled(
     )
 
 
-def _as_list(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
 def training_scale(
     model: ModelBundle | None,
     images: Any,
@@ -279,7 +275,7 @@ def training_scale(
     *,
     object_size: Any = "auto",
     scale: Any = None,
-    spatial_dims: int = 2,
+    spatial_dims: int | None = None,
     channel_axis: int | None = None,
 ) -> tuple[list[Any], list[Any], tuple[float, ...], dict[str, Any] | None, str]:
     """Bring training data to a model's object size, or measure it for a new model.
@@ -305,9 +301,10 @@ def training_scale(
         One sentence for the user.
     """
     from .scale import size_from_labels
+    from .training.labels import _as_list, training_dims
 
     images, labels = _as_list(images), _as_list(labels)
-    sd = spatial_dims
+    sd = training_dims(model, images, spatial_dims, channel_axis)
     size = "auto" if object_size is None else object_size
     first_layout = (
         model.layout(tuple(images[0].shape), channel_axis) if model is not None else None

@@ -51,6 +51,19 @@ class _Pair:
         return self.layout.spatial_shape
 
 
+def training_dims(
+    model: Any, images: Any, spatial_dims: int | None, channel_axis: int | None
+) -> int:
+    """The spatial dimensions a training run uses: the model's; else ``spatial_dims``;
+    else 3 when the first image has three or more non-channel axes, 2 otherwise."""
+    if model is not None:
+        return int(model.spatial_dims)
+    if spatial_dims:
+        return int(spatial_dims)
+    first = _as_list(images)[0]
+    return 3 if len(first.shape) - (channel_axis is not None) >= 3 else 2
+
+
 def _as_list(x: Any) -> list[Any]:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 

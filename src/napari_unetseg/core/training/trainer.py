@@ -25,7 +25,14 @@ from ..tiling import predict_tiled
 from ..unet import UNet
 from .augment import augment_batch
 from .history import TrainProgress, _History, _lr_at
-from .labels import _as_list, _LabelIndex, _pairs, _plan_classes, _present_classes
+from .labels import (
+    _as_list,
+    _LabelIndex,
+    _pairs,
+    _plan_classes,
+    _present_classes,
+    training_dims,
+)
 from .losses import dice_from_counts, hard_dice_counts
 from .options import NEW_MODEL, TrainOptions, _patch_and_batch
 from .sampling import MAX_VAL_PATCHES, _Sampler
@@ -83,13 +90,12 @@ class Trainer:
     def _setup_data(self, images: Any, labels: Any) -> None:
         """Pairs, patch and batch size, the class plan and the label index."""
         o = self.options
+        sd = training_dims(o.model, images, o.spatial_dims, o.channel_axis)
         if o.model is not None:
             self.bundle: ModelBundle | None = o.model.copy()
-            sd, in_ch = self.bundle.spatial_dims, self.bundle.in_channels
+            in_ch = self.bundle.in_channels
         else:
             first = _as_list(images)[0]
-            ndim = len(first.shape) - (o.channel_axis is not None)
-            sd = int(o.spatial_dims) if o.spatial_dims else (3 if ndim >= 3 else 2)
             in_ch = 1 if o.channel_axis is None else int(first.shape[o.channel_axis])
             self.bundle = None
         self.spatial_dims, self.in_channels = sd, in_ch
