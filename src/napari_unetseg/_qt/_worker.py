@@ -1,7 +1,7 @@
 """Run a progress generator in a napari worker thread, wired to Run / Cancel buttons.
 
 Every long computation of the plugin is a generator (it yields progress records and
-returns a result, see DESIGN.md). :class:`JobRunner` runs one such job at a time through
+returns a result, see docs/architecture.md). :class:`JobRunner` runs one such job at a time through
 napari's ``create_worker``, which puts a progress bar in napari's activity dock:
 
 - while the job runs, the Run button is disabled and the Cancel button enabled;

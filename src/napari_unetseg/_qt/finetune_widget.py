@@ -68,7 +68,7 @@ SCRATCH = "New model (from scratch)"
 DEFAULT_START = {2: "nuclei-2d", 3: "nuclei-3d"}
 PREVIEW_SUFFIX = "preview"
 
-#: Scribble values, their names and colours (DESIGN.md: 0 not painted, 1 background, 2.. classes).
+#: Scribble values, their names and colours (docs/architecture.md: 0 not painted, 1 background, 2.. classes).
 BACKGROUND, OBJECT = 1, 2
 SCRIBBLE_NAMES = {0: "not painted", BACKGROUND: "background", OBJECT: "object"}
 #: Colours chosen to stand out on grayscale / fluorescence images and from each other.

@@ -28,7 +28,7 @@ Empty classes never raise: a ratio whose denominator is zero is NaN (shown "n/a"
 Dice and IoU of a class absent from both prediction and ground truth. A class present
 in only one of them scores 0 (Dice, IoU) and its boundary distances are infinite.
 
-Label conventions (DESIGN.md): **dense** ground truth has 0 = background and k = class
+Label conventions (docs/architecture.md): **dense** ground truth has 0 = background and k = class
 k. **Sparse** ground truth (painted scribbles) has 0 = unlabeled (not scored),
 1 = background and k + 1 = class k; prediction label k is compared with scribble k + 1.
 """

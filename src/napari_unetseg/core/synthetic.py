@@ -15,8 +15,8 @@ all see realistic inputs:
 - Poisson (shot) noise plus Gaussian read noise, a camera offset and a random gain, then
   clipping to the camera's white level and conversion to the requested dtype.
 
-Everything is numpy only (the ``core`` rule: no scipy): blurs are separable
-convolutions, large-scale fields are drawn at low resolution and interpolated.
+Everything is numpy only (its own separable blurs, large-scale fields drawn at low
+resolution and interpolated), so existing seeds keep giving identical images.
 The output depends only on ``shape``, ``seed`` and the options.
 """
 
@@ -492,7 +492,7 @@ def synthetic_scribbles(
     (value 2) and ``n_background`` strokes of about ``length`` pixels in the background
     (value 1), all ``width`` pixels wide, in-plane (3D: in the plane of the stroke's
     start) and kept one pixel away from object edges, like careful painting. Everything
-    else is 0 (not painted). Follows the scribble convention of DESIGN.md.
+    else is 0 (not painted). Follows the scribble convention of docs/architecture.md.
 
     Returns
     -------

@@ -27,7 +27,7 @@ How it works
    time budget), gradient clipping, autocast on CUDA; the weights with the best
    validation Dice are kept and returned (the last ones without validation).
 
-Label modes (see DESIGN.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
+Label modes (see docs/architecture.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
 ``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the
 model has one foreground class (a 1- or 2-channel model, and the default for a new model
 unless ``n_classes`` says otherwise) every value > 0 is that class, so instance masks can

@@ -1,6 +1,6 @@
 """Labels: reading and checking them, the class plan, the label index, trainability rules.
 
-Label modes (see DESIGN.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
+Label modes (see docs/architecture.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
 ``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the
 model has one foreground class every value > 0 is that class (instance masks are used as
 they are).
