@@ -320,22 +320,22 @@ def evaluate_real(bundle: ModelBundle, folder: Path) -> dict[str, float] | None:
 
 
 def _drain(gen: Any) -> ModelBundle:
-    last = 0.0
-    while True:
-        try:
-            rec = next(gen)
-        except StopIteration as done:
-            return done.value
+    """Run a training generator, printing its messages and a line per validation."""
+    last = [0.0]
+
+    def show(rec: Any) -> None:
         if rec.message:
             print("  " + rec.message, flush=True)
-        if rec.val_dice is not None or rec.elapsed - last > 60:
-            last = rec.elapsed
+        if rec.val_dice is not None or rec.elapsed - last[0] > 60:
+            last[0] = rec.elapsed
             print(
                 f"  step {rec.step:5d}  {rec.elapsed:6.0f} s  loss {rec.loss or float('nan'):.3f}  "
                 f"val Dice {rec.val_dice if rec.val_dice is not None else float('nan'):.3f}  "
                 f"lr {rec.lr:.2e}",
                 flush=True,
             )
+
+    return api.drain(gen, show)
 
 
 def train_one(which: str, args: argparse.Namespace) -> ModelBundle:

@@ -61,3 +61,17 @@ def test_predict_iter_yields_progress_and_returns_result(tiny) -> None:
     out = np.full((64, 64), 7, np.uint8)
     api.predict(img, b, tile_size=32, out=out)
     assert set(np.unique(out)) <= {0, 1}
+
+
+def test_segment_chains_prediction_and_split_once() -> None:
+    """api.segment = predict, then split_stack: the one chain the CLI and widget run."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+    from napari_unetseg.postprocess import split_stack
+
+    img, _ = synthetic_nuclei((96, 96), seed=3)
+    semantic = api.predict(img, "nuclei-2d", device="cpu")
+    plain = api.segment(img, "nuclei-2d", device="cpu")
+    np.testing.assert_array_equal(plain, semantic)
+    instances = api.segment(img, "nuclei-2d", split_touching=True, scale=(1.0, 1.0), device="cpu")
+    np.testing.assert_array_equal(instances, split_stack(semantic, (1.0, 1.0), 2))
+    assert instances.max() > 1  # several objects, each its own id

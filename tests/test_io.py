@@ -222,3 +222,15 @@ def test_mismatched_axes_or_scale(tmp_path):
         _io.write_labels(tmp_path / "x.tif", np.zeros((4, 4), np.uint8), axes="ZYX")
     with pytest.raises(ValueError, match="scale"):
         _io.write_labels(tmp_path / "x.tif", np.zeros((4, 4), np.uint8), scale=(1.0,))
+
+
+def test_unit_names_and_the_common_unit():
+    import pint  # napari's layer units are pint units (napari depends on it)
+
+    ureg = pint.UnitRegistry()
+    assert _io.unit_name(ureg.micrometer) == "µm" and _io.unit_name("nm") == "nm"
+    assert _io.common_unit((ureg.micrometer, ureg.micrometer)) == "µm"
+    assert _io.common_unit(("", "µm", "µm")) == "µm"  # a channel axis has no unit
+    assert _io.common_unit(("pixel", "pixel")) is None
+    assert _io.common_unit(("µm", "nm")) is None
+    assert _io.common_unit(None) is None

@@ -364,6 +364,18 @@ def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, 
     return {}, "pixel"
 
 
+def unit_name(unit: Any) -> str:
+    """A unit as its short name: napari's pint units (``µm``) or a plain string."""
+    return f"{unit:~}" if hasattr(unit, "dimensionality") else str(unit)
+
+
+def common_unit(units: Any) -> str | None:
+    """The one physical unit of several axes, by short name; None when the axes have
+    none (``''``, ``'pixel'``) or differ."""
+    names = {unit_name(u) for u in units or ()} - {"", "pixel", "px"}
+    return names.pop() if len(names) == 1 else None
+
+
 def _unit(unit: str) -> str:
     u = unit.strip()
     return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"

@@ -51,7 +51,7 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
 
 def _unit_names(units: Any, ndim: int) -> tuple[str, ...] | None:
     """napari's pint units as short names ('µm'), or None when they say nothing."""
-    names = tuple(f"{u:~}" if hasattr(u, "dimensionality") else str(u) for u in units)
+    names = tuple(_io.unit_name(u) for u in units)
     if len(names) != ndim or all(n in ("pixel", "px", "") for n in names):
         return None
     return names

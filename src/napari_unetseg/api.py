@@ -13,6 +13,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from .core.bundle import ModelBundle, ModelFileError
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
+from .core.progress import drain
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
@@ -44,26 +46,14 @@ __all__ = [
     "load_model",
     "predict",
     "predict_iter",
+    "segment",
+    "segment_iter",
     "train",
     "train_iter",
     "TrainProgress",
 ]
 
 ModelLike = ModelBundle | str | os.PathLike
-
-
-def drain(gen: Generator[Any, None, Any], callback: Any = None) -> Any:
-    """Run a progress generator to the end and return its result.
-
-    ``callback``, when given, is called with every progress record.
-    """
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if callback is not None:
-            callback(record)
 
 
 def load_model(model: ModelLike) -> ModelBundle:
@@ -241,6 +231,42 @@ def predict(
     if return_probabilities:
         return result.labels, result.probabilities
     return result.labels
+
+
+def segment_iter(
+    image: Any,
+    model: ModelLike,
+    *,
+    split_touching: bool = False,
+    scale: Any = None,
+    **options: Any,
+) -> Generator[TileProgress, None, PredictionResult]:
+    """:func:`predict_iter`, then (``split_touching``) touching objects split apart.
+
+    The one chain of prediction and :func:`napari_unetseg.postprocess.split_stack` that
+    the CLI (``unetseg predict --split-touching``) and the Segment widget both run:
+    the result's labels are instance labels (one id per object, unique across planes
+    and volumes) when ``split_touching`` is set. ``scale`` (the pixel size per axis)
+    serves both the object-size step and the split's distances; ``options`` are
+    :func:`predict_iter`'s other keyword arguments.
+    """
+    bundle = load_model(model)
+    result = yield from predict_iter(image, bundle, scale=scale, **options)
+    if split_touching:
+        from .postprocess import split_stack
+
+        sampling = None if scale is None else tuple(float(s) for s in scale)
+        labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims)
+        result = dataclasses.replace(result, labels=labels)
+    return result
+
+
+def segment(image: Any, model: ModelLike, *, split_touching: bool = False, **options: Any) -> Any:
+    """Segment an image: :func:`predict`'s labels, instance labels with ``split_touching``.
+
+    Takes :func:`predict`'s keyword arguments; returns the labels array.
+    """
+    return drain(segment_iter(image, model, split_touching=split_touching, **options)).labels
 
 
 def train_iter(

@@ -147,9 +147,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         with ProgressBar(Path(src).name, unit="tile") as bar:
             result = api.drain(
-                api.predict_iter(
+                api.segment_iter(
                     img.data,
                     use,
+                    split_touching=args.split_touching,
                     tile_size=args.tile_size,
                     overlap=args.overlap,
                     batch_size=args.batch_size,
@@ -165,13 +166,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 bar,
             )
         _say(f"{Path(src).name}: {result.stats['object_size']['message']}")
-        labels = result.labels
-        if args.split_touching:
-            from .postprocess import split_stack
-
-            labels = split_stack(labels, spatial.scale, use.spatial_dims)
         seconds = time.perf_counter() - t0
-        _io.write_labels(dst, labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
+        _io.write_labels(dst, result.labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
         if pdst is not None:
             _io.write_image(pdst, result.probabilities, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
         s = result.stats
@@ -213,10 +209,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print("No models are installed.")
     for row in rows:
         bundle = api.load_model(row["name"])
-        print(
-            f"{row['name']:<16} {bundle.spatial_dims}D  {bundle.in_channels} channel(s)  "
-            f"classes: {', '.join(bundle.class_names)}  ({row['path']})"
-        )
+        print(f"{row['name']:<16} {bundle.summary()}  ({row['path']})")
     return 0
 
 
@@ -434,8 +427,9 @@ def _physical_spacing(*images: Any) -> tuple[tuple[float, ...] | None, str | Non
     """Spacing and unit from the first file that declares a physical pixel size."""
     for img in images:
         if img.units is not None:
-            units = {u for u in img.units if u not in ("", "pixel")}
-            return tuple(img.scale), units.pop() if len(units) == 1 else None
+            from ._io import common_unit
+
+            return tuple(img.scale), common_unit(img.units)
     return None, None
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unetseg.core.bundle import ModelBundle, ModelFileError
+from napari_unetseg.core.bundle import ModelBundle, ModelFileError, finetuned_name
 from napari_unetseg.core.unet import UNet
 
 
@@ -49,6 +49,17 @@ def test_defaults_and_properties() -> None:
     assert b.tile_size == (256, 256)
     assert ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).tile_size == (96, 96, 96)
     assert ModelBundle.create(n_classes=1, depth=2, base_channels=4).class_names == ["background", "foreground"]
+    assert b.summary() == "2D model, 1 input channel; classes: background, class 1"
+    assert ModelBundle.create(in_channels=3, depth=2, base_channels=4).summary().startswith(
+        "2D model, 3 input channels;"
+    )
+
+
+def test_finetuned_name_does_not_pile_up_suffixes() -> None:
+    assert finetuned_name("nuclei-2d") == "nuclei-2d-finetuned"
+    assert finetuned_name("nuclei-2d-finetuned") == "nuclei-2d-finetuned"
+    assert finetuned_name("nuclei-2d-finetuned (3)") == "nuclei-2d-finetuned"
+    assert finetuned_name("mine (2)") == "mine-finetuned"
 
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path) -> None:

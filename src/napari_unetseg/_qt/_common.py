@@ -62,13 +62,6 @@ def notify_info(message: str) -> None:
     show_info(message)
 
 
-def notify_warning(message: str) -> None:
-    """Show a warning notification."""
-    from napari.utils.notifications import show_warning
-
-    show_warning(message)
-
-
 # -- layer picker -------------------------------------------------------------------------
 class LayerComboBox(QComboBox):
     """A combo box of the viewer's layers of some types, following the layer list live.
@@ -303,6 +296,11 @@ class ModelComboBox(QComboBox):
 
 
 # -- output layers ------------------------------------------------------------------------
+def layer_data(layer: Layer) -> Any:
+    """The full-resolution array of a layer (level 0 of a multiscale one)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
 def output_name(source: Layer, suffix: str) -> str:
     """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
     return f"{source.name} [{suffix}]"
@@ -355,10 +353,3 @@ def output_layer(
         return layer
     add = getattr(viewer, f"add_{layer_type}")
     return add(data, name=name, **geometry, **kwargs)
-
-
-def remove_layers(viewer: napari.Viewer, names: Iterable[str]) -> None:
-    """Remove the named layers that exist (e.g. outputs no longer asked for)."""
-    for name in names:
-        if name in viewer.layers:
-            viewer.layers.remove(name)

@@ -160,13 +160,6 @@ class PlotCanvas(QWidget):
         """Names of the lines shown, in the order they were made."""
         return list(self._lines)
 
-    def remove_line(self, name: str) -> None:
-        """Remove line ``name`` if it exists."""
-        line = self._lines.pop(name, None)
-        if line is not None:
-            line.remove()
-            self.rescale()
-
     def clear(self) -> None:
         """Remove every line and the marker (labels and limits stay)."""
         for name in list(self._lines):

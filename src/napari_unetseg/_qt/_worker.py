@@ -82,7 +82,6 @@ class JobRunner(QObject):
         self._run_button = run_button
         self._cancel_button = cancel_button
         self.worker: Any = None
-        self._job: Generator | None = None
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
@@ -175,7 +174,7 @@ class JobRunner(QObject):
 
         def on_finished() -> None:
             job.close()  # runs the job's finally blocks now, not whenever it is collected
-            self.worker = self._job = None
+            self.worker = None
             self._set_busy(False)
             if worker.abort_requested and on_cancel is not None:
                 on_cancel()
@@ -184,7 +183,7 @@ class JobRunner(QObject):
         worker.yielded.connect(on_yielded)
         worker.returned.connect(on_returned)
         worker.finished.connect(on_finished)
-        self.worker, self._job = worker, job
+        self.worker = worker
         self._set_busy(True)
         worker.start()
         self.started.emit()

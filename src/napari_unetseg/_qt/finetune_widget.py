@@ -42,10 +42,12 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from ..core.bundle import finetuned_name
 from ..core.training.labels import label_counts, problem_with
 from ._common import (
     LayerComboBox,
     ModelComboBox,
+    layer_data,
     notify_error,
     notify_info,
     output_layer,
@@ -195,14 +197,9 @@ def warm_up() -> threading.Event:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def image_data(layer: Image) -> Any:
-    """The full-resolution array of an image layer (level 0 of a multiscale one)."""
-    return layer.data[0] if layer.multiscale else layer.data
-
-
 def image_shape(layer: Image) -> tuple[int, ...]:
     """The pixel grid of an image layer: its shape without the RGB(A) axis."""
-    shape = tuple(image_data(layer).shape)
+    shape = tuple(layer_data(layer).shape)
     return shape[:-1] if layer.rgb else shape
 
 
@@ -237,11 +234,6 @@ def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list
 
 def _colour(rgba: tuple[float, ...]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in rgba[:3]))
-
-
-def _base_name(name: str) -> str:
-    """A model name without the registry's " (2)" and repeated "-finetuned" suffixes."""
-    return re.sub(r"(-finetuned)?( \(\d+\))?$", "", name)
 
 
 def _labels_colormap(colors: dict[int, tuple[float, ...]]) -> Any:
@@ -693,7 +685,7 @@ class FinetuneWidget(QWidget):
         return problem_with(label_counts(labels.data), self.label_mode, labels.name)
 
     def _make_request(self, image: Image, labels: Labels, continued: bool) -> TrainRequest:
-        data = image_data(image)
+        data = layer_data(image)
         unit = self.budget_unit.currentText()
         scratch = not continued and self.start_combo.model_name() == SCRATCH
         if continued:
@@ -856,8 +848,7 @@ class FinetuneWidget(QWidget):
         if start is None:
             base = bundle.name
         else:
-            start_name = start if isinstance(start, str) else start.name
-            base = f"{_base_name(start_name)}-finetuned"
+            base = finetuned_name(start if isinstance(start, str) else start.name)
         from ..core.registry import REGISTRY
 
         self.trained = bundle
@@ -1039,8 +1030,7 @@ class FinetuneWidget(QWidget):
                 bundle = self.start_combo.bundle()
             except Exception as exc:  # noqa: BLE001 - shown in place of the description
                 return f"Cannot read this model: {exc}"
-            classes = ", ".join(bundle.class_names[1:]) or "foreground"
-            self._info_cache[name] = f"{bundle.spatial_dims}D model; classes: {classes}"
+            self._info_cache[name] = bundle.summary()
         info = self._info_cache[name]
         if stack and info.startswith("2D"):
             info += " (trains on the painted planes)"

@@ -32,6 +32,7 @@ from superqt import QCollapsible
 from ._common import (
     LayerComboBox,
     ModelComboBox,
+    layer_data,
     output_layer,
     output_name,
 )
@@ -62,8 +63,7 @@ class SegmentRequest:
     model: str
     channel_axis: int | None = None
     position: tuple[int, ...] | None = None  # current data index: "current plane only"
-    split: bool = False
-    sampling: tuple[float, ...] | None = None
+    split: bool = False  # touching objects split apart (needs options["scale"])
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,19 +98,17 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
             channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
     out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
     out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
-    result = yield from api.predict_iter(
-        image, bundle, out=out, channel_axis=channel_axis, **req.options
+    split = req.split and out is None  # a lazily written result is too large to split
+    result = yield from api.segment_iter(
+        image, bundle, split_touching=split, out=out, channel_axis=channel_axis, **req.options
     )
-    labels = result.labels
     stats = dict(result.stats)
-    if req.split and out is None:
-        from ..postprocess import split_stack
-
-        labels = split_stack(labels, req.sampling, bundle.spatial_dims)
-    summary = _summary(labels, req.split and out is None, stats)
-    if req.split and out is not None:
+    summary = _summary(result.labels, split, stats)
+    if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
-    return SegmentResult(labels, result.probabilities, result.uncertainty, plane, summary, stats)
+    return SegmentResult(
+        result.labels, result.probabilities, result.uncertainty, plane, summary, stats
+    )
 
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
@@ -303,7 +301,7 @@ class SegmentWidget(QWidget):
 
     # -- internals ----------------------------------------------------------------------
     def _request(self, layer: Image, model: str) -> SegmentRequest:
-        data = layer.data[0] if layer.multiscale else layer.data
+        data = layer_data(layer)
         position = None
         if self.plane_check.isChecked() and self.plane_check.isEnabled():
             position = self._current_position(layer)
@@ -313,7 +311,6 @@ class SegmentWidget(QWidget):
             channel_axis=(data.ndim - 1) if layer.rgb else None,
             position=position,
             split=self.split_check.isChecked(),
-            sampling=tuple(float(s) for s in layer.scale),
             options={
                 "object_size": self.size_spin.value() or "auto",
                 "scale": tuple(float(s) for s in layer.scale),
@@ -400,7 +397,7 @@ class SegmentWidget(QWidget):
             return
         from ..api import default_model
 
-        shape = tuple(layer.data[0].shape if layer.multiscale else layer.data.shape)
+        shape = tuple(layer_data(layer).shape)
         axes = "".join(str(a)[-1].upper() for a in self.viewer.dims.axis_labels[-len(shape):])
         # napari's default axis labels are numbers: they say nothing about Z or T.
         axes = axes if axes.isalpha() else None
@@ -438,12 +435,7 @@ class SegmentWidget(QWidget):
                 bundle = self.model_combo.bundle()
             except Exception as exc:  # noqa: BLE001 - shown in place of the description
                 return f"Cannot read this model: {exc}"
-            classes = ", ".join(bundle.class_names)
-            chans = bundle.in_channels
-            self._model_info_cache[name] = (
-                f"{bundle.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
-                f"classes: {classes}"
-            )
+            self._model_info_cache[name] = bundle.summary()
         return self._model_info_cache[name]
 
     def sizeHint(self) -> Any:  # noqa: N802 - Qt API

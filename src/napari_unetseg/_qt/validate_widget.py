@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import LayerComboBox, notify_error, output_layer, spatial_geometry
+from ._common import LayerComboBox, layer_data, notify_error, output_layer, spatial_geometry
 from ._plots import PlotCanvas
 from ._worker import JobRunner
 
@@ -414,8 +414,8 @@ class ValidateWidget(QWidget):
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         return self.runner.start(
             _evaluate_job,
-            _layer_array(pred),
-            _layer_array(gt),
+            layer_data(pred),
+            layer_data(gt),
             description="Validating",
             on_result=lambda result: self._show(pred, result),
             on_error=lambda exc: self.summary.setText("Failed; see the notification."),
@@ -465,12 +465,10 @@ class ValidateWidget(QWidget):
             self.gt_combo.set_layer(layers[1])
 
     def _spacing(self, layer: Labels) -> tuple[tuple[float, ...], str | None]:
+        from .._io import common_unit
+
         geometry = spatial_geometry(layer)
-        units = {f"{u:~}" for u in geometry.get("units", ())}
-        units.discard("pixel")
-        return tuple(float(s) for s in geometry["scale"]), (
-            units.pop() if len(units) == 1 else None
-        )
+        return tuple(float(s) for s in geometry["scale"]), common_unit(geometry.get("units"))
 
     def _pred_name(self) -> str:
         return self._pred_layer.name if self._pred_layer is not None else "prediction"
@@ -574,10 +572,6 @@ def _columns(result: EvaluationResult) -> list[str]:
     if result.objects or any(not math.isnan(v["hd95"]) for v in result.classes.values()):
         return keys
     return [c for c in keys if c not in SHAPE_METRICS and not c.startswith("obj_")]
-
-
-def _layer_array(layer: Labels) -> Any:
-    return layer.data[0] if layer.multiscale else layer.data
 
 
 def _evaluate_job(prediction: Any, ground_truth: Any, **options: Any) -> Any:

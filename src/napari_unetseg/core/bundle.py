@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,15 @@ from .unet import UNet
 MODEL_FORMAT = "napari-unetseg-model"
 FORMAT_VERSION = 1
 DEFAULT_TILE = {2: 256, 3: 96}
+
+
+def finetuned_name(name: str) -> str:
+    """The name of a model fine-tuned from the model ``name``: ``"<name>-finetuned"``.
+
+    The registry's `` (2)`` suffix and an earlier ``-finetuned`` are dropped first, so
+    fine-tuning a fine-tuned model does not pile up suffixes.
+    """
+    return re.sub(r"(-finetuned)?( \(\d+\))?$", "", name) + "-finetuned"
 
 
 class ModelFileError(ValueError):
@@ -160,6 +170,18 @@ class ModelBundle:
         ``spacing``, ``pixel_size``, ``unit``, ``source`` (see ``scale.py``).
         """
         self.object_size = None if value is None else _checked_object_size(value, self.spatial_dims)
+
+    def summary(self) -> str:
+        """One line for people: dimensionality, input channels and classes.
+
+        E.g. ``"2D model, 1 input channel; classes: background, nucleus"`` (the widgets'
+        model descriptions and ``unetseg models``).
+        """
+        chans = self.in_channels
+        return (
+            f"{self.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
+            f"classes: {', '.join(self.class_names)}"
+        )
 
     def copy(self) -> ModelBundle:
         return copy.deepcopy(self)

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from .files import atomic_write
+from .progress import drain
 
 __all__ = [
     "COLUMNS",
@@ -325,14 +326,6 @@ def _iter_counts(
     return Counts(pred=pred, gt=gt, tp=tp, scored=scored_total)
 
 
-def _drain(gen: Generator[Any, None, Any]) -> Any:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 def confusion_counts(
     prediction: Any,
     ground_truth: Any,
@@ -360,7 +353,7 @@ def confusion_counts(
     """
     _check_pair(prediction, ground_truth, mode)
     plan = _plan(prediction, ground_truth, mode, "none", classes)
-    counts = _drain(_iter_counts(prediction, ground_truth, plan))
+    counts = drain(_iter_counts(prediction, ground_truth, plan))
     if classes is None:
         classes = list(range(counts.n_labels))
     return {"classes": np.asarray(list(classes), dtype=np.int64), **counts.totals(classes)}
@@ -422,7 +415,7 @@ def error_map(
     _check_pair(prediction, ground_truth, mode)
     plan = _plan(prediction, ground_truth, mode, instances, classes)
     out = np.zeros(_shape_of(prediction), dtype=np.uint8)
-    _drain(_iter_counts(prediction, ground_truth, plan, out, classes))
+    drain(_iter_counts(prediction, ground_truth, plan, out, classes))
     return out
 
 
@@ -1444,4 +1437,4 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
     -------
     EvaluationResult
     """
-    return _drain(evaluate_iter(prediction, ground_truth, **options))
+    return drain(evaluate_iter(prediction, ground_truth, **options))

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .. import devices as dev
-from ..bundle import ModelBundle
+from ..bundle import ModelBundle, finetuned_name
+from ..progress import drain
 from ..tiling import predict_tiled
 from ..unet import UNet
 from .augment import augment_batch
@@ -134,7 +135,7 @@ class Trainer:
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
         if self.fine_tune:
-            self.bundle.name = f"{o.model.name}-finetuned"
+            self.bundle.name = finetuned_name(o.model.name)
         for pair in self.pairs:
             pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis)
 
@@ -304,15 +305,13 @@ class Trainer:
 
     def preview(self) -> np.ndarray:
         """The current model's labels for the preview image (tiled, like inference)."""
-        gen_pred = predict_tiled(
-            self.bundle, self.options.preview_image, device=self.device, batch_size=self.batch
+        result = drain(
+            predict_tiled(
+                self.bundle, self.options.preview_image, device=self.device, batch_size=self.batch
+            )
         )
-        while True:
-            try:
-                next(gen_pred)
-            except StopIteration as done:
-                self.network.train()
-                return np.asarray(done.value.labels)
+        self.network.train()
+        return np.asarray(result.labels)
 
     def record_due(self, now: float) -> bool:
         """Whether a record without news is due (at most one every 0.1 s)."""
