@@ -19,6 +19,7 @@ Where the pixel size comes from, first match wins:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import warnings
@@ -40,6 +41,7 @@ __all__ = [
     "check_tiff",
     "image_name",
     "read_image",
+    "PROVENANCE_PREFIX",
     "write_image",
     "write_labels",
 ]
@@ -91,6 +93,9 @@ class ImageData:
         Position of the first pixel, where known.
     channel_names : tuple of str, optional
         One name per channel (e.g. "DAPI") where the OME metadata gives them.
+    provenance : dict, optional
+        How labels written by this plugin were made (model, model file hash,
+        settings; see :mod:`napari_unetseg.provenance`), from the OME map annotation.
     """
 
     data: Any
@@ -102,6 +107,7 @@ class ImageData:
     is_labels: bool
     translate: tuple[float, ...] | None = None
     channel_names: tuple[str, ...] | None = None
+    provenance: dict[str, Any] | None = None
 
     @property
     def is_rgb(self) -> bool:
@@ -217,7 +223,8 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
     if channel_axis is None or channel_names is None or len(channel_names) != shape[channel_axis]:
         channel_names = None
     return ImageData(
-        data, axes, scale, units, channel_axis, name, is_labels, channel_names=channel_names
+        data, axes, scale, units, channel_axis, name, is_labels, channel_names=channel_names,
+        provenance=ome_meta.get("provenance"),
     )
 
 
@@ -323,7 +330,28 @@ def _ome_pixels(xml: str | None) -> dict[str, Any]:
         if all(channels):
             meta["channels"] = tuple(channels)
     meta["names"] = " ".join(names)
+    provenance = _provenance(root)
+    if provenance:
+        meta["provenance"] = provenance
     return meta
+
+
+#: Key prefix of the OME map-annotation entries that carry a result's provenance.
+PROVENANCE_PREFIX = "unetseg:"
+
+
+def _provenance(root: ET.Element) -> dict[str, Any]:
+    """The ``unetseg:*`` entries of the OME map annotations (JSON objects/lists decoded)."""
+    out: dict[str, Any] = {}
+    for element in root.iter():
+        key = element.get("K", "") if _local(element.tag) == "M" else ""
+        if key.startswith(PROVENANCE_PREFIX):
+            value: Any = element.text or ""
+            if value.startswith(("{", "[")):
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            out[key[len(PROVENANCE_PREFIX) :]] = value
+    return out
 
 
 def _resolution(page: Any) -> tuple[float, float] | None:
@@ -394,6 +422,7 @@ def write_labels(
     scale: tuple[float, ...] | None = None,
     axes: str | None = None,
     units: tuple[str, ...] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Write a label image as a compressed OME-TIFF, atomically.
 
@@ -415,6 +444,10 @@ def write_labels(
         Axis letters (default ``YX`` / ``ZYX`` / ``TZYX`` by dimensionality).
     units : tuple of str, optional
         Unit per axis (default µm for axes whose scale is not 1).
+    provenance : dict, optional
+        How the labels were made (see :mod:`napari_unetseg.provenance`): stored as an
+        OME map annotation (keys ``unetseg:<key>``, JSON values) that
+        :func:`read_image` returns as ``provenance``.
 
     Returns
     -------
@@ -427,7 +460,7 @@ def write_labels(
         For negative, fractional or too large label values, or a mismatched axes/scale.
     """
     dtype = _label_dtype(labels)
-    return _write(path, labels, dtype, scale, axes, units, names=["labels"])
+    return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)
 
 
 def write_image(
@@ -498,6 +531,7 @@ def _write(
     axes: str | None,
     units: tuple[str, ...] | None,
     names: list[str] | None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     path = Path(path)
     ndim = len(data.shape)
@@ -510,6 +544,12 @@ def _write(
     resolution = _physical_metadata(metadata, axes, scale, units)
     if names:
         metadata["Channel"] = {"Name": names}
+    if provenance:
+        metadata["MapAnnotation"] = {
+            f"{PROVENANCE_PREFIX}{k}": json.dumps(v) if isinstance(v, dict | list) else str(v)
+            for k, v in provenance.items()
+            if v is not None
+        }
     page_ndim = 3 if axes.endswith("S") else 2
     kwargs: dict[str, Any] = dict(
         ome=True,

@@ -73,6 +73,8 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         "scale": flat.scale,
         "metadata": {"axes": flat.axes, "units": flat.units, "source_axes": img.axes},
     }
+    if img.provenance:  # kept, so saving the layer again keeps how it was made
+        meta["metadata"]["unetseg"] = img.provenance
     if flat.units is not None and _supports_units():
         meta["units"] = tuple(u or "pixel" for u in flat.units)
     if img.translate is not None:

@@ -25,7 +25,9 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
         The layer's data (numpy, or dask/zarr written plane by plane).
     meta : dict
         The layer's attributes; ``scale`` and the reader's ``metadata['axes'/'units']``
-        (when they still match the data) become the file's axes and pixel size.
+        (when they still match the data) become the file's axes and pixel size, and
+        ``metadata['unetseg']`` (how the Segment widget made the labels, see
+        :mod:`napari_unetseg.provenance`) is stored with them.
 
     Returns
     -------
@@ -46,7 +48,11 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
     if units is None and meta.get("units") is not None:
         units = _unit_names(meta["units"], ndim)
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
-    return [str(_io.write_labels(path, data, scale=scale, axes=axes, units=units))]
+    provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
+    written = _io.write_labels(
+        path, data, scale=scale, axes=axes, units=units, provenance=provenance
+    )
+    return [str(written)]
 
 
 def _unit_names(units: Any, ndim: int) -> tuple[str, ...] | None:

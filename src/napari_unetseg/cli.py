@@ -1,4 +1,4 @@
-"""The ``unetseg`` command line: batch prediction, training, evaluation and models.
+"""The ``unetseg`` command line: batch prediction, training, evaluation, models and info.
 
 Every sub-command is one ``_cmd_<name>`` function plus its ``_add_<name>`` parser;
 bad input ends with one line on stderr (``unetseg: error: ...``) and exit status 1,
@@ -63,7 +63,9 @@ class ProgressBar:
 # -- predict ------------------------------------------------------------------------------
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF / OME-TIFF image(s)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="TIFF / OME-TIFF image(s), or folders of them"
+    )
     p.add_argument(
         "--model",
         "-m",
@@ -74,7 +76,8 @@ def _add_predict(sub: Any) -> None:
         "--output",
         "-o",
         required=True,
-        help="output TIFF (one input) or folder (several inputs: <stem>_labels.tif)",
+        help="output TIFF (one input) or folder (<name>_labels.tif per image); a file that "
+        "fails is reported at the end and the others are still segmented",
     )
     p.add_argument(
         "--object-size",
@@ -113,70 +116,75 @@ def _say(message: str) -> None:
     tqdm.write(f"unetseg: {message}", file=sys.stderr)
 
 
-def _output_paths(inputs: Sequence[str], output: str, suffix: str) -> list[Path]:
-    out = Path(output)
-    if len(inputs) == 1 and out.suffix.lower() in (".tif", ".tiff"):
-        return [out]
-    if out.suffix.lower() in (".tif", ".tiff"):
-        raise CLIError("With several inputs, --output must be a folder, not a TIFF file.")
-    out.mkdir(parents=True, exist_ok=True)
-    return [out / f"{Path(i).name.split('.')[0]}_{suffix}.tif" for i in inputs]
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from . import _io, api
+    from . import api, batch
 
-    model = api.load_model(args.model) if args.model else None
-    outputs = _output_paths(args.inputs, args.output, "labels")
-    probs_out = (
-        _output_paths(args.inputs, args.probabilities, "probabilities")
-        if args.probabilities
-        else [None] * len(outputs)
+    settings = batch.SegmentSettings(
+        model=args.model,
+        object_size=args.object_size,
+        fill_holes=args.fill_holes,
+        split_touching=args.split_touching,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        tta=args.tta,
     )
-    for src in args.inputs:  # fail before any work when an input is missing
-        if not Path(src).is_file():
-            raise CLIError(f"Input file {src!r} does not exist.")
-    for src, dst, pdst in zip(args.inputs, outputs, probs_out):
-        img = _io.read_image(src)
-        spatial = img.without_channels()
-        use = model
-        if use is None:
-            name, why = api.default_model(img.data.shape, spatial.axes, img.channel_axis)
-            _say(f"{Path(src).name}: model {name} ({why}).")
-            use = api.load_model(name)
-        t0 = time.perf_counter()
-        with ProgressBar(Path(src).name, unit="tile") as bar:
-            result = api.drain(
-                api.segment_iter(
-                    img.data,
-                    use,
-                    split_touching=args.split_touching,
-                    tile_size=args.tile_size,
-                    overlap=args.overlap,
-                    batch_size=args.batch_size,
-                    device=args.device,
-                    precision=args.precision,
-                    tta=args.tta,
-                    return_probabilities=pdst is not None,
-                    channel_axis=img.channel_axis,
-                    object_size=args.object_size,
-                    scale=spatial.scale,
-                    fill_holes=args.fill_holes,
-                ),
-                bar,
-            )
-        _say(f"{Path(src).name}: {result.stats['object_size']['message']}")
-        seconds = time.perf_counter() - t0
-        _io.write_labels(dst, result.labels, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
-        if pdst is not None:
-            _io.write_image(pdst, result.probabilities, scale=spatial.scale, axes=spatial.axes, units=spatial.units)
-        s = result.stats
+    settings.check()  # a bad setting is one error line, before any file is written
+    # Replacing earlier results is what `predict` has always done (atomically).
+    plan = batch.plan_batch(
+        args.inputs, args.output, overwrite=True, probabilities=args.probabilities
+    )
+    with _FileBars() as bars:
+        report = api.drain(batch.segment_files_iter(plan, settings), bars)
+    failed = report.failed
+    if len(failed) == 1 and len(report.results) == 1:
+        raise CLIError(f"{Path(failed[0].input).name}: {failed[0].error}")
+    if failed:
         print(
-            f"{src} -> {dst}: {s['voxels']:,} voxels in {seconds:.2f} s "
-            f"({s['voxels'] / max(seconds, 1e-9):,.0f} voxels/s) on {s['device']}, "
-            f"peak memory {_fmt_bytes(_peak_rss())}"
+            f"unetseg: error: {len(failed)} of {len(report.results)} files could not be "
+            "segmented:",
+            file=sys.stderr,
         )
+        for row in failed:
+            print(f"  {row.input}: {row.error}", file=sys.stderr)
+        return 1
     return 0
+
+
+class _FileBars:
+    """One tqdm bar per file of a batch, and a line per finished file (batch progress)."""
+
+    def __init__(self) -> None:
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, record: Any) -> None:
+        row = record.finished
+        if row is None:
+            if record.total:
+                if self.bar is None:
+                    self.bar = ProgressBar(record.name, unit="tile")
+                self.bar(record)
+            return
+        self.__exit__()
+        for note in row.notes:
+            _say(f"{Path(row.input).name}: {note}")
+        if row.ok:
+            s = row.stats
+            print(
+                f"{row.input} -> {row.output}: {s['voxels']:,} voxels in {row.seconds:.2f} s "
+                f"({s['voxels'] / max(row.seconds, 1e-9):,.0f} voxels/s) on {s['device']}, "
+                f"peak memory {_fmt_bytes(_peak_rss())}"
+            )
+
+    def __enter__(self) -> _FileBars:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__()
+            self.bar = None
 
 
 def _fmt_bytes(n: float) -> str:
@@ -472,7 +480,39 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_predict, _add_models, _add_sample, _add_train, _add_evaluate]
+# -- info ---------------------------------------------------------------------------------
+def _add_info(sub: Any) -> None:
+    p = sub.add_parser(
+        "info",
+        help="describe a TIFF: shape, axes, pixel size and, for labels written by "
+        "napari-unetseg, the model, its file hash and the settings that made them",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="TIFF / OME-TIFF file(s)")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import _io
+    from .provenance import describe
+
+    for i, src in enumerate(args.files):
+        img = _io.read_image(src, lazy=True)
+        sizes = ", ".join(
+            f"{a} {s:g}{'' if img.units is None else ' ' + img.units[k]}"
+            for k, (a, s) in enumerate(zip(img.axes, img.scale, strict=True))
+        )
+        kind = "labels" if img.is_labels else "image"
+        print(("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
+              f"{img.data.dtype}, axes {img.axes}")
+        print(f"pixel size: {sizes if img.units is not None else 'not recorded'}")
+        for line in describe(img.provenance):
+            print(line)
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,518 @@
+"""Segment many image files with one model and one set of settings (no Qt).
+
+The Segment widget's "Apply to folder..." and ``unetseg predict`` run the same engine,
+so the same settings give the same labels from either:
+
+1. :func:`plan_batch` turns folders / files and an output choice into (input, output)
+   pairs and checks them before any work: an empty folder, a missing file, an output
+   folder that cannot be written, an output that would overwrite an input or another
+   output, or an existing result (unless replacing is allowed) each raise one
+   :class:`BatchError` sentence and nothing is written.
+2. :func:`segment_files_iter` (a generator, see docs/architecture.md) segments the files
+   one by one. It yields :class:`BatchProgress` records (file k of n, tiles done within
+   the file; a record with ``finished`` set after each file), and returns a
+   :class:`BatchReport`. A file that fails (unreadable, wrong shape for the model, ...)
+   gets its one-sentence reason in the report and the others go on. Each output is
+   written atomically, with the image's pixel size and the run's provenance (model,
+   model file hash, settings: :mod:`napari_unetseg.provenance`), so stopping between
+   tiles leaves only complete files.
+
+The model is loaded and hashed once per batch, so the per-file overhead is reading and
+writing the TIFFs (see ``benchmarks/bench_batch.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import uuid
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BatchError",
+    "BatchProgress",
+    "BatchReport",
+    "FileResult",
+    "SegmentSettings",
+    "plan_batch",
+    "segment_files",
+    "segment_files_iter",
+]
+
+#: File name endings the batch reads.
+IMAGE_SUFFIXES = (".tif", ".tiff")
+#: ``<image name>_labels.tif``: what a batch writes for each image.
+LABELS_SUFFIX = "labels"
+PROBABILITIES_SUFFIX = "probabilities"
+
+
+class BatchError(ValueError):
+    """A batch that cannot start (one sentence; nothing was written)."""
+
+
+@dataclass
+class SegmentSettings:
+    """Every setting of a segmentation run (what the Segment widget shows).
+
+    ``model`` is a shipped or session model name or a model file; ``None`` picks the
+    shipped model that fits each image (``nuclei-3d`` for a Z stack, else
+    ``nuclei-2d``). The other fields are :func:`napari_unetseg.api.predict_iter`
+    arguments, plus ``split_touching`` (instance labels, see
+    :func:`napari_unetseg.api.segment_iter`).
+    """
+
+    model: str | None = None
+    object_size: float | str | None = "auto"
+    fill_holes: bool | None = None
+    split_touching: bool = False
+    tile_size: int | None = None
+    overlap: float = 0.25
+    batch_size: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    tta: bool = False
+
+    def predict_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`napari_unetseg.api.predict_iter`."""
+        return {
+            "object_size": self.object_size,
+            "fill_holes": self.fill_holes,
+            "tile_size": self.tile_size,
+            "overlap": self.overlap,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "precision": self.precision,
+            "tta": self.tta,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check(self) -> None:
+        """Raise one ``ValueError`` sentence for a setting no image could run with
+        (so a batch fails at once instead of once per file)."""
+        from .core.devices import autocast_dtype, resolve_device
+        from .core.sizing import check_object_size
+
+        check_object_size(self.object_size, (2**31, 2**31))
+        if not 0.0 <= float(self.overlap) < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {self.overlap!r}.")
+        for name in ("tile_size", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be at least 1, got {value!r}.")
+        autocast_dtype(resolve_device(self.device), self.precision)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SegmentSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class BatchProgress:
+    """File ``index + 1`` of ``n_files``: ``done`` of ``total`` tiles.
+
+    After each file one record carries the file's :class:`FileResult` in ``finished``
+    (so a cancelled run still knows what it completed).
+    """
+
+    index: int
+    n_files: int
+    name: str
+    done: int = 0
+    total: int = 0
+    finished: FileResult | None = None
+
+    #: Steps of the overall progress bar per file (tiles are spread over them).
+    STEPS = 100
+
+    @property
+    def overall(self) -> tuple[int, int]:
+        """``(done, total)`` for one progress bar over the whole batch."""
+        within = 1.0 if self.finished else (self.done / self.total if self.total else 0.0)
+        return int((self.index + within) * self.STEPS), self.n_files * self.STEPS
+
+    def describe(self) -> str:
+        tiles = f", tile {self.done} of {self.total}" if self.total and not self.finished else ""
+        return f"file {self.index + 1} of {self.n_files}: {self.name}{tiles}"
+
+
+@dataclass
+class FileResult:
+    """One row of the summary: what became of one file."""
+
+    input: str
+    output: str | None = None
+    objects: int | None = None
+    foreground: float | None = None  # percent of the pixels
+    seconds: float = 0.0
+    error: str | None = None
+    model: str | None = None
+    notes: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class BatchReport:
+    """The rows of a batch run, in input order."""
+
+    results: list[FileResult]
+
+    COLUMNS = ("file", "objects", "foreground_percent", "seconds", "output", "error")
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def succeeded(self) -> list[FileResult]:
+        return [r for r in self.results if r.ok]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per file with :attr:`COLUMNS` (numbers rounded for reading)."""
+        return [
+            {
+                "file": r.input,
+                "objects": r.objects,
+                "foreground_percent": None if r.foreground is None else round(r.foreground, 3),
+                "seconds": round(r.seconds, 3),
+                "output": r.output,
+                "error": r.error,
+            }
+            for r in self.results
+        ]
+
+    def to_csv(self, path: str | os.PathLike | None = None) -> str:
+        """The summary as CSV text; also written (atomically) to ``path`` when given."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(self.COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows():
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        text = buffer.getvalue()
+        if path is not None:
+            from .core.files import atomic_write
+
+            atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        return text
+
+    def summary(self) -> str:
+        n, bad = len(self.results), len(self.failed)
+        done = f"Segmented {n - bad} of {n} file{'s' * (n != 1)}"
+        return f"{done}; {bad} failed." if bad else f"{done}."
+
+
+# -- planning -----------------------------------------------------------------------------
+def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """The image files named by ``inputs``: files as given, folders' TIFFs (sorted).
+
+    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
+    images to segment and are left out.
+
+    Raises
+    ------
+    BatchError
+        For a missing path, a folder with no TIFF image, or no input at all.
+    """
+    from ._io import image_name
+
+    images: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = [
+                p
+                for p in sorted(path.iterdir())
+                if p.is_file()
+                and p.name.lower().endswith(IMAGE_SUFFIXES)
+                and not p.name.startswith(".")
+                and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
+            ]
+            if not found:
+                raise BatchError(f"The folder {str(path)!r} holds no TIFF images to segment.")
+            images.extend(found)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise BatchError(f"Input file {str(path)!r} does not exist.")
+    if not images:
+        raise BatchError("No images to segment were given.")
+    return images
+
+
+def output_paths(
+    images: Sequence[Path], output: str | os.PathLike | None, suffix: str = LABELS_SUFFIX
+) -> list[Path]:
+    """``<name>_<suffix>.tif`` beside each image (``output`` None) or in the folder
+    ``output``; with one image, ``output`` may be the TIFF file to write."""
+    from ._io import image_name
+
+    if output is None:
+        return [p.with_name(f"{image_name(p)}_{suffix}.tif") for p in images]
+    out = Path(output).expanduser()
+    if out.name.lower().endswith(IMAGE_SUFFIXES):
+        if len(images) != 1:
+            raise BatchError("With several inputs, the output must be a folder, not a TIFF file.")
+        return [out]
+    return [out / f"{image_name(p)}_{suffix}.tif" for p in images]
+
+
+def plan_batch(
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    probabilities: str | os.PathLike | None = None,
+) -> list[tuple[Path, Path, Path | None]]:
+    """Check a batch before any work; returns ``(image, labels, probabilities)`` paths.
+
+    Parameters
+    ----------
+    inputs : paths
+        Image files and/or folders (their TIFFs, see :func:`list_images`).
+    output : path, optional
+        Folder for the label files (created when missing); None writes each beside its
+        image. With one image it may be the TIFF file to write.
+    overwrite : bool
+        Allow replacing result files that already exist (never an input image).
+    probabilities : path, optional
+        Also write probability maps into this folder (with one image: or this TIFF).
+
+    Raises
+    ------
+    BatchError
+        One sentence saying why the batch cannot run; nothing has been written.
+    """
+    images = list_images(inputs)
+    labels = output_paths(images, output)
+    probs: list[Path | None] = [None] * len(images)
+    if probabilities is not None:
+        probs = list(output_paths(images, probabilities, PROBABILITIES_SUFFIX))
+    _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
+    return list(zip(images, labels, probs, strict=True))
+
+
+def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> None:
+    inputs = {p.resolve(): p for p in images}
+    seen: set[Path] = set()
+    for out in outputs:
+        key = out.resolve()
+        if key in inputs:
+            raise BatchError(
+                f"The output {str(out)!r} would overwrite the input image "
+                f"{str(inputs[key])!r}; choose another output folder."
+            )
+        if key in seen:
+            raise BatchError(
+                f"Two inputs would both write {str(out)!r} (images with the same name); "
+                "segment them into separate folders."
+            )
+        seen.add(key)
+    for folder in dict.fromkeys(p.parent for p in outputs):
+        _check_writable(folder)
+    existing = [p for p in outputs if p.exists()]
+    if existing and not overwrite:
+        n = len(existing)
+        raise BatchError(
+            f"{n} result file{'s' * (n > 1)} already exist{'s' * (n == 1)} "
+            f"(first: {str(existing[0])!r}); choose another output folder or allow "
+            "replacing them."
+        )
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` when missing and prove a file can be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".unetseg-write-test-{uuid.uuid4().hex[:8]}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BatchError(
+            f"Cannot write to the output folder {str(folder)!r} ({reason.lower()})."
+        ) from exc
+
+
+# -- running ------------------------------------------------------------------------------
+class _Models:
+    """Models of a batch, loaded (and hashed) once each."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def get(self, model: Any) -> tuple[Any, dict[str, Any]]:
+        from . import api
+        from .provenance import model_reference
+
+        key = os.fspath(model) if isinstance(model, str | os.PathLike) else id(model)
+        if key not in self._cache:
+            bundle = api.load_model(model)
+            self._cache[key] = (bundle, model_reference(model, bundle))
+        return self._cache[key]
+
+
+def _sentence(exc: BaseException) -> str:
+    """One sentence for a file's failure."""
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    if isinstance(exc, MemoryError):
+        return text or "Not enough memory; try a smaller tile size or batch size."
+    if not isinstance(exc, ValueError | OSError | KeyError) or not text:
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
+
+
+def segment_files_iter(
+    plan: Sequence[tuple[Path, Path, Path | None]],
+    settings: SegmentSettings,
+    *,
+    model: Any = None,
+) -> Generator[BatchProgress, None, BatchReport]:
+    """Segment each planned file (see :func:`plan_batch`); a progress generator.
+
+    ``model`` may pass an already loaded :class:`~napari_unetseg.core.bundle.ModelBundle`
+    (e.g. a session model); otherwise ``settings.model`` is loaded (or, when None, the
+    shipped model fitting each image). A bad model fails the whole batch at once (it
+    would fail every file); anything else fails only its file.
+    """
+    settings.check()
+    models = _Models()
+    if model is not None or settings.model is not None:
+        models.get(model if model is not None else settings.model)
+    results: list[FileResult] = []
+    n = len(plan)
+    for index, (src, dst, pdst) in enumerate(plan):
+        row = FileResult(input=str(src))
+        t0 = time.perf_counter()
+        try:
+            yield BatchProgress(index, n, src.name)
+            yield from _segment_file(src, dst, pdst, settings, models, model, row, index, n)
+        except Exception as exc:  # noqa: BLE001 - one file's failure ends only that file
+            row.error, row.output = _sentence(exc), None
+        row.seconds = time.perf_counter() - t0
+        results.append(row)
+        yield BatchProgress(index, n, src.name, finished=row)
+    return BatchReport(results)
+
+
+def _segment_file(
+    src: Path,
+    dst: Path,
+    pdst: Path | None,
+    settings: SegmentSettings,
+    models: _Models,
+    model: Any,
+    row: FileResult,
+    index: int,
+    n: int,
+) -> Generator[BatchProgress, None, None]:
+    from . import _io, api
+    from .provenance import labels_provenance
+
+    img = _io.read_image(src)
+    flat = img.without_channels()
+    choice = model if model is not None else settings.model
+    if choice is None:
+        choice, why = api.default_model(img.data.shape, flat.axes, img.channel_axis)
+        row.notes.append(f"model {choice} ({why}).")
+    bundle, reference = models.get(choice)
+    row.model = bundle.name
+    gen = api.segment_iter(
+        img.data,
+        bundle,
+        split_touching=settings.split_touching,
+        channel_axis=img.channel_axis,
+        scale=flat.scale,
+        return_probabilities=pdst is not None,
+        **settings.predict_options(),
+    )
+    result = yield from _relay(gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total))
+    labels = result.labels
+    row.stats = dict(result.stats)
+    message = (row.stats.get("object_size") or {}).get("message")
+    if message:
+        row.notes.append(message)
+    row.objects, row.foreground = _count(labels, settings.split_touching)
+    used = settings.to_dict() | {
+        "model": bundle.name,
+        "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
+    }
+    provenance = labels_provenance(reference, used, src)
+    geometry = {"scale": flat.scale, "axes": flat.axes, "units": flat.units}
+    _io.write_labels(dst, labels, provenance=provenance, **geometry)
+    if pdst is not None:
+        _io.write_image(pdst, result.probabilities, **geometry)
+    row.output = str(dst)
+
+
+def _relay(gen: Generator[Any, None, Any], wrap: Any) -> Generator[Any, None, Any]:
+    """``yield from gen`` with each record mapped by ``wrap``; closes ``gen`` when stopped."""
+    try:
+        while True:
+            try:
+                record = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield wrap(record)
+    finally:
+        gen.close()
+
+
+def _count(labels: Any, instances: bool) -> tuple[int, float]:
+    """Objects (instance ids, or connected foreground regions) and foreground percent."""
+    from scipy import ndimage
+
+    arr = np.asarray(labels)
+    fg = arr > 0
+    if instances:
+        objects = len(np.unique(arr[fg]))
+    else:
+        objects = int(ndimage.label(fg)[1]) if fg.any() else 0
+    return objects, 100.0 * float(np.count_nonzero(fg)) / max(arr.size, 1)
+
+
+def segment_files(
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    **settings: Any,
+) -> BatchReport:
+    """Segment image files (or folders of TIFFs) and write ``<name>_labels.tif`` files.
+
+    Parameters
+    ----------
+    inputs : paths
+        Image files and/or folders.
+    output : path, optional
+        Folder for the labels (default: beside each image); with one image, a TIFF file.
+    overwrite : bool
+        Replace label files that already exist.
+    **settings
+        :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
+        ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
+        ``precision``, ``tta``.
+
+    Returns
+    -------
+    BatchReport
+        One row per file (``.failed`` lists those that could not be segmented, with
+        the reason); ``.to_csv(path)`` saves the summary.
+    """
+    from .api import drain
+
+    plan = plan_batch(inputs, output, overwrite=overwrite)
+    return drain(segment_files_iter(plan, SegmentSettings(**settings)))

@@ -1,0 +1,131 @@
+"""What made a label image: the model, its file hash and the settings (no Qt).
+
+Labels written by the Segment widget (through the napari writer), by ``unetseg
+predict`` and by a batch run carry a small provenance record in their OME metadata (a
+map annotation, see :func:`napari_unetseg._io.write_labels`); ``unetseg info FILE``
+prints it. The record is a flat dict:
+
+- ``software``: ``napari-unetseg <version>``;
+- ``model``: the model's name; ``model_file`` and ``model_sha256``: the model file and
+  its SHA-256 when the weights used are exactly that file's (``None`` for a model that
+  lives only in the session: save it, and the command that reproduces the run names
+  the file); ``weights_sha256``: a digest of the weights themselves, always present;
+- ``settings``: the segmentation settings (:class:`napari_unetseg.batch.SegmentSettings`);
+- ``input``: the image file's name, when there was one; ``created``: UTC time.
+
+Importing this module does not import torch (the reader uses it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .core.bundle import ModelBundle
+
+__all__ = ["describe", "file_sha256", "labels_provenance", "model_reference", "weights_sha256"]
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_ORDER = ("software", "model", "model_file", "model_sha256", "weights_sha256", "input", "created")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (hex), remembered while the file's size and time are unchanged."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_HASHES[key] = digest.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def weights_sha256(bundle: ModelBundle) -> str:
+    """SHA-256 over the network's parameter names, shapes and values (hex)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(bundle.network.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
+    """Name, file, file hash and weights hash of the model a run used.
+
+    Parameters
+    ----------
+    model : str, path or ModelBundle
+        What the run was given: a shipped or session model name, a file, or a bundle.
+    bundle : ModelBundle
+        The loaded model.
+
+    A model file counts only when its weights are the ones used: a shipped model or a
+    file named by path was just loaded from that file; a session model remembers the
+    file it was loaded from, which is checked (a fine-tuned copy remembers it too).
+    """
+    from .core.bundle import ModelBundle as Bundle
+    from .core.registry import REGISTRY
+
+    weights = weights_sha256(bundle)
+    path: Path | None = None
+    if isinstance(model, str | os.PathLike):
+        name = os.fspath(model)
+        shipped = REGISTRY.shipped()
+        if name in shipped and name not in REGISTRY.session():
+            path = shipped[name]
+        elif name not in REGISTRY and Path(name).expanduser().is_file():
+            path = Path(name).expanduser()
+    if path is None and bundle.source and Path(bundle.source).is_file():
+        try:
+            same = weights_sha256(Bundle.load(bundle.source)) == weights
+        except Exception:  # noqa: BLE001 - an unreadable file is simply not this model's
+            same = False
+        path = Path(bundle.source) if same else None
+    return {
+        "model": bundle.name,
+        "model_file": None if path is None else str(path.resolve()),
+        "model_sha256": None if path is None else file_sha256(path),
+        "weights_sha256": weights,
+    }
+
+
+def labels_provenance(
+    model_ref: dict[str, Any], settings: dict[str, Any], source: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The record written with a label image (see the module docstring)."""
+    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return {
+        "software": f"napari-unetseg {__version__}",
+        **model_ref,
+        "settings": dict(settings),
+        "input": None if source is None else Path(source).name,
+        "created": created.isoformat(),
+    }
+
+
+def describe(provenance: dict[str, Any] | None) -> list[str]:
+    """Human-readable lines for a provenance record (for ``unetseg info``)."""
+    if not provenance:
+        return ["No napari-unetseg provenance (not written by napari-unetseg, or by an older one)."]
+    lines = []
+    for key in _ORDER:
+        if provenance.get(key) is not None:
+            lines.append(f"{key}: {provenance[key]}")
+    settings = provenance.get("settings")
+    if isinstance(settings, dict):
+        lines.append("settings:")
+        lines.extend(f"  {k}: {v}" for k, v in settings.items())
+    extra = [k for k in provenance if k not in {*_ORDER, "settings"}]
+    lines.extend(f"{k}: {provenance[k]}" for k in extra)
+    return lines
+

@@ -1,0 +1,181 @@
+"""The batch engine (napari_unetseg.batch), provenance in label files and `unetseg info`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg import _io, api, batch, cli
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.provenance import file_sha256
+
+
+@pytest.fixture
+def model_file(tmp_path) -> str:
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    bundle.tile_size = (32, 32)
+    return str(bundle.save(tmp_path / "m.pt"))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A 2D image, a Z stack (µm pixel size) and a corrupt TIFF."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "images"
+    _io.write_image(d / "flat.tif", rng.integers(0, 255, (40, 48)).astype(np.uint8))
+    _io.write_image(
+        d / "stack.tif", rng.integers(0, 4000, (3, 36, 40)).astype(np.uint16),
+        scale=(2.0, 0.5, 0.5), axes="ZYX",
+    )
+    (d / "broken.tif").write_bytes(b"II*\x00 this is not really a tiff")
+    return d
+
+
+def _listing(path):
+    return sorted(p.relative_to(path) for p in path.rglob("*"))
+
+
+def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
+    tmp_path, folder, model_file
+) -> None:
+    out = tmp_path / "out"
+    report = batch.segment_files([folder], out, model=model_file, tile_size=32, device="cpu")
+    assert [r.ok for r in report.results] == [False, True, True]  # sorted: broken, flat, stack
+    broken = report.failed[0]
+    assert "broken.tif" in broken.error and "not a readable TIFF" in broken.error
+    assert broken.error.count(".") >= 1 and "\n" not in broken.error
+    assert sorted(p.name for p in out.iterdir()) == ["flat_labels.tif", "stack_labels.tif"]
+
+    stack = _io.read_image(out / "stack_labels.tif")
+    assert stack.is_labels and stack.scale == pytest.approx((2.0, 0.5, 0.5))
+    image = _io.read_image(folder / "stack.tif")
+    expected = api.predict(image.data, model_file, tile_size=32, device="cpu", scale=image.scale)
+    np.testing.assert_array_equal(stack.data, expected)
+
+    prov = stack.provenance
+    assert prov["model"] == "m" and prov["model_sha256"] == file_sha256(model_file)
+    assert prov["input"] == "stack.tif" and prov["settings"]["tile_size"] == 32
+    assert prov["settings"]["fill_holes"] is False  # the model's own setting, recorded
+
+    row = next(r for r in report.rows() if r["file"].endswith("stack.tif"))
+    fg = 100 * np.count_nonzero(expected) / expected.size
+    assert row["foreground_percent"] == pytest.approx(fg, abs=1e-3) and row["seconds"] > 0
+    from scipy import ndimage
+
+    assert row["objects"] == ndimage.label(expected > 0)[1]
+    csv = report.to_csv(tmp_path / "summary.csv")
+    assert (tmp_path / "summary.csv").read_text() == csv
+    assert csv.splitlines()[0] == ",".join(batch.BatchReport.COLUMNS)
+    assert report.summary() == "Segmented 2 of 3 files; 1 failed."
+
+
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("empty", "holds no TIFF images"),
+        ("missing", "does not exist"),
+        ("not_writable", "Cannot write to the output folder"),
+        ("overwrites_input", "would overwrite the input image"),
+        ("same_name", "would both write"),
+        ("exists", "already exists"),
+        ("tiff_output", "must be a folder"),
+    ],
+)
+def test_bad_batches_are_one_sentence_and_write_nothing(tmp_path, folder, case, match) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    other = tmp_path / "other"
+    _io.write_image(other / "flat.tif", np.zeros((8, 8), np.uint8))
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "flat_labels.tif").write_bytes(b"earlier result")
+    flat_labels = _io.write_image(folder / "flat_labels.tif", np.zeros((8, 8), np.uint8))
+    inputs, output = {
+        "empty": ([tmp_path / "empty"], tmp_path / "o"),
+        "missing": ([folder / "nope.tif"], tmp_path / "o"),
+        "not_writable": ([folder / "flat.tif"], tmp_path / "a_file" / "sub"),
+        "overwrites_input": ([folder / "flat.tif", flat_labels], None),
+        "same_name": ([folder / "flat.tif", other / "flat.tif"], tmp_path / "o"),
+        "exists": ([folder / "flat.tif"], done),
+        "tiff_output": ([folder / "flat.tif", folder / "stack.tif"], tmp_path / "o.tif"),
+    }[case]
+    before = _listing(tmp_path)
+    with pytest.raises(batch.BatchError, match=match) as info:
+        batch.plan_batch(inputs, output)
+    assert len(str(info.value).splitlines()) == 1
+    assert _listing(tmp_path) == before
+    assert (done / "flat_labels.tif").read_bytes() == b"earlier result"
+
+
+def test_folder_listing_skips_earlier_results(folder) -> None:
+    _io.write_image(folder / "flat_labels.tif", np.zeros((8, 8), np.uint8))
+    names = [p.name for p in batch.list_images([folder])]
+    assert names == ["broken.tif", "flat.tif", "stack.tif"]
+
+
+def test_cancel_between_tiles_leaves_only_complete_files(tmp_path, folder, model_file) -> None:
+    (folder / "broken.tif").unlink()
+    out = tmp_path / "out"
+    plan = batch.plan_batch([folder], out)
+    gen = batch.segment_files_iter(plan, batch.SegmentSettings(model=model_file, tile_size=32))
+    finished = []
+    for record in gen:
+        if record.finished:
+            finished.append(record.finished)
+        elif record.index == 1 and record.done >= 1:  # inside the second file's tiles
+            gen.close()
+            break
+    assert [r.ok for r in finished] == [True]
+    assert sorted(p.name for p in out.iterdir()) == ["flat_labels.tif"]  # no temp file
+
+
+def test_cli_predict_folder_lists_failures_at_the_end_and_equals_batch(
+    tmp_path, folder, model_file, capsys
+) -> None:
+    rc = cli.main(["predict", str(folder / "broken.tif"), str(folder / "flat.tif"),
+                   str(folder / "stack.tif"), "-m", model_file, "-o", str(tmp_path / "cli"),
+                   "--tile-size", "32"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    err = captured.err.strip().splitlines()
+    assert "1 of 3 files could not be segmented" in err[-2] and "broken.tif" in err[-1]
+    assert "flat_labels.tif" in captured.out and "stack_labels.tif" in captured.out
+    report = batch.segment_files([folder], tmp_path / "api", model=model_file, tile_size=32)
+    for row in report.succeeded:
+        name = row.output.rsplit("/", 1)[-1]
+        np.testing.assert_array_equal(
+            _io.read_image(tmp_path / "cli" / name).data, _io.read_image(row.output).data
+        )
+
+    assert cli.main(["info", str(tmp_path / "cli" / "stack_labels.tif")]) == 0
+    text = capsys.readouterr().out
+    assert "model: m" in text and f"model_sha256: {file_sha256(model_file)}" in text
+    assert "tile_size: 32" in text and "pixel size: Z 2 µm, Y 0.5 µm, X 0.5 µm" in text
+
+
+def test_session_model_records_weights_not_a_stale_file(tmp_path, folder, model_file) -> None:
+    from napari_unetseg.provenance import model_reference, weights_sha256
+
+    bundle = ModelBundle.load(model_file)
+    ref = model_reference("whatever-session-name", bundle)
+    assert ref["model_sha256"] == file_sha256(model_file)  # same weights as its file
+    changed = bundle.copy()  # e.g. fine-tuned: remembers the file but differs from it
+    with torch.no_grad():
+        next(changed.network.parameters()).add_(1.0)
+    ref = model_reference("whatever-session-name", changed)
+    assert ref["model_file"] is None and ref["model_sha256"] is None
+    assert ref["weights_sha256"] == weights_sha256(changed) != weights_sha256(bundle)
+
+
+def test_napari_writer_keeps_provenance(tmp_path) -> None:
+    from napari_unetseg import _writer
+    from napari_unetseg._reader import image_layer_data
+
+    prov = {"model": "x", "settings": {"tile_size": 64, "tta": True}}
+    src = _io.write_labels(tmp_path / "a.tif", np.ones((4, 4), np.uint8), provenance=prov)
+    data, meta, kind = image_layer_data(_io.read_image(src))[0]
+    assert kind == "labels" and meta["metadata"]["unetseg"] == prov
+    again = _writer.write_labels(str(tmp_path / "b.tif"), data, meta)[0]
+    assert _io.read_image(again).provenance == prov
