@@ -119,18 +119,7 @@ def _say(message: str) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from . import api, batch
 
-    settings = batch.SegmentSettings(
-        model=args.model,
-        object_size=args.object_size,
-        fill_holes=args.fill_holes,
-        split_touching=args.split_touching,
-        tile_size=args.tile_size,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
-        tta=args.tta,
-    )
+    settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
     # Replacing earlier results is what `predict` has always done (atomically).
     plan = batch.plan_batch(
