@@ -7,8 +7,7 @@ from napari_unetseg.core.progress import drain
 
 
 def _job(n: int):
-    for i in range(n):
-        yield i
+    yield from range(n)
     return "done"
 
 
