@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ._io import read_image
+from .batch import segment_files
 from .core.bundle import ModelBundle, ModelFileError
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
@@ -46,7 +48,9 @@ __all__ = [
     "load_model",
     "predict",
     "predict_iter",
+    "read_image",
     "segment",
+    "segment_files",
     "segment_iter",
     "train",
     "train_iter",
@@ -369,6 +373,7 @@ def train(
     object_size: Any = "auto",
     scale: Any = None,
     precision: str = "auto",
+    model_config: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -409,6 +414,8 @@ def train(
         Pixel size per axis of the image(s); recorded by a new model.
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
         Training autocast; ``'auto'`` uses bf16 on CUDA and on CPUs with native bf16.
+    model_config : dict, optional
+        UNet arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``.
 
     Returns
     -------

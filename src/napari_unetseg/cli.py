@@ -294,6 +294,10 @@ def _add_train(sub: Any) -> None:
         help="object diameter in pixels: fine-tuning resamples to the model's size; a new "
         "model records it (default auto: measured)",
     )
+    p.add_argument("--depth", type=int, default=None, help="new model: U-Net levels")
+    p.add_argument(
+        "--base-channels", type=int, default=None, help="new model: channels of the first level"
+    )
     p.add_argument("--patch-size", type=int, nargs="+", default=None, help="patch edge(s)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", "--lr", type=float, default=None)
@@ -364,6 +368,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 device=args.device,
                 seed=args.seed,
                 spatial_dims=args.dims,
+                model_config={
+                    k: v for k, v in (("depth", args.depth), ("base_channels", args.base_channels))
+                    if v is not None
+                } or None,
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
                 scale=images[0].without_channels().scale,

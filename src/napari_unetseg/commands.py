@@ -1,0 +1,228 @@
+"""The ``unetseg`` command line and the Python API call that reproduce a run (no Qt).
+
+The Segment, Fine-tune and Validate widgets' "Copy as command" buttons gather their
+current settings and the files their layers and model live in (saving those that live
+only in the session), and call :func:`predict_command`, :func:`train_command` or
+:func:`evaluate_command`. Each returns a :class:`Reproduction`: the argument list of the
+``unetseg`` command (``shell()`` quotes it for a POSIX shell) and the equivalent Python
+code, which run the same engine with the same settings as the widget.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .batch import SegmentSettings
+
+__all__ = ["Reproduction", "evaluate_command", "predict_command", "train_command"]
+
+
+@dataclass
+class Reproduction:
+    """A command line (``argv``) and Python code that reproduce a run, plus caveats."""
+
+    argv: list[str]
+    python: str
+    notes: list[str] = field(default_factory=list)
+
+    def shell(self) -> str:
+        """The command line, quoted for a POSIX shell (bash, zsh)."""
+        return shlex.join(self.argv)
+
+    def text(self) -> str:
+        """Everything, as shown in the widgets' dialog: command, Python, notes."""
+        notes = "".join(f"# Note: {n}\n" for n in self.notes)
+        return f"{notes}# Command line\n{self.shell()}\n\n# Python\n{self.python}"
+
+
+def _number(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def _option(argv: list[str], flag: str, value: Any) -> None:
+    """Append ``flag value`` unless the value is None (the command's own default)."""
+    if value is None:
+        return
+    if isinstance(value, list | tuple):
+        argv += [flag, *(_number(v) if isinstance(v, float) else str(v) for v in value)]
+    else:
+        argv += [flag, _number(value) if isinstance(value, float) else str(value)]
+
+
+def _call(target: str, function: str, args: Sequence[str], kwargs: dict[str, Any]) -> str:
+    """``target = function(args..., key=repr(value), ...)`` laid out one argument a line."""
+    lines = [*args, *(f"{k}={v!r}" for k, v in kwargs.items())]
+    body = "".join(f"    {line},\n" for line in lines)
+    return f"{target} = {function}(\n{body})\n"
+
+
+class _Code(str):
+    """A Python expression that :func:`_call` writes as is (its repr is itself)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _path(path: str | os.PathLike) -> str:
+    return os.fspath(path)
+
+
+# -- Segment ------------------------------------------------------------------------------
+def predict_command(
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    settings: SegmentSettings,
+) -> Reproduction:
+    """``unetseg predict`` (and :func:`napari_unetseg.api.segment_files`) for a run.
+
+    ``settings.model`` must be a shipped model name or a model file.
+    """
+    if not settings.model:
+        raise ValueError("A command needs a model name or a model file.")
+    files = [_path(p) for p in inputs]
+    argv = ["unetseg", "predict", *files, "--output", _path(output), "--model", settings.model]
+    size = settings.object_size
+    _option(argv, "--object-size", "off" if size is None else size)
+    if settings.fill_holes is not None:
+        argv.append("--fill-holes" if settings.fill_holes else "--no-fill-holes")
+    _option(argv, "--tile-size", settings.tile_size)
+    _option(argv, "--overlap", float(settings.overlap))
+    _option(argv, "--batch-size", settings.batch_size)
+    _option(argv, "--device", settings.device)
+    _option(argv, "--precision", settings.precision)
+    if settings.tta:
+        argv.append("--tta")
+    if settings.split_touching:
+        argv.append("--split-touching")
+    kwargs = {"overwrite": True, **settings.to_dict()}
+    python = (
+        "from napari_unetseg import api\n\n"
+        + _call("report", "api.segment_files", [repr(files), repr(_path(output))], kwargs)
+        + "print(report.summary())\n"
+    )
+    return Reproduction(argv, python)
+
+
+# -- Fine-tune ----------------------------------------------------------------------------
+def train_command(
+    image: str | os.PathLike,
+    labels: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    model: str | None = None,
+    label_mode: str = "sparse",
+    steps: int | None = None,
+    time_limit: float | None = None,
+    learning_rate: float | None = None,
+    patch_size: int | None = None,
+    batch_size: int | None = None,
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    device: str = "auto",
+    seed: int = 0,
+    spatial_dims: int | None = None,
+    model_config: dict[str, Any] | None = None,
+) -> Reproduction:
+    """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
+
+    ``model`` is a shipped model name or a model file to fine-tune (None: a new model,
+    with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``).
+    """
+    img, lab, out = _path(image), _path(labels), _path(output)
+    argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
+    _option(argv, "--from", model)
+    _option(argv, "--label-mode", label_mode)
+    _option(argv, "--steps", steps)
+    _option(argv, "--time-limit", None if time_limit is None else float(time_limit))
+    _option(argv, "--learning-rate", learning_rate)
+    _option(argv, "--patch-size", patch_size)
+    _option(argv, "--batch-size", batch_size)
+    _option(argv, "--val-fraction", float(val_fraction))
+    if not augment:
+        argv.append("--no-augment")
+    _option(argv, "--device", device)
+    _option(argv, "--seed", seed)
+    _option(argv, "--dims", spatial_dims)
+    config = model_config or {}
+    _option(argv, "--depth", config.get("depth"))
+    _option(argv, "--base-channels", config.get("base_channels"))
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "label_mode": label_mode,
+        "steps": steps,
+        "time_limit": time_limit,
+        "learning_rate": learning_rate,
+        "patch_size": patch_size,
+        "batch_size": batch_size,
+        "val_fraction": val_fraction,
+        "augment": augment,
+        "device": device,
+        "seed": seed,
+        "spatial_dims": spatial_dims,
+    }
+    if model_config:
+        kwargs["model_config"] = dict(model_config)
+    python = (
+        "from napari_unetseg import api\n\n"
+        f"image = api.read_image({img!r})\n"
+        f"labels = api.read_image({lab!r}).data\n"
+        + _call(
+            "model",
+            "api.train",
+            ["image.data", "labels"],
+            {**kwargs, "channel_axis": _Code("image.channel_axis"),
+             "scale": _Code("image.without_channels().scale")},
+        )
+        + f"model.save({out!r})\n"
+    )
+    notes = []
+    if steps is None:
+        notes.append(
+            "the run is limited by time, so another run takes a different number of "
+            "steps; give a number of steps to get the same model again."
+        )
+    return Reproduction(argv, python, notes)
+
+
+# -- Validate -----------------------------------------------------------------------------
+def evaluate_command(
+    prediction: str | os.PathLike,
+    ground_truth: str | os.PathLike,
+    *,
+    mode: str = "dense",
+    spacing: Sequence[float] | None = None,
+    objects: bool = True,
+    classes: Sequence[int] | None = None,
+    iou_threshold: float = 0.5,
+    instances: str = "auto",
+) -> Reproduction:
+    """``unetseg evaluate`` (and :func:`napari_unetseg.api.evaluate`) for a validation."""
+    pred, gt = _path(prediction), _path(ground_truth)
+    argv = ["unetseg", "evaluate", "--prediction", pred, "--ground-truth", gt]
+    _option(argv, "--mode", mode)
+    _option(argv, "--spacing", None if spacing is None else [float(s) for s in spacing])
+    _option(argv, "--classes", None if classes is None else [int(c) for c in classes])
+    _option(argv, "--iou-threshold", float(iou_threshold))
+    _option(argv, "--instances", instances)
+    if not objects:
+        argv.append("--no-objects")
+    kwargs = {
+        "mode": mode,
+        "spacing": None if spacing is None else tuple(float(s) for s in spacing),
+        "objects": objects,
+        "classes": None if classes is None else [int(c) for c in classes],
+        "iou_threshold": float(iou_threshold),
+        "instances": instances,
+    }
+    python = (
+        "from napari_unetseg import api\n\n"
+        f"prediction = api.read_image({pred!r}).data\n"
+        f"ground_truth = api.read_image({gt!r}).data\n"
+        + _call("result", "api.evaluate", ["prediction", "ground_truth"], kwargs)
+        + "print(result.table())\n"
+    )
+    return Reproduction(argv, python)
