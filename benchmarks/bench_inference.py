@@ -51,8 +51,9 @@ import torch
 
 from napari_unetseg.api import drain
 from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.inference import inference_network, predict_tiled
+from napari_unetseg.core.inference.network import memory_format
 from napari_unetseg.core.synthetic import synthetic_nuclei
-from napari_unetseg.core.tiling import _memory_format, inference_network, predict_tiled
 
 HERE = Path(__file__).resolve()
 
@@ -256,7 +257,7 @@ def run_monai(
     device = torch.device(s.device)
     if prepared:
         net = inference_network(bundle.network, device, bundle.spatial_dims)
-        fmt = _memory_format(device, bundle.spatial_dims)
+        fmt = memory_format(device, bundle.spatial_dims)
     else:
         net, fmt = bundle.network.eval().to(device), None
     tiles = 0

@@ -8,7 +8,7 @@ import torch
 
 from napari_unetseg import api
 from napari_unetseg.core.bundle import ModelBundle, ModelFileError
-from napari_unetseg.core.tiling import PredictionResult
+from napari_unetseg.core.inference import PredictionResult
 
 
 @pytest.fixture

@@ -24,13 +24,13 @@ import numpy as np
 from ._io import read_image
 from .batch import segment_files
 from .core.bundle import ModelBundle, ModelFileError
+from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.progress import drain
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
-from .core.tiling import PredictionResult, TileProgress
 from .core.training import TrainProgress
 from .core.training import train as _train
 
@@ -189,7 +189,7 @@ def predict(
     model : ModelBundle, str or path
         A bundle, a shipped or session model name (see :func:`list_models`) or a file.
     tile_size, overlap, batch_size, device, precision, tta
-        See :func:`napari_unetseg.core.tiling.predict_tiled`.
+        See :func:`napari_unetseg.core.inference.predict_tiled`.
     return_probabilities : bool
         Also return the float32 foreground probability map.
     out : array-like, optional

@@ -1,6 +1,6 @@
 """Prediction at the model's object size, and hole filling.
 
-:func:`predict_sized` wraps :func:`~napari_unetseg.core.tiling.predict_tiled`: it finds
+:func:`predict_sized` wraps :func:`~napari_unetseg.core.inference.predict_tiled`: it finds
 the size of the image's objects (measured, given, or not used), resamples the image so
 its objects have the size the model was trained for (per axis: a 3D model also gets a
 near-isotropic volume from an anisotropic stack), predicts, and brings the result back
@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 from .bundle import ModelBundle
+from .inference import PredictionResult, TileProgress, predict_tiled
 from .scale import estimate_object_size, resample, scale_factors, scaled_shape
-from .tiling import PredictionResult, TileProgress, predict_tiled
 
 #: Resampling holds the image and its resampled copy in memory; above this many voxels
 #: (after resampling) prediction runs at the image's own scale instead, and says so.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tiling import _pad_end
+from ..inference.grid import pad_end
 from .labels import _block_ids, _ClassPlan, _LabelIndex, _Pair
 
 #: Validation patches evaluated at each evaluation (a fixed, seeded subset).
@@ -65,7 +65,7 @@ def _read_patch(
         slice(int(a), min(int(a) + p, s)) for a, p, s in zip(start, patch, spatial, strict=True)
     )
     img = pair.layout.to_channels_first(np.asarray(pair.image[pair.layout.index(lead, sl)]))
-    x = _pad_end(pair.normalizer(img), patch)
+    x = pad_end(pair.normalizer(img), patch)
     raw = np.asarray(pair.labels[pair.lab_layout.index(lead, sl)]).astype(np.int64)
     return x, raw
 

@@ -21,8 +21,8 @@ import torch
 
 from .. import devices as dev
 from ..bundle import ModelBundle, finetuned_name
+from ..inference import predict_tiled
 from ..progress import drain
-from ..tiling import predict_tiled
 from ..unet import UNet
 from .augment import augment_batch
 from .history import TrainProgress, _History, _lr_at

@@ -1,0 +1,93 @@
+"""The tile grid: where tiles start, how big they are, how they are weighted and padded."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..bundle import ModelBundle
+
+BLENDS = ("gaussian", "constant")
+
+
+def tile_starts(size: int, tile: int, overlap: float) -> list[int]:
+    """Start positions of tiles along one axis.
+
+    ``n = ceil((size - tile) / (tile * (1 - overlap))) + 1`` tiles, spread evenly so the
+    first starts at 0 and the last ends at ``size``. An axis no longer than the tile
+    gets one tile at 0 (the image is padded to the tile).
+    """
+    if size <= tile:
+        return [0]
+    stride = tile * (1.0 - overlap)
+    n = math.ceil((size - tile) / stride) + 1
+    return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+
+
+def tile_grid(
+    shape: tuple[int, ...], tile: tuple[int, ...], overlap: float
+) -> list[tuple[int, ...]]:
+    """All tile start corners, in row-major order (first axis slowest)."""
+    return list(itertools.product(*(tile_starts(s, t, overlap) for s, t in zip(shape, tile))))
+
+
+def gaussian_weights(
+    tile: tuple[int, ...], sigma_scale: float = 1.0 / 8, min_weight: float = 1e-3
+) -> np.ndarray:
+    """Separable gaussian window with sigma = ``tile * sigma_scale``, peak 1.
+
+    The minimum is clamped to ``min_weight`` so border pixels that only one tile covers
+    (image edges) still get a well-defined, non-zero weight.
+    """
+    w = np.ones((), dtype=np.float64)
+    for t in tile:
+        x = np.arange(t, dtype=np.float64) - (t - 1) / 2.0
+        g = np.exp(-0.5 * (x / max(t * sigma_scale, 1e-6)) ** 2)
+        w = np.multiply.outer(w, g)
+    w /= w.max()
+    return np.maximum(w, min_weight).astype(np.float32)
+
+
+def blend_weights(tile: tuple[int, ...], blend: str) -> np.ndarray:
+    """The per-pixel weight of a tile's output: ``'gaussian'`` or ``'constant'`` (ones)."""
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}.")
+    return gaussian_weights(tile) if blend == "gaussian" else np.ones(tile, np.float32)
+
+
+def resolve_tile_size(
+    tile_size: int | tuple[int, ...] | None,
+    spatial_shape: tuple[int, ...],
+    bundle: ModelBundle,
+) -> tuple[int, ...]:
+    """Tile edge per axis: a multiple of the model's divisor, no larger than needed.
+
+    Each requested size is rounded up to a multiple of ``bundle.divisor``; an axis
+    shorter than the tile gets the smallest such multiple that covers it.
+    """
+    nd = bundle.spatial_dims
+    if tile_size is None:
+        tile_size = bundle.tile_size
+    sizes = (tile_size,) * nd if isinstance(tile_size, (int, np.integer)) else tuple(tile_size)
+    if len(sizes) != nd or any(int(t) < 1 for t in sizes):
+        raise ValueError(
+            f"tile_size must be a positive int or {nd} positive ints, got {tile_size!r}."
+        )
+    div = bundle.divisor
+
+    def up(n: int) -> int:
+        return max(div, -(-int(n) // div) * div)
+
+    return tuple(min(up(t), up(s)) for t, s in zip(sizes, spatial_shape))
+
+
+def pad_end(block: np.ndarray, target: tuple[int, ...]) -> np.ndarray:
+    """Pad the trailing spatial axes of a (C, *spatial) block at their end to ``target``."""
+    pads = [(0, 0)] + [(0, t - s) for s, t in zip(block.shape[1:], target)]
+    if not any(p[1] for p in pads):
+        return block
+    # Reflection needs two pixels along the axis; a 1-pixel-thin axis repeats its edge.
+    mode = "reflect" if all(s > 1 for s, (_, p) in zip(block.shape[1:], pads[1:]) if p) else "edge"
+    return np.pad(block, pads, mode=mode)

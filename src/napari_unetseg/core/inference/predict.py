@@ -1,0 +1,194 @@
+"""``predict_tiled``: the streaming tiled predictor, assembled from the other modules.
+
+Reader (:mod:`.reader`) -> forward pass (:mod:`.forward`) -> band accumulation and labels
+(:mod:`.blending`), over the tile grid of :mod:`.grid`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import devices as dev
+from ..bundle import ModelBundle
+from ..normalize import Layout
+from .blending import BandAccumulator, BandWriter
+from .forward import TileForward, auto_batch_size
+from .grid import BLENDS, blend_weights, resolve_tile_size
+from .reader import TileReader
+
+
+@dataclass
+class TileProgress:
+    """Progress of a tiled prediction: ``done`` of ``total`` tiles."""
+
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class PredictionResult:
+    """Labels (and optional maps) of a finished prediction, plus what it cost."""
+
+    labels: Any
+    probabilities: Any | None = None
+    uncertainty: Any | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_arguments(overlap: float, blend: str, batch_size: int | None) -> None:
+    if not 0.0 <= float(overlap) < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}.")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size!r}.")
+
+
+def _outputs(
+    bundle: ModelBundle, layout: Layout, out: Any, probabilities: bool, uncertainty: bool
+) -> PredictionResult:
+    """The result with its label array (``out`` if given, checked) and the maps asked for."""
+    out_shape = layout.output_shape
+    if out is None:
+        label_dtype = np.uint8 if bundle.n_labels <= 255 else np.uint16
+        out = np.zeros(out_shape, dtype=label_dtype)
+    elif tuple(out.shape) != out_shape:
+        raise ValueError(f"out has shape {tuple(out.shape)} but the labels need {out_shape}.")
+    return PredictionResult(
+        labels=out,
+        probabilities=np.zeros(out_shape, np.float32) if probabilities else None,
+        uncertainty=np.zeros(out_shape, np.float32) if uncertainty else None,
+    )
+
+
+def _run_stats(
+    seconds: float,
+    reader: TileReader,
+    forward: TileForward,
+    accumulator: BandAccumulator,
+) -> dict[str, Any]:
+    """What a finished prediction cost, for ``PredictionResult.stats``."""
+    voxels = math.prod(reader.layout.spatial_shape) * len(reader.leads)
+    total, tile, amp = reader.total_tiles, reader.tile, forward.amp_dtype
+    return {
+        "seconds": seconds,
+        "voxels": voxels,
+        "voxels_per_s": voxels / max(seconds, 1e-9),
+        "n_tiles": total,
+        "tile_size": tile,
+        "batch_size": forward.batch_size,
+        "device": str(forward.device),
+        "precision": str(amp).replace("torch.", "") if amp else "fp32",
+        "peak_buffer_bytes": accumulator.nbytes,
+        "compute_multiplier": total * math.prod(tile) / max(voxels, 1),
+    }
+
+
+def predict_tiled(
+    bundle: ModelBundle,
+    image: Any,
+    *,
+    tile_size: int | tuple[int, ...] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    blend: str = "gaussian",
+    tta: bool = False,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    out: Any = None,
+    channel_axis: int | None = None,
+) -> Generator[TileProgress, None, PredictionResult]:
+    """Predict labels for an image of any size with overlapping, blended tiles.
+
+    A generator: it yields a :class:`TileProgress` after every batch and returns a
+    :class:`PredictionResult`. Closing it early (``gen.close()``) stops the background
+    reader and returns nothing, so no partial result is left behind (a caller-provided
+    ``out`` may have been partly written).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model, its normalization and tile-size hint.
+    image : array-like
+        numpy array, memmap, zarr or dask array with the model's spatial dims as its
+        last non-channel axes, an optional channel axis (``bundle.in_channels`` long;
+        detected or given as ``channel_axis``) and optional leading axes that are
+        processed one plane/volume at a time. Read band by band, never whole.
+    tile_size : int or tuple of int, optional
+        Tile edge per spatial axis (default: the bundle's hint). Rounded up to a multiple
+        of the model's divisor; axes shorter than a tile are reflect-padded and cropped.
+    overlap : float
+        Fraction of a tile shared with its neighbour, in [0, 1).
+    batch_size : int, optional
+        Tiles per forward pass; chosen from free memory when omitted. On CUDA
+        out-of-memory it is halved, and at 1 the model moves to the CPU with a warning.
+    device : str or torch.device
+        ``'auto'`` (CUDA, else MPS, else CPU), ``'cpu'``, ``'cuda[:N]'`` or ``'mps'``.
+    precision : {'auto', 'fp32', 'bf16', 'fp16'}
+        Autocast dtype for the forward pass (``'auto'``: bf16/fp16 on CUDA, fp32
+        elsewhere); blending always accumulates in float32.
+    blend : {'gaussian', 'constant'}
+        Tile weighting (gaussian with sigma = tile/8, or uniform).
+    tta : bool
+        Average over all flips of the spatial axes (4 in 2D, 8 in 3D).
+    return_probabilities : bool
+        Also return the float32 foreground probability (1 - p(background)).
+    return_uncertainty : bool
+        Also return the per-pixel variance of the foreground probability over the TTA
+        flips (zeros without ``tta``).
+    out : array-like, optional
+        Output for the labels, shaped like the image without its channel axis.
+
+    Memory
+    ------
+    Float buffers: ``(n_classes + 1) x tile_0 x prod(padded other spatial axes)`` float32
+    (plus one channel for uncertainty), independent of the first axis and of the number
+    of planes. The input is read band by band. Only the labels (uint8), and the optional
+    probability/uncertainty maps, have the size of the image.
+    """
+    _check_arguments(overlap, blend, batch_size)
+    layout = bundle.layout(tuple(image.shape), channel_axis)
+    device = dev.resolve_device(device)
+    amp_dtype = dev.autocast_dtype(device, precision)
+    tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
+    bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
+    result = _outputs(bundle, layout, out, return_probabilities, return_uncertainty)
+
+    t0 = time.perf_counter()
+    normalizer = bundle.normalizer(image, layout.channel_axis)
+    reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin=device.type == "cuda")
+    weights = torch.from_numpy(blend_weights(tile, blend)).to(device)
+    writer = BandWriter(
+        layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
+    )
+    forward = TileForward(bundle, device, amp_dtype, bs, tta=tta, variance=return_uncertainty)
+    accumulator = BandAccumulator(
+        forward.n_out, tile, reader.padded, layout.spatial_shape, weights, writer, device
+    )
+
+    done = 0
+    try:
+        for batch in reader:
+            for (lead, start), tile_out in zip(batch.where, forward(batch.x)):
+                accumulator.add(lead, start, tile_out)
+            done += len(batch.where)
+            yield TileProgress(done, reader.total_tiles)
+        accumulator.finish()
+    finally:
+        reader.close()
+
+    result.stats = _run_stats(time.perf_counter() - t0, reader, forward, accumulator)
+    return result
