@@ -79,6 +79,15 @@ class SegmentSettings:
     precision: str = "auto"
     tta: bool = False
 
+    def __post_init__(self) -> None:
+        # "14" from a command line and 14.0 from the widget are the same setting.
+        size = self.object_size
+        if isinstance(size, str) and size.lower() not in ("auto", "off", "none"):
+            try:
+                self.object_size = float(size)
+            except ValueError:
+                pass  # check() says why in one sentence
+
     def predict_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_unetseg.api.predict_iter`."""
         return {

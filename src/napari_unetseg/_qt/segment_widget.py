@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,8 @@ from ._worker import JobRunner
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
+
+    from ..batch import SegmentSettings
 
 #: Output sizes (bytes of labels) above which a lazily written zarr array is used.
 LAZY_OUTPUT_BYTES = 1 << 30
@@ -103,12 +106,22 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         image, bundle, split_touching=split, out=out, channel_axis=channel_axis, **req.options
     )
     stats = dict(result.stats)
+    stats["provenance"] = _provenance(req, bundle, split)
     summary = _summary(result.labels, split, stats)
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(
         result.labels, result.probabilities, result.uncertainty, plane, summary, stats
     )
+
+
+def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:
+    """How the labels are made (saved with them by the napari writer)."""
+    from ..batch import SegmentSettings
+    from ..provenance import labels_provenance, model_reference
+
+    used = SegmentSettings.from_dict({**req.options, "model": bundle.name, "split_touching": split})
+    return labels_provenance(model_reference(req.model, bundle), used.to_dict())
 
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
@@ -253,6 +266,20 @@ class SegmentWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
+        self.folder_button = QPushButton("Apply to folder...", self)
+        self.folder_button.setToolTip(
+            "Segment every image of a folder (or chosen files) with these settings."
+        )
+        self.folder_button.clicked.connect(lambda: self.apply_to_folder())
+        self.command_button = QPushButton("Copy as command", self)
+        self.command_button.setToolTip(
+            "The unetseg command line (and Python code) that repeats this run."
+        )
+        self.command_button.clicked.connect(lambda: self.copy_command())
+        self.batch_dialog: Any = None
+        more = QHBoxLayout()
+        more.addWidget(self.folder_button)
+        more.addWidget(self.command_button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -261,6 +288,7 @@ class SegmentWidget(QWidget):
         layout.addWidget(self.plane_check)
         layout.addWidget(self.advanced)
         layout.addLayout(buttons)
+        layout.addLayout(more)
         layout.addWidget(self.status)
         layout.addStretch(1)
 
@@ -299,28 +327,80 @@ class SegmentWidget(QWidget):
         """Stop the running segmentation at the next batch."""
         self.runner.cancel()
 
+    def settings(self) -> SegmentSettings:
+        """The chosen model and every setting, as plain values (runs, batches, commands)."""
+        from ..batch import SegmentSettings
+
+        return SegmentSettings(
+            model=self.model_combo.model_name() or None,
+            object_size=self.size_spin.value() or "auto",
+            fill_holes=self.fill_check.isChecked(),
+            split_touching=self.split_check.isChecked(),
+            tile_size=self.tile_spin.value() or None,
+            overlap=self.overlap_spin.value(),
+            batch_size=self.batch_spin.value() or None,
+            device=self.device_combo.currentText(),
+            precision=self.precision_combo.currentText(),
+            tta=self.tta_check.isChecked(),
+        )
+
+    def apply_to_folder(self) -> Any:
+        """Open the "Segment a folder" dialog (see :mod:`._qt.batch_dialog`); returns it."""
+        from .batch_dialog import BatchDialog
+
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(self.settings, self)
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        return self.batch_dialog
+
+    def copy_command(self, folder: str | None = None) -> Any:
+        """Show (and copy) the command that segments the chosen image like Run does.
+
+        A layer or model that lives only in the session is saved first, into ``folder``
+        (asked for when None). Returns the dialog, or None.
+        """
+        from .._io import image_name
+        from ..commands import predict_command
+        from .reproduce import show_command
+
+        layer = self.image_combo.layer()
+        if layer is None or not self.model_combo.model_name():
+            return None
+
+        def build(files: Any) -> Any:
+            settings = self.settings()
+            settings.model = files.model(settings.model)
+            image = Path(files.layer(layer))
+            output = image.with_name(f"{image_name(image)}_labels.tif")
+            reproduction = predict_command([image], output, settings)
+            if self.plane_check.isChecked() and self.plane_check.isEnabled():
+                reproduction.notes.append("the command segments every plane, not only the current one.")
+            if self.prob_check.isChecked() or self.unc_check.isChecked():
+                reproduction.notes.append(
+                    "add --probabilities PATH for the probability map; the uncertainty map "
+                    "is made in napari only."
+                )
+            return reproduction
+
+        return show_command(self, build, folder)
+
     # -- internals ----------------------------------------------------------------------
     def _request(self, layer: Image, model: str) -> SegmentRequest:
         data = layer_data(layer)
         position = None
         if self.plane_check.isChecked() and self.plane_check.isEnabled():
             position = self._current_position(layer)
+        settings = self.settings()
         return SegmentRequest(
             image=data,
             model=model,
             channel_axis=(data.ndim - 1) if layer.rgb else None,
             position=position,
-            split=self.split_check.isChecked(),
+            split=settings.split_touching,
             options={
-                "object_size": self.size_spin.value() or "auto",
+                **settings.predict_options(),
                 "scale": tuple(float(s) for s in layer.scale),
-                "fill_holes": self.fill_check.isChecked(),
-                "tile_size": self.tile_spin.value() or None,
-                "overlap": self.overlap_spin.value(),
-                "batch_size": self.batch_spin.value() or None,
-                "device": self.device_combo.currentText(),
-                "precision": self.precision_combo.currentText(),
-                "tta": self.tta_check.isChecked(),
                 "return_probabilities": self.prob_check.isChecked(),
                 "return_uncertainty": self.unc_check.isChecked(),
             },
@@ -349,6 +429,12 @@ class SegmentWidget(QWidget):
                 data = self._into_full(layer, suffix, data, result.plane)
             output_layer(self.viewer, layer, suffix, data, kind, **kwargs)
         labels_layer = self.viewer.layers[output_name(layer, LABELS_SUFFIX)]
+        provenance = dict(result.stats.get("provenance") or {})
+        source = getattr(layer.source, "path", None)
+        if provenance and source:
+            provenance["input"] = Path(source).name
+        # The napari writer saves this with the labels (see napari_unetseg.provenance).
+        labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance}
         self.viewer.layers.selection.active = labels_layer
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}")

@@ -1,0 +1,203 @@
+""""Copy as command": the files a run's layers and model live in, and the dialog.
+
+A command needs files. :class:`SessionFiles` finds the file behind a layer (the TIFF it
+was opened from, when the layer still holds that file's data) or a model (a shipped
+name, or the file a session model was loaded from and still equals), and saves what
+lives only in the session (painted labels, a trained model, an image made in napari)
+into one folder, asked for once. :class:`CommandDialog` shows the command line and the
+Python code (:mod:`napari_unetseg.commands`) and copies the command to the clipboard.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtGui import QFontDatabase, QGuiApplication
+from qtpy.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import layer_data
+
+if TYPE_CHECKING:
+    from napari.layers import Layer
+
+    from ..commands import Reproduction
+
+#: Labels layers up to this many bytes are compared with their file before it is named
+#: (they may have been painted since); larger ones are named as they are.
+COMPARE_BYTES = 256 << 20
+
+
+class NoFolder(Exception):
+    """The user cancelled choosing where to save the session's layers and model."""
+
+
+class SessionFiles:
+    """Files for a run's layers and model, saving the session-only ones into a folder.
+
+    Parameters
+    ----------
+    folder : path, optional
+        Where to save; when None, a folder dialog asks the first time one is needed.
+    parent : QWidget, optional
+        Parent of that dialog.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None, parent: QWidget | None = None) -> None:
+        self._folder = None if folder is None else Path(folder)
+        self._parent = parent
+        self.saved: list[str] = []
+
+    def folder(self) -> Path:
+        if self._folder is None:
+            chosen = QFileDialog.getExistingDirectory(
+                self._parent, "Save the session's layers and model for the command in..."
+            )
+            if not chosen:
+                raise NoFolder
+            self._folder = Path(chosen)
+        return self._folder
+
+    def layer(self, layer: Layer) -> str:
+        """A TIFF holding the layer's data, with its pixel size (saved when needed)."""
+        from .. import _io
+
+        source = getattr(getattr(layer, "source", None), "path", None)
+        if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
+            if _same_data(layer, Path(source)):
+                return str(Path(source).resolve())
+        data = layer_data(layer)
+        path = self.folder() / f"{_safe(layer.name)}.tif"
+        meta = layer.metadata or {}
+        axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
+        units = meta.get("units")
+        ndim = layer.ndim
+        axes = axes if axes is not None and len(axes) == ndim else None
+        units = units if units is not None and len(units) == ndim else None
+        scale = tuple(float(s) for s in layer.scale)
+        if getattr(layer, "rgb", False):
+            axes, scale = (axes or "YX"[-ndim:].rjust(ndim, "Z")) + "S", (*scale, 1.0)
+            units = None if units is None else (*units, "")
+        if layer.__class__.__name__ == "Labels":
+            _io.write_labels(path, data, scale=scale, axes=axes, units=units)
+        else:
+            _io.write_image(path, data, scale=scale, axes=axes, units=units)
+        self.saved.append(str(path))
+        return str(path)
+
+    def model(self, name: str, bundle: Any = None) -> str:
+        """A shipped model's name, or a file holding exactly this model's weights."""
+        from ..core.registry import REGISTRY
+        from ..provenance import model_reference
+
+        if name in REGISTRY.shipped() and name not in REGISTRY.session():
+            return name
+        bundle = bundle if bundle is not None else REGISTRY.get(name)
+        ref = model_reference(name, bundle)
+        if ref["model_file"]:
+            return ref["model_file"]
+        path = self.folder() / f"{_safe(name)}.pt"
+        bundle.save(path)
+        self.saved.append(str(path))
+        return str(path)
+
+
+def _safe(name: str) -> str:
+    """A file name from a layer or model name."""
+    return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
+
+
+def _same_data(layer: Layer, path: Path) -> bool:
+    """Whether the file still holds the layer's data (same shape; same values for Labels)."""
+    from .. import _io
+
+    try:
+        img = _io.read_image(path, lazy=True)
+    except (ValueError, OSError):
+        return False
+    data = layer_data(layer)
+    if tuple(img.data.shape) != tuple(data.shape):
+        return False
+    if layer.__class__.__name__ != "Labels" or not isinstance(data, np.ndarray):
+        return True
+    if data.nbytes > COMPARE_BYTES:
+        return True
+    return bool(np.array_equal(np.asarray(img.data), data))
+
+
+class CommandDialog(QDialog):
+    """Shows a :class:`~napari_unetseg.commands.Reproduction`; copies the command line."""
+
+    def __init__(self, reproduction: Reproduction, saved: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Command that reproduces this run")
+        self.reproduction = reproduction
+        intro = "The command line is on the clipboard. It, and the Python code, repeat this run."
+        if saved:
+            intro += " Saved for them: " + ", ".join(saved) + "."
+        label = QLabel(intro, self)
+        label.setWordWrap(True)
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setPlainText(reproduction.text())
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setMinimumSize(560, 320)
+        copy_cmd = QPushButton("Copy command", self)
+        copy_cmd.clicked.connect(lambda: _copy(reproduction.shell()))
+        copy_py = QPushButton("Copy Python", self)
+        copy_py.clicked.connect(lambda: _copy(reproduction.python))
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        for b in (copy_cmd, copy_py, close):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(self.text)
+        layout.addLayout(buttons)
+        _copy(reproduction.shell())
+
+
+def _copy(text: str) -> None:
+    clipboard = QGuiApplication.clipboard()
+    if clipboard is not None:
+        clipboard.setText(text)
+
+
+def show_command(
+    parent: QWidget,
+    build: Callable[[SessionFiles], Reproduction],
+    folder: str | os.PathLike | None = None,
+) -> CommandDialog | None:
+    """Build a run's command (saving session-only inputs) and show it; None if cancelled.
+
+    ``build`` gets the :class:`SessionFiles` to name its layers and model with. Errors
+    (e.g. a folder that cannot be written) become one notification.
+    """
+    from ._common import notify_error
+
+    files = SessionFiles(folder, parent)
+    try:
+        reproduction = build(files)
+    except NoFolder:
+        return None
+    except (ValueError, OSError, KeyError) as exc:
+        notify_error(exc, "Could not make the command")
+        return None
+    dialog = CommandDialog(reproduction, files.saved, parent)
+    dialog.setModal(False)
+    dialog.show()
+    return dialog

@@ -1,0 +1,185 @@
+"""The Segment widget's "Apply to folder..." and "Copy as command" on a real viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unetseg import _io, cli
+from napari_unetseg.commands import predict_command
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.provenance import file_sha256
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    bundle.tile_size = (32, 32)
+    bundle.name = "tiny-file"
+    return str(bundle.save(tmp_path / "tiny-file.pt"))
+
+
+@pytest.fixture
+def segment(make_napari_viewer, model_file):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    name = widget.model_combo.load_file(model_file)  # a session model loaded from a file
+    assert name == "tiny-file"
+    yield viewer, widget
+    from napari_unetseg.core.registry import REGISTRY
+
+    REGISTRY.remove(name)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Mixed files: a 2D image, a Z stack with a pixel size, a corrupt TIFF."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    d = tmp_path / "images"
+    _io.write_image(d / "a_plane.tif", synthetic_nuclei((96, 80), seed=1)[0])
+    stack = np.stack([synthetic_nuclei((64, 72), seed=s)[0] for s in (2, 3)])
+    _io.write_image(d / "b_stack.tif", stack, scale=(2.0, 0.4, 0.4), axes="ZYX")
+    (d / "c_broken.tif").write_bytes(b"II*\x00 not really a TIFF")
+    return d
+
+
+def _run_batch(qtbot, dialog):
+    with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS):
+        assert dialog.run() is not None
+
+
+def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
+    qtbot, segment, folder, tmp_path, capsys
+):
+    from napari_unetseg.core.registry import REGISTRY
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")  # a trained model: real objects
+    widget.split_check.setChecked(True)
+    widget.overlap_spin.setValue(0.3)
+    dialog = widget.apply_to_folder()
+    dialog.set_inputs(folder)
+    dialog.set_output(tmp_path / "gui")
+    _run_batch(qtbot, dialog)
+
+    assert dialog.table.rowCount() == 3
+    assert [dialog.table.item(i, 0).text() for i in range(3)] == [
+        "a_plane.tif", "b_stack.tif", "c_broken.tif"]
+    assert dialog.table.item(2, 4).text().startswith("failed: ")
+    assert "Segmented 2 of 3 files; 1 failed." in dialog.status.text()
+    assert "c_broken.tif: " in dialog.status.text() and "not a readable TIFF" in dialog.status.text()
+    csv = dialog.save_csv(tmp_path / "summary.csv")
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("file,objects,foreground_percent,seconds") and len(lines) == 4
+
+    # The same run from the command line: unetseg predict DIR/*.tif --output OUT/
+    settings = widget.settings()
+    files = sorted(str(p) for p in folder.glob("*.tif"))
+    argv = predict_command(files, tmp_path / "cli", settings).argv
+    assert cli.main(argv[1:]) == 1  # one file failed
+    assert "c_broken.tif" in capsys.readouterr().err
+    for name in ("a_plane_labels.tif", "b_stack_labels.tif"):
+        gui, cmd = _io.read_image(tmp_path / "gui" / name), _io.read_image(tmp_path / "cli" / name)
+        np.testing.assert_array_equal(gui.data, cmd.data)
+        assert gui.scale == cmd.scale
+        assert gui.provenance["model_sha256"] == cmd.provenance["model_sha256"] == file_sha256(
+            REGISTRY.shipped()["nuclei-2d"])
+        assert gui.provenance["settings"] == cmd.provenance["settings"]
+    stack = _io.read_image(tmp_path / "gui" / "b_stack_labels.tif")
+    assert stack.scale == pytest.approx((2.0, 0.4, 0.4)) and stack.data.max() > 1  # split
+    assert int(dialog.table.item(1, 1).text()) == len(np.unique(stack.data)) - 1
+
+
+def test_cancel_between_tiles_keeps_finished_files(qtbot, segment, folder, tmp_path):
+    viewer, widget = segment
+    (folder / "c_broken.tif").unlink()
+    widget.batch_spin.setValue(1)  # one tile per batch: many chances to stop
+    dialog = widget.apply_to_folder()
+    dialog.set_inputs(folder)
+    dialog.set_output(tmp_path / "out")
+
+    def cancel_in_second_file(record):
+        if record.index == 1 and record.done >= 1 and not record.finished:
+            dialog.cancel()
+
+    dialog.runner.worker = None
+    with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS):
+        worker = dialog.run()
+        worker.yielded.connect(cancel_in_second_file)
+    assert "Cancelled" in dialog.status.text()
+    assert [r.ok for r in dialog.rows] == [True]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_plane_labels.tif"]
+
+
+@pytest.mark.parametrize("case", ["empty", "overwrites_input", "exists", "not_writable"])
+def test_bad_folder_input_is_one_notification_and_writes_nothing(
+    qtbot, segment, folder, tmp_path, errors_shown, case
+):
+    viewer, widget = segment
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    (folder / "a_plane_labels.tif").write_bytes(b"an earlier result")
+    dialog = widget.apply_to_folder()
+    inputs, output = {
+        "empty": (tmp_path / "empty", None),
+        "overwrites_input": ([folder / "a_plane.tif", folder / "a_plane_labels.tif"], folder),
+        "exists": (folder, None),
+        "not_writable": (folder, tmp_path / "a_file" / "out"),
+    }[case]
+    dialog.set_inputs(inputs)
+    dialog.set_output(output)
+    before = sorted(p.name for p in folder.iterdir())
+    assert dialog.run() is None
+    assert len(errors_shown) == 1 and len(errors_shown[0].splitlines()) == 1
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert (folder / "a_plane_labels.tif").read_bytes() == b"an earlier result"
+
+
+def test_copy_as_command_reproduces_the_run_and_labels_carry_provenance(
+    qtbot, segment, tmp_path, capsys
+):
+    viewer, widget = segment
+    image = np.random.default_rng(5).integers(0, 255, (64, 80)).astype(np.uint8)
+    src = _io.write_image(tmp_path / "cells.tif", image, scale=(0.3, 0.3), axes="YX")
+    layer = viewer.open(str(src), plugin="napari-unetseg")[0]
+    widget.image_combo.set_layer(layer)
+    widget.size_spin.setValue(14.0)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.run()
+    labels = viewer.layers["cells [unet]"]
+    prov = labels.metadata["unetseg"]
+    assert prov["input"] == "cells.tif" and prov["settings"]["object_size"] == 14.0
+
+    dialog = widget.copy_command(folder=str(tmp_path / "saved"))
+    rep = dialog.reproduction
+    assert str(src) in rep.argv  # the image's own file, nothing saved for it
+    from qtpy.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == rep.shell()
+    assert cli.main(rep.argv[1:]) == 0
+    written = _io.read_image(tmp_path / "cells_labels.tif")
+    np.testing.assert_array_equal(written.data, labels.data)
+
+    saved = labels.save(str(tmp_path / "from_napari.tif"), plugin="napari-unetseg")
+    again = _io.read_image(saved[0] if isinstance(saved, list) else saved)
+    assert again.provenance["model_sha256"] == written.provenance["model_sha256"]
+    assert again.provenance["settings"] == written.provenance["settings"]
+
+
+def test_copy_as_command_saves_a_session_model_and_an_unsaved_layer(
+    qtbot, make_napari_viewer, tiny_model_2d, tmp_path
+):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.model_combo.set_model_name(tiny_model_2d)
+    viewer.add_image(np.zeros((32, 32), np.float32), name="made here", scale=(2.0, 2.0))
+    rep = widget.copy_command(folder=str(tmp_path)).reproduction
+    assert str(tmp_path / "tiny-test-2d.pt") in rep.argv
+    assert str(tmp_path / "made here.tif") in rep.argv
+    assert _io.read_image(tmp_path / "made here.tif").scale == (2.0, 2.0)
+    assert ModelBundle.load(tmp_path / "tiny-test-2d.pt").config["depth"] == 2
