@@ -40,7 +40,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from napari_unetseg._qt import finetune_widget as fw
+    from napari_unetseg._qt import finetune as fw
     from napari_unetseg.core.synthetic import synthetic_scribbles
 
     torch.set_num_threads(1)

@@ -55,6 +55,8 @@ def test_contributions_and_display_names(manifest):
         "napari-unetseg.sample_nuclei_2d",
         "napari-unetseg.sample_nuclei_3d",
         "napari-unetseg.segment_widget",
+        "napari-unetseg.finetune_widget",
+        "napari-unetseg.validate_widget",
     ],
 )
 def test_command_targets_import(manifest, command):
@@ -91,6 +93,21 @@ def test_core_imports_no_gui():
     )
     assert len(found) >= 5  # the core modules were really found and imported
     assert {mod: bad for mod, bad in found.items() if bad} == {}
+
+
+def test_widget_parts_meant_without_qt_import_no_qt():
+    # The Fine-tune widget's worker job, warm-up, label policy and curve are plain Python.
+    found = _fresh_python(
+        """
+        import importlib, json, sys
+        parts = ("job", "warmup", "label_policy", "curve")
+        for part in parts:
+            importlib.import_module(f"napari_unetseg._qt.finetune.{part}")
+        gui = ("napari", "qtpy", "superqt", "PyQt5", "PyQt6", "PySide6")
+        print(json.dumps(sorted({n.split(".")[0] for n in sys.modules} & set(gui))))
+        """
+    )
+    assert found == []
 
 
 def test_package_reader_writer_and_samples_import_no_torch(tmp_path):

@@ -301,6 +301,12 @@ def layer_data(layer: Layer) -> Any:
     return layer.data[0] if layer.multiscale else layer.data
 
 
+def image_shape(layer: Layer) -> tuple[int, ...]:
+    """The pixel grid of an image layer: its level-0 shape without the RGB(A) axis."""
+    shape = tuple(layer_data(layer).shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
+
+
 def output_name(source: Layer, suffix: str) -> str:
     """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
     return f"{source.name} [{suffix}]"

@@ -13,7 +13,7 @@ from qtpy.QtCore import QElapsedTimer, QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
 from napari_unetseg import api
-from napari_unetseg._qt import finetune_widget as fw
+from napari_unetseg._qt import finetune as fw
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.registry import REGISTRY
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
@@ -352,7 +352,7 @@ def test_stack_trains_a_2d_model_on_planes_or_a_3d_model(
     assert widget.trained.spatial_dims == 2
     preview = viewer.layers["stack [preview]"]
     assert preview.data.shape == (6, 64, 64)
-    assert widget._preview_target[1][0] == 3  # the plane in view was previewed
+    assert widget.preview.target[1][0] == 3  # the plane in view was previewed
     widget.dims_combo.setCurrentIndex(widget.dims_combo.findData(3))
     _train_and_wait(qtbot, widget)
     assert widget.trained.spatial_dims == 3

@@ -1,0 +1,139 @@
+"""Small builders for the widgets' forms: one call per control, tooltip included.
+
+The Segment, Fine-tune and Validate widgets build their panels from these, so a panel's
+``__init__`` reads as a list of its controls rather than of setter calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+from superqt import QCollapsible
+
+
+def spin_box(
+    parent: QWidget,
+    lo: float,
+    hi: float,
+    value: float = 0,
+    *,
+    step: float = 1,
+    decimals: int | None = None,
+    auto: bool = False,
+    suffix: str = "",
+    tip: str = "",
+) -> Any:
+    """A spin box: integers, or decimals with ``decimals`` digits (a QDoubleSpinBox).
+
+    ``auto`` shows "auto" at the minimum (read as "choose for me").
+    """
+    box = QSpinBox(parent) if decimals is None else QDoubleSpinBox(parent)
+    if decimals is not None:
+        box.setDecimals(decimals)  # before the range, which it rounds
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    if auto:
+        box.setSpecialValueText("auto")
+    if suffix:
+        box.setSuffix(suffix)
+    if tip:
+        box.setToolTip(tip)
+    return box
+
+
+def combo_box(parent: QWidget, items: Iterable[Any], tip: str = "") -> QComboBox:
+    """A combo of ``items``: texts, or ``(text, data)`` pairs."""
+    combo = QComboBox(parent)
+    for item in items:
+        text, data = item if isinstance(item, tuple) else (item, None)
+        combo.addItem(text, data)
+    if tip:
+        combo.setToolTip(tip)
+    return combo
+
+
+def check_box(parent: QWidget, text: str, tip: str = "", checked: bool = False) -> QCheckBox:
+    box = QCheckBox(text, parent)
+    box.setChecked(checked)
+    if tip:
+        box.setToolTip(tip)
+    return box
+
+
+def button(
+    parent: QWidget, text: str, tip: str = "", slot: Callable[..., Any] | None = None
+) -> QPushButton:
+    """A push button; ``slot`` is called (without arguments) when it is clicked."""
+    btn = QPushButton(text, parent)
+    if tip:
+        btn.setToolTip(tip)
+    if slot is not None:
+        btn.clicked.connect(lambda *_: slot())
+    return btn
+
+
+def hint_label(parent: QWidget, text: str = "") -> QLabel:
+    """Gray, word-wrapped explanatory text that grows in height instead of being cut."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: gray;")
+    return label
+
+
+def status_label(parent: QWidget, text: str = "") -> QLabel:
+    """A word-wrapped status line (results, errors) the user can select and copy."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    return label
+
+
+def header(parent: QWidget, text: str) -> QLabel:
+    """A bold section title ("1. Paint")."""
+    label = QLabel(f"<b>{text}</b>", parent)
+    label.setContentsMargins(0, 6, 0, 0)
+    return label
+
+
+def row(*items: QWidget | tuple[QWidget, int], stretch_end: bool = False) -> QHBoxLayout:
+    """Widgets side by side; ``(widget, stretch)`` gives one a stretch factor;
+    ``stretch_end`` keeps them at the left."""
+    layout = QHBoxLayout()
+    for item in items:
+        widget, stretch = item if isinstance(item, tuple) else (item, 0)
+        layout.addWidget(widget, stretch)
+    if stretch_end:
+        layout.addStretch(1)
+    return layout
+
+
+def form(*rows: tuple[str, Any] | QWidget | QHBoxLayout) -> QFormLayout:
+    """A form of ``(label, widget or layout)`` rows; a bare widget spans the row."""
+    layout = QFormLayout()
+    for r in rows:
+        if isinstance(r, tuple):
+            layout.addRow(*r)
+        else:
+            layout.addRow(r)
+    return layout
+
+
+def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsible:
+    """``content`` folded away under ``title`` (e.g. "Advanced settings")."""
+    box = QWidget(parent)
+    box.setLayout(content)
+    fold = QCollapsible(title, parent)
+    fold.addWidget(box)
+    return fold

@@ -1,0 +1,107 @@
+"""The worker side of a Fine-tune run: plain values in, a trained model out (no Qt).
+
+The widget builds a :class:`TrainRequest` in the GUI thread (arrays and plain values,
+no layers); :func:`finetune_job` runs in a worker thread through
+:class:`~napari_unetseg._qt._worker.JobRunner` and returns a :class:`TrainResult`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ...core.bundle import ModelBundle
+    from ...core.training import TrainProgress
+
+
+@dataclass
+class TrainRequest:
+    """Everything the worker needs: arrays and plain values, no Qt or napari objects.
+
+    The fields are :func:`napari_unetseg.api.train_iter`'s arguments, by name.
+    """
+
+    image: Any
+    labels: Any  # a snapshot: painting during training does not change what is trained on
+    model: Any = None  # None (new model), a registry name or a ModelBundle
+    label_mode: str = "sparse"
+    steps: int | None = None
+    time_limit: float | None = 60.0
+    learning_rate: float | None = None
+    patch_size: int | None = None
+    batch_size: int | None = None
+    val_fraction: float = 0.1
+    augment: bool = True
+    device: str = "auto"
+    seed: int = 0
+    spatial_dims: int | None = None
+    model_config: dict[str, Any] | None = None
+    channel_axis: int | None = None
+    preview_image: Any = None
+    preview_every: int = 0
+    scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class TrainResult:
+    """What the worker hands back: the model and its prediction of the preview region."""
+
+    bundle: ModelBundle
+    preview: np.ndarray | None = None
+
+
+def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResult]:
+    """The worker side of a training run (a shipped model file is loaded here too).
+
+    Yields the engine's ``TrainProgress`` records and returns the trained bundle (the
+    best one so far when ``req.stop`` was set) with, when a preview was asked for, that
+    model's labels for the preview region: the last live preview came from whatever
+    weights were current then, the final one shows the model the user gets.
+    """
+    from ... import api
+
+    kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
+    bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
+    preview = None
+    if req.preview_image is not None and bundle.history.get("steps"):
+        preview = np.asarray(api.predict(req.preview_image, bundle, device=req.device))
+    return TrainResult(bundle, preview)
+
+
+def progress_text(record: TrainProgress) -> str:
+    """The status line for a training step: step, loss, best Dice and the budget used."""
+    parts = [f"Step {record.step}"]
+    if record.loss is not None:
+        parts.append(f"loss {record.loss:.3f}")
+    if record.best_val_dice is not None:
+        parts.append(f"best validation Dice {record.best_val_dice:.3f}")
+    budget = (
+        f"{record.elapsed:.0f} / {record.time_limit:.0f} s"
+        if record.time_limit
+        else f"{record.step} / {record.total_steps} steps"
+    )
+    return " · ".join(parts) + f" ({budget})"
+
+
+def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
+    """The status sentence and the notification for a finished run of model ``name``."""
+    history = bundle.history
+    dice = history.get("best_val_dice")
+    score = (
+        f"best validation Dice {dice:.2f} at step {history.get('best_step')}"
+        if dice is not None
+        else "no validation (paint in more places to get a score)"
+    )
+    how = "stopped early" if history.get("stopped_early") else "done"
+    text = (
+        f"Training {how}: {name!r} ({history.get('steps')} steps in "
+        f"{history.get('duration_s', 0):.0f} s, {score}). It is in the Segment "
+        "widget's model list; save it to keep it."
+    )
+    return text, f"Trained model {name!r} is ready ({score})."

@@ -1,0 +1,122 @@
+"""What the Fine-tune widget's label values mean, and how it talks about them (no Qt).
+
+Scribble values (docs/architecture.md, "Label conventions"): 0 not painted, 1
+background, 2.. classes. The functions here take plain values, or a layer only for its
+``name`` / ``metadata`` / ``features``, so they are tested without a viewer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKGROUND, OBJECT = 1, 2
+SCRIBBLE_NAMES = {0: "not painted", BACKGROUND: "background", OBJECT: "object"}
+#: Colours chosen to stand out on grayscale / fluorescence images and from each other.
+PALETTE = {
+    1: (0.25, 0.55, 1.0, 1.0),  # blue: background
+    2: (1.0, 0.6, 0.0, 1.0),  # orange: object
+    3: (0.9, 0.2, 0.9, 1.0),  # magenta
+    4: (0.2, 0.85, 0.3, 1.0),  # green
+    5: (1.0, 0.95, 0.2, 1.0),  # yellow
+    6: (0.6, 0.35, 0.15, 1.0),  # brown
+}
+PREVIEW_COLORS = {1: (0.2, 1.0, 0.45, 1.0), 2: (0.9, 0.2, 0.9, 1.0), 3: (1.0, 0.95, 0.2, 1.0)}
+#: Metadata key marking a Labels layer made by "New scribble layer".
+SCRIBBLE_KEY = "napari-unetseg scribbles"
+#: Words in a layer name that say it holds complete masks rather than scribbles.
+_DENSE_WORDS = ("ground truth", "groundtruth", "mask", "[unet]")
+
+
+def colour(rgba: tuple[float, ...]) -> str:
+    """``#rrggbb`` of an RGBA tuple in [0, 1]."""
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in rgba[:3]))
+
+
+def scribble_names(layer: Any) -> dict[int, str]:
+    """Names of the label values: the layer's ``name`` feature, else the defaults."""
+    names = dict(SCRIBBLE_NAMES)
+    features = layer.features
+    if "name" in features and "index" in features:
+        for value, name in zip(features["index"], features["name"], strict=False):
+            names[int(value)] = str(name)
+    return names
+
+
+def generic_class_name(name: str) -> bool:
+    """Placeholder names: ours for scribbles and the engine's for new models."""
+    return name in ("object", "foreground") or name.startswith("class ")
+
+
+def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list[str]:
+    """Class names for a model trained on scribbles whose values are named ``scribble``.
+
+    The user's names win, except the placeholder "object", which does not replace a real
+    name the model already has ("nucleus"). Duplicates keep the model's names.
+    """
+    merged = []
+    for c, theirs in enumerate(model_names):
+        mine = scribble.get(c + 1)
+        keep = mine is None or (generic_class_name(mine) and not generic_class_name(theirs))
+        merged.append(theirs if keep else mine)
+    return merged if len(set(merged)) == len(merged) else list(model_names)
+
+
+def start_class_names(class_names: list[str]) -> dict[int, str]:
+    """Scribble value names for a start model's classes: its real names where it has
+    them (fine-tuning a nuclei model, label 2 is "nucleus" rather than "object")."""
+    names = dict(SCRIBBLE_NAMES)
+    for c, class_name in enumerate(class_names[1:], start=1):
+        if not generic_class_name(class_name):
+            names[c + 1] = class_name
+    return names
+
+
+def guess_mode(layer: Any) -> str | None:
+    """Scribbles for our scribble layers, dense for ground truth / masks, else None."""
+    if layer.metadata.get(SCRIBBLE_KEY):
+        return "sparse"
+    name = layer.name.lower()
+    if any(word in name for word in _DENSE_WORDS):
+        return "dense"
+    if "scribble" in name:
+        return "sparse"
+    return None
+
+
+def mode_help(mode: str, names: dict[int, str]) -> str:
+    """One sentence on what the values of the labels mean in ``mode``."""
+    if mode == "sparse":
+        return (
+            f"Paint a few strokes: 1 = {names[BACKGROUND]}, 2 = {names[OBJECT]} (3, 4... = "
+            "more classes); unpainted pixels (0) are ignored."
+        )
+    return "Complete masks: 0 = background, any other value = object; every pixel counts."
+
+
+def counts_html(
+    counts: dict[int, int], mode: str, names: dict[int, str], problem: str | None
+) -> str:
+    """The painted-pixel counts as rich text, with ``problem`` (or a hint) below them."""
+    if mode == "sparse":
+        parts = [
+            f"<span style='color:{colour(PALETTE.get(v, (0.8, 0.8, 0.8)))}'>&#9632;</span>"
+            f" {names.get(v, f'class {v - 1}')}: {n:,} px"
+            for v, n in sorted(counts.items())
+            if v > 0
+        ]
+        values = [v for v in counts if v > 0]
+        if len(values) > 4 and max(values) > 9:
+            problem = (problem or "") + (
+                " These look like complete masks (many label values): choose 'Dense masks'?"
+            )
+    else:
+        objects = sum(n for v, n in counts.items() if v > 0)
+        n_ids = sum(1 for v in counts if v > 0)
+        parts = [
+            f"background: {counts.get(0, 0):,} px",
+            f"objects: {objects:,} px ({n_ids} label value{'s' * (n_ids != 1)})",
+        ]
+    text = "Painted: " + (" &nbsp; ".join(parts) if parts else "nothing yet")
+    if problem:
+        text += f"<br><span style='color:#e0a030'>{problem.strip()}</span>"
+    return text

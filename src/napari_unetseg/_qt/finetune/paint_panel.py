@@ -1,0 +1,196 @@
+"""Section "1. Paint" of the Fine-tune widget: image, labels, label mode, pixel counts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import QButtonGroup, QLabel, QRadioButton, QVBoxLayout, QWidget
+
+from ...core.training.labels import label_counts, problem_with
+from .._builders import button, form, hint_label, row
+from .._common import LayerComboBox, notify_error
+from .label_policy import (
+    BACKGROUND,
+    OBJECT,
+    PALETTE,
+    SCRIBBLE_NAMES,
+    colour,
+    counts_html,
+    guess_mode,
+    mode_help,
+    scribble_names,
+)
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Labels
+
+#: Pixel counts wait this long after the last paint event (milliseconds).
+COUNT_DELAY_MS = 150
+
+
+def labels_colormap(colors: dict[int, tuple[float, ...]]) -> Any:
+    """A napari colormap: transparent 0, ``colors`` for their values, gray for others."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    color_dict: dict[int | None, Any] = {0: (0, 0, 0, 0), None: (0.8, 0.8, 0.8, 1.0)}
+    color_dict.update(colors)
+    return DirectLabelColormap(color_dict=color_dict)
+
+
+class PaintPanel(QWidget):
+    """The image, its labels layer and how to read them; counts what is painted.
+
+    Signals
+    -------
+    changed()
+        The labels layer changed (the image combo has its own ``layerChanged``).
+    """
+
+    changed = Signal()
+
+    def __init__(self, viewer: napari.Viewer, preview_suffix: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        from napari.layers import Image, Labels
+
+        self.viewer = viewer
+        self._watched: Labels | None = None
+        self.image_combo = LayerComboBox(viewer, Image, parent=self)
+        self.image_combo.setToolTip("The image to learn from. The list follows the layer list.")
+        self.labels_combo = LayerComboBox(
+            viewer,
+            Labels,
+            predicate=lambda layer: not layer.name.endswith(f" [{preview_suffix}]"),
+            parent=self,
+        )
+        self.labels_combo.setToolTip("The labels painted over the image (same size as the image).")
+        self.new_button = button(
+            self,
+            "New scribble layer",
+            "Add an empty labels layer over the image, ready to paint: label 1 = "
+            "background, label 2 = object.",
+        )
+        self._build_mode_choice()
+        self.mode_help = hint_label(self)
+        self.paint_bg_button = button(self, "", slot=lambda: self.paint(BACKGROUND))
+        self.paint_obj_button = button(self, "", slot=lambda: self.paint(OBJECT))
+        for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
+            btn.setStyleSheet(f"border-left: 6px solid {colour(PALETTE[value])};")
+        self.name_paint_buttons(SCRIBBLE_NAMES)
+        self.counts_label = QLabel(self)
+        self.counts_label.setWordWrap(True)
+        self.counts_label.setTextFormat(Qt.TextFormat.RichText)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(
+            form(
+                ("Image", self.image_combo),
+                ("Labels", self.labels_combo),
+                ("", self.new_button),
+                ("Label mode", row(self.scribble_radio, self.dense_radio, stretch_end=True)),
+            )
+        )
+        layout.addWidget(self.mode_help)
+        layout.addLayout(row(self.paint_bg_button, self.paint_obj_button))
+        layout.addWidget(self.counts_label)
+
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_DELAY_MS)
+        self._count_timer.timeout.connect(self.update_counts)
+        self.labels_combo.layerChanged.connect(self._on_labels_changed)
+        self.scribble_radio.toggled.connect(self._on_mode_changed)
+        self._on_labels_changed(self.labels_combo.layer())
+
+    def _build_mode_choice(self) -> None:
+        self.scribble_radio = QRadioButton("Scribbles", self)
+        self.scribble_radio.setToolTip(
+            "A few painted strokes: 1 = background, 2 = object (3, 4, ... = more classes), "
+            "0 = not painted (ignored)."
+        )
+        self.dense_radio = QRadioButton("Dense masks", self)
+        self.dense_radio.setToolTip(
+            "Complete ground truth: 0 = background, every other value = object (instance "
+            "masks count as one object class)."
+        )
+        self.scribble_radio.setChecked(True)
+        self._mode_group = QButtonGroup(self)
+        self._mode_group.addButton(self.scribble_radio)
+        self._mode_group.addButton(self.dense_radio)
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def label_mode(self) -> str:
+        """``'sparse'`` (scribbles) or ``'dense'`` (complete masks)."""
+        return "sparse" if self.scribble_radio.isChecked() else "dense"
+
+    def names(self) -> dict[int, str]:
+        """Names of the label values of the chosen labels layer."""
+        layer = self.labels_combo.layer()
+        return SCRIBBLE_NAMES if layer is None else scribble_names(layer)
+
+    def paint(self, value: int) -> None:
+        """Select the labels layer, its paint brush and label ``value``."""
+        layer = self.labels_combo.layer()
+        if layer is None:
+            notify_error("Pick a labels layer first, or click 'New scribble layer'.")
+            return
+        self.viewer.layers.selection.active = layer
+        layer.selected_label = value
+        layer.mode = "paint"
+
+    def name_paint_buttons(self, names: dict[int, str]) -> None:
+        for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
+            name = names.get(value, SCRIBBLE_NAMES[value])
+            btn.setText(f"Paint {name} ({value})")
+            btn.setToolTip(
+                f"Select the labels layer and its paint brush with label {value} ({name})."
+            )
+
+    def update_counts(self) -> None:
+        """Refresh the painted-pixel counts (and the readiness sentence)."""
+        layer = self.labels_combo.layer()
+        if layer is None:
+            self.counts_label.setText("<i>No labels layer: click 'New scribble layer'.</i>")
+            return
+        counts = label_counts(layer.data)
+        if counts is None:
+            self.counts_label.setText("<i>Labels are counted when training starts.</i>")
+            return
+        problem = problem_with(counts, self.label_mode, layer.name)
+        self.counts_label.setText(counts_html(counts, self.label_mode, self.names(), problem))
+
+    # -- internals ------------------------------------------------------------------------
+    def _on_labels_changed(self, layer: Labels | None) -> None:
+        if self._watched is not None:
+            for emitter in _label_events(self._watched):
+                emitter.disconnect(self._schedule_count)
+        self._watched = layer
+        self.name_paint_buttons(self.names())
+        if layer is not None:
+            for emitter in _label_events(layer):
+                emitter.connect(self._schedule_count)
+            guessed = guess_mode(layer)
+            if guessed == "sparse":
+                self.scribble_radio.setChecked(True)
+            elif guessed == "dense":
+                self.dense_radio.setChecked(True)
+        self._on_mode_changed()  # the help names this layer's labels; counts it
+        self.changed.emit()
+
+    def _schedule_count(self, event: Any = None) -> None:
+        self._count_timer.start()
+
+    def _on_mode_changed(self, *_: Any) -> None:
+        sparse = self.label_mode == "sparse"
+        self.mode_help.setText(mode_help(self.label_mode, self.names()))
+        self.paint_bg_button.setVisible(sparse)
+        self.paint_obj_button.setVisible(sparse)
+        self.update_counts()
+
+
+def _label_events(layer: Labels) -> list[Any]:
+    # paint: a finished stroke or fill; data: a new array; set_data: undo/redo refresh.
+    return [layer.events.paint, layer.events.data, layer.events.set_data]

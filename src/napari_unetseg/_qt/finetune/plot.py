@@ -1,0 +1,59 @@
+"""The live training curve: loss (each step, faint, and smoothed) and validation Dice."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtWidgets import QWidget
+
+from .._plots import PALETTE, PlotCanvas
+
+if TYPE_CHECKING:
+    import napari
+
+    from .curve import Curve
+
+
+class CurvePlot:
+    """Draws a :class:`~napari_unetseg._qt.finetune.curve.Curve` on a
+    :class:`~napari_unetseg._qt._plots.PlotCanvas` (napari's theme colours; only the
+    lines' data change on update, so a redraw costs the GUI thread little)."""
+
+    def __init__(self, parent: QWidget, viewer: napari.Viewer) -> None:
+        self.widget = PlotCanvas(parent, viewer=viewer, xlabel="step", height=180)
+        self.widget.setToolTip(
+            "Training loss (lower is better; faint: each step, bold: smoothed) and "
+            "validation Dice on held-out painted regions (higher is better, 1 = perfect)."
+        )
+        self._loss_color, self._dice_color = PALETTE[0], PALETTE[1]
+        self._run_lines: list[Any] = []
+        self.n_points = 0
+
+    def update(self, curve: Curve) -> None:
+        """Show ``curve`` (drawn when the event loop is next idle)."""
+        plot = self.widget
+        for line in self._run_lines[len(curve.runs) :]:
+            line.remove()
+        del self._run_lines[len(curve.runs) :]
+        if not curve.loss and not curve.dice:
+            plot.clear()
+            plot.legend(False)
+            self.n_points = 0
+            return
+        # Names starting with "_" stay out of the legend (matplotlib's convention).
+        plot.set_line("_loss", curve.loss_step, curve.loss, color=self._loss_color, alpha=0.3)
+        plot.set_line("training loss", curve.loss_step, curve.smooth, color=self._loss_color)
+        plot.set_line(
+            "validation Dice",
+            curve.dice_step,
+            curve.dice,
+            color=self._dice_color,
+            marker="o",
+            ms=3,
+        )
+        for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
+            self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
+        plot.rescale(ylim=(0.0, max([1.02, *curve.loss]) * 1.03))
+        if plot.axes.get_legend() is None:
+            plot.legend()
+        self.n_points = len(curve.loss) + len(curve.dice)

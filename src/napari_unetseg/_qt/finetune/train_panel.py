@@ -1,0 +1,208 @@
+"""Section "2. Train" of the Fine-tune widget: start model, budget, preview, advanced
+settings, and the Train / Stop buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
+
+from .._builders import (
+    button,
+    check_box,
+    collapsible,
+    combo_box,
+    form,
+    hint_label,
+    row,
+    spin_box,
+)
+from .._common import ModelComboBox
+from .label_policy import SCRIBBLE_NAMES, start_class_names
+
+#: "Start from" entry that trains a new network instead of fine-tuning one.
+SCRATCH = "New model (from scratch)"
+#: Shipped models preferred as the starting point, per image dimensionality.
+DEFAULT_START = {2: "nuclei-2d", 3: "nuclei-3d"}
+#: Architectures offered for a new model (Advanced > "New model size"); None = the
+#: engine's default (:data:`napari_unetseg.core.training.NEW_MODEL`).
+MODEL_SIZES: dict[str, dict[str, int] | None] = {
+    "standard": None,
+    "small (faster on a CPU)": {"depth": 3, "base_channels": 8},
+    "tiny (quick experiments)": {"depth": 2, "base_channels": 4},
+}
+
+
+class TrainPanel(QWidget):
+    """What to train from and for how long; :meth:`options` turns it into run settings."""
+
+    def __init__(self, preview_suffix: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.start_touched = False  # the user chose a start model: no more defaults
+        self._info_cache: dict[str, str] = {}
+        self.start_combo = ModelComboBox(self, leading_items=[SCRATCH])
+        self.start_combo.setToolTip(
+            "Fine-tune a shipped model, a model trained or loaded in this session, or a "
+            "model file; or train a new model from scratch."
+        )
+        self.start_combo.activated.connect(self._on_start_activated)
+        self.start_info = hint_label(self)
+        self.dims_combo = combo_box(
+            self,
+            [("2D, on the painted planes (faster)", 2), ("3D", 3)],
+            "For a stack: a 2D model learns from each painted plane; a 3D model learns "
+            "from the volume around the strokes (slower).",
+        )
+        self.budget_spin = spin_box(self, 1, 1_000_000, 60)
+        self.budget_unit = combo_box(
+            self, ["seconds", "steps"], "Train for this long, or for this many optimizer steps."
+        )
+        self._budget = {"seconds": 60, "steps": 300}
+        self.budget_unit.currentTextChanged.connect(self._on_budget_unit)
+        self.preview_check = check_box(
+            self,
+            "Live preview every",
+            "Show what the model predicts, while it trains, for the part of the image in "
+            f"view, in a '[{preview_suffix}]' layer: paint where it is wrong.",
+            checked=True,
+        )
+        self.preview_spin = spin_box(self, 1, 10_000, 25, suffix=" steps")
+        self._form = form(
+            ("Start from", self.start_combo),
+            ("", self.start_info),
+            ("New model", self.dims_combo),
+            ("Budget", row((self.budget_spin, 1), self.budget_unit)),
+            row(self.preview_check, (self.preview_spin, 1)),
+        )
+        self.advanced = collapsible(self, "Advanced settings", self._advanced_form())
+        self.train_button = button(
+            self, "Train", "Train on the painted labels (the viewer stays usable)."
+        )
+        self.stop_button = button(self, "Stop", "Stop now and keep the best model so far.")
+        self.stop_button.setEnabled(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._form)
+        layout.addWidget(self.advanced)
+        layout.addLayout(row(self.train_button, self.stop_button))
+
+    def _advanced_form(self) -> QFormLayout:
+        from ...core.devices import available_devices
+
+        self.lr_spin = spin_box(
+            self, 0.0, 1.0, step=1e-4, decimals=5, auto=True,
+            tip="Peak learning rate (auto: 2e-3 for a new model, 1e-4 to fine-tune).",
+        )  # fmt: skip
+        self.patch_spin = spin_box(
+            self, 0, 1024, step=16, auto=True,
+            tip="Patch edge in pixels (auto: 128 in 2D on a CPU, more on a GPU).",
+        )  # fmt: skip
+        self.batch_spin = spin_box(
+            self, 0, 256, auto=True, tip="Patches per step (auto: from the device)."
+        )
+        self.val_spin = spin_box(
+            self, 0.0, 0.5, 0.1, step=0.05, decimals=2,
+            tip="Share of the painted pixels held out, as whole regions, to measure the "
+            "validation Dice (0: no validation).",
+        )  # fmt: skip
+        self.augment_check = check_box(
+            self, "Augmentation (flips, rotations, intensity, noise)", checked=True
+        )
+        self.device_combo = combo_box(
+            self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
+        )
+        self.size_combo = combo_box(
+            self, list(MODEL_SIZES), "Size of a new model (fine-tuning keeps the model's size)."
+        )
+        return form(
+            ("Learning rate", self.lr_spin),
+            ("Patch size", self.patch_spin),
+            ("Batch size", self.batch_spin),
+            ("Validation share", self.val_spin),
+            self.augment_check,
+            ("Device", self.device_combo),
+            ("New model size", self.size_combo),
+        )
+
+    # -- public API -----------------------------------------------------------------------
+    def scratch(self) -> bool:
+        """Whether "Start from" is a new model."""
+        return self.start_combo.model_name() == SCRATCH
+
+    def options(self, scratch: bool, dims: int | None) -> dict[str, Any]:
+        """:class:`~napari_unetseg._qt.finetune.job.TrainRequest` fields set here."""
+        unit = self.budget_unit.currentText()
+        return {
+            "steps": self.budget_spin.value() if unit == "steps" else None,
+            "time_limit": float(self.budget_spin.value()) if unit == "seconds" else None,
+            "learning_rate": self.lr_spin.value() or None,
+            "patch_size": self.patch_spin.value() or None,
+            "batch_size": self.batch_spin.value() or None,
+            "val_fraction": self.val_spin.value(),
+            "augment": self.augment_check.isChecked(),
+            "device": self.device_combo.currentText(),
+            "spatial_dims": dims if scratch else None,
+            "model_config": MODEL_SIZES[self.size_combo.currentText()] if scratch else None,
+        }
+
+    def start_dims(self, stack: bool) -> int | None:
+        """Spatial dims of the model "Start from" trains (None if it cannot be told)."""
+        if self.scratch():
+            return self.dims_combo.currentData() if stack else 2
+        try:
+            return self.start_combo.bundle().spatial_dims
+        except Exception:  # noqa: BLE001 - the worker reports an unreadable model
+            return None
+
+    def start_class_names(self) -> dict[int, str]:
+        """Scribble value names: the start model's class names where it has real ones."""
+        if not self.start_combo.model_name() or self.scratch():
+            return dict(SCRIBBLE_NAMES)
+        try:
+            return start_class_names(self.start_combo.bundle().class_names)
+        except Exception:  # noqa: BLE001 - an unreadable model keeps the defaults
+            return dict(SCRIBBLE_NAMES)
+
+    def choose_default_start(self, stack: bool) -> None:
+        """The shipped model for the image's dimensionality, else a new model."""
+        for name in (DEFAULT_START[3 if stack else 2], DEFAULT_START[2], SCRATCH):
+            if self.start_combo.findText(name) >= 0:
+                self.start_combo.set_model_name(name)
+                return
+
+    def update_for(self, stack: bool) -> None:
+        """Show the rows that apply to the image (a stack, or a plane)."""
+        scratch = self.scratch()
+        for widget in (self.dims_combo, self._form.labelForField(self.dims_combo)):
+            widget.setVisible(scratch and stack)  # QFormLayout.setRowVisible needs Qt 6.4
+        self.size_combo.setEnabled(scratch)
+        self.start_info.setText(self.describe(self.start_combo.model_name(), stack))
+
+    def describe(self, name: str, stack: bool) -> str:
+        """The start model in one line, with what it means for this image."""
+        if name == SCRATCH:
+            return "A new U-Net that learns only from your labels (paint generously)."
+        if not name:
+            return ""
+        if name not in self._info_cache:
+            try:
+                bundle = self.start_combo.bundle()
+            except Exception as exc:  # noqa: BLE001 - shown in place of the description
+                return f"Cannot read this model: {exc}"
+            self._info_cache[name] = bundle.summary()
+        info = self._info_cache[name]
+        if stack and info.startswith("2D"):
+            info += " (trains on the painted planes)"
+        elif not stack and info.startswith("3D"):
+            info += " (needs a 3D stack; this image is 2D)"
+        return info
+
+    # -- internals ------------------------------------------------------------------------
+    def _on_start_activated(self, *_: Any) -> None:
+        self.start_touched = True
+
+    def _on_budget_unit(self, unit: str) -> None:
+        other = "steps" if unit == "seconds" else "seconds"
+        self._budget[other] = self.budget_spin.value()
+        self.budget_spin.setValue(self._budget[unit])

@@ -1,0 +1,363 @@
+"""The "Fine-tune" dock widget: paint a few labels, train a U-Net on them, live.
+
+The flagship workflow: pick an image, click "New scribble layer", paint a few strokes of
+background (label 1) and objects (label 2), press Train and watch the loss and the
+validation Dice; the trained model joins the model registry at once (the Segment widget
+lists it), can be saved to a file, and training can continue after more painting.
+
+The widget is three panels (:mod:`.paint_panel`, :mod:`.train_panel`,
+:mod:`.result_panel`), the live curve (:mod:`.curve`, :mod:`.plot`) and the preview
+(:mod:`.preview`). The work is :func:`~.job.finetune_job` in a worker thread, through
+:class:`~napari_unetseg._qt._worker.JobRunner`; layers are touched only in the progress
+and result callbacks (GUI thread). The worker trains on a snapshot of the labels, so the
+user can keep painting while it runs (the next "Continue training" uses the new strokes).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ...core.bundle import finetuned_name
+from ...core.training.labels import label_counts, problem_with
+from .._builders import header, status_label
+from .._common import (
+    image_shape,
+    layer_data,
+    notify_error,
+    notify_info,
+    spatial_geometry,
+    user_message,
+)
+from .._worker import JobRunner
+from .curve import Curve
+from .job import TrainRequest, TrainResult, finetune_job, progress_text, result_text
+from .label_policy import OBJECT, PALETTE, SCRIBBLE_KEY, merged_class_names, scribble_names
+from .paint_panel import PaintPanel, labels_colormap
+from .plot import CurvePlot
+from .preview import PREVIEW_SUFFIX, Preview, preview_region
+from .result_panel import ResultPanel
+from .train_panel import TrainPanel
+from .warmup import warm_up
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image, Labels
+
+    from ...core.bundle import ModelBundle
+    from ...core.training import TrainProgress
+
+#: Plot redraws at most this often (seconds): progress may arrive ten times a second,
+#: and a redraw takes the GUI thread tens of milliseconds.
+PLOT_INTERVAL_S = 0.5
+
+#: Controls of the panels that are also the widget's attributes (tests, scripts and
+#: the other widgets' habits: ``widget.image_combo``, ``widget.budget_spin``, ...).
+_SHORTCUTS = {
+    "paint_panel": (
+        "image_combo", "labels_combo", "new_button", "scribble_radio", "dense_radio",
+        "mode_help", "paint_bg_button", "paint_obj_button", "counts_label",
+    ),
+    "settings": (
+        "start_combo", "start_info", "dims_combo", "budget_spin", "budget_unit",
+        "preview_check", "preview_spin", "advanced", "lr_spin", "patch_spin", "batch_spin",
+        "val_spin", "augment_check", "device_combo", "size_combo", "train_button",
+        "stop_button",
+    ),
+    "result_panel": ("continue_button", "save_button"),
+}  # fmt: skip
+
+
+class FinetuneWidget(QWidget):
+    """Train or fine-tune a U-Net on labels painted in napari (dock widget "Fine-tune").
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        #: The last trained model and its registry name (None before the first run).
+        self.trained: ModelBundle | None = None
+        self.trained_name = ""
+        self.curve = Curve()
+        self.preview = Preview(napari_viewer)
+        self._request: TrainRequest | None = None
+        self._run_done = False
+        self._runs = 0
+        self._last_draw = 0.0
+
+        self.paint_panel = PaintPanel(napari_viewer, PREVIEW_SUFFIX, self)
+        self.settings = TrainPanel(PREVIEW_SUFFIX, self)
+        self.result_panel = ResultPanel(self)
+        for panel, names in _SHORTCUTS.items():
+            for name in names:
+                setattr(self, name, getattr(getattr(self, panel), name))
+        self.plot = CurvePlot(self, napari_viewer)
+        self.status = status_label(self)
+        self.runner = JobRunner(self.train_button, None, self)
+        self._draw_timer = QTimer(self)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.timeout.connect(self._draw)
+
+        layout = QVBoxLayout(self)
+        for part in (
+            header(self, "1. Paint"), self.paint_panel,
+            header(self, "2. Train"), self.settings, self.plot.widget, self.status,
+            header(self, "3. Use the model"), self.result_panel,
+        ):  # fmt: skip
+            layout.addWidget(part)
+        layout.addStretch(1)
+        self._connect()
+        self.settings.choose_default_start(self._stack())
+        warm_up()
+        self._update_state()
+
+    def _connect(self) -> None:
+        self.new_button.clicked.connect(lambda *_: self.new_scribble_layer())
+        self.train_button.clicked.connect(lambda *_: self.train())
+        self.stop_button.clicked.connect(lambda *_: self.stop())
+        self.continue_button.clicked.connect(lambda *_: self.continue_training())
+        self.save_button.clicked.connect(lambda *_: self.save_model())
+        self.runner.started.connect(lambda: self.stop_button.setEnabled(True))
+        self.runner.finished.connect(self._on_finished)
+        self.image_combo.layerChanged.connect(self._on_image_changed)
+        self.paint_panel.changed.connect(self._update_state)
+        self.start_combo.modelChanged.connect(self._update_state)
+
+    # -- public API (also used by the tests) --------------------------------------------
+    @property
+    def label_mode(self) -> str:
+        """``'sparse'`` (scribbles) or ``'dense'`` (complete masks)."""
+        return self.paint_panel.label_mode
+
+    def paint(self, value: int) -> None:
+        """Select the labels layer, its paint brush and label ``value``."""
+        self.paint_panel.paint(value)
+
+    def update_counts(self) -> None:
+        """Refresh the painted-pixel counts (and the readiness sentence)."""
+        self.paint_panel.update_counts()
+
+    def new_scribble_layer(self) -> Labels | None:
+        """Add an empty scribble layer over the image, selected, with the object brush."""
+        image = self.image_combo.layer()
+        if image is None:
+            notify_error("Open an image first: scribbles are painted over an image.")
+            return None
+        names = self.settings.start_class_names()
+        shape = image_shape(image)
+        layer = self.viewer.add_labels(
+            np.zeros(shape, np.uint8),
+            name=f"{image.name} scribbles",
+            features={"index": list(names), "name": list(names.values())},
+            colormap=labels_colormap(PALETTE),
+            metadata={SCRIBBLE_KEY: True},
+            **spatial_geometry(image),
+        )
+        # A brush about 2 % of the image: visible strokes, still thinner than most objects.
+        layer.brush_size = int(np.clip(round(min(shape[-2:]) / 50), 2, 40))
+        self.labels_combo.set_layer(layer)
+        self.scribble_radio.setChecked(True)
+        self.paint(OBJECT)
+        return layer
+
+    def train(self) -> Any:
+        """Train (or fine-tune) on the painted labels; returns the worker (or None)."""
+        return self._start(continued=False)
+
+    def continue_training(self) -> Any:
+        """Train the last trained model further on the labels as they are now."""
+        if self.trained is None:
+            notify_error("Train a model first; then you can continue training it.")
+            return None
+        return self._start(continued=True)
+
+    def stop(self) -> None:
+        """Stop training at the next step; the best model so far is kept."""
+        if self._request is not None:
+            self._request.stop.set()
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping: keeping the best model so far...")
+
+    def save_model(self, path: str | None = None) -> Path | None:
+        """Write the trained model to a file (asks where, and before overwriting)."""
+        if self.trained is None:
+            notify_error("There is no trained model to save yet: press Train first.")
+            return None
+        if path is None:
+            path = self.result_panel.ask_save_path(self.trained_name)
+            if path is None:
+                return None
+        try:
+            written = self.trained.save(path)  # atomic: a temporary file, then a rename
+        except OSError as exc:
+            notify_error(f"Could not save the model to {path}: {exc.strerror or exc}.")
+            return None
+        self.status.setText(f"Saved {self.trained_name!r} to {written}.")
+        notify_info(f"Saved the model to {written}")
+        return written
+
+    # -- starting a run -----------------------------------------------------------------
+    def _start(self, continued: bool) -> Any:
+        if self.runner.busy:
+            return None
+        image, labels = self.image_combo.layer(), self.labels_combo.layer()
+        problem = self._problem(image, labels)
+        if problem:
+            notify_error(f"Cannot train: {problem}")
+            self.status.setText(problem[0].upper() + problem[1:])
+            return None
+        assert image is not None and labels is not None
+        req = self._make_request(image, labels, continued)
+        if self.preview.target is not None:
+            self.preview.layer(image)
+        self._request = req
+        self._run_done = False
+        self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
+        self._runs += 1
+        self.curve.start_run(continued)
+        self.plot.update(self.curve)
+        self.status.setText("Preparing the training data...")
+        self._update_state()
+        return self.runner.start(
+            finetune_job,
+            req,
+            description=f"Training on {labels.name}",
+            progress=lambda record: (round(1000 * record.fraction), 1000),
+            on_progress=self._on_progress,
+            on_result=lambda result: self._on_result(labels, result),
+            on_error=lambda exc: self.status.setText(f"Training failed: {user_message(exc)}"),
+            error_context="Training failed",
+        )
+
+    def _problem(self, image: Image | None, labels: Labels | None) -> str | None:
+        """Why training cannot start now, in one sentence (None when it can)."""
+        if image is None:
+            return "open an image first."
+        if labels is None:
+            return "pick a labels layer, or click 'New scribble layer' and paint."
+        shape = image_shape(image)
+        if tuple(labels.data.shape) != shape:
+            return (
+                f"the labels layer {labels.name!r} has shape {tuple(labels.data.shape)} but the "
+                f"image {image.name!r} has {shape}; paint on a layer made for this image "
+                "('New scribble layer')."
+            )
+        # Counted afresh: the displayed counts may wait for the end of a stroke.
+        return problem_with(label_counts(labels.data), self.label_mode, labels.name)
+
+    def _make_request(self, image: Image, labels: Labels, continued: bool) -> TrainRequest:
+        data = layer_data(image)
+        scratch = not continued and self.settings.scratch()
+        if continued:
+            model: Any = self.trained
+            dims: int | None = self.trained.spatial_dims
+        else:
+            model = None if scratch else self.start_combo.model_name()
+            dims = self.settings.start_dims(self._stack())
+        req = TrainRequest(
+            image=data,
+            labels=np.array(labels.data, copy=True),  # painting may go on meanwhile
+            model=model,
+            label_mode=self.label_mode,
+            seed=self._runs,
+            channel_axis=(data.ndim - 1) if image.rgb else None,
+            scale=tuple(float(v) for v in image.scale),
+            **self.settings.options(scratch, dims),
+        )
+        self.preview.target = None
+        if self.preview_check.isChecked() and dims is not None:
+            region = preview_region(self.viewer, image, dims)
+            req.preview_image = data[region + ((slice(None),) if image.rgb else ())]
+            req.preview_every = self.preview_spin.value()
+            self.preview.target = (image, region)
+        return req
+
+    # -- progress and results ------------------------------------------------------------
+    def _on_progress(self, record: TrainProgress) -> None:
+        if self._run_done:  # napari may deliver the last records after the result
+            return
+        if record.message:
+            self.status.setText(record.message)
+        elif record.step:
+            self.status.setText(progress_text(record))
+        if self.curve.add(record):
+            self._schedule_draw()
+        if record.preview is not None:
+            self.preview.show(record.preview)
+
+    def _on_result(self, labels: Labels, result: TrainResult) -> None:
+        self._run_done = True
+        bundle = result.bundle
+        if not bundle.history.get("steps"):
+            self.status.setText("Stopped before the first training step: no model was made.")
+            return
+        if result.preview is not None:
+            self.preview.show(result.preview)
+        if self.label_mode == "sparse":
+            bundle.class_names = merged_class_names(bundle.class_names, scribble_names(labels))
+        start = self._request.model if self._request is not None else None
+        base = bundle.name if start is None else finetuned_name(getattr(start, "name", start))
+        from ...core.registry import REGISTRY
+
+        self.trained = bundle
+        self.trained_name = REGISTRY.register(bundle, base)
+        text, note = result_text(bundle, self.trained_name)
+        if self.preview.target is not None:
+            text += (
+                f" The green '[{PREVIEW_SUFFIX}]' layer shows what it predicts in the region "
+                "you looked at: paint where it is wrong, then Continue training."
+            )
+        self.status.setText(text)
+        notify_info(note)
+        self._draw()
+
+    def _on_finished(self) -> None:
+        self._request = None
+        self.stop_button.setEnabled(False)
+        self._draw()
+        self._update_state()
+
+    # -- plot ---------------------------------------------------------------------------
+    def _schedule_draw(self) -> None:
+        wait = PLOT_INTERVAL_S - (time.perf_counter() - self._last_draw)
+        if wait <= 0:
+            self._draw()
+        elif not self._draw_timer.isActive():
+            self._draw_timer.start(int(1000 * wait))
+
+    def _draw(self) -> None:
+        self._last_draw = time.perf_counter()
+        self.plot.update(self.curve)
+
+    # -- state ---------------------------------------------------------------------------
+    def _stack(self) -> bool:
+        image = self.image_combo.layer()
+        return image is not None and len(image_shape(image)) >= 3
+
+    def _on_image_changed(self, layer: Image | None) -> None:
+        if not self.settings.start_touched:
+            self.settings.choose_default_start(self._stack())
+        self._update_state()
+
+    def _update_state(self, *_: Any) -> None:
+        image = self.image_combo.layer()
+        self.settings.update_for(self._stack())
+        busy = self.runner.busy
+        self.train_button.setEnabled(not busy and image is not None)
+        self.new_button.setEnabled(image is not None)
+        self.result_panel.set_state(self.trained is not None, busy)
+
+    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), 320))
+        return hint

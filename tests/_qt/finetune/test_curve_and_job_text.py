@@ -1,0 +1,37 @@
+"""The curve's data across continued runs and the status texts of a run (no Qt)."""
+
+from __future__ import annotations
+
+from napari_unetseg._qt.finetune.curve import LOSS_SMOOTHING, Curve
+from napari_unetseg._qt.finetune.job import progress_text, result_text
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.training import TrainProgress
+
+
+def _record(step: int, loss=None, val=None, **kw) -> TrainProgress:
+    fields = {"best_val_dice": None, "lr": 1e-3, "elapsed": 0.0, "time_limit": None, **kw}
+    return TrainProgress(step, 10, loss, None, val, **fields)
+
+
+def test_curve_smooths_and_continues_across_runs() -> None:
+    curve = Curve()
+    assert not curve.add(_record(0))  # nothing to plot yet
+    assert curve.add(_record(1, loss=1.0)) and curve.add(_record(2, loss=0.0, val=0.5))
+    assert curve.smooth == [1.0, 1.0 - LOSS_SMOOTHING]
+    assert curve.dice_step == [2]
+    curve.start_run(continued=True)
+    curve.add(_record(1, loss=0.5))
+    assert curve.loss_step == [1, 2, 3] and curve.runs == [2]
+    curve.start_run(continued=False)
+    assert curve.loss == [] and curve.runs == []
+
+
+def test_progress_and_result_texts() -> None:
+    rec = _record(3, loss=0.25, best_val_dice=0.8, elapsed=12.0, time_limit=60.0)
+    assert progress_text(rec) == "Step 3 · loss 0.250 · best validation Dice 0.800 (12 / 60 s)"
+    assert progress_text(_record(3)).endswith("(3 / 10 steps)")
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    bundle.history = {"steps": 30, "duration_s": 9.6, "best_val_dice": 0.91, "best_step": 20}
+    text, note = result_text(bundle, "mine")
+    assert text.startswith("Training done: 'mine' (30 steps in 10 s, best validation Dice 0.91")
+    assert "ready" in note

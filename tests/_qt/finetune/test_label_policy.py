@@ -1,0 +1,49 @@
+"""The Fine-tune widget's label policy: plain functions, tested without a viewer."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from napari_unetseg._qt.finetune import label_policy as lp
+
+
+def _layer(name: str = "labels", metadata=None, features=None) -> SimpleNamespace:
+    return SimpleNamespace(name=name, metadata=metadata or {}, features=features or {})
+
+
+def test_guess_mode_from_marker_and_name() -> None:
+    assert lp.guess_mode(_layer("anything", {lp.SCRIBBLE_KEY: True})) == "sparse"
+    assert lp.guess_mode(_layer("cells ground truth")) == "dense"
+    assert lp.guess_mode(_layer("cells [unet]")) == "dense"
+    assert lp.guess_mode(_layer("my scribbles")) == "sparse"
+    assert lp.guess_mode(_layer("Labels")) is None
+
+
+def test_names_come_from_features_or_the_start_model() -> None:
+    layer = _layer(features={"index": [1, 2], "name": ["background", "nucleus"]})
+    assert lp.scribble_names(layer)[lp.OBJECT] == "nucleus"
+    assert lp.scribble_names(_layer())[lp.OBJECT] == "object"
+    assert lp.start_class_names(["background", "nucleus"])[lp.OBJECT] == "nucleus"
+    assert lp.start_class_names(["background", "class 1"])[lp.OBJECT] == "object"
+
+
+def test_merged_class_names_keep_real_names_over_placeholders() -> None:
+    # Scribble value v names the model's class v - 1 (value 1 is the background).
+    model = ["background", "nucleus"]
+    assert lp.merged_class_names(model, {1: "background", 2: "object"}) == model
+    assert lp.merged_class_names(["background", "class 1"], {2: "membrane"})[1] == "membrane"
+    # A duplicate would make two classes indistinguishable: the model's names stay.
+    three = ["background", "a", "b"]
+    assert lp.merged_class_names(three, {2: "x", 3: "x"}) == three
+
+
+def test_counts_text_names_classes_and_hints() -> None:
+    names = lp.SCRIBBLE_NAMES
+    sparse = lp.counts_html({0: 90, 1: 4, 2: 6}, "sparse", names, None)
+    assert "background: 4 px" in sparse and "object: 6 px" in sparse
+    masks = lp.counts_html({v: 3 for v in range(12)}, "sparse", names, None)
+    assert "choose 'Dense masks'" in masks  # many ids: probably instance masks
+    dense = lp.counts_html({0: 90, 3: 5, 7: 5}, "dense", names, "Too few.")
+    assert "objects: 10 px (2 label values)" in dense and "Too few." in dense
+    assert "ignored" in lp.mode_help("sparse", names)
+    assert "every pixel counts" in lp.mode_help("dense", names)
