@@ -96,7 +96,13 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (default): bf16/fp16 on GPUs and bf16 on CPUs with native bf16 once a "
+        "quick check shows the model's labels agree with fp32, else fp32",
+    )
     p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
     p.add_argument(
         "--probabilities", default=None, metavar="PATH", help="also write the probability map"
@@ -163,7 +169,8 @@ class _FileBars:
             s = row.stats
             print(
                 f"{row.input} -> {row.output}: {s['voxels']:,} voxels in {row.seconds:.2f} s "
-                f"({s['voxels'] / max(row.seconds, 1e-9):,.0f} voxels/s) on {s['device']}, "
+                f"({s['voxels'] / max(row.seconds, 1e-9):,.0f} voxels/s) on {s['device']} in "
+                f"{s['precision']}, "
                 f"peak memory {_fmt_bytes(_peak_rss())}"
             )
 

@@ -231,7 +231,10 @@ class SegmentWidget(QWidget):
         self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU.")
         self.precision_combo = QComboBox(self)
         self.precision_combo.addItems(list(PRECISIONS))
-        self.precision_combo.setToolTip("auto: mixed precision on a GPU, full on the CPU.")
+        self.precision_combo.setToolTip(
+            "auto: bf16/fp16 on a GPU or a CPU with native bf16 once a quick check shows "
+            "the model's labels agree with fp32; else fp32."
+        )
         self.tta_check = QCheckBox("Test-time augmentation (flips)", self)
         self.tta_check.setToolTip("Average over flipped copies: smoother, 4-8x slower.")
         self.prob_check = QCheckBox("Probability map", self)

@@ -45,7 +45,9 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The autocast dtype for a precision setting, or None for full float32.
 
     ``'auto'`` means bf16 on CUDA devices that support it, fp16 on other CUDA devices,
-    and float32 on CPU/MPS (where reduced precision is opt-in).
+    and float32 on CPU/MPS. Inference resolves ``'auto'`` through
+    :func:`napari_unetseg.core.precision.choose_precision` instead, which also uses bf16
+    on CPUs with native bf16 once a check shows the model's labels agree with float32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")

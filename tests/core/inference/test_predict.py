@@ -59,7 +59,11 @@ def full_forward(bundle: ModelBundle, image: np.ndarray) -> np.ndarray:
 
 def test_single_tile_equals_full_forward(trained_2d: ModelBundle) -> None:
     image = blobs((64, 96), seed=5)
-    res = drain(predict_tiled(trained_2d, image, tile_size=(64, 96), return_probabilities=True))
+    res = drain(
+        predict_tiled(
+            trained_2d, image, tile_size=(64, 96), return_probabilities=True, precision="fp32"
+        )
+    )
     full = full_forward(trained_2d, image)
     np.testing.assert_array_equal(res.labels, full.argmax(0))
     np.testing.assert_allclose(res.probabilities, 1 - full[0], atol=1e-5)

@@ -18,6 +18,7 @@ import torch
 from .. import devices as dev
 from ..bundle import ModelBundle
 from ..normalize import Layout
+from ..precision import choose_precision
 from .blending import BandAccumulator, BandWriter
 from .forward import TileForward, auto_batch_size
 from .grid import BLENDS, blend_weights, resolve_tile_size
@@ -138,8 +139,10 @@ def predict_tiled(
     device : str or torch.device
         ``'auto'`` (CUDA, else MPS, else CPU), ``'cpu'``, ``'cuda[:N]'`` or ``'mps'``.
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
-        Autocast dtype for the forward pass (``'auto'``: bf16/fp16 on CUDA, fp32
-        elsewhere); blending always accumulates in float32.
+        Autocast dtype for the forward pass. ``'auto'``: bf16/fp16 on CUDA and bf16 on
+        CPUs with native bf16, once a cached check shows the model's labels agree with
+        float32 (``core/precision.py``), else float32. Blending always accumulates in
+        float32. ``stats["precision"]`` says which ran.
     blend : {'gaussian', 'constant'}
         Tile weighting (gaussian with sigma = tile/8, or uniform).
     tta : bool
@@ -162,7 +165,8 @@ def predict_tiled(
     _check_arguments(overlap, blend, batch_size)
     layout = bundle.layout(tuple(image.shape), channel_axis)
     device = dev.resolve_device(device)
-    amp_dtype = dev.autocast_dtype(device, precision)
+    chosen = choose_precision(bundle, device, precision)
+    amp_dtype = chosen.dtype
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
     result = _outputs(bundle, layout, out, return_probabilities, return_uncertainty)
@@ -191,4 +195,5 @@ def predict_tiled(
         reader.close()
 
     result.stats = _run_stats(time.perf_counter() - t0, reader, forward, accumulator)
+    result.stats.update(precision=chosen.name, precision_reason=chosen.reason)
     return result

@@ -1,0 +1,169 @@
+"""Reduced precision for inference where it is safe: ``precision="auto"``.
+
+bf16 autocast runs the U-Net 2-2.35x faster than float32 on CPUs with native bf16
+(AVX512-BF16 / AMX) and fp16/bf16 is the norm on CUDA, with labels that agree with
+float32 on 99.9+ % of the pixels for the shipped models (docs/benchmarks.md). Whether a
+*given* model keeps that agreement is not guaranteed (a model whose classes are nearly
+tied everywhere flips labels under bf16 rounding), so ``'auto'`` only picks the reduced
+precision once a quick check has shown it on this model and device:
+
+1. the candidate dtype: bf16 on CUDA devices that support it, else fp16; bf16 on CPUs
+   with native bf16; nothing elsewhere (MPS, older CPUs) -> float32;
+2. the check: one calibration input (synthetic nuclei at the model's input size,
+   normalized like prediction normalizes) runs through the network in float32 and in
+   the candidate dtype; the candidate is used when at least :data:`MIN_AGREEMENT` of
+   the labels agree;
+3. the result is cached per model weights (a hash of the tensors) and device, for the
+   life of the process, so the check costs two forward passes once per model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import devices as dev
+from .bundle import ModelBundle
+
+#: Fraction of calibration labels that must agree with float32 for ``'auto'`` to use
+#: the reduced precision.
+MIN_AGREEMENT = 0.999
+
+#: Calibration input edge per spatial axis (rounded up to the model's divisor).
+CALIBRATION_SHAPE = {2: (256, 256), 3: (32, 96, 96)}
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The autocast dtype chosen for a run, and why (one sentence for a status line)."""
+
+    dtype: torch.dtype | None
+    reason: str
+    agreement: float | None = None
+
+    @property
+    def name(self) -> str:
+        return precision_name(self.dtype)
+
+
+_CACHE: dict[tuple[str, str, str], PrecisionChoice] = {}
+_LOCK = threading.Lock()
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``'fp32'``, ``'bf16'`` or ``'fp16'`` for an autocast dtype (None: float32)."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def candidate_dtype(device: torch.device) -> torch.dtype | None:
+    """The reduced precision ``'auto'`` would try on ``device`` (None: none)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and dev.cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def weights_fingerprint(network: torch.nn.Module) -> str:
+    """A hash of every parameter and buffer: two networks with equal weights share it."""
+    h = hashlib.sha1(usedforsecurity=False)
+    for name, tensor in network.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def calibration_input(bundle: ModelBundle) -> np.ndarray:
+    """A normalized (1, C, *spatial) float32 batch of synthetic nuclei for the check."""
+    from .synthetic import synthetic_nuclei
+
+    div = bundle.divisor
+    shape = tuple(-(-s // div) * div for s in CALIBRATION_SHAPE[bundle.spatial_dims])
+    options: dict[str, Any] = {}
+    if bundle.object_size is not None:
+        r = float(bundle.object_size["diameter"]) / 2
+        options["radius"] = (max(2.0, 0.7 * r), max(3.0, 1.3 * r))
+    image, _ = synthetic_nuclei(shape, seed=0, **options)
+    c = bundle.in_channels
+    if c == 1:
+        return bundle.normalize(image)[None, None].astype(np.float32)
+    # Channels of a multi-channel model: the nuclei, then mirrored copies of them.
+    stack = np.stack([image if i % 2 == 0 else image[..., ::-1] for i in range(c)])
+    return bundle.normalize(stack, channel_axis=0)[None].astype(np.float32)
+
+
+def _labels(network: torch.nn.Module, x: torch.Tensor, n_classes: int) -> torch.Tensor:
+    logits = network(x).float()
+    return logits[:, 0] > 0 if n_classes == 1 else logits.argmax(1)
+
+
+def check_agreement(
+    bundle: ModelBundle,
+    network: torch.nn.Module,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> float:
+    """Share of calibration labels that agree between float32 and ``dtype`` autocast."""
+    x = torch.from_numpy(calibration_input(bundle)).to(device)
+    with torch.inference_mode():
+        ref = _labels(network, x, bundle.n_classes)
+        with dev.autocast(device, dtype):
+            low = _labels(network, x, bundle.n_classes)
+    return float((ref == low).float().mean())
+
+
+def choose_precision(
+    bundle: ModelBundle,
+    device: torch.device,
+    precision: str = "auto",
+    network: torch.nn.Module | None = None,
+) -> PrecisionChoice:
+    """The autocast dtype for inference with ``bundle`` on ``device``.
+
+    ``'fp32'``, ``'bf16'`` and ``'fp16'`` are taken as asked (see
+    :func:`~napari_unetseg.core.devices.autocast_dtype`); ``'auto'`` runs the cached
+    agreement check described in the module docstring.
+
+    Parameters
+    ----------
+    network : torch.nn.Module, optional
+        The network as it will run (e.g. BatchNorm folded, on ``device``); default: the
+        bundle's own network in evaluation mode.
+    """
+    explicit = dev.autocast_dtype(device, precision)  # validates the name
+    if precision != "auto":
+        return PrecisionChoice(explicit, f"{precision_name(explicit)} as asked")
+    candidate = candidate_dtype(device)
+    if candidate is None:
+        return PrecisionChoice(None, f"fp32 (no fast reduced precision on {device.type})")
+    key = (weights_fingerprint(bundle.network), str(device), precision_name(candidate))
+    with _LOCK:  # one check per model and device, even from several threads
+        choice = _CACHE.get(key)
+        if choice is None:
+            if network is None:  # a copy: the caller's network may be training elsewhere
+                network = copy.deepcopy(bundle.network).eval().to(device)
+            agreement = check_agreement(bundle, network, device, candidate)
+            name = precision_name(candidate)
+            if agreement >= MIN_AGREEMENT:
+                reason = f"{name} (auto: {agreement:.2%} of calibration labels agree with fp32)"
+                choice = PrecisionChoice(candidate, reason, agreement)
+            else:
+                reason = (
+                    f"fp32 (auto: {name} agreed with fp32 on only {agreement:.2%} of "
+                    f"calibration labels, below {MIN_AGREEMENT:.1%})"
+                )
+                choice = PrecisionChoice(None, reason, agreement)
+            _CACHE[key] = choice
+    return choice
+
+
+def clear_cache() -> None:
+    """Forget every cached check (tests; a changed machine)."""
+    with _LOCK:
+        _CACHE.clear()

@@ -1,0 +1,72 @@
+"""precision='auto': reduced precision only where a calibration check shows it is safe."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from napari_unetseg.api import drain
+from napari_unetseg.core import devices as dev
+from napari_unetseg.core import precision as P
+from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.inference import predict_tiled
+
+CPU = torch.device("cpu")
+
+
+def _model(seed: int = 0) -> ModelBundle:
+    torch.manual_seed(seed)
+    return ModelBundle.create(spatial_dims=2, n_classes=2, base_channels=8, depth=2)
+
+
+def _tied(bundle: ModelBundle) -> ModelBundle:
+    """Class 1 wins by 2e-5 of its logit: bf16 rounding erases the difference."""
+    last = [m for m in bundle.network.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(1e-4)
+        last.bias.copy_(torch.tensor([50.0, 50.001]))
+    return bundle
+
+
+def test_auto_uses_bf16_on_a_cpu_with_native_bf16_when_labels_agree() -> None:
+    P.clear_cache()
+    choice = P.choose_precision(_model(), CPU, "auto")
+    if dev.cpu_has_native_bf16():
+        assert choice.name == "bf16"
+        assert choice.agreement >= P.MIN_AGREEMENT
+        assert "agree with fp32" in choice.reason
+    else:
+        assert choice.name == "fp32" and choice.agreement is None
+
+
+def test_auto_falls_back_to_fp32_when_reduced_precision_changes_the_labels() -> None:
+    bundle = _tied(_model(1))
+    choice = P.choose_precision(bundle, CPU, "auto")
+    assert choice.name == "fp32"
+    if dev.cpu_has_native_bf16():  # the check ran and failed
+        assert choice.agreement < P.MIN_AGREEMENT
+        assert "below" in choice.reason
+    result = drain(predict_tiled(bundle, np.random.default_rng(0).random((64, 64))))
+    assert result.stats["precision"] == "fp32"
+
+
+def test_the_check_is_cached_per_weights_and_explicit_choices_are_kept() -> None:
+    P.clear_cache()
+    a = _model(2)
+    first = P.choose_precision(a, CPU, "auto")
+    assert P.choose_precision(a.copy(), CPU, "auto") is first  # same weights, one check
+    assert len(P._CACHE) == (1 if dev.cpu_has_native_bf16() else 0)
+    assert P.choose_precision(a, CPU, "fp32").dtype is None
+    assert P.choose_precision(a, CPU, "bf16").dtype is torch.bfloat16
+    assert P.weights_fingerprint(a.network) != P.weights_fingerprint(_model(3).network)
+
+
+def test_prediction_says_which_precision_ran() -> None:
+    bundle = _model(4)
+    image = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    auto = drain(predict_tiled(bundle, image))
+    fp32 = drain(predict_tiled(bundle, image, precision="fp32"))
+    assert auto.stats["precision"] == P.choose_precision(bundle, CPU).name
+    assert auto.stats["precision_reason"]
+    assert fp32.stats["precision"] == "fp32"
+    assert (auto.labels == fp32.labels).mean() >= 0.99
