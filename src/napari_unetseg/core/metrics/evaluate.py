@@ -1,0 +1,303 @@
+"""``evaluate``: voxel counts, then objects, boundaries and centerlines, into one result.
+
+A generator (:func:`evaluate_iter`) like every long computation in ``core``: it yields
+:class:`EvaluationProgress` records and returns an :class:`~.result.EvaluationResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..progress import drain
+from .columns import (
+    COUNT_COLUMNS,
+    OBJECT_COUNT_METRICS,
+    OBJECT_METRICS,
+    SHAPE_METRICS,
+    VOXEL_METRICS,
+)
+from .counting import VoxelCounts, count_voxels, ratio_metrics
+from .instances import PairReading, choose_reading
+from .labels import check_pair, check_spacing, parse_classes, shape_of
+from .objects import label_components, match_objects
+from .result import EvaluationResult
+from .surface import cldice, hd95_assd, surface_distances
+
+
+@dataclass
+class EvaluationProgress:
+    """Progress of :func:`evaluate_iter`: ``done`` percent (``total`` is 100), in ``stage``."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass
+class _ShapeScores:
+    """Which whole-mask scores to compute per foreground class (dense mode only)."""
+
+    objects: bool
+    surface: bool
+    centerline: bool
+    connectivity: int
+    iou_threshold: float
+    spacing: tuple[float, ...]
+
+    @property
+    def any(self) -> bool:
+        return self.objects or self.surface or self.centerline
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite_or_inf = values[~np.isnan(values)]
+    return float(finite_or_inf.mean()) if finite_or_inf.size else math.nan
+
+
+def _summaries(
+    classes: dict[int, dict[str, float]],
+    objects: dict[int, dict[str, float]],
+    totals: dict[str, np.ndarray],
+    class_ids: list[int],
+) -> dict[str, dict[str, float]]:
+    def mean_of(ids: list[int]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key in VOXEL_METRICS + SHAPE_METRICS:
+            vals = np.array([classes[c][key] for c in ids], dtype=np.float64)
+            out[key] = _nanmean(vals)
+        for key in OBJECT_METRICS:
+            vals = np.array([objects[c][key] for c in ids if c in objects], dtype=np.float64)
+            if key in OBJECT_COUNT_METRICS:
+                out[f"obj_{key}"] = int(vals.sum()) if vals.size else math.nan
+            else:
+                out[f"obj_{key}"] = _nanmean(vals)
+        return out
+
+    fg = [c for c in class_ids if c != 0]
+    fg_pos = [i for i, c in enumerate(class_ids) if c != 0]
+    micro_counts = {k: int(totals[k][fg_pos].sum()) for k in COUNT_COLUMNS} if fg else {}
+    micro = (
+        {**{k: float(v) for k, v in ratio_metrics(**micro_counts).items()}, **micro_counts}
+        if fg
+        else {}
+    )
+    return {
+        "macro": mean_of(class_ids),
+        "macro_foreground": mean_of(fg),
+        "micro_foreground": micro,
+    }
+
+
+def _class_mask(labels: np.ndarray, cid: int, instances: bool) -> np.ndarray:
+    """Voxels of class ``cid``; instance labels are all class 1."""
+    if instances:
+        return labels > 0 if cid == 1 else np.zeros(labels.shape, dtype=bool)
+    return labels == cid
+
+
+def _voxel_scores(
+    counts: VoxelCounts, class_list: list[int]
+) -> tuple[dict[int, dict[str, float]], dict[str, np.ndarray]]:
+    """Per class: the voxel ratios, NaN shape scores (filled later) and the counts."""
+    totals = counts.totals(class_list)
+    ratios = ratio_metrics(**totals)
+    per_class: dict[int, dict[str, float]] = {}
+    for i, cid in enumerate(class_list):
+        row = {k: float(ratios[k][i]) for k in VOXEL_METRICS}
+        row.update({k: math.nan for k in SHAPE_METRICS})
+        row.update({k: int(totals[k][i]) for k in COUNT_COLUMNS})
+        per_class[cid] = row
+    return per_class, totals
+
+
+def _shape_scores(
+    prediction: np.ndarray,
+    ground_truth: np.ndarray,
+    reading: PairReading,
+    fg: Sequence[int],
+    wanted: _ShapeScores,
+    per_class: dict[int, dict[str, float]],
+    share: int,
+) -> Generator[EvaluationProgress, None, dict[int, dict[str, float]]]:
+    """Objects, boundary distances and clDice of each foreground class (into ``per_class``).
+
+    Yields progress from ``share`` to 100 percent; returns the object scores per class.
+    """
+    binarize = reading.binarize
+    object_scores: dict[int, dict[str, float]] = {}
+    for step, cid in enumerate(fg):
+        p_mask = _class_mask(prediction, cid, binarize[0])
+        g_mask = _class_mask(ground_truth, cid, binarize[1])
+        if wanted.objects:
+            # Instance labels are the objects; class masks are split into components.
+            g_inst = (
+                np.where(g_mask, ground_truth, 0)
+                if binarize[1]
+                else label_components(g_mask, wanted.connectivity)[0]
+            )
+            p_inst = (
+                np.where(p_mask, prediction, 0)
+                if binarize[0]
+                else label_components(p_mask, wanted.connectivity)[0]
+            )
+            object_scores[cid] = match_objects(g_inst, p_inst, wanted.iou_threshold).to_dict()
+        if wanted.surface:
+            hd95, assd = hd95_assd(*surface_distances(p_mask, g_mask, wanted.spacing))
+            per_class[cid]["hd95"], per_class[cid]["assd"] = hd95, assd
+        if wanted.centerline:
+            per_class[cid]["cldice"] = cldice(p_mask, g_mask)
+        done = share + (100 - share) * (step + 1) // len(fg)
+        yield EvaluationProgress(f"objects and boundaries of class {cid}", done, 100)
+    return object_scores
+
+
+def _per_slice_dice(counts: VoxelCounts, fg: list[int], ndim: int) -> dict[int, np.ndarray] | None:
+    """Dice of each slice along the first axis per foreground class (3D and more)."""
+    if ndim < 3 or not fg:
+        return None
+    dice = ratio_metrics(**counts.per_slice(fg))["dice"]
+    return {cid: dice[:, i] for i, cid in enumerate(fg)}
+
+
+def _with_percent(
+    counting: Generator[tuple[int, int], None, VoxelCounts], share: int
+) -> Generator[EvaluationProgress, None, VoxelCounts]:
+    """The counting pass, its (chunks done, total) turned into percent of the evaluation."""
+    while True:
+        try:
+            done, total = next(counting)
+        except StopIteration as stop:
+            return stop.value
+        yield EvaluationProgress("counting voxels", share * done // total, 100)
+
+
+def evaluate_iter(
+    prediction: Any,
+    ground_truth: Any,
+    *,
+    mode: str = "dense",
+    spacing: Sequence[float] | None = None,
+    objects: bool = True,
+    classes: Iterable[int] | None = None,
+    iou_threshold: float = 0.5,
+    instances: str = "auto",
+    surface: bool | None = None,
+    centerline: bool | None = None,
+    connectivity: int = 1,
+    return_errors: bool = False,
+    unit: str | None = None,
+) -> Generator[EvaluationProgress, None, EvaluationResult]:
+    """Generator form of :func:`evaluate`: yields progress records, returns the result."""
+    check_pair(prediction, ground_truth, mode)
+    shape = shape_of(prediction)
+    spacing_t = check_spacing(spacing, len(shape))
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"The IoU threshold must be in (0, 1], got {iou_threshold}.")
+    wanted = _ShapeScores(
+        objects=objects,
+        surface=objects if surface is None else surface,
+        centerline=objects if centerline is None else centerline,
+        connectivity=connectivity,
+        iou_threshold=float(iou_threshold),
+        spacing=spacing_t,
+    )
+    class_list = parse_classes(classes)
+    notes: list[str] = []
+    if wanted.any and mode == "sparse":
+        notes.append(
+            "Scribbles (sparse ground truth) have no whole objects or boundaries: "
+            "object, boundary and clDice scores were not computed."
+        )
+        wanted.objects = wanted.surface = wanted.centerline = False
+    if wanted.any:
+        # Objects and distances need whole volumes; voxel counts alone never do.
+        prediction = np.asarray(prediction)
+        ground_truth = np.asarray(ground_truth)
+    reading = choose_reading(prediction, ground_truth, mode, instances, class_list)
+    if reading.note:
+        notes.append(reading.note)
+
+    # Progress is in percent of the whole run; object and distance scores take most time.
+    share = 10 if wanted.any else 100
+    errors = np.zeros(shape, dtype=np.uint8) if return_errors else None
+    counting = count_voxels(prediction, ground_truth, reading, errors, class_list)
+    counts = yield from _with_percent(counting, share)
+
+    if class_list is None:
+        present = (counts.pred.sum(0) + counts.gt.sum(0)) > 0
+        class_list = sorted({0} | {int(c) for c in np.flatnonzero(present)})
+    per_class, totals = _voxel_scores(counts, class_list)
+    if mode == "sparse" and int(counts.scored.sum()) == 0:
+        notes.append("The ground truth has no labeled voxels: nothing could be scored.")
+
+    fg = [c for c in class_list if c != 0]
+    object_scores: dict[int, dict[str, float]] = {}
+    if wanted.any and fg:
+        object_scores = yield from _shape_scores(
+            prediction, ground_truth, reading, fg, wanted, per_class, share
+        )
+    yield EvaluationProgress("done", 100, 100)
+
+    return EvaluationResult(
+        mode=mode,
+        shape=shape,
+        spacing=wanted.spacing,
+        iou_threshold=wanted.iou_threshold,
+        classes=per_class,
+        summary=_summaries(per_class, object_scores, totals, class_list),
+        objects=object_scores,
+        per_slice_dice=_per_slice_dice(counts, fg, len(shape)),
+        notes=notes,
+        unit=unit,
+        errors=errors,
+    )
+
+
+def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationResult:
+    """Score a label prediction against ground truth.
+
+    Parameters
+    ----------
+    prediction, ground_truth : array-like
+        Integer label arrays of the same shape (2D, 3D or more; numpy, memmap, zarr or
+        dask). Voxel counts are read chunk by chunk; object, boundary and clDice scores
+        load both volumes into memory (pass ``objects=False`` for volumes larger than
+        memory).
+    mode : {'dense', 'sparse'}
+        Dense: ground truth 0 = background, k = class k. Sparse (scribbles): 0 =
+        unlabeled and not scored, 1 = background, k + 1 = class k.
+    spacing : sequence of float, optional
+        Physical voxel size per axis for the boundary distances (default 1).
+    objects : bool
+        Compute object matching, HD95 / ASSD and clDice per foreground class (dense
+        mode only; ``surface`` and ``centerline`` override the last two).
+    classes : iterable of int, optional
+        Class ids to report (default: background and every label present).
+    iou_threshold : float
+        Minimum IoU of an object match (default 0.5).
+    instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
+        Which side holds instance labels (each object its own id): those are scored as
+        one foreground class and their ids are used as the objects. ``'auto'`` (when
+        ``classes`` is not given) takes the side with labels above 1 when the other
+        side is binary (0/1), and both sides when both have more than
+        ``MIN_INSTANCES`` labels whose ids mostly disagree where both are foreground
+        (class ids mean the same on both sides; instance ids from two sources do not).
+        It says so in ``result.notes``. More than ``MAX_CLASSES`` class ids without
+        ``classes`` is a ValueError.
+    connectivity : int
+        Neighbourhood of the connected components (1 = faces).
+    return_errors : bool
+        Also compute the error overlay (``result.errors``, see :func:`error_map`).
+    unit : str, optional
+        Name of the spacing unit, for display.
+
+    Returns
+    -------
+    EvaluationResult
+    """
+    return drain(evaluate_iter(prediction, ground_truth, **options))

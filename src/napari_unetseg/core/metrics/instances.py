@@ -1,0 +1,162 @@
+"""How to read a (prediction, ground truth) pair: classes, or instance labels of one class.
+
+Instance labels (each object its own id) are scored as one foreground class and their
+ids are used as the objects. ``instances='auto'`` decides from one read pass over the
+data (:func:`choose_reading`); the rules are in :func:`_guess_instances`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .labels import chunks, read_labels, shape_of
+
+#: More class ids than this are refused unless the classes are listed: they are
+#: instance labels (one id per object) that need ``instances=...``.
+MAX_CLASSES = 1024
+
+#: ``instances='auto'`` reads two non-binary label sets as instances only when both have
+#: more labels than this (and their ids disagree): few labels are classes.
+MIN_INSTANCES = 5
+
+INSTANCE_MODES = ("auto", "none", "ground_truth", "prediction", "both")
+
+_BINARIZE = {
+    "none": (False, False),
+    "ground_truth": (False, True),
+    "prediction": (True, False),
+    "both": (True, True),
+}
+
+
+@dataclass(frozen=True)
+class PairReading:
+    """How to read a (prediction, ground truth) pair, decided by :func:`choose_reading`.
+
+    ``binarize``: sides holding instance labels, counted as one foreground class.
+    ``width``: class ids 0..width-1 are counted; larger labels (only possible when the
+    caller listed the classes) share the last bin, which is never reported.
+    ``per_slice``: keep counts per slice along the first axis (3D and more).
+    ``note``: what ``instances='auto'`` decided, for the user (None when nothing).
+    """
+
+    mode: str
+    binarize: tuple[bool, bool]
+    width: int
+    per_slice: bool
+    note: str | None = None
+
+    def class_ids(
+        self, p: np.ndarray, g: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Map a raw (prediction, ground truth) chunk to comparable class ids.
+
+        Returns the prediction, the ground truth in class ids, and the scored-voxel mask
+        (None in dense mode: every voxel is scored).
+        """
+        if self.binarize[0]:
+            p = (p > 0).astype(np.int64)
+        if self.binarize[1]:
+            g = (g > 0).astype(np.int64)
+        scored = None
+        if self.mode == "sparse":
+            scored = g > 0
+            g = np.where(scored, g - 1, 0)
+        top = self.width - 1
+        return np.minimum(p, top, out=p), np.minimum(g, top, out=g), scored
+
+
+def _scan(prediction: Any, ground_truth: Any) -> tuple[int, int, int, int]:
+    """One chunked pass over both arrays (checking their labels): the largest label of
+    each, and among voxels that are foreground in both, how many carry the same label."""
+    p_max = g_max = overlap = agree = 0
+    for sl in chunks(shape_of(prediction)):
+        p = read_labels(prediction, sl, "prediction")
+        g = read_labels(ground_truth, sl, "ground truth")
+        p_max = max(p_max, int(p.max(initial=0)))
+        g_max = max(g_max, int(g.max(initial=0)))
+        both = (p > 0) & (g > 0)
+        overlap += int(np.count_nonzero(both))
+        agree += int(np.count_nonzero(both & (p == g)))
+    return p_max, g_max, overlap, agree
+
+
+def _guess_instances(
+    mode: str, p_max: int, g_max: int, overlap: int, agree: int
+) -> tuple[tuple[bool, bool], str | None]:
+    """``instances='auto'``: which side(s) look like instance labels (see ``evaluate``).
+
+    ``g_max`` is the largest ground-truth class id (scribble value - 1 in sparse mode).
+    """
+    done = "read as object instances of one foreground class (class 1)"
+    if mode == "sparse":
+        if g_max <= 1 < p_max:
+            return (True, False), (
+                f"The scribbles have one class and the prediction has labels up to {p_max}: "
+                f"predicted labels were {done}."
+            )
+        return (False, False), None
+    # A binary mask against many labels: the many labels are instances (each nucleus its
+    # own id), not classes; scoring them as classes would be meaningless.
+    if p_max <= 1 < g_max:
+        return (False, True), (
+            f"The prediction is binary and the ground truth has labels up to {g_max}: "
+            f"ground-truth labels were {done}."
+        )
+    if g_max <= 1 < p_max:
+        return (True, False), (
+            f"The ground truth is binary and the prediction has labels up to {p_max}: "
+            f"predicted labels were {done}."
+        )
+    # Class ids mean the same on both sides; instance ids from two sources do not. So
+    # many labels that mostly disagree where both sides are foreground are instances.
+    many = min(p_max, g_max) > MIN_INSTANCES
+    disagree = overlap > 0 and agree < overlap / 2
+    if many and (disagree or max(p_max, g_max) > MAX_CLASSES):
+        share = f"{100 * agree / overlap:.0f}%" if overlap else "none"
+        return (True, True), (
+            f"Both have many labels (up to {p_max} and {g_max}) that rarely agree where both "
+            f"are foreground ({share} of those pixels): both were {done}."
+        )
+    return (False, False), None
+
+
+def choose_reading(
+    prediction: Any,
+    ground_truth: Any,
+    mode: str,
+    instances: str,
+    classes: Sequence[int] | None,
+) -> PairReading:
+    """Check labels and options and decide how to count (one read pass over the data)."""
+    if instances not in INSTANCE_MODES:
+        raise ValueError(f"instances must be one of {INSTANCE_MODES}, got {instances!r}.")
+    if mode == "sparse" and instances in ("ground_truth", "both"):
+        raise ValueError("Scribbles (sparse ground truth) cannot be instance labels.")
+    p_max, g_max, overlap, agree = _scan(prediction, ground_truth)
+    g_cls = max(g_max - 1, 0) if mode == "sparse" else g_max
+    note = None
+    if instances != "auto":
+        binarize = _BINARIZE[instances]
+    elif classes is not None:  # listed classes: labels are classes
+        binarize = (False, False)
+    else:
+        binarize, note = _guess_instances(mode, p_max, g_cls, overlap, agree)
+    p_top = min(p_max, 1) if binarize[0] else p_max
+    g_top = min(g_cls, 1) if binarize[1] else g_cls
+    top = max(p_top, g_top)
+    if classes is not None:
+        top = min(top, max(classes, default=0) + 1)
+    elif top > MAX_CLASSES:
+        side = "prediction" if p_top >= g_top else "ground truth"
+        raise ValueError(
+            f"The {side} has labels up to {top}, too many to score as classes: if they "
+            "are instance labels (one id per object), say which side holds instances "
+            "(instances=..., --instances), or list the classes to score."
+        )
+    ndim = len(shape_of(prediction))
+    return PairReading(mode, binarize, top + 1, per_slice=ndim >= 3, note=note)

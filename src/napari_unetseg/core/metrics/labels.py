@@ -1,0 +1,95 @@
+"""Reading and checking label arrays: one slab at a time, integers only, matching shapes.
+
+Label conventions (docs/architecture.md): **dense** ground truth has 0 = background and
+k = class k. **Sparse** ground truth (painted scribbles) has 0 = unlabeled (not scored),
+1 = background and k + 1 = class k; prediction label k is compared with scribble k + 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Voxels read per chunk while counting (about 32 MiB of int64 codes).
+CHUNK_VOXELS = 1 << 22
+
+MODES = ("dense", "sparse")
+
+
+def shape_of(array: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in np.shape(array))
+
+
+def chunk_rows(shape: tuple[int, ...], voxels: int | None = None) -> int:
+    """Rows (along the first axis) of a slab of about ``voxels`` (default ``CHUNK_VOXELS``)."""
+    voxels = CHUNK_VOXELS if voxels is None else voxels
+    per_row = math.prod(shape[1:]) if len(shape) > 1 else 1
+    return max(1, voxels // max(per_row, 1))
+
+
+def chunks(shape: tuple[int, ...], rows: int | None = None) -> list[slice]:
+    """Slabs of ``rows`` rows (default :func:`chunk_rows`) covering the first axis."""
+    rows = chunk_rows(shape) if rows is None else rows
+    return [slice(i, min(i + rows, shape[0])) for i in range(0, shape[0], rows)]
+
+
+def read_labels(array: Any, index: Any, name: str) -> np.ndarray:
+    """One chunk of a label array as int64, checked to hold non-negative integers."""
+    chunk = np.asarray(array[index])
+    if chunk.dtype == bool:
+        return chunk.astype(np.int64)
+    if not np.issubdtype(chunk.dtype, np.integer):
+        if not np.issubdtype(chunk.dtype, np.floating):
+            raise ValueError(f"The {name} must hold integer labels, not {chunk.dtype} values.")
+        as_int = chunk.astype(np.int64)
+        if not np.array_equal(as_int, chunk):
+            raise ValueError(
+                f"The {name} must hold integer labels; it has fractional values "
+                "(is it a probability map instead of labels?)."
+            )
+        chunk = as_int
+    chunk = chunk.astype(np.int64, copy=False)
+    if chunk.size and chunk.min() < 0:
+        raise ValueError(f"The {name} has negative labels; labels must be 0 or positive.")
+    return chunk
+
+
+def check_pair(prediction: Any, ground_truth: Any, mode: str) -> None:
+    """The mode is known and both arrays have one shape (one sentence otherwise)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'dense' or 'sparse', got {mode!r}.")
+    ps, gs = shape_of(prediction), shape_of(ground_truth)
+    if not ps:
+        raise ValueError("Label arrays need at least one axis; got a single value.")
+    if ps != gs:
+        raise ValueError(
+            f"The prediction {ps} and the ground truth {gs} have different shapes; "
+            "they must match voxel for voxel."
+        )
+
+
+def check_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
+    """Physical voxel size per axis, checked (default 1 along every axis)."""
+    if spacing is None:
+        return (1.0,) * ndim
+    values = tuple(float(s) for s in np.ravel(spacing))
+    if len(values) != ndim:
+        raise ValueError(
+            f"spacing needs one value per axis ({ndim}), got {len(values)}: {values}."
+        )
+    if not all(math.isfinite(s) and s > 0 for s in values):
+        raise ValueError(f"spacing values must be positive numbers, got {values}.")
+    return values
+
+
+def parse_classes(classes: Iterable[int] | None) -> list[int] | None:
+    """Class ids, sorted and unique; None stays None (every class present)."""
+    if classes is None:
+        return None
+    out = sorted({int(c) for c in classes})
+    if any(c < 0 for c in out):
+        raise ValueError(f"Class ids are 0 or positive, got {out}.")
+    return out

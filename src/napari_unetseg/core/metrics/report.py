@@ -1,0 +1,128 @@
+"""Scores as text: table cells, full-precision values, JSON-safe values, the summary table."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .columns import OBJECT_COUNT_METRICS
+
+if TYPE_CHECKING:
+    from .result import EvaluationResult
+
+#: Columns of the readable table: (row key, heading); ``{unit}`` is the spacing unit.
+_TABLE_COLUMNS = (
+    ("class", "class"),
+    ("dice", "Dice"),
+    ("iou", "IoU"),
+    ("sensitivity", "Sens"),
+    ("specificity", "Spec"),
+    ("precision", "Prec"),
+    ("hd95", "HD95{unit}"),
+    ("assd", "ASSD{unit}"),
+    ("cldice", "clDice"),
+    ("obj_f1", "obj F1"),
+    ("obj_pq", "PQ"),
+    ("obj_split", "split"),
+    ("obj_merged", "merged"),
+)
+#: Decimals of distances in the table (other scores: 3).
+_DISTANCE_DIGITS = {"hd95": 2, "assd": 2}
+
+
+def format_value(value: Any, digits: int = 3) -> str:
+    """A table cell: integers as is, floats with ``digits`` decimals, NaN as "n/a"."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+def plain_value(value: Any) -> str:
+    """A value as text at full precision (CSV, clipboard): NaN as "n/a", None as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    return repr(value)  # full precision; inf -> "inf"
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and inf -> None (JSON has neither), numpy scalars -> Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def summary_line(result: EvaluationResult) -> str:
+    """One sentence with the headline numbers."""
+    fg = result.summary.get("macro_foreground", {})
+    n = len(result.foreground)
+    parts = [f"Dice {format_value(fg.get('dice'))}, IoU {format_value(fg.get('iou'))}"]
+    if n > 1:
+        parts[0] += f" (mean of {n} classes)"
+    if result.objects:
+        total = {k: sum(int(o[k]) for o in result.objects.values()) for k in OBJECT_COUNT_METRICS}
+        detail = f"{total['tp']} of {total['n_gt']} matched, {total['n_pred']} predicted"
+        # Where Dice misleads: a few pixels can merge or split many objects.
+        for key in ("merged", "split"):
+            if total[key]:
+                detail += f", {total[key]} {key}"
+        parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
+    if not math.isnan(fg.get("hd95", math.nan)):
+        unit = f" {result.unit}" if result.unit else ""
+        parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{unit}")
+    return "; ".join(parts) + "."
+
+
+def table(result: EvaluationResult) -> str:
+    """A readable fixed-width table of the main columns, the summary and notes."""
+    unit = f" [{result.unit}]" if result.unit else ""
+    cells = [[head.format(unit=unit) for _, head in _TABLE_COLUMNS]]
+    for row in result.rows():
+        cells.append(
+            [
+                row[key]
+                if key == "class"
+                else format_value(row[key], _DISTANCE_DIGITS.get(key, 3))
+                for key, _ in _TABLE_COLUMNS
+            ]
+        )
+    widths = [max(len(r[i]) for r in cells) for i in range(len(_TABLE_COLUMNS))]
+    lines = []
+    for i, r in enumerate(cells):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if j == 0 else c.rjust(w)
+                for j, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(summary_line(result))
+    lines.extend(result.notes)
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""The result of an evaluation: per-class scores, summaries, objects; rows, dict, CSV, frame."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..files import atomic_write
+from . import report
+from .columns import COLUMNS, COUNT_COLUMNS, OBJECT_METRICS, SHAPE_METRICS, VOXEL_METRICS
+
+#: Row titles of the summaries, in :meth:`EvaluationResult.rows` order.
+_SUMMARY_TITLES = {
+    "macro": "mean (all classes)",
+    "macro_foreground": "mean (foreground)",
+    "micro_foreground": "micro (foreground)",
+}
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of a prediction against ground truth.
+
+    Attributes
+    ----------
+    classes : dict
+        Class id -> {dice, iou, sensitivity, specificity, precision, accuracy, hd95,
+        assd, cldice, tp, fp, fn, tn}. Distances are in physical units (``spacing``);
+        shape metrics are NaN for background and when not computed.
+    summary : dict
+        ``macro`` (mean over all scored classes), ``macro_foreground`` (without class
+        0) and ``micro_foreground`` (metrics of the counts summed over foreground
+        classes). Means skip NaN entries.
+    objects : dict
+        Foreground class id -> object scores (see :class:`~.objects.ObjectScores`).
+    per_slice_dice : dict or None
+        For 3D inputs: foreground class id -> Dice of each slice along the first axis.
+    errors : ndarray or None
+        The error overlay (see :func:`~.counting.error_map`) when requested.
+    """
+
+    mode: str
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    iou_threshold: float
+    classes: dict[int, dict[str, float]]
+    summary: dict[str, dict[str, float]]
+    objects: dict[int, dict[str, float]]
+    per_slice_dice: dict[int, np.ndarray] | None = None
+    notes: list[str] = field(default_factory=list)
+    unit: str | None = None
+    errors: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def foreground(self) -> list[int]:
+        return [c for c in self.classes if c != 0]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per class, then the summary rows, keyed by :data:`COLUMNS`."""
+        out = []
+        for cid, values in self.classes.items():
+            row: dict[str, Any] = {"class": "0 (background)" if cid == 0 else str(cid)}
+            row.update({k: values.get(k, math.nan) for k in VOXEL_METRICS + SHAPE_METRICS})
+            obj = self.objects.get(cid, {})
+            row.update({f"obj_{m}": obj.get(m, math.nan) for m in OBJECT_METRICS})
+            row.update({k: values.get(k) for k in COUNT_COLUMNS})
+            out.append(row)
+        for key, title in _SUMMARY_TITLES.items():
+            values = self.summary.get(key, {})
+            row = {"class": title}
+            row.update({c: values.get(c, math.nan) for c in COLUMNS[1:] if c not in COUNT_COLUMNS})
+            row.update({k: values.get(k) for k in COUNT_COLUMNS})
+            out.append(row)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python result; class ids become strings (JSON object keys)."""
+        return {
+            "mode": self.mode,
+            "shape": list(self.shape),
+            "spacing": list(self.spacing),
+            "unit": self.unit,
+            "iou_threshold": self.iou_threshold,
+            "classes": {str(k): dict(v) for k, v in self.classes.items()},
+            "summary": {k: dict(v) for k, v in self.summary.items()},
+            "objects": {str(k): dict(v) for k, v in self.objects.items()},
+            "per_slice_dice": None
+            if self.per_slice_dice is None
+            else {str(k): v.tolist() for k, v in self.per_slice_dice.items()},
+            "notes": list(self.notes),
+        }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with NaN / inf as None, ready for ``json.dumps``."""
+        return report.json_safe(self.to_dict())
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
+        replaced only once the new one is complete."""
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(COLUMNS)
+                for row in self.rows():
+                    writer.writerow([report.plain_value(row[c]) for c in COLUMNS])
+
+        atomic_write(path, write)
+
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is optional: ImportError without it)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is in the test env
+            raise ImportError("to_dataframe() needs pandas; use rows() or to_dict().") from exc
+        return pd.DataFrame(self.rows(), columns=list(COLUMNS))
+
+    def summary_line(self) -> str:
+        """One sentence with the headline numbers."""
+        return report.summary_line(self)
+
+    def table(self) -> str:
+        """A readable fixed-width table of the main columns, the summary and notes."""
+        return report.table(self)

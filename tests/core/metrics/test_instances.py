@@ -1,0 +1,73 @@
+"""Instance labels: detected with instances='auto', given explicitly, or refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unetseg.core import metrics as M
+
+
+def test_instance_ground_truth_is_detected_and_used():
+    gt = np.zeros((10, 20), np.int32)
+    gt[2:6, 2:6], gt[2:6, 6:10] = 1, 2  # touching instances: one component, two objects
+    gt[2:6, 14:18] = 3
+    pred = (gt > 0).astype(np.uint8)
+    r = M.evaluate(pred, gt)
+    assert list(r.classes) == [0, 1] and r.classes[1]["dice"] == 1.0
+    assert r.objects[1]["n_gt"] == 3 and r.objects[1]["n_pred"] == 2
+    assert r.objects[1]["merged"] == 1 and any("instances" in n for n in r.notes)
+    r = M.evaluate(pred, gt, instances="none")
+    assert list(r.classes) == [0, 1, 2, 3]
+    r = M.evaluate(gt, pred)  # instance prediction, binary ground truth
+    assert r.objects[1]["n_pred"] == 3 and r.objects[1]["split"] == 1
+    with pytest.raises(ValueError, match="instances"):
+        M.evaluate(pred, gt, instances="maybe")
+
+
+# -- clDice -------------------------------------------------------------------------------------
+
+
+def test_two_instance_masks_are_detected_by_disagreeing_ids(rng):
+    gt = np.zeros((40, 60), np.int32)
+    for i in range(8):  # eight separate squares, ids 1..8
+        r, c = divmod(i, 4)
+        gt[2 + 18 * r : 14 + 18 * r, 2 + 14 * c : 12 + 14 * c] = i + 1
+    shuffled = np.r_[0, rng.permutation(np.arange(20, 28))]  # same objects, other ids
+    pred = shuffled[gt]
+    r = M.evaluate(pred, gt)
+    assert list(r.classes) == [0, 1] and r.classes[1]["dice"] == 1.0
+    assert r.objects[1]["tp"] == 8 and any("rarely agree" in n for n in r.notes)
+    # a poor multi-class prediction with few classes is still scored per class
+    sem = rng.integers(0, 4, (20, 20))
+    assert list(M.evaluate(rng.integers(0, 4, (20, 20)), sem, objects=False).classes) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_too_many_labels_need_instances_or_classes(rng, sklearn_scores):
+    gt = rng.integers(0, 3, (30, 30))
+    pred = gt.copy()
+    pred[0, 0] = 5000
+    with pytest.raises(ValueError, match="up to 5000, too many"):
+        M.evaluate(pred, gt, objects=False)
+    # listed classes: other labels only count as "not this class"
+    r = M.evaluate(pred, gt, classes=[1, 2], objects=False)
+    ref = sklearn_scores(pred, gt, [1, 2])
+    np.testing.assert_allclose([r.classes[c]["dice"] for c in (1, 2)], ref["dice"])
+    np.testing.assert_allclose([r.classes[c]["specificity"] for c in (1, 2)], ref["specificity"])
+
+
+def test_sparse_with_an_instance_prediction():
+    scribbles = np.zeros((12, 12), np.uint8)
+    scribbles[0] = 1  # background
+    scribbles[3:5, 2:10] = 2  # class 1
+    pred = np.zeros((12, 12), np.int32)
+    pred[2:6, 1:6], pred[2:6, 6:11] = 7, 9  # split touching: instance ids
+    r = M.evaluate(pred, scribbles, mode="sparse")
+    assert r.classes[1]["dice"] == 1.0 and any("instances" in n for n in r.notes)
+    with pytest.raises(ValueError, match="Scribbles"):
+        M.evaluate(pred, scribbles, mode="sparse", instances="both")
