@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .files import atomic_write
+from .foreign import ForeignNetwork
 from .normalize import DEFAULT_NORMALIZATION, Layout, Normalizer, resolve_layout
 from .unet import UNet
 
@@ -93,7 +94,9 @@ def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
 class ModelBundle:
     """A network plus its configuration, normalization, class names and history."""
 
-    network: UNet
+    #: Our :class:`UNet`, or a predict-only :class:`ForeignNetwork` (e.g. from a
+    #: bioimage.io package), which can be used for prediction but not trained or saved.
+    network: UNet | ForeignNetwork
     normalization: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
     class_names: list[str] = field(default_factory=list)
     tile_size: tuple[int, ...] | None = None
@@ -107,8 +110,8 @@ class ModelBundle:
     fill_holes: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.network, UNet):
-            raise TypeError("ModelBundle.network must be a napari_unetseg UNet.")
+        if not isinstance(self.network, (UNet, ForeignNetwork)):
+            raise TypeError("ModelBundle.network must be a napari_unetseg UNet or ForeignNetwork.")
         self.normalization = {**DEFAULT_NORMALIZATION, **(self.normalization or {})}
         if not self.class_names:
             n = self.n_classes
@@ -119,7 +122,7 @@ class ModelBundle:
             )
         if self.tile_size is None:
             self.tile_size = (DEFAULT_TILE[self.spatial_dims],) * self.spatial_dims
-        self.tile_size = tuple(int(t) for t in self.tile_size)
+        self.tile_size = self.fit_tile(self.tile_size)
         self.set_object_size(self.object_size)
 
     # -- construction -------------------------------------------------------------------
@@ -157,6 +160,23 @@ class ModelBundle:
     @property
     def divisor(self) -> int:
         return self.network.divisor()
+
+    @property
+    def trainable(self) -> bool:
+        """False for a predict-only network from elsewhere (see ``foreign.py``)."""
+        return isinstance(self.network, UNet)
+
+    @property
+    def halo(self) -> tuple[int, ...]:
+        """Output pixels at each tile border that the tiler must not trust, per axis."""
+        return getattr(self.network, "halo", (0,) * self.spatial_dims)
+
+    def fit_tile(self, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        """Per axis, the smallest input size the network accepts that is at least ``sizes``."""
+        if isinstance(self.network, ForeignNetwork):
+            return tuple(self.network.valid_size(a, int(n)) for a, n in enumerate(sizes))
+        div = self.divisor
+        return tuple(max(div, -(-int(n) // div) * div) for n in sizes)
 
     @property
     def n_labels(self) -> int:
@@ -210,6 +230,11 @@ class ModelBundle:
 
     # -- files --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        if not self.trainable:
+            raise ModelFileError(
+                f"Model {self.name!r} was imported for prediction only and cannot be saved as a "
+                "napari-unetseg model file; keep using its original package."
+            )
         state = {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
         return {
             "format": MODEL_FORMAT,
@@ -229,6 +254,17 @@ class ModelBundle:
         """Write the model file atomically (temporary file, then rename)."""
         data = self.to_dict()
         return atomic_write(path, lambda tmp: torch.save(data, tmp))
+
+    def export_bioimageio(self, path: str | os.PathLike, **options: Any) -> Path:
+        """Write a bioimage.io model package (``.zip``) of this model.
+
+        Needs the ``bioimageio`` extra; see :func:`napari_unetseg.bioimageio.export_bioimageio`
+        for the options (test image, pixel size, authors, licence, ...).
+        """
+        # Imported here: bioimageio.spec lives outside core, which is numpy + torch only.
+        from ..bioimageio import export_bioimageio
+
+        return export_bioimageio(self, path, **options)
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> ModelBundle:

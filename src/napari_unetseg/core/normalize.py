@@ -147,13 +147,17 @@ class Normalizer:
     clipped, so saturated regions keep their ordering.
     """
 
-    def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
+    def __init__(
+        self, lo: np.ndarray, hi: np.ndarray, clip: tuple[float | None, float | None] | None = None
+    ) -> None:
         self.lo = np.asarray(lo, dtype=np.float32).reshape(-1)
         span = np.asarray(hi, dtype=np.float32).reshape(-1) - self.lo
         # A constant image (span 0) must not divide by zero: it maps to 0.
         self.scale = np.where(span > 1e-12, 1.0 / np.maximum(span, 1e-12), 1.0).astype(
             np.float32
         )
+        #: Optional (min, max) bounds applied after scaling (imported preprocessing).
+        self.clip = clip
 
     @classmethod
     def from_image(
@@ -163,12 +167,16 @@ class Normalizer:
         if p["mode"] == "none":
             c = layout.n_channels
             return cls(np.zeros(c), np.ones(c))
-        if p["mode"] != "percentile":
+        if p["mode"] not in ("percentile", "ops"):
             raise ValueError(f"Unknown normalization mode {p['mode']!r}.")
         sample = strided_sample(image).astype(np.float32, copy=False)
-        if layout.channel_axis is not None and p["per_channel"]:
+        if layout.channel_axis is not None:
             sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(sample.shape[layout.channel_axis], -1)
         else:
+            sample = sample.reshape(1, -1)
+        if p["mode"] == "ops":
+            return _from_ops(sample, p["ops"])
+        if not p["per_channel"]:
             sample = sample.reshape(1, -1)
         finite = [row[np.isfinite(row)] for row in sample]
         lo = [np.percentile(r, p["low"]) if r.size else 0.0 for r in finite]
@@ -184,4 +192,57 @@ class Normalizer:
         out -= lo
         out *= scale
         np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.clip is not None:
+            np.clip(out, self.clip[0], self.clip[1], out=out)
         return out
+
+
+#: Operations of the ``"ops"`` normalization mode (bioimage.io preprocessing, in order).
+OPS = ("scale_range", "zero_mean_unit_variance", "fixed_zero_mean_unit_variance", "scale_linear", "clip")
+
+
+def _per_channel(value: Any, n: int) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    return np.broadcast_to(arr, (n,)).copy() if arr.size in (1, n) else arr[:n]
+
+
+def _from_ops(sample: np.ndarray, ops: list[dict[str, Any]]) -> Normalizer:
+    """A :class:`Normalizer` equal to a chain of affine operations and a final clip.
+
+    ``sample``: ``(C, N)`` values of the image. Each operation's statistics are taken on
+    the sample as transformed by the operations before it, per channel when
+    ``per_channel`` (bioimage.io: the channel axis is not among the reduced axes),
+    else over all channels. Only ``clip`` may end the chain (it is not affine).
+    """
+    n = sample.shape[0]
+    finite = np.where(np.isfinite(sample), sample, np.nan).astype(np.float64)
+    gain, offset = np.ones(n), np.zeros(n)
+    clip = None
+    for i, op in enumerate(ops):
+        kind = op["op"]
+        if clip is not None:
+            raise ValueError(f"Preprocessing {kind!r} after 'clip' is not supported.")
+        y = finite * gain[:, None] + offset[:, None]
+        rows = y if op.get("per_channel", True) else y.reshape(1, -1)
+        if kind == "scale_range":
+            lo = np.nanpercentile(rows, op["low"], axis=1)
+            hi = np.nanpercentile(rows, op["high"], axis=1)
+            sub, div = lo, hi - lo + op.get("eps", 1e-6)
+        elif kind == "zero_mean_unit_variance":
+            sub, div = np.nanmean(rows, axis=1), np.nanstd(rows, axis=1) + op.get("eps", 1e-6)
+        elif kind == "fixed_zero_mean_unit_variance":
+            sub = _per_channel(op["mean"], n)
+            div = _per_channel(op["std"], n) + op.get("eps", 1e-6)
+        elif kind == "scale_linear":
+            sub = -_per_channel(op["offset"], n) / _per_channel(op["gain"], n)
+            div = 1.0 / _per_channel(op["gain"], n)
+        elif kind == "clip":
+            clip = (op.get("min"), op.get("max"))
+            continue
+        else:
+            raise ValueError(f"Unknown preprocessing operation {kind!r} (step {i + 1}).")
+        sub = np.nan_to_num(_per_channel(sub, n))
+        div = _per_channel(div, n)
+        gain, offset = gain / div, (offset - sub) / div
+    lo = -offset / gain
+    return Normalizer(lo, lo + 1.0 / gain, clip=clip)

@@ -55,7 +55,25 @@ class ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
-class UNet(nn.Module):
+class SegmentationNetwork(nn.Module):
+    """A network whose ``config`` dict names its geometry (shared by ``foreign.py``)."""
+
+    config: dict[str, Any]
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.config["spatial_dims"]
+
+    @property
+    def in_channels(self) -> int:
+        return self.config["in_channels"]
+
+    @property
+    def n_classes(self) -> int:
+        return self.config["n_classes"]
+
+
+class UNet(SegmentationNetwork):
     """U-Net for 2D or 3D semantic segmentation.
 
     Parameters
@@ -143,18 +161,6 @@ class UNet(nn.Module):
                 )
             self.decoders.append(ConvBlock(spatial_dims, 2 * upper, upper, norm, dropout))
         self.head = conv(chans[0], n_classes, 1)
-
-    @property
-    def spatial_dims(self) -> int:
-        return self.config["spatial_dims"]
-
-    @property
-    def in_channels(self) -> int:
-        return self.config["in_channels"]
-
-    @property
-    def n_classes(self) -> int:
-        return self.config["n_classes"]
 
     def divisor(self) -> int:
         """Every spatial size must be a multiple of this number."""

@@ -24,7 +24,8 @@ def flip_sets(spatial_dims: int, tta: bool) -> list[tuple[int, ...]]:
 def auto_batch_size(bundle: ModelBundle, tile: tuple[int, ...], device: torch.device) -> int:
     """Tiles per batch from the free memory and a rough activation-size estimate."""
     # A U-Net holds about a dozen full-resolution feature maps per tile at its peak.
-    per_tile = math.prod(tile) * bundle.config["base_channels"] * 4 * 12
+    # Foreign networks do not say their width: assume a U-Net with 32 base channels.
+    per_tile = math.prod(tile) * bundle.config.get("base_channels", 32) * 4 * 12
     free = dev.free_memory_bytes(device) or 2**31
     if device.type == "cuda":
         budget, cap = free * 0.5, 64

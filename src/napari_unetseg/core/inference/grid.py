@@ -62,10 +62,12 @@ def resolve_tile_size(
     spatial_shape: tuple[int, ...],
     bundle: ModelBundle,
 ) -> tuple[int, ...]:
-    """Tile edge per axis: a multiple of the model's divisor, no larger than needed.
+    """Tile edge per axis: a size the model accepts, no larger than needed.
 
-    Each requested size is rounded up to a multiple of ``bundle.divisor``; an axis
-    shorter than the tile gets the smallest such multiple that covers it.
+    Each requested size is rounded up to the next size the network accepts
+    (:meth:`ModelBundle.fit_tile`: a multiple of our U-Net's divisor, or a foreign
+    network's minimum plus a multiple of its step); an axis shorter than the tile gets
+    the smallest accepted size that covers it.
     """
     nd = bundle.spatial_dims
     if tile_size is None:
@@ -75,12 +77,35 @@ def resolve_tile_size(
         raise ValueError(
             f"tile_size must be a positive int or {nd} positive ints, got {tile_size!r}."
         )
-    div = bundle.divisor
+    wanted, covering = bundle.fit_tile(sizes), bundle.fit_tile(spatial_shape)
+    return tuple(min(t, s) for t, s in zip(wanted, covering))
 
-    def up(n: int) -> int:
-        return max(div, -(-int(n) // div) * div)
 
-    return tuple(min(up(t), up(s)) for t, s in zip(sizes, spatial_shape))
+def halo_overlap(overlap: float, tile: tuple[int, ...], halo: tuple[int, ...]) -> float:
+    """The overlap to use: at least twice the halo, so every pixel has a trusted tile."""
+    if not any(halo):
+        return overlap
+    return max(float(overlap), *(min(0.95, 2 * h / t + 1e-6) for h, t in zip(halo, tile)))
+
+
+def halo_weights(weights: np.ndarray, halo: tuple[int, ...], min_weight: float = 1e-6) -> np.ndarray:
+    """``weights`` with the ``halo`` border of each axis set to ``min_weight``.
+
+    A network with a halo computes unreliable values there; with tiles overlapping by at
+    least twice the halo (:func:`halo_overlap`) another tile covers those pixels with
+    full weight, except at the image border, where the tiny weight still yields the only
+    value there is.
+    """
+    if not any(halo):
+        return weights
+    w = weights.copy()
+    for axis, h in enumerate(halo):
+        if h:
+            edge = [slice(None)] * w.ndim
+            for part in (slice(0, h), slice(-h, None)):
+                edge[axis] = part
+                w[tuple(edge)] = min_weight
+    return w
 
 
 def pad_end(block: np.ndarray, target: tuple[int, ...]) -> np.ndarray:

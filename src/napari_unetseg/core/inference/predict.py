@@ -21,7 +21,7 @@ from ..normalize import Layout
 from ..precision import choose_precision
 from .blending import BandAccumulator, BandWriter
 from .forward import TileForward, auto_batch_size
-from .grid import BLENDS, blend_weights, resolve_tile_size
+from .grid import BLENDS, blend_weights, halo_overlap, halo_weights, resolve_tile_size
 from .reader import TileReader
 
 
@@ -168,13 +168,14 @@ def predict_tiled(
     chosen = choose_precision(bundle, device, precision)
     amp_dtype = chosen.dtype
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
+    overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
     result = _outputs(bundle, layout, out, return_probabilities, return_uncertainty)
 
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
     reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin=device.type == "cuda")
-    weights = torch.from_numpy(blend_weights(tile, blend)).to(device)
+    weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
         layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
     )
