@@ -46,6 +46,7 @@ __all__ = [
     "EvaluationResult",
     "list_models",
     "load_model",
+    "load_model_file",
     "predict",
     "predict_iter",
     "read_image",
@@ -76,13 +77,36 @@ def load_model(model: ModelLike) -> ModelBundle:
     if name in REGISTRY:
         return REGISTRY.get(name)
     path = Path(name).expanduser()
-    if path.is_file():
-        return ModelBundle.load(path)
+    if path.is_file() or path.suffix.lower() == ".zip":
+        return load_model_file(path)
     known = ", ".join(REGISTRY.names()) or "none"
     raise FileNotFoundError(
         f"Unknown model {name!r}: it is neither a model name (known: {known}) nor an "
         "existing model file."
     )
+
+
+def load_model_file(path: str | os.PathLike) -> ModelBundle:
+    """A model file: our ``.pt``, or a bioimage.io package (``.zip`` / ``rdf.yaml``).
+
+    Our own bioimage.io exports come back fine-tunable; third-party packages with
+    torchscript weights are predict-only (``bundle.trainable`` is False). See
+    :mod:`napari_unetseg.bioimageio` for what is accepted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ModelFileError
+        If it is neither (one sentence saying why).
+    """
+    from .bioimageio import is_package
+
+    if is_package(path):
+        from .bioimageio import load_package
+
+        return load_package(path)
+    return ModelBundle.load(path)
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -312,6 +336,11 @@ def train_iter(
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     bundle = None if model is None else load_model(model)
+    if bundle is not None and not bundle.trainable:
+        raise ValueError(
+            f"Model {bundle.name!r} was imported from a third-party package for prediction only "
+            "and cannot be fine-tuned; start a new model instead."
+        )
     arguments["model"] = bundle
     imgs, labs, factors, record, message = training_scale(
         bundle,

@@ -217,6 +217,49 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export -------------------------------------------------------------------------------
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export", help="write a model as a bioimage.io model package (for ilastik, deepImageJ, the zoo)"
+    )
+    p.add_argument("model", help="model name (see `unetseg models`), .pt file or bioimage.io package")
+    p.add_argument("--format", choices=["bioimageio"], default="bioimageio")
+    p.add_argument("--output", "-o", required=True, help="package to write (.zip)")
+    p.add_argument(
+        "--test-image", help="TIFF whose first plane/volume becomes the test tensors (default: synthetic nuclei)"
+    )
+    p.add_argument("--author", action="append", help="author name (repeat for several)")
+    p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
+    p.add_argument("--description", help="one-sentence description")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from . import _io, api
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".zip":
+        raise CLIError(f"--output {args.output!r} must end in .zip (a bioimage.io package).")
+    bundle = api.load_model(args.model)
+    image = _io.read_image(args.test_image) if args.test_image else None
+    spatial = image.without_channels() if image is not None else None
+    unit = None
+    if spatial is not None and spatial.units:
+        unit = spatial.units[-1]
+    path = bundle.export_bioimageio(
+        out,
+        test_image=None if image is None else image.data,
+        channel_axis=None if image is None else image.channel_axis,
+        pixel_size=None if spatial is None or not spatial.units else spatial.scale,
+        unit=unit,
+        authors=args.author,
+        license=args.license,
+        description=args.description,
+    )
+    print(f"wrote {path} (bioimage.io model package of {bundle.name!r})")
+    return 0
+
+
 # -- sample -------------------------------------------------------------------------------
 def _add_sample(sub: Any) -> None:
     p = sub.add_parser(
@@ -515,7 +558,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info,
+    _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info, _add_export,
 ]
 
 

@@ -255,10 +255,10 @@ class ModelComboBox(QComboBox):
         Returns the model's name, or None after an error notification (not a model file,
         unreadable, ...).
         """
-        from ..core.bundle import ModelBundle
+        from ..api import load_model_file
 
         try:
-            bundle = ModelBundle.load(path)
+            bundle = load_model_file(path)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
             notify_error(exc, "Could not load the model")
             self._restore()
@@ -276,7 +276,10 @@ class ModelComboBox(QComboBox):
         if self.itemText(index) != LOAD_ENTRY:
             return
         path, _ = QFileDialog.getOpenFileName(
-            self, "Load a napari-unetseg model", "", "U-Net models (*.pt);;All files (*)"
+            self,
+            "Load a napari-unetseg model or a bioimage.io package",
+            "",
+            "Models (*.pt *.zip *.yaml);;U-Net models (*.pt);;bioimage.io packages (*.zip *.yaml);;All files (*)",
         )
         if path:
             self.load_file(path)

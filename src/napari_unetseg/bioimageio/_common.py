@@ -1,0 +1,60 @@
+"""Shared pieces of the bioimage.io import and export (no bioimageio import here)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..core.bundle import ModelFileError
+
+#: The ``config`` key under which an export stores our model record.
+CONFIG_KEY = "napari_unetseg"
+#: bioimage.io's default reproducibility tolerance (``ReproducibilityTolerance``).
+RTOL, ATOL, MISMATCH_PER_MILLION = 1e-3, 1e-3, 100
+#: Our axis letters and bioimage.io's unit names.
+UNITS = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer", "micron": "micrometer",
+         "mm": "millimeter", "cm": "centimeter", "m": "meter", "Å": "angstrom"}
+
+
+class PackageError(ModelFileError):
+    """A file that is not a bioimage.io model package napari-unetseg can use."""
+
+
+def is_package(path: str | os.PathLike) -> bool:
+    """True for what looks like a bioimage.io package: a ``.zip`` (whether readable or
+    not, so a damaged one gets a precise message), a zip holding an ``rdf.yaml`` /
+    ``*.bioimageio.yaml``, or such a YAML file itself. A PyTorch ``.pt`` file (also a
+    zip, without a YAML description) is not one."""
+    p = Path(path)
+    name = p.name.lower()
+    if name == "rdf.yaml" or name.endswith("bioimageio.yaml"):
+        return True
+    if name.endswith(".zip"):
+        return True
+    if not p.is_file() or not zipfile.is_zipfile(p):
+        return False
+    try:
+        with zipfile.ZipFile(p) as z:
+            return any(_is_rdf(n) for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _is_rdf(member: str) -> bool:
+    return member == "rdf.yaml" or (member.endswith("bioimageio.yaml") and "/" not in member)
+
+
+def reproduces(actual: np.ndarray, expected: np.ndarray) -> tuple[bool, float]:
+    """bioimage.io's test: all close within tolerance but for a few elements per million.
+
+    Returns (passes, largest absolute difference).
+    """
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if actual.shape != expected.shape:
+        return False, float("inf")
+    diff = np.abs(actual - expected)
+    bad = diff > ATOL + RTOL * np.abs(expected)
+    return bool(bad.sum() <= expected.size * MISMATCH_PER_MILLION / 1e6), float(diff.max(initial=0.0))

@@ -1,0 +1,344 @@
+"""Write a model as a bioimage.io model package (spec 0.5), with bioimageio.spec objects."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import torch
+
+from .. import __version__
+from ..core import unet as unet_module
+from ..core.bundle import ModelBundle
+from ..core.files import atomic_write
+from ..core.registry import SHIPPED_DIR
+from ._common import CONFIG_KEY, UNITS, PackageError
+
+U_NET_CITATION = (
+    "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for "
+    "Biomedical Image Segmentation. MICCAI 2015, LNCS 9351, 234-241."
+)
+U_NET_DOI = "10.1007/978-3-319-24574-4_28"
+#: The longest test-tensor edge (they travel inside the package).
+TEST_EDGE = {2: 256, 3: 64}
+
+
+def _model_name(bundle: ModelBundle) -> str:
+    """bioimage.io names allow letters, digits, ``_+- ()`` and need 5 characters."""
+    name = re.sub(r"[^A-Za-z0-9_+\- ()]+", "-", bundle.name).strip("- ") or "unet"
+    return name if len(name) >= 5 else f"{name} U-Net"
+
+
+def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None) -> np.ndarray:
+    """A (C, *spatial) test input: the given image's first plane/volume, or synthetic nuclei.
+
+    Cropped so every spatial edge is a size the network accepts (at most ``TEST_EDGE``).
+    """
+    sd = bundle.spatial_dims
+    if image is None:
+        from ..core.synthetic import synthetic_nuclei
+
+        shape = (TEST_EDGE[sd],) * sd
+        chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
+        arr = np.stack(chans).astype(np.float32)
+    else:
+        layout = bundle.layout(tuple(np.shape(image)), channel_axis)
+        lead = (0,) * len(layout.leading_axes)
+        full = tuple(slice(None) for _ in range(sd))
+        arr = layout.to_channels_first(np.asarray(image[layout.index(lead, full)])).astype(np.float32)
+    edges = []
+    for n in arr.shape[1:]:
+        fit = bundle.fit_tile((min(n, TEST_EDGE[sd]),))[0]
+        if fit > n:  # round down instead: never pad a test image
+            fit = max(bundle.divisor, (min(n, TEST_EDGE[sd]) // bundle.divisor) * bundle.divisor)
+        if fit > n:
+            raise PackageError(f"The test image is smaller than the model's minimum ({fit} px) along one axis.")
+        edges.append(fit)
+    return np.ascontiguousarray(arr[(slice(None),) + tuple(slice(0, e) for e in edges)])
+
+
+def _scores(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
+    """Per-class probabilities of the network for a normalized (B, C, *spatial) batch."""
+    net = bundle.network.eval()
+    with torch.inference_mode():
+        logits = net(torch.from_numpy(x)).float()
+    p = torch.sigmoid(logits) if bundle.n_classes == 1 else torch.softmax(logits, 1)
+    return p.numpy()
+
+
+def _cover(path: Path, raw: np.ndarray, scores: np.ndarray) -> None:
+    """Image beside its prediction (labels in colour), a 2:1 PNG."""
+    from matplotlib import colormaps
+    from matplotlib.image import imsave
+
+    plane = raw[0] if raw.ndim == 3 else raw[0, raw.shape[1] // 2]
+    lo, hi = np.percentile(plane, (1, 99.8))
+    grey = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
+    s = scores[0] if scores.ndim == 3 else scores[:, scores.shape[1] // 2]
+    labels = (s[0] > 0.5).astype(int) if s.shape[0] == 1 else s.argmax(0)
+    colours = colormaps["tab10"](np.arange(10))[:, :3]
+    overlay = np.where(labels[..., None] > 0, 0.5 * grey[..., None] + 0.5 * colours[(labels - 1) % 10], grey[..., None])
+    imsave(path, np.concatenate([np.repeat(grey[..., None], 3, -1), overlay], axis=1))
+
+
+def _training_data(h: dict[str, Any]) -> str:
+    """One sentence about the training data, from a model's history."""
+    shapes = h.get("data_shapes") or []
+    if "synthetic" in str(h.get("purpose", "")):
+        return "synthetic nuclei images drawn by napari_unetseg.core.synthetic (see the model card)."
+    if not shapes:
+        return "not recorded."
+    mode = {"sparse": "painted scribbles", "dense": "dense label masks"}.get(h.get("label_mode"), "labels")
+    listed = ", ".join("x".join(map(str, s)) for s in shapes[:5]) + (" ..." if len(shapes) > 5 else "")
+    return f"{len(shapes)} image(s) of the napari-unetseg user ({listed}) with {mode} (not included)."
+
+
+def _documentation(bundle: ModelBundle, description: str) -> str:
+    cfg = bundle.config
+    h = bundle.history or {}
+    norm = bundle.normalization
+    lines = [
+        f"# {bundle.name}",
+        "",
+        description,
+        "",
+        "## Model",
+        "",
+        f"- {bundle.spatial_dims}D U-Net (Ronneberger et al. 2015) from napari-unetseg {__version__}: "
+        f"depth {cfg['depth']}, {cfg['base_channels']} base channels, {cfg['norm']} norm, "
+        f"{cfg['upsampling']} upsampling.",
+        f"- Input: {bundle.in_channels} channel(s); every spatial size must be a multiple of "
+        f"{bundle.divisor}.",
+        f"- Output: per-class probabilities ({'sigmoid' if bundle.n_classes == 1 else 'softmax'}) "
+        f"for {', '.join(bundle.class_names)}; labels are the argmax (0.5 threshold for one class).",
+        f"- Input normalization: the {norm['low']:g}th / {norm['high']:g}th percentiles of the "
+        f"whole image mapped to 0 / 1 ({'per channel' if norm['per_channel'] else 'all channels together'}), "
+        "not clipped (`scale_range` preprocessing).",
+    ]
+    if bundle.object_size:
+        o = bundle.object_size
+        lines.append(
+            f"- Trained for objects of about {o['diameter']:.0f} px in diameter: resample images "
+            "so their objects have that size for best results (napari-unetseg does it itself)."
+        )
+    lines += ["", "## Training", ""]
+    if h:
+        lines.append(f"- Data: {_training_data(h)}")
+        for key in ("purpose", "started_from", "label_mode", "total_steps", "steps", "duration_s",
+                    "total_s", "best_val_dice", "object_size"):
+            if key in h and not isinstance(h[key], (list, dict)):
+                lines.append(f"- {key.replace('_', ' ')}: {h[key]}")
+    else:
+        lines.append("- No training history was recorded.")
+    lines += [
+        "",
+        "## Validation",
+        "",
+        "The test tensors are the model's own output on the test input (napari-unetseg, "
+        "float32 on the CPU). "
+        + (f"Best Dice on held-out labeled regions during training: {h['best_val_dice']:.3f}."
+           if isinstance(h.get("best_val_dice"), (int, float)) else
+           "Check it on your images with napari-unetseg's Validate widget or `unetseg evaluate`."),
+        "",
+        "## Use",
+        "",
+        "In napari: install `napari-unetseg`, then in the Segment widget choose "
+        '"Load model file..." and pick this package (it can be fine-tuned there too). '
+        "Headless: `unetseg predict IMAGE --model this.zip`. Any bioimage.io consumer "
+        "(bioimageio.core, ilastik, deepImageJ) can run it from its `pytorch_state_dict` "
+        "or `torchscript` weights.",
+    ]
+    if bundle.source and Path(bundle.source).resolve().parent == SHIPPED_DIR:
+        card = (SHIPPED_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
+        lines += ["", "---", "", card]
+    return "\n".join(lines) + "\n"
+
+
+def export_bioimageio(
+    bundle: ModelBundle,
+    output: str | os.PathLike,
+    *,
+    test_image: Any = None,
+    channel_axis: int | None = None,
+    pixel_size: tuple[float, ...] | None = None,
+    unit: str | None = None,
+    authors: list[str] | None = None,
+    license: str = "CC-BY-4.0",
+    description: str | None = None,
+    training_data: str | None = None,
+) -> Path:
+    """Write ``bundle`` as a bioimage.io model package (a ``.zip``, spec 0.5).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        A napari-unetseg U-Net (imported predict-only models cannot be re-exported).
+    output : path
+        The ``.zip`` to write (atomically: an existing file is replaced only on success).
+    test_image : array-like, optional
+        An image for the test tensors (its first plane/volume, cropped to at most 256 px
+        in 2D / 64 px in 3D); default: synthetic nuclei.
+    pixel_size, unit : optional
+        Physical pixel size per spatial axis and its unit (default: the model's record).
+    authors, license, description, training_data : optional
+        Metadata; ``training_data`` is one sentence describing it (default: from the
+        model's history).
+
+    Returns
+    -------
+    Path
+        The written package.
+
+    Raises
+    ------
+    PackageError
+        The model cannot be exported, or bioimageio.spec rejects the description.
+    """
+    from bioimageio.spec import save_bioimageio_package
+    from bioimageio.spec.dataset.v0_3 import DatasetDescr
+    from bioimageio.spec.model import v0_5 as bio
+
+    if not bundle.trainable:
+        raise PackageError(
+            f"Model {bundle.name!r} was imported for prediction only; export the package it came from instead."
+        )
+    sd, name = bundle.spatial_dims, _model_name(bundle)
+    spatial = "zyx"[-sd:]
+    record = bundle.object_size or {}
+    if pixel_size is None and record.get("pixel_size") is not None:
+        ps = record["pixel_size"]
+        pixel_size = tuple(ps) if isinstance(ps, (list, tuple)) else (ps,) * sd
+    if unit is None:
+        unit = record.get("unit")
+    scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
+    space_unit = UNITS.get(unit, unit) if unit else None
+    if space_unit is not None and space_unit not in UNITS.values():
+        space_unit = None  # bioimage.io knows only SI length units
+    description = description or (
+        f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
+        "trained with napari-unetseg."
+    )
+    h = bundle.history or {}
+    training_data = training_data or f"Training data: {_training_data(h)}"
+
+    raw = _test_image(bundle, test_image, channel_axis)[None]  # (1, C, *spatial)
+    norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
+    expected = _scores(bundle, norm)
+
+    with tempfile.TemporaryDirectory(prefix="unetseg-bioimageio-") as tmp:
+        d = Path(tmp)
+        np.save(d / "test_input.npy", raw)
+        np.save(d / "test_output.npy", expected)
+        # Sample tensors (for viewers such as the bioimage.io website) are images.
+        tifffile.imwrite(d / "sample_input.tif", raw[0])
+        tifffile.imwrite(d / "sample_output.tif", expected[0])
+        _cover(d / "cover.png", raw[0], expected)
+        (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
+        # The architecture: our U-Net's own source file, which imports only torch.
+        (d / "unet.py").write_text(inspect.getsource(unet_module), encoding="utf-8")
+        net = bundle.network.cpu().eval()
+        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, d / "weights.pt")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about the size check
+            traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
+        torch.jit.save(traced, str(d / "weights_torchscript.pt"))
+
+        div = bundle.divisor
+        size = bio.ParameterizedSize(min=div, step=div)
+        inputs = bio.InputTensorDescr(
+            id=bio.TensorId("input"),
+            description="raw image",
+            axes=[
+                bio.BatchAxis(),
+                bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(bundle.in_channels)]),
+                *(
+                    bio.SpaceInputAxis(id=bio.AxisId(a), size=size, scale=s, unit=space_unit)
+                    for a, s in zip(spatial, scales)
+                ),
+            ],
+            test_tensor=bio.FileDescr(source=d / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=d / "sample_input.tif"),
+            data=bio.IntervalOrRatioDataDescr(type="float32"),
+            preprocessing=[
+                bio.ScaleRangeDescr(
+                    kwargs=bio.ScaleRangeKwargs(
+                        axes=[bio.AxisId(a) for a in spatial]
+                        + ([] if bundle.normalization["per_channel"] else [bio.AxisId("channel")]),
+                        min_percentile=float(bundle.normalization["low"]),
+                        max_percentile=float(bundle.normalization["high"]),
+                        eps=1e-6,
+                    )
+                )
+            ],
+        )
+        post = (
+            bio.SigmoidDescr()
+            if bundle.n_classes == 1
+            else bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))
+        )
+        outputs = bio.OutputTensorDescr(
+            id=bio.TensorId("scores"),
+            description="per-class probabilities" if bundle.n_classes > 1 else "foreground probability",
+            axes=[
+                bio.BatchAxis(),
+                bio.ChannelAxis(
+                    channel_names=[bio.Identifier(re.sub(r"\W+", "_", c) or f"class{i}") for i, c in enumerate(bundle.class_names[-bundle.n_classes:])]
+                ),
+                *(
+                    bio.SpaceOutputAxis(
+                        id=bio.AxisId(a),
+                        size=bio.SizeReference(tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a)),
+                        scale=s,
+                        unit=space_unit,
+                    )
+                    for a, s in zip(spatial, scales)
+                ),
+            ],
+            test_tensor=bio.FileDescr(source=d / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=d / "sample_output.tif"),
+            data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+            postprocessing=[post],
+        )
+        ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
+        torch_version = bio.Version(torch.__version__.split("+")[0])
+        model = bio.ModelDescr(
+            name=name,
+            description=description,
+            authors=[bio.Author(name=a) for a in (authors or ["napari-unetseg user"])],
+            cite=[bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))],
+            license=bio.LicenseId(license),
+            documentation=bio.FileDescr(source=d / "README.md"),
+            covers=[bio.FileDescr(source=d / "cover.png")],
+            tags=["napari-unetseg", "unet", "semantic-segmentation", f"{sd}d", "pytorch"],
+            inputs=[inputs],
+            outputs=[outputs],
+            training_data=DatasetDescr(
+                name=f"{name} training data", description=training_data,
+                authors=[bio.Author(name=a) for a in (authors or ["napari-unetseg user"])],
+                cite=[bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))],
+                license=bio.LicenseId(license),
+            ),
+            weights=bio.WeightsDescr(
+                pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
+                    source=d / "weights.pt",
+                    architecture=bio.ArchitectureFromFileDescr(
+                        source=d / "unet.py", callable=bio.Identifier("UNet"), kwargs=dict(bundle.config)
+                    ),
+                    pytorch_version=torch_version,
+                ),
+                torchscript=bio.TorchscriptWeightsDescr(
+                    source=d / "weights_torchscript.pt",
+                    pytorch_version=torch_version,
+                    parent="pytorch_state_dict",
+                ),
+            ),
+            config=bio.Config(**{CONFIG_KEY: ours}),
+        )
+        return atomic_write(output, lambda tmp_path: save_bioimageio_package(model, output_path=Path(tmp_path)))

@@ -1,0 +1,325 @@
+"""Read a bioimage.io model package into a :class:`ModelBundle`.
+
+- **Our own exports** (their ``config`` carries our model record and they have
+  ``pytorch_state_dict`` weights) become a full, fine-tunable model: the network is our
+  own :class:`~napari_unetseg.core.unet.UNet` built from the record, its weights read
+  with ``torch.load(weights_only=True)``.
+- **Third-party 2D/3D semantic-segmentation models** with ``torchscript`` weights
+  become a predict-only model (:class:`~napari_unetseg.core.foreign.ForeignNetwork`),
+  with the package's preprocessing as our normalization and its shape constraints
+  (minimum size, step, halo) passed to the tiler.
+- **Refused:** a third-party ``pytorch_state_dict`` alone, because building its
+  network means importing the Python file shipped in the package, i.e. running the
+  package's code, which a model file must never be able to do; other weight formats
+  (ONNX, TensorFlow, Keras); outputs that are not per-class scores on the input's grid
+  (labels, instances, flows, ...); packages whose test input does not reproduce their
+  test output here.
+
+No pickled code runs: state dicts load with ``weights_only=True`` and TorchScript is a
+serialized graph, not Python.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.bundle import ModelBundle, ModelFileError
+from ..core.foreign import ForeignNetwork
+from ._common import CONFIG_KEY, PackageError, reproduces
+
+#: What the weight-format errors say napari-unetseg can run.
+CAN_RUN = "napari-unetseg runs torchscript weights, and pytorch_state_dict weights of its own U-Net"
+
+
+@dataclass
+class _Geometry:
+    """What the test check needs to know about a package's tensors."""
+
+    input_axes: str
+    output_axes: str
+    activation: str  # 'softmax', 'sigmoid', 'probabilities' or 'none'
+
+
+def _axis_letter(axis: Any, spatial: list[str], space_ids: list[str]) -> str:
+    kind = axis.type
+    if kind == "batch":
+        return "b"
+    if kind == "channel":
+        return "c"
+    return spatial[space_ids.index(str(axis.id))]
+
+
+def _sizes(axes: list[Any]) -> tuple[list[int], list[int]]:
+    """Minimum size and step of each space axis of an input tensor."""
+    from bioimageio.spec.model.v0_5 import ParameterizedSize
+
+    mins, steps = [], []
+    for a in axes:
+        if isinstance(a.size, int):
+            mins.append(a.size)
+            steps.append(0)
+        elif isinstance(a.size, ParameterizedSize):
+            mins.append(a.size.min)
+            steps.append(a.size.step)
+        else:
+            raise PackageError("its input size depends on another tensor, which napari-unetseg does not support.")
+    return mins, steps
+
+
+def _preprocessing(steps: list[Any]) -> list[dict[str, Any]]:
+    """The package's preprocessing as our ``"ops"`` normalization (see ``normalize.py``)."""
+    ops = []
+    for p in steps:
+        kind, kw = p.id, getattr(p, "kwargs", None)
+        if kind == "ensure_dtype":
+            continue
+        if kind == "scale_range":
+            if kw.reference_tensor is not None and str(kw.reference_tensor) != "input":
+                raise PackageError("its preprocessing uses another tensor's statistics.")
+            ops.append({"op": kind, "low": kw.min_percentile, "high": kw.max_percentile,
+                        "eps": kw.eps, "per_channel": _per_channel(kw.axes)})
+        elif kind == "zero_mean_unit_variance":
+            ops.append({"op": kind, "eps": kw.eps, "per_channel": _per_channel(kw.axes)})
+        elif kind == "fixed_zero_mean_unit_variance":
+            ops.append({"op": kind, "mean": kw.mean, "std": kw.std, "eps": 1e-6})
+        elif kind == "scale_linear":
+            ops.append({"op": kind, "gain": kw.gain, "offset": kw.offset})
+        elif kind == "clip" and kw.min_percentile is None and kw.max_percentile is None:
+            ops.append({"op": kind, "min": kw.min, "max": kw.max})
+        else:
+            raise PackageError(f"its preprocessing step {kind!r} is not supported by napari-unetseg.")
+    return ops
+
+
+def _per_channel(axes: Any) -> bool:
+    """bioimage.io reduces over ``axes`` (all when None): per channel unless 'channel' is one."""
+    return axes is not None and "channel" not in [str(a) for a in axes]
+
+
+def _activation(output: Any) -> str:
+    """How the output becomes scores, or PackageError when it is not per-class scores."""
+    from bioimageio.spec.model.v0_5 import NominalOrOrdinalDataDescr
+
+    data = output.data if not isinstance(output.data, (list, tuple)) else output.data[0]
+    if isinstance(data, NominalOrOrdinalDataDescr) or "int" in str(data.type):
+        raise PackageError(f"its output {str(output.id)!r} holds labels ({data.type}), not per-class scores.")
+    kinds = [p.id for p in output.postprocessing if p.id != "ensure_dtype"]
+    if kinds in (["softmax"], ["sigmoid"]):
+        return kinds[0]
+    if kinds:
+        raise PackageError(
+            f"its output {str(output.id)!r} is post-processed ({', '.join(kinds)}) into something "
+            "other than per-class scores."
+        )
+    lo, hi = getattr(data, "range", (None, None))
+    return "probabilities" if lo is not None and hi is not None and lo >= 0 and hi <= 1 else "none"
+
+
+def _read(descr_file: Any) -> bytes:
+    return descr_file.get_reader().read()
+
+
+def _test_arrays(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    from bioimageio.spec.utils import load_array
+
+    return load_array(model.inputs[0].test_tensor), load_array(model.outputs[0].test_tensor)
+
+
+def _canonical(arr: np.ndarray, axes: str, spatial_dims: int) -> np.ndarray:
+    """(B, C, *spatial) from a tensor in ``axes`` order (absent b/c become size 1)."""
+    canonical = "bc" + "zyx"[-spatial_dims:]
+    for letter in "bc":
+        if letter not in axes:
+            arr, axes = arr[None], letter + axes
+    return np.transpose(arr, [axes.index(a) for a in canonical])
+
+
+def _ours(model: Any, record: dict[str, Any], source: str) -> tuple[ModelBundle, _Geometry]:
+    weights = model.weights.pytorch_state_dict
+    try:
+        state = torch.load(io.BytesIO(_read(weights)), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unreadable or code-carrying weights
+        raise PackageError(f"{source!r} has unreadable pytorch_state_dict weights ({type(exc).__name__}).") from exc
+    try:
+        bundle = ModelBundle.from_dict({**record, "state_dict": state}, source=source)
+    except ModelFileError as exc:
+        raise PackageError(str(exc)) from exc
+    spatial = "zyx"[-bundle.spatial_dims:]
+    act = "sigmoid" if bundle.n_classes == 1 else "softmax"
+    return bundle, _Geometry("bc" + spatial, "bc" + spatial, act)
+
+
+def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
+    if len(model.inputs) != 1:
+        raise PackageError(f"{source!r} has {len(model.inputs)} inputs; napari-unetseg runs models with one input image.")
+    inp, out = model.inputs[0], model.outputs[0]
+    space = [a for a in inp.axes if a.type == "space"]
+    others = [a.type for a in inp.axes if a.type not in ("batch", "channel", "space")]
+    if others or len(space) not in (2, 3):
+        raise PackageError(
+            f"{source!r} takes a {len(space)}D input with {', '.join(others) or 'no other'} axes; "
+            "napari-unetseg runs 2D and 3D image models."
+        )
+    sd = len(space)
+    spatial, space_ids = list("zyx"[-sd:]), [str(a.id) for a in space]
+    input_axes = "".join(_axis_letter(a, spatial, space_ids) for a in inp.axes)
+    channel = [a for a in inp.axes if a.type == "channel"]
+    in_channels = len(channel[0].channel_names) if channel else 1
+    batch = [a for a in inp.axes if a.type == "batch"]
+    mins, steps = _sizes(space)
+    where = f"{source!r}: "
+    try:
+        activation = _activation(out)
+        out_space = [a for a in out.axes if a.type == "space"]
+        bad = [a.type for a in out.axes if a.type not in ("batch", "channel", "space")]
+        if bad or [str(a.id) for a in out_space] != space_ids:
+            raise PackageError(f"its output axes ({', '.join(str(a.id) for a in out.axes)}) are not per-class scores on the input's axes.")
+        halo = []
+        for a, i in zip(out_space, space):
+            ref = a.size
+            same_grid = getattr(ref, "axis_id", None) is not None and str(ref.axis_id) == str(i.id) and not getattr(ref, "offset", 0)
+            same_grid = same_grid or (isinstance(ref, int) and steps[space.index(i)] == 0 and ref == mins[space.index(i)])
+            if not same_grid or abs(a.scale - i.scale) > 1e-6 * i.scale:
+                raise PackageError(f"its output axis {str(a.id)!r} is not on the input's grid.")
+            halo.append(int(getattr(a, "halo", 0) or 0))
+        out_channel = [a for a in out.axes if a.type == "channel"]
+        n_classes = len(out_channel[0].channel_names) if out_channel else 1
+        ops = _preprocessing(list(inp.preprocessing))
+    except PackageError as exc:
+        raise PackageError(where + str(exc)) from exc
+    output_axes = "".join(_axis_letter(a, spatial, space_ids) for a in out.axes)
+
+    try:
+        module = torch.jit.load(io.BytesIO(_read(model.weights.torchscript)), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any unreadable TorchScript
+        raise PackageError(f"{where}its torchscript weights cannot be read ({type(exc).__name__}).") from exc
+    module.eval()
+    network = ForeignNetwork(
+        module,
+        spatial_dims=sd,
+        in_channels=in_channels,
+        n_classes=n_classes,
+        input_axes=input_axes,
+        output_axes=output_axes,
+        min_size=tuple(mins),
+        step=tuple(steps),
+        halo=tuple(halo),
+        outputs="probabilities" if activation == "probabilities" else "logits",
+        batch=bool(batch) and batch[0].size is None,
+    )
+    names = [str(c) for c in out_channel[0].channel_names] if out_channel else [str(out.id)]
+    class_names = ["background", *names] if n_classes == 1 else names
+    bundle = ModelBundle(
+        network=network,
+        normalization={"mode": "ops", "ops": ops},
+        class_names=class_names,
+        name=str(model.name),
+        source=source,
+    )
+    bundle.history = {"imported_from": source, "bioimageio_name": str(model.name),
+                      "description": str(model.description)}
+    return bundle, _Geometry(input_axes, output_axes, activation)
+
+
+def _check_reproduces(bundle: ModelBundle, model: Any, geo: _Geometry, source: str) -> float:
+    """Run the package's test input through our pipeline and compare with its test output."""
+    try:
+        raw, expected = _test_arrays(model)
+    except Exception as exc:  # noqa: BLE001 - a missing or unreadable test tensor
+        raise PackageError(f"{source!r} has unreadable test tensors ({type(exc).__name__}).") from exc
+    sd = bundle.spatial_dims
+    x = _canonical(np.asarray(raw), geo.input_axes, sd).astype(np.float32)
+    want = _canonical(np.asarray(expected), geo.output_axes, sd)
+    norm = np.stack([bundle.normalize(sample, channel_axis=0) for sample in x])
+    net = bundle.network.eval()
+    # A foreign module runs on the test input as the package's authors ran it (no halo padding).
+    run = net.module_scores if isinstance(net, ForeignNetwork) else net
+    with torch.inference_mode():
+        y = run(torch.from_numpy(norm)).float()
+    if geo.activation == "softmax":
+        y = torch.softmax(y, 1)
+    elif geo.activation == "sigmoid" or (geo.activation == "probabilities" and bundle.n_classes == 1):
+        y = torch.sigmoid(y)
+    elif geo.activation == "probabilities":
+        y = torch.exp(y)
+    ok, diff = reproduces(y.numpy(), want)
+    if not ok:
+        raise PackageError(
+            f"{source!r}: its test input does not reproduce its test output here (largest "
+            f"difference {diff:.3g}), so its predictions could not be trusted."
+        )
+    return diff
+
+
+def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
+    """Load a bioimage.io model package (``.zip``, or an unpacked ``rdf.yaml``).
+
+    Parameters
+    ----------
+    path : path
+        The package.
+    check : bool
+        Run the package's test input and compare with its test output (the default; a
+        package that does not reproduce is refused).
+
+    Returns
+    -------
+    ModelBundle
+        Fine-tunable for our own exports, predict-only (``bundle.trainable`` is False)
+        for third-party models.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    PackageError
+        With one sentence: a damaged zip, an invalid description, weights we cannot
+        run (the message names those we can), an output that is not per-class scores,
+        test tensors that do not reproduce.
+    """
+    path = Path(path).expanduser()
+    source = str(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Model package {source!r} does not exist.")
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as z:
+                broken = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            broken = "?"
+        if broken is not None:
+            raise PackageError(f"{source!r} is not a bioimage.io model package: the zip file is damaged or truncated.")
+    from bioimageio.spec import load_model_description
+
+    try:
+        model = load_model_description(path, format_version="latest", perform_io_checks=True)
+    except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
+        reason = str(exc).strip().splitlines()
+        short = next((line.strip() for line in reason[1:] if line.strip()), reason[0] if reason else "")
+        raise PackageError(f"{source!r} is not a valid bioimage.io model package ({short[:160]}).") from exc
+    present = [f for f in ("pytorch_state_dict", "torchscript", "onnx", "keras_hdf5", "keras_v3",
+                           "tensorflow_saved_model_bundle", "tensorflow_js")
+               if getattr(model.weights, f, None) is not None]
+    record = (model.config.model_extra or {}).get(CONFIG_KEY)
+    if isinstance(record, dict) and model.weights.pytorch_state_dict is not None:
+        bundle, geo = _ours(model, record, source)
+    elif model.weights.torchscript is not None:
+        bundle, geo = _foreign(model, source)
+    elif model.weights.pytorch_state_dict is not None:
+        raise PackageError(
+            f"{source!r} has pytorch_state_dict weights of a third-party architecture, whose Python "
+            f"source napari-unetseg does not run (a model file must not run code); {CAN_RUN}."
+        )
+    else:
+        raise PackageError(f"{source!r} has {', '.join(present) or 'no'} weights only; {CAN_RUN}.")
+    if check:
+        _check_reproduces(bundle, model, geo, source)
+    return bundle

@@ -1,0 +1,261 @@
+"""bioimage.io model packages: export (checked by bioimageio.core), import of our own
+exports and of third-party packages, and the bad inputs, each with one sentence."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from bioimageio.spec.model import v0_5 as bio
+from bioimageio_packages import PixelThreshold, build_package, scale_range, zero_mean_unit_variance
+
+from napari_unetseg import api, cli
+from napari_unetseg.bioimageio import PackageError, load_package
+from napari_unetseg.core.bundle import ModelBundle, ModelFileError
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ModelBundle:
+    """A tiny 2D U-Net with a physical pixel size, briefly trained so it is not constant."""
+    image, labels = synthetic_nuclei((96, 96), seed=1)
+    bundle = api.train(image, (labels > 0).astype(np.uint8), label_mode="dense", steps=6,
+                       patch_size=32, batch_size=2, seed=0, device="cpu",
+                       model=ModelBundle.create(spatial_dims=2, depth=2, base_channels=4),
+                       object_size=None)
+    bundle.name = "tiny nuclei"
+    bundle.set_object_size({"diameter": 12.0, "pixel_size": 0.5, "unit": "µm"})
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory):
+    return tiny.export_bioimageio(tmp_path_factory.mktemp("export") / "tiny.zip", authors=["Ada Lovelace"])
+
+
+def _rdf(path) -> dict:
+    with zipfile.ZipFile(path) as z:
+        return yaml.safe_load(z.read("rdf.yaml"))
+
+
+# -- export ---------------------------------------------------------------------------------
+def test_export_passes_bioimageio_core_test(exported):
+    from bioimageio.core import test_model
+
+    summary = test_model(exported)
+    assert summary.status == "passed", summary.format()
+    tested = {d.name for d in summary.details if d.status == "passed"}
+    assert any("pytorch_state_dict" in n for n in tested) and any("torchscript" in n for n in tested)
+
+
+def test_export_describes_the_model(exported, tiny):
+    rdf = _rdf(exported)
+    assert rdf["format_version"].startswith("0.5")
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"}
+    arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
+    assert arch["callable"] == "UNet" and arch["kwargs"]["base_channels"] == 4
+    with zipfile.ZipFile(exported) as z:
+        names = set(z.namelist())
+        source = z.read(arch["source"]).decode()
+        readme = z.read(rdf["documentation"]["source"]).decode()
+    # The architecture file is self-contained: only torch and the standard library.
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    assert imports <= {"__future__", "typing", "torch"}
+    assert {rdf["covers"][0]["source"], "test_input.npy", "test_output.npy"} <= names
+    space = [a for a in rdf["inputs"][0]["axes"] if a["type"] == "space"]
+    assert [(a["id"], a["scale"], a["unit"]) for a in space] == [("y", 0.5, "micrometer"), ("x", 0.5, "micrometer")]
+    pre = [p for p in rdf["inputs"][0]["preprocessing"] if p["id"] == "scale_range"][0]["kwargs"]
+    assert (pre["min_percentile"], pre["max_percentile"], pre["axes"]) == (1.0, 99.8, ["y", "x"])
+    assert rdf["outputs"][0]["postprocessing"][0]["id"] == "softmax"
+    assert rdf["cite"][0]["doi"] == "10.1007/978-3-319-24574-4_28"
+    assert rdf["authors"] == [{"name": "Ada Lovelace"}] and rdf["license"] == "CC-BY-4.0"
+    assert "tiny nuclei" in readme and "## Validation" in readme
+    assert rdf["training_data"]["description"]
+
+
+def test_export_test_output_is_our_prediction(exported, tiny):
+    """The test output is a real run: its argmax is what api.predict labels."""
+    with zipfile.ZipFile(exported) as z:
+        raw = np.load(z.open("test_input.npy"))
+        scores = np.load(z.open("test_output.npy"))
+    labels = api.predict(raw[0, 0], tiny, object_size=None, device="cpu", tile_size=raw.shape[-1])
+    agree = (labels == scores[0].argmax(0)).mean()
+    assert agree > 0.999, agree
+
+
+# -- import: our own exports ----------------------------------------------------------------
+def test_own_export_comes_back_fine_tunable(exported, tiny):
+    bundle = api.load_model(exported)
+    assert bundle.trainable and bundle.name == tiny.name
+    assert bundle.normalization == tiny.normalization and bundle.class_names == tiny.class_names
+    assert bundle.object_size["pixel_size"] == 0.5
+    for key, value in tiny.network.state_dict().items():
+        assert torch.equal(value, bundle.network.state_dict()[key])
+    image, labels = synthetic_nuclei((64, 64), seed=3)
+    tuned = api.train(image, (labels > 0).astype(np.uint8), model=bundle, label_mode="dense",
+                      steps=2, patch_size=32, batch_size=2, device="cpu", object_size=None)
+    assert tuned.history["steps"] == 2
+
+
+# -- import: third-party packages -----------------------------------------------------------
+def test_third_party_monai_unet_torchscript_segments(tmp_path):
+    from monai.networks.nets import UNet as MonaiUNet
+
+    torch.manual_seed(0)
+    # Batch norm (in eval) keeps each pixel's output independent of the rest of a tile.
+    net = MonaiUNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8), strides=(2,),
+                    num_res_units=1, norm="batch").eval()
+    raw = synthetic_nuclei((64, 64), seed=2)[0].astype(np.float32)[None, None]
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.from_numpy(zero_mean_unit_variance(raw))), 1).numpy()
+    path = build_package(
+        tmp_path / "monai", net, raw, expected, input_axes="bcyx", output_axes="bcyx",
+        min_size=16, step=2, channel_names=["background", "nucleus"],
+        preprocessing=[bio.ZeroMeanUnitVarianceDescr(kwargs=bio.ZeroMeanUnitVarianceKwargs(axes=["channel", "y", "x"]))],
+        postprocessing=[bio.SoftmaxDescr()],
+    )
+    bundle = api.load_model(path)
+    assert not bundle.trainable and bundle.class_names == ["background", "nucleus"]
+    image = synthetic_nuclei((90, 77), seed=4)[0]  # 77 is no size the network accepts (16 + 2k)
+    # The package author's way: normalize the whole image, pad to an accepted size, run.
+    padded = np.pad(zero_mean_unit_variance(image), ((0, 0), (0, 1)), "reflect")
+    with torch.no_grad():
+        direct = torch.softmax(net(torch.from_numpy(padded)[None, None]), 1)[0, 1, :, :77].numpy()
+    labels, prob = api.predict(image, bundle, tile_size=96, device="cpu", return_probabilities=True)
+    assert labels.shape == image.shape
+    assert np.abs(prob - direct).max() < 1e-4
+    assert (labels == (direct > 0.5)).mean() > 0.999
+    # Several tiles of an accepted size (an untrained strided network is not shift
+    # invariant, so tiles differ from the whole image by more than rounding here).
+    result = api.drain(api.predict_iter(image, bundle, tile_size=30, device="cpu", return_probabilities=True))
+    assert result.stats["tile_size"] == (30, 30) and result.stats["n_tiles"] > 4
+    assert result.labels.shape == image.shape and 0 <= result.probabilities.min() <= result.probabilities.max() <= 1
+    with pytest.raises(ValueError, match="prediction only"):
+        api.train(image, (labels > 0).astype(np.uint8), model=bundle, steps=1)
+    with pytest.raises(ModelFileError, match="prediction only"):
+        bundle.save(tmp_path / "x.pt")
+
+
+def test_third_party_3d_size_rules_halo_and_preprocessing(tmp_path):
+    """A 3D model without channel axis, sizes 12 + 4k, a 3-pixel halo and probabilities."""
+    module = PixelThreshold(min_size=12, step=4, halo=3)
+    image, truth = synthetic_nuclei((21, 45, 38), seed=6)
+    raw = image[:16, :20, :24].astype(np.float32)[None]
+    with torch.no_grad():
+        expected = module(torch.from_numpy(scale_range(raw, 2.0, 99.0))).numpy()
+    path = build_package(
+        tmp_path / "pix", module, raw, expected, input_axes="bzyx", output_axes="bzyx",
+        min_size=12, step=4, halo=3, output_range=(0.0, 1.0),
+        preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(axes=["z", "y", "x"], min_percentile=2.0, max_percentile=99.0))],
+    )
+    bundle = load_package(path)
+    assert bundle.spatial_dims == 3 and bundle.n_classes == 1 and bundle.halo == (3, 3, 3)
+    labels = api.predict(image, bundle, tile_size=16, device="cpu")
+    want = scale_range(image.astype(np.float32), 2.0, 99.0) > 0.5  # the model's own rule, whole image
+    assert labels.shape == image.shape
+    # Every pixel, the image border included, is right: the halo never leaks in.
+    assert (labels.astype(bool) == want).mean() > 0.9995
+
+
+# -- bad input ------------------------------------------------------------------------------
+def _one_sentence(message: str) -> None:
+    assert "\n" not in message and message.rstrip().endswith(".") and len(message) < 400
+
+
+def test_corrupt_zip_is_one_sentence(tmp_path, exported, capsys):
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(exported.read_bytes()[:4000])
+    with pytest.raises(PackageError, match="damaged or truncated") as err:
+        api.load_model(broken)
+    _one_sentence(str(err.value))
+    image = tmp_path / "img.tif"
+    assert cli.main(["sample", str(image), "--shape", "32", "32"]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(image), "--model", str(broken), "-o", str(tmp_path / "out")]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and "damaged or truncated" in err_lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("weights", ["onnx", "pytorch_state_dict"])
+def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
+    module = torch.nn.Conv2d(1, 2, 1)
+    raw = np.random.default_rng(0).random((1, 1, 16, 16), np.float32)
+    with torch.no_grad():
+        out = module(torch.from_numpy(raw)).numpy()
+    path = build_package(tmp_path / weights, module, raw, out, input_axes="bcyx", output_axes="bcyx",
+                         min_size=16, step=0, preprocessing=[], channel_names=["a", "b"], weights=weights)
+    with pytest.raises(PackageError, match="runs torchscript weights") as err:
+        load_package(path)
+    _one_sentence(str(err.value))
+
+
+def _random_model(tmp_path, **kwargs):
+    """A 1x1 convolution whose test output is random numbers (it does not reproduce them)."""
+    module = torch.nn.Conv2d(1, 2, 1)
+    rng = np.random.default_rng(0)
+    raw = rng.random((1, 1, 16, 16), np.float32)
+    return build_package(tmp_path / "random", module, raw, rng.random((1, 2, 16, 16), np.float32),
+                         input_axes="bcyx", output_axes="bcyx", min_size=16, step=0,
+                         preprocessing=[], channel_names=["a", "b"], **kwargs)
+
+
+def test_output_that_is_not_per_class_scores(tmp_path):
+    path = _random_model(tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))])
+    with pytest.raises(PackageError, match="not per-class scores|other than per-class scores") as err:
+        load_package(path)
+    _one_sentence(str(err.value))
+
+
+def test_test_tensors_that_do_not_reproduce(tmp_path):
+    path = _random_model(tmp_path, postprocessing=[bio.SoftmaxDescr()])
+    with pytest.raises(PackageError, match="does not reproduce") as err:
+        load_package(path)
+    _one_sentence(str(err.value))
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
+    model = tiny.save(tmp_path / "tiny.pt")
+    image = tmp_path / "img.tif"
+    assert cli.main(["sample", str(image), "--shape", "48", "40"]) == 0
+    out = tmp_path / "pkg.zip"
+    assert cli.main(["export", str(model), "--format", "bioimageio", "--output", str(out),
+                     "--test-image", str(image), "--author", "Grace Hopper"]) == 0
+    rdf = _rdf(out)
+    assert rdf["authors"] == [{"name": "Grace Hopper"}]
+    assert np.load(zipfile.ZipFile(out).open("test_input.npy")).shape == (1, 1, 48, 40)
+    assert cli.main(["predict", str(image), "--model", str(out), "-o", str(tmp_path / "labels")]) == 0
+    assert list((tmp_path / "labels").glob("*.tif"))
+    capsys.readouterr()
+    assert cli.main(["export", str(model), "--output", str(tmp_path / "pkg.txt")]) == 1
+    assert "must end in .zip" in capsys.readouterr().err
+
+
+def test_cli_version(capsys):
+    from napari_unetseg import __version__
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"unetseg {__version__}"
+
+
+# -- widget ---------------------------------------------------------------------------------
+def test_load_model_file_accepts_a_package(make_napari_viewer, exported, tmp_path, errors_shown):
+    from napari_unetseg.core.registry import REGISTRY
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    name = widget.model_combo.load_file(exported)
+    try:
+        assert name in REGISTRY and REGISTRY.get(name).trainable
+        assert widget.model_combo.model_name() == name
+    finally:
+        REGISTRY.remove(name)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    assert widget.model_combo.load_file(broken) is None
+    assert len(errors_shown) == 1 and "damaged or truncated" in errors_shown[0]
