@@ -201,6 +201,7 @@ class ModelBundle:
         return (
             f"{self.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
             f"classes: {', '.join(self.class_names)}"
+            + ("" if self.trainable else " (imported, predict only)")
         )
 
     def copy(self) -> ModelBundle:
