@@ -342,9 +342,15 @@ class ValidateWidget(QWidget):
         self.cancel_button = QPushButton("Cancel", self)
         self.runner = JobRunner(self.run_button, self.cancel_button, self)
         self.run_button.clicked.connect(self.run)
+        self.command_button = QPushButton("Copy as command", self)
+        self.command_button.setToolTip(
+            "The unetseg command line (and Python code) that repeats this evaluation."
+        )
+        self.command_button.clicked.connect(lambda: self.copy_command())
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.command_button)
 
         # -- results ---------------------------------------------------------------------
         self.summary = QLabel("Choose two Labels layers and press Evaluate.", self)
@@ -406,11 +412,11 @@ class ValidateWidget(QWidget):
         if pred is None or gt is None:
             return None
         try:
-            classes = parse_classes(self.classes_edit.text())
+            options = self.options(gt)
         except ValueError as exc:
             notify_error(exc)
             return None
-        spacing, unit = self._spacing(gt)
+        _, unit = self._spacing(gt)
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         return self.runner.start(
             _evaluate_job,
@@ -421,14 +427,41 @@ class ValidateWidget(QWidget):
             on_error=lambda exc: self.summary.setText("Failed; see the notification."),
             on_cancel=lambda: self.summary.setText("Cancelled."),
             error_context="Validation failed",
-            mode=self.mode(),
-            spacing=spacing,
-            objects=self.objects_check.isChecked(),
-            classes=classes,
-            iou_threshold=self.threshold_spin.value(),
-            instances=str(self.instances_combo.currentData()),
+            **options,
             return_errors=True,
             unit=unit,
+        )
+
+    def options(self, ground_truth: Labels) -> dict[str, Any]:
+        """The scoring settings, as :func:`napari_unetseg.api.evaluate` arguments.
+
+        Raises ``ValueError`` (one sentence) for an unreadable class list.
+        """
+        return {
+            "mode": self.mode(),
+            "spacing": self._spacing(ground_truth)[0],
+            "objects": self.objects_check.isChecked(),
+            "classes": parse_classes(self.classes_edit.text()),
+            "iou_threshold": self.threshold_spin.value(),
+            "instances": str(self.instances_combo.currentData()),
+        }
+
+    def copy_command(self, folder: str | None = None) -> Any:
+        """Show (and copy) the command that scores the chosen layers like Evaluate does.
+
+        Layers that live only in the session are saved first, into ``folder`` (asked for
+        when None). Returns the dialog, or None.
+        """
+        from ..commands import evaluate_command
+        from .reproduce import show_command
+
+        pred, gt = self.pred_combo.layer(), self.gt_combo.layer()
+        if pred is None or gt is None:
+            return None
+        return show_command(
+            self,
+            lambda files: evaluate_command(files.layer(pred), files.layer(gt), **self.options(gt)),
+            folder,
         )
 
     def cancel(self) -> None:
