@@ -59,19 +59,32 @@ def _segment(img, model, settings: batch.SegmentSettings) -> None:
 
 
 def paired_times(plan, images, model, settings) -> list[tuple[float, float, float, float]]:
-    """Per file: (batch wall, batch CPU, in-memory wall, in-memory CPU) seconds."""
+    """Per file: (batch wall, batch CPU, in-memory wall, in-memory CPU) seconds.
+
+    The in-memory segmentation of image i runs just before the batch starts file i
+    for even i, just after it finished file i for odd i (so neither always goes first).
+    """
     pairs = []
+    memory: dict[int, tuple[float, float]] = {}
+
+    def in_memory(i: int) -> None:
+        t = _clock()
+        _segment(images[i], model, settings)
+        memory[i] = _since(t)
+
     gen = batch.segment_files_iter(plan, settings)
     start = _clock()
     for record in gen:
         if record.finished is None:
+            if record.total == 0 and record.index % 2 == 0 and record.index not in memory:
+                in_memory(record.index)  # before the batch reads the file
+                start = _clock()
             continue
         assert record.finished.ok, record.finished.error
         b_wall, b_cpu = _since(start)
-        t = _clock()
-        _segment(images[record.index], model, settings)
-        m_wall, m_cpu = _since(t)
-        pairs.append((b_wall, b_cpu, m_wall, m_cpu))
+        if record.index not in memory:
+            in_memory(record.index)
+        pairs.append((b_wall, b_cpu, *memory[record.index]))
         start = _clock()
     return pairs
 
@@ -142,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
           f"device {args.device}")
     print(f"\nmachine: {machine()}")
     print(f"load average (1/5/15 min) at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n")
-    print("| clock | in-memory segmentation, ms per file | batch, ms per file | "
-          "overhead (median of files) | overhead (ratio of sums) |")
-    print("|---|---|---|---|---|")
+    print("| clock | in-memory segmentation, ms per file (median) | batch, ms per file "
+          "(median) | overhead, ms per file (median) | overhead / segmentation (median of "
+          "files) | ratio of sums - 1 |")
+    print("|---|---|---|---|---|---|")
     result = {}
     for name, b, m in (("wall", 0, 2), ("CPU", 1, 3)):
         per_file = [(r[b] - r[m]) / r[m] for r in rest]
@@ -152,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         result[name] = (statistics.median(per_file), ratio)
         print(f"| {name} | {1000 * statistics.median(r[m] for r in rest):.1f} | "
               f"{1000 * statistics.median(r[b] for r in rest):.1f} | "
+              f"{1000 * statistics.median(r[b] - r[m] for r in rest):.1f} | "
               f"{100 * statistics.median(per_file):+.1f} % | {100 * ratio:+.1f} % |")
     first = pairs[0][0] - pairs[0][2]
     print(f"\nfirst file: {1000 * first:.0f} ms more than its in-memory segmentation "
@@ -162,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|")
     for name, value in pieces.items():
         print(f"| {name} | {value:.2f} |")
-    met = result["CPU"][1] < 0.10
-    print(f"\ntarget: per-file overhead under 10 % -> {'met' if met else 'NOT met'} "
-          f"(CPU time, ratio of sums: {100 * result['CPU'][1]:+.1f} %)")
+    met = result["CPU"][0] < 0.10
+    print(f"\ntarget: per-file overhead under 10 % of the segmentation time -> "
+          f"{'met' if met else 'NOT met'} (CPU time, median of the files: "
+          f"{100 * result['CPU'][0]:+.1f} %; ratio of sums {100 * result['CPU'][1]:+.1f} %)")
     return 0
 
 

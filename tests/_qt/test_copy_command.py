@@ -38,3 +38,54 @@ def test_validate_command_gives_the_widget_metrics(qtbot, make_napari_viewer, tm
     assert sorted(from_cli["classes"]) == ["1", "2"]
     for key in ("classes", "summary", "objects", "per_slice_dice"):
         assert from_cli[key] == from_widget[key], key
+
+
+def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewer, tmp_path):
+    import torch
+
+    from napari_unetseg._qt import finetune as fw
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.registry import REGISTRY
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+    from napari_unetseg.provenance import weights_sha256
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    before = set(REGISTRY.session())
+    try:
+        viewer = make_napari_viewer()
+        image, truth = synthetic_nuclei((96, 96), seed=0)
+        viewer.add_image(image, name="cells", scale=(0.5, 0.5))
+        _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+        widget.start_combo.set_model_name(fw.SCRATCH)
+        widget.size_combo.setCurrentText("tiny (quick experiments)")
+        widget.budget_unit.setCurrentText("steps")
+        widget.budget_spin.setValue(4)
+        widget.patch_spin.setValue(64)
+        widget.batch_spin.setValue(2)
+        widget.device_combo.setCurrentText("cpu")
+        widget.preview_check.setChecked(False)
+        layer = widget.new_scribble_layer()
+        layer.data = synthetic_scribbles(truth, seed=0)
+        with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+            assert widget.train() is not None
+        assert widget.trained is not None
+        layer.data = np.zeros_like(layer.data)  # painting after the run: not in the command
+
+        rep = widget.copy_command(folder=str(tmp_path)).reproduction
+        assert "--steps" in rep.argv and rep.notes == []
+        assert rep.argv[rep.argv.index("--depth") + 1] == "2"
+        assert cli.main(rep.argv[1:]) == 0
+        again = ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])
+        assert weights_sha256(again) == weights_sha256(widget.trained)
+
+        with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+            layer.data = synthetic_scribbles(truth, seed=1)
+            assert widget.continue_training() is not None
+        rep = widget.copy_command(folder=str(tmp_path / "second")).reproduction
+        start = rep.argv[rep.argv.index("--from") + 1]  # the first model, saved for it
+        assert start.endswith(".pt") and "--depth" not in rep.argv
+    finally:
+        torch.set_num_threads(threads)
+        for name in set(REGISTRY.session()) - before:
+            REGISTRY.remove(name)

@@ -71,15 +71,16 @@ class SessionFiles:
             self._folder = Path(chosen)
         return self._folder
 
-    def layer(self, layer: Layer) -> str:
-        """A TIFF holding the layer's data, with its pixel size (saved when needed)."""
+    def layer(self, layer: Layer, data: Any = None) -> str:
+        """A TIFF holding the layer's data (or ``data``, e.g. a snapshot of painted
+        labels), with the layer's pixel size; saved when no file holds it already."""
         from .. import _io
 
+        data = layer_data(layer) if data is None else data
         source = getattr(getattr(layer, "source", None), "path", None)
         if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
-            if _same_data(layer, Path(source)):
+            if _same_data(layer, data, Path(source)):
                 return str(Path(source).resolve())
-        data = layer_data(layer)
         path = self.folder() / f"{_safe(layer.name)}.tif"
         meta = layer.metadata or {}
         axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
@@ -99,11 +100,12 @@ class SessionFiles:
         return str(path)
 
     def model(self, name: str, bundle: Any = None) -> str:
-        """A shipped model's name, or a file holding exactly this model's weights."""
+        """A shipped model's name, or a file holding exactly this model's weights
+        (``bundle``, when given, is the model itself, e.g. one trained earlier)."""
         from ..core.registry import REGISTRY
         from ..provenance import model_reference
 
-        if name in REGISTRY.shipped() and name not in REGISTRY.session():
+        if bundle is None and name in REGISTRY.shipped() and name not in REGISTRY.session():
             return name
         bundle = bundle if bundle is not None else REGISTRY.get(name)
         ref = model_reference(name, bundle)
@@ -120,15 +122,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
 
 
-def _same_data(layer: Layer, path: Path) -> bool:
-    """Whether the file still holds the layer's data (same shape; same values for Labels)."""
+def _same_data(layer: Layer, data: Any, path: Path) -> bool:
+    """Whether the file still holds ``data`` (same shape; same values for Labels)."""
     from .. import _io
 
     try:
         img = _io.read_image(path, lazy=True)
     except (ValueError, OSError):
         return False
-    data = layer_data(layer)
     if tuple(img.data.shape) != tuple(data.shape):
         return False
     if layer.__class__.__name__ != "Labels" or not isinstance(data, np.ndarray):

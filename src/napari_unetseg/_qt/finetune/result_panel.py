@@ -21,7 +21,13 @@ class ResultPanel(QWidget):
             "Train the model just trained further, with the labels as they are now.",
         )
         self.save_button = button(self, "Save model...", "Write the trained model to a .pt file.")
-        self.buttons = row(self.continue_button, self.save_button)
+        self.command_button = button(
+            self,
+            "Copy as command",
+            "The unetseg command line (and Python code) that repeats the last training run "
+            "(before the first: the run Train would start).",
+        )
+        self.buttons = row(self.continue_button, self.save_button, self.command_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.buttons)

@@ -69,8 +69,15 @@ _SHORTCUTS = {
         "val_spin", "augment_check", "device_combo", "size_combo", "train_button",
         "stop_button",
     ),
-    "result_panel": ("continue_button", "save_button"),
+    "result_panel": ("continue_button", "save_button", "command_button"),
 }  # fmt: skip
+
+
+#: TrainRequest fields that a ``unetseg train`` command repeats as they are.
+_COMMAND_FIELDS = (
+    "label_mode", "steps", "time_limit", "learning_rate", "patch_size", "batch_size",
+    "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config",
+)  # fmt: skip
 
 
 class FinetuneWidget(QWidget):
@@ -91,6 +98,9 @@ class FinetuneWidget(QWidget):
         self.curve = Curve()
         self.preview = Preview(napari_viewer)
         self._request: TrainRequest | None = None
+        self._request_layers: tuple[Image, Labels] | None = None  # those of self._request
+        #: The request, image and labels of the last run that made a model.
+        self._last_run: tuple[TrainRequest, Image, Labels] | None = None
         self._run_done = False
         self._runs = 0
         self._last_draw = 0.0
@@ -127,6 +137,7 @@ class FinetuneWidget(QWidget):
         self.stop_button.clicked.connect(lambda *_: self.stop())
         self.continue_button.clicked.connect(lambda *_: self.continue_training())
         self.save_button.clicked.connect(lambda *_: self.save_model())
+        self.command_button.clicked.connect(lambda *_: self.copy_command())
         self.runner.started.connect(lambda: self.stop_button.setEnabled(True))
         self.runner.finished.connect(self._on_finished)
         self.image_combo.layerChanged.connect(self._on_image_changed)
@@ -206,6 +217,42 @@ class FinetuneWidget(QWidget):
         notify_info(f"Saved the model to {written}")
         return written
 
+    def copy_command(self, folder: str | None = None) -> Any:
+        """Show (and copy) the command that repeats the last training run (before the
+        first one: the run Train would start now).
+
+        The painted labels (as trained on), and a model or image that lives only in the
+        session, are saved first into ``folder`` (asked for when None). Returns the
+        dialog, or None.
+        """
+        from ...commands import train_command
+        from ..reproduce import show_command
+
+        if self._last_run is not None:
+            req, image, labels = self._last_run
+        else:
+            image, labels = self.image_combo.layer(), self.labels_combo.layer()
+            problem = self._problem(image, labels)
+            if problem:
+                notify_error(f"No command: {problem}")
+                return None
+            req = self._make_request(image, labels, False)  # seed: the next run's
+            self.preview.target = None  # no run: nothing to preview
+
+        def build(files: Any) -> Any:
+            model = req.model
+            if model is not None:
+                bundle = None if isinstance(model, str) else model
+                model = files.model(bundle.name if bundle else model, bundle)
+            lab = Path(files.layer(labels, req.labels))
+            options = {f: getattr(req, f) for f in _COMMAND_FIELDS}
+            return train_command(
+                files.layer(image), lab, lab.with_name("trained-by-command.pt"), model=model,
+                **options,
+            )
+
+        return show_command(self, build, folder)
+
     # -- starting a run -----------------------------------------------------------------
     def _start(self, continued: bool) -> Any:
         if self.runner.busy:
@@ -220,7 +267,7 @@ class FinetuneWidget(QWidget):
         req = self._make_request(image, labels, continued)
         if self.preview.target is not None:
             self.preview.layer(image)
-        self._request = req
+        self._request, self._request_layers = req, (image, labels)
         self._run_done = False
         self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
         self._runs += 1
@@ -311,6 +358,8 @@ class FinetuneWidget(QWidget):
 
         self.trained = bundle
         self.trained_name = REGISTRY.register(bundle, base)
+        if self._request is not None and self._request_layers is not None:
+            self._last_run = (self._request, *self._request_layers)
         text, note = result_text(bundle, self.trained_name)
         if self.preview.target is not None:
             text += (
