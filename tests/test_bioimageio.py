@@ -124,7 +124,8 @@ def test_third_party_monai_unet_torchscript_segments(tmp_path):
     padded = np.pad(zero_mean_unit_variance(image), ((0, 0), (0, 1)), "reflect")
     with torch.no_grad():
         direct = torch.softmax(net(torch.from_numpy(padded)[None, None]), 1)[0, 1, :, :77].numpy()
-    labels, prob = api.predict(image, bundle, tile_size=96, device="cpu", return_probabilities=True)
+    labels, prob = api.predict(image, bundle, tile_size=96, device="cpu", precision="fp32",
+                              return_probabilities=True)
     assert labels.shape == image.shape
     assert np.abs(prob - direct).max() < 1e-4
     assert (labels == (direct > 0.5)).mean() > 0.999

@@ -35,7 +35,7 @@ from .bundle import ModelBundle
 #: the reduced precision.
 MIN_AGREEMENT = 0.999
 
-#: Calibration input edge per spatial axis (rounded up to the model's divisor).
+#: Calibration input edge per spatial axis (rounded up to a size the model accepts).
 CALIBRATION_SHAPE = {2: (256, 256), 3: (32, 96, 96)}
 
 
@@ -83,8 +83,9 @@ def calibration_input(bundle: ModelBundle) -> np.ndarray:
     """A normalized (1, C, *spatial) float32 batch of synthetic nuclei for the check."""
     from .synthetic import synthetic_nuclei
 
-    div = bundle.divisor
-    shape = tuple(-(-s // div) * div for s in CALIBRATION_SHAPE[bundle.spatial_dims])
+    # Sizes the network accepts (our U-Net: multiples of its divisor; a foreign network:
+    # its minimum plus a multiple of its step).
+    shape = bundle.fit_tile(CALIBRATION_SHAPE[bundle.spatial_dims])
     options: dict[str, Any] = {}
     if bundle.object_size is not None:
         r = float(bundle.object_size["diameter"]) / 2
