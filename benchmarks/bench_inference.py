@@ -51,6 +51,7 @@ import torch
 
 from napari_unetseg.api import drain
 from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.guards import fmt_bytes
 from napari_unetseg.core.inference import inference_network, predict_tiled
 from napari_unetseg.core.inference.network import memory_format
 from napari_unetseg.core.synthetic import synthetic_nuclei
@@ -537,14 +538,6 @@ IMPORT_SNIPPETS = {
 
 
 # -- report ---------------------------------------------------------------------------------
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
 def table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

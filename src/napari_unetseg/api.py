@@ -14,6 +14,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 
 from ._io import read_image
 from .batch import segment_files
+from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
@@ -59,6 +61,12 @@ __all__ = [
 ]
 
 ModelLike = ModelBundle | str | os.PathLike
+
+
+def _dtype(array: Any) -> np.dtype:
+    """The data type of an array-like without reading it (numpy, dask, zarr, lists)."""
+    dtype = getattr(array, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
 
 
 def load_model(model: ModelLike) -> ModelBundle:
@@ -163,6 +171,7 @@ def predict_iter(
     ``result.stats["object_size"]["message"]`` says which object size was used.
     """
     bundle = load_model(model)
+    guards.check_image_dtype(_dtype(image))  # before the object size is measured on it
     return (
         yield from predict_sized(
             bundle,
@@ -335,6 +344,8 @@ def train_iter(
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
+    for img in images if isinstance(images, (list, tuple)) else [images]:
+        guards.check_image_dtype(_dtype(img))
     bundle = None if model is None else load_model(model)
     if bundle is not None and not bundle.trainable:
         raise ValueError(
@@ -480,6 +491,17 @@ def evaluate_iter(
     ``return_errors=True`` also computes the error overlay (``result.errors``: 1 false
     positive, 2 false negative, 3 wrong class), in the same pass over the data.
     """
+    dense_objects = objects and mode == "dense"
+    guards.check_memory(
+        guards.evaluation_bytes(
+            math.prod(getattr(prediction, "shape", np.shape(prediction))),
+            [_dtype(prediction).itemsize, _dtype(ground_truth).itemsize],
+            dense_objects,
+            return_errors,
+        ),
+        "Evaluation",
+        hint="score voxels only (objects=False, --no-objects) or a smaller region",
+    )
     return (
         yield from _evaluate_iter(
             prediction,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .core.guards import fmt_bytes as _fmt_bytes
 
 
 class CLIError(Exception):
@@ -181,14 +182,6 @@ class _FileBars:
         if self.bar is not None:
             self.bar.__exit__()
             self.bar = None
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _peak_rss() -> float:
@@ -573,11 +566,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, *_: Any, **__: Any) -> None:
+    """Python warnings (NaN pixels, a fallback to the CPU) as one line each on stderr."""
+    _say(f"warning: {str(message).strip().splitlines()[0]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("unetseg: interrupted; no output was left half-written.", file=sys.stderr)
         return 130

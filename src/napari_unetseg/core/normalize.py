@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .guards import check_image_dtype, finite_policy
+
 DEFAULT_NORMALIZATION: dict[str, Any] = {
     "mode": "percentile",
     "low": 1.0,
@@ -144,7 +146,9 @@ class Normalizer:
 
     ``(x - lo) / (hi - lo)`` per channel, where ``lo``/``hi`` are the ``low``/``high``
     percentiles of the image (of each channel when ``per_channel``). Values are not
-    clipped, so saturated regions keep their ordering.
+    clipped, so saturated regions keep their ordering. NaN / Inf values are left out of
+    the percentiles and become 0 (the background level) when normalized; an image with
+    no finite value is refused (:func:`~napari_unetseg.core.guards.finite_policy`).
     """
 
     def __init__(
@@ -164,12 +168,15 @@ class Normalizer:
         cls, image: Any, layout: Layout, params: dict[str, Any] | None = None
     ) -> Normalizer:
         p = {**DEFAULT_NORMALIZATION, **(params or {})}
+        check_image_dtype(image.dtype)
         if p["mode"] == "none":
             c = layout.n_channels
             return cls(np.zeros(c), np.ones(c))
         if p["mode"] not in ("percentile", "ops"):
             raise ValueError(f"Unknown normalization mode {p['mode']!r}.")
-        sample = strided_sample(image).astype(np.float32, copy=False)
+        raw = strided_sample(image)
+        finite_policy(raw)  # the NaN / Inf policy (docs/reliability.md): refuse or warn
+        sample = raw.astype(np.float32, copy=False)
         if layout.channel_axis is not None:
             sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(sample.shape[layout.channel_axis], -1)
         else:

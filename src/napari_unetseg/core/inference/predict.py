@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import devices as dev
+from .. import guards
 from ..bundle import ModelBundle
 from ..normalize import Layout
 from ..precision import choose_precision
@@ -71,6 +72,37 @@ def _outputs(
         probabilities=np.zeros(out_shape, np.float32) if probabilities else None,
         uncertainty=np.zeros(out_shape, np.float32) if uncertainty else None,
     )
+
+
+def check_prediction_memory(
+    bundle: ModelBundle,
+    layout: Layout,
+    tile: tuple[int, ...],
+    batch_size: int,
+    device: torch.device,
+    new_labels: bool,
+    maps: int,
+) -> None:
+    """Refuse a prediction that would not fit in memory (core/guards.py), before any of
+    its buffers is allocated. ``maps``: image-sized float32 maps asked for."""
+    padded = tuple(max(s, t) for s, t in zip(layout.spatial_shape, tile))
+    host, on_device = guards.prediction_bytes(
+        math.prod(layout.output_shape),
+        tile,
+        batch_size,
+        bundle.n_classes,
+        base_channels=int(bundle.config.get("base_channels", 16)),
+        depth=int(bundle.config.get("depth", 4)),
+        band_voxels=tile[0] * math.prod(padded[1:]),
+        label_bytes=1 if bundle.n_labels <= 255 else 2,
+        maps=maps,
+        write_labels=new_labels,
+    )
+    # On a GPU the tiles are the device's business: out-of-memory there halves the batch
+    # and falls back to the CPU (core/devices.py); the image-sized outputs are RAM.
+    needed = host + on_device if device.type == "cpu" else host
+    hint = "choose a smaller tile size or batch size, or segment a smaller region"
+    guards.check_memory(needed, "Prediction", hint=hint)
 
 
 def _run_stats(
@@ -170,6 +202,8 @@ def predict_tiled(
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
     overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
+    maps = int(return_probabilities) + int(return_uncertainty)
+    check_prediction_memory(bundle, layout, tile, bs, device, out is None, maps)
     result = _outputs(bundle, layout, out, return_probabilities, return_uncertainty)
 
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..guards import MAX_CLASSES, check_class_count
 from ..normalize import Layout, Normalizer, resolve_layout
 
 LABEL_MODES = ("sparse", "dense")
@@ -113,11 +114,13 @@ def _bands(
     for lead in itertools.product(*(range(n) for n in pair.lab_layout.leading_shape)):
         for r0 in range(0, spatial[0], rows):
             sl = (slice(r0, min(r0 + rows, spatial[0])),) + tuple(slice(None) for _ in spatial[1:])
-            yield (
-                lead,
-                r0,
-                np.asarray(pair.labels[pair.lab_layout.index(lead, sl)]).astype(np.int64),
-            )
+            raw = np.asarray(pair.labels[pair.lab_layout.index(lead, sl)])
+            if raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw % 1 == 0)):
+                raise ValueError(
+                    "The labels have fractional or NaN values; labels must be whole numbers "
+                    "(0, 1, 2, ...)."
+                )
+            yield lead, r0, raw.astype(np.int64)
 
 
 def _band_rows(pair: _Pair, block0: int) -> int:
@@ -201,6 +204,10 @@ def _plan_classes(
                     "masks, every object being one foreground class (give n_classes for "
                     "several classes)."
                 )
+    # Before anything is sized by the class count: a stray id (napari's "new label", an
+    # instance mask painted as scribbles) must not build a model of thousands of classes.
+    limit = MAX_SCRIBBLE_CLASSES + 1 if mode == "sparse" else MAX_CLASSES  # + background
+    check_class_count(max(needed, int(n_classes or 0)), hi, mode, limit)
     if n_classes is not None:
         if needed > max(2, int(n_classes)):
             raise ValueError(

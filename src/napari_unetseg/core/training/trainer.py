@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import devices as dev
+from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
 from ..progress import drain
@@ -112,9 +113,33 @@ class Trainer:
         self.plan = _plan_classes(
             self.pairs, o.label_mode, o.n_classes, model_classes, self.block[0]
         )
+        self._check_memory()
         self.index = _LabelIndex(self.pairs, self.plan, self.block, self.rng)
         self.totals = self.index.class_totals()
         self.present = _present_classes(self.totals, self.plan.n_eff, o.label_mode)
+
+    def _check_memory(self) -> None:
+        """Refuse a run whose training step would not fit (core/guards.py), before the
+        label index and the network are built."""
+        config = self.bundle.config if self.bundle else self.config
+        params = sum(p.numel() for p in self.bundle.network.parameters()) if self.bundle else 0
+        # On a GPU out-of-memory halves the batch (down to 1) before giving up.
+        batch = self.batch if self.device.type == "cpu" else 1
+        needed = guards.training_bytes(
+            self.patch,
+            batch,
+            self.plan.n_classes,
+            base_channels=int(config["base_channels"]),
+            depth=int(config["depth"]),
+            in_channels=self.in_channels,
+            n_parameters=params,
+        )
+        guards.check_memory(
+            needed,
+            "Training",
+            dev.free_memory_bytes(self.device),
+            hint="choose a smaller patch size or batch size",
+        )
 
     def _setup_model(self) -> None:
         """A new network, or the copy to fine-tune (a new head for a new class count)."""
