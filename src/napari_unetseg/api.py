@@ -171,7 +171,9 @@ def predict_iter(
     ``result.stats["object_size"]["message"]`` says which object size was used.
     """
     bundle = load_model(model)
-    guards.check_image_dtype(_dtype(image))  # before the object size is measured on it
+    if not hasattr(image, "shape"):  # nested lists
+        image = np.asarray(image)
+    guards.check_image_dtype(image.dtype)  # before the object size is measured on it
     return (
         yield from predict_sized(
             bundle,

@@ -281,7 +281,13 @@ class ModelBundle:
             network = UNet(**data["config"])
             network.load_state_dict(data["state_dict"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{where}is a damaged napari-unetseg model file ({exc}).") from exc
+            # torch heads a list of mismatched tensors, one a line: keep the first.
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            reason = lines[1 if len(lines) > 1 else 0].rstrip(".") if lines else repr(exc)
+            more = f", and {len(lines) - 2} more" if len(lines) > 2 else ""
+            raise ModelFileError(
+                f"{where}is a damaged napari-unetseg model file ({reason}{more})."
+            ) from exc
         network.eval()
         return cls(
             network=network,

@@ -18,13 +18,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     created when missing, and it is removed if ``write`` fails.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot write {str(path)!r}: it is a folder.")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise _readable(exc, path) from exc
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _readable(exc, path) from exc
+        if isinstance(exc, RuntimeError):  # torch.save's writer on a full disk
+            reason = (str(exc).strip().splitlines() or ["the write failed"])[0].rstrip(".")
+            raise OSError(f"Cannot write {str(path)!r}: {reason}.") from exc
         raise
     return path
+
+
+def _readable(exc: OSError, path: Path) -> OSError:
+    """The same kind of OSError (errno kept) with one sentence naming the target, not
+    the temporary file (e.g. "Cannot write 'a.tif': No space left on device.")."""
+    reason = exc.strerror or str(exc)
+    new = type(exc)(f"Cannot write {str(path)!r}: {reason}.")
+    new.errno = exc.errno
+    return new

@@ -165,9 +165,7 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
 
 
 # -- classes ---------------------------------------------------------------------------------
-def check_class_count(
-    n_classes: int, top_label: int, mode: str, limit: int = MAX_CLASSES
-) -> None:
+def check_class_count(n_classes: int, top_label: int, mode: str, limit: int = MAX_CLASSES) -> None:
     """Refuse labels whose ids ask for more than ``limit`` classes.
 
     ``top_label`` is the largest label value, named in the sentence; ``mode`` the label

@@ -1,0 +1,328 @@
+"""Bad-input matrix: files (damaged inputs, impossible or full targets, existing outputs)
+and napari's reader / writer hooks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from reliability_matrix import (
+    assert_cli_refused,
+    assert_one_sentence,
+    assert_untouched,
+    case,
+    leftovers,
+    run_cli,
+    snapshot,
+)
+
+from napari_unetseg import _reader, _writer
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+
+@pytest.fixture
+def image_file(tmp_path) -> Path:
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, synthetic_nuclei((48, 48), seed=5)[0])
+    return path
+
+
+@pytest.fixture
+def existing(tmp_path) -> Path:
+    out = tmp_path / "labels.tif"
+    tifffile.imwrite(out, np.full((4, 4), 7, np.uint8))
+    return out
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch) -> list[str]:
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    return shown
+
+
+@contextlib.contextmanager
+def full_disk(limit: int = 1024):
+    """Writes past ``limit`` bytes fail (EFBIG) while inside: a full disk, simulated by the
+    kernel's file-size limit for this process (SIGXFSZ ignored so the write returns an
+    error instead of killing the process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+
+
+def _damaged(kind: str, folder: Path) -> Path:
+    path = folder / f"{kind}.tif"
+    if kind == "corrupt":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    elif kind == "truncated":
+        tifffile.imwrite(path, synthetic_nuclei((64, 64), seed=1)[0], compression="zlib")
+        path.write_bytes(path.read_bytes()[:300])
+    elif kind == "text":
+        path.write_text("sample\tvalue\n1\t2\n")
+    elif kind == "empty":
+        path.touch()
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, what",
+    [
+        pytest.param(
+            k,
+            w,
+            marks=case(
+                f"files/{k}-tiff",
+                "CLI",
+                f"`predict` on {w}, output file already there",
+                "refused: not a readable TIFF file (with the reason); output unchanged",
+            ),
+        )
+        for k, w in [
+            ("corrupt", "4 KB of random bytes named .tif"),
+            ("truncated", "a TIFF cut after 300 bytes"),
+            ("text", "a text file named .tif"),
+            ("empty", "an empty file named .tif"),
+        ]
+    ],
+)
+def test_damaged_input_cli(capsys, tmp_path, existing, kind, what):
+    src = _damaged(kind, tmp_path)
+    before = snapshot(existing)
+    assert_cli_refused(capsys, "predict", src, "-o", existing, match="not a readable TIFF")
+    assert_untouched(before)
+
+
+@case("files/missing-input", "CLI", "`predict` on a file that does not exist", "refused")
+def test_missing_input(capsys, tmp_path, existing):
+    before = snapshot(existing)
+    assert_cli_refused(capsys, "predict", tmp_path / "nope.tif", "-o", existing, match="not exist")
+    assert_untouched(before)
+
+
+@case(
+    "files/output-is-folder",
+    "CLI",
+    "`predict -o out.tif` where out.tif is a folder holding a file",
+    "refused: it is a folder; the folder and its file unchanged",
+)
+def test_output_is_a_folder(capsys, tmp_path, image_file):
+    target = tmp_path / "out.tif"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep")
+    before = snapshot(target, target / "keep.txt")
+    assert_cli_refused(capsys, "predict", image_file, "-o", target, match="is a folder")
+    assert_untouched(before)
+    assert not leftovers(tmp_path)
+
+
+@case(
+    "files/read-only-target",
+    "CLI",
+    "`predict -o` into a folder the user may not write (read-only)",
+    "refused: permission denied; no temporary file left",
+)
+def test_read_only_target(capsys, tmp_path, image_file):
+    if os.geteuid() == 0:  # root ignores permission bits; sysfs is read-only even for root
+        target = Path("/sys/unetseg-labels.tif")
+        assert not target.exists()
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        target = folder / "labels.tif"
+    assert_cli_refused(capsys, "predict", image_file, "-o", target, match="Cannot write")
+    assert not target.exists()
+
+
+@case(
+    "files/full-disk-labels",
+    "CLI",
+    "`predict` when the disk fills while the label TIFF is written, output already there",
+    "refused: cannot write (file too large); the existing output unchanged, no temp file left",
+)
+def test_full_disk_while_writing_labels(capsys, tmp_path, image_file, existing):
+    before = snapshot(existing)
+    with full_disk():
+        sentence = assert_cli_refused(capsys, "predict", image_file, "-o", existing)
+    assert "Cannot write" in sentence and str(existing) in sentence
+    assert_untouched(before)
+    assert not leftovers(tmp_path)
+
+
+@case(
+    "files/full-disk-model",
+    "CLI",
+    "`train` when the disk fills while the model file is written, model already there",
+    "refused: cannot write; the existing model unchanged, no temp file left",
+)
+def test_full_disk_while_writing_model(capsys, tmp_path, image_file):
+    labels = tmp_path / "lab.tif"
+    lab = np.zeros((48, 48), np.uint8)
+    lab[:3], lab[20:26, 20:26] = 1, 2
+    tifffile.imwrite(labels, lab)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"the user's model")
+    before = snapshot(model)
+    with full_disk(limit=4096):
+        sentence = assert_cli_refused(
+            capsys,
+            "train",
+            "-i",
+            image_file,
+            "-l",
+            labels,
+            "-o",
+            model,
+            "--steps",
+            "1",
+            "--val-fraction",
+            "0",
+            "--device",
+            "cpu",
+        )
+    assert "Cannot write" in sentence
+    assert_untouched(before)
+    assert not leftovers(tmp_path)
+
+
+@case(
+    "files/existing-output",
+    "CLI",
+    "`predict -o labels.tif` where labels.tif exists, good input",
+    "the file is replaced (atomically) by the new labels",
+    refused=False,
+)
+def test_existing_output_is_replaced(capsys, image_file, existing):
+    rc, _, err = run_cli(capsys, "predict", image_file, "-o", existing)
+    assert rc == 0, err
+    assert tifffile.imread(existing).shape == (48, 48)
+
+
+@case(
+    "files/several-inputs-one-tiff",
+    "CLI",
+    "`predict a.tif b.tif -o one.tif`",
+    "refused: --output must be a folder",
+)
+def test_several_inputs_one_output(capsys, image_file, existing):
+    before = snapshot(existing)
+    assert_cli_refused(
+        capsys, "predict", image_file, image_file, "-o", existing, match="must be a folder"
+    )
+    assert_untouched(before)
+
+
+@case(
+    "files/model-output-not-pt",
+    "CLI",
+    "`train -o model.tif` (not a .pt file)",
+    "refused before training",
+)
+def test_model_output_suffix(capsys, tmp_path, image_file):
+    assert_cli_refused(
+        capsys,
+        "train",
+        "-i",
+        image_file,
+        "-l",
+        image_file,
+        "-o",
+        tmp_path / "m.tif",
+        match="must be a model file ending in .pt",
+    )
+
+
+@case(
+    "files/csv-target-folder",
+    "CLI",
+    "`evaluate --csv scores/` where scores/ is a folder",
+    "refused: it is a folder; the folder unchanged",
+)
+def test_csv_target_is_folder(capsys, tmp_path):
+    truth = synthetic_nuclei((32, 32), seed=6)[1]
+    tifffile.imwrite(tmp_path / "gt.tif", truth)
+    tifffile.imwrite(tmp_path / "p.tif", truth)
+    folder = tmp_path / "scores.csv"
+    folder.mkdir()
+    before = snapshot(folder)
+    assert_cli_refused(
+        capsys,
+        "evaluate",
+        "-p",
+        tmp_path / "p.tif",
+        "-g",
+        tmp_path / "gt.tif",
+        "--csv",
+        folder,
+        match="is a folder",
+    )
+    assert_untouched(before)
+
+
+# -- napari's reader and writer ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(
+            k,
+            marks=case(
+                f"files/reader-{k}",
+                "napari I/O",
+                f"napari opens a {k} file named .tif",
+                "no exception into napari: one warning notification, no layer",
+            ),
+        )
+        for k in ("corrupt", "truncated", "text")
+    ],
+)
+def test_reader_never_raises(tmp_path, warnings_shown, kind):
+    path = _damaged(kind, tmp_path)
+    reader = _reader.napari_get_reader(str(path))
+    layers = reader(str(path)) if reader is not None else None
+    assert layers is None
+    assert len(warnings_shown) == 1
+    assert_one_sentence(warnings_shown[0], "not a readable TIFF")
+
+
+@case(
+    "files/writer-negative-labels",
+    "napari I/O",
+    "saving a Labels layer holding -1 over an existing file",
+    "refused: labels must be non-negative; the file unchanged",
+)
+def test_writer_negative_labels(existing):
+    before = snapshot(existing)
+    with pytest.raises(ValueError) as info:
+        _writer.write_labels(str(existing), np.full((8, 8), -1, np.int32), {})
+    assert_one_sentence(str(info.value), "non-negative")
+    assert_untouched(before)
+
+
+@case(
+    "files/writer-target-folder",
+    "napari I/O",
+    "saving a Labels layer to a path that is a folder",
+    "refused: it is a folder; the folder unchanged",
+)
+def test_writer_target_is_folder(tmp_path):
+    target = tmp_path / "seg.tif"
+    target.mkdir()
+    before = snapshot(target)
+    with pytest.raises(OSError) as info:
+        _writer.write_labels(str(target), np.ones((8, 8), np.uint8), {})
+    assert_one_sentence(str(info.value), "is a folder")
+    assert_untouched(before)

@@ -1,0 +1,322 @@
+"""Bad-input matrix: labels for training and evaluation, and the memory guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from reliability_matrix import (
+    assert_api_refused,
+    assert_cli_refused,
+    assert_untouched,
+    case,
+    snapshot,
+)
+
+from napari_unetseg import api
+from napari_unetseg.core.guards import MemoryGuardError
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[np.ndarray, np.ndarray]:
+    """A small image and its scribbles (1 background, 2 nuclei)."""
+    image, truth = synthetic_nuclei((48, 48), seed=3)
+    scribbles = np.zeros(image.shape, np.uint16)
+    scribbles[:3] = 1
+    scribbles[truth > 0] = 2
+    return image, scribbles
+
+
+@pytest.fixture
+def files(tmp_path, pair):
+    """The pair as TIFFs and a model file that already exists at the output path."""
+    image, scribbles = pair
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"an existing model the user keeps")
+    return tmp_path, model
+
+
+def _train_cli(capsys, folder, labels, model, *extra, match):
+    src = folder / "lab.tif"
+    tifffile.imwrite(src, labels)
+    before = snapshot(model)
+    sentence = assert_cli_refused(
+        capsys,
+        "train",
+        "-i",
+        folder / "img.tif",
+        "-l",
+        src,
+        "-o",
+        model,
+        "--steps",
+        "1",
+        *extra,
+        match=match,
+    )
+    assert_untouched(before)
+    return sentence
+
+
+TINY = {"depth": 2, "base_channels": 4}
+
+
+@case(
+    "labels/stray-huge-id",
+    "CLI",
+    "`train` on scribbles with one stray id 60000, model file already there",
+    "refused before a model is built (at most 65 classes); the model file unchanged",
+)
+def test_stray_huge_id_cli(capsys, files, pair):
+    folder, model = files
+    labels = pair[1].copy()
+    labels[0, 0] = 60000
+    _train_cli(capsys, folder, labels, model, match="60000, which would ask for 60,000")
+
+
+@case(
+    "labels/instance-mask-dense",
+    "API",
+    "dense labels that are an instance mask with ids up to 60000",
+    "trained as one foreground class (2 outputs), with a note saying so",
+    refused=False,
+)
+def test_instance_mask_dense_is_one_class(pair):
+    image = pair[0]
+    labels = (pair[1] == 2).astype(np.uint16) * 60000
+    labels[:10, :10] = 7
+    bundle = api.drain(
+        api.train_iter(image, labels, label_mode="dense", steps=1, device="cpu", model_config=TINY)
+    )
+    assert bundle.n_classes == 2
+
+
+@case(
+    "labels/dense-classes-beyond-limit",
+    "API",
+    "dense labels up to 5000 with n_classes=5000",
+    "refused: at most 1,024 classes",
+)
+def test_dense_many_classes_refused(pair):
+    labels = (pair[1] == 2).astype(np.uint16)
+    labels[0, 0] = 4999
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], labels, label_mode="dense", n_classes=5000, steps=1)
+    assert_api_refused(info, "at most 1,024")
+
+
+@case(
+    "labels/beyond-class-count",
+    "API",
+    "scribbles with label 4 (class 3) when n_classes=2 is asked for",
+    "refused: the labels contain class 3 but the model is asked for 2",
+)
+def test_label_beyond_class_count(pair):
+    labels = pair[1].copy()
+    labels[0, :5] = 4
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], labels, n_classes=2, steps=1)
+    assert_api_refused(info, "class 3 but the model is asked for 2")
+
+
+@case("labels/negative", "API", "int16 labels with a -1", "refused: labels must be >= 0")
+def test_negative_labels(pair):
+    labels = pair[1].astype(np.int16)
+    labels[5, 5] = -1
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], labels, steps=1)
+    assert_api_refused(info, "negative")
+
+
+@case(
+    "labels/fractional",
+    "CLI",
+    "`train` on float32 labels holding 1.5",
+    "refused: labels must be whole numbers; model file unchanged",
+)
+def test_fractional_labels_cli(capsys, files, pair):
+    folder, model = files
+    labels = pair[1].astype(np.float32)
+    labels[4, 4] = 1.5
+    _train_cli(capsys, folder, labels, model, match="whole numbers")
+
+
+@case("labels/nan", "API", "float labels with a NaN", "refused: labels must be whole numbers")
+def test_nan_labels(pair):
+    labels = pair[1].astype(np.float64)
+    labels[4, 4] = np.nan
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], labels, steps=1)
+    assert_api_refused(info, "whole numbers")
+
+
+@case(
+    "labels/one-class-only",
+    "CLI",
+    "`train` on scribbles with background only",
+    "refused: only one class is painted; model file unchanged",
+)
+def test_one_class_only_cli(capsys, files, pair):
+    folder, model = files
+    labels = (pair[1] == 1).astype(np.uint8)
+    _train_cli(capsys, folder, labels, model, match="only one class is painted")
+
+
+@case(
+    "labels/dense-one-class",
+    "API",
+    "dense labels that are all 1 (no background)",
+    "refused: the dense labels contain a single class",
+)
+def test_dense_single_class(pair):
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], np.ones(pair[0].shape, np.uint8), label_mode="dense", steps=1)
+    assert_api_refused(info, "single class")
+
+
+@case(
+    "labels/all-unpainted",
+    "CLI",
+    "`train` on an all-zero scribble layer",
+    "refused: no labeled pixels; model file unchanged",
+)
+def test_all_unpainted_cli(capsys, files, pair):
+    folder, model = files
+    _train_cli(capsys, folder, np.zeros(pair[0].shape, np.uint8), model, match="no labeled")
+
+
+@case(
+    "labels/shape-mismatch",
+    "CLI",
+    "`train` with labels of another shape than the image",
+    "refused: labels must cover the image pixel for pixel",
+)
+def test_labels_shape_mismatch_cli(capsys, files):
+    folder, model = files
+    labels = np.zeros((20, 30), np.uint8)
+    labels[:2], labels[5:8] = 1, 2
+    _train_cli(capsys, folder, labels, model, match="pixel for pixel")
+
+
+@case("labels/complex", "API", "complex-valued labels", "refused: integer labels are needed")
+def test_complex_labels(pair):
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], pair[1].astype(np.complex64), steps=1)
+    assert_api_refused(info, "integer labels are needed")
+
+
+@case(
+    "labels/training-memory-guard",
+    "API",
+    "`train` with patch 2048 and batch 64 on a 2048x2048 image",
+    "refused by the memory guard before the network is built",
+)
+def test_training_memory_guard():
+    image = np.zeros((2048, 2048), np.uint8)
+    labels = np.zeros((2048, 2048), np.uint8)
+    labels[:8], labels[20:28] = 1, 2
+    with pytest.raises(MemoryGuardError) as info:
+        api.train(image, labels, patch_size=2048, batch_size=64, steps=1, device="cpu")
+    assert_api_refused(info, "Training would need about .* smaller patch size")
+
+
+# -- evaluation --------------------------------------------------------------------------------
+@pytest.fixture
+def truth_files(tmp_path):
+    truth = synthetic_nuclei((48, 48), seed=4)[1].astype(np.uint16)
+    tifffile.imwrite(tmp_path / "gt.tif", truth)
+    tifffile.imwrite(tmp_path / "pred.tif", (truth > 0).astype(np.uint8))
+    return tmp_path, truth
+
+
+@case(
+    "labels/evaluate-stray-id-as-classes",
+    "CLI",
+    "`evaluate --instances none` with a stray id 60000 in the ground truth",
+    "refused: too many labels to score as classes",
+)
+def test_evaluate_stray_id_as_classes(capsys, truth_files):
+    folder, truth = truth_files
+    truth = (truth > 0).astype(np.uint16)
+    truth[0, 0] = 60000
+    tifffile.imwrite(folder / "gt.tif", truth)
+    assert_cli_refused(
+        capsys,
+        "evaluate",
+        "-p",
+        folder / "pred.tif",
+        "-g",
+        folder / "gt.tif",
+        "--instances",
+        "none",
+        match="too many to score as classes",
+    )
+
+
+@case(
+    "labels/evaluate-fractional",
+    "CLI",
+    "`evaluate` a float prediction holding 0.5, CSV file already there",
+    "refused: integer labels needed; the CSV unchanged",
+)
+def test_evaluate_fractional(capsys, truth_files):
+    folder, truth = truth_files
+    tifffile.imwrite(folder / "pred.tif", (truth > 0).astype(np.float32) * 0.5)
+    csv = folder / "scores.csv"
+    csv.write_text("kept\n")
+    before = snapshot(csv)
+    assert_cli_refused(
+        capsys,
+        "evaluate",
+        "-p",
+        folder / "pred.tif",
+        "-g",
+        folder / "gt.tif",
+        "--csv",
+        csv,
+        match="integer labels",
+    )
+    assert_untouched(before)
+
+
+@case(
+    "labels/evaluate-negative",
+    "API",
+    "`evaluate` a ground truth with negative ids",
+    "refused: labels must be non-negative",
+)
+def test_evaluate_negative(truth_files):
+    truth = truth_files[1].astype(np.int32)
+    truth[0, 0] = -3
+    with pytest.raises(ValueError) as info:
+        api.evaluate((truth > 0).astype(np.uint8), truth)
+    assert_api_refused(info, "negative")
+
+
+@case(
+    "labels/evaluate-shape-mismatch",
+    "CLI",
+    "`evaluate` a 48x48 prediction against a 40x48 ground truth",
+    "refused: the shapes differ",
+)
+def test_evaluate_shape_mismatch(capsys, truth_files):
+    folder, truth = truth_files
+    tifffile.imwrite(folder / "gt.tif", truth[:40])
+    assert_cli_refused(
+        capsys, "evaluate", "-p", folder / "pred.tif", "-g", folder / "gt.tif", match="shape"
+    )
+
+
+@case(
+    "labels/evaluation-memory-guard",
+    "API",
+    "`evaluate` two 1,000,000 x 1,000,000 label images (zero-stride views) with objects",
+    "refused by the memory guard, pointing to voxel-only scoring",
+)
+def test_evaluation_memory_guard():
+    huge = np.broadcast_to(np.zeros(1, np.uint8), (10**6, 10**6))
+    with pytest.raises(MemoryGuardError) as info:
+        api.evaluate(huge, huge)
+    assert_api_refused(info, "Evaluation would need about .*objects=False")

@@ -1,0 +1,242 @@
+"""Bad-input matrix: model files."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from reliability_matrix import (
+    assert_api_refused,
+    assert_cli_refused,
+    assert_untouched,
+    case,
+    snapshot,
+)
+
+from napari_unetseg import api
+from napari_unetseg.core.bundle import ModelBundle, ModelFileError
+
+
+class _Touch:
+    """Unpickling this creates a file: a stand-in for any code a pickle could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def tiny_file(tmp_path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pt"
+    ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(path)
+    return path
+
+
+@pytest.fixture
+def image_file(tmp_path) -> Path:
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, synthetic_nuclei((48, 48), seed=2)[0])
+    return path
+
+
+def _predict_refused(capsys, image_file, model, match):
+    out = image_file.with_name("labels.tif")
+    out.write_bytes(b"existing labels")
+    before = snapshot(out)
+    assert_cli_refused(capsys, "predict", image_file, "-m", model, "-o", out, match=match)
+    assert_untouched(before)
+
+
+@case(
+    "models/code-running-pickle",
+    "CLI",
+    "`predict --model evil.pt`, a pickle that creates a file when unpickled",
+    "refused (it would run code); the file is not created, the output unchanged",
+)
+def test_code_running_pickle(capsys, tmp_path, image_file):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"config": _Touch(marker)}, evil)
+    _predict_refused(capsys, image_file, evil, "would run code")
+    assert not marker.exists()
+
+
+@case(
+    "models/raw-pickle",
+    "API",
+    "`load_model` on a plain pickle (not a torch zip) that runs code",
+    "refused in one sentence; the code does not run",
+)
+def test_raw_pickle(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(_Touch(marker)))
+    with pytest.raises(ModelFileError) as info:
+        api.load_model(evil)
+    assert_api_refused(info, "not a napari-unetseg model file")
+    assert not marker.exists()
+
+
+@case(
+    "models/truncated",
+    "CLI",
+    "`predict` with a model file cut in half",
+    "refused: damaged or truncated; output unchanged",
+)
+def test_truncated_model(capsys, tiny_file, image_file):
+    data = tiny_file.read_bytes()
+    tiny_file.write_bytes(data[: len(data) // 2])
+    _predict_refused(capsys, image_file, tiny_file, "not a napari-unetseg model")
+
+
+@case(
+    "models/empty-file",
+    "API",
+    "`load_model` on an empty .pt file",
+    "refused: not a napari-unetseg model file",
+)
+def test_empty_model_file(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.touch()
+    with pytest.raises(ModelFileError) as info:
+        api.load_model(path)
+    assert_api_refused(info, "not a napari-unetseg model file")
+
+
+@case(
+    "models/text-file",
+    "CLI",
+    "`predict` with a text file named model.pt",
+    "refused: not a napari-unetseg model file",
+)
+def test_text_model_file(capsys, tmp_path, image_file):
+    path = tmp_path / "model.pt"
+    path.write_text("hello, I am not a model\n")
+    _predict_refused(capsys, image_file, path, "not a napari-unetseg model")
+
+
+@case(
+    "models/foreign-state-dict",
+    "API",
+    "`load_model` on another network's state dict (plain tensors)",
+    "refused: not a napari-unetseg model file",
+)
+def test_foreign_state_dict(tmp_path):
+    path = tmp_path / "resnet.pt"
+    torch.save(torch.nn.Linear(4, 2).state_dict(), path)
+    with pytest.raises(ModelFileError) as info:
+        api.load_model(path)
+    assert_api_refused(info)
+
+
+@case(
+    "models/foreign-tensor",
+    "CLI",
+    "`predict` with a .pt file holding one bare tensor",
+    "refused: not a napari-unetseg model file",
+)
+def test_foreign_tensor(capsys, tmp_path, image_file):
+    path = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), path)
+    _predict_refused(capsys, image_file, path, "not a napari-unetseg model")
+
+
+@case(
+    "models/weights-mismatch",
+    "API",
+    "a model file whose weights do not fit its configuration",
+    "refused in one sentence",
+)
+def test_weights_do_not_fit_config(tmp_path, tiny_file):
+    data = torch.load(tiny_file, weights_only=True)
+    data["config"]["base_channels"] = 8
+    path = tmp_path / "bad.pt"
+    torch.save(data, path)
+    with pytest.raises(ModelFileError) as info:
+        api.load_model(path)
+    assert_api_refused(info)
+
+
+@case(
+    "models/wrong-dims",
+    "CLI",
+    "`predict` a 2D TIFF with the 3D model",
+    "refused: a 3D model needs 3 spatial axes; output unchanged",
+)
+def test_3d_model_on_2d_image(capsys, image_file):
+    _predict_refused(capsys, image_file, "nuclei-3d", "3D model needs at least 3")
+
+
+@case(
+    "models/wrong-channel-count",
+    "CLI",
+    "`predict` a gray TIFF with a 2-channel model file",
+    "refused: no axis has 2 channels; output unchanged",
+)
+def test_2_channel_model_on_gray(capsys, tmp_path, image_file):
+    path = tmp_path / "two.pt"
+    ModelBundle.create(spatial_dims=2, in_channels=2, depth=2, base_channels=4).save(path)
+    _predict_refused(capsys, image_file, path, "expects 2 input channels")
+
+
+@case(
+    "models/folder",
+    "CLI",
+    "`predict --model some_folder/`",
+    "refused: neither a model name nor a model file",
+)
+def test_model_is_a_folder(capsys, tmp_path, image_file):
+    _predict_refused(capsys, image_file, tmp_path, "neither a model name")
+
+
+@case(
+    "models/unknown-name",
+    "CLI",
+    "`predict --model nuclei-4d` (no such model)",
+    "refused, naming the known models",
+)
+def test_unknown_model_name(capsys, image_file):
+    _predict_refused(capsys, image_file, "nuclei-4d", "known: .*nuclei-2d")
+
+
+@case(
+    "models/fine-tune-from-broken",
+    "CLI",
+    "`train --from broken.pt`, output model already there",
+    "refused before training; the output model unchanged",
+)
+def test_fine_tune_from_broken(capsys, tmp_path, image_file):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    labels = tmp_path / "lab.tif"
+    lab = np.zeros((48, 48), np.uint8)
+    lab[:3], lab[20:24] = 1, 2
+    tifffile.imwrite(labels, lab)
+    out = tmp_path / "out.pt"
+    out.write_bytes(b"an existing model")
+    before = snapshot(out)
+    assert_cli_refused(
+        capsys,
+        "train",
+        "-i",
+        image_file,
+        "-l",
+        labels,
+        "-o",
+        out,
+        "--from",
+        broken,
+        "--steps",
+        "1",
+        match="not a napari-unetseg model",
+    )
+    assert_untouched(before)
