@@ -333,6 +333,7 @@ def train_iter(
     object_size: Any = "auto",
     scale: Any = None,
     precision: str = "auto",
+    keep_prior: float | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -416,6 +417,7 @@ def train(
     scale: Any = None,
     precision: str = "auto",
     model_config: dict[str, Any] | None = None,
+    keep_prior: float | None = None,
 ) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -458,6 +460,9 @@ def train(
         Training autocast; ``'auto'`` uses bf16 on CUDA and on CPUs with native bf16.
     model_config : dict, optional
         UNet arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``.
+    keep_prior : float, optional
+        Fine-tuning: how strongly the answers of the starting model on the unpainted
+        pixels are kept (None: 1.0 on scribbles, 0 with dense labels; 0 turns it off).
 
     Returns
     -------

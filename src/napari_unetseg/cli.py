@@ -351,6 +351,14 @@ def _add_train(sub: Any) -> None:
         help="share of labeled pixels held out (as regions) for validation",
     )
     p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument(
+        "--keep-prior",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="fine-tuning: how strongly the starting model's answers on unpainted pixels are "
+        "kept (default 1 with scribbles, 0 with dense labels; 0: off)",
+    )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_train)
@@ -418,6 +426,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
                 scale=images[0].without_channels().scale,
+                keep_prior=args.keep_prior,
             ),
             show,
         )

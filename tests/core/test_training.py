@@ -367,3 +367,62 @@ def test_out_of_memory_halves_the_batch(nuclei2d, monkeypatch):
                 val_fraction=0.0,
             )
         )
+
+
+def test_keep_prior_loss_counts_only_unlabeled_pixels():
+    from napari_unetseg.core.training.losses import keep_prior_loss
+
+    torch.manual_seed(0)
+    prior = torch.randn(2, 2, 8, 8)
+    target = torch.full((2, 8, 8), -1, dtype=torch.long)
+    assert float(keep_prior_loss(prior.clone(), prior, target)) == pytest.approx(0, abs=1e-6)
+    moved = prior.clone()
+    moved[:, :, :4] += torch.tensor([2.0, -2.0]).view(1, 2, 1, 1)
+    assert float(keep_prior_loss(moved, prior, target)) > 0.1
+    target[:, :4] = 1  # the moved pixels are now painted: nothing left to keep
+    assert float(keep_prior_loss(moved, prior, target)) == pytest.approx(0, abs=1e-6)
+    one_channel = keep_prior_loss(moved[:, 1:], prior[:, 1:], torch.full_like(target, -1))
+    assert float(one_channel) > 0
+
+
+def test_fine_tuning_on_scribbles_keeps_the_models_answers_where_nothing_is_painted(nuclei2d):
+    image, _, scribbles = nuclei2d
+    start = api.load_model("nuclei-2d")
+    corner = np.zeros_like(scribbles)
+    corner[:48, :48] = scribbles[:48, :48]
+    unpainted = corner == 0
+    before = api.predict(image, start, return_probabilities=True)[1]
+    changes, runs = {}, {}
+    for keep in (0.0, None):
+        model = api.train(
+            image,
+            corner,
+            model=start,
+            steps=25,
+            patch_size=32,
+            batch_size=4,
+            learning_rate=1e-2,
+            seed=0,
+            keep_prior=keep,
+            object_size=None,
+        )
+        after = api.predict(image, model, return_probabilities=True)[1]
+        changes[keep] = float(np.abs(after - before)[unpainted].mean())
+        runs[keep] = model.history
+    assert runs[None]["keep_prior"] == 1.0 and runs[0.0]["keep_prior"] == 0.0
+    # (measured: 0.03 vs 0.23 mean probability change)
+    assert changes[None] < 0.5 * changes[0.0], changes
+    dense = api.train(
+        image,
+        (image > image.mean()).astype(np.uint8),
+        model=start,
+        steps=2,
+        patch_size=32,
+        label_mode="dense",
+        object_size=None,
+    )
+    assert dense.history["keep_prior"] == 0.0
+    new = api.train(image, corner, steps=2, patch_size=32, object_size=None)
+    assert new.history["keep_prior"] == 0.0
+    with pytest.raises(ValueError, match="keep_prior"):
+        api.train(image, corner, model=start, steps=1, keep_prior=-1)

@@ -23,6 +23,9 @@ NEW_MODEL: dict[int, dict[str, Any]] = {
     2: {"depth": 4, "base_channels": 16, "norm": "batch"},
     3: {"depth": 4, "base_channels": 8, "norm": "batch"},
 }
+#: Weight of the starting model's answers on unpainted pixels when fine-tuning on scribbles
+#: (``keep_prior=None``); chosen on dsb2018-2d and the StarDist 3D stack, docs/benchmarks.md.
+KEEP_PRIOR = 1.0
 #: Default time budget (seconds) when neither ``steps`` nor ``time_limit`` is given.
 DEFAULT_TIME_LIMIT = 60.0
 
@@ -55,6 +58,7 @@ class TrainOptions:
     eval_every: int | None
     model_config: dict[str, Any] | None
     precision: str = "auto"
+    keep_prior: float | None = None
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS
@@ -72,6 +76,8 @@ class TrainOptions:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
         if self.batch_size is not None and int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}.")
+        if self.keep_prior is not None and not float(self.keep_prior) >= 0:
+            raise ValueError(f"keep_prior must be 0 or more, got {self.keep_prior!r}.")
         if steps is None and time_limit is None:
             self.time_limit = DEFAULT_TIME_LIMIT
 

@@ -10,6 +10,7 @@ last ones without validation).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import threading
 import time
@@ -35,8 +36,8 @@ from .labels import (
     _present_classes,
     training_dims,
 )
-from .losses import dice_from_counts, hard_dice_counts
-from .options import NEW_MODEL, TrainOptions, _patch_and_batch
+from .losses import dice_from_counts, hard_dice_counts, keep_prior_loss
+from .options import KEEP_PRIOR, NEW_MODEL, TrainOptions, _patch_and_batch
 from .sampling import MAX_VAL_PATCHES, _Sampler
 from .validation import _split_validation
 
@@ -144,6 +145,7 @@ class Trainer:
     def _setup_model(self) -> None:
         """A new network, or the copy to fine-tune (a new head for a new class count)."""
         o, n_classes = self.options, self.plan.n_classes
+        self.new_head = False
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(o.seed)
             if self.bundle is None:
@@ -156,6 +158,7 @@ class Trainer:
                 )
                 self.bundle = ModelBundle.from_network(net, name=f"unet-{sd}d")
             elif n_classes != self.bundle.n_classes:
+                self.new_head = True
                 _reinit_head(self.bundle.network, n_classes)
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
@@ -186,6 +189,7 @@ class Trainer:
         o = self.options
         self.network = self.bundle.network.to(self.device)
         self.network.train()
+        self.keep_prior, self.prior = self._setup_prior()
         self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # A trained model is changed gently: a few strokes say little about boundaries,
@@ -203,6 +207,24 @@ class Trainer:
         if self.val_data is not None:
             self.val_x = self._to_device(self.val_data[0])
             self.val_y = self._to_device(self.val_data[1])
+
+    def _setup_prior(self) -> tuple[float, torch.nn.Module | None]:
+        """The weight of the starting model's answers on unpainted pixels, and that model.
+
+        By default (``keep_prior=None``) only a fine-tuning on scribbles keeps them: dense
+        labels say everything, a new model or a new head has nothing worth keeping.
+        """
+        o = self.options
+        weight = o.keep_prior
+        if weight is None:
+            keeps = self.fine_tune and o.label_mode == "sparse" and not self.new_head
+            weight = KEEP_PRIOR if keeps else 0.0
+        if float(weight) <= 0 or self.new_head or not self.fine_tune:
+            return 0.0, None
+        prior = copy.deepcopy(self.network).eval()
+        for p in prior.parameters():
+            p.requires_grad_(False)
+        return float(weight), prior
 
     def _to_device(self, arr: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(arr)
@@ -263,6 +285,10 @@ class Trainer:
         with dev.autocast(self.device, self.amp_dtype):
             logits = self.network(x)
         loss, _ = self.loss_fn(logits, y)
+        if self.prior is not None:
+            with torch.no_grad(), dev.autocast(self.device, self.amp_dtype):
+                prior_logits = self.prior(x)
+            loss = loss + self.keep_prior * keep_prior_loss(logits, prior_logits, y)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:  # fp16 autocast: scale the loss against underflow
             self.scaler.scale(loss).backward()
@@ -426,6 +452,7 @@ class Trainer:
             "batch_size": self.batch,
             "learning_rate": self.lr0,
             "augment": bool(o.augment),
+            "keep_prior": self.keep_prior,
             "data_shapes": [list(map(int, p.image.shape)) for p in self.pairs],
             "labeled_pixels": [int(v) for v in self.totals],
             "val_fraction": float(o.val_fraction),
@@ -487,6 +514,7 @@ def train(
     eval_every: int | None = None,
     model_config: dict[str, Any] | None = None,
     precision: str = "auto",
+    keep_prior: float | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
@@ -546,6 +574,11 @@ def train(
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
         Autocast for the forward pass. ``'auto'``: bf16/fp16 on CUDA, bf16 on CPUs with
         native bf16 (1.5-1.6x faster steps), else float32.
+    keep_prior : float, optional
+        Fine-tuning only: weight of a term that keeps the network's answers on the
+        pixels nobody painted close to the starting model's (KL divergence; costs one
+        extra forward pass per step). None: :data:`KEEP_PRIOR` when fine-tuning on
+        scribbles with the model's own classes, else 0 (off).
 
     Raises
     ------
@@ -578,6 +611,7 @@ def train(
         eval_every=eval_every,
         model_config=model_config,
         precision=precision,
+        keep_prior=keep_prior,
     )
     return (yield from _run(Trainer(images, labels, options, started)))
 
