@@ -179,3 +179,11 @@ def test_napari_writer_keeps_provenance(tmp_path) -> None:
     assert kind == "labels" and meta["metadata"]["unetseg"] == prov
     again = _writer.write_labels(str(tmp_path / "b.tif"), data, meta)[0]
     assert _io.read_image(again).provenance == prov
+
+
+def test_info_bad_input_is_one_line(tmp_path, capsys) -> None:
+    (tmp_path / "notes.tif").write_text("not an image")
+    for path in (tmp_path / "missing.tif", tmp_path / "notes.tif"):
+        assert cli.main(["info", str(path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("unetseg: error:") and path.name in err[0]
