@@ -37,9 +37,10 @@ def _model_name(bundle: ModelBundle) -> str:
 
 
 def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None) -> np.ndarray:
-    """A (C, *spatial) test input: the given image's first plane/volume, or synthetic nuclei.
+    """A (C, *spatial) test input: the middle of the given image's first plane/volume
+    (only that block is read), or synthetic nuclei.
 
-    Cropped so every spatial edge is a size the network accepts (at most ``TEST_EDGE``).
+    Each spatial edge is the largest size the network accepts up to ``TEST_EDGE``.
     """
     sd = bundle.spatial_dims
     if image is None:
@@ -47,21 +48,19 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
 
         shape = (TEST_EDGE[sd],) * sd
         chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
-        arr = np.stack(chans).astype(np.float32)
-    else:
-        layout = bundle.layout(tuple(np.shape(image)), channel_axis)
-        lead = (0,) * len(layout.leading_axes)
-        full = tuple(slice(None) for _ in range(sd))
-        arr = layout.to_channels_first(np.asarray(image[layout.index(lead, full)])).astype(np.float32)
-    edges = []
-    for n in arr.shape[1:]:
-        fit = bundle.fit_tile((min(n, TEST_EDGE[sd]),))[0]
-        if fit > n:  # round down instead: never pad a test image
-            fit = max(bundle.divisor, (min(n, TEST_EDGE[sd]) // bundle.divisor) * bundle.divisor)
-        if fit > n:
-            raise PackageError(f"The test image is smaller than the model's minimum ({fit} px) along one axis.")
-        edges.append(fit)
-    return np.ascontiguousarray(arr[(slice(None),) + tuple(slice(0, e) for e in edges)])
+        return np.stack(chans).astype(np.float32)
+    layout = bundle.layout(tuple(np.shape(image)), channel_axis)
+    div = bundle.divisor
+    edges = [min(n, TEST_EDGE[sd]) // div * div for n in layout.spatial_shape]
+    if min(edges) < div:
+        raise PackageError(
+            f"The test image ({'x'.join(map(str, layout.spatial_shape))}) is smaller than the "
+            f"model's smallest input ({div} px) along one axis."
+        )
+    block = tuple(slice((n - e) // 2, (n - e) // 2 + e) for n, e in zip(layout.spatial_shape, edges))
+    lead = (0,) * len(layout.leading_axes)
+    data = np.asarray(image[layout.index(lead, block)])
+    return np.ascontiguousarray(layout.to_channels_first(data).astype(np.float32))
 
 
 def _scores(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
@@ -218,7 +217,8 @@ def export_bioimageio(
     if unit is None:
         unit = record.get("unit")
     scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
-    space_unit = UNITS.get(unit, unit) if unit else None
+    # A unit means nothing without a pixel size.
+    space_unit = UNITS.get(unit, unit) if unit and pixel_size is not None else None
     if space_unit is not None and space_unit not in UNITS.values():
         space_unit = None  # bioimage.io knows only SI length units
     description = description or (

@@ -226,6 +226,31 @@ def test_save_never_overwrites_without_asking(finetune, nuclei, tmp_path, monkey
     assert asked and existing.read_bytes() == b"precious"
 
 
+def test_export_for_bioimageio_writes_a_package_of_the_trained_model(
+    finetune, nuclei, tmp_path, monkeypatch, qtbot
+):
+    import zipfile
+
+    from napari_unetseg.bioimageio import load_package
+
+    _, widget = finetune
+    assert not widget.export_button.isEnabled()  # nothing trained yet
+    _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    assert widget.export_button.isEnabled()
+    # Typed without the extension: the package still gets ".zip".
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "mine"), ""))
+    )
+    written = widget.export_bioimageio()
+    assert written == tmp_path / "mine.zip" and "Exported" in widget.status.text()
+    test_input = np.load(zipfile.ZipFile(written).open("test_input.npy"))
+    assert np.array_equal(test_input[0, 0], nuclei[0].astype(np.float32))  # the training image
+    back = load_package(written)
+    assert back.trainable and back.class_names == widget.trained.class_names
+
+
 def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
     viewer = make_napari_viewer()
     flat = viewer.add_image(np.zeros((32, 32), np.uint16), name="flat")

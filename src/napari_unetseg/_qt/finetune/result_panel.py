@@ -1,4 +1,4 @@
-"""Section "3. Use the model" of the Fine-tune widget: continue training, save."""
+"""Section "3. Use the model" of the Fine-tune widget: continue training, save, export."""
 
 from __future__ import annotations
 
@@ -21,34 +21,49 @@ class ResultPanel(QWidget):
             "Train the model just trained further, with the labels as they are now.",
         )
         self.save_button = button(self, "Save model...", "Write the trained model to a .pt file.")
+        self.export_button = button(
+            self,
+            "Export for bioimage.io...",
+            "Write the trained model as a bioimage.io model package (.zip) for ilastik, "
+            "deepImageJ and the BioImage Model Zoo; its test tensors come from the training image.",
+        )
         self.command_button = button(
             self,
             "Copy as command",
             "The unetseg command line (and Python code) that repeats the last training run "
             "(before the first: the run Train would start).",
         )
-        self.buttons = row(self.continue_button, self.save_button, self.command_button)
+        self.buttons = row(
+            self.continue_button, self.save_button, self.export_button, self.command_button
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.buttons)
 
     def set_state(self, has_model: bool, busy: bool) -> None:
         """The buttons work once a model is trained, and not while training."""
-        for btn in (self.continue_button, self.save_button):
+        for btn in (self.continue_button, self.save_button, self.export_button):
             btn.setEnabled(has_model and not busy)
 
     def ask_save_path(self, model_name: str) -> str | None:
         """A ``.pt`` path from a save dialog (None when cancelled or not to overwrite)."""
+        return self._ask_path("Save the trained model", model_name, ".pt", "U-Net models (*.pt)")
+
+    def ask_export_path(self, model_name: str) -> str | None:
+        """A ``.zip`` path for a bioimage.io package (None when cancelled)."""
+        return self._ask_path(
+            "Export the trained model for bioimage.io", model_name, ".zip",
+            "bioimage.io model packages (*.zip)",
+        )
+
+    def _ask_path(self, title: str, model_name: str, suffix: str, filters: str) -> str | None:
         path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Save the trained model",
-            f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model_name)}.pt",
-            "U-Net models (*.pt)",
+            self, title, f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model_name)}{suffix}", filters
         )  # Qt's save dialog asks before replacing an existing file
         if not path:
             return None
-        if not path.lower().endswith(".pt"):
-            path += ".pt"  # a name the dialog did not check: ask here
+        if not path.lower().endswith(suffix):
+            path += suffix  # a name the dialog did not check: ask here
             if Path(path).exists() and not self._confirm_overwrite(path):
                 return None
         return path

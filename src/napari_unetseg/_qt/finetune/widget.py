@@ -69,7 +69,7 @@ _SHORTCUTS = {
         "val_spin", "augment_check", "device_combo", "size_combo", "train_button",
         "stop_button",
     ),
-    "result_panel": ("continue_button", "save_button", "command_button"),
+    "result_panel": ("continue_button", "save_button", "export_button", "command_button"),
 }  # fmt: skip
 
 
@@ -137,6 +137,7 @@ class FinetuneWidget(QWidget):
         self.stop_button.clicked.connect(lambda *_: self.stop())
         self.continue_button.clicked.connect(lambda *_: self.continue_training())
         self.save_button.clicked.connect(lambda *_: self.save_model())
+        self.export_button.clicked.connect(lambda *_: self.export_bioimageio())
         self.command_button.clicked.connect(lambda *_: self.copy_command())
         self.runner.started.connect(lambda: self.stop_button.setEnabled(True))
         self.runner.finished.connect(self._on_finished)
@@ -201,13 +202,9 @@ class FinetuneWidget(QWidget):
 
     def save_model(self, path: str | None = None) -> Path | None:
         """Write the trained model to a file (asks where, and before overwriting)."""
-        if self.trained is None:
-            notify_error("There is no trained model to save yet: press Train first.")
-            return None
+        path = self._target(path, "save", self.result_panel.ask_save_path)
         if path is None:
-            path = self.result_panel.ask_save_path(self.trained_name)
-            if path is None:
-                return None
+            return None
         try:
             written = self.trained.save(path)  # atomic: a temporary file, then a rename
         except OSError as exc:
@@ -215,6 +212,45 @@ class FinetuneWidget(QWidget):
             return None
         self.status.setText(f"Saved {self.trained_name!r} to {written}.")
         notify_info(f"Saved the model to {written}")
+        return written
+
+    def _target(self, path: str | None, verb: str, ask: Any) -> str | None:
+        """Where to write the trained model: ``path``, else asked with ``ask(name)``."""
+        if self.trained is None:
+            notify_error(f"There is no trained model to {verb} yet: press Train first.")
+            return None
+        return path if path is not None else ask(self.trained_name)
+
+    def export_bioimageio(self, path: str | None = None) -> Path | None:
+        """Write the trained model as a bioimage.io package (asks where when ``path`` is None).
+
+        The test tensors come from the middle of the last training image, the pixel size
+        from the model's record and the unit from that image layer.
+        """
+        path = self._target(path, "export", self.result_panel.ask_export_path)
+        if path is None:
+            return None
+        options: dict[str, Any] = {}
+        if self._last_run is not None:
+            req, image, _ = self._last_run
+            options.update(test_image=req.image, channel_axis=req.channel_axis)
+            units = [str(u) for u in getattr(image, "units", None) or ()]
+            if units and units[-1] not in ("pixel", ""):
+                options["unit"] = units[-1]
+        self.status.setText(f"Exporting {self.trained_name!r} for bioimage.io...")
+        try:
+            written = self.trained.export_bioimageio(path, **options)  # atomic
+        except ImportError:
+            notify_error(
+                "Exporting for bioimage.io needs bioimageio.spec: "
+                "pip install 'napari-unetseg[bioimageio]'."
+            )
+            return None
+        except (OSError, ValueError) as exc:
+            notify_error(exc, "Could not export the model")
+            return None
+        self.status.setText(f"Exported {self.trained_name!r} to {written}.")
+        notify_info(f"Exported the model for bioimage.io to {written}")
         return written
 
     def copy_command(self, folder: str | None = None) -> Any:
