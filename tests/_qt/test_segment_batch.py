@@ -103,15 +103,19 @@ def test_cancel_between_tiles_keeps_finished_files(qtbot, segment, folder, tmp_p
     dialog.set_inputs(folder)
     dialog.set_output(tmp_path / "out")
 
+    descriptions = []
+
     def cancel_in_second_file(record):
+        descriptions.append(dialog.runner.worker.pbar.desc)  # the activity dock's label
         if record.index == 1 and record.done >= 1 and not record.finished:
             dialog.cancel()
 
-    dialog.runner.worker = None
     with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS):
         worker = dialog.run()
         worker.yielded.connect(cancel_in_second_file)
     assert "Cancelled" in dialog.status.text()
+    assert any("file 1 of 2: a_plane.tif, tile 1 of" in d for d in descriptions)
+    assert any("file 2 of 2: b_stack.tif" in d for d in descriptions)
     assert [r.ok for r in dialog.rows] == [True]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_plane_labels.tif"]
 
