@@ -143,10 +143,15 @@ class ImageData:
 
 
 # -- reading --------------------------------------------------------------------------
+def is_zarr_path(path: str | os.PathLike) -> bool:
+    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``)."""
+    return os.fspath(path).rstrip("/\\").lower().endswith(".zarr")
+
+
 def image_name(path: str | os.PathLike) -> str:
-    """A file's name without its TIFF extension (``a.ome.tif`` -> ``a``)."""
-    name = Path(path).name
-    for suffix in _TIFF_SUFFIXES:
+    """A file's name without its TIFF or zarr extension (``a.ome.tif`` -> ``a``)."""
+    name = Path(os.fspath(path).rstrip("/\\")).name
+    for suffix in _TIFF_SUFFIXES + (".ome.zarr", ".zarr"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -161,17 +166,23 @@ def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
 
 
-def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
+def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0) -> ImageData:
     """Read the first image series of a TIFF / OME-TIFF with its axes and pixel size.
+
+    An OME-Zarr store (``.zarr`` / ``.ome.zarr``) is opened with
+    :func:`napari_unetseg._zarr.read_ome_zarr` instead: always lazily, at pyramid
+    ``level``.
 
     Parameters
     ----------
     path : str or path
-        A TIFF, OME-TIFF or ImageJ TIFF file.
+        A TIFF, OME-TIFF or ImageJ TIFF file, or an OME-Zarr store.
     lazy : bool, optional
         ``True``: return a dask array reading tiles/pages on demand (tifffile's zarr
         store); ``False``: read the whole array; ``None`` (default): lazy when the
         uncompressed image is larger than :data:`LAZY_BYTES` (1 GiB).
+    level : int
+        Pyramid level of an OME-Zarr store (a TIFF must use 0).
 
     Returns
     -------
@@ -187,9 +198,15 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None) -> ImageData:
     ValueError
         If it is not a TIFF file that can be read (one sentence, with the reason).
     """
+    if is_zarr_path(path):
+        from ._zarr import read_ome_zarr
+
+        return read_ome_zarr(path, level=level)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+    if level != 0:
+        raise ValueError(f"{str(path)!r} is a TIFF with one level; --level {level} does not exist.")
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
         axes = _normalize_axes(series.axes)

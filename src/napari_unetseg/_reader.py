@@ -49,6 +49,57 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
     return read_tiffs
 
 
+def napari_get_zarr_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """The reader function for OME-Zarr stores (``.zarr`` / ``.ome.zarr``), or ``None``.
+
+    A store that is not an OME-Zarr image gets one warning and ``None`` (napari then
+    offers it to the other readers), as for unreadable TIFFs.
+    """
+    paths = _as_list(path)
+    if not paths or not all(_io.is_zarr_path(p) for p in paths):
+        return None
+    from . import _zarr
+
+    for p in paths:
+        try:
+            _zarr.read_ome_zarr(p)
+        except (ValueError, OSError) as exc:
+            _warn(exc)
+            return None
+    return read_zarrs
+
+
+def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
+    """Layers of OME-Zarr images, lazily: the whole pyramid as one multiscale layer
+    (napari reads only the level and tiles on screen), and each image-label of its
+    ``labels/`` group as a Labels layer on top."""
+    from . import _zarr
+
+    layers: list[LayerData] = []
+    for p in _as_list(path):
+        try:
+            img = _zarr.read_ome_zarr(p)
+        except (ValueError, OSError) as exc:
+            _warn(exc)
+            continue
+        for data, meta, kind in image_layer_data(img):
+            if len(img.levels) > 1:
+                data, meta = list(img.levels), {**meta, "multiscale": True}
+            layers.append((data, meta, kind))
+        flat = img.without_channels()
+        for name, levels in img.labels.items():
+            meta = {
+                "name": f"{img.name} [{name}]",
+                "scale": flat.scale,
+                "metadata": {"axes": flat.axes, "units": flat.units},
+            }
+            if img.translate is not None:
+                meta["translate"] = flat.translate
+            data = list(levels) if len(levels) > 1 else levels[0]
+            layers.append((data, {**meta, "multiscale": len(levels) > 1}, "labels"))
+    return layers or None
+
+
 def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
     """Layer data tuples for one or several TIFF files (``None`` when none is readable)."""
     layers: list[LayerData] = []

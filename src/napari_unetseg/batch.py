@@ -225,7 +225,8 @@ class BatchReport:
 
 # -- planning -----------------------------------------------------------------------------
 def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """The image files named by ``inputs``: files as given, folders' TIFFs (sorted).
+    """The image files named by ``inputs``: files and OME-Zarr stores as given,
+    folders' TIFFs and OME-Zarr stores (sorted).
 
     A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
     images to segment and are left out.
@@ -235,17 +236,19 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     BatchError
         For a missing path, a folder with no TIFF image, or no input at all.
     """
-    from ._io import image_name
+    from ._io import image_name, is_zarr_path
 
     images: list[Path] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_dir():
+        if path.is_dir() and is_zarr_path(path):  # an OME-Zarr store is one image
+            images.append(path)
+        elif path.is_dir():
             found = [
                 p
                 for p in sorted(path.iterdir())
-                if p.is_file()
-                and p.name.lower().endswith(IMAGE_SUFFIXES)
+                if (p.is_file() or is_zarr_path(p))
+                and p.name.lower().endswith(IMAGE_SUFFIXES + (".zarr",))
                 and not p.name.startswith(".")
                 and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
             ]

@@ -65,7 +65,10 @@ class ProgressBar:
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="TIFF / OME-TIFF image(s), or folders of them"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="TIFF / OME-TIFF image(s) or OME-Zarr stores (.zarr, .ome.zarr), or folders of them",
     )
     p.add_argument(
         "--model",
@@ -113,6 +116,35 @@ def _add_predict(sub: Any) -> None:
         action="store_true",
         help="write instance labels: split touching objects (distance-transform watershed)",
     )
+    big = p.add_argument_group(
+        "OME-Zarr and clusters",
+        "--output OUT.ome.zarr writes the labels block by block (never the whole volume in "
+        "memory); --output naming the OME-Zarr input adds them under its labels/ group. "
+        "--scheduler / --workers run the blocks (or, for several inputs, one task per file) "
+        "on a dask.distributed cluster. See docs/distributed.md.",
+    )
+    big.add_argument("--level", type=int, default=0, help="pyramid level of an OME-Zarr input")
+    big.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786"
+    )
+    big.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="start a local cluster of N single-threaded worker processes",
+    )
+    big.add_argument(
+        "--memory-per-worker", default=None, metavar="SIZE",
+        help="memory limit of each --workers worker, e.g. 1GiB (default: RAM / N)",
+    )
+    big.add_argument(
+        "--block-size", type=int, nargs="+", default=None, metavar="PX",
+        help="block edge of the axes after the first spatial one (default 2048 in 2D, 512 in 3D)",
+    )
+    big.add_argument(
+        "--resume", action="store_true", help="finish an interrupted OME-Zarr output"
+    )
+    big.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OME-Zarr output"
+    )
     p.set_defaults(func=_cmd_predict)
 
 
@@ -125,6 +157,10 @@ def _say(message: str) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from . import api, batch
+    from ._io import is_zarr_path
+
+    if args.scheduler or args.workers or is_zarr_path(args.output) or args.level:
+        return _cmd_predict_blocks(args)
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
@@ -146,6 +182,98 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for row in failed:
             print(f"  {row.input}: {row.error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_predict_blocks(args: argparse.Namespace) -> int:
+    """``predict`` into OME-Zarr and/or on a cluster (``napari_unetseg.distributed``)."""
+    from . import api, batch
+    from . import distributed as dist
+    from ._io import is_zarr_path, read_image
+
+    settings = batch.SegmentSettings.from_dict(vars(args))
+    settings.check()
+    if args.resume and args.overwrite:
+        raise CLIError("Choose --resume or --overwrite, not both.")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be at least 1, got {args.workers}.")
+    images = batch.list_images(args.inputs)
+    zarr_out = is_zarr_path(args.output)
+    if not zarr_out and (args.level or len(images) == 1 and not args.scheduler and not args.workers):
+        raise CLIError(f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}.")
+    if zarr_out and len(images) > 1:
+        raise CLIError(
+            "With several inputs, --output must be a folder (each file becomes one task "
+            "writing <name>_labels.tif)."
+        )
+    if zarr_out and (args.probabilities or args.split_touching):
+        option = "--probabilities" if args.probabilities else "--split-touching"
+        raise CLIError(f"{option} is not available with an OME-Zarr output; write TIFFs instead.")
+    client = None
+    if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
+        plan = batch.plan_batch(
+            images, args.output, overwrite=True, probabilities=args.probabilities
+        )
+        client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
+        try:
+            with ProgressBar("files", unit="file") as bar:
+                rows = api.drain(dist.segment_files_on_cluster(client, plan, settings), bar)
+        finally:
+            dist.close(client)
+        failed = [r for r in rows if r["error"]]
+        for row in rows:
+            for note in row["notes"]:
+                _say(f"{Path(row['input']).name}: {note}")
+            if not row["error"]:
+                print(f"{row['input']} -> {row['output']}: {row['seconds']:.2f} s")
+        for row in failed:
+            print(f"unetseg: error: {row['input']}: {row['error']}", file=sys.stderr)
+        return 1 if failed else 0
+
+    src = images[0]
+    model = settings.model
+    if model is None:
+        img = read_image(src, lazy=True, level=args.level)
+        model, why = api.default_model(img.data.shape, img.without_channels().axes, img.channel_axis)
+        _say(f"{src.name}: model {model} ({why}).")
+    if args.scheduler or args.workers:
+        client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
+    t0 = time.perf_counter()
+
+    def show(record: Any) -> None:
+        if record.message:
+            _say(f"{src.name}: {record.message}")
+        if record.stage == "blocks":
+            bar(record)
+
+    try:
+        with ProgressBar(src.name, unit="block") as bar:
+            result = api.drain(
+                dist.predict_blocks_iter(
+                    src,
+                    model,
+                    args.output,
+                    level=args.level,
+                    client=client,
+                    block_size=args.block_size,
+                    resume=args.resume,
+                    overwrite=args.overwrite,
+                    **settings.predict_options(),
+                ),
+                show,
+            )
+    finally:
+        if client is not None:
+            dist.close(client)
+    s = result.stats
+    if not s.get("blocks") and s.get("skipped"):
+        print(f"{src} -> {result.output}: already complete")
+        return 0
+    where = f"{s['workers']} workers" if s["workers"] else s["device"]
+    print(
+        f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
+        f"({s['blocks']} blocks, {s['skipped']} already done) on {where} in {s['precision']}"
+    )
     return 0
 
 

@@ -143,6 +143,7 @@ def predict_tiled(
     return_uncertainty: bool = False,
     out: Any = None,
     channel_axis: int | None = None,
+    tile_starts: Any = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict labels for an image of any size with overlapping, blended tiles.
 
@@ -186,6 +187,11 @@ def predict_tiled(
         flips (zeros without ``tta``).
     out : array-like, optional
         Output for the labels, shaped like the image without its channel axis.
+    tile_starts : sequence of int sequences, optional
+        Tile start positions per spatial axis instead of the evenly spaced grid (each
+        tile must fit in the image): a block of a larger image passes the tiles of the
+        whole image's grid that cover it, so it blends exactly as the whole image would
+        (``napari_unetseg.distributed``).
 
     Memory
     ------
@@ -208,7 +214,9 @@ def predict_tiled(
 
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
-    reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin=device.type == "cuda")
+    reader = TileReader(
+        image, layout, normalizer, tile, overlap, bs, pin=device.type == "cuda", starts=tile_starts
+    )
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
         layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty

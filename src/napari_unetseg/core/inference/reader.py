@@ -50,12 +50,15 @@ class TileReader:
         overlap: float,
         batch_size: int,
         pin: bool,
+        starts: Any = None,
     ) -> None:
         self.image, self.layout, self.normalizer = image, layout, normalizer
         self.tile, self.batch_size, self.pin = tile, batch_size, pin
         shape = layout.spatial_shape
         self.padded = tuple(max(s, t) for s, t in zip(shape, tile))
-        self.starts = [tile_starts(s, t, overlap) for s, t in zip(self.padded, tile)]
+        if starts is None:  # else: given tiles (a block of a larger image's grid)
+            starts = [tile_starts(s, t, overlap) for s, t in zip(self.padded, tile)]
+        self.starts = [[int(v) for v in axis] for axis in starts]
         self.leads = list(np.ndindex(*layout.leading_shape)) if layout.leading_axes else [()]
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.stop = threading.Event()

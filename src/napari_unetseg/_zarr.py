@@ -1,0 +1,461 @@
+"""OME-Zarr input and output: NGFF 0.4 (zarr v2) and 0.5 (zarr v3), lazily (no torch).
+
+Reading (:func:`read_ome_zarr`) goes through ome-zarr-py's reader: the image's pyramid
+levels as dask arrays (level 0 by default), the axes from the ``multiscales`` metadata,
+the physical scale and translation from the level's coordinate transformations, the
+units from the axes. Nothing is read until a block of the array is asked for.
+
+Writing labels (:class:`LabelsStore`) is block by block, never the whole volume in
+memory: :meth:`LabelsStore.create` makes an empty chunked level-0 array (chunks equal to
+the prediction blocks, so concurrent writers never share a chunk) and a small "blocks
+written" array that lets an interrupted run resume; blocks are written straight into the
+store; :meth:`LabelsStore.finish` downsamples the pyramid chunk by chunk and only then
+writes the OME metadata (``multiscales`` + ``image-label``, through ome-zarr-py), so a
+store without metadata is an unfinished run. The labels go either to a new
+``OUT.ome.zarr`` or, for an OME-Zarr input, under its ``labels/`` group.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import ImageData, _channel_axis, _unit, image_name, is_zarr_path
+
+__all__ = [
+    "LabelsStore",
+    "ZarrImageData",
+    "ZarrReadError",
+    "is_zarr_path",
+    "read_ome_zarr",
+]
+
+#: OME's names for our short unit spellings.
+_OME_UNITS = {
+    "µm": "micrometer",
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "pm": "picometer",
+    "s": "second",
+    "ms": "millisecond",
+}
+_AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+#: The "blocks written" array inside an unfinished (or resumable) labels store.
+BLOCKS = "unetseg_blocks"
+
+
+class ZarrReadError(ValueError):
+    """A path that is not a readable OME-Zarr image (one sentence, a ``ValueError``)."""
+
+
+@dataclass
+class ZarrImageData(ImageData):
+    """:class:`~napari_unetseg._io.ImageData` of one OME-Zarr level, plus the pyramid.
+
+    ``levels`` holds every level (dask arrays, largest first), ``level`` the one in
+    ``data``, ``version`` the NGFF version ('0.4' or '0.5'), ``path`` the store, and
+    ``labels`` the image-labels found under its ``labels/`` group (name -> levels).
+    """
+
+    levels: tuple[Any, ...] = ()
+    level: int = 0
+    version: str = "0.4"
+    path: str = ""
+    labels: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def _nodes(path: Path) -> list[Any]:
+    """ome-zarr-py's nodes for a store (the image first), or one clear error."""
+    import logging
+
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    if not path.exists():
+        raise FileNotFoundError(f"OME-Zarr store {str(path)!r} does not exist.")
+    # ome-zarr-py logs version guesses and label lookups at warning level; they are
+    # not the user's problem.
+    logging.getLogger("ome_zarr").setLevel(logging.ERROR)
+    try:
+        location = parse_url(str(path), mode="r")
+        nodes = [] if location is None else list(Reader(location)())
+    except Exception as exc:  # noqa: BLE001 - any failure of the parser is one sentence
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise ZarrReadError(f"{str(path)!r} is not a readable OME-Zarr store ({reason}).") from exc
+    if location is None:
+        raise ZarrReadError(f"{str(path)!r} is not a zarr store.")
+    return nodes
+
+
+def _is_image(node: Any) -> bool:
+    from ome_zarr.reader import Multiscales
+
+    return any(isinstance(s, Multiscales) for s in node.specs) and bool(node.data)
+
+
+def _axes(meta: dict[str, Any], ndim: int) -> tuple[str, tuple[str | None, ...]]:
+    """Axis letters (TCZYX, Q for others) and the unit per axis from ``multiscales``."""
+    raw = meta.get("axes") or ["t", "c", "z", "y", "x"][-ndim:]
+    letters, units = [], []
+    for ax in raw:
+        name = ax.get("name", "") if isinstance(ax, dict) else str(ax)
+        kind = ax.get("type", "") if isinstance(ax, dict) else ""
+        letter = name.upper() if name.upper() in "TCZYX" and len(name) == 1 else ""
+        if not letter:
+            letter = {"channel": "C", "time": "T"}.get(kind, "Q")
+        letters.append(letter)
+        unit = ax.get("unit") if isinstance(ax, dict) else None
+        units.append(_unit(str(unit)) if unit else None)
+    return "".join(letters), tuple(units)
+
+
+def _transform(
+    meta: dict[str, Any], level: int, ndim: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Scale and translation of one level (identity where the metadata gives none)."""
+    scale, translate = [1.0] * ndim, [0.0] * ndim
+    per_level = meta.get("coordinateTransformations") or []
+    for t in per_level[level] if level < len(per_level) else []:
+        if t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
+            scale = [float(v) for v in t["scale"]]
+        elif t.get("type") == "translation" and len(t.get("translation", [])) == ndim:
+            translate = [float(v) for v in t["translation"]]
+    return tuple(scale), tuple(translate)
+
+
+def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
+    """Open an OME-Zarr image lazily with its axes, scale and units.
+
+    Parameters
+    ----------
+    path : str or path
+        The image's store (``.zarr`` / ``.ome.zarr``; NGFF 0.4 or 0.5), or one of its
+        image-labels (``image.ome.zarr/labels/NAME``).
+    level : int
+        Pyramid level for ``data`` (0: full resolution).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the store does not exist.
+    ZarrReadError
+        A ``ValueError`` in one sentence: not a zarr store, no image in it, no such level.
+    """
+    path = Path(os.fspath(path).rstrip("/\\"))
+    nodes = _nodes(path)
+    if not nodes or not _is_image(nodes[0]):
+        raise ZarrReadError(
+            f"{str(path)!r} is not an OME-Zarr image (it holds no multiscales image)."
+        )
+    node = nodes[0]
+    levels = tuple(node.data)
+    if not isinstance(level, (int, np.integer)) or not 0 <= level < len(levels):
+        raise ZarrReadError(
+            f"{str(path)!r} has pyramid levels 0 to {len(levels) - 1}; level {level!r} does "
+            "not exist."
+        )
+    data = levels[level]
+    meta = node.metadata
+    axes, axis_units = _axes(meta, data.ndim)
+    if len(axes) != data.ndim:
+        raise ZarrReadError(
+            f"{str(path)!r} declares {len(axes)} axes for an array of {data.ndim} dimensions."
+        )
+    scale, translate = _transform(meta, level, data.ndim)
+    spatial_units = {u for a, u in zip(axes, axis_units) if a in "ZYX" and u}
+    units = None
+    if spatial_units:
+        units = tuple(
+            (u or "pixel") if a in "ZYX" else ("" if a == "C" else (u or "pixel"))
+            for a, u in zip(axes, axis_units)
+        )
+    channel_axis = _channel_axis(axes, rgb=False)
+    names = meta.get("channel_names")
+    if channel_axis is None or not names or len(names) != data.shape[channel_axis]:
+        names = None
+    from ome_zarr.reader import Label
+
+    is_label = any(isinstance(s, Label) for s in node.specs)
+    labels = {
+        n.metadata.get("name") or f"labels {i}": tuple(n.data)
+        for i, n in enumerate(nodes[1:])
+        if any(isinstance(s, Label) for s in n.specs) and n.data
+    }
+    return ZarrImageData(
+        data=data,
+        axes=axes,
+        scale=scale,
+        units=units,
+        channel_axis=channel_axis,
+        name=image_name(path) if not is_label else path.name,
+        is_labels=is_label and data.dtype.kind in "biu",
+        translate=translate if any(translate) else None,
+        channel_names=tuple(names) if names else None,
+        levels=levels,
+        level=int(level),
+        version=str(nodes[0].zarr.version),
+        path=str(path),
+        labels=labels,
+    )
+
+
+# -- writing ------------------------------------------------------------------------------
+def _format(version: str) -> Any:
+    from ome_zarr.format import FormatV04, FormatV05
+
+    return FormatV05() if str(version) == "0.5" else FormatV04()
+
+
+def _axes_metadata(axes: str, units: tuple[str, ...] | None) -> list[dict[str, str]]:
+    out = []
+    for i, a in enumerate(axes):
+        entry = {"name": a.lower() if a in _AXIS_TYPES else f"q{i}"}
+        if a in _AXIS_TYPES:
+            entry["type"] = _AXIS_TYPES[a]
+        unit = units[i] if units is not None else None
+        if unit in _OME_UNITS and a in "TZYX":
+            entry["unit"] = _OME_UNITS[unit]
+        out.append(entry)
+    return out
+
+
+def pyramid_shapes(
+    shape: tuple[int, ...], axes: str, min_size: int = 256, max_levels: int = 6
+) -> list[tuple[int, ...]]:
+    """Shapes of the pyramid levels: Y and X halved per level until they fit ``min_size``."""
+    shapes = [tuple(shape)]
+    yx = [i for i, a in enumerate(axes) if a in "YX"]
+    while len(shapes) < max_levels and max(shapes[-1][i] for i in yx) > min_size:
+        prev = shapes[-1]
+        shapes.append(tuple(-(-s // 2) if i in yx else s for i, s in enumerate(prev)))
+    return shapes
+
+
+class LabelsStore:
+    """A labels OME-Zarr written block by block (see the module docstring).
+
+    ``path`` is the labels group: a standalone ``OUT.ome.zarr`` or
+    ``IMAGE.ome.zarr/labels/NAME``. Instances are small and picklable (they hold paths
+    and plain values), so cluster workers open the store themselves.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path).rstrip("/\\")
+
+    # -- creation -----------------------------------------------------------------------
+    @staticmethod
+    def target(
+        output: str | os.PathLike, source: ZarrImageData | None, name: str = "unet"
+    ) -> tuple[str, str | None]:
+        """Where labels for ``output`` go: (labels group, image store or None).
+
+        ``--output`` naming the OME-Zarr input itself means "add an image-label under
+        its ``labels/`` group"; anything else is a standalone store.
+        """
+        out = os.path.abspath(os.fspath(output).rstrip("/\\"))
+        if source is not None and out == os.path.abspath(source.path):
+            return os.path.join(out, "labels", name), out
+        return out, None
+
+    @classmethod
+    def exists(cls, path: str | os.PathLike) -> bool:
+        return os.path.exists(os.fspath(path))
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        shape: tuple[int, ...],
+        chunks: tuple[int, ...],
+        block_grid: tuple[int, ...],
+        axes: str,
+        scale: tuple[float, ...],
+        units: tuple[str, ...] | None,
+        translate: tuple[float, ...] | None,
+        version: str = "0.4",
+        dtype: Any = np.uint8,
+        settings: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        image: str | None = None,
+    ) -> LabelsStore:
+        """Make an empty labels store (no OME metadata yet: that marks it unfinished).
+
+        ``image``: the OME-Zarr image whose ``labels/`` group ``path`` is in.
+        """
+        import zarr
+
+        path = os.fspath(path).rstrip("/\\")
+        if os.path.exists(path):
+            if not overwrite:
+                raise FileExistsError(
+                    f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
+                )
+            shutil.rmtree(path)
+        fmt = _format(version)
+        if image is not None:  # the image's labels/ group, made a zarr group if new
+            zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
+        group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+        extra: dict[str, Any] = {}
+        if fmt.zarr_format == 2:
+            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        group.create_array(
+            "0", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, **extra
+        )
+        group.create_array(
+            BLOCKS,
+            shape=tuple(block_grid),
+            chunks=(1,) * len(block_grid),
+            dtype="u1",
+            fill_value=0,
+            **extra,
+        )
+        group.attrs["unetseg"] = {
+            "complete": False,
+            "axes": axes,
+            "scale": [float(s) for s in scale],
+            "units": None if units is None else list(units),
+            "translate": None if translate is None else [float(t) for t in translate],
+            "version": str(version),
+            "settings": json.loads(json.dumps(settings or {})),
+        }
+        return cls(path)
+
+    # -- state ----------------------------------------------------------------------------
+    def _group(self, mode: str = "r") -> Any:
+        import zarr
+
+        return zarr.open_group(self.path, mode=mode)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What :meth:`create` recorded (axes, scale, settings, ``complete``)."""
+        info = self._group().attrs.get("unetseg")
+        if info is None:
+            raise ZarrReadError(f"{self.path!r} is not a labels store written by unetseg.")
+        return dict(info)
+
+    def level0(self, mode: str = "r+") -> Any:
+        import zarr
+
+        return zarr.open_array(os.path.join(self.path, "0"), mode=mode)
+
+    def blocks_done(self) -> np.ndarray:
+        """Boolean grid: which blocks are already written."""
+        import zarr
+
+        return np.asarray(zarr.open_array(os.path.join(self.path, BLOCKS), mode="r")[...]) > 0
+
+    def mark_done(self, index: tuple[int, ...]) -> None:
+        """Mark a block written (only after its labels are: a block marked done is
+        always complete)."""
+        import zarr
+
+        zarr.open_array(os.path.join(self.path, BLOCKS), mode="r+")[tuple(index)] = 1
+
+    # -- finishing ------------------------------------------------------------------------
+    def pyramid_tasks(self) -> list[tuple[int, tuple[slice, ...]]]:
+        """(level, region) pairs that build the pyramid, chunk rows of each new level.
+
+        Level ``n`` needs level ``n - 1`` complete, so the caller runs them level by
+        level (:meth:`build_level` does one region).
+        """
+        info = self.info
+        base = self.level0(mode="r")
+        shapes = pyramid_shapes(tuple(base.shape), info["axes"])
+        tasks = []
+        for n, shape in enumerate(shapes[1:], start=1):
+            chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
+            for start in np.ndindex(*(math.ceil(s / c) for s, c in zip(shape, chunks))):
+                region = tuple(
+                    slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(start, chunks, shape)
+                )
+                tasks.append((n, region))
+        return tasks
+
+    def prepare_levels(self) -> None:
+        """Create the empty arrays of levels 1.. (before :meth:`build_level` runs)."""
+        info = self.info
+        group = self._group("r+")
+        base = group["0"]
+        extra: dict[str, Any] = {}
+        if _format(info["version"]).zarr_format == 2:
+            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        for n, shape in enumerate(pyramid_shapes(tuple(base.shape), info["axes"])[1:], start=1):
+            chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
+            group.create_array(
+                str(n),
+                shape=shape,
+                chunks=chunks,
+                dtype=base.dtype,
+                fill_value=0,
+                overwrite=True,
+                **extra,
+            )
+
+    def build_level(self, level: int, region: tuple[slice, ...]) -> None:
+        """Fill ``region`` of ``level`` from level ``level - 1`` (every other Y/X pixel:
+        nearest-neighbour, so label values stay label values)."""
+        import zarr
+
+        axes = self.info["axes"]
+        src = zarr.open_array(os.path.join(self.path, str(level - 1)), mode="r")
+        dst = zarr.open_array(os.path.join(self.path, str(level)), mode="r+")
+        read = tuple(
+            slice(r.start * 2, min(r.stop * 2, s), 2) if a in "YX" else r
+            for r, a, s in zip(region, axes, src.shape)
+        )
+        dst[region] = np.asarray(src[read])
+
+    def finish(self, name: str = "labels", image: str | None = None) -> None:
+        """Write the OME metadata (pyramid already built): the store is complete.
+
+        With ``image`` (the OME-Zarr input), the labels are also listed in its
+        ``labels/`` group so viewers show them over the image.
+        """
+        from ome_zarr.writer import add_metadata, get_metadata, write_multiscales_metadata
+
+        info = self.info
+        axes = info["axes"]
+        fmt = _format(info["version"])
+        group = self._group("r+")
+        scale = [float(s) for s in info["scale"]]
+        offset = [float(t) for t in (info["translate"] or [0.0] * len(axes))]
+        datasets = []
+        n_levels = len(pyramid_shapes(tuple(group["0"].shape), axes))
+        for n in range(n_levels):
+            f = [2.0**n if a in "YX" else 1.0 for a in axes]
+            # Pixel centres of level n sit (2**n - 1) / 2 level-0 pixels further in.
+            shift = [o + (k - 1) * s / 2 for o, k, s in zip(offset, f, scale)]
+            transforms: list[dict[str, Any]] = [
+                {"type": "scale", "scale": [s * k for s, k in zip(scale, f)]}
+            ]
+            if any(shift):
+                transforms.append({"type": "translation", "translation": shift})
+            datasets.append({"path": str(n), "coordinateTransformations": transforms})
+        units = tuple(info["units"]) if info["units"] else None
+        write_multiscales_metadata(
+            group, datasets, fmt=fmt, axes=_axes_metadata(axes, units), name=name
+        )
+        # The image-label metadata (write_label_metadata does the same for a group it
+        # finds under labels/; a standalone store has no such parent).
+        add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
+        info["complete"] = True
+        group.attrs["unetseg"] = info
+        if image is not None:
+            import zarr
+
+            parent = zarr.open_group(os.path.dirname(self.path), mode="r+")
+            listed = list(get_metadata(parent).get("labels", []))
+            if name not in listed:
+                listed.append(name)
+            add_metadata(parent, {"labels": listed}, fmt=fmt)

@@ -1,0 +1,161 @@
+"""Block-wise prediction into OME-Zarr, in one process and on a real dask LocalCluster:
+the same labels as a single-process run, the model sent once per worker, a worker killed
+mid-run, --resume, and the "bad input" cases of the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from napari_unetseg import _io, _zarr, api, cli
+from napari_unetseg import distributed as dist
+from napari_unetseg.core.synthetic import synthetic_nuclei
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def image_2d(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dist")
+    img, _ = synthetic_nuclei((256, 288), seed=3)
+    path = folder / "plane.tif"
+    _io.write_image(path, img, scale=(0.5, 0.5), axes="YX", units=("µm", "µm"))
+    reference = api.predict(img, "nuclei-2d", object_size=None)
+    assert 0.02 < (reference > 0).mean() < 0.9  # real objects, not a trivial answer
+    return path, reference
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes (real processes: one is killed below)."""
+    client = dist.connect(workers=2, processes=True)
+    yield client
+    dist.close(client)
+
+
+def read_labels(path) -> np.ndarray:
+    return np.asarray(_zarr.read_ome_zarr(path).data)
+
+
+def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_path) -> None:
+    path, reference = image_2d
+    out = tmp_path / "p.ome.zarr"
+    result = dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None)
+    assert result.stats["blocks"] == 3 and result.stats["workers"] == 0  # X cut in 3; Y streamed
+    np.testing.assert_array_equal(read_labels(out), reference)  # same tiles, same blend
+    back = _zarr.read_ome_zarr(out)
+    assert back.scale == (0.5, 0.5) and back.units == ("µm", "µm") and back.is_labels
+
+    vol, _ = synthetic_nuclei((20, 80, 100), seed=4)
+    vpath = tmp_path / "vol.tif"
+    _io.write_image(vpath, vol, axes="ZYX", scale=(2.0, 1.0, 1.0))
+    ref3 = api.predict(vol, "nuclei-3d", object_size=None)
+    out3 = tmp_path / "v.ome.zarr"
+    res3 = dist.predict_blocks(vpath, "nuclei-3d", out3, block_size=48, object_size=None)
+    assert res3.stats["blocks"] == 6  # Z is streamed whole; Y and X are cut
+    assert (read_labels(out3) == ref3).mean() >= 0.999
+
+
+def test_on_a_cluster_labels_agree_and_the_model_is_built_once_per_worker(
+    image_2d, cluster, tmp_path
+) -> None:
+    path, reference = image_2d
+    out = tmp_path / "c.ome.zarr"
+    result = dist.predict_blocks(
+        path, "nuclei-2d", out, block_size=64, object_size=None, client=cluster
+    )
+    assert result.stats["blocks"] == 5 and result.stats["workers"] == 2
+    assert (read_labels(out) == reference).mean() >= 0.999
+    builds = cluster.run(lambda: sum(dist.BUILDS.values()))
+    assert all(n <= 1 for n in builds.values()) and sum(builds.values()) >= 1
+
+
+def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_path) -> None:
+    path, reference = image_2d
+    out = tmp_path / "k.ome.zarr"
+    pids = cluster.run(os.getpid)
+    gen = dist.predict_blocks_iter(
+        path, "nuclei-2d", out, block_size=48, object_size=None, client=cluster
+    )
+    killed = False
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if not killed and record.stage == "blocks" and record.done >= 2:
+            os.kill(next(iter(pids.values())), signal.SIGKILL)
+            killed = True
+    assert killed and result.stats["blocks"] == 6
+    assert (read_labels(out) == reference).mean() >= 0.999
+    deadline = time.time() + 30  # the nanny restarts the worker
+    while len(cluster.scheduler_info()["workers"]) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
+    path, reference = image_2d
+    out = tmp_path / "r.ome.zarr"
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, block_size=96, object_size=None)
+    for record in gen:
+        if record.done >= 2:
+            break
+    gen.close()  # interrupted: two blocks written, no OME metadata yet
+    assert _zarr.LabelsStore(out).blocks_done().sum() == 2
+    with pytest.raises(FileExistsError, match="--resume"):
+        dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None)
+    with pytest.raises(ValueError, match="other settings"):
+        dist.predict_blocks(path, "nuclei-2d", out, block_size=64, object_size=None, resume=True)
+    result = dist.predict_blocks(
+        path, "nuclei-2d", out, block_size=96, object_size=None, resume=True
+    )
+    assert result.stats["skipped"] == 2 and result.stats["blocks"] == 1
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def run_cli(argv, capsys):
+    code = cli.main(argv)
+    return code, capsys.readouterr()
+
+
+def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -> None:
+    path, reference = image_2d
+    out = tmp_path / "cli.ome.zarr"
+    base = ["predict", str(path), "--model", "nuclei-2d", "--object-size", "off"]
+    code, io = run_cli(base + ["-o", str(out)], capsys)
+    assert code == 0 and "1 blocks" in io.out and ("in bf16" in io.out or "in fp32" in io.out)
+    np.testing.assert_array_equal(read_labels(out), reference)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # an existing store: refused, untouched
+    code, io = run_cli(base + ["-o", str(out)], capsys)
+    assert code == 1 and "--overwrite" in io.err and len(io.err.strip().splitlines()) == 1
+    # an unreachable scheduler: one sentence, quickly, nothing written
+    t0 = time.perf_counter()
+    code, io = run_cli(
+        base + ["-o", str(tmp_path / "x.ome.zarr"), "--scheduler", "tcp://127.0.0.1:9"], capsys
+    )
+    assert code == 1 and "Cannot reach the dask scheduler" in io.err
+    assert time.perf_counter() - t0 < 10
+    # a level that does not exist, a .zarr that is not an image
+    code, io = run_cli(
+        ["predict", str(out), "-o", str(tmp_path / "y.ome.zarr"), "--level", "7"], capsys
+    )
+    assert code == 1 and "level 7 does not exist" in io.err
+    (tmp_path / "nothing.zarr").mkdir()
+    code, io = run_cli(
+        ["predict", str(tmp_path / "nothing.zarr"), "-o", str(tmp_path / "z.ome.zarr")], capsys
+    )
+    assert code == 1 and "not a zarr store" in io.err
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == sorted(before + ["nothing.zarr"])  # nothing else was written
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def test_paths_the_workers_cannot_see_are_refused(cluster, tmp_path) -> None:
+    with pytest.raises(dist.ClusterError, match="cannot see"):
+        dist.check_visible(cluster, [str(tmp_path / "only-on-the-client.tif")])

@@ -1,0 +1,137 @@
+"""OME-Zarr in (NGFF 0.4 / zarr v2 and 0.5 / zarr v3, lazy, scale, axes, levels) and
+out (block-written labels with a pyramid, read back with ome-zarr-py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+from ome_zarr.format import FormatV04, FormatV05
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Label, Multiscales, Reader
+from ome_zarr.writer import write_image
+
+from napari_unetseg import _io, _reader, _zarr
+
+FORMATS = {"0.4": FormatV04(), "0.5": FormatV05()}
+
+
+def make_ome_zarr(path, data, version="0.4", axes="zyx", scale=None, levels=2):
+    fmt = FORMATS[version]
+    root = zarr.open_group(str(path), mode="w", zarr_format=fmt.zarr_format)
+    units = {a: "micrometer" for a in axes if a in "zyx"}
+    write_image(
+        data,
+        root,
+        axes=axes,
+        fmt=fmt,
+        scale=scale,
+        axes_units=units,
+        scale_factors=tuple(2**i for i in range(1, levels)),
+    )
+    return path
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_read_ome_zarr_lazily_with_axes_scale_units_and_levels(tmp_path, version) -> None:
+    data = np.random.default_rng(0).integers(0, 4000, (6, 80, 90), dtype=np.uint16)
+    path = make_ome_zarr(
+        tmp_path / "img.ome.zarr", data, version, scale={"z": 2.0, "y": 0.5, "x": 0.5}
+    )
+    img = _io.read_image(path)  # the TIFF entry point dispatches on the suffix
+    assert isinstance(img, _zarr.ZarrImageData) and img.version == version
+    assert type(img.data).__module__.startswith("dask")  # lazy
+    assert img.axes == "ZYX" and img.scale == (2.0, 0.5, 0.5) and img.units == ("µm",) * 3
+    assert img.name == "img" and not img.is_labels and img.channel_axis is None
+    np.testing.assert_array_equal(np.asarray(img.data), data)
+    low = _io.read_image(path, level=1)
+    assert low.data.shape == (6, 40, 45) and low.scale == (2.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"levels 0 to 1; level 3 does not exist"):
+        _io.read_image(path, level=3)
+
+
+def test_channels_axis_from_the_metadata(tmp_path) -> None:
+    data = np.zeros((2, 30, 40), np.uint8)
+    img = _zarr.read_ome_zarr(make_ome_zarr(tmp_path / "c.zarr", data, axes="cyx", levels=1))
+    assert img.axes == "CYX" and img.channel_axis == 0
+    assert img.without_channels().axes == "YX"
+
+
+def test_what_is_not_an_ome_zarr_image_is_one_sentence(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _zarr.read_ome_zarr(tmp_path / "missing.zarr")
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(ValueError, match="is not a zarr store"):
+        _zarr.read_ome_zarr(tmp_path / "empty.zarr")
+    zarr.open_group(str(tmp_path / "group.zarr"), mode="w").create_array(
+        "a", shape=(4, 4), dtype="u1"
+    )
+    with pytest.raises(ValueError, match="is not an OME-Zarr image"):
+        _zarr.read_ome_zarr(tmp_path / "group.zarr")
+    assert _reader.napari_get_zarr_reader(str(tmp_path / "group.zarr")) is None
+
+
+def _write_store(path, labels, version, image=None):
+    store = _zarr.LabelsStore.create(
+        path,
+        shape=labels.shape,
+        chunks=(3, 64, 64),
+        block_grid=(1, 1, 1),
+        axes="ZYX",
+        scale=(2.0, 0.5, 0.5),
+        units=("µm",) * 3,
+        translate=None,
+        version=version,
+        image=image,
+    )
+    store.level0()[...] = labels
+    store.mark_done((0, 0, 0))
+    store.prepare_levels()
+    for level, region in store.pyramid_tasks():
+        store.build_level(level, region)
+    store.finish(name="unet" if image is None else "nuclei", image=image)
+    return store
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_store_round_trip_through_ome_zarr_py(tmp_path, version) -> None:
+    labels = np.random.default_rng(1).integers(0, 3, (5, 600, 520), dtype=np.uint8)
+    _write_store(str(tmp_path / "out.ome.zarr"), labels, version)
+    nodes = list(Reader(parse_url(str(tmp_path / "out.ome.zarr")))())
+    node = nodes[0]
+    assert any(isinstance(s, Label) for s in node.specs)
+    assert any(isinstance(s, Multiscales) for s in node.specs)
+    assert [d.shape for d in node.data] == [(5, 600, 520), (5, 300, 260), (5, 150, 130)]
+    np.testing.assert_array_equal(np.asarray(node.data[0]), labels)
+    np.testing.assert_array_equal(np.asarray(node.data[1]), labels[:, ::2, ::2])
+    axes = node.metadata["axes"]
+    assert [a["name"] for a in axes] == ["z", "y", "x"] and axes[0]["unit"] == "micrometer"
+    scales = [t[0]["scale"] for t in node.metadata["coordinateTransformations"]]
+    assert scales[0] == [2.0, 0.5, 0.5] and scales[1] == [2.0, 1.0, 1.0]
+    back = _zarr.read_ome_zarr(tmp_path / "out.ome.zarr")
+    assert back.is_labels and back.scale == (2.0, 0.5, 0.5)
+
+
+def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None:
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((4, 64, 64), np.uint16))
+    img = _zarr.read_ome_zarr(image)
+    target, parent = _zarr.LabelsStore.target(image, img, "nuclei")
+    assert target.endswith("labels/nuclei") and parent == str(image.resolve())
+    labels = np.ones((4, 64, 64), np.uint8)
+    _write_store(target, labels, img.version, image=parent)
+    again = _zarr.read_ome_zarr(image)
+    assert list(again.labels) == ["nuclei"]
+    np.testing.assert_array_equal(np.asarray(again.labels["nuclei"][0]), labels)
+    # The napari reader shows the image as a multiscale layer and the labels on top.
+    layers = _reader.napari_get_zarr_reader(str(image))(str(image))
+    kinds = [(kind, meta.get("multiscale")) for _, meta, kind in layers]
+    assert kinds == [("image", True), ("labels", False)]
+    assert layers[1][1]["scale"] == img.scale
+
+
+def test_an_existing_store_is_never_replaced_without_overwrite(tmp_path) -> None:
+    path = tmp_path / "out.ome.zarr"
+    _write_store(str(path), np.zeros((2, 8, 8), np.uint8), "0.4")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _write_store(str(path), np.ones((2, 8, 8), np.uint8), "0.4")
+    assert np.asarray(_zarr.read_ome_zarr(path).data).max() == 0
