@@ -39,9 +39,15 @@ def test_contributions_and_display_names(manifest):
         "Synthetic nuclei (2D)",
         "Synthetic nuclei (3D)",
     ]
-    [reader] = contrib.readers
+    reader, zarr_reader = contrib.readers
     assert {"*.tif", "*.tiff", "*.ome.tif"} <= set(reader.filename_patterns)
     assert commands[reader.command].python_name == "napari_unetseg._reader:napari_get_reader"
+    assert {"*.zarr", "*.ome.zarr"} <= set(zarr_reader.filename_patterns)
+    assert zarr_reader.accepts_directories
+    assert (
+        commands[zarr_reader.command].python_name
+        == "napari_unetseg._reader:napari_get_zarr_reader"
+    )
     [writer] = contrib.writers
     assert [str(t) for t in writer.layer_types] == ["labels"]
     assert {".tif", ".tiff"} <= set(writer.filename_extensions)
@@ -51,6 +57,7 @@ def test_contributions_and_display_names(manifest):
     "command",
     [
         "napari-unetseg.get_reader",
+        "napari-unetseg.get_zarr_reader",
         "napari-unetseg.write_labels",
         "napari-unetseg.sample_nuclei_2d",
         "napari-unetseg.sample_nuclei_3d",
