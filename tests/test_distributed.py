@@ -81,16 +81,14 @@ def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_pa
     gen = dist.predict_blocks_iter(
         path, "nuclei-2d", out, block_size=48, object_size=None, client=cluster
     )
-    killed = False
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    killed = []
+
+    def kill_once(record) -> None:
         if not killed and record.stage == "blocks" and record.done >= 2:
             os.kill(next(iter(pids.values())), signal.SIGKILL)
-            killed = True
+            killed.append(True)
+
+    result = api.drain(gen, kill_once)
     assert killed and result.stats["blocks"] == 6
     assert (read_labels(out) == reference).mean() >= 0.999
     deadline = time.time() + 30  # the nanny restarts the worker

@@ -476,15 +476,8 @@ def predict_blocks_iter(
     halo: int | Sequence[int] | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    object_size: Any = "auto",
-    fill_holes: bool | None = None,
-    tile_size: int | tuple[int, ...] | None = None,
-    overlap: float = 0.25,
-    batch_size: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    tta: bool = False,
     image: Any = None,
+    **options: Any,
 ) -> Generator[BlockProgress, None, BlocksResult]:
     """Segment ``source`` into an OME-Zarr ``output``, block by block (a generator).
 
@@ -508,11 +501,13 @@ def predict_blocks_iter(
         skipped.
     overwrite : bool
         Replace an existing output.
-    object_size, fill_holes, tile_size, overlap, batch_size, device, precision, tta
-        As for :func:`napari_unetseg.api.predict` (``'auto'`` object size is measured
-        once, on a central crop).
     image : ImageData, optional
         The already opened source (in-process runs only).
+    **options
+        ``object_size``, ``fill_holes``, ``tile_size``, ``overlap``, ``batch_size``,
+        ``device``, ``precision``, ``tta``: as for :func:`napari_unetseg.api.predict`
+        (an ``'auto'`` object size is measured once, on a central crop). Defaults: those
+        of :class:`napari_unetseg.batch.SegmentSettings`.
 
     Yields
     ------
@@ -533,9 +528,18 @@ def predict_blocks_iter(
         workers cannot see: one sentence each, before anything is written.
     """
     from . import api
+    from .batch import SegmentSettings
     from .core.precision import weights_fingerprint
 
     t0 = time.perf_counter()
+    known = SegmentSettings().predict_options()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"predict_blocks_iter() got unexpected options {unknown}.")
+    opts = {**known, **options}
+    object_size, fill_holes, tile_size = opts["object_size"], opts["fill_holes"], opts["tile_size"]
+    overlap, batch_size, device = opts["overlap"], opts["batch_size"], opts["device"]
+    precision, tta = opts["precision"], opts["tta"]
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
     source = os.path.abspath(os.fspath(source))
