@@ -304,6 +304,32 @@ def run_monai_prepared(
     return run_monai(bundle, image, s, probs, prepared=True)
 
 
+def run_ours_defaults(
+    bundle: ModelBundle, image: np.ndarray, s: Settings, probs: bool = False
+) -> Run:
+    """Our engine with every setting at its default (precision 'auto', batch size
+    'auto', the model's tile, overlap 0.25, gaussian blending): what a user gets."""
+    res = drain(predict_tiled(bundle, image, device=s.device, return_probabilities=probs))
+    return Run(res.labels, res.probabilities, res.stats["n_tiles"])
+
+
+def run_monai_defaults(
+    bundle: ModelBundle, image: np.ndarray, s: Settings, probs: bool = False
+) -> Run:
+    """MONAI's ``sliding_window_inference`` with its defaults (sw_batch_size 1, overlap
+    0.25, constant blending, fp32) and the model's tile as ``roi_size``."""
+    from monai.inferers import sliding_window_inference
+
+    net = bundle.network.eval().to(s.device)
+    x = _normalized_input(bundle, image, s.device)
+    with torch.inference_mode():
+        p = sliding_window_inference(
+            x, tuple(bundle.tile_size), 1, lambda t: torch.softmax(net(t), 1)
+        )
+    del x
+    return _labels_from_probabilities(p, probs)
+
+
 ENGINES: dict[str, Callable[..., Run]] = {
     "ours": run_ours,
     "monai": run_monai,
@@ -725,6 +751,17 @@ TABLES = {
             "% of peak ours / MONAI",
         ],
     ),
+    "defaults": (
+        "Default settings: ours (precision auto) vs MONAI sliding_window_inference (its defaults, fp32)",
+        [
+            "case",
+            "ours ran",
+            "wall s ours / MONAI",
+            "speed-up (wall)",
+            "speed-up (CPU)",
+            "labels equal",
+        ],
+    ),
     "bf16": (
         "bf16 vs fp32 (ours)",
         [
@@ -798,6 +835,38 @@ def bench_cases(args: argparse.Namespace, rep: Report, cases: dict[str, Case]) -
                 times = time_alternating(fns, args.reps, args.device)
             rep.data.setdefault("bf16", {})[case.name] = {"times": times, **agreement(r16, r32)}
             rows["bf16"].append(_bf16_row(case, args.overlaps[0], r32, r16, times))
+        if not args.no_defaults:
+            s = Settings(case.tile, 0.25, 1, "fp32", args.device)
+            with progress(f"{case.name}: defaults, ours vs MONAI"):
+                ours = drain(predict_tiled(bundle, image, device=args.device))
+                a = agreement(Run(ours.labels), run_monai_defaults(bundle, image, s))
+                fns = {
+                    "ours": _bind(run_ours_defaults, bundle, image, s),
+                    "monai": _bind(run_monai_defaults, bundle, image, s),
+                }
+                times = time_alternating(fns, args.reps, args.device)
+            ratio = times["monai"]["wall_s"] / times["ours"]["wall_s"]
+            cpu_ratio = times["monai"]["cpu_s"] / times["ours"]["cpu_s"]
+            st = ours.stats
+            rep.data.setdefault("defaults", {})[case.name] = {
+                "times": times,
+                "ratio": ratio,
+                "cpu_ratio": cpu_ratio,
+                **a,
+                "precision": st["precision"],
+                "tile": st["tile_size"],
+                "batch": st["batch_size"],
+            }
+            rows["defaults"].append(
+                [
+                    case.name,
+                    f"{st['precision']}, tile {st['tile_size'][0]}, batch {st['batch_size']}",
+                    f"{times['ours']['wall_s']:.2f} / {times['monai']['wall_s']:.2f}",
+                    f"{ratio:.2f}x",
+                    f"{cpu_ratio:.2f}x",
+                    _pct(a["labels_equal"]),
+                ]
+            )
     for key, (title, header) in TABLES.items():
         if rows[key]:
             rep.add(title, table(header, rows[key]))
@@ -911,6 +980,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-full", action="store_true", help="do not time the full-image pass")
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 comparison")
+    p.add_argument(
+        "--no-defaults",
+        action="store_true",
+        help="skip ours vs MONAI with both engines' default settings",
+    )
     p.add_argument(
         "--no-prepared-monai",
         action="store_true",

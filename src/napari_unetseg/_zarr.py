@@ -339,9 +339,14 @@ class LabelsStore:
     @property
     def info(self) -> dict[str, Any]:
         """What :meth:`create` recorded (axes, scale, settings, ``complete``)."""
-        info = self._group().attrs.get("unetseg")
+        try:
+            info = self._group().attrs.get("unetseg")
+        except Exception:  # noqa: BLE001 - not a zarr group at all
+            info = None
         if info is None:
-            raise ZarrReadError(f"{self.path!r} is not a labels store written by unetseg.")
+            raise ZarrReadError(
+                f"{self.path!r} exists and was not written by napari-unetseg; it is left as it is."
+            )
         return dict(info)
 
     def level0(self, mode: str = "r+") -> Any:

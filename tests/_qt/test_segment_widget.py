@@ -234,3 +234,37 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     _run_and_wait(qtbot, widget)
     assert viewer.layers["img [unet]"].data.shape == (64, 96)
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
+
+
+def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
+    qtbot, segment, monkeypatch, tmp_path, tiny_model_2d
+):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    from napari_unetseg import _zarr, api
+    from napari_unetseg._qt import segment_widget
+
+    viewer, widget = segment
+    data = np.random.default_rng(7).random((3, 80, 96)).astype(np.float32)
+    store = tmp_path / "big.ome.zarr"
+    write_image(
+        data,
+        zarr.open_group(str(store), mode="w", zarr_format=2),
+        axes="zyx",
+        fmt=FormatV04(),
+        scale_factors=(),
+    )
+    [layer] = viewer.open(str(store), plugin="napari-unetseg")
+    monkeypatch.setattr(segment_widget, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
+    widget.image_combo.set_layer(layer)
+    _run_and_wait(qtbot, widget)
+    out = viewer.layers["big [unet]"].data
+    assert not isinstance(out, np.ndarray)  # read lazily from the store
+    assert "labels/" in widget.status.text()
+    written = _zarr.read_ome_zarr(store)
+    assert list(written.labels) == [api.load_model(tiny_model_2d).name]
+    np.testing.assert_array_equal(
+        np.asarray(out), api.predict(data, tiny_model_2d, object_size=None)
+    )

@@ -68,6 +68,9 @@ class SegmentRequest:
     position: tuple[int, ...] | None = None  # current data index: "current plane only"
     split: bool = False  # touching objects split apart (needs options["scale"])
     options: dict[str, Any] = field(default_factory=dict)
+    #: The OME-Zarr store the layer was read from: a result too big for memory is written
+    #: block by block under its labels/ group and shown lazily from there.
+    store: str | None = None
 
 
 @dataclass
@@ -100,6 +103,8 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         if channel_axis is not None:
             channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
     out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
+    if plane is None and _is_big(image, out_shape) and _into_store(req, image):
+        return (yield from _segment_into_store(req, bundle))
     out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
     split = req.split and out is None  # a lazily written result is too large to split
     result = yield from api.segment_iter(
@@ -113,6 +118,44 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     return SegmentResult(
         result.labels, result.probabilities, result.uncertainty, plane, summary, stats
     )
+
+
+def _into_store(req: SegmentRequest, image: Any) -> bool:
+    """Whether the result can go into the layer's own OME-Zarr store: the layer is that
+    store's full-resolution image and only labels are asked for."""
+    if req.store is None or req.split:
+        return False
+    if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
+        return False
+    from .._zarr import read_ome_zarr
+
+    return tuple(read_ome_zarr(req.store).data.shape) == tuple(image.shape)
+
+
+def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
+    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed)
+    and hand back the written labels as a lazy array."""
+    from .. import distributed as dist
+    from .._zarr import LabelsStore, read_ome_zarr
+    from ..batch import SegmentSettings
+
+    source = read_ome_zarr(req.store)
+    target, _ = LabelsStore.target(req.store, source, bundle.name)
+    if LabelsStore.exists(target):  # replace only what an earlier run made
+        LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
+    known = SegmentSettings().predict_options()
+    options = {k: v for k, v in req.options.items() if k in known}
+    done = yield from dist.predict_blocks_iter(
+        req.store, bundle, req.store, image=source, overwrite=True, **options
+    )
+    labels = read_ome_zarr(done.output).data
+    stats = dict(done.stats)
+    stats["provenance"] = _provenance(req, bundle, False)
+    summary = (
+        f"Written block by block to {done.output} ({stats['blocks']} blocks, "
+        f"{stats['seconds']:.1f} s); shown from there."
+    )
+    return SegmentResult(labels, summary=summary, stats=stats)
 
 
 def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:
@@ -395,7 +438,10 @@ class SegmentWidget(QWidget):
         if self.plane_check.isChecked() and self.plane_check.isEnabled():
             position = self._current_position(layer)
         settings = self.settings()
+        source = getattr(layer.source, "path", None)
+        store = str(source) if source and str(source).rstrip("/").endswith(".zarr") else None
         return SegmentRequest(
+            store=store,
             image=data,
             model=model,
             channel_axis=(data.ndim - 1) if layer.rgb else None,
