@@ -157,3 +157,17 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
 def test_paths_the_workers_cannot_see_are_refused(cluster, tmp_path) -> None:
     with pytest.raises(dist.ClusterError, match="cannot see"):
         dist.check_visible(cluster, [str(tmp_path / "only-on-the-client.tif")])
+
+
+def test_several_files_on_a_cluster_run_one_task_each(image_2d, cluster, tmp_path) -> None:
+    from napari_unetseg import batch
+
+    path, reference = image_2d
+    other = tmp_path / "other.tif"
+    _io.write_image(other, synthetic_nuclei((128, 160), seed=9)[0], axes="YX")
+    plan = batch.plan_batch([path, other], tmp_path / "labels")
+    settings = batch.SegmentSettings(model="nuclei-2d", object_size=None)
+    rows = api.drain(dist.segment_files_on_cluster(cluster, plan, settings))
+    assert [r["error"] for r in rows] == [None, None]
+    assert [r["input"] for r in rows] == [str(path), str(other)]
+    np.testing.assert_array_equal(_io.read_image(rows[0]["output"]).data, reference)

@@ -245,6 +245,10 @@ class _Normalized:
             np.dtype(np.float32),
         )
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[(slice(None),) * self.ndim]  # a resampled block reads all of it
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
     def __getitem__(self, idx: Any) -> np.ndarray:
         idx = idx if isinstance(idx, tuple) else (idx,)
         block = np.asarray(self.view[idx])
