@@ -766,17 +766,16 @@ def _open_store(
 
 # -- many files: one task each ---------------------------------------------------------------
 def _segment_one(item: tuple[str, str, str | None], settings: dict[str, Any]) -> dict[str, Any]:
+    from pathlib import Path
+
     import torch
 
-    from .batch import SegmentSettings, segment_files
+    from .batch import SegmentSettings, segment_files_iter
 
     torch.set_num_threads(1)
     src, dst, pdst = item
-    from pathlib import Path
-
-    report = segment_files(
-        [(Path(src), Path(dst), Path(pdst) if pdst else None)], SegmentSettings(**settings)
-    )
+    plan = [(Path(src), Path(dst), Path(pdst) if pdst else None)]
+    report = _drain(segment_files_iter(plan, SegmentSettings(**settings)))
     row = report.results[0]
     return {
         "input": row.input,
