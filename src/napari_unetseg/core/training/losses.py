@@ -17,9 +17,7 @@ def _two_class_logits(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def masked_loss(
-    logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-5
-) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Cross-entropy + soft Dice over labeled pixels only (``target == -1`` is ignored).
 
     Parameters
@@ -33,12 +31,10 @@ def masked_loss(
 
     Returns
     -------
-    loss : Tensor
+    Tensor
         Scalar: mean cross-entropy over labeled pixels plus ``1 - mean Dice`` over the
-        classes present among the labeled pixels (0 when nothing is labeled).
-    counts : Tensor
-        (C_eff, 3) float: per class intersection, predicted sum and target sum of the soft
-        Dice, over labeled pixels (used to accumulate validation Dice).
+        classes present among the labeled pixels (0 when nothing is labeled). Validation
+        Dice is counted on the hard prediction instead (:func:`hard_dice_counts`).
     """
     logits = _two_class_logits(logits.float())
     mask = target >= 0
@@ -55,8 +51,7 @@ def masked_loss(
     present = tsum > 0
     dice = (2 * inter + eps) / (psum + tsum + eps)
     dice_loss = (1 - dice[present]).mean() if present.any() else ce * 0
-    counts = torch.stack([inter, psum, tsum], dim=1).detach()
-    return ce + dice_loss, counts
+    return ce + dice_loss
 
 
 def keep_prior_loss(

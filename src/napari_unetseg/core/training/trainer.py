@@ -77,7 +77,7 @@ class Trainer:
         # The loss is the package's ``masked_loss``, looked up there so that replacing it
         # (tests do, to run out of memory on purpose) reaches the trainer.
         package = importlib.import_module(__package__)
-        self.loss_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = package.masked_loss
+        self.loss_fn: Callable[..., torch.Tensor] = package.masked_loss
         self._setup_data(images, labels)
         self._setup_model()
         self._setup_validation()
@@ -284,7 +284,7 @@ class Trainer:
             x, y = augment_batch(x, y, self.gen)
         with dev.autocast(self.device, self.amp_dtype):
             logits = self.network(x)
-        loss, _ = self.loss_fn(logits, y)
+        loss = self.loss_fn(logits, y)
         if self.prior is not None:
             with torch.no_grad(), dev.autocast(self.device, self.amp_dtype):
                 prior_logits = self.prior(x)
@@ -334,7 +334,7 @@ class Trainer:
         with torch.inference_mode(), dev.autocast(self.device, self.amp_dtype):
             for i in range(0, len(self.val_x), batch):
                 logits = network(self.val_x[i : i + batch])
-                loss, _ = self.loss_fn(logits, self.val_y[i : i + batch])
+                loss = self.loss_fn(logits, self.val_y[i : i + batch])
                 loss_sum += float(loss) * len(logits)
                 c = hard_dice_counts(logits, self.val_y[i : i + batch])
                 counts = c if counts is None else counts + c
