@@ -9,7 +9,7 @@ or sigmoid gives them back), and carries the module's shape constraints: the sma
 tile (``min_size``), the tile increment (``step``; 0 = only ``min_size``) and the
 ``halo`` of unreliable output pixels at each tile border: the module gets each tile
 with that much extra context and the tiler gives tile borders almost no weight
-(see ``tiling.py``).
+(see ``inference/grid.py``).
 
 Nothing here reads files: the caller (``napari_unetseg.bioimageio``) loads the module.
 """
@@ -120,7 +120,7 @@ class ForeignNetwork(SegmentationNetwork):
 
         With a halo, the batch is padded by the halo (mirrored, as bioimage.io consumers
         pad an image's border) and the halo is cropped from the output, so every output
-        pixel had context; the tiler still weights each tile's border down (``tiling.py``).
+        pixel had context; the tiler still weights each tile's border down (``inference/grid.py``).
         """
         halo = self.config["halo"]
         if any(halo):
