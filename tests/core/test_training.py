@@ -115,15 +115,15 @@ def test_validation_regions_are_never_trained_on():
     _, labels = synthetic_nuclei((128, 128), seed=2)
     dense = (labels > 0).astype(np.uint8)
     pair = tr._pairs(dense.astype(np.float32), dense, 2, 1, None)[0]
-    plan = tr._plan_classes([pair], "dense", None, 2, 16)
+    class_map = tr._map_classes([pair], "dense", None, 2, 16)
     pair.normalizer = tiny().normalizer(pair.image)
     rng = np.random.default_rng(0)
-    index = tr._LabelIndex([pair], plan, (16, 16), rng)
+    index = tr._LabelIndex([pair], class_map, (16, 16), rng)
     val, message = tr._split_validation(index, 0.2, rng)
     assert not message and val[0]
     held = sum(index.counts[0][b].sum() for b in val[0]) / dense.size
     assert 0.1 <= held <= 0.4
-    sampler = tr._Sampler([pair], index, plan, val, (32, 32), rng)
+    sampler = tr._Sampler([pair], index, class_map, val, (32, 32), rng)
     in_val = np.isin(tr._block_ids((0, 0), dense.shape, (16, 16), index.grids[0]), list(val[0]))
     for _ in range(20):
         x, y = sampler.sample(4)

@@ -40,7 +40,7 @@ number of channels and everything else is kept.
 
 Modules
 -------
-- :mod:`.labels`: reading and checking labels, the class plan, the label index, and the
+- :mod:`.labels`: reading and checking labels, the class map, the label index, and the
   "can these labels be trained on" checks of the Fine-tune widget (numpy only);
 - :mod:`.validation`: the spatial validation split;
 - :mod:`.sampling`: patch reading and the class-balanced sampler;
@@ -72,8 +72,8 @@ from .labels import (
 )
 from .labels import _block_ids as _block_ids
 from .labels import _LabelIndex as _LabelIndex
+from .labels import _map_classes as _map_classes
 from .labels import _pairs as _pairs
-from .labels import _plan_classes as _plan_classes
 from .options import DEFAULT_TIME_LIMIT, NEW_MODEL, TrainOptions
 from .validation import MIN_VAL_BLOCKS, MIN_VAL_PIXELS
 from .validation import _split_validation as _split_validation

@@ -1,4 +1,4 @@
-"""Labels: reading and checking them, the class plan, the label index, trainability rules.
+"""Labels: reading and checking them, the class map, the label index, trainability rules.
 
 Label modes (see docs/architecture.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
 ``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the
@@ -7,7 +7,7 @@ they are).
 
 The engine reads labels band by band (:func:`_bands`), never a whole volume as int64.
 :func:`label_counts` and :func:`problem_with` are the quick checks the Fine-tune widget
-runs on every stroke (numpy only); the engine's own checks (:func:`_plan_classes`,
+runs on every stroke (numpy only); the engine's own checks (:func:`_map_classes`,
 :func:`_present_classes`) run when training starts, on any array-like.
 """
 
@@ -140,9 +140,9 @@ def _block_ids(
     return bid
 
 
-# -- the class plan --------------------------------------------------------------------------
+# -- the class map --------------------------------------------------------------------------
 @dataclass
-class _ClassPlan:
+class _ClassMap:
     """How raw label values become class indices (``-1`` = ignore)."""
 
     mode: str
@@ -171,9 +171,9 @@ def _value_range(pairs: list[_Pair], block0: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _plan_classes(
+def _map_classes(
     pairs: list[_Pair], mode: str, n_classes: int | None, model_classes: int | None, block0: int
-) -> _ClassPlan:
+) -> _ClassMap:
     """First pass over the labels: value range -> number of classes and mapping."""
     lo, hi = _value_range(pairs, block0)
     if lo < 0:
@@ -219,7 +219,7 @@ def _plan_classes(
         n = model_classes if needed <= max(2, model_classes) else needed
     else:
         n = needed
-    return _ClassPlan(mode, max(1, n), collapse, message)
+    return _ClassMap(mode, max(1, n), collapse, message)
 
 
 def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
@@ -247,7 +247,7 @@ class _LabelIndex:
     def __init__(
         self,
         pairs: list[_Pair],
-        plan: _ClassPlan,
+        class_map: _ClassMap,
         block: tuple[int, ...],
         rng: np.random.Generator,
     ) -> None:
@@ -255,7 +255,7 @@ class _LabelIndex:
         self.sources: list[tuple[int, tuple[int, ...]]] = []
         self.grids: list[tuple[int, ...]] = []
         self.counts: list[np.ndarray] = []
-        c_eff = plan.n_eff
+        c_eff = class_map.n_eff
         n_bands_total = 0
         per_source_bands = []
         for pair in pairs:
@@ -271,13 +271,13 @@ class _LabelIndex:
         for p, pair in enumerate(pairs):
             grid = tuple(math.ceil(s / b) for s, b in zip(pair.spatial, block, strict=True))
             for lead, r0, band in _bands(pair, per_source_bands[p]):
-                t = plan.targets(band)
+                t = class_map.targets(band)
                 if t.max(initial=-1) < 0:
                     continue
                 if t.max() >= c_eff:
                     raise ValueError(
                         f"The labels contain class {int(t.max())} but the model has "
-                        f"{plan.n_classes} classes."
+                        f"{class_map.n_classes} classes."
                     )
                 key = (p, lead)
                 if key not in src_of:

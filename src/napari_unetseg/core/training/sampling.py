@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..inference.grid import pad_end
-from .labels import _block_ids, _ClassPlan, _LabelIndex, _Pair
+from .labels import _block_ids, _ClassMap, _LabelIndex, _Pair
 
 #: Validation patches evaluated at each evaluation (a fixed, seeded subset).
 MAX_VAL_PATCHES = 16
@@ -90,13 +90,13 @@ class _Sampler:
         self,
         pairs: list[_Pair],
         index: _LabelIndex,
-        plan: _ClassPlan,
+        class_map: _ClassMap,
         val: list[set[int]],
         patch: tuple[int, ...],
         rng: np.random.Generator,
         transitions: bool = False,
     ) -> None:
-        self.pairs, self.index, self.plan, self.val = pairs, index, plan, val
+        self.pairs, self.index, self.class_map, self.val = pairs, index, class_map, val
         self.patch, self.rng = patch, rng
         self.pools = []
         for rows in index.coords:
@@ -123,7 +123,7 @@ class _Sampler:
             pair = self.pairs[p]
             start = self._start(np.array(centre), pair.spatial)
             x, raw = _read_patch(pair, lead, start, self.patch)
-            t = self.plan.targets(raw)
+            t = self.class_map.targets(raw)
             if self.val[s]:
                 t[_val_mask(self.index, s, self.val[s], start, t.shape)] = -1
             xs.append(x)
@@ -147,7 +147,7 @@ class _Sampler:
             top = np.maximum(np.array(pair.spatial) - np.array(self.patch), 0)
             start = np.clip(centre - np.array(self.patch) // 2, 0, top)
             x, raw = _read_patch(pair, lead, start, self.patch)
-            t = self.plan.targets(raw)
+            t = self.class_map.targets(raw)
             inside = _val_mask(self.index, s, {int(b)}, start, t.shape)
             t[~inside] = -1
             xs.append(x)

@@ -31,8 +31,8 @@ from .history import TrainProgress, _History, _lr_at
 from .labels import (
     _as_list,
     _LabelIndex,
+    _map_classes,
     _pairs,
-    _plan_classes,
     _present_classes,
     training_dims,
 )
@@ -91,7 +91,7 @@ class Trainer:
 
     # -- setup -------------------------------------------------------------------------------
     def _setup_data(self, images: Any, labels: Any) -> None:
-        """Pairs, patch and batch size, the class plan and the label index."""
+        """Pairs, patch and batch size, the class map and the label index."""
         o = self.options
         sd = training_dims(o.model, images, o.spatial_dims, o.channel_axis)
         if o.model is not None:
@@ -111,13 +111,13 @@ class Trainer:
         )
         self.block = tuple(max(1, p // 2) for p in self.patch)
         model_classes = self.bundle.n_classes if self.bundle else None
-        self.plan = _plan_classes(
+        self.class_map = _map_classes(
             self.pairs, o.label_mode, o.n_classes, model_classes, self.block[0]
         )
         self._check_memory()
-        self.index = _LabelIndex(self.pairs, self.plan, self.block, self.rng)
+        self.index = _LabelIndex(self.pairs, self.class_map, self.block, self.rng)
         self.totals = self.index.class_totals()
-        self.present = _present_classes(self.totals, self.plan.n_eff, o.label_mode)
+        self.present = _present_classes(self.totals, self.class_map.n_eff, o.label_mode)
 
     def _check_memory(self) -> None:
         """Refuse a run whose training step would not fit (core/guards.py), before the
@@ -129,7 +129,7 @@ class Trainer:
         needed = guards.training_bytes(
             self.patch,
             batch,
-            self.plan.n_classes,
+            self.class_map.n_classes,
             base_channels=int(config["base_channels"]),
             depth=int(config["depth"]),
             in_channels=self.in_channels,
@@ -144,7 +144,7 @@ class Trainer:
 
     def _setup_model(self) -> None:
         """A new network, or the copy to fine-tune (a new head for a new class count)."""
-        o, n_classes = self.options, self.plan.n_classes
+        o, n_classes = self.options, self.class_map.n_classes
         self.new_head = False
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(o.seed)
@@ -175,14 +175,14 @@ class Trainer:
         self.sampler = _Sampler(
             self.pairs,
             self.index,
-            self.plan,
+            self.class_map,
             self.val,
             self.patch,
             self.rng,
             transitions=self.options.label_mode == "sparse",
         )
         self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
-        self.messages = [m for m in (self.plan.message, message) if m]
+        self.messages = [m for m in (self.class_map.message, message) if m]
 
     def _setup_optimizer(self) -> None:
         """Network on the device, autocast, optimizer, schedule and evaluation cadence."""
@@ -442,8 +442,8 @@ class Trainer:
         run = {
             "label_mode": o.label_mode,
             "precision": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32",
-            "n_classes": self.plan.n_classes,
-            "instances_as_one_class": self.plan.collapse,
+            "n_classes": self.class_map.n_classes,
+            "instances_as_one_class": self.class_map.collapse,
             "seed": int(o.seed),
             "steps": self.step,
             "duration_s": round(self.elapsed(), 2),
