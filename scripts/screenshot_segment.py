@@ -1,12 +1,14 @@
 """Make ``docs/segment.png``: the viewer with the Segment widget after a run.
 
     xvfb-run -a python scripts/screenshot_segment.py [--model nuclei-2d] [--out docs/segment.png]
+        [--folder-out docs/segment_folder.png]
 
 Opens the "Synthetic nuclei (2D)" sample, docks the Segment widget, segments the image
 with "Split touching objects" on, and saves a screenshot of the whole window. When the
 shipped ``nuclei-2d`` model is not installed, a small demo model is trained on synthetic
 nuclei for ``--train-seconds`` seconds instead (the screenshot then says so in the
-model list).
+model list). ``--folder-out`` also runs "Apply to folder..." on a few synthetic images
+(one of them a damaged file) and saves a picture of that dialog with its summary.
 """
 
 from __future__ import annotations
@@ -44,12 +46,53 @@ def _close_notifications(viewer: object) -> None:
         toast.close()
 
 
+def _wait(runner: object, seconds: float = 300) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.time() + seconds
+    while runner.busy and time.time() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let the notification and the widgets settle
+        QApplication.processEvents()
+        time.sleep(0.05)
+
+
+def _folder_screenshot(widget: object, out: str) -> None:
+    """Segment a temporary folder with the widget's settings; save the dialog's picture."""
+    import tempfile
+
+    import numpy as np
+
+    from napari_unetseg import _io
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "experiment 12"
+        for i in range(5):
+            image, _ = synthetic_nuclei((384, 384), seed=20 + i)
+            _io.write_image(folder / f"well_B{i + 2:02d}.tif", image, scale=(0.32, 0.32), axes="YX")
+        stack = np.stack([synthetic_nuclei((256, 256), seed=40 + z)[0] for z in range(4)])
+        _io.write_image(folder / "well_C02_stack.tif", stack, scale=(1.0, 0.32, 0.32), axes="ZYX")
+        (folder / "well_C03.tif").write_bytes(b"II*\x00 transfer interrupted")
+        dialog = widget.apply_to_folder()
+        dialog.set_inputs(folder)
+        dialog.set_output(Path(tmp) / "labels")
+        dialog.resize(720, 430)
+        dialog.run()
+        _wait(dialog.runner)
+        dialog.grab().save(out)
+        print(f"{out}: {dialog.status.text().splitlines()[0]}")
+        dialog.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="nuclei-2d", help="model name or model file")
     parser.add_argument("--save-demo", default=None, help="also save the demo model here")
     parser.add_argument("--out", default=str(ROOT / "docs" / "segment.png"))
     parser.add_argument("--train-seconds", type=float, default=45.0)
+    parser.add_argument("--folder-out", default=None, help="also picture 'Apply to folder...'")
     args = parser.parse_args()
 
     import napari
@@ -80,13 +123,7 @@ def main() -> int:
     widget.split_check.setChecked(True)
     widget.advanced.expand(animate=False)
     widget.run()
-    deadline = time.time() + 300
-    while widget.runner.busy and time.time() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.02)
-    for _ in range(20):  # let the notification and the canvas settle
-        QApplication.processEvents()
-        time.sleep(0.05)
+    _wait(widget.runner)
     _close_notifications(viewer)
     viewer.reset_view()
     viewer.camera.zoom *= 1.6  # a closer look at touching nuclei, as a user would
@@ -95,6 +132,8 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(path=args.out, canvas_only=False)
     print(f"{args.out}: model {model!r}; {widget.status.text()}")
+    if args.folder_out:
+        _folder_screenshot(widget, args.folder_out)
     viewer.close()
     return 0
 

@@ -242,7 +242,9 @@ class BatchDialog(QDialog):
         self._show_rows(report.results)
         failed = report.failed
         lines = [report.summary()]
-        lines += [f"{Path(r.input).name}: {r.error}" for r in failed]
+        for row in failed:  # the reason names the file when it came from reading it
+            name = Path(row.input).name
+            lines.append(row.error if name in (row.error or "") else f"{name}: {row.error}")
         self._finish("\n".join(lines))
 
     def _finish(self, text: str) -> None:
