@@ -86,6 +86,19 @@ def test_export_test_output_is_our_prediction(exported, tiny):
     assert agree > 0.999, agree
 
 
+def test_export_of_a_3d_model_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = ModelBundle.create(spatial_dims=3, depth=2, base_channels=2, n_classes=3)
+    path = model.export_bioimageio(tmp_path / "vol.zip")
+    rdf = _rdf(path)
+    assert [a["id"] for a in rdf["inputs"][0]["axes"][2:]] == ["z", "y", "x"]
+    with zipfile.ZipFile(path) as z:
+        assert np.load(z.open("test_input.npy")).shape == (1, 1, 64, 64, 64)
+        assert z.read("cover.png")[:4] == b"\x89PNG"
+    back = load_package(path)  # also re-runs the test tensors
+    assert back.spatial_dims == 3 and back.class_names == model.class_names
+
+
 # -- import: our own exports ----------------------------------------------------------------
 def test_own_export_comes_back_fine_tunable(exported, tiny):
     bundle = api.load_model(exported)

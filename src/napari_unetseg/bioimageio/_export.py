@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import re
@@ -73,14 +74,17 @@ def _scores(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
 
 
 def _cover(path: Path, raw: np.ndarray, scores: np.ndarray) -> None:
-    """Image beside its prediction (labels in colour), a 2:1 PNG."""
+    """Image beside its prediction (labels in colour), a 2:1 PNG.
+
+    ``raw``: (C, *spatial); ``scores``: (K, *spatial); a volume shows its middle plane.
+    """
     from matplotlib import colormaps
     from matplotlib.image import imsave
 
     plane = raw[0] if raw.ndim == 3 else raw[0, raw.shape[1] // 2]
     lo, hi = np.percentile(plane, (1, 99.8))
     grey = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
-    s = scores[0] if scores.ndim == 3 else scores[:, scores.shape[1] // 2]
+    s = scores if scores.ndim == 3 else scores[:, scores.shape[1] // 2]
     labels = (s[0] > 0.5).astype(int) if s.shape[0] == 1 else s.argmax(0)
     colours = colormaps["tab10"](np.arange(10))[:, :3]
     overlay = np.where(labels[..., None] > 0, 0.5 * grey[..., None] + 0.5 * colours[(labels - 1) % 10], grey[..., None])
@@ -232,23 +236,28 @@ def export_bioimageio(
     norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
     expected = _scores(bundle, norm)
 
-    with tempfile.TemporaryDirectory(prefix="unetseg-bioimageio-") as tmp:
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="unetseg-bioimageio-") as tmp:
+        # bioimageio.spec leaves the files it hashes to the garbage collector: its
+        # ResourceWarnings are not the user's concern (collected below, inside this block).
+        warnings.simplefilter("ignore", ResourceWarning)
         d = Path(tmp)
         np.save(d / "test_input.npy", raw)
         np.save(d / "test_output.npy", expected)
         # Sample tensors (for viewers such as the bioimage.io website) are images.
         tifffile.imwrite(d / "sample_input.tif", raw[0])
         tifffile.imwrite(d / "sample_output.tif", expected[0])
-        _cover(d / "cover.png", raw[0], expected)
+        _cover(d / "cover.png", raw[0], expected[0])
         (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
         # The architecture: our U-Net's own source file, which imports only torch.
         (d / "unet.py").write_text(inspect.getsource(unet_module), encoding="utf-8")
         net = bundle.network.cpu().eval()
         torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, d / "weights.pt")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about the size check
+            # Tracer warnings about the size check; TorchScript is deprecated in favour of
+            # torch.export, but it is what bioimage.io consumers run.
+            warnings.simplefilter("ignore")
             traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
-        torch.jit.save(traced, str(d / "weights_torchscript.pt"))
+            torch.jit.save(traced, str(d / "weights_torchscript.pt"))
 
         div = bundle.divisor
         size = bio.ParameterizedSize(min=div, step=div)
@@ -341,4 +350,9 @@ def export_bioimageio(
             ),
             config=bio.Config(**{CONFIG_KEY: ours}),
         )
-        return atomic_write(output, lambda tmp_path: save_bioimageio_package(model, output_path=Path(tmp_path)))
+        written = atomic_write(
+            output, lambda tmp_path: save_bioimageio_package(model, output_path=Path(tmp_path))
+        )
+        model = None  # the description holds bioimageio.spec's open files: collect them here
+        gc.collect()
+    return written
