@@ -187,3 +187,16 @@ def test_info_bad_input_is_one_line(tmp_path, capsys) -> None:
         assert cli.main(["info", str(path)]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("unetseg: error:") and path.name in err[0]
+
+
+def test_ome_zarr_output_carries_provenance(tmp_path, folder, model_file, capsys) -> None:
+    out = tmp_path / "flat.ome.zarr"
+    argv = ["predict", str(folder / "flat.tif"), "-m", model_file, "-o", str(out),
+            "--tile-size", "32", "--device", "cpu"]
+    assert cli.main(argv) == 0
+    prov = _io.read_image(out).provenance
+    assert prov["model_sha256"] == file_sha256(model_file) and prov["input"] == "flat.tif"
+    assert prov["settings"]["tile_size"] == 32
+    capsys.readouterr()
+    assert cli.main(["info", str(out)]) == 0
+    assert f"model_sha256: {file_sha256(model_file)}" in capsys.readouterr().out

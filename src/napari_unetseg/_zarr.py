@@ -191,6 +191,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         if any(isinstance(s, Label) for s in n.specs) and n.data
     }
     return ZarrImageData(
+        provenance=_provenance(path) if is_label else None,
         data=data,
         axes=axes,
         scale=scale,
@@ -206,6 +207,18 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         path=str(path),
         labels=labels,
     )
+
+
+def _provenance(path: Path) -> dict[str, Any] | None:
+    """The provenance a labels store made by this plugin records (None otherwise)."""
+    import zarr
+
+    try:
+        info = zarr.open_group(str(path), mode="r").attrs.get("unetseg") or {}
+    except Exception:  # noqa: BLE001 - a store we cannot open as a group records nothing
+        return None
+    provenance = info.get("provenance") if isinstance(info, dict) else None
+    return provenance if isinstance(provenance, dict) else None
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -287,10 +300,13 @@ class LabelsStore:
         settings: dict[str, Any] | None = None,
         overwrite: bool = False,
         image: str | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> LabelsStore:
         """Make an empty labels store (no OME metadata yet: that marks it unfinished).
 
         ``image``: the OME-Zarr image whose ``labels/`` group ``path`` is in.
+        ``provenance``: how the labels are made (:mod:`napari_unetseg.provenance`), kept
+        in the store's ``unetseg`` attributes and read back as ``ImageData.provenance``.
         """
         import zarr
 
@@ -327,6 +343,7 @@ class LabelsStore:
             "translate": None if translate is None else [float(t) for t in translate],
             "version": str(version),
             "settings": json.loads(json.dumps(settings or {})),
+            "provenance": json.loads(json.dumps(provenance)) if provenance else None,
         }
         return cls(path)
 

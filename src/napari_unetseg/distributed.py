@@ -610,7 +610,13 @@ def predict_blocks_iter(
     if client is not None:
         check_visible(client, [source, os.path.dirname(target) or "."])
 
-    store = _open_store(target, plan, flat, img, settings, resume, overwrite, parent, bundle)
+    from .provenance import labels_provenance, model_reference
+
+    used = SegmentSettings(model=bundle.name, **opts).to_dict()
+    provenance = labels_provenance(model_reference(model, bundle), used, source)
+    store = _open_store(
+        target, plan, flat, img, settings, resume, overwrite, parent, bundle, provenance
+    )
     info = store.info
     if info.get("complete"):
         yield BlockProgress(1, 1, message=f"{target} is already complete; nothing to do.")
@@ -732,6 +738,7 @@ def _open_store(
     overwrite: bool,
     parent: str | None,
     bundle: Any,
+    provenance: dict[str, Any] | None = None,
 ) -> LabelsStore:
     if os.path.exists(target) and resume:
         store = LabelsStore(target)
@@ -761,6 +768,7 @@ def _open_store(
         settings=settings,
         overwrite=overwrite,
         image=parent,
+        provenance=provenance,
     )
 
 

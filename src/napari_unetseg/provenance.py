@@ -2,8 +2,8 @@
 
 Labels written by the Segment widget (through the napari writer), by ``unetseg
 predict`` and by a batch run carry a small provenance record in their OME metadata (a
-map annotation, see :func:`napari_unetseg._io.write_labels`); ``unetseg info FILE``
-prints it. The record is a flat dict:
+map annotation in a TIFF, see :func:`napari_unetseg._io.write_labels`; the store's
+``unetseg`` attributes in an OME-Zarr labels store); ``unetseg info FILE`` prints it. The record is a flat dict:
 
 - ``software``: ``napari-unetseg <version>``;
 - ``model``: the model's name; ``model_file`` and ``model_sha256``: the model file and
