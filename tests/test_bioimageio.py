@@ -153,25 +153,39 @@ def test_third_party_monai_unet_torchscript_segments(tmp_path):
         bundle.save(tmp_path / "x.pt")
 
 
-def test_third_party_3d_size_rules_halo_and_preprocessing(tmp_path):
-    """A 3D model without channel axis, sizes 12 + 4k, a 3-pixel halo and probabilities."""
+def _pixel_package(folder, raw):
+    """A 3D model without channel axis, sizes 12 + 4k, a 3-pixel halo, probabilities and
+    percentile (2 / 99) preprocessing; ``raw`` (1, Z, Y, X) is its test input."""
     module = PixelThreshold(min_size=12, step=4, halo=3)
-    image, truth = synthetic_nuclei((21, 45, 38), seed=6)
-    raw = image[:16, :20, :24].astype(np.float32)[None]
     with torch.no_grad():
         expected = module(torch.from_numpy(scale_range(raw, 2.0, 99.0))).numpy()
-    path = build_package(
-        tmp_path / "pix", module, raw, expected, input_axes="bzyx", output_axes="bzyx",
+    return build_package(
+        folder, module, raw, expected, input_axes="bzyx", output_axes="bzyx",
         min_size=12, step=4, halo=3, output_range=(0.0, 1.0),
         preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(axes=["z", "y", "x"], min_percentile=2.0, max_percentile=99.0))],
     )
-    bundle = load_package(path)
+
+
+def test_third_party_3d_size_rules_halo_and_preprocessing(tmp_path):
+    image, truth = synthetic_nuclei((21, 45, 38), seed=6)
+    bundle = load_package(_pixel_package(tmp_path / "pix", image[:16, :20, :24].astype(np.float32)[None]))
     assert bundle.spatial_dims == 3 and bundle.n_classes == 1 and bundle.halo == (3, 3, 3)
     labels = api.predict(image, bundle, tile_size=16, device="cpu")
     want = scale_range(image.astype(np.float32), 2.0, 99.0) > 0.5  # the model's own rule, whole image
     assert labels.shape == image.shape
     # Every pixel, the image border included, is right: the halo never leaks in.
     assert (labels.astype(bool) == want).mean() > 0.9995
+
+
+def test_provenance_points_at_the_package(tmp_path, exported):
+    """Labels made with a package name it as their model file (Copy as command reuses it)."""
+    from napari_unetseg.provenance import model_reference
+
+    path = _pixel_package(tmp_path / "pix", synthetic_nuclei((16, 16, 16), seed=1)[0].astype(np.float32)[None])
+    for package in (path, exported):
+        bundle = load_package(package)
+        ref = model_reference(bundle.name, bundle)  # as for a session model
+        assert ref["model_file"] == str(package.resolve()) and ref["model_sha256"]
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -59,6 +59,15 @@ def weights_sha256(bundle: ModelBundle) -> str:
     return digest.hexdigest()
 
 
+def _load_source(source: str) -> ModelBundle:
+    """The model in a file a bundle came from: a ``.pt`` or a bioimage.io package."""
+    from .bioimageio import is_package, load_package
+    from .core.bundle import ModelBundle as Bundle
+
+    # The package's test tensors were checked when it was loaded: not again here.
+    return load_package(source, check=False) if is_package(source) else Bundle.load(source)
+
+
 def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
     """Name, file, file hash and weights hash of the model a run used.
 
@@ -73,7 +82,6 @@ def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
     file named by path was just loaded from that file; a session model remembers the
     file it was loaded from, which is checked (a fine-tuned copy remembers it too).
     """
-    from .core.bundle import ModelBundle as Bundle
     from .core.registry import REGISTRY
 
     weights = weights_sha256(bundle)
@@ -87,7 +95,7 @@ def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
             path = Path(name).expanduser()
     if path is None and bundle.source and Path(bundle.source).is_file():
         try:
-            same = weights_sha256(Bundle.load(bundle.source)) == weights
+            same = weights_sha256(_load_source(bundle.source)) == weights
         except Exception:  # noqa: BLE001 - an unreadable file is simply not this model's
             same = False
         path = Path(bundle.source) if same else None
