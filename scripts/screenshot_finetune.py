@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from _screens import close_toasts
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,10 +65,7 @@ def main() -> int:
     widget.train()
     _wait(args.seconds + 120, until=lambda: not widget.runner.busy)
     _wait(1.0)
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()  # toasts would hide the canvas
+    close_toasts(viewer)  # toasts would hide the canvas
     viewer.reset_view()
     viewer.scene.camera.zoom *= 1.5  # closer, so strokes and preview are visible
     _wait(0.5)

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _screens import close_toasts
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,14 +38,6 @@ def _demo_model(seconds: float) -> str:
     )
     bundle.class_names = ["background", "nucleus"]
     return api.REGISTRY.register(bundle, "nuclei-2d (demo)")
-
-
-def _close_notifications(viewer: object) -> None:
-    """Dismiss notification toasts (e.g. napari's own PyQt5 notice) that hide the canvas."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
 
 
 def _wait(runner: object, seconds: float = 300) -> None:
@@ -124,7 +118,7 @@ def main() -> int:
     widget.advanced.expand(animate=False)
     widget.run()
     _wait(widget.runner)
-    _close_notifications(viewer)
+    close_toasts(viewer)
     viewer.reset_view()
     viewer.camera.zoom *= 1.6  # a closer look at touching nuclei, as a user would
     viewer.camera.center = (0, 300, 200)

@@ -15,16 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from _screens import close_toasts, settle
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _settle(seconds: float = 1.0) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    end = time.time() + seconds
-    while time.time() < end:
-        QApplication.processEvents()
-        time.sleep(0.02)
 
 
 def main() -> int:
@@ -58,18 +51,15 @@ def main() -> int:
     while widget.runner.busy and time.time() < deadline:
         QApplication.processEvents()
         time.sleep(0.02)
-    _settle()
+    settle()
     result = widget.result
     # Show the middle slice's errors; the plot marks it among all slices' Dice.
     dice = result.per_slice_dice[1]
     middle = len(dice) // 2
     viewer.dims.set_point(0, float(image.data_to_world([middle, 0, 0])[0]))
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
+    close_toasts(viewer)
     viewer.reset_view()
-    _settle()
+    settle()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(path=args.out, canvas_only=False)
     print(f"{args.out}: slice {middle}; {widget.summary.text()}")

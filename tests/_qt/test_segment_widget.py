@@ -111,12 +111,12 @@ def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
 def test_lazy_image_gives_a_lazily_written_output(qtbot, segment, monkeypatch):
     import dask.array as da
 
-    from napari_unetseg._qt import segment_widget
+    from napari_unetseg._qt import segment_job
 
     viewer, widget = segment
     data = np.random.default_rng(6).random((2, 96, 64), np.float32)
     viewer.add_image(da.from_array(data, chunks=(1, 48, 64)), name="lazy")
-    monkeypatch.setattr(segment_widget, "LAZY_OUTPUT_BYTES", 1000)  # "very large"
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "very large"
     widget.split_check.setChecked(True)
     _run_and_wait(qtbot, widget)
     out = viewer.layers["lazy [unet]"].data

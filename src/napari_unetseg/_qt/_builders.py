@@ -9,18 +9,65 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 from superqt import QCollapsible
+
+#: Least height of a docked widget's scroll area (px) when its controls need more: docked
+#: with the other widgets, each still shows a useful part and scrolls for the rest.
+MIN_DOCK_HEIGHT = 220
+
+
+class _DockScroll(QScrollArea):
+    """A vertical scroll area as wide as its page needs, with a modest least height."""
+
+    def _page_hint(self, hint: Any) -> Any:
+        page = self.widget()
+        size = page.minimumSizeHint() if hint == "min" else page.sizeHint()
+        size.setWidth(size.width() + self.verticalScrollBar().sizeHint().width())
+        return size
+
+    def minimumSizeHint(self) -> Any:  # noqa: N802 - Qt API
+        size = self._page_hint("min")
+        size.setHeight(min(self._page_hint("hint").height(), MIN_DOCK_HEIGHT))
+        return size
+
+    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
+        return self._page_hint("hint")  # not capped at 24 lines like QScrollArea's
+
+
+def scroll_page(widget: QWidget) -> QWidget:
+    """Give a dock widget a vertical scroll area; returns the page to lay controls on.
+
+    Docked together with other widgets, a widget gets less height than its controls
+    need. In a scroll area it scrolls instead, and its word-wrapped help texts keep the
+    height their width needs (the scroll area sizes the page by height-for-width)
+    rather than being squeezed to one clipped line; the area is never narrower than
+    the page, so nothing is cut at the right either.
+    """
+    area = _DockScroll(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    page = QWidget(area)
+    area.setWidget(page)
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(area)
+    return page
 
 
 def spin_box(

@@ -200,6 +200,7 @@ class ModelComboBox(QComboBox):
         self._with_load = with_load_entry
         self._leading = list(leading_items)
         self._last = ""
+        self._summaries: dict[str, str] = {}
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
         self._bridge.changed.connect(self.refresh)
@@ -271,6 +272,17 @@ class ModelComboBox(QComboBox):
     def bundle(self) -> ModelBundle:
         """The selected model (loads a shipped file; call from a worker for big models)."""
         return self._registry.get(self.model_name())
+
+    def describe(self) -> str:
+        """The selected model in one line (:meth:`ModelBundle.summary`, cached per name),
+        or why it cannot be read."""
+        name = self.model_name()
+        if name not in self._summaries:
+            try:
+                self._summaries[name] = self.bundle().summary()
+            except Exception as exc:  # noqa: BLE001 - shown in place of the description
+                return f"Cannot read this model: {exc}"
+        return self._summaries[name]
 
     def _on_activated(self, index: int) -> None:
         if self.itemText(index) != LOAD_ENTRY:

@@ -1,43 +1,36 @@
 """The "Segment" dock widget: run a U-Net over an image layer, tile by tile.
 
 The widget only gathers settings and layers; the work is
-:func:`napari_unetseg.api.predict_iter` (plus
-:func:`napari_unetseg.postprocess.split_touching`) in a worker thread, through
-:class:`~napari_unetseg._qt._worker.JobRunner`. Outputs are layers named after the image
-(``"<image> [unet]"``, ``"[probability]"``, ``"[uncertainty]"``) with its scale and
-translate; running again updates them in place.
+:func:`~napari_unetseg._qt.segment_job.segment_job` (prediction, and touching objects
+split apart on request: :func:`napari_unetseg.api.segment_iter`) in a worker thread,
+through :class:`~napari_unetseg._qt._worker.JobRunner`. Outputs are layers named after
+the image (``"<image> [unet]"``, ``"[probability]"``, ``"[uncertainty]"``) with its
+scale and translate; running again updates them in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
-from superqt import QCollapsible
+from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
 
-from ._common import (
-    LayerComboBox,
-    ModelComboBox,
-    layer_data,
-    output_layer,
-    output_name,
+from ._builders import (
+    button,
+    check_box,
+    collapsible,
+    combo_box,
+    form,
+    hint_label,
+    row,
+    scroll_page,
+    spin_box,
+    status_label,
 )
+from ._common import LayerComboBox, ModelComboBox, layer_data, output_layer, output_name
 from ._worker import JobRunner
+from .segment_job import SegmentRequest, SegmentResult, segment_job
 
 if TYPE_CHECKING:
     import napari
@@ -45,150 +38,9 @@ if TYPE_CHECKING:
 
     from ..batch import SegmentSettings
 
-#: Output sizes (bytes of labels) above which a lazily written zarr array is used.
-LAZY_OUTPUT_BYTES = 1 << 30
-
 LABELS_SUFFIX = "unet"
 PROBABILITY_SUFFIX = "probability"
 UNCERTAINTY_SUFFIX = "uncertainty"
-
-
-@dataclass
-class SegmentRequest:
-    """Everything the worker needs: plain values and the layer's array, no Qt objects.
-
-    ``options`` are keyword arguments of :func:`napari_unetseg.api.predict_iter`
-    (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``precision``, ``tta``,
-    ``return_probabilities``, ``return_uncertainty``).
-    """
-
-    image: Any
-    model: str
-    channel_axis: int | None = None
-    position: tuple[int, ...] | None = None  # current data index: "current plane only"
-    split: bool = False  # touching objects split apart (needs options["scale"])
-    options: dict[str, Any] = field(default_factory=dict)
-    #: The OME-Zarr store the layer was read from: a result too big for memory is written
-    #: block by block under its labels/ group and shown lazily from there.
-    store: str | None = None
-
-
-@dataclass
-class SegmentResult:
-    """What the worker hands back to the GUI thread."""
-
-    labels: Any
-    probabilities: Any = None
-    uncertainty: Any = None
-    plane: tuple[int, ...] | None = None  # leading index of a one-plane result
-    summary: str = ""
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
-    """The worker side of a Segment run: load the model, predict, optionally split.
-
-    Yields the engine's ``TileProgress`` records; returns a :class:`SegmentResult`.
-    """
-    from .. import api
-
-    bundle = api.load_model(req.model)
-    image = req.image
-    channel_axis = req.channel_axis
-    plane = None
-    n_lead = image.ndim - (channel_axis is not None) - bundle.spatial_dims
-    if req.position is not None and n_lead > 0:
-        plane = tuple(req.position[:n_lead])
-        image = image[plane]
-        if channel_axis is not None:
-            channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
-    out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
-    if plane is None and _is_big(image, out_shape) and _into_store(req, image):
-        return (yield from _segment_into_store(req, bundle))
-    out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
-    split = req.split and out is None  # a lazily written result is too large to split
-    result = yield from api.segment_iter(
-        image, bundle, split_touching=split, out=out, channel_axis=channel_axis, **req.options
-    )
-    stats = dict(result.stats)
-    stats["provenance"] = _provenance(req, bundle, split)
-    summary = _summary(result.labels, split, stats)
-    if req.split and not split:
-        summary += " Touching objects were not split: the result is too large for memory."
-    return SegmentResult(
-        result.labels, result.probabilities, result.uncertainty, plane, summary, stats
-    )
-
-
-def _into_store(req: SegmentRequest, image: Any) -> bool:
-    """Whether the result can go into the layer's own OME-Zarr store: the layer is that
-    store's full-resolution image and only labels are asked for."""
-    if req.store is None or req.split:
-        return False
-    if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
-        return False
-    from .._zarr import read_ome_zarr
-
-    return tuple(read_ome_zarr(req.store).data.shape) == tuple(image.shape)
-
-
-def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
-    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed)
-    and hand back the written labels as a lazy array."""
-    from .. import distributed as dist
-    from .._zarr import LabelsStore, read_ome_zarr
-    from ..batch import SegmentSettings
-
-    source = read_ome_zarr(req.store)
-    target, _ = LabelsStore.target(req.store, source, bundle.name)
-    if LabelsStore.exists(target):  # replace only what an earlier run made
-        LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
-    known = SegmentSettings().predict_options()
-    options = {k: v for k, v in req.options.items() if k in known}
-    done = yield from dist.predict_blocks_iter(
-        req.store, bundle, req.store, image=source, overwrite=True, **options
-    )
-    labels = read_ome_zarr(done.output).data
-    stats = dict(done.stats)
-    stats["provenance"] = _provenance(req, bundle, False)
-    summary = (
-        f"Written block by block to {done.output} ({stats['blocks']} blocks, "
-        f"{stats['seconds']:.1f} s); shown from there."
-    )
-    return SegmentResult(labels, summary=summary, stats=stats)
-
-
-def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:
-    """How the labels are made (saved with them by the napari writer)."""
-    from ..batch import SegmentSettings
-    from ..provenance import labels_provenance, model_reference
-
-    used = SegmentSettings.from_dict({**req.options, "model": bundle.name, "split_touching": split})
-    return labels_provenance(model_reference(req.model, bundle), used.to_dict())
-
-
-def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
-    return not isinstance(image, np.ndarray) and int(np.prod(out_shape)) > LAZY_OUTPUT_BYTES
-
-
-def _lazy_output(shape: tuple[int, ...]) -> Any:
-    """An in-memory, compressed zarr array for huge label outputs (mostly zeros)."""
-    import zarr
-
-    chunks = tuple(
-        min(s, c) for s, c in zip(shape, (1,) * (len(shape) - 2) + (1024, 1024), strict=True)
-    )
-    return zarr.zeros(shape=shape, chunks=chunks, dtype=np.uint8)
-
-
-def _summary(labels: Any, instances: bool, stats: dict[str, Any]) -> str:
-    timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
-    if instances:
-        return f"{int(np.max(labels))} objects ({timing})."
-    if isinstance(labels, np.ndarray):
-        fraction = float(np.count_nonzero(labels)) / max(labels.size, 1)
-        return f"Foreground: {100 * fraction:.1f} % of the pixels ({timing})."
-    return f"Done ({timing})."
 
 
 class SegmentWidget(QWidget):
@@ -202,151 +54,146 @@ class SegmentWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from napari.layers import Image
-
-        from ..core.devices import PRECISIONS, available_devices
-
         self.viewer = napari_viewer
-        self._model_info_cache: dict[str, str] = {}
-
-        # -- main settings --------------------------------------------------------------
-        self.image_combo = LayerComboBox(napari_viewer, Image, parent=self)
-        self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
-        self.model_combo = ModelComboBox(self)
-        self.model_combo.setToolTip(
-            "Shipped models, models trained or loaded in this session, or a model file."
-        )
-        self.model_info = QLabel(self)
-        self.model_info.setWordWrap(True)
-        self.model_info.setStyleSheet("color: gray;")
-        self.split_check = QCheckBox("Split touching objects", self)
-        self.split_check.setToolTip(
-            "Separate touching objects into individual labels (distance-transform "
-            "watershed); otherwise every pixel of a class gets the same label."
-        )
-        self.size_spin = QDoubleSpinBox(self)
-        self.size_spin.setRange(0.0, 4096.0)
-        self.size_spin.setDecimals(1)
-        self.size_spin.setSingleStep(1.0)
-        self.size_spin.setSuffix(" px")
-        self.size_spin.setSpecialValueText("auto")
-        self.size_spin.setToolTip(
-            "Typical object diameter in pixels. The image is resampled so its objects have "
-            "the size the model was trained for, then the labels come back on the image's "
-            "grid. auto: measured from the image (the result line says what it found)."
-        )
-        self.size_info = QLabel(self)
-        self.size_info.setWordWrap(True)
-        self.size_info.setStyleSheet("color: gray;")
-        self.fill_check = QCheckBox("Fill holes inside objects", self)
-        self.fill_check.setToolTip(
-            "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane."
-        )
-        self.plane_check = QCheckBox("Current plane only (quick preview)", self)
-        self.plane_check.setToolTip(
-            "For a stack and a 2D model: segment only the plane shown in the viewer."
-        )
-
-        form = QFormLayout()
-        form.addRow("Image", self.image_combo)
-        form.addRow("Model", self.model_combo)
-        form.addRow("", self.model_info)
-        form.addRow("Object size", self.size_spin)
-        form.addRow("", self.size_info)
-
-        # -- advanced settings, folded away ---------------------------------------------
-        self.tile_spin = QSpinBox(self)
-        self.tile_spin.setRange(0, 2048)
-        self.tile_spin.setSingleStep(32)
-        self.tile_spin.setSpecialValueText("auto")
-        self.tile_spin.setToolTip("Tile edge in pixels (auto: the model's own tile size).")
-        self.overlap_spin = QDoubleSpinBox(self)
-        self.overlap_spin.setRange(0.0, 0.75)
-        self.overlap_spin.setSingleStep(0.05)
-        self.overlap_spin.setValue(0.25)
-        self.overlap_spin.setToolTip("Fraction of a tile shared with its neighbours.")
-        self.batch_spin = QSpinBox(self)
-        self.batch_spin.setRange(0, 256)
-        self.batch_spin.setSpecialValueText("auto")
-        self.batch_spin.setToolTip("Tiles per batch (auto: from the free memory).")
-        self.device_combo = QComboBox(self)
-        self.device_combo.addItems(["auto", *available_devices()])
-        self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU.")
-        self.precision_combo = QComboBox(self)
-        self.precision_combo.addItems(list(PRECISIONS))
-        self.precision_combo.setToolTip(
-            "auto: bf16/fp16 on a GPU or a CPU with native bf16 once a quick check shows "
-            "the model's labels agree with fp32; else fp32."
-        )
-        self.tta_check = QCheckBox("Test-time augmentation (flips)", self)
-        self.tta_check.setToolTip("Average over flipped copies: smoother, 4-8x slower.")
-        self.prob_check = QCheckBox("Probability map", self)
-        self.prob_check.setToolTip("Also add the foreground probability as an image layer.")
-        self.unc_check = QCheckBox("Uncertainty map (uses test-time augmentation)", self)
-        self.unc_check.setToolTip("Disagreement between the flipped predictions, per pixel.")
-        self.unc_check.toggled.connect(self._on_uncertainty_toggled)
-
-        advanced = QFormLayout()
-        advanced.addRow("Tile size", self.tile_spin)
-        advanced.addRow("Overlap", self.overlap_spin)
-        advanced.addRow("Batch size", self.batch_spin)
-        advanced.addRow("Device", self.device_combo)
-        advanced.addRow("Precision", self.precision_combo)
-        advanced.addRow(self.tta_check)
-        advanced.addRow(self.prob_check)
-        advanced.addRow(self.unc_check)
-        advanced_box = QWidget(self)
-        advanced_box.setLayout(advanced)
-        self.advanced = QCollapsible("Advanced settings", self)
-        self.advanced.addWidget(advanced_box)
-
-        # -- run / cancel ---------------------------------------------------------------
-        self.run_button = QPushButton("Run", self)
-        self.run_button.setToolTip("Segment the chosen image with the chosen model.")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setToolTip("Stop after the current batch of tiles; adds no layer.")
-        self.runner = JobRunner(self.run_button, self.cancel_button, self)
-        self.run_button.clicked.connect(self.run)
-        self.status = QLabel(self)
-        self.status.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.folder_button = QPushButton("Apply to folder...", self)
-        self.folder_button.setToolTip(
-            "Segment every image of a folder (or chosen files) with these settings."
-        )
-        self.folder_button.clicked.connect(lambda: self.apply_to_folder())
-        self.command_button = QPushButton("Copy as command", self)
-        self.command_button.setToolTip(
-            "The unetseg command line (and Python code) that repeats this run."
-        )
-        self.command_button.clicked.connect(lambda: self.copy_command())
         self.batch_dialog: Any = None
-        more = QHBoxLayout()
-        more.addWidget(self.folder_button)
-        more.addWidget(self.command_button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.fill_check)
-        layout.addWidget(self.split_check)
-        layout.addWidget(self.plane_check)
-        layout.addWidget(self.advanced)
-        layout.addLayout(buttons)
-        layout.addLayout(more)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
-
         self._model_chosen_by_user = False
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
+
+        layout = QVBoxLayout(scroll_page(self))
+        layout.addLayout(self._build_inputs())
+        for check in (self.fill_check, self.split_check, self.plane_check):
+            layout.addWidget(check)
+        self.advanced = collapsible(self, "Advanced settings", self._build_advanced())
+        layout.addWidget(self.advanced)
+        layout.addLayout(self._build_actions())
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
         self.image_combo.layerChanged.connect(self._pick_default_model)
         self.image_combo.layerChanged.connect(self._update_state)
         self.model_combo.modelChanged.connect(self._on_model_changed)
         self.runner.finished.connect(self._update_state)
         self._pick_default_model()
         self._update_state()
+
+    def _build_inputs(self) -> QFormLayout:
+        """The image, the model, the object size and the three run options."""
+        from napari.layers import Image
+
+        self.image_combo = LayerComboBox(self.viewer, Image, parent=self)
+        self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
+        self.model_combo = ModelComboBox(self)
+        self.model_combo.setToolTip(
+            "Shipped models, models trained or loaded in this session, or a model file."
+        )
+        self.model_info = hint_label(self)
+        self.size_spin = spin_box(
+            self, 0.0, 4096.0, step=1.0, decimals=1, auto=True, suffix=" px",
+            tip="Typical object diameter in pixels. The image is resampled so its objects "
+            "have the size the model was trained for, then the labels come back on the "
+            "image's grid. auto: measured from the image (the result line says what it found).",
+        )  # fmt: skip
+        self.size_info = hint_label(self)
+        self.fill_check = check_box(
+            self,
+            "Fill holes inside objects",
+            "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane.",
+        )
+        self.split_check = check_box(
+            self,
+            "Split touching objects",
+            "Separate touching objects into individual labels (distance-transform "
+            "watershed); otherwise every pixel of a class gets the same label.",
+        )
+        self.plane_check = check_box(
+            self,
+            "Current plane only (quick preview)",
+            "For a stack and a 2D model: segment only the plane shown in the viewer.",
+        )
+        return form(
+            ("Image", self.image_combo),
+            ("Model", self.model_combo),
+            ("", self.model_info),
+            ("Object size", self.size_spin),
+            ("", self.size_info),
+        )
+
+    def _build_advanced(self) -> QFormLayout:
+        """Tiles, device, precision and the extra outputs (folded away)."""
+        from ..core.devices import PRECISIONS, available_devices
+
+        self.tile_spin = spin_box(
+            self, 0, 2048, step=32, auto=True,
+            tip="Tile edge in pixels (auto: the model's own tile size).",
+        )  # fmt: skip
+        self.overlap_spin = spin_box(
+            self, 0.0, 0.75, 0.25, step=0.05, decimals=2,
+            tip="Fraction of a tile shared with its neighbours.",
+        )  # fmt: skip
+        self.batch_spin = spin_box(
+            self, 0, 256, auto=True, tip="Tiles per batch (auto: from the free memory)."
+        )
+        self.device_combo = combo_box(
+            self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
+        )
+        self.precision_combo = combo_box(
+            self,
+            list(PRECISIONS),
+            "auto: bf16/fp16 on a GPU or a CPU with native bf16 once a quick check shows "
+            "the model's labels agree with fp32; else fp32.",
+        )
+        self.tta_check = check_box(
+            self,
+            "Test-time augmentation (flips)",
+            "Average over flipped copies: smoother, 4-8x slower.",
+        )
+        self.prob_check = check_box(
+            self, "Probability map", "Also add the foreground probability as an image layer."
+        )
+        self.unc_check = check_box(
+            self,
+            "Uncertainty map (uses test-time augmentation)",
+            "Disagreement between the flipped predictions, per pixel.",
+        )
+        self.unc_check.toggled.connect(self._on_uncertainty_toggled)
+        return form(
+            ("Tile size", self.tile_spin),
+            ("Overlap", self.overlap_spin),
+            ("Batch size", self.batch_spin),
+            ("Device", self.device_combo),
+            ("Precision", self.precision_combo),
+            self.tta_check,
+            self.prob_check,
+            self.unc_check,
+        )
+
+    def _build_actions(self) -> QVBoxLayout:
+        """Run / Cancel, Apply to folder / Copy as command; the status line."""
+        self.run_button = button(
+            self, "Run", "Segment the chosen image with the chosen model.", self.run
+        )
+        self.cancel_button = button(
+            self, "Cancel", "Stop after the current batch of tiles; adds no layer."
+        )
+        self.runner = JobRunner(self.run_button, self.cancel_button, self)
+        self.folder_button = button(
+            self,
+            "Apply to folder...",
+            "Segment every image of a folder (or chosen files) with these settings.",
+            self.apply_to_folder,
+        )
+        self.command_button = button(
+            self,
+            "Copy as command",
+            "The unetseg command line (and Python code) that repeats this run.",
+            self.copy_command,
+        )
+        self.status = status_label(self)
+        actions = QVBoxLayout()
+        actions.addLayout(row(self.run_button, self.cancel_button))
+        actions.addLayout(row(self.folder_button, self.command_button))
+        return actions
 
     # -- public API (also used by the tests) --------------------------------------------
     def run(self) -> Any:
@@ -550,7 +397,7 @@ class SegmentWidget(QWidget):
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
         model = self.model_combo.model_name()
-        info = self._describe(model) if model else "No model is available: load a model file."
+        info = self.model_combo.describe() if model else "No model is available: load a model file."
         if self._default_reason and model:
             info = f"{info}. {self._default_reason}"
         self.model_info.setText(info)
@@ -562,16 +409,6 @@ class SegmentWidget(QWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
-
-    def _describe(self, name: str) -> str:
-        """A one-line description of a model (cached; loading a shipped file is quick)."""
-        if name not in self._model_info_cache:
-            try:
-                bundle = self.model_combo.bundle()
-            except Exception as exc:  # noqa: BLE001 - shown in place of the description
-                return f"Cannot read this model: {exc}"
-            self._model_info_cache[name] = bundle.summary()
-        return self._model_info_cache[name]
 
     def sizeHint(self) -> Any:  # noqa: N802 - Qt API
         hint = super().sizeHint()

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._builders import scroll_page
 from ._common import LayerComboBox, layer_data, notify_error, output_layer, spatial_geometry
 from ._plots import PlotCanvas
 from ._worker import JobRunner
@@ -378,7 +379,7 @@ class ValidateWidget(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(lambda: self.export_csv())
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(scroll_page(self))
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)

@@ -39,7 +39,6 @@ class TrainPanel(QWidget):
     def __init__(self, preview_suffix: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.start_touched = False  # the user chose a start model: no more defaults
-        self._info_cache: dict[str, str] = {}
         self.start_combo = ModelComboBox(self, leading_items=[SCRATCH])
         self.start_combo.setToolTip(
             "Fine-tune a shipped model, a model trained or loaded in this session, or a "
@@ -185,13 +184,7 @@ class TrainPanel(QWidget):
             return "A new U-Net that learns only from your labels (paint generously)."
         if not name:
             return ""
-        if name not in self._info_cache:
-            try:
-                bundle = self.start_combo.bundle()
-            except Exception as exc:  # noqa: BLE001 - shown in place of the description
-                return f"Cannot read this model: {exc}"
-            self._info_cache[name] = bundle.summary()
-        info = self._info_cache[name]
+        info = self.start_combo.describe()
         if stack and info.startswith("2D"):
             info += " (trains on the painted planes)"
         elif not stack and info.startswith("3D"):

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
-from .._builders import header, status_label
+from .._builders import header, scroll_page, status_label
 from .._common import (
     image_shape,
     layer_data,
@@ -118,7 +118,7 @@ class FinetuneWidget(QWidget):
         self._draw_timer.setSingleShot(True)
         self._draw_timer.timeout.connect(self._draw)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(scroll_page(self))
         for part in (
             header(self, "1. Paint"), self.paint_panel,
             header(self, "2. Train"), self.settings, self.plot.widget, self.status,

@@ -1,0 +1,162 @@
+"""The worker side of a Segment run: plain values in, labels out (no Qt).
+
+The Segment widget builds a :class:`SegmentRequest` in the GUI thread (the layer's
+array and plain values); :func:`segment_job` runs in a worker thread through
+:class:`~napari_unetseg._qt._worker.JobRunner` and returns a :class:`SegmentResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Output sizes (bytes of labels) above which a lazily written zarr array is used.
+LAZY_OUTPUT_BYTES = 1 << 30
+
+LABELS_SUFFIX = "unet"
+PROBABILITY_SUFFIX = "probability"
+UNCERTAINTY_SUFFIX = "uncertainty"
+
+
+@dataclass
+class SegmentRequest:
+    """Everything the worker needs: plain values and the layer's array, no Qt objects.
+
+    ``options`` are keyword arguments of :func:`napari_unetseg.api.predict_iter`
+    (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``precision``, ``tta``,
+    ``return_probabilities``, ``return_uncertainty``).
+    """
+
+    image: Any
+    model: str
+    channel_axis: int | None = None
+    position: tuple[int, ...] | None = None  # current data index: "current plane only"
+    split: bool = False  # touching objects split apart (needs options["scale"])
+    options: dict[str, Any] = field(default_factory=dict)
+    #: The OME-Zarr store the layer was read from: a result too big for memory is written
+    #: block by block under its labels/ group and shown lazily from there.
+    store: str | None = None
+
+
+@dataclass
+class SegmentResult:
+    """What the worker hands back to the GUI thread."""
+
+    labels: Any
+    probabilities: Any = None
+    uncertainty: Any = None
+    plane: tuple[int, ...] | None = None  # leading index of a one-plane result
+    summary: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
+    """The worker side of a Segment run: load the model, predict, optionally split.
+
+    Yields the engine's ``TileProgress`` records; returns a :class:`SegmentResult`.
+    """
+    from .. import api
+
+    bundle = api.load_model(req.model)
+    image = req.image
+    channel_axis = req.channel_axis
+    plane = None
+    n_lead = image.ndim - (channel_axis is not None) - bundle.spatial_dims
+    if req.position is not None and n_lead > 0:
+        plane = tuple(req.position[:n_lead])
+        image = image[plane]
+        if channel_axis is not None:
+            channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
+    out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
+    if plane is None and _is_big(image, out_shape) and _into_store(req, image):
+        return (yield from _segment_into_store(req, bundle))
+    out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
+    split = req.split and out is None  # a lazily written result is too large to split
+    result = yield from api.segment_iter(
+        image, bundle, split_touching=split, out=out, channel_axis=channel_axis, **req.options
+    )
+    stats = dict(result.stats)
+    stats["provenance"] = _provenance(req, bundle, split)
+    summary = _summary(result.labels, split, stats)
+    if req.split and not split:
+        summary += " Touching objects were not split: the result is too large for memory."
+    return SegmentResult(
+        result.labels, result.probabilities, result.uncertainty, plane, summary, stats
+    )
+
+
+def _into_store(req: SegmentRequest, image: Any) -> bool:
+    """Whether the result can go into the layer's own OME-Zarr store: the layer is that
+    store's full-resolution image and only labels are asked for."""
+    if req.store is None or req.split:
+        return False
+    if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
+        return False
+    from .._zarr import read_ome_zarr
+
+    return tuple(read_ome_zarr(req.store).data.shape) == tuple(image.shape)
+
+
+def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
+    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed)
+    and hand back the written labels as a lazy array."""
+    from .. import distributed as dist
+    from .._zarr import LabelsStore, read_ome_zarr
+    from ..batch import SegmentSettings
+
+    source = read_ome_zarr(req.store)
+    target, _ = LabelsStore.target(req.store, source, bundle.name)
+    if LabelsStore.exists(target):  # replace only what an earlier run made
+        LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
+    known = SegmentSettings().predict_options()
+    options = {k: v for k, v in req.options.items() if k in known}
+    done = yield from dist.predict_blocks_iter(
+        req.store, bundle, req.store, image=source, overwrite=True, **options
+    )
+    labels = read_ome_zarr(done.output).data
+    stats = dict(done.stats)
+    stats["provenance"] = _provenance(req, bundle, False)
+    summary = (
+        f"Written block by block to {done.output} ({stats['blocks']} blocks, "
+        f"{stats['seconds']:.1f} s); shown from there."
+    )
+    return SegmentResult(labels, summary=summary, stats=stats)
+
+
+def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:
+    """How the labels are made (saved with them by the napari writer)."""
+    from ..batch import SegmentSettings
+    from ..provenance import labels_provenance, model_reference
+
+    used = SegmentSettings.from_dict({**req.options, "model": bundle.name, "split_touching": split})
+    return labels_provenance(model_reference(req.model, bundle), used.to_dict())
+
+
+def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
+    return not isinstance(image, np.ndarray) and int(np.prod(out_shape)) > LAZY_OUTPUT_BYTES
+
+
+def _lazy_output(shape: tuple[int, ...]) -> Any:
+    """An in-memory, compressed zarr array for huge label outputs (mostly zeros)."""
+    import zarr
+
+    chunks = tuple(
+        min(s, c) for s, c in zip(shape, (1,) * (len(shape) - 2) + (1024, 1024), strict=True)
+    )
+    return zarr.zeros(shape=shape, chunks=chunks, dtype=np.uint8)
+
+
+def _summary(labels: Any, instances: bool, stats: dict[str, Any]) -> str:
+    timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
+    if instances:
+        return f"{int(np.max(labels))} objects ({timing})."
+    if isinstance(labels, np.ndarray):
+        fraction = float(np.count_nonzero(labels)) / max(labels.size, 1)
+        return f"Foreground: {100 * fraction:.1f} % of the pixels ({timing})."
+    return f"Done ({timing})."
+
+
+__all__ = ["SegmentRequest", "SegmentResult", "segment_job"]
