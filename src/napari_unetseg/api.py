@@ -29,7 +29,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.progress import drain
+from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
@@ -374,22 +374,18 @@ def train_iter(
             scaled_shape(layout.spatial_shape, factors),
             channel_axis=layout.channel_axis,
         )
-    gen = _train(**arguments)
-    said = False
-    while True:
-        try:
-            rec = next(gen)
-        except StopIteration as done:
-            trained = done.value
-            break
+    said = []
+
+    def tell(rec: TrainProgress) -> TrainProgress:
+        """The first record says which object size is used; previews on the image grid."""
         if not said:
             rec.message = f"{message} {rec.message}".strip()
-            said = True
+            said.append(True)
         if resampled and rec.preview is not None:
-            rec.preview = resample(
-                rec.preview, tuple(preview_image.shape)[-len(factors) :], order=0
-            )
-        yield rec
+            rec.preview = resample(rec.preview, tuple(preview_image.shape)[-len(factors) :], order=0)
+        return rec
+
+    trained = yield from relay(_train(**arguments), tell)
     trained.set_object_size(record)
     trained.history["object_size"] = message
     return trained

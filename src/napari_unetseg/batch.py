@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from .core.progress import relay
+
 __all__ = [
     "BatchError",
     "BatchProgress",
@@ -451,7 +453,7 @@ def _segment_file(
         return_probabilities=pdst is not None,
         **settings.predict_options(),
     )
-    result = yield from _relay(gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total))
+    result = yield from relay(gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total))
     labels = result.labels
     row.stats = dict(result.stats)
     message = (row.stats.get("object_size") or {}).get("message")
@@ -468,19 +470,6 @@ def _segment_file(
     if pdst is not None:
         _io.write_image(pdst, result.probabilities, **geometry)
     row.output = str(dst)
-
-
-def _relay(gen: Generator[Any, None, Any], wrap: Any) -> Generator[Any, None, Any]:
-    """``yield from gen`` with each record mapped by ``wrap``; closes ``gen`` when stopped."""
-    try:
-        while True:
-            try:
-                record = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield wrap(record)
-    finally:
-        gen.close()
 
 
 def _count(labels: Any, instances: bool) -> tuple[int, float]:

@@ -1,8 +1,10 @@
-"""The generator protocol's one helper: run a progress generator to its result.
+"""The generator protocol's two helpers: run a progress generator to its result, and
+pass one on with its records changed.
 
 Long work in ``core/`` is a generator that yields progress records and returns its
 result (docs/architecture.md, "Long work is a generator"). Headless callers (the API,
-the CLI, ``core`` functions offering a plain form) finish one with :func:`drain`.
+the CLI, ``core`` functions offering a plain form) finish one with :func:`drain`; a
+generator built on another one that reports in other terms uses :func:`relay`.
 """
 
 from __future__ import annotations
@@ -25,3 +27,19 @@ def drain(gen: Generator[Any, Any, R], callback: Callable[[Any], Any] | None = N
             return stop.value
         if callback is not None:
             callback(record)
+
+
+def relay(gen: Generator[Any, Any, R], wrap: Callable[[Any], Any]) -> Generator[Any, None, R]:
+    """``yield from gen`` with each record replaced by ``wrap(record)``; returns its result.
+
+    Closing the relay closes ``gen`` (its ``finally`` blocks run at once).
+    """
+    try:
+        while True:
+            try:
+                record = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield wrap(record)
+    finally:
+        gen.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..progress import drain
+from ..progress import drain, relay
 from .columns import (
     COUNT_COLUMNS,
     OBJECT_COUNT_METRICS,
@@ -168,12 +168,11 @@ def _with_percent(
     counting: Generator[tuple[int, int], None, VoxelCounts], share: int
 ) -> Generator[EvaluationProgress, None, VoxelCounts]:
     """The counting pass, its (chunks done, total) turned into percent of the evaluation."""
-    while True:
-        try:
-            done, total = next(counting)
-        except StopIteration as stop:
-            return stop.value
-        yield EvaluationProgress("counting voxels", share * done // total, 100)
+    return (
+        yield from relay(
+            counting, lambda r: EvaluationProgress("counting voxels", share * r[0] // r[1], 100)
+        )
+    )
 
 
 def evaluate_iter(
