@@ -244,7 +244,7 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     from ome_zarr.writer import write_image
 
     from napari_unetseg import _zarr, api
-    from napari_unetseg._qt import segment_widget
+    from napari_unetseg._qt import segment_job
 
     viewer, widget = segment
     data = np.random.default_rng(7).random((3, 80, 96)).astype(np.float32)
@@ -257,7 +257,7 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
         scale_factors=(),
     )
     [layer] = viewer.open(str(store), plugin="napari-unetseg")
-    monkeypatch.setattr(segment_widget, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
     widget.image_combo.set_layer(layer)
     _run_and_wait(qtbot, widget)
     out = viewer.layers["big [unet]"].data
