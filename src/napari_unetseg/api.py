@@ -458,7 +458,7 @@ def train(
         UNet arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``.
     keep_prior : float, optional
         Fine-tuning: how strongly the answers of the starting model on the unpainted
-        pixels are kept (None: 1.0 on scribbles, 0 with dense labels; 0 turns it off).
+        pixels are kept (None: 0.3 on scribbles, 0 with dense labels; 0 turns it off).
 
     Returns
     -------

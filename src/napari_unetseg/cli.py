@@ -485,7 +485,7 @@ def _add_train(sub: Any) -> None:
         default=None,
         metavar="WEIGHT",
         help="fine-tuning: how strongly the starting model's answers on unpainted pixels are "
-        "kept (default 1 with scribbles, 0 with dense labels; 0: off)",
+        "kept (default 0.3 with scribbles, 0 with dense labels; 0: off)",
     )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)

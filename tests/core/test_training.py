@@ -407,8 +407,8 @@ def test_fine_tuning_on_scribbles_keeps_the_models_answers_where_nothing_is_pain
         after = api.predict(image, model, return_probabilities=True)[1]
         changes[keep] = float(np.abs(after - before)[unpainted].mean())
         runs[keep] = model.history
-    assert runs[None]["keep_prior"] == 1.0 and runs[0.0]["keep_prior"] == 0.0
-    # (measured: 0.03 vs 0.23 mean probability change)
+    assert runs[None]["keep_prior"] == tr.KEEP_PRIOR and runs[0.0]["keep_prior"] == 0.0
+    # (measured at weight 1: 0.03 vs 0.23 mean probability change)
     assert changes[None] < 0.5 * changes[0.0], changes
     dense = api.train(
         image,

@@ -74,7 +74,7 @@ from .labels import _block_ids as _block_ids
 from .labels import _LabelIndex as _LabelIndex
 from .labels import _map_classes as _map_classes
 from .labels import _pairs as _pairs
-from .options import DEFAULT_TIME_LIMIT, NEW_MODEL, TrainOptions
+from .options import DEFAULT_TIME_LIMIT, KEEP_PRIOR, NEW_MODEL, TrainOptions
 from .validation import MIN_VAL_BLOCKS, MIN_VAL_PIXELS
 from .validation import _split_validation as _split_validation
 
@@ -113,6 +113,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
+    "KEEP_PRIOR",
     "FINE_TUNE_LR",
     "LABEL_MODES",
     "MAX_COORDS_PER_CLASS",

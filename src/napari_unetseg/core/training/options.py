@@ -24,8 +24,9 @@ NEW_MODEL: dict[int, dict[str, Any]] = {
     3: {"depth": 4, "base_channels": 8, "norm": "batch"},
 }
 #: Weight of the starting model's answers on unpainted pixels when fine-tuning on scribbles
-#: (``keep_prior=None``); chosen on dsb2018-2d and the StarDist 3D stack, docs/benchmarks.md.
-KEEP_PRIOR = 1.0
+#: (``keep_prior=None``). A trade-off measured in docs/benchmarks.md (Accuracy on real data):
+#: more keeps good objects from shrinking, less lets strokes correct a model that is wrong.
+KEEP_PRIOR = 0.3
 #: Default time budget (seconds) when neither ``steps`` nor ``time_limit`` is given.
 DEFAULT_TIME_LIMIT = 60.0
 
