@@ -835,41 +835,55 @@ def bench_cases(args: argparse.Namespace, rep: Report, cases: dict[str, Case]) -
                 times = time_alternating(fns, args.reps, args.device)
             rep.data.setdefault("bf16", {})[case.name] = {"times": times, **agreement(r16, r32)}
             rows["bf16"].append(_bf16_row(case, args.overlaps[0], r32, r16, times))
-        if not args.no_defaults:
-            s = Settings(case.tile, 0.25, 1, "fp32", args.device)
-            with progress(f"{case.name}: defaults, ours vs MONAI"):
-                ours = drain(predict_tiled(bundle, image, device=args.device))
-                a = agreement(Run(ours.labels), run_monai_defaults(bundle, image, s))
-                fns = {
-                    "ours": _bind(run_ours_defaults, bundle, image, s),
-                    "monai": _bind(run_monai_defaults, bundle, image, s),
-                }
-                times = time_alternating(fns, args.reps, args.device)
-            ratio = times["monai"]["wall_s"] / times["ours"]["wall_s"]
-            cpu_ratio = times["monai"]["cpu_s"] / times["ours"]["cpu_s"]
-            st = ours.stats
-            rep.data.setdefault("defaults", {})[case.name] = {
-                "times": times,
-                "ratio": ratio,
-                "cpu_ratio": cpu_ratio,
-                **a,
-                "precision": st["precision"],
-                "tile": st["tile_size"],
-                "batch": st["batch_size"],
-            }
-            rows["defaults"].append(
-                [
-                    case.name,
-                    f"{st['precision']}, tile {st['tile_size'][0]}, batch {st['batch_size']}",
-                    f"{times['ours']['wall_s']:.2f} / {times['monai']['wall_s']:.2f}",
-                    f"{ratio:.2f}x",
-                    f"{cpu_ratio:.2f}x",
-                    _pct(a["labels_equal"]),
-                ]
-            )
     for key, (title, header) in TABLES.items():
-        if rows[key]:
+        if rows.get(key):
             rep.add(title, table(header, rows[key]))
+
+
+def bench_defaults(args: argparse.Namespace, rep: Report, cases: dict[str, Case]) -> None:
+    """Both engines with their default settings: ours (precision 'auto', auto batch,
+    the model's tile) vs MONAI's sliding_window_inference (fp32, batch 1, constant
+    blending), alternated, with the label agreement."""
+    cache = cache_dir(args)
+    rows: list[list[Any]] = []
+    for case in (cases[c] for c in args.cases):
+        bundle, _ = trained_bundle(case.dims, case.base, args.train_steps[case.dims], cache)
+        bundle.tile_size = (case.tile,) * case.dims
+        img_path, _ = case_image(case.shape, cache)
+        image = np.load(img_path)
+        s = Settings(case.tile, 0.25, 1, "fp32", args.device)
+        with progress(f"{case.name}: defaults, ours vs MONAI"):
+            ours = drain(predict_tiled(bundle, image, device=args.device))
+            a = agreement(Run(ours.labels), run_monai_defaults(bundle, image, s))
+            fns = {
+                "ours": _bind(run_ours_defaults, bundle, image, s),
+                "monai": _bind(run_monai_defaults, bundle, image, s),
+            }
+            times = time_alternating(fns, args.reps, args.device)
+        ratio = times["monai"]["wall_s"] / times["ours"]["wall_s"]
+        cpu_ratio = times["monai"]["cpu_s"] / times["ours"]["cpu_s"]
+        st = ours.stats
+        rep.data.setdefault("defaults", {})[case.name] = {
+            "times": times,
+            "ratio": ratio,
+            "cpu_ratio": cpu_ratio,
+            **a,
+            "precision": st["precision"],
+            "tile": st["tile_size"],
+            "batch": st["batch_size"],
+        }
+        rows.append(
+            [
+                case.name,
+                f"{st['precision']}, tile {st['tile_size'][0]}, batch {st['batch_size']}",
+                f"{times['ours']['wall_s']:.2f} / {times['monai']['wall_s']:.2f}",
+                f"{ratio:.2f}x",
+                f"{cpu_ratio:.2f}x",
+                _pct(a["labels_equal"]),
+            ]
+        )
+    title, header = TABLES["defaults"]
+    rep.add(title, table(header, rows))
 
 
 def bench_scaling(args: argparse.Namespace, rep: Report) -> None:
@@ -959,8 +973,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         nargs="+",
-        default=["cases", "scaling", "imports"],
-        choices=["cases", "scaling", "imports"],
+        default=["cases", "defaults", "scaling", "imports"],
+        choices=["cases", "defaults", "scaling", "imports"],
         help="which sections to run",
     )
     p.add_argument("--cases", nargs="+", default=["2d", "3d"], choices=["2d", "3d"])
@@ -980,11 +994,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-full", action="store_true", help="do not time the full-image pass")
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 comparison")
-    p.add_argument(
-        "--no-defaults",
-        action="store_true",
-        help="skip ours vs MONAI with both engines' default settings",
-    )
     p.add_argument(
         "--no-prepared-monai",
         action="store_true",
@@ -1023,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if "cases" in args.only:
         bench_cases(args, rep, cases)
+    if "defaults" in args.only:
+        bench_defaults(args, rep, cases)
     if "scaling" in args.only:
         bench_scaling(args, rep)
     if "imports" in args.only:

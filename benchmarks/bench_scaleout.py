@@ -104,7 +104,9 @@ def bench_scaling(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     print(f"image {shape} ({image.nbytes / 2**20:.0f} MiB), model {args.model}", flush=True)
 
     api.predict(image, model, object_size=None)  # warm-up: imports, precision check
-    t_single, reference = timed(lambda: api.predict(image, model, object_size=None))
+    t_single, single = timed(lambda: api.drain(api.predict_iter(image, model, object_size=None)))
+    reference = single.labels
+    report["tiles_single"] = single.stats["n_tiles"]
     rows: dict[str, Any] = {"single process (whole image)": {"seconds": t_single}}
     local = run_blocks(src, work / "local.ome.zarr", model, None, args.block)
     rows["blocks, in process"] = local | {
@@ -146,8 +148,15 @@ def bench_scaling(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         )
     print(f"\n2 workers vs 1: {t1 / t2:.2f}x (efficiency {t1 / (2 * t2):.0%})")
     o = report["overhead"]
+    one = rows["1 worker"]
     print(
-        f"\nPer-block overhead: {o['seconds_per_extra_block']:.3f} s per extra block "
+        f"\nPer block with 1 worker: {one['task_overhead_per_block']:.3f} s of a task outside "
+        f"the engine (input, store, writes), {one['idle_per_block']:.3f} s of the wall clock "
+        f"in no task (scheduling); tiles run {one['tiles']} vs a single process's "
+        f"{report['tiles_single']}"
+    )
+    print(
+        f"Per-block overhead: {o['seconds_per_extra_block']:.3f} s per extra block "
         f"({o['blocks_large']} blocks of {args.block} px: {o['seconds_large']:.2f} s; "
         f"{o['blocks_small']} blocks of {args.small_block} px: {o['seconds_small']:.2f} s); "
         f"pixels read beyond the blocks (halo of whole tiles) {o['extra_read_large']:.1%} / "

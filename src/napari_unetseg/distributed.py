@@ -399,6 +399,7 @@ def _predict_block_here(
         "voxels": int(math.prod(e - a for a, e in job["core"])),
         "read_voxels": int(math.prod(region)),
         "tiles": int(result.stats.get("n_tiles", 0)),
+        "predict_seconds": float(result.stats.get("seconds", 0.0)),
         "precision": result.stats.get("precision"),
         "device": result.stats.get("device"),
     }
@@ -687,6 +688,17 @@ def predict_blocks_iter(
             "block_compute_seconds": compute,
             "voxels_per_s": voxels / max(seconds, 1e-9),
             "read_overhead": sum(r["read_voxels"] for r in records) / max(voxels, 1),
+            "tiles": sum(r["tiles"] for r in records),
+            # Per block: seconds of a task outside the engine (opening the input and the
+            # store, writing, marking), and of the wall clock not spent in any task
+            # (scheduling, sending, waiting), with every worker counted.
+            "task_overhead_per_block": (compute - sum(r["predict_seconds"] for r in records))
+            / max(len(records), 1),
+            "idle_per_block": (
+                block_seconds * max(1, len(client.scheduler_info()["workers"]) if client else 1)
+                - compute
+            )
+            / max(len(records), 1),
             "precision": ",".join(sorted({str(r["precision"]) for r in records})) or None,
             "device": ",".join(sorted({str(r["device"]) for r in records})) or None,
             "block": plan.block,
