@@ -12,7 +12,7 @@ from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
 from napari_unetseg import api
 from napari_unetseg._qt._plots import PlotCanvas, theme_colors
-from napari_unetseg._qt.validate_widget import parse_classes
+from napari_unetseg._qt.validate_job import parse_classes
 from napari_unetseg.core.metrics import COLUMNS
 
 WAIT_MS = 60_000

@@ -33,12 +33,11 @@ class ResultPanel(QWidget):
             "The unetseg command line (and Python code) that repeats the last training run "
             "(before the first: the run Train would start).",
         )
-        self.buttons = row(
-            self.continue_button, self.save_button, self.export_button, self.command_button
-        )
+        # Two rows of two: four buttons in one row would make the dock too wide to share.
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self.buttons)
+        layout.addLayout(row(self.continue_button, self.save_button))
+        layout.addLayout(row(self.export_button, self.command_button))
 
     def set_state(self, has_model: bool, busy: bool) -> None:
         """The buttons work once a model is trained, and not while training."""

@@ -7,29 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .columns import OBJECT_COUNT_METRICS
+from .columns import DISTANCE_COLUMNS, OBJECT_COUNT_METRICS, heading
 
 if TYPE_CHECKING:
     from .result import EvaluationResult
 
-#: Columns of the readable table: (row key, heading); ``{unit}`` is the spacing unit.
+#: Columns of the readable table (headings: :func:`~.columns.heading`).
 _TABLE_COLUMNS = (
-    ("class", "class"),
-    ("dice", "Dice"),
-    ("iou", "IoU"),
-    ("sensitivity", "Sens"),
-    ("specificity", "Spec"),
-    ("precision", "Prec"),
-    ("hd95", "HD95{unit}"),
-    ("assd", "ASSD{unit}"),
-    ("cldice", "clDice"),
-    ("obj_f1", "obj F1"),
-    ("obj_pq", "PQ"),
-    ("obj_split", "split"),
-    ("obj_merged", "merged"),
-)
-#: Decimals of distances in the table (other scores: 3).
-_DISTANCE_DIGITS = {"hd95": 2, "assd": 2}
+    "class", "dice", "iou", "sensitivity", "specificity", "precision", "hd95", "assd",
+    "cldice", "obj_f1", "obj_pq", "obj_split", "obj_merged",
+)  # fmt: skip
 
 
 def format_value(value: Any, digits: int = 3) -> str:
@@ -44,6 +31,13 @@ def format_value(value: Any, digits: int = 3) -> str:
     if math.isinf(value):
         return "inf"
     return f"{value:.{digits}f}"
+
+
+def cell_text(key: str, value: Any) -> str:
+    """The text of column ``key``'s cell: distances with 2 decimals, scores with 3."""
+    if isinstance(value, str):
+        return value
+    return format_value(value, 2 if key in DISTANCE_COLUMNS else 3)
 
 
 def plain_value(value: Any) -> str:
@@ -100,17 +94,9 @@ def summary_line(result: EvaluationResult) -> str:
 
 def table(result: EvaluationResult) -> str:
     """A readable fixed-width table of the main columns, the summary and notes."""
-    unit = f" [{result.unit}]" if result.unit else ""
-    cells = [[head.format(unit=unit) for _, head in _TABLE_COLUMNS]]
+    cells = [[heading(key, result.unit) for key in _TABLE_COLUMNS]]
     for row in result.rows():
-        cells.append(
-            [
-                row[key]
-                if key == "class"
-                else format_value(row[key], _DISTANCE_DIGITS.get(key, 3))
-                for key, _ in _TABLE_COLUMNS
-            ]
-        )
+        cells.append([cell_text(key, row[key]) for key in _TABLE_COLUMNS])
     widths = [max(len(r[i]) for r in cells) for i in range(len(_TABLE_COLUMNS))]
     lines = []
     for i, r in enumerate(cells):

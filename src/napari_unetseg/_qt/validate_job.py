@@ -1,0 +1,99 @@
+"""The worker side of a Validate run and the choices it reads (no Qt).
+
+What the Validate widget offers (label modes, where instances are, the error overlay's
+values), how it reads a class list, which columns its table shows, and the job it runs
+in a worker thread: :func:`napari_unetseg.api.evaluate_iter`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..core.metrics import EvaluationProgress, EvaluationResult
+
+ERRORS_SUFFIX = "errors"
+
+#: Overlay values (see ``core.metrics.error_map``): name and colour. Magenta and cyan
+#: stay distinct for red-green colour-blind eyes and on dark images.
+ERROR_KINDS = {
+    1: ("false positive", "#ff3dff"),
+    2: ("false negative", "#00e5ff"),
+    3: ("wrong class", "#ffd600"),
+}
+
+MODES = {
+    "dense": (
+        "Dense masks",
+        "Ground truth: 0 = background, k = class k. Instance labels (one id per object) "
+        "against a binary prediction are scored as one class, objects taken from the ids.",
+    ),
+    "sparse": (
+        "Sparse scribbles",
+        "Ground truth: 0 = not painted (ignored), 1 = background, k + 1 = class k, as "
+        "painted for Fine-tune. Only painted pixels are scored; no object scores.",
+    ),
+}
+
+#: Choices of the "Instances in" combo: text and ``instances`` argument of evaluate.
+INSTANCE_CHOICES = (
+    ("auto-detect", "auto"),
+    ("neither (labels are classes)", "none"),
+    ("ground truth", "ground_truth"),
+    ("prediction", "prediction"),
+    ("both", "both"),
+)
+
+def parse_classes(text: str) -> list[int] | None:
+    """``"1, 3-5"`` -> ``[1, 3, 4, 5]``; empty or ``"all"`` -> None.
+
+    Raises
+    ------
+    ValueError
+        For anything else, with one sentence saying what is expected.
+    """
+    text = text.strip().lower()
+    if text in ("", "all"):
+        return None
+    out: set[int] = set()
+    try:
+        for part in text.replace(";", ",").replace(" ", ",").split(","):
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            first, last = int(lo), int(hi) if sep else int(lo)
+            if first < 0 or last < first:
+                raise ValueError(part)
+            out.update(range(first, last + 1))
+    except ValueError:
+        raise ValueError(
+            f"Classes {text!r} are not understood: give ids like '1, 2' or '1-3', or 'all'."
+        ) from None
+    return sorted(out)
+
+
+#: The table's column order: the scores people look at first come first (the dock is
+#: narrow), then the rest of :data:`~napari_unetseg.core.metrics.COLUMNS`.
+FIRST_COLUMNS = ("class", "dice", "iou", "obj_f1", "hd95", "cldice", "obj_pq", "assd")
+
+
+def columns(result: EvaluationResult) -> list[str]:
+    """Columns worth showing, most telling first; without the object / distance ones
+    when the run did not compute them."""
+    from ..core.metrics import COLUMNS, SHAPE_METRICS
+
+    keys = [*FIRST_COLUMNS, *(c for c in COLUMNS if c not in FIRST_COLUMNS)]
+    if result.objects or any(not math.isnan(v["hd95"]) for v in result.classes.values()):
+        return keys
+    return [c for c in keys if c not in SHAPE_METRICS and not c.startswith("obj_")]
+
+
+def evaluate_job(
+    prediction: Any, ground_truth: Any, **options: Any
+) -> Generator[EvaluationProgress, None, EvaluationResult]:
+    """The worker's job: :func:`napari_unetseg.api.evaluate_iter` with ``options``."""
+    from .. import api
+
+    return (yield from api.evaluate_iter(prediction, ground_truth, **options))
