@@ -103,13 +103,15 @@ def test_core_imports_no_gui():
 
 
 def test_widget_parts_meant_without_qt_import_no_qt():
-    # The Fine-tune widget's worker job, warm-up, label policy and curve are plain Python.
+    # The widgets' worker jobs and their plain policies (Fine-tune's warm-up, label policy
+    # and curve; Validate's choices) are plain Python.
     found = _fresh_python(
         """
         import importlib, json, sys
-        parts = ("job", "warmup", "label_policy", "curve")
+        parts = ("finetune.job", "finetune.warmup", "finetune.label_policy", "finetune.curve",
+                 "segment_job", "validate_job")
         for part in parts:
-            importlib.import_module(f"napari_unetseg._qt.finetune.{part}")
+            importlib.import_module(f"napari_unetseg._qt.{part}")
         gui = ("napari", "qtpy", "superqt", "PyQt5", "PyQt6", "PySide6")
         print(json.dumps(sorted({n.split(".")[0] for n in sys.modules} & set(gui))))
         """

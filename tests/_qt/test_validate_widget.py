@@ -12,7 +12,6 @@ from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
 from napari_unetseg import api
 from napari_unetseg._qt._plots import PlotCanvas, theme_colors
-from napari_unetseg._qt.validate_job import parse_classes
 from napari_unetseg.core.metrics import COLUMNS
 
 WAIT_MS = 60_000
@@ -162,13 +161,6 @@ def test_sorting_and_ctrl_c_copies_tsv(qtbot, validate):
     lines = QApplication.clipboard().text().splitlines()
     assert lines[0].split("\t") == ["Class", "Dice", "IoU"][: col + 1]
     assert len(lines) == 3 and float(lines[1].split("\t")[col]) == pytest.approx(values[0])
-
-
-def test_parse_classes():
-    assert parse_classes("") is None and parse_classes("All") is None
-    assert parse_classes("1, 3-5") == [1, 3, 4, 5]
-    with pytest.raises(ValueError, match="not understood"):
-        parse_classes("one")
 
 
 def test_plot_canvas_follows_the_theme(make_napari_viewer):

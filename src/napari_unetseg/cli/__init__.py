@@ -1,0 +1,66 @@
+"""The ``unetseg`` command line: batch prediction, training, evaluation, models and info.
+
+Every sub-command is one ``_cmd_<name>`` function plus its ``_add_<name>`` parser, in
+the module named after it (``models`` also holds ``export``, ``sample`` and ``info``);
+bad input ends with one line on stderr (``unetseg: error: ...``) and exit status 1,
+and output files are written atomically so an existing file is never half-overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import __version__
+from ._base import CLIError, ProgressBar, say
+from .evaluate import _add_evaluate
+from .models import _add_export, _add_info, _add_models, _add_sample
+from .predict import _add_predict
+from .train import _add_train
+
+__all__ = ["CLIError", "ProgressBar", "build_parser", "main"]
+
+
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info, _add_export,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unetseg", description="U-Net segmentation of 2D/3D images (napari-unetseg)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def _show_warning(message: Any, *_: Any, **__: Any) -> None:
+    """Python warnings (NaN pixels, a fallback to the CPU) as one line each on stderr."""
+    say(f"warning: {str(message).strip().splitlines()[0]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("unetseg: interrupted; no output was left half-written.", file=sys.stderr)
+        return 130
+    except CLIError as exc:
+        print(f"unetseg: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, OSError, MemoryError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"unetseg: error: {msg}", file=sys.stderr)
+        return 1

@@ -1,0 +1,127 @@
+"""The small sub-commands: ``models``, ``export``, ``sample`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._base import CLIError
+
+
+# -- models -------------------------------------------------------------------------------
+def _add_models(sub: Any) -> None:
+    p = sub.add_parser("models", help="list the shipped models")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .. import api
+
+    rows = api.list_models()
+    if not rows:
+        print("No models are installed.")
+    for row in rows:
+        bundle = api.load_model(row["name"])
+        print(f"{row['name']:<16} {bundle.summary()}  ({row['path']})")
+    return 0
+
+
+# -- export -------------------------------------------------------------------------------
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export", help="write a model as a bioimage.io model package (for ilastik, deepImageJ, the zoo)"
+    )
+    p.add_argument("model", help="model name (see `unetseg models`), .pt file or bioimage.io package")
+    p.add_argument("--format", choices=["bioimageio"], default="bioimageio")
+    p.add_argument("--output", "-o", required=True, help="package to write (.zip)")
+    p.add_argument(
+        "--test-image", help="TIFF whose first plane/volume becomes the test tensors (default: synthetic nuclei)"
+    )
+    p.add_argument("--author", action="append", help="author name (repeat for several)")
+    p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
+    p.add_argument("--description", help="one-sentence description")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .. import _io, api
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".zip":
+        raise CLIError(f"--output {args.output!r} must end in .zip (a bioimage.io package).")
+    bundle = api.load_model(args.model)
+    image = _io.read_image(args.test_image) if args.test_image else None
+    spatial = image.without_channels() if image is not None else None
+    unit = None
+    if spatial is not None and spatial.units:
+        unit = spatial.units[-1]
+    path = bundle.export_bioimageio(
+        out,
+        test_image=None if image is None else image.data,
+        channel_axis=None if image is None else image.channel_axis,
+        pixel_size=None if spatial is None or not spatial.units else spatial.scale,
+        unit=unit,
+        authors=args.author,
+        license=args.license,
+        description=args.description,
+    )
+    print(f"wrote {path} (bioimage.io model package of {bundle.name!r})")
+    return 0
+
+
+# -- sample -------------------------------------------------------------------------------
+def _add_sample(sub: Any) -> None:
+    p = sub.add_parser(
+        "sample", help="write a synthetic nuclei image (and its ground truth) to try things"
+    )
+    p.add_argument("output", help="image TIFF to write; the ground truth goes to <stem>_ground_truth.tif")
+    p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .. import _io
+    from ..core.synthetic import synthetic_nuclei
+
+    if len(args.shape) not in (2, 3):
+        raise CLIError("--shape takes 2 (Y X) or 3 (Z Y X) sizes.")
+    image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
+    out = Path(args.output)
+    axes = "YX" if image.ndim == 2 else "ZYX"
+    _io.write_image(out, image, axes=axes)
+    lab = out.with_name(out.name.split(".")[0] + "_ground_truth.tif")
+    _io.write_labels(lab, labels, axes=axes)
+    print(f"wrote {out} and {lab} ({'x'.join(map(str, image.shape))})")
+    return 0
+
+
+# -- info ---------------------------------------------------------------------------------
+def _add_info(sub: Any) -> None:
+    p = sub.add_parser(
+        "info",
+        help="describe a TIFF: shape, axes, pixel size and, for labels written by "
+        "napari-unetseg, the model, its file hash and the settings that made them",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="TIFF / OME-TIFF file(s)")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .. import _io
+    from ..provenance import describe
+
+    for i, src in enumerate(args.files):
+        img = _io.read_image(src, lazy=True)
+        sizes = ", ".join(
+            f"{a} {s:g}{'' if img.units is None else ' ' + img.units[k]}"
+            for k, (a, s) in enumerate(zip(img.axes, img.scale, strict=True))
+        )
+        kind = "labels" if img.is_labels else "image"
+        print(("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
+              f"{img.data.dtype}, axes {img.axes}")
+        print(f"pixel size: {sizes if img.units is not None else 'not recorded'}")
+        for line in describe(img.provenance):
+            print(line)
+    return 0

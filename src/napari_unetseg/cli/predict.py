@@ -1,0 +1,265 @@
+"""``unetseg predict``: TIFF batches through the batch engine; OME-Zarr outputs and
+clusters through ``napari_unetseg.distributed``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..core.guards import fmt_bytes as _fmt_bytes
+from ._base import CLIError, ProgressBar, say
+
+
+# -- predict ------------------------------------------------------------------------------
+def _add_predict(sub: Any) -> None:
+    p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="TIFF / OME-TIFF image(s) or OME-Zarr stores (.zarr, .ome.zarr), or folders of them",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        help="shipped model name or model file (default: nuclei-3d for a Z stack, else nuclei-2d)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="output TIFF (one input) or folder (<name>_labels.tif per image); a file that "
+        "fails is reported at the end and the others are still segmented",
+    )
+    p.add_argument(
+        "--object-size",
+        default="auto",
+        metavar="auto|PIXELS|off",
+        help="diameter of the objects in pixels: the image is resampled to the model's object "
+        "size and the labels brought back (default auto: measured; off: the image's scale)",
+    )
+    p.add_argument(
+        "--fill-holes",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="fill holes inside objects (default: the model's setting)",
+    )
+    p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
+    p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (default): bf16/fp16 on GPUs and bf16 on CPUs with native bf16 once a "
+        "quick check shows the model's labels agree with fp32, else fp32",
+    )
+    p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
+    p.add_argument(
+        "--probabilities", default=None, metavar="PATH", help="also write the probability map"
+    )
+    p.add_argument(
+        "--split-touching",
+        action="store_true",
+        help="write instance labels: split touching objects (distance-transform watershed)",
+    )
+    big = p.add_argument_group(
+        "OME-Zarr and clusters",
+        "--output OUT.ome.zarr writes the labels block by block (never the whole volume in "
+        "memory); --output naming the OME-Zarr input adds them under its labels/ group. "
+        "--scheduler / --workers run the blocks (or, for several inputs, one task per file) "
+        "on a dask.distributed cluster. See docs/distributed.md.",
+    )
+    big.add_argument("--level", type=int, default=0, help="pyramid level of an OME-Zarr input")
+    big.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786"
+    )
+    big.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="start a local cluster of N single-threaded worker processes",
+    )
+    big.add_argument(
+        "--memory-per-worker", default=None, metavar="SIZE",
+        help="memory limit of each --workers worker, e.g. 1GiB (default: RAM / N)",
+    )
+    big.add_argument(
+        "--block-size", type=int, nargs="+", default=None, metavar="PX",
+        help="block edge of the axes after the first spatial one (default 2048 in 2D, 512 in 3D)",
+    )
+    big.add_argument(
+        "--resume", action="store_true", help="finish an interrupted OME-Zarr output"
+    )
+    big.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OME-Zarr output"
+    )
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .. import api, batch
+    from .._io import is_zarr_path
+
+    if args.scheduler or args.workers or is_zarr_path(args.output) or args.level:
+        return _cmd_predict_blocks(args)
+
+    settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
+    settings.check()  # a bad setting is one error line, before any file is written
+    # Replacing earlier results is what `predict` has always done (atomically).
+    plan = batch.plan_batch(
+        args.inputs, args.output, overwrite=True, probabilities=args.probabilities
+    )
+    with _FileBars() as bars:
+        report = api.drain(batch.segment_files_iter(plan, settings), bars)
+    failed = report.failed
+    if len(failed) == 1 and len(report.results) == 1:
+        raise CLIError(f"{Path(failed[0].input).name}: {failed[0].error}")
+    if failed:
+        print(
+            f"unetseg: error: {len(failed)} of {len(report.results)} files could not be "
+            "segmented:",
+            file=sys.stderr,
+        )
+        for row in failed:
+            print(f"  {row.input}: {row.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_predict_blocks(args: argparse.Namespace) -> int:
+    """``predict`` into OME-Zarr and/or on a cluster (``napari_unetseg.distributed``)."""
+    from .. import api, batch
+    from .. import distributed as dist
+    from .._io import is_zarr_path, read_image
+
+    settings = batch.SegmentSettings.from_dict(vars(args))
+    settings.check()
+    if args.resume and args.overwrite:
+        raise CLIError("Choose --resume or --overwrite, not both.")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be at least 1, got {args.workers}.")
+    images = batch.list_images(args.inputs)
+    zarr_out = is_zarr_path(args.output)
+    if not zarr_out and (args.level or len(images) == 1 and not args.scheduler and not args.workers):
+        raise CLIError(f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}.")
+    if zarr_out and len(images) > 1:
+        raise CLIError(
+            "With several inputs, --output must be a folder (each file becomes one task "
+            "writing <name>_labels.tif)."
+        )
+    if zarr_out and (args.probabilities or args.split_touching):
+        option = "--probabilities" if args.probabilities else "--split-touching"
+        raise CLIError(f"{option} is not available with an OME-Zarr output; write TIFFs instead.")
+    client = None
+    if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
+        plan = batch.plan_batch(
+            images, args.output, overwrite=True, probabilities=args.probabilities
+        )
+        client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
+        try:
+            with ProgressBar("files", unit="file") as bar:
+                rows = api.drain(dist.segment_files_on_cluster(client, plan, settings), bar)
+        finally:
+            dist.close(client)
+        failed = [r for r in rows if r["error"]]
+        for row in rows:
+            for note in row["notes"]:
+                say(f"{Path(row['input']).name}: {note}")
+            if not row["error"]:
+                print(f"{row['input']} -> {row['output']}: {row['seconds']:.2f} s")
+        for row in failed:
+            print(f"unetseg: error: {row['input']}: {row['error']}", file=sys.stderr)
+        return 1 if failed else 0
+
+    src = images[0]
+    model = settings.model
+    if model is None:
+        img = read_image(src, lazy=True, level=args.level)
+        model, why = api.default_model(img.data.shape, img.without_channels().axes, img.channel_axis)
+        say(f"{src.name}: model {model} ({why}).")
+    if args.scheduler or args.workers:
+        client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
+    t0 = time.perf_counter()
+
+    def show(record: Any) -> None:
+        if record.message:
+            say(f"{src.name}: {record.message}")
+        if record.stage == "blocks":
+            bar(record)
+
+    try:
+        with ProgressBar(src.name, unit="block") as bar:
+            result = api.drain(
+                dist.predict_blocks_iter(
+                    src,
+                    model,
+                    args.output,
+                    level=args.level,
+                    client=client,
+                    block_size=args.block_size,
+                    resume=args.resume,
+                    overwrite=args.overwrite,
+                    **settings.predict_options(),
+                ),
+                show,
+            )
+    finally:
+        if client is not None:
+            dist.close(client)
+    s = result.stats
+    if not s.get("blocks") and s.get("skipped"):
+        print(f"{src} -> {result.output}: already complete")
+        return 0
+    where = f"{s['workers']} workers" if s["workers"] else s["device"]
+    print(
+        f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
+        f"({s['blocks']} blocks, {s['skipped']} already done) on {where} in {s['precision']}"
+    )
+    return 0
+
+
+class _FileBars:
+    """One tqdm bar per file of a batch, and a line per finished file (batch progress)."""
+
+    def __init__(self) -> None:
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, record: Any) -> None:
+        row = record.finished
+        if row is None:
+            if record.total:
+                if self.bar is None:
+                    self.bar = ProgressBar(record.name, unit="tile")
+                self.bar(record)
+            return
+        self.__exit__()
+        for note in row.notes:
+            say(f"{Path(row.input).name}: {note}")
+        if row.ok:
+            s = row.stats
+            print(
+                f"{row.input} -> {row.output}: {s['voxels']:,} voxels in {row.seconds:.2f} s "
+                f"({s['voxels'] / max(row.seconds, 1e-9):,.0f} voxels/s) on {s['device']} in "
+                f"{s['precision']}, "
+                f"peak memory {_fmt_bytes(_peak_rss())}"
+            )
+
+    def __enter__(self) -> _FileBars:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__()
+            self.bar = None
+
+
+def _peak_rss() -> float:
+    """Peak resident memory of this process in bytes."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024

@@ -1,0 +1,170 @@
+"""``unetseg train``: train a new model, or fine-tune one, on images and labels."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._base import CLIError, ProgressBar
+
+
+# -- train --------------------------------------------------------------------------------
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune a model on painted labels",
+        description="Train a new U-Net, or fine-tune one (--from), on images and their labels. "
+        "Sparse labels (default): 0 not painted, 1 background, 2.. classes. Dense labels: "
+        "0 background, k class k (instance masks count as one foreground class).",
+    )
+    p.add_argument(
+        "--image",
+        "-i",
+        action="append",
+        required=True,
+        metavar="IMG",
+        help="training image (TIFF); repeat with --labels for several pairs",
+    )
+    p.add_argument(
+        "--labels",
+        "-l",
+        action="append",
+        required=True,
+        metavar="LAB",
+        help="labels TIFF for the --image in the same position",
+    )
+    p.add_argument("--output", "-o", required=True, help="model file to write (.pt)")
+    p.add_argument(
+        "--from",
+        dest="model",
+        default=None,
+        metavar="NAME|PATH",
+        help="fine-tune this model (shipped name or file); default: a new model",
+    )
+    p.add_argument("--label-mode", default="sparse", choices=["sparse", "dense"])
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds (default 60 when --steps is not given either)",
+    )
+    p.add_argument("--n-classes", type=int, default=None, help="output classes (default: auto)")
+    p.add_argument(
+        "--dims",
+        type=int,
+        choices=[2, 3],
+        default=None,
+        help="new model: 2D or 3D (default: from the image)",
+    )
+    p.add_argument(
+        "--object-size",
+        default="auto",
+        metavar="auto|PIXELS|off",
+        help="object diameter in pixels: fine-tuning resamples to the model's size; a new "
+        "model records it (default auto: measured)",
+    )
+    p.add_argument("--depth", type=int, default=None, help="new model: U-Net levels")
+    p.add_argument(
+        "--base-channels", type=int, default=None, help="new model: channels of the first level"
+    )
+    p.add_argument("--patch-size", type=int, nargs="+", default=None, help="patch edge(s)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", "--lr", type=float, default=None)
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of labeled pixels held out (as regions) for validation",
+    )
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument(
+        "--keep-prior",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="fine-tuning: how strongly the starting model's answers on unpainted pixels are "
+        "kept (default 0.3 with scribbles, 0 with dense labels; 0: off)",
+    )
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_train)
+
+
+def _train_postfix(rec: Any) -> str | None:
+    parts = [] if rec.loss is None else [f"loss {rec.loss:.3f}"]
+    if rec.best_val_dice is not None:
+        parts.append(f"val Dice {rec.best_val_dice:.3f}")
+    return ", ".join(parts) or None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .. import _io, api
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".pt":
+        raise CLIError(f"--output {str(out)!r} must be a model file ending in .pt.")
+    if len(args.image) != len(args.labels):
+        raise CLIError(
+            f"Got {len(args.image)} --image but {len(args.labels)} --labels; give one "
+            "--labels per --image."
+        )
+    for src in args.image + args.labels:  # fail before any work when an input is missing
+        if not Path(src).is_file():
+            raise CLIError(f"Input file {src!r} does not exist.")
+    model = api.load_model(args.model) if args.model else None
+    images = [_io.read_image(src) for src in args.image]
+    labels = [_io.read_image(src).data for src in args.labels]
+    axes = {img.channel_axis for img in images}
+    patch = (
+        args.patch_size[0] if args.patch_size and len(args.patch_size) == 1 else args.patch_size
+    )
+    t0 = time.perf_counter()
+
+    def show(rec: Any) -> None:
+        bar(rec)
+        if rec.message:
+            tqdm.write(f"unetseg: {rec.message}", file=sys.stderr)
+
+    with ProgressBar(f"training {out.name}", unit="step", postfix=_train_postfix) as bar:
+        bundle = api.drain(
+            api.train_iter(
+                [img.data for img in images],
+                labels,
+                model=model,
+                label_mode=args.label_mode,
+                n_classes=args.n_classes,
+                steps=args.steps,
+                time_limit=args.time_limit,
+                patch_size=patch,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                val_fraction=args.val_fraction,
+                augment=args.augment,
+                device=args.device,
+                seed=args.seed,
+                spatial_dims=args.dims,
+                model_config={
+                    k: v for k, v in (("depth", args.depth), ("base_channels", args.base_channels))
+                    if v is not None
+                } or None,
+                channel_axis=axes.pop() if len(axes) == 1 else None,
+                object_size=args.object_size,
+                scale=images[0].without_channels().scale,
+                keep_prior=args.keep_prior,
+            ),
+            show,
+        )
+    bundle.name = out.stem
+    bundle.save(out)
+    h = bundle.history
+    best = h.get("best_val_dice")
+    score = "" if best is None else f", best validation Dice {best:.3f}"
+    print(f"wrote {out}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
+    return 0
