@@ -208,6 +208,20 @@ def test_corrupt_zip_is_one_sentence(tmp_path, exported, capsys):
     assert not list(tmp_path.glob("out/*.tif"))
 
 
+def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bioimageio.spec", None)  # as if not installed
+    with pytest.raises(PackageError, match=r"pip install 'napari-unetseg\[bioimageio\]'") as err:
+        load_package(exported)
+    _one_sentence(str(err.value))
+    model = tiny.save(tmp_path / "tiny.pt")
+    assert cli.main(["export", str(model), "--output", str(tmp_path / "x.zip")]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and "need bioimageio.spec" in err_lines[0]
+    assert not (tmp_path / "x.zip").exists()
+
+
 @pytest.mark.parametrize("weights", ["onnx", "pytorch_state_dict"])
 def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
     module = torch.nn.Conv2d(1, 2, 1)

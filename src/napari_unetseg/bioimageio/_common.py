@@ -23,6 +23,16 @@ class PackageError(ModelFileError):
     """A file that is not a bioimage.io model package napari-unetseg can use."""
 
 
+def require_spec() -> None:
+    """Raise :class:`PackageError` (one sentence) when bioimageio.spec is not installed."""
+    try:
+        import bioimageio.spec  # noqa: F401
+    except ImportError as exc:
+        raise PackageError(
+            "bioimage.io packages need bioimageio.spec: pip install 'napari-unetseg[bioimageio]'."
+        ) from exc
+
+
 def is_package(path: str | os.PathLike) -> bool:
     """True for what looks like a bioimage.io package: a ``.zip`` (whether readable or
     not, so a damaged one gets a precise message), a zip holding an ``rdf.yaml`` /

@@ -20,7 +20,7 @@ from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write
 from ..core.registry import SHIPPED_DIR
-from ._common import CONFIG_KEY, UNITS, PackageError
+from ._common import CONFIG_KEY, UNITS, PackageError, require_spec
 
 U_NET_CITATION = (
     "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for "
@@ -204,6 +204,7 @@ def export_bioimageio(
     PackageError
         The model cannot be exported, or bioimageio.spec rejects the description.
     """
+    require_spec()
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.dataset.v0_3 import DatasetDescr
     from bioimageio.spec.model import v0_5 as bio

@@ -33,7 +33,7 @@ import torch
 
 from ..core.bundle import ModelBundle, ModelFileError
 from ..core.foreign import ForeignNetwork
-from ._common import CONFIG_KEY, PackageError, reproduces
+from ._common import CONFIG_KEY, PackageError, reproduces, require_spec
 
 #: What the weight-format errors say napari-unetseg can run.
 CAN_RUN = "napari-unetseg runs torchscript weights, and pytorch_state_dict weights of its own U-Net"
@@ -297,6 +297,7 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
             broken = "?"
         if broken is not None:
             raise PackageError(f"{source!r} is not a bioimage.io model package: the zip file is damaged or truncated.")
+    require_spec()
     from bioimageio.spec import load_model_description
 
     try:

@@ -240,13 +240,7 @@ class FinetuneWidget(QWidget):
         self.status.setText(f"Exporting {self.trained_name!r} for bioimage.io...")
         try:
             written = self.trained.export_bioimageio(path, **options)  # atomic
-        except ImportError:
-            notify_error(
-                "Exporting for bioimage.io needs bioimageio.spec: "
-                "pip install 'napari-unetseg[bioimageio]'."
-            )
-            return None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # PackageError (a ValueError) says why
             notify_error(exc, "Could not export the model")
             return None
         self.status.setText(f"Exported {self.trained_name!r} to {written}.")
