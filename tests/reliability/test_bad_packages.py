@@ -1,0 +1,162 @@
+"""Bad-input matrix: bioimage.io model packages (import and export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from bioimageio.spec.model import v0_5 as bio
+from bioimageio_packages import build_package
+from reliability_matrix import (
+    assert_api_refused,
+    assert_cli_refused,
+    assert_untouched,
+    case,
+    snapshot,
+)
+
+from napari_unetseg import api
+from napari_unetseg.bioimageio import PackageError
+
+
+@pytest.fixture
+def image_file(tmp_path) -> Path:
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, synthetic_nuclei((48, 48), seed=2)[0])
+    return path
+
+
+def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
+    """A 1x1-convolution package; its test output is its own softmax unless given."""
+    module = torch.nn.Conv2d(1, 2, 1)
+    rng = np.random.default_rng(0)
+    raw = rng.random((1, 1, 16, 16), np.float32)
+    with torch.no_grad():
+        out = torch.softmax(module(torch.from_numpy(raw)), 1).numpy()
+    expected = kwargs.pop("expected", out)
+    options = {"postprocessing": [bio.SoftmaxDescr()], **kwargs}
+    return build_package(tmp_path / name, module, raw, expected, input_axes="bcyx",
+                         output_axes="bcyx", min_size=16, step=0, preprocessing=[],
+                         channel_names=["a", "b"], **options)
+
+
+@case(
+    "models/package-corrupt-zip",
+    "CLI",
+    "`predict --model broken.zip`, a bioimage.io package cut short, output already there",
+    "refused: the zip file is damaged or truncated; the output unchanged",
+)
+def test_corrupt_package(capsys, tmp_path, image_file):
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(_conv_package(tmp_path).read_bytes()[:3000])
+    out = tmp_path / "labels.tif"
+    out.write_bytes(b"existing labels")
+    before = snapshot(out, broken)
+    assert_cli_refused(capsys, "predict", image_file, "-m", broken, "-o", out, match="damaged or truncated")
+    assert_untouched(before)
+
+
+@case(
+    "models/package-onnx-only",
+    "API",
+    "`load_model` on a bioimage.io package with ONNX weights only",
+    "refused: names the weight formats it can run (torchscript, its own U-Net's pytorch_state_dict)",
+)
+def test_package_with_weights_we_cannot_run(tmp_path):
+    with pytest.raises(PackageError) as info:
+        api.load_model(_conv_package(tmp_path, weights="onnx"))
+    assert_api_refused(info, "runs torchscript weights")
+
+
+@case(
+    "models/package-code-running-architecture",
+    "API",
+    "`load_model` on a third-party package whose pytorch_state_dict architecture file creates a file when imported",
+    "refused (its Python source is never run); the file is not created",
+)
+def test_package_architecture_is_never_imported(tmp_path):
+    marker = tmp_path / "pwned"
+    path = _conv_package(tmp_path, weights="pytorch_state_dict")
+    # A copy of the package whose architecture has a side effect (and a matching hash).
+    import hashlib
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        arch = src.read("arch.py")
+        bad = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n".encode() + arch
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "arch.py":
+                data = bad
+            elif item.filename == "rdf.yaml":
+                old, new = (hashlib.sha256(b).hexdigest().encode() for b in (arch, bad))
+                data = data.replace(old, new)
+            dst.writestr(item, data)
+    with pytest.raises(PackageError) as info:
+        api.load_model(evil)
+    assert_api_refused(info, "does not run")
+    assert not marker.exists()
+
+
+@case(
+    "models/package-not-scores",
+    "API",
+    "`load_model` on a package whose output is binarized (a mask, not per-class scores)",
+    "refused: its output is post-processed into something other than per-class scores",
+)
+def test_package_output_not_scores(tmp_path):
+    path = _conv_package(tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))])
+    with pytest.raises(PackageError) as info:
+        api.load_model(path)
+    assert_api_refused(info, "other than per-class scores")
+
+
+@case(
+    "models/package-not-reproducing",
+    "API",
+    "`load_model` on a package whose test output is not what its test input gives",
+    "refused: its test input does not reproduce its test output here",
+)
+def test_package_not_reproducing(tmp_path):
+    wrong = np.random.default_rng(1).random((1, 2, 16, 16), np.float32)
+    with pytest.raises(PackageError) as info:
+        api.load_model(_conv_package(tmp_path, expected=wrong))
+    assert_api_refused(info, "does not reproduce")
+
+
+@case(
+    "models/package-fine-tune-predict-only",
+    "CLI",
+    "`train --from third_party.zip` (a predict-only TorchScript package), output model already there",
+    "refused: imported for prediction only; the output model unchanged",
+)
+def test_fine_tuning_a_predict_only_package(capsys, tmp_path, image_file):
+    pkg = _conv_package(tmp_path)
+    labels = tmp_path / "labels.tif"
+    tifffile.imwrite(labels, np.tile(np.array([[1, 2]], np.uint8), (48, 24)))
+    out = tmp_path / "mine.pt"
+    out.write_bytes(b"existing model")
+    before = snapshot(out)
+    assert_cli_refused(capsys, "train", "--image", image_file, "--labels", labels, "--from", pkg,
+                       "--output", out, "--steps", "1", match="prediction only")
+    assert_untouched(before)
+
+
+@case(
+    "models/export-not-zip",
+    "CLI",
+    "`export nuclei-2d --output model.pt` (a bioimage.io package must be a .zip), file already there",
+    "refused: --output must end in .zip; the file unchanged",
+)
+def test_export_needs_a_zip(capsys, tmp_path):
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"existing model")
+    before = snapshot(out)
+    assert_cli_refused(capsys, "export", "nuclei-2d", "--output", out, match="must end in .zip")
+    assert_untouched(before)
