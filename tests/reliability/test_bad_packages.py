@@ -17,18 +17,10 @@ from reliability_matrix import (
     case,
     snapshot,
 )
+from test_bad_models import image_file  # noqa: F401 - the fixture, shared
 
 from napari_unetseg import api
 from napari_unetseg.bioimageio import PackageError
-
-
-@pytest.fixture
-def image_file(tmp_path) -> Path:
-    from napari_unetseg.core.synthetic import synthetic_nuclei
-
-    path = tmp_path / "img.tif"
-    tifffile.imwrite(path, synthetic_nuclei((48, 48), seed=2)[0])
-    return path
 
 
 def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
@@ -51,7 +43,7 @@ def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
     "`predict --model broken.zip`, a bioimage.io package cut short, output already there",
     "refused: the zip file is damaged or truncated; the output unchanged",
 )
-def test_corrupt_package(capsys, tmp_path, image_file):
+def test_corrupt_package(capsys, tmp_path, image_file):  # noqa: F811 - the fixture
     broken = tmp_path / "broken.zip"
     broken.write_bytes(_conv_package(tmp_path).read_bytes()[:3000])
     out = tmp_path / "labels.tif"
@@ -136,7 +128,7 @@ def test_package_not_reproducing(tmp_path):
     "`train --from third_party.zip` (a predict-only TorchScript package), output model already there",
     "refused: imported for prediction only; the output model unchanged",
 )
-def test_fine_tuning_a_predict_only_package(capsys, tmp_path, image_file):
+def test_fine_tuning_a_predict_only_package(capsys, tmp_path, image_file):  # noqa: F811
     pkg = _conv_package(tmp_path)
     labels = tmp_path / "labels.tif"
     tifffile.imwrite(labels, np.tile(np.array([[1, 2]], np.uint8), (48, 24)))
