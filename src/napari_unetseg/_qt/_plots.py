@@ -101,6 +101,9 @@ class PlotCanvas(QWidget):
         self._draw_timer.setSingleShot(True)
         self._draw_timer.setInterval(0)
         self._draw_timer.timeout.connect(self._draw_now)
+        self._laid_out: tuple | None = None
+        self._background: Any = None
+        self._background_view: tuple | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -124,7 +127,7 @@ class PlotCanvas(QWidget):
             self.axes.set_ylabel(ylabel)
         if title is not None:
             self.axes.set_title(title, fontsize="medium")
-        self.redraw()
+        self.relayout()
 
     def set_line(self, name: str, x: Sequence[float], y: Sequence[float], **style: Any) -> Any:
         """Show (or replace the data of) the line called ``name``; returns the Line2D.
@@ -137,7 +140,8 @@ class PlotCanvas(QWidget):
             style.setdefault("color", PALETTE[len(self._lines) % len(PALETTE)])
             style.setdefault("label", name)
             style.setdefault("lw", 1.2)
-            (line,) = self.axes.plot(x, y, **style)
+            # Animated: drawn over a cached background (see _draw_now), not by canvas.draw.
+            (line,) = self.axes.plot(x, y, animated=True, **style)
             self._lines[name] = line
         else:
             line.set_data(x, y)
@@ -175,7 +179,7 @@ class PlotCanvas(QWidget):
                 self._marker = None
         elif self._marker is None:
             self._marker = self.axes.axvline(
-                x, color=self._colors["highlight"], lw=1, ls="--", zorder=0
+                x, color=self._colors["highlight"], lw=1, ls="--", zorder=0, animated=True
             )
         else:
             self._marker.set_xdata([x, x])
@@ -193,12 +197,25 @@ class PlotCanvas(QWidget):
             )
             for text in legend.get_texts():
                 text.set_color(c["text"])
-        self.redraw()
+        self.relayout()
 
-    def rescale(self, ylim: tuple[float, float] | None = None) -> None:
-        """Fit the axes to the data (``ylim`` fixes the y range, e.g. (0, 1) for scores)."""
+    def rescale(self, ylim: tuple[float, float] | None = None, grow: bool = False) -> None:
+        """Fit the axes to the data (``ylim`` fixes the y range, e.g. (0, 1) for scores).
+
+        ``grow`` (a curve that gains points, e.g. a training loss): the x range only
+        widens, by a quarter more than needed, so most updates keep the axes and redraw
+        just the lines.
+        """
+        before = self.axes.get_xlim()
+        self.axes.set_autoscalex_on(True)
         self.axes.relim()
         self.axes.autoscale_view()
+        if grow and self._background is not None:
+            lo, hi = self.axes.get_xlim()
+            if hi <= before[1]:  # the margin on the left moves with the span: ignored
+                self.axes.set_xlim(*before)
+            else:
+                self.axes.set_xlim(lo, hi + 0.25 * (hi - lo))
         if ylim is not None:
             self.axes.set_ylim(*ylim)
         self.redraw()
@@ -217,10 +234,49 @@ class PlotCanvas(QWidget):
         self._draw_timer.start()
 
     def _draw_now(self) -> None:
+        # A full draw (axes, ticks, texts) costs the GUI thread tens of milliseconds, more
+        # on a loaded machine; the lines alone a few. So the figure without its lines is
+        # cached and, while the axes stay the same, only the lines are drawn over it
+        # (matplotlib's blitting). The constrained-layout solver, about half of a full
+        # draw, runs only when what it depends on changed (size, labels, legend, the y
+        # range's magnitude).
+        key = self._layout_key()
+        view = (key, self.axes.get_xlim(), self.axes.get_ylim(), len(self.axes.get_children()))
         try:
-            self.canvas.draw()
+            if self._background is None or view != self._background_view:
+                if key != self._laid_out:
+                    self.figure.set_layout_engine("constrained")
+                self.canvas.draw()  # everything but the animated lines
+                if key != self._laid_out:
+                    self._laid_out = key
+                    self.figure.set_layout_engine("none")
+                self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+                self._background_view = view
+            else:
+                self.canvas.restore_region(self._background)
+            for artist in [*self._lines.values(), self._marker]:
+                if artist is not None:
+                    self.axes.draw_artist(artist)
+            self.canvas.blit(self.figure.bbox)
         except RuntimeError:  # the canvas went with its window while a draw was queued
             self._draw_timer.stop()
+
+    def _layout_key(self) -> tuple:
+        """What the layout depends on besides texts and the legend (which reset it)."""
+        lo, hi = self.axes.get_ylim()
+        digits = len(f"{max(abs(lo), abs(hi)):.0f}")
+        return (self.canvas.width(), self.canvas.height(), digits, lo < 0)
+
+    def relayout(self) -> None:
+        """Lay the figure out again at the next draw (labels, legend or theme changed)."""
+        self._laid_out = None
+        self._background = None
+        self.redraw()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        # Qt's resize makes matplotlib redraw without the (animated) lines: draw them.
+        super().resizeEvent(event)
+        self.relayout()
 
     # -- theme -------------------------------------------------------------------------------
     def apply_theme(self, theme: str) -> None:
@@ -241,7 +297,7 @@ class PlotCanvas(QWidget):
             self._marker.set_color(c["highlight"])
         if ax.get_legend() is not None:
             self.legend()
-        self.redraw()
+        self.relayout()
 
     def _on_theme(self, event: Any = None) -> None:
         if self._viewer is not None:

@@ -82,6 +82,11 @@ class JobRunner(QObject):
         self._run_button = run_button
         self._cancel_button = cancel_button
         self.worker: Any = None
+        # Closing napari (or the dock) deletes the widgets while a job may still run: the
+        # job is then asked to stop and its callbacks, which touch those widgets, skipped.
+        self._alive = {"yes": True}
+        alive, get_worker = self._alive, lambda: self.worker
+        self.destroyed.connect(lambda *_: _orphan(alive, get_worker()))
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
@@ -154,6 +159,26 @@ class JobRunner(QObject):
         )
         pbar = worker.pbar
 
+        alive = self._alive
+
+        def guarded_slot(slot: Callable[..., None]) -> Callable[..., None]:
+            """Skip ``slot`` once the widgets are gone (deleted C++ objects raise a
+            RuntimeError in PyQt and PySide alike; napari may delete a dock's children
+            before the runner itself)."""
+
+            def call(*args: Any) -> None:
+                if not alive["yes"]:
+                    return
+                try:
+                    slot(*args)
+                except RuntimeError as exc:
+                    if "deleted" not in str(exc):
+                        raise
+                    _orphan(alive, worker)
+
+            return call
+
+        @guarded_slot
         def on_yielded(record: Any) -> None:
             counts = progress(record)
             if counts is not None and counts[1] > 0:
@@ -164,6 +189,7 @@ class JobRunner(QObject):
             if on_progress is not None:
                 on_progress(record)
 
+        @guarded_slot
         def on_returned(value: Any) -> None:
             if isinstance(value, JobFailed):
                 notify_error(value.error, error_context)
@@ -174,6 +200,9 @@ class JobRunner(QObject):
 
         def on_finished() -> None:
             job.close()  # runs the job's finally blocks now, not whenever it is collected
+            guarded_slot(finish)()
+
+        def finish() -> None:
             self.worker = None
             self._set_busy(False)
             if worker.abort_requested and on_cancel is not None:
@@ -201,3 +230,10 @@ class JobRunner(QObject):
             self._run_button.setEnabled(not busy)
         if self._cancel_button is not None:
             self._cancel_button.setEnabled(busy)
+
+
+def _orphan(alive: dict[str, bool], worker: Any) -> None:
+    """The runner's widgets are gone: stop the job at its next yield, skip its callbacks."""
+    alive["yes"] = False
+    if worker is not None:
+        worker.quit()

@@ -205,12 +205,13 @@ class SegmentWidget(QWidget):
         if layer is None or not model:
             return None
         request = self._request(layer, model)
+        shape = tuple(request.image.shape)
         self.status.setText(f"Segmenting {layer.name!r}...")
         return self.runner.start(
             segment_job,
             request,
             description=f"Segmenting {layer.name}",
-            on_result=lambda result: self._show_result(layer, result),
+            on_result=lambda result: self._show_result(layer, result, shape),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
@@ -308,9 +309,16 @@ class SegmentWidget(QWidget):
         shape = layer.data.shape[: layer.ndim]
         return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(point, shape, strict=True))
 
-    def _show_result(self, layer: Image, result: SegmentResult) -> None:
+    def _show_result(
+        self, layer: Image, result: SegmentResult, shape: tuple[int, ...] | None = None
+    ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self.status.setText("The image was closed; its result was dropped.")
+            return
+        if shape is not None and tuple(layer_data(layer).shape) != shape:
+            self.status.setText(
+                f"{layer.name!r} changed shape during the run; its result was dropped."
+            )
             return
         # Half-transparent labels, so the image stays visible under them.
         outputs = [(LABELS_SUFFIX, result.labels, "labels", {"opacity": 0.5})]

@@ -53,7 +53,7 @@ class CurvePlot:
         )
         for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
-        plot.rescale(ylim=(0.0, max([1.02, *curve.loss]) * 1.03))
+        plot.rescale(ylim=(0.0, max([1.02, *curve.loss]) * 1.03), grow=True)
         if plot.axes.get_legend() is None:
             plot.legend()
         self.n_points = len(curve.loss) + len(curve.dice)

@@ -149,6 +149,11 @@ class TrainPanel(QWidget):
         """Spatial dims of the model "Start from" trains (None if it cannot be told)."""
         if self.scratch():
             return self.dims_combo.currentData() if stack else 2
+        # From the cached one-line summary ("2D model, ..."): loading a shipped model
+        # file on every Train press would stall the GUI.
+        info = self.start_combo.describe()
+        if info[:2] in ("2D", "3D"):
+            return int(info[0])
         try:
             return self.start_combo.bundle().spatial_dims
         except Exception:  # noqa: BLE001 - the worker reports an unreadable model
