@@ -164,7 +164,12 @@ def measure_training(viewer: Any, app: Any, seconds: float, preview: bool, why: 
         wait_for(widget.runner)
         settle(app, 0.3)
     steps = (widget.trained.history.get("steps") if widget.trained else 0) or 0
-    return {"stall": meter.worst, "p99": meter.p99(), "note": f"{steps} steps", "why": meter.stacks}
+    return {
+        "stall": meter.worst,
+        "p99": meter.p99(),
+        "note": f"{steps} steps",
+        "why": meter.stacks,
+    }
 
 
 def measure_segmenting(viewer: Any, app: Any, why: bool) -> dict:
@@ -185,7 +190,12 @@ def measure_segmenting(viewer: Any, app: Any, why: bool) -> dict:
         wait_for(widget.runner)
         settle(app, 0.3)
     seconds = time.perf_counter() - t0
-    return {"stall": meter.worst, "p99": meter.p99(), "note": f"{seconds:.0f} s run", "why": meter.stacks}
+    return {
+        "stall": meter.worst,
+        "p99": meter.p99(),
+        "note": f"{seconds:.0f} s run",
+        "why": meter.stacks,
+    }
 
 
 def measure_validating(viewer: Any, app: Any, why: bool) -> dict:
@@ -208,7 +218,12 @@ def measure_validating(viewer: Any, app: Any, why: bool) -> dict:
         wait_for(widget.runner)
         settle(app, 0.3)
     seconds = time.perf_counter() - t0
-    return {"stall": meter.worst, "p99": meter.p99(), "note": f"{seconds:.0f} s run", "why": meter.stacks}
+    return {
+        "stall": meter.worst,
+        "p99": meter.p99(),
+        "note": f"{seconds:.0f} s run",
+        "why": meter.stacks,
+    }
 
 
 ACTIVITIES = {
@@ -241,9 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="train 4 s instead of 15 s")
     parser.add_argument("--why", action="store_true", help="print what blocked the GUI")
     parser.add_argument("--json", default=str(HERE / "results" / "responsiveness.json"))
-    parser.add_argument(
-        "--only", nargs="*", default=None, help="activities to run (default: all)"
-    )
+    parser.add_argument("--only", nargs="*", default=None, help="activities to run (default: all)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
