@@ -100,6 +100,8 @@ def run_matrix() -> list[dict]:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability"]
         cmd.append("--deselect=tests/reliability/test_reliability_doc.py")
         subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+        if not target.exists():  # the tests could not even be collected
+            raise SystemExit("The matrix did not run (see the pytest output above).")
         return json.loads(target.read_text())
 
 

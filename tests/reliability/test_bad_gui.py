@@ -68,8 +68,8 @@ def _names(viewer) -> list[str]:
     "gui/segment-image-deleted",
     "Widget",
     "Segment: the image layer is deleted during the run",
-    "the run ends; its result is dropped with a status sentence, no layer added",,
-    refused=False
+    "the run ends; its result is dropped with a status sentence, no layer added",
+    refused=False,
 )
 def test_image_deleted_during_segmentation(qtbot, segment, errors_shown):
     viewer, widget = segment
@@ -107,8 +107,8 @@ def test_image_replaced_during_segmentation(qtbot, segment, errors_shown):
     "gui/segment-two-runs",
     "Widget",
     "Segment pressed again while a run is going",
-    "ignored (the button is disabled, run() returns None); one output layer",,
-    refused=False
+    "ignored (the button is disabled, run() returns None); one output layer",
+    refused=False,
 )
 def test_two_segment_runs_at_once(qtbot, segment):
     viewer, widget = segment
@@ -125,8 +125,8 @@ def test_two_segment_runs_at_once(qtbot, segment):
     "gui/segment-cancel-repeatedly",
     "Widget",
     "Segment: Cancel pressed five times during a run, then Segment again",
-    "one cancel, no layer, no error; the next run works",,
-    refused=False
+    "one cancel, no layer, no error; the next run works",
+    refused=False,
 )
 def test_cancel_pressed_repeatedly(qtbot, segment, errors_shown):
     viewer, widget = segment
@@ -171,8 +171,8 @@ def test_segment_all_nan_layer(qtbot, segment, errors_shown):
     "gui/finetune-stop-repeatedly",
     "Widget",
     "Fine-tune: Stop pressed five times during training",
-    "training stops once; the best model so far is kept, no error",,
-    refused=False
+    "training stops once; the best model so far is kept, no error",
+    refused=False,
 )
 def test_stop_pressed_repeatedly(qtbot, finetune, errors_shown):
     _, widget = finetune
@@ -195,8 +195,8 @@ def test_stop_pressed_repeatedly(qtbot, finetune, errors_shown):
     "gui/finetune-two-runs",
     "Widget",
     "Fine-tune: Train pressed again while training",
-    "ignored; one model is made",,
-    refused=False
+    "ignored; one model is made",
+    refused=False,
 )
 def test_two_trainings_at_once(qtbot, finetune):
     _, widget = finetune
@@ -212,8 +212,8 @@ def test_two_trainings_at_once(qtbot, finetune):
     "gui/finetune-labels-deleted",
     "Widget",
     "Fine-tune: the scribble layer is deleted during training",
-    "training finishes on the labels as they were when Train was pressed; no error",,
-    refused=False
+    "training finishes on the labels as they were when Train was pressed; no error",
+    refused=False,
 )
 def test_labels_deleted_during_training(qtbot, finetune, errors_shown):
     viewer, widget = finetune
@@ -228,8 +228,8 @@ def test_labels_deleted_during_training(qtbot, finetune, errors_shown):
     "gui/finetune-image-deleted-preview",
     "Widget",
     "Fine-tune with the live preview: the image is deleted during training",
-    "training finishes; no preview is written for the gone image, no error",,
-    refused=False
+    "training finishes; no preview is written for the gone image, no error",
+    refused=False,
 )
 def test_image_deleted_during_training_with_preview(qtbot, finetune, errors_shown):
     viewer, widget = finetune
@@ -245,8 +245,8 @@ def test_image_deleted_during_training_with_preview(qtbot, finetune, errors_show
     "gui/finetune-viewer-closed",
     "Widget",
     "Fine-tune: the viewer is closed during training",
-    "training stops at the next step; the worker ends without an error",,
-    refused=False
+    "training stops at the next step; the worker ends without an error",
+    refused=False,
 )
 def test_viewer_closed_during_training(qtbot, finetune, errors_shown):
     viewer, widget = finetune
@@ -295,8 +295,8 @@ def test_labels_of_another_shape(qtbot, finetune, errors_shown):
     "gui/validate-prediction-deleted",
     "Widget",
     "Validate: the prediction layer is deleted during scoring",
-    "the run ends without an error overlay for the gone layer; no error",,
-    refused=False
+    "the run ends without an error overlay for the gone layer; no error",
+    refused=False,
 )
 def test_prediction_deleted_during_validation(qtbot, make_napari_viewer, errors_shown):
     viewer = make_napari_viewer()
