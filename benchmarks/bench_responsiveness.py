@@ -141,6 +141,21 @@ def _scribbles(truth: np.ndarray) -> np.ndarray:
     return s
 
 
+def measure_run(app: Any, widget: Any, start: Any, why: bool) -> tuple[StallMeter, float]:
+    """Settle, then measure from ``start()`` until the widget's job has ended."""
+    settle(app, SETTLE_S)
+    t0 = time.perf_counter()
+    with StallMeter(why) as meter:
+        start()
+        wait_for(widget.runner)
+        settle(app, 0.3)
+    return meter, time.perf_counter() - t0
+
+
+def _result(meter: StallMeter, note: str) -> dict:
+    return {"stall": meter.worst, "p99": meter.p99(), "note": note, "why": meter.stacks}
+
+
 def measure_training(viewer: Any, app: Any, seconds: float, preview: bool, why: bool) -> dict:
     from napari_unetseg._qt.finetune import FinetuneWidget
     from napari_unetseg.core.synthetic import synthetic_nuclei
@@ -158,18 +173,9 @@ def measure_training(viewer: Any, app: Any, seconds: float, preview: bool, why: 
     widget.budget_spin.setValue(int(seconds))
     widget.preview_check.setChecked(preview)
     widget.preview_spin.setValue(2)
-    settle(app, SETTLE_S)
-    with StallMeter(why) as meter:
-        widget.train()
-        wait_for(widget.runner)
-        settle(app, 0.3)
+    meter, _ = measure_run(app, widget, widget.train, why)
     steps = (widget.trained.history.get("steps") if widget.trained else 0) or 0
-    return {
-        "stall": meter.worst,
-        "p99": meter.p99(),
-        "note": f"{steps} steps",
-        "why": meter.stacks,
-    }
+    return _result(meter, f"{steps} steps")
 
 
 def measure_segmenting(viewer: Any, app: Any, why: bool) -> dict:
@@ -183,19 +189,8 @@ def measure_segmenting(viewer: Any, app: Any, why: bool) -> dict:
     viewer.window.add_dock_widget(widget, name="Segment")
     widget.image_combo.set_layer(img)
     widget.model_combo.set_model_name("nuclei-2d")
-    settle(app, SETTLE_S)
-    t0 = time.perf_counter()
-    with StallMeter(why) as meter:
-        widget.run()
-        wait_for(widget.runner)
-        settle(app, 0.3)
-    seconds = time.perf_counter() - t0
-    return {
-        "stall": meter.worst,
-        "p99": meter.p99(),
-        "note": f"{seconds:.0f} s run",
-        "why": meter.stacks,
-    }
+    meter, seconds = measure_run(app, widget, widget.run, why)
+    return _result(meter, f"{seconds:.0f} s run")
 
 
 def measure_validating(viewer: Any, app: Any, why: bool) -> dict:
@@ -211,19 +206,8 @@ def measure_validating(viewer: Any, app: Any, why: bool) -> dict:
     viewer.window.add_dock_widget(widget, name="Validate")
     widget.pred_combo.set_layer(p)
     widget.gt_combo.set_layer(g)
-    settle(app, SETTLE_S)
-    t0 = time.perf_counter()
-    with StallMeter(why) as meter:
-        widget.run()
-        wait_for(widget.runner)
-        settle(app, 0.3)
-    seconds = time.perf_counter() - t0
-    return {
-        "stall": meter.worst,
-        "p99": meter.p99(),
-        "note": f"{seconds:.0f} s run",
-        "why": meter.stacks,
-    }
+    meter, seconds = measure_run(app, widget, widget.run, why)
+    return _result(meter, f"{seconds:.0f} s run")
 
 
 ACTIVITIES = {

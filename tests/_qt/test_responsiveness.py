@@ -6,8 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -16,16 +14,6 @@ from bench_responsiveness import StallMeter  # noqa: E402
 #: Far above the 200 ms target: the test machines are shared and loaded; this catches a
 #: blocking call of seconds (a whole prediction or training step in the GUI thread).
 BOUND_MS = 1500
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_segmenting_keeps_the_gui_responsive(qtbot, make_napari_viewer, tiny_model_2d):
