@@ -361,14 +361,14 @@ class FinetuneWidget(QWidget):
 
     # -- progress and results ------------------------------------------------------------
     def _on_progress(self, record: TrainProgress) -> None:
-        if self._run_done:  # napari may deliver the last records after the result
+        if self.curve.add(record):
+            self._schedule_draw()
+        if self._run_done:  # a record delivered after the result: the curve only
             return
         if record.message:
             self.status.setText(record.message)
         elif record.step:
             self.status.setText(progress_text(record))
-        if self.curve.add(record):
-            self._schedule_draw()
         if record.preview is not None:
             self.preview.show(record.preview)
 
