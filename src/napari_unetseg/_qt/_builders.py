@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +38,13 @@ class _DockScroll(QScrollArea):
     def _page_hint(self, hint: Any) -> Any:
         page = self.widget()
         size = page.minimumSizeHint() if hint == "min" else page.sizeHint()
-        size.setWidth(size.width() + self.verticalScrollBar().sizeHint().width())
+        # Room for the scroll bar as napari's style draws it (wider than its size hint).
+        bar = max(
+            self.verticalScrollBar().sizeHint().width(),
+            self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self),
+            self.verticalScrollBar().width() if self.verticalScrollBar().isVisible() else 0,
+        )
+        size.setWidth(size.width() + bar + 2 * self.frameWidth())
         return size
 
     def minimumSizeHint(self) -> Any:  # noqa: N802 - Qt API
@@ -47,6 +54,33 @@ class _DockScroll(QScrollArea):
 
     def sizeHint(self) -> Any:  # noqa: N802 - Qt API
         return self._page_hint("hint")  # not capped at 24 lines like QScrollArea's
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt API
+        # A page whose controls grew (a results table, a longer text) asks its dock
+        # again for room; QScrollArea itself only watches the page's size.
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+
+class DockWidget(QWidget):
+    """The base of the plugin's dock widgets (Segment, Fine-tune, Validate).
+
+    ``napari_viewer`` is injected by napari when the widget is opened from the Plugins
+    menu; the widget asks for at least :attr:`MIN_WIDTH` pixels, so its forms and help
+    texts stay readable in a fresh dock.
+    """
+
+    MIN_WIDTH = 300
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+
+    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.MIN_WIDTH))
+        return hint
 
 
 def scroll_page(widget: QWidget) -> QWidget:

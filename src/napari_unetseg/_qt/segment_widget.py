@@ -17,6 +17,7 @@ import numpy as np
 from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
 
 from ._builders import (
+    DockWidget,
     button,
     check_box,
     collapsible,
@@ -43,18 +44,13 @@ PROBABILITY_SUFFIX = "probability"
 UNCERTAINTY_SUFFIX = "uncertainty"
 
 
-class SegmentWidget(QWidget):
-    """Segment an image layer with a U-Net (napari dock widget "Segment").
+class SegmentWidget(DockWidget):
+    """Segment an image layer with a U-Net (napari dock widget "Segment")."""
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        Injected by napari when the widget is opened from the Plugins menu.
-    """
+    MIN_WIDTH = 300
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.batch_dialog: Any = None
         self._model_chosen_by_user = False
         self._picking = False  # True while the widget itself selects a model
@@ -417,11 +413,6 @@ class SegmentWidget(QWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
-
-    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
-        hint = super().sizeHint()
-        hint.setWidth(max(hint.width(), 300))
-        return hint
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._builders import (
+    DockWidget,
     button,
     check_box,
     combo_box,
@@ -58,18 +59,13 @@ if TYPE_CHECKING:
     from ..core.metrics import EvaluationResult
 
 
-class ValidateWidget(QWidget):
-    """Compare a prediction with ground truth (napari dock widget "Validate").
+class ValidateWidget(DockWidget):
+    """Compare a prediction with ground truth (napari dock widget "Validate")."""
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        Injected by napari when the widget is opened from the Plugins menu.
-    """
+    MIN_WIDTH = 340
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.result: EvaluationResult | None = None
         self._pred_layer: Labels | None = None
 
@@ -156,6 +152,7 @@ class ValidateWidget(QWidget):
         self.summary = status_label(self, "Choose two Labels layers and press Evaluate.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.legend = QLabel(self)
+        self.legend.setWordWrap(True)  # a narrow dock wraps it rather than widening
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setText(
             "Error overlay: "
@@ -366,11 +363,6 @@ class ValidateWidget(QWidget):
             if pred is not None and gt is not None
             else "Open two Labels layers (prediction and ground truth) first."
         )
-
-    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
-        hint = super().sizeHint()
-        hint.setWidth(max(hint.width(), 340))
-        return hint
 
 
 __all__ = ["ResultTable", "ValidateWidget", "parse_classes"]

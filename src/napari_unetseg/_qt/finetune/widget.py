@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
-from .._builders import header, scroll_page, status_label
+from .._builders import DockWidget, header, scroll_page, status_label
 from .._common import (
     image_shape,
     layer_data,
@@ -80,18 +80,13 @@ _COMMAND_FIELDS = (
 )  # fmt: skip
 
 
-class FinetuneWidget(QWidget):
-    """Train or fine-tune a U-Net on labels painted in napari (dock widget "Fine-tune").
+class FinetuneWidget(DockWidget):
+    """Train or fine-tune a U-Net on labels painted in napari (dock widget "Fine-tune")."""
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        Injected by napari when the widget is opened from the Plugins menu.
-    """
+    MIN_WIDTH = 320
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         #: The last trained model and its registry name (None before the first run).
         self.trained: ModelBundle | None = None
         self.trained_name = ""
@@ -435,8 +430,3 @@ class FinetuneWidget(QWidget):
         self.train_button.setEnabled(not busy and image is not None)
         self.new_button.setEnabled(image is not None)
         self.result_panel.set_state(self.trained is not None, busy)
-
-    def sizeHint(self) -> Any:  # noqa: N802 - Qt API
-        hint = super().sizeHint()
-        hint.setWidth(max(hint.width(), 320))
-        return hint

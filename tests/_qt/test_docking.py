@@ -1,0 +1,29 @@
+"""The three widgets docked together in one window stay readable (real viewer, Xvfb)."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
+
+
+def test_docked_together_no_text_is_clipped(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.show()
+    widgets = [
+        viewer.window.add_plugin_dock_widget("napari-unetseg", name)[1]
+        for name in ("Segment", "Fine-tune", "Validate")
+    ]
+    for _ in range(5):
+        QApplication.processEvents()
+    for widget in widgets:
+        area = widget.findChild(QScrollArea)
+        page = area.widget()
+        # Nothing is cut at the right: the page fits the visible width.
+        assert page.width() <= area.viewport().width(), type(widget).__name__
+        for label in page.findChildren(QLabel):
+            if label.wordWrap() and label.isVisible() and label.text():
+                # A wrapped help text gets the height its width needs (it was squeezed
+                # to one clipped line before the widgets scrolled in their docks).
+                assert label.height() >= label.heightForWidth(label.width()), label.text()
+    hint = widgets[2].mode_hint
+    assert hint.height() > 2 * hint.fontMetrics().height()  # several lines, all shown
