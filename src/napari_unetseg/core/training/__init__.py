@@ -81,9 +81,10 @@ from .validation import _split_validation as _split_validation
 if TYPE_CHECKING:
     from .augment import augment_batch
     from .losses import dice_from_counts, hard_dice_counts, masked_loss
+    from .run import train
     from .sampling import MAX_VAL_PATCHES
     from .sampling import _Sampler as _Sampler
-    from .trainer import FINE_TUNE_LR, Trainer, train
+    from .trainer import FINE_TUNE_LR, Trainer
 
 #: The names of the modules that import torch, by module: loaded on first use.
 _LAZY = {
@@ -92,7 +93,8 @@ _LAZY = {
         "augment": ("augment_batch",),
         "losses": ("dice_from_counts", "hard_dice_counts", "masked_loss"),
         "sampling": ("MAX_VAL_PATCHES", "_Sampler"),
-        "trainer": ("FINE_TUNE_LR", "Trainer", "train"),
+        "trainer": ("FINE_TUNE_LR", "Trainer"),
+        "run": ("train",),
     }.items()
     for name in names
 }

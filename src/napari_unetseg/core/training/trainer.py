@@ -1,8 +1,8 @@
-"""The trainer: :func:`train`, a generator driving the named steps of a :class:`Trainer`.
+"""The trainer: a :class:`Trainer` offers the named steps of a run (:mod:`.run` drives them).
 
 :class:`Trainer` sets a run up (model, labels, validation, optimizer) and offers its
 steps: an optimizer step, an evaluation, a preview, a progress record and the finish.
-:func:`_run` is the loop that calls them within the budget. Optimization: AdamW, linear
+:func:`.run._run` is the loop that calls them within the budget. Optimization: AdamW, linear
 warm-up then cosine decay (over the step budget or the time budget), gradient clipping,
 autocast on CUDA; the weights with the best validation Dice are kept and returned (the
 last ones without validation).
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import copy
 import importlib
-import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -467,153 +466,6 @@ class Trainer:
         previous = dict(self.bundle.history) if self.fine_tune else {}
         self.bundle.history = {**run, "previous": previous} if previous else run
         return self.bundle
-
-
-def _run(trainer: Trainer) -> Generator[TrainProgress, None, ModelBundle]:
-    """The training loop: steps within the budget, records, then the trained bundle."""
-    yield trainer.opening_record()
-    while (frac := trainer.budget_used()) is not None:
-        notice = trainer.optimize_step(frac)
-        if notice is not None:  # out of memory: the batch was halved
-            yield notice
-            continue
-        now = trainer.elapsed()
-        val_loss = val_dice = None
-        if trainer.evaluation_due(now):
-            val_loss, val_dice = trainer.evaluate(now)
-        preview = trainer.preview() if trainer.preview_due() else None
-        if val_loss is not None or preview is not None or trainer.record_due(now):
-            yield trainer.progress(now, val_loss, val_dice, preview)
-    closing = trainer.end_training()
-    if closing is not None:
-        yield closing
-    return trainer.finish()
-
-
-def train(
-    images: Any,
-    labels: Any,
-    *,
-    model: ModelBundle | None = None,
-    label_mode: str = "sparse",
-    n_classes: int | None = None,
-    steps: int | None = None,
-    time_limit: float | None = None,
-    patch_size: int | Sequence[int] | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    val_fraction: float = 0.1,
-    augment: bool = True,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    stop: threading.Event | None = None,
-    preview_image: Any = None,
-    preview_every: int = 0,
-    spatial_dims: int | None = None,
-    channel_axis: int | None = None,
-    eval_every: int | None = None,
-    model_config: dict[str, Any] | None = None,
-    precision: str = "auto",
-    keep_prior: float | None = None,
-) -> Generator[TrainProgress, None, ModelBundle]:
-    """Train (or fine-tune) a U-Net on painted labels; a generator.
-
-    Yields :class:`TrainProgress` records (at most about ten per second, plus one for every
-    validation, preview or message) and returns the trained :class:`ModelBundle` holding
-    the weights with the best validation Dice (the last weights without validation),
-    on the CPU, in eval mode, with its training history.
-
-    Parameters
-    ----------
-    images, labels : array-like or list of array-likes
-        One or more images (numpy, memmap, zarr, dask; 2D, 3D, with optional channel and
-        leading axes) and labels of the same shape without the channel axis. Patches are
-        read and normalized on the fly; nothing is copied whole.
-    model : ModelBundle, optional
-        The model to fine-tune (a copy is trained; the caller's bundle is untouched).
-        None trains a new model (:data:`NEW_MODEL`, or ``model_config``) with
-        ``spatial_dims`` (default: 3 if the first image has 3 or more non-channel axes,
-        else 2). A 2D model trains on the labeled planes of a (Z, Y, X) stack.
-    label_mode : {'sparse', 'dense'}
-        See the package docstring.
-    n_classes : int, optional
-        Output channels. Default: the model's (raised when sparse labels need more); for
-        a new model, from the sparse label values, or 2 (one foreground class) in dense
-        mode. When it differs from the model's, the output layer is re-initialized.
-    steps, time_limit : int / float, optional
-        Budget in optimizer steps and/or seconds (whichever ends first). Neither:
-        :data:`DEFAULT_TIME_LIMIT` seconds.
-    patch_size, batch_size : optional
-        Default: 128 px / batch 4 in 2D on the CPU (256 / 16 on a GPU), (32, 64, 64) /
-        2 in 3D on the CPU ((64, 128, 128) / 2 on a GPU); patches never exceed the image.
-    learning_rate : float, optional
-        Peak AdamW learning rate (default 2e-3 for a new or untrained model, 1e-4 for
-        fine-tuning a trained one).
-    val_fraction : float
-        Share of the labeled pixels held out (as whole blocks) for validation; 0 = none.
-    augment : bool
-        Random flips, 90-degree rotations, intensity scale/shift/gamma and noise.
-    device : str
-        ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
-    seed : int
-        Seeds initialization, patch sampling and augmentation (same seed and inputs give
-        the same steps on the same device).
-    stop : threading.Event, optional
-        When set, training ends before the next step and the best model so far is
-        returned.
-    preview_image, preview_every : optional
-        Every ``preview_every`` steps the current model predicts ``preview_image`` and the
-        record carries the labels in ``.preview``.
-    channel_axis : int, optional
-        Channel axis of the images (else detected from the model's ``in_channels``).
-    eval_every : int, optional
-        Steps between validations (default: a tenth of ``steps``, or every 1/15 of
-        ``time_limit``).
-    model_config : dict, optional
-        :class:`UNet` arguments for a new model.
-    precision : {'auto', 'fp32', 'bf16', 'fp16'}
-        Autocast for the forward pass. ``'auto'``: bf16/fp16 on CUDA, bf16 on CPUs with
-        native bf16 (1.5-1.6x faster steps), else float32.
-    keep_prior : float, optional
-        Fine-tuning only: weight of a term that keeps the network's answers on the
-        pixels nobody painted close to the starting model's (KL divergence; costs one
-        extra forward pass per step). None: :data:`KEEP_PRIOR` when fine-tuning on
-        scribbles with the model's own classes, else 0 (off).
-
-    Raises
-    ------
-    ValueError
-        Mismatched image/labels counts or shapes, no labeled pixels, only one class
-        painted, class values beyond ``n_classes``, bad arguments.
-    MemoryError
-        Out of memory with one patch per batch (on out-of-memory the batch is halved
-        first, with a message in the progress record).
-    """
-    started = time.perf_counter()
-    options = TrainOptions(
-        model=model,
-        label_mode=label_mode,
-        n_classes=n_classes,
-        steps=steps,
-        time_limit=time_limit,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        val_fraction=val_fraction,
-        augment=augment,
-        device=device,
-        seed=seed,
-        stop=stop,
-        preview_image=preview_image,
-        preview_every=preview_every,
-        spatial_dims=spatial_dims,
-        channel_axis=channel_axis,
-        eval_every=eval_every,
-        model_config=model_config,
-        precision=precision,
-        keep_prior=keep_prior,
-    )
-    return (yield from _run(Trainer(images, labels, options, started)))
 
 
 def _reinit_head(network: UNet, n_classes: int) -> None:
