@@ -58,7 +58,9 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
             f"The test image ({'x'.join(map(str, layout.spatial_shape))}) is smaller than the "
             f"model's smallest input ({div} px) along one axis."
         )
-    block = tuple(slice((n - e) // 2, (n - e) // 2 + e) for n, e in zip(layout.spatial_shape, edges))
+    block = tuple(
+        slice((n - e) // 2, (n - e) // 2 + e) for n, e in zip(layout.spatial_shape, edges)
+    )
     lead = (0,) * len(layout.leading_axes)
     data = np.asarray(image[layout.index(lead, block)])
     return np.ascontiguousarray(layout.to_channels_first(data).astype(np.float32))
@@ -87,7 +89,11 @@ def _cover(path: Path, raw: np.ndarray, scores: np.ndarray) -> None:
     s = scores if scores.ndim == 3 else scores[:, scores.shape[1] // 2]
     labels = (s[0] > 0.5).astype(int) if s.shape[0] == 1 else s.argmax(0)
     colours = colormaps["tab10"](np.arange(10))[:, :3]
-    overlay = np.where(labels[..., None] > 0, 0.5 * grey[..., None] + 0.5 * colours[(labels - 1) % 10], grey[..., None])
+    overlay = np.where(
+        labels[..., None] > 0,
+        0.5 * grey[..., None] + 0.5 * colours[(labels - 1) % 10],
+        grey[..., None],
+    )
     imsave(path, np.concatenate([np.repeat(grey[..., None], 3, -1), overlay], axis=1))
 
 
@@ -95,12 +101,20 @@ def _training_data(h: dict[str, Any]) -> str:
     """One sentence about the training data, from a model's history."""
     shapes = h.get("data_shapes") or []
     if "synthetic" in str(h.get("purpose", "")):
-        return "synthetic nuclei images drawn by napari_unetseg.core.synthetic (see the model card)."
+        return (
+            "synthetic nuclei images drawn by napari_unetseg.core.synthetic (see the model card)."
+        )
     if not shapes:
         return "not recorded."
-    mode = {"sparse": "painted scribbles", "dense": "dense label masks"}.get(h.get("label_mode"), "labels")
-    listed = ", ".join("x".join(map(str, s)) for s in shapes[:5]) + (" ..." if len(shapes) > 5 else "")
-    return f"{len(shapes)} image(s) of the napari-unetseg user ({listed}) with {mode} (not included)."
+    mode = {"sparse": "painted scribbles", "dense": "dense label masks"}.get(
+        h.get("label_mode"), "labels"
+    )
+    listed = ", ".join("x".join(map(str, s)) for s in shapes[:5]) + (
+        " ..." if len(shapes) > 5 else ""
+    )
+    return (
+        f"{len(shapes)} image(s) of the napari-unetseg user ({listed}) with {mode} (not included)."
+    )
 
 
 def _documentation(bundle: ModelBundle, description: str) -> str:
@@ -134,8 +148,17 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
     lines += ["", "## Training", ""]
     if h:
         lines.append(f"- Data: {_training_data(h)}")
-        for key in ("purpose", "started_from", "label_mode", "total_steps", "steps", "duration_s",
-                    "total_s", "best_val_dice", "object_size"):
+        for key in (
+            "purpose",
+            "started_from",
+            "label_mode",
+            "total_steps",
+            "steps",
+            "duration_s",
+            "total_s",
+            "best_val_dice",
+            "object_size",
+        ):
             if key in h and not isinstance(h[key], (list, dict)):
                 lines.append(f"- {key.replace('_', ' ')}: {h[key]}")
     else:
@@ -146,9 +169,11 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
         "",
         "The test tensors are the model's own output on the test input (napari-unetseg, "
         "float32 on the CPU). "
-        + (f"Best Dice on held-out labeled regions during training: {h['best_val_dice']:.3f}."
-           if isinstance(h.get("best_val_dice"), (int, float)) else
-           "Check it on your images with napari-unetseg's Validate widget or `unetseg evaluate`."),
+        + (
+            f"Best Dice on held-out labeled regions during training: {h['best_val_dice']:.3f}."
+            if isinstance(h.get("best_val_dice"), (int, float))
+            else "Check it on your images with napari-unetseg's Validate widget or `unetseg evaluate`."
+        ),
         "",
         "## Use",
         "",
@@ -162,6 +187,141 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
         card = (SHIPPED_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
         lines += ["", "---", "", card]
     return "\n".join(lines) + "\n"
+
+
+def _physical_axes(
+    bundle: ModelBundle, pixel_size: tuple[float, ...] | None, unit: str | None
+) -> tuple[str, list[float], str | None]:
+    """Spatial axis names, the pixel size per axis and its SI unit (None when unknown)."""
+    sd = bundle.spatial_dims
+    record = bundle.object_size or {}
+    if pixel_size is None and record.get("pixel_size") is not None:
+        ps = record["pixel_size"]
+        pixel_size = tuple(ps) if isinstance(ps, (list, tuple)) else (ps,) * sd
+    if unit is None:
+        unit = record.get("unit")
+    scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
+    # A unit means nothing without a pixel size.
+    space_unit = UNITS.get(unit, unit) if unit and pixel_size is not None else None
+    if space_unit is not None and space_unit not in UNITS.values():
+        space_unit = None  # bioimage.io knows only SI length units
+    return "zyx"[-sd:], scales, space_unit
+
+
+def _write_files(d: Path, bundle: ModelBundle, raw: np.ndarray, description: str) -> None:
+    """Test and sample tensors, cover, documentation, architecture and both weights."""
+    norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
+    expected = _scores(bundle, norm)
+    np.save(d / "test_input.npy", raw)
+    np.save(d / "test_output.npy", expected)
+    # Sample tensors (for viewers such as the bioimage.io website) are images.
+    tifffile.imwrite(d / "sample_input.tif", raw[0])
+    tifffile.imwrite(d / "sample_output.tif", expected[0])
+    _cover(d / "cover.png", raw[0], expected[0])
+    (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
+    # The architecture: our U-Net's own source file, which imports only torch.
+    (d / "unet.py").write_text(inspect.getsource(unet_module), encoding="utf-8")
+    net = bundle.network.cpu().eval()
+    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, d / "weights.pt")
+    with warnings.catch_warnings():
+        # Tracer warnings about the size check; TorchScript is deprecated in favour of
+        # torch.export, but it is what bioimage.io consumers run.
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
+        torch.jit.save(traced, str(d / "weights_torchscript.pt"))
+
+
+def _input_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
+    """The input tensor: batch, channels, sized spatial axes, percentile scaling."""
+    spatial, scales, space_unit = axes
+    div = bundle.divisor
+    size = bio.ParameterizedSize(min=div, step=div)
+    channels = [bio.Identifier(f"channel{i}") for i in range(bundle.in_channels)]
+    norm = bundle.normalization
+    scale_axes = [bio.AxisId(a) for a in spatial]
+    if not norm["per_channel"]:
+        scale_axes.append(bio.AxisId("channel"))
+    return bio.InputTensorDescr(
+        id=bio.TensorId("input"),
+        description="raw image",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=channels),
+            *(
+                bio.SpaceInputAxis(id=bio.AxisId(a), size=size, scale=s, unit=space_unit)
+                for a, s in zip(spatial, scales, strict=True)
+            ),
+        ],
+        test_tensor=bio.FileDescr(source=d / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=d / "sample_input.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32"),
+        preprocessing=[
+            bio.ScaleRangeDescr(
+                kwargs=bio.ScaleRangeKwargs(
+                    axes=scale_axes,
+                    min_percentile=float(norm["low"]),
+                    max_percentile=float(norm["high"]),
+                    eps=1e-6,
+                )
+            )
+        ],
+    )
+
+
+def _output_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
+    """The output tensor: per-class probabilities (softmax) or a sigmoid foreground."""
+    spatial, scales, space_unit = axes
+    n = bundle.n_classes
+    post = (
+        bio.SigmoidDescr()
+        if n == 1
+        else bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))
+    )
+    names = [
+        bio.Identifier(re.sub(r"\W+", "_", c) or f"class{i}")
+        for i, c in enumerate(bundle.class_names[-n:])
+    ]
+    same_as_input = {
+        a: bio.SizeReference(tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a))
+        for a in spatial
+    }
+    return bio.OutputTensorDescr(
+        id=bio.TensorId("scores"),
+        description="per-class probabilities" if n > 1 else "foreground probability",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=names),
+            *(
+                bio.SpaceOutputAxis(
+                    id=bio.AxisId(a), size=same_as_input[a], scale=s, unit=space_unit
+                )
+                for a, s in zip(spatial, scales, strict=True)
+            ),
+        ],
+        test_tensor=bio.FileDescr(source=d / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=d / "sample_output.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+        postprocessing=[post],
+    )
+
+
+def _weights_descr(bio: Any, bundle: ModelBundle, d: Path) -> Any:
+    """State dict with our U-Net's source as the architecture, and TorchScript."""
+    torch_version = bio.Version(torch.__version__.split("+")[0])
+    return bio.WeightsDescr(
+        pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
+            source=d / "weights.pt",
+            architecture=bio.ArchitectureFromFileDescr(
+                source=d / "unet.py", callable=bio.Identifier("UNet"), kwargs=dict(bundle.config)
+            ),
+            pytorch_version=torch_version,
+        ),
+        torchscript=bio.TorchscriptWeightsDescr(
+            source=d / "weights_torchscript.pt",
+            pytorch_version=torch_version,
+            parent="pytorch_state_dict",
+        ),
+    )
 
 
 def export_bioimageio(
@@ -211,144 +371,49 @@ def export_bioimageio(
 
     if not bundle.trainable:
         raise PackageError(
-            f"Model {bundle.name!r} was imported for prediction only; export the package it came from instead."
+            f"Model {bundle.name!r} was imported for prediction only; export the package "
+            "it came from instead."
         )
     sd, name = bundle.spatial_dims, _model_name(bundle)
-    spatial = "zyx"[-sd:]
-    record = bundle.object_size or {}
-    if pixel_size is None and record.get("pixel_size") is not None:
-        ps = record["pixel_size"]
-        pixel_size = tuple(ps) if isinstance(ps, (list, tuple)) else (ps,) * sd
-    if unit is None:
-        unit = record.get("unit")
-    scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
-    # A unit means nothing without a pixel size.
-    space_unit = UNITS.get(unit, unit) if unit and pixel_size is not None else None
-    if space_unit is not None and space_unit not in UNITS.values():
-        space_unit = None  # bioimage.io knows only SI length units
+    axes = _physical_axes(bundle, pixel_size, unit)
     description = description or (
         f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
         "trained with napari-unetseg."
     )
-    h = bundle.history or {}
-    training_data = training_data or f"Training data: {_training_data(h)}"
-
+    training_data = training_data or f"Training data: {_training_data(bundle.history or {})}"
     raw = _test_image(bundle, test_image, channel_axis)[None]  # (1, C, *spatial)
-    norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
-    expected = _scores(bundle, norm)
+    people = [bio.Author(name=a) for a in (authors or ["napari-unetseg user"])]
+    cite = [bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))]
 
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="unetseg-bioimageio-") as tmp:
+    with (
+        warnings.catch_warnings(),
+        tempfile.TemporaryDirectory(prefix="unetseg-bioimageio-") as tmp,
+    ):
         # bioimageio.spec leaves the files it hashes to the garbage collector: its
         # ResourceWarnings are not the user's concern (collected below, inside this block).
         warnings.simplefilter("ignore", ResourceWarning)
         d = Path(tmp)
-        np.save(d / "test_input.npy", raw)
-        np.save(d / "test_output.npy", expected)
-        # Sample tensors (for viewers such as the bioimage.io website) are images.
-        tifffile.imwrite(d / "sample_input.tif", raw[0])
-        tifffile.imwrite(d / "sample_output.tif", expected[0])
-        _cover(d / "cover.png", raw[0], expected[0])
-        (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
-        # The architecture: our U-Net's own source file, which imports only torch.
-        (d / "unet.py").write_text(inspect.getsource(unet_module), encoding="utf-8")
-        net = bundle.network.cpu().eval()
-        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, d / "weights.pt")
-        with warnings.catch_warnings():
-            # Tracer warnings about the size check; TorchScript is deprecated in favour of
-            # torch.export, but it is what bioimage.io consumers run.
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
-            torch.jit.save(traced, str(d / "weights_torchscript.pt"))
-
-        div = bundle.divisor
-        size = bio.ParameterizedSize(min=div, step=div)
-        inputs = bio.InputTensorDescr(
-            id=bio.TensorId("input"),
-            description="raw image",
-            axes=[
-                bio.BatchAxis(),
-                bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(bundle.in_channels)]),
-                *(
-                    bio.SpaceInputAxis(id=bio.AxisId(a), size=size, scale=s, unit=space_unit)
-                    for a, s in zip(spatial, scales)
-                ),
-            ],
-            test_tensor=bio.FileDescr(source=d / "test_input.npy"),
-        sample_tensor=bio.FileDescr(source=d / "sample_input.tif"),
-            data=bio.IntervalOrRatioDataDescr(type="float32"),
-            preprocessing=[
-                bio.ScaleRangeDescr(
-                    kwargs=bio.ScaleRangeKwargs(
-                        axes=[bio.AxisId(a) for a in spatial]
-                        + ([] if bundle.normalization["per_channel"] else [bio.AxisId("channel")]),
-                        min_percentile=float(bundle.normalization["low"]),
-                        max_percentile=float(bundle.normalization["high"]),
-                        eps=1e-6,
-                    )
-                )
-            ],
-        )
-        post = (
-            bio.SigmoidDescr()
-            if bundle.n_classes == 1
-            else bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))
-        )
-        outputs = bio.OutputTensorDescr(
-            id=bio.TensorId("scores"),
-            description="per-class probabilities" if bundle.n_classes > 1 else "foreground probability",
-            axes=[
-                bio.BatchAxis(),
-                bio.ChannelAxis(
-                    channel_names=[bio.Identifier(re.sub(r"\W+", "_", c) or f"class{i}") for i, c in enumerate(bundle.class_names[-bundle.n_classes:])]
-                ),
-                *(
-                    bio.SpaceOutputAxis(
-                        id=bio.AxisId(a),
-                        size=bio.SizeReference(tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a)),
-                        scale=s,
-                        unit=space_unit,
-                    )
-                    for a, s in zip(spatial, scales)
-                ),
-            ],
-            test_tensor=bio.FileDescr(source=d / "test_output.npy"),
-        sample_tensor=bio.FileDescr(source=d / "sample_output.tif"),
-            data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
-            postprocessing=[post],
-        )
+        _write_files(d, bundle, raw, description)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
-        torch_version = bio.Version(torch.__version__.split("+")[0])
         model = bio.ModelDescr(
             name=name,
             description=description,
-            authors=[bio.Author(name=a) for a in (authors or ["napari-unetseg user"])],
-            cite=[bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))],
+            authors=people,
+            cite=cite,
             license=bio.LicenseId(license),
             documentation=bio.FileDescr(source=d / "README.md"),
             covers=[bio.FileDescr(source=d / "cover.png")],
             tags=["napari-unetseg", "unet", "semantic-segmentation", f"{sd}d", "pytorch"],
-            inputs=[inputs],
-            outputs=[outputs],
+            inputs=[_input_descr(bio, bundle, d, axes)],
+            outputs=[_output_descr(bio, bundle, d, axes)],
             training_data=DatasetDescr(
-                name=f"{name} training data", description=training_data,
-                authors=[bio.Author(name=a) for a in (authors or ["napari-unetseg user"])],
-                cite=[bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))],
+                name=f"{name} training data",
+                description=training_data,
+                authors=people,
+                cite=cite,
                 license=bio.LicenseId(license),
             ),
-            weights=bio.WeightsDescr(
-                pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
-                    source=d / "weights.pt",
-                    architecture=bio.ArchitectureFromFileDescr(
-                        source=d / "unet.py", callable=bio.Identifier("UNet"), kwargs=dict(bundle.config)
-                    ),
-                    pytorch_version=torch_version,
-                ),
-                torchscript=bio.TorchscriptWeightsDescr(
-                    source=d / "weights_torchscript.pt",
-                    pytorch_version=torch_version,
-                    parent="pytorch_state_dict",
-                ),
-            ),
+            weights=_weights_descr(bio, bundle, d),
             config=bio.Config(**{CONFIG_KEY: ours}),
         )
         written = atomic_write(
