@@ -93,7 +93,7 @@ class StallMeter:
                 if frame is not None:
                     lines = [ln.strip().splitlines()[0] for ln in traceback.format_stack(frame)]
                     ours = [ln for ln in lines if "napari_unetseg" in ln]
-                    entry = ours[0] if ours else "(napari / Qt)"
+                    entry = ours[-1] if ours else "(napari / Qt)"
                     self.stacks[f"{_short(entry)}  ...  {_short(lines[-1])}"] += 1
 
     def __enter__(self) -> StallMeter:

@@ -203,7 +203,7 @@ class PlotCanvas(QWidget):
         """Fit the axes to the data (``ylim`` fixes the y range, e.g. (0, 1) for scores).
 
         ``grow`` (a curve that gains points, e.g. a training loss): the x range only
-        widens, by a quarter more than needed, so most updates keep the axes and redraw
+        doubles when the data reach its end, so most updates keep the axes and redraw
         just the lines.
         """
         before = self.axes.get_xlim()
@@ -215,7 +215,7 @@ class PlotCanvas(QWidget):
             if hi <= before[1]:  # the margin on the left moves with the span: ignored
                 self.axes.set_xlim(*before)
             else:
-                self.axes.set_xlim(lo, hi + 0.25 * (hi - lo))
+                self.axes.set_xlim(lo, hi + (hi - lo))
         if ylim is not None:
             self.axes.set_ylim(*ylim)
         self.redraw()
