@@ -97,7 +97,7 @@ def test_csv_export_round_trips(qtbot, validate, tmp_path, monkeypatch):
     _run_and_wait(qtbot, widget)
     target = tmp_path / "scores"  # the extension is added
     monkeypatch.setattr(
-        "napari_unetseg._qt.validate_widget.QFileDialog.getSaveFileName",
+        "qtpy.QtWidgets.QFileDialog.getSaveFileName",
         lambda *a, **k: (str(target), "CSV files (*.csv)"),
     )
     widget.export_button.click()

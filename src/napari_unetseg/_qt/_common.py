@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Signal
@@ -53,6 +54,31 @@ def notify_error(error: BaseException | str, context: str = "") -> None:
 
     text = error if isinstance(error, str) else user_message(error)
     show_error(f"{context}: {text}" if context else text)
+
+
+def write_csv(
+    parent: QWidget, write: Callable[[Path], Any], title: str, default: str, path: Any = None
+) -> Path | None:
+    """Write a table as CSV with ``write(path)``: the path asked for in a save dialog
+    (``title``, ``default`` name) when ``path`` is None, ``.csv`` added when missing.
+
+    Returns the written path, or None when cancelled or after an error notification.
+    """
+    if path is None:
+        path, _ = QFileDialog.getSaveFileName(
+            parent, title, default, "CSV files (*.csv);;All files (*)"
+        )
+        if not path:
+            return None
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        path = path.with_name(path.name + ".csv")
+    try:
+        write(path)
+    except OSError as exc:
+        notify_error(exc, "Could not write the CSV file")
+        return None
+    return path
 
 
 def notify_info(message: str) -> None:

@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import notify_error
+from ._common import notify_error, write_csv
 from ._worker import JobRunner
 
 if TYPE_CHECKING:
@@ -191,20 +191,11 @@ class BatchDialog(QDialog):
         """Save the summary table as CSV (asks for a file when ``path`` is None)."""
         if not self.rows:
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save the summary as CSV", "segmentation summary.csv",
-                "CSV files (*.csv);;All files (*)",
-            )
-            if not path:
-                return None
-        path = Path(path)
-        try:
-            self.report.to_csv(path)
-        except OSError as exc:
-            notify_error(exc, "Could not write the CSV file")
-            return None
-        self.status.setText(f"{self.status.text()} Saved {path}.")
+        path = write_csv(
+            self, self.report.to_csv, "Save the summary as CSV", "segmentation summary.csv", path
+        )
+        if path is not None:
+            self.status.setText(f"{self.status.text()} Saved {path}.")
         return path
 
     # -- internals ----------------------------------------------------------------------

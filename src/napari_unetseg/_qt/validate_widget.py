@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -38,7 +37,14 @@ from ._builders import (
     spin_box,
     status_label,
 )
-from ._common import LayerComboBox, layer_data, notify_error, output_layer, spatial_geometry
+from ._common import (
+    LayerComboBox,
+    layer_data,
+    notify_error,
+    output_layer,
+    spatial_geometry,
+    write_csv,
+)
 from ._plots import PlotCanvas
 from ._worker import JobRunner
 from .validate_job import (
@@ -251,22 +257,10 @@ class ValidateWidget(DockWidget):
         """Write the results as CSV (asks for a file when ``path`` is None)."""
         if self.result is None:
             return None
-        if path is None:
-            default = str(Path.home() / f"{self._pred_name()} metrics.csv")
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export metrics as CSV", default, "CSV files (*.csv);;All files (*)"
-            )
-            if not path:
-                return None
-        path = Path(path)
-        if path.suffix.lower() != ".csv":
-            path = path.with_name(path.name + ".csv")
-        try:
-            self.result.to_csv(path)
-        except OSError as exc:
-            notify_error(exc, "Could not write the CSV file")
-            return None
-        self.summary.setText(f"{self._summary_text()}\nSaved {path}.")
+        default = str(Path.home() / f"{self._pred_name()} metrics.csv")
+        path = write_csv(self, self.result.to_csv, "Export metrics as CSV", default, path)
+        if path is not None:
+            self.summary.setText(f"{self._summary_text()}\nSaved {path}.")
         return path
 
     # -- internals ---------------------------------------------------------------------------
