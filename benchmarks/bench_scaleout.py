@@ -291,6 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--big-side", type=int, default=1024, help="plane edge of the large volume")
     p.add_argument("--worker-memory", default="1GiB", help="memory limit per worker, large run")
     p.add_argument("--no-big", action="store_true", help="skip the large volume")
+    p.add_argument("--no-scaling", action="store_true", help="only the large volume")
     p.add_argument("--project-gvox", type=float, default=1000.0, help="projected volume")
     p.add_argument("--cores", type=int, default=32, help="workers per node, projection")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -323,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        bench_scaling(args, work, report)
+        if not args.no_scaling:
+            bench_scaling(args, work, report)
         if not args.no_big:
             bench_big(args, work, report)
     finally:
