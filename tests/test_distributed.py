@@ -125,8 +125,8 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
     path, reference = image_2d
     out = tmp_path / "cli.ome.zarr"
     base = ["predict", str(path), "--model", "nuclei-2d", "--object-size", "off"]
-    code, io = run_cli(base + ["-o", str(out)], capsys)
-    assert code == 0 and "1 blocks" in io.out and ("in bf16" in io.out or "in fp32" in io.out)
+    code, io = run_cli(base + ["-o", str(out), "--block-size", "128"], capsys)
+    assert code == 0 and "3 blocks" in io.out and ("in bf16" in io.out or "in fp32" in io.out)
     np.testing.assert_array_equal(read_labels(out), reference)
     before = sorted(p.name for p in tmp_path.iterdir())
     # an existing store: refused, untouched

@@ -568,6 +568,7 @@ def predict_blocks_iter(
     def per_axis(value: Any, default: Sequence[int], name: str) -> tuple[int, ...]:
         vals = default if value is None else value
         vals = (vals,) * sd if isinstance(vals, (int, np.integer)) else tuple(vals)
+        vals = vals * sd if len(vals) == 1 else vals  # one value for every axis
         if (
             len(vals) != sd
             or any(int(v) < 0 for v in vals)
