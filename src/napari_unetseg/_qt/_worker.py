@@ -162,30 +162,11 @@ class JobRunner(QObject):
         alive = self._alive
 
         def guarded_slot(slot: Callable[..., None]) -> Callable[..., None]:
-            """Skip ``slot`` once the widgets are gone (deleted C++ objects raise a
-            RuntimeError in PyQt and PySide alike; napari may delete a dock's children
-            before the runner itself)."""
-
-            def call(*args: Any) -> None:
-                if not alive["yes"]:
-                    return
-                try:
-                    slot(*args)
-                except RuntimeError as exc:
-                    if "deleted" not in str(exc):
-                        raise
-                    _orphan(alive, worker)
-
-            return call
+            return _guarded_slot(slot, alive, worker)
 
         @guarded_slot
         def on_yielded(record: Any) -> None:
-            counts = progress(record)
-            if counts is not None and counts[1] > 0:
-                done, total = counts
-                if pbar.total != total:
-                    pbar.total = total
-                pbar.update(done - pbar.n)
+            _advance(pbar, progress(record))
             if on_progress is not None:
                 on_progress(record)
 
@@ -237,3 +218,32 @@ def _orphan(alive: dict[str, bool], worker: Any) -> None:
     alive["yes"] = False
     if worker is not None:
         worker.quit()
+
+
+def _guarded_slot(
+    slot: Callable[..., None], alive: dict[str, bool], worker: Any
+) -> Callable[..., None]:
+    """``slot``, skipped once the widgets are gone (deleted C++ objects raise a
+    RuntimeError in PyQt and PySide alike; napari may delete a dock's children before
+    the runner itself)."""
+
+    def call(*args: Any) -> None:
+        if not alive["yes"]:
+            return
+        try:
+            slot(*args)
+        except RuntimeError as exc:
+            if "deleted" not in str(exc):
+                raise
+            _orphan(alive, worker)
+
+    return call
+
+
+def _advance(pbar: Any, counts: tuple[int, int] | None) -> None:
+    """Move the activity-dock bar to ``counts`` = (done, total), if given."""
+    if counts is not None and counts[1] > 0:
+        done, total = counts
+        if pbar.total != total:
+            pbar.total = total
+        pbar.update(done - pbar.n)
