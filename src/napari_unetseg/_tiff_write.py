@@ -1,0 +1,202 @@
+"""Writing TIFF / OME-TIFF label and image files with their pixel size, atomically.
+
+The file is written under a temporary name in the same folder and renamed over the
+target only when complete, so an existing file is never left half-overwritten;
+:func:`napari_unetseg._io.read_image` reads the pixel size back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from .core.files import atomic_write
+
+
+# -- writing --------------------------------------------------------------------------
+def write_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    scale: tuple[float, ...] | None = None,
+    axes: str | None = None,
+    units: tuple[str, ...] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write a label image as a compressed OME-TIFF, atomically.
+
+    Labels are stored as the smallest of uint8 / uint16 / uint32 that holds them, and the
+    OME channel is named "labels" so :func:`read_image` (and napari through our reader)
+    opens the file as labels again, whatever its name.
+
+    Parameters
+    ----------
+    path : str or path
+        Output file; its folder is created when missing. An existing file is replaced
+        only once the new one is completely written.
+    labels : array-like
+        Non-negative integer labels (numpy, dask, zarr; large non-numpy arrays are
+        written plane by plane, never loaded whole).
+    scale : tuple of float, optional
+        Pixel size per axis, stored as OME ``PhysicalSize`` and TIFF resolution tags.
+    axes : str, optional
+        Axis letters (default ``YX`` / ``ZYX`` / ``TZYX`` by dimensionality).
+    units : tuple of str, optional
+        Unit per axis (default µm for axes whose scale is not 1).
+    provenance : dict, optional
+        How the labels were made (see :mod:`napari_unetseg.provenance`): stored as an
+        OME map annotation (keys ``unetseg:<key>``, JSON values) that
+        :func:`read_image` returns as ``provenance``.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        For negative, fractional or too large label values, or a mismatched axes/scale.
+    """
+    dtype = _label_dtype(labels)
+    return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: Any,
+    scale: tuple[float, ...] | None = None,
+    axes: str | None = None,
+    units: tuple[str, ...] | None = None,
+) -> Path:
+    """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
+
+    Same as :func:`write_labels` but the data type is kept (float64 becomes float32,
+    enough for intensities and half the size) and ``axes`` may include ``C``/``S``.
+    """
+    dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
+    if dtype == np.float64:
+        dtype = np.dtype(np.float32)
+    return _write(path, image, dtype, scale, axes, units, names=None)
+
+
+def _label_dtype(labels: Any) -> np.dtype:
+    """The smallest unsigned integer type that holds ``labels`` (checked plane by plane)."""
+    dtype = np.dtype(getattr(labels, "dtype", np.asarray(labels).dtype))
+    if dtype.kind == "b":
+        return np.dtype(np.uint8)
+    # Small unsigned types are kept as they are; so are uint32 lazy arrays, whose maximum
+    # would cost a full extra pass over the data.
+    lazy = not isinstance(labels, np.ndarray)
+    if dtype.kind == "u" and (dtype.itemsize <= 2 or (lazy and dtype.itemsize == 4)):
+        return dtype
+    lo, hi, fractional = 0, 0, False
+    for plane in _planes(labels, 2):
+        if plane.size:
+            lo, hi = min(lo, plane.min()), max(hi, plane.max())
+            fractional = fractional or (dtype.kind == "f" and bool(np.any(plane % 1)))
+    if dtype.kind not in "iuf" or fractional:
+        raise ValueError(f"Labels must be whole numbers; got data of type {dtype}.")
+    if lo < 0:
+        raise ValueError(f"Labels must be non-negative; the smallest value is {lo}.")
+    for candidate in (np.uint8, np.uint16, np.uint32):
+        if hi <= np.iinfo(candidate).max:
+            return np.dtype(candidate)
+    raise ValueError(f"Labels above 2**32 - 1 (the largest is {hi}) cannot be written to TIFF.")
+
+
+def _planes(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
+    """The array's 2D pages (3D with trailing RGB samples), read one at a time."""
+    shape = tuple(data.shape)
+    if len(shape) <= page_ndim:
+        yield np.asarray(data)
+        return
+    for idx in np.ndindex(*shape[:-page_ndim]):
+        yield np.asarray(data[idx])
+
+
+def _default_axes(ndim: int) -> str:
+    defaults = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+    if ndim not in defaults:
+        raise ValueError(f"Cannot write a {ndim}-dimensional image to TIFF (2 to 5 axes).")
+    return defaults[ndim]
+
+
+def _write(
+    path: str | os.PathLike,
+    data: Any,
+    dtype: np.dtype,
+    scale: tuple[float, ...] | None,
+    axes: str | None,
+    units: tuple[str, ...] | None,
+    names: list[str] | None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    from ._io import PROVENANCE_PREFIX  # the reader's prefix (imported late: _io imports us)
+
+    path = Path(path)
+    ndim = len(data.shape)
+    axes = (axes or _default_axes(ndim)).upper()
+    if len(axes) != ndim:
+        raise ValueError(f"axes {axes!r} do not match the data's {ndim} dimensions.")
+    if scale is not None and len(scale) != ndim:
+        raise ValueError(f"scale {tuple(scale)} does not match the data's {ndim} dimensions.")
+    metadata: dict[str, Any] = {"axes": axes}
+    resolution = _physical_metadata(metadata, axes, scale, units)
+    if names:
+        metadata["Channel"] = {"Name": names}
+    if provenance:
+        metadata["MapAnnotation"] = {
+            f"{PROVENANCE_PREFIX}{k}": json.dumps(v) if isinstance(v, dict | list) else str(v)
+            for k, v in provenance.items()
+            if v is not None
+        }
+    page_ndim = 3 if axes.endswith("S") else 2
+    kwargs: dict[str, Any] = dict(
+        ome=True,
+        compression="zlib",
+        photometric="rgb" if page_ndim == 3 else "minisblack",
+        metadata=metadata,
+    )
+    if resolution is not None:
+        kwargs.update(resolution=resolution, resolutionunit="CENTIMETER")
+    if isinstance(data, np.ndarray):
+        payload: Any = data.astype(dtype, copy=False)
+    else:  # dask / zarr: stream pages so a large array is never loaded whole
+        payload = (p.astype(dtype, copy=False) for p in _planes(data, page_ndim))
+        kwargs.update(shape=tuple(data.shape), dtype=dtype)
+    return atomic_write(path, lambda fh: tifffile.imwrite(fh, payload, **kwargs))
+
+
+def _physical_metadata(
+    metadata: dict[str, Any],
+    axes: str,
+    scale: tuple[float, ...] | None,
+    units: tuple[str, ...] | None,
+) -> tuple[float, float] | None:
+    """Add OME PhysicalSize entries; return (X, Y) pixels per cm for the resolution tags."""
+    from ._io import _CM_PER_UNIT, _SPATIAL, _unit  # the reader's unit rules
+
+    if scale is None:
+        return None
+    per_cm: dict[str, float] = {}
+    for i, ax in enumerate(axes):
+        if ax not in _SPATIAL:
+            continue
+        size = float(scale[i])
+        unit = _unit(units[i]) if units is not None else ("µm" if size != 1.0 else "pixel")
+        if unit == "pixel" or size <= 0:
+            continue
+        metadata[f"PhysicalSize{ax}"] = size
+        metadata[f"PhysicalSize{ax}Unit"] = unit
+        if unit in _CM_PER_UNIT:
+            per_cm[ax] = 1.0 / (size * _CM_PER_UNIT[unit])
+    if "X" in per_cm and "Y" in per_cm:
+        return per_cm["X"], per_cm["Y"]
+    return None
+
