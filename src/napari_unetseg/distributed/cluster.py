@@ -1,0 +1,112 @@
+"""Connecting to a dask scheduler (or starting a LocalCluster), and what workers can see.
+
+This package is the only place that imports dask.distributed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .records import ClusterError
+
+#: Seconds to wait for a scheduler before giving up.
+CONNECT_TIMEOUT = 10.0
+
+
+def connect(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    memory_limit: str | int | None = None,
+    processes: bool = True,
+    timeout: float = CONNECT_TIMEOUT,
+) -> Any:
+    """A ``distributed.Client``: on ``scheduler`` (an address) or on a new LocalCluster
+    of ``workers`` single-threaded workers.
+
+    Raises
+    ------
+    ClusterError
+        The scheduler cannot be reached within ``timeout`` seconds.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ClusterError(
+            "Running on a cluster needs dask.distributed: pip install 'napari-unetseg[distributed]'."
+        ) from exc
+    if scheduler:
+        failed = f"Cannot reach the dask scheduler at {scheduler!r}"
+        _probe(scheduler, timeout, failed)
+        try:
+            return Client(scheduler, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - whatever answered is not a scheduler
+            raise ClusterError(
+                f"{failed} within {timeout:g} s ({type(exc).__name__}); check the address and "
+                "that a dask scheduler runs there."
+            ) from exc
+    n = int(workers or 1)
+    if n < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers!r}.")
+    import dask
+
+    # dask starts worker processes with MALLOC_TRIM_THRESHOLD_ set, which turns off
+    # glibc's adaptive mmap threshold: every large tensor PyTorch allocates is then a
+    # fresh mmap to fault in and zero, and the U-Net ran 2x slower in a worker than in
+    # this process. Our workers keep the thread limits and leave malloc alone.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=processes,
+            memory_limit=memory_limit if memory_limit is not None else "auto",
+            dashboard_address=None,
+        )
+    return Client(cluster)
+
+
+def _probe(address: str, timeout: float, failed: str) -> None:
+    """Fail at once on a TCP address nobody listens on (dask would retry until its
+    timeout, and then some)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or not parts.port:
+        return
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ClusterError(
+            f"{failed} ({reason.lower()}); check the address and that the scheduler runs."
+        ) from exc
+
+
+def close(client: Any) -> None:
+    """Close a client and the LocalCluster it started (if it started one)."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _missing(paths: Sequence[str]) -> list[str]:
+    """Paths that do not exist on this machine (run on each worker)."""
+    return [p for p in paths if not os.path.exists(p)]
+
+
+def check_visible(client: Any, paths: Sequence[str]) -> None:
+    """Refuse (one sentence) when a worker cannot see a path, before anything is written."""
+    answers = client.run(_missing, list(paths))
+    for worker, missing in answers.items():
+        if missing:
+            raise ClusterError(
+                f"The worker at {worker} cannot see {missing[0]!r}; put the input and output "
+                "on storage every worker shares (the same path on each machine)."
+            )

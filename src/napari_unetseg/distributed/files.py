@@ -1,0 +1,56 @@
+"""Many files on a cluster: one task per file of a batch plan."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from ..core.progress import drain
+from .cluster import check_visible
+from .records import BlockProgress, _result
+
+
+def _segment_one(item: tuple[str, str, str | None], settings: dict[str, Any]) -> dict[str, Any]:
+    from pathlib import Path
+
+    import torch
+
+    from ..batch import SegmentSettings, segment_files_iter
+
+    torch.set_num_threads(1)
+    src, dst, pdst = item
+    plan = [(Path(src), Path(dst), Path(pdst) if pdst else None)]
+    report = drain(segment_files_iter(plan, SegmentSettings(**settings)))
+    row = report.results[0]
+    return {
+        "input": row.input,
+        "output": row.output,
+        "error": row.error,
+        "seconds": row.seconds,
+        "notes": list(row.notes),
+        "stats": {k: v for k, v in row.stats.items() if isinstance(v, (int, float, str))},
+    }
+
+
+def segment_files_on_cluster(
+    client: Any, plan: Sequence[tuple[Any, Any, Any]], settings: Any
+) -> Generator[BlockProgress, None, list[dict[str, Any]]]:
+    """One task per file of a batch plan (:func:`napari_unetseg.batch.plan_batch`); yields
+    progress per finished file and returns one row per file (``error`` None when it
+    worked)."""
+    from distributed import as_completed
+
+    paths = [os.path.abspath(os.fspath(p)) for row in plan for p in row[:1]]
+    check_visible(client, paths)
+    items = [(str(s), str(d), None if p is None else str(p)) for s, d, p in plan]
+    futures = [client.submit(_segment_one, it, settings.to_dict(), pure=False) for it in items]
+    rows = []
+    try:
+        for i, fut in enumerate(as_completed(futures), start=1):
+            rows.append(_result(fut))
+            yield BlockProgress(i, len(futures), stage="files")
+    finally:
+        client.cancel(futures)
+    order = {it[0]: k for k, it in enumerate(items)}
+    return sorted(rows, key=lambda r: order.get(r["input"], 0))

@@ -1,0 +1,456 @@
+"""One image, block by block, into an OME-Zarr store: here or on a cluster."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _io
+from .._zarr import LabelsStore
+from ..core.progress import drain
+from .blocks import _Plan
+from .cluster import check_visible
+from .records import BlockProgress, BlocksResult, _result
+from .worker import _build_level, _local_dask, _none_copy, _predict_block
+
+#: Default block edge per spatial axis (2D, 3D): a block with its halo is about 40 MB of
+#: float32 input in 3D, so a worker needs well under 1 GiB (docs/distributed.md).
+DEFAULT_BLOCK = {2: 2048, 3: 512}
+
+
+def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[str, Any]:
+    """What must match for ``resume`` to continue a store (different settings would mix
+    two segmentations in one volume)."""
+    keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
+    return {
+        **{k: spec[k] for k in keys},
+        "model": fingerprint,
+        "block": list(plan.block),
+        "halo": None if plan.starts is not None else list(plan.halo),
+        "shape": list(plan.out_shape),
+    }
+
+
+def _normalizer_from(img: Any, bundle: Any, layout: Any) -> Any:
+    """Statistics of the whole image (a coarser pyramid level of a very large one: the
+    percentiles barely move, and level 0 would be read whole)."""
+    from ..core.normalize import MAX_STAT_SAMPLES, Normalizer
+
+    levels = getattr(img, "levels", ()) or (img.data,)
+    data = img.data
+    for coarser in levels[getattr(img, "level", 0) + 1 :]:
+        if math.prod(data.shape) <= 64 * MAX_STAT_SAMPLES:
+            break
+        data = coarser
+    lay = bundle.layout(tuple(data.shape), layout.channel_axis)
+    return Normalizer.from_image(data, lay, bundle.normalization)
+
+
+def _object_size(bundle: Any, img: Any, layout: Any, value: Any) -> tuple[Any, str]:
+    """The object size for every block: measured once on a central crop for 'auto'."""
+    from ..core.sizing import check_object_size, choose_factors
+
+    size = check_object_size(value, layout.spatial_shape)
+    if size != "auto" or bundle.object_size is None:
+        return size, ""
+    sd = bundle.spatial_dims
+    crop_edge = {2: 1024, 3: 160}[sd]
+    spatial = tuple(
+        slice(max(0, (s - crop_edge) // 2), max(0, (s - crop_edge) // 2) + crop_edge)
+        for s in layout.spatial_shape
+    )
+    lead = tuple(s // 2 for s in layout.leading_shape)
+    crop = np.asarray(img.data[layout.index(lead, spatial)])
+    ca = None
+    if layout.channel_axis is not None:
+        ca = 0
+        crop = layout.to_channels_first(crop)
+    _, info = choose_factors(bundle, crop, "auto", None, ca)
+    return info["image_diameter"], info["message"].replace("auto:", "auto (a central crop):", 1)
+
+
+def predict_blocks_iter(
+    source: str | os.PathLike,
+    model: Any,
+    output: str | os.PathLike,
+    *,
+    level: int = 0,
+    client: Any = None,
+    block_size: int | Sequence[int] | None = None,
+    halo: int | Sequence[int] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    image: Any = None,
+    **options: Any,
+) -> Generator[BlockProgress, None, BlocksResult]:
+    """Segment ``source`` into an OME-Zarr ``output``, block by block (a generator).
+
+    Parameters
+    ----------
+    source : path
+        A TIFF / OME-TIFF or OME-Zarr image (``level`` picks the pyramid level). On a
+        cluster every worker opens it by this path.
+    model : ModelBundle, name or path
+        As for :func:`napari_unetseg.api.predict`.
+    output : path
+        ``OUT.ome.zarr`` (new store), or the OME-Zarr ``source`` itself: the labels are
+        added under its ``labels/`` group, named after the model.
+    client : distributed.Client, optional
+        Run the blocks on this cluster; None runs them here, one after another.
+    block_size, halo : int or one per spatial axis, optional
+        Output block edge (default :data:`DEFAULT_BLOCK`) and the context read around
+        each block (default: a quarter of a tile, the tile overlap, in image pixels).
+    resume : bool
+        Continue an unfinished store made with the same settings: written blocks are
+        skipped.
+    overwrite : bool
+        Replace an existing output.
+    image : ImageData, optional
+        The already opened source (in-process runs only).
+    **options
+        ``object_size``, ``fill_holes``, ``tile_size``, ``overlap``, ``batch_size``,
+        ``device``, ``precision``, ``tta``: as for :func:`napari_unetseg.api.predict`
+        (an ``'auto'`` object size is measured once, on a central crop). Defaults: those
+        of :class:`napari_unetseg.batch.SegmentSettings`.
+
+    Yields
+    ------
+    BlockProgress
+        After each finished block, then for the pyramid.
+
+    Returns
+    -------
+    BlocksResult
+        The labels store and the run's figures (``stats``).
+
+    Raises
+    ------
+    FileExistsError
+        ``output`` exists and neither ``resume`` nor ``overwrite`` is given.
+    ValueError, ClusterError
+        Bad settings, an unreadable input, a level that does not exist, paths the
+        workers cannot see: one sentence each, before anything is written.
+    """
+    t0 = time.perf_counter()
+    if resume and overwrite:
+        raise ValueError("Choose --resume or --overwrite, not both.")
+    run = _prepare(source, model, output, level, client, block_size, halo, image, options)
+    store = _open_store(
+        run.target,
+        run.plan,
+        run.flat,
+        run.img,
+        run.settings,
+        resume,
+        overwrite,
+        run.parent,
+        run.bundle,
+        run.provenance,
+    )
+    if store.info.get("complete"):
+        yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
+        return BlocksResult(
+            run.target, {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "seconds": 0.0}
+        )
+    done = store.blocks_done()
+    todo = [i for i in run.plan.boxes() if not done[i]]
+    total = len(run.plan.boxes())
+    skipped = total - len(todo)
+    yield BlockProgress(skipped, total, message=run.size_message or None)
+    records: list[dict[str, Any]] = []
+    for record in _blocks(run, todo, client):
+        records.append(record)
+        yield BlockProgress(skipped + len(records), total)
+    block_seconds = time.perf_counter() - t0
+    yield from _pyramid(store, client, run.target, total)
+    store.finish(
+        name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
+    )
+    seconds = time.perf_counter() - t0
+    return BlocksResult(run.target, _stats(run, records, skipped, seconds, block_seconds, client))
+
+
+@dataclass
+class _Run:
+    """Everything a block run decided before writing anything."""
+
+    img: Any
+    bundle: Any
+    flat: Any
+    plan: _Plan
+    spec: dict[str, Any]
+    fingerprint: str
+    size_message: str
+    target: str
+    parent: str | None
+    settings: dict[str, Any]
+    provenance: dict[str, Any] | None
+
+
+def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[int, ...]:
+    """``block_size`` / ``halo``: one int, or one per spatial axis."""
+    vals = default if value is None else value
+    vals = (vals,) * sd if isinstance(vals, (int, np.integer)) else tuple(vals)
+    vals = vals * sd if len(vals) == 1 else vals  # one value for every axis
+    if (
+        len(vals) != sd
+        or any(int(v) < 0 for v in vals)
+        or (name == "block_size" and min(vals) < 1)
+    ):
+        raise ValueError(f"{name} must be a positive int or {sd} of them, got {value!r}.")
+    return tuple(int(v) for v in vals)
+
+
+def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The prediction options, completed with :class:`SegmentSettings`' defaults."""
+    from ..batch import SegmentSettings
+
+    known = SegmentSettings().predict_options()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"predict_blocks_iter() got unexpected options {unknown}.")
+    return {**known, **options}
+
+
+def _make_plan(
+    img: Any, bundle: Any, layout: Any, opts: dict[str, Any], block_size: Any, halo: Any
+) -> tuple[_Plan, Any, str]:
+    """The blocks, the object size for every block and what was said about it."""
+    from ..core.inference import resolve_tile_size, tile_starts
+    from ..core.sizing import choose_factors
+
+    sd, spatial = bundle.spatial_dims, layout.spatial_shape
+    tile = resolve_tile_size(opts["tile_size"], spatial, bundle)
+    block = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * sd, "block_size", sd)
+    block = (spatial[0],) + tuple(min(b, s) for b, s in zip(block[1:], spatial[1:]))
+    with _local_dask():
+        size, size_message = _object_size(bundle, img, layout, opts["object_size"])
+    scale = img.without_channels().scale
+    factors, _ = choose_factors(bundle, img.data, size, scale, img.channel_axis)
+    # Resampled runs tile each block themselves: half a tile of context, in image pixels.
+    halo_default = tuple(math.ceil(t / 2 / f) for t, f in zip(tile, factors))
+    halo_px = _per_axis(halo, halo_default, "halo", sd)
+    starts = None
+    if all(f == 1.0 for f in factors):
+        overlap = float(opts["overlap"])
+        starts = [tile_starts(max(s, t), t, overlap) for s, t in zip(spatial, tile)]
+    n_lead = len(layout.leading_axes)
+    return (
+        _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px),
+        size,
+        size_message,
+    )
+
+
+def _prepare(
+    source: Any,
+    model: Any,
+    output: Any,
+    level: int,
+    client: Any,
+    block_size: Any,
+    halo: Any,
+    image: Any,
+    options: dict[str, Any],
+) -> _Run:
+    """Open the input and the model, plan the blocks, and check what the workers see."""
+    from .. import api
+    from ..batch import SegmentSettings
+    from ..core.precision import weights_fingerprint
+    from ..provenance import labels_provenance, model_reference
+
+    opts = _checked_options(options)
+    source = os.path.abspath(os.fspath(source))
+    img = image if image is not None else _io.read_image(source, lazy=True, level=level)
+    bundle = api.load_model(model)
+    layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
+    flat = img.without_channels()
+    plan, size, size_message = _make_plan(img, bundle, layout, opts, block_size, halo)
+    with _local_dask():
+        normalizer = _normalizer_from(img, bundle, layout)
+    fingerprint = weights_fingerprint(bundle.network)
+    spec: dict[str, Any] = {
+        "source": source,
+        "level": int(level),
+        "channel_axis": img.channel_axis,
+        "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
+        "object_size": size,
+        "spacing": list(flat.scale[-bundle.spatial_dims :]),
+        "fill_holes": opts["fill_holes"],
+        "tile_size": list(plan.tile),
+        "overlap": float(opts["overlap"]),
+        "batch_size": opts["batch_size"],
+        "device": opts["device"],
+        "precision": opts["precision"],
+        "tta": bool(opts["tta"]),
+        "threads": 1 if client is not None else None,
+    }
+    target, parent = LabelsStore.target(
+        output, img if isinstance(img, _zarr_image()) else None, bundle.name
+    )
+    spec["output"] = target
+    settings = _settings_key(spec, plan, fingerprint)
+    if client is not None:
+        check_visible(client, [source, os.path.dirname(target) or "."])
+    used = SegmentSettings(model=bundle.name, **opts).to_dict()
+    provenance = labels_provenance(model_reference(model, bundle), used, source)
+    return _Run(
+        img,
+        bundle,
+        flat,
+        plan,
+        spec,
+        fingerprint,
+        size_message,
+        target,
+        parent,
+        settings,
+        provenance,
+    )
+
+
+def _blocks(
+    run: _Run, todo: list[tuple[int, ...]], client: Any
+) -> Generator[dict[str, Any], None, None]:
+    """Predict the blocks ``todo``, here one after another or on the cluster; yields each
+    finished block's record (in the order they finish)."""
+    if client is None:
+        models = (run.bundle, _none_copy(run.bundle))
+        for index in todo:
+            yield _predict_block(
+                None, run.spec, run.plan.job(index), image=run.img.data, models=models
+            )
+        return
+    from distributed import as_completed
+
+    payload = (run.fingerprint, run.bundle.to_dict())
+    model_future = client.scatter(payload, broadcast=True, hash=False)
+    futures = [
+        client.submit(_predict_block, model_future, run.spec, run.plan.job(index), pure=False)
+        for index in todo
+    ]
+    try:
+        for fut in as_completed(futures):
+            yield _result(fut)
+    finally:
+        client.cancel(futures)
+
+
+def _pyramid(
+    store: LabelsStore, client: Any, target: str, total: int
+) -> Generator[BlockProgress, None, None]:
+    """The pyramid, level by level (chunk by chunk, on the workers when there are any)."""
+    store.prepare_levels()
+    tasks = store.pyramid_tasks()
+    for lvl in sorted({t[0] for t in tasks}):
+        regions = [r for n, r in tasks if n == lvl]
+        if client is None:
+            for r in regions:
+                store.build_level(lvl, r)
+        else:
+            n = len(regions)
+            futs = client.map(_build_level, [target] * n, [lvl] * n, regions, pure=False)
+            for f in futs:
+                _result(f)
+        yield BlockProgress(total, total, stage="pyramid")
+
+
+def _stats(
+    run: _Run,
+    records: list[dict[str, Any]],
+    skipped: int,
+    seconds: float,
+    block_seconds: float,
+    client: Any,
+) -> dict[str, Any]:
+    """The run's figures from the blocks' records."""
+    voxels = sum(r["voxels"] for r in records)
+    compute = sum(r["seconds"] for r in records)
+    n = max(len(records), 1)
+    workers = len(client.scheduler_info()["workers"]) if client is not None else 0
+    return {
+        "blocks": len(records),
+        "skipped": skipped,
+        "voxels": voxels,
+        "seconds": seconds,
+        "block_phase_seconds": block_seconds,
+        "pyramid_seconds": seconds - block_seconds,
+        "block_compute_seconds": compute,
+        "voxels_per_s": voxels / max(seconds, 1e-9),
+        "read_overhead": sum(r["read_voxels"] for r in records) / max(voxels, 1),
+        "tiles": sum(r["tiles"] for r in records),
+        # Per block: seconds of a task outside the engine (opening the input and the
+        # store, writing, marking), and of the wall clock not spent in any task
+        # (scheduling, sending, waiting), with every worker counted.
+        "task_overhead_per_block": (compute - sum(r["predict_seconds"] for r in records)) / n,
+        "idle_per_block": (block_seconds * max(1, workers) - compute) / n,
+        "precision": ",".join(sorted({str(r["precision"]) for r in records})) or None,
+        "device": ",".join(sorted({str(r["device"]) for r in records})) or None,
+        "block": run.plan.block,
+        "halo": None if run.plan.starts is not None else run.plan.halo,
+        "object_size": run.size_message or None,
+        "workers": workers,
+    }
+
+
+def predict_blocks(
+    source: str | os.PathLike, model: Any, output: str | os.PathLike, **options: Any
+) -> BlocksResult:
+    """:func:`predict_blocks_iter` run to the end."""
+    return drain(predict_blocks_iter(source, model, output, **options))
+
+
+def _zarr_image() -> type:
+    from .._zarr import ZarrImageData
+
+    return ZarrImageData
+
+
+def _open_store(
+    target: str,
+    plan: _Plan,
+    flat: Any,
+    img: Any,
+    settings: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    parent: str | None,
+    bundle: Any,
+    provenance: dict[str, Any] | None = None,
+) -> LabelsStore:
+    if os.path.exists(target) and resume:
+        store = LabelsStore(target)
+        try:
+            recorded = store.info.get("settings")
+        except ValueError as exc:
+            raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
+        if recorded != settings:
+            changed = sorted(k for k in settings if recorded.get(k) != settings[k])
+            raise ValueError(
+                f"Cannot resume {target!r}: it was started with other settings "
+                f"({', '.join(changed)}); use --overwrite to start again."
+            )
+        return store
+    translate = None if flat.translate is None else tuple(flat.translate)
+    return LabelsStore.create(
+        target,
+        shape=plan.out_shape,
+        chunks=plan.chunks,
+        block_grid=plan.grid,
+        axes=flat.axes,
+        scale=tuple(flat.scale),
+        units=flat.units,
+        translate=translate,
+        version=getattr(img, "version", "0.4"),
+        dtype=np.uint8 if bundle.n_labels <= 255 else np.uint16,
+        settings=settings,
+        overwrite=overwrite,
+        image=parent,
+        provenance=provenance,
+    )

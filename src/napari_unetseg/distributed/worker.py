@@ -1,0 +1,138 @@
+"""What runs on a worker: the model built once per process, the input opened once per
+thread, and one block predicted and written straight into the store."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+from .. import _io
+from .._zarr import LabelsStore
+from ..core.progress import drain
+from .blocks import _CroppedOut, _Normalized
+
+_WORKER = threading.local()
+_MODELS: dict[str, Any] = {}
+_MODEL_LOCK = threading.Lock()
+#: How many times this process built a model from a payload (tests check "once").
+BUILDS: dict[str, int] = {}
+
+
+def _worker_model(payload: tuple[str, dict[str, Any]]) -> tuple[Any, Any]:
+    """(bundle, copy of it that takes already normalized input), built once per process."""
+    key, state = payload
+    with _MODEL_LOCK:
+        if key not in _MODELS:
+            from ..core.bundle import ModelBundle
+
+            bundle = ModelBundle.from_dict(state)
+            _MODELS[key] = (bundle, _none_copy(bundle))
+            BUILDS[key] = BUILDS.get(key, 0) + 1
+        return _MODELS[key]
+
+
+def _source(path: str, level: int) -> Any:
+    """The input image (lazy), opened once per process and thread."""
+    cache = getattr(_WORKER, "sources", None)
+    if cache is None:
+        cache = _WORKER.sources = {}
+    if (path, level) not in cache:
+        cache[(path, level)] = _io.read_image(path, lazy=True, level=level).data
+    return cache[(path, level)]
+
+
+def _predict_block(
+    payload: Any, spec: dict[str, Any], job: dict[str, Any], image: Any = None, models: Any = None
+) -> dict[str, Any]:
+    """Predict one block and write its labels into the store (runs on a worker).
+
+    ``payload`` is the scattered model; an in-process run passes ``image`` (the opened
+    source) and ``models`` (the bundle and its copy for normalized input) instead.
+    """
+    with _local_dask():
+        return _predict_block_here(payload, spec, job, image, models)
+
+
+def _local_dask() -> Any:
+    """Read lazy inputs in this thread: a dask array over a file is read where the task
+    runs, never shipped to the cluster's scheduler (its file handles do not serialize)."""
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def _predict_block_here(
+    payload: Any, spec: dict[str, Any], job: dict[str, Any], image: Any, models: Any
+) -> dict[str, Any]:
+    import torch
+
+    from ..core.devices import resolve_device
+    from ..core.normalize import Normalizer
+    from ..core.precision import choose_precision
+    from ..core.sizing import predict_sized
+
+    t0 = time.perf_counter()
+    threads = spec.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    bundle, raw = models if models is not None else _worker_model(payload)
+    data = image if image is not None else _source(spec["source"], spec["level"])
+    layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
+    view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
+    ca = layout.channel_axis
+    if ca is not None:
+        ca -= sum(1 for a in layout.leading_axes if a < ca)
+    x = _Normalized(view, Normalizer(*spec["normalizer"]), ca)
+    device = resolve_device(spec["device"])
+    # The precision check belongs to the real model (the copy sees normalized input).
+    precision = choose_precision(bundle, device, spec["precision"]).name
+    store = LabelsStore(spec["output"])
+    region = tuple(e - a for a, e in job["read"])
+    fill = bundle.fill_holes if spec["fill_holes"] is None else bool(spec["fill_holes"])
+    # 3D: labels stream into the store band by band; 2D: the block's labels are small.
+    stream = bundle.spatial_dims == 3
+    out = _CroppedOut(store.level0(), job, region, fill) if stream else None
+    extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
+    result = drain(
+        predict_sized(
+            raw,
+            x,
+            object_size=spec["object_size"],
+            spacing=spec["spacing"],
+            fill=fill and not stream,
+            channel_axis=ca,
+            out=out,
+            tile_size=spec["tile_size"],
+            overlap=spec["overlap"],
+            batch_size=spec["batch_size"],
+            device=device,
+            precision=precision,
+            tta=spec["tta"],
+            **extra,
+        )
+    )
+    if not stream:
+        _CroppedOut(store.level0(), job, region, False)[...] = result.labels
+    store.mark_done(job["index"])
+    return {
+        "seconds": time.perf_counter() - t0,
+        "voxels": int(math.prod(e - a for a, e in job["core"])),
+        "read_voxels": int(math.prod(region)),
+        "tiles": int(result.stats.get("n_tiles", 0)),
+        "predict_seconds": float(result.stats.get("seconds", 0.0)),
+        "precision": result.stats.get("precision"),
+        "device": result.stats.get("device"),
+    }
+
+
+def _build_level(output: str, level: int, region: tuple[slice, ...]) -> None:
+    with _local_dask():
+        LabelsStore(output).build_level(level, region)
+
+
+def _none_copy(bundle: Any) -> Any:
+    raw = bundle.copy()
+    raw.normalization = {**raw.normalization, "mode": "none"}
+    return raw
