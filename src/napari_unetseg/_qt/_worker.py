@@ -166,9 +166,12 @@ class JobRunner(QObject):
 
         @guarded_slot
         def on_yielded(record: Any) -> None:
-            _advance(pbar, progress(record))
+            # The record first, the bar after: napari's progress bar may process pending
+            # events while it updates, which can deliver the job's result in the middle of
+            # this call (the result must not overtake a record already being handled).
             if on_progress is not None:
                 on_progress(record)
+            _advance(pbar, progress(record))
 
         @guarded_slot
         def on_returned(value: Any) -> None:

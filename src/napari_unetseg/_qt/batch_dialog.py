@@ -202,13 +202,14 @@ class BatchDialog(QDialog):
     def _on_progress(self, record: BatchProgress) -> None:
         if self._ended:  # a record queued before the result, delivered after it
             return
+        if record.finished is None:
+            self.status.setText(f"Segmenting {record.describe()}...")
+        else:
+            self._show_rows([*self.rows, record.finished])
+        # Last: napari's bar may process pending events (even the result) as it updates.
         worker = self.runner.worker
         if worker is not None and getattr(worker, "pbar", None) is not None:
             worker.pbar.set_description(f"Segmenting {record.describe()}")
-        if record.finished is None:
-            self.status.setText(f"Segmenting {record.describe()}...")
-            return
-        self._show_rows([*self.rows, record.finished])
 
     def _show_rows(self, rows: list[FileResult]) -> None:
         self.rows = list(rows)
