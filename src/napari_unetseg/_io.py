@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ._tiff_write import write_image, write_labels
+from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
+from ._units import _SPATIAL, _convert, _unit
+from ._units import common_unit as common_unit  # the one unit rule, re-exported
+from ._units import unit_name as unit_name
 
 __all__ = [
     "LAZY_BYTES",
@@ -51,19 +54,6 @@ LAZY_BYTES = 1 << 30
 
 _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 _LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
-_UNIT_ALIASES = {
-    "micron": "µm",
-    "microns": "µm",
-    "um": "µm",
-    "\\u00b5m": "µm",
-    "μm": "µm",  # Greek mu -> micro sign, the spelling OME uses
-    "micrometer": "µm",
-    "nanometer": "nm",
-    "millimeter": "mm",
-}
-#: Length units we can turn into TIFF resolution tags (pixels per centimetre).
-_CM_PER_UNIT = {"pm": 1e-10, "nm": 1e-7, "µm": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
-_SPATIAL = "ZYX"
 
 
 @dataclass
@@ -353,9 +343,6 @@ def _ome_pixels(xml: str | None) -> dict[str, Any]:
     return meta
 
 
-#: Key prefix of the OME map-annotation entries that carry a result's provenance.
-PROVENANCE_PREFIX = "unetseg:"
-
 
 def _provenance(root: ET.Element) -> dict[str, Any]:
     """The ``unetseg:*`` entries of the OME map annotations (JSON objects/lists decoded)."""
@@ -407,26 +394,3 @@ def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, 
     if res is not None and page.resolutionunit == tifffile.RESUNIT.CENTIMETER:
         return {"Y": res[0] * 1e4, "X": res[1] * 1e4}, "µm"
     return {}, "pixel"
-
-
-def unit_name(unit: Any) -> str:
-    """A unit as its short name: napari's pint units (``µm``) or a plain string."""
-    return f"{unit:~}" if hasattr(unit, "dimensionality") else str(unit)
-
-
-def common_unit(units: Any) -> str | None:
-    """The one physical unit of several axes, by short name; None when the axes have
-    none (``''``, ``'pixel'``) or differ."""
-    names = {unit_name(u) for u in units or ()} - {"", "pixel", "px"}
-    return names.pop() if len(names) == 1 else None
-
-
-def _unit(unit: str) -> str:
-    u = unit.strip()
-    return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"
-
-
-def _convert(value: float, unit: str, to: str) -> float:
-    if unit == to or unit not in _CM_PER_UNIT or to not in _CM_PER_UNIT:
-        return value
-    return value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]

@@ -16,7 +16,11 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from ._units import _CM_PER_UNIT, _SPATIAL, _unit
 from .core.files import atomic_write
+
+#: Key prefix of our provenance entries in the OME map annotation (the reader looks for it).
+PROVENANCE_PREFIX = "unetseg:"
 
 
 # -- writing --------------------------------------------------------------------------
@@ -137,8 +141,6 @@ def _write(
     names: list[str] | None,
     provenance: dict[str, Any] | None = None,
 ) -> Path:
-    from ._io import PROVENANCE_PREFIX  # the reader's prefix (imported late: _io imports us)
-
     path = Path(path)
     ndim = len(data.shape)
     axes = (axes or _default_axes(ndim)).upper()
@@ -180,8 +182,6 @@ def _physical_metadata(
     units: tuple[str, ...] | None,
 ) -> tuple[float, float] | None:
     """Add OME PhysicalSize entries; return (X, Y) pixels per cm for the resolution tags."""
-    from ._io import _CM_PER_UNIT, _SPATIAL, _unit  # the reader's unit rules
-
     if scale is None:
         return None
     per_cm: dict[str, float] = {}

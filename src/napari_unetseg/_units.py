@@ -1,0 +1,42 @@
+"""Physical units of TIFF / OME axes: short names, aliases and conversions (reader and writer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_UNIT_ALIASES = {
+    "micron": "µm",
+    "microns": "µm",
+    "um": "µm",
+    "\\u00b5m": "µm",
+    "μm": "µm",  # Greek mu -> micro sign, the spelling OME uses
+    "micrometer": "µm",
+    "nanometer": "nm",
+    "millimeter": "mm",
+}
+#: Length units we can turn into TIFF resolution tags (pixels per centimetre).
+_CM_PER_UNIT = {"pm": 1e-10, "nm": 1e-7, "µm": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
+_SPATIAL = "ZYX"
+
+
+def unit_name(unit: Any) -> str:
+    """A unit as its short name: napari's pint units (``µm``) or a plain string."""
+    return f"{unit:~}" if hasattr(unit, "dimensionality") else str(unit)
+
+
+def common_unit(units: Any) -> str | None:
+    """The one physical unit of several axes, by short name; None when the axes have
+    none (``''``, ``'pixel'``) or differ."""
+    names = {unit_name(u) for u in units or ()} - {"", "pixel", "px"}
+    return names.pop() if len(names) == 1 else None
+
+
+def _unit(unit: str) -> str:
+    u = unit.strip()
+    return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"
+
+
+def _convert(value: float, unit: str, to: str) -> float:
+    if unit == to or unit not in _CM_PER_UNIT or to not in _CM_PER_UNIT:
+        return value
+    return value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]
