@@ -216,8 +216,7 @@ class Trainer:
         o = self.options
         weight = o.keep_prior
         if weight is None:
-            keeps = self.fine_tune and o.label_mode == "sparse" and not self.new_head
-            weight = KEEP_PRIOR if keeps else 0.0
+            weight = KEEP_PRIOR if o.label_mode == "sparse" else 0.0
         if float(weight) <= 0 or self.new_head or not self.fine_tune:
             return 0.0, None
         prior = copy.deepcopy(self.network).eval()
