@@ -14,11 +14,12 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -61,12 +62,30 @@ __all__ = [
 ]
 
 ModelLike = ModelBundle | str | os.PathLike
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _dtype(array: Any) -> np.dtype:
     """The data type of an array-like without reading it (numpy, dask, zarr, lists)."""
     dtype = getattr(array, "dtype", None)
     return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
+
+
+def _arguments_of(generator_function: Callable[..., Any]) -> Callable[[F], F]:
+    """Decorator of a plain function that forwards its arguments to ``generator_function``.
+
+    help() and inspect.signature show them by name (benchmarks/bench_accuracy.py asks
+    which keywords :func:`predict` and :func:`train` accept), with the plain function's
+    own return annotation.
+    """
+
+    def decorate(function: F) -> F:
+        returns = inspect.signature(function).return_annotation
+        signature = inspect.signature(generator_function).replace(return_annotation=returns)
+        function.__signature__ = signature
+        return function
+
+    return decorate
 
 
 def load_model(model: ModelLike) -> ModelBundle:
@@ -168,6 +187,8 @@ def predict_iter(
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``.
 
+    :func:`predict` documents the arguments; ``return_uncertainty`` also gives the
+    disagreement between the test-time flips (``result.uncertainty``).
     ``result.stats["object_size"]["message"]`` says which object size was used.
     """
     bundle = load_model(model)
@@ -196,22 +217,9 @@ def predict_iter(
     )
 
 
+@_arguments_of(predict_iter)
 def predict(
-    image: Any,
-    model: ModelLike,
-    *,
-    tile_size: int | tuple[int, ...] | None = None,
-    overlap: float = 0.25,
-    batch_size: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    tta: bool = False,
-    return_probabilities: bool = False,
-    out: Any = None,
-    channel_axis: int | None = None,
-    object_size: Any = "auto",
-    scale: Any = None,
-    fill_holes: bool | None = None,
+    image: Any, model: ModelLike, *, return_probabilities: bool = False, **options: Any
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Segment an image with a U-Net, tile by tile, in bounded memory.
 
@@ -223,7 +231,7 @@ def predict(
         for a 2D model), which are processed one plane/volume at a time.
     model : ModelBundle, str or path
         A bundle, a shipped or session model name (see :func:`list_models`) or a file.
-    tile_size, overlap, batch_size, device, precision, tta
+    tile_size, overlap, batch_size, device, precision, tta, blend
         See :func:`napari_unetseg.core.inference.predict_tiled`.
     return_probabilities : bool
         Also return the float32 foreground probability map.
@@ -250,22 +258,7 @@ def predict(
         Only with ``return_probabilities``.
     """
     result = drain(
-        predict_iter(
-            image,
-            model,
-            tile_size=tile_size,
-            overlap=overlap,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            tta=tta,
-            return_probabilities=return_probabilities,
-            out=out,
-            channel_axis=channel_axis,
-            object_size=object_size,
-            scale=scale,
-            fill_holes=fill_holes,
-        )
+        predict_iter(image, model, return_probabilities=return_probabilities, **options)
     )
     if return_probabilities:
         return result.labels, result.probabilities
@@ -382,7 +375,9 @@ def train_iter(
             rec.message = f"{message} {rec.message}".strip()
             said.append(True)
         if resampled and rec.preview is not None:
-            rec.preview = resample(rec.preview, tuple(preview_image.shape)[-len(factors) :], order=0)
+            rec.preview = resample(
+                rec.preview, tuple(preview_image.shape)[-len(factors) :], order=0
+            )
         return rec
 
     trained = yield from relay(_train(**arguments), tell)
@@ -391,30 +386,8 @@ def train_iter(
     return trained
 
 
-def train(
-    images: Any,
-    labels: Any,
-    *,
-    model: ModelLike | None = None,
-    label_mode: str = "sparse",
-    n_classes: int | None = None,
-    steps: int | None = None,
-    time_limit: float | None = None,
-    patch_size: int | tuple[int, ...] | None = None,
-    batch_size: int | None = None,
-    learning_rate: float | None = None,
-    val_fraction: float = 0.1,
-    augment: bool = True,
-    device: str = "auto",
-    seed: int = 0,
-    spatial_dims: int | None = None,
-    channel_axis: int | None = None,
-    object_size: Any = "auto",
-    scale: Any = None,
-    precision: str = "auto",
-    model_config: dict[str, Any] | None = None,
-    keep_prior: float | None = None,
-) -> ModelBundle:
+@_arguments_of(train_iter)
+def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
     Parameters
@@ -444,6 +417,8 @@ def train(
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'`` or ``'mps'``.
     seed : int
         Makes a run reproducible.
+    stop, preview_image, preview_every : optional
+        For interactive use, see :func:`train_iter`.
     object_size : 'auto', float or None
         Fine-tuning a model that records an object size: the images (and labels) are
         resampled to it first, measured like :func:`predict` measures (``'auto'``) or
@@ -472,8 +447,7 @@ def train(
         Labels shaped unlike the image, no labeled pixels, only one class painted,
         different numbers of images and labels.
     """
-    arguments = dict(locals())  # exactly this function's parameters, passed on as is
-    return drain(train_iter(**arguments))
+    return drain(train_iter(images, labels, **options))
 
 
 def evaluate_iter(
@@ -494,6 +468,7 @@ def evaluate_iter(
     ``return_errors=True`` also computes the error overlay (``result.errors``: 1 false
     positive, 2 false negative, 3 wrong class), in the same pass over the data.
     """
+    arguments = dict(locals())  # this function's parameters, passed on as is
     dense_objects = objects and mode == "dense"
     guards.check_memory(
         guards.evaluation_bytes(
@@ -505,34 +480,11 @@ def evaluate_iter(
         "Evaluation",
         hint="score voxels only (objects=False, --no-objects) or a smaller region",
     )
-    return (
-        yield from _evaluate_iter(
-            prediction,
-            ground_truth,
-            mode=mode,
-            spacing=spacing,
-            objects=objects,
-            classes=classes,
-            iou_threshold=iou_threshold,
-            instances=instances,
-            return_errors=return_errors,
-            unit=unit,
-        )
-    )
+    return (yield from _evaluate_iter(**arguments))
 
 
-def evaluate(
-    prediction: Any,
-    ground_truth: Any,
-    *,
-    mode: str = "dense",
-    spacing: Any = None,
-    objects: bool = True,
-    classes: Any = None,
-    iou_threshold: float = 0.5,
-    instances: str = "auto",
-    unit: str | None = None,
-) -> EvaluationResult:
+@_arguments_of(evaluate_iter)
+def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationResult:
     """Score a label prediction against ground truth.
 
     Parameters
@@ -557,6 +509,8 @@ def evaluate(
         Which side holds instance labels (each object its own id), scored as one
         foreground class; ``'auto'`` detects a binary mask against instance labels, and
         two label sets with many ids that mostly disagree (see ``result.notes``).
+    return_errors : bool
+        Also compute the error overlay (``result.errors``; see :func:`evaluate_iter`).
     unit : str, optional
         Unit of ``spacing``, for display.
 
@@ -571,5 +525,4 @@ def evaluate(
     ValueError
         Shapes differ, labels are not non-negative integers, or an option is invalid.
     """
-    arguments = dict(locals())  # exactly this function's parameters, passed on as is
-    return drain(evaluate_iter(**arguments))
+    return drain(evaluate_iter(prediction, ground_truth, **options))
