@@ -445,6 +445,30 @@ def _inner_structure(
     return np.clip(factor, 0.05, None).astype(np.float32)
 
 
+#: The ranges :func:`random_nuclei_options` draws from, in drawing order (so a seed keeps
+#: giving the same options): ``(low, high)`` uniformly, ``(low, high, "log")`` log-uniformly.
+RANDOM_RANGES: dict[str, tuple[Any, ...]] = {
+    "density": (0.08, 0.55),
+    "cluster_fraction": (0.0, 0.9),
+    "elongation": (0.0, 0.9),
+    "irregularity": (0.0, 0.25),
+    "brightness_cv": (0.1, 0.6),
+    "dim_fraction": (0.0, 0.3),
+    "saturated_fraction": (0.0, 0.15),
+    "texture": (0.0, 0.6),
+    "background": (0.005, 0.35, "log"),
+    "haze": (0.0, 0.35),
+    "halo": (0.0, 0.4),
+    "mitotic_fraction": (0.0, 0.08),
+    "illumination": (0.0, 0.7),
+    "blur": (0.3, 2.5),
+    "photons": (8.0, 2000.0, "log"),
+    "read_noise": (0.002, 0.08, "log"),
+}
+#: Drawn after :data:`RANDOM_RANGES` for 3D images.
+RANDOM_RANGES_3D: dict[str, tuple[Any, ...]] = {"z_scale": (1.0, 3.0), "attenuation": (0.0, 0.5)}
+
+
 def random_nuclei_options(
     rng: np.random.Generator | int, ndim: int = 2, dtype: str | None = None
 ) -> dict[str, Any]:
@@ -455,28 +479,17 @@ def random_nuclei_options(
     nuclei-segmentation challenges.
     """
     rng = np.random.default_rng(rng)
-    r0 = float(np.exp(rng.uniform(math.log(3.5), math.log(24.0))))
+
+    def draw(low: float, high: float, scale: str = "linear") -> float:
+        if scale == "log":
+            return float(np.exp(rng.uniform(math.log(low), math.log(high))))
+        return float(rng.uniform(low, high))
+
+    r0 = draw(3.5, 24.0, "log")
     opts: dict[str, Any] = {
         "dtype": dtype or str(rng.choice(["uint8", "uint16", "uint16", "float32"])),
         "radius": (r0, r0 * rng.uniform(1.1, 2.0)),
-        "density": float(rng.uniform(0.08, 0.55)),
-        "cluster_fraction": float(rng.uniform(0.0, 0.9)),
-        "elongation": float(rng.uniform(0.0, 0.9)),
-        "irregularity": float(rng.uniform(0.0, 0.25)),
-        "brightness_cv": float(rng.uniform(0.1, 0.6)),
-        "dim_fraction": float(rng.uniform(0.0, 0.3)),
-        "saturated_fraction": float(rng.uniform(0.0, 0.15)),
-        "texture": float(rng.uniform(0.0, 0.6)),
-        "background": float(np.exp(rng.uniform(math.log(0.005), math.log(0.35)))),
-        "haze": float(rng.uniform(0.0, 0.35)),
-        "halo": float(rng.uniform(0.0, 0.4)),
-        "mitotic_fraction": float(rng.uniform(0.0, 0.08)),
-        "illumination": float(rng.uniform(0.0, 0.7)),
-        "blur": float(rng.uniform(0.3, 2.5)),
-        "photons": float(np.exp(rng.uniform(math.log(8.0), math.log(2000.0)))),
-        "read_noise": float(np.exp(rng.uniform(math.log(0.002), math.log(0.08)))),
     }
-    if ndim == 3:
-        opts["z_scale"] = float(rng.uniform(1.0, 3.0))
-        opts["attenuation"] = float(rng.uniform(0.0, 0.5))
+    ranges = RANDOM_RANGES | (RANDOM_RANGES_3D if ndim == 3 else {})
+    opts.update((name, draw(*limits)) for name, limits in ranges.items())
     return opts
