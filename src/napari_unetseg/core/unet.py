@@ -35,9 +35,7 @@ def _norm(kind: str, spatial_dims: int, channels: int) -> nn.Module:
 class ConvBlock(nn.Sequential):
     """Two (conv -> norm -> activation) layers, with optional dropout between them."""
 
-    def __init__(
-        self, spatial_dims: int, cin: int, cout: int, norm: str, dropout: float
-    ) -> None:
+    def __init__(self, spatial_dims: int, cin: int, cout: int, norm: str, dropout: float) -> None:
         conv = _conv(spatial_dims)
         bias = norm == "none"
         layers: list[nn.Module] = [
@@ -125,17 +123,17 @@ class UNet(SegmentationNetwork):
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}.")
-        self.config: dict[str, Any] = dict(
-            spatial_dims=spatial_dims,
-            in_channels=in_channels,
-            n_classes=n_classes,
-            depth=depth,
-            base_channels=base_channels,
-            norm=norm,
-            dropout=float(dropout),
-            upsampling=upsampling,
-            max_channels=max_channels,
-        )
+        self.config: dict[str, Any] = {
+            "spatial_dims": spatial_dims,
+            "in_channels": in_channels,
+            "n_classes": n_classes,
+            "depth": depth,
+            "base_channels": base_channels,
+            "norm": norm,
+            "dropout": float(dropout),
+            "upsampling": upsampling,
+            "max_channels": max_channels,
+        }
         chans = [min(base_channels * 2**i, max_channels) for i in range(depth)]
         pool = nn.MaxPool2d if spatial_dims == 2 else nn.MaxPool3d
         conv = _conv(spatial_dims)
