@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 
 class CLIError(Exception):
     """An error to report to the user as one line, without a traceback."""
+
+
+def check_inputs(paths: Iterable[str]) -> None:
+    """Fail before any work when an input file is missing (one line naming it)."""
+    for src in paths:
+        if not Path(src).is_file():
+            raise CLIError(f"Input file {src!r} does not exist.")
 
 
 class ProgressBar:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from ._base import CLIError, ProgressBar
+from ._base import ProgressBar, check_inputs
 
 
 # -- evaluate -----------------------------------------------------------------------------
@@ -66,9 +65,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .. import _io, api
 
-    for src in (args.prediction, args.ground_truth):
-        if not Path(src).is_file():
-            raise CLIError(f"Input file {src!r} does not exist.")
+    check_inputs([args.prediction, args.ground_truth])
     pred = _io.read_image(args.prediction)
     gt = _io.read_image(args.ground_truth)
     spacing, unit = _physical_spacing(gt, pred)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._base import CLIError, ProgressBar
+from ._base import CLIError, ProgressBar, check_inputs
 
 
 # -- train --------------------------------------------------------------------------------
@@ -115,9 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"Got {len(args.image)} --image but {len(args.labels)} --labels; give one "
             "--labels per --image."
         )
-    for src in args.image + args.labels:  # fail before any work when an input is missing
-        if not Path(src).is_file():
-            raise CLIError(f"Input file {src!r} does not exist.")
+    check_inputs(args.image + args.labels)
     model = api.load_model(args.model) if args.model else None
     images = [_io.read_image(src) for src in args.image]
     labels = [_io.read_image(src).data for src in args.labels]
