@@ -7,16 +7,7 @@ from typing import Any
 
 from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
 
-from .._builders import (
-    button,
-    check_box,
-    collapsible,
-    combo_box,
-    form,
-    hint_label,
-    row,
-    spin_box,
-)
+from .._builders import button, check_box, collapsible, combo_box, form, hint_label, row, spin_box
 from .._common import ModelComboBox
 from .label_policy import SCRIBBLE_NAMES, start_class_names
 
