@@ -39,6 +39,8 @@ class SegmentRequest:
     #: The OME-Zarr store the layer was read from: a result too big for memory is written
     #: block by block under its labels/ group and shown lazily from there.
     store: str | None = None
+    #: A dask scheduler address: the blocks run on that cluster, which reads ``store``.
+    scheduler: str | None = None
 
 
 @dataclass
@@ -71,6 +73,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         if channel_axis is not None:
             channel_axis = image.ndim - 1  # only RGB(A) layers have one: the last axis
     out_shape = tuple(s for a, s in enumerate(image.shape) if a != channel_axis)
+    if req.scheduler:
+        _check_cluster_request(req, image, plane)
+        return (yield from _segment_into_store(req, bundle))
     if plane is None and _is_big(image, out_shape) and _into_store(req, image):
         return (yield from _segment_into_store(req, bundle))
     out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
@@ -88,10 +93,10 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     )
 
 
-def _into_store(req: SegmentRequest, image: Any) -> bool:
+def _into_store(req: SegmentRequest, image: Any, ignore_split: bool = False) -> bool:
     """Whether the result can go into the layer's own OME-Zarr store: the layer is that
     store's full-resolution image and only labels are asked for."""
-    if req.store is None or req.split:
+    if req.store is None or (req.split and not ignore_split):
         return False
     if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
         return False
@@ -100,9 +105,24 @@ def _into_store(req: SegmentRequest, image: Any) -> bool:
     return tuple(read_ome_zarr(req.store).data.shape) == tuple(image.shape)
 
 
+def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
+    """Refuse, in one sentence, what a dask cluster cannot run: its workers read the
+    image from its OME-Zarr store and write the labels into it."""
+    if plane is not None:
+        raise ValueError(
+            "'Current plane only' runs here; clear the dask scheduler address to preview a plane."
+        )
+    if req.store is None or not _into_store(req, image, ignore_split=True):
+        raise ValueError(
+            "Running on a dask cluster needs the full-resolution image of an OME-Zarr store "
+            "(opened from a .zarr folder the workers can read), and only labels as output."
+        )
+
+
 def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
-    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed)
-    and hand back the written labels as a lazy array."""
+    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed),
+    here or on the cluster at ``req.scheduler``, and hand back the written labels as a
+    lazy array."""
     from .. import distributed as dist
     from .._zarr import LabelsStore, read_ome_zarr
     from ..batch import SegmentSettings
@@ -113,16 +133,30 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
         LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
     known = SegmentSettings().predict_options()
     options = {k: v for k, v in req.options.items() if k in known}
-    done = yield from dist.predict_blocks_iter(
-        req.store, bundle, req.store, image=source, overwrite=True, **options
-    )
+    client = dist.connect(scheduler=req.scheduler) if req.scheduler else None
+    try:
+        done = yield from dist.predict_blocks_iter(
+            req.store,
+            bundle,
+            req.store,
+            image=None if client is not None else source,
+            client=client,
+            overwrite=True,
+            **options,
+        )
+    finally:
+        if client is not None:
+            dist.close(client)
     labels = read_ome_zarr(done.output).data
     stats = dict(done.stats)
     stats["provenance"] = _provenance(req, bundle, False)
+    where = f" on {stats['workers']} dask workers" if client is not None else ""
     summary = (
-        f"Written block by block to {done.output} ({stats['blocks']} blocks, "
+        f"Written block by block{where} to {done.output} ({stats['blocks']} blocks, "
         f"{stats['seconds']:.1f} s); shown from there."
     )
+    if req.split:
+        summary += " Touching objects were not split: the blocks are written as they come."
     return SegmentResult(labels, summary=summary, stats=stats)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
 from ._builders import (
     DockWidget,
@@ -153,6 +153,14 @@ class SegmentWidget(DockWidget):
             "Disagreement between the flipped predictions, per pixel.",
         )
         self.unc_check.toggled.connect(self._on_uncertainty_toggled)
+        self.scheduler_edit = QLineEdit(self)
+        self.scheduler_edit.setPlaceholderText("none: run here (e.g. tcp://host:8786)")
+        self.scheduler_edit.setClearButtonEnabled(True)
+        self.scheduler_edit.setToolTip(
+            "Address of a dask.distributed scheduler. For an image opened from an OME-Zarr "
+            "store that its workers can read: the blocks run there and the labels are "
+            "written into the store's labels/ group, then shown from it."
+        )
         return form(
             ("Tile size", self.tile_spin),
             ("Overlap", self.overlap_spin),
@@ -162,6 +170,7 @@ class SegmentWidget(DockWidget):
             self.tta_check,
             self.prob_check,
             self.unc_check,
+            ("Dask cluster", self.scheduler_edit),
         )
 
     def _build_actions(self) -> QVBoxLayout:
@@ -202,7 +211,8 @@ class SegmentWidget(DockWidget):
             return None
         request = self._request(layer, model)
         shape = tuple(request.image.shape)
-        self.status.setText(f"Segmenting {layer.name!r}...")
+        where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
+        self.status.setText(f"Segmenting {layer.name!r}{where}...")
         return self.runner.start(
             segment_job,
             request,
@@ -271,6 +281,11 @@ class SegmentWidget(DockWidget):
                     "add --probabilities PATH for the probability map; the uncertainty map "
                     "is made in napari only."
                 )
+            if self.scheduler_edit.text().strip():
+                reproduction.notes.append(
+                    f"on the cluster: --scheduler {self.scheduler_edit.text().strip()} "
+                    "--output LABELS.ome.zarr, with the image as an OME-Zarr store."
+                )
             return reproduction
 
         return show_command(self, build, folder)
@@ -286,6 +301,7 @@ class SegmentWidget(DockWidget):
         store = str(source) if source and str(source).rstrip("/").endswith(".zarr") else None
         return SegmentRequest(
             store=store,
+            scheduler=self.scheduler_edit.text().strip() or None,
             image=data,
             model=model,
             channel_axis=(data.ndim - 1) if layer.rgb else None,

@@ -297,7 +297,8 @@ def _prepare(
     spec["output"] = target
     settings = _settings_key(spec, plan, fingerprint)
     if client is not None:
-        check_visible(client, [source, os.path.dirname(target) or "."])
+        # Labels added to an image store go under its labels/ group, made on the first run.
+        check_visible(client, [source, parent or os.path.dirname(target) or "."])
     used = SegmentSettings(model=bundle.name, **opts).to_dict()
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(

@@ -1,0 +1,104 @@
+"""Segment on a dask cluster: the worker side of the Segment widget sends the blocks of an
+OME-Zarr layer to a real scheduler (a LocalCluster started here) and shows the labels
+its workers wrote into the store; what a cluster cannot run is refused in one sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unetseg import _zarr, api
+from napari_unetseg import distributed as dist
+from napari_unetseg._qt.segment_job import SegmentRequest, segment_job
+from napari_unetseg.core.progress import drain
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a real LocalCluster with one single-threaded worker process."""
+    client = dist.connect(workers=1, processes=True)
+    yield client.scheduler.address
+    dist.close(client)
+
+
+def _store(tmp_path, data):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    store = tmp_path / "img.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(data, group, axes="yx", fmt=FormatV04(), scale_factors=())
+    return str(store)
+
+
+def test_blocks_run_on_the_cluster_and_land_in_the_layers_store(
+    scheduler, tmp_path, tiny_model_2d
+) -> None:
+    data = np.random.default_rng(3).random((96, 160)).astype(np.float32)
+    store = _store(tmp_path, data)
+    image = _zarr.read_ome_zarr(store).data
+    request = SegmentRequest(
+        image=image,
+        model=tiny_model_2d,
+        store=store,
+        scheduler=scheduler,
+        options={"object_size": None, "tile_size": (64, 64)},
+    )
+    result = drain(segment_job(request))
+    assert "on 1 dask workers" in result.summary and "labels/" in result.summary
+    assert not isinstance(result.labels, np.ndarray)  # shown lazily from the store
+    expected = api.predict(data, tiny_model_2d, object_size=None, tile_size=(64, 64))
+    np.testing.assert_array_equal(np.asarray(result.labels), expected)
+    assert list(_zarr.read_ome_zarr(store).labels) == [api.load_model(tiny_model_2d).name]
+
+
+def test_what_a_cluster_cannot_run_is_refused_in_one_sentence(
+    scheduler, tmp_path, tiny_model_2d
+) -> None:
+    data = np.zeros((2, 32, 32), np.float32)
+    in_memory = SegmentRequest(image=data[0], model=tiny_model_2d, scheduler=scheduler)
+    with pytest.raises(ValueError, match="OME-Zarr store"):
+        drain(segment_job(in_memory))
+    plane = SegmentRequest(
+        image=data, model=tiny_model_2d, scheduler=scheduler, position=(1, 0, 0)
+    )
+    with pytest.raises(ValueError, match="Current plane only"):
+        drain(segment_job(plane))
+
+
+def test_an_unreachable_scheduler_is_one_sentence_and_writes_nothing(
+    tmp_path, tiny_model_2d
+) -> None:
+    store = _store(tmp_path, np.zeros((32, 32), np.float32))
+    request = SegmentRequest(
+        image=_zarr.read_ome_zarr(store).data,
+        model=tiny_model_2d,
+        store=store,
+        scheduler="tcp://127.0.0.1:9",  # nothing listens on the discard port
+        options={"object_size": None},
+    )
+    with pytest.raises(dist.ClusterError, match="Cannot reach the dask scheduler"):
+        drain(segment_job(request))
+    assert not list(_zarr.read_ome_zarr(store).labels)
+
+
+def test_the_widget_runs_an_ome_zarr_layer_on_the_cluster_at_its_address(
+    qtbot, make_napari_viewer, scheduler, tmp_path, tiny_model_2d
+) -> None:
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.model_combo.set_model_name(tiny_model_2d)
+    data = np.random.default_rng(5).random((80, 96)).astype(np.float32)
+    [layer] = viewer.open(_store(tmp_path, data), plugin="napari-unetseg")
+    widget.image_combo.set_layer(layer)
+    widget.scheduler_edit.setText(f" {scheduler} ")
+    with qtbot.waitSignal(widget.runner.finished, timeout=120_000):
+        assert widget.run() is not None
+    assert "on 1 dask workers" in widget.status.text()
+    out = viewer.layers[f"{layer.name} [unet]"].data
+    assert not isinstance(out, np.ndarray)  # read lazily from the store
+    expected = api.predict(data, tiny_model_2d)
+    np.testing.assert_array_equal(np.asarray(out), expected)
