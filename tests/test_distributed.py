@@ -74,6 +74,28 @@ def test_on_a_cluster_labels_agree_and_the_model_is_built_once_per_worker(
     assert all(n <= 1 for n in builds.values()) and sum(builds.values()) >= 1
 
 
+def test_workers_run_without_the_profiler_and_get_the_costliest_blocks_first(cluster) -> None:
+    import dask
+
+    def settings() -> tuple[bool, bool]:
+        get = dask.config.get
+        return get("distributed.worker.profile.enabled"), get(
+            "distributed.admin.system-monitor.gil.enabled"
+        )
+
+    assert set(cluster.run(settings).values()) == {(False, False)}
+
+    from napari_unetseg.core.inference import tile_starts
+    from napari_unetseg.distributed.blocks import _Plan
+
+    starts = [tile_starts(s, 64, 0.25) for s in (128, 400)]
+    plan = _Plan((128, 400), 0, (128, 100), (64, 64), starts, (0, 0))
+    order = plan.by_cost(plan.boxes())
+    tiles = [len(plan.job(i)["tile_starts"][1]) for i in order]
+    assert tiles == sorted(tiles, reverse=True) and tiles[0] > tiles[-1]
+    assert set(order[-2:]) == {(0, 0), (0, 3)}  # the edge blocks, one border each, go last
+
+
 def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "k.ome.zarr"

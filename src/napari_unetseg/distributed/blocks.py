@@ -48,6 +48,19 @@ class _Plan:
     def boxes(self) -> list[tuple[int, ...]]:
         return list(np.ndindex(*self.grid))
 
+    def by_cost(self, indices: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """``indices`` with the most expensive blocks first (the tiles they run, or the
+        pixels they read): handed out in this order, the last blocks to start are the
+        cheap ones, so no worker is left with a long block while the others idle."""
+
+        def cost(index: tuple[int, ...]) -> int:
+            job = self.job(index)
+            if job["tile_starts"] is not None:
+                return math.prod(len(starts) for starts in job["tile_starts"])
+            return math.prod(e - a for a, e in job["read"])
+
+        return sorted(indices, key=cost, reverse=True)
+
     def job(self, index: tuple[int, ...]) -> dict[str, Any]:
         """Where block ``index`` reads, which tiles it runs, and where it writes."""
         lead, cell = index[: self.n_lead], index[self.n_lead :]

@@ -159,7 +159,7 @@ def predict_blocks_iter(
             run.target, {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "seconds": 0.0}
         )
     done = store.blocks_done()
-    todo = [i for i in run.plan.boxes() if not done[i]]
+    todo = run.plan.by_cost([i for i in run.plan.boxes() if not done[i]])
     total = len(run.plan.boxes())
     skipped = total - len(todo)
     yield BlockProgress(skipped, total, message=run.size_message or None)
