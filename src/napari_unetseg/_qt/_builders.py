@@ -1,13 +1,14 @@
 """Small builders for the widgets' forms: one call per control, tooltip included.
 
-The Segment, Fine-tune and Validate widgets build their panels from these, so a panel's
-``__init__`` reads as a list of its controls rather than of setter calls.
+The Segment, Fine-tune and Validate widgets build their panels from these (imported as
+``ui``), so a panel's ``__init__`` reads as a list of its controls, each with its row
+label (:class:`Form`), rather than of setter calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
@@ -18,6 +19,7 @@ from qtpy.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -30,6 +32,8 @@ from superqt import QCollapsible
 #: Least height of a docked widget's scroll area (px) when its controls need more: docked
 #: with the other widgets, each still shows a useful part and scrolls for the rest.
 MIN_DOCK_HEIGHT = 220
+
+_Field = TypeVar("_Field", bound="QWidget | QLayout")
 
 
 class _DockScroll(QScrollArea):
@@ -200,15 +204,19 @@ def row(*items: QWidget | tuple[QWidget, int], stretch_end: bool = False) -> QHB
     return layout
 
 
-def form(*rows: tuple[str, Any] | QWidget | QHBoxLayout) -> QFormLayout:
-    """A form of ``(label, widget or layout)`` rows; a bare widget spans the row."""
-    layout = QFormLayout()
-    for r in rows:
-        if isinstance(r, tuple):
-            layout.addRow(*r)
-        else:
-            layout.addRow(r)
-    return layout
+class Form(QFormLayout):
+    """A form filled as its controls are made, so each row label stands where its
+    control is built: ``self.size_spin = rows.add("Object size", spin_box(...))``."""
+
+    def add(self, label: str, field: _Field) -> _Field:
+        """A row ``label`` | ``field`` (a widget or a layout); returns ``field``."""
+        self.addRow(label, field)
+        return field
+
+    def span(self, field: _Field) -> _Field:
+        """A row of ``field`` alone, across the label column too; returns ``field``."""
+        self.addRow(field)
+        return field
 
 
 def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsible:

@@ -16,19 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
-from ._builders import (
-    DockWidget,
-    button,
-    check_box,
-    collapsible,
-    combo_box,
-    form,
-    hint_label,
-    row,
-    scroll_page,
-    spin_box,
-    status_label,
-)
+from . import _builders as ui
 from ._common import LayerComboBox, ModelComboBox, layer_data, output_layer, output_name
 from ._worker import JobRunner
 from .segment_job import SegmentRequest, SegmentResult, segment_job
@@ -44,7 +32,7 @@ PROBABILITY_SUFFIX = "probability"
 UNCERTAINTY_SUFFIX = "uncertainty"
 
 
-class SegmentWidget(DockWidget):
+class SegmentWidget(ui.DockWidget):
     """Segment an image layer with a U-Net (napari dock widget "Segment")."""
 
     MIN_WIDTH = 300
@@ -56,11 +44,11 @@ class SegmentWidget(DockWidget):
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
 
-        layout = QVBoxLayout(scroll_page(self))
+        layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
         for check in (self.fill_check, self.split_check, self.plane_check):
             layout.addWidget(check)
-        self.advanced = collapsible(self, "Advanced settings", self._build_advanced())
+        self.advanced = ui.collapsible(self, "Advanced settings", self._build_advanced())
         layout.addWidget(self.advanced)
         layout.addLayout(self._build_actions())
         layout.addWidget(self.status)
@@ -77,83 +65,79 @@ class SegmentWidget(DockWidget):
         """The image, the model, the object size and the three run options."""
         from napari.layers import Image
 
-        self.image_combo = LayerComboBox(self.viewer, Image, parent=self)
+        rows = ui.Form()
+        self.image_combo = rows.add("Image", LayerComboBox(self.viewer, Image, parent=self))
         self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
-        self.model_combo = ModelComboBox(self)
+        self.model_combo = rows.add("Model", ModelComboBox(self))
         self.model_combo.setToolTip(
             "Shipped models, models trained or loaded in this session, or a model file."
         )
-        self.model_info = hint_label(self)
-        self.size_spin = spin_box(
+        self.model_info = rows.add("", ui.hint_label(self))
+        self.size_spin = rows.add("Object size", ui.spin_box(
             self, 0.0, 4096.0, step=1.0, decimals=1, auto=True, suffix=" px",
             tip="Typical object diameter in pixels. The image is resampled so its objects "
             "have the size the model was trained for, then the labels come back on the "
             "image's grid. auto: measured from the image (the result line says what it found).",
-        )  # fmt: skip
-        self.size_info = hint_label(self)
-        self.fill_check = check_box(
+        ))  # fmt: skip
+        self.size_info = rows.add("", ui.hint_label(self))
+        # Below the form, outside the fold: the three options of a run.
+        self.fill_check = ui.check_box(
             self,
             "Fill holes inside objects",
             "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane.",
         )
-        self.split_check = check_box(
+        self.split_check = ui.check_box(
             self,
             "Split touching objects",
             "Separate touching objects into individual labels (distance-transform "
             "watershed); otherwise every pixel of a class gets the same label.",
         )
-        self.plane_check = check_box(
+        self.plane_check = ui.check_box(
             self,
             "Current plane only (quick preview)",
             "For a stack and a 2D model: segment only the plane shown in the viewer.",
         )
-        return form(
-            ("Image", self.image_combo),
-            ("Model", self.model_combo),
-            ("", self.model_info),
-            ("Object size", self.size_spin),
-            ("", self.size_info),
-        )
+        return rows
 
     def _build_advanced(self) -> QFormLayout:
         """Tiles, device, precision and the extra outputs (folded away)."""
         from ..core.devices import PRECISIONS, available_devices
 
-        self.tile_spin = spin_box(
+        rows = ui.Form()
+        # fmt: off
+        self.tile_spin = rows.add("Tile size", ui.spin_box(
             self, 0, 2048, step=32, auto=True,
             tip="Tile edge in pixels (auto: the model's own tile size).",
-        )  # fmt: skip
-        self.overlap_spin = spin_box(
+        ))
+        self.overlap_spin = rows.add("Overlap", ui.spin_box(
             self, 0.0, 0.75, 0.25, step=0.05, decimals=2,
             tip="Fraction of a tile shared with its neighbours.",
-        )  # fmt: skip
-        self.batch_spin = spin_box(
+        ))
+        self.batch_spin = rows.add("Batch size", ui.spin_box(
             self, 0, 256, auto=True, tip="Tiles per batch (auto: from the free memory)."
-        )
-        self.device_combo = combo_box(
+        ))
+        self.device_combo = rows.add("Device", ui.combo_box(
             self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
-        )
-        self.precision_combo = combo_box(
-            self,
-            list(PRECISIONS),
+        ))
+        self.precision_combo = rows.add("Precision", ui.combo_box(
+            self, list(PRECISIONS),
             "auto: bf16/fp16 on a GPU or a CPU with native bf16 once a quick check shows "
             "the model's labels agree with fp32; else fp32.",
-        )
-        self.tta_check = check_box(
-            self,
-            "Test-time augmentation (flips)",
+        ))
+        self.tta_check = rows.span(ui.check_box(
+            self, "Test-time augmentation (flips)",
             "Average over flipped copies: smoother, 4-8x slower.",
-        )
-        self.prob_check = check_box(
+        ))
+        self.prob_check = rows.span(ui.check_box(
             self, "Probability map", "Also add the foreground probability as an image layer."
-        )
-        self.unc_check = check_box(
-            self,
-            "Uncertainty map (uses test-time augmentation)",
+        ))
+        self.unc_check = rows.span(ui.check_box(
+            self, "Uncertainty map (uses test-time augmentation)",
             "Disagreement between the flipped predictions, per pixel.",
-        )
+        ))
+        # fmt: on
         self.unc_check.toggled.connect(self._on_uncertainty_toggled)
-        self.scheduler_edit = QLineEdit(self)
+        self.scheduler_edit = rows.add("Dask cluster", QLineEdit(self))
         self.scheduler_edit.setPlaceholderText("none: run here (e.g. tcp://host:8786)")
         self.scheduler_edit.setClearButtonEnabled(True)
         self.scheduler_edit.setToolTip(
@@ -161,43 +145,33 @@ class SegmentWidget(DockWidget):
             "store that its workers can read: the blocks run there and the labels are "
             "written into the store's labels/ group, then shown from it."
         )
-        return form(
-            ("Tile size", self.tile_spin),
-            ("Overlap", self.overlap_spin),
-            ("Batch size", self.batch_spin),
-            ("Device", self.device_combo),
-            ("Precision", self.precision_combo),
-            self.tta_check,
-            self.prob_check,
-            self.unc_check,
-            ("Dask cluster", self.scheduler_edit),
-        )
+        return rows
 
     def _build_actions(self) -> QVBoxLayout:
         """Run / Cancel, Apply to folder / Copy as command; the status line."""
-        self.run_button = button(
+        self.run_button = ui.button(
             self, "Run", "Segment the chosen image with the chosen model.", self.run
         )
-        self.cancel_button = button(
+        self.cancel_button = ui.button(
             self, "Cancel", "Stop after the current batch of tiles; adds no layer."
         )
         self.runner = JobRunner(self.run_button, self.cancel_button, self)
-        self.folder_button = button(
+        self.folder_button = ui.button(
             self,
             "Apply to folder...",
             "Segment every image of a folder (or chosen files) with these settings.",
             self.apply_to_folder,
         )
-        self.command_button = button(
+        self.command_button = ui.button(
             self,
             "Copy as command",
             "The unetseg command line (and Python code) that repeats this run.",
             self.copy_command,
         )
-        self.status = status_label(self)
+        self.status = ui.status_label(self)
         actions = QVBoxLayout()
-        actions.addLayout(row(self.run_button, self.cancel_button))
-        actions.addLayout(row(self.folder_button, self.command_button))
+        actions.addLayout(ui.row(self.run_button, self.cancel_button))
+        actions.addLayout(ui.row(self.folder_button, self.command_button))
         return actions
 
     # -- public API (also used by the tests) --------------------------------------------

@@ -25,18 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._builders import (
-    DockWidget,
-    button,
-    check_box,
-    combo_box,
-    form,
-    hint_label,
-    row,
-    scroll_page,
-    spin_box,
-    status_label,
-)
+from . import _builders as ui
 from ._common import (
     LayerComboBox,
     layer_data,
@@ -65,7 +54,7 @@ if TYPE_CHECKING:
     from ..core.metrics import EvaluationResult
 
 
-class ValidateWidget(DockWidget):
+class ValidateWidget(ui.DockWidget):
     """Compare a prediction with ground truth (napari dock widget "Validate")."""
 
     MIN_WIDTH = 340
@@ -75,7 +64,7 @@ class ValidateWidget(DockWidget):
         self.result: EvaluationResult | None = None
         self._pred_layer: Labels | None = None
 
-        layout = QVBoxLayout(scroll_page(self))
+        layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
         layout.addLayout(self._build_actions())
         self._build_results()
@@ -97,65 +86,59 @@ class ValidateWidget(DockWidget):
         """The two layers, how to read them, and what to score."""
         from napari.layers import Labels
 
-        self.pred_combo = LayerComboBox(self.viewer, Labels, parent=self)
+        rows = ui.Form()
+        self.pred_combo = rows.add("Prediction", LayerComboBox(self.viewer, Labels, parent=self))
         self.pred_combo.setToolTip("The segmentation to score. The list follows the layers.")
-        self.gt_combo = LayerComboBox(self.viewer, Labels, parent=self)
+        self.gt_combo = rows.add("Ground truth", LayerComboBox(self.viewer, Labels, parent=self))
         self.gt_combo.setToolTip("The reference labels, same shape as the prediction.")
-        self.mode_combo = combo_box(self, [(title, key) for key, (title, _) in MODES.items()])
+        # fmt: off
+        self.mode_combo = rows.add("Labels are", ui.combo_box(
+            self, [(title, key) for key, (title, _) in MODES.items()]
+        ))
         for index, (_, tip) in enumerate(MODES.values()):
             self.mode_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
-        self.mode_hint = hint_label(self)
-        self.classes_edit = QLineEdit(self)
+        self.mode_hint = rows.add("", ui.hint_label(self))
+        self.classes_edit = rows.add("Classes", QLineEdit(self))
         self.classes_edit.setPlaceholderText("all (or e.g. 1, 3-4)")
         self.classes_edit.setToolTip("Class ids to score; empty = every class present.")
-        self.threshold_spin = spin_box(
-            self, 0.05, 1.0, 0.5, step=0.05, decimals=2,
-            tip="A predicted object matches a ground-truth object when their IoU is at "
-            "least this (0.5: the usual, unique matching).",
-        )  # fmt: skip
-        self.instances_combo = combo_box(
-            self,
-            INSTANCE_CHOICES,
+        self.instances_combo = rows.add("Instances in", ui.combo_box(
+            self, INSTANCE_CHOICES,
             "Which layer holds instance labels (one id per object, e.g. from 'Split "
             "touching objects'): scored as one foreground class, objects from the ids. "
             "Auto-detect: a binary layer against many labels, or many ids that disagree.",
-        )
-        self.objects_check = check_box(
-            self,
-            "Objects, HD95 and clDice",
+        ))
+        self.threshold_spin = rows.add("Object IoU ≥", ui.spin_box(
+            self, 0.05, 1.0, 0.5, step=0.05, decimals=2,
+            tip="A predicted object matches a ground-truth object when their IoU is at "
+            "least this (0.5: the usual, unique matching).",
+        ))
+        self.objects_check = rows.add("", ui.check_box(
+            self, "Objects, HD95 and clDice",
             "Object matching, boundary distances and centerline Dice per class. They need "
             "both volumes in memory; without them huge volumes are scored slab by slab.",
             checked=True,
-        )
-        return form(
-            ("Prediction", self.pred_combo),
-            ("Ground truth", self.gt_combo),
-            ("Labels are", self.mode_combo),
-            ("", self.mode_hint),
-            ("Classes", self.classes_edit),
-            ("Instances in", self.instances_combo),
-            ("Object IoU ≥", self.threshold_spin),
-            ("", self.objects_check),
-        )
+        ))
+        # fmt: on
+        return rows
 
     def _build_actions(self) -> QHBoxLayout:
         """Evaluate, Cancel and Copy as command."""
-        self.run_button = button(
+        self.run_button = ui.button(
             self, "Evaluate", "Score the prediction against the ground truth.", self.run
         )
-        self.cancel_button = button(self, "Cancel")
+        self.cancel_button = ui.button(self, "Cancel")
         self.runner = JobRunner(self.run_button, self.cancel_button, self)
-        self.command_button = button(
+        self.command_button = ui.button(
             self,
             "Copy as command",
             "The unetseg command line (and Python code) that repeats this evaluation.",
             self.copy_command,
         )
-        return row(self.run_button, self.cancel_button, self.command_button)
+        return ui.row(self.run_button, self.cancel_button, self.command_button)
 
     def _build_results(self) -> None:
         """The summary, the overlay's legend, the table, the per-slice plot, Export."""
-        self.summary = status_label(self, "Choose two Labels layers and press Evaluate.")
+        self.summary = ui.status_label(self, "Choose two Labels layers and press Evaluate.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.legend = QLabel(self)
         self.legend.setWordWrap(True)  # a narrow dock wraps it rather than widening
@@ -175,7 +158,7 @@ class ValidateWidget(DockWidget):
         )
         self.plot.setVisible(False)
         self.plot.on_click(self._go_to_slice)
-        self.export_button = button(
+        self.export_button = ui.button(
             self, "Export CSV...", "Save the table as a CSV file.", self.export_csv
         )
         self.export_button.setEnabled(False)

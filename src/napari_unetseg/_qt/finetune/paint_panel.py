@@ -8,7 +8,7 @@ from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QButtonGroup, QLabel, QRadioButton, QVBoxLayout, QWidget
 
 from ...core.training.labels import label_counts, problem_with
-from .._builders import button, form, hint_label, row
+from .. import _builders as ui
 from .._common import LayerComboBox, notify_error
 from .label_policy import (
     BACKGROUND,
@@ -56,25 +56,27 @@ class PaintPanel(QWidget):
 
         self.viewer = viewer
         self._watched: Labels | None = None
-        self.image_combo = LayerComboBox(viewer, Image, parent=self)
+        rows = ui.Form()
+        self.image_combo = rows.add("Image", LayerComboBox(viewer, Image, parent=self))
         self.image_combo.setToolTip("The image to learn from. The list follows the layer list.")
-        self.labels_combo = LayerComboBox(
-            viewer,
-            Labels,
+        # fmt: off
+        self.labels_combo = rows.add("Labels", LayerComboBox(
+            viewer, Labels,
             predicate=lambda layer: not layer.name.endswith(f" [{preview_suffix}]"),
             parent=self,
-        )
+        ))
         self.labels_combo.setToolTip("The labels painted over the image (same size as the image).")
-        self.new_button = button(
-            self,
-            "New scribble layer",
+        self.new_button = rows.add("", ui.button(
+            self, "New scribble layer",
             "Add an empty labels layer over the image, ready to paint: label 1 = "
             "background, label 2 = object.",
-        )
+        ))
+        # fmt: on
         self._build_mode_choice()
-        self.mode_help = hint_label(self)
-        self.paint_bg_button = button(self, "", slot=lambda: self.paint(BACKGROUND))
-        self.paint_obj_button = button(self, "", slot=lambda: self.paint(OBJECT))
+        rows.add("Label mode", ui.row(self.scribble_radio, self.dense_radio, stretch_end=True))
+        self.mode_help = ui.hint_label(self)
+        self.paint_bg_button = ui.button(self, "", slot=lambda: self.paint(BACKGROUND))
+        self.paint_obj_button = ui.button(self, "", slot=lambda: self.paint(OBJECT))
         for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
             btn.setStyleSheet(f"border-left: 6px solid {colour(PALETTE[value])};")
         self.name_paint_buttons(SCRIBBLE_NAMES)
@@ -84,16 +86,9 @@ class PaintPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(
-            form(
-                ("Image", self.image_combo),
-                ("Labels", self.labels_combo),
-                ("", self.new_button),
-                ("Label mode", row(self.scribble_radio, self.dense_radio, stretch_end=True)),
-            )
-        )
+        layout.addLayout(rows)
         layout.addWidget(self.mode_help)
-        layout.addLayout(row(self.paint_bg_button, self.paint_obj_button))
+        layout.addLayout(ui.row(self.paint_bg_button, self.paint_obj_button))
         layout.addWidget(self.counts_label)
 
         self._count_timer = QTimer(self)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
-from .._builders import button, row
+from .. import _builders as ui
 
 
 class ResultPanel(QWidget):
@@ -15,19 +15,21 @@ class ResultPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.continue_button = button(
+        self.continue_button = ui.button(
             self,
             "Continue training",
             "Train the model just trained further, with the labels as they are now.",
         )
-        self.save_button = button(self, "Save model...", "Write the trained model to a .pt file.")
-        self.export_button = button(
+        self.save_button = ui.button(
+            self, "Save model...", "Write the trained model to a .pt file."
+        )
+        self.export_button = ui.button(
             self,
             "Export for bioimage.io...",
             "Write the trained model as a bioimage.io model package (.zip) for ilastik, "
             "deepImageJ and the BioImage Model Zoo; its test tensors come from the training image.",
         )
-        self.command_button = button(
+        self.command_button = ui.button(
             self,
             "Copy as command",
             "The unetseg command line (and Python code) that repeats the last training run "
@@ -36,8 +38,8 @@ class ResultPanel(QWidget):
         # Two rows of two: four buttons in one row would make the dock too wide to share.
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row(self.continue_button, self.save_button))
-        layout.addLayout(row(self.export_button, self.command_button))
+        layout.addLayout(ui.row(self.continue_button, self.save_button))
+        layout.addLayout(ui.row(self.export_button, self.command_button))
 
     def set_state(self, has_model: bool, busy: bool) -> None:
         """The buttons work once a model is trained, and not while training."""

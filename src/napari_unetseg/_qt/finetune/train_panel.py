@@ -7,7 +7,7 @@ from typing import Any
 
 from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
 
-from .._builders import button, check_box, collapsible, combo_box, form, hint_label, row, spin_box
+from .. import _builders as ui
 from .._common import ModelComboBox
 from .label_policy import SCRIBBLE_NAMES, start_class_names
 
@@ -30,90 +30,80 @@ class TrainPanel(QWidget):
     def __init__(self, preview_suffix: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.start_touched = False  # the user chose a start model: no more defaults
-        self.start_combo = ModelComboBox(self, leading_items=[SCRATCH])
+        rows = self._form = ui.Form()
+        self.start_combo = rows.add("Start from", ModelComboBox(self, leading_items=[SCRATCH]))
         self.start_combo.setToolTip(
             "Fine-tune a shipped model, a model trained or loaded in this session, or a "
             "model file; or train a new model from scratch."
         )
         self.start_combo.activated.connect(self._on_start_activated)
-        self.start_info = hint_label(self)
-        self.dims_combo = combo_box(
-            self,
-            [("2D, on the painted planes (faster)", 2), ("3D", 3)],
+        self.start_info = rows.add("", ui.hint_label(self))
+        self.dims_combo = rows.add("New model", ui.combo_box(
+            self, [("2D, on the painted planes (faster)", 2), ("3D", 3)],
             "For a stack: a 2D model learns from each painted plane; a 3D model learns "
             "from the volume around the strokes (slower).",
-        )
-        self.budget_spin = spin_box(self, 1, 1_000_000, 60)
-        self.budget_unit = combo_box(
+        ))  # fmt: skip
+        self.budget_spin = ui.spin_box(self, 1, 1_000_000, 60)
+        self.budget_unit = ui.combo_box(
             self, ["seconds", "steps"], "Train for this long, or for this many optimizer steps."
         )
+        rows.add("Budget", ui.row((self.budget_spin, 1), self.budget_unit))
         self._budget = {"seconds": 60, "steps": 300}
         self.budget_unit.currentTextChanged.connect(self._on_budget_unit)
-        self.preview_check = check_box(
+        self.preview_check = ui.check_box(
             self,
             "Live preview every",
             "Show what the model predicts, while it trains, for the part of the image in "
             f"view, in a '[{preview_suffix}]' layer: paint where it is wrong.",
             checked=True,
         )
-        self.preview_spin = spin_box(self, 1, 10_000, 25, suffix=" steps")
-        self._form = form(
-            ("Start from", self.start_combo),
-            ("", self.start_info),
-            ("New model", self.dims_combo),
-            ("Budget", row((self.budget_spin, 1), self.budget_unit)),
-            row(self.preview_check, (self.preview_spin, 1)),
-        )
-        self.advanced = collapsible(self, "Advanced settings", self._advanced_form())
-        self.train_button = button(
+        self.preview_spin = ui.spin_box(self, 1, 10_000, 25, suffix=" steps")
+        rows.span(ui.row(self.preview_check, (self.preview_spin, 1)))
+        self.advanced = ui.collapsible(self, "Advanced settings", self._advanced_form())
+        self.train_button = ui.button(
             self, "Train", "Train on the painted labels (the viewer stays usable)."
         )
-        self.stop_button = button(self, "Stop", "Stop now and keep the best model so far.")
+        self.stop_button = ui.button(self, "Stop", "Stop now and keep the best model so far.")
         self.stop_button.setEnabled(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self._form)
+        layout.addLayout(rows)
         layout.addWidget(self.advanced)
-        layout.addLayout(row(self.train_button, self.stop_button))
+        layout.addLayout(ui.row(self.train_button, self.stop_button))
 
     def _advanced_form(self) -> QFormLayout:
         from ...core.devices import available_devices
 
-        self.lr_spin = spin_box(
+        rows = ui.Form()
+        # fmt: off
+        self.lr_spin = rows.add("Learning rate", ui.spin_box(
             self, 0.0, 1.0, step=1e-4, decimals=5, auto=True,
             tip="Peak learning rate (auto: 2e-3 for a new model, 1e-4 to fine-tune).",
-        )  # fmt: skip
-        self.patch_spin = spin_box(
+        ))
+        self.patch_spin = rows.add("Patch size", ui.spin_box(
             self, 0, 1024, step=16, auto=True,
             tip="Patch edge in pixels (auto: 128 in 2D on a CPU, more on a GPU).",
-        )  # fmt: skip
-        self.batch_spin = spin_box(
+        ))
+        self.batch_spin = rows.add("Batch size", ui.spin_box(
             self, 0, 256, auto=True, tip="Patches per step (auto: from the device)."
-        )
-        self.val_spin = spin_box(
+        ))
+        self.val_spin = rows.add("Validation share", ui.spin_box(
             self, 0.0, 0.5, 0.1, step=0.05, decimals=2,
             tip="Share of the painted pixels held out, as whole regions, to measure the "
             "validation Dice (0: no validation).",
-        )  # fmt: skip
-        self.augment_check = check_box(
+        ))
+        self.augment_check = rows.span(ui.check_box(
             self, "Augmentation (flips, rotations, intensity, noise)", checked=True
-        )
-        self.device_combo = combo_box(
+        ))
+        self.device_combo = rows.add("Device", ui.combo_box(
             self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
-        )
-        self.size_combo = combo_box(
+        ))
+        self.size_combo = rows.add("New model size", ui.combo_box(
             self, list(MODEL_SIZES), "Size of a new model (fine-tuning keeps the model's size)."
-        )
-        return form(
-            ("Learning rate", self.lr_spin),
-            ("Patch size", self.patch_spin),
-            ("Batch size", self.batch_spin),
-            ("Validation share", self.val_spin),
-            self.augment_check,
-            ("Device", self.device_combo),
-            ("New model size", self.size_combo),
-        )
+        ))
+        # fmt: on
+        return rows
 
     # -- public API -----------------------------------------------------------------------
     def scratch(self) -> bool:

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
-from .._builders import DockWidget, header, scroll_page, status_label
+from .. import _builders as ui
 from .._common import (
     image_shape,
     layer_data,
@@ -80,7 +80,7 @@ _COMMAND_FIELDS = (
 )  # fmt: skip
 
 
-class FinetuneWidget(DockWidget):
+class FinetuneWidget(ui.DockWidget):
     """Train or fine-tune a U-Net on labels painted in napari (dock widget "Fine-tune")."""
 
     MIN_WIDTH = 320
@@ -107,17 +107,17 @@ class FinetuneWidget(DockWidget):
             for name in names:
                 setattr(self, name, getattr(getattr(self, panel), name))
         self.plot = CurvePlot(self, napari_viewer)
-        self.status = status_label(self)
+        self.status = ui.status_label(self)
         self.runner = JobRunner(self.train_button, None, self)
         self._draw_timer = QTimer(self)
         self._draw_timer.setSingleShot(True)
         self._draw_timer.timeout.connect(self._draw)
 
-        layout = QVBoxLayout(scroll_page(self))
+        layout = QVBoxLayout(ui.scroll_page(self))
         for part in (
-            header(self, "1. Paint"), self.paint_panel,
-            header(self, "2. Train"), self.settings, self.plot.widget, self.status,
-            header(self, "3. Use the model"), self.result_panel,
+            ui.header(self, "1. Paint"), self.paint_panel,
+            ui.header(self, "2. Train"), self.settings, self.plot.widget, self.status,
+            ui.header(self, "3. Use the model"), self.result_panel,
         ):  # fmt: skip
             layout.addWidget(part)
         layout.addStretch(1)
