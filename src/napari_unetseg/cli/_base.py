@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -10,6 +11,12 @@ from typing import Any
 
 class CLIError(Exception):
     """An error to report to the user as one line, without a traceback."""
+
+
+def forwarded(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options ``names`` as keyword arguments of the same names, for the options a
+    command passes on to the API unchanged."""
+    return {name: getattr(args, name) for name in names}
 
 
 def check_inputs(paths: Iterable[str]) -> None:

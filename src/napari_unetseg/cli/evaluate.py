@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import ProgressBar, check_inputs
+from ._base import ProgressBar, check_inputs, forwarded
+
+#: What ``unetseg evaluate --help`` says the command does (argparse refills the lines).
+DESCRIPTION = """\
+Compare a label prediction with ground truth, per class: Dice, IoU, sensitivity,
+specificity, precision, HD95 / ASSD (physical units), clDice and object F1 / panoptic
+quality. Dense ground truth: 0 background, k class k. Sparse (scribbles): 0 unlabeled,
+1 background, k+1 class k."""
 
 
 # -- evaluate -----------------------------------------------------------------------------
@@ -14,10 +21,7 @@ def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a prediction against ground truth (Dice, IoU, objects, HD95, ...)",
-        description="Compare a label prediction with ground truth, per class: Dice, IoU, "
-        "sensitivity, specificity, precision, HD95 / ASSD (physical units), clDice and "
-        "object F1 / panoptic quality. Dense ground truth: 0 background, k class k. "
-        "Sparse (scribbles): 0 unlabeled, 1 background, k+1 class k.",
+        description=DESCRIPTION,
     )
     p.add_argument("--prediction", "-p", required=True, help="predicted labels (TIFF)")
     p.add_argument("--ground-truth", "-g", required=True, help="ground-truth labels (TIFF)")
@@ -76,13 +80,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             api.evaluate_iter(
                 pred.data,
                 gt.data,
-                mode=args.mode,
                 spacing=spacing,
-                objects=args.objects,
-                classes=args.classes,
-                iou_threshold=args.iou_threshold,
-                instances=args.instances,
                 unit=unit,
+                **forwarded(args, "mode", "objects", "classes", "iou_threshold", "instances"),
             ),
             bar,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.guards import fmt_bytes as _fmt_bytes
-from ._base import CLIError, ProgressBar, say
+from ._base import CLIError, ProgressBar, forwarded, say
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -198,11 +198,8 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                     src,
                     model,
                     args.output,
-                    level=args.level,
                     client=client,
-                    block_size=args.block_size,
-                    resume=args.resume,
-                    overwrite=args.overwrite,
+                    **forwarded(args, "level", "block_size", "resume", "overwrite"),
                     **settings.predict_options(),
                 ),
                 show,

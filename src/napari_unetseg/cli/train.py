@@ -10,15 +10,19 @@ from typing import Any
 
 from ._base import CLIError, ProgressBar, check_inputs
 
+#: What ``unetseg train --help`` says the command does (argparse refills the lines).
+DESCRIPTION = """\
+Train a new U-Net, or fine-tune one (--from), on images and their labels. Sparse labels
+(default): 0 not painted, 1 background, 2.. classes. Dense labels: 0 background, k class
+k (instance masks count as one foreground class)."""
+
 
 # -- train --------------------------------------------------------------------------------
 def _add_train(sub: Any) -> None:
     p = sub.add_parser(
         "train",
         help="train or fine-tune a model on painted labels",
-        description="Train a new U-Net, or fine-tune one (--from), on images and their labels. "
-        "Sparse labels (default): 0 not painted, 1 background, 2.. classes. Dense labels: "
-        "0 background, k class k (instance masks count as one foreground class).",
+        description=DESCRIPTION,
     )
     p.add_argument(
         "--image",
