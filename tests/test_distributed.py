@@ -60,6 +60,18 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     assert (read_labels(out3) == ref3).mean() >= 0.999
 
 
+def test_blocks_too_big_to_read_whole_stream_band_by_band_to_the_same_labels(
+    image_2d, tmp_path, monkeypatch
+) -> None:
+    from napari_unetseg.distributed import worker
+
+    path, reference = image_2d
+    monkeypatch.setattr(worker, "PREFETCH_BYTES", 0)  # every block "too big"
+    out = tmp_path / "s.ome.zarr"
+    dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None)
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
 def test_on_a_cluster_labels_agree_and_the_model_is_built_once_per_worker(
     image_2d, cluster, tmp_path
 ) -> None:

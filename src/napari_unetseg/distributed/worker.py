@@ -8,10 +8,18 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 from .. import _io
 from .._zarr import LabelsStore
 from ..core.progress import drain
 from .blocks import _CroppedOut, _Normalized
+
+#: A block whose input (with its halo, as stored) is at most this large is read whole
+#: before predicting: the engine reads band by band, and bands that start inside a stored
+#: chunk decode it again (a 3D block of the default size read its chunks 6x over).
+#: Larger blocks stream as before, so a worker's memory stays bounded.
+PREFETCH_BYTES = 256 << 20
 
 _WORKER = threading.local()
 _MODELS: dict[str, Any] = {}
@@ -81,6 +89,8 @@ def _predict_block_here(
     data = image if image is not None else _source(spec["source"], spec["level"])
     layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
     view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
+    if math.prod(view.shape) * np.dtype(view.dtype).itemsize <= PREFETCH_BYTES:
+        view = np.asarray(view)  # each stored chunk decoded once, not once per band
     ca = layout.channel_axis
     if ca is not None:
         ca -= sum(1 for a in layout.leading_axes if a < ca)
