@@ -25,7 +25,7 @@ from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
 from ..progress import drain
 from ..unet import UNet
-from .augment import augment_batch
+from .augment import affine_batch, augment_batch
 from .history import TrainProgress, _History, _lr_at
 from .labels import (
     _as_list,
@@ -201,6 +201,9 @@ class Trainer:
             self.eval_every = max(5, int(o.steps) // 10) if o.steps else 0
         self.eval_seconds = float(o.time_limit) / 15 if o.time_limit else None
         self.gen = torch.Generator().manual_seed(int(o.seed))
+        # A new model learning from a few strokes also gets any rotation and zoom: it
+        # would learn the strokes' surroundings by heart (docs/benchmarks.md, Accuracy).
+        self.turn_and_zoom = o.label_mode == "sparse" and not self.fine_tune
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
@@ -280,6 +283,8 @@ class Trainer:
         x, y = self._to_device(xb), self._to_device(yb)
         if self.options.augment:
             x, y = augment_batch(x, y, self.gen)
+            if self.turn_and_zoom:
+                x, y = affine_batch(x, y, self.gen)
         with dev.autocast(self.device, self.amp_dtype):
             logits = self.network(x)
         loss = self.loss_fn(logits, y)
@@ -450,6 +455,7 @@ class Trainer:
             "batch_size": self.batch,
             "learning_rate": self.lr0,
             "augment": bool(o.augment),
+            "rotate_zoom": bool(o.augment and self.turn_and_zoom),
             "keep_prior": self.keep_prior,
             "data_shapes": [list(map(int, p.image.shape)) for p in self.pairs],
             "labeled_pixels": [int(v) for v in self.totals],
