@@ -20,7 +20,9 @@ How it works
    fly with the model's :class:`~napari_unetseg.core.normalize.Normalizer` (statistics
    computed once per image, the same transform inference applies).
 4. **Augmentation** (torch, on the batch): flips, in-plane 90 degree rotations,
-   intensity scale / shift / gamma and gaussian noise.
+   intensity scale / shift / gamma and gaussian noise; a new model learning from
+   scribbles also gets any in-plane rotation and a zoom of 0.75-1.33
+   (:func:`.augment.affine_batch`).
 5. **Loss**: cross-entropy + soft Dice, both only over labeled pixels (``-1`` = ignore),
    in float32 from log-softmax with epsilons, so a batch that lacks a class gives no NaN.
 6. **Optimization**: AdamW, linear warm-up then cosine decay (over the step budget or the

@@ -102,7 +102,9 @@ def train(
     val_fraction : float
         Share of the labeled pixels held out (as whole blocks) for validation; 0 = none.
     augment : bool
-        Random flips, 90-degree rotations, intensity scale/shift/gamma and noise.
+        Random flips, 90-degree rotations, intensity scale/shift/gamma and noise; for
+        a new model trained on scribbles also any in-plane rotation and a zoom of
+        0.75-1.33 (recorded as ``history["rotate_zoom"]``).
     device : str
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
     seed : int
