@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"/tmp/explore_{args.case}_{name}_{seed}_{args.steps}.npy" if args.save else None
             )
             rec = run_variant(loaded, scribbles, args.steps, keywords, patches, seed, save)
+            if any(name == "affine_batch" for _, name, _ in patches):
+                rec["rotate_zoom"] = False  # the model file says what the trainer meant
             rec.update(
                 case=args.case,
                 variant=name,
