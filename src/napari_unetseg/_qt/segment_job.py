@@ -112,7 +112,7 @@ def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
         raise ValueError(
             "'Current plane only' runs here; clear the dask scheduler address to preview a plane."
         )
-    if req.store is None or not _into_store(req, image, ignore_split=True):
+    if not _into_store(req, image, ignore_split=True):
         raise ValueError(
             "Running on a dask cluster needs the full-resolution image of an OME-Zarr store "
             "(opened from a .zarr folder the workers can read), and only labels as output."
