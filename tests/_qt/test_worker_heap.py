@@ -1,4 +1,5 @@
-"""The heap is frozen for the collector while jobs run, and thawed after the last one."""
+"""No full garbage collection starts by itself while jobs run; the thresholds come back
+after the last one."""
 
 from __future__ import annotations
 
@@ -7,12 +8,29 @@ import gc
 from napari_unetseg._qt import _worker
 
 
-def test_heap_frozen_while_jobs_run_and_thawed_after_the_last():
-    gc.unfreeze()
-    _worker._freeze_heap()
-    _worker._freeze_heap()  # a second job
-    assert gc.get_freeze_count() > 0
-    _worker._thaw_heap()
-    assert gc.get_freeze_count() > 0  # one job still runs
-    _worker._thaw_heap()
-    assert gc.get_freeze_count() == 0 and _worker._FROZEN["jobs"] == 0
+def test_full_collections_held_while_jobs_run_and_released_after_the_last():
+    before = gc.get_threshold()
+    _worker._hold_full_collections()
+    _worker._hold_full_collections()  # a second job
+    assert gc.get_threshold()[2] == _worker.NO_FULL_COLLECTIONS
+    assert gc.get_threshold()[:2] == before[:2]  # the young generations as before
+    _worker._release_full_collections()
+    assert gc.get_threshold()[2] == _worker.NO_FULL_COLLECTIONS  # one job still runs
+    _worker._release_full_collections()
+    assert gc.get_threshold() == before and _worker._HELD["jobs"] == 0
+
+
+def test_a_dock_imports_the_job_modules_in_a_background_thread(monkeypatch):
+    import sys
+    import threading
+
+    from napari_unetseg._qt import _builders
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    monkeypatch.setattr(_builders, "JOB_MODULES", ("no_such_module_here", "colorsys"))
+    _builders.warm_up()
+    for thread in threading.enumerate():
+        if thread.name == "unetseg-warm-up":
+            thread.join(30)
+    # a module that fails to import is left to the job (which reports it), the rest load
+    assert "colorsys" in sys.modules

@@ -7,6 +7,9 @@ label (:class:`Form`), rather than of setter calls.
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -80,11 +83,46 @@ class DockWidget(QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        warm_up()
 
     def sizeHint(self) -> Any:  # noqa: N802 - Qt API
         hint = super().sizeHint()
         hint.setWidth(max(hint.width(), self.MIN_WIDTH))
         return hint
+
+
+#: What the jobs import: the API (and with it torch and scipy), then what they import
+#: late (provenance for saved labels, scikit-image for thresholds and watershed).
+JOB_MODULES = (
+    "napari_unetseg.api",
+    "napari_unetseg.provenance",
+    "skimage.filters",
+    "skimage.morphology",
+    "skimage.segmentation",
+)
+
+
+def warm_up() -> None:
+    """Import the jobs' modules in a background thread, once, when a dock opens.
+
+    The first job would otherwise import them (over 800 modules, torch among them,
+    about 1 s) while the viewer waits for its result: the import itself holds the GIL in
+    long stretches, and the objects it leaves make Python's garbage collector walk
+    napari's whole heap right after (200-300 ms of a frozen viewer each). Opening the
+    dock is the moment a short wait is expected; the dock shows at once regardless.
+    """
+    missing = [name for name in JOB_MODULES if name not in sys.modules]
+    if not missing:
+        return
+
+    def load() -> None:
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the job imports it again and reports why
+                pass
+
+    threading.Thread(target=load, name="unetseg-warm-up", daemon=True).start()
 
 
 def scroll_page(widget: QWidget) -> QWidget:

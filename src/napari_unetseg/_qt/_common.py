@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
 
 if TYPE_CHECKING:
@@ -365,18 +365,38 @@ def spatial_geometry(source: Layer) -> dict[str, Any]:
     return geometry
 
 
+#: Milliseconds between two long steps in the GUI thread: one frame at 60 Hz and more,
+#: so a repaint, a click and timers already due get their turn in between.
+BREATHER_MS = 20
+
+
+def at_next_turn(callback: Callable[[], None]) -> None:
+    """Call ``callback`` from the event loop after a :data:`BREATHER_MS` pause.
+
+    Not at once (a 0 ms timer): Qt runs those before the timers already due and the
+    viewer would not get its turn in between. Callbacks given here run in the order they
+    were given.
+    """
+    QTimer.singleShot(BREATHER_MS, callback)
+
+
 def output_layer(
     viewer: napari.Viewer,
     source: Layer,
     suffix: str,
     data: Any,
     layer_type: str = "labels",
+    next_turn: bool = False,
     **kwargs: Any,
 ) -> Layer:
     """Add ``"<source> [suffix]"`` or, when it exists, replace its data in place.
 
     The output gets the source's scale / translate / units; an existing output keeps its
     place in the layer list and the user's display settings (colours, opacity).
+    ``next_turn`` builds a new layer now and adds it to the viewer at the next turn of
+    the event loop: napari's adding alone holds the GUI thread 80-250 ms (vispy nodes,
+    tool overlays, layer controls), so the caller's own work and the adding stall the
+    viewer one after the other instead of at once.
     """
     import napari.layers
 
@@ -398,5 +418,13 @@ def output_layer(
         layer = getattr(viewer, f"add_{layer_type}")(data, name=name, **geometry, **kwargs)
         viewer.layers.move(viewer.layers.index(layer), index)
         return layer
-    add = getattr(viewer, f"add_{layer_type}")
-    return add(data, name=name, **geometry, **kwargs)
+    layer = kind(data, name=name, **geometry, **kwargs)
+    if not next_turn:
+        return viewer.add_layer(layer)
+
+    def add() -> None:  # unless the source went away in between
+        if source in viewer.layers and name not in viewer.layers:
+            viewer.add_layer(layer)
+
+    at_next_turn(add)
+    return layer

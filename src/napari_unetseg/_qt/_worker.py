@@ -34,7 +34,7 @@ from typing import Any
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QPushButton
 
-from ._common import notify_error
+from ._common import at_next_turn, notify_error
 
 
 @dataclass
@@ -67,7 +67,8 @@ class JobRunner(QObject):
     started()
         A job started.
     finished()
-        A job ended (result, error or cancel), after the callbacks ran.
+        A job ended (result, error or cancel), after the callbacks ran and the layers
+        they add at the next turn of the event loop were added.
     """
 
     started = Signal()
@@ -185,22 +186,27 @@ class JobRunner(QObject):
 
         def on_finished() -> None:
             job.close()  # runs the job's finally blocks now, not whenever it is collected
-            _thaw_heap()
             guarded_slot(finish)()
+            # ``finished`` comes one turn of the event loop later, after the layers that
+            # ``on_result`` handed to the next turn (see ``output_layer``) have been added.
+            at_next_turn(after_results)
 
         def finish() -> None:
             self.worker = None
             self._set_busy(False)
             if worker.abort_requested and on_cancel is not None:
                 on_cancel()
-            self.finished.emit()
+
+        def after_results() -> None:
+            _release_full_collections()
+            guarded_slot(lambda: self.finished.emit())()  # the runner may be gone by now
 
         worker.yielded.connect(on_yielded)
         worker.returned.connect(on_returned)
         worker.finished.connect(on_finished)
         self.worker = worker
         self._set_busy(True)
-        _freeze_heap()
+        _hold_full_collections()
         worker.start()
         self.started.emit()
         return worker
@@ -255,26 +261,33 @@ def _advance(pbar: Any, counts: tuple[int, int] | None) -> None:
         pbar.update(done - pbar.n)
 
 
-#: Jobs running now; the heap stays frozen while there is one (see _freeze_heap).
-_FROZEN = {"jobs": 0}
+#: Jobs running now, and the collector's thresholds from before the first of them.
+_HELD: dict[str, Any] = {"jobs": 0, "thresholds": None}
+#: Generation 2's threshold while jobs run: no full collection starts by itself.
+NO_FULL_COLLECTIONS = 1 << 30
 
 
-def _freeze_heap() -> None:
-    """Move every object alive now out of the garbage collector's reach for the job.
+def _hold_full_collections() -> None:
+    """No full garbage collection starts by itself while a job runs.
 
-    A job allocates, so Python's cyclic collector runs in its thread now and then; a full
-    collection walks napari's whole object graph with the GIL held and froze the viewer
-    100-150 ms at a time (the 99th-percentile stall while validating, docs/benchmarks.md).
-    The objects alive before the job are napari's long-lived ones: frozen (``gc.freeze``)
-    they are skipped by collections until the last job ends (reference counting still
-    frees them meanwhile).
+    A job allocates, so Python's cyclic collector runs now and then, in whichever thread
+    allocates. A full (generation 2) collection walks napari's whole object graph with
+    the GIL held: 100-280 ms of a frozen viewer on this machine (docs/benchmarks.md). The
+    young generations, where a job's own garbage lives, are still collected as usual;
+    reference counting frees everything else meanwhile. (``gc.freeze`` did the same but,
+    undone at the end, made the next allocation start a full collection at once: the
+    collector then compared the whole heap with the few objects it had last counted.)
     """
-    _FROZEN["jobs"] += 1
-    gc.freeze()
+    if _HELD["jobs"] == 0:
+        _HELD["thresholds"] = gc.get_threshold()
+        first, second, _ = _HELD["thresholds"]
+        gc.set_threshold(first, second, NO_FULL_COLLECTIONS)
+    _HELD["jobs"] += 1
 
 
-def _thaw_heap() -> None:
-    """The last running job ended: the collector sees every object again."""
-    _FROZEN["jobs"] = max(0, _FROZEN["jobs"] - 1)
-    if _FROZEN["jobs"] == 0:
-        gc.unfreeze()
+def _release_full_collections() -> None:
+    """The last running job ended: the collector's own thresholds again."""
+    _HELD["jobs"] = max(0, _HELD["jobs"] - 1)
+    if _HELD["jobs"] == 0 and _HELD["thresholds"] is not None:
+        gc.set_threshold(*_HELD["thresholds"])
+        _HELD["thresholds"] = None

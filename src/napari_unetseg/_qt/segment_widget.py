@@ -17,13 +17,20 @@ import numpy as np
 from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
 from . import _builders as ui
-from ._common import LayerComboBox, ModelComboBox, layer_data, output_layer, output_name
+from ._common import (
+    LayerComboBox,
+    ModelComboBox,
+    at_next_turn,
+    layer_data,
+    output_layer,
+    output_name,
+)
 from ._worker import JobRunner
 from .segment_job import SegmentRequest, SegmentResult, segment_job
 
 if TYPE_CHECKING:
     import napari
-    from napari.layers import Image
+    from napari.layers import Image, Labels
 
     from ..batch import SegmentSettings
 
@@ -314,22 +321,31 @@ class SegmentWidget(ui.DockWidget):
         if result.uncertainty is not None:
             kw = {"colormap": "viridis", "blending": "additive"}
             outputs.append((UNCERTAINTY_SUFFIX, result.uncertainty, "image", kw))
+        made = {}
         for suffix, data, kind, kwargs in outputs:
             if result.plane is not None:
                 data = self._into_full(layer, suffix, data, result.plane)
-            output_layer(self.viewer, layer, suffix, data, kind, **kwargs)
-        labels_layer = self.viewer.layers[output_name(layer, LABELS_SUFFIX)]
+            # A new layer joins the viewer at the next turn of the event loop (each its
+            # own turn): napari's adding is the longest stall of a run.
+            made[suffix] = output_layer(
+                self.viewer, layer, suffix, data, kind, next_turn=True, **kwargs
+            )
+        labels_layer = made[LABELS_SUFFIX]
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
         if provenance and source:
             provenance["input"] = Path(source).name
         # The napari writer saves this with the labels (see napari_unetseg.provenance).
         labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance}
-        self.viewer.layers.selection.active = labels_layer
+        at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}")
         size = result.stats.get("object_size") or {}
         self.size_info.setText(size.get("message", ""))
+
+    def _select(self, layer: Labels) -> None:
+        if layer in self.viewer.layers:
+            self.viewer.layers.selection.active = layer
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]

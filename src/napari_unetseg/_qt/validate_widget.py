@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._io import common_unit
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
@@ -254,8 +255,6 @@ class ValidateWidget(ui.DockWidget):
             self.gt_combo.set_layer(layers[1])
 
     def _spacing(self, layer: Labels) -> tuple[tuple[float, ...], str | None]:
-        from .._io import common_unit
-
         geometry = spatial_geometry(layer)
         return tuple(float(s) for s in geometry["scale"]), common_unit(geometry.get("units"))
 
@@ -286,6 +285,7 @@ class ValidateWidget(ui.DockWidget):
             ERRORS_SUFFIX,
             result.errors,
             "labels",
+            next_turn=True,
             colormap=DirectLabelColormap(color_dict=colors),
             features={"index": list(range(len(names))), "error": names},
             opacity=0.8,

@@ -68,18 +68,23 @@ class Preview:
         if image not in self.viewer.layers:
             return
         layer = self.layer(image)
+        if layer is None:
+            return
         layer.data[region] = preview
         layer.refresh()
 
-    def layer(self, image: Image) -> Labels:
+    def layer(self, image: Image) -> Labels | None:
         """The ``"<image> [preview]"`` layer, made (empty) when missing or mismatched.
 
         Made when Train is pressed rather than at the first preview: adding a layer
-        takes the GUI a moment, better spent before the run than during it.
+        takes the GUI a moment, better spent before the run than during it. None when
+        the image has left the viewer.
         """
         from napari.layers import Labels
 
         viewer = self.viewer
+        if image not in viewer.layers:
+            return None
         name = output_name(image, PREVIEW_SUFFIX)
         existing = viewer.layers[name] if name in viewer.layers else None
         shape = image_shape(image)
