@@ -17,12 +17,14 @@ import dataclasses
 import inspect
 import math
 import os
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from . import forest
 from ._io import read_image
 from .batch import segment_files
 from .core import guards
@@ -327,6 +329,7 @@ def train_iter(
     scale: Any = None,
     precision: str = "auto",
     keep_prior: float | None = None,
+    teacher: str = "auto",
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -337,9 +340,14 @@ def train_iter(
     arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``). See
     :func:`napari_unetseg.core.training.train` for every argument, and
     :func:`napari_unetseg.core.sizing.training_scale` for ``object_size`` / ``scale``.
+    ``teacher`` ("auto", "forest", "none"): "auto" (the default) first labels the
+    unpainted pixels of a NEW model's sparse scribbles with a random forest fitted on the
+    painted ones, and trains the U-Net on that dense picture (see
+    :mod:`napari_unetseg.forest`); fine-tuning trains on the scribbles alone.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
+    use_forest = forest.wanted(arguments.pop("teacher"), model is None, label_mode)
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(_dtype(img))
     bundle = None if model is None else load_model(model)
@@ -358,6 +366,14 @@ def train_iter(
         spatial_dims=spatial_dims,
         channel_axis=channel_axis,
     )
+    if use_forest:
+        started = time.perf_counter()
+        dense, taught = forest.dense_targets(imgs, labs, channel_axis=channel_axis, seed=seed)
+        use_forest, painted, labs = dense is not labs, labs, dense
+        message = f"{message} {taught}".strip()
+        if time_limit is not None:  # the forest's time is part of the budget
+            spent = time.perf_counter() - started
+            arguments["time_limit"] = max(time_limit - spent, min(time_limit, 1.0))
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:
@@ -383,6 +399,13 @@ def train_iter(
     trained = yield from relay(_train(**arguments), tell)
     trained.set_object_size(record)
     trained.history["object_size"] = message
+    trained.history["teacher"] = "random forest" if use_forest else "none"
+    if use_forest:  # what the user painted, per class; the forest labelled the rest
+        trained.history["trained_pixels"] = trained.history["labeled_pixels"]
+        trained.history["labeled_pixels"] = [
+            sum(int(np.count_nonzero(np.asarray(lab) == k + 1)) for lab in painted)
+            for k in range(len(trained.history["labeled_pixels"]))
+        ]
     return trained
 
 

@@ -92,13 +92,16 @@ class DockWidget(QWidget):
 
 
 #: What the jobs import: the API (and with it torch and scipy), then what they import
-#: late (provenance for saved labels, scikit-image for thresholds and watershed).
+#: late (provenance for saved labels, scikit-image for thresholds and watershed, the
+#: random forest that teaches a new model).
 JOB_MODULES = (
     "napari_unetseg.api",
     "napari_unetseg.provenance",
     "skimage.filters",
     "skimage.morphology",
     "skimage.segmentation",
+    "skimage.feature",
+    "sklearn.ensemble",
 )
 
 

@@ -94,6 +94,14 @@ def _add_train(sub: Any) -> None:
         help="fine-tuning: how strongly the starting model's answers on unpainted pixels are "
         "kept (default 0.3 with scribbles, 0 with dense labels; 0: off)",
     )
+    p.add_argument(
+        "--teacher",
+        default="auto",
+        choices=["auto", "forest", "none"],
+        help="new model from scribbles: a random forest fitted on the painted pixels first "
+        "labels the unpainted ones, and the U-Net trains on all (auto: for a new model from "
+        "sparse labels; none: the scribbles alone)",
+    )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_train)
@@ -160,6 +168,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 object_size=args.object_size,
                 scale=images[0].without_channels().scale,
                 keep_prior=args.keep_prior,
+                teacher=args.teacher,
             ),
             show,
         )

@@ -1,0 +1,166 @@
+"""Dense training targets from scribbles: a random-forest pixel classifier as teacher.
+
+A new U-Net trained on sparse strokes alone learns whatever context tells the painted
+part apart, and carries it badly to the unpainted part (a brain template painted in its
+lower slices: Dice 0.67 on the upper ones, where a random forest on the same strokes gets
+0.88). So, before a new model trains on scribbles, a random forest on scikit-image's
+multiscale features (intensity, edges and texture from sigma 0.5 to 16: the ilastik
+approach) is fitted on the painted pixels and labels every unpainted pixel; the U-Net then
+trains on that dense picture, with the painted pixels as painted. It learns the forest's
+local rules everywhere and smooths the forest's pixel noise (docs/benchmarks.md).
+
+Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch only).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+#: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments.
+FEATURES = {"sigma_min": 0.5, "sigma_max": 16.0}
+#: The forest itself (``sklearn.ensemble.RandomForestClassifier`` arguments).
+FOREST = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1}
+#: Painted pixels of each class the forest is fitted on (a random subset beyond this).
+SAMPLES_PER_CLASS = 50_000
+#: The features of all images together may take this many bytes (float32); larger
+#: training data trains on the scribbles alone, and the message says so.
+MAX_FEATURE_BYTES = 2 << 30
+#: Values of ``teacher`` (``api.train``): "auto" is the forest for a new model trained on
+#: sparse scribbles, nothing when fine-tuning (the model already knows the objects).
+TEACHERS = ("auto", "forest", "none")
+
+
+def _n_features(spatial_dims: int, channels: int) -> int:
+    """How many features :func:`features` makes per pixel (intensity, edges and texture
+    at each sigma, per channel)."""
+    sigma_min, sigma_max = FEATURES["sigma_min"], FEATURES["sigma_max"]
+    n_sigmas = int(np.floor(np.log2(sigma_max) - np.log2(sigma_min) + 1))
+    per_sigma = 1 + 1 + spatial_dims  # intensity, edges, texture (Hessian eigenvalues)
+    return n_sigmas * per_sigma * channels
+
+
+def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
+    shape = list(np.shape(image))
+    if channel_axis is not None and -len(shape) <= channel_axis < len(shape):
+        del shape[channel_axis]
+    return tuple(shape)
+
+
+def _whole_and_positive(labels: np.ndarray) -> bool:
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels) & (labels % 1 == 0)):
+            return False
+    elif labels.dtype.kind not in "biu":
+        return False
+    return labels.size == 0 or labels.min() >= 0
+
+
+def features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
+    """Multiscale features of ``image``: shape ``spatial + (n_features,)``, float32."""
+    from skimage.feature import multiscale_basic_features
+
+    data = np.asarray(image, dtype=np.float32)
+    if channel_axis is not None:
+        data = np.moveaxis(data, channel_axis, -1)
+    return multiscale_basic_features(
+        data, channel_axis=-1 if channel_axis is not None else None, **FEATURES
+    ).astype(np.float32, copy=False)
+
+
+def wanted(teacher: str, new_model: bool, label_mode: str) -> bool:
+    """Whether ``teacher`` (one of :data:`TEACHERS`) means fitting a forest here.
+
+    Raises
+    ------
+    ValueError
+        For a value not in :data:`TEACHERS`.
+    """
+    if teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {', '.join(TEACHERS)}, got {teacher!r}.")
+    if teacher == "auto":
+        return new_model and label_mode == "sparse"
+    return teacher == "forest"
+
+
+def dense_targets(
+    images: list[Any],
+    labels: list[Any],
+    *,
+    channel_axis: int | None = None,
+    seed: int = 0,
+) -> tuple[list[Any], str]:
+    """Every unpainted pixel labelled by a random forest fitted on the painted ones.
+
+    Parameters
+    ----------
+    images, labels : lists of arrays
+        Training images and their sparse labels (0 = not painted; any other value a
+        painted class), as :func:`napari_unetseg.core.training.train` takes them.
+    channel_axis : int, optional
+        The images' channel axis.
+    seed : int
+        Seed of the pixel subsample and of the forest.
+
+    Returns
+    -------
+    labels : list
+        Dense labels (painted pixels unchanged), or the labels as given when the forest
+        cannot help (fewer than two painted classes, or too much data: see the message).
+    message : str
+        One sentence for the user.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    t0 = time.perf_counter()
+    shapes = [tuple(np.shape(lab)) for lab in labels]
+    if len(images) != len(labels) or any(
+        _spatial(img, channel_axis) != shape for img, shape in zip(images, shapes, strict=False)
+    ):
+        return labels, ""  # training refuses these with its own sentence
+    channels = 1
+    if channel_axis is not None:
+        channels = int(np.shape(images[0])[channel_axis])
+    n_features = _n_features(len(shapes[0]), channels)
+    needed = sum(math.prod(s) for s in shapes) * n_features * 4
+    if needed > MAX_FEATURE_BYTES:
+        return labels, (
+            "Trained on the scribbles alone: the images are too large for random-forest "
+            f"targets ({needed / 2**30:.1f} GiB of features, limit "
+            f"{MAX_FEATURE_BYTES / 2**30:.0f} GiB)."
+        )
+    painted = [np.asarray(lab) for lab in labels]
+    if not all(_whole_and_positive(p) for p in painted):
+        return labels, ""  # training refuses these with its own sentence
+    classes = np.unique(np.concatenate([np.unique(p[p > 0]) for p in painted]))
+    if len(classes) < 2:
+        return labels, ""
+    rng = np.random.default_rng(seed)
+    counts = {v: sum(int(np.count_nonzero(p == v)) for p in painted) for v in classes}
+    feats = [features(img, channel_axis) for img in images]
+    xs, ys = [], []
+    for f, p in zip(feats, painted, strict=True):
+        chosen = p > 0
+        for value, count in counts.items():  # classes painted a lot: a random subset
+            if count > SAMPLES_PER_CLASS:
+                drop = (p == value) & (rng.random(p.shape) >= SAMPLES_PER_CLASS / count)
+                chosen &= ~drop
+        xs.append(f[chosen])  # in raster order, as skimage.future.fit_segmenter does
+        ys.append(p[chosen].astype(np.int64))
+    forest = RandomForestClassifier(**FOREST, random_state=seed)
+    forest.fit(np.concatenate(xs), np.concatenate(ys))
+    dense = []
+    for f, p in zip(feats, painted, strict=True):
+        guess = forest.predict(f.reshape(-1, f.shape[-1])).reshape(p.shape)
+        dense.append(np.where(p > 0, p, guess).astype(p.dtype, copy=False))
+    seconds = time.perf_counter() - t0
+    return dense, (
+        f"Unpainted pixels labelled by a random forest fitted on the scribbles "
+        f"({seconds:.0f} s), then the U-Net trained on them."
+    )
+
+
+__all__ = ["TEACHERS", "dense_targets", "features", "wanted"]

@@ -1,0 +1,90 @@
+"""A random forest fitted on the scribbles labels a new model's unpainted pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unetseg import api, forest
+
+
+def _blobs(shape=(64, 64), seed=0):
+    """A noisy image of bright discs on a dark background, and its truth."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices(shape)
+    truth = np.zeros(shape, bool)
+    for cy, cx in [(16, 16), (16, 46), (46, 20), (44, 48)]:
+        truth |= (yy - cy) ** 2 + (xx - cx) ** 2 < 8**2
+    image = truth * 1.0 + rng.normal(0, 0.3, shape)
+    return image.astype(np.float32), truth
+
+
+def _scribbles(truth):
+    s = np.zeros(truth.shape, np.uint8)
+    s[2, :] = 1  # a background stroke along the top
+    s[30, 30:34] = 1
+    s[14:19, 15:18] = 2  # a dot inside the first disc
+    return s
+
+
+def test_the_forest_labels_every_unpainted_pixel_and_keeps_the_painted_ones():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    (dense,), message = forest.dense_targets([image], [scribbles], seed=0)
+    assert dense.dtype == scribbles.dtype and dense.shape == scribbles.shape
+    assert (dense > 0).all()
+    assert (dense[scribbles > 0] == scribbles[scribbles > 0]).all()
+    # discs never painted are found from the one painted dot
+    assert ((dense == 2) == truth).mean() > 0.95
+    assert "random forest" in message
+
+
+def test_channels_are_features_of_the_same_pixel():
+    image, truth = _blobs()
+    two = np.stack([image, np.zeros_like(image)], axis=0)  # channels first
+    (dense,), _ = forest.dense_targets([two], [_scribbles(truth)], channel_axis=0)
+    assert dense.shape == truth.shape and ((dense == 2) == truth).mean() > 0.95
+
+
+def test_nothing_to_learn_from_one_painted_class():
+    image, truth = _blobs()
+    only_background = np.where(_scribbles(truth) == 1, 1, 0).astype(np.uint8)
+    labels = [only_background]
+    out, message = forest.dense_targets([image], labels)
+    assert out is labels and message == ""
+
+
+def test_too_much_data_trains_on_the_scribbles_and_says_so(monkeypatch):
+    image, truth = _blobs()
+    labels = [_scribbles(truth)]
+    monkeypatch.setattr(forest, "MAX_FEATURE_BYTES", 1000)
+    out, message = forest.dense_targets([image], labels)
+    assert out is labels
+    assert message.startswith("Trained on the scribbles alone") and "GiB" in message
+
+
+def test_a_new_model_learns_from_the_forest_and_fine_tuning_does_not():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    new = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2)
+    assert new.history["teacher"] == "random forest"
+    assert "random forest" in new.history["object_size"]  # the first message says it
+    alone = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2, teacher="none")
+    assert alone.history["teacher"] == "none"
+    tuned = api.train(image, scribbles, model=new, steps=1, patch_size=32, batch_size=2)
+    assert tuned.history["teacher"] == "none"
+
+
+def test_an_unknown_teacher_is_refused_in_one_sentence():
+    image, truth = _blobs()
+    with pytest.raises(ValueError, match=r"^teacher must be one of auto, forest, none"):
+        api.train(image, _scribbles(truth), steps=1, teacher="svm")
+
+
+def test_the_history_counts_the_painted_pixels_and_the_trained_ones():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    model = api.train(image, scribbles, steps=1, patch_size=32, batch_size=2)
+    h = model.history
+    assert h["labeled_pixels"] == [int((scribbles == 1).sum()), int((scribbles == 2).sum())]
+    assert sum(h["trained_pixels"]) == image.size
