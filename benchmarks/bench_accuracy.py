@@ -449,7 +449,7 @@ def part_scribbles(
     else:
         runs.append((f"new {case.dims}D model", {"model": None}))
         if case.dims == 3 and extra_2d:
-            runs.append(("new 2D model (painted planes)", {"model": None, "spatial_dims": 2}))
+            runs.append(("new 2D model (plane by plane)", {"model": None, "spatial_dims": 2}))
     untrained = None
     if case.kind == "nuclei":
         model = DEFAULT_MODEL[case.dims]
