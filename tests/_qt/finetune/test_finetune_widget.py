@@ -162,6 +162,8 @@ def test_train_registers_a_model_that_segment_and_save_use(
     assert len(gaps) > 10 and max(gaps[1:]) < 500, f"longest gap {max(gaps[1:])} ms"
     assert scribbles.data[spot] == fw.BACKGROUND
     assert widget.trained.history["labeled_pixels"] == before
+    # a new model: a random forest fitted on the strokes labelled the unpainted pixels
+    assert widget.trained.history["teacher"] == "random forest"
     # The live curve got the training loss and validation Dice points.
     curve = widget.curve
     assert len(curve.loss) >= 3 and curve.loss_step[-1] == 30
