@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .core.training.labels import label_counts
+
 #: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments.
 FEATURES = {"sigma_min": 0.5, "sigma_max": 16.0}
 #: The forest itself (``sklearn.ensemble.RandomForestClassifier`` arguments).
@@ -35,12 +37,10 @@ TEACHERS = ("auto", "forest", "none")
 
 
 def _n_features(spatial_dims: int, channels: int) -> int:
-    """How many features :func:`features` makes per pixel (intensity, edges and texture
-    at each sigma, per channel)."""
-    sigma_min, sigma_max = FEATURES["sigma_min"], FEATURES["sigma_max"]
-    n_sigmas = int(np.floor(np.log2(sigma_max) - np.log2(sigma_min) + 1))
-    per_sigma = 1 + 1 + spatial_dims  # intensity, edges, texture (Hessian eigenvalues)
-    return n_sigmas * per_sigma * channels
+    """How many features :func:`features` makes per pixel: asked of scikit-image itself,
+    on an image of a few pixels."""
+    probe = np.zeros((4,) * spatial_dims + ((channels,) if channels > 1 else ()), np.float32)
+    return int(features(probe, -1 if channels > 1 else None).shape[-1])
 
 
 def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
@@ -50,13 +50,15 @@ def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _whole_and_positive(labels: np.ndarray) -> bool:
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels) & (labels % 1 == 0)):
-            return False
-    elif labels.dtype.kind not in "biu":
-        return False
-    return labels.size == 0 or labels.min() >= 0
+def _as_integers(labels: Any) -> np.ndarray | None:
+    """The labels as integers (whole-valued floats included); None for fractional or
+    NaN values, which training refuses with its own sentence."""
+    data = np.asarray(labels)
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data) & (data % 1 == 0)):
+            return None
+        data = data.astype(np.int64)
+    return data
 
 
 def features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
@@ -132,14 +134,18 @@ def dense_targets(
             f"targets ({needed / 2**30:.1f} GiB of features, limit "
             f"{MAX_FEATURE_BYTES / 2**30:.0f} GiB)."
         )
-    painted = [np.asarray(lab) for lab in labels]
-    if not all(_whole_and_positive(p) for p in painted):
-        return labels, ""  # training refuses these with its own sentence
-    classes = np.unique(np.concatenate([np.unique(p[p > 0]) for p in painted]))
-    if len(classes) < 2:
+    painted = [_as_integers(lab) for lab in labels]
+    per_image = [None if p is None else label_counts(p) for p in painted]
+    if any(c is None for c in per_image):
+        return labels, ""  # training refuses these labels with its own sentence
+    counts: dict[int, int] = {}
+    for image_counts in per_image:
+        for value, n in image_counts.items():
+            if value > 0:
+                counts[value] = counts.get(value, 0) + n
+    if len(counts) < 2:
         return labels, ""
     rng = np.random.default_rng(seed)
-    counts = {v: sum(int(np.count_nonzero(p == v)) for p in painted) for v in classes}
     feats = [features(img, channel_axis) for img in images]
     xs, ys = [], []
     for f, p in zip(feats, painted, strict=True):
@@ -153,9 +159,9 @@ def dense_targets(
     forest = RandomForestClassifier(**FOREST, random_state=seed)
     forest.fit(np.concatenate(xs), np.concatenate(ys))
     dense = []
-    for f, p in zip(feats, painted, strict=True):
+    for f, p, lab in zip(feats, painted, labels, strict=True):
         guess = forest.predict(f.reshape(-1, f.shape[-1])).reshape(p.shape)
-        dense.append(np.where(p > 0, p, guess).astype(p.dtype, copy=False))
+        dense.append(np.where(p > 0, p, guess).astype(np.asarray(lab).dtype, copy=False))
     seconds = time.perf_counter() - t0
     return dense, (
         f"Unpainted pixels labelled by a random forest fitted on the scribbles "
