@@ -179,6 +179,25 @@ def test_plot_canvas_follows_the_theme(make_napari_viewer):
     assert plot.names() == []
 
 
+def test_a_growing_curve_keeps_its_x_range_until_the_data_reach_its_end(qtbot):
+    # Each change of the axes is a full matplotlib redraw (30-100 ms of a frozen viewer);
+    # a live training curve must only add lines over a kept background most of the time.
+    plot = PlotCanvas()
+    qtbot.addWidget(plot)
+    ranges = []
+    for step in range(1, 121):
+        plot.append("loss", [step], [1.0 / step])
+        plot.rescale(ylim=(0.0, 1.05), grow=True, min_span=100)
+        ranges.append(plot.axes.get_xlim())
+    assert ranges[0][1] - ranges[0][0] >= 100  # wide from the first point
+    assert len(set(ranges)) == 2  # it doubled once, when the curve reached the end
+    assert ranges[-1][1] >= 120 and ranges[-1][1] - ranges[-1][0] >= 200
+    plot.clear()  # a new curve starts from its own range
+    plot.set_line("dice", [0, 1, 2], [0.5, 0.6, 0.7])
+    plot.rescale(ylim=(0, 1))
+    assert plot.axes.get_xlim()[1] < 3
+
+
 def _rgb(hex_color):
     return tuple(int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
 

@@ -64,6 +64,9 @@ class PlotCanvas(QWidget):
         Axis labels and title.
     height : int
         Minimum height in pixels.
+    fixed_height : bool
+        Keep exactly ``height`` (a live plot: each resize is a full redraw, and a dock
+        resizes its contents whenever a status line or progress bar comes and goes).
 
     Attributes
     ----------
@@ -80,6 +83,7 @@ class PlotCanvas(QWidget):
         ylabel: str = "",
         title: str = "",
         height: int = 180,
+        fixed_height: bool = False,
     ) -> None:
         super().__init__(parent)
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -88,8 +92,14 @@ class PlotCanvas(QWidget):
         self.figure = Figure(figsize=(3.2, 2.0), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setParent(self)
-        self.canvas.setMinimumHeight(height)
-        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        if fixed_height:
+            self.canvas.setFixedHeight(height)
+            vertical = QSizePolicy.Policy.Fixed
+        else:
+            self.canvas.setMinimumHeight(height)
+            vertical = QSizePolicy.Policy.Expanding
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, vertical)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, vertical)
         self.axes = self.figure.add_subplot(111)
         self._lines: dict[str, Any] = {}
         self._marker: Any = None
@@ -103,6 +113,8 @@ class PlotCanvas(QWidget):
         self._draw_timer.timeout.connect(self._draw_now)
         self._laid_out: tuple | None = None
         self._background: Any = None
+        self._grown: tuple[float, float] | None = None  # x range of a growing plot
+        self._canvas_size: tuple[int, int] | None = None
         self._background_view: tuple | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -168,6 +180,7 @@ class PlotCanvas(QWidget):
         """Remove every line and the marker (labels and limits stay)."""
         for name in list(self._lines):
             self._lines.pop(name).remove()
+        self._grown = None
         self.set_marker(None)
         self.redraw()
 
@@ -188,6 +201,8 @@ class PlotCanvas(QWidget):
     def legend(self, show: bool = True) -> None:
         """Show a legend of the named lines (styled in the theme), or hide it."""
         old = self.axes.get_legend()
+        if old is None and not (show and self._lines):
+            return  # nothing shown, nothing to show: no new layout, no full redraw
         if old is not None:
             old.remove()
         if show and self._lines:
@@ -199,23 +214,29 @@ class PlotCanvas(QWidget):
                 text.set_color(c["text"])
         self.relayout()
 
-    def rescale(self, ylim: tuple[float, float] | None = None, grow: bool = False) -> None:
+    def rescale(
+        self, ylim: tuple[float, float] | None = None, grow: bool = False, min_span: float = 0.0
+    ) -> None:
         """Fit the axes to the data (``ylim`` fixes the y range, e.g. (0, 1) for scores).
 
-        ``grow`` (a curve that gains points, e.g. a training loss): the x range only
-        doubles when the data reach its end, so most updates keep the axes and redraw
-        just the lines.
+        ``grow`` (a curve that gains points, e.g. a training loss): the x range starts at
+        least ``min_span`` wide and doubles only when the data reach its end, so most
+        updates keep the axes and redraw just the lines (a full redraw costs the viewer
+        30-100 ms). Once a plot grows, later fits keep growing until :meth:`clear`.
         """
-        before = self.axes.get_xlim()
         self.axes.set_autoscalex_on(True)
         self.axes.relim()
         self.axes.autoscale_view()
-        if grow and self._background is not None:
+        grown = self._grown
+        if grow or grown is not None:
             lo, hi = self.axes.get_xlim()
-            if hi <= before[1]:  # the margin on the left moves with the span: ignored
-                self.axes.set_xlim(*before)
+            if grown is not None and hi <= grown[1]:
+                # the margin on the left moves with the span: ignored
+                self.axes.set_xlim(*grown)
             else:
-                self.axes.set_xlim(lo, hi + (hi - lo))
+                wide = hi if grown is None else hi + (hi - lo)
+                self._grown = (lo, max(wide, lo + min_span))
+                self.axes.set_xlim(*self._grown)
         if ylim is not None:
             self.axes.set_ylim(*ylim)
         self.redraw()
@@ -274,9 +295,14 @@ class PlotCanvas(QWidget):
         self.redraw()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        # Qt's resize makes matplotlib redraw without the (animated) lines: draw them.
+        # A resized canvas makes matplotlib redraw without the (animated) lines: lay out
+        # and draw them. A dock re-applies its layout often without changing the canvas
+        # (a status line, a progress bar): no full redraw then.
         super().resizeEvent(event)
-        self.relayout()
+        size = (self.canvas.width(), self.canvas.height())
+        if size != self._canvas_size:
+            self._canvas_size = size
+            self.relayout()
 
     # -- theme -------------------------------------------------------------------------------
     def apply_theme(self, theme: str) -> None:

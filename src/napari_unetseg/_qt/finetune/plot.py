@@ -8,6 +8,10 @@ from qtpy.QtWidgets import QWidget
 
 from .._plots import PALETTE, PlotCanvas
 
+#: Steps the x axis spans at first (it doubles when the curve reaches its end): a run of
+#: a few minutes takes a few hundred steps, so three or four full redraws, not ten.
+FIRST_SPAN = 100
+
 if TYPE_CHECKING:
     import napari
 
@@ -20,7 +24,9 @@ class CurvePlot:
     lines' data change on update, so a redraw costs the GUI thread little)."""
 
     def __init__(self, parent: QWidget, viewer: napari.Viewer) -> None:
-        self.widget = PlotCanvas(parent, viewer=viewer, xlabel="step", height=180)
+        self.widget = PlotCanvas(
+            parent, viewer=viewer, xlabel="step", height=190, fixed_height=True
+        )
         self.widget.setToolTip(
             "Training loss (lower is better; faint: each step, bold: smoothed) and "
             "validation Dice on held-out painted regions (higher is better, 1 = perfect)."
@@ -53,7 +59,8 @@ class CurvePlot:
         )
         for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
-        plot.rescale(ylim=(0.0, max([1.02, *curve.loss]) * 1.03), grow=True)
+        ylim = (0.0, max([1.02, *curve.loss]) * 1.03)
+        plot.rescale(ylim=ylim, grow=True, min_span=FIRST_SPAN)
         if plot.axes.get_legend() is None:
             plot.legend()
         self.n_points = len(curve.loss) + len(curve.dice)
