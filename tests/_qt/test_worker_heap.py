@@ -24,13 +24,18 @@ def test_a_dock_imports_the_job_modules_in_a_background_thread(monkeypatch):
     import sys
     import threading
 
+    from vispy.visuals.line.dash_atlas import _make_pattern
+
     from napari_unetseg._qt import _builders
 
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     monkeypatch.setattr(_builders, "JOB_MODULES", ("no_such_module_here", "colorsys"))
+    _make_pattern.cache_clear()
     _builders.warm_up()
     for thread in threading.enumerate():
         if thread.name == "unetseg-warm-up":
             thread.join(30)
     # a module that fails to import is left to the job (which reports it), the rest load
     assert "colorsys" in sys.modules
+    # and the first Labels layer finds vispy's dash patterns computed
+    assert _make_pattern.cache_info().currsize > 0
