@@ -162,6 +162,10 @@ class Normalizer:
         )
         #: Optional (min, max) bounds applied after scaling (imported preprocessing).
         self.clip = clip
+        #: Statistics that leave values as they are (a model that takes normalized input),
+        #: and statistics that keep finite values finite: both save passes over each block.
+        self.identity = bool(np.all(self.lo == 0.0) and np.all(self.scale == 1.0))
+        self.finite = bool(np.isfinite(self.lo).all() and np.isfinite(self.scale).all())
 
     @classmethod
     def from_image(
@@ -192,13 +196,17 @@ class Normalizer:
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
         """Normalize a channels-first block ``(C, *spatial)`` to float32."""
-        out = np.asarray(block, dtype=np.float32).copy() if block.dtype == np.float32 else np.asarray(block).astype(np.float32)
+        block = np.asarray(block)
+        out = block.astype(np.float32)  # always a copy: scaled in place below
         shape = (-1,) + (1,) * (out.ndim - 1)
-        lo = self.lo.reshape(shape) if self.lo.size > 1 else self.lo[0]
-        scale = self.scale.reshape(shape) if self.scale.size > 1 else self.scale[0]
-        out -= lo
-        out *= scale
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if not self.identity:
+            out -= self.lo.reshape(shape) if self.lo.size > 1 else self.lo[0]
+            out *= self.scale.reshape(shape) if self.scale.size > 1 else self.scale[0]
+        # Integers scaled by finite statistics stay finite; only floats can hold NaN / Inf.
+        if block.dtype.kind not in "biu" or not self.finite:
+            finite = np.isfinite(out)
+            if not finite.all():
+                out[~finite] = 0.0
         if self.clip is not None:
             np.clip(out, self.clip[0], self.clip[1], out=out)
         return out
