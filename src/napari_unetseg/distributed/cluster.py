@@ -13,14 +13,18 @@ from .records import ClusterError
 
 #: Seconds to wait for a scheduler before giving up.
 CONNECT_TIMEOUT = 10.0
-#: dask settings of the workers :func:`connect` starts. The statistical profiler samples
+#: dask settings of the cluster :func:`connect` starts. The statistical profiler samples
 #: every worker thread's stack each 10 ms with the GIL held: 0.2 of a core-second per
 #: 7.5 s block run in the worker's event loop, taken from the other worker's core when
-#: every core runs one (docs/distributed.md gives the same as environment variables
-#: for workers started elsewhere).
+#: every core runs one. Every dask server (scheduler, nannies, workers) also checks its
+#: event loop's health each 20 ms: with 2 workers that was 0.05 of a core while idle,
+#: half of what the cluster itself cost; each 200 ms still notices a loop blocked for the
+#: 3 s it warns about. (docs/distributed.md gives these as environment variables for
+#: workers started elsewhere.)
 WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.tick.interval": "200ms",
 }
 
 
