@@ -11,6 +11,10 @@ repaint). Measured for each activity of the plugin's widgets:
 - **validating**: Validate a 2048x2048 prediction against its ground truth, with the
   error overlay and the per-class table.
 
+Each activity is followed by :data:`~napari_unetseg._qt._worker.QUIET_S` + 1 s with no
+input, measured apart ("then, quiet"): the full garbage collection that the plugin holds
+back while its jobs run happens there, once mouse and keyboard rest.
+
 With ``--why`` a watchdog thread samples the GUI thread's stack whenever a stall passes
 100 ms and prints the frames seen most, to find what blocks.
 
@@ -73,6 +77,7 @@ class StallMeter:
         self.worst = 0.0
         self.gaps: list[float] = []
         self.why = why
+        self.after = 0.0  # the worst stall in the quiet seconds after the job (measure_run)
         self.stacks: collections.Counter[str] = collections.Counter()
         self._gui = threading.get_ident()
         self._watch: threading.Thread | None = None
@@ -142,18 +147,32 @@ def _scribbles(truth: np.ndarray) -> np.ndarray:
 
 
 def measure_run(app: Any, widget: Any, start: Any, why: bool) -> tuple[StallMeter, float]:
-    """Settle, then measure from ``start()`` until the widget's job has ended."""
+    """Settle, then measure from ``start()`` until the widget's job has ended; then,
+    separately, the quiet seconds after it (``widget.after``), when the full garbage
+    collection that jobs hold back runs (nobody touches mouse or keyboard here)."""
+    from napari_unetseg._qt import _worker
+
     settle(app, SETTLE_S)
     t0 = time.perf_counter()
     with StallMeter(why) as meter:
         start()
         wait_for(widget.runner)
         settle(app, 0.3)
-    return meter, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    with StallMeter(why) as after:
+        settle(app, _worker.QUIET_S + 1.0)
+    meter.after = after.worst
+    return meter, seconds
 
 
 def _result(meter: StallMeter, note: str) -> dict:
-    return {"stall": meter.worst, "p99": meter.p99(), "note": note, "why": meter.stacks}
+    return {
+        "stall": meter.worst,
+        "p99": meter.p99(),
+        "after": meter.after,
+        "note": note,
+        "why": meter.stacks,
+    }
 
 
 def measure_training(viewer: Any, app: Any, seconds: float, preview: bool, why: bool) -> dict:
@@ -265,10 +284,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Event-loop stalls ({TICK_MS} ms QTimer in a shown napari viewer); load average {load}")
-    print("| activity | largest stall (ms) | 99th percentile gap (ms) | run |")
-    print("|---|---|---|---|")
+    print(
+        "| activity | largest stall (ms) | 99th percentile gap (ms) | run | "
+        "then, quiet (ms) |"
+    )
+    print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['stall']:.0f} | {r['p99']:.0f} | {r['note']} |")
+        print(
+            f"| {name} | {r['stall']:.0f} | {r['p99']:.0f} | {r['note']} | {r['after']:.0f} |"
+        )
     if args.why:
         for name, r in results.items():
             if r["why"]:
@@ -283,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "stalls_ms": {k: round(v["stall"], 1) for k, v in results.items()},
                     "p99_ms": {k: round(v["p99"], 1) for k, v in results.items()},
+                    # the held-back full collection, with no input after the job
+                    "quiet_after_ms": {k: round(v["after"], 1) for k, v in results.items()},
                     "when": datetime.date.today().isoformat(),
                     "machine": machine(),
                     "load": load,

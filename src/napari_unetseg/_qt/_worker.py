@@ -27,12 +27,13 @@ Example
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QPushButton
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal
+from qtpy.QtWidgets import QApplication, QPushButton
 
 from ._common import at_next_turn, notify_error
 
@@ -278,7 +279,7 @@ def _hold_full_collections() -> None:
     undone at the end, made the next allocation start a full collection at once: the
     collector then compared the whole heap with the few objects it had last counted.)
     """
-    if _HELD["jobs"] == 0:
+    if _HELD["thresholds"] is None:  # else still held: the last job's collection waits
         _HELD["thresholds"] = gc.get_threshold()
         first, second, _ = _HELD["thresholds"]
         gc.set_threshold(first, second, NO_FULL_COLLECTIONS)
@@ -286,8 +287,79 @@ def _hold_full_collections() -> None:
 
 
 def _release_full_collections() -> None:
-    """The last running job ended: the collector's own thresholds again."""
+    """The last running job ended: the postponed full collection runs once the user
+    leaves mouse and keyboard alone (:class:`_QuietCollection`), then the collector's
+    own thresholds come back."""
     _HELD["jobs"] = max(0, _HELD["jobs"] - 1)
     if _HELD["jobs"] == 0 and _HELD["thresholds"] is not None:
+        if not _QuietCollection.start():
+            _collect_and_restore()
+
+
+def _collect_and_restore() -> None:
+    if _HELD["jobs"] == 0 and _HELD["thresholds"] is not None:
+        gc.collect()
         gc.set_threshold(*_HELD["thresholds"])
         _HELD["thresholds"] = None
+
+
+#: Seconds without mouse, wheel or keyboard input before the postponed collection runs.
+QUIET_S = 1.5
+
+
+class _QuietCollection(QObject):
+    """Runs the full collection that jobs held back at a quiet moment.
+
+    Jobs leave the collector owing one: generation 2 counted every young collection of
+    the job, so restoring the threshold at once made the next allocation walk napari's
+    whole heap (250-350 ms of a frozen viewer) just as the result layer appeared. It runs
+    instead once nobody has touched mouse, wheel or keyboard for :data:`QUIET_S` seconds
+    (an application event filter, installed only while waiting), like a browser's
+    idle-time collection; a job that starts meanwhile holds it back again.
+    """
+
+    INPUT = (
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonRelease,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.KeyPress,
+        QEvent.Type.KeyRelease,
+    )
+    _instance: _QuietCollection | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_input = time.monotonic()
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self._check)
+
+    @classmethod
+    def start(cls) -> bool:
+        """Wait for a quiet moment (False without a Qt application: collect now)."""
+        app = QApplication.instance()
+        if app is None:
+            return False
+        if cls._instance is None:
+            cls._instance = cls()
+        self = cls._instance
+        self.last_input = time.monotonic()
+        app.installEventFilter(self)
+        self.timer.start(int(QUIET_S * 1000))
+        return True
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt API
+        if event.type() in self.INPUT:
+            self.last_input = time.monotonic()
+        return False
+
+    def _check(self) -> None:
+        wait = QUIET_S - (time.monotonic() - self.last_input)
+        if wait > 0 and _HELD["jobs"] == 0:
+            self.timer.start(int(wait * 1000) + 1)
+            return
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        _collect_and_restore()  # nothing while a new job runs: its end starts this again
