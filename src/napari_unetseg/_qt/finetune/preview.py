@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common import image_shape, output_layer, output_name
+from .._common import at_next_turn, image_shape, output_layer, output_name
 from .label_policy import PREVIEW_COLORS
 from .paint_panel import labels_colormap
 
@@ -59,6 +59,8 @@ class Preview:
         self.viewer = viewer
         #: (image layer, region index) of the running preview, or None.
         self.target: tuple[Image, tuple] | None = None
+        #: A preview layer made but not yet in the viewer (it joins at the next turn).
+        self._pending: Labels | None = None
 
     def show(self, preview: np.ndarray) -> None:
         """Write a prediction of the target region into the preview layer."""
@@ -71,14 +73,20 @@ class Preview:
         if layer is None:
             return
         layer.data[region] = preview
-        layer.refresh()
+        if layer in self.viewer.layers:  # a layer still to join shows its data then
+            layer.refresh()
 
     def layer(self, image: Image) -> Labels | None:
         """The ``"<image> [preview]"`` layer, made (empty) when missing or mismatched.
 
-        Made when Train is pressed rather than at the first preview: adding a layer
-        takes the GUI a moment, better spent before the run than during it. None when
-        the image has left the viewer.
+        Made at the first preview, not when Train is pressed: adding a Labels layer
+        keeps the GUI thread busy for 100-150 ms, and right after the press the job's
+        setup (loading the model, measuring objects) holds the interpreter in long
+        stretches, which made the same add take 230-700 ms. By the first preview the job
+        runs the network, which lets the GUI thread run. A new layer joins the viewer a
+        turn later (``output_layer(next_turn=True)``), apart from the progress bar and
+        the curve that the same preview record updates. None when the image has left
+        the viewer.
         """
         from napari.layers import Labels
 
@@ -94,18 +102,34 @@ class Preview:
             and isinstance(existing.data, np.ndarray)
         ):
             return existing
+        pending = self._pending
+        if pending is not None and pending.name == name and tuple(pending.data.shape) == shape:
+            return pending
         active = viewer.layers.selection.active
         layer = output_layer(
             viewer,
             image,
             PREVIEW_SUFFIX,
             np.zeros(shape, np.uint8),
+            next_turn=existing is None,
             colormap=labels_colormap(PREVIEW_COLORS),
             opacity=0.9,
         )
         layer.contour = 2  # outlines: the image, and so the misses, stay visible
-        # Just above its image, under the scribbles, which stay selected for painting.
+        if layer in viewer.layers:
+            self._place(layer, image, active)
+        else:
+            self._pending = layer
+            at_next_turn(lambda: self._place(layer, image, active))
+        return layer
+
+    def _place(self, layer: Labels, image: Image, active: Any) -> None:
+        """Just above its image, under the scribbles, which stay selected for painting."""
+        viewer = self.viewer
+        if self._pending is layer:
+            self._pending = None
+        if layer not in viewer.layers or image not in viewer.layers:
+            return
         viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(image) + 1)
         if active is not None and active in viewer.layers:
             viewer.layers.selection.active = active
-        return layer

@@ -27,7 +27,6 @@ from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
 from .._common import (
-    at_next_turn,
     image_shape,
     layer_data,
     notify_error,
@@ -291,8 +290,6 @@ class FinetuneWidget(ui.DockWidget):
             return None
         assert image is not None and labels is not None
         req = self._make_request(image, labels, continued)
-        if self.preview.target is not None:  # made in a turn of the event loop of its own
-            at_next_turn(lambda: self.preview.layer(image))
         self._request, self._request_layers = req, (image, labels)
         self._run_done = False
         self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
