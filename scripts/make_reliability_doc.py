@@ -109,13 +109,22 @@ def _stall_rows() -> list[str]:
     if not STALLS.exists():
         return ["Not measured yet: run `python benchmarks/bench_responsiveness.py`."]
     data = json.loads(STALLS.read_text())
+    quiet = data.get("quiet_after_ms", {})
     rows = [
-        "| activity | largest stall (ms) | target |",
-        "|---|---|---|",
+        "| activity | largest stall (ms) | target | then, quiet (ms) |",
+        "|---|---|---|---|",
     ]
     for name, ms in data["stalls_ms"].items():
-        rows.append(f"| {name} | {ms:.0f} | < 200 ms |")
+        after = f"{quiet[name]:.0f}" if name in quiet else "-"
+        rows.append(f"| {name} | {ms:.0f} | < 200 ms | {after} |")
     rows.append("")
+    if quiet:
+        rows.append(
+            "\"Then, quiet\": the largest stall in the 2.5 s after the activity, with no input: "
+            "the full garbage collection that jobs hold back runs there, once mouse and "
+            "keyboard have rested 1.5 s."
+        )
+        rows.append("")
     rows.append(f"Measured {data['when']} on {data['machine']}, load average {data['load']}")
     rows.append(f"(`{data['command']}`; see docs/benchmarks.md).")
     return rows
