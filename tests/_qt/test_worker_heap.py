@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from napari_unetseg._qt import _worker
+
+
+@pytest.fixture(autouse=True)
+def no_collection_waiting():
+    """Start from the collector's own thresholds: an earlier test's job may have left
+    its held-back collection waiting for a quiet moment."""
+    waiting = _worker._QuietCollection._instance
+    if waiting is not None:
+        waiting.timer.stop()
+    _worker._collect_and_restore()
+    yield
 
 
 def test_full_collections_held_while_jobs_run_and_released_after_the_last(monkeypatch):
