@@ -192,6 +192,8 @@ def test_a_growing_curve_keeps_its_x_range_until_the_data_reach_its_end(qtbot):
     assert ranges[0][1] - ranges[0][0] >= 100  # wide from the first point
     assert len(set(ranges)) == 2  # it doubled once, when the curve reached the end
     assert ranges[-1][1] >= 120 and ranges[-1][1] - ranges[-1][0] >= 200
+    plot.fit_x()  # the run ended: the axis fits the steps taken
+    assert 120 <= plot.axes.get_xlim()[1] < 130
     plot.clear()  # a new curve starts from its own range
     plot.set_line("dice", [0, 1, 2], [0.5, 0.6, 0.7])
     plot.rescale(ylim=(0, 1))

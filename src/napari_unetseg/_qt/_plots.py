@@ -241,6 +241,11 @@ class PlotCanvas(QWidget):
             self.axes.set_ylim(*ylim)
         self.redraw()
 
+    def fit_x(self) -> None:
+        """Fit a growing x range to the data (a live curve that is complete)."""
+        self._grown = None
+        self.rescale(ylim=self.axes.get_ylim())
+
     def on_click(self, callback: Callable[[float, float], None]) -> None:
         """Call ``callback(x, y)`` (data coordinates) when the plot is clicked."""
 

@@ -35,8 +35,9 @@ class CurvePlot:
         self._run_lines: list[Any] = []
         self.n_points = 0
 
-    def update(self, curve: Curve) -> None:
-        """Show ``curve`` (drawn when the event loop is next idle)."""
+    def update(self, curve: Curve, final: bool = False) -> None:
+        """Show ``curve`` (drawn when the event loop is next idle); ``final`` (the run
+        ended): the x axis fits the steps taken instead of the range it grew to."""
         plot = self.widget
         for line in self._run_lines[len(curve.runs) :]:
             line.remove()
@@ -61,6 +62,8 @@ class CurvePlot:
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
         ylim = (0.0, max([1.02, *curve.loss]) * 1.03)
         plot.rescale(ylim=ylim, grow=True, min_span=FIRST_SPAN)
+        if final:
+            plot.fit_x()
         if plot.axes.get_legend() is None:
             plot.legend()
         self.n_points = len(curve.loss) + len(curve.dice)

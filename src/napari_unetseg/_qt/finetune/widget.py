@@ -396,7 +396,9 @@ class FinetuneWidget(ui.DockWidget):
     def _on_finished(self) -> None:
         self._request = None
         self.stop_button.setEnabled(False)
-        self._draw()
+        self._draw_timer.stop()
+        self._last_draw = time.perf_counter()
+        self.plot.update(self.curve, final=True)
         self._update_state()
 
     # -- plot ---------------------------------------------------------------------------
