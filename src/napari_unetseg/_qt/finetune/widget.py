@@ -396,9 +396,7 @@ class FinetuneWidget(ui.DockWidget):
     def _on_finished(self) -> None:
         self._request = None
         self.stop_button.setEnabled(False)
-        self._draw_timer.stop()
-        self._last_draw = time.perf_counter()
-        self.plot.update(self.curve, final=True)
+        self._draw(final=True)
         self._update_state()
 
     # -- plot ---------------------------------------------------------------------------
@@ -409,9 +407,11 @@ class FinetuneWidget(ui.DockWidget):
         elif not self._draw_timer.isActive():
             self._draw_timer.start(int(1000 * wait))
 
-    def _draw(self) -> None:
+    def _draw(self, final: bool = False) -> None:
+        """Draw the curve now; ``final`` (the run ended): its x axis fits the steps."""
+        self._draw_timer.stop()
         self._last_draw = time.perf_counter()
-        self.plot.update(self.curve)
+        self.plot.update(self.curve, final=final)
 
     # -- state ---------------------------------------------------------------------------
     def _stack(self) -> bool:
