@@ -1,0 +1,132 @@
+"""Which random forest makes the best teacher for scribble training (issue #14)?
+
+A new model trained on sparse scribbles learns from a random forest's dense answer
+(``napari_unetseg.forest``). This script fits forest variants on the scribbles of the
+``bench_accuracy.py`` cases (the same strokes, the same scoring on the unpainted part)
+and prints each variant's Dice alone, for one or more draws of the scribbles; with
+``--unet-seconds`` it also trains the U-Net (``api.train``, a new model) with the baseline
+forest and with the balanced one as teacher. Every result is appended to ``--log`` as one
+JSON line.
+
+    OMP_NUM_THREADS=1 python benchmarks/explore_teachers.py \
+        --cases mni152-gm-2d mni152-gm-3d dsb2018-2d stardist-synthetic-3d --seeds 0 1
+    OMP_NUM_THREADS=2 python benchmarks/explore_teachers.py --cases mni152-gm-2d \
+        --seeds 0 1 --unet-seconds 90 --no-forests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+
+import bench_accuracy as bench  # noqa: E402
+import real_data  # noqa: E402
+
+from napari_unetseg import api, forest  # noqa: E402
+
+#: The baseline's forest (bench_accuracy.FOREST, as in scikit-image's example).
+BASE = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1, "random_state": 0}
+
+
+def _fit(features: np.ndarray, scribbles: np.ndarray, make: Callable[[], Any]) -> np.ndarray:
+    """P(object) of every pixel from a classifier fitted on the painted ones."""
+    painted = scribbles > 0
+    clf = make()
+    clf.fit(features[painted], scribbles[painted])
+    flat = features.reshape(-1, features.shape[-1])
+    return clf.predict_proba(flat)[:, 1].reshape(scribbles.shape)
+
+
+def _context(features: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Auto-context: the features plus the probabilities, raw and smoothed (sigma 1-8)."""
+    extra = [p] + [ndi.gaussian_filter(p, s) for s in (1, 2, 4, 8)]
+    return np.concatenate([features, np.stack(extra, -1).astype(np.float32)], -1)
+
+
+def variants(image: np.ndarray, scribbles: np.ndarray) -> dict[str, np.ndarray]:
+    """Foreground of each forest variant."""
+    from skimage.feature import multiscale_basic_features
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+
+    def rf(**kw: Any) -> Callable[[], Any]:
+        return lambda: RandomForestClassifier(**{**BASE, **kw})
+
+    feats = multiscale_basic_features(image, sigma_min=0.5, sigma_max=16).astype(np.float32)
+    p0 = _fit(feats, scribbles, rf())
+    wide = multiscale_basic_features(image, sigma_min=0.5, sigma_max=32).astype(np.float32)
+    extra = lambda: ExtraTreesClassifier(n_estimators=200, n_jobs=1, random_state=0)  # noqa: E731
+    return {
+        "baseline (50 trees, depth 10)": p0 > 0.5,
+        "class weights balanced": _fit(feats, scribbles, rf(class_weight="balanced")) > 0.5,
+        "200 trees, no depth limit": _fit(feats, scribbles, rf(n_estimators=200, max_depth=None))
+        > 0.5,
+        "extremely randomized trees, 200": _fit(feats, scribbles, extra) > 0.5,
+        "features up to sigma 32": _fit(wide, scribbles, rf()) > 0.5,
+        "probabilities smoothed (sigma 1)": ndi.gaussian_filter(p0, 1) > 0.5,
+        "auto-context": _fit(_context(feats, p0), scribbles, rf()) > 0.5,
+    }
+
+
+def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, balanced: bool) -> Any:
+    """A new model trained on the scribbles with the forest teacher (baseline or balanced)."""
+    saved = dict(forest.FOREST)
+    if balanced:
+        forest.FOREST = {**saved, "class_weight": "balanced"}
+    try:
+        return api.train(image, scribbles, label_mode="sparse", time_limit=seconds, seed=0)
+    finally:
+        forest.FOREST = saved
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", nargs="+", default=["mni152-gm-2d", "mni152-gm-3d"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="scribble draws")
+    p.add_argument("--unet-seconds", type=float, default=0.0, help="also train the U-Net")
+    p.add_argument("--no-forests", action="store_true", help="skip the forest table")
+    p.add_argument("--log", default=str(HERE / "results" / "explore_teachers.jsonl"))
+    args = p.parse_args(argv)
+    with open(args.log, "a") as log:
+        for name in args.cases:
+            loaded = real_data.load_case(name)
+            image, truth = loaded.image.astype(np.float32), loaded.foreground
+            scored = ~bench.painted_region(loaded.case, image.shape)
+            for seed in args.seeds:
+                scribbles = bench.make_scribbles(loaded, seed=seed)
+                rows: dict[str, dict[str, Any]] = {}
+                if not args.no_forests:
+                    for label, fg in variants(image, scribbles).items():
+                        rows[f"forest: {label}"] = bench.foreground_scores(fg, truth, scored)
+                for balanced in (False, True) if args.unet_seconds else ():
+                    t0 = time.perf_counter()
+                    model = unet(loaded.image, scribbles, args.unet_seconds, balanced)
+                    fg = bench.predict_foreground(loaded.image, model, {})
+                    score = bench.foreground_scores(fg, truth, scored)
+                    score["steps"] = model.history.get("steps")
+                    score["seconds"] = time.perf_counter() - t0
+                    teacher = "balanced forest" if balanced else "baseline forest"
+                    rows[f"U-Net, {args.unet_seconds:g} s, teacher: {teacher}"] = score
+                for label, score in rows.items():
+                    print(
+                        f"{name} scribbles s{seed} | {label:48s} | Dice {score['dice']:.3f} "
+                        f"sens {score['sensitivity']:.3f} prec {score['precision']:.3f}",
+                        flush=True,
+                    )
+                    line = {"case": name, "scribble_seed": seed, "variant": label, **score}
+                    log.write(json.dumps(line, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
