@@ -5,8 +5,9 @@ A new model trained on sparse scribbles learns from a random forest's dense answ
 ``bench_accuracy.py`` cases (the same strokes, the same scoring on the unpainted part)
 and prints each variant's Dice alone, for one or more draws of the scribbles; with
 ``--unet-seconds`` it also trains the U-Net (``api.train``, a new model) with the baseline
-forest and with the balanced one as teacher. Every result is appended to ``--log`` as one
-JSON line.
+forest and with the balanced one as teacher, and with ``--soft`` on soft targets: labels
+drawn afresh from the baseline forest's probabilities at every patch read. Every result
+is appended to ``--log`` as one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/explore_teachers.py \
         --cases mni152-gm-2d mni152-gm-3d dsb2018-2d stardist-synthetic-3d --seeds 0 1
@@ -79,15 +80,48 @@ def variants(image: np.ndarray, scribbles: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, balanced: bool) -> Any:
-    """A new model trained on the scribbles with the forest teacher (baseline or balanced)."""
-    saved = dict(forest.FOREST)
-    if balanced:
+class Sampled:
+    """Labels drawn afresh from P(object) at every read (soft targets in expectation);
+    painted pixels keep their class. Training reads its patches through ``[]``."""
+
+    def __init__(self, p: np.ndarray, painted: np.ndarray, seed: int) -> None:
+        self.p, self.painted = p, painted
+        self.rng = np.random.default_rng(seed)
+        self.shape, self.ndim, self.dtype = painted.shape, painted.ndim, np.dtype(np.uint8)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        p, painted = self.p[key], self.painted[key]
+        draw = np.where(self.rng.random(p.shape) < p, 2, 1).astype(np.uint8)
+        return np.where(painted > 0, painted, draw)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+
+def _soft_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
+    """Stands in for ``forest.dense_targets``: the baseline forest's probabilities."""
+    image, painted = np.asarray(images[0], np.float32), np.asarray(labels[0])
+    from skimage.feature import multiscale_basic_features
+    from sklearn.ensemble import RandomForestClassifier
+
+    feats = multiscale_basic_features(image, sigma_min=0.5, sigma_max=16).astype(np.float32)
+    p = _fit(feats, painted, lambda: RandomForestClassifier(**BASE))
+    return [Sampled(p.astype(np.float32), painted, kw.get("seed", 0))], "soft forest targets"
+
+
+def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, teacher: str) -> Any:
+    """A new model trained on the scribbles with a forest teacher: "baseline",
+    "balanced" (class weights) or "soft" (labels drawn from the baseline's probabilities)."""
+    saved, dense = dict(forest.FOREST), forest.dense_targets
+    if teacher == "balanced":
         forest.FOREST = {**saved, "class_weight": "balanced"}
+    elif teacher == "soft":
+        forest.dense_targets = _soft_targets
     try:
         return api.train(image, scribbles, label_mode="sparse", time_limit=seconds, seed=0)
     finally:
-        forest.FOREST = saved
+        forest.FOREST, forest.dense_targets = saved, dense
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="scribble draws")
     p.add_argument("--unet-seconds", type=float, default=0.0, help="also train the U-Net")
     p.add_argument("--no-forests", action="store_true", help="skip the forest table")
+    p.add_argument("--soft", action="store_true", help="with --unet-seconds: soft targets too")
     p.add_argument("--log", default=str(HERE / "results" / "explore_teachers.jsonl"))
     args = p.parse_args(argv)
     with open(args.log, "a") as log:
@@ -109,15 +144,15 @@ def main(argv: list[str] | None = None) -> None:
                 if not args.no_forests:
                     for label, fg in variants(image, scribbles).items():
                         rows[f"forest: {label}"] = bench.foreground_scores(fg, truth, scored)
-                for balanced in (False, True) if args.unet_seconds else ():
+                teachers = ["baseline", "balanced"] + (["soft"] if args.soft else [])
+                for teacher in teachers if args.unet_seconds else ():
                     t0 = time.perf_counter()
-                    model = unet(loaded.image, scribbles, args.unet_seconds, balanced)
+                    model = unet(loaded.image, scribbles, args.unet_seconds, teacher)
                     fg = bench.predict_foreground(loaded.image, model, {})
                     score = bench.foreground_scores(fg, truth, scored)
                     score["steps"] = model.history.get("steps")
                     score["seconds"] = time.perf_counter() - t0
-                    teacher = "balanced forest" if balanced else "baseline forest"
-                    rows[f"U-Net, {args.unet_seconds:g} s, teacher: {teacher}"] = score
+                    rows[f"U-Net, {args.unet_seconds:g} s, teacher: {teacher} forest"] = score
                 for label, score in rows.items():
                     print(
                         f"{name} scribbles s{seed} | {label:48s} | Dice {score['dice']:.3f} "
