@@ -64,10 +64,12 @@ def variants(image: np.ndarray, scribbles: np.ndarray) -> dict[str, np.ndarray]:
     def rf(**kw: Any) -> Callable[[], Any]:
         return lambda: RandomForestClassifier(**{**BASE, **kw})
 
-    feats = multiscale_basic_features(image, sigma_min=0.5, sigma_max=16).astype(np.float32)
+    def extra() -> Any:
+        return ExtraTreesClassifier(n_estimators=200, n_jobs=1, random_state=0)
+
+    feats = forest.features(image)  # the teacher's (and the baseline's) features
     p0 = _fit(feats, scribbles, rf())
     wide = multiscale_basic_features(image, sigma_min=0.5, sigma_max=32).astype(np.float32)
-    extra = lambda: ExtraTreesClassifier(n_estimators=200, n_jobs=1, random_state=0)  # noqa: E731
     return {
         "baseline (50 trees, depth 10)": p0 > 0.5,
         "class weights balanced": _fit(feats, scribbles, rf(class_weight="balanced")) > 0.5,
@@ -101,12 +103,10 @@ class Sampled:
 
 def _soft_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
     """Stands in for ``forest.dense_targets``: the baseline forest's probabilities."""
-    image, painted = np.asarray(images[0], np.float32), np.asarray(labels[0])
-    from skimage.feature import multiscale_basic_features
     from sklearn.ensemble import RandomForestClassifier
 
-    feats = multiscale_basic_features(image, sigma_min=0.5, sigma_max=16).astype(np.float32)
-    p = _fit(feats, painted, lambda: RandomForestClassifier(**BASE))
+    painted = np.asarray(labels[0])
+    p = _fit(forest.features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
     return [Sampled(p.astype(np.float32), painted, kw.get("seed", 0))], "soft forest targets"
 
 

@@ -16,14 +16,15 @@ CONNECT_TIMEOUT = 10.0
 #: dask settings of the cluster :func:`connect` starts. The statistical profiler samples
 #: every worker thread's stack each 10 ms with the GIL held: 0.2 of a core-second per
 #: 7.5 s block run in the worker's event loop, taken from the other worker's core when
-#: every core runs one. The rest are the servers' periodic chores, which dask runs far
-#: more often than blocks of seconds to minutes need: the event-loop health check (20 ms; every
-#: 500 ms still notices a loop blocked for the 3 s it warns about), the system monitor's
-#: CPU, memory and network sample (500 ms) and the memory manager's check for spilling
-#: and pausing (100 ms). An idle 2-worker cluster
-#: (scheduler, nannies, workers) used 0.10 of a core with dask's settings, 0.043 with the
-#: health check at 200 ms and 0.026 with all of these (docs/distributed.md gives them as
-#: environment variables for workers started elsewhere).
+#: every core runs one. The rest are periodic chores that dask runs far more often than
+#: blocks of seconds to minutes need: the event-loop health check (20 ms; every 500 ms
+#: still notices a loop blocked for the 3 s it warns about), the system monitor's CPU,
+#: memory and network sample (500 ms) and the memory manager's check for spilling and
+#: pausing (100 ms). Each wake-up takes the GIL, and with every core running a worker it
+#: also stalls a compute thread. An idle 2-worker cluster (scheduler, nannies, workers)
+#: used 0.10 of a core with dask's settings, 0.043 with the health check at 200 ms and
+#: 0.026 with all of these (docs/distributed.md gives them as environment variables for
+#: workers started elsewhere).
 WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.gil.enabled": False,
