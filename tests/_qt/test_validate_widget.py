@@ -179,6 +179,27 @@ def test_plot_canvas_follows_the_theme(make_napari_viewer):
     assert plot.names() == []
 
 
+def test_a_plot_that_qt_deleted_lets_go_of_the_theme(make_napari_viewer, qtbot):
+    # A dock closed: Qt deletes the widget while its Python object lives on. A theme
+    # change then neither fails nor keeps calling it; freeing it needs no hook.
+    viewer = make_napari_viewer()
+    plot = PlotCanvas(viewer=viewer)
+    connected = len(viewer.events.theme.callbacks)
+    plot.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    plot.close()
+    qtbot.waitUntil(lambda: not _alive(plot), timeout=3000)
+    viewer.theme = "light"
+    assert len(viewer.events.theme.callbacks) == connected - 1
+
+
+def _alive(widget) -> bool:
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
 def test_a_growing_curve_keeps_its_x_range_until_the_data_reach_its_end(qtbot):
     # Each change of the axes is a full matplotlib redraw (30-100 ms of a frozen viewer);
     # a live training curve must only add lines over a kept background most of the time.

@@ -1,24 +1,11 @@
-"""No full garbage collection starts by itself while jobs run; the thresholds come back
-after the last one."""
+"""No full garbage collection starts by itself while jobs run, and the young ones run on
+the GUI thread; the collector's own settings come back after the last job."""
 
 from __future__ import annotations
 
 import gc
 
-import pytest
-
 from napari_unetseg._qt import _worker
-
-
-@pytest.fixture(autouse=True)
-def no_collection_waiting():
-    """Start from the collector's own thresholds: an earlier test's job may have left
-    its held-back collection waiting for a quiet moment."""
-    waiting = _worker._QuietCollection._instance
-    if waiting is not None:
-        waiting.timer.stop()
-    _worker._collect_and_restore()
-    yield
 
 
 def test_full_collections_held_while_jobs_run_and_released_after_the_last(monkeypatch):
@@ -45,7 +32,10 @@ def test_the_held_collection_waits_for_a_quiet_moment(qtbot, monkeypatch):
 
     monkeypatch.setattr(_worker, "QUIET_S", 0.3)
     collected = []
-    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(a) or 0)
+    # full collections only (young ones run on the GUI thread's timer while jobs run)
+    monkeypatch.setattr(
+        gc, "collect", lambda *a: (not a or a[0] == 2) and collected.append(a) or 0
+    )
     before = gc.get_threshold()
     widget = QWidget()
     qtbot.addWidget(widget)
@@ -56,8 +46,12 @@ def test_the_held_collection_waits_for_a_quiet_moment(qtbot, monkeypatch):
     for _ in range(4):  # the user keeps moving the mouse
         qtbot.wait(150)
         move = QMouseEvent(
-            QEvent.Type.MouseMove, QPointF(5, 5), QPointF(5, 5), Qt.MouseButton.NoButton,
-            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            QEvent.Type.MouseMove,
+            QPointF(5, 5),
+            QPointF(5, 5),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
         )
         QApplication.sendEvent(widget, move)
     assert not collected
@@ -67,6 +61,42 @@ def test_the_held_collection_waits_for_a_quiet_moment(qtbot, monkeypatch):
     _worker._release_full_collections()
     qtbot.waitUntil(lambda: gc.get_threshold() == before, timeout=3000)
     assert len(collected) == 1 and _worker._HELD["thresholds"] is None
+
+
+def test_while_jobs_run_cyclic_garbage_is_freed_on_the_gui_thread(qtbot):
+    # A job thread that makes cyclic garbage (which may hold Qt objects) must not free
+    # it itself: the GUI thread's timer does, and the collector is back after.
+    import threading
+
+    from qtpy.QtWidgets import QWidget
+
+    freed_on = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            freed_on.append(threading.current_thread())
+
+    widget = QWidget()
+    qtbot.addWidget(widget)
+    assert gc.isenabled()
+    _worker._hold_full_collections()
+    assert not gc.isenabled()
+
+    def job():  # cyclic garbage, far past generation 0's threshold of new objects
+        for _ in range(5 * gc.get_threshold()[0]):
+            Cycle()
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    assert freed_on == []  # the job thread did not collect
+    qtbot.waitUntil(lambda: bool(freed_on), timeout=3000)
+    assert set(freed_on) == {threading.main_thread()}
+    _worker._release_full_collections()
+    assert gc.isenabled()
 
 
 def test_a_dock_imports_the_job_modules_in_a_background_thread(monkeypatch):

@@ -122,10 +122,10 @@ class PlotCanvas(QWidget):
         self.set_labels(xlabel, ylabel, title)
         self._viewer = viewer
         if viewer is not None:
+            # napari's events hold bound methods weakly: the connection goes with this
+            # object. (A ``destroyed`` hook that disconnected it held a bound method, so
+            # the garbage collector ran it on a half-freed widget: a crash.)
             viewer.events.theme.connect(self._on_theme)
-            # Disconnect when Qt deletes the widget (the closure holds no reference to self).
-            theme_event, handler = viewer.events.theme, self._on_theme
-            self.destroyed.connect(lambda *_: theme_event.disconnect(handler))
         self.apply_theme(viewer.theme if viewer is not None else "dark")
 
     # -- content ----------------------------------------------------------------------------
@@ -331,8 +331,14 @@ class PlotCanvas(QWidget):
         self.relayout()
 
     def _on_theme(self, event: Any = None) -> None:
-        if self._viewer is not None:
+        if self._viewer is None:
+            return
+        try:
             self.apply_theme(self._viewer.theme)
+        except RuntimeError as exc:  # Qt deleted the widget; its Python side lives on
+            if "deleted" not in str(exc):
+                raise
+            self._viewer.events.theme.disconnect(self._on_theme)
 
 
 __all__ = ["PALETTE", "PlotCanvas", "theme_colors"]

@@ -84,15 +84,25 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._run_button = run_button
         self._cancel_button = cancel_button
-        self.worker: Any = None
         # Closing napari (or the dock) deletes the widgets while a job may still run: the
         # job is then asked to stop and its callbacks, which touch those widgets, skipped.
-        self._alive = {"yes": True}
-        alive, get_worker = self._alive, lambda: self.worker
-        self.destroyed.connect(lambda *_: _orphan(alive, get_worker()))
+        # The hook holds only this dict, never ``self``: the garbage collector may run it
+        # while freeing this object, and a half-freed object must not be touched.
+        self._alive: dict[str, Any] = {"yes": True, "worker": None}
+        alive = self._alive
+        self.destroyed.connect(lambda *_: _orphan(alive, alive["worker"]))
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
+
+    @property
+    def worker(self) -> Any:
+        """The running job's worker (None when idle)."""
+        return self._alive["worker"]
+
+    @worker.setter
+    def worker(self, worker: Any) -> None:
+        self._alive["worker"] = worker
 
     @property
     def busy(self) -> bool:
@@ -226,7 +236,7 @@ class JobRunner(QObject):
             self._cancel_button.setEnabled(busy)
 
 
-def _orphan(alive: dict[str, bool], worker: Any) -> None:
+def _orphan(alive: dict[str, Any], worker: Any) -> None:
     """The runner's widgets are gone: stop the job at its next yield, skip its callbacks."""
     alive["yes"] = False
     if worker is not None:
@@ -234,7 +244,7 @@ def _orphan(alive: dict[str, bool], worker: Any) -> None:
 
 
 def _guarded_slot(
-    slot: Callable[..., None], alive: dict[str, bool], worker: Any
+    slot: Callable[..., None], alive: dict[str, Any], worker: Any
 ) -> Callable[..., None]:
     """``slot``, skipped once the widgets are gone (deleted C++ objects raise a
     RuntimeError in PyQt and PySide alike; napari may delete a dock's children before
@@ -283,6 +293,8 @@ def _hold_full_collections() -> None:
         _HELD["thresholds"] = gc.get_threshold()
         first, second, _ = _HELD["thresholds"]
         gc.set_threshold(first, second, NO_FULL_COLLECTIONS)
+    if _HELD["jobs"] == 0:
+        _GuiThreadCollections.start()
     _HELD["jobs"] += 1
 
 
@@ -291,6 +303,8 @@ def _release_full_collections() -> None:
     leaves mouse and keyboard alone (:class:`_QuietCollection`), then the collector's
     own thresholds come back."""
     _HELD["jobs"] = max(0, _HELD["jobs"] - 1)
+    if _HELD["jobs"] == 0:
+        _GuiThreadCollections.stop()
     if _HELD["jobs"] == 0 and _HELD["thresholds"] is not None:
         if not _QuietCollection.start():
             _collect_and_restore()
@@ -301,6 +315,54 @@ def _collect_and_restore() -> None:
         gc.collect()
         gc.set_threshold(*_HELD["thresholds"])
         _HELD["thresholds"] = None
+
+
+#: While jobs run, the GUI thread looks this often (ms) whether a young collection is due.
+YOUNG_EVERY_MS = 100
+
+
+class _GuiThreadCollections(QObject):
+    """While jobs run, every cyclic garbage collection runs on the GUI thread.
+
+    Python's collector runs in whichever thread allocates past its threshold, and a job
+    thread allocates most. Cyclic garbage can hold Qt or vispy objects (a dock closed, a
+    layer removed meanwhile); freed on a job thread, they crash Qt or corrupt vispy's
+    command queue (napari#1029). So while jobs run the automatic collector is off
+    (``gc.disable``) and a timer on the GUI thread collects the young generations when
+    their thresholds say so, as the collector would; the full one stays held (above).
+    Without a Qt application nothing changes. A collector that was already off stays off.
+    """
+
+    _instance: _GuiThreadCollections | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer = QTimer(self)
+        self.timer.setInterval(YOUNG_EVERY_MS)
+        self.timer.timeout.connect(self._collect)
+
+    @classmethod
+    def start(cls) -> None:
+        if QApplication.instance() is None or not gc.isenabled():
+            return
+        if cls._instance is None:
+            cls._instance = cls()
+        gc.disable()
+        cls._instance.timer.start()
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls._instance is not None and cls._instance.timer.isActive():
+            cls._instance.timer.stop()
+            gc.enable()
+
+    def _collect(self) -> None:
+        first, second, _ = gc.get_threshold()
+        young, older, _ = gc.get_count()
+        if older >= second:
+            gc.collect(1)
+        elif young >= first:
+            gc.collect(0)
 
 
 #: Seconds without mouse, wheel or keyboard input before the postponed collection runs.

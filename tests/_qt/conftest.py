@@ -1,0 +1,20 @@
+"""No Qt test leaves a held-back garbage collection to run inside the next one."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_unetseg._qt import _worker
+
+
+@pytest.fixture(autouse=True)
+def no_collection_left_waiting():
+    """A job's end leaves a full collection waiting for a quiet moment
+    (``_worker._QuietCollection``); it runs here, on the GUI thread, after napari closed
+    the test's viewers, not in the middle of the next test. The next test then also
+    starts from the collector's own thresholds."""
+    yield
+    waiting = _worker._QuietCollection._instance
+    if waiting is not None:
+        waiting.timer.stop()
+    _worker._collect_and_restore()
