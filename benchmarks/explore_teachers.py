@@ -4,15 +4,19 @@ A new model trained on sparse scribbles learns from a random forest's dense answ
 (``napari_unetseg.forest``). This script fits forest variants on the scribbles of the
 ``bench_accuracy.py`` cases (the same strokes, the same scoring on the unpainted part)
 and prints each variant's Dice alone, for one or more draws of the scribbles; with
-``--unet-seconds`` it also trains the U-Net (``api.train``, a new model) with the baseline
-forest and with the balanced one as teacher, and with ``--soft`` on soft targets: labels
-drawn afresh from the baseline forest's probabilities at every patch read. Every result
-is appended to ``--log`` as one JSON line.
+``--unet-seconds`` it also trains the U-Net (``api.train``, a new model) with the
+``--teachers`` given: the baseline forest, the balanced one, "confident" (the baseline's
+labels only where its P(object) is at most 0.2 or at least 0.8, the band between left
+unpainted) and, also with ``--soft``, soft targets: labels drawn afresh from the
+baseline forest's probabilities at every patch read. Every result is appended to
+``--log`` as one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/explore_teachers.py \
         --cases mni152-gm-2d mni152-gm-3d dsb2018-2d stardist-synthetic-3d --seeds 0 1
     OMP_NUM_THREADS=2 python benchmarks/explore_teachers.py --cases mni152-gm-2d \
         --seeds 0 1 --unet-seconds 90 --no-forests
+    OMP_NUM_THREADS=2 python benchmarks/explore_teachers.py --cases mni152-gm-2d \
+        --seeds 0 1 --unet-seconds 90 --no-forests --teachers confident
 """
 
 from __future__ import annotations
@@ -110,14 +114,32 @@ def _soft_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list
     return [Sampled(p.astype(np.float32), painted, kw.get("seed", 0))], "soft forest targets"
 
 
+#: With ``--confident``: the forest's labels are kept where its P(object) is at most
+#: 1 - CONFIDENT or at least CONFIDENT; the pixels in between stay unpainted.
+CONFIDENT = 0.8
+
+
+def _confident_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
+    """Stands in for ``forest.dense_targets``: only the baseline forest's confident labels."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    painted = np.asarray(labels[0])
+    p = _fit(forest.features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
+    guess = np.select([p >= CONFIDENT, p <= 1 - CONFIDENT], [2, 1], 0)
+    return [np.where(painted > 0, painted, guess).astype(painted.dtype)], "confident labels"
+
+
 def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, teacher: str) -> Any:
     """A new model trained on the scribbles with a forest teacher: "baseline",
-    "balanced" (class weights) or "soft" (labels drawn from the baseline's probabilities)."""
+    "balanced" (class weights), "soft" (labels drawn from the baseline's probabilities)
+    or "confident" (the baseline's labels where it is sure, nothing elsewhere)."""
     saved, dense = dict(forest.FOREST), forest.dense_targets
     if teacher == "balanced":
         forest.FOREST = {**saved, "class_weight": "balanced"}
     elif teacher == "soft":
         forest.dense_targets = _soft_targets
+    elif teacher == "confident":
+        forest.dense_targets = _confident_targets
     try:
         return api.train(image, scribbles, label_mode="sparse", time_limit=seconds, seed=0)
     finally:
@@ -131,6 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--unet-seconds", type=float, default=0.0, help="also train the U-Net")
     p.add_argument("--no-forests", action="store_true", help="skip the forest table")
     p.add_argument("--soft", action="store_true", help="with --unet-seconds: soft targets too")
+    p.add_argument(
+        "--teachers",
+        nargs="+",
+        default=["baseline", "balanced"],
+        choices=["baseline", "balanced", "soft", "confident"],
+        help="with --unet-seconds",
+    )
     p.add_argument("--log", default=str(HERE / "results" / "explore_teachers.jsonl"))
     args = p.parse_args(argv)
     with open(args.log, "a") as log:
@@ -144,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                 if not args.no_forests:
                     for label, fg in variants(image, scribbles).items():
                         rows[f"forest: {label}"] = bench.foreground_scores(fg, truth, scored)
-                teachers = ["baseline", "balanced"] + (["soft"] if args.soft else [])
+                teachers = args.teachers + (["soft"] if args.soft else [])
                 for teacher in teachers if args.unet_seconds else ():
                     t0 = time.perf_counter()
                     model = unet(loaded.image, scribbles, args.unet_seconds, teacher)
