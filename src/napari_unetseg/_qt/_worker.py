@@ -87,10 +87,11 @@ class JobRunner(QObject):
         # Closing napari (or the dock) deletes the widgets while a job may still run: the
         # job is then asked to stop and its callbacks, which touch those widgets, skipped.
         # The hook holds only this dict, never ``self``: the garbage collector may run it
-        # while freeing this object, and a half-freed object must not be touched.
+        # while freeing this object, and a half-freed object must not be touched (nor may
+        # the hook fail if the collector emptied the dict first).
         self._alive: dict[str, Any] = {"yes": True, "worker": None}
         alive = self._alive
-        self.destroyed.connect(lambda *_: _orphan(alive, alive["worker"]))
+        self.destroyed.connect(lambda *_: _orphan(alive, alive.get("worker")))
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
