@@ -41,8 +41,8 @@ import real_data  # noqa: E402
 
 from napari_unetseg import api, forest  # noqa: E402
 
-#: The baseline's forest (bench_accuracy.FOREST, as in scikit-image's example).
-BASE = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1, "random_state": 0}
+#: The baseline's forest (as in scikit-image's example).
+BASE = bench.FOREST
 
 
 def _fit(features: np.ndarray, scribbles: np.ndarray, make: Callable[[], Any]) -> np.ndarray:
@@ -105,26 +105,29 @@ class Sampled:
         return out if dtype is None else out.astype(dtype)
 
 
-def _soft_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
-    """Stands in for ``forest.dense_targets``: the baseline forest's probabilities."""
+def _baseline_p(images: list[Any], labels: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The first image's scribbles and the baseline forest's P(object) fitted on them."""
     from sklearn.ensemble import RandomForestClassifier
 
     painted = np.asarray(labels[0])
     p = _fit(forest.features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
+    return painted, p
+
+
+def _soft_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
+    """Stands in for ``forest.dense_targets``: the baseline forest's probabilities."""
+    painted, p = _baseline_p(images, labels)
     return [Sampled(p.astype(np.float32), painted, kw.get("seed", 0))], "soft forest targets"
 
 
-#: With ``--confident``: the forest's labels are kept where its P(object) is at most
+#: Teacher "confident": the forest's labels are kept where its P(object) is at most
 #: 1 - CONFIDENT or at least CONFIDENT; the pixels in between stay unpainted.
 CONFIDENT = 0.8
 
 
 def _confident_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple[list[Any], str]:
     """Stands in for ``forest.dense_targets``: only the baseline forest's confident labels."""
-    from sklearn.ensemble import RandomForestClassifier
-
-    painted = np.asarray(labels[0])
-    p = _fit(forest.features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
+    painted, p = _baseline_p(images, labels)
     guess = np.select([p >= CONFIDENT, p <= 1 - CONFIDENT], [2, 1], 0)
     return [np.where(painted > 0, painted, guess).astype(painted.dtype)], "confident labels"
 

@@ -45,6 +45,12 @@ def user_message(exc: BaseException) -> str:
     return text
 
 
+def qt_deleted(exc: RuntimeError) -> bool:
+    """Whether ``exc`` says the object's C++ side is gone (Qt deleted it while its Python
+    object lives on); the message reads so in PyQt and PySide alike."""
+    return "deleted" in str(exc)
+
+
 def notify_error(error: BaseException | str, context: str = "") -> None:
     """Show an error as a napari notification (one sentence, no traceback).
 

@@ -22,6 +22,8 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
+from ._common import qt_deleted
+
 if TYPE_CHECKING:
     import napari
 
@@ -335,8 +337,8 @@ class PlotCanvas(QWidget):
             return
         try:
             self.apply_theme(self._viewer.theme)
-        except RuntimeError as exc:  # Qt deleted the widget; its Python side lives on
-            if "deleted" not in str(exc):
+        except RuntimeError as exc:
+            if not qt_deleted(exc):
                 raise
             self._viewer.events.theme.disconnect(self._on_theme)
 

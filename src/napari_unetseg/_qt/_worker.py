@@ -35,7 +35,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QPushButton
 
-from ._common import at_next_turn, notify_error
+from ._common import at_next_turn, notify_error, qt_deleted
 
 
 @dataclass
@@ -257,7 +257,7 @@ def _guarded_slot(
         try:
             slot(*args)
         except RuntimeError as exc:
-            if "deleted" not in str(exc):
+            if not qt_deleted(exc):
                 raise
             _orphan(alive, worker)
 
@@ -304,11 +304,11 @@ def _release_full_collections() -> None:
     leaves mouse and keyboard alone (:class:`_QuietCollection`), then the collector's
     own thresholds come back."""
     _HELD["jobs"] = max(0, _HELD["jobs"] - 1)
-    if _HELD["jobs"] == 0:
-        _GuiThreadCollections.stop()
-    if _HELD["jobs"] == 0 and _HELD["thresholds"] is not None:
-        if not _QuietCollection.start():
-            _collect_and_restore()
+    if _HELD["jobs"] > 0:
+        return
+    _GuiThreadCollections.stop()
+    if _HELD["thresholds"] is not None and not _QuietCollection.start():
+        _collect_and_restore()
 
 
 def _collect_and_restore() -> None:
@@ -422,7 +422,16 @@ class _QuietCollection(QObject):
         if wait > 0 and _HELD["jobs"] == 0:
             self.timer.start(int(wait * 1000) + 1)
             return
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
-        _collect_and_restore()  # nothing while a new job runs: its end starts this again
+        self.now()
+
+    @classmethod
+    def now(cls) -> None:
+        """Stop waiting and run the held collection at once (nothing while a job runs:
+        its end starts the wait again)."""
+        self = cls._instance
+        if self is not None:
+            self.timer.stop()
+            app = QApplication.instance()
+            if app is not None:
+                app.removeEventFilter(self)
+        _collect_and_restore()
