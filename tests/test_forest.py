@@ -68,9 +68,12 @@ def test_a_new_model_learns_from_the_forest_and_fine_tuning_does_not():
     scribbles = _scribbles(truth)
     new = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2)
     assert new.history["teacher"] == "random forest"
+    # the forest's classes follow the intensities as they are: no intensity changes
+    assert new.history["augment"] and not new.history["intensity_augment"]
     assert "random forest" in new.history["object_size"]  # the first message says it
     alone = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2, teacher="none")
     assert alone.history["teacher"] == "none"
+    assert alone.history["intensity_augment"]
     tuned = api.train(image, scribbles, model=new, steps=1, patch_size=32, batch_size=2)
     assert tuned.history["teacher"] == "none"
 

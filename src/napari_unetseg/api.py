@@ -342,8 +342,9 @@ def train_iter(
     :func:`napari_unetseg.core.sizing.training_scale` for ``object_size`` / ``scale``.
     ``teacher`` ("auto", "forest", "none"): "auto" (the default) first labels the
     unpainted pixels of a NEW model's sparse scribbles with a random forest fitted on the
-    painted ones, and trains the U-Net on that dense picture (see
-    :mod:`napari_unetseg.forest`); fine-tuning trains on the scribbles alone.
+    painted ones, and trains the U-Net on that dense picture, without intensity
+    augmentation (see :mod:`napari_unetseg.forest`); fine-tuning trains on the scribbles
+    alone.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
@@ -371,6 +372,8 @@ def train_iter(
         dense, taught = forest.dense_targets(imgs, labs, channel_axis=channel_axis, seed=seed)
         use_forest, painted, labs = dense is not labs, labs, dense
         message = f"{message} {taught}".strip()
+        # the forest's classes follow the intensities as they are: no intensity changes
+        arguments["intensity_augment"] = not use_forest
         if time_limit is not None:  # the forest's time is part of the budget
             spent = time.perf_counter() - started
             arguments["time_limit"] = max(time_limit - spent, min(time_limit, 1.0))

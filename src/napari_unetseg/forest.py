@@ -4,10 +4,20 @@ A new U-Net trained on sparse strokes alone learns whatever context tells the pa
 part apart, and carries it badly to the unpainted part (a brain template painted in its
 lower slices: Dice 0.67 on the upper ones, where a random forest on the same strokes gets
 0.88). So, before a new model trains on scribbles, a random forest on scikit-image's
-multiscale features (intensity, edges and texture from sigma 0.5 to 16: the ilastik
-approach) is fitted on the painted pixels and labels every unpainted pixel; the U-Net then
-trains on that dense picture, with the painted pixels as painted. It learns the forest's
-local rules everywhere and smooths the forest's pixel noise (docs/benchmarks.md).
+multiscale features (intensity, edges and texture: the ilastik approach) is fitted on the
+painted pixels and labels every unpainted pixel; the U-Net then trains on that dense
+picture, with the painted pixels as painted. It learns the forest's local rules everywhere
+and smooths the forest's pixel noise (docs/benchmarks.md). It trains without intensity
+augmentation: the forest's classes follow the intensities as they are, and a brighter or
+gamma-changed patch with the same labels would teach the U-Net another rule than its
+teacher's (the brain template in 3D: the student agreed with its teacher at Dice 0.90
+with intensity changes, 0.96 without any augmentation).
+
+The teacher's features stop at sigma 4, not at ilastik's 16: it is to say what each pixel
+looks like, and the U-Net brings the context. Features of a wide neighbourhood describe
+the region the strokes are in, so a forest fitted on them carries the painted region's
+context into the rest of the image (the brain template: 0.95 instead of 0.88 on its
+unpainted part in 2D, +0.01 in 3D; nuclei level within 0.01).
 
 Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch only).
 """
@@ -22,8 +32,9 @@ import numpy as np
 
 from .core.training.labels import label_counts
 
-#: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments.
-FEATURES = {"sigma_min": 0.5, "sigma_max": 16.0}
+#: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments
+#: (local ones only: see the module's docstring).
+FEATURES = {"sigma_min": 0.5, "sigma_max": 4.0}
 #: The forest itself (``sklearn.ensemble.RandomForestClassifier`` arguments).
 FOREST = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1}
 #: Painted pixels of each class the forest is fitted on (a random subset beyond this).

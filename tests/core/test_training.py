@@ -272,6 +272,18 @@ def test_augmentation_moves_image_and_labels_together():
     assert not torch.equal(ya, y)  # something moved
 
 
+def test_without_intensity_changes_augmentation_only_moves_pixels():
+    gen = torch.Generator().manual_seed(0)
+    y = torch.zeros(8, 16, 16, dtype=torch.long)
+    y[:, 2:6, 3:12] = 1
+    x = (y * 100 + torch.arange(16.0)).unsqueeze(1)  # every value once per row
+    xa, ya = tr.augment_batch(x, y, gen, intensity=False)
+    np.testing.assert_array_equal((xa[:, 0] >= 100).numpy(), (ya == 1).numpy())
+    for before, after in zip(x, xa, strict=True):  # the same values, moved
+        assert torch.equal(before.flatten().sort().values, after.flatten().sort().values)
+    assert not torch.equal(xa, x)
+
+
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 
 def augment_batch(
-    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+    x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, intensity: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips / 90-degree in-plane rotations (image and labels) and intensity changes.
 
@@ -26,6 +26,9 @@ def augment_batch(
         Targets, (B, *spatial) long.
     gen : torch.Generator
         A CPU generator.
+    intensity : bool
+        Also the intensity changes and noise; without them, only flips and turns (the
+        same random draws either way).
 
     Returns
     -------
@@ -50,6 +53,8 @@ def augment_batch(
         xs.append(xi)
         ys.append(yi)
     x, y = torch.stack(xs), torch.stack(ys)
+    if not intensity:
+        return x, y
     shape = (b,) + (1,) * (x.ndim - 1)
     dev_r = r.to(x.device)
     scale = torch.exp((dev_r[:, nd + 1] - 0.5) * 0.6).view(shape)  # x0.74 .. x1.35

@@ -60,6 +60,7 @@ class TrainOptions:
     model_config: dict[str, Any] | None
     precision: str = "auto"
     keep_prior: float | None = None
+    intensity_augment: bool = True
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS

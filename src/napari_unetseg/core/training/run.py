@@ -65,6 +65,7 @@ def train(
     model_config: dict[str, Any] | None = None,
     precision: str = "auto",
     keep_prior: float | None = None,
+    intensity_augment: bool = True,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
@@ -105,6 +106,11 @@ def train(
         Random flips, 90-degree rotations, intensity scale/shift/gamma and noise; for
         a new model trained on scribbles also any in-plane rotation and a zoom of
         0.75-1.33 (recorded as ``history["rotate_zoom"]``).
+    intensity_augment : bool
+        With ``augment``, also the intensity changes and noise (the default). Off for
+        labels whose classes follow the intensities as they are: a teacher's answers for
+        every pixel (``napari_unetseg.api.train`` turns it off when its forest labels the
+        unpainted pixels), which a brighter or gamma-changed patch would contradict.
     device : str
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
     seed : int

@@ -282,7 +282,7 @@ class Trainer:
         """One optimizer step on a batch; returns its loss."""
         x, y = self._to_device(xb), self._to_device(yb)
         if self.options.augment:
-            x, y = augment_batch(x, y, self.gen)
+            x, y = augment_batch(x, y, self.gen, intensity=self.options.intensity_augment)
             if self.turn_and_zoom:
                 x, y = affine_batch(x, y, self.gen)
         with dev.autocast(self.device, self.amp_dtype):
@@ -456,6 +456,7 @@ class Trainer:
             "learning_rate": self.lr0,
             "augment": bool(o.augment),
             "rotate_zoom": bool(o.augment and self.turn_and_zoom),
+            "intensity_augment": bool(o.augment and o.intensity_augment),
             "keep_prior": self.keep_prior,
             "data_shapes": [list(map(int, p.image.shape)) for p in self.pairs],
             "labeled_pixels": [int(v) for v in self.totals],
