@@ -17,7 +17,9 @@ kind of reference of each). Two parts, each one Markdown table with every case:
    planes as an extra row), then predicts the image. The random forest is the ilastik
    approach: ``skimage.feature.multiscale_basic_features`` (sigma 0.5-16) and
    ``skimage.future.fit_segmenter`` with ``RandomForestClassifier(n_estimators=50,
-   max_depth=10)``. Both are scored only on the unpainted 60 %.
+   max_depth=10)``. Both are scored only on the unpainted 60 %. A new model learns from
+   the plugin's own forest teacher (``napari_unetseg.forest``: local features, sigma
+   0.5-4); the column "Dice teacher alone" scores that teacher by itself.
 
 Scores are the foreground's Dice, IoU, sensitivity and precision against the reference
 foreground (reference > 0). Cases whose reference is synthetic or automatic are
@@ -66,6 +68,7 @@ import real_data  # noqa: E402
 from bench_training import machine  # noqa: E402
 
 from napari_unetseg import api  # noqa: E402
+from napari_unetseg import forest as forest_module  # noqa: E402
 
 #: Cases of ``--quick``: a 2D fine-tuning case, a 3D nuclei stack (control) and a 3D
 #: new-model case (with the extra 2D-model row).
@@ -168,6 +171,16 @@ def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
     features = multiscale_basic_features(image.astype(np.float32), **options)
     forest = fit_segmenter(scribbles, features, RandomForestClassifier(**FOREST))
     return predict_segmenter(features, forest) == 2
+
+
+def teacher_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+    """The plugin's own forest teacher alone (``napari_unetseg.forest.dense_targets``,
+    seeded as training seeds it): what a new model learns from.
+
+    Same arguments as :func:`forest_foreground`; returns the pixels it labels as object.
+    """
+    (dense,), _ = forest_module.dense_targets([image], [scribbles], seed=0)
+    return np.asarray(dense) == 2
 
 
 # --- scribbles ---------------------------------------------------------------------------
@@ -450,7 +463,9 @@ def part_scribbles(
         runs.append((f"new {case.dims}D model", {"model": None}))
         if case.dims == 3 and extra_2d:
             runs.append(("new 2D model (plane by plane)", {"model": None, "spatial_dims": 2}))
-    untrained = None
+    untrained, teacher = None, None
+    if case.kind != "nuclei":  # a new model learns from the forest teacher: it alone
+        teacher = foreground_scores(teacher_foreground(image, scribbles), truth, scored)
     if case.kind == "nuclei":
         model = DEFAULT_MODEL[case.dims]
         if model not in cache:
@@ -488,6 +503,7 @@ def part_scribbles(
                 "ours_scores": foreground_scores(ours, truth, scored),
                 "baseline_scores": forest_scores,
                 "default_model_dice": untrained,
+                "teacher_scores": teacher,
                 "train_seconds": train_s,
                 "ours_predict_seconds": predict_s,
                 "baseline_seconds": forest_s,
@@ -530,7 +546,7 @@ def table(rows: list[dict[str, Any]], baseline: str, training: bool) -> str:
     head = ["case", "dims", "shape", "ours", f"Dice ours / {baseline}", "Δ Dice"]
     head += ["IoU ours / base", "sens. ours / base", "prec. ours / base"]
     if training:
-        head += ["scribble px bg / obj", "Dice untrained", "train s"]
+        head += ["scribble px bg / obj", "Dice untrained", "Dice teacher alone", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         a, b = row["ours_scores"], row["baseline_scores"]
@@ -548,6 +564,7 @@ def table(rows: list[dict[str, Any]], baseline: str, training: bool) -> str:
             cells += [
                 f"{px['background']} / {px['object']}",
                 _f(row["default_model_dice"]),
+                _f((row.get("teacher_scores") or {}).get("dice")),
                 f"{row['train_seconds']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -611,6 +628,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "predict_options": options,
             "forest": FOREST,
             "forest_features": "multiscale_basic_features(sigma_min=0.5, sigma_max=16)",
+            "teacher_features": dict(forest_module.FEATURES),
             "otsu": "skimage.filters.gaussian(sigma=1) + threshold_otsu",
         },
         "cases": [],

@@ -5,10 +5,14 @@ A new model trained on sparse scribbles learns from a random forest's dense answ
 ``bench_accuracy.py`` cases (the same strokes, the same scoring on the unpainted part)
 and prints each variant's Dice alone, for one or more draws of the scribbles; with
 ``--unet-seconds`` it also trains the U-Net (``api.train``, a new model) with the
-``--teachers`` given: the baseline forest, the balanced one, "confident" (the baseline's
+``--teachers`` given: "shipped" (the plugin's own teacher as ``api.train`` uses it:
+features up to sigma 4), "wide" (the same with the baseline's features, up to sigma 16),
+the balanced baseline forest, "confident" (the baseline's
 labels only where its P(object) is at most 0.2 or at least 0.8, the band between left
 unpainted) and, also with ``--soft``, soft targets: labels drawn afresh from the
-baseline forest's probabilities at every patch read. Every result is appended to
+baseline forest's probabilities at every patch read. Since 2026-12-02 every U-Net
+trained on a forest's labels trains without intensity augmentation, as ``api.train``
+does; the earlier lines of the log were trained with it. Every result is appended to
 ``--log`` as one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/explore_teachers.py \
@@ -41,8 +45,16 @@ import real_data  # noqa: E402
 
 from napari_unetseg import api, forest  # noqa: E402
 
-#: The baseline's forest (as in scikit-image's example).
+#: The baseline's forest (as in scikit-image's example) and its features.
 BASE = bench.FOREST
+WIDE = {"sigma_min": 0.5, "sigma_max": 16.0}
+
+
+def baseline_features(image: np.ndarray) -> np.ndarray:
+    """The benchmark baseline's features (sigma 0.5-16), float32."""
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(np.asarray(image, np.float32), **WIDE).astype(np.float32)
 
 
 def _fit(features: np.ndarray, scribbles: np.ndarray, make: Callable[[], Any]) -> np.ndarray:
@@ -71,11 +83,15 @@ def variants(image: np.ndarray, scribbles: np.ndarray) -> dict[str, np.ndarray]:
     def extra() -> Any:
         return ExtraTreesClassifier(n_estimators=200, n_jobs=1, random_state=0)
 
-    feats = forest.features(image)  # the teacher's (and the baseline's) features
+    feats = baseline_features(image)
     p0 = _fit(feats, scribbles, rf())
     wide = multiscale_basic_features(image, sigma_min=0.5, sigma_max=32).astype(np.float32)
     return {
         "baseline (50 trees, depth 10)": p0 > 0.5,
+        "features up to sigma 4 (the shipped teacher's)": _fit(
+            forest.features(image), scribbles, rf()
+        )
+        > 0.5,
         "class weights balanced": _fit(feats, scribbles, rf(class_weight="balanced")) > 0.5,
         "200 trees, no depth limit": _fit(feats, scribbles, rf(n_estimators=200, max_depth=None))
         > 0.5,
@@ -110,7 +126,7 @@ def _baseline_p(images: list[Any], labels: list[Any]) -> tuple[np.ndarray, np.nd
     from sklearn.ensemble import RandomForestClassifier
 
     painted = np.asarray(labels[0])
-    p = _fit(forest.features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
+    p = _fit(baseline_features(images[0]), painted, lambda: RandomForestClassifier(**BASE))
     return painted, p
 
 
@@ -133,10 +149,14 @@ def _confident_targets(images: list[Any], labels: list[Any], **kw: Any) -> tuple
 
 
 def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, teacher: str) -> Any:
-    """A new model trained on the scribbles with a forest teacher: "baseline",
-    "balanced" (class weights), "soft" (labels drawn from the baseline's probabilities)
-    or "confident" (the baseline's labels where it is sure, nothing elsewhere)."""
-    saved, dense = dict(forest.FOREST), forest.dense_targets
+    """A new model trained on the scribbles with a forest teacher: "shipped" (as
+    ``api.train`` does), "wide" (the shipped one with the baseline's features),
+    "balanced" (class weights, the baseline's features), "soft" (labels drawn from the
+    baseline's probabilities) or "confident" (the baseline's labels where it is sure,
+    nothing elsewhere)."""
+    saved, dense, feats = dict(forest.FOREST), forest.dense_targets, dict(forest.FEATURES)
+    if teacher in ("wide", "balanced"):
+        forest.FEATURES = dict(WIDE)
     if teacher == "balanced":
         forest.FOREST = {**saved, "class_weight": "balanced"}
     elif teacher == "soft":
@@ -146,7 +166,7 @@ def unet(image: np.ndarray, scribbles: np.ndarray, seconds: float, teacher: str)
     try:
         return api.train(image, scribbles, label_mode="sparse", time_limit=seconds, seed=0)
     finally:
-        forest.FOREST, forest.dense_targets = saved, dense
+        forest.FOREST, forest.dense_targets, forest.FEATURES = saved, dense, feats
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,8 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--teachers",
         nargs="+",
-        default=["baseline", "balanced"],
-        choices=["baseline", "balanced", "soft", "confident"],
+        default=["shipped", "wide"],
+        choices=["shipped", "wide", "balanced", "soft", "confident"],
         help="with --unet-seconds",
     )
     p.add_argument("--log", default=str(HERE / "results" / "explore_teachers.jsonl"))
