@@ -11,6 +11,7 @@ import torch
 from napari_unetseg import api
 from napari_unetseg.core import training as tr
 from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.progress import drain
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
 
 
@@ -338,6 +339,38 @@ def test_new_model_architecture_can_be_chosen():
         )
     )
     assert model.config["depth"] == 2 and model.config["base_channels"] == 4
+
+
+def _unfinite_on(calls, monkeypatch):
+    """The package's loss, made infinite on the given (0-based) calls."""
+    real_loss, count = tr.masked_loss, [0]
+
+    def loss(logits, target):
+        count[0] += 1
+        out = real_loss(logits, target)
+        return out * float("inf") if count[0] - 1 in calls else out
+
+    monkeypatch.setattr(tr, "masked_loss", loss)
+
+
+def test_a_step_whose_gradients_are_not_finite_is_skipped(nuclei2d, monkeypatch):
+    image, _, scribbles = nuclei2d
+    _unfinite_on({1}, monkeypatch)
+    model = drain(
+        tr.train(image, scribbles, model=tiny(), steps=4, patch_size=32, val_fraction=0.0)
+    )
+    assert model.history["steps"] == 4 and model.history["skipped_steps"] == 1
+    assert all(torch.isfinite(v).all() for v in model.network.state_dict().values())
+
+
+def test_gradients_that_stay_unfinite_stop_training_in_one_sentence(nuclei2d, monkeypatch):
+    from napari_unetseg.core.training import trainer
+
+    image, _, scribbles = nuclei2d
+    monkeypatch.setattr(trainer, "MAX_UNFINITE_STEPS", 3)
+    _unfinite_on(set(range(100)), monkeypatch)
+    with pytest.raises(FloatingPointError, match=r"^Training diverged: .* 3 steps in a row;"):
+        drain(tr.train(image, scribbles, model=tiny(), steps=10, patch_size=32, val_fraction=0))
 
 
 def test_out_of_memory_halves_the_batch(nuclei2d, monkeypatch):

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"unetseg: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, OSError, MemoryError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, OSError, MemoryError, KeyError, FloatingPointError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"unetseg: error: {msg}", file=sys.stderr)
         return 1
