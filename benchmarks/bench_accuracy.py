@@ -77,6 +77,8 @@ QUICK_CASES = ("dsb2018-2d", "stardist-synthetic-3d", "mni152-gm-3d")
 DEFAULT_MODEL = {2: "nuclei-2d", 3: "nuclei-3d"}
 #: Random-forest settings (the ilastik approach, as in scikit-image's example).
 FOREST = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1, "random_state": 0}
+#: Its features (``skimage.feature.multiscale_basic_features`` arguments).
+FEATURES = {"sigma_min": 0.5, "sigma_max": 16.0}
 
 
 # --- scores ------------------------------------------------------------------------------
@@ -144,6 +146,18 @@ def otsu_foreground(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return smooth > threshold_otsu(smooth)
 
 
+def baseline_features(image: np.ndarray) -> np.ndarray:
+    """The random forest's features (:data:`FEATURES`) of a 2D or 3D image, one thread."""
+    from skimage.feature import multiscale_basic_features  # noqa: PLC0415
+
+    options: dict[str, Any] = dict(FEATURES)
+    parameters = inspect.signature(multiscale_basic_features).parameters
+    for name in ("workers", "num_workers"):  # one thread, like everything else here
+        if name in parameters:
+            options[name] = 1
+    return multiscale_basic_features(image.astype(np.float32), **options)
+
+
 def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
     """A random-forest pixel classifier trained on scribbles (the ilastik approach).
 
@@ -159,16 +173,10 @@ def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
     ndarray of bool
         Pixels classified as object.
     """
-    from skimage.feature import multiscale_basic_features  # noqa: PLC0415
     from skimage.future import fit_segmenter, predict_segmenter  # noqa: PLC0415
     from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415
 
-    options: dict[str, Any] = {"sigma_min": 0.5, "sigma_max": 16}
-    parameters = inspect.signature(multiscale_basic_features).parameters
-    for name in ("workers", "num_workers"):  # one thread, like everything else here
-        if name in parameters:
-            options[name] = 1
-    features = multiscale_basic_features(image.astype(np.float32), **options)
+    features = baseline_features(image)
     forest = fit_segmenter(scribbles, features, RandomForestClassifier(**FOREST))
     return predict_segmenter(features, forest) == 2
 
@@ -464,13 +472,13 @@ def part_scribbles(
         if case.dims == 3 and extra_2d:
             runs.append(("new 2D model (plane by plane)", {"model": None, "spatial_dims": 2}))
     untrained, teacher = None, None
-    if case.kind != "nuclei":  # a new model learns from the forest teacher: it alone
-        teacher = foreground_scores(teacher_foreground(image, scribbles), truth, scored)
     if case.kind == "nuclei":
         model = DEFAULT_MODEL[case.dims]
         if model not in cache:
             cache[model] = predict_foreground(image, model, options)
         untrained = foreground_scores(cache[model], truth, scored)["dice"]
+    else:  # a new model learns from the plugin's forest teacher: that teacher alone
+        teacher = foreground_scores(teacher_foreground(image, scribbles), truth, scored)
     rows = []
     for how, arguments in runs:
         dims = arguments.get("spatial_dims", case.dims)
@@ -627,7 +635,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "time_limits": limits,
             "predict_options": options,
             "forest": FOREST,
-            "forest_features": "multiscale_basic_features(sigma_min=0.5, sigma_max=16)",
+            "forest_features": dict(FEATURES),
             "teacher_features": dict(forest_module.FEATURES),
             "otsu": "skimage.filters.gaussian(sigma=1) + threshold_otsu",
         },

@@ -46,15 +46,12 @@ import real_data  # noqa: E402
 from napari_unetseg import api, forest  # noqa: E402
 
 #: The baseline's forest (as in scikit-image's example) and its features.
-BASE = bench.FOREST
-WIDE = {"sigma_min": 0.5, "sigma_max": 16.0}
+BASE, WIDE = bench.FOREST, bench.FEATURES
 
 
 def baseline_features(image: np.ndarray) -> np.ndarray:
-    """The benchmark baseline's features (sigma 0.5-16), float32."""
-    from skimage.feature import multiscale_basic_features
-
-    return multiscale_basic_features(np.asarray(image, np.float32), **WIDE).astype(np.float32)
+    """The benchmark baseline's features, float32."""
+    return bench.baseline_features(image).astype(np.float32, copy=False)
 
 
 def _fit(features: np.ndarray, scribbles: np.ndarray, make: Callable[[], Any]) -> np.ndarray:

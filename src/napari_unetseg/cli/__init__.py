@@ -26,6 +26,9 @@ __all__ = ["CLIError", "ProgressBar", "build_parser", "main"]
 COMMANDS: list[Callable[[Any], None]] = [
     _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info, _add_export,
 ]
+#: Errors that reach the user as one ``unetseg: error:`` line (a refusal, a missing
+#: file, no memory, a training that diverged), not a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, OSError, MemoryError, KeyError, FloatingPointError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"unetseg: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, OSError, MemoryError, KeyError, FloatingPointError) as exc:
+    except USER_ERRORS as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"unetseg: error: {msg}", file=sys.stderr)
         return 1
