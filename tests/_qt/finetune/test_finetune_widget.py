@@ -375,7 +375,7 @@ def test_stack_trains_a_2d_model_on_planes_or_a_3d_model(
     plane[3] = synthetic_scribbles(truth[3], seed=0)  # painted on one plane only
     layer.data = plane
     viewer.dims.set_point(0, 3 * 2.0)  # looking at plane 3
-    _train_and_wait(qtbot, widget)  # default: a 2D model on the painted planes
+    _train_and_wait(qtbot, widget)  # default: a 2D model, plane by plane
     assert widget.trained.spatial_dims == 2
     preview = viewer.layers["stack [preview]"]
     assert preview.data.shape == (6, 64, 64)

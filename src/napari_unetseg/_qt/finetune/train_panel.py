@@ -39,9 +39,10 @@ class TrainPanel(QWidget):
         self.start_combo.activated.connect(self._on_start_activated)
         self.start_info = rows.add("", ui.hint_label(self))
         self.dims_combo = rows.add("New model", ui.combo_box(
-            self, [("2D, on the painted planes (faster)", 2), ("3D", 3)],
-            "For a stack: a 2D model learns from each painted plane; a 3D model learns "
-            "from the volume around the strokes (slower).",
+            self, [("2D, plane by plane (faster)", 2), ("3D", 3)],
+            "For a stack: a 2D model learns plane by plane (every plane when a random "
+            "forest first labels what you did not paint, else the painted planes); a 3D "
+            "model learns from the volume (slower).",
         ))  # fmt: skip
         self.budget_spin = ui.spin_box(self, 1, 1_000_000, 60)
         self.budget_unit = ui.combo_box(

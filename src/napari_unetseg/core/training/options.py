@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: Architecture of a model trained from scratch, per spatial dimensionality.
 NEW_MODEL: dict[int, dict[str, Any]] = {
     2: {"depth": 4, "base_channels": 16, "norm": "batch"},
-    3: {"depth": 4, "base_channels": 8, "norm": "batch"},
+    3: {"depth": 4, "base_channels": 12, "norm": "batch"},
 }
 #: Weight of the starting model's answers on unpainted pixels when fine-tuning on scribbles
 #: (``keep_prior=None``). A trade-off measured in docs/benchmarks.md (Accuracy on real data):
