@@ -31,7 +31,7 @@ controls, marked in every table.
     # part 1 only (seconds, once the data are cached)
     OMP_NUM_THREADS=1 python benchmarks/bench_accuracy.py --skip-training
 
-    # everything: 630 s of training budget, about 11-12 minutes in all
+    # everything: 990 s of training budget, about 18-19 minutes in all
     OMP_NUM_THREADS=1 python benchmarks/bench_accuracy.py --json out/bench_accuracy.json
 
     # opt-in control cases (BBBC007, reference = an automatic Otsu segmentation)

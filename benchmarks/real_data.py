@@ -34,7 +34,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +376,28 @@ EVAL_CASES: dict[str, Case] = {
     ]
 }
 
+
+def _white_matter(grey: Case) -> Case:
+    """The same template and scribble plan as a grey-matter case, with the white matter as
+    the object: the other tissue task on the volume (bright, thick, one connected piece)."""
+    return replace(
+        grey,
+        name=grey.name.replace("-gm-", "-wm-"),
+        reference=Member(
+            *_NILEARN,
+            _MNI.format("wm"),
+            "382d92812de4744f9c86c7a0e4f680dc317a0a50e4da1f0153618a6798c7b7db",
+        ),
+        reference_note=grey.reference_note.replace("grey-matter", "white-matter").replace(
+            "P(GM)", "P(WM)"
+        ),
+    )
+
+
+for _grey in ("mni152-gm-2d", "mni152-gm-3d"):
+    _case = _white_matter(EVAL_CASES[_grey])
+    EVAL_CASES[_case.name] = _case
+
 #: Real images without a reference: look at predictions, or train on them; never score.
 UNLABELLED: dict[str, Unlabelled] = {
     item.name: item
@@ -678,17 +700,17 @@ def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
         image, reference = _read_tiff(image_path), _read_tiff(reference_path)
     elif case.prepare in ("mni-2d", "mni-3d"):
         t1, _ = read_nifti(image_path)
-        gm, _ = read_nifti(reference_path)  # uint8: probability x 255
+        prob, _ = read_nifti(reference_path)  # uint8: tissue probability x 255
         if case.prepare == "mni-2d":
             z = 72 + 10  # voxel index of MNI z = +10 mm (the origin is at index 72)
-            t1, gm = t1[z], gm[z]
+            t1, prob = t1[z], prob[z]
             box = _brain_box(t1, pad=4)
-            image, gm = t1[box], gm[box].astype(np.float32)
+            image, prob = t1[box], prob[box].astype(np.float32)
         else:
-            t1, gm = _block_mean(t1, 2), _block_mean(gm, 2)
+            t1, prob = _block_mean(t1, 2), _block_mean(prob, 2)
             box = _brain_box(t1, pad=2)
-            image, gm = t1[box], gm[box]
-        reference = (gm > 127.5).astype(np.uint8)
+            image, prob = t1[box], prob[box]
+        reference = (prob > 127.5).astype(np.uint8)
     else:
         raise ValueError(f"unknown recipe {case.prepare!r}")
     if image.shape != reference.shape or image.ndim != case.dims:
