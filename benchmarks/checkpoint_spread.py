@@ -80,7 +80,6 @@ def main() -> None:
         args.seed,
         steps=args.steps,
         spatial_dims=args.dims,
-        preview_image=real_data.load_case(args.case).image,
         preview_every=args.every,
     )
 

@@ -24,7 +24,7 @@ import numpy as np
 import real_data
 from scipy import ndimage as ndi
 
-from napari_unetseg import api, forest
+from napari_unetseg import api
 
 
 def _quartiles(values: np.ndarray) -> str:
@@ -33,10 +33,11 @@ def _quartiles(values: np.ndarray) -> str:
     return " / ".join(f"{v:.1f}" for v in np.percentile(values, [25, 50, 75]))
 
 
-def train_with_teacher(case: str, seed: int, **options: object) -> tuple:
+def train_with_teacher(case: str, seed: int, preview_every: int = 0, **options: object) -> tuple:
     """Load a case, paint the benchmark's scribbles (draw ``seed``), label the rest with
     the plugin's forest teacher as training does, and train a new model on the scribbles
-    (``api.train`` with ``options``).
+    (``api.train`` with ``options``; with ``preview_every``, the case's image is the
+    preview image).
 
     Returns ``(loaded, image, truth, scored, teacher, model)``: the case, its float32
     image, reference foreground, scored (unpainted) part, the teacher's foreground and
@@ -46,8 +47,9 @@ def train_with_teacher(case: str, seed: int, **options: object) -> tuple:
     image, truth = loaded.image.astype(np.float32), loaded.foreground
     scored = ~bench.painted_region(loaded.case, image.shape)
     scribbles = bench.make_scribbles(loaded, seed=seed)
-    (dense,), _ = forest.dense_targets([image], [scribbles], seed=0)  # as training seeds it
-    teacher = np.asarray(dense) == 2
+    teacher = bench.teacher_foreground(image, scribbles)
+    if preview_every:
+        options.update(preview_image=loaded.image, preview_every=preview_every)
     model = api.train(loaded.image, scribbles, label_mode="sparse", seed=0, **options)
     return loaded, image, truth, scored, teacher, model
 
