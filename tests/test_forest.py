@@ -91,3 +91,22 @@ def test_the_history_counts_the_painted_pixels_and_the_trained_ones():
     h = model.history
     assert h["labeled_pixels"] == [int((scribbles == 1).sum()), int((scribbles == 2).sum())]
     assert sum(h["trained_pixels"]) == image.size
+
+
+def test_the_model_threshold_is_matched_to_the_teachers_labels():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    (dense,), _ = forest.dense_targets([image], [scribbles], seed=0)
+    model = api.train(image, scribbles, steps=15, patch_size=32, batch_size=2)
+    matched = model.history["threshold"]
+    assert 0.05 <= matched["threshold"] <= 0.95
+    assert matched["label_dice"] >= matched["label_dice_at_half"]
+    # the folded threshold is what predictions use: the model's objects on its training
+    # image agree with the teacher's as well as the run measured
+    objects = np.asarray(api.predict(image, model, object_size=None)) > 0
+    teacher = dense == 2
+    agreement = 2 * (objects & teacher).sum() / (objects.sum() + teacher.sum())
+    assert agreement == pytest.approx(matched["label_dice"], abs=0.01)
+    # without a teacher (scribbles say nothing about most pixels) it is not matched
+    alone = api.train(image, scribbles, steps=1, patch_size=32, batch_size=2, teacher="none")
+    assert "threshold" not in alone.history

@@ -372,8 +372,10 @@ def train_iter(
         dense, taught = forest.dense_targets(imgs, labs, channel_axis=channel_axis, seed=seed)
         use_forest, painted, labs = dense is not labs, labs, dense
         message = f"{message} {taught}".strip()
-        # the forest's classes follow the intensities as they are: no intensity changes
+        # the forest's classes follow the intensities as they are: no intensity changes;
+        # its answers cover every pixel: the model's threshold is matched to them
         arguments["intensity_augment"] = not use_forest
+        arguments["match_labels"] = use_forest
         if time_limit is not None:  # the forest's time is part of the budget
             spent = time.perf_counter() - started
             arguments["time_limit"] = max(time_limit - spent, min(time_limit, 1.0))

@@ -118,6 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import _io, api
+    from ..core.training import score_text
 
     out = Path(args.output)
     if out.suffix.lower() != ".pt":
@@ -175,7 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bundle.name = out.stem
     bundle.save(out)
     h = bundle.history
-    best = h.get("best_val_dice")
-    score = "" if best is None else f", best validation Dice {best:.3f}"
+    score = score_text(h, digits=3)
+    score = f", {score}" if score else ""
     print(f"wrote {out}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
     return 0

@@ -35,3 +35,16 @@ def test_progress_and_result_texts() -> None:
     text, note = result_text(bundle, "mine")
     assert text.startswith("Training done: 'mine' (30 steps in 10 s, best validation Dice 0.91")
     assert "ready" in note
+
+
+def test_result_text_of_averaged_weights() -> None:
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    bundle.history = {
+        "steps": 40,
+        "duration_s": 5.0,
+        "best_val_dice": 0.9,
+        "best_step": 40,
+        "weights": "mean of 4 weights (steps 25-40), batch-norm statistics of 32 batches",
+    }
+    text, _ = result_text(bundle, "mine")
+    assert "validation Dice 0.90 of the mean of 4 weights (steps 25-40))" in text

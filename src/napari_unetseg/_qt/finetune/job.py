@@ -92,12 +92,9 @@ def progress_text(record: TrainProgress) -> str:
 def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     """The status sentence and the notification for a finished run of model ``name``."""
     history = bundle.history
-    dice = history.get("best_val_dice")
-    score = (
-        f"best validation Dice {dice:.2f} at step {history.get('best_step')}"
-        if dice is not None
-        else "no validation (paint in more places to get a score)"
-    )
+    from ...core.training import score_text
+
+    score = score_text(history) or "no validation (paint in more places to get a score)"
     how = "stopped early" if history.get("stopped_early") else "done"
     text = (
         f"Training {how}: {name!r} ({history.get('steps')} steps in "

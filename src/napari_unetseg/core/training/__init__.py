@@ -27,7 +27,12 @@ How it works
    in float32 from log-softmax with epsilons, so a batch that lacks a class gives no NaN.
 6. **Optimization**: AdamW, linear warm-up then cosine decay (over the step budget or the
    time budget), gradient clipping, autocast on CUDA; the weights with the best
-   validation Dice are kept and returned (the last ones without validation).
+   validation Dice are kept and returned (the last ones without validation). A new 2D
+   model learning from scribbles keeps the mean of its second half's weights instead,
+   with batch-norm statistics recomputed on training batches (:mod:`.averaging`).
+7. **Threshold** (``match_labels``, set when a teacher labelled every pixel): the model
+   predicts its training images once, and the threshold on the object probability that
+   reproduces the labels best is folded into its output layer (:mod:`.threshold`).
 
 Label modes (see docs/architecture.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
 ``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the
@@ -63,7 +68,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 # The public names, and (``name as name``) the private helpers that tests use.
-from .history import MAX_HISTORY_POINTS, TrainProgress
+from .history import MAX_HISTORY_POINTS, TrainProgress, score_text
 from .labels import (
     LABEL_MODES,
     MAX_COORDS_PER_CLASS,
@@ -137,5 +142,6 @@ __all__ = [
     "label_counts",
     "masked_loss",
     "problem_with",
+    "score_text",
     "train",
 ]

@@ -115,6 +115,21 @@ class _History:
         return {"step": _subsample(self.steps), "loss": _subsample(self.loss)}
 
 
+def score_text(history: dict[str, Any], digits: int = 2) -> str:
+    """The validation score of a trained model's kept weights, in words; "" without one.
+
+    "best validation Dice 0.91 at step 20", or for averaged weights (``averaging.py``)
+    "validation Dice 0.91 of the mean of 4 weights (steps 25-40)".
+    """
+    dice = history.get("best_val_dice")
+    if dice is None:
+        return ""
+    kept = str(history.get("weights", ""))
+    if kept.startswith("mean"):
+        return f"validation Dice {dice:.{digits}f} of the {kept.split(',')[0]}"
+    return f"best validation Dice {dice:.{digits}f} at step {history.get('best_step')}"
+
+
 def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 5% of ``base``."""
     if step < warmup:

@@ -61,6 +61,7 @@ class TrainOptions:
     precision: str = "auto"
     keep_prior: float | None = None
     intensity_augment: bool = True
+    match_labels: bool = False
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS

@@ -66,13 +66,17 @@ def train(
     precision: str = "auto",
     keep_prior: float | None = None,
     intensity_augment: bool = True,
+    match_labels: bool = False,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
     Yields :class:`TrainProgress` records (at most about ten per second, plus one for every
     validation, preview or message) and returns the trained :class:`ModelBundle` holding
     the weights with the best validation Dice (the last weights without validation),
-    on the CPU, in eval mode, with its training history.
+    on the CPU, in eval mode, with its training history. A new model trained on sparse
+    labels keeps the mean of its weights over the second half of the budget instead, with
+    batch-norm statistics recomputed on training batches (:mod:`.averaging`);
+    ``history["weights"]`` says which weights were kept.
 
     Parameters
     ----------
@@ -111,6 +115,12 @@ def train(
         labels whose classes follow the intensities as they are: a teacher's answers for
         every pixel (``napari_unetseg.api.train`` turns it off when its forest labels the
         unpainted pixels), which a brighter or gamma-changed patch would contradict.
+    match_labels : bool
+        After training, predict the training images once and fold into the model the
+        threshold on the object probability whose objects agree best with the labels
+        (two-class models; ``history["threshold"]``). For labels that say something
+        about every pixel, such as a teacher's answers (``napari_unetseg.api.train`` sets
+        it when its forest labels the unpainted pixels): see :mod:`.threshold`.
     device : str
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
     seed : int

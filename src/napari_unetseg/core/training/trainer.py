@@ -5,15 +5,17 @@ steps: an optimizer step, an evaluation, a preview, a progress record and the fi
 :func:`.run._run` is the loop that calls them within the budget. Optimization: AdamW, linear
 warm-up then cosine decay (over the step budget or the time budget), gradient clipping,
 autocast on CUDA; the weights with the best validation Dice are kept and returned (the
-last ones without validation).
+last ones without validation), or for a new model on scribbles the mean of the second
+half's weights with settled batch-norm statistics (:mod:`.averaging`).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from ..inference import predict_tiled
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
+from .averaging import AVERAGE_FROM, NORM_BATCHES, _WeightAverage
 from .history import TrainProgress, _History, _lr_at
 from .labels import (
     _as_list,
@@ -38,6 +41,7 @@ from .labels import (
 from .losses import dice_from_counts, hard_dice_counts, keep_prior_loss
 from .options import KEEP_PRIOR, NEW_MODEL, TrainOptions, _patch_and_batch
 from .sampling import MAX_VAL_PATCHES, _Sampler
+from .threshold import MAX_MATCH_VOXELS, _Agreement, fold_threshold
 from .validation import _split_validation
 
 #: A run stops with an error after this many optimizer steps in a row whose gradients
@@ -212,6 +216,12 @@ class Trainer:
         # A new model learning from a few strokes also gets any rotation and zoom: it
         # would learn the strokes' surroundings by heart (docs/benchmarks.md, Accuracy).
         self.turn_and_zoom = o.label_mode == "sparse" and not self.fine_tune
+        # A 2D one's last weights are close to chance among its checkpoints: it keeps the
+        # mean of the second half's instead, with settled batch-norm statistics
+        # (averaging.py; in 3D, with a few hundred steps, the mean was worse).
+        average = self.turn_and_zoom and self.spatial_dims == 2
+        self.averaging = _WeightAverage() if average else None
+        self.frac = 0.0
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
@@ -257,12 +267,29 @@ class Trainer:
             return None
         if o.steps is not None and self.step >= int(o.steps):
             return None
-        if o.time_limit is not None and elapsed >= float(o.time_limit):
+        if o.time_limit is not None and elapsed >= float(o.time_limit) - self._reserve(elapsed):
             return None
         return max(
             self.step / int(o.steps) if o.steps else 0.0,
             elapsed / float(o.time_limit) if o.time_limit else 0.0,
         )
+
+    def _reserve(self, elapsed: float) -> float:
+        """Seconds kept at the end of a time budget for what follows the last step: the
+        averaged weights' batch-norm statistics and the threshold's prediction of the
+        training images (forward passes only: half a step's time per batch, to be safe;
+        tiles overlap, so twice the images' voxels)."""
+        batches = NORM_BATCHES if self.averaging is not None else 0
+        voxels = self._match_voxels()
+        if self.options.match_labels and voxels <= MAX_MATCH_VOXELS:
+            batches += math.ceil(2 * voxels / (self.batch * math.prod(self.patch)))
+        if not batches or self.step < 10:
+            return 0.0
+        return batches * 0.5 * elapsed / self.step
+
+    def _match_voxels(self) -> int:
+        """Voxels of all training images (what the threshold's prediction reads)."""
+        return sum(int(np.prod(np.shape(p.labels))) for p in self.pairs)
 
     def optimize_step(self, frac: float) -> TrainProgress | None:
         """One optimizer step on a sampled batch, at budget fraction ``frac``.
@@ -271,6 +298,7 @@ class Trainer:
         batch size was halved (the step is not taken). Raises MemoryError when out of
         memory with one patch per batch.
         """
+        self.frac = frac
         lr = _lr_at(self.step, frac, self.lr0, self.warmup)
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -343,18 +371,34 @@ class Trainer:
         )
 
     def evaluation_due(self, now: float) -> bool:
-        """Whether to validate after this step (every ``eval_every`` steps, else by time)."""
-        if self.val_x is None:
+        """Whether to validate after this step (every ``eval_every`` steps, else by time);
+        a run that averages its weights also takes them at these steps, with or without
+        validation."""
+        if self.val_x is None and self.averaging is None:
             return False
         if self.eval_every:
             return self.step % self.eval_every == 0
         return self.next_eval_t is not None and now >= self.next_eval_t
 
-    def evaluate(self, now: float | None = None) -> tuple[float, float | None]:
+    def evaluate(self, now: float | None = None) -> tuple[float | None, float | None]:
         """Validate the current weights; returns (loss, Dice) and keeps the best weights.
 
-        ``now`` (seconds since the start) schedules the next time-based evaluation.
+        In the second half of the budget a run that averages its weights adds them to the
+        mean. ``now`` (seconds since the start) schedules the next time-based evaluation.
+        Without validation data, returns (None, None).
         """
+        if self.averaging is not None and self.frac >= AVERAGE_FROM:
+            self.averaging.add(self.network, self.step)
+        if now is not None and self.next_eval_t is not None:
+            self.next_eval_t = now + self.eval_seconds
+        if self.val_x is None:
+            return None, None
+        val_loss, val_dice = self._validate()
+        self.history.add_validation(self.step, val_loss, val_dice, self.network)
+        return val_loss, val_dice
+
+    def _validate(self) -> tuple[float, float | None]:
+        """Loss and Dice of the current weights on the validation patches."""
         network, batch = self.network, self.batch
         network.eval()
         loss_sum, counts = 0.0, None
@@ -366,11 +410,7 @@ class Trainer:
                 c = hard_dice_counts(logits, self.val_y[i : i + batch])
                 counts = c if counts is None else counts + c
         network.train()
-        val_loss, val_dice = loss_sum / len(self.val_x), dice_from_counts(counts)
-        self.history.add_validation(self.step, val_loss, val_dice, network)
-        if now is not None and self.next_eval_t is not None:
-            self.next_eval_t = now + self.eval_seconds
-        return val_loss, val_dice
+        return loss_sum / len(self.val_x), dice_from_counts(counts)
 
     def preview_due(self) -> bool:
         """Whether this step computes a preview (every ``preview_every`` steps)."""
@@ -450,17 +490,82 @@ class Trainer:
         return rec
 
     def end_training(self) -> TrainProgress | None:
-        """Last validation and the best weights back; the closing record, if any."""
-        message = "Stopped: keeping the best model so far." if self.stopped else ""
+        """Last validation, then the averaged weights (settled) or the best ones back;
+        the closing record, if any."""
         val_loss = val_dice = None
-        if self.val_x is not None and self.step > 0 and self.history.last_eval_step != self.step:
-            val_loss, val_dice = self.evaluate()
-        if self.history.best_state is not None:
+        if self.step > 0 and self.history.last_eval_step != self.step:
+            if self.val_x is not None or self.averaging is not None:
+                self.frac = 1.0  # the budget is spent
+                val_loss, val_dice = self.evaluate()
+        self.averaged, self.averaged_dice = None, None
+        if self.averaging is not None:
+            self.averaged = self.averaging.apply(self.network, self._norm_batches)
+        if self.averaged is not None:
+            self.network.eval()
+            if self.val_x is not None:
+                val_loss, val_dice = self._validate()
+                self.averaged_dice = val_dice
+        elif self.history.best_state is not None:
             self.network.load_state_dict(self.history.best_state)
+        if self.stopped:
+            kept = "the mean of the weights" if self.averaged else "the best model"
+            message = f"Stopped: keeping {kept} so far."
+        else:
+            message = f"Kept the {self.averaged}." if self.averaged else ""
+        self.threshold: dict[str, float] | None = None
+        if self.options.match_labels and self.step > 0:
+            message = f"{message} {self._match_threshold()}".strip()
         if self.pending or val_loss is not None or message:
             loss = float(np.mean(self.pending)) if self.pending else None
             return self.record(loss, val_loss, val_dice, None, message)
         return None
+
+    def _match_threshold(self) -> str:
+        """Fold into the model the foreground threshold that reproduces its training
+        labels best (threshold.py); returns the sentence for the user."""
+        if self.class_map.n_classes != 2:
+            return ""
+        voxels = self._match_voxels()
+        if voxels > MAX_MATCH_VOXELS:
+            return (
+                f"Foreground threshold kept at 0.5: the training images are too large to "
+                f"predict for it ({voxels:,} voxels, limit {MAX_MATCH_VOXELS:,})."
+            )
+        agreement = _Agreement()
+        self.network.eval()
+        for pair in self.pairs:
+            result = drain(
+                predict_tiled(
+                    self.bundle,
+                    pair.image,
+                    device=self.device,
+                    batch_size=self.batch,
+                    return_probabilities=True,
+                    channel_axis=pair.layout.channel_axis,
+                )
+            )
+            agreement.add(result.probabilities, self.class_map.targets(np.asarray(pair.labels)))
+        t, dice, at_half = agreement.best()
+        self.threshold = {"threshold": t, "label_dice": dice, "label_dice_at_half": at_half}
+        if t == 0.5:
+            return ""
+        fold_threshold(self.network.head, t)
+        return (
+            f"Foreground threshold {t:.2f}: the model's objects match its training labels "
+            f"best there (Dice {dice:.3f}, {at_half:.3f} at 0.5)."
+        )
+
+    def _norm_batches(self) -> Iterator[torch.Tensor]:
+        """:data:`NORM_BATCHES` training batches, flipped and turned but not otherwise
+        changed, for batch-norm statistics (under the run's autocast)."""
+        gen = torch.Generator().manual_seed(int(self.options.seed) + 1)
+        with dev.autocast(self.device, self.amp_dtype):
+            for _ in range(NORM_BATCHES):
+                xb, yb = self.sampler.sample(self.batch)
+                x, _ = augment_batch(
+                    self._to_device(xb), self._to_device(yb), gen, intensity=False
+                )
+                yield x
 
     def finish(self) -> ModelBundle:
         """The trained bundle: on the CPU, in eval mode, with this run in its history."""
@@ -488,12 +593,19 @@ class Trainer:
             "validation": self.val_x is not None,
             "best_step": h.best_step if h.best_state is not None else self.step,
             "best_val_dice": h.best_dice,
+            "weights": "best by validation" if h.best_state is not None else "last",
             "stopped_early": self.stopped,
             "skipped_steps": self.skipped,
             "started_from": (model.source or model.name) if model is not None else None,
             "curve": h.curve(),
             "val_curve": h.val,
         }
+        if self.threshold is not None:
+            run["threshold"] = self.threshold
+        if self.averaged is not None:  # the kept weights are the mean, not a checkpoint
+            run.update(
+                weights=self.averaged, best_step=self.step, best_val_dice=self.averaged_dice
+            )
         previous = dict(self.bundle.history) if self.fine_tune else {}
         self.bundle.history = {**run, "previous": previous} if previous else run
         return self.bundle

@@ -38,8 +38,8 @@ def _split_validation(
     if total < MIN_VAL_PIXELS or len(blocks) < MIN_VAL_BLOCKS:
         return none, (
             f"Only {total} labeled pixels in {len(blocks)} region(s): too few to hold some out "
-            "for validation, so the model trains on all of them without validation (the last "
-            "model is kept). Paint more, in several places, to get a validation score."
+            "for validation, so the model trains on all of them without validation. Paint "
+            "more, in several places, to get a validation score."
         )
     target = val_fraction * total
     for _ in range(20):
@@ -60,5 +60,5 @@ def _split_validation(
     return none, (
         "The labels could not be split into training and validation regions that both "
         "contain background and objects, so the model trains on all of them without "
-        "validation (the last model is kept). Paint in more places to get a validation score."
+        "validation. Paint in more places to get a validation score."
     )
