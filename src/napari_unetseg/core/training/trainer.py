@@ -222,6 +222,10 @@ class Trainer:
         average = self.turn_and_zoom and self.spatial_dims == 2
         self.averaging = _WeightAverage() if average else None
         self.frac = 0.0
+        # what end_training kept: the mean's record and its validation Dice, the threshold
+        self.averaged: str | None = None
+        self.averaged_dice: float | None = None
+        self.threshold: dict[str, float] | None = None
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
@@ -497,7 +501,6 @@ class Trainer:
             if self.val_x is not None or self.averaging is not None:
                 self.frac = 1.0  # the budget is spent
                 val_loss, val_dice = self.evaluate()
-        self.averaged, self.averaged_dice = None, None
         if self.averaging is not None:
             self.averaged = self.averaging.apply(self.network, self._norm_batches)
         if self.averaged is not None:
@@ -512,7 +515,6 @@ class Trainer:
             message = f"Stopped: keeping {kept} so far."
         else:
             message = f"Kept the {self.averaged}." if self.averaged else ""
-        self.threshold: dict[str, float] | None = None
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
         if self.pending or val_loss is not None or message:
