@@ -64,7 +64,12 @@ class TrainPanel(QWidget):
         self.train_button = ui.button(
             self, "Train", "Train on the painted labels (the viewer stays usable)."
         )
-        self.stop_button = ui.button(self, "Stop", "Stop now and keep the best model so far.")
+        self.stop_button = ui.button(
+            self,
+            "Stop",
+            "Stop now and keep the model so far: the best one, or for a new 2D model "
+            "the mean of its recent weights.",
+        )
         self.stop_button.setEnabled(False)
 
         layout = QVBoxLayout(self)
