@@ -19,9 +19,14 @@ model file then labels with that threshold wherever it is used. Two-class models
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from ..inference import predict_tiled
+from ..progress import drain
 
 #: Candidate thresholds on the foreground probability.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -67,3 +72,62 @@ def fold_threshold(head: torch.nn.Module, threshold: float) -> None:
     (softmax) is above ``threshold`` instead of 0.5."""
     with torch.no_grad():
         head.bias[1] -= math.log(threshold / (1.0 - threshold))
+
+
+def _voxels(pairs: list[Any]) -> int:
+    return sum(int(np.prod(np.shape(p.labels))) for p in pairs)
+
+
+def prediction_batches(pairs: list[Any], batch: int, patch: tuple[int, ...]) -> int:
+    """About how many batches :func:`match_threshold` predicts (tiles overlap: twice the
+    images' voxels); 0 when the images are too large for it."""
+    voxels = _voxels(pairs)
+    if voxels > MAX_MATCH_VOXELS:
+        return 0
+    return math.ceil(2 * voxels / (batch * math.prod(patch)))
+
+
+def match_threshold(
+    bundle: Any,
+    pairs: list[Any],
+    targets: Callable[[np.ndarray], np.ndarray],
+    device: torch.device,
+    batch: int,
+) -> tuple[dict[str, float] | None, str]:
+    """Predict the training images, fold the best threshold into ``bundle``'s network.
+
+    ``pairs`` are the run's training pairs (image, labels, layout) and ``targets`` maps
+    their raw labels to class targets (1 = object, 0 = background, -1 = unlabeled).
+    Returns the record for the model's history (None when nothing was matched) and a
+    sentence for the user ("" when there is nothing to say).
+    """
+    if bundle.n_classes != 2:
+        return None, ""
+    voxels = _voxels(pairs)
+    if voxels > MAX_MATCH_VOXELS:
+        return None, (
+            f"Foreground threshold kept at 0.5: the training images are too large to "
+            f"predict for it ({voxels:,} voxels, limit {MAX_MATCH_VOXELS:,})."
+        )
+    agreement = _Agreement()
+    for pair in pairs:
+        result = drain(
+            predict_tiled(
+                bundle,
+                pair.image,
+                device=device,
+                batch_size=batch,
+                return_probabilities=True,
+                channel_axis=pair.layout.channel_axis,
+            )
+        )
+        agreement.add(result.probabilities, targets(np.asarray(pair.labels)))
+    t, dice, at_half = agreement.best()
+    record = {"threshold": t, "label_dice": dice, "label_dice_at_half": at_half}
+    if t == 0.5:
+        return record, ""
+    fold_threshold(bundle.network.head, t)
+    return record, (
+        f"Foreground threshold {t:.2f}: the model's objects match its training labels "
+        f"best there (Dice {dice:.3f}, {at_half:.3f} at 0.5)."
+    )

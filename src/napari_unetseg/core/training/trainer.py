@@ -5,15 +5,15 @@ steps: an optimizer step, an evaluation, a preview, a progress record and the fi
 :func:`.run._run` is the loop that calls them within the budget. Optimization: AdamW, linear
 warm-up then cosine decay (over the step budget or the time budget), gradient clipping,
 autocast on CUDA; the weights with the best validation Dice are kept and returned (the
-last ones without validation), or for a new model on scribbles the mean of the second
-half's weights with settled batch-norm statistics (:mod:`.averaging`).
+last ones without validation), or for a new 2D model on scribbles the mean of the second
+half's weights with settled batch-norm statistics (:mod:`.averaging`; 2D models);
+with ``match_labels`` the object threshold is then matched to the labels (:mod:`.threshold`).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
-import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,7 +41,7 @@ from .labels import (
 from .losses import dice_from_counts, hard_dice_counts, keep_prior_loss
 from .options import KEEP_PRIOR, NEW_MODEL, TrainOptions, _patch_and_batch
 from .sampling import MAX_VAL_PATCHES, _Sampler
-from .threshold import MAX_MATCH_VOXELS, _Agreement, fold_threshold
+from .threshold import match_threshold, prediction_batches
 from .validation import _split_validation
 
 #: A run stops with an error after this many optimizer steps in a row whose gradients
@@ -226,6 +226,11 @@ class Trainer:
         self.averaged: str | None = None
         self.averaged_dice: float | None = None
         self.threshold: dict[str, float] | None = None
+        # batches predicted after the last step: the mean's batch-norm statistics, the
+        # threshold's prediction of the training images
+        self.tail_batches = NORM_BATCHES if self.averaging is not None else 0
+        if o.match_labels:
+            self.tail_batches += prediction_batches(self.pairs, self.batch, self.patch)
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
@@ -279,21 +284,11 @@ class Trainer:
         )
 
     def _reserve(self, elapsed: float) -> float:
-        """Seconds kept at the end of a time budget for what follows the last step: the
-        averaged weights' batch-norm statistics and the threshold's prediction of the
-        training images (forward passes only: half a step's time per batch, to be safe;
-        tiles overlap, so twice the images' voxels)."""
-        batches = NORM_BATCHES if self.averaging is not None else 0
-        voxels = self._match_voxels()
-        if self.options.match_labels and voxels <= MAX_MATCH_VOXELS:
-            batches += math.ceil(2 * voxels / (self.batch * math.prod(self.patch)))
-        if not batches or self.step < 10:
+        """Seconds kept at the end of a time budget for the forward passes that follow the
+        last step (:attr:`tail_batches`): half a step's time each, to be safe."""
+        if not self.tail_batches or self.step < 10:
             return 0.0
-        return batches * 0.5 * elapsed / self.step
-
-    def _match_voxels(self) -> int:
-        """Voxels of all training images (what the threshold's prediction reads)."""
-        return sum(int(np.prod(np.shape(p.labels))) for p in self.pairs)
+        return self.tail_batches * 0.5 * elapsed / self.step
 
     def optimize_step(self, frac: float) -> TrainProgress | None:
         """One optimizer step on a sampled batch, at budget fraction ``frac``.
@@ -523,39 +518,13 @@ class Trainer:
         return None
 
     def _match_threshold(self) -> str:
-        """Fold into the model the foreground threshold that reproduces its training
-        labels best (threshold.py); returns the sentence for the user."""
-        if self.class_map.n_classes != 2:
-            return ""
-        voxels = self._match_voxels()
-        if voxels > MAX_MATCH_VOXELS:
-            return (
-                f"Foreground threshold kept at 0.5: the training images are too large to "
-                f"predict for it ({voxels:,} voxels, limit {MAX_MATCH_VOXELS:,})."
-            )
-        agreement = _Agreement()
+        """Fold into the model the threshold that reproduces its training labels best
+        (:func:`.threshold.match_threshold`); returns the sentence for the user."""
         self.network.eval()
-        for pair in self.pairs:
-            result = drain(
-                predict_tiled(
-                    self.bundle,
-                    pair.image,
-                    device=self.device,
-                    batch_size=self.batch,
-                    return_probabilities=True,
-                    channel_axis=pair.layout.channel_axis,
-                )
-            )
-            agreement.add(result.probabilities, self.class_map.targets(np.asarray(pair.labels)))
-        t, dice, at_half = agreement.best()
-        self.threshold = {"threshold": t, "label_dice": dice, "label_dice_at_half": at_half}
-        if t == 0.5:
-            return ""
-        fold_threshold(self.network.head, t)
-        return (
-            f"Foreground threshold {t:.2f}: the model's objects match its training labels "
-            f"best there (Dice {dice:.3f}, {at_half:.3f} at 0.5)."
+        self.threshold, message = match_threshold(
+            self.bundle, self.pairs, self.class_map.targets, self.device, self.batch
         )
+        return message
 
     def _norm_batches(self) -> Iterator[torch.Tensor]:
         """:data:`NORM_BATCHES` training batches, flipped and turned but not otherwise
