@@ -245,8 +245,23 @@ def test_export_for_bioimageio_writes_a_package_of_the_trained_model(
     monkeypatch.setattr(
         QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "mine"), ""))
     )
-    written = widget.export_bioimageio()
-    assert written == tmp_path / "mine.zip" and "Exported" in widget.status.text()
+    with qtbot.waitSignal(widget.export_runner.finished, timeout=60_000):
+        worker = widget.export_bioimageio()
+        # The export runs in a worker thread: the viewer stays responsive, and training
+        # (which would change the model being written) cannot start meanwhile.
+        assert worker is not None and widget.export_runner.busy
+        assert not widget.train_button.isEnabled() and not widget.continue_button.isEnabled()
+        assert widget.export_bioimageio() is None  # one export at a time
+    written = tmp_path / "mine.zip"
+    assert widget.status.text() == f"Exported {widget.trained_name!r} to {written}."
+    assert widget.train_button.isEnabled() and widget.export_button.isEnabled()
+    # A place that cannot be written: one sentence in the status line, nothing written.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with qtbot.waitSignal(widget.export_runner.finished, timeout=60_000):
+        widget.export_bioimageio(str(blocker / "model.zip"))
+    assert widget.status.text().startswith("Export failed: ")
+    assert widget.export_button.isEnabled() and blocker.read_text() == ""
     test_input = np.load(zipfile.ZipFile(written).open("test_input.npy"))
     assert np.array_equal(test_input[0, 0], nuclei[0].astype(np.float32))  # the training image
     back = load_package(written)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ...core.bundle import ModelBundle
     from ...core.training import TrainProgress
 
@@ -72,6 +74,16 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     if req.preview_image is not None and bundle.history.get("steps"):
         preview = np.asarray(api.predict(req.preview_image, bundle, device=req.device))
     return TrainResult(bundle, preview)
+
+
+def export_job(
+    bundle: ModelBundle, path: str, options: dict[str, Any]
+) -> Generator[None, None, Path]:
+    """The worker side of "Export for bioimage.io": writes the package and returns its
+    path. The export runs the model on its test image and checks the package, seconds
+    that must not freeze the viewer; the one record it yields starts the activity bar."""
+    yield None
+    return bundle.export_bioimageio(path, **options)
 
 
 def progress_text(record: TrainProgress) -> str:

@@ -36,7 +36,14 @@ from .._common import (
 )
 from .._worker import JobRunner
 from .curve import Curve
-from .job import TrainRequest, TrainResult, finetune_job, progress_text, result_text
+from .job import (
+    TrainRequest,
+    TrainResult,
+    export_job,
+    finetune_job,
+    progress_text,
+    result_text,
+)
 from .label_policy import OBJECT, PALETTE, SCRIBBLE_KEY, merged_class_names, scribble_names
 from .paint_panel import PaintPanel, labels_colormap
 from .plot import CurvePlot
@@ -109,6 +116,7 @@ class FinetuneWidget(ui.DockWidget):
         self.plot = CurvePlot(self, napari_viewer)
         self.status = ui.status_label(self)
         self.runner = JobRunner(self.train_button, None, self)
+        self.export_runner = JobRunner(self.export_button, None, self)
         self._draw_timer = QTimer(self)
         self._draw_timer.setSingleShot(True)
         self._draw_timer.timeout.connect(self._draw)
@@ -136,6 +144,8 @@ class FinetuneWidget(ui.DockWidget):
         self.command_button.clicked.connect(lambda *_: self.copy_command())
         self.runner.started.connect(lambda: self.stop_button.setEnabled(True))
         self.runner.finished.connect(self._on_finished)
+        self.export_runner.started.connect(self._update_state)
+        self.export_runner.finished.connect(self._update_state)
         self.image_combo.layerChanged.connect(self._on_image_changed)
         self.paint_panel.changed.connect(self._update_state)
         self.start_combo.modelChanged.connect(self._update_state)
@@ -216,12 +226,16 @@ class FinetuneWidget(ui.DockWidget):
             return None
         return path if path is not None else ask(self.trained_name)
 
-    def export_bioimageio(self, path: str | None = None) -> Path | None:
+    def export_bioimageio(self, path: str | None = None) -> Any:
         """Write the trained model as a bioimage.io package (asks where when ``path`` is None).
 
         The test tensors come from the middle of the last training image, the pixel size
-        from the model's record and the unit from that image layer.
+        from the model's record and the unit from that image layer. The export runs in a
+        worker thread (it runs the model on its test image and checks the package);
+        returns that worker, or None. The status line says where the package went.
         """
+        if self.export_runner.busy or self.runner.busy:
+            return None
         path = self._target(path, "export", self.result_panel.ask_export_path)
         if path is None:
             return None
@@ -232,15 +246,22 @@ class FinetuneWidget(ui.DockWidget):
             units = [str(u) for u in getattr(image, "units", None) or ()]
             if units and units[-1] not in ("pixel", ""):
                 options["unit"] = units[-1]
-        self.status.setText(f"Exporting {self.trained_name!r} for bioimage.io...")
-        try:
-            written = self.trained.export_bioimageio(path, **options)  # atomic
-        except (OSError, ValueError) as exc:  # PackageError (a ValueError) says why
-            notify_error(exc, "Could not export the model")
-            return None
-        self.status.setText(f"Exported {self.trained_name!r} to {written}.")
+        name = self.trained_name
+        self.status.setText(f"Exporting {name!r} for bioimage.io...")
+        return self.export_runner.start(
+            export_job,
+            self.trained,
+            path,
+            options,
+            description=f"Exporting {name} for bioimage.io",
+            on_result=lambda written: self._on_exported(name, written),
+            on_error=lambda exc: self.status.setText(f"Export failed: {user_message(exc)}"),
+            error_context="Could not export the model",
+        )
+
+    def _on_exported(self, name: str, written: Path) -> None:
+        self.status.setText(f"Exported {name!r} to {written}.")
         notify_info(f"Exported the model for bioimage.io to {written}")
-        return written
 
     def copy_command(self, folder: str | None = None) -> Any:
         """Show (and copy) the command that repeats the last training run (before the
@@ -280,7 +301,7 @@ class FinetuneWidget(ui.DockWidget):
 
     # -- starting a run -----------------------------------------------------------------
     def _start(self, continued: bool) -> Any:
-        if self.runner.busy:
+        if self.runner.busy or self.export_runner.busy:
             return None
         image, labels = self.image_combo.layer(), self.labels_combo.layer()
         problem = self._problem(image, labels)
@@ -426,7 +447,7 @@ class FinetuneWidget(ui.DockWidget):
     def _update_state(self, *_: Any) -> None:
         image = self.image_combo.layer()
         self.settings.update_for(self._stack())
-        busy = self.runner.busy
+        busy = self.runner.busy or self.export_runner.busy  # the export uses the model
         self.train_button.setEnabled(not busy and image is not None)
         self.new_button.setEnabled(image is not None)
         self.result_panel.set_state(self.trained is not None, busy)
