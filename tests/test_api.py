@@ -75,3 +75,43 @@ def test_segment_chains_prediction_and_split_once() -> None:
     instances = api.segment(img, "nuclei-2d", split_touching=True, scale=(1.0, 1.0), device="cpu")
     np.testing.assert_array_equal(instances, split_stack(semantic, (1.0, 1.0), 2))
     assert instances.max() > 1  # several objects, each its own id
+
+
+def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:
+    """A grey image saved as RGB(A) (a PNG export), or a coloured one, is segmented by a
+    one-channel model as grey, and the result says so; a dask RGB image stays lazy."""
+    import dask.array as da
+
+    tiny, _ = tiny
+    plane = (np.random.default_rng(3).random((48, 64)) * 255).astype(np.uint8)
+    expected = api.predict(plane, tiny, object_size="off")
+    rgb = np.stack([plane] * 3, axis=-1)
+    result = api.drain(api.predict_iter(rgb, tiny, channel_axis=-1, object_size="off"))
+    assert np.array_equal(result.labels, expected)
+    assert result.stats["input"] == "The RGB image is grey (R = G = B): one channel is used."
+    coloured = rgb.copy()
+    coloured[..., 2] = 0
+    lazy = da.from_array(coloured, chunks=(16, 64, 3))
+    result = api.drain(api.predict_iter(lazy, tiny, channel_axis=2, object_size="off"))
+    mean = coloured.astype(np.float32).mean(-1)
+    assert np.array_equal(result.labels, api.predict(mean, tiny, object_size="off"))
+    assert "mean of R, G and B" in result.stats["input"]
+    plain = api.drain(api.predict_iter(plane, tiny, object_size="off"))
+    assert "input" not in plain.stats
+
+
+def test_fine_tuning_a_one_channel_model_on_an_rgb_image_trains_on_grey(tiny) -> None:
+    tiny, _ = tiny
+    plane = (np.random.default_rng(4).random((64, 64)) * 255).astype(np.uint8)
+    labels = np.zeros((64, 64), np.uint8)
+    labels[5:15, 5:15], labels[40:50, 40:50] = 1, 2
+    rgb = np.stack([plane] * 3, axis=-1)
+    records = []
+    trained = api.drain(
+        api.train_iter(rgb, labels, model=tiny, steps=2, channel_axis=-1, object_size="off",
+                       preview_image=rgb, preview_every=1),
+        records.append,
+    )
+    assert trained.in_channels == 1 and trained.history["steps"] == 2
+    assert records[0].message.startswith("The RGB image is grey (R = G = B): one channel is used.")
+    assert any(r.preview is not None and r.preview.shape == (64, 64) for r in records)

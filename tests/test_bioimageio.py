@@ -86,6 +86,17 @@ def test_export_test_output_is_our_prediction(exported, tiny):
     assert agree > 0.999, agree
 
 
+def test_an_rgb_test_image_of_a_one_channel_model_is_tested_as_grey(tiny, tmp_path):
+    """A one-channel model fine-tuned on an RGB layer (trained as grey) exports with that
+    layer as its test image: the test input is the grey plane."""
+    plane = (np.random.default_rng(2).random((80, 80)) * 255).astype(np.uint8)
+    rgb = np.stack([plane] * 3, axis=-1)
+    path = tiny.export_bioimageio(tmp_path / "rgb.zip", test_image=rgb, channel_axis=-1)
+    with zipfile.ZipFile(path) as z:
+        test_input = np.load(z.open("test_input.npy"))
+    assert np.array_equal(test_input[0, 0], plane.astype(np.float32))
+
+
 def test_export_of_a_3d_model_round_trips(tmp_path):
     torch.manual_seed(0)
     model = ModelBundle.create(spatial_dims=3, depth=2, base_channels=2, n_classes=3)

@@ -32,6 +32,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
+from .core.normalize import grey_for_model
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
@@ -197,26 +198,28 @@ def predict_iter(
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
-    return (
-        yield from predict_sized(
-            bundle,
-            image,
-            object_size=object_size,
-            spacing=scale,
-            fill=fill_holes,
-            tile_size=tile_size,
-            overlap=overlap,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            tta=tta,
-            return_probabilities=return_probabilities,
-            return_uncertainty=return_uncertainty,
-            out=out,
-            channel_axis=channel_axis,
-            blend=blend,
-        )
+    image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
+    result = yield from predict_sized(
+        bundle,
+        image,
+        object_size=object_size,
+        spacing=scale,
+        fill=fill_holes,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        tta=tta,
+        return_probabilities=return_probabilities,
+        return_uncertainty=return_uncertainty,
+        out=out,
+        channel_axis=channel_axis,
+        blend=blend,
     )
+    if grey:
+        result.stats["input"] = grey
+    return result
 
 
 @_arguments_of(predict_iter)
@@ -358,6 +361,12 @@ def train_iter(
             "and cannot be fine-tuned; start a new model instead."
         )
     arguments["model"] = bundle
+    grey = ""
+    if bundle is not None:  # fine-tuning a one-channel model on RGB images: as grey
+        images, preview_image, channel_axis, grey = _grey_inputs(
+            images, preview_image, channel_axis, bundle.in_channels
+        )
+        arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     imgs, labs, factors, record, message = training_scale(
         bundle,
         images,
@@ -367,6 +376,7 @@ def train_iter(
         spatial_dims=spatial_dims,
         channel_axis=channel_axis,
     )
+    message = f"{grey} {message}".strip()
     if use_forest:
         started = time.perf_counter()
         dense, taught = forest.dense_targets(imgs, labs, channel_axis=channel_axis, seed=seed)
@@ -412,6 +422,24 @@ def train_iter(
             for k in range(len(trained.history["labeled_pixels"]))
         ]
     return trained
+
+
+def _grey_inputs(
+    images: Any, preview_image: Any, channel_axis: int | None, in_channels: int
+) -> tuple[Any, Any, int | None, str]:
+    """Training images (one or a list) and the preview image as grey for a one-channel
+    model when they are RGB(A) (:func:`~napari_unetseg.core.normalize.grey_for_model`);
+    returns them, the channel axis left and one sentence ("" when nothing changed)."""
+    listed = isinstance(images, (list, tuple))
+    converted = [grey_for_model(img, channel_axis, in_channels) for img in (images if listed else [images])]
+    if not converted or not converted[0][2]:
+        return images, preview_image, channel_axis, ""
+    if preview_image is not None:
+        preview_image = grey_for_model(preview_image, channel_axis, in_channels)[0]
+    grey = [c[0] for c in converted]
+    notes = {c[2] for c in converted}
+    note = notes.pop() if len(notes) == 1 else "The RGB images were taken as grey for this one-channel model."
+    return (grey if listed else grey[0]), preview_image, None, note
 
 
 @_arguments_of(train_iter)

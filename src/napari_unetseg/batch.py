@@ -456,9 +456,9 @@ def _segment_file(
     result = yield from relay(gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total))
     labels = result.labels
     row.stats = dict(result.stats)
-    message = (row.stats.get("object_size") or {}).get("message")
-    if message:
-        row.notes.append(message)
+    for message in (row.stats.get("input"), (row.stats.get("object_size") or {}).get("message")):
+        if message:
+            row.notes.append(message)
     row.objects, row.foreground = _count(labels, settings.split_touching)
     used = settings.to_dict() | {
         "model": bundle.name,

@@ -236,6 +236,18 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
 
 
+def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
+    """A PNG-like RGB layer (napari opens it with ``rgb=True``) and a one-channel model:
+    the labels cover the plane and the size line says the image was taken as grey."""
+    viewer, widget = segment
+    plane = (np.random.default_rng(0).random((64, 96)) * 255).astype(np.uint8)
+    layer = viewer.add_image(np.stack([plane] * 3, axis=-1), name="photo", rgb=True)
+    assert layer.rgb
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["photo [unet]"].data.shape == (64, 96)
+    assert widget.size_info.text().startswith("The RGB image is grey (R = G = B): one channel is used.")
+
+
 def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     qtbot, segment, monkeypatch, tmp_path, tiny_model_2d
 ):

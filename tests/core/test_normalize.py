@@ -49,3 +49,33 @@ def test_normalizer_per_channel_constant_and_nan() -> None:
     res = Normalizer.from_image(bad, resolve_layout(bad.shape, 2))(bad[None])
     assert np.isfinite(res).all()
     assert Normalizer.from_image(img, layout, {"mode": "none"})(img)[1, 0, 3] == 3
+
+
+def test_grey_for_model_takes_one_channel_of_a_grey_rgb_image() -> None:
+    from napari_unetseg.core.normalize import grey_for_model
+
+    plane = np.random.default_rng(0).integers(0, 255, (2000, 1500), dtype=np.uint8)
+    rgba = np.stack([plane, plane, plane, np.full_like(plane, 255)], axis=-1)
+    grey, axis, message = grey_for_model(rgba, -1, in_channels=1)
+    assert axis is None and np.array_equal(grey, plane) and "R = G = B" in message
+    # One pixel with colour (beyond any strided sample's reach of one channel alone).
+    rgb = rgba[..., :3].copy()
+    rgb[::2, ::2, 0] //= 2
+    grey, axis, message = grey_for_model(rgb, 2, in_channels=1)
+    assert axis is None and grey.dtype == np.float32 and "mean of R, G and B" in message
+    np.testing.assert_allclose(grey, rgb.astype(np.float32).mean(-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape,axis,channels",
+    [((64, 64, 3), None, 1),  # no channel axis given: nothing is RGB
+     ((3, 64, 64), 0, 1),  # a channel axis first: fluorescence channels, not RGB
+     ((64, 64, 2), 2, 1),  # two channels: which one is the nuclei is not ours to guess
+     ((64, 64, 3), 2, 3)],  # the model takes three channels
+)
+def test_grey_for_model_leaves_other_images_alone(shape, axis, channels) -> None:
+    from napari_unetseg.core.normalize import grey_for_model
+
+    image = np.zeros(shape, np.uint8)
+    out, out_axis, message = grey_for_model(image, axis, channels)
+    assert out is image and out_axis == axis and message == ""

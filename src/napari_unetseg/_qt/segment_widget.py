@@ -341,7 +341,8 @@ class SegmentWidget(ui.DockWidget):
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}")
         size = result.stats.get("object_size") or {}
-        self.size_info.setText(size.get("message", ""))
+        # What was done to the input before prediction: grey from RGB, the object size.
+        self.size_info.setText(" ".join(filter(None, [result.stats.get("input"), size.get("message")])))
 
     def _select(self, layer: Labels) -> None:
         if layer in self.viewer.layers:

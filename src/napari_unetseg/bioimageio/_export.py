@@ -19,6 +19,7 @@ from .. import __version__
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write
+from ..core.normalize import grey_for_model
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, UNITS, PackageError, require_spec
 
@@ -50,6 +51,8 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
         shape = (TEST_EDGE[sd],) * sd
         chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
         return np.stack(chans).astype(np.float32)
+    # an RGB training image of a one-channel model was trained on as grey: test on grey
+    image, channel_axis, _ = grey_for_model(image, channel_axis, bundle.in_channels)
     layout = bundle.layout(tuple(np.shape(image)), channel_axis)
     div = bundle.divisor
     edges = [min(n, TEST_EDGE[sd]) // div * div for n in layout.spatial_shape]

@@ -125,6 +125,42 @@ def resolve_layout(
     return Layout(shape, channel_axis, tuple(rest[-spatial_dims:]), tuple(rest[:-spatial_dims]))
 
 
+def grey_for_model(
+    image: Any, channel_axis: int | None, in_channels: int
+) -> tuple[Any, int | None, str]:
+    """An RGB(A) image given to a one-channel model: as one grey channel, and why.
+
+    Photos and PNG/JPEG exports of fluorescence images are often RGB, grey ones with three
+    equal channels. For a model with one input channel, an image whose channel axis is
+    the last one and holds 3 (RGB) or 4 (RGBA) values becomes: its first channel when R,
+    G and B are equal (checked on a strided sample), else the mean of R, G and B (alpha
+    left out). Anything else comes back unchanged (``resolve_layout`` then says what does
+    not fit).
+
+    Returns
+    -------
+    image, channel_axis, message
+        The image to predict on, its channel axis (None once grey), and one sentence
+        for the status line ("" when nothing changed).
+    """
+    shape = tuple(np.shape(image))
+    if in_channels != 1 or channel_axis is None or not shape:
+        return image, channel_axis, ""
+    if channel_axis % len(shape) != len(shape) - 1 or shape[-1] not in (3, 4):
+        return image, channel_axis, ""
+    red, green, blue = (strided_sample(image[..., c]) for c in range(3))
+    if np.array_equal(red, green) and np.array_equal(red, blue):
+        return image[..., 0], None, "The RGB image is grey (R = G = B): one channel is used."
+    rgb = image[..., :3]
+    grey = rgb.mean(axis=-1, dtype=np.float32) if hasattr(rgb, "mean") else None
+    if grey is None:  # array-likes without mean (zarr): read whole, RGB images are photos
+        grey = np.asarray(rgb).mean(axis=-1, dtype=np.float32)
+    return grey, None, (
+        "The RGB image was converted to grey (the mean of R, G and B) for this "
+        "one-channel model."
+    )
+
+
 def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarray:
     """Read an evenly strided subset of ``image`` of at most about ``max_samples`` values.
 
