@@ -97,9 +97,17 @@ def test_the_model_threshold_is_matched_to_the_teachers_labels():
     image, truth = _blobs()
     scribbles = _scribbles(truth)
     (dense,), _ = forest.dense_targets([image], [scribbles], seed=0)
-    model = api.train(image, scribbles, steps=15, patch_size=32, batch_size=2)
+    records = []
+    model = api.drain(
+        api.train_iter(image, scribbles, steps=15, patch_size=32, batch_size=2), records.append
+    )
     matched = model.history["threshold"]
     assert 0.05 <= matched["threshold"] <= 0.95
+    # the validation Dice reported at the end is that of the model as kept (weights and
+    # threshold), measured after the fold
+    closing = records[-1]
+    assert closing.message and "threshold" in closing.message.lower()
+    assert closing.val_dice == model.history["best_val_dice"] is not None
     assert matched["label_dice"] >= matched["label_dice_at_half"]
     # the folded threshold is what predictions use: the model's objects on its training
     # image agree with the teacher's as well as the run measured

@@ -48,3 +48,13 @@ def test_result_text_of_averaged_weights() -> None:
     }
     text, _ = result_text(bundle, "mine")
     assert "validation Dice 0.90 of the mean of 4 weights (steps 25-40))" in text
+
+
+def test_result_text_names_a_folded_threshold() -> None:
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    history = {"steps": 40, "duration_s": 5.0, "best_val_dice": 0.93, "best_step": 30}
+    bundle.history = {**history, "threshold": {"threshold": 0.72, "label_dice": 0.97}}
+    text, _ = result_text(bundle, "mine")
+    assert "best validation Dice 0.93 at step 30, threshold 0.72)" in text
+    bundle.history = {**history, "threshold": {"threshold": 0.5, "label_dice": 0.97}}
+    assert "threshold" not in result_text(bundle, "mine")[0]

@@ -119,15 +119,21 @@ def score_text(history: dict[str, Any], digits: int = 2) -> str:
     """The validation score of a trained model's kept weights, in words; "" without one.
 
     "best validation Dice 0.91 at step 20", or for averaged weights (``averaging.py``)
-    "validation Dice 0.91 of the mean of 4 weights (steps 25-40)".
+    "validation Dice 0.91 of the mean of 4 weights (steps 25-40)"; with a threshold folded
+    in (``threshold.py``), whose effect the Dice includes, ", threshold 0.72" follows.
     """
     dice = history.get("best_val_dice")
     if dice is None:
         return ""
     kept = str(history.get("weights", ""))
     if kept.startswith("mean"):
-        return f"validation Dice {dice:.{digits}f} of the {kept.split(',')[0]}"
-    return f"best validation Dice {dice:.{digits}f} at step {history.get('best_step')}"
+        text = f"validation Dice {dice:.{digits}f} of the {kept.split(',')[0]}"
+    else:
+        text = f"best validation Dice {dice:.{digits}f} at step {history.get('best_step')}"
+    threshold = (history.get("threshold") or {}).get("threshold")
+    if threshold is not None and threshold != 0.5:
+        text += f", threshold {threshold:.2f}"
+    return text
 
 
 def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:

@@ -222,10 +222,11 @@ class Trainer:
         average = self.turn_and_zoom and self.spatial_dims == 2
         self.averaging = _WeightAverage() if average else None
         self.frac = 0.0
-        # what end_training kept: the mean's record and its validation Dice, the threshold
+        # what end_training kept: the mean's record, the threshold, and the validation
+        # Dice of the weights as kept (mean or checkpoint, threshold folded in)
         self.averaged: str | None = None
-        self.averaged_dice: float | None = None
         self.threshold: dict[str, float] | None = None
+        self.kept_dice: float | None = None
         # batches predicted after the last step: the mean's batch-norm statistics, the
         # threshold's prediction of the training images
         self.tail_batches = NORM_BATCHES if self.averaging is not None else 0
@@ -498,12 +499,7 @@ class Trainer:
                 val_loss, val_dice = self.evaluate()
         if self.averaging is not None:
             self.averaged = self.averaging.apply(self.network, self._norm_batches)
-        if self.averaged is not None:
-            self.network.eval()
-            if self.val_x is not None:
-                val_loss, val_dice = self._validate()
-                self.averaged_dice = val_dice
-        elif self.history.best_state is not None:
+        if self.averaged is None and self.history.best_state is not None:
             self.network.load_state_dict(self.history.best_state)
         if self.stopped:
             kept = "the mean of the weights" if self.averaged else "the best model"
@@ -512,6 +508,12 @@ class Trainer:
             message = f"Kept the {self.averaged}." if self.averaged else ""
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
+        folded = self.threshold is not None and self.threshold["threshold"] != 0.5
+        if self.val_x is not None and (self.averaged is not None or folded):
+            # the validation figure of the model the user gets, not of a step before
+            self.network.eval()
+            val_loss, val_dice = self._validate()
+            self.kept_dice = val_dice
         if self.pending or val_loss is not None or message:
             loss = float(np.mean(self.pending)) if self.pending else None
             return self.record(loss, val_loss, val_dice, None, message)
@@ -574,9 +576,9 @@ class Trainer:
         if self.threshold is not None:
             run["threshold"] = self.threshold
         if self.averaged is not None:  # the kept weights are the mean, not a checkpoint
-            run.update(
-                weights=self.averaged, best_step=self.step, best_val_dice=self.averaged_dice
-            )
+            run.update(weights=self.averaged, best_step=self.step)
+        if self.kept_dice is not None:  # the kept model's own (mean, or threshold folded)
+            run["best_val_dice"] = self.kept_dice
         previous = dict(self.bundle.history) if self.fine_tune else {}
         self.bundle.history = {**run, "previous": previous} if previous else run
         return self.bundle
