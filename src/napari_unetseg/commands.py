@@ -126,11 +126,13 @@ def train_command(
     seed: int = 0,
     spatial_dims: int | None = None,
     model_config: dict[str, Any] | None = None,
+    teacher: str = "auto",
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
     ``model`` is a shipped model name or a model file to fine-tune (None: a new model,
-    with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``).
+    with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``);
+    ``teacher`` is said only when it is not the default "auto".
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -150,6 +152,8 @@ def train_command(
     config = model_config or {}
     _option(argv, "--depth", config.get("depth"))
     _option(argv, "--base-channels", config.get("base_channels"))
+    if teacher != "auto":
+        _option(argv, "--teacher", teacher)
     kwargs: dict[str, Any] = {
         "model": model,
         "label_mode": label_mode,
@@ -166,6 +170,8 @@ def train_command(
     }
     if model_config:
         kwargs["model_config"] = dict(model_config)
+    if teacher != "auto":
+        kwargs["teacher"] = teacher
     python = (
         "from napari_unetseg import api\n\n"
         f"image = api.read_image({img!r})\n"

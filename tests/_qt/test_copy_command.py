@@ -85,6 +85,24 @@ def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewe
         rep = widget.copy_command(folder=str(tmp_path / "second")).reproduction
         start = rep.argv[rep.argv.index("--from") + 1]  # the first model, saved for it
         assert start.endswith(".pt") and "--depth" not in rep.argv
+        assert "--teacher" not in rep.argv  # the default, never said
+
+        # A new model without the forest teacher (Advanced settings): the command says so
+        # and repeats the run exactly.
+        widget.start_combo.set_model_name(fw.SCRATCH)
+        assert widget.teacher_check.isEnabled()
+        widget.teacher_check.setChecked(False)
+        with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+            assert widget.train() is not None
+        assert widget.trained.history["teacher"] == "none"
+        rep = widget.copy_command(folder=str(tmp_path / "third")).reproduction
+        assert rep.argv[rep.argv.index("--teacher") + 1] == "none"
+        assert "teacher='none'" in rep.python
+        assert cli.main(rep.argv[1:]) == 0
+        again = ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])
+        assert weights_sha256(again) == weights_sha256(widget.trained)
+        widget.start_combo.set_model_name("nuclei-2d")
+        assert not widget.teacher_check.isEnabled()  # fine-tuning never uses it
     finally:
         torch.set_num_threads(threads)
         for name in set(REGISTRY.session()) - before:

@@ -47,6 +47,7 @@ class TrainRequest:
     preview_image: Any = None
     preview_every: int = 0
     scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
+    teacher: str = "auto"  # "none": a new model learns from the scribbles alone
     stop: threading.Event = field(default_factory=threading.Event)
 
 

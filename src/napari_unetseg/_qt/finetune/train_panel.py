@@ -102,6 +102,13 @@ class TrainPanel(QWidget):
         self.augment_check = rows.span(ui.check_box(
             self, "Augmentation (flips, rotations, intensity, noise)", checked=True
         ))
+        self.teacher_check = rows.span(ui.check_box(
+            self, "Forest teacher for new models on scribbles", checked=True,
+            tip="A random forest fitted on the strokes first labels every unpainted pixel, "
+            "and the new U-Net learns from that picture (ilastik's features; usually far "
+            "better than the strokes alone). Off: the U-Net learns from the strokes only. "
+            "Fine-tuning never uses it.",
+        ))
         self.device_combo = rows.add("Device", ui.combo_box(
             self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
         ))
@@ -130,6 +137,7 @@ class TrainPanel(QWidget):
             "device": self.device_combo.currentText(),
             "spatial_dims": dims if scratch else None,
             "model_config": MODEL_SIZES[self.size_combo.currentText()] if scratch else None,
+            "teacher": "none" if scratch and not self.teacher_check.isChecked() else "auto",
         }
 
     def start_dims(self, stack: bool) -> int | None:
@@ -168,6 +176,7 @@ class TrainPanel(QWidget):
         for widget in (self.dims_combo, self._form.labelForField(self.dims_combo)):
             widget.setVisible(scratch and stack)  # QFormLayout.setRowVisible needs Qt 6.4
         self.size_combo.setEnabled(scratch)
+        self.teacher_check.setEnabled(scratch)
         self.start_info.setText(self.describe(self.start_combo.model_name(), stack))
 
     def describe(self, name: str, stack: bool) -> str:

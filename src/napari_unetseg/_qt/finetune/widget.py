@@ -73,7 +73,8 @@ _SHORTCUTS = {
     "settings": (
         "start_combo", "start_info", "dims_combo", "budget_spin", "budget_unit",
         "preview_check", "preview_spin", "advanced", "lr_spin", "patch_spin", "batch_spin",
-        "val_spin", "augment_check", "device_combo", "size_combo", "train_button",
+        "val_spin", "augment_check", "teacher_check", "device_combo", "size_combo",
+        "train_button",
         "stop_button",
     ),
     "result_panel": ("continue_button", "save_button", "export_button", "command_button"),
@@ -83,7 +84,7 @@ _SHORTCUTS = {
 #: TrainRequest fields that a ``unetseg train`` command repeats as they are.
 _COMMAND_FIELDS = (
     "label_mode", "steps", "time_limit", "learning_rate", "patch_size", "batch_size",
-    "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config",
+    "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config", "teacher",
 )  # fmt: skip
 
 
