@@ -280,7 +280,10 @@ def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
     assert widget.start_info.text().startswith("2D model, 1 input channel; classes: background, nucleus")
     assert not widget.dims_combo.isVisibleTo(widget)  # only new models on stacks ask
     widget.start_combo.set_model_name(fw.SCRATCH)
-    assert widget.start_info.text().startswith("A new U-Net")
+    assert widget.start_info.text().startswith("A new U-Net that learns from your labels; ")
+    widget.teacher_check.setChecked(False)
+    assert widget.start_info.text().startswith("A new U-Net that learns only from your labels")
+    widget.teacher_check.setChecked(True)
     # Fine-tuning a nuclei model, the scribble label 2 is called "nucleus".
     layer = widget.new_scribble_layer()
     assert list(layer.features["name"]) == ["not painted", "background", "object"]

@@ -182,6 +182,11 @@ class TrainPanel(QWidget):
     def describe(self, name: str, stack: bool) -> str:
         """The start model in one line, with what it means for this image."""
         if name == SCRATCH:
+            if self.teacher_check.isChecked():
+                return (
+                    "A new U-Net that learns from your labels; from scribbles, through a "
+                    "random forest that first labels the unpainted pixels (Advanced settings)."
+                )
             return "A new U-Net that learns only from your labels (paint generously)."
         if not name:
             return ""

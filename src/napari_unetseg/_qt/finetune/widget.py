@@ -150,6 +150,7 @@ class FinetuneWidget(ui.DockWidget):
         self.image_combo.layerChanged.connect(self._on_image_changed)
         self.paint_panel.changed.connect(self._update_state)
         self.start_combo.modelChanged.connect(self._update_state)
+        self.teacher_check.toggled.connect(self._update_state)  # the start line says it
 
     # -- public API (also used by the tests) --------------------------------------------
     @property
