@@ -145,12 +145,18 @@ def test_split_touching_and_uncertainty_outputs(qtbot, segment):
 
 def test_error_during_run_is_a_notification(qtbot, segment, errors_shown):
     viewer, widget = segment
-    rgb = np.random.default_rng(5).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    viewer.add_image(rgb, name="photo", rgb=True)
-    _run_and_wait(qtbot, widget)
+    three = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4, in_channels=3)
+    name = REGISTRY.register(three, "three-channel test model")  # for colour, given grey
+    try:
+        widget.model_combo.set_model_name(name)
+        grey = np.random.default_rng(5).integers(0, 255, (40, 40), dtype=np.uint8)
+        viewer.add_image(grey, name="photo")
+        _run_and_wait(qtbot, widget)
+    finally:
+        REGISTRY.remove(name)
     assert len(errors_shown) == 1
     assert errors_shown[0].startswith("Segmentation failed: ")
-    assert "3 channels" in errors_shown[0] and "\n" not in errors_shown[0]
+    assert "3 input channels" in errors_shown[0] and "\n" not in errors_shown[0]
     assert "photo [unet]" not in viewer.layers
 
 
