@@ -51,8 +51,11 @@ def _since(t: tuple[float, float]) -> tuple[float, float]:
 def _segment(img, model, settings: batch.SegmentSettings) -> None:
     api.drain(
         api.segment_iter(
-            img.data, model, split_touching=settings.split_touching,
-            scale=img.without_channels().scale, **settings.predict_options(),
+            img.data,
+            model,
+            split_touching=settings.split_touching,
+            scale=img.without_channels().scale,
+            **settings.predict_options(),
         )
     )
 
@@ -106,15 +109,24 @@ def _pieces(paths: list[Path], out: Path) -> dict[str, float]:
         t2 = time.perf_counter()
         _count(labels, False)
         t3 = time.perf_counter()
-        _io.write_labels(out / "piece.tif", labels, scale=img.scale,
-                         provenance={"model": "x", "settings": {"tile_size": 256}})
+        _io.write_labels(
+            out / "piece.tif",
+            labels,
+            scale=img.scale,
+            provenance={"model": "x", "settings": {"tile_size": 256}},
+        )
         t4 = time.perf_counter()
         read.append(t1 - t0)
         count.append(t3 - t2)
         write.append(t4 - t3)
-    return {k: 1000 * statistics.median(v) for k, v in
-            (("read the image TIFF", read), ("count objects and foreground", count),
-             ("write the labels TIFF with provenance", write))}
+    return {
+        k: 1000 * statistics.median(v)
+        for k, v in (
+            ("read the image TIFF", read),
+            ("count objects and foreground", count),
+            ("write the labels TIFF with provenance", write),
+        )
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,34 +166,44 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     rest = pairs
-    print(f"# bench_batch: {args.n} images of {args.size} x {args.size}, model {args.model}, "
-          f"device {args.device}")
+    print(
+        f"# bench_batch: {args.n} images of {args.size} x {args.size}, model {args.model}, "
+        f"device {args.device}"
+    )
     print(f"\nmachine: {machine()}")
     print(f"load average (1/5/15 min) at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n")
-    print("| clock | in-memory segmentation, ms per file (median) | batch, ms per file "
-          "(median) | overhead, ms per file (median) | overhead / segmentation (median of "
-          "files) | ratio of sums - 1 |")
+    print(
+        "| clock | in-memory segmentation, ms per file (median) | batch, ms per file "
+        "(median) | overhead, ms per file (median) | overhead / segmentation (median of "
+        "files) | ratio of sums - 1 |"
+    )
     print("|---|---|---|---|---|---|")
     result = {}
     for name, b, m in (("wall", 0, 2), ("CPU", 1, 3)):
         per_file = [(r[b] - r[m]) / r[m] for r in rest]
         ratio = sum(r[b] for r in rest) / sum(r[m] for r in rest) - 1
         result[name] = (statistics.median(per_file), ratio)
-        print(f"| {name} | {1000 * statistics.median(r[m] for r in rest):.1f} | "
-              f"{1000 * statistics.median(r[b] for r in rest):.1f} | "
-              f"{1000 * statistics.median(r[b] - r[m] for r in rest):.1f} | "
-              f"{100 * statistics.median(per_file):+.1f} % | {100 * ratio:+.1f} % |")
-    print(f"\nonce per batch, before the first file: {1000 * setup:.0f} ms (checks, model "
-          f"loaded and hashed; alone: load {1000 * loading:.0f} ms, hash {1000 * hashing:.0f} ms), "
-          f"{100 * setup / sum(r[2] for r in pairs):.1f} % of this batch's segmentation time\n")
+        print(
+            f"| {name} | {1000 * statistics.median(r[m] for r in rest):.1f} | "
+            f"{1000 * statistics.median(r[b] for r in rest):.1f} | "
+            f"{1000 * statistics.median(r[b] - r[m] for r in rest):.1f} | "
+            f"{100 * statistics.median(per_file):+.1f} % | {100 * ratio:+.1f} % |"
+        )
+    print(
+        f"\nonce per batch, before the first file: {1000 * setup:.0f} ms (checks, model "
+        f"loaded and hashed; alone: load {1000 * loading:.0f} ms, hash {1000 * hashing:.0f} ms), "
+        f"{100 * setup / sum(r[2] for r in pairs):.1f} % of this batch's segmentation time\n"
+    )
     print("| piece of the per-file overhead | ms per file (median) |")
     print("|---|---|")
     for name, value in pieces.items():
         print(f"| {name} | {value:.2f} |")
     met = result["CPU"][0] < 0.10
-    print(f"\ntarget: per-file overhead under 10 % of the segmentation time -> "
-          f"{'met' if met else 'NOT met'} (CPU time, median of the files: "
-          f"{100 * result['CPU'][0]:+.1f} %; ratio of sums {100 * result['CPU'][1]:+.1f} %)")
+    print(
+        f"\ntarget: per-file overhead under 10 % of the segmentation time -> "
+        f"{'met' if met else 'NOT met'} (CPU time, median of the files: "
+        f"{100 * result['CPU'][0]:+.1f} %; ratio of sums {100 * result['CPU'][1]:+.1f} %)"
+    )
     return 0
 
 

@@ -284,15 +284,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Event-loop stalls ({TICK_MS} ms QTimer in a shown napari viewer); load average {load}")
-    print(
-        "| activity | largest stall (ms) | 99th percentile gap (ms) | run | "
-        "then, quiet (ms) |"
-    )
+    print("| activity | largest stall (ms) | 99th percentile gap (ms) | run | then, quiet (ms) |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(
-            f"| {name} | {r['stall']:.0f} | {r['p99']:.0f} | {r['note']} | {r['after']:.0f} |"
-        )
+        print(f"| {name} | {r['stall']:.0f} | {r['p99']:.0f} | {r['note']} | {r['after']:.0f} |")
     if args.why:
         for name, r in results.items():
             if r["why"]:

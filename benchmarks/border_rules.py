@@ -112,12 +112,16 @@ def run(case: str, seeds: list[int]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=sorted(real_data.EVAL_CASES))
+    parser.add_argument(
+        "--cases", nargs="+", default=list(CASES), choices=sorted(real_data.EVAL_CASES)
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="scribble draws")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rows = [row for case in args.cases for row in run(case, args.seeds)]
-    print("\n| case (draw) | teacher (0.5) | balanced | edge: t, Dice | half-max: t, Dice | best: t, Dice |")
+    print(
+        "\n| case (draw) | teacher (0.5) | balanced | edge: t, Dice | half-max: t, Dice | best: t, Dice |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         cells = [f"{r['0.5']:.3f}", f"{r['balanced']:.3f}"]
@@ -126,7 +130,9 @@ def main() -> None:
     for key in ("balanced", "edge", "half-max", "best"):
         diffs = [(r[key] if key == "balanced" else r[key][1]) - r["0.5"] for r in rows]
         better = sum(d > 0.001 for d in diffs)
-        print(f"{key}: mean {np.mean(diffs):+.3f} against the teacher, better on {better} of {len(rows)}")
+        print(
+            f"{key}: mean {np.mean(diffs):+.3f} against the teacher, better on {better} of {len(rows)}"
+        )
 
 
 if __name__ == "__main__":

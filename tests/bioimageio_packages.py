@@ -90,7 +90,9 @@ def build_package(
             elif output:
                 ref = bio.SizeReference(tensor_id=bio.TensorId("raw"), axis_id=bio.AxisId(letter))
                 cls = bio.SpaceOutputAxisWithHalo if halo else bio.SpaceOutputAxis
-                out.append(cls(id=bio.AxisId(letter), size=ref, **({"halo": halo} if halo else {})))
+                out.append(
+                    cls(id=bio.AxisId(letter), size=ref, **({"halo": halo} if halo else {}))
+                )
             else:
                 size = bio.ParameterizedSize(min=min_size, step=step) if step else min_size
                 out.append(bio.SpaceInputAxis(id=bio.AxisId(letter), size=size))
@@ -98,14 +100,23 @@ def build_package(
 
     if weights == "torchscript":
         torch.jit.save(torch.jit.script(module), str(folder / "weights.pt"))
-        entry = {"torchscript": bio.TorchscriptWeightsDescr(source=folder / "weights.pt", pytorch_version=bio.Version("2.13"))}
+        entry = {
+            "torchscript": bio.TorchscriptWeightsDescr(
+                source=folder / "weights.pt", pytorch_version=bio.Version("2.13")
+            )
+        }
     elif weights == "pytorch_state_dict":
         torch.save(module.state_dict(), folder / "weights.pt")
         (folder / "arch.py").write_text("import torch\nclass Net(torch.nn.Module):\n    pass\n")
-        entry = {"pytorch_state_dict": bio.PytorchStateDictWeightsDescr(
-            source=folder / "weights.pt", pytorch_version=bio.Version("2.13"),
-            architecture=bio.ArchitectureFromFileDescr(source=folder / "arch.py", callable=bio.Identifier("Net")),
-        )}
+        entry = {
+            "pytorch_state_dict": bio.PytorchStateDictWeightsDescr(
+                source=folder / "weights.pt",
+                pytorch_version=bio.Version("2.13"),
+                architecture=bio.ArchitectureFromFileDescr(
+                    source=folder / "arch.py", callable=bio.Identifier("Net")
+                ),
+            )
+        }
     else:  # weights we cannot run
         (folder / "weights.onnx").write_bytes(b"not really onnx")
         entry = {"onnx": bio.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=17)}
@@ -116,17 +127,27 @@ def build_package(
         cite=[bio.CiteEntry(text="A paper", doi=bio.Doi("10.1007/978-3-319-24574-4_28"))],
         license=bio.LicenseId("MIT"),
         documentation=bio.FileDescr(source=_doc(folder)),
-        inputs=[bio.InputTensorDescr(
-            id=bio.TensorId("raw"), axes=axes(input_axes, False),
-            test_tensor=bio.FileDescr(source=folder / "in.npy"), preprocessing=list(preprocessing),
-        )],
-        outputs=[bio.OutputTensorDescr(
-            id=bio.TensorId("prob"), axes=axes(output_axes, True),
-            test_tensor=bio.FileDescr(source=folder / "out.npy"),
-            data=(bio.IntervalOrRatioDataDescr(type="float32", range=output_range) if output_dtype == "float32"
-                  else bio.NominalOrOrdinalDataDescr(type=output_dtype, values=[0, 1])),
-            postprocessing=list(postprocessing),
-        )],
+        inputs=[
+            bio.InputTensorDescr(
+                id=bio.TensorId("raw"),
+                axes=axes(input_axes, False),
+                test_tensor=bio.FileDescr(source=folder / "in.npy"),
+                preprocessing=list(preprocessing),
+            )
+        ],
+        outputs=[
+            bio.OutputTensorDescr(
+                id=bio.TensorId("prob"),
+                axes=axes(output_axes, True),
+                test_tensor=bio.FileDescr(source=folder / "out.npy"),
+                data=(
+                    bio.IntervalOrRatioDataDescr(type="float32", range=output_range)
+                    if output_dtype == "float32"
+                    else bio.NominalOrOrdinalDataDescr(type=output_dtype, values=[0, 1])
+                ),
+                postprocessing=list(postprocessing),
+            )
+        ],
         weights=bio.WeightsDescr(**entry),
     )
     return save_bioimageio_package(model, output_path=folder.with_suffix(".zip"))

@@ -55,7 +55,9 @@ def test_predict_iter_yields_progress_and_returns_result(tiny) -> None:
     b, _ = tiny
     img = np.zeros((64, 64), np.float32)
     records = []
-    result = api.drain(api.predict_iter(img, b, tile_size=32, overlap=0.5, batch_size=2), records.append)
+    result = api.drain(
+        api.predict_iter(img, b, tile_size=32, overlap=0.5, batch_size=2), records.append
+    )
     assert isinstance(result, PredictionResult)
     assert records[-1].done == records[-1].total == result.stats["n_tiles"] == 9
     out = np.full((64, 64), 7, np.uint8)
@@ -108,8 +110,16 @@ def test_fine_tuning_a_one_channel_model_on_an_rgb_image_trains_on_grey(tiny) ->
     rgb = np.stack([plane] * 3, axis=-1)
     records = []
     trained = api.drain(
-        api.train_iter(rgb, labels, model=tiny, steps=2, channel_axis=-1, object_size="off",
-                       preview_image=rgb, preview_every=1),
+        api.train_iter(
+            rgb,
+            labels,
+            model=tiny,
+            steps=2,
+            channel_axis=-1,
+            object_size="off",
+            preview_image=rgb,
+            preview_every=1,
+        ),
         records.append,
     )
     assert trained.in_channels == 1 and trained.history["steps"] == 2

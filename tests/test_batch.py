@@ -26,8 +26,10 @@ def folder(tmp_path):
     d = tmp_path / "images"
     _io.write_image(d / "flat.tif", rng.integers(0, 255, (40, 48)).astype(np.uint8))
     _io.write_image(
-        d / "stack.tif", rng.integers(0, 4000, (3, 36, 40)).astype(np.uint16),
-        scale=(2.0, 0.5, 0.5), axes="ZYX",
+        d / "stack.tif",
+        rng.integers(0, 4000, (3, 36, 40)).astype(np.uint16),
+        scale=(2.0, 0.5, 0.5),
+        axes="ZYX",
     )
     (d / "broken.tif").write_bytes(b"II*\x00 this is not really a tiff")
     return d
@@ -134,9 +136,20 @@ def test_cancel_between_tiles_leaves_only_complete_files(tmp_path, folder, model
 def test_cli_predict_folder_lists_failures_at_the_end_and_equals_batch(
     tmp_path, folder, model_file, capsys
 ) -> None:
-    rc = cli.main(["predict", str(folder / "broken.tif"), str(folder / "flat.tif"),
-                   str(folder / "stack.tif"), "-m", model_file, "-o", str(tmp_path / "cli"),
-                   "--tile-size", "32"])
+    rc = cli.main(
+        [
+            "predict",
+            str(folder / "broken.tif"),
+            str(folder / "flat.tif"),
+            str(folder / "stack.tif"),
+            "-m",
+            model_file,
+            "-o",
+            str(tmp_path / "cli"),
+            "--tile-size",
+            "32",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1
     err = captured.err.strip().splitlines()
@@ -191,8 +204,18 @@ def test_info_bad_input_is_one_line(tmp_path, capsys) -> None:
 
 def test_ome_zarr_output_carries_provenance(tmp_path, folder, model_file, capsys) -> None:
     out = tmp_path / "flat.ome.zarr"
-    argv = ["predict", str(folder / "flat.tif"), "-m", model_file, "-o", str(out),
-            "--tile-size", "32", "--device", "cpu"]
+    argv = [
+        "predict",
+        str(folder / "flat.tif"),
+        "-m",
+        model_file,
+        "-o",
+        str(out),
+        "--tile-size",
+        "32",
+        "--device",
+        "cpu",
+    ]
     assert cli.main(argv) == 0
     prov = _io.read_image(out).provenance
     assert prov["model_sha256"] == file_sha256(model_file) and prov["input"] == "flat.tif"

@@ -22,10 +22,18 @@ from napari_unetseg.core.synthetic import synthetic_nuclei
 def tiny() -> ModelBundle:
     """A tiny 2D U-Net with a physical pixel size, briefly trained so it is not constant."""
     image, labels = synthetic_nuclei((96, 96), seed=1)
-    bundle = api.train(image, (labels > 0).astype(np.uint8), label_mode="dense", steps=6,
-                       patch_size=32, batch_size=2, seed=0, device="cpu",
-                       model=ModelBundle.create(spatial_dims=2, depth=2, base_channels=4),
-                       object_size=None)
+    bundle = api.train(
+        image,
+        (labels > 0).astype(np.uint8),
+        label_mode="dense",
+        steps=6,
+        patch_size=32,
+        batch_size=2,
+        seed=0,
+        device="cpu",
+        model=ModelBundle.create(spatial_dims=2, depth=2, base_channels=4),
+        object_size=None,
+    )
     bundle.name = "tiny nuclei"
     bundle.set_object_size({"diameter": 12.0, "pixel_size": 0.5, "unit": "µm"})
     return bundle
@@ -33,7 +41,9 @@ def tiny() -> ModelBundle:
 
 @pytest.fixture(scope="module")
 def exported(tiny, tmp_path_factory):
-    return tiny.export_bioimageio(tmp_path_factory.mktemp("export") / "tiny.zip", authors=["Ada Lovelace"])
+    return tiny.export_bioimageio(
+        tmp_path_factory.mktemp("export") / "tiny.zip", authors=["Ada Lovelace"]
+    )
 
 
 def _rdf(path) -> dict:
@@ -48,7 +58,9 @@ def test_export_passes_bioimageio_core_test(exported):
     summary = test_model(exported)
     assert summary.status == "passed", summary.format()
     tested = {d.name for d in summary.details if d.status == "passed"}
-    assert any("pytorch_state_dict" in n for n in tested) and any("torchscript" in n for n in tested)
+    assert any("pytorch_state_dict" in n for n in tested) and any(
+        "torchscript" in n for n in tested
+    )
 
 
 def test_export_describes_the_model(exported, tiny):
@@ -62,11 +74,18 @@ def test_export_describes_the_model(exported, tiny):
         source = z.read(arch["source"]).decode()
         readme = z.read(rdf["documentation"]["source"]).decode()
     # The architecture file is self-contained: only torch and the standard library.
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
     assert imports <= {"__future__", "typing", "torch"}
     assert {rdf["covers"][0]["source"], "test_input.npy", "test_output.npy"} <= names
     space = [a for a in rdf["inputs"][0]["axes"] if a["type"] == "space"]
-    assert [(a["id"], a["scale"], a["unit"]) for a in space] == [("y", 0.5, "micrometer"), ("x", 0.5, "micrometer")]
+    assert [(a["id"], a["scale"], a["unit"]) for a in space] == [
+        ("y", 0.5, "micrometer"),
+        ("x", 0.5, "micrometer"),
+    ]
     pre = [p for p in rdf["inputs"][0]["preprocessing"] if p["id"] == "scale_range"][0]["kwargs"]
     assert (pre["min_percentile"], pre["max_percentile"], pre["axes"]) == (1.0, 99.8, ["y", "x"])
     assert rdf["outputs"][0]["postprocessing"][0]["id"] == "softmax"
@@ -119,8 +138,17 @@ def test_own_export_comes_back_fine_tunable(exported, tiny):
     for key, value in tiny.network.state_dict().items():
         assert torch.equal(value, bundle.network.state_dict()[key])
     image, labels = synthetic_nuclei((64, 64), seed=3)
-    tuned = api.train(image, (labels > 0).astype(np.uint8), model=bundle, label_mode="dense",
-                      steps=2, patch_size=32, batch_size=2, device="cpu", object_size=None)
+    tuned = api.train(
+        image,
+        (labels > 0).astype(np.uint8),
+        model=bundle,
+        label_mode="dense",
+        steps=2,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        object_size=None,
+    )
     assert tuned.history["steps"] == 2
 
 
@@ -130,15 +158,33 @@ def test_third_party_monai_unet_torchscript_segments(tmp_path):
 
     torch.manual_seed(0)
     # Batch norm (in eval) keeps each pixel's output independent of the rest of a tile.
-    net = MonaiUNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8), strides=(2,),
-                    num_res_units=1, norm="batch").eval()
+    net = MonaiUNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=2,
+        channels=(4, 8),
+        strides=(2,),
+        num_res_units=1,
+        norm="batch",
+    ).eval()
     raw = synthetic_nuclei((64, 64), seed=2)[0].astype(np.float32)[None, None]
     with torch.no_grad():
         expected = torch.softmax(net(torch.from_numpy(zero_mean_unit_variance(raw))), 1).numpy()
     path = build_package(
-        tmp_path / "monai", net, raw, expected, input_axes="bcyx", output_axes="bcyx",
-        min_size=16, step=2, channel_names=["background", "nucleus"],
-        preprocessing=[bio.ZeroMeanUnitVarianceDescr(kwargs=bio.ZeroMeanUnitVarianceKwargs(axes=["channel", "y", "x"]))],
+        tmp_path / "monai",
+        net,
+        raw,
+        expected,
+        input_axes="bcyx",
+        output_axes="bcyx",
+        min_size=16,
+        step=2,
+        channel_names=["background", "nucleus"],
+        preprocessing=[
+            bio.ZeroMeanUnitVarianceDescr(
+                kwargs=bio.ZeroMeanUnitVarianceKwargs(axes=["channel", "y", "x"])
+            )
+        ],
         postprocessing=[bio.SoftmaxDescr()],
     )
     bundle = api.load_model(path)
@@ -148,16 +194,22 @@ def test_third_party_monai_unet_torchscript_segments(tmp_path):
     padded = np.pad(zero_mean_unit_variance(image), ((0, 0), (0, 1)), "reflect")
     with torch.no_grad():
         direct = torch.softmax(net(torch.from_numpy(padded)[None, None]), 1)[0, 1, :, :77].numpy()
-    labels, prob = api.predict(image, bundle, tile_size=96, device="cpu", precision="fp32",
-                              return_probabilities=True)
+    labels, prob = api.predict(
+        image, bundle, tile_size=96, device="cpu", precision="fp32", return_probabilities=True
+    )
     assert labels.shape == image.shape
     assert np.abs(prob - direct).max() < 1e-4
     assert (labels == (direct > 0.5)).mean() > 0.999
     # Several tiles of an accepted size (an untrained strided network is not shift
     # invariant, so tiles differ from the whole image by more than rounding here).
-    result = api.drain(api.predict_iter(image, bundle, tile_size=30, device="cpu", return_probabilities=True))
+    result = api.drain(
+        api.predict_iter(image, bundle, tile_size=30, device="cpu", return_probabilities=True)
+    )
     assert result.stats["tile_size"] == (30, 30) and result.stats["n_tiles"] > 4
-    assert result.labels.shape == image.shape and 0 <= result.probabilities.min() <= result.probabilities.max() <= 1
+    assert (
+        result.labels.shape == image.shape
+        and 0 <= result.probabilities.min() <= result.probabilities.max() <= 1
+    )
     with pytest.raises(ValueError, match="prediction only"):
         api.train(image, (labels > 0).astype(np.uint8), model=bundle, steps=1)
     with pytest.raises(ModelFileError, match="prediction only"):
@@ -171,18 +223,36 @@ def _pixel_package(folder, raw):
     with torch.no_grad():
         expected = module(torch.from_numpy(scale_range(raw, 2.0, 99.0))).numpy()
     return build_package(
-        folder, module, raw, expected, input_axes="bzyx", output_axes="bzyx",
-        min_size=12, step=4, halo=3, output_range=(0.0, 1.0),
-        preprocessing=[bio.ScaleRangeDescr(kwargs=bio.ScaleRangeKwargs(axes=["z", "y", "x"], min_percentile=2.0, max_percentile=99.0))],
+        folder,
+        module,
+        raw,
+        expected,
+        input_axes="bzyx",
+        output_axes="bzyx",
+        min_size=12,
+        step=4,
+        halo=3,
+        output_range=(0.0, 1.0),
+        preprocessing=[
+            bio.ScaleRangeDescr(
+                kwargs=bio.ScaleRangeKwargs(
+                    axes=["z", "y", "x"], min_percentile=2.0, max_percentile=99.0
+                )
+            )
+        ],
     )
 
 
 def test_third_party_3d_size_rules_halo_and_preprocessing(tmp_path):
     image, truth = synthetic_nuclei((21, 45, 38), seed=6)
-    bundle = load_package(_pixel_package(tmp_path / "pix", image[:16, :20, :24].astype(np.float32)[None]))
+    bundle = load_package(
+        _pixel_package(tmp_path / "pix", image[:16, :20, :24].astype(np.float32)[None])
+    )
     assert bundle.spatial_dims == 3 and bundle.n_classes == 1 and bundle.halo == (3, 3, 3)
     labels = api.predict(image, bundle, tile_size=16, device="cpu")
-    want = scale_range(image.astype(np.float32), 2.0, 99.0) > 0.5  # the model's own rule, whole image
+    want = (
+        scale_range(image.astype(np.float32), 2.0, 99.0) > 0.5
+    )  # the model's own rule, whole image
     assert labels.shape == image.shape
     # Every pixel, the image border included, is right: the halo never leaks in.
     assert (labels.astype(bool) == want).mean() > 0.9995
@@ -192,7 +262,9 @@ def test_provenance_points_at_the_package(tmp_path, exported):
     """Labels made with a package name it as their model file (Copy as command reuses it)."""
     from napari_unetseg.provenance import model_reference
 
-    path = _pixel_package(tmp_path / "pix", synthetic_nuclei((16, 16, 16), seed=1)[0].astype(np.float32)[None])
+    path = _pixel_package(
+        tmp_path / "pix", synthetic_nuclei((16, 16, 16), seed=1)[0].astype(np.float32)[None]
+    )
     for package in (path, exported):
         bundle = load_package(package)
         ref = model_reference(bundle.name, bundle)  # as for a session model
@@ -213,7 +285,9 @@ def test_corrupt_zip_is_one_sentence(tmp_path, exported, capsys):
     image = tmp_path / "img.tif"
     assert cli.main(["sample", str(image), "--shape", "32", "32"]) == 0
     capsys.readouterr()
-    assert cli.main(["predict", str(image), "--model", str(broken), "-o", str(tmp_path / "out")]) == 1
+    assert (
+        cli.main(["predict", str(image), "--model", str(broken), "-o", str(tmp_path / "out")]) == 1
+    )
     err_lines = capsys.readouterr().err.strip().splitlines()
     assert len(err_lines) == 1 and "damaged or truncated" in err_lines[0]
     assert not list(tmp_path.glob("out/*.tif"))
@@ -239,8 +313,19 @@ def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
     raw = np.random.default_rng(0).random((1, 1, 16, 16), np.float32)
     with torch.no_grad():
         out = module(torch.from_numpy(raw)).numpy()
-    path = build_package(tmp_path / weights, module, raw, out, input_axes="bcyx", output_axes="bcyx",
-                         min_size=16, step=0, preprocessing=[], channel_names=["a", "b"], weights=weights)
+    path = build_package(
+        tmp_path / weights,
+        module,
+        raw,
+        out,
+        input_axes="bcyx",
+        output_axes="bcyx",
+        min_size=16,
+        step=0,
+        preprocessing=[],
+        channel_names=["a", "b"],
+        weights=weights,
+    )
     with pytest.raises(PackageError, match="runs torchscript weights") as err:
         load_package(path)
     _one_sentence(str(err.value))
@@ -251,14 +336,28 @@ def _random_model(tmp_path, **kwargs):
     module = torch.nn.Conv2d(1, 2, 1)
     rng = np.random.default_rng(0)
     raw = rng.random((1, 1, 16, 16), np.float32)
-    return build_package(tmp_path / "random", module, raw, rng.random((1, 2, 16, 16), np.float32),
-                         input_axes="bcyx", output_axes="bcyx", min_size=16, step=0,
-                         preprocessing=[], channel_names=["a", "b"], **kwargs)
+    return build_package(
+        tmp_path / "random",
+        module,
+        raw,
+        rng.random((1, 2, 16, 16), np.float32),
+        input_axes="bcyx",
+        output_axes="bcyx",
+        min_size=16,
+        step=0,
+        preprocessing=[],
+        channel_names=["a", "b"],
+        **kwargs,
+    )
 
 
 def test_output_that_is_not_per_class_scores(tmp_path):
-    path = _random_model(tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))])
-    with pytest.raises(PackageError, match="not per-class scores|other than per-class scores") as err:
+    path = _random_model(
+        tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))]
+    )
+    with pytest.raises(
+        PackageError, match="not per-class scores|other than per-class scores"
+    ) as err:
         load_package(path)
     _one_sentence(str(err.value))
 
@@ -276,12 +375,29 @@ def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
     image = tmp_path / "img.tif"
     assert cli.main(["sample", str(image), "--shape", "48", "40"]) == 0
     out = tmp_path / "pkg.zip"
-    assert cli.main(["export", str(model), "--format", "bioimageio", "--output", str(out),
-                     "--test-image", str(image), "--author", "Grace Hopper"]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                str(model),
+                "--format",
+                "bioimageio",
+                "--output",
+                str(out),
+                "--test-image",
+                str(image),
+                "--author",
+                "Grace Hopper",
+            ]
+        )
+        == 0
+    )
     rdf = _rdf(out)
     assert rdf["authors"] == [{"name": "Grace Hopper"}]
     assert np.load(zipfile.ZipFile(out).open("test_input.npy")).shape == (1, 1, 48, 40)
-    assert cli.main(["predict", str(image), "--model", str(out), "-o", str(tmp_path / "labels")]) == 0
+    assert (
+        cli.main(["predict", str(image), "--model", str(out), "-o", str(tmp_path / "labels")]) == 0
+    )
     assert list((tmp_path / "labels").glob("*.tif"))
     capsys.readouterr()
     assert cli.main(["export", str(model), "--output", str(tmp_path / "pkg.txt")]) == 1

@@ -13,7 +13,9 @@ from napari_unetseg.core.bundle import ModelBundle
 @pytest.fixture
 def model_file(tmp_path) -> str:
     torch.manual_seed(0)
-    return str(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "m.pt"))
+    return str(
+        ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "m.pt")
+    )
 
 
 @pytest.fixture
@@ -22,11 +24,27 @@ def image_file(tmp_path) -> str:
     return str(_io.write_image(tmp_path / "stack.tif", img, scale=(2.0, 0.5, 0.5), axes="ZYX"))
 
 
-def test_predict_writes_labels_with_the_input_scale(tmp_path, model_file, image_file, capsys) -> None:
+def test_predict_writes_labels_with_the_input_scale(
+    tmp_path, model_file, image_file, capsys
+) -> None:
     out = tmp_path / "out" / "labels.tif"
     probs = tmp_path / "probs.tif"
-    rc = cli.main(["predict", image_file, "--model", model_file, "--output", str(out),
-                   "--tile-size", "32", "--probabilities", str(probs), "--device", "cpu"])
+    rc = cli.main(
+        [
+            "predict",
+            image_file,
+            "--model",
+            model_file,
+            "--output",
+            str(out),
+            "--tile-size",
+            "32",
+            "--probabilities",
+            str(probs),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     lab = _io.read_image(out)
     assert lab.data.shape == (3, 48, 40) and lab.is_labels
@@ -54,26 +72,40 @@ def test_predict_split_touching_writes_instances(tmp_path) -> None:
 
 def test_predict_several_inputs_into_a_folder(tmp_path, model_file, image_file) -> None:
     second = str(_io.write_image(tmp_path / "b.tif", np.zeros((32, 32), np.uint8)))
-    assert cli.main(["predict", image_file, second, "-m", model_file, "-o", str(tmp_path / "o")]) == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["b_labels.tif", "stack_labels.tif"]
+    assert (
+        cli.main(["predict", image_file, second, "-m", model_file, "-o", str(tmp_path / "o")]) == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "b_labels.tif",
+        "stack_labels.tif",
+    ]
 
 
 @pytest.mark.parametrize(
     "args,match",
-    [(["missing.tif"], "does not exist"),
-     (["IMG", "--model", "not-a-model"], "Unknown model 'not-a-model'"),
-     (["IMG", "--model", "BADMODEL"], "not a napari-unetseg model file"),
-     (["IMG", "--model", "MODEL3D"], "3D model needs at least 3 spatial axes"),
-     (["IMG", "--model", "MODEL", "--overlap", "1.5"], "overlap must be in"),
-     (["IMG", "--model", "MODEL", "--device", "cuda:7"], "not available on this machine")],
+    [
+        (["missing.tif"], "does not exist"),
+        (["IMG", "--model", "not-a-model"], "Unknown model 'not-a-model'"),
+        (["IMG", "--model", "BADMODEL"], "not a napari-unetseg model file"),
+        (["IMG", "--model", "MODEL3D"], "3D model needs at least 3 spatial axes"),
+        (["IMG", "--model", "MODEL", "--overlap", "1.5"], "overlap must be in"),
+        (["IMG", "--model", "MODEL", "--device", "cuda:7"], "not available on this machine"),
+    ],
 )
-def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, model_file, args, match, capsys) -> None:
+def test_bad_input_gives_one_line_and_keeps_existing_output(
+    tmp_path, model_file, args, match, capsys
+) -> None:
     img2d = str(_io.write_image(tmp_path / "flat.tif", np.zeros((32, 32), np.uint8)))
     bad = tmp_path / "bad.pt"
     bad.write_text("not a model")
     m3 = str(ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).save(tmp_path / "m3.pt"))
-    subst = {"IMG": img2d, "MODEL": model_file, "BADMODEL": str(bad), "MODEL3D": m3,
-             "missing.tif": str(tmp_path / "missing.tif")}
+    subst = {
+        "IMG": img2d,
+        "MODEL": model_file,
+        "BADMODEL": str(bad),
+        "MODEL3D": m3,
+        "missing.tif": str(tmp_path / "missing.tif"),
+    }
     out = tmp_path / "existing.tif"
     out.write_bytes(b"precious")
     argv = ["predict"] + [subst.get(a, a) for a in args] + ["--output", str(out)]
@@ -101,7 +133,9 @@ def test_sample_writes_image_and_labels(tmp_path) -> None:
     assert img.data.shape == lab.data.shape == (64, 80) and lab.is_labels and lab.data.max() > 0
 
 
-def test_predict_without_model_picks_by_dims_and_reports_object_size(tmp_path, image_file, capsys) -> None:
+def test_predict_without_model_picks_by_dims_and_reports_object_size(
+    tmp_path, image_file, capsys
+) -> None:
     out = tmp_path / "l.tif"
     assert cli.main(["predict", image_file, "--output", str(out), "--device", "cpu"]) == 0
     err = capsys.readouterr().err
@@ -111,9 +145,13 @@ def test_predict_without_model_picks_by_dims_and_reports_object_size(tmp_path, i
 
 
 @pytest.mark.parametrize("bad", ["-2", "many", "0"])
-def test_predict_bad_object_size_is_one_line(tmp_path, model_file, image_file, capsys, bad) -> None:
+def test_predict_bad_object_size_is_one_line(
+    tmp_path, model_file, image_file, capsys, bad
+) -> None:
     out = tmp_path / "l.tif"
-    rc = cli.main(["predict", image_file, "--model", model_file, "-o", str(out), f"--object-size={bad}"])
+    rc = cli.main(
+        ["predict", image_file, "--model", model_file, "-o", str(out), f"--object-size={bad}"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and "object_size" in err[-1]
     assert not out.exists()

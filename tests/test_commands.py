@@ -30,19 +30,32 @@ def _run(rep: commands.Reproduction, capsys) -> tuple[int, str]:
     return rc, capsys.readouterr().out
 
 
-def test_predict_command_and_python_give_the_widget_engine_labels(tmp_path, nuclei, capsys) -> None:
+def test_predict_command_and_python_give_the_widget_engine_labels(
+    tmp_path, nuclei, capsys
+) -> None:
     img, _, _ = nuclei
     torch.manual_seed(0)
-    model = str(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "m.pt"))
-    settings = SegmentSettings(model=model, object_size=12.0, fill_holes=True, split_touching=True,
-                               tile_size=32, overlap=0.3, device="cpu", precision="fp32")
+    model = str(
+        ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(tmp_path / "m.pt")
+    )
+    settings = SegmentSettings(
+        model=model,
+        object_size=12.0,
+        fill_holes=True,
+        split_touching=True,
+        tile_size=32,
+        overlap=0.3,
+        device="cpu",
+        precision="fp32",
+    )
     rep = commands.predict_command([img], tmp_path / "cli.tif", settings)
     assert "'" in rep.shell()  # the space in the file name is quoted
     assert _run(rep, capsys)[0] == 0
     exec(compile(rep.python.replace("cli.tif", "py.tif"), "<python>", "exec"), {})
     image = _io.read_image(img)
-    expected = api.segment(image.data, model, split_touching=True, scale=image.scale,
-                           **settings.predict_options())
+    expected = api.segment(
+        image.data, model, split_touching=True, scale=image.scale, **settings.predict_options()
+    )
     for name in ("cli.tif", "py.tif"):
         np.testing.assert_array_equal(_io.read_image(tmp_path / name).data, expected)
 
@@ -51,8 +64,16 @@ def test_train_command_and_python_train_the_same_model(tmp_path, nuclei, capsys)
     img, _, truth = nuclei
     labels = _io.write_labels(tmp_path / "scribbles.tif", synthetic_scribbles(truth, seed=0))
     rep = commands.train_command(
-        img, labels, tmp_path / "cli.pt", steps=3, patch_size=32, batch_size=2, device="cpu",
-        seed=5, spatial_dims=2, model_config={"depth": 2, "base_channels": 4},
+        img,
+        labels,
+        tmp_path / "cli.pt",
+        steps=3,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        seed=5,
+        spatial_dims=2,
+        model_config={"depth": 2, "base_channels": 4},
     )
     assert rep.notes == []  # a step budget reproduces
     assert _run(rep, capsys)[0] == 0
@@ -67,8 +88,9 @@ def test_train_command_and_python_train_the_same_model(tmp_path, nuclei, capsys)
 def test_evaluate_command_and_python_give_the_same_metrics(tmp_path, nuclei, capsys) -> None:
     _, gt, truth = nuclei
     pred = _io.write_labels(tmp_path / "pred.tif", np.roll(truth > 0, 2, axis=1).astype(np.uint8))
-    rep = commands.evaluate_command(pred, gt, spacing=(0.5, 0.5), classes=[1], iou_threshold=0.4,
-                                    instances="ground_truth")
+    rep = commands.evaluate_command(
+        pred, gt, spacing=(0.5, 0.5), classes=[1], iou_threshold=0.4, instances="ground_truth"
+    )
     rep.argv.append("--json")
     rc, out = _run(rep, capsys)
     assert rc == 0

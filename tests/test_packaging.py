@@ -20,10 +20,23 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
         check=True,
     )
     (whl,) = out.glob("napari_unetseg-*.whl")
@@ -57,7 +70,11 @@ def test_wheel_metadata(wheel):
     assert meta["Version"] == __version__
     assert "Framework :: napari" in meta.get_all("Classifier")
     assert meta["License-Expression"] == "BSD-3-Clause"
-    assert {u.split(",")[0] for u in meta.get_all("Project-URL")} >= {"Homepage", "Bug Tracker", "Source Code"}
+    assert {u.split(",")[0] for u in meta.get_all("Project-URL")} >= {
+        "Homepage",
+        "Bug Tracker",
+        "Source Code",
+    }
     assert "napari" in meta["Keywords"] and meta["Description-Content-Type"] == "text/markdown"
     assert "napari-unetseg = napari_unetseg:napari.yaml" in entry_points
     assert "unetseg = napari_unetseg.cli:main" in entry_points

@@ -196,7 +196,9 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
     if level != 0:
-        raise ValueError(f"{str(path)!r} is a TIFF with one level; --level {level} does not exist.")
+        raise ValueError(
+            f"{str(path)!r} is a TIFF with one level; --level {level} does not exist."
+        )
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
         axes = _normalize_axes(series.axes)
@@ -230,7 +232,14 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     if channel_axis is None or channel_names is None or len(channel_names) != shape[channel_axis]:
         channel_names = None
     return ImageData(
-        data, axes, scale, units, channel_axis, name, is_labels, channel_names=channel_names,
+        data,
+        axes,
+        scale,
+        units,
+        channel_axis,
+        name,
+        is_labels,
+        channel_names=channel_names,
         provenance=ome_meta.get("provenance"),
     )
 
@@ -341,7 +350,6 @@ def _ome_pixels(xml: str | None) -> dict[str, Any]:
     if provenance:
         meta["provenance"] = provenance
     return meta
-
 
 
 def _provenance(root: ET.Element) -> dict[str, Any]:

@@ -199,4 +199,3 @@ def _physical_metadata(
     if "X" in per_cm and "Y" in per_cm:
         return per_cm["X"], per_cm["Y"]
     return None
-

@@ -453,7 +453,9 @@ def _segment_file(
         return_probabilities=pdst is not None,
         **settings.predict_options(),
     )
-    result = yield from relay(gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total))
+    result = yield from relay(
+        gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total)
+    )
     labels = result.labels
     row.stats = dict(result.stats)
     for message in (row.stats.get("input"), (row.stats.get("object_size") or {}).get("message")):

@@ -180,8 +180,11 @@ def train_command(
             "model",
             "api.train",
             ["image.data", "labels"],
-            {**kwargs, "channel_axis": _Code("image.channel_axis"),
-             "scale": _Code("image.without_channels().scale")},
+            {
+                **kwargs,
+                "channel_axis": _Code("image.channel_axis"),
+                "scale": _Code("image.without_channels().scale"),
+            },
         )
         + f"model.save({out!r})\n"
     )

@@ -124,7 +124,9 @@ def _merge_small(objects: np.ndarray, min_size: int) -> np.ndarray:
     return objects
 
 
-def split_stack(labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int) -> np.ndarray:
+def split_stack(
+    labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int
+) -> np.ndarray:
     """Instances from semantic labels of any stack, in 3D for a (Z, Y, X) result.
 
     A stack segmented plane by plane with a 2D model is split as one volume (napari's

@@ -124,7 +124,9 @@ def labels_provenance(
 def describe(provenance: dict[str, Any] | None) -> list[str]:
     """Human-readable lines for a provenance record (for ``unetseg info``)."""
     if not provenance:
-        return ["No napari-unetseg provenance (not written by napari-unetseg, or by an older one)."]
+        return [
+            "No napari-unetseg provenance (not written by napari-unetseg, or by an older one)."
+        ]
     lines = []
     for key in _ORDER:
         if provenance.get(key) is not None:
@@ -136,4 +138,3 @@ def describe(provenance: dict[str, Any] | None) -> list[str]:
     extra = [k for k in provenance if k not in {*_ORDER, "settings"}]
     lines.extend(f"{k}: {provenance[k]}" for k in extra)
     return lines
-

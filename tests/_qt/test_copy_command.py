@@ -1,4 +1,4 @@
-""""Copy as command" of the Validate and Fine-tune widgets: the command repeats the run."""
+""" "Copy as command" of the Validate and Fine-tune widgets: the command repeats the run."""
 
 from __future__ import annotations
 

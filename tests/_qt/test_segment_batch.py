@@ -70,7 +70,10 @@ def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
 
     assert dialog.table.rowCount() == 3
     assert [dialog.table.item(i, 0).text() for i in range(3)] == [
-        "a_plane.tif", "b_stack.tif", "c_broken.tif"]
+        "a_plane.tif",
+        "b_stack.tif",
+        "c_broken.tif",
+    ]
     assert dialog.table.item(2, 4).text().startswith("failed: ")
     assert "Segmented 2 of 3 files; 1 failed." in dialog.status.text()
     assert "c_broken.tif" in dialog.status.text() and "not a readable TIFF" in dialog.status.text()
@@ -88,8 +91,11 @@ def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
         gui, cmd = _io.read_image(tmp_path / "gui" / name), _io.read_image(tmp_path / "cli" / name)
         np.testing.assert_array_equal(gui.data, cmd.data)
         assert gui.scale == cmd.scale
-        assert gui.provenance["model_sha256"] == cmd.provenance["model_sha256"] == file_sha256(
-            REGISTRY.shipped()["nuclei-2d"])
+        assert (
+            gui.provenance["model_sha256"]
+            == cmd.provenance["model_sha256"]
+            == file_sha256(REGISTRY.shipped()["nuclei-2d"])
+        )
         assert gui.provenance["settings"] == cmd.provenance["settings"]
     stack = _io.read_image(tmp_path / "gui" / "b_stack_labels.tif")
     assert stack.scale == pytest.approx((2.0, 0.4, 0.4)) and stack.data.max() > 1  # split

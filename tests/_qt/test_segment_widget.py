@@ -251,7 +251,9 @@ def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
     assert layer.rgb
     _run_and_wait(qtbot, widget)
     assert viewer.layers["photo [unet]"].data.shape == (64, 96)
-    assert widget.size_info.text().startswith("The RGB image is grey (R = G = B): one channel is used.")
+    assert widget.size_info.text().startswith(
+        "The RGB image is grey (R = G = B): one channel is used."
+    )
 
 
 def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(

@@ -48,10 +48,15 @@ def test_defaults_and_properties() -> None:
     assert b.class_names == ["background", "class 1"]
     assert b.tile_size == (256, 256)
     assert ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).tile_size == (96, 96, 96)
-    assert ModelBundle.create(n_classes=1, depth=2, base_channels=4).class_names == ["background", "foreground"]
+    assert ModelBundle.create(n_classes=1, depth=2, base_channels=4).class_names == [
+        "background",
+        "foreground",
+    ]
     assert b.summary() == "2D model, 1 input channel; classes: background, class 1"
-    assert ModelBundle.create(in_channels=3, depth=2, base_channels=4).summary().startswith(
-        "2D model, 3 input channels;"
+    assert (
+        ModelBundle.create(in_channels=3, depth=2, base_channels=4)
+        .summary()
+        .startswith("2D model, 3 input channels;")
     )
 
 

@@ -20,11 +20,13 @@ def test_layouts() -> None:
 
 @pytest.mark.parametrize(
     "shape,dims,ch,axis,match",
-    [((64, 64), 3, 1, None, "3D model needs at least 3 spatial axes"),
-     ((4, 64, 64), 2, 3, None, "expects 3 input channels"),
-     ((4, 64, 64), 2, 3, 0, "has 4 channels on axis 0"),
-     ((0, 64), 2, 1, None, "empty"),
-     ((64, 64), 2, 1, 5, "out of range")],
+    [
+        ((64, 64), 3, 1, None, "3D model needs at least 3 spatial axes"),
+        ((4, 64, 64), 2, 3, None, "expects 3 input channels"),
+        ((4, 64, 64), 2, 3, 0, "has 4 channels on axis 0"),
+        ((0, 64), 2, 1, None, "empty"),
+        ((64, 64), 2, 1, 5, "out of range"),
+    ],
 )
 def test_bad_layouts(shape, dims, ch, axis, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -68,10 +70,12 @@ def test_grey_for_model_takes_one_channel_of_a_grey_rgb_image() -> None:
 
 @pytest.mark.parametrize(
     "shape,axis,channels",
-    [((64, 64, 3), None, 1),  # no channel axis given: nothing is RGB
-     ((3, 64, 64), 0, 1),  # a channel axis first: fluorescence channels, not RGB
-     ((64, 64, 2), 2, 1),  # two channels: which one is the nuclei is not ours to guess
-     ((64, 64, 3), 2, 3)],  # the model takes three channels
+    [
+        ((64, 64, 3), None, 1),  # no channel axis given: nothing is RGB
+        ((3, 64, 64), 0, 1),  # a channel axis first: fluorescence channels, not RGB
+        ((64, 64, 2), 2, 1),  # two channels: which one is the nuclei is not ours to guess
+        ((64, 64, 3), 2, 3),  # the model takes three channels
+    ],
 )
 def test_grey_for_model_leaves_other_images_alone(shape, axis, channels) -> None:
     from napari_unetseg.core.normalize import grey_for_model

@@ -10,8 +10,16 @@ from napari_unetseg.core.unet import UNet
 @pytest.mark.parametrize("upsampling", ["transpose", "interp"])
 @pytest.mark.parametrize("norm", ["batch", "instance", "group", "none"])
 def test_same_size_output(spatial_dims: int, shape: tuple, upsampling: str, norm: str) -> None:
-    net = UNet(spatial_dims, in_channels=2, n_classes=3, depth=3, base_channels=4, norm=norm,
-               upsampling=upsampling, dropout=0.1).eval()
+    net = UNet(
+        spatial_dims,
+        in_channels=2,
+        n_classes=3,
+        depth=3,
+        base_channels=4,
+        norm=norm,
+        upsampling=upsampling,
+        dropout=0.1,
+    ).eval()
     x = torch.randn(2, 2, *shape)
     assert net(x).shape == (2, 3, *shape)
 
@@ -34,8 +42,13 @@ def test_depth_one_and_channel_cap() -> None:
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"spatial_dims": 4}, "spatial_dims"), ({"depth": 0}, "depth"), ({"norm": "layer"}, "norm"),
-     ({"upsampling": "nearest"}, "upsampling"), ({"n_classes": 0}, "positive")],
+    [
+        ({"spatial_dims": 4}, "spatial_dims"),
+        ({"depth": 0}, "depth"),
+        ({"norm": "layer"}, "norm"),
+        ({"upsampling": "nearest"}, "upsampling"),
+        ({"n_classes": 0}, "positive"),
+    ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -32,9 +32,19 @@ def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
         out = torch.softmax(module(torch.from_numpy(raw)), 1).numpy()
     expected = kwargs.pop("expected", out)
     options = {"postprocessing": [bio.SoftmaxDescr()], **kwargs}
-    return build_package(tmp_path / name, module, raw, expected, input_axes="bcyx",
-                         output_axes="bcyx", min_size=16, step=0, preprocessing=[],
-                         channel_names=["a", "b"], **options)
+    return build_package(
+        tmp_path / name,
+        module,
+        raw,
+        expected,
+        input_axes="bcyx",
+        output_axes="bcyx",
+        min_size=16,
+        step=0,
+        preprocessing=[],
+        channel_names=["a", "b"],
+        **options,
+    )
 
 
 @case(
@@ -49,7 +59,9 @@ def test_corrupt_package(capsys, tmp_path, image_file):  # noqa: F811 - the fixt
     out = tmp_path / "labels.tif"
     out.write_bytes(b"existing labels")
     before = snapshot(out, broken)
-    assert_cli_refused(capsys, "predict", image_file, "-m", broken, "-o", out, match="damaged or truncated")
+    assert_cli_refused(
+        capsys, "predict", image_file, "-m", broken, "-o", out, match="damaged or truncated"
+    )
     assert_untouched(before)
 
 
@@ -103,7 +115,9 @@ def test_package_architecture_is_never_imported(tmp_path):
     "refused: its output is post-processed into something other than per-class scores",
 )
 def test_package_output_not_scores(tmp_path):
-    path = _conv_package(tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))])
+    path = _conv_package(
+        tmp_path, postprocessing=[bio.BinarizeDescr(kwargs=bio.BinarizeKwargs(threshold=0.5))]
+    )
     with pytest.raises(PackageError) as info:
         api.load_model(path)
     assert_api_refused(info, "other than per-class scores")
@@ -135,8 +149,21 @@ def test_fine_tuning_a_predict_only_package(capsys, tmp_path, image_file):  # no
     out = tmp_path / "mine.pt"
     out.write_bytes(b"existing model")
     before = snapshot(out)
-    assert_cli_refused(capsys, "train", "--image", image_file, "--labels", labels, "--from", pkg,
-                       "--output", out, "--steps", "1", match="prediction only")
+    assert_cli_refused(
+        capsys,
+        "train",
+        "--image",
+        image_file,
+        "--labels",
+        labels,
+        "--from",
+        pkg,
+        "--output",
+        out,
+        "--steps",
+        "1",
+        match="prediction only",
+    )
     assert_untouched(before)
 
 

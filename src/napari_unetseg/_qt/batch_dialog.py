@@ -54,7 +54,9 @@ class BatchDialog(QDialog):
     parent : QWidget, optional
     """
 
-    def __init__(self, settings: Callable[[], SegmentSettings], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Callable[[], SegmentSettings], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Segment a folder")
         self._settings = settings
@@ -80,8 +82,7 @@ class BatchDialog(QDialog):
         self.output_edit = QLineEdit(self)
         self.output_edit.setPlaceholderText("beside each image")
         self.output_edit.setToolTip(
-            "Folder for <image>_labels.tif files, created when missing; empty: beside "
-            "each image."
+            "Folder for <image>_labels.tif files, created when missing; empty: beside each image."
         )
         output_button = QPushButton("Choose...", self)
         output_button.clicked.connect(self._choose_output)
@@ -101,7 +102,9 @@ class BatchDialog(QDialog):
         self.run_button = QPushButton("Run", self)
         self.run_button.setToolTip("Segment the files with the Segment widget's current settings.")
         self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setToolTip("Stop after the current batch of tiles; finished files stay.")
+        self.cancel_button.setToolTip(
+            "Stop after the current batch of tiles; finished files stay."
+        )
         self.runner = JobRunner(self.run_button, self.cancel_button, self)
         self.run_button.clicked.connect(self.run)
         self.save_button = QPushButton("Save table as CSV...", self)
@@ -148,7 +151,9 @@ class BatchDialog(QDialog):
 
         if self.runner.busy:
             return None
-        inputs = self._files or ([self.input_edit.text().strip()] if self.input_edit.text().strip() else [])
+        inputs = self._files or (
+            [self.input_edit.text().strip()] if self.input_edit.text().strip() else []
+        )
         output = self.output_edit.text().strip() or None
         try:
             if not inputs:
@@ -223,8 +228,13 @@ class BatchDialog(QDialog):
         self.table.insertRow(i)
         fg = "" if row.foreground is None else f"{row.foreground:.1f}"
         result = Path(row.output).name if row.ok else f"failed: {row.error}"
-        cells = (Path(row.input).name, "" if row.objects is None else str(row.objects), fg,
-                 f"{row.seconds:.2f}", result)
+        cells = (
+            Path(row.input).name,
+            "" if row.objects is None else str(row.objects),
+            fg,
+            f"{row.seconds:.2f}",
+            result,
+        )
         for j, text in enumerate(cells):
             item = QTableWidgetItem(text)
             item.setToolTip(row.input if j == 0 else (row.error or row.output or ""))

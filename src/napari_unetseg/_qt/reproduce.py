@@ -1,4 +1,4 @@
-""""Copy as command": the files a run's layers and model live in, and the dialog.
+""" "Copy as command": the files a run's layers and model live in, and the dialog.
 
 A command needs files. :class:`SessionFiles` finds the file behind a layer (the TIFF it
 was opened from, when the layer still holds that file's data) or a model (a shipped
@@ -56,7 +56,9 @@ class SessionFiles:
         Parent of that dialog.
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike | None = None, parent: QWidget | None = None
+    ) -> None:
         self._folder = None if folder is None else Path(folder)
         self._parent = parent
         self.saved: list[str] = []
@@ -142,7 +144,9 @@ def _same_data(layer: Layer, data: Any, path: Path) -> bool:
 class CommandDialog(QDialog):
     """Shows a :class:`~napari_unetseg.commands.Reproduction`; copies the command line."""
 
-    def __init__(self, reproduction: Reproduction, saved: list[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self, reproduction: Reproduction, saved: list[str], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Command that reproduces this run")
         self.reproduction = reproduction

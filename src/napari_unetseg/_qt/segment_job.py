@@ -165,7 +165,9 @@ def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]
     from ..batch import SegmentSettings
     from ..provenance import labels_provenance, model_reference
 
-    used = SegmentSettings.from_dict({**req.options, "model": bundle.name, "split_touching": split})
+    used = SegmentSettings.from_dict(
+        {**req.options, "model": bundle.name, "split_touching": split}
+    )
     return labels_provenance(model_reference(req.model, bundle), used.to_dict())
 
 

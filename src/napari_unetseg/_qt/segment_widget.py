@@ -256,7 +256,9 @@ class SegmentWidget(ui.DockWidget):
             output = image.with_name(f"{image_name(image)}_labels.tif")
             reproduction = predict_command([image], output, settings)
             if self.plane_check.isChecked() and self.plane_check.isEnabled():
-                reproduction.notes.append("the command segments every plane, not only the current one.")
+                reproduction.notes.append(
+                    "the command segments every plane, not only the current one."
+                )
             if self.prob_check.isChecked() or self.unc_check.isChecked():
                 reproduction.notes.append(
                     "add --probabilities PATH for the probability map; the uncertainty map "
@@ -342,7 +344,9 @@ class SegmentWidget(ui.DockWidget):
         self.status.setText(f"{layer.name}{where}: {result.summary}")
         size = result.stats.get("object_size") or {}
         # What was done to the input before prediction: grey from RGB, the object size.
-        self.size_info.setText(" ".join(filter(None, [result.stats.get("input"), size.get("message")])))
+        self.size_info.setText(
+            " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
+        )
 
     def _select(self, layer: Labels) -> None:
         if layer in self.viewer.layers:
@@ -391,7 +395,7 @@ class SegmentWidget(ui.DockWidget):
         from ..api import default_model
 
         shape = tuple(layer_data(layer).shape)
-        axes = "".join(str(a)[-1].upper() for a in self.viewer.dims.axis_labels[-len(shape):])
+        axes = "".join(str(a)[-1].upper() for a in self.viewer.dims.axis_labels[-len(shape) :])
         # napari's default axis labels are numbers: they say nothing about Z or T.
         axes = axes if axes.isalpha() else None
         name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
@@ -408,7 +412,9 @@ class SegmentWidget(ui.DockWidget):
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
         model = self.model_combo.model_name()
-        info = self.model_combo.describe() if model else "No model is available: load a model file."
+        info = (
+            self.model_combo.describe() if model else "No model is available: load a model file."
+        )
         if self._default_reason and model:
             info = f"{info}. {self._default_reason}"
         self.model_info.setText(info)

@@ -46,6 +46,7 @@ INSTANCE_CHOICES = (
     ("both", "both"),
 )
 
+
 def parse_classes(text: str) -> list[int] | None:
     """``"1, 3-5"`` -> ``[1, 3, 4, 5]``; empty or ``"all"`` -> None.
 

@@ -15,8 +15,16 @@ CONFIG_KEY = "napari_unetseg"
 #: bioimage.io's default reproducibility tolerance (``ReproducibilityTolerance``).
 RTOL, ATOL, MISMATCH_PER_MILLION = 1e-3, 1e-3, 100
 #: Our axis letters and bioimage.io's unit names.
-UNITS = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer", "micron": "micrometer",
-         "mm": "millimeter", "cm": "centimeter", "m": "meter", "Å": "angstrom"}
+UNITS = {
+    "nm": "nanometer",
+    "µm": "micrometer",
+    "um": "micrometer",
+    "micron": "micrometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "Å": "angstrom",
+}
 
 
 class PackageError(ModelFileError):
@@ -67,4 +75,6 @@ def reproduces(actual: np.ndarray, expected: np.ndarray) -> tuple[bool, float]:
         return False, float("inf")
     diff = np.abs(actual - expected)
     bad = diff > ATOL + RTOL * np.abs(expected)
-    return bool(bad.sum() <= expected.size * MISMATCH_PER_MILLION / 1e6), float(diff.max(initial=0.0))
+    return bool(bad.sum() <= expected.size * MISMATCH_PER_MILLION / 1e6), float(
+        diff.max(initial=0.0)
+    )

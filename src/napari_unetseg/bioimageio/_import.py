@@ -36,7 +36,9 @@ from ..core.foreign import ForeignNetwork
 from ._common import CONFIG_KEY, PackageError, reproduces, require_spec
 
 #: What the weight-format errors say napari-unetseg can run.
-CAN_RUN = "napari-unetseg runs torchscript weights, and pytorch_state_dict weights of its own U-Net"
+CAN_RUN = (
+    "napari-unetseg runs torchscript weights, and pytorch_state_dict weights of its own U-Net"
+)
 
 
 @dataclass
@@ -70,7 +72,9 @@ def _sizes(axes: list[Any]) -> tuple[list[int], list[int]]:
             mins.append(a.size.min)
             steps.append(a.size.step)
         else:
-            raise PackageError("its input size depends on another tensor, which napari-unetseg does not support.")
+            raise PackageError(
+                "its input size depends on another tensor, which napari-unetseg does not support."
+            )
     return mins, steps
 
 
@@ -84,8 +88,15 @@ def _preprocessing(steps: list[Any]) -> list[dict[str, Any]]:
         if kind == "scale_range":
             if kw.reference_tensor is not None and str(kw.reference_tensor) != "input":
                 raise PackageError("its preprocessing uses another tensor's statistics.")
-            ops.append({"op": kind, "low": kw.min_percentile, "high": kw.max_percentile,
-                        "eps": kw.eps, "per_channel": _per_channel(kw.axes)})
+            ops.append(
+                {
+                    "op": kind,
+                    "low": kw.min_percentile,
+                    "high": kw.max_percentile,
+                    "eps": kw.eps,
+                    "per_channel": _per_channel(kw.axes),
+                }
+            )
         elif kind == "zero_mean_unit_variance":
             ops.append({"op": kind, "eps": kw.eps, "per_channel": _per_channel(kw.axes)})
         elif kind == "fixed_zero_mean_unit_variance":
@@ -95,7 +106,9 @@ def _preprocessing(steps: list[Any]) -> list[dict[str, Any]]:
         elif kind == "clip" and kw.min_percentile is None and kw.max_percentile is None:
             ops.append({"op": kind, "min": kw.min, "max": kw.max})
         else:
-            raise PackageError(f"its preprocessing step {kind!r} is not supported by napari-unetseg.")
+            raise PackageError(
+                f"its preprocessing step {kind!r} is not supported by napari-unetseg."
+            )
     return ops
 
 
@@ -110,7 +123,9 @@ def _activation(output: Any) -> str:
 
     data = output.data if not isinstance(output.data, (list, tuple)) else output.data[0]
     if isinstance(data, NominalOrOrdinalDataDescr) or "int" in str(data.type):
-        raise PackageError(f"its output {str(output.id)!r} holds labels ({data.type}), not per-class scores.")
+        raise PackageError(
+            f"its output {str(output.id)!r} holds labels ({data.type}), not per-class scores."
+        )
     kinds = [p.id for p in output.postprocessing if p.id != "ensure_dtype"]
     if kinds in (["softmax"], ["sigmoid"]):
         return kinds[0]
@@ -147,19 +162,23 @@ def _ours(model: Any, record: dict[str, Any], source: str) -> tuple[ModelBundle,
     try:
         state = torch.load(io.BytesIO(_read(weights)), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unreadable or code-carrying weights
-        raise PackageError(f"{source!r} has unreadable pytorch_state_dict weights ({type(exc).__name__}).") from exc
+        raise PackageError(
+            f"{source!r} has unreadable pytorch_state_dict weights ({type(exc).__name__})."
+        ) from exc
     try:
         bundle = ModelBundle.from_dict({**record, "state_dict": state}, source=source)
     except ModelFileError as exc:
         raise PackageError(str(exc)) from exc
-    spatial = "zyx"[-bundle.spatial_dims:]
+    spatial = "zyx"[-bundle.spatial_dims :]
     act = "sigmoid" if bundle.n_classes == 1 else "softmax"
     return bundle, _Geometry("bc" + spatial, "bc" + spatial, act)
 
 
 def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
     if len(model.inputs) != 1:
-        raise PackageError(f"{source!r} has {len(model.inputs)} inputs; napari-unetseg runs models with one input image.")
+        raise PackageError(
+            f"{source!r} has {len(model.inputs)} inputs; napari-unetseg runs models with one input image."
+        )
     inp, out = model.inputs[0], model.outputs[0]
     space = [a for a in inp.axes if a.type == "space"]
     others = [a.type for a in inp.axes if a.type not in ("batch", "channel", "space")]
@@ -181,12 +200,20 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
         out_space = [a for a in out.axes if a.type == "space"]
         bad = [a.type for a in out.axes if a.type not in ("batch", "channel", "space")]
         if bad or [str(a.id) for a in out_space] != space_ids:
-            raise PackageError(f"its output axes ({', '.join(str(a.id) for a in out.axes)}) are not per-class scores on the input's axes.")
+            raise PackageError(
+                f"its output axes ({', '.join(str(a.id) for a in out.axes)}) are not per-class scores on the input's axes."
+            )
         halo = []
         for a, i in zip(out_space, space):
             ref = a.size
-            same_grid = getattr(ref, "axis_id", None) is not None and str(ref.axis_id) == str(i.id) and not getattr(ref, "offset", 0)
-            same_grid = same_grid or (isinstance(ref, int) and steps[space.index(i)] == 0 and ref == mins[space.index(i)])
+            same_grid = (
+                getattr(ref, "axis_id", None) is not None
+                and str(ref.axis_id) == str(i.id)
+                and not getattr(ref, "offset", 0)
+            )
+            same_grid = same_grid or (
+                isinstance(ref, int) and steps[space.index(i)] == 0 and ref == mins[space.index(i)]
+            )
             if not same_grid or abs(a.scale - i.scale) > 1e-6 * i.scale:
                 raise PackageError(f"its output axis {str(a.id)!r} is not on the input's grid.")
             halo.append(int(getattr(a, "halo", 0) or 0))
@@ -200,7 +227,9 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
     try:
         module = torch.jit.load(io.BytesIO(_read(model.weights.torchscript)), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any unreadable TorchScript
-        raise PackageError(f"{where}its torchscript weights cannot be read ({type(exc).__name__}).") from exc
+        raise PackageError(
+            f"{where}its torchscript weights cannot be read ({type(exc).__name__})."
+        ) from exc
     module.eval()
     network = ForeignNetwork(
         module,
@@ -224,8 +253,11 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
         name=str(model.name),
         source=source,
     )
-    bundle.history = {"imported_from": source, "bioimageio_name": str(model.name),
-                      "description": str(model.description)}
+    bundle.history = {
+        "imported_from": source,
+        "bioimageio_name": str(model.name),
+        "description": str(model.description),
+    }
     return bundle, _Geometry(input_axes, output_axes, activation)
 
 
@@ -234,7 +266,9 @@ def _check_reproduces(bundle: ModelBundle, model: Any, geo: _Geometry, source: s
     try:
         raw, expected = _test_arrays(model)
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable test tensor
-        raise PackageError(f"{source!r} has unreadable test tensors ({type(exc).__name__}).") from exc
+        raise PackageError(
+            f"{source!r} has unreadable test tensors ({type(exc).__name__})."
+        ) from exc
     sd = bundle.spatial_dims
     x = _canonical(np.asarray(raw), geo.input_axes, sd).astype(np.float32)
     want = _canonical(np.asarray(expected), geo.output_axes, sd)
@@ -246,7 +280,9 @@ def _check_reproduces(bundle: ModelBundle, model: Any, geo: _Geometry, source: s
         y = run(torch.from_numpy(norm)).float()
     if geo.activation == "softmax":
         y = torch.softmax(y, 1)
-    elif geo.activation == "sigmoid" or (geo.activation == "probabilities" and bundle.n_classes == 1):
+    elif geo.activation == "sigmoid" or (
+        geo.activation == "probabilities" and bundle.n_classes == 1
+    ):
         y = torch.sigmoid(y)
     elif geo.activation == "probabilities":
         y = torch.exp(y)
@@ -296,7 +332,9 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
         except (zipfile.BadZipFile, OSError, EOFError):
             broken = "?"
         if broken is not None:
-            raise PackageError(f"{source!r} is not a bioimage.io model package: the zip file is damaged or truncated.")
+            raise PackageError(
+                f"{source!r} is not a bioimage.io model package: the zip file is damaged or truncated."
+            )
     require_spec()
     from bioimageio.spec import load_model_description
 
@@ -304,11 +342,25 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
         model = load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
         reason = str(exc).strip().splitlines()
-        short = next((line.strip() for line in reason[1:] if line.strip()), reason[0] if reason else "")
-        raise PackageError(f"{source!r} is not a valid bioimage.io model package ({short[:160]}).") from exc
-    present = [f for f in ("pytorch_state_dict", "torchscript", "onnx", "keras_hdf5", "keras_v3",
-                           "tensorflow_saved_model_bundle", "tensorflow_js")
-               if getattr(model.weights, f, None) is not None]
+        short = next(
+            (line.strip() for line in reason[1:] if line.strip()), reason[0] if reason else ""
+        )
+        raise PackageError(
+            f"{source!r} is not a valid bioimage.io model package ({short[:160]})."
+        ) from exc
+    present = [
+        f
+        for f in (
+            "pytorch_state_dict",
+            "torchscript",
+            "onnx",
+            "keras_hdf5",
+            "keras_v3",
+            "tensorflow_saved_model_bundle",
+            "tensorflow_js",
+        )
+        if getattr(model.weights, f, None) is not None
+    ]
     record = (model.config.model_extra or {}).get(CONFIG_KEY)
     if isinstance(record, dict) and model.weights.pytorch_state_dict is not None:
         bundle, geo = _ours(model, record, source)

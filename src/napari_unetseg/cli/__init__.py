@@ -24,7 +24,13 @@ __all__ = ["CLIError", "ProgressBar", "build_parser", "main"]
 
 
 COMMANDS: list[Callable[[Any], None]] = [
-    _add_predict, _add_models, _add_sample, _add_train, _add_evaluate, _add_info, _add_export,
+    _add_predict,
+    _add_models,
+    _add_sample,
+    _add_train,
+    _add_evaluate,
+    _add_info,
+    _add_export,
 ]
 #: Errors that reach the user as one ``unetseg: error:`` line (a refusal, a missing
 #: file, no memory, a training that diverged), not a traceback.

@@ -49,7 +49,11 @@ class ProgressBar:
         total = getattr(record, "total", None) or getattr(record, "total_steps", None)
         if self.bar is None:
             self.bar = tqdm(
-                total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False,
+                total=total,
+                desc=self.desc,
+                unit=self.unit,
+                file=sys.stderr,
+                leave=False,
                 dynamic_ncols=True,
             )
         self.bar.update(done - self.bar.n)

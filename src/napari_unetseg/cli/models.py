@@ -30,13 +30,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
 # -- export -------------------------------------------------------------------------------
 def _add_export(sub: Any) -> None:
     p = sub.add_parser(
-        "export", help="write a model as a bioimage.io model package (for ilastik, deepImageJ, the zoo)"
+        "export",
+        help="write a model as a bioimage.io model package (for ilastik, deepImageJ, the zoo)",
     )
-    p.add_argument("model", help="model name (see `unetseg models`), .pt file or bioimage.io package")
+    p.add_argument(
+        "model", help="model name (see `unetseg models`), .pt file or bioimage.io package"
+    )
     p.add_argument("--format", choices=["bioimageio"], default="bioimageio")
     p.add_argument("--output", "-o", required=True, help="package to write (.zip)")
     p.add_argument(
-        "--test-image", help="TIFF whose first plane/volume becomes the test tensors (default: synthetic nuclei)"
+        "--test-image",
+        help="TIFF whose first plane/volume becomes the test tensors (default: synthetic nuclei)",
     )
     p.add_argument("--author", action="append", help="author name (repeat for several)")
     p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
@@ -75,7 +79,9 @@ def _add_sample(sub: Any) -> None:
     p = sub.add_parser(
         "sample", help="write a synthetic nuclei image (and its ground truth) to try things"
     )
-    p.add_argument("output", help="image TIFF to write; the ground truth goes to <stem>_ground_truth.tif")
+    p.add_argument(
+        "output", help="image TIFF to write; the ground truth goes to <stem>_ground_truth.tif"
+    )
     p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
@@ -119,8 +125,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
             for k, (a, s) in enumerate(zip(img.axes, img.scale, strict=True))
         )
         kind = "labels" if img.is_labels else "image"
-        print(("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
-              f"{img.data.dtype}, axes {img.axes}")
+        print(
+            ("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
+            f"{img.data.dtype}, axes {img.axes}"
+        )
         print(f"pixel size: {sizes if img.units is not None else 'not recorded'}")
         for line in describe(img.provenance):
             print(line)

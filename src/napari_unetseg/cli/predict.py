@@ -80,20 +80,27 @@ def _add_predict(sub: Any) -> None:
         "--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786"
     )
     big.add_argument(
-        "--workers", type=int, default=None, metavar="N",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
         help="start a local cluster of N single-threaded worker processes",
     )
     big.add_argument(
-        "--memory-per-worker", default=None, metavar="SIZE",
+        "--memory-per-worker",
+        default=None,
+        metavar="SIZE",
         help="memory limit of each --workers worker, e.g. 1GiB (default: RAM / N)",
     )
     big.add_argument(
-        "--block-size", type=int, nargs="+", default=None, metavar="PX",
+        "--block-size",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="PX",
         help="block edge of the axes after the first spatial one (default 2048 in 2D, 512 in 3D)",
     )
-    big.add_argument(
-        "--resume", action="store_true", help="finish an interrupted OME-Zarr output"
-    )
+    big.add_argument("--resume", action="store_true", help="finish an interrupted OME-Zarr output")
     big.add_argument(
         "--overwrite", action="store_true", help="replace an existing OME-Zarr output"
     )
@@ -144,8 +151,12 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be at least 1, got {args.workers}.")
     images = batch.list_images(args.inputs)
     zarr_out = is_zarr_path(args.output)
-    if not zarr_out and (args.level or len(images) == 1 and not args.scheduler and not args.workers):
-        raise CLIError(f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}.")
+    if not zarr_out and (
+        args.level or len(images) == 1 and not args.scheduler and not args.workers
+    ):
+        raise CLIError(
+            f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}."
+        )
     if zarr_out and len(images) > 1:
         raise CLIError(
             "With several inputs, --output must be a folder (each file becomes one task "
@@ -179,7 +190,9 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     model = settings.model
     if model is None:
         img = read_image(src, lazy=True, level=args.level)
-        model, why = api.default_model(img.data.shape, img.without_channels().axes, img.channel_axis)
+        model, why = api.default_model(
+            img.data.shape, img.without_channels().axes, img.channel_axis
+        )
         say(f"{src.name}: model {model} ({why}).")
     if args.scheduler or args.workers:
         client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)

@@ -162,9 +162,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 spatial_dims=args.dims,
                 model_config={
-                    k: v for k, v in (("depth", args.depth), ("base_channels", args.base_channels))
+                    k: v
+                    for k, v in (("depth", args.depth), ("base_channels", args.base_channels))
                     if v is not None
-                } or None,
+                }
+                or None,
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
                 scale=images[0].without_channels().scale,

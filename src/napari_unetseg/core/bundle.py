@@ -189,7 +189,9 @@ class ModelBundle:
         ``value``: a diameter in pixels, or a dict with ``diameter`` and optionally
         ``spacing``, ``pixel_size``, ``unit``, ``source`` (see ``scale.py``).
         """
-        self.object_size = None if value is None else _checked_object_size(value, self.spatial_dims)
+        self.object_size = (
+            None if value is None else _checked_object_size(value, self.spatial_dims)
+        )
 
     def summary(self) -> str:
         """One line for people: dimensionality, input channels and classes.
@@ -213,7 +215,9 @@ class ModelBundle:
 
     def normalizer(self, image: Any, channel_axis: int | None = None) -> Normalizer:
         """The normalizer (statistics of ``image``) that prediction and training apply."""
-        return Normalizer.from_image(image, self.layout(image.shape, channel_axis), self.normalization)
+        return Normalizer.from_image(
+            image, self.layout(image.shape, channel_axis), self.normalization
+        )
 
     def normalize(self, image: Any, channel_axis: int | None = None) -> np.ndarray:
         """The exact float32 input transform :func:`predict` applies, on a whole image.
@@ -318,7 +322,11 @@ class ModelBundle:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # unpickling errors, bad zips, truncated files, ...
-            reason = "it would run code when loaded" if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "it cannot be read as a PyTorch file"
+            reason = (
+                "it would run code when loaded"
+                if "weights_only" in str(exc) or "Unsupported global" in str(exc)
+                else "it cannot be read as a PyTorch file"
+            )
             if isinstance(exc, zipfile.BadZipFile):
                 reason = "it is damaged or truncated"
             raise ModelFileError(

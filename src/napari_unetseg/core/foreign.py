@@ -69,7 +69,9 @@ class ForeignNetwork(SegmentationNetwork):
             raise ValueError(f"outputs must be one of {OUTPUTS}, got {outputs!r}.")
         spatial = "zyx"[-spatial_dims:]
         for axes in (input_axes, output_axes):
-            if sorted(axes.replace("b", "").replace("c", "")) != sorted(spatial) or len(set(axes)) != len(axes):
+            if sorted(axes.replace("b", "").replace("c", "")) != sorted(spatial) or len(
+                set(axes)
+            ) != len(axes):
                 raise ValueError(f"Axes {axes!r} do not describe a {spatial_dims}D image.")
         # Predict-only: no gradients (this also keeps deep copies of a TorchScript module
         # leaf-only; ScriptModule has no requires_grad_ of its own).
@@ -112,7 +114,9 @@ class ForeignNetwork(SegmentationNetwork):
         else:
             size = lo + -(-(need - lo) // step) * step
         if size - pad < 1:
-            raise ValueError(f"The model's halo ({pad // 2} px) leaves no room in its tile of {size} px.")
+            raise ValueError(
+                f"The model's halo ({pad // 2} px) leaves no room in its tile of {size} px."
+            )
         return size - pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,7 +133,10 @@ class ForeignNetwork(SegmentationNetwork):
             x = torch.nn.functional.pad(x, pads, mode="replicate" if small else "reflect")
         y = self.module_scores(x)
         if any(halo):
-            y = y[(slice(None), slice(None)) + tuple(slice(h, y.shape[2 + i] - h) for i, h in enumerate(halo))]
+            y = y[
+                (slice(None), slice(None))
+                + tuple(slice(h, y.shape[2 + i] - h) for i, h in enumerate(halo))
+            ]
         return y
 
     def module_scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +145,9 @@ class ForeignNetwork(SegmentationNetwork):
         if self.config["batch"] and "b" in order_in:
             y = self._call(x, order_in, order_out)
         else:
-            y = torch.cat([self._call(x[i : i + 1], order_in, order_out) for i in range(x.shape[0])])
+            y = torch.cat(
+                [self._call(x[i : i + 1], order_in, order_out) for i in range(x.shape[0])]
+            )
         if self.config["outputs"] == "probabilities":
             y = y.float().clamp(1e-6, 1 - 1e-6)
             y = torch.logit(y) if self.n_classes == 1 else torch.log(y)

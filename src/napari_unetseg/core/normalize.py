@@ -155,9 +155,13 @@ def grey_for_model(
     grey = rgb.mean(axis=-1, dtype=np.float32) if hasattr(rgb, "mean") else None
     if grey is None:  # array-likes without mean (zarr): read whole, RGB images are photos
         grey = np.asarray(rgb).mean(axis=-1, dtype=np.float32)
-    return grey, None, (
-        "The RGB image was converted to grey (the mean of R, G and B) for this "
-        "one-channel model."
+    return (
+        grey,
+        None,
+        (
+            "The RGB image was converted to grey (the mean of R, G and B) for this "
+            "one-channel model."
+        ),
     )
 
 
@@ -193,9 +197,7 @@ class Normalizer:
         self.lo = np.asarray(lo, dtype=np.float32).reshape(-1)
         span = np.asarray(hi, dtype=np.float32).reshape(-1) - self.lo
         # A constant image (span 0) must not divide by zero: it maps to 0.
-        self.scale = np.where(span > 1e-12, 1.0 / np.maximum(span, 1e-12), 1.0).astype(
-            np.float32
-        )
+        self.scale = np.where(span > 1e-12, 1.0 / np.maximum(span, 1e-12), 1.0).astype(np.float32)
         #: Optional (min, max) bounds applied after scaling (imported preprocessing).
         self.clip = clip
         #: Statistics that leave values as they are (a model that takes normalized input),
@@ -218,7 +220,9 @@ class Normalizer:
         finite_policy(raw)  # the NaN / Inf policy (docs/reliability.md): refuse or warn
         sample = raw.astype(np.float32, copy=False)
         if layout.channel_axis is not None:
-            sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(sample.shape[layout.channel_axis], -1)
+            sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(
+                sample.shape[layout.channel_axis], -1
+            )
         else:
             sample = sample.reshape(1, -1)
         if p["mode"] == "ops":
@@ -249,7 +253,13 @@ class Normalizer:
 
 
 #: Operations of the ``"ops"`` normalization mode (bioimage.io preprocessing, in order).
-OPS = ("scale_range", "zero_mean_unit_variance", "fixed_zero_mean_unit_variance", "scale_linear", "clip")
+OPS = (
+    "scale_range",
+    "zero_mean_unit_variance",
+    "fixed_zero_mean_unit_variance",
+    "scale_linear",
+    "clip",
+)
 
 
 def _per_channel(value: Any, n: int) -> np.ndarray:

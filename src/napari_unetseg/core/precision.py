@@ -75,7 +75,9 @@ def weights_fingerprint(network: torch.nn.Module) -> str:
     h = hashlib.sha1(usedforsecurity=False)
     for name, tensor in network.state_dict().items():
         h.update(name.encode())
-        h.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(
+            tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+        )
     return h.hexdigest()
 
 

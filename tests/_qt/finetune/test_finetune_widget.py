@@ -277,7 +277,9 @@ def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
     assert widget.start_combo.model_name() == "nuclei-3d"
     widget.image_combo.set_layer(flat)
     assert widget.start_combo.model_name() == "nuclei-2d"
-    assert widget.start_info.text().startswith("2D model, 1 input channel; classes: background, nucleus")
+    assert widget.start_info.text().startswith(
+        "2D model, 1 input channel; classes: background, nucleus"
+    )
     assert not widget.dims_combo.isVisibleTo(widget)  # only new models on stacks ask
     widget.start_combo.set_model_name(fw.SCRATCH)
     assert widget.start_info.text().startswith("A new U-Net that learns from your labels; ")

@@ -34,4 +34,9 @@ def test_result_serialization(rng):
     assert df.loc[df["class"] == "1", "dice"].item() == pytest.approx(r.classes[1]["dice"])
     assert len(df) == 3 + 3  # classes + summary rows
     table = r.table()
-    assert "HD95 (µm)" in table and "Sensitivity" in table and "mean (foreground)" in table and r.summary_line() in table
+    assert (
+        "HD95 (µm)" in table
+        and "Sensitivity" in table
+        and "mean (foreground)" in table
+        and r.summary_line() in table
+    )

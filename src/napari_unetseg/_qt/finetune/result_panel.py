@@ -53,7 +53,9 @@ class ResultPanel(QWidget):
     def ask_export_path(self, model_name: str) -> str | None:
         """A ``.zip`` path for a bioimage.io package (None when cancelled)."""
         return self._ask_path(
-            "Export the trained model for bioimage.io", model_name, ".zip",
+            "Export the trained model for bioimage.io",
+            model_name,
+            ".zip",
             "bioimage.io model packages (*.zip)",
         )
 

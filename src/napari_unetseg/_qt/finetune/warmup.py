@@ -31,6 +31,8 @@ def warm_up() -> threading.Event:
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_import_training, name="unetseg-warm-up", daemon=True)
+            _thread = threading.Thread(
+                target=_import_training, name="unetseg-warm-up", daemon=True
+            )
             _thread.start()
     return WARMED_UP

@@ -295,7 +295,10 @@ class FinetuneWidget(ui.DockWidget):
             lab = Path(files.layer(labels, req.labels))
             options = {f: getattr(req, f) for f in _COMMAND_FIELDS}
             return train_command(
-                files.layer(image), lab, lab.with_name("trained-by-command.pt"), model=model,
+                files.layer(image),
+                lab,
+                lab.with_name("trained-by-command.pt"),
+                model=model,
                 **options,
             )
 

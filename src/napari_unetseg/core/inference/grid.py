@@ -88,7 +88,9 @@ def halo_overlap(overlap: float, tile: tuple[int, ...], halo: tuple[int, ...]) -
     return max(float(overlap), *(min(0.95, 2 * h / t + 1e-6) for h, t in zip(halo, tile)))
 
 
-def halo_weights(weights: np.ndarray, halo: tuple[int, ...], min_weight: float = 1e-6) -> np.ndarray:
+def halo_weights(
+    weights: np.ndarray, halo: tuple[int, ...], min_weight: float = 1e-6
+) -> np.ndarray:
     """``weights`` with the ``halo`` border of each axis set to ``min_weight``.
 
     A network with a halo computes unreliable values there; with tiles overlapping by at
