@@ -309,12 +309,24 @@ def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_p
 
 @pytest.mark.parametrize("weights", ["onnx", "pytorch_state_dict"])
 def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
+    path = _conv_package(tmp_path / weights, reproduces=True, weights=weights)
+    with pytest.raises(PackageError, match="runs torchscript weights") as err:
+        load_package(path)
+    _one_sentence(str(err.value))
+
+
+def _conv_package(folder, reproduces=False, **kwargs):
+    """A package of a 1x1 convolution (two output channels); its test output is what the
+    convolution gives (``reproduces``) or random numbers."""
     module = torch.nn.Conv2d(1, 2, 1)
-    raw = np.random.default_rng(0).random((1, 1, 16, 16), np.float32)
+    rng = np.random.default_rng(0)
+    raw = rng.random((1, 1, 16, 16), np.float32)
     with torch.no_grad():
-        out = module(torch.from_numpy(raw)).numpy()
-    path = build_package(
-        tmp_path / weights,
+        out = module(torch.from_numpy(raw)).numpy() if reproduces else None
+    if out is None:
+        out = rng.random((1, 2, 16, 16), np.float32)
+    return build_package(
+        folder,
         module,
         raw,
         out,
@@ -324,31 +336,13 @@ def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
         step=0,
         preprocessing=[],
         channel_names=["a", "b"],
-        weights=weights,
+        **kwargs,
     )
-    with pytest.raises(PackageError, match="runs torchscript weights") as err:
-        load_package(path)
-    _one_sentence(str(err.value))
 
 
 def _random_model(tmp_path, **kwargs):
     """A 1x1 convolution whose test output is random numbers (it does not reproduce them)."""
-    module = torch.nn.Conv2d(1, 2, 1)
-    rng = np.random.default_rng(0)
-    raw = rng.random((1, 1, 16, 16), np.float32)
-    return build_package(
-        tmp_path / "random",
-        module,
-        raw,
-        rng.random((1, 2, 16, 16), np.float32),
-        input_axes="bcyx",
-        output_axes="bcyx",
-        min_size=16,
-        step=0,
-        preprocessing=[],
-        channel_names=["a", "b"],
-        **kwargs,
-    )
+    return _conv_package(tmp_path / "random", **kwargs)
 
 
 def test_output_that_is_not_per_class_scores(tmp_path):
