@@ -529,3 +529,6 @@ def test_other_runs_keep_a_checkpoint(nuclei2d, how):
         run_ = tr.train(image, scribbles, model=start, steps=10, patch_size=64)
     _, model = run(run_)
     assert model.history["weights"] in ("best by validation", "last")
+    # scribbles: the held-out loss chooses (Dice of interior strokes saturates); dense: Dice
+    chooser = "validation Dice" if how == "dense" else "validation loss"
+    assert model.history["selected_by"] == chooser

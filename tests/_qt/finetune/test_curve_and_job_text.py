@@ -8,9 +8,9 @@ from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.training import TrainProgress
 
 
-def _record(step: int, loss=None, val=None, **kw) -> TrainProgress:
+def _record(step: int, loss=None, val=None, val_loss=None, **kw) -> TrainProgress:
     fields = {"best_val_dice": None, "lr": 1e-3, "elapsed": 0.0, "time_limit": None, **kw}
-    return TrainProgress(step, 10, loss, None, val, **fields)
+    return TrainProgress(step, 10, loss, val_loss, val, **fields)
 
 
 def test_curve_smooths_and_continues_across_runs() -> None:
@@ -18,10 +18,12 @@ def test_curve_smooths_and_continues_across_runs() -> None:
     assert not curve.add(_record(0))  # nothing to plot yet
     assert curve.add(_record(1, loss=1.0)) and curve.add(_record(2, loss=0.0, val=0.5))
     assert curve.smooth == [1.0, 1.0 - LOSS_SMOOTHING]
-    assert curve.dice_step == [2]
+    assert curve.dice_step == [2] and curve.val_loss == []
+    assert curve.add(_record(4, val=1.0, val_loss=0.2))  # validation only
+    assert curve.dice_step == [2, 4] and (curve.val_loss_step, curve.val_loss) == ([4], [0.2])
     curve.start_run(continued=True)
     curve.add(_record(1, loss=0.5))
-    assert curve.loss_step == [1, 2, 3] and curve.runs == [2]
+    assert curve.loss_step == [1, 2, 5] and curve.runs == [4]
     curve.start_run(continued=False)
     assert curve.loss == [] and curve.runs == []
 
@@ -58,3 +60,20 @@ def test_result_text_names_a_folded_threshold() -> None:
     assert "best validation Dice 0.93 at step 30, threshold 0.72)" in text
     bundle.history = {**history, "threshold": {"threshold": 0.5, "label_dice": 0.97}}
     assert "threshold" not in result_text(bundle, "mine")[0]
+
+
+def test_result_text_of_weights_chosen_by_the_held_out_loss() -> None:
+    """Scribbles: Dice on interior strokes reads 1.00 for most of a run, so the text says
+    the held-out loss that chose the weights, with the Dice."""
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    bundle.history = {
+        "steps": 34,
+        "duration_s": 31.0,
+        "best_val_dice": 1.0,
+        "best_val_loss": 0.1234,
+        "best_step": 24,
+        "selected_by": "validation loss",
+        "weights": "best by validation",
+    }
+    text, _ = result_text(bundle, "mine")
+    assert "(34 steps in 31 s, best validation loss 0.123 at step 24, Dice 1.00)" in text

@@ -164,11 +164,16 @@ def test_train_registers_a_model_that_segment_and_save_use(
     assert widget.trained.history["labeled_pixels"] == before
     # a new model: a random forest fitted on the strokes labelled the unpainted pixels
     assert widget.trained.history["teacher"] == "random forest"
-    # The live curve got the training loss and validation Dice points.
+    # The live curve got the training loss, validation loss and validation Dice points.
     curve = widget.curve
     assert len(curve.loss) >= 3 and curve.loss_step[-1] == 30
     assert curve.dice and all(0.0 <= d <= 1.0 for d in curve.dice)
-    assert widget.plot.n_points == len(curve.loss) + len(curve.dice)
+    assert curve.val_loss and all(v >= 0.0 for v in curve.val_loss)
+    assert widget.plot.n_points == len(curve.loss) + len(curve.dice) + len(curve.val_loss)
+    legend = widget.plot.widget.axes.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "training loss", "validation loss", "validation Dice",
+    ]  # fmt: skip
     # The live preview of the plane in view, under the scribbles, which stay selected.
     preview = viewer.layers["cells [preview]"]
     assert preview.data.shape == (96, 96) and set(np.unique(preview.data)) <= {0, 1}

@@ -21,6 +21,10 @@ class Curve:
         self.smooth: list[float] = []  # exponential moving average of the loss
         self.dice_step: list[int] = []
         self.dice: list[float] = []
+        # the held-out loss: with scribbles it picks the kept weights (the Dice of strokes
+        # inside objects soon reads 1 and stays there)
+        self.val_loss_step: list[int] = []
+        self.val_loss: list[float] = []
         self.runs: list[int] = []  # first step of each continued run (drawn as a line)
 
     def clear(self) -> None:
@@ -31,7 +35,7 @@ class Curve:
         if not continued:
             self.clear()
             return
-        self.offset = max(self.loss_step + self.dice_step, default=0)
+        self.offset = max(self.loss_step + self.dice_step + self.val_loss_step, default=0)
         self.runs.append(self.offset)
 
     def add(self, record: Any) -> bool:
@@ -46,5 +50,9 @@ class Curve:
         if record.val_dice is not None:
             self.dice_step.append(self.offset + record.step)
             self.dice.append(float(record.val_dice))
+            added = True
+        if record.val_loss is not None:
+            self.val_loss_step.append(self.offset + record.step)
+            self.val_loss.append(float(record.val_loss))
             added = True
         return added

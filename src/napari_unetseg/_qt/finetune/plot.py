@@ -1,4 +1,5 @@
-"""The live training curve: loss (each step, faint, and smoothed) and validation Dice."""
+"""The live training curve: loss (each step, faint, and smoothed), validation loss and
+validation Dice."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ class CurvePlot:
             parent, viewer=viewer, xlabel="step", height=190, fixed_height=True
         )
         self.widget.setToolTip(
-            "Training loss (lower is better; faint: each step, bold: smoothed) and "
-            "validation Dice on held-out painted regions (higher is better, 1 = perfect)."
+            "Training loss (lower is better; faint: each step, bold: smoothed), and on "
+            "held-out painted regions the validation loss (dashed, lower is better) and "
+            "Dice (higher is better, 1 = perfect). With scribbles the Dice of strokes "
+            "inside objects soon reads 1; the validation loss picks the kept model."
         )
         self._loss_color, self._dice_color = PALETTE[0], PALETTE[1]
         self._run_lines: list[Any] = []
@@ -42,7 +45,7 @@ class CurvePlot:
         for line in self._run_lines[len(curve.runs) :]:
             line.remove()
         del self._run_lines[len(curve.runs) :]
-        if not curve.loss and not curve.dice:
+        if not curve.loss and not curve.dice and not curve.val_loss:
             plot.clear()
             plot.legend(False)
             self.n_points = 0
@@ -50,6 +53,16 @@ class CurvePlot:
         # Names starting with "_" stay out of the legend (matplotlib's convention).
         plot.set_line("_loss", curve.loss_step, curve.loss, color=self._loss_color, alpha=0.3)
         plot.set_line("training loss", curve.loss_step, curve.smooth, color=self._loss_color)
+        plot.set_line(
+            "validation loss",
+            curve.val_loss_step,
+            curve.val_loss,
+            color=self._loss_color,
+            ls="--",
+            marker="o",
+            ms=3,
+            mfc="none",
+        )
         plot.set_line(
             "validation Dice",
             curve.dice_step,
@@ -60,10 +73,10 @@ class CurvePlot:
         )
         for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
-        ylim = (0.0, max([1.02, *curve.loss]) * 1.03)
+        ylim = (0.0, max([1.02, *curve.loss, *curve.val_loss]) * 1.03)
         plot.rescale(ylim=ylim, grow=True, min_span=FIRST_SPAN)
         if final:
             plot.fit_x()
         if plot.axes.get_legend() is None:
             plot.legend()
-        self.n_points = len(curve.loss) + len(curve.dice)
+        self.n_points = len(curve.loss) + len(curve.dice) + len(curve.val_loss)

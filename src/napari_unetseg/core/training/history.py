@@ -118,18 +118,24 @@ class _History:
 def score_text(history: dict[str, Any], digits: int = 2) -> str:
     """The validation score of a trained model's kept weights, in words; "" without one.
 
-    "best validation Dice 0.91 at step 20", or for averaged weights (``averaging.py``)
-    "validation Dice 0.91 of the mean of 4 weights (steps 25-40)"; with a threshold folded
+    "best validation Dice 0.91 at step 20"; for weights chosen by the held-out loss
+    (scribbles, where Dice on interior strokes soon reads 1.00 and says nothing) "best
+    validation loss 0.123 at step 20, Dice 1.00"; for averaged weights (``averaging.py``)
+    "validation Dice 0.91 of the mean of 4 weights (steps 25-40)". With a threshold folded
     in (``threshold.py``), whose effect the Dice includes, ", threshold 0.72" follows.
     """
     dice = history.get("best_val_dice")
     if dice is None:
         return ""
     kept = str(history.get("weights", ""))
+    loss = history.get("best_val_loss")
+    step = history.get("best_step")
     if kept.startswith("mean"):
         text = f"validation Dice {dice:.{digits}f} of the {kept.split(',')[0]}"
+    elif history.get("selected_by") == "validation loss" and loss is not None:
+        text = f"best validation loss {loss:.3f} at step {step}, Dice {dice:.{digits}f}"
     else:
-        text = f"best validation Dice {dice:.{digits}f} at step {history.get('best_step')}"
+        text = f"best validation Dice {dice:.{digits}f} at step {step}"
     threshold = (history.get("threshold") or {}).get("threshold")
     if threshold is not None and threshold != 0.5:
         text += f", threshold {threshold:.2f}"

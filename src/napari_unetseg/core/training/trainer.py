@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -227,6 +228,7 @@ class Trainer:
         self.averaged: str | None = None
         self.threshold: dict[str, float] | None = None
         self.kept_dice: float | None = None
+        self.kept_loss: float | None = None
         # batches predicted after the last step: the mean's batch-norm statistics, the
         # threshold's prediction of the training images
         self.tail_batches = NORM_BATCHES if self.averaging is not None else 0
@@ -513,7 +515,7 @@ class Trainer:
             # the validation figure of the model the user gets, not of a step before
             self.network.eval()
             val_loss, val_dice = self._validate()
-            self.kept_dice = val_dice
+            self.kept_dice, self.kept_loss = val_dice, val_loss
         if self.pending or val_loss is not None or message:
             loss = float(np.mean(self.pending)) if self.pending else None
             return self.record(loss, val_loss, val_dice, None, message)
@@ -566,6 +568,10 @@ class Trainer:
             "validation": self.val_x is not None,
             "best_step": h.best_step if h.best_state is not None else self.step,
             "best_val_dice": h.best_dice,
+            "best_val_loss": h.best_loss if math.isfinite(h.best_loss) else None,
+            # scribbles: the held-out loss picks the weights (Dice on interior strokes
+            # saturates at 1); dense labels: the Dice
+            "selected_by": "validation loss" if h.select == "loss" else "validation Dice",
             "weights": "best by validation" if h.best_state is not None else "last",
             "stopped_early": self.stopped,
             "skipped_steps": self.skipped,
@@ -578,7 +584,7 @@ class Trainer:
         if self.averaged is not None:  # the kept weights are the mean, not a checkpoint
             run.update(weights=self.averaged, best_step=self.step)
         if self.kept_dice is not None:  # the kept model's own (mean, or threshold folded)
-            run["best_val_dice"] = self.kept_dice
+            run.update(best_val_dice=self.kept_dice, best_val_loss=self.kept_loss)
         previous = dict(self.bundle.history) if self.fine_tune else {}
         self.bundle.history = {**run, "previous": previous} if previous else run
         return self.bundle
