@@ -99,3 +99,12 @@ def test_resample_gives_exact_shapes_and_keeps_labels():
     assert img.shape == (20, 300) and img.dtype == np.float32
     stack = resample(np.zeros((3, 40, 40, 2)), (10, 10), channel_axis=-1)
     assert stack.shape == (3, 10, 10, 2)
+
+
+def test_the_reason_counts_the_objects_it_measured():
+    one = _disks((96, 96), 12, [(48, 48)]).astype(np.float32)
+    assert estimate_object_size(one).reason == "the one object above Otsu's threshold"
+    two = _disks((96, 128), 12, [(48, 30), (48, 96)]).astype(np.float32)
+    assert estimate_object_size(two).reason == (
+        "area-weighted median of 2 objects above Otsu's threshold"
+    )

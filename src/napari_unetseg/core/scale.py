@@ -238,7 +238,8 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
         return SizeEstimate(None, 0, "no objects of at least 3 pixels were found")
     diameter = weighted_median(d[keep], area[keep])
     n = int(keep.sum())
-    return SizeEstimate(diameter, n, f"area-weighted median of {n} objects above Otsu's threshold")
+    how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
+    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold")
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
