@@ -1,11 +1,13 @@
-"""New models from scribbles on several scribble draws: the spread the benchmark's one
-draw does not show.
+"""Scribble training on several scribble draws: the spread the benchmark's one draw does
+not show.
 
 For each case, draw (``--seeds``) and model dimensionality, paints the benchmark's
-scribbles of that draw, trains a new model on them as ``api.train`` does by default
-(forest teacher, 90 s in 2D / 180 s in 3D) and scores it on the unpainted part, next to
-the random forest of ``bench_accuracy.py`` and the teacher alone; also the student's
-agreement with its teacher, the weights it kept and its matched threshold.
+scribbles of that draw and trains on them as the benchmark does (90 s in 2D / 180 s in
+3D): a new model for the tissue cases (``api.train``'s defaults: forest teacher), the
+shipped default model fine-tuned for the nuclei cases. Scores it on the unpainted part,
+next to the random forest of ``bench_accuracy.py`` and, for new models, the teacher alone
+and the student's agreement with it, the weights it kept and its matched threshold; for
+fine-tuned models the default model's Dice before training.
 
     OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --seeds 1 2 \\
         --json benchmarks/results/scribble-draws.jsonl
@@ -22,28 +24,63 @@ import warnings
 from pathlib import Path
 
 import bench_accuracy as bench
+import numpy as np
+import real_data
 from student_vs_teacher import train_with_teacher
 
-#: The cases that train a new model from scribbles (tissue), and their model dims.
+from napari_unetseg import api
+
+#: The cases and their model dims: tissue cases train a new model from scribbles, the
+#: nuclei cases fine-tune the shipped default model of their dimensionality.
 CASES = {
     "mni152-gm-2d": (2,),
     "mni152-wm-2d": (2,),
     "mni152-gm-3d": (3, 2),
     "mni152-wm-3d": (3, 2),
+    "dsb2018-2d": (2,),
+    "stardist-synthetic-3d": (3,),
 }
+#: Cases run unless ``--cases`` says otherwise (the new-model cases, as before).
+DEFAULT_CASES = [c for c in CASES if c.startswith("mni152")]
 SECONDS = {2: 90.0, 3: 180.0}
 
 
-def one_run(case: str, seed: int, dims: int) -> dict:
-    """Train and score one new model; the row as a dict."""
-    loaded, image, truth, scored, teacher, model = train_with_teacher(
-        case, seed, time_limit=SECONDS[dims], spatial_dims=dims
-    )
+def _fine_tuned(case: str, seed: int, dims: int) -> tuple:
+    """Fine-tune the default model on a nuclei case's scribbles of draw ``seed``."""
+    loaded = real_data.load_case(case)
+    image, truth = loaded.image.astype(np.float32), loaded.foreground
+    scored = ~bench.painted_region(loaded.case, image.shape)
     scribbles = bench.make_scribbles(loaded, seed=seed)
+    model = api.train(
+        loaded.image, scribbles, model=bench.DEFAULT_MODEL[dims], label_mode="sparse",
+        time_limit=SECONDS[dims], seed=0,
+    )  # fmt: skip
+    before = bench.predict_foreground(loaded.image, bench.DEFAULT_MODEL[dims], {})
+    return loaded, image, truth, scored, scribbles, model, before
+
+
+def one_run(case: str, seed: int, dims: int) -> dict:
+    """Train and score one model; the row as a dict."""
+    teacher = before = None
+    if real_data.EVAL_CASES[case].kind == "nuclei":
+        loaded, image, truth, scored, scribbles, model, before = _fine_tuned(case, seed, dims)
+    else:
+        loaded, image, truth, scored, teacher, model = train_with_teacher(
+            case, seed, time_limit=SECONDS[dims], spatial_dims=dims
+        )
+        scribbles = bench.make_scribbles(loaded, seed=seed)
     ours = bench.predict_foreground(loaded.image, model, {})
     scores = bench.foreground_scores(ours, truth, scored)
     forest = bench.foreground_scores(bench.forest_foreground(image, scribbles), truth, scored)
     h = model.history
+
+    def dice(mask: np.ndarray | None, reference: np.ndarray) -> float | None:
+        return (
+            None
+            if mask is None
+            else round(bench.foreground_scores(mask, reference, scored)["dice"], 4)
+        )
+
     return {
         "case": case,
         "seed": seed,
@@ -52,17 +89,22 @@ def one_run(case: str, seed: int, dims: int) -> dict:
         "sensitivity": round(scores["sensitivity"], 4),
         "precision": round(scores["precision"], 4),
         "forest": round(forest["dice"], 4),
-        "teacher": round(bench.foreground_scores(teacher, truth, scored)["dice"], 4),
-        "agreement": round(bench.foreground_scores(ours, teacher, scored)["dice"], 4),
+        "teacher": dice(teacher, truth),
+        "agreement": dice(None if teacher is None else ours, teacher),
+        "before_training": dice(before, truth),
         "steps": h["steps"],
         "weights": h["weights"],
         "threshold": h.get("threshold"),
     }
 
 
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=list(CASES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="scribble draws")
     parser.add_argument("--json", type=Path, required=True, help="JSON lines, appended")
     args = parser.parse_args()
@@ -72,8 +114,11 @@ def main() -> None:
         for line in args.json.read_text().splitlines():
             row = json.loads(line)
             done.add((row["case"], row["seed"], row["dims"]))
-    print("| case | draw | model | ours | forest | teacher | agreement | threshold | weights |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| case | draw | model | ours | forest | teacher | agreement | before training "
+        "| threshold | weights |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for seed in args.seeds:
         for case in args.cases:
             for dims in CASES[case]:
@@ -83,12 +128,9 @@ def main() -> None:
                 with args.json.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 t = (row["threshold"] or {}).get("threshold", 0.5)
-                print(
-                    f"| {case} | s{seed} | {dims}D | {row['dice']:.3f} | {row['forest']:.3f} | "
-                    f"{row['teacher']:.3f} | {row['agreement']:.3f} | {t:.2f} | "
-                    f"{row['weights']} |",
-                    flush=True,
-                )
+                cells = [_f(row[k]) for k in ("dice", "forest", "teacher", "agreement")]
+                cells += [_f(row.get("before_training")), f"{t:.2f}", str(row["weights"])]
+                print(f"| {case} | s{seed} | {dims}D | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
