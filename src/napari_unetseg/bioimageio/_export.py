@@ -160,6 +160,8 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
             "duration_s",
             "total_s",
             "best_val_dice",
+            "best_val_loss",
+            "selected_by",
             "object_size",
         ):
             if key in h and not isinstance(h[key], (list, dict)):

@@ -109,6 +109,8 @@ def _add_train(sub: Any) -> None:
 
 def _train_postfix(rec: Any) -> str | None:
     parts = [] if rec.loss is None else [f"loss {rec.loss:.3f}"]
+    if rec.best_val_loss is not None:  # scribbles: the loss chooses, Dice soon reads 1
+        parts.append(f"val loss {rec.best_val_loss:.3f}")
     if rec.best_val_dice is not None:
         parts.append(f"val Dice {rec.best_val_dice:.3f}")
     return ", ".join(parts) or None

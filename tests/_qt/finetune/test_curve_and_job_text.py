@@ -32,6 +32,10 @@ def test_progress_and_result_texts() -> None:
     rec = _record(3, loss=0.25, best_val_dice=0.8, elapsed=12.0, time_limit=60.0)
     assert progress_text(rec) == "Step 3 · loss 0.250 · best validation Dice 0.800 (12 / 60 s)"
     assert progress_text(_record(3)).endswith("(3 / 10 steps)")
+    scribbles = _record(5, loss=0.1, best_val_dice=1.0, best_val_loss=0.037)
+    assert progress_text(scribbles).startswith(
+        "Step 5 · loss 0.100 · best validation loss 0.037 · best validation Dice 1.000"
+    )
     bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
     bundle.history = {"steps": 30, "duration_s": 9.6, "best_val_dice": 0.91, "best_step": 20}
     text, note = result_text(bundle, "mine")

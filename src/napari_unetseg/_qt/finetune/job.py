@@ -92,6 +92,8 @@ def progress_text(record: TrainProgress) -> str:
     parts = [f"Step {record.step}"]
     if record.loss is not None:
         parts.append(f"loss {record.loss:.3f}")
+    if record.best_val_loss is not None:  # scribbles: the loss chooses, Dice soon reads 1
+        parts.append(f"best validation loss {record.best_val_loss:.3f}")
     if record.best_val_dice is not None:
         parts.append(f"best validation Dice {record.best_val_dice:.3f}")
     budget = (

@@ -26,7 +26,9 @@ class TrainProgress:
     ``loss`` is the mean training loss since the previous record; ``val_loss`` and
     ``val_dice`` are set only on records where validation ran; ``preview`` holds the
     current model's labels for the preview image when one was computed at this step;
-    ``message`` carries notices for the user (empty when there is nothing to say).
+    ``message`` carries notices for the user (empty when there is nothing to say);
+    ``best_val_loss`` is the held-out loss of the best weights so far when that loss
+    chooses them (scribbles), else None.
     """
 
     step: int
@@ -40,6 +42,7 @@ class TrainProgress:
     time_limit: float | None
     preview: np.ndarray | None = None
     message: str = ""
+    best_val_loss: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -79,6 +82,11 @@ class _History:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_step = 0
         self.last_eval_step = -1
+
+    @property
+    def chosen_loss(self) -> float | None:
+        """The held-out loss of the best weights so far, when that loss chooses them."""
+        return self.best_loss if self.select == "loss" and math.isfinite(self.best_loss) else None
 
     def add_loss(self, step: int, loss: float) -> None:
         self.steps.append(step)

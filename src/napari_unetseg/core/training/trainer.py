@@ -480,6 +480,7 @@ class Trainer:
             time_limit=o.time_limit,
             preview=preview,
             message=message,
+            best_val_loss=self.history.chosen_loss,
         )
 
     def progress(
