@@ -233,7 +233,9 @@ def predict(
     image : array-like
         Numpy array, memmap, zarr or dask array: (Y, X) / (Z, Y, X), with an optional
         channel axis (per the model's ``in_channels``) and optional leading axes (T, or Z
-        for a 2D model), which are processed one plane/volume at a time.
+        for a 2D model), which are processed one plane/volume at a time. An RGB(A) image
+        (``channel_axis`` last, 3 or 4 values) given to a one-channel model is taken as
+        grey (``result.stats["input"]`` of :func:`predict_iter` says how).
     model : ModelBundle, str or path
         A bundle, a shipped or session model name (see :func:`list_models`) or a file.
     tile_size, overlap, batch_size, device, precision, tta, blend
