@@ -64,6 +64,28 @@ def test_second_run_replaces_the_first_output(qtbot, segment):
     assert len(viewer.layers) == 3
 
 
+def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
+    """Segment, correct the labels with the brush, run again (say after fine-tuning): the
+    corrected layer stays as painted and the new labels go to a layer of their own."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    first.brush_size = 3
+    first.paint((20, 20), 7)  # a correction
+    painted = first.data.copy()
+    assert painted[20, 20] == 7
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [unet]"] is first and np.array_equal(first.data, painted)
+    second = viewer.layers["img [unet 2]"]
+    assert second.data.shape == (64, 64) and second.data[20, 20] != 7
+    assert "'img [unet]' has your painting, so it was kept" in widget.status.text()
+    _run_and_wait(qtbot, widget)  # the new output was not painted: replaced in place
+    assert viewer.layers["img [unet 2]"] is second
+    assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [unet 2]"]
+    assert "has your painting" in widget.status.text()
+
+
 def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")

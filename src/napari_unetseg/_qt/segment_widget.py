@@ -5,11 +5,14 @@ The widget only gathers settings and layers; the work is
 split apart on request: :func:`napari_unetseg.api.segment_iter`) in a worker thread,
 through :class:`~napari_unetseg._qt._worker.JobRunner`. Outputs are layers named after
 the image (``"<image> [unet]"``, ``"[probability]"``, ``"[uncertainty]"``) with its
-scale and translate; running again updates them in place.
+scale and translate; running again updates them in place, except a labels output the
+user has painted on: that one is kept as it is, and the new labels go to
+``"<image> [unet 2]"`` (then ``[unet 3]``, ...).
 """
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +53,9 @@ class SegmentWidget(ui.DockWidget):
         self._model_chosen_by_user = False
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
+        # Labels outputs the user has painted on (corrections): never overwritten.
+        self._edited: weakref.WeakSet[Labels] = weakref.WeakSet()
+        self._watched: weakref.WeakSet[Labels] = weakref.WeakSet()
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
@@ -316,7 +322,8 @@ class SegmentWidget(ui.DockWidget):
             )
             return
         # Half-transparent labels, so the image stays visible under them.
-        outputs = [(LABELS_SUFFIX, result.labels, "labels", {"opacity": 0.5})]
+        labels_suffix, kept = self._labels_suffix(layer)
+        outputs = [(labels_suffix, result.labels, "labels", {"opacity": 0.5})]
         if result.probabilities is not None:
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
             outputs.append((PROBABILITY_SUFFIX, result.probabilities, "image", kw))
@@ -332,7 +339,10 @@ class SegmentWidget(ui.DockWidget):
             made[suffix] = output_layer(
                 self.viewer, layer, suffix, data, kind, next_turn=True, **kwargs
             )
-        labels_layer = made[LABELS_SUFFIX]
+        labels_layer = made[labels_suffix]
+        if labels_layer not in self._watched:  # a paint event marks it as the user's
+            labels_layer.events.paint.connect(self._on_output_painted)
+            self._watched.add(labels_layer)
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
         if provenance and source:
@@ -341,7 +351,7 @@ class SegmentWidget(ui.DockWidget):
         labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" (plane {result.plane})"
-        self.status.setText(f"{layer.name}{where}: {result.summary}")
+        self.status.setText(f"{layer.name}{where}: {result.summary}{kept}")
         size = result.stats.get("object_size") or {}
         # What was done to the input before prediction: grey from RGB, the object size.
         self.size_info.setText(
@@ -351,6 +361,26 @@ class SegmentWidget(ui.DockWidget):
     def _select(self, layer: Labels) -> None:
         if layer in self.viewer.layers:
             self.viewer.layers.selection.active = layer
+
+    def _labels_suffix(self, layer: Image) -> tuple[str, str]:
+        """The suffix of the labels output for ``layer`` (``unet``, or ``unet 2``, ... when
+        the outputs before it carry the user's painting) and a sentence saying so."""
+        suffix, n = LABELS_SUFFIX, 1
+        while (name := output_name(layer, suffix)) in self.viewer.layers and (
+            self.viewer.layers[name] in self._edited
+        ):
+            n += 1
+            suffix = f"{LABELS_SUFFIX} {n}"
+        if n == 1:
+            return suffix, ""
+        painted = output_name(layer, LABELS_SUFFIX if n == 2 else f"{LABELS_SUFFIX} {n - 1}")
+        return suffix, (
+            f" {painted!r} has your painting, so it was kept; these labels are in "
+            f"{output_name(layer, suffix)!r}."
+        )
+
+    def _on_output_painted(self, event: Any) -> None:
+        self._edited.add(event.source)
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]

@@ -15,6 +15,7 @@ def test_guess_mode_from_marker_and_name() -> None:
     assert lp.guess_mode(_layer("anything", {lp.SCRIBBLE_KEY: True})) == "sparse"
     assert lp.guess_mode(_layer("cells ground truth")) == "dense"
     assert lp.guess_mode(_layer("cells [unet]")) == "dense"
+    assert lp.guess_mode(_layer("cells [unet 2]")) == "dense"  # a run after painting
     assert lp.guess_mode(_layer("my scribbles")) == "sparse"
     assert lp.guess_mode(_layer("Labels")) is None
 

@@ -24,7 +24,7 @@ PREVIEW_COLORS = {1: (0.2, 1.0, 0.45, 1.0), 2: (0.9, 0.2, 0.9, 1.0), 3: (1.0, 0.
 #: Metadata key marking a Labels layer made by "New scribble layer".
 SCRIBBLE_KEY = "napari-unetseg scribbles"
 #: Words in a layer name that say it holds complete masks rather than scribbles.
-_DENSE_WORDS = ("ground truth", "groundtruth", "mask", "[unet]")
+_DENSE_WORDS = ("ground truth", "groundtruth", "mask", "[unet]", "[unet ")
 
 
 def colour(rgba: tuple[float, ...]) -> str:
