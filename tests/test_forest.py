@@ -120,3 +120,20 @@ def test_the_model_threshold_is_matched_to_the_teachers_labels():
     # without a teacher (scribbles say nothing about most pixels) it is not matched
     alone = api.train(image, scribbles, steps=1, patch_size=32, batch_size=2, teacher="none")
     assert "threshold" not in alone.history
+
+
+def test_the_forest_phase_is_announced_and_a_large_share_of_the_budget_is_said(monkeypatch):
+    image, truth = _blobs()
+    records = []
+    api.drain(
+        api.train_iter(image, _scribbles(truth), steps=2, patch_size=32, batch_size=2),
+        records.append,
+    )
+    assert records[0].step == 0 and records[0].message.startswith(
+        "Labelling the unpainted pixels with a random forest"
+    )  # before the forest's seconds, not after
+    assert "The forest took" not in records[1].message  # no time budget: nothing to say
+    monkeypatch.setattr(api, "FOREST_SHARE_WARNING", 0.0)  # any share is "large" now
+    model = api.train(image, _scribbles(truth), time_limit=2.0, patch_size=32, batch_size=2)
+    assert "The forest took" in model.history["object_size"]
+    assert "train without the forest teacher" in model.history["object_size"]

@@ -68,6 +68,10 @@ ModelLike = ModelBundle | str | os.PathLike
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Above this share of a time budget taken by the forest teacher, the run says so.
+FOREST_SHARE_WARNING = 0.5
+
+
 def _dtype(array: Any) -> np.dtype:
     """The data type of an array-like without reading it (numpy, dask, zarr, lists)."""
     dtype = getattr(array, "dtype", None)
@@ -381,7 +385,16 @@ def train_iter(
     message = f"{grey} {message}".strip()
     if use_forest:
         started = time.perf_counter()
-        dense, taught = forest.dense_targets(imgs, labs, channel_axis=channel_axis, seed=seed)
+        planned = forest.plan(imgs, labs, channel_axis)
+        if planned[0] is not None:  # it takes seconds (a minute for a large stack): say so
+            yield TrainProgress(
+                0, steps, None, None, None, None, 0.0, 0.0, time_limit,
+                message="Labelling the unpainted pixels with a random forest fitted on the "
+                "strokes" + (" (its time counts in the budget)..." if time_limit else "..."),
+            )  # fmt: skip
+        dense, taught = forest.dense_targets(
+            imgs, labs, channel_axis=channel_axis, seed=seed, planned=planned
+        )
         use_forest, painted, labs = dense is not labs, labs, dense
         message = f"{message} {taught}".strip()
         # the forest's classes follow the intensities as they are: no intensity changes;
@@ -391,6 +404,12 @@ def train_iter(
         if time_limit is not None:  # the forest's time is part of the budget
             spent = time.perf_counter() - started
             arguments["time_limit"] = max(time_limit - spent, min(time_limit, 1.0))
+            if use_forest and spent > FOREST_SHARE_WARNING * time_limit:
+                message += (
+                    f" The forest took {spent:.0f} s of the {time_limit:.0f} s budget, which "
+                    "leaves the U-Net little time: give a larger budget, or train without "
+                    "the forest teacher."
+                )
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:

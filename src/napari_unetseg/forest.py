@@ -24,7 +24,9 @@ Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
 import time
 from typing import Any
 
@@ -79,8 +81,12 @@ def features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
     data = np.asarray(image, dtype=np.float32)
     if channel_axis is not None:
         data = np.moveaxis(data, channel_axis, -1)
+    # the scales on all cores (the same features): the texture (Hessian eigenvalues) of a
+    # stack takes most of the forest's time
+    parameters = inspect.signature(multiscale_basic_features).parameters
+    threads = {k: os.cpu_count() or 1 for k in ("workers", "num_workers") if k in parameters}
     return multiscale_basic_features(
-        data, channel_axis=-1 if channel_axis is not None else None, **FEATURES
+        data, channel_axis=-1 if channel_axis is not None else None, **threads, **FEATURES
     ).astype(np.float32, copy=False)
 
 
@@ -99,12 +105,53 @@ def wanted(teacher: str, new_model: bool, label_mode: str) -> bool:
     return teacher == "forest"
 
 
+def plan(
+    images: list[Any], labels: list[Any], channel_axis: int | None = None
+) -> tuple[tuple[list[np.ndarray], dict[int, int]] | None, str]:
+    """Whether the forest can label these images, before any of its work.
+
+    Returns ``((painted, counts), "")`` when it can: the labels as integers and the
+    painted pixels per class (value > 0). Otherwise ``(None, message)``: an empty message
+    where training refuses the labels with its own sentence (shapes, values, fewer than
+    two painted classes), a sentence where the images are too large for the features.
+    """
+    shapes = [tuple(np.shape(lab)) for lab in labels]
+    if len(images) != len(labels) or any(
+        _spatial(img, channel_axis) != shape for img, shape in zip(images, shapes, strict=False)
+    ):
+        return None, ""  # training refuses these with its own sentence
+    channels = 1
+    if channel_axis is not None:
+        channels = int(np.shape(images[0])[channel_axis])
+    n_features = _n_features(len(shapes[0]), channels)
+    needed = sum(math.prod(s) for s in shapes) * n_features * 4
+    if needed > MAX_FEATURE_BYTES:
+        return None, (
+            "Trained on the scribbles alone: the images are too large for random-forest "
+            f"targets ({needed / 2**30:.1f} GiB of features, limit "
+            f"{MAX_FEATURE_BYTES / 2**30:.0f} GiB)."
+        )
+    painted = [_as_integers(lab) for lab in labels]
+    per_image = [None if p is None else label_counts(p) for p in painted]
+    if any(c is None for c in per_image):
+        return None, ""  # training refuses these labels with its own sentence
+    counts: dict[int, int] = {}
+    for image_counts in per_image:
+        for value, n in image_counts.items():
+            if value > 0:
+                counts[value] = counts.get(value, 0) + n
+    if len(counts) < 2:
+        return None, ""
+    return (painted, counts), ""
+
+
 def dense_targets(
     images: list[Any],
     labels: list[Any],
     *,
     channel_axis: int | None = None,
     seed: int = 0,
+    planned: tuple[Any, str] | None = None,
 ) -> tuple[list[Any], str]:
     """Every unpainted pixel labelled by a random forest fitted on the painted ones.
 
@@ -117,6 +164,8 @@ def dense_targets(
         The images' channel axis.
     seed : int
         Seed of the pixel subsample and of the forest.
+    planned : tuple, optional
+        What :func:`plan` returned for these images and labels (else it is asked here).
 
     Returns
     -------
@@ -129,33 +178,10 @@ def dense_targets(
     from sklearn.ensemble import RandomForestClassifier
 
     t0 = time.perf_counter()
-    shapes = [tuple(np.shape(lab)) for lab in labels]
-    if len(images) != len(labels) or any(
-        _spatial(img, channel_axis) != shape for img, shape in zip(images, shapes, strict=False)
-    ):
-        return labels, ""  # training refuses these with its own sentence
-    channels = 1
-    if channel_axis is not None:
-        channels = int(np.shape(images[0])[channel_axis])
-    n_features = _n_features(len(shapes[0]), channels)
-    needed = sum(math.prod(s) for s in shapes) * n_features * 4
-    if needed > MAX_FEATURE_BYTES:
-        return labels, (
-            "Trained on the scribbles alone: the images are too large for random-forest "
-            f"targets ({needed / 2**30:.1f} GiB of features, limit "
-            f"{MAX_FEATURE_BYTES / 2**30:.0f} GiB)."
-        )
-    painted = [_as_integers(lab) for lab in labels]
-    per_image = [None if p is None else label_counts(p) for p in painted]
-    if any(c is None for c in per_image):
-        return labels, ""  # training refuses these labels with its own sentence
-    counts: dict[int, int] = {}
-    for image_counts in per_image:
-        for value, n in image_counts.items():
-            if value > 0:
-                counts[value] = counts.get(value, 0) + n
-    if len(counts) < 2:
-        return labels, ""
+    checked, message = planned if planned is not None else plan(images, labels, channel_axis)
+    if checked is None:
+        return labels, message
+    painted, counts = checked
     rng = np.random.default_rng(seed)
     feats = [features(img, channel_axis) for img in images]
     xs, ys = [], []
@@ -180,4 +206,4 @@ def dense_targets(
     )
 
 
-__all__ = ["TEACHERS", "dense_targets", "features", "wanted"]
+__all__ = ["TEACHERS", "dense_targets", "features", "plan", "wanted"]
