@@ -153,6 +153,34 @@ def build_package(
     return save_bioimageio_package(model, output_path=folder.with_suffix(".zip"))
 
 
+def conv_package(folder: Path, test_output: Any = "softmax", **options: Any) -> Path:
+    """A package of a 1x1 convolution (1 -> 2 channels) with a 16 x 16 test input.
+
+    ``test_output`` is what the package claims for that input: ``"softmax"`` (the
+    convolution's softmax, declared as softmax postprocessing unless ``options`` say
+    otherwise), ``"raw"`` (the convolution's own output), ``"random"`` (numbers it does not
+    reproduce) or an array. ``options`` go to :func:`build_package`.
+    """
+    module = nn.Conv2d(1, 2, 1)
+    rng = np.random.default_rng(0)
+    raw = rng.random((1, 1, 16, 16), np.float32)
+    with torch.no_grad():
+        scores = module(torch.from_numpy(raw))
+    if isinstance(test_output, str) and test_output == "softmax":
+        expected = torch.softmax(scores, 1).numpy()
+        options = {"postprocessing": [bio.SoftmaxDescr()], **options}
+    elif isinstance(test_output, str) and test_output == "raw":
+        expected = scores.numpy()
+    elif isinstance(test_output, str) and test_output == "random":
+        expected = rng.random((1, 2, 16, 16), np.float32)
+    else:
+        expected = np.asarray(test_output)
+    return build_package(
+        folder, module, raw, expected, input_axes="bcyx", output_axes="bcyx", min_size=16,
+        step=0, preprocessing=[], channel_names=["a", "b"], **options,
+    )  # fmt: skip
+
+
 def _doc(folder: Path) -> Path:
     path = folder / "README.md"
     path.write_text("# Test model\n\n## Validation\n\nNone.\n")

@@ -10,7 +10,13 @@ import pytest
 import torch
 import yaml
 from bioimageio.spec.model import v0_5 as bio
-from bioimageio_packages import PixelThreshold, build_package, scale_range, zero_mean_unit_variance
+from bioimageio_packages import (
+    PixelThreshold,
+    build_package,
+    conv_package,
+    scale_range,
+    zero_mean_unit_variance,
+)
 
 from napari_unetseg import api, cli
 from napari_unetseg.bioimageio import PackageError, load_package
@@ -309,40 +315,15 @@ def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_p
 
 @pytest.mark.parametrize("weights", ["onnx", "pytorch_state_dict"])
 def test_weights_we_cannot_run_name_those_we_can(tmp_path, weights):
-    path = _conv_package(tmp_path / weights, reproduces=True, weights=weights)
+    path = conv_package(tmp_path / weights, "raw", weights=weights)
     with pytest.raises(PackageError, match="runs torchscript weights") as err:
         load_package(path)
     _one_sentence(str(err.value))
 
 
-def _conv_package(folder, reproduces=False, **kwargs):
-    """A package of a 1x1 convolution (two output channels); its test output is what the
-    convolution gives (``reproduces``) or random numbers."""
-    module = torch.nn.Conv2d(1, 2, 1)
-    rng = np.random.default_rng(0)
-    raw = rng.random((1, 1, 16, 16), np.float32)
-    with torch.no_grad():
-        out = module(torch.from_numpy(raw)).numpy() if reproduces else None
-    if out is None:
-        out = rng.random((1, 2, 16, 16), np.float32)
-    return build_package(
-        folder,
-        module,
-        raw,
-        out,
-        input_axes="bcyx",
-        output_axes="bcyx",
-        min_size=16,
-        step=0,
-        preprocessing=[],
-        channel_names=["a", "b"],
-        **kwargs,
-    )
-
-
 def _random_model(tmp_path, **kwargs):
     """A 1x1 convolution whose test output is random numbers (it does not reproduce them)."""
-    return _conv_package(tmp_path / "random", **kwargs)
+    return conv_package(tmp_path / "random", "random", **kwargs)
 
 
 def test_output_that_is_not_per_class_scores(tmp_path):

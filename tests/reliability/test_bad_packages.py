@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-import torch
 from bioimageio.spec.model import v0_5 as bio
-from bioimageio_packages import build_package
+from bioimageio_packages import conv_package
 from reliability_matrix import (
     assert_api_refused,
     assert_cli_refused,
@@ -25,26 +24,7 @@ from napari_unetseg.bioimageio import PackageError
 
 def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
     """A 1x1-convolution package; its test output is its own softmax unless given."""
-    module = torch.nn.Conv2d(1, 2, 1)
-    rng = np.random.default_rng(0)
-    raw = rng.random((1, 1, 16, 16), np.float32)
-    with torch.no_grad():
-        out = torch.softmax(module(torch.from_numpy(raw)), 1).numpy()
-    expected = kwargs.pop("expected", out)
-    options = {"postprocessing": [bio.SoftmaxDescr()], **kwargs}
-    return build_package(
-        tmp_path / name,
-        module,
-        raw,
-        expected,
-        input_axes="bcyx",
-        output_axes="bcyx",
-        min_size=16,
-        step=0,
-        preprocessing=[],
-        channel_names=["a", "b"],
-        **options,
-    )
+    return conv_package(tmp_path / name, kwargs.pop("expected", "softmax"), **kwargs)
 
 
 @case(
