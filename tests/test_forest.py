@@ -133,7 +133,7 @@ def test_the_forest_phase_is_announced_and_a_large_share_of_the_budget_is_said(m
         "Labelling the unpainted pixels with a random forest"
     )  # before the forest's seconds, not after
     assert "The forest took" not in records[1].message  # no time budget: nothing to say
-    monkeypatch.setattr(api, "FOREST_SHARE_WARNING", 0.0)  # any share is "large" now
+    monkeypatch.setattr(forest, "FOREST_SHARE_WARNING", 0.0)  # any share is "large" now
     model = api.train(image, _scribbles(truth), time_limit=2.0, patch_size=32, batch_size=2)
     assert "The forest took" in model.history["object_size"]
     assert "train without the forest teacher" in model.history["object_size"]

@@ -17,7 +17,6 @@ import dataclasses
 import inspect
 import math
 import os
-import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +31,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.normalize import grey_for_model
+from .core.normalize import grey_for_model, grey_inputs
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
@@ -66,10 +65,6 @@ __all__ = [
 
 ModelLike = ModelBundle | str | os.PathLike
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-#: Above this share of a time budget taken by the forest teacher, the run says so.
-FOREST_SHARE_WARNING = 0.5
 
 
 def _dtype(array: Any) -> np.dtype:
@@ -369,7 +364,7 @@ def train_iter(
     arguments["model"] = bundle
     grey = ""
     if bundle is not None:  # fine-tuning a one-channel model on RGB images: as grey
-        images, preview_image, channel_axis, grey = _grey_inputs(
+        images, preview_image, channel_axis, grey = grey_inputs(
             images, preview_image, channel_axis, bundle.in_channels
         )
         arguments.update(preview_image=preview_image, channel_axis=channel_axis)
@@ -384,16 +379,8 @@ def train_iter(
     )
     message = f"{grey} {message}".strip()
     if use_forest:
-        started = time.perf_counter()
-        planned = forest.plan(imgs, labs, channel_axis)
-        if planned[0] is not None:  # it takes seconds (a minute for a large stack): say so
-            yield TrainProgress(
-                0, steps, None, None, None, None, 0.0, 0.0, time_limit,
-                message="Labelling the unpainted pixels with a random forest fitted on the "
-                "strokes" + (" (its time counts in the budget)..." if time_limit else "..."),
-            )  # fmt: skip
-        dense, taught = forest.dense_targets(
-            imgs, labs, channel_axis=channel_axis, seed=seed, planned=planned
+        dense, taught, arguments["time_limit"] = yield from forest.teach(
+            imgs, labs, channel_axis=channel_axis, seed=seed, steps=steps, time_limit=time_limit
         )
         use_forest, painted, labs = dense is not labs, labs, dense
         message = f"{message} {taught}".strip()
@@ -401,15 +388,6 @@ def train_iter(
         # its answers cover every pixel: the model's threshold is matched to them
         arguments["intensity_augment"] = not use_forest
         arguments["match_labels"] = use_forest
-        if time_limit is not None:  # the forest's time is part of the budget
-            spent = time.perf_counter() - started
-            arguments["time_limit"] = max(time_limit - spent, min(time_limit, 1.0))
-            if use_forest and spent > FOREST_SHARE_WARNING * time_limit:
-                message += (
-                    f" The forest took {spent:.0f} s of the {time_limit:.0f} s budget, which "
-                    "leaves the U-Net little time: give a larger budget, or train without "
-                    "the forest teacher."
-                )
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:
@@ -443,30 +421,6 @@ def train_iter(
             for k in range(len(trained.history["labeled_pixels"]))
         ]
     return trained
-
-
-def _grey_inputs(
-    images: Any, preview_image: Any, channel_axis: int | None, in_channels: int
-) -> tuple[Any, Any, int | None, str]:
-    """Training images (one or a list) and the preview image as grey for a one-channel
-    model when they are RGB(A) (:func:`~napari_unetseg.core.normalize.grey_for_model`);
-    returns them, the channel axis left and one sentence ("" when nothing changed)."""
-    listed = isinstance(images, (list, tuple))
-    converted = [
-        grey_for_model(img, channel_axis, in_channels) for img in (images if listed else [images])
-    ]
-    if not converted or not converted[0][2]:
-        return images, preview_image, channel_axis, ""
-    if preview_image is not None:
-        preview_image = grey_for_model(preview_image, channel_axis, in_channels)[0]
-    grey = [c[0] for c in converted]
-    notes = {c[2] for c in converted}
-    note = (
-        notes.pop()
-        if len(notes) == 1
-        else "The RGB images were taken as grey for this one-channel model."
-    )
-    return (grey if listed else grey[0]), preview_image, None, note
 
 
 @_arguments_of(train_iter)

@@ -28,6 +28,7 @@ import inspect
 import math
 import os
 import time
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ SAMPLES_PER_CLASS = 50_000
 #: The features of all images together may take this many bytes (float32); larger
 #: training data trains on the scribbles alone, and the message says so.
 MAX_FEATURE_BYTES = 2 << 30
+#: Above this share of a time budget taken by the forest, the run says so.
+FOREST_SHARE_WARNING = 0.5
 #: Values of ``teacher`` (``api.train``): "auto" is the forest for a new model trained on
 #: sparse scribbles, nothing when fine-tuning (the model already knows the objects).
 TEACHERS = ("auto", "forest", "none")
@@ -206,4 +209,45 @@ def dense_targets(
     )
 
 
-__all__ = ["TEACHERS", "dense_targets", "features", "plan", "wanted"]
+def teach(
+    images: list[Any],
+    labels: list[Any],
+    *,
+    channel_axis: int | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    time_limit: float | None = None,
+) -> Generator[Any, None, tuple[list[Any], str, float | None]]:
+    """:func:`dense_targets` as a step of a training run (``api.train_iter``).
+
+    Yields one ``TrainProgress`` record saying that the forest starts (it takes seconds,
+    a minute for a large stack) when it will run. Returns the labels (dense, or as given),
+    the sentence for the user and the time left of ``time_limit`` for the U-Net (the
+    forest's time is part of the budget; a share over :data:`FOREST_SHARE_WARNING` is
+    said).
+    """
+    from .core.training import TrainProgress
+
+    started = time.perf_counter()
+    planned = plan(images, labels, channel_axis)
+    if planned[0] is not None:
+        yield TrainProgress(
+            0, steps, None, None, None, None, 0.0, 0.0, time_limit,
+            message="Labelling the unpainted pixels with a random forest fitted on the "
+            "strokes" + (" (its time counts in the budget)..." if time_limit else "..."),
+        )  # fmt: skip
+    dense, message = dense_targets(
+        images, labels, channel_axis=channel_axis, seed=seed, planned=planned
+    )
+    if time_limit is None:
+        return dense, message, None
+    spent = time.perf_counter() - started
+    if dense is not labels and spent > FOREST_SHARE_WARNING * time_limit:
+        message += (
+            f" The forest took {spent:.0f} s of the {time_limit:.0f} s budget, which leaves "
+            "the U-Net little time: give a larger budget, or train without the forest teacher."
+        )
+    return dense, message, max(time_limit - spent, min(time_limit, 1.0))
+
+
+__all__ = ["TEACHERS", "dense_targets", "features", "plan", "teach", "wanted"]

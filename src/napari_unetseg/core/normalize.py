@@ -165,6 +165,30 @@ def grey_for_model(
     )
 
 
+def grey_inputs(
+    images: Any, preview_image: Any, channel_axis: int | None, in_channels: int
+) -> tuple[Any, Any, int | None, str]:
+    """Training images (one or a list) and the preview image as grey for a one-channel
+    model when they are RGB(A) (:func:`grey_for_model`);
+    returns them, the channel axis left and one sentence ("" when nothing changed)."""
+    listed = isinstance(images, (list, tuple))
+    converted = [
+        grey_for_model(img, channel_axis, in_channels) for img in (images if listed else [images])
+    ]
+    if not converted or not converted[0][2]:
+        return images, preview_image, channel_axis, ""
+    if preview_image is not None:
+        preview_image = grey_for_model(preview_image, channel_axis, in_channels)[0]
+    grey = [c[0] for c in converted]
+    notes = {c[2] for c in converted}
+    note = (
+        notes.pop()
+        if len(notes) == 1
+        else "The RGB images were taken as grey for this one-channel model."
+    )
+    return (grey if listed else grey[0]), preview_image, None, note
+
+
 def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarray:
     """Read an evenly strided subset of ``image`` of at most about ``max_samples`` values.
 
