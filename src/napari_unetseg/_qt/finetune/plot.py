@@ -53,23 +53,13 @@ class CurvePlot:
         # Names starting with "_" stay out of the legend (matplotlib's convention).
         plot.set_line("_loss", curve.loss_step, curve.loss, color=self._loss_color, alpha=0.3)
         plot.set_line("training loss", curve.loss_step, curve.smooth, color=self._loss_color)
+        points = {"marker": "o", "ms": 3}  # one point per validation
         plot.set_line(
-            "validation loss",
-            curve.val_loss_step,
-            curve.val_loss,
-            color=self._loss_color,
-            ls="--",
-            marker="o",
-            ms=3,
-            mfc="none",
-        )
+            "validation loss", curve.val_loss_step, curve.val_loss, color=self._loss_color,
+            ls="--", mfc="none", **points,
+        )  # fmt: skip
         plot.set_line(
-            "validation Dice",
-            curve.dice_step,
-            curve.dice,
-            color=self._dice_color,
-            marker="o",
-            ms=3,
+            "validation Dice", curve.dice_step, curve.dice, color=self._dice_color, **points
         )
         for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
