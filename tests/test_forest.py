@@ -54,13 +54,83 @@ def test_nothing_to_learn_from_one_painted_class():
     assert out is labels and message == ""
 
 
-def test_too_much_data_trains_on_the_scribbles_and_says_so(monkeypatch):
-    image, truth = _blobs()
-    labels = [_scribbles(truth)]
-    monkeypatch.setattr(forest, "MAX_FEATURE_BYTES", 1000)
-    out, message = forest.dense_targets([image], labels)
-    assert out is labels
-    assert message.startswith("Trained on the scribbles alone") and "GiB" in message
+def _stack(seed=0):
+    """A noisy stack of bright balls, and scribbles in two of its planes."""
+    rng = np.random.default_rng(seed)
+    zz, yy, xx = np.indices((12, 40, 48))
+    truth = np.zeros(zz.shape, bool)
+    for cz, cy, cx in [(3, 10, 12), (6, 28, 30), (9, 12, 38)]:
+        truth |= (zz - cz) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 < 5**2
+    image = (truth + rng.normal(0, 0.3, truth.shape)).astype(np.float32)
+    scribbles = np.zeros(truth.shape, np.uint8)
+    scribbles[3, 1, :] = 1
+    scribbles[3, 9:12, 11:14] = 2
+    scribbles[6, 27:30, 29:32] = 2
+    scribbles[6, 38, :] = 1
+    return image, truth, scribbles
+
+
+def test_blocks_tile_the_image_and_give_the_whole_images_features():
+    image, _, _ = _stack()
+    parts = forest.blocks(image.shape, 3000)
+    covered = np.zeros(image.shape, int)
+    for part in parts:
+        covered[part] += 1
+        assert covered[part].size <= 3000
+    assert (covered == 1).all() and len(parts) > 1
+    assert forest.blocks(image.shape) == [tuple(slice(0, n) for n in image.shape)]
+    whole = forest.features(image)
+    for part in parts:  # a margin of HALO pixels: the same features, to the bit
+        assert np.array_equal(forest.block_features(image, part), whole[part])
+    channels_first = np.stack([image, image**2])
+    both = forest.features(channels_first, channel_axis=0)
+    assert np.array_equal(forest.block_features(channels_first, parts[1], 0), both[parts[1]])
+
+
+def test_a_large_image_is_labelled_block_by_block_as_it_would_be_whole(monkeypatch):
+    image, truth, scribbles = _stack()
+    (whole,), said = forest.dense_targets([image], [scribbles], seed=0)
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 3000)  # 9 blocks
+    monkeypatch.setattr(forest, "CACHE_BYTES", 0)  # features computed again to label
+    (blocked,), _ = forest.dense_targets([image], [scribbles], seed=0)
+    assert np.array_equal(blocked, whole)  # the same forest, fitted in raster order
+    assert ((whole == 2) == truth).mean() > 0.95 and "random forest" in said
+
+
+def test_a_stop_ends_the_forest_between_blocks(monkeypatch):
+    import threading
+
+    image, _, scribbles = _stack()
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 3000)
+    stop = threading.Event()
+    work = forest.label_iter([image], [scribbles], stop=stop)
+    monkeypatch.setattr(forest, "PROGRESS_EVERY", 0.0)  # a sentence after every block
+    assert next(work).startswith("Random forest: features of 1 of ")
+    stop.set()
+    with pytest.raises(StopIteration) as ended:
+        next(work)
+    labels, message = ended.value.value
+    assert labels[0] is scribbles and message.startswith("Stopped while the random forest")
+    # a run stopped during the forest makes no model: no training step is taken
+    model = api.train(image, scribbles, steps=5, patch_size=16, batch_size=1, stop=stop)
+    assert model.history["steps"] == 0
+
+
+def test_with_a_time_budget_blocks_without_strokes_may_stay_unlabelled(monkeypatch):
+    image, _, scribbles = _stack()
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 3000)
+    work = forest.label_iter([image], [scribbles], deadline=0.0)  # long past
+    with pytest.raises(StopIteration) as ended:
+        while True:
+            next(work)
+    (dense,), message = ended.value.value
+    parts = forest.blocks(image.shape)
+    stroked = [p for p in parts if (scribbles[p] > 0).any()]
+    for part in parts:  # every pixel of the blocks with strokes, none of the others
+        assert (dense[part] > 0).all() == (part in stroked)
+    assert 0 < len(stroked) < len(parts)
+    assert f"labelled {len(stroked)} of {len(parts)} blocks" in message
+    assert "a larger budget labels it all" in message
 
 
 def test_a_new_model_learns_from_the_forest_and_fine_tuning_does_not():
@@ -133,7 +203,7 @@ def test_the_forest_phase_is_announced_and_a_large_share_of_the_budget_is_said(m
         "Labelling the unpainted pixels with a random forest"
     )  # before the forest's seconds, not after
     assert "The forest took" not in records[1].message  # no time budget: nothing to say
-    monkeypatch.setattr(forest, "FOREST_SHARE_WARNING", 0.0)  # any share is "large" now
+    monkeypatch.setattr(forest, "FOREST_SHARE", 0.0)  # any share is "large" now
     model = api.train(image, _scribbles(truth), time_limit=2.0, patch_size=32, batch_size=2)
     assert "The forest took" in model.history["object_size"]
     assert "train without the forest teacher" in model.history["object_size"]

@@ -380,7 +380,13 @@ def train_iter(
     message = f"{grey} {message}".strip()
     if use_forest:
         dense, taught, arguments["time_limit"] = yield from forest.teach(
-            imgs, labs, channel_axis=channel_axis, seed=seed, steps=steps, time_limit=time_limit
+            imgs,
+            labs,
+            channel_axis=channel_axis,
+            seed=seed,
+            steps=steps,
+            time_limit=time_limit,
+            stop=stop,
         )
         use_forest, painted, labs = dense is not labs, labs, dense
         message = f"{message} {taught}".strip()
