@@ -65,6 +65,14 @@ Images may hold NaN or infinite values (masked acquisitions, stitched mosaics, r
 Labels must be whole, non-negative numbers: fractional, NaN and negative labels are refused
 (they were once silently truncated).
 
+Training itself can meet non-finite numbers: in bf16 an optimizer step's gradients
+sometimes overflow (a new 3D model on a brain volume with 16 x 64 x 64 patches: 76 of 652
+steps). Taking such a step once turned every weight into NaN, silently: the run went on
+and returned the weights of step 2. Such a step is now **skipped** (the weights stay as
+they were; `history["skipped_steps"]` counts them), as PyTorch's GradScaler does for fp16,
+and 20 of them in a row **stop the run in one sentence** ("Training diverged: ... try a
+smaller learning rate or precision='fp32'."; `unetseg train` prints it as an error).
+
 ## Limits and the memory guard
 
 - **Classes.** Scribbles may ask for at most 65 output classes (background and 64 classes,

@@ -192,6 +192,37 @@ def test_stop_pressed_repeatedly(qtbot, finetune, errors_shown):
 
 
 @case(
+    "gui/finetune-stop-during-forest",
+    "Widget",
+    "Fine-tune, new model: Stop pressed while the random forest labels the unpainted pixels",
+    "the forest ends at the next block; no model is made and the status says so, no error",
+    refused=False,
+)
+def test_stop_during_the_forest_teacher(qtbot, finetune, errors_shown, monkeypatch):
+    import time
+
+    from napari_unetseg import forest
+
+    _, widget = finetune
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 1000)  # 12 blocks of the 96 x 96 image
+    computed = []
+    features = forest.block_features
+
+    def slow(*args, **kwargs):  # a block takes a while, as on a large stack
+        computed.append(True)
+        time.sleep(0.3)
+        return features(*args, **kwargs)
+
+    monkeypatch.setattr(forest, "block_features", slow)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        _on_first(widget.train(), widget.stop)  # the first record: the forest starts
+    assert widget.trained is None
+    assert widget.status.text() == "Stopped before the first training step: no model was made."
+    assert len(computed) < len(forest.blocks((96, 96)))  # it did not finish its work
+    assert not errors_shown
+
+
+@case(
     "gui/finetune-two-runs",
     "Widget",
     "Fine-tune: Train pressed again while training",
