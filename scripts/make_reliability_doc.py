@@ -128,7 +128,7 @@ def _stall_rows() -> list[str]:
     rows.append("")
     if quiet:
         rows.append(
-            "\"Then, quiet\": the largest stall in the 2.5 s after the activity, with no input: "
+            '"Then, quiet": the largest stall in the 2.5 s after the activity, with no input: '
             "the full garbage collection that jobs hold back runs there, once mouse and "
             "keyboard have rested 1.5 s."
         )

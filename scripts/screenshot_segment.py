@@ -65,7 +65,9 @@ def _folder_screenshot(widget: object, out: str) -> None:
         folder = Path(tmp) / "experiment 12"
         for i in range(5):
             image, _ = synthetic_nuclei((384, 384), seed=20 + i)
-            _io.write_image(folder / f"well_B{i + 2:02d}.tif", image, scale=(0.32, 0.32), axes="YX")
+            _io.write_image(
+                folder / f"well_B{i + 2:02d}.tif", image, scale=(0.32, 0.32), axes="YX"
+            )
         stack = np.stack([synthetic_nuclei((256, 256), seed=40 + z)[0] for z in range(4)])
         _io.write_image(folder / "well_C02_stack.tif", stack, scale=(1.0, 0.32, 0.32), axes="ZYX")
         (folder / "well_C03.tif").write_bytes(b"II*\x00 transfer interrupted")
