@@ -76,7 +76,7 @@ def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
 @pytest.mark.parametrize(
     "case,match",
     [
-        ("empty", "holds no TIFF images"),
+        ("empty", "holds no images to segment"),
         ("missing", "does not exist"),
         ("not_writable", "Cannot write to the output folder"),
         ("overwrites_input", "would overwrite the input image"),

@@ -144,6 +144,25 @@ def test_predict_without_model_picks_by_dims_and_reports_object_size(
     assert _io.read_image(out).data.shape == (3, 48, 40)
 
 
+def test_predict_a_folder_of_png_files_from_the_data_science_bowl_kind(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, _ = synthetic_nuclei((96, 96), seed=3)
+    grey = (255 * (image - image.min()) / np.ptp(image)).astype(np.uint8)
+    iio.imwrite(tmp_path / "a.png", grey)
+    iio.imwrite(tmp_path / "b.png", np.stack([grey] * 3 + [np.full_like(grey, 255)], -1))
+    out = tmp_path / "out"
+    assert cli.main(["predict", str(tmp_path), "-o", str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "model nuclei-2d (the image is a plane)" in err
+    assert "is grey (R = G = B): one channel is used" in err  # the RGBA export
+    a, b = (_io.read_image(out / f"{n}_labels.tif").data for n in "ab")
+    assert a.shape == b.shape == (96, 96) and a.any()
+    np.testing.assert_array_equal(a, b)  # the same plane, as grey or as RGBA
+
+
 @pytest.mark.parametrize("bad", ["-2", "many", "0"])
 def test_predict_bad_object_size_is_one_line(
     tmp_path, model_file, image_file, capsys, bad

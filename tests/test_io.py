@@ -195,6 +195,39 @@ def test_truncated_tiff(tmp_path):
         _io.read_image(cut)
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_plain_image_files_are_read_as_one_plane(tmp_path, suffix):
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (40, 56), dtype=np.uint8)
+    rgb = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / f"grey{suffix}", grey)
+    iio.imwrite(tmp_path / f"colour{suffix}", rgb)
+    one = _io.read_image(tmp_path / f"grey{suffix}")
+    assert (one.axes, one.channel_axis, one.scale, one.name) == ("YX", None, (1.0, 1.0), "grey")
+    if suffix != ".jpg":  # lossless
+        np.testing.assert_array_equal(one.data, grey)
+    colour = _io.read_image(tmp_path / f"colour{suffix}")
+    assert colour.axes == "YXS" and colour.is_rgb and colour.data.shape == (40, 56, 3)
+
+
+def test_plain_label_images_and_bad_plain_files(tmp_path):
+    import imageio.v3 as iio
+
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 1
+    iio.imwrite(tmp_path / "cells_mask.png", mask)
+    assert _io.read_image(tmp_path / "cells_mask.png").is_labels
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ValueError, match=r"^'.*broken.png' is not a readable PNG file \(.+\)\.$"):
+        _io.read_image(broken)
+    iio.imwrite(tmp_path / "anim.png", np.zeros((3, 16, 16, 2), np.uint8)[..., 0])
+    with pytest.raises(ValueError, match="save a stack as TIFF"):
+        _io.read_image(tmp_path / "anim.png")
+
+
 class _FailingArray:
     """A lazy array whose third plane cannot be read (a disk or network error mid-write)."""
 

@@ -53,6 +53,9 @@ __all__ = [
 LAZY_BYTES = 1 << 30
 
 _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+#: Plain 2D image files (a grey or RGB(A) plane, no pixel size) read with imageio: photos
+#: and exports of microscopy images, and datasets such as the Data Science Bowl 2018.
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
 
 
@@ -141,7 +144,7 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
 def image_name(path: str | os.PathLike) -> str:
     """A file's name without its TIFF or zarr extension (``a.ome.tif`` -> ``a``)."""
     name = Path(os.fspath(path).rstrip("/\\")).name
-    for suffix in _TIFF_SUFFIXES + (".ome.zarr", ".zarr"):
+    for suffix in _TIFF_SUFFIXES + PLAIN_SUFFIXES + (".ome.zarr", ".zarr"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -157,7 +160,8 @@ def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
 
 
 def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0) -> ImageData:
-    """Read the first image series of a TIFF / OME-TIFF with its axes and pixel size.
+    """Read the first image series of a TIFF / OME-TIFF with its axes and pixel size
+    (or a PNG / JPEG / BMP plane).
 
     An OME-Zarr store (``.zarr`` / ``.ome.zarr``) is opened with
     :func:`napari_unetseg._zarr.read_ome_zarr` instead: always lazily, at pyramid
@@ -166,7 +170,8 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     Parameters
     ----------
     path : str or path
-        A TIFF, OME-TIFF or ImageJ TIFF file, or an OME-Zarr store.
+        A TIFF, OME-TIFF or ImageJ TIFF file, an OME-Zarr store, or a PNG, JPEG or BMP
+        plane (grey or RGB(A), no pixel size: read whole with imageio).
     lazy : bool, optional
         ``True``: return a dask array reading tiles/pages on demand (tifffile's zarr
         store); ``False``: read the whole array; ``None`` (default): lazy when the
@@ -197,8 +202,10 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
     if level != 0:
         raise ValueError(
-            f"{str(path)!r} is a TIFF with one level; --level {level} does not exist."
+            f"{str(path)!r} is an image with one level; --level {level} does not exist."
         )
+    if path.name.lower().endswith(PLAIN_SUFFIXES):
+        return _read_plain(path)
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
         axes = _normalize_axes(series.axes)
@@ -242,6 +249,38 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         channel_names=channel_names,
         provenance=ome_meta.get("provenance"),
     )
+
+
+def _read_plain(path: Path) -> ImageData:
+    """A PNG, JPEG or BMP file as one plane (``YX``, or ``YXS`` for RGB(A)), pixel size 1.
+
+    A grey image saved as RGB stays RGB here: the one-channel models take it as grey
+    (``core.normalize.grey_for_model``), as they do an RGB TIFF.
+    """
+    import imageio.v3 as iio
+
+    kind = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")
+    try:
+        data = np.asarray(iio.imread(path))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+        raise TiffReadError(
+            f"{str(path)!r} is not a readable {kind} file ({reason or type(exc).__name__})."
+        ) from exc
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        axes, channel_axis = "YXS", 2
+    elif data.ndim == 2:
+        axes, channel_axis = "YX", None
+    else:
+        raise TiffReadError(
+            f"{str(path)!r} holds an image of shape {data.shape}: a {kind} file is read as "
+            "one grey or RGB(A) plane; save a stack as TIFF."
+        )
+    name = image_name(path)
+    is_labels = (
+        data.dtype.kind in "biu" and channel_axis is None and bool(_LABEL_WORDS.search(name))
+    )
+    return ImageData(data, axes, (1.0,) * data.ndim, None, channel_axis, name, is_labels)
 
 
 def check_tiff(path: str | os.PathLike) -> None:

@@ -228,7 +228,7 @@ class BatchReport:
 # -- planning -----------------------------------------------------------------------------
 def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """The image files named by ``inputs``: files and OME-Zarr stores as given,
-    folders' TIFFs and OME-Zarr stores (sorted).
+    folders' TIFFs, OME-Zarr stores and PNG / JPEG / BMP planes (sorted).
 
     A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
     images to segment and are left out.
@@ -236,9 +236,9 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     Raises
     ------
     BatchError
-        For a missing path, a folder with no TIFF image, or no input at all.
+        For a missing path, a folder with no image, or no input at all.
     """
-    from ._io import image_name, is_zarr_path
+    from ._io import PLAIN_SUFFIXES, image_name, is_zarr_path
 
     images: list[Path] = []
     for item in inputs:
@@ -250,12 +250,14 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 p
                 for p in sorted(path.iterdir())
                 if (p.is_file() or is_zarr_path(p))
-                and p.name.lower().endswith(IMAGE_SUFFIXES + (".zarr",))
+                and p.name.lower().endswith(IMAGE_SUFFIXES + PLAIN_SUFFIXES + (".zarr",))
                 and not p.name.startswith(".")
                 and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
             ]
             if not found:
-                raise BatchError(f"The folder {str(path)!r} holds no TIFF images to segment.")
+                raise BatchError(
+                    f"The folder {str(path)!r} holds no images to segment (TIFF, OME-Zarr, PNG, JPEG or BMP)."
+                )
             images.extend(found)
         elif path.is_file():
             images.append(path)

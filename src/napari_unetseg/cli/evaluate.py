@@ -23,8 +23,12 @@ def _add_evaluate(sub: Any) -> None:
         help="score a prediction against ground truth (Dice, IoU, objects, HD95, ...)",
         description=DESCRIPTION,
     )
-    p.add_argument("--prediction", "-p", required=True, help="predicted labels (TIFF)")
-    p.add_argument("--ground-truth", "-g", required=True, help="ground-truth labels (TIFF)")
+    p.add_argument(
+        "--prediction", "-p", required=True, help="predicted labels (TIFF, OME-Zarr or PNG)"
+    )
+    p.add_argument(
+        "--ground-truth", "-g", required=True, help="ground-truth labels (TIFF, OME-Zarr or PNG)"
+    )
     p.add_argument("--mode", default="dense", choices=["dense", "sparse"])
     p.add_argument(
         "--spacing",

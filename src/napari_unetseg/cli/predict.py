@@ -20,7 +20,10 @@ def _add_predict(sub: Any) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="TIFF / OME-TIFF image(s) or OME-Zarr stores (.zarr, .ome.zarr), or folders of them",
+        help=(
+            "TIFF / OME-TIFF image(s), OME-Zarr stores (.zarr, .ome.zarr) or PNG / JPEG / BMP "
+            "planes, or folders of them"
+        ),
     )
     p.add_argument(
         "--model",
