@@ -102,6 +102,31 @@ def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:
     assert "input" not in plain.stats
 
 
+def test_an_rgb_array_given_without_a_channel_axis_is_read_as_colour_as_napari_does(
+    tiny,
+) -> None:
+    """(Y, X, 3) from imageio / skimage.io, passed as is: a coloured plane, not a stack of
+    3-pixel-wide planes; the default model is the 2D one and the result says why."""
+    from napari_unetseg.core.normalize import rgb_axis
+
+    tiny, _ = tiny
+    plane = (np.random.default_rng(5).random((48, 64)) * 255).astype(np.uint8)
+    rgba = np.stack([plane] * 3 + [np.full_like(plane, 255)], axis=-1)
+    result = api.drain(api.predict_iter(rgba, tiny, object_size="off"))
+    assert np.array_equal(result.labels, api.predict(plane, tiny, object_size="off"))
+    assert result.stats["input"].startswith("The image's last axis (4 values) was read as RGBA")
+    assert api.default_model(rgba.shape) == ("nuclei-2d", "the image is a plane")
+    # new model: three input channels, trained on labels that cover the plane
+    labels = np.zeros((48, 64), np.uint8)
+    labels[5:15, 5:15], labels[30:40, 40:50] = 1, 2
+    new = api.train(rgba[..., :3], labels, steps=1, patch_size=32, batch_size=1, teacher="none")
+    assert new.in_channels == 3 and new.spatial_dims == 2
+    # not colour: labels covering every axis, a thin last axis of a stack, or an axis given
+    assert rgb_axis((20, 48, 3), None, (20, 48, 3)) == (None, "")
+    assert rgb_axis((8, 48, 3), None) == (None, "")
+    assert rgb_axis((48, 64, 3), 0) == (0, "")
+
+
 def test_fine_tuning_a_one_channel_model_on_an_rgb_image_trains_on_grey(tiny) -> None:
     tiny, _ = tiny
     plane = (np.random.default_rng(4).random((64, 64)) * 255).astype(np.uint8)

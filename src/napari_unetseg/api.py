@@ -31,7 +31,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.normalize import grey_for_model, grey_inputs
+from .core.normalize import grey_for_model, grey_inputs, rgb_axis
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
@@ -157,6 +157,8 @@ def default_model(
     when the axes are unknown and the first of the last three is not time ``T``),
     ``nuclei-2d`` for a plane or a time series of planes.
     """
+    if not axes:  # an array from a PNG or JPEG: (Y, X, 3), a plane
+        channel_axis = rgb_axis(shape, channel_axis)[0]
     n = len(shape) - (channel_axis is not None)
     spatial_axes = (axes or "").upper()
     if "Z" in spatial_axes:
@@ -197,7 +199,9 @@ def predict_iter(
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
+    channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
+    grey = f"{colour} {grey}".strip()
     result = yield from predict_sized(
         bundle,
         image,
@@ -234,7 +238,9 @@ def predict(
         channel axis (per the model's ``in_channels``) and optional leading axes (T, or Z
         for a 2D model), which are processed one plane/volume at a time. An RGB(A) image
         (``channel_axis`` last, 3 or 4 values) given to a one-channel model is taken as
-        grey (``result.stats["input"]`` of :func:`predict_iter` says how).
+        grey (``result.stats["input"]`` of :func:`predict_iter` says how). Without
+        ``channel_axis``, a last axis of 3 or 4 values after a plane is that colour axis,
+        as napari reads it (:func:`napari_unetseg.core.normalize.rgb_axis`).
     model : ModelBundle, str or path
         A bundle, a shipped or session model name (see :func:`list_models`) or a file.
     tile_size, overlap, batch_size, device, precision, tta, blend
@@ -362,11 +368,15 @@ def train_iter(
             "and cannot be fine-tuned; start a new model instead."
         )
     arguments["model"] = bundle
-    grey = ""
+    first = images[0] if isinstance(images, (list, tuple)) and images else images
+    first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
+    channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
+    arguments["channel_axis"] = channel_axis
     if bundle is not None:  # fine-tuning a one-channel model on RGB images: as grey
-        images, preview_image, channel_axis, grey = grey_inputs(
+        images, preview_image, channel_axis, taken = grey_inputs(
             images, preview_image, channel_axis, bundle.in_channels
         )
+        grey = f"{grey} {taken}".strip()
         arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     imgs, labs, factors, record, message = training_scale(
         bundle,

@@ -125,6 +125,39 @@ def resolve_layout(
     return Layout(shape, channel_axis, tuple(rest[-spatial_dims:]), tuple(rest[:-spatial_dims]))
 
 
+def rgb_axis(
+    shape: tuple[int, ...], channel_axis: int | None, labels_shape: tuple[int, ...] | None = None
+) -> tuple[int | None, str]:
+    """The channel axis of an image given without one that napari would show as RGB(A).
+
+    An array read from a PNG or JPEG (``imageio``, ``skimage.io``) is (Y, X, 3) or
+    (Y, X, 4); without a channel axis it would be taken as a stack of 3-pixel-wide planes.
+    Like napari, an image of three or more axes whose last one holds 3 or 4 values is read
+    as colour, here only when the two axes before it are a plane (16 pixels or more each)
+    and, where labels are given, when they cover the image without that axis.
+
+    Returns
+    -------
+    channel_axis, message
+        The last axis and one sentence saying so, or ``channel_axis`` and "" when it was
+        given or the image does not look like colour.
+    """
+    shape = tuple(shape)
+    if (
+        channel_axis is not None
+        or len(shape) < 3
+        or shape[-1] not in (3, 4)
+        or min(shape[-3:-1]) < 16
+        or (labels_shape is not None and tuple(labels_shape) != shape[:-1])
+    ):
+        return channel_axis, ""
+    colour = "RGB" if shape[-1] == 3 else "RGBA"
+    return len(shape) - 1, (
+        f"The image's last axis ({shape[-1]} values) was read as {colour} colour, as napari "
+        "reads it."
+    )
+
+
 def grey_for_model(
     image: Any, channel_axis: int | None, in_channels: int
 ) -> tuple[Any, int | None, str]:
