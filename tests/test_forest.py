@@ -105,7 +105,7 @@ def test_a_stop_ends_the_forest_between_blocks(monkeypatch):
     stop = threading.Event()
     work = forest.label_iter([image], [scribbles], stop=stop)
     monkeypatch.setattr(forest, "PROGRESS_EVERY", 0.0)  # a sentence after every block
-    assert next(work).startswith("Random forest: features of 1 of ")
+    assert next(work).startswith("Random forest: features of the strokes, part 1 of ")
     stop.set()
     with pytest.raises(StopIteration) as ended:
         next(work)
@@ -129,7 +129,7 @@ def test_with_a_time_budget_blocks_without_strokes_may_stay_unlabelled(monkeypat
     for part in parts:  # every pixel of the blocks with strokes, none of the others
         assert (dense[part] > 0).all() == (part in stroked)
     assert 0 < len(stroked) < len(parts)
-    assert f"labelled {len(stroked)} of {len(parts)} blocks" in message
+    assert f"labelled {len(stroked)} of {len(parts)} parts of the image" in message
     assert "a larger budget labels it all" in message
 
 

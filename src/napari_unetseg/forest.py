@@ -228,7 +228,7 @@ def _fit(
         places.append(np.stack([np.full(flat.shape, i), flat]))
         if kept_bytes + feats.nbytes <= CACHE_BYTES:
             kept[t], kept_bytes = feats, kept_bytes + feats.nbytes
-        yield f"features of {done} of {len(stroked)} blocks with strokes"
+        yield f"features of the strokes, part {done} of {len(stroked)}"
     image_index, flat_index = np.concatenate(places, axis=1)
     raster = np.lexsort((flat_index, image_index))
     forest = RandomForestClassifier(**FOREST, random_state=job.seed)
@@ -315,7 +315,7 @@ def label_iter(
     )
     if done < len(tasks):
         message += (
-            f" The forest labelled {done} of {len(tasks)} blocks of the image in "
+            f" The forest labelled {done} of {len(tasks)} parts of the image in "
             f"{FOREST_SHARE:.0%} of the time budget; the rest trains on the strokes alone "
             "(a larger budget labels it all)."
         )
@@ -351,7 +351,7 @@ def _label_blocks(
         guess = forest.predict(feats.reshape(-1, feats.shape[-1])).reshape(feats.shape[:-1])
         part = painted[i][block]
         dense[i][block] = np.where(part > 0, part, guess)
-        yield f"{done + 1} of {len(tasks)} blocks labelled"
+        yield f"{done + 1} of {len(tasks)} parts of the image labelled"
     return len(tasks)
 
 
