@@ -53,6 +53,18 @@ def test_estimate_in_3d_uses_planes_and_textured_nuclei_are_whole():
     assert 0.7 < est.diameter / size_from_labels(lab).diameter < 1.4
 
 
+def test_a_few_very_bright_objects_do_not_take_the_threshold_for_themselves():
+    """Mitotic nuclei or debris far brighter than the rest (a real nuclei image: 5 bright
+    objects measured at 51 px where its nuclei are about 75 px)."""
+    rng = np.random.default_rng(0)
+    centres = [(40 + 80 * (i // 6), 40 + 80 * (i % 6)) for i in range(36)]
+    dim = _disks((480, 480), 20, centres) > 0
+    bright = _disks((480, 480), 5, [(80, 80), (240, 400), (400, 160)]) > 0
+    image = 100 + 60 * dim + 2000 * bright + rng.normal(0, 5, dim.shape)
+    est = estimate_object_size(image)
+    assert est.n_objects >= 30 and est.diameter == pytest.approx(40, rel=0.15)
+
+
 @pytest.mark.parametrize(
     "image",
     [

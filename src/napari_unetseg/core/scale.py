@@ -220,7 +220,11 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
     smooth = ndimage.gaussian_filter(arr, (0.0,) * (arr.ndim - 2) + (sigma_px, sigma_px))
     if float(smooth.max() - smooth.min()) <= 0:
         return SizeEstimate(None, 0, "the image is constant")
-    mask = smooth > threshold_otsu(smooth)
+    # Otsu's threshold of the intensities up to their 99th percentile: a few very bright
+    # objects (mitotic nuclei, debris) would otherwise take the threshold for themselves
+    # and be the only objects measured (a real nuclei image: 5 objects, 51 px, where 40
+    # objects give 71 px and its nuclei are about 75 px across)
+    mask = smooth > threshold_otsu(np.minimum(smooth, np.percentile(smooth, 99)))
     fg, bg = smooth[mask], smooth[~mask]
     if fg.size == 0 or bg.size == 0:
         return SizeEstimate(None, 0, "the image has no contrast")
