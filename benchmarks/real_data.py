@@ -394,8 +394,33 @@ def _white_matter(grey: Case) -> Case:
     )
 
 
+def _full_resolution(volume: Case) -> Case:
+    """The same template, scribble plan and reference at its own 1 mm voxels (8 times the
+    voxels of the 2 mm case; strokes on every 8th plane, 8 mm apart as there): the
+    grey-matter ribbon is 2-5 voxels thick instead of 1-3."""
+    return replace(
+        volume,
+        name=f"{volume.name}-1mm",
+        reference_note=volume.reference_note.replace(
+            ", averaged over 2 x 2 x 2 blocks like the image", " at 1 mm"
+        ),
+        pixel_size=(1.0, 1.0, 1.0),
+        plane_step=2 * (volume.plane_step or 1),
+        prepare="mni-3d-1mm",
+        default=False,
+        notes=(
+            "skull-stripped T1 template at its own 1 mm voxels, cropped to the brain; "
+            "axis 0 runs inferior to superior, so the inferior 40 % is painted, on every "
+            "8th plane (every 8 mm), and the superior 60 % is scored"
+        ),
+    )
+
+
 for _grey in ("mni152-gm-2d", "mni152-gm-3d"):
     _case = _white_matter(EVAL_CASES[_grey])
+    EVAL_CASES[_case.name] = _case
+for _volume in ("mni152-gm-3d", "mni152-wm-3d"):
+    _case = _full_resolution(EVAL_CASES[_volume])
     EVAL_CASES[_case.name] = _case
 
 #: Real images without a reference: look at predictions, or train on them; never score.
@@ -698,7 +723,7 @@ def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
     reference_path = fetch_member(case.reference, cache)
     if case.prepare == "tiff":
         image, reference = _read_tiff(image_path), _read_tiff(reference_path)
-    elif case.prepare in ("mni-2d", "mni-3d"):
+    elif case.prepare in ("mni-2d", "mni-3d", "mni-3d-1mm"):
         t1, _ = read_nifti(image_path)
         prob, _ = read_nifti(reference_path)  # uint8: tissue probability x 255
         if case.prepare == "mni-2d":
@@ -707,8 +732,9 @@ def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
             box = _brain_box(t1, pad=4)
             image, prob = t1[box], prob[box].astype(np.float32)
         else:
-            t1, prob = _block_mean(t1, 2), _block_mean(prob, 2)
-            box = _brain_box(t1, pad=2)
+            factor = 2 if case.prepare == "mni-3d" else 1
+            t1, prob = _block_mean(t1, factor), _block_mean(prob, factor)
+            box = _brain_box(t1, pad=4 // factor)
             image, prob = t1[box], prob[box]
         reference = (prob > 127.5).astype(np.uint8)
     else:
