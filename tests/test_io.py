@@ -219,6 +219,16 @@ def test_plain_label_images_and_bad_plain_files(tmp_path):
     mask[4:12, 4:12] = 1
     iio.imwrite(tmp_path / "cells_mask.png", mask)
     assert _io.read_image(tmp_path / "cells_mask.png").is_labels
+    from PIL import Image  # annotation tools save masks as indexed colour (a palette)
+
+    indexed = Image.fromarray(mask * 2, mode="P")
+    indexed.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    indexed.save(tmp_path / "cells_labels.png")
+    read = _io.read_image(tmp_path / "cells_labels.png")
+    assert read.is_labels and read.axes == "YX"
+    np.testing.assert_array_equal(read.data, mask * 2)  # the indices, not the colours
+    indexed.save(tmp_path / "drawing.png")  # not a label file: its colours, as RGB
+    assert _io.read_image(tmp_path / "drawing.png").axes == "YXS"
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ValueError, match=r"^'.*broken.png' is not a readable PNG file \(.+\)\.$"):

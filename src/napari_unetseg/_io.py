@@ -261,7 +261,9 @@ def _read_plain(path: Path) -> ImageData:
 
     kind = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")
     try:
-        data = np.asarray(iio.imread(path))
+        data = _palette_indices(path)
+        if data is None:
+            data = np.asarray(iio.imread(path))
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
         raise TiffReadError(
@@ -281,6 +283,23 @@ def _read_plain(path: Path) -> ImageData:
         data.dtype.kind in "biu" and channel_axis is None and bool(_LABEL_WORDS.search(name))
     )
     return ImageData(data, axes, (1.0,) * data.ndim, None, channel_axis, name, is_labels)
+
+
+def _palette_indices(path: Path) -> np.ndarray | None:
+    """The pixel values of an indexed-colour (palette) image where they are what it holds:
+    a label map (the file name says label or mask: annotation tools save masks so) or a
+    grey palette. None otherwise: imageio then shows its colours, as an RGB image."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if img.mode != "P":
+            return None
+        indices = np.asarray(img)
+        palette = np.asarray(img.getpalette() or [], np.int64)
+    colours = palette[: 3 * (len(palette) // 3)].reshape(-1, 3)
+    used = np.unique(indices)
+    grey = bool(used.max(initial=0) < len(colours)) and all((colours[i] == i).all() for i in used)
+    return indices if grey or _LABEL_WORDS.search(path.name) else None
 
 
 def check_tiff(path: str | os.PathLike) -> None:
