@@ -25,6 +25,21 @@ def test_instance_ground_truth_is_detected_and_used():
         M.evaluate(pred, gt, instances="maybe")
 
 
+def test_a_mask_of_one_value_is_a_class_whose_objects_are_its_pieces():
+    """0 / 255 masks (PNG or TIFF exports) against instance or binary labels: not one
+    object of id 255, but its connected pieces, on either side."""
+    gt = np.zeros((10, 20), np.int32)
+    gt[2:6, 2:6], gt[2:6, 12:16] = 1, 2
+    white = ((gt > 0) * 255).astype(np.uint8)
+    for pred, truth in ((white, gt), (gt, white), (gt > 0, white), (white, white)):
+        r = M.evaluate(pred, truth)
+        assert list(r.classes) == [0, 1] and r.classes[1]["dice"] == 1.0
+        assert r.objects[1]["n_gt"] == r.objects[1]["n_pred"] == 2
+        assert any("of one value (255)" in n for n in r.notes)
+    # told that the ground truth holds instances, it is one object, as asked
+    assert M.evaluate(gt > 0, white, instances="ground_truth").objects[1]["n_gt"] == 1
+
+
 # -- clDice -------------------------------------------------------------------------------------
 
 

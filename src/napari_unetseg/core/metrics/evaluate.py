@@ -137,12 +137,12 @@ def _shape_scores(
             # Instance labels are the objects; class masks are split into components.
             g_inst = (
                 np.where(g_mask, ground_truth, 0)
-                if binarize[1]
+                if binarize[1] and not reading.masks[1]
                 else label_components(g_mask, wanted.connectivity)[0]
             )
             p_inst = (
                 np.where(p_mask, prediction, 0)
-                if binarize[0]
+                if binarize[0] and not reading.masks[0]
                 else label_components(p_mask, wanted.connectivity)[0]
             )
             object_scores[cid] = match_objects(g_inst, p_inst, wanted.iou_threshold).to_dict()

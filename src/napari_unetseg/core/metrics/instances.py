@@ -42,6 +42,8 @@ class PairReading:
     caller listed the classes) share the last bin, which is never reported.
     ``per_slice``: keep counts per slice along the first axis (3D and more).
     ``note``: what ``instances='auto'`` decided, for the user (None when nothing).
+    ``masks``: binarized sides that are masks of one value (0 / 255): their objects are
+    connected components, not one object per value.
     """
 
     mode: str
@@ -49,6 +51,7 @@ class PairReading:
     width: int
     per_slice: bool
     note: str | None = None
+    masks: tuple[bool, bool] = (False, False)
 
     def class_ids(
         self, p: np.ndarray, g: np.ndarray
@@ -70,19 +73,27 @@ class PairReading:
         return np.minimum(p, top, out=p), np.minimum(g, top, out=g), scored
 
 
-def _scan(prediction: Any, ground_truth: Any) -> tuple[int, int, int, int]:
+def _scan(prediction: Any, ground_truth: Any) -> tuple[int, int, int, int, tuple[bool, bool]]:
     """One chunked pass over both arrays (checking their labels): the largest label of
-    each, and among voxels that are foreground in both, how many carry the same label."""
+    each, among voxels that are foreground in both how many carry the same label, and
+    whether each side's foreground holds a single value above 1 (a 0 / 255 mask)."""
     p_max = g_max = overlap = agree = 0
+    lowest = [None, None]  # the smallest foreground value of each side
     for sl in chunks(shape_of(prediction)):
         p = read_labels(prediction, sl, "prediction")
         g = read_labels(ground_truth, sl, "ground truth")
         p_max = max(p_max, int(p.max(initial=0)))
         g_max = max(g_max, int(g.max(initial=0)))
+        for side, labels in enumerate((p, g)):
+            fg = labels[labels > 0]
+            if fg.size:
+                low = int(fg.min())
+                lowest[side] = low if lowest[side] is None else min(lowest[side], low)
         both = (p > 0) & (g > 0)
         overlap += int(np.count_nonzero(both))
         agree += int(np.count_nonzero(both & (p == g)))
-    return p_max, g_max, overlap, agree
+    one_value = (p_max > 1 and lowest[0] == p_max, g_max > 1 and lowest[1] == g_max)
+    return p_max, g_max, overlap, agree, one_value
 
 
 def _guess_instances(
@@ -137,13 +148,28 @@ def choose_reading(
         raise ValueError(f"instances must be one of {INSTANCE_MODES}, got {instances!r}.")
     if mode == "sparse" and instances in ("ground_truth", "both"):
         raise ValueError("Scribbles (sparse ground truth) cannot be instance labels.")
-    p_max, g_max, overlap, agree = _scan(prediction, ground_truth)
+    p_max, g_max, overlap, agree, one_value = _scan(prediction, ground_truth)
     g_cls = max(g_max - 1, 0) if mode == "sparse" else g_max
     note = None
+    masks = (False, False)
     if instances != "auto":
         binarize = _BINARIZE[instances]
     elif classes is not None:  # listed classes: labels are classes
         binarize = (False, False)
+    elif mode == "dense" and any(one_value):
+        # a mask of one value (0 / 255 from an image file) is one foreground class whose
+        # objects are its connected components, whatever the other side holds
+        masks = one_value
+        sides = [name for name, m in zip(("prediction", "ground truth"), masks) if m]
+        values = sorted({v for v, m in zip((p_max, g_max), masks, strict=True) if m})
+        p_guess, g_guess = (1 if m else v for m, v in zip(masks, (p_max, g_cls), strict=True))
+        binarize, note = _guess_instances(mode, p_guess, g_guess, overlap, agree)
+        binarize = (binarize[0] or masks[0], binarize[1] or masks[1])
+        note = (
+            f"The {' and the '.join(sides)} {'is a mask' if len(sides) == 1 else 'are masks'} "
+            f"of one value ({', '.join(map(str, values))}): read as one foreground class "
+            "whose objects are its connected pieces." + (f" {note}" if note else "")
+        )
     else:
         binarize, note = _guess_instances(mode, p_max, g_cls, overlap, agree)
     p_top = min(p_max, 1) if binarize[0] else p_max
@@ -159,4 +185,4 @@ def choose_reading(
             "(instances=..., --instances), or list the classes to score."
         )
     ndim = len(shape_of(prediction))
-    return PairReading(mode, binarize, top + 1, per_slice=ndim >= 3, note=note)
+    return PairReading(mode, binarize, top + 1, per_slice=ndim >= 3, note=note, masks=masks)
