@@ -42,6 +42,29 @@ def test_json_matches_api(pair, capsys):
     assert len(out["per_slice_dice"]["1"]) == 6
 
 
+def test_masks_saved_as_rgb_pictures_are_read_as_labels(tmp_path, capsys):
+    """A white-on-black RGB mask and a coloured instance mask (PNG exports) against the
+    same labels as a TIFF: the same scores as the label images themselves."""
+    import imageio.v3 as iio
+
+    truth = np.zeros((40, 48), np.uint8)
+    truth[4:14, 4:14], truth[20:34, 24:40] = 1, 2
+    pred = _io.write_labels(tmp_path / "pred.tif", (truth > 0).astype(np.uint8))
+    colours = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75]], np.uint8)
+    iio.imwrite(tmp_path / "instances.png", colours[truth])
+    iio.imwrite(tmp_path / "mask.png", np.stack([(truth > 0) * 255] * 3, -1).astype(np.uint8))
+    expected = api.evaluate(truth > 0, truth).to_json_dict()
+    for name, said in (("instances", "2 colours other than black are 2 labels"),
+                       ("mask", "grey values (R = G = B) are the labels")):  # fmt: skip
+        args = ["evaluate", "-p", str(pred), "-g", str(tmp_path / f"{name}.png"), "--json"]
+        assert cli.main(args) == 0
+        captured = capsys.readouterr()
+        assert said in captured.err
+        out = json.loads(captured.out)
+        assert out["classes"]["1"]["dice"] == pytest.approx(expected["classes"]["1"]["dice"])
+        assert out["objects"]["1"]["n_gt"] == 2  # two objects, each its own label
+
+
 def test_table_csv_spacing_and_sparse(pair, tmp_path, capsys):
     p, g, pred, gt = pair
     csv = tmp_path / "scores.csv"

@@ -251,6 +251,36 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     )
 
 
+def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[ImageData, str]:
+    """:func:`read_image` for a label image, and one sentence when it was converted.
+
+    A mask saved as a picture is RGB(A): with R = G = B it becomes that grey value per
+    pixel (a white-on-black mask: objects 255, background 0); otherwise every colour is one
+    label (black is 0, the others 1, 2, ... in the order of their RGB values), as in the
+    coloured instance masks that viewers and annotation tools export. Alpha is ignored.
+    """
+    img = read_image(path, lazy=lazy)
+    if not img.is_rgb:
+        return img, ""
+    rgb = np.asarray(img.data)[..., :3]
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        labels, note = rgb[..., 0], "its grey values (R = G = B) are the labels"
+    else:
+        bits = 8 * rgb.dtype.itemsize
+        code = (
+            (rgb[..., 0].astype(np.int64) << (2 * bits))
+            | (rgb[..., 1].astype(np.int64) << bits)
+            | rgb[..., 2].astype(np.int64)
+        )
+        colours, ids = np.unique(code, return_inverse=True)
+        ids = ids.reshape(code.shape) + (0 if colours[0] == 0 else 1)  # black is 0
+        labels = ids.astype(np.uint16 if ids.max() < 2**16 else np.uint32)
+        objects = len(colours) - (colours[0] == 0)
+        note = f"its {objects} colours other than black are {objects} labels"
+    labels_image = replace(img.without_channels(), data=labels, is_labels=True)
+    return labels_image, f"{img.name}: an RGB label image; {note}."
+
+
 def _read_plain(path: Path) -> ImageData:
     """A PNG, JPEG or BMP file as one plane (``YX``, or ``YXS`` for RGB(A)), pixel size 1.
 

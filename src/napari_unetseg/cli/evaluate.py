@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import ProgressBar, check_inputs, forwarded
+from ._base import ProgressBar, check_inputs, forwarded, say
 
 #: What ``unetseg evaluate --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -74,8 +74,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import _io, api
 
     check_inputs([args.prediction, args.ground_truth])
-    pred = _io.read_image(args.prediction)
-    gt = _io.read_image(args.ground_truth)
+    (pred, pred_note), (gt, gt_note) = map(_io.read_labels, (args.prediction, args.ground_truth))
+    for note in (pred_note, gt_note):
+        if note:
+            say(note)
     spacing, unit = _physical_spacing(gt, pred)
     if args.spacing is not None:
         spacing, unit = tuple(args.spacing), None

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._base import CLIError, ProgressBar, check_inputs
+from ._base import CLIError, ProgressBar, check_inputs, say
 
 #: What ``unetseg train --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -133,7 +133,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_inputs(args.image + args.labels)
     model = api.load_model(args.model) if args.model else None
     images = [_io.read_image(src) for src in args.image]
-    labels = [_io.read_image(src).data for src in args.labels]
+    labels = []
+    for src in args.labels:
+        read, note = _io.read_labels(src)
+        labels.append(read.data)
+        if note:
+            say(note)
     axes = {img.channel_axis for img in images}
     patch = (
         args.patch_size[0] if args.patch_size and len(args.patch_size) == 1 else args.patch_size
