@@ -106,6 +106,40 @@ def test_damaged_input_cli(capsys, tmp_path, existing, kind, what):
     assert_untouched(before)
 
 
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        pytest.param(
+            n,
+            c,
+            marks=case(
+                f"files/{w}",
+                "CLI",
+                f"`predict` on {d}, output file already there",
+                f"refused: not a readable {k} file (with the reason); output unchanged",
+            ),
+        )
+        for n, c, w, d, k in [
+            (
+                "cut.png",
+                b"\x89PNG\r\n\x1a\n\x00\x00",
+                "truncated-png",
+                "a PNG cut after 10 bytes",
+                "PNG",
+            ),
+            ("text.jpg", b"not a picture", "text-jpeg", "a text file named .jpg", "JPEG"),
+        ]
+    ],
+)
+def test_damaged_plain_image_cli(capsys, tmp_path, existing, name, content):
+    src = tmp_path / name
+    src.write_bytes(content)
+    before = snapshot(existing)
+    kind = "PNG" if name.endswith(".png") else "JPEG"
+    assert_cli_refused(capsys, "predict", src, "-o", existing, match=f"not a readable {kind}")
+    assert_untouched(before)
+
+
 @case("files/missing-input", "CLI", "`predict` on a file that does not exist", "refused")
 def test_missing_input(capsys, tmp_path, existing):
     before = snapshot(existing)
