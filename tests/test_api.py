@@ -116,11 +116,17 @@ def test_an_rgb_array_given_without_a_channel_axis_is_read_as_colour_as_napari_d
     assert np.array_equal(result.labels, api.predict(plane, tiny, object_size="off"))
     assert result.stats["input"].startswith("The image's last axis (4 values) was read as RGBA")
     assert api.default_model(rgba.shape) == ("nuclei-2d", "the image is a plane")
-    # new model: three input channels, trained on labels that cover the plane
+    # a new model learns from colours (three input channels), and from a grey image saved
+    # as RGB (R = G = B) as grey, so that it takes grey images too
     labels = np.zeros((48, 64), np.uint8)
     labels[5:15, 5:15], labels[30:40, 40:50] = 1, 2
-    new = api.train(rgba[..., :3], labels, steps=1, patch_size=32, batch_size=1, teacher="none")
+    coloured = rgba[..., :3].copy()
+    coloured[..., 2] //= 2
+    options = {"steps": 1, "patch_size": 32, "batch_size": 1, "teacher": "none"}
+    new = api.train(coloured, labels, **options)
     assert new.in_channels == 3 and new.spatial_dims == 2
+    grey = api.train(rgba[..., :3], labels, **options)
+    assert grey.in_channels == 1 and "R = G = B" in grey.history["object_size"]
     # not colour: labels covering every axis, a thin last axis of a stack, or an axis given
     assert rgb_axis((20, 48, 3), None, (20, 48, 3)) == (None, "")
     assert rgb_axis((8, 48, 3), None) == (None, "")

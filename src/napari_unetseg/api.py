@@ -372,13 +372,13 @@ def train_iter(
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
     arguments["channel_axis"] = channel_axis
-    if bundle is not None:  # fine-tuning a one-channel model on RGB images: as grey
-        images, preview_image, channel_axis, taken = grey_inputs(
-            images, preview_image, channel_axis, bundle.in_channels
-        )
-        grey = f"{grey} {taken}".strip()
-        arguments.update(preview_image=preview_image, channel_axis=channel_axis)
-    imgs, labs, factors, record, message = training_scale(
+    # RGB images: as grey for a one-channel model; a new model keeps colours, not R = G = B
+    images, preview_image, channel_axis, taken = grey_inputs(
+        images, preview_image, channel_axis, getattr(bundle, "in_channels", 1), bundle is None
+    )
+    grey = f"{grey} {taken}".strip()
+    arguments.update(preview_image=preview_image, channel_axis=channel_axis)
+    imgs, labs, factors, record, size_said = training_scale(
         bundle,
         images,
         labels,
@@ -386,8 +386,9 @@ def train_iter(
         scale=scale,
         spatial_dims=spatial_dims,
         channel_axis=channel_axis,
+        label_mode=label_mode,
     )
-    message = f"{grey} {message}".strip()
+    taught = ""
     if use_forest:
         dense, taught, arguments["time_limit"] = yield from forest.teach(
             imgs,
@@ -399,11 +400,11 @@ def train_iter(
             stop=stop,
         )
         use_forest, painted, labs = dense is not labs, labs, dense
-        message = f"{message} {taught}".strip()
         # the forest's classes follow the intensities as they are: no intensity changes;
         # its answers cover every pixel: the model's threshold is matched to them
         arguments["intensity_augment"] = not use_forest
         arguments["match_labels"] = use_forest
+    message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:

@@ -120,3 +120,20 @@ def test_a_new_model_records_the_size_it_predicts_its_image_at():
     assert size["source"] == "measured on the training image" and size["pixel_size"] == [0.4, 0.4]
     result = api.drain(api.predict_iter(img, model))
     assert result.stats["object_size"]["factors"] == (1.0, 1.0)
+
+
+def test_scribbles_are_not_measured_as_objects():
+    """Dots inside objects and strokes through the background do not show the objects'
+    size: where the image shows no distinct bright objects, a new model trained on
+    scribbles records no size (it predicts without resampling), dense labels do."""
+    from napari_unetseg.core.synthetic import synthetic_scribbles
+
+    img, lab = synthetic_nuclei((96, 96), seed=4, radius=(8, 9))
+    dark = (img.max() - img).astype(np.float32)  # dark objects on a bright background
+    strokes = synthetic_scribbles(lab, seed=0)
+    model = api.train(dark, strokes, steps=1, device="cpu", patch_size=32, teacher="none")
+    assert model.object_size is None
+    assert "No object size recorded" in model.history["object_size"]
+    dense = api.train(dark, lab > 0, label_mode="dense", steps=1, device="cpu", patch_size=32)
+    assert dense.object_size["source"] == "measured on the labels"
+    assert dense.object_size["diameter"] > 12  # the nuclei, not a stroke's width

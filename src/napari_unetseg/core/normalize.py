@@ -159,7 +159,7 @@ def rgb_axis(
 
 
 def grey_for_model(
-    image: Any, channel_axis: int | None, in_channels: int
+    image: Any, channel_axis: int | None, in_channels: int, keep_colour: bool = False
 ) -> tuple[Any, int | None, str]:
     """An RGB(A) image given to a one-channel model: as one grey channel, and why.
 
@@ -167,8 +167,9 @@ def grey_for_model(
     equal channels. For a model with one input channel, an image whose channel axis is
     the last one and holds 3 (RGB) or 4 (RGBA) values becomes: its first channel when R,
     G and B are equal (checked on a strided sample), else the mean of R, G and B (alpha
-    left out). Anything else comes back unchanged (``resolve_layout`` then says what does
-    not fit).
+    left out; with ``keep_colour``, a coloured image comes back unchanged: a new model
+    learns from its colours). Anything else comes back unchanged (``resolve_layout`` then
+    says what does not fit).
 
     Returns
     -------
@@ -184,6 +185,8 @@ def grey_for_model(
     red, green, blue = (strided_sample(image[..., c]) for c in range(3))
     if np.array_equal(red, green) and np.array_equal(red, blue):
         return image[..., 0], None, "The RGB image is grey (R = G = B): one channel is used."
+    if keep_colour:
+        return image, channel_axis, ""
     rgb = image[..., :3]
     grey = rgb.mean(axis=-1, dtype=np.float32) if hasattr(rgb, "mean") else None
     if grey is None:  # array-likes without mean (zarr): read whole, RGB images are photos
@@ -199,16 +202,22 @@ def grey_for_model(
 
 
 def grey_inputs(
-    images: Any, preview_image: Any, channel_axis: int | None, in_channels: int
+    images: Any,
+    preview_image: Any,
+    channel_axis: int | None,
+    in_channels: int,
+    keep_colour: bool = False,
 ) -> tuple[Any, Any, int | None, str]:
     """Training images (one or a list) and the preview image as grey for a one-channel
-    model when they are RGB(A) (:func:`grey_for_model`);
-    returns them, the channel axis left and one sentence ("" when nothing changed)."""
+    model when they are RGB(A) (:func:`grey_for_model`; ``keep_colour``: only when they
+    are grey, R = G = B, as for a new model); returns them, the channel axis left and one
+    sentence ("" when nothing changed)."""
     listed = isinstance(images, (list, tuple))
     converted = [
-        grey_for_model(img, channel_axis, in_channels) for img in (images if listed else [images])
+        grey_for_model(img, channel_axis, in_channels, keep_colour)
+        for img in (images if listed else [images])
     ]
-    if not converted or not converted[0][2]:
+    if not converted or not all(c[2] for c in converted):  # none, or not all of them
         return images, preview_image, channel_axis, ""
     if preview_image is not None:
         preview_image = grey_for_model(preview_image, channel_axis, in_channels)[0]

@@ -277,6 +277,7 @@ def training_scale(
     scale: Any = None,
     spatial_dims: int | None = None,
     channel_axis: int | None = None,
+    label_mode: str = "dense",
 ) -> tuple[list[Any], list[Any], tuple[float, ...], dict[str, Any] | None, str]:
     """Bring training data to a model's object size, or measure it for a new model.
 
@@ -286,8 +287,9 @@ def training_scale(
     model (or one without a recorded size) trains on the images as they are and records
     the size measured on them: the same measurement prediction makes, so the model
     predicts its own training image without resampling. When the images show no
-    bright objects, dense labels are measured instead; when neither works, no size is
-    recorded.
+    bright objects, dense labels are measured instead (not scribbles: dots inside objects
+    and strokes through the background do not show the objects' size, see
+    :func:`size_record`); when neither works, no size is recorded.
 
     Returns
     -------
@@ -339,12 +341,28 @@ def training_scale(
     else:
         est = estimate_object_size(images[0], channel_axis=channel_axis)
         diameter, how = est.diameter, "measured on the training image"
-        if diameter is None:
+        if diameter is None and label_mode != "sparse":
             lab_est = size_from_labels(labels[0])
             diameter, how = lab_est.diameter, "measured on the labels"
+    record, message = size_record(diameter, how, spacing, sd)
+    return images, labels, ones, record, message
+
+
+def size_record(
+    diameter: float | None, how: str, spacing: Any, spatial_dims: int
+) -> tuple[dict[str, Any] | None, str]:
+    """The ``object_size`` a new model records, and the sentence that says so.
+
+    ``how`` says where ``diameter`` (X pixels; None: nothing measured) comes from:
+    "given", "measured on the training image" or "measured on the labels".
+    ``spacing`` is the training image's pixel size per spatial axis, if known.
+    """
     if diameter is None:
-        return images, labels, ones, None, "No object size recorded: the image shows no objects."
-    model_spacing = spacing if spacing is not None else [1.0] * sd
+        return None, (
+            "No object size recorded: the image shows no distinct objects (strokes do not "
+            "show their size; give the object size to record one)."
+        )
+    model_spacing = spacing if spacing is not None else [1.0] * spatial_dims
     record = {
         "diameter": float(diameter),
         "spacing": [s / model_spacing[-1] for s in model_spacing],
@@ -352,10 +370,4 @@ def training_scale(
         "unit": None,
         "source": how,
     }
-    return (
-        images,
-        labels,
-        ones,
-        record,
-        f"Object size {diameter:.1f} px ({how}) is recorded in the model.",
-    )
+    return record, f"Object size {diameter:.1f} px ({how}) is recorded in the model."
