@@ -42,7 +42,8 @@ class TrainPanel(QWidget):
             self, [("2D, plane by plane (faster)", 2), ("3D", 3)],
             "For a stack: a 2D model learns plane by plane (every plane when a random "
             "forest first labels what you did not paint, else the painted planes); a 3D "
-            "model learns from the volume (slower).",
+            "model learns from the volume: slower, and better for thin structures in a "
+            "fine, isotropic volume (an MR brain at 1 mm) when given a few minutes.",
         ))  # fmt: skip
         self.budget_spin = ui.spin_box(self, 1, 1_000_000, 60)
         self.budget_unit = ui.combo_box(
