@@ -239,3 +239,18 @@ def test_instance_choice_is_passed_on(qtbot, validate):
     widget.instances_combo.setCurrentIndex(widget.instances_combo.findData("none"))
     _run_and_wait(qtbot, widget)
     assert list(widget.result.classes) == [0, 1, 3, 8]
+
+
+def test_a_mask_opened_as_an_image_gets_a_hint(make_napari_viewer):
+    """napari opens a mask file (mask.png) as an image layer: the widget says how to make
+    it a Labels layer instead of only asking for two."""
+    viewer = make_napari_viewer()
+    mask = np.zeros((40, 48), np.uint8)
+    mask[5:18, 6:20] = 255
+    viewer.add_image(mask, name="nuclei_mask")
+    viewer.add_image(np.random.default_rng(0).random((40, 48)), name="photo")  # not a mask
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert not widget.run_button.isEnabled()
+    hint = widget.summary.text()
+    assert "'nuclei_mask' is an image layer of whole numbers" in hint
+    assert "Convert to Labels" in hint and "photo" not in hint

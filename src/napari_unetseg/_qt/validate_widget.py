@@ -335,11 +335,36 @@ class ValidateWidget(ui.DockWidget):
         pred, gt = self.pred_combo.layer(), self.gt_combo.layer()
         ready = pred is not None and gt is not None and not self.runner.busy
         self.run_button.setEnabled(ready)
+        missing = "Open two Labels layers (prediction and ground truth) first."
+        masks = self._masks_as_images()
+        if masks:  # a mask file (PNG, TIFF) that napari opened as an image
+            missing += (
+                f" {masks[0]!r} is an image layer of whole numbers: if it is a mask, "
+                "right-click it in the layer list and choose Convert to Labels."
+            )
         self.run_button.setToolTip(
             "Score the prediction against the ground truth."
             if pred is not None and gt is not None
-            else "Open two Labels layers (prediction and ground truth) first."
+            else missing
         )
+        if not ready and self.summary.text().startswith(("Choose two Labels", "Open two")):
+            self.summary.setText(
+                missing if masks else "Choose two Labels layers and press Evaluate."
+            )
+
+    def _masks_as_images(self) -> list[str]:
+        """Names of image layers holding whole numbers (masks opened as images)."""
+        from napari.layers import Image
+
+        return [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Image)
+            and not getattr(layer, "rgb", False)
+            and getattr(layer.data, "dtype", np.dtype(float)).kind in "biu"
+            and layer.data.dtype.itemsize <= 2
+            and len(np.unique(np.asarray(layer.data[(0,) * (layer.ndim - 2)])[::8, ::8])) <= 256
+        ]
 
 
 __all__ = ["ResultTable", "ValidateWidget", "parse_classes"]
