@@ -80,8 +80,14 @@ def test_blocks_tile_the_image_and_give_the_whole_images_features():
     assert (covered == 1).all() and len(parts) > 1
     assert forest.blocks(image.shape) == [tuple(slice(0, n) for n in image.shape)]
     whole = forest.features(image)
-    for part in parts:  # a margin of HALO pixels: the same features, to the bit
+    for part in parts:  # a margin of halo() pixels: the same features, to the bit
         assert np.array_equal(forest.block_features(image, part), whole[part])
+    wider = {**forest.FEATURES, "sigma_max": 8.0}  # a benchmark's wider features
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forest, "FEATURES", wider)
+        whole = forest.features(image)
+        assert forest.halo() == 35
+        assert np.array_equal(forest.block_features(image, parts[4]), whole[parts[4]])
     channels_first = np.stack([image, image**2])
     both = forest.features(channels_first, channel_axis=0)
     assert np.array_equal(forest.block_features(channels_first, parts[1], 0), both[parts[1]])

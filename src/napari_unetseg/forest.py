@@ -52,13 +52,9 @@ FOREST = {"n_estimators": 50, "max_depth": 10, "n_jobs": 1}
 #: Painted pixels of each class the forest is fitted on (a random subset beyond this).
 SAMPLES_PER_CLASS = 50_000
 #: Pixels of one block: a larger image is cut into blocks, each read with a margin of
-#: :data:`HALO` pixels, so that memory stays bounded and a stop or the time budget is
+#: :func:`halo` pixels, so that memory stays bounded and a stop or the time budget is
 #: heeded between blocks (about 10 s each on two cores for a stack).
 BLOCK_PIXELS = 4_000_000
-#: The margin that makes a block's features those of the whole image: scikit-image
-#: truncates the Gaussian of the largest sigma at 4 sigma, the edges (Sobel) reach one
-#: pixel further and the texture (second differences) two.
-HALO = int(4 * FEATURES["sigma_max"] + 0.5) + 3
 #: Features of blocks kept from fitting the forest to labelling their pixels (bytes);
 #: beyond it they are computed again.
 CACHE_BYTES = 1 << 30
@@ -106,6 +102,13 @@ def features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
     ).astype(np.float32, copy=False)
 
 
+def halo() -> int:
+    """The margin that makes a block's features those of the whole image (pixels):
+    scikit-image truncates the Gaussian of the largest sigma (:data:`FEATURES`) at 4 sigma,
+    the edges (Sobel) reach one pixel further and the texture (second differences) two."""
+    return int(4 * FEATURES["sigma_max"] + 0.5) + 3
+
+
 def blocks(shape: tuple[int, ...], max_pixels: int | None = None) -> list[tuple[slice, ...]]:
     """Blocks that tile an image of spatial ``shape``, each of at most ``max_pixels``
     pixels (:data:`BLOCK_PIXELS`): the longest side is cut first, so a stack keeps its
@@ -130,11 +133,11 @@ def block_features(
     image: Any, block: tuple[slice, ...], channel_axis: int | None = None
 ) -> np.ndarray:
     """:func:`features` of the pixels of ``block``, equal to those of the whole image:
-    computed on the block with a margin of :data:`HALO` pixels (only the block and its
+    computed on the block with a margin of :func:`halo` pixels (only the block and its
     margin are read, from any array that slices: numpy, zarr, dask)."""
-    spatial = _spatial(image, channel_axis)
+    spatial, margin = _spatial(image, channel_axis), halo()
     outer = tuple(
-        slice(max(0, b.start - HALO), min(n, b.stop + HALO))
+        slice(max(0, b.start - margin), min(n, b.stop + margin))
         for b, n in zip(block, spatial, strict=True)
     )
     index = list(outer)
@@ -441,6 +444,7 @@ __all__ = [
     "blocks",
     "dense_targets",
     "features",
+    "halo",
     "label_iter",
     "plan",
     "teach",
