@@ -210,6 +210,10 @@ def test_plain_image_files_are_read_as_one_plane(tmp_path, suffix):
         np.testing.assert_array_equal(one.data, grey)
     colour = _io.read_image(tmp_path / f"colour{suffix}")
     assert colour.axes == "YXS" and colour.is_rgb and colour.data.shape == (40, 56, 3)
+    if suffix == ".png":  # grey with alpha
+        iio.imwrite(tmp_path / "grey_alpha.png", np.stack([grey, np.full_like(grey, 255)], -1))
+        with_alpha = _io.read_image(tmp_path / "grey_alpha.png")
+        assert with_alpha.axes == "YX" and np.array_equal(with_alpha.data, grey)
 
 
 def test_plain_label_images_and_bad_plain_files(tmp_path):

@@ -282,7 +282,8 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
 
 
 def _read_plain(path: Path) -> ImageData:
-    """A PNG, JPEG or BMP file as one plane (``YX``, or ``YXS`` for RGB(A)), pixel size 1.
+    """A PNG, JPEG or BMP file as one plane (``YX``, or ``YXS`` for RGB(A); grey with
+    alpha is its grey plane), pixel size 1.
 
     A grey image saved as RGB stays RGB here: the one-channel models take it as grey
     (``core.normalize.grey_for_model``), as they do an RGB TIFF.
@@ -299,6 +300,8 @@ def _read_plain(path: Path) -> ImageData:
         raise TiffReadError(
             f"{str(path)!r} is not a readable {kind} file ({reason or type(exc).__name__})."
         ) from exc
+    if data.ndim == 3 and data.shape[-1] == 2:  # grey and alpha: the grey plane
+        data = data[..., 0]
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         axes, channel_axis = "YXS", 2
     elif data.ndim == 2:
