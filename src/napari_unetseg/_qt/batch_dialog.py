@@ -44,7 +44,7 @@ HEADERS = ("File", "Objects", "Foreground %", "Seconds", "Result")
 
 
 class BatchDialog(QDialog):
-    """Segment every TIFF of a folder (or chosen files) with the Segment widget's settings.
+    """Segment every image of a folder (or chosen files) with the Segment widget's settings.
 
     Parameters
     ----------
@@ -65,9 +65,10 @@ class BatchDialog(QDialog):
         self._ended = False
 
         self.input_edit = QLineEdit(self)
-        self.input_edit.setPlaceholderText("folder of TIFF images")
+        self.input_edit.setPlaceholderText("folder of images (TIFF, PNG, JPEG)")
         self.input_edit.setToolTip(
-            "Every .tif/.tiff in this folder (earlier *_labels.tif results are skipped)."
+            "Every TIFF, OME-Zarr, PNG, JPEG and BMP image in this folder (earlier "
+            "*_labels.tif results are skipped)."
         )
         self.input_edit.textEdited.connect(self._forget_files)
         folder_button = QPushButton("Folder...", self)
@@ -261,7 +262,10 @@ class BatchDialog(QDialog):
 
     def _choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Images to segment", "", "TIFF images (*.tif *.tiff);;All files (*)"
+            self,
+            "Images to segment",
+            "",
+            "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)",
         )
         if files:
             self.set_inputs(files)
