@@ -214,8 +214,15 @@ def test_stop_during_the_forest_teacher(qtbot, finetune, errors_shown, monkeypat
         return features(*args, **kwargs)
 
     monkeypatch.setattr(forest, "block_features", slow)
+    said = []
+
+    def stop_now():
+        widget.stop()
+        said.append(widget.status.text())
+
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
-        _on_first(widget.train(), widget.stop)  # the first record: the forest starts
+        _on_first(widget.train(), stop_now)  # the first record: the forest starts
+    assert said == ["Stopping before the first training step: no model will be made..."]
     assert widget.trained is None
     assert widget.status.text() == "Stopped before the first training step: no model was made."
     assert len(computed) < len(forest.blocks((96, 96)))  # it did not finish its work

@@ -105,6 +105,7 @@ class FinetuneWidget(ui.DockWidget):
         #: The request, image and labels of the last run that made a model.
         self._last_run: tuple[TrainRequest, Image, Labels] | None = None
         self._run_done = False
+        self._stepped = False  # a training step was reported in this run
         self._runs = 0
         self._last_draw = 0.0
 
@@ -205,7 +206,11 @@ class FinetuneWidget(ui.DockWidget):
         if self._request is not None:
             self._request.stop.set()
             self.stop_button.setEnabled(False)
-            self.status.setText("Stopping: keeping the best model so far...")
+            self.status.setText(
+                "Stopping: keeping the best model so far..."
+                if self._stepped
+                else "Stopping before the first training step: no model will be made..."
+            )
 
     def save_model(self, path: str | None = None) -> Path | None:
         """Write the trained model to a file (asks where, and before overwriting)."""
@@ -318,6 +323,7 @@ class FinetuneWidget(ui.DockWidget):
         req = self._make_request(image, labels, continued)
         self._request, self._request_layers = req, (image, labels)
         self._run_done = False
+        self._stepped = False  # a training step was reported in this run
         self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
         self._runs += 1
         self.curve.start_run(continued)
@@ -384,6 +390,7 @@ class FinetuneWidget(ui.DockWidget):
             self._schedule_draw()
         if self._run_done:  # a record delivered after the result: the curve only
             return
+        self._stepped = self._stepped or record.step > 0
         if record.message:
             self.status.setText(record.message)
         elif record.step:
