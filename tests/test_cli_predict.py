@@ -163,6 +163,33 @@ def test_predict_a_folder_of_png_files_from_the_data_science_bowl_kind(tmp_path,
     np.testing.assert_array_equal(a, b)  # the same plane, as grey or as RGBA
 
 
+def test_predict_one_channel_of_a_multichannel_image(tmp_path, capsys):
+    """A nuclear stain among other channels: --channel N segments it; without it the
+    one-line error says how to choose; a channel that is not there is refused."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    nuclei, _ = synthetic_nuclei((96, 96), seed=3)
+    other = np.random.default_rng(0).random((96, 96)).astype(np.float32) * 100
+    src = _io.write_image(
+        tmp_path / "two.tif", np.stack([other, nuclei.astype(np.float32)]), axes="CYX"
+    )
+    out = tmp_path / "two_labels.tif"
+    assert cli.main(["predict", str(src), "-o", str(out), "--device", "cpu"]) == 1
+    assert "takes one: choose the one to segment (unetseg predict --channel N" in (
+        capsys.readouterr().err
+    )
+    args = ["predict", str(src), "-o", str(out), "--device", "cpu", "--channel", "1"]
+    assert cli.main(args) == 0
+    assert "channel 1 of 2 segmented" in capsys.readouterr().err
+    alone = tmp_path / "alone_labels.tif"
+    plane = _io.write_image(tmp_path / "alone.tif", nuclei.astype(np.float32), axes="YX")
+    assert cli.main(["predict", str(plane), "-o", str(alone), "--device", "cpu"]) == 0
+    np.testing.assert_array_equal(_io.read_image(out).data, _io.read_image(alone).data)
+    bad = ["predict", str(src), "-o", str(out), "--channel", "2", "--overwrite"]
+    assert cli.main(bad) == 1
+    assert "there is no channel 2" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["-2", "many", "0"])
 def test_predict_bad_object_size_is_one_line(
     tmp_path, model_file, image_file, capsys, bad

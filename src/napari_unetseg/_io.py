@@ -113,6 +113,25 @@ class ImageData:
             and self.data.shape[-1] in (3, 4)
         )
 
+    def one_channel(self, index: int) -> ImageData:
+        """The image of channel ``index`` alone (lazy arrays stay lazy).
+
+        Raises
+        ------
+        ValueError
+            In one sentence, when the image has no channel axis or no such channel.
+        """
+        ca = self.channel_axis
+        if ca is None:
+            raise ValueError(f"Channel {index} was asked for, but the image has no channel axis.")
+        n = int(self.data.shape[ca])
+        if not 0 <= index < n:
+            raise ValueError(
+                f"The image has {n} channels (0 to {n - 1}); there is no channel {index}."
+            )
+        picked = self.data[tuple(index if a == ca else slice(None) for a in range(self.data.ndim))]
+        return replace(self.without_channels(), data=picked, is_labels=self.is_labels)
+
     def without_channels(self) -> ImageData:
         """The same description for the array without its channel axis.
 

@@ -80,6 +80,8 @@ class SegmentSettings:
     device: str = "auto"
     precision: str = "auto"
     tta: bool = False
+    #: Segment this channel alone of a multi-channel image (a nuclear stain among others)
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         # "14" from a command line and 14.0 from the widget are the same setting.
@@ -119,6 +121,8 @@ class SegmentSettings:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
+        if self.channel is not None and int(self.channel) < 0:
+            raise ValueError(f"channel must be 0 or more, got {self.channel!r}.")
         autocast_dtype(resolve_device(self.device), self.precision)
 
     @classmethod
@@ -424,6 +428,34 @@ def segment_files_iter(
     return BatchReport(results)
 
 
+def _picked_channel(img: Any, channel: int, row: FileResult) -> Any:
+    """The image of one channel (``--channel``), and a note naming it."""
+    named = (
+        img.channel_names[channel]
+        if img.channel_names and channel < len(img.channel_names)
+        else None
+    )
+    picked = img.one_channel(channel)
+    n = img.data.shape[img.channel_axis]
+    row.notes.append(
+        f"channel {channel} of {n}" + (f" ({named!r})" if named else "") + " segmented."
+    )
+    return picked
+
+
+def _check_channels(img: Any, bundle: Any) -> None:
+    """A multi-channel image for a one-channel model: say how to choose one."""
+    ca = img.channel_axis
+    if ca is None or bundle.in_channels != 1 or img.is_rgb or img.data.shape[ca] == 1:
+        return
+    n = img.data.shape[ca]
+    names = f" ({', '.join(img.channel_names)})" if img.channel_names else ""
+    raise ValueError(
+        f"The image has {n} channels{names} but model {bundle.name!r} takes one: choose the "
+        f"one to segment (unetseg predict --channel N, N from 0 to {n - 1})."
+    )
+
+
 def _segment_file(
     src: Path,
     dst: Path,
@@ -439,6 +471,8 @@ def _segment_file(
     from .provenance import labels_provenance
 
     img = _io.read_image(src)
+    if settings.channel is not None:
+        img = _picked_channel(img, int(settings.channel), row)
     flat = img.without_channels()
     choice = model if model is not None else settings.model
     if choice is None:
@@ -446,6 +480,7 @@ def _segment_file(
         row.notes.append(f"model {choice} ({why}).")
     bundle, reference = models.get(choice)
     row.model = bundle.name
+    _check_channels(img, bundle)
     gen = api.segment_iter(
         img.data,
         bundle,

@@ -248,7 +248,7 @@ def test_2d_image_on_3d_model():
     "images/wrong-channel-count",
     "CLI",
     "`predict` on a 2-channel OME-TIFF with a 1-channel model",
-    "refused: 2 channels but the model expects 1",
+    "refused: 2 channels but the model takes one, and how to choose one (--channel N)",
 )
 def test_wrong_channel_count_cli(tmp_path, capsys):
     src = tmp_path / "two.ome.tif"
@@ -261,7 +261,7 @@ def test_wrong_channel_count_cli(tmp_path, capsys):
         tmp_path / "o.tif",
         "-m",
         "nuclei-2d",
-        match="2 channels .* expects 1",
+        match="2 channels .* takes one: choose .*--channel N",
     )
 
 

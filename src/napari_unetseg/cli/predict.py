@@ -51,6 +51,13 @@ def _add_predict(sub: Any) -> None:
         action=argparse.BooleanOptionalAction,
         help="fill holes inside objects (default: the model's setting)",
     )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="segment channel N (from 0) of multi-channel images, e.g. the nuclear stain",
+    )
     p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
@@ -165,8 +172,12 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
             "With several inputs, --output must be a folder (each file becomes one task "
             "writing <name>_labels.tif)."
         )
-    if zarr_out and (args.probabilities or args.split_touching):
-        option = "--probabilities" if args.probabilities else "--split-touching"
+    if zarr_out and (args.probabilities or args.split_touching or args.channel is not None):
+        option = next(
+            o for o, on in (("--probabilities", args.probabilities),
+                            ("--split-touching", args.split_touching),
+                            ("--channel", args.channel is not None)) if on
+        )  # fmt: skip
         raise CLIError(f"{option} is not available with an OME-Zarr output; write TIFFs instead.")
     client = None
     if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
