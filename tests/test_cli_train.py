@@ -99,6 +99,18 @@ def test_train_new_dense_model(tmp_path, data):
     assert bundle.history["instances_as_one_class"] is True
 
 
+def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
+    image = _io.read_image(data["img"]).data.astype(np.float32)
+    two = _io.write_image(tmp_path / "two.tif", np.stack([image * 0 + 7, image]), axes="CYX")
+    model = tmp_path / "nuclear.pt"
+    common = ["train", "-i", str(two), "-l", data["lab"], "--steps", "1", "--patch-size", "32"]
+    assert cli.main([*common, "-o", str(model), "--channel", "1"]) == 0
+    assert ModelBundle.load(model).in_channels == 1
+    assert cli.main([*common, "-o", str(tmp_path / "x.pt"), "--channel", "3"]) == 1
+    assert "there is no channel 3" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 @pytest.mark.parametrize(
     ("labels", "extra", "match"),
     [

@@ -48,6 +48,13 @@ def _add_train(sub: Any) -> None:
         metavar="NAME|PATH",
         help="fine-tune this model (shipped name or file); default: a new model",
     )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on channel N (from 0) of multi-channel images, e.g. the nuclear stain",
+    )
     p.add_argument("--label-mode", default="sparse", choices=["sparse", "dense"])
     p.add_argument("--steps", type=int, default=None, help="optimizer steps")
     p.add_argument(
@@ -133,6 +140,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_inputs(args.image + args.labels)
     model = api.load_model(args.model) if args.model else None
     images = [_io.read_image(src) for src in args.image]
+    if args.channel is not None:
+        try:
+            images = [img.one_channel(args.channel) for img in images]
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
     labels = []
     for src in args.labels:
         read, note = _io.read_labels(src)
