@@ -130,7 +130,7 @@ class ImageData:
                 f"The image has {n} channels (0 to {n - 1}); there is no channel {index}."
             )
         picked = self.data[tuple(index if a == ca else slice(None) for a in range(self.data.ndim))]
-        return replace(self.without_channels(), data=picked, is_labels=self.is_labels)
+        return replace(self.without_channels(), data=picked)
 
     def without_channels(self) -> ImageData:
         """The same description for the array without its channel axis.

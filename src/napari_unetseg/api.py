@@ -371,7 +371,6 @@ def train_iter(
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
-    arguments["channel_axis"] = channel_axis
     # RGB images: as grey for a one-channel model; a new model keeps colours, not R = G = B
     images, preview_image, channel_axis, taken = grey_inputs(
         images, preview_image, channel_axis, getattr(bundle, "in_channels", 1), bundle is None

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.progress import drain, relay
 from .core.training.labels import label_counts
 
 #: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments
@@ -261,6 +262,7 @@ def label_iter(
     seed: int = 0,
     stop: Any = None,
     deadline: float | None = None,
+    planned: tuple[list[np.ndarray], dict[int, int]] | None = None,
 ) -> Generator[str, None, tuple[list[Any], str]]:
     """Every unpainted pixel labelled by a random forest fitted on the painted ones, block
     by block (:func:`blocks`).
@@ -280,6 +282,9 @@ def label_iter(
         A ``time.perf_counter()`` time after which blocks without strokes are left
         unlabelled (0: trained on the strokes alone there); blocks with strokes are always
         labelled.
+    planned : tuple, optional
+        What :func:`plan` returned for these images and labels, when the caller asked it
+        already (it reads every label once).
 
     Yields
     ------
@@ -297,7 +302,7 @@ def label_iter(
         One sentence for the user ("" when the forest did not run).
     """
     t0 = time.perf_counter()
-    checked = plan(images, labels, channel_axis)
+    checked = planned if planned is not None else plan(images, labels, channel_axis)
     if checked is None:
         return labels, ""
     painted, counts = checked
@@ -377,12 +382,7 @@ def dense_targets(
     images: list[Any], labels: list[Any], *, channel_axis: int | None = None, seed: int = 0
 ) -> tuple[list[Any], str]:
     """:func:`label_iter` run to its end: the dense labels and the sentence for the user."""
-    work = label_iter(images, labels, channel_axis=channel_axis, seed=seed)
-    while True:
-        try:
-            next(work)
-        except StopIteration as done:
-            return done.value
+    return drain(label_iter(images, labels, channel_axis=channel_axis, seed=seed))
 
 
 def teach(
@@ -412,21 +412,23 @@ def teach(
         return TrainProgress(0, steps, None, None, None, None, 0.0, elapsed, time_limit,
                              message=message)  # fmt: skip
 
-    if plan(images, labels, channel_axis) is not None:
+    planned = plan(images, labels, channel_axis)
+    if planned is not None:
         yield record(
             "Labelling the unpainted pixels with a random forest fitted on the strokes"
             + (" (its time counts in the budget)..." if time_limit else "...")
         )
     deadline = None if time_limit is None else started + FOREST_SHARE * time_limit
     work = label_iter(
-        images, labels, channel_axis=channel_axis, seed=seed, stop=stop, deadline=deadline
+        images,
+        labels,
+        channel_axis=channel_axis,
+        seed=seed,
+        stop=stop,
+        deadline=deadline,
+        planned=planned,
     )
-    while True:
-        try:
-            yield record(next(work))
-        except StopIteration as done:
-            dense, message = done.value
-            break
+    dense, message = yield from relay(work, record)
     if time_limit is None:
         return dense, message, None
     spent = time.perf_counter() - started

@@ -336,7 +336,7 @@ class ValidateWidget(ui.DockWidget):
         ready = pred is not None and gt is not None and not self.runner.busy
         self.run_button.setEnabled(ready)
         missing = "Open two Labels layers (prediction and ground truth) first."
-        masks = self._masks_as_images()
+        masks = [] if pred is not None and gt is not None else self._masks_as_images()
         if masks:  # a mask file (PNG, TIFF) that napari opened as an image
             missing += (
                 f" {masks[0]!r} is an image layer of whole numbers: if it is a mask, "
@@ -363,7 +363,7 @@ class ValidateWidget(ui.DockWidget):
             and not getattr(layer, "rgb", False)
             and getattr(layer.data, "dtype", np.dtype(float)).kind in "biu"
             and layer.data.dtype.itemsize <= 2
-            and len(np.unique(np.asarray(layer.data[(0,) * (layer.ndim - 2)])[::8, ::8])) <= 256
+            and len(np.unique(np.asarray(layer.data[(0,) * (layer.ndim - 2)][::8, ::8]))) <= 256
         ]
 
 
