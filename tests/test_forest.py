@@ -139,7 +139,7 @@ def test_with_a_time_budget_blocks_without_strokes_may_stay_unlabelled(monkeypat
     assert "a larger budget labels it all" in message
 
 
-def test_a_new_model_learns_from_the_forest_and_fine_tuning_does_not():
+def test_a_new_model_and_its_continuations_learn_from_the_forest_and_fine_tuning_does_not():
     image, truth = _blobs()
     scribbles = _scribbles(truth)
     new = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2)
@@ -150,8 +150,20 @@ def test_a_new_model_learns_from_the_forest_and_fine_tuning_does_not():
     alone = api.train(image, scribbles, steps=2, patch_size=32, batch_size=2, teacher="none")
     assert alone.history["teacher"] == "none"
     assert alone.history["intensity_augment"]
-    tuned = api.train(image, scribbles, model=new, steps=1, patch_size=32, batch_size=2)
-    assert tuned.history["teacher"] == "none"
+    # training further a model the forest taught: the forest again, on all the strokes,
+    # and no starting answers to keep (the forest labelled every pixel)
+    further = api.train(image, scribbles, model=new, steps=1, patch_size=32, batch_size=2)
+    assert further.history["teacher"] == "random forest"
+    assert further.history["keep_prior"] == 0.0 and not further.history["intensity_augment"]
+    # fine-tuning a model no forest taught (a shipped one, or one trained without it)
+    for start in ("nuclei-2d", alone):
+        tuned = api.train(image, scribbles, model=start, steps=1, patch_size=32, batch_size=2)
+        assert tuned.history["teacher"] == "none"
+        assert tuned.history["keep_prior"] > 0 and tuned.history["intensity_augment"]
+    # dense masks never call for a teacher
+    dense = api.train(image, truth.astype(np.uint8), model=new, label_mode="dense", steps=1,
+                      patch_size=32, batch_size=2)  # fmt: skip
+    assert dense.history["teacher"] == "none"
 
 
 def test_an_unknown_teacher_is_refused_in_one_sentence():

@@ -353,15 +353,17 @@ def train_iter(
     ``teacher`` ("auto", "forest", "none"): "auto" (the default) first labels the
     unpainted pixels of a NEW model's sparse scribbles with a random forest fitted on the
     painted ones, and trains the U-Net on that dense picture, without intensity
-    augmentation (see :mod:`napari_unetseg.forest`); fine-tuning trains on the scribbles
-    alone.
+    augmentation (see :mod:`napari_unetseg.forest`); so does training further a model
+    that a forest taught (the forest fitted again on all the strokes given now);
+    fine-tuning any other model trains on the scribbles alone.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
-    use_forest = forest.wanted(arguments.pop("teacher"), model is None, label_mode)
+    teacher = arguments.pop("teacher")
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(_dtype(img))
     bundle = None if model is None else load_model(model)
+    use_forest = forest.wanted(teacher, bundle, label_mode)
     if bundle is not None and not bundle.trainable:
         raise ValueError(
             f"Model {bundle.name!r} was imported from a third-party package for prediction only "
@@ -403,6 +405,8 @@ def train_iter(
         # its answers cover every pixel: the model's threshold is matched to them
         arguments["intensity_augment"] = not use_forest
         arguments["match_labels"] = use_forest
+        if use_forest and keep_prior is None:  # no unpainted pixel left to keep answers on
+            arguments["keep_prior"] = 0.0
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
@@ -429,7 +433,7 @@ def train_iter(
     trained = yield from relay(_train(**arguments), tell)
     trained.set_object_size(record)
     trained.history["object_size"] = message
-    trained.history["teacher"] = "random forest" if use_forest else "none"
+    trained.history["teacher"] = forest.TAUGHT if use_forest else "none"
     if use_forest:  # what the user painted, per class; the forest labelled the rest
         trained.history["trained_pixels"] = trained.history["labeled_pixels"]
         trained.history["labeled_pixels"] = [

@@ -208,6 +208,8 @@ def test_train_registers_a_model_that_segment_and_save_use(
     history = widget.trained.history
     assert history["previous"]["steps"] == 30
     assert history["labeled_pixels"][1] > loaded.history["labeled_pixels"][1]
+    # the forest taught it, so the forest labels the unpainted pixels again from all strokes
+    assert history["teacher"] == "random forest"
     assert curve.runs == [30] and curve.loss_step[-1] == 60  # the curve goes on
 
 

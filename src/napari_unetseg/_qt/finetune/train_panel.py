@@ -108,7 +108,9 @@ class TrainPanel(QWidget):
             tip="A random forest fitted on the strokes first labels every unpainted pixel, "
             "and the new U-Net learns from that picture (ilastik's features; usually far "
             "better than the strokes alone). Off: the U-Net learns from the strokes only. "
-            "Fine-tuning never uses it.",
+            "Continue training a model it taught fits it again on all the strokes, so "
+            "that corrections reach every pixel that looks alike; fine-tuning another "
+            "model (a shipped one) never uses it.",
         ))
         self.device_combo = rows.add("Device", ui.combo_box(
             self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
