@@ -41,6 +41,11 @@ def test_progress_and_result_texts() -> None:
     text, note = result_text(bundle, "mine")
     assert text.startswith("Training done: 'mine' (30 steps in 10 s, best validation Dice 0.91")
     assert "ready" in note
+    bundle.history["teacher"] = "random forest"  # a forest labelled every pixel first
+    assert result_text(bundle, "mine")[0].startswith(
+        "Training done: 'mine' (30 steps in 10 s on a random forest's labels of your strokes, "
+        "best validation Dice 0.91"
+    )
 
 
 def test_result_text_of_averaged_weights() -> None:

@@ -110,10 +110,15 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     from ...core.training import score_text
 
     score = score_text(history) or "no validation (paint in more places to get a score)"
+    from ...forest import TAUGHT
+
     how = "stopped early" if history.get("stopped_early") else "done"
+    taught = (
+        " on a random forest's labels of your strokes" if history.get("teacher") == TAUGHT else ""
+    )
     text = (
         f"Training {how}: {name!r} ({history.get('steps')} steps in "
-        f"{history.get('duration_s', 0):.0f} s, {score}). It is in the Segment "
+        f"{history.get('duration_s', 0):.0f} s{taught}, {score}). It is in the Segment "
         "widget's model list; save it to keep it."
     )
     return text, f"Trained model {name!r} is ready ({score})."
