@@ -107,7 +107,7 @@ def _add_train(sub: Any) -> None:
         choices=["auto", "forest", "none"],
         help="new model from scribbles: a random forest fitted on the painted pixels first "
         "labels the unpainted ones, and the U-Net trains on all (auto: for sparse labels "
-        "when the model is new or --model is one a forest taught; none: the scribbles alone)",
+        "when the model is new or --from is one a forest taught; none: the scribbles alone)",
     )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)
