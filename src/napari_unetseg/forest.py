@@ -7,12 +7,12 @@ lower slices: Dice 0.67 on the upper ones, where a random forest on the same str
 multiscale features (intensity, edges and texture: the ilastik approach) is fitted on the
 painted pixels and labels every unpainted pixel; the U-Net then trains on that dense
 picture, with the painted pixels as painted. It learns the forest's local rules everywhere
-and smooths the forest's pixel noise (docs/benchmarks.md). Training such a model further on
-more strokes (corrections) fits the forest again on all of them (:func:`wanted`). It trains without intensity
-augmentation: the forest's classes follow the intensities as they are, and a brighter or
-gamma-changed patch with the same labels would teach the U-Net another rule than its
-teacher's (the brain template in 3D: the student agreed with its teacher at Dice 0.90
-with intensity changes, 0.96 without any augmentation).
+and smooths the forest's pixel noise (docs/benchmarks.md); training such a model further on
+more strokes (corrections) fits the forest again on all of them (:func:`wanted`). It trains
+without intensity augmentation: the forest's classes follow the intensities as they are,
+and a brighter or gamma-changed patch with the same labels would teach the U-Net another
+rule than its teacher's (the brain template in 3D: the student agreed with its teacher at
+Dice 0.90 with intensity changes, 0.96 without any augmentation).
 
 The teacher's features stop at sigma 4, not at ilastik's 16: it is to say what each pixel
 looks like, and the U-Net brings the context. Features of a wide neighbourhood describe

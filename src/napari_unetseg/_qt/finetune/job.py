@@ -108,17 +108,14 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     """The status sentence and the notification for a finished run of model ``name``."""
     history = bundle.history
     from ...core.training import score_text
+    from ...forest import taught
 
     score = score_text(history) or "no validation (paint in more places to get a score)"
-    from ...forest import TAUGHT
-
     how = "stopped early" if history.get("stopped_early") else "done"
-    taught = (
-        " on a random forest's labels of your strokes" if history.get("teacher") == TAUGHT else ""
-    )
+    by = " on a random forest's labels of your strokes" if taught(bundle) else ""
     text = (
         f"Training {how}: {name!r} ({history.get('steps')} steps in "
-        f"{history.get('duration_s', 0):.0f} s{taught}, {score}). It is in the Segment "
+        f"{history.get('duration_s', 0):.0f} s{by}, {score}). It is in the Segment "
         "widget's model list; save it to keep it."
     )
     return text, f"Trained model {name!r} is ready ({score})."
