@@ -302,6 +302,25 @@ def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
     assert widget.paint_obj_button.text() == "Paint nucleus (2)"
 
 
+def test_a_forest_taught_start_model_lets_the_teacher_checkbox_decide(
+    finetune, nuclei, tiny_model_2d
+):
+    from napari_unetseg import forest
+
+    _, widget = finetune
+    REGISTRY.get(tiny_model_2d).history = {"teacher": forest.TAUGHT}
+    widget.start_combo.set_model_name("nuclei-2d")
+    assert not widget.teacher_check.isEnabled()  # a shipped model: never the forest
+    widget.start_combo.set_model_name(tiny_model_2d)
+    assert widget.teacher_check.isEnabled() and widget.teacher_check.isChecked()
+    assert "a random forest taught it: it labels your strokes again" in widget.start_info.text()
+    layers = (widget.image_combo.layer(), _scribbled(widget, nuclei))
+    assert widget._make_request(*layers, continued=False).teacher == "auto"
+    widget.teacher_check.setChecked(False)
+    assert "now from your strokes alone" in widget.start_info.text()
+    assert widget._make_request(*layers, continued=False).teacher == "none"
+
+
 def test_fine_tunes_a_registry_model_keeping_its_class_names(
     qtbot, finetune, nuclei, tiny_model_2d
 ):

@@ -30,6 +30,7 @@ class TrainPanel(QWidget):
     def __init__(self, preview_suffix: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.start_touched = False  # the user chose a start model: no more defaults
+        self._taught: dict[str, bool] = {}  # per start model name: did a forest teach it
         rows = self._form = ui.Form()
         self.start_combo = rows.add("Start from", ModelComboBox(self, leading_items=[SCRATCH]))
         self.start_combo.setToolTip(
@@ -104,13 +105,15 @@ class TrainPanel(QWidget):
             self, "Augmentation (flips, rotations, intensity, noise)", checked=True
         ))
         self.teacher_check = rows.span(ui.check_box(
-            self, "Forest teacher for new models on scribbles", checked=True,
+            self, "Forest teacher for scribbles (new models, and models it taught)",
+            checked=True,
             tip="A random forest fitted on the strokes first labels every unpainted pixel, "
             "and the new U-Net learns from that picture (ilastik's features; usually far "
             "better than the strokes alone). Off: the U-Net learns from the strokes only. "
             "Continue training a model it taught fits it again on all the strokes, so "
-            "that corrections reach every pixel that looks alike; fine-tuning another "
-            "model (a shipped one) never uses it.",
+            "that corrections reach every pixel that looks alike, and so does a model "
+            "it taught picked in \"Start from\"; fine-tuning another model (a shipped "
+            "one) never uses it.",
         ))
         self.device_combo = rows.add("Device", ui.combo_box(
             self, ["auto", *available_devices()], "auto: the GPU when there is one, else the CPU."
@@ -126,8 +129,30 @@ class TrainPanel(QWidget):
         """Whether "Start from" is a new model."""
         return self.start_combo.model_name() == SCRATCH
 
-    def options(self, scratch: bool, dims: int | None) -> dict[str, Any]:
-        """:class:`~napari_unetseg._qt.finetune.job.TrainRequest` fields set here."""
+    def start_taught(self) -> bool:
+        """Whether a random forest taught the "Start from" model (cached per name)."""
+        name = self.start_combo.model_name()
+        if not name or name == SCRATCH:
+            return False
+        if name not in self._taught:
+            from ...forest import taught
+
+            try:
+                self._taught[name] = taught(self.start_combo.bundle())
+            except Exception:  # noqa: BLE001 - the start line says why it cannot be read
+                return False
+        return self._taught[name]
+
+    def teacher_applies(self) -> bool:
+        """Whether the forest teacher checkbox decides anything for "Start from"."""
+        return self.scratch() or self.start_taught()
+
+    def options(self, scratch: bool, dims: int | None, taught: bool = False) -> dict[str, Any]:
+        """:class:`~napari_unetseg._qt.finetune.job.TrainRequest` fields set here.
+
+        ``taught``: the model trained further is one a random forest taught, so the forest
+        teacher checkbox decides for it too.
+        """
         unit = self.budget_unit.currentText()
         return {
             "steps": self.budget_spin.value() if unit == "steps" else None,
@@ -140,7 +165,9 @@ class TrainPanel(QWidget):
             "device": self.device_combo.currentText(),
             "spatial_dims": dims if scratch else None,
             "model_config": MODEL_SIZES[self.size_combo.currentText()] if scratch else None,
-            "teacher": "none" if scratch and not self.teacher_check.isChecked() else "auto",
+            "teacher": (
+                "none" if (scratch or taught) and not self.teacher_check.isChecked() else "auto"
+            ),
         }
 
     def start_dims(self, stack: bool) -> int | None:
@@ -179,7 +206,7 @@ class TrainPanel(QWidget):
         for widget in (self.dims_combo, self._form.labelForField(self.dims_combo)):
             widget.setVisible(scratch and stack)  # QFormLayout.setRowVisible needs Qt 6.4
         self.size_combo.setEnabled(scratch)
-        self.teacher_check.setEnabled(scratch)
+        self.teacher_check.setEnabled(self.teacher_applies())
         self.start_info.setText(self.describe(self.start_combo.model_name(), stack))
 
     def describe(self, name: str, stack: bool) -> str:
@@ -194,6 +221,12 @@ class TrainPanel(QWidget):
         if not name:
             return ""
         info = self.start_combo.describe()
+        if self.start_taught():
+            info += (
+                " (a random forest taught it: it labels your strokes again)"
+                if self.teacher_check.isChecked()
+                else " (a random forest taught it; now from your strokes alone)"
+            )
         if stack and info.startswith("2D"):
             info += " (trains on the painted planes)"
         elif not stack and info.startswith("3D"):

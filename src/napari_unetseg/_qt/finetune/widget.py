@@ -363,9 +363,13 @@ class FinetuneWidget(ui.DockWidget):
         if continued:
             model: Any = self.trained
             dims: int | None = self.trained.spatial_dims
+            from ...forest import taught as forest_taught
+
+            taught = forest_taught(self.trained)
         else:
             model = None if scratch else self.start_combo.model_name()
             dims = self.settings.start_dims(self._stack())
+            taught = not scratch and self.settings.start_taught()
         req = TrainRequest(
             image=data,
             labels=np.array(labels.data, copy=True),  # painting may go on meanwhile
@@ -374,7 +378,7 @@ class FinetuneWidget(ui.DockWidget):
             seed=self._runs,
             channel_axis=(data.ndim - 1) if image.rgb else None,
             scale=tuple(float(v) for v in image.scale),
-            **self.settings.options(scratch, dims),
+            **self.settings.options(scratch, dims, taught),
         )
         self.preview.target = None
         if self.preview_check.isChecked() and dims is not None:
