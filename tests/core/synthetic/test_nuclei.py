@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_unetseg.core.synthetic import (
     random_nuclei_options,
@@ -66,6 +67,28 @@ def test_options_change_the_image():
     clean, _ = synthetic_nuclei((128, 128), seed=0, photons=1e5, dtype="float32", white=1.0)
     # Shot noise makes neighbouring background pixels differ much more.
     assert np.abs(np.diff(noisy, axis=1)).mean() > 2 * np.abs(np.diff(clean, axis=1)).mean()
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (16, 64, 64)])
+def test_cytoplasm_is_faint_signal_around_the_nuclei_labelled_background(shape):
+    # No blur or haze, so nothing carries the cell bodies' light over the nuclei.
+    kw = {"seed": 4, "dtype": "float32", "white": 1.0, "offset": 0.0, "photons": 1e5}
+    kw |= {"blur": 0.0, "haze": 0.0}
+    plain, plain_labels = synthetic_nuclei(shape, **kw)
+    cells, labels = synthetic_nuclei(shape, cytoplasm=0.1, **kw)
+    # The nuclei and their labels stay as they were; only background pixels gain signal.
+    np.testing.assert_array_equal(labels, plain_labels)
+    gained = cells - plain
+    background = labels == 0
+    assert gained[background].mean() > 10 * abs(gained[~background].mean())
+    # Cell bodies: more of the signal lies next to the nuclei than far from them.
+    distance = ndi.distance_transform_edt(background)
+    close, far = background & (distance <= 4), background & (distance > 12)
+    assert gained[close].mean() > gained[far].mean()
+    # Faint: well below the nuclei.
+    assert np.median(cells[background]) < 0.5 * np.median(cells[~background])
+    # Without the option a seed draws exactly the image it drew before.
+    np.testing.assert_array_equal(synthetic_nuclei(shape, cytoplasm=0.0, **kw)[0], plain)
 
 
 def test_saturated_nuclei_clip_at_white_level():

@@ -32,6 +32,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "background": 0.08,
     "haze": 0.1,
     "halo": 0.0,
+    "cytoplasm": 0.0,
     "illumination": 0.35,
     "blur": 1.0,
     "photons": 150.0,
@@ -321,6 +322,29 @@ def _appearance(
     return image
 
 
+def _cytoplasm(
+    rng: np.random.Generator, labels: np.ndarray, field: _Field, opt: dict[str, Any]
+) -> np.ndarray:
+    """Faint cell bodies around the nuclei and debris between them (background).
+
+    Each nucleus gets an irregular body reaching 1.3-2.5 radii out, a few cell-sized
+    patches lie away from any nucleus, and both carry a grainy texture at
+    ``opt["cytoplasm"]`` times the mean nucleus brightness (0 inside the nuclei).
+    """
+    shape, spacing = field.shape, field.spacing
+    r = float(np.mean(opt["radius"]))
+    nuclei = (labels > 0).astype(np.float32)
+    bumps = max(2, int(max(field.phys) / max(r, 1.0)))
+    reach = gaussian_blur(nuclei, r * rng.uniform(0.5, 1.1) / spacing)
+    body = reach * np.exp(0.6 * smooth_field(rng, shape, 2 * bumps)) > rng.uniform(0.05, 0.15)
+    debris = smooth_field(rng, shape, bumps) > rng.uniform(1.4, 2.4)
+    grain = gaussian_blur(rng.standard_normal(shape).astype(np.float32), 0.8 / spacing)
+    grain /= max(float(grain.std()), 1e-6)
+    level = float(opt["cytoplasm"]) * np.exp(0.4 * smooth_field(rng, shape, bumps))
+    cells = (body | debris) & (labels == 0)
+    return (cells * level * np.clip(1 + 0.7 * grain, 0, None)).astype(np.float32)
+
+
 def _camera(
     rng: np.random.Generator, image: np.ndarray, headroom: float, opt: dict[str, Any]
 ) -> np.ndarray:
@@ -372,7 +396,9 @@ def synthetic_nuclei(
           ``saturated_fraction`` (clipped at the white level), ``mitotic_fraction``
           (small, elongated, very bright condensed nuclei), ``texture``;
         - ``background``, ``haze`` (out-of-focus light), ``illumination`` (shading
-          strength), all relative to the mean nucleus brightness;
+          strength), ``cytoplasm`` (faint, grainy cell bodies around the nuclei and
+          scattered debris, labelled background: the cytoplasmic signal of many DNA
+          stains), all relative to the mean nucleus brightness;
         - ``blur`` (PSF sigma in pixels), ``photons`` (photons at the mean nucleus
           brightness: lower is noisier), ``read_noise`` (relative);
         - inner structure (0 = none, 1 = strong): ``nucleoli`` (1-3 dark round bodies
@@ -407,6 +433,9 @@ def synthetic_nuclei(
     looks = _Looks.draw(rng, radii, opt)
     labels, signal = _rasterize(rng, rng_inner, field, centers, looks, opt)
     labels = _drop_specks(labels, signal, field, looks.radii)
+    if opt["cytoplasm"] > 0:
+        # Its own stream, so images without cell bodies stay identical for a seed.
+        signal += _cytoplasm(np.random.default_rng([seed, 11]), labels, field, opt)
     image = _appearance(rng, signal, field, opt)
     return _camera(rng, image, looks.headroom, opt), labels
 
