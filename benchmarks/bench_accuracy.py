@@ -358,7 +358,7 @@ def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
     """
     case, reference = loaded.case, loaded.reference
     rng = np.random.default_rng(seed)
-    instances = case.kind == "nuclei"
+    instances = case.kind in ("nuclei", "cells")  # dots or short strokes inside objects
     # tissue: more background strokes, so that they cross the other tissues, not only
     # the empty surroundings
     area = 3000 if instances else 1000
@@ -469,6 +469,8 @@ def part_scribbles(
         runs.append((f"fine-tuned {model}", {"model": model}))
     else:
         runs.append((f"new {case.dims}D model", {"model": None}))
+        if case.kind == "cells":  # what the Fine-tune widget starts from on a plane
+            runs.append((f"fine-tuned {DEFAULT_MODEL[2]}", {"model": DEFAULT_MODEL[2]}))
         if case.dims == 3 and extra_2d:
             runs.append(("new 2D model (plane by plane)", {"model": None, "spatial_dims": 2}))
     untrained, teacher = None, None
