@@ -74,6 +74,21 @@ def test_train_then_predict_round_trip(tmp_path, data, capsys):
     assert pred.scale == pytest.approx((0.5, 0.5))
 
 
+def test_fine_tuning_says_when_the_start_model_disagreed_with_the_strokes(tmp_path, data, capsys):
+    strokes = _io.read_image(data["lab"]).data
+    swapped = _io.write_labels(
+        tmp_path / "swapped.tif", np.where(strokes > 0, 3 - strokes, 0).astype(np.uint8)
+    )
+    common = ["--image", data["img"], "--from", "nuclei-2d", "--steps", "3", "--device", "cpu"]
+    common += ["--patch-size", "32", "--object-size", "off"]
+    out = str(tmp_path / "a.pt")
+    assert cli.main(["train", "--labels", data["lab"], "--output", out, *common]) == 0
+    assert "The starting model gave another class" not in capsys.readouterr().err
+    out = str(tmp_path / "b.pt")
+    assert cli.main(["train", "--labels", str(swapped), "--output", out, *common]) == 0
+    assert "The starting model gave another class to " in capsys.readouterr().err
+
+
 def test_train_new_dense_model(tmp_path, data):
     model = tmp_path / "dense.pt"
     rc = cli.main(

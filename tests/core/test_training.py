@@ -477,6 +477,36 @@ def test_fine_tuning_on_scribbles_keeps_the_models_answers_where_nothing_is_pain
         api.train(image, corner, model=start, steps=1, keep_prior=-1)
 
 
+def test_fine_tuning_records_how_far_the_start_model_agreed_with_the_strokes(nuclei2d):
+    image, _, scribbles = nuclei2d
+    start = api.load_model("nuclei-2d")
+    swapped = np.where(scribbles > 0, 3 - scribbles, 0).astype(np.uint8)  # other objects
+    histories = {}
+    for name, strokes in (("nuclei", scribbles), ("swapped", swapped)):
+        model = api.train(
+            image, strokes, model=start, steps=3, patch_size=32, seed=0, object_size=None
+        )
+        histories[name] = model.history
+    nuclei, swapped_h = histories["nuclei"], histories["swapped"]
+    # On nuclei strokes the nuclei model agrees; painted the other way round, it does not.
+    assert min(nuclei["start_agreement"]) > tr.history.AGREEMENT_HINT
+    assert max(swapped_h["start_agreement"]) < 0.5
+    assert tr.start_hint(nuclei, ["background", "nucleus"]) == ""
+    hint = tr.start_hint(swapped_h, ["background", "nucleus"])
+    assert hint.startswith("The starting model gave another class to ") and "new model" in hint
+    # A new model has no starting model to agree with.
+    new = api.train(image, scribbles, steps=2, patch_size=32, object_size=None, teacher="none")
+    assert "start_agreement" not in new.history and tr.start_hint(new.history) == ""
+
+
+def test_start_hint_names_the_class_least_agreed_with():
+    history = {"start_agreement": [0.95, 0.7, None]}
+    assert "30 % of your 'cell' strokes" in tr.start_hint(history, ["background", "cell"])
+    assert "'class 1'" in tr.start_hint(history)
+    assert tr.start_hint({"start_agreement": [0.99, 0.91]}) == ""
+    assert tr.start_hint({}) == ""
+
+
 def test_average_is_the_mean_of_the_weights_with_statistics_of_the_given_batches():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Conv2d(1, 1, 1))

@@ -127,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import _io, api
-    from ..core.training import score_text
+    from ..core.training import score_text, start_hint
 
     out = Path(args.output)
     if out.suffix.lower() != ".pt":
@@ -200,4 +200,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     score = score_text(h, digits=3)
     score = f", {score}" if score else ""
     print(f"wrote {out}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
+    hint = start_hint(h, bundle.class_names)
+    if hint:
+        print(hint, file=sys.stderr)
     return 0

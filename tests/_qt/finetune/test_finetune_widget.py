@@ -337,6 +337,20 @@ def test_fine_tunes_a_registry_model_keeping_its_class_names(
     assert REGISTRY.get(tiny_model_2d) is not bundle  # the start model is left as it was
 
 
+def test_result_line_says_when_the_start_model_disagreed_with_the_strokes(qtbot, finetune, nuclei):
+    _, widget = finetune
+    widget.start_combo.set_model_name("nuclei-2d")
+    layer = _scribbled(widget, nuclei)
+    strokes = np.asarray(layer.data)
+    layer.data = np.where(strokes > 0, 3 - strokes, 0).astype(strokes.dtype)  # not nuclei
+    widget.budget_spin.setValue(3)
+    _train_and_wait(qtbot, widget)
+    assert "The starting model gave another class to " in widget.status.text()
+    assert "'nucleus' strokes" in widget.status.text() or "'background' strokes" in (
+        widget.status.text()
+    )
+
+
 def test_stop_keeps_the_best_model_so_far(qtbot, finetune, nuclei):
     _, widget = finetune
     _scribbled(widget, nuclei)

@@ -68,7 +68,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 # The public names, and (``name as name``) the private helpers that tests use.
-from .history import MAX_HISTORY_POINTS, TrainProgress, score_text
+from .history import MAX_HISTORY_POINTS, TrainProgress, score_text, start_hint
 from .labels import (
     LABEL_MODES,
     MAX_COORDS_PER_CLASS,
@@ -143,5 +143,6 @@ __all__ = [
     "masked_loss",
     "problem_with",
     "score_text",
+    "start_hint",
     "train",
 ]

@@ -202,6 +202,8 @@ class Trainer:
         self.network = self.bundle.network.to(self.device)
         self.network.train()
         self.keep_prior, self.prior = self._setup_prior()
+        # how often the starting model already gave the painted pixels their class
+        self.prior_counts: torch.Tensor | None = None
         self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # A trained model is changed gently: a few strokes say little about boundaries,
@@ -330,6 +332,11 @@ class Trainer:
             with torch.no_grad(), dev.autocast(self.device, self.amp_dtype):
                 prior_logits = self.prior(x)
             loss = loss + self.keep_prior * keep_prior_loss(logits, prior_logits, y)
+            counts = hard_dice_counts(prior_logits, y)
+            if self.prior_counts is None or self.prior_counts.shape != counts.shape:
+                self.prior_counts = counts
+            else:
+                self.prior_counts += counts
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:  # fp16 autocast: scale the loss against underflow
             self.scaler.scale(loss).backward()
@@ -582,6 +589,11 @@ class Trainer:
         }
         if self.threshold is not None:
             run["threshold"] = self.threshold
+        if self.prior_counts is not None:  # per painted class, on the training batches
+            tp, painted = self.prior_counts[:, 0].cpu(), self.prior_counts[:, 2].cpu()
+            run["start_agreement"] = [
+                round(float(a / n), 3) if n > 0 else None for a, n in zip(tp, painted)
+            ]
         if self.averaged is not None:  # the kept weights are the mean, not a checkpoint
             run.update(weights=self.averaged, best_step=self.step)
         if self.kept_dice is not None:  # the kept model's own (mean, or threshold folded)
