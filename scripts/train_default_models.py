@@ -411,7 +411,7 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
         flush=True,
     )
     bundle = _start(spec, args, ckpt)
-    peak = REFINE["peak_lr"] if args.refine else 2e-3
+    peak = (args.refine_lr or REFINE["peak_lr"]) if args.refine else 2e-3
     while bundle.history["total_s"] < args.time_limit - 30:
         k = len(bundle.history["chunks"])
         budget = min(args.chunk, args.time_limit - bundle.history["total_s"])
@@ -503,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stage 2: train the stage-1 model in --out further on a pool with faint cell "
         "bodies (shipped for nuclei-2d)",
+    )
+    p.add_argument(
+        "--refine-lr",
+        type=float,
+        default=None,
+        help=f"peak learning rate of stage 2's first chunk (default {REFINE['peak_lr']})",
     )
     p.add_argument(
         "--real",
