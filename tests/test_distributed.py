@@ -205,3 +205,55 @@ def test_several_files_on_a_cluster_run_one_task_each(image_2d, cluster, tmp_pat
     assert [r["error"] for r in rows] == [None, None]
     assert [r["input"] for r in rows] == [str(path), str(other)]
     np.testing.assert_array_equal(_io.read_image(rows[0]["output"]).data, reference)
+
+
+def _two_channel_store(path, nuclei: np.ndarray) -> str:
+    """An OME-Zarr (c, y, x) with a pyramid: channel 0 noise, channel 1 the nuclei."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    noise = np.random.default_rng(0).random(nuclei.shape).astype(np.float32) * nuclei.max()
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    data = np.stack([noise, nuclei.astype(np.float32)])
+    write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=(2,))
+    return str(path)
+
+
+def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, capsys) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    nuclei, _ = synthetic_nuclei((160, 192), seed=5)
+    store = _two_channel_store(tmp_path / "two.ome.zarr", nuclei)
+    picked = _zarr.read_ome_zarr(store).one_channel(1)
+    assert picked.channel_axis is None and [lv.shape for lv in picked.levels] == [
+        (160, 192),
+        (80, 96),
+    ]
+    expected = api.predict(nuclei.astype(np.float32), "nuclei-2d", object_size=None)
+    base = ["predict", store, "--model", "nuclei-2d", "--object-size", "off", "-o", store]
+    # Without --channel: one sentence naming the choice, nothing written.
+    code, io = run_cli(base, capsys)
+    assert code == 1 and "2 channels" in io.err and "--channel N" in io.err
+    assert not (tmp_path / "two.ome.zarr" / "labels").exists()
+    code, io = run_cli([*base, "--channel", "2"], capsys)
+    assert code == 1 and "there is no channel 2" in io.err
+    # Channel 1, block by block on the cluster, into the store's labels/ group.
+    address = cluster.scheduler.address
+    code, io = run_cli(
+        [*base, "--channel", "1", "--scheduler", address, "--block-size", "96"], capsys
+    )
+    assert code == 0 and "Channel 1 of 2 segmented" in io.err, io.err
+    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d")).data
+    np.testing.assert_array_equal(np.asarray(labels), expected)
+    # ome-zarr-py finds them as the image's labels.
+    found = [
+        n.data[0].shape
+        for n in Reader(parse_url(store))()
+        if n.data and any(type(s).__name__ == "Label" for s in n.specs)
+    ]
+    assert found == [(160, 192)]
+    # Resuming with another channel would mix two segmentations: refused by name.
+    code, io = run_cli([*base, "--channel", "0", "--block-size", "96", "--resume"], capsys)
+    assert code == 1 and "other settings (channel)" in io.err

@@ -138,6 +138,9 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
     names = img.channel_names or tuple(f"C{i}" for i in range(n))
     meta["name"] = [f"{img.name} [{c}]" for c in names]
     meta["channel_axis"] = img.channel_axis
+    # Each channel's layer knows which channel of the file it is (a cluster run of the
+    # Segment widget reads that channel from the store itself).
+    meta["metadata"] = [{**meta["metadata"], "channel": c} for c in range(n)]
     # One colour per channel, as Fiji does, so overlaid channels stay distinguishable.
     if n <= 6:
         meta["colormap"] = ["green", "magenta", "cyan", "yellow", "red", "blue"][:n]

@@ -21,7 +21,8 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ class ZarrImageData(ImageData):
     version: str = "0.4"
     path: str = ""
     labels: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def one_channel(self, index: int) -> ZarrImageData:
+        """Channel ``index`` alone, in ``data`` and in every pyramid level (lazily)."""
+        picked = super().one_channel(index)
+        ca = self.channel_axis
+        pick = tuple(index if a == ca else slice(None) for a in range(len(self.axes)))
+        return replace(picked, levels=tuple(level[pick] for level in self.levels))
 
 
 def _nodes(path: Path) -> list[Any]:
@@ -444,7 +452,11 @@ class LabelsStore:
         With ``image`` (the OME-Zarr input), the labels are also listed in its
         ``labels/`` group so viewers show them over the image.
         """
-        from ome_zarr.writer import add_metadata, get_metadata, write_multiscales_metadata
+        with warnings.catch_warnings():
+            # ome-zarr-py >= 0.14 builds a deprecated Scaler as a default argument when
+            # its writer is imported: a warning about its own code, not about ours.
+            warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
+            from ome_zarr.writer import add_metadata, get_metadata, write_multiscales_metadata
 
         info = self.info
         axes = info["axes"]

@@ -443,7 +443,7 @@ def _picked_channel(img: Any, channel: int, row: FileResult) -> Any:
     return picked
 
 
-def _check_channels(img: Any, bundle: Any) -> None:
+def check_channels(img: Any, bundle: Any) -> None:
     """A multi-channel image for a one-channel model: say how to choose one."""
     ca = img.channel_axis
     if ca is None or bundle.in_channels != 1 or img.is_rgb or img.data.shape[ca] == 1:
@@ -452,7 +452,8 @@ def _check_channels(img: Any, bundle: Any) -> None:
     names = f" ({', '.join(img.channel_names)})" if img.channel_names else ""
     raise ValueError(
         f"The image has {n} channels{names} but model {bundle.name!r} takes one: choose the "
-        f"one to segment (unetseg predict --channel N, N from 0 to {n - 1})."
+        f"one to segment (unetseg predict --channel N, or channel=N in Python; N from 0 to "
+        f"{n - 1})."
     )
 
 
@@ -480,7 +481,7 @@ def _segment_file(
         row.notes.append(f"model {choice} ({why}).")
     bundle, reference = models.get(choice)
     row.model = bundle.name
-    _check_channels(img, bundle)
+    check_channels(img, bundle)
     gen = api.segment_iter(
         img.data,
         bundle,

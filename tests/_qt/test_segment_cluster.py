@@ -23,14 +23,14 @@ def scheduler():
     dist.close(client)
 
 
-def _store(tmp_path, data):
+def _store(tmp_path, data, axes="yx"):
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image
 
     store = tmp_path / "img.ome.zarr"
     group = zarr.open_group(str(store), mode="w", zarr_format=2)
-    write_image(data, group, axes="yx", fmt=FormatV04(), scale_factors=())
+    write_image(data, group, axes=axes, fmt=FormatV04(), scale_factors=())
     return str(store)
 
 
@@ -85,20 +85,43 @@ def test_an_unreachable_scheduler_is_one_sentence_and_writes_nothing(
     assert not list(_zarr.read_ome_zarr(store).labels)
 
 
-def test_the_widget_runs_an_ome_zarr_layer_on_the_cluster_at_its_address(
-    qtbot, make_napari_viewer, scheduler, tmp_path, tiny_model_2d
-) -> None:
+def _run_on_cluster(qtbot, viewer, widget, layer, address: str) -> None:
+    """Run the Segment widget on ``layer`` at the scheduler ``address``, and wait."""
+    widget.image_combo.set_layer(layer)
+    widget.scheduler_edit.setText(address)
+    with qtbot.waitSignal(widget.runner.finished, timeout=120_000):
+        assert widget.run() is not None
+    assert "on 1 dask workers" in widget.status.text(), widget.status.text()
+
+
+@pytest.fixture
+def segment(make_napari_viewer, tiny_model_2d):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     widget.model_combo.set_model_name(tiny_model_2d)
+    return viewer, widget
+
+
+def test_the_widget_runs_an_ome_zarr_layer_on_the_cluster_at_its_address(
+    qtbot, segment, scheduler, tmp_path, tiny_model_2d
+) -> None:
+    viewer, widget = segment
     data = np.random.default_rng(5).random((80, 96)).astype(np.float32)
     [layer] = viewer.open(_store(tmp_path, data), plugin="napari-unetseg")
-    widget.image_combo.set_layer(layer)
-    widget.scheduler_edit.setText(f" {scheduler} ")
-    with qtbot.waitSignal(widget.runner.finished, timeout=120_000):
-        assert widget.run() is not None
-    assert "on 1 dask workers" in widget.status.text()
+    _run_on_cluster(qtbot, viewer, widget, layer, f" {scheduler} ")
     out = viewer.layers[f"{layer.name} [unet]"].data
     assert not isinstance(out, np.ndarray)  # read lazily from the store
     expected = api.predict(data, tiny_model_2d)
     np.testing.assert_array_equal(np.asarray(out), expected)
+
+
+def test_one_channel_layer_of_a_multi_channel_store_runs_on_the_cluster(
+    qtbot, segment, scheduler, tmp_path, tiny_model_2d
+) -> None:
+    viewer, widget = segment
+    data = np.random.default_rng(6).random((2, 80, 96)).astype(np.float32)
+    layers = viewer.open(_store(tmp_path, data, axes="cyx"), plugin="napari-unetseg")
+    assert [la.metadata["channel"] for la in layers] == [0, 1]
+    _run_on_cluster(qtbot, viewer, widget, layers[1], scheduler)
+    out = viewer.layers[f"{layers[1].name} [unet]"].data
+    np.testing.assert_array_equal(np.asarray(out), api.predict(data[1], tiny_model_2d))

@@ -41,6 +41,8 @@ class SegmentRequest:
     store: str | None = None
     #: A dask scheduler address: the blocks run on that cluster, which reads ``store``.
     scheduler: str | None = None
+    #: The layer is this channel of ``store`` (a multi-channel image split into layers).
+    channel: int | None = None
 
 
 @dataclass
@@ -100,9 +102,19 @@ def _into_store(req: SegmentRequest, image: Any, ignore_split: bool = False) -> 
         return False
     if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
         return False
+    source, channel = _store_image(req)
+    if channel is not None:
+        source = source.one_channel(channel)
+    return tuple(source.data.shape) == tuple(image.shape)
+
+
+def _store_image(req: SegmentRequest) -> tuple[Any, int | None]:
+    """The store's full-resolution image, and the layer's channel of it (None when the
+    image has no channels)."""
     from .._zarr import read_ome_zarr
 
-    return tuple(read_ome_zarr(req.store).data.shape) == tuple(image.shape)
+    source = read_ome_zarr(req.store)
+    return source, req.channel if source.channel_axis is not None else None
 
 
 def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
@@ -127,7 +139,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     from .._zarr import LabelsStore, read_ome_zarr
     from ..batch import SegmentSettings
 
-    source = read_ome_zarr(req.store)
+    source, channel = _store_image(req)
     target, _ = LabelsStore.target(req.store, source, bundle.name)
     if LabelsStore.exists(target):  # replace only what an earlier run made
         LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
@@ -142,6 +154,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             image=None if client is not None else source,
             client=client,
             overwrite=True,
+            channel=channel,
             **options,
         )
     finally:

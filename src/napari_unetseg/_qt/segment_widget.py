@@ -291,6 +291,7 @@ class SegmentWidget(ui.DockWidget):
         return SegmentRequest(
             store=store,
             scheduler=self.scheduler_edit.text().strip() or None,
+            channel=layer.metadata.get("channel"),
             image=data,
             model=model,
             channel_axis=(data.ndim - 1) if layer.rgb else None,

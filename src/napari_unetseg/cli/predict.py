@@ -172,12 +172,8 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
             "With several inputs, --output must be a folder (each file becomes one task "
             "writing <name>_labels.tif)."
         )
-    if zarr_out and (args.probabilities or args.split_touching or args.channel is not None):
-        option = next(
-            o for o, on in (("--probabilities", args.probabilities),
-                            ("--split-touching", args.split_touching),
-                            ("--channel", args.channel is not None)) if on
-        )  # fmt: skip
+    if zarr_out and (args.probabilities or args.split_touching):
+        option = "--probabilities" if args.probabilities else "--split-touching"
         raise CLIError(f"{option} is not available with an OME-Zarr output; write TIFFs instead.")
     client = None
     if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
@@ -226,7 +222,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                     model,
                     args.output,
                     client=client,
-                    **forwarded(args, "level", "block_size", "resume", "overwrite"),
+                    **forwarded(args, "level", "block_size", "resume", "overwrite", "channel"),
                     **settings.predict_options(),
                 ),
                 show,

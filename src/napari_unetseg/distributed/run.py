@@ -28,8 +28,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     """What must match for ``resume`` to continue a store (different settings would mix
     two segmentations in one volume)."""
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
+    # The channel only when one was picked: stores made before it existed still resume.
+    picked = {} if spec.get("channel") is None else {"channel": spec["channel"]}
     return {
         **{k: spec[k] for k in keys},
+        **picked,
         "model": fingerprint,
         "block": list(plan.block),
         "halo": None if plan.starts is not None else list(plan.halo),
@@ -87,6 +90,7 @@ def predict_blocks_iter(
     resume: bool = False,
     overwrite: bool = False,
     image: Any = None,
+    channel: int | None = None,
     **options: Any,
 ) -> Generator[BlockProgress, None, BlocksResult]:
     """Segment ``source`` into an OME-Zarr ``output``, block by block (a generator).
@@ -112,7 +116,11 @@ def predict_blocks_iter(
     overwrite : bool
         Replace an existing output.
     image : ImageData, optional
-        The already opened source (in-process runs only).
+        The already opened source (in-process runs only), with all its channels.
+    channel : int, optional
+        Segment this channel (from 0) of a multi-channel image, e.g. the nuclear stain:
+        every block reads that channel alone. A multi-channel image given to a
+        one-channel model without it is refused, in one sentence naming the channels.
     **options
         ``object_size``, ``fill_holes``, ``tile_size``, ``overlap``, ``batch_size``,
         ``device``, ``precision``, ``tta``: as for :func:`napari_unetseg.api.predict`
@@ -140,7 +148,7 @@ def predict_blocks_iter(
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
-    run = _prepare(source, model, output, level, client, block_size, halo, image, options)
+    run = _prepare(source, model, output, level, client, block_size, halo, image, channel, options)
     store = _open_store(
         run.target,
         run.plan,
@@ -162,7 +170,8 @@ def predict_blocks_iter(
     todo = run.plan.by_cost([i for i in run.plan.boxes() if not done[i]])
     total = len(run.plan.boxes())
     skipped = total - len(todo)
-    yield BlockProgress(skipped, total, message=run.size_message or None)
+    said = " ".join(m for m in (run.channel_note, run.size_message) if m)
+    yield BlockProgress(skipped, total, message=said or None)
     records: list[dict[str, Any]] = []
     for record in _blocks(run, todo, client):
         records.append(record)
@@ -191,6 +200,7 @@ class _Run:
     parent: str | None
     settings: dict[str, Any]
     provenance: dict[str, Any] | None
+    channel_note: str = ""
 
 
 def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[int, ...]:
@@ -257,18 +267,26 @@ def _prepare(
     block_size: Any,
     halo: Any,
     image: Any,
+    channel: int | None,
     options: dict[str, Any],
 ) -> _Run:
     """Open the input and the model, plan the blocks, and check what the workers see."""
     from .. import api
-    from ..batch import SegmentSettings
+    from ..batch import SegmentSettings, check_channels
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
     img = image if image is not None else _io.read_image(source, lazy=True, level=level)
+    channel_note = ""
+    if channel is not None:
+        n, names = img.data.shape[img.channel_axis or 0], img.channel_names
+        img = img.one_channel(int(channel))
+        named = f" ({names[channel]!r})" if names else ""
+        channel_note = f"Channel {channel} of {n}{named} segmented."
     bundle = api.load_model(model)
+    check_channels(img, bundle)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
     plan, size, size_message = _make_plan(img, bundle, layout, opts, block_size, halo)
@@ -278,6 +296,7 @@ def _prepare(
     spec: dict[str, Any] = {
         "source": source,
         "level": int(level),
+        "channel": None if channel is None else int(channel),
         "channel_axis": img.channel_axis,
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
         "object_size": size,
@@ -299,7 +318,7 @@ def _prepare(
     if client is not None:
         # Labels added to an image store go under its labels/ group, made on the first run.
         check_visible(client, [source, parent or os.path.dirname(target) or "."])
-    used = SegmentSettings(model=bundle.name, **opts).to_dict()
+    used = SegmentSettings(model=bundle.name, channel=channel, **opts).to_dict()
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(
         img,
@@ -313,6 +332,7 @@ def _prepare(
         parent,
         settings,
         provenance,
+        channel_note,
     )
 
 
@@ -432,7 +452,8 @@ def _open_store(
         except ValueError as exc:
             raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
         if recorded != settings:
-            changed = sorted(k for k in settings if recorded.get(k) != settings[k])
+            keys = set(settings) | set(recorded or {})
+            changed = sorted(k for k in keys if (recorded or {}).get(k) != settings.get(k))
             raise ValueError(
                 f"Cannot resume {target!r}: it was started with other settings "
                 f"({', '.join(changed)}); use --overwrite to start again."

@@ -41,14 +41,17 @@ def _worker_model(payload: tuple[str, dict[str, Any]]) -> tuple[Any, Any]:
         return _MODELS[key]
 
 
-def _source(path: str, level: int) -> Any:
-    """The input image (lazy), opened once per process and thread."""
+def _source(path: str, level: int, channel: int | None = None) -> Any:
+    """The input image (lazy; one channel of it when ``channel`` is given), opened once
+    per process and thread."""
     cache = getattr(_WORKER, "sources", None)
     if cache is None:
         cache = _WORKER.sources = {}
-    if (path, level) not in cache:
-        cache[(path, level)] = _io.read_image(path, lazy=True, level=level).data
-    return cache[(path, level)]
+    key = (path, level, channel)
+    if key not in cache:
+        img = _io.read_image(path, lazy=True, level=level)
+        cache[key] = (img if channel is None else img.one_channel(channel)).data
+    return cache[key]
 
 
 def _predict_block(
@@ -86,7 +89,7 @@ def _predict_block_here(
     if threads:
         torch.set_num_threads(int(threads))
     bundle, raw = models if models is not None else _worker_model(payload)
-    data = image if image is not None else _source(spec["source"], spec["level"])
+    data = image if image is not None else _source(spec["source"], spec["level"], spec["channel"])
     layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
     view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
     if math.prod(view.shape) * np.dtype(view.dtype).itemsize <= PREFETCH_BYTES:
