@@ -257,3 +257,75 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
     # Resuming with another channel would mix two segmentations: refused by name.
     code, io = run_cli([*base, "--channel", "0", "--block-size", "96", "--resume"], capsys)
     assert code == 1 and "other settings (channel)" in io.err
+
+
+def same_objects(ours: np.ndarray, theirs: np.ndarray) -> bool:
+    """The same foreground cut into the same objects (ids may differ)."""
+    fg = ours > 0
+    if not np.array_equal(fg, theirs > 0):
+        return False
+    pairs = np.unique(np.stack([ours[fg], theirs[fg]]), axis=1).shape[1]
+    return pairs == len(np.unique(ours[fg])) == len(np.unique(theirs[fg]))
+
+
+def test_split_touching_block_by_block_equals_one_process(
+    image_2d, cluster, tmp_path, monkeypatch, capsys
+) -> None:
+    from napari_unetseg.distributed import instances
+
+    monkeypatch.setattr(instances, "SPLIT_BLOCK", {2: 64, 3: 24})  # many block borders
+    path, _ = image_2d
+    img = _io.read_image(path)
+    expected = api.segment(img.data, "nuclei-2d", object_size=None, split_touching=True)
+    out = tmp_path / "split.ome.zarr"
+    result = dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None,
+                                 split_touching=True)  # fmt: skip
+    labels = read_labels(out)
+    assert result.stats["objects"] == len(np.unique(expected)) - 1 == labels.max() > 20
+    assert labels.dtype == np.uint32 and same_objects(labels, expected)
+    assert not {instances.SCRATCH, instances.NAMES} & set(os.listdir(out))  # cleaned up
+
+    # 3D, on the cluster, through the CLI.
+    vol, _ = synthetic_nuclei((24, 72, 88), seed=6)
+    vpath = tmp_path / "vol.tif"
+    _io.write_image(vpath, vol, axes="ZYX", scale=(2.0, 1.0, 1.0))
+    expected3 = api.segment(vol, "nuclei-3d", object_size=None, split_touching=True,
+                            scale=(2.0, 1.0, 1.0))  # fmt: skip
+    out3 = tmp_path / "split3.ome.zarr"
+    argv = ["predict", str(vpath), "-m", "nuclei-3d", "--object-size", "off", "-o", str(out3),
+            "--split-touching", "--block-size", "48", "--scheduler", cluster.scheduler.address]  # fmt: skip
+    code, io = run_cli(argv, capsys)
+    assert code == 0 and f"{expected3.max()} objects" in io.out, io.err
+    assert same_objects(read_labels(out3), expected3)
+
+
+def test_a_split_interrupted_while_numbering_resumes_from_its_names(
+    image_2d, tmp_path, monkeypatch
+) -> None:
+    from napari_unetseg.distributed import instances
+
+    monkeypatch.setattr(instances, "SPLIT_BLOCK", {2: 64, 3: 24})
+    path, _ = image_2d
+    out = tmp_path / "r.ome.zarr"
+    options = {"block_size": 96, "object_size": None, "split_touching": True}
+    calls = []
+
+    def fail_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError("the disk went away")
+        return number(*args)
+
+    number = instances._number_chunk
+    monkeypatch.setattr(instances, "_number_chunk", fail_second)
+    with pytest.raises(OSError, match="disk went away"):
+        dist.predict_blocks(path, "nuclei-2d", out, **options)
+    assert _zarr.LabelsStore(out).info["instances"] == "named"
+    monkeypatch.setattr(instances, "_number_chunk", number)
+    split = []
+    monkeypatch.setattr(instances, "_split_block", lambda *a: split.append(a))
+    dist.predict_blocks(path, "nuclei-2d", out, resume=True, **options)
+    assert not split  # the names were kept: only the numbering ran again
+    img = _io.read_image(path)
+    expected = api.segment(img.data, "nuclei-2d", object_size=None, split_touching=True)
+    assert same_objects(read_labels(out), expected)

@@ -392,6 +392,28 @@ class LabelsStore:
 
         zarr.open_array(os.path.join(self.path, BLOCKS), mode="r+")[tuple(index)] = 1
 
+    def set_info(self, **values: Any) -> None:
+        """Record ``values`` in the store's ``unetseg`` attributes (e.g. a pass finished)."""
+        info = self.info
+        info.update(values)
+        self._group("r+").attrs["unetseg"] = json.loads(json.dumps(info))
+
+    def create_scratch(
+        self, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], dtype: Any
+    ) -> Any:
+        """A working array inside the store (replaced if it exists), removed by
+        :meth:`drop_scratch` before the store is finished."""
+        extra: dict[str, Any] = {}
+        if _format(self.info["version"]).zarr_format == 2:
+            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        return self._group("r+").create_array(
+            name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0, overwrite=True, **extra
+        )
+
+    def drop_scratch(self, *names: str) -> None:
+        for name in names:
+            shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
+
     # -- finishing ------------------------------------------------------------------------
     def pyramid_tasks(self) -> list[tuple[int, tuple[slice, ...]]]:
         """(level, region) pairs that build the pyramid, chunk rows of each new level.

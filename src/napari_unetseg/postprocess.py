@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["split_touching"]
+__all__ = ["split_dims", "split_touching"]
 
 
 def split_touching(
@@ -124,6 +124,12 @@ def _merge_small(objects: np.ndarray, min_size: int) -> np.ndarray:
     return objects
 
 
+def split_dims(ndim: int, model_dims: int) -> int:
+    """How many trailing axes of ``ndim``-dimensional labels a split works in: 3 for any
+    stack (a nucleus keeps one label through its planes), else the model's."""
+    return min(max(model_dims, 3), ndim)
+
+
 def split_stack(
     labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int
 ) -> np.ndarray:
@@ -133,7 +139,7 @@ def split_stack(
     3D convention is Z, Y, X), so a nucleus keeps one label through its planes; results
     with more leading axes (time) are split one volume at a time.
     """
-    dims = min(max(model_dims, 3), labels.ndim)
+    dims = split_dims(labels.ndim, model_dims)
     scale = tuple(sampling[-dims:]) if sampling else None
     if labels.ndim == dims:
         return split_touching(labels, sampling=scale)

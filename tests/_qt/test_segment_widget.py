@@ -278,27 +278,28 @@ def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
     )
 
 
-def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
-    qtbot, segment, monkeypatch, tmp_path, tiny_model_2d
-):
+def _open_store(viewer, path, data, axes):
+    """``data`` written as an OME-Zarr store at ``path`` and opened with our reader."""
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image
 
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    write_image(data, group, axes=axes, fmt=FormatV04(), scale_factors=())
+    [layer] = viewer.open(str(path), plugin="napari-unetseg")
+    return layer
+
+
+def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
+    qtbot, segment, monkeypatch, tmp_path, tiny_model_2d
+):
     from napari_unetseg import _zarr, api
     from napari_unetseg._qt import segment_job
 
     viewer, widget = segment
     data = np.random.default_rng(7).random((3, 80, 96)).astype(np.float32)
     store = tmp_path / "big.ome.zarr"
-    write_image(
-        data,
-        zarr.open_group(str(store), mode="w", zarr_format=2),
-        axes="zyx",
-        fmt=FormatV04(),
-        scale_factors=(),
-    )
-    [layer] = viewer.open(str(store), plugin="napari-unetseg")
+    layer = _open_store(viewer, store, data, "zyx")
     monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
     widget.image_combo.set_layer(layer)
     _run_and_wait(qtbot, widget)
@@ -310,3 +311,30 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     np.testing.assert_array_equal(
         np.asarray(out), api.predict(data, tiny_model_2d, object_size=None)
     )
+
+
+def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(
+    qtbot, segment, monkeypatch, tmp_path
+):
+    from napari_unetseg._qt import segment_job
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+    from napari_unetseg.postprocess import split_stack
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")
+    data = synthetic_nuclei((128, 160), seed=2)[0].astype(np.float32)
+    layer = _open_store(viewer, tmp_path / "cells.ome.zarr", data, "yx")
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
+    widget.image_combo.set_layer(layer)
+    _run_and_wait(qtbot, widget)
+    semantic = np.asarray(viewer.layers["cells [unet]"].data)
+    widget.split_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert "labels/" in widget.status.text()
+    assert "touching ones split apart" in widget.status.text(), widget.status.text()
+    split = np.asarray(viewer.layers["cells [unet]"].data)
+    expected = split_stack(semantic, tuple(layer.scale), 2)  # what a one-process run splits
+    fg = split > 0
+    assert np.array_equal(fg, expected > 0) and len(np.unique(expected)) > 10
+    pairs = np.unique(np.stack([split[fg], expected[fg]]), axis=1).shape[1]
+    assert pairs == len(np.unique(split[fg])) == len(np.unique(expected[fg]))

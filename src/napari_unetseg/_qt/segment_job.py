@@ -95,10 +95,10 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     )
 
 
-def _into_store(req: SegmentRequest, image: Any, ignore_split: bool = False) -> bool:
+def _into_store(req: SegmentRequest, image: Any) -> bool:
     """Whether the result can go into the layer's own OME-Zarr store: the layer is that
     store's full-resolution image and only labels are asked for."""
-    if req.store is None or (req.split and not ignore_split):
+    if req.store is None:
         return False
     if req.options.get("return_probabilities") or req.options.get("return_uncertainty"):
         return False
@@ -124,7 +124,7 @@ def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
         raise ValueError(
             "'Current plane only' runs here; clear the dask scheduler address to preview a plane."
         )
-    if not _into_store(req, image, ignore_split=True):
+    if not _into_store(req, image):
         raise ValueError(
             "Running on a dask cluster needs the full-resolution image of an OME-Zarr store "
             "(opened from a .zarr folder the workers can read), and only labels as output."
@@ -155,6 +155,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             client=client,
             overwrite=True,
             channel=channel,
+            split_touching=req.split,
             **options,
         )
     finally:
@@ -162,14 +163,17 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             dist.close(client)
     labels = read_ome_zarr(done.output).data
     stats = dict(done.stats)
-    stats["provenance"] = _provenance(req, bundle, False)
+    # A block run says its object size in a sentence; the widget reads it as an
+    # in-memory run's record.
+    stats["object_size"] = {"message": stats.get("object_size") or ""}
+    stats["provenance"] = _provenance(req, bundle, req.split)
     where = f" on {stats['workers']} dask workers" if client is not None else ""
     summary = (
         f"Written block by block{where} to {done.output} ({stats['blocks']} blocks, "
         f"{stats['seconds']:.1f} s); shown from there."
     )
     if req.split:
-        summary += " Touching objects were not split: the blocks are written as they come."
+        summary += f" {stats['objects']:,} objects, touching ones split apart."
     return SegmentResult(labels, summary=summary, stats=stats)
 
 

@@ -67,6 +67,7 @@ class ProgressBar:
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def say(message: str) -> None:

@@ -4,6 +4,7 @@ clusters through ``napari_unetseg.distributed``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -172,9 +173,10 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
             "With several inputs, --output must be a folder (each file becomes one task "
             "writing <name>_labels.tif)."
         )
-    if zarr_out and (args.probabilities or args.split_touching):
-        option = "--probabilities" if args.probabilities else "--split-touching"
-        raise CLIError(f"{option} is not available with an OME-Zarr output; write TIFFs instead.")
+    if zarr_out and args.probabilities:
+        raise CLIError(
+            "--probabilities is not available with an OME-Zarr output; write TIFFs instead."
+        )
     client = None
     if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
         plan = batch.plan_batch(
@@ -208,21 +210,42 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     t0 = time.perf_counter()
 
+    # One bar per stage that has blocks to count: the prediction, then (--split-touching)
+    # the split and the numbering of the objects.
+    bars = {
+        "blocks": ProgressBar(src.name, unit="block"),
+        "split": ProgressBar(f"{src.name}: splitting touching objects", unit="block"),
+        "number": ProgressBar(f"{src.name}: numbering objects", unit="chunk"),
+    }
+
     def show(record: Any) -> None:
         if record.message:
             say(f"{src.name}: {record.message}")
-        if record.stage == "blocks":
-            bar(record)
+        if record.stage in bars:
+            for stage, other in bars.items():
+                if stage != record.stage:
+                    other.__exit__()
+            bars[record.stage](record)
 
     try:
-        with ProgressBar(src.name, unit="block") as bar:
+        with contextlib.ExitStack() as stack:
+            for bar in bars.values():
+                stack.enter_context(bar)
             result = api.drain(
                 dist.predict_blocks_iter(
                     src,
                     model,
                     args.output,
                     client=client,
-                    **forwarded(args, "level", "block_size", "resume", "overwrite", "channel"),
+                    **forwarded(
+                        args,
+                        "level",
+                        "block_size",
+                        "resume",
+                        "overwrite",
+                        "channel",
+                        "split_touching",
+                    ),
                     **settings.predict_options(),
                 ),
                 show,
@@ -238,6 +261,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     print(
         f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
         f"({s['blocks']} blocks, {s['skipped']} already done) on {where} in {s['precision']}"
+        + (f"; {s['objects']:,} objects" if "objects" in s else "")
     )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections.abc import Generator, Sequence
@@ -30,9 +31,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
     # The channel only when one was picked: stores made before it existed still resume.
     picked = {} if spec.get("channel") is None else {"channel": spec["channel"]}
+    split = {"split_touching": True} if spec.get("split_touching") else {}
     return {
         **{k: spec[k] for k in keys},
         **picked,
+        **split,
         "model": fingerprint,
         "block": list(plan.block),
         "halo": None if plan.starts is not None else list(plan.halo),
@@ -91,6 +94,7 @@ def predict_blocks_iter(
     overwrite: bool = False,
     image: Any = None,
     channel: int | None = None,
+    split_touching: bool = False,
     **options: Any,
 ) -> Generator[BlockProgress, None, BlocksResult]:
     """Segment ``source`` into an OME-Zarr ``output``, block by block (a generator).
@@ -121,6 +125,10 @@ def predict_blocks_iter(
         Segment this channel (from 0) of a multi-channel image, e.g. the nuclear stain:
         every block reads that channel alone. A multi-channel image given to a
         one-channel model without it is refused, in one sentence naming the channels.
+    split_touching : bool
+        Instance labels: touching objects split apart as
+        :func:`napari_unetseg.api.segment` does, block by block with a margin
+        (:mod:`napari_unetseg.distributed.instances`), ids 1..N over the whole image.
     **options
         ``object_size``, ``fill_holes``, ``tile_size``, ``overlap``, ``batch_size``,
         ``device``, ``precision``, ``tta``: as for :func:`napari_unetseg.api.predict`
@@ -148,6 +156,7 @@ def predict_blocks_iter(
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
+    options["split_touching"] = bool(split_touching)
     run = _prepare(source, model, output, level, client, block_size, halo, image, channel, options)
     store = _open_store(
         run.target,
@@ -177,12 +186,29 @@ def predict_blocks_iter(
         records.append(record)
         yield BlockProgress(skipped + len(records), total)
     block_seconds = time.perf_counter() - t0
+    objects = None
+    if run.spec["split_touching"]:
+        objects = yield from _split(store, run, client)
     yield from _pyramid(store, client, run.target, total)
     store.finish(
         name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
     )
     seconds = time.perf_counter() - t0
-    return BlocksResult(run.target, _stats(run, records, skipped, seconds, block_seconds, client))
+    stats = _stats(run, records, skipped, seconds, block_seconds, client)
+    if objects is not None:
+        stats["objects"] = objects
+    return BlocksResult(run.target, stats)
+
+
+def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgress, None, int]:
+    """Instance labels from the semantic ones just written (``split_touching``)."""
+    from .instances import SplitPlan, split_touching_blocks
+
+    size = run.spec["object_size"]
+    if not isinstance(size, numbers.Real):  # off: objects as the model was trained for
+        size = (run.bundle.object_size or {}).get("diameter", 16.0)
+    plan = SplitPlan.make(run.plan.out_shape, run.bundle.spatial_dims, run.flat.scale, size)
+    return (yield from split_touching_blocks(store, plan, client))
 
 
 @dataclass
@@ -276,6 +302,7 @@ def _prepare(
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
+    split = bool(options.pop("split_touching", False))
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
     img = image if image is not None else _io.read_image(source, lazy=True, level=level)
@@ -309,6 +336,7 @@ def _prepare(
         "precision": opts["precision"],
         "tta": bool(opts["tta"]),
         "threads": 1 if client is not None else None,
+        "split_touching": split,
     }
     target, parent = LabelsStore.target(
         output, img if isinstance(img, _zarr_image()) else None, bundle.name
@@ -318,7 +346,9 @@ def _prepare(
     if client is not None:
         # Labels added to an image store go under its labels/ group, made on the first run.
         check_visible(client, [source, parent or os.path.dirname(target) or "."])
-    used = SegmentSettings(model=bundle.name, channel=channel, **opts).to_dict()
+    used = SegmentSettings(
+        model=bundle.name, channel=channel, split_touching=split, **opts
+    ).to_dict()
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(
         img,
@@ -470,7 +500,10 @@ def _open_store(
         units=flat.units,
         translate=translate,
         version=getattr(img, "version", "0.4"),
-        dtype=np.uint8 if bundle.n_labels <= 255 else np.uint16,
+        # Instance ids need room; class labels do not.
+        dtype=np.uint32
+        if settings.get("split_touching")
+        else (np.uint8 if bundle.n_labels <= 255 else np.uint16),
         settings=settings,
         overwrite=overwrite,
         image=parent,
