@@ -165,7 +165,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
             f"{str(path)!r} is not an OME-Zarr image (it holds no multiscales image)."
         )
     node = nodes[0]
-    levels = tuple(node.data)
+    levels = _checked_levels(node)
     if not isinstance(level, (int, np.integer)) or not 0 <= level < len(levels):
         raise ZarrReadError(
             f"{str(path)!r} has pyramid levels 0 to {len(levels) - 1}; level {level!r} does "
@@ -194,7 +194,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
 
     is_label = any(isinstance(s, Label) for s in node.specs)
     labels = {
-        n.metadata.get("name") or f"labels {i}": tuple(n.data)
+        n.metadata.get("name") or f"labels {i}": _checked_levels(n)
         for i, n in enumerate(nodes[1:])
         if any(isinstance(s, Label) for s in n.specs) and n.data
     }
@@ -215,6 +215,46 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         path=str(path),
         labels=labels,
     )
+
+
+class _CheckedChunks:
+    """One pyramid level's zarr array, read so that a damaged chunk is one sentence
+    (a :class:`ZarrReadError`) instead of a codec's traceback deep in dask."""
+
+    def __init__(self, array: Any, where: str) -> None:
+        self.array, self.where = array, where
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.array[index])
+        except Exception as exc:  # noqa: BLE001 - codecs raise anything (RuntimeError, ...)
+            reason = str(exc).strip().rstrip(".") or type(exc).__name__
+            raise ZarrReadError(
+                f"{self.where} cannot be read: a chunk is damaged or unreadable ({reason})."
+            ) from exc
+
+
+def _checked_levels(node: Any) -> tuple[Any, ...]:
+    """The node's levels as dask arrays whose reads fail in one sentence (ome-zarr-py's
+    own arrays when the levels cannot be opened this way, e.g. a remote store)."""
+    import dask.array as da
+    import zarr
+    from ome_zarr.reader import Multiscales
+
+    spec = next((s for s in node.specs if isinstance(s, Multiscales)), None)
+    if spec is None or len(spec.datasets) != len(node.data):
+        return tuple(node.data)
+    levels = []
+    for lazy, name in zip(node.data, spec.datasets):
+        where = os.path.join(str(node.zarr.path), name)
+        try:
+            array = zarr.open_array(where, mode="r")
+        except Exception:  # noqa: BLE001 - not a local array: keep ome-zarr-py's
+            return tuple(node.data)
+        checked = _CheckedChunks(array, repr(where))
+        levels.append(da.from_array(checked, chunks=lazy.chunks, name=f"checked-{lazy.name}"))
+    return tuple(levels)
 
 
 def _provenance(path: Path) -> dict[str, Any] | None:

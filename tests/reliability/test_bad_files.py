@@ -360,3 +360,45 @@ def test_writer_target_is_folder(tmp_path):
         _writer.write_labels(str(target), np.ones((8, 8), np.uint8), {})
     assert_one_sentence(str(info.value), "is a folder")
     assert_untouched(before)
+
+
+def _damaged_zarr(folder: Path) -> Path:
+    """An OME-Zarr image (NGFF 0.4) whose first chunk holds garbage instead of zstd data."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    store = folder / "damaged.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    image = synthetic_nuclei((64, 64), seed=2)[0]
+    write_image(image, group, axes="yx", fmt=FormatV04(), scale_factors=(), chunks=(32, 32))
+    chunks = sorted(f for f in store.rglob("*") if f.is_file() and not f.name.startswith("."))
+    chunks[0].write_bytes(b"not zstd data")
+    return store
+
+
+@pytest.mark.parametrize(
+    "output, what",
+    [
+        pytest.param(
+            o,
+            w,
+            marks=case(
+                f"files/damaged-zarr-chunk-{o}",
+                "CLI",
+                f"`predict` on an OME-Zarr image with one damaged chunk, {w}",
+                "refused: the store's array cannot be read, a chunk is damaged (with the "
+                "reason); nothing written",
+            ),
+        )
+        for o, w in [("tiff", "TIFF output"), ("zarr", "OME-Zarr output (block by block)")]
+    ],
+)
+def test_damaged_zarr_chunk_cli(capsys, tmp_path, output, what):
+    src = _damaged_zarr(tmp_path)
+    out = tmp_path / ("labels" if output == "tiff" else "labels.ome.zarr")
+    before = snapshot(src)
+    assert_cli_refused(capsys, "predict", src, "-o", out, "--model", "nuclei-2d",
+                       match="a chunk is damaged")  # fmt: skip
+    assert_untouched(before)
+    assert not out.exists() or not any(out.iterdir())
