@@ -28,7 +28,6 @@ when known, and which part of it the scribble benchmark paints and which part it
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import os
 import subprocess
@@ -640,69 +639,15 @@ def fetch_member(member: Member, cache: str | os.PathLike | None = None) -> Path
 
 # --- readers ---------------------------------------------------------------------------
 
-_NIFTI_DTYPES = {
-    2: "u1",
-    4: "i2",
-    8: "i4",
-    16: "f4",
-    64: "f8",
-    256: "i1",
-    512: "u2",
-    768: "u4",
-}
-
 
 def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Read a NIfTI-1 file (``.nii`` or ``.nii.gz``) into a (Z, Y, X) array.
+    """Read a NIfTI file (``.nii`` or ``.nii.gz``) with the plugin's own reader
+    (:func:`napari_unetseg._nifti.read_nifti`): a (Z, Y, X) array, the file's voxel axes
+    reversed, and the voxel size per returned axis."""
+    from napari_unetseg import _io  # noqa: PLC0415
 
-    Uses nibabel when it is installed; otherwise a minimal reader of the NIfTI-1
-    header (single file, scalar data types, scaling slope/intercept applied).
-
-    Parameters
-    ----------
-    path : path
-        The file.
-
-    Returns
-    -------
-    data : ndarray
-        Array indexed (z, y, x) (the file's voxel axes reversed).
-    spacing : tuple of float
-        Voxel size per returned axis.
-    """
-    try:
-        import nibabel  # noqa: PLC0415
-    except ImportError:
-        nibabel = None
-    if nibabel is not None:
-        image = nibabel.load(os.fspath(path))
-        data = np.asanyarray(image.dataobj)
-        zooms = tuple(float(z) for z in image.header.get_zooms()[: data.ndim])
-        return np.ascontiguousarray(data.T), zooms[::-1]
-    opener = gzip.open if os.fspath(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    endian = "<" if np.frombuffer(raw[:4], "<i4")[0] == 348 else ">"
-    if np.frombuffer(raw[:4], f"{endian}i4")[0] != 348:
-        raise ValueError(f"{path}: not a NIfTI-1 file")
-    dim = np.frombuffer(raw[40:56], f"{endian}i2")
-    code = int(np.frombuffer(raw[70:72], f"{endian}i2")[0])
-    pixdim = np.frombuffer(raw[76:108], f"{endian}f4")
-    offset = int(np.frombuffer(raw[108:112], f"{endian}f4")[0])
-    slope, inter = np.frombuffer(raw[112:120], f"{endian}f4")
-    if code not in _NIFTI_DTYPES:
-        raise ValueError(f"{path}: NIfTI data type {code} is not supported")
-    ndim = int(dim[0])
-    shape = tuple(int(s) for s in dim[1 : ndim + 1])
-    dtype = np.dtype(_NIFTI_DTYPES[code]).newbyteorder(endian)
-    count = int(np.prod(shape))
-    data = np.frombuffer(raw, dtype, count=count, offset=max(offset, 352))
-    data = data.reshape(shape[::-1]).astype(dtype.type)  # native order; C order: (z, y, x)
-    scale = float(slope) if np.isfinite(slope) and slope != 0 else 1.0
-    shift = float(inter) if np.isfinite(inter) else 0.0
-    if scale != 1.0 or shift != 0.0:
-        data = data * scale + shift
-    return np.ascontiguousarray(data), tuple(float(p) for p in pixdim[1 : ndim + 1][::-1])
+    img = _io.read_image(path)
+    return img.data, img.scale
 
 
 def _read_tiff(path: Path) -> np.ndarray:

@@ -39,8 +39,13 @@ def test_contributions_and_display_names(manifest):
         "Synthetic nuclei (2D)",
         "Synthetic nuclei (3D)",
     ]
-    reader, zarr_reader = contrib.readers
+    reader, nifti_reader, zarr_reader = contrib.readers
     assert {"*.tif", "*.tiff", "*.ome.tif"} <= set(reader.filename_patterns)
+    assert set(nifti_reader.filename_patterns) == {"*.nii", "*.nii.gz"}
+    assert (
+        commands[nifti_reader.command].python_name
+        == "napari_unetseg._reader:napari_get_nifti_reader"
+    )
     assert commands[reader.command].python_name == "napari_unetseg._reader:napari_get_reader"
     assert {"*.zarr", "*.ome.zarr"} <= set(zarr_reader.filename_patterns)
     assert zarr_reader.accepts_directories
@@ -50,13 +55,14 @@ def test_contributions_and_display_names(manifest):
     )
     [writer] = contrib.writers
     assert [str(t) for t in writer.layer_types] == ["labels"]
-    assert {".tif", ".tiff"} <= set(writer.filename_extensions)
+    assert {".tif", ".tiff", ".nii", ".nii.gz"} <= set(writer.filename_extensions)
 
 
 @pytest.mark.parametrize(
     "command",
     [
         "napari-unetseg.get_reader",
+        "napari-unetseg.get_nifti_reader",
         "napari-unetseg.get_zarr_reader",
         "napari-unetseg.write_labels",
         "napari-unetseg.sample_nuclei_2d",

@@ -56,6 +56,8 @@ _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 #: Plain 2D image files (a grey or RGB(A) plane, no pixel size) read with imageio: photos
 #: and exports of microscopy images, and datasets such as the Data Science Bowl 2018.
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+#: NIfTI images (MR, CT), read whole with nibabel (:mod:`napari_unetseg._nifti`).
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
 
 
@@ -89,6 +91,9 @@ class ImageData:
     provenance : dict, optional
         How labels written by this plugin were made (model, model file hash,
         settings; see :mod:`napari_unetseg.provenance`), from the OME map annotation.
+    affine : tuple of tuples, optional
+        A NIfTI input's 4 x 4 voxel-to-world matrix (of the file's own (i, j, k) axes),
+        so labels written as NIfTI lie exactly on the image.
     """
 
     data: Any
@@ -101,6 +106,7 @@ class ImageData:
     translate: tuple[float, ...] | None = None
     channel_names: tuple[str, ...] | None = None
     provenance: dict[str, Any] | None = None
+    affine: tuple[tuple[float, ...], ...] | None = None
 
     @property
     def is_rgb(self) -> bool:
@@ -163,7 +169,7 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
 def image_name(path: str | os.PathLike) -> str:
     """A file's name without its TIFF or zarr extension (``a.ome.tif`` -> ``a``)."""
     name = Path(os.fspath(path).rstrip("/\\")).name
-    for suffix in _TIFF_SUFFIXES + PLAIN_SUFFIXES + (".ome.zarr", ".zarr"):
+    for suffix in _TIFF_SUFFIXES + PLAIN_SUFFIXES + (".ome.zarr", ".zarr", ".nii.gz", ".nii"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -189,8 +195,10 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     Parameters
     ----------
     path : str or path
-        A TIFF, OME-TIFF or ImageJ TIFF file, an OME-Zarr store, or a PNG, JPEG or BMP
-        plane (grey or RGB(A), no pixel size: read whole with imageio).
+        A TIFF, OME-TIFF or ImageJ TIFF file, an OME-Zarr store, a NIfTI image
+        (``.nii`` / ``.nii.gz``, read whole with :func:`napari_unetseg._nifti.read_nifti`),
+        or a PNG, JPEG or BMP plane (grey or RGB(A), no pixel size: read whole with
+        imageio).
     lazy : bool, optional
         ``True``: return a dask array reading tiles/pages on demand (tifffile's zarr
         store); ``False``: read the whole array; ``None`` (default): lazy when the
@@ -217,6 +225,10 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
 
         return read_ome_zarr(path, level=level)
     path = Path(path)
+    if path.name.lower().endswith(NIFTI_SUFFIXES) and level == 0:
+        from ._nifti import read_nifti
+
+        return read_nifti(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
     if level != 0:

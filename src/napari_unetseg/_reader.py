@@ -1,4 +1,5 @@
-"""napari reader for TIFF / OME-TIFF / ImageJ TIFF with physical pixel sizes.
+"""napari readers for TIFF / OME-TIFF / ImageJ TIFF, OME-Zarr and NIfTI, with physical
+pixel sizes.
 
 Each file becomes layers carrying the file's ``scale`` (and ``units`` where napari
 supports them, so the scale bar shows µm); channels are split into one layer per channel
@@ -45,6 +46,28 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
             _io.check_tiff(p)
         except (ValueError, OSError) as exc:
             _warn(exc)
+            return None
+    return read_tiffs
+
+
+def napari_get_nifti_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """The reader function for NIfTI images (``.nii`` / ``.nii.gz``: MR, CT), or ``None``.
+
+    Their voxel sizes become the layers' scale, and their affine is kept in the layers'
+    ``metadata['nifti_affine']``, so labels made on them are saved on the same affine.
+    A file whose header nibabel cannot read gets one warning and ``None``, as for TIFFs.
+    """
+    paths = _as_list(path)
+    if not paths or not all(str(p).lower().endswith(_io.NIFTI_SUFFIXES) for p in paths):
+        return None
+    import nibabel as nib
+
+    for p in paths:
+        try:
+            nib.load(os.fspath(p))  # the header only: the voxels are read by read_tiffs
+        except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds
+            reason = str(exc).strip().rstrip(".") or type(exc).__name__
+            _warn(ValueError(f"{os.fspath(p)!r} is not a readable NIfTI file ({reason})."))
             return None
     return read_tiffs
 
@@ -101,7 +124,8 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
 
 
 def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
-    """Layer data tuples for one or several TIFF files (``None`` when none is readable)."""
+    """Layer data tuples for one or several TIFF (or NIfTI) files (``None`` when none is
+    readable)."""
     layers: list[LayerData] = []
     for p in _as_list(path):
         try:
@@ -126,6 +150,8 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
     }
     if img.provenance:  # kept, so saving the layer again keeps how it was made
         meta["metadata"]["unetseg"] = img.provenance
+    if img.affine is not None:  # a NIfTI image: labels are saved on its affine
+        meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
     if flat.units is not None and _supports_units():
         meta["units"] = tuple(u or "pixel" for u in flat.units)
     if img.translate is not None:

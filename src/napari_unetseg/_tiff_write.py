@@ -31,8 +31,11 @@ def write_labels(
     axes: str | None = None,
     units: tuple[str, ...] | None = None,
     provenance: dict[str, Any] | None = None,
+    affine: Any = None,
 ) -> Path:
-    """Write a label image as a compressed OME-TIFF, atomically.
+    """Write a label image as a compressed OME-TIFF, atomically (a ``.nii`` /
+    ``.nii.gz`` path: a NIfTI label image on ``affine``, see
+    :func:`napari_unetseg._nifti.write_nifti_labels`).
 
     Labels are stored as the smallest of uint8 / uint16 / uint32 that holds them, and the
     OME channel is named "labels" so :func:`read_image` (and napari through our reader)
@@ -56,6 +59,9 @@ def write_labels(
         How the labels were made (see :mod:`napari_unetseg.provenance`): stored as an
         OME map annotation (keys ``unetseg:<key>``, JSON values) that
         :func:`read_image` returns as ``provenance``.
+    affine : 4 x 4 array-like, optional
+        For a NIfTI path: the image's voxel-to-world matrix (``ImageData.affine`` of a
+        NIfTI input). Not used for TIFF.
 
     Returns
     -------
@@ -67,6 +73,10 @@ def write_labels(
     ValueError
         For negative, fractional or too large label values, or a mismatched axes/scale.
     """
+    if os.fspath(path).lower().endswith((".nii", ".nii.gz")):
+        from ._nifti import write_nifti_labels
+
+        return write_nifti_labels(path, labels, scale, affine, provenance)
     dtype = _label_dtype(labels)
     return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)
 

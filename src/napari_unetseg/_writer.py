@@ -1,7 +1,9 @@
-"""napari writer: a Labels layer -> compressed OME-TIFF with the layer's pixel size.
+"""napari writer: a Labels layer -> compressed OME-TIFF with the layer's pixel size, or a
+NIfTI label image (``.nii`` / ``.nii.gz``) on the affine of the NIfTI image it was made on.
 
 The file reads back through our reader as a Labels layer with the same ``scale`` (and
-units), because :func:`napari_unetseg._io.write_labels` names its OME channel "labels".
+units), because :func:`napari_unetseg._io.write_labels` names its OME channel "labels"
+(a NIfTI file gets the label intent).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
         The written path.
     """
     path = Path(path)
-    if not path.name.lower().endswith((".tif", ".tiff")):
+    if not path.name.lower().endswith((".tif", ".tiff", *_io.NIFTI_SUFFIXES)):
         path = path.with_name(path.name + ".tif")
     ndim = len(data.shape)
     extra = meta.get("metadata") or {}
@@ -49,8 +51,9 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
         units = _unit_names(meta["units"], ndim)
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
+    affine = extra.get("nifti_affine")
     written = _io.write_labels(
-        path, data, scale=scale, axes=axes, units=units, provenance=provenance
+        path, data, scale=scale, axes=axes, units=units, provenance=provenance, affine=affine
     )
     return [str(written)]
 

@@ -232,7 +232,7 @@ class BatchReport:
 # -- planning -----------------------------------------------------------------------------
 def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """The image files named by ``inputs``: files and OME-Zarr stores as given,
-    folders' TIFFs, OME-Zarr stores and PNG / JPEG / BMP planes (sorted).
+    folders' TIFFs, OME-Zarr stores, NIfTI images and PNG / JPEG / BMP planes (sorted).
 
     A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
     images to segment and are left out.
@@ -242,7 +242,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     BatchError
         For a missing path, a folder with no image, or no input at all.
     """
-    from ._io import PLAIN_SUFFIXES, image_name, is_zarr_path
+    from ._io import NIFTI_SUFFIXES, PLAIN_SUFFIXES, image_name, is_zarr_path
 
     images: list[Path] = []
     for item in inputs:
@@ -254,13 +254,16 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 p
                 for p in sorted(path.iterdir())
                 if (p.is_file() or is_zarr_path(p))
-                and p.name.lower().endswith(IMAGE_SUFFIXES + PLAIN_SUFFIXES + (".zarr",))
+                and p.name.lower().endswith(
+                    IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
+                )
                 and not p.name.startswith(".")
                 and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
             ]
             if not found:
                 raise BatchError(
-                    f"The folder {str(path)!r} holds no images to segment (TIFF, OME-Zarr, PNG, JPEG or BMP)."
+                    f"The folder {str(path)!r} holds no images to segment (TIFF, OME-Zarr, "
+                    "NIfTI, PNG, JPEG or BMP)."
                 )
             images.extend(found)
         elif path.is_file():
@@ -276,17 +279,24 @@ def output_paths(
     images: Sequence[Path], output: str | os.PathLike | None, suffix: str = LABELS_SUFFIX
 ) -> list[Path]:
     """``<name>_<suffix>.tif`` beside each image (``output`` None) or in the folder
-    ``output``; with one image, ``output`` may be the TIFF file to write."""
-    from ._io import image_name
+    ``output``; with one image, ``output`` may be the TIFF file to write. The labels of a
+    NIfTI image are NIfTI (``<name>_labels.nii.gz``, on the image's affine), as MR and CT
+    viewers overlay them; a ``.nii`` / ``.nii.gz`` output names that file."""
+    from ._io import NIFTI_SUFFIXES, image_name
+
+    def name(p: Path) -> str:
+        nifti = suffix == LABELS_SUFFIX and p.name.lower().endswith(NIFTI_SUFFIXES)
+        return f"{image_name(p)}_{suffix}" + (".nii.gz" if nifti else ".tif")
 
     if output is None:
-        return [p.with_name(f"{image_name(p)}_{suffix}.tif") for p in images]
+        return [p.with_name(name(p)) for p in images]
     out = Path(output).expanduser()
-    if out.name.lower().endswith(IMAGE_SUFFIXES):
+    files = IMAGE_SUFFIXES + (NIFTI_SUFFIXES if suffix == LABELS_SUFFIX else ())
+    if out.name.lower().endswith(files):
         if len(images) != 1:
-            raise BatchError("With several inputs, the output must be a folder, not a TIFF file.")
+            raise BatchError("With several inputs, the output must be a folder, not a file.")
         return [out]
-    return [out / f"{image_name(p)}_{suffix}.tif" for p in images]
+    return [out / name(p) for p in images]
 
 
 def plan_batch(
@@ -506,7 +516,7 @@ def _segment_file(
     }
     provenance = labels_provenance(reference, used, src)
     geometry = {"scale": flat.scale, "axes": flat.axes, "units": flat.units}
-    _io.write_labels(dst, labels, provenance=provenance, **geometry)
+    _io.write_labels(dst, labels, provenance=provenance, affine=img.affine, **geometry)
     if pdst is not None:
         _io.write_image(pdst, result.probabilities, **geometry)
     row.output = str(dst)

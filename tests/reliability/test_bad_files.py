@@ -402,3 +402,17 @@ def test_damaged_zarr_chunk_cli(capsys, tmp_path, output, what):
                        match="a chunk is damaged")  # fmt: skip
     assert_untouched(before)
     assert not out.exists() or not any(out.iterdir())
+
+
+@case(
+    "files/damaged-nifti",
+    "CLI",
+    "`predict` on a damaged .nii.gz (a gzip header, then garbage), output file already there",
+    "refused: not a readable NIfTI file (with the reason); output unchanged",
+)
+def test_damaged_nifti_cli(capsys, tmp_path, existing):
+    before = snapshot(existing)
+    src = tmp_path / "scan.nii.gz"
+    src.write_bytes(b"\x1f\x8b\x08 a gzip header, then nothing a NIfTI reader can use")
+    assert_cli_refused(capsys, "predict", src, "-o", existing, match="not a readable NIfTI")
+    assert_untouched(before)

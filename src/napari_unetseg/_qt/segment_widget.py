@@ -348,8 +348,11 @@ class SegmentWidget(ui.DockWidget):
         source = getattr(layer.source, "path", None)
         if provenance and source:
             provenance["input"] = Path(source).name
-        # The napari writer saves this with the labels (see napari_unetseg.provenance).
-        labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance}
+        # The napari writer saves this with the labels (see napari_unetseg.provenance),
+        # on the NIfTI image's affine when the image is one.
+        affine = layer.metadata.get("nifti_affine")
+        on = {} if affine is None else {"nifti_affine": affine}
+        labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}")

@@ -1,0 +1,178 @@
+"""NIfTI-1 / NIfTI-2 images in and label images out (``.nii``, ``.nii.gz``), through nibabel.
+
+MR and CT volumes come as NIfTI: a voxel array indexed (i, j, k[, t]) and an affine from
+voxel indices to world millimetres. Our axes convention is napari's (T, Z, Y, X), so
+:func:`read_nifti` presents the array transposed, (k, j, i) for a volume, with the
+header's voxel sizes as the scale. Nothing is resampled or reoriented: the voxels stay
+the file's own, and the affine travels with the image (:attr:`ImageData.affine`), so
+:func:`write_nifti_labels` writes labels back with the very same affine and 3D Slicer or
+ITK-SNAP overlays them on the image exactly. The provenance of labels written here is
+kept in a NIfTI comment extension (JSON).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: File endings of NIfTI images (gzipped or not).
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: nibabel's names of the header's spatial units, as our short unit names.
+_UNITS = {"mm": "mm", "micron": "µm", "meter": "m"}
+#: The NIfTI intent code of a label image (NIFTI_INTENT_LABEL).
+_INTENT_LABEL = 1002
+#: NIfTI extension code of a comment (where the provenance goes).
+_COMMENT = 6
+_PROVENANCE_KEY = "napari-unetseg provenance"
+
+
+class NiftiReadError(ValueError):
+    """A file that is not a readable NIfTI image (a ``ValueError`` in one sentence)."""
+
+
+def is_nifti_path(path: str | os.PathLike) -> bool:
+    """Whether a path names a NIfTI file (``.nii`` / ``.nii.gz``)."""
+    return os.fspath(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+def _axes(ndim: int) -> str:
+    return {2: "YX", 3: "ZYX", 4: "TZYX"}[ndim]
+
+
+def read_nifti(path: str | os.PathLike) -> Any:
+    """Read a NIfTI image as :class:`~napari_unetseg._io.ImageData` (whole, in memory).
+
+    The array is the file's, transposed to (Z, Y, X) (or (Y, X), (T, Z, Y, X)); ``scale``
+    is the voxel size from the header, in its unit (mm unless the header says otherwise),
+    and ``affine`` the file's voxel-to-world matrix. A volume with one slice is a plane.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    NiftiReadError
+        A ``ValueError`` in one sentence: not a NIfTI file, a damaged one, or more than
+        four dimensions.
+    """
+    import nibabel as nib
+
+    from ._io import _LABEL_WORDS, ImageData, image_name
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+    try:
+        image = nib.load(str(path))
+        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+            raise ValueError(f"it holds a {type(image).__name__}, not a NIfTI image")
+        data = np.asanyarray(image.dataobj)
+    except Exception as exc:  # noqa: BLE001 - nibabel and gzip raise many kinds
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise NiftiReadError(f"{str(path)!r} is not a readable NIfTI file ({reason}).") from exc
+    header = image.header
+    zooms = tuple(float(f"{z:.6g}") for z in header.get_zooms()[: data.ndim])  # float32 noise
+    while data.ndim > 2 and data.shape[-1] == 1:  # trailing singleton axes (a slice)
+        data, zooms = data[..., 0], zooms[:-1]
+    if data.ndim not in (2, 3, 4):
+        raise NiftiReadError(
+            f"{str(path)!r} has {data.ndim} dimensions; NIfTI images of 2 to 4 are read."
+        )
+    order = tuple(reversed(range(data.ndim)))
+    array = np.ascontiguousarray(data.transpose(order))
+    scale = tuple(zooms[i] if zooms[i] > 0 else 1.0 for i in order)
+    unit = _UNITS.get(header.get_xyzt_units()[0])
+    axes = _axes(array.ndim)
+    units = None if unit is None else tuple("s" if a == "T" else unit for a in axes)
+    name = image_name(path)
+    intent = int(header.get("intent_code", 0))
+    is_labels = array.dtype.kind in "biu" and (
+        intent == _INTENT_LABEL or bool(_LABEL_WORDS.search(name))
+    )
+    return ImageData(
+        array,
+        axes,
+        scale,
+        units,
+        None,
+        name,
+        is_labels,
+        provenance=_read_provenance(header),
+        affine=tuple(tuple(float(v) for v in row) for row in image.affine),
+    )
+
+
+def _read_provenance(header: Any) -> dict[str, Any] | None:
+    for ext in header.extensions:
+        if ext.get_code() != _COMMENT:
+            continue
+        try:
+            found = json.loads(ext.get_content())
+        except (ValueError, TypeError):
+            continue
+        if isinstance(found, dict) and isinstance(found.get(_PROVENANCE_KEY), dict):
+            return found[_PROVENANCE_KEY]
+    return None
+
+
+def write_nifti_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    scale: tuple[float, ...] | None = None,
+    affine: Any = None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write labels (Y, X), (Z, Y, X) or (T, Z, Y, X) as a NIfTI label image, atomically.
+
+    Parameters
+    ----------
+    path : str or path
+        ``.nii`` or ``.nii.gz`` file; its folder is created when missing.
+    labels : array-like
+        Non-negative integer labels in our axis order; stored as the smallest of uint8 /
+        uint16 / uint32 that holds them, transposed back to the file's (i, j, k, t).
+    scale : tuple of float, optional
+        Voxel size per axis, used when there is no ``affine``.
+    affine : 4 x 4 array-like, optional
+        The image's voxel-to-world matrix (:attr:`ImageData.affine` of a NIfTI input),
+        so the labels lie exactly on it.
+    provenance : dict, optional
+        How the labels were made (:mod:`napari_unetseg.provenance`), kept in a comment
+        extension that :func:`read_nifti` returns as ``provenance``.
+
+    Raises
+    ------
+    ValueError
+        Labels that are not integers >= 0, or of fewer than 2 or more than 4 dimensions.
+    """
+    import nibabel as nib
+
+    from ._tiff_write import _label_dtype
+    from .core.files import atomic_write
+
+    arr = np.asarray(labels)
+    if arr.ndim not in (2, 3, 4):
+        raise ValueError(f"NIfTI labels need 2 to 4 dimensions, got {arr.ndim}.")
+    arr = arr.astype(_label_dtype(arr), copy=False)
+    data = np.asfortranarray(arr.transpose(tuple(reversed(range(arr.ndim)))))
+    if affine is None:
+        sizes = list(reversed(scale or (1.0,) * arr.ndim))[:3]
+        affine = np.diag([*sizes, *([1.0] * (3 - len(sizes))), 1.0])
+    image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
+    image.header.set_xyzt_units("mm", "sec")
+    image.header.set_intent(_INTENT_LABEL)
+    if scale is not None and arr.ndim == 4:
+        zooms = list(image.header.get_zooms())
+        zooms[3] = float(scale[0])
+        image.header.set_zooms(zooms)
+    if provenance:
+        text = json.dumps({_PROVENANCE_KEY: provenance})
+        image.header.extensions.append(nib.nifti1.Nifti1Extension(_COMMENT, text.encode()))
+    payload = image.to_bytes()
+    if str(path).lower().endswith(".gz"):
+        payload = gzip.compress(payload, compresslevel=6)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
