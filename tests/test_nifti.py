@@ -66,6 +66,7 @@ def test_a_folder_of_nifti_files_and_a_tiff_output(volume, tmp_path):
     plane = tmp_path / "slice.nii"
     nib.save(nib.Nifti1Image(synthetic_nuclei((64, 48), seed=1)[0].T[..., None], np.eye(4)),
              str(plane))  # fmt: skip
+    assert _io.read_image(plane).units == ("mm", "mm")  # unknown in the header: mm, as ITK
     assert cli.main(["predict", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "brain_labels.nii.gz",

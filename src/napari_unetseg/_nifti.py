@@ -22,8 +22,10 @@ import numpy as np
 
 #: File endings of NIfTI images (gzipped or not).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
-#: nibabel's names of the header's spatial units, as our short unit names.
-_UNITS = {"mm": "mm", "micron": "µm", "meter": "m"}
+#: nibabel's names of the header's spatial units, as our short unit names. Headers that
+#: leave the unit unknown (templates, many converters) are millimetres, as ITK and the
+#: MR / CT viewers built on it read them.
+_UNITS = {"mm": "mm", "micron": "µm", "meter": "m", "unknown": "mm"}
 #: The NIfTI intent code of a label image (NIFTI_INTENT_LABEL).
 _INTENT_LABEL = 1002
 #: NIfTI extension code of a comment (where the provenance goes).
@@ -48,7 +50,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
     """Read a NIfTI image as :class:`~napari_unetseg._io.ImageData` (whole, in memory).
 
     The array is the file's, transposed to (Z, Y, X) (or (Y, X), (T, Z, Y, X)); ``scale``
-    is the voxel size from the header, in its unit (mm unless the header says otherwise),
+    is the voxel size from the header, in its unit (mm where the header leaves it unknown),
     and ``affine`` the file's voxel-to-world matrix. A volume with one slice is a plane.
 
     Raises
