@@ -329,3 +329,31 @@ def test_a_split_interrupted_while_numbering_resumes_from_its_names(
     img = _io.read_image(path)
     expected = api.segment(img.data, "nuclei-2d", object_size=None, split_touching=True)
     assert same_objects(read_labels(out), expected)
+
+
+def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, capsys) -> None:
+    path, reference = image_2d
+    img = _io.read_image(path)
+    _, expected = api.predict(img.data, "nuclei-2d", object_size=None, return_probabilities=True)
+    out, maps = tmp_path / "l.ome.zarr", tmp_path / "p.ome.zarr"
+    base = ["predict", str(path), "-m", "nuclei-2d", "--object-size", "off", "-o", str(out)]
+    code, io = run_cli([*base, "--probabilities", str(maps), "--block-size", "96"], capsys)
+    assert code == 0 and f"probabilities -> {maps}" in io.out, io.err
+    written = _zarr.read_ome_zarr(maps)
+    assert not written.is_labels and written.data.dtype == np.float32  # an image, not labels
+    np.testing.assert_array_equal(np.asarray(written.data), expected)  # the same tiles, blended
+    np.testing.assert_array_equal(read_labels(out), reference)
+    # Resampled (object size 30 px) on the cluster: every block still writes its part.
+    res = dist.predict_blocks(path, "nuclei-2d", tmp_path / "r.ome.zarr", block_size=96,
+                              object_size=30, probabilities=tmp_path / "rp.ome.zarr",
+                              client=cluster)  # fmt: skip
+    labels = read_labels(res.output)
+    prob = np.asarray(_zarr.read_ome_zarr(res.stats["probabilities"]).data)
+    assert prob.shape == labels.shape and 0.0 <= prob.min() and prob.max() <= 1.0
+    assert ((prob > 0.5) == (labels > 0)).mean() > 0.99
+    # Bad targets: one sentence, nothing written.
+    for bad in (tmp_path / "p.tif", tmp_path / "new.ome.zarr"):  # not zarr; the labels
+        code, io = run_cli([*base[:-1], str(tmp_path / "new.ome.zarr"), "--probabilities",
+                            str(bad), "--overwrite"], capsys)  # fmt: skip
+        assert code == 1 and "OME-Zarr store" in io.err, io.err
+    assert not (tmp_path / "new.ome.zarr").exists()

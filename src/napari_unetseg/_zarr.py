@@ -349,8 +349,12 @@ class LabelsStore:
         overwrite: bool = False,
         image: str | None = None,
         provenance: dict[str, Any] | None = None,
+        labels: bool = True,
     ) -> LabelsStore:
         """Make an empty labels store (no OME metadata yet: that marks it unfinished).
+
+        ``labels=False`` makes a plain image store instead (a probability map): no
+        ``image-label`` metadata when it is finished.
 
         ``image``: the OME-Zarr image whose ``labels/`` group ``path`` is in.
         ``provenance``: how the labels are made (:mod:`napari_unetseg.provenance`), kept
@@ -392,6 +396,7 @@ class LabelsStore:
             "version": str(version),
             "settings": json.loads(json.dumps(settings or {})),
             "provenance": json.loads(json.dumps(provenance)) if provenance else None,
+            "labels": bool(labels),
         }
         return cls(path)
 
@@ -544,7 +549,8 @@ class LabelsStore:
         )
         # The image-label metadata (write_label_metadata does the same for a group it
         # finds under labels/; a standalone store has no such parent).
-        add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
+        if info.get("labels", True):
+            add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
         info["complete"] = True
         group.attrs["unetseg"] = info
         if image is not None:

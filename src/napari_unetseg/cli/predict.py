@@ -173,9 +173,10 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
             "With several inputs, --output must be a folder (each file becomes one task "
             "writing <name>_labels.tif)."
         )
-    if zarr_out and args.probabilities:
+    if zarr_out and args.probabilities and not is_zarr_path(args.probabilities):
         raise CLIError(
-            "--probabilities is not available with an OME-Zarr output; write TIFFs instead."
+            "With an OME-Zarr output, --probabilities names an OME-Zarr store too "
+            f"(PROBS.ome.zarr), not {args.probabilities!r}."
         )
     client = None
     if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
@@ -245,6 +246,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                         "overwrite",
                         "channel",
                         "split_touching",
+                        "probabilities",
                     ),
                     **settings.predict_options(),
                 ),
@@ -262,6 +264,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
         f"({s['blocks']} blocks, {s['skipped']} already done) on {where} in {s['precision']}"
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
+        + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )
     return 0
 

@@ -141,6 +141,7 @@ def predict_sized(
     return_probabilities: bool = False,
     return_uncertainty: bool = False,
     channel_axis: int | None = None,
+    probabilities_out: Any = None,
     **tiled: Any,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict at the model's object size; a generator like ``predict_tiled``.
@@ -159,8 +160,9 @@ def predict_sized(
         ratios matter. Unknown: isotropic.
     fill : bool, optional
         Fill holes inside objects (default: the model's ``fill_holes`` setting).
-    out, return_probabilities, return_uncertainty, channel_axis, **tiled
-        Passed on to ``predict_tiled``.
+    out, return_probabilities, return_uncertainty, channel_axis, probabilities_out, **tiled
+        Passed on to ``predict_tiled`` (a resampled prediction writes its maps into the
+        outputs once they are back on the image grid).
 
     Returns
     -------
@@ -192,6 +194,7 @@ def predict_sized(
             out=out,
             return_probabilities=return_probabilities,
             return_uncertainty=return_uncertainty,
+            probabilities_out=probabilities_out,
             tiled=tiled,
         )
     else:
@@ -202,6 +205,7 @@ def predict_sized(
             return_probabilities=return_probabilities,
             return_uncertainty=return_uncertainty,
             channel_axis=channel_axis,
+            probabilities_out=probabilities_out,
             **tiled,
         )
     if fill:
@@ -226,6 +230,7 @@ def _predict_resampled(
     return_probabilities: bool,
     return_uncertainty: bool,
     tiled: dict[str, Any],
+    probabilities_out: Any = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Resample, predict, and bring labels (and maps) back to the image grid."""
     src = resample(image, new_spatial, order=1, channel_axis=layout.channel_axis)
@@ -255,6 +260,9 @@ def _predict_resampled(
             )
         out[...] = labels
         labels = out
+    if return_probabilities and probabilities_out is not None:
+        probabilities_out[...] = prob
+        prob = probabilities_out
     unc = None
     if return_uncertainty and small.uncertainty is not None:
         unc = resample(small.uncertainty, spatial, order=1, antialias=False)

@@ -30,12 +30,13 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     two segmentations in one volume)."""
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
     # The channel only when one was picked: stores made before it existed still resume.
-    picked = {} if spec.get("channel") is None else {"channel": spec["channel"]}
-    split = {"split_touching": True} if spec.get("split_touching") else {}
+    # Settings added later count only when used: stores made before them still resume.
+    extra = {k: spec[k] for k in ("channel", "split_touching", "probabilities") if spec.get(k)}
+    if spec.get("channel") is not None:
+        extra["channel"] = spec["channel"]  # channel 0 too
     return {
         **{k: spec[k] for k in keys},
-        **picked,
-        **split,
+        **extra,
         "model": fingerprint,
         "block": list(plan.block),
         "halo": None if plan.starts is not None else list(plan.halo),
@@ -95,6 +96,7 @@ def predict_blocks_iter(
     image: Any = None,
     channel: int | None = None,
     split_touching: bool = False,
+    probabilities: str | os.PathLike | None = None,
     **options: Any,
 ) -> Generator[BlockProgress, None, BlocksResult]:
     """Segment ``source`` into an OME-Zarr ``output``, block by block (a generator).
@@ -129,6 +131,9 @@ def predict_blocks_iter(
         Instance labels: touching objects split apart as
         :func:`napari_unetseg.api.segment` does, block by block with a margin
         (:mod:`napari_unetseg.distributed.instances`), ids 1..N over the whole image.
+    probabilities : path, optional
+        Also write the foreground probability map (float32) into this OME-Zarr store,
+        block by block beside the labels (a plain image store with its own pyramid).
     **options
         ``object_size``, ``fill_holes``, ``tile_size``, ``overlap``, ``batch_size``,
         ``device``, ``precision``, ``tta``: as for :func:`napari_unetseg.api.predict`
@@ -157,19 +162,14 @@ def predict_blocks_iter(
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
     options["split_touching"] = bool(split_touching)
+    options["probabilities"] = probabilities
     run = _prepare(source, model, output, level, client, block_size, halo, image, channel, options)
-    store = _open_store(
-        run.target,
-        run.plan,
-        run.flat,
-        run.img,
-        run.settings,
-        resume,
-        overwrite,
-        run.parent,
-        run.bundle,
-        run.provenance,
-    )
+    # Instance ids need room; class labels do not.
+    dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
+    store = _open_store(run, run.target, dtype, resume, overwrite)
+    maps = None
+    if run.spec["probabilities"]:
+        maps = _open_store(run, run.spec["probabilities"], np.float32, resume, overwrite)
     if store.info.get("complete"):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(
@@ -193,10 +193,15 @@ def predict_blocks_iter(
     store.finish(
         name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
     )
+    if maps is not None:
+        yield from _pyramid(maps, client, maps.path, total)
+        maps.finish(name="probabilities")
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
     if objects is not None:
         stats["objects"] = objects
+    if maps is not None:
+        stats["probabilities"] = maps.path
     return BlocksResult(run.target, stats)
 
 
@@ -303,6 +308,7 @@ def _prepare(
     from ..provenance import labels_provenance, model_reference
 
     split = bool(options.pop("split_touching", False))
+    maps = options.pop("probabilities", None)
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
     img = image if image is not None else _io.read_image(source, lazy=True, level=level)
@@ -337,15 +343,25 @@ def _prepare(
         "tta": bool(opts["tta"]),
         "threads": 1 if client is not None else None,
         "split_touching": split,
+        "probabilities": None if maps is None else os.path.abspath(os.fspath(maps)),
     }
     target, parent = LabelsStore.target(
         output, img if isinstance(img, _zarr_image()) else None, bundle.name
     )
     spec["output"] = target
+    if maps is not None and (
+        not _io.is_zarr_path(maps) or spec["probabilities"] in (target, source)
+    ):
+        raise ValueError(
+            f"The probabilities go to a new OME-Zarr store (PROBS.ome.zarr), not {maps!r}."
+        )
     settings = _settings_key(spec, plan, fingerprint)
     if client is not None:
         # Labels added to an image store go under its labels/ group, made on the first run.
-        check_visible(client, [source, parent or os.path.dirname(target) or "."])
+        folders = [parent or os.path.dirname(target) or "."]
+        if maps is not None:
+            folders.append(os.path.dirname(spec["probabilities"]) or ".")
+        check_visible(client, [source, *folders])
     used = SegmentSettings(
         model=bundle.name, channel=channel, split_touching=split, **opts
     ).to_dict()
@@ -463,49 +479,39 @@ def _zarr_image() -> type:
     return ZarrImageData
 
 
-def _open_store(
-    target: str,
-    plan: _Plan,
-    flat: Any,
-    img: Any,
-    settings: dict[str, Any],
-    resume: bool,
-    overwrite: bool,
-    parent: str | None,
-    bundle: Any,
-    provenance: dict[str, Any] | None = None,
-) -> LabelsStore:
+def _open_store(run: _Run, target: str, dtype: Any, resume: bool, overwrite: bool) -> LabelsStore:
+    """The store at ``target``: the labels (``run.target``) or the probability map,
+    created, or reopened to resume when it was started with the same settings."""
     if os.path.exists(target) and resume:
         store = LabelsStore(target)
         try:
             recorded = store.info.get("settings")
         except ValueError as exc:
             raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
-        if recorded != settings:
-            keys = set(settings) | set(recorded or {})
-            changed = sorted(k for k in keys if (recorded or {}).get(k) != settings.get(k))
+        if recorded != run.settings:
+            keys = set(run.settings) | set(recorded or {})
+            changed = sorted(k for k in keys if (recorded or {}).get(k) != run.settings.get(k))
             raise ValueError(
                 f"Cannot resume {target!r}: it was started with other settings "
                 f"({', '.join(changed)}); use --overwrite to start again."
             )
         return store
-    translate = None if flat.translate is None else tuple(flat.translate)
+    labels = target == run.target
+    flat = run.flat
     return LabelsStore.create(
         target,
-        shape=plan.out_shape,
-        chunks=plan.chunks,
-        block_grid=plan.grid,
+        shape=run.plan.out_shape,
+        chunks=run.plan.chunks,
+        block_grid=run.plan.grid,
         axes=flat.axes,
         scale=tuple(flat.scale),
         units=flat.units,
-        translate=translate,
-        version=getattr(img, "version", "0.4"),
-        # Instance ids need room; class labels do not.
-        dtype=np.uint32
-        if settings.get("split_touching")
-        else (np.uint8 if bundle.n_labels <= 255 else np.uint16),
-        settings=settings,
+        translate=None if flat.translate is None else tuple(flat.translate),
+        version=getattr(run.img, "version", "0.4"),
+        dtype=dtype,
+        settings=run.settings,
         overwrite=overwrite,
-        image=parent,
-        provenance=provenance,
+        image=run.parent if labels else None,
+        provenance=run.provenance,
+        labels=labels,
     )

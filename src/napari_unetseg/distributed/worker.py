@@ -108,6 +108,11 @@ def _predict_block_here(
     stream = bundle.spatial_dims == 3
     out = _CroppedOut(store.level0(), job, region, fill) if stream else None
     extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
+    if spec.get("probabilities"):  # the map streams into its own store, band by band
+        maps = LabelsStore(spec["probabilities"]).level0()
+        extra.update(
+            return_probabilities=True, probabilities_out=_CroppedOut(maps, job, region, False)
+        )
     result = drain(
         predict_sized(
             raw,

@@ -58,18 +58,27 @@ def _check_arguments(overlap: float, blend: str, batch_size: int | None) -> None
 
 
 def _outputs(
-    bundle: ModelBundle, layout: Layout, out: Any, probabilities: bool, uncertainty: bool
+    bundle: ModelBundle,
+    layout: Layout,
+    out: Any,
+    probabilities: bool,
+    uncertainty: bool,
+    probabilities_out: Any = None,
 ) -> PredictionResult:
-    """The result with its label array (``out`` if given, checked) and the maps asked for."""
+    """The result with its label array (``out`` if given, checked) and the maps asked for
+    (the probabilities into ``probabilities_out`` if given, checked)."""
     out_shape = layout.output_shape
     if out is None:
         label_dtype = np.uint8 if bundle.n_labels <= 255 else np.uint16
         out = np.zeros(out_shape, dtype=label_dtype)
-    elif tuple(out.shape) != out_shape:
-        raise ValueError(f"out has shape {tuple(out.shape)} but the labels need {out_shape}.")
+    for name, given in (("out", out), ("probabilities_out", probabilities_out)):
+        if given is not None and tuple(given.shape) != out_shape:
+            raise ValueError(f"{name} has shape {tuple(given.shape)} but needs {out_shape}.")
+    if probabilities and probabilities_out is None:
+        probabilities_out = np.zeros(out_shape, np.float32)
     return PredictionResult(
         labels=out,
-        probabilities=np.zeros(out_shape, np.float32) if probabilities else None,
+        probabilities=probabilities_out if probabilities else None,
         uncertainty=np.zeros(out_shape, np.float32) if uncertainty else None,
     )
 
@@ -144,6 +153,7 @@ def predict_tiled(
     out: Any = None,
     channel_axis: int | None = None,
     tile_starts: Any = None,
+    probabilities_out: Any = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict labels for an image of any size with overlapping, blended tiles.
 
@@ -187,6 +197,9 @@ def predict_tiled(
         flips (zeros without ``tta``).
     out : array-like, optional
         Output for the labels, shaped like the image without its channel axis.
+    probabilities_out : array-like, optional
+        With ``return_probabilities``: where the probability map is written, band by
+        band (shaped like ``out``; e.g. a zarr array, so the map never sits in memory).
     tile_starts : sequence of int sequences, optional
         Tile start positions per spatial axis instead of the evenly spaced grid (each
         tile must fit in the image): a block of a larger image passes the tiles of the
@@ -208,9 +221,11 @@ def predict_tiled(
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
     overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
-    maps = int(return_probabilities) + int(return_uncertainty)
+    maps = int(return_probabilities and probabilities_out is None) + int(return_uncertainty)
     check_prediction_memory(bundle, layout, tile, bs, device, out is None, maps)
-    result = _outputs(bundle, layout, out, return_probabilities, return_uncertainty)
+    result = _outputs(
+        bundle, layout, out, return_probabilities, return_uncertainty, probabilities_out
+    )
 
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
