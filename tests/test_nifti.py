@@ -110,3 +110,14 @@ def test_damaged_nifti_is_one_sentence(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
     assert _reader.napari_get_nifti_reader(str(path)) is None
     assert len(shown) == 1 and "cut.nii.gz" in shown[0]
+
+
+def test_labels_of_a_microscopy_image_as_nifti_keep_their_size(tmp_path):
+    image, _ = synthetic_nuclei((12, 40, 48), seed=2)
+    src = _io.write_image(tmp_path / "cells.tif", image, scale=(2.0, 0.5, 0.5), axes="ZYX",
+                          units=("µm", "µm", "µm"))  # fmt: skip
+    out = tmp_path / "cells_labels.nii.gz"
+    assert cli.main(["predict", str(src), "-o", str(out)]) == 0
+    back = _io.read_image(out)
+    assert back.units == ("µm", "µm", "µm") and back.scale == pytest.approx((2.0, 0.5, 0.5))
+    assert back.data.shape == image.shape and back.is_labels

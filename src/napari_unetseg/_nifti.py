@@ -127,6 +127,7 @@ def write_nifti_labels(
     scale: tuple[float, ...] | None = None,
     affine: Any = None,
     provenance: dict[str, Any] | None = None,
+    units: tuple[str, ...] | None = None,
 ) -> Path:
     """Write labels (Y, X), (Z, Y, X) or (T, Z, Y, X) as a NIfTI label image, atomically.
 
@@ -145,6 +146,9 @@ def write_nifti_labels(
     provenance : dict, optional
         How the labels were made (:mod:`napari_unetseg.provenance`), kept in a comment
         extension that :func:`read_nifti` returns as ``provenance``.
+    units : tuple of str, optional
+        Unit per axis (the image's): µm, mm or m go into the header, so labels of a
+        microscopy image keep their size (default: mm, NIfTI's usual unit).
 
     Raises
     ------
@@ -165,7 +169,9 @@ def write_nifti_labels(
         sizes = list(reversed(scale or (1.0,) * arr.ndim))[:3]
         affine = np.diag([*sizes, *([1.0] * (3 - len(sizes))), 1.0])
     image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
-    image.header.set_xyzt_units("mm", "sec")
+    spatial = [u for u in (units or ()) if u in _UNITS.values()]
+    named = {v: k for k, v in _UNITS.items() if k != "unknown"}
+    image.header.set_xyzt_units(named.get(spatial[-1] if spatial else "mm", "mm"), "sec")
     image.header.set_intent(_INTENT_LABEL)
     if scale is not None and arr.ndim == 4:
         zooms = list(image.header.get_zooms())

@@ -76,7 +76,7 @@ def write_labels(
     if os.fspath(path).lower().endswith((".nii", ".nii.gz")):
         from ._nifti import write_nifti_labels
 
-        return write_nifti_labels(path, labels, scale, affine, provenance)
+        return write_nifti_labels(path, labels, scale, affine, provenance, units)
     dtype = _label_dtype(labels)
     return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)
 
