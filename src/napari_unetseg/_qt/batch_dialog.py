@@ -65,10 +65,10 @@ class BatchDialog(QDialog):
         self._ended = False
 
         self.input_edit = QLineEdit(self)
-        self.input_edit.setPlaceholderText("folder of images (TIFF, PNG, JPEG)")
+        self.input_edit.setPlaceholderText("folder of images (TIFF, OME-Zarr, NIfTI, PNG, JPEG)")
         self.input_edit.setToolTip(
-            "Every TIFF, OME-Zarr, PNG, JPEG and BMP image in this folder (earlier "
-            "*_labels.tif results are skipped)."
+            "Every TIFF, OME-Zarr, NIfTI, PNG, JPEG and BMP image in this folder (earlier "
+            "*_labels results are skipped)."
         )
         self.input_edit.textEdited.connect(self._forget_files)
         folder_button = QPushButton("Folder...", self)
@@ -83,7 +83,8 @@ class BatchDialog(QDialog):
         self.output_edit = QLineEdit(self)
         self.output_edit.setPlaceholderText("beside each image")
         self.output_edit.setToolTip(
-            "Folder for <image>_labels.tif files, created when missing; empty: beside each image."
+            "Folder for <image>_labels.tif files (.nii.gz for NIfTI images), created when "
+            "missing; empty: beside each image."
         )
         output_button = QPushButton("Choose...", self)
         output_button.clicked.connect(self._choose_output)
@@ -92,7 +93,7 @@ class BatchDialog(QDialog):
         outputs.addWidget(output_button)
         self.replace_check = QCheckBox("Replace earlier results", self)
         self.replace_check.setToolTip(
-            "Allow overwriting existing *_labels.tif files (never an input image)."
+            "Allow overwriting existing *_labels files (never an input image)."
         )
 
         form = QFormLayout()
@@ -265,7 +266,7 @@ class BatchDialog(QDialog):
             self,
             "Images to segment",
             "",
-            "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)",
+            "Images (*.tif *.tiff *.nii *.nii.gz *.png *.jpg *.jpeg *.bmp);;All files (*)",
         )
         if files:
             self.set_inputs(files)

@@ -247,7 +247,7 @@ class SegmentWidget(ui.DockWidget):
         A layer or model that lives only in the session is saved first, into ``folder``
         (asked for when None). Returns the dialog, or None.
         """
-        from .._io import image_name
+        from ..batch import output_paths
         from ..commands import predict_command
         from .reproduce import show_command
 
@@ -259,7 +259,7 @@ class SegmentWidget(ui.DockWidget):
             settings = self.settings()
             settings.model = files.model(settings.model)
             image = Path(files.layer(layer))
-            output = image.with_name(f"{image_name(image)}_labels.tif")
+            [output] = output_paths([image], None)  # <name>_labels.tif, or .nii.gz
             reproduction = predict_command([image], output, settings)
             if self.plane_check.isChecked() and self.plane_check.isEnabled():
                 reproduction.notes.append(
