@@ -181,18 +181,6 @@ def test_the_history_counts_the_painted_pixels_and_the_trained_ones():
     assert sum(h["trained_pixels"]) == image.size
 
 
-def test_a_constant_surrounding_is_not_trained_on():
-    inner, truth = _blobs()
-    image = np.zeros((128, 128), np.float32)  # the blobs inside a zero surrounding
-    image[32:96, 32:96] = inner + 2.0
-    scribbles = np.zeros(image.shape, np.uint8)
-    scribbles[32:96, 32:96] = _scribbles(truth)
-    scribbles[2, 2:20] = 1  # background painted on the surrounding too
-    model = api.train(image, scribbles, steps=1, patch_size=32, batch_size=2)
-    assert "content (80 x 80 pixels)" in model.history["object_size"]
-    assert sum(model.history["trained_pixels"]) == 80 * 80  # the box: 64 + 2 x 8 margin
-
-
 def test_the_model_threshold_is_matched_to_the_teachers_labels():
     image, truth = _blobs()
     scribbles = _scribbles(truth)

@@ -38,8 +38,6 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.content import ignore_outside_content
-from .core.training.labels import training_dims
 
 __all__ = [
     "ModelBundle",
@@ -391,7 +389,7 @@ def train_iter(
         channel_axis=channel_axis,
         label_mode=label_mode,
     )
-    taught = cropped = ""
+    taught = ""
     if use_forest:
         dense, taught, arguments["time_limit"] = yield from forest.teach(
             imgs,
@@ -403,16 +401,13 @@ def train_iter(
             stop=stop,
         )
         use_forest, painted, labs = dense is not labs, labs, dense
-        if use_forest:  # every pixel labelled: the U-Net trains off a constant surrounding
-            dims = training_dims(bundle, imgs, spatial_dims, channel_axis)
-            labs, cropped = ignore_outside_content(imgs, labs, dims, channel_axis)
         # the forest's classes follow the intensities as they are: no intensity changes;
         # its answers cover every pixel: the model's threshold is matched to them
         arguments["intensity_augment"] = not use_forest
         arguments["match_labels"] = use_forest
         if use_forest and keep_prior is None:  # no unpainted pixel left to keep answers on
             arguments["keep_prior"] = 0.0
-    message = " ".join(part for part in (grey, size_said, cropped, taught) if part)
+    message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:
