@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from ._nifti import NIFTI_SUFFIXES
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
 from ._units import _SPATIAL, _convert, _unit
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
@@ -56,8 +57,6 @@ _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 #: Plain 2D image files (a grey or RGB(A) plane, no pixel size) read with imageio: photos
 #: and exports of microscopy images, and datasets such as the Data Science Bowl 2018.
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-#: NIfTI images (MR, CT), read whole with nibabel (:mod:`napari_unetseg._nifti`).
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
 
 
@@ -169,7 +168,7 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
 def image_name(path: str | os.PathLike) -> str:
     """A file's name without its TIFF or zarr extension (``a.ome.tif`` -> ``a``)."""
     name = Path(os.fspath(path).rstrip("/\\")).name
-    for suffix in _TIFF_SUFFIXES + PLAIN_SUFFIXES + (".ome.zarr", ".zarr", ".nii.gz", ".nii"):
+    for suffix in _TIFF_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".ome.zarr", ".zarr"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem

@@ -37,11 +37,6 @@ class NiftiReadError(ValueError):
     """A file that is not a readable NIfTI image (a ``ValueError`` in one sentence)."""
 
 
-def is_nifti_path(path: str | os.PathLike) -> bool:
-    """Whether a path names a NIfTI file (``.nii`` / ``.nii.gz``)."""
-    return os.fspath(path).lower().endswith(NIFTI_SUFFIXES)
-
-
 def _axes(ndim: int) -> str:
     return {2: "YX", 3: "ZYX", 4: "TZYX"}[ndim]
 

@@ -73,9 +73,9 @@ def write_labels(
     ValueError
         For negative, fractional or too large label values, or a mismatched axes/scale.
     """
-    if os.fspath(path).lower().endswith((".nii", ".nii.gz")):
-        from ._nifti import write_nifti_labels
+    from ._nifti import NIFTI_SUFFIXES, write_nifti_labels
 
+    if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
         return write_nifti_labels(path, labels, scale, affine, provenance, units)
     dtype = _label_dtype(labels)
     return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)

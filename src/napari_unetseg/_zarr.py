@@ -276,6 +276,14 @@ def _format(version: str) -> Any:
     return FormatV05() if str(version) == "0.5" else FormatV04()
 
 
+def _array_options(version: str) -> dict[str, Any]:
+    """``create_array`` options of an array in a store of NGFF ``version``: zarr v2
+    chunk keys with "/" (NGFF 0.4), none for zarr v3."""
+    if _format(version).zarr_format == 2:
+        return {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+    return {}
+
+
 def _axes_metadata(axes: str, units: tuple[str, ...] | None) -> list[dict[str, str]]:
     out = []
     for i, a in enumerate(axes):
@@ -373,9 +381,7 @@ class LabelsStore:
         if image is not None:  # the image's labels/ group, made a zarr group if new
             zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
         group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
-        extra: dict[str, Any] = {}
-        if fmt.zarr_format == 2:
-            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        extra = _array_options(version)
         group.create_array(
             "0", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, **extra
         )
@@ -448,9 +454,7 @@ class LabelsStore:
     ) -> Any:
         """A working array inside the store (replaced if it exists), removed by
         :meth:`drop_scratch` before the store is finished."""
-        extra: dict[str, Any] = {}
-        if _format(self.info["version"]).zarr_format == 2:
-            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        extra = _array_options(self.info["version"])
         return self._group("r+").create_array(
             name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0, overwrite=True, **extra
         )
@@ -484,9 +488,7 @@ class LabelsStore:
         info = self.info
         group = self._group("r+")
         base = group["0"]
-        extra: dict[str, Any] = {}
-        if _format(info["version"]).zarr_format == 2:
-            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        extra = _array_options(info["version"])
         for n, shape in enumerate(pyramid_shapes(tuple(base.shape), info["axes"])[1:], start=1):
             chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
             group.create_array(

@@ -438,19 +438,18 @@ def segment_files_iter(
     return BatchReport(results)
 
 
-def _picked_channel(img: Any, channel: int, row: FileResult) -> Any:
-    """The image of one channel (``--channel``), and a note naming it."""
+def pick_channel(img: Any, channel: int) -> tuple[Any, str]:
+    """The image of one channel (``--channel``; a one-sentence ValueError when there is
+    no such channel), and a note naming it."""
+    picked = img.one_channel(channel)
     named = (
         img.channel_names[channel]
         if img.channel_names and channel < len(img.channel_names)
         else None
     )
-    picked = img.one_channel(channel)
     n = img.data.shape[img.channel_axis]
-    row.notes.append(
-        f"channel {channel} of {n}" + (f" ({named!r})" if named else "") + " segmented."
-    )
-    return picked
+    note = f"channel {channel} of {n}" + (f" ({named!r})" if named else "") + " segmented."
+    return picked, note
 
 
 def check_channels(img: Any, bundle: Any) -> None:
@@ -483,7 +482,8 @@ def _segment_file(
 
     img = _io.read_image(src)
     if settings.channel is not None:
-        img = _picked_channel(img, int(settings.channel), row)
+        img, note = pick_channel(img, int(settings.channel))
+        row.notes.append(note)
     flat = img.without_channels()
     choice = model if model is not None else settings.model
     if choice is None:

@@ -29,11 +29,10 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     """What must match for ``resume`` to continue a store (different settings would mix
     two segmentations in one volume)."""
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
-    # The channel only when one was picked: stores made before it existed still resume.
     # Settings added later count only when used: stores made before them still resume.
-    extra = {k: spec[k] for k in ("channel", "split_touching", "probabilities") if spec.get(k)}
-    if spec.get("channel") is not None:
-        extra["channel"] = spec["channel"]  # channel 0 too
+    extra = {k: spec[k] for k in ("split_touching", "probabilities") if spec[k]}
+    if spec["channel"] is not None:
+        extra["channel"] = spec["channel"]
     return {
         **{k: spec[k] for k in keys},
         **extra,
@@ -161,9 +160,8 @@ def predict_blocks_iter(
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
-    options["split_touching"] = bool(split_touching)
-    options["probabilities"] = probabilities
-    run = _prepare(source, model, output, level, client, block_size, halo, image, channel, options)
+    wanted = {"channel": channel, "split_touching": split_touching, "probabilities": probabilities}
+    run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
     # Instance ids need room; class labels do not.
     dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
     store = _open_store(run, run.target, dtype, resume, overwrite)
@@ -298,26 +296,29 @@ def _prepare(
     block_size: Any,
     halo: Any,
     image: Any,
-    channel: int | None,
+    wanted: dict[str, Any],
     options: dict[str, Any],
 ) -> _Run:
-    """Open the input and the model, plan the blocks, and check what the workers see."""
+    """Open the input and the model, plan the blocks, and check what the workers see.
+
+    ``wanted``: the run's ``channel``, ``split_touching`` and ``probabilities``."""
     from .. import api
-    from ..batch import SegmentSettings, check_channels
+    from ..batch import SegmentSettings, check_channels, pick_channel
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
-    split = bool(options.pop("split_touching", False))
-    maps = options.pop("probabilities", None)
+    channel, split, maps = (
+        wanted["channel"],
+        bool(wanted["split_touching"]),
+        wanted["probabilities"],
+    )
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
     img = image if image is not None else _io.read_image(source, lazy=True, level=level)
     channel_note = ""
     if channel is not None:
-        n, names = img.data.shape[img.channel_axis or 0], img.channel_names
-        img = img.one_channel(int(channel))
-        named = f" ({names[channel]!r})" if names else ""
-        channel_note = f"Channel {channel} of {n}{named} segmented."
+        img, note = pick_channel(img, int(channel))
+        channel_note = note[0].upper() + note[1:]
     bundle = api.load_model(model)
     check_channels(img, bundle)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
