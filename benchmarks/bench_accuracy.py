@@ -376,14 +376,15 @@ def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
             image=loaded.image,
         )
     else:
-        if case.paint_axis != 0:
-            raise ValueError("3D cases are painted on planes along axis 0")
+        # Planes along Z; painted along Z: the first planes, whole; painted along Y or
+        # X: every plane, in its first part only.
         cut = int(round(reference.shape[0] * case.paint_fraction))
+        last = cut if case.paint_axis == 0 else reference.shape[0]
         step = case.plane_step or 8
-        for z in range(step // 2, cut, step):
+        for z in range(step // 2, last, step):
             out[z] = paint_plane(
                 reference[z],
-                np.ones(reference.shape[1:], bool),
+                region[z],
                 rng,
                 instances=instances,
                 max_objects=8,

@@ -39,6 +39,7 @@ CASES = {
     "mni152-wm-3d": (3, 2),
     "dsb2018-2d": (2,),
     "stardist-synthetic-3d": (3,),
+    "cells3d-nuclei-3d": (3,),
     "huh7-cells-2d": (2,),  # whole cells: a new model, as for tissue
 }
 #: Cases run unless ``--cases`` says otherwise (the new-model cases, as before).
