@@ -569,6 +569,21 @@ UNLABELLED: dict[str, Unlabelled] = {
             notes="an oil droplet in tissue (not nuclei)",
         ),
         Unlabelled(
+            name="cellseg3d-mesospim-3d",
+            member=Member(
+                "napari-cellseg3d",
+                "0.2.4",
+                "examples/c5image.tif",
+                "9bb5a3da2ade6f66899da7247ca0b18c6c7adb43b9bd6b2c3869a32945a7d9ff",
+            ),
+            dims="3D, 124 x 86 x 94 float32",
+            licence="napari-cellseg3d package MIT (its example image, mesoSPIM)",
+            notes=(
+                "cleared mouse brain, light-sheet (mesoSPIM), sparse bright nuclei of about "
+                "7 px on a textured background"
+            ),
+        ),
+        Unlabelled(
             name="nibabel-anatomical-3d",
             member=Member(
                 "nibabel",
