@@ -1,11 +1,14 @@
 """Look at the default model on a real image without a reference (``real_data.UNLABELLED``).
 
+(The benchmark's evaluation cases can be named too; their reference is not used.)
+
 Nothing can be scored on these images, but a glance shows a failure a table cannot: the
 script segments the image with the shipped default model of its dimensionality (as
 ``unetseg predict`` does: object size auto) and writes a figure of a few planes with the
 model's outlines next to those of Otsu's threshold (Gaussian sigma 1), and prints the
-measured object size, the share of the image each marks, and the model's mean probability
-on Otsu's objects and off them.
+measured object size, the share of the image each marks, the model's mean probability
+on Otsu's objects and off them, and how sure it was of what it marked (the share of
+marked voxels above 0.8, ``stats["confidence"]``, with the hint users see below 0.5).
 
     python benchmarks/look_unlabelled.py cellseg3d-mesospim-3d --png look.png
     python benchmarks/look_unlabelled.py cellseg3d-mesospim-3d --fine-tune 120 --png ft.png
@@ -53,9 +56,14 @@ def dots(image: np.ndarray, otsu: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -> dict[str, float]:
     """Segment one unlabelled image; print the figures and write the picture."""
-    image = np.asarray(real_data.load_unlabelled(name))
+    if name in real_data.UNLABELLED:
+        image = np.asarray(real_data.load_unlabelled(name))
+    else:  # an evaluation case, looked at like any image (its reference is not used)
+        image = real_data.load_case(name).image
     if image.ndim == 3 and image.shape[-1] in (3, 4):  # RGB plane
         image = image[..., :3].mean(-1)
+    while image.ndim > 3:  # time series: the middle time point
+        image = image[len(image) // 2]
     otsu = otsu_foreground(image)
     model: object = DEFAULT_MODEL[min(image.ndim, 3)]
     title = str(model)
@@ -85,6 +93,12 @@ def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -
         f"our mean probability on Otsu's objects {figures['probability_on_otsu']:.2f}, "
         f"off them {figures['probability_off_otsu']:.2f}"
     )
+    conf = result.stats["confidence"]
+    figures["sure_share"] = conf["sure_share"]
+    share = "-" if conf["sure_share"] is None else f"{conf['sure_share']:.2f}"
+    print(f"  sure share (marked voxels above 0.8, on the model's grid): {share}")
+    if conf["message"]:
+        print(f"  {conf['message']}")
     if png is not None:
         import matplotlib  # noqa: PLC0415
 
@@ -116,7 +130,9 @@ def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="+", choices=sorted(real_data.UNLABELLED))
+    parser.add_argument(
+        "names", nargs="+", choices=sorted(real_data.UNLABELLED) + sorted(real_data.EVAL_CASES)
+    )
     parser.add_argument("--png", type=Path, help="picture (one image), or a folder")
     parser.add_argument("--fine-tune", type=float, default=0.0, metavar="SECONDS")
     args = parser.parse_args(argv)

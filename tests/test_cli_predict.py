@@ -201,3 +201,20 @@ def test_predict_bad_object_size_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and "object_size" in err[-1]
     assert not out.exists()
+
+
+def test_predict_says_when_the_model_is_unsure(tmp_path, image_file, capsys) -> None:
+    """A model sure of nothing it marks (P = 0.6 everywhere): stderr points to fine-tuning."""
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    with torch.no_grad():
+        bundle.network.head.weight.zero_()
+        bundle.network.head.bias.copy_(torch.tensor([0.0, 0.4]))
+    model = bundle.save(tmp_path / "unsure.pt")
+    out = tmp_path / "labels.tif"
+    args = ["predict", image_file, "--model", str(model), "--output", str(out), "--device", "cpu"]
+    assert cli.main(args) == 0
+    assert (_io.read_image(out).data == 1).all()
+    assert "The model is unsure on this image: only 0% of what it marked" in (
+        capsys.readouterr().err
+    )

@@ -193,7 +193,10 @@ def predict_iter(
 
     :func:`predict` documents the arguments; ``return_uncertainty`` also gives the
     disagreement between the test-time flips (``result.uncertainty``).
-    ``result.stats["object_size"]["message"]`` says which object size was used.
+    ``result.stats["object_size"]["message"]`` says which object size was used;
+    ``result.stats["confidence"]`` how many voxels were marked, how many of them with a
+    probability above 0.8, and a ``message`` when fewer than half were (the model is
+    unsure on this image: fine-tune it).
     """
     bundle = load_model(model)
     if not hasattr(image, "shape"):  # nested lists

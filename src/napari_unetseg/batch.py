@@ -506,7 +506,11 @@ def _segment_file(
     )
     labels = result.labels
     row.stats = dict(result.stats)
-    for message in (row.stats.get("input"), (row.stats.get("object_size") or {}).get("message")):
+    for message in (
+        row.stats.get("input"),
+        (row.stats.get("object_size") or {}).get("message"),
+        (row.stats.get("confidence") or {}).get("message"),
+    ):
         if message:
             row.notes.append(message)
     row.objects, row.foreground = _count(labels, settings.split_touching)

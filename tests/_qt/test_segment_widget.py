@@ -264,6 +264,25 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
 
 
+def test_an_unsure_model_says_so_under_the_object_size(qtbot, segment):
+    """A model whose answers all sit near 0.5 marks the image but is sure of nothing:
+    the line under the object size says so and points to fine-tuning."""
+    import torch
+
+    viewer, widget = segment
+    head = REGISTRY.get(widget.model_combo.model_name()).network.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([0.0, 0.4]))  # P(object) = 0.6 everywhere
+    viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    assert (viewer.layers["img [unet]"].data == 1).all()
+    assert "The model is unsure on this image: only 0% of what it marked" in (
+        widget.size_info.text()
+    )
+    assert "fine-tuning" in widget.size_info.text()
+
+
 def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
     """A PNG-like RGB layer (napari opens it with ``rgb=True``) and a one-channel model:
     the labels cover the plane and the size line says the image was taken as grey."""

@@ -357,9 +357,11 @@ class SegmentWidget(ui.DockWidget):
         where = "" if result.plane is None else f" (plane {result.plane})"
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}")
         size = result.stats.get("object_size") or {}
-        # What was done to the input before prediction: grey from RGB, the object size.
+        unsure = (result.stats.get("confidence") or {}).get("message")
+        # What was done to the input before prediction (grey from RGB, the object size),
+        # and a hint when the model was unsure of what it marked.
         self.size_info.setText(
-            " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
+            " ".join(filter(None, [result.stats.get("input"), size.get("message"), unsure]))
         )
 
     def _select(self, layer: Labels) -> None:

@@ -290,3 +290,47 @@ def test_cpu_bf16_agrees_with_fp32(nuclei_model: ModelBundle) -> None:
     assert (a.labels == b.labels).mean() >= 0.995
     # bf16 keeps 8 bits of mantissa: a few steep pixels move by ~0.1, typical ones ~1e-3
     assert np.abs(a.probabilities - b.probabilities).mean() < 0.01
+
+
+def _unsure(bundle: ModelBundle, foreground: float) -> ModelBundle:
+    """The bundle with its head replaced by a constant: P(class 1) = ``foreground``."""
+    head = bundle.network.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([0.0, float(np.log(foreground / (1 - foreground)))]))
+    return bundle
+
+
+def test_confidence_counts_marked_and_sure_voxels(trained_2d):
+    """The counts equal the labels' and the probabilities' own, whatever the tiling."""
+    image = blobs((150, 170), seed=3)
+    result = drain(predict_tiled(trained_2d, image, tile_size=64, return_probabilities=True))
+    conf = result.stats["confidence"]
+    marked = result.labels > 0
+    assert 0 < conf["marked"] == int(marked.sum())
+    sure = int((marked & (result.probabilities > 0.8)).sum())
+    assert abs(conf["sure"] - sure) <= max(2, 0.001 * sure)  # float ties at 0.8 only
+    assert conf["sure_share"] == pytest.approx(conf["sure"] / conf["marked"])
+
+
+def test_an_unsure_model_gets_a_hint_a_sure_one_none():
+    image = blobs((64, 64))
+    unsure = _unsure(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), 0.6)
+    conf = drain(predict_tiled(unsure, image)).stats["confidence"]
+    assert conf["marked"] == image.size and conf["sure"] == 0
+    assert conf["message"].startswith("The model is unsure on this image: only 0% ")
+    sure = _unsure(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), 0.9)
+    conf = drain(predict_tiled(sure, image)).stats["confidence"]
+    assert conf["sure"] == image.size and conf["message"] is None
+
+
+def test_confidence_hint_needs_enough_marked_voxels():
+    from napari_unetseg.core.inference.blending import confidence
+
+    assert confidence(0, 0, 10_000) == {
+        "marked": 0, "sure": 0, "sure_share": None, "message": None,
+    }  # fmt: skip
+    assert confidence(50, 0, 10_000)["message"] is None  # a few voxels: no claim
+    assert confidence(200, 20, 100_000_000)["message"] is None  # < 0.1 % of the image
+    assert "only 10%" in confidence(200, 20, 10_000)["message"]
+    assert confidence(200, 100, 10_000)["message"] is None  # half of them sure

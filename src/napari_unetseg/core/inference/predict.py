@@ -20,7 +20,7 @@ from .. import guards
 from ..bundle import ModelBundle
 from ..normalize import Layout
 from ..precision import choose_precision
-from .blending import BandAccumulator, BandWriter
+from .blending import BandAccumulator, BandWriter, confidence
 from .forward import TileForward, auto_batch_size
 from .grid import BLENDS, blend_weights, halo_overlap, halo_weights, resolve_tile_size
 from .reader import TileReader
@@ -119,6 +119,7 @@ def _run_stats(
     reader: TileReader,
     forward: TileForward,
     accumulator: BandAccumulator,
+    writer: BandWriter,
 ) -> dict[str, Any]:
     """What a finished prediction cost, for ``PredictionResult.stats``."""
     voxels = math.prod(reader.layout.spatial_shape) * len(reader.leads)
@@ -134,6 +135,7 @@ def _run_stats(
         "precision": str(amp).replace("torch.", "") if amp else "fp32",
         "peak_buffer_bytes": accumulator.nbytes,
         "compute_multiplier": total * math.prod(tile) / max(voxels, 1),
+        "confidence": confidence(writer.marked, writer.sure, voxels),
     }
 
 
@@ -252,6 +254,6 @@ def predict_tiled(
     finally:
         reader.close()
 
-    result.stats = _run_stats(time.perf_counter() - t0, reader, forward, accumulator)
+    result.stats = _run_stats(time.perf_counter() - t0, reader, forward, accumulator, writer)
     result.stats.update(precision=chosen.name, precision_reason=chosen.reason)
     return result
