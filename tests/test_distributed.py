@@ -49,6 +49,8 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     np.testing.assert_array_equal(read_labels(out), reference)  # same tiles, same blend
     back = _zarr.read_ome_zarr(out)
     assert back.scale == (0.5, 0.5) and back.units == ("µm", "µm") and back.is_labels
+    sure = result.stats["confidence"]  # summed over the blocks: a sure model, no hint
+    assert 0.5 < sure["sure_share"] <= 1.0 and sure["message"] is None
 
     vol, _ = synthetic_nuclei((20, 80, 100), seed=4)
     vpath = tmp_path / "vol.tif"
@@ -357,3 +359,25 @@ def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, 
                             str(bad), "--overwrite"], capsys)  # fmt: skip
         assert code == 1 and "OME-Zarr store" in io.err, io.err
     assert not (tmp_path / "new.ome.zarr").exists()
+
+
+def test_a_block_run_says_when_the_model_is_unsure(image_2d, tmp_path, capsys) -> None:
+    """The blocks' counts add up: a model sure of nothing (P = 0.6 everywhere) gets the
+    fine-tuning hint on stderr, as an in-memory run does."""
+    import torch
+
+    from napari_unetseg.core.bundle import ModelBundle
+
+    path, _ = image_2d
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    with torch.no_grad():
+        bundle.network.head.weight.zero_()
+        bundle.network.head.bias.copy_(torch.tensor([0.0, 0.4]))
+    model = bundle.save(tmp_path / "unsure.pt")
+    out = tmp_path / "u.ome.zarr"
+    args = ["predict", str(path), "--model", str(model), "--output", str(out)]
+    assert cli.main(args + ["--block-size", "128"]) == 0
+    assert (read_labels(out) == 1).all()
+    assert "The model is unsure on this image: only 0% of what it marked" in (
+        capsys.readouterr().err
+    )

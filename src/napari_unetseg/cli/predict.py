@@ -266,6 +266,8 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )
+    if (s.get("confidence") or {}).get("message"):
+        say(f"{src.name}: {s['confidence']['message']}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _io
 from .._zarr import LabelsStore
+from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
@@ -464,6 +465,11 @@ def _stats(
         "halo": None if run.plan.starts is not None else run.plan.halo,
         "object_size": run.size_message or None,
         "workers": workers,
+        "confidence": confidence(
+            sum(r.get("marked", 0) for r in records),
+            sum(r.get("sure", 0) for r in records),
+            sum(r["read_voxels"] for r in records),
+        ),
     }
 
 

@@ -142,6 +142,10 @@ def _predict_block_here(
         "predict_seconds": float(result.stats.get("seconds", 0.0)),
         "precision": result.stats.get("precision"),
         "device": result.stats.get("device"),
+        # marked voxels and the sure ones among them (the block's read region, margins
+        # included: only their ratio is used)
+        "marked": int((result.stats.get("confidence") or {}).get("marked", 0)),
+        "sure": int((result.stats.get("confidence") or {}).get("sure", 0)),
     }
 
 

@@ -20,6 +20,7 @@ background tile reader), :mod:`.network` (the network prepared for inference),
 accumulation, labels), :mod:`.predict` (:func:`predict_tiled`).
 """
 
+from .blending import confidence
 from .forward import auto_batch_size
 from .grid import BLENDS, gaussian_weights, resolve_tile_size, tile_grid, tile_starts
 from .network import fold_batchnorm, inference_network
@@ -30,6 +31,7 @@ __all__ = [
     "PredictionResult",
     "TileProgress",
     "auto_batch_size",
+    "confidence",
     "fold_batchnorm",
     "gaussian_weights",
     "inference_network",
