@@ -264,9 +264,9 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
 
 
-def test_an_unsure_model_says_so_under_the_object_size(qtbot, segment):
+def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     """A model whose answers all sit near 0.5 marks the image but is sure of nothing:
-    the line under the object size says so and points to fine-tuning."""
+    the result line says so and points to fine-tuning."""
     import torch
 
     viewer, widget = segment
@@ -277,10 +277,9 @@ def test_an_unsure_model_says_so_under_the_object_size(qtbot, segment):
     viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
     _run_and_wait(qtbot, widget)
     assert (viewer.layers["img [unet]"].data == 1).all()
-    assert "The model is unsure on this image: only 0% of what it marked" in (
-        widget.size_info.text()
-    )
-    assert "fine-tuning" in widget.size_info.text()
+    status = widget.status.text()
+    assert status.startswith("img: ") and "\nThe model is unsure on this image: only 0% " in status
+    assert "fine-tuning" in status and "unsure" not in widget.size_info.text()
 
 
 def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):

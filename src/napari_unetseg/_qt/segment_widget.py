@@ -355,13 +355,14 @@ class SegmentWidget(ui.DockWidget):
         labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" (plane {result.plane})"
-        self.status.setText(f"{layer.name}{where}: {result.summary}{kept}")
-        size = result.stats.get("object_size") or {}
+        # With the result: a hint when the model was unsure of what it marked.
         unsure = (result.stats.get("confidence") or {}).get("message")
-        # What was done to the input before prediction (grey from RGB, the object size),
-        # and a hint when the model was unsure of what it marked.
+        hint = f"\n{unsure}" if unsure else ""
+        self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
+        size = result.stats.get("object_size") or {}
+        # What was done to the input before prediction: grey from RGB, the object size.
         self.size_info.setText(
-            " ".join(filter(None, [result.stats.get("input"), size.get("message"), unsure]))
+            " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
         )
 
     def _select(self, layer: Labels) -> None:
