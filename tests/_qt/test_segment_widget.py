@@ -280,6 +280,20 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     status = widget.status.text()
     assert status.startswith("img: ") and "\nThe model is unsure on this image: only 0% " in status
     assert "fine-tuning" in status and "unsure" not in widget.size_info.text()
+    # One click sets Fine-tune up for it: this image, this model, a layer to paint on.
+    assert widget.finetune_button.isVisibleTo(widget)
+    tune = widget.fine_tune_here()
+    assert tune.image_combo.layer() is viewer.layers["img"]
+    assert tune.start_combo.model_name() == widget.model_combo.model_name()
+    scribbles = tune.labels_combo.layer()
+    assert scribbles is viewer.layers["img scribbles"] and scribbles.data.shape == (64, 96)
+    assert viewer.layers.selection.active is scribbles and scribbles.mode == "paint"
+    # A sure result hides the button again.
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([0.0, 3.0]))  # P(object) = 0.95
+    _run_and_wait(qtbot, widget)
+    assert "unsure" not in widget.status.text()
+    assert not widget.finetune_button.isVisibleTo(widget)
 
 
 def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):

@@ -65,6 +65,7 @@ class SegmentWidget(ui.DockWidget):
         layout.addWidget(self.advanced)
         layout.addLayout(self._build_actions())
         layout.addWidget(self.status)
+        layout.addWidget(self.finetune_button)
         layout.addStretch(1)
 
         self.image_combo.layerChanged.connect(self._pick_default_model)
@@ -182,6 +183,16 @@ class SegmentWidget(ui.DockWidget):
             self.copy_command,
         )
         self.status = ui.status_label(self)
+        # Shown with the "model is unsure" hint: sets up the Fine-tune widget for it.
+        self.finetune_button = ui.button(
+            self,
+            "Fine-tune on this image...",
+            "Open Fine-tune with this image and model, and a new layer to paint a few "
+            "dots of objects and background on.",
+            self.fine_tune_here,
+        )
+        self.finetune_button.setVisible(False)
+        self._last_run: tuple[Image, str] | None = None
         actions = QVBoxLayout()
         actions.addLayout(ui.row(self.run_button, self.cancel_button))
         actions.addLayout(ui.row(self.folder_button, self.command_button))
@@ -200,6 +211,7 @@ class SegmentWidget(ui.DockWidget):
         shape = tuple(request.image.shape)
         where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
         self.status.setText(f"Segmenting {layer.name!r}{where}...")
+        self.finetune_button.setVisible(False)
         return self.runner.start(
             segment_job,
             request,
@@ -209,6 +221,21 @@ class SegmentWidget(ui.DockWidget):
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
         )
+
+    def fine_tune_here(self) -> Any:
+        """Open the Fine-tune widget on the last segmented image, starting from the model
+        that segmented it, with a new scribble layer selected for painting.
+
+        Returns the Fine-tune widget (None when the image has been closed since)."""
+        if self._last_run is None or self._last_run[0] not in self.viewer.layers:
+            self.finetune_button.setVisible(False)
+            return None
+        image, model = self._last_run
+        _, widget = self.viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+        widget.image_combo.set_layer(image)
+        widget.start_combo.set_model_name(model)
+        widget.new_scribble_layer()
+        return widget
 
     def cancel(self) -> None:
         """Stop the running segmentation at the next batch."""
@@ -359,6 +386,8 @@ class SegmentWidget(ui.DockWidget):
         unsure = (result.stats.get("confidence") or {}).get("message")
         hint = f"\n{unsure}" if unsure else ""
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
+        self._last_run = (layer, self.model_combo.model_name())
+        self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
         # What was done to the input before prediction: grey from RGB, the object size.
         self.size_info.setText(
