@@ -91,6 +91,23 @@ def test_cytoplasm_is_faint_signal_around_the_nuclei_labelled_background(shape):
     np.testing.assert_array_equal(synthetic_nuclei(shape, cytoplasm=0.0, **kw)[0], plain)
 
 
+@pytest.mark.parametrize("shape", [(128, 128), (16, 64, 64)])
+def test_tissue_is_textured_background_behind_the_nuclei(shape):
+    kw = {"seed": 5, "dtype": "float32", "white": 1.0, "offset": 0.0, "photons": 1e5}
+    kw |= {"blur": 0.0, "haze": 0.0, "background": 0.0, "illumination": 0.0}
+    plain, plain_labels = synthetic_nuclei(shape, **kw)
+    tissue, labels = synthetic_nuclei(shape, tissue=0.2, **kw)
+    np.testing.assert_array_equal(labels, plain_labels)  # labels unchanged: background
+    gained = (tissue - plain)[labels == 0]
+    # Everywhere behind the nuclei, at about the asked share of their brightness, and
+    # textured: its level varies by more than a third of its mean.
+    assert (gained > 0).mean() > 0.8
+    level = gained.mean() / np.median(plain[labels > 0])
+    assert 0.05 < level < 0.5
+    assert gained.std() > 0.33 * gained.mean()
+    np.testing.assert_array_equal(synthetic_nuclei(shape, tissue=0.0, **kw)[0], plain)
+
+
 def test_saturated_nuclei_clip_at_white_level():
     image, labels = synthetic_nuclei(
         (128, 128), seed=1, dtype="uint8", saturated_fraction=0.5, headroom=2.0, blur=0.0

@@ -33,6 +33,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "haze": 0.1,
     "halo": 0.0,
     "cytoplasm": 0.0,
+    "tissue": 0.0,
     "illumination": 0.35,
     "blur": 1.0,
     "photons": 150.0,
@@ -345,6 +346,24 @@ def _cytoplasm(
     return (cells * level * np.clip(1 + 0.7 * grain, 0, None)).astype(np.float32)
 
 
+def _tissue(rng: np.random.Generator, field: _Field, opt: dict[str, Any]) -> np.ndarray:
+    """Textured tissue behind the nuclei (background): blobs about a nucleus in size.
+
+    The autofluorescence of tissue (cleared brain, sections, organoids) at
+    ``opt["tissue"]`` times the mean nucleus brightness: a grainy field whose grain is
+    0.4-1.2 nucleus radii across, with a slow variation of its level on top.
+    """
+    shape, spacing = field.shape, field.spacing
+    r = float(np.mean(opt["radius"]))
+    grain = gaussian_blur(
+        rng.standard_normal(shape).astype(np.float32), r * rng.uniform(0.4, 1.2) / spacing
+    )
+    grain /= max(float(grain.std()), 1e-6)
+    bumps = max(2, int(max(field.phys) / max(4 * r, 1.0)))
+    level = float(opt["tissue"]) * np.exp(0.3 * smooth_field(rng, shape, bumps))
+    return (level * np.clip(1 + 0.7 * grain, 0, None)).astype(np.float32)
+
+
 def _camera(
     rng: np.random.Generator, image: np.ndarray, headroom: float, opt: dict[str, Any]
 ) -> np.ndarray:
@@ -398,7 +417,9 @@ def synthetic_nuclei(
         - ``background``, ``haze`` (out-of-focus light), ``illumination`` (shading
           strength), ``cytoplasm`` (faint, grainy cell bodies around the nuclei and
           scattered debris, labelled background: the cytoplasmic signal of many DNA
-          stains), all relative to the mean nucleus brightness;
+          stains), ``tissue`` (textured autofluorescent tissue behind the nuclei,
+          grain about a nucleus in size, labelled background), all relative to the
+          mean nucleus brightness;
         - ``blur`` (PSF sigma in pixels), ``photons`` (photons at the mean nucleus
           brightness: lower is noisier), ``read_noise`` (relative);
         - inner structure (0 = none, 1 = strong): ``nucleoli`` (1-3 dark round bodies
@@ -436,6 +457,9 @@ def synthetic_nuclei(
     if opt["cytoplasm"] > 0:
         # Its own stream, so images without cell bodies stay identical for a seed.
         signal += _cytoplasm(np.random.default_rng([seed, 11]), labels, field, opt)
+    if opt["tissue"] > 0:
+        # Its own stream too: images without tissue stay identical for a seed.
+        signal += _tissue(np.random.default_rng([seed, 13]), field, opt)
     image = _appearance(rng, signal, field, opt)
     return _camera(rng, image, looks.headroom, opt), labels
 
