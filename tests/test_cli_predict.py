@@ -205,12 +205,9 @@ def test_predict_bad_object_size_is_one_line(
 
 def test_predict_says_when_the_model_is_unsure(tmp_path, image_file, capsys) -> None:
     """A model sure of nothing it marks (P = 0.6 everywhere): stderr points to fine-tuning."""
-    torch.manual_seed(0)
-    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
-    with torch.no_grad():
-        bundle.network.head.weight.zero_()
-        bundle.network.head.bias.copy_(torch.tensor([0.0, 0.4]))
-    model = bundle.save(tmp_path / "unsure.pt")
+    from constant_models import constant_model
+
+    model = constant_model(0.6).save(tmp_path / "unsure.pt")
     out = tmp_path / "labels.tif"
     args = ["predict", image_file, "--model", str(model), "--output", str(out), "--device", "cpu"]
     assert cli.main(args) == 0

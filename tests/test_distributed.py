@@ -364,16 +364,10 @@ def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, 
 def test_a_block_run_says_when_the_model_is_unsure(image_2d, tmp_path, capsys) -> None:
     """The blocks' counts add up: a model sure of nothing (P = 0.6 everywhere) gets the
     fine-tuning hint on stderr, as an in-memory run does."""
-    import torch
-
-    from napari_unetseg.core.bundle import ModelBundle
+    from constant_models import constant_model
 
     path, _ = image_2d
-    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
-    with torch.no_grad():
-        bundle.network.head.weight.zero_()
-        bundle.network.head.bias.copy_(torch.tensor([0.0, 0.4]))
-    model = bundle.save(tmp_path / "unsure.pt")
+    model = constant_model(0.6).save(tmp_path / "unsure.pt")
     out = tmp_path / "u.ome.zarr"
     args = ["predict", str(path), "--model", str(model), "--output", str(out)]
     assert cli.main(args + ["--block-size", "128"]) == 0

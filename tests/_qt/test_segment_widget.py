@@ -267,13 +267,10 @@ def test_object_size_is_used_and_reported(qtbot, segment):
 def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     """A model whose answers all sit near 0.5 marks the image but is sure of nothing:
     the result line says so and points to fine-tuning."""
-    import torch
+    from constant_models import constant_model
 
     viewer, widget = segment
-    head = REGISTRY.get(widget.model_combo.model_name()).network.head
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.copy_(torch.tensor([0.0, 0.4]))  # P(object) = 0.6 everywhere
+    bundle = constant_model(0.6, REGISTRY.get(widget.model_combo.model_name()))
     viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
     _run_and_wait(qtbot, widget)
     assert (viewer.layers["img [unet]"].data == 1).all()
@@ -289,8 +286,7 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     assert scribbles is viewer.layers["img scribbles"] and scribbles.data.shape == (64, 96)
     assert viewer.layers.selection.active is scribbles and scribbles.mode == "paint"
     # A sure result hides the button again.
-    with torch.no_grad():
-        head.bias.copy_(torch.tensor([0.0, 3.0]))  # P(object) = 0.95
+    constant_model(0.95, bundle)
     _run_and_wait(qtbot, widget)
     assert "unsure" not in widget.status.text()
     assert not widget.finetune_button.isVisibleTo(widget)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from constant_models import constant_model
 
 from napari_unetseg.api import drain
 from napari_unetseg.core.bundle import ModelBundle
@@ -292,15 +293,6 @@ def test_cpu_bf16_agrees_with_fp32(nuclei_model: ModelBundle) -> None:
     assert np.abs(a.probabilities - b.probabilities).mean() < 0.01
 
 
-def _unsure(bundle: ModelBundle, foreground: float) -> ModelBundle:
-    """The bundle with its head replaced by a constant: P(class 1) = ``foreground``."""
-    head = bundle.network.head
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.copy_(torch.tensor([0.0, float(np.log(foreground / (1 - foreground)))]))
-    return bundle
-
-
 def test_confidence_counts_marked_and_sure_voxels(trained_2d):
     """The counts equal the labels' and the probabilities' own, whatever the tiling."""
     image = blobs((150, 170), seed=3)
@@ -315,11 +307,11 @@ def test_confidence_counts_marked_and_sure_voxels(trained_2d):
 
 def test_an_unsure_model_gets_a_hint_a_sure_one_none():
     image = blobs((64, 64))
-    unsure = _unsure(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), 0.6)
+    unsure = constant_model(0.6)
     conf = drain(predict_tiled(unsure, image)).stats["confidence"]
     assert conf["marked"] == image.size and conf["sure"] == 0
     assert conf["message"].startswith("The model is unsure on this image: only 0% ")
-    sure = _unsure(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), 0.9)
+    sure = constant_model(0.9)
     conf = drain(predict_tiled(sure, image)).stats["confidence"]
     assert conf["sure"] == image.size and conf["message"] is None
 
