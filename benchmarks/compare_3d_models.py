@@ -22,9 +22,9 @@ import argparse
 import numpy as np
 import real_data
 from bench_accuracy import foreground_scores, otsu_foreground
+from look_unlabelled import figures_of, load
 
 from napari_unetseg import api
-from napari_unetseg.core.progress import drain
 
 SCORED = ("cells3d-nuclei-3d", "stardist-synthetic-3d")
 UNLABELLED = (
@@ -33,13 +33,6 @@ UNLABELLED = (
     "cells3d-nucleus-3d",
     "napari-stress-droplet-3dt",
 )
-
-
-def _volume(name: str) -> np.ndarray:
-    image = np.asarray(real_data.load_unlabelled(name))
-    while image.ndim > 3:  # time series: the middle time point
-        image = image[len(image) // 2]
-    return image
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,16 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     print("| unlabelled stack | Otsu marks | " + " | ".join(models) + " |")
     print("|---|---|" + "---|" * len(models))
     for name in UNLABELLED:
-        image = _volume(name)
+        image = load(name)
         otsu = otsu_foreground(image)
         cells = []
         for model in models.values():
-            res = drain(api.predict_iter(image, model, return_probabilities=True))
-            prob = np.asarray(res.probabilities)
-            share = res.stats["confidence"]["sure_share"]
+            f, _ = figures_of(image, otsu, model)
+            share = f["sure_share"]
             cells.append(
-                f"{(prob > 0.5).mean():.1%}, {prob[otsu].mean():.2f} / {prob[~otsu].mean():.2f}, "
-                f"sure {share if share is None else round(share, 2)}"
+                f"{f['ours_fraction']:.1%}, {f['probability_on_otsu']:.2f} / "
+                f"{f['probability_off_otsu']:.2f}, sure {share if share is None else round(share, 2)}"
             )
         print(f"| {name} | {otsu.mean():.1%} | " + " | ".join(cells) + " |")
     print(

@@ -54,8 +54,9 @@ def dots(image: np.ndarray, otsu: np.ndarray, seed: int = 0) -> np.ndarray:
     return out[0] if image.ndim == 2 else out
 
 
-def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -> dict[str, float]:
-    """Segment one unlabelled image; print the figures and write the picture."""
+def load(name: str) -> np.ndarray:
+    """The image of an unlabelled entry or an evaluation case, as one grey plane or
+    volume (RGB averaged, the middle time point of a series)."""
     if name in real_data.UNLABELLED:
         image = np.asarray(real_data.load_unlabelled(name))
     else:  # an evaluation case, looked at like any image (its reference is not used)
@@ -64,6 +65,27 @@ def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -
         image = image[..., :3].mean(-1)
     while image.ndim > 3:  # time series: the middle time point
         image = image[len(image) // 2]
+    return image
+
+
+def figures_of(image: np.ndarray, otsu: np.ndarray, model: object) -> tuple[dict, object]:
+    """Segment ``image``; the shares marked, the mean probability on and off Otsu's
+    objects and the sure share, with the prediction result."""
+    result = drain(api.predict_iter(image, model, return_probabilities=True))
+    prob = np.asarray(result.probabilities)
+    figures = {
+        "ours_fraction": float((np.asarray(result.labels) > 0).mean()),
+        "otsu_fraction": float(otsu.mean()),
+        "probability_on_otsu": float(prob[otsu].mean()) if otsu.any() else float("nan"),
+        "probability_off_otsu": float(prob[~otsu].mean()),
+        "sure_share": result.stats["confidence"]["sure_share"],
+    }
+    return figures, result
+
+
+def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -> dict[str, float]:
+    """Segment one unlabelled image; print the figures and write the picture."""
+    image = load(name)
     otsu = otsu_foreground(image)
     model: object = DEFAULT_MODEL[min(image.ndim, 3)]
     title = str(model)
@@ -78,15 +100,8 @@ def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -
             f"  {title} on {int((labels == 2).sum())} object and "
             f"{int((labels == 1).sum())} background dots ({model.history.get('steps')} steps)"
         )
-    result = drain(api.predict_iter(image, model, return_probabilities=True))
+    figures, result = figures_of(image, otsu, model)
     ours = np.asarray(result.labels) > 0
-    prob = np.asarray(result.probabilities)
-    figures = {
-        "ours_fraction": float(ours.mean()),
-        "otsu_fraction": float(otsu.mean()),
-        "probability_on_otsu": float(prob[otsu].mean()) if otsu.any() else float("nan"),
-        "probability_off_otsu": float(prob[~otsu].mean()),
-    }
     print(f"  {result.stats['object_size']['message']}")
     print(
         f"  marked: ours {figures['ours_fraction']:.1%}, Otsu {figures['otsu_fraction']:.1%}; "
@@ -94,7 +109,6 @@ def look(name: str, png: Path | None, planes: int = 3, fine_tune: float = 0.0) -
         f"off them {figures['probability_off_otsu']:.2f}"
     )
     conf = result.stats["confidence"]
-    figures["sure_share"] = conf["sure_share"]
     share = "-" if conf["sure_share"] is None else f"{conf['sure_share']:.2f}"
     print(f"  sure share (marked voxels above 0.8, on the model's grid): {share}")
     if conf["message"]:

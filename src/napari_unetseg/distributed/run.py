@@ -466,8 +466,8 @@ def _stats(
         "object_size": run.size_message or None,
         "workers": workers,
         "confidence": confidence(
-            sum(r.get("marked", 0) for r in records),
-            sum(r.get("sure", 0) for r in records),
+            sum(r["marked"] for r in records),
+            sum(r["sure"] for r in records),
             sum(r["read_voxels"] for r in records),
         ),
     }

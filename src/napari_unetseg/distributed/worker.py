@@ -134,6 +134,7 @@ def _predict_block_here(
     if not stream:
         _CroppedOut(store.level0(), job, region, False)[...] = result.labels
     store.mark_done(job["index"])
+    conf = result.stats["confidence"]
     return {
         "seconds": time.perf_counter() - t0,
         "voxels": int(math.prod(e - a for a, e in job["core"])),
@@ -144,8 +145,8 @@ def _predict_block_here(
         "device": result.stats.get("device"),
         # marked voxels and the sure ones among them (the block's read region, margins
         # included: only their ratio is used)
-        "marked": int((result.stats.get("confidence") or {}).get("marked", 0)),
-        "sure": int((result.stats.get("confidence") or {}).get("sure", 0)),
+        "marked": conf["marked"],
+        "sure": conf["sure"],
     }
 
 

@@ -18,8 +18,8 @@ from ..normalize import Layout
 #: A marked voxel is "sure" when its class's blended probability is above this.
 SURE = 0.8
 #: Below this share of sure voxels among the marked ones, :func:`confidence` says the
-#: model is unsure on the image (the shipped models: 0.66-0.90 on eight real images,
-#: 0.22 on a light-sheet stack they fail on; docs/benchmarks.md).
+#: model is unsure on the image (the shipped models: 0.66-0.93 on ten real images, 0.23
+#: on a light-sheet stack they fail on; docs/benchmarks.md).
 UNSURE_BELOW = 0.5
 
 
