@@ -102,6 +102,42 @@ def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:
     assert "input" not in plain.stats
 
 
+def test_one_channel_of_a_multichannel_stack_is_segmented_with_channel(tiny) -> None:
+    """channel=N picks the nuclear stain of a two-channel image for a one-channel model
+    (lazily for dask), as --channel does; without it, or with a channel the image does not
+    have, a one-sentence error says what to do."""
+    import dask.array as da
+
+    tiny, _ = tiny
+    rng = np.random.default_rng(5)
+    nuclei, membrane = (rng.random((3, 40, 48)) * 1000).astype(np.uint16)[:2]
+    stack = np.stack([membrane, nuclei], axis=1)  # (Y, C, X): the channel axis in the middle
+    expected = api.predict(nuclei, tiny, object_size="off")
+    lazy = da.from_array(stack, chunks=(20, 1, 48))
+    got = api.predict(lazy, tiny, channel_axis=1, channel=1, object_size="off")
+    assert np.array_equal(got, expected)
+    assert api.predict(stack, tiny, channel_axis=-2, channel=0, object_size="off").shape == (
+        40,
+        48,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^The image has 2 channels on axis 1 but the model "
+        r"expects 1 \(choose one with channel=N\)\.$",
+    ):
+        api.predict(stack, tiny, channel_axis=1, object_size="off")
+    with pytest.raises(
+        ValueError,
+        match=r"^The image has 2 channels on axis 1 \(0 to 1\), "
+        r"so there is no channel 2\.$",
+    ):
+        api.predict(stack, tiny, channel_axis=1, channel=2)
+    with pytest.raises(ValueError, match="channel= needs channel_axis="):
+        api.predict(stack, tiny, channel=0)
+    with pytest.raises(ValueError, match="whole number from 0 to 1, not 0.5"):
+        api.predict(stack, tiny, channel_axis=1, channel=0.5)
+
+
 def test_an_rgb_array_given_without_a_channel_axis_is_read_as_colour_as_napari_does(
     tiny,
 ) -> None:

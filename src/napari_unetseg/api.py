@@ -31,7 +31,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.normalize import grey_for_model, grey_inputs, rgb_axis
+from .core.normalize import grey_for_model, grey_inputs, one_channel, rgb_axis
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import resample, scaled_shape
@@ -184,6 +184,7 @@ def predict_iter(
     return_uncertainty: bool = False,
     out: Any = None,
     channel_axis: int | None = None,
+    channel: int | None = None,
     blend: str = "gaussian",
     object_size: Any = "auto",
     scale: Any = None,
@@ -202,6 +203,11 @@ def predict_iter(
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
+    if channel is not None:
+        axis = channel_axis
+        image, channel_axis = one_channel(image, axis, channel), None
+        if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
+            scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
@@ -259,6 +265,11 @@ def predict(
         model's own size when the image shows no objects); None / ``'off'`` predicts at
         the image's scale. Models that record no size always predict at the image's
         scale.
+    channel_axis : int, optional
+        The image's channel axis (see above).
+    channel : int, optional
+        Segment this channel of ``channel_axis`` (e.g. the nuclear stain of a two-channel
+        stack) with a one-channel model, as ``unetseg predict --channel N`` does.
     scale : sequence of float, optional
         Pixel size per axis (e.g. a layer's ``scale``): with a 3D model, an anisotropic
         stack is resampled to the model's (near-isotropic) grid.

@@ -98,9 +98,10 @@ def resolve_layout(
             raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
         channel_axis %= ndim
         if shape[channel_axis] != in_channels:
+            choose = " (choose one with channel=N)" if in_channels == 1 else ""
             raise ValueError(
                 f"The image has {shape[channel_axis]} channels on axis {channel_axis} but the "
-                f"model expects {in_channels}."
+                f"model expects {in_channels}{choose}."
             )
     elif in_channels > 1:
         if ndim and shape[-1] == in_channels and in_channels in (3, 4):
@@ -123,6 +124,32 @@ def resolve_layout(
     if any(shape[a] < 1 for a in rest):
         raise ValueError(f"The image of shape {shape} is empty.")
     return Layout(shape, channel_axis, tuple(rest[-spatial_dims:]), tuple(rest[:-spatial_dims]))
+
+
+def one_channel(image: Any, channel_axis: int | None, channel: int) -> Any:
+    """Channel ``channel`` of ``image`` along ``channel_axis``, as a slice (lazy for zarr
+    and dask arrays).
+
+    Raises
+    ------
+    ValueError
+        Without a channel axis, or for a channel the image does not have (one sentence).
+    """
+    shape = tuple(np.shape(image))
+    if channel_axis is None:
+        raise ValueError("channel= needs channel_axis=, the axis that holds the channels.")
+    if not -len(shape) <= channel_axis < len(shape):
+        raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
+    axis = channel_axis % len(shape)
+    n = shape[axis]
+    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)):
+        raise ValueError(f"channel must be a whole number from 0 to {n - 1}, not {channel!r}.")
+    if not 0 <= channel < n:
+        raise ValueError(
+            f"The image has {n} channels on axis {axis} (0 to {n - 1}), so there is no "
+            f"channel {channel}."
+        )
+    return image[(slice(None),) * axis + (int(channel),)]
 
 
 def rgb_axis(
