@@ -482,7 +482,7 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
     shares = {"cytoplasm": 0.0, "tissue": 0.0}
     if refine:
         earlier = stage_kinds(ModelBundle.load(args.out / f"{spec['name']}.pt").history)
-        shares.update({k: KEEP_EARLIER for k in earlier if k != args.refine})
+        shares.update({k: KEEP_EARLIER for k in earlier if k in shares and k != args.refine})
         shares.update({k: v for k, v in refine.items() if k in shares})
         print(f"  pool shares: {shares}", flush=True)
     images, labels = cached_pool(
