@@ -82,17 +82,16 @@ def rows_for(dims: int, n: int) -> list[dict[str, Any]]:
         for kind in kinds:
             for image, truth, scale in test_set(kind, dims, n, kinds):
                 rows.append(one(kind, image, truth, model, scale=scale))
+    measured = [r["diameter"] for r in rows if r["kind"] == "typical"]  # the same images
     for kind, factor in WRONG_SIZES.items():
-        for image, truth, scale in test_set("typical", dims, n):
-            measured = one("typical (measured again)", image, truth, model, scale=scale)
-            size = measured["diameter"] * factor
-            rows.append(one(kind, image, truth, model, scale=scale, object_size=size))
+        for (image, truth, scale), size in zip(test_set("typical", dims, n), measured):
+            rows.append(one(kind, image, truth, model, scale=scale, object_size=size * factor))
     for case in SCORED[dims]:
         loaded = real_data.load_case(case)
         row = one(f"real: {case}", loaded.image, loaded.foreground, model)
         row["reference"] = loaded.case.reference_type
         rows.append(row)
-    return [r for r in rows if r["kind"] != "typical (measured again)"]
+    return rows
 
 
 def summary(dims: int, rows: list[dict[str, Any]]) -> None:

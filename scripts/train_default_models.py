@@ -592,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
         const="cytoplasm",
         choices=sorted(REFINES),
         default=None,
-        help="stage 2: train the stage-1 model in --out further on a pool with faint cell "
-        "bodies (cytoplasm, the default; shipped for nuclei-2d) or textured tissue",
+        help="refine the model in --out further on a new pool with faint cell bodies "
+        "(cytoplasm, the default), textured tissue, or nothing new (plain, a control); "
+        "stages stack",
     )
     p.add_argument(
         "--refine-lr",

@@ -126,15 +126,11 @@ class ImageData:
         ValueError
             In one sentence, when the image has no channel axis or no such channel.
         """
-        ca = self.channel_axis
-        if ca is None:
+        from .core.normalize import one_channel
+
+        if self.channel_axis is None:
             raise ValueError(f"Channel {index} was asked for, but the image has no channel axis.")
-        n = int(self.data.shape[ca])
-        if not 0 <= index < n:
-            raise ValueError(
-                f"The image has {n} channels (0 to {n - 1}); there is no channel {index}."
-            )
-        picked = self.data[tuple(index if a == ca else slice(None) for a in range(self.data.ndim))]
+        picked = one_channel(self.data, self.channel_axis, index)
         return replace(self.without_channels(), data=picked)
 
     def without_channels(self) -> ImageData:
