@@ -36,7 +36,7 @@ from napari_unetseg import api
 #: Per dimensionality: the scored cases, then the images looked at without a reference.
 SCORED = {
     3: ("cells3d-nuclei-3d", "stardist-synthetic-3d"),
-    2: ("dsb2018-2d", "bbbc007-a9p7d-auto", "bbbc007-17p1pos7-auto"),
+    2: ("dsb2018-2d", "bbbc007-a9p7d-auto", "bbbc007-17p1pos7-auto", "ndev-scratch-assay-auto"),
 }
 UNLABELLED = {
     3: (

