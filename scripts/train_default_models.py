@@ -236,10 +236,15 @@ def cached_pool(
 
 
 def test_set(
-    kind: str, ndim: int, n: int, kinds: dict[str, dict[str, Any]] | None = None
+    kind: str,
+    ndim: int,
+    n: int,
+    kinds: dict[str, dict[str, Any]] | None = None,
+    seed: int = TEST_SEED,
 ) -> list[tuple[np.ndarray, np.ndarray, tuple[float, ...] | None]]:
     """Held-out images of one kind of ``kinds`` (default :data:`TEST_KINDS`): (image,
-    instances, pixel size per axis)."""
+    instances, pixel size per axis). Another ``seed`` (far from the training seeds and
+    from :data:`TEST_SEED`) draws a second, independent test set."""
     kinds = TEST_KINDS if kinds is None else kinds
     shape = (256, 256) if ndim == 2 else (32, 128, 128)
     if kind.startswith("very large"):
@@ -247,15 +252,15 @@ def test_set(
     out = []
     for i in range(n):
         opts = dict(kinds[kind])
-        seed = TEST_SEED + 100 * list(kinds).index(kind) + i
+        seed_i = seed + 100 * list(kinds).index(kind) + i
         if opts.pop("_random", False):
-            opts = random_nuclei_options(seed, ndim=ndim)
+            opts = random_nuclei_options(seed_i, ndim=ndim)
         if ndim == 3:
             opts.setdefault("z_scale", 2.0)
             if "radius" in opts and not kind.startswith("very large"):
                 # keep nuclei inside a 32-plane volume
                 opts["radius"] = tuple(min(r, 12.0) for r in opts["radius"])
-        image, truth = synthetic_nuclei(shape, seed=seed, **opts)
+        image, truth = synthetic_nuclei(shape, seed=seed_i, **opts)
         scale = (float(opts["z_scale"]), 1.0, 1.0) if ndim == 3 else None
         out.append((image, truth, scale))
     return out

@@ -99,6 +99,18 @@ def test_scale_factors_per_axis_and_limits():
         scale_factors(0, 20, 2)
 
 
+def test_shrink_exponent_shrinks_large_objects_part_of_the_way_only():
+    # (20 / 80) ** 0.5 = 0.5: objects of 80 px are shrunk to 40 px, not to 20.
+    assert scale_factors(80, 20, 2, shrink_exponent=0.5) == (0.5, 0.5)
+    # Z keeps the in-plane factor times the pixel-size ratio (near-isotropic result).
+    assert scale_factors(80, 20, 3, spacing=(2, 1, 1), shrink_exponent=0.5) == (1.0, 0.5, 0.5)
+    # Small objects are still enlarged all the way.
+    assert scale_factors(5, 20, 2, shrink_exponent=0.5) == (4.0, 4.0)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="shrink_exponent"):
+            scale_factors(80, 20, 2, shrink_exponent=bad)
+
+
 def test_resample_gives_exact_shapes_and_keeps_labels():
     lab = _disks((101, 77), 12, [(50, 38)])
     shape = scaled_shape(lab.shape, (0.37, 1.9))

@@ -47,6 +47,30 @@ def test_object_size_survives_the_model_file(tmp_path, sized):
     assert ModelBundle.load(path).object_size["diameter"] == 20.0
 
 
+def test_a_shrink_exponent_in_the_model_file_is_used_and_said(tmp_path, sized):
+    bundle = sized.copy()
+    bundle.set_object_size({"diameter": 20.0, "shrink_exponent": 0.5})
+    loaded = ModelBundle.load(bundle.save(tmp_path / "m.pt"))
+    assert loaded.object_size["shrink_exponent"] == 0.5
+    assert sized.object_size["shrink_exponent"] == 1.0  # files without one: all the way
+    img, _ = synthetic_nuclei((160, 160), seed=6, radius=(38, 42))
+    result = api.drain(api.predict_iter(img, loaded, object_size=80.0))
+    info = result.stats["object_size"]
+    assert info["factors"] == (0.5, 0.5)
+    assert "shrunk to about 40 px" in info["message"]
+    assert result.labels.shape == img.shape
+
+
+@pytest.mark.parametrize("bad", [0, 2.0, "much"])
+def test_a_bad_shrink_exponent_is_a_model_file_error(bad):
+    from napari_unetseg.core.bundle import ModelFileError
+
+    with pytest.raises(ModelFileError, match="shrink_exponent"):
+        api.load_model("nuclei-2d").copy().set_object_size(
+            {"diameter": 20.0, "shrink_exponent": bad}
+        )
+
+
 @pytest.mark.parametrize(
     "bad",
     [0, -3, float("nan"), "big", True, 10_000],

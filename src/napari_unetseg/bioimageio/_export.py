@@ -148,6 +148,11 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
             f"- Trained for objects of about {o['diameter']:.0f} px in diameter: resample images "
             "so their objects have that size for best results (napari-unetseg does it itself)."
         )
+        if o.get("shrink_exponent", 1.0) < 1.0:
+            lines.append(
+                f"  Images with larger objects are best shrunk by (model size / object size) ** "
+                f"{o['shrink_exponent']:g}, i.e. part of the way only."
+            )
     lines += ["", "## Training", ""]
     if h:
         lines.append(f"- Data: {_training_data(h)}")

@@ -8,8 +8,9 @@ A model file (``.pt``) is one ``torch.save`` of a plain dict of tensors and plai
 - ``normalization``: the input normalization parameters (see ``normalize.py``);
 - ``class_names``, ``tile_size`` (a hint for inference), ``name``;
 - ``object_size`` (optional): the object diameter the model was trained for (see
-  ``scale.py``) and the relative pixel size of its training grid; files without it
-  predict at the image's own scale;
+  ``scale.py``), the relative pixel size of its training grid, and how far larger
+  objects are shrunk to it (``shrink_exponent``, 1 when absent: all the way); files
+  without it predict at the image's own scale;
 - ``history``: training curves, data shapes, label mode, seed, duration.
 
 Files are loaded with ``torch.load(..., weights_only=True)`` so a model file can never
@@ -77,6 +78,12 @@ def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
         raise ModelFileError("object_size needs a numeric 'diameter'.") from exc
     if not np.isfinite(diameter) or diameter <= 0:
         raise ModelFileError(f"object_size diameter must be positive, got {diameter!r}.")
+    try:
+        shrink = float(value.get("shrink_exponent", 1.0))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError("object_size shrink_exponent must be a number.") from exc
+    if not 0 < shrink <= 1:
+        raise ModelFileError(f"object_size shrink_exponent must be in (0, 1], got {shrink!r}.")
     spacing = value.get("spacing") or [1.0] * spatial_dims
     spacing = [float(s) for s in list(spacing)[-spatial_dims:]]
     if len(spacing) != spatial_dims or min(spacing) <= 0:
@@ -87,6 +94,7 @@ def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
         "pixel_size": value.get("pixel_size"),
         "unit": value.get("unit"),
         "source": value.get("source", "unknown"),
+        "shrink_exponent": shrink,
     }
 
 

@@ -266,6 +266,7 @@ def scale_factors(
     spatial_dims: int,
     spacing: Any = None,
     model_spacing: Any = None,
+    shrink_exponent: float = 1.0,
 ) -> tuple[float, ...]:
     """Per-axis resampling factors (new size / old size) from an image to a model's grid.
 
@@ -283,6 +284,12 @@ def scale_factors(
         The relative pixel size of the model's training grid (``(1, 1, 1)`` for an
         isotropic 3D model; ``(2, 1, 1)`` for one trained on a stack with a Z step of
         twice the pixel size).
+    shrink_exponent : float
+        How far objects larger than the model's are shrunk: the in-plane factor is
+        ``(model_diameter / image_diameter) ** shrink_exponent`` when that is below 1
+        (1: all the way to the model's size; smaller: less, so large objects keep more
+        pixels across their outlines). Objects smaller than the model's are always
+        enlarged all the way.
 
     Returns
     -------
@@ -294,7 +301,11 @@ def scale_factors(
         raise ValueError("Object sizes must be positive numbers.")
     s = _unit_spacing(spacing, spatial_dims)
     m = _unit_spacing(model_spacing, spatial_dims)
+    if not 0 < shrink_exponent <= 1:
+        raise ValueError(f"shrink_exponent must be in (0, 1], got {shrink_exponent!r}.")
     xy = model_diameter / image_diameter
+    if xy < 1:
+        xy = xy**shrink_exponent
     factors = []
     for axis in range(spatial_dims):
         f = xy * s[axis] / m[axis]

@@ -100,14 +100,22 @@ def choose_factors(
         how = f"{d_image:g} px (given)"
     info["image_diameter"] = d_image
     sp = None if spacing is None else tuple(spacing)[-sd:]
-    factors = scale_factors(d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"])
+    shrink = float(model.get("shrink_exponent", 1.0))
+    factors = scale_factors(
+        d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"], shrink_exponent=shrink
+    )
     info["factors"] = factors
     if all(f == 1.0 for f in factors):
         info["message"] = f"Object size {how}; the model's is {d_model:.0f} px, no resampling."
     else:
         fs = " x ".join(f"{f:.2f}" for f in factors)
+        partly = ""
+        if shrink < 1 and d_image > d_model:
+            # The model measured better on large objects shrunk only part of the way.
+            partly = f" (large objects are shrunk to about {d_image * factors[-1]:.0f} px)"
         info["message"] = (
-            f"Object size {how}; the model's is {d_model:.0f} px, so the image is resampled by {fs}."
+            f"Object size {how}; the model's is {d_model:.0f} px, so the image is "
+            f"resampled by {fs}{partly}."
         )
     return factors, info
 
