@@ -167,6 +167,20 @@ def test_weights_do_not_fit_config(tmp_path, tiny_file):
 
 
 @case(
+    "models/bad-object-size",
+    "CLI",
+    "`predict --model bad.pt`, a file whose object size record has a shrink exponent of 3",
+    "refused in one sentence naming the field; output unchanged",
+)
+def test_bad_object_size_record(capsys, tmp_path, tiny_file, image_file):
+    data = torch.load(tiny_file, weights_only=True)
+    data["object_size"] = {"diameter": 20.0, "shrink_exponent": 3.0}
+    path = tmp_path / "bad.pt"
+    torch.save(data, path)
+    _predict_refused(capsys, image_file, path, "shrink_exponent must be in")
+
+
+@case(
     "models/wrong-dims",
     "CLI",
     "`predict` a 2D TIFF with the 3D model",
