@@ -5,6 +5,7 @@ import pytest
 
 from napari_unetseg.core.scale import (
     MAX_FACTOR,
+    diameters_of_mask,
     estimate_object_size,
     resample,
     scale_factors,
@@ -97,6 +98,16 @@ def test_scale_factors_per_axis_and_limits():
     assert scale_factors(1, 100, 2) == (MAX_FACTOR, MAX_FACTOR)
     with pytest.raises(ValueError):
         scale_factors(0, 20, 2)
+
+
+def test_diameters_are_measured_in_plane_even_when_a_plane_is_all_object():
+    mask = np.zeros((3, 20, 20), bool)
+    mask[1] = True  # a plane without background: its border counts as the outside
+    mask[0, 5:10, 5:10] = True
+    assert diameters_of_mask(mask, exclude_border=False).tolist() == [20.0]
+    two = np.zeros((2, 30, 30), bool)
+    two[0, 2:9, 2:9] = two[1, 15:28, 15:28] = True  # apart: two objects
+    assert sorted(diameters_of_mask(two, exclude_border=False).tolist()) == [8.0, 14.0]
 
 
 def test_shrink_exponent_shrinks_large_objects_part_of_the_way_only():

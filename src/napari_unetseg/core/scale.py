@@ -97,12 +97,13 @@ def diameters_of_mask(
     if not mask.any():
         return (np.zeros(0), np.zeros(0)) if return_sizes else np.zeros(0)
     lab, n = ndimage.label(mask)
-    # A huge Z sampling makes the transform in-plane: the nearest outside pixel is
-    # always found within the same plane.
-    sampling = (1e6,) * (mask.ndim - 2) + (1.0, 1.0)
-    dist = ndimage.distance_transform_edt(mask, sampling=sampling)
+    dist = _in_plane_distance(mask)
     idx = np.arange(1, n + 1)
-    radius = np.asarray(ndimage.maximum(dist, lab, idx), dtype=float)
+    # Each object's largest distance (a scatter-max over its pixels only: much faster
+    # than ndimage.maximum's sort of the whole image).
+    radius = np.zeros(n + 1)
+    np.maximum.at(radius, lab[mask], dist[mask])
+    radius = radius[1:]
     sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(float)
     if exclude_border:
         border = np.zeros(mask.shape, bool)
@@ -113,6 +114,20 @@ def diameters_of_mask(
         if keep.sum() >= 3:
             radius, sizes = radius[keep], sizes[keep]
     return (2.0 * radius, sizes) if return_sizes else 2.0 * radius
+
+
+def _in_plane_distance(mask: np.ndarray) -> np.ndarray:
+    """Distance of each pixel of ``mask`` to the nearest outside pixel of its own Y/X
+    plane (a plane without any outside pixel: as if the plane's border were outside)."""
+    planes = mask.reshape((-1,) + mask.shape[-2:])
+    out = np.zeros(planes.shape, np.float64)
+    for i, plane in enumerate(planes):
+        if plane.all():
+            plane = np.pad(plane, 1, constant_values=False)
+            out[i] = ndimage.distance_transform_edt(plane)[1:-1, 1:-1]
+        elif plane.any():
+            out[i] = ndimage.distance_transform_edt(plane)
+    return out.reshape(mask.shape)
 
 
 def size_from_labels(labels: Any) -> SizeEstimate:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -175,8 +176,11 @@ def predict_sized(
     Returns
     -------
     PredictionResult
-        With ``stats["object_size"]`` holding the choice (see :func:`choose_factors`).
+        With ``stats["object_size"]`` holding the choice (see :func:`choose_factors`),
+        ``stats["seconds"]`` the whole call's wall time (measuring, resampling, hole
+        filling included) and ``stats["network_seconds"]`` the tiled prediction's.
     """
+    started = time.perf_counter()
     factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
     layout = bundle.layout(tuple(image.shape), channel_axis)
     fill = bundle.fill_holes if fill is None else bool(fill)
@@ -225,6 +229,8 @@ def predict_sized(
             labels[...] = filled
     result.stats["object_size"] = info
     result.stats["fill_holes"] = fill
+    result.stats["network_seconds"] = result.stats.get("seconds")
+    result.stats["seconds"] = time.perf_counter() - started
     return result
 
 
