@@ -62,6 +62,18 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     assert (read_labels(out3) == ref3).mean() >= 0.999
 
 
+def test_a_stack_without_pixel_size_gets_one_measured_z_step_for_all_blocks(tmp_path) -> None:
+    vol, _ = synthetic_nuclei((24, 96, 96), seed=7, radius=(7, 9), z_scale=3.0)
+    path = tmp_path / "deep.tif"
+    _io.write_image(path, vol, axes="ZYX")  # no pixel size
+    whole = api.drain(api.predict_iter(vol, "nuclei-3d"))
+    assert "Z step is taken as" in whole.stats["object_size"]["message"]
+    out = tmp_path / "deep.ome.zarr"
+    res = dist.predict_blocks(path, "nuclei-3d", out, block_size=48)
+    assert res.stats["blocks"] > 1 and "Z step is taken as" in res.stats["object_size"]
+    assert (read_labels(out) == whole.labels).mean() >= 0.99
+
+
 def test_blocks_too_big_to_read_whole_stream_band_by_band_to_the_same_labels(
     image_2d, tmp_path, monkeypatch
 ) -> None:

@@ -31,6 +31,16 @@ def common_unit(units: Any) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
+def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
+    """``scale`` as a pixel size, or None when it says nothing: every entry 1 and no
+    physical unit (a file without a pixel size, a layer at napari's default scale). With
+    None, prediction measures a stack's Z step from its objects."""
+    values = tuple(float(s) for s in scale)
+    if all(v == 1.0 for v in values) and common_unit(units) is None:
+        return None
+    return values
+
+
 def _unit(unit: str) -> str:
     u = unit.strip()
     return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ._units import known_spacing
 from .core.progress import relay
 
 __all__ = [
@@ -497,7 +498,7 @@ def _segment_file(
         bundle,
         split_touching=settings.split_touching,
         channel_axis=img.channel_axis,
-        scale=flat.scale,
+        scale=known_spacing(flat.scale, flat.units),
         return_probabilities=pdst is not None,
         **settings.predict_options(),
     )

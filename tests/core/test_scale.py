@@ -110,6 +110,19 @@ def test_diameters_are_measured_in_plane_even_when_a_plane_is_all_object():
     assert sorted(diameters_of_mask(two, exclude_border=False).tolist()) == [8.0, 14.0]
 
 
+def test_z_step_of_mask_is_width_over_depth_of_whole_objects():
+    from napari_unetseg.core.scale import z_step_of_mask
+
+    zz, yy, xx = np.mgrid[:20, :64, :64]
+    mask = np.zeros((20, 64, 64), bool)
+    for cy, cx in [(14, 14), (14, 48), (48, 14), (48, 48)]:
+        # balls of radius 8 px sampled every 2 px in Z: 8 planes deep, 17 px wide
+        mask |= ((zz - 10) * 2) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= 64
+    assert z_step_of_mask(mask) == pytest.approx(17 / 9, abs=0.3)
+    # Objects cut by the top or bottom of the stack do not count; too few: None.
+    assert z_step_of_mask(mask[:12]) is None
+
+
 def test_shrink_exponent_shrinks_large_objects_part_of_the_way_only():
     # (20 / 80) ** 0.5 = 0.5: objects of 80 px are shrunk to 40 px, not to 20.
     assert scale_factors(80, 20, 2, shrink_exponent=0.5) == (0.5, 0.5)

@@ -146,6 +146,36 @@ def test_a_new_model_records_the_size_it_predicts_its_image_at():
     assert result.stats["object_size"]["factors"] == (1.0, 1.0)
 
 
+@pytest.fixture(scope="module")
+def deep_stack():
+    """Nuclei of about 16 px imaged with a Z step of 3 px, and no pixel size."""
+    return synthetic_nuclei((24, 96, 96), seed=7, radius=(7, 9), z_scale=3.0)
+
+
+def test_a_stack_without_pixel_size_gets_the_z_step_its_objects_measure(deep_stack):
+    img, _ = deep_stack
+    bundle = api.load_model("nuclei-3d")
+    measured = api.drain(api.predict_iter(img, bundle)).stats["object_size"]
+    assert 2.2 < measured["z_step"] < 4.0 and "Z step is taken as" in measured["message"]
+    # A known pixel size wins; so does a stack whose objects are round already.
+    given = api.drain(api.predict_iter(img, bundle, scale=(3.0, 1.0, 1.0)))
+    assert "z_step" not in given.stats["object_size"]
+    fz, fy, fx = given.stats["object_size"]["factors"]
+    assert fz > 2.5 * fy and fy == fx  # Z stretched by the given step
+    round_, _ = synthetic_nuclei((48, 96, 96), seed=7, radius=(7, 9))
+    assert "z_step" not in api.drain(api.predict_iter(round_, bundle)).stats["object_size"]
+
+
+def test_a_new_3d_model_records_the_measured_z_step_as_its_grid(deep_stack):
+    img, lab = deep_stack
+    model = api.train(img, lab > 0, label_mode="dense", steps=1, device="cpu", patch_size=16)
+    z, y, x = model.object_size["spacing"]
+    assert 2.2 < z < 4.0 and y == x == 1.0
+    # So it predicts its own training stack without resampling Z.
+    factors = api.drain(api.predict_iter(img, model)).stats["object_size"]["factors"]
+    assert factors == (1.0, 1.0, 1.0)
+
+
 def test_scribbles_are_not_measured_as_objects():
     """Dots inside objects and strokes through the background do not show the objects'
     size: where the image shows no distinct bright objects, a new model trained on

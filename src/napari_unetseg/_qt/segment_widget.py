@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
+from .._units import known_spacing
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
@@ -326,7 +327,9 @@ class SegmentWidget(ui.DockWidget):
             split=settings.split_touching,
             options={
                 **settings.predict_options(),
-                "scale": tuple(float(s) for s in layer.scale),
+                # napari's default scale (all 1, no unit) is no pixel size: a stack's
+                # Z step is then measured from its objects.
+                "scale": known_spacing(layer.scale, getattr(layer, "units", None)),
                 "return_probabilities": self.prob_check.isChecked(),
                 "return_uncertainty": self.unc_check.isChecked(),
             },

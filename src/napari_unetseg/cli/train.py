@@ -127,6 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import _io, api
+    from .._units import known_spacing
     from ..core.training import score_text, start_hint
 
     out = Path(args.output)
@@ -152,6 +153,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if note:
             say(note)
     axes = {img.channel_axis for img in images}
+    flat = images[0].without_channels()
     patch = (
         args.patch_size[0] if args.patch_size and len(args.patch_size) == 1 else args.patch_size
     )
@@ -188,7 +190,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 or None,
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
-                scale=images[0].without_channels().scale,
+                scale=known_spacing(flat.scale, flat.units),
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
             ),

@@ -39,6 +39,8 @@ FACTOR_TOLERANCE = 0.1
 #: Contrast (object minus background mean, in background standard deviations of the
 #: smoothed image) below which an image is considered to hold no objects.
 MIN_CONTRAST = 3.0
+#: Objects whose depth (in planes) the Z step is measured from, at least.
+MIN_Z_OBJECTS = 3
 
 
 @dataclass
@@ -53,11 +55,15 @@ class SizeEstimate:
         How many objects were measured.
     reason : str
         One sentence on how it was measured, or why it could not be.
+    z_step : float or None
+        For a stack: the Z step in X pixels that makes its objects as deep as they are
+        wide (see :func:`z_step_of_mask`); None for a plane or too few whole objects.
     """
 
     diameter: float | None
     n_objects: int
     reason: str
+    z_step: float | None = None
 
 
 def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
@@ -225,7 +231,8 @@ def estimate_object_size(image: Any, channel_axis: int | None = None) -> SizeEst
             est = first
     if est.diameter is None:
         return est
-    return SizeEstimate(est.diameter * step, est.n_objects, est.reason)
+    z_step = None if est.z_step is None else est.z_step * step
+    return SizeEstimate(est.diameter * step, est.n_objects, est.reason, z_step)
 
 
 def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
@@ -258,7 +265,44 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
     diameter = weighted_median(d[keep], area[keep])
     n = int(keep.sum())
     how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
-    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold")
+    z_step = z_step_of_mask(mask) if mask.ndim == 3 else None
+    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step)
+
+
+def z_step_of_mask(mask: np.ndarray) -> float | None:
+    """The Z step (in X pixels) at which the objects of a stack are as deep as they are wide.
+
+    For each object (3D component) not cut by the top or bottom of the stack (nor by its
+    Y/X border, when enough others remain), its inscribed in-plane diameter divided by
+    the number of planes it spans;
+    the area-weighted median of these ratios. Round objects imaged with a Z step of
+    ``s`` pixels span about ``diameter / s`` planes, so this is ``s``; the axial blur of
+    a microscope lengthens them in Z, so it reads low (synthetic stacks: about 0.8 of the
+    true step). None with fewer than :data:`MIN_Z_OBJECTS` whole objects.
+    """
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return None
+    dist = _in_plane_distance(mask)
+    radius = np.zeros(n + 1)
+    np.maximum.at(radius, lab[mask], dist[mask])
+    area = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
+    whole, inside = [], []  # (ratio, area): objects not cut in Z / not cut at all
+    for i, box in enumerate(ndimage.find_objects(lab), 1):
+        if box is None or radius[i] < 1.5:
+            continue
+        if box[0].start == 0 or box[0].stop == mask.shape[0]:
+            continue  # cut by the top or bottom of the stack: its depth is not its own
+        item = (2.0 * radius[i] / (box[0].stop - box[0].start), area[i])
+        whole.append(item)
+        if all(0 < b.start and b.stop < size for b, size in zip(box[1:], mask.shape[1:])):
+            inside.append(item)
+    # Objects cut at the Y/X border look narrower; leave them out when enough remain.
+    use = inside if len(inside) >= MIN_Z_OBJECTS else whole
+    if len(use) < MIN_Z_OBJECTS:
+        return None
+    ratios, weights = np.asarray(use).T
+    return weighted_median(ratios, weights)
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

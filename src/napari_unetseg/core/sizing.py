@@ -26,6 +26,13 @@ from .scale import estimate_object_size, resample, scale_factors, scaled_shape
 #: Resampling holds the image and its resampled copy in memory; above this many voxels
 #: (after resampling) prediction runs at the image's own scale instead, and says so.
 MAX_RESAMPLED_VOXELS = 2**30
+#: The objects' depth reads long by the axial blur, so the measured Z step reads low:
+#: on synthetic stacks of Z step 1-4 (88 stacks, 11 kinds, seeds of their own) the median
+#: of measured / true step was 0.81.
+Z_STEP_CALIBRATION = 1.0 / 0.81
+#: A stack without a pixel size whose Z step measures (calibrated) at least this much is
+#: taken to have it; below, isotropic as before (isotropic stacks measured 0.80-1.28).
+MIN_Z_STEP = 1.5
 
 
 def check_object_size(value: Any, spatial_shape: tuple[int, ...]) -> float | str | None:
@@ -88,6 +95,7 @@ def choose_factors(
         )
         return ones, info
     info["model_diameter"] = d_model = float(model["diameter"])
+    est = None
     if size == "auto":
         est = estimate_object_size(image, channel_axis=layout.channel_axis)
         if est.diameter is None:
@@ -101,6 +109,17 @@ def choose_factors(
         how = f"{d_image:g} px (given)"
     info["image_diameter"] = d_image
     sp = None if spacing is None else tuple(spacing)[-sd:]
+    z_note = ""
+    if sp is None and sd == 3:
+        z = measured_z_step(image, layout.channel_axis, est)
+        if z is not None:
+            sp = (z, 1.0, 1.0)
+            info["z_step"] = z
+            z_note = (
+                f" The stack has no pixel size; its objects span few planes for their width, "
+                f"so its Z step is taken as {z:.1f} x the pixel size (give the pixel size to "
+                "set it)."
+            )
     shrink = float(model.get("shrink_exponent", 1.0))
     factors = scale_factors(
         d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"], shrink_exponent=shrink
@@ -118,7 +137,21 @@ def choose_factors(
             f"Object size {how}; the model's is {d_model:.0f} px, so the image is "
             f"resampled by {fs}{partly}."
         )
+    info["message"] += z_note
     return factors, info
+
+
+def measured_z_step(image: Any, channel_axis: int | None = None, est: Any = None) -> float | None:
+    """The Z step (in X pixels) of a stack without a pixel size, measured from its objects'
+    depth (:func:`~.scale.z_step_of_mask`, times :data:`Z_STEP_CALIBRATION`), or None when
+    it measures below :data:`MIN_Z_STEP` (isotropic) or cannot be measured. ``est``: the image's
+    :class:`~.scale.SizeEstimate` when already made."""
+    if est is None:
+        est = estimate_object_size(image, channel_axis=channel_axis)
+    if est.z_step is None:
+        return None
+    z = float(est.z_step) * Z_STEP_CALIBRATION
+    return z if z >= MIN_Z_STEP else None
 
 
 def fill_holes(labels: np.ndarray) -> np.ndarray:
@@ -358,6 +391,7 @@ def training_scale(
             out_l.append(resample(np.asarray(lab), shape, order=0))
         return out_i, out_l, first, dict(model.object_size), message
     # A new model: measure what it is trained on.
+    est = None
     if size not in (None, "auto"):
         diameter, how = float(size), "given"
     else:
@@ -367,6 +401,13 @@ def training_scale(
             lab_est = size_from_labels(labels[0])
             diameter, how = lab_est.diameter, "measured on the labels"
     record, message = size_record(diameter, how, spacing, sd)
+    if record is not None and spacing is None and sd == 3 and size is not None:
+        # Prediction takes a stack without a pixel size to have the Z step its objects
+        # measure; the model learns that stack's grid, so it records that step as its
+        # own grid's (and predicts its training stack without resampling Z).
+        z = measured_z_step(images[0], channel_axis, est)
+        if z is not None:
+            record["spacing"] = [z, 1.0, 1.0]
     return images, labels, ones, record, message
 
 

@@ -59,14 +59,22 @@ def _normalizer_from(img: Any, bundle: Any, layout: Any) -> Any:
     return Normalizer.from_image(data, lay, bundle.normalization)
 
 
-def _object_size(bundle: Any, img: Any, layout: Any, value: Any) -> tuple[Any, str]:
-    """The object size for every block: measured once on a central crop for 'auto'."""
+def _object_size(
+    bundle: Any, img: Any, layout: Any, value: Any
+) -> tuple[Any, str, tuple[float, ...] | None]:
+    """The object size for every block, what was said about it, and the pixel size the
+    blocks use: measured once on a central crop (the size for 'auto'; the Z step of a 3D
+    stack without a pixel size, see ``core.sizing.measured_z_step``)."""
+    from .._units import known_spacing
     from ..core.sizing import check_object_size, choose_factors
 
+    flat = img.without_channels()
+    spacing = known_spacing(flat.scale, flat.units)
     size = check_object_size(value, layout.spatial_shape)
-    if size != "auto" or bundle.object_size is None:
-        return size, ""
     sd = bundle.spatial_dims
+    measure_z = spacing is None and sd == 3 and size is not None
+    if bundle.object_size is None or (size != "auto" and not measure_z):
+        return size, "", spacing
     crop_edge = {2: 1024, 3: 160}[sd]
     spatial = tuple(
         slice(max(0, (s - crop_edge) // 2), max(0, (s - crop_edge) // 2) + crop_edge)
@@ -78,8 +86,11 @@ def _object_size(bundle: Any, img: Any, layout: Any, value: Any) -> tuple[Any, s
     if layout.channel_axis is not None:
         ca = 0
         crop = layout.to_channels_first(crop)
-    _, info = choose_factors(bundle, crop, "auto", None, ca)
-    return info["image_diameter"], info["message"].replace("auto:", "auto (a central crop):", 1)
+    _, info = choose_factors(bundle, crop, size, spacing, ca)
+    if info.get("z_step") is not None:
+        spacing = (info["z_step"], 1.0, 1.0)
+    message = info["message"].replace("auto:", "auto (a central crop):", 1)
+    return info["image_diameter"], message, spacing
 
 
 def predict_blocks_iter(
@@ -260,8 +271,9 @@ def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
 
 def _make_plan(
     img: Any, bundle: Any, layout: Any, opts: dict[str, Any], block_size: Any, halo: Any
-) -> tuple[_Plan, Any, str]:
-    """The blocks, the object size for every block and what was said about it."""
+) -> tuple[_Plan, Any, str, tuple[float, ...]]:
+    """The blocks, the object size for every block, what was said about it, and the
+    pixel size every block is predicted with."""
     from ..core.inference import resolve_tile_size, tile_starts
     from ..core.sizing import choose_factors
 
@@ -270,9 +282,10 @@ def _make_plan(
     block = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * sd, "block_size", sd)
     block = (spatial[0],) + tuple(min(b, s) for b, s in zip(block[1:], spatial[1:]))
     with _local_dask():
-        size, size_message = _object_size(bundle, img, layout, opts["object_size"])
-    scale = img.without_channels().scale
-    factors, _ = choose_factors(bundle, img.data, size, scale, img.channel_axis)
+        size, size_message, spacing = _object_size(bundle, img, layout, opts["object_size"])
+    if spacing is None:  # measured isotropic, or not measurable: as the store says
+        spacing = tuple(img.without_channels().scale)
+    factors, _ = choose_factors(bundle, img.data, size, spacing, img.channel_axis)
     # Resampled runs tile each block themselves: half a tile of context, in image pixels.
     halo_default = tuple(math.ceil(t / 2 / f) for t, f in zip(tile, factors))
     halo_px = _per_axis(halo, halo_default, "halo", sd)
@@ -285,6 +298,7 @@ def _make_plan(
         _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px),
         size,
         size_message,
+        spacing,
     )
 
 
@@ -324,7 +338,7 @@ def _prepare(
     check_channels(img, bundle)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
-    plan, size, size_message = _make_plan(img, bundle, layout, opts, block_size, halo)
+    plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
     with _local_dask():
         normalizer = _normalizer_from(img, bundle, layout)
     fingerprint = weights_fingerprint(bundle.network)
@@ -335,7 +349,7 @@ def _prepare(
         "channel_axis": img.channel_axis,
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
         "object_size": size,
-        "spacing": list(flat.scale[-bundle.spatial_dims :]),
+        "spacing": [float(v) for v in spacing[-bundle.spatial_dims :]],
         "fill_holes": opts["fill_holes"],
         "tile_size": list(plan.tile),
         "overlap": float(opts["overlap"]),

@@ -23,6 +23,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
+from ..._units import known_spacing
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
@@ -377,7 +378,7 @@ class FinetuneWidget(ui.DockWidget):
             label_mode=self.label_mode,
             seed=self._runs,
             channel_axis=(data.ndim - 1) if image.rgb else None,
-            scale=tuple(float(v) for v in image.scale),
+            scale=known_spacing(image.scale, getattr(image, "units", None)),
             **self.settings.options(scratch, dims, taught),
         )
         self.preview.target = None
