@@ -12,9 +12,12 @@ with ``nuclei-3d`` on the model card's held-out synthetic volumes of every test 
 - no pixel size, taken as isotropic (before): ``scale=(1, 1, 1)``;
 
 and prints the measured Z step of the real stacks of ``real_data`` (their Dice where
-they have a reference). Prints what it measured; nothing is asserted.
+they have a reference). ``--fine-tune-draws 0 1 2`` instead fine-tunes ``nuclei-3d`` on
+cells3d's strokes of those draws, with the measured step and taken as isotropic (about 7
+minutes per draw). Prints what it measured; nothing is asserted.
 
     OMP_NUM_THREADS=2 python benchmarks/z_step.py --images 3
+    OMP_NUM_THREADS=2 python benchmarks/z_step.py --fine-tune-draws 0 1 2
 """
 
 from __future__ import annotations
@@ -88,6 +91,31 @@ def real() -> None:
         print(f"| {name} (no reference) | {image.shape} | {_z(z)} | - |")
 
 
+def fine_tune_draws(seeds: list[int]) -> None:
+    """cells3d: fine-tuning on the benchmark's strokes of several draws, with the Z step
+    measured (now) and with the stack taken as isotropic, each 180 s, scored on the
+    unpainted part as ``bench_accuracy.py`` scores it, next to its forest."""
+    import bench_accuracy as bench
+
+    loaded = real_data.load_case("cells3d-nuclei-3d")
+    image, truth = loaded.image.astype(np.float32), loaded.foreground
+    scored = ~bench.painted_region(loaded.case, image.shape)
+    print("\n| cells3d, fine-tuned 180 s | measured Z step | isotropic | forest |")
+    print("|---|---|---|---|")
+    for seed in seeds:
+        strokes = bench.make_scribbles(loaded, seed=seed)
+        forest = bench.foreground_scores(bench.forest_foreground(image, strokes), truth, scored)
+        cells = []
+        for scale in (None, (1.0, 1.0, 1.0)):
+            model = api.train(
+                loaded.image, strokes, model="nuclei-3d", label_mode="sparse",
+                time_limit=180.0, seed=0, scale=scale,
+            )  # fmt: skip
+            pred = np.asarray(api.predict(loaded.image, model, scale=scale)) > 0
+            cells.append(f"{bench.foreground_scores(pred, truth, scored)['dice']:.3f}")
+        print(f"| draw s{seed} | {cells[0]} | {cells[1]} | {forest['dice']:.3f} |", flush=True)
+
+
 def _z(raw) -> str:
     from napari_unetseg.core.sizing import MIN_Z_STEP, Z_STEP_CALIBRATION
 
@@ -100,7 +128,14 @@ def _z(raw) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=3, help="volumes per synthetic kind")
+    parser.add_argument(
+        "--fine-tune-draws", type=int, nargs="*", metavar="SEED",
+        help="only fine-tune on cells3d's strokes of these draws, measured vs isotropic",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.fine_tune_draws:
+        fine_tune_draws(args.fine_tune_draws)
+        return
     synthetic(args.images)
     real()
 
