@@ -47,15 +47,16 @@ DEFAULT_CASES = [c for c in CASES if c.startswith("mni152")]
 SECONDS = {2: 90.0, 3: 180.0}
 
 
-def _fine_tuned(case: str, seed: int, dims: int) -> tuple:
-    """Fine-tune the default model on a nuclei case's scribbles of draw ``seed``."""
+def _fine_tuned(case: str, seed: int, dims: int, **train_options) -> tuple:
+    """Fine-tune the default model on a nuclei case's scribbles of draw ``seed``
+    (``train_options``: more ``api.train`` arguments, e.g. ``scale``)."""
     loaded = real_data.load_case(case)
     image, truth = loaded.image.astype(np.float32), loaded.foreground
     scored = ~bench.painted_region(loaded.case, image.shape)
     scribbles = bench.make_scribbles(loaded, seed=seed)
     model = api.train(
         loaded.image, scribbles, model=bench.DEFAULT_MODEL[dims], label_mode="sparse",
-        time_limit=SECONDS[dims], seed=0,
+        time_limit=SECONDS[dims], seed=0, **train_options,
     )  # fmt: skip
     before = bench.predict_foreground(loaded.image, bench.DEFAULT_MODEL[dims], {})
     return loaded, image, truth, scored, scribbles, model, before

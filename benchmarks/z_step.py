@@ -93,26 +93,23 @@ def real() -> None:
 
 def fine_tune_draws(seeds: list[int]) -> None:
     """cells3d: fine-tuning on the benchmark's strokes of several draws, with the Z step
-    measured (now) and with the stack taken as isotropic, each 180 s, scored on the
-    unpainted part as ``bench_accuracy.py`` scores it, next to its forest."""
+    measured (now) and with the stack taken as isotropic, each 180 s
+    (``scribble_draws._fine_tuned``), scored on the unpainted part as
+    ``bench_accuracy.py`` scores it, next to its forest."""
     import bench_accuracy as bench
+    from scribble_draws import _fine_tuned
 
-    loaded = real_data.load_case("cells3d-nuclei-3d")
-    image, truth = loaded.image.astype(np.float32), loaded.foreground
-    scored = ~bench.painted_region(loaded.case, image.shape)
     print("\n| cells3d, fine-tuned 180 s | measured Z step | isotropic | forest |")
     print("|---|---|---|---|")
     for seed in seeds:
-        strokes = bench.make_scribbles(loaded, seed=seed)
-        forest = bench.foreground_scores(bench.forest_foreground(image, strokes), truth, scored)
         cells = []
         for scale in (None, (1.0, 1.0, 1.0)):
-            model = api.train(
-                loaded.image, strokes, model="nuclei-3d", label_mode="sparse",
-                time_limit=180.0, seed=0, scale=scale,
-            )  # fmt: skip
+            loaded, image, truth, scored, strokes, model, _ = _fine_tuned(
+                "cells3d-nuclei-3d", seed, 3, scale=scale
+            )
             pred = np.asarray(api.predict(loaded.image, model, scale=scale)) > 0
             cells.append(f"{bench.foreground_scores(pred, truth, scored)['dice']:.3f}")
+        forest = bench.foreground_scores(bench.forest_foreground(image, strokes), truth, scored)
         print(f"| draw s{seed} | {cells[0]} | {cells[1]} | {forest['dice']:.3f} |", flush=True)
 
 

@@ -78,8 +78,32 @@ def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
     return s / s[-1]
 
 
+@dataclass
+class _Objects:
+    """The connected objects of a mask: labels, and per object (index 0: background) its
+    largest in-plane distance to the outside and its number of pixels."""
+
+    labels: np.ndarray
+    radius: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Objects:
+        lab, n = ndimage.label(mask)
+        dist = _in_plane_distance(mask)
+        # Each object's largest distance (a scatter-max over its pixels only: much faster
+        # than ndimage.maximum's sort of the whole image).
+        radius = np.zeros(n + 1)
+        np.maximum.at(radius, lab[mask], dist[mask])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
+        return cls(lab, radius, sizes)
+
+
 def diameters_of_mask(
-    mask: np.ndarray, exclude_border: bool = True, return_sizes: bool = False
+    mask: np.ndarray,
+    exclude_border: bool = True,
+    return_sizes: bool = False,
+    objects: _Objects | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Inscribed in-plane diameters (X pixels) of the connected objects of a mask.
 
@@ -93,6 +117,8 @@ def diameters_of_mask(
 
     return_sizes : bool
         Also return each object's number of pixels.
+    objects : optional
+        The mask's objects when already measured (``_Objects.of(mask)``).
 
     Returns
     -------
@@ -102,21 +128,15 @@ def diameters_of_mask(
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return (np.zeros(0), np.zeros(0)) if return_sizes else np.zeros(0)
-    lab, n = ndimage.label(mask)
-    dist = _in_plane_distance(mask)
-    idx = np.arange(1, n + 1)
-    # Each object's largest distance (a scatter-max over its pixels only: much faster
-    # than ndimage.maximum's sort of the whole image).
-    radius = np.zeros(n + 1)
-    np.maximum.at(radius, lab[mask], dist[mask])
-    radius = radius[1:]
-    sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(float)
+    objects = _Objects.of(mask) if objects is None else objects
+    lab = objects.labels
+    radius, sizes = objects.radius[1:], objects.sizes[1:]
     if exclude_border:
         border = np.zeros(mask.shape, bool)
         border[..., 0, :] = border[..., -1, :] = True
         border[..., :, 0] = border[..., :, -1] = True
         cut = np.unique(lab[border & mask])
-        keep = ~np.isin(idx, cut)
+        keep = ~np.isin(np.arange(1, radius.size + 1), cut)
         if keep.sum() >= 3:
             radius, sizes = radius[keep], sizes[keep]
     return (2.0 * radius, sizes) if return_sizes else 2.0 * radius
@@ -258,18 +278,19 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
     else:
         mask = np.stack([ndimage.binary_fill_holes(p) for p in mask])
     mask = ndimage.binary_opening(mask, structure=_plane_cross(mask.ndim))
-    d, area = diameters_of_mask(mask, return_sizes=True)
+    objects = _Objects.of(mask)
+    d, area = diameters_of_mask(mask, return_sizes=True, objects=objects)
     keep = d >= 3.0
     if not keep.any():
         return SizeEstimate(None, 0, "no objects of at least 3 pixels were found")
     diameter = weighted_median(d[keep], area[keep])
     n = int(keep.sum())
     how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
-    z_step = z_step_of_mask(mask) if mask.ndim == 3 else None
+    z_step = z_step_of_mask(mask, objects) if mask.ndim == 3 else None
     return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step)
 
 
-def z_step_of_mask(mask: np.ndarray) -> float | None:
+def z_step_of_mask(mask: np.ndarray, objects: _Objects | None = None) -> float | None:
     """The Z step (in X pixels) at which the objects of a stack are as deep as they are wide.
 
     For each object (3D component) not cut by the top or bottom of the stack (nor by its
@@ -278,17 +299,13 @@ def z_step_of_mask(mask: np.ndarray) -> float | None:
     the area-weighted median of these ratios. Round objects imaged with a Z step of
     ``s`` pixels span about ``diameter / s`` planes, so this is ``s``; the axial blur of
     a microscope lengthens them in Z, so it reads low (synthetic stacks: about 0.8 of the
-    true step). None with fewer than :data:`MIN_Z_OBJECTS` whole objects.
+    true step). None with fewer than :data:`MIN_Z_OBJECTS` whole objects. ``objects``:
+    the mask's objects when already measured.
     """
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return None
-    dist = _in_plane_distance(mask)
-    radius = np.zeros(n + 1)
-    np.maximum.at(radius, lab[mask], dist[mask])
-    area = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
+    objects = _Objects.of(np.asarray(mask, bool)) if objects is None else objects
+    radius, area = objects.radius, objects.sizes
     whole, inside = [], []  # (ratio, area): objects not cut in Z / not cut at all
-    for i, box in enumerate(ndimage.find_objects(lab), 1):
+    for i, box in enumerate(ndimage.find_objects(objects.labels), 1):
         if box is None or radius[i] < 1.5:
             continue
         if box[0].start == 0 or box[0].stop == mask.shape[0]:
