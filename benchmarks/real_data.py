@@ -617,6 +617,34 @@ UNLABELLED: dict[str, Unlabelled] = {
             ),
         ),
         Unlabelled(
+            name="stardist-he-2d",
+            member=Member(
+                *_STARDIST,
+                "stardist/data/images/histo.jpg",
+                "1b4f4cf440f22438d114ac629d102d2b403ff1d22ae8b00b1c674bfbca410a02",
+            ),
+            dims="2D, RGB 300 x 500 uint8 (JPEG)",
+            licence=(
+                "stardist package BSD-3-Clause; an H&E-stained image that the package names "
+                "as from The Cancer Imaging Archive, whose terms of use apply"
+            ),
+            notes="stained brightfield: dark nuclei (hematoxylin) in pink tissue (eosin)",
+        ),
+        Unlabelled(
+            name="ndev-neocortex-2d",
+            member=Member(
+                *_NDEV,
+                "ndev_sampledata/samples/neocortex-3Ch.tiff",
+                "0e1016e94e6f63f652f1bc32eae823d24eb8280a41b032d9fe2e512142382a90",
+            ),
+            dims="2D, 3 channels (CTIP2, BRN2, ROR) x 1112 x 402 uint16",
+            licence=_NDEV_LICENCE,
+            notes=(
+                "fluorescence of three nuclear transcription factors in neocortex tissue, "
+                "nuclei of about 8 px, dense in two channels"
+            ),
+        ),
+        Unlabelled(
             name="nibabel-anatomical-3d",
             member=Member(
                 "nibabel",
@@ -859,7 +887,7 @@ def load_unlabelled(name: str, cache: str | os.PathLike | None = None) -> np.nda
     """
     item = UNLABELLED[name]
     path = fetch_member(item.member, cache)
-    if path.suffix == ".png":
+    if path.suffix in (".png", ".jpg"):
         import imageio.v3 as iio  # noqa: PLC0415
 
         return iio.imread(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 
@@ -34,3 +35,22 @@ def errors_shown(monkeypatch) -> list[str]:
     shown: list[str] = []
     monkeypatch.setattr(notifications, "show_error", shown.append)
     return shown
+
+
+@pytest.fixture
+def stained_nuclei() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Synthetic nuclei as an H&E brightfield RGB image (Beer-Lambert, skimage's stain
+    vectors: hematoxylin on the nuclei, eosin around them) and as a fluorescence RGB
+    export (blue on black), with the nuclei mask."""
+    from skimage.color import hed2rgb
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    _, inst = synthetic_nuclei((96, 96), seed=2, dtype="float32")
+    nuclei = inst > 0
+    h = np.where(nuclei, 0.12, 0.01)
+    e = np.where(nuclei, 0.0, 0.04)
+    stained = (hed2rgb(np.stack([h, e, np.zeros_like(h)], -1)) * 255).round().astype(np.uint8)
+    fluorescent = np.zeros(nuclei.shape + (3,), np.uint8)
+    fluorescent[..., 2] = np.where(nuclei, 200, 10)
+    return stained, fluorescent, nuclei

@@ -102,6 +102,22 @@ def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:
     assert "input" not in plain.stats
 
 
+def test_nuclei_2d_finds_the_dark_nuclei_of_a_stained_brightfield_image(stained_nuclei) -> None:
+    """An H&E image given as RGB is segmented on its hematoxylin channel, where its dark
+    nuclei are bright as the shipped model learned them; its mean of R, G and B would
+    show them dark, and the model would mark the tissue around them instead."""
+    stained, _, nuclei = stained_nuclei
+    result = api.drain(api.predict_iter(stained, "nuclei-2d", object_size="off"))
+    assert "hematoxylin" in result.stats["input"]
+
+    def dice(mask: np.ndarray) -> float:
+        return 2 * np.count_nonzero(mask & nuclei) / (mask.sum() + nuclei.sum())
+
+    assert dice(result.labels > 0) > 0.8
+    mean = stained.astype(np.float32).mean(-1)
+    assert dice(api.predict(mean, "nuclei-2d", object_size="off") > 0) < 0.5
+
+
 def test_one_channel_of_a_multichannel_stack_is_segmented_with_channel(tiny) -> None:
     """channel=N picks the nuclear stain of a two-channel image for a one-channel model
     (lazily for dask), as --channel does; without it, or with a channel the image does not

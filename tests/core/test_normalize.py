@@ -68,6 +68,25 @@ def test_grey_for_model_takes_one_channel_of_a_grey_rgb_image() -> None:
     np.testing.assert_allclose(grey, rgb.astype(np.float32).mean(-1), rtol=1e-6)
 
 
+def test_grey_for_model_takes_the_hematoxylin_of_a_stained_brightfield_image(
+    stained_nuclei,
+) -> None:
+    """Dark nuclei on a bright background (H&E) become bright nuclei on a dark one, as
+    the nuclei models learned them; a fluorescence export of the same nuclei stays the
+    mean of R, G and B."""
+    from napari_unetseg.core.normalize import grey_for_model, looks_brightfield
+
+    stained, fluorescent, nuclei = stained_nuclei
+    grey, axis, message = grey_for_model(stained, -1, in_channels=1)
+    assert axis is None and grey.dtype == np.float32 and "hematoxylin" in message
+    assert grey[nuclei].mean() > 5 * grey[~nuclei].mean()
+    assert not looks_brightfield(fluorescent)
+    grey, _, message = grey_for_model(fluorescent, -1, in_channels=1)
+    assert "mean of R, G and B" in message and grey[nuclei].mean() > grey[~nuclei].mean()
+    # A new model learns from the colours themselves (keep_colour): left as it is.
+    assert grey_for_model(stained, -1, 1, keep_colour=True)[0] is stained
+
+
 @pytest.mark.parametrize(
     "shape,axis,channels",
     [
