@@ -87,6 +87,26 @@ def test_grey_for_model_takes_the_hematoxylin_of_a_stained_brightfield_image(
     assert grey_for_model(stained, -1, 1, keep_colour=True)[0] is stained
 
 
+def test_hematoxylin_is_converted_in_blocks_and_stays_lazy_for_dask(monkeypatch) -> None:
+    """A whole-slide image is converted a few rows at a time, or block by block for
+    dask, to the same values as scikit-image's rgb2hed of the whole image."""
+    import dask.array as da
+    from skimage.color import rgb2hed
+
+    from napari_unetseg.core import normalize
+
+    rgb = np.random.default_rng(4).integers(40, 255, (70, 90, 3), dtype=np.uint8)
+    expected = rgb2hed(rgb)[..., 0]
+    monkeypatch.setattr(normalize, "HEMATOXYLIN_BLOCK", 1000)  # 12 rows at a time
+    np.testing.assert_allclose(normalize.hematoxylin(rgb), expected, atol=1e-6)
+    lazy = normalize.hematoxylin(da.from_array(rgb, chunks=(32, 32, 1)))
+    assert isinstance(lazy, da.Array) and lazy.dtype == np.float32
+    np.testing.assert_allclose(lazy.compute(), expected, atol=1e-6)
+    # Floats over 1 are taken relative to their largest value.
+    as_float = normalize.hematoxylin(rgb.astype(np.float32) * 4.0)
+    np.testing.assert_allclose(as_float, rgb2hed(rgb * 4.0 / (rgb.max() * 4.0))[..., 0], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "shape,axis,channels",
     [

@@ -266,22 +266,48 @@ def looks_brightfield(rgb_sample: np.ndarray) -> bool:
     )
 
 
-def hematoxylin(rgb: Any) -> np.ndarray:
-    """The hematoxylin channel of a stained brightfield RGB image, float32, nuclei bright:
-    scikit-image's colour deconvolution (``skimage.color.rgb2hed``, Ruifrok and
-    Johnston's stain vectors), on intensities scaled to [0, 1] by the dtype's range
-    (floats by their maximum when it exceeds 1). Read whole: RGB images are photos."""
+#: Pixels of RGB converted at once by :func:`hematoxylin` (a few times this in float32).
+HEMATOXYLIN_BLOCK = 4_000_000
+
+
+def _hematoxylin_block(rgb: np.ndarray, white: float) -> np.ndarray:
     from skimage.color import rgb2hed
 
-    rgb = np.asarray(rgb)
-    if np.issubdtype(rgb.dtype, np.integer):
-        scaled = rgb.astype(np.float32) / np.float32(np.iinfo(rgb.dtype).max)
+    scaled = np.asarray(rgb, np.float32) / np.float32(white)
+    np.nan_to_num(scaled, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.ascontiguousarray(rgb2hed(np.clip(scaled, 0, 1))[..., 0], dtype=np.float32)
+
+
+def hematoxylin(rgb: Any) -> Any:
+    """The hematoxylin channel of a stained brightfield RGB image (``(..., 3)``), float32,
+    nuclei bright: scikit-image's colour deconvolution (``skimage.color.rgb2hed``,
+    Ruifrok and Johnston's stain vectors) of intensities over the white level (the dtype's
+    maximum; for floats 1, or the largest value of a strided sample when above 1).
+
+    The conversion is per pixel: a dask array stays lazy (block by block), anything else
+    is read and converted :data:`HEMATOXYLIN_BLOCK` pixels at a time into one float32
+    plane (a whole-slide image never holds more than that in float copies).
+    """
+    dtype = np.dtype(rgb.dtype)
+    if np.issubdtype(dtype, np.integer):
+        white = float(np.iinfo(dtype).max)
     else:
-        scaled = np.nan_to_num(rgb.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        top = float(scaled.max()) if scaled.size else 0.0
-        if top > 1:
-            scaled /= np.float32(top)
-    return np.ascontiguousarray(rgb2hed(scaled)[..., 0], dtype=np.float32)
+        sample = strided_sample(rgb)
+        top = float(np.nanmax(np.where(np.isfinite(sample), sample, 0))) if sample.size else 0
+        white = max(top, 1.0)
+    if hasattr(rgb, "map_blocks"):  # dask
+        whole = rgb.rechunk({rgb.ndim - 1: -1})
+        return whole.map_blocks(
+            _hematoxylin_block, white, drop_axis=rgb.ndim - 1, dtype=np.float32
+        )
+    shape = tuple(rgb.shape)
+    out = np.empty(shape[:-1], np.float32)
+    if not out.size:
+        return out
+    rows = max(1, HEMATOXYLIN_BLOCK // max(1, math.prod(shape[1:-1])))
+    for start in range(0, shape[0], rows):
+        out[start : start + rows] = _hematoxylin_block(rgb[start : start + rows], white)
+    return out
 
 
 def grey_inputs(
