@@ -81,6 +81,11 @@ def test_grey_for_model_takes_the_hematoxylin_of_a_stained_brightfield_image(
     assert axis is None and grey.dtype == np.float32 and "hematoxylin" in message
     assert grey[nuclei].mean() > 5 * grey[~nuclei].mean()
     assert not looks_brightfield(fluorescent)
+    # Nor with a camera offset of 40 % of the brightest value (stardist's synthetic stack
+    # has one): the background is bright, but in one colour only.
+    offset = fluorescent.copy()
+    offset[..., 2] = np.where(nuclei, 250, 100)
+    assert not looks_brightfield(offset)
     grey, _, message = grey_for_model(fluorescent, -1, in_channels=1)
     assert "mean of R, G and B" in message and grey[nuclei].mean() > grey[~nuclei].mean()
     # A new model learns from the colours themselves (keep_colour): left as it is.

@@ -240,29 +240,35 @@ def grey_for_model(
     )
 
 
-#: A colour image is taken as stained brightfield when its median grey value is at least
-#: this share of its brightest (99.9th percentile) ...
+#: A colour image is taken as stained brightfield when, relative to its brightest grey
+#: value (99.9th percentile of the mean of R, G and B): its median grey value is at least
+#: this share ...
 BRIGHTFIELD_MEDIAN = 0.45
-#: ... and its darkest (1st percentile) at least this share: light passes everywhere, so
-#: nothing is black. H&E (stardist's example) 0.57 / 0.24, IHC (scikit-image's) 0.62 /
-#: 0.26; fluorescence composites (ndev-sampledata's neocortex and neuron) 0.29 / 0.05 and
-#: 0.10 / 0.06.
+#: ... its darkest (1st percentile) at least this share: light passes everywhere, so
+#: nothing is black ...
 BRIGHTFIELD_DARKEST = 0.1
+#: ... and the median of each pixel's weakest colour at least this share: the background
+#: is near white, not one bright colour (a fluorescence export in one or two colours has
+#: a weakest colour near 0 even with a large camera offset). H&E (stardist's example):
+#: 0.57 / 0.24 / 0.43; IHC (scikit-image's): 0.62 / 0.26 / 0.53; fluorescence exports
+#: (ndev-sampledata's neocortex and neuron) fail the first two: 0.29 / 0.05, 0.10 / 0.06.
+BRIGHTFIELD_WEAKEST = 0.25
 
 
 def looks_brightfield(rgb_sample: np.ndarray) -> bool:
-    """Whether colour samples (..., 3) look like a stained brightfield image: a bright
-    background with dark, coloured objects, where fluorescence has bright objects on a
-    dark background (see :data:`BRIGHTFIELD_MEDIAN`)."""
-    grey = np.asarray(rgb_sample, np.float64).mean(axis=-1)
-    grey = grey[np.isfinite(grey)]
-    if grey.size == 0:
+    """Whether colour samples (..., 3) look like a stained brightfield image: a bright,
+    near-white background with dark, coloured objects, where fluorescence has bright
+    objects on a dark background (see :data:`BRIGHTFIELD_MEDIAN`)."""
+    rgb = np.asarray(rgb_sample, np.float64).reshape(-1, 3)
+    rgb = rgb[np.isfinite(rgb).all(axis=1)]
+    if rgb.size == 0:
         return False
-    darkest, median, brightest = np.percentile(grey, [1, 50, 99.9])
+    darkest, median, brightest = np.percentile(rgb.mean(axis=1), [1, 50, 99.9])
     return bool(
         brightest > 0
         and median >= BRIGHTFIELD_MEDIAN * brightest
         and darkest >= BRIGHTFIELD_DARKEST * brightest
+        and np.median(rgb.min(axis=1)) >= BRIGHTFIELD_WEAKEST * brightest
     )
 
 
