@@ -122,6 +122,32 @@ def test_a_stop_ends_the_forest_between_blocks(monkeypatch):
     assert model.history["steps"] == 0
 
 
+def test_a_stop_while_a_block_is_labelled_ends_the_forest_within_it(monkeypatch):
+    """The forest labels a block's pixels a slab at a time and heeds a stop between
+    slabs: a stop pressed during a block does not wait for the whole block."""
+    import threading
+
+    image, _, scribbles = _stack()
+    stop = threading.Event()
+    slabs = []
+    real_predict = forest._predicted
+
+    def counting(job, fitted, feats):
+        class Counting:
+            def predict(self, rows):
+                slabs.append(len(rows))
+                stop.set()  # pressed while the first slab is labelled
+                return fitted.predict(rows)
+
+        return real_predict(job, Counting(), feats)
+
+    monkeypatch.setattr(forest, "_predicted", counting)
+    monkeypatch.setattr(forest, "PREDICT_PIXELS", 1000)
+    labels, message = api.drain(forest.label_iter([image], [scribbles], stop=stop))
+    assert slabs == [1000] and image.size > 1000  # one slab of the block, then stopped
+    assert labels[0] is scribbles and message.startswith("Stopped while the random forest")
+
+
 def test_with_a_time_budget_blocks_without_strokes_may_stay_unlabelled(monkeypatch):
     image, _, scribbles = _stack()
     monkeypatch.setattr(forest, "BLOCK_PIXELS", 3000)
