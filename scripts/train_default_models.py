@@ -19,7 +19,8 @@ keeps each earlier stage's kind in a quarter of its pool. The shipped ``nuclei-2
     python scripts/train_default_models.py --which 2d --refine tissue --time-limit 1800 \
         --chunk 900 --threads 2 --out DIR  # from DIR/nuclei-2d.refine-tissue.ckpt.pt
 
-(``--refine plain`` is a control: the same schedule on a new pool with nothing new.)
+(``--refine plain`` is a control: the same schedule on a new pool with nothing new;
+``--refine more`` is longer training of that kind, after the others.)
 
 Training runs in chunks (``--chunk`` seconds, a cosine cycle each with a decaying peak
 learning rate); after each chunk the model is written to ``<out>/<name>.ckpt.pt``, and a
@@ -384,7 +385,16 @@ REFINE_TISSUE = {"seed_offset": 300, "tissue": 0.5, "peak_lr": 3e-4}
 #: A control (``--refine plain``): the same schedule on a new pool without any new kind,
 #: to tell a stage's gain from that of the extra training itself.
 REFINE_PLAIN = {"seed_offset": 500, "peak_lr": 3e-4}
-REFINES = {"cytoplasm": REFINE, "tissue": REFINE_TISSUE, "plain": REFINE_PLAIN}
+#: More training on a fresh pool with nothing new (``--refine more``): the control above
+#: showed nuclei-3d under-trained, so a last, longer stage draws a new pool (earlier
+#: stages' kinds kept at :data:`KEEP_EARLIER`) at a lower learning rate.
+REFINE_MORE = {"seed_offset": 700, "peak_lr": 2e-4}
+REFINES = {
+    "cytoplasm": REFINE,
+    "tissue": REFINE_TISSUE,
+    "plain": REFINE_PLAIN,
+    "more": REFINE_MORE,
+}
 
 
 #: What each refining stage adds to its pool, in the model's history and log lines.
@@ -392,6 +402,7 @@ STAGE_WORDS = {
     "cytoplasm": "faint cell bodies",
     "tissue": "textured tissue",
     "plain": "nothing new (a control)",
+    "more": "nothing new (more training on fresh data)",
 }
 #: A later stage keeps each earlier stage's kind in its pool at this share, so the model
 #: does not forget it (nuclei-2d's tissue stage keeps faint cell bodies in a quarter).
@@ -598,8 +609,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(REFINES),
         default=None,
         help="refine the model in --out further on a new pool with faint cell bodies "
-        "(cytoplasm, the default), textured tissue, or nothing new (plain, a control); "
-        "stages stack",
+        "(cytoplasm, the default), textured tissue, or nothing new (plain, a control; "
+        "more, longer training); stages stack",
     )
     p.add_argument(
         "--refine-lr",
