@@ -552,11 +552,15 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
         trained.save(ckpt)
         bundle = trained
         print(f"  chunk done: {chunk}; checkpoint {ckpt}", flush=True)
+    # A refined model keeps the shrink exponent chosen for the model it started from
+    # (benchmarks/shrink_exponent.py), which the training data do not decide.
+    kept = {k: v for k, v in (bundle.object_size or {}).items() if k == "shrink_exponent"}
     bundle.set_object_size(
         {
             "diameter": spec["diameter"],
             "spacing": [1.0] * len(spec["shape"]),
             "source": "training data rescaled by scale.estimate_object_size",
+            **kept,
         }
     )
     bundle.history["purpose"] = (
