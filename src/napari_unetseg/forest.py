@@ -24,9 +24,9 @@ A large image is labelled block by block (:func:`blocks`), each block's features
 with a margin that makes them equal to the whole image's: memory stays bounded (a
 60 x 512 x 512 stack: 3.0 instead of 5.9 GB at the peak, and 45 instead of 67 s), a stop
 is heeded between blocks and while a block's pixels are labelled (only a block's
-features, a few seconds, run to their end), and with a time budget the blocks without strokes are labelled
-only while the forest has used less than half of it (the U-Net trains on the strokes
-alone there).
+features, a few seconds, run to their end), and with a time budget the blocks without
+strokes are labelled only while the forest has used less than half of it (the U-Net
+trains on the strokes alone there).
 
 Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch only).
 """

@@ -102,7 +102,7 @@ def test_hematoxylin_is_converted_in_blocks_and_stays_lazy_for_dask(monkeypatch)
 
     rgb = np.random.default_rng(4).integers(40, 255, (70, 90, 3), dtype=np.uint8)
     expected = rgb2hed(rgb)[..., 0]
-    monkeypatch.setattr(normalize, "HEMATOXYLIN_BLOCK", 1000)  # 12 rows at a time
+    monkeypatch.setattr(normalize, "COLOUR_BLOCK", 1000)  # 12 rows at a time
     np.testing.assert_allclose(normalize.hematoxylin(rgb), expected, atol=1e-6)
     lazy = normalize.hematoxylin(da.from_array(rgb, chunks=(32, 32, 1)))
     assert isinstance(lazy, da.Array) and lazy.dtype == np.float32

@@ -196,9 +196,10 @@ def grey_for_model(
     G and B are equal (checked on a strided sample); its hematoxylin channel when it looks
     like stained brightfield (:func:`looks_brightfield`: H&E or IHC, dark nuclei on a
     bright background, which a model of bright nuclei would read inverted); else the
-    mean of R, G and B (alpha left out). With ``keep_colour``, a coloured image comes
-    back unchanged: a new model learns from its colours. Anything else comes back unchanged (``resolve_layout`` then
-    says what does not fit).
+    mean of R, G and B (alpha left out). Both are computed by :func:`per_pixel`. With
+    ``keep_colour``, a coloured image comes back unchanged: a new model learns from its
+    colours. Anything else comes back unchanged (``resolve_layout`` then says what does
+    not fit).
 
     Returns
     -------
@@ -227,9 +228,7 @@ def grey_for_model(
                 "bright) is used for this one-channel model."
             ),
         )
-    grey = rgb.mean(axis=-1, dtype=np.float32) if hasattr(rgb, "mean") else None
-    if grey is None:  # array-likes without mean (zarr): read whole, RGB images are photos
-        grey = np.asarray(rgb).mean(axis=-1, dtype=np.float32)
+    grey = per_pixel(rgb, _mean_block)
     return (
         grey,
         None,
@@ -272,8 +271,28 @@ def looks_brightfield(rgb_sample: np.ndarray) -> bool:
     )
 
 
-#: Pixels of RGB converted at once by :func:`hematoxylin` (a few times this in float32).
-HEMATOXYLIN_BLOCK = 4_000_000
+#: Pixels of RGB converted at once by :func:`per_pixel` (a few times this in float32).
+COLOUR_BLOCK = 4_000_000
+
+
+def per_pixel(rgb: Any, convert: Any, *args: Any) -> Any:
+    """``convert(block, *args)`` of an RGB image (``(..., 3)``) into one float32 value per
+    pixel: a dask array stays lazy (block by block); anything else (numpy, memmap, zarr)
+    is read and converted :data:`COLOUR_BLOCK` pixels at a time into one float32 array,
+    so a whole-slide image never holds more than that in float copies."""
+    if hasattr(rgb, "map_blocks"):  # dask
+        whole = rgb.rechunk({rgb.ndim - 1: -1})
+        return whole.map_blocks(convert, *args, drop_axis=rgb.ndim - 1, dtype=np.float32)
+    shape = tuple(rgb.shape)
+    out = np.empty(shape[:-1], np.float32)
+    rows = max(1, COLOUR_BLOCK // max(1, math.prod(shape[1:-1])))
+    for start in range(0, shape[0] if out.size else 0, rows):
+        out[start : start + rows] = convert(np.asarray(rgb[start : start + rows]), *args)
+    return out
+
+
+def _mean_block(rgb: np.ndarray) -> np.ndarray:
+    return rgb.mean(axis=-1, dtype=np.float32)
 
 
 def _hematoxylin_block(rgb: np.ndarray, white: float) -> np.ndarray:
@@ -288,32 +307,16 @@ def hematoxylin(rgb: Any) -> Any:
     """The hematoxylin channel of a stained brightfield RGB image (``(..., 3)``), float32,
     nuclei bright: scikit-image's colour deconvolution (``skimage.color.rgb2hed``,
     Ruifrok and Johnston's stain vectors) of intensities over the white level (the dtype's
-    maximum; for floats 1, or the largest value of a strided sample when above 1).
-
-    The conversion is per pixel: a dask array stays lazy (block by block), anything else
-    is read and converted :data:`HEMATOXYLIN_BLOCK` pixels at a time into one float32
-    plane (a whole-slide image never holds more than that in float copies).
-    """
+    maximum; for floats 1, or the largest value of a strided sample when above 1), in
+    blocks (:func:`per_pixel`: the conversion is per pixel)."""
     dtype = np.dtype(rgb.dtype)
     if np.issubdtype(dtype, np.integer):
         white = float(np.iinfo(dtype).max)
     else:
         sample = strided_sample(rgb)
-        top = float(np.nanmax(np.where(np.isfinite(sample), sample, 0))) if sample.size else 0
-        white = max(top, 1.0)
-    if hasattr(rgb, "map_blocks"):  # dask
-        whole = rgb.rechunk({rgb.ndim - 1: -1})
-        return whole.map_blocks(
-            _hematoxylin_block, white, drop_axis=rgb.ndim - 1, dtype=np.float32
-        )
-    shape = tuple(rgb.shape)
-    out = np.empty(shape[:-1], np.float32)
-    if not out.size:
-        return out
-    rows = max(1, HEMATOXYLIN_BLOCK // max(1, math.prod(shape[1:-1])))
-    for start in range(0, shape[0], rows):
-        out[start : start + rows] = _hematoxylin_block(rgb[start : start + rows], white)
-    return out
+        finite = sample[np.isfinite(sample)]
+        white = max(float(finite.max()) if finite.size else 0.0, 1.0)
+    return per_pixel(rgb, _hematoxylin_block, white)
 
 
 def grey_inputs(
