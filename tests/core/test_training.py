@@ -243,6 +243,41 @@ def test_new_3d_model_smoke():
     assert api.predict(image, model).shape == image.shape
 
 
+@pytest.mark.parametrize("precision, channels_last", [("fp32", True), ("bf16", False)])
+def test_3d_cpu_training_runs_channels_last_in_fp32_and_gives_plain_weights(
+    precision, channels_last
+):
+    image, labels = synthetic_nuclei((16, 32, 32), seed=0)
+    scribbles = synthetic_scribbles(labels, 6, 6, seed=0)
+    start = tiny(3)
+    seen = []
+    conv = start.network.encoders[0][3]  # 8 -> 8 channels: the layouts differ
+    hook = conv.register_forward_hook(
+        lambda m, inp, out: seen.append(
+            (
+                inp[0].is_contiguous(memory_format=torch.channels_last_3d),
+                m.weight.is_contiguous(memory_format=torch.channels_last_3d),
+            )
+        )
+    )
+    _, model = run(
+        tr.train(
+            image,
+            scribbles,
+            model=start,
+            steps=3,
+            patch_size=16,
+            batch_size=2,
+            precision=precision,
+        )
+    )
+    hook.remove()
+    assert seen and all(s == (channels_last, channels_last) for s in seen)
+    assert model.history["steps"] == 3
+    assert all(p.is_contiguous() for p in model.network.parameters())
+    assert api.predict(image, model).shape == image.shape
+
+
 def test_2d_model_on_a_stack_uses_labeled_planes_and_preview():
     image, labels = synthetic_nuclei((6, 64, 64), seed=4)
     sparse = np.zeros(labels.shape, np.uint8)

@@ -201,8 +201,12 @@ class Trainer:
         o = self.options
         self.network = self.bundle.network.to(self.device)
         self.network.train()
-        self.prior = StartModel.wanted(self.network, o, self.fine_tune, self.new_head)
         self.amp_dtype = dev.training_autocast_dtype(self.device, o.precision)
+        # weights and batches in the faster layout; finish() gives the weights back plain
+        self.layout = dev.training_memory_format(self.device, self.spatial_dims, self.amp_dtype)
+        if self.layout is not None:
+            self.network.to(memory_format=self.layout)
+        self.prior = StartModel.wanted(self.network, o, self.fine_tune, self.new_head)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         # A trained model is changed gently: a few strokes say little about boundaries,
         # and a high rate trades its boundaries for theirs (docs/benchmarks.md, Accuracy).
@@ -237,12 +241,16 @@ class Trainer:
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
-            self.val_x = self._to_device(self.val_data[0])
+            self.val_x = self._laid_out(self._to_device(self.val_data[0]))
             self.val_y = self._to_device(self.val_data[1])
 
     def _to_device(self, arr: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(arr)
         return (t.pin_memory() if self.pin else t).to(self.device, non_blocking=self.pin)
+
+    def _laid_out(self, x: torch.Tensor) -> torch.Tensor:
+        """An input batch in the run's layout (:attr:`layout`)."""
+        return x if self.layout is None else x.contiguous(memory_format=self.layout)
 
     # -- the steps ---------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -306,6 +314,7 @@ class Trainer:
             x, y = augment_batch(x, y, self.gen, intensity=self.options.intensity_augment)
             if self.turn_and_zoom:
                 x, y = affine_batch(x, y, self.gen)
+        x = self._laid_out(x)
         with dev.autocast(self.device, self.amp_dtype):
             logits = self.network(x)
         loss = self.loss_fn(logits, y)
@@ -522,11 +531,11 @@ class Trainer:
                 x, _ = augment_batch(
                     self._to_device(xb), self._to_device(yb), gen, intensity=False
                 )
-                yield x
+                yield self._laid_out(x)
 
     def finish(self) -> ModelBundle:
         """The trained bundle: on the CPU, in eval mode, with this run in its history."""
-        self.network.eval().cpu()
+        self.network.eval().cpu().to(memory_format=torch.contiguous_format)
         o, h, model = self.options, self.history, self.options.model
         run = {
             "label_mode": o.label_mode,
