@@ -20,7 +20,8 @@ keeps each earlier stage's kind in a quarter of its pool. The shipped ``nuclei-2
         --chunk 900 --threads 2 --out DIR  # from DIR/nuclei-2d.refine-tissue.ckpt.pt
 
 (``--refine plain`` is a control: the same schedule on a new pool with nothing new;
-``--refine more`` is longer training of that kind, after the others.)
+``--refine more`` is longer training of that kind, after the others. ``--widen N`` first
+widens the starting model to N base channels without changing what it computes.)
 
 Training runs in chunks (``--chunk`` seconds, a cosine cycle each with a decaying peak
 learning rate); after each chunk the model is written to ``<out>/<name>.ckpt.pt``, and a
@@ -66,7 +67,7 @@ from napari_unetseg.core.scale import (  # noqa: E402
 )
 from napari_unetseg.core.synthetic import random_nuclei_options, synthetic_nuclei  # noqa: E402
 from napari_unetseg.core.training import train  # noqa: E402
-from napari_unetseg.core.unet import UNet  # noqa: E402
+from napari_unetseg.core.unet import UNet, widened  # noqa: E402
 
 MODELS_DIR = ROOT / "src" / "napari_unetseg" / "models"
 
@@ -468,6 +469,11 @@ def _start(spec: dict[str, Any], args: argparse.Namespace, ckpt: Path) -> ModelB
             "stage1": stages[0],
             "kind": args.refine,
         }
+        if args.widen:
+            before = bundle.network.config["base_channels"]
+            bundle.network = widened(bundle.network, args.widen, seed=args.seed)
+            bundle.history["widened"] = {"from": before, "to": args.widen, "noise": 0.01}
+            print(f"  widened from {before} to {args.widen} base channels (same function)")
         return bundle
     torch.manual_seed(args.seed)
     bundle = ModelBundle.from_network(
@@ -578,6 +584,12 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
             f"the model after {len(stages)} stage(s) ({done}; first "
             f"{stages[0]['started_from']}), refined on a pool with {STAGE_WORDS[args.refine]}"
         )
+        if "widened" in bundle.history:
+            w = bundle.history["widened"]
+            bundle.history["started_from"] += (
+                f" after widening from {w['from']} to {w['to']} base channels"
+                " (core.unet.widened: the same function, more capacity)"
+            )
     else:
         bundle.history["started_from"] = f"random initialization (torch seed {args.seed})"
     h = bundle.history
@@ -623,6 +635,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"peak learning rate of stage 2's first chunk (default {REFINE['peak_lr']})",
     )
     p.add_argument(
+        "--widen",
+        type=int,
+        default=None,
+        metavar="CHANNELS",
+        help="with --refine: first widen the model to CHANNELS base channels, keeping "
+        "what it computes (core.unet.widened), so the stage trains a larger network",
+    )
+    p.add_argument(
         "--real",
         type=Path,
         default=None,
@@ -630,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure on stardist's example images (see evaluate_real)",
     )
     args = p.parse_args(argv)
+    if args.widen and not args.refine:
+        p.error("--widen needs --refine (it widens the model a stage starts from)")
     torch.set_num_threads(args.threads)
     report = {}
     for which in args.which:

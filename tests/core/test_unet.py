@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_unetseg.core.unet import UNet
+from napari_unetseg.core.unet import UNet, widened
 
 
 @pytest.mark.parametrize("spatial_dims,shape", [(2, (24, 40)), (3, (8, 16, 24))])
@@ -60,3 +60,43 @@ def test_config_rebuilds_the_same_architecture() -> None:
     clone = UNet(**net.config)
     clone.load_state_dict(net.state_dict())  # same parameter names and shapes
     assert clone.config == net.config
+
+
+@pytest.mark.parametrize(
+    "spatial_dims, upsampling, norm",
+    [
+        (2, "transpose", "batch"),
+        (3, "transpose", "batch"),
+        (2, "interp", "instance"),
+        (3, "interp", "none"),
+    ],
+)
+def test_widened_network_computes_the_same_function(spatial_dims, upsampling, norm) -> None:
+    torch.manual_seed(0)
+    net = UNet(
+        spatial_dims, n_classes=3, depth=3, base_channels=4, upsampling=upsampling, norm=norm
+    )
+    for m in net.modules():  # trained-looking normalization statistics
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(2, 1, *([16] * spatial_dims))
+    wide = widened(net, 7, noise=0.0)
+    assert wide.config == {**net.config, "base_channels": 7}
+    assert sum(p.numel() for p in wide.parameters()) > 2 * sum(p.numel() for p in net.parameters())
+    with torch.no_grad():
+        expected = net.eval()(x)
+        assert torch.allclose(wide.eval()(x), expected, atol=1e-5)
+        # the copies start apart (noise), but only a little
+        noisy = widened(net, 7, noise=0.01).eval()(x)
+        # in training mode too (batch statistics of copied channels are the same)
+        assert torch.allclose(wide.train()(x), net.train()(x), atol=1e-5)
+    assert 0 < float((noisy - expected).abs().max()) < 0.05 * float(expected.abs().max())
+
+
+def test_widening_refuses_group_norm_and_narrower_networks() -> None:
+    with pytest.raises(ValueError, match="group normalization"):
+        widened(UNet(2, base_channels=8, norm="group"), 16)
+    with pytest.raises(ValueError, match="at least the network's 8"):
+        widened(UNet(2, base_channels=8), 4)

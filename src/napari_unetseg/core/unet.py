@@ -182,3 +182,106 @@ class UNet(SegmentationNetwork):
             x = up(x)
             x = dec(torch.cat([x, skips.pop()], dim=1))
         return self.head(x)
+
+
+def _channel_map(old: int, new: int, gen: torch.Generator) -> torch.Tensor:
+    """New channel -> the old channel it copies: the old ones first, then random picks."""
+    extra = torch.randint(0, old, (new - old,), generator=gen)
+    return torch.cat([torch.arange(old), extra])
+
+
+def _share(mapping: torch.Tensor) -> torch.Tensor:
+    """Per new channel, 1 / how many new channels copy its old one (splits its weight)."""
+    return 1.0 / torch.bincount(mapping)[mapping].to(torch.float32)
+
+
+def _copy_conv(
+    old: nn.Module,
+    new: nn.Module,
+    out_map: torch.Tensor,
+    in_map: torch.Tensor,
+    in_share: torch.Tensor,
+    noise: float,
+    gen: torch.Generator,
+) -> None:
+    """``new`` computes what ``old`` does on channels copied by ``in_map``, each output
+    channel ``j`` being old channel ``out_map[j]``; copies get ``noise`` x the weights' std."""
+    w = old.weight.detach()
+    fan = [1] * (w.dim() - 2)
+    if isinstance(old, nn.ConvTranspose2d | nn.ConvTranspose3d):  # (in, out, *kernel)
+        w = w[in_map][:, out_map] * in_share.view(-1, 1, *fan)
+        copies = (slice(None), slice(old.out_channels, None))
+    else:
+        w = w[out_map][:, in_map] * in_share.view(1, -1, *fan)
+        copies = (slice(old.out_channels, None),)
+    if noise > 0:
+        w[copies] += noise * float(w.std()) * torch.randn(w[copies].shape, generator=gen)
+    new.weight.data.copy_(w)
+    if old.bias is not None:
+        new.bias.data.copy_(old.bias.detach()[out_map])
+
+
+def _copy_norm(old: nn.Module, new: nn.Module, out_map: torch.Tensor) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        src = getattr(old, name, None)
+        if isinstance(src, torch.Tensor):
+            getattr(new, name).data.copy_(src.detach()[out_map])
+    if getattr(old, "num_batches_tracked", None) is not None:
+        new.num_batches_tracked.data.copy_(old.num_batches_tracked)
+
+
+_CONVS = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_NORMS = (nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+
+
+def _copy_layers(
+    old: nn.Module, new: nn.Module, in_map: torch.Tensor, noise: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Copy a chain of layers (a ConvBlock, an up-sampling step) into its wider twin,
+    convolution by convolution; returns the channel map of its output."""
+    for lo, ln in zip(old.modules(), new.modules()):
+        if isinstance(lo, _CONVS):
+            out_map = _channel_map(lo.out_channels, ln.out_channels, gen)
+            _copy_conv(lo, ln, out_map, in_map, _share(in_map), noise, gen)
+            in_map = out_map
+        elif isinstance(lo, _NORMS):
+            _copy_norm(lo, ln, in_map)
+    return in_map
+
+
+def widened(net: UNet, base_channels: int, noise: float = 0.01, seed: int = 0) -> UNet:
+    """A copy of ``net`` with ``base_channels`` feature channels at full resolution that
+    computes the same function (Net2Net widening: new channels copy old ones, and the
+    next layer splits its weight among the copies), so training it goes on from where
+    ``net`` was, with more capacity. ``noise`` (relative to each layer's weight spread) on
+    the copies' incoming weights lets them grow apart; with 0 the outputs are the same
+    up to rounding. Batch / instance / no normalization only (group norm mixes channels).
+    """
+    cfg = dict(net.config)
+    if cfg["norm"] == "group":
+        raise ValueError("A U-Net with group normalization cannot be widened.")
+    if base_channels < cfg["base_channels"]:
+        raise ValueError(
+            f"base_channels must be at least the network's {cfg['base_channels']}, "
+            f"got {base_channels}."
+        )
+    gen = torch.Generator().manual_seed(seed)
+    wide = UNet(**{**cfg, "base_channels": base_channels})
+    in_map = torch.arange(cfg["in_channels"])
+    skips = []
+    for eo, en in zip(net.encoders, wide.encoders):
+        in_map = _copy_layers(eo, en, in_map, noise, gen)
+        skips.append(in_map)
+    skips.pop()
+    for uo, un, do, dn in zip(net.ups, wide.ups, net.decoders, wide.decoders):
+        up_map = _copy_layers(uo, un, in_map, noise, gen)
+        skip = skips.pop()
+        # decoder input: cat(up-sampled, skip); old channel numbers of the skip half are
+        # offset by the old up-sampled width, and each half splits its weights apart
+        old_up = next(m for m in uo.modules() if isinstance(m, _CONVS)).out_channels
+        in_map = torch.cat([up_map, skip + old_up])
+        in_map = _copy_layers(do, dn, in_map, noise, gen)
+    _copy_conv(
+        net.head, wide.head, torch.arange(cfg["n_classes"]), in_map, _share(in_map), 0.0, gen
+    )
+    return wide
