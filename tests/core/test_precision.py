@@ -54,7 +54,10 @@ def test_the_check_is_cached_per_weights_and_explicit_choices_are_kept() -> None
     P.clear_cache()
     a = _model(2)
     first = P.choose_precision(a, CPU, "auto")
-    assert P.choose_precision(a.copy(), CPU, "auto") is first  # same weights, one check
+    again = P.choose_precision(a.copy(), CPU, "auto")
+    assert again == first
+    if dev.cpu_has_native_bf16():  # same weights: the check ran once, its answer is cached
+        assert again is first
     assert len(P._CACHE) == (1 if dev.cpu_has_native_bf16() else 0)
     assert P.choose_precision(a, CPU, "fp32").dtype is None
     assert P.choose_precision(a, CPU, "bf16").dtype is torch.bfloat16
