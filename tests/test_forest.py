@@ -251,3 +251,31 @@ def test_the_forest_phase_is_announced_and_a_large_share_of_the_budget_is_said(m
     model = api.train(image, _scribbles(truth), time_limit=2.0, patch_size=32, batch_size=2)
     assert "The forest took" in model.history["object_size"]
     assert "train without the forest teacher" in model.history["object_size"]
+
+
+def test_features_are_scikit_images_and_a_stop_ends_them_between_scales(monkeypatch):
+    """A block's features are computed a scale at a time: the same features as
+    ``multiscale_basic_features`` (to the bit, in its order), and a stop pressed while
+    they are computed does not wait for every scale."""
+    import threading
+
+    import skimage.feature
+    from skimage.feature import multiscale_basic_features as real
+
+    image, _, scribbles = _stack()
+    two = np.stack([image, image**2])
+    expected = real(np.moveaxis(two, 0, -1), channel_axis=-1, **forest.FEATURES)
+    assert np.array_equal(forest.features(two, channel_axis=0), expected)
+    assert len(forest._sigmas()) == 4  # sigma 0.5, 1, 2, 4
+    stop = threading.Event()
+    scales = []
+
+    def first_one_stops(plane, **kwargs):
+        scales.append(kwargs["sigma_min"])
+        stop.set()  # pressed while the first scale is computed
+        return real(plane, **kwargs)
+
+    monkeypatch.setattr(skimage.feature, "multiscale_basic_features", first_one_stops)
+    labels, message = api.drain(forest.label_iter([image], [scribbles], stop=stop))
+    assert 1 <= len(scales) < 4  # the scales already at work finish, the others never start
+    assert labels[0] is scribbles and message.startswith("Stopped while the random forest")

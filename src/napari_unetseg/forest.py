@@ -23,10 +23,10 @@ unpainted part in 2D, +0.01 in 3D; nuclei level within 0.01).
 A large image is labelled block by block (:func:`blocks`), each block's features computed
 with a margin that makes them equal to the whole image's: memory stays bounded (a
 60 x 512 x 512 stack: 3.0 instead of 5.9 GB at the peak, and 45 instead of 67 s), a stop
-is heeded between blocks and while a block's pixels are labelled (only a block's
-features, a few seconds, run to their end), and with a time budget the blocks without
-strokes are labelled only while the forest has used less than half of it (the U-Net
-trains on the strokes alone there).
+is heeded between blocks, between the scales of a block's features and while a block's
+pixels are labelled (only the scale at work runs to its end), and with a time budget the
+blocks without strokes are labelled only while the forest has used less than half of it
+(the U-Net trains on the strokes alone there).
 
 Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch only).
 """
@@ -39,6 +39,7 @@ import math
 import os
 import time
 from collections.abc import Generator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,20 +96,51 @@ def _as_integers(labels: Any) -> np.ndarray | None:
     return data
 
 
-def features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
-    """Multiscale features of ``image``: shape ``spatial + (n_features,)``, float32."""
+def _sigmas() -> np.ndarray:
+    """The scales of :data:`FEATURES`, as ``multiscale_basic_features`` spaces them."""
+    low, high = FEATURES["sigma_min"], FEATURES["sigma_max"]
+    count = int(np.log2(high) - np.log2(low) + 1)
+    return np.logspace(np.log2(low), np.log2(high), num=count, base=2, endpoint=True)
+
+
+def features(
+    image: np.ndarray, channel_axis: int | None = None, stop: Any = None
+) -> np.ndarray | None:
+    """Multiscale features of ``image``: shape ``spatial + (n_features,)``, float32.
+
+    The same features, in the same order, as ``skimage.feature.multiscale_basic_features``
+    with :data:`FEATURES` (channel by channel, scale by scale), computed one scale of one
+    channel per task on all cores (the texture, Hessian eigenvalues, of a stack takes most
+    of the forest's time). A ``stop`` (threading.Event) set meanwhile is heeded when the
+    scale at work is done, a few seconds on a large block: then None.
+    """
     from skimage.feature import multiscale_basic_features
 
     data = np.asarray(image, dtype=np.float32)
-    if channel_axis is not None:
-        data = np.moveaxis(data, channel_axis, -1)
-    # the scales on all cores (the same features): the texture (Hessian eigenvalues) of a
-    # stack takes most of the forest's time
+    planes = [data] if channel_axis is None else list(np.moveaxis(data, channel_axis, 0))
     parameters = inspect.signature(multiscale_basic_features).parameters
-    threads = {k: os.cpu_count() or 1 for k in ("workers", "num_workers") if k in parameters}
-    return multiscale_basic_features(
-        data, channel_axis=-1 if channel_axis is not None else None, **threads, **FEATURES
-    ).astype(np.float32, copy=False)
+    one = {k: 1 for k in ("workers", "num_workers") if k in parameters}
+
+    def scale(task: tuple[np.ndarray, float]) -> np.ndarray:
+        plane, sigma = task
+        return multiscale_basic_features(
+            plane, sigma_min=sigma, sigma_max=sigma, num_sigma=1, **one
+        ).astype(np.float32, copy=False)
+
+    tasks = [(plane, float(s)) for plane in planes for s in _sigmas()]
+    pool = ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1))
+    try:
+        futures = [pool.submit(scale, task) for task in tasks]
+        while True:
+            pending = [f for f in futures if not f.done()]
+            if not pending:
+                break
+            if stop is not None and stop.is_set():
+                return None
+            wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        return np.concatenate([f.result() for f in futures], axis=-1)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def halo() -> int:
@@ -139,11 +171,12 @@ def blocks(shape: tuple[int, ...], max_pixels: int | None = None) -> list[tuple[
 
 
 def block_features(
-    image: Any, block: tuple[slice, ...], channel_axis: int | None = None
-) -> np.ndarray:
+    image: Any, block: tuple[slice, ...], channel_axis: int | None = None, stop: Any = None
+) -> np.ndarray | None:
     """:func:`features` of the pixels of ``block``, equal to those of the whole image:
     computed on the block with a margin of :func:`halo` pixels (only the block and its
-    margin are read, from any array that slices: numpy, zarr, dask)."""
+    margin are read, from any array that slices: numpy, zarr, dask). None when ``stop``
+    was set meanwhile."""
     spatial, margin = _spatial(image, channel_axis), halo()
     outer = tuple(
         slice(max(0, b.start - margin), min(n, b.stop + margin))
@@ -152,7 +185,9 @@ def block_features(
     index = list(outer)
     if channel_axis is not None:
         index.insert(channel_axis % np.ndim(image), slice(None))
-    feats = features(np.asarray(image[tuple(index)]), channel_axis)
+    feats = features(np.asarray(image[tuple(index)]), channel_axis, stop)
+    if feats is None:
+        return None
     return feats[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(block, outer))]
 
 
@@ -225,9 +260,10 @@ class _Job:
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def features(self, task: int) -> np.ndarray:
+    def features(self, task: int) -> np.ndarray | None:
+        """The features of a task's block (None when stopped meanwhile)."""
         i, block = self.tasks[task]
-        return block_features(self.images[i], block, self.channel_axis)
+        return block_features(self.images[i], block, self.channel_axis, self.stop)
 
 
 def _fit(
@@ -247,6 +283,8 @@ def _fit(
         if job.stopped():
             return None
         feats = job.features(t)
+        if feats is None:
+            return None
         xs.append(feats[where])
         ys.append(job.painted[i][block][where].astype(np.int64))
         coords = [c + b.start for c, b in zip(np.nonzero(where), block, strict=True)]
@@ -378,6 +416,8 @@ def _label_blocks(
             return done
         i, block = tasks[t]
         feats = kept.pop(t) if t in kept else job.features(t)
+        if feats is None:
+            return None
         guess = _predicted(job, forest, feats)
         if guess is None:
             return None
