@@ -260,7 +260,7 @@ def test_3d_cpu_training_runs_channels_last_in_fp32_and_gives_plain_weights(
             )
         )
     )
-    _, model = run(
+    records, model = run(
         tr.train(
             image,
             scribbles,
@@ -272,6 +272,7 @@ def test_3d_cpu_training_runs_channels_last_in_fp32_and_gives_plain_weights(
         )
     )
     hook.remove()
+    assert f"on cpu in {precision}," in records[0].message  # the run says its arithmetic
     assert seen and all(s == (channels_last, channels_last) for s in seen)
     assert model.history["steps"] == 3
     assert all(p.is_contiguous() for p in model.network.parameters())

@@ -25,6 +25,7 @@ from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
+from ..precision import precision_name
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
@@ -441,12 +442,20 @@ class Trainer:
         intro = (
             f"{what} {self.spatial_dims}D model on {int(totals.sum()):,} labeled pixels "
             f"({per_class}), patches {'x'.join(map(str, self.patch))}, batch {self.batch}, "
-            f"on {self.device}{held}."
+            f"on {self.device} in {self.precision_words()}{held}."
         )
         message = " ".join([intro, *self.messages])
         return TrainProgress(
             0, o.steps, None, None, None, None, 0.0, self.elapsed(), o.time_limit, message=message
         )
+
+    def precision_words(self) -> str:
+        """The run's arithmetic in a few words (why float32 on a CPU without bf16)."""
+        if self.amp_dtype is not None:
+            return precision_name(self.amp_dtype)
+        if self.device.type == "cpu" and self.options.precision == "auto":
+            return "fp32 (this CPU has no native bf16)"
+        return "fp32"
 
     def record(
         self,
