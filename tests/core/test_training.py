@@ -513,6 +513,39 @@ def test_fine_tuning_on_scribbles_keeps_the_models_answers_where_nothing_is_pain
         api.train(image, corner, model=start, steps=1, keep_prior=-1)
 
 
+def test_fine_tuning_on_scribbles_keeps_the_start_when_no_step_does_better(nuclei2d):
+    image, _, scribbles = nuclei2d
+    start = api.load_model("nuclei-2d")
+    records, model = run(
+        tr.train(
+            image,
+            scribbles,
+            model=start,
+            steps=6,
+            patch_size=32,
+            batch_size=4,
+            learning_rate=1.0,  # wrecks the weights: every step does worse than the start
+            eval_every=2,
+            seed=0,
+        )
+    )
+    val = model.history["val_curve"]
+    assert val["step"][0] == 0 and model.history["best_step"] == 0
+    assert min(val["loss"][1:]) > tr.history.LOSS_TOLERANCE * val["loss"][0]
+    kept, begun = model.network.state_dict(), start.network.state_dict()
+    assert all(torch.equal(kept[k], begun[k]) for k in begun)
+    assert "No step did better on the held-out strokes" in records[-1].message
+    # a model the strokes correct (an untrained one, taken as trained) keeps a step
+    wrong = tiny(seed=3)
+    wrong.history = {"purpose": "a start that knows nothing"}
+    _, fixed = run(
+        tr.train(
+            image, scribbles, model=wrong, steps=30, patch_size=32, batch_size=4, eval_every=10
+        )
+    )
+    assert fixed.history["val_curve"]["step"][0] == 0 and fixed.history["best_step"] > 0
+
+
 def test_fine_tuning_records_how_far_the_start_model_agreed_with_the_strokes(nuclei2d):
     image, _, scribbles = nuclei2d
     start = api.load_model("nuclei-2d")

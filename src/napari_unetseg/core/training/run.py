@@ -22,6 +22,7 @@ from .trainer import Trainer
 def _run(trainer: Trainer) -> Generator[TrainProgress, None, ModelBundle]:
     """The training loop: steps within the budget, records, then the trained bundle."""
     yield trainer.opening_record()
+    trainer.evaluate_start()
     while (frac := trainer.budget_used()) is not None:
         notice = trainer.optimize_step(frac)
         if notice is not None:  # out of memory: the batch was halved

@@ -390,6 +390,23 @@ class Trainer:
         self.history.add_validation(self.step, val_loss, val_dice, self.network)
         return val_loss, val_dice
 
+    def evaluate_start(self) -> None:
+        """Fine-tuning on scribbles: the starting weights are a candidate too (step 0).
+
+        Strokes that the starting model already answers well teach it little, and the steps
+        can move its outlines away from where they were right while the held-out strokes'
+        loss rises (cells3d: 0.0097 before training, at best 0.0130 after 120 s, Dice on
+        the unpainted part 0.941 -> 0.923). Then no step is kept, and the run says so.
+        """
+        if (
+            self.fine_tune
+            and not self.new_head
+            and self.history.select == "loss"
+            and self.val_x is not None
+        ):
+            loss, dice = self._validate()
+            self.history.add_validation(0, loss, dice, self.network)
+
     def _validate(self) -> tuple[float, float | None]:
         """Loss and Dice of the current weights on the validation patches."""
         network, batch = self.network, self.batch
@@ -508,6 +525,12 @@ class Trainer:
             message = f"Stopped: keeping {kept} so far."
         else:
             message = f"Kept the {self.averaged}." if self.averaged else ""
+        if self.step > 0 and self.history.best_state is not None and self.history.best_step == 0:
+            message = (
+                f"{message} No step did better on the held-out strokes than the model "
+                "training started from, so its weights are kept: paint where it is wrong "
+                "and train again."
+            ).strip()
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
         folded = self.threshold is not None and self.threshold["threshold"] != 0.5
