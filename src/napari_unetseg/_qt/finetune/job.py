@@ -107,7 +107,7 @@ def progress_text(record: TrainProgress) -> str:
 def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     """The status sentence and the notification for a finished run of model ``name``."""
     history = bundle.history
-    from ...core.training import score_text, start_hint
+    from ...core.training import kept_start_text, score_text, start_hint
     from ...forest import taught
 
     score = score_text(history) or "no validation (paint in more places to get a score)"
@@ -118,7 +118,7 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
         f"{history.get('duration_s', 0):.0f} s{by}, {score}). It is in the Segment "
         "widget's model list; save it to keep it."
     )
-    hint = start_hint(history, bundle.class_names)
-    if hint:
-        text = f"{text} {hint}"
+    for hint in (kept_start_text(history), start_hint(history, bundle.class_names)):
+        if hint:
+            text = f"{text} {hint}"
     return text, f"Trained model {name!r} is ready ({score})."

@@ -68,7 +68,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 # The public names, and (``name as name``) the private helpers that tests use.
-from .history import MAX_HISTORY_POINTS, TrainProgress, score_text, start_hint
+from .history import MAX_HISTORY_POINTS, TrainProgress, kept_start_text, score_text, start_hint
 from .labels import (
     LABEL_MODES,
     MAX_COORDS_PER_CLASS,
@@ -139,6 +139,7 @@ __all__ = [
     "augment_batch",
     "dice_from_counts",
     "hard_dice_counts",
+    "kept_start_text",
     "label_counts",
     "masked_loss",
     "problem_with",

@@ -150,6 +150,25 @@ def score_text(history: dict[str, Any], digits: int = 2) -> str:
     return text
 
 
+#: Said when a fine-tuning kept the weights it started from (:meth:`Trainer.evaluate_start`).
+KEPT_START = (
+    "No step did better on the held-out strokes than the model training started from, so "
+    "its weights are kept: paint where it is wrong and train again."
+)
+
+
+def kept_start_text(history: dict[str, Any]) -> str:
+    """:data:`KEPT_START` when a fine-tuning kept its starting weights (best at step 0 after
+    some steps), else ""."""
+    kept = (
+        bool(history.get("previous"))
+        and (history.get("steps") or 0) > 0
+        and history.get("best_step") == 0
+        and history.get("weights") == "best by validation"
+    )
+    return KEPT_START if kept else ""
+
+
 def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 5% of ``base``."""
     if step < warmup:

@@ -30,7 +30,7 @@ from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
 from .averaging import AVERAGE_FROM, NORM_BATCHES, _WeightAverage
-from .history import TrainProgress, _History, _lr_at
+from .history import KEPT_START, TrainProgress, _History, _lr_at
 from .labels import (
     _as_list,
     _LabelIndex,
@@ -526,11 +526,7 @@ class Trainer:
         else:
             message = f"Kept the {self.averaged}." if self.averaged else ""
         if self.step > 0 and self.history.best_state is not None and self.history.best_step == 0:
-            message = (
-                f"{message} No step did better on the held-out strokes than the model "
-                "training started from, so its weights are kept: paint where it is wrong "
-                "and train again."
-            ).strip()
+            message = f"{message} {KEPT_START}".strip()
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
         folded = self.threshold is not None and self.threshold["threshold"] != 0.5
