@@ -535,6 +535,7 @@ def test_fine_tuning_on_scribbles_keeps_the_start_when_no_step_does_better(nucle
     kept, begun = model.network.state_dict(), start.network.state_dict()
     assert all(torch.equal(kept[k], begun[k]) for k in begun)
     assert "No step did better on the held-out strokes" in records[-1].message
+    assert model.history["kept_start"] is True
     # a model the strokes correct (an untrained one, taken as trained) keeps a step
     wrong = tiny(seed=3)
     wrong.history = {"purpose": "a start that knows nothing"}
@@ -544,6 +545,7 @@ def test_fine_tuning_on_scribbles_keeps_the_start_when_no_step_does_better(nucle
         )
     )
     assert fixed.history["val_curve"]["step"][0] == 0 and fixed.history["best_step"] > 0
+    assert fixed.history["kept_start"] is False
 
 
 def test_fine_tuning_records_how_far_the_start_model_agreed_with_the_strokes(nuclei2d):

@@ -81,6 +81,21 @@ def training_autocast_dtype(device: torch.device, precision: str = "auto") -> to
     return autocast_dtype(device, precision)
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``'fp32'``, ``'bf16'`` or ``'fp16'`` for an autocast dtype (None: float32)."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def training_precision_words(
+    device: torch.device, amp_dtype: torch.dtype | None, precision: str
+) -> str:
+    """A training run's arithmetic in a few words, saying why float32 where ``'auto'``
+    could have picked bf16 on a faster CPU."""
+    if amp_dtype is None and device.type == "cpu" and precision == "auto":
+        return "fp32 (this CPU has no native bf16)"
+    return precision_name(amp_dtype)
+
+
 def training_memory_format(
     device: torch.device, spatial_dims: int, amp_dtype: torch.dtype | None
 ) -> torch.memory_format | None:

@@ -30,6 +30,7 @@ import torch
 
 from . import devices as dev
 from .bundle import ModelBundle
+from .devices import precision_name
 
 #: Fraction of calibration labels that must agree with float32 for ``'auto'`` to use
 #: the reduced precision.
@@ -54,11 +55,6 @@ class PrecisionChoice:
 
 _CACHE: dict[tuple[str, str, str], PrecisionChoice] = {}
 _LOCK = threading.Lock()
-
-
-def precision_name(dtype: torch.dtype | None) -> str:
-    """``'fp32'``, ``'bf16'`` or ``'fp16'`` for an autocast dtype (None: float32)."""
-    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
 
 
 def candidate_dtype(device: torch.device) -> torch.dtype | None:

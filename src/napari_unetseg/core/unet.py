@@ -160,6 +160,11 @@ class UNet(SegmentationNetwork):
             self.decoders.append(ConvBlock(spatial_dims, 2 * upper, upper, norm, dropout))
         self.head = conv(chans[0], n_classes, 1)
 
+    def replace_head(self, n_classes: int) -> None:
+        """A fresh output layer of ``n_classes`` channels (the rest is kept)."""
+        self.head = type(self.head)(self.head.in_channels, n_classes, 1)
+        self.config["n_classes"] = int(n_classes)
+
     def divisor(self) -> int:
         """Every spatial size must be a multiple of this number."""
         return 2 ** (self.config["depth"] - 1)

@@ -52,7 +52,7 @@ def test_result_text_says_when_fine_tuning_kept_the_start() -> None:
     bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
     history = {"steps": 30, "duration_s": 9.6, "best_val_dice": 1.0, "best_val_loss": 0.01}
     history.update(weights="best by validation", selected_by="validation loss")
-    bundle.history = {**history, "best_step": 0, "previous": {"purpose": "shipped"}}
+    bundle.history = {**history, "best_step": 0, "kept_start": True, "previous": {"x": 1}}
     text, _ = result_text(bundle, "mine")
     assert "best validation loss 0.010 at step 0" in text
     assert text.endswith(
@@ -60,7 +60,7 @@ def test_result_text_says_when_fine_tuning_kept_the_start() -> None:
         "started from, so its weights are kept: paint where it is wrong and "
         "train again."
     )
-    bundle.history = {**history, "best_step": 20, "previous": {"purpose": "shipped"}}
+    bundle.history = {**history, "best_step": 20, "kept_start": False, "previous": {"x": 1}}
     assert "No step did better" not in result_text(bundle, "mine")[0]
 
 

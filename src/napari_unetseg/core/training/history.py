@@ -84,6 +84,12 @@ class _History:
         self.last_eval_step = -1
 
     @property
+    def kept_start(self) -> bool:
+        """Whether the weights kept are those training started from (step 0), chosen over
+        every later evaluation."""
+        return self.best_state is not None and self.best_step == 0 and self.last_eval_step > 0
+
+    @property
     def chosen_loss(self) -> float | None:
         """The held-out loss of the best weights so far, when that loss chooses them."""
         return self.best_loss if self.select == "loss" and math.isfinite(self.best_loss) else None
@@ -158,15 +164,8 @@ KEPT_START = (
 
 
 def kept_start_text(history: dict[str, Any]) -> str:
-    """:data:`KEPT_START` when a fine-tuning kept its starting weights (best at step 0 after
-    some steps), else ""."""
-    kept = (
-        bool(history.get("previous"))
-        and (history.get("steps") or 0) > 0
-        and history.get("best_step") == 0
-        and history.get("weights") == "best by validation"
-    )
-    return KEPT_START if kept else ""
+    """:data:`KEPT_START` when a fine-tuning kept its starting weights, else ""."""
+    return KEPT_START if history.get("kept_start") else ""
 
 
 def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:

@@ -25,7 +25,6 @@ from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
-from ..precision import precision_name
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
@@ -172,7 +171,7 @@ class Trainer:
                 self.bundle = ModelBundle.from_network(net, name=f"unet-{sd}d")
             elif n_classes != self.bundle.n_classes:
                 self.new_head = True
-                _reinit_head(self.bundle.network, n_classes)
+                self.bundle.network.replace_head(n_classes)
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
         if self.fine_tune:
@@ -391,13 +390,8 @@ class Trainer:
         return val_loss, val_dice
 
     def evaluate_start(self) -> None:
-        """Fine-tuning on scribbles: the starting weights are a candidate too (step 0).
-
-        Strokes that the starting model already answers well teach it little, and the steps
-        can move its outlines away from where they were right while the held-out strokes'
-        loss rises (cells3d: 0.0097 before training, at best 0.0130 after 120 s, Dice on
-        the unpainted part 0.941 -> 0.923). Then no step is kept, and the run says so.
-        """
+        """Fine-tuning on scribbles: the starting weights are a candidate too (step 0), kept
+        when no step does better on the held-out strokes (cells3d: docs/benchmarks.md)."""
         if (
             self.fine_tune
             and not self.new_head
@@ -459,20 +453,13 @@ class Trainer:
         intro = (
             f"{what} {self.spatial_dims}D model on {int(totals.sum()):,} labeled pixels "
             f"({per_class}), patches {'x'.join(map(str, self.patch))}, batch {self.batch}, "
-            f"on {self.device} in {self.precision_words()}{held}."
+            f"on {self.device} in "
+            f"{dev.training_precision_words(self.device, self.amp_dtype, o.precision)}{held}."
         )
         message = " ".join([intro, *self.messages])
         return TrainProgress(
             0, o.steps, None, None, None, None, 0.0, self.elapsed(), o.time_limit, message=message
         )
-
-    def precision_words(self) -> str:
-        """The run's arithmetic in a few words (why float32 on a CPU without bf16)."""
-        if self.amp_dtype is not None:
-            return precision_name(self.amp_dtype)
-        if self.device.type == "cpu" and self.options.precision == "auto":
-            return "fp32 (this CPU has no native bf16)"
-        return "fp32"
 
     def record(
         self,
@@ -525,7 +512,7 @@ class Trainer:
             message = f"Stopped: keeping {kept} so far."
         else:
             message = f"Kept the {self.averaged}." if self.averaged else ""
-        if self.step > 0 and self.history.best_state is not None and self.history.best_step == 0:
+        if self.history.kept_start:
             message = f"{message} {KEPT_START}".strip()
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
@@ -593,6 +580,7 @@ class Trainer:
             "selected_by": "validation loss" if h.select == "loss" else "validation Dice",
             "weights": "best by validation" if h.best_state is not None else "last",
             "stopped_early": self.stopped,
+            "kept_start": h.kept_start,
             "skipped_steps": self.skipped,
             "started_from": (model.source or model.name) if model is not None else None,
             "curve": h.curve(),
@@ -609,11 +597,3 @@ class Trainer:
         previous = dict(self.bundle.history) if self.fine_tune else {}
         self.bundle.history = {**run, "previous": previous} if previous else run
         return self.bundle
-
-
-def _reinit_head(network: UNet, n_classes: int) -> None:
-    """Replace the output layer with a fresh one of ``n_classes`` channels."""
-    old = network.head
-    conv = type(old)
-    network.head = conv(old.in_channels, n_classes, 1)
-    network.config["n_classes"] = int(n_classes)
