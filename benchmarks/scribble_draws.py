@@ -11,6 +11,11 @@ fine-tuned models the default model's Dice before training.
 
     OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --seeds 1 2 \\
         --json benchmarks/results/scribble-draws.jsonl
+    OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --cases huh7-cells-2d \\
+        --seeds 0 1 2 --forest-only --json huh7-forest-only.jsonl
+
+``--forest-only``: the forest teacher with its own features alone, as before it read
+``nuclei-2d``'s answer on one-channel planes (``napari_unetseg.forest.FEATURE_MODEL``).
 
 Appends one JSON line per run to ``--json`` (runs already there are skipped, so an
 interrupted run resumes). Prints what it measured; nothing is asserted.
@@ -29,6 +34,7 @@ import real_data
 from student_vs_teacher import train_with_teacher
 
 from napari_unetseg import api
+from napari_unetseg import forest as forest_module
 
 #: The cases and their model dims: tissue cases train a new model from scribbles, the
 #: nuclei cases fine-tune the shipped default model of their dimensionality.
@@ -98,6 +104,7 @@ def one_run(case: str, seed: int, dims: int) -> dict:
         "steps": h["steps"],
         "weights": h["weights"],
         "threshold": h.get("threshold"),
+        "teacher_reads": forest_module.FEATURE_MODEL,
     }
 
 
@@ -110,7 +117,12 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=list(CASES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="scribble draws")
     parser.add_argument("--json", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument(
+        "--forest-only", action="store_true", help="the teacher without nuclei-2d's answer"
+    )
     args = parser.parse_args()
+    if args.forest_only:
+        forest_module.FEATURE_MODEL = None
     warnings.filterwarnings("ignore", category=UserWarning)
     done = set()
     if args.json.exists():

@@ -39,11 +39,32 @@ def test_the_forest_labels_every_unpainted_pixel_and_keeps_the_painted_ones():
     assert "random forest" in message
 
 
+def test_the_forest_reads_the_shipped_models_answer_when_it_fits_the_strokes():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    (dense,), message = forest.dense_targets([image], [scribbles], seed=0)
+    assert "also read nuclei-2d's answer" in message and "ROC AUC 1.000" in message
+    # dark discs on a bright background: nuclei-2d marks the background, so its
+    # features are left out and the forest learns from its own alone
+    (dark,), message = forest.dense_targets([-image], [scribbles], seed=0)
+    assert "left out nuclei-2d's answer" in message and "below 0.95" in message
+    assert ((dark == 2) == truth).mean() > 0.95
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forest, "FEATURE_MODEL", None)  # the forest's own features only
+        (alone,), message = forest.dense_targets([image], [scribbles], seed=0)
+    assert "nuclei-2d" not in message
+    assert ((alone == 2) == truth).mean() > 0.95
+
+
 def test_channels_are_features_of_the_same_pixel():
     image, truth = _blobs()
     two = np.stack([image, np.zeros_like(image)], axis=0)  # channels first
-    (dense,), _ = forest.dense_targets([two], [_scribbles(truth)], channel_axis=0)
+    (dense,), said = forest.dense_targets([two], [_scribbles(truth)], channel_axis=0)
     assert dense.shape == truth.shape and ((dense == 2) == truth).mean() > 0.95
+    assert "nuclei-2d" not in said  # a one-channel network does not read channels
+    stack, _, scribbles = _stack()
+    _, said = forest.dense_targets([stack], [scribbles], seed=0)
+    assert "nuclei-2d" not in said  # nor stacks (plane by plane it did worse there)
 
 
 def test_nothing_to_learn_from_one_painted_class():

@@ -20,6 +20,17 @@ the region the strokes are in, so a forest fitted on them carries the painted re
 context into the rest of the image (the brain template: 0.95 instead of 0.88 on its
 unpainted part in 2D, +0.01 in 3D; nuclei level within 0.01).
 
+On a one-channel plane the forest also reads the shipped ``nuclei-2d``'s answer at each
+pixel (its foreground score, :mod:`napari_unetseg.core.network_features`), when that
+answer tells the painted objects from the painted background (ROC AUC at least 0.95 on
+the strokes): it knows what a nucleus or a cell looks like as a whole, which the filters
+do not. The Huh7 cells, three draws of strokes: teacher 0.842 / 0.783 / 0.787 instead of
+0.841 / 0.755 / 0.784; the DSB and scratch-assay nuclei +0.011 to +0.034; on the MR brain
+slices the answer does not tell the strokes apart (AUC 0.67-0.84) and is left out. Only
+the score: the network's inner maps made a forest fitted on one dot shrink the objects.
+Stacks do without it: plane by plane it made the teacher worse on two of them
+(docs/benchmarks.md).
+
 A large image is labelled block by block (:func:`blocks`), each block's features computed
 with a margin that makes them equal to the whole image's: memory stays bounded (a
 60 x 512 x 512 stack: 3.0 instead of 5.9 GB at the peak, and 45 instead of 67 s), a stop
@@ -33,6 +44,7 @@ Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
@@ -45,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.network_features import MIN_AUC, NetworkFeatures, separates
 from .core.progress import drain, relay
 from .core.training.labels import label_counts
 
@@ -76,6 +89,29 @@ PROGRESS_EVERY = 5.0
 TEACHERS = ("auto", "forest", "none")
 #: What a model's training history records as its teacher when a forest taught it.
 TAUGHT = "random forest"
+#: The shipped model whose answer (foreground score) the forest also reads on one-channel
+#: 2D images, when it tells the strokes apart (:mod:`napari_unetseg.core.network_features`);
+#: None: the forest's own features only.
+FEATURE_MODEL = "nuclei-2d"
+
+
+@functools.lru_cache(maxsize=1)
+def _feature_bundle() -> Any:
+    from .core.bundle import ModelBundle
+    from .core.registry import REGISTRY
+
+    return ModelBundle.load(REGISTRY.shipped()[FEATURE_MODEL])
+
+
+def _network_features(images: list[Any], channel_axis: int | None) -> list[Any]:
+    """Per image, the :class:`NetworkFeatures` of :data:`FEATURE_MODEL` for a one-channel
+    2D image; None for images with channels (a one-channel network does not read them)
+    and for stacks (plane by plane, the score made the teacher worse on two stacks of the
+    benchmark: docs/benchmarks.md)."""
+    if channel_axis is not None or FEATURE_MODEL is None:
+        return [None] * len(images)
+    bundle = _feature_bundle()
+    return [NetworkFeatures(bundle, img) if np.ndim(img) == 2 else None for img in images]
 
 
 def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
@@ -256,14 +292,50 @@ class _Job:
     channel_axis: int | None
     seed: int
     stop: Any
+    #: Per image, the network's score the forest also reads (None: only its own features).
+    networks: list[Any]
+    #: ROC AUC of the network's answer on the strokes (NaN until measured or without it).
+    auc: float = float("nan")
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
     def features(self, task: int) -> np.ndarray | None:
-        """The features of a task's block (None when stopped meanwhile)."""
+        """The features of a task's block (None when stopped meanwhile): the forest's own,
+        then the network's score when it reads it."""
         i, block = self.tasks[task]
-        return block_features(self.images[i], block, self.channel_axis, self.stop)
+        feats = block_features(self.images[i], block, self.channel_axis, self.stop)
+        network = self.networks[i]
+        if feats is None or network is None:
+            return feats
+        return np.concatenate([feats, network.block(self.images[i], block)], axis=-1)
+
+    def gate(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> int:
+        """Measures how well the network's score (the last feature) tells the strokes
+        apart; below :data:`MIN_AUC` the score is left out from here on.
+        Returns how many trailing features of ``xs`` to drop (0 when kept or absent)."""
+        count = next((n.count for n in self.networks if n is not None), 0)
+        if not count:
+            return 0
+        self.auc = separates(np.concatenate([x[:, -1] for x in xs]), np.concatenate(ys))
+        if self.auc >= MIN_AUC:
+            return 0
+        self.networks = [None] * len(self.networks)
+        return count
+
+    def said(self) -> str:
+        """One sentence on the network's score ("" when there was none to weigh)."""
+        if np.isnan(self.auc):
+            return ""
+        if any(n is not None for n in self.networks):
+            return (
+                f" It also read {FEATURE_MODEL}'s answer at each pixel, which tells the "
+                f"strokes apart (ROC AUC {self.auc:.3f})."
+            )
+        return (
+            f" It left out {FEATURE_MODEL}'s answer, which does not tell the strokes apart "
+            f"(ROC AUC {self.auc:.3f}, below {MIN_AUC})."
+        )
 
 
 def _fit(
@@ -293,6 +365,10 @@ def _fit(
         if kept_bytes + feats.nbytes <= CACHE_BYTES:
             kept[t], kept_bytes = feats, kept_bytes + feats.nbytes
         yield f"features of the strokes, part {done} of {len(stroked)}"
+    drop = job.gate(xs, ys)
+    if drop:
+        xs = [x[:, :-drop] for x in xs]
+        kept = {t: f[..., :-drop] for t, f in kept.items()}
     image_index, flat_index = np.concatenate(places, axis=1)
     raster = np.lexsort((flat_index, image_index))
     forest = RandomForestClassifier(**FOREST, random_state=job.seed)
@@ -368,7 +444,8 @@ def label_iter(
     painted, counts = checked
     chosen = _chosen(painted, counts, seed)
     tasks = [(i, b) for i, p in enumerate(painted) for b in blocks(p.shape)]
-    job = _Job(images, painted, tasks, channel_axis, seed, stop)
+    job = _Job(images, painted, tasks, channel_axis, seed, stop,
+               _network_features(images, channel_axis))  # fmt: skip
     stopped = (labels, "Stopped while the random forest labelled the unpainted pixels.")
     fitted = yield from _every(_fit(job, chosen), t0)
     if fitted is None:
@@ -380,7 +457,7 @@ def label_iter(
     message = (
         "Unpainted pixels labelled by a random forest fitted on the scribbles "
         f"({time.perf_counter() - t0:.0f} s), then the U-Net trained on them."
-    )
+    ) + job.said()
     if done < len(tasks):
         message += (
             f" The forest labelled {done} of {len(tasks)} parts of the image in "
