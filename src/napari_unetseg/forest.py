@@ -308,7 +308,8 @@ class _Job:
         network = self.networks[i]
         if feats is None or network is None:
             return feats
-        return np.concatenate([feats, network.block(self.images[i], block)], axis=-1)
+        score = network.block(self.images[i], block, self.stop)
+        return None if score is None else np.concatenate([feats, score], axis=-1)
 
     def gate(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> int:
         """Measures how well the network's score (the last feature) tells the strokes

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_unetseg.core import network_features
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.network_features import NetworkFeatures, auc, separates
 from napari_unetseg.core.registry import REGISTRY
@@ -38,6 +39,28 @@ def test_block_features_are_the_whole_images(nuclei_2d):
             np.testing.assert_allclose(part, whole[base + (y, x)], atol=1e-4)
     score = whole[..., 0]  # high on the discs, low between them
     assert score[20, 20] > 0 > score[5, 95]
+
+
+def test_a_block_is_scored_in_pieces_and_a_stop_is_heeded_between_them(nuclei_2d, monkeypatch):
+    import threading
+
+    image = _stack()[1]
+    net = NetworkFeatures(nuclei_2d, image)
+    everything = (slice(0, 90), slice(0, 101))
+    whole = net.block(image, everything)
+    monkeypatch.setattr(network_features, "PIECE", 32)  # 3 x 4 pieces
+    np.testing.assert_allclose(net.block(image, everything), whole, atol=1e-4)
+    stop = threading.Event()
+    calls = []
+    piece = net._piece
+
+    def pressed(*args):
+        calls.append(1)
+        stop.set()  # pressed while the first piece is scored
+        return piece(*args)
+
+    monkeypatch.setattr(net, "_piece", pressed)
+    assert net.block(image, everything, stop) is None and len(calls) == 1
 
 
 def test_the_score_is_the_models_own_answer(nuclei_2d):

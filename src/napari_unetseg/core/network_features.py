@@ -26,6 +26,9 @@ import torch
 #: Pixels read around a block on each side of Y and X: more than the reach of a depth-4
 #: U-Net's 3 x 3 convolutions (about 52 pixels), a multiple of its pooling grid.
 MARGIN = 64
+#: Pixels of a piece's side: a block is scored a piece at a time (each read with its
+#: margin), so that a 2048 x 2048 block takes about 0.5 GB instead of 1.9 GB.
+PIECE = 1024
 #: The forest uses the network's features when its foreground score ranks the painted
 #: object pixels above the painted background ones with at least this ROC AUC. Chosen on
 #: the benchmark's strokes (docs/benchmarks.md): ``nuclei-2d`` scores 0.994-1.000 on the
@@ -78,9 +81,28 @@ class NetworkFeatures:
         self.normalizer = bundle.normalizer(image)
         self.divisor = self.network.divisor()
 
-    def block(self, image: Any, block: tuple[slice, ...]) -> np.ndarray:
+    def block(self, image: Any, block: tuple[slice, ...], stop: Any = None) -> np.ndarray | None:
         """The score of the pixels of ``block`` (slices of every axis of ``image``):
-        shape ``block shape + (1,)``, float32."""
+        shape ``block shape + (1,)``, float32. Computed in pieces of at most
+        :data:`PIECE` x :data:`PIECE` pixels (bounded memory); a ``stop``
+        (threading.Event) set meanwhile is heeded between pieces: then None."""
+        *outer, y, x = block
+        size = tuple(
+            len(range(*b.indices(n))) for b, n in zip(block, np.shape(image), strict=True)
+        )
+        out = np.empty(size + (1,), np.float32)
+        for y0 in range(y.start, y.stop, PIECE):
+            for x0 in range(x.start, x.stop, PIECE):
+                if stop is not None and stop.is_set():
+                    return None
+                ys, xs = slice(y0, min(y0 + PIECE, y.stop)), slice(x0, min(x0 + PIECE, x.stop))
+                inner = (slice(ys.start - y.start, ys.stop - y.start),
+                         slice(xs.start - x.start, xs.stop - x.start))  # fmt: skip
+                out[(..., *inner, slice(None))] = self._piece(image, (*outer, ys, xs))
+        return out
+
+    def _piece(self, image: Any, block: tuple[slice, ...]) -> np.ndarray:
+        """:meth:`block` of one piece: read with :data:`MARGIN` pixels around it."""
         *outer_axes, y, x = block
         shape = np.shape(image)
         reads, crops = [], []
