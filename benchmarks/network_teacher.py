@@ -10,18 +10,21 @@ and prints each teacher's Dice on the unpainted part, per case and draw:
 - ``own``: the forest's own features (the teacher before this was measured);
 - ``+maps+score``: and the network's last decoder layer (16 maps) and its foreground
   score (class-1 minus class-0 logit): the convpaint approach;
-- ``+score``: and the score alone (what the plugin now does on one-channel planes when
-  the score tells the strokes apart);
-- ``+score smoothed``: and the score smoothed at sigma 1, 2 and 4.
+- ``+score``: and the score alone (what the plugin does on one-channel planes when the
+  score tells the strokes apart);
+- ``+score smoothed``: and the score smoothed at sigma 1, 2 and 4;
+- on stacks, ``+3D score``: and the foreground score of the shipped ``nuclei-3d``,
+  computed in 3D (what the plugin does on one-channel stacks when it tells the strokes
+  apart).
 
-It also prints the ROC AUC of the score on the strokes (objects against background), the
+It also prints the ROC AUC of each score on the strokes (objects against background), the
 plugin's gate (``core.network_features.MIN_AUC``). Case ``toy`` is the test suite's
 image of four noisy discs with one painted dot (``tests/test_forest.py``), scored on
 every pixel.
 
     OMP_NUM_THREADS=2 python benchmarks/network_teacher.py --cases huh7-cells-2d \\
         ndev-scratch-assay-auto dsb2018-2d stardist-synthetic-3d mni152-gm-3d \\
-        mni152-gm-2d mni152-wm-2d --seeds 0 1 2
+        mni152-gm-2d mni152-wm-2d mni152-wm-3d cells3d-nuclei-3d --seeds 0 1 2
 
 Prints a Markdown table; nothing is asserted.
 """
@@ -45,7 +48,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from napari_unetseg import forest  # noqa: E402
 from napari_unetseg.core.network_features import NetworkFeatures, separates  # noqa: E402
 
-VARIANTS = ("own", "+maps+score", "+score", "+score smoothed")
+VARIANTS = ("own", "+maps+score", "+score", "+score smoothed", "+3D score")
 
 
 def decoder_maps(bundle, image: np.ndarray) -> np.ndarray:
@@ -74,17 +77,22 @@ def decoder_maps(bundle, image: np.ndarray) -> np.ndarray:
 
 def teachers(image: np.ndarray) -> dict[str, np.ndarray]:
     """The features of each variant."""
-    bundle = forest._feature_bundle()
+    bundle = forest._feature_bundle("nuclei-2d")
     own = forest.features(image)
     whole = tuple(slice(0, n) for n in image.shape)
     score = NetworkFeatures(bundle, image).block(image, whole)
     smooth = np.stack([ndi.gaussian_filter(score[..., 0], s) for s in (1, 2, 4)], -1)
-    return {
+    out = {
         "own": own,
         "+maps+score": np.concatenate([own, decoder_maps(bundle, image), score], -1),
         "+score": np.concatenate([own, score], -1),
         "+score smoothed": np.concatenate([own, score, smooth], -1),
     }
+    if image.ndim == 3:
+        bundle3 = forest._feature_bundle("nuclei-3d")
+        score3 = NetworkFeatures(bundle3, image).block(image, whole)
+        out["+3D score"] = np.concatenate([own, score3], -1)
+    return out
 
 
 def fitted(features: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
@@ -121,19 +129,25 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     names = ["toy"] + [c for c in args.cases if c != "toy"]
-    print("| case | draw | score's ROC AUC on the strokes | " + " | ".join(VARIANTS) + " |")
+    print("| case | draw | ROC AUC of the score / 3D score | " + " | ".join(VARIANTS) + " |")
     print("|---|---|---|" + "---|" * len(VARIANTS))
     for name, image, truth, scored, draws in cases(names, args.seeds):
         feats = teachers(image)
         for seed, scribbles in draws:
             painted = scribbles > 0
-            auc = separates(feats["+score"][..., -1][painted], scribbles[painted])
-            dice = [
-                bench.foreground_scores(fitted(f, scribbles), truth, scored)["dice"]
-                for f in feats.values()
+            aucs = [
+                f"{separates(feats[k][..., -1][painted], scribbles[painted]):.3f}"
+                for k in ("+score", "+3D score")
+                if k in feats
             ]
-            cells = " | ".join(f"{d:.3f}" for d in dice)
-            print(f"| {name} | s{seed} | {auc:.3f} | {cells} |", flush=True)
+            dice = [
+                bench.foreground_scores(fitted(feats[k], scribbles), truth, scored)["dice"]
+                if k in feats
+                else None
+                for k in VARIANTS
+            ]
+            cells = " | ".join("-" if d is None else f"{d:.3f}" for d in dice)
+            print(f"| {name} | s{seed} | {' / '.join(aucs)} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

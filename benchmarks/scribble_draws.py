@@ -15,7 +15,7 @@ fine-tuned models the default model's Dice before training.
         --seeds 0 1 2 --forest-only --json huh7-forest-only.jsonl
 
 ``--forest-only``: the forest teacher with its own features alone, as before it read
-``nuclei-2d``'s answer on one-channel planes (``napari_unetseg.forest.FEATURE_MODEL``).
+the shipped models' answer on one-channel images (``napari_unetseg.forest.FEATURE_MODELS``).
 
 Appends one JSON line per run to ``--json`` (runs already there are skipped, so an
 interrupted run resumes). Prints what it measured; nothing is asserted.
@@ -104,7 +104,7 @@ def one_run(case: str, seed: int, dims: int) -> dict:
         "steps": h["steps"],
         "weights": h["weights"],
         "threshold": h.get("threshold"),
-        "teacher_reads": forest_module.FEATURE_MODEL,
+        "teacher_reads": forest_module.FEATURE_MODELS.get(real_data.EVAL_CASES[case].dims),
     }
 
 
@@ -118,11 +118,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="scribble draws")
     parser.add_argument("--json", type=Path, required=True, help="JSON lines, appended")
     parser.add_argument(
-        "--forest-only", action="store_true", help="the teacher without nuclei-2d's answer"
+        "--forest-only", action="store_true", help="the teacher without the models' answer"
     )
     args = parser.parse_args()
     if args.forest_only:
-        forest_module.FEATURE_MODEL = None
+        forest_module.FEATURE_MODELS = {}
     warnings.filterwarnings("ignore", category=UserWarning)
     done = set()
     if args.json.exists():

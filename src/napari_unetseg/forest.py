@@ -20,15 +20,16 @@ the region the strokes are in, so a forest fitted on them carries the painted re
 context into the rest of the image (the brain template: 0.95 instead of 0.88 on its
 unpainted part in 2D, +0.01 in 3D; nuclei level within 0.01).
 
-On a one-channel plane the forest also reads the shipped ``nuclei-2d``'s answer at each
-pixel (its foreground score, :mod:`napari_unetseg.core.network_features`), when that
-answer tells the painted objects from the painted background (ROC AUC at least 0.95 on
-the strokes): it knows what a nucleus or a cell looks like as a whole, which the filters
-do not. The Huh7 cells, three draws of strokes: teacher 0.842 / 0.783 / 0.787 instead of
-0.841 / 0.755 / 0.784; the DSB and scratch-assay nuclei +0.011 to +0.034; on the MR brain
-slices the answer does not tell the strokes apart (AUC 0.67-0.84) and is left out. Only
-the score: the network's inner maps made a forest fitted on one dot shrink the objects.
-Stacks do without it: plane by plane it made the teacher worse on two of them
+On a one-channel image the forest also reads the answer at each pixel of the shipped
+model of its dimensionality (``nuclei-2d`` on a plane, ``nuclei-3d`` on a stack: their
+foreground score, :mod:`napari_unetseg.core.network_features`), when that answer tells the
+painted objects from the painted background (ROC AUC at least 0.98 on the strokes): it
+knows what a nucleus or a cell looks like as a whole, which the filters do not. Three
+draws of strokes each: the Huh7 cells' teacher 0.842 / 0.783 / 0.787 instead of 0.841 /
+0.755 / 0.784, the DSB and scratch-assay nuclei +0.011 to +0.034, StarDist's stack +0.010
+to +0.024, cells3d up to +0.004; on the MR brain the answer does not tell the strokes
+apart (slices: AUC 0.67-0.84, volume 0.87-0.97) and is left out. Only the score: the
+network's inner maps made a forest fitted on one dot shrink the objects
 (docs/benchmarks.md).
 
 A large image is labelled block by block (:func:`blocks`), each block's features computed
@@ -89,29 +90,32 @@ PROGRESS_EVERY = 5.0
 TEACHERS = ("auto", "forest", "none")
 #: What a model's training history records as its teacher when a forest taught it.
 TAUGHT = "random forest"
-#: The shipped model whose answer (foreground score) the forest also reads on one-channel
-#: 2D images, when it tells the strokes apart (:mod:`napari_unetseg.core.network_features`);
-#: None: the forest's own features only.
-FEATURE_MODEL = "nuclei-2d"
+#: The shipped model, by the image's number of axes, whose answer (foreground score) the
+#: forest also reads on one-channel images, when it tells the strokes apart
+#: (:mod:`napari_unetseg.core.network_features`); empty: the forest's own features only.
+FEATURE_MODELS = {2: "nuclei-2d", 3: "nuclei-3d"}
 
 
-@functools.lru_cache(maxsize=1)
-def _feature_bundle() -> Any:
+@functools.lru_cache(maxsize=2)
+def _feature_bundle(name: str) -> Any:
     from .core.bundle import ModelBundle
     from .core.registry import REGISTRY
 
-    return ModelBundle.load(REGISTRY.shipped()[FEATURE_MODEL])
+    return ModelBundle.load(REGISTRY.shipped()[name])
 
 
 def _network_features(images: list[Any], channel_axis: int | None) -> list[Any]:
-    """Per image, the :class:`NetworkFeatures` of :data:`FEATURE_MODEL` for a one-channel
-    2D image; None for images with channels (a one-channel network does not read them)
-    and for stacks (plane by plane, the score made the teacher worse on two stacks of the
-    benchmark: docs/benchmarks.md)."""
-    if channel_axis is not None or FEATURE_MODEL is None:
+    """Per image, the :class:`NetworkFeatures` of the model :data:`FEATURE_MODELS` names
+    for its number of axes (a stack gets ``nuclei-3d``: ``nuclei-2d`` plane by plane made
+    the teacher worse on two stacks of the benchmark, docs/benchmarks.md); None for images
+    with channels, which a one-channel network does not read."""
+    if channel_axis is not None:
         return [None] * len(images)
-    bundle = _feature_bundle()
-    return [NetworkFeatures(bundle, img) if np.ndim(img) == 2 else None for img in images]
+    out = []
+    for img in images:
+        name = FEATURE_MODELS.get(np.ndim(img))
+        out.append(None if name is None else NetworkFeatures(_feature_bundle(name), img))
+    return out
 
 
 def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
@@ -296,6 +300,8 @@ class _Job:
     networks: list[Any]
     #: ROC AUC of the network's answer on the strokes (NaN until measured or without it).
     auc: float = float("nan")
+    #: The name of the model whose answer was weighed ("" until then).
+    reader: str = ""
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -315,14 +321,15 @@ class _Job:
         """Measures how well the network's score (the last feature) tells the strokes
         apart; below :data:`MIN_AUC` the score is left out from here on.
         Returns how many trailing features of ``xs`` to drop (0 when kept or absent)."""
-        count = next((n.count for n in self.networks if n is not None), 0)
-        if not count:
+        first = next((n for n in self.networks if n is not None), None)
+        if first is None:
             return 0
+        self.reader = first.name
         self.auc = separates(np.concatenate([x[:, -1] for x in xs]), np.concatenate(ys))
         if self.auc >= MIN_AUC:
             return 0
         self.networks = [None] * len(self.networks)
-        return count
+        return first.count
 
     def said(self) -> str:
         """One sentence on the network's score ("" when there was none to weigh)."""
@@ -330,11 +337,11 @@ class _Job:
             return ""
         if any(n is not None for n in self.networks):
             return (
-                f" It also read {FEATURE_MODEL}'s answer at each pixel, which tells the "
+                f" It also read {self.reader}'s answer at each pixel, which tells the "
                 f"strokes apart (ROC AUC {self.auc:.3f})."
             )
         return (
-            f" It left out {FEATURE_MODEL}'s answer, which does not tell the strokes apart "
+            f" It left out {self.reader}'s answer, which does not tell the strokes apart "
             f"(ROC AUC {self.auc:.3f}, below {MIN_AUC})."
         )
 

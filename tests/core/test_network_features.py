@@ -66,7 +66,7 @@ def test_a_block_is_scored_in_pieces_and_a_stop_is_heeded_between_them(nuclei_2d
 def test_the_score_is_the_models_own_answer(nuclei_2d):
     image = _stack()[0]
     net = NetworkFeatures(nuclei_2d, image)
-    score = net.plane(image)[..., 0]
+    score = net.score(image)[..., 0]
     x = torch.from_numpy(np.pad(nuclei_2d.normalize(image), ((0, 6), (0, 3)), "symmetric"))
     with torch.no_grad():
         logits = nuclei_2d.network.eval()(x[None, None])[0, :, :90, :101]
@@ -86,6 +86,23 @@ def test_auc_is_the_rank_statistic_with_ties_counted_half():
     assert separates(np.array([0.0, 1, 2, 3]), np.array([1, 1, 2, 3])) == 1.0
 
 
-def test_only_a_one_channel_2d_model_gives_features():
-    with pytest.raises(ValueError, match="2D model with one input channel"):
-        NetworkFeatures(ModelBundle.create(spatial_dims=3, depth=2, base_channels=4), _stack())
+def test_a_3d_model_scores_a_stack_in_3d_and_its_blocks_alike():
+    bundle = ModelBundle.load(REGISTRY.shipped()["nuclei-3d"])
+    stack = np.concatenate([_stack((10, 90, 101), seed) for seed in (1, 2)])  # 20 planes
+    net = NetworkFeatures(bundle, stack)
+    whole = net.block(stack, (slice(0, 20), slice(0, 90), slice(0, 101)))
+    assert whole.shape == stack.shape + (1,)
+    x = bundle.normalize(stack)
+    x = torch.from_numpy(np.pad(x, ((0, 4), (0, 6), (0, 3)), "symmetric"))
+    with torch.no_grad():
+        logits = bundle.network.eval()(x[None, None])[0, :, :20, :90, :101]
+    np.testing.assert_allclose(whole[..., 0], (logits[1] - logits[0]).numpy(), atol=1e-4)
+    part = (slice(5, 20), slice(30, 90), slice(0, 50))
+    np.testing.assert_allclose(net.block(stack, part), whole[part], atol=1e-4)
+
+
+def test_network_features_refuse_what_they_cannot_read():
+    with pytest.raises(ValueError, match="one input channel"):
+        NetworkFeatures(ModelBundle.create(spatial_dims=2, in_channels=2, depth=2), _stack())
+    with pytest.raises(ValueError, match="an image of at least 3 axes"):
+        NetworkFeatures(ModelBundle.create(spatial_dims=3, depth=2), _stack()[0])
