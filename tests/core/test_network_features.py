@@ -98,7 +98,13 @@ def test_a_3d_model_scores_a_stack_in_3d_and_its_blocks_alike():
         logits = bundle.network.eval()(x[None, None])[0, :, :20, :90, :101]
     np.testing.assert_allclose(whole[..., 0], (logits[1] - logits[0]).numpy(), atol=1e-4)
     part = (slice(5, 20), slice(30, 90), slice(0, 50))
-    np.testing.assert_allclose(net.block(stack, part), whole[part], atol=1e-4)
+    with pytest.MonkeyPatch.context() as patch:  # the 2D margin: the whole stack's scores
+        patch.setitem(network_features.MARGIN, 3, 64)
+        np.testing.assert_allclose(net.block(stack, part), whole[part], atol=1e-4)
+    # the stacks' narrower margin: the same scores away from the block's sides
+    inner = (slice(5, 15), slice(30 + 24, 90), slice(0, 50 - 24))
+    block = net.block(stack, part)[(slice(0, 10), slice(24, 60), slice(0, 26))]
+    np.testing.assert_allclose(block, whole[inner], atol=0.05)
 
 
 def test_network_features_refuse_what_they_cannot_read():
