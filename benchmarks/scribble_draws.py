@@ -14,6 +14,13 @@ fine-tuned models the default model's Dice before training.
     OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --cases huh7-cells-2d \\
         --seeds 0 1 2 --forest-only --json huh7-forest-only.jsonl
 
+``--new-model`` trains a new model (forest teacher) on the nuclei cases too, ``--dims``
+picks the model's dimensionality (a 2D model on a stack learns plane by plane, the
+Fine-tune widget's default there) and ``--seconds`` the budget:
+
+    OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --cases stardist-synthetic-3d \\
+        --new-model --dims 2 --seconds 180 --seeds 0 1 --json stack.jsonl [--forest-only]
+
 ``--forest-only``: the forest teacher with its own features alone, as before it read
 the shipped models' answer on one-channel images (``napari_unetseg.forest.FEATURE_MODELS``).
 
@@ -68,14 +75,18 @@ def _fine_tuned(case: str, seed: int, dims: int, **train_options) -> tuple:
     return loaded, image, truth, scored, scribbles, model, before
 
 
-def one_run(case: str, seed: int, dims: int) -> dict:
-    """Train and score one model; the row as a dict."""
+def one_run(
+    case: str, seed: int, dims: int, new_model: bool = False, seconds: float | None = None
+) -> dict:
+    """Train and score one model; the row as a dict. ``new_model``: a new model (forest
+    teacher) for a nuclei case too; ``seconds``: the budget instead of :data:`SECONDS`."""
     teacher = before = None
-    if real_data.EVAL_CASES[case].kind == "nuclei":
+    limit = SECONDS[dims] if seconds is None else seconds
+    if real_data.EVAL_CASES[case].kind == "nuclei" and not new_model:
         loaded, image, truth, scored, scribbles, model, before = _fine_tuned(case, seed, dims)
     else:
         loaded, image, truth, scored, teacher, model = train_with_teacher(
-            case, seed, time_limit=SECONDS[dims], spatial_dims=dims
+            case, seed, time_limit=limit, spatial_dims=dims
         )
         scribbles = bench.make_scribbles(loaded, seed=seed)
     ours = bench.predict_foreground(loaded.image, model, {})
@@ -105,6 +116,8 @@ def one_run(case: str, seed: int, dims: int) -> dict:
         "weights": h["weights"],
         "threshold": h.get("threshold"),
         "teacher_reads": forest_module.FEATURE_MODELS.get(real_data.EVAL_CASES[case].dims),
+        "new_model": teacher is not None,
+        "seconds": limit if teacher is not None else SECONDS[dims],
     }
 
 
@@ -120,6 +133,11 @@ def main() -> None:
     parser.add_argument(
         "--forest-only", action="store_true", help="the teacher without the models' answer"
     )
+    parser.add_argument(
+        "--new-model", action="store_true", help="a new model for the nuclei cases too"
+    )
+    parser.add_argument("--dims", type=int, choices=(2, 3), help="the model's dims")
+    parser.add_argument("--seconds", type=float, help="training budget (default 90 / 180 s)")
     args = parser.parse_args()
     if args.forest_only:
         forest_module.FEATURE_MODELS = {}
@@ -136,10 +154,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for seed in args.seeds:
         for case in args.cases:
-            for dims in CASES[case]:
+            for dims in [args.dims] if args.dims else CASES[case]:
                 if (case, seed, dims) in done:
                     continue
-                row = one_run(case, seed, dims)
+                row = one_run(case, seed, dims, args.new_model, args.seconds)
                 with args.json.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 t = (row["threshold"] or {}).get("threshold", 0.5)
