@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from napari_unetseg import forest  # noqa: E402
+from napari_unetseg.core import network_features  # noqa: E402
 from napari_unetseg.core.network_features import NetworkFeatures, separates  # noqa: E402
 
 VARIANTS = ("own", "+maps+score", "+score", "+score smoothed", "+3D score")
@@ -77,7 +78,7 @@ def decoder_maps(bundle, image: np.ndarray) -> np.ndarray:
 
 def teachers(image: np.ndarray) -> dict[str, np.ndarray]:
     """The features of each variant."""
-    bundle = forest._feature_bundle("nuclei-2d")
+    bundle = network_features.shipped("nuclei-2d")
     own = forest.features(image)
     whole = tuple(slice(0, n) for n in image.shape)
     score = NetworkFeatures(bundle, image).block(image, whole)
@@ -89,7 +90,7 @@ def teachers(image: np.ndarray) -> dict[str, np.ndarray]:
         "+score smoothed": np.concatenate([own, score, smooth], -1),
     }
     if image.ndim == 3:
-        bundle3 = forest._feature_bundle("nuclei-3d")
+        bundle3 = network_features.shipped("nuclei-3d")
         score3 = NetworkFeatures(bundle3, image).block(image, whole)
         out["+3D score"] = np.concatenate([own, score3], -1)
     return out

@@ -45,7 +45,6 @@ Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 import math
@@ -58,7 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from .core.network_features import MIN_AUC, NetworkFeatures, separates
+from .core import network_features
+from .core.network_features import MIN_AUC, separates
 from .core.progress import drain, relay
 from .core.training.labels import label_counts
 
@@ -93,29 +93,9 @@ TAUGHT = "random forest"
 #: The shipped model, by the image's number of axes, whose answer (foreground score) the
 #: forest also reads on one-channel images, when it tells the strokes apart
 #: (:mod:`napari_unetseg.core.network_features`); empty: the forest's own features only.
+#: A stack gets ``nuclei-3d``: ``nuclei-2d`` plane by plane made the teacher worse on two
+#: stacks of the benchmark (docs/benchmarks.md).
 FEATURE_MODELS = {2: "nuclei-2d", 3: "nuclei-3d"}
-
-
-@functools.lru_cache(maxsize=2)
-def _feature_bundle(name: str) -> Any:
-    from .core.bundle import ModelBundle
-    from .core.registry import REGISTRY
-
-    return ModelBundle.load(REGISTRY.shipped()[name])
-
-
-def _network_features(images: list[Any], channel_axis: int | None) -> list[Any]:
-    """Per image, the :class:`NetworkFeatures` of the model :data:`FEATURE_MODELS` names
-    for its number of axes (a stack gets ``nuclei-3d``: ``nuclei-2d`` plane by plane made
-    the teacher worse on two stacks of the benchmark, docs/benchmarks.md); None for images
-    with channels, which a one-channel network does not read."""
-    if channel_axis is not None:
-        return [None] * len(images)
-    out = []
-    for img in images:
-        name = FEATURE_MODELS.get(np.ndim(img))
-        out.append(None if name is None else NetworkFeatures(_feature_bundle(name), img))
-    return out
 
 
 def _spatial(image: Any, channel_axis: int | None) -> tuple[int, ...]:
@@ -452,8 +432,8 @@ def label_iter(
     painted, counts = checked
     chosen = _chosen(painted, counts, seed)
     tasks = [(i, b) for i, p in enumerate(painted) for b in blocks(p.shape)]
-    job = _Job(images, painted, tasks, channel_axis, seed, stop,
-               _network_features(images, channel_axis))  # fmt: skip
+    scorers = network_features.for_images(images, channel_axis, FEATURE_MODELS)
+    job = _Job(images, painted, tasks, channel_axis, seed, stop, scorers)
     stopped = (labels, "Stopped while the random forest labelled the unpainted pixels.")
     fitted = yield from _every(_fit(job, chosen), t0)
     if fitted is None:

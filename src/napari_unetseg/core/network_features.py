@@ -19,12 +19,15 @@ image's statistics, as prediction does. Numpy and torch only.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
 import numpy as np
 import torch
 
+from .bundle import ModelBundle
+from .registry import REGISTRY
 from .unet import UNet
 
 #: Pixels read around a block on each side of each axis the network sees, by the
@@ -49,18 +52,15 @@ MIN_AUC = 0.98
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """ROC AUC of ``scores`` for ``positive`` (bool) against the rest: the chance that a
-    random positive scores above a random negative (ties count half); NaN without both."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
+    random positive scores above a random negative (ties count half, through the mean
+    ranks of ``scipy.stats.rankdata``); NaN without both."""
+    from scipy.stats import rankdata
+
     positive = np.asarray(positive, dtype=bool).ravel()
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if not n_pos or not n_neg:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]  # ties share their mean rank
+    ranks = rankdata(np.asarray(scores, dtype=np.float64).ravel())
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -68,6 +68,26 @@ def separates(scores: np.ndarray, painted: np.ndarray, background: int = 1) -> f
     """ROC AUC of the network's foreground score for the painted objects (any class
     other than ``background``) against the painted background (NaN without both)."""
     return auc(scores, np.asarray(painted) != background)
+
+
+@functools.lru_cache(maxsize=2)
+def shipped(name: str) -> Any:
+    """The shipped model ``name``, loaded once per process (its scores are only read)."""
+    return ModelBundle.load(REGISTRY.shipped()[name])
+
+
+def for_images(
+    images: list[Any], channel_axis: int | None, models: dict[int, str]
+) -> list[NetworkFeatures | None]:
+    """Per image, the :class:`NetworkFeatures` of the shipped model ``models`` names for
+    its number of axes; None for an image with channels (a one-channel network does not
+    read them) or a number of axes ``models`` leaves out."""
+    if channel_axis is not None:
+        return [None] * len(images)
+    names = [models.get(np.ndim(img)) for img in images]
+    return [
+        None if n is None else NetworkFeatures(shipped(n), img) for n, img in zip(names, images)
+    ]
 
 
 class NetworkFeatures:
