@@ -21,6 +21,13 @@ Fine-tune widget's default there) and ``--seconds`` the budget:
     OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --cases stardist-synthetic-3d \\
         --new-model --dims 2 --seconds 180 --seeds 0 1 --json stack.jsonl [--forest-only]
 
+``--fine-tune-teacher forest`` fine-tunes the shipped model with the forest teacher
+labelling the unpainted pixels (``api.train``'s ``teacher``; "auto" trains on the strokes
+alone there), and scores that teacher alone too:
+
+    OMP_NUM_THREADS=2 python benchmarks/scribble_draws.py --cases cells3d-nuclei-3d \\
+        --seeds 0 1 2 --fine-tune-teacher forest --json teacher.jsonl
+
 ``--forest-only``: the forest teacher with its own features alone, as before it read
 the shipped models' answer on one-channel images (``napari_unetseg.forest.FEATURE_MODELS``).
 
@@ -54,6 +61,7 @@ CASES = {
     "stardist-synthetic-3d": (3,),
     "cells3d-nuclei-3d": (3,),
     "huh7-cells-2d": (2,),  # whole cells: a new model, as for tissue
+    "ndev-scratch-assay-auto": (2,),
 }
 #: Cases run unless ``--cases`` says otherwise (the new-model cases, as before).
 DEFAULT_CASES = [c for c in CASES if c.startswith("mni152")]
@@ -76,14 +84,25 @@ def _fine_tuned(case: str, seed: int, dims: int, **train_options) -> tuple:
 
 
 def one_run(
-    case: str, seed: int, dims: int, new_model: bool = False, seconds: float | None = None
+    case: str,
+    seed: int,
+    dims: int,
+    new_model: bool = False,
+    seconds: float | None = None,
+    fine_tune_teacher: str = "auto",
 ) -> dict:
     """Train and score one model; the row as a dict. ``new_model``: a new model (forest
-    teacher) for a nuclei case too; ``seconds``: the budget instead of :data:`SECONDS`."""
+    teacher) for a nuclei case too; ``seconds``: the budget instead of :data:`SECONDS`;
+    ``fine_tune_teacher``: ``api.train``'s ``teacher`` when fine-tuning."""
     teacher = before = None
     limit = SECONDS[dims] if seconds is None else seconds
-    if real_data.EVAL_CASES[case].kind == "nuclei" and not new_model:
-        loaded, image, truth, scored, scribbles, model, before = _fine_tuned(case, seed, dims)
+    fine_tuning = real_data.EVAL_CASES[case].kind == "nuclei" and not new_model
+    if fine_tuning:
+        loaded, image, truth, scored, scribbles, model, before = _fine_tuned(
+            case, seed, dims, teacher=fine_tune_teacher
+        )
+        if fine_tune_teacher == "forest":
+            teacher = bench.teacher_foreground(image, scribbles)
     else:
         loaded, image, truth, scored, teacher, model = train_with_teacher(
             case, seed, time_limit=limit, spatial_dims=dims
@@ -116,8 +135,9 @@ def one_run(
         "weights": h["weights"],
         "threshold": h.get("threshold"),
         "teacher_reads": forest_module.FEATURE_MODELS.get(real_data.EVAL_CASES[case].dims),
-        "new_model": teacher is not None,
-        "seconds": limit if teacher is not None else SECONDS[dims],
+        "new_model": not fine_tuning,
+        "fine_tune_teacher": fine_tune_teacher if fine_tuning else None,
+        "seconds": SECONDS[dims] if fine_tuning else limit,
     }
 
 
@@ -138,6 +158,13 @@ def main() -> None:
     )
     parser.add_argument("--dims", type=int, choices=(2, 3), help="the model's dims")
     parser.add_argument("--seconds", type=float, help="training budget (default 90 / 180 s)")
+    parser.add_argument(
+        "--fine-tune-teacher",
+        choices=forest_module.TEACHERS,
+        default="auto",
+        help="api.train's teacher when fine-tuning the shipped model (forest: the forest "
+        "teacher labels the unpainted pixels)",
+    )
     args = parser.parse_args()
     if args.forest_only:
         forest_module.FEATURE_MODELS = {}
@@ -157,7 +184,9 @@ def main() -> None:
             for dims in [args.dims] if args.dims else CASES[case]:
                 if (case, seed, dims) in done:
                     continue
-                row = one_run(case, seed, dims, args.new_model, args.seconds)
+                row = one_run(
+                    case, seed, dims, args.new_model, args.seconds, args.fine_tune_teacher
+                )
                 with args.json.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 t = (row["threshold"] or {}).get("threshold", 0.5)
