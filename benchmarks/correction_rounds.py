@@ -50,6 +50,39 @@ import real_data  # noqa: E402
 from napari_unetseg import api  # noqa: E402
 
 
+def strokes_through(
+    where: np.ndarray,
+    truth: np.ndarray,
+    planes: list[int] | None,
+    rng: np.random.Generator,
+    per_plane: int = 3,
+    one_class: bool = False,
+) -> np.ndarray:
+    """Strokes through the largest regions of ``where`` on the painted planes (``planes``:
+    their indices along axis 0; None for a 2D image, whose ``where`` is already limited to
+    the painted part), each with the reference's class at its start; with ``one_class``
+    kept to that class's pixels of the region. 1 background, 2 object, 0 elsewhere."""
+    out = np.zeros(truth.shape, np.uint8)
+    views = [(out, where, truth)] if planes is None else [
+        (out[z], where[z], truth[z]) for z in planes
+    ]  # fmt: skip
+    for painted, mask, reference in views:
+        regions, count = ndi.label(mask)
+        if not count:
+            continue
+        sizes = ndi.sum_labels(np.ones(regions.shape), regions, range(1, count + 1))
+        for index in np.argsort(sizes)[::-1][:per_plane]:
+            region = regions == index + 1
+            if region.sum() < 4:
+                break
+            pixels = np.argwhere(region)
+            start = tuple(int(v) for v in pixels[rng.integers(len(pixels))])
+            allowed = region & (reference == reference[start]) if one_class else region
+            stroke = bench._walk(allowed, start, 30, rng)
+            bench._paint(painted, stroke, allowed, 2 if reference[start] else 1)
+    return out
+
+
 def corrections(
     prediction: np.ndarray,
     truth: np.ndarray,
@@ -57,27 +90,9 @@ def corrections(
     rng: np.random.Generator,
     per_plane: int = 3,
 ) -> np.ndarray:
-    """Strokes through the largest wrong regions of the painted planes (``planes``: their
-    indices along axis 0; None for a 2D image, whose ``prediction`` and ``truth`` are
-    already limited to the painted part). 1 background, 2 object, 0 elsewhere."""
-    out = np.zeros(truth.shape, np.uint8)
-    views = [(out, prediction, truth)] if planes is None else [
-        (out[z], prediction[z], truth[z]) for z in planes
-    ]  # fmt: skip
-    for painted, predicted, reference in views:
-        wrong, count = ndi.label(predicted != reference)
-        if not count:
-            continue
-        sizes = ndi.sum_labels(np.ones(wrong.shape), wrong, range(1, count + 1))
-        for index in np.argsort(sizes)[::-1][:per_plane]:
-            region = wrong == index + 1
-            if region.sum() < 4:
-                break
-            pixels = np.argwhere(region)
-            start = tuple(int(v) for v in pixels[rng.integers(len(pixels))])
-            stroke = bench._walk(region, start, 30, rng)
-            bench._paint(painted, stroke, region, 2 if reference[start] else 1)
-    return out
+    """Strokes through the largest wrong regions of the painted planes (``prediction`` and
+    ``truth`` already limited to the painted part in 2D): :func:`strokes_through`."""
+    return strokes_through(prediction != truth, truth, planes, rng, per_plane)
 
 
 def measure(case: str, seed: int, dims: int, first: float, second: float) -> dict[str, Any]:

@@ -326,3 +326,19 @@ def test_confidence_hint_needs_enough_marked_voxels():
     assert confidence(200, 20, 100_000_000)["message"] is None  # < 0.1 % of the image
     assert "only 10%" in confidence(200, 20, 10_000)["message"]
     assert confidence(200, 100, 10_000)["message"] is None  # half of them sure
+
+
+def test_unsure_band_is_where_the_foreground_probability_is_between_0_2_and_0_8(trained_2d):
+    from napari_unetseg.core.inference import unsure_band
+
+    p = np.array([[0.0, 0.2, 0.21, 0.5], [0.79, 0.8, 1.0, 0.35]], np.float32)
+    assert unsure_band(p).tolist() == [[0, 0, 1, 1], [1, 0, 0, 1]]
+    assert unsure_band(p).dtype == np.uint8
+    # on a model's own answer: the band lies where it is neither sure of an object nor
+    # of the background, so it holds labelled and unlabelled pixels both
+    result = drain(predict_tiled(trained_2d, blobs((150, 170), seed=3), return_probabilities=True))
+    labels, probs = result.labels, result.probabilities
+    band = unsure_band(probs).astype(bool)
+    assert band.shape == labels.shape and 0 < band.sum() < 0.5 * band.size
+    assert np.all(probs[~band & (labels > 0)] >= 0.8)
+    assert np.all(probs[~band & (labels == 0)] <= 0.2)

@@ -20,7 +20,7 @@ background tile reader), :mod:`.network` (the network prepared for inference),
 accumulation, labels), :mod:`.predict` (:func:`predict_tiled`).
 """
 
-from .blending import confidence
+from .blending import confidence, unsure_band
 from .forward import auto_batch_size
 from .grid import BLENDS, gaussian_weights, resolve_tile_size, tile_grid, tile_starts
 from .network import fold_batchnorm, inference_network
@@ -39,4 +39,5 @@ __all__ = [
     "resolve_tile_size",
     "tile_grid",
     "tile_starts",
+    "unsure_band",
 ]

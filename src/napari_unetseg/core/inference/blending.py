@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..normalize import Layout
@@ -40,6 +41,21 @@ def confidence(marked: int, sure: int, voxels: int) -> dict[str, Any]:
             "objects and background usually fixes that."
         )
     return {"marked": marked, "sure": sure, "sure_share": share, "message": message}
+
+
+def unsure_band(probabilities: Any) -> np.ndarray:
+    """Where the model is unsure: 1 where the foreground probability lies strictly between
+    ``1 - SURE`` and :data:`SURE`, else 0 (uint8, the probabilities' shape).
+
+    That is where the next strokes tell a model most: on eight of the benchmark's cases,
+    three draws each, three strokes through the largest unsure regions of each painted
+    plane (with the class an eye sees there) lifted the forest teacher fitted again on
+    them by +0.027 Dice on average (22 of 24 up), strokes through its largest errors by
+    +0.000 (12 of 24) and random strokes by +0.014 with 2.5 times the pixels
+    (docs/benchmarks.md, "Where to paint next").
+    """
+    p = np.asarray(probabilities)
+    return ((p > 1.0 - SURE) & (p < SURE)).astype(np.uint8)
 
 
 class BandWriter:
