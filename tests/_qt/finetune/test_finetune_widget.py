@@ -181,8 +181,20 @@ def test_train_registers_a_model_that_segment_and_save_use(
     names = [layer.name for layer in viewer.layers]
     assert names.index("cells") < names.index("cells [preview]") < names.index(scribbles.name)
     assert viewer.layers.selection.active == scribbles
-    # ... and at the end it shows what the trained (best) model predicts there.
-    assert np.array_equal(preview.data, api.predict(nuclei[0], widget.trained))
+    # ... and at the end it shows what the trained (best) model predicts there,
+    labels, probabilities = api.predict(nuclei[0], widget.trained, return_probabilities=True)
+    assert np.array_equal(preview.data, labels)
+    # and, filled in its own layer, where that model is unsure (0.2 < p < 0.8): not a
+    # layer to paint on, so the Labels list leaves it out.
+    unsure = viewer.layers["cells [unsure]"]
+    assert np.array_equal(unsure.data, (probabilities > 0.2) & (probabilities < 0.8))
+    assert unsure.contour == 0 and tuple(unsure.scale) == (0.5, 0.5)
+    names = [layer.name for layer in viewer.layers]  # over the outlines, under the strokes
+    assert names.index("cells [preview]") < names.index(unsure.name) < names.index(scribbles.name)
+    assert unsure not in widget.labels_combo.layers()
+    assert unsure.visible == (unsure.data.mean() <= fw.UNSURE_MOST)
+    if unsure.data.any():
+        assert "'[unsure]'" in widget.status.text()
     # The model is in the registry, named after its classes, and Segment can run it.
     name = widget.trained_name
     assert name in REGISTRY and REGISTRY.get(name) is widget.trained
@@ -445,3 +457,14 @@ def test_stack_trains_a_2d_model_on_planes_or_a_3d_model(
     assert widget.trained.spatial_dims == 3
     labels = api.predict(image, widget.trained)
     assert labels.shape == (6, 64, 64)
+
+
+def test_the_unsure_sentence_points_at_the_band_or_asks_for_more_time():
+    from napari_unetseg._qt.finetune.preview import unsure_text
+
+    assert unsure_text(None) == "" and unsure_text(np.zeros((4, 4), np.uint8)) == ""
+    band = np.zeros((10, 10), np.uint8)
+    band[0] = 1
+    assert "yellow '[unsure]' parts (10% of that region)" in unsure_text(band)
+    band[:6] = 1  # most of the region: the model has not learnt enough yet
+    assert "still unsure on 60% of that region" in unsure_text(band)

@@ -24,6 +24,8 @@ _WHERE = {
     "SCRIBBLE_KEY": "label_policy",
     "SCRIBBLE_NAMES": "label_policy",
     "PREVIEW_SUFFIX": "preview",
+    "UNSURE_SUFFIX": "preview",
+    "UNSURE_MOST": "preview",
     "SCRATCH": "train_panel",
     "WARMED_UP": "warmup",
     "warm_up": "warmup",

@@ -53,10 +53,12 @@ class TrainRequest:
 
 @dataclass
 class TrainResult:
-    """What the worker hands back: the model and its prediction of the preview region."""
+    """What the worker hands back: the model, its prediction of the preview region and
+    where in that region it is unsure (``core.inference.unsure_band``)."""
 
     bundle: ModelBundle
     preview: np.ndarray | None = None
+    unsure: np.ndarray | None = None
 
 
 def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResult]:
@@ -65,16 +67,20 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     Yields the engine's ``TrainProgress`` records and returns the trained bundle (the
     best one so far when ``req.stop`` was set) with, when a preview was asked for, that
     model's labels for the preview region: the last live preview came from whatever
-    weights were current then, the final one shows the model the user gets.
+    weights were current then, the final one shows the model the user gets, and where
+    it is unsure there: where the next strokes tell it most.
     """
     from ... import api
+    from ...core.inference import unsure_band
 
     kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
     bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
-    preview = None
-    if req.preview_image is not None and bundle.history.get("steps"):
-        preview = np.asarray(api.predict(req.preview_image, bundle, device=req.device))
-    return TrainResult(bundle, preview)
+    if req.preview_image is None or not bundle.history.get("steps"):
+        return TrainResult(bundle)
+    labels, probabilities = api.predict(
+        req.preview_image, bundle, device=req.device, return_probabilities=True
+    )
+    return TrainResult(bundle, np.asarray(labels), unsure_band(probabilities))
 
 
 def export_job(

@@ -50,7 +50,9 @@ class PaintPanel(QWidget):
 
     changed = Signal()
 
-    def __init__(self, viewer: napari.Viewer, preview_suffix: str, parent: QWidget | None = None):
+    def __init__(
+        self, viewer: napari.Viewer, own_suffixes: tuple[str, ...], parent: QWidget | None = None
+    ):
         super().__init__(parent)
         from napari.layers import Image, Labels
 
@@ -62,7 +64,9 @@ class PaintPanel(QWidget):
         # fmt: off
         self.labels_combo = rows.add("Labels", LayerComboBox(
             viewer, Labels,
-            predicate=lambda layer: not layer.name.endswith(f" [{preview_suffix}]"),
+            predicate=lambda layer: not layer.name.endswith(
+                tuple(f" [{suffix}]" for suffix in own_suffixes)
+            ),
             parent=self,
         ))
         self.labels_combo.setToolTip("The labels painted over the image (same size as the image).")

@@ -2,7 +2,10 @@
 
 The region is chosen in the GUI thread when Train is pressed (:func:`preview_region`),
 the worker predicts it every few steps, and :class:`Preview` writes each prediction
-into the ``"<image> [preview]"`` Labels layer, drawn as outlines above the image.
+into the ``"<image> [preview]"`` Labels layer, drawn as outlines above the image. The
+final model's unsure band in that region (:func:`~napari_unetseg.core.inference.unsure_band`)
+goes into a ``"<image> [unsure]"`` layer, filled in yellow: where the next strokes tell the
+model most.
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
 PREVIEW_SUFFIX = "preview"
+UNSURE_SUFFIX = "unsure"
+#: Above this share of the region unsure, the model has not learnt enough yet for the band
+#: to say where to paint: the layer is made but hidden, and the sentence says so.
+UNSURE_MOST = 0.5
+#: How each layer is drawn: (colours, opacity, contour width; 0 fills the regions).
+_STYLES = {
+    PREVIEW_SUFFIX: (PREVIEW_COLORS, 0.9, 2),  # outlines: the image, so the misses, stay visible
+    UNSURE_SUFFIX: ({1: (1.0, 0.9, 0.0, 1.0)}, 0.7, 0),
+}
 #: Largest preview region per spatial axis (the preview runs inside the training loop).
 PREVIEW_EDGE = {2: (512, 512), 3: (32, 192, 192)}
 
@@ -59,25 +71,35 @@ class Preview:
         self.viewer = viewer
         #: (image layer, region index) of the running preview, or None.
         self.target: tuple[Image, tuple] | None = None
-        #: A preview layer made but not yet in the viewer (it joins at the next turn).
-        self._pending: Labels | None = None
+        #: Layers made but not yet in the viewer (they join at the next turn), by suffix.
+        self._pending: dict[str, Labels] = {}
 
     def show(self, preview: np.ndarray) -> None:
         """Write a prediction of the target region into the preview layer."""
+        self._write(PREVIEW_SUFFIX, preview)
+
+    def show_unsure(self, unsure: np.ndarray, visible: bool = True) -> None:
+        """Write the final model's unsure band of the target region into its layer."""
+        layer = self._write(UNSURE_SUFFIX, unsure)
+        if layer is not None:
+            layer.visible = bool(visible)
+
+    def _write(self, suffix: str, values: np.ndarray) -> Labels | None:
         if self.target is None:
-            return
+            return None
         image, region = self.target
         if image not in self.viewer.layers:
-            return
-        layer = self.layer(image)
+            return None
+        layer = self.layer(image, suffix)
         if layer is None:
-            return
-        layer.data[region] = preview
+            return None
+        layer.data[region] = values
         if layer in self.viewer.layers:  # a layer still to join shows its data then
             layer.refresh()
+        return layer
 
-    def layer(self, image: Image) -> Labels | None:
-        """The ``"<image> [preview]"`` layer, made (empty) when missing or mismatched.
+    def layer(self, image: Image, suffix: str = PREVIEW_SUFFIX) -> Labels | None:
+        """The ``"<image> [suffix]"`` layer, made (empty) when missing or mismatched.
 
         Made at the first preview, not when Train is pressed: adding a Labels layer
         keeps the GUI thread busy for 100-150 ms, and right after the press the job's
@@ -93,7 +115,7 @@ class Preview:
         viewer = self.viewer
         if image not in viewer.layers:
             return None
-        name = output_name(image, PREVIEW_SUFFIX)
+        name = output_name(image, suffix)
         existing = viewer.layers[name] if name in viewer.layers else None
         shape = image_shape(image)
         if (
@@ -102,34 +124,58 @@ class Preview:
             and isinstance(existing.data, np.ndarray)
         ):
             return existing
-        pending = self._pending
+        pending = self._pending.get(suffix)
         if pending is not None and pending.name == name and tuple(pending.data.shape) == shape:
             return pending
         active = viewer.layers.selection.active
+        colors, opacity, contour = _STYLES[suffix]
         layer = output_layer(
             viewer,
             image,
-            PREVIEW_SUFFIX,
+            suffix,
             np.zeros(shape, np.uint8),
             next_turn=existing is None,
-            colormap=labels_colormap(PREVIEW_COLORS),
-            opacity=0.9,
+            colormap=labels_colormap(colors),
+            opacity=opacity,
         )
-        layer.contour = 2  # outlines: the image, and so the misses, stay visible
+        layer.contour = contour
         if layer in viewer.layers:
             self._place(layer, image, active)
         else:
-            self._pending = layer
+            self._pending[suffix] = layer
             at_next_turn(lambda: self._place(layer, image, active))
         return layer
 
     def _place(self, layer: Labels, image: Image, active: Any) -> None:
-        """Just above its image, under the scribbles, which stay selected for painting."""
+        """Just above its image (the unsure band above the preview's outlines, which would
+        hide it), under the scribbles, which stay selected for painting."""
         viewer = self.viewer
-        if self._pending is layer:
-            self._pending = None
+        for suffix, pending in list(self._pending.items()):
+            if pending is layer:
+                del self._pending[suffix]
         if layer not in viewer.layers or image not in viewer.layers:
             return
-        viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(image) + 1)
+        below = image
+        preview = output_name(image, PREVIEW_SUFFIX)
+        if layer.name == output_name(image, UNSURE_SUFFIX) and preview in viewer.layers:
+            below = viewer.layers[preview]
+        viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(below) + 1)
         if active is not None and active in viewer.layers:
             viewer.layers.selection.active = active
+
+
+def unsure_text(unsure: np.ndarray | None) -> str:
+    """The sentence about the final model's unsure band in the region in view ("" when
+    there is none)."""
+    if unsure is None or not unsure.any():
+        return ""
+    share = float(unsure.mean())
+    if share > UNSURE_MOST:
+        return (
+            f" It is still unsure on {share:.0%} of that region (the hidden '[{UNSURE_SUFFIX}]' "
+            "layer): give it more time (Continue training) before painting more."
+        )
+    return (
+        f" It is unsure on the yellow '[{UNSURE_SUFFIX}]' parts ({share:.0%} of that region): "
+        "a stroke through them, of the class you see there, tells it most."
+    )

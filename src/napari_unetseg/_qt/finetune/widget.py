@@ -48,7 +48,14 @@ from .job import (
 from .label_policy import OBJECT, PALETTE, SCRIBBLE_KEY, merged_class_names, scribble_names
 from .paint_panel import PaintPanel, labels_colormap
 from .plot import CurvePlot
-from .preview import PREVIEW_SUFFIX, Preview, preview_region
+from .preview import (
+    PREVIEW_SUFFIX,
+    UNSURE_MOST,
+    UNSURE_SUFFIX,
+    Preview,
+    preview_region,
+    unsure_text,
+)
 from .result_panel import ResultPanel
 from .train_panel import TrainPanel
 from .warmup import warm_up
@@ -110,7 +117,7 @@ class FinetuneWidget(ui.DockWidget):
         self._runs = 0
         self._last_draw = 0.0
 
-        self.paint_panel = PaintPanel(napari_viewer, PREVIEW_SUFFIX, self)
+        self.paint_panel = PaintPanel(napari_viewer, (PREVIEW_SUFFIX, UNSURE_SUFFIX), self)
         self.settings = TrainPanel(PREVIEW_SUFFIX, self)
         self.result_panel = ResultPanel(self)
         for panel, names in _SHORTCUTS.items():
@@ -411,6 +418,8 @@ class FinetuneWidget(ui.DockWidget):
             return
         if result.preview is not None:
             self.preview.show(result.preview)
+        if result.unsure is not None:
+            self.preview.show_unsure(result.unsure, bool(result.unsure.mean() <= UNSURE_MOST))
         if self.label_mode == "sparse":
             bundle.class_names = merged_class_names(bundle.class_names, scribble_names(labels))
         start = self._request.model if self._request is not None else None
@@ -427,6 +436,7 @@ class FinetuneWidget(ui.DockWidget):
                 f" The green '[{PREVIEW_SUFFIX}]' layer shows what it predicts in the region "
                 "you looked at: paint where it is wrong, then Continue training."
             )
+            text += unsure_text(result.unsure)
         self.status.setText(text)
         notify_info(note)
         self._draw()
