@@ -28,6 +28,9 @@ Dice on the unpainted part, per case and draw of strokes:
     OMP_NUM_THREADS=2 python benchmarks/where_to_paint.py --band model \\
         --cases huh7-cells-2d mni152-wm-2d mni152-gm-2d --json model.jsonl
 
+``--further 60`` (model band) also trains the model further on all the strokes for 60 s,
+as Continue training does, and fits the baseline random forest on them: both scored.
+
 Appends one JSON line per case and draw; prints what it measured; nothing is asserted.
 """
 
@@ -99,7 +102,12 @@ class Teacher:
         return clf.predict_proba(flat)[:, 1].reshape(strokes.shape)
 
 
-def measure(case: str, seed: int, band_of: str, teacher: Teacher | None = None) -> dict:
+def measure(
+    case: str, seed: int, band_of: str, teacher: Teacher | None = None, further: float = 0.0
+) -> dict:
+    """One case and draw; with ``further`` (model band) the model is also trained further
+    on all the strokes for that many seconds (Continue training) and the random forest of
+    ``bench_accuracy.py`` fitted on them, both scored."""
     loaded = real_data.load_case(case)
     image, truth = loaded.image.astype(np.float32), loaded.foreground
     part = np.asarray(bench.painted_region(loaded.case, image.shape))
@@ -134,6 +142,14 @@ def measure(case: str, seed: int, band_of: str, teacher: Teacher | None = None) 
         both = np.where((extra > 0) & ~painted, extra, strokes).astype(np.uint8)
         row[f"{name}: round 2"] = dice(teacher.probability(both) > 0.5)
         row[f"{name}: px (background, object)"] = [int((extra == k).sum()) for k in (1, 2)]
+        if further and band_of == "model":
+            more = api.train(
+                loaded.image, both, model=model, label_mode="sparse", seed=0, time_limit=further
+            )
+            row[f"{name}: model trained further"] = dice(
+                bench.predict_foreground(loaded.image, more, {})
+            )
+            row[f"{name}: forest on all strokes"] = dice(bench.forest_foreground(image, both))
     return row
 
 
@@ -143,6 +159,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="draws")
     parser.add_argument("--band", choices=("teacher", "model"), default="teacher")
     parser.add_argument("--json", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument(
+        "--further", type=float, default=0.0,
+        help="with --band model: train the model further for this many seconds on all strokes",
+    )  # fmt: skip
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     ways = ["errors", "unsure"] + (["random"] if args.band == "teacher" else [])
@@ -153,7 +173,7 @@ def main() -> None:
         loaded = real_data.load_case(case)
         teacher = Teacher(loaded.image.astype(np.float32))
         for seed in args.seeds:
-            row = measure(case, seed, args.band, teacher)
+            row = measure(case, seed, args.band, teacher, args.further)
             with args.json.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             first = row.get("round 1: model", row["round 1: teacher"])
@@ -166,6 +186,11 @@ def main() -> None:
             for w in ways:
                 px = sum(row[f"{w}: px (background, object)"])
                 cells.append(f"{row[f'{w}: round 2']:.3f} ({px})")
+                if f"{w}: model trained further" in row:
+                    cells[-1] += (
+                        f"; model further {row[f'{w}: model trained further']:.3f}, "
+                        f"forest {row[f'{w}: forest on all strokes']:.3f}"
+                    )
             print("| " + " | ".join(cells) + " |", flush=True)
 
 
