@@ -17,10 +17,13 @@ each with the reference's class at its start (the class an eye sees there):
   only).
 
 The first answer is the plugin's forest teacher (``--band teacher``: the forest fitted
-on the strokes, with the shipped model's score where the gate keeps it) or a new model
-trained on the strokes for 90 s (``--band model``: what the user sees). Round 2 is the
-forest teacher fitted again on all the strokes, which is what "Continue training" does
-first for a model a forest taught (the model then learns from it and lands on it).
+on the strokes, with the shipped model's score where the gate keeps it) or the model
+``bench_accuracy.py`` trains on the strokes (``--band model``: what the user sees; on
+nuclei cases the shipped model fine-tuned, elsewhere a new model; 90 s in 2D, 180 s in
+3D). Round 2 is the forest teacher fitted again on all the strokes, which is what
+"Continue training" does first for a model a forest taught (the model then learns from
+it and lands on it); a fine-tuned model has no teacher, so on nuclei cases only the
+``--further`` columns say what Continue training gives.
 Dice on the unpainted part, per case and draw of strokes:
 
     OMP_NUM_THREADS=2 python benchmarks/where_to_paint.py --band teacher \\
@@ -28,7 +31,8 @@ Dice on the unpainted part, per case and draw of strokes:
     OMP_NUM_THREADS=2 python benchmarks/where_to_paint.py --band model \\
         --cases huh7-cells-2d mni152-wm-2d mni152-gm-2d --json model.jsonl
 
-``--further 60`` (model band) also trains the model further on all the strokes for 60 s,
+``--further 60`` (model band) also trains the model further on all the strokes for 60 s
+(``--cases ndev-scratch-assay-auto cells3d-nuclei-3d``: the fine-tuned nuclei models),
 as Continue training does, and fits the baseline random forest on them: both scored.
 
 Appends one JSON line per case and draw; prints what it measured; nothing is asserted.
@@ -122,7 +126,17 @@ def measure(
     first = teacher.probability(strokes)
     row["round 1: teacher"] = dice(first > 0.5)
     if band_of == "model":
-        model = api.train(loaded.image, strokes, label_mode="sparse", seed=0, time_limit=90.0)
+        # as bench_accuracy.py: nuclei cases fine-tune the shipped model, others train anew
+        start = bench.DEFAULT_MODEL[loaded.case.dims] if loaded.case.kind == "nuclei" else None
+        row["model"] = f"fine-tuned {start}" if start else "new model"
+        model = api.train(
+            loaded.image,
+            strokes,
+            model=start,
+            label_mode="sparse",
+            seed=0,
+            time_limit=90.0 if image.ndim == 2 else 180.0,
+        )
         labels, first = api.predict(loaded.image, model, return_probabilities=True)
         row["round 1: model"] = dice(np.asarray(labels) > 0)
     answer = np.asarray(first) > 0.5
