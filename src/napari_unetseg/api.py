@@ -327,6 +327,16 @@ def segment(image: Any, model: ModelLike, *, split_touching: bool = False, **opt
     return drain(segment_iter(image, model, split_touching=split_touching, **options)).labels
 
 
+def _trainable(bundle: ModelBundle) -> ModelBundle:
+    """The bundle, if it can be trained; a model imported for prediction only cannot."""
+    if not bundle.trainable:
+        raise ValueError(
+            f"Model {bundle.name!r} was imported from a third-party package for prediction only "
+            "and cannot be fine-tuned; start a new model instead."
+        )
+    return bundle
+
+
 def train_iter(
     images: Any,
     labels: Any,
@@ -376,13 +386,8 @@ def train_iter(
     teacher = arguments.pop("teacher")
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(_dtype(img))
-    bundle = None if model is None else load_model(model)
+    bundle = None if model is None else _trainable(load_model(model))
     use_forest = forest.wanted(teacher, bundle, label_mode)
-    if bundle is not None and not bundle.trainable:
-        raise ValueError(
-            f"Model {bundle.name!r} was imported from a third-party package for prediction only "
-            "and cannot be fine-tuned; start a new model instead."
-        )
     arguments["model"] = bundle
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
@@ -445,10 +450,22 @@ def train_iter(
         return rec
 
     trained = yield from relay(_train(**arguments), tell)
+    return _recorded(trained, record, message, painted if use_forest else None)
+
+
+def _recorded(
+    trained: ModelBundle, record: Any, message: str, painted: list | None
+) -> ModelBundle:
+    """Record the object size, its sentence and the teacher in the trained bundle.
+
+    ``painted``: the user's labels when a forest labelled the rest, so that
+    ``labeled_pixels`` counts what the user painted per class (``trained_pixels`` what
+    the network trained on); None without a teacher.
+    """
     trained.set_object_size(record)
     trained.history["object_size"] = message
-    trained.history["teacher"] = forest.TAUGHT if use_forest else "none"
-    if use_forest:  # what the user painted, per class; the forest labelled the rest
+    trained.history["teacher"] = forest.TAUGHT if painted is not None else "none"
+    if painted is not None:
         trained.history["trained_pixels"] = trained.history["labeled_pixels"]
         trained.history["labeled_pixels"] = [
             sum(int(np.count_nonzero(np.asarray(lab) == k + 1)) for lab in painted)

@@ -148,6 +148,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> int:
+    """One cluster task per input file, each writing a TIFF; 1 if any file failed."""
+    from .. import api, batch
+    from .. import distributed as dist
+
+    plan = batch.plan_batch(images, args.output, overwrite=True, probabilities=args.probabilities)
+    client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
+    try:
+        with ProgressBar("files", unit="file") as bar:
+            rows = api.drain(dist.segment_files_on_cluster(client, plan, settings), bar)
+    finally:
+        dist.close(client)
+    failed = [r for r in rows if r["error"]]
+    for row in rows:
+        for note in row["notes"]:
+            say(f"{Path(row['input']).name}: {note}")
+        if not row["error"]:
+            print(f"{row['input']} -> {row['output']}: {row['seconds']:.2f} s")
+    for row in failed:
+        print(f"unetseg: error: {row['input']}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     """``predict`` into OME-Zarr and/or on a cluster (``napari_unetseg.distributed``)."""
     from .. import api, batch
@@ -178,27 +201,10 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
             "With an OME-Zarr output, --probabilities names an OME-Zarr store too "
             f"(PROBS.ome.zarr), not {args.probabilities!r}."
         )
-    client = None
     if len(images) > 1 or not zarr_out:  # one cluster task per file, TIFF outputs
-        plan = batch.plan_batch(
-            images, args.output, overwrite=True, probabilities=args.probabilities
-        )
-        client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
-        try:
-            with ProgressBar("files", unit="file") as bar:
-                rows = api.drain(dist.segment_files_on_cluster(client, plan, settings), bar)
-        finally:
-            dist.close(client)
-        failed = [r for r in rows if r["error"]]
-        for row in rows:
-            for note in row["notes"]:
-                say(f"{Path(row['input']).name}: {note}")
-            if not row["error"]:
-                print(f"{row['input']} -> {row['output']}: {row['seconds']:.2f} s")
-        for row in failed:
-            print(f"unetseg: error: {row['input']}: {row['error']}", file=sys.stderr)
-        return 1 if failed else 0
+        return _files_on_cluster(images, args, settings)
 
+    client = None
     src = images[0]
     model = settings.model
     if model is None:

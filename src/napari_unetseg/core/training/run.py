@@ -122,21 +122,18 @@ def train(
         (two-class models; ``history["threshold"]``). For labels that say something
         about every pixel, such as a teacher's answers (``napari_unetseg.api.train`` sets
         it when its forest labels the unpainted pixels): see :mod:`.threshold`.
-    device : str
-        ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``.
-    seed : int
-        Seeds initialization, patch sampling and augmentation (same seed and inputs give
-        the same steps on the same device).
+    device, seed : str, int
+        ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``; the seed of initialization,
+        patch sampling and augmentation (same seed and inputs: same steps on a device).
     stop : threading.Event, optional
         When set, training ends before the next step and the best model so far is
         returned.
     preview_image, preview_every : optional
         Every ``preview_every`` steps the current model predicts ``preview_image`` and the
         record carries the labels in ``.preview``.
-    channel_axis : int, optional
-        Channel axis of the images (else detected from the model's ``in_channels``).
-    eval_every : int, optional
-        Steps between validations (default: a tenth of ``steps``, or every 1/15 of
+    channel_axis, eval_every : int, optional
+        Channel axis of the images (else detected from the model's ``in_channels``);
+        steps between validations (default: a tenth of ``steps``, or 1/15 of
         ``time_limit``).
     model_config : dict, optional
         :class:`UNet` arguments for a new model.
