@@ -13,7 +13,7 @@ from napari_unetseg.core import training as tr
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.progress import drain
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
-from napari_unetseg.core.training.averaging import NORM_BATCHES, _WeightAverage
+from napari_unetseg.core.training.averaging import NORM_BATCHES, _WeightAverage, norm_momentum
 
 
 def tiny(spatial_dims: int = 2, n_classes: int = 2, seed: int = 0, **kw) -> ModelBundle:
@@ -614,6 +614,23 @@ def test_new_model_on_scribbles_keeps_settled_mean_of_second_half(nuclei2d):
     assert norms and all(int(m.num_batches_tracked) == NORM_BATCHES for m in norms)
     assert all(m.momentum == 0.1 for m in norms)  # momentum restored
     assert dice(api.predict(image, model), truth) > 0.5
+
+
+def test_a_new_models_validation_is_informative_from_its_first_steps(nuclei2d):
+    # Batch norm's running statistics follow a new network's fast-moving weights at a
+    # higher momentum first (at PyTorch's 0.1 this run read 0.28 and 0.12 at steps 5 and
+    # 10, and a preview marked nearly everything as object), then at 0.1 from step 49 on.
+    assert [norm_momentum(s) for s in (0, 9, 19, 49, 500)] == [0.5, 0.5, 0.25, 0.1, 0.1]
+    image, truth, _ = nuclei2d
+    _, model = run(
+        tr.train(image, truth, label_mode="dense", steps=20, eval_every=5, patch_size=64,
+                 model_config=TINY)
+    )  # fmt: skip
+    curve = model.history["val_curve"]
+    assert curve["step"][:2] == [5, 10]
+    assert min(curve["dice"][:2]) > 0.8
+    norms = [m for m in model.network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.momentum == 0.1 for m in norms)  # a fresh network's, for later runs
 
 
 @pytest.mark.parametrize("how", ["dense", "fine-tune", "3d"])

@@ -29,7 +29,10 @@ How it works
    time budget), gradient clipping, autocast on CUDA; the weights with the best
    validation Dice are kept and returned (the last ones without validation). A new 2D
    model learning from scribbles keeps the mean of its second half's weights instead,
-   with batch-norm statistics recomputed on training batches (:mod:`.averaging`).
+   with batch-norm statistics recomputed on training batches (:mod:`.averaging`). A new
+   network's batch-norm running statistics follow its fast-moving weights at a momentum
+   of 0.5 for its first steps, down to PyTorch's 0.1 by step 49, so that its validation
+   and live previews are right from the start (they do not take part in training).
 7. **Threshold** (``match_labels``, set when a teacher labelled every pixel): the model
    predicts its training images once, and the threshold on the object probability that
    reproduces the labels best is folded into its output layer (:mod:`.threshold`).

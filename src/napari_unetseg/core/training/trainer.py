@@ -28,7 +28,14 @@ from ..inference import predict_tiled
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
-from .averaging import AVERAGE_FROM, NORM_BATCHES, _WeightAverage
+from .averaging import (
+    AVERAGE_FROM,
+    NORM_BATCHES,
+    NORM_MOMENTUM,
+    _WeightAverage,
+    norm_momentum,
+    set_norm_momentum,
+)
 from .history import KEPT_START, TrainProgress, _History, _lr_at
 from .labels import (
     _as_list,
@@ -295,6 +302,8 @@ class Trainer:
         lr = _lr_at(self.step, frac, self.lr0, self.warmup)
         for g in self.opt.param_groups:
             g["lr"] = lr
+        if not self.fine_tune:  # running statistics that keep up with fast-moving weights
+            set_norm_momentum(self.network, norm_momentum(self.step))
         xb, yb = self.sampler.sample(self.batch)
         try:
             loss = self._optimize(xb, yb)
@@ -551,6 +560,7 @@ class Trainer:
     def finish(self) -> ModelBundle:
         """The trained bundle: on the CPU, in eval mode, with this run in its history."""
         self.network.eval().cpu().to(memory_format=torch.contiguous_format)
+        set_norm_momentum(self.network, NORM_MOMENTUM)  # as a fresh network's, for later runs
         o, h, model = self.options, self.history, self.options.model
         run = {
             "label_mode": o.label_mode,
