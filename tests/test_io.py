@@ -271,6 +271,24 @@ def test_mismatched_axes_or_scale(tmp_path):
         _io.write_labels(tmp_path / "x.tif", np.zeros((4, 4), np.uint8), scale=(1.0,))
 
 
+def test_labels_of_axes_ome_cannot_describe_are_written_as_plain_tiff(tmp_path):
+    # A 6D stack of unknown axes (as a plain TIFF of that shape reads) once failed after
+    # the prediction with "OmeXmlError: multiple 'Q' dimensions", losing the labels.
+    labels = np.arange(2 * 2 * 2 * 2 * 4 * 5, dtype=np.uint16).reshape(2, 2, 2, 2, 4, 5)
+    for axes in (None, "ZTQQYX"):
+        path = _io.write_labels(tmp_path / "six_labels.tif", labels, axes=axes)
+        with tifffile.TiffFile(path) as tif:
+            assert not tif.is_ome
+        back = _io.read_image(path)
+        np.testing.assert_array_equal(back.data, labels)
+        assert back.is_labels
+    ome = _io.write_labels(tmp_path / "five_labels.tif", labels[0], axes="TQZYX")
+    with tifffile.TiffFile(ome) as tif:  # what OME can describe stays OME
+        assert tif.is_ome and tif.series[0].axes == "TQZYX"
+    with pytest.raises(ValueError, match="2 axes or more"):
+        _io.write_labels(tmp_path / "one.tif", np.zeros(4, np.uint8))
+
+
 def test_unit_names_and_the_common_unit():
     import pint  # napari's layer units are pint units (napari depends on it)
 

@@ -129,6 +129,22 @@ def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None
     assert layers[1][1]["scale"] == img.scale
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_axes_ome_zarr_cannot_describe_are_refused_before_the_store_is_made(
+    tmp_path, version
+) -> None:
+    # A 6D stack of unknown axes once ran its whole prediction into a store whose
+    # metadata ome-zarr-py then refused ("Too many unknown axes types").
+    path = tmp_path / "six.ome.zarr"
+    with pytest.raises(ValueError, match=r"OME-Zarr cannot describe an image of axes ZTQQYX"):
+        _zarr.LabelsStore.create(
+            path, shape=(2,) * 4 + (8, 8), chunks=(1,) * 4 + (8, 8), block_grid=(2,) * 4 + (1, 1),
+            axes="ZTQQYX", scale=(1.0,) * 6, units=None, translate=None, version=version,
+        )  # fmt: skip
+    assert not path.exists()
+    _zarr.check_axes("TCZYX", None, version)  # what OME-Zarr holds passes
+
+
 def test_an_existing_store_is_never_replaced_without_overwrite(tmp_path) -> None:
     path = tmp_path / "out.ome.zarr"
     _write_store(str(path), np.zeros((2, 8, 8), np.uint8), "0.4")

@@ -52,7 +52,11 @@ def write_labels(
     scale : tuple of float, optional
         Pixel size per axis, stored as OME ``PhysicalSize`` and TIFF resolution tags.
     axes : str, optional
-        Axis letters (default ``YX`` / ``ZYX`` / ``TZYX`` by dimensionality).
+        Axis letters (default ``YX`` / ``ZYX`` / ``TZYX`` by dimensionality, ``Q`` for
+        the leading axes beyond five). Axes that OME-XML cannot describe (more than one
+        unknown ``Q`` axis, say) give a plain compressed TIFF that keeps the shape and
+        axes in its description, without pixel sizes or provenance: the labels are never
+        lost to their metadata.
     units : tuple of str, optional
         Unit per axis (default µm for axes whose scale is not 1).
     provenance : dict, optional
@@ -136,9 +140,22 @@ def _planes(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
 
 def _default_axes(ndim: int) -> str:
     defaults = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
-    if ndim not in defaults:
-        raise ValueError(f"Cannot write a {ndim}-dimensional image to TIFF (2 to 5 axes).")
-    return defaults[ndim]
+    if ndim < 2:
+        raise ValueError(f"Cannot write a {ndim}-dimensional image to TIFF (2 axes or more).")
+    return defaults.get(ndim, "Q" * (ndim - 2) + "YX")
+
+
+def _ome_holds(shape: tuple[int, ...], axes: str, dtype: np.dtype, page_ndim: int) -> bool:
+    """Whether OME-XML can describe an image of these axes (tifffile's own rules: at most
+    one of each letter, ending in YX or YXS, ...); a 6D stack of unknown axes cannot."""
+    pages = int(np.prod(shape[:-page_ndim], dtype=np.int64))
+    y, x = shape[-page_ndim], shape[-page_ndim + 1]
+    stored = (pages, 1, 1, y, x, shape[-1] if page_ndim == 3 else 1)
+    try:
+        tifffile.OmeXml().addimage(np.dtype(dtype), tuple(shape), stored, axes=axes)
+    except tifffile.OmeXmlError:
+        return False
+    return True
 
 
 def _write(
@@ -169,11 +186,13 @@ def _write(
             if v is not None
         }
     page_ndim = 3 if axes.endswith("S") else 2
+    ome = _ome_holds(tuple(data.shape), axes, dtype, page_ndim)
     kwargs: dict[str, Any] = dict(
-        ome=True,
+        ome=ome,
         compression="zlib",
         photometric="rgb" if page_ndim == 3 else "minisblack",
-        metadata=metadata,
+        # axes OME cannot describe: a plain TIFF whose description keeps shape and axes
+        metadata=metadata if ome else {"axes": axes},
     )
     if resolution is not None:
         kwargs.update(resolution=resolution, resolutionunit="CENTIMETER")

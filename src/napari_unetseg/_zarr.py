@@ -297,6 +297,21 @@ def _axes_metadata(axes: str, units: tuple[str, ...] | None) -> list[dict[str, s
     return out
 
 
+def check_axes(axes: str, units: tuple[str, ...] | None, version: str = "0.4") -> None:
+    """Raise a one-sentence ValueError when OME-Zarr (ome-zarr-py's rules for NGFF
+    ``version``) cannot describe these axes: checked before a store is made, so that no
+    prediction is computed into a store that could not be finished."""
+    from ome_zarr.axes import Axes
+
+    try:
+        Axes(_axes_metadata(axes, units), fmt=_format(version)).validate()
+    except ValueError as exc:
+        raise ValueError(
+            f"OME-Zarr cannot describe an image of axes {axes} ({exc}); write a TIFF "
+            "instead (--output OUT.tif) or segment one channel or time point of it."
+        ) from None
+
+
 def pyramid_shapes(
     shape: tuple[int, ...], axes: str, min_size: int = 256, max_levels: int = 6
 ) -> list[tuple[int, ...]]:
@@ -370,6 +385,7 @@ class LabelsStore:
         """
         import zarr
 
+        check_axes(axes, units, version)
         path = os.fspath(path).rstrip("/\\")
         if os.path.exists(path):
             if not overwrite:
