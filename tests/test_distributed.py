@@ -74,6 +74,20 @@ def test_a_stack_without_pixel_size_gets_one_measured_z_step_for_all_blocks(tmp_
     assert (read_labels(out) == whole.labels).mean() >= 0.99
 
 
+def test_an_image_smaller_than_the_models_object_size_is_segmented_as_a_whole_run_does(
+    tmp_path,
+) -> None:
+    # 'auto' without objects falls back to the model's own size (16 px); the block run
+    # once refused that size as "larger than the image" where the whole-image run predicts.
+    path = tmp_path / "tiny.tif"
+    _io.write_image(path, np.zeros((2, 8, 8), np.uint16), axes="ZYX")
+    whole = api.drain(api.predict_iter(_io.read_image(path).data, "nuclei-3d"))
+    out = tmp_path / "tiny.ome.zarr"
+    res = dist.predict_blocks(path, "nuclei-3d", out)
+    assert "the model's own size (16 px) is used" in res.stats["object_size"]
+    np.testing.assert_array_equal(read_labels(out), whole.labels)
+
+
 def test_blocks_too_big_to_read_whole_stream_band_by_band_to_the_same_labels(
     image_2d, tmp_path, monkeypatch
 ) -> None:

@@ -90,6 +90,10 @@ def _object_size(
     if info.get("z_step") is not None:
         spacing = (info["z_step"], 1.0, 1.0)
     message = info["message"].replace("auto:", "auto (a central crop):", 1)
+    if info["image_diameter"] > max(layout.spatial_shape[-2:]):
+        # only the model's own size, taken for want of objects, exceeds an image this
+        # small: predict it as it is, as the whole-image path does, instead of refusing
+        return None, message, spacing
     return info["image_diameter"], message, spacing
 
 
