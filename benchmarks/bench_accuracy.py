@@ -6,7 +6,8 @@ kind of reference of each). Two parts, each one Markdown table with every case:
 1. **Default model vs Otsu** (nuclei cases). ``api.predict(image, "nuclei-2d")`` for 2D
    images, ``"nuclei-3d"`` for 3D stacks, and ``"nuclei-2d"`` plane by plane on each 3D
    stack, against Otsu's threshold of the whole image / volume after a Gaussian blur
-   (sigma 1). Scored on the whole image.
+   (sigma 1); two more columns give Otsu's threshold of the raw intensities, the
+   weaker, common baseline. Scored on the whole image.
 2. **Scribble training vs a random forest from the same scribbles.** Scribbles are made
    from the reference as a user paints them: a short stroke (or a dot, in small
    objects) inside about half of the objects and strokes through the background,
@@ -133,7 +134,7 @@ def otsu_foreground(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     image : ndarray
         2D or 3D image.
     sigma : float
-        Gaussian sigma in pixels.
+        Gaussian sigma in pixels; 0 thresholds the raw intensities.
 
     Returns
     -------
@@ -142,7 +143,9 @@ def otsu_foreground(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """
     from skimage.filters import gaussian, threshold_otsu  # noqa: PLC0415
 
-    smooth = gaussian(image.astype(np.float32), sigma=sigma, preserve_range=True)
+    smooth = image.astype(np.float32)
+    if sigma > 0:
+        smooth = gaussian(smooth, sigma=sigma, preserve_range=True)
     return smooth > threshold_otsu(smooth)
 
 
@@ -426,6 +429,9 @@ def part_default(
     case, image, truth = loaded.case, loaded.image, loaded.foreground
     otsu, otsu_s = timed(otsu_foreground, image)
     otsu_scores = foreground_scores(otsu, truth)
+    # Otsu's threshold of the raw intensities too: the common baseline (issue #14 quotes
+    # it), weaker than the blurred one the targets are measured against
+    plain_scores = foreground_scores(otsu_foreground(image, sigma=0.0), truth)
     models = [DEFAULT_MODEL[case.dims]]
     if case.dims == 3:
         models.append("nuclei-2d")  # plane by plane
@@ -444,6 +450,7 @@ def part_default(
                 "baseline": "Otsu (gaussian sigma 1)",
                 "ours_scores": foreground_scores(ours, truth),
                 "baseline_scores": otsu_scores,
+                "plain_otsu_scores": plain_scores,
                 "ours_seconds": seconds,
                 "baseline_seconds": otsu_s,
             }
@@ -558,6 +565,8 @@ def table(rows: list[dict[str, Any]], baseline: str, training: bool) -> str:
     head += ["IoU ours / base", "sens. ours / base", "prec. ours / base"]
     if training:
         head += ["scribble px bg / obj", "Dice untrained", "Dice teacher alone", "train s"]
+    else:
+        head += ["Dice Otsu without blur", "Δ Dice to it"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         a, b = row["ours_scores"], row["baseline_scores"]
@@ -578,6 +587,11 @@ def table(rows: list[dict[str, Any]], baseline: str, training: bool) -> str:
                 _f((row.get("teacher_scores") or {}).get("dice")),
                 f"{row['train_seconds']:.0f}",
             ]
+        elif "plain_otsu_scores" in row:  # absent from JSON files written before
+            plain = row["plain_otsu_scores"]["dice"]
+            cells += [_f(plain), f"{a['dice'] - plain:+.3f}"]
+        else:
+            cells += ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
