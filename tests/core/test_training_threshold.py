@@ -45,3 +45,44 @@ def test_folded_threshold_labels_by_the_object_probability():
         fold_threshold(head, 0.8)
         after = head(x).argmax(1) == 1
     assert torch.equal(after, before > 0.8) and 0 < int(after.sum()) < int((before > 0.5).sum())
+
+
+def _trainer(**options):
+    """A Trainer as ``train`` builds it (its defaults), before any step."""
+    import inspect
+    import time
+
+    from napari_unetseg.core.training.options import TrainOptions
+    from napari_unetseg.core.training.run import train
+    from napari_unetseg.core.training.trainer import Trainer
+
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(train).parameters.items()
+        if p.default is not inspect.Parameter.empty and name in TrainOptions.__annotations__
+    }
+    rng = np.random.default_rng(0)
+    image = rng.random((96, 96)).astype(np.float32)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[:, :48], labels[:, 48:] = 1, 2  # dense picture of two classes, as a teacher's
+    if options.get("label_mode") == "dense":
+        labels -= 1  # 0 = background, 1 = the object
+    opts = TrainOptions(**{**defaults, "label_mode": "sparse", **options})
+    return Trainer(image, labels, opts, time.perf_counter())
+
+
+def test_time_reserve_follows_the_measured_forward_speed_and_is_capped():
+    trainer = _trainer(time_limit=100.0, match_labels=True, model=None, spatial_dims=2)
+    tail = trainer._tail_voxels()
+    assert tail >= 2 * 96 * 96  # the threshold's prediction of the training image
+    assert trainer._reserve(5.0) == 0.0  # no step, no validation: nothing known yet
+    trainer.forward_s_per_voxel, trainer.validate_s = 1e-6, 0.5
+    assert trainer._reserve(5.0) == pytest.approx(tail * 1e-6 + 1.0)
+    # a large training image (the brain template at 1 mm: 217 s of a 122 s budget kept
+    # under the former rule) leaves at least half of the budget for steps
+    trainer.forward_s_per_voxel = 1.0
+    assert trainer._reserve(5.0) == pytest.approx(50.0)
+    # without the threshold and the weight averaging of scribbles, nothing is kept
+    plain = _trainer(time_limit=100.0, model=None, spatial_dims=2, label_mode="dense")
+    plain.forward_s_per_voxel = 1.0
+    assert plain._tail_voxels() == 0 and plain._reserve(5.0) == 0.0

@@ -78,13 +78,11 @@ def _voxels(pairs: list[Any]) -> int:
     return sum(int(np.prod(np.shape(p.labels))) for p in pairs)
 
 
-def prediction_batches(pairs: list[Any], batch: int, patch: tuple[int, ...]) -> int:
-    """About how many batches :func:`match_threshold` predicts (tiles overlap: twice the
-    images' voxels); 0 when the images are too large for it."""
+def prediction_voxels(pairs: list[Any]) -> int:
+    """About how many voxels :func:`match_threshold` feeds the network (tiles overlap:
+    twice the images'); 0 when the images are too large for it."""
     voxels = _voxels(pairs)
-    if voxels > MAX_MATCH_VOXELS:
-        return 0
-    return math.ceil(2 * voxels / (batch * math.prod(patch)))
+    return 0 if voxels > MAX_MATCH_VOXELS else 2 * voxels
 
 
 def match_threshold(
