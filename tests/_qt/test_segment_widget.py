@@ -62,6 +62,10 @@ def test_second_run_replaces_the_first_output(qtbot, segment):
     assert prob.data.shape == (64, 64) and 0.0 <= prob.data.min() <= prob.data.max() <= 1.0
     _run_and_wait(qtbot, widget)  # and a third run adds nothing either
     assert len(viewer.layers) == 3
+    # the map is never offered as an image to segment or to train on
+    _, finetune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    for combo in (widget.image_combo, finetune.image_combo):
+        assert [layer.name for layer in combo.layers()] == ["img"]
 
 
 def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
@@ -128,6 +132,10 @@ def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
     _run_and_wait(qtbot, widget)
     assert (viewer.layers["stack [probability]"].data > 0).all()
     assert tuple(viewer.layers["stack [unet]"].scale) == tuple(stack.scale)
+    # a 3D model reads the whole stack: the box is off and says so
+    widget.model_combo.set_model_name("nuclei-3d")
+    assert not widget.plane_check.isEnabled()
+    assert "3D model" in widget.plane_check.toolTip()
 
 
 def test_lazy_image_gives_a_lazily_written_output(qtbot, segment, monkeypatch):

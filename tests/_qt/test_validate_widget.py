@@ -254,3 +254,28 @@ def test_a_mask_opened_as_an_image_gets_a_hint(make_napari_viewer):
     hint = widget.summary.text()
     assert "'nuclei_mask' is an image layer of whole numbers" in hint
     assert "Convert to Labels" in hint and "photo" not in hint
+
+
+def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
+    make_napari_viewer,
+):
+    viewer = make_napari_viewer()
+    pred, gt = _volumes()
+    viewer.add_labels(pred, name="cells [unet]")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    # one layer: both boxes hold it, and Evaluate says why it cannot run
+    assert widget.pred_combo.layer() is widget.gt_combo.layer()
+    assert not widget.run_button.isEnabled()
+    assert "same layer" in widget.summary.text()
+    # the ground truth opened after segmenting goes to its box, above the prediction
+    viewer.add_labels(gt, name="manual")
+    assert widget.pred_combo.layer().name == "cells [unet]"
+    assert widget.gt_combo.layer().name == "manual" and widget.run_button.isEnabled()
+    assert "same layer" not in widget.summary.text()
+    # an error overlay is never chosen; a user's choice is kept from then on
+    viewer.add_labels(gt, name="cells [unet] [errors]")
+    assert widget.gt_combo.layer().name == "manual"
+    widget.gt_combo.setCurrentIndex(widget.gt_combo.layers().index(viewer.layers["cells [unet]"]))
+    widget.gt_combo.activated.emit(widget.gt_combo.currentIndex())
+    viewer.add_labels(gt, name="other")
+    assert widget.gt_combo.layer().name == "cells [unet]" and not widget.run_button.isEnabled()

@@ -16,6 +16,7 @@ Long-running work goes through :class:`napari_unetseg._qt._worker.JobRunner`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,7 @@ class ModelComboBox(QComboBox):
         self._leading = list(leading_items)
         self._last = ""
         self._summaries: dict[str, str] = {}
+        self._dims: dict[str, int] = {}
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
         self._bridge.changed.connect(self.refresh)
@@ -316,6 +318,16 @@ class ModelComboBox(QComboBox):
                 return f"Cannot read this model: {exc}"
         return self._summaries[name]
 
+    def spatial_dims(self) -> int | None:
+        """2 or 3 for the selected model (cached per name); None when it cannot be read."""
+        name = self.model_name()
+        if name not in self._dims:
+            try:
+                self._dims[name] = int(self.bundle().spatial_dims)
+            except Exception:  # noqa: BLE001 - describe() says why
+                return None
+        return self._dims[name]
+
     def _on_activated(self, index: int) -> None:
         if self.itemText(index) != LOAD_ENTRY:
             return
@@ -357,6 +369,29 @@ def image_shape(layer: Layer) -> tuple[int, ...]:
 def output_name(source: Layer, suffix: str) -> str:
     """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
     return f"{source.name} [{suffix}]"
+
+
+#: Suffixes of the output layers that are maps or overlays, never an image to segment or
+#: train on, nor labels to score: the probability and uncertainty maps (Segment), the
+#: error overlay (Validate), the preview and the unsure band (Fine-tune).
+DERIVED_SUFFIXES = ("probability", "uncertainty", "errors", "preview", "unsure")
+_SEGMENTATION = re.compile(r" \[unet( \d+)?\]$")
+
+
+def derived(layer: Layer) -> bool:
+    """Whether ``layer`` is one of our maps or overlays (:data:`DERIVED_SUFFIXES`)."""
+    return layer.name.endswith(tuple(f" [{suffix}]" for suffix in DERIVED_SUFFIXES))
+
+
+def not_derived(layer: Layer) -> bool:
+    """A layer filter for the image and label choices: not one of our maps or overlays."""
+    return not derived(layer)
+
+
+def segmentation_of_ours(layer: Layer) -> bool:
+    """Whether ``layer`` is named as the Segment widget's labels (``[unet]``,
+    ``[unet 2]``, ...)."""
+    return _SEGMENTATION.search(layer.name) is not None
 
 
 def spatial_geometry(source: Layer) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ._common import (
     ModelComboBox,
     at_next_turn,
     layer_data,
+    not_derived,
     output_layer,
     output_name,
 )
@@ -81,7 +82,9 @@ class SegmentWidget(ui.DockWidget):
         from napari.layers import Image
 
         rows = ui.Form()
-        self.image_combo = rows.add("Image", LayerComboBox(self.viewer, Image, parent=self))
+        self.image_combo = rows.add(
+            "Image", LayerComboBox(self.viewer, Image, predicate=not_derived, parent=self)
+        )
         self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
         self.model_combo = rows.add("Model", ModelComboBox(self))
         self.model_combo.setToolTip(
@@ -487,8 +490,14 @@ class SegmentWidget(ui.DockWidget):
         if self._default_reason and model:
             info = f"{info}. {self._default_reason}"
         self.model_info.setText(info)
-        spatial = None if layer is None else layer.ndim
-        self.plane_check.setEnabled(spatial is not None and spatial >= 3)
+        # a 3D model always reads the whole stack
+        stack = layer is not None and layer.ndim >= 3
+        self.plane_check.setEnabled(stack and bool(model) and self.model_combo.spatial_dims() == 2)
+        self.plane_check.setToolTip(
+            "A 3D model segments the whole stack."
+            if stack and model and self.model_combo.spatial_dims() == 3
+            else "For a stack and a 2D model: segment only the plane shown in the viewer."
+        )
         ready = layer is not None and bool(model) and not self.runner.busy
         self.run_button.setEnabled(ready)
         if layer is None:

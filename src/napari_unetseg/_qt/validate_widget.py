@@ -29,9 +29,11 @@ from .._io import common_unit
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
+    derived,
     layer_data,
     notify_error,
     output_layer,
+    segmentation_of_ours,
     spatial_geometry,
     write_csv,
 )
@@ -80,6 +82,12 @@ class ValidateWidget(ui.DockWidget):
         self.gt_combo.layerChanged.connect(self._update_state)
         self.runner.finished.connect(self._update_state)
         napari_viewer.dims.events.current_step.connect(self._update_marker)
+        # while both boxes hold one layer and the user has not picked, a new layer sorts
+        # the two boxes again (a ground truth opened after segmenting)
+        self._user_chose = False
+        for combo in (self.pred_combo, self.gt_combo):
+            combo.activated.connect(self._chose)
+        napari_viewer.layers.events.inserted.connect(self._layer_added)
         self._pick_defaults()
         self._update_state()
 
@@ -248,11 +256,26 @@ class ValidateWidget(ui.DockWidget):
         return path
 
     # -- internals ---------------------------------------------------------------------------
-    def _pick_defaults(self) -> None:
-        """Start with two different layers when there are two (prediction on top)."""
-        layers = self.pred_combo.layers()
-        if len(layers) >= 2 and self.gt_combo.layer() is self.pred_combo.layer():
-            self.gt_combo.set_layer(layers[1])
+    def _chose(self, *_: Any) -> None:
+        self._user_chose = True
+
+    def _layer_added(self, *_: Any) -> None:
+        if not self._user_chose and self.pred_combo.layer() is self.gt_combo.layer():
+            self._pick_defaults()
+
+    def _pick_defaults(self, *_: Any) -> None:
+        """Two different layers when there are two: the prediction is the top
+        segmentation of ours (``[unet]``) or else the top layer; the ground truth the top
+        other layer that is not an output of ours."""
+        layers = [layer for layer in self.pred_combo.layers() if not derived(layer)]
+        if len(layers) < 2:
+            return
+        ours = [layer for layer in layers if segmentation_of_ours(layer)]
+        pred = ours[0] if ours else layers[0]
+        others = [layer for layer in layers if layer is not pred]
+        truths = [layer for layer in others if not segmentation_of_ours(layer)]
+        self.pred_combo.set_layer(pred)
+        self.gt_combo.set_layer((truths or others)[0])
 
     def _spacing(self, layer: Labels) -> tuple[tuple[float, ...], str | None]:
         geometry = spatial_geometry(layer)
@@ -333,9 +356,19 @@ class ValidateWidget(ui.DockWidget):
     def _update_state(self, *_: Any) -> None:
         self.mode_hint.setText(MODES[self.mode()][1])
         pred, gt = self.pred_combo.layer(), self.gt_combo.layer()
-        ready = pred is not None and gt is not None and not self.runner.busy
+        same = pred is not None and pred is gt
+        ready = pred is not None and gt is not None and not same and not self.runner.busy
         self.run_button.setEnabled(ready)
         missing = "Open two Labels layers (prediction and ground truth) first."
+        if same:
+            missing = "Prediction and ground truth are the same layer: choose two layers."
+            self.run_button.setToolTip(missing)
+            self.summary.setText(missing)
+            return
+        if self.summary.text() == (
+            "Prediction and ground truth are the same layer: choose two layers."
+        ):
+            self.summary.setText("Choose two Labels layers and press Evaluate.")
         masks = [] if pred is not None and gt is not None else self._masks_as_images()
         if masks:  # a mask file (PNG, TIFF) that napari opened as an image
             missing += (

@@ -9,7 +9,7 @@ from qtpy.QtWidgets import QButtonGroup, QLabel, QRadioButton, QVBoxLayout, QWid
 
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
-from .._common import LayerComboBox, notify_error
+from .._common import LayerComboBox, not_derived, notify_error
 from .label_policy import (
     BACKGROUND,
     OBJECT,
@@ -59,7 +59,9 @@ class PaintPanel(QWidget):
         self.viewer = viewer
         self._watched: Labels | None = None
         rows = ui.Form()
-        self.image_combo = rows.add("Image", LayerComboBox(viewer, Image, parent=self))
+        self.image_combo = rows.add(
+            "Image", LayerComboBox(viewer, Image, predicate=not_derived, parent=self)
+        )
         self.image_combo.setToolTip("The image to learn from. The list follows the layer list.")
         # fmt: off
         self.labels_combo = rows.add("Labels", LayerComboBox(
