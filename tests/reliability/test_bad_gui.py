@@ -222,7 +222,7 @@ def test_stop_during_the_forest_teacher(qtbot, finetune, errors_shown, monkeypat
 
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
         _on_first(widget.train(), stop_now)  # the first record: the forest starts
-    assert said == ["Stopping before the first training step: no model will be made..."]
+    assert said == ["Stopping: if no training step has been taken yet, no model will be made..."]
     assert widget.trained is None
     assert widget.status.text() == "Stopped before the first training step: no model was made."
     assert len(computed) < len(forest.blocks((96, 96)))  # it did not finish its work

@@ -46,6 +46,8 @@ def test_progress_and_result_texts() -> None:
         "Training done: 'mine' (30 steps in 10 s on a random forest's labels of your strokes, "
         "best validation Dice 0.91"
     )
+    bundle.history["steps"] = 1  # stopped right after the first step
+    assert "(1 step in 10 s on" in result_text(bundle, "mine")[0]
 
 
 def test_result_text_says_when_fine_tuning_kept_the_start() -> None:

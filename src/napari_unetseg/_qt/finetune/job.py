@@ -118,9 +118,10 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
 
     score = score_text(history) or "no validation (paint in more places to get a score)"
     how = "stopped early" if history.get("stopped_early") else "done"
+    steps = history.get("steps")
     by = " on a random forest's labels of your strokes" if taught(bundle) else ""
     text = (
-        f"Training {how}: {name!r} ({history.get('steps')} steps in "
+        f"Training {how}: {name!r} ({steps} step{'' if steps == 1 else 's'} in "
         f"{history.get('duration_s', 0):.0f} s{by}, {score}). It is in the Segment "
         "widget's model list; save it to keep it."
     )

@@ -217,7 +217,7 @@ class FinetuneWidget(ui.DockWidget):
             self.status.setText(
                 "Stopping: keeping the best model so far..."
                 if self._stepped
-                else "Stopping before the first training step: no model will be made..."
+                else "Stopping: if no training step has been taken yet, no model will be made..."
             )
 
     def save_model(self, path: str | None = None) -> Path | None:
