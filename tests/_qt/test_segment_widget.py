@@ -49,6 +49,23 @@ def test_run_adds_labels_with_the_image_geometry(qtbot, segment):
     assert "cells" in widget.status.text()
 
 
+def test_labels_land_on_a_rotated_and_sheared_image(qtbot, segment):
+    viewer, widget = segment
+    image = viewer.add_image(
+        np.random.default_rng(2).random((48, 40), np.float32),
+        name="turned",
+        scale=(0.5, 0.5),
+        rotate=30,
+        shear=[0.2],
+        affine=np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0], [0.0, 0.0, 1.0]]),
+    )
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["turned [unet]"]
+    np.testing.assert_allclose(
+        labels._data_to_world.affine_matrix, image._data_to_world.affine_matrix
+    )
+
+
 def test_second_run_replaces_the_first_output(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="img")

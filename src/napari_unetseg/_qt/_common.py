@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
 
@@ -395,11 +396,21 @@ def segmentation_of_ours(layer: Layer) -> bool:
 
 
 def spatial_geometry(source: Layer) -> dict[str, Any]:
-    """``scale``, ``translate`` (and ``units`` where napari has them) of a layer."""
+    """``scale``, ``translate`` (and ``units`` where napari has them) of a layer, and its
+    ``rotate``, ``shear`` and extra ``affine`` where they are not the identity (set by a
+    reader or by hand: outputs must land on the image)."""
     geometry: dict[str, Any] = {
         "scale": tuple(source.scale),
         "translate": tuple(source.translate),
     }
+    for key, value in (
+        ("rotate", np.asarray(source.rotate)),
+        ("shear", np.asarray(source.shear)),
+        ("affine", np.asarray(source.affine.affine_matrix)),
+    ):
+        identity = np.eye(len(value)) if value.ndim == 2 else np.zeros_like(value)
+        if not np.allclose(value, identity):
+            geometry[key] = value
     units = getattr(source, "units", None)
     if units is not None:
         geometry["units"] = tuple(units)
