@@ -304,12 +304,21 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     assert "fine-tuning" in status and "unsure" not in widget.size_info.text()
     # One click sets Fine-tune up for it: this image, this model, a layer to paint on.
     assert widget.finetune_button.isVisibleTo(widget)
+    made_by = widget.model_combo.model_name()
+    widget.model_combo.set_model_name("nuclei-2d")  # the box changed after the run
     tune = widget.fine_tune_here()
     assert tune.image_combo.layer() is viewer.layers["img"]
-    assert tune.start_combo.model_name() == widget.model_combo.model_name()
+    assert tune.start_combo.model_name() == made_by  # the model that made the labels
+    widget.model_combo.set_model_name(made_by)
     scribbles = tune.labels_combo.layer()
     assert scribbles is viewer.layers["img scribbles"] and scribbles.data.shape == (64, 96)
     assert viewer.layers.selection.active is scribbles and scribbles.mode == "paint"
+    # a second click reuses the unpainted layer
+    viewer.layers.selection.active = viewer.layers["img"]
+    assert widget.fine_tune_here().labels_combo.layer() is scribbles
+    assert [layer.name for layer in viewer.layers].count("img scribbles") == 1
+    assert not any(layer.name.startswith("img scribbles ") for layer in viewer.layers)
+    assert viewer.layers.selection.active is scribbles
     # A sure result hides the button again.
     constant_model(0.95, bundle)
     _run_and_wait(qtbot, widget)

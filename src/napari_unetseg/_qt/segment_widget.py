@@ -220,7 +220,7 @@ class SegmentWidget(ui.DockWidget):
             segment_job,
             request,
             description=f"Segmenting {layer.name}",
-            on_result=lambda result: self._show_result(layer, result, shape),
+            on_result=lambda result: self._show_result(layer, result, shape, model),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
@@ -238,7 +238,16 @@ class SegmentWidget(ui.DockWidget):
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
         widget.image_combo.set_layer(image)
         widget.start_combo.set_model_name(model)
-        widget.new_scribble_layer()
+        ready = widget.labels_combo.layer()  # an unpainted one from a click before
+        if (
+            ready is not None
+            and ready.name.startswith(f"{image.name} scribbles")
+            and not np.asarray(ready.data).any()
+        ):
+            self.viewer.layers.selection.active = ready
+            ready.mode = "paint"
+        else:
+            widget.new_scribble_layer()
         return widget
 
     def cancel(self) -> None:
@@ -345,7 +354,11 @@ class SegmentWidget(ui.DockWidget):
         return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(point, shape, strict=True))
 
     def _show_result(
-        self, layer: Image, result: SegmentResult, shape: tuple[int, ...] | None = None
+        self,
+        layer: Image,
+        result: SegmentResult,
+        shape: tuple[int, ...] | None = None,
+        model: str | None = None,
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self.status.setText("The image was closed; its result was dropped.")
@@ -392,7 +405,8 @@ class SegmentWidget(ui.DockWidget):
         unsure = (result.stats.get("confidence") or {}).get("message")
         hint = f"\n{unsure}" if unsure else ""
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
-        self._last_run = (layer, self.model_combo.model_name())
+        # the model that made these labels, whatever the box shows by now
+        self._last_run = (layer, model or self.model_combo.model_name())
         self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
         # What was done to the input before prediction: grey from RGB, the object size.
