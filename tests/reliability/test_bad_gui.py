@@ -277,6 +277,8 @@ def test_image_deleted_during_training_with_preview(qtbot, finetune, errors_show
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
         acted = _on_first(widget.train(), lambda: viewer.layers.remove(image))
     assert acted and widget.trained is not None and not errors_shown
+    status = widget.status.text()
+    assert "image was closed" in status and "paint where it is wrong" not in status
 
 
 @case(

@@ -431,7 +431,9 @@ class FinetuneWidget(ui.DockWidget):
         if self._request is not None and self._request_layers is not None:
             self._last_run = (self._request, *self._request_layers)
         text, note = result_text(bundle, self.trained_name)
-        if self.preview.target is not None:
+        if self.preview.target is not None and self.preview.target[0] not in self.viewer.layers:
+            text += " Its image was closed during the run, so no preview was drawn."
+        elif self.preview.target is not None:
             text += (
                 f" The green '[{PREVIEW_SUFFIX}]' layer shows what it predicts in the region "
                 "you looked at: paint where it is wrong, then Continue training."
