@@ -265,7 +265,7 @@ def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
     # one layer: both boxes hold it, and Evaluate says why it cannot run
     assert widget.pred_combo.layer() is widget.gt_combo.layer()
-    assert not widget.run_button.isEnabled()
+    assert not widget.run_button.isEnabled() and not widget.command_button.isEnabled()
     assert "same layer" in widget.summary.text()
     # the ground truth opened after segmenting goes to its box, above the prediction
     viewer.add_labels(gt, name="manual")

@@ -514,6 +514,7 @@ class SegmentWidget(ui.DockWidget):
         )
         ready = layer is not None and bool(model) and not self.runner.busy
         self.run_button.setEnabled(ready)
+        self.command_button.setEnabled(layer is not None and bool(model))
         if layer is None:
             self.run_button.setToolTip("Open an image first.")
         else:

@@ -359,6 +359,7 @@ class ValidateWidget(ui.DockWidget):
         same = pred is not None and pred is gt
         ready = pred is not None and gt is not None and not same and not self.runner.busy
         self.run_button.setEnabled(ready)
+        self.command_button.setEnabled(pred is not None and gt is not None and not same)
         missing = "Open two Labels layers (prediction and ground truth) first."
         if same:
             missing = "Prediction and ground truth are the same layer: choose two layers."
