@@ -106,3 +106,19 @@ def test_errors_are_one_line_exit_1(pair, tmp_path, extra, match, capsys):
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("unetseg: error:") and match in lines[0]
     assert captured.out == ""
+
+
+def test_an_ome_zarr_prediction_is_read(pair, tmp_path, capsys):
+    """OME-Zarr stores are folders: evaluate takes them as the help says."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    p, g, pred, gt = pair
+    store = tmp_path / "pred.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(pred, group, axes="zyx", fmt=FormatV04(), scale_factors=())
+    assert cli.main(["evaluate", "-p", str(store), "-g", g, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = api.evaluate(pred, gt).to_json_dict()
+    assert out["classes"]["1"]["dice"] == pytest.approx(ref["classes"]["1"]["dice"])

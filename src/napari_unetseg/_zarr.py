@@ -392,6 +392,7 @@ class LabelsStore:
                 raise FileExistsError(
                     f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
                 )
+            cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
             shutil.rmtree(path)
         fmt = _format(version)
         if image is not None:  # the image's labels/ group, made a zarr group if new

@@ -416,3 +416,48 @@ def test_damaged_nifti_cli(capsys, tmp_path, existing):
     src.write_bytes(b"\x1f\x8b\x08 a gzip header, then nothing a NIfTI reader can use")
     assert_cli_refused(capsys, "predict", src, "-o", existing, match="not a readable NIfTI")
     assert_untouched(before)
+
+
+@case(
+    "files/csv-target-is-input",
+    "CLI",
+    "`evaluate --csv p.tif` naming the prediction it reads (or a TIFF that is not a table)",
+    "refused: it is an input / not a table file; both files unchanged",
+)
+def test_csv_target_is_an_input(capsys, tmp_path, image_file):
+    truth = synthetic_nuclei((32, 32), seed=6)[1]
+    tifffile.imwrite(tmp_path / "gt.tif", truth)
+    tifffile.imwrite(tmp_path / "p.tif", truth)
+    before = snapshot(tmp_path / "p.tif", image_file)
+    base = ["evaluate", "-p", tmp_path / "p.tif", "-g", tmp_path / "gt.tif", "--csv"]
+    assert_cli_refused(capsys, *base, tmp_path / "p.tif", match="is an input")
+    assert_cli_refused(capsys, *base, image_file, match="not a table file")
+    assert_untouched(before)
+
+
+@case(
+    "files/overwrite-foreign-zarr",
+    "CLI",
+    "`predict -o image.ome.zarr --overwrite` naming an OME-Zarr image napari-unetseg did "
+    "not write",
+    "refused: it was not written by napari-unetseg; the store unchanged",
+)
+def test_overwrite_refuses_a_store_we_did_not_write(capsys, tmp_path, image_file):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    store = tmp_path / "raw.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(synthetic_nuclei((32, 32), seed=3)[0], group, axes="yx", fmt=FormatV04())
+    before = snapshot(*sorted(p for p in store.rglob("*") if p.is_file()))
+    assert_cli_refused(
+        capsys,
+        "predict",
+        image_file,
+        "-o",
+        store,
+        "--overwrite",
+        match="not written by napari-unetseg",
+    )
+    assert_untouched(before)

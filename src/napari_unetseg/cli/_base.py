@@ -22,8 +22,25 @@ def forwarded(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 def check_inputs(paths: Iterable[str]) -> None:
     """Fail before any work when an input file is missing (one line naming it)."""
     for src in paths:
-        if not Path(src).is_file():
+        path = Path(src)
+        store = path.is_dir() and path.suffix.lower() == ".zarr"  # an OME-Zarr image
+        if not (path.is_file() or store):
             raise CLIError(f"Input file {src!r} does not exist.")
+
+
+def check_table_output(path: str, inputs: Iterable[str]) -> None:
+    """Fail before any work when a table (CSV) output would replace an input or a file
+    that is not a table (one line naming it)."""
+    out = Path(path)
+    for src in inputs:
+        if out.exists() and Path(src).exists() and out.resolve() == Path(src).resolve():
+            raise CLIError(f"{path!r} is an input; choose another file for the table.")
+    if out.is_dir():
+        raise CLIError(f"{path!r} is a folder; name a .csv file for the table.")
+    if out.exists() and out.suffix.lower() not in (".csv", ".txt", ".tsv"):
+        raise CLIError(
+            f"{path!r} exists and is not a table file; it is left as it is (choose a .csv)."
+        )
 
 
 class ProgressBar:

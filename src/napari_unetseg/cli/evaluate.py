@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import ProgressBar, check_inputs, forwarded, say
+from ._base import ProgressBar, check_inputs, check_table_output, forwarded, say
 
 #: What ``unetseg evaluate --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -74,6 +74,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import _io, api
 
     check_inputs([args.prediction, args.ground_truth])
+    if args.csv:
+        check_table_output(args.csv, [args.prediction, args.ground_truth])
     (pred, pred_note), (gt, gt_note) = map(_io.read_labels, (args.prediction, args.ground_truth))
     for note in (pred_note, gt_note):
         if note:
