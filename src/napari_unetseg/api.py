@@ -38,6 +38,7 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
+from .core.training.options import check_budget, check_model_config
 
 __all__ = [
     "ModelBundle",
@@ -384,6 +385,10 @@ def train_iter(
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     teacher = arguments.pop("teacher")
+    check_budget(steps, time_limit)  # before the forest teacher's share of the time
+    check_model_config(model_config)
+    if isinstance(images, (list, tuple)) and not images:
+        raise ValueError("No images to train on: give at least one image and its labels.")
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(_dtype(img))
     bundle = None if model is None else _trainable(load_model(model))

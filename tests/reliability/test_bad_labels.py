@@ -320,3 +320,40 @@ def test_evaluation_memory_guard():
     with pytest.raises(MemoryGuardError) as info:
         api.evaluate(huge, huge)
     assert_api_refused(info, "Evaluation would need about .*objects=False")
+
+
+@case(
+    "labels/depth-zero",
+    "CLI",
+    "`train --depth 0`, model file already there",
+    "refused before the forest teacher or any step: depth must be at least 1; the model "
+    "file unchanged",
+)
+def test_depth_zero_cli(capsys, files, pair):
+    folder, model = files
+    _train_cli(capsys, folder, pair[1], model, "--depth", "0", match="depth must be")
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        pytest.param(
+            b,
+            marks=case(
+                f"labels/budget-{name}",
+                "API",
+                f"`api.train(..., {b})`",
+                "refused at once (a time limit that never runs out, a fractional step count)",
+            ),
+        )
+        for name, b in [
+            ("nan-seconds", {"time_limit": float("nan")}),
+            ("infinite-seconds", {"time_limit": float("inf")}),
+            ("fractional-steps", {"steps": 1.5}),
+        ]
+    ],
+)
+def test_budget_that_never_ends_is_refused(pair, budget):
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], pair[1], **budget)
+    assert_api_refused(info, "must be")

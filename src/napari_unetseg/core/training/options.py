@@ -71,10 +71,8 @@ class TrainOptions:
         steps, time_limit = self.steps, self.time_limit
         if self.label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}.")
-        if steps is not None and int(steps) < 1:
-            raise ValueError(f"steps must be at least 1, got {steps!r}.")
-        if time_limit is not None and float(time_limit) <= 0:
-            raise ValueError(f"time_limit must be positive, got {time_limit!r}.")
+        check_budget(steps, time_limit)
+        check_model_config(self.model_config)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
         if self.batch_size is not None and int(self.batch_size) < 1:
@@ -83,6 +81,43 @@ class TrainOptions:
             raise ValueError(f"keep_prior must be 0 or more, got {self.keep_prior!r}.")
         if steps is None and time_limit is None:
             self.time_limit = DEFAULT_TIME_LIMIT
+
+
+def check_model_config(config: dict[str, Any] | None) -> None:
+    """Refuse settings the U-Net does not have, and a depth under 1, before any work."""
+    import inspect
+
+    from ..unet import UNet
+
+    if not config:
+        return
+    known = set(inspect.signature(UNet.__init__).parameters) - {"self"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(
+            f"model_config has settings the U-Net does not have ({', '.join(unknown)}); "
+            f"it takes {', '.join(sorted(known))}."
+        )
+    depth = config.get("depth", 1)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a whole number of at least 1, got {depth!r}.")
+
+
+def check_budget(steps: Any, time_limit: Any) -> None:
+    """Refuse a step count that is not a whole number of at least 1, or a time limit that
+    is not a positive, finite number of seconds (NaN and infinity would never run out)."""
+    import math
+
+    if steps is not None and (
+        isinstance(steps, (bool, str)) or not float(steps) == int(steps) or int(steps) < 1
+    ):
+        raise ValueError(f"steps must be a whole number of at least 1, got {steps!r}.")
+    if time_limit is not None and (
+        isinstance(time_limit, str) or not math.isfinite(float(time_limit)) or time_limit <= 0
+    ):
+        raise ValueError(
+            f"time_limit must be a positive, finite number of seconds, got {time_limit!r}."
+        )
 
 
 def _patch_and_batch(
