@@ -299,3 +299,15 @@ def test_unit_names_and_the_common_unit():
     assert _io.common_unit(("pixel", "pixel")) is None
     assert _io.common_unit(("µm", "nm")) is None
     assert _io.common_unit(None) is None
+
+
+def test_a_plane_saved_with_its_channels_last_reads_as_channels(tmp_path):
+    """numpy / scikit-image save a (Y, X, 2) array as 64 pages 2 pixels wide."""
+    data = np.random.default_rng(0).integers(0, 255, (64, 48, 2), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "two.tif", data)
+    img = _io.read_image(tmp_path / "two.tif")
+    assert img.axes == "YXC" and img.channel_axis == 2
+    np.testing.assert_array_equal(np.asarray(img.one_channel(1).data), data[..., 1])
+    # a real stack of 2-pixel-wide planes is rare, but a short stack stays a stack
+    tifffile.imwrite(tmp_path / "stack.tif", data[:8])
+    assert _io.read_image(tmp_path / "stack.tif").axes == "ZYX"

@@ -234,8 +234,8 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         return _read_plain(path)
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
-        axes = _normalize_axes(series.axes)
         shape = tuple(series.shape)
+        axes = _normalize_axes(series.axes, shape)
         dtype = np.dtype(series.dtype)
         ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
         sizes, unit = _pixel_sizes(tif, series, ome_meta)
@@ -399,11 +399,17 @@ def _first_series(tif: Any, path: Path) -> Any:
     return series
 
 
-def _normalize_axes(axes: str) -> str:
+def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
     """Give tifffile's unknown axes (``I`` image sequence, ``Q`` other) readable names.
 
     A plain multi-page TIFF is almost always a Z stack, and a second unknown axis time.
+    But a plane with its channels last, as numpy and scikit-image save a (Y, X, 2) array,
+    reads as pages 2 pixels wide: two to four "pixels" after a plane of 16 or more are
+    channels.
     """
+    if len(axes) == 3 and axes[0] in "IQ" and axes[1:] == "YX" and len(shape) == 3:
+        if shape[2] <= 4 and min(shape[:2]) >= 16:
+            return "YXC"
     out = []
     for a in axes:
         if a in "IQ":
