@@ -254,3 +254,15 @@ def test_fine_tune_from_broken(capsys, tmp_path, image_file):
         match="not a napari-unetseg model",
     )
     assert_untouched(before)
+
+
+@case(
+    "models/random-bytes",
+    "CLI",
+    "`predict --model noise.pt`, random bytes (or an ONNX file named .pt)",
+    "refused: it cannot be read as a PyTorch file (not: it would run code); output unchanged",
+)
+def test_random_bytes_model(capsys, tmp_path, image_file):
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    _predict_refused(capsys, image_file, noise, "cannot be read as a PyTorch file")

@@ -332,7 +332,8 @@ class ModelBundle:
         except Exception as exc:  # unpickling errors, bad zips, truncated files, ...
             reason = (
                 "it would run code when loaded"
-                if "weights_only" in str(exc) or "Unsupported global" in str(exc)
+                # torch names weights_only in every refusal; only a global is code
+                if "Unsupported global" in str(exc) or "Unsupported class" in str(exc)
                 else "it cannot be read as a PyTorch file"
             )
             if isinstance(exc, zipfile.BadZipFile):
