@@ -215,3 +215,23 @@ def test_predict_says_when_the_model_is_unsure(tmp_path, image_file, capsys) -> 
     assert "The model is unsure on this image: only 0% of what it marked" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    "output, said",
+    [
+        ("labels.ome.zarr", "is unfinished; the same command with --resume finishes it."),
+        ("labels.tif", "no output was left half-written."),
+    ],
+)
+def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, said):
+    from napari_unetseg.cli import predict
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "_cmd_predict", interrupted)
+    out = tmp_path / output
+    assert cli.main(["predict", str(tmp_path / "img.tif"), "-o", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("unetseg: interrupted; ") and err.endswith(said)

@@ -64,7 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("unetseg: interrupted; no output was left half-written.", file=sys.stderr)
+        output = str(getattr(args, "output", None) or "").rstrip("/\\")
+        if args.command == "predict" and output.lower().endswith(".zarr"):
+            # the blocks written so far stay in the store, marked unfinished
+            said = f"{output!r} is unfinished; the same command with --resume finishes it."
+        else:
+            said = "no output was left half-written."
+        print(f"unetseg: interrupted; {said}", file=sys.stderr)
         return 130
     except CLIError as exc:
         print(f"unetseg: error: {exc}", file=sys.stderr)
