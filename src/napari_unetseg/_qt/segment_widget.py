@@ -357,13 +357,13 @@ class SegmentWidget(ui.DockWidget):
         self,
         layer: Image,
         result: SegmentResult,
-        shape: tuple[int, ...] | None = None,
-        model: str | None = None,
+        shape: tuple[int, ...],
+        model: str,
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self.status.setText("The image was closed; its result was dropped.")
             return
-        if shape is not None and tuple(layer_data(layer).shape) != shape:
+        if tuple(layer_data(layer).shape) != shape:
             self.status.setText(
                 f"{layer.name!r} changed shape during the run; its result was dropped."
             )
@@ -406,7 +406,7 @@ class SegmentWidget(ui.DockWidget):
         hint = f"\n{unsure}" if unsure else ""
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
         # the model that made these labels, whatever the box shows by now
-        self._last_run = (layer, model or self.model_combo.model_name())
+        self._last_run = (layer, model)
         self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
         # What was done to the input before prediction: grey from RGB, the object size.
@@ -505,11 +505,12 @@ class SegmentWidget(ui.DockWidget):
             info = f"{info}. {self._default_reason}"
         self.model_info.setText(info)
         # a 3D model always reads the whole stack
+        dims = self.model_combo.spatial_dims() if model and layer is not None else None
         stack = layer is not None and layer.ndim >= 3
-        self.plane_check.setEnabled(stack and bool(model) and self.model_combo.spatial_dims() == 2)
+        self.plane_check.setEnabled(stack and dims == 2)
         self.plane_check.setToolTip(
             "A 3D model segments the whole stack."
-            if stack and model and self.model_combo.spatial_dims() == 3
+            if stack and dims == 3
             else "For a stack and a 2D model: segment only the plane shown in the viewer."
         )
         ready = layer is not None and bool(model) and not self.runner.busy

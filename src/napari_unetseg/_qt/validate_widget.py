@@ -57,6 +57,10 @@ if TYPE_CHECKING:
     from ..core.metrics import EvaluationResult
 
 
+#: Why Evaluate is off while both boxes hold one layer.
+SAME_LAYER = "Prediction and ground truth are the same layer: choose two layers."
+
+
 class ValidateWidget(ui.DockWidget):
     """Compare a prediction with ground truth (napari dock widget "Validate")."""
 
@@ -263,7 +267,7 @@ class ValidateWidget(ui.DockWidget):
         if not self._user_chose and self.pred_combo.layer() is self.gt_combo.layer():
             self._pick_defaults()
 
-    def _pick_defaults(self, *_: Any) -> None:
+    def _pick_defaults(self) -> None:
         """Two different layers when there are two: the prediction is the top
         segmentation of ours (``[unet]``) or else the top layer; the ground truth the top
         other layer that is not an output of ours."""
@@ -362,13 +366,10 @@ class ValidateWidget(ui.DockWidget):
         self.command_button.setEnabled(pred is not None and gt is not None and not same)
         missing = "Open two Labels layers (prediction and ground truth) first."
         if same:
-            missing = "Prediction and ground truth are the same layer: choose two layers."
-            self.run_button.setToolTip(missing)
-            self.summary.setText(missing)
+            self.run_button.setToolTip(SAME_LAYER)
+            self.summary.setText(SAME_LAYER)
             return
-        if self.summary.text() == (
-            "Prediction and ground truth are the same layer: choose two layers."
-        ):
+        if self.summary.text() == SAME_LAYER:
             self.summary.setText("Choose two Labels layers and press Evaluate.")
         masks = [] if pred is not None and gt is not None else self._masks_as_images()
         if masks:  # a mask file (PNG, TIFF) that napari opened as an image
