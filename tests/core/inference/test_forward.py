@@ -68,3 +68,20 @@ def test_uncertainty_channel_is_the_variance_over_flips() -> None:
             ]
         )
     torch.testing.assert_close(out[:, -1], fg.var(0, unbiased=False), atol=1e-5, rtol=1e-4)
+
+
+def test_blending_buffers_follow_the_forward_pass_off_the_gpu() -> None:
+    # After TileForward falls back to the CPU, predict_tiled moves the band buffers there
+    # too (a GPU too full for one tile has no room for its outputs either; measured on
+    # an H200 in docs/benchmarks.md). "meta" stands in for the second device.
+    from napari_unetseg.core.inference.blending import BandAccumulator, BandWriter
+    from napari_unetseg.core.normalize import Layout
+
+    labels = np.zeros((8, 8), np.uint8)
+    layout = Layout(shape=(8, 8), channel_axis=None, spatial_axes=(0, 1), leading_axes=())
+    writer = BandWriter(layout, 2, labels, None, None)
+    acc = BandAccumulator(2, (8, 8), (8, 8), (8, 8), torch.ones(8, 8), writer, torch.device("cpu"))
+    acc.follow(torch.device("cpu"))
+    assert acc.acc.device.type == "cpu"
+    acc.follow(torch.device("meta"))
+    assert {t.device.type for t in (acc.acc, acc.wsum, acc.weights)} == {"meta"}

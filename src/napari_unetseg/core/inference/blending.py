@@ -138,6 +138,13 @@ class BandAccumulator:
     def nbytes(self) -> int:
         return (self.acc.numel() + self.wsum.numel()) * 4
 
+    def follow(self, device: torch.device) -> None:
+        """Move the buffers to ``device`` (the CPU, once the forward pass fell back there:
+        a GPU too full for one tile has no room for the tiles' outputs either)."""
+        if self.acc.device != device:
+            self.acc, self.wsum = self.acc.to(device), self.wsum.to(device)
+            self.weights = self.weights.to(device)
+
     def add(self, lead: tuple[int, ...], start: tuple[int, ...], out: torch.Tensor) -> None:
         """Accumulate one tile's (n_out, *tile) output at ``start``."""
         if lead != self.lead:

@@ -36,14 +36,15 @@ def auto_batch_size(bundle: ModelBundle, tile: tuple[int, ...], device: torch.de
 
 
 class TileForward:
-    """Class probabilities of batches of tiles, float32, on the device of the band buffers.
+    """Class probabilities of batches of tiles, float32, on the device the network ran on.
 
     Owns the prepared network (:func:`~.network.inference_network`), the device it runs
     on and the number of tiles per forward pass. With ``tta`` the output is the mean over
     all flips of the spatial axes; with ``variance`` one more channel holds the variance
     of the foreground probability over the flips. On out-of-memory the batch size is
     halved; at one tile per batch the network moves to the CPU with a warning (``device``
-    and ``batch_size`` then say where and how it ran).
+    and ``batch_size`` then say where and how it ran, and the outputs come back on the
+    CPU: the caller moves its blending buffers there too, as the GPU is full).
     """
 
     def __init__(
@@ -57,7 +58,7 @@ class TileForward:
         variance: bool = False,
     ) -> None:
         self.bundle, self.amp_dtype, self.variance = bundle, amp_dtype, variance
-        self.output_device = self.device = device
+        self.asked_device = self.device = device
         self.batch_size = batch_size
         self.flips = flip_sets(bundle.spatial_dims, tta)
         self.network = inference_network(bundle.network, device, bundle.spatial_dims)
@@ -79,7 +80,8 @@ class TileForward:
                 if not dev.is_out_of_memory(exc):
                     raise
                 self._recover_from_out_of_memory(exc, tuple(x.shape[2:]))
-        return torch.cat(outs)
+        # After a fallback within this batch, the chunks before it are still on the GPU.
+        return torch.cat([o.to(self.device) for o in outs])
 
     def _recover_from_out_of_memory(self, exc: BaseException, tile: tuple[int, ...]) -> None:
         """Halve the batch; at one tile, move to the CPU; on the CPU at one tile, give up."""
@@ -111,7 +113,7 @@ class TileForward:
             x = x.contiguous(memory_format=fmt)
         mean = sq = None
         # Autocast only where the caller chose it: after a fallback to the CPU, run fp32.
-        amp_dtype = self.amp_dtype if d == self.output_device else None
+        amp_dtype = self.amp_dtype if d == self.asked_device else None
         with torch.inference_mode(), dev.autocast(d, amp_dtype):
             for f in self.flips:
                 xi = torch.flip(x, f) if f else x
@@ -128,4 +130,4 @@ class TileForward:
                 fgm = mean[:, :1] if one_class else 1.0 - mean[:, :1]
                 var = (sq / len(self.flips) - fgm * fgm).clamp_min(0.0)
                 mean = torch.cat([mean, var], 1)
-        return mean.to(self.output_device)
+        return mean
