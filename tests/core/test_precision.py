@@ -73,3 +73,24 @@ def test_prediction_says_which_precision_ran() -> None:
     assert auto.stats["precision_reason"]
     assert fp32.stats["precision"] == "fp32"
     assert (auto.labels == fp32.labels).mean() >= 0.99
+
+
+def test_on_cuda_auto_keeps_fp32_where_the_reduced_precision_is_not_faster() -> None:
+    # The rule the timed check feeds (check_speed times both on a CUDA device; the H200
+    # figures are in docs/benchmarks.md, "On a GPU").
+    cuda = torch.device("cuda:0")
+    slower = P.decide(torch.bfloat16, cuda, 0.9999, times=(0.0018, 0.0023))
+    assert slower.dtype is None
+    assert (
+        slower.reason
+        == "fp32 (auto: bf16 was not faster on cuda:0: 2.3 ms against 1.8 ms per batch)"
+    )
+    barely = P.decide(torch.bfloat16, cuda, 0.9999, times=(0.0020, 0.0019))  # 5 % is noise
+    assert barely.dtype is None
+    faster = P.decide(torch.float16, cuda, 0.9999, times=(0.0030, 0.0015))
+    assert faster.dtype is torch.float16 and "2.00x faster" in faster.reason
+    # agreement is checked first: a faster precision that changes the labels is not used
+    assert P.decide(torch.bfloat16, cuda, 0.99, times=(0.003, 0.001)).dtype is None
+    # off CUDA nothing is timed
+    assert P.check_speed(_model(5), CPU, torch.bfloat16) is None
+    assert P.decide(torch.bfloat16, CPU, 0.9999).reason.endswith("agree with fp32)")

@@ -116,10 +116,11 @@ def memory_format(device: torch.device, spatial_dims: int) -> torch.memory_forma
     """Channels-last layout where it was measured to be faster (see docs/benchmarks.md).
 
     On the CPU, oneDNN convolutions run 1.2-1.4x faster on channels-last tensors (no
-    reorder of every feature map to its blocked layout and back). GPU layouts are left
-    at PyTorch's default until they are measured.
+    reorder of every feature map to its blocked layout and back). On CUDA (an H200,
+    cuDNN) the shipped models ran as fast or faster: 2D 1.10x / 1.13x (fp32 / bf16), 3D
+    1.00x / 1.16x. Other devices (MPS) keep PyTorch's default, not measured.
     """
-    if device.type != "cpu":
+    if device.type not in ("cpu", "cuda"):
         return None
     return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
 

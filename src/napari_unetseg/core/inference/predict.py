@@ -25,6 +25,11 @@ from .forward import TileForward, auto_batch_size
 from .grid import BLENDS, blend_weights, halo_overlap, halo_weights, resolve_tile_size
 from .reader import TileReader
 
+#: Batches of tiles for a CUDA device are copied into page-locked host memory first, so
+#: the transfer can overlap the previous batch's forward pass (docs/benchmarks.md, "On
+#: a GPU", measures it against plain pageable copies).
+PIN_HOST_MEMORY = True
+
 
 @dataclass
 class TileProgress:
@@ -232,7 +237,14 @@ def predict_tiled(
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
     reader = TileReader(
-        image, layout, normalizer, tile, overlap, bs, pin=device.type == "cuda", starts=tile_starts
+        image,
+        layout,
+        normalizer,
+        tile,
+        overlap,
+        bs,
+        pin=PIN_HOST_MEMORY and device.type == "cuda",
+        starts=tile_starts,
     )
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
@@ -246,7 +258,9 @@ def predict_tiled(
     done = 0
     try:
         for batch in reader:
-            for (lead, start), tile_out in zip(batch.where, forward(batch.x)):
+            probabilities = forward(batch.x)
+            accumulator.follow(probabilities.device)
+            for (lead, start), tile_out in zip(batch.where, probabilities):
                 accumulator.add(lead, start, tile_out)
             done += len(batch.where)
             yield TileProgress(done, reader.total_tiles)
