@@ -42,3 +42,15 @@ def test_registry_lists_shipped_and_session_models(tmp_path) -> None:
     assert "mine" not in reg and len(calls) == 3
     with pytest.raises(KeyError):
         reg.get("nope")
+
+
+def test_training_layout_is_channels_last_where_it_was_measured_faster() -> None:
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda:0"), torch.device("mps")
+    bf16 = torch.bfloat16
+    assert devices.training_memory_format(cpu, 2, None) is None  # slower on an AVX2 CPU
+    assert devices.training_memory_format(cpu, 2, bf16) is torch.channels_last
+    assert devices.training_memory_format(cpu, 3, None) is torch.channels_last_3d
+    assert devices.training_memory_format(cpu, 3, bf16) is torch.channels_last_3d
+    assert devices.training_memory_format(cuda, 2, None) is torch.channels_last
+    assert devices.training_memory_format(cuda, 3, bf16) is torch.channels_last_3d
+    assert devices.training_memory_format(mps, 2, None) is None  # not measured

@@ -243,10 +243,10 @@ def test_new_3d_model_smoke():
     assert api.predict(image, model).shape == image.shape
 
 
-@pytest.mark.parametrize("precision, channels_last", [("fp32", True), ("bf16", False)])
-def test_3d_cpu_training_runs_channels_last_in_fp32_and_gives_plain_weights(
-    precision, channels_last
-):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_3d_cpu_training_runs_channels_last_and_gives_plain_weights(precision):
+    # channels-last in float32 (653 vs 1,116 ms a step on an AVX2 CPU) and in bf16 (571 vs
+    # 1,043 ms on a Zen 4 with native bf16); docs/benchmarks.md
     image, labels = synthetic_nuclei((16, 32, 32), seed=0)
     scribbles = synthetic_scribbles(labels, 6, 6, seed=0)
     start = tiny(3)
@@ -273,7 +273,7 @@ def test_3d_cpu_training_runs_channels_last_in_fp32_and_gives_plain_weights(
     )
     hook.remove()
     assert f"on cpu in {precision}," in records[0].message  # the run says its arithmetic
-    assert seen and all(s == (channels_last, channels_last) for s in seen)
+    assert seen and all(s == (True, True) for s in seen)
     assert model.history["steps"] == 3
     assert all(p.is_contiguous() for p in model.network.parameters())
     assert api.predict(image, model).shape == image.shape
