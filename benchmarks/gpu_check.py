@@ -8,10 +8,10 @@ an H200) and what docs/benchmarks.md's "On a GPU" section records:
    synthetic nuclei, CPU float32 vs CUDA float32 vs CUDA ``precision='auto'``: labels
    equal, Dice against the synthetic truth, and the precision the check chose;
 2. **speed**: ``predict_tiled`` on a large 2D image and 3D volume, float32 / bf16 x
-   PyTorch's layout / channels-last x ``cudnn.benchmark`` off / on, batch size chosen by
-   the engine; with the share of the time the GPU computes (the network alone on the
+   PyTorch's layout / channels-last, ``cudnn.benchmark`` off / on, and ``auto``, batch
+   size chosen by the engine; with the share of the time the GPU computes (the network alone on the
    same number of tiles) and MONAI's ``sliding_window_inference`` on the same prepared
-   network, batch and dtype;
+   network, batch and dtype; pinned vs pageable host memory for the tiles' transfer;
 3. **out of memory**: a real CUDA out-of-memory (``set_per_process_memory_fraction``)
    while the engine's batch size, chosen from the free memory, does not fit: the batch is
    halved until it fits and the labels equal the unconstrained run's; with too little for
@@ -46,9 +46,11 @@ import torch
 
 from napari_unetseg import api
 from napari_unetseg.api import drain
+from napari_unetseg.core import devices as devices_mod
 from napari_unetseg.core.inference import forward as forward_mod
 from napari_unetseg.core.inference import inference_network, predict_tiled
 from napari_unetseg.core.inference import network as network_mod
+from napari_unetseg.core.inference import predict as predict_mod
 from napari_unetseg.core.synthetic import synthetic_nuclei
 from napari_unetseg.core.synthetic.scribbles import synthetic_scribbles
 
@@ -208,21 +210,30 @@ def monai_time(bundle: Any, image: np.ndarray, tile: tuple, bs: int, device: str
     return median_time(run, device, 2)
 
 
+#: (precision asked, channels-last, cudnn.benchmark, pinned host memory). The first row
+#: is the engine before the GPU was measured (PyTorch's layout; fp32 and bf16), the
+#: last the engine's defaults now (``auto``).
+VARIANTS = (
+    ("fp32", False, False, True),
+    ("fp32", True, False, True),
+    ("fp32", True, False, False),
+    ("bf16", False, False, True),
+    ("bf16", True, False, True),
+    ("bf16", True, False, False),
+    ("bf16", True, True, True),
+    ("auto", True, False, True),
+)
+
+
 def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
     rows = []
     for case, model in (("2d-large", "nuclei-2d"), ("3d-large", "nuclei-3d")):
         image, truth = data[case]
         bundle = api.load_model(model)
         base = None
-        for dtype_name, cl, bench in (
-            ("fp32", False, False),
-            ("fp32", True, False),
-            ("bf16", False, False),
-            ("bf16", True, False),
-            ("bf16", False, True),
-            ("bf16", True, True),
-        ):
+        for dtype_name, cl, bench, pin in VARIANTS:
             torch.backends.cudnn.benchmark = bench
+            predict_mod.PIN_HOST_MEMORY = pin
             with layout(cl):
                 sec, res = median_time(
                     lambda b=bundle, im=image, d=dtype_name: drain(
@@ -232,7 +243,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
                     reps,
                 )
                 st = res.stats
-                dtype = torch.bfloat16 if dtype_name == "bf16" else None
+                dtype = torch.bfloat16 if st["precision"] == "bfloat16" else None
                 net_s = network_only(
                     bundle, st["n_tiles"], st["tile_size"], st["batch_size"], device, dtype
                 )
@@ -246,9 +257,10 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
                 [
                     case,
                     f"{image.shape}",
-                    dtype_name,
+                    f"{dtype_name} ({st['precision']})",
                     "channels-last" if cl else "default",
                     "on" if bench else "off",
+                    "pinned" if pin else "pageable",
                     st["batch_size"],
                     st["n_tiles"],
                     round(sec, 3),
@@ -262,6 +274,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
             RESULTS["speed"] = rows
             print("speed row:", " | ".join(_cell(c) for c in rows[-1]), flush=True)
         torch.backends.cudnn.benchmark = False
+        predict_mod.PIN_HOST_MEMORY = True
     table(
         f"Speed: predict_tiled on {device} (median of {reps} warm runs)",
         [
@@ -270,6 +283,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
             "dtype",
             "layout",
             "cudnn.benchmark",
+            "host copy",
             "batch",
             "tiles",
             "s",
@@ -413,6 +427,78 @@ def part_training(data: dict, device: str, seconds: float) -> None:
     )
 
 
+@contextlib.contextmanager
+def training_layout(channels_last: bool) -> Iterator[None]:
+    """Force the layout a training run keeps its network and batches in."""
+    saved = devices_mod.training_memory_format
+
+    def fmt(device: torch.device, spatial_dims: int, amp: Any) -> torch.memory_format | None:
+        if not channels_last:
+            return None
+        return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
+
+    devices_mod.training_memory_format = fmt
+    try:
+        yield
+    finally:
+        devices_mod.training_memory_format = saved
+
+
+def _train_steps(image: np.ndarray, labels: np.ndarray, device: str, prec: str, sec: float):
+    bundle = api.train(
+        image, labels, label_mode="dense", device=device, precision=prec, time_limit=sec, seed=0
+    )
+    run = bundle.history.get("runs", [bundle.history])[-1]
+    return run["steps"], run["duration_s"]
+
+
+def part_training_speed(data: dict, device: str, seconds: float, profile: bool) -> None:
+    """Step time of new models on dense labels: float32 / bf16 x PyTorch's layout /
+    channels-last, then a profile of where a 3D run's time goes."""
+    rows = []
+    image, truth = data["2d"]  # warm-up: CUDA context, cuDNN, kernels
+    _train_steps(image, (truth > 0).astype(np.uint8), device, "fp32", 3)
+    for dims in ("2d", "3d"):
+        image, truth = data[dims]
+        labels = (truth > 0).astype(np.uint8)
+        for prec, cl in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
+            with training_layout(cl):
+                steps, dur = _train_steps(image, labels, device, prec, seconds)
+            rows.append(
+                [
+                    dims,
+                    prec,
+                    "channels-last" if cl else "default",
+                    steps,
+                    round(dur, 1),
+                    f"{1000 * dur / max(steps, 1):.0f}",
+                ]
+            )
+            print("training row:", rows[-1], flush=True)
+    RESULTS["training_speed"] = rows
+    table(
+        f"Training step time on {device} ({seconds:.0f} s runs, validation included)",
+        ["dims", "precision", "layout", "steps", "s", "ms / step"],
+        rows,
+    )
+    if not profile:
+        return
+    import cProfile
+    import io
+    import pstats
+
+    for dims in ("2d", "3d"):
+        image, truth = data[dims]
+        prof = cProfile.Profile()
+        prof.enable()
+        _train_steps(image, (truth > 0).astype(np.uint8), device, "auto", seconds)
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(18)
+        print(f"\n### Profile of a {dims} training run on {device} (tottime)\n")
+        print(out.getvalue()[-6000:], flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
@@ -422,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-seconds", type=float, default=25.0)
     p.add_argument("--parts", nargs="+", default=["agreement", "oom", "training", "speed"])
     p.add_argument("--no-monai", action="store_true")
+    p.add_argument("--profile", action="store_true", help="training_speed: cProfile a run")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     RESULTS["machine"] = {
@@ -436,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         "speed": lambda: part_speed(data, args.device, args.reps, not args.no_monai),
         "oom": lambda: part_oom(data, args.device),
         "training": lambda: part_training(data, args.device, args.train_seconds),
+        "training_speed": lambda: part_training_speed(
+            data, args.device, args.train_seconds, args.profile
+        ),
     }
     for name in args.parts:
         t0 = time.perf_counter()
