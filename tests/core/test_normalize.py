@@ -127,3 +127,17 @@ def test_grey_for_model_leaves_other_images_alone(shape, axis, channels) -> None
     image = np.zeros(shape, np.uint8)
     out, out_axis, message = grey_for_model(image, axis, channels)
     assert out is image and out_axis == axis and message == ""
+
+
+def test_constant_is_relative_to_the_magnitude_of_the_values() -> None:
+    # values near 1e-15 that vary are an image (the former absolute 1e-12 made it blank)
+    tiny = Normalizer(np.array([1e-15]), np.array([3e-15]))
+    np.testing.assert_allclose(tiny(np.array([[1e-15, 2e-15, 3e-15]])), [[0.0, 0.5, 1.0]])
+    # a span of rounding noise around 1 is a constant image: it maps to 0
+    flat = Normalizer(np.array([1.0]), np.array([1.0 + 1e-15]))
+    assert flat.scale[0] == 1.0
+    # statistics beyond float32 (a float64 image in units of 1e300) are kept in float64
+    huge = Normalizer(np.array([1e300]), np.array([3e300]))
+    out = huge(np.array([[1e300, 2e300, 3e300]]))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.0, 0.5, 1.0]], atol=1e-6)

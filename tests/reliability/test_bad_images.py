@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tifffile
@@ -15,6 +17,7 @@ from reliability_matrix import (
 )
 
 from napari_unetseg import api
+from napari_unetseg.api import drain
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.guards import MemoryGuardError, NonFiniteWarning
 
@@ -350,3 +353,23 @@ def test_training_on_complex_refused():
     with pytest.raises(ValueError) as info:
         api.train(np.ones((32, 32), np.complex64), labels, steps=1)
     assert_api_refused(info, "complex-valued")
+
+
+@case(
+    "images/extreme-float-range",
+    "API",
+    "a float64 image in units of 1e300, 1e-20 or 1e-40, resampled to the model's object size",
+    "the same labels as the image in plain units, no overflow warning",
+    refused=False,
+)
+@pytest.mark.parametrize("unit", [1e300, 1e-20, 1e-40])
+def test_extreme_float_range_segments_like_plain_units(unit):
+    image = _nuclei((96, 96))
+    plain = api.predict(image, "nuclei-2d", object_size=30)
+    assert plain.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # float32 overflow, 0 / 0, ...
+        scaled = api.predict(image.astype(np.float64) * unit, "nuclei-2d", object_size=30)
+        auto = drain(api.predict_iter(image.astype(np.float64) * unit, "nuclei-2d"))
+    np.testing.assert_array_equal(scaled, plain)
+    assert "objects above Otsu's threshold" in auto.stats["object_size"]["message"]

@@ -365,6 +365,12 @@ def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarra
     return np.asarray(image[idx])
 
 
+def working_dtype(dtype: np.dtype) -> type:
+    """float64 for float64 (and wider) images, whose values float32 may overflow or round
+    away; float32 for everything else (integers up to 64 bits fit float32's range)."""
+    return np.float64 if dtype.kind == "f" and dtype.itemsize >= 8 else np.float32
+
+
 class Normalizer:
     """Percentile normalization with statistics fixed for one image.
 
@@ -378,15 +384,24 @@ class Normalizer:
     def __init__(
         self, lo: np.ndarray, hi: np.ndarray, clip: tuple[float | None, float | None] | None = None
     ) -> None:
-        self.lo = np.asarray(lo, dtype=np.float32).reshape(-1)
-        span = np.asarray(hi, dtype=np.float32).reshape(-1) - self.lo
-        # A constant image (span 0) must not divide by zero: it maps to 0.
-        self.scale = np.where(span > 1e-12, 1.0 / np.maximum(span, 1e-12), 1.0).astype(np.float32)
+        lo64 = np.asarray(lo, dtype=np.float64).reshape(-1)
+        span = np.asarray(hi, dtype=np.float64).reshape(-1) - lo64
+        # A constant image maps to 0. "Constant" is relative to the values' magnitude (a
+        # span of 1e-15 is an image of values near 1e-15, rounding noise near 1), so that
+        # images in any unit are scaled alike.
+        magnitude = np.maximum(np.abs(lo64), np.abs(lo64 + span))
+        varies = (span > 1e-12 * magnitude) & (span > 1e-300)
+        scale64 = np.where(varies, 1.0 / np.where(varies, span, 1.0), 1.0)
+        with np.errstate(over="ignore"):  # beyond float32: Inf, and the float64 path runs
+            self.lo, self.scale = lo64.astype(np.float32), scale64.astype(np.float32)
+        #: float64 statistics, used where float32 would overflow or round the image away
+        #: (float64 images, e.g. values of 1e300 or a span of 1e-20).
+        self.lo64, self.scale64 = lo64, scale64
         #: Optional (min, max) bounds applied after scaling (imported preprocessing).
         self.clip = clip
         #: Statistics that leave values as they are (a model that takes normalized input),
         #: and statistics that keep finite values finite: both save passes over each block.
-        self.identity = bool(np.all(self.lo == 0.0) and np.all(self.scale == 1.0))
+        self.identity = bool(np.all(lo64 == 0.0) and np.all(scale64 == 1.0))
         self.finite = bool(np.isfinite(self.lo).all() and np.isfinite(self.scale).all())
 
     @classmethod
@@ -402,7 +417,7 @@ class Normalizer:
             raise ValueError(f"Unknown normalization mode {p['mode']!r}.")
         raw = strided_sample(image)
         finite_policy(raw)  # the NaN / Inf policy (docs/reliability.md): refuse or warn
-        sample = raw.astype(np.float32, copy=False)
+        sample = raw.astype(working_dtype(raw.dtype), copy=False)
         if layout.channel_axis is not None:
             sample = np.moveaxis(sample, layout.channel_axis, 0).reshape(
                 sample.shape[layout.channel_axis], -1
@@ -421,11 +436,17 @@ class Normalizer:
     def __call__(self, block: np.ndarray) -> np.ndarray:
         """Normalize a channels-first block ``(C, *spatial)`` to float32."""
         block = np.asarray(block)
-        out = block.astype(np.float32)  # always a copy: scaled in place below
-        shape = (-1,) + (1,) * (out.ndim - 1)
-        if not self.identity:
-            out -= self.lo.reshape(shape) if self.lo.size > 1 else self.lo[0]
-            out *= self.scale.reshape(shape) if self.scale.size > 1 else self.scale[0]
+        shape = (-1,) + (1,) * (block.ndim - 1)
+        if not self.identity and (working_dtype(block.dtype) == np.float64 or not self.finite):
+            lo, scale = self.lo64, self.scale64
+            wide = (block - lo.reshape(shape)) * scale.reshape(shape)
+            with np.errstate(over="ignore"):  # an outlier beyond float32: Inf, then 0 below
+                out = wide.astype(np.float32)
+        else:
+            out = block.astype(np.float32)  # always a copy: scaled in place below
+            if not self.identity:
+                out -= self.lo.reshape(shape) if self.lo.size > 1 else self.lo[0]
+                out *= self.scale.reshape(shape) if self.scale.size > 1 else self.scale[0]
         # Integers scaled by finite statistics stay finite; only floats can hold NaN / Inf.
         if block.dtype.kind not in "biu" or not self.finite:
             finite = np.isfinite(out)

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .normalize import working_dtype
+
 #: Largest number of voxels the estimator reads; bigger images are strided in Y/X.
 MAX_ESTIMATE_VOXELS = 2**23
 #: Resampling factors are kept within these bounds (memory and sanity).
@@ -201,7 +203,8 @@ def _plane_stack(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int]
             idx[a] = shape[a] // 2
     for a in keep[-2:]:
         idx[a] = slice(None, None, step)
-    arr = np.asarray(image[tuple(idx)], dtype=np.float32)
+    raw = np.asarray(image[tuple(idx)])
+    arr = raw.astype(working_dtype(raw.dtype), copy=False)
     if c is not None:
         arr = np.moveaxis(arr, sum(1 for a in range(c) if not isinstance(idx[a], int)), 0)
         flat = arr.reshape(arr.shape[0], -1)
@@ -210,7 +213,13 @@ def _plane_stack(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int]
         span = np.where(span > 0, span, 1.0)
         bshape = (-1,) + (1,) * (arr.ndim - 1)
         arr = ((arr - lo.reshape(bshape)) / span.reshape(bshape)).mean(0)
-    return arr, step
+    elif arr.dtype == np.float64:  # scaled first, as float32 may overflow or round it away
+        finite = arr[np.isfinite(arr)]
+        if finite.size:
+            lo, hi = np.percentile(finite, [1, 99.8])
+            arr = (arr - lo) / (hi - lo if hi > lo else 1.0)
+    with np.errstate(over="ignore"):  # outliers beyond float32 become Inf, left out below
+        return arr.astype(np.float32), step
 
 
 def estimate_object_size(image: Any, channel_axis: int | None = None) -> SizeEstimate:
@@ -406,7 +415,7 @@ def resample(
 ) -> np.ndarray:
     """Resample an array to exactly ``shape`` (its trailing axes; leading axes kept).
 
-    Linear (``order=1``) in float32 with a gaussian pre-filter on shrinking axes
+    Linear (``order=1``) in float32 (float64 for float64 input) with a gaussian pre-filter on shrinking axes
     (``antialias``), or nearest (``order=0``) in the array's dtype, for labels.
     ``shape`` may name fewer axes than the array: they are its last axes, and a
     ``channel_axis`` is left untouched.
@@ -426,13 +435,14 @@ def resample(
         ]
         out = arr[np.ix_(*idx)]
     else:
-        src = arr.astype(np.float32, copy=False)
+        # float64 images stay float64 (float32 may overflow or round their values away)
+        src = arr.astype(working_dtype(arr.dtype), copy=False)
         if antialias:
             sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) if z < 1 else 0.0 for z in zoom]
             if any(sigma):
                 src = ndimage.gaussian_filter(src, sigma)
         out = ndimage.zoom(
-            src, zoom, order=order, mode="nearest", grid_mode=True, output=np.float32
+            src, zoom, order=order, mode="nearest", grid_mode=True, output=src.dtype
         )
         if out.shape != target:  # zoom rounds; guarantee the exact shape
             out = out[tuple(slice(0, t) for t in target)]
