@@ -107,6 +107,24 @@ class ImageData:
     provenance: dict[str, Any] | None = None
     affine: tuple[tuple[float, ...], ...] | None = None
 
+    def __post_init__(self) -> None:
+        # A pixel size of 0, below 0 or NaN in a file's metadata is no size. The image is
+        # read without pixel sizes, with a warning (one axis in pixels beside others in
+        # µm would make a false anisotropy; without sizes a stack's Z step is measured
+        # from its objects), instead of resampling by 0 or by NaN later.
+        bad = [i for i, s in enumerate(self.scale) if not (np.isfinite(s) and s > 0)]
+        if not bad:
+            return
+        letters = ", ".join(self.axes[i] for i in bad)
+        values = ", ".join(f"{self.scale[i]:g}" for i in bad)
+        warnings.warn(
+            f"{self.name}: the file gives a pixel size of {values} along {letters}, which is "
+            "not a size; the image is read without pixel sizes.",
+            UserWarning,
+            stacklevel=3,
+        )
+        self.scale, self.units = (1.0,) * len(self.scale), None
+
     @property
     def is_rgb(self) -> bool:
         """Colour samples (3 or 4 of them) on the last axis, as napari shows RGB(A)."""
@@ -462,8 +480,9 @@ def _ome_pixels(xml: str | None) -> dict[str, Any]:
     if pixels is not None:
         for ax in _SPATIAL:
             size = pixels.get(f"PhysicalSize{ax}")
-            if size is not None:
-                meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
+            with contextlib.suppress(ValueError):  # not a number: no size for that axis
+                if size is not None:
+                    meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
         channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
         names += channels
         if all(channels):

@@ -38,7 +38,7 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.options import check_budget, check_model_config
+from .core.training.options import check_budget, check_model_config, check_whole
 
 __all__ = [
     "ModelBundle",
@@ -386,6 +386,7 @@ def train_iter(
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     teacher = arguments.pop("teacher")
     check_budget(steps, time_limit)  # before the forest teacher's share of the time
+    check_whole("n_classes", n_classes)
     check_model_config(model_config)
     if isinstance(images, (list, tuple)) and not images:
         raise ValueError("No images to train on: give at least one image and its labels.")

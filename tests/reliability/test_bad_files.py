@@ -461,3 +461,27 @@ def test_overwrite_refuses_a_store_we_did_not_write(capsys, tmp_path, image_file
         match="not written by napari-unetseg",
     )
     assert_untouched(before)
+
+
+@case(
+    "files/pixel-size-not-a-size",
+    "CLI",
+    "`predict` on an OME-TIFF stack whose PhysicalSizeX is 0, -0.5 or NaN",
+    "a warning; the stack is read without pixel sizes and segmented",
+    refused=False,
+)
+@pytest.mark.parametrize("size", [0.0, -0.5, float("nan")])
+def test_pixel_size_that_is_not_a_size(capsys, tmp_path, size):
+    src, out = tmp_path / "stack.ome.tif", tmp_path / "stack_labels.tif"
+    stack = synthetic_nuclei((8, 48, 48), seed=5)[0]
+    meta = {"axes": "ZYX", "PhysicalSizeX": size, "PhysicalSizeY": 0.3, "PhysicalSizeZ": 1.0}
+    tifffile.imwrite(src, stack, ome=True, metadata=meta)
+    from napari_unetseg._io import read_image
+
+    with pytest.warns(UserWarning, match=r"pixel size of \S+ along X, which is not a size"):
+        image = read_image(src)
+    assert image.scale == (1.0, 1.0, 1.0) and image.units is None
+    rc, _, err = run_cli(capsys, "predict", src, "-o", out)
+    assert rc == 0, err
+    assert "which is not a size; the image is read without pixel sizes" in err
+    assert tifffile.imread(out).shape == stack.shape

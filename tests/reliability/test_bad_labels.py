@@ -350,6 +350,7 @@ def test_depth_zero_cli(capsys, files, pair):
             ("nan-seconds", {"time_limit": float("nan")}),
             ("infinite-seconds", {"time_limit": float("inf")}),
             ("fractional-steps", {"steps": 1.5}),
+            ("nan-steps", {"steps": float("nan")}),
         ]
     ],
 )
@@ -357,3 +358,24 @@ def test_budget_that_never_ends_is_refused(pair, budget):
     with pytest.raises(ValueError) as info:
         api.train(pair[0], pair[1], **budget)
     assert_api_refused(info, "must be")
+
+
+@pytest.mark.parametrize(
+    "n_classes",
+    [
+        pytest.param(
+            n,
+            marks=case(
+                f"labels/n-classes-{name}",
+                "API",
+                f"`api.train(..., n_classes={n!r})`",
+                "refused at once: a whole number of at least 1 (it trained a one-class model)",
+            ),
+        )
+        for name, n in [("zero", 0), ("negative", -1), ("fractional", 1.5)]
+    ],
+)
+def test_class_count_under_one_is_refused(pair, n_classes):
+    with pytest.raises(ValueError) as info:
+        api.train(pair[0], pair[1], n_classes=n_classes, steps=1)
+    assert_api_refused(info, "n_classes must be a whole number of at least 1")

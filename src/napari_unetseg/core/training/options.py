@@ -72,6 +72,7 @@ class TrainOptions:
         if self.label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}.")
         check_budget(steps, time_limit)
+        check_whole("n_classes", self.n_classes)
         check_model_config(self.model_config)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
@@ -103,15 +104,27 @@ def check_model_config(config: dict[str, Any] | None) -> None:
         raise ValueError(f"depth must be a whole number of at least 1, got {depth!r}.")
 
 
+def check_whole(name: str, value: Any) -> None:
+    """Refuse a value (unless None) that is not a whole number of at least 1."""
+    import math
+
+    if value is None:
+        return
+    number = None if isinstance(value, (bool, str)) else value
+    try:
+        ok = math.isfinite(float(number)) and float(number) == int(number) and int(number) >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}.")
+
+
 def check_budget(steps: Any, time_limit: Any) -> None:
     """Refuse a step count that is not a whole number of at least 1, or a time limit that
     is not a positive, finite number of seconds (NaN and infinity would never run out)."""
     import math
 
-    if steps is not None and (
-        isinstance(steps, (bool, str)) or not float(steps) == int(steps) or int(steps) < 1
-    ):
-        raise ValueError(f"steps must be a whole number of at least 1, got {steps!r}.")
+    check_whole("steps", steps)
     if time_limit is not None and (
         isinstance(time_limit, str) or not math.isfinite(float(time_limit)) or time_limit <= 0
     ):
