@@ -56,7 +56,9 @@ LAZY_BYTES = 1 << 30
 _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 #: Plain 2D image files (a grey or RGB(A) plane, no pixel size) read with imageio: photos
 #: and exports of microscopy images, and datasets such as the Data Science Bowl 2018.
-PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: What :func:`read_image` reads, in words, for the message about any other file.
+READ_FORMATS = "TIFF, OME-TIFF, OME-Zarr, NIfTI, PNG, JPEG, BMP, GIF or WebP"
 _LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
 
 
@@ -192,6 +194,16 @@ class TiffReadError(ValueError):
     """A file that is not a readable TIFF (a ``ValueError`` with one clear sentence)."""
 
 
+def _tiff_header(path: Path) -> bool:
+    """Whether a file starts as a TIFF does (classic or BigTIFF, either byte order)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
+
+
 def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     reason = str(reason).strip().rstrip(".") or type(reason).__name__
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
@@ -250,6 +262,11 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         )
     if path.name.lower().endswith(PLAIN_SUFFIXES):
         return _read_plain(path)
+    if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
+        raise TiffReadError(
+            f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
+            "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
+        )
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
         shape = tuple(series.shape)
@@ -326,15 +343,15 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
 
 
 def _read_plain(path: Path) -> ImageData:
-    """A PNG, JPEG or BMP file as one plane (``YX``, or ``YXS`` for RGB(A); grey with
-    alpha is its grey plane), pixel size 1.
+    """A PNG, JPEG, BMP, GIF or WebP file as one plane (``YX``, or ``YXS`` for RGB(A);
+    grey with alpha is its grey plane), pixel size 1.
 
     A grey image saved as RGB stays RGB here: the one-channel models take it as grey
     (``core.normalize.grey_for_model``), as they do an RGB TIFF.
     """
     import imageio.v3 as iio
 
-    kind = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")
+    kind = path.suffix.lstrip(".").upper().replace("JPG", "JPEG").replace("WEBP", "WebP")
     try:
         data = _palette_indices(path)
         if data is None:
@@ -344,6 +361,8 @@ def _read_plain(path: Path) -> ImageData:
         raise TiffReadError(
             f"{str(path)!r} is not a readable {kind} file ({reason or type(exc).__name__})."
         ) from exc
+    if data.ndim > 2 and data.shape[0] == 1:  # a GIF of one frame: (1, Y, X, 3)
+        data = data[0]
     if data.ndim == 3 and data.shape[-1] == 2:  # grey and alpha: the grey plane
         data = data[..., 0]
     if data.ndim == 3 and data.shape[-1] in (3, 4):

@@ -485,3 +485,39 @@ def test_pixel_size_that_is_not_a_size(capsys, tmp_path, size):
     assert rc == 0, err
     assert "which is not a size; the image is read without pixel sizes" in err
     assert tifffile.imread(out).shape == stack.shape
+
+
+@case(
+    "files/other-format",
+    "CLI",
+    "`predict` on a file of a format we do not read (a .czi), output file already there",
+    "refused in one sentence listing what is read and how to convert; output unchanged",
+)
+def test_other_format_refused(capsys, tmp_path, existing):
+    src = tmp_path / "scan.czi"
+    src.write_bytes(b"ZISRAWFILE" + bytes(200))
+    before = snapshot(existing)
+    assert_cli_refused(
+        capsys, "predict", src, "-o", existing, match="is not a file napari-unetseg reads"
+    )
+    assert_untouched(before)
+
+
+@case(
+    "files/gif-webp",
+    "CLI",
+    "`predict` on a GIF or a WebP plane",
+    "read as a plane (they were 'not a readable TIFF') and segmented",
+    refused=False,
+)
+@pytest.mark.parametrize("suffix", [".gif", ".webp"])
+def test_gif_and_webp_planes(capsys, tmp_path, suffix):
+    import imageio.v3 as iio
+
+    plane = synthetic_nuclei((48, 48), seed=5)[0]
+    src = tmp_path / f"plane{suffix}"
+    iio.imwrite(src, (plane / plane.max() * 255).astype(np.uint8))
+    out = tmp_path / "plane_labels.tif"
+    rc, _, err = run_cli(capsys, "predict", src, "-o", out)
+    assert rc == 0, err
+    assert tifffile.imread(out).shape == (48, 48)

@@ -159,3 +159,49 @@ def test_export_needs_a_zip(capsys, tmp_path):
     before = snapshot(out)
     assert_cli_refused(capsys, "export", "nuclei-2d", "--output", out, match="must end in .zip")
     assert_untouched(before)
+
+
+@case(
+    "models/package-zip-without-rdf",
+    "CLI",
+    "`predict --model photos.zip`, a zip that is no bioimage.io package, output already there",
+    "refused: it holds no rdf.yaml (a whole sentence, not the spec's cut-off message); "
+    "the output unchanged",
+)
+def test_zip_that_is_no_package(capsys, tmp_path, image_file):  # noqa: F811 - the fixture
+    import zipfile
+
+    photos = tmp_path / "photos.zip"
+    with zipfile.ZipFile(photos, "w") as z:
+        z.writestr("readme.txt", "holiday photos")
+    out = tmp_path / "labels.tif"
+    out.write_bytes(b"existing labels")
+    before = snapshot(out, photos)
+    assert_cli_refused(
+        capsys, "predict", image_file, "-m", photos, "-o", out, match="it holds no rdf.yaml"
+    )
+    assert_untouched(before)
+
+
+@case(
+    "models/export-unknown-licence",
+    "CLI",
+    "`export nuclei-2d --license CC-BY-40 --output model.zip`, file already there",
+    "refused in one sentence naming the closest SPDX ids (pydantic listed all 700); "
+    "the file unchanged",
+)
+def test_export_unknown_licence(capsys, tmp_path):
+    out = tmp_path / "model.zip"
+    out.write_bytes(b"existing package")
+    before = snapshot(out)
+    assert_cli_refused(
+        capsys,
+        "export",
+        "nuclei-2d",
+        "--license",
+        "CC-BY-40",
+        "--output",
+        out,
+        match=r"'CC-BY-40' is not an SPDX licence id \(closest: CC-BY-4.0",
+    )
+    assert_untouched(before)

@@ -199,6 +199,29 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _licence_id(bio: Any, licence: str) -> Any:
+    """``licence`` as the spec's SPDX id, or one sentence with the closest ids when it is
+    none (pydantic's own message lists all 700 of them)."""
+    import difflib
+    import typing
+
+    try:
+        return bio.LicenseId(licence)
+    except ValueError:
+        try:
+            from bioimageio.spec._internal.license_id import LicenseIdLiteral
+        except ImportError:  # an internal module: a later spec may move it
+            LicenseIdLiteral = None  # noqa: N806
+        known = typing.get_args(LicenseIdLiteral) if LicenseIdLiteral else ()
+        close = difflib.get_close_matches(str(licence), known, n=3, cutoff=0.5)
+        hint = (
+            f" (closest: {', '.join(close)})" if close else " (e.g. CC-BY-4.0, MIT, BSD-3-Clause)"
+        )
+        raise PackageError(
+            f"{licence!r} is not an SPDX licence id{hint}; see https://spdx.org/licenses/."
+        ) from None
+
+
 def _physical_axes(
     bundle: ModelBundle, pixel_size: tuple[float, ...] | None, unit: str | None
 ) -> tuple[str, list[float], str | None]:
@@ -384,6 +407,7 @@ def export_bioimageio(
             f"Model {bundle.name!r} was imported for prediction only; export the package "
             "it came from instead."
         )
+    licence = _licence_id(bio, license)
     sd, name = bundle.spatial_dims, _model_name(bundle)
     axes = _physical_axes(bundle, pixel_size, unit)
     description = description or (
@@ -410,7 +434,7 @@ def export_bioimageio(
             description=description,
             authors=people,
             cite=cite,
-            license=bio.LicenseId(license),
+            license=licence,
             documentation=bio.FileDescr(source=d / "README.md"),
             covers=[bio.FileDescr(source=d / "cover.png")],
             tags=["napari-unetseg", "unet", "semantic-segmentation", f"{sd}d", "pytorch"],
@@ -421,7 +445,7 @@ def export_bioimageio(
                 description=training_data,
                 authors=people,
                 cite=cite,
-                license=bio.LicenseId(license),
+                license=licence,
             ),
             weights=_weights_descr(bio, bundle, d),
             config=bio.Config(**{CONFIG_KEY: ours}),

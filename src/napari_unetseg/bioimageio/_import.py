@@ -50,6 +50,18 @@ class _Geometry:
     activation: str  # 'softmax', 'sigmoid', 'probabilities' or 'none'
 
 
+#: File names of a package's description (bioimage.io spec; also ``*.bioimageio.yaml``).
+_RDF_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
+
+
+def _shortened(text: str, limit: int = 160) -> str:
+    """``text`` cut at the last word boundary before ``limit`` characters, with an ellipsis."""
+    text = text.rstrip(".")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:(") + " ..."
+
+
 def _axis_letter(axis: Any, spatial: list[str], space_ids: list[str]) -> str:
     kind = axis.type
     if kind == "batch":
@@ -335,6 +347,13 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
             raise PackageError(
                 f"{source!r} is not a bioimage.io model package: the zip file is damaged or truncated."
             )
+        with zipfile.ZipFile(path) as z:
+            names = [n.rsplit("/", 1)[-1] for n in z.namelist()]
+        if not any(n in _RDF_NAMES or n.endswith(".bioimageio.yaml") for n in names):
+            raise PackageError(
+                f"{source!r} is not a bioimage.io model package: it holds no rdf.yaml "
+                "(or bioimageio.yaml) describing a model."
+            )
     require_spec()
     from bioimageio.spec import load_model_description
 
@@ -346,7 +365,7 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
             (line.strip() for line in reason[1:] if line.strip()), reason[0] if reason else ""
         )
         raise PackageError(
-            f"{source!r} is not a valid bioimage.io model package ({short[:160]})."
+            f"{source!r} is not a valid bioimage.io model package ({_shortened(short)})."
         ) from exc
     present = [
         f
