@@ -107,6 +107,28 @@ def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
     assert "has your painting" in widget.status.text()
 
 
+def test_painting_undone_is_no_painting(qtbot, segment):
+    """A stroke on the labels undone with Ctrl-Z leaves them as the model made them: the
+    next run updates them in place instead of keeping them as the user's."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    first.brush_size = 3
+    first.paint((20, 20), 7)
+    first.undo()
+    assert first.data[20, 20] != 7
+    _run_and_wait(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["img", "img [unet]"]
+    assert viewer.layers["img [unet]"] is first
+    assert "has your painting" not in widget.status.text()
+    first.paint((20, 20), 7)  # painted, undone, redone: the painting is back
+    first.undo()
+    first.redo()
+    _run_and_wait(qtbot, widget)
+    assert "img [unet 2]" in viewer.layers and first.data[20, 20] == 7
+
+
 def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")

@@ -422,8 +422,8 @@ class SegmentWidget(ui.DockWidget):
         """The suffix of the labels output for ``layer`` (``unet``, or ``unet 2``, ... when
         the outputs before it carry the user's painting) and a sentence saying so."""
         suffix, n = LABELS_SUFFIX, 1
-        while (name := output_name(layer, suffix)) in self.viewer.layers and (
-            self.viewer.layers[name] in self._edited
+        while (name := output_name(layer, suffix)) in self.viewer.layers and self._painted(
+            self.viewer.layers[name]
         ):
             n += 1
             suffix = f"{LABELS_SUFFIX} {n}"
@@ -437,6 +437,15 @@ class SegmentWidget(ui.DockWidget):
 
     def _on_output_painted(self, event: Any) -> None:
         self._edited.add(event.source)
+
+    def _painted(self, layer: Labels) -> bool:
+        """Whether ``layer`` still holds the user's painting: painted since we wrote it,
+        and not every stroke undone. napari keeps the strokes in the layer's undo history
+        and says so through no public attribute; where it is missing, a paint counts."""
+        if layer not in self._edited:
+            return False
+        history = getattr(layer, "_undo_history", None)
+        return history is None or len(history) > 0
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
