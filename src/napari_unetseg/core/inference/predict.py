@@ -236,16 +236,8 @@ def predict_tiled(
 
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
-    reader = TileReader(
-        image,
-        layout,
-        normalizer,
-        tile,
-        overlap,
-        bs,
-        pin=PIN_HOST_MEMORY and device.type == "cuda",
-        starts=tile_starts,
-    )
+    pin = PIN_HOST_MEMORY and device.type == "cuda"
+    reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin=pin, starts=tile_starts)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
         layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
