@@ -151,6 +151,26 @@ def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
 
 
+def test_closing_the_dock_mid_run_stops_it(qtbot, segment):
+    """napari's close button takes the widget out of the window without deleting it: the
+    run stops there, as Cancel does, instead of running on unseen."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")
+    widget.batch_spin.setValue(1)  # ~100 batches
+    closed_after: list[int] = []
+
+    def close_on_first_batch(record):
+        if not closed_after:
+            closed_after.append(record.done)
+            viewer.window.remove_dock_widget(widget)
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.run()
+        worker.yielded.connect(close_on_first_batch)
+    assert closed_after and worker.abort_requested
+    assert [layer.name for layer in viewer.layers] == ["big"]
+
+
 def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
     viewer, widget = segment
     stack = viewer.add_image(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qtpy.QtCore import QEvent, QObject, QTimer, Signal
-from qtpy.QtWidgets import QApplication, QPushButton
+from qtpy.QtWidgets import QApplication, QPushButton, QWidget
 
 from ._common import at_next_turn, notify_error, qt_deleted
 
@@ -95,6 +95,22 @@ class JobRunner(QObject):
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
+        #: What a job does when the widget is taken out of the window while it runs (the
+        #: dock's close button: napari un-parents the widget and keeps it, so nothing is
+        #: deleted and the job would run on unseen): stop it, as Cancel does, by default.
+        self.on_closed: Callable[[], None] = self.cancel
+        if isinstance(parent, QWidget):
+            parent.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (
+            event.type() == QEvent.Type.ParentChange
+            and self.busy
+            and isinstance(watched, QWidget)
+            and watched.parent() is None
+        ):
+            self.on_closed()
+        return False
 
     @property
     def worker(self) -> Any:

@@ -468,3 +468,24 @@ def test_the_unsure_sentence_points_at_the_band_or_asks_for_more_time():
     assert "yellow '[unsure]' parts (10% of that region)" in unsure_text(band)
     band[:6] = 1  # most of the region: the model has not learnt enough yet
     assert "still unsure on 60% of that region" in unsure_text(band)
+
+
+def test_closing_the_dock_mid_run_stops_and_keeps_the_model(qtbot, finetune, nuclei):
+    """The dock's close button mid-run stops training as Stop does (napari keeps the
+    widget, un-parented: the run went on unseen): the model so far is kept."""
+    viewer, widget = finetune
+    widget.budget_spin.setValue(100_000)
+    _scribbled(widget, nuclei)
+    closed: list[int] = []
+
+    def close_after_a_few_steps(record):
+        if getattr(record, "step", 0) >= 3 and not closed:
+            closed.append(record.step)
+            viewer.window.remove_dock_widget(widget)
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.train()
+        worker.yielded.connect(close_after_a_few_steps)
+    assert closed and widget.trained is not None
+    assert widget.trained.history["steps"] < 1_000
+    assert widget.trained_name in REGISTRY

@@ -126,7 +126,11 @@ class FinetuneWidget(ui.DockWidget):
         self.plot = CurvePlot(self, napari_viewer)
         self.status = ui.status_label(self)
         self.runner = JobRunner(self.train_button, None, self)
+        # The dock closed mid-run: stop as the Stop button does, so the best model so far
+        # still reaches the session's models; an export asked for is finished.
+        self.runner.on_closed = self.stop
         self.export_runner = JobRunner(self.export_button, None, self)
+        self.export_runner.on_closed = lambda: None
         self._draw_timer = QTimer(self)
         self._draw_timer.setSingleShot(True)
         self._draw_timer.timeout.connect(self._draw)
