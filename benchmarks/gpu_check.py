@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_training import dice  # benchmarks/ is the script's folder
 
 from napari_unetseg import api
 from napari_unetseg.api import drain
@@ -75,11 +76,6 @@ def _cell(c: Any) -> str:
     if isinstance(c, float):
         return f"{c:.4g}"
     return str(c)
-
-
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    a, b = pred > 0, truth > 0
-    return float(2 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1))
 
 
 def images(quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:

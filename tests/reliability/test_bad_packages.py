@@ -27,6 +27,15 @@ def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
     return conv_package(tmp_path / name, kwargs.pop("expected", "softmax"), **kwargs)
 
 
+def _predict_refused(capsys, tmp_path: Path, image: Path, package: Path, match: str) -> None:
+    """``predict -m package`` over an existing output: refused, output and package as they were."""
+    out = tmp_path / "labels.tif"
+    out.write_bytes(b"existing labels")
+    before = snapshot(out, package)
+    assert_cli_refused(capsys, "predict", image, "-m", package, "-o", out, match=match)
+    assert_untouched(before)
+
+
 @case(
     "models/package-corrupt-zip",
     "CLI",
@@ -36,13 +45,7 @@ def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
 def test_corrupt_package(capsys, tmp_path, image_file):  # noqa: F811 - the fixture
     broken = tmp_path / "broken.zip"
     broken.write_bytes(_conv_package(tmp_path).read_bytes()[:3000])
-    out = tmp_path / "labels.tif"
-    out.write_bytes(b"existing labels")
-    before = snapshot(out, broken)
-    assert_cli_refused(
-        capsys, "predict", image_file, "-m", broken, "-o", out, match="damaged or truncated"
-    )
-    assert_untouched(before)
+    _predict_refused(capsys, tmp_path, image_file, broken, "damaged or truncated")
 
 
 @case(
@@ -174,13 +177,7 @@ def test_zip_that_is_no_package(capsys, tmp_path, image_file):  # noqa: F811 - t
     photos = tmp_path / "photos.zip"
     with zipfile.ZipFile(photos, "w") as z:
         z.writestr("readme.txt", "holiday photos")
-    out = tmp_path / "labels.tif"
-    out.write_bytes(b"existing labels")
-    before = snapshot(out, photos)
-    assert_cli_refused(
-        capsys, "predict", image_file, "-m", photos, "-o", out, match="it holds no rdf.yaml"
-    )
-    assert_untouched(before)
+    _predict_refused(capsys, tmp_path, image_file, photos, "it holds no rdf.yaml")
 
 
 @case(
