@@ -7,11 +7,12 @@ an H200) and what docs/benchmarks.md's "On a GPU" section records:
 1. **agreement**: the shipped models through ``api.predict`` (object size ``auto``) on
    synthetic nuclei, CPU float32 vs CUDA float32 vs CUDA ``precision='auto'``: labels
    equal, Dice against the synthetic truth, and the precision the check chose;
-2. **speed**: ``predict_tiled`` on a large 2D image and 3D volume, float32 / bf16 x
-   PyTorch's layout / channels-last, ``cudnn.benchmark`` off / on, and ``auto``, batch
-   size chosen by the engine; with the share of the time the GPU computes (the network alone on the
-   same number of tiles) and MONAI's ``sliding_window_inference`` on the same prepared
-   network, batch and dtype; pinned vs pageable host memory for the tiles' transfer;
+2. **speed**: ``predict_tiled`` on a large 2D image and 3D volume, float32 / bf16 /
+   ``auto``, tiles stacked on the host vs cut on the GPU from bands uploaded once
+   (:data:`VARIANTS`; the first calls compared layouts, pinning and ``cudnn.benchmark``),
+   batch size chosen by the engine; with the share of the time the GPU computes (the
+   network alone on the same number of tiles) and MONAI's ``sliding_window_inference`` on
+   the same prepared network, batch and dtype;
 3. **out of memory**: a real CUDA out-of-memory (``set_per_process_memory_fraction``)
    while the engine's batch size, chosen from the free memory, does not fit: the batch is
    halved until it fits and the labels equal the unconstrained run's; with too little for
@@ -206,18 +207,17 @@ def monai_time(bundle: Any, image: np.ndarray, tile: tuple, bs: int, device: str
     return median_time(run, device, 2)
 
 
-#: (precision asked, channels-last, cudnn.benchmark, pinned host memory). The first row
-#: is the engine before the GPU was measured (PyTorch's layout; fp32 and bf16), the
-#: last the engine's defaults now (``auto``).
+#: (precision asked, channels-last, cudnn.benchmark, pinned host memory, tiles cut on the
+#: device). The first calls (2026-12-04) measured layouts, pinning and cudnn.benchmark
+#: (docs/benchmarks.md); these rows compare tiles stacked on the host with tiles cut on the
+#: GPU from bands uploaded once, with the other settings as the engine's defaults.
 VARIANTS = (
-    ("fp32", False, False, True),
-    ("fp32", True, False, True),
-    ("fp32", True, False, False),
-    ("bf16", False, False, True),
-    ("bf16", True, False, True),
-    ("bf16", True, False, False),
-    ("bf16", True, True, True),
-    ("auto", True, False, True),
+    ("fp32", True, False, True, False),
+    ("fp32", True, False, True, True),
+    ("bf16", True, False, True, False),
+    ("bf16", True, False, True, True),
+    ("auto", True, False, True, False),
+    ("auto", True, False, True, True),
 )
 
 
@@ -227,9 +227,10 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
         image, truth = data[case]
         bundle = api.load_model(model)
         base = None
-        for dtype_name, cl, bench, pin in VARIANTS:
+        for dtype_name, cl, bench, pin, cut in VARIANTS:
             torch.backends.cudnn.benchmark = bench
             predict_mod.PIN_HOST_MEMORY = pin
+            predict_mod.CUT_TILES_ON = ("cuda",) if cut else ()
             with layout(cl):
                 sec, res = median_time(
                     lambda b=bundle, im=image, d=dtype_name: drain(
@@ -245,7 +246,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
                 )
                 mon = (
                     monai_time(bundle, image, st["tile_size"], st["batch_size"], device, dtype)
-                    if monai
+                    if monai and cut
                     else (float("nan"), None)
                 )
             base = base if base is not None else res.labels
@@ -257,6 +258,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
                     "channels-last" if cl else "default",
                     "on" if bench else "off",
                     "pinned" if pin else "pageable",
+                    "device" if cut else "host",
                     st["batch_size"],
                     st["n_tiles"],
                     round(sec, 3),
@@ -271,6 +273,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
             print("speed row:", " | ".join(_cell(c) for c in rows[-1]), flush=True)
         torch.backends.cudnn.benchmark = False
         predict_mod.PIN_HOST_MEMORY = True
+        predict_mod.CUT_TILES_ON = ("cuda",)
     table(
         f"Speed: predict_tiled on {device} (median of {reps} warm runs)",
         [
@@ -280,6 +283,7 @@ def part_speed(data: dict, device: str, reps: int, monai: bool) -> None:
             "layout",
             "cudnn.benchmark",
             "host copy",
+            "tiles cut on",
             "batch",
             "tiles",
             "s",

@@ -85,3 +85,30 @@ def test_blending_buffers_follow_the_forward_pass_off_the_gpu() -> None:
     assert acc.acc.device.type == "cpu"
     acc.follow(torch.device("meta"))
     assert {t.device.type for t in (acc.acc, acc.wsum, acc.weights)} == {"meta"}
+
+
+def test_out_of_memory_while_cutting_tiles_from_bands_is_handled_like_the_networks(
+    monkeypatch,
+) -> None:
+    """On a GPU the tiles are cut from bands copied there (reader.Band): a full GPU fails
+    in that copy first. Here on the CPU, a copy that fails for more than one tile halves
+    the batch as the network's failure does, and the labels do not change."""
+    from napari_unetseg.core.inference import predict as predict_mod
+    from napari_unetseg.core.inference import reader
+
+    torch.manual_seed(0)
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    image = np.random.default_rng(0).integers(0, 1000, (80, 72)).astype(np.uint16)
+    ref = drain(predict_tiled(bundle, image, tile_size=32, batch_size=1, device="cpu"))
+    monkeypatch.setattr(predict_mod, "CUT_TILES_ON", ("cpu",))
+    cut = reader.TileBatch.tensor
+
+    def tensor(self, device, start=0, stop=None):
+        if min(len(self) if stop is None else stop, len(self)) - start > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 12.00 MiB")
+        return cut(self, device, start, stop)
+
+    monkeypatch.setattr(reader.TileBatch, "tensor", tensor)
+    res = drain(predict_tiled(bundle, image, tile_size=32, batch_size=4, device="cpu"))
+    assert res.stats["batch_size"] == 1
+    np.testing.assert_array_equal(res.labels, ref.labels)

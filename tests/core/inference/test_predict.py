@@ -14,8 +14,12 @@ from constant_models import constant_model
 
 from napari_unetseg.api import drain
 from napari_unetseg.core.bundle import ModelBundle
+from napari_unetseg.core.inference import predict as predict_mod
 from napari_unetseg.core.inference import predict_tiled, tile_starts
+from napari_unetseg.core.inference.reader import TileReader
 from napari_unetseg.core.synthetic import synthetic_nuclei
+
+CPU = torch.device("cpu")
 
 
 def blobs(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -342,3 +346,40 @@ def test_unsure_band_is_where_the_foreground_probability_is_between_0_2_and_0_8(
     assert band.shape == labels.shape and 0 < band.sum() < 0.5 * band.size
     assert np.all(probs[~band & (labels > 0)] >= 0.8)
     assert np.all(probs[~band & (labels == 0)] <= 0.2)
+
+
+def _tiles(reader: TileReader, device: torch.device) -> tuple[list, torch.Tensor]:
+    where, tiles = [], []
+    for batch in reader:
+        where += batch.where
+        tiles.append(batch.tensor(device))
+    reader.close()
+    return where, torch.cat(tiles)
+
+
+@pytest.mark.parametrize("shape, tile", [((2, 70, 50), (32, 32)), ((40, 36, 30), (16, 16, 16))])
+def test_tiles_cut_from_bands_equal_the_stacked_tiles(shape, tile) -> None:
+    """The GPU path cuts tiles from bands where the network runs; here on the CPU, batches
+    spanning several bands and planes give the same tiles in the same order."""
+    image = blobs(shape, seed=4)
+    bundle = ModelBundle.create(spatial_dims=len(tile), depth=2, base_channels=4)
+    layout = bundle.layout(image.shape, None)
+    normalizer = bundle.normalizer(image, layout.channel_axis)
+    runs = [
+        _tiles(TileReader(image, layout, normalizer, tile, 0.25, 5, pin=False, bands=b), CPU)
+        for b in (False, True)
+    ]
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) > 5
+    torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
+
+
+def test_predicting_with_tiles_cut_from_bands_gives_the_same_result(
+    trained_2d: ModelBundle, monkeypatch
+) -> None:
+    image = blobs((150, 110), seed=8)
+    kwargs = dict(tile_size=32, batch_size=3, precision="fp32", return_probabilities=True)
+    host = drain(predict_tiled(trained_2d, image, **kwargs))
+    monkeypatch.setattr(predict_mod, "CUT_TILES_ON", ("cpu",))
+    cut = drain(predict_tiled(trained_2d, image, **kwargs))
+    np.testing.assert_array_equal(cut.labels, host.labels)
+    np.testing.assert_array_equal(cut.probabilities, host.probabilities)

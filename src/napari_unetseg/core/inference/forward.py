@@ -11,6 +11,7 @@ import torch
 from .. import devices as dev
 from ..bundle import ModelBundle
 from .network import inference_network, memory_format
+from .reader import TileBatch
 
 
 def flip_sets(spatial_dims: int, tta: bool) -> list[tuple[int, ...]]:
@@ -68,18 +69,24 @@ class TileForward:
         """Channels of an output: the classes, plus the variance channel if asked for."""
         return self.bundle.n_classes + (1 if self.variance else 0)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward ``x`` (B, C, *tile) in chunks of the batch size, shrinking it on out-of-memory."""
+    def __call__(self, tiles: torch.Tensor | TileBatch) -> torch.Tensor:
+        """Forward tiles, (B, C, *tile) or a :class:`~.reader.TileBatch`, in chunks of the
+        batch size, shrinking it on out-of-memory.
+
+        A batch that comes as bands is cut on the device chunk by chunk, inside the
+        out-of-memory handling: on a full GPU, copying a band fails like the network does.
+        """
+        batch = tiles if isinstance(tiles, TileBatch) else TileBatch(tiles, [])
         outs, i = [], 0
-        while i < x.shape[0]:
+        while i < len(batch):
             n = self.batch_size
             try:
-                outs.append(self._probabilities(x[i : i + n]))
+                outs.append(self._probabilities(batch.tensor(self.device, i, i + n)))
                 i += n
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
                 if not dev.is_out_of_memory(exc):
                     raise
-                self._recover_from_out_of_memory(exc, tuple(x.shape[2:]))
+                self._recover_from_out_of_memory(exc, batch.tile_shape)
         # After a fallback within this batch, the chunks before it are still on the GPU.
         return torch.cat([o.to(self.device) for o in outs])
 

@@ -29,6 +29,10 @@ from .reader import TileReader
 #: the transfer can overlap the previous batch's forward pass (docs/benchmarks.md, "On
 #: a GPU", measures it against plain pageable copies).
 PIN_HOST_MEMORY = True
+#: Device types for which each band of the image is copied once and its tiles are cut on
+#: the device (``reader.TileBatch.tensor``), instead of stacking the overlapping tiles on
+#: the host and copying them all (docs/benchmarks.md, "On a GPU", measures both).
+CUT_TILES_ON = ("cuda",)
 
 
 @dataclass
@@ -237,7 +241,10 @@ def predict_tiled(
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
     pin = PIN_HOST_MEMORY and device.type == "cuda"
-    reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin=pin, starts=tile_starts)
+    bands = device.type in CUT_TILES_ON
+    reader = TileReader(
+        image, layout, normalizer, tile, overlap, bs, pin=pin, starts=tile_starts, bands=bands
+    )
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
         layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
@@ -250,7 +257,7 @@ def predict_tiled(
     done = 0
     try:
         for batch in reader:
-            probabilities = forward(batch.x)
+            probabilities = forward(batch)
             accumulator.follow(probabilities.device)
             for (lead, start), tile_out in zip(batch.where, probabilities):
                 accumulator.add(lead, start, tile_out)

@@ -3,6 +3,12 @@
 The image is read one band of ``tile_0`` rows at a time (so numpy memmaps, zarr and dask
 arrays are never loaded whole), normalized, padded to the tile grid and cut into tiles;
 batches wait in a short queue while the model runs on the previous one.
+
+For a GPU the tiles are cut where the network runs (``bands=True``): a batch then holds the
+bands its tiles lie in, each band is copied to the device once and its tiles are cut and
+stacked there. Overlapping tiles share their voxels, so a 3D volume at overlap 0.25 sends
+about 1.3 times its size over the bus instead of 2.4 times, and the host no longer stacks
+tiles (the costlier half of its work: docs/benchmarks.md, "On a GPU").
 """
 
 from __future__ import annotations
@@ -22,12 +28,53 @@ from ..normalize import Layout, Normalizer
 from .grid import pad_end, tile_starts
 
 
+class Band:
+    """One normalized, padded band of the image on the host, copied to a device once."""
+
+    def __init__(self, host: torch.Tensor) -> None:
+        self.host = host  # (C, tile_0, *padded other axes)
+        self._copy: torch.Tensor | None = None
+
+    def on(self, device: torch.device) -> torch.Tensor:
+        """The band on ``device``; the copy is kept for the band's other tiles."""
+        if self.host.device == device:
+            return self.host
+        if self._copy is None or self._copy.device != device:
+            self._copy = self.host.to(device, non_blocking=True)
+        return self._copy
+
+
 @dataclass
 class TileBatch:
-    """Tiles stacked for one forward pass, and where each one goes."""
+    """Tiles for one forward pass, and where each one goes.
 
-    x: torch.Tensor  # (B, C, *tile)
+    Either stacked on the host (``x``) or, with ``bands``, cut from the bands they lie in
+    by :meth:`tensor` on the device that runs them.
+    """
+
+    x: torch.Tensor | None  # (B, C, *tile)
     where: list[tuple[tuple[int, ...], tuple[int, ...]]]  # (lead index, tile start)
+    bands: list[tuple[Band, tuple]] | None = None  # (band, index of the tile in it)
+
+    def __len__(self) -> int:
+        return len(self.bands) if self.bands is not None else len(self.x)
+
+    @property
+    def tile_shape(self) -> tuple[int, ...]:
+        """The spatial shape of a tile."""
+        if self.bands is None:
+            return tuple(self.x.shape[2:])
+        band, idx = self.bands[0]
+        return tuple(band.host[idx].shape[1:])
+
+    def tensor(
+        self, device: torch.device, start: int = 0, stop: int | None = None
+    ) -> torch.Tensor:
+        """Tiles ``start:stop``, (B, C, *tile): stacked on ``device`` when they come as bands
+        (else as they are, on the host)."""
+        if self.bands is None:
+            return self.x[start:stop]
+        return torch.stack([band.on(device)[idx] for band, idx in self.bands[start:stop]])
 
 
 class TileReader:
@@ -36,7 +83,8 @@ class TileReader:
     Iterating starts the thread and yields :class:`TileBatch` es in grid order (leading
     index, then tile start, first axis slowest); an error in the thread is re-raised by
     the iteration. :meth:`close` stops the thread (always call it, also after an early
-    stop).
+    stop). ``pin``: page-locked host memory for the copies to a GPU; ``bands``: batches
+    carry their bands and the tiles are cut on the device (:meth:`TileBatch.tensor`).
     """
 
     _DONE = object()
@@ -51,9 +99,10 @@ class TileReader:
         batch_size: int,
         pin: bool,
         starts: Any = None,
+        bands: bool = False,
     ) -> None:
         self.image, self.layout, self.normalizer = image, layout, normalizer
-        self.tile, self.batch_size, self.pin = tile, batch_size, pin
+        self.tile, self.batch_size, self.pin, self.bands = tile, batch_size, pin, bands
         shape = layout.spatial_shape
         self.padded = tuple(max(s, t) for s, t in zip(shape, tile))
         if starts is None:  # else: given tiles (a block of a larger image's grid)
@@ -81,15 +130,18 @@ class TileReader:
         block = self.normalizer(self.layout.to_channels_first(block))
         return pad_end(block, (self.tile[0],) + self.padded[1:])
 
-    def _tiles(self) -> Iterator[tuple[tuple[int, ...], tuple[int, ...], np.ndarray]]:
+    def _tiles(self) -> Iterator[tuple[tuple[int, ...], tuple[int, ...], Band, tuple]]:
         for lead in self.leads:
             for r0 in self.starts[0]:
-                band = self._band(lead, r0)
+                band = torch.from_numpy(np.ascontiguousarray(self._band(lead, r0)))
+                if self.pin and self.bands:
+                    band = band.pin_memory()
+                held = Band(band)
                 for rest in itertools.product(*self.starts[1:]):
                     idx = (slice(None), slice(None)) + tuple(
                         slice(s, s + t) for s, t in zip(rest, self.tile[1:])
                     )
-                    yield lead, (r0, *rest), band[idx]
+                    yield lead, (r0, *rest), held, idx
 
     def _put(self, item: Any) -> bool:
         while not self.stop.is_set():
@@ -101,10 +153,13 @@ class TileReader:
         return False
 
     def _emit(self, pending: list) -> bool:
-        x = torch.from_numpy(np.stack([p[2] for p in pending]))
+        where = [(p[0], p[1]) for p in pending]
+        if self.bands:
+            return self._put(TileBatch(None, where, [(p[2], p[3]) for p in pending]))
+        x = torch.stack([p[2].host[p[3]] for p in pending])
         if self.pin:
             x = x.pin_memory()
-        return self._put(TileBatch(x, [(p[0], p[1]) for p in pending]))
+        return self._put(TileBatch(x, where))
 
     def _run(self) -> None:
         try:
