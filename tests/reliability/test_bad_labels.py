@@ -282,6 +282,49 @@ def test_evaluate_fractional(capsys, truth_files):
 
 
 @case(
+    "labels/evaluate-image-as-prediction",
+    "CLI",
+    "`evaluate` with the raw uint16 image given as the prediction (a wrong file)",
+    "refused: the prediction looks like an intensity image, check the file (not 'too many "
+    "classes')",
+)
+def test_evaluate_image_as_prediction(capsys, truth_files):
+    folder, _ = truth_files
+    image = synthetic_nuclei((48, 48), seed=4)[0]
+    assert image.dtype == np.uint16 and image.max() > 1024
+    tifffile.imwrite(folder / "image.tif", image)
+    assert_cli_refused(
+        capsys,
+        "evaluate",
+        "-p",
+        folder / "image.tif",
+        "-g",
+        folder / "gt.tif",
+        match=r"The prediction looks like an intensity image rather than labels \(values up to "
+        r"\d+; only \d+% .* check that the right layer or file was given",
+    )
+
+
+@case(
+    "labels/evaluate-image-as-instances",
+    "API",
+    "`evaluate` a raw uint16 image as the prediction against instance labels of many nuclei",
+    "scored as instances, with a note that the prediction looks like an intensity image; "
+    "real instance labels get no such note",
+    refused=False,
+)
+def test_evaluate_image_read_as_instances_gets_a_note():
+    image, truth = synthetic_nuclei((128, 128), seed=5)
+    assert truth.max() > 5
+    notes = " ".join(api.evaluate(image, truth).notes)
+    assert "The prediction looks like an intensity image rather than labels: only" in notes
+    assert "read as object instances" in notes
+    relabelled = np.where(truth > 0, truth + 100, 0)  # the same objects, other ids
+    notes = " ".join(api.evaluate(relabelled, truth).notes)
+    assert "intensity image" not in notes and "read as object instances" in notes
+
+
+@case(
     "labels/evaluate-negative",
     "API",
     "`evaluate` a ground truth with negative ids",

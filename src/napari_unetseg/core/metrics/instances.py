@@ -23,6 +23,15 @@ MAX_CLASSES = 1024
 #: more labels than this (and their ids disagree): few labels are classes.
 MIN_INSTANCES = 5
 
+#: Below this share of neighbouring foreground pixels (along the last axis) holding the
+#: same value, a side with many values is said to look like an intensity image: label
+#: images of the benchmark's real cases hold 0.73-0.94, their raw images 0.01-0.57 (8-bit
+#: images with plateaus are the high ones), a 4D light-sheet image 0.73.
+MIN_SAME_NEIGHBOURS = 0.3
+#: ... and only when it holds at least this many different foreground values (the raw
+#: images: 166-9,842), so labels with a few classes and a stray id are not taken for one.
+MIN_IMAGE_VALUES = 64
+
 INSTANCE_MODES = ("auto", "none", "ground_truth", "prediction", "both")
 
 _BINARIZE = {
@@ -73,27 +82,83 @@ class PairReading:
         return np.minimum(p, top, out=p), np.minimum(g, top, out=g), scored
 
 
-def _scan(prediction: Any, ground_truth: Any) -> tuple[int, int, int, int, tuple[bool, bool]]:
-    """One chunked pass over both arrays (checking their labels): the largest label of
-    each, among voxels that are foreground in both how many carry the same label, and
-    whether each side's foreground holds a single value above 1 (a 0 / 255 mask)."""
-    p_max = g_max = overlap = agree = 0
+@dataclass
+class _Scan:
+    """What one read pass over a (prediction, ground truth) pair found."""
+
+    p_max: int = 0  # the largest label of each side
+    g_max: int = 0
+    overlap: int = 0  # voxels foreground in both
+    agree: int = 0  # ... that carry the same label on both sides
+    one_value: tuple[bool, bool] = (False, False)  # foreground a single value above 1
+    #: per side: neighbours along the last axis with at least one foreground, and how
+    #: many of them hold the same value (labels are regions of one value, images are not)
+    pairs: tuple[int, int] = (0, 0)
+    same: tuple[int, int] = (0, 0)
+
+    def same_share(self, side: int) -> float | None:
+        return self.same[side] / self.pairs[side] if self.pairs[side] else None
+
+
+def _scan(prediction: Any, ground_truth: Any) -> _Scan:
+    """One chunked pass over both arrays, checking their labels (see :class:`_Scan`)."""
+    scan = _Scan()
     lowest = [None, None]  # the smallest foreground value of each side
+    pairs, same = [0, 0], [0, 0]
     for sl in chunks(shape_of(prediction)):
         p = read_labels(prediction, sl, "prediction")
         g = read_labels(ground_truth, sl, "ground truth")
-        p_max = max(p_max, int(p.max(initial=0)))
-        g_max = max(g_max, int(g.max(initial=0)))
+        scan.p_max = max(scan.p_max, int(p.max(initial=0)))
+        scan.g_max = max(scan.g_max, int(g.max(initial=0)))
         for side, labels in enumerate((p, g)):
             fg = labels[labels > 0]
             if fg.size:
                 low = int(fg.min())
                 lowest[side] = low if lowest[side] is None else min(lowest[side], low)
+            a, b = labels[..., 1:], labels[..., :-1]
+            pairs[side] += int(np.count_nonzero((a > 0) | (b > 0)))
+            same[side] += int(np.count_nonzero((a == b) & (a > 0)))
         both = (p > 0) & (g > 0)
-        overlap += int(np.count_nonzero(both))
-        agree += int(np.count_nonzero(both & (p == g)))
-    one_value = (p_max > 1 and lowest[0] == p_max, g_max > 1 and lowest[1] == g_max)
-    return p_max, g_max, overlap, agree, one_value
+        scan.overlap += int(np.count_nonzero(both))
+        scan.agree += int(np.count_nonzero(both & (p == g)))
+    scan.one_value = (
+        scan.p_max > 1 and lowest[0] == scan.p_max,
+        scan.g_max > 1 and lowest[1] == scan.g_max,
+    )
+    scan.pairs, scan.same = (pairs[0], pairs[1]), (same[0], same[1])
+    return scan
+
+
+def _looks_like_an_image(array: Any, side: int, scan: _Scan) -> float | None:
+    """The share of neighbouring foreground pixels holding the same value, when a side
+    looks like an intensity image: below :data:`MIN_SAME_NEIGHBOURS`, with at least
+    :data:`MIN_IMAGE_VALUES` different values (read again, only then); else None."""
+    share = scan.same_share(side)
+    if share is None or share >= MIN_SAME_NEIGHBOURS:
+        return None
+    name = ("prediction", "ground truth")[side]
+    seen: set[int] = set()
+    for sl in chunks(shape_of(array)):
+        seen.update(np.unique(read_labels(array, sl, name)).tolist())
+        if len(seen) > MIN_IMAGE_VALUES:  # 0 and that many foreground values
+            return share
+    return None
+
+
+def _image_note(prediction: Any, ground_truth: Any, scan: _Scan) -> str | None:
+    """A sentence for each side that looks like an intensity image."""
+    notes = []
+    for side, (name, array) in enumerate(
+        (("prediction", prediction), ("ground truth", ground_truth))
+    ):
+        share = _looks_like_an_image(array, side, scan)
+        if share is not None:
+            notes.append(
+                f"The {name} looks like an intensity image rather than labels: only "
+                f"{share:.0%} of its neighbouring foreground pixels share a value (most do "
+                "in label images); check that the right layer or file was given."
+            )
+    return " ".join(notes) or None
 
 
 def _guess_instances(
@@ -148,7 +213,8 @@ def choose_reading(
         raise ValueError(f"instances must be one of {INSTANCE_MODES}, got {instances!r}.")
     if mode == "sparse" and instances in ("ground_truth", "both"):
         raise ValueError("Scribbles (sparse ground truth) cannot be instance labels.")
-    p_max, g_max, overlap, agree, one_value = _scan(prediction, ground_truth)
+    scan = _scan(prediction, ground_truth)
+    p_max, g_max, one_value = scan.p_max, scan.g_max, scan.one_value
     g_cls = max(g_max - 1, 0) if mode == "sparse" else g_max
     note = None
     masks = (False, False)
@@ -163,7 +229,7 @@ def choose_reading(
         sides = [name for name, m in zip(("prediction", "ground truth"), masks) if m]
         values = sorted({v for v, m in zip((p_max, g_max), masks, strict=True) if m})
         p_guess, g_guess = (1 if m else v for m, v in zip(masks, (p_max, g_cls), strict=True))
-        binarize, note = _guess_instances(mode, p_guess, g_guess, overlap, agree)
+        binarize, note = _guess_instances(mode, p_guess, g_guess, scan.overlap, scan.agree)
         binarize = (binarize[0] or masks[0], binarize[1] or masks[1])
         note = (
             f"The {' and the '.join(sides)} {'is a mask' if len(sides) == 1 else 'are masks'} "
@@ -171,7 +237,7 @@ def choose_reading(
             "whose objects are its connected pieces." + (f" {note}" if note else "")
         )
     else:
-        binarize, note = _guess_instances(mode, p_max, g_cls, overlap, agree)
+        binarize, note = _guess_instances(mode, p_max, g_cls, scan.overlap, scan.agree)
     p_top = min(p_max, 1) if binarize[0] else p_max
     g_top = min(g_cls, 1) if binarize[1] else g_cls
     top = max(p_top, g_top)
@@ -179,10 +245,21 @@ def choose_reading(
         top = min(top, max(classes, default=0) + 1)
     elif top > MAX_CLASSES:
         side = "prediction" if p_top >= g_top else "ground truth"
+        array = prediction if side == "prediction" else ground_truth
+        share = _looks_like_an_image(array, 0 if side == "prediction" else 1, scan)
+        if share is not None:
+            raise ValueError(
+                f"The {side} looks like an intensity image rather than labels (values up to "
+                f"{top}; only {share:.0%} of its neighbouring foreground pixels share a "
+                "value): check that the right layer or file was given."
+            )
         raise ValueError(
             f"The {side} has labels up to {top}, too many to score as classes: if they "
             "are instance labels (one id per object), say which side holds instances "
             "(instances=..., --instances), or list the classes to score."
         )
+    image = _image_note(prediction, ground_truth, scan)
+    if image is not None:
+        note = f"{image} {note}" if note else image
     ndim = len(shape_of(prediction))
     return PairReading(mode, binarize, top + 1, per_slice=ndim >= 3, note=note, masks=masks)
