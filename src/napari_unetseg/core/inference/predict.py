@@ -240,11 +240,8 @@ def predict_tiled(
 
     t0 = time.perf_counter()
     normalizer = bundle.normalizer(image, layout.channel_axis)
-    pin = PIN_HOST_MEMORY and device.type == "cuda"
-    bands = device.type in CUT_TILES_ON
-    reader = TileReader(
-        image, layout, normalizer, tile, overlap, bs, pin=pin, starts=tile_starts, bands=bands
-    )
+    pin, bands = PIN_HOST_MEMORY and device.type == "cuda", device.type in CUT_TILES_ON
+    reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin, tile_starts, bands)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
         layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
