@@ -45,6 +45,8 @@ give separate objects more often), and the training engine's own augmentation.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import sys
 import time
@@ -180,57 +182,81 @@ def to_model_scale(
     return image, separated_foreground(instances), est.diameter
 
 
-def make_pool(
-    spec: dict[str, Any], seed: int, cytoplasm: float = 0.0, tissue: float = 0.0
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The training pool; ``cytoplasm`` is the share of images with faint cell bodies,
-    ``tissue`` the share with textured tissue behind the nuclei."""
-    images, labels = [], []
+def pool_image(
+    spec: dict[str, Any], seed: int, i: int, cytoplasm: float = 0.0, tissue: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Image ``i`` of the training pool at model scale, its labels and a log line; each
+    image draws from its own seeded streams, so the pool is the same in any order."""
     ndim = len(spec["shape"])
     lo, hi = spec["range"]
-    for i in range(spec["pool"]):
-        rng = np.random.default_rng([seed, i])
-        diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-        opts = pool_options(rng, ndim, diameter)
-        if rng.random() < 0.04:
-            opts["n_nuclei"] = 0  # empty fields: background, noise, shading only
-        # Its own stream, so a pool without cell bodies is the one stage 1 drew.
-        rng_cells = np.random.default_rng([seed, i, 11])
-        if rng_cells.random() < cytoplasm:
-            opts["cytoplasm"] = float(np.exp(rng_cells.uniform(np.log(0.02), np.log(0.15))))
-        rng_tissue = np.random.default_rng([seed, i, 13])
-        if rng_tissue.random() < tissue:
-            opts["tissue"] = float(np.exp(rng_tissue.uniform(np.log(0.03), np.log(0.4))))
-        zs = float(opts.get("z_scale", 1.0))
-        ratio = diameter / spec["diameter"]
-        shape = [int(round(t * ratio)) for t in spec["shape"]]
-        if ndim == 3:
-            shape[0] = int(round(shape[0] / zs))
-            shape[1:] = [min(s, 448) for s in shape[1:]]
-        else:
-            shape = [min(s, 1024) for s in shape]
-        shape = tuple(max(s, 8) for s in shape)
-        img, inst = synthetic_nuclei(shape, seed=seed * 10_000 + i, **opts)
-        img, lab, est = to_model_scale(img, inst, spec, zs)
-        images.append(img)
-        labels.append(lab)
-        if i % 10 == 0:
-            print(
-                f"  pool {i:3d}: drawn {shape}, diameter {diameter:.1f} px, estimated "
-                f"{est if est is None else round(est, 1)}, at model scale {img.shape}",
-                flush=True,
-            )
+    rng = np.random.default_rng([seed, i])
+    diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    opts = pool_options(rng, ndim, diameter)
+    if rng.random() < 0.04:
+        opts["n_nuclei"] = 0  # empty fields: background, noise, shading only
+    # Its own stream, so a pool without cell bodies is the one stage 1 drew.
+    rng_cells = np.random.default_rng([seed, i, 11])
+    if rng_cells.random() < cytoplasm:
+        opts["cytoplasm"] = float(np.exp(rng_cells.uniform(np.log(0.02), np.log(0.15))))
+    rng_tissue = np.random.default_rng([seed, i, 13])
+    if rng_tissue.random() < tissue:
+        opts["tissue"] = float(np.exp(rng_tissue.uniform(np.log(0.03), np.log(0.4))))
+    zs = float(opts.get("z_scale", 1.0))
+    ratio = diameter / spec["diameter"]
+    shape = [int(round(t * ratio)) for t in spec["shape"]]
+    if ndim == 3:
+        shape[0] = int(round(shape[0] / zs))
+        shape[1:] = [min(s, 448) for s in shape[1:]]
+    else:
+        shape = [min(s, 1024) for s in shape]
+    shape = tuple(max(s, 8) for s in shape)
+    img, inst = synthetic_nuclei(shape, seed=seed * 10_000 + i, **opts)
+    img, lab, est = to_model_scale(img, inst, spec, zs)
+    line = (
+        f"  pool {i:3d}: drawn {shape}, diameter {diameter:.1f} px, estimated "
+        f"{est if est is None else round(est, 1)}, at model scale {img.shape}"
+    )
+    return img, lab, line
+
+
+def make_pool(
+    spec: dict[str, Any],
+    seed: int,
+    cytoplasm: float = 0.0,
+    tissue: float = 0.0,
+    workers: int = 1,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The training pool; ``cytoplasm`` is the share of images with faint cell bodies,
+    ``tissue`` the share with textured tissue behind the nuclei. ``workers`` processes
+    draw it (the same pool for any number)."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    n = spec["pool"]
+    draw = functools.partial(pool_image, spec, seed, cytoplasm=cytoplasm, tissue=tissue)
+    images, labels = [], []
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as ex:
+        drawn = ex.map(draw, range(n)) if ex is not None else map(draw, range(n))
+        for i, (img, lab, line) in enumerate(drawn):
+            images.append(img)
+            labels.append(lab)
+            if i % 10 == 0:
+                print(line, flush=True)
     return images, labels
 
 
 def cached_pool(
-    spec: dict[str, Any], seed: int, cache: Path, cytoplasm: float = 0.0, tissue: float = 0.0
+    spec: dict[str, Any],
+    seed: int,
+    cache: Path,
+    cytoplasm: float = 0.0,
+    tissue: float = 0.0,
+    workers: int = 1,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     if cache.is_file():
         with np.load(cache) as data:
             n = len([k for k in data.files if k.startswith("image_")])
             return [data[f"image_{i}"] for i in range(n)], [data[f"label_{i}"] for i in range(n)]
-    images, labels = make_pool(spec, seed, cytoplasm, tissue)
+    images, labels = make_pool(spec, seed, cytoplasm, tissue, workers)
     arrays = {f"image_{i}": a for i, a in enumerate(images)}
     arrays.update({f"label_{i}": a for i, a in enumerate(labels)})
     np.savez(cache, **arrays)
@@ -508,7 +534,11 @@ def train_one(which: str, args: argparse.Namespace) -> ModelBundle:
         shares.update({k: v for k, v in refine.items() if k in shares})
         print(f"  pool shares: {shares}", flush=True)
     images, labels = cached_pool(
-        spec, args.seed + offset, args.out / f"{spec['name']}{stage}.pool.npz", **shares
+        spec,
+        args.seed + offset,
+        args.out / f"{spec['name']}{stage}.pool.npz",
+        **shares,
+        workers=args.workers,
     )
     print(
         f"{spec['name']}: {len(images)} training images at model scale, ready in "
@@ -614,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=float, default=900.0, help="seconds per checkpointed chunk")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes drawing the pool (the same pool)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     p.add_argument("--eval-images", type=int, default=4, help="held-out images per kind")
