@@ -237,20 +237,25 @@ def prediction_bytes(
     label_bytes: int = 1,
     maps: int = 0,
     write_labels: bool = True,
+    in_channels: int = 1,
 ) -> tuple[int, int]:
     """Peak bytes of a tiled prediction as ``(host, device)``.
 
-    Host: the labels (unless written into a given ``out``) and ``maps`` float32
-    image-sized maps (probabilities, uncertainty). Device: the blending accumulators
-    (``(n_classes + 1) x band_voxels``) and one batch of tiles through the network (no
-    gradients: half the maps a training step keeps). On the CPU both are RAM.
+    Host: the labels (unless written into a given ``out``), ``maps`` float32 image-sized
+    maps (probabilities, uncertainty) and the reader's float32 buffers: the band being
+    read and normalized, one more band (tiles cut on a GPU keep their bands until the
+    device has them) and three batches of tiles (two queued, one running). Device: the
+    blending accumulators (``(n_classes + 1) x band_voxels``) and one batch of tiles
+    through the network (no gradients: half the maps a training step keeps). On the CPU
+    both are RAM.
     """
     sd = len(tile)
     features = _unet_feature_values(tile, base_channels, depth, sd) // 2
     tiles = int(batch) * 4 * (features + 2 * max(2, int(n_classes)) * math.prod(tile))
     accumulators = 4 * (max(1, int(n_classes)) + 1) * int(band_voxels)
     images = int(output_voxels) * ((label_bytes if write_labels else 0) + 4 * int(maps))
-    return images, tiles + accumulators
+    reader = 4 * int(in_channels) * (2 * int(band_voxels) + 3 * int(batch) * math.prod(tile))
+    return images + reader, tiles + accumulators
 
 
 def evaluation_bytes(

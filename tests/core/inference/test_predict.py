@@ -383,3 +383,27 @@ def test_predicting_with_tiles_cut_from_bands_gives_the_same_result(
     cut = drain(predict_tiled(trained_2d, image, **kwargs))
     np.testing.assert_array_equal(cut.labels, host.labels)
     np.testing.assert_array_equal(cut.probabilities, host.probabilities)
+
+
+def test_the_memory_guard_counts_the_readers_bands(monkeypatch) -> None:
+    """Host memory of a prediction includes the float32 bands the reader holds (two) and
+    three batches of tiles, not only the labels: with room for the labels and one band,
+    a wide volume is refused before anything is read."""
+    from napari_unetseg.core import guards
+
+    bundle = ModelBundle.create(spatial_dims=3, depth=2, base_channels=4)
+    image = np.broadcast_to(np.uint16(1), (32, 1024, 1024))  # 32 M voxels, no memory
+    band = 4 * 32 * 1024 * 1024  # one float32 band of the tile's 32 rows
+    tiles = 4 * 2 * 32**3 * 3  # three batches of two tiles
+    labels = image.size  # uint8
+    cpu_part = guards.prediction_bytes(
+        image.size, (32, 32, 32), 2, 2, base_channels=4, depth=2, band_voxels=band // 4
+    )[1]
+    room = labels + cpu_part + band + tiles  # all but the second band
+    monkeypatch.setattr(guards, "available_memory", lambda: room)
+    with pytest.raises(guards.MemoryGuardError, match="Prediction would need"):
+        drain(predict_tiled(bundle, image, tile_size=32, batch_size=2, device="cpu"))
+    monkeypatch.setattr(guards, "available_memory", lambda: room + band)
+    gen = predict_tiled(bundle, image, tile_size=32, batch_size=2, device="cpu")
+    assert next(gen).done == 2  # accepted: it runs
+    gen.close()

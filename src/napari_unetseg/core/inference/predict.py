@@ -115,6 +115,7 @@ def check_prediction_memory(
         label_bytes=1 if bundle.n_labels <= 255 else 2,
         maps=maps,
         write_labels=new_labels,
+        in_channels=bundle.in_channels,
     )
     # On a GPU the tiles are the device's business: out-of-memory there halves the batch
     # and falls back to the CPU (core/devices.py); the image-sized outputs are RAM.
