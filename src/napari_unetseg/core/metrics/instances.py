@@ -251,7 +251,8 @@ def choose_reading(
             raise ValueError(
                 f"The {side} looks like an intensity image rather than labels (values up to "
                 f"{top}; only {share:.0%} of its neighbouring foreground pixels share a "
-                "value): check that the right layer or file was given."
+                "value): check that the right layer or file was given (if it does hold instance "
+                "labels, one id per object, say so with instances=..., --instances)."
             )
         raise ValueError(
             f"The {side} has labels up to {top}, too many to score as classes: if they "
