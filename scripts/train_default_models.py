@@ -23,6 +23,10 @@ keeps each earlier stage's kind in a quarter of its pool. The shipped ``nuclei-2
 ``--refine more`` is longer training of that kind, after the others. ``--widen N`` first
 widens the starting model to N base channels without changing what it computes.)
 
+On a GPU (``--device cuda``) a 3D stage takes minutes instead of hours: the wider
+``nuclei-3d`` candidate of the model card ran 19,295 steps in 6 minutes on an H200, its
+pool of 112 volumes drawn by ``--workers 16`` processes in 38 s (165 s in one process).
+
 Training runs in chunks (``--chunk`` seconds, a cosine cycle each with a decaying peak
 learning rate); after each chunk the model is written to ``<out>/<name>.ckpt.pt``, and a
 new run of the same command resumes from it with the time that is left. The training
