@@ -149,11 +149,12 @@ def otsu_foreground(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return smooth > threshold_otsu(smooth)
 
 
-def baseline_features(image: np.ndarray) -> np.ndarray:
-    """The random forest's features (:data:`FEATURES`) of a 2D or 3D image, one thread."""
+def baseline_features(image: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
+    """The random forest's features (:data:`FEATURES`) of a 2D or 3D image, one thread
+    (of every channel, for an image with a ``channel_axis``)."""
     from skimage.feature import multiscale_basic_features  # noqa: PLC0415
 
-    options: dict[str, Any] = dict(FEATURES)
+    options: dict[str, Any] = dict(FEATURES, channel_axis=channel_axis)
     parameters = inspect.signature(multiscale_basic_features).parameters
     for name in ("workers", "num_workers"):  # one thread, like everything else here
         if name in parameters:
@@ -161,27 +162,36 @@ def baseline_features(image: np.ndarray) -> np.ndarray:
     return multiscale_basic_features(image.astype(np.float32), **options)
 
 
-def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+def forest_labels(
+    image: np.ndarray, scribbles: np.ndarray, channel_axis: int | None = None
+) -> np.ndarray:
     """A random-forest pixel classifier trained on scribbles (the ilastik approach).
 
     Parameters
     ----------
     image : ndarray
-        2D or 3D image.
+        2D or 3D image (with a channel axis when ``channel_axis`` says so).
     scribbles : ndarray
-        0 not painted, 1 background, 2 object.
+        0 not painted, k >= 1 class k.
+    channel_axis : int, optional
+        The image's channel axis (e.g. -1 for RGB).
 
     Returns
     -------
-    ndarray of bool
-        Pixels classified as object.
+    ndarray
+        The class of every pixel (1, 2, ...).
     """
     from skimage.future import fit_segmenter, predict_segmenter  # noqa: PLC0415
     from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415
 
-    features = baseline_features(image)
+    features = baseline_features(image, channel_axis)
     forest = fit_segmenter(scribbles, features, RandomForestClassifier(**FOREST))
-    return predict_segmenter(features, forest) == 2
+    return predict_segmenter(features, forest)
+
+
+def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+    """:func:`forest_labels` with 1 background, 2 object: the pixels classified as object."""
+    return forest_labels(image, scribbles) == 2
 
 
 def teacher_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:

@@ -659,6 +659,146 @@ UNLABELLED: dict[str, Unlabelled] = {
 }
 
 
+@dataclass(frozen=True)
+class ClassesCase:
+    """An evaluation case with several classes: a real image and a reference that assigns
+    every pixel to one of them (scribble training only; there is no default model).
+
+    Attributes
+    ----------
+    name, dims, image, reference_type, reference_note, licence, notes
+        As for :class:`Case`.
+    references : tuple of Member
+        The reference file(s): one label image, or the probability maps of the classes
+        after the first (see :func:`load_classes`).
+    classes : tuple of str
+        Class names; the first is the one painted as "background" (label 1).
+    scribbles : Member or None
+        Scribbles that come with the data (drawn by others, over the whole image). When
+        set they are used as they are and every pixel they leave unpainted is scored;
+        otherwise the benchmark paints its own in the first ``paint_fraction`` of axis
+        ``paint_axis`` (every ``plane_step``-th plane in 3D) and scores the rest.
+    prepare : str
+        Name of the loading recipe (see :func:`load_classes`).
+    """
+
+    name: str
+    dims: int
+    image: Member
+    references: tuple[Member, ...]
+    classes: tuple[str, ...]
+    reference_type: str
+    reference_note: str
+    licence: str
+    prepare: str
+    scribbles: Member | None = None
+    paint_axis: int = 0
+    paint_fraction: float = 0.4
+    plane_step: int | None = None
+    notes: str = ""
+
+    @property
+    def painted_description(self) -> str:
+        """Which part is painted and which is scored, in words."""
+        if self.scribbles is not None:
+            return "painted: the scribbles shipped with the image; scored: every other pixel"
+        pct = round(100 * self.paint_fraction)
+        planes = f", every {self.plane_step}th plane along Z" if self.plane_step else ""
+        return (
+            f"painted: first {pct} % of axis {self.paint_axis}{planes}; "
+            f"scored: the other {100 - pct} %"
+        )
+
+
+_CONVPAINT = ("napari-convpaint", "1.2.0")
+_CONVPAINT_IMGS = "napari_convpaint/_tests/test_imgs/0000_{}.png"
+_MNI_CLASSES = (
+    "argmax of (1 - P(GM) - P(WM), P(GM), P(WM)) of the template's tissue probability "
+    "maps (population average of 152 classified brains)"
+)
+
+#: Cases with more than two classes. Evaluation data only: never train a shipped model on
+#: them.
+CLASSES_CASES: dict[str, ClassesCase] = {
+    case.name: case
+    for case in [
+        ClassesCase(
+            name="convpaint-food-2d",
+            dims=2,
+            image=Member(
+                *_CONVPAINT,
+                _CONVPAINT_IMGS.format("img"),
+                "a3a8f6f89bfaa2871e244300b6f89ac132c2dceb8b68ccc7ba070c9d38da28c0",
+            ),
+            references=(
+                Member(
+                    *_CONVPAINT,
+                    _CONVPAINT_IMGS.format("ground_truth"),
+                    "f4c668b623ae9499c94c240ab8344263a201f2da99e618a70711fccf282d5269",
+                ),
+            ),
+            scribbles=Member(
+                *_CONVPAINT,
+                _CONVPAINT_IMGS.format("scribbles_all_01500_w3"),
+                "6e172c25c55bd716b571dd6af850c89325316939b9bf4e1cf92f2f0bc3d69743",
+            ),
+            classes=("plate and rest", "meat", "rice", "vegetables"),
+            reference_type="manual",
+            reference_note=(
+                "a 4-class label image (values 1, 49, 67, 91) covering every pixel, shipped "
+                "as napari-convpaint's test ground truth; classes named by looking"
+            ),
+            licence=(
+                "napari-convpaint package BSD-3-Clause (Guillaume Witz, University of Bern); "
+                "the wheel names no separate source or licence for the photograph"
+            ),
+            prepare="convpaint",
+            notes=(
+                "an RGB photograph of a meal, 384 x 512 (not microscopy: colour and texture "
+                "classes); its scribbles come with it, strokes 3 px wide over the whole "
+                "image, 10,678 pixels (5.4 %); the file name (scribbles_all_01500_w3) "
+                "suggests the package's authors drew them from the reference with a "
+                "program: not our stroke painter, and not by hand as far as we know"
+            ),
+        ),
+        ClassesCase(
+            name="mni152-tissue-2d",
+            dims=2,
+            image=EVAL_CASES["mni152-gm-2d"].image,
+            references=(
+                EVAL_CASES["mni152-gm-2d"].reference,
+                EVAL_CASES["mni152-wm-2d"].reference,
+            ),
+            classes=("rest", "grey matter", "white matter"),
+            reference_type="atlas",
+            reference_note=_MNI_CLASSES,
+            licence=_MNI_LICENCE,
+            prepare="mni-2d",
+            notes="the slice of mni152-gm-2d, three classes at once; posterior 40 % painted",
+        ),
+        ClassesCase(
+            name="mni152-tissue-3d",
+            dims=3,
+            image=EVAL_CASES["mni152-gm-3d"].image,
+            references=(
+                EVAL_CASES["mni152-gm-3d"].reference,
+                EVAL_CASES["mni152-wm-3d"].reference,
+            ),
+            classes=("rest", "grey matter", "white matter"),
+            reference_type="atlas",
+            reference_note=_MNI_CLASSES + ", averaged over 2 x 2 x 2 blocks like the image",
+            licence=_MNI_LICENCE,
+            prepare="mni-3d",
+            plane_step=4,
+            notes=(
+                "the 2 mm volume of mni152-gm-3d, three classes at once; inferior 40 % "
+                "painted on every 4th plane"
+            ),
+        ),
+    ]
+}
+
+
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:
     """The cache folder: ``cache``, else ``$UNETSEG_BENCH_DATA``, else the default.
 
@@ -820,6 +960,22 @@ class Loaded:
         return self.reference > 0
 
 
+def _mni(prepare: str, image_path: Path, map_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The MNI template cut as ``prepare`` says, and a tissue map (P x 255, float32) on
+    the same grid."""
+    t1, _ = read_nifti(image_path)
+    prob, _ = read_nifti(map_path)  # uint8: tissue probability x 255
+    if prepare == "mni-2d":
+        z = 72 + 10  # voxel index of MNI z = +10 mm (the origin is at index 72)
+        t1, prob = t1[z], prob[z]
+        box = _brain_box(t1, pad=4)
+        return t1[box], prob[box].astype(np.float32)
+    factor = 2 if prepare == "mni-3d" else 1
+    t1, prob = _block_mean(t1, factor), _block_mean(prob, factor)
+    box = _brain_box(t1, pad=4 // factor)
+    return t1[box], prob[box]
+
+
 def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
     """Fetch (when needed) and load an evaluation case.
 
@@ -850,24 +1006,75 @@ def load_case(name: str, cache: str | os.PathLike | None = None) -> Loaded:
         stack = _read_tiff(image_path)
         image, reference = stack[0, 0], stack[2, 0]
     elif case.prepare in ("mni-2d", "mni-3d", "mni-3d-1mm"):
-        t1, _ = read_nifti(image_path)
-        prob, _ = read_nifti(reference_path)  # uint8: tissue probability x 255
-        if case.prepare == "mni-2d":
-            z = 72 + 10  # voxel index of MNI z = +10 mm (the origin is at index 72)
-            t1, prob = t1[z], prob[z]
-            box = _brain_box(t1, pad=4)
-            image, prob = t1[box], prob[box].astype(np.float32)
-        else:
-            factor = 2 if case.prepare == "mni-3d" else 1
-            t1, prob = _block_mean(t1, factor), _block_mean(prob, factor)
-            box = _brain_box(t1, pad=4 // factor)
-            image, prob = t1[box], prob[box]
+        image, prob = _mni(case.prepare, image_path, reference_path)
         reference = (prob > 127.5).astype(np.uint8)
     else:
         raise ValueError(f"unknown recipe {case.prepare!r}")
     if image.shape != reference.shape or image.ndim != case.dims:
         raise ValueError(f"{name}: image {image.shape} / reference {reference.shape}")
     return Loaded(case, np.ascontiguousarray(image), np.ascontiguousarray(reference))
+
+
+@dataclass
+class LoadedClasses:
+    """A :class:`ClassesCase`'s arrays.
+
+    Attributes
+    ----------
+    case : ClassesCase
+        The case's metadata.
+    image : ndarray
+        (Y, X), (Y, X, 3) for RGB, or (Z, Y, X).
+    classes : ndarray of uint8
+        The reference: class k + 1 for ``case.classes[k]`` at every pixel.
+    scribbles : ndarray of uint8 or None
+        The scribbles shipped with the image (0 unpainted, else the class as in
+        ``classes``), or None.
+    """
+
+    case: ClassesCase
+    image: np.ndarray
+    classes: np.ndarray
+    scribbles: np.ndarray | None
+
+
+def load_classes(name: str, cache: str | os.PathLike | None = None) -> LoadedClasses:
+    """Fetch (when needed) and load a case of :data:`CLASSES_CASES`.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`CLASSES_CASES`.
+    cache : path, optional
+        Cache folder (see :func:`cache_dir`).
+
+    Returns
+    -------
+    LoadedClasses
+        Image, reference classes and the shipped scribbles, if any.
+    """
+    case = CLASSES_CASES[name]
+    image_path = fetch_member(case.image, cache)
+    maps = [fetch_member(member, cache) for member in case.references]
+    scribbles = None
+    if case.prepare == "convpaint":
+        import imageio.v3 as iio  # noqa: PLC0415
+
+        image, reference = iio.imread(image_path), iio.imread(maps[0])
+        lut = np.zeros(256, np.uint8)  # its values, in order, become 1, 2, ...
+        lut[np.unique(reference)] = np.arange(1, len(np.unique(reference)) + 1)
+        classes = lut[reference]
+        scribbles = lut[iio.imread(fetch_member(case.scribbles, cache))]
+    elif case.prepare in ("mni-2d", "mni-3d"):
+        image, grey = _mni(case.prepare, image_path, maps[0])
+        white = _mni(case.prepare, image_path, maps[1])[1]
+        rest = np.clip(255.0 - grey - white, 0, None)
+        classes = (np.argmax(np.stack([rest, grey, white]), axis=0) + 1).astype(np.uint8)
+    else:
+        raise ValueError(f"unknown recipe {case.prepare!r}")
+    if int(classes.max()) != len(case.classes) or classes.shape != image.shape[: case.dims]:
+        raise ValueError(f"{name}: image {image.shape} / classes {classes.shape}")
+    return LoadedClasses(case, np.ascontiguousarray(image), classes, scribbles)
 
 
 def load_unlabelled(name: str, cache: str | os.PathLike | None = None) -> np.ndarray:
@@ -911,6 +1118,18 @@ def catalogue() -> str:
         ]
         if case.notes:
             lines.append(f"  - {case.notes}")
+    lines += ["", "Cases with several classes (scribble training only; never train on them):", ""]
+    for item in CLASSES_CASES.values():
+        lines += [
+            f"- **{item.name}** ({item.dims}D, classes: {', '.join(item.classes)}; "
+            f"reference: {item.reference_type}) {item.image.source}",
+            f"  - reference: {', '.join(m.source for m in item.references)}: "
+            f"{item.reference_note}",
+            f"  - licence: {item.licence}",
+            f"  - {item.painted_description}",
+        ]
+        if item.notes:
+            lines.append(f"  - {item.notes}")
     lines += ["", "Unlabelled real images (cannot be scored):", ""]
     for item in UNLABELLED.values():
         lines.append(f"- **{item.name}** ({item.dims}) {item.member.source}; {item.licence}")
@@ -933,6 +1152,13 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{name}: image {loaded.image.shape} {loaded.image.dtype}, foreground "
             f"{fg.mean():.1%}, reference ids {int(loaded.reference.max())}"
+        )
+    for name in CLASSES_CASES:
+        item = load_classes(name, args.cache)
+        shares = np.bincount(item.classes.ravel())[1:] / item.classes.size
+        print(
+            f"{name}: image {item.image.shape} {item.image.dtype}, classes "
+            + ", ".join(f"{c} {s:.1%}" for c, s in zip(item.case.classes, shares))
         )
 
 
