@@ -109,15 +109,15 @@ def test_counts_follow_painting_and_undo(qtbot, finetune):
     _, widget = finetune
     layer = widget.new_scribble_layer()
     layer.paint((40, 40), fw.OBJECT)  # a brush stroke, as the mouse does it
-    qtbot.waitUntil(lambda: "object: " in widget.counts_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "object (2): " in widget.counts_label.text(), timeout=5000)
     assert "Only objects are painted" in widget.counts_label.text()
     painted = int((layer.data == fw.OBJECT).sum())
-    assert f"object: {painted:,} px" in widget.counts_label.text()
+    assert f"object (2): {painted:,} px" in widget.counts_label.text()
     layer.paint((10, 80), fw.BACKGROUND)
-    qtbot.waitUntil(lambda: "background: " in widget.counts_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "background (1): " in widget.counts_label.text(), timeout=5000)
     assert "Only" not in widget.counts_label.text()
     layer.undo()
-    qtbot.waitUntil(lambda: "background: " not in widget.counts_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "background (1): " not in widget.counts_label.text(), timeout=5000)
     # Dense masks are counted as background and objects.
     widget.dense_radio.setChecked(True)
     assert f"objects: {painted:,} px (1 label value)" in widget.counts_label.text()

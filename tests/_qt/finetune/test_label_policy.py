@@ -41,7 +41,10 @@ def test_merged_class_names_keep_real_names_over_placeholders() -> None:
 def test_counts_text_names_classes_and_hints() -> None:
     names = lp.SCRIBBLE_NAMES
     sparse = lp.counts_html({0: 90, 1: 4, 2: 6}, "sparse", names, None)
-    assert "background: 4 px" in sparse and "object: 6 px" in sparse
+    assert "background (1): 4 px" in sparse and "object (2): 6 px" in sparse
+    # more classes: the model's class name, and the value the user paints it with
+    three = lp.counts_html({1: 4, 2: 6, 3: 8}, "sparse", names, None)
+    assert "class 2 (3): 8 px" in three
     masks = lp.counts_html({v: 3 for v in range(12)}, "sparse", names, None)
     assert "choose 'Dense masks'" in masks  # many ids: probably instance masks
     dense = lp.counts_html({0: 90, 3: 5, 7: 5}, "dense", names, "Too few.")

@@ -100,7 +100,7 @@ def counts_html(
     if mode == "sparse":
         parts = [
             f"<span style='color:{colour(PALETTE.get(v, (0.8, 0.8, 0.8)))}'>&#9632;</span>"
-            f" {names.get(v, f'class {v - 1}')}: {n:,} px"
+            f" {names.get(v, f'class {v - 1}')} ({v}): {n:,} px"  # (the value to paint with)
             for v, n in sorted(counts.items())
             if v > 0
         ]
