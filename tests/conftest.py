@@ -8,6 +8,19 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _session_models_stay_in_their_test() -> Iterator[None]:
+    """Models a test trains into the process-wide registry are removed after it: a widget
+    offers a model trained on an image of the same name first, which would carry one
+    test's model into another's."""
+    from napari_unetseg.core.registry import REGISTRY
+
+    before = set(REGISTRY.session())
+    yield
+    for name in set(REGISTRY.session()) - before:
+        REGISTRY.remove(name)
+
+
 @pytest.fixture
 def tiny_model_2d() -> Iterator[str]:
     """An untrained 2D U-Net (depth 2, 4 base channels) registered as a session model.

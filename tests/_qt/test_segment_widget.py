@@ -320,6 +320,35 @@ def test_default_model_follows_the_image_until_the_user_picks(make_napari_viewer
     assert "Chosen because" not in widget.model_info.text()
 
 
+def test_a_model_trained_on_the_image_becomes_its_default(make_napari_viewer):
+    """Paint, train, segment: the model just trained on this image is offered first,
+    without overriding a model the user picked, and only for that image."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    meal = viewer.add_image(np.zeros((64, 64), np.uint16), name="meal")
+    other = viewer.add_image(np.zeros((64, 64), np.uint16), name="other")
+    widget.image_combo.set_layer(meal)
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    name = REGISTRY.register(
+        ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on="meal"
+    )
+    try:
+        assert widget.model_combo.model_name() == name  # picked as the list changed
+        assert "trained on 'meal' in this session" in widget.model_info.text()
+        widget.image_combo.set_layer(other)
+        assert widget.model_combo.model_name() == "nuclei-2d"
+        widget.image_combo.set_layer(meal)
+        assert widget.model_combo.model_name() == name
+        widget.model_combo.set_model_name("nuclei-3d")  # the user's choice sticks
+        newer = REGISTRY.register(
+            ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on="meal"
+        )
+        REGISTRY.remove(newer)
+        assert widget.model_combo.model_name() == "nuclei-3d"
+    finally:
+        REGISTRY.remove(name)
+
+
 def test_object_size_is_used_and_reported(qtbot, segment):
     viewer, widget = segment
     bundle = REGISTRY.get(widget.model_combo.model_name())

@@ -44,6 +44,18 @@ def test_registry_lists_shipped_and_session_models(tmp_path) -> None:
         reg.get("nope")
 
 
+def test_registry_remembers_what_a_session_model_was_trained_on(tmp_path) -> None:
+    reg = ModelRegistry(tmp_path)
+    first = reg.register(ModelBundle.create(depth=2, base_channels=4), "m", trained_on="cells")
+    reg.register(ModelBundle.create(depth=2, base_channels=4), "other", trained_on="brain")
+    second = reg.register(ModelBundle.create(depth=2, base_channels=4), "m", trained_on="cells")
+    reg.register(ModelBundle.create(depth=2, base_channels=4), "loaded")  # no image
+    assert reg.trained_on("cells") == [first, second] == ["m", "m (2)"]  # oldest first
+    assert reg.trained_on("nothing") == []
+    reg.remove(second)
+    assert reg.trained_on("cells") == ["m"]
+
+
 def test_training_layout_is_channels_last_where_it_was_measured_faster() -> None:
     cpu, cuda, mps = torch.device("cpu"), torch.device("cuda:0"), torch.device("mps")
     bf16 = torch.bfloat16

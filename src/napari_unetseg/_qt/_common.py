@@ -216,9 +216,12 @@ class ModelComboBox(QComboBox):
     -------
     modelChanged(str)
         The selected model name ("" when there is none).
+    listChanged()
+        The list was made anew (a model was trained, loaded or removed).
     """
 
     modelChanged = Signal(str)
+    listChanged = Signal()
 
     def __init__(
         self,
@@ -284,6 +287,7 @@ class ModelComboBox(QComboBox):
             self.setCurrentIndex(0)
         self.blockSignals(False)
         self._on_index_changed()
+        self.listChanged.emit()
 
     def load_file(self, path: str | os.PathLike) -> str | None:
         """Load a model file into the registry and select it.

@@ -73,6 +73,7 @@ class SegmentWidget(ui.DockWidget):
         self.image_combo.layerChanged.connect(self._pick_default_model)
         self.image_combo.layerChanged.connect(self._update_state)
         self.model_combo.modelChanged.connect(self._on_model_changed)
+        self.model_combo.listChanged.connect(self._pick_default_model)
         self.runner.finished.connect(self._update_state)
         self._pick_default_model()
         self._update_state()
@@ -483,17 +484,24 @@ class SegmentWidget(ui.DockWidget):
         self._update_state()
 
     def _pick_default_model(self, *_: Any) -> None:
-        """Choose the shipped model that fits the image, until the user picks one."""
+        """Until the user picks a model: the newest model trained on this image in this
+        session, else the shipped model that fits the image."""
         layer = self.image_combo.layer()
         if layer is None or self._model_chosen_by_user:
             return
         from ..api import default_model
+        from ..core.registry import REGISTRY
 
-        shape = tuple(layer_data(layer).shape)
-        axes = "".join(str(a)[-1].upper() for a in self.viewer.dims.axis_labels[-len(shape) :])
-        # napari's default axis labels are numbers: they say nothing about Z or T.
-        axes = axes if axes.isalpha() else None
-        name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
+        trained = REGISTRY.trained_on(layer.name)
+        if trained:
+            name, why = trained[-1], f"it was trained on '{layer.name}' in this session"
+        else:
+            shape = tuple(layer_data(layer).shape)
+            labels = self.viewer.dims.axis_labels[-len(shape) :]
+            axes = "".join(str(a)[-1].upper() for a in labels)
+            # napari's default axis labels are numbers: they say nothing about Z or T.
+            axes = axes if axes.isalpha() else None
+            name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
         self._picking = True
         try:
             self.model_combo.set_model_name(name)

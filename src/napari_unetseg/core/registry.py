@@ -20,6 +20,7 @@ class ModelRegistry:
     def __init__(self, shipped_dir: Path = SHIPPED_DIR) -> None:
         self.shipped_dir = Path(shipped_dir)
         self._session: dict[str, ModelBundle] = {}
+        self._trained_on: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -49,8 +50,14 @@ class ModelRegistry:
             return ModelBundle.load(shipped[name])
         raise KeyError(name)
 
-    def register(self, bundle: ModelBundle, name: str | None = None) -> str:
-        """Add a model trained in this session; returns its (unique) name."""
+    def register(
+        self, bundle: ModelBundle, name: str | None = None, trained_on: str | None = None
+    ) -> str:
+        """Add a model trained (or loaded) in this session; returns its (unique) name.
+
+        ``trained_on`` names the image it was trained on (a layer name), so that a widget
+        segmenting that image can offer it first (:meth:`trained_on`).
+        """
         base = name or bundle.name or "model"
         with self._lock:
             taken = set(self._session) | set(self.shipped())
@@ -59,12 +66,20 @@ class ModelRegistry:
                 unique, i = f"{base} ({i})", i + 1
             bundle.name = unique
             self._session[unique] = bundle
+            if trained_on is not None:
+                self._trained_on[unique] = trained_on
         self._notify()
         return unique
+
+    def trained_on(self, image: str) -> list[str]:
+        """Session models trained on the image called ``image``, oldest first."""
+        with self._lock:
+            return [n for n, source in self._trained_on.items() if source == image]
 
     def remove(self, name: str) -> None:
         with self._lock:
             self._session.pop(name, None)
+            self._trained_on.pop(name, None)
         self._notify()
 
     def connect(self, callback: Callable[[], None]) -> None:

@@ -201,7 +201,10 @@ def test_train_registers_a_model_that_segment_and_save_use(
     assert widget.trained.class_names == ["background", "object"]
     assert widget.trained.history["steps"] == 30
     assert name in widget.status.text() and widget.save_button.isEnabled()
-    segment.model_combo.set_model_name(name)  # listed at once
+    # listed at once, and offered first for the image it was trained on
+    assert segment.image_combo.layer().name == "cells"
+    assert segment.model_combo.model_name() == name
+    assert "trained on 'cells' in this session" in segment.model_info.text()
     with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
         segment.run()
     assert viewer.layers["cells [unet]"].data.shape == (96, 96)

@@ -431,7 +431,8 @@ class FinetuneWidget(ui.DockWidget):
         from ...core.registry import REGISTRY
 
         self.trained = bundle
-        self.trained_name = REGISTRY.register(bundle, base)
+        image = self._request_layers[0].name if self._request_layers is not None else None
+        self.trained_name = REGISTRY.register(bundle, base, trained_on=image)
         if self._request is not None and self._request_layers is not None:
             self._last_run = (self._request, *self._request_layers)
         text, note = result_text(bundle, self.trained_name)
