@@ -320,6 +320,24 @@ def test_default_model_follows_the_image_until_the_user_picks(make_napari_viewer
     assert "Chosen because" not in widget.model_info.text()
 
 
+def test_the_result_line_gives_each_class_its_share(qtbot, segment):
+    """A model with three classes besides the background: the line names each one's share
+    (a foreground share alone would lump meat, rice and vegetables together)."""
+    viewer, widget = segment
+    bundle = ModelBundle.create(depth=2, base_channels=4, n_classes=4)
+    bundle.class_names = ["plate", "meat", "rice", "vegetables"]
+    name = REGISTRY.register(bundle, "four classes")
+    widget.model_combo.set_model_name(name)
+    viewer.add_image(np.random.default_rng(0).random((64, 64), np.float32), name="meal")
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["meal [unet]"].data
+    shares = [100 * np.mean(labels == k) for k in (1, 2, 3)]
+    assert widget.status.text().startswith(
+        f"meal: Classes: meat {shares[0]:.1f} %, rice {shares[1]:.1f} %, "
+        f"vegetables {shares[2]:.1f} % of the pixels ("
+    )
+
+
 def test_a_model_trained_on_the_image_becomes_its_default(make_napari_viewer):
     """Paint, train, segment: the model just trained on this image is offered first,
     without overriding a model the user picked, and only for that image."""

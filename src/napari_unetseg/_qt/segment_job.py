@@ -87,7 +87,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     )
     stats = dict(result.stats)
     stats["provenance"] = _provenance(req, bundle, split)
-    summary = _summary(result.labels, split, stats)
+    summary = _summary(result.labels, split, stats, list(bundle.class_names))
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(
@@ -202,12 +202,24 @@ def _lazy_output(shape: tuple[int, ...]) -> Any:
     return zarr.zeros(shape=shape, chunks=chunks, dtype=np.uint8)
 
 
-def _summary(labels: Any, instances: bool, stats: dict[str, Any]) -> str:
+def _summary(
+    labels: Any, instances: bool, stats: dict[str, Any], class_names: list[str] | None = None
+) -> str:
+    """The result line: objects, the foreground's share, or each class's share when the
+    model has more than one class besides the background."""
     timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
     if instances:
         return f"{int(np.max(labels))} objects ({timing})."
     if isinstance(labels, np.ndarray):
-        fraction = float(np.count_nonzero(labels)) / max(labels.size, 1)
+        size = max(labels.size, 1)
+        if class_names is not None and len(class_names) > 2:
+            counts = np.bincount(labels.ravel(), minlength=len(class_names))
+            shares = ", ".join(
+                f"{name} {100 * n / size:.1f} %"
+                for name, n in zip(class_names[1:], counts[1:], strict=False)
+            )
+            return f"Classes: {shares} of the pixels ({timing})."
+        fraction = float(np.count_nonzero(labels)) / size
         return f"Foreground: {100 * fraction:.1f} % of the pixels ({timing})."
     return f"Done ({timing})."
 
