@@ -22,6 +22,12 @@ model learns from: ``napari_unetseg.forest``), ``--seconds`` sets another budget
     OMP_NUM_THREADS=2 python benchmarks/bench_classes.py --cases mni152-tissue-3d \
         --teacher --seconds 360 --json classes-360.jsonl
 
+``--start MODEL`` fine-tunes that model instead of training a new one (what the Fine-tune
+widget did by default before it knew how many classes were painted):
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_classes.py --cases convpaint-food-2d \
+        mni152-tissue-2d --start nuclei-2d --json classes-from-nuclei-2d.jsonl
+
 A case with shipped scribbles has one draw: there the seed is the training's
 seed (elsewhere the draw's; training takes seed 0, as in ``bench_accuracy.py``). Appends one JSON line per run to ``--json`` (runs already there are skipped, so
 an interrupted run resumes). Prints what it measured; nothing is asserted.
@@ -149,8 +155,12 @@ def class_scores(
     }
 
 
-def runs_for(case: real_data.ClassesCase, extra_2d: bool) -> list[tuple[str, int]]:
+def runs_for(
+    case: real_data.ClassesCase, extra_2d: bool, start: str | None = None
+) -> list[tuple[str, int]]:
     """(name, model dims) of the models trained on a case."""
+    if start is not None:
+        return [(f"fine-tuned {start}", case.dims)]
     runs = [(f"new {case.dims}D model", case.dims)]
     if case.dims == 3 and extra_2d:
         runs.append(("new 2D model (plane by plane)", 2))
@@ -173,6 +183,7 @@ def run_one(
     forest_cache: dict,
     seconds: dict[int, float],
     teacher: bool = False,
+    start: str | None = None,
 ) -> dict[str, Any]:
     """Train one model on one draw, score it next to the forest of the same strokes (and
     the teacher's labels, with ``teacher``)."""
@@ -193,7 +204,9 @@ def run_one(
         taught = class_scores(
             teacher_labels(image, scribbles, channel_axis), loaded.classes, scored, case.classes
         )
-    options = {"spatial_dims": 2} if dims != case.dims else {}
+    options: dict[str, Any] = {"spatial_dims": 2} if dims != case.dims else {}
+    if start is not None:
+        options["model"] = start
     model, train_s = bench.timed(
         api.train,
         image,
@@ -250,6 +263,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--extra-2d", action="store_true", help="a 2D model on 3D cases too")
     parser.add_argument("--teacher", action="store_true", help="score the forest teacher too")
     parser.add_argument("--seconds", type=float, help="training budget (default 90 / 180 s)")
+    parser.add_argument("--start", help="fine-tune this model instead of a new one")
     parser.add_argument("--json", type=Path, help="append one JSON line per run")
     parser.add_argument("--cache", help="data cache folder (see real_data.py)")
     args = parser.parse_args(argv)
@@ -266,10 +280,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         loaded = real_data.load_classes(name, args.cache)
         for seed in args.seeds:
             forest_cache: dict[int, Any] = {}
-            for how, dims in runs_for(loaded.case, args.extra_2d):
+            for how, dims in runs_for(loaded.case, args.extra_2d, args.start):
                 if (name, seed, how) in done:
                     continue
-                row = run_one(loaded, seed, how, dims, forest_cache, seconds, teacher=args.teacher)
+                row = run_one(
+                    loaded,
+                    seed,
+                    how,
+                    dims,
+                    forest_cache,
+                    seconds,
+                    teacher=args.teacher,
+                    start=args.start,
+                )
                 rows.append(row)
                 print(row_text(row), flush=True)
                 if args.json:

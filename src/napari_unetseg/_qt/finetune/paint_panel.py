@@ -46,9 +46,12 @@ class PaintPanel(QWidget):
     -------
     changed()
         The labels layer changed (the image combo has its own ``layerChanged``).
+    counted(dict)
+        The painted pixels were counted anew: ``{label value: pixels}``.
     """
 
     changed = Signal()
+    counted = Signal(object)
 
     def __init__(
         self, viewer: napari.Viewer, own_suffixes: tuple[str, ...], parent: QWidget | None = None
@@ -86,6 +89,13 @@ class PaintPanel(QWidget):
         for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
             btn.setStyleSheet(f"border-left: 6px solid {colour(PALETTE[value])};")
         self.name_paint_buttons(SCRIBBLE_NAMES)
+        self.paint_new_button = ui.button(
+            self,
+            "New class",
+            "Paint one more class: selects the next label value not painted yet (3, 4, ...). "
+            "Each class is counted below with the value it is painted with.",
+            slot=self.paint_new_class,
+        )
         self.counts_label = QLabel(self)
         self.counts_label.setWordWrap(True)
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
@@ -94,7 +104,9 @@ class PaintPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(rows)
         layout.addWidget(self.mode_help)
-        layout.addLayout(ui.row(self.paint_bg_button, self.paint_obj_button))
+        layout.addLayout(
+            ui.row(self.paint_bg_button, self.paint_obj_button, self.paint_new_button)
+        )
         layout.addWidget(self.counts_label)
 
         self._count_timer = QTimer(self)
@@ -142,6 +154,21 @@ class PaintPanel(QWidget):
         layer.selected_label = value
         layer.mode = "paint"
 
+    def next_class_value(self) -> int:
+        """The label value of one more class: above every value painted (and above the
+        object's), or above the brush's value where the labels are too large to count."""
+        layer = self.labels_combo.layer()
+        counts = None if layer is None else label_counts(layer.data)
+        if counts is None:
+            highest = layer.selected_label if layer is not None else OBJECT
+        else:
+            highest = max((v for v, n in counts.items() if n > 0), default=OBJECT)
+        return max(highest, OBJECT) + 1
+
+    def paint_new_class(self) -> None:
+        """Select the labels layer's paint brush with :meth:`next_class_value`."""
+        self.paint(self.next_class_value())
+
     def name_paint_buttons(self, names: dict[int, str]) -> None:
         for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
             name = names.get(value, SCRIBBLE_NAMES[value])
@@ -162,6 +189,7 @@ class PaintPanel(QWidget):
             return
         problem = problem_with(counts, self.label_mode, layer.name)
         self.counts_label.setText(counts_html(counts, self.label_mode, self.names(), problem))
+        self.counted.emit(counts)
 
     # -- internals ------------------------------------------------------------------------
     def _on_labels_changed(self, layer: Labels | None) -> None:
@@ -189,6 +217,7 @@ class PaintPanel(QWidget):
         self.mode_help.setText(mode_help(self.label_mode, self.names()))
         self.paint_bg_button.setVisible(sparse)
         self.paint_obj_button.setVisible(sparse)
+        self.paint_new_button.setVisible(sparse)
         self.update_counts()
 
 

@@ -30,6 +30,7 @@ class TrainPanel(QWidget):
     def __init__(self, preview_suffix: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.start_touched = False  # the user chose a start model: no more defaults
+        self.default_reason = ""  # why the default start is a new model, if it is
         self._taught: dict[str, bool] = {}  # per start model name: did a forest teach it
         rows = self._form = ui.Form()
         self.start_combo = rows.add("Start from", ModelComboBox(self, leading_items=[SCRATCH]))
@@ -193,9 +194,20 @@ class TrainPanel(QWidget):
         except Exception:  # noqa: BLE001 - an unreadable model keeps the defaults
             return dict(SCRIBBLE_NAMES)
 
-    def choose_default_start(self, stack: bool) -> None:
-        """The shipped model for the image's dimensionality, else a new model."""
-        for name in (DEFAULT_START[3 if stack else 2], DEFAULT_START[2], SCRATCH):
+    def choose_default_start(self, stack: bool, object_classes: int = 1) -> None:
+        """The shipped model for the image's dimensionality, else a new model; a new model
+        too when more than one class is painted besides the background: the shipped models
+        know one (nuclei), and fine-tuned into three or four classes they did far worse
+        than a new model (docs/benchmarks.md, "Several classes at once")."""
+        names = (DEFAULT_START[3 if stack else 2], DEFAULT_START[2], SCRATCH)
+        self.default_reason = ""
+        if object_classes > 1:
+            names = (SCRATCH,)
+            self.default_reason = (
+                " Chosen because more than one class is painted besides the background: "
+                "the shipped models know one (nuclei)."
+            )
+        for name in names:
             if self.start_combo.findText(name) >= 0:
                 self.start_combo.set_model_name(name)
                 return
@@ -212,12 +224,14 @@ class TrainPanel(QWidget):
     def describe(self, name: str, stack: bool) -> str:
         """The start model in one line, with what it means for this image."""
         if name == SCRATCH:
+            why = "" if self.start_touched else self.default_reason
             if self.teacher_check.isChecked():
                 return (
                     "A new U-Net that learns from your labels; from scribbles, through a "
-                    "random forest that first labels the unpainted pixels (Advanced settings)."
+                    "random forest that first labels the unpainted pixels (Advanced "
+                    f"settings).{why}"
                 )
-            return "A new U-Net that learns only from your labels (paint generously)."
+            return f"A new U-Net that learns only from your labels (paint generously).{why}"
         if not name:
             return ""
         info = self.start_combo.describe()

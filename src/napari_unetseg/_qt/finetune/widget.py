@@ -76,7 +76,8 @@ PLOT_INTERVAL_S = 0.5
 _SHORTCUTS = {
     "paint_panel": (
         "image_combo", "labels_combo", "new_button", "scribble_radio", "dense_radio",
-        "mode_help", "paint_bg_button", "paint_obj_button", "counts_label",
+        "mode_help", "paint_bg_button", "paint_obj_button", "paint_new_button",
+        "counts_label",
     ),
     "settings": (
         "start_combo", "start_info", "dims_combo", "budget_spin", "budget_unit",
@@ -143,8 +144,10 @@ class FinetuneWidget(ui.DockWidget):
         ):  # fmt: skip
             layout.addWidget(part)
         layout.addStretch(1)
+        self._object_classes = 1  # classes painted besides the background
         self._connect()
         self.settings.choose_default_start(self._stack())
+        self.paint_panel.update_counts()  # a layer painted before: its classes count
         warm_up()
         self._update_state()
 
@@ -162,6 +165,7 @@ class FinetuneWidget(ui.DockWidget):
         self.export_runner.finished.connect(self._update_state)
         self.image_combo.layerChanged.connect(self._on_image_changed)
         self.paint_panel.changed.connect(self._update_state)
+        self.paint_panel.counted.connect(self._on_counted)
         self.start_combo.modelChanged.connect(self._update_state)
         self.teacher_check.toggled.connect(self._update_state)  # the start line says it
 
@@ -475,8 +479,21 @@ class FinetuneWidget(ui.DockWidget):
 
     def _on_image_changed(self, layer: Image | None) -> None:
         if not self.settings.start_touched:
-            self.settings.choose_default_start(self._stack())
+            self.settings.choose_default_start(self._stack(), self._object_classes)
         self._update_state()
+
+    def _on_counted(self, counts: dict[int, int]) -> None:
+        """Painting a second object class makes a new model the default start."""
+        sparse = self.label_mode == "sparse"
+        classes = sum(1 for v, n in counts.items() if v >= OBJECT and n > 0) if sparse else 1
+        classes = max(classes, 1)  # nothing painted yet: the default stays
+        if (classes > 1) == (self._object_classes > 1):  # no reason for another start
+            self._object_classes = classes
+            return
+        self._object_classes = classes
+        if not self.settings.start_touched:
+            self.settings.choose_default_start(self._stack(), classes)
+            self._update_state()
 
     def _update_state(self, *_: Any) -> None:
         image = self.image_combo.layer()
