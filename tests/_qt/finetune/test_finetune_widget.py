@@ -319,13 +319,17 @@ def test_painting_a_second_class_makes_a_new_model_the_start(qtbot, make_napari_
     layer.paint((30, 30), fw.OBJECT)
     qtbot.waitUntil(lambda: "(2): " in widget.counts_label.text(), timeout=5000)
     assert widget.start_combo.model_name() == "nuclei-2d"
+    assert widget.paint_obj_button.text() == "Paint nucleus (2)"  # the start's name
     layer.paint((50, 50), 3)
     qtbot.waitUntil(lambda: widget.start_combo.model_name() == fw.SCRATCH, timeout=5000)
+    assert list(layer.features["name"]) == ["not painted", "background", "object"]
+    assert widget.paint_obj_button.text() == "Paint object (2)"
     assert "Chosen because more than one class is painted besides the background" in (
         widget.start_info.text()
     )
     layer.undo()
     qtbot.waitUntil(lambda: widget.start_combo.model_name() == "nuclei-2d", timeout=5000)
+    assert widget.paint_obj_button.text() == "Paint nucleus (2)"
     # The user's choice sticks.
     widget.start_combo.activated.emit(widget.start_combo.currentIndex())
     layer.paint((50, 50), 3)

@@ -38,6 +38,16 @@ def test_merged_class_names_keep_real_names_over_placeholders() -> None:
     assert lp.merged_class_names(three, {2: "x", 3: "x"}) == three
 
 
+def test_value_names_follow_the_start_model() -> None:
+    nuclei = {0: "not painted", 1: "background", 2: "nucleus"}
+    new = dict(lp.SCRIBBLE_NAMES)
+    assert lp.follow_start(nuclei, nuclei, new) == new  # the model's name goes with it
+    assert lp.follow_start(new, new, nuclei) == nuclei  # and comes back
+    mine = {0: "not painted", 1: "background", 2: "membrane"}  # not the model's: stays
+    assert lp.follow_start(mine, nuclei, new) is None
+    assert lp.follow_start(new, new, new) is None
+
+
 def test_counts_text_names_classes_and_hints() -> None:
     names = lp.SCRIBBLE_NAMES
     sparse = lp.counts_html({0: 90, 1: 4, 2: 6}, "sparse", names, None)

@@ -71,6 +71,21 @@ def start_class_names(class_names: list[str]) -> dict[int, str]:
     return names
 
 
+def follow_start(
+    current: dict[int, str], before: dict[int, str], after: dict[int, str]
+) -> dict[int, str] | None:
+    """A scribble layer's value names after "Start from" changed from a model that names
+    its values ``before`` to one that names them ``after``: the names the old model gave
+    follow the new one ("nucleus" becomes "object" for a new model, and back); the others
+    stay. None when nothing changes."""
+    names = dict(current)
+    for value, old in before.items():
+        new = after.get(value)
+        if new is not None and new != old and names.get(value) == old:
+            names[value] = new
+    return names if names != current else None
+
+
 def guess_mode(layer: Any) -> str | None:
     """Scribbles for our scribble layers, dense for ground truth / masks, else None."""
     if layer.metadata.get(SCRIBBLE_KEY):

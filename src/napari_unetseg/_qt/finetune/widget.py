@@ -45,7 +45,14 @@ from .job import (
     progress_text,
     result_text,
 )
-from .label_policy import OBJECT, PALETTE, SCRIBBLE_KEY, merged_class_names, scribble_names
+from .label_policy import (
+    OBJECT,
+    PALETTE,
+    SCRIBBLE_KEY,
+    follow_start,
+    merged_class_names,
+    scribble_names,
+)
 from .paint_panel import PaintPanel, labels_colormap
 from .plot import CurvePlot
 from .preview import (
@@ -145,8 +152,9 @@ class FinetuneWidget(ui.DockWidget):
             layout.addWidget(part)
         layout.addStretch(1)
         self._object_classes = 1  # classes painted besides the background
-        self._connect()
         self.settings.choose_default_start(self._stack())
+        self._start_names = self.settings.start_class_names()  # what the start calls 1, 2
+        self._connect()
         self.paint_panel.update_counts()  # a layer painted before: its classes count
         warm_up()
         self._update_state()
@@ -166,6 +174,7 @@ class FinetuneWidget(ui.DockWidget):
         self.image_combo.layerChanged.connect(self._on_image_changed)
         self.paint_panel.changed.connect(self._update_state)
         self.paint_panel.counted.connect(self._on_counted)
+        self.start_combo.modelChanged.connect(self._on_start_changed)
         self.start_combo.modelChanged.connect(self._update_state)
         self.teacher_check.toggled.connect(self._update_state)  # the start line says it
 
@@ -481,6 +490,19 @@ class FinetuneWidget(ui.DockWidget):
         if not self.settings.start_touched:
             self.settings.choose_default_start(self._stack(), self._object_classes)
         self._update_state()
+
+    def _on_start_changed(self, *_: Any) -> None:
+        """Our scribble layer's value names that the old start model gave follow the new
+        one (a layer made while "Start from" was nuclei-2d calls label 2 "nucleus")."""
+        before, self._start_names = self._start_names, self.settings.start_class_names()
+        layer = self.labels_combo.layer()
+        if layer is None or not layer.metadata.get(SCRIBBLE_KEY):
+            return
+        names = follow_start(scribble_names(layer), before, self._start_names)
+        if names is not None:
+            layer.features = {"index": list(names), "name": list(names.values())}
+            self.paint_panel.name_paint_buttons(names)
+            self.paint_panel.update_counts()
 
     def _on_counted(self, counts: dict[int, int]) -> None:
         """Painting a second object class makes a new model the default start."""
