@@ -194,14 +194,23 @@ def forest_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
     return forest_labels(image, scribbles) == 2
 
 
-def teacher_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+def teacher_labels(
+    image: np.ndarray, scribbles: np.ndarray, channel_axis: int | None = None
+) -> np.ndarray:
     """The plugin's own forest teacher alone (``napari_unetseg.forest.dense_targets``,
     seeded as training seeds it): what a new model learns from.
 
-    Same arguments as :func:`forest_foreground`; returns the pixels it labels as object.
+    Same arguments as :func:`forest_labels`; returns the class of every pixel.
     """
-    (dense,), _ = forest_module.dense_targets([image], [scribbles], seed=0)
-    return np.asarray(dense) == 2
+    (dense,), _ = forest_module.dense_targets(
+        [image], [scribbles], channel_axis=channel_axis, seed=0
+    )
+    return np.asarray(dense)
+
+
+def teacher_foreground(image: np.ndarray, scribbles: np.ndarray) -> np.ndarray:
+    """:func:`teacher_labels` with 1 background, 2 object: the pixels it calls object."""
+    return teacher_labels(image, scribbles) == 2
 
 
 # --- scribbles ---------------------------------------------------------------------------
@@ -354,6 +363,16 @@ def painted_region(case: real_data.Case, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(index.reshape(view), shape)
 
 
+def painted_planes(case: Any, shape: tuple[int, ...]) -> range:
+    """The planes of a 3D case that strokes are painted on: every ``plane_step``-th along
+    Z; painted along Z, within the first planes only (painted along Y or X, every plane
+    gets strokes in its first part). ``case``: a ``real_data.Case`` or ``ClassesCase``."""
+    cut = int(round(shape[0] * case.paint_fraction))
+    last = cut if case.paint_axis == 0 else shape[0]
+    step = case.plane_step or 8
+    return range(step // 2, last, step)
+
+
 def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
     """Scribbles for a case: painted part only; 0 not painted, 1 background, 2 object.
 
@@ -389,12 +408,7 @@ def make_scribbles(loaded: real_data.Loaded, seed: int = 0) -> np.ndarray:
             image=loaded.image,
         )
     else:
-        # Planes along Z; painted along Z: the first planes, whole; painted along Y or
-        # X: every plane, in its first part only.
-        cut = int(round(reference.shape[0] * case.paint_fraction))
-        last = cut if case.paint_axis == 0 else reference.shape[0]
-        step = case.plane_step or 8
-        for z in range(step // 2, last, step):
+        for z in painted_planes(case, reference.shape):
             out[z] = paint_plane(
                 reference[z],
                 region[z],

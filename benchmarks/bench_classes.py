@@ -48,7 +48,6 @@ import real_data
 from scipy import ndimage as ndi
 
 from napari_unetseg import api
-from napari_unetseg import forest as forest_module
 
 #: Seconds of training per model dimensionality, as in ``bench_accuracy.py``.
 SECONDS = {2: 90.0, 3: 180.0}
@@ -101,11 +100,6 @@ def paint_classes_plane(
     return out
 
 
-def painted_region(case: real_data.ClassesCase, shape: tuple[int, ...]) -> np.ndarray:
-    """True where the case allows painting (the first part of its paint axis)."""
-    return bench.painted_region(case, shape)  # same fields: paint_axis, paint_fraction
-
-
 def make_scribbles(loaded: real_data.LoadedClasses, seed: int) -> np.ndarray:
     """The shipped scribbles, or our strokes of draw ``seed`` in the painted part.
 
@@ -118,15 +112,12 @@ def make_scribbles(loaded: real_data.LoadedClasses, seed: int) -> np.ndarray:
         return loaded.scribbles
     case, classes = loaded.case, loaded.classes
     rng = np.random.default_rng(seed)
-    region = painted_region(case, classes.shape)
+    region = bench.painted_region(case, classes.shape)  # same fields as a Case
     if classes.ndim == 2:
         out = paint_classes_plane(classes, region, rng, max_per_class=20)
     else:
         out = np.zeros(classes.shape, np.uint8)
-        cut = int(round(classes.shape[0] * case.paint_fraction))
-        last = cut if case.paint_axis == 0 else classes.shape[0]
-        step = case.plane_step or 8
-        for z in range(step // 2, last, step):
+        for z in bench.painted_planes(case, classes.shape):
             out[z] = paint_classes_plane(classes[z], region[z], rng, max_per_class=6)
     missing = set(range(1, len(case.classes) + 1)) - set(np.unique(out).tolist())
     if missing:
@@ -167,14 +158,6 @@ def runs_for(
     return runs
 
 
-def teacher_labels(image: np.ndarray, scribbles: np.ndarray, channel_axis: int | None):
-    """The plugin's forest teacher alone, seeded as training seeds it: class of each pixel."""
-    (dense,), _ = forest_module.dense_targets(
-        [image], [scribbles], channel_axis=channel_axis, seed=0
-    )
-    return np.asarray(dense)
-
-
 def run_one(
     loaded: real_data.LoadedClasses,
     seed: int,
@@ -193,7 +176,7 @@ def run_one(
     scored = (
         scribbles == 0
         if loaded.scribbles is not None
-        else ~painted_region(case, loaded.classes.shape)
+        else ~bench.painted_region(case, loaded.classes.shape)
     )
     if seed not in forest_cache:
         forest, forest_s = bench.timed(bench.forest_labels, image, scribbles, channel_axis)
@@ -202,7 +185,10 @@ def run_one(
     taught = None
     if teacher:
         taught = class_scores(
-            teacher_labels(image, scribbles, channel_axis), loaded.classes, scored, case.classes
+            bench.teacher_labels(image, scribbles, channel_axis),
+            loaded.classes,
+            scored,
+            case.classes,
         )
     options: dict[str, Any] = {"spatial_dims": 2} if dims != case.dims else {}
     if start is not None:
