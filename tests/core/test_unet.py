@@ -100,3 +100,13 @@ def test_widening_refuses_group_norm_and_narrower_networks() -> None:
         widened(UNet(2, base_channels=8, norm="group"), 16)
     with pytest.raises(ValueError, match="at least the network's 8"):
         widened(UNet(2, base_channels=8), 4)
+
+
+@pytest.mark.parametrize("base_channels,groups", [(4, 4), (8, 8), (12, 4), (16, 8), (20, 4)])
+def test_group_norm_takes_any_channel_count(base_channels: int, groups: int) -> None:
+    # 12 base channels (the default of a new 3D model) made GroupNorm refuse 8 groups
+    net = UNet(3, base_channels=base_channels, depth=2, norm="group").eval()
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms[0].num_groups == groups
+    assert all(m.num_channels % m.num_groups == 0 for m in norms)
+    assert net(torch.randn(1, 1, 4, 8, 8)).shape == (1, 2, 4, 8, 8)

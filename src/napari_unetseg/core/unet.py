@@ -8,6 +8,7 @@ resolution ``depth - 1`` times, so every spatial size that is a multiple of
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,8 +29,17 @@ def _norm(kind: str, spatial_dims: int, channels: int) -> nn.Module:
         cls = nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d
         return cls(channels, affine=True)
     if kind == "group":
-        return nn.GroupNorm(min(8, channels), channels)
+        return nn.GroupNorm(_groups(channels), channels)
     return nn.Identity()
+
+
+def _groups(channels: int) -> int:
+    """Groups of a group norm over ``channels``: 8 (fewer channels: one group each), or
+    the largest divisor of 8 that divides them (12 channels: 4 groups; GroupNorm refuses
+    a count that does not divide the channels, so a new 3D model, 12 base channels,
+    could not have group norm)."""
+    groups = min(8, channels)
+    return groups if channels % groups == 0 else math.gcd(8, channels)
 
 
 class ConvBlock(nn.Sequential):
