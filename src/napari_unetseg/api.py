@@ -427,7 +427,8 @@ def train_iter(
         )
         use_forest, painted, labs = dense is not labs, labs, dense
         # the forest's classes follow the intensities as they are: no intensity changes;
-        # its answers cover every pixel: the model's threshold is matched to them
+        # its answers cover every pixel: the model's threshold (or class weights) is matched
+        # to them
         arguments["intensity_augment"] = not use_forest
         arguments["match_labels"] = use_forest
         if use_forest and keep_prior is None:  # no unpainted pixel left to keep answers on

@@ -407,3 +407,28 @@ def test_the_memory_guard_counts_the_readers_bands(monkeypatch) -> None:
     gen = predict_tiled(bundle, image, tile_size=32, batch_size=2, device="cpu")
     assert next(gen).done == 2  # accepted: it runs
     gen.close()
+
+
+def test_class_probability_maps_of_a_several_class_model() -> None:
+    # one map per class, class axis first, blended like the labels: the maps sum to 1,
+    # their argmax is the labels and 1 - the first is the foreground map
+    torch.manual_seed(0)
+    model = ModelBundle.create(spatial_dims=3, n_classes=3, depth=2, base_channels=4)
+    image = blobs((2, 12, 40, 36), seed=5)  # a leading axis, tiles that overlap
+    kwargs = dict(tile_size=(8, 16, 16), precision="fp32", return_probabilities=True)
+    maps = drain(predict_tiled(model, image, class_probabilities=True, **kwargs))
+    assert maps.probabilities.shape == (3, *image.shape)
+    np.testing.assert_allclose(maps.probabilities.sum(0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(maps.probabilities.argmax(0), maps.labels)
+    fg = drain(predict_tiled(model, image, **kwargs)).probabilities
+    np.testing.assert_allclose(1.0 - maps.probabilities[0], fg, atol=1e-6)
+    with pytest.raises(ValueError, match=r"needs \(3, 2, 12, 40, 36\)"):
+        drain(
+            predict_tiled(
+                model,
+                image,
+                class_probabilities=True,
+                probabilities_out=np.zeros(image.shape),
+                **kwargs,
+            )
+        )

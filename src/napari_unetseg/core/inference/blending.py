@@ -68,8 +68,11 @@ class BandWriter:
         labels: Any,
         probabilities: Any | None,
         uncertainty: Any | None,
+        class_maps: bool = False,
     ) -> None:
         self.layout, self.n_classes = layout, n_classes
+        #: ``probabilities`` holds every class's map (class axis first), not the foreground's
+        self.class_maps = class_maps
         self.labels, self.probabilities, self.uncertainty = labels, probabilities, uncertainty
         self.n_spatial = len(layout.spatial_axes)
         #: Voxels given an object class, and those of them whose class has a blended
@@ -104,7 +107,10 @@ class BandWriter:
         self.sure += int((marked & (top > SURE * wsum)).sum())
         idx = self._index(lead, r0, acc.shape[1])
         self.labels[idx] = labels.cpu().numpy().astype(self.labels.dtype, copy=False)
-        if self.probabilities is not None:
+        if self.probabilities is not None and self.class_maps:
+            maps = acc[:1] / wsum if k == 1 else acc[:k] / wsum
+            self.probabilities[(slice(None), *idx)] = maps.float().cpu().numpy()
+        elif self.probabilities is not None:
             self.probabilities[idx] = fg.float().cpu().numpy()
         if self.uncertainty is not None:
             self.uncertainty[idx] = (acc[k] / wsum).float().cpu().numpy()

@@ -73,18 +73,24 @@ def _outputs(
     probabilities: bool,
     uncertainty: bool,
     probabilities_out: Any = None,
+    class_maps: bool = False,
 ) -> PredictionResult:
     """The result with its label array (``out`` if given, checked) and the maps asked for
-    (the probabilities into ``probabilities_out`` if given, checked)."""
+    (the probabilities into ``probabilities_out`` if given, checked; one map per class,
+    class axis first, with ``class_maps``)."""
     out_shape = layout.output_shape
+    map_shape = (bundle.n_classes, *out_shape) if class_maps else out_shape
     if out is None:
         label_dtype = np.uint8 if bundle.n_labels <= 255 else np.uint16
         out = np.zeros(out_shape, dtype=label_dtype)
-    for name, given in (("out", out), ("probabilities_out", probabilities_out)):
-        if given is not None and tuple(given.shape) != out_shape:
-            raise ValueError(f"{name} has shape {tuple(given.shape)} but needs {out_shape}.")
+    for name, given, shape in (
+        ("out", out, out_shape),
+        ("probabilities_out", probabilities_out, map_shape),
+    ):
+        if given is not None and tuple(given.shape) != shape:
+            raise ValueError(f"{name} has shape {tuple(given.shape)} but needs {shape}.")
     if probabilities and probabilities_out is None:
-        probabilities_out = np.zeros(out_shape, np.float32)
+        probabilities_out = np.zeros(map_shape, np.float32)
     return PredictionResult(
         labels=out,
         probabilities=probabilities_out if probabilities else None,
@@ -166,6 +172,7 @@ def predict_tiled(
     channel_axis: int | None = None,
     tile_starts: Any = None,
     probabilities_out: Any = None,
+    class_probabilities: bool = False,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict labels for an image of any size with overlapping, blended tiles.
 
@@ -212,6 +219,10 @@ def predict_tiled(
     probabilities_out : array-like, optional
         With ``return_probabilities``: where the probability map is written, band by
         band (shaped like ``out``; e.g. a zarr array, so the map never sits in memory).
+    class_probabilities : bool
+        With ``return_probabilities``: the blended probability of every class instead of
+        the foreground's, class axis first (``(n_classes, *out.shape)``; a one-output
+        model's single map is its foreground).
     tile_starts : sequence of int sequences, optional
         Tile start positions per spatial axis instead of the evenly spaced grid (each
         tile must fit in the image): a block of a larger image passes the tiles of the
@@ -233,10 +244,20 @@ def predict_tiled(
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
     overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
-    maps = int(return_probabilities and probabilities_out is None) + int(return_uncertainty)
-    check_prediction_memory(bundle, layout, tile, bs, device, out is None, maps)
+    class_maps = bool(return_probabilities and class_probabilities)
+    per_map = bundle.n_classes if class_maps else 1
+    maps = per_map * int(return_probabilities and probabilities_out is None)
+    check_prediction_memory(
+        bundle, layout, tile, bs, device, out is None, maps + int(return_uncertainty)
+    )
     result = _outputs(
-        bundle, layout, out, return_probabilities, return_uncertainty, probabilities_out
+        bundle,
+        layout,
+        out,
+        return_probabilities,
+        return_uncertainty,
+        probabilities_out,
+        class_maps,
     )
 
     t0 = time.perf_counter()
@@ -245,7 +266,12 @@ def predict_tiled(
     reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin, tile_starts, bands)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
     writer = BandWriter(
-        layout, bundle.n_classes, result.labels, result.probabilities, result.uncertainty
+        layout,
+        bundle.n_classes,
+        result.labels,
+        result.probabilities,
+        result.uncertainty,
+        class_maps=class_maps,
     )
     forward = TileForward(bundle, device, amp_dtype, bs, tta=tta, variance=return_uncertainty)
     accumulator = BandAccumulator(

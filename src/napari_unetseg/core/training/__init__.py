@@ -35,7 +35,8 @@ How it works
    and live previews are right from the start (they do not take part in training).
 7. **Threshold** (``match_labels``, set when a teacher labelled every pixel): the model
    predicts its training images once, and the threshold on the object probability that
-   reproduces the labels best is folded into its output layer (:mod:`.threshold`).
+   reproduces the labels best is folded into its output layer (several classes: a
+   weight per object class; :mod:`.threshold`).
 
 Label modes (see docs/architecture.md): ``'sparse'``: 0 = not painted (ignored), 1 = background,
 ``k >= 2`` = class ``k - 1``. ``'dense'``: 0 = background, ``k`` = class ``k``; when the

@@ -150,9 +150,12 @@ def score_text(history: dict[str, Any], digits: int = 2) -> str:
         text = f"best validation loss {loss:.3f} at step {step}, Dice {dice:.{digits}f}"
     else:
         text = f"best validation Dice {dice:.{digits}f} at step {step}"
-    threshold = (history.get("threshold") or {}).get("threshold")
+    matched = history.get("threshold") or {}
+    threshold = matched.get("threshold")
     if threshold is not None and threshold != 0.5:
         text += f", threshold {threshold:.2f}"
+    if any(matched.get("class_biases", ())):
+        text += ", class weights matched to the labels"
     return text
 
 

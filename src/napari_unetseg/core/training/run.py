@@ -119,7 +119,8 @@ def train(
     match_labels : bool
         After training, predict the training images once and fold into the model the
         threshold on the object probability whose objects agree best with the labels
-        (two-class models; ``history["threshold"]``). For labels that say something
+        (a model of several classes: a weight per object class; ``history["threshold"]``).
+        For labels that say something
         about every pixel, such as a teacher's answers (``napari_unetseg.api.train`` sets
         it when its forest labels the unpainted pixels): see :mod:`.threshold`.
     device, seed : str, int

@@ -49,7 +49,7 @@ from .losses import dice_from_counts, hard_dice_counts
 from .options import NEW_MODEL, TrainOptions, _patch_and_batch
 from .prior import StartModel
 from .sampling import MAX_VAL_PATCHES, _Sampler
-from .threshold import match_threshold, prediction_voxels
+from .threshold import folded_anything, match_threshold, prediction_voxels
 from .validation import _split_validation
 
 #: A run stops with an error after this many optimizer steps in a row whose gradients
@@ -241,13 +241,15 @@ class Trainer:
         # what end_training kept: the mean's record, the threshold, and the validation
         # Dice of the weights as kept (mean or checkpoint, threshold folded in)
         self.averaged: str | None = None
-        self.threshold: dict[str, float] | None = None
+        self.threshold: dict[str, Any] | None = None
         self.kept_dice: float | None = None
         self.kept_loss: float | None = None
         # voxels predicted after the last step: the threshold's prediction of the training
         # images (the mean's batch-norm batches come on top: _tail_voxels), and what a
         # forward pass costs, measured by each validation (_validate)
-        self.match_voxels = prediction_voxels(self.pairs) if o.match_labels else 0
+        self.match_voxels = (
+            prediction_voxels(self.pairs, self.class_map.n_classes) if o.match_labels else 0
+        )
         self.forward_s_per_voxel: float | None = None
         self.validate_s = 0.0
         self.pin = self.device.type == "cuda"
@@ -553,7 +555,7 @@ class Trainer:
             message = f"{message} {KEPT_START}".strip()
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
-        folded = self.threshold is not None and self.threshold["threshold"] != 0.5
+        folded = folded_anything(self.threshold)
         if self.val_x is not None and (self.averaged is not None or folded):
             # the validation figure of the model the user gets, not of a step before
             self.network.eval()
