@@ -320,10 +320,12 @@ def test_painting_a_second_class_makes_a_new_model_the_start(qtbot, make_napari_
     qtbot.waitUntil(lambda: "(2): " in widget.counts_label.text(), timeout=5000)
     assert widget.start_combo.model_name() == "nuclei-2d"
     assert widget.paint_obj_button.text() == "Paint nucleus (2)"  # the start's name
+    assert "2 = nucleus" in widget.mode_help.text()
     layer.paint((50, 50), 3)
     qtbot.waitUntil(lambda: widget.start_combo.model_name() == fw.SCRATCH, timeout=5000)
     assert list(layer.features["name"]) == ["not painted", "background", "object"]
     assert widget.paint_obj_button.text() == "Paint object (2)"
+    assert "2 = object" in widget.mode_help.text()  # the help line follows too
     assert "Chosen because more than one class is painted besides the background" in (
         widget.start_info.text()
     )

@@ -170,6 +170,8 @@ class PaintPanel(QWidget):
         self.paint(self.next_class_value())
 
     def name_paint_buttons(self, names: dict[int, str]) -> None:
+        """Name the paint buttons, and the help line, with the values' names."""
+        self.mode_help.setText(mode_help(self.label_mode, names))
         for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
             name = names.get(value, SCRIBBLE_NAMES[value])
             btn.setText(f"Paint {name} ({value})")
