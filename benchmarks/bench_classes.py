@@ -17,7 +17,9 @@ Each run trains a new model for 90 s (2D) / 180 s (3D) of CPU with ``api.train``
 defaults (the forest teacher first) and scores it, and the forest, on the unpainted pixels:
 Dice of each class and their mean. ``--extra-2d`` also trains a 2D model plane by plane on
 the 3D case, ``--teacher`` scores the plugin's forest teacher alone too (what a new
-model learns from: ``napari_unetseg.forest``), ``--seconds`` sets another budget:
+model learns from: ``napari_unetseg.forest``), ``--seconds`` sets another budget. A model
+that got class weights matched to its training labels (``core/training/threshold.py``) is
+also scored without them (the same weights otherwise: their effect, paired):
 
     OMP_NUM_THREADS=2 python benchmarks/bench_classes.py --cases mni152-tissue-3d \
         --teacher --seconds 360 --json classes-360.jsonl
@@ -45,6 +47,7 @@ from typing import Any
 import bench_accuracy as bench
 import numpy as np
 import real_data
+import torch
 from scipy import ndimage as ndi
 
 from napari_unetseg import api
@@ -204,6 +207,14 @@ def run_one(
     )
     labels, predict_s = bench.timed(api.predict, image, model)
     ours = class_scores(np.asarray(labels) + 1, loaded.classes, scored, case.classes)
+    unweighted = None
+    matched = model.history.get("threshold") or {}
+    if any(matched.get("class_biases", ())):
+        # the same weights without the class weights matched to the training labels
+        plain = model.copy()
+        plain.network.head.bias.data -= torch.tensor(matched["class_biases"])
+        plain_labels = np.asarray(api.predict(image, plain)) + 1
+        unweighted = class_scores(plain_labels, loaded.classes, scored, case.classes)
     return {
         "case": case.name,
         "seed": seed,
@@ -219,10 +230,14 @@ def run_one(
         "ours_scores": ours,
         "forest_scores": forest_scores,
         "teacher_scores": taught,
+        "unweighted_scores": unweighted,
         "delta_mean_dice": ours["mean_dice"] - forest_scores["mean_dice"],
         "train_seconds": train_s,
         "predict_seconds": predict_s,
         "forest_seconds": forest_s,
+        "steps": model.history.get("steps"),
+        # the class weights (or threshold) matched to the training labels, if any
+        "matched": model.history.get("threshold"),
     }
 
 
@@ -232,8 +247,11 @@ def row_text(row: dict[str, Any]) -> str:
     each = ", ".join(
         f"{name} {forest['dice'][name]:.3f} -> {ours['dice'][name]:.3f}" for name in ours["dice"]
     )
-    teacher = row.get("teacher_scores")
+    teacher, plain = row.get("teacher_scores"), row.get("unweighted_scores")
     taught = f", teacher alone {teacher['mean_dice']:.3f}" if teacher else ""
+    if plain:
+        weights = (row.get("matched") or {}).get("class_biases")
+        taught += f", without its class weights {weights} {plain['mean_dice']:.3f}"
     return (
         f"{row['case']} s{row['seed']} {row['ours']} ({row['time_limit']:.0f} s): mean Dice forest "
         f"{forest['mean_dice']:.3f}, ours {ours['mean_dice']:.3f} "

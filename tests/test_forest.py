@@ -257,6 +257,35 @@ def test_the_model_threshold_is_matched_to_the_teachers_labels():
     assert "threshold" not in alone.history
 
 
+def test_a_model_of_several_classes_gets_class_weights_matched_to_the_teacher():
+    # dim and bright discs on a dark ground: three classes, painted with a dot each
+    image, dim = _blobs()
+    image = image + 1.0 * dim  # every disc bright ...
+    yy, xx = np.indices(image.shape)
+    dimmer = dim & (xx < 32)
+    image[dimmer] -= 1.0  # ... but the two on the left dim
+    scribbles = _scribbles(dim)
+    scribbles[44:49, 47:50] = 3  # a dot in a bright disc (the dot of class 2 is dim)
+    (dense,), _ = forest.dense_targets([image], [scribbles], seed=0)
+    records = []
+    model = api.drain(
+        api.train_iter(image, scribbles, steps=15, patch_size=32, batch_size=2), records.append
+    )
+    matched = model.history["threshold"]
+    assert len(matched["class_biases"]) == 3 and matched["class_biases"][0] == 0.0
+    assert matched["label_dice"] >= matched["label_dice_unbiased"]
+    if any(matched["class_biases"]):
+        assert "Class weights" in records[-1].message
+    # the weights are in the model: its classes on the training image agree with the
+    # teacher's as well as the run measured (mean Dice of the two object classes)
+    labels = np.asarray(api.predict(image, model, object_size=None)) + 1
+    dice = [
+        2 * ((labels == c) & (dense == c)).sum() / ((labels == c).sum() + (dense == c).sum())
+        for c in (2, 3)
+    ]
+    assert np.mean(dice) == pytest.approx(matched["label_dice"], abs=0.01)
+
+
 def test_the_forest_phase_is_announced_and_a_large_share_of_the_budget_is_said(monkeypatch):
     image, truth = _blobs()
     records = []
