@@ -8,7 +8,6 @@ resolution ``depth - 1`` times, so every spatial size that is a multiple of
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -39,7 +38,9 @@ def _groups(channels: int) -> int:
     a count that does not divide the channels, so a new 3D model, 12 base channels,
     could not have group norm)."""
     groups = min(8, channels)
-    return groups if channels % groups == 0 else math.gcd(8, channels)
+    while channels % groups:  # no math.gcd: this file ships in bioimage.io packages,
+        groups //= 2  # which import torch and typing only
+    return groups
 
 
 class ConvBlock(nn.Sequential):
