@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -79,7 +81,9 @@ def test_blending_buffers_follow_the_forward_pass_off_the_gpu() -> None:
 
     labels = np.zeros((8, 8), np.uint8)
     layout = Layout(shape=(8, 8), channel_axis=None, spatial_axes=(0, 1), leading_axes=())
-    writer = BandWriter(layout, 2, labels, None, None)
+    writer = BandWriter(
+        layout, 2, SimpleNamespace(labels=labels, probabilities=None, uncertainty=None)
+    )
     acc = BandAccumulator(2, (8, 8), (8, 8), (8, 8), torch.ones(8, 8), writer, torch.device("cpu"))
     acc.follow(torch.device("cpu"))
     assert acc.acc.device.type == "cpu"

@@ -62,18 +62,15 @@ class BandWriter:
     """Turns finalized probability rows into labels (and optional maps) in the outputs."""
 
     def __init__(
-        self,
-        layout: Layout,
-        n_classes: int,
-        labels: Any,
-        probabilities: Any | None,
-        uncertainty: Any | None,
-        class_maps: bool = False,
+        self, layout: Layout, n_classes: int, outputs: Any, class_maps: bool = False
     ) -> None:
+        """``outputs`` has the arrays written: ``labels``, ``probabilities`` and
+        ``uncertainty`` (None where not asked for), e.g. a ``PredictionResult``."""
         self.layout, self.n_classes = layout, n_classes
         #: ``probabilities`` holds every class's map (class axis first), not the foreground's
         self.class_maps = class_maps
-        self.labels, self.probabilities, self.uncertainty = labels, probabilities, uncertainty
+        self.labels = outputs.labels
+        self.probabilities, self.uncertainty = outputs.probabilities, outputs.uncertainty
         self.n_spatial = len(layout.spatial_axes)
         #: Voxels given an object class, and those of them whose class has a blended
         #: probability above :data:`SURE` (see :func:`confidence`).

@@ -98,6 +98,29 @@ def _outputs(
     )
 
 
+def _checked_outputs(
+    bundle: ModelBundle,
+    layout: Layout,
+    run: tuple[tuple[int, ...], int, torch.device],
+    out: Any,
+    uncertainty: bool,
+    probabilities: bool,
+    probabilities_out: Any,
+    class_maps: bool,
+) -> PredictionResult:
+    """:func:`_outputs`, once :func:`check_prediction_memory` has found room for them
+    (``run``: tile, batch size and device)."""
+    tile, batch, device = run
+    maps = (bundle.n_classes if class_maps else 1) * int(
+        probabilities and probabilities_out is None
+    )
+    new_labels = out is None
+    check_prediction_memory(
+        bundle, layout, tile, batch, device, new_labels, maps + int(uncertainty)
+    )
+    return _outputs(bundle, layout, out, probabilities, uncertainty, probabilities_out, class_maps)
+
+
 def check_prediction_memory(
     bundle: ModelBundle,
     layout: Layout,
@@ -153,6 +176,25 @@ def _run_stats(
         "compute_multiplier": total * math.prod(tile) / max(voxels, 1),
         "confidence": confidence(writer.marked, writer.sure, voxels),
     }
+
+
+def _stream(
+    reader: TileReader, forward: TileForward, accumulator: BandAccumulator
+) -> Generator[TileProgress, None, None]:
+    """Batches of tiles through the network into the bands; a :class:`TileProgress` after
+    each batch. The reader is closed at the end, and when the caller closes early."""
+    done = 0
+    try:
+        for batch in reader:
+            probabilities = forward(batch)
+            accumulator.follow(probabilities.device)
+            for (lead, start), tile_out in zip(batch.where, probabilities):
+                accumulator.add(lead, start, tile_out)
+            done += len(batch.where)
+            yield TileProgress(done, reader.total_tiles)
+        accumulator.finish()
+    finally:
+        reader.close()
 
 
 def predict_tiled(
@@ -220,9 +262,8 @@ def predict_tiled(
         With ``return_probabilities``: where the probability map is written, band by
         band (shaped like ``out``; e.g. a zarr array, so the map never sits in memory).
     class_probabilities : bool
-        With ``return_probabilities``: the blended probability of every class instead of
-        the foreground's, class axis first (``(n_classes, *out.shape)``; a one-output
-        model's single map is its foreground).
+        With ``return_probabilities``: every class's blended probability instead of the
+        foreground's, class axis first (``(n_classes, *out.shape)``).
     tile_starts : sequence of int sequences, optional
         Tile start positions per spatial axis instead of the evenly spaced grid (each
         tile must fit in the image): a block of a larger image passes the tiles of the
@@ -240,22 +281,17 @@ def predict_tiled(
     layout = bundle.layout(tuple(image.shape), channel_axis)
     device = dev.resolve_device(device)
     chosen = choose_precision(bundle, device, precision)
-    amp_dtype = chosen.dtype
     tile = resolve_tile_size(tile_size, layout.spatial_shape, bundle)
     overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
     class_maps = bool(return_probabilities and class_probabilities)
-    per_map = bundle.n_classes if class_maps else 1
-    maps = per_map * int(return_probabilities and probabilities_out is None)
-    check_prediction_memory(
-        bundle, layout, tile, bs, device, out is None, maps + int(return_uncertainty)
-    )
-    result = _outputs(
+    result = _checked_outputs(
         bundle,
         layout,
+        (tile, bs, device),
         out,
-        return_probabilities,
         return_uncertainty,
+        return_probabilities,
         probabilities_out,
         class_maps,
     )
@@ -265,32 +301,13 @@ def predict_tiled(
     pin, bands = PIN_HOST_MEMORY and device.type == "cuda", device.type in CUT_TILES_ON
     reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin, tile_starts, bands)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)
-    writer = BandWriter(
-        layout,
-        bundle.n_classes,
-        result.labels,
-        result.probabilities,
-        result.uncertainty,
-        class_maps=class_maps,
-    )
-    forward = TileForward(bundle, device, amp_dtype, bs, tta=tta, variance=return_uncertainty)
+    writer = BandWriter(layout, bundle.n_classes, result, class_maps)
+    forward = TileForward(bundle, device, chosen.dtype, bs, tta=tta, variance=return_uncertainty)
     accumulator = BandAccumulator(
         forward.n_out, tile, reader.padded, layout.spatial_shape, weights, writer, device
     )
 
-    done = 0
-    try:
-        for batch in reader:
-            probabilities = forward(batch)
-            accumulator.follow(probabilities.device)
-            for (lead, start), tile_out in zip(batch.where, probabilities):
-                accumulator.add(lead, start, tile_out)
-            done += len(batch.where)
-            yield TileProgress(done, reader.total_tiles)
-        accumulator.finish()
-    finally:
-        reader.close()
-
+    yield from _stream(reader, forward, accumulator)
     result.stats = _run_stats(time.perf_counter() - t0, reader, forward, accumulator, writer)
     result.stats.update(precision=chosen.name, precision_reason=chosen.reason)
     return result
