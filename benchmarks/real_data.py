@@ -696,6 +696,7 @@ class ClassesCase:
     paint_fraction: float = 0.4
     plane_step: int | None = None
     notes: str = ""
+    default: bool = True
 
     @property
     def painted_description(self) -> str:
@@ -797,6 +798,17 @@ CLASSES_CASES: dict[str, ClassesCase] = {
         ),
     ]
 }
+#: The three-class volume at the template's own 1 mm voxels (opt-in: 8 times the voxels;
+#: strokes on every 8th plane, 8 mm apart as in the 2 mm case).
+CLASSES_CASES["mni152-tissue-3d-1mm"] = replace(
+    CLASSES_CASES["mni152-tissue-3d"],
+    name="mni152-tissue-3d-1mm",
+    reference_note=_MNI_CLASSES + " at 1 mm",
+    prepare="mni-3d-1mm",
+    plane_step=8,
+    default=False,
+    notes="mni152-tissue-3d at 1 mm voxels; inferior 40 % painted on every 8th plane",
+)
 
 
 def cache_dir(cache: str | os.PathLike | None = None) -> Path:
@@ -1065,7 +1077,7 @@ def load_classes(name: str, cache: str | os.PathLike | None = None) -> LoadedCla
         lut[np.unique(reference)] = np.arange(1, len(np.unique(reference)) + 1)
         classes = lut[reference]
         scribbles = lut[iio.imread(fetch_member(case.scribbles, cache))]
-    elif case.prepare in ("mni-2d", "mni-3d"):
+    elif case.prepare in ("mni-2d", "mni-3d", "mni-3d-1mm"):
         image, grey = _mni(case.prepare, image_path, maps[0])
         white = _mni(case.prepare, image_path, maps[1])[1]
         rest = np.clip(255.0 - grey - white, 0, None)
@@ -1120,8 +1132,9 @@ def catalogue() -> str:
             lines.append(f"  - {case.notes}")
     lines += ["", "Cases with several classes (scribble training only; never train on them):", ""]
     for item in CLASSES_CASES.values():
+        flag = "" if item.default else " [opt-in]"
         lines += [
-            f"- **{item.name}** ({item.dims}D, classes: {', '.join(item.classes)}; "
+            f"- **{item.name}**{flag} ({item.dims}D, classes: {', '.join(item.classes)}; "
             f"reference: {item.reference_type}) {item.image.source}",
             f"  - reference: {', '.join(m.source for m in item.references)}: "
             f"{item.reference_note}",
