@@ -105,7 +105,7 @@ class BandWriter:
         idx = self._index(lead, r0, acc.shape[1])
         self.labels[idx] = labels.cpu().numpy().astype(self.labels.dtype, copy=False)
         if self.probabilities is not None and self.class_maps:
-            maps = acc[:1] / wsum if k == 1 else acc[:k] / wsum
+            maps = acc[:k] / wsum  # a one-output model: its foreground
             self.probabilities[(slice(None), *idx)] = maps.float().cpu().numpy()
         elif self.probabilities is not None:
             self.probabilities[idx] = fg.float().cpu().numpy()
