@@ -47,10 +47,10 @@ from typing import Any
 import bench_accuracy as bench
 import numpy as np
 import real_data
-import torch
 from scipy import ndimage as ndi
 
 from napari_unetseg import api
+from napari_unetseg.core.training.threshold import fold_class_biases
 
 #: Seconds of training per model dimensionality, as in ``bench_accuracy.py``.
 SECONDS = {2: 90.0, 3: 180.0}
@@ -212,7 +212,7 @@ def run_one(
     if any(matched.get("class_biases", ())):
         # the same weights without the class weights matched to the training labels
         plain = model.copy()
-        plain.network.head.bias.data -= torch.tensor(matched["class_biases"])
+        fold_class_biases(plain.network.head, -np.asarray(matched["class_biases"]))
         plain_labels = np.asarray(api.predict(image, plain)) + 1
         unweighted = class_scores(plain_labels, loaded.classes, scored, case.classes)
     return {

@@ -69,17 +69,24 @@ def _check_arguments(overlap: float, blend: str, batch_size: int | None) -> None
 def _outputs(
     bundle: ModelBundle,
     layout: Layout,
+    run: tuple[tuple[int, ...], int, torch.device],
     out: Any,
-    probabilities: bool,
     uncertainty: bool,
-    probabilities_out: Any = None,
-    class_maps: bool = False,
+    probabilities: bool,
+    probabilities_out: Any,
+    class_maps: bool,
 ) -> PredictionResult:
     """The result with its label array (``out`` if given, checked) and the maps asked for
     (the probabilities into ``probabilities_out`` if given, checked; one map per class,
-    class axis first, with ``class_maps``)."""
+    class axis first, with ``class_maps``), once :func:`check_prediction_memory` has
+    found room for them (``run``: tile, batch size and device)."""
+    tile, batch, device = run
     out_shape = layout.output_shape
     map_shape = (bundle.n_classes, *out_shape) if class_maps else out_shape
+    maps = (bundle.n_classes if class_maps else 1) * int(
+        probabilities and probabilities_out is None
+    )
+    check_prediction_memory(bundle, layout, tile, batch, device, out is None, maps + uncertainty)
     if out is None:
         label_dtype = np.uint8 if bundle.n_labels <= 255 else np.uint16
         out = np.zeros(out_shape, dtype=label_dtype)
@@ -96,29 +103,6 @@ def _outputs(
         probabilities=probabilities_out if probabilities else None,
         uncertainty=np.zeros(out_shape, np.float32) if uncertainty else None,
     )
-
-
-def _checked_outputs(
-    bundle: ModelBundle,
-    layout: Layout,
-    run: tuple[tuple[int, ...], int, torch.device],
-    out: Any,
-    uncertainty: bool,
-    probabilities: bool,
-    probabilities_out: Any,
-    class_maps: bool,
-) -> PredictionResult:
-    """:func:`_outputs`, once :func:`check_prediction_memory` has found room for them
-    (``run``: tile, batch size and device)."""
-    tile, batch, device = run
-    maps = (bundle.n_classes if class_maps else 1) * int(
-        probabilities and probabilities_out is None
-    )
-    new_labels = out is None
-    check_prediction_memory(
-        bundle, layout, tile, batch, device, new_labels, maps + int(uncertainty)
-    )
-    return _outputs(bundle, layout, out, probabilities, uncertainty, probabilities_out, class_maps)
 
 
 def check_prediction_memory(
@@ -285,7 +269,7 @@ def predict_tiled(
     overlap = halo_overlap(overlap, tile, bundle.halo)
     bs = int(batch_size) if batch_size else auto_batch_size(bundle, tile, device)
     class_maps = bool(return_probabilities and class_probabilities)
-    result = _checked_outputs(
+    result = _outputs(
         bundle,
         layout,
         (tile, bs, device),

@@ -122,7 +122,7 @@ class _ClassAgreement:
         """
         logp, target, k = np.concatenate(self.logp), np.concatenate(self.target), self.n_classes
         biases = np.zeros(k, np.float32)
-        start = best = _mean_object_dice(np.argmax(logp, axis=1), target, k)
+        start = best = self.dice(biases)
         for _ in range(MAX_BIAS_MOVES * (k - 1)):
             move, gain = None, best + MIN_BIAS_GAIN
             for c in range(1, k):
@@ -133,7 +133,7 @@ class _ClassAgreement:
             if move is None:
                 break
             biases, best = move, gain
-        return biases, _mean_object_dice(np.argmax(logp + biases, axis=1), target, k), start
+        return biases, self.dice(biases), start  # the exact argmax's Dice
 
 
 def _best_bias(
