@@ -156,3 +156,33 @@ def test_viewer_opens_saves_and_reopens(make_napari_viewer, tmp_path):
     viewer.open_sample("napari-unetseg", "nuclei_3d")
     assert [lay.name for lay in viewer.layers][-2:] == ["nuclei 3D", "nuclei 3D ground truth"]
     assert tuple(viewer.layers["nuclei 3D"].scale) == (_sample_data.Z_STEP, 1.0, 1.0)
+
+
+def test_viewer_saves_labels_into_the_ome_zarr_it_opened(make_napari_viewer, tmp_path):
+    from test_zarr import make_ome_zarr
+
+    from napari_unetseg import _zarr
+
+    image = make_ome_zarr(
+        tmp_path / "img.ome.zarr", np.zeros((2, 300, 280), np.uint16), scale=None
+    )
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(image), plugin="napari-unetseg")
+    labels = np.zeros((2, 300, 280), np.uint8)
+    labels[1, 40:90, 50:200] = 2
+    painted = viewer.add_labels(labels, name="nuclei", scale=layer.scale)
+    [written] = painted.save(str(image), plugin="napari-unetseg")
+    assert written.endswith("labels/nuclei")
+    # reopened, the labels lie over the image; edited and saved, they replace the first save
+    reopened = make_napari_viewer().open(str(image), plugin="napari-unetseg")
+    shown = reopened[1]
+    assert isinstance(shown, napari.layers.Labels) and shown.name == "img [nuclei]"
+    assert shown.multiscale  # a pyramid: 300 x 280 is over one level's 256
+    np.testing.assert_array_equal(np.asarray(shown.data[0]), labels)
+    # a multiscale layer saves its full resolution, here as a TIFF
+    [tif] = shown.save(str(tmp_path / "levels.tif"), plugin="napari-unetseg")
+    np.testing.assert_array_equal(_io.read_image(tif).data, labels)
+    edited = viewer.add_labels(labels * 0 + 1, name=shown.name, scale=shown.scale)
+    edited.save(str(image), plugin="napari-unetseg")
+    assert list(_zarr.read_ome_zarr(image).labels) == ["nuclei"]
+    assert np.asarray(_zarr.read_ome_zarr(image).labels["nuclei"][0]).min() == 1

@@ -151,3 +151,58 @@ def test_an_existing_store_is_never_replaced_without_overwrite(tmp_path) -> None
     with pytest.raises(FileExistsError, match="--overwrite"):
         _write_store(str(path), np.ones((2, 8, 8), np.uint8), "0.4")
     assert np.asarray(_zarr.read_ome_zarr(path).data).max() == 0
+
+
+class _CountingReads:
+    """A lazy label array that records the largest region read from it."""
+
+    def __init__(self, data) -> None:
+        self.data, self.shape, self.dtype, self.largest = data, data.shape, data.dtype, 0
+
+    def __getitem__(self, region):
+        out = self.data[region]
+        self.largest = max(self.largest, out.size)
+        return out
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, version) -> None:
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((3, 64, 80), np.uint16), version)
+    labels = np.zeros((3, 64, 80), np.uint16)
+    labels[1, 10:30, 20:60] = 300  # beyond uint8: kept as uint16
+    written = _zarr.save_labels(image, labels, scale=(2.0, 0.5, 0.5), name="img [cells]")
+    # a layer our reader opened from this image ("img [cells]") goes back to its own name
+    assert written == str((image / "labels" / "cells").resolve())
+    back = _zarr.read_ome_zarr(image)
+    assert list(back.labels) == ["cells"] and back.version == version
+    np.testing.assert_array_equal(np.asarray(back.labels["cells"][0]), labels)
+    nodes = list(Reader(parse_url(written))())
+    assert any(isinstance(s, Label) for s in nodes[0].specs)
+    assert nodes[0].metadata["coordinateTransformations"][0][0]["scale"] == [2.0, 0.5, 0.5]
+    # saving again replaces it; another name is listed next to it
+    _zarr.save_labels(image, labels * 0 + 1, name="img [cells]")
+    _zarr.save_labels(image, labels, name="second try!")
+    again = _zarr.read_ome_zarr(image)
+    assert list(again.labels) == ["cells", "second_try"]
+    assert np.asarray(again.labels["cells"][0]).min() == 1
+    folders = sorted(p.name for p in (image / "labels").iterdir() if p.is_dir())
+    assert folders == ["cells", "second_try"]  # no partial or replaced store left over
+
+
+def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tmp_path) -> None:
+    data = np.random.default_rng(2).integers(0, 4, (20, 700, 600)).astype(np.int64)
+    lazy = _CountingReads(data)
+    out = tmp_path / "seg.ome.zarr"
+    _zarr.save_labels(out, lazy, scale=(3.0, 0.4, 0.4), units=("µm",) * 3, translate=(6.0, 1, 2))
+    assert lazy.largest <= _zarr.SAVE_CHUNK_Z * _zarr.SAVE_CHUNK**2 < data.size
+    node = list(Reader(parse_url(str(out)))())[0]
+    assert any(isinstance(s, Label) for s in node.specs)
+    np.testing.assert_array_equal(np.asarray(node.data[0]), data)
+    assert node.data[0].dtype == np.uint8  # the smallest type that holds the labels
+    level0 = node.metadata["coordinateTransformations"][0]
+    assert level0 == [
+        {"type": "scale", "scale": [3.0, 0.4, 0.4]},
+        {"type": "translation", "translation": [6.0, 1.0, 2.0]},
+    ]
+    assert node.metadata["axes"][1]["unit"] == "micrometer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.ome.zarr"]  # nothing left over

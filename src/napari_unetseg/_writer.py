@@ -1,9 +1,13 @@
-"""napari writer: a Labels layer -> compressed OME-TIFF with the layer's pixel size, or a
-NIfTI label image (``.nii`` / ``.nii.gz``) on the affine of the NIfTI image it was made on.
+"""napari writer: a Labels layer -> compressed OME-TIFF with the layer's pixel size, a
+NIfTI label image (``.nii`` / ``.nii.gz``) on the affine of the NIfTI image it was made on,
+or OME-Zarr labels (``.zarr``).
 
 The file reads back through our reader as a Labels layer with the same ``scale`` (and
 units), because :func:`napari_unetseg._io.write_labels` names its OME channel "labels"
-(a NIfTI file gets the label intent).
+(a NIfTI file gets the label intent, an OME-Zarr store the ``image-label`` metadata).
+Saving to an OME-Zarr *image* (the ``.zarr`` folder a layer was opened from) adds the
+labels under its ``labels/`` group, named after the layer, where napari and other
+OME-Zarr viewers show them over the image (:func:`napari_unetseg._zarr.save_labels`).
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from . import _io
 
 
 def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
-    """Save one Labels layer as a TIFF (npe2 single-layer writer).
+    """Save one Labels layer as a TIFF, NIfTI or OME-Zarr (npe2 single-layer writer).
 
     Parameters
     ----------
     path : str or path
-        Target file; ``.tif`` is appended when it has no TIFF extension. An existing file
-        is replaced atomically (only once the new one is complete).
+        Target file; ``.tif`` is appended when it has no TIFF, NIfTI or zarr extension.
+        An existing file is replaced atomically (only once the new one is complete); an
+        existing OME-Zarr image gets the labels under its ``labels/`` group.
     data : array-like
-        The layer's data (numpy, or dask/zarr written plane by plane).
+        The layer's data (numpy, or dask/zarr written plane by plane or chunk by chunk;
+        of a multiscale layer, the full-resolution level).
     meta : dict
         The layer's attributes; ``scale`` and the reader's ``metadata['axes'/'units']``
         (when they still match the data) become the file's axes and pixel size, and
@@ -34,10 +40,13 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
     Returns
     -------
     list of str
-        The written path.
+        The written path (for an OME-Zarr image, its new ``labels/NAME`` group).
     """
+    if meta.get("multiscale") or isinstance(data, list | tuple):
+        data = data[0]
     path = Path(path)
-    if not path.name.lower().endswith((".tif", ".tiff", *_io.NIFTI_SUFFIXES)):
+    zarr_out = _io.is_zarr_path(path)
+    if not zarr_out and not path.name.lower().endswith((".tif", ".tiff", *_io.NIFTI_SUFFIXES)):
         path = path.with_name(path.name + ".tif")
     ndim = len(data.shape)
     extra = meta.get("metadata") or {}
@@ -51,6 +60,21 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
         units = _unit_names(meta["units"], ndim)
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
+    if zarr_out:
+        from . import _zarr
+
+        translate = meta.get("translate")
+        written_to = _zarr.save_labels(
+            path,
+            data,
+            axes=axes,
+            scale=scale,
+            units=units,
+            translate=None if translate is None else tuple(float(t) for t in translate),
+            provenance=provenance,
+            name=meta.get("name"),
+        )
+        return [written_to]
     affine = extra.get("nifti_affine")
     written = _io.write_labels(
         path, data, scale=scale, axes=axes, units=units, provenance=provenance, affine=affine

@@ -580,3 +580,132 @@ class LabelsStore:
             if name not in listed:
                 listed.append(name)
             add_metadata(parent, {"labels": listed}, fmt=fmt)
+
+
+# -- a whole label image at once (the napari writer) --------------------------------------
+#: Chunk edge of a saved label image along Y and X (and 16 planes along Z): a napari view
+#: of one plane reads a few chunks, a pyramid level is built chunk row by chunk row.
+SAVE_CHUNK = 512
+SAVE_CHUNK_Z = 16
+
+
+def _store_name(name: str | None, image: str) -> str:
+    """An image-label's name for a layer called ``name``: the label's own name when the
+    layer is one our reader opened from this image (``"img [nuclei]"``), else the layer's
+    name with every character other than letters, digits, ``.``, ``_`` and ``-`` made ``_``."""
+    import re
+
+    text = (name or "").strip()
+    prefix = f"{image_name(image)} ["
+    if text.startswith(prefix) and text.endswith("]"):
+        text = text[len(prefix) : -1]
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return text or "labels"
+
+
+def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
+    """(labels group, image store or None, label name, NGFF version) for saving to ``path``.
+
+    ``path`` naming an OME-Zarr image (one not written by napari-unetseg) means "add the
+    labels under its ``labels/`` group", as ``unetseg predict --output`` does for its
+    input; any other path is a standalone labels store (NGFF 0.4).
+    """
+    if os.path.exists(path):
+        try:
+            ours = bool(LabelsStore(path).info)
+        except ZarrReadError:
+            ours = False
+        if not ours:
+            try:
+                image = read_ome_zarr(path)
+            except (ValueError, OSError):
+                image = None
+            if image is None or image.is_labels:
+                raise ValueError(
+                    f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
+                    "labels to; it is left as it is (choose a new name)."
+                )
+            label = _store_name(name, path)
+            return os.path.join(path, "labels", label), path, label, image.version
+    return path, None, name or image_name(path), "0.4"
+
+
+def save_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    *,
+    axes: str | None = None,
+    scale: tuple[float, ...] | None = None,
+    units: tuple[str, ...] | None = None,
+    translate: tuple[float, ...] | None = None,
+    provenance: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> str:
+    """Save a whole label image as OME-Zarr labels (multiscale, ``image-label``), chunk by
+    chunk (a lazy array is never read whole); returns the labels group written.
+
+    ``path`` is a new or earlier-saved ``OUT.ome.zarr`` (a standalone labels store, NGFF
+    0.4), or an OME-Zarr image: then the labels go to its ``labels/NAME`` group (``name``,
+    see :func:`_store_name`; the image's NGFF version), listed there for viewers. An
+    earlier save is replaced only once the new one is complete; a group that
+    napari-unetseg did not write is never replaced (one-sentence ``ValueError``), nor is
+    anything written for labels that are not whole, non-negative numbers.
+    """
+    from ._tiff_write import _default_axes, _label_dtype
+
+    path = os.path.abspath(os.fspath(path).rstrip("/\\"))
+    shape = tuple(int(s) for s in labels.shape)
+    axes = (axes or _default_axes(len(shape))).upper()
+    if len(axes) != len(shape):
+        raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
+    target, image, label, version = _saving_target(path, name)
+    if os.path.exists(target):
+        LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
+    dtype = _label_dtype(labels)
+    chunks = tuple(
+        min(s, SAVE_CHUNK if a in "YX" else SAVE_CHUNK_Z if a == "Z" else 1)
+        for s, a in zip(shape, axes)
+    )
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
+    partial = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.saving")
+    store = LabelsStore.create(
+        partial,
+        shape=shape,
+        chunks=chunks,
+        block_grid=grid,
+        axes=axes,
+        scale=tuple(scale) if scale is not None else (1.0,) * len(shape),
+        units=units,
+        translate=translate,
+        version=version,
+        dtype=dtype,
+        overwrite=True,
+        image=image,
+        provenance=provenance,
+    )
+    try:
+        level0 = store.level0()
+        for index in np.ndindex(*grid):
+            region = tuple(
+                slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape)
+            )
+            level0[region] = np.asarray(labels[region]).astype(dtype, copy=False)
+            store.mark_done(index)
+        store.prepare_levels()
+        for level, region in store.pyramid_tasks():
+            store.build_level(level, region)
+        store.finish(name=label, image=image)
+        _swap_in(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_in(partial: str, target: str) -> None:
+    """Put the complete store ``partial`` at ``target``, replacing an earlier one only now."""
+    old = f"{partial}.old"
+    if os.path.exists(target):
+        os.replace(target, old)
+    os.replace(partial, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -521,3 +521,78 @@ def test_gif_and_webp_planes(capsys, tmp_path, suffix):
     rc, _, err = run_cli(capsys, "predict", src, "-o", out)
     assert rc == 0, err
     assert tifffile.imread(out).shape == (48, 48)
+
+
+def _raw_zarr_image(folder: Path) -> Path:
+    """An OME-Zarr image written by ome-zarr-py (not by napari-unetseg), with labels of its
+    own under ``labels/nuclei``."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image, write_labels
+
+    store = folder / "raw.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    image, truth = synthetic_nuclei((32, 32), seed=3)
+    write_image(image, group, axes="yx", fmt=FormatV04())
+    write_labels((truth > 0).astype(np.uint8), group, name="nuclei", axes="yx", fmt=FormatV04())
+    return store
+
+
+@case(
+    "files/writer-zarr-foreign-labels",
+    "napari I/O",
+    "saving a Labels layer named 'nuclei' into an OME-Zarr image whose labels/nuclei "
+    "another program wrote",
+    "refused: not written by napari-unetseg; the store unchanged, nothing left over",
+)
+def test_writer_zarr_keeps_labels_it_did_not_write(tmp_path):
+    store = _raw_zarr_image(tmp_path)
+    before = snapshot(*sorted(p for p in store.rglob("*") if p.is_file()))
+    with pytest.raises(ValueError) as info:
+        _writer.write_labels(str(store), np.ones((32, 32), np.uint8), {"name": "nuclei"})
+    assert_one_sentence(str(info.value), "not written by napari-unetseg")
+    assert_untouched(before)
+    assert sorted(p.name for p in (store / "labels").iterdir() if p.is_dir()) == ["nuclei"]
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        pytest.param(
+            w,
+            marks=case(
+                f"files/writer-zarr-{w}",
+                "napari I/O",
+                {
+                    "not-an-image": "saving a Labels layer to a .zarr folder that holds a "
+                    "zarr array, not an OME-Zarr image",
+                    "fractional": "saving a Labels layer of values 0.5 into an OME-Zarr image",
+                }[w],
+                {
+                    "not-an-image": "refused: not an OME-Zarr image it can add labels to; "
+                    "the folder unchanged",
+                    "fractional": "refused: labels must be whole numbers; the image "
+                    "unchanged, no partial labels group left",
+                }[w],
+            ),
+        )
+        for w in ("not-an-image", "fractional")
+    ],
+)
+def test_writer_zarr_refusals_leave_the_store_as_it_was(tmp_path, what):
+    import zarr
+
+    if what == "not-an-image":
+        store = tmp_path / "plain.zarr"
+        zarr.open_array(str(store), mode="w", shape=(8, 8), dtype="u1", zarr_format=2)[:] = 7
+        labels, match = np.ones((8, 8), np.uint8), "not an OME-Zarr image"
+    else:
+        store = _raw_zarr_image(tmp_path)
+        labels, match = np.full((32, 32), 0.5), "whole numbers"
+    before = snapshot(*sorted(p for p in store.rglob("*") if p.is_file()))
+    folders = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_dir())
+    with pytest.raises(ValueError) as info:
+        _writer.write_labels(str(store), labels, {"name": "mask"})
+    assert_one_sentence(str(info.value), match)
+    assert_untouched(before)
+    assert sorted(p.relative_to(store) for p in store.rglob("*") if p.is_dir()) == folders
