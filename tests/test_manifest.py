@@ -54,9 +54,15 @@ def test_contributions_and_display_names(manifest):
         commands[zarr_reader.command].python_name
         == "napari_unetseg._reader:napari_get_zarr_reader"
     )
-    [writer] = contrib.writers
-    assert [str(t) for t in writer.layer_types] == ["labels"]
-    assert {".tif", ".tiff", ".nii", ".nii.gz"} <= set(writer.filename_extensions)
+    # one writer per format, so the save dialog's entry decides the format of a name
+    # typed without an extension
+    writers = {w.display_name: w for w in contrib.writers}
+    assert {name: set(w.filename_extensions) for name, w in writers.items()} == {
+        "labels as TIFF": {".tif", ".tiff"},
+        "labels as NIfTI": {".nii", ".nii.gz"},
+        "labels as OME-Zarr": {".zarr", ".ome.zarr"},
+    }
+    assert all([str(t) for t in w.layer_types] == ["labels"] for w in contrib.writers)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +72,8 @@ def test_contributions_and_display_names(manifest):
         "napari-unetseg.get_nifti_reader",
         "napari-unetseg.get_zarr_reader",
         "napari-unetseg.write_labels",
+        "napari-unetseg.write_labels_nifti",
+        "napari-unetseg.write_labels_zarr",
         "napari-unetseg.sample_nuclei_2d",
         "napari-unetseg.sample_nuclei_3d",
         "napari-unetseg.segment_widget",

@@ -173,6 +173,16 @@ def test_viewer_saves_labels_into_the_ome_zarr_it_opened(make_napari_viewer, tmp
     painted = viewer.add_labels(labels, name="nuclei", scale=layer.scale)
     [written] = painted.save(str(image), plugin="napari-unetseg")
     assert written.endswith("labels/nuclei")
+    # the save dialog's "labels as OME-Zarr" entry with a name typed without extension
+    from napari.plugins import _npe2
+
+    filters, writers = _npe2.file_extensions_string_for_layers([painted])
+    assert "labels as OME-Zarr (*.ome.zarr *.zarr)" in filters
+    [as_zarr] = [w for w in writers if w.display_name == "labels as OME-Zarr"]
+    viewer.layers.selection = {painted}
+    [typed] = viewer.layers.save(str(tmp_path / "typed"), selected=True, _writer=as_zarr)
+    assert typed == str(tmp_path / "typed.ome.zarr")
+    np.testing.assert_array_equal(np.asarray(_zarr.read_ome_zarr(typed).data), labels)
     # reopened, the labels lie over the image; edited and saved, they replace the first save
     reopened = make_napari_viewer().open(str(image), plugin="napari-unetseg")
     shown = reopened[1]

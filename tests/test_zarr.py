@@ -185,8 +185,18 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     again = _zarr.read_ome_zarr(image)
     assert list(again.labels) == ["cells", "second_try"]
     assert np.asarray(again.labels["cells"][0]).min() == 1
+    # a new name inside the image's folder or its labels/ (where a save dialog goes when
+    # the image's own name is typed) is a label of the image too
+    _zarr.save_labels(image / "inside.zarr", labels, name="layer")
+    _zarr.save_labels(image / "labels" / "deeper.ome.zarr", labels, name="layer")
+    # an earlier save named directly is replaced where it is, in the image's NGFF version
+    _zarr.save_labels(image / "labels" / "cells", labels, name="anything")
+    again = _zarr.read_ome_zarr(image)
+    assert list(again.labels) == ["cells", "second_try", "inside", "deeper"]
+    np.testing.assert_array_equal(np.asarray(again.labels["cells"][0]), labels)
+    assert _zarr.LabelsStore(image / "labels" / "cells").info["version"] == version
     folders = sorted(p.name for p in (image / "labels").iterdir() if p.is_dir())
-    assert folders == ["cells", "second_try"]  # no partial or replaced store left over
+    assert folders == ["cells", "deeper", "inside", "second_try"]  # nothing else left over
 
 
 def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tmp_path) -> None:

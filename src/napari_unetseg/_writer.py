@@ -82,6 +82,23 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
     return [str(written)]
 
 
+def write_labels_nifti(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """:func:`write_labels` to NIfTI: a name without a NIfTI extension gets ``.nii.gz``
+    (the writer the save dialog's "labels as NIfTI" entry names)."""
+    return write_labels(_with_suffix(path, _io.NIFTI_SUFFIXES, ".nii.gz"), data, meta)
+
+
+def write_labels_zarr(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """:func:`write_labels` to OME-Zarr: a name without ``.zarr`` gets ``.ome.zarr`` (the
+    writer the save dialog's "labels as OME-Zarr" entry names)."""
+    return write_labels(_with_suffix(path, (".zarr",), ".ome.zarr"), data, meta)
+
+
+def _with_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], default: str) -> str:
+    text = os.fspath(path).rstrip("/\\")
+    return text if text.lower().endswith(suffixes) else text + default
+
+
 def _unit_names(units: Any, ndim: int) -> tuple[str, ...] | None:
     """napari's pint units as short names ('µm'), or None when they say nothing."""
     names = tuple(_io.unit_name(u) for u in units)

@@ -603,30 +603,54 @@ def _store_name(name: str | None, image: str) -> str:
     return text or "labels"
 
 
+def _image_at(path: str) -> ZarrImageData | None:
+    """The OME-Zarr image (not an image-label) stored at ``path``; None when there is none."""
+    if not os.path.isdir(path):
+        return None
+    try:
+        image = read_ome_zarr(path)
+    except (ValueError, OSError):
+        return None
+    return None if image.is_labels else image
+
+
 def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
     """(labels group, image store or None, label name, NGFF version) for saving to ``path``.
 
     ``path`` naming an OME-Zarr image (one not written by napari-unetseg) means "add the
     labels under its ``labels/`` group", as ``unetseg predict --output`` does for its
-    input; any other path is a standalone labels store (NGFF 0.4).
+    input; so does a new name inside the image's folder or its ``labels/`` group (where a
+    save dialog goes when the image's name is typed), the label then named after it. An
+    earlier save is replaced where it is; any other path is a new standalone labels store
+    (NGFF 0.4).
     """
     if os.path.exists(path):
         try:
-            ours = bool(LabelsStore(path).info)
+            info: dict[str, Any] | None = LabelsStore(path).info
         except ZarrReadError:
-            ours = False
-        if not ours:
-            try:
-                image = read_ome_zarr(path)
-            except (ValueError, OSError):
+            info = None
+        labels_of = os.path.dirname(os.path.dirname(path))
+        if info is not None:  # an earlier save, standalone or an image's label
+            image = labels_of if os.path.basename(os.path.dirname(path)) == "labels" else None
+            if image is not None and _image_at(image) is None:
                 image = None
-            if image is None or image.is_labels:
-                raise ValueError(
-                    f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
-                    "labels to; it is left as it is (choose a new name)."
-                )
-            label = _store_name(name, path)
-            return os.path.join(path, "labels", label), path, label, image.version
+            label = os.path.basename(path) if image else name or image_name(path)
+            return path, image, label, str(info.get("version", "0.4"))
+        found = _image_at(path)
+        if found is None:
+            raise ValueError(
+                f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
+                "labels to; it is left as it is (choose a new name)."
+            )
+        label = _store_name(name, path)
+        return os.path.join(path, "labels", label), path, label, found.version
+    parent = os.path.dirname(path)
+    if os.path.basename(parent) == "labels":
+        parent = os.path.dirname(parent)
+    found = _image_at(parent)
+    if found is not None:
+        label = _store_name(image_name(path), parent)
+        return os.path.join(parent, "labels", label), parent, label, found.version
     return path, None, name or image_name(path), "0.4"
 
 
