@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
 from napari_unetseg import api
-from napari_unetseg._qt._plots import PlotCanvas, theme_colors
+from napari_unetseg._qt._plots import PALETTE, PlotCanvas, theme_colors
 from napari_unetseg.core.metrics import COLUMNS
 
 WAIT_MS = 60_000
@@ -279,3 +279,28 @@ def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
     widget.gt_combo.activated.emit(widget.gt_combo.currentIndex())
     viewer.add_labels(gt, name="other")
     assert widget.gt_combo.layer().name == "cells [unet]" and not widget.run_button.isEnabled()
+
+
+def test_plot_lines_survive_a_draw_matplotlib_makes_itself(qtbot):
+    # The lines are drawn over a cached background (blitting). When the canvas is resized
+    # matplotlib draws the whole figure by itself, without them: in a screenshot of
+    # Validate after a three-class evaluation the per-slice curves were gone, leaving the
+    # axes and a legend around nothing.
+    plot = PlotCanvas()
+    qtbot.addWidget(plot)
+    plot.resize(320, 200)
+    plot.show()
+    plot.set_line("class 1", [0, 1, 2, 3], [0.2, 0.9, 0.9, 0.2], lw=4)
+    plot.rescale(ylim=(0, 1))
+    qtbot.waitUntil(lambda: _drawn(plot, PALETTE[0]), timeout=3000)
+    plot.canvas.draw()  # what a resize makes matplotlib do
+    qtbot.waitUntil(lambda: _drawn(plot, PALETTE[0]), timeout=3000)
+
+
+def _drawn(plot, hex_color) -> bool:
+    """Whether the canvas's pixels hold the colour of a line (more than a legend's)."""
+    if getattr(plot.canvas, "renderer", None) is None:
+        return False  # not drawn yet
+    pixels = np.asarray(plot.canvas.buffer_rgba())[..., :3].astype(int)
+    target = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels - target).max(axis=-1) < 12).sum()) > 200

@@ -118,6 +118,11 @@ class PlotCanvas(QWidget):
         self._grown: tuple[float, float] | None = None  # x range of a growing plot
         self._canvas_size: tuple[int, int] | None = None
         self._background_view: tuple | None = None
+        # A draw matplotlib makes by itself (a resize of the canvas) paints the figure
+        # without the lines: they are drawn again over it (Validate's per-slice curves
+        # were gone after the dock grew with a table of three classes).
+        self._own_draw = False
+        self.canvas.mpl_connect("draw_event", self._on_full_draw)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -274,7 +279,11 @@ class PlotCanvas(QWidget):
             if self._background is None or view != self._background_view:
                 if key != self._laid_out:
                     self.figure.set_layout_engine("constrained")
-                self.canvas.draw()  # everything but the animated lines
+                self._own_draw = True
+                try:
+                    self.canvas.draw()  # everything but the animated lines
+                finally:
+                    self._own_draw = False
                 if key != self._laid_out:
                     self._laid_out = key
                     self.figure.set_layout_engine("none")
@@ -288,6 +297,13 @@ class PlotCanvas(QWidget):
             self.canvas.blit(self.figure.bbox)
         except RuntimeError:  # the canvas went with its window while a draw was queued
             self._draw_timer.stop()
+
+    def _on_full_draw(self, _event: Any) -> None:
+        """matplotlib drew the whole figure itself (its canvas was resized): the lines
+        are not in it, so they are drawn again over a new background."""
+        if not self._own_draw:
+            self._background = None
+            self.redraw()
 
     def _layout_key(self) -> tuple:
         """What the layout depends on besides texts and the legend (which reset it)."""
