@@ -228,6 +228,7 @@ def test_split_touching_and_uncertainty_outputs(qtbot, segment):
     labels = viewer.layers["img [unet]"].data
     assert labels.dtype == np.int32
     assert "objects" in widget.status.text()
+    assert viewer.layers["img [unet]"].features.empty  # object ids are no classes
     unc = viewer.layers["img [uncertainty]"].data
     assert unc.shape == (64, 80) and unc.min() >= 0
 
@@ -336,6 +337,12 @@ def test_the_result_line_gives_each_class_its_share(qtbot, segment):
         f"meal: Classes: meat {shares[0]:.1f} %, rice {shares[1]:.1f} %, "
         f"vegetables {shares[2]:.1f} % of the pixels ("
     )
+    # the status bar names the class under the cursor
+    layer = viewer.layers["meal [unet]"]
+    for value in np.unique(labels):
+        y, x = np.argwhere(labels == value)[0]
+        said = str(layer.get_status((float(y), float(x)))["coordinates"])
+        assert f"class: {bundle.class_names[value]}" in said
 
 
 def test_a_model_trained_on_the_image_becomes_its_default(make_napari_viewer):

@@ -55,6 +55,8 @@ class SegmentResult:
     plane: tuple[int, ...] | None = None  # leading index of a one-plane result
     summary: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    # the model's name of each label value (0 = background); None for object instances
+    class_names: list[str] | None = None
 
 
 def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
@@ -91,7 +93,13 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(
-        result.labels, result.probabilities, result.uncertainty, plane, summary, stats
+        result.labels,
+        result.probabilities,
+        result.uncertainty,
+        plane,
+        summary,
+        stats,
+        None if split else list(bundle.class_names),
     )
 
 
@@ -174,7 +182,8 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     )
     if req.split:
         summary += f" {stats['objects']:,} objects, touching ones split apart."
-    return SegmentResult(labels, summary=summary, stats=stats)
+    names = None if req.split else list(bundle.class_names)
+    return SegmentResult(labels, summary=summary, stats=stats, class_names=names)
 
 
 def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:

@@ -388,6 +388,9 @@ class SegmentWidget(ui.DockWidget):
                 self.viewer, layer, suffix, data, kind, next_turn=True, **kwargs
             )
         labels_layer = made[labels_suffix]
+        # napari's status bar names the class under the cursor ("class: white matter")
+        names = result.class_names or []
+        labels_layer.features = {"index": list(range(len(names))), "class": names}
         if labels_layer not in self._watched:  # a paint event marks it as the user's
             labels_layer.events.paint.connect(self._on_output_painted)
             self._watched.add(labels_layer)
