@@ -114,6 +114,18 @@ def test_train_new_dense_model(tmp_path, data):
     assert bundle.history["instances_as_one_class"] is True
 
 
+def test_train_names_the_classes(tmp_path, data, capsys):
+    model = tmp_path / "named.pt"
+    base = ["train", "-i", data["img"], "-l", data["truth"], "-o", str(model)]
+    base += ["--label-mode", "dense", "--steps", "1", "--patch-size", "32", "--class-names"]
+    assert cli.main([*base, "background", "cell nucleus"]) == 0
+    assert ModelBundle.load(model).class_names == ["background", "cell nucleus"]
+    capsys.readouterr()
+    assert cli.main([*base, "background", "a", "b"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("unetseg: error: class_names gives 3 names for a model of 2")
+
+
 def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
     image = _io.read_image(data["img"]).data.astype(np.float32)
     two = _io.write_image(tmp_path / "two.tif", np.stack([image * 0 + 7, image]), axes="CYX")

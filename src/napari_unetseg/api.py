@@ -17,7 +17,7 @@ import dataclasses
 import inspect
 import math
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +38,12 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.options import check_budget, check_model_config, check_whole
+from .core.training.options import (
+    check_budget,
+    check_class_names,
+    check_model_config,
+    check_whole,
+)
 
 __all__ = [
     "ModelBundle",
@@ -365,6 +370,7 @@ def train_iter(
     precision: str = "auto",
     keep_prior: float | None = None,
     teacher: str = "auto",
+    class_names: Sequence[str] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -385,9 +391,7 @@ def train_iter(
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     teacher = arguments.pop("teacher")
-    check_budget(steps, time_limit)  # before the forest teacher's share of the time
-    check_whole("n_classes", n_classes)
-    check_model_config(model_config)
+    _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     if isinstance(images, (list, tuple)) and not images:
         raise ValueError("No images to train on: give at least one image and its labels.")
     for img in images if isinstance(images, (list, tuple)) else [images]:
@@ -460,6 +464,16 @@ def train_iter(
     return _recorded(trained, record, message, painted if use_forest else None)
 
 
+def _check_training_arguments(
+    steps: Any, time_limit: Any, n_classes: Any, model_config: Any, class_names: Any
+) -> None:
+    """Refuse bad training arguments before any work (the forest teacher's included)."""
+    check_budget(steps, time_limit)
+    check_whole("n_classes", n_classes)
+    check_model_config(model_config)
+    check_class_names(class_names)
+
+
 def _recorded(
     trained: ModelBundle, record: Any, message: str, painted: list | None
 ) -> ModelBundle:
@@ -529,6 +543,10 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     keep_prior : float, optional
         Fine-tuning: how strongly the answers of the starting model on the unpainted
         pixels are kept (None: 0.3 on scribbles, 0 with dense labels; 0 turns it off).
+    class_names : list of str, optional
+        Names of the model's classes, the background first (``["background", "grey
+        matter", "white matter"]``): kept in the model file, used by Segment's result
+        line, Validate and bioimage.io packages. None: "class 1", ... for a new model.
 
     Returns
     -------

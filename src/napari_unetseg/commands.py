@@ -127,12 +127,14 @@ def train_command(
     spatial_dims: int | None = None,
     model_config: dict[str, Any] | None = None,
     teacher: str = "auto",
+    class_names: Sequence[str] | None = None,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
     ``model`` is a shipped model name or a model file to fine-tune (None: a new model,
     with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``);
-    ``teacher`` is said only when it is not the default "auto".
+    ``teacher`` is said only when it is not the default "auto", ``class_names`` when
+    given.
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -154,6 +156,7 @@ def train_command(
     _option(argv, "--base-channels", config.get("base_channels"))
     if teacher != "auto":
         _option(argv, "--teacher", teacher)
+    _option(argv, "--class-names", None if class_names is None else list(class_names))
     kwargs: dict[str, Any] = {
         "model": model,
         "label_mode": label_mode,
@@ -172,6 +175,8 @@ def train_command(
         kwargs["model_config"] = dict(model_config)
     if teacher != "auto":
         kwargs["teacher"] = teacher
+    if class_names is not None:
+        kwargs["class_names"] = list(class_names)
     python = (
         "from napari_unetseg import api\n\n"
         f"image = api.read_image({img!r})\n"

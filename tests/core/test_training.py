@@ -212,6 +212,24 @@ def test_fine_tuning_with_more_classes_reinitializes_the_head(nuclei2d):
         run(tr.train(image, three, model=base, n_classes=2, steps=1))
 
 
+def test_class_names_name_the_model_and_its_training_sentences(nuclei2d):
+    image, truth, scribbles = nuclei2d
+    three = scribbles.copy()
+    three[(scribbles == 2) & (truth % 2 == 0)] = 3
+    names = ["background", "even nuclei", "odd nuclei"]
+    records, tuned = run(
+        tr.train(image, three, model=tiny(), steps=2, patch_size=64, class_names=names)
+    )
+    assert tuned.class_names == names
+    assert "even nuclei" in records[0].message  # the painted pixels, counted by name
+    with pytest.raises(ValueError, match="gives 2 names for a model of 3 classes") as info:
+        run(tr.train(image, three, model=tiny(), steps=1, class_names=names[:2]))
+    assert "\n" not in str(info.value)
+    for wrong, why in ((["a", "b", "a"], "differently"), ("abc", "list"), (["a", ""], "list")):
+        with pytest.raises(ValueError, match=why):
+            api.train(image, three, steps=1, class_names=wrong)  # before any work
+
+
 def test_seeded_runs_are_identical(nuclei2d):
     image, _, scribbles = nuclei2d
     kw = dict(steps=4, patch_size=64, batch_size=2, seed=5)

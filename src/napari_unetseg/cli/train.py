@@ -66,6 +66,14 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--n-classes", type=int, default=None, help="output classes (default: auto)")
     p.add_argument(
+        "--class-names",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="names of the model's classes, background first, e.g. --class-names "
+        'background "grey matter" "white matter" (default: class 1, class 2, ...)',
+    )
+    p.add_argument(
         "--dims",
         type=int,
         choices=[2, 3],
@@ -193,6 +201,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 scale=known_spacing(flat.scale, flat.units),
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
+                class_names=args.class_names,
             ),
             show,
         )

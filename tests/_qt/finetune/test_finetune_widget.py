@@ -329,6 +329,9 @@ def test_painting_a_second_class_makes_a_new_model_the_start(qtbot, make_napari_
     assert "Chosen because more than one class is painted besides the background" in (
         widget.start_info.text()
     )
+    # the new model is trained with the layer's names of its classes
+    request = widget._make_request(widget.image_combo.layer(), layer, continued=False)
+    assert request.model is None and request.class_names == ["background", "object", "class 2"]
     layer.undo()
     qtbot.waitUntil(lambda: widget.start_combo.model_name() == "nuclei-2d", timeout=5000)
     assert widget.paint_obj_button.text() == "Paint nucleus (2)"

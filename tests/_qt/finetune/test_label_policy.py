@@ -61,3 +61,18 @@ def test_counts_text_names_classes_and_hints() -> None:
     assert "objects: 10 px (2 label values)" in dense and "Too few." in dense
     assert "ignored" in lp.mode_help("sparse", names)
     assert "every pixel counts" in lp.mode_help("dense", names)
+
+
+def test_a_new_model_is_named_after_the_scribble_layer() -> None:
+    import numpy as np
+
+    strokes = np.array([[0, 1, 2], [3, 3, 0]])
+    names = {0: "not painted", 1: "background", 2: "grey matter", 3: "white matter"}
+    assert lp.new_model_class_names(strokes, names) == [
+        "background",
+        "grey matter",
+        "white matter",
+    ]
+    # unnamed values keep the engine's names; without a painted class there is nothing
+    assert lp.new_model_class_names(strokes, {2: "grey matter"})[2] == "class 2"
+    assert lp.new_model_class_names(np.ones((2, 2), int), names) is None

@@ -48,6 +48,7 @@ class TrainRequest:
     preview_every: int = 0
     scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
     teacher: str = "auto"  # "none": a new model learns from the scribbles alone
+    class_names: list[str] | None = None  # a new model's, from the scribble layer
     stop: threading.Event = field(default_factory=threading.Event)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 BACKGROUND, OBJECT = 1, 2
 SCRIBBLE_NAMES = {0: "not painted", BACKGROUND: "background", OBJECT: "object"}
 #: Colours chosen to stand out on grayscale / fluorescence images and from each other.
@@ -59,6 +61,16 @@ def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list
         keep = mine is None or (generic_class_name(mine) and not generic_class_name(theirs))
         merged.append(theirs if keep else mine)
     return merged if len(set(merged)) == len(merged) else list(model_names)
+
+
+def new_model_class_names(labels: Any, scribble: dict[int, str]) -> list[str] | None:
+    """The class names a new model trained on these scribbles gets (value k + 1 names
+    class k), so that its training sentences name them; None without painted classes."""
+    top = int(np.max(labels)) if np.size(labels) else 0
+    if top < 2:
+        return None
+    defaults = ["background"] + [f"class {c}" for c in range(1, top)]
+    return merged_class_names(defaults, scribble)
 
 
 def start_class_names(class_names: list[str]) -> dict[int, str]:

@@ -51,6 +51,7 @@ from .label_policy import (
     SCRIBBLE_KEY,
     follow_start,
     merged_class_names,
+    new_model_class_names,
     scribble_names,
 )
 from .paint_panel import PaintPanel, labels_colormap
@@ -101,6 +102,7 @@ _SHORTCUTS = {
 _COMMAND_FIELDS = (
     "label_mode", "steps", "time_limit", "learning_rate", "patch_size", "batch_size",
     "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config", "teacher",
+    "class_names",
 )  # fmt: skip
 
 
@@ -405,6 +407,8 @@ class FinetuneWidget(ui.DockWidget):
             scale=known_spacing(image.scale, getattr(image, "units", None)),
             **self.settings.options(scratch, dims, taught),
         )
+        if model is None and self.label_mode == "sparse":
+            req.class_names = new_model_class_names(req.labels, scribble_names(labels))
         self.preview.target = None
         if self.preview_check.isChecked() and dims is not None:
             region = preview_region(self.viewer, image, dims)

@@ -62,6 +62,7 @@ class TrainOptions:
     keep_prior: float | None = None
     intensity_augment: bool = True
     match_labels: bool = False
+    class_names: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS
@@ -74,6 +75,7 @@ class TrainOptions:
         check_budget(steps, time_limit)
         check_whole("n_classes", self.n_classes)
         check_model_config(self.model_config)
+        check_class_names(self.class_names)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
         if self.batch_size is not None and int(self.batch_size) < 1:
@@ -102,6 +104,18 @@ def check_model_config(config: dict[str, Any] | None) -> None:
     depth = config.get("depth", 1)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a whole number of at least 1, got {depth!r}.")
+
+
+def check_class_names(names: Any) -> None:
+    """Refuse class names (unless None) that are not distinct, non-empty texts."""
+    if names is None:
+        return
+    if isinstance(names, str) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError(
+            f"class_names must be a list of non-empty names, background first; got {names!r}."
+        )
+    if len({n.strip() for n in names}) != len(names):
+        raise ValueError(f"class_names must name every class differently; got {list(names)!r}.")
 
 
 def check_whole(name: str, value: Any) -> None:

@@ -68,16 +68,16 @@ def train(
     keep_prior: float | None = None,
     intensity_augment: bool = True,
     match_labels: bool = False,
+    class_names: Sequence[str] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
     Yields :class:`TrainProgress` records (at most about ten per second, plus one for every
     validation, preview or message) and returns the trained :class:`ModelBundle` holding
-    the weights with the best validation Dice (the last weights without validation),
-    on the CPU, in eval mode, with its training history. A new model trained on sparse
-    labels keeps the mean of its weights over the second half of the budget instead, with
-    batch-norm statistics recomputed on training batches (:mod:`.averaging`);
-    ``history["weights"]`` says which weights were kept.
+    the weights with the best validation Dice (the last weights without validation), on
+    the CPU, in eval mode, with its training history. A new 2D model trained on sparse
+    labels keeps the mean of its weights over the second half of the budget instead
+    (:mod:`.averaging`); ``history["weights"]`` says which weights were kept.
 
     Parameters
     ----------
@@ -97,8 +97,7 @@ def train(
         a new model, from the sparse label values, or 2 (one foreground class) in dense
         mode. When it differs from the model's, the output layer is re-initialized.
     steps, time_limit : int / float, optional
-        Budget in optimizer steps and/or seconds (whichever ends first). Neither:
-        :data:`DEFAULT_TIME_LIMIT` seconds.
+        Budget in steps and/or seconds, whichever ends first (:data:`DEFAULT_TIME_LIMIT`).
     patch_size, batch_size : optional
         Default: 128 px / batch 4 in 2D on the CPU (256 / 16 on a GPU), (32, 64, 64) /
         2 in 3D on the CPU ((64, 128, 128) / 2 on a GPU); patches never exceed the image.
@@ -120,9 +119,8 @@ def train(
         After training, predict the training images once and fold into the model the
         threshold on the object probability whose objects agree best with the labels
         (a model of several classes: a weight per object class; ``history["threshold"]``).
-        For labels that say something
-        about every pixel, such as a teacher's answers (``napari_unetseg.api.train`` sets
-        it when its forest labels the unpainted pixels): see :mod:`.threshold`.
+        For labels that say something about every pixel, such as a teacher's answers
+        (``api.train`` sets it when its forest labels the unpainted pixels): :mod:`.threshold`.
     device, seed : str, int
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``; the seed of initialization,
         patch sampling and augmentation (same seed and inputs: same steps on a device).
@@ -146,6 +144,8 @@ def train(
         pixels nobody painted close to the starting model's (KL divergence; costs one
         extra forward pass per step). None: :data:`KEEP_PRIOR` when fine-tuning on
         scribbles with the model's own classes, else 0 (off).
+    class_names : list of str, optional
+        The model's class names, background first (default "class 1", ... for new ones).
 
     Raises
     ------

@@ -185,10 +185,23 @@ class Trainer:
                 self.bundle.network.replace_head(n_classes)
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
+        if o.class_names is not None:
+            self._name_classes(list(o.class_names))
         if self.fine_tune:
             self.bundle.name = finetuned_name(o.model.name)
         for pair in self.pairs:
             pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis)
+
+    def _name_classes(self, names: list[str]) -> None:
+        """The model's classes named as the caller says (one name per class)."""
+        expected = len(self.bundle.class_names)
+        if len(names) != expected:
+            raise ValueError(
+                f"class_names gives {len(names)} names for a model of {expected} classes "
+                f"({', '.join(self.bundle.class_names)}): give one per class, the "
+                "background first."
+            )
+        self.bundle.class_names = [n.strip() for n in names]
 
     def _setup_validation(self) -> None:
         """The validation split, the sampler and the fixed validation patches."""
