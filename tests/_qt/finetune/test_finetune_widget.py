@@ -342,6 +342,21 @@ def test_painting_a_second_class_makes_a_new_model_the_start(qtbot, make_napari_
     assert widget.start_combo.model_name() == "nuclei-2d"
 
 
+def test_paint_buttons_follow_names_given_to_the_layer(qtbot, make_napari_viewer):
+    # A script or another plugin names the classes in the layer's features: the buttons,
+    # the help line and the counts say those names (the buttons kept "nucleus").
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32), np.uint16), name="slice")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    layer = widget.new_scribble_layer()
+    layer.features = {"index": [0, 1, 2], "name": ["not painted", "rest", "grey matter"]}
+    qtbot.waitUntil(
+        lambda: widget.paint_obj_button.text() == "Paint grey matter (2)", timeout=3000
+    )
+    assert widget.paint_bg_button.text() == "Paint rest (1)"
+    assert "2 = grey matter" in widget.mode_help.text()
+
+
 def test_starts_from_the_shipped_model_for_the_image(make_napari_viewer):
     viewer = make_napari_viewer()
     flat = viewer.add_image(np.zeros((32, 32), np.uint16), name="flat")

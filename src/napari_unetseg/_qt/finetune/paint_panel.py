@@ -180,7 +180,9 @@ class PaintPanel(QWidget):
             )
 
     def update_counts(self) -> None:
-        """Refresh the painted-pixel counts (and the readiness sentence)."""
+        """Refresh the painted-pixel counts (and the readiness sentence), and the buttons'
+        names: the layer's own names of its values may have changed."""
+        self.name_paint_buttons(self.names())
         layer = self.labels_combo.layer()
         if layer is None:
             self.counts_label.setText("<i>No labels layer: click 'New scribble layer'.</i>")
@@ -224,5 +226,6 @@ class PaintPanel(QWidget):
 
 
 def _label_events(layer: Labels) -> list[Any]:
-    # paint: a finished stroke or fill; data: a new array; set_data: undo/redo refresh.
-    return [layer.events.paint, layer.events.data, layer.events.set_data]
+    # paint: a finished stroke or fill; data: a new array; set_data: undo/redo refresh;
+    # features: the values' names (a script or another plugin names the classes)
+    return [layer.events.paint, layer.events.data, layer.events.set_data, layer.events.features]
