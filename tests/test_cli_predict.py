@@ -235,3 +235,21 @@ def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, said):
     assert cli.main(["predict", str(tmp_path / "img.tif"), "-o", str(out)]) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("unetseg: interrupted; ") and err.endswith(said)
+
+
+def test_predict_a_level_of_a_pyramidal_tiff(tmp_path, model_file) -> None:
+    import tifffile
+
+    from napari_unetseg import _zarr
+
+    image = np.random.default_rng(0).random((256, 192)).astype(np.float32)
+    src = tmp_path / "slide.ome.tif"
+    with tifffile.TiffWriter(src, bigtiff=True) as tif:
+        meta = {"axes": "YX", "PhysicalSizeX": 0.3, "PhysicalSizeY": 0.3}
+        tif.write(image, subifds=1, tile=(64, 64), metadata=meta)
+        tif.write(image[::2, ::2], subfiletype=1, tile=(64, 64))
+    out = tmp_path / "labels.ome.zarr"
+    argv = ["predict", str(src), "--level", "1", "--model", str(model_file), "-o", str(out)]
+    assert cli.main(argv + ["--object-size", "off"]) == 0
+    labels = _zarr.read_ome_zarr(out)
+    assert labels.data.shape == (128, 96) and labels.scale == pytest.approx((0.6, 0.6))

@@ -111,6 +111,51 @@ def test_reader_opens_big_files_lazily(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.asarray(layer_data), data)
 
 
+def _pyramid_tiff(path, data, levels=3):
+    """A pyramidal OME-TIFF (sub-resolutions in SubIFDs), as QuPath or bfconvert write."""
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        meta = {"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+        tif.write(data, subifds=levels - 1, tile=(64, 64), metadata=meta)
+        for n in range(1, levels):
+            tif.write(data[:: 2**n, :: 2**n], subfiletype=1, tile=(64, 64))
+    return path
+
+
+def test_a_large_pyramidal_tiff_opens_as_a_multiscale_layer(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    data = np.arange(512 * 384, dtype=np.uint16).reshape(512, 384)
+    path = _pyramid_tiff(tmp_path / "slide.ome.tif", data)
+    level = _io.read_image(path, level=2)  # any level, with its own pixel size
+    assert level.data.shape == (128, 96) and level.scale == (2.0, 2.0)
+    with pytest.raises(ValueError, match="pyramid levels 0 to 2; level 3 does not exist"):
+        _io.read_image(path, level=3)
+    monkeypatch.setattr(_io, "LAZY_BYTES", 1000)  # "large"
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-unetseg")
+    assert layer.multiscale and [lv.shape for lv in layer.data] == [
+        (512, 384),
+        (256, 192),
+        (128, 96),
+    ]
+    assert tuple(layer.scale) == (0.5, 0.5)
+    np.testing.assert_array_equal(np.asarray(layer.data[1]), data[::2, ::2])
+    # a small one opens whole, as one array
+    monkeypatch.setattr(_io, "LAZY_BYTES", 1 << 30)
+    [(small, meta, _)] = _reader.read_tiffs(str(path))
+    assert isinstance(small, np.ndarray) and not meta.get("multiscale")
+
+
+def test_a_file_of_several_series_says_only_the_first_is_read(tmp_path):
+    path = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.zeros((64, 64), np.uint16), metadata={"axes": "YX"})
+        tif.write(np.ones((32, 48), np.uint16), metadata={"axes": "YX"})
+    with pytest.warns(UserWarning, match=r"holds 2 image series; the first \(64 x 64\) is read"):
+        img = _io.read_image(path)
+    assert img.data.shape == (64, 64)
+
+
 def test_integer_mask_opens_as_labels_and_image_as_image(tmp_path):
     ints = np.ones((6, 6), np.uint16)
     img_path = _io.write_image(tmp_path / "nuclei.tif", ints)

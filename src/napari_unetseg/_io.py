@@ -229,7 +229,8 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         store); ``False``: read the whole array; ``None`` (default): lazy when the
         uncompressed image is larger than :data:`LAZY_BYTES` (1 GiB).
     level : int
-        Pyramid level of an OME-Zarr store (a TIFF must use 0).
+        Pyramid level of an OME-Zarr store or of a pyramidal (OME-)TIFF; its pixel size
+        is level 0's times how much smaller the level is.
 
     Returns
     -------
@@ -256,11 +257,11 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         return read_nifti(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    if level != 0:
-        raise ValueError(
-            f"{str(path)!r} is an image with one level; --level {level} does not exist."
-        )
     if path.name.lower().endswith(PLAIN_SUFFIXES):
+        if level != 0:
+            raise ValueError(
+                f"{str(path)!r} is an image with one level; --level {level} does not exist."
+            )
         return _read_plain(path)
     if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
         raise TiffReadError(
@@ -269,20 +270,24 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         )
     with _reading(path), tifffile.TiffFile(path) as tif:
         series = _first_series(tif, path)
-        shape = tuple(series.shape)
+        chosen = _level(series, level, path)
+        shape = tuple(chosen.shape)
         axes = _normalize_axes(series.axes, shape)
         dtype = np.dtype(series.dtype)
         ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
         sizes, unit = _pixel_sizes(tif, series, ome_meta)
+        sizes = _level_sizes(sizes, axes, tuple(series.shape), shape)
         ome_names = ome_meta.get("names", "")
         channel_names = ome_meta.get("channels") or None
         rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
         if lazy is None:
             lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
-        data = None if lazy else series.asarray()
+        data = None if lazy else chosen.asarray()
+        series_count = len(tif.series)
+    _say_other_series(series_count, path, shape)
     if lazy:
         with _reading(path):
-            data = _open_lazy(path)
+            data = _open_lazy(path, level)
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
 
@@ -436,6 +441,57 @@ def _first_series(tif: Any, path: Path) -> Any:
     return series
 
 
+def _level(series: Any, level: int, path: Path) -> Any:
+    """Pyramid level ``level`` of a series (the series itself at level 0)."""
+    count = len(series.levels)
+    if not isinstance(level, (int, np.integer)) or not 0 <= level < count:
+        # (a TiffReadError, so that _reading passes it on as it is: a ValueError)
+        if count == 1:
+            raise TiffReadError(
+                f"{str(path)!r} is an image with one level; --level {level} does not exist."
+            )
+        raise TiffReadError(
+            f"{str(path)!r} has pyramid levels 0 to {count - 1}; level {level!r} does not exist."
+        )
+    return series.levels[level]
+
+
+def _level_sizes(
+    sizes: dict[str, float], axes: str, full: tuple[int, ...], shape: tuple[int, ...]
+) -> dict[str, float]:
+    """Pixel sizes of a pyramid level: level 0's times how much smaller it is."""
+    return {
+        a: size * full[axes.index(a)] / shape[axes.index(a)] if a in axes else size
+        for a, size in sizes.items()
+    }
+
+
+def _say_other_series(count: int, path: Path, shape: tuple[int, ...]) -> None:
+    """Warn, in one sentence, that only the first of ``count`` image series is read (a
+    multi-position OME-TIFF, a slide scan's label or overview picture)."""
+    if count > 1:
+        size = " x ".join(str(n) for n in shape)
+        warnings.warn(
+            f"{path.name} holds {count} image series; the first ({size}) is read: save "
+            "the others as files of their own to open them.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def tiff_pyramid(path: str | os.PathLike) -> tuple[Any, ...]:
+    """Every pyramid level of a TIFF's first series as a lazy dask array (largest first),
+    or ``()`` when it has one level: napari shows such a file as a multiscale layer and
+    reads only the tiles on screen."""
+    path = Path(path)
+    with _reading(path), tifffile.TiffFile(path) as tif:
+        count = len(_first_series(tif, path).levels)
+    if count < 2:
+        return ()
+    with _reading(path):
+        return tuple(_open_lazy(path, n) for n in range(count))
+
+
 def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
     """Give tifffile's unknown axes (``I`` image sequence, ``Q`` other) readable names.
 
@@ -463,8 +519,9 @@ def _channel_axis(axes: str, rgb: bool) -> int | None:
     return None
 
 
-def _open_lazy(path: Path) -> Any:
-    """A dask array over tifffile's zarr store (reads only the tiles asked for)."""
+def _open_lazy(path: Path, level: int = 0) -> Any:
+    """A dask array over tifffile's zarr store of one pyramid level (reads only the
+    tiles asked for)."""
     try:
         import dask.array as da
         import zarr
@@ -474,7 +531,7 @@ def _open_lazy(path: Path) -> Any:
             stacklevel=3,
         )
         return tifffile.imread(path)
-    store = tifffile.imread(path, aszarr=True, series=0, level=0)
+    store = tifffile.imread(path, aszarr=True, series=0, level=level)
     return da.from_zarr(zarr.open(store, mode="r"))
 
 

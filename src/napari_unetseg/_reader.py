@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from . import _io
 
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
@@ -125,13 +127,20 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
 
 def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
     """Layer data tuples for one or several TIFF (or NIfTI) files (``None`` when none is
-    readable)."""
+    readable); a large pyramidal TIFF opens as a multiscale layer of all its levels."""
     layers: list[LayerData] = []
     for p in _as_list(path):
         try:
-            layers.extend(image_layer_data(_io.read_image(p)))
+            img = _io.read_image(p)
+            # a large pyramidal (OME-)TIFF: every level, so napari reads only what it shows
+            levels = () if isinstance(img.data, np.ndarray) else _io.tiff_pyramid(p)
         except (ValueError, OSError) as exc:
             _warn(exc)
+            continue
+        for data, meta, kind in image_layer_data(img):
+            if levels:
+                data, meta = list(levels), {**meta, "multiscale": True}
+            layers.append((data, meta, kind))
     return layers or None
 
 

@@ -86,7 +86,9 @@ def _add_predict(sub: Any) -> None:
         "--scheduler / --workers run the blocks (or, for several inputs, one task per file) "
         "on a dask.distributed cluster. See docs/distributed.md.",
     )
-    big.add_argument("--level", type=int, default=0, help="pyramid level of an OME-Zarr input")
+    big.add_argument(
+        "--level", type=int, default=0, help="pyramid level of an OME-Zarr or pyramidal TIFF input"
+    )
     big.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786"
     )
