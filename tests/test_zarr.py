@@ -216,3 +216,37 @@ def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tm
     ]
     assert node.metadata["axes"][1]["unit"] == "micrometer"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.ome.zarr"]  # nothing left over
+
+
+def _bioformats2raw_store(path, series=2):
+    """A store as bioformats2raw writes it: series 0, 1, ... under a root without image."""
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    for k in range(series):
+        data = np.full((2, 32, 40), 10 * (k + 1), np.uint16)
+        write_image(data, root.create_group(str(k)), axes="zyx", fmt=FORMATS["0.4"])
+    root.create_group("OME").attrs["series"] = [str(k) for k in range(series)]
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:conv.ome.zarr holds 2 image series")
+def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> None:
+    from napari_unetseg import cli
+
+    store = _bioformats2raw_store(tmp_path / "conv.ome.zarr")
+    with pytest.warns(UserWarning, match=r"holds 2 image series; the first \(0\) is read"):
+        img = _zarr.read_ome_zarr(store)
+    assert img.name == "conv" and np.asarray(img.data).max() == 10
+    other = _io.read_image(store / "1")  # a series by its own path
+    assert other.name == "conv [series 1]" and np.asarray(other.data).max() == 20
+    assert _io.is_zarr_path(store / "1") and not _io.is_zarr_path(tmp_path / "new.zarr" / "x")
+    # labels for the store go under its series, where viewers look for them
+    target, image = _zarr.LabelsStore.target(store, img, "unet")
+    assert target == str(store / "0" / "labels" / "unet") and image == str(store / "0")
+    assert cli.main(["predict", str(store), "--output", str(store), "--object-size", "off"]) == 0
+    assert list(_zarr.read_ome_zarr(store).labels) == ["nuclei-3d"]
+    layers = _reader.napari_get_zarr_reader(str(store))(str(store))
+    assert [(meta["name"], kind) for _, meta, kind in layers] == [
+        ("conv", "image"),
+        ("conv [nuclei-3d]", "labels"),
+    ]

@@ -177,8 +177,13 @@ class ImageData:
 
 # -- reading --------------------------------------------------------------------------
 def is_zarr_path(path: str | os.PathLike) -> bool:
-    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``)."""
-    return os.fspath(path).rstrip("/\\").lower().endswith(".zarr")
+    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), or an existing
+    folder inside one (a series of a bioformats2raw store: ``conv.ome.zarr/1``)."""
+    text = os.fspath(path).rstrip("/\\")
+    if text.lower().endswith(".zarr"):
+        return True
+    parts = Path(text).parts
+    return any(p.lower().endswith(".zarr") for p in parts[:-1]) and os.path.isdir(text)
 
 
 def image_name(path: str | os.PathLike) -> str:

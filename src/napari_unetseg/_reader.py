@@ -21,6 +21,7 @@ This module imports neither torch nor the rest of the plugin's engine.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -87,7 +88,9 @@ def napari_get_zarr_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[La
 
     for p in paths:
         try:
-            _zarr.read_ome_zarr(p)
+            with warnings.catch_warnings():  # said once, when the layers are read
+                warnings.simplefilter("ignore", UserWarning)
+                _zarr.read_ome_zarr(p)
         except (ValueError, OSError) as exc:
             _warn(exc)
             return None

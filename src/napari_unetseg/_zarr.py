@@ -72,6 +72,9 @@ class ZarrImageData(ImageData):
     version: str = "0.4"
     path: str = ""
     labels: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The store the user named, when the image is a series inside it (bioformats2raw's
+    #: layout: ``conv.ome.zarr/0``); else the same as ``path``.
+    root: str = ""
 
     def one_channel(self, index: int) -> ZarrImageData:
         """Channel ``index`` alone, in ``data`` and in every pyramid level (lazily)."""
@@ -158,7 +161,8 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     ZarrReadError
         A ``ValueError`` in one sentence: not a zarr store, no image in it, no such level.
     """
-    path = Path(os.fspath(path).rstrip("/\\"))
+    root = Path(os.fspath(path).rstrip("/\\"))
+    path, title = _series_of(root)
     nodes = _nodes(path)
     if not nodes or not _is_image(nodes[0]):
         raise ZarrReadError(
@@ -205,7 +209,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         scale=scale,
         units=units,
         channel_axis=channel_axis,
-        name=image_name(path) if not is_label else path.name,
+        name=title if not is_label else path.name,
         is_labels=is_label and data.dtype.kind in "biu",
         translate=translate if any(translate) else None,
         channel_names=tuple(names) if names else None,
@@ -214,7 +218,48 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         version=str(nodes[0].zarr.version),
         path=str(path),
         labels=labels,
+        root=str(root),
     )
+
+
+def _series_of(root: Path) -> tuple[Path, str]:
+    """The image of a store and its name: the store itself, or the first series of a
+    bioformats2raw store (whose root holds series ``0``, ``1``, ... and no image), with a
+    warning when there are others; a series opened by its own path is named
+    ``"store [series N]"``."""
+    if _bioformats2raw(root.parent):
+        return root, f"{image_name(root.parent)} [series {root.name}]"
+    if not _bioformats2raw(root):
+        return root, image_name(root)
+    try:
+        import zarr
+
+        listed = [str(s) for s in zarr.open_group(str(root / "OME"), mode="r").attrs["series"]]
+    except Exception:  # noqa: BLE001 - no OME group or list: the numbered groups
+        listed = sorted((p.name for p in root.iterdir() if p.name.isdigit()), key=int)
+    if not listed:
+        raise ZarrReadError(f"{str(root)!r} is a bioformats2raw store without an image series.")
+    if len(listed) > 1:
+        warnings.warn(
+            f"{root.name} holds {len(listed)} image series; the first ({listed[0]}) is read: "
+            f"open {root.name}/{listed[1]} and so on to read the others.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return root / listed[0], image_name(root)
+
+
+def _bioformats2raw(path: Path) -> bool:
+    """Whether ``path`` is the root of a bioformats2raw store (attribute
+    ``bioformats2raw.layout``)."""
+    import zarr
+
+    if not path.is_dir():
+        return False
+    try:
+        return "bioformats2raw.layout" in zarr.open_group(str(path), mode="r").attrs
+    except Exception:  # noqa: BLE001 - not a zarr group
+        return False
 
 
 class _CheckedChunks:
@@ -346,8 +391,9 @@ class LabelsStore:
         its ``labels/`` group"; anything else is a standalone store.
         """
         out = os.path.abspath(os.fspath(output).rstrip("/\\"))
-        if source is not None and out == os.path.abspath(source.path):
-            return os.path.join(out, "labels", name), out
+        if source is not None and out in {os.path.abspath(p) for p in (source.path, source.root)}:
+            image = os.path.abspath(source.path)  # a bioformats2raw store: its series
+            return os.path.join(image, "labels", name), image
         return out, None
 
     @classmethod
