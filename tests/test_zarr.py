@@ -229,7 +229,7 @@ def _bioformats2raw_store(path, series=2):
     return path
 
 
-@pytest.mark.filterwarnings("ignore:conv.ome.zarr holds 2 image series")
+@pytest.mark.filterwarnings("ignore:.*conv.ome.zarr holds 2 image series")
 def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> None:
     from napari_unetseg import cli
 
@@ -250,3 +250,31 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
         ("conv", "image"),
         ("conv [nuclei-3d]", "labels"),
     ]
+
+
+@pytest.mark.filterwarnings("ignore:.*plate.ome.zarr.* holds 2")
+def test_an_hcs_plate_opens_at_the_first_field_of_its_first_well(tmp_path) -> None:
+    from ome_zarr.writer import write_plate_metadata, write_well_metadata
+
+    fmt = FORMATS["0.4"]
+    root = zarr.open_group(str(tmp_path / "plate.ome.zarr"), mode="w", zarr_format=2)
+    write_plate_metadata(root, ["A"], ["1", "2"], ["A/1", "A/2"], fmt=fmt)
+    for w, column in enumerate(["1", "2"]):
+        well = root.require_group("A").require_group(column)
+        write_well_metadata(well, [{"path": "0"}, {"path": "1"}], fmt=fmt)
+        for f in range(2):
+            data = np.full((48, 40), 10 * w + f + 1, np.uint16)
+            write_image(data, well.require_group(str(f)), axes="yx", fmt=fmt)
+    plate = tmp_path / "plate.ome.zarr"
+    with pytest.warns(UserWarning, match=r"holds 2 wells; the first \(A/1/0\) is read"):
+        first = _zarr.read_ome_zarr(plate)
+    assert first.name == "plate" and np.asarray(first.data).max() == 1
+    with pytest.warns(UserWarning, match=r"holds 2 fields; the first \(0\) is read"):
+        assert _zarr.read_ome_zarr(plate / "A" / "2").name == "plate [A/2]"
+    field = _io.read_image(plate / "A" / "2" / "1")
+    assert field.name == "plate [A/2 field 1]" and np.asarray(field.data).max() == 12
+    # saved labels of a field go under that field, named without the field's own name
+    written = _zarr.save_labels(plate / "A" / "2" / "1", np.ones((48, 40), np.uint8),
+                                name="plate [A/2 field 1] [cells]")  # fmt: skip
+    assert written == str(plate / "A" / "2" / "1" / "labels" / "cells")
+    assert list(_io.read_image(plate / "A" / "2" / "1").labels) == ["cells"]

@@ -223,43 +223,74 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
 
 
 def _series_of(root: Path) -> tuple[Path, str]:
-    """The image of a store and its name: the store itself, or the first series of a
-    bioformats2raw store (whose root holds series ``0``, ``1``, ... and no image), with a
-    warning when there are others; a series opened by its own path is named
-    ``"store [series N]"``."""
-    if _bioformats2raw(root.parent):
-        return root, f"{image_name(root.parent)} [series {root.name}]"
-    if not _bioformats2raw(root):
-        return root, image_name(root)
-    try:
-        import zarr
+    """The image of a store and its name.
 
-        listed = [str(s) for s in zarr.open_group(str(root / "OME"), mode="r").attrs["series"]]
-    except Exception:  # noqa: BLE001 - no OME group or list: the numbered groups
-        listed = sorted((p.name for p in root.iterdir() if p.name.isdigit()), key=int)
+    A store whose root holds no image but others inside it opens at the first of them,
+    with a warning when there are more: a bioformats2raw store (series ``0``, ``1``, ...),
+    an HCS plate (the first field of its first well) or one well; it is named after the
+    store. An image opened by its own path inside one is named with where it lies ("conv
+    [series 1]", "plate [A/2 field 0]").
+    """
+    meta, title = _group_meta(root), image_name(root)
+    if "bioformats2raw.layout" in meta:
+        try:
+            listed = [str(v) for v in _group_meta(root / "OME")["series"]]
+        except (KeyError, TypeError):  # no OME group or list: the numbered groups
+            listed = sorted((p.name for p in root.iterdir() if p.name.isdigit()), key=int)
+        what = "image series"
+    elif "plate" in meta:
+        listed = [str(w.get("path")) for w in meta["plate"].get("wells") or []]
+        listed = [f"{w}/{_first_field(root / w)}" for w in listed[:1]] + listed[1:]
+        what = "wells"
+    elif "well" in meta:
+        listed = [str(i.get("path")) for i in meta["well"].get("images") or []]
+        what = "fields"
+        if "plate" in _group_meta(root.parent.parent):
+            title = f"{image_name(root.parent.parent)} [{root.parent.name}/{root.name}]"
+    else:
+        return root, _image_title(root)
     if not listed:
-        raise ZarrReadError(f"{str(root)!r} is a bioformats2raw store without an image series.")
+        raise ZarrReadError(f"{str(root)!r} holds no image ({what} listed: none).")
     if len(listed) > 1:
         warnings.warn(
-            f"{root.name} holds {len(listed)} image series; the first ({listed[0]}) is read: "
-            f"open {root.name}/{listed[1]} and so on to read the others.",
+            f"{root} holds {len(listed)} {what}; the first ({listed[0]}) is read: "
+            f"open {root / listed[1]} and so on to read the others.",
             UserWarning,
             stacklevel=3,
         )
-    return root / listed[0], image_name(root)
+    return root / listed[0], title
 
 
-def _bioformats2raw(path: Path) -> bool:
-    """Whether ``path`` is the root of a bioformats2raw store (attribute
-    ``bioformats2raw.layout``)."""
+def _first_field(well: Path) -> str:
+    images = _group_meta(well).get("well", {}).get("images") or [{"path": "0"}]
+    return str(images[0].get("path"))
+
+
+def _image_title(path: Path) -> str:
+    """An image's name: its store's, with where it lies inside a bioformats2raw store or
+    a plate."""
+    parents = [p for p in (path.parent, path.parent.parent.parent) if p != path]
+    if "bioformats2raw.layout" in _group_meta(path.parent):
+        return f"{image_name(path.parent)} [series {path.name}]"
+    if "well" in _group_meta(path.parent) and "plate" in _group_meta(parents[-1]):
+        well = f"{path.parent.parent.name}/{path.parent.name}"
+        return f"{image_name(parents[-1])} [{well} field {path.name}]"
+    return image_name(path)
+
+
+def _group_meta(path: Path) -> dict[str, Any]:
+    """A zarr group's attributes (NGFF 0.5's under ``ome`` merged in); {} for anything
+    that is not a group."""
     import zarr
 
     if not path.is_dir():
-        return False
+        return {}
     try:
-        return "bioformats2raw.layout" in zarr.open_group(str(path), mode="r").attrs
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
     except Exception:  # noqa: BLE001 - not a zarr group
-        return False
+        return {}
+    ome = attrs.get("ome")
+    return {**attrs, **ome} if isinstance(ome, dict) else attrs
 
 
 class _CheckedChunks:
@@ -638,11 +669,12 @@ SAVE_CHUNK_Z = 16
 def _store_name(name: str | None, image: str) -> str:
     """An image-label's name for a layer called ``name``: the label's own name when the
     layer is one our reader opened from this image (``"img [nuclei]"``), else the layer's
-    name with every character other than letters, digits, ``.``, ``_`` and ``-`` made ``_``."""
+    name with every character other than letters, digits, ``.``, ``_`` and ``-`` made ``_``.
+    ``image`` is the image's name (:attr:`ZarrImageData.name`)."""
     import re
 
     text = (name or "").strip()
-    prefix = f"{image_name(image)} ["
+    prefix = f"{image} ["
     if text.startswith(prefix) and text.endswith("]"):
         text = text[len(prefix) : -1]
     text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
@@ -654,7 +686,9 @@ def _image_at(path: str) -> ZarrImageData | None:
     if not os.path.isdir(path):
         return None
     try:
-        image = read_ome_zarr(path)
+        with warnings.catch_warnings():  # which series is read: said when it is opened
+            warnings.simplefilter("ignore", UserWarning)
+            image = read_ome_zarr(path)
     except (ValueError, OSError):
         return None
     return None if image.is_labels else image
@@ -688,15 +722,15 @@ def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, s
                 f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
                 "labels to; it is left as it is (choose a new name)."
             )
-        label = _store_name(name, path)
-        return os.path.join(path, "labels", label), path, label, found.version
+        label = _store_name(name, found.name)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version
     parent = os.path.dirname(path)
     if os.path.basename(parent) == "labels":
         parent = os.path.dirname(parent)
     found = _image_at(parent)
     if found is not None:
-        label = _store_name(image_name(path), parent)
-        return os.path.join(parent, "labels", label), parent, label, found.version
+        label = _store_name(image_name(path), found.name)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version
     return path, None, name or image_name(path), "0.4"
 
 
