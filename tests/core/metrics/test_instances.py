@@ -40,6 +40,20 @@ def test_a_mask_of_one_value_is_a_class_whose_objects_are_its_pieces():
     assert M.evaluate(gt > 0, white, instances="ground_truth").objects[1]["n_gt"] == 1
 
 
+def test_objects_of_several_classes_are_said_to_be_connected_regions():
+    # three tissue classes: their "objects" are regions, which the note says (a Validate
+    # of the brain template read "objects F1 0.344" with no word on what was counted)
+    gt = np.zeros((20, 30), np.int32)
+    gt[:, 10:20], gt[:, 20:] = 1, 2
+    pred = gt.copy()
+    pred[5:8, 12:15] = 2
+    notes = M.evaluate(pred, gt).notes
+    assert any("connected regions of each class" in n for n in notes)
+    assert not any("connected regions" in n for n in M.evaluate(pred, gt, objects=False).notes)
+    one = (gt > 0).astype(np.uint8)  # one class: its objects are what one counts
+    assert not any("connected regions" in n for n in M.evaluate(one, one).notes)
+
+
 # -- clDice -------------------------------------------------------------------------------------
 
 

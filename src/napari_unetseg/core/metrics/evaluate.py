@@ -240,6 +240,11 @@ def evaluate_iter(
         object_scores = yield from _shape_scores(
             prediction, ground_truth, reading, fg, wanted, per_class, share
         )
+    if object_scores and len(fg) > 1 and not any(reading.binarize):
+        notes.append(
+            "With several classes, the objects are the connected regions of each class: "
+            "for tissues or regions rather than things to count, read Dice and IoU."
+        )
     yield EvaluationProgress("done", 100, 100)
 
     return EvaluationResult(
