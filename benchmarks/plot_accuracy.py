@@ -96,7 +96,7 @@ def draw(cases: dict[str, Any], classes: list[dict[str, Any]], out: Path) -> Non
     panels = [
         (
             default_rows(cases),
-            "Shipped default model vs Otsu after a Gaussian blur (sigma 1), whole image",
+            "Default model vs Otsu (after a blur, sigma 1), whole image",
             "default model",
         ),
         (
@@ -109,7 +109,7 @@ def draw(cases: dict[str, Any], classes: list[dict[str, Any]], out: Path) -> Non
         panels.append(
             (
                 class_rows(classes),
-                "Several classes (mean Dice of the classes) vs random forest, unpainted part",
+                "Several classes (mean Dice) vs random forest, unpainted part",
                 "U-Net",
             )
         )
