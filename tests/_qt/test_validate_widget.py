@@ -72,6 +72,25 @@ def test_table_equals_the_library(qtbot, validate):
     np.testing.assert_allclose(widget.plot.line("class 2").get_ydata(), ref.per_slice_dice[2])
 
 
+def test_classes_are_named_after_the_layers_features(qtbot, validate, tmp_path):
+    # the Segment widget's labels carry their model's class names: Validate's table and
+    # plot use them ("2 (white matter)"), the CSV keeps the ids
+    viewer, widget = validate
+    viewer.layers["pred"].features = {
+        "index": [0, 1, 2],
+        "class": ["background", "grey matter", "white matter"],
+    }
+    _run_and_wait(qtbot, widget)
+    titles = [widget.table.item(i, 0).text() for i in range(3)]
+    assert titles == ["0 (background)", "1 (grey matter)", "2 (white matter)"]
+    assert widget.plot.names() == ["grey matter", "white matter"]
+    csv = widget.export_csv(tmp_path / "scores.csv").read_text().splitlines()
+    assert csv[2].startswith("1,")  # the file keeps the class ids
+    viewer.layers["truth"].features = {"index": [2], "name": ["WM"]}  # the truth's first
+    _run_and_wait(qtbot, widget)
+    assert widget.table.item(2, 0).text() == "2 (WM)"
+
+
 def test_error_overlay_has_exactly_the_fp_fn_pixels(qtbot, validate):
     viewer, widget = validate
     _run_and_wait(qtbot, widget)

@@ -98,3 +98,22 @@ def evaluate_job(
     from .. import api
 
     return (yield from api.evaluate_iter(prediction, ground_truth, **options))
+
+
+def value_names(*layers: Any) -> dict[int, str]:
+    """Names of label values from the layers' features (``index`` with ``class`` or
+    ``name``: the Segment widget's labels carry their model's class names), the first
+    layer's first; placeholders ("class 2", "not painted") are left out."""
+    names: dict[int, str] = {}
+    for layer in reversed(layers):
+        features = getattr(layer, "features", None)
+        if features is None or "index" not in features:
+            continue
+        column = next((c for c in ("class", "name") if c in features), None)
+        if column is None:
+            continue
+        for value, name in zip(features["index"], features[column], strict=False):
+            text = str(name).strip()
+            if text and not text.startswith("class ") and text != "not painted":
+                names[int(value)] = text
+    return names

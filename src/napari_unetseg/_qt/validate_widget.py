@@ -47,6 +47,7 @@ from .validate_job import (
     columns,
     evaluate_job,
     parse_classes,
+    value_names,
 )
 from .validate_table import ResultTable
 
@@ -70,6 +71,7 @@ class ValidateWidget(ui.DockWidget):
         super().__init__(napari_viewer, parent)
         self.result: EvaluationResult | None = None
         self._pred_layer: Labels | None = None
+        self._names: dict[int, str] = {}  # class id -> name, from the layers' features
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
@@ -297,7 +299,10 @@ class ValidateWidget(ui.DockWidget):
         from napari.utils.colormaps import DirectLabelColormap
 
         self.result, self._pred_layer = result, pred
-        self.table.show_rows(result.rows(), columns(result), result.unit)
+        gt = self.gt_combo.layer()
+        self._names = value_names(gt, pred) if self.mode() == "dense" else {}
+        rows = [{**row, "class": self._class_title(row["class"])} for row in result.rows()]
+        self.table.show_rows(rows, columns(result), result.unit)
         self.summary.setText(self._summary_text())
         self.export_button.setEnabled(True)
         self._plot_slices(result)
@@ -326,11 +331,21 @@ class ValidateWidget(ui.DockWidget):
             self.plot.setVisible(False)
             return
         for cid, dice in result.per_slice_dice.items():
-            self.plot.set_line(f"class {cid}", np.arange(len(dice)), dice, marker=".", ms=3)
+            name = self._names.get(cid, f"class {cid}")
+            self.plot.set_line(name, np.arange(len(dice)), dice, marker=".", ms=3)
         self.plot.rescale(ylim=(0, 1.02))
         self.plot.legend(len(result.per_slice_dice) > 1)
         self.plot.setVisible(True)
         self._update_marker()
+
+    def _class_title(self, title: Any) -> Any:
+        """A table row's class with its name where the layers give one ("2 (grey
+        matter)"); summary rows as they are."""
+        text = str(title)
+        head = text.split(" ", 1)[0]
+        if not head.isdigit() or int(head) not in self._names:
+            return title
+        return f"{head} ({self._names[int(head)]})"
 
     def _slice_axis(self) -> tuple[Labels, int] | None:
         """The prediction layer and the viewer axis of its first (slice) axis."""
