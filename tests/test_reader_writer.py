@@ -146,14 +146,32 @@ def test_a_large_pyramidal_tiff_opens_as_a_multiscale_layer(
     assert isinstance(small, np.ndarray) and not meta.get("multiscale")
 
 
-def test_a_file_of_several_series_says_only_the_first_is_read(tmp_path):
+def test_every_series_of_a_file_opens_in_napari_any_through_the_api(tmp_path, warnings_shown):
     path = tmp_path / "positions.ome.tif"
     with tifffile.TiffWriter(path) as tif:
-        tif.write(np.zeros((64, 64), np.uint16), metadata={"axes": "YX"})
-        tif.write(np.ones((32, 48), np.uint16), metadata={"axes": "YX"})
+        tif.write(np.zeros((64, 64), np.uint16), metadata={"axes": "YX", "PhysicalSizeX": 0.5})
+        tif.write(np.ones((32, 48), np.uint16), metadata={"axes": "YX", "PhysicalSizeX": 2.0})
     with pytest.warns(UserWarning, match=r"holds 2 image series; the first \(64 x 64\) is read"):
         img = _io.read_image(path)
     assert img.data.shape == (64, 64)
+    second = _io.read_image(path, series=1)  # with its own pixel size
+    assert second.data.shape == (32, 48) and second.scale[-1] == 2.0
+    with pytest.raises(ValueError, match="holds image series 0 to 1; series 2 does not exist"):
+        _io.read_image(path, series=2)
+    layers = _reader.read_tiffs(str(path))
+    assert [(meta["name"], data.shape) for data, meta, _ in layers] == [
+        ("positions [series 0]", (64, 64)),
+        ("positions [series 1]", (32, 48)),
+    ]
+    assert warnings_shown == []  # napari shows them all: nothing to warn about
+    many = tmp_path / "plate.ome.tif"
+    with tifffile.TiffWriter(many) as tif:
+        for k in range(_reader.MAX_SERIES + 2):
+            tif.write(np.full((8, 8), k, np.uint16), metadata={"axes": "YX"})
+    assert len(_reader.read_tiffs(str(many))) == _reader.MAX_SERIES
+    assert warnings_shown == [
+        "plate.ome.tif holds 18 image series; the first 16 are opened (api.read_image(path, series=N) reads any)."
+    ]
 
 
 def test_integer_mask_opens_as_labels_and_image_as_image(tmp_path):

@@ -214,9 +214,11 @@ def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
 
 
-def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0) -> ImageData:
-    """Read the first image series of a TIFF / OME-TIFF with its axes and pixel size
-    (or a PNG / JPEG / BMP plane).
+def read_image(
+    path: str | os.PathLike, lazy: bool | None = None, level: int = 0, series: int = 0
+) -> ImageData:
+    """Read an image series of a TIFF / OME-TIFF (the first by default) with its axes and
+    pixel size (or a PNG / JPEG / BMP plane).
 
     An OME-Zarr store (``.zarr`` / ``.ome.zarr``) is opened with
     :func:`napari_unetseg._zarr.read_ome_zarr` instead: always lazily, at pyramid
@@ -236,6 +238,9 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
     level : int
         Pyramid level of an OME-Zarr store or of a pyramidal (OME-)TIFF; its pixel size
         is level 0's times how much smaller the level is.
+    series : int
+        Image series of a TIFF holding several (a multi-position OME-TIFF); reading the
+        first of several says in a warning that there are others.
 
     Returns
     -------
@@ -273,13 +278,15 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
             f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
             "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
         )
+    which = series  # the series object is called series below
     with _reading(path), tifffile.TiffFile(path) as tif:
-        series = _first_series(tif, path)
+        series_count = len(tif.series)
+        series = _first_series(tif, path, which)
         chosen = _level(series, level, path)
         shape = tuple(chosen.shape)
         axes = _normalize_axes(series.axes, shape)
         dtype = np.dtype(series.dtype)
-        ome_meta = _ome_pixels(tif.ome_metadata) if tif.is_ome else {}
+        ome_meta = _ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
         sizes, unit = _pixel_sizes(tif, series, ome_meta)
         sizes = _level_sizes(sizes, axes, tuple(series.shape), shape)
         ome_names = ome_meta.get("names", "")
@@ -288,11 +295,11 @@ def read_image(path: str | os.PathLike, lazy: bool | None = None, level: int = 0
         if lazy is None:
             lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
         data = None if lazy else chosen.asarray()
-        series_count = len(tif.series)
-    _say_other_series(series_count, path, shape)
+    if which == 0:
+        _say_other_series(series_count, path, shape)
     if lazy:
         with _reading(path):
-            data = _open_lazy(path, level)
+            data = _open_lazy(path, level, which)
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
 
@@ -437,12 +444,19 @@ def _reading(path: Path) -> Iterator[None]:
         raise _not_readable(path, exc) from exc
 
 
-def _first_series(tif: Any, path: Path) -> Any:
+def _first_series(tif: Any, path: Path, index: int = 0) -> Any:
+    """Image series ``index`` of a TIFF (the first by default), or one sentence why not."""
     if not tif.series:
         raise _not_readable(path, "it holds no image")
-    series = tif.series[0]
+    if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tif.series):
+        raise TiffReadError(
+            f"{str(path)!r} holds image series 0 to {len(tif.series) - 1}; series {index!r} "
+            "does not exist."
+        )
+    series = tif.series[index]
     if series.keyframe is None or 0 in series.shape:
-        raise _not_readable(path, "its first image is empty")
+        which = "first" if index == 0 else f"series {index}'s"
+        raise _not_readable(path, f"its {which} image is empty")
     return series
 
 
@@ -477,24 +491,31 @@ def _say_other_series(count: int, path: Path, shape: tuple[int, ...]) -> None:
     if count > 1:
         size = " x ".join(str(n) for n in shape)
         warnings.warn(
-            f"{path.name} holds {count} image series; the first ({size}) is read: save "
-            "the others as files of their own to open them.",
+            f"{path.name} holds {count} image series; the first ({size}) is read: napari "
+            "opens them all, api.read_image(path, series=N) reads another.",
             UserWarning,
             stacklevel=3,
         )
 
 
-def tiff_pyramid(path: str | os.PathLike) -> tuple[Any, ...]:
+def tiff_series(path: str | os.PathLike) -> int:
+    """How many image series a TIFF holds (headers only)."""
+    path = Path(path)
+    with _reading(path), tifffile.TiffFile(path) as tif:
+        return len(tif.series)
+
+
+def tiff_pyramid(path: str | os.PathLike, series: int = 0) -> tuple[Any, ...]:
     """Every pyramid level of a TIFF's first series as a lazy dask array (largest first),
     or ``()`` when it has one level: napari shows such a file as a multiscale layer and
     reads only the tiles on screen."""
     path = Path(path)
     with _reading(path), tifffile.TiffFile(path) as tif:
-        count = len(_first_series(tif, path).levels)
+        count = len(_first_series(tif, path, series).levels)
     if count < 2:
         return ()
     with _reading(path):
-        return tuple(_open_lazy(path, n) for n in range(count))
+        return tuple(_open_lazy(path, n, series) for n in range(count))
 
 
 def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
@@ -524,7 +545,7 @@ def _channel_axis(axes: str, rgb: bool) -> int | None:
     return None
 
 
-def _open_lazy(path: Path, level: int = 0) -> Any:
+def _open_lazy(path: Path, level: int = 0, series: int = 0) -> Any:
     """A dask array over tifffile's zarr store of one pyramid level (reads only the
     tiles asked for)."""
     try:
@@ -536,7 +557,7 @@ def _open_lazy(path: Path, level: int = 0) -> Any:
             stacklevel=3,
         )
         return tifffile.imread(path)
-    store = tifffile.imread(path, aszarr=True, series=0, level=level)
+    store = tifffile.imread(path, aszarr=True, series=series, level=level)
     return da.from_zarr(zarr.open(store, mode="r"))
 
 
@@ -544,15 +565,17 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _ome_pixels(xml: str | None) -> dict[str, Any]:
-    """PhysicalSize{X,Y,Z}(+Unit) of the first OME image, and its image/channel names."""
+def _ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
+    """PhysicalSize{X,Y,Z}(+Unit) of OME image ``index`` (tifffile's series of the same
+    number), and its image/channel names."""
     if not xml:
         return {}
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:
         return {}
-    image = next((e for e in root.iter() if _local(e.tag) == "Image"), None)
+    images = [e for e in root.iter() if _local(e.tag) == "Image"]
+    image = images[index] if index < len(images) else None
     if image is None:
         return {}
     pixels = next((e for e in image if _local(e.tag) == "Pixels"), None)

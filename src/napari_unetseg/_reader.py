@@ -34,6 +34,8 @@ PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 LayerData = tuple[Any, dict[str, Any], str]
 
 _SUFFIXES = (".tif", ".tiff")
+#: Image series of one TIFF opened as layers (a multi-position file can hold hundreds).
+MAX_SERIES = 16
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
@@ -134,17 +136,35 @@ def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
     layers: list[LayerData] = []
     for p in _as_list(path):
         try:
-            img = _io.read_image(p)
-            # a large pyramidal (OME-)TIFF: every level, so napari reads only what it shows
-            levels = () if isinstance(img.data, np.ndarray) else _io.tiff_pyramid(p)
+            layers.extend(_tiff_layers(p))
         except (ValueError, OSError) as exc:
             _warn(exc)
-            continue
+    return layers or None
+
+
+def _tiff_layers(path: str) -> list[LayerData]:
+    """The layers of one file: each image series (up to :data:`MAX_SERIES`, named
+    ``"name [series k]"`` when there are several), a large pyramidal one as a multiscale
+    layer of all its levels, so napari reads only what it shows."""
+    tiff = not path.lower().endswith((*_io.NIFTI_SUFFIXES, *_io.PLAIN_SUFFIXES))
+    count = _io.tiff_series(path) if tiff else 1
+    if count > MAX_SERIES:
+        said = f"{os.path.basename(path)} holds {count} image series; the first {MAX_SERIES}"
+        _warn(ValueError(f"{said} are opened (api.read_image(path, series=N) reads any)."))
+    layers: list[LayerData] = []
+    for k in range(min(count, MAX_SERIES)):
+        with warnings.catch_warnings():  # "only the first series is read": not here
+            warnings.filterwarnings("ignore", ".* image series; the first", UserWarning)
+            img = _io.read_image(path, series=k) if tiff else _io.read_image(path)
+        lazy = not isinstance(img.data, np.ndarray)
+        levels = _io.tiff_pyramid(path, k) if tiff and lazy else ()
+        if count > 1:
+            img.name = f"{img.name} [series {k}]"
         for data, meta, kind in image_layer_data(img):
             if levels:
                 data, meta = list(levels), {**meta, "multiscale": True}
             layers.append((data, meta, kind))
-    return layers or None
+    return layers
 
 
 def image_layer_data(img: _io.ImageData) -> list[LayerData]:
