@@ -218,6 +218,31 @@ def test_lazy_image_gives_a_lazily_written_output(qtbot, segment, monkeypatch):
     np.testing.assert_array_equal(np.asarray(out[:]), viewer.layers["eager [unet]"].data)
 
 
+def test_a_whole_slide_sized_result_is_shown_as_a_pyramid(qtbot, segment, monkeypatch):
+    # napari reads a 2D layer's whole plane to draw it: a lazily written result of a
+    # whole-slide image is shown as levels, read only where napari looks
+    import dask.array as da
+
+    from napari_unetseg._qt import segment_job
+
+    viewer, widget = segment
+    data = np.random.default_rng(7).random((160, 224), np.float32)
+    viewer.add_image(da.from_array(data, chunks=(80, 112)), name="slide")
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(segment_job, "PYRAMID_PLANE_PIXELS", 100 * 100)
+    monkeypatch.setattr(segment_job, "PYRAMID_TOP_EDGE", 64)
+    _run_and_wait(qtbot, widget)
+    layer = viewer.layers["slide [unet]"]
+    assert layer.multiscale
+    assert [lv.shape for lv in layer.data] == [(160, 224), (80, 112), (40, 56)]
+    full = np.asarray(layer.data[0])
+    np.testing.assert_array_equal(np.asarray(layer.data[2]), full[::4, ::4])
+    # a second run replaces it; a small result then is a plain layer again
+    monkeypatch.setattr(segment_job, "PYRAMID_PLANE_PIXELS", 1 << 30)
+    _run_and_wait(qtbot, widget)
+    assert not viewer.layers["slide [unet]"].multiscale
+
+
 def test_split_touching_and_uncertainty_outputs(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(4).random((64, 80), np.float32), name="img")
@@ -469,6 +494,13 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     np.testing.assert_array_equal(
         np.asarray(out), api.predict(data, tiny_model_2d, object_size=None)
     )
+    # planes of a whole slide's size: shown as levels, the store's and halvings of them
+    monkeypatch.setattr(segment_job, "PYRAMID_PLANE_PIXELS", 50 * 50)
+    monkeypatch.setattr(segment_job, "PYRAMID_TOP_EDGE", 48)
+    _run_and_wait(qtbot, widget)
+    shown = viewer.layers["big [unet]"]
+    assert shown.multiscale and [lv.shape for lv in shown.data] == [(3, 80, 96), (3, 40, 48)]
+    np.testing.assert_array_equal(np.asarray(shown.data[0]), np.asarray(out))
 
 
 def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(

@@ -447,6 +447,8 @@ def output_layer(
 ) -> Layer:
     """Add ``"<source> [suffix]"`` or, when it exists, replace its data in place.
 
+    ``data`` may be a list of levels, largest first: a multiscale layer.
+
     The output gets the source's scale / translate / units; an existing output keeps its
     place in the layer list and the user's display settings (colours, opacity).
     ``next_turn`` builds a new layer now and adds it to the viewer at the next turn of
@@ -458,10 +460,12 @@ def output_layer(
 
     name = output_name(source, suffix)
     geometry = spatial_geometry(source)
-    ndim = len(data.shape)
+    levels = isinstance(data, list)  # a pyramid: a multiscale layer
+    ndim = len((data[0] if levels else data).shape)
     existing = viewer.layers[name] if name in viewer.layers else None
     kind = getattr(napari.layers, layer_type.capitalize())
-    if isinstance(existing, kind) and existing.ndim == ndim:
+    same = isinstance(existing, kind) and existing.ndim == ndim
+    if same and existing.multiscale == levels:
         existing.data = data
         for key, value in geometry.items():
             setattr(existing, key, value)

@@ -15,6 +15,11 @@ import numpy as np
 
 #: Output sizes (bytes of labels) above which a lazily written zarr array is used.
 LAZY_OUTPUT_BYTES = 1 << 30
+#: Pixels of one plane of a lazy output above which it is shown as a pyramid: napari
+#: reads a 2D layer's whole plane to draw it, so a whole-slide result would be read whole.
+PYRAMID_PLANE_PIXELS = 4096 * 4096
+#: The pyramid's levels halve Y and X until the plane fits this edge.
+PYRAMID_TOP_EDGE = 2048
 
 LABELS_SUFFIX = "unet"
 PROBABILITY_SUFFIX = "probability"
@@ -93,7 +98,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     return SegmentResult(
-        result.labels,
+        display_levels(result.labels),
         result.probabilities,
         result.uncertainty,
         plane,
@@ -169,7 +174,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     finally:
         if client is not None:
             dist.close(client)
-    labels = read_ome_zarr(done.output).data
+    labels = display_levels(list(read_ome_zarr(done.output).levels))
     stats = dict(done.stats)
     # A block run says its object size in a sentence; the widget reads it as an
     # in-memory run's record.
@@ -199,6 +204,22 @@ def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
     return not isinstance(image, np.ndarray) and int(np.prod(out_shape)) > LAZY_OUTPUT_BYTES
+
+
+def display_levels(labels: Any) -> Any:
+    """Labels as napari should show them: a lazy result whose planes are larger than
+    :data:`PYRAMID_PLANE_PIXELS` as a list of levels (its own pyramid, else every other
+    Y/X pixel of the level above, read only where napari looks), anything else as it is."""
+    levels = list(labels) if isinstance(labels, list) else [labels]
+    base = levels[0]
+    if isinstance(base, np.ndarray) or base.shape[-1] * base.shape[-2] <= PYRAMID_PLANE_PIXELS:
+        return base
+    import dask.array as da
+
+    levels = [lv if isinstance(lv, da.Array) else da.from_zarr(lv) for lv in levels]
+    while max(levels[-1].shape[-2:]) > PYRAMID_TOP_EDGE:
+        levels.append(levels[-1][..., ::2, ::2])
+    return levels
 
 
 def _lazy_output(shape: tuple[int, ...]) -> Any:
