@@ -163,6 +163,8 @@ def _tiff_layers(path: str) -> list[LayerData]:
         for data, meta, kind in image_layer_data(img):
             if levels:
                 data, meta = list(levels), {**meta, "multiscale": True}
+            if count > 1:  # which series of the file (a command line reads the first)
+                meta["metadata"] = _with_series(meta["metadata"], k)
             layers.append((data, meta, kind))
     return layers
 
@@ -204,6 +206,13 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         meta["colormap"] = ["green", "magenta", "cyan", "yellow", "red", "blue"][:n]
         meta["blending"] = "additive"
     return [(img.data, meta, "image")]
+
+
+def _with_series(metadata: Any, series: int) -> Any:
+    """Layer metadata (one dict, or one per channel) that also says the file's series."""
+    if isinstance(metadata, list):
+        return [{**m, "series": series} for m in metadata]
+    return {**metadata, "series": series}
 
 
 def _as_list(path: PathOrPaths) -> list[str]:

@@ -190,6 +190,27 @@ def test_copy_as_command_reproduces_the_run_and_labels_carry_provenance(
     assert again.provenance["settings"] == written.provenance["settings"]
 
 
+def test_copy_as_command_on_another_series_saves_that_series(segment, tmp_path):
+    # the command line reads a file's first series: a layer of another one of the same
+    # shape is saved for the command instead of naming the file
+    import tifffile
+
+    viewer, widget = segment
+    src = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(src) as tif:
+        for k in range(2):
+            tif.write(np.full((48, 64), 10 * k, np.uint8), metadata={"axes": "YX"})
+    first, second = viewer.open(str(src), plugin="napari-unetseg")
+    assert second.metadata["series"] == 1
+    widget.image_combo.set_layer(first)
+    assert str(src) in widget.copy_command(folder=str(tmp_path / "a")).reproduction.argv
+    widget.image_combo.set_layer(second)
+    argv = widget.copy_command(folder=str(tmp_path / "b")).reproduction.argv
+    assert str(src) not in argv
+    saved = next(a for a in argv if a.endswith(".tif"))
+    np.testing.assert_array_equal(_io.read_image(saved).data, second.data)
+
+
 def test_copy_as_command_saves_a_session_model_and_an_unsaved_layer(
     qtbot, make_napari_viewer, tiny_model_2d, tmp_path
 ):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,11 +126,16 @@ def _safe(name: str) -> str:
 
 
 def _same_data(layer: Layer, data: Any, path: Path) -> bool:
-    """Whether the file still holds ``data`` (same shape; same values for Labels)."""
+    """Whether the file still holds ``data`` (same shape; same values for Labels). A
+    layer of a file's other image series is not what the command line reads (the first)."""
     from .. import _io
 
+    if (layer.metadata or {}).get("series", 0):
+        return False
     try:
-        img = _io.read_image(path, lazy=True)
+        with warnings.catch_warnings():  # a check: what the file holds was said on opening
+            warnings.simplefilter("ignore", UserWarning)
+            img = _io.read_image(path, lazy=True)
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):
