@@ -49,10 +49,11 @@ def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewe
     from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
     from napari_unetseg.provenance import weights_sha256
 
-    # The widget trains in a worker thread of a pool made before this test: it keeps the
-    # thread count it started with, so the command line must run with that count too
-    # (set_num_threads(1) here made the two differ after a Segment test had made the pool).
+    # The widget trains in a pool thread made by an earlier test, which keeps the thread
+    # count it started with: the run takes the viewer's count (set here) all the same,
+    # whichever test ran before (after a Segment test the weights differed).
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     before = set(REGISTRY.session())
     try:
         viewer = make_napari_viewer()

@@ -49,6 +49,10 @@ class TrainRequest:
     scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
     teacher: str = "auto"  # "none": a new model learns from the scribbles alone
     class_names: list[str] | None = None  # a new model's, from the scribble layer
+    # torch's thread count in the viewer's process when Train was pressed: a pool thread
+    # keeps the count it started with, and another count gives other weights than the
+    # command line's ("Copy as command" repeats the run exactly)
+    threads: int | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -75,6 +79,11 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     from ...core.inference import unsure_band
 
     kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
+    threads = kwargs.pop("threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
     if req.preview_image is None or not bundle.history.get("steps"):
         return TrainResult(bundle)

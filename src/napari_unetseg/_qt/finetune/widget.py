@@ -409,6 +409,9 @@ class FinetuneWidget(ui.DockWidget):
         )
         if model is None and self.label_mode == "sparse":
             req.class_names = new_model_class_names(req.labels, scribble_names(labels))
+        import torch  # loaded already, with core.bundle
+
+        req.threads = torch.get_num_threads()
         self.preview.target = None
         if self.preview_check.isChecked() and dims is not None:
             region = preview_region(self.viewer, image, dims)
