@@ -269,12 +269,12 @@ def _first_field(well: Path) -> str:
 def _image_title(path: Path) -> str:
     """An image's name: its store's, with where it lies inside a bioformats2raw store or
     a plate."""
-    parents = [p for p in (path.parent, path.parent.parent.parent) if p != path]
     if "bioformats2raw.layout" in _group_meta(path.parent):
         return f"{image_name(path.parent)} [series {path.name}]"
-    if "well" in _group_meta(path.parent) and "plate" in _group_meta(parents[-1]):
+    plate = path.parent.parent.parent  # plate/row/column/field
+    if "well" in _group_meta(path.parent) and "plate" in _group_meta(plate):
         well = f"{path.parent.parent.name}/{path.parent.name}"
-        return f"{image_name(parents[-1])} [{well} field {path.name}]"
+        return f"{image_name(plate)} [{well} field {path.name}]"
     return image_name(path)
 
 
@@ -422,7 +422,8 @@ class LabelsStore:
         its ``labels/`` group"; anything else is a standalone store.
         """
         out = os.path.abspath(os.fspath(output).rstrip("/\\"))
-        if source is not None and out in {os.path.abspath(p) for p in (source.path, source.root)}:
+        named = {os.path.abspath(p) for p in (source.path, source.root) if p} if source else ()
+        if out in named:
             image = os.path.abspath(source.path)  # a bioformats2raw store: its series
             return os.path.join(image, "labels", name), image
         return out, None
