@@ -261,17 +261,18 @@ def read_image(
 
         return read_ome_zarr(path, level=level)
     path = Path(path)
-    if path.name.lower().endswith(NIFTI_SUFFIXES) and level == 0:
+    one_level = path.name.lower().endswith((*NIFTI_SUFFIXES, *PLAIN_SUFFIXES))
+    if one_level and level != 0:
+        raise ValueError(
+            f"{str(path)!r} is an image with one level; --level {level} does not exist."
+        )
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
         from ._nifti import read_nifti
 
         return read_nifti(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
     if path.name.lower().endswith(PLAIN_SUFFIXES):
-        if level != 0:
-            raise ValueError(
-                f"{str(path)!r} is an image with one level; --level {level} does not exist."
-            )
         return _read_plain(path)
     if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
         raise TiffReadError(
@@ -281,7 +282,7 @@ def read_image(
     which = series  # the series object is called series below
     with _reading(path), tifffile.TiffFile(path) as tif:
         series_count = len(tif.series)
-        series = _first_series(tif, path, which)
+        series = _image_series(tif, path, which)
         chosen = _level(series, level, path)
         shape = tuple(chosen.shape)
         axes = _normalize_axes(series.axes, shape)
@@ -429,7 +430,7 @@ def check_tiff(path: str | os.PathLike) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
     with _reading(path), tifffile.TiffFile(path) as tif:
-        _first_series(tif, path)
+        _image_series(tif, path)
 
 
 @contextlib.contextmanager
@@ -444,7 +445,7 @@ def _reading(path: Path) -> Iterator[None]:
         raise _not_readable(path, exc) from exc
 
 
-def _first_series(tif: Any, path: Path, index: int = 0) -> Any:
+def _image_series(tif: Any, path: Path, index: int = 0) -> Any:
     """Image series ``index`` of a TIFF (the first by default), or one sentence why not."""
     if not tif.series:
         raise _not_readable(path, "it holds no image")
@@ -511,7 +512,7 @@ def tiff_pyramid(path: str | os.PathLike, series: int = 0) -> tuple[Any, ...]:
     reads only the tiles on screen."""
     path = Path(path)
     with _reading(path), tifffile.TiffFile(path) as tif:
-        count = len(_first_series(tif, path, series).levels)
+        count = len(_image_series(tif, path, series).levels)
     if count < 2:
         return ()
     with _reading(path):
