@@ -85,6 +85,7 @@ def predict_command(
         raise ValueError("A command needs a model name or a model file.")
     files = [_path(p) for p in inputs]
     argv = ["unetseg", "predict", *files, "--output", _path(output), "--model", settings.model]
+    _option(argv, "--channel", settings.channel)
     size = settings.object_size
     _option(argv, "--object-size", "off" if size is None else size)
     if settings.fill_holes is not None:

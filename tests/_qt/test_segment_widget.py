@@ -528,3 +528,36 @@ def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(
     assert np.array_equal(fg, expected > 0) and len(np.unique(expected)) > 10
     pairs = np.unique(np.stack([split[fg], expected[fg]]), axis=1).shape[1]
     assert pairs == len(np.unique(split[fg])) == len(np.unique(expected[fg]))
+
+
+def test_copy_as_command_names_an_ome_zarr_store_instead_of_copying_it(
+    segment, monkeypatch, tmp_path, tiny_model_2d
+):
+    # a whole slide's store copied into a TIFF for the command would be as big as the
+    # store: the command names the store (and its channel), and writes into it as Run does
+    from napari_unetseg import _zarr, cli
+    from napari_unetseg._qt import segment_job
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name(tiny_model_2d)
+    data = np.random.default_rng(8).random((2, 48, 64)).astype(np.float32)
+    store = tmp_path / "two.ome.zarr"
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=())
+    _, magenta = viewer.open(str(store), plugin="napari-unetseg")  # a layer per channel
+    widget.image_combo.set_layer(magenta)
+    rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+    argv = rep.argv
+    assert argv[2] == str(store.resolve()) and argv[argv.index("--channel") + 1] == "1"
+    assert not list((tmp_path / "saved").glob("*.tif"))  # no copy of the image
+    assert argv[argv.index("--output") + 1].endswith("two_labels.tif")
+    assert cli.main([*argv[1:], "--object-size", "off"]) == 0
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 100)  # Run writes into the store
+    rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+    assert rep.argv[rep.argv.index("--output") + 1] == str(store.resolve())
+    assert cli.main([*rep.argv[1:], "--object-size", "off"]) == 0
+    assert list(_zarr.read_ome_zarr(store).labels)  # under the store's labels/ group

@@ -102,6 +102,28 @@ class SessionFiles:
         self.saved.append(str(path))
         return str(path)
 
+    def store(self, layer: Layer) -> tuple[str, int | None] | None:
+        """The OME-Zarr store an image layer shows, and its channel there (None when it
+        has none), when the store's full-resolution image is what the layer holds: a
+        command names the store instead of a copy of it (a whole slide's would be huge)."""
+        from .. import _io
+
+        source = getattr(getattr(layer, "source", None), "path", None)
+        if not source or not _io.is_zarr_path(source) or getattr(layer, "rgb", False):
+            return None
+        try:
+            with warnings.catch_warnings():  # which image of the store: said on opening
+                warnings.simplefilter("ignore", UserWarning)
+                img = _io.read_image(source)
+        except (ValueError, OSError):
+            return None
+        channel = (layer.metadata or {}).get("channel") if img.channel_axis is not None else None
+        if channel is not None:
+            img = img.one_channel(int(channel))
+        if tuple(img.data.shape) != tuple(layer_data(layer).shape):
+            return None
+        return str(Path(source).resolve()), channel
+
     def model(self, name: str, bundle: Any = None) -> str:
         """A shipped model's name, or a file holding exactly this model's weights
         (``bundle``, when given, is the model itself, e.g. one trained earlier)."""

@@ -299,8 +299,14 @@ class SegmentWidget(ui.DockWidget):
         def build(files: Any) -> Any:
             settings = self.settings()
             settings.model = files.model(settings.model)
-            image = Path(files.layer(layer))
+            store = files.store(layer)
+            if store is not None:  # the OME-Zarr store itself, one channel of it maybe
+                image, settings.channel = Path(store[0]), store[1]
+            else:
+                image = Path(files.layer(layer))
             [output] = output_paths([image], None)  # <name>_labels.tif, or .nii.gz
+            if store is not None and self._into_its_store(layer):
+                output = image  # as Run does: under the store's labels/ group
             reproduction = predict_command([image], output, settings)
             if self.plane_check.isChecked() and self.plane_check.isEnabled():
                 reproduction.notes.append(
@@ -321,6 +327,15 @@ class SegmentWidget(ui.DockWidget):
         return show_command(self, build, folder)
 
     # -- internals ----------------------------------------------------------------------
+    def _into_its_store(self, layer: Image) -> bool:
+        """Whether Run writes this layer's labels into its OME-Zarr store (too big for
+        memory, or on a dask cluster) rather than into a layer."""
+        from .segment_job import _is_big
+
+        data = layer_data(layer)
+        shape = tuple(data.shape[:-1]) if layer.rgb else tuple(data.shape)
+        return bool(self.scheduler_edit.text().strip()) or _is_big(data, shape)
+
     def _request(self, layer: Image, model: str) -> SegmentRequest:
         data = layer_data(layer)
         position = None
