@@ -129,16 +129,18 @@ def train_command(
     model_config: dict[str, Any] | None = None,
     teacher: str = "auto",
     class_names: Sequence[str] | None = None,
+    channel: int | None = None,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
     ``model`` is a shipped model name or a model file to fine-tune (None: a new model,
     with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``);
-    ``teacher`` is said only when it is not the default "auto", ``class_names`` when
-    given.
+    ``teacher`` is said only when it is not the default "auto", ``class_names`` and
+    ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given.
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
+    _option(argv, "--channel", channel)
     _option(argv, "--from", model)
     _option(argv, "--label-mode", label_mode)
     _option(argv, "--steps", steps)
@@ -181,7 +183,8 @@ def train_command(
     python = (
         "from napari_unetseg import api\n\n"
         f"image = api.read_image({img!r})\n"
-        f"labels = api.read_image({lab!r}).data\n"
+        + (f"image = image.one_channel({channel})\n" if channel is not None else "")
+        + f"labels = api.read_image({lab!r}).data\n"
         + _call(
             "model",
             "api.train",

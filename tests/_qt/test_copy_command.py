@@ -110,3 +110,48 @@ def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewe
         torch.set_num_threads(threads)
         for name in set(REGISTRY.session()) - before:
             REGISTRY.remove(name)
+
+
+def test_finetune_command_names_an_ome_zarr_store_and_its_channel(make_napari_viewer, tmp_path):
+    # a whole slide's store would be copied into a TIFF of its size for the command
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    from napari_unetseg._qt import finetune as fw
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.registry import REGISTRY
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    before = set(REGISTRY.session())
+    try:
+        image, truth = synthetic_nuclei((64, 64), seed=0)
+        store = tmp_path / "cells.ome.zarr"
+        group = zarr.open_group(str(store), mode="w", zarr_format=2)
+        data = np.stack([np.zeros_like(image), image]).astype(np.float32)
+        write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=())
+        viewer = make_napari_viewer()
+        _, nuclei = viewer.open(str(store), plugin="napari-unetseg")
+        _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+        widget.image_combo.set_layer(nuclei)
+        widget.start_combo.set_model_name(fw.SCRATCH)
+        widget.size_combo.setCurrentText("tiny (quick experiments)")
+        widget.budget_unit.setCurrentText("steps")
+        widget.budget_spin.setValue(2)
+        widget.patch_spin.setValue(32)
+        widget.teacher_check.setChecked(False)
+        layer = widget.new_scribble_layer()
+        layer.data = synthetic_scribbles(truth, seed=0)
+        rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+        argv = rep.argv
+        assert argv[argv.index("--image") + 1] == str(store.resolve())
+        assert argv[argv.index("--channel") + 1] == "1"
+        [saved] = (tmp_path / "saved").glob("*.tif")  # the scribbles, no copy of the image
+        assert "scribbles" in saved.name
+        assert "image = image.one_channel(1)" in rep.python
+        assert cli.main(rep.argv[1:]) == 0
+        trained = ModelBundle.load(argv[argv.index("--output") + 1])
+        assert trained.in_channels == 1 and trained.history["steps"] == 2
+    finally:
+        for name in set(REGISTRY.session()) - before:
+            REGISTRY.remove(name)

@@ -326,11 +326,13 @@ class FinetuneWidget(ui.DockWidget):
                 model = files.model(bundle.name if bundle else model, bundle)
             lab = Path(files.layer(labels, req.labels))
             options = {f: getattr(req, f) for f in _COMMAND_FIELDS}
+            store = files.store(image)  # an OME-Zarr store is named, not copied
             return train_command(
-                files.layer(image),
+                store[0] if store else files.layer(image),
                 lab,
                 lab.with_name("trained-by-command.pt"),
                 model=model,
+                channel=store[1] if store else None,
                 **options,
             )
 
