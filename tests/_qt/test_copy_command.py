@@ -40,7 +40,9 @@ def test_validate_command_gives_the_widget_metrics(qtbot, make_napari_viewer, tm
         assert from_cli[key] == from_widget[key], key
 
 
-def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewer, tmp_path):
+def test_finetune_command_repeats_the_last_training_run(
+    qtbot, make_napari_viewer, tmp_path, quick_new_model
+):
     import torch
 
     from napari_unetseg._qt import finetune as fw
@@ -60,11 +62,7 @@ def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewe
         image, truth = synthetic_nuclei((96, 96), seed=0)
         viewer.add_image(image, name="cells", scale=(0.5, 0.5))
         _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
-        widget.start_combo.set_model_name(fw.SCRATCH)
-        widget.size_combo.setCurrentText("tiny (quick experiments)")
-        widget.budget_unit.setCurrentText("steps")
-        widget.budget_spin.setValue(4)
-        widget.patch_spin.setValue(64)
+        quick_new_model(widget, steps=4, patch=64)
         widget.batch_spin.setValue(2)
         widget.device_combo.setCurrentText("cpu")
         widget.preview_check.setChecked(False)
@@ -112,13 +110,14 @@ def test_finetune_command_repeats_the_last_training_run(qtbot, make_napari_viewe
             REGISTRY.remove(name)
 
 
-def test_finetune_command_names_an_ome_zarr_store_and_its_channel(make_napari_viewer, tmp_path):
+def test_finetune_command_names_an_ome_zarr_store_and_its_channel(
+    make_napari_viewer, tmp_path, quick_new_model
+):
     # a whole slide's store would be copied into a TIFF of its size for the command
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image
 
-    from napari_unetseg._qt import finetune as fw
     from napari_unetseg.core.bundle import ModelBundle
     from napari_unetseg.core.registry import REGISTRY
     from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
@@ -134,11 +133,7 @@ def test_finetune_command_names_an_ome_zarr_store_and_its_channel(make_napari_vi
         _, nuclei = viewer.open(str(store), plugin="napari-unetseg")
         _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
         widget.image_combo.set_layer(nuclei)
-        widget.start_combo.set_model_name(fw.SCRATCH)
-        widget.size_combo.setCurrentText("tiny (quick experiments)")
-        widget.budget_unit.setCurrentText("steps")
-        widget.budget_spin.setValue(2)
-        widget.patch_spin.setValue(32)
+        quick_new_model(widget, steps=2, patch=32)
         widget.teacher_check.setChecked(False)
         layer = widget.new_scribble_layer()
         layer.data = synthetic_scribbles(truth, seed=0)

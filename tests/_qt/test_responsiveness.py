@@ -29,18 +29,15 @@ def test_segmenting_keeps_the_gui_responsive(qtbot, make_napari_viewer, tiny_mod
     assert len(meter.gaps) > 5 and meter.worst < BOUND_MS
 
 
-def test_training_with_preview_keeps_the_gui_responsive(qtbot, make_napari_viewer):
-    from napari_unetseg._qt import finetune as fw
+def test_training_with_preview_keeps_the_gui_responsive(
+    qtbot, make_napari_viewer, quick_new_model
+):
 
     viewer = make_napari_viewer()
     image, truth = synthetic_nuclei((128, 128), seed=3)
     viewer.add_image(image, name="cells")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
-    widget.start_combo.set_model_name(fw.SCRATCH)
-    widget.size_combo.setCurrentText("tiny (quick experiments)")
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(10)
-    widget.patch_spin.setValue(64)
+    quick_new_model(widget, steps=10, patch=64)
     widget.preview_check.setChecked(True)
     widget.preview_spin.setValue(1)
     widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
