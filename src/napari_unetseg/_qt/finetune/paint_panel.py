@@ -201,7 +201,6 @@ class PaintPanel(QWidget):
             for emitter in _label_events(self._watched):
                 emitter.disconnect(self._schedule_count)
         self._watched = layer
-        self.name_paint_buttons(self.names())
         if layer is not None:
             for emitter in _label_events(layer):
                 emitter.connect(self._schedule_count)
@@ -210,7 +209,7 @@ class PaintPanel(QWidget):
                 self.scribble_radio.setChecked(True)
             elif guessed == "dense":
                 self.dense_radio.setChecked(True)
-        self._on_mode_changed()  # the help names this layer's labels; counts it
+        self._on_mode_changed()  # counts the layer and names its values on the buttons
         self.changed.emit()
 
     def _schedule_count(self, event: Any = None) -> None:
@@ -218,7 +217,6 @@ class PaintPanel(QWidget):
 
     def _on_mode_changed(self, *_: Any) -> None:
         sparse = self.label_mode == "sparse"
-        self.mode_help.setText(mode_help(self.label_mode, self.names()))
         self.paint_bg_button.setVisible(sparse)
         self.paint_obj_button.setVisible(sparse)
         self.paint_new_button.setVisible(sparse)

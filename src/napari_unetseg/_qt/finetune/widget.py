@@ -510,8 +510,7 @@ class FinetuneWidget(ui.DockWidget):
         names = follow_start(scribble_names(layer), before, self._start_names)
         if names is not None:
             layer.features = {"index": list(names), "name": list(names.values())}
-            self.paint_panel.name_paint_buttons(names)
-            self.paint_panel.update_counts()
+            self.paint_panel.update_counts()  # the buttons take the names from the layer
 
     def _on_counted(self, counts: dict[int, int]) -> None:
         """Painting a second object class makes a new model the default start."""
