@@ -103,7 +103,9 @@ def evaluate_job(
 def value_names(*layers: Any) -> dict[int, str]:
     """Names of label values from the layers' features (``index`` with ``class`` or
     ``name``: the Segment widget's labels carry their model's class names), the first
-    layer's first; placeholders ("class 2", "not painted") are left out."""
+    layer's first; placeholders ("class 2", "object", "not painted") are left out."""
+    from .finetune.label_policy import SCRIBBLE_NAMES, generic_class_name
+
     names: dict[int, str] = {}
     for layer in reversed(layers):
         features = getattr(layer, "features", None)
@@ -114,6 +116,6 @@ def value_names(*layers: Any) -> dict[int, str]:
             continue
         for value, name in zip(features["index"], features[column], strict=False):
             text = str(name).strip()
-            if text and not text.startswith("class ") and text != "not painted":
+            if text and not generic_class_name(text) and text != SCRIBBLE_NAMES[0]:
                 names[int(value)] = text
     return names
