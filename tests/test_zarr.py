@@ -11,7 +11,7 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Label, Multiscales, Reader
 from ome_zarr.writer import write_image
 
-from napari_unetseg import _io, _reader, _zarr
+from napari_unetseg import _io, _reader, _zarr, _zarr_save
 
 FORMATS = {"0.4": FormatV04(), "0.5": FormatV05()}
 
@@ -170,7 +170,7 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((3, 64, 80), np.uint16), version)
     labels = np.zeros((3, 64, 80), np.uint16)
     labels[1, 10:30, 20:60] = 300  # beyond uint8: kept as uint16
-    written = _zarr.save_labels(image, labels, scale=(2.0, 0.5, 0.5), name="img [cells]")
+    written = _zarr_save.save_labels(image, labels, scale=(2.0, 0.5, 0.5), name="img [cells]")
     # a layer our reader opened from this image ("img [cells]") goes back to its own name
     assert written == str((image / "labels" / "cells").resolve())
     back = _zarr.read_ome_zarr(image)
@@ -180,17 +180,17 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     assert any(isinstance(s, Label) for s in nodes[0].specs)
     assert nodes[0].metadata["coordinateTransformations"][0][0]["scale"] == [2.0, 0.5, 0.5]
     # saving again replaces it; another name is listed next to it
-    _zarr.save_labels(image, labels * 0 + 1, name="img [cells]")
-    _zarr.save_labels(image, labels, name="second try!")
+    _zarr_save.save_labels(image, labels * 0 + 1, name="img [cells]")
+    _zarr_save.save_labels(image, labels, name="second try!")
     again = _zarr.read_ome_zarr(image)
     assert list(again.labels) == ["cells", "second_try"]
     assert np.asarray(again.labels["cells"][0]).min() == 1
     # a new name inside the image's folder or its labels/ (where a save dialog goes when
     # the image's own name is typed) is a label of the image too
-    _zarr.save_labels(image / "inside.zarr", labels, name="layer")
-    _zarr.save_labels(image / "labels" / "deeper.ome.zarr", labels, name="layer")
+    _zarr_save.save_labels(image / "inside.zarr", labels, name="layer")
+    _zarr_save.save_labels(image / "labels" / "deeper.ome.zarr", labels, name="layer")
     # an earlier save named directly is replaced where it is, in the image's NGFF version
-    _zarr.save_labels(image / "labels" / "cells", labels, name="anything")
+    _zarr_save.save_labels(image / "labels" / "cells", labels, name="anything")
     again = _zarr.read_ome_zarr(image)
     assert list(again.labels) == ["cells", "second_try", "inside", "deeper"]
     np.testing.assert_array_equal(np.asarray(again.labels["cells"][0]), labels)
@@ -203,8 +203,10 @@ def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tm
     data = np.random.default_rng(2).integers(0, 4, (20, 700, 600)).astype(np.int64)
     lazy = _CountingReads(data)
     out = tmp_path / "seg.ome.zarr"
-    _zarr.save_labels(out, lazy, scale=(3.0, 0.4, 0.4), units=("µm",) * 3, translate=(6.0, 1, 2))
-    assert lazy.largest <= _zarr.SAVE_CHUNK_Z * _zarr.SAVE_CHUNK**2 < data.size
+    _zarr_save.save_labels(
+        out, lazy, scale=(3.0, 0.4, 0.4), units=("µm",) * 3, translate=(6.0, 1, 2)
+    )
+    assert lazy.largest <= _zarr_save.SAVE_CHUNK_Z * _zarr_save.SAVE_CHUNK**2 < data.size
     node = list(Reader(parse_url(str(out)))())[0]
     assert any(isinstance(s, Label) for s in node.specs)
     np.testing.assert_array_equal(np.asarray(node.data[0]), data)
@@ -274,7 +276,7 @@ def test_an_hcs_plate_opens_at_the_first_field_of_its_first_well(tmp_path) -> No
     field = _io.read_image(plate / "A" / "2" / "1")
     assert field.name == "plate [A/2 field 1]" and np.asarray(field.data).max() == 12
     # saved labels of a field go under that field, named without the field's own name
-    written = _zarr.save_labels(plate / "A" / "2" / "1", np.ones((48, 40), np.uint8),
+    written = _zarr_save.save_labels(plate / "A" / "2" / "1", np.ones((48, 40), np.uint8),
                                 name="plate [A/2 field 1] [cells]")  # fmt: skip
     assert written == str(plate / "A" / "2" / "1" / "labels" / "cells")
     assert list(_io.read_image(plate / "A" / "2" / "1").labels) == ["cells"]

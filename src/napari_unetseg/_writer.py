@@ -7,7 +7,7 @@ units), because :func:`napari_unetseg._io.write_labels` names its OME channel "l
 (a NIfTI file gets the label intent, an OME-Zarr store the ``image-label`` metadata).
 Saving to an OME-Zarr *image* (the ``.zarr`` folder a layer was opened from) adds the
 labels under its ``labels/`` group, named after the layer, where napari and other
-OME-Zarr viewers show them over the image (:func:`napari_unetseg._zarr.save_labels`).
+OME-Zarr viewers show them over the image (:func:`napari_unetseg._zarr_save.save_labels`).
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> li
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
     if zarr_out:
-        from . import _zarr
+        from . import _zarr_save
 
         translate = meta.get("translate")
-        written_to = _zarr.save_labels(
+        written_to = _zarr_save.save_labels(
             path,
             data,
             axes=axes,

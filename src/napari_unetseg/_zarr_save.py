@@ -1,0 +1,173 @@
+"""Saving a whole label layer as OME-Zarr labels (the napari writer's ``.zarr`` output).
+
+:func:`save_labels` writes through :class:`napari_unetseg._zarr.LabelsStore`, chunk by
+chunk, into a new labels store or under the ``labels/`` group of the OME-Zarr image the
+path names (or lies in), replacing an earlier save only once the new one is complete and
+never a group another program wrote. No torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._io import image_name
+from ._zarr import LabelsStore, ZarrImageData, ZarrReadError, read_ome_zarr
+
+#: Chunk edge of a saved label image along Y and X (and 16 planes along Z): a napari view
+#: of one plane reads a few chunks, a pyramid level is built chunk row by chunk row.
+SAVE_CHUNK = 512
+SAVE_CHUNK_Z = 16
+
+
+def _store_name(name: str | None, image: str) -> str:
+    """An image-label's name for a layer called ``name``: the label's own name when the
+    layer is one our reader opened from this image (``"img [nuclei]"``), else the layer's
+    name with every character other than letters, digits, ``.``, ``_`` and ``-`` made ``_``.
+    ``image`` is the image's name (:attr:`ZarrImageData.name`)."""
+    import re
+
+    text = (name or "").strip()
+    prefix = f"{image} ["
+    if text.startswith(prefix) and text.endswith("]"):
+        text = text[len(prefix) : -1]
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return text or "labels"
+
+
+def _image_at(path: str) -> ZarrImageData | None:
+    """The OME-Zarr image (not an image-label) stored at ``path``; None when there is none."""
+    if not os.path.isdir(path):
+        return None
+    try:
+        with warnings.catch_warnings():  # which series is read: said when it is opened
+            warnings.simplefilter("ignore", UserWarning)
+            image = read_ome_zarr(path)
+    except (ValueError, OSError):
+        return None
+    return None if image.is_labels else image
+
+
+def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
+    """(labels group, image store or None, label name, NGFF version) for saving to ``path``.
+
+    ``path`` naming an OME-Zarr image (one not written by napari-unetseg) means "add the
+    labels under its ``labels/`` group", as ``unetseg predict --output`` does for its
+    input; so does a new name inside the image's folder or its ``labels/`` group (where a
+    save dialog goes when the image's name is typed), the label then named after it. An
+    earlier save is replaced where it is; any other path is a new standalone labels store
+    (NGFF 0.4).
+    """
+    if os.path.exists(path):
+        try:
+            info: dict[str, Any] | None = LabelsStore(path).info
+        except ZarrReadError:
+            info = None
+        labels_of = os.path.dirname(os.path.dirname(path))
+        if info is not None:  # an earlier save, standalone or an image's label
+            image = labels_of if os.path.basename(os.path.dirname(path)) == "labels" else None
+            if image is not None and _image_at(image) is None:
+                image = None
+            label = os.path.basename(path) if image else name or image_name(path)
+            return path, image, label, str(info.get("version", "0.4"))
+        found = _image_at(path)
+        if found is None:
+            raise ValueError(
+                f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
+                "labels to; it is left as it is (choose a new name)."
+            )
+        label = _store_name(name, found.name)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version
+    parent = os.path.dirname(path)
+    if os.path.basename(parent) == "labels":
+        parent = os.path.dirname(parent)
+    found = _image_at(parent)
+    if found is not None:
+        label = _store_name(image_name(path), found.name)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version
+    return path, None, name or image_name(path), "0.4"
+
+
+def save_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    *,
+    axes: str | None = None,
+    scale: tuple[float, ...] | None = None,
+    units: tuple[str, ...] | None = None,
+    translate: tuple[float, ...] | None = None,
+    provenance: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> str:
+    """Save a whole label image as OME-Zarr labels (multiscale, ``image-label``), chunk by
+    chunk (a lazy array is never read whole); returns the labels group written.
+
+    ``path`` is a new or earlier-saved ``OUT.ome.zarr`` (a standalone labels store, NGFF
+    0.4), or an OME-Zarr image: then the labels go to its ``labels/NAME`` group (``name``,
+    see :func:`_store_name`; the image's NGFF version), listed there for viewers. An
+    earlier save is replaced only once the new one is complete; a group that
+    napari-unetseg did not write is never replaced (one-sentence ``ValueError``), nor is
+    anything written for labels that are not whole, non-negative numbers.
+    """
+    from ._tiff_write import _default_axes, _label_dtype
+
+    path = os.path.abspath(os.fspath(path).rstrip("/\\"))
+    shape = tuple(int(s) for s in labels.shape)
+    axes = (axes or _default_axes(len(shape))).upper()
+    if len(axes) != len(shape):
+        raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
+    target, image, label, version = _saving_target(path, name)
+    if os.path.exists(target):
+        LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
+    dtype = _label_dtype(labels)
+    chunks = tuple(
+        min(s, SAVE_CHUNK if a in "YX" else SAVE_CHUNK_Z if a == "Z" else 1)
+        for s, a in zip(shape, axes)
+    )
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
+    partial = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.saving")
+    store = LabelsStore.create(
+        partial,
+        shape=shape,
+        chunks=chunks,
+        block_grid=grid,
+        axes=axes,
+        scale=tuple(scale) if scale is not None else (1.0,) * len(shape),
+        units=units,
+        translate=translate,
+        version=version,
+        dtype=dtype,
+        overwrite=True,
+        image=image,
+        provenance=provenance,
+    )
+    try:
+        level0 = store.level0()
+        for index in np.ndindex(*grid):
+            region = tuple(
+                slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape)
+            )
+            level0[region] = np.asarray(labels[region]).astype(dtype, copy=False)
+            store.mark_done(index)
+        store.prepare_levels()
+        for level, region in store.pyramid_tasks():
+            store.build_level(level, region)
+        store.finish(name=label, image=image)
+        _swap_in(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_in(partial: str, target: str) -> None:
+    """Put the complete store ``partial`` at ``target``, replacing an earlier one only now."""
+    old = f"{partial}.old"
+    if os.path.exists(target):
+        os.replace(target, old)
+    os.replace(partial, target)
+    shutil.rmtree(old, ignore_errors=True)
