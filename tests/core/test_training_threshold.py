@@ -202,3 +202,113 @@ def test_a_run_with_several_classes_matches_class_weights_to_its_labels():
     np.testing.assert_allclose(np.asarray(model.network.head.bias.detach()), folded, atol=1e-6)
     predicted = drain(predict_tiled(model, x, precision="fp32")).labels
     assert predicted.shape == x.shape
+
+
+def _pair(shape, spatial_dims=2, channel_axis=None, labels=None):
+    """A training pair as the trainer builds it (layouts, the image's normalizer)."""
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.training.labels import _pairs
+
+    rng = np.random.default_rng(0)
+    image = rng.random(shape).astype(np.float32)
+    if labels is None:
+        out = tuple(s for a, s in enumerate(shape) if a != channel_axis)
+        labels = np.zeros(out, np.uint8)
+    channels = 1 if channel_axis is None else shape[channel_axis]
+    (pair,) = _pairs(image, labels, spatial_dims, channels, channel_axis)
+    bundle = ModelBundle.create(in_channels=channels, spatial_dims=spatial_dims, depth=2,
+                             base_channels=4)  # fmt: skip
+    pair.normalizer = bundle.normalizer(image, channel_axis)
+    return pair, bundle
+
+
+def _sparse(raw):
+    return raw - 1  # the sparse class map's targets: 0 (unpainted) -> -1
+
+
+def test_windows_of_a_large_image_cover_labelled_pixels_within_the_budget(monkeypatch):
+    from napari_unetseg.core.training import threshold
+
+    monkeypatch.setattr(threshold, "MATCH_WINDOW", {2: 64, 3: 32})
+    monkeypatch.setattr(threshold, "MATCH_VOXELS", 6 * 64 * 64)
+    labels = np.zeros((300, 500), np.uint8)
+    labels[10:20, 10:400] = 1  # strokes in the top rows only
+    labels[150:152, 200:210] = 2
+    pair, _ = _pair(labels.shape, labels=labels)
+    windows = threshold.match_windows([pair], _sparse, seed=0)
+    assert windows and sum(w.voxels for w in windows) <= threshold.MATCH_VOXELS
+    seen = set()
+    for w in windows:
+        counted = labels[w.labels]
+        assert (counted > 0).any()  # every window holds painted pixels
+        # the counted part sits inside the predicted window, margin around it
+        window = pair.image[w.image]
+        np.testing.assert_array_equal(window[w.inner], pair.image[w.labels])
+        assert all(s.stop - s.start <= 64 for s in w.image)
+        seen.add(tuple((s.start, s.stop) for s in w.labels))
+    assert len(seen) == len(windows)  # no window twice
+    # another seed draws other windows; no labelled pixel anywhere: no window
+    assert threshold.match_windows([pair], _sparse, seed=1) != windows
+    empty, _ = _pair((300, 500))
+    assert threshold.match_windows([empty], _sparse) == []
+
+
+def test_windows_of_a_stack_for_a_2d_model_are_planes_with_the_channel_axis_kept(monkeypatch):
+    from napari_unetseg.core.training import threshold
+
+    monkeypatch.setattr(threshold, "MATCH_VOXELS", 3 * 40 * 50)
+    labels = np.zeros((12, 40, 50), np.uint8)
+    labels[3, 5:9, :] = 1
+    labels[7, 20:24, :] = 2
+    pair, _ = _pair((12, 40, 50, 3), channel_axis=3, labels=labels)
+    windows = threshold.match_windows([pair], _sparse)
+    assert sorted(w.labels[0] for w in windows) == [3, 7]  # the painted planes, whole
+    for w in windows:
+        assert w.channel_axis == 2 and pair.image[w.image].shape == (40, 50, 3)
+
+
+def test_a_window_predicted_with_the_whole_images_statistics_matches_the_whole():
+    from napari_unetseg.api import drain, load_model
+    from napari_unetseg.core.inference import predict_tiled
+
+    bundle = load_model("nuclei-2d")
+    yy, xx = np.mgrid[:200, :200]
+    image = np.random.default_rng(0).random((200, 200)).astype(np.float32) * 0.2
+    for cy, cx in [(40, 40), (60, 90), (100, 50), (150, 150), (50, 160)]:
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 12**2] += 1.0
+    image[:, 130:] *= 8  # bright outside the window: its own statistics differ
+
+    def probabilities(img, **kw):
+        run = predict_tiled(bundle, img, return_probabilities=True, precision="fp32", **kw)
+        return drain(run).probabilities
+
+    inner = (slice(26, 104), slice(26, 104))  # the window's margin of 16 left out
+    expected = probabilities(image)[inner]
+    window = image[10:120, 10:120]
+    as_whole = probabilities(window, normalizer=bundle.normalizer(image))[16:-16, 16:-16]
+    own = probabilities(window)[16:-16, 16:-16]
+    # the margin gives context, not all of it (the model sees farther): close on average
+    assert np.abs(as_whole - expected).mean() < 0.5 * np.abs(own - expected).mean()
+
+
+def test_a_run_on_an_image_beyond_the_budget_matches_its_threshold_on_windows(monkeypatch):
+    from napari_unetseg.api import drain
+    from napari_unetseg.core.training import threshold
+    from napari_unetseg.core.training.run import train
+
+    monkeypatch.setattr(threshold, "MATCH_WINDOW", {2: 64, 3: 32})
+    monkeypatch.setattr(threshold, "MATCH_VOXELS", 4 * 64 * 64)
+    x = np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (192, 1))
+    labels = np.where(x < 0.55, 1, 2).astype(np.uint8)  # a teacher's dense picture
+    trainer = _trainer(time_limit=100.0, match_labels=True, model=None, spatial_dims=2)
+    assert threshold.prediction_voxels(trainer.pairs) == 2 * 96 * 96  # small: whole
+    records = []
+    kwargs = dict(label_mode="sparse", steps=4, batch_size=2, patch_size=32, seed=0,
+                  model_config={"depth": 2, "base_channels": 4}, spatial_dims=2)  # fmt: skip
+    gen = train(x, labels, match_labels=True, **kwargs)
+    model = drain(gen, records.append)
+    record = model.history["threshold"]
+    assert 0 < record["matched_voxels"] <= 4 * 64 * 64
+    assert 0.05 <= record["threshold"] <= 0.95
+    said = " ".join(r.message or "" for r in records)
+    assert ("random windows" in said) == (record["threshold"] != 0.5)

@@ -18,7 +18,7 @@ import torch
 from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle
-from ..normalize import Layout
+from ..normalize import Layout, Normalizer
 from ..precision import choose_precision
 from .blending import BandAccumulator, BandWriter, confidence
 from .forward import TileForward, auto_batch_size
@@ -199,6 +199,7 @@ def predict_tiled(
     tile_starts: Any = None,
     probabilities_out: Any = None,
     class_probabilities: bool = False,
+    normalizer: Normalizer | None = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict labels for an image of any size with overlapping, blended tiles.
 
@@ -253,6 +254,9 @@ def predict_tiled(
         tile must fit in the image): a block of a larger image passes the tiles of the
         whole image's grid that cover it, so it blends exactly as the whole image would
         (``napari_unetseg.distributed``).
+    normalizer : Normalizer, optional
+        Statistics to normalize with instead of the image's own: a window of a larger
+        image, predicted as the whole image would normalize it.
 
     Memory
     ------
@@ -281,7 +285,8 @@ def predict_tiled(
     )
 
     t0 = time.perf_counter()
-    normalizer = bundle.normalizer(image, layout.channel_axis)
+    if normalizer is None:
+        normalizer = bundle.normalizer(image, layout.channel_axis)
     pin, bands = PIN_HOST_MEMORY and device.type == "cuda", device.type in CUT_TILES_ON
     reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin, tile_starts, bands)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)

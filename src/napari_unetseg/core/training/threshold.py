@@ -10,7 +10,8 @@ training volume (0.72-0.82 instead of 0.5) lifted Dice on the unpainted part fro
 to 0.923 (3D) and 0.907 to 0.937 (2D) (docs/benchmarks.md, "A threshold that matches the
 training labels").
 
-So after such a run the model predicts its own training images once, the threshold on
+So after such a run the model predicts its own training images once (a large one on
+random windows of it, :func:`match_windows`), the threshold on
 the foreground probability whose foreground agrees best (Dice) with the training labels
 is chosen from :data:`THRESHOLDS`, and it is folded into the output layer's bias: the
 model file then labels with that threshold wherever it is used.
@@ -29,7 +30,8 @@ put the border between grey and white matter elsewhere than their teacher: +0.01
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,9 +42,18 @@ from ..progress import drain
 
 #: Candidate thresholds on the foreground probability.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
-#: Training images larger than this (voxels, all together) are not predicted for the
-#: threshold: the run keeps 0.5 and says so.
-MAX_MATCH_VOXELS = 1 << 26
+#: Training images of up to this many voxels (all together) are predicted whole for the
+#: threshold; larger ones on windows of them (:func:`match_windows`): the threshold is one
+#: number, and predicting a slide whole took 31 s of a run's budget (8192 x 8192 on two
+#: cores), while images over 67 M voxels were not matched at all.
+MATCH_VOXELS = 1 << 23
+#: Most voxels of the class maps kept for a whole-image match (memory: several classes
+#: keep one float32 map each); beyond it the images are matched on windows.
+MAX_MATCH_MAPS = 1 << 26
+#: Edge of a window (voxels per axis, its margin included), by spatial dimensions.
+MATCH_WINDOW = {2: 768, 3: 96}
+#: Pixels at each side of a window that are predicted for context, not counted.
+MATCH_MARGIN = 16
 
 #: Candidate biases (log weights) of an object class's output, several classes.
 CLASS_BIASES = np.round(np.arange(-2.0, 2.001, 0.1), 2)
@@ -205,13 +216,133 @@ def _maps(n_classes: int) -> int:
     return n_classes if n_classes > 2 else 1
 
 
+def _whole(pairs: list[Any], n_classes: int) -> bool:
+    """Whether the training images are predicted whole (else on windows)."""
+    voxels = _voxels(pairs)
+    return voxels <= MATCH_VOXELS and voxels * _maps(n_classes) <= MAX_MATCH_MAPS
+
+
 def prediction_voxels(pairs: list[Any], n_classes: int = 2) -> int:
     """About how many voxels :func:`match_threshold` feeds the network (tiles overlap:
-    twice the images'); 0 when the images are too large for it or nothing is matched."""
-    voxels = _voxels(pairs)
-    if n_classes < 2 or voxels * _maps(n_classes) > MAX_MATCH_VOXELS:
+    twice the images' or windows'); 0 when nothing is matched."""
+    if n_classes < 2:
         return 0
-    return 2 * voxels
+    return 2 * (_voxels(pairs) if _whole(pairs, n_classes) else MATCH_VOXELS)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A window of a training image: what is predicted (with its margin) and the part of
+    the prediction that is counted."""
+
+    pair: int
+    image: tuple[Any, ...]  # index into the image: the window with its margin
+    labels: tuple[Any, ...]  # index into the labels: the counted part
+    inner: tuple[slice, ...]  # the counted part within the window's prediction
+    channel_axis: int | None  # of the image window
+    voxels: int  # predicted
+
+
+def _window_grid(layout: Any) -> tuple[tuple[int, ...], list[int]]:
+    """Per axis (leading axes, then spatial), the windows' counted size and their count."""
+    edge = MATCH_WINDOW.get(len(layout.spatial_axes), MATCH_WINDOW[3])
+    inner = [1] * len(layout.leading_axes) + [
+        n if n <= edge else edge - 2 * MATCH_MARGIN for n in layout.spatial_shape
+    ]
+    extents = list(layout.leading_shape) + list(layout.spatial_shape)
+    return tuple(inner), [-(-n // w) for n, w in zip(extents, inner, strict=True)]
+
+
+def _window(pair: Any, p: int, position: tuple[int, ...], inner: tuple[int, ...]) -> _Window:
+    """The window at grid ``position`` of training pair ``p``."""
+    layout, lead_n = pair.layout, len(pair.layout.leading_axes)
+    lead = tuple(position[:lead_n])
+    outer, counted, within = [], [], []
+    for k, n in enumerate(layout.spatial_shape):
+        w = inner[lead_n + k]
+        a = position[lead_n + k] * w
+        b = min(n, a + w)
+        lo, hi = max(0, a - MATCH_MARGIN), min(n, b + MATCH_MARGIN)
+        outer.append(slice(lo, hi))
+        counted.append(slice(a, b))
+        within.append(slice(a - lo, b - lo))
+    channel = None
+    if layout.channel_axis is not None:  # its place among the axes the window keeps
+        kept = [a for a in range(len(layout.shape)) if a not in layout.leading_axes]
+        channel = kept.index(layout.channel_axis)
+    return _Window(
+        p,
+        layout.index(lead, tuple(outer)),
+        pair.lab_layout.index(lead, tuple(counted)),
+        tuple(within),
+        channel,
+        math.prod(s.stop - s.start for s in outer),
+    )
+
+
+def match_windows(
+    pairs: list[Any], targets: Callable[[np.ndarray], np.ndarray], seed: int = 0
+) -> list[_Window]:
+    """Windows of the training images to match the threshold on, about
+    :data:`MATCH_VOXELS` voxels in all: drawn at random among those with labelled pixels
+    (a window's edge :data:`MATCH_WINDOW`, of which :data:`MATCH_MARGIN` pixels at each
+    side are context, not counted). Empty when no window holds a labelled pixel."""
+    grids = [_window_grid(pair.layout) for pair in pairs]
+    counts = [math.prod(n) for _, n in grids]
+    rng = np.random.default_rng(seed)
+    chosen: list[_Window] = []
+    voxels = 0
+    for flat in rng.permutation(sum(counts)):
+        p = int(np.searchsorted(np.cumsum(counts), flat, side="right"))
+        inner, shape = grids[p]
+        position = np.unravel_index(int(flat) - sum(counts[:p]), shape)
+        window = _window(pairs[p], p, tuple(int(i) for i in position), inner)
+        if voxels and voxels + window.voxels > MATCH_VOXELS:
+            break
+        labels = np.asarray(pairs[p].labels[window.labels])
+        if (np.asarray(targets(labels.astype(np.int64))) >= 0).any():
+            chosen.append(window)
+            voxels += window.voxels
+    return chosen
+
+
+def _predicted(
+    bundle: Any,
+    pairs: list[Any],
+    targets: Callable[[np.ndarray], np.ndarray],
+    device: torch.device,
+    batch: int,
+    seed: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(probabilities, targets) of the training images, whole or window by window."""
+    several = bundle.n_classes > 2
+
+    def run(image: Any, channel_axis: int | None, normalizer: Any) -> np.ndarray:
+        result = drain(
+            predict_tiled(
+                bundle,
+                image,
+                device=device,
+                batch_size=batch,
+                return_probabilities=True,
+                class_probabilities=several,
+                channel_axis=channel_axis,
+                normalizer=normalizer,
+            )
+        )
+        return result.probabilities
+
+    if _whole(pairs, bundle.n_classes):
+        for pair in pairs:
+            yield run(pair.image, pair.layout.channel_axis, None), targets(np.asarray(pair.labels))
+        return
+    for w in match_windows(pairs, targets, seed):
+        pair = pairs[w.pair]
+        window = np.asarray(pair.image[w.image])
+        probabilities = run(window, w.channel_axis, pair.normalizer)
+        inner = (slice(None),) * (probabilities.ndim - len(w.inner)) + w.inner
+        labels = np.asarray(pair.labels[w.labels]).astype(np.int64)
+        yield probabilities[inner], targets(labels)
 
 
 def match_threshold(
@@ -220,45 +351,40 @@ def match_threshold(
     targets: Callable[[np.ndarray], np.ndarray],
     device: torch.device,
     batch: int,
+    seed: int = 0,
 ) -> tuple[dict[str, Any] | None, str]:
-    """Predict the training images, fold the best threshold (two classes) or class
-    biases (several) into ``bundle``'s network.
+    """Predict the training images (or windows of them), fold the best threshold (two
+    classes) or class biases (several) into ``bundle``'s network.
 
-    ``pairs`` are the run's training pairs (image, labels, layout) and ``targets`` maps
-    their raw labels to class targets (0 = background, 1, 2, ... = object classes,
-    -1 = unlabeled). Returns the record for the model's history (None when nothing was
-    matched) and a sentence for the user ("" when there is nothing to say).
+    ``pairs`` are the run's training pairs (image, labels, layout, normalizer) and
+    ``targets`` maps their raw labels to class targets (0 = background, 1, 2, ... =
+    object classes, -1 = unlabeled); ``seed`` draws the windows of large images.
+    Returns the record for the model's history (None when nothing was matched) and a
+    sentence for the user ("" when there is nothing to say).
     """
     k = bundle.n_classes
     if k < 2:
         return None, ""
-    voxels = _voxels(pairs)
-    if voxels * _maps(k) > MAX_MATCH_VOXELS:
-        kept = "Foreground threshold kept at 0.5" if k == 2 else "Classes kept as trained"
-        return None, (
-            f"{kept}: the training images are too large to predict for it "
-            f"({voxels:,} voxels, limit {MAX_MATCH_VOXELS // _maps(k):,})."
-        )
     several = k > 2
+    whole = _whole(pairs, k)
+    counted = _voxels(pairs) if whole else MATCH_VOXELS
     agreement: Any = (
-        _ClassAgreement(k, min(1.0, MAX_MATCH_PIXELS / max(voxels, 1)))
+        _ClassAgreement(k, min(1.0, MAX_MATCH_PIXELS / max(counted, 1)))
         if several
         else _Agreement()
     )
-    for pair in pairs:
-        result = drain(
-            predict_tiled(
-                bundle,
-                pair.image,
-                device=device,
-                batch_size=batch,
-                return_probabilities=True,
-                class_probabilities=several,
-                channel_axis=pair.layout.channel_axis,
-            )
-        )
-        agreement.add(result.probabilities, targets(np.asarray(pair.labels)))
-    return _fold_biases(bundle, agreement) if several else _fold(bundle, agreement)
+    matched = 0
+    for probabilities, target in _predicted(bundle, pairs, targets, device, batch, seed):
+        agreement.add(probabilities, target)
+        matched += int(np.prod(np.shape(target)))
+    if not matched:
+        return None, ""
+    record, message = _fold_biases(bundle, agreement) if several else _fold(bundle, agreement)
+    if not whole:
+        record["matched_voxels"] = matched
+        if message:
+            message += f" Chosen on random windows of the training images ({matched:,} voxels)."
+    return record, message
 
 
 def folded_anything(record: dict[str, Any] | None) -> bool:

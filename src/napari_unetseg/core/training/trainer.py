@@ -584,7 +584,12 @@ class Trainer:
         (:func:`.threshold.match_threshold`); returns the sentence for the user."""
         self.network.eval()
         self.threshold, message = match_threshold(
-            self.bundle, self.pairs, self.class_map.targets, self.device, self.batch
+            self.bundle,
+            self.pairs,
+            self.class_map.targets,
+            self.device,
+            self.batch,
+            seed=int(self.options.seed),
         )
         return message
 
