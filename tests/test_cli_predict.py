@@ -253,3 +253,43 @@ def test_predict_a_level_of_a_pyramidal_tiff(tmp_path, model_file) -> None:
     assert cli.main(argv + ["--object-size", "off"]) == 0
     labels = _zarr.read_ome_zarr(out)
     assert labels.data.shape == (128, 96) and labels.scale == pytest.approx((0.6, 0.6))
+
+
+def test_predict_another_series_of_a_multi_position_tiff(tmp_path, capsys) -> None:
+    import imageio.v3 as iio
+    import tifffile
+
+    from napari_unetseg import _zarr
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    nuclei, _ = synthetic_nuclei((40, 48), seed=0)
+    src = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(src) as tif:
+        tif.write(np.zeros((64, 64), np.float32), metadata={"axes": "YX", "PhysicalSizeX": 0.5})
+        tif.write(nuclei.astype(np.float32), metadata={"axes": "YX", "PhysicalSizeX": 2.0})
+    out = tmp_path / "out"
+    common = ["predict", str(src), "--model", "nuclei-2d", "--object-size", "off"]
+    assert cli.main([*common, "--series", "1", "-o", str(out)]) == 0
+    # its own name beside series 0's, its own shape and pixel size
+    labels = _io.read_image(out / "positions_series1_labels.tif")
+    assert labels.data.shape == (40, 48) and labels.scale[-1] == 2.0 and labels.data.any()
+    assert cli.main([*common, "-o", str(out)]) == 0
+    assert _io.read_image(out / "positions_labels.tif").data.shape == (64, 64)
+    # block by block into OME-Zarr, here and on a cluster whose workers open the series
+    for name, extra in (("one", []), ("two", ["--workers", "1"])):
+        store = tmp_path / f"{name}.ome.zarr"
+        assert cli.main([*common, "--series", "1", *extra, "-o", str(store)]) == 0
+        np.testing.assert_array_equal(np.asarray(_zarr.read_ome_zarr(store).data), labels.data)
+    capsys.readouterr()
+    for series, said in (
+        ("2", "holds image series 0 to 1; series 2 does not exist"),
+        ("-1", "series must be 0 or more, got -1"),
+    ):
+        assert cli.main([*common, "--series", series, "-o", str(tmp_path / "x")]) == 1
+        assert said in capsys.readouterr().err
+    png = tmp_path / "plane.png"
+    iio.imwrite(png, np.zeros((16, 16), np.uint8))
+    assert cli.main(["predict", str(png), "--series", "1", "-o", str(tmp_path / "y")]) == 1
+    assert "not a TIFF of several image series: series 1 does not exist" in (
+        capsys.readouterr().err
+    )

@@ -162,3 +162,22 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, data, capsys, labels, e
     assert len(err) == 1 and err[0].startswith("unetseg: error: ")
     assert match in err[0]
     assert out.read_bytes() == b"previous model"
+
+
+def test_train_on_another_series_of_a_multi_position_tiff(tmp_path, data, capsys):
+    import tifffile
+
+    image = _io.read_image(data["img"]).data
+    src = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(src) as tif:
+        tif.write(np.zeros((40, 40), image.dtype), metadata={"axes": "YX"})
+        tif.write(image, metadata={"axes": "YX"})
+    common = ["train", "-i", str(src), "-l", data["lab"], "--steps", "1", "--patch-size", "32"]
+    assert cli.main([*common, "-o", str(tmp_path / "m.pt"), "--series", "1"]) == 0
+    assert ModelBundle.load(tmp_path / "m.pt").history["steps"] == 1
+    capsys.readouterr()
+    # series 0 is another image: its shape does not fit the labels
+    assert cli.main([*common, "-o", str(tmp_path / "x.pt")]) == 1
+    assert "labels have shape (96, 96) but the image needs (40, 40)" in capsys.readouterr().err
+    assert cli.main([*common, "-o", str(tmp_path / "x.pt"), "--series", "-2"]) == 1
+    assert "--series must be 0 or more, got -2" in capsys.readouterr().err

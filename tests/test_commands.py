@@ -102,3 +102,17 @@ def test_evaluate_command_and_python_give_the_same_metrics(tmp_path, nuclei, cap
     cli_dice = json.loads(out)["classes"]
     py = scope["result"].to_json_dict()["classes"]
     assert cli_dice == py and len(py) >= 1
+
+
+def test_commands_name_the_image_series_they_read():
+    from napari_unetseg.commands import predict_command, train_command
+
+    settings = SegmentSettings(model="nuclei-2d", series=2)
+    rep = predict_command(["positions.ome.tif"], "out.tif", settings)
+    assert rep.argv[rep.argv.index("--series") + 1] == "2" and "series=2" in rep.python
+    plain = predict_command(["a.tif"], "out.tif", SegmentSettings(model="nuclei-2d"))
+    assert "--series" not in plain.argv
+    rep = train_command("positions.ome.tif", "lab.tif", "m.pt", series=1)
+    assert rep.argv[rep.argv.index("--series") + 1] == "1"
+    assert "api.read_image('positions.ome.tif', series=1)" in rep.python
+    assert "--series" not in train_command("a.tif", "lab.tif", "m.pt").argv

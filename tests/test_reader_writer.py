@@ -170,7 +170,8 @@ def test_every_series_of_a_file_opens_in_napari_any_through_the_api(tmp_path, wa
             tif.write(np.full((8, 8), k, np.uint16), metadata={"axes": "YX"})
     assert len(_reader.read_tiffs(str(many))) == _reader.MAX_SERIES
     assert warnings_shown == [
-        "plate.ome.tif holds 18 image series; the first 16 are opened (api.read_image(path, series=N) reads any)."
+        "plate.ome.tif holds 18 image series; the first 16 are opened (--series N, "
+        "api.read_image(path, series=N), reads any)."
     ]
 
 

@@ -256,12 +256,23 @@ def read_image(
     ValueError
         If it is not a TIFF file that can be read (one sentence, with the reason).
     """
+    one_image = (*NIFTI_SUFFIXES, *PLAIN_SUFFIXES)
+    if series and (is_zarr_path(path) or str(path).lower().endswith(one_image)):
+        where = (
+            "; a bioformats2raw store's series N is its folder STORE/N"
+            if is_zarr_path(path)
+            else ""
+        )
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a TIFF of several image series: series {series} "
+            f"does not exist{where}."
+        )
     if is_zarr_path(path):
         from ._zarr import read_ome_zarr
 
         return read_ome_zarr(path, level=level)
     path = Path(path)
-    one_level = path.name.lower().endswith((*NIFTI_SUFFIXES, *PLAIN_SUFFIXES))
+    one_level = path.name.lower().endswith(one_image)
     if one_level and level != 0:
         raise ValueError(
             f"{str(path)!r} is an image with one level; --level {level} does not exist."
@@ -493,7 +504,7 @@ def _say_other_series(count: int, path: Path, shape: tuple[int, ...]) -> None:
         size = " x ".join(str(n) for n in shape)
         warnings.warn(
             f"{path.name} holds {count} image series; the first ({size}) is read: napari "
-            "opens them all, api.read_image(path, series=N) reads another.",
+            "opens them all, --series N (api.read_image(path, series=N)) reads another.",
             UserWarning,
             stacklevel=3,
         )

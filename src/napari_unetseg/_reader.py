@@ -150,7 +150,11 @@ def _tiff_layers(path: str) -> list[LayerData]:
     count = _io.tiff_series(path) if tiff else 1
     if count > MAX_SERIES:
         said = f"{os.path.basename(path)} holds {count} image series; the first {MAX_SERIES}"
-        _warn(ValueError(f"{said} are opened (api.read_image(path, series=N) reads any)."))
+        _warn(
+            ValueError(
+                f"{said} are opened (--series N, api.read_image(path, series=N), reads any)."
+            )
+        )
     layers: list[LayerData] = []
     for k in range(min(count, MAX_SERIES)):
         with warnings.catch_warnings():  # "only the first series is read": not here

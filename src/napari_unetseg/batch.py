@@ -83,6 +83,8 @@ class SegmentSettings:
     tta: bool = False
     #: Segment this channel alone of a multi-channel image (a nuclear stain among others)
     channel: int | None = None
+    #: The image series of a TIFF that holds several (a multi-position OME-TIFF)
+    series: int = 0
 
     def __post_init__(self) -> None:
         # "14" from a command line and 14.0 from the widget are the same setting.
@@ -122,8 +124,10 @@ class SegmentSettings:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
-        if self.channel is not None and int(self.channel) < 0:
-            raise ValueError(f"channel must be 0 or more, got {self.channel!r}.")
+        for name in ("channel", "series"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value!r}.")
         autocast_dtype(resolve_device(self.device), self.precision)
 
     @classmethod
@@ -277,17 +281,22 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def output_paths(
-    images: Sequence[Path], output: str | os.PathLike | None, suffix: str = LABELS_SUFFIX
+    images: Sequence[Path],
+    output: str | os.PathLike | None,
+    suffix: str = LABELS_SUFFIX,
+    series: int = 0,
 ) -> list[Path]:
     """``<name>_<suffix>.tif`` beside each image (``output`` None) or in the folder
     ``output``; with one image, ``output`` may be the TIFF file to write. The labels of a
     NIfTI image are NIfTI (``<name>_labels.nii.gz``, on the image's affine), as MR and CT
-    viewers overlay them; a ``.nii`` / ``.nii.gz`` output names that file."""
+    viewers overlay them; a ``.nii`` / ``.nii.gz`` output names that file. Image series
+    N > 0 of a TIFF holding several gets ``<name>_series<N>_<suffix>.tif``."""
     from ._io import NIFTI_SUFFIXES, image_name
 
     def name(p: Path) -> str:
         nifti = suffix == LABELS_SUFFIX and p.name.lower().endswith(NIFTI_SUFFIXES)
-        return f"{image_name(p)}_{suffix}" + (".nii.gz" if nifti else ".tif")
+        which = f"_series{series}" if series else ""
+        return f"{image_name(p)}{which}_{suffix}" + (".nii.gz" if nifti else ".tif")
 
     if output is None:
         return [p.with_name(name(p)) for p in images]
@@ -306,6 +315,7 @@ def plan_batch(
     *,
     overwrite: bool = False,
     probabilities: str | os.PathLike | None = None,
+    series: int = 0,
 ) -> list[tuple[Path, Path, Path | None]]:
     """Check a batch before any work; returns ``(image, labels, probabilities)`` paths.
 
@@ -320,6 +330,8 @@ def plan_batch(
         Allow replacing result files that already exist (never an input image).
     probabilities : path, optional
         Also write probability maps into this folder (with one image: or this TIFF).
+    series : int
+        The image series segmented in TIFFs holding several (named in the outputs).
 
     Raises
     ------
@@ -327,10 +339,10 @@ def plan_batch(
         One sentence saying why the batch cannot run; nothing has been written.
     """
     images = list_images(inputs)
-    labels = output_paths(images, output)
+    labels = output_paths(images, output, series=series)
     probs: list[Path | None] = [None] * len(images)
     if probabilities is not None:
-        probs = list(output_paths(images, probabilities, PROBABILITIES_SUFFIX))
+        probs = list(output_paths(images, probabilities, PROBABILITIES_SUFFIX, series))
     _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
     return list(zip(images, labels, probs, strict=True))
 
@@ -481,7 +493,7 @@ def _segment_file(
     from . import _io, api
     from .provenance import labels_provenance
 
-    img = _io.read_image(src)
+    img = _io.read_image(src, series=int(settings.series))
     if settings.channel is not None:
         img, note = pick_channel(img, int(settings.channel))
         row.notes.append(note)
@@ -560,7 +572,7 @@ def segment_files(
     **settings
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
-        ``precision``, ``tta``.
+        ``precision``, ``tta``, ``channel``, ``series``.
 
     Returns
     -------
@@ -570,5 +582,5 @@ def segment_files(
     """
     from .api import drain
 
-    plan = plan_batch(inputs, output, overwrite=overwrite)
+    plan = plan_batch(inputs, output, overwrite=overwrite, series=settings.get("series", 0))
     return drain(segment_files_iter(plan, SegmentSettings(**settings)))

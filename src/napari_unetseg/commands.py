@@ -86,6 +86,7 @@ def predict_command(
     files = [_path(p) for p in inputs]
     argv = ["unetseg", "predict", *files, "--output", _path(output), "--model", settings.model]
     _option(argv, "--channel", settings.channel)
+    _option(argv, "--series", settings.series or None)
     size = settings.object_size
     _option(argv, "--object-size", "off" if size is None else size)
     if settings.fill_holes is not None:
@@ -130,17 +131,20 @@ def train_command(
     teacher: str = "auto",
     class_names: Sequence[str] | None = None,
     channel: int | None = None,
+    series: int = 0,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
     ``model`` is a shipped model name or a model file to fine-tune (None: a new model,
     with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``);
     ``teacher`` is said only when it is not the default "auto", ``class_names`` and
-    ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given.
+    ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given, and
+    ``series`` when not 0 (the image series of a TIFF that holds several).
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
     _option(argv, "--channel", channel)
+    _option(argv, "--series", series or None)
     _option(argv, "--from", model)
     _option(argv, "--label-mode", label_mode)
     _option(argv, "--steps", steps)
@@ -182,7 +186,7 @@ def train_command(
         kwargs["class_names"] = list(class_names)
     python = (
         "from napari_unetseg import api\n\n"
-        f"image = api.read_image({img!r})\n"
+        + f"image = api.read_image({img!r}{f', series={series}' if series else ''})\n"
         + (f"image = image.one_channel({channel})\n" if channel is not None else "")
         + f"labels = api.read_image({lab!r}).data\n"
         + _call(

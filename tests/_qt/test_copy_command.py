@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+import pytest
 
 from napari_unetseg import cli
 
@@ -110,43 +112,78 @@ def test_finetune_command_repeats_the_last_training_run(
             REGISTRY.remove(name)
 
 
-def test_finetune_command_names_an_ome_zarr_store_and_its_channel(
-    make_napari_viewer, tmp_path, quick_new_model
-):
+@pytest.fixture
+def command_of(make_napari_viewer, tmp_path, quick_new_model):
+    """Opens a file in napari, scribbles on its layer ``index`` (synthetic nuclei's
+    strokes) and gives Fine-tune's command for a tiny new model of 2 steps; session
+    models are removed afterwards."""
+    from napari_unetseg.core.registry import REGISTRY
+    from napari_unetseg.core.synthetic import synthetic_scribbles
+
+    before = set(REGISTRY.session())
+
+    def command(path, index: int, truth: np.ndarray):
+        viewer = make_napari_viewer()
+        layer = viewer.open(str(path), plugin="napari-unetseg")[index]
+        _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+        widget.image_combo.set_layer(layer)
+        quick_new_model(widget, steps=2, patch=32)
+        widget.teacher_check.setChecked(False)
+        widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
+        rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+        [saved] = (tmp_path / "saved").glob("*.tif")  # the scribbles, no copy of the image
+        assert "scribbles" in saved.name
+        return rep
+
+    yield command
+    for name in set(REGISTRY.session()) - before:
+        REGISTRY.remove(name)
+
+
+def _trained_by(rep) -> Any:
+    """Runs a Fine-tune command; the model it wrote."""
+    from napari_unetseg.core.bundle import ModelBundle
+
+    assert cli.main(rep.argv[1:]) == 0
+    return ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])
+
+
+def test_finetune_command_names_an_ome_zarr_store_and_its_channel(tmp_path, command_of):
     # a whole slide's store would be copied into a TIFF of its size for the command
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image
 
-    from napari_unetseg.core.bundle import ModelBundle
-    from napari_unetseg.core.registry import REGISTRY
-    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+    from napari_unetseg.core.synthetic import synthetic_nuclei
 
-    before = set(REGISTRY.session())
-    try:
-        image, truth = synthetic_nuclei((64, 64), seed=0)
-        store = tmp_path / "cells.ome.zarr"
-        group = zarr.open_group(str(store), mode="w", zarr_format=2)
-        data = np.stack([np.zeros_like(image), image]).astype(np.float32)
-        write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=())
-        viewer = make_napari_viewer()
-        _, nuclei = viewer.open(str(store), plugin="napari-unetseg")
-        _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
-        widget.image_combo.set_layer(nuclei)
-        quick_new_model(widget, steps=2, patch=32)
-        widget.teacher_check.setChecked(False)
-        layer = widget.new_scribble_layer()
-        layer.data = synthetic_scribbles(truth, seed=0)
-        rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
-        argv = rep.argv
-        assert argv[argv.index("--image") + 1] == str(store.resolve())
-        assert argv[argv.index("--channel") + 1] == "1"
-        [saved] = (tmp_path / "saved").glob("*.tif")  # the scribbles, no copy of the image
-        assert "scribbles" in saved.name
-        assert "image = image.one_channel(1)" in rep.python
-        assert cli.main(rep.argv[1:]) == 0
-        trained = ModelBundle.load(argv[argv.index("--output") + 1])
-        assert trained.in_channels == 1 and trained.history["steps"] == 2
-    finally:
-        for name in set(REGISTRY.session()) - before:
-            REGISTRY.remove(name)
+    image, truth = synthetic_nuclei((64, 64), seed=0)
+    store = tmp_path / "cells.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    data = np.stack([np.zeros_like(image), image]).astype(np.float32)
+    write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=())
+    rep = command_of(store, 1, truth)
+    argv = rep.argv
+    assert argv[argv.index("--image") + 1] == str(store.resolve())
+    assert argv[argv.index("--channel") + 1] == "1"
+    assert "image = image.one_channel(1)" in rep.python
+    trained = _trained_by(rep)
+    assert trained.in_channels == 1 and trained.history["steps"] == 2
+
+
+def test_finetune_command_names_another_series_of_a_tiff(tmp_path, command_of):
+    # a multi-position OME-TIFF's second position: named with --series 1, not copied
+    import tifffile
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((64, 64), seed=0)
+    src = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(src) as tif:
+        tif.write(np.zeros((32, 32), np.float32), metadata={"axes": "YX"})
+        tif.write(image.astype(np.float32), metadata={"axes": "YX"})
+    rep = command_of(src, 1, truth)
+    argv = rep.argv
+    assert argv[argv.index("--image") + 1] == str(src.resolve())
+    assert argv[argv.index("--series") + 1] == "1"
+    assert f"api.read_image({str(src.resolve())!r}, series=1)" in rep.python
+    assert _trained_by(rep).history["steps"] == 2

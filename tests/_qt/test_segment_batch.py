@@ -190,9 +190,9 @@ def test_copy_as_command_reproduces_the_run_and_labels_carry_provenance(
     assert again.provenance["settings"] == written.provenance["settings"]
 
 
-def test_copy_as_command_on_another_series_saves_that_series(segment, tmp_path):
-    # the command line reads a file's first series: a layer of another one of the same
-    # shape is saved for the command instead of naming the file
+def test_copy_as_command_on_another_series_names_it(segment, tmp_path):
+    # a layer of a file's other image series: the command names the file and the series
+    # (--series N), and writes labels named after it, as Run would segment that layer
     import tifffile
 
     viewer, widget = segment
@@ -203,12 +203,17 @@ def test_copy_as_command_on_another_series_saves_that_series(segment, tmp_path):
     first, second = viewer.open(str(src), plugin="napari-unetseg")
     assert second.metadata["series"] == 1
     widget.image_combo.set_layer(first)
-    assert str(src) in widget.copy_command(folder=str(tmp_path / "a")).reproduction.argv
+    argv = widget.copy_command(folder=str(tmp_path / "a")).reproduction.argv
+    assert str(src) in argv and "--series" not in argv
     widget.image_combo.set_layer(second)
-    argv = widget.copy_command(folder=str(tmp_path / "b")).reproduction.argv
-    assert str(src) not in argv
-    saved = next(a for a in argv if a.endswith(".tif"))
-    np.testing.assert_array_equal(_io.read_image(saved).data, second.data)
+    rep = widget.copy_command(folder=str(tmp_path / "b")).reproduction
+    assert rep.argv[2:3] == [str(src)] and rep.argv[rep.argv.index("--series") + 1] == "1"
+    assert "series=1" in rep.python
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").glob("*.tif"))
+    assert cli.main(rep.argv[1:]) == 0
+    written = _io.read_image(tmp_path / "positions_series1_labels.tif")
+    assert written.data.shape == second.data.shape
+    assert written.provenance["settings"]["series"] == 1
 
 
 def test_copy_as_command_saves_a_session_model_and_an_unsaved_layer(

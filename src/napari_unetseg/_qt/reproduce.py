@@ -80,10 +80,9 @@ class SessionFiles:
         from .. import _io
 
         data = layer_data(layer) if data is None else data
-        source = getattr(getattr(layer, "source", None), "path", None)
-        if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
-            if _same_data(layer, data, Path(source)):
-                return str(Path(source).resolve())
+        source = _source_tiff(layer)
+        if source is not None and _same_data(layer, data, source):
+            return str(source.resolve())
         path = self.folder() / f"{_safe(layer.name)}.tif"
         meta = layer.metadata or {}
         axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
@@ -101,6 +100,16 @@ class SessionFiles:
             _io.write_image(path, data, scale=scale, axes=axes, units=units)
         self.saved.append(str(path))
         return str(path)
+
+    def image(self, layer: Layer) -> tuple[str, int]:
+        """A file holding an image layer's data, and the image series to read there: 0,
+        or the layer's series N of a TIFF that holds several (the command says
+        ``--series N``) while the file still holds it; else as :meth:`layer`."""
+        series = int((layer.metadata or {}).get("series", 0) or 0)
+        source = _source_tiff(layer)
+        if series and source is not None and _same_data(layer, layer_data(layer), source, series):
+            return str(source.resolve()), series
+        return self.layer(layer), 0
 
     def store(self, layer: Layer) -> tuple[str, int | None] | None:
         """The OME-Zarr store an image layer shows, and its channel there (None when it
@@ -147,17 +156,25 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
 
 
-def _same_data(layer: Layer, data: Any, path: Path) -> bool:
-    """Whether the file still holds ``data`` (same shape; same values for Labels). A
-    layer of a file's other image series is not what the command line reads (the first)."""
+def _source_tiff(layer: Layer) -> Path | None:
+    """The TIFF file a layer was opened from (None: none, or no longer there)."""
+    source = getattr(getattr(layer, "source", None), "path", None)
+    if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
+        return Path(source)
+    return None
+
+
+def _same_data(layer: Layer, data: Any, path: Path, series: int = 0) -> bool:
+    """Whether image ``series`` of the file still holds ``data`` (same shape; same
+    values for Labels), and it is the layer's series."""
     from .. import _io
 
-    if (layer.metadata or {}).get("series", 0):
+    if (layer.metadata or {}).get("series", 0) != series:
         return False
     try:
         with warnings.catch_warnings():  # a check: what the file holds was said on opening
             warnings.simplefilter("ignore", UserWarning)
-            img = _io.read_image(path, lazy=True)
+            img = _io.read_image(path, lazy=True, series=series)
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):

@@ -302,9 +302,11 @@ class SegmentWidget(ui.DockWidget):
             store = files.store(layer)
             if store is not None:  # the OME-Zarr store itself, one channel of it maybe
                 image, settings.channel = Path(store[0]), store[1]
-            else:
-                image = Path(files.layer(layer))
-            [output] = output_paths([image], None)  # <name>_labels.tif, or .nii.gz
+            else:  # a TIFF (series N of one that holds several), or a copy of the layer
+                named, settings.series = files.image(layer)
+                image = Path(named)
+            # <name>_labels.tif, <name>_series<N>_labels.tif, or .nii.gz
+            [output] = output_paths([image], None, series=settings.series)
             if store is not None and self._into_its_store(layer):
                 output = image  # as Run does: under the store's labels/ group
             reproduction = predict_command([image], output, settings)

@@ -19,6 +19,17 @@ def forwarded(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
+def add_series_option(parser: argparse.ArgumentParser) -> None:
+    """``--series N``: the image series of TIFFs that hold several (``predict``, ``train``)."""
+    parser.add_argument(
+        "--series",
+        type=int,
+        default=0,
+        metavar="N",
+        help="image series N (from 0) of TIFFs that hold several, e.g. multi-position OME-TIFFs",
+    )
+
+
 def check_inputs(paths: Iterable[str]) -> None:
     """Fail before any work when an input file is missing (one line naming it)."""
     for src in paths:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.guards import fmt_bytes as _fmt_bytes
-from ._base import CLIError, ProgressBar, forwarded, say
+from ._base import CLIError, ProgressBar, add_series_option, forwarded, say
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -59,6 +59,7 @@ def _add_predict(sub: Any) -> None:
         metavar="N",
         help="segment channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
+    add_series_option(p)
     p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
@@ -131,7 +132,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     settings.check()  # a bad setting is one error line, before any file is written
     # Replacing earlier results is what `predict` has always done (atomically).
     plan = batch.plan_batch(
-        args.inputs, args.output, overwrite=True, probabilities=args.probabilities
+        args.inputs,
+        args.output,
+        overwrite=True,
+        probabilities=args.probabilities,
+        series=args.series,
     )
     with _FileBars() as bars:
         report = api.drain(batch.segment_files_iter(plan, settings), bars)
@@ -155,7 +160,13 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
     from .. import api, batch
     from .. import distributed as dist
 
-    plan = batch.plan_batch(images, args.output, overwrite=True, probabilities=args.probabilities)
+    plan = batch.plan_batch(
+        images,
+        args.output,
+        overwrite=True,
+        probabilities=args.probabilities,
+        series=args.series,
+    )
     client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     try:
         with ProgressBar("files", unit="file") as bar:
@@ -210,7 +221,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     src = images[0]
     model = settings.model
     if model is None:
-        img = read_image(src, lazy=True, level=args.level)
+        img = read_image(src, lazy=True, level=args.level, series=args.series)
         model, why = api.default_model(
             img.data.shape, img.without_channels().axes, img.channel_axis
         )
@@ -249,6 +260,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                     **forwarded(
                         args,
                         "level",
+                        "series",
                         "block_size",
                         "resume",
                         "overwrite",

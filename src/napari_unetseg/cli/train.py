@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._base import CLIError, ProgressBar, check_inputs, say
+from ._base import CLIError, ProgressBar, add_series_option, check_inputs, say
 
 #: What ``unetseg train --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -55,6 +55,7 @@ def _add_train(sub: Any) -> None:
         metavar="N",
         help="train on channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
+    add_series_option(p)
     p.add_argument("--label-mode", default="sparse", choices=["sparse", "dense"])
     p.add_argument("--steps", type=int, default=None, help="optimizer steps")
     p.add_argument(
@@ -148,7 +149,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     check_inputs(args.image + args.labels)
     model = api.load_model(args.model) if args.model else None
-    images = [_io.read_image(src) for src in args.image]
+    if args.series < 0:
+        raise CLIError(f"--series must be 0 or more, got {args.series}.")
+    images = [_io.read_image(src, series=args.series) for src in args.image]
     if args.channel is not None:
         try:
             images = [img.one_channel(args.channel) for img in images]

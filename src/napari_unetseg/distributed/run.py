@@ -31,7 +31,7 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     two segmentations in one volume)."""
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
     # Settings added later count only when used: stores made before them still resume.
-    extra = {k: spec[k] for k in ("split_touching", "probabilities") if spec[k]}
+    extra = {k: spec[k] for k in ("split_touching", "probabilities", "series") if spec[k]}
     if spec["channel"] is not None:
         extra["channel"] = spec["channel"]
     return {
@@ -103,6 +103,7 @@ def predict_blocks_iter(
     output: str | os.PathLike,
     *,
     level: int = 0,
+    series: int = 0,
     client: Any = None,
     block_size: int | Sequence[int] | None = None,
     halo: int | Sequence[int] | None = None,
@@ -119,8 +120,9 @@ def predict_blocks_iter(
     Parameters
     ----------
     source : path
-        A TIFF / OME-TIFF or OME-Zarr image (``level`` picks the pyramid level). On a
-        cluster every worker opens it by this path.
+        A TIFF / OME-TIFF or OME-Zarr image (``level`` picks the pyramid level,
+        ``series`` the image series of a TIFF that holds several). On a cluster every
+        worker opens it by this path.
     model : ModelBundle, name or path
         As for :func:`napari_unetseg.api.predict`.
     output : path
@@ -176,7 +178,12 @@ def predict_blocks_iter(
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
-    wanted = {"channel": channel, "split_touching": split_touching, "probabilities": probabilities}
+    wanted = {
+        "channel": channel,
+        "series": int(series),
+        "split_touching": split_touching,
+        "probabilities": probabilities,
+    }
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
     # Instance ids need room; class labels do not.
     dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
@@ -320,7 +327,8 @@ def _prepare(
 ) -> _Run:
     """Open the input and the model, plan the blocks, and check what the workers see.
 
-    ``wanted``: the run's ``channel``, ``split_touching`` and ``probabilities``."""
+    ``wanted``: the run's ``channel``, ``series``, ``split_touching`` and
+    ``probabilities``."""
     from .. import api
     from ..batch import SegmentSettings, check_channels, pick_channel
     from ..core.precision import weights_fingerprint
@@ -333,7 +341,12 @@ def _prepare(
     )
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
-    img = image if image is not None else _io.read_image(source, lazy=True, level=level)
+    series = wanted["series"]
+    img = (
+        image
+        if image is not None
+        else _io.read_image(source, lazy=True, level=level, series=series)
+    )
     channel_note = ""
     if channel is not None:
         img, note = pick_channel(img, int(channel))
@@ -350,6 +363,7 @@ def _prepare(
         "source": source,
         "level": int(level),
         "channel": None if channel is None else int(channel),
+        "series": series,
         "channel_axis": img.channel_axis,
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
         "object_size": size,
@@ -383,7 +397,7 @@ def _prepare(
             folders.append(os.path.dirname(spec["probabilities"]) or ".")
         check_visible(client, [source, *folders])
     used = SegmentSettings(
-        model=bundle.name, channel=channel, split_touching=split, **opts
+        model=bundle.name, channel=channel, series=series, split_touching=split, **opts
     ).to_dict()
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(

@@ -41,15 +41,15 @@ def _worker_model(payload: tuple[str, dict[str, Any]]) -> tuple[Any, Any]:
         return _MODELS[key]
 
 
-def _source(path: str, level: int, channel: int | None = None) -> Any:
-    """The input image (lazy; one channel of it when ``channel`` is given), opened once
-    per process and thread."""
+def _source(path: str, level: int, channel: int | None = None, series: int = 0) -> Any:
+    """The input image (lazy; one channel of it when ``channel`` is given; image
+    ``series`` of a TIFF holding several), opened once per process and thread."""
     cache = getattr(_WORKER, "sources", None)
     if cache is None:
         cache = _WORKER.sources = {}
-    key = (path, level, channel)
+    key = (path, level, channel, series)
     if key not in cache:
-        img = _io.read_image(path, lazy=True, level=level)
+        img = _io.read_image(path, lazy=True, level=level, series=series)
         cache[key] = (img if channel is None else img.one_channel(channel)).data
     return cache[key]
 
@@ -89,7 +89,11 @@ def _predict_block_here(
     if threads:
         torch.set_num_threads(int(threads))
     bundle, raw = models if models is not None else _worker_model(payload)
-    data = image if image is not None else _source(spec["source"], spec["level"], spec["channel"])
+    data = (
+        image
+        if image is not None
+        else _source(spec["source"], spec["level"], spec["channel"], spec["series"])
+    )
     layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
     view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
     if math.prod(view.shape) * np.dtype(view.dtype).itemsize <= PREFETCH_BYTES:

@@ -327,12 +327,14 @@ class FinetuneWidget(ui.DockWidget):
             lab = Path(files.layer(labels, req.labels))
             options = {f: getattr(req, f) for f in _COMMAND_FIELDS}
             store = files.store(image)  # an OME-Zarr store is named, not copied
+            named, series = (store[0], 0) if store else files.image(image)
             return train_command(
-                store[0] if store else files.layer(image),
+                named,
                 lab,
                 lab.with_name("trained-by-command.pt"),
                 model=model,
                 channel=store[1] if store else None,
+                series=series,
                 **options,
             )
 
