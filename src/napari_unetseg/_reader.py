@@ -121,7 +121,12 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
             meta = {
                 "name": f"{img.name} [{name}]",
                 "scale": flat.scale,
-                "metadata": {"axes": flat.axes, "units": flat.units},
+                # where the labels live: a command names them instead of a copy
+                "metadata": {
+                    "axes": flat.axes,
+                    "units": flat.units,
+                    "zarr_labels": os.path.join(os.path.abspath(p), "labels", name),
+                },
             }
             if img.translate is not None:
                 meta["translate"] = flat.translate

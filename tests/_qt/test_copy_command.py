@@ -187,3 +187,48 @@ def test_finetune_command_names_another_series_of_a_tiff(tmp_path, command_of):
     assert argv[argv.index("--series") + 1] == "1"
     assert f"api.read_image({str(src.resolve())!r}, series=1)" in rep.python
     assert _trained_by(rep).history["steps"] == 2
+
+
+def test_validate_command_names_ome_zarr_labels(qtbot, make_napari_viewer, tmp_path, capsys):
+    # labels read from an OME-Zarr store are named there (IMAGE.ome.zarr/labels/NAME),
+    # not copied into TIFFs; a layer no longer what the store holds is saved
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image, write_labels
+
+    truth = np.zeros((40, 48), np.uint8)
+    truth[5:18, 6:20] = 1
+    pred = truth.copy()
+    pred[5:18, 6:9] = 0
+    store = tmp_path / "cells.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(np.zeros(truth.shape, np.float32), group, axes="yx", fmt=FormatV04(),
+                scale_factors=())  # fmt: skip
+    for name, data in (("truth", truth), ("pred", pred)):
+        write_labels(data, group, name=name, axes="yx", fmt=FormatV04(), scale_factors=())
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-unetseg")
+    by_name = {layer.name: layer for layer in layers}
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(by_name["cells [pred]"])
+    widget.gt_combo.set_layer(by_name["cells [truth]"])
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+    rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+    argv = rep.argv
+    assert argv[argv.index("--prediction") + 1] == str(store.resolve() / "labels" / "pred")
+    assert argv[argv.index("--ground-truth") + 1] == str(store.resolve() / "labels" / "truth")
+    assert not (tmp_path / "saved").exists()  # nothing copied
+    assert cli.main([*argv[1:], "--json"]) == 0
+    from_cli = json.loads(capsys.readouterr().out)
+    assert from_cli["summary"] == widget.result.to_json_dict()["summary"]
+    # labels changed in napari (painted since): no longer what the store holds, saved
+    edited = viewer.add_labels(
+        pred * 0, name="edited", metadata=dict(by_name["cells [pred]"].metadata)
+    )
+    widget.pred_combo.set_layer(edited)
+    argv = widget.copy_command(folder=str(tmp_path / "saved")).reproduction.argv
+    assert argv[argv.index("--prediction") + 1] == str(tmp_path / "saved" / "edited.tif")
+    edited.data = pred.copy()  # the same values again: the store is named
+    argv = widget.copy_command(folder=str(tmp_path / "other")).reproduction.argv
+    assert argv[argv.index("--prediction") + 1] == str(store.resolve() / "labels" / "pred")

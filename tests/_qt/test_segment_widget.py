@@ -494,6 +494,9 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     np.testing.assert_array_equal(
         np.asarray(out), api.predict(data, tiny_model_2d, object_size=None)
     )
+    # where they live, for the commands that name them (Validate's)
+    where = viewer.layers["big [unet]"].metadata["zarr_labels"]
+    assert where == str(store / "labels" / api.load_model(tiny_model_2d).name)
     # planes of a whole slide's size: shown as levels, the store's and halvings of them
     monkeypatch.setattr(segment_job, "PYRAMID_PLANE_PIXELS", 50 * 50)
     monkeypatch.setattr(segment_job, "PYRAMID_TOP_EDGE", 48)
@@ -501,6 +504,11 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     shown = viewer.layers["big [unet]"]
     assert shown.multiscale and [lv.shape for lv in shown.data] == [(3, 80, 96), (3, 40, 48)]
     np.testing.assert_array_equal(np.asarray(shown.data[0]), np.asarray(out))
+    # segmented in memory again: the layer no longer says it lives in the store
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1 << 40)
+    widget.plane_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert "zarr_labels" not in viewer.layers["big [unet]"].metadata
 
 
 def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(

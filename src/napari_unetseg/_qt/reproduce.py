@@ -75,14 +75,15 @@ class SessionFiles:
         return self._folder
 
     def layer(self, layer: Layer, data: Any = None) -> str:
-        """A TIFF holding the layer's data (or ``data``, e.g. a snapshot of painted
-        labels), with the layer's pixel size; saved when no file holds it already."""
+        """A file holding the layer's data (or ``data``, e.g. a snapshot of painted
+        labels): the TIFF it was opened from, the OME-Zarr labels it was read from or
+        written to, or a TIFF saved with the layer's pixel size when none holds it."""
         from .. import _io
 
         data = layer_data(layer) if data is None else data
-        source = _source_tiff(layer)
-        if source is not None and _same_data(layer, data, source):
-            return str(source.resolve())
+        for source in (_zarr_labels(layer), _source_tiff(layer)):
+            if source is not None and _same_data(layer, data, source):
+                return str(source.resolve())
         path = self.folder() / f"{_safe(layer.name)}.tif"
         meta = layer.metadata or {}
         axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
@@ -162,6 +163,15 @@ def _source_tiff(layer: Layer) -> Path | None:
     if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
         return Path(source)
     return None
+
+
+def _zarr_labels(layer: Layer) -> Path | None:
+    """The OME-Zarr labels (``IMAGE.ome.zarr/labels/NAME`` or a labels store) a Labels
+    layer was read from or written to (None: none, or no longer there)."""
+    path = (layer.metadata or {}).get("zarr_labels")
+    if layer.__class__.__name__ != "Labels" or not path or not Path(path).is_dir():
+        return None
+    return Path(path)
 
 
 def _same_data(layer: Layer, data: Any, path: Path, series: int = 0) -> bool:

@@ -62,6 +62,8 @@ class SegmentResult:
     stats: dict[str, Any] = field(default_factory=dict)
     # the model's name of each label value (0 = background); None for object instances
     class_names: list[str] | None = None
+    # the OME-Zarr labels the result was written to (None: in memory only)
+    stored: str | None = None
 
 
 def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
@@ -188,7 +190,9 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     if req.split:
         summary += f" {stats['objects']:,} objects, touching ones split apart."
     names = None if req.split else list(bundle.class_names)
-    return SegmentResult(labels, summary=summary, stats=stats, class_names=names)
+    return SegmentResult(
+        labels, summary=summary, stats=stats, class_names=names, stored=str(done.output)
+    )
 
 
 def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:

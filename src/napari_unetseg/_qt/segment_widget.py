@@ -419,7 +419,10 @@ class SegmentWidget(ui.DockWidget):
         # on the NIfTI image's affine when the image is one.
         affine = layer.metadata.get("nifti_affine")
         on = {} if affine is None else {"nifti_affine": affine}
-        labels_layer.metadata = {**labels_layer.metadata, "unetseg": provenance, **on}
+        if result.stored:  # where they live: a command names them instead of a copy
+            on["zarr_labels"] = result.stored
+        kept_meta = {k: v for k, v in labels_layer.metadata.items() if k != "zarr_labels"}
+        labels_layer.metadata = {**kept_meta, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" (plane {result.plane})"
         # With the result: a hint when the model was unsure of what it marked.

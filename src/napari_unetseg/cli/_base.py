@@ -32,9 +32,12 @@ def add_series_option(parser: argparse.ArgumentParser) -> None:
 
 def check_inputs(paths: Iterable[str]) -> None:
     """Fail before any work when an input file is missing (one line naming it)."""
+    from .._io import is_zarr_path
+
     for src in paths:
         path = Path(src)
-        store = path.is_dir() and path.suffix.lower() == ".zarr"  # an OME-Zarr image
+        # an OME-Zarr image, or a folder inside one (labels/NAME, a bioformats2raw series)
+        store = path.is_dir() and is_zarr_path(path)
         if not (path.is_file() or store):
             raise CLIError(f"Input file {src!r} does not exist.")
 
