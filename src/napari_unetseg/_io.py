@@ -256,27 +256,12 @@ def read_image(
     ValueError
         If it is not a TIFF file that can be read (one sentence, with the reason).
     """
-    one_image = (*NIFTI_SUFFIXES, *PLAIN_SUFFIXES)
-    if series and (is_zarr_path(path) or str(path).lower().endswith(one_image)):
-        where = (
-            "; a bioformats2raw store's series N is its folder STORE/N"
-            if is_zarr_path(path)
-            else ""
-        )
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a TIFF of several image series: series {series} "
-            f"does not exist{where}."
-        )
+    _check_one_image(path, level, series)
     if is_zarr_path(path):
         from ._zarr import read_ome_zarr
 
         return read_ome_zarr(path, level=level)
     path = Path(path)
-    one_level = path.name.lower().endswith(one_image)
-    if one_level and level != 0:
-        raise ValueError(
-            f"{str(path)!r} is an image with one level; --level {level} does not exist."
-        )
     if path.name.lower().endswith(NIFTI_SUFFIXES):
         from ._nifti import read_nifti
 
@@ -454,6 +439,23 @@ def _reading(path: Path) -> Iterator[None]:
         raise
     except Exception as exc:
         raise _not_readable(path, exc) from exc
+
+
+def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
+    """Refuse, in one sentence, a ``series`` of a file that holds one image (an OME-Zarr
+    store, NIfTI, PNG...) and a ``level`` of one that has no pyramid (NIfTI, PNG...)."""
+    name = os.fspath(path).lower()
+    one_image = name.endswith((*NIFTI_SUFFIXES, *PLAIN_SUFFIXES))
+    if series and (is_zarr_path(path) or one_image):
+        where = "; a bioformats2raw store's series N is its folder STORE/N"
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a TIFF of several image series: series {series} "
+            f"does not exist{where if is_zarr_path(path) else ''}."
+        )
+    if one_image and level != 0:
+        raise ValueError(
+            f"{str(Path(path))!r} is an image with one level; --level {level} does not exist."
+        )
 
 
 def _image_series(tif: Any, path: Path, index: int = 0) -> Any:

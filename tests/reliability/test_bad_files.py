@@ -140,6 +140,55 @@ def test_damaged_plain_image_cli(capsys, tmp_path, existing, name, content):
     assert_untouched(before)
 
 
+@pytest.mark.parametrize(
+    "source, series, said",
+    [
+        pytest.param(
+            src,
+            n,
+            said,
+            marks=case(
+                f"files/series-{w}",
+                "CLI",
+                f"`predict --series {n}` on {d}, output file already there",
+                f"refused: {e}; output unchanged",
+            ),
+        )
+        for src, n, said, w, d, e in [
+            (
+                "positions.ome.tif",
+                "5",
+                "holds image series 0 to 1; series 5 does not exist",
+                "missing",
+                "a TIFF of two image series",
+                "names the series the file holds",
+            ),
+            (
+                "plane.png",
+                "1",
+                "not a TIFF of several image series",
+                "of-one-image",
+                "a PNG",
+                "not a TIFF of several image series",
+            ),
+        ]
+    ],
+)
+def test_missing_image_series_cli(capsys, tmp_path, existing, source, series, said):
+    import imageio.v3 as iio
+
+    src = tmp_path / source
+    if source.endswith(".png"):
+        iio.imwrite(src, np.zeros((16, 16), np.uint8))
+    else:
+        with tifffile.TiffWriter(src) as tif:
+            for _ in range(2):
+                tif.write(np.zeros((16, 16), np.uint8), metadata={"axes": "YX"})
+    before = snapshot(existing)
+    assert_cli_refused(capsys, "predict", src, "--series", series, "-o", existing, match=said)
+    assert_untouched(before)
+
+
 @case("files/missing-input", "CLI", "`predict` on a file that does not exist", "refused")
 def test_missing_input(capsys, tmp_path, existing):
     before = snapshot(existing)

@@ -178,12 +178,8 @@ def predict_blocks_iter(
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
-    wanted = {
-        "channel": channel,
-        "series": int(series),
-        "split_touching": split_touching,
-        "probabilities": probabilities,
-    }
+    wanted = {"channel": channel, "series": int(series), "split_touching": split_touching}
+    wanted["probabilities"] = probabilities
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
     # Instance ids need room; class labels do not.
     dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
@@ -210,13 +206,7 @@ def predict_blocks_iter(
     objects = None
     if run.spec["split_touching"]:
         objects = yield from _split(store, run, client)
-    yield from _pyramid(store, client, run.target, total)
-    store.finish(
-        name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
-    )
-    if maps is not None:
-        yield from _pyramid(maps, client, maps.path, total)
-        maps.finish(name="probabilities")
+    yield from _finish_stores(run, store, maps, client, total)
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
     if objects is not None:
@@ -224,6 +214,19 @@ def predict_blocks_iter(
     if maps is not None:
         stats["probabilities"] = maps.path
     return BlocksResult(run.target, stats)
+
+
+def _finish_stores(
+    run: _Run, store: LabelsStore, maps: LabelsStore | None, client: Any, total: int
+) -> Generator[BlockProgress, None, None]:
+    """The pyramids of the labels (and probability maps), and their metadata."""
+    yield from _pyramid(store, client, run.target, total)
+    store.finish(
+        name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
+    )
+    if maps is not None:
+        yield from _pyramid(maps, client, maps.path, total)
+        maps.finish(name="probabilities")
 
 
 def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgress, None, int]:
