@@ -39,16 +39,32 @@ def test_label_counts_counts_pixels_per_value():
     assert label_counts(np.ones((2, 2), bool)) == {1: 4}
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 97])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, bool])
-def test_label_counts_equal_numpys_for_sparse_and_dense_labels(dtype):
-    # only painted pixels are counted one by one (0.7 s a stroke on a 20,000 x 20,000
-    # layer instead of 7 s); the counts are numpy's all the same
+def test_label_counts_equal_numpys_for_sparse_and_dense_labels(dtype, chunk, monkeypatch):
+    # counted a chunk at a time, only painted pixels one by one (0.02 s a stroke on a
+    # 20,000 x 20,000 layer instead of 7 s); the counts are numpy's all the same, in order
+    from napari_unetseg.core.training import labels
+
+    monkeypatch.setattr(labels, "COUNT_CHUNK", chunk)  # 97: many chunks, most empty
     rng = np.random.default_rng(3)
     for painted in (0.0, 0.001, 0.5, 1.0):
         data = (rng.random((60, 70)) < painted) * rng.integers(1, 4, (60, 70))
         data = data.astype(dtype)
         values, counts = np.unique(data, return_counts=True)
-        assert label_counts(data) == {int(v): int(n) for v, n in zip(values, counts)}
+        expected = {int(v): int(n) for v, n in zip(values, counts)}
+        assert list(label_counts(data).items()) == list(expected.items())
+    # a non-contiguous view (a plane of a stack), and huge ids in some chunks only
+    stack = np.zeros((3, 60, 70), np.uint32)
+    stack[1, 5:9, 3:40] = 2
+    stack[1, 50, 60] = np.iinfo(np.uint32).max
+    stack[1, 30:32, :] = 5
+    plane = stack[1, :, ::2]
+    values, counts = np.unique(plane, return_counts=True)
+    assert label_counts(plane) == {int(v): int(n) for v, n in zip(values, counts)}
+    negative = np.zeros((60, 70), np.int16)
+    negative[59, 69] = -1  # in the last chunk only
+    assert label_counts(negative) is None
 
 
 def test_label_counts_skips_what_it_cannot_count_cheaply():

@@ -34,6 +34,8 @@ MAX_SCRIBBLE_CLASSES = 64
 MAX_COORDS_PER_CLASS = 200_000
 #: Largest label value :func:`label_counts` counts with a bincount (beyond: np.unique).
 _MAX_BINCOUNT = 1 << 16
+#: Pixels :func:`label_counts` reads at once (a chunk without painted pixels is skipped).
+COUNT_CHUNK = 1 << 20
 
 
 # -- images and labels -----------------------------------------------------------------------
@@ -348,29 +350,44 @@ def label_counts(data: Any) -> dict[int, int] | None:
     Returns
     -------
     dict of int to int or None
-        ``{value: pixels}`` for the values present (empty for an empty array); None for
-        arrays too costly to count on every stroke (not a numpy array: lazy, on disk) and
-        for non-integer or negative labels (the engine explains those when training
-        starts).
+        ``{value: pixels}`` for the values present, in increasing order (empty for an
+        empty array); None for arrays too costly to count on every stroke (not a numpy
+        array: lazy, on disk) and for non-integer or negative labels (the engine explains
+        those when training starts).
     """
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "biu":
         return None
     flat = data.ravel()
     if not flat.size:
         return {}
-    # Only the painted pixels are counted one by one: scribbles cover little of a large
-    # layer (a 20,000 x 20,000 one: 0.7 s a stroke instead of 7 s, and no 3 GB of int64).
-    painted = flat[np.flatnonzero(flat)]
-    zeros = flat.size - painted.size
-    if data.dtype.kind == "i" and painted.size and painted.min() < 0:
-        return None
-    if painted.size and int(painted.max()) > max(_MAX_BINCOUNT, painted.size):
-        # A few huge label ids: a bincount would allocate 8 bytes per possible value.
-        values, counts = np.unique(painted, return_counts=True)
-        found = {int(v): int(n) for v, n in zip(values, counts, strict=True)}
-    else:
-        found = {int(v): int(n) for v, n in enumerate(np.bincount(painted)) if n}
-    return {0: zeros, **found} if zeros else found
+    # Counted a chunk at a time, and only the painted pixels one by one: scribbles cover
+    # little of a large layer, and most chunks hold none (a 20,000 x 20,000 layer with two
+    # strokes: 0.02 s a stroke, against 0.7 s for its painted pixels at once and 7 s for
+    # all its pixels).
+    binned = np.zeros(0, np.int64)
+    found: dict[int, int] = {}
+    for start in range(0, flat.size, COUNT_CHUNK):
+        part = flat[start : start + COUNT_CHUNK]
+        if not part.any():
+            continue
+        painted = part[part != 0]
+        if data.dtype.kind == "i" and painted.min() < 0:
+            return None
+        if int(painted.max()) > max(_MAX_BINCOUNT, painted.size):
+            # A few huge label ids: a bincount would allocate 8 bytes per possible value.
+            values, counts = np.unique(painted, return_counts=True)
+            for v, n in zip(values.tolist(), counts.tolist(), strict=True):
+                found[v] = found.get(v, 0) + n
+            continue
+        counts = np.bincount(painted)
+        if counts.size > binned.size:
+            binned = np.concatenate([binned, np.zeros(counts.size - binned.size, np.int64)])
+        binned[: counts.size] += counts
+    for v in np.flatnonzero(binned).tolist():
+        found[v] = found.get(v, 0) + int(binned[v])
+    zeros = flat.size - sum(found.values())
+    ordered = {v: found[v] for v in sorted(found)}
+    return {0: zeros, **ordered} if zeros else ordered
 
 
 def problem_with(counts: dict[int, int] | None, mode: str, layer_name: str) -> str | None:
