@@ -293,3 +293,40 @@ def test_predict_another_series_of_a_multi_position_tiff(tmp_path, capsys) -> No
     assert "not a TIFF of several image series: series 1 does not exist" in (
         capsys.readouterr().err
     )
+
+
+def test_predict_every_series_of_multi_position_tiffs(tmp_path, capsys) -> None:
+    import tifffile
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    shapes = [(40, 48), (32, 40), (24, 56)]
+    with tifffile.TiffWriter(tmp_path / "three.ome.tif") as tif:
+        for k, shape in enumerate(shapes):
+            image = synthetic_nuclei(shape, seed=k)[0].astype(np.float32)
+            tif.write(image, metadata={"axes": "YX"})
+    _io.write_image(tmp_path / "one.tif", synthetic_nuclei((36, 36), seed=5)[0])
+    out = tmp_path / "out"
+    argv = ["predict", str(tmp_path), "--series", "all", "-o", str(out), "--object-size", "off"]
+    assert cli.main(argv) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "one_labels.tif",
+        "three_labels.tif",
+        "three_series1_labels.tif",
+        "three_series2_labels.tif",
+    ]
+    for k, shape in enumerate(shapes):
+        name = "three_labels.tif" if k == 0 else f"three_series{k}_labels.tif"
+        labels = _io.read_image(out / name)
+        assert labels.data.shape == shape and labels.provenance["settings"]["series"] == k
+    err = capsys.readouterr().err
+    assert "image series; the first" not in err  # each series is read: no such warning
+    # one output file for several series, or an OME-Zarr output: refused in one sentence
+    for output, said in (
+        ("x.tif", "--output must be a folder, not"),
+        ("x.ome.zarr", "give one series (--series N)"),
+    ):
+        argv = ["predict", str(tmp_path / "three.ome.tif"), "--series", "all", "-o", output]
+        assert cli.main(argv) == 1
+        assert said in capsys.readouterr().err

@@ -19,14 +19,27 @@ def forwarded(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
-def add_series_option(parser: argparse.ArgumentParser) -> None:
-    """``--series N``: the image series of TIFFs that hold several (``predict``, ``train``)."""
+def add_series_option(parser: argparse.ArgumentParser, every: bool = False) -> None:
+    """``--series N``: the image series of TIFFs that hold several (``predict``, ``train``);
+    with ``every``, ``--series all`` too (each series of each file)."""
+
+    def series(text: str) -> int | str:
+        if every and text.strip().lower() == "all":
+            return "all"
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a series number{' or all' if every else ''}, got {text!r}"
+            ) from None
+
     parser.add_argument(
         "--series",
-        type=int,
+        type=series,
         default=0,
-        metavar="N",
-        help="image series N (from 0) of TIFFs that hold several, e.g. multi-position OME-TIFFs",
+        metavar="N|all" if every else "N",
+        help="image series N (from 0) of TIFFs that hold several, e.g. multi-position OME-TIFFs"
+        + ("; all: every series, each to <name>_series<N>_labels.tif" if every else ""),
     )
 
 
