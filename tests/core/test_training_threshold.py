@@ -302,6 +302,14 @@ def test_a_run_on_an_image_beyond_the_budget_matches_its_threshold_on_windows(mo
     labels = np.where(x < 0.55, 1, 2).astype(np.uint8)  # a teacher's dense picture
     trainer = _trainer(time_limit=100.0, match_labels=True, model=None, spatial_dims=2)
     assert threshold.prediction_voxels(trainer.pairs) == 2 * 96 * 96  # small: whole
+    assert trainer.match_windows is None and trainer.match_voxels == 2 * 96 * 96
+    monkeypatch.setattr(threshold, "MATCH_VOXELS", 64 * 64)
+    trainer = _trainer(time_limit=100.0, match_labels=True, model=None, spatial_dims=2)
+    # the windows are drawn before training, and the time kept for them is theirs
+    assert trainer.match_windows and trainer.match_voxels == 2 * sum(
+        w.voxels for w in trainer.match_windows
+    )
+    monkeypatch.setattr(threshold, "MATCH_VOXELS", 4 * 64 * 64)
     records = []
     kwargs = dict(label_mode="sparse", steps=4, batch_size=2, patch_size=32, seed=0,
                   model_config={"depth": 2, "base_channels": 4}, spatial_dims=2)  # fmt: skip

@@ -222,12 +222,27 @@ def _whole(pairs: list[Any], n_classes: int) -> bool:
     return voxels <= MATCH_VOXELS and voxels * _maps(n_classes) <= MAX_MATCH_MAPS
 
 
-def prediction_voxels(pairs: list[Any], n_classes: int = 2) -> int:
+def prediction_voxels(
+    pairs: list[Any], n_classes: int = 2, windows: list[Any] | None = None
+) -> int:
     """About how many voxels :func:`match_threshold` feeds the network (tiles overlap:
-    twice the images' or windows'); 0 when nothing is matched."""
+    twice the images', or the ``windows``' of :func:`match_plan`); 0 when nothing is
+    matched."""
     if n_classes < 2:
         return 0
+    if windows is not None:
+        return 2 * sum(w.voxels for w in windows)
     return 2 * (_voxels(pairs) if _whole(pairs, n_classes) else MATCH_VOXELS)
+
+
+def match_plan(
+    pairs: list[Any], n_classes: int, targets: Callable[[np.ndarray], np.ndarray], seed: int
+) -> list[Any] | None:
+    """What :func:`match_threshold` will predict, decided before training (its time is
+    kept from the budget): None for the whole images, else their windows."""
+    if n_classes < 2 or _whole(pairs, n_classes):
+        return None
+    return match_windows(pairs, targets, seed)
 
 
 @dataclass(frozen=True)
@@ -313,6 +328,7 @@ def _predicted(
     device: torch.device,
     batch: int,
     seed: int,
+    windows: list[Any] | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(probabilities, targets) of the training images, whole or window by window."""
     several = bundle.n_classes > 2
@@ -336,7 +352,7 @@ def _predicted(
         for pair in pairs:
             yield run(pair.image, pair.layout.channel_axis, None), targets(np.asarray(pair.labels))
         return
-    for w in match_windows(pairs, targets, seed):
+    for w in match_windows(pairs, targets, seed) if windows is None else windows:
         pair = pairs[w.pair]
         window = np.asarray(pair.image[w.image])
         probabilities = run(window, w.channel_axis, pair.normalizer)
@@ -352,13 +368,15 @@ def match_threshold(
     device: torch.device,
     batch: int,
     seed: int = 0,
+    windows: list[Any] | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
     """Predict the training images (or windows of them), fold the best threshold (two
     classes) or class biases (several) into ``bundle``'s network.
 
     ``pairs`` are the run's training pairs (image, labels, layout, normalizer) and
     ``targets`` maps their raw labels to class targets (0 = background, 1, 2, ... =
-    object classes, -1 = unlabeled); ``seed`` draws the windows of large images.
+    object classes, -1 = unlabeled); ``seed`` draws the windows of large images, unless
+    ``windows`` gives them (:func:`match_plan`'s).
     Returns the record for the model's history (None when nothing was matched) and a
     sentence for the user ("" when there is nothing to say).
     """
@@ -374,7 +392,8 @@ def match_threshold(
         else _Agreement()
     )
     matched = 0
-    for probabilities, target in _predicted(bundle, pairs, targets, device, batch, seed):
+    predicted = _predicted(bundle, pairs, targets, device, batch, seed, windows)
+    for probabilities, target in predicted:
         agreement.add(probabilities, target)
         matched += int(np.prod(np.shape(target)))
     if not matched:

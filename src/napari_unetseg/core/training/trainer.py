@@ -49,7 +49,7 @@ from .losses import dice_from_counts, hard_dice_counts
 from .options import NEW_MODEL, TrainOptions, _patch_and_batch
 from .prior import StartModel
 from .sampling import MAX_VAL_PATCHES, _Sampler
-from .threshold import folded_anything, match_threshold, prediction_voxels
+from .threshold import folded_anything, match_plan, match_threshold, prediction_voxels
 from .validation import _split_validation
 
 #: A run stops with an error after this many optimizer steps in a row whose gradients
@@ -260,8 +260,15 @@ class Trainer:
         # voxels predicted after the last step: the threshold's prediction of the training
         # images (the mean's batch-norm batches come on top: _tail_voxels), and what a
         # forward pass costs, measured by each validation (_validate)
+        k = self.class_map.n_classes
+        # the windows of a large image are drawn now: their time is kept from the budget
+        self.match_windows = (
+            match_plan(self.pairs, k, self.class_map.targets, int(o.seed))
+            if o.match_labels
+            else None
+        )
         self.match_voxels = (
-            prediction_voxels(self.pairs, self.class_map.n_classes) if o.match_labels else 0
+            prediction_voxels(self.pairs, k, self.match_windows) if o.match_labels else 0
         )
         self.forward_s_per_voxel: float | None = None
         self.validate_s = 0.0
@@ -590,6 +597,7 @@ class Trainer:
             self.device,
             self.batch,
             seed=int(self.options.seed),
+            windows=self.match_windows,
         )
         return message
 
