@@ -322,9 +322,18 @@ def test_predict_every_series_of_multi_position_tiffs(tmp_path, capsys) -> None:
         assert labels.data.shape == shape and labels.provenance["settings"]["series"] == k
     err = capsys.readouterr().err
     assert "image series; the first" not in err  # each series is read: no such warning
+    assert "image series 2 segmented." in err
+    # on a cluster: one task per series of each file, the same labels
+    again = tmp_path / "again"
+    assert cli.main([*argv[:5], str(again), *argv[6:], "--workers", "1"]) == 0
+    for name in written:
+        np.testing.assert_array_equal(
+            _io.read_image(again / name).data, _io.read_image(out / name).data
+        )
+    capsys.readouterr()
     # one output file for several series, or an OME-Zarr output: refused in one sentence
     for output, said in (
-        ("x.tif", "--output must be a folder, not"),
+        ("x.tif", "the output must be a folder, not"),
         ("x.ome.zarr", "give one series (--series N)"),
     ):
         argv = ["predict", str(tmp_path / "three.ome.tif"), "--series", "all", "-o", output]

@@ -28,10 +28,11 @@ import io
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,6 +44,7 @@ __all__ = [
     "BatchProgress",
     "BatchReport",
     "FileResult",
+    "Planned",
     "SegmentSettings",
     "plan_batch",
     "segment_files",
@@ -83,8 +85,9 @@ class SegmentSettings:
     tta: bool = False
     #: Segment this channel alone of a multi-channel image (a nuclear stain among others)
     channel: int | None = None
-    #: The image series of a TIFF that holds several (a multi-position OME-TIFF)
-    series: int = 0
+    #: The image series of a TIFF that holds several (a multi-position OME-TIFF), or
+    #: "all": every series of every file (:func:`plan_batch`)
+    series: int | str = 0
 
     def __post_init__(self) -> None:
         # "14" from a command line and 14.0 from the widget are the same setting.
@@ -126,6 +129,8 @@ class SegmentSettings:
                 raise ValueError(f"{name} must be at least 1, got {value!r}.")
         for name in ("channel", "series"):
             value = getattr(self, name)
+            if name == "series" and value == "all":
+                continue
             if value is not None and int(value) < 0:
                 raise ValueError(f"{name} must be 0 or more, got {value!r}.")
         autocast_dtype(resolve_device(self.device), self.precision)
@@ -178,10 +183,16 @@ class FileResult:
     model: str | None = None
     notes: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    series: int = 0  # the image series of the file
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def name(self) -> str:
+        """The file's name, and its image series when not the first."""
+        return Path(self.input).name + (f" [series {self.series}]" if self.series else "")
 
 
 @dataclass
@@ -190,7 +201,7 @@ class BatchReport:
 
     results: list[FileResult]
 
-    COLUMNS = ("file", "objects", "foreground_percent", "seconds", "output", "error")
+    COLUMNS = ("file", "series", "objects", "foreground_percent", "seconds", "output", "error")
 
     @property
     def failed(self) -> list[FileResult]:
@@ -205,6 +216,7 @@ class BatchReport:
         return [
             {
                 "file": r.input,
+                "series": r.series,
                 "objects": r.objects,
                 "foreground_percent": None if r.foreground is None else round(r.foreground, 3),
                 "seconds": round(r.seconds, 3),
@@ -230,7 +242,8 @@ class BatchReport:
 
     def summary(self) -> str:
         n, bad = len(self.results), len(self.failed)
-        done = f"Segmented {n - bad} of {n} file{'s' * (n != 1)}"
+        unit = "image" if any(r.series for r in self.results) else "file"  # series apart
+        done = f"Segmented {n - bad} of {n} {unit}{'s' * (n != 1)}"
         return f"{done}; {bad} failed." if bad else f"{done}."
 
 
@@ -315,9 +328,10 @@ def plan_batch(
     *,
     overwrite: bool = False,
     probabilities: str | os.PathLike | None = None,
-    series: int = 0,
-) -> list[tuple[Path, Path, Path | None]]:
-    """Check a batch before any work; returns ``(image, labels, probabilities)`` paths.
+    series: int | str = 0,
+) -> list[Planned]:
+    """Check a batch before any work; returns ``(image, labels, probabilities, series)``
+    for each image (:class:`Planned`).
 
     Parameters
     ----------
@@ -330,21 +344,62 @@ def plan_batch(
         Allow replacing result files that already exist (never an input image).
     probabilities : path, optional
         Also write probability maps into this folder (with one image: or this TIFF).
-    series : int
-        The image series segmented in TIFFs holding several (named in the outputs).
+    series : int or "all"
+        The image series segmented in TIFFs holding several (named in the outputs:
+        ``<name>_series<N>_labels.tif``); "all": every series of each file, one entry
+        each (the TIFFs' headers are read).
 
     Raises
     ------
     BatchError
         One sentence saying why the batch cannot run; nothing has been written.
     """
-    images = list_images(inputs)
-    labels = output_paths(images, output, series=series)
-    probs: list[Path | None] = [None] * len(images)
+    files = list_images(inputs)
+    one_file = output_paths(files, output)[0] == Path(output or "")  # several inputs: refused
+    if series == "all":
+        entries = [(path, k) for path in files for k in range(_series_in(path))]
+        if len(entries) > len(files) and one_file:
+            raise BatchError(
+                "Every image series is written to a file of its own: the output must be a "
+                f"folder, not {os.fspath(output)!r}."
+            )
+    else:
+        entries = [(path, int(series)) for path in files]
+    images = [path for path, _ in entries]
+    labels = [output_paths([path], output, series=k)[0] for path, k in entries]
+    probs: list[Path | None] = [None] * len(entries)
     if probabilities is not None:
-        probs = list(output_paths(images, probabilities, PROBABILITIES_SUFFIX, series))
+        probs = [
+            output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries
+        ]
     _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
-    return list(zip(images, labels, probs, strict=True))
+    return [
+        Planned(path, lab, prob, k)
+        for (path, k), lab, prob in zip(entries, labels, probs, strict=True)
+    ]
+
+
+class Planned(NamedTuple):
+    """One image of a batch: its file, where its labels (and probabilities) go, and the
+    image series of the file it is."""
+
+    image: Path
+    labels: Path
+    probabilities: Path | None
+    series: int = 0
+
+
+def _series_in(path: Path) -> int:
+    """How many image series a file holds (1 for all but TIFFs; an unreadable TIFF is
+    reported when it is segmented)."""
+    from ._io import tiff_series
+
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        return 1
+    try:
+        return tiff_series(path)
+    except (ValueError, OSError):
+        return 1
 
 
 def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> None:
@@ -419,7 +474,7 @@ def _sentence(exc: BaseException) -> str:
 
 
 def segment_files_iter(
-    plan: Sequence[tuple[Path, Path, Path | None]],
+    plan: Sequence[Planned | tuple[Path, Path, Path | None]],
     settings: SegmentSettings,
     *,
     model: Any = None,
@@ -437,12 +492,21 @@ def segment_files_iter(
         models.get(model if model is not None else settings.model)
     results: list[FileResult] = []
     n = len(plan)
-    for index, (src, dst, pdst) in enumerate(plan):
-        row = FileResult(input=str(src))
+    # files whose other series are segmented too: "the first of several is read" misleads
+    several = {Path(entry[0]) for entry in plan if len(entry) > 3 and entry[3]}
+    for index, entry in enumerate(plan):
+        src, dst, pdst = entry[:3]
+        # the entry's image series (plan_batch's), recorded with the labels it gives
+        series = entry[3] if len(entry) > 3 else settings.series
+        settings = replace(settings, series=0 if series == "all" else int(series))
+        row = FileResult(input=str(src), series=settings.series)
         t0 = time.perf_counter()
         try:
             yield BatchProgress(index, n, src.name)
-            yield from _segment_file(src, dst, pdst, settings, models, model, row, index, n)
+            quiet = Path(src) in several
+            yield from _segment_file(
+                src, dst, pdst, settings, models, model, row, (index, n, quiet)
+            )
         except Exception as exc:  # noqa: BLE001 - one file's failure ends only that file
             row.error, row.output = _sentence(exc), None
         row.seconds = time.perf_counter() - t0
@@ -487,13 +551,20 @@ def _segment_file(
     models: _Models,
     model: Any,
     row: FileResult,
-    index: int,
-    n: int,
+    place: tuple[int, int, bool],
 ) -> Generator[BatchProgress, None, None]:
+    """Segment one file; ``place``: its index, the number of files, and whether the
+    plan holds its other image series too."""
     from . import _io, api
     from .provenance import labels_provenance
 
-    img = _io.read_image(src, series=int(settings.series))
+    index, n, quiet = place
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.filterwarnings("ignore", message=r".* image series; the first")
+        img = _io.read_image(src, series=int(settings.series))
+    if settings.series:
+        row.notes.append(f"image series {settings.series} segmented.")
     if settings.channel is not None:
         img, note = pick_channel(img, int(settings.channel))
         row.notes.append(note)

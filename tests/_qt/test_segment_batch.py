@@ -79,7 +79,9 @@ def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
     assert "c_broken.tif" in dialog.status.text() and "not a readable TIFF" in dialog.status.text()
     csv = dialog.save_csv(tmp_path / "summary.csv")
     lines = csv.read_text().splitlines()
-    assert lines[0].startswith("file,objects,foreground_percent,seconds") and len(lines) == 4
+    assert (
+        lines[0].startswith("file,series,objects,foreground_percent,seconds") and len(lines) == 4
+    )
 
     # The same run from the command line: unetseg predict DIR/*.tif --output OUT/
     settings = widget.settings()
@@ -100,6 +102,36 @@ def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
     stack = _io.read_image(tmp_path / "gui" / "b_stack_labels.tif")
     assert stack.scale == pytest.approx((2.0, 0.4, 0.4)) and stack.data.max() > 1  # split
     assert int(dialog.table.item(1, 1).text()) == len(np.unique(stack.data)) - 1
+
+
+def test_apply_to_folder_segments_every_series_of_multi_position_tiffs(qtbot, segment, tmp_path):
+    import tifffile
+
+    viewer, widget = segment
+    (tmp_path / "in").mkdir()
+    with tifffile.TiffWriter(tmp_path / "in" / "pos.ome.tif") as tif:
+        for k in range(3):
+            tif.write(np.full((32, 40), 10 * k, np.uint8), metadata={"axes": "YX"})
+    dialog = widget.apply_to_folder()
+    dialog.set_inputs(tmp_path / "in")
+    dialog.set_output(tmp_path / "out")
+    dialog.series_check.setChecked(True)
+    _run_batch(qtbot, dialog)
+    assert [dialog.table.item(i, 0).text() for i in range(dialog.table.rowCount())] == [
+        "pos.ome.tif",
+        "pos.ome.tif [series 1]",
+        "pos.ome.tif [series 2]",
+    ]
+    assert "Segmented 3 of 3 images." in dialog.status.text()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "pos_labels.tif",
+        "pos_series1_labels.tif",
+        "pos_series2_labels.tif",
+    ]
+    written = _io.read_image(tmp_path / "out" / "pos_series2_labels.tif")
+    assert written.provenance["settings"]["series"] == 2
+    csv = dialog.save_csv(tmp_path / "summary.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in csv] == ["series", "0", "1", "2"]
 
 
 def test_cancel_between_tiles_keeps_finished_files(qtbot, segment, folder, tmp_path):

@@ -96,10 +96,17 @@ class BatchDialog(QDialog):
             "Allow overwriting existing *_labels files (never an input image)."
         )
 
+        self.series_check = QCheckBox("Every image series of multi-position TIFFs", self)
+        self.series_check.setToolTip(
+            "Segment each image series of a TIFF that holds several (positions, wells) into "
+            "<image>_series<N>_labels.tif; off: the first series of each file."
+        )
+
         form = QFormLayout()
         form.addRow("Images", inputs)
         form.addRow("Labels to", outputs)
         form.addRow("", self.replace_check)
+        form.addRow("", self.series_check)
 
         self.run_button = QPushButton("Run", self)
         self.run_button.setToolTip("Segment the files with the Segment widget's current settings.")
@@ -162,14 +169,20 @@ class BatchDialog(QDialog):
                 raise batch.BatchError("Choose a folder or files to segment first.")
             settings = self._settings()
             settings.check()
-            plan = batch.plan_batch(inputs, output, overwrite=self.replace_check.isChecked())
+            plan = batch.plan_batch(
+                inputs,
+                output,
+                overwrite=self.replace_check.isChecked(),
+                series="all" if self.series_check.isChecked() else 0,
+            )
         except (ValueError, OSError) as exc:
             notify_error(exc)
             self.status.setText(f"Not started: {exc}")
             return None
         self._show_rows([])
         self._ended = False
-        self.status.setText(f"Segmenting {len(plan)} file{'s' * (len(plan) != 1)}...")
+        unit = "image" if any(entry.series for entry in plan) else "file"
+        self.status.setText(f"Segmenting {len(plan)} {unit}{'s' * (len(plan) != 1)}...")
         return self.runner.start(
             batch.segment_files_iter,
             plan,
@@ -231,7 +244,7 @@ class BatchDialog(QDialog):
         fg = "" if row.foreground is None else f"{row.foreground:.1f}"
         result = Path(row.output).name if row.ok else f"failed: {row.error}"
         cells = (
-            Path(row.input).name,
+            row.name,
             "" if row.objects is None else str(row.objects),
             fg,
             f"{row.seconds:.2f}",
@@ -248,7 +261,7 @@ class BatchDialog(QDialog):
         lines = [report.summary()]
         for row in failed:  # the reason names the file when it came from reading it
             name = Path(row.input).name
-            lines.append(row.error if name in (row.error or "") else f"{name}: {row.error}")
+            lines.append(row.error if name in (row.error or "") else f"{row.name}: {row.error}")
         self._finish("\n".join(lines))
 
     def _finish(self, text: str) -> None:

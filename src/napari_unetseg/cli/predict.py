@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -126,34 +125,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .. import api, batch
     from .._io import is_zarr_path
 
-    every = args.series == "all"
     if args.scheduler or args.workers or is_zarr_path(args.output) or args.level:
-        if every:
-            raise CLIError(
-                "--series all writes TIFF labels, one file per series; for an OME-Zarr "
-                "output, a pyramid level or a cluster, give one series (--series N)."
-            )
         return _cmd_predict_blocks(args)
 
-    settings = batch.SegmentSettings.from_dict(
-        {**vars(args), "series": 0 if every else args.series}
-    )
+    settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
-    report = batch.BatchReport([])
-    with _FileBars() as bars, warnings.catch_warnings():
-        if every:  # each series is read: "the first of several is read" would mislead
-            warnings.filterwarnings("ignore", message=r".* image series; the first")
-        for series, images in _by_series(args) if every else [(args.series, args.inputs)]:
-            # Replacing earlier results is what `predict` has always done (atomically).
-            plan = batch.plan_batch(
-                images,
-                args.output,
-                overwrite=True,
-                probabilities=args.probabilities,
-                series=series,
-            )
-            settings.series = series
-            report.results += api.drain(batch.segment_files_iter(plan, settings), bars).results
+    # Replacing earlier results is what `predict` has always done (atomically).
+    plan = batch.plan_batch(
+        args.inputs,
+        args.output,
+        overwrite=True,
+        probabilities=args.probabilities,
+        series=args.series,
+    )
+    with _FileBars() as bars:
+        report = api.drain(batch.segment_files_iter(plan, settings), bars)
     failed = report.failed
     if len(failed) == 1 and len(report.results) == 1:
         raise CLIError(f"{Path(failed[0].input).name}: {failed[0].error}")
@@ -167,38 +153,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"  {row.input}: {row.error}", file=sys.stderr)
         return 1
     return 0
-
-
-def _by_series(args: argparse.Namespace) -> list[tuple[int, list[Path]]]:
-    """``--series all``: for each series number, the input files that hold it (TIFFs of
-    several series; every other file holds series 0 alone)."""
-    from .. import batch
-
-    images = batch.list_images(args.inputs)
-    counts = [_series_in(path) for path in images]
-    out = Path(args.output)
-    if max(counts, default=1) > 1 and out.name.lower().endswith(batch.IMAGE_SUFFIXES):
-        raise CLIError(
-            f"--series all writes one file per series: --output must be a folder, not "
-            f"{args.output!r}."
-        )
-    return [
-        (k, [p for p, n in zip(images, counts, strict=True) if n > k])
-        for k in range(max(counts, default=1))
-    ]
-
-
-def _series_in(path: Path) -> int:
-    """How many image series a file holds (1 for all but TIFFs; an unreadable TIFF is
-    reported when it is segmented)."""
-    from .. import _io
-
-    if not path.name.lower().endswith((".tif", ".tiff")):
-        return 1
-    try:
-        return _io.tiff_series(path)
-    except (ValueError, OSError):
-        return 1
 
 
 def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> int:
@@ -249,6 +203,11 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     ):
         raise CLIError(
             f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}."
+        )
+    if args.series == "all" and (zarr_out or args.level):
+        raise CLIError(
+            "--series all writes TIFF labels, one file per series; for an OME-Zarr output "
+            "or a pyramid level, give one series (--series N)."
         )
     if zarr_out and len(images) > 1:
         raise CLIError(

@@ -11,20 +11,23 @@ from .cluster import check_visible
 from .records import BlockProgress, _result
 
 
-def _segment_one(item: tuple[str, str, str | None], settings: dict[str, Any]) -> dict[str, Any]:
+def _segment_one(
+    item: tuple[str, str, str | None, int], settings: dict[str, Any]
+) -> dict[str, Any]:
     from pathlib import Path
 
     import torch
 
-    from ..batch import SegmentSettings, segment_files_iter
+    from ..batch import Planned, SegmentSettings, segment_files_iter
 
     torch.set_num_threads(1)
-    src, dst, pdst = item
-    plan = [(Path(src), Path(dst), Path(pdst) if pdst else None)]
+    src, dst, pdst, series = item
+    plan = [Planned(Path(src), Path(dst), Path(pdst) if pdst else None, series)]
     report = drain(segment_files_iter(plan, SegmentSettings(**settings)))
     row = report.results[0]
     return {
         "input": row.input,
+        "planned": dst,
         "output": row.output,
         "error": row.error,
         "seconds": row.seconds,
@@ -43,7 +46,10 @@ def segment_files_on_cluster(
 
     paths = [os.path.abspath(os.fspath(p)) for row in plan for p in row[:1]]
     check_visible(client, paths)
-    items = [(str(s), str(d), None if p is None else str(p)) for s, d, p in plan]
+    items = [
+        (str(e[0]), str(e[1]), None if e[2] is None else str(e[2]), e[3] if len(e) > 3 else 0)
+        for e in plan
+    ]
     futures = [client.submit(_segment_one, it, settings.to_dict(), pure=False) for it in items]
     rows = []
     try:
@@ -52,5 +58,5 @@ def segment_files_on_cluster(
             yield BlockProgress(i, len(futures), stage="files")
     finally:
         client.cancel(futures)
-    order = {it[0]: k for k, it in enumerate(items)}
-    return sorted(rows, key=lambda r: order.get(r["input"], 0))
+    order = {it[1]: k for k, it in enumerate(items)}  # the planned outputs: one per image
+    return sorted(rows, key=lambda r: order.get(r["planned"], 0))
