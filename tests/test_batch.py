@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -223,3 +225,35 @@ def test_ome_zarr_output_carries_provenance(tmp_path, folder, model_file, capsys
     capsys.readouterr()
     assert cli.main(["info", str(out)]) == 0
     assert f"model_sha256: {file_sha256(model_file)}" in capsys.readouterr().out
+
+
+def test_every_series_of_a_folder_through_the_api(tmp_path, folder, model_file) -> None:
+    import tifffile
+
+    from napari_unetseg import api
+
+    (folder / "broken.tif").unlink()
+    with tifffile.TiffWriter(folder / "pos.ome.tif") as tif:
+        for k in range(2):
+            tif.write(np.full((24, 20 + 8 * k), k, np.uint8), metadata={"axes": "YX"})
+    plan = batch.plan_batch([folder], tmp_path / "out", series="all")
+    assert [(p.image.name, p.labels.name, p.series) for p in plan] == [
+        ("flat.tif", "flat_labels.tif", 0),
+        ("pos.ome.tif", "pos_labels.tif", 0),
+        ("pos.ome.tif", "pos_series1_labels.tif", 1),
+        ("stack.tif", "stack_labels.tif", 0),
+    ]
+    report = api.segment_files([folder], tmp_path / "out", series="all", model=model_file)
+    assert [(Path(r.input).name, r.series, r.ok) for r in report.results] == [
+        ("flat.tif", 0, True),
+        ("pos.ome.tif", 0, True),
+        ("pos.ome.tif", 1, True),
+        ("stack.tif", 0, True),
+    ]
+    assert report.summary() == "Segmented 4 of 4 images."
+    assert _io.read_image(tmp_path / "out" / "pos_series1_labels.tif").data.shape == (24, 28)
+    with pytest.raises(batch.BatchError, match="the output must be a folder, not"):
+        batch.plan_batch([folder / "pos.ome.tif"], tmp_path / "one.tif", series="all")
+    with pytest.raises(ValueError, match="series must be 0 or more, got -1"):
+        api.segment_files([folder], tmp_path / "x", series=-1, model=model_file)
+    assert not (tmp_path / "x").exists()

@@ -653,5 +653,7 @@ def segment_files(
     """
     from .api import drain
 
-    plan = plan_batch(inputs, output, overwrite=overwrite, series=settings.get("series", 0))
-    return drain(segment_files_iter(plan, SegmentSettings(**settings)))
+    chosen = SegmentSettings(**settings)
+    chosen.check()  # before the plan makes the output folder
+    plan = plan_batch(inputs, output, overwrite=overwrite, series=chosen.series)
+    return drain(segment_files_iter(plan, chosen))
