@@ -320,3 +320,20 @@ def test_a_run_on_an_image_beyond_the_budget_matches_its_threshold_on_windows(mo
     assert 0.05 <= record["threshold"] <= 0.95
     said = " ".join(r.message or "" for r in records)
     assert ("random windows" in said) == (record["threshold"] != 0.5)
+
+
+def test_class_weights_of_uint8_labels_with_unlabelled_pixels():
+    # the forest teacher leaves the blocks without strokes unlabelled (0) when its time
+    # share runs out; on uint8 labels 0 - 1 wrapped to 255 and the class-weight search
+    # ended the run with "cannot reshape array" after all its training
+    from napari_unetseg.api import drain
+    from napari_unetseg.core.training.run import train
+
+    x = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (64, 1))
+    labels = np.select([x < 0.3, x < 0.6], [1, 2], 3).astype(np.uint8)
+    labels[:20] = 0
+    kwargs = dict(label_mode="sparse", steps=4, batch_size=2, patch_size=32, seed=0,
+                  model_config={"depth": 2, "base_channels": 4}, spatial_dims=2)  # fmt: skip
+    model = drain(train(x, labels, match_labels=True, **kwargs))
+    record = model.history["threshold"]
+    assert len(record["class_biases"]) == 3 and 0.0 <= record["label_dice"] <= 1.0

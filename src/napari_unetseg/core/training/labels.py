@@ -158,8 +158,8 @@ class _ClassMap:
         return max(2, self.n_classes)
 
     def targets(self, raw: np.ndarray) -> np.ndarray:
-        if self.mode == "sparse":
-            return raw - 1
+        if self.mode == "sparse":  # signed first: unpainted 0 becomes -1, not 255 (uint8)
+            return np.asarray(raw).astype(np.int64, copy=False) - 1
         return (raw > 0).astype(np.int64) if self.collapse else raw
 
 
