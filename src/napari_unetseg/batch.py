@@ -355,7 +355,8 @@ def plan_batch(
         One sentence saying why the batch cannot run; nothing has been written.
     """
     files = list_images(inputs)
-    one_file = output_paths(files, output)[0] == Path(output or "")  # several inputs: refused
+    # a file as the output: of one input only (output_paths refuses several)
+    one_file = output is not None and output_paths(files, output)[0] == Path(output).expanduser()
     if series == "all":
         entries = [(path, k) for path in files for k in range(_series_in(path))]
         if len(entries) > len(files) and one_file:
