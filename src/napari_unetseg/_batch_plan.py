@@ -1,0 +1,219 @@
+"""Planning a batch (:mod:`napari_unetseg.batch`, which re-exports all of this): the
+images that folders and files name, where each one's labels go, and the checks made
+before any work (one :class:`BatchError` sentence, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+#: File name endings the batch reads.
+IMAGE_SUFFIXES = (".tif", ".tiff")
+#: ``<image name>_labels.tif``: what a batch writes for each image.
+LABELS_SUFFIX = "labels"
+PROBABILITIES_SUFFIX = "probabilities"
+
+
+class BatchError(ValueError):
+    """A batch that cannot start (one sentence; nothing was written)."""
+
+
+# -- planning -----------------------------------------------------------------------------
+def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """The image files named by ``inputs``: files and OME-Zarr stores as given,
+    folders' TIFFs, OME-Zarr stores, NIfTI images and PNG / JPEG / BMP planes (sorted).
+
+    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
+    images to segment and are left out.
+
+    Raises
+    ------
+    BatchError
+        For a missing path, a folder with no image, or no input at all.
+    """
+    from ._io import NIFTI_SUFFIXES, PLAIN_SUFFIXES, image_name, is_zarr_path
+
+    images: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir() and is_zarr_path(path):  # an OME-Zarr store is one image
+            images.append(path)
+        elif path.is_dir():
+            found = [
+                p
+                for p in sorted(path.iterdir())
+                if (p.is_file() or is_zarr_path(p))
+                and p.name.lower().endswith(
+                    IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
+                )
+                and not p.name.startswith(".")
+                and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
+            ]
+            if not found:
+                raise BatchError(
+                    f"The folder {str(path)!r} holds no images to segment (TIFF, OME-Zarr, "
+                    "NIfTI, PNG, JPEG or BMP)."
+                )
+            images.extend(found)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise BatchError(f"Input file {str(path)!r} does not exist.")
+    if not images:
+        raise BatchError("No images to segment were given.")
+    return images
+
+
+def output_paths(
+    images: Sequence[Path],
+    output: str | os.PathLike | None,
+    suffix: str = LABELS_SUFFIX,
+    series: int = 0,
+) -> list[Path]:
+    """``<name>_<suffix>.tif`` beside each image (``output`` None) or in the folder
+    ``output``; with one image, ``output`` may be the TIFF file to write. The labels of a
+    NIfTI image are NIfTI (``<name>_labels.nii.gz``, on the image's affine), as MR and CT
+    viewers overlay them; a ``.nii`` / ``.nii.gz`` output names that file. Image series
+    N > 0 of a TIFF holding several gets ``<name>_series<N>_<suffix>.tif``."""
+    from ._io import NIFTI_SUFFIXES, image_name
+
+    def name(p: Path) -> str:
+        nifti = suffix == LABELS_SUFFIX and p.name.lower().endswith(NIFTI_SUFFIXES)
+        which = f"_series{series}" if series else ""
+        return f"{image_name(p)}{which}_{suffix}" + (".nii.gz" if nifti else ".tif")
+
+    if output is None:
+        return [p.with_name(name(p)) for p in images]
+    out = Path(output).expanduser()
+    files = IMAGE_SUFFIXES + (NIFTI_SUFFIXES if suffix == LABELS_SUFFIX else ())
+    if out.name.lower().endswith(files):
+        if len(images) != 1:
+            raise BatchError("With several inputs, the output must be a folder, not a file.")
+        return [out]
+    return [out / name(p) for p in images]
+
+
+def plan_batch(
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+    probabilities: str | os.PathLike | None = None,
+    series: int | str = 0,
+) -> list[Planned]:
+    """Check a batch before any work; returns ``(image, labels, probabilities, series)``
+    for each image (:class:`Planned`).
+
+    Parameters
+    ----------
+    inputs : paths
+        Image files and/or folders (their TIFFs, see :func:`list_images`).
+    output : path, optional
+        Folder for the label files (created when missing); None writes each beside its
+        image. With one image it may be the TIFF file to write.
+    overwrite : bool
+        Allow replacing result files that already exist (never an input image).
+    probabilities : path, optional
+        Also write probability maps into this folder (with one image: or this TIFF).
+    series : int or "all"
+        The image series segmented in TIFFs holding several (named in the outputs:
+        ``<name>_series<N>_labels.tif``); "all": every series of each file, one entry
+        each (the TIFFs' headers are read).
+
+    Raises
+    ------
+    BatchError
+        One sentence saying why the batch cannot run; nothing has been written.
+    """
+    files = list_images(inputs)
+    # a file as the output: of one input only (output_paths refuses several)
+    one_file = output is not None and output_paths(files, output)[0] == Path(output).expanduser()
+    if series == "all":
+        entries = [(path, k) for path in files for k in range(_series_in(path))]
+        if len(entries) > len(files) and one_file:
+            raise BatchError(
+                "Every image series is written to a file of its own: the output must be a "
+                f"folder, not {os.fspath(output)!r}."
+            )
+    else:
+        entries = [(path, int(series)) for path in files]
+    images = [path for path, _ in entries]
+    labels = [output_paths([path], output, series=k)[0] for path, k in entries]
+    probs: list[Path | None] = [None] * len(entries)
+    if probabilities is not None:
+        probs = [
+            output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries
+        ]
+    _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
+    return [
+        Planned(path, lab, prob, k)
+        for (path, k), lab, prob in zip(entries, labels, probs, strict=True)
+    ]
+
+
+class Planned(NamedTuple):
+    """One image of a batch: its file, where its labels (and probabilities) go, and the
+    image series of the file it is."""
+
+    image: Path
+    labels: Path
+    probabilities: Path | None
+    series: int = 0
+
+
+def _series_in(path: Path) -> int:
+    """How many image series a file holds (1 for all but TIFFs; an unreadable TIFF is
+    reported when it is segmented)."""
+    from ._io import tiff_series
+
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        return 1
+    try:
+        return tiff_series(path)
+    except (ValueError, OSError):
+        return 1
+
+
+def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> None:
+    inputs = {p.resolve(): p for p in images}
+    seen: set[Path] = set()
+    for out in outputs:
+        key = out.resolve()
+        if key in inputs:
+            raise BatchError(
+                f"The output {str(out)!r} would overwrite the input image "
+                f"{str(inputs[key])!r}; choose another output folder."
+            )
+        if key in seen:
+            raise BatchError(
+                f"Two inputs would both write {str(out)!r} (images with the same name); "
+                "segment them into separate folders."
+            )
+        seen.add(key)
+    for folder in dict.fromkeys(p.parent for p in outputs):
+        _check_writable(folder)
+    existing = [p for p in outputs if p.exists()]
+    if existing and not overwrite:
+        n = len(existing)
+        raise BatchError(
+            f"{n} result file{'s' * (n > 1)} already exist{'s' * (n == 1)} "
+            f"(first: {str(existing[0])!r}); choose another output folder or allow "
+            "replacing them."
+        )
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` when missing and prove a file can be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".unetseg-write-test-{uuid.uuid4().hex[:8]}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BatchError(
+            f"Cannot write to the output folder {str(folder)!r} ({reason.lower()})."
+        ) from exc
