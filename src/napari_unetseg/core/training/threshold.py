@@ -327,10 +327,10 @@ def _predicted(
     targets: Callable[[np.ndarray], np.ndarray],
     device: torch.device,
     batch: int,
-    seed: int,
     windows: list[Any] | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(probabilities, targets) of the training images, whole or window by window."""
+    """(probabilities, targets) of the training images: whole (``windows`` None) or
+    window by window."""
     several = bundle.n_classes > 2
 
     def run(image: Any, channel_axis: int | None, normalizer: Any) -> np.ndarray:
@@ -348,11 +348,11 @@ def _predicted(
         )
         return result.probabilities
 
-    if _whole(pairs, bundle.n_classes):
+    if windows is None:
         for pair in pairs:
             yield run(pair.image, pair.layout.channel_axis, None), targets(np.asarray(pair.labels))
         return
-    for w in match_windows(pairs, targets, seed) if windows is None else windows:
+    for w in windows:
         pair = pairs[w.pair]
         window = np.asarray(pair.image[w.image])
         probabilities = run(window, w.channel_axis, pair.normalizer)
@@ -385,6 +385,8 @@ def match_threshold(
         return None, ""
     several = k > 2
     whole = _whole(pairs, k)
+    if not whole and windows is None:
+        windows = match_windows(pairs, targets, seed)
     counted = _voxels(pairs) if whole else MATCH_VOXELS
     agreement: Any = (
         _ClassAgreement(k, min(1.0, MAX_MATCH_PIXELS / max(counted, 1)))
@@ -392,7 +394,7 @@ def match_threshold(
         else _Agreement()
     )
     matched = 0
-    predicted = _predicted(bundle, pairs, targets, device, batch, seed, windows)
+    predicted = _predicted(bundle, pairs, targets, device, batch, None if whole else windows)
     for probabilities, target in predicted:
         agreement.add(probabilities, target)
         matched += int(np.prod(np.shape(target)))
