@@ -13,6 +13,7 @@ user has painted on: that one is kept as it is, and the new labels go to
 from __future__ import annotations
 
 import weakref
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 LABELS_SUFFIX = "unet"
 PROBABILITY_SUFFIX = "probability"
 UNCERTAINTY_SUFFIX = "uncertainty"
+#: Labels outputs up to this size get a checksum when written, so that painting undone
+#: (Ctrl-Z) is told from painting kept: 65 ms for 256 MB here (zlib's CRC-32). Larger or
+#: lazy outputs count as the user's once painted, undone or not.
+CHECKSUM_BYTES = 1 << 28
 
 
 class SegmentWidget(ui.DockWidget):
@@ -57,6 +62,8 @@ class SegmentWidget(ui.DockWidget):
         self._default_reason = ""
         # Labels outputs the user has painted on (corrections): never overwritten.
         self._edited: weakref.WeakSet[Labels] = weakref.WeakSet()
+        # What each labels output held when written (a checksum), to tell undone strokes.
+        self._written: weakref.WeakKeyDictionary[Labels, int | None] = weakref.WeakKeyDictionary()
         self._watched: weakref.WeakSet[Labels] = weakref.WeakSet()
 
         layout = QVBoxLayout(ui.scroll_page(self))
@@ -411,6 +418,8 @@ class SegmentWidget(ui.DockWidget):
         if labels_layer not in self._watched:  # a paint event marks it as the user's
             labels_layer.events.paint.connect(self._on_output_painted)
             self._watched.add(labels_layer)
+        self._edited.discard(labels_layer)  # the model's labels again
+        self._written[labels_layer] = _checksum(labels_layer.data)
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
         if provenance and source:
@@ -464,12 +473,13 @@ class SegmentWidget(ui.DockWidget):
 
     def _painted(self, layer: Labels) -> bool:
         """Whether ``layer`` still holds the user's painting: painted since we wrote it,
-        and not every stroke undone. napari keeps the strokes in the layer's undo history
-        and says so through no public attribute; where it is missing, a paint counts."""
+        and not every stroke undone. napari's undo emits no event (and its history is
+        private), so the labels are compared with what was written, by checksum; where
+        there is none (large or lazy labels), a paint counts."""
         if layer not in self._edited:
             return False
-        history = getattr(layer, "_undo_history", None)
-        return history is None or len(history) > 0
+        written = self._written.get(layer)
+        return written is None or _checksum(layer.data) != written
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
@@ -560,6 +570,14 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+
+def _checksum(data: Any) -> int | None:
+    """CRC-32 of an in-memory labels array (``None`` for lazy, multiscale or larger
+    than :data:`CHECKSUM_BYTES`)."""
+    if not isinstance(data, np.ndarray) or data.nbytes > CHECKSUM_BYTES:
+        return None
+    return zlib.crc32(np.ascontiguousarray(data).data.cast("B"))
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]
