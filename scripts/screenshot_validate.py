@@ -2,8 +2,8 @@
 
     xvfb-run -a python scripts/screenshot_validate.py [--model nuclei-3d] [--out docs/validate.png]
 
-Opens the "Synthetic nuclei (3D)" sample, segments it with the shipped 3D model (the
-prediction layer ``"nuclei 3D [unet]"``), docks the Validate widget, scores the
+Opens the "Synthetic nuclei (3D)" sample, segments it with the shipped 3D model at the
+layer's scale, as the Segment widget does (the prediction layer ``"nuclei 3D [unet]"``), docks the Validate widget, scores the
 prediction against the sample's ground truth (instance labels: scored as one class,
 objects from the ids) and saves a screenshot of the whole window at the middle slice.
 """
@@ -39,7 +39,8 @@ def main() -> int:
     viewer.open_sample("napari-unetseg", "nuclei_3d")
     image = viewer.layers["nuclei 3D"]
     truth = viewer.layers["nuclei 3D ground truth"]
-    labels = api.predict(np.asarray(image.data), args.model, device="cpu")
+    # with the layer's scale, as the Segment widget predicts (a Z step twice the pixel)
+    labels = api.predict(np.asarray(image.data), args.model, device="cpu", scale=image.scale)
     pred = viewer.add_labels(labels, name="nuclei 3D [unet]", scale=image.scale, opacity=0.5)
     truth.visible = pred.visible = False
 
