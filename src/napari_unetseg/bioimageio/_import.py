@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,7 +238,12 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
     output_axes = "".join(_axis_letter(a, spatial, space_ids) for a in out.axes)
 
     try:
-        module = torch.jit.load(io.BytesIO(_read(model.weights.torchscript)), map_location="cpu")
+        with warnings.catch_warnings():
+            # TorchScript is deprecated in favour of torch.export, but it is what
+            # bioimage.io packages hold: not a warning for the user who opens one.
+            warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+            data = io.BytesIO(_read(model.weights.torchscript))
+            module = torch.jit.load(data, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any unreadable TorchScript
         raise PackageError(
             f"{where}its torchscript weights cannot be read ({type(exc).__name__})."
