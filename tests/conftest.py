@@ -9,6 +9,17 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _saved_models_in_a_folder_of_the_test(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Saved models go to a folder of each test's own (the CLI's subprocesses inherit
+    it), never to the user's data folder."""
+    from napari_unetseg.core.registry import MODELS_DIR_ENV
+
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path_factory.mktemp("saved-models")))
+
+
+@pytest.fixture(autouse=True)
 def _session_models_stay_in_their_test() -> Iterator[None]:
     """Models a test trains into the process-wide registry are removed after it: a widget
     offers a model trained on an image of the same name first, which would carry one

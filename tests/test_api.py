@@ -32,6 +32,19 @@ def test_load_model_accepts_bundle_path_and_names(tiny) -> None:
         api.REGISTRY.remove(name)
 
 
+def test_save_model_lists_it_as_saved_and_predicts_by_name(tiny) -> None:
+    b, path = tiny
+    written = api.save_model(path, "api saved")
+    assert written == api.REGISTRY.saved_dir / "api saved.pt"
+    row = {"name": "api saved", "kind": "saved", "path": str(written)}
+    assert row in api.list_models()
+    image = np.random.default_rng(0).random((40, 40), np.float32)
+    same = api.predict(image, "api saved", object_size=None)
+    assert np.array_equal(same, api.predict(image, b, object_size=None))
+    with pytest.raises(ValueError, match="shipped model's name"):
+        api.save_model(b, "nuclei-2d")
+
+
 def test_load_model_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="Unknown model 'nope'"):
         api.load_model("nope")

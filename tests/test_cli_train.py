@@ -181,3 +181,45 @@ def test_train_on_another_series_of_a_multi_position_tiff(tmp_path, data, capsys
     assert "labels have shape (96, 96) but the image needs (40, 40)" in capsys.readouterr().err
     assert cli.main([*common, "-o", str(tmp_path / "x.pt"), "--series", "-2"]) == 1
     assert "--series must be 0 or more, got -2" in capsys.readouterr().err
+
+
+def test_save_as_lists_the_model_by_name_for_later_commands(tmp_path, data, capsys):
+    """`train --save-as NAME` (no --output) puts the model among the saved models:
+    `unetseg models` lists it and `predict --model NAME` uses it, in later processes too
+    (the folder is $NAPARI_UNETSEG_MODELS, a folder of this test's own)."""
+    from napari_unetseg.core.registry import user_models_dir
+
+    common = ["train", "-i", data["img"], "-l", data["lab"], "--from", data["tiny"]]
+    common += ["--steps", "2", "--patch-size", "64", "--device", "cpu"]
+    assert cli.main([*common, "--save-as", "my cells (v2)"]) == 0
+    out = capsys.readouterr()
+    saved = user_models_dir() / "my cells (v2).pt"
+    assert saved.is_file() and str(saved) in out.out and "--model my cells (v2)" in out.err
+    assert ModelBundle.load(saved).name == "my cells (v2)"
+
+    assert cli.main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "my cells (v2)" in listing and f"saved, {saved}" in listing
+    assert f"Saved models: {user_models_dir()}" in listing
+
+    labels_out = tmp_path / "pred.tif"
+    argv = ["predict", data["img"], "--model", "my cells (v2)", "-o", str(labels_out)]
+    assert cli.main(argv) == 0 and labels_out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ([], "Give --output FILE.pt, --save-as NAME, or both"),
+        (["--save-as", "nuclei-2d"], "'nuclei-2d' is a shipped model's name"),
+        (["--save-as", "a/b"], "is not a usable model name"),
+    ],
+)
+def test_save_as_errors_come_before_training(data, capsys, extra, match):
+    from napari_unetseg.core.registry import user_models_dir
+
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "--steps", "1", *extra]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("unetseg: error: ") and match in err[0]
+    assert not user_models_dir().exists() or not any(user_models_dir().iterdir())

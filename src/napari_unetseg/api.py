@@ -61,6 +61,7 @@ __all__ = [
     "predict",
     "predict_iter",
     "read_image",
+    "save_model",
     "segment",
     "segment_files",
     "segment_iter",
@@ -145,13 +146,32 @@ def load_model_file(path: str | os.PathLike) -> ModelBundle:
 
 
 def list_models() -> list[dict[str, Any]]:
-    """The shipped models and those trained in this session, one dict each."""
+    """The shipped models, the saved ones (:func:`save_model`) and those trained or
+    loaded in this session, one dict each (``name``, ``kind``, ``path``)."""
     rows = []
-    for name, path in REGISTRY.shipped().items():
-        rows.append({"name": name, "kind": "shipped", "path": str(path)})
+    for kind, files in (("shipped", REGISTRY.shipped()), ("saved", REGISTRY.saved())):
+        rows += [{"name": name, "kind": kind, "path": str(path)} for name, path in files.items()]
+    listed = {row["name"] for row in rows}
     for name in REGISTRY.session():
-        rows.append({"name": name, "kind": "session", "path": None})
+        if name not in listed:
+            rows.append({"name": name, "kind": "session", "path": None})
     return rows
+
+
+def save_model(model: ModelLike, name: str | None = None) -> Path:
+    """Save a model into the saved-models folder, so that every later session (widgets,
+    API, CLI) lists it by ``name`` (default: the model's own name).
+
+    The folder is the user's data folder (``~/.local/share/napari-unetseg/models`` on
+    Linux) or ``$NAPARI_UNETSEG_MODELS``; a saved model of the same name is replaced.
+    Returns the file written.
+
+    Raises
+    ------
+    ValueError
+        One sentence when the name is a shipped model's or makes no file name.
+    """
+    return REGISTRY.save_as(load_model(model), name)
 
 
 def default_model(

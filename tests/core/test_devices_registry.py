@@ -66,3 +66,62 @@ def test_training_layout_is_channels_last_where_it_was_measured_faster() -> None
     assert devices.training_memory_format(cuda, 2, None) is torch.channels_last
     assert devices.training_memory_format(cuda, 3, bf16) is torch.channels_last_3d
     assert devices.training_memory_format(mps, 2, None) is None  # not measured
+
+
+def test_saved_models_are_listed_by_every_later_session(tmp_path) -> None:
+    """A model saved into the saved-models folder is listed, by its file's name, by a
+    registry started afterwards (a later session) pointing at the same folder."""
+    shipped, saved = tmp_path / "shipped", tmp_path / "saved"
+    shipped.mkdir()
+    ModelBundle.create(depth=2, base_channels=4).save(shipped / "nuclei.pt")
+    reg = ModelRegistry(shipped, saved_dir=saved)
+    assert reg.saved() == {} and reg.names() == ["nuclei"]  # no folder yet: nothing
+    calls = []
+    reg.connect(lambda: calls.append(1))
+    trained = ModelBundle.create(depth=2, base_channels=4, spatial_dims=3)
+    name = reg.register(trained, "mine")
+    path = reg.save_as(trained)  # under its own name
+    assert path == saved / "mine.pt" and path.is_file() and calls == [1, 1]
+    assert reg.names() == ["nuclei", "mine"]  # listed once, saved and in this session
+
+    later = ModelRegistry(shipped, saved_dir=lambda: saved)
+    assert later.names() == ["nuclei", "mine"] and "mine" in later
+    again = later.get("mine")
+    assert again.name == "mine" and again.spatial_dims == 3
+    assert torch.equal(
+        next(iter(again.network.state_dict().values())),
+        next(iter(trained.network.state_dict().values())),
+    )
+    # a new session model does not take a saved model's name
+    assert later.register(ModelBundle.create(depth=2, base_channels=4), name) == "mine (2)"
+    # saving anew under the name replaces the file
+    other = ModelBundle.create(depth=2, base_channels=4, spatial_dims=2)
+    later.save_as(other, "mine")
+    assert later.get("mine").spatial_dims == 2 and sorted(p.name for p in saved.iterdir()) == [
+        "mine.pt"
+    ]
+
+
+def test_saving_refuses_shipped_and_empty_names_and_keeps_the_folder(tmp_path) -> None:
+    shipped, saved = tmp_path / "shipped", tmp_path / "saved"
+    shipped.mkdir()
+    ModelBundle.create(depth=2, base_channels=4).save(shipped / "nuclei.pt")
+    reg = ModelRegistry(shipped, saved_dir=saved)
+    bundle = ModelBundle.create(depth=2, base_channels=4)
+    with pytest.raises(ValueError, match="'nuclei' is a shipped model's name"):
+        reg.save_as(bundle, "nuclei")
+    with pytest.raises(ValueError, match="cannot name a model file"):
+        reg.save_as(bundle, " .. ")
+    assert not saved.exists() or not any(saved.iterdir())
+    # a saved file named like a shipped model is not listed (the shipped one wins)
+    saved.mkdir(exist_ok=True)
+    bundle.save(saved / "nuclei.pt")
+    assert reg.names() == ["nuclei"] and reg.saved() == {}
+    # an unreadable file is listed, and says so when loaded
+    (saved / "broken.pt").write_bytes(b"not a model")
+    assert reg.names() == ["nuclei", "broken"]
+    with pytest.raises(ValueError):
+        reg.get("broken")
+    # a registry without a folder keeps nothing
+    with pytest.raises(ValueError, match="keeps no saved models"):
+        ModelRegistry(shipped, saved_dir=None).save_as(bundle, "x")

@@ -201,8 +201,9 @@ class _RegistryBridge(QObject):
 class ModelComboBox(QComboBox):
     """Pick a model by name from the shared registry, or load a model file.
 
-    The list shows :data:`REGISTRY` names (shipped models, then session models: trained
-    in the Fine-tune widget or loaded from files) and a last "Load model file..." entry.
+    The list shows :data:`REGISTRY` names (shipped models, the user's saved models, then
+    session models: trained in the Fine-tune widget or loaded from files) and a last
+    "Load model file..." entry.
     It refreshes whenever the registry changes, whichever thread changed it (the change
     is re-emitted as a queued Qt signal, so the combo is only touched in the GUI thread).
     Choosing "Load model file..." opens a file dialog; a loaded file becomes a session
@@ -274,6 +275,9 @@ class ModelComboBox(QComboBox):
         """Re-list the registry's models, keeping the selection when it still exists."""
         current = self.model_name() or self._last
         names = [*self._leading, *self._registry.names()]
+        # a saved model may have been saved anew under its name: read it again
+        self._summaries.clear()
+        self._dims.clear()
         self.blockSignals(True)
         self.clear()
         self.addItems(names)

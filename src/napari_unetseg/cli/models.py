@@ -11,19 +11,30 @@ from ._base import CLIError
 
 # -- models -------------------------------------------------------------------------------
 def _add_models(sub: Any) -> None:
-    p = sub.add_parser("models", help="list the shipped models")
+    p = sub.add_parser("models", help="list the shipped and saved models")
     p.set_defaults(func=_cmd_models)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .. import api
+    from ..core.bundle import ModelFileError
 
     rows = api.list_models()
     if not rows:
         print("No models are installed.")
     for row in rows:
-        bundle = api.load_model(row["name"])
-        print(f"{row['name']:<16} {bundle.summary()}  ({row['path']})")
+        try:
+            about = api.load_model(row["name"]).summary()
+        except (ModelFileError, OSError) as exc:  # a damaged saved file: say so, go on
+            about = f"cannot be read: {exc}"
+        kind = "" if row["kind"] == "shipped" else f"{row['kind']}, "
+        print(f"{row['name']:<16} {about}  ({kind}{row['path']})")
+    folder = api.REGISTRY.saved_dir
+    if folder is not None:
+        print(
+            f"Saved models: {folder} (unetseg train --save-as NAME, or the Fine-tune widget's "
+            "Save model..., puts them there)."
+        )
     return 0
 
 

@@ -40,7 +40,13 @@ def _add_train(sub: Any) -> None:
         metavar="LAB",
         help="labels (TIFF or PNG) for the --image in the same position",
     )
-    p.add_argument("--output", "-o", required=True, help="model file to write (.pt)")
+    p.add_argument("--output", "-o", help="model file to write (.pt)")
+    p.add_argument(
+        "--save-as",
+        metavar="NAME",
+        help="also save the model as NAME in the saved models, which every later session "
+        "lists by name (`unetseg models` shows the folder); --output is then optional",
+    )
     p.add_argument(
         "--from",
         dest="model",
@@ -139,9 +145,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .._units import known_spacing
     from ..core.training import score_text, start_hint
 
-    out = Path(args.output)
-    if out.suffix.lower() != ".pt":
+    if args.output is None and args.save_as is None:
+        raise CLIError("Give --output FILE.pt, --save-as NAME, or both: where the model goes.")
+    out = Path(args.output) if args.output is not None else None
+    if out is not None and out.suffix.lower() != ".pt":
         raise CLIError(f"--output {str(out)!r} must be a model file ending in .pt.")
+    if args.save_as is not None:
+        _check_save_name(args.save_as)
     if len(args.image) != len(args.labels):
         raise CLIError(
             f"Got {len(args.image)} --image but {len(args.labels)} --labels; give one "
@@ -175,7 +185,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if rec.message:
             tqdm.write(f"unetseg: {rec.message}", file=sys.stderr)
 
-    with ProgressBar(f"training {out.name}", unit="step", postfix=_train_postfix) as bar:
+    title = out.name if out is not None else args.save_as
+    with ProgressBar(f"training {title}", unit="step", postfix=_train_postfix) as bar:
         bundle = api.drain(
             api.train_iter(
                 [img.data for img in images],
@@ -208,13 +219,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
             ),
             show,
         )
-    bundle.name = out.stem
-    bundle.save(out)
+    bundle.name = args.save_as if args.save_as is not None else out.stem
+    written = [] if out is None else [bundle.save(out)]
+    if args.save_as is not None:
+        written.append(api.save_model(bundle, args.save_as))
     h = bundle.history
     score = score_text(h, digits=3)
     score = f", {score}" if score else ""
-    print(f"wrote {out}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
+    where = " and ".join(map(str, written))
+    print(f"wrote {where}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
+    if args.save_as is not None:
+        print(
+            f"unetseg: saved as {args.save_as!r}: `--model {args.save_as}` names it.",
+            file=sys.stderr,
+        )
     hint = start_hint(h, bundle.class_names)
     if hint:
         print(hint, file=sys.stderr)
     return 0
+
+
+def _check_save_name(name: str) -> None:
+    """Refuse a --save-as name before training rather than after (one sentence)."""
+    from ..core.registry import REGISTRY, safe_model_name
+
+    try:
+        stem = safe_model_name(name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if stem != name:
+        raise CLIError(
+            f"--save-as {name!r} is not a usable model name; letters, digits, spaces and "
+            f"'. _ - ( )' are (e.g. {stem!r})."
+        )
+    if name in REGISTRY.shipped():
+        raise CLIError(f"--save-as {name!r} is a shipped model's name; choose another name.")

@@ -1,12 +1,22 @@
-"""The model registry: shipped models plus models trained since the process started.
+"""The model registry: shipped models, the user's saved models, and models trained (or
+loaded) since the process started.
 
 The Segment and Fine-tune widgets share one registry (:data:`REGISTRY`); listeners
 are plain callbacks (no Qt here) called whenever the set of models changes, so a model
 trained in the Fine-tune widget appears in the Segment widget's list at once.
+
+**Saved models** are the ``.pt`` files of one folder, :func:`user_models_dir` (the
+user's data folder, e.g. ``~/.local/share/napari-unetseg/models`` on Linux, or
+``$NAPARI_UNETSEG_MODELS``): a model saved there (:meth:`ModelRegistry.save_as`, the
+Fine-tune widget's "Save model...", ``unetseg train --save-as``) is listed by name in every
+later session, by the widgets, the API and the CLI alike. A shipped name wins over a
+saved file of the same name.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +24,29 @@ from pathlib import Path
 from .bundle import ModelBundle
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+#: Environment variable naming the folder of saved models (instead of the user's data
+#: folder): a lab's shared folder, or a test's own.
+MODELS_DIR_ENV = "NAPARI_UNETSEG_MODELS"
+
+
+def user_models_dir() -> Path:
+    """The folder of saved models (it may not exist yet)."""
+    given = os.environ.get(MODELS_DIR_ENV)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("napari-unetseg", appauthor=False) / "models"
 
 
 class ModelRegistry:
-    def __init__(self, shipped_dir: Path = SHIPPED_DIR) -> None:
+    def __init__(
+        self,
+        shipped_dir: Path = SHIPPED_DIR,
+        saved_dir: Callable[[], Path | None] | Path | None = user_models_dir,
+    ) -> None:
         self.shipped_dir = Path(shipped_dir)
+        self._saved_dir = saved_dir
         self._session: dict[str, ModelBundle] = {}
         self._trained_on: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -30,25 +58,75 @@ class ModelRegistry:
             return {}
         return {p.stem: p for p in sorted(self.shipped_dir.glob("*.pt"))}
 
+    @property
+    def saved_dir(self) -> Path | None:
+        """The folder of saved models (None: this registry keeps none)."""
+        folder = self._saved_dir() if callable(self._saved_dir) else self._saved_dir
+        return None if folder is None else Path(folder)
+
+    def saved(self) -> dict[str, Path]:
+        """Saved model names (file stem) and their paths; shipped names left out."""
+        folder = self.saved_dir
+        if folder is None or not folder.is_dir():
+            return {}
+        shipped = self.shipped()
+        try:
+            files = sorted(folder.glob("*.pt"), key=lambda p: p.stem.lower())
+        except OSError:  # an unreadable folder lists nothing
+            return {}
+        return {p.stem: p for p in files if p.stem not in shipped and p.is_file()}
+
     def session(self) -> dict[str, ModelBundle]:
         with self._lock:
             return dict(self._session)
 
     def names(self) -> list[str]:
-        return list(self.shipped()) + [n for n in self.session() if n not in self.shipped()]
+        """Shipped, then saved, then session models (a session model saved under its own
+        name is listed once)."""
+        listed = [*self.shipped(), *self.saved()]
+        return listed + [n for n in self.session() if n not in listed]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._session or name in self.shipped())
+        if not isinstance(name, str):
+            return False
+        return name in self._session or name in self.shipped() or name in self.saved()
 
     def get(self, name: str) -> ModelBundle:
-        """The model called ``name`` (a session model, or a freshly loaded shipped one)."""
+        """The model called ``name``: a session model, or one freshly loaded from its
+        shipped or saved file."""
         with self._lock:
             if name in self._session:
                 return self._session[name]
         shipped = self.shipped()
         if name in shipped:
             return ModelBundle.load(shipped[name])
+        saved = self.saved()
+        if name in saved:
+            bundle = ModelBundle.load(saved[name])
+            bundle.name = name  # as listed: the file's name, whatever it was trained as
+            return bundle
         raise KeyError(name)
+
+    def save_as(self, bundle: ModelBundle, name: str | None = None) -> Path:
+        """Save ``bundle`` into the saved-models folder as ``<name>.pt`` (replacing a
+        saved model of that name), so later sessions list it; returns the file.
+
+        Raises
+        ------
+        ValueError
+            When this registry has no such folder, or the name is a shipped model's
+            or makes no file name.
+        """
+        folder = self.saved_dir
+        if folder is None:
+            raise ValueError("This registry keeps no saved models.")
+        stem = safe_model_name(name or bundle.name or "model")
+        if stem in self.shipped():
+            raise ValueError(f"{stem!r} is a shipped model's name; choose another name.")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = bundle.save(folder / f"{stem}.pt")
+        self._notify()
+        return path
 
     def register(
         self, bundle: ModelBundle, name: str | None = None, trained_on: str | None = None
@@ -59,8 +137,9 @@ class ModelRegistry:
         segmenting that image can offer it first (:meth:`trained_on`).
         """
         base = name or bundle.name or "model"
+        on_disk = set(self.shipped()) | set(self.saved())
         with self._lock:
-            taken = set(self._session) | set(self.shipped())
+            taken = set(self._session) | on_disk
             unique, i = base, 2
             while unique in taken:
                 unique, i = f"{base} ({i})", i + 1
@@ -89,9 +168,28 @@ class ModelRegistry:
         if callback in self._listeners:
             self._listeners.remove(callback)
 
+    def changed(self) -> None:
+        """Tell the listeners that the models on disk changed (a file saved into the
+        saved-models folder by other means than :meth:`save_as`)."""
+        self._notify()
+
     def _notify(self) -> None:
         for cb in list(self._listeners):
             cb()
+
+
+def safe_model_name(name: str) -> str:
+    """``name`` as a file stem: letters, digits, ``. _ -`` and spaces kept.
+
+    Raises
+    ------
+    ValueError
+        When nothing usable is left.
+    """
+    stem = re.sub(r"[^\w.\- ()]+", "_", str(name)).strip(" .")
+    if not stem:
+        raise ValueError(f"{name!r} cannot name a model file; choose another name.")
+    return stem
 
 
 #: The process-wide registry used by the API, the CLI and the widgets.

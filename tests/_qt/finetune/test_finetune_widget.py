@@ -6,6 +6,8 @@ steps on a 96 x 96 synthetic image, so the whole file stays well under a minute.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -264,6 +266,40 @@ def test_save_never_overwrites_without_asking(finetune, nuclei, tmp_path, monkey
     monkeypatch.setattr(QMessageBox, "question", staticmethod(refuse))
     assert widget.save_model() is None
     assert asked and existing.read_bytes() == b"precious"
+
+
+def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
+    finetune, nuclei, monkeypatch, qtbot
+):
+    """The save dialog opens on the saved-models folder with the model's name filled
+    in; saved there, the model is in Segment's list at once, under the file's name, and
+    a later session's registry lists it too."""
+    from napari_unetseg.core.registry import ModelRegistry
+
+    viewer, widget = finetune
+    segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")[1]
+    _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    offered: list[str] = []
+
+    def accept_as_offered(parent, title, suggested, filters):
+        offered.append(suggested)
+        return str(Path(suggested).with_name("cells v1.pt")), ""  # renamed in the dialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(accept_as_offered))
+    written = widget.save_model()
+    folder = REGISTRY.saved_dir
+    assert offered == [str(folder / f"{widget.trained_name}.pt")]
+    assert written == folder / "cells v1.pt" and written.is_file()
+    assert "Later sessions list it as 'cells v1'" in widget.status.text()
+    listed = [segment.model_combo.itemText(i) for i in range(segment.model_combo.count())]
+    assert "cells v1" in listed and widget.trained_name in listed
+    later = ModelRegistry(saved_dir=folder)
+    assert "cells v1" in later.names() and later.get("cells v1").class_names == [
+        "background",
+        "object",
+    ]
 
 
 def test_export_for_bioimageio_writes_a_package_of_the_trained_model(

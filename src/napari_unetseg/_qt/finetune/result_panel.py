@@ -21,7 +21,10 @@ class ResultPanel(QWidget):
             "Train the model just trained further, with the labels as they are now.",
         )
         self.save_button = ui.button(
-            self, "Save model...", "Write the trained model to a .pt file."
+            self,
+            "Save model...",
+            "Write the trained model to a .pt file. Saved in the folder the dialog opens "
+            "on (your saved models), it is in the model lists of every later session.",
         )
         self.export_button = ui.button(
             self,
@@ -46,9 +49,22 @@ class ResultPanel(QWidget):
         for btn in (self.continue_button, self.save_button, self.export_button):
             btn.setEnabled(has_model and not busy)
 
-    def ask_save_path(self, model_name: str) -> str | None:
-        """A ``.pt`` path from a save dialog (None when cancelled or not to overwrite)."""
-        return self._ask_path("Save the trained model", model_name, ".pt", "U-Net models (*.pt)")
+    def ask_save_path(self, model_name: str, folder: Path | None = None) -> str | None:
+        """A ``.pt`` path from a save dialog opened on ``folder`` (the saved models), the
+        model's name suggested (None when cancelled or not to overwrite)."""
+        from ...core.registry import safe_model_name
+
+        try:
+            stem = safe_model_name(model_name)
+        except ValueError:
+            stem = "model"
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                stem = str(folder / stem)
+            except OSError:  # not writable: the dialog opens where it would have
+                pass
+        return self._ask_path("Save the trained model", stem, ".pt", "U-Net models (*.pt)")
 
     def ask_export_path(self, model_name: str) -> str | None:
         """A ``.zip`` path for a bioimage.io package (None when cancelled)."""
@@ -59,9 +75,12 @@ class ResultPanel(QWidget):
             "bioimage.io model packages (*.zip)",
         )
 
-    def _ask_path(self, title: str, model_name: str, suffix: str, filters: str) -> str | None:
+    def _ask_path(self, title: str, suggested: str, suffix: str, filters: str) -> str | None:
+        """``suggested``: a file name (made safe here) or a full path without suffix."""
+        if not Path(suggested).is_absolute():
+            suggested = re.sub(r"[^A-Za-z0-9._-]+", "_", suggested)
         path, _ = QFileDialog.getSaveFileName(
-            self, title, f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model_name)}{suffix}", filters
+            self, title, f"{suggested}{suffix}", filters
         )  # Qt's save dialog asks before replacing an existing file
         if not path:
             return None

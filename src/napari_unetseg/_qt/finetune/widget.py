@@ -240,8 +240,17 @@ class FinetuneWidget(ui.DockWidget):
             )
 
     def save_model(self, path: str | None = None) -> Path | None:
-        """Write the trained model to a file (asks where, and before overwriting)."""
-        path = self._target(path, "save", self.result_panel.ask_save_path)
+        """Write the trained model to a file (asks where, and before overwriting).
+
+        The dialog opens on the saved-models folder: a model saved there is listed by
+        its file's name in every later session (and in this one's lists at once).
+        """
+        from ...core.registry import REGISTRY
+
+        folder = REGISTRY.saved_dir
+        path = self._target(
+            path, "save", lambda name: self.result_panel.ask_save_path(name, folder)
+        )
         if path is None:
             return None
         try:
@@ -249,7 +258,12 @@ class FinetuneWidget(ui.DockWidget):
         except OSError as exc:
             notify_error(f"Could not save the model to {path}: {exc.strerror or exc}.")
             return None
-        self.status.setText(f"Saved {self.trained_name!r} to {written}.")
+        later = ""
+        if folder is not None and _same_dir(written.parent, folder):
+            REGISTRY.changed()
+            if written.stem in REGISTRY.saved():
+                later = f" Later sessions list it as {written.stem!r}."
+        self.status.setText(f"Saved {self.trained_name!r} to {written}.{later}")
         notify_info(f"Saved the model to {written}")
         return written
 
@@ -534,3 +548,10 @@ class FinetuneWidget(ui.DockWidget):
         self.train_button.setEnabled(not busy and image is not None)
         self.new_button.setEnabled(image is not None)
         self.result_panel.set_state(self.trained is not None, busy)
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
