@@ -14,11 +14,13 @@ from reliability_matrix import (
     assert_cli_refused,
     assert_untouched,
     case,
+    run_cli,
     snapshot,
 )
 
 from napari_unetseg import api
 from napari_unetseg.core.bundle import ModelBundle, ModelFileError
+from napari_unetseg.core.registry import user_models_dir
 
 
 class _Touch:
@@ -266,3 +268,24 @@ def test_random_bytes_model(capsys, tmp_path, image_file):
     noise = tmp_path / "noise.pt"
     noise.write_bytes(np.random.default_rng(0).bytes(4096))
     _predict_refused(capsys, image_file, noise, "cannot be read as a PyTorch file")
+
+
+@case(
+    "models/damaged-saved-model",
+    "CLI",
+    "a damaged `.pt` file among the saved models: `unetseg models`, then "
+    "`predict --model NAME` of it",
+    "`models` lists it as unreadable and the others as usual; `predict` is refused in one "
+    "sentence, the output unchanged",
+)
+def test_damaged_saved_model(capsys, image_file):
+    folder = user_models_dir()  # this test's own (tests/conftest.py)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "broken.pt").write_bytes(b"half a model")
+    ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).save(folder / "fine.pt")
+    rc, out, err = run_cli(capsys, "models")
+    assert rc == 0 and "Traceback" not in err
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "cannot be read" in rows["broken"] and "cannot be read" not in rows["fine"]
+    assert "nuclei-2d" in rows and "2D" in rows["fine"]
+    _predict_refused(capsys, image_file, "broken", "broken.pt")
