@@ -337,6 +337,16 @@ class ModelComboBox(QComboBox):
                 return None
         return self._dims[name]
 
+    def showPopup(self) -> None:  # noqa: N802 - Qt's name
+        """Before the list opens: re-list when the models on disk changed meanwhile (a
+        model saved by ``unetseg train --save-as`` in a terminal, a file deleted)."""
+        listed = [self.itemText(i) for i in range(self.count())]
+        if [*self._leading, *self._registry.names()] != [
+            t for t in listed if t and t != LOAD_ENTRY
+        ]:
+            self.refresh()
+        super().showPopup()
+
     def _on_activated(self, index: int) -> None:
         if self.itemText(index) != LOAD_ENTRY:
             return

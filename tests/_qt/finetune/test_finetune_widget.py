@@ -300,6 +300,12 @@ def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
         "background",
         "object",
     ]
+    # saved by another process (unetseg train --save-as): listed when the list opens
+    ModelBundle.create(depth=2, base_channels=4).save(folder / "from a terminal.pt")
+    combo = segment.model_combo
+    combo.showPopup()
+    combo.hidePopup()
+    assert "from a terminal" in [combo.itemText(i) for i in range(combo.count())]
 
 
 def test_export_for_bioimageio_writes_a_package_of_the_trained_model(
