@@ -27,3 +27,30 @@ def test_docked_together_no_text_is_clipped(make_napari_viewer, qtbot):
                 assert label.height() >= label.heightForWidth(label.width()), label.text()
     hint = widgets[2].mode_hint
     assert hint.height() > 2 * hint.fontMetrics().height()  # several lines, all shown
+
+
+def test_a_page_that_grows_results_keeps_its_texts_whole(make_napari_viewer, qtbot):
+    """Validate alone in a small window: its results make the page scroll, and its form's
+    wrapped help text kept the height it had before (two of its five lines were cut)."""
+    import numpy as np
+
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(951, 651)
+    viewer.window._qt_window.show()
+    truth = np.zeros((5, 40, 48), np.uint8)
+    truth[:, 5:18, 6:20] = 1
+    truth[1:4, 24:36, 26:42] = 2
+    pred = truth.copy()
+    pred[:, 5:18, 6:9] = 0
+    viewer.add_labels(truth, name="truth")
+    viewer.add_labels(pred, name="pred")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        widget.run()
+    for _ in range(5):
+        QApplication.processEvents()
+    area = widget.findChild(QScrollArea)
+    assert area.verticalScrollBar().isVisible()  # the case: the page scrolls now
+    for label in area.widget().findChildren(QLabel):
+        if label.wordWrap() and label.isVisible() and label.text():
+            assert label.height() >= label.heightForWidth(label.width()), label.text()

@@ -67,6 +67,12 @@ class _DockScroll(QScrollArea):
         # again for room; QScrollArea itself only watches the page's size.
         if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
             self.updateGeometry()
+        if watched is self.widget() and event.type() == QEvent.Type.Resize:
+            # The page was given another size (it grew results, the scroll bar came or
+            # went): QFormLayout would keep its word-wrapped texts' heights from before
+            # and cut them. Laid out anew (no loop: that resizes the page no further).
+            for layout in self.widget().findChildren(QLayout):
+                layout.invalidate()
         return super().eventFilter(watched, event)
 
 
