@@ -171,7 +171,7 @@ def test_closing_the_dock_mid_run_stops_it(qtbot, segment):
     assert [layer.name for layer in viewer.layers] == ["big"]
 
 
-def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
+def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment, monkeypatch):
     viewer, widget = segment
     stack = viewer.add_image(
         np.random.default_rng(3).random((4, 48, 40), np.float32), name="stack", scale=(2, 1, 1)
@@ -185,7 +185,38 @@ def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment):
     assert prob.shape == (4, 48, 40)
     assert (prob[2] > 0).all()  # softmax probabilities are never exactly 0
     assert not prob[[0, 1, 3]].any()  # the other planes were not computed
-    assert "plane (2,)" in widget.status.text()
+    assert "stack (plane 2): " in widget.status.text()
+    # another plane with touching objects split: their ids need a wider type than the
+    # labels so far, and plane 2 stays
+    first = viewer.layers["stack [unet]"].data.copy()
+    widget.split_check.setChecked(True)
+    viewer.dims.set_point(0, 0.0)
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["stack [unet]"].data
+    assert labels.dtype.itemsize > first.dtype.itemsize
+    assert np.array_equal(labels[2], first[2]) and not labels[[1, 3]].any()
+    assert "stack (plane 0): " in widget.status.text()
+    widget.split_check.setChecked(False)
+    # the viewer shows no plane of the last two axes: refused, nothing changes
+    refused: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", refused.append)
+    for change, shown in (
+        (lambda: setattr(viewer.dims, "order", (1, 0, 2)), "planes of other axes"),
+        (lambda: setattr(viewer.dims, "ndisplay", 3), "a 3D view"),
+    ):
+        viewer.dims.order, viewer.dims.ndisplay = (0, 1, 2), 2
+        change()
+        assert widget.run() is None and not widget.runner.busy
+        assert shown in refused[-1] and "untick it to segment the whole stack" in refused[-1]
+    viewer.dims.order, viewer.dims.ndisplay = (0, 1, 2), 2
+    assert np.array_equal(viewer.layers["stack [unet]"].data, labels)
+    viewer.dims.axis_labels = ("z", "y", "x")  # named axes: named planes
+    viewer.dims.order = (1, 0, 2)
+    assert widget.run() is None
+    assert "segments a y-x plane" in refused[-1] and "shows z-x planes" in refused[-1]
+    viewer.dims.order = (0, 1, 2)
+    _run_and_wait(qtbot, widget)
+    assert "stack (z 0): " in widget.status.text()
     # All planes, written into the same layers.
     widget.plane_check.setChecked(False)
     _run_and_wait(qtbot, widget)

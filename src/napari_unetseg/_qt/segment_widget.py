@@ -26,8 +26,10 @@ from ._common import (
     LayerComboBox,
     ModelComboBox,
     at_next_turn,
+    image_shape,
     layer_data,
     not_derived,
+    notify_error,
     output_layer,
     output_name,
 )
@@ -219,6 +221,10 @@ class SegmentWidget(ui.DockWidget):
         model = self.model_combo.model_name()
         if layer is None or not model:
             return None
+        plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
+        if plane_only and (problem := self._plane_view_problem()):
+            notify_error(problem)
+            return None
         request = self._request(layer, model)
         shape = tuple(request.image.shape)
         where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
@@ -372,6 +378,40 @@ class SegmentWidget(ui.DockWidget):
             },
         )
 
+    def _plane_view_problem(self) -> str | None:
+        """Why the viewer does not show the plane "Current plane only" would segment
+        (the last two axes at the sliders' position), or None when it does."""
+        dims = self.viewer.dims
+        shown = (dims.ndim - 2, dims.ndim - 1)
+        if dims.ndisplay == 2 and set(dims.displayed) == set(shown):
+            return None
+        labels = [str(label) for label in dims.axis_labels]
+        named = all(label.isalpha() for label in labels)  # napari's default: -3, -2, -1
+        plane = (
+            "-".join(labels[a] for a in shown) + " plane"
+            if named
+            else "plane of the last two axes"
+        )
+        if dims.ndisplay != 2:
+            view = "a 3D view"
+        elif named:
+            view = "-".join(labels[a] for a in dims.displayed) + " planes"
+        else:
+            view = "planes of other axes (transposed)"
+        return (
+            f"'Current plane only' segments a {plane} at the sliders' position, but the "
+            f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
+            "segment the whole stack."
+        )
+
+    def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
+        """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
+        have napari's default (numbered) labels."""
+        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]][: len(plane)]
+        if all(label.isalpha() for label in labels):
+            return ", ".join(f"{label.lower()} {i}" for label, i in zip(labels, plane))
+        return "plane " + ", ".join(map(str, plane))
+
     def _current_position(self, layer: Image) -> tuple[int, ...]:
         """The data index of the plane shown in the viewer, clipped to the layer."""
         point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
@@ -433,7 +473,7 @@ class SegmentWidget(ui.DockWidget):
         kept_meta = {k: v for k, v in labels_layer.metadata.items() if k != "zarr_labels"}
         labels_layer.metadata = {**kept_meta, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
-        where = "" if result.plane is None else f" (plane {result.plane})"
+        where = "" if result.plane is None else f" ({self._plane_words(layer, result.plane)})"
         # With the result: a hint when the model was unsure of what it marked.
         unsure = (result.stats.get("confidence") or {}).get("message")
         hint = f"\n{unsure}" if unsure else ""
@@ -484,17 +524,18 @@ class SegmentWidget(ui.DockWidget):
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
     ) -> Any:
-        """Put a one-plane result into the full-size output (the existing one if it fits)."""
-        full_shape = tuple(layer.data.shape[: layer.ndim])
+        """Put a one-plane result into the full-size output: the existing one, whose other
+        planes stay (widened when the plane's values need a larger type, e.g. the object
+        ids of split touching objects after plain labels), or a new one."""
+        full_shape = image_shape(layer)
         name = output_name(layer, suffix)
         existing = self.viewer.layers[name].data if name in self.viewer.layers else None
         plane_data = np.asarray(plane_data)
-        if (
-            isinstance(existing, np.ndarray)
-            and existing.shape == full_shape
-            and np.can_cast(plane_data.dtype, existing.dtype)
-        ):
-            full = existing
+        if isinstance(existing, np.ndarray) and existing.shape == full_shape:
+            if np.can_cast(plane_data.dtype, existing.dtype):
+                full = existing
+            else:
+                full = existing.astype(np.promote_types(existing.dtype, plane_data.dtype))
         else:
             full = np.zeros(full_shape, plane_data.dtype)
         full[plane] = plane_data
