@@ -109,6 +109,12 @@ def test_error_overlay_has_exactly_the_fp_fn_pixels(qtbot, validate):
     assert [layer.name for layer in viewer.layers].count("pred [errors]") == 1
     assert not np.asarray(viewer.layers["pred [errors]"].data).any()
     assert widget.table.value(1, "dice") == 1.0
+    # the overlay is no segmentation to score: never offered, not even when the
+    # prediction it was made from is deleted (the box must not fall back on it)
+    for combo in (widget.pred_combo, widget.gt_combo):
+        assert [layer.name for layer in combo.layers()] == ["pred", "truth"]
+    viewer.layers.remove("pred")
+    assert widget.pred_combo.layer().name == "truth"
 
 
 def test_csv_export_round_trips(qtbot, validate, tmp_path, monkeypatch):
@@ -323,3 +329,26 @@ def _drawn(plot, hex_color) -> bool:
     pixels = np.asarray(plot.canvas.buffer_rgba())[..., :3].astype(int)
     target = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels - target).max(axis=-1) < 12).sum()) > 200
+
+
+def test_the_plot_names_what_its_points_are(qtbot, make_napari_viewer):
+    """Scores per index of the first axis: slices of a Z stack, time points of a
+    (T, Z, Y, X) series; the plot says which."""
+    viewer = make_napari_viewer()
+    truth = np.zeros((2, 3, 16, 16), np.uint8)
+    truth[:, :, 4:12, 4:12] = 1
+    pred = truth.copy()
+    pred[1, :, 4:8] = 0
+    viewer.add_labels(truth, name="truth")
+    viewer.add_labels(pred, name="pred")
+    viewer.dims.axis_labels = ("t", "z", "y", "x")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(viewer.layers["pred"])
+    widget.gt_combo.set_layer(viewer.layers["truth"])
+    _run_and_wait(qtbot, widget)
+    axes = widget.plot.axes
+    assert axes.get_title() == "Dice per time point" and axes.get_xlabel() == "time point"
+    assert len(axes.lines[0].get_xdata()) == 2  # one point per time point
+    viewer.dims.axis_labels = ("-4", "-3", "-2", "-1")  # napari's default labels
+    _run_and_wait(qtbot, widget)
+    assert axes.get_title() == "Dice per index of the first axis"

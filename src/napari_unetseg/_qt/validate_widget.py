@@ -29,8 +29,8 @@ from .._io import common_unit
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
-    derived,
     layer_data,
+    not_derived,
     notify_error,
     output_layer,
     segmentation_of_ours,
@@ -102,9 +102,13 @@ class ValidateWidget(ui.DockWidget):
         from napari.layers import Labels
 
         rows = ui.Form()
-        self.pred_combo = rows.add("Prediction", LayerComboBox(self.viewer, Labels, parent=self))
+        self.pred_combo = rows.add(
+            "Prediction", LayerComboBox(self.viewer, Labels, predicate=not_derived, parent=self)
+        )
         self.pred_combo.setToolTip("The segmentation to score. The list follows the layers.")
-        self.gt_combo = rows.add("Ground truth", LayerComboBox(self.viewer, Labels, parent=self))
+        self.gt_combo = rows.add(
+            "Ground truth", LayerComboBox(self.viewer, Labels, predicate=not_derived, parent=self)
+        )
         self.gt_combo.setToolTip("The reference labels, same shape as the prediction.")
         # fmt: off
         self.mode_combo = rows.add("Labels are", ui.combo_box(
@@ -273,7 +277,7 @@ class ValidateWidget(ui.DockWidget):
         """Two different layers when there are two: the prediction is the top
         segmentation of ours (``[unet]``) or else the top layer; the ground truth the top
         other layer that is not an output of ours."""
-        layers = [layer for layer in self.pred_combo.layers() if not derived(layer)]
+        layers = self.pred_combo.layers()  # our overlays and maps are not listed
         if len(layers) < 2:
             return
         ours = [layer for layer in layers if segmentation_of_ours(layer)]
@@ -330,6 +334,10 @@ class ValidateWidget(ui.DockWidget):
         if not result.per_slice_dice:
             self.plot.setVisible(False)
             return
+        # the scores are per index of the first axis: a slice of a Z stack, a time
+        # point of a (T, Z, Y, X) series
+        axis = self._first_axis_words()
+        self.plot.set_labels(xlabel=axis, title=f"Dice per {axis}")
         for cid, dice in result.per_slice_dice.items():
             name = self._names.get(cid, f"class {cid}")
             self.plot.set_line(name, np.arange(len(dice)), dice, marker=".", ms=3)
@@ -346,6 +354,20 @@ class ValidateWidget(ui.DockWidget):
         if not head.isdigit() or int(head) not in self._names:
             return title
         return f"{head} ({self._names[int(head)]})"
+
+    def _first_axis_words(self) -> str:
+        """What one index of the scored layers' first axis is: "slice" (Z, or a 3D
+        layer's unnamed first axis), "time point" (T), else the axis' own label."""
+        found = self._slice_axis()
+        if found is None:
+            return "slice"
+        layer, axis = found
+        label = str(self.viewer.dims.axis_labels[axis])
+        if label.lower() in ("z", "t"):
+            return {"z": "slice", "t": "time point"}[label.lower()]
+        if label.isalpha():
+            return label
+        return "slice" if layer.ndim == 3 else "index of the first axis"
 
     def _slice_axis(self) -> tuple[Labels, int] | None:
         """The prediction layer and the viewer axis of its first (slice) axis."""

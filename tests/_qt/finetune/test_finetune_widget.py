@@ -210,6 +210,9 @@ def test_train_registers_a_model_that_segment_and_save_use(
     names = [layer.name for layer in viewer.layers]  # over the outlines, under the strokes
     assert names.index("cells [preview]") < names.index(unsure.name) < names.index(scribbles.name)
     assert unsure not in widget.labels_combo.layers()
+    overlay = viewer.add_labels(np.zeros((96, 96), np.uint8), name="cells [unet] [errors]")
+    assert overlay not in widget.labels_combo.layers()  # Validate's overlay: nothing to learn
+    viewer.layers.remove(overlay)
     assert unsure.visible == (unsure.data.mean() <= fw.UNSURE_MOST)
     if unsure.data.any():
         assert "'[unsure]'" in widget.status.text()

@@ -53,9 +53,7 @@ class PaintPanel(QWidget):
     changed = Signal()
     counted = Signal(object)
 
-    def __init__(
-        self, viewer: napari.Viewer, own_suffixes: tuple[str, ...], parent: QWidget | None = None
-    ):
+    def __init__(self, viewer: napari.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
         from napari.layers import Image, Labels
 
@@ -67,12 +65,9 @@ class PaintPanel(QWidget):
         )
         self.image_combo.setToolTip("The image to learn from. The list follows the layer list.")
         # fmt: off
+        # not our preview, unsure band or Validate's error overlay: nothing to learn from
         self.labels_combo = rows.add("Labels", LayerComboBox(
-            viewer, Labels,
-            predicate=lambda layer: not layer.name.endswith(
-                tuple(f" [{suffix}]" for suffix in own_suffixes)
-            ),
-            parent=self,
+            viewer, Labels, predicate=not_derived, parent=self
         ))
         self.labels_combo.setToolTip("The labels painted over the image (same size as the image).")
         self.new_button = rows.add("", ui.button(

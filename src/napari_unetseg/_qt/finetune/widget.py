@@ -59,7 +59,6 @@ from .plot import CurvePlot
 from .preview import (
     PREVIEW_SUFFIX,
     UNSURE_MOST,
-    UNSURE_SUFFIX,
     Preview,
     preview_region,
     unsure_text,
@@ -127,7 +126,7 @@ class FinetuneWidget(ui.DockWidget):
         self._runs = 0
         self._last_draw = 0.0
 
-        self.paint_panel = PaintPanel(napari_viewer, (PREVIEW_SUFFIX, UNSURE_SUFFIX), self)
+        self.paint_panel = PaintPanel(napari_viewer, self)
         self.settings = TrainPanel(PREVIEW_SUFFIX, self)
         self.result_panel = ResultPanel(self)
         for panel, names in _SHORTCUTS.items():
