@@ -140,6 +140,20 @@ def test_plain_multipage_tiff_is_a_z_stack_and_inch_dpi_is_ignored(tmp_path):
     assert img.units is None and img.scale == (1.0, 1.0, 1.0)
 
 
+def test_a_4d_array_saved_plainly_reads_as_time_then_z(tmp_path):
+    """tifffile saves a (T, Z, Y, X) array as QQYX: the axis next to the plane is Z, as
+    the engine takes the last three axes for the volume (it read ZTYX, and the labels
+    written back called the 16 planes segmented in 3D 16 time points)."""
+    path = tmp_path / "series.tif"
+    tifffile.imwrite(path, np.zeros((2, 16, 8, 9), np.uint16))
+    img = _io.read_image(path)
+    assert img.axes == "TZYX" and img.data.shape == (2, 16, 8, 9)
+    out = _io.write_labels(
+        tmp_path / "labels.tif", np.zeros((2, 16, 8, 9), np.uint8), axes=img.axes
+    )
+    assert _io.read_image(out).axes == "TZYX"
+
+
 def test_label_detection_by_name(tmp_path):
     ints = np.ones((4, 4), np.uint16)
     plain = _io.write_image(tmp_path / "cells.tif", ints)

@@ -535,20 +535,21 @@ def tiff_pyramid(path: str | os.PathLike, series: int = 0) -> tuple[Any, ...]:
 def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
     """Give tifffile's unknown axes (``I`` image sequence, ``Q`` other) readable names.
 
-    A plain multi-page TIFF is almost always a Z stack, and a second unknown axis time.
-    But a plane with its channels last, as numpy and scikit-image save a (Y, X, 2) array,
+    A plain multi-page TIFF is almost always a Z stack, and a second unknown axis time:
+    named from the plane outwards, so a (T, Z, Y, X) array saved from Python reads TZYX,
+    the order the engine takes (the last three axes are the volume). But a plane with its channels last, as numpy and scikit-image save a (Y, X, 2) array,
     reads as pages 2 pixels wide: two to four "pixels" after a plane of 16 or more are
     channels.
     """
     if len(axes) == 3 and axes[0] in "IQ" and axes[1:] == "YX" and len(shape) == 3:
         if shape[2] <= 4 and min(shape[:2]) >= 16:
             return "YXC"
-    out = []
-    for a in axes:
+    out: list[str] = []
+    for a in reversed(axes):
         if a in "IQ":
             a = next((c for c in "ZT" if c not in axes and c not in out), "Q")
         out.append(a)
-    return "".join(out)
+    return "".join(reversed(out))
 
 
 def _channel_axis(axes: str, rgb: bool) -> int | None:
