@@ -88,7 +88,8 @@ def test_predict_several_inputs_into_a_folder(tmp_path, model_file, image_file) 
         (["IMG", "--model", "not-a-model"], "Unknown model 'not-a-model'"),
         (["IMG", "--model", "BADMODEL"], "not a napari-unetseg model file"),
         (["IMG", "--model", "MODEL3D"], "3D model needs at least 3 spatial axes"),
-        (["IMG", "--model", "MODEL", "--overlap", "1.5"], "overlap must be in"),
+        (["IMG", "--model", "MODEL", "--overlap", "1.5"], "overlap must be from 0 to 0.75"),
+        (["IMG", "--model", "MODEL", "--overlap", "0.999"], "overlap must be from 0 to 0.75"),
         (["IMG", "--model", "MODEL", "--device", "cuda:7"], "not available on this machine"),
     ],
 )

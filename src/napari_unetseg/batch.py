@@ -122,11 +122,11 @@ class SegmentSettings:
         """Raise one ``ValueError`` sentence for a setting no image could run with
         (so a batch fails at once instead of once per file)."""
         from .core.devices import autocast_dtype, resolve_device
+        from .core.inference.predict import check_overlap
         from .core.sizing import check_object_size
 
         check_object_size(self.object_size, (2**31, 2**31))
-        if not 0.0 <= float(self.overlap) < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), got {self.overlap!r}.")
+        check_overlap(self.overlap)
         for name in ("tile_size", "batch_size"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:

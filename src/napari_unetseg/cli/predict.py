@@ -61,7 +61,7 @@ def _add_predict(sub: Any) -> None:
     )
     add_series_option(p, every=True)
     p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
-    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction [0, 1)")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction, 0 to 0.75")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument(

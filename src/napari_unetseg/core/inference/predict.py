@@ -57,9 +57,23 @@ class PredictionResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+#: The largest tile overlap (the Segment widget's too). Tiles step by (1 - overlap) of
+#: their edge, so 0.75 already predicts every pixel 16 times in 2D and 64 times in 3D;
+#: 0.999 took 358 s instead of 0.44 s on a 256 x 256 image, for nothing measurable.
+MAX_OVERLAP = 0.75
+
+
+def check_overlap(overlap: float) -> None:
+    """One sentence for an overlap outside [0, :data:`MAX_OVERLAP`]."""
+    if not 0.0 <= float(overlap) <= MAX_OVERLAP:
+        raise ValueError(
+            f"overlap must be from 0 to {MAX_OVERLAP} (the fraction of a tile shared "
+            f"with its neighbours; 0.25 is the default), got {overlap!r}."
+        )
+
+
 def _check_arguments(overlap: float, blend: str, batch_size: int | None) -> None:
-    if not 0.0 <= float(overlap) < 1.0:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
+    check_overlap(overlap)
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}.")
     if batch_size is not None and int(batch_size) < 1:
@@ -221,7 +235,7 @@ def predict_tiled(
         Tile edge per spatial axis (default: the bundle's hint). Rounded up to a multiple
         of the model's divisor; axes shorter than a tile are reflect-padded and cropped.
     overlap : float
-        Fraction of a tile shared with its neighbour, in [0, 1).
+        Fraction of a tile shared with its neighbour, from 0 to :data:`MAX_OVERLAP`.
     batch_size : int, optional
         Tiles per forward pass; chosen from free memory when omitted. On CUDA
         out-of-memory it is halved, and at 1 the model moves to the CPU with a warning.
