@@ -221,3 +221,26 @@ def test_fine_tuning_a_one_channel_model_on_an_rgb_image_trains_on_grey(tiny) ->
     assert trained.in_channels == 1 and trained.history["steps"] == 2
     assert records[0].message.startswith("The RGB image is grey (R = G = B): one channel is used.")
     assert any(r.preview is not None and r.preview.shape == (64, 64) for r in records)
+
+
+def test_predict_refuses_a_scale_it_cannot_use_and_returns_the_uncertainty(tiny) -> None:
+    b, _ = tiny
+    image = np.random.default_rng(1).random((3, 40, 40), np.float32)
+    for scale, match in (
+        ((2.0,), "for each of the image's last 2 axes"),  # one value for a plane
+        ((1.0, 1.0, 1.0, 1.0), "at most one per axis of the image, 3"),
+        ((0.0, 1.0), "positive, finite pixel sizes"),
+        ((float("nan"), 1.0), "positive, finite pixel sizes"),
+        (("a", 1.0), "numbers"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            api.predict(image, b, scale=scale)
+    # napari's flipped axes have negative sizes: their size is used
+    flipped = api.predict(image, b, scale=(-2.0, 1.0, -1.0), object_size=None)
+    assert np.array_equal(flipped, api.predict(image, b, scale=(2.0, 1.0, 1.0), object_size=None))
+    labels, uncertainty = api.predict(image, b, return_uncertainty=True, object_size=None)
+    assert labels.shape == uncertainty.shape == image.shape and uncertainty.dtype == np.float32
+    labels, probabilities, uncertainty = api.predict(
+        image, b, return_probabilities=True, return_uncertainty=True, object_size=None
+    )
+    assert probabilities.shape == uncertainty.shape == image.shape

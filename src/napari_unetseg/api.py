@@ -234,6 +234,7 @@ def predict_iter(
         image, channel_axis = one_channel(image, axis, channel), None
         if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
             scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
+    scale = _checked_scale(scale, len(np.shape(image)), bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
@@ -260,10 +261,37 @@ def predict_iter(
     return result
 
 
+def _checked_scale(scale: Any, ndim: int, dims: int) -> list[float] | None:
+    """A pixel size per axis as floats (napari's negative sizes, flipped axes, as their
+    sizes), or one sentence: not numbers, fewer values than the model's spatial axes or
+    more than the image's axes, a size of 0 or not finite."""
+    if scale is None:
+        return None
+    try:
+        values = [abs(float(v)) for v in scale]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"scale must be a pixel size per axis (numbers), got {scale!r}."
+        ) from None
+    if not dims <= len(values) <= max(ndim, dims):
+        raise ValueError(
+            f"scale must give a pixel size for each of the image's last {dims} axes (and "
+            f"at most one per axis of the image, {ndim}), got {len(values)} value(s)."
+        )
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"scale must hold positive, finite pixel sizes, got {scale!r}.")
+    return values
+
+
 @_arguments_of(predict_iter)
 def predict(
-    image: Any, model: ModelLike, *, return_probabilities: bool = False, **options: Any
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    image: Any,
+    model: ModelLike,
+    *,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    **options: Any,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Segment an image with a U-Net, tile by tile, in bounded memory.
 
     Parameters
@@ -308,13 +336,23 @@ def predict(
         uint8 (uint16 for > 255 classes) labels with the image's shape without channels.
     probabilities : ndarray
         Only with ``return_probabilities``.
+    uncertainty : ndarray
+        Only with ``return_uncertainty`` (after the probabilities when both are asked
+        for): the disagreement between the test-time flips (``tta`` is then on).
     """
     result = drain(
-        predict_iter(image, model, return_probabilities=return_probabilities, **options)
+        predict_iter(
+            image,
+            model,
+            return_probabilities=return_probabilities,
+            return_uncertainty=return_uncertainty,
+            **options,
+        )
     )
-    if return_probabilities:
-        return result.labels, result.probabilities
-    return result.labels
+    extra = [result.probabilities] if return_probabilities else []
+    if return_uncertainty:
+        extra.append(result.uncertainty)
+    return (result.labels, *extra) if extra else result.labels
 
 
 def segment_iter(
