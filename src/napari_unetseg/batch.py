@@ -336,6 +336,20 @@ def pick_channel(img: Any, channel: int) -> tuple[Any, str]:
     return picked, note
 
 
+def check_fit(img: Any, bundle: Any) -> None:
+    """One sentence where the image's axes do not fit the model: several channels for a
+    one-channel model (:func:`check_channels`), or time among the axes a 3D model would
+    read as its volume (a (T, Y, X) series: its time points would be taken for planes)."""
+    check_channels(img, bundle)
+    axes = img.without_channels().axes
+    if bundle.spatial_dims == 3 and "T" in axes[-3:]:
+        raise ValueError(
+            f"Model {bundle.name!r} segments Z stacks, but the image's axes are {axes} "
+            "(time, no Z): choose a 2D model (e.g. nuclei-2d), which segments each time "
+            "point."
+        )
+
+
 def check_channels(img: Any, bundle: Any) -> None:
     """A multi-channel image for a one-channel model: say how to choose one."""
     ca = img.channel_axis
@@ -382,7 +396,7 @@ def _segment_file(
         row.notes.append(f"model {choice} ({why}).")
     bundle, reference = models.get(choice)
     row.model = bundle.name
-    check_channels(img, bundle)
+    check_fit(img, bundle)
     gen = api.segment_iter(
         img.data,
         bundle,

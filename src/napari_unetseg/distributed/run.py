@@ -333,7 +333,7 @@ def _prepare(
     ``wanted``: the run's ``channel``, ``series``, ``split_touching`` and
     ``probabilities``."""
     from .. import api
-    from ..batch import SegmentSettings, check_channels, pick_channel
+    from ..batch import SegmentSettings, check_fit, pick_channel
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
@@ -355,7 +355,7 @@ def _prepare(
         img, note = pick_channel(img, int(channel))
         channel_note = note[0].upper() + note[1:]
     bundle = api.load_model(model)
-    check_channels(img, bundle)
+    check_fit(img, bundle)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
     plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
