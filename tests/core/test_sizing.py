@@ -26,6 +26,21 @@ def test_resampled_prediction_comes_back_on_the_image_grid(sized):
     assert 2 * (t & p).sum() / (t.sum() + p.sum()) > 0.8
 
 
+def test_an_enlargement_at_its_limit_says_so(sized):
+    """Objects of 0.5 px would need 40 x: the image is enlarged 4 x, the most it is, and
+    the message says the objects stay smaller than the model's (the shrink side said
+    its limit already)."""
+    from napari_unetseg.core.sizing import choose_factors
+
+    img = synthetic_nuclei((48, 48), seed=1)[0]
+    factors, info = choose_factors(sized, img, 0.5)
+    assert factors == (4.0, 4.0)
+    assert (
+        "(at most 4 x: its objects become about 2 px, smaller than the model's)" in info["message"]
+    )
+    assert "at most" not in choose_factors(sized, img, 10.0)[1]["message"]  # 2 x: no limit
+
+
 def test_auto_on_an_empty_image_falls_back_and_says_so(sized):
     empty = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
     result = api.drain(api.predict_iter(empty, sized))

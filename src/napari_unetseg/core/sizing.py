@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
-from .scale import estimate_object_size, resample, scale_factors, scaled_shape
+from .scale import MAX_FACTOR, estimate_object_size, resample, scale_factors, scaled_shape
 
 #: Resampling holds the image and its resampled copy in memory; above this many voxels
 #: (after resampling) prediction runs at the image's own scale instead, and says so.
@@ -133,6 +133,11 @@ def choose_factors(
         if shrink < 1 and d_image > d_model:
             # The model measured better on large objects shrunk only part of the way.
             partly = f" (large objects are shrunk to about {d_image * factors[-1]:.0f} px)"
+        elif d_image * factors[-1] < 0.9 * d_model:  # enlarged by the most it is
+            partly = (
+                f" (at most {MAX_FACTOR:g} x: its objects become about "
+                f"{d_image * factors[-1]:.0f} px, smaller than the model's)"
+            )
         info["message"] = (
             f"Object size {how}; the model's is {d_model:.0f} px, so the image is "
             f"resampled by {fs}{partly}."
