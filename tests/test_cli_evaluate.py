@@ -122,3 +122,77 @@ def test_an_ome_zarr_prediction_is_read(pair, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     ref = api.evaluate(pred, gt).to_json_dict()
     assert out["classes"]["1"]["dice"] == pytest.approx(ref["classes"]["1"]["dice"])
+
+
+def test_classes_only_choose_the_rows(tmp_path, capsys):
+    """`--classes 1` against instance ground truth: still read as instances (it scored
+    the instance ids as classes: Dice 0.085 instead of 0.98); an instance id listed as a
+    class is refused in one line."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    truth = synthetic_nuclei((128, 160), seed=1)[1]
+    assert truth.max() > 5
+    pred = np.roll(truth > 0, 1, axis=1).astype(np.uint8)
+    p = str(_io.write_labels(tmp_path / "pred.tif", pred))
+    g = str(_io.write_labels(tmp_path / "gt.tif", truth.astype(np.uint16)))
+    outs = []
+    for extra in ([], ["--classes", "1"], ["--classes", "0", "1"]):
+        assert cli.main(["evaluate", "-p", p, "-g", g, "--json", *extra]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    for out in outs[1:]:
+        assert out["classes"]["1"] == outs[0]["classes"]["1"]
+        assert out["objects"]["1"] == outs[0]["objects"]["1"] and out["notes"] == outs[0]["notes"]
+    assert outs[0]["classes"]["1"]["dice"] > 0.9 and list(outs[1]["classes"]) == ["1"]
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--classes", "1", "7"]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("unetseg: error: The ground truth is read")
+    assert "no class 7" in lines[0] and captured.out == ""
+
+
+def _sized(tmp_path, name, labels, scale, unit):
+    return str(_io.write_labels(tmp_path / name, labels, scale=scale, units=(unit,) * len(scale)))
+
+
+def test_files_with_different_pixel_sizes_are_refused(pair, tmp_path, capsys):
+    """Two files that disagree on the pixel size (0.5 µm vs 1 µm, mm vs µm): refused in
+    one line naming both, with --spacing as the way out; the CSV is not written. The same
+    size in other units (500 nm and 0.5 µm) is accepted."""
+    _, _, pred, gt = pair
+    csv = tmp_path / "scores.csv"
+    csv.write_text("kept\n")
+    cases = [
+        (("pred_labels.tif", (2.0, 0.5, 0.5), "µm"), ("gt_labels.tif", (2.0, 1.0, 1.0), "µm"),
+         "(2 x 0.5 x 0.5 µm)", "(2 x 1 x 1 µm)"),
+        (("pred.nii.gz", (0.8, 0.8, 0.8), "mm"), ("gt_labels.tif", (0.8, 0.8, 0.8), "µm"),
+         "(0.8 x 0.8 x 0.8 mm)", "(0.8 x 0.8 x 0.8 µm)"),
+    ]  # fmt: skip
+    for (p_name, p_scale, p_unit), (g_name, g_scale, g_unit), p_said, g_said in cases:
+        a = _sized(tmp_path, p_name, pred, p_scale, p_unit)
+        b = _sized(tmp_path, g_name, gt, g_scale, g_unit)
+        for first, second in ((a, b), (b, a)):  # either way round
+            args = ["evaluate", "-p", first, "-g", second, "--csv", str(csv)]
+            assert cli.main(args) == 1
+            captured = capsys.readouterr()
+            lines = [line for line in captured.err.splitlines() if line.strip()]
+            assert len(lines) == 1 and lines[0].startswith("unetseg: error:"), lines
+            assert p_said in lines[0] and g_said in lines[0] and "--spacing" in lines[0]
+            assert captured.out == "" and csv.read_text() == "kept\n"
+    # --spacing chooses: no refusal, and those sizes are used
+    p = _sized(tmp_path, "pred_labels.tif", pred, (2.0, 0.5, 0.5), "µm")
+    g = _sized(tmp_path, "gt_labels.tif", gt, (2.0, 1.0, 1.0), "µm")
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--spacing", "2", "1", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = api.evaluate(pred, gt, spacing=(2.0, 1.0, 1.0))
+    assert out["spacing"] == [2.0, 1.0, 1.0]
+    assert out["classes"]["1"]["hd95"] == pytest.approx(ref.classes[1]["hd95"])
+    # one size in two units, and a file without a pixel size: accepted
+    p = _sized(tmp_path, "pred_labels.tif", pred, (2000.0, 500.0, 500.0), "nm")
+    g = _sized(tmp_path, "gt_labels.tif", gt, (2.0, 0.5, 0.5), "µm")
+    plain = str(_io.write_labels(tmp_path / "plain_labels.tif", pred))
+    ref = api.evaluate(pred, gt, spacing=(2.0, 0.5, 0.5))
+    for first, second in ((p, g), (plain, g)):
+        assert cli.main(["evaluate", "-p", first, "-g", second, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["spacing"] == [2.0, 0.5, 0.5] and out["unit"] == "µm"
+        assert out["classes"]["1"]["hd95"] == pytest.approx(ref.classes[1]["hd95"])

@@ -50,3 +50,24 @@ def _convert(value: float, unit: str, to: str) -> float:
     if unit == to or unit not in _CM_PER_UNIT or to not in _CM_PER_UNIT:
         return value
     return value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]
+
+
+#: Two pixel sizes this close (a share of the larger) are the same size.
+SIZE_TOLERANCE = 0.01
+
+
+def same_size(a: Any, a_unit: str | None, b: Any, b_unit: str | None) -> bool:
+    """Whether pixel sizes ``a`` (in ``a_unit``) and ``b`` (in ``b_unit``) agree within
+    :data:`SIZE_TOLERANCE` per axis, ``a`` converted to ``b``'s unit first (500 nm is
+    0.5 µm). Sizes in units that do not convert into each other never agree."""
+    if (a_unit or None) != (b_unit or None) and not (
+        a_unit in _CM_PER_UNIT and b_unit in _CM_PER_UNIT
+    ):
+        return False
+    if len(a) != len(b):
+        return False
+    pairs = [
+        (_convert(float(x), a_unit, b_unit) if a_unit and b_unit else float(x), float(y))
+        for x, y in zip(a, b)
+    ]
+    return all(abs(x - y) <= SIZE_TOLERANCE * max(abs(x), abs(y)) for x, y in pairs)

@@ -352,3 +352,16 @@ def test_the_plot_names_what_its_points_are(qtbot, make_napari_viewer):
     viewer.dims.axis_labels = ("-4", "-3", "-2", "-1")  # napari's default labels
     _run_and_wait(qtbot, widget)
     assert axes.get_title() == "Dice per index of the first axis"
+
+
+def test_layers_with_different_pixel_sizes_say_whose_were_used(qtbot, validate):
+    """The ground truth's pixel size is used when the layers disagree; the summary says
+    so (it said nothing), and says nothing when they agree."""
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    assert "pixel sizes differ" not in widget.summary.text()
+    viewer.layers["pred"].scale = (2.0, 1.0, 1.0)
+    _run_and_wait(qtbot, widget)
+    text = widget.summary.text()
+    assert "prediction 2 x 1 x 1 µm, ground truth 2 x 0.5 x 0.5 µm" in text
+    assert "measured with the ground truth's" in text and widget.result.spacing == (2.0, 0.5, 0.5)

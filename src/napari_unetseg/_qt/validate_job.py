@@ -100,6 +100,29 @@ def evaluate_job(
     return (yield from api.evaluate_iter(prediction, ground_truth, **options))
 
 
+Spacing = tuple[tuple[float, ...], str | None]
+
+
+def _size_text(scale: tuple[float, ...], unit: str | None) -> str:
+    return " x ".join(f"{s:g}" for s in scale) + (f" {unit}" if unit else "")
+
+
+def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
+    """A sentence when the two layers' pixel sizes (scale, unit) differ: the distances
+    are measured with the ground truth's (the CLI refuses instead; here the layers are on
+    screen and a run is cheap to repeat). None when they agree."""
+    from .._units import same_size
+
+    (p_scale, p_unit), (g_scale, g_unit) = prediction, ground_truth
+    if len(p_scale) != len(g_scale) or same_size(p_scale, p_unit, g_scale, g_unit):
+        return None
+    return (
+        f"The layers' pixel sizes differ (prediction {_size_text(p_scale, p_unit)}, ground "
+        f"truth {_size_text(g_scale, g_unit)}): distances are measured with the ground "
+        "truth's."
+    )
+
+
 def value_names(*layers: Any) -> dict[int, str]:
     """Names of label values from the layers' features (``index`` with ``class`` or
     ``name``: the Segment widget's labels carry their model's class names), the first

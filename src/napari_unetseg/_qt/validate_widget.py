@@ -47,6 +47,7 @@ from .validate_job import (
     columns,
     evaluate_job,
     parse_classes,
+    spacing_note,
     value_names,
 )
 from .validate_table import ResultTable
@@ -203,20 +204,21 @@ class ValidateWidget(ui.DockWidget):
         except ValueError as exc:
             notify_error(exc)
             return None
-        _, unit = self._spacing(gt)
+        spacing = self._spacing(gt)
+        note = spacing_note(self._spacing(pred), spacing)
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         return self.runner.start(
             evaluate_job,
             layer_data(pred),
             layer_data(gt),
             description="Validating",
-            on_result=lambda result: self._show(pred, result),
+            on_result=lambda result: self._show(pred, result, note),
             on_error=lambda exc: self.summary.setText("Failed; see the notification."),
             on_cancel=lambda: self.summary.setText("Cancelled."),
             error_context="Validation failed",
             **options,
             return_errors=True,
-            unit=unit,
+            unit=spacing[1],
         )
 
     def options(self, ground_truth: Labels) -> dict[str, Any]:
@@ -299,9 +301,11 @@ class ValidateWidget(ui.DockWidget):
             return ""
         return "\n".join([self.result.summary_line(), *self.result.notes])
 
-    def _show(self, pred: Labels, result: EvaluationResult) -> None:
+    def _show(self, pred: Labels, result: EvaluationResult, note: str | None = None) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
+        if note is not None:  # the pixel sizes used, when the layers disagree
+            result.notes.append(note)
         self.result, self._pred_layer = result, pred
         gt = self.gt_combo.layer()
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import ProgressBar, check_inputs, check_table_output, forwarded, say
+from ._base import CLIError, ProgressBar, check_inputs, check_table_output, forwarded, say
 
 #: What ``unetseg evaluate --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -58,12 +58,40 @@ def _add_evaluate(sub: Any) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-def _physical_spacing(*images: Any) -> tuple[tuple[float, ...] | None, str | None]:
-    """Spacing and unit from the first file that declares a physical pixel size."""
-    for img in images:
-        if img.units is not None:
-            from .._io import common_unit
+def _declared(img: Any) -> tuple[tuple[float, ...], str] | None:
+    """A file's pixel sizes along the axes with its physical unit, and that unit; None
+    without one."""
+    from .._units import common_unit
 
+    unit = common_unit(img.units) if img.units is not None else None
+    if unit is None:
+        return None
+    return tuple(float(s) for s, u in zip(img.scale, img.units, strict=True) if u == unit), unit
+
+
+def _check_same_size(pred: Any, gt: Any) -> None:
+    """Refuse (one sentence) when both files give pixel sizes that disagree."""
+    from .._units import same_size
+
+    p, g = _declared(pred), _declared(gt)
+    if p is None or g is None or len(p[0]) != len(g[0]) or same_size(*p, *g):
+        return
+    text = [f"{' x '.join(f'{s:g}' for s in sizes)} {unit}" for sizes, unit in (p, g)]
+    raise CLIError(
+        f"The prediction's pixel size ({text[0]}) differs from the ground truth's "
+        f"({text[1]}): give --spacing with the voxel size per axis to measure the "
+        "distances in."
+    )
+
+
+def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str | None]:
+    """Spacing and unit from the files (the ground truth's when both give them, after
+    :func:`_check_same_size`)."""
+    from .._units import common_unit
+
+    _check_same_size(pred, gt)
+    for img in (gt, pred):
+        if img.units is not None:
             return tuple(img.scale), common_unit(img.units)
     return None, None
 
@@ -80,9 +108,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for note in (pred_note, gt_note):
         if note:
             say(note)
-    spacing, unit = _physical_spacing(gt, pred)
-    if args.spacing is not None:
+    if args.spacing is not None:  # chosen: the files' pixel sizes are not read
         spacing, unit = tuple(args.spacing), None
+    else:
+        spacing, unit = _physical_spacing(pred, gt)
     with ProgressBar("evaluating", unit="%") as bar:
         result = api.drain(
             api.evaluate_iter(

@@ -44,7 +44,7 @@ def test_empty_classes_are_nan_never_errors(sklearn_scores):
     gt = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
     pred = np.array([[0, 3, 1, 0], [0, 0, 1, 1]])
     with np.errstate(all="raise"):
-        r = M.evaluate(pred, gt, classes=[0, 1, 2, 3], objects=False)
+        r = M.evaluate(pred, gt, classes=[0, 1, 2, 3], objects=False, instances="none")
     ref = sklearn_scores(pred, gt, [0, 1, 2, 3])
     for key, values in ref.items():
         np.testing.assert_allclose([r.classes[c][key] for c in range(4)], values, err_msg=key)
@@ -147,7 +147,9 @@ def test_error_map_marks_exactly_fp_and_fn(rng, small_chunks):
     np.testing.assert_array_equal(multi, [[3, 2, 1]])
     sparse = M.error_map(np.array([[1, 1, 0, 0]]), np.array([[0, 1, 2, 0]]), mode="sparse")
     np.testing.assert_array_equal(sparse, [[0, 1, 2, 0]])
-    only2 = M.error_map(np.array([[2, 0, 1]]), np.array([[1, 1, 0]]), classes=[2])
+    only2 = M.error_map(
+        np.array([[2, 0, 1]]), np.array([[1, 1, 0]]), classes=[2], instances="none"
+    )
     np.testing.assert_array_equal(only2, [[1, 0, 0]])
 
 

@@ -25,6 +25,38 @@ def test_instance_ground_truth_is_detected_and_used():
         M.evaluate(pred, gt, instances="maybe")
 
 
+def test_listed_classes_do_not_change_how_the_labels_are_read():
+    """``classes`` only chooses the rows: an instance ground truth stays instances (it
+    was read as classes when classes were listed: Dice 0.39 instead of 1.0)."""
+    gt = np.zeros((64, 64), np.uint8)
+    gt[5:20, 5:20], gt[30:50, 30:50], gt[5:20, 40:60] = 1, 2, 3
+    pred = (gt > 0).astype(np.uint8)  # a perfect binary prediction
+    full = M.evaluate(pred, gt)
+    for classes in ([1], [0, 1]):
+        r = M.evaluate(pred, gt, classes=classes)
+        assert list(r.classes) == classes and r.notes == full.notes
+        for cid in classes:
+            assert r.classes[cid] == full.classes[cid], (classes, cid)
+        assert r.objects[1] == full.objects[1]
+    # the error overlay reads them the same way
+    np.testing.assert_array_equal(M.error_map(pred, gt, classes=[1]), M.error_map(pred, gt))
+    # an instance id listed as a class: no class 7 exists under that reading
+    for classes in ([1, 7], [2]):
+        with pytest.raises(ValueError, match="instances of one foreground class") as info:
+            M.evaluate(pred, gt, classes=classes)
+        message = str(info.value)
+        assert "\n" not in message and message.endswith(".") and "--instances none" in message
+    with pytest.raises(ValueError, match="prediction is read as object instances"):
+        M.error_map(gt, pred, classes=[3])
+    # class 1 of an instance reading without any object is absent, not refused
+    empty = np.zeros((8, 8), np.uint8)
+    r = M.evaluate(empty, empty, classes=[1], instances="both", objects=False)
+    assert np.isnan(r.classes[1]["dice"])
+    # read as classes (said so), each listed class is scored; an absent one is NaN
+    r = M.evaluate(pred, gt, classes=[1, 3, 7], instances="none", objects=False)
+    assert r.classes[3]["dice"] == 0 and np.isnan(r.classes[7]["dice"])
+
+
 def test_a_mask_of_one_value_is_a_class_whose_objects_are_its_pieces():
     """0 / 255 masks (PNG or TIFF exports) against instance or binary labels: not one
     object of id 255, but its connected pieces, on either side."""

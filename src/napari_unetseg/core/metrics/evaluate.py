@@ -281,16 +281,19 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         Compute object matching, HD95 / ASSD and clDice per foreground class (dense
         mode only; ``surface`` and ``centerline`` override the last two).
     classes : iterable of int, optional
-        Class ids to report (default: background and every label present).
+        Class ids to report (default: background and every label present). They only
+        choose the rows: how the labels are read (classes or instances) does not depend
+        on them. A listed class that does not exist because its side is read as instance
+        labels of one class (class 1) is a ValueError; other absent classes get NaN.
     iou_threshold : float
         Minimum IoU of an object match (default 0.5).
     instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
         Which side holds instance labels (each object its own id): those are scored as
-        one foreground class and their ids are used as the objects. ``'auto'`` (when
-        ``classes`` is not given) takes the side with labels above 1 when the other
-        side is binary (0/1), and both sides when both have more than
-        ``MIN_INSTANCES`` labels whose ids mostly disagree where both are foreground
-        (class ids mean the same on both sides; instance ids from two sources do not).
+        one foreground class and their ids are used as the objects. ``'auto'`` takes the
+        side with labels above 1 when the other side is binary (0/1), and both sides
+        when both have more than ``MIN_INSTANCES`` labels whose ids mostly disagree
+        where both are foreground (class ids mean the same on both sides; instance ids
+        from two sources do not).
         It says so in ``result.notes``. More than ``MAX_CLASSES`` class ids without
         ``classes`` is a ValueError.
     connectivity : int

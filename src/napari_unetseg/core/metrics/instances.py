@@ -206,6 +206,28 @@ def _guess_instances(
     return (False, False), None
 
 
+def _check_listed(classes: Sequence[int], binarize: tuple[bool, bool], top: int) -> None:
+    """Listed classes that do not exist because a side is read as instances: refused.
+
+    Instance labels are all class 1, so their ids (2, 3, ...) are no classes; a class
+    absent under a class reading is reported as absent (NaN scores) instead.
+    """
+    top = max(top, 1)  # class 1 exists under an instance reading, even with no objects
+    missing = [c for c in classes if c > top]
+    if not missing or not any(binarize):
+        return
+    sides = [name for name, b in zip(("prediction", "ground truth"), binarize) if b]
+    ids = ", ".join(map(str, missing))
+    listed = f"is no class {ids}" if len(missing) == 1 else f"are no classes {ids}"
+    known = "0 and 1" if top == 1 else f"0 to {top}"
+    raise ValueError(
+        f"The {' and the '.join(sides)} {'is' if len(sides) == 1 else 'are'} read as object "
+        f"instances of one foreground class (class 1), so there {listed}: list "
+        f"classes {known} only, or say the labels are classes (instances='none', "
+        "--instances none)."
+    )
+
+
 def choose_reading(
     prediction: Any,
     ground_truth: Any,
@@ -223,10 +245,9 @@ def choose_reading(
     g_cls = max(g_max - 1, 0) if mode == "sparse" else g_max
     note = None
     masks = (False, False)
+    # ``classes`` only chooses the rows to report: the reading never depends on it.
     if instances != "auto":
         binarize = _BINARIZE[instances]
-    elif classes is not None:  # listed classes: labels are classes
-        binarize = (False, False)
     elif mode == "dense" and any(one_value):
         # a mask of one value (0 / 255 from an image file) is one foreground class whose
         # objects are its connected components, whatever the other side holds
@@ -247,6 +268,7 @@ def choose_reading(
     g_top = min(g_cls, 1) if binarize[1] else g_cls
     top = max(p_top, g_top)
     if classes is not None:
+        _check_listed(classes, binarize, top)
         top = min(top, max(classes, default=0) + 1)
     elif top > MAX_CLASSES:
         side = "prediction" if p_top >= g_top else "ground truth"
