@@ -53,6 +53,23 @@ def _show_warning(message: Any, *_: Any, **__: Any) -> None:
     say(f"warning: {str(message).strip().splitlines()[0]}")
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``unetseg models | head``): end quietly, as ``ls``
+    does, with the status of a process ended by SIGPIPE (128 + 13).
+
+    stdout is pointed at the null device so that Python's final flush of what is still
+    buffered does not fail a second time at interpreter exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (stdout replaced, e.g. in tests)
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
@@ -62,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
+            rc = int(args.func(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return rc
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         output = str(getattr(args, "output", None) or "").rstrip("/\\")
         if args.command == "predict" and output.lower().endswith(".zarr"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +92,47 @@ def _add_sample(sub: Any) -> None:
         "sample", help="write a synthetic nuclei image (and its ground truth) to try things"
     )
     p.add_argument(
-        "output", help="image TIFF to write; the ground truth goes to <stem>_ground_truth.tif"
+        "output",
+        help="image TIFF to write (.tif / .tiff); the ground truth goes to "
+        "<stem>_ground_truth.tif",
     )
     p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     p.set_defaults(func=_cmd_sample)
+
+
+#: Peak bytes per pixel of :func:`~napari_unetseg.core.synthetic.synthetic_nuclei` with its
+#: image and labels (measured: about 73 for 1024x1024 and 32x256x256; a margin added).
+SAMPLE_BYTES_PER_PIXEL = 80
+
+
+def _check_sample_args(args: argparse.Namespace) -> None:
+    """Refuse a non-TIFF name, a negative seed or a shape that cannot fit in memory."""
+    from ..core.guards import check_memory
+
+    if not args.output.lower().endswith((".tif", ".tiff")):
+        raise CLIError(
+            f"The sample is written as an OME-TIFF, so its name must end in .tif or .tiff, "
+            f"not {args.output!r}."
+        )
+    if args.seed < 0:
+        raise CLIError(f"--seed must be 0 or more, got {args.seed}.")
+    if len(args.shape) not in (2, 3):
+        raise CLIError("--shape takes 2 (Y X) or 3 (Z Y X) sizes.")
+    if all(s > 0 for s in args.shape):  # other sizes: refused by synthetic_nuclei
+        size = "x".join(map(str, args.shape))
+        check_memory(
+            SAMPLE_BYTES_PER_PIXEL * math.prod(args.shape),
+            f"A {size} sample",
+            hint="give a smaller --shape",
+        )
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .. import _io
     from ..core.synthetic import synthetic_nuclei
 
-    if len(args.shape) not in (2, 3):
-        raise CLIError("--shape takes 2 (Y X) or 3 (Z Y X) sizes.")
+    _check_sample_args(args)
     image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
     out = Path(args.output)
     axes = "YX" if image.ndim == 2 else "ZYX"
@@ -118,10 +147,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _add_info(sub: Any) -> None:
     p = sub.add_parser(
         "info",
-        help="describe a TIFF: shape, axes, pixel size and, for labels written by "
+        help="describe an image: shape, axes, pixel size and, for labels written by "
         "napari-unetseg, the model, its file hash and the settings that made them",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="TIFF / OME-TIFF file(s)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="TIFF / OME-TIFF file(s), OME-Zarr stores (.zarr, .ome.zarr), NIfTI (.nii, "
+        ".nii.gz) or PNG / JPEG / BMP / GIF / WebP images",
+    )
     p.set_defaults(func=_cmd_info)
 
 
@@ -129,6 +164,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
     from ..provenance import describe
 
+    for src in args.files:  # before any output: a folder is not an image
+        if Path(src).is_dir() and not _io.is_zarr_path(src):
+            raise CLIError(
+                f"{src!r} is a folder, not an image file (nor an OME-Zarr store); name the "
+                "image files in it."
+            )
     for i, src in enumerate(args.files):
         img = _io.read_image(src, lazy=True)
         sizes = ", ".join(

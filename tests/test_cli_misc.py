@@ -1,0 +1,124 @@
+"""`unetseg sample`, `info` and `models`: refusals and a closed stdout (in-process)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from napari_unetseg import _io, cli
+from napari_unetseg.core import guards
+
+
+def _refused(capsys, argv: list[str], match: str) -> str:
+    """One ``unetseg: error:`` line on stderr, exit status 1, nothing on stdout."""
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("unetseg: error: "), err
+    assert match in lines[0] and lines[0].endswith(".") and not out
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["s.nii.gz", "s.png", "s.npy", "s"])
+def test_sample_refuses_a_name_that_is_not_a_tiff(tmp_path, capsys, name):
+    _refused(
+        capsys,
+        ["sample", str(tmp_path / name), "--shape", "16", "16"],
+        "must end in .tif or .tiff",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_accepts_any_case_of_tiff(tmp_path):
+    assert cli.main(["sample", str(tmp_path / "s.TIFF"), "--shape", "16", "16"]) == 0
+    assert _io.read_image(tmp_path / "s.TIFF").data.shape == (16, 16)
+
+
+def test_sample_refuses_a_negative_seed(tmp_path, capsys):
+    _refused(
+        capsys,
+        ["sample", str(tmp_path / "s.tif"), "--seed", "-1"],
+        "--seed must be 0 or more, got -1.",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_refuses_a_shape_that_cannot_fit_in_memory(tmp_path, capsys, monkeypatch):
+    # 64 MiB free: a 1024x1024 sample (about 75 MiB at its peak) does not fit
+    monkeypatch.setattr(guards, "available_memory", lambda: 64 * 2**20)
+    line = _refused(
+        capsys,
+        ["sample", str(tmp_path / "s.tif"), "--shape", "1024", "1024"],
+        "A 1024x1024 sample would need about",
+    )
+    assert "64.0 MiB is available; give a smaller --shape." in line
+    assert list(tmp_path.iterdir()) == []
+    # a sample that fits is made under the same limit
+    assert cli.main(["sample", str(tmp_path / "s.tif"), "--shape", "32", "32"]) == 0
+
+
+def test_info_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    (tmp_path / "zr").mkdir()
+    line = _refused(capsys, ["info", str(tmp_path / "zr")], "is a folder, not an image file")
+    assert "does not exist" not in line
+
+
+def test_info_help_names_every_format_it_reads(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["info", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for fmt in ("TIFF", "OME-Zarr", "NIfTI", "PNG"):
+        assert fmt in out
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone away (``unetseg models | head``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("command", ["models", "info"])
+def test_a_closed_stdout_ends_quietly(tmp_path, capsys, monkeypatch, command):
+    argv = ["models"]
+    if command == "info":
+        assert cli.main(["sample", str(tmp_path / "s.tif"), "--shape", "16", "16"]) == 0
+        argv = ["info", str(tmp_path / "s.tif"), str(tmp_path / "s_ground_truth.tif")]
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert cli.main(argv) in (0, 141)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_pipe_closed_before_the_final_flush_ends_quietly(capsys, monkeypatch):
+    """Output still buffered when the command returns is flushed inside main."""
+
+    class Buffered(_ClosedPipe):
+        def write(self, text: str) -> int:
+            return len(text)
+
+    monkeypatch.setattr("sys.stdout", Buffered())
+    assert cli.main(["models"]) in (0, 141)
+    assert capsys.readouterr().err == ""
+
+
+def test_unetseg_models_piped_into_a_closed_reader(tmp_path):
+    """The real thing (``unetseg models | head -0``): no error line at exit either."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_unetseg.cli", "models"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    proc.stdout.close()  # the reader is gone before the command prints anything
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) in (0, 141)
+    assert err == ""
