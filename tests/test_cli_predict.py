@@ -340,3 +340,57 @@ def test_predict_every_series_of_multi_position_tiffs(tmp_path, capsys) -> None:
         argv = ["predict", str(tmp_path / "three.ome.tif"), "--series", "all", "-o", output]
         assert cli.main(argv) == 1
         assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("output", "probabilities", "match"),
+    [
+        ("ox/labels.png", None, "names a .png file"),
+        ("ox/labels.jpg", None, "names a .jpg file"),
+        ("ox/labels.npy", None, "names a .npy file"),
+        ("ox/labels.tif", "ox/probs.nii.gz", "names a .gz file"),
+    ],
+)
+def test_predict_refuses_an_output_format_it_cannot_write(
+    tmp_path, model_file, image_file, capsys, output, probabilities, match
+) -> None:
+    argv = ["predict", image_file, "--model", model_file, "-o", str(tmp_path / output)]
+    if probabilities:
+        argv += ["--probabilities", str(tmp_path / probabilities)]
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("unetseg: error: ") and match in lines[0]
+    assert "TIFF (.tif, .tiff, .ome.tif)" in lines[0] and lines[0].endswith("or a folder.")
+    assert not (tmp_path / "ox").exists() and not out
+
+
+@pytest.mark.parametrize("folder", ["plain", "run.2024-05", "results.v2", "existing.d"])
+def test_predict_output_without_a_file_extension_is_a_folder(
+    tmp_path, model_file, image_file, folder
+) -> None:
+    if folder == "existing.d":
+        (tmp_path / folder).mkdir()
+    out = tmp_path / folder
+    assert cli.main(["predict", image_file, "--model", model_file, "-o", str(out)]) == 0
+    assert (out / "stack_labels.tif").is_file()
+
+
+def test_a_series_that_fails_is_named_and_not_said_to_be_segmented(tmp_path, capsys) -> None:
+    """--series all over a file whose series 1 has channels: the failure names the
+    series, and no "image series 1 segmented." note comes before it (bug bash)."""
+    import tifffile
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image = synthetic_nuclei((40, 48), seed=1)[0]
+    with tifffile.TiffWriter(tmp_path / "multi.ome.tif", ome=True) as tif:
+        tif.write(image, metadata={"axes": "YX"})
+        tif.write(np.stack([image, image // 2]), metadata={"axes": "CYX"})
+        tif.write(image[:32], metadata={"axes": "YX"})
+    argv = ["predict", str(tmp_path / "multi.ome.tif"), "--series", "all"]
+    assert cli.main([*argv, "-o", str(tmp_path / "out"), "--object-size", "off"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 images could not be segmented:" in err
+    assert "multi.ome.tif [series 1]: The image has 2 channels" in err
+    assert "image series 1 segmented." not in err and "image series 2 segmented." in err

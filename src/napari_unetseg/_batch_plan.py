@@ -93,7 +93,32 @@ def output_paths(
         if len(images) != 1:
             raise BatchError("With several inputs, the output must be a folder, not a file.")
         return [out]
+    _check_folder_name(out, suffix)
     return [out / name(p) for p in images]
+
+
+#: File endings an output may not have (image, array and table files that the batch
+#: cannot write): such a name was made a folder of that name. Other names with a dot
+#: (``results.v2``, ``run.2024-05``) stay folders.
+NOT_WRITTEN = frozenset(
+    ".png .jpg .jpeg .bmp .gif .webp .jp2 .npy .npz .h5 .hdf5 .n5 .mrc .czi .nd2 .lif "
+    ".ims .mha .mhd .nrrd .nii .gz .csv .json .txt .pt".split()
+)
+
+
+def _check_folder_name(out: Path, suffix: str) -> None:
+    """Refuse an output that names a file of a format the batch cannot write (``l.png``,
+    ``l.npy``), rather than making a folder of that name; an existing folder stays one."""
+    ext = out.suffix
+    if ext.lower() not in NOT_WRITTEN or out.is_dir():
+        return
+    formats = "a TIFF (.tif, .tiff, .ome.tif)"
+    if suffix == LABELS_SUFFIX:
+        formats += ", NIfTI (.nii, .nii.gz) or OME-Zarr (.zarr, .ome.zarr)"
+    raise BatchError(
+        f"The output {str(out)!r} names a {ext} file, which cannot be written: name {formats} "
+        "file or a folder."
+    )
 
 
 def plan_batch(

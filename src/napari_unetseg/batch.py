@@ -384,8 +384,6 @@ def _segment_file(
         if quiet:
             warnings.filterwarnings("ignore", message=r".* image series; the first")
         img = _io.read_image(src, series=int(settings.series))
-    if settings.series:
-        row.notes.append(f"image series {settings.series} segmented.")
     if settings.channel is not None:
         img, note = pick_channel(img, int(settings.channel))
         row.notes.append(note)
@@ -429,6 +427,8 @@ def _segment_file(
     if pdst is not None:
         _io.write_image(pdst, result.probabilities, **geometry)
     row.output = str(dst)
+    if settings.series:  # said once it is done: a series that failed was not segmented
+        row.notes.append(f"image series {settings.series} segmented.")
 
 
 def _count(labels: Any, instances: bool) -> tuple[int, float]:

@@ -39,7 +39,12 @@ def add_series_option(parser: argparse.ArgumentParser, every: bool = False) -> N
         default=0,
         metavar="N|all" if every else "N",
         help="image series N (from 0) of TIFFs that hold several, e.g. multi-position OME-TIFFs"
-        + ("; all: every series, each to <name>_series<N>_labels.tif" if every else ""),
+        + (
+            "; all: every series, each to its own file (series 0 to <name>_labels.tif, "
+            "series N to <name>_series<N>_labels.tif)"
+            if every
+            else ""
+        ),
     )
 
 

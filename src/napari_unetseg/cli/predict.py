@@ -142,15 +142,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         report = api.drain(batch.segment_files_iter(plan, settings), bars)
     failed = report.failed
     if len(failed) == 1 and len(report.results) == 1:
-        raise CLIError(f"{Path(failed[0].input).name}: {failed[0].error}")
+        raise CLIError(f"{failed[0].name}: {failed[0].error}")
     if failed:
         print(
-            f"unetseg: error: {len(failed)} of {len(report.results)} files could not be "
+            f"unetseg: error: {len(failed)} of {len(report.results)} images could not be "
             "segmented:",
             file=sys.stderr,
         )
-        for row in failed:
-            print(f"  {row.input}: {row.error}", file=sys.stderr)
+        for row in failed:  # the file, and its image series when not the first
+            where = f" [series {row.series}]" if row.series else ""
+            print(f"  {row.input}{where}: {row.error}", file=sys.stderr)
         return 1
     return 0
 
