@@ -223,3 +223,35 @@ def test_save_as_errors_come_before_training(data, capsys, extra, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("unetseg: error: ") and match in err[0]
     assert not user_models_dir().exists() or not any(user_models_dir().iterdir())
+
+
+@pytest.fixture
+def dense_gaps(tmp_path, data) -> str:
+    """Dense labels with the values {0, 2, 5}."""
+    truth = _io.read_image(data["truth"]).data
+    dense = np.where(truth > 0, 2, 0).astype(np.uint16)
+    dense[:6, :6] = 5
+    return str(_io.write_labels(tmp_path / "dense_gaps.tif", dense, axes="YX"))
+
+
+def test_too_few_dense_classes_counts_the_background(tmp_path, data, dense_gaps, capsys):
+    out = tmp_path / "m.pt"
+    argv = ["train", "-i", data["img"], "-l", dense_gaps, "--label-mode", "dense"]
+    assert cli.main([*argv, "--n-classes", "5", "--steps", "1", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "unetseg: error: The labels contain class 5, so the model needs at least 6 classes "
+        "(background and classes 1-5), but --n-classes 5 was given."
+    ]
+    assert not out.exists()
+
+
+def test_dense_labels_merged_as_asked_say_so(tmp_path, data, dense_gaps, capsys):
+    out = tmp_path / "m.pt"
+    argv = ["train", "-i", data["img"], "-l", dense_gaps, "--label-mode", "dense"]
+    argv += ["--n-classes", "2", "--steps", "1", "--device", "cpu", "-o", str(out)]
+    argv += ["--from", data["tiny"]]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "values up to 5: as --n-classes 2 was given, every value > 0 is merged" in err
+    assert "give n_classes" not in err and "give --n-classes" not in err

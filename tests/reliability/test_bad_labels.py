@@ -118,7 +118,11 @@ def test_label_beyond_class_count(pair):
     labels[0, :5] = 4
     with pytest.raises(ValueError) as info:
         api.train(pair[0], labels, n_classes=2, steps=1)
-    assert_api_refused(info, "class 3 but the model is asked for 2")
+    assert_api_refused(
+        info,
+        r"label 4 \(class 3, label 1 being background\), so the model needs at least 4 "
+        r"classes \(background and 3 classes\), but n_classes=2 was given",
+    )
 
 
 @case("labels/negative", "API", "int16 labels with a -1", "refused: labels must be >= 0")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +141,20 @@ def _train_postfix(rec: Any) -> str | None:
     return ", ".join(parts) or None
 
 
+def _option_words(text: str) -> str:
+    """An API sentence in the command's words: ``n_classes=5`` -> ``--n-classes 5``."""
+    return re.sub(r"\bn_classes(=?)", lambda m: "--n-classes" + " " * bool(m.group(1)), text)
+
+
+@contextlib.contextmanager
+def _options_named() -> Iterator[None]:
+    """Refusals of the training API with its option names in the command's words."""
+    try:
+        yield
+    except ValueError as exc:
+        raise CLIError(_option_words(str(exc))) from None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -183,10 +200,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     def show(rec: Any) -> None:
         bar(rec)
         if rec.message:
-            tqdm.write(f"unetseg: {rec.message}", file=sys.stderr)
+            tqdm.write(f"unetseg: {_option_words(rec.message)}", file=sys.stderr)
 
     title = out.name if out is not None else args.save_as
-    with ProgressBar(f"training {title}", unit="step", postfix=_train_postfix) as bar:
+    with (
+        _options_named(),
+        ProgressBar(f"training {title}", unit="step", postfix=_train_postfix) as bar,
+    ):
         bundle = api.drain(
             api.train_iter(
                 [img.data for img in images],

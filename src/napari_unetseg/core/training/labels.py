@@ -201,27 +201,52 @@ def _map_classes(
             collapse = needed > 2
             needed = 2
             if collapse:
-                message = (
-                    f"The dense labels have values up to {hi}: they are taken as instance "
-                    "masks, every object being one foreground class (give n_classes for "
-                    "several classes)."
-                )
+                message = _collapse_note(hi, n_classes, model_classes)
     # Before anything is sized by the class count: a stray id (napari's "new label", an
     # instance mask painted as scribbles) must not build a model of thousands of classes.
     limit = MAX_SCRIBBLE_CLASSES + 1 if mode == "sparse" else MAX_CLASSES  # + background
     check_class_count(max(needed, int(n_classes or 0)), hi, mode, limit)
     if n_classes is not None:
         if needed > max(2, int(n_classes)):
-            raise ValueError(
-                f"The labels contain class {needed - 1} but the model is asked for "
-                f"{n_classes} classes."
-            )
+            raise ValueError(_too_few_classes(mode, hi, needed, int(n_classes)))
         n = int(n_classes)
     elif model_classes is not None:
         n = model_classes if needed <= max(2, model_classes) else needed
     else:
         n = needed
     return _ClassMap(mode, max(1, n), collapse, message)
+
+
+def _collapse_note(hi: int, n_classes: int | None, model_classes: int | None) -> str:
+    """The note for dense labels above 1 trained as one foreground class."""
+    if n_classes is not None:
+        why = f"as n_classes={n_classes} was given, every value > 0 is merged into one class"
+    elif model_classes is not None:
+        why = (
+            f"as the model has {model_classes} output{'s' * (model_classes > 1)}, every "
+            "value > 0 is merged into one class"
+        )
+    else:
+        why = (
+            "they are taken as instance masks, every object being one foreground class "
+            "(give n_classes for several classes)"
+        )
+    return f"The dense labels have values up to {hi}: {why}."
+
+
+def _too_few_classes(mode: str, hi: int, needed: int, n_classes: int) -> str:
+    """The refusal of labels beyond the class count asked for (``n_classes`` counts the
+    model's outputs, background included)."""
+    if mode == "sparse":  # label 1 is background, labels 2..K+1 the classes 1..K
+        has = f"The labels use label {hi} (class {needed - 1}, label 1 being background)"
+        parts = f"background and {needed - 1} class{'es' * (needed > 2)}"
+    else:
+        has = f"The labels contain class {hi}"
+        parts = "background and class 1" if hi == 1 else f"background and classes 1-{hi}"
+    return (
+        f"{has}, so the model needs at least {needed} classes ({parts}), but n_classes="
+        f"{n_classes} was given."
+    )
 
 
 def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
