@@ -111,7 +111,7 @@ def test_dense_many_classes_refused(pair):
     "labels/beyond-class-count",
     "API",
     "scribbles with label 4 (class 3) when n_classes=2 is asked for",
-    "refused: the labels contain class 3 but the model is asked for 2",
+    "refused: label 4 is class 3, so the model needs at least 4 classes (background and 3), not 2",
 )
 def test_label_beyond_class_count(pair):
     labels = pair[1].copy()
