@@ -228,7 +228,6 @@ def test_predict_refuses_a_scale_it_cannot_use_and_returns_the_uncertainty(tiny)
     image = np.random.default_rng(1).random((3, 40, 40), np.float32)
     for scale, match in (
         ((2.0,), "for each of the image's last 2 axes"),  # one value for a plane
-        ((1.0, 1.0, 1.0, 1.0), "at most one per axis of the image, 3"),
         ((0.0, 1.0), "positive, finite pixel sizes"),
         ((float("nan"), 1.0), "positive, finite pixel sizes"),
         (("a", 1.0), "numbers"),

@@ -234,7 +234,7 @@ def predict_iter(
         image, channel_axis = one_channel(image, axis, channel), None
         if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
             scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
-    scale = _checked_scale(scale, len(np.shape(image)), bundle.spatial_dims)
+    scale = _checked_scale(scale, bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
@@ -261,10 +261,11 @@ def predict_iter(
     return result
 
 
-def _checked_scale(scale: Any, ndim: int, dims: int) -> list[float] | None:
+def _checked_scale(scale: Any, dims: int) -> list[float] | None:
     """A pixel size per axis as floats (napari's negative sizes, flipped axes, as their
-    sizes), or one sentence: not numbers, fewer values than the model's spatial axes or
-    more than the image's axes, a size of 0 or not finite."""
+    sizes), or one sentence: not numbers, fewer values than the model's spatial axes, a
+    size of 0 or not finite. The last values go with the image's last axes (a layer's
+    scale may name more axes than the plane or volume given)."""
     if scale is None:
         return None
     try:
@@ -273,10 +274,10 @@ def _checked_scale(scale: Any, ndim: int, dims: int) -> list[float] | None:
         raise ValueError(
             f"scale must be a pixel size per axis (numbers), got {scale!r}."
         ) from None
-    if not dims <= len(values) <= max(ndim, dims):
+    if len(values) < dims:
         raise ValueError(
-            f"scale must give a pixel size for each of the image's last {dims} axes (and "
-            f"at most one per axis of the image, {ndim}), got {len(values)} value(s)."
+            f"scale must give a pixel size for each of the image's last {dims} axes, got "
+            f"{len(values)} value(s)."
         )
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"scale must hold positive, finite pixel sizes, got {scale!r}.")
