@@ -255,3 +255,15 @@ def test_dense_labels_merged_as_asked_say_so(tmp_path, data, dense_gaps, capsys)
     err = capsys.readouterr().err
     assert "values up to 5: as --n-classes 2 was given, every value > 0 is merged" in err
     assert "give n_classes" not in err and "give --n-classes" not in err
+
+
+def test_a_new_model_says_which_class_has_no_strokes(tmp_path, data, capsys):
+    """Scribbles of labels 1 and 3 (2 skipped, e.g. by napari's "new label"): a new
+    model of three classes whose class 1 was never painted, said once (bug bash)."""
+    scribbles = _io.read_image(data["lab"]).data.copy()
+    scribbles[scribbles == 2] = 3
+    gap = _io.write_labels(tmp_path / "gap.tif", scribbles, axes="YX")
+    argv = ["train", "-i", data["img"], "-l", str(gap), "--steps", "2", "--patch-size", "64"]
+    assert cli.main([*argv, "-o", str(tmp_path / "m.pt"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "Label 2 (class 1) has no painted pixels, yet the new model gets an output" in err

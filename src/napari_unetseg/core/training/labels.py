@@ -263,6 +263,24 @@ def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
     return present
 
 
+def missing_classes_note(present: Sequence[int], n_eff: int, mode: str) -> str | None:
+    """For a new model: the classes below the highest painted one that have no pixels
+    (a label number skipped, e.g. by napari's "new label"), which still get an output."""
+    missing = [c for c in range(1, n_eff) if c not in present]
+    if not missing:
+        return None
+    if mode == "sparse":
+        which = ", ".join(f"label {c + 1} (class {c})" for c in missing)
+    else:
+        which = ", ".join(f"class {c}" for c in missing)
+    return (
+        f"{which[0].upper()}{which[1:]} {'has' if len(missing) == 1 else 'have'} no painted "
+        "pixels, yet the new model gets an output for "
+        f"{'it' if len(missing) == 1 else 'them'}: paint {'it' if len(missing) == 1 else 'them'}, "
+        "or number the classes without gaps."
+    )
+
+
 # -- the label index -------------------------------------------------------------------------
 class _LabelIndex:
     """Second pass: labeled pixels per class and block, plus sampled coordinates.

@@ -43,6 +43,7 @@ from .labels import (
     _map_classes,
     _pairs,
     _present_classes,
+    missing_classes_note,
     training_dims,
 )
 from .losses import dice_from_counts, hard_dice_counts
@@ -141,6 +142,12 @@ class Trainer:
         self.index = _LabelIndex(self.pairs, self.class_map, self.block, self.rng)
         self.totals = self.index.class_totals()
         self.present = _present_classes(self.totals, self.class_map.n_eff, o.label_mode)
+        # a new model's class without strokes (fine-tuning paints some classes only)
+        self.gaps = (
+            None
+            if self.bundle
+            else missing_classes_note(self.present, self.class_map.n_eff, o.label_mode)
+        )
 
     def _check_memory(self) -> None:
         """Refuse a run whose training step would not fit (core/guards.py), before the
@@ -218,7 +225,7 @@ class Trainer:
             transitions=self.options.label_mode == "sparse",
         )
         self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
-        self.messages = [m for m in (self.class_map.message, message) if m]
+        self.messages = [m for m in (self.class_map.message, message, self.gaps) if m]
 
     def _setup_optimizer(self) -> None:
         """Network on the device, autocast, optimizer, schedule and evaluation cadence."""
