@@ -61,6 +61,20 @@ def test_cli_writes_labels_on_the_image_affine_with_provenance(volume, tmp_path,
     assert "model: nuclei-3d" in capsys.readouterr().out
 
 
+def test_a_one_slice_volume_gets_labels_of_its_own_shape(tmp_path):
+    """A (96, 96, 1) volume is read as a plane; its labels are written (96, 96, 1) on its
+    affine, not as a 2D file, so viewers that compare the dimensions take them (bug bash)."""
+    plane, _ = synthetic_nuclei((56, 72), seed=2)
+    image = nib.Nifti1Image(plane.T[:, :, None].astype(np.float32), AFFINE)
+    nib.save(image, str(tmp_path / "slice.nii.gz"))
+    assert cli.main(["predict", str(tmp_path / "slice.nii.gz"), "-o", str(tmp_path / "out")]) == 0
+    labels = nib.load(str(tmp_path / "out" / "slice_labels.nii.gz"))
+    assert labels.shape == (72, 56, 1) and labels.header["dim"][0] == 3
+    np.testing.assert_allclose(labels.affine, AFFINE)
+    back = _io.read_image(tmp_path / "out" / "slice_labels.nii.gz")
+    assert back.axes == "YX" and back.data.shape == (56, 72) and back.data.any()
+
+
 def test_a_folder_of_nifti_files_and_a_tiff_output(volume, tmp_path):
     path, _ = volume
     plane = tmp_path / "slice.nii"

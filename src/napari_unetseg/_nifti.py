@@ -160,6 +160,11 @@ def write_nifti_labels(
         raise ValueError(f"NIfTI labels need 2 to 4 dimensions, got {arr.ndim}.")
     arr = arr.astype(_label_dtype(arr), copy=False)
     data = np.asfortranarray(arr.transpose(tuple(reversed(range(arr.ndim)))))
+    if affine is not None and data.ndim == 2:
+        # On a volume's affine a plane is its one slice (k = 0): written (i, j, 1) like the
+        # one-slice volumes :func:`read_nifti` reads as planes, so viewers that compare the
+        # dimensions of image and labels accept them.
+        data = data[:, :, None]
     if affine is None:
         sizes = list(reversed(scale or (1.0,) * arr.ndim))[:3]
         affine = np.diag([*sizes, *([1.0] * (3 - len(sizes))), 1.0])
