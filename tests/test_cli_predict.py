@@ -394,3 +394,22 @@ def test_a_series_that_fails_is_named_and_not_said_to_be_segmented(tmp_path, cap
     assert "1 of 3 images could not be segmented:" in err
     assert "multi.ome.tif [series 1]: The image has 2 channels" in err
     assert "image series 1 segmented." not in err and "image series 2 segmented." in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--workers", "0"], "--workers must be at least 1, got 0."),
+        (["--block-size", "0"], "--block-size applies to an OME-Zarr output"),
+        (["--resume"], "--resume applies to an OME-Zarr output"),
+        (["--memory-per-worker", "1GiB"], "--memory-per-worker applies to the local cluster"),
+    ],
+)
+def test_cluster_and_zarr_options_are_not_ignored_with_tiff_output(
+    tmp_path, model_file, image_file, capsys, extra, match
+) -> None:
+    """They were accepted and ignored without a word with a TIFF output (bug bash)."""
+    out = tmp_path / "o.tif"
+    assert cli.main(["predict", image_file, "--model", model_file, "-o", str(out), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and not out.exists()

@@ -125,7 +125,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .. import api, batch
     from .._io import is_zarr_path
 
-    if args.scheduler or args.workers or is_zarr_path(args.output) or args.level:
+    zarr_out = is_zarr_path(args.output)
+    _check_block_options(args, zarr_out)
+    if args.scheduler or args.workers is not None or zarr_out or args.level:
         return _cmd_predict_blocks(args)
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
@@ -154,6 +156,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"  {row.input}{where}: {row.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_block_options(args: argparse.Namespace, zarr_out: bool) -> None:
+    """Options of OME-Zarr outputs and clusters given where they do nothing: one sentence
+    (they were ignored without a word). ``--overwrite`` is what TIFF outputs do anyway."""
+    if not zarr_out:
+        for flag, given in (
+            ("--block-size", args.block_size is not None),
+            ("--resume", args.resume),
+        ):
+            if given:
+                raise CLIError(
+                    f"{flag} applies to an OME-Zarr output (--output OUT.ome.zarr), not to "
+                    f"{args.output!r}."
+                )
+    if args.memory_per_worker is not None and args.workers is None:
+        raise CLIError("--memory-per-worker applies to the local cluster of --workers N.")
 
 
 def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> int:
