@@ -122,3 +122,21 @@ def test_unetseg_models_piped_into_a_closed_reader(tmp_path):
     proc.stderr.close()
     assert proc.wait(timeout=120) in (0, 141)
     assert err == ""
+
+
+def test_info_lists_the_pixel_sizes_of_spatial_axes_only(tmp_path, capsys):
+    """Channels have no size and a time step without a unit is none (info printed
+    'C 1 ,' and 'T 1 pixel') (bug bash)."""
+    import numpy as np
+
+    from napari_unetseg import _io
+
+    path = _io.write_image(
+        tmp_path / "czyx.ome.tif",
+        np.zeros((2, 3, 8, 8), np.uint16),
+        scale=(1.0, 2.0, 0.5, 0.5),
+        axes="CZYX",
+        units=("", "µm", "µm", "µm"),
+    )
+    assert cli.main(["info", str(path)]) == 0
+    assert "pixel size: Z 2 µm, Y 0.5 µm, X 0.5 µm\n" in capsys.readouterr().out

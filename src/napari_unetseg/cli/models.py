@@ -160,6 +160,17 @@ def _add_info(sub: Any) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _sizes_text(img: Any) -> str:
+    """``Z 2 µm, Y 0.5 µm, X 0.5 µm`` (and ``T 1 s`` where time has a unit): the axes
+    that have a size, not channels (no size) nor a time step of unknown unit."""
+    units = img.units or ("",) * len(img.axes)
+    return ", ".join(
+        f"{a} {s:g}{' ' + u if u else ''}"
+        for a, s, u in zip(img.axes, img.scale, units, strict=True)
+        if a not in "CS" and not (a == "T" and u in ("", "pixel"))
+    )
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
     from ..provenance import describe
@@ -172,10 +183,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             )
     for i, src in enumerate(args.files):
         img = _io.read_image(src, lazy=True)
-        sizes = ", ".join(
-            f"{a} {s:g}{'' if img.units is None else ' ' + img.units[k]}"
-            for k, (a, s) in enumerate(zip(img.axes, img.scale, strict=True))
-        )
+        sizes = _sizes_text(img)
         kind = "labels" if img.is_labels else "image"
         print(
             ("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
