@@ -22,6 +22,8 @@ def test_resampled_prediction_comes_back_on_the_image_grid(sized):
     info = result.stats["object_size"]
     assert info["factors"] != (1.0, 1.0) and "resampled" in info["message"]
     assert result.labels.shape == img.shape and result.probabilities.shape == img.shape
+    # the image's voxels are counted, the resampled grid's apart (it said the latter)
+    assert result.stats["voxels"] == img.size != result.stats["network_voxels"]
     t, p = truth > 0, result.labels > 0
     assert 2 * (t & p).sum() / (t.sum() + p.sum()) > 0.8
 

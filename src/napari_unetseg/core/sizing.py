@@ -216,7 +216,9 @@ def predict_sized(
     PredictionResult
         With ``stats["object_size"]`` holding the choice (see :func:`choose_factors`),
         ``stats["seconds"]`` the whole call's wall time (measuring, resampling, hole
-        filling included) and ``stats["network_seconds"]`` the tiled prediction's.
+        filling included) and ``stats["network_seconds"]`` the tiled prediction's;
+        ``stats["voxels"]`` the image's voxels, ``stats["network_voxels"]`` those of the
+        grid the network predicted (resampled).
     """
     started = time.perf_counter()
     factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
@@ -269,6 +271,9 @@ def predict_sized(
     result.stats["fill_holes"] = fill
     result.stats["network_seconds"] = result.stats.get("seconds")
     result.stats["seconds"] = time.perf_counter() - started
+    # the image's own voxels (the network saw the resampled grid's: network_voxels)
+    result.stats["network_voxels"] = result.stats.get("voxels")
+    result.stats["voxels"] = math.prod(result.labels.shape)
     return result
 
 
