@@ -519,6 +519,28 @@ def test_training_error_is_a_notification(qtbot, finetune, nuclei, errors_shown)
     assert widget.trained is None and widget.status.text().startswith("Training failed")
 
 
+def test_choosing_another_image_chooses_labels_of_its_shape(finetune):
+    """The previous image's scribbles stayed chosen (and Train refused their shape): the
+    image's own scribble layer, or another labels layer of its shape, is chosen; labels
+    that fit stay (bug bash)."""
+    viewer, widget = finetune
+    cells_scribbles = widget.new_scribble_layer()
+    other = viewer.add_image(np.zeros((50, 60), np.float32), name="other")
+    widget.image_combo.set_layer(other)
+    assert widget.labels_combo.layer() == cells_scribbles  # nothing fits: unchanged
+    mask = viewer.add_labels(np.zeros((50, 60), np.uint8), name="a mask")
+    widget.image_combo.set_layer(viewer.layers["cells"])
+    widget.image_combo.set_layer(other)
+    assert widget.labels_combo.layer() == mask
+    own = widget.new_scribble_layer()
+    assert own.name.startswith("other scribbles") and widget.labels_combo.layer() == own
+    widget.image_combo.set_layer(viewer.layers["cells"])
+    assert widget.labels_combo.layer() == cells_scribbles
+    widget.labels_combo.set_layer(cells_scribbles)
+    widget.image_combo.set_layer(viewer.layers["cells"])  # fits: stays
+    assert widget.labels_combo.layer() == cells_scribbles
+
+
 def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown):
     viewer, widget = finetune
     layer = widget.new_scribble_layer()

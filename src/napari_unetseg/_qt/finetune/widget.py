@@ -511,9 +511,25 @@ class FinetuneWidget(ui.DockWidget):
         return image is not None and len(image_shape(image)) >= 3
 
     def _on_image_changed(self, layer: Image | None) -> None:
+        self._labels_for(layer)
         if not self.settings.start_touched:
             self.settings.choose_default_start(self._stack(), self._object_classes)
         self._update_state()
+
+    def _labels_for(self, image: Image | None) -> None:
+        """Labels that fit the image chosen: the labels chosen stay when they have its
+        shape; else its own scribble layer, or another labels layer of its shape (the
+        previous image's scribbles stayed chosen, and Train refused their shape)."""
+        current = self.labels_combo.layer()
+        if image is None or (
+            current is not None and tuple(layer_data(current).shape) == image_shape(image)
+        ):
+            return
+        shape = image_shape(image)
+        fitting = [lay for lay in self.labels_combo.layers() if layer_data(lay).shape == shape]
+        own = [lay for lay in fitting if lay.name.startswith(f"{image.name} scribbles")]
+        if own or fitting:
+            self.labels_combo.set_layer((own or fitting)[0])
 
     def _on_start_changed(self, *_: Any) -> None:
         """Our scribble layer's value names that the old start model gave follow the new
