@@ -600,3 +600,19 @@ def test_copy_as_command_names_an_ome_zarr_store_instead_of_copying_it(
     assert rep.argv[rep.argv.index("--output") + 1] == str(store.resolve())
     assert cli.main([*rep.argv[1:], "--object-size", "off"]) == 0
     assert list(_zarr.read_ome_zarr(store).labels)  # under the store's labels/ group
+
+
+def test_a_3d_model_on_a_time_series_is_refused(qtbot, segment, monkeypatch):
+    """Axes named t, y, x: a 3D model chosen by hand would take time for Z (the command
+    line refuses it too); a 2D model runs."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(4).random((3, 40, 48), np.float32), name="movie")
+    viewer.dims.axis_labels = ("t", "y", "x")
+    refused: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", refused.append)
+    widget.model_combo.set_model_name("nuclei-3d")
+    assert widget.run() is None and "(time, no Z): choose a 2D model" in refused[-1]
+    assert [layer.name for layer in viewer.layers] == ["movie"]
+    widget.model_combo.set_model_name("nuclei-2d")
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["movie [unet]"].data.shape == (3, 40, 48)

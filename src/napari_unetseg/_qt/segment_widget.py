@@ -222,7 +222,8 @@ class SegmentWidget(ui.DockWidget):
         if layer is None or not model:
             return None
         plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
-        if plane_only and (problem := self._plane_view_problem()):
+        problem = self._plane_view_problem() if plane_only else self._time_problem(layer)
+        if problem:
             notify_error(problem)
             return None
         request = self._request(layer, model)
@@ -402,6 +403,20 @@ class SegmentWidget(ui.DockWidget):
             f"'Current plane only' segments a {plane} at the sliders' position, but the "
             f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
             "segment the whole stack."
+        )
+
+    def _time_problem(self, layer: Image) -> str | None:
+        """A 3D model would take a time axis for Z: the axes of the layer's volume, as
+        napari's axis labels name them, hold a T (as the command line refuses)."""
+        if self.model_combo.spatial_dims() != 3:
+            return None
+        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]][-3:]
+        if not any(label.lower() in ("t", "time") for label in labels):
+            return None
+        return (
+            f"Model {self.model_combo.model_name()!r} segments Z stacks, but the viewer's "
+            f"axes of {layer.name!r} are {', '.join(labels)} (time, no Z): choose a 2D "
+            "model, which segments each time point."
         )
 
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
