@@ -341,13 +341,20 @@ def check_fit(img: Any, bundle: Any) -> None:
     one-channel model (:func:`check_channels`), or time among the axes a 3D model would
     read as its volume (a (T, Y, X) series: its time points would be taken for planes)."""
     check_channels(img, bundle)
-    axes = img.without_channels().axes
-    if bundle.spatial_dims == 3 and "T" in axes[-3:]:
-        raise ValueError(
-            f"Model {bundle.name!r} segments Z stacks, but the image's axes are {axes} "
-            "(time, no Z): choose a 2D model (e.g. nuclei-2d), which segments each time "
-            "point."
-        )
+    problem = time_for_z(bundle.name, bundle.spatial_dims, img.without_channels().axes)
+    if problem:
+        raise ValueError(problem)
+
+
+def time_for_z(model: str, spatial_dims: int, axes: str, whose: str = "the image's") -> str | None:
+    """The sentence refusing a 3D model on axes whose volume (the last three) holds time
+    (``T``), or None (also used by the Segment widget, with napari's axis labels)."""
+    if spatial_dims != 3 or "T" not in axes[-3:].upper():
+        return None
+    return (
+        f"Model {model!r} segments Z stacks, but {whose} axes are {axes} (time, no Z): "
+        "choose a 2D model (e.g. nuclei-2d), which segments each time point."
+    )
 
 
 def check_channels(img: Any, bundle: Any) -> None:

@@ -406,18 +406,16 @@ class SegmentWidget(ui.DockWidget):
         )
 
     def _time_problem(self, layer: Image) -> str | None:
-        """A 3D model would take a time axis for Z: the axes of the layer's volume, as
-        napari's axis labels name them, hold a T (as the command line refuses)."""
-        if self.model_combo.spatial_dims() != 3:
-            return None
-        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]][-3:]
-        if not any(label.lower() in ("t", "time") for label in labels):
-            return None
-        return (
-            f"Model {self.model_combo.model_name()!r} segments Z stacks, but the viewer's "
-            f"axes of {layer.name!r} are {', '.join(labels)} (time, no Z): choose a 2D "
-            "model, which segments each time point."
-        )
+        """A 3D model would take a time axis for Z: the axes of the layer, as napari's
+        axis labels name them (t), refused as the command line refuses a TYX file."""
+        from ..batch import time_for_z
+
+        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]]
+        if not all(len(label) == 1 and label.isalpha() for label in labels):
+            return None  # napari's numbered defaults say nothing of time
+        dims = self.model_combo.spatial_dims() or 2
+        axes = "".join(labels).upper()
+        return time_for_z(self.model_combo.model_name(), dims, axes, f"{layer.name!r}'s")
 
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
         """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
