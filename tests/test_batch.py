@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
         ("missing", "does not exist"),
         ("not_writable", "Cannot write to the output folder"),
         ("overwrites_input", "would overwrite the input image"),
+        ("hard_link_to_input", "would overwrite the input image"),
         ("same_name", "would both write"),
         ("exists", "already exists"),
         ("tiff_output", "must be a folder"),
@@ -96,21 +98,31 @@ def test_bad_batches_are_one_sentence_and_write_nothing(tmp_path, folder, case, 
     done.mkdir()
     (done / "flat_labels.tif").write_bytes(b"earlier result")
     flat_labels = _io.write_image(folder / "flat_labels.tif", np.zeros((8, 8), np.uint8))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.link(folder / "flat.tif", linked / "flat_labels.tif")  # another name, same file
     inputs, output = {
         "empty": ([tmp_path / "empty"], tmp_path / "o"),
         "missing": ([folder / "nope.tif"], tmp_path / "o"),
         "not_writable": ([folder / "flat.tif"], tmp_path / "a_file" / "sub"),
         "overwrites_input": ([folder / "flat.tif", flat_labels], None),
+        "hard_link_to_input": ([folder / "flat.tif"], linked),
         "same_name": ([folder / "flat.tif", other / "flat.tif"], tmp_path / "o"),
         "exists": ([folder / "flat.tif"], done),
         "tiff_output": ([folder / "flat.tif", folder / "stack.tif"], tmp_path / "o.tif"),
     }[case]
     before = _listing(tmp_path)
     with pytest.raises(batch.BatchError, match=match) as info:
-        batch.plan_batch(inputs, output)
+        batch.plan_batch(inputs, output, overwrite=case == "hard_link_to_input")
     assert len(str(info.value).splitlines()) == 1
     assert _listing(tmp_path) == before
     assert (done / "flat_labels.tif").read_bytes() == b"earlier result"
+
+
+def test_unknown_setting_names_the_closest_one(tmp_path, folder) -> None:
+    with pytest.raises(TypeError, match=r"no setting 'tile' \(did you mean 'tile_size'\?\)"):
+        api.segment_files([folder], tmp_path / "o", tile=32)
+    assert not (tmp_path / "o").exists()
 
 
 def test_folder_listing_skips_earlier_results(folder) -> None:

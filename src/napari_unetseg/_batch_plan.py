@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: File name endings the batch reads.
 IMAGE_SUFFIXES = (".tif", ".tiff")
@@ -202,15 +202,26 @@ def _series_in(path: Path) -> int:
         return 1
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of an existing file: a hard link's other name has the same."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> None:
-    inputs = {p.resolve(): p for p in images}
+    inputs: dict[Any, Path] = {p.resolve(): p for p in images}
+    inputs.update({_file_id(p): p for p in images if _file_id(p) is not None})
     seen: set[Path] = set()
     for out in outputs:
         key = out.resolve()
-        if key in inputs:
+        same = inputs.get(key) or inputs.get(_file_id(out))
+        if same is not None:
             raise BatchError(
                 f"The output {str(out)!r} would overwrite the input image "
-                f"{str(inputs[key])!r}; choose another output folder."
+                f"{str(same)!r}; choose another output folder."
             )
         if key in seen:
             raise BatchError(

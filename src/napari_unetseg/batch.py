@@ -24,6 +24,7 @@ writing the TIFFs (see ``benchmarks/bench_batch.py``).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import os
 import time
@@ -92,6 +93,21 @@ class SegmentSettings:
     #: The image series of a TIFF that holds several (a multi-position OME-TIFF), or
     #: "all": every series of every file (:func:`plan_batch`)
     series: int | str = 0
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], caller: str) -> SegmentSettings:
+        """The settings named in ``options``; an unknown name is refused in one sentence
+        that names the closest setting (not dataclass's TypeError about ``__init__``)."""
+        known = [f.name for f in fields(cls)]
+        for name in options:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise TypeError(
+                    f"{caller}() has no setting {name!r}{hint}; its settings are "
+                    f"{', '.join(known)}."
+                )
+        return cls(**options)
 
     def __post_init__(self) -> None:
         # "14" from a command line and 14.0 from the widget are the same setting.
@@ -481,7 +497,7 @@ def segment_files(
     """
     from .api import drain
 
-    chosen = SegmentSettings(**settings)
+    chosen = SegmentSettings.from_options(settings, "segment_files")
     chosen.check()  # before the plan makes the output folder
     plan = plan_batch(inputs, output, overwrite=overwrite, series=chosen.series)
     return drain(segment_files_iter(plan, chosen))
