@@ -254,6 +254,21 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
     ]
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_store_renamed_without_zarr_is_still_one_image(tmp_path, version) -> None:
+    from napari_unetseg import batch
+
+    data = np.arange(32 * 40, dtype=np.uint16).reshape(32, 40)
+    store = make_ome_zarr(tmp_path / "batch" / "plate1", data, version, axes="yx", levels=1)
+    (tmp_path / "batch" / "notes").mkdir()  # a plain folder beside it is not an image
+    assert _io.is_zarr_path(store) and not _io.is_zarr_path(tmp_path / "batch" / "notes")
+    assert not _io.is_zarr_path(tmp_path / "batch")
+    np.testing.assert_array_equal(np.asarray(_io.read_image(store).data), data)
+    assert _reader.napari_get_zarr_reader(str(store)) is not None
+    plan = batch.plan_batch([tmp_path / "batch"], tmp_path / "out")
+    assert [(p.name, d.name) for p, d, *_ in plan] == [("plate1", "plate1_labels.tif")]
+
+
 @pytest.mark.filterwarnings("ignore:.*plate.ome.zarr.* holds 2")
 def test_an_hcs_plate_opens_at_the_first_field_of_its_first_well(tmp_path) -> None:
     from ome_zarr.writer import write_plate_metadata, write_well_metadata

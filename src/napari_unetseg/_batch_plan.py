@@ -45,9 +45,13 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             found = [
                 p
                 for p in sorted(path.iterdir())
-                if (p.is_file() or is_zarr_path(p))
-                and p.name.lower().endswith(
-                    IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
+                if (
+                    (p.is_file() or is_zarr_path(p))
+                    and p.name.lower().endswith(
+                        IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
+                    )
+                    or p.is_dir()
+                    and is_zarr_path(p)  # a store renamed without .zarr
                 )
                 and not p.name.startswith(".")
                 and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))

@@ -176,14 +176,23 @@ class ImageData:
 
 
 # -- reading --------------------------------------------------------------------------
+#: The metadata files that make a folder a zarr group or array (zarr v2, zarr v3)
+ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+
 def is_zarr_path(path: str | os.PathLike) -> bool:
-    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), or an existing
-    folder inside one (a series of a bioformats2raw store: ``conv.ome.zarr/1``)."""
+    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), an existing folder
+    inside one (a series of a bioformats2raw store: ``conv.ome.zarr/1``), or an existing
+    folder that holds zarr metadata whatever its name (a store renamed ``plate1``)."""
     text = os.fspath(path).rstrip("/\\")
     if text.lower().endswith(".zarr"):
         return True
+    if not os.path.isdir(text):
+        return False
     parts = Path(text).parts
-    return any(p.lower().endswith(".zarr") for p in parts[:-1]) and os.path.isdir(text)
+    return any(p.lower().endswith(".zarr") for p in parts[:-1]) or any(
+        os.path.isfile(os.path.join(text, m)) for m in ZARR_MARKERS
+    )
 
 
 def image_name(path: str | os.PathLike) -> str:
