@@ -313,6 +313,29 @@ def test_unit_names_and_the_common_unit():
     assert _io.common_unit(("pixel", "pixel")) is None
     assert _io.common_unit(("µm", "nm")) is None
     assert _io.common_unit(None) is None
+    assert _io.common_unit(("s", "µm", "µm")) == "µm"  # time is not a length
+    assert _io.common_unit((ureg.second, ureg.micrometer)) == "µm"
+
+
+def test_the_time_between_frames_is_kept(tmp_path):
+    """OME's TimeIncrement and ImageJ's finterval are the time axis's scale and unit,
+    written back with labels (they were dropped: a time series came back 1 pixel apart)."""
+    data = np.zeros((3, 2, 8, 10), np.uint8)
+    path = _io.write_labels(
+        tmp_path / "t_labels.tif",
+        data,
+        scale=(30.0, 2.0, 0.5, 0.5),
+        axes="TZYX",
+        units=("second", "µm", "µm", "µm"),
+    )
+    with tifffile.TiffFile(path) as tif:
+        assert 'TimeIncrement="30.0" TimeIncrementUnit="s"' in tif.ome_metadata
+    img = _io.read_image(path)
+    assert img.scale == (30.0, 2.0, 0.5, 0.5) and img.units == ("s", "µm", "µm", "µm")
+    fiji = tmp_path / "fiji.tif"
+    tifffile.imwrite(fiji, data, imagej=True, metadata={"axes": "TZYX", "finterval": 5.0})
+    img = _io.read_image(fiji)  # no pixel size: the spatial axes stay pixels
+    assert img.scale == (5.0, 1.0, 1.0, 1.0) and img.units == ("s",) + ("pixel",) * 3
 
 
 def test_a_plane_saved_with_its_channels_last_reads_as_channels(tmp_path):

@@ -254,6 +254,29 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
     ]
 
 
+def test_a_time_axis_keeps_its_unit(tmp_path) -> None:
+    """A store's time unit ("second") reads as "s" and is written back in labels (it was
+    dropped: the labels' time axis came back in pixels)."""
+    data = np.zeros((2, 3, 16, 16), np.uint8)
+    root = zarr.open_group(str(tmp_path / "t.ome.zarr"), mode="w", zarr_format=2)
+    write_image(
+        data,
+        root,
+        axes="tzyx",
+        fmt=FORMATS["0.4"],
+        scale={"t": 30.0, "z": 2.0, "y": 0.5, "x": 0.5},
+        axes_units={"t": "second", "z": "micrometer", "y": "micrometer", "x": "micrometer"},
+        scale_factors=(),
+    )
+    img = _io.read_image(tmp_path / "t.ome.zarr")
+    assert img.units == ("s", "µm", "µm", "µm") and img.scale == (30.0, 2.0, 0.5, 0.5)
+    out = tmp_path / "seg.ome.zarr"
+    _zarr_save.save_labels(out, data, scale=img.scale, units=img.units, axes=img.axes)
+    node = list(Reader(parse_url(str(out)))())[0]
+    assert [a.get("unit") for a in node.metadata["axes"]] == ["second"] + ["micrometer"] * 3
+    assert _io.read_image(out).units == img.units
+
+
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_a_store_renamed_without_zarr_is_still_one_image(tmp_path, version) -> None:
     from napari_unetseg import batch

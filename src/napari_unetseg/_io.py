@@ -34,7 +34,7 @@ import tifffile
 
 from ._nifti import NIFTI_SUFFIXES
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
-from ._units import _SPATIAL, _convert, _unit
+from ._units import _SPATIAL, TIME_UNITS, _convert, _unit
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from ._units import unit_name as unit_name
 
@@ -294,6 +294,7 @@ def read_image(
         dtype = np.dtype(series.dtype)
         ome_meta = _ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
         sizes, unit = _pixel_sizes(tif, series, ome_meta)
+        time_step = _time_step(tif, ome_meta)
         sizes = _level_sizes(sizes, axes, tuple(series.shape), shape)
         ome_names = ome_meta.get("names", "")
         channel_names = ome_meta.get("channels") or None
@@ -317,6 +318,8 @@ def read_image(
             unit if a in sizes else ("" if i == channel_axis else "pixel")
             for i, a in enumerate(axes)
         )
+    if time_step is not None and "T" in axes:
+        scale, units = _with_time(axes, scale, units, channel_axis, time_step)
     name = image_name(path)
     integer = dtype.kind in "biu"
     is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
@@ -611,6 +614,8 @@ def _ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
             with contextlib.suppress(ValueError):  # not a number: no size for that axis
                 if size is not None:
                     meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
+        with contextlib.suppress(ValueError, TypeError):  # the time between frames
+            meta["T"] = (float(pixels.get("TimeIncrement")), pixels.get("TimeIncrementUnit", "s"))
         channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
         names += channels
         if all(channels):
@@ -647,6 +652,34 @@ def _resolution(page: Any) -> tuple[float, float] | None:
     if min(px) <= 0:
         return None
     return px[0], px[1]
+
+
+def _time_step(tif: Any, ome: dict[str, Any]) -> tuple[float, str] | None:
+    """The time between frames and its unit: OME's ``TimeIncrement`` or ImageJ's
+    ``finterval`` (seconds); None when the file records none (or 0)."""
+    step = ome.get("T")
+    if step is None and tif.is_imagej:
+        with contextlib.suppress(ValueError, TypeError):
+            step = (float(tif.imagej_metadata.get("finterval")), "s")
+    if step is None or not step[0] > 0 or not np.isfinite(step[0]):
+        return None
+    unit = _unit(str(step[1]))
+    return (step[0], unit) if unit in TIME_UNITS else None
+
+
+def _with_time(
+    axes: str,
+    scale: tuple[float, ...],
+    units: tuple[str, ...] | None,
+    channel_axis: int | None,
+    step: tuple[float, str],
+) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """``scale`` and ``units`` with the time axis's step (the other axes as they were)."""
+    t = axes.index("T")
+    if units is None:
+        units = tuple("" if i == channel_axis else "pixel" for i in range(len(axes)))
+    scale = scale[:t] + (step[0],) + scale[t + 1 :]
+    return scale, units[:t] + (step[1],) + units[t + 1 :]
 
 
 def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ._units import _CM_PER_UNIT, _SPATIAL, _unit
+from ._units import _CM_PER_UNIT, _SPATIAL, TIME_UNITS, _unit
 from .core.files import atomic_write
 
 #: Key prefix of our provenance entries in the OME map annotation (the reader looks for it).
@@ -215,6 +215,9 @@ def _physical_metadata(
         return None
     per_cm: dict[str, float] = {}
     for i, ax in enumerate(axes):
+        if ax == "T" and units is not None and _unit(units[i]) in TIME_UNITS:
+            metadata["TimeIncrement"] = float(scale[i])  # the time between frames
+            metadata["TimeIncrementUnit"] = _unit(units[i])
         if ax not in _SPATIAL:
             continue
         size = float(scale[i])

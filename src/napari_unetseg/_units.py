@@ -13,7 +13,21 @@ _UNIT_ALIASES = {
     "micrometer": "µm",
     "nanometer": "nm",
     "millimeter": "mm",
+    # time (OME-XML's short names; OME-Zarr spells them out)
+    "second": "s",
+    "seconds": "s",
+    "sec": "s",
+    "millisecond": "ms",
+    "microsecond": "µs",
+    "nanosecond": "ns",
+    "minute": "min",
+    "minutes": "min",
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
 }
+#: Time units by short name: a time axis's step, never a pixel size.
+TIME_UNITS = frozenset({"s", "ms", "µs", "ns", "min", "h", "d"})
 #: Length units we can turn into TIFF resolution tags (pixels per centimetre).
 _CM_PER_UNIT = {"pm": 1e-10, "nm": 1e-7, "µm": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
 _SPATIAL = "ZYX"
@@ -26,8 +40,9 @@ def unit_name(unit: Any) -> str:
 
 def common_unit(units: Any) -> str | None:
     """The one physical unit of several axes, by short name; None when the axes have
-    none (``''``, ``'pixel'``) or differ."""
-    names = {unit_name(u) for u in units or ()} - {"", "pixel", "px"}
+    none (``''``, ``'pixel'``) or differ. A time axis's unit (``s``) is not a length and
+    is left out."""
+    names = {_unit(unit_name(u)) for u in units or ()} - {"", "pixel", "px"} - TIME_UNITS
     return names.pop() if len(names) == 1 else None
 
 

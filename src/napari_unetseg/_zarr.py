@@ -48,6 +48,11 @@ _OME_UNITS = {
     "pm": "picometer",
     "s": "second",
     "ms": "millisecond",
+    "µs": "microsecond",
+    "ns": "nanosecond",
+    "min": "minute",
+    "h": "hour",
+    "d": "day",
 }
 _AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 #: The "blocks written" array inside an unfinished (or resumable) labels store.
@@ -183,9 +188,8 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
             f"{str(path)!r} declares {len(axes)} axes for an array of {data.ndim} dimensions."
         )
     scale, translate = _transform(meta, level, data.ndim)
-    spatial_units = {u for a, u in zip(axes, axis_units) if a in "ZYX" and u}
     units = None
-    if spatial_units:
+    if any(u for a, u in zip(axes, axis_units) if a in "TZYX"):
         units = tuple(
             (u or "pixel") if a in "ZYX" else ("" if a == "C" else (u or "pixel"))
             for a, u in zip(axes, axis_units)
