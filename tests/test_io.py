@@ -317,6 +317,15 @@ def test_unit_names_and_the_common_unit():
     assert _io.common_unit((ureg.second, ureg.micrometer)) == "µm"
 
 
+def test_an_ome_size_given_for_x_only_is_square(tmp_path):
+    path = tmp_path / "x_only.ome.tif"
+    tifffile.imwrite(
+        path, np.zeros((8, 10), np.uint8), ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.5}
+    )  # a Y of 1 pixel would stretch the image twice over in Y when segmented
+    img = _io.read_image(path)
+    assert img.scale == (0.5, 0.5) and img.units == ("µm", "µm")
+
+
 def test_the_time_between_frames_is_kept(tmp_path):
     """OME's TimeIncrement and ImageJ's finterval are the time axis's scale and unit,
     written back with labels (they were dropped: a time series came back 1 pixel apart)."""

@@ -71,14 +71,14 @@ def test_what_is_not_an_ome_zarr_image_is_one_sentence(tmp_path) -> None:
     assert _reader.napari_get_zarr_reader(str(tmp_path / "group.zarr")) is None
 
 
-def _write_store(path, labels, version, image=None):
+def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5)):
     store = _zarr.LabelsStore.create(
         path,
         shape=labels.shape,
         chunks=(3, 64, 64),
         block_grid=(1, 1, 1),
         axes="ZYX",
-        scale=(2.0, 0.5, 0.5),
+        scale=scale,
         units=("µm",) * 3,
         translate=None,
         version=version,
@@ -118,7 +118,7 @@ def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None
     target, parent = _zarr.LabelsStore.target(image, img, "nuclei")
     assert target.endswith("labels/nuclei") and parent == str(image.resolve())
     labels = np.ones((4, 64, 64), np.uint8)
-    _write_store(target, labels, img.version, image=parent)
+    _write_store(target, labels, img.version, image=parent, scale=img.scale)
     again = _zarr.read_ome_zarr(image)
     assert list(again.labels) == ["nuclei"]
     np.testing.assert_array_equal(np.asarray(again.labels["nuclei"][0]), labels)
@@ -252,6 +252,44 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
         ("conv", "image"),
         ("conv [nuclei-3d]", "labels"),
     ]
+
+
+def test_labels_layers_have_their_own_grid_and_the_images_units(tmp_path) -> None:
+    """Image-labels on a coarser grid than their image open on their own scale and
+    offset, with the image's units (a Labels layer without units turned napari's units
+    off for every layer); a scale the multiscales entry declares for every level counts."""
+    import json
+
+    from ome_zarr.writer import write_labels
+
+    path = make_ome_zarr(
+        tmp_path / "img.ome.zarr", np.zeros((64, 64), np.uint8), axes="yx", levels=1
+    )  # 1 µm pixels
+    root = zarr.open_group(str(path), mode="a")
+    labels = np.ones((32, 32), np.uint8)
+    write_labels(labels, root, name="coarse", fmt=FORMATS["0.4"], axes="yx", scale_factors=())
+
+    def edit(attrs_path, change):
+        attrs = json.loads(attrs_path.read_text())
+        change(attrs["multiscales"][0])
+        attrs_path.write_text(json.dumps(attrs))
+
+    def coarse(entry):  # labels drawn on a grid of 2 µm, half a µm in
+        entry["datasets"][0]["coordinateTransformations"] = [
+            {"type": "scale", "scale": [2.0, 2.0]},
+            {"type": "translation", "translation": [0.5, 0.5]},
+        ]
+
+    edit(path / "labels" / "coarse" / ".zattrs", coarse)
+    (_, image, _), (_, meta, kind) = _reader.read_zarrs(str(path))
+    assert kind == "labels" and meta["scale"] == (2.0, 2.0) and meta["translate"] == (0.5, 0.5)
+    assert meta["units"] == image["units"] == ("µm",) * 2
+
+    def whole(entry):  # every level's size times 3
+        entry["coordinateTransformations"] = [{"type": "scale", "scale": [3.0, 3.0]}]
+
+    edit(path / ".zattrs", whole)
+    assert _io.read_image(path).scale == (3.0, 3.0)
 
 
 def test_a_time_axis_keeps_its_unit(tmp_path) -> None:

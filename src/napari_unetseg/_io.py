@@ -685,6 +685,11 @@ def _with_time(
 def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:
     """Pixel size per spatial axis letter (only those declared) and their unit."""
     spatial = {a: v for a, v in ome.items() if a in _SPATIAL}
+    if spatial.keys() & {"X", "Y"} and not spatial.keys() >= {"X", "Y"}:
+        # one of X / Y given (some writers give PhysicalSizeX only): square pixels
+        given = spatial.get("X") or spatial["Y"]
+        spatial.setdefault("X", given)
+        spatial.setdefault("Y", given)
     if spatial:
         unit = _unit(next(iter(spatial.values()))[1])
         # OME may give each axis its own unit; express them all in the first one's.

@@ -118,18 +118,23 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
             layers.append((data, meta, kind))
         flat = img.without_channels()
         for name, levels in img.labels.items():
+            scale, translate = img.label_geometry.get(name, (flat.scale, flat.translate))
+            same_axes = len(scale) == len(flat.axes)
             meta = {
                 "name": f"{img.name} [{name}]",
-                "scale": flat.scale,
+                "scale": scale,  # the labels' own: they may lie on a coarser grid
                 # where the labels live: a command names them instead of a copy
                 "metadata": {
-                    "axes": flat.axes,
-                    "units": flat.units,
+                    "axes": flat.axes if same_axes else None,
+                    "units": flat.units if same_axes else None,
                     "zarr_labels": os.path.join(os.path.abspath(p), "labels", name),
                 },
             }
-            if img.translate is not None:
-                meta["translate"] = flat.translate
+            if any(translate):
+                meta["translate"] = translate
+            if same_axes and flat.units is not None and _supports_units():
+                # the image's units: a layer without them turns napari's units off
+                meta["units"] = tuple(u or "pixel" for u in flat.units)
             data = list(levels) if len(levels) > 1 else levels[0]
             layers.append((data, {**meta, "multiscale": len(levels) > 1}, "labels"))
     return layers or None

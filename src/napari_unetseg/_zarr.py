@@ -77,6 +77,10 @@ class ZarrImageData(ImageData):
     version: str = "0.4"
     path: str = ""
     labels: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: Each image-label's own (scale, translate) at its full resolution
+    label_geometry: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
     #: The store the user named, when the image is a series inside it (bioformats2raw's
     #: layout: ``conv.ome.zarr/0``); else the same as ``path``.
     root: str = ""
@@ -134,18 +138,43 @@ def _axes(meta: dict[str, Any], ndim: int) -> tuple[str, tuple[str | None, ...]]
     return "".join(letters), tuple(units)
 
 
-def _transform(
-    meta: dict[str, Any], level: int, ndim: int
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Scale and translation of one level (identity where the metadata gives none)."""
+def _scale_and_shift(transforms: Any, ndim: int) -> tuple[list[float], list[float]]:
+    """The ``scale`` and ``translation`` of one list of NGFF coordinate transformations
+    (identity where it gives none, or gives the wrong number of values)."""
     scale, translate = [1.0] * ndim, [0.0] * ndim
-    per_level = meta.get("coordinateTransformations") or []
-    for t in per_level[level] if level < len(per_level) else []:
+    for t in transforms if isinstance(transforms, list) else []:
+        if not isinstance(t, dict):
+            continue
         if t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
             scale = [float(v) for v in t["scale"]]
         elif t.get("type") == "translation" and len(t.get("translation", [])) == ndim:
             translate = [float(v) for v in t["translation"]]
-    return tuple(scale), tuple(translate)
+    return scale, translate
+
+
+def _transform(
+    meta: dict[str, Any], level: int, ndim: int, node: Any = None
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Scale and translation of one level: its dataset's transformations, then those the
+    ``multiscales`` entry declares for every level (NGFF 0.4 / 0.5), if any."""
+    per_level = meta.get("coordinateTransformations") or []
+    scale, translate = _scale_and_shift(per_level[level] if level < len(per_level) else [], ndim)
+    whole, shift = _scale_and_shift(
+        _multiscales_entry(node).get("coordinateTransformations"), ndim
+    )
+    return (
+        tuple(s * w for s, w in zip(scale, whole)),
+        tuple(t * w + d for t, w, d in zip(translate, whole, shift)),
+    )
+
+
+def _multiscales_entry(node: Any) -> dict[str, Any]:
+    """The first ``multiscales`` entry of a node's attributes (under ``ome`` in 0.5)."""
+    attrs = getattr(getattr(node, "zarr", None), "root_attrs", None) or {}
+    attrs = attrs.get("ome", attrs) if isinstance(attrs, dict) else {}
+    entries = attrs.get("multiscales") if isinstance(attrs, dict) else None
+    first = entries[0] if isinstance(entries, list) and entries else {}
+    return first if isinstance(first, dict) else {}
 
 
 def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
@@ -187,7 +216,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         raise ZarrReadError(
             f"{str(path)!r} declares {len(axes)} axes for an array of {data.ndim} dimensions."
         )
-    scale, translate = _transform(meta, level, data.ndim)
+    scale, translate = _transform(meta, level, data.ndim, node)
     units = None
     if any(u for a, u in zip(axes, axis_units) if a in "TZYX"):
         units = tuple(
@@ -201,10 +230,16 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     from ome_zarr.reader import Label
 
     is_label = any(isinstance(s, Label) for s in node.specs)
-    labels = {
-        n.metadata.get("name") or f"labels {i}": _checked_levels(n)
+    label_nodes = {
+        n.metadata.get("name") or f"labels {i}": n
         for i, n in enumerate(nodes[1:])
         if any(isinstance(s, Label) for s in n.specs) and n.data
+    }
+    labels = {name: _checked_levels(n) for name, n in label_nodes.items()}
+    # where each image-label lies: its own transformations (they may differ from the
+    # image's: labels drawn at a coarser grid)
+    label_geometry = {
+        name: _transform(n.metadata, 0, labels[name][0].ndim, n) for name, n in label_nodes.items()
     }
     return ZarrImageData(
         provenance=_provenance(path) if is_label else None,
@@ -222,6 +257,7 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         version=str(nodes[0].zarr.version),
         path=str(path),
         labels=labels,
+        label_geometry=label_geometry,
         root=str(root),
     )
 
