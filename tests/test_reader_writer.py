@@ -63,6 +63,31 @@ def test_labels_round_trip_through_writer_and_reader(tmp_path):
     assert meta["name"] == "seg"
 
 
+def test_a_refusal_reaches_whoever_saves_through_napari(tmp_path, make_napari_viewer):
+    """napari takes a writer's ValueError for "cannot write this" and said "not a valid
+    writer" (or "no plugin could be found"); the writer's own sentence reaches the user."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.full((8, 8), -1, np.int32))
+    with pytest.raises(_writer.LabelsNotWritten, match="must be non-negative"):
+        layer.save(str(tmp_path / "neg.tif"), plugin="napari-unetseg")
+    viewer.layers.selection = {layer}
+    with pytest.raises(_writer.LabelsNotWritten, match="must be non-negative"):
+        viewer.layers.save(str(tmp_path / "neg.tif"), selected=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_labels_of_other_dimensions_are_not_added_to_an_ome_zarr_image(tmp_path):
+    import zarr
+    from ome_zarr.writer import write_image
+
+    store = tmp_path / "plane.ome.zarr"
+    write_image(np.zeros((64, 64), np.uint8), zarr.open_group(str(store), mode="w"), axes="yx")
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    with pytest.raises(_writer.LabelsNotWritten, match=r"3 dimensions .* 2D image"):
+        _writer.write_labels(str(store), np.ones((8, 64, 64), np.uint8), {"name": "stack"})
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+
+
 def test_writer_keeps_units_and_axes_from_reader_metadata(tmp_path):
     meta = {"scale": (0.1, 0.1), "metadata": {"axes": "YX", "units": ("nm", "nm")}}
     path = _writer.write_labels(tmp_path / "nm.tif", np.ones((4, 4), np.uint8), meta)[0]

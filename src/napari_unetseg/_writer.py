@@ -19,8 +19,23 @@ from typing import Any
 from . import _io
 
 
+class LabelsNotWritten(RuntimeError):
+    """Labels the writer refuses (one sentence). Not a ``ValueError``: napari takes a
+    ``ValueError`` from a writer for "this plugin cannot write that" and tells the user
+    so ("not a valid writer") instead of the reason."""
+
+
 def write_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
-    """Save one Labels layer as a TIFF, NIfTI or OME-Zarr (npe2 single-layer writer).
+    """Save one Labels layer (npe2 single-layer writer): :func:`save_labels`, whose
+    refusals are raised as :class:`LabelsNotWritten` so that napari shows them."""
+    try:
+        return save_labels(path, data, meta)
+    except ValueError as exc:
+        raise LabelsNotWritten(str(exc)) from exc
+
+
+def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Save one Labels layer as a TIFF, NIfTI or OME-Zarr.
 
     Parameters
     ----------

@@ -52,6 +52,23 @@ def _image_at(path: str) -> ZarrImageData | None:
     return None if image.is_labels else image
 
 
+def _check_fits(shape: tuple[int, ...], axes: str, image: str) -> None:
+    """Refuse labels whose axes are not the image's (without its channels): added under
+    the image's ``labels/`` they would not lie on it (a 3D layer saved into a plane's
+    store)."""
+    found = _image_at(image)
+    if found is None:
+        return
+    grid = tuple(n for i, n in enumerate(found.data.shape) if i != found.channel_axis)
+    if len(grid) == len(shape):
+        return
+    raise ValueError(
+        f"Labels of {len(shape)} dimensions ({'x'.join(map(str, shape))}, {axes}) cannot "
+        f"be added to the {len(grid)}D image {image!r} ({'x'.join(map(str, grid))}); "
+        "save them to a new name."
+    )
+
+
 def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
     """(labels group, image store or None, label name, NGFF version) for saving to ``path``.
 
@@ -121,6 +138,8 @@ def save_labels(
     if len(axes) != len(shape):
         raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
     target, image, label, version = _saving_target(path, name)
+    if image is not None:
+        _check_fits(shape, axes, image)
     if os.path.exists(target):
         LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
     dtype = _label_dtype(labels)

@@ -389,7 +389,7 @@ def test_reader_never_raises(tmp_path, warnings_shown, kind):
 )
 def test_writer_negative_labels(existing):
     before = snapshot(existing)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(_writer.LabelsNotWritten) as info:
         _writer.write_labels(str(existing), np.full((8, 8), -1, np.int32), {})
     assert_one_sentence(str(info.value), "non-negative")
     assert_untouched(before)
@@ -597,7 +597,7 @@ def _raw_zarr_image(folder: Path) -> Path:
 def test_writer_zarr_keeps_labels_it_did_not_write(tmp_path):
     store = _raw_zarr_image(tmp_path)
     before = snapshot(*sorted(p for p in store.rglob("*") if p.is_file()))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(_writer.LabelsNotWritten) as info:
         _writer.write_labels(str(store), np.ones((32, 32), np.uint8), {"name": "nuclei"})
     assert_one_sentence(str(info.value), "not written by napari-unetseg")
     assert_untouched(before)
@@ -640,7 +640,7 @@ def test_writer_zarr_refusals_leave_the_store_as_it_was(tmp_path, what):
         labels, match = np.full((32, 32), 0.5), "whole numbers"
     before = snapshot(*sorted(p for p in store.rglob("*") if p.is_file()))
     folders = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_dir())
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(_writer.LabelsNotWritten) as info:
         _writer.write_labels(str(store), labels, {"name": "mask"})
     assert_one_sentence(str(info.value), match)
     assert_untouched(before)
