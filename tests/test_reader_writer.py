@@ -88,6 +88,19 @@ def test_labels_of_other_dimensions_are_not_added_to_an_ome_zarr_image(tmp_path)
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
 
 
+def test_labels_saved_as_tiff_keep_their_position(tmp_path):
+    """A layer's translate (an OME-Zarr image's offset) was dropped in a TIFF: the labels
+    reopened off the image. It is recorded and read back, by napari's reader too."""
+    meta = {"scale": (0.5, 0.5), "translate": (10.0, 20.0)}
+    [path] = _writer.write_labels(tmp_path / "shifted.tif", np.ones((4, 6), np.uint8), meta)
+    img = _io.read_image(path)
+    assert img.translate == (10.0, 20.0) and not img.provenance  # not shown as provenance
+    [(_, layer, _)] = _reader.napari_get_reader(path)(path)
+    assert layer["translate"] == (10.0, 20.0)
+    [plain] = _writer.write_labels(tmp_path / "plain.tif", np.ones((4, 6), np.uint8), {})
+    assert _io.read_image(plain).translate is None
+
+
 def test_writer_keeps_units_and_axes_from_reader_metadata(tmp_path):
     meta = {"scale": (0.1, 0.1), "metadata": {"axes": "YX", "units": ("nm", "nm")}}
     path = _writer.write_labels(tmp_path / "nm.tif", np.ones((4, 4), np.uint8), meta)[0]

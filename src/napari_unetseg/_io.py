@@ -318,6 +318,7 @@ def read_image(
             unit if a in sizes else ("" if i == channel_axis else "pixel")
             for i, a in enumerate(axes)
         )
+    provenance, translate = _position(ome_meta.get("provenance"), len(axes), channel_axis)
     if time_step is not None and "T" in axes:
         scale, units = _with_time(axes, scale, units, channel_axis, time_step)
     name = image_name(path)
@@ -334,7 +335,8 @@ def read_image(
         name,
         is_labels,
         channel_names=channel_names,
-        provenance=ome_meta.get("provenance"),
+        provenance=provenance or None,
+        translate=translate,
     )
 
 
@@ -652,6 +654,23 @@ def _resolution(page: Any) -> tuple[float, float] | None:
     if min(px) <= 0:
         return None
     return px[0], px[1]
+
+
+def _position(
+    provenance: dict[str, Any] | None, ndim: int, channel_axis: int | None
+) -> tuple[dict[str, Any], tuple[float, ...] | None]:
+    """The provenance without ``translate``, and that translation (where our writer
+    recorded the image's first pixel: napari's ``translate``) when it fits the axes."""
+    provenance = dict(provenance or {})
+    value = provenance.pop("translate", None)
+    try:
+        shift = [float(v) for v in value]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return provenance, None
+    if channel_axis is not None and len(shift) == ndim - 1:
+        shift.insert(channel_axis, 0.0)  # recorded without the channels
+    ok = len(shift) == ndim and all(np.isfinite(shift))
+    return provenance, tuple(shift) if ok else None
 
 
 def _time_step(tif: Any, ome: dict[str, Any]) -> tuple[float, str] | None:

@@ -32,6 +32,7 @@ def write_labels(
     units: tuple[str, ...] | None = None,
     provenance: dict[str, Any] | None = None,
     affine: Any = None,
+    translate: tuple[float, ...] | None = None,
 ) -> Path:
     """Write a label image as a compressed OME-TIFF, atomically (a ``.nii`` /
     ``.nii.gz`` path: a NIfTI label image on ``affine``, see
@@ -66,6 +67,10 @@ def write_labels(
     affine : 4 x 4 array-like, optional
         For a NIfTI path: the image's voxel-to-world matrix (``ImageData.affine`` of a
         NIfTI input). Not used for TIFF.
+    translate : tuple of float, optional
+        Where the image's first pixel lies (napari's ``translate``, in ``scale``'s units),
+        stored as the map annotation ``unetseg:translate`` that :func:`read_image` returns
+        as ``translate`` (a NIfTI file has its affine instead).
 
     Returns
     -------
@@ -82,7 +87,9 @@ def write_labels(
     if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
         return write_nifti_labels(path, labels, scale, affine, provenance, units)
     dtype = _label_dtype(labels)
-    return _write(path, labels, dtype, scale, axes, units, names=["labels"], provenance=provenance)
+    return _write(
+        path, labels, dtype, scale, axes, units, ["labels"], provenance, translate=translate
+    )
 
 
 def write_image(
@@ -91,6 +98,7 @@ def write_image(
     scale: tuple[float, ...] | None = None,
     axes: str | None = None,
     units: tuple[str, ...] | None = None,
+    translate: tuple[float, ...] | None = None,
 ) -> Path:
     """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
 
@@ -100,7 +108,7 @@ def write_image(
     dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
     if dtype == np.float64:
         dtype = np.dtype(np.float32)
-    return _write(path, image, dtype, scale, axes, units, names=None)
+    return _write(path, image, dtype, scale, axes, units, names=None, translate=translate)
 
 
 def _label_dtype(labels: Any) -> np.dtype:
@@ -167,6 +175,7 @@ def _write(
     units: tuple[str, ...] | None,
     names: list[str] | None,
     provenance: dict[str, Any] | None = None,
+    translate: tuple[float, ...] | None = None,
 ) -> Path:
     path = Path(path)
     ndim = len(data.shape)
@@ -179,10 +188,13 @@ def _write(
     resolution = _physical_metadata(metadata, axes, scale, units)
     if names:
         metadata["Channel"] = {"Name": names}
-    if provenance:
+    annotations = dict(provenance or {})
+    if translate is not None and len(translate) == ndim and any(translate):
+        annotations["translate"] = [float(t) for t in translate]
+    if annotations:
         metadata["MapAnnotation"] = {
             f"{PROVENANCE_PREFIX}{k}": json.dumps(v) if isinstance(v, dict | list) else str(v)
-            for k, v in provenance.items()
+            for k, v in annotations.items()
             if v is not None
         }
     page_ndim = 3 if axes.endswith("S") else 2

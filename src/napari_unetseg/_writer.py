@@ -91,8 +91,16 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         )
         return [written_to]
     affine = extra.get("nifti_affine")
+    translate = meta.get("translate")
     written = _io.write_labels(
-        path, data, scale=scale, axes=axes, units=units, provenance=provenance, affine=affine
+        path,
+        data,
+        scale=scale,
+        axes=axes,
+        units=units,
+        provenance=provenance,
+        affine=affine,
+        translate=None if translate is None else tuple(float(t) for t in translate),
     )
     return [str(written)]
 

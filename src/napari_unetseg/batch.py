@@ -445,7 +445,12 @@ def _segment_file(
         "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
     }
     provenance = labels_provenance(reference, used, src)
-    geometry = {"scale": flat.scale, "axes": flat.axes, "units": flat.units}
+    geometry = {
+        "scale": flat.scale,
+        "axes": flat.axes,
+        "units": flat.units,
+        "translate": flat.translate,
+    }
     _io.write_labels(dst, labels, provenance=provenance, affine=img.affine, **geometry)
     if pdst is not None:
         _io.write_image(pdst, result.probabilities, **geometry)
