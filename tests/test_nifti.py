@@ -135,3 +135,15 @@ def test_labels_of_a_microscopy_image_as_nifti_keep_their_size(tmp_path):
     back = _io.read_image(out)
     assert back.units == ("µm", "µm", "µm") and back.scale == pytest.approx((2.0, 0.5, 0.5))
     assert back.data.shape == image.shape and back.is_labels
+
+
+def test_a_colour_volume_opens_as_rgb(tmp_path):
+    """An RGB24 NIfTI (a colour FA map) reached napari as a structured array, which
+    crashed it; its samples are now a last RGB axis."""
+    rgb = np.zeros((6, 5, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["G"][1, 2, 3] = 200
+    path = tmp_path / "fa.nii.gz"
+    nib.save(nib.Nifti1Image(rgb, np.diag([0.5, 0.5, 2.0, 1.0])), str(path))
+    [(data, meta, kind)] = _reader.napari_get_nifti_reader(str(path))(str(path))
+    assert kind == "image" and meta["rgb"] and data.shape == (4, 5, 6, 3)
+    assert data[3, 2, 1].tolist() == [0, 200, 0] and meta["scale"] == (2.0, 0.5, 0.5)

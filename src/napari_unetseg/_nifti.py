@@ -85,6 +85,11 @@ def read_nifti(path: str | os.PathLike) -> Any:
     unit = _UNITS.get(header.get_xyzt_units()[0])
     axes = _axes(array.ndim)
     units = None if unit is None else tuple("s" if a == "T" else unit for a in axes)
+    channel_axis = None
+    if array.dtype.names:  # RGB24 / RGBA32 (a colour map): samples on a last axis
+        array = np.stack([array[f] for f in array.dtype.names], axis=-1)
+        axes, scale, channel_axis = axes + "S", scale + (1.0,), array.ndim - 1
+        units = None if units is None else units + ("",)
     name = image_name(path)
     intent = int(header.get("intent_code", 0))
     is_labels = array.dtype.kind in "biu" and (
@@ -95,7 +100,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
         axes,
         scale,
         units,
-        None,
+        channel_axis,
         name,
         is_labels,
         provenance=_read_provenance(header),
