@@ -46,6 +46,19 @@ def test_labels_smallest_dtype(tmp_path, top, dtype):
     np.testing.assert_array_equal(img.data, labels)
 
 
+def test_64_bit_label_ids_go_to_ome_zarr_and_the_others_say_so(tmp_path):
+    labels = np.zeros((8, 8), np.uint64)
+    labels[2:4, 2:4] = 2**40
+    for name, file_type in (("l.tif", "TIFF"), ("l.nii.gz", "NIfTI")):
+        with pytest.raises(ValueError, match=f"cannot be written to {file_type}; save them as"):
+            _io.write_labels(tmp_path / name, labels)
+    from napari_unetseg import _zarr_save
+
+    store = _zarr_save.save_labels(tmp_path / "l.ome.zarr", labels)
+    back = np.asarray(_io.read_image(store).data)
+    assert back.dtype == np.uint64 and back.max() == 2**40
+
+
 def test_bool_mask_written_as_uint8(tmp_path):
     mask = np.eye(8, dtype=bool)
     img = _io.read_image(_io.write_labels(tmp_path / "m.tif", mask))
@@ -201,6 +214,18 @@ def test_not_a_tiff(tmp_path):
         _io.read_image(path)
 
 
+def test_a_picture_named_tif_is_read_as_what_it_is(tmp_path):
+    import imageio.v3 as iio
+
+    plane = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30).astype(np.uint8)
+    iio.imwrite(tmp_path / "x.png", plane)
+    (tmp_path / "x.tif").write_bytes((tmp_path / "x.png").read_bytes())
+    np.testing.assert_array_equal(_io.read_image(tmp_path / "x.tif").data, plane)
+    (tmp_path / "cut.tif").write_bytes((tmp_path / "x.png").read_bytes()[:40])
+    with pytest.raises(ValueError, match=r"cut.tif' is not a readable PNG file \(.+\)\.$"):
+        _io.read_image(tmp_path / "cut.tif")
+
+
 def test_truncated_tiff(tmp_path):
     path = _io.write_image(tmp_path / "whole.tif", np.random.default_rng(3).random((4, 64, 64)))
     cut = tmp_path / "cut.tif"
@@ -314,6 +339,10 @@ def test_unit_names_and_the_common_unit():
     assert _io.common_unit(("µm", "nm")) is None
     assert _io.common_unit(None) is None
     assert _io.common_unit(("s", "µm", "µm")) == "µm"  # time is not a length
+    from napari_unetseg._units import _convert, _unit
+
+    assert _convert(250.0, "nm", "µm") == 0.25  # not 0.24999999999999997
+    assert _unit("inch") == "in" and _convert(1.0, "in", "mm") == 25.4  # OME spells it "in"
     assert _io.common_unit((ureg.second, ureg.micrometer)) == "µm"
 
 

@@ -69,6 +69,11 @@ def test_what_is_not_an_ome_zarr_image_is_one_sentence(tmp_path) -> None:
     with pytest.raises(ValueError, match="is not an OME-Zarr image"):
         _zarr.read_ome_zarr(tmp_path / "group.zarr")
     assert _reader.napari_get_zarr_reader(str(tmp_path / "group.zarr")) is None
+    for version in (2, 3):  # a bare array (or one level of an image) is named so
+        array = tmp_path / f"plain{version}.zarr"
+        zarr.open_array(str(array), mode="w", shape=(4, 4), dtype="u1", zarr_format=version)
+        with pytest.raises(ValueError, match="is a zarr array, not an OME-Zarr image"):
+            _zarr.read_ome_zarr(array)
 
 
 def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5)):

@@ -218,6 +218,28 @@ def _tiff_header(path: Path) -> bool:
     return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
 
 
+#: How a PNG, JPEG, BMP or GIF file starts, whatever its name says.
+_PICTURE_MAGIC = {
+    b"\x89PNG": ".png",
+    b"\xff\xd8\xff": ".jpg",
+    b"BM": ".bmp",
+    b"GIF8": ".gif",
+}
+
+
+def _picture_kind(path: Path) -> str | None:
+    """The extension of a PNG / JPEG / BMP / GIF file named as something else (a PNG
+    saved as ``.tif``), from its first bytes; None for any other file."""
+    if path.name.lower().endswith(PLAIN_SUFFIXES):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return None
+    return next((ext for magic, ext in _PICTURE_MAGIC.items() if head.startswith(magic)), None)
+
+
 def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     reason = str(reason).strip().rstrip(".") or type(reason).__name__
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
@@ -277,8 +299,9 @@ def read_image(
         return read_nifti(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    if path.name.lower().endswith(PLAIN_SUFFIXES):
-        return _read_plain(path)
+    picture = _picture_kind(path)
+    if path.name.lower().endswith(PLAIN_SUFFIXES) or picture:
+        return _read_plain(path, picture)
     if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
         raise TiffReadError(
             f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
@@ -370,20 +393,22 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     return labels_image, f"{img.name}: an RGB label image; {note}."
 
 
-def _read_plain(path: Path) -> ImageData:
+def _read_plain(path: Path, extension: str | None = None) -> ImageData:
     """A PNG, JPEG, BMP, GIF or WebP file as one plane (``YX``, or ``YXS`` for RGB(A);
-    grey with alpha is its grey plane), pixel size 1.
+    grey with alpha is its grey plane), pixel size 1. ``extension`` is the file's true
+    kind when its name says another (:func:`_picture_kind`).
 
     A grey image saved as RGB stays RGB here: the one-channel models take it as grey
     (``core.normalize.grey_for_model``), as they do an RGB TIFF.
     """
     import imageio.v3 as iio
 
-    kind = path.suffix.lstrip(".").upper().replace("JPG", "JPEG").replace("WEBP", "WebP")
+    suffix = extension or path.suffix
+    kind = suffix.lstrip(".").upper().replace("JPG", "JPEG").replace("WEBP", "WebP")
     try:
         data = _palette_indices(path)
         if data is None:
-            data = np.asarray(iio.imread(path))
+            data = np.asarray(iio.imread(path, extension=suffix))
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
         raise TiffReadError(

@@ -163,7 +163,7 @@ def write_nifti_labels(
     arr = np.asarray(labels)
     if arr.ndim not in (2, 3, 4):
         raise ValueError(f"NIfTI labels need 2 to 4 dimensions, got {arr.ndim}.")
-    arr = arr.astype(_label_dtype(arr), copy=False)
+    arr = arr.astype(_label_dtype(arr, "NIfTI"), copy=False)
     data = np.asfortranarray(arr.transpose(tuple(reversed(range(arr.ndim)))))
     if affine is not None and data.ndim == 2:
         # On a volume's affine a plane is its one slice (k = 0): written (i, j, 1) like the

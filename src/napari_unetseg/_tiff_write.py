@@ -111,8 +111,10 @@ def write_image(
     return _write(path, image, dtype, scale, axes, units, names=None, translate=translate)
 
 
-def _label_dtype(labels: Any) -> np.dtype:
-    """The smallest unsigned integer type that holds ``labels`` (checked plane by plane)."""
+def _label_dtype(labels: Any, file_type: str = "TIFF") -> np.dtype:
+    """The smallest unsigned integer type that holds ``labels`` (checked plane by plane):
+    up to uint32 for TIFF and NIfTI (what viewers of those files read), uint64 for
+    OME-Zarr (``file_type`` "OME-Zarr")."""
     dtype = np.dtype(getattr(labels, "dtype", np.asarray(labels).dtype))
     if dtype.kind == "b":
         return np.dtype(np.uint8)
@@ -130,10 +132,14 @@ def _label_dtype(labels: Any) -> np.dtype:
         raise ValueError(f"Labels must be whole numbers; got data of type {dtype}.")
     if lo < 0:
         raise ValueError(f"Labels must be non-negative; the smallest value is {lo}.")
-    for candidate in (np.uint8, np.uint16, np.uint32):
+    candidates = [np.uint8, np.uint16, np.uint32] + [np.uint64] * (file_type == "OME-Zarr")
+    for candidate in candidates:
         if hi <= np.iinfo(candidate).max:
             return np.dtype(candidate)
-    raise ValueError(f"Labels above 2**32 - 1 (the largest is {hi}) cannot be written to TIFF.")
+    raise ValueError(
+        f"Labels above 2**32 - 1 (the largest is {hi}) cannot be written to {file_type}; "
+        "save them as OME-Zarr (.ome.zarr), which holds 64-bit labels."
+    )
 
 
 def _planes(data: Any, page_ndim: int) -> Iterator[np.ndarray]:

@@ -13,6 +13,9 @@ _UNIT_ALIASES = {
     "micrometer": "µm",
     "nanometer": "nm",
     "millimeter": "mm",
+    "inch": "in",  # ImageJ's spelling; OME's is "in"
+    "inches": "in",
+    "angstrom": "Å",
     # time (OME-XML's short names; OME-Zarr spells them out)
     "second": "s",
     "seconds": "s",
@@ -29,7 +32,16 @@ _UNIT_ALIASES = {
 #: Time units by short name: a time axis's step, never a pixel size.
 TIME_UNITS = frozenset({"s", "ms", "µs", "ns", "min", "h", "d"})
 #: Length units we can turn into TIFF resolution tags (pixels per centimetre).
-_CM_PER_UNIT = {"pm": 1e-10, "nm": 1e-7, "µm": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
+_CM_PER_UNIT = {
+    "pm": 1e-10,
+    "Å": 1e-8,
+    "nm": 1e-7,
+    "µm": 1e-4,
+    "mm": 0.1,
+    "cm": 1.0,
+    "in": 2.54,
+    "m": 100.0,
+}
 _SPATIAL = "ZYX"
 
 
@@ -64,7 +76,8 @@ def _unit(unit: str) -> str:
 def _convert(value: float, unit: str, to: str) -> float:
     if unit == to or unit not in _CM_PER_UNIT or to not in _CM_PER_UNIT:
         return value
-    return value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]
+    # 12 digits: 250 nm is 0.25 µm, not 0.24999999999999997
+    return float(f"{value * _CM_PER_UNIT[unit] / _CM_PER_UNIT[to]:.12g}")
 
 
 #: Two pixel sizes this close (a share of the larger) are the same size.

@@ -46,6 +46,8 @@ _OME_UNITS = {
     "cm": "centimeter",
     "m": "meter",
     "pm": "picometer",
+    "Å": "angstrom",
+    "in": "inch",
     "s": "second",
     "ms": "millisecond",
     "µs": "microsecond",
@@ -112,8 +114,24 @@ def _nodes(path: Path) -> list[Any]:
         reason = str(exc).strip().rstrip(".") or type(exc).__name__
         raise ZarrReadError(f"{str(path)!r} is not a readable OME-Zarr store ({reason}).") from exc
     if location is None:
+        if _is_zarr_array(path):
+            raise ZarrReadError(
+                f"{str(path)!r} is a zarr array, not an OME-Zarr image (no multiscales "
+                "metadata); open the OME-Zarr store that holds it, or one written with "
+                "ome-zarr-py."
+            )
         raise ZarrReadError(f"{str(path)!r} is not a zarr store.")
     return nodes
+
+
+def _is_zarr_array(path: Path) -> bool:
+    """Whether ``path`` holds a bare zarr array (v2 ``.zarray``, v3 ``node_type`` array)."""
+    if (path / ".zarray").is_file():
+        return True
+    try:
+        return json.loads((path / "zarr.json").read_text()).get("node_type") == "array"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _is_image(node: Any) -> bool:

@@ -142,7 +142,7 @@ def save_labels(
         _check_fits(shape, axes, image)
     if os.path.exists(target):
         LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
-    dtype = _label_dtype(labels)
+    dtype = _label_dtype(labels, "OME-Zarr")
     chunks = tuple(
         min(s, SAVE_CHUNK if a in "YX" else SAVE_CHUNK_Z if a == "Z" else 1)
         for s, a in zip(shape, axes)

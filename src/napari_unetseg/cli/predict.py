@@ -22,8 +22,8 @@ def _add_predict(sub: Any) -> None:
         nargs="+",
         metavar="INPUT",
         help=(
-            "TIFF / OME-TIFF image(s), OME-Zarr stores (.zarr, .ome.zarr) or PNG / JPEG / BMP "
-            "planes, or folders of them"
+            "TIFF / OME-TIFF image(s), OME-Zarr stores (.zarr, .ome.zarr), NIfTI volumes "
+            "(.nii, .nii.gz) or PNG / JPEG / BMP planes, or folders of them"
         ),
     )
     p.add_argument(
