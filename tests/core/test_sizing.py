@@ -150,6 +150,34 @@ def test_fine_tuning_keeps_the_model_scale_and_previews_on_the_image_grid(sized)
     assert tuned.object_size["diameter"] == 20.0
 
 
+def test_strokes_survive_the_shrinking_to_the_model_scale():
+    """Fine-tuning shrinks image and labels to the model's object size; nearest sampling
+    dropped 1-pixel lines and every other plane's strokes ("no labeled pixels")."""
+    from napari_unetseg.core.scale import resample, resample_strokes
+
+    lab = np.zeros((12, 96, 96), np.uint8)
+    lab[1, 2:6, 2:90] = 1  # strokes in one plane of a stack shrunk in Z
+    lab[1, 40:56, 40:56] = 2
+    lab[5, 62, 10:80] = 3  # a 1-pixel line
+    shape = (7, 58, 58)
+    assert set(np.unique(resample(lab, shape, order=0))) == {0}  # every stroke lost
+    kept = resample_strokes(lab, shape)
+    assert kept.shape == shape and set(np.unique(kept)) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(kept[kept > 0] > 0, True)
+    dense = np.ones((10, 10), np.uint8)  # nothing shrinks: plain nearest sampling
+    np.testing.assert_array_equal(resample_strokes(dense, (20, 20)), np.ones((20, 20)))
+
+
+def test_fine_tuning_on_a_one_pixel_line_trains(sized):
+    img, _ = synthetic_nuclei((128, 128), seed=2, radius=(18, 20))
+    lab = np.zeros(img.shape, np.uint8)
+    lab[3, 5:120] = 1  # 1-pixel lines, shrunk by about 0.5 to the model's 20 px
+    lab[62:64, 40:90] = 0
+    lab[63, 30:100] = 2
+    tuned = api.train(img, lab, model=sized, steps=1, device="cpu", teacher="none")
+    assert tuned.object_size["diameter"] == 20.0
+
+
 def test_a_new_model_records_the_size_it_predicts_its_image_at():
     from napari_unetseg.core.synthetic import synthetic_scribbles
 

@@ -452,3 +452,22 @@ def resample(
     if moved:
         out = np.moveaxis(out, 0, channel_axis)
     return out
+
+
+def resample_strokes(labels: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest resampling of sparse labels (0 unpainted) to ``shape`` that keeps every
+    stroke: a painted pixel that nearest sampling skips (a 1-pixel line, strokes in one
+    plane of a stack shrunk in Z) is written into the output pixel it falls in, where
+    that pixel is still unpainted."""
+    arr = np.asarray(labels)
+    out = resample(arr, shape, order=0)
+    if all(t >= s for s, t in zip(arr.shape, shape)):
+        return out  # nothing shrinks: nearest sampling keeps every pixel
+    painted = np.nonzero(arr)
+    cells = tuple(
+        np.minimum((c * t) // s, t - 1).astype(np.intp)
+        for c, s, t in zip(painted, arr.shape, shape)
+    )
+    lost = out[cells] == 0
+    out[tuple(c[lost] for c in cells)] = arr[painted][lost]
+    return out

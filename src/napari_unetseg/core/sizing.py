@@ -21,7 +21,14 @@ from scipy import ndimage
 
 from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
-from .scale import MAX_FACTOR, estimate_object_size, resample, scale_factors, scaled_shape
+from .scale import (
+    MAX_FACTOR,
+    estimate_object_size,
+    resample,
+    resample_strokes,
+    scale_factors,
+    scaled_shape,
+)
 
 #: Resampling holds the image and its resampled copy in memory; above this many voxels
 #: (after resampling) prediction runs at the image's own scale instead, and says so.
@@ -348,8 +355,8 @@ def training_scale(
 
     Fine-tuning a model that records an object size: each image is measured (as
     prediction measures it, or ``object_size`` pixels when given) and resampled, with
-    its labels (nearest), to the model's grid, so the model keeps its scale. A new
-    model (or one without a recorded size) trains on the images as they are and records
+    its labels (nearest; sparse strokes kept whole, :func:`~.scale.resample_strokes`),
+    to the model's grid, so the model keeps its scale. A new model (or one without a recorded size) trains on the images as they are and records
     the size measured on them: the same measurement prediction makes, so the model
     predicts its own training image without resampling. When the images show no
     bright objects, dense labels are measured instead (not scribbles: dots inside objects
@@ -398,7 +405,10 @@ def training_scale(
             layout = model.layout(tuple(img.shape), channel_axis)
             shape = scaled_shape(layout.spatial_shape, factors)
             out_i.append(resample(img, shape, order=1, channel_axis=layout.channel_axis))
-            out_l.append(resample(np.asarray(lab), shape, order=0))
+            if label_mode == "sparse":  # strokes: none may fall between samples
+                out_l.append(resample_strokes(lab, shape))
+            else:
+                out_l.append(resample(np.asarray(lab), shape, order=0))
         return out_i, out_l, first, dict(model.object_size), message
     # A new model: measure what it is trained on.
     est = None
