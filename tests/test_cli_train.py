@@ -213,11 +213,15 @@ def test_save_as_lists_the_model_by_name_for_later_commands(tmp_path, data, caps
         ([], "Give --output FILE.pt, --save-as NAME, or both"),
         (["--save-as", "nuclei-2d"], "'nuclei-2d' is a shipped model's name"),
         (["--save-as", "a/b"], "is not a usable model name"),
+        (["--save-as", "x" * 300], "300 characters long"),
+        (["-o", "{tmp}"], "is a folder; name a model file ending in .pt"),
     ],
 )
-def test_save_as_errors_come_before_training(data, capsys, extra, match):
+def test_save_as_errors_come_before_training(tmp_path, data, capsys, extra, match):
     from napari_unetseg.core.registry import user_models_dir
 
+    (tmp_path / "folder.pt").mkdir()
+    extra = [e.replace("{tmp}", str(tmp_path / "folder.pt")) for e in extra]
     argv = ["train", "-i", data["img"], "-l", data["lab"], "--steps", "1", *extra]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -234,7 +234,7 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
             )
         seen.add(key)
     for folder in dict.fromkeys(p.parent for p in outputs):
-        _check_writable(folder)
+        check_writable(folder)
     existing = [p for p in outputs if p.exists()]
     if existing and not overwrite:
         n = len(existing)
@@ -245,7 +245,7 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
         )
 
 
-def _check_writable(folder: Path) -> None:
+def check_writable(folder: Path) -> None:
     """Create ``folder`` when missing and prove a file can be written there."""
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -125,3 +125,22 @@ def test_saving_refuses_shipped_and_empty_names_and_keeps_the_folder(tmp_path) -
     # a registry without a folder keeps nothing
     with pytest.raises(ValueError, match="keeps no saved models"):
         ModelRegistry(shipped, saved_dir=None).save_as(bundle, "x")
+
+
+def test_a_saved_name_is_the_name_given_or_refused(tmp_path) -> None:
+    """Names were changed silently (``lab/cells`` saved as ``lab_cells``, ``cells.pt`` as
+    ``cells.pt.pt``, ``''`` as the model's own); the folder was checked only on writing."""
+    reg = ModelRegistry(tmp_path / "shipped", saved_dir=tmp_path / "saved")
+    bundle = ModelBundle.create(depth=2, base_channels=4)
+    assert reg.save_as(bundle, "cells.pt") == tmp_path / "saved" / "cells.pt"
+    assert "cells" in reg.saved()
+    for bad, match in [
+        ("lab/cells", "not a usable model name; .* \\(e.g. 'lab_cells'\\)"),
+        ("", "cannot name a model file"),
+        ("x" * 300, "300 characters long"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            reg.save_as(bundle, bad)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="cannot be saved in .* \\(it is a file\\); set NAPARI"):
+        ModelRegistry(tmp_path / "shipped", saved_dir=tmp_path / "a_file").saving_path("m")

@@ -19,6 +19,7 @@ def _add_models(sub: Any) -> None:
 def _cmd_models(args: argparse.Namespace) -> int:
     from .. import api
     from ..core.bundle import ModelFileError
+    from ..core.registry import MODELS_DIR_ENV
 
     rows = api.list_models()
     if not rows:
@@ -31,7 +32,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
         kind = "" if row["kind"] == "shipped" else f"{row['kind']}, "
         print(f"{row['name']:<16} {about}  ({kind}{row['path']})")
     folder = api.REGISTRY.saved_dir
-    if folder is not None:
+    if folder is not None and folder.exists() and not folder.is_dir():
+        print(
+            f"Saved models: none, {folder} is a file, not a folder; set "
+            f"{MODELS_DIR_ENV} to a folder to keep models in."
+        )
+    elif folder is not None:
         print(
             f"Saved models: {folder} (unetseg train --save-as NAME, or the Fine-tune widget's "
             "Save model..., puts them there)."

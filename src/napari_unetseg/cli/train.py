@@ -167,6 +167,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output is not None else None
     if out is not None and out.suffix.lower() != ".pt":
         raise CLIError(f"--output {str(out)!r} must be a model file ending in .pt.")
+    if out is not None:
+        _check_output(out)
     if args.save_as is not None:
         _check_save_name(args.save_as)
     if len(args.image) != len(args.labels):
@@ -260,17 +262,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _check_save_name(name: str) -> None:
-    """Refuse a --save-as name before training rather than after (one sentence)."""
-    from ..core.registry import REGISTRY, safe_model_name
+    """Refuse a --save-as name, or a saved-models folder that cannot be written, before
+    training rather than after (one sentence)."""
+    from ..core.registry import REGISTRY
 
     try:
-        stem = safe_model_name(name)
+        REGISTRY.saving_path(name)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
-    if stem != name:
-        raise CLIError(
-            f"--save-as {name!r} is not a usable model name; letters, digits, spaces and "
-            f"'. _ - ( )' are (e.g. {stem!r})."
-        )
-    if name in REGISTRY.shipped():
-        raise CLIError(f"--save-as {name!r} is a shipped model's name; choose another name.")
+        raise CLIError(f"--save-as: {exc}") from None
+
+
+def _check_output(out: Path) -> None:
+    """Refuse an --output the model could not be written to, before training."""
+    from .._batch_plan import BatchError, check_writable
+
+    if out.is_dir():
+        raise CLIError(f"--output {str(out)!r} is a folder; name a model file ending in .pt.")
+    try:
+        check_writable(out.parent)
+    except BatchError as exc:
+        raise CLIError(f"--output: {exc}") from None

@@ -117,16 +117,40 @@ class ModelRegistry:
             When this registry has no such folder, or the name is a shipped model's
             or makes no file name.
         """
+        own = safe_model_name(bundle.name or "model")  # its own name, made a file name
+        path = self.saving_path(name if name is not None else own)
+        path = bundle.save(path)
+        self._notify()
+        return path
+
+    def saving_path(self, name: str) -> Path:
+        """The file :meth:`save_as` writes for ``name``, checked before any work is done:
+        a usable name (:func:`model_file_stem`; ``cells.pt`` is ``cells``), not a
+        shipped model's, in a saved-models folder that can be written (created when
+        missing).
+
+        Raises
+        ------
+        ValueError
+            One sentence saying which of these fails.
+        """
         folder = self.saved_dir
         if folder is None:
             raise ValueError("This registry keeps no saved models.")
-        stem = safe_model_name(name or bundle.name or "model")
+        stem = model_file_stem(name)
         if stem in self.shipped():
             raise ValueError(f"{stem!r} is a shipped model's name; choose another name.")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = bundle.save(folder / f"{stem}.pt")
-        self._notify()
-        return path
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                raise PermissionError("not writable")
+        except OSError as exc:
+            why = "it is a file" if folder.is_file() else (exc.strerror or str(exc)).lower()
+            raise ValueError(
+                f"Models cannot be saved in {str(folder)!r} ({why}); set "
+                f"{MODELS_DIR_ENV} to a folder you can write to."
+            ) from None
+        return folder / f"{stem}.pt"
 
     def register(
         self, bundle: ModelBundle, name: str | None = None, trained_on: str | None = None
@@ -189,6 +213,37 @@ def safe_model_name(name: str) -> str:
     stem = re.sub(r"[^\w.\- ()]+", "_", str(name)).strip(" .")
     if not stem:
         raise ValueError(f"{name!r} cannot name a model file; choose another name.")
+    return stem
+
+
+#: The longest model name (bytes of its file stem): file systems allow 255 per name.
+MAX_NAME_BYTES = 200
+
+
+def model_file_stem(name: str) -> str:
+    """The file stem a model called ``name`` is saved under: the name itself, without a
+    ``.pt`` ending. A name that would have to change (``lab/cells``: a path, not a name)
+    or is too long is refused, so that the model is found again by the name given.
+
+    Raises
+    ------
+    ValueError
+        One sentence naming a usable spelling.
+    """
+    text = str(name).strip()
+    if text.lower().endswith(".pt"):
+        text = text[:-3].strip()
+    stem = safe_model_name(text)
+    if stem != text:
+        raise ValueError(
+            f"{name!r} is not a usable model name; letters, digits, spaces and "
+            f"'. _ - ( )' are (e.g. {stem!r})."
+        )
+    if len(stem.encode()) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"The model name is {len(stem)} characters long; choose one of at most "
+            f"{MAX_NAME_BYTES}."
+        )
     return stem
 
 

@@ -309,6 +309,14 @@ def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
     combo.showPopup()
     combo.hidePopup()
     assert "from a terminal" in [combo.itemText(i) for i in range(combo.count())]
+    # a shipped model's name there would hide the file for good: refused, said on the line
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(folder / "nuclei-2d.pt"), "")),
+    )
+    assert widget.save_model() is None and not (folder / "nuclei-2d.pt").exists()
+    assert widget.status.text().startswith("Not saved: 'nuclei-2d' is a shipped model's name")
 
 
 def test_export_for_bioimageio_writes_a_package_of_the_trained_model(

@@ -252,10 +252,17 @@ class FinetuneWidget(ui.DockWidget):
         )
         if path is None:
             return None
+        problem = _saved_name_problem(Path(path), folder)
+        if problem is not None:
+            self.status.setText(f"Not saved: {problem}")
+            notify_error(problem)
+            return None
         try:
             written = self.trained.save(path)  # atomic: a temporary file, then a rename
         except OSError as exc:
-            notify_error(f"Could not save the model to {path}: {exc.strerror or exc}.")
+            why = str(exc.strerror or exc).rstrip(".")
+            self.status.setText(f"Not saved: could not write {path} ({why}).")
+            notify_error(f"Could not save the model to {path}: {why}.")
             return None
         later = ""
         if folder is not None and _same_dir(written.parent, folder):
@@ -563,6 +570,20 @@ class FinetuneWidget(ui.DockWidget):
         self.train_button.setEnabled(not busy and image is not None)
         self.new_button.setEnabled(image is not None)
         self.result_panel.set_state(self.trained is not None, busy)
+
+
+def _saved_name_problem(path: Path, folder: Path | None) -> str | None:
+    """Why a model file in the saved-models folder would not be listed by its name (a
+    shipped model's name hides it; ``a b?.pt`` is no name), or None."""
+    from ...core.registry import REGISTRY
+
+    if folder is None or not _same_dir(path.parent, folder):
+        return None
+    try:
+        REGISTRY.saving_path(path.name)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _same_dir(a: Path, b: Path) -> bool:
