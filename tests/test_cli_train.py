@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unetseg import _io, cli
+from napari_unetseg import _io, api, cli
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
 
@@ -271,3 +271,24 @@ def test_a_new_model_says_which_class_has_no_strokes(tmp_path, data, capsys):
     assert cli.main([*argv, "-o", str(tmp_path / "m.pt"), "--device", "cpu"]) == 0
     err = capsys.readouterr().err
     assert "Label 2 (class 1) has no painted pixels, yet the new model gets an output" in err
+
+
+def test_a_time_series_trains_a_2d_model_and_refuses_a_3d_one(tmp_path, capsys):
+    """A (T, Y, X) file's time points were taken for Z: a 3D model with 4 x 48 x 48
+    patches mixed time points as depth."""
+    movie, truth = synthetic_nuclei((4, 48, 48), seed=3)
+    img = _io.write_image(tmp_path / "movie.tif", movie, axes="TYX")
+    lab = _io.write_labels(
+        tmp_path / "movie_scribbles.tif", synthetic_scribbles(truth, seed=0), axes="TYX"
+    )
+    common = ["train", "-i", str(img), "-l", str(lab), "--steps", "1", "--depth", "2"]
+    assert cli.main([*common, "-o", str(tmp_path / "m.pt")]) == 0
+    assert "its axes are TYX (time, no Z): a 2D model" in capsys.readouterr().err
+    assert api.load_model(str(tmp_path / "m.pt")).spatial_dims == 2
+    for extra, match in (
+        (["--dims", "3"], "--dims 3 trains a Z-stack model"),
+        (["--from", "nuclei-3d"], "Model 'nuclei-3d' segments Z stacks"),
+    ):
+        assert cli.main([*common, *extra, "-o", str(tmp_path / "n.pt")]) == 1
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "n.pt").exists()

@@ -385,6 +385,16 @@ def image_shape(layer: Layer) -> tuple[int, ...]:
     return shape[:-1] if getattr(layer, "rgb", False) else shape
 
 
+def named_axes(viewer: Any, layer: Layer) -> str | None:
+    """A layer's axes as napari's axis labels name them (``TYX``), or None where they
+    are napari's numbered defaults (-3, -2, -1), which say nothing of time or Z."""
+    ndim = len(image_shape(layer)) if hasattr(layer, "rgb") else layer.ndim
+    labels = [str(a) for a in viewer.dims.axis_labels[-ndim:]]
+    if len(labels) != ndim or not all(len(a) == 1 and a.isalpha() for a in labels):
+        return None
+    return "".join(labels).upper()
+
+
 def output_name(source: Layer, suffix: str) -> str:
     """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
     return f"{source.name} [{suffix}]"

@@ -28,6 +28,7 @@ from ._common import (
     at_next_turn,
     image_shape,
     layer_data,
+    named_axes,
     not_derived,
     notify_error,
     output_layer,
@@ -410,11 +411,10 @@ class SegmentWidget(ui.DockWidget):
         axis labels name them (t), refused as the command line refuses a TYX file."""
         from ..batch import time_for_z
 
-        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]]
-        if not all(len(label) == 1 and label.isalpha() for label in labels):
+        axes = named_axes(self.viewer, layer)
+        if axes is None:
             return None  # napari's numbered defaults say nothing of time
         dims = self.model_combo.spatial_dims() or 2
-        axes = "".join(labels).upper()
         return time_for_z(self.model_combo.model_name(), dims, axes, f"{layer.name!r}'s")
 
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:

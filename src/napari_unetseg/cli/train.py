@@ -194,6 +194,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             say(note)
     axes = {img.channel_axis for img in images}
     flat = images[0].without_channels()
+    dims = _dims_for(args.dims, model, flat.axes, args.image[0])
     patch = (
         args.patch_size[0] if args.patch_size and len(args.patch_size) == 1 else args.patch_size
     )
@@ -225,7 +226,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 augment=args.augment,
                 device=args.device,
                 seed=args.seed,
-                spatial_dims=args.dims,
+                spatial_dims=dims,
                 model_config={
                     k: v
                     for k, v in (("depth", args.depth), ("base_channels", args.base_channels))
@@ -259,6 +260,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if hint:
         print(hint, file=sys.stderr)
     return 0
+
+
+def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | None:
+    """The model's dims for a file's axes: a time series of planes (TYX) trains a 2D
+    model (not time as depth); a 3D model or --dims 3 on one is refused."""
+    from ..batch import time_for_z
+
+    if "T" not in axes[-3:] or "Z" in axes:
+        return dims
+    if dims is None and model is None:
+        say(f"{source}: its axes are {axes} (time, no Z): a 2D model, trained on each time point.")
+        return 2
+    if model is None:
+        if dims == 3:
+            raise CLIError(
+                f"--dims 3 trains a Z-stack model, but {source}'s axes are {axes} (time, no "
+                "Z): leave --dims out (or give 2) to train on each time point."
+            )
+        return dims
+    problem = time_for_z(model.name, model.spatial_dims, axes, f"{source}'s")
+    if problem is not None:
+        raise CLIError(problem)
+    return dims
 
 
 def _check_save_name(name: str) -> None:

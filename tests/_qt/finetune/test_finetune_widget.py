@@ -395,6 +395,21 @@ def test_painting_a_second_class_makes_a_new_model_the_start(qtbot, make_napari_
     assert widget.start_combo.model_name() == "nuclei-2d"
 
 
+def test_a_time_series_starts_from_the_2d_model_and_refuses_a_3d_one(qtbot, make_napari_viewer):
+    """A (T, Y, X) layer whose axis labels say t started from nuclei-3d (time as depth;
+    strokes on one time point were then lost); as Segment does, it is planes over time."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 48, 48), np.uint16), name="movie", axis_labels=("t", "y", "x"))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    layer = widget.new_scribble_layer()
+    assert widget.start_combo.model_name() == "nuclei-2d"
+    widget.start_combo.set_model_name("nuclei-3d")
+    problem = widget._problem(widget.image_combo.layer(), layer)
+    assert problem.startswith("model 'nuclei-3d' segments Z stacks, but 'movie''s axes are TYX")
+    viewer.dims.axis_labels = ("z", "y", "x")  # the same array as a Z stack
+    assert widget._stack() and widget._problem(widget.image_combo.layer(), layer) != problem
+
+
 def test_paint_buttons_follow_names_given_to_the_layer(qtbot, make_napari_viewer):
     # A script or another plugin names the classes in the layer's features: the buttons,
     # the help line and the counts say those names (the buttons kept "nucleus").

@@ -30,6 +30,7 @@ from .. import _builders as ui
 from .._common import (
     image_shape,
     layer_data,
+    named_axes,
     notify_error,
     notify_info,
     spatial_geometry,
@@ -405,6 +406,15 @@ class FinetuneWidget(ui.DockWidget):
                 f"image {image.name!r} has {shape}; paint on a layer made for this image "
                 "('New scribble layer')."
             )
+        axes = named_axes(self.viewer, image)
+        dims = self.settings.start_dims(self._stack())
+        if axes is not None and dims is not None:
+            from ...batch import time_for_z
+
+            name = self.start_combo.model_name() or "the new model"
+            said = time_for_z(name, dims, axes, f"{image.name!r}'s")
+            if said is not None:
+                return said[0].lower() + said[1:]
         # Counted afresh: the displayed counts may wait for the end of a stroke.
         return problem_with(label_counts(labels.data), self.label_mode, labels.name)
 
@@ -514,8 +524,15 @@ class FinetuneWidget(ui.DockWidget):
 
     # -- state ---------------------------------------------------------------------------
     def _stack(self) -> bool:
+        """Whether the image is a Z stack (a 3D model's), not a plane or a time series of
+        planes (napari's axis labels saying t), as the Segment widget's default tells."""
+        from ...api import default_model
+
         image = self.image_combo.layer()
-        return image is not None and len(image_shape(image)) >= 3
+        if image is None or len(image_shape(image)) < 3:
+            return False
+        axes = named_axes(self.viewer, image)
+        return default_model(image_shape(image), axes)[0] == "nuclei-3d"
 
     def _on_image_changed(self, layer: Image | None) -> None:
         self._labels_for(layer)
