@@ -75,6 +75,29 @@ def test_nothing_to_learn_from_one_painted_class():
     assert out is labels and message == ""
 
 
+def test_non_finite_and_huge_intensities_are_labelled_like_the_others():
+    """One inf pixel (or values near 1e302) reached scikit-learn: "Input X contains
+    infinity"; they are background, and a huge image is scaled down as a whole."""
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    plain, _ = forest.dense_targets([image], [scribbles])
+    broken = image.astype(np.float64)
+    broken[0, 0] = np.inf
+    broken[1, 1] = np.nan
+    for odd in (broken, image.astype(np.float64) * 1e300):
+        [dense], message = forest.dense_targets([odd], [scribbles])
+        assert message and np.mean(dense == plain[0]) > 0.97
+
+
+def test_a_stray_label_is_refused_before_the_forest_works():
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)
+    scribbles[0, 0] = 255  # napari's "new label" painted once
+    assert forest.plan([image], [scribbles]) is None
+    with pytest.raises(ValueError, match="value 255, which would ask for 254 classes"):
+        api.train(image, scribbles, steps=1, model_config={"depth": 2, "base_channels": 4})
+
+
 def _stack(seed=0):
     """A noisy stack of bright balls, and scribbles in two of its planes."""
     rng = np.random.default_rng(seed)

@@ -60,7 +60,7 @@ import numpy as np
 from .core import network_features
 from .core.network_features import MIN_AUC, separates
 from .core.progress import drain, relay
-from .core.training.labels import label_counts
+from .core.training.labels import MAX_SCRIBBLE_CLASSES, label_counts
 
 #: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments
 #: (local ones only: see the module's docstring).
@@ -114,6 +114,28 @@ def _as_integers(labels: Any) -> np.ndarray | None:
             return None
         data = data.astype(np.int64)
     return data
+
+
+#: Larger intensities are brought down (the whole image alike): the features are float32,
+#: and the texture features square second derivatives.
+FINITE_LIMIT = 1e15
+
+
+def _finite(image: Any) -> Any:
+    """``image`` with NaN / infinite values at its smallest finite value (background, as
+    the U-Net's normalization takes them), and scaled down as a whole where its values
+    would overflow float32 features; an image that needs neither is returned as it is."""
+    if np.dtype(getattr(image, "dtype", np.float32)).kind != "f":
+        return image
+    data = np.asarray(image)
+    finite = np.isfinite(data)
+    whole = bool(finite.all())
+    top = float(np.abs(data[finite]).max(initial=0.0)) if not whole else float(np.abs(data).max())
+    if whole and top <= FINITE_LIMIT:
+        return image
+    low = float(data[finite].min(initial=0.0)) if not whole else 0.0
+    out = np.where(finite, data, low) if not whole else data.astype(np.float64)
+    return out / (top / FINITE_LIMIT) if top > FINITE_LIMIT else out
 
 
 def _sigmas() -> np.ndarray:
@@ -260,8 +282,8 @@ def plan(
         for value, n in image_counts.items():
             if value > 0:
                 counts[value] = counts.get(value, 0) + n
-    if len(counts) < 2:
-        return None
+    if len(counts) < 2 or max(counts) > MAX_SCRIBBLE_CLASSES + 1:
+        return None  # training refuses a stray label (255) at once: no forest first
     return painted, counts
 
 
@@ -429,6 +451,7 @@ def label_iter(
     checked = planned if planned is not None else plan(images, labels, channel_axis)
     if checked is None:
         return labels, ""
+    images = [_finite(image) for image in images]
     painted, counts = checked
     chosen = _chosen(painted, counts, seed)
     tasks = [(i, b) for i, p in enumerate(painted) for b in blocks(p.shape)]

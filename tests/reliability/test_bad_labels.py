@@ -67,13 +67,14 @@ TINY = {"depth": 2, "base_channels": 4}
     "labels/stray-huge-id",
     "CLI",
     "`train` on scribbles with one stray id 60000, model file already there",
-    "refused before a model is built (at most 65 classes); the model file unchanged",
+    "refused before a model is built (at most 64 classes besides the background); the "
+    "model file unchanged",
 )
 def test_stray_huge_id_cli(capsys, files, pair):
     folder, model = files
     labels = pair[1].copy()
     labels[0, 0] = 60000
-    _train_cli(capsys, folder, labels, model, match="60000, which would ask for 60,000")
+    _train_cli(capsys, folder, labels, model, match="60000, which would ask for 59,999")
 
 
 @case(

@@ -204,8 +204,10 @@ def _map_classes(
                 message = _collapse_note(hi, n_classes, model_classes)
     # Before anything is sized by the class count: a stray id (napari's "new label", an
     # instance mask painted as scribbles) must not build a model of thousands of classes.
-    limit = MAX_SCRIBBLE_CLASSES + 1 if mode == "sparse" else MAX_CLASSES  # + background
-    check_class_count(max(needed, int(n_classes or 0)), hi, mode, limit)
+    if mode == "sparse":  # counted as the Fine-tune widget counts them: besides background
+        check_class_count(max(needed, int(n_classes or 0)) - 1, hi, mode, MAX_SCRIBBLE_CLASSES)
+    else:
+        check_class_count(max(needed, int(n_classes or 0)), hi, mode, MAX_CLASSES)
     if n_classes is not None:
         if needed > max(2, int(n_classes)):
             raise ValueError(_too_few_classes(mode, hi, needed, int(n_classes)))
