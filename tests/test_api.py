@@ -243,3 +243,32 @@ def test_predict_refuses_a_scale_it_cannot_use_and_returns_the_uncertainty(tiny)
         image, b, return_probabilities=True, return_uncertainty=True, object_size=None
     )
     assert probabilities.shape == uncertainty.shape == image.shape
+
+
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [
+        ({"scale": (0.0, 1.0)}, "positive, finite pixel sizes"),
+        ({"scale": (1.0,)}, "for each of the image's last 2 axes"),
+        ({"spatial_dims": 1}, "spatial_dims must be 2 or 3"),
+        ({"seed": -1}, "seed must be a whole number of 0 or more"),
+        ({"learning_rate": 0}, "learning_rate must be a positive, finite number"),
+    ],
+)
+def test_training_refuses_options_it_cannot_use(option, match) -> None:
+    """A scale of 0 was stored in the model (its bioimage.io export then failed); the
+    others reached the user as KeyError, numpy's or torch's words, or trained nothing."""
+    image = np.random.default_rng(0).random((32, 32), np.float32)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[2, :] = 1
+    labels[15:18, 15:18] = 2
+    with pytest.raises(ValueError, match=match):
+        api.train(image, labels, steps=1, **option)
+
+
+def test_a_thin_image_trains_without_the_forest() -> None:
+    image = np.random.default_rng(0).random((1, 64), np.float32)
+    labels = np.zeros((1, 64), np.uint8)
+    labels[0, :8], labels[0, 30:34] = 1, 2
+    trained = api.train(image, labels, steps=1, model_config={"depth": 2, "base_channels": 4})
+    assert trained.history["teacher"] == "none"

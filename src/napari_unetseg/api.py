@@ -34,7 +34,7 @@ from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.normalize import grey_for_model, grey_inputs, one_channel, rgb_axis
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
-from .core.scale import resample, scaled_shape
+from .core.scale import checked_scale, resample, scaled_shape
 from .core.sizing import predict_sized, training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
@@ -42,6 +42,7 @@ from .core.training.options import (
     check_budget,
     check_class_names,
     check_model_config,
+    check_run_options,
     check_whole,
 )
 
@@ -234,7 +235,7 @@ def predict_iter(
         image, channel_axis = one_channel(image, axis, channel), None
         if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
             scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
-    scale = _checked_scale(scale, bundle.spatial_dims)
+    scale = checked_scale(scale, bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
@@ -259,29 +260,6 @@ def predict_iter(
     if grey:
         result.stats["input"] = grey
     return result
-
-
-def _checked_scale(scale: Any, dims: int) -> list[float] | None:
-    """A pixel size per axis as floats (napari's negative sizes, flipped axes, as their
-    sizes), or one sentence: not numbers, fewer values than the model's spatial axes, a
-    size of 0 or not finite. The last values go with the image's last axes (a layer's
-    scale may name more axes than the plane or volume given)."""
-    if scale is None:
-        return None
-    try:
-        values = [abs(float(v)) for v in scale]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"scale must be a pixel size per axis (numbers), got {scale!r}."
-        ) from None
-    if len(values) < dims:
-        raise ValueError(
-            f"scale must give a pixel size for each of the image's last {dims} axes, got "
-            f"{len(values)} value(s)."
-        )
-    if not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"scale must hold positive, finite pixel sizes, got {scale!r}.")
-    return values
 
 
 @_arguments_of(predict_iter)
@@ -451,6 +429,7 @@ def train_iter(
     size, scale = arguments.pop("object_size"), arguments.pop("scale")
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
+    check_run_options(spatial_dims, seed, learning_rate)
     if isinstance(images, (list, tuple)) and not images:
         raise ValueError("No images to train on: give at least one image and its labels.")
     for img in images if isinstance(images, (list, tuple)) else [images]:

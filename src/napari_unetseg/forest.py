@@ -273,6 +273,8 @@ def plan(
         _spatial(img, channel_axis) != shape for img, shape in zip(images, shapes, strict=False)
     ):
         return None
+    if any(min(shape, default=0) < 3 for shape in shapes):
+        return None  # the texture features need 3 pixels a side: the strokes alone then
     painted = [_as_integers(lab) for lab in labels]
     per_image = [None if p is None else label_counts(p) for p in painted]
     if any(c is None for c in per_image):

@@ -406,6 +406,29 @@ def scaled_shape(shape: tuple[int, ...], factors: tuple[float, ...]) -> tuple[in
     return lead + tuple(max(1, int(round(s * f))) for s, f in zip(shape[-n:], factors))
 
 
+def checked_scale(scale: Any, dims: int) -> list[float] | None:
+    """A pixel size per axis as floats (napari's negative sizes, flipped axes, as their
+    sizes), or one sentence: not numbers, fewer values than the model's spatial axes, a
+    size of 0 or not finite. The last values go with the image's last axes (a layer's
+    scale may name more axes than the plane or volume given)."""
+    if scale is None:
+        return None
+    try:
+        values = [abs(float(v)) for v in scale]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"scale must be a pixel size per axis (numbers), got {scale!r}."
+        ) from None
+    if len(values) < dims:
+        raise ValueError(
+            f"scale must give a pixel size for each of the image's last {dims} axes, got "
+            f"{len(values)} value(s)."
+        )
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"scale must hold positive, finite pixel sizes, got {scale!r}.")
+    return values
+
+
 def resample(
     array: Any,
     shape: tuple[int, ...],

@@ -23,6 +23,7 @@ from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .scale import (
     MAX_FACTOR,
+    checked_scale,
     estimate_object_size,
     resample,
     resample_strokes,
@@ -387,7 +388,8 @@ def training_scale(
         first_layout.spatial_shape if first_layout is not None else tuple(images[0].shape)[-sd:]
     )
     size = check_object_size(size, spatial)
-    spacing = None if scale is None else [float(s) for s in tuple(scale)[-sd:]]
+    # a size of 0, NaN or too few values is refused here, not when the model is exported
+    spacing = None if scale is None else checked_scale(scale, sd)[-sd:]
     ones = (1.0,) * sd
     if model is not None and model.object_size is not None:
         out_i, out_l, first = [], [], ones

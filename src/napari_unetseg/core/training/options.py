@@ -147,6 +147,31 @@ def check_budget(steps: Any, time_limit: Any) -> None:
         )
 
 
+def check_run_options(spatial_dims: Any, seed: Any, learning_rate: Any) -> None:
+    """Refuse a model dimensionality other than 2 or 3, a seed that is not a whole
+    number of 0 or more, and a learning rate that is not positive and finite (0 would
+    train nothing), each in one sentence."""
+    import math
+
+    if spatial_dims is not None and spatial_dims not in (2, 3):
+        raise ValueError(
+            f"spatial_dims must be 2 or 3 (or None: from the image), got {spatial_dims!r}."
+        )
+    whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+    if seed is not None and not (whole and seed >= 0):
+        raise ValueError(f"seed must be a whole number of 0 or more, got {seed!r}.")
+    if learning_rate is not None:
+        try:
+            ok = not isinstance(learning_rate, (bool, str)) and math.isfinite(float(learning_rate))
+            ok = ok and float(learning_rate) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"learning_rate must be a positive, finite number, got {learning_rate!r}."
+            )
+
+
 def _patch_and_batch(
     spatial_dims: int,
     device: torch.device,
