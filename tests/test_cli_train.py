@@ -270,7 +270,10 @@ def test_a_new_model_says_which_class_has_no_strokes(tmp_path, data, capsys):
     argv = ["train", "-i", data["img"], "-l", str(gap), "--steps", "2", "--patch-size", "64"]
     assert cli.main([*argv, "-o", str(tmp_path / "m.pt"), "--device", "cpu"]) == 0
     err = capsys.readouterr().err
-    assert "Label 2 (class 1) has no painted pixels, yet the new model gets an output" in err
+    assert "Label 2 (class 1) has no painted pixels, yet the model gets an output" in err
+    # fine-tuning a shipped model of two classes on them grows it to three: said too
+    assert cli.main([*argv, "--from", "nuclei-2d", "-o", str(tmp_path / "f.pt")]) == 0
+    assert "Label 2 (class 1) has no painted pixels" in capsys.readouterr().err
 
 
 def test_a_time_series_trains_a_2d_model_and_refuses_a_3d_one(tmp_path, capsys):

@@ -266,8 +266,9 @@ def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
 
 
 def missing_classes_note(present: Sequence[int], n_eff: int, mode: str) -> str | None:
-    """For a new model: the classes below the highest painted one that have no pixels
-    (a label number skipped, e.g. by napari's "new label"), which still get an output."""
+    """For a new model (or one the labels give more classes): the classes below the
+    highest painted one that have no pixels (a label number skipped, e.g. by napari's
+    "new label"), which still get an output."""
     missing = [c for c in range(1, n_eff) if c not in present]
     if not missing:
         return None
@@ -277,7 +278,7 @@ def missing_classes_note(present: Sequence[int], n_eff: int, mode: str) -> str |
         which = ", ".join(f"class {c}" for c in missing)
     return (
         f"{which[0].upper()}{which[1:]} {'has' if len(missing) == 1 else 'have'} no painted "
-        "pixels, yet the new model gets an output for "
+        "pixels, yet the model gets an output for "
         f"{'it' if len(missing) == 1 else 'them'}: paint {'it' if len(missing) == 1 else 'them'}, "
         "or number the classes without gaps."
     )

@@ -142,11 +142,13 @@ class Trainer:
         self.index = _LabelIndex(self.pairs, self.class_map, self.block, self.rng)
         self.totals = self.index.class_totals()
         self.present = _present_classes(self.totals, self.class_map.n_eff, o.label_mode)
-        # a new model's class without strokes (fine-tuning paints some classes only)
+        # a class without strokes that a new model (or one grown by the labels' numbers)
+        # gets an output for; fine-tuning may leave some of the model's classes unpainted
+        grown = self.bundle is None or self.class_map.n_eff > self.bundle.n_classes
         self.gaps = (
-            None
-            if self.bundle
-            else missing_classes_note(self.present, self.class_map.n_eff, o.label_mode)
+            missing_classes_note(self.present, self.class_map.n_eff, o.label_mode)
+            if grown
+            else None
         )
 
     def _check_memory(self) -> None:
