@@ -381,6 +381,9 @@ def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
     capsys.readouterr()
     assert cli.main(["export", str(model), "--output", str(tmp_path / "pkg.txt")]) == 1
     assert "must end in .zip" in capsys.readouterr().err
+    # exported again from the package: no "unetseg: warning: unclosed file" of the library's
+    assert cli.main(["export", str(out), "--output", str(tmp_path / "again.zip")]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_cli_version(capsys):

@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            # files the libraries leave to the garbage collector (bioimageio.spec's open
+            # package) are not the user's concern
+            warnings.simplefilter("ignore", ResourceWarning)
             warnings.showwarning = _show_warning
             rc = int(args.func(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
