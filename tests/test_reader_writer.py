@@ -88,6 +88,21 @@ def test_labels_of_other_dimensions_are_not_added_to_an_ome_zarr_image(tmp_path)
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
 
 
+def test_layers_carry_the_files_axis_names(tmp_path, make_napari_viewer):
+    """napari's sliders said -4 .. -1 for a TZYX file; with t, z, y, x they say time and
+    z, and the widgets tell a time series from a Z stack (Segment refuses a 3D model on
+    the time series of a file opened in napari, as the command line does)."""
+    movie = _io.write_image(tmp_path / "movie.tif", np.zeros((3, 16, 16), np.uint8), axes="TYX")
+    [(_, meta, _)] = _reader.napari_get_reader(str(movie))(str(movie))
+    assert meta["axis_labels"] == ("t", "y", "x")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(movie), plugin="napari-unetseg")
+    _, segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    segment.model_combo.set_model_name("nuclei-3d")
+    assert "segments Z stacks, but 'movie''s axes are TYX" in segment._time_problem(layer)
+    assert _reader._axis_labels("QQYX") == {}  # unknown axes keep napari's numbered labels
+
+
 def test_labels_saved_as_tiff_keep_their_position(tmp_path):
     """A layer's translate (an OME-Zarr image's offset) was dropped in a TIFF: the labels
     reopened off the image. It is recorded and read back, by napari's reader too."""

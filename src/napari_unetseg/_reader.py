@@ -135,6 +135,8 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
             if same_axes and flat.units is not None and _supports_units():
                 # the image's units: a layer without them turns napari's units off
                 meta["units"] = tuple(u or "pixel" for u in flat.units)
+            if same_axes:
+                meta.update(_axis_labels(flat.axes))
             data = list(levels) if len(levels) > 1 else levels[0]
             layers.append((data, {**meta, "multiscale": len(levels) > 1}, "labels"))
     return layers or None
@@ -202,6 +204,7 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
     if flat.units is not None and _supports_units():
         meta["units"] = tuple(u or "pixel" for u in flat.units)
+    meta.update(_axis_labels(flat.axes))
     if img.translate is not None:
         meta["translate"] = flat.translate
     if img.channel_axis is None:
@@ -233,6 +236,25 @@ def _as_list(path: PathOrPaths) -> list[str]:
     if isinstance(path, (str, os.PathLike)):
         return [os.fspath(path)]
     return [os.fspath(p) for p in path]
+
+
+def _axis_labels(axes: str) -> dict[str, tuple[str, ...]]:
+    """``axis_labels`` for napari (t, z, y, x: its sliders then say time or z, and the
+    widgets tell a time series from a Z stack), where napari takes them and every axis
+    is one of those, once; else nothing (napari's numbered defaults)."""
+    if not _supports_axis_labels() or not set(axes) <= set("TZYX") or len(set(axes)) < len(axes):
+        return {}
+    return {"axis_labels": tuple(a.lower() for a in axes)}
+
+
+@cache
+def _supports_axis_labels() -> bool:
+    """Whether this napari's layers take ``axis_labels`` (napari >= 0.5)."""
+    import inspect
+
+    from napari.layers import Image
+
+    return "axis_labels" in inspect.signature(Image.__init__).parameters
 
 
 @cache
