@@ -210,7 +210,12 @@ def test_stop_during_the_forest_teacher(qtbot, finetune, errors_shown, monkeypat
 
     def slow(*args, **kwargs):  # a block takes a while, as on a large stack
         computed.append(True)
-        time.sleep(0.3)
+        # at least until Stop is pressed: a busy machine that delays the press by more
+        # than the forest's whole work must not let the forest finish first (a flake)
+        request = widget._request
+        if request is not None:
+            request.stop.wait(timeout=10)
+        time.sleep(0.05)
         return features(*args, **kwargs)
 
     monkeypatch.setattr(forest, "block_features", slow)
