@@ -196,3 +196,23 @@ def test_files_with_different_pixel_sizes_are_refused(pair, tmp_path, capsys):
         out = json.loads(capsys.readouterr().out)
         assert out["spacing"] == [2.0, 0.5, 0.5] and out["unit"] == "µm"
         assert out["classes"]["1"]["hd95"] == pytest.approx(ref.classes[1]["hd95"])
+
+
+def test_a_scale_without_a_unit_measures_the_distances(tmp_path, capsys):
+    """OME-Zarr's unit is optional: a store with scale (2, 0.5, 0.5) and no unit was
+    measured in pixels (HD95 1.00 where the scale gives 2.00)."""
+    import zarr
+    from ome_zarr.writer import write_image
+
+    gt = np.zeros((6, 16, 16), np.uint8)
+    gt[2:4, 4:10, 4:10] = 1
+    pred = np.roll(gt, 1, axis=0)  # one plane off: 2.0 along Z
+    paths = []
+    for name, data in (("pred", pred), ("gt", gt)):
+        store = tmp_path / f"{name}.ome.zarr"
+        write_image(data, zarr.open_group(str(store), mode="w", zarr_format=2), axes="zyx",
+                    scale={"z": 2.0, "y": 0.5, "x": 0.5}, scale_factors=())  # fmt: skip
+        paths.append(str(store))
+    assert cli.main(["evaluate", "-p", paths[0], "-g", paths[1], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["classes"]["1"]["hd95"] == pytest.approx(2.0)

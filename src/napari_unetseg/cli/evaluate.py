@@ -87,12 +87,16 @@ def _check_same_size(pred: Any, gt: Any) -> None:
 def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str | None]:
     """Spacing and unit from the files (the ground truth's when both give them, after
     :func:`_check_same_size`)."""
-    from .._units import common_unit
+    from .._units import common_unit, known_spacing
 
     _check_same_size(pred, gt)
     for img in (gt, pred):
         if img.units is not None:
             return tuple(img.scale), common_unit(img.units)
+    for img in (gt, pred):  # a scale without a unit (OME-Zarr's unit is optional) counts
+        spacing = known_spacing(img.scale, img.units)
+        if spacing is not None:
+            return spacing, None
     return None, None
 
 

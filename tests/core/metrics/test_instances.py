@@ -17,6 +17,10 @@ def test_instance_ground_truth_is_detected_and_used():
     assert list(r.classes) == [0, 1] and r.classes[1]["dice"] == 1.0
     assert r.objects[1]["n_gt"] == 3 and r.objects[1]["n_pred"] == 2
     assert r.objects[1]["merged"] == 1 and any("instances" in n for n in r.notes)
+    # three labels may be classes (a model that missed one): the note says how to ask
+    assert any(
+        "if they are classes, score them as classes (instances='none'" in n for n in r.notes
+    )
     r = M.evaluate(pred, gt, instances="none")
     assert list(r.classes) == [0, 1, 2, 3]
     r = M.evaluate(gt, pred)  # instance prediction, binary ground truth

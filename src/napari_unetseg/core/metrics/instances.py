@@ -183,15 +183,17 @@ def _guess_instances(
         return (False, False), None
     # A binary mask against many labels: the many labels are instances (each nucleus its
     # own id), not classes; scoring them as classes would be meaningless.
+    # A few labels may be classes instead (a semantic model that misses one): the note
+    # says how to score them so, since a missed class would not show in these scores.
     if p_max <= 1 < g_max:
         return (False, True), (
             f"The prediction is binary and the ground truth has labels up to {g_max}: "
-            f"ground-truth labels were {done}."
+            f"ground-truth labels were {done}" + _if_classes(g_max)
         )
     if g_max <= 1 < p_max:
         return (True, False), (
             f"The ground truth is binary and the prediction has labels up to {p_max}: "
-            f"predicted labels were {done}."
+            f"predicted labels were {done}" + _if_classes(p_max)
         )
     # Class ids mean the same on both sides; instance ids from two sources do not. So
     # many labels that mostly disagree where both sides are foreground are instances.
@@ -204,6 +206,16 @@ def _guess_instances(
             f"are foreground ({share} of those pixels): both were {done}."
         )
     return (False, False), None
+
+
+def _if_classes(top: int) -> str:
+    """The end of an auto-reading note: how to score a few labels as classes."""
+    if top > MIN_INSTANCES:
+        return "."
+    return (
+        "; if they are classes, score them as classes (instances='none', --instances "
+        "none, Validate's 'Instances in: neither')."
+    )
 
 
 def _check_listed(classes: Sequence[int], binarize: tuple[bool, bool], top: int) -> None:
