@@ -147,6 +147,55 @@ def test_mismatched_shapes_notify(qtbot, validate, errors_shown):
     assert widget.result is None and "pred [errors]" not in viewer.layers
 
 
+def test_a_failed_run_clears_the_earlier_results(qtbot, validate, errors_shown):
+    """The table and CSV export kept an earlier run's numbers after a failed run."""
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    assert widget.table.rowCount() > 0 and widget.export_button.isEnabled()
+    viewer.add_labels(np.zeros((5, 40, 47), np.uint8), name="cropped")
+    widget.gt_combo.set_layer(viewer.layers["cropped"])
+    _run_and_wait(qtbot, widget)
+    assert widget.result is None and widget.table.rowCount() == 0
+    assert not widget.export_button.isEnabled() and widget.summary.text().startswith("Failed")
+
+
+def test_layers_placed_apart_are_refused(qtbot, validate, errors_shown):
+    """A prediction shifted by its translate overlapped the truth on screen and scored
+    Dice 0 pixel by pixel, with no word of why."""
+    viewer, widget = validate
+    viewer.layers["pred"].translate = (6.0, 0.0, 0.0)
+    assert widget.run() is None
+    assert "lie in different places in the viewer (translate (6.0, 0.0, 0.0)" in errors_shown[0]
+    assert widget.result is None
+
+
+def test_the_overlay_stays_out_of_the_way_and_follows_a_rename(qtbot, validate):
+    """The first overlay became the active layer (painting went into it); renaming the
+    prediction left the old overlay behind beside a new one."""
+    viewer, widget = validate
+    viewer.layers.selection.active = viewer.layers["pred"]
+    _run_and_wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "pred [errors]" in viewer.layers, timeout=WAIT_MS)
+    assert viewer.layers.selection.active is viewer.layers["pred"]
+    viewer.layers["pred"].name = "pred v2"
+    _run_and_wait(qtbot, widget)
+    overlays = [layer.name for layer in viewer.layers if layer.name.endswith("[errors]")]
+    assert overlays == ["pred v2 [errors]"]
+
+
+def test_painting_during_a_run_is_not_scored(qtbot, validate, monkeypatch):
+    """The worker read the layer live: a stroke during the run gave voxel scores of the
+    layer before it and object scores after it, in one table."""
+    viewer, widget = validate
+    started = []  # what the worker is given
+    monkeypatch.setattr(widget.runner, "start", lambda job, *arrays, **kw: started.extend(arrays))
+    widget.run()
+    layer = viewer.layers["pred"]
+    assert started[0] is not layer.data  # a copy, not the live array
+    layer.data[0, 0, 0] = 9  # a stroke meanwhile
+    assert started[0][0, 0, 0] != 9
+
+
 def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
     viewer, widget = validate
     pred, gt = _volumes()
@@ -279,6 +328,10 @@ def test_a_mask_opened_as_an_image_gets_a_hint(make_napari_viewer):
     hint = widget.summary.text()
     assert "'nuclei_mask' is an image layer of whole numbers" in hint
     assert "Convert to Labels" in hint and "photo" not in hint
+    viewer.add_labels(np.zeros((40, 48), np.uint8), name="pred")  # one Labels layer
+    assert "Only one Labels layer is open; 'nuclei_mask' is an image layer" in (
+        widget.summary.text()
+    )  # not "the same layer: choose two layers"
 
 
 def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(

@@ -395,6 +395,34 @@ def named_axes(viewer: Any, layer: Layer) -> str | None:
     return "".join(labels).upper()
 
 
+def placement_problem(a: Layer, b: Layer) -> str | None:
+    """Why two layers compared pixel by pixel are not (their data's pixels lie elsewhere
+    in the viewer: another translate, rotation, shear or affine), or None. Scale differs
+    often (a file without pixel size) and is said where it is used, not refused."""
+    ga, gb = spatial_geometry(a), spatial_geometry(b)
+    n = min(a.ndim, b.ndim)
+    for key in ("translate", "rotate", "shear", "affine"):
+        va, vb = ga.get(key), gb.get(key)
+        if va is None and vb is None:
+            continue
+        if key == "translate":
+            va, vb = np.asarray(va, float)[-n:], np.asarray(vb, float)[-n:]
+            scale = np.asarray(ga["scale"], float)[-n:]
+            if np.allclose(va, vb, atol=1e-6 * np.abs(scale).max()):
+                continue
+            where = f"translate {tuple(float(v) for v in va)} and {tuple(float(v) for v in vb)}"
+        elif va is not None and vb is not None and np.allclose(va, vb):
+            continue
+        else:
+            where = f"its {key}"
+        return (
+            f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
+            "they are compared pixel by pixel, so give them the same position (the layers' "
+            "translate) before evaluating."
+        )
+    return None
+
+
 def output_name(source: Layer, suffix: str) -> str:
     """``"<source name> [suffix]"``, the name an output layer of ``source`` gets."""
     return f"{source.name} [{suffix}]"
@@ -467,9 +495,13 @@ def output_layer(
     data: Any,
     layer_type: str = "labels",
     next_turn: bool = False,
+    keep_selection: bool = False,
     **kwargs: Any,
 ) -> Layer:
     """Add ``"<source> [suffix]"`` or, when it exists, replace its data in place.
+
+    ``keep_selection``: a new layer does not become the active one (an overlay the user
+    should not paint into by accident, as napari's adding would make it).
 
     ``data`` may be a list of levels, largest first: a multiscale layer.
 
@@ -503,12 +535,20 @@ def output_layer(
         viewer.layers.move(viewer.layers.index(layer), index)
         return layer
     layer = kind(data, name=name, **geometry, **kwargs)
+
+    def add() -> None:
+        active = viewer.layers.selection.active
+        viewer.add_layer(layer)
+        if keep_selection and active is not None and active in viewer.layers:
+            viewer.layers.selection.active = active
+
     if not next_turn:
-        return viewer.add_layer(layer)
+        add()
+        return layer
 
-    def add() -> None:  # unless the source went away in between
+    def add_later() -> None:  # unless the source went away in between
         if source in viewer.layers and name not in viewer.layers:
-            viewer.add_layer(layer)
+            add()
 
-    at_next_turn(add)
+    at_next_turn(add_later)
     return layer

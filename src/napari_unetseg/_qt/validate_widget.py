@@ -11,6 +11,7 @@ two colours) that a re-run updates in place.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,12 @@ from . import _builders as ui
 from ._common import (
     LayerComboBox,
     layer_data,
+    named_axes,
     not_derived,
     notify_error,
     output_layer,
+    output_name,
+    placement_problem,
     segmentation_of_ours,
     spatial_geometry,
     write_csv,
@@ -71,6 +75,8 @@ class ValidateWidget(ui.DockWidget):
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(napari_viewer, parent)
         self.result: EvaluationResult | None = None
+        #: The error overlay made for each prediction layer (it follows a renamed layer)
+        self._overlays: weakref.WeakKeyDictionary[Labels, Labels] = weakref.WeakKeyDictionary()
         self._pred_layer: Labels | None = None
         self._names: dict[int, str] = {}  # class id -> name, from the layers' features
 
@@ -204,17 +210,22 @@ class ValidateWidget(ui.DockWidget):
         except ValueError as exc:
             notify_error(exc)
             return None
+        problem = placement_problem(pred, gt)
+        if problem is not None:
+            notify_error(problem)
+            self._clear_results(f"Not evaluated: {problem}")
+            return None
         spacing = self._spacing(gt)
-        note = spacing_note(self._spacing(pred), spacing)
+        notes = [spacing_note(self._spacing(pred), spacing), self._time_note(gt)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         return self.runner.start(
             evaluate_job,
-            layer_data(pred),
-            layer_data(gt),
+            _snapshot(pred),  # painting may go on during the run: score what was there
+            _snapshot(gt),
             description="Validating",
-            on_result=lambda result: self._show(pred, result, note),
-            on_error=lambda exc: self.summary.setText("Failed; see the notification."),
-            on_cancel=lambda: self.summary.setText("Cancelled."),
+            on_result=lambda result: self._show(pred, result, *filter(None, notes)),
+            on_error=lambda exc: self._clear_results("Failed; see the notification."),
+            on_cancel=lambda: self._clear_results("Cancelled."),
             error_context="Validation failed",
             **options,
             return_errors=True,
@@ -301,11 +312,32 @@ class ValidateWidget(ui.DockWidget):
             return ""
         return "\n".join([self.result.summary_line(), *self.result.notes])
 
-    def _show(self, pred: Labels, result: EvaluationResult, note: str | None = None) -> None:
+    def _clear_results(self, said: str) -> None:
+        """No results on show (a run failed, was cancelled or refused): the table, plot
+        and export of an earlier run would pass for this one's."""
+        self.result = None
+        self.table.show_rows([], [], None)
+        self.plot.clear()
+        self.plot.setVisible(False)
+        self.export_button.setEnabled(False)
+        self.summary.setText(said)
+
+    def _time_note(self, layer: Labels) -> str | None:
+        """Said when napari's axis labels name a time axis: objects and distances are
+        measured across it as across space."""
+        axes = named_axes(self.viewer, layer)
+        if axes is None or "T" not in axes:
+            return None
+        return (
+            "The labels have a time axis (t): objects and HD95 are measured across time "
+            "as across space (an object in several frames is one object); the Dice per "
+            "time point is in the plot."
+        )
+
+    def _show(self, pred: Labels, result: EvaluationResult, *notes: str) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
-        if note is not None:  # the pixel sizes used, when the layers disagree
-            result.notes.append(note)
+        result.notes.extend(notes)  # the pixel sizes used when the layers disagree; time
         self.result, self._pred_layer = result, pred
         gt = self.gt_combo.layer()
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}
@@ -319,18 +351,26 @@ class ValidateWidget(ui.DockWidget):
         colors = {None: "transparent", 0: "transparent"}
         colors.update({k: color for k, (_, color) in ERROR_KINDS.items()})
         names = ["", *(name for name, _ in ERROR_KINDS.values())]
-        output_layer(
+        # the overlay follows its prediction when renamed (a second one stayed behind)
+        earlier = self._overlays.get(pred)
+        name = output_name(pred, ERRORS_SUFFIX)
+        if earlier is not None and earlier in self.viewer.layers and earlier.name != name:
+            if name not in self.viewer.layers:
+                earlier.name = name
+        overlay = output_layer(
             self.viewer,
             pred,
             ERRORS_SUFFIX,
             result.errors,
             "labels",
             next_turn=True,
+            keep_selection=True,  # the user paints on, not into the overlay
             colormap=DirectLabelColormap(color_dict=colors),
             features={"index": list(range(len(names))), "error": names},
             opacity=0.8,
             blending="translucent_no_depth",
         )
+        self._overlays[pred] = overlay
         self.legend.setVisible(True)
 
     def _plot_slices(self, result: EvaluationResult) -> None:
@@ -407,10 +447,20 @@ class ValidateWidget(ui.DockWidget):
         self.command_button.setEnabled(pred is not None and gt is not None and not same)
         missing = "Open two Labels layers (prediction and ground truth) first."
         if same:
-            self.run_button.setToolTip(SAME_LAYER)
-            self.summary.setText(SAME_LAYER)
+            masks = self._masks_as_images()
+            said = (
+                SAME_LAYER
+                if not masks
+                else (
+                    f"Only one Labels layer is open; {masks[0]!r} is an image layer of whole "
+                    "numbers: if it is the ground truth (a mask), right-click it in the layer "
+                    "list and choose Convert to Labels."
+                )
+            )
+            self.run_button.setToolTip(said)
+            self.summary.setText(said)
             return
-        if self.summary.text() == SAME_LAYER:
+        if self.summary.text() == SAME_LAYER or self.summary.text().startswith("Only one Labels"):
             self.summary.setText("Choose two Labels layers and press Evaluate.")
         masks = [] if pred is not None and gt is not None else self._masks_as_images()
         if masks:  # a mask file (PNG, TIFF) that napari opened as an image
@@ -444,3 +494,10 @@ class ValidateWidget(ui.DockWidget):
 
 
 __all__ = ["ResultTable", "ValidateWidget", "parse_classes"]
+
+
+def _snapshot(layer: Labels) -> Any:
+    """The layer's labels as they are now: an in-memory array is copied, so painting
+    during the run does not mix two versions in one table (a lazy one is read as is)."""
+    data = layer_data(layer)
+    return data.copy() if isinstance(data, np.ndarray) else data
