@@ -18,6 +18,16 @@ def test_float_and_negative_labels_and_shapes():
     assert str(err.value).count(".") == 1  # one sentence
     with pytest.raises(ValueError, match="mode"):
         M.evaluate(np.zeros((4, 4), int), np.zeros((4, 4), int), mode="scribble")
+    # NaN, huge floats and uint64 ids past int64 were called fractional or negative
+    nan = np.zeros((4, 4))
+    nan[0, 0] = np.nan
+    for bad, match in (
+        (nan, "holds NaN or infinite values"),
+        (np.full((4, 4), 1e20), "holds a value of 1e\\+20; label ids must be below 2\\*\\*63"),
+        (np.full((4, 4), 2**63 + 5, np.uint64), "label ids of 2\\*\\*63 or more"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            M.evaluate(bad, np.zeros((4, 4), int))
     # integral floats (labels saved as float32 TIFF) are fine
     r = M.evaluate(np.ones((4, 4), np.float32), np.ones((4, 4), np.uint8))
     assert r.classes[1]["dice"] == 1.0
