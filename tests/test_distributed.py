@@ -5,6 +5,7 @@ mid-run, --resume, and the "bad input" cases of the CLI."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
@@ -175,6 +176,41 @@ def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
         path, "nuclei-2d", out, block_size=96, object_size=None, resume=True
     )
     assert result.stats["skipped"] == 2 and result.stats["blocks"] == 1
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def test_a_refused_map_leaves_the_labels_and_a_stopped_map_is_finished_on_resume(
+    image_2d, tmp_path
+) -> None:
+    """The probability store was checked only after the labels store was replaced (a
+    finished one was lost); a run stopped while the map's pyramid was built resumed as
+    "already complete" and left the map unreadable for good; --resume took another
+    precision and mixed fp32 and bf16 blocks."""
+    path, reference = image_2d
+    out, maps = tmp_path / "l.ome.zarr", tmp_path / "p.ome.zarr"
+    opts = {"block_size": 96, "object_size": None}
+    dist.predict_blocks(path, "nuclei-2d", out, **opts)
+    import zarr
+    from ome_zarr.writer import write_image
+
+    stranger = tmp_path / "image.ome.zarr"  # a store napari-unetseg did not write
+    write_image(reference, zarr.open_group(str(stranger), mode="w"), axes="yx")
+    with pytest.raises(ValueError, match="was not written by napari-unetseg"):
+        dist.predict_blocks(path, "nuclei-2d", out, overwrite=True, probabilities=stranger, **opts)
+    assert _zarr.LabelsStore(out).info["complete"]  # the finished labels are still there
+    shutil.rmtree(out)
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, probabilities=maps, **opts)
+    for record in gen:
+        if record.stage == "pyramid":
+            break
+    gen.close()  # stopped while the map's pyramid is built
+    assert not _zarr.LabelsStore(out).info["complete"]  # so --resume does not skip it
+    with pytest.raises(ValueError, match=r"other settings \(precision\)"):
+        dist.predict_blocks(path, "nuclei-2d", out, probabilities=maps, resume=True,
+                            precision="fp32", **opts)  # fmt: skip
+    dist.predict_blocks(path, "nuclei-2d", out, probabilities=maps, resume=True, **opts)
+    assert _zarr.LabelsStore(maps).info["complete"] and _zarr.LabelsStore(out).info["complete"]
+    assert _zarr.read_ome_zarr(maps).data.dtype == np.float32
     np.testing.assert_array_equal(read_labels(out), reference)
 
 

@@ -30,8 +30,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     """What must match for ``resume`` to continue a store (different settings would mix
     two segmentations in one volume)."""
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
-    # Settings added later count only when used: stores made before them still resume.
+    # Settings added later count only when used (or not the default): stores made before
+    # them still resume. Another precision would mix fp32 and bf16 blocks.
     extra = {k: spec[k] for k in ("split_touching", "probabilities", "series") if spec[k]}
+    if spec.get("precision", "auto") != "auto":
+        extra["precision"] = spec["precision"]
     if spec["channel"] is not None:
         extra["channel"] = spec["channel"]
     return {
@@ -183,11 +186,14 @@ def predict_blocks_iter(
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
     # Instance ids need room; class labels do not.
     dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
+    targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
+    for target in targets:  # both refused or accepted before either is made or replaced
+        _check_target(run, target, resume, overwrite)
     store = _open_store(run, run.target, dtype, resume, overwrite)
     maps = None
     if run.spec["probabilities"]:
         maps = _open_store(run, run.spec["probabilities"], np.float32, resume, overwrite)
-    if store.info.get("complete"):
+    if store.info.get("complete") and (maps is None or maps.info.get("complete")):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(
             run.target, {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "seconds": 0.0}
@@ -204,7 +210,7 @@ def predict_blocks_iter(
         yield BlockProgress(skipped + len(records), total)
     block_seconds = time.perf_counter() - t0
     objects = None
-    if run.spec["split_touching"]:
+    if run.spec["split_touching"] and not store.info.get("complete"):
         objects = yield from _split(store, run, client)
     yield from _finish_stores(run, store, maps, client, total)
     seconds = time.perf_counter() - t0
@@ -219,14 +225,18 @@ def predict_blocks_iter(
 def _finish_stores(
     run: _Run, store: LabelsStore, maps: LabelsStore | None, client: Any, total: int
 ) -> Generator[BlockProgress, None, None]:
-    """The pyramids of the labels (and probability maps), and their metadata."""
-    yield from _pyramid(store, client, run.target, total)
-    store.finish(
-        name=os.path.basename(run.target) if run.parent else run.bundle.name, image=run.parent
-    )
-    if maps is not None:
+    """The pyramids of the probability maps and the labels, and their metadata: the
+    labels last, so a run stopped in between is not taken for complete by --resume (its
+    map was left unfinished for good)."""
+    if maps is not None and not maps.info.get("complete"):
         yield from _pyramid(maps, client, maps.path, total)
         maps.finish(name="probabilities")
+    if not store.info.get("complete"):
+        yield from _pyramid(store, client, run.target, total)
+        store.finish(
+            name=os.path.basename(run.target) if run.parent else run.bundle.name,
+            image=run.parent,
+        )
 
 
 def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgress, None, int]:
@@ -521,23 +531,34 @@ def _zarr_image() -> type:
     return ZarrImageData
 
 
+def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None:
+    """Refuse (one sentence) a store that this run could not resume or replace, before
+    anything is written: an existing one without --resume / --overwrite, one that
+    napari-unetseg did not write, one started with other settings."""
+    if not os.path.exists(target):
+        return
+    if not (resume or overwrite):
+        raise FileExistsError(
+            f"{target!r} exists; pass --overwrite to replace it or --resume to finish it."
+        )
+    try:
+        recorded = LabelsStore(target).info.get("settings")
+    except ValueError as exc:
+        raise ValueError(f"Cannot {'resume' if resume else 'replace'} {target!r}: {exc}") from exc
+    if resume and recorded != run.settings:
+        keys = set(run.settings) | set(recorded or {})
+        changed = sorted(k for k in keys if (recorded or {}).get(k) != run.settings.get(k))
+        raise ValueError(
+            f"Cannot resume {target!r}: it was started with other settings "
+            f"({', '.join(changed)}); use --overwrite to start again."
+        )
+
+
 def _open_store(run: _Run, target: str, dtype: Any, resume: bool, overwrite: bool) -> LabelsStore:
-    """The store at ``target``: the labels (``run.target``) or the probability map,
-    created, or reopened to resume when it was started with the same settings."""
+    """The store at ``target`` (checked by :func:`_check_target`): the labels
+    (``run.target``) or the probability map, created, or reopened to resume."""
     if os.path.exists(target) and resume:
-        store = LabelsStore(target)
-        try:
-            recorded = store.info.get("settings")
-        except ValueError as exc:
-            raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
-        if recorded != run.settings:
-            keys = set(run.settings) | set(recorded or {})
-            changed = sorted(k for k in keys if (recorded or {}).get(k) != run.settings.get(k))
-            raise ValueError(
-                f"Cannot resume {target!r}: it was started with other settings "
-                f"({', '.join(changed)}); use --overwrite to start again."
-            )
-        return store
+        return LabelsStore(target)
     labels = target == run.target
     flat = run.flat
     return LabelsStore.create(
