@@ -214,6 +214,27 @@ def test_a_refused_map_leaves_the_labels_and_a_stopped_map_is_finished_on_resume
     np.testing.assert_array_equal(read_labels(out), reference)
 
 
+def test_a_server_that_is_no_scheduler_is_refused_in_time() -> None:
+    """A port where something else listens (a web server) accepted the connection and
+    the command waited for ever; a port out of range was not said to be the scheduler's."""
+    import socket
+
+    from napari_unetseg.distributed.cluster import ClusterError, connect
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()  # accepts connections and never speaks dask
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(ClusterError, match="not another server"):
+            connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=1)
+        assert time.perf_counter() - t0 < 10
+    finally:
+        server.close()
+    with pytest.raises(ClusterError, match="scheduler at 'tcp://127.0.0.1:99999': Port out"):
+        connect("tcp://127.0.0.1:99999")
+
+
 def run_cli(argv, capsys):
     code = cli.main(argv)
     return code, capsys.readouterr()

@@ -59,13 +59,7 @@ def connect(
     if scheduler:
         failed = f"Cannot reach the dask scheduler at {scheduler!r}"
         _probe(scheduler, timeout, failed)
-        try:
-            return Client(scheduler, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - whatever answered is not a scheduler
-            raise ClusterError(
-                f"{failed} within {timeout:g} s ({type(exc).__name__}); check the address and "
-                "that a dask scheduler runs there."
-            ) from exc
+        return _client_within(Client, scheduler, timeout, failed)
     n = int(workers or 1)
     if n < 1:
         raise ValueError(f"--workers must be at least 1, got {workers!r}.")
@@ -88,6 +82,33 @@ def connect(
     return Client(cluster)
 
 
+def _client_within(client_type: Any, scheduler: str, timeout: float, failed: str) -> Any:
+    """``Client(scheduler)``, or one sentence when none answers in time: dask's own
+    timeout does not cover a server that accepts the connection but never speaks dask
+    (a web server on that port waited for ever)."""
+    import threading
+
+    done: dict[str, Any] = {}
+
+    def connect_now() -> None:
+        try:
+            done["client"] = client_type(scheduler, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - whatever answered is not a scheduler
+            done["error"] = exc
+
+    # a daemon thread: one that never returns does not hold the process at exit
+    thread = threading.Thread(target=connect_now, name="unetseg-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if "client" in done:
+        return done["client"]
+    why = type(done["error"]).__name__ if "error" in done else "no dask answer"
+    raise ClusterError(
+        f"{failed} within {timeout:g} s ({why}); check the address and that a dask "
+        "scheduler (not another server) runs there."
+    )
+
+
 def _probe(address: str, timeout: float, failed: str) -> None:
     """Fail at once on a TCP address nobody listens on (dask would retry until its
     timeout, and then some)."""
@@ -95,7 +116,11 @@ def _probe(address: str, timeout: float, failed: str) -> None:
     from urllib.parse import urlsplit
 
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    if parts.scheme not in ("tcp", "tls") or not parts.hostname or not parts.port:
+    try:
+        port = parts.port
+    except ValueError as exc:  # "Port out of range 0-65535", without the option's name
+        raise ClusterError(f"{failed}: {exc}.") from exc
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or not port:
         return
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
