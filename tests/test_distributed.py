@@ -63,6 +63,19 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     assert (read_labels(out3) == ref3).mean() >= 0.999
 
 
+def test_a_resampled_stack_in_one_block_takes_the_whole_images_tile(tmp_path) -> None:
+    """A stack resampled along Z was tiled with a tile sized on its own 12 planes, not
+    the resampled 35: 1 % of the labels differed from api.predict in a single block."""
+    vol, _ = synthetic_nuclei((12, 96, 96), seed=5, radius=(6, 8), z_scale=3.0)
+    path = tmp_path / "thin.tif"
+    _io.write_image(path, vol, axes="ZYX", scale=(3.0, 1.0, 1.0))
+    whole = api.drain(api.predict_iter(vol, "nuclei-3d", scale=(3.0, 1.0, 1.0)))
+    out = tmp_path / "thin.ome.zarr"
+    res = dist.predict_blocks(path, "nuclei-3d", out, block_size=512)
+    assert res.stats["blocks"] == 1 and res.stats["tiles"] == whole.stats["n_tiles"]
+    assert (read_labels(out) == whole.labels).mean() >= 0.998  # 0.9989 (0.9855 before)
+
+
 def test_a_stack_without_pixel_size_gets_one_measured_z_step_for_all_blocks(tmp_path) -> None:
     vol, _ = synthetic_nuclei((24, 96, 96), seed=7, radius=(7, 9), z_scale=3.0)
     path = tmp_path / "deep.tif"

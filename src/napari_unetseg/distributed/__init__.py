@@ -8,9 +8,11 @@ cropped off and the block's labels go straight into a chunk of the output store
 
 - **Same result as one process.** The percentile normalization is computed once for the
   whole image (as :func:`napari_unetseg.api.predict` does) and applied to every block;
-  the object size is measured once; each block is predicted by the same engine. With the
-  default halo (a quarter of a tile) at least 99.9 % of the labels agree with a single-process
-  run (tested; ``benchmarks/bench_scaleout.py`` measures it).
+  the object size is measured once; each block is predicted by the same engine. Without
+  resampling a block runs the whole image's tiles, so the labels are those of a
+  single-process run (tested equal); with an object size that resamples, each block is
+  resampled and tiled on its own and 99.7-99.96 % of the labels agree (docs/distributed.md;
+  ``benchmarks/bench_scaleout.py`` measures it).
 - **The model goes to each worker once** (``scatter(broadcast=True)``); each worker
   process builds the network once and keeps it for all its blocks.
 - **Failures cost only their blocks.** A worker that dies takes its running blocks
