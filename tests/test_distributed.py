@@ -248,6 +248,20 @@ def test_a_server_that_is_no_scheduler_is_refused_in_time() -> None:
         connect("tcp://127.0.0.1:99999")
 
 
+def test_a_lost_worker_is_said_as_such() -> None:
+    """A --memory-per-worker too small gave dask's "in <TCP (closed) Scheduler
+    Broadcast ...>: Stream is closed" or "FutureCancelledError ... already forgotten"."""
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
+    from napari_unetseg.distributed.records import worker_lost
+
+    for exc in (CommClosedError("in <TCP (closed)>: Stream is closed"), KilledWorker("t", "w", 3)):
+        lost = worker_lost(exc)
+        assert isinstance(lost, dist.ClusterError) and "--memory-per-worker" in str(lost)
+    assert worker_lost(ValueError("a block's own failure")) is None
+
+
 def run_cli(argv, capsys):
     code = cli.main(argv)
     return code, capsys.readouterr()

@@ -133,11 +133,17 @@ def _probe(address: str, timeout: float, failed: str) -> None:
 
 
 def close(client: Any) -> None:
-    """Close a client and the LocalCluster it started (if it started one)."""
+    """Close a client and the LocalCluster it started (if it started one). A cluster
+    whose worker died may fail to close cleanly: that is not raised, so that the run's
+    own error (called from ``finally``) is the one the user reads."""
     cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    for closing in (client, cluster):
+        if closing is None:
+            continue
+        try:
+            closing.close()
+        except Exception:  # noqa: BLE001 - see above; the processes end with the cluster
+            pass
 
 
 def _missing(paths: Sequence[str]) -> list[str]:
@@ -147,7 +153,15 @@ def _missing(paths: Sequence[str]) -> list[str]:
 
 def check_visible(client: Any, paths: Sequence[str]) -> None:
     """Refuse (one sentence) when a worker cannot see a path, before anything is written."""
-    answers = client.run(_missing, list(paths))
+    from .records import worker_lost
+
+    try:
+        answers = client.run(_missing, list(paths))
+    except Exception as exc:  # noqa: BLE001 - a worker that died before any work
+        lost = worker_lost(exc, "before its first block")
+        if lost is None:
+            raise
+        raise lost from exc
     for worker, missing in answers.items():
         if missing:
             raise ClusterError(

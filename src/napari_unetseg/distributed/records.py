@@ -28,13 +28,33 @@ class BlocksResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+#: dask's ways of saying that a worker went away under a task (killed by its nanny for
+#: passing its memory limit, most often) rather than that the task failed
+WORKER_LOST = ("CommClosedError", "KilledWorker", "FutureCancelledError", "CancelledError")
+
+
+def worker_lost(exc: BaseException, when: str = "while it ran a block") -> ClusterError | None:
+    """The sentence for a worker that went away (dask's words for it: a closed stream, a
+    cancelled future, a killed worker), or None for any other failure."""
+    if type(exc).__name__ not in WORKER_LOST:
+        return None
+    return ClusterError(
+        f"A worker was lost {when} (most often: it passed its memory limit and was "
+        "restarted); give the workers more memory (--memory-per-worker, e.g. 4GiB) or use "
+        "smaller blocks (--block-size)."
+    )
+
+
 def _result(future: Any) -> Any:
     """A finished task's result; a failed block ends the run with its one sentence."""
     try:
         return future.result()
-    except (ValueError, OSError, MemoryError) as exc:
-        raise type(exc)(str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated deaths
+    except Exception as exc:  # noqa: BLE001 - sorted below, one sentence each
+        lost = worker_lost(exc)
+        if lost is not None:
+            raise lost from exc
+        if isinstance(exc, (ValueError, OSError, MemoryError)):
+            raise type(exc)(str(exc)) from exc
         raise ClusterError(
             f"A block failed on the cluster ({type(exc).__name__}: {exc})."
         ) from exc

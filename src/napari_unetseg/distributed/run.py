@@ -18,7 +18,7 @@ from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
-from .records import BlockProgress, BlocksResult, _result
+from .records import BlockProgress, BlocksResult, _result, worker_lost
 from .worker import _build_level, _local_dask, _none_copy, _predict_block
 
 #: Default block edge per spatial axis (2D, 3D): a block with its halo is about 40 MB of
@@ -449,7 +449,13 @@ def _blocks(
     from distributed import as_completed
 
     payload = (run.fingerprint, run.bundle.to_dict())
-    model_future = client.scatter(payload, broadcast=True, hash=False)
+    try:
+        model_future = client.scatter(payload, broadcast=True, hash=False)
+    except Exception as exc:  # noqa: BLE001 - a worker restarted under the model's weight
+        lost = worker_lost(exc)
+        if lost is None:
+            raise
+        raise lost from exc
     futures = [
         client.submit(_predict_block, model_future, run.spec, run.plan.job(index), pure=False)
         for index in todo
