@@ -124,8 +124,9 @@ FINITE_LIMIT = 1e15
 def _finite(image: Any) -> Any:
     """``image`` with NaN / infinite values at its smallest finite value (background, as
     the U-Net's normalization takes them), and scaled down as a whole where its values
-    would overflow float32 features; an image that needs neither is returned as it is."""
-    if np.dtype(getattr(image, "dtype", np.float32)).kind != "f":
+    would overflow float32 features; an image that needs neither is returned as it is,
+    and so is a lazy one (read block by block: it is never loaded whole here)."""
+    if not isinstance(image, np.ndarray) or image.dtype.kind != "f":
         return image
     data = np.asarray(image)
     finite = np.isfinite(data)

@@ -496,8 +496,14 @@ class ValidateWidget(ui.DockWidget):
 __all__ = ["ResultTable", "ValidateWidget", "parse_classes"]
 
 
+#: In-memory labels up to this size are copied for a run (a larger copy could run the
+#: machine out of memory; those are read as they are, as lazy ones are).
+SNAPSHOT_BYTES = 1 << 30
+
+
 def _snapshot(layer: Labels) -> Any:
     """The layer's labels as they are now: an in-memory array is copied, so painting
     during the run does not mix two versions in one table (a lazy one is read as is)."""
     data = layer_data(layer)
-    return data.copy() if isinstance(data, np.ndarray) else data
+    small = isinstance(data, np.ndarray) and data.nbytes <= SNAPSHOT_BYTES
+    return data.copy() if small else data
