@@ -523,12 +523,7 @@ class LabelsStore:
 
         check_axes(axes, units, version)
         path = os.fspath(path).rstrip("/\\")
-        if os.path.exists(path):
-            if not overwrite:
-                raise FileExistsError(
-                    f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
-                )
-            cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
+        if cls.check_replaceable(path, overwrite):
             shutil.rmtree(path)
         fmt = _format(version)
         if image is not None:  # the image's labels/ group, made a zarr group if new
@@ -601,6 +596,19 @@ class LabelsStore:
         info = self.info
         info.update(values)
         self._group("r+").attrs["unetseg"] = json.loads(json.dumps(info))
+
+    @classmethod
+    def check_replaceable(cls, path: str, overwrite: bool) -> bool:
+        """Whether a store is at ``path`` to be replaced (False: nothing there); refused
+        in one sentence when it exists without ``overwrite``, or is not ours (an image)."""
+        if not os.path.exists(path):
+            return False
+        if not overwrite:
+            raise FileExistsError(
+                f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
+            )
+        cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
+        return True
 
     def create_scratch(
         self, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], dtype: Any

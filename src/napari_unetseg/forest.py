@@ -60,7 +60,7 @@ import numpy as np
 from .core import network_features
 from .core.network_features import MIN_AUC, separates
 from .core.progress import drain, relay
-from .core.training.labels import MAX_SCRIBBLE_CLASSES, label_counts
+from .core.training.labels import label_counts, problem_with
 
 #: Features of the forest: ``skimage.feature.multiscale_basic_features`` arguments
 #: (local ones only: see the module's docstring).
@@ -285,8 +285,8 @@ def plan(
         for value, n in image_counts.items():
             if value > 0:
                 counts[value] = counts.get(value, 0) + n
-    if len(counts) < 2 or max(counts) > MAX_SCRIBBLE_CLASSES + 1:
-        return None  # training refuses a stray label (255) at once: no forest first
+    if problem_with(counts, "sparse", "") is not None:
+        return None  # training refuses these scribbles at once (a stray 255): no forest first
     return painted, counts
 
 

@@ -546,17 +546,16 @@ def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None
     """Refuse (one sentence) a store that this run could not resume or replace, before
     anything is written: an existing one without --resume / --overwrite, one that
     napari-unetseg did not write, one started with other settings."""
+    if not resume:
+        LabelsStore.check_replaceable(target, overwrite)
+        return
     if not os.path.exists(target):
         return
-    if not (resume or overwrite):
-        raise FileExistsError(
-            f"{target!r} exists; pass --overwrite to replace it or --resume to finish it."
-        )
     try:
         recorded = LabelsStore(target).info.get("settings")
     except ValueError as exc:
-        raise ValueError(f"Cannot {'resume' if resume else 'replace'} {target!r}: {exc}") from exc
-    if resume and recorded != run.settings:
+        raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
+    if recorded != run.settings:
         keys = set(run.settings) | set(recorded or {})
         changed = sorted(k for k in keys if (recorded or {}).get(k) != run.settings.get(k))
         raise ValueError(
