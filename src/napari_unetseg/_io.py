@@ -19,11 +19,9 @@ Where the pixel size comes from, first match wins:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,8 +31,8 @@ import numpy as np
 import tifffile
 
 from ._nifti import NIFTI_SUFFIXES
+from ._tiff_meta import ome_pixels, pixel_sizes, recorded_position, time_step, with_time_step
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
-from ._units import _SPATIAL, TIME_UNITS, _convert, _unit
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from ._units import unit_name as unit_name
 
@@ -315,9 +313,9 @@ def read_image(
         shape = tuple(chosen.shape)
         axes = _normalize_axes(series.axes, shape)
         dtype = np.dtype(series.dtype)
-        ome_meta = _ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
-        sizes, unit = _pixel_sizes(tif, series, ome_meta)
-        time_step = _time_step(tif, ome_meta)
+        ome_meta = ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
+        sizes, unit = pixel_sizes(tif, series, ome_meta)
+        step = time_step(tif, ome_meta)
         sizes = _level_sizes(sizes, axes, tuple(series.shape), shape)
         ome_names = ome_meta.get("names", "")
         channel_names = ome_meta.get("channels") or None
@@ -341,9 +339,9 @@ def read_image(
             unit if a in sizes else ("" if i == channel_axis else "pixel")
             for i, a in enumerate(axes)
         )
-    provenance, translate = _position(ome_meta.get("provenance"), len(axes), channel_axis)
-    if time_step is not None and "T" in axes:
-        scale, units = _with_time(axes, scale, units, channel_axis, time_step)
+    provenance, translate = recorded_position(ome_meta.get("provenance"), len(axes), channel_axis)
+    if step is not None and "T" in axes:
+        scale, units = with_time_step(axes, scale, units, channel_axis, step)
     name = image_name(path)
     integer = dtype.kind in "biu"
     is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
@@ -613,144 +611,3 @@ def _open_lazy(path: Path, level: int = 0, series: int = 0) -> Any:
         return tifffile.imread(path)
     store = tifffile.imread(path, aszarr=True, series=series, level=level)
     return da.from_zarr(zarr.open(store, mode="r"))
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
-    """PhysicalSize{X,Y,Z}(+Unit) of OME image ``index`` (tifffile's series of the same
-    number), and its image/channel names."""
-    if not xml:
-        return {}
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        return {}
-    images = [e for e in root.iter() if _local(e.tag) == "Image"]
-    image = images[index] if index < len(images) else None
-    if image is None:
-        return {}
-    pixels = next((e for e in image if _local(e.tag) == "Pixels"), None)
-    names = [image.get("Name", "")]
-    meta: dict[str, Any] = {}
-    if pixels is not None:
-        for ax in _SPATIAL:
-            size = pixels.get(f"PhysicalSize{ax}")
-            with contextlib.suppress(ValueError):  # not a number: no size for that axis
-                if size is not None:
-                    meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
-        with contextlib.suppress(ValueError, TypeError):  # the time between frames
-            meta["T"] = (float(pixels.get("TimeIncrement")), pixels.get("TimeIncrementUnit", "s"))
-        channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
-        names += channels
-        if all(channels):
-            meta["channels"] = tuple(channels)
-    meta["names"] = " ".join(names)
-    provenance = _provenance(root)
-    if provenance:
-        meta["provenance"] = provenance
-    return meta
-
-
-def _provenance(root: ET.Element) -> dict[str, Any]:
-    """The ``unetseg:*`` entries of the OME map annotations (JSON objects/lists decoded)."""
-    out: dict[str, Any] = {}
-    for element in root.iter():
-        key = element.get("K", "") if _local(element.tag) == "M" else ""
-        if key.startswith(PROVENANCE_PREFIX):
-            value: Any = element.text or ""
-            if value.startswith(("{", "[")):
-                with contextlib.suppress(ValueError):
-                    value = json.loads(value)
-            out[key[len(PROVENANCE_PREFIX) :]] = value
-    return out
-
-
-def _resolution(page: Any) -> tuple[float, float] | None:
-    """(Y, X) pixel size from the resolution tags, in the tags' own unit."""
-    try:
-        xr = page.tags["XResolution"].value
-        yr = page.tags.get("YResolution", page.tags["XResolution"]).value
-    except KeyError:
-        return None
-    px = [r[1] / r[0] if r[0] else 0.0 for r in (yr, xr)]
-    if min(px) <= 0:
-        return None
-    return px[0], px[1]
-
-
-def _position(
-    provenance: dict[str, Any] | None, ndim: int, channel_axis: int | None
-) -> tuple[dict[str, Any], tuple[float, ...] | None]:
-    """The provenance without ``translate``, and that translation (where our writer
-    recorded the image's first pixel: napari's ``translate``) when it fits the axes."""
-    provenance = dict(provenance or {})
-    value = provenance.pop("translate", None)
-    try:
-        shift = [float(v) for v in value]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        return provenance, None
-    if channel_axis is not None and len(shift) == ndim - 1:
-        shift.insert(channel_axis, 0.0)  # recorded without the channels
-    ok = len(shift) == ndim and all(np.isfinite(shift))
-    return provenance, tuple(shift) if ok else None
-
-
-def _time_step(tif: Any, ome: dict[str, Any]) -> tuple[float, str] | None:
-    """The time between frames and its unit: OME's ``TimeIncrement`` or ImageJ's
-    ``finterval`` (seconds); None when the file records none (or 0)."""
-    step = ome.get("T")
-    if step is None and tif.is_imagej:
-        with contextlib.suppress(ValueError, TypeError):
-            step = (float(tif.imagej_metadata.get("finterval")), "s")
-    if step is None or not step[0] > 0 or not np.isfinite(step[0]):
-        return None
-    unit = _unit(str(step[1]))
-    return (step[0], unit) if unit in TIME_UNITS else None
-
-
-def _with_time(
-    axes: str,
-    scale: tuple[float, ...],
-    units: tuple[str, ...] | None,
-    channel_axis: int | None,
-    step: tuple[float, str],
-) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """``scale`` and ``units`` with the time axis's step (the other axes as they were)."""
-    t = axes.index("T")
-    if units is None:
-        units = tuple("" if i == channel_axis else "pixel" for i in range(len(axes)))
-    scale = scale[:t] + (step[0],) + scale[t + 1 :]
-    return scale, units[:t] + (step[1],) + units[t + 1 :]
-
-
-def _pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:
-    """Pixel size per spatial axis letter (only those declared) and their unit."""
-    spatial = {a: v for a, v in ome.items() if a in _SPATIAL}
-    if spatial.keys() & {"X", "Y"} and not spatial.keys() >= {"X", "Y"}:
-        # one of X / Y given (some writers give PhysicalSizeX only): square pixels
-        given = spatial.get("X") or spatial["Y"]
-        spatial.setdefault("X", given)
-        spatial.setdefault("Y", given)
-    if spatial:
-        unit = _unit(next(iter(spatial.values()))[1])
-        # OME may give each axis its own unit; express them all in the first one's.
-        return {a: _convert(s, _unit(u), unit) for a, (s, u) in spatial.items()}, unit
-    page = series.keyframe
-    res = _resolution(page)
-    ij = tif.imagej_metadata if tif.is_imagej else None
-    if ij:
-        unit = _unit(str(ij.get("unit", "pixel")))
-        sizes: dict[str, float] = {}
-        if res is not None and res != (1.0, 1.0):
-            sizes.update(Y=res[0], X=res[1])
-        if ij.get("spacing") and "Z" in series.axes:
-            sizes["Z"] = float(ij["spacing"])
-        if sizes and unit != "pixel":
-            return sizes, unit
-        return {}, "pixel"
-    if res is not None and page.resolutionunit == tifffile.RESUNIT.CENTIMETER:
-        return {"Y": res[0] * 1e4, "X": res[1] * 1e4}, "µm"
-    return {}, "pixel"

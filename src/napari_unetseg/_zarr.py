@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ._io import ImageData, _channel_axis, _unit, image_name, is_zarr_path
+from ._io import ImageData, _channel_axis, image_name, is_zarr_path
+from ._units import _unit
 
 __all__ = [
     "LabelsStore",
