@@ -216,3 +216,27 @@ def test_a_scale_without_a_unit_measures_the_distances(tmp_path, capsys):
     assert cli.main(["evaluate", "-p", paths[0], "-g", paths[1], "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["classes"]["1"]["hd95"] == pytest.approx(2.0)
+
+
+def test_a_time_series_file_is_scored_frame_by_frame(tmp_path, capsys):
+    """Files whose axes say T (time) have their objects and distances measured in each
+    time point (a nucleus in 4 frames is 4 objects; the time step of 30 s is no
+    distance); --time-axis none measures across time, a bad value is one line."""
+    gt = np.zeros((4, 24, 24), np.uint8)
+    for t in range(4):
+        gt[t, 4:12, 2 + 3 * t : 10 + 3 * t] = 1
+    pred = np.roll(gt, 1, axis=1)
+    meta = {"scale": (30.0, 0.5, 0.5), "axes": "TYX", "units": ("s", "µm", "µm")}
+    p = str(_io.write_labels(tmp_path / "pred_labels.tif", pred, **meta))
+    g = str(_io.write_labels(tmp_path / "gt_labels.tif", gt, **meta))
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = api.evaluate(pred, gt, spacing=(30.0, 0.5, 0.5), time_axis=0)
+    assert out["time_axis"] == 0 and out["objects"]["1"]["n_gt"] == 4
+    assert out["classes"]["1"]["hd95"] == pytest.approx(ref.classes[1]["hd95"]) == 0.5
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--json", "--time-axis", "none"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["time_axis"] is None and out["objects"]["1"]["n_gt"] == 1
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--time-axis", "t"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--time-axis takes auto, none or an axis number" in err[0]

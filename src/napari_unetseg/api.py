@@ -613,6 +613,7 @@ def evaluate_iter(
     instances: str = "auto",
     return_errors: bool = False,
     unit: str | None = None,
+    time_axis: int | None = None,
 ) -> Generator[EvaluationProgress, None, EvaluationResult]:
     """Generator form of :func:`evaluate`: yields ``EvaluationProgress``, returns the result.
 
@@ -664,6 +665,10 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         Also compute the error overlay (``result.errors``; see :func:`evaluate_iter`).
     unit : str, optional
         Unit of ``spacing``, for display.
+    time_axis : int, optional
+        The time axis of a time series: objects, HD95 / ASSD and clDice are measured in
+        each time point on its own and pooled (an object in five frames counts five
+        times, no distance runs across time). Voxel scores are the same either way.
 
     Returns
     -------

@@ -221,6 +221,7 @@ def evaluate_command(
     classes: Sequence[int] | None = None,
     iou_threshold: float = 0.5,
     instances: str = "auto",
+    time_axis: int | None = None,
 ) -> Reproduction:
     """``unetseg evaluate`` (and :func:`napari_unetseg.api.evaluate`) for a validation."""
     pred, gt = _path(prediction), _path(ground_truth)
@@ -230,6 +231,7 @@ def evaluate_command(
     _option(argv, "--classes", None if classes is None else [int(c) for c in classes])
     _option(argv, "--iou-threshold", float(iou_threshold))
     _option(argv, "--instances", instances)
+    _option(argv, "--time-axis", None if time_axis is None else int(time_axis))
     if not objects:
         argv.append("--no-objects")
     kwargs = {
@@ -240,6 +242,8 @@ def evaluate_command(
         "iou_threshold": float(iou_threshold),
         "instances": instances,
     }
+    if time_axis is not None:
+        kwargs["time_axis"] = int(time_axis)
     python = (
         "from napari_unetseg import api\n\n"
         f"prediction = api.read_image({pred!r}).data\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
-from napari_unetseg import api
+from napari_unetseg import api, cli
 from napari_unetseg._qt._plots import PALETTE, PlotCanvas, theme_colors
 from napari_unetseg.core.metrics import COLUMNS
 
@@ -384,9 +385,11 @@ def _drawn(plot, hex_color) -> bool:
     return int((np.abs(pixels - target).max(axis=-1) < 12).sum()) > 200
 
 
-def test_the_plot_names_what_its_points_are(qtbot, make_napari_viewer):
+def test_the_plot_names_what_its_points_are(qtbot, make_napari_viewer, tmp_path, capsys):
     """Scores per index of the first axis: slices of a Z stack, time points of a
-    (T, Z, Y, X) series; the plot says which."""
+    (T, Z, Y, X) series; the plot says which. The objects of a time series are those of
+    each time point (one nucleus in two frames is two; it was one, measured across
+    time), and the summary says so."""
     viewer = make_napari_viewer()
     truth = np.zeros((2, 3, 16, 16), np.uint8)
     truth[:, :, 4:12, 4:12] = 1
@@ -402,9 +405,16 @@ def test_the_plot_names_what_its_points_are(qtbot, make_napari_viewer):
     axes = widget.plot.axes
     assert axes.get_title() == "Dice per time point" and axes.get_xlabel() == "time point"
     assert len(axes.lines[0].get_xdata()) == 2  # one point per time point
+    assert widget.result.time_axis == 0 and widget.result.objects[1]["n_gt"] == 2
+    assert "measured in each time point (axis 0)" in widget.summary.text()
+    argv = widget.copy_command(str(tmp_path)).reproduction.argv  # the same in a terminal
+    assert "--time-axis 0" in " ".join(argv)
+    assert cli.main([*argv[1:], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["objects"]["1"]["n_gt"] == 2
     viewer.dims.axis_labels = ("-4", "-3", "-2", "-1")  # napari's default labels
     _run_and_wait(qtbot, widget)
     assert axes.get_title() == "Dice per index of the first axis"
+    assert widget.result.time_axis is None and widget.result.objects[1]["n_gt"] == 1
 
 
 def test_layers_with_different_pixel_sizes_say_whose_were_used(qtbot, validate):

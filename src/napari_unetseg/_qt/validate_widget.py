@@ -216,7 +216,7 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not evaluated: {problem}")
             return None
         spacing = self._spacing(gt)
-        notes = [spacing_note(self._spacing(pred), spacing), self._time_note(gt)]
+        notes = [spacing_note(self._spacing(pred), spacing)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         return self.runner.start(
             evaluate_job,
@@ -244,6 +244,7 @@ class ValidateWidget(ui.DockWidget):
             "classes": parse_classes(self.classes_edit.text()),
             "iou_threshold": self.threshold_spin.value(),
             "instances": str(self.instances_combo.currentData()),
+            "time_axis": self._time_axis(ground_truth),
         }
 
     def copy_command(self, folder: str | None = None) -> Any:
@@ -322,22 +323,18 @@ class ValidateWidget(ui.DockWidget):
         self.export_button.setEnabled(False)
         self.summary.setText(said)
 
-    def _time_note(self, layer: Labels) -> str | None:
-        """Said when napari's axis labels name a time axis: objects and distances are
-        measured across it as across space."""
+    def _time_axis(self, layer: Labels) -> int | None:
+        """The axis napari's axis labels name time (t), where objects and distances are
+        measured in each time point on its own; None without one."""
         axes = named_axes(self.viewer, layer)
-        if axes is None or "T" not in axes:
+        if axes is None or "T" not in axes or len(axes) < 3:
             return None
-        return (
-            "The labels have a time axis (t): objects and HD95 are measured across time "
-            "as across space (an object in several frames is one object); the Dice per "
-            "time point is in the plot."
-        )
+        return axes.index("T")
 
     def _show(self, pred: Labels, result: EvaluationResult, *notes: str) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
-        result.notes.extend(notes)  # the pixel sizes used when the layers disagree; time
+        result.notes.extend(notes)  # the pixel sizes used when the layers disagree
         self.result, self._pred_layer = result, pred
         gt = self.gt_combo.layer()
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}

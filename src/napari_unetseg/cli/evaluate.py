@@ -13,7 +13,8 @@ DESCRIPTION = """\
 Compare a label prediction with ground truth, per class: Dice, IoU, sensitivity,
 specificity, precision, HD95 / ASSD (physical units), clDice and object F1 / panoptic
 quality. Dense ground truth: 0 background, k class k. Sparse (scribbles): 0 unlabeled,
-1 background, k+1 class k."""
+1 background, k+1 class k. A time series (a file with a T axis) has its objects and
+distances measured in each time point on its own."""
 
 
 # -- evaluate -----------------------------------------------------------------------------
@@ -52,6 +53,13 @@ def _add_evaluate(sub: Any) -> None:
         dest="objects",
         action="store_false",
         help="voxel scores only (streams volumes larger than memory)",
+    )
+    p.add_argument(
+        "--time-axis",
+        default="auto",
+        metavar="AXIS",
+        help="axis of time points whose objects and distances are measured one by one "
+        "(auto: the files' T axis, if any; none: across time as across space)",
     )
     p.add_argument("--csv", default=None, metavar="PATH", help="also write the table as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -100,6 +108,23 @@ def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str
     return None, None
 
 
+def _time_axis(choice: str, pred: Any, gt: Any) -> int | None:
+    """The axis of time points: given as a number, none, or (auto) the files' T axis."""
+    if choice == "none":
+        return None
+    if choice == "auto":
+        for img in (gt, pred):
+            if "T" in img.axes and len(img.axes) == img.data.ndim:
+                return img.axes.index("T")
+        return None
+    try:
+        return int(choice)
+    except ValueError:
+        raise CLIError(
+            f"--time-axis takes auto, none or an axis number, not {choice!r}."
+        ) from None
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -123,6 +148,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 gt.data,
                 spacing=spacing,
                 unit=unit,
+                time_axis=_time_axis(args.time_axis, pred, gt),
                 **forwarded(args, "mode", "objects", "classes", "iou_threshold", "instances"),
             ),
             bar,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_unetseg.api import drain
 from napari_unetseg.core import metrics as M
@@ -16,3 +17,77 @@ def test_evaluate_iter_reports_progress():
     assert records[-1].done == records[-1].total
     assert {r.stage for r in records} >= {"counting voxels"}
     assert result.classes[1]["dice"] == 1.0
+
+
+def _series(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A time series (T, Y, X) of two classes whose objects move, and a prediction that
+    misses or shifts some of them."""
+    rng = np.random.default_rng(seed)
+    gt = np.zeros((5, 40, 48), np.uint8)
+    for t in range(5):
+        gt[t, 4:14, 3 + 4 * t : 13 + 4 * t] = 1  # moves right: one object across time
+        gt[t, 24:34, 30:40] = 2
+        gt[t, 26 + t % 2 : 30, 6 : 9 + t] = 1
+    pred = np.roll(gt, 1, axis=2)
+    pred[3][pred[3] == 2] = 0  # class 2 missed in one frame
+    pred[rng.random(gt.shape) < 0.01] = 1
+    return pred, gt
+
+
+def test_a_time_series_is_scored_frame_by_frame():
+    """With ``time_axis`` the objects, distances and clDice are those of the frames laid
+    side by side in one plane, far apart (each frame measured on its own, pooled):
+    an object in five frames counts five times, no distance runs across time."""
+    pred, gt = _series()
+    spacing = (60.0, 0.5, 0.25)  # the time step must not enter any distance
+    result = M.evaluate(pred, gt, spacing=spacing, time_axis=0, instances="none")
+    gap = np.zeros((40, 200), np.uint8)  # wider than any distance inside a frame
+    side = [np.concatenate([np.concatenate([a[t], gap], axis=1) for t in range(5)], axis=1)
+            for a in (pred, gt)]  # fmt: skip
+    reference = M.evaluate(*side, spacing=spacing[1:], instances="none")
+    for cid in (1, 2):
+        assert result.objects[cid] == reference.objects[cid], cid
+        for key in ("dice", "iou", "tp", "fp", "fn"):  # voxel scores: the same voxels
+            assert result.classes[cid][key] == reference.classes[cid][key], (cid, key)
+    for key in ("hd95", "assd", "cldice"):  # class 1 is in every frame on both sides
+        assert result.classes[1][key] == pytest.approx(reference.classes[1][key]), key
+    # class 2 is missed in frame 3: no distance there (side by side, it was measured to
+    # the other frames' class 2), and clDice pools the frames' skeletons as one plane
+    assert result.classes[2]["assd"] == np.inf
+    assert result.classes[2]["cldice"] == pytest.approx(reference.classes[2]["cldice"])
+    assert result.objects[2]["n_gt"] == 5 and result.objects[2]["fn"] == 1
+    assert result.time_axis == 0 and result.to_dict()["time_axis"] == 0
+    assert any("each time point (axis 0)" in note for note in result.notes)
+    # across time (no time_axis), the moving object is one object in 3D
+    across = M.evaluate(pred, gt, spacing=spacing, instances="none")
+    assert across.objects[2]["n_gt"] == 1 and across.time_axis is None
+    assert result.classes[1]["dice"] == across.classes[1]["dice"]
+
+
+def test_a_frame_without_the_class_on_one_side_gives_infinite_distances():
+    """A frame where the prediction misses a class entirely has no distance to measure:
+    its boundary counts as infinitely far (ASSD inf; HD95 inf once those boundary voxels
+    are 5 % of all or more). numpy's percentile made NaN of inf - inf, and HD95 read 0."""
+    gt = np.zeros((40, 16, 16), np.uint8)
+    gt[:, 4:12, 4:12] = 1
+    pred = gt.copy()
+    pred[7] = 0  # 1 frame of 40: 2.5 % of the ground truth's boundary
+    result = M.evaluate(pred, gt, time_axis=0)
+    assert result.classes[1]["assd"] == np.inf
+    assert result.classes[1]["hd95"] == 0.0  # the 95th percentile is still a perfect frame
+    pred[8:10] = 0  # 3 frames of 40: 7.5 %
+    result = M.evaluate(pred, gt, time_axis=-3)
+    assert result.classes[1]["hd95"] == np.inf and result.time_axis == 0
+
+
+@pytest.mark.parametrize(
+    "time_axis, match",
+    [(3, "not an axis of 3-dimensional"), (-4, "not an axis"), (1.0, "an axis number"),
+     (True, "an axis number")],
+)  # fmt: skip
+def test_a_time_axis_that_is_not_one_is_refused(time_axis, match):
+    gt = np.zeros((2, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        M.evaluate(gt, gt, time_axis=time_axis)
+    with pytest.raises(ValueError, match="at least 3 dimensions"):
+        M.evaluate(gt[0], gt[0], time_axis=0)

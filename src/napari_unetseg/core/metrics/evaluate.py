@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,9 @@ from .columns import (
 from .counting import VoxelCounts, count_voxels, ratio_metrics
 from .instances import PairReading, choose_reading
 from .labels import check_pair, check_spacing, parse_classes, shape_of
-from .objects import label_components, match_objects
+from .objects import ObjectScores, combine_scores, label_components, match_objects
 from .result import EvaluationResult
-from .surface import cldice, hd95_assd, surface_distances
+from .surface import centerline_counts, cldice_of, hd95_assd, surface_distances
 
 
 @dataclass
@@ -48,6 +48,7 @@ class _ShapeScores:
     connectivity: int
     iou_threshold: float
     spacing: tuple[float, ...]
+    time_axis: int | None = None
 
     @property
     def any(self) -> bool:
@@ -115,22 +116,32 @@ def _voxel_scores(
     return per_class, totals
 
 
-def _shape_scores(
-    prediction: np.ndarray,
-    ground_truth: np.ndarray,
-    reading: PairReading,
-    fg: Sequence[int],
-    wanted: _ShapeScores,
-    per_class: dict[int, dict[str, float]],
-    share: int,
-) -> Generator[EvaluationProgress, None, dict[int, dict[str, float]]]:
-    """Objects, boundary distances and clDice of each foreground class (into ``per_class``).
+def _frames(array: np.ndarray, time_axis: int | None) -> list[np.ndarray]:
+    """The parts scored on their own: each time point (views), or the whole array."""
+    if time_axis is None:
+        return [array]
+    return [array[(slice(None),) * time_axis + (t,)] for t in range(array.shape[time_axis])]
 
-    Yields progress from ``share`` to 100 percent; returns the object scores per class.
-    """
-    binarize = reading.binarize
-    object_scores: dict[int, dict[str, float]] = {}
-    for step, cid in enumerate(fg):
+
+@dataclass
+class _ClassShapes:
+    """One foreground class's objects, boundary distances and centerline counts, summed
+    over the parts (time points) scored so far."""
+
+    objects: list[ObjectScores] = field(default_factory=list)
+    pred_to_gt: list[np.ndarray] = field(default_factory=list)
+    gt_to_pred: list[np.ndarray] = field(default_factory=list)
+    centerline: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+
+    def add(
+        self,
+        prediction: np.ndarray,
+        ground_truth: np.ndarray,
+        cid: int,
+        reading: PairReading,
+        wanted: _ShapeScores,
+    ) -> None:
+        binarize = reading.binarize
         p_mask = _class_mask(prediction, cid, binarize[0])
         g_mask = _class_mask(ground_truth, cid, binarize[1])
         if wanted.objects:
@@ -145,15 +156,72 @@ def _shape_scores(
                 if binarize[0] and not reading.masks[0]
                 else label_components(p_mask, wanted.connectivity)[0]
             )
-            object_scores[cid] = match_objects(g_inst, p_inst, wanted.iou_threshold).to_dict()
+            self.objects.append(match_objects(g_inst, p_inst, wanted.iou_threshold))
         if wanted.surface:
-            hd95, assd = hd95_assd(*surface_distances(p_mask, g_mask, wanted.spacing))
-            per_class[cid]["hd95"], per_class[cid]["assd"] = hd95, assd
+            spacing = wanted.spacing
+            if wanted.time_axis is not None:
+                spacing = spacing[: wanted.time_axis] + spacing[wanted.time_axis + 1 :]
+            d_pg, d_gp = surface_distances(p_mask, g_mask, spacing)
+            self.pred_to_gt.append(d_pg)
+            self.gt_to_pred.append(d_gp)
         if wanted.centerline:
-            per_class[cid]["cldice"] = cldice(p_mask, g_mask)
-        done = share + (100 - share) * (step + 1) // len(fg)
-        yield EvaluationProgress(f"objects and boundaries of class {cid}", done, 100)
+            self.centerline += centerline_counts(p_mask, g_mask)
+
+    def into(self, row: dict[str, float], wanted: _ShapeScores) -> dict[str, float] | None:
+        """Write the distances and clDice into the class's ``row``; return the objects."""
+        if wanted.surface:
+            row["hd95"], row["assd"] = hd95_assd(
+                np.concatenate(self.pred_to_gt), np.concatenate(self.gt_to_pred)
+            )
+        if wanted.centerline:
+            row["cldice"] = cldice_of(self.centerline)
+        return combine_scores(self.objects).to_dict() if wanted.objects else None
+
+
+def _shape_scores(
+    prediction: np.ndarray,
+    ground_truth: np.ndarray,
+    reading: PairReading,
+    fg: Sequence[int],
+    wanted: _ShapeScores,
+    per_class: dict[int, dict[str, float]],
+    share: int,
+) -> Generator[EvaluationProgress, None, dict[int, dict[str, float]]]:
+    """Objects, boundary distances and clDice of each foreground class (into ``per_class``),
+    over the whole array or each time point on its own (``wanted.time_axis``).
+
+    Yields progress from ``share`` to 100 percent; returns the object scores per class.
+    """
+    parts = list(
+        zip(_frames(prediction, wanted.time_axis), _frames(ground_truth, wanted.time_axis))
+    )
+    object_scores: dict[int, dict[str, float]] = {}
+    steps = len(fg) * len(parts)
+    for step, cid in enumerate(fg):
+        shapes = _ClassShapes()
+        for i, (p_part, g_part) in enumerate(parts):
+            shapes.add(p_part, g_part, cid, reading, wanted)
+            done = share + (100 - share) * (step * len(parts) + i + 1) // steps
+            yield EvaluationProgress(f"objects and boundaries of class {cid}", done, 100)
+        scores = shapes.into(per_class[cid], wanted)
+        if scores is not None:
+            object_scores[cid] = scores
     return object_scores
+
+
+def _checked_time_axis(time_axis: Any, ndim: int) -> int | None:
+    """``time_axis`` as a non-negative index, or None; one sentence when it cannot be."""
+    if time_axis is None:
+        return None
+    if isinstance(time_axis, bool) or not isinstance(time_axis, (int, np.integer)):
+        raise ValueError(f"time_axis must be an axis number, got {time_axis!r}.")
+    if ndim < 3:
+        raise ValueError(
+            f"A time axis needs labels of at least 3 dimensions (time and a plane), got {ndim}."
+        )
+    if not -ndim <= time_axis < ndim:
+        raise ValueError(f"time_axis {time_axis} is not an axis of {ndim}-dimensional labels.")
+    return int(time_axis) % ndim
 
 
 def _per_slice_dice(counts: VoxelCounts, fg: list[int], ndim: int) -> dict[int, np.ndarray] | None:
@@ -190,11 +258,13 @@ def evaluate_iter(
     connectivity: int = 1,
     return_errors: bool = False,
     unit: str | None = None,
+    time_axis: int | None = None,
 ) -> Generator[EvaluationProgress, None, EvaluationResult]:
     """Generator form of :func:`evaluate`: yields progress records, returns the result."""
     check_pair(prediction, ground_truth, mode)
     shape = shape_of(prediction)
     spacing_t = check_spacing(spacing, len(shape))
+    time_axis = _checked_time_axis(time_axis, len(shape))
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"The IoU threshold must be in (0, 1], got {iou_threshold}.")
     wanted = _ShapeScores(
@@ -204,6 +274,7 @@ def evaluate_iter(
         connectivity=connectivity,
         iou_threshold=float(iou_threshold),
         spacing=spacing_t,
+        time_axis=time_axis,
     )
     class_list = parse_classes(classes)
     notes: list[str] = []
@@ -213,6 +284,12 @@ def evaluate_iter(
             "object, boundary and clDice scores were not computed."
         )
         wanted.objects = wanted.surface = wanted.centerline = False
+    if wanted.any and time_axis is not None:
+        notes.append(
+            f"Objects, boundary distances and clDice were measured in each time point "
+            f"(axis {time_axis}) on its own and pooled over its {shape[time_axis]} time "
+            "points: an object in several frames counts in each."
+        )
     if wanted.any:
         # Objects and distances need whole volumes; voxel counts alone never do.
         prediction = np.asarray(prediction)
@@ -259,6 +336,7 @@ def evaluate_iter(
         notes=notes,
         unit=unit,
         errors=errors,
+        time_axis=time_axis,
     )
 
 
@@ -302,6 +380,12 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         Also compute the error overlay (``result.errors``, see :func:`error_map`).
     unit : str, optional
         Name of the spacing unit, for display.
+    time_axis : int, optional
+        The axis of time points (a time series of planes or volumes): objects, boundary
+        distances and clDice are then measured in each time point on its own and pooled
+        (an object seen in five frames counts five times; no distance is measured across
+        time; a time point where only one side has the class gives infinite distances).
+        Voxel scores do not depend on it.
 
     Returns
     -------

@@ -143,12 +143,17 @@ def match_objects(gt_instances: Any, pred_instances: Any, threshold: float = 0.5
     p, n_pred = _consecutive(np.asarray(pred_instances).astype(np.int64, copy=False))
     gi, pi, inter, iou, area_g, area_p = _overlaps(g.ravel(), p.ravel(), n_gt, n_pred)
     matched = _greedy_matches(gi, pi, iou, n_gt, n_pred, threshold)
-    tp = int(matched.size)
-    fp, fn = n_pred - tp, n_gt - tp
-    iou_sum = float(iou[matched].sum()) if tp else 0.0
-
     merged = np.bincount(pi[inter > 0.5 * area_g[gi]], minlength=n_pred + 1)
     split = np.bincount(gi[inter > 0.5 * area_p[pi]], minlength=n_gt + 1)
+    matches = np.stack([gi[matched], pi[matched], iou[matched]], axis=1)
+    return _scores(n_gt, n_pred, int((split >= 2).sum()), int((merged >= 2).sum()), matches)
+
+
+def _scores(n_gt: int, n_pred: int, split: int, merged: int, matches: np.ndarray) -> ObjectScores:
+    """Object scores from the object counts and the matched pairs (gt, pred, IoU)."""
+    tp = len(matches)
+    fp, fn = n_pred - tp, n_gt - tp
+    iou_sum = float(matches[:, 2].sum()) if tp else 0.0
     return ObjectScores(
         n_gt=n_gt,
         n_pred=n_pred,
@@ -160,9 +165,21 @@ def match_objects(gt_instances: Any, pred_instances: Any, threshold: float = 0.5
         f1=ratio(2 * tp, 2 * tp + fp + fn),
         mean_iou=ratio(iou_sum, tp),
         pq=ratio(iou_sum, tp + 0.5 * fp + 0.5 * fn),
-        split=int((split >= 2).sum()),
-        merged=int((merged >= 2).sum()),
-        matches=np.stack([gi[matched], pi[matched], iou[matched]], axis=1)
-        if tp
-        else np.empty((0, 3)),
+        split=split,
+        merged=merged,
+        matches=matches if tp else np.empty((0, 3)),
+    )
+
+
+def combine_scores(parts: list[ObjectScores]) -> ObjectScores:
+    """The object scores of several independent images (the time points of a series),
+    as one: counts summed, the ratios taken from the sums, the mean IoU and panoptic
+    quality from all matched pairs. ``matches`` stacks the parts' rows (ids in each
+    part's own numbering)."""
+    return _scores(
+        sum(p.n_gt for p in parts),
+        sum(p.n_pred for p in parts),
+        sum(p.split for p in parts),
+        sum(p.merged for p in parts),
+        np.concatenate([np.empty((0, 3)), *(p.matches for p in parts)]),
     )

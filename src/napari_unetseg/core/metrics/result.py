@@ -43,6 +43,8 @@ class EvaluationResult:
         For 3D inputs: foreground class id -> Dice of each slice along the first axis.
     errors : ndarray or None
         The error overlay (see :func:`~.counting.error_map`) when requested.
+    time_axis : int or None
+        The axis whose time points were scored on their own (objects, distances).
     """
 
     mode: str
@@ -56,6 +58,7 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     unit: str | None = None
     errors: np.ndarray | None = field(default=None, repr=False)
+    time_axis: int | None = None
 
     @property
     def foreground(self) -> list[int]:
@@ -94,6 +97,7 @@ class EvaluationResult:
             if self.per_slice_dice is None
             else {str(k): v.tolist() for k, v in self.per_slice_dice.items()},
             "notes": list(self.notes),
+            "time_axis": self.time_axis,
         }
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -63,13 +63,25 @@ def surface_distances(
     return distance_transform(bg, spacing)[bp], distance_transform(bp, spacing)[bg]
 
 
+def _percentile(distances: np.ndarray, q: float) -> float:
+    """``np.percentile`` (linear), where infinite distances (a time point without the
+    class on one side) are the largest: inf when the percentile falls among them (numpy
+    interpolates inf - inf to NaN there)."""
+    finite = np.sort(distances[np.isfinite(distances)])
+    position = q / 100 * (distances.size - 1)
+    low, high = math.floor(position), math.ceil(position)
+    if high >= finite.size:
+        return math.inf
+    return float(finite[low] + (finite[high] - finite[low]) * (position - low))
+
+
 def hd95_assd(d_pg: np.ndarray, d_gp: np.ndarray) -> tuple[float, float]:
     """HD95 (MONAI: max of the two directed 95th percentiles) and ASSD."""
     if d_pg.size == 0 and d_gp.size == 0:
         return math.nan, math.nan
     if d_pg.size == 0 or d_gp.size == 0:
         return math.inf, math.inf
-    hd95 = max(float(np.percentile(d_pg, 95)), float(np.percentile(d_gp, 95)))
+    hd95 = max(_percentile(d_pg, 95), _percentile(d_gp, 95))
     assd = float((d_pg.sum() + d_gp.sum()) / (d_pg.size + d_gp.size))
     return hd95, assd
 
@@ -91,23 +103,37 @@ def soft_skeleton(mask: Any) -> np.ndarray:
     return skel
 
 
+def centerline_counts(pred_mask: Any, gt_mask: Any) -> np.ndarray:
+    """clDice's four counts of one pair of masks: ``|S(P) & G|``, ``|S(P)|``,
+    ``|S(G) & P|``, ``|S(G)|`` (S the skeleton); summed over time points, they give the
+    clDice of a time series (:func:`cldice_of`)."""
+    p = np.asarray(pred_mask, dtype=bool)
+    g = np.asarray(gt_mask, dtype=bool)
+    box = bounding_box(p | g)
+    if box is None:
+        return np.zeros(4, dtype=np.int64)
+    p, g = p[box], g[box]
+    sp, sg = soft_skeleton(p), soft_skeleton(g)
+    return np.array([(sp & g).sum(), sp.sum(), (sg & p).sum(), sg.sum()], dtype=np.int64)
+
+
+def cldice_of(counts: Any) -> float:
+    """clDice from :func:`centerline_counts`: NaN when both masks are empty, 0 when one is."""
+    sp_in_g, sp, sg_in_p, sg = (int(c) for c in counts)
+    if sp == 0 and sg == 0:
+        return math.nan
+    if sp == 0 or sg == 0:
+        return 0.0
+    tprec, tsens = sp_in_g / sp, sg_in_p / sg
+    if tprec + tsens == 0:
+        return 0.0
+    return float(2 * tprec * tsens / (tprec + tsens))
+
+
 def cldice(pred_mask: Any, gt_mask: Any) -> float:
     """Centerline Dice (Shit et al. 2021): harmonic mean of topology precision and
     sensitivity, ``|S(P) & G| / |S(P)|`` and ``|S(G) & P| / |S(G)|``.
 
     NaN when both masks are empty, 0 when one is.
     """
-    p = np.asarray(pred_mask, dtype=bool)
-    g = np.asarray(gt_mask, dtype=bool)
-    box = bounding_box(p | g)
-    if box is None:
-        return math.nan
-    p, g = p[box], g[box]
-    if not p.any() or not g.any():
-        return 0.0
-    sp, sg = soft_skeleton(p), soft_skeleton(g)
-    tprec = (sp & g).sum() / sp.sum()
-    tsens = (sg & p).sum() / sg.sum()
-    if tprec + tsens == 0:
-        return 0.0
-    return float(2 * tprec * tsens / (tprec + tsens))
+    return cldice_of(centerline_counts(pred_mask, gt_mask))
