@@ -223,9 +223,13 @@ def test_predict_says_when_the_model_is_unsure(tmp_path, image_file, capsys) -> 
     [
         ("labels.ome.zarr", "is unfinished; the same command with --resume finishes it."),
         ("labels.tif", "no output was left half-written."),
+        ("img.ome.zarr", "(its labels/ group) are unfinished; the same command with --resume "
+         "finishes them."),
     ],
-)
+)  # fmt: skip
 def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, said):
+    """Ctrl-C names what is unfinished: a store written block by block, or the labels
+    added under an input store's labels/ group (it said the input store itself)."""
     from napari_unetseg.cli import predict
 
     def interrupted(args):
@@ -233,7 +237,8 @@ def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, said):
 
     monkeypatch.setattr(predict, "_cmd_predict", interrupted)
     out = tmp_path / output
-    assert cli.main(["predict", str(tmp_path / "img.tif"), "-o", str(out)]) == 130
+    image = tmp_path / ("img.ome.zarr" if output == "img.ome.zarr" else "img.tif")
+    assert cli.main(["predict", str(image), "-o", str(out)]) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("unetseg: interrupted; ") and err.endswith(said)
 

@@ -89,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stdout_closed()
     except KeyboardInterrupt:
         output = str(getattr(args, "output", None) or "").rstrip("/\\")
-        if args.command == "predict" and output.lower().endswith(".zarr"):
+        inputs = [str(i).rstrip("/\\") for i in getattr(args, "inputs", None) or ()]
+        if args.command == "predict" and output in inputs:
+            # the labels went under the input store's labels/ group, the image is intact
+            said = (
+                f"the labels added to {output!r} (its labels/ group) are unfinished; the "
+                "same command with --resume finishes them."
+            )
+        elif args.command == "predict" and output.lower().endswith(".zarr"):
             # the blocks written so far stay in the store, marked unfinished
             said = f"{output!r} is unfinished; the same command with --resume finishes it."
         else:
