@@ -103,6 +103,26 @@ def test_layers_carry_the_files_axis_names(tmp_path, make_napari_viewer):
     assert _reader._axis_labels("QQYX") == {}  # unknown axes keep napari's numbered labels
 
 
+def test_labels_of_a_time_series_are_saved_as_one(tmp_path, make_napari_viewer):
+    """Labels made on a TYX file (Segment's output carries the image's axis labels) are
+    saved TYX with s, µm, µm: they were saved ZYX with every axis in seconds. Saved
+    without axis names, an axis measured in seconds is still T."""
+    meta = {"scale": (30.0, 0.5, 0.5), "axes": "TYX", "units": ("s", "µm", "µm")}
+    movie = _io.write_image(tmp_path / "movie.tif", np.zeros((3, 16, 16), np.uint8), **meta)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(movie), plugin="napari-unetseg")
+    from napari_unetseg._qt._common import output_layer
+
+    labels = output_layer(viewer, layer, "unet", np.ones((3, 16, 16), np.uint8))
+    assert tuple(labels.axis_labels) == ("t", "y", "x")
+    [path] = labels.save(str(tmp_path / "movie_unet.tif"), plugin="napari-unetseg")
+    back = _io.read_image(path)
+    assert (back.axes, back.scale, back.units) == ("TYX", (30.0, 0.5, 0.5), ("s", "µm", "µm"))
+    plain = _io.write_labels(tmp_path / "plain_labels.tif", np.ones((3, 4, 4), np.uint8),
+                             scale=(30.0, 0.5, 0.5), units=("s", "µm", "µm"))  # fmt: skip
+    assert _io.read_image(plain).axes == "TYX"
+
+
 def test_labels_saved_as_tiff_keep_their_position(tmp_path):
     """A layer's translate (an OME-Zarr image's offset) was dropped in a TIFF: the labels
     reopened off the image. It is recorded and read back, by napari's reader too."""

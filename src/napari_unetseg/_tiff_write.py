@@ -159,6 +159,17 @@ def _default_axes(ndim: int) -> str:
     return defaults.get(ndim, "Q" * (ndim - 2) + "YX")
 
 
+def _timed(axes: str, units: tuple[str, ...] | None) -> str:
+    """Default axes where one axis's unit is a time unit: that axis is T (a time series
+    saved without axis names is TYX, not a Z stack whose pixels measure seconds)."""
+    if units is None or len(units) != len(axes) or "T" in axes:
+        return axes
+    timed = [i for i, u in enumerate(units) if _unit(u) in TIME_UNITS]
+    if len(timed) != 1 or axes[timed[0]] not in "ZQ":
+        return axes
+    return axes[: timed[0]] + "T" + axes[timed[0] + 1 :]
+
+
 def _ome_holds(shape: tuple[int, ...], axes: str, dtype: np.dtype, page_ndim: int) -> bool:
     """Whether OME-XML can describe an image of these axes (tifffile's own rules: at most
     one of each letter, ending in YX or YXS, ...); a 6D stack of unknown axes cannot."""
@@ -185,7 +196,7 @@ def _write(
 ) -> Path:
     path = Path(path)
     ndim = len(data.shape)
-    axes = (axes or _default_axes(ndim)).upper()
+    axes = (axes or _timed(_default_axes(ndim), units)).upper()
     if len(axes) != ndim:
         raise ValueError(f"axes {axes!r} do not match the data's {ndim} dimensions.")
     if scale is not None and len(scale) != ndim:

@@ -48,7 +48,8 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         of a multiscale layer, the full-resolution level).
     meta : dict
         The layer's attributes; ``scale`` and the reader's ``metadata['axes'/'units']``
-        (when they still match the data) become the file's axes and pixel size, and
+        (when they still match the data; else napari's ``axis_labels`` when they name
+        the axes t, z, y, x) become the file's axes and pixel size, and
         ``metadata['unetseg']`` (how the Segment widget made the labels, see
         :mod:`napari_unetseg.provenance`) is stored with them.
 
@@ -68,7 +69,7 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
     axes = extra.get("axes")
     units = extra.get("units")
     if not isinstance(axes, str) or len(axes) != ndim:
-        axes = None
+        axes = _named(meta.get("axis_labels"), ndim)
     if units is not None and len(units) != ndim:
         units = None
     if units is None and meta.get("units") is not None:
@@ -103,6 +104,17 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         translate=None if translate is None else tuple(float(t) for t in translate),
     )
     return [str(written)]
+
+
+def _named(axis_labels: Any, ndim: int) -> str | None:
+    """Axes from napari's axis labels when they name them (``t``, ``z``, ``y``, ``x``):
+    labels made on a time series are saved as one; None for napari's numbered defaults."""
+    if axis_labels is None or len(axis_labels) != ndim:
+        return None
+    axes = "".join(str(a) for a in axis_labels).upper()
+    if len(axes) != ndim or not set(axes) <= set("TZYX") or len(set(axes)) != ndim:
+        return None
+    return axes if axes.endswith("YX") else None
 
 
 def write_labels_nifti(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:

@@ -260,3 +260,55 @@ def test_copy_as_command_saves_a_session_model_and_an_unsaved_layer(
     assert str(tmp_path / "made here.tif") in rep.argv
     assert _io.read_image(tmp_path / "made here.tif").scale == (2.0, 2.0)
     assert ModelBundle.load(tmp_path / "tiny-test-2d.pt").config["depth"] == 2
+
+
+def test_copy_as_command_never_writes_over_a_file(segment, tmp_path):
+    """A layer whose data no longer is its file's (cropped) is saved under a free name
+    when the folder chosen is the file's own: "cells.tif" was replaced by the crop. A
+    copy saved by an earlier command that still holds the data is named again."""
+    viewer, widget = segment
+    image = np.random.default_rng(5).integers(0, 255, (64, 80)).astype(np.uint8)
+    src = _io.write_image(tmp_path / "cells.tif", image, axes="YX")
+    layer = viewer.open(str(src), plugin="napari-unetseg")[0]
+    layer.data = layer.data[:32, :40]
+    argv = widget.copy_command(folder=str(tmp_path)).reproduction.argv
+    assert str(tmp_path / "cells 2.tif") in argv
+    np.testing.assert_array_equal(_io.read_image(src).data, image)  # untouched
+    again = widget.copy_command(folder=str(tmp_path)).reproduction.argv
+    assert str(tmp_path / "cells 2.tif") in again and not (tmp_path / "cells 3.tif").exists()
+
+
+def test_copy_as_command_saves_a_layer_whose_data_was_replaced(segment, tmp_path, qtbot):
+    """An image layer given other values of the same shape is not its file any more: the
+    command segments a copy of what Run segmented (it named the file, and its labels
+    differed from Run's)."""
+    viewer, widget = segment
+    image = np.random.default_rng(5).integers(0, 255, (64, 80)).astype(np.uint8)
+    src = _io.write_image(tmp_path / "cells.tif", image, axes="YX")
+    layer = viewer.open(str(src), plugin="napari-unetseg")[0]
+    layer.data = 255 - layer.data
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.run()
+    rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+    assert str(src) not in rep.argv and str(tmp_path / "saved" / "cells.tif") in rep.argv
+    assert cli.main(rep.argv[1:]) == 0
+    written = _io.read_image(tmp_path / "saved" / "cells_labels.tif")
+    np.testing.assert_array_equal(written.data, viewer.layers["cells [unet]"].data)
+
+
+def test_copy_as_command_names_a_nifti_file(make_napari_viewer, tmp_path):
+    """A layer opened from a NIfTI volume is named as it is, and the labels go to a
+    NIfTI on its affine (a TIFF copy of it was saved, and the labels lost the affine)."""
+    import nibabel as nib
+
+    viewer = make_napari_viewer()
+    volume = np.random.default_rng(1).random((12, 24, 20)).astype(np.float32)
+    affine = np.diag([0.8, 0.8, 1.5, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "vol.nii.gz"))
+    layer = viewer.open(str(tmp_path / "vol.nii.gz"), plugin="napari-unetseg")[0]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.image_combo.set_layer(layer)
+    rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
+    assert rep.argv[2] == str(tmp_path / "vol.nii.gz")
+    assert rep.argv[rep.argv.index("--output") + 1] == str(tmp_path / "vol_labels.nii.gz")
+    assert not (tmp_path / "saved").exists()

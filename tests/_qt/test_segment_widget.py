@@ -107,6 +107,106 @@ def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
     assert "has your painting" in widget.status.text()
 
 
+def test_labels_segment_did_not_write_are_kept(qtbot, segment):
+    """A layer named as the output but not written by Segment in this session (labels
+    saved earlier and opened again, painted on) is kept: the labels go to ``[unet 2]``.
+    Run replaced its data, painting and all."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    mine = viewer.add_labels(np.zeros((64, 64), np.uint8), name="img [unet]")
+    mine.data[20:30, 20:30] = 7
+    _run_and_wait(qtbot, widget)
+    assert (viewer.layers["img [unet]"].data == 7).sum() == 100
+    assert "img [unet 2]" in viewer.layers
+    assert "'img [unet]' was not made by Segment in this session, so it was kept" in (
+        widget.status.text()
+    )
+
+
+def test_painting_is_kept_when_the_dock_was_closed_and_opened_again(qtbot, segment):
+    """Which outputs hold the user's painting is known to every Segment widget: closing
+    the dock and opening a new one lost the record, and the next Run painted over."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    first.brush_size = 3
+    first.paint((20, 20), 7)
+    viewer.window.remove_dock_widget(widget.parent() or widget)
+    _, again = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    assert again is not widget
+    again.model_combo.set_model_name(widget.model_combo.model_name())
+    _run_and_wait(qtbot, again)
+    assert viewer.layers["img [unet]"].data[20, 20] == 7 and "img [unet 2]" in viewer.layers
+    _run_and_wait(qtbot, again)  # its own unpainted output is replaced as before
+    assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [unet 2]"]
+
+
+def test_a_colour_looking_stack_is_refused_in_one_sentence(qtbot, segment, monkeypatch):
+    """napari reads a last axis of 3 values as colour from 31 pixels, the engine from 16:
+    a 24 x 24 x 3 layer shown as a stack was segmented as colour and its 2D labels
+    failed to land on it (a traceback, and "Segmenting..." for ever)."""
+    import napari_unetseg._qt.segment_widget as module
+
+    errors: list[str] = []
+    monkeypatch.setattr(module, "notify_error", lambda e, *a: errors.append(str(e)))
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((24, 24, 3), np.float32), name="small")
+    assert not viewer.layers["small"].rgb
+    assert widget.run() is None
+    assert len(errors) == 1 and "looks like a colour image but napari shows it" in errors[0]
+    assert "rgb=True" in errors[0] and [layer.name for layer in viewer.layers] == ["small"]
+
+
+def test_a_result_that_cannot_be_shown_is_an_error_not_a_stuck_status(qtbot, segment, monkeypatch):
+    """Whatever fails while the result is put into layers is one notification, and the
+    status says the run failed (it said "Segmenting..." for ever)."""
+    import napari_unetseg._qt._worker as worker_module
+
+    errors: list[str] = []
+    monkeypatch.setattr(worker_module, "notify_error", lambda e, *a: errors.append(str(e)))
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((32, 32), np.float32), name="img")
+
+    def broken(*args):
+        raise ValueError("could not broadcast")
+
+    monkeypatch.setattr(widget, "_show_result", broken)
+    _run_and_wait(qtbot, widget)
+    assert errors == ["could not broadcast"] and widget.status.text().startswith("Failed")
+
+
+def test_an_rgb_plane_beside_a_z_stack_gets_the_2d_model(qtbot, make_napari_viewer):
+    """With a stack's axis labels z, y, x in the viewer, a photograph added after it
+    was given nuclei-3d ("the image is a Z stack"), which then refused it."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 64, 64), np.float32), name="stack")
+    viewer.dims.axis_labels = ("z", "y", "x")
+    photo = viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="photo", rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.image_combo.set_layer(photo)
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    assert "the image is a plane" in widget.model_info.text()
+    widget.image_combo.set_layer(viewer.layers["stack"])
+    assert widget.model_combo.model_name() == "nuclei-3d"
+
+
+def test_fill_holes_stays_as_ticked_when_another_image_is_chosen(qtbot, make_napari_viewer):
+    """Choosing another image picks the default model again; when that is the same
+    model, the user's "Fill holes" tick stays (it was reset to the model's default)."""
+    viewer = make_napari_viewer()
+    for name in ("first", "second"):
+        viewer.add_image(np.zeros((64, 64), np.float32), name=name)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    model = widget.model_combo.model_name()
+    ticked = not widget.fill_check.isChecked()
+    widget.fill_check.setChecked(ticked)
+    widget.image_combo.set_layer(viewer.layers["first"])
+    widget.image_combo.set_layer(viewer.layers["second"])
+    assert widget.model_combo.model_name() == model
+    assert widget.fill_check.isChecked() is ticked and widget.settings().fill_holes is ticked
+
+
 def test_painting_undone_is_no_painting(qtbot, segment):
     """A stroke on the labels undone with Ctrl-Z leaves them as the model made them: the
     next run updates them in place instead of keeping them as the user's."""

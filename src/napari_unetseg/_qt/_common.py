@@ -451,10 +451,17 @@ def segmentation_of_ours(layer: Layer) -> bool:
     return _SEGMENTATION.search(layer.name) is not None
 
 
+def real_layer(layer: Any) -> Any:
+    """The layer behind napari's ``PublicOnlyProxy``: a plugin's viewer hands out a new
+    proxy at each access, so a weak reference to one dies at once (a record of layers
+    must hold the layers themselves)."""
+    return getattr(layer, "__wrapped__", layer)
+
+
 def spatial_geometry(source: Layer) -> dict[str, Any]:
-    """``scale``, ``translate`` (and ``units`` where napari has them) of a layer, and its
-    ``rotate``, ``shear`` and extra ``affine`` where they are not the identity (set by a
-    reader or by hand: outputs must land on the image)."""
+    """``scale``, ``translate`` (and ``units``, ``axis_labels`` where napari has them) of a
+    layer, and its ``rotate``, ``shear`` and extra ``affine`` where they are not the
+    identity (set by a reader or by hand: outputs must land on the image)."""
     geometry: dict[str, Any] = {
         "scale": tuple(source.scale),
         "translate": tuple(source.translate),
@@ -470,6 +477,9 @@ def spatial_geometry(source: Layer) -> dict[str, Any]:
     units = getattr(source, "units", None)
     if units is not None:
         geometry["units"] = tuple(units)
+    axis_labels = getattr(source, "axis_labels", None)  # t / z from our reader, kept
+    if axis_labels is not None:
+        geometry["axis_labels"] = tuple(axis_labels)
     return geometry
 
 

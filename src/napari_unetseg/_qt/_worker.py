@@ -210,7 +210,14 @@ class JobRunner(QObject):
                 if on_error is not None:
                     on_error(value.error)
             elif on_result is not None:
-                on_result(value)
+                try:
+                    on_result(value)
+                except Exception as exc:  # noqa: BLE001 - showing it failed: say so, once
+                    if isinstance(exc, RuntimeError) and qt_deleted(exc):
+                        raise
+                    notify_error(exc, error_context)
+                    if on_error is not None:
+                        on_error(exc)
 
         def on_finished() -> None:
             job.close()  # runs the job's finally blocks now, not whenever it is collected

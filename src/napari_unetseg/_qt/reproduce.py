@@ -1,7 +1,7 @@
 """ "Copy as command": the files a run's layers and model live in, and the dialog.
 
-A command needs files. :class:`SessionFiles` finds the file behind a layer (the TIFF it
-was opened from, when the layer still holds that file's data) or a model (a shipped
+A command needs files. :class:`SessionFiles` finds the file behind a layer (the TIFF or
+NIfTI it was opened from, when the layer still holds that file's data) or a model (a shipped
 name, or the file a session model was loaded from and still equals), and saves what
 lives only in the session (painted labels, a trained model, an image made in napari)
 into one folder, asked for once. :class:`CommandDialog` shows the command line and the
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
     from ..commands import Reproduction
 
-#: Labels layers up to this many bytes are compared with their file before it is named
-#: (they may have been painted since); larger ones are named as they are.
+#: Layers up to this many bytes are compared with their file before it is named (labels
+#: may have been painted since, an image replaced); larger ones are named as they are.
 COMPARE_BYTES = 256 << 20
 
 
@@ -81,10 +81,17 @@ class SessionFiles:
         from .. import _io
 
         data = layer_data(layer) if data is None else data
-        for source in (_zarr_labels(layer), _source_tiff(layer)):
+        for source in (_zarr_labels(layer), _source_file(layer)):
             if source is not None and _same_data(layer, data, source):
                 return str(source.resolve())
-        path = self.folder() / f"{_safe(layer.name)}.tif"
+        # never over a file (the layer's own source, maybe); a copy an earlier command
+        # saved that still holds the data is named again
+        path, same = _free(
+            self.folder() / f"{_safe(layer.name)}.tif",
+            lambda there: _same_data(layer, data, there, series=None),
+        )
+        if same:
+            return str(path.resolve())
         meta = layer.metadata or {}
         axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
         units = meta.get("units")
@@ -107,7 +114,7 @@ class SessionFiles:
         or the layer's series N of a TIFF that holds several (the command says
         ``--series N``) while the file still holds it; else as :meth:`layer`."""
         series = int((layer.metadata or {}).get("series", 0) or 0)
-        source = _source_tiff(layer)
+        source = _source_file(layer)
         if series and source is not None and _same_data(layer, layer_data(layer), source, series):
             return str(source.resolve()), series
         return self.layer(layer), 0
@@ -146,7 +153,7 @@ class SessionFiles:
         ref = model_reference(name, bundle)
         if ref["model_file"]:
             return ref["model_file"]
-        path = self.folder() / f"{_safe(name)}.pt"
+        path, _ = _free(self.folder() / f"{_safe(name)}.pt")
         bundle.save(path)
         self.saved.append(str(path))
         return str(path)
@@ -157,10 +164,26 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
 
 
-def _source_tiff(layer: Layer) -> Path | None:
-    """The TIFF file a layer was opened from (None: none, or no longer there)."""
+def _free(path: Path, same: Callable[[Path], bool] | None = None) -> tuple[Path, bool]:
+    """``path``, or ``NAME 2.tif``, ``NAME 3.tif``, ...: the first that is free, or the
+    first that already holds what is to be saved (``same``), and whether it does."""
+    stem, suffix = path.name[: -len(path.suffix)], path.suffix
+    n = 1
+    while path.exists():
+        if same is not None and path.is_file() and same(path):
+            return path, True
+        n += 1
+        path = path.with_name(f"{stem} {n}{suffix}")
+    return path, False
+
+
+def _source_file(layer: Layer) -> Path | None:
+    """The TIFF or NIfTI file a layer was opened from (None: none, or no longer there)."""
+    from .. import _io
+
     source = getattr(getattr(layer, "source", None), "path", None)
-    if source and str(source).lower().endswith((".tif", ".tiff")) and Path(source).is_file():
+    suffixes = (".tif", ".tiff", *_io.NIFTI_SUFFIXES)
+    if source and str(source).lower().endswith(suffixes) and Path(source).is_file():
         return Path(source)
     return None
 
@@ -174,24 +197,24 @@ def _zarr_labels(layer: Layer) -> Path | None:
     return Path(path)
 
 
-def _same_data(layer: Layer, data: Any, path: Path, series: int = 0) -> bool:
-    """Whether image ``series`` of the file still holds ``data`` (same shape; same
-    values for Labels), and it is the layer's series."""
+def _same_data(layer: Layer, data: Any, path: Path, series: int | None = 0) -> bool:
+    """Whether image ``series`` of the file still holds ``data`` and it is the layer's
+    series (``None``: a file of ours, series 0 whatever the layer's). Same shape, and
+    same values for in-memory data up to :data:`COMPARE_BYTES` (an image replaced by a
+    processed copy of its shape, labels painted since); larger or lazy data by shape."""
     from .. import _io
 
-    if (layer.metadata or {}).get("series", 0) != series:
+    if series is not None and (layer.metadata or {}).get("series", 0) != series:
         return False
     try:
         with warnings.catch_warnings():  # a check: what the file holds was said on opening
             warnings.simplefilter("ignore", UserWarning)
-            img = _io.read_image(path, lazy=True, series=series)
+            img = _io.read_image(path, lazy=True, series=series or 0)
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):
         return False
-    if layer.__class__.__name__ != "Labels" or not isinstance(data, np.ndarray):
-        return True
-    if data.nbytes > COMPARE_BYTES:
+    if not isinstance(data, np.ndarray) or data.nbytes > COMPARE_BYTES:
         return True
     return bool(np.array_equal(np.asarray(img.data), data))
 

@@ -33,6 +33,7 @@ from ._common import (
     notify_error,
     output_layer,
     output_name,
+    real_layer,
 )
 from ._worker import JobRunner
 from .segment_job import SegmentRequest, SegmentResult, segment_job
@@ -63,11 +64,7 @@ class SegmentWidget(ui.DockWidget):
         self._model_chosen_by_user = False
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
-        # Labels outputs the user has painted on (corrections): never overwritten.
-        self._edited: weakref.WeakSet[Labels] = weakref.WeakSet()
-        # What each labels output held when written (a checksum), to tell undone strokes.
-        self._written: weakref.WeakKeyDictionary[Labels, int | None] = weakref.WeakKeyDictionary()
-        self._watched: weakref.WeakSet[Labels] = weakref.WeakSet()
+        self._fill_model = ""  # the model whose fill-holes setting the box shows
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
@@ -224,6 +221,7 @@ class SegmentWidget(ui.DockWidget):
             return None
         plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
         problem = self._plane_view_problem() if plane_only else self._time_problem(layer)
+        problem = problem or _colour_problem(layer)
         if problem:
             notify_error(problem)
             return None
@@ -468,11 +466,7 @@ class SegmentWidget(ui.DockWidget):
         # napari's status bar names the class under the cursor ("class: white matter")
         names = result.class_names or []
         labels_layer.features = {"index": list(range(len(names))), "class": names}
-        if labels_layer not in self._watched:  # a paint event marks it as the user's
-            labels_layer.events.paint.connect(self._on_output_painted)
-            self._watched.add(labels_layer)
-        self._edited.discard(labels_layer)  # the model's labels again
-        self._written[labels_layer] = _checksum(labels_layer.data)
+        WRITTEN.wrote(labels_layer)  # the model's labels (again): replaced by a next run
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
         if provenance and source:
@@ -506,33 +500,23 @@ class SegmentWidget(ui.DockWidget):
 
     def _labels_suffix(self, layer: Image) -> tuple[str, str]:
         """The suffix of the labels output for ``layer`` (``unet``, or ``unet 2``, ... when
-        the outputs before it carry the user's painting) and a sentence saying so."""
-        suffix, n = LABELS_SUFFIX, 1
-        while (name := output_name(layer, suffix)) in self.viewer.layers and self._painted(
-            self.viewer.layers[name]
-        ):
+        the layers of those names are to be kept: the user's painting, or labels this
+        plugin did not write) and a sentence saying so."""
+        suffix, n, reason = LABELS_SUFFIX, 1, None
+        while (name := output_name(layer, suffix)) in self.viewer.layers:
+            why = WRITTEN.keeps(self.viewer.layers[name])
+            if why is None:
+                break
+            reason = reason or why
             n += 1
             suffix = f"{LABELS_SUFFIX} {n}"
         if n == 1:
             return suffix, ""
-        painted = output_name(layer, LABELS_SUFFIX if n == 2 else f"{LABELS_SUFFIX} {n - 1}")
+        kept = output_name(layer, LABELS_SUFFIX if n == 2 else f"{LABELS_SUFFIX} {n - 1}")
         return suffix, (
-            f" {painted!r} has your painting, so it was kept; these labels are in "
+            f" {kept!r} {reason}, so it was kept; these labels are in "
             f"{output_name(layer, suffix)!r}."
         )
-
-    def _on_output_painted(self, event: Any) -> None:
-        self._edited.add(event.source)
-
-    def _painted(self, layer: Labels) -> bool:
-        """Whether ``layer`` still holds the user's painting: painted since we wrote it,
-        and not every stroke undone. napari's undo emits no event (and its history is
-        private), so the labels are compared with what was written, by checksum; where
-        there is none (large or lazy labels), a paint counts."""
-        if layer not in self._edited:
-            return False
-        written = self._written.get(layer)
-        return written is None or _checksum(layer.data) != written
 
     def _into_full(
         self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
@@ -564,10 +548,12 @@ class SegmentWidget(ui.DockWidget):
         if not self._picking:
             self._model_chosen_by_user = True
             self._default_reason = ""
-        try:
-            self.fill_check.setChecked(bool(self.model_combo.bundle().fill_holes))
-        except Exception:  # noqa: BLE001 - an unreadable model is described in place
-            pass
+        if name != self._fill_model:  # the same model chosen again keeps the user's tick
+            try:
+                self.fill_check.setChecked(bool(self.model_combo.bundle().fill_holes))
+                self._fill_model = name
+            except Exception:  # noqa: BLE001 - an unreadable model is described in place
+                pass
         self._update_state()
 
     def _pick_default_model(self, *_: Any) -> None:
@@ -584,10 +570,10 @@ class SegmentWidget(ui.DockWidget):
             name, why = trained[-1], f"it was trained on '{layer.name}' in this session"
         else:
             shape = tuple(layer_data(layer).shape)
-            labels = self.viewer.dims.axis_labels[-len(shape) :]
-            axes = "".join(str(a)[-1].upper() for a in labels)
             # napari's default axis labels are numbers: they say nothing about Z or T.
-            axes = axes if axes.isalpha() else None
+            axes = named_axes(self.viewer, layer)  # of the layer's axes, colour left out
+            if axes is not None and layer.rgb:
+                axes += "C"
             name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
         self._picking = True
         try:
@@ -624,6 +610,67 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+
+def _colour_problem(layer: Image) -> str | None:
+    """A layer napari shows as a stack whose last axis the engine would read as colour
+    (3 or 4 values after a plane of 16 pixels or more; napari guesses colour from 31):
+    its labels would not fit the layer. None for anything else."""
+    from ..api import rgb_axis
+
+    shape = tuple(layer_data(layer).shape)
+    if layer.rgb or rgb_axis(shape, None)[0] is None:
+        return None
+    return (
+        f"{layer.name!r} ({' x '.join(map(str, shape))}) looks like a colour image but napari "
+        f"shows it as a stack of {shape[-3]} planes: open it as colour "
+        "(viewer.add_image(data, rgb=True)) to segment it."
+    )
+
+
+class _WrittenLabels:
+    """The labels layers Segment wrote in this session, shared by every Segment widget (a
+    dock closed and opened again knows them): what each held when written, and whether
+    the user painted on it since. A run replaces such a layer's data only while it holds
+    the model's labels; any other layer of the output's name is kept."""
+
+    def __init__(self) -> None:
+        # What each output held when written (a checksum), to tell undone strokes.
+        self._checksums: weakref.WeakKeyDictionary[Labels, int | None] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._painted: weakref.WeakSet[Labels] = weakref.WeakSet()
+
+    def wrote(self, layer: Labels) -> None:
+        """``layer`` now holds a run's labels."""
+        layer = real_layer(layer)
+        if layer not in self._checksums:  # a paint event marks it as the user's
+            layer.events.paint.connect(self._on_paint)
+        self._painted.discard(layer)
+        self._checksums[layer] = _checksum(layer.data)
+
+    def _on_paint(self, event: Any) -> None:
+        self._painted.add(event.source)
+
+    def keeps(self, layer: Any) -> str | None:
+        """Why a run must not replace ``layer``'s data (half a sentence), or None.
+
+        Painted since written and not every stroke undone: napari's undo emits no event
+        (and its history is private), so the labels are compared with what was written,
+        by checksum; where there is none (large or lazy labels), a paint counts."""
+        layer = real_layer(layer)
+        if layer not in self._checksums:
+            return "was not made by Segment in this session"
+        if layer not in self._painted:
+            return None
+        written = self._checksums[layer]
+        if written is None or _checksum(layer.data) != written:
+            return "has your painting"
+        return None
+
+
+#: The one record of Segment's labels outputs (see :class:`_WrittenLabels`).
+WRITTEN = _WrittenLabels()
 
 
 def _checksum(data: Any) -> int | None:

@@ -37,6 +37,7 @@ from ._common import (
     output_layer,
     output_name,
     placement_problem,
+    real_layer,
     segmentation_of_ours,
     spatial_geometry,
     write_csv,
@@ -349,7 +350,7 @@ class ValidateWidget(ui.DockWidget):
         colors.update({k: color for k, (_, color) in ERROR_KINDS.items()})
         names = ["", *(name for name, _ in ERROR_KINDS.values())]
         # the overlay follows its prediction when renamed (a second one stayed behind)
-        earlier = self._overlays.get(pred)
+        earlier = self._overlays.get(real_layer(pred))
         name = output_name(pred, ERRORS_SUFFIX)
         if earlier is not None and earlier in self.viewer.layers and earlier.name != name:
             if name not in self.viewer.layers:
@@ -367,7 +368,7 @@ class ValidateWidget(ui.DockWidget):
             opacity=0.8,
             blending="translucent_no_depth",
         )
-        self._overlays[pred] = overlay
+        self._overlays[real_layer(pred)] = real_layer(overlay)
         self.legend.setVisible(True)
 
     def _plot_slices(self, result: EvaluationResult) -> None:
