@@ -101,6 +101,29 @@ def test_other_files_are_refused_clearly(tmp_path) -> None:
         ModelBundle.load(tmp_path / "damaged.pt")
 
 
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("class_names", 5, "class_names is 5, not a list"),
+        ("class_names", "background,nucleus", "class_names is 'background,nucleus', not a list"),
+        ("class_names", ["background", 3], "not only str values"),
+        ("history", [1, 2], "history is [1, 2], not a mapping"),
+        ("tile_size", [64.5, 64], "not only int values"),
+        ("format_version", "v1", "format_version 'v1' is not a number"),
+    ],
+)
+def test_fields_of_other_types_are_a_damaged_file(tmp_path, field, value, said) -> None:
+    """A hand-edited file or package record with a field of another type is refused in
+    one sentence: `unetseg models` stopped on a TypeError, and class names given as one
+    string became one class per letter."""
+    data = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).to_dict()
+    data[field] = value
+    torch.save(data, tmp_path / "edited.pt")
+    with pytest.raises(ModelFileError, match="damaged napari-unetseg model file") as caught:
+        ModelBundle.load(tmp_path / "edited.pt")
+    assert said in str(caught.value)
+
+
 def test_save_is_atomic(tmp_path, monkeypatch) -> None:
     path = make().save(tmp_path / "m.pt")
     before = path.read_bytes()

@@ -98,6 +98,47 @@ def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
     }
 
 
+#: The type each optional field of a model file must have (a list's items: the second).
+_FIELDS: dict[str, tuple[type | tuple[type, ...], type | tuple[type, ...] | None]] = {
+    "normalization": (dict, None),
+    "class_names": ((list, tuple), str),
+    "tile_size": ((list, tuple), int),
+    "history": (dict, None),
+    "object_size": (dict, None),
+}
+
+
+def _check_fields(data: dict[str, Any], where: str) -> None:
+    """Refuse (one sentence) a model file whose fields have other types than ours write:
+    a hand-edited package record or file gave a TypeError, or class names "abc" read as
+    three names."""
+    problem = None
+    try:
+        int(data.get("format_version", 0))
+    except (TypeError, ValueError):
+        problem = f"format_version {data.get('format_version')!r} is not a number"
+    for key, (kind, item) in _FIELDS.items():
+        value = data.get(key)
+        if problem or value is None:
+            continue
+        if not isinstance(value, kind):
+            problem = f"{key} is {value!r}, not a {_kind_name(kind)}"
+        elif item is not None and not all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        ):
+            problem = f"{key} holds {value!r}, not only {item.__name__} values"
+    if problem:
+        raise ModelFileError(f"{where}is a damaged napari-unetseg model file ({problem}).")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return (
+        "list"
+        if isinstance(kind, tuple)
+        else {"dict": "mapping"}.get(kind.__name__, kind.__name__)
+    )
+
+
 @dataclass
 class ModelBundle:
     """A network plus its configuration, normalization, class names and history."""
@@ -284,6 +325,7 @@ class ModelBundle:
         where = f"{source!r} " if source else "This "
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
             raise ModelFileError(f"{where}is not a napari-unetseg model file.")
+        _check_fields(data, where)
         if int(data.get("format_version", 0)) > FORMAT_VERSION:
             raise ModelFileError(
                 f"{where}was written by a newer napari-unetseg (format "
