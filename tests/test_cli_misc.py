@@ -35,6 +35,23 @@ def test_sample_accepts_any_case_of_tiff(tmp_path):
     assert _io.read_image(tmp_path / "s.TIFF").data.shape == (16, 16)
 
 
+def test_each_sample_gets_its_own_ground_truth(tmp_path, capsys):
+    """The ground truth is named after the whole name: run.1.tif and run.2.tif both
+    wrote run_ground_truth.tif, the second over the first's. A ground-truth path that is
+    a folder is refused before the image is written."""
+    for name in ("run.1.tif", "run.2.tif", "cells.ome.tif"):
+        assert cli.main(["sample", str(tmp_path / name), "--shape", "16", "16"]) == 0
+    capsys.readouterr()
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [
+        "cells.ome.tif", "cells_ground_truth.tif", "run.1.tif", "run.1_ground_truth.tif",
+        "run.2.tif", "run.2_ground_truth.tif",
+    ]  # fmt: skip
+    (tmp_path / "e_ground_truth.tif").mkdir()
+    _refused(capsys, ["sample", str(tmp_path / "e.tif")], "which is a folder")
+    assert not (tmp_path / "e.tif").exists()
+
+
 def test_sample_refuses_a_negative_seed(tmp_path, capsys):
     _refused(
         capsys,

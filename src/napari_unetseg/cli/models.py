@@ -139,11 +139,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ..core.synthetic import synthetic_nuclei
 
     _check_sample_args(args)
-    image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
     out = Path(args.output)
+    # run.1.tif -> run.1_ground_truth.tif (it was run_ground_truth.tif, shared with run.2)
+    lab = out.with_name(_io.image_name(out) + "_ground_truth.tif")
+    if lab.is_dir():  # refused before the image is written
+        raise CLIError(f"The ground truth would go to {str(lab)!r}, which is a folder.")
+    image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
     axes = "YX" if image.ndim == 2 else "ZYX"
     _io.write_image(out, image, axes=axes)
-    lab = out.with_name(out.name.split(".")[0] + "_ground_truth.tif")
     _io.write_labels(lab, labels, axes=axes)
     print(f"wrote {out} and {lab} ({'x'.join(map(str, image.shape))})")
     return 0
