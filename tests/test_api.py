@@ -198,6 +198,24 @@ def test_an_rgb_array_given_without_a_channel_axis_is_read_as_colour_as_napari_d
     assert rgb_axis((48, 64, 3), 0) == (0, "")
 
 
+def test_a_grey_image_with_a_last_axis_of_one_is_that_channel(tiny) -> None:
+    """(Y, X, 1), as Keras and imageio pipelines hold a grey image: its one channel, not a
+    stack of 64 rows of 1 pixel each (labels of another shape, 55 % like the plane's,
+    silently); training on it takes it the same way."""
+    from napari_unetseg.core.normalize import rgb_axis
+
+    tiny, _ = tiny
+    plane = (np.random.default_rng(5).random((48, 64)) * 255).astype(np.uint8)
+    result = api.drain(api.predict_iter(plane[..., None], tiny, object_size="off"))
+    assert np.array_equal(result.labels, api.predict(plane, tiny, object_size="off"))
+    assert result.stats["input"] == "The image's last axis (1 value) was read as its one channel."
+    labels = np.zeros((48, 64), np.uint8)
+    labels[5:15, 5:15], labels[30:40, 40:50] = 1, 2
+    options = {"steps": 1, "patch_size": 32, "batch_size": 1, "teacher": "none"}
+    assert api.train(plane[..., None], labels, **options).in_channels == 1
+    assert rgb_axis((8, 48, 1), None) == (None, "")  # 8 rows of 48 x 1: not a plane
+
+
 def test_fine_tuning_a_one_channel_model_on_an_rgb_image_trains_on_grey(tiny) -> None:
     tiny, _ = tiny
     plane = (np.random.default_rng(4).random((64, 64)) * 255).astype(np.uint8)

@@ -303,6 +303,57 @@ def test_corrupt_zip_is_one_sentence(tmp_path, exported, capsys):
     assert not list(tmp_path.glob("out/*.tif"))
 
 
+def test_a_package_missing_a_file_names_it(tmp_path, exported):
+    """A package without its weights file is refused naming the file (the spec's message
+    was "expected str, bytes or os.PathLike object, not NoneType"), zipped or unpacked."""
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(tmp_path / "unpacked")
+        with zipfile.ZipFile(tmp_path / "no_weights.zip", "w") as out:
+            for item in z.infolist():
+                if item.filename != "weights.pt":
+                    out.writestr(item, z.read(item.filename))
+    (tmp_path / "unpacked" / "weights.pt").unlink()
+    for package in (tmp_path / "no_weights.zip", tmp_path / "unpacked" / "rdf.yaml"):
+        with pytest.raises(PackageError, match="it names 'weights.pt', which is not in it"):
+            load_package(package)
+
+
+def test_an_unpacked_package_folder_is_a_model(tmp_path, exported, tiny):
+    """The folder of an unpacked package loads as its rdf.yaml does (it was "neither a
+    model name nor an existing model file")."""
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(tmp_path / "unpacked")
+    bundle = api.load_model(tmp_path / "unpacked")
+    assert bundle.class_names == tiny.class_names and bundle.trainable
+
+
+def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_path):
+    """A model that takes its input as it is (normalization "none") was exported with a
+    percentile scale_range step, so bioimageio.core's test failed; class names that are
+    not identifiers ("1st nucleus") failed the export, and "a b" / "a-b" became one
+    channel name. SPDX ids are taken whatever their case ("mit" is MIT)."""
+    from bioimageio.core import test_model
+
+    from napari_unetseg.core.unet import UNet
+
+    torch.manual_seed(0)
+    bundle = ModelBundle.from_network(
+        UNet(spatial_dims=2, depth=2, base_channels=2, n_classes=4),
+        normalization={"mode": "none"},
+        class_names=["background", "1st nucleus", "a b", "a-b"],
+    )
+    bundle.name = "raw input"
+    path = bundle.export_bioimageio(tmp_path / "raw.zip", license="mit")
+    rdf = _rdf(path)
+    assert [p["id"] for p in rdf["inputs"][0].get("preprocessing", [])] in ([], ["ensure_dtype"])
+    names = rdf["outputs"][0]["axes"][1]["channel_names"]
+    assert names == ["background", "class_1st_nucleus", "a_b", "a_b_2"]
+    assert rdf["license"] == "MIT"
+    summary = test_model(path)
+    assert summary.status == "passed", summary.format()
+    assert load_package(path).class_names == ["background", "1st nucleus", "a b", "a-b"]
+
+
 def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_path, capsys):
     import sys
 

@@ -157,3 +157,15 @@ def test_info_lists_the_pixel_sizes_of_spatial_axes_only(tmp_path, capsys):
     )
     assert cli.main(["info", str(path)]) == 0
     assert "pixel size: Z 2 µm, Y 0.5 µm, X 0.5 µm\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "header, said",
+    [(b"II*\0" + bytes(20), "it holds no image"), (b"II*\0\x08\0\0\0" + bytes(2), "is empty")],
+)
+def test_info_on_a_tiff_without_an_image_is_one_line(tmp_path, capsys, header, said):
+    """A TIFF header without pages, or with a page of no entries: one line (tifffile's
+    log line came first; the second was described as a 0-dimensional image)."""
+    path = tmp_path / "broken.tif"
+    path.write_bytes(header)
+    _refused(capsys, ["info", str(path)], said)

@@ -505,7 +505,7 @@ def _image_series(tif: Any, path: Path, index: int = 0) -> Any:
             "does not exist."
         )
     series = tif.series[index]
-    if series.keyframe is None or 0 in series.shape:
+    if series.keyframe is None or 0 in series.shape or not series.shape:
         which = "first" if index == 0 else f"series {index}'s"
         raise _not_readable(path, f"its {which} image is empty")
     return series

@@ -114,6 +114,9 @@ def load_model(model: ModelLike) -> ModelBundle:
     if name in REGISTRY:
         return REGISTRY.get(name)
     path = Path(name).expanduser()
+    if path.is_dir():  # an unpacked bioimage.io package: its description inside
+        described = sorted([*path.glob("rdf.yaml"), *path.glob("*.bioimageio.yaml")])
+        path = described[0] if described else path
     if path.is_file() or path.suffix.lower() == ".zip":
         return load_model_file(path)
     known = ", ".join(REGISTRY.names()) or "none"

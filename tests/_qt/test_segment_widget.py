@@ -156,6 +156,9 @@ def test_a_colour_looking_stack_is_refused_in_one_sentence(qtbot, segment, monke
     assert widget.run() is None
     assert len(errors) == 1 and "looks like a colour image but napari shows it" in errors[0]
     assert "rgb=True" in errors[0] and [layer.name for layer in viewer.layers] == ["small"]
+    viewer.add_image(np.zeros((32, 32, 1), np.float32), name="one")  # a channel of one
+    widget.image_combo.set_layer(viewer.layers["one"])
+    assert widget.run() is None and "holds one channel on its last axis" in errors[-1]
 
 
 def test_a_result_that_cannot_be_shown_is_an_error_not_a_stuck_status(qtbot, segment, monkeypatch):

@@ -614,17 +614,24 @@ class SegmentWidget(ui.DockWidget):
 
 def _colour_problem(layer: Image) -> str | None:
     """A layer napari shows as a stack whose last axis the engine would read as colour
-    (3 or 4 values after a plane of 16 pixels or more; napari guesses colour from 31):
-    its labels would not fit the layer. None for anything else."""
+    or one channel (1, 3 or 4 values after a plane of 16 pixels or more; napari guesses
+    colour from 31): its labels would not fit the layer. None for anything else."""
     from ..api import rgb_axis
 
     shape = tuple(layer_data(layer).shape)
     if layer.rgb or rgb_axis(shape, None)[0] is None:
         return None
+    size = " x ".join(map(str, shape))
+    if shape[-1] == 1:
+        return (
+            f"{layer.name!r} ({size}) holds one channel on its last axis, but napari shows "
+            f"it as a stack of {shape[-3]} planes: add it without that axis (data[..., 0]) "
+            "to segment it."
+        )
     return (
-        f"{layer.name!r} ({' x '.join(map(str, shape))}) looks like a colour image but napari "
-        f"shows it as a stack of {shape[-3]} planes: open it as colour "
-        "(viewer.add_image(data, rgb=True)) to segment it."
+        f"{layer.name!r} ({size}) looks like a colour image but napari shows it as a stack "
+        f"of {shape[-3]} planes: open it as colour (viewer.add_image(data, rgb=True)) to "
+        "segment it."
     )
 
 

@@ -120,6 +120,16 @@ def _training_data(h: dict[str, Any]) -> str:
     )
 
 
+def _normalization_line(norm: dict[str, Any]) -> str:
+    if norm["mode"] == "none":
+        return "- Input normalization: none; the values are used as they are (as float32)."
+    together = "per channel" if norm["per_channel"] else "all channels together"
+    return (
+        f"- Input normalization: the {norm['low']:g}th / {norm['high']:g}th percentiles of the "
+        f"whole image mapped to 0 / 1 ({together}), not clipped (`scale_range` preprocessing)."
+    )
+
+
 def _documentation(bundle: ModelBundle, description: str) -> str:
     cfg = bundle.config
     h = bundle.history or {}
@@ -138,9 +148,7 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
         f"{bundle.divisor}.",
         f"- Output: per-class probabilities ({'sigmoid' if bundle.n_classes == 1 else 'softmax'}) "
         f"for {', '.join(bundle.class_names)}; labels are the argmax (0.5 threshold for one class).",
-        f"- Input normalization: the {norm['low']:g}th / {norm['high']:g}th percentiles of the "
-        f"whole image mapped to 0 / 1 ({'per channel' if norm['per_channel'] else 'all channels together'}), "
-        "not clipped (`scale_range` preprocessing).",
+        _normalization_line(norm),
     ]
     if bundle.object_size:
         o = bundle.object_size
@@ -213,7 +221,12 @@ def _licence_id(bio: Any, licence: str) -> Any:
         except ImportError:  # an internal module: a later spec may move it
             LicenseIdLiteral = None  # noqa: N806
         known = typing.get_args(LicenseIdLiteral) if LicenseIdLiteral else ()
-        close = difflib.get_close_matches(str(licence), known, n=3, cutoff=0.5)
+        # SPDX ids match whatever the case: "mit" is MIT (its hint was "pnmstitch")
+        by_case = {k.lower(): k for k in known}
+        if str(licence).lower() in by_case:
+            return bio.LicenseId(by_case[str(licence).lower()])
+        lower = difflib.get_close_matches(str(licence).lower(), list(by_case), n=3, cutoff=0.5)
+        close = [by_case[c] for c in lower]
         hint = (
             f" (closest: {', '.join(close)})" if close else " (e.g. CC-BY-4.0, MIT, BSD-3-Clause)"
         )
@@ -248,8 +261,9 @@ def _write_files(d: Path, bundle: ModelBundle, raw: np.ndarray, description: str
     np.save(d / "test_input.npy", raw)
     np.save(d / "test_output.npy", expected)
     # Sample tensors (for viewers such as the bioimage.io website) are images.
-    tifffile.imwrite(d / "sample_input.tif", raw[0])
-    tifffile.imwrite(d / "sample_output.tif", expected[0])
+    # channels first, not colour: tifffile would guess RGB for 3 channels (and warn)
+    for name, tensor in (("sample_input.tif", raw[0]), ("sample_output.tif", expected[0])):
+        tifffile.imwrite(d / name, tensor, photometric="minisblack")
     _cover(d / "cover.png", raw[0], expected[0])
     (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
     # The architecture: our U-Net's own source file, which imports only torch.
@@ -262,6 +276,23 @@ def _write_files(d: Path, bundle: ModelBundle, raw: np.ndarray, description: str
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
         torch.jit.save(traced, str(d / "weights_torchscript.pt"))
+
+
+def _channel_names(class_names: list[str]) -> list[str]:
+    """Class names as distinct identifiers (bioimage.io's channel names): other
+    characters become ``_``, a leading digit gets ``class_`` before it, and names that
+    come out alike get ``_2``, ``_3``, ... ("a b" and "a-b" were both "a_b"; "1st
+    nucleus" failed the export with pydantic's message)."""
+    names: list[str] = []
+    for i, c in enumerate(class_names):
+        name = re.sub(r"\W+", "_", c).strip("_") or f"class{i}"
+        name = name if name.isidentifier() else f"class_{name}"
+        base, n = name, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
 
 
 def _input_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
@@ -288,17 +319,28 @@ def _input_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
         test_tensor=bio.FileDescr(source=d / "test_input.npy"),
         sample_tensor=bio.FileDescr(source=d / "sample_input.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
-        preprocessing=[
-            bio.ScaleRangeDescr(
-                kwargs=bio.ScaleRangeKwargs(
-                    axes=scale_axes,
-                    min_percentile=float(norm["low"]),
-                    max_percentile=float(norm["high"]),
-                    eps=1e-6,
-                )
-            )
-        ],
+        preprocessing=_preprocessing(bio, bundle, scale_axes),
     )
+
+
+def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list[Any]:
+    """The model's normalization as bioimage.io preprocessing: percentiles as
+    ``scale_range``; none (values as they are) as no step at all."""
+    norm = bundle.normalization
+    if norm["mode"] == "none":
+        return []
+    if norm["mode"] != "percentile":
+        raise PackageError(
+            f"Model {bundle.name!r} normalizes its input with {norm['mode']!r}, which the "
+            "export does not write: only percentile scaling or none."
+        )
+    kwargs = bio.ScaleRangeKwargs(
+        axes=scale_axes,
+        min_percentile=float(norm["low"]),
+        max_percentile=float(norm["high"]),
+        eps=1e-6,
+    )
+    return [bio.ScaleRangeDescr(kwargs=kwargs)]
 
 
 def _output_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
@@ -310,10 +352,7 @@ def _output_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
         if n == 1
         else bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))
     )
-    names = [
-        bio.Identifier(re.sub(r"\W+", "_", c) or f"class{i}")
-        for i, c in enumerate(bundle.class_names[-n:])
-    ]
+    names = [bio.Identifier(name) for name in _channel_names(bundle.class_names[-n:])]
     same_as_input = {
         a: bio.SizeReference(tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a))
         for a in spatial

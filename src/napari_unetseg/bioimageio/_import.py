@@ -91,6 +91,61 @@ def _sizes(axes: list[Any]) -> tuple[list[int], list[int]]:
     return mins, steps
 
 
+#: Keys of a model description whose values name files of the package.
+_FILE_KEYS = frozenset(
+    "source documentation covers test_inputs test_outputs sample_inputs sample_outputs "
+    "architecture".split()
+)
+
+
+def _missing_file(path: Path) -> str | None:
+    """The first file a package's description names that the package does not hold
+    (a relative path, not a URL), or None (also when the description cannot be read)."""
+    import posixpath
+
+    import yaml
+
+    try:
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as z:
+                held = set(z.namelist())
+                rdf = next(
+                    n for n in sorted(held, key=len)
+                    if n.rsplit("/", 1)[-1] in _RDF_NAMES or n.endswith(".bioimageio.yaml")
+                )  # fmt: skip
+                text = z.read(rdf).decode("utf-8")
+            base = posixpath.dirname(rdf)
+
+            def there(rel: str) -> bool:
+                return posixpath.normpath(posixpath.join(base, rel)) in held
+        else:
+            text = path.read_text(encoding="utf-8")
+
+            def there(rel: str) -> bool:
+                return (path.parent / rel).is_file()
+
+        description = yaml.safe_load(text)
+    except Exception:  # noqa: BLE001 - then the spec's own message is said
+        return None
+    for name in _named_files(description):
+        if not there(name):
+            return name
+    return None
+
+
+def _named_files(node: Any, key: str = "") -> list[str]:
+    """The relative file names under :data:`_FILE_KEYS` anywhere in a description (an
+    architecture's ``file.py:Class`` gives its file)."""
+    if isinstance(node, dict):
+        return [f for k, v in node.items() for f in _named_files(v, str(k))]
+    if isinstance(node, list):
+        return [f for v in node for f in _named_files(v, key)]
+    if key not in _FILE_KEYS or not isinstance(node, str) or "://" in node or " " in node:
+        return []
+    name = node.split(":", 1)[0] if key == "architecture" else node
+    return [name] if "." in name and not name.startswith("/") else []
+
+
 def _preprocessing(steps: list[Any]) -> list[dict[str, Any]]:
     """The package's preprocessing as our ``"ops"`` normalization (see ``normalize.py``)."""
     ops = []
@@ -366,6 +421,12 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
     try:
         model = load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
+        missing = _missing_file(path)
+        if missing is not None:  # the spec's message names a URL rule or a NoneType
+            raise PackageError(
+                f"{source!r} is not a valid bioimage.io model package: it names {missing!r}, "
+                "which is not in it."
+            ) from exc
         reason = str(exc).strip().splitlines()
         short = next(
             (line.strip() for line in reason[1:] if line.strip()), reason[0] if reason else ""

@@ -71,8 +71,12 @@ def _stdout_closed() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import logging
     import warnings
 
+    # tifffile logs what it finds wrong in a file as it reads it; the one sentence we say
+    # about an unreadable file is the user's message (a stray log line came before it)
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -155,29 +155,34 @@ def one_channel(image: Any, channel_axis: int | None, channel: int) -> Any:
 def rgb_axis(
     shape: tuple[int, ...], channel_axis: int | None, labels_shape: tuple[int, ...] | None = None
 ) -> tuple[int | None, str]:
-    """The channel axis of an image given without one that napari would show as RGB(A).
+    """The channel axis of an image given without one that napari would show as RGB(A),
+    or that holds one channel.
 
     An array read from a PNG or JPEG (``imageio``, ``skimage.io``) is (Y, X, 3) or
     (Y, X, 4); without a channel axis it would be taken as a stack of 3-pixel-wide planes.
     Like napari, an image of three or more axes whose last one holds 3 or 4 values is read
     as colour, here only when the two axes before it are a plane (16 pixels or more each)
-    and, where labels are given, when they cover the image without that axis.
+    and, where labels are given, when they cover the image without that axis. A last axis
+    of 1 value after such a plane (a grey image as Keras and imageio pipelines hold it,
+    (Y, X, 1)) is its one channel: it was read as a stack of 1-pixel-wide planes.
 
     Returns
     -------
     channel_axis, message
         The last axis and one sentence saying so, or ``channel_axis`` and "" when it was
-        given or the image does not look like colour.
+        given or the image does not look like colour or one channel.
     """
     shape = tuple(shape)
     if (
         channel_axis is not None
         or len(shape) < 3
-        or shape[-1] not in (3, 4)
+        or shape[-1] not in (1, 3, 4)
         or min(shape[-3:-1]) < 16
         or (labels_shape is not None and tuple(labels_shape) != shape[:-1])
     ):
         return channel_axis, ""
+    if shape[-1] == 1:
+        return len(shape) - 1, "The image's last axis (1 value) was read as its one channel."
     colour = "RGB" if shape[-1] == 3 else "RGBA"
     return len(shape) - 1, (
         f"The image's last axis ({shape[-1]} values) was read as {colour} colour, as napari "
