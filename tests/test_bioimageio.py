@@ -437,6 +437,20 @@ def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
     assert "warning" not in capsys.readouterr().err
 
 
+def test_cli_export_tests_with_one_channel_of_a_test_image(tmp_path, tiny, capsys):
+    """A two-channel --test-image for a one-channel model: --channel N picks the one (the
+    refusal said "choose one with channel=N", which the command did not take)."""
+    from napari_unetseg import _io
+
+    model = tiny.save(tmp_path / "tiny.pt")
+    stack = np.stack(synthetic_nuclei((64, 64), seed=2)[0:1] * 2).astype(np.float32)
+    image = _io.write_image(tmp_path / "two.tif", stack, axes="CYX")
+    argv = ["export", str(model), "-o", str(tmp_path / "pkg.zip"), "--test-image", str(image)]
+    assert cli.main(argv) == 1 and "expects 1" in capsys.readouterr().err
+    assert cli.main([*argv, "--channel", "1"]) == 0
+    assert np.load(zipfile.ZipFile(tmp_path / "pkg.zip").open("test_input.npy")).shape[1] == 1
+
+
 def test_cli_version(capsys):
     from napari_unetseg import __version__
 

@@ -60,6 +60,13 @@ def _add_export(sub: Any) -> None:
         "--test-image",
         help="TIFF whose first plane/volume becomes the test tensors (default: synthetic nuclei)",
     )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test with channel N (from 0) of a multi-channel --test-image (one-channel models)",
+    )
     p.add_argument("--author", action="append", help="author name (repeat for several)")
     p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
     p.add_argument("--description", help="one-sentence description")
@@ -74,6 +81,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(f"--output {args.output!r} must end in .zip (a bioimage.io package).")
     bundle = api.load_model(args.model)
     image = _io.read_image(args.test_image) if args.test_image else None
+    if args.channel is not None:
+        if image is None:
+            raise CLIError("--channel chooses a channel of --test-image; give one.")
+        image = image.one_channel(args.channel)
     spatial = image.without_channels() if image is not None else None
     unit = None
     if spatial is not None and spatial.units:
