@@ -274,6 +274,11 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
     code, io = run_cli(base + ["-o", str(out), "--block-size", "128"], capsys)
     assert code == 0 and "3 blocks" in io.out and ("in bf16" in io.out or "in fp32" in io.out)
     np.testing.assert_array_equal(read_labels(out), reference)
+    # what was done, as a TIFF output records it (fill_holes was None: "the model's")
+    from napari_unetseg import _io
+
+    settings = _io.read_image(out).provenance["settings"]
+    assert settings["fill_holes"] is False
     before = sorted(p.name for p in tmp_path.iterdir())
     # an existing store: refused, untouched
     code, io = run_cli(base + ["-o", str(out)], capsys)

@@ -386,7 +386,10 @@ def _prepare(
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
         "object_size": size,
         "spacing": [float(v) for v in spacing[-bundle.spatial_dims :]],
-        "fill_holes": opts["fill_holes"],
+        # what is done, as a TIFF output records it (None was "the model's setting")
+        "fill_holes": bool(
+            bundle.fill_holes if opts["fill_holes"] is None else opts["fill_holes"]
+        ),
         "tile_size": list(plan.tile),
         "overlap": float(opts["overlap"]),
         "batch_size": opts["batch_size"],
@@ -417,6 +420,10 @@ def _prepare(
     used = SegmentSettings(
         model=bundle.name, channel=channel, series=series, split_touching=split, **opts
     ).to_dict()
+    # what is done, as a TIFF output records it (None was "the model's setting")
+    used["fill_holes"] = bool(
+        bundle.fill_holes if opts["fill_holes"] is None else opts["fill_holes"]
+    )
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(
         img,
