@@ -395,7 +395,7 @@ def named_axes(viewer: Any, layer: Layer) -> str | None:
     return "".join(labels).upper()
 
 
-def placement_problem(a: Layer, b: Layer) -> str | None:
+def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | None:
     """Why two layers compared pixel by pixel are not (their data's pixels lie elsewhere
     in the viewer: another translate, rotation, shear or affine), or None. Scale differs
     often (a file without pixel size) and is said where it is used, not refused."""
@@ -418,7 +418,7 @@ def placement_problem(a: Layer, b: Layer) -> str | None:
         return (
             f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
             "they are compared pixel by pixel, so give them the same position (the layers' "
-            "translate) before evaluating."
+            f"translate) before {doing}."
         )
     return None
 

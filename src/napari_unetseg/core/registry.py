@@ -71,7 +71,9 @@ class ModelRegistry:
             return {}
         shipped = self.shipped()
         try:
-            files = sorted(folder.glob("*.pt"), key=lambda p: p.stem.lower())
+            # any case of the suffix: a model saved as "cells.PT" is listed as "cells"
+            found = [p for p in folder.iterdir() if p.suffix.lower() == ".pt"]
+            files = sorted(found, key=lambda p: p.stem.lower())
         except OSError:  # an unreadable folder lists nothing
             return {}
         return {p.stem: p for p in files if p.stem not in shipped and p.is_file()}

@@ -317,6 +317,21 @@ def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
     )
     assert widget.save_model() is None and not (folder / "nuclei-2d.pt").exists()
     assert widget.status.text().startswith("Not saved: 'nuclei-2d' is a shipped model's name")
+    # another model of this session has the name: it would mean two models (refused);
+    # a suffix in capitals is a model file all the same (it was saved and never listed)
+    other = ModelBundle.create(depth=2, base_channels=4)
+    taken = REGISTRY.register(other, "taken here")
+    for name, saved, said in (
+        (f"{taken}.pt", False, "is the name of another model of this session"),
+        ("capitals.PT", True, "Later sessions list it as 'capitals'"),
+    ):
+        target = str(folder / name)
+        monkeypatch.setattr(
+            QFileDialog, "getSaveFileName", staticmethod(lambda *a, t=target, **k: (t, ""))
+        )
+        assert (widget.save_model() is not None) is saved, name
+        assert said in widget.status.text()
+    assert "capitals" in ModelRegistry(saved_dir=folder).names()
 
 
 def test_export_for_bioimageio_writes_a_package_of_the_trained_model(
@@ -589,6 +604,77 @@ def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown
         "(values > 0).",
     ]
     assert not widget.runner.busy and widget.trained is None
+
+
+def test_labels_placed_elsewhere_are_refused(finetune, nuclei, errors_shown):
+    """Labels of the image's shape shown somewhere else in the viewer (another translate)
+    were trained on: the strokes the user saw over one place met other pixels."""
+    viewer, widget = finetune
+    layer = _scribbled(widget, nuclei)
+    layer.translate = (35.0, 33.0)
+    assert widget.train() is None
+    assert "lie in different places in the viewer" in errors_shown[-1]
+    assert errors_shown[-1].endswith("before training.")
+
+
+def test_a_multiscale_labels_layer_trains_on_its_full_resolution(qtbot, finetune, nuclei):
+    """A labels pyramid (as our OME-Zarr reader opens one) was trained on its smallest
+    level and refused: "the labels have shape (48, 48) but the image needs (96, 96)"."""
+    viewer, widget = finetune
+    painted = synthetic_scribbles(nuclei[1], seed=0)
+    pyramid = viewer.add_labels(
+        [painted, painted[::2, ::2]], name="pyramid", scale=(0.5, 0.5), translate=(3.0, 1.0)
+    )
+    widget.labels_combo.set_layer(pyramid)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    assert widget.trained is not None, widget.status.text()
+    assert widget.trained.history["labeled_pixels"] == [
+        int((painted == v).sum()) for v in (fw.BACKGROUND, fw.OBJECT)
+    ]
+
+
+def test_a_new_run_empties_the_preview_and_follows_a_renamed_image(qtbot, finetune, nuclei):
+    """A preview shows the current model only: an earlier run's outlines stayed on the
+    planes it previewed. Renaming the image during a run left "cells [preview]" behind
+    beside a new "renamed [preview]"."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.preview_check.setChecked(True)
+    widget.preview_spin.setValue(1)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    preview = viewer.layers["cells [preview]"]
+    preview.data[:8, :8] = 1  # as an earlier model's outlines elsewhere
+    widget.preview_check.setChecked(False)
+    _train_and_wait(qtbot, widget)  # a run without preview empties it too
+    assert not preview.data.any()
+    widget.preview_check.setChecked(True)
+    worker = widget.train()
+    viewer.layers["cells"].name = "renamed"
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        pass
+    assert worker is not None
+    names = [layer.name for layer in viewer.layers]
+    assert "cells [preview]" not in names and "renamed [preview]" in names
+
+
+def test_the_result_line_says_why_there_is_no_validation_and_merged_classes(
+    qtbot, finetune, nuclei
+):
+    """Validation share 0 is said as such (it said "paint in more places"); dense labels
+    of several values trained as one class say so in the result line (the setup line that
+    said it, naming an API argument, was overwritten)."""
+    viewer, widget = finetune
+    layer = widget.new_scribble_layer()
+    layer.data = (nuclei[1] > 0).astype(np.uint8) * (1 + (np.arange(96) > 48))[None, :]
+    widget.dense_radio.setChecked(True)
+    widget.val_spin.setValue(0.0)
+    widget.budget_spin.setValue(2)
+    _train_and_wait(qtbot, widget)
+    text = widget.status.text()
+    assert "no validation (the validation share is 0)" in text
+    assert "read as objects of one class (instance masks)" in text
 
 
 def test_stack_trains_a_2d_model_on_planes_or_a_3d_model(

@@ -126,7 +126,11 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     from ...core.training import kept_start_text, score_text, start_hint
     from ...forest import taught
 
-    score = score_text(history) or "no validation (paint in more places to get a score)"
+    score = score_text(history) or (
+        "no validation (the validation share is 0)"
+        if history.get("val_fraction") == 0
+        else "no validation (paint in more places to get a score)"
+    )
     how = "stopped early" if history.get("stopped_early") else "done"
     steps = history.get("steps")
     by = " on a random forest's labels of your strokes" if taught(bundle) else ""
@@ -135,7 +139,13 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
         f"{history.get('duration_s', 0):.0f} s{by}, {score}). It is in the Segment "
         "widget's model list; save it to keep it."
     )
-    for hint in (kept_start_text(history), start_hint(history, bundle.class_names)):
+    merged = (
+        "The dense labels' values were read as objects of one class (instance masks); "
+        "to train several classes, paint them as scribbles."
+        if history.get("instances_as_one_class")
+        else ""
+    )
+    for hint in (kept_start_text(history), start_hint(history, bundle.class_names), merged):
         if hint:
             text = f"{text} {hint}"
     return text, f"Trained model {name!r} is ready ({score})."

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common import at_next_turn, image_shape, output_layer, output_name
+from .._common import at_next_turn, image_shape, output_layer, output_name, real_layer
 from .label_policy import PREVIEW_COLORS
 from .paint_panel import labels_colormap
 
@@ -73,6 +73,24 @@ class Preview:
         self.target: tuple[Image, tuple] | None = None
         #: Layers made but not yet in the viewer (they join at the next turn), by suffix.
         self._pending: dict[str, Labels] = {}
+        #: The run's own layers, by suffix: they follow the image when it is renamed.
+        self._layers: dict[str, Labels] = {}
+
+    def start(self, image: Image, region: tuple | None) -> None:
+        """A run on ``image`` starts, previewing ``region`` (None: no preview). The image's
+        preview and unsure layers are emptied: an earlier model's outlines (on other
+        planes, or in a run without preview) would pass for this one's."""
+        self._layers = {}
+        self.target = None if region is None else (image, region)
+        for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
+            name = output_name(image, suffix)
+            layer = self.viewer.layers[name] if name in self.viewer.layers else None
+            if layer is None or not isinstance(layer.data, np.ndarray):
+                continue
+            self._layers[suffix] = real_layer(layer)  # this run's: it follows a renaming
+            if layer.data.any():
+                layer.data[...] = 0
+                layer.refresh()
 
     def show(self, preview: np.ndarray) -> None:
         """Write a prediction of the target region into the preview layer."""
@@ -116,13 +134,15 @@ class Preview:
         if image not in viewer.layers:
             return None
         name = output_name(image, suffix)
-        existing = viewer.layers[name] if name in viewer.layers else None
         shape = image_shape(image)
-        if (
-            isinstance(existing, Labels)
-            and tuple(existing.data.shape) == shape
-            and isinstance(existing.data, np.ndarray)
-        ):
+        ours = self._layers.get(suffix)
+        if ours is not None and ours in viewer.layers and _fits(ours, shape):
+            if ours.name != name:  # the image was renamed during the run: follow it
+                ours.name = name
+            return ours
+        existing = viewer.layers[name] if name in viewer.layers else None
+        if isinstance(existing, Labels) and _fits(existing, shape):
+            self._layers[suffix] = real_layer(existing)
             return existing
         pending = self._pending.get(suffix)
         if pending is not None and pending.name == name and tuple(pending.data.shape) == shape:
@@ -139,6 +159,7 @@ class Preview:
             opacity=opacity,
         )
         layer.contour = contour
+        self._layers[suffix] = real_layer(layer)
         if layer in viewer.layers:
             self._place(layer, image, active)
         else:
@@ -179,3 +200,8 @@ def unsure_text(unsure: np.ndarray | None) -> str:
         f" It is unsure on the yellow '[{UNSURE_SUFFIX}]' parts ({share:.0%} of that region): "
         "a stroke through them, of the class you see there, tells it most."
     )
+
+
+def _fits(layer: Labels, shape: tuple[int, ...]) -> bool:
+    """Whether a preview layer can take a preview of an image of ``shape`` (in memory)."""
+    return tuple(layer.data.shape) == shape and isinstance(layer.data, np.ndarray)

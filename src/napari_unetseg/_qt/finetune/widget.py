@@ -33,6 +33,7 @@ from .._common import (
     named_axes,
     notify_error,
     notify_info,
+    placement_problem,
     spatial_geometry,
     user_message,
 )
@@ -253,7 +254,7 @@ class FinetuneWidget(ui.DockWidget):
         )
         if path is None:
             return None
-        problem = _saved_name_problem(Path(path), folder)
+        problem = _saved_name_problem(Path(path), folder, self.trained)
         if problem is not None:
             self.status.setText(f"Not saved: {problem}")
             notify_error(problem)
@@ -373,6 +374,8 @@ class FinetuneWidget(ui.DockWidget):
             return None
         assert image is not None and labels is not None
         req = self._make_request(image, labels, continued)
+        # the image's preview of an earlier run is emptied
+        self.preview.start(image, self.preview.target[1] if self.preview.target else None)
         self._request, self._request_layers = req, (image, labels)
         self._run_done = False
         self._stepped = False  # a training step was reported in this run
@@ -400,12 +403,16 @@ class FinetuneWidget(ui.DockWidget):
         if labels is None:
             return "pick a labels layer, or click 'New scribble layer' and paint."
         shape = image_shape(image)
-        if tuple(labels.data.shape) != shape:
+        painted = layer_data(labels)  # of a multiscale layer, the full resolution
+        if tuple(painted.shape) != shape:
             return (
-                f"the labels layer {labels.name!r} has shape {tuple(labels.data.shape)} but the "
+                f"the labels layer {labels.name!r} has shape {tuple(painted.shape)} but the "
                 f"image {image.name!r} has {shape}; paint on a layer made for this image "
                 "('New scribble layer')."
             )
+        placed = placement_problem(labels, image, "training")  # strokes over other pixels
+        if placed is not None:
+            return placed[0].lower() + placed[1:]
         axes = named_axes(self.viewer, image)
         dims = self.settings.start_dims(self._stack())
         if axes is not None and dims is not None:
@@ -416,7 +423,7 @@ class FinetuneWidget(ui.DockWidget):
             if said is not None:
                 return said[0].lower() + said[1:]
         # Counted afresh: the displayed counts may wait for the end of a stroke.
-        return problem_with(label_counts(labels.data), self.label_mode, labels.name)
+        return problem_with(label_counts(painted), self.label_mode, labels.name)
 
     def _make_request(self, image: Image, labels: Labels, continued: bool) -> TrainRequest:
         data = layer_data(image)
@@ -433,7 +440,7 @@ class FinetuneWidget(ui.DockWidget):
             taught = not scratch and self.settings.start_taught()
         req = TrainRequest(
             image=data,
-            labels=np.array(labels.data, copy=True),  # painting may go on meanwhile
+            labels=np.array(layer_data(labels), copy=True),  # painting may go on meanwhile
             model=model,
             label_mode=self.label_mode,
             seed=self._runs,
@@ -589,10 +596,11 @@ class FinetuneWidget(ui.DockWidget):
         self.result_panel.set_state(self.trained is not None, busy)
 
 
-def _saved_name_problem(path: Path, folder: Path | None) -> str | None:
+def _saved_name_problem(path: Path, folder: Path | None, bundle: Any = None) -> str | None:
     """Why a model file in the saved-models folder would not be listed by its name (a
-    shipped model's name hides it; ``a b?.pt`` is no name), or None."""
-    from ...core.registry import REGISTRY
+    shipped model's name hides it; ``a b?.pt`` is no name; another model of this session
+    holds the name, which would then mean two models), or None."""
+    from ...core.registry import REGISTRY, model_file_stem
 
     if folder is None or not _same_dir(path.parent, folder):
         return None
@@ -600,6 +608,10 @@ def _saved_name_problem(path: Path, folder: Path | None) -> str | None:
         REGISTRY.saving_path(path.name)
     except ValueError as exc:
         return str(exc)
+    stem = model_file_stem(path.name)
+    other = REGISTRY.session().get(stem)
+    if other is not None and other is not bundle:
+        return f"{stem!r} is the name of another model of this session; choose another name."
     return None
 
 
