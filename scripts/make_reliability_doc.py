@@ -84,11 +84,15 @@ smaller learning rate or precision='fp32'."; `unetseg train` prints it as an err
 - **Memory.** Before allocating, training estimates a step (feature maps of the U-Net per
   level x patch voxels x batch, classes x patch voxels for the output, weights with Adam's
   moments), prediction the image-sized outputs plus the blending buffers and one batch of
-  tiles, evaluation the volumes, masks, components and distance maps it loads with
+  tiles, evaluation the volumes, masks, components and boundaries it loads with
   objects. A run whose estimate exceeds the available memory (`MemAvailable`; a GPU's own
   out-of-memory handling halves the batch instead) is refused in one sentence naming both
   figures and what to change. The training estimate is 1.2 to 1.9 times the measured peak
-  growth on the CPU, a margin rather than a refusal of runs that fit.
+  growth on the CPU, a margin rather than a refusal of runs that fit; the evaluation
+  estimate 1.3 to 2.9 times (2026-12-05: two uint8 label images of 4 to 67 million
+  pixels, 2D and 3D; it was 0.4 times with objects, and boundary distances now use a k-d
+  tree of the boundary voxels instead of image-sized distance maps, 49 -> 28 bytes a
+  pixel).
 """
 
 

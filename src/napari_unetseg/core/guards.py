@@ -258,13 +258,21 @@ def prediction_bytes(
     return images + reader, tiles + accumulators
 
 
+#: Bytes an evaluation needs besides its arrays (dask's chunks in flight, the counting
+#: pass's buffers): 130-240 MiB measured for voxel counts of 4 to 67 million pixels.
+EVALUATION_OVERHEAD = 256 << 20
+
+
 def evaluation_bytes(
     voxels: int, itemsizes: Sequence[int], objects: bool, errors: bool = False
 ) -> int:
-    """Peak bytes of an evaluation: with ``objects``, both volumes in memory plus the
-    per-class masks, connected components (int32 per side) and a float64 distance map;
-    voxel counts alone stream and need little. ``errors`` adds the uint8 overlay."""
-    need = int(voxels) if errors else 0
+    """Peak bytes of an evaluation: with ``objects``, both volumes in memory plus 30
+    bytes a voxel for the per-class masks, connected components (int32 per side), the
+    object matching and the boundaries (measured: 20-28 bytes a voxel besides the two
+    uint8 volumes, 2D 6144 x 6144 and 3D 128 x 512 x 512; docs/reliability.md); voxel
+    counts alone stream and need :data:`EVALUATION_OVERHEAD`. ``errors`` adds the uint8
+    overlay."""
+    need = EVALUATION_OVERHEAD + (int(voxels) if errors else 0)
     if objects:
-        need += int(voxels) * (sum(int(i) for i in itemsizes) + 2 + 2 * 4 + 8)
+        need += int(voxels) * (sum(int(i) for i in itemsizes) + 30)
     return need

@@ -139,3 +139,25 @@ def test_cldice_close_to_skimage_skeleton_version():
 
 
 # -- per slice, error map, result object ----------------------------------------------------------
+
+
+def test_boundary_distances_are_those_of_the_exact_distance_transform():
+    """The k-d tree of boundary voxels gives the distances of scipy's exact transform
+    (which needed image-sized float64 maps and feature indices), with anisotropic
+    spacing, in 2D and 3D."""
+    from scipy import ndimage
+
+    from napari_unetseg.core.metrics.morphology import boundary, bounding_box
+
+    rng = np.random.default_rng(0)
+    for shape, spacing in (((64, 80), (0.5, 1.3)), ((20, 40, 30), (2.0, 0.5, 0.7))):
+        for _ in range(3):
+            a, b = (ndimage.binary_opening(rng.random(shape) < 0.45) for _ in range(2))
+            box = bounding_box(a | b)
+            bp, bg = boundary(a[box]), boundary(b[box])
+            exact = (
+                M.distance_transform(bg, spacing)[bp],
+                M.distance_transform(bp, spacing)[bg],
+            )
+            for got, want in zip(M.surface_distances(a, b, spacing), exact, strict=True):
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)

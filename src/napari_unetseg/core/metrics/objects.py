@@ -65,13 +65,17 @@ class ObjectScores:
 
 
 def _consecutive(instances: np.ndarray) -> tuple[np.ndarray, int]:
-    """Relabel instance ids to 1..n (0 stays background)."""
+    """Relabel instance ids to 1..n (0 stays background), as int32 when n allows: the
+    int64 copies this made were the largest part of an evaluation's memory."""
+    if instances.dtype.kind not in "iu" or instances.dtype == np.uint64:
+        instances = instances.astype(np.int64)
     top = int(instances.max(initial=0))
     if top <= max(instances.size, 1 << 16):
-        present = np.bincount(instances.ravel(), minlength=top + 1) > 0
+        present = _bincount(instances.ravel(), top + 1) > 0
         present[0] = False
         lut = np.cumsum(present)
-        return lut[instances], int(lut[-1])
+        n = int(lut[-1])
+        return lut.astype(np.int32 if n < 2**31 else np.int64)[instances], n
     ids, inverse = np.unique(instances, return_inverse=True)
     inverse = inverse.reshape(instances.shape)
     if ids[0] != 0:
@@ -79,14 +83,27 @@ def _consecutive(instances: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse, int((ids != 0).sum())
 
 
+#: Values counted at a time by :func:`_bincount`.
+_COUNT_CHUNK = 1 << 22
+
+
+def _bincount(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)`` a chunk at a time: numpy makes an int64
+    copy of int32 labels to count them, 8 bytes a voxel of the whole image at once."""
+    counts = np.zeros(length, dtype=np.int64)
+    for start in range(0, values.size, _COUNT_CHUNK):
+        counts += np.bincount(values[start : start + _COUNT_CHUNK], minlength=length)
+    return counts
+
+
 def _overlaps(
     g: np.ndarray, p: np.ndarray, n_gt: int, n_pred: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every overlapping (gt, pred) pair: ids, intersection, IoU; and the object areas."""
-    area_g = np.bincount(g, minlength=n_gt + 1)
-    area_p = np.bincount(p, minlength=n_pred + 1)
+    area_g = _bincount(g, n_gt + 1)
+    area_p = _bincount(p, n_pred + 1)
     both = (g > 0) & (p > 0)
-    codes = g[both] * (n_pred + 1) + p[both]
+    codes = g[both].astype(np.int64) * (n_pred + 1) + p[both]
     if (n_gt + 1) * (n_pred + 1) <= 1 << 24:
         inter = np.bincount(codes, minlength=(n_gt + 1) * (n_pred + 1))
         pair = np.flatnonzero(inter)
@@ -139,8 +156,8 @@ def match_objects(gt_instances: Any, pred_instances: Any, threshold: float = 0.5
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"The IoU threshold must be in (0, 1], got {threshold}.")
-    g, n_gt = _consecutive(np.asarray(gt_instances).astype(np.int64, copy=False))
-    p, n_pred = _consecutive(np.asarray(pred_instances).astype(np.int64, copy=False))
+    g, n_gt = _consecutive(np.asarray(gt_instances))
+    p, n_pred = _consecutive(np.asarray(pred_instances))
     gi, pi, inter, iou, area_g, area_p = _overlaps(g.ravel(), p.ravel(), n_gt, n_pred)
     matched = _greedy_matches(gi, pi, iou, n_gt, n_pred, threshold)
     merged = np.bincount(pi[inter > 0.5 * area_g[gi]], minlength=n_pred + 1)

@@ -1,7 +1,9 @@
 """Boundary distances (HD95, ASSD) in physical units, and clDice's centerline score.
 
-Distances come from ``scipy.ndimage.distance_transform_edt`` (exact, with per-axis
-spacing) on the bounding box of the two masks only. The skeleton for clDice
+Boundary distances are exact Euclidean distances between boundary voxels in physical
+units (a ``scipy.spatial.cKDTree`` of their positions, within the bounding box of the two
+masks); :func:`distance_transform` is ``scipy.ndimage.distance_transform_edt`` with
+per-axis spacing. The skeleton for clDice
 (:func:`soft_skeleton`) is the binary limit of the soft skeleton of the clDice paper
 (Shit et al., CVPR 2021): iterated cross-shaped min pooling and box max pooling, run
 until the mask is eroded away instead of for a fixed count. It works alike in 2D and 3D;
@@ -60,7 +62,14 @@ def surface_distances(
     bp, bg = boundary(pred_mask[box]), boundary(gt_mask[box])
     if not bp.any() or not bg.any():
         return np.full(int(bp.sum()), np.inf), np.full(int(bg.sum()), np.inf)
-    return distance_transform(bg, spacing)[bp], distance_transform(bp, spacing)[bg]
+    # Nearest boundary voxel by a k-d tree of the boundary voxels' physical positions:
+    # the distances the exact distance transform gives, without its image-sized float64
+    # map and feature indices (35 bytes a voxel in 2D, the largest part of an evaluation).
+    from scipy.spatial import cKDTree
+
+    scale = np.asarray(spacing, dtype=np.float64)
+    at_p, at_g = np.argwhere(bp) * scale, np.argwhere(bg) * scale
+    return cKDTree(at_g).query(at_p)[0], cKDTree(at_p).query(at_g)[0]
 
 
 def _percentile(distances: np.ndarray, q: float) -> float:
