@@ -30,6 +30,16 @@ def _run_and_wait(qtbot, widget):
     assert not widget.runner.busy and widget.run_button.isEnabled()
 
 
+def _segmented_and_painted(qtbot, viewer, widget):
+    """An image "img" segmented, and its labels output painted with a stroke of 7."""
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    first.brush_size = 3
+    first.paint((20, 20), 7)
+    return first
+
+
 def test_run_adds_labels_with_the_image_geometry(qtbot, segment):
     viewer, widget = segment
     image = viewer.add_image(
@@ -127,11 +137,7 @@ def test_painting_is_kept_when_the_dock_was_closed_and_opened_again(qtbot, segme
     """Which outputs hold the user's painting is known to every Segment widget: closing
     the dock and opening a new one lost the record, and the next Run painted over."""
     viewer, widget = segment
-    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
-    _run_and_wait(qtbot, widget)
-    first = viewer.layers["img [unet]"]
-    first.brush_size = 3
-    first.paint((20, 20), 7)
+    first = _segmented_and_painted(qtbot, viewer, widget)
     viewer.window.remove_dock_widget(widget.parent() or widget)
     _, again = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     assert again is not widget
@@ -214,11 +220,7 @@ def test_painting_undone_is_no_painting(qtbot, segment):
     """A stroke on the labels undone with Ctrl-Z leaves them as the model made them: the
     next run updates them in place instead of keeping them as the user's."""
     viewer, widget = segment
-    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
-    _run_and_wait(qtbot, widget)
-    first = viewer.layers["img [unet]"]
-    first.brush_size = 3
-    first.paint((20, 20), 7)
+    first = _segmented_and_painted(qtbot, viewer, widget)
     first.undo()
     assert first.data[20, 20] != 7
     _run_and_wait(qtbot, widget)
