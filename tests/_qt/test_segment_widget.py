@@ -200,6 +200,27 @@ def test_an_rgb_plane_beside_a_z_stack_gets_the_2d_model(qtbot, make_napari_view
     assert widget.model_combo.model_name() == "nuclei-3d"
 
 
+def test_each_layer_is_read_by_its_own_axis_labels(qtbot, make_napari_viewer):
+    """A time series opened beside a TZYX hyperstack: the viewer's labels end in z, y, x,
+    the series' own are t, y, x. Segment chose nuclei-3d for it ("a Z stack") and let it
+    run across time; Validate scored it across time. Labels typed on the viewer's
+    sliders count for a layer that has all of the viewer's axes."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((2, 3, 32, 32), np.float32), name="4d", axis_labels="tzyx")
+    series = viewer.add_image(np.zeros((3, 32, 32), np.float32), name="series", axis_labels="tyx")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.image_combo.set_layer(series)
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    widget.model_combo.set_model_name("nuclei-3d")
+    assert "time, no Z" in widget._time_problem(series)
+    _, validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    truth = viewer.add_labels(np.zeros((3, 32, 32), np.uint8), name="truth", axis_labels="tyx")
+    assert validate.options(truth)["time_axis"] == 0
+    plain = viewer.add_labels(np.zeros((2, 3, 32, 32), np.uint8), name="plain")
+    viewer.dims.axis_labels = ("t", "z", "y", "x")  # typed on the sliders
+    assert validate.options(plain)["time_axis"] == 0
+
+
 def test_fill_holes_stays_as_ticked_when_another_image_is_chosen(qtbot, make_napari_viewer):
     """Choosing another image picks the default model again; when that is the same
     model, the user's "Fill holes" tick stays (it was reset to the model's default)."""

@@ -386,13 +386,20 @@ def image_shape(layer: Layer) -> tuple[int, ...]:
 
 
 def named_axes(viewer: Any, layer: Layer) -> str | None:
-    """A layer's axes as napari's axis labels name them (``TYX``), or None where they
-    are napari's numbered defaults (-3, -2, -1), which say nothing of time or Z."""
+    """A layer's axes as their labels name them (``TYX``): the layer's own axis labels
+    (our reader sets them from the file), else the viewer's where the viewer has the
+    layer's axes only (labels the user typed on the sliders); None where they are
+    napari's numbered defaults (-3, -2, -1), which say nothing of time or Z. The viewer's
+    labels alone named a time series' axes Z Y X once a TZYX layer was open beside it."""
     ndim = len(image_shape(layer)) if hasattr(layer, "rgb") else layer.ndim
-    labels = [str(a) for a in viewer.dims.axis_labels[-ndim:]]
-    if len(labels) != ndim or not all(len(a) == 1 and a.isalpha() for a in labels):
-        return None
-    return "".join(labels).upper()
+    for labels, fits in (
+        (getattr(layer, "axis_labels", None), True),
+        (viewer.dims.axis_labels, viewer.dims.ndim == ndim),
+    ):
+        names = [str(a) for a in (labels or ())][-ndim:]
+        if fits and len(names) == ndim and all(len(a) == 1 and a.isalpha() for a in names):
+            return "".join(names).upper()
+    return None
 
 
 def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | None:

@@ -418,9 +418,9 @@ class SegmentWidget(ui.DockWidget):
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
         """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
         have napari's default (numbered) labels."""
-        labels = [str(a) for a in self.viewer.dims.axis_labels[-layer.ndim :]][: len(plane)]
-        if all(label.isalpha() for label in labels):
-            return ", ".join(f"{label.lower()} {i}" for label, i in zip(labels, plane))
+        axes = named_axes(self.viewer, layer)
+        if axes:
+            return ", ".join(f"{label} {i}" for label, i in zip(axes.lower(), plane))
         return "plane " + ", ".join(map(str, plane))
 
     def _current_position(self, layer: Image) -> tuple[int, ...]:

@@ -403,8 +403,9 @@ class ValidateWidget(ui.DockWidget):
         found = self._slice_axis()
         if found is None:
             return "slice"
-        layer, axis = found
-        label = str(self.viewer.dims.axis_labels[axis])
+        layer, _ = found
+        axes = named_axes(self.viewer, layer)
+        label = axes[0] if axes else str(self.viewer.dims.axis_labels[found[1]])
         if label.lower() in ("z", "t"):
             return {"z": "slice", "t": "time point"}[label.lower()]
         if label.isalpha():
