@@ -137,7 +137,7 @@ def test_painting_is_kept_when_the_dock_was_closed_and_opened_again(qtbot, segme
     """Which outputs hold the user's painting is known to every Segment widget: closing
     the dock and opening a new one lost the record, and the next Run painted over."""
     viewer, widget = segment
-    first = _segmented_and_painted(qtbot, viewer, widget)
+    _segmented_and_painted(qtbot, viewer, widget)
     viewer.window.remove_dock_widget(widget.parent() or widget)
     _, again = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     assert again is not widget
@@ -742,3 +742,17 @@ def test_a_3d_model_on_a_time_series_is_refused(qtbot, segment, monkeypatch):
     widget.model_combo.set_model_name("nuclei-2d")
     _run_and_wait(qtbot, widget)
     assert viewer.layers["movie [unet]"].data.shape == (3, 40, 48)
+
+
+def test_folded_settings_take_no_keyboard_focus(segment):
+    """Tab went through the nine controls folded under "Advanced settings" (and the
+    arrow keys changed them unseen); folded, they take no focus, unfolded as before."""
+    from qtpy.QtCore import Qt
+
+    _, widget = segment
+    assert not widget.advanced.isExpanded()
+    assert widget.tile_spin.focusPolicy() == Qt.FocusPolicy.NoFocus
+    widget.advanced.expand(animate=False)
+    assert widget.tile_spin.focusPolicy() != Qt.FocusPolicy.NoFocus
+    widget.advanced.collapse(animate=False)
+    assert widget.tile_spin.focusPolicy() == Qt.FocusPolicy.NoFocus

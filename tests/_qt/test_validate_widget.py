@@ -428,3 +428,26 @@ def test_layers_with_different_pixel_sizes_say_whose_were_used(qtbot, validate):
     text = widget.summary.text()
     assert "prediction 2 x 1 x 1 µm, ground truth 2 x 0.5 x 0.5 µm" in text
     assert "measured with the ground truth's" in text and widget.result.spacing == (2.0, 0.5, 0.5)
+
+
+def test_many_classes_long_names_and_distances_in_pixels(qtbot, make_napari_viewer):
+    """Found by looking at the widget: 31 classes drew 31 curves whose legend hid the
+    plot (now their mean, one curve); a 60-character layer name quoted in the status
+    line widened the dock for good; distances without a pixel size had no unit (px)."""
+    viewer = make_napari_viewer()
+    truth = np.zeros((4, 40, 40), np.uint8)
+    for k in range(31):
+        truth[:, (k // 6) * 7 : (k // 6) * 7 + 5, (k % 6) * 6 : (k % 6) * 6 + 4] = k + 1
+    long = "HeLa_" * 12
+    viewer.add_labels(truth, name=long)
+    viewer.add_labels(np.roll(truth, 1, axis=2), name="pred")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(viewer.layers["pred"])
+    widget.gt_combo.set_layer(viewer.layers[long])
+    widget.instances_combo.setCurrentIndex(widget.instances_combo.findData("none"))
+    width = widget.minimumSizeHint().width()
+    _run_and_wait(qtbot, widget)
+    assert len(widget.result.per_slice_dice) == 31
+    assert [line.get_label() for line in widget.plot.axes.lines[:1]] == ["mean of 31 classes"]
+    assert widget.minimumSizeHint().width() <= width + 5
+    assert "px" in widget.summary.text().split("HD95", 1)[1][:12]

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QLayout,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QStyle,
     QVBoxLayout,
@@ -244,19 +245,36 @@ def button(
     return btn
 
 
+def _wrapped(label: QLabel) -> QLabel:
+    """Word-wrapped, growing in height, and never widening its dock: a long word (a
+    quoted layer name of 60 characters) set the dock's minimum width for good, and
+    could push the window past the screen; such a word is cut at the right instead."""
+    label.setWordWrap(True)
+    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    policy.setHeightForWidth(True)
+    label.setSizePolicy(policy)
+    return label
+
+
+def reveal(widget: QWidget) -> None:
+    """Scroll the dock's page (:func:`scroll_page`) so that ``widget`` is in view."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        parent.ensureWidgetVisible(widget)
+
+
 def hint_label(parent: QWidget, text: str = "") -> QLabel:
     """Gray, word-wrapped explanatory text that grows in height instead of being cut."""
-    label = QLabel(text, parent)
-    label.setWordWrap(True)
+    label = _wrapped(QLabel(text, parent))
     label.setStyleSheet("color: gray;")
     return label
 
 
 def status_label(parent: QWidget, text: str = "") -> QLabel:
     """A word-wrapped status line (results, errors) the user can select and copy."""
-    label = QLabel(text, parent)
-    label.setWordWrap(True)
-    return label
+    return _wrapped(QLabel(text, parent))
 
 
 def header(parent: QWidget, text: str) -> QLabel:
@@ -294,9 +312,24 @@ class Form(QFormLayout):
 
 
 def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsible:
-    """``content`` folded away under ``title`` (e.g. "Advanced settings")."""
+    """``content`` folded away under ``title`` (e.g. "Advanced settings").
+
+    Folded, its controls take no keyboard focus: Tab went through nine hidden controls
+    (and the arrow keys changed their values unseen) on the way to Run."""
     box = QWidget(parent)
     box.setLayout(content)
     fold = QCollapsible(title, parent)
     fold.addWidget(box)
+    policies: dict[QWidget, Qt.FocusPolicy] = {}
+
+    def focus_when_open(open_: bool) -> None:
+        for child in box.findChildren(QWidget):
+            if not open_:
+                policies.setdefault(child, child.focusPolicy())
+                child.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            elif child in policies:
+                child.setFocusPolicy(policies.pop(child))
+
+    fold.toggled.connect(focus_when_open)
+    focus_when_open(fold.isExpanded())
     return fold

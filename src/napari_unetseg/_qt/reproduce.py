@@ -235,6 +235,8 @@ class CommandDialog(QDialog):
         label.setWordWrap(True)
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
+        # unwrapped: a break inside "--device auto" read as two arguments
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setPlainText(reproduction.text())
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setMinimumSize(560, 320)

@@ -158,8 +158,9 @@ class SegmentWidget(ui.DockWidget):
             self, "Probability map", "Also add the foreground probability as an image layer."
         ))
         self.unc_check = rows.span(ui.check_box(
-            self, "Uncertainty map (uses test-time augmentation)",
-            "Disagreement between the flipped predictions, per pixel.",
+            self, "Uncertainty map",
+            "Disagreement between the flipped predictions, per pixel (turns on test-time "
+            "augmentation).",
         ))
         # fmt: on
         self.unc_check.toggled.connect(self._on_uncertainty_toggled)

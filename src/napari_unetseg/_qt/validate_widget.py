@@ -11,6 +11,7 @@ two colours) that a re-run updates in place.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._io import common_unit
+from ..core.metrics.report import distance_unit
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
@@ -63,6 +65,9 @@ if TYPE_CHECKING:
 
     from ..core.metrics import EvaluationResult
 
+
+#: Classes drawn one curve each in the per-slice plot; more are drawn as their mean.
+MAX_CURVES = 6
 
 #: Why Evaluate is off while both boxes hold one layer.
 SAME_LAYER = "Prediction and ground truth are the same layer: choose two layers."
@@ -340,7 +345,7 @@ class ValidateWidget(ui.DockWidget):
         gt = self.gt_combo.layer()
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}
         rows = [{**row, "class": self._class_title(row["class"])} for row in result.rows()]
-        self.table.show_rows(rows, columns(result), result.unit)
+        self.table.show_rows(rows, columns(result), distance_unit(result))
         self.summary.setText(self._summary_text())
         self.export_button.setEnabled(True)
         self._plot_slices(result)
@@ -380,11 +385,19 @@ class ValidateWidget(ui.DockWidget):
         # point of a (T, Z, Y, X) series
         axis = self._first_axis_words()
         self.plot.set_labels(xlabel=axis, title=f"Dice per {axis}")
-        for cid, dice in result.per_slice_dice.items():
-            name = self._names.get(cid, f"class {cid}")
+        curves = {
+            self._names.get(cid, f"class {cid}"): dice
+            for cid, dice in result.per_slice_dice.items()
+        }
+        if len(curves) > MAX_CURVES:  # a legend of 31 classes hid the plot: their mean
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # slices without any class
+                mean = np.nanmean(np.stack(list(curves.values())), axis=0)
+            curves = {f"mean of {len(curves)} classes": mean}
+        for name, dice in curves.items():
             self.plot.set_line(name, np.arange(len(dice)), dice, marker=".", ms=3)
         self.plot.rescale(ylim=(0, 1.02))
-        self.plot.legend(len(result.per_slice_dice) > 1)
+        self.plot.legend(len(curves) > 1)
         self.plot.setVisible(True)
         self._update_marker()
 

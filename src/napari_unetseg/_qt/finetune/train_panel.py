@@ -103,14 +103,16 @@ class TrainPanel(QWidget):
             "validation Dice (0: no validation).",
         ))
         self.augment_check = rows.span(ui.check_box(
-            self, "Augmentation (flips, rotations, intensity, noise)", checked=True
+            self, "Augmentation", checked=True,
+            tip="Random flips, rotations, intensity changes and noise on each training "
+            "patch, so the model does not learn the painted image by heart.",
         ))
         self.teacher_check = rows.span(ui.check_box(
-            self, "Forest teacher for scribbles (new models, and models it taught)",
-            checked=True,
+            self, "Forest teacher for scribbles", checked=True,
             tip="A random forest fitted on the strokes first labels every unpainted pixel, "
             "and the new U-Net learns from that picture (ilastik's features; usually far "
-            "better than the strokes alone). Off: the U-Net learns from the strokes only. "
+            "better than the strokes alone), for new models and the models it taught. "
+            "Off: the U-Net learns from the strokes only. "
             "Continue training a model it taught fits it again on all the strokes, so "
             "that corrections reach every pixel that looks alike, and so does a model "
             "it taught picked in \"Start from\"; fine-tuning another model (a shipped "

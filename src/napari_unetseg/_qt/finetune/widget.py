@@ -28,6 +28,7 @@ from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
 from .._common import (
+    at_next_turn,
     image_shape,
     layer_data,
     named_axes,
@@ -508,6 +509,8 @@ class FinetuneWidget(ui.DockWidget):
         self.status.setText(text)
         notify_info(note)
         self._draw()
+        # the long result line pushed Continue / Save / Export out of the dock's view
+        at_next_turn(lambda: ui.reveal(self.result_panel))
 
     def _on_finished(self) -> None:
         self._request = None

@@ -87,14 +87,23 @@ def summary_line(result: EvaluationResult) -> str:
                 detail += f", {total[key]} {key}"
         parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
     if not math.isnan(fg.get("hd95", math.nan)):
-        unit = f" {result.unit}" if result.unit else ""
-        parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{unit}")
+        unit = distance_unit(result)
+        parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{f' {unit}' if unit else ''}")
     return "; ".join(parts) + "."
+
+
+def distance_unit(result: EvaluationResult) -> str | None:
+    """The unit of the boundary distances: the pixel size's, "px" without a pixel size
+    (spacing 1 along every axis; "HD95 4.67" did not say it was pixels), None for a
+    spacing given without its unit."""
+    if result.unit:
+        return result.unit
+    return "px" if all(float(s) == 1.0 for s in result.spacing) else None
 
 
 def table(result: EvaluationResult) -> str:
     """A readable fixed-width table of the main columns, the summary and notes."""
-    cells = [[heading(key, result.unit) for key in _TABLE_COLUMNS]]
+    cells = [[heading(key, distance_unit(result)) for key in _TABLE_COLUMNS]]
     for row in result.rows():
         cells.append([cell_text(key, row[key]) for key in _TABLE_COLUMNS])
     widths = [max(len(r[i]) for r in cells) for i in range(len(_TABLE_COLUMNS))]
