@@ -269,3 +269,15 @@ def test_every_series_of_a_folder_through_the_api(tmp_path, folder, model_file) 
     with pytest.raises(ValueError, match="series must be 0 or more, got -1"):
         api.segment_files([folder], tmp_path / "x", series=-1, model=model_file)
     assert not (tmp_path / "x").exists()
+
+
+def test_objects_of_a_time_series_are_counted_per_time_point():
+    """A nucleus in four frames is four objects, as split instance ids count them (the
+    regions were joined through time)."""
+    from napari_unetseg.batch import _count
+
+    series = np.zeros((4, 16, 16), np.uint8)
+    series[:, 2:6, 2:6] = 1
+    series[1:, 9:13, 9:13] = 1
+    assert _count(series, False) == (2, _count(series, False)[1])
+    assert _count(series, False, time_axis=0)[0] == 7

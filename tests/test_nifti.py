@@ -147,3 +147,33 @@ def test_a_colour_volume_opens_as_rgb(tmp_path):
     [(data, meta, kind)] = _reader.napari_get_nifti_reader(str(path))(str(path))
     assert kind == "image" and meta["rgb"] and data.shape == (4, 5, 6, 3)
     assert data[3, 2, 1].tolist() == [0, 200, 0] and meta["scale"] == (2.0, 0.5, 0.5)
+
+
+def test_time_series_labels_keep_time_unit_position_and_slices(tmp_path):
+    """Labels of a (T, Y, X) series saved as NIfTI are one slice over time (they were a
+    volume whose depth was time: ZYX, 2 µm thick slices); the time unit is kept both
+    ways (ms read as s, minutes written as "sec" unconverted); labels without an affine
+    keep their position in the affine's offset (they were at the origin); a one-slice
+    4D NIfTI (cine MR) reads as a series of planes (it was a Z stack of one plane)."""
+    labels = np.zeros((3, 8, 10), np.uint8)
+    labels[:, 2:5, 3:6] = 1
+    path = _io.write_labels(tmp_path / "series_labels.nii.gz", labels, axes="TYX",
+                            scale=(2.0, 0.5, 0.25), units=("min", "µm", "µm"),
+                            translate=(0.0, 3.0, 4.0))  # fmt: skip
+    back = _io.read_image(path)
+    assert back.axes == "TYX" and back.data.shape == (3, 8, 10)
+    assert back.scale == (120.0, 0.5, 0.25) and back.units == ("s", "µm", "µm")
+    np.testing.assert_array_equal(back.data, labels)
+    assert nib.load(str(path)).affine[:2, 3].tolist() == [4.0, 3.0]
+    header = nib.Nifti1Image(np.zeros((10, 8, 1, 3), np.float32), np.eye(4)).header
+    header.set_xyzt_units("mm", "msec")
+    header.set_zooms((1.0, 1.0, 1.0, 250.0))
+    image = nib.Nifti1Image(np.zeros((10, 8, 1, 3), np.float32), np.eye(4), header)
+    nib.save(image, str(tmp_path / "cine.nii.gz"))
+    cine = _io.read_image(tmp_path / "cine.nii.gz")
+    assert cine.axes == "TYX" and cine.data.shape == (3, 8, 10)
+    assert cine.scale[0] == 250.0 and cine.units[0] == "ms"
+    assert api.default_model(cine.data.shape, cine.axes)[0] == "nuclei-2d"
+    written = _io.write_labels(tmp_path / "cine_labels.nii.gz", np.zeros((3, 8, 10), np.uint8),
+                               axes="TYX", scale=cine.scale, units=cine.units)  # fmt: skip
+    assert nib.load(str(written)).header.get_xyzt_units() == ("mm", "msec")

@@ -107,3 +107,26 @@ def test_split_of_stacks_is_3d_and_ids_stay_unique_over_time():
     series = split_stack(np.stack([ball, ball]), (1.0, 2.0, 1.0, 1.0), model_dims=2)
     assert series.shape == (2, 5, 20, 20)
     assert set(np.unique(series[0])) == {0, 1} and set(np.unique(series[1])) == {0, 2}
+
+
+def test_a_time_series_is_split_time_point_by_time_point():
+    """Two touching nuclei in frame 0 of a (T, Y, X) series, one nucleus after: the
+    split took time for depth and kept the pair as one. With the time axis, each frame
+    is split as it is alone (ids unique across frames); a Z stack stays one volume."""
+    from napari_unetseg.postprocess import split_dims, split_stack
+
+    yy, xx = np.mgrid[:64, :64]
+
+    def disc(cy, cx, r):
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+    pair = disc(32, 22, 10) | disc(32, 40, 10)
+    blob = disc(32, 31, 14)
+    series = np.stack([pair, blob, blob, blob]).astype(np.uint8)
+    split = split_stack(series, (2.0, 0.5, 0.5), 2, time_axis=0)
+    alone = [len(np.unique(split_stack(f, (0.5, 0.5), 2))) - 1 for f in series]
+    assert [len(np.unique(frame)) - 1 for frame in split] == alone == [2, 1, 1, 1]
+    assert len(np.unique(split)) - 1 == 5  # unique across frames
+    assert (split_dims(3, 2), split_dims(3, 2, 0), split_dims(4, 2, 0), split_dims(4, 3, 1)) == (
+        3, 2, 3, 2,
+    )  # fmt: skip

@@ -20,12 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from ._units import _unit
+
 #: File endings of NIfTI images (gzipped or not).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: nibabel's names of the header's spatial units, as our short unit names. Headers that
 #: leave the unit unknown (templates, many converters) are millimetres, as ITK and the
 #: MR / CT viewers built on it read them.
 _UNITS = {"mm": "mm", "micron": "µm", "meter": "m", "unknown": "mm"}
+#: NIfTI's time units, as ours (seconds where the header says none).
+_TIME_UNITS = {"sec": "s", "msec": "ms", "usec": "µs"}
+#: Our time units NIfTI has no code for, in seconds.
+_SECONDS = {"min": 60.0, "h": 3600.0, "d": 86400.0}
 #: The NIfTI intent code of a label image (NIFTI_INTENT_LABEL).
 _INTENT_LABEL = 1002
 #: NIfTI extension code of a comment (where the provenance goes).
@@ -79,12 +85,16 @@ def read_nifti(path: str | os.PathLike) -> Any:
         raise NiftiReadError(
             f"{str(path)!r} has {data.ndim} dimensions; NIfTI images of 2 to 4 are read."
         )
+    axes = _axes(data.ndim)
+    if data.ndim == 4 and data.shape[2] == 1:  # one slice over time (cine MR): planes
+        data, zooms, axes = data[:, :, 0], (*zooms[:2], zooms[3]), "TYX"
     order = tuple(reversed(range(data.ndim)))
     array = np.ascontiguousarray(data.transpose(order))
     scale = tuple(zooms[i] if zooms[i] > 0 else 1.0 for i in order)
-    unit = _UNITS.get(header.get_xyzt_units()[0])
-    axes = _axes(array.ndim)
-    units = None if unit is None else tuple("s" if a == "T" else unit for a in axes)
+    space, time = header.get_xyzt_units()
+    unit = _UNITS.get(space)
+    step = _TIME_UNITS.get(time, "s")  # the time between volumes (it was always "s")
+    units = None if unit is None else tuple(step if a == "T" else unit for a in axes)
     channel_axis = None
     if array.dtype.names:  # RGB24 / RGBA32 (a colour map): samples on a last axis
         array = np.stack([array[f] for f in array.dtype.names], axis=-1)
@@ -128,8 +138,11 @@ def write_nifti_labels(
     affine: Any = None,
     provenance: dict[str, Any] | None = None,
     units: tuple[str, ...] | None = None,
+    axes: str | None = None,
+    translate: tuple[float, ...] | None = None,
 ) -> Path:
-    """Write labels (Y, X), (Z, Y, X) or (T, Z, Y, X) as a NIfTI label image, atomically.
+    """Write labels (Y, X), (Z, Y, X), (T, Y, X) or (T, Z, Y, X) as a NIfTI label image,
+    atomically.
 
     Parameters
     ----------
@@ -148,7 +161,14 @@ def write_nifti_labels(
         extension that :func:`read_nifti` returns as ``provenance``.
     units : tuple of str, optional
         Unit per axis (the image's): µm, mm or m go into the header, so labels of a
-        microscopy image keep their size (default: mm, NIfTI's usual unit).
+        microscopy image keep their size (default: mm, NIfTI's usual unit); the time
+        axis's s, ms or µs too (minutes, hours and days as seconds).
+    axes : str, optional
+        The labels' axes (default: from their dimensions, ``ZYX`` for three): ``TYX``
+        is written as one slice over time, not as a volume whose depth is time.
+    translate : tuple of float, optional
+        Where the first voxel lies (napari's ``translate``), for labels without an
+        ``affine``: the affine's offset.
 
     Raises
     ------
@@ -164,6 +184,11 @@ def write_nifti_labels(
     if arr.ndim not in (2, 3, 4):
         raise ValueError(f"NIfTI labels need 2 to 4 dimensions, got {arr.ndim}.")
     arr = arr.astype(_label_dtype(arr, "NIfTI"), copy=False)
+    if axes is not None and axes.upper() == "TYX":  # one slice over time: (T, 1, Y, X)
+        arr = arr[:, None]
+        scale = None if scale is None else (scale[0], 1.0, *scale[1:])
+        translate = None if translate is None else (translate[0], 0.0, *translate[1:])
+        units = None if units is None else (units[0], *units[1:2], *units[1:])
     data = np.asfortranarray(arr.transpose(tuple(reversed(range(arr.ndim)))))
     if affine is not None and data.ndim == 2:
         # On a volume's affine a plane is its one slice (k = 0): written (i, j, 1) like the
@@ -173,14 +198,22 @@ def write_nifti_labels(
     if affine is None:
         sizes = list(reversed(scale or (1.0,) * arr.ndim))[:3]
         affine = np.diag([*sizes, *([1.0] * (3 - len(sizes))), 1.0])
+        if translate is not None:  # where the first voxel lies (it was the origin)
+            offset = list(reversed([float(t) for t in translate]))[:3]
+            affine[: len(offset), 3] = offset
     image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
     spatial = [u for u in (units or ()) if u in _UNITS.values()]
     named = {v: k for k, v in _UNITS.items() if k != "unknown"}
-    image.header.set_xyzt_units(named.get(spatial[-1] if spatial else "mm", "mm"), "sec")
+    step, time = 1.0 if scale is None else float(scale[0]), "sec"
+    if arr.ndim == 4 and units:
+        t_unit = _unit(units[0])
+        time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec")
+        step *= _SECONDS.get(t_unit, 1.0)
+    image.header.set_xyzt_units(named.get(spatial[-1] if spatial else "mm", "mm"), time)
     image.header.set_intent(_INTENT_LABEL)
     if scale is not None and arr.ndim == 4:
         zooms = list(image.header.get_zooms())
-        zooms[3] = float(scale[0])
+        zooms[3] = step
         image.header.set_zooms(zooms)
     if provenance:
         text = json.dumps({_PROVENANCE_KEY: provenance})

@@ -85,7 +85,9 @@ def write_labels(
     from ._nifti import NIFTI_SUFFIXES, write_nifti_labels
 
     if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
-        return write_nifti_labels(path, labels, scale, affine, provenance, units)
+        return write_nifti_labels(
+            path, labels, scale, affine, provenance, units, axes=axes, translate=translate
+        )
     dtype = _label_dtype(labels)
     return _write(
         path, labels, dtype, scale, axes, units, ["labels"], provenance, translate=translate

@@ -343,6 +343,7 @@ def segment_iter(
     *,
     split_touching: bool = False,
     scale: Any = None,
+    time_axis: int | None = None,
     **options: Any,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """:func:`predict_iter`, then (``split_touching``) touching objects split apart.
@@ -351,7 +352,8 @@ def segment_iter(
     the CLI (``unetseg predict --split-touching``) and the Segment widget both run:
     the result's labels are instance labels (one id per object, unique across planes
     and volumes) when ``split_touching`` is set. ``scale`` (the pixel size per axis)
-    serves both the object-size step and the split's distances; ``options`` are
+    serves both the object-size step and the split's distances; ``time_axis`` (the
+    labels' axis of time points) keeps the split inside each time point; ``options`` are
     :func:`predict_iter`'s other keyword arguments.
     """
     bundle = load_model(model)
@@ -360,7 +362,7 @@ def segment_iter(
         from .postprocess import split_stack
 
         sampling = None if scale is None else tuple(float(s) for s in scale)
-        labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims)
+        labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims, time_axis)
         result = dataclasses.replace(result, labels=labels)
     return result
 

@@ -124,22 +124,30 @@ def _merge_small(objects: np.ndarray, min_size: int) -> np.ndarray:
     return objects
 
 
-def split_dims(ndim: int, model_dims: int) -> int:
+def split_dims(ndim: int, model_dims: int, time_axis: int | None = None) -> int:
     """How many trailing axes of ``ndim``-dimensional labels a split works in: 3 for any
-    stack (a nucleus keeps one label through its planes), else the model's."""
-    return min(max(model_dims, 3), ndim)
+    stack (a nucleus keeps one label through its planes), else the model's; never the
+    ``time_axis`` or an axis before it (a (T, Y, X) series is split plane by plane: it
+    was split as a volume, time taken for depth)."""
+    dims = min(max(model_dims, 3), ndim)
+    if time_axis is not None:
+        dims = min(dims, ndim - 1 - time_axis % ndim)
+    return max(dims, min(2, ndim))
 
 
 def split_stack(
-    labels: np.ndarray, sampling: tuple[float, ...] | None, model_dims: int
+    labels: np.ndarray,
+    sampling: tuple[float, ...] | None,
+    model_dims: int,
+    time_axis: int | None = None,
 ) -> np.ndarray:
     """Instances from semantic labels of any stack, in 3D for a (Z, Y, X) result.
 
     A stack segmented plane by plane with a 2D model is split as one volume (napari's
     3D convention is Z, Y, X), so a nucleus keeps one label through its planes; results
-    with more leading axes (time) are split one volume at a time.
+    with more leading axes, or a ``time_axis``, are split one volume (plane) at a time.
     """
-    dims = split_dims(labels.ndim, model_dims)
+    dims = split_dims(labels.ndim, model_dims, time_axis)
     scale = tuple(sampling[-dims:]) if sampling else None
     if labels.ndim == dims:
         return split_touching(labels, sampling=scale)

@@ -465,6 +465,13 @@ def real_layer(layer: Any) -> Any:
     return getattr(layer, "__wrapped__", layer)
 
 
+def on_affine(image: Layer) -> dict[str, Any]:
+    """The metadata that puts a layer made over ``image`` on its NIfTI affine when saved
+    as NIfTI (``nifti_affine``; empty for other images)."""
+    affine = (image.metadata or {}).get("nifti_affine")
+    return {} if affine is None else {"nifti_affine": affine}
+
+
 def spatial_geometry(source: Layer) -> dict[str, Any]:
     """``scale``, ``translate`` (and ``units``, ``axis_labels`` where napari has them) of a
     layer, and its ``rotate``, ``shear`` and extra ``affine`` where they are not the

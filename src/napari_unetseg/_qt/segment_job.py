@@ -40,6 +40,7 @@ class SegmentRequest:
     channel_axis: int | None = None
     position: tuple[int, ...] | None = None  # current data index: "current plane only"
     split: bool = False  # touching objects split apart (needs options["scale"])
+    time_axis: int | None = None  # the layer's axis of time points: split inside each
     options: dict[str, Any] = field(default_factory=dict)
     #: The OME-Zarr store the layer was read from: a result too big for memory is written
     #: block by block under its labels/ group and shown lazily from there.
@@ -92,7 +93,13 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
     split = req.split and out is None  # a lazily written result is too large to split
     result = yield from api.segment_iter(
-        image, bundle, split_touching=split, out=out, channel_axis=channel_axis, **req.options
+        image,
+        bundle,
+        split_touching=split,
+        time_axis=req.time_axis if plane is None else None,
+        out=out,
+        channel_axis=channel_axis,
+        **req.options,
     )
     stats = dict(result.stats)
     stats["provenance"] = _provenance(req, bundle, split)

@@ -31,6 +31,7 @@ from ._common import (
     named_axes,
     not_derived,
     notify_error,
+    on_affine,
     output_layer,
     output_name,
     real_layer,
@@ -369,6 +370,7 @@ class SegmentWidget(ui.DockWidget):
             channel_axis=(data.ndim - 1) if layer.rgb else None,
             position=position,
             split=settings.split_touching,
+            time_axis=_time_axis(named_axes(self.viewer, layer)),
             options={
                 **settings.predict_options(),
                 # napari's default scale (all 1, no unit) is no pixel size: a stack's
@@ -474,8 +476,7 @@ class SegmentWidget(ui.DockWidget):
             provenance["input"] = Path(source).name
         # The napari writer saves this with the labels (see napari_unetseg.provenance),
         # on the NIfTI image's affine when the image is one.
-        affine = layer.metadata.get("nifti_affine")
-        on = {} if affine is None else {"nifti_affine": affine}
+        on = on_affine(layer)
         if result.stored:  # where they live: a command names them instead of a copy
             on["zarr_labels"] = result.stored
         kept_meta = {k: v for k, v in labels_layer.metadata.items() if k != "zarr_labels"}
@@ -611,6 +612,11 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+
+def _time_axis(axes: str | None) -> int | None:
+    """The axis of time points among a layer's named axes (None without one)."""
+    return axes.index("T") if axes and "T" in axes else None
 
 
 def _colour_problem(layer: Image) -> str | None:

@@ -65,13 +65,15 @@ class SplitPlan:
         model_dims: int,
         scale: Sequence[float] | None,
         diameter: float,
+        time_axis: int | None = None,
     ) -> SplitPlan:
         """The plan for labels of ``shape`` whose objects are ``diameter`` pixels across
-        (in the finest split axis; coarser axes get fewer margin pixels)."""
+        (in the finest split axis; coarser axes get fewer margin pixels), split inside
+        each time point of ``time_axis``."""
         from ..postprocess import split_dims
 
         shape = tuple(int(s) for s in shape)
-        dims = split_dims(len(shape), model_dims)
+        dims = split_dims(len(shape), model_dims, time_axis)
         sampling = tuple(float(s) for s in scale[-dims:]) if scale else None
         steps = sampling or (1.0,) * dims
         finest = min(steps)

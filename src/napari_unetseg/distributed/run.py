@@ -246,7 +246,11 @@ def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgres
     size = run.spec["object_size"]
     if not isinstance(size, numbers.Real):  # off: objects as the model was trained for
         size = (run.bundle.object_size or {}).get("diameter", 16.0)
-    plan = SplitPlan.make(run.plan.out_shape, run.bundle.spatial_dims, run.flat.scale, size)
+    axes = run.flat.axes
+    time_axis = axes.index("T") if "T" in axes and len(axes) == len(run.plan.out_shape) else None
+    plan = SplitPlan.make(
+        run.plan.out_shape, run.bundle.spatial_dims, run.flat.scale, size, time_axis
+    )
     return (yield from split_touching_blocks(store, plan, client))
 
 

@@ -34,6 +34,7 @@ from .._common import (
     named_axes,
     notify_error,
     notify_info,
+    on_affine,
     placement_problem,
     spatial_geometry,
     user_message,
@@ -209,7 +210,8 @@ class FinetuneWidget(ui.DockWidget):
             name=f"{image.name} scribbles",
             features={"index": list(names), "name": list(names.values())},
             colormap=labels_colormap(PALETTE),
-            metadata={SCRIBBLE_KEY: True},
+            # saved as NIfTI, scribbles of a NIfTI image lie on its affine as labels do
+            metadata={SCRIBBLE_KEY: True, **on_affine(image)},
             **spatial_geometry(image),
         )
         # A brush about 2 % of the image: visible strokes, still thinner than most objects.
