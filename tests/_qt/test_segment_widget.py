@@ -83,7 +83,9 @@ def test_second_run_replaces_the_first_output(qtbot, segment):
     first = viewer.layers["img [unet]"]
     widget.prob_check.setChecked(True)
     _run_and_wait(qtbot, widget)
+    # the labels of the first run stay where they were; the map is half opaque
     assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [probability]"]
+    assert viewer.layers["img [probability]"].opacity == 0.6
     assert viewer.layers["img [unet]"] is first  # updated in place
     prob = viewer.layers["img [probability]"]
     assert prob.data.shape == (64, 64) and 0.0 <= prob.data.min() <= prob.data.max() <= 1.0
@@ -93,6 +95,19 @@ def test_second_run_replaces_the_first_output(qtbot, segment):
     _, finetune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
     for combo in (widget.image_combo, finetune.image_combo):
         assert [layer.name for layer in combo.layers()] == ["img"]
+
+
+def test_maps_of_a_first_run_lie_under_its_labels(qtbot, segment):
+    """Probability and uncertainty maps went on top at full opacity with additive
+    blending: a purple wash over the labels and the image."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="img")
+    widget.prob_check.setChecked(True)
+    widget.unc_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["img", "img [probability]", "img [uncertainty]", "img [unet]"]
+    assert {viewer.layers[n].opacity for n in names[1:3]} == {0.6}
 
 
 def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):

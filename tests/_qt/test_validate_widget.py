@@ -12,7 +12,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
 from napari_unetseg import api, cli
-from napari_unetseg._qt._plots import PALETTE, PlotCanvas, theme_colors
+from napari_unetseg._qt._plots import LIGHT_PALETTE, PALETTE, PlotCanvas, theme_colors
 from napari_unetseg.core.metrics import COLUMNS
 
 WAIT_MS = 60_000
@@ -246,10 +246,17 @@ def test_plot_canvas_follows_the_theme(make_napari_viewer):
     np.testing.assert_array_equal(plot.line("loss").get_ydata(), [1.0, 0.5, 0.25])
     dark = theme_colors("dark")["background"]
     assert plot.figure.get_facecolor()[:3] == pytest.approx(_rgb(dark))
+    assert plot.line("loss").get_color() == PALETTE[0]
     viewer.theme = "light"
     assert plot.figure.get_facecolor()[:3] == pytest.approx(
         _rgb(theme_colors("light")["background"])
     )
+    # the dark theme's light blue read at a contrast of 1.4 on the light panel
+    assert plot.line("loss").get_color() == LIGHT_PALETTE[0]
+    plot.set_line("second", [0, 1], [0.2, 0.3])
+    assert plot.line("second").get_color() == LIGHT_PALETTE[1]
+    viewer.theme = "dark"
+    assert [plot.line(n).get_color() for n in ("loss", "second")] == list(PALETTE[:2])
     plot.clear()
     assert plot.names() == []
 

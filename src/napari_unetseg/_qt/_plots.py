@@ -27,8 +27,18 @@ from ._common import qt_deleted
 if TYPE_CHECKING:
     import napari
 
-#: Line colours that read well on napari's dark and light backgrounds, in order.
+#: Line colours that read well on napari's dark background, in order.
 PALETTE = ("#4fc3f7", "#ffb74d", "#81c784", "#f06292", "#ba68c8", "#fff176", "#90a4ae")
+#: The same hues, dark enough for napari's light background (the dark theme's light blue
+#: and orange had a contrast of 1.4 and 1.2 against it; these 3 or more).
+LIGHT_PALETTE = ("#0b5fa5", "#b34700", "#2e7d32", "#ad1457", "#6a1b9a", "#8d6e00", "#455a64")
+
+
+def palette_for(colors: dict[str, str]) -> tuple[str, ...]:
+    """The line colours for a theme's colours (:func:`theme_colors`): dark hues on a
+    light panel, light hues on a dark one."""
+    r, g, b = (int(colors["panel"][i : i + 2], 16) for i in (1, 3, 5))
+    return LIGHT_PALETTE if 0.299 * r + 0.587 * g + 0.114 * b > 128 else PALETTE
 
 
 def theme_colors(theme: str = "dark") -> dict[str, str]:
@@ -156,7 +166,8 @@ class PlotCanvas(QWidget):
         """
         line = self._lines.get(name)
         if line is None:
-            style.setdefault("color", PALETTE[len(self._lines) % len(PALETTE)])
+            colours = self.palette()
+            style.setdefault("color", colours[len(self._lines) % len(colours)])
             style.setdefault("label", name)
             style.setdefault("lw", 1.2)
             # Animated: drawn over a cached background (see _draw_now), not by canvas.draw.
@@ -199,7 +210,7 @@ class PlotCanvas(QWidget):
                 self._marker = None
         elif self._marker is None:
             self._marker = self.axes.axvline(
-                x, color=self._colors["highlight"], lw=1, ls="--", zorder=0, animated=True
+                x, color=self._colors["text"], lw=1, ls="--", zorder=0, animated=True
             )
         else:
             self._marker.set_xdata([x, x])
@@ -328,9 +339,20 @@ class PlotCanvas(QWidget):
             self.relayout()
 
     # -- theme -------------------------------------------------------------------------------
+    def palette(self) -> tuple[str, ...]:
+        """The line colours of the current theme (:func:`palette_for`)."""
+        return palette_for(self._colors)
+
     def apply_theme(self, theme: str) -> None:
-        """Colour the figure like napari's ``theme`` ('dark', 'light', 'system', ...)."""
+        """Colour the figure like napari's ``theme`` ('dark', 'light', 'system', ...);
+        lines drawn in the other theme's palette take this one's colour of their rank."""
+        before = palette_for(self._colors) if getattr(self, "_colors", None) else PALETTE
         c = self._colors = theme_colors(theme)
+        after = palette_for(c)
+        for line in getattr(self, "_lines", {}).values():
+            colour = str(line.get_color()).lower()
+            if colour in before:
+                line.set_color(after[before.index(colour)])
         self.figure.set_facecolor(c["background"])
         ax = self.axes
         ax.set_facecolor(c["panel"])
@@ -343,7 +365,7 @@ class PlotCanvas(QWidget):
         ax.grid(True, color=c["grid"], lw=0.6, alpha=0.8)
         ax.set_axisbelow(True)
         if self._marker is not None:
-            self._marker.set_color(c["highlight"])
+            self._marker.set_color(c["text"])
         if ax.get_legend() is not None:
             self.legend()
         self.relayout()
@@ -359,4 +381,4 @@ class PlotCanvas(QWidget):
             self._viewer.events.theme.disconnect(self._on_theme)
 
 
-__all__ = ["PALETTE", "PlotCanvas", "theme_colors"]
+__all__ = ["LIGHT_PALETTE", "PALETTE", "PlotCanvas", "palette_for", "theme_colors"]

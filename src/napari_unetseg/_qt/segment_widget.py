@@ -449,13 +449,18 @@ class SegmentWidget(ui.DockWidget):
             return
         # Half-transparent labels, so the image stays visible under them.
         labels_suffix, kept = self._labels_suffix(layer)
-        outputs = [(labels_suffix, result.labels, "labels", {"opacity": 0.5})]
+        # The maps first, so the labels lie on top of them; half-transparent, so neither
+        # washes the image out (added at full opacity over the labels, they hid both).
+        outputs = []
         if result.probabilities is not None:
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
             outputs.append((PROBABILITY_SUFFIX, result.probabilities, "image", kw))
         if result.uncertainty is not None:
             kw = {"colormap": "viridis", "blending": "additive"}
             outputs.append((UNCERTAINTY_SUFFIX, result.uncertainty, "image", kw))
+        for *_, kw in outputs:
+            kw["opacity"] = 0.6
+        outputs.append((labels_suffix, result.labels, "labels", {"opacity": 0.5}))
         made = {}
         for suffix, data, kind, kwargs in outputs:
             if result.plane is not None:

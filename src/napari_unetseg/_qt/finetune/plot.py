@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QWidget
 
-from .._plots import PALETTE, PlotCanvas
+from .._plots import PlotCanvas
 
 #: Steps the x axis spans at first (it doubles when the curve reaches its end): a run of
 #: a few minutes takes a few hundred steps, so three or four full redraws, not ten.
@@ -34,7 +34,6 @@ class CurvePlot:
             "Dice (higher is better, 1 = perfect). With scribbles the Dice of strokes "
             "inside objects soon reads 1; the validation loss picks the kept model."
         )
-        self._loss_color, self._dice_color = PALETTE[0], PALETTE[1]
         self._run_lines: list[Any] = []
         self.n_points = 0
 
@@ -42,6 +41,7 @@ class CurvePlot:
         """Show ``curve`` (drawn when the event loop is next idle); ``final`` (the run
         ended): the x axis fits the steps taken instead of the range it grew to."""
         plot = self.widget
+        self._loss_color, self._dice_color = plot.palette()[:2]  # of the current theme
         for line in self._run_lines[len(curve.runs) :]:
             line.remove()
         del self._run_lines[len(curve.runs) :]
