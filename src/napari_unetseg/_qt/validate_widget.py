@@ -158,7 +158,7 @@ class ValidateWidget(ui.DockWidget):
         self.run_button = ui.button(
             self, "Evaluate", "Score the prediction against the ground truth.", self.run
         )
-        self.cancel_button = ui.button(self, "Cancel")
+        self.cancel_button = ui.button(self, "Cancel", "Stop the evaluation; no layer is changed.")
         self.runner = JobRunner(self.run_button, self.cancel_button, self)
         self.command_button = ui.button(
             self,
