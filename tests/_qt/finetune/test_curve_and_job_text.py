@@ -24,6 +24,9 @@ def test_curve_smooths_and_continues_across_runs() -> None:
     curve.start_run(continued=True)
     curve.add(_record(1, loss=0.5))
     assert curve.loss_step == [1, 2, 5] and curve.runs == [4]
+    assert curve.planned == 4 + 10  # a step budget: the axis spans the run from the start
+    curve.add(_record(2, loss=0.4, time_limit=90.0))
+    assert curve.planned is None  # a time budget: the axis grows as the run goes
     curve.start_run(continued=False)
     assert curve.loss == [] and curve.runs == []
 

@@ -26,6 +26,9 @@ class Curve:
         self.val_loss_step: list[int] = []
         self.val_loss: list[float] = []
         self.runs: list[int] = []  # first step of each continued run (drawn as a line)
+        #: The last step of a run with a step budget (None: a time budget): the x axis
+        #: spans it from the start (a 40-step run filled 40 % of a 100-step axis).
+        self.planned: int | None = None
 
     def clear(self) -> None:
         self.__init__()
@@ -40,6 +43,9 @@ class Curve:
 
     def add(self, record: Any) -> bool:
         """Take a ``TrainProgress`` record; True if it added a point."""
+        total = getattr(record, "total_steps", None)
+        limited = getattr(record, "time_limit", None)
+        self.planned = self.offset + int(total) if total and not limited else None
         added = False
         if record.loss is not None and record.step > 0:
             self.loss_step.append(self.offset + record.step)

@@ -64,7 +64,8 @@ class CurvePlot:
         for x in curve.runs[len(self._run_lines) :]:  # where "Continue training" began
             self._run_lines.append(plot.axes.axvline(x, color="gray", ls=":", lw=1))
         ylim = (0.0, max([1.02, *curve.loss, *curve.val_loss]) * 1.03)
-        plot.rescale(ylim=ylim, grow=True, min_span=FIRST_SPAN)
+        span = FIRST_SPAN if curve.planned is None else max(curve.planned, 1)
+        plot.rescale(ylim=ylim, grow=True, min_span=span)
         if final:
             plot.fit_x()
         if plot.axes.get_legend() is None:
