@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
 
 
@@ -54,3 +55,30 @@ def test_a_page_that_grows_results_keeps_its_texts_whole(make_napari_viewer, qtb
     for label in area.widget().findChildren(QLabel):
         if label.wordWrap() and label.isVisible() and label.text():
             assert label.height() >= label.heightForWidth(label.width()), label.text()
+
+
+def test_a_closed_dock_is_collected_without_a_crash(make_napari_viewer, tiny_model_2d):
+    """Closing a Segment or Fine-tune dock and collecting garbage crashed the process
+    (SIGSEGV): PyQt ran Python hooks on the widget's ``destroyed`` signal while the
+    collector freed it. A model registered afterwards reaches the remaining lists only
+    (the closed widget's listener leaves quietly; emitting into it crashed as well)."""
+    import gc
+
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.registry import REGISTRY
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="img")
+    for name in ("Segment", "Fine-tune", "Segment"):
+        dock, _ = viewer.window.add_plugin_dock_widget("napari-unetseg", name)
+        viewer.window.remove_dock_widget(dock)
+        gc.collect()
+    _, kept = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    listeners = len(REGISTRY._listeners)
+    added = REGISTRY.register(ModelBundle.create(depth=2, base_channels=4), "after closing")
+    try:
+        gc.collect()
+        assert added in [kept.model_combo.itemText(i) for i in range(kept.model_combo.count())]
+        assert len(REGISTRY._listeners) <= listeners
+    finally:
+        REGISTRY.remove(added)

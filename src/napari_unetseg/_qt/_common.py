@@ -53,6 +53,18 @@ def qt_deleted(exc: RuntimeError) -> bool:
     return "deleted" in str(exc)
 
 
+def is_deleted(obj: Any) -> bool:
+    """Whether Qt deleted ``obj``'s C++ side while its Python object lives on (then any
+    use of it, a signal's ``emit`` among them, may crash the process)."""
+    try:
+        from qtpy import sip
+    except ImportError:  # PySide
+        from qtpy import shiboken
+
+        return not shiboken.isValid(obj)
+    return bool(sip.isdeleted(obj))
+
+
 def notify_error(error: BaseException | str, context: str = "") -> None:
     """Show an error as a napari notification (one sentence, no traceback).
 
@@ -243,18 +255,20 @@ class ModelComboBox(QComboBox):
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
         self._bridge.changed.connect(self.refresh)
-        bridge_emit = self._bridge.changed.emit
+        bridge = self._bridge
 
         def on_registry_change() -> None:
-            try:
-                bridge_emit()
-            except RuntimeError:  # the widget was deleted meanwhile
+            if is_deleted(bridge):  # the widget was deleted: stop listening
                 REGISTRY.disconnect(on_registry_change)
+                return
+            bridge.changed.emit()
 
         self._listener = on_registry_change
+        # Stops listening at the first change after Qt deleted the widget (above): no hook
+        # on ``destroyed``, which PyQt ran while the garbage collector freed a closed dock's
+        # widget, crashing the process (SIGSEGV); and no emit on a deleted bridge, which
+        # crashed it too.
         REGISTRY.connect(on_registry_change)
-        # Stop listening when Qt deletes the widget (closure: no reference to self).
-        self.destroyed.connect(lambda *_: REGISTRY.disconnect(on_registry_change))
         self.activated.connect(self._on_activated)
         self.currentIndexChanged.connect(self._on_index_changed)
         self.refresh()

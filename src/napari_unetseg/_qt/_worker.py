@@ -35,7 +35,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QPushButton, QWidget
 
-from ._common import at_next_turn, notify_error, qt_deleted
+from ._common import at_next_turn, is_deleted, notify_error, qt_deleted
 
 
 @dataclass
@@ -84,14 +84,12 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._run_button = run_button
         self._cancel_button = cancel_button
-        # Closing napari (or the dock) deletes the widgets while a job may still run: the
-        # job is then asked to stop and its callbacks, which touch those widgets, skipped.
-        # The hook holds only this dict, never ``self``: the garbage collector may run it
-        # while freeing this object, and a half-freed object must not be touched (nor may
-        # the hook fail if the collector emptied the dict first).
+        # Closing napari deletes the widgets while a job may still run: the first of its
+        # callbacks that meets a deleted widget asks the job to stop and skips the rest
+        # (``_guarded_slot``). No Python hook on ``destroyed``: PyQt ran such hooks while
+        # the garbage collector freed a closed dock's widget, and the process crashed
+        # (SIGSEGV) at the next collection.
         self._alive: dict[str, Any] = {"yes": True, "worker": None}
-        alive = self._alive
-        self.destroyed.connect(lambda *_: _orphan(alive, alive.get("worker")))
         if cancel_button is not None:
             cancel_button.setEnabled(False)
             cancel_button.clicked.connect(self.cancel)
@@ -192,7 +190,7 @@ class JobRunner(QObject):
         alive = self._alive
 
         def guarded_slot(slot: Callable[..., None]) -> Callable[..., None]:
-            return _guarded_slot(slot, alive, worker)
+            return _guarded_slot(slot, alive, worker, self)
 
         @guarded_slot
         def on_yielded(record: Any) -> None:
@@ -268,13 +266,16 @@ def _orphan(alive: dict[str, Any], worker: Any) -> None:
 
 
 def _guarded_slot(
-    slot: Callable[..., None], alive: dict[str, Any], worker: Any
+    slot: Callable[..., None], alive: dict[str, Any], worker: Any, owner: QObject
 ) -> Callable[..., None]:
-    """``slot``, skipped once the widgets are gone (deleted C++ objects raise a
-    RuntimeError in PyQt and PySide alike; napari may delete a dock's children before
-    the runner itself)."""
+    """``slot``, skipped once the widgets are gone: the runner ``owner`` deleted by Qt
+    (closing napari), or a widget the slot uses (deleted C++ objects raise a RuntimeError
+    in PyQt and PySide alike; napari may delete a dock's children before the runner
+    itself). Either asks the job to stop."""
 
     def call(*args: Any) -> None:
+        if alive["yes"] and is_deleted(owner):
+            _orphan(alive, worker)
         if not alive["yes"]:
             return
         try:

@@ -382,7 +382,6 @@ class FinetuneWidget(ui.DockWidget):
         self._request, self._request_layers = req, (image, labels)
         self._run_done = False
         self._stepped = False  # a training step was reported in this run
-        self.destroyed.connect(req.stop.set)  # closing napari ends the run promptly
         self._runs += 1
         self.curve.start_run(continued)
         self.plot.update(self.curve)
