@@ -25,10 +25,13 @@ def _add_evaluate(sub: Any) -> None:
         description=DESCRIPTION,
     )
     p.add_argument(
-        "--prediction", "-p", required=True, help="predicted labels (TIFF, OME-Zarr or PNG)"
+        "--prediction", "-p", required=True, help="predicted labels (TIFF, OME-Zarr, NIfTI or PNG)"
     )
     p.add_argument(
-        "--ground-truth", "-g", required=True, help="ground-truth labels (TIFF, OME-Zarr or PNG)"
+        "--ground-truth",
+        "-g",
+        required=True,
+        help="ground-truth labels (TIFF, OME-Zarr, NIfTI or PNG)",
     )
     p.add_argument("--mode", default="dense", choices=["dense", "sparse"])
     p.add_argument(

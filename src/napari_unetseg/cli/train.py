@@ -33,7 +33,8 @@ def _add_train(sub: Any) -> None:
         action="append",
         required=True,
         metavar="IMG",
-        help="training image (TIFF, OME-Zarr, PNG or JPEG); repeat with --labels for several pairs",
+        help="training image (TIFF, OME-Zarr, NIfTI, PNG or JPEG); repeat with --labels for "
+        "several pairs",
     )
     p.add_argument(
         "--labels",
@@ -41,7 +42,7 @@ def _add_train(sub: Any) -> None:
         action="append",
         required=True,
         metavar="LAB",
-        help="labels (TIFF or PNG) for the --image in the same position",
+        help="labels (TIFF, OME-Zarr, NIfTI or PNG) for the --image in the same position",
     )
     p.add_argument("--output", "-o", help="model file to write (.pt)")
     p.add_argument(
