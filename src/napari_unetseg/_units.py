@@ -99,3 +99,12 @@ def same_size(a: Any, a_unit: str | None, b: Any, b_unit: str | None) -> bool:
         for x, y in zip(a, b)
     ]
     return all(abs(x - y) <= SIZE_TOLERANCE * max(abs(x), abs(y)) for x, y in pairs)
+
+
+def time_axis(axes: str | None) -> int | None:
+    """The axis of time points among axis letters (``TYX`` -> 0), or None: without a T,
+    or with fewer than three axes (time and a plane). Objects and distances are measured,
+    and touching objects split, inside each time point."""
+    if not axes or "T" not in axes.upper() or len(axes) < 3:
+        return None
+    return axes.upper().index("T")

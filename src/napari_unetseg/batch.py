@@ -47,6 +47,7 @@ from ._batch_plan import (
     plan_batch,
 )
 from ._units import known_spacing
+from ._units import time_axis as axis_of_time
 from .core.progress import relay
 
 __all__ = [
@@ -418,7 +419,7 @@ def _segment_file(
     bundle, reference = models.get(choice)
     row.model = bundle.name
     check_fit(img, bundle)
-    time_axis = flat.axes.index("T") if "T" in flat.axes else None  # split, count per frame
+    time_axis = axis_of_time(flat.axes)  # split and counted per time point
     gen = api.segment_iter(
         img.data,
         bundle,

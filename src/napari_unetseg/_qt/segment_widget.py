@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
-from .._units import known_spacing
+from .._units import known_spacing, time_axis
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
@@ -364,7 +364,7 @@ class SegmentWidget(ui.DockWidget):
             channel_axis=(data.ndim - 1) if layer.rgb else None,
             position=position,
             split=settings.split_touching,
-            time_axis=_time_axis(named_axes(self.viewer, layer)),
+            time_axis=time_axis(named_axes(self.viewer, layer)),
             options={
                 **settings.predict_options(),
                 # napari's default scale (all 1, no unit) is no pixel size: a stack's
@@ -611,11 +611,6 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
-
-
-def _time_axis(axes: str | None) -> int | None:
-    """The axis of time points among a layer's named axes (None without one)."""
-    return axes.index("T") if axes and "T" in axes else None
 
 
 def _colour_problem(layer: Image) -> str | None:

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._io import common_unit
+from .._units import time_axis
 from ..core.metrics.report import distance_unit
 from . import _builders as ui
 from ._common import (
@@ -332,10 +333,7 @@ class ValidateWidget(ui.DockWidget):
     def _time_axis(self, layer: Labels) -> int | None:
         """The axis napari's axis labels name time (t), where objects and distances are
         measured in each time point on its own; None without one."""
-        axes = named_axes(self.viewer, layer)
-        if axes is None or "T" not in axes or len(axes) < 3:
-            return None
-        return axes.index("T")
+        return time_axis(named_axes(self.viewer, layer))
 
     def _show(self, pred: Labels, result: EvaluationResult, *notes: str) -> None:
         from napari.utils.colormaps import DirectLabelColormap

@@ -116,10 +116,10 @@ def _time_axis(choice: str, pred: Any, gt: Any) -> int | None:
     if choice == "none":
         return None
     if choice == "auto":
-        for img in (gt, pred):
-            if "T" in img.axes and len(img.axes) == img.data.ndim:
-                return img.axes.index("T")
-        return None
+        from .._units import time_axis
+
+        found = [time_axis(img.axes) for img in (gt, pred) if len(img.axes) == img.data.ndim]
+        return next((t for t in found if t is not None), None)
     try:
         return int(choice)
     except ValueError:

@@ -246,10 +246,10 @@ def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgres
     size = run.spec["object_size"]
     if not isinstance(size, numbers.Real):  # off: objects as the model was trained for
         size = (run.bundle.object_size or {}).get("diameter", 16.0)
-    axes = run.flat.axes
-    time_axis = axes.index("T") if "T" in axes and len(axes) == len(run.plan.out_shape) else None
+    from .._units import time_axis
+
     plan = SplitPlan.make(
-        run.plan.out_shape, run.bundle.spatial_dims, run.flat.scale, size, time_axis
+        run.plan.out_shape, run.bundle.spatial_dims, run.flat.scale, size, time_axis(run.flat.axes)
     )
     return (yield from split_touching_blocks(store, plan, client))
 
