@@ -177,3 +177,36 @@ def test_time_series_labels_keep_time_unit_position_and_slices(tmp_path):
     written = _io.write_labels(tmp_path / "cine_labels.nii.gz", np.zeros((3, 8, 10), np.uint8),
                                axes="TYX", scale=cine.scale, units=cine.units)  # fmt: skip
     assert nib.load(str(written)).header.get_xyzt_units() == ("mm", "msec")
+
+
+def test_labels_keep_the_image_qform_and_sform_with_their_codes(tmp_path):
+    """A registered scan whose qform (scanner) and sform (MNI) differ: its labels carry
+    both, with their codes, so ITK (qform) and nibabel / FSL (sform) put them where they
+    put the image; they carried the sform alone, as "aligned" (second look)."""
+    vol, _ = synthetic_nuclei((12, 40, 48), seed=4)
+    image = nib.Nifti1Image(vol.transpose(2, 1, 0).astype(np.float32), None)
+    qform = np.diag([0.9, 0.9, 1.8, 1.0])
+    qform[:3, 3] = (-20.0, 15.0, 3.0)
+    image.header.set_qform(qform, code=1)  # scanner
+    image.header.set_sform(AFFINE, code=4)  # MNI 152
+    path = tmp_path / "scan.nii.gz"
+    nib.save(image, str(path))
+
+    def same_forms(written):
+        header = nib.load(str(written)).header
+        assert header.get_data_dtype() == np.uint8 and header["intent_code"] == 1002
+        for name, matrix, code in (("qform", qform, 1), ("sform", AFFINE, 4)):
+            found, found_code = getattr(header, f"get_{name}")(coded=True)
+            assert found_code == code, name
+            np.testing.assert_allclose(found, matrix, atol=1e-5)
+
+    out = tmp_path / "out"
+    assert cli.main(["predict", str(path), "-o", str(out), "--object-size", "off"]) == 0
+    same_forms(out / "scan_labels.nii.gz")
+    # Through napari's reader and our writer (a layer's metadata carries the forms).
+    [(data, meta, _)] = _reader.napari_get_nifti_reader(str(path))(str(path))
+    painted = tmp_path / "painted.nii.gz"
+    from napari_unetseg import _writer
+
+    _writer.write_labels_nifti(str(painted), (data > data.mean()).astype(np.uint8), meta)
+    same_forms(painted)

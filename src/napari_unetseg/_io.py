@@ -93,6 +93,9 @@ class ImageData:
     affine : tuple of tuples, optional
         A NIfTI input's 4 x 4 voxel-to-world matrix (of the file's own (i, j, k) axes),
         so labels written as NIfTI lie exactly on the image.
+    nifti_forms : dict, optional
+        A NIfTI input's qform and sform with their codes (``qform``, ``qform_code``,
+        ``sform``, ``sform_code``), written back with its labels as they are.
     """
 
     data: Any
@@ -106,6 +109,7 @@ class ImageData:
     channel_names: tuple[str, ...] | None = None
     provenance: dict[str, Any] | None = None
     affine: tuple[tuple[float, ...], ...] | None = None
+    nifti_forms: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # A pixel size of 0, below 0 or NaN in a file's metadata is no size. The image is

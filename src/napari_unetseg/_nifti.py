@@ -115,7 +115,30 @@ def read_nifti(path: str | os.PathLike) -> Any:
         is_labels,
         provenance=_read_provenance(header),
         affine=tuple(tuple(float(v) for v in row) for row in image.affine),
+        nifti_forms=_forms(header),
     )
+
+
+def _forms(header: Any) -> dict[str, Any]:
+    """The header's qform and sform with their codes (a matrix is ``None`` where its code
+    is 0): written back as they are, labels lie where each viewer puts the image, whether
+    it reads the qform (ITK) or the sform (nibabel, FSL) of a file whose two differ."""
+    found: dict[str, Any] = {}
+    for name, (matrix, code) in (
+        ("qform", header.get_qform(coded=True)),
+        ("sform", header.get_sform(coded=True)),
+    ):
+        found[name] = None if matrix is None else [[float(v) for v in row] for row in matrix]
+        found[f"{name}_code"] = int(code)
+    return found
+
+
+def _set_forms(header: Any, forms: dict[str, Any]) -> None:
+    """Put an image's qform and sform (:func:`_forms`) with their codes into ``header``."""
+    for name in ("qform", "sform"):
+        matrix, code = forms.get(name), int(forms.get(f"{name}_code") or 0)
+        setter = getattr(header, f"set_{name}")
+        setter(None if matrix is None or code == 0 else np.asarray(matrix, float), code=code)
 
 
 def _read_provenance(header: Any) -> dict[str, Any] | None:
@@ -140,6 +163,7 @@ def write_nifti_labels(
     units: tuple[str, ...] | None = None,
     axes: str | None = None,
     translate: tuple[float, ...] | None = None,
+    forms: dict[str, Any] | None = None,
 ) -> Path:
     """Write labels (Y, X), (Z, Y, X), (T, Y, X) or (T, Z, Y, X) as a NIfTI label image,
     atomically.
@@ -169,6 +193,11 @@ def write_nifti_labels(
     translate : tuple of float, optional
         Where the first voxel lies (napari's ``translate``), for labels without an
         ``affine``: the affine's offset.
+    forms : dict, optional
+        The image's qform and sform with their codes (:attr:`ImageData.nifti_forms` of a
+        NIfTI input), written as they are: without them the labels carry ``affine`` as
+        their sform alone, and a viewer that reads the image's qform (ITK) places them
+        elsewhere when the image's two differ.
 
     Raises
     ------
@@ -201,7 +230,17 @@ def write_nifti_labels(
         if translate is not None:  # where the first voxel lies (it was the origin)
             offset = list(reversed([float(t) for t in translate]))[:3]
             affine[: len(offset), 3] = offset
-    image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
+    if forms is not None and affine is not None:
+        header = nib.Nifti1Header()
+        header.set_data_dtype(data.dtype)  # a header's own default is float32
+        _set_forms(header, forms)
+        best = header.get_best_affine()
+        if np.allclose(best, np.asarray(affine, dtype=np.float64)):
+            image = nib.Nifti1Image(data, best, header)  # equal: the forms stay as they are
+        else:  # forms of another affine: the affine counts
+            image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
+    else:
+        image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
     spatial = [u for u in (units or ()) if u in _UNITS.values()]
     named = {v: k for k, v in _UNITS.items() if k != "unknown"}
     step, time = 1.0 if scale is None else float(scale[0]), "sec"

@@ -202,6 +202,7 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         meta["metadata"]["unetseg"] = img.provenance
     if img.affine is not None:  # a NIfTI image: labels are saved on its affine
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
+        meta["metadata"]["nifti_forms"] = img.nifti_forms
     if flat.units is not None and _supports_units():
         meta["units"] = tuple(u or "pixel" for u in flat.units)
     meta.update(_axis_labels(flat.axes))

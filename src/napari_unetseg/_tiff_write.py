@@ -33,6 +33,7 @@ def write_labels(
     provenance: dict[str, Any] | None = None,
     affine: Any = None,
     translate: tuple[float, ...] | None = None,
+    forms: dict[str, Any] | None = None,
 ) -> Path:
     """Write a label image as a compressed OME-TIFF, atomically (a ``.nii`` /
     ``.nii.gz`` path: a NIfTI label image on ``affine``, see
@@ -67,6 +68,9 @@ def write_labels(
     affine : 4 x 4 array-like, optional
         For a NIfTI path: the image's voxel-to-world matrix (``ImageData.affine`` of a
         NIfTI input). Not used for TIFF.
+    forms : dict, optional
+        For a NIfTI path: the image's qform and sform with their codes
+        (``ImageData.nifti_forms``), written as they are. Not used for TIFF.
     translate : tuple of float, optional
         Where the image's first pixel lies (napari's ``translate``, in ``scale``'s units),
         stored as the map annotation ``unetseg:translate`` that :func:`read_image` returns
@@ -86,7 +90,15 @@ def write_labels(
 
     if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
         return write_nifti_labels(
-            path, labels, scale, affine, provenance, units, axes=axes, translate=translate
+            path,
+            labels,
+            scale,
+            affine,
+            provenance,
+            units,
+            axes=axes,
+            translate=translate,
+            forms=forms,
         )
     dtype = _label_dtype(labels)
     return _write(

@@ -102,6 +102,7 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         provenance=provenance,
         affine=affine,
         translate=None if translate is None else tuple(float(t) for t in translate),
+        forms=extra.get("nifti_forms"),
     )
     return [str(written)]
 

@@ -454,7 +454,8 @@ def _segment_file(
         "units": flat.units,
         "translate": flat.translate,
     }
-    _io.write_labels(dst, labels, provenance=provenance, affine=img.affine, **geometry)
+    nifti = {"affine": img.affine, "forms": img.nifti_forms}
+    _io.write_labels(dst, labels, provenance=provenance, **nifti, **geometry)
     if pdst is not None:
         _io.write_image(pdst, result.probabilities, **geometry)
     row.output = str(dst)

@@ -481,9 +481,10 @@ def real_layer(layer: Any) -> Any:
 
 def on_affine(image: Layer) -> dict[str, Any]:
     """The metadata that puts a layer made over ``image`` on its NIfTI affine when saved
-    as NIfTI (``nifti_affine``; empty for other images)."""
-    affine = (image.metadata or {}).get("nifti_affine")
-    return {} if affine is None else {"nifti_affine": affine}
+    as NIfTI (``nifti_affine`` and the qform / sform ``nifti_forms``; empty for other
+    images)."""
+    meta = image.metadata or {}
+    return {key: meta[key] for key in ("nifti_affine", "nifti_forms") if key in meta}
 
 
 def spatial_geometry(source: Layer) -> dict[str, Any]:
