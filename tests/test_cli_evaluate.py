@@ -234,6 +234,10 @@ def test_a_time_series_file_is_scored_frame_by_frame(tmp_path, capsys):
     ref = api.evaluate(pred, gt, spacing=(30.0, 0.5, 0.5), time_axis=0)
     assert out["time_axis"] == 0 and out["objects"]["1"]["n_gt"] == 4
     assert out["classes"]["1"]["hd95"] == pytest.approx(ref.classes[1]["hd95"]) == 0.5
+    # The 30 s step is no length in µm (it was listed among the spacing in µm).
+    assert out["spacing"] == [None, 0.5, 0.5] and out["unit"] == "µm"
+    frames = api.evaluate(pred, gt, spacing=(30.0, 1.0, 1.0), time_axis=0)
+    assert "HD95 1.00 px" in frames.summary_line()  # pixels, whatever the time step
     assert cli.main(["evaluate", "-p", p, "-g", g, "--json", "--time-axis", "none"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["time_axis"] is None and out["objects"]["1"]["n_gt"] == 1

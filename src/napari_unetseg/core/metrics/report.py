@@ -94,11 +94,11 @@ def summary_line(result: EvaluationResult) -> str:
 
 def distance_unit(result: EvaluationResult) -> str | None:
     """The unit of the boundary distances: the pixel size's, "px" without a pixel size
-    (spacing 1 along every axis; "HD95 4.67" did not say it was pixels), None for a
-    spacing given without its unit."""
+    (spacing 1 along every axis but time's; "HD95 4.67" did not say it was pixels), None
+    for a spacing given without its unit."""
     if result.unit:
         return result.unit
-    return "px" if all(float(s) == 1.0 for s in result.spacing) else None
+    return "px" if all(float(s) == 1.0 for s in result.space_spacing) else None
 
 
 def table(result: EvaluationResult) -> str:

@@ -44,7 +44,9 @@ class EvaluationResult:
     errors : ndarray or None
         The error overlay (see :func:`~.counting.error_map`) when requested.
     time_axis : int or None
-        The axis whose time points were scored on their own (objects, distances).
+        The axis whose time points were scored on their own (objects, distances); its
+        step is no length (:attr:`space_spacing` leaves it out, :meth:`to_dict` gives
+        None there).
     """
 
     mode: str
@@ -59,6 +61,11 @@ class EvaluationResult:
     unit: str | None = None
     errors: np.ndarray | None = field(default=None, repr=False)
     time_axis: int | None = None
+
+    @property
+    def space_spacing(self) -> tuple[float, ...]:
+        """The spacing of the axes distances are measured along (all but time's)."""
+        return tuple(s for i, s in enumerate(self.spacing) if i != self.time_axis)
 
     @property
     def foreground(self) -> list[int]:
@@ -87,7 +94,7 @@ class EvaluationResult:
         return {
             "mode": self.mode,
             "shape": list(self.shape),
-            "spacing": list(self.spacing),
+            "spacing": [None if i == self.time_axis else s for i, s in enumerate(self.spacing)],
             "unit": self.unit,
             "iou_threshold": self.iou_threshold,
             "classes": {str(k): dict(v) for k, v in self.classes.items()},
