@@ -51,6 +51,8 @@ def test_cli_writes_labels_on_the_image_affine_with_provenance(volume, tmp_path,
     written = out / "brain_labels.nii.gz"
     labels = nib.load(str(written))
     np.testing.assert_allclose(labels.affine, AFFINE)  # overlays the image exactly
+    image_zooms = nib.load(str(path)).header.get_zooms()
+    np.testing.assert_allclose(labels.header.get_zooms(), image_zooms, rtol=1e-6)  # (bug bash)
     assert labels.header["intent_code"] == 1002  # NIFTI_INTENT_LABEL
     img = _io.read_image(path)
     expected = api.predict(img.data, "nuclei-3d", object_size=None, scale=img.scale)
@@ -135,6 +137,23 @@ def test_labels_of_a_microscopy_image_as_nifti_keep_their_size(tmp_path):
     back = _io.read_image(out)
     assert back.units == ("µm", "µm", "µm") and back.scale == pytest.approx((2.0, 0.5, 0.5))
     assert back.data.shape == image.shape and back.is_labels
+
+
+@pytest.mark.parametrize(
+    ("unit", "size", "written", "written_unit"),
+    [("nm", 500.0, 0.5, "µm"), ("cm", 0.02, 0.2, "mm"), ("in", 0.01, 0.254, "mm")],
+)
+def test_sizes_in_units_nifti_lacks_are_converted(tmp_path, unit, size, written, written_unit):
+    """NIfTI knows mm, µm and m: labels in nm or inches are converted, not written as
+    that many mm (500 nm became 500 mm; bug bash)."""
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1:3, 2:6, 2:6] = 1
+    out = _io.write_labels(tmp_path / "l.nii.gz", labels, scale=(2 * size, size, size),
+                           units=(unit,) * 3, translate=(0.0, size, 0.0))  # fmt: skip
+    back = _io.read_image(out)
+    assert back.units == (written_unit,) * 3
+    assert back.scale == pytest.approx((2 * written, written, written))
+    assert nib.load(str(out)).affine[1, 3] == pytest.approx(written)  # the offset too
 
 
 def test_a_colour_volume_opens_as_rgb(tmp_path):

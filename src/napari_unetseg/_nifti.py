@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._units import _unit
+from ._units import _CM_PER_UNIT, _convert, _unit, common_unit
 
 #: File endings of NIfTI images (gzipped or not).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -133,6 +133,34 @@ def _forms(header: Any) -> dict[str, Any]:
     return found
 
 
+def _nifti_length(unit: str | None) -> tuple[str | None, float]:
+    """The NIfTI length unit (mm, µm or m) for sizes in ``unit``, and the factor to it."""
+    if unit is None or unit in _UNITS.values() or unit not in _CM_PER_UNIT:
+        return unit, 1.0
+    to = "µm" if _CM_PER_UNIT[unit] < _CM_PER_UNIT["µm"] else "mm"
+    return to, _convert(1.0, unit, to)
+
+
+def _labels_image(data: np.ndarray, affine: np.ndarray, forms: dict[str, Any] | None) -> Any:
+    """A NIfTI image of ``data`` on ``affine``: with the image's own qform and sform
+    (:func:`_forms`) where they give that affine, else the affine as an aligned sform."""
+    import nibabel as nib
+
+    if forms is None:
+        return nib.Nifti1Image(data, affine)
+    header = nib.Nifti1Header()
+    header.set_data_dtype(data.dtype)  # a header's own default is float32
+    header.set_data_shape(data.shape)
+    _set_forms(header, forms)
+    best = header.get_best_affine()
+    if not np.allclose(best, affine):  # forms of another affine: the affine counts
+        return nib.Nifti1Image(data, affine)
+    if not int(forms.get("qform_code") or 0):  # an sform alone sets no voxel size
+        zooms = np.sqrt((best[:3, :3] ** 2).sum(axis=0))
+        header.set_zooms((*zooms, *header.get_zooms()[3:]))
+    return nib.Nifti1Image(data, best, header)  # equal: the forms stay as they are
+
+
 def _set_forms(header: Any, forms: dict[str, Any]) -> None:
     """Put an image's qform and sform (:func:`_forms`) with their codes into ``header``."""
     for name in ("qform", "sform"):
@@ -224,31 +252,24 @@ def write_nifti_labels(
         # one-slice volumes :func:`read_nifti` reads as planes, so viewers that compare the
         # dimensions of image and labels accept them.
         data = data[:, :, None]
+    space = common_unit(units)
     if affine is None:
-        sizes = list(reversed(scale or (1.0,) * arr.ndim))[:3]
+        # NIfTI knows mm, µm and m: a size in nm, Å, cm or inches is converted (it was
+        # written as that many mm).
+        space, factor = _nifti_length(space)
+        sizes = [factor * s for s in list(reversed(scale or (1.0,) * arr.ndim))[:3]]
         affine = np.diag([*sizes, *([1.0] * (3 - len(sizes))), 1.0])
         if translate is not None:  # where the first voxel lies (it was the origin)
-            offset = list(reversed([float(t) for t in translate]))[:3]
+            offset = [factor * float(t) for t in reversed(translate)][:3]
             affine[: len(offset), 3] = offset
-    if forms is not None and affine is not None:
-        header = nib.Nifti1Header()
-        header.set_data_dtype(data.dtype)  # a header's own default is float32
-        _set_forms(header, forms)
-        best = header.get_best_affine()
-        if np.allclose(best, np.asarray(affine, dtype=np.float64)):
-            image = nib.Nifti1Image(data, best, header)  # equal: the forms stay as they are
-        else:  # forms of another affine: the affine counts
-            image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
-    else:
-        image = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
-    spatial = [u for u in (units or ()) if u in _UNITS.values()]
+    image = _labels_image(data, np.asarray(affine, dtype=np.float64), forms)
     named = {v: k for k, v in _UNITS.items() if k != "unknown"}
     step, time = 1.0 if scale is None else float(scale[0]), "sec"
     if arr.ndim == 4 and units:
         t_unit = _unit(units[0])
         time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec")
         step *= _SECONDS.get(t_unit, 1.0)
-    image.header.set_xyzt_units(named.get(spatial[-1] if spatial else "mm", "mm"), time)
+    image.header.set_xyzt_units(named.get(space or "mm", "mm"), time)
     image.header.set_intent(_INTENT_LABEL)
     if scale is not None and arr.ndim == 4:
         zooms = list(image.header.get_zooms())

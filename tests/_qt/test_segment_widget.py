@@ -263,6 +263,11 @@ def test_painting_undone_is_no_painting(qtbot, segment):
     assert [layer.name for layer in viewer.layers] == ["img", "img [unet]"]
     assert viewer.layers["img [unet]"] is first
     assert "has your painting" not in widget.status.text()
+    rerun = first.data.copy()
+    first.redo()  # the stroke undone before the run is not stamped on the new labels
+    np.testing.assert_array_equal(first.data, rerun)
+    first.undo()  # nor the old labels' values put back
+    np.testing.assert_array_equal(first.data, rerun)
     first.paint((20, 20), 7)  # painted, undone, redone: the painting is back
     first.undo()
     first.redo()

@@ -527,6 +527,16 @@ def at_next_turn(callback: Callable[[], None]) -> None:
     QTimer.singleShot(BREATHER_MS, callback)
 
 
+def _forget_edits(layer: Layer) -> None:
+    """Empty a Labels layer's undo / redo history once its data is a new result: napari
+    keeps it when data is replaced, and Ctrl-Shift-Z then stamped a stroke undone before a
+    re-run onto the new labels (napari clears it itself only when a layer stops being
+    editable; without the method, in a later napari, the history stays as it was)."""
+    reset = getattr(real_layer(layer), "_reset_history", None)  # the proxy hides it
+    if callable(reset):
+        reset()
+
+
 def output_layer(
     viewer: napari.Viewer,
     source: Layer,
@@ -562,6 +572,7 @@ def output_layer(
     same = isinstance(existing, kind) and existing.ndim == ndim
     if same and existing.multiscale == levels:
         existing.data = data
+        _forget_edits(existing)
         for key, value in geometry.items():
             setattr(existing, key, value)
         if "contrast_limits" in kwargs:
