@@ -244,3 +244,29 @@ def test_a_time_series_file_is_scored_frame_by_frame(tmp_path, capsys):
     assert cli.main(["evaluate", "-p", p, "-g", g, "--time-axis", "t"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--time-axis takes auto, none or an axis number" in err[0]
+
+
+def test_axes_in_different_units_are_measured_in_one(tmp_path, capsys):
+    """Z in micrometres beside Y and X in nanometres (the same 2 x 0.5 x 0.5 µm voxels):
+    the spacing was 2, 500, 500 with no unit and HD95 1000 (bug bash)."""
+    import zarr
+
+    gt = np.zeros((6, 16, 16), np.uint8)
+    gt[2:4, 4:10, 4:10] = 1
+    pred = np.roll(gt, 1, axis=0)  # one plane off: 2 µm
+    paths = []
+    for name, data, units, yx in (("pred", pred, ("micrometer",) * 3, 0.5),
+                                  ("gt", gt, ("micrometer", "nanometer", "nanometer"), 500.0)):  # fmt: skip
+        root = zarr.open_group(str(tmp_path / f"{name}.ome.zarr"), mode="w", zarr_format=2)
+        root.create_array("0", data=data)
+        root.attrs["multiscales"] = [{
+            "version": "0.4",
+            "axes": [{"name": a, "type": "space", "unit": u} for a, u in zip("zyx", units)],
+            "datasets": [{"path": "0", "coordinateTransformations": [
+                {"type": "scale", "scale": [2.0, yx, yx]}]}],
+        }]  # fmt: skip
+        paths.append(str(tmp_path / f"{name}.ome.zarr"))
+    assert cli.main(["evaluate", "-p", paths[0], "-g", paths[1], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["spacing"] == [2.0, 0.5, 0.5] and result["unit"] == "µm"
+    assert result["classes"]["1"]["hd95"] == pytest.approx(2.0)

@@ -58,6 +58,22 @@ def common_unit(units: Any) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
+def one_length_unit(scale: Any, units: Any) -> tuple[tuple[float, ...], Any]:
+    """``scale`` and ``units`` with every length in the first length axis's unit (Z in µm
+    beside Y, X in nm: 2 µm, 500 nm, 500 nm became 2, 500, 500 with no unit in common,
+    and distances 1000 times too long). Other axes (time, channels, pixels) as they are."""
+    scale = tuple(float(s) for s in scale)
+    if units is None:
+        return scale, units
+    names = [_unit(unit_name(u)) for u in units]
+    lengths = [n for n in names if n in _CM_PER_UNIT]
+    if len(set(lengths)) <= 1:
+        return scale, units
+    to = lengths[0]
+    converted = tuple(_convert(s, n, to) if n in _CM_PER_UNIT else s for s, n in zip(scale, names))
+    return converted, tuple(to if n in _CM_PER_UNIT else u for n, u in zip(names, units))
+
+
 def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
     """``scale`` as a pixel size, or None when it says nothing: every entry 1 and no
     physical unit (a file without a pixel size, a layer at napari's default scale). With

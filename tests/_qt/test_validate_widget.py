@@ -323,6 +323,21 @@ def test_instance_choice_is_passed_on(qtbot, validate):
     assert list(widget.result.classes) == [0, 1, 3, 8]
 
 
+def test_axes_in_different_units_are_measured_in_one(qtbot, validate):
+    """Layers with Z in µm and Y, X in nm (2 µm x 500 nm x 500 nm voxels): distances in
+    µm, as with µm throughout (they were 1000 times too long, with no unit; bug bash)."""
+    viewer, widget = validate
+    for name in ("truth", "pred"):
+        viewer.layers[name].scale = (2.0, 500.0, 500.0)
+        viewer.layers[name].units = ("µm", "nm", "nm")
+    _run_and_wait(qtbot, widget)
+    ref = api.evaluate(
+        viewer.layers["pred"].data, viewer.layers["truth"].data, spacing=(2.0, 0.5, 0.5), unit="µm"
+    )
+    assert widget.result.unit == "µm"
+    assert widget.result.classes[1]["hd95"] == pytest.approx(ref.classes[1]["hd95"])
+
+
 def test_a_mask_opened_as_an_image_gets_a_hint(make_napari_viewer):
     """napari opens a mask file (mask.png) as an image layer: the widget says how to make
     it a Labels layer instead of only asking for two."""
@@ -340,6 +355,17 @@ def test_a_mask_opened_as_an_image_gets_a_hint(make_napari_viewer):
     assert "Only one Labels layer is open; 'nuclei_mask' is an image layer" in (
         widget.summary.text()
     )  # not "the same layer: choose two layers"
+
+
+def test_a_multiscale_image_of_whole_numbers_lets_the_dock_open(make_napari_viewer):
+    """An OME-Zarr pyramid of integers beside one Labels layer: looking for masks opened
+    as images raised a TypeError, and the Validate dock did not open (bug bash)."""
+    viewer = make_napari_viewer()
+    image = (np.random.default_rng(0).random((64, 64)) * 200).astype(np.uint16)
+    viewer.add_image([image, image[::2, ::2]], multiscale=True, name="pyramid")
+    viewer.add_labels((image > 100).astype(np.uint8), name="mask")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert "Only one Labels layer is open; 'pyramid' is an image layer" in widget.summary.text()
 
 
 def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(

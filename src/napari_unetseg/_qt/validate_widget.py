@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._io import common_unit
-from .._units import time_axis
+from .._units import one_length_unit, time_axis
 from ..core.metrics.report import distance_unit
 from . import _builders as ui
 from ._common import (
@@ -310,7 +310,8 @@ class ValidateWidget(ui.DockWidget):
 
     def _spacing(self, layer: Labels) -> tuple[tuple[float, ...], str | None]:
         geometry = spatial_geometry(layer)
-        return tuple(float(s) for s in geometry["scale"]), common_unit(geometry.get("units"))
+        scale, units = one_length_unit(geometry["scale"], geometry.get("units"))
+        return scale, common_unit(units)
 
     def _pred_name(self) -> str:
         return self._pred_layer.name if self._pred_layer is not None else "prediction"
@@ -492,6 +493,11 @@ class ValidateWidget(ui.DockWidget):
         """Names of image layers holding whole numbers (masks opened as images)."""
         from napari.layers import Image
 
+        def few_values(layer: Image) -> bool:  # a multiscale layer's smallest level
+            data = layer.data[-1] if layer.multiscale else layer.data
+            plane = np.asarray(data[(0,) * (data.ndim - 2)][::8, ::8])
+            return len(np.unique(plane)) <= 256
+
         return [
             layer.name
             for layer in self.viewer.layers
@@ -499,7 +505,7 @@ class ValidateWidget(ui.DockWidget):
             and not getattr(layer, "rgb", False)
             and getattr(layer.data, "dtype", np.dtype(float)).kind in "biu"
             and layer.data.dtype.itemsize <= 2
-            and len(np.unique(np.asarray(layer.data[(0,) * (layer.ndim - 2)][::8, ::8]))) <= 256
+            and few_values(layer)
         ]
 
 

@@ -76,6 +76,21 @@ def test_a_mask_of_one_value_is_a_class_whose_objects_are_its_pieces():
     assert M.evaluate(gt > 0, white, instances="ground_truth").objects[1]["n_gt"] == 1
 
 
+def test_one_small_id_alone_is_a_class_not_a_mask():
+    """Ground truth of class 2 only (a tissue absent from this image) against a
+    prediction of class 1 there: it was a "mask of one value" and scored Dice 1.0; it
+    is class 2, missed (bug bash). A value of 255 stays a mask (above)."""
+    gt = np.zeros((12, 12), np.uint8)
+    gt[2:10, 2:10] = 2
+    pred = (gt > 0).astype(np.uint8)
+    r = M.evaluate(pred, gt)
+    assert r.classes[1]["dice"] == 0 and r.classes[2]["dice"] == 0
+    assert any("holds one label, 2: read as class 2" in n for n in r.notes)
+    half = np.where(np.arange(12) < 6, gt, pred)  # half right
+    assert M.evaluate(half, gt).classes[2]["dice"] == pytest.approx(2 / 3)
+    assert M.evaluate(pred, gt, instances="ground_truth").classes[1]["dice"] == 1.0  # if told
+
+
 def test_objects_of_several_classes_are_said_to_be_connected_regions():
     # three tissue classes: their "objects" are regions, which the note says (a Validate
     # of the brain template read "objects F1 0.344" with no word on what was counted)

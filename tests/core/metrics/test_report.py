@@ -40,3 +40,21 @@ def test_result_serialization(rng):
         and "mean (foreground)" in table
         and r.summary_line() in table
     )
+
+
+def test_a_missed_class_is_inf_in_json_and_small_distances_keep_their_digits():
+    """A class the prediction misses is infinitely far, not unknown: "inf" in JSON (it
+    was null, as "not computed" is); a boundary off by 4 nm given in µm reads 0.004,
+    not "0.00" as a perfect one does (bug bash)."""
+    gt = np.zeros((16, 16), np.uint8)
+    gt[2:8, 2:8], gt[10:14, 10:14] = 1, 2
+    pred = np.where(gt == 2, 0, gt)  # class 2 missed
+    d = json.loads(
+        json.dumps(M.evaluate(pred, gt, instances="none").to_json_dict(), allow_nan=False)
+    )
+    assert d["classes"]["2"]["hd95"] == "inf" and d["classes"]["0"]["hd95"] is None
+    shifted = M.evaluate(np.roll(gt, 1, axis=1), gt, spacing=(0.004, 0.004), unit="µm")
+    assert shifted.classes[1]["hd95"] == pytest.approx(0.004)
+    assert "HD95 0.004 µm" in shifted.summary_line()
+    assert "0.004" in shifted.table()
+    assert M.report.format_distance(0.0) == "0.00" and M.report.format_distance(12.345) == "12.35"

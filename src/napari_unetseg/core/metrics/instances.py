@@ -167,11 +167,17 @@ def _image_note(prediction: Any, ground_truth: Any, scan: _Scan) -> str | None:
 
 
 def _guess_instances(
-    mode: str, p_max: int, g_max: int, overlap: int, agree: int
+    mode: str,
+    p_max: int,
+    g_max: int,
+    overlap: int,
+    agree: int,
+    one_value: tuple[bool, bool] = (False, False),
 ) -> tuple[tuple[bool, bool], str | None]:
     """``instances='auto'``: which side(s) look like instance labels (see ``evaluate``).
 
-    ``g_max`` is the largest ground-truth class id (scribble value - 1 in sparse mode).
+    ``g_max`` is the largest ground-truth class id (scribble value - 1 in sparse mode);
+    ``one_value``: a side whose foreground is that one id.
     """
     done = "read as object instances of one foreground class (class 1)"
     if mode == "sparse":
@@ -182,18 +188,24 @@ def _guess_instances(
             )
         return (False, False), None
     # A binary mask against many labels: the many labels are instances (each nucleus its
-    # own id), not classes; scoring them as classes would be meaningless.
-    # A few labels may be classes instead (a semantic model that misses one): the note
-    # says how to score them so, since a missed class would not show in these scores.
-    if p_max <= 1 < g_max:
-        return (False, True), (
-            f"The prediction is binary and the ground truth has labels up to {g_max}: "
-            f"ground-truth labels were {done}" + _if_classes(g_max)
-        )
-    if g_max <= 1 < p_max:
-        return (True, False), (
-            f"The ground truth is binary and the prediction has labels up to {p_max}: "
-            f"predicted labels were {done}" + _if_classes(p_max)
+    # own id), not classes; scoring them as classes would be meaningless. A few labels may
+    # be classes instead (a semantic model that misses one): the note says how to score
+    # them so. One id alone, and a few, is a class (class 2 predicted as class 1 scored a
+    # perfect Dice as "one object"): instance ids start at 1.
+    for side, (binary, top) in enumerate(((g_max, p_max), (p_max, g_max))):
+        if not binary <= 1 < top:
+            continue
+        name, other = ("prediction", "ground truth")[side], ("ground truth", "prediction")[side]
+        if one_value[side] and top <= MIN_INSTANCES:
+            return (False, False), (
+                f"The {name} holds one label, {top}: read as class {top}; if it is a mask "
+                f"of objects, say so (instances='{('prediction', 'ground_truth')[side]}', "
+                "--instances, Validate's 'Instances in')."
+            )
+        binarize = (True, False) if side == 0 else (False, True)
+        return binarize, (
+            f"The {other} is binary and the {name} has labels up to {top}: "
+            f"{('predicted', 'ground-truth')[side]} labels were {done}" + _if_classes(top)
         )
     # Class ids mean the same on both sides; instance ids from two sources do not. So
     # many labels that mostly disagree where both sides are foreground are instances.
@@ -258,16 +270,20 @@ def choose_reading(
     note = None
     masks = (False, False)
     # ``classes`` only chooses the rows to report: the reading never depends on it.
+    # a mask of one value (0 / 255 from an image file); a few-valued one is a class id
+    big_one = (one_value[0] and p_max > MIN_INSTANCES, one_value[1] and g_max > MIN_INSTANCES)
     if instances != "auto":
         binarize = _BINARIZE[instances]
-    elif mode == "dense" and any(one_value):
+    elif mode == "dense" and any(big_one):
         # a mask of one value (0 / 255 from an image file) is one foreground class whose
         # objects are its connected components, whatever the other side holds
-        masks = one_value
+        masks = big_one
         sides = [name for name, m in zip(("prediction", "ground truth"), masks) if m]
         values = sorted({v for v, m in zip((p_max, g_max), masks, strict=True) if m})
         p_guess, g_guess = (1 if m else v for m, v in zip(masks, (p_max, g_cls), strict=True))
-        binarize, note = _guess_instances(mode, p_guess, g_guess, scan.overlap, scan.agree)
+        binarize, note = _guess_instances(
+            mode, p_guess, g_guess, scan.overlap, scan.agree, one_value
+        )
         binarize = (binarize[0] or masks[0], binarize[1] or masks[1])
         note = (
             f"The {' and the '.join(sides)} {'is a mask' if len(sides) == 1 else 'are masks'} "
@@ -275,7 +291,14 @@ def choose_reading(
             "whose objects are its connected pieces." + (f" {note}" if note else "")
         )
     else:
-        binarize, note = _guess_instances(mode, p_max, g_cls, scan.overlap, scan.agree)
+        binarize, note = _guess_instances(
+            mode,
+            p_max,
+            g_cls,
+            scan.overlap,
+            scan.agree,
+            one_value if mode == "dense" else (False, False),
+        )
     p_top = min(p_max, 1) if binarize[0] else p_max
     g_top = min(g_cls, 1) if binarize[1] else g_cls
     top = max(p_top, g_top)

@@ -34,10 +34,23 @@ def format_value(value: Any, digits: int = 3) -> str:
 
 
 def cell_text(key: str, value: Any) -> str:
-    """The text of column ``key``'s cell: distances with 2 decimals, scores with 3."""
+    """The text of column ``key``'s cell: scores with 3 decimals, distances with 2 or,
+    below 1, 3 significant digits (0.004 µm read "0.00", as a perfect boundary does)."""
     if isinstance(value, str):
         return value
-    return format_value(value, 2 if key in DISTANCE_COLUMNS else 3)
+    if key in DISTANCE_COLUMNS:
+        return format_distance(value)
+    return format_value(value, 3)
+
+
+def format_distance(value: Any) -> str:
+    """A distance: 2 decimals, or 3 significant digits below 1 (never "0.00" but for 0)."""
+    if value is None or isinstance(value, (int, np.integer)):
+        return format_value(value)
+    value = float(value)
+    if math.isfinite(value) and 0 < abs(value) < 1:
+        return f"{value:.3g}"
+    return format_value(value, 2)
 
 
 def plain_value(value: Any) -> str:
@@ -55,7 +68,8 @@ def plain_value(value: Any) -> str:
 
 
 def json_safe(value: Any) -> Any:
-    """NaN and inf -> None (JSON has neither), numpy scalars -> Python numbers."""
+    """NaN -> None and inf -> "inf" (JSON has neither; a class missed on one side has an
+    infinite distance, not an absent one), numpy scalars -> Python numbers."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -67,7 +81,9 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
+        if math.isnan(value):
+            return None
+        return float(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
     return value
 
 
@@ -88,7 +104,7 @@ def summary_line(result: EvaluationResult) -> str:
         parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
     if not math.isnan(fg.get("hd95", math.nan)):
         unit = distance_unit(result)
-        parts.append(f"HD95 {format_value(fg.get('hd95'), 2)}{f' {unit}' if unit else ''}")
+        parts.append(f"HD95 {format_distance(fg.get('hd95'))}{f' {unit}' if unit else ''}")
     return "; ".join(parts) + "."
 
 
