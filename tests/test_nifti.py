@@ -4,6 +4,8 @@ widget), provenance kept, and damaged files refused in one sentence."""
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -229,3 +231,41 @@ def test_labels_keep_the_image_qform_and_sform_with_their_codes(tmp_path):
 
     _writer.write_labels_nifti(str(painted), (data > data.mean()).astype(np.uint8), meta)
     same_forms(painted)
+
+
+def test_labels_saved_in_another_orientation_are_scored_on_one_grid(
+    tmp_path, capsys, make_napari_viewer
+):
+    """Ground truth saved LAS (x flipped, with the affine that says so) scored against a
+    RAS prediction: the same voxels, so the same scores once turned (it read Dice 0.08);
+    an origin 30 mm away is refused, in the CLI and in Validate (bug bash)."""
+    truth = np.zeros((8, 24, 32), np.uint8)  # (z, y, x)
+    truth[2:6, 4:12, 3:11], truth[3:7, 14:20, 18:30] = 1, 2
+    pred = np.roll(truth, 1, axis=2)
+    ras = np.diag([0.8, 0.8, 1.6, 1.0])
+    las = ras.copy()
+    las[0, 0], las[0, 3] = -0.8, 0.8 * 31  # i runs the other way from the far side
+    shifted = ras.copy()
+    shifted[0, 3] = 30.0
+    files = {}
+    for name, data, affine in (("pred", pred, ras), ("gt", truth, ras),
+                               ("gt_las", truth[:, :, ::-1], las), ("gt_far", truth, shifted)):  # fmt: skip
+        files[name] = str(tmp_path / f"{name}_labels.nii.gz")
+        nib.save(nib.Nifti1Image(np.asfortranarray(data.transpose(2, 1, 0)), affine), files[name])
+    scores = []
+    for gt in ("gt", "gt_las"):
+        assert cli.main(["evaluate", "-p", files["pred"], "-g", files[gt], "--json"]) == 0
+        captured = capsys.readouterr()
+        scores.append(json.loads(captured.out)["classes"])
+    assert scores[0] == scores[1] and "turned onto the ground truth's voxel grid" in captured.err
+    assert cli.main(["evaluate", "-p", files["pred"], "-g", files["gt_far"]]) == 1
+    assert "voxels lie elsewhere than the ground truth's" in capsys.readouterr().err
+    viewer = make_napari_viewer()
+    for name in ("pred", "gt_far"):
+        [layer] = viewer.open(files[name], plugin="napari-unetseg")
+        assert layer._type_string == "labels"
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(viewer.layers["pred_labels"])
+    widget.gt_combo.set_layer(viewer.layers["gt_far_labels"])
+    assert widget.run() is None
+    assert "NIfTI files whose voxels lie in different places" in widget.summary.text()

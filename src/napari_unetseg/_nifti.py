@@ -182,6 +182,61 @@ def _read_provenance(header: Any) -> dict[str, Any] | None:
     return None
 
 
+class NotOnGrid(ValueError):
+    """Two NIfTI images whose voxels lie in different places (one sentence)."""
+
+
+def same_grid(a: Any, b: Any) -> bool:
+    """Whether two voxel-to-world affines put voxels in the same places (to a thousandth
+    of a voxel's size: headers hold float32)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    size = float(np.abs(a[:3, :3]).max()) or 1.0
+    return bool(np.allclose(a, b, rtol=0, atol=1e-3 * size))
+
+
+def onto_grid(data: Any, affine: Any, reference: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Labels ``data`` (our axis order, on ``affine``) flipped and transposed onto the
+    voxel grid of ``reference`` (an image of ``shape``): a scan saved LAS and its labels
+    saved RAS hold the same voxels in other orders, and were compared index by index.
+
+    Raises
+    ------
+    NotOnGrid
+        When no flip or transpose does it (another origin, voxel size or a rotation).
+    """
+    from nibabel.orientations import (
+        apply_orientation,
+        inv_ornt_aff,
+        io_orientation,
+        ornt_transform,
+    )
+
+    arr = np.asarray(data)
+    ijk = arr.transpose(tuple(reversed(range(arr.ndim))))  # the file's (i, j, k[, t])
+    if ijk.ndim == 2:
+        ijk = ijk[:, :, None]
+    turn = ornt_transform(
+        io_orientation(np.asarray(affine)), io_orientation(np.asarray(reference))
+    )
+    moved = apply_orientation(ijk, turn)
+    placed = np.asarray(affine, dtype=float) @ inv_ornt_aff(turn, ijk.shape)
+    if not same_grid(placed, reference):
+        raise NotOnGrid(
+            "The prediction's voxels lie elsewhere than the ground truth's (their NIfTI "
+            "affines differ by more than a flip or transpose of the axes: another origin, "
+            "voxel size or rotation); resample one onto the other before scoring."
+        )
+    if arr.ndim == 2:
+        moved = moved[:, :, 0]
+    out = np.ascontiguousarray(moved.transpose(tuple(reversed(range(moved.ndim)))))
+    if out.shape != tuple(shape):
+        raise NotOnGrid(
+            f"The prediction, {out.shape} once on the ground truth's axes, and the ground "
+            f"truth, {tuple(shape)}, are not the same grid."
+        )
+    return out
+
+
 def write_nifti_labels(
     path: str | os.PathLike,
     labels: Any,

@@ -420,6 +420,16 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
     """Why two layers compared pixel by pixel are not (their data's pixels lie elsewhere
     in the viewer: another translate, rotation, shear or affine), or None. Scale differs
     often (a file without pixel size) and is said where it is used, not refused."""
+    from .._nifti import same_grid
+
+    fa, fb = ((layer.metadata or {}).get("nifti_affine") for layer in (a, b))
+    if fa is not None and fb is not None and not same_grid(fa, fb):
+        return (
+            f"{a.name!r} and {b.name!r} come from NIfTI files whose voxels lie in different "
+            "places or orders (their affines differ; napari shows them by voxel size alone): "
+            f"resample one onto the other before {doing} (`unetseg evaluate` turns one onto "
+            "the other's axes where a flip or transpose does it)."
+        )
     ga, gb = spatial_geometry(a), spatial_geometry(b)
     n = min(a.ndim, b.ndim)
     for key in ("translate", "rotate", "shear", "affine"):
