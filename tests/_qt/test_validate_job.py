@@ -15,6 +15,10 @@ def test_parse_classes():
     assert parse_classes("1, 3-5") == [1, 3, 4, 5]
     with pytest.raises(ValueError, match="not understood"):
         parse_classes("one")
+    assert parse_classes("1 - 3, 5") == [1, 2, 3, 5]  # spaces around the dash (bug bash)
+    assert len(parse_classes("0-1023")) == 1024
+    with pytest.raises(ValueError, match="more than 1024"):  # a row each: the GUI froze
+        parse_classes("1-1000000")
 
 
 def test_columns_put_the_telling_scores_first_and_drop_what_was_not_computed():

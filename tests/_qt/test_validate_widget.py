@@ -197,6 +197,29 @@ def test_painting_during_a_run_is_not_scored(qtbot, validate, monkeypatch):
     assert started[0][0, 0, 0] != 9
 
 
+def test_no_table_stands_for_a_removed_layer_or_a_refused_run(qtbot, validate, monkeypatch):
+    """A prediction removed during the run: its table was shown (and exportable) beside
+    "choose two layers"; a run refused for its class list left the last run's table on
+    show (bug bash)."""
+    import napari_unetseg._qt.validate_widget as module
+
+    monkeypatch.setattr(module, "notify_error", lambda *a, **k: None)
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    assert widget.table.rowCount() > 0
+    widget.classes_edit.setText("one")
+    assert widget.run() is None
+    assert widget.table.rowCount() == 0 and not widget.export_button.isEnabled()
+    assert "Not evaluated: Classes 'one' are not understood" in widget.summary.text()
+    widget.classes_edit.setText("")
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+        viewer.layers.remove("pred")  # before the result reaches the widget
+    assert widget.result is None and widget.table.rowCount() == 0
+    assert not widget.export_button.isEnabled()
+    assert "Dice" not in widget.summary.text()
+
+
 def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
     viewer, widget = validate
     pred, gt = _volumes()
@@ -482,5 +505,8 @@ def test_many_classes_long_names_and_distances_in_pixels(qtbot, make_napari_view
     _run_and_wait(qtbot, widget)
     assert len(widget.result.per_slice_dice) == 31
     assert [line.get_label() for line in widget.plot.axes.lines[:1]] == ["mean of 31 classes"]
+    assert "mean of 31 classes" in widget.plot.axes.get_title()  # said without a legend
+    ticks = widget.plot.axes.get_xticks()
+    assert np.allclose(ticks, np.round(ticks))  # slices are whole numbers (0.5 was one)
     assert widget.minimumSizeHint().width() <= width + 5
     assert "px" in widget.summary.text().split("HD95", 1)[1][:12]

@@ -55,19 +55,30 @@ def parse_classes(text: str) -> list[int] | None:
     ValueError
         For anything else, with one sentence saying what is expected.
     """
+    import re
+
+    from ..core.metrics import MAX_CLASSES
+
     text = text.strip().lower()
     if text in ("", "all"):
         return None
     out: set[int] = set()
     try:
-        for part in text.replace(";", ",").replace(" ", ",").split(","):
+        spaced = re.sub(r"\s*-\s*", "-", text)  # "1 - 3" is "1-3"
+        for part in spaced.replace(";", ",").replace(" ", ",").split(","):
             if not part:
                 continue
             lo, sep, hi = part.partition("-")
             first, last = int(lo), int(hi) if sep else int(lo)
             if first < 0 or last < first:
                 raise ValueError(part)
+            if last - first + len(out) >= MAX_CLASSES:  # a table row each: the GUI froze
+                raise OverflowError
             out.update(range(first, last + 1))
+    except OverflowError:
+        raise ValueError(
+            f"Classes {text!r} are more than {MAX_CLASSES}: list the classes to score, or 'all'."
+        ) from None
     except ValueError:
         raise ValueError(
             f"Classes {text!r} are not understood: give ids like '1, 2' or '1-3', or 'all'."

@@ -214,8 +214,9 @@ class ValidateWidget(ui.DockWidget):
             return None
         try:
             options = self.options(gt)
-        except ValueError as exc:
+        except ValueError as exc:  # the earlier run's table would pass for this one's
             notify_error(exc)
+            self._clear_results(f"Not evaluated: {exc}")
             return None
         problem = placement_problem(pred, gt)
         if problem is not None:
@@ -230,7 +231,7 @@ class ValidateWidget(ui.DockWidget):
             _snapshot(pred),  # painting may go on during the run: score what was there
             _snapshot(gt),
             description="Validating",
-            on_result=lambda result: self._show(pred, result, *filter(None, notes)),
+            on_result=lambda result: self._show(pred, gt, result, *filter(None, notes)),
             on_error=lambda exc: self._clear_results("Failed; see the notification."),
             on_cancel=lambda: self._clear_results("Cancelled."),
             error_context="Validation failed",
@@ -336,12 +337,15 @@ class ValidateWidget(ui.DockWidget):
         measured in each time point on its own; None without one."""
         return time_axis(named_axes(self.viewer, layer))
 
-    def _show(self, pred: Labels, result: EvaluationResult, *notes: str) -> None:
+    def _show(self, pred: Labels, gt: Labels, result: EvaluationResult, *notes: str) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
+        gone = [layer.name for layer in (pred, gt) if layer not in self.viewer.layers]
+        if gone:  # the table would stand for layers that are no longer there
+            self._clear_results(f"Not shown: {gone[0]!r} was removed during the run.")
+            return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
         self.result, self._pred_layer = result, pred
-        gt = self.gt_combo.layer()
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}
         rows = [{**row, "class": self._class_title(row["class"])} for row in result.rows()]
         self.table.show_rows(rows, columns(result), distance_unit(result))
@@ -376,25 +380,31 @@ class ValidateWidget(ui.DockWidget):
         self.legend.setVisible(True)
 
     def _plot_slices(self, result: EvaluationResult) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         self.plot.clear()
-        if not result.per_slice_dice:
+        curves = {  # a class absent on both sides has no curve (an empty plot was shown)
+            self._names.get(cid, f"class {cid}"): dice
+            for cid, dice in (result.per_slice_dice or {}).items()
+            if not np.isnan(dice).all()
+        }
+        if not curves:
             self.plot.setVisible(False)
             return
         # the scores are per index of the first axis: a slice of a Z stack, a time
         # point of a (T, Z, Y, X) series
         axis = self._first_axis_words()
-        self.plot.set_labels(xlabel=axis, title=f"Dice per {axis}")
-        curves = {
-            self._names.get(cid, f"class {cid}"): dice
-            for cid, dice in result.per_slice_dice.items()
-        }
+        title = f"Dice per {axis}"
         if len(curves) > MAX_CURVES:  # a legend of 31 classes hid the plot: their mean
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # slices without any class
                 mean = np.nanmean(np.stack(list(curves.values())), axis=0)
+            title = f"Dice per {axis}, mean of {len(curves)} classes"
             curves = {f"mean of {len(curves)} classes": mean}
+        self.plot.set_labels(xlabel=axis, title=title)
         for name, dice in curves.items():
             self.plot.set_line(name, np.arange(len(dice)), dice, marker=".", ms=3)
+        self.plot.axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no slice 1.5
         self.plot.rescale(ylim=(0, 1.02))
         self.plot.legend(len(curves) > 1)
         self.plot.setVisible(True)
