@@ -361,3 +361,94 @@ def test_an_hcs_plate_opens_at_the_first_field_of_its_first_well(tmp_path) -> No
                                 name="plate [A/2 field 1] [cells]")  # fmt: skip
     assert written == str(plate / "A" / "2" / "1" / "labels" / "cells")
     assert list(_io.read_image(plate / "A" / "2" / "1").labels) == ["cells"]
+
+
+def _arrays(group_path):
+    """{name: zarr array} of every array directly in a group (what generic readers list)."""
+    group = zarr.open_group(str(group_path), mode="r")
+    return {name: group[name] for name in group.array_keys()}
+
+
+def _validate(group_path) -> None:
+    """Validate a group against the NGFF schemas (ome-zarr-models), where installed."""
+    models = pytest.importorskip("ome_zarr_models")
+    models.open_ome_zarr(zarr.open_group(str(group_path), mode="r"))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_every_array_written_names_its_dimensions_as_ngff_05_requires(tmp_path, version) -> None:
+    # NGFF 0.5 (zarr v3) requires dimension_names on every array of a multiscale; our
+    # stores had none, so validators refused labels, probability maps and saved labels.
+    # one level: NGFF wants an image-label to have as many levels as its image, which
+    # our labels of a small image (one level) do not have when the image has more
+    image = make_ome_zarr(
+        tmp_path / "img.ome.zarr", np.zeros((3, 64, 80), np.uint16), version, levels=1
+    )
+    labels = np.ones((3, 600, 80), np.uint8)  # 3 pyramid levels
+    standalone = _write_store(str(tmp_path / "out.ome.zarr"), labels, version).path
+    maps = _zarr.LabelsStore.create(
+        tmp_path / "probs.ome.zarr", shape=(3, 64, 80), chunks=(3, 64, 80), block_grid=(1, 1, 1),
+        axes="ZYX", scale=(1.0,) * 3, units=None, translate=None, version=version, labels=False,
+    )  # fmt: skip
+    maps.prepare_levels()
+    maps.finish(name="probabilities")
+    saved = _zarr_save.save_labels(image, np.ones((3, 64, 80), np.uint8), name="cells")
+    # ome-zarr-py's own arrays are what we match: names in v3, nothing at all in v2
+    expected = {"0.4": None, "0.5": ("z", "y", "x")}[version]
+    assert getattr(_arrays(image)["s0"].metadata, "dimension_names", None) == expected
+    # the image too: its labels/ group then names its NGFF version, as 0.5 requires
+    for group in (standalone, maps.path, saved, image):
+        arrays = _arrays(group)
+        assert arrays and all(
+            getattr(a.metadata, "dimension_names", None) == expected for a in arrays.values()
+        )
+        assert all("_ARRAY_DIMENSIONS" not in a.attrs for a in arrays.values())
+    for group in (standalone, maps.path, saved, image):  # skipped without ome-zarr-models
+        _validate(group)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_finished_store_keeps_only_its_pyramid_levels(tmp_path, version) -> None:
+    # The "blocks written" array of a finished store was taken for a pyramid level by
+    # napari's builtin reader (levels (4, 64, 64) and (1, 1, 1)).
+    labels = np.ones((4, 600, 64), np.uint8)
+    store = _write_store(str(tmp_path / "out.ome.zarr"), labels, version)
+    assert sorted(_arrays(store.path)) == ["0", "1", "2"]
+    assert store.blocks_done().tolist() == [[[True]]]  # --resume: nothing left to do
+    saved = _zarr_save.save_labels(tmp_path / "saved.ome.zarr", labels[0])
+    assert sorted(_arrays(saved)) == ["0", "1", "2"]
+    # an unfinished run keeps it, and resumes from it
+    partial = _zarr.LabelsStore.create(
+        tmp_path / "partial.ome.zarr", shape=(4, 64, 64), chunks=(2, 64, 64), block_grid=(2, 1, 1),
+        axes="ZYX", scale=(1.0,) * 3, units=None, translate=None, version=version,
+    )  # fmt: skip
+    partial.mark_done((1, 0, 0))
+    assert _zarr.BLOCKS in _arrays(partial.path)
+    assert partial.blocks_done().ravel().tolist() == [False, True]
+
+
+def test_labels_another_program_wrote_are_refused_with_what_to_do(tmp_path) -> None:
+    from ome_zarr.writer import write_labels
+
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((2, 32, 32), np.uint8))
+    root = zarr.open_group(str(image), mode="r+")
+    write_labels(np.ones((2, 32, 32), np.uint8), root, name="cells", axes="zyx")
+    with pytest.raises(ValueError, match=r"not written by napari-unetseg.*choose a new name\)\.$"):
+        _zarr_save.save_labels(image, np.zeros((2, 32, 32), np.uint8), name="cells")
+    assert np.asarray(_zarr.read_ome_zarr(image).labels["cells"][0]).min() == 1  # untouched
+
+
+@pytest.mark.parametrize(
+    "version, files", [("0.4", [".zattrs", ".zgroup"]), ("0.5", ["zarr.json"])]
+)
+def test_a_stores_metadata_file_opens_the_store(tmp_path, version, files) -> None:
+    data = np.arange(2 * 32 * 32, dtype=np.uint16).reshape(2, 32, 32)
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", data, version)
+    _zarr_save.save_labels(image, (data > 1000).astype(np.uint8), name="cells")
+    for name in files:
+        img = _zarr.read_ome_zarr(image / name)
+        assert img.name == "img" and img.path == str(image)
+        np.testing.assert_array_equal(np.asarray(img.data), data)
+        assert _io.read_image(image / name).data.shape == data.shape  # CLI, API
+        layers = _reader.napari_get_zarr_reader(str(image / name))(str(image / name))
+        assert layers[1][1]["metadata"]["zarr_labels"] == str(image / "labels" / "cells")

@@ -127,7 +127,9 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
                 "metadata": {
                     "axes": flat.axes if same_axes else None,
                     "units": flat.units if same_axes else None,
-                    "zarr_labels": os.path.join(os.path.abspath(p), "labels", name),
+                    "zarr_labels": os.path.join(
+                        os.path.abspath(img.path if os.path.isfile(p) else p), "labels", name
+                    ),  # (a store's zarr.json opened: the store's own labels)
                 },
             }
             if any(translate):

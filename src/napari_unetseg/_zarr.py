@@ -9,10 +9,11 @@ Writing labels (:class:`LabelsStore`) is block by block, never the whole volume 
 memory: :meth:`LabelsStore.create` makes an empty chunked level-0 array (chunks equal to
 the prediction blocks, so concurrent writers never share a chunk) and a small "blocks
 written" array that lets an interrupted run resume; blocks are written straight into the
-store; :meth:`LabelsStore.finish` downsamples the pyramid chunk by chunk and only then
-writes the OME metadata (``multiscales`` + ``image-label``, through ome-zarr-py), so a
-store without metadata is an unfinished run. The labels go either to a new
-``OUT.ome.zarr`` or, for an OME-Zarr input, under its ``labels/`` group.
+store; :meth:`LabelsStore.finish` downsamples the pyramid chunk by chunk, only then writes
+the OME metadata (``multiscales`` + ``image-label``, through ome-zarr-py), so a store
+without metadata is an unfinished run, and last removes the "blocks written" array. The
+labels go either to a new ``OUT.ome.zarr`` or, for an OME-Zarr input, under its
+``labels/`` group. How the arrays and axes are described: :mod:`napari_unetseg._zarr_meta`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ import numpy as np
 
 from ._io import ImageData, _channel_axis, image_name, is_zarr_path
 from ._units import _unit
+from ._zarr_meta import (
+    _array_options,
+    _axes_metadata,
+    _format,
+    check_axes,
+    pyramid_shapes,
+)
 
 __all__ = [
     "LabelsStore",
@@ -39,27 +47,13 @@ __all__ = [
     "read_ome_zarr",
 ]
 
-#: OME's names for our short unit spellings.
-_OME_UNITS = {
-    "µm": "micrometer",
-    "nm": "nanometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "pm": "picometer",
-    "Å": "angstrom",
-    "in": "inch",
-    "s": "second",
-    "ms": "millisecond",
-    "µs": "microsecond",
-    "ns": "nanosecond",
-    "min": "minute",
-    "h": "hour",
-    "d": "day",
-}
-_AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
-#: The "blocks written" array inside an unfinished (or resumable) labels store.
+#: The "blocks written" array inside an unfinished (resumable) labels store; removed when
+#: the store is finished, so that no reader takes it for a pyramid level.
 BLOCKS = "unetseg_blocks"
+
+
+#: The files that hold a zarr group's metadata (v2, v3).
+_GROUP_METADATA = (".zattrs", ".zgroup", "zarr.json")
 
 
 class ZarrReadError(ValueError):
@@ -203,7 +197,8 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     ----------
     path : str or path
         The image's store (``.zarr`` / ``.ome.zarr``; NGFF 0.4 or 0.5), or one of its
-        image-labels (``image.ome.zarr/labels/NAME``).
+        image-labels (``image.ome.zarr/labels/NAME``), or the metadata file of either
+        (``zarr.json``, ``.zattrs``, ``.zgroup``).
     level : int
         Pyramid level for ``data`` (0: full resolution).
 
@@ -215,6 +210,8 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         A ``ValueError`` in one sentence: not a zarr store, no image in it, no such level.
     """
     root = Path(os.fspath(path).rstrip("/\\"))
+    if root.name in _GROUP_METADATA and root.is_file():  # a store's metadata file picked
+        root = root.parent  # in a file dialog: the store it describes
     path, title = _series_of(root)
     nodes = _nodes(path)
     if not nodes or not _is_image(nodes[0]):
@@ -405,58 +402,6 @@ def _provenance(path: Path) -> dict[str, Any] | None:
 
 
 # -- writing ------------------------------------------------------------------------------
-def _format(version: str) -> Any:
-    from ome_zarr.format import FormatV04, FormatV05
-
-    return FormatV05() if str(version) == "0.5" else FormatV04()
-
-
-def _array_options(version: str) -> dict[str, Any]:
-    """``create_array`` options of an array in a store of NGFF ``version``: zarr v2
-    chunk keys with "/" (NGFF 0.4), none for zarr v3."""
-    if _format(version).zarr_format == 2:
-        return {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
-    return {}
-
-
-def _axes_metadata(axes: str, units: tuple[str, ...] | None) -> list[dict[str, str]]:
-    out = []
-    for i, a in enumerate(axes):
-        entry = {"name": a.lower() if a in _AXIS_TYPES else f"q{i}"}
-        if a in _AXIS_TYPES:
-            entry["type"] = _AXIS_TYPES[a]
-        unit = units[i] if units is not None else None
-        if unit in _OME_UNITS and a in "TZYX":
-            entry["unit"] = _OME_UNITS[unit]
-        out.append(entry)
-    return out
-
-
-def check_axes(axes: str, units: tuple[str, ...] | None, version: str = "0.4") -> None:
-    """Raise a one-sentence ValueError when OME-Zarr (ome-zarr-py's rules for NGFF
-    ``version``) cannot describe these axes: checked before a store is made, so that no
-    prediction is computed into a store that could not be finished."""
-    from ome_zarr.axes import Axes
-
-    try:
-        Axes(_axes_metadata(axes, units), fmt=_format(version)).validate()
-    except ValueError as exc:
-        raise ValueError(
-            f"OME-Zarr cannot describe an image of axes {axes} ({exc}); write a TIFF "
-            "instead (--output OUT.tif) or segment one channel or time point of it."
-        ) from None
-
-
-def pyramid_shapes(
-    shape: tuple[int, ...], axes: str, min_size: int = 256, max_levels: int = 6
-) -> list[tuple[int, ...]]:
-    """Shapes of the pyramid levels: Y and X halved per level until they fit ``min_size``."""
-    shapes = [tuple(shape)]
-    yx = [i for i, a in enumerate(axes) if a in "YX"]
-    while len(shapes) < max_levels and max(shapes[-1][i] for i in yx) > min_size:
-        prev = shapes[-1]
-        shapes.append(tuple(-(-s // 2) if i in yx else s for i, s in enumerate(prev)))
-    return shapes
 
 
 class LabelsStore:
@@ -530,9 +475,13 @@ class LabelsStore:
         if image is not None:  # the image's labels/ group, made a zarr group if new
             zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
         group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
-        extra = _array_options(version)
         group.create_array(
-            "0", shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, **extra
+            "0",
+            shape=tuple(shape),
+            chunks=tuple(chunks),
+            dtype=dtype,
+            fill_value=0,
+            **_array_options(version, axes, len(shape)),
         )
         group.create_array(
             BLOCKS,
@@ -540,10 +489,11 @@ class LabelsStore:
             chunks=(1,) * len(block_grid),
             dtype="u1",
             fill_value=0,
-            **extra,
+            **_array_options(version, axes, len(block_grid)),
         )
         group.attrs["unetseg"] = {
             "complete": False,
+            "blocks": [int(n) for n in block_grid],
             "axes": axes,
             "scale": [float(s) for s in scale],
             "units": None if units is None else list(units),
@@ -570,7 +520,8 @@ class LabelsStore:
             info = None
         if info is None:
             raise ZarrReadError(
-                f"{self.path!r} exists and was not written by napari-unetseg; it is left as it is."
+                f"{self.path!r} exists and was not written by napari-unetseg; it is left as "
+                "it is (choose a new name)."
             )
         return dict(info)
 
@@ -580,10 +531,15 @@ class LabelsStore:
         return zarr.open_array(os.path.join(self.path, "0"), mode=mode)
 
     def blocks_done(self) -> np.ndarray:
-        """Boolean grid: which blocks are already written."""
+        """Boolean grid: which blocks are already written (all of them once the store is
+        finished: :meth:`finish` removes the array that records them)."""
         import zarr
 
-        return np.asarray(zarr.open_array(os.path.join(self.path, BLOCKS), mode="r")[...]) > 0
+        where = os.path.join(self.path, BLOCKS)
+        info = self.info
+        if not os.path.exists(where) and info.get("complete") and "blocks" in info:
+            return np.ones(tuple(info["blocks"]), dtype=bool)
+        return np.asarray(zarr.open_array(where, mode="r")[...]) > 0
 
     def mark_done(self, index: tuple[int, ...]) -> None:
         """Mark a block written (only after its labels are: a block marked done is
@@ -616,7 +572,8 @@ class LabelsStore:
     ) -> Any:
         """A working array inside the store (replaced if it exists), removed by
         :meth:`drop_scratch` before the store is finished."""
-        extra = _array_options(self.info["version"])
+        info = self.info
+        extra = _array_options(info["version"], info["axes"], len(shape))
         return self._group("r+").create_array(
             name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0, overwrite=True, **extra
         )
@@ -650,7 +607,7 @@ class LabelsStore:
         info = self.info
         group = self._group("r+")
         base = group["0"]
-        extra = _array_options(info["version"])
+        extra = _array_options(info["version"], info["axes"], base.ndim)
         for n, shape in enumerate(pyramid_shapes(tuple(base.shape), info["axes"])[1:], start=1):
             chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
             group.create_array(
@@ -717,6 +674,11 @@ class LabelsStore:
             add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
         info["complete"] = True
         group.attrs["unetseg"] = info
+        # Only now, the store being complete (--resume then has nothing to do): the
+        # bookkeeping array would be taken for a pyramid level by readers that list the
+        # group's arrays (napari's builtin reader, generic zarr tools).
+        if BLOCKS in group:
+            del group[BLOCKS]
         if image is not None:
             import zarr
 
@@ -724,4 +686,7 @@ class LabelsStore:
             listed = list(get_metadata(parent).get("labels", []))
             if name not in listed:
                 listed.append(name)
-            add_metadata(parent, {"labels": listed}, fmt=fmt)
+            listing: dict[str, Any] = {"labels": listed}
+            if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
+                listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
+            add_metadata(parent, listing, fmt=fmt)
