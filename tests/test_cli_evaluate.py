@@ -270,3 +270,22 @@ def test_axes_in_different_units_are_measured_in_one(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["spacing"] == [2.0, 0.5, 0.5] and result["unit"] == "µm"
     assert result["classes"]["1"]["hd95"] == pytest.approx(2.0)
+
+
+def test_a_z_without_size_beside_sizes_in_um_is_measured_in_pixels(tmp_path, capsys):
+    """An OME-TIFF with PhysicalSizeX / Y and no PhysicalSizeZ: its Z of 1 "pixel" was
+    taken for 1 µm among the distances (bug bash); without a Z step they are pixels."""
+    import tifffile
+
+    gt = np.zeros((6, 16, 16), np.uint8)
+    gt[2:4, 4:10, 4:10] = 1
+    pred = np.roll(gt, 1, axis=0)  # one plane off
+    paths = []
+    for name, data in (("pred", pred), ("gt", gt)):
+        paths.append(str(tmp_path / f"{name}_labels.ome.tif"))
+        meta = {"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1}
+        tifffile.imwrite(paths[-1], data, ome=True, metadata=meta)
+    assert cli.main(["evaluate", "-p", paths[0], "-g", paths[1], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["unit"] is None and result["spacing"] == [1.0, 1.0, 1.0]
+    assert result["classes"]["1"]["hd95"] == pytest.approx(1.0)  # one plane: 1 px

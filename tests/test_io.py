@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import tifffile
@@ -386,3 +388,163 @@ def test_a_plane_saved_with_its_channels_last_reads_as_channels(tmp_path):
     # a real stack of 2-pixel-wide planes is rare, but a short stack stays a stack
     tifffile.imwrite(tmp_path / "stack.tif", data[:8])
     assert _io.read_image(tmp_path / "stack.tif").axes == "ZYX"
+
+
+def _stack(n=16):
+    return np.random.default_rng(4).integers(0, 60000, (n, 32, 32), dtype=np.uint16)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("imagej", "its ImageJ metadata says 16 images, but the file holds 1 page"),
+        ("ome", r"its pages break off: invalid page offset \d+"),
+        (
+            "tiled",
+            r"its description says an image of 16 x 32 x 32 pixels, but the file holds \d+ pages",
+        ),
+    ],
+)
+def test_a_truncated_stack_is_refused_not_read_as_one_plane(tmp_path, kind, said):
+    """A stack cut short (a failed copy) read as its first plane, (32, 32) YX, the OME
+    one without its pixel size: tifffile only logged the broken chain of pages."""
+    whole = tmp_path / f"{kind}.tif"
+    options = {
+        "imagej": dict(imagej=True, metadata={"axes": "ZYX", "spacing": 1.0, "unit": "um"}),
+        "ome": dict(ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.3}),
+        "tiled": dict(photometric="minisblack", tile=(16, 16), compression="zlib"),
+    }[kind]
+    tifffile.imwrite(whole, _stack(), **options)
+    assert _io.read_image(whole).data.shape == (16, 32, 32)  # whole, it reads as it is
+    cut = tmp_path / f"cut_{kind}.tif"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    sentence = (
+        rf"^'.*cut_{kind}.tif' is not a readable TIFF file \(it looks truncated or damaged; "
+        rf"{said}\)\.$"
+    )
+    for lazy in (False, True):
+        with pytest.raises(_io.TiffReadError, match=sentence):
+            _io.read_image(cut, lazy=lazy)
+    with pytest.raises(ValueError, match="looks truncated or damaged"):
+        _io.check_tiff(cut)  # the napari reader's and the batch plan's check
+    from napari_unetseg import cli
+
+    # the command line silences tifffile's log: the damage is heard all the same
+    assert cli.main(["info", str(cut)]) == 1
+    assert logging.getLogger("tifffile").level == logging.CRITICAL  # and stays silenced
+
+
+def test_a_z_step_the_file_does_not_give_is_unknown_beside_known_xy_sizes(tmp_path):
+    """An OME-TIFF with PhysicalSizeX/Y and no PhysicalSizeZ read 1 (pixel) x 0.1 x 0.1
+    µm, taken for a Z step ten times the pixel size: the same stack without sizes had its
+    Z step measured. ImageJ's inches are dots per inch, a print setting."""
+    from napari_unetseg._units import known_spacing
+
+    data = _stack(4)
+    noz = tmp_path / "noz.ome.tif"
+    meta = {"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1}
+    tifffile.imwrite(noz, data, ome=True, metadata=meta)
+    img = _io.read_image(noz)
+    assert img.scale == (1.0, 0.1, 0.1) and img.units == ("pixel", "µm", "µm")
+    assert known_spacing(img.scale, img.units) is None  # the Z step is then measured
+    assert known_spacing((1.0, 0.1, 0.1), ("px", "µm", "µm")) is None  # a napari layer's
+    withz = tmp_path / "withz.ome.tif"
+    tifffile.imwrite(withz, data, ome=True, metadata={**meta, "PhysicalSizeZ": 0.5})
+    img = _io.read_image(withz)
+    assert known_spacing(img.scale, img.units) == (0.5, 0.1, 0.1)
+    # a time series without its time step, of known voxels: the volume is known
+    assert known_spacing((1.0, 2.0, 0.5, 0.5), ("pixel", "µm", "µm", "µm")) == (1.0, 2.0, 0.5, 0.5)
+    assert known_spacing((5.0, 1.0, 0.1, 0.1), ("s", "pixel", "µm", "µm")) is None
+
+    inch = tmp_path / "inch.tif"
+    ij = {"axes": "ZYX", "unit": "inch"}
+    tifffile.imwrite(inch, data, imagej=True, resolution=(72, 72), metadata=ij)
+    img = _io.read_image(inch)
+    assert img.units is None and img.scale == (1.0, 1.0, 1.0)
+    # ImageJ writes no spacing for a voxel depth of 1 unit: that is what it means
+    fiji = tmp_path / "fiji.tif"
+    ij = {"axes": "ZYX", "unit": "micron"}
+    tifffile.imwrite(fiji, data, imagej=True, resolution=(1 / 0.2, 1 / 0.2), metadata=ij)
+    img = _io.read_image(fiji)
+    assert img.scale == (1.0, 0.2, 0.2) and img.units == ("µm", "µm", "µm")
+    assert known_spacing(img.scale, img.units) == (1.0, 0.2, 0.2)
+
+
+def test_an_unknown_z_step_is_measured_as_for_a_stack_without_sizes(tmp_path):
+    from napari_unetseg import api
+    from napari_unetseg._units import known_spacing
+    from napari_unetseg.core.sizing import choose_factors
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image = synthetic_nuclei((24, 96, 96), seed=0)[0]
+    path = tmp_path / "noz.ome.tif"
+    meta = {"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1}
+    tifffile.imwrite(path, image, ome=True, metadata=meta)
+    img = _io.read_image(path)
+    bundle = api.load_model("nuclei-3d")
+    sized, _ = choose_factors(bundle, img.data, spacing=known_spacing(img.scale, img.units))
+    unsized, _ = choose_factors(bundle, image, spacing=None)
+    assert sized == unsized
+
+
+def test_the_imagej_time_unit_is_kept(tmp_path):
+    data = np.zeros((3, 8, 10), np.uint8)
+    for tunit, unit in (("min", "min"), ("hr", "h"), (None, "s")):
+        meta = {"axes": "TYX", "finterval": 2.0} | ({"tunit": tunit} if tunit else {})
+        tifffile.imwrite(tmp_path / "t.tif", data, imagej=True, metadata=meta)
+        img = _io.read_image(tmp_path / "t.tif")
+        assert img.scale[0] == 2.0 and img.units[0] == unit
+
+
+def test_a_plane_saved_with_a_leading_axis_of_one_reads_as_a_plane(tmp_path):
+    """``imwrite(path, img[None])`` read as a Z stack of one plane (a 3D model was picked)
+    while the same plane from ImageJ or as OME reads YX."""
+    plane = np.arange(20 * 24, dtype=np.uint16).reshape(20, 24)
+    tifffile.imwrite(tmp_path / "one.tif", plane[None])
+    tifffile.imwrite(tmp_path / "two.tif", plane[None, None])
+    for name in ("one.tif", "two.tif"):
+        for lazy in (False, True):
+            img = _io.read_image(tmp_path / name, lazy=lazy)
+            assert img.axes == "YX" and img.scale == (1.0, 1.0)
+            np.testing.assert_array_equal(np.asarray(img.data), plane)
+    rgb = np.zeros((20, 24, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb[None], photometric="rgb")
+    assert _io.read_image(tmp_path / "rgb.tif").is_rgb
+    # an axis of 1 beside a longer one stays: 5 time points of one plane each
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((5, 1, 20, 24), np.uint8))
+    assert _io.read_image(tmp_path / "t.tif").axes == "TZYX"
+    # labels of a one-slice Z stack come back as a plane, as before
+    labels = _io.write_labels(tmp_path / "l.tif", plane[None], axes="ZYX", scale=(2, 0.5, 0.5))
+    back = _io.read_image(labels)
+    assert back.axes == "YX" and back.scale == (0.5, 0.5)
+
+
+def test_a_planar_rgb_tiff_reads_as_rgb(tmp_path):
+    rgb = np.random.default_rng(5).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    planar = np.moveaxis(rgb, -1, 0)
+    tifffile.imwrite(tmp_path / "p.tif", planar, photometric="rgb", planarconfig="separate")
+    stack = np.stack([planar, planar // 2])
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="rgb", planarconfig="separate")
+    for lazy in (False, True):
+        img = _io.read_image(tmp_path / "p.tif", lazy=lazy)
+        assert img.axes == "YXS" and img.channel_axis == 2 and img.is_rgb
+        assert isinstance(img.data, np.ndarray) != lazy
+        np.testing.assert_array_equal(np.asarray(img.data), rgb)
+        img = _io.read_image(tmp_path / "s.tif", lazy=lazy)
+        assert img.axes == "ZYXS" and img.is_rgb
+        np.testing.assert_array_equal(np.asarray(img.data), np.moveaxis(stack, 1, -1))
+
+
+def test_sizes_from_ratios_have_no_float_noise(tmp_path):
+    path = tmp_path / "cm.tif"
+    tifffile.imwrite(
+        path, np.zeros((8, 8), np.uint8), resolution=(1e4 / 0.65, 1e4 / 0.65), resolutionunit=3
+    )
+    assert _io.read_image(path).scale == (0.65, 0.65)  # not 0.6499999999999999
+    pyramid = tmp_path / "pyr.ome.tif"
+    data = np.zeros((96, 96), np.uint8)
+    with tifffile.TiffWriter(pyramid) as tif:
+        meta = {"axes": "YX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1}
+        tif.write(data, subifds=1, tile=(16, 16), metadata=meta)
+        tif.write(data[::3, ::3], subfiletype=1, tile=(16, 16))
+    assert _io.read_image(pyramid, level=1).scale == (0.3, 0.3)  # not 0.30000000000000004

@@ -19,8 +19,10 @@ Where the pixel size comes from, first match wins:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -31,7 +33,15 @@ import numpy as np
 import tifffile
 
 from ._nifti import NIFTI_SUFFIXES
-from ._tiff_meta import ome_pixels, pixel_sizes, recorded_position, time_step, with_time_step
+from ._tiff_meta import (
+    ome_pixels,
+    pixel_sizes,
+    planes_said,
+    recorded_position,
+    tidy,
+    time_step,
+    with_time_step,
+)
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from ._units import unit_name as unit_name
@@ -189,6 +199,8 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
     text = os.fspath(path).rstrip("/\\")
     if text.lower().endswith(".zarr"):
         return True
+    if os.path.basename(text) in ZARR_MARKERS and os.path.isfile(text):
+        return True  # a store's metadata file, picked in a file dialog: the store
     if not os.path.isdir(text):
         return False
     parts = Path(text).parts
@@ -309,31 +321,41 @@ def read_image(
             f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
             "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
         )
-    which = series  # the series object is called series below
-    with _reading(path), tifffile.TiffFile(path) as tif:
+    return _read_tiff(path, lazy, level, series)
+
+
+def _read_tiff(path: Path, lazy: bool | None, level: int, which: int) -> ImageData:
+    """:func:`read_image` of image series ``which`` of a TIFF file."""
+    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
         series_count = len(tif.series)
-        series = _image_series(tif, path, which)
+        series = _image_series(tif, path, which, damage)
         chosen = _level(series, level, path)
-        shape = tuple(chosen.shape)
-        axes = _normalize_axes(series.axes, shape)
+        squeeze = _one_plane(series)
+        shape = tuple(chosen.get_shape(True) if squeeze else chosen.shape)
+        full = tuple(series.get_shape(True) if squeeze else series.shape)
+        axes = _normalize_axes(series.get_axes(True) if squeeze else series.axes, shape)
         dtype = np.dtype(series.dtype)
         ome_meta = ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
         sizes, unit = pixel_sizes(tif, series, ome_meta)
         step = time_step(tif, ome_meta)
-        sizes = _level_sizes(sizes, axes, tuple(series.shape), shape)
+        sizes = _level_sizes(sizes, axes, full, shape)
         ome_names = ome_meta.get("names", "")
         channel_names = ome_meta.get("channels") or None
         rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
         if lazy is None:
             lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
-        data = None if lazy else chosen.asarray()
+        data = None if lazy else chosen.asarray(squeeze=squeeze or None)
     if which == 0:
         _say_other_series(series_count, path, shape)
     if lazy:
         with _reading(path):
-            data = _open_lazy(path, level, which)
+            data = _open_lazy(path, level, which, squeeze)
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
+    order = _samples_last(axes, rgb)
+    if order is not None:
+        data, axes = data.transpose(order), "".join(axes[i] for i in order)
+        shape = tuple(shape[i] for i in order)
 
     channel_axis = _channel_axis(axes, rgb)
     scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
@@ -466,20 +488,68 @@ def check_tiff(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    with _reading(path), tifffile.TiffFile(path) as tif:
-        _image_series(tif, path)
+    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
+        _image_series(tif, path, 0, damage)
+
+
+class _Damage(logging.Filter):
+    """What tifffile logs, in this thread, about a damaged file while reading it: a chain
+    of pages that breaks off (a next-page offset past the file's end: a file cut short by
+    a failed copy or download), metadata promising more pages than there are. tifffile
+    then reads the pages before the break as the whole image, a single plane where the
+    file says 16, and only logs it."""
+
+    #: tifffile's errors (not its warnings, which come with files that read well) about
+    #: the chain of pages, ImageJ data past the file's end, a shape that is not there
+    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape")
+
+    def __init__(self, shown: int = logging.NOTSET) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.said: list[str] = []
+        self.shown = shown  # the level tifffile's log showed before we listened
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.thread == self.thread and record.levelno >= logging.ERROR:
+            if any(sign in text for sign in self._SIGNS):
+                self.said.append(text)
+        return record.levelno >= self.shown  # tifffile's own logging goes on as it was
+
+    def check(self, path: Path, tif: Any = None) -> None:
+        """Refuse, in one sentence, a file that tifffile found damaged."""
+        if not self.said:
+            return
+        said = planes_said(tif) if tif is not None else None
+        if said is not None:
+            n = len(tif.pages)
+            what = f"{said}, but the file holds {n} page{'' if n == 1 else 's'}"
+        else:
+            what = f"its pages break off: {self.said[0].split('> ', 1)[-1][:80]}"
+        raise _not_readable(path, f"it looks truncated or damaged; {what}")
 
 
 @contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def _reading(path: Path) -> Iterator[_Damage]:
     """Turn any failure of tifffile (or zlib, struct, OS errors on damaged files) into a
-    :class:`TiffReadError` that names the file and the reason."""
+    :class:`TiffReadError` that names the file and the reason, and refuse a file whose
+    damage tifffile only logs (:class:`_Damage`)."""
+    log = logging.getLogger("tifffile")
+    level = log.level
+    damage = _Damage(shown=log.getEffectiveLevel())
+    log.addFilter(damage)
+    if log.getEffectiveLevel() > logging.ERROR:  # silenced (the CLI): heard, not shown
+        log.setLevel(logging.ERROR)
     try:
-        yield
+        yield damage
     except TiffReadError:
         raise
     except Exception as exc:
         raise _not_readable(path, exc) from exc
+    finally:
+        log.removeFilter(damage)
+        log.setLevel(level)
+    damage.check(path)
 
 
 def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
@@ -499,9 +569,13 @@ def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
         )
 
 
-def _image_series(tif: Any, path: Path, index: int = 0) -> Any:
-    """Image series ``index`` of a TIFF (the first by default), or one sentence why not."""
-    if not tif.series:
+def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None = None) -> Any:
+    """Image series ``index`` of a TIFF (the first by default), or one sentence why not
+    (``damage``: what tifffile logged while finding the series)."""
+    series = tif.series
+    if damage is not None:
+        damage.check(path, tif)
+    if not series:
         raise _not_readable(path, "it holds no image")
     if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tif.series):
         raise TiffReadError(
@@ -535,7 +609,7 @@ def _level_sizes(
 ) -> dict[str, float]:
     """Pixel sizes of a pyramid level: level 0's times how much smaller it is."""
     return {
-        a: size * full[axes.index(a)] / shape[axes.index(a)] if a in axes else size
+        a: tidy(size * full[axes.index(a)] / shape[axes.index(a)]) if a in axes else size
         for a, size in sizes.items()
     }
 
@@ -565,12 +639,16 @@ def tiff_pyramid(path: str | os.PathLike, series: int = 0) -> tuple[Any, ...]:
     or ``()`` when it has one level: napari shows such a file as a multiscale layer and
     reads only the tiles on screen."""
     path = Path(path)
-    with _reading(path), tifffile.TiffFile(path) as tif:
-        count = len(_image_series(tif, path, series).levels)
+    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
+        found = _image_series(tif, path, series, damage)
+        count, squeeze = len(found.levels), _one_plane(found)
+        axes = _normalize_axes(found.get_axes(True) if squeeze else found.axes)
+        order = _samples_last(axes, found.keyframe.photometric == tifffile.PHOTOMETRIC.RGB)
     if count < 2:
         return ()
     with _reading(path):
-        return tuple(_open_lazy(path, n, series) for n in range(count))
+        levels = tuple(_open_lazy(path, n, series, squeeze) for n in range(count))
+    return levels if order is None else tuple(level.transpose(order) for level in levels)
 
 
 def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
@@ -593,6 +671,25 @@ def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
     return "".join(reversed(out))
 
 
+def _one_plane(series: Any) -> bool:
+    """Whether a series is one plane with leading axes of 1 that tifffile keeps: it
+    squeezes them away in all but "shaped" series (a numpy array saved as it is), so a
+    plane saved as ``img[None]`` would read as a Z stack of 1 while the same plane from
+    ImageJ or as OME reads as a plane (and picked a 3D model)."""
+    plane = series.get_axes(True)
+    return series.kind == "shaped" and plane in ("YX", "YXS") and plane != series.axes
+
+
+def _samples_last(axes: str, rgb: bool) -> tuple[int, ...] | None:
+    """The axis order that moves an RGB image's samples last (a planar RGB TIFF stores
+    them as planes, SYX), as napari shows RGB and :attr:`ImageData.is_rgb` reads it;
+    None when they are last already or it is no RGB image."""
+    if not rgb or "S" not in axes or axes.endswith("S"):
+        return None
+    s = axes.index("S")
+    return tuple(i for i in range(len(axes)) if i != s) + (s,)
+
+
 def _channel_axis(axes: str, rgb: bool) -> int | None:
     if "C" in axes:
         return axes.index("C")
@@ -601,9 +698,9 @@ def _channel_axis(axes: str, rgb: bool) -> int | None:
     return None
 
 
-def _open_lazy(path: Path, level: int = 0, series: int = 0) -> Any:
+def _open_lazy(path: Path, level: int = 0, series: int = 0, squeeze: bool = False) -> Any:
     """A dask array over tifffile's zarr store of one pyramid level (reads only the
-    tiles asked for)."""
+    tiles asked for); ``squeeze``: without the axes of 1 (:func:`_one_plane`)."""
     try:
         import dask.array as da
         import zarr
@@ -612,6 +709,6 @@ def _open_lazy(path: Path, level: int = 0, series: int = 0) -> Any:
             "dask and zarr are not installed, so the large image is read whole.",
             stacklevel=3,
         )
-        return tifffile.imread(path)
-    store = tifffile.imread(path, aszarr=True, series=series, level=level)
+        return tifffile.imread(path, series=series, level=level, squeeze=squeeze or None)
+    store = tifffile.imread(path, aszarr=True, series=series, level=level, squeeze=squeeze or None)
     return da.from_zarr(zarr.open(store, mode="r"))

@@ -81,7 +81,14 @@ def _resolution(page: Any) -> tuple[float, float] | None:
     px = [r[1] / r[0] if r[0] else 0.0 for r in (yr, xr)]
     if min(px) <= 0:
         return None
-    return px[0], px[1]
+    return tidy(px[0]), tidy(px[1])
+
+
+def tidy(value: float) -> float:
+    """``value`` to 12 significant digits: sizes from ratios of integers (resolution
+    tags, pyramid levels) then read 0.65 and 0.4, not 0.6499999999999999 and
+    0.4000000000000001, far finer than any pixel size is known."""
+    return float(f"{value:.12g}")
 
 
 def recorded_position(
@@ -103,11 +110,13 @@ def recorded_position(
 
 def time_step(tif: Any, ome: dict[str, Any]) -> tuple[float, str] | None:
     """The time between frames and its unit: OME's ``TimeIncrement`` or ImageJ's
-    ``finterval`` (seconds); None when the file records none (or 0)."""
+    ``finterval`` in its ``tunit`` (seconds when it gives none, as ImageJ writes no
+    ``tunit`` for seconds); None when the file records none (or 0)."""
     step = ome.get("T")
     if step is None and tif.is_imagej:
+        meta = tif.imagej_metadata
         with contextlib.suppress(ValueError, TypeError):
-            step = (float(tif.imagej_metadata.get("finterval")), "s")
+            step = (float(meta.get("finterval")), str(meta.get("tunit") or "s"))
     if step is None or not step[0] > 0 or not np.isfinite(step[0]):
         return None
     unit = _unit(str(step[1]))
@@ -145,15 +154,42 @@ def pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, f
     res = _resolution(page)
     ij = tif.imagej_metadata if tif.is_imagej else None
     if ij:
-        unit = _unit(str(ij.get("unit", "pixel")))
-        sizes: dict[str, float] = {}
-        if res is not None and res != (1.0, 1.0):
-            sizes.update(Y=res[0], X=res[1])
-        if ij.get("spacing") and "Z" in series.axes:
-            sizes["Z"] = float(ij["spacing"])
-        if sizes and unit != "pixel":
-            return sizes, unit
-        return {}, "pixel"
+        return _imagej_sizes(ij, res, series.axes)
     if res is not None and page.resolutionunit == tifffile.RESUNIT.CENTIMETER:
-        return {"Y": res[0] * 1e4, "X": res[1] * 1e4}, "µm"
+        return {"Y": tidy(res[0] * 1e4), "X": tidy(res[1] * 1e4)}, "µm"
     return {}, "pixel"
+
+
+def _imagej_sizes(
+    ij: dict[str, Any], res: tuple[float, float] | None, axes: str
+) -> tuple[dict[str, float], str]:
+    """Pixel sizes of an ImageJ file: X / Y from the resolution tags, Z from ``spacing``,
+    in ``unit``. An axis without its value is 1 unit, as ImageJ itself reads it (it writes
+    no ``spacing`` for a voxel depth of 1), once any is given: a Z of 1 "pixel" beside
+    X / Y in µm would be no Z step. Inches are ImageJ's unit for a picture's dots per
+    inch (72 dpi from a JPEG or a screenshot), a print setting like a plain TIFF's dpi,
+    so they give no pixel size."""
+    unit = _unit(str(ij.get("unit", "pixel")))
+    sizes: dict[str, float] = {}
+    if res is not None and res != (1.0, 1.0):
+        sizes.update(Y=res[0], X=res[1])
+    with contextlib.suppress(ValueError, TypeError):  # not a number: no Z size
+        if ij.get("spacing") and "Z" in axes:
+            sizes["Z"] = float(ij["spacing"])
+    if not sizes or unit in ("pixel", "in"):
+        return {}, "pixel"
+    return {a: sizes.get(a, 1.0) for a in _SPATIAL if a in axes}, unit
+
+
+def planes_said(tif: Any) -> str | None:
+    """What a TIFF's own metadata says its image holds, in words ("its ImageJ metadata
+    says 16 images"), for the message about a file whose pages end before that; None
+    when it says nothing we can count (OME-XML is written at a file's end, so a cut
+    file has lost it)."""
+    if tif.is_imagej and tif.imagej_metadata and tif.imagej_metadata.get("images"):
+        return f"its ImageJ metadata says {tif.imagej_metadata['images']} images"
+    shaped = tif.shaped_metadata if tif.is_shaped else None
+    if shaped and shaped[0].get("shape"):
+        size = " x ".join(str(n) for n in shaped[0]["shape"])
+        return f"its description says an image of {size} pixels"
+    return None

@@ -20,6 +20,9 @@ _UNIT_ALIASES = {
     "second": "s",
     "seconds": "s",
     "sec": "s",
+    "msec": "ms",  # ImageJ's time units ("tunit") are free text: its usual spellings
+    "hr": "h",
+    "hrs": "h",
     "millisecond": "ms",
     "microsecond": "µs",
     "nanosecond": "ns",
@@ -76,12 +79,24 @@ def one_length_unit(scale: Any, units: Any) -> tuple[tuple[float, ...], Any]:
 
 def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
     """``scale`` as a pixel size, or None when it says nothing: every entry 1 and no
-    physical unit (a file without a pixel size, a layer at napari's default scale). With
-    None, prediction measures a stack's Z step from its objects."""
+    physical unit (a file without a pixel size, a layer at napari's default scale), or
+    sizes known for some of the last three axes only (an OME-TIFF with PhysicalSizeX/Y but
+    no PhysicalSizeZ: its Z reads 1 "pixel" beside 0.1 µm, which is no Z step). With None,
+    prediction measures a stack's Z step from its objects."""
     values = tuple(float(s) for s in scale)
     if all(v == 1.0 for v in values) and common_unit(units) is None:
         return None
-    return values
+    return None if _partly_known(units) else values
+
+
+def _partly_known(units: Any) -> bool:
+    """Whether the last three axes (a 3D model's volume; channels and time left out) mix
+    axes with a length unit and axes in pixels: only ratios of sizes matter to
+    resampling, and the ratio to a pixel axis is unknown."""
+    names = [unit_name(u).strip() for u in units or ()]
+    names = [_unit(n) for n in names if n and _unit(n) not in TIME_UNITS][-3:]
+    pixels = [n in ("pixel", "px") for n in names]
+    return any(pixels) and not all(pixels)
 
 
 def _unit(unit: str) -> str:

@@ -103,7 +103,9 @@ def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str
 
     _check_same_size(pred, gt)
     for img in (gt, pred):
-        if img.units is not None:  # Z in µm beside Y, X in nm: all in µm
+        # Z in µm beside Y, X in nm: all in µm; a Z without size beside Y, X in µm is no
+        # size (its 1 "pixel" was measured as 1 µm)
+        if img.units is not None and known_spacing(img.scale, img.units) is not None:
             scale, units = one_length_unit(img.scale, img.units)
             return scale, common_unit(units)
     for img in (gt, pred):  # a scale without a unit (OME-Zarr's unit is optional) counts
