@@ -282,6 +282,8 @@ class ValidateWidget(ui.DockWidget):
         if self.result is None:
             return None
         default = str(Path.home() / f"{self._pred_name()} metrics.csv")
+        # the file keeps the class ids (the table adds the layers' names): the same
+        # columns from run to run for scripts that read them
         path = write_csv(self, self.result.to_csv, "Export metrics as CSV", default, path)
         if path is not None:
             self.summary.setText(f"{self._summary_text()}\nSaved {path}.")
@@ -347,7 +349,7 @@ class ValidateWidget(ui.DockWidget):
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
         self.result, self._pred_layer = result, pred
         self._names = value_names(gt, pred) if self.mode() == "dense" else {}
-        rows = [{**row, "class": self._class_title(row["class"])} for row in result.rows()]
+        rows = result.rows(self._names)  # "2 (grey matter)" where the layers name them
         self.table.show_rows(rows, columns(result), distance_unit(result))
         self.summary.setText(self._summary_text())
         self.export_button.setEnabled(True)
@@ -409,15 +411,6 @@ class ValidateWidget(ui.DockWidget):
         self.plot.legend(len(curves) > 1)
         self.plot.setVisible(True)
         self._update_marker()
-
-    def _class_title(self, title: Any) -> Any:
-        """A table row's class with its name where the layers give one ("2 (grey
-        matter)"); summary rows as they are."""
-        text = str(title)
-        head = text.split(" ", 1)[0]
-        if not head.isdigit() or int(head) not in self._names:
-            return title
-        return f"{head} ({self._names[int(head)]})"
 
     def _first_axis_words(self) -> str:
         """What one index of the scored layers' first axis is: "slice" (Z, or a 3D

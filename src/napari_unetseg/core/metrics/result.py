@@ -71,11 +71,16 @@ class EvaluationResult:
     def foreground(self) -> list[int]:
         return [c for c in self.classes if c != 0]
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per class, then the summary rows, keyed by :data:`COLUMNS`."""
+    def rows(self, names: dict[int, str] | None = None) -> list[dict[str, Any]]:
+        """One flat dict per class, then the summary rows, keyed by :data:`COLUMNS`;
+        ``names``: class id -> name, shown as "2 (grey matter)"."""
         out = []
+        names = names or {}
         for cid, values in self.classes.items():
-            row: dict[str, Any] = {"class": "0 (background)" if cid == 0 else str(cid)}
+            title = "0 (background)" if cid == 0 else str(cid)
+            if cid in names:
+                title = f"{cid} ({names[cid]})"
+            row: dict[str, Any] = {"class": title}
             row.update({k: values.get(k, math.nan) for k in VOXEL_METRICS + SHAPE_METRICS})
             obj = self.objects.get(cid, {})
             row.update({f"obj_{m}": obj.get(m, math.nan) for m in OBJECT_METRICS})
