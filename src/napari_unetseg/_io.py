@@ -1,4 +1,5 @@
-"""TIFF / OME-TIFF input and output with physical pixel sizes (no torch, no napari).
+"""Image input and output with physical pixel sizes (no torch, no napari): TIFF /
+OME-TIFF (read in :mod:`napari_unetseg._tiff_read`), OME-Zarr, NIfTI and pictures.
 
 :func:`read_image` opens a TIFF with its axes, pixel size and units, lazily (a dask array
 over tifffile's zarr store) when the image is larger than :data:`LAZY_BYTES`.
@@ -18,30 +19,19 @@ Where the pixel size comes from, first match wins:
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import re
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from ._nifti import NIFTI_SUFFIXES
-from ._tiff_meta import (
-    ome_pixels,
-    pixel_sizes,
-    planes_said,
-    recorded_position,
-    tidy,
-    time_step,
-    with_time_step,
-)
+from ._tiff_read import TiffReadError, _tiff_header, check_tiff, read_tiff
+from ._tiff_read import tiff_pyramid as tiff_pyramid  # re-exported: the reader, batches
+from ._tiff_read import tiff_series as tiff_series
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from ._units import unit_name as unit_name
@@ -218,20 +208,6 @@ def image_name(path: str | os.PathLike) -> str:
     return Path(name).stem
 
 
-class TiffReadError(ValueError):
-    """A file that is not a readable TIFF (a ``ValueError`` with one clear sentence)."""
-
-
-def _tiff_header(path: Path) -> bool:
-    """Whether a file starts as a TIFF does (classic or BigTIFF, either byte order)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError:
-        return False
-    return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
-
-
 #: How a PNG, JPEG, BMP or GIF file starts, whatever its name says.
 _PICTURE_MAGIC = {
     b"\x89PNG": ".png",
@@ -252,11 +228,6 @@ def _picture_kind(path: Path) -> str | None:
     except OSError:
         return None
     return next((ext for magic, ext in _PICTURE_MAGIC.items() if head.startswith(magic)), None)
-
-
-def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
-    reason = str(reason).strip().rstrip(".") or type(reason).__name__
-    return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
 
 
 def read_image(
@@ -321,70 +292,7 @@ def read_image(
             f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
             "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
         )
-    return _read_tiff(path, lazy, level, series)
-
-
-def _read_tiff(path: Path, lazy: bool | None, level: int, which: int) -> ImageData:
-    """:func:`read_image` of image series ``which`` of a TIFF file."""
-    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
-        series_count = len(tif.series)
-        series = _image_series(tif, path, which, damage)
-        chosen = _level(series, level, path)
-        squeeze = _one_plane(series)
-        shape = tuple(chosen.get_shape(True) if squeeze else chosen.shape)
-        full = tuple(series.get_shape(True) if squeeze else series.shape)
-        axes = _normalize_axes(series.get_axes(True) if squeeze else series.axes, shape)
-        dtype = np.dtype(series.dtype)
-        ome_meta = ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
-        sizes, unit = pixel_sizes(tif, series, ome_meta)
-        step = time_step(tif, ome_meta)
-        sizes = _level_sizes(sizes, axes, full, shape)
-        ome_names = ome_meta.get("names", "")
-        channel_names = ome_meta.get("channels") or None
-        rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
-        if lazy is None:
-            lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > LAZY_BYTES
-        data = None if lazy else chosen.asarray(squeeze=squeeze or None)
-    if which == 0:
-        _say_other_series(series_count, path, shape)
-    if lazy:
-        with _reading(path):
-            data = _open_lazy(path, level, which, squeeze)
-    if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
-        raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
-    order = _samples_last(axes, rgb)
-    if order is not None:
-        data, axes = data.transpose(order), "".join(axes[i] for i in order)
-        shape = tuple(shape[i] for i in order)
-
-    channel_axis = _channel_axis(axes, rgb)
-    scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
-    units = None
-    if sizes:
-        units = tuple(
-            unit if a in sizes else ("" if i == channel_axis else "pixel")
-            for i, a in enumerate(axes)
-        )
-    provenance, translate = recorded_position(ome_meta.get("provenance"), len(axes), channel_axis)
-    if step is not None and "T" in axes:
-        scale, units = with_time_step(axes, scale, units, channel_axis, step)
-    name = image_name(path)
-    integer = dtype.kind in "biu"
-    is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
-    if channel_axis is None or channel_names is None or len(channel_names) != shape[channel_axis]:
-        channel_names = None
-    return ImageData(
-        data,
-        axes,
-        scale,
-        units,
-        channel_axis,
-        name,
-        is_labels,
-        channel_names=channel_names,
-        provenance=provenance or None,
-        translate=translate,
-    )
+    return read_tiff(path, lazy, level, series, LAZY_BYTES)
 
 
 def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[ImageData, str]:
@@ -475,83 +383,6 @@ def _palette_indices(path: Path) -> np.ndarray | None:
     return indices if grey or _LABEL_WORDS.search(path.name) else None
 
 
-def check_tiff(path: str | os.PathLike) -> None:
-    """Check that ``path`` opens as a TIFF with an image, reading only its headers.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    TiffReadError
-        A ``ValueError`` saying in one sentence why the file is not a readable TIFF.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
-        _image_series(tif, path, 0, damage)
-
-
-class _Damage(logging.Filter):
-    """What tifffile logs, in this thread, about a damaged file while reading it: a chain
-    of pages that breaks off (a next-page offset past the file's end: a file cut short by
-    a failed copy or download), metadata promising more pages than there are. tifffile
-    then reads the pages before the break as the whole image, a single plane where the
-    file says 16, and only logs it."""
-
-    #: tifffile's errors (not its warnings, which come with files that read well) about
-    #: the chain of pages, ImageJ data past the file's end, a shape that is not there
-    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape")
-
-    def __init__(self, shown: int = logging.NOTSET) -> None:
-        super().__init__()
-        self.thread = threading.get_ident()
-        self.said: list[str] = []
-        self.shown = shown  # the level tifffile's log showed before we listened
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if record.thread == self.thread and record.levelno >= logging.ERROR:
-            if any(sign in text for sign in self._SIGNS):
-                self.said.append(text)
-        return record.levelno >= self.shown  # tifffile's own logging goes on as it was
-
-    def check(self, path: Path, tif: Any = None) -> None:
-        """Refuse, in one sentence, a file that tifffile found damaged."""
-        if not self.said:
-            return
-        said = planes_said(tif) if tif is not None else None
-        if said is not None:
-            n = len(tif.pages)
-            what = f"{said}, but the file holds {n} page{'' if n == 1 else 's'}"
-        else:
-            what = f"its pages break off: {self.said[0].split('> ', 1)[-1][:80]}"
-        raise _not_readable(path, f"it looks truncated or damaged; {what}")
-
-
-@contextlib.contextmanager
-def _reading(path: Path) -> Iterator[_Damage]:
-    """Turn any failure of tifffile (or zlib, struct, OS errors on damaged files) into a
-    :class:`TiffReadError` that names the file and the reason, and refuse a file whose
-    damage tifffile only logs (:class:`_Damage`)."""
-    log = logging.getLogger("tifffile")
-    level = log.level
-    damage = _Damage(shown=log.getEffectiveLevel())
-    log.addFilter(damage)
-    if log.getEffectiveLevel() > logging.ERROR:  # silenced (the CLI): heard, not shown
-        log.setLevel(logging.ERROR)
-    try:
-        yield damage
-    except TiffReadError:
-        raise
-    except Exception as exc:
-        raise _not_readable(path, exc) from exc
-    finally:
-        log.removeFilter(damage)
-        log.setLevel(level)
-    damage.check(path)
-
-
 def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
     """Refuse, in one sentence, a ``series`` of a file that holds one image (an OME-Zarr
     store, NIfTI, PNG...) and a ``level`` of one that has no pyramid (NIfTI, PNG...)."""
@@ -567,148 +398,3 @@ def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
         raise ValueError(
             f"{str(Path(path))!r} is an image with one level; --level {level} does not exist."
         )
-
-
-def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None = None) -> Any:
-    """Image series ``index`` of a TIFF (the first by default), or one sentence why not
-    (``damage``: what tifffile logged while finding the series)."""
-    series = tif.series
-    if damage is not None:
-        damage.check(path, tif)
-    if not series:
-        raise _not_readable(path, "it holds no image")
-    if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tif.series):
-        raise TiffReadError(
-            f"{str(path)!r} holds image series 0 to {len(tif.series) - 1}; series {index!r} "
-            "does not exist."
-        )
-    series = tif.series[index]
-    if series.keyframe is None or 0 in series.shape or not series.shape:
-        which = "first" if index == 0 else f"series {index}'s"
-        raise _not_readable(path, f"its {which} image is empty")
-    return series
-
-
-def _level(series: Any, level: int, path: Path) -> Any:
-    """Pyramid level ``level`` of a series (the series itself at level 0)."""
-    count = len(series.levels)
-    if not isinstance(level, (int, np.integer)) or not 0 <= level < count:
-        # (a TiffReadError, so that _reading passes it on as it is: a ValueError)
-        if count == 1:
-            raise TiffReadError(
-                f"{str(path)!r} is an image with one level; --level {level} does not exist."
-            )
-        raise TiffReadError(
-            f"{str(path)!r} has pyramid levels 0 to {count - 1}; level {level!r} does not exist."
-        )
-    return series.levels[level]
-
-
-def _level_sizes(
-    sizes: dict[str, float], axes: str, full: tuple[int, ...], shape: tuple[int, ...]
-) -> dict[str, float]:
-    """Pixel sizes of a pyramid level: level 0's times how much smaller it is."""
-    return {
-        a: tidy(size * full[axes.index(a)] / shape[axes.index(a)]) if a in axes else size
-        for a, size in sizes.items()
-    }
-
-
-def _say_other_series(count: int, path: Path, shape: tuple[int, ...]) -> None:
-    """Warn, in one sentence, that only the first of ``count`` image series is read (a
-    multi-position OME-TIFF, a slide scan's label or overview picture)."""
-    if count > 1:
-        size = " x ".join(str(n) for n in shape)
-        warnings.warn(
-            f"{path.name} holds {count} image series; the first ({size}) is read: napari "
-            "opens them all, --series N (api.read_image(path, series=N)) reads another.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def tiff_series(path: str | os.PathLike) -> int:
-    """How many image series a TIFF holds (headers only)."""
-    path = Path(path)
-    with _reading(path), tifffile.TiffFile(path) as tif:
-        return len(tif.series)
-
-
-def tiff_pyramid(path: str | os.PathLike, series: int = 0) -> tuple[Any, ...]:
-    """Every pyramid level of a TIFF's first series as a lazy dask array (largest first),
-    or ``()`` when it has one level: napari shows such a file as a multiscale layer and
-    reads only the tiles on screen."""
-    path = Path(path)
-    with _reading(path) as damage, tifffile.TiffFile(path) as tif:
-        found = _image_series(tif, path, series, damage)
-        count, squeeze = len(found.levels), _one_plane(found)
-        axes = _normalize_axes(found.get_axes(True) if squeeze else found.axes)
-        order = _samples_last(axes, found.keyframe.photometric == tifffile.PHOTOMETRIC.RGB)
-    if count < 2:
-        return ()
-    with _reading(path):
-        levels = tuple(_open_lazy(path, n, series, squeeze) for n in range(count))
-    return levels if order is None else tuple(level.transpose(order) for level in levels)
-
-
-def _normalize_axes(axes: str, shape: tuple[int, ...] = ()) -> str:
-    """Give tifffile's unknown axes (``I`` image sequence, ``Q`` other) readable names.
-
-    A plain multi-page TIFF is almost always a Z stack, and a second unknown axis time:
-    named from the plane outwards, so a (T, Z, Y, X) array saved from Python reads TZYX,
-    the order the engine takes (the last three axes are the volume). But a plane with its channels last, as numpy and scikit-image save a (Y, X, 2) array,
-    reads as pages 2 pixels wide: two to four "pixels" after a plane of 16 or more are
-    channels.
-    """
-    if len(axes) == 3 and axes[0] in "IQ" and axes[1:] == "YX" and len(shape) == 3:
-        if shape[2] <= 4 and min(shape[:2]) >= 16:
-            return "YXC"
-    out: list[str] = []
-    for a in reversed(axes):
-        if a in "IQ":
-            a = next((c for c in "ZT" if c not in axes and c not in out), "Q")
-        out.append(a)
-    return "".join(reversed(out))
-
-
-def _one_plane(series: Any) -> bool:
-    """Whether a series is one plane with leading axes of 1 that tifffile keeps: it
-    squeezes them away in all but "shaped" series (a numpy array saved as it is), so a
-    plane saved as ``img[None]`` would read as a Z stack of 1 while the same plane from
-    ImageJ or as OME reads as a plane (and picked a 3D model)."""
-    plane = series.get_axes(True)
-    return series.kind == "shaped" and plane in ("YX", "YXS") and plane != series.axes
-
-
-def _samples_last(axes: str, rgb: bool) -> tuple[int, ...] | None:
-    """The axis order that moves an RGB image's samples last (a planar RGB TIFF stores
-    them as planes, SYX), as napari shows RGB and :attr:`ImageData.is_rgb` reads it;
-    None when they are last already or it is no RGB image."""
-    if not rgb or "S" not in axes or axes.endswith("S"):
-        return None
-    s = axes.index("S")
-    return tuple(i for i in range(len(axes)) if i != s) + (s,)
-
-
-def _channel_axis(axes: str, rgb: bool) -> int | None:
-    if "C" in axes:
-        return axes.index("C")
-    if "S" in axes and (rgb or axes.endswith("S")):
-        return axes.index("S")
-    return None
-
-
-def _open_lazy(path: Path, level: int = 0, series: int = 0, squeeze: bool = False) -> Any:
-    """A dask array over tifffile's zarr store of one pyramid level (reads only the
-    tiles asked for); ``squeeze``: without the axes of 1 (:func:`_one_plane`)."""
-    try:
-        import dask.array as da
-        import zarr
-    except ImportError:  # pragma: no cover - both are installed with the plugin's extras
-        warnings.warn(
-            "dask and zarr are not installed, so the large image is read whole.",
-            stacklevel=3,
-        )
-        return tifffile.imread(path, series=series, level=level, squeeze=squeeze or None)
-    store = tifffile.imread(path, aszarr=True, series=series, level=level, squeeze=squeeze or None)
-    return da.from_zarr(zarr.open(store, mode="r"))

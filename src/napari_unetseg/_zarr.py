@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ._io import ImageData, _channel_axis, image_name, is_zarr_path
+from ._io import ImageData, image_name, is_zarr_path
+from ._tiff_read import _channel_axis
 from ._units import _unit
 from ._zarr_meta import (
     _array_options,
