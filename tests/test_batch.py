@@ -281,3 +281,37 @@ def test_objects_of_a_time_series_are_counted_per_time_point():
     series[1:, 9:13, 9:13] = 1
     assert _count(series, False) == (2, _count(series, False)[1])
     assert _count(series, False, time_axis=0)[0] == 7
+
+
+def test_replacing_results_never_replaces_a_users_own_labels(tmp_path, folder, model_file) -> None:
+    """ "Replace earlier results" overwrote a hand-made flat_labels.tif beside its image (a
+    ground truth): only files napari-unetseg wrote (their provenance says so) are earlier
+    results (bug bash)."""
+    out = tmp_path / "out"
+    mine = _io.write_labels(out / "flat_labels.tif", np.ones((40, 48), np.uint8))
+    before = mine.read_bytes()
+    with pytest.raises(batch.BatchError, match="was not written by napari-unetseg"):
+        batch.plan_batch([folder / "flat.tif"], out, overwrite=True)
+    assert mine.read_bytes() == before
+    mine.unlink()
+    api.segment_files([folder / "flat.tif"], out, model=model_file)  # ours now
+    assert batch.plan_batch([folder / "flat.tif"], out, overwrite=True)  # replaced when asked
+    # a file named as the output is the user's choice: replaced when asked
+    named = _io.write_labels(tmp_path / "gt.tif", np.ones((40, 48), np.uint8))
+    assert batch.plan_batch([folder / "flat.tif"], named, overwrite=True)[0].labels == named
+
+
+def test_a_name_too_long_for_the_file_system_is_one_sentence(tmp_path, model_file) -> None:
+    """An image named with 248 characters gives an output name past 255 bytes: the batch
+    stopped on a raw OSError; one of 236 failed only once segmented (the temporary name
+    is 14 bytes longer; bug bash)."""
+    folder = tmp_path / "long"
+    image = np.random.default_rng(0).integers(0, 255, (40, 48)).astype(np.uint8)
+    _io.write_image(folder / ("M" * 248 + ".tif"), image)
+    with pytest.raises(batch.BatchError, match="more than the 255 a file name may have"):
+        batch.plan_batch([folder], tmp_path / "out")
+    (folder / ("M" * 248 + ".tif")).unlink()
+    _io.write_image(folder / ("N" * 236 + ".tif"), image)
+    rows = api.segment_files([folder], tmp_path / "out", model=model_file)
+    assert [row.error for row in rows.results] == [None]
+    assert (tmp_path / "out" / ("N" * 236 + "_labels.tif")).is_file()

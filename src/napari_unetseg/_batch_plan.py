@@ -177,6 +177,8 @@ def plan_batch(
             output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries
         ]
     _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
+    if overwrite and not one_file:  # names we made up: a user's own file is never one
+        _check_ours(labels)
     return [
         Planned(path, lab, prob, k)
         for (path, k), lab, prob in zip(entries, labels, probs, strict=True)
@@ -233,6 +235,13 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
                 "segment them into separate folders."
             )
         seen.add(key)
+    for out in outputs:
+        if len(out.name.encode()) > NAME_MAX:
+            raise BatchError(
+                f"The output name {out.name[:40]!r}... is {len(out.name.encode())} bytes "
+                f"long, more than the {NAME_MAX} a file name may have; rename the input image "
+                "or name the output file."
+            )
     for folder in dict.fromkeys(p.parent for p in outputs):
         check_writable(folder)
     existing = [p for p in outputs if p.exists()]
@@ -243,6 +252,30 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
             f"(first: {str(existing[0])!r}); choose another output folder or allow "
             "replacing them."
         )
+
+
+#: The longest file name (bytes) most file systems take.
+NAME_MAX = 255
+
+
+def _check_ours(labels: list[Path]) -> None:
+    """Refuse to replace a label file this plugin did not write (no provenance in it):
+    ``<name>_labels.tif`` beside an image is as often the user's ground truth, which
+    "replace earlier results" overwrote."""
+    from ._io import read_image
+
+    for path in labels:
+        if not path.exists():
+            continue
+        try:
+            ours = bool(read_image(path, lazy=True).provenance)
+        except (ValueError, OSError):
+            ours = False
+        if not ours:
+            raise BatchError(
+                f"{str(path)!r} exists and was not written by napari-unetseg (your own labels?): "
+                "it is never replaced; choose another output folder."
+            )
 
 
 def check_writable(folder: Path) -> None:

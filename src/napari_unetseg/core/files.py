@@ -20,7 +20,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"Cannot write {str(path)!r}: it is a folder.")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # ".NAME.1234abcd.tmp" is 14 bytes longer than NAME: a name near the file system's
+    # 255-byte limit keeps only its start (a legal output failed once segmented)
+    short = path.name.encode()[:200].decode(errors="ignore")
+    tmp = path.with_name(f".{short}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
