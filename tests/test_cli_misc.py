@@ -52,6 +52,27 @@ def test_each_sample_gets_its_own_ground_truth(tmp_path, capsys):
     assert not (tmp_path / "e.tif").exists()
 
 
+def test_sample_never_replaces_another_image(tmp_path, capsys):
+    """`unetseg sample nuclei.tif` replaced a user's own nuclei.tif and its ground truth
+    without a word (bug bash); the same sample again (the README's command run twice) is
+    no loss and is written, another needs --overwrite."""
+    target = tmp_path / "n.tif"
+    argv = ["sample", str(target), "--shape", "16", "16"]
+    assert cli.main(argv) == 0 and cli.main(argv) == 0  # the same sample: fine
+    capsys.readouterr()
+    before = target.read_bytes()
+    _refused(capsys, [*argv, "--seed", "3"], "holds another image; give another name")
+    assert target.read_bytes() == before
+    assert cli.main([*argv, "--seed", "3", "--overwrite"]) == 0
+    assert target.read_bytes() != before
+    capsys.readouterr()
+    target.unlink()
+    (tmp_path / "m.tif").write_bytes(b"my own notes")  # not even an image: never replaced
+    (tmp_path / "m.tif").rename(tmp_path / "n_ground_truth.tif")
+    _refused(capsys, argv, "n_ground_truth.tif' exists and holds another image")
+    assert not target.exists()
+
+
 def test_sample_refuses_a_negative_seed(tmp_path, capsys):
     _refused(
         capsys,

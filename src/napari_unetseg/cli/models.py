@@ -115,6 +115,12 @@ def _add_sample(sub: Any) -> None:
     )
     p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
     p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing files of these names that hold other images (the same "
+        "sample again is always written)",
+    )
     p.set_defaults(func=_cmd_sample)
 
 
@@ -156,11 +162,35 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if lab.is_dir():  # refused before the image is written
         raise CLIError(f"The ground truth would go to {str(lab)!r}, which is a folder.")
     image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
+    if not args.overwrite:
+        _check_not_another(out, image)
+        _check_not_another(lab, labels)
     axes = "YX" if image.ndim == 2 else "ZYX"
     _io.write_image(out, image, axes=axes)
     _io.write_labels(lab, labels, axes=axes)
     print(f"wrote {out} and {lab} ({'x'.join(map(str, image.shape))})")
     return 0
+
+
+def _check_not_another(path: Path, data: Any) -> None:
+    """Refuse to replace a file that holds anything but this very sample (a user's own
+    nuclei.tif was overwritten without a word); the same sample again is no loss, so the
+    README's first command can be run twice."""
+    import numpy as np
+
+    from .. import _io
+
+    if not path.exists():
+        return
+    try:
+        same = np.array_equal(np.asarray(_io.read_image(path).data), data)
+    except (ValueError, OSError):
+        same = False
+    if not same:
+        raise CLIError(
+            f"{str(path)!r} exists and holds another image; give another name, or "
+            "--overwrite to replace it."
+        )
 
 
 # -- info ---------------------------------------------------------------------------------
