@@ -315,3 +315,18 @@ def test_a_name_too_long_for_the_file_system_is_one_sentence(tmp_path, model_fil
     rows = api.segment_files([folder], tmp_path / "out", model=model_file)
     assert [row.error for row in rows.results] == [None]
     assert (tmp_path / "out" / ("N" * 236 + "_labels.tif")).is_file()
+
+
+def test_a_batch_never_writes_tiffs_into_an_ome_zarr_store(tmp_path, folder) -> None:
+    """ "Labels to" out.ome.zarr made a plain folder of that name holding TIFFs, and the
+    input store as the output folder got a TIFF among its arrays (bug bash)."""
+    from ome_zarr.writer import write_image
+
+    import zarr
+
+    store = tmp_path / "d.ome.zarr"
+    write_image(np.zeros((32, 32), np.uint8), zarr.open_group(str(store), mode="w"), axes="yx")
+    for output in (tmp_path / "out.ome.zarr", store, store / "labels"):
+        with pytest.raises(batch.BatchError, match="is an OME-Zarr store, and a batch writes"):
+            batch.plan_batch([folder / "flat.tif"], output)
+    assert not (tmp_path / "out.ome.zarr").exists()

@@ -366,7 +366,9 @@ def test_predict_refuses_an_output_format_it_cannot_write(
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("unetseg: error: ") and match in lines[0]
-    assert "TIFF (.tif, .tiff, .ome.tif)" in lines[0] and lines[0].endswith("or a folder.")
+    assert "TIFF (.tif, .tiff, .ome.tif)" in lines[0] and lines[0].endswith(
+        "or a folder (`unetseg predict` also writes OME-Zarr: --output OUT.ome.zarr)."
+    )
     assert not (tmp_path / "ox").exists() and not out
 
 

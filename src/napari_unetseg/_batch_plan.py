@@ -112,16 +112,26 @@ NOT_WRITTEN = frozenset(
 
 def _check_folder_name(out: Path, suffix: str) -> None:
     """Refuse an output that names a file of a format the batch cannot write (``l.png``,
-    ``l.npy``), rather than making a folder of that name; an existing folder stays one."""
+    ``l.npy``), rather than making a folder of that name (an existing folder stays one),
+    and an OME-Zarr store (a TIFF went into a folder named ``out.ome.zarr``, or inside the
+    input store, beside its arrays)."""
+    from ._io import is_zarr_path
+
+    if is_zarr_path(out) or any(p.name.lower().endswith(".zarr") for p in out.parents):
+        raise BatchError(
+            f"The output {str(out)!r} is an OME-Zarr store, and a batch writes TIFF or NIfTI "
+            "files: name a folder, or write into the store with `unetseg predict IMAGE "
+            f"--output {out}`."
+        )
     ext = out.suffix
     if ext.lower() not in NOT_WRITTEN or out.is_dir():
         return
     formats = "a TIFF (.tif, .tiff, .ome.tif)"
     if suffix == LABELS_SUFFIX:
-        formats += ", NIfTI (.nii, .nii.gz) or OME-Zarr (.zarr, .ome.zarr)"
+        formats += " or NIfTI (.nii, .nii.gz)"
     raise BatchError(
         f"The output {str(out)!r} names a {ext} file, which cannot be written: name {formats} "
-        "file or a folder."
+        "file or a folder (`unetseg predict` also writes OME-Zarr: --output OUT.ome.zarr)."
     )
 
 
