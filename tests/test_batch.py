@@ -318,11 +318,10 @@ def test_a_name_too_long_for_the_file_system_is_one_sentence(tmp_path, model_fil
 
 
 def test_a_batch_never_writes_tiffs_into_an_ome_zarr_store(tmp_path, folder) -> None:
-    """ "Labels to" out.ome.zarr made a plain folder of that name holding TIFFs, and the
+    """'Labels to' out.ome.zarr made a plain folder of that name holding TIFFs, and the
     input store as the output folder got a TIFF among its arrays (bug bash)."""
-    from ome_zarr.writer import write_image
-
     import zarr
+    from ome_zarr.writer import write_image
 
     store = tmp_path / "d.ome.zarr"
     write_image(np.zeros((32, 32), np.uint8), zarr.open_group(str(store), mode="w"), axes="yx")
