@@ -312,3 +312,28 @@ def test_copy_as_command_names_a_nifti_file(make_napari_viewer, tmp_path):
     assert rep.argv[2] == str(tmp_path / "vol.nii.gz")
     assert rep.argv[rep.argv.index("--output") + 1] == str(tmp_path / "vol_labels.nii.gz")
     assert not (tmp_path / "saved").exists()
+
+
+def test_a_folder_gets_each_files_model_unless_the_user_chose_one(
+    make_napari_viewer, qtbot, folder, tmp_path
+):
+    """With a Z stack on show Segment picks nuclei-3d; "Apply to folder..." used it for
+    every file, and a folder of planes failed but for its stacks (bug bash): a model
+    the user did not choose is picked per file, as the command line does."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 64, 64), np.float32), name="stack")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    assert widget.model_combo.model_name() == "nuclei-3d"  # picked for the layer
+    (folder / "c_broken.tif").unlink()
+    dialog = widget.apply_to_folder()
+    dialog.set_inputs(folder)
+    dialog.set_output(tmp_path / "auto")
+    _run_batch(qtbot, dialog)
+    assert "Segmented 2 of 2 files" in dialog.status.text()
+    models = [
+        _io.read_image(tmp_path / "auto" / f"{name}_labels.tif").provenance["model"]
+        for name in ("a_plane", "b_stack")
+    ]
+    assert models == ["nuclei-2d", "nuclei-3d"]
+    widget.model_combo.set_model_name("nuclei-2d")  # chosen: every file gets it
+    assert dialog._settings().model == "nuclei-2d"

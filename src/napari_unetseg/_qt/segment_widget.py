@@ -281,12 +281,21 @@ class SegmentWidget(ui.DockWidget):
             tta=self.tta_check.isChecked(),
         )
 
+    def _folder_settings(self) -> SegmentSettings:
+        """:meth:`settings` for a folder: a model the user did not choose (picked for the
+        layer on show) is left to each file, as the command line does (a folder of planes
+        got the Z stack's nuclei-3d and 11 of 12 files failed)."""
+        from dataclasses import replace
+
+        settings = self.settings()
+        return settings if self._model_chosen_by_user else replace(settings, model=None)
+
     def apply_to_folder(self) -> Any:
         """Open the "Segment a folder" dialog (see :mod:`._qt.batch_dialog`); returns it."""
         from .batch_dialog import BatchDialog
 
         if self.batch_dialog is None:
-            self.batch_dialog = BatchDialog(self.settings, self)
+            self.batch_dialog = BatchDialog(self._folder_settings, self)
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog
