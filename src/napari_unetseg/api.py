@@ -238,6 +238,13 @@ def predict_iter(
         image, channel_axis = one_channel(image, axis, channel), None
         if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
             scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
+    spatial, dims = np.ndim(image) - (channel_axis is not None), bundle.spatial_dims
+    if spatial < dims:  # said before the pixel sizes, which then miss one too
+        raise ValueError(
+            f"Model {bundle.name!r} is a {dims}D model and a {dims}D model needs at least "
+            f"{dims} spatial axes, but the image of shape {tuple(np.shape(image))} has "
+            f"{spatial}; choose a 2D model (nuclei-2d) for planes."
+        )
     scale = checked_scale(scale, bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
