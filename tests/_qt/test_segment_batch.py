@@ -337,3 +337,33 @@ def test_a_folder_gets_each_files_model_unless_the_user_chose_one(
     assert models == ["nuclei-2d", "nuclei-3d"]
     widget.model_combo.set_model_name("nuclei-2d")  # chosen: every file gets it
     assert dialog._settings().model == "nuclei-2d"
+
+
+def test_the_dialog_stays_narrow_says_its_end_when_closed_and_drops_stale_rows(
+    qtbot, segment, folder, tmp_path, monkeypatch
+):
+    """Found by a bug bash: a 250-character file name widened the dialog to 1500 px
+    (the status line quoted it); a dialog closed during its run ended without a word;
+    a refused run left the last run's rows (and their CSV) on show."""
+    import napari.utils.notifications as notifications
+
+    said: list[str] = []
+    monkeypatch.setattr(notifications, "show_warning", said.append)
+    monkeypatch.setattr(notifications, "show_info", said.append)
+    viewer, widget = segment
+    (folder / "a_plane.tif").rename(folder / ("L" * 200 + ".tif"))
+    dialog = widget.apply_to_folder()
+    width = dialog.width()
+    dialog.set_inputs(folder)
+    dialog.set_output(tmp_path / "out")
+    _run_batch(qtbot, dialog)
+    assert dialog.width() <= width + 5 and not said
+    dialog.replace_check.setChecked(True)
+    with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS):
+        assert dialog.run() is not None
+        dialog.close()  # the run goes on; its end is a notification
+    assert said and "Segment a folder: Segmented 2 of 3 files; 1 failed." in said[-1]
+    assert dialog.table.rowCount() == 3
+    dialog.set_output(tmp_path / "out.png")  # refused: no rows of the last run stay
+    assert dialog.run() is None
+    assert dialog.table.rowCount() == 0 and not dialog.save_button.isEnabled()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -34,6 +35,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._builders import _wrapped
 from ._common import notify_error, write_csv
 from ._worker import JobRunner
 
@@ -123,14 +125,17 @@ class BatchDialog(QDialog):
         for b in (self.run_button, self.cancel_button, self.save_button):
             buttons.addWidget(b)
 
-        self.status = QLabel(self)
-        self.status.setWordWrap(True)
+        # a 250-character file name in "Segmenting NAME..." widened the dialog to 1500 px
+        self.status = _wrapped(QLabel(self))
         self.table = QTableWidget(0, len(HEADERS), self)
         self.table.setHorizontalHeaderLabels(list(HEADERS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names: "LLL...LL.tif"
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # elided, not wide
+        header.resizeSection(0, 200)
         header.setStretchLastSection(True)
 
         layout = QVBoxLayout(self)
@@ -177,6 +182,7 @@ class BatchDialog(QDialog):
             )
         except (ValueError, OSError) as exc:
             notify_error(exc)
+            self._show_rows([])  # the last run's rows would pass for this one's
             self.status.setText(f"Not started: {exc}")
             return None
         self._show_rows([])
@@ -224,8 +230,12 @@ class BatchDialog(QDialog):
             return
         if record.finished is None:
             self.status.setText(f"Segmenting {record.describe()}...")
-        else:
-            self._show_rows([*self.rows, record.finished])
+        else:  # one row more (rebuilding the table lost the user's selection each file)
+            self.rows.append(record.finished)
+            self._add_row(record.finished)
+            self.save_button.setEnabled(True)
+            if not self.table.selectedItems():  # follow the newest, unless one is chosen
+                self.table.scrollToBottom()
         # Last: napari's bar may process pending events (even the result) as it updates.
         worker = self.runner.worker
         if worker is not None and getattr(worker, "pbar", None) is not None:
@@ -256,7 +266,9 @@ class BatchDialog(QDialog):
             self.table.setItem(i, j, item)
 
     def _on_result(self, report: BatchReport) -> None:
-        self._show_rows(report.results)
+        if [r.input for r in report.results] != [r.input for r in self.rows]:
+            self._show_rows(report.results)
+        self.rows = list(report.results)
         failed = report.failed
         lines = [report.summary()]
         for row in failed:  # the reason names the file when it came from reading it
@@ -268,6 +280,11 @@ class BatchDialog(QDialog):
         self._ended = True
         self.status.setText(text)
         self.save_button.setEnabled(bool(self.rows))
+        if not self.isVisible():  # closed while it ran: said where the user is
+            from napari.utils.notifications import show_info, show_warning
+
+            failed = any(not row.ok for row in self.rows)
+            (show_warning if failed else show_info)(f"Segment a folder: {text}")
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images to segment")
