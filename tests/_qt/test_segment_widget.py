@@ -469,6 +469,10 @@ def test_model_file_is_loaded_into_the_registry(segment, tmp_path):
     try:
         assert name == "mine" and name in REGISTRY
         assert widget.model_combo.model_name() == "mine"
+        # the same file again is that model, not "mine (2)" (bug bash)
+        widget.model_combo.set_model_name("nuclei-2d")
+        assert widget.model_combo.load_file(path) == "mine"
+        assert widget.model_combo.model_name() == "mine" and "mine (2)" not in REGISTRY
     finally:
         REGISTRY.remove(name)
 

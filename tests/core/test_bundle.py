@@ -92,8 +92,11 @@ def test_other_files_are_refused_clearly(tmp_path) -> None:
     good = make().save(tmp_path / "good.pt")
     data = good.read_bytes()
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError):
+    with pytest.raises(ModelFileError, match="it is damaged or truncated"):  # (bug bash)
         ModelBundle.load(tmp_path / "truncated.pt")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(ModelFileError, match="is a folder, not a model file"):
+        ModelBundle.load(tmp_path / "folder.pt")
     d = torch.load(good, weights_only=True)
     d["state_dict"].pop(next(iter(d["state_dict"])))
     torch.save(d, tmp_path / "damaged.pt")
@@ -110,6 +113,9 @@ def test_other_files_are_refused_clearly(tmp_path) -> None:
         ("history", [1, 2], "history is [1, 2], not a mapping"),
         ("tile_size", [64.5, 64], "not only int values"),
         ("format_version", "v1", "format_version 'v1' is not a number"),
+        # values no model of ours holds: they failed at predict, or crawled (bug bash)
+        ("normalization", {"mode": "bogus"}, "normalization mode 'bogus' is none of"),
+        ("tile_size", [0, 0], "tile_size [0, 0] holds sizes under 8 pixels"),
     ],
 )
 def test_fields_of_other_types_are_a_damaged_file(tmp_path, field, value, said) -> None:

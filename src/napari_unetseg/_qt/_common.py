@@ -210,6 +210,19 @@ class _RegistryBridge(QObject):
     changed = Signal()
 
 
+#: Model files loaded in this session (resolved path, modification time, size) -> the
+#: name they were registered under: loading one again selects it.
+_LOADED: dict[tuple[str, int, int], str] = {}
+
+
+def _file_key(path: str | os.PathLike) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+        return os.path.realpath(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
 class ModelComboBox(QComboBox):
     """Pick a model by name from the shared registry, or load a model file.
 
@@ -252,6 +265,7 @@ class ModelComboBox(QComboBox):
         self._last = ""
         self._summaries: dict[str, str] = {}
         self._dims: dict[str, int] = {}
+        self._stamps: dict[str, tuple[int, int] | None] = {}  # the files read for them
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
         self._bridge.changed.connect(self.refresh)
@@ -315,6 +329,11 @@ class ModelComboBox(QComboBox):
         """
         from ..api import load_model_file
 
+        key = _file_key(path)
+        known = _LOADED.get(key) if key is not None else None
+        if known is not None and known in self._registry.session():
+            self.set_model_name(known)  # the same file again: its entry, not "good (2)"
+            return known
         try:
             bundle = load_model_file(path)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
@@ -322,6 +341,8 @@ class ModelComboBox(QComboBox):
             self._restore()
             return None
         name = self._registry.register(bundle, name=bundle.name)
+        if key is not None:
+            _LOADED[key] = name
         self.refresh()
         self.set_model_name(name)
         return name
@@ -336,6 +357,7 @@ class ModelComboBox(QComboBox):
         name = self.model_name()
         if name not in self._summaries:
             try:
+                self._stamps[name] = self._stamp(name)
                 self._summaries[name] = self.bundle().summary()
             except Exception as exc:  # noqa: BLE001 - shown in place of the description
                 return f"Cannot read this model: {exc}"
@@ -346,6 +368,7 @@ class ModelComboBox(QComboBox):
         name = self.model_name()
         if name not in self._dims:
             try:
+                self._stamps[name] = self._stamp(name)
                 self._dims[name] = int(self.bundle().spatial_dims)
             except Exception:  # noqa: BLE001 - describe() says why
                 return None
@@ -353,13 +376,28 @@ class ModelComboBox(QComboBox):
 
     def showPopup(self) -> None:  # noqa: N802 - Qt's name
         """Before the list opens: re-list when the models on disk changed meanwhile (a
-        model saved by ``unetseg train --save-as`` in a terminal, a file deleted)."""
+        model saved by ``unetseg train --save-as`` in a terminal, a file deleted), in
+        every widget (the registry tells them all; the others stayed stale), and read the
+        selected model again when its file was saved anew under its name (a 3D model
+        saved over a 2D one was still described as 2D)."""
         listed = [self.itemText(i) for i in range(self.count())]
         if [*self._leading, *self._registry.names()] != [
             t for t in listed if t and t != LOAD_ENTRY
         ]:
+            self._registry.changed()
+        elif self._stamp(self.model_name()) != self._stamps.get(self.model_name()):
             self.refresh()
         super().showPopup()
+
+    def _stamp(self, name: str) -> tuple[int, int] | None:
+        """When the file of a saved model was last written, and its size (None for a
+        session or unknown model)."""
+        path = self._registry.saved().get(name) or self._registry.shipped().get(name)
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_mtime_ns, st.st_size)
 
     def _on_activated(self, index: int) -> None:
         if self.itemText(index) != LOAD_ENTRY:

@@ -76,6 +76,7 @@ class SegmentWidget(ui.DockWidget):
         self.image_combo.layerChanged.connect(self._update_state)
         self.model_combo.modelChanged.connect(self._on_model_changed)
         self.model_combo.listChanged.connect(self._pick_default_model)
+        self.model_combo.listChanged.connect(self._update_state)  # a model read anew
         self.runner.finished.connect(self._update_state)
         self._pick_default_model()
         self._update_state()

@@ -48,8 +48,8 @@ def is_package(path: str | os.PathLike) -> bool:
     zip, without a YAML description) is not one."""
     p = Path(path)
     name = p.name.lower()
-    if name == "rdf.yaml" or name.endswith("bioimageio.yaml"):
-        return True
+    if name in ("rdf.yaml", "model.yaml") or name.endswith("bioimageio.yaml"):
+        return True  # (model.yaml, as the importer reads it: it was taken for a .pt)
     if name.endswith(".zip"):
         return True
     if not p.is_file() or not zipfile.is_zipfile(p):

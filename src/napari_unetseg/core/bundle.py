@@ -127,8 +127,35 @@ def _check_fields(data: dict[str, Any], where: str) -> None:
             isinstance(v, item) and not isinstance(v, bool) for v in value
         ):
             problem = f"{key} holds {value!r}, not only {item.__name__} values"
+    problem = problem or _value_problem(data)
     if problem:
         raise ModelFileError(f"{where}is a damaged napari-unetseg model file ({problem}).")
+
+
+#: The normalization modes a model may name (``core.normalize``).
+NORMALIZATION_MODES = ("percentile", "ops", "none")
+
+
+def _value_problem(data: dict[str, Any]) -> str | None:
+    """Values of the right type that no model of ours holds: an unknown normalization
+    mode failed only at predict, a tile of 0 pixels predicted 96 x 96 as 4096 tiles."""
+    mode = (data.get("normalization") or {}).get("mode", "percentile")
+    if mode not in NORMALIZATION_MODES:
+        return f"normalization mode {mode!r} is none of {', '.join(NORMALIZATION_MODES)}"
+    tile = data.get("tile_size")
+    if tile is not None and not all(t >= 8 for t in tile):
+        return f"tile_size {list(tile)!r} holds sizes under 8 pixels"
+    return None
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """Whether a file starts as a zip archive does (how torch saves): one that then
+    fails to load is a model file cut short or damaged."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -367,6 +394,8 @@ class ModelBundle:
             If the file is not a napari-unetseg model (or would need to run code).
         """
         path = Path(path)
+        if path.is_dir():
+            raise ModelFileError(f"{str(path)!r} is a folder, not a model file.")
         if not path.is_file():
             raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
         try:
@@ -378,7 +407,9 @@ class ModelBundle:
                 if "Unsupported global" in str(exc) or "Unsupported class" in str(exc)
                 else "it cannot be read as a PyTorch file"
             )
-            if isinstance(exc, zipfile.BadZipFile):
+            if isinstance(exc, zipfile.BadZipFile) or (
+                reason != "it would run code when loaded" and _starts_as_zip(path)
+            ):  # torch's own reader fails on a cut file with a RuntimeError or an OSError
                 reason = "it is damaged or truncated"
             raise ModelFileError(
                 f"{str(path)!r} is not a napari-unetseg model file ({reason})."

@@ -309,6 +309,18 @@ def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
     combo.showPopup()
     combo.hidePopup()
     assert "from a terminal" in [combo.itemText(i) for i in range(combo.count())]
+    start = widget.start_combo  # the other widget's list too (it stayed stale; bug bash)
+    assert "from a terminal" in [start.itemText(i) for i in range(start.count())]
+    # saved anew under its name as a 3D model: read again when the list opens
+    combo.set_model_name("from a terminal")
+    assert combo.spatial_dims() == 2 and combo.describe().startswith("2D model")
+    ModelBundle.create(spatial_dims=3, depth=2, base_channels=4).save(
+        folder / "from a terminal.pt"
+    )
+    combo.showPopup()
+    combo.hidePopup()
+    assert combo.spatial_dims() == 3 and combo.describe().startswith("3D model")
+    assert segment.model_info.text().startswith("3D model")
     # a shipped model's name there would hide the file for good: refused, said on the line
     monkeypatch.setattr(
         QFileDialog,

@@ -181,6 +181,7 @@ class FinetuneWidget(ui.DockWidget):
         self.paint_panel.counted.connect(self._on_counted)
         self.start_combo.modelChanged.connect(self._on_start_changed)
         self.start_combo.modelChanged.connect(self._update_state)
+        self.start_combo.listChanged.connect(self._update_state)  # a model read anew
         self.teacher_check.toggled.connect(self._update_state)  # the start line says it
 
     # -- public API (also used by the tests) --------------------------------------------
