@@ -290,3 +290,10 @@ def test_a_thin_image_trains_without_the_forest() -> None:
     labels[0, :8], labels[0, 30:34] = 1, 2
     trained = api.train(image, labels, steps=1, model_config={"depth": 2, "base_channels": 4})
     assert trained.history["teacher"] == "none"
+
+
+def test_predict_given_a_path_says_how_to_read_it(tmp_path):
+    """api.predict("nuclei.tif") said "data of type <U8; numbers are needed" (install bug
+    bash): a path names read_image and segment_files."""
+    with pytest.raises(TypeError, match="predict takes an image array, not the path 'n.tif'"):
+        api.predict("n.tif", "nuclei-2d")

@@ -80,3 +80,42 @@ def test_wheel_metadata(wheel):
     assert "unetseg = napari_unetseg.cli:main" in entry_points
     extras = meta.get_all("Provides-Extra")
     assert {"bioimageio", "testing", "all"} <= set(extras)
+
+
+def test_sdist_carries_the_whole_test_suite(tmp_path):
+    """The source distribution held only tests/test_*.py: no conftest (whose fixture keeps
+    saved models out of the user's folder), no tests/_qt, core or reliability, no tox.ini
+    (install bug bash). MANIFEST.in grafts the tree."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in (
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "MANIFEST.in",
+        "tox.ini",
+        "CHANGELOG.md",
+    ):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("src", "tests"):
+        shutil.copytree(
+            ROOT / folder,
+            src / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache"),
+        )
+    out = tmp_path / "dist"
+    code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(out)!r}))"
+    subprocess.run([sys.executable, "-c", code], cwd=src, check=True, capture_output=True)
+    (sdist,) = out.glob("napari_unetseg-*.tar.gz")
+    import tarfile
+
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    expected = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert expected <= names, sorted(expected - names)[:5]
+    assert {"tox.ini", "CHANGELOG.md", "src/napari_unetseg/napari.yaml"} <= names
+    assert not any(n.endswith(".pyc") for n in names)

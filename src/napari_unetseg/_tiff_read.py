@@ -324,14 +324,8 @@ def _channel_axis(axes: str, rgb: bool) -> int | None:
 def _open_lazy(path: Path, level: int = 0, series: int = 0, squeeze: bool = False) -> Any:
     """A dask array over tifffile's zarr store of one pyramid level (reads only the
     tiles asked for); ``squeeze``: without the axes of 1 (:func:`_one_plane`)."""
-    try:
-        import dask.array as da
-        import zarr
-    except ImportError:  # pragma: no cover - both are installed with the plugin's extras
-        warnings.warn(
-            "dask and zarr are not installed, so the large image is read whole.",
-            stacklevel=3,
-        )
-        return tifffile.imread(path, series=series, level=level, squeeze=squeeze or None)
+    import dask.array as da  # both are dependencies of the plugin (pyproject.toml)
+    import zarr
+
     store = tifffile.imread(path, aszarr=True, series=series, level=level, squeeze=squeeze or None)
     return da.from_zarr(zarr.open(store, mode="r"))

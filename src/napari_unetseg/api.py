@@ -229,6 +229,11 @@ def predict_iter(
     probability above 0.8, and a ``message`` when fewer than half were (the model is
     unsure on this image: fine-tune it).
     """
+    if isinstance(image, str | os.PathLike):
+        raise TypeError(
+            f"predict takes an image array, not the path {os.fspath(image)!r}: read it with "
+            "read_image(path).data, or segment files with segment_files([...], output)."
+        )
     bundle = load_model(model)
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)

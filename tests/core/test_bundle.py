@@ -156,3 +156,12 @@ def test_normalize_is_the_prediction_transform() -> None:
     np.testing.assert_allclose(x, (img - lo) / (hi - lo), rtol=1e-5, atol=1e-5)
     rgb = ModelBundle.create(in_channels=3, depth=2, base_channels=4)
     assert rgb.normalize(np.zeros((8, 8, 3), np.uint8)).shape == (3, 8, 8)
+
+
+def test_a_model_prints_in_one_line() -> None:
+    """print(model) in a notebook gave 120 kB: the network and the training history."""
+    from napari_unetseg.core.registry import SHIPPED_DIR
+
+    text = repr(ModelBundle.load(SHIPPED_DIR / "nuclei-2d.pt"))
+    assert text.startswith("ModelBundle('nuclei-2d': 2D model, 1 input channel; classes: ")
+    assert "\n" not in text and len(text) < 200 and "steps)" in text

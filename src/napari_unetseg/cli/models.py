@@ -54,7 +54,12 @@ def _add_export(sub: Any) -> None:
     p.add_argument(
         "model", help="model name (see `unetseg models`), .pt file or bioimage.io package"
     )
-    p.add_argument("--format", choices=["bioimageio"], default="bioimageio")
+    p.add_argument(
+        "--format",
+        choices=["bioimageio"],
+        default="bioimageio",
+        help="package format: a bioimage.io model package (the only one; the default)",
+    )
     p.add_argument("--output", "-o", required=True, help="package to write (.zip)")
     p.add_argument(
         "--test-image",

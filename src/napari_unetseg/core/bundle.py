@@ -282,6 +282,13 @@ class ModelBundle:
             + ("" if self.trainable else " (imported, predict only)")
         )
 
+    def __repr__(self) -> str:
+        """One line (the dataclass's own printed every weight tensor's network and the
+        training history: 120 kB for ``print(model)`` in a notebook)."""
+        steps = (self.history or {}).get("steps")
+        trained = "" if steps is None else f"; trained {steps} steps"
+        return f"ModelBundle({self.name!r}: {self.summary()}{trained})"
+
     def copy(self) -> ModelBundle:
         return copy.deepcopy(self)
 
