@@ -64,6 +64,13 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
     zarr_out = _io.is_zarr_path(path)
     if not zarr_out and not path.name.lower().endswith((".tif", ".tiff", *_io.NIFTI_SUFFIXES)):
         path = path.with_name(path.name + ".tif")
+    store = next((p for p in path.parents if p.name.lower().endswith(".zarr")), None)
+    if not zarr_out and store is not None:  # a TIFF among a store's arrays (interop bug bash)
+        raise ValueError(
+            f"{str(path)!r} lies inside the OME-Zarr store {str(store)!r}: save the layer "
+            f"'as OME-Zarr' to {str(store)!r} to add it to the store's labels/ group, or "
+            "save the file elsewhere."
+        )
     ndim = len(data.shape)
     extra = meta.get("metadata") or {}
     axes = extra.get("axes")
