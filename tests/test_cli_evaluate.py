@@ -289,3 +289,16 @@ def test_a_z_without_size_beside_sizes_in_um_is_measured_in_pixels(tmp_path, cap
     result = json.loads(capsys.readouterr().out)
     assert result["unit"] is None and result["spacing"] == [1.0, 1.0, 1.0]
     assert result["classes"]["1"]["hd95"] == pytest.approx(1.0)  # one plane: 1 px
+
+
+def test_a_mask_saved_as_jpeg_is_said_to_be_lossy(tmp_path, capsys):
+    """A 0 / 255 mask saved as JPEG scored Dice 0.34 with 42 "objects" of edge noise and no
+    word on why (bug bash): the file is named as lossy."""
+    import imageio.v3 as iio
+
+    truth = np.zeros((40, 48), np.uint8)
+    truth[4:14, 4:14] = 255
+    iio.imwrite(tmp_path / "mask.jpg", truth)
+    pred = _io.write_labels(tmp_path / "pred.tif", (truth > 0).astype(np.uint8))
+    assert cli.main(["evaluate", "-p", str(pred), "-g", str(tmp_path / "mask.jpg")]) == 0
+    assert "JPEG keeps values only roughly" in capsys.readouterr().err

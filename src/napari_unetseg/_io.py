@@ -304,8 +304,14 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     coloured instance masks that viewers and annotation tools export. Alpha is ignored.
     """
     img = read_image(path, lazy=lazy)
+    lossy = ""
+    if os.fspath(path).lower().endswith((".jpg", ".jpeg")):  # 42 "objects" of edge noise
+        lossy = (
+            f" {img.name}: JPEG keeps values only roughly, so a mask saved as JPEG has grey "
+            "values along its edges that count as other labels; save masks as PNG or TIFF."
+        )
     if not img.is_rgb:
-        return img, ""
+        return img, lossy.strip()
     rgb = np.asarray(img.data)[..., :3]
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
         labels, note = rgb[..., 0], "its grey values (R = G = B) are the labels"
@@ -322,7 +328,7 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
         objects = len(colours) - (colours[0] == 0)
         note = f"its {objects} colours other than black are {objects} labels"
     labels_image = replace(img.without_channels(), data=labels, is_labels=True)
-    return labels_image, f"{img.name}: an RGB label image; {note}."
+    return labels_image, f"{img.name}: an RGB label image; {note}.{lossy}"
 
 
 def _read_plain(path: Path, extension: str | None = None) -> ImageData:
