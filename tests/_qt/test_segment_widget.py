@@ -553,26 +553,34 @@ def test_the_result_line_gives_each_class_its_share(qtbot, segment):
 
 def test_a_model_trained_on_the_image_becomes_its_default(make_napari_viewer):
     """Paint, train, segment: the model just trained on this image is offered first,
-    without overriding a model the user picked, and only for that image."""
+    without overriding a model the user picked, and only for that image (not for an
+    image of the same name in another viewer, as when the record was keyed by name)."""
+    from napari_unetseg._qt._common import layer_key
+
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     meal = viewer.add_image(np.zeros((64, 64), np.uint16), name="meal")
     other = viewer.add_image(np.zeros((64, 64), np.uint16), name="other")
+    second = make_napari_viewer()
+    _, elsewhere = second.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    second.add_image(np.zeros((64, 64), np.uint16), name="meal")  # same name, other image
     widget.image_combo.set_layer(meal)
     assert widget.model_combo.model_name() == "nuclei-2d"
     name = REGISTRY.register(
-        ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on="meal"
+        ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on=layer_key(meal)
     )
     try:
         assert widget.model_combo.model_name() == name  # picked as the list changed
         assert "trained on 'meal' in this session" in widget.model_info.text()
+        assert elsewhere.model_combo.model_name() == "nuclei-2d"
+        meal.name = "meal renamed"  # still the image it was trained on
         widget.image_combo.set_layer(other)
         assert widget.model_combo.model_name() == "nuclei-2d"
         widget.image_combo.set_layer(meal)
         assert widget.model_combo.model_name() == name
         widget.model_combo.set_model_name("nuclei-3d")  # the user's choice sticks
         newer = REGISTRY.register(
-            ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on="meal"
+            ModelBundle.create(depth=2, base_channels=4), "tissue", trained_on=layer_key(meal)
         )
         REGISTRY.remove(newer)
         assert widget.model_combo.model_name() == "nuclei-3d"

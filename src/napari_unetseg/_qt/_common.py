@@ -527,6 +527,13 @@ def real_layer(layer: Any) -> Any:
     return getattr(layer, "__wrapped__", layer)
 
 
+def layer_key(layer: Layer) -> str:
+    """Who a layer is, whatever its name (the registry's "trained on" record): keyed by
+    name, an image of the same name in a second viewer was offered a model trained on
+    another image, and a renamed image lost its own."""
+    return f"layer {id(real_layer(layer))}"
+
+
 def on_affine(image: Layer) -> dict[str, Any]:
     """The metadata that puts a layer made over ``image`` on its NIfTI affine when saved
     as NIfTI (``nifti_affine`` and the qform / sform ``nifti_forms``; empty for other

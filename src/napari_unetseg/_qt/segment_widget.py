@@ -29,6 +29,7 @@ from ._common import (
     named_axes,
     not_derived,
     notify_error,
+    layer_key,
     on_affine,
     output_layer,
     output_name,
@@ -576,7 +577,7 @@ class SegmentWidget(ui.DockWidget):
         from ..api import default_model
         from ..core.registry import REGISTRY
 
-        trained = REGISTRY.trained_on(layer.name)
+        trained = REGISTRY.trained_on(layer_key(layer))
         if trained:
             name, why = trained[-1], f"it was trained on '{layer.name}' in this session"
         else:

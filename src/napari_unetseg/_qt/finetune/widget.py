@@ -34,6 +34,7 @@ from .._common import (
     named_axes,
     notify_error,
     notify_info,
+    layer_key,
     on_affine,
     placement_problem,
     spatial_geometry,
@@ -495,8 +496,9 @@ class FinetuneWidget(ui.DockWidget):
         from ...core.registry import REGISTRY
 
         self.trained = bundle
-        image = self._request_layers[0].name if self._request_layers is not None else None
-        self.trained_name = REGISTRY.register(bundle, base, trained_on=image)
+        image = self._request_layers[0] if self._request_layers is not None else None
+        trained_on = None if image is None else layer_key(image)
+        self.trained_name = REGISTRY.register(bundle, base, trained_on=trained_on)
         if self._request is not None and self._request_layers is not None:
             self._last_run = (self._request, *self._request_layers)
         text, note = result_text(bundle, self.trained_name)
