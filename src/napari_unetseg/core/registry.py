@@ -159,7 +159,7 @@ class ModelRegistry:
     ) -> str:
         """Add a model trained (or loaded) in this session; returns its (unique) name.
 
-        ``trained_on`` names the image it was trained on (a layer name), so that a widget
+        ``trained_on`` names the image it was trained on (a key of its layer, e.g. ``_qt._common.layer_key``), so that a widget
         segmenting that image can offer it first (:meth:`trained_on`).
         """
         base = name or bundle.name or "model"
