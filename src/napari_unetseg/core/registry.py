@@ -159,8 +159,9 @@ class ModelRegistry:
     ) -> str:
         """Add a model trained (or loaded) in this session; returns its (unique) name.
 
-        ``trained_on`` names the image it was trained on (a key of its layer, e.g. ``_qt._common.layer_key``), so that a widget
-        segmenting that image can offer it first (:meth:`trained_on`).
+        ``trained_on`` names the image it was trained on (a key of its layer, e.g.
+        ``_qt._common.layer_key``), so that a widget segmenting that image can offer it
+        first (:meth:`trained_on`).
         """
         base = name or bundle.name or "model"
         on_disk = set(self.shipped()) | set(self.saved())
