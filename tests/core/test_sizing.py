@@ -166,6 +166,13 @@ def test_strokes_survive_the_shrinking_to_the_model_scale():
     np.testing.assert_array_equal(kept[kept > 0] > 0, True)
     dense = np.ones((10, 10), np.uint8)  # nothing shrinks: plain nearest sampling
     np.testing.assert_array_equal(resample_strokes(dense, (20, 20)), np.ones((20, 20)))
+    # a 2D model's planes of a stack: the shape names the last axes only (the planes'
+    # Z was paired with Y: IndexError when fine-tuning nuclei-2d on a stack; bug bash)
+    planes = resample_strokes(lab, (58, 58))
+    assert planes.shape == (12, 58, 58) and set(np.unique(planes[1])) == {0, 1, 2}
+    assert set(np.unique(planes[5])) == {0, 3}
+    grown = resample_strokes(np.ones((160, 8, 8), np.uint8), (16, 16))
+    assert grown.shape == (160, 16, 16) and grown.all()
 
 
 def test_fine_tuning_on_a_one_pixel_line_trains(sized):

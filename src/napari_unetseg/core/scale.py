@@ -484,12 +484,14 @@ def resample_strokes(labels: Any, shape: tuple[int, ...]) -> np.ndarray:
     that pixel is still unpainted."""
     arr = np.asarray(labels)
     out = resample(arr, shape, order=0)
-    if all(t >= s for s, t in zip(arr.shape, shape)):
+    # ``shape`` names the last axes (a 2D model's planes of a stack): leading ones stay
+    target = tuple(arr.shape[: arr.ndim - len(shape)]) + tuple(shape)
+    if all(t >= s for s, t in zip(arr.shape, target)):
         return out  # nothing shrinks: nearest sampling keeps every pixel
     painted = np.nonzero(arr)
     cells = tuple(
         np.minimum((c * t) // s, t - 1).astype(np.intp)
-        for c, s, t in zip(painted, arr.shape, shape)
+        for c, s, t in zip(painted, arr.shape, target)
     )
     lost = out[cells] == 0
     out[tuple(c[lost] for c in cells)] = arr[painted][lost]
