@@ -116,7 +116,7 @@ def test_train_new_dense_model(tmp_path, data):
 
 def test_train_names_the_classes(tmp_path, data, capsys):
     model = tmp_path / "named.pt"
-    base = ["train", "-i", data["img"], "-l", data["truth"], "-o", str(model)]
+    base = ["train", "-i", data["img"], "-l", data["truth"], "-o", str(model), "--overwrite"]
     base += ["--label-mode", "dense", "--steps", "1", "--patch-size", "32", "--class-names"]
     assert cli.main([*base, "background", "cell nucleus"]) == 0
     assert ModelBundle.load(model).class_names == ["background", "cell nucleus"]
@@ -157,10 +157,16 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, data, capsys, labels, e
     lab = data.get(labels, str(tmp_path / "missing.tif"))
     extra = [data["lab"] if e == "LAB" else e for e in extra]
     argv = ["train", "-i", data["img"], "-l", lab, "-o", str(out), "--steps", "1", *extra]
-    assert cli.main(argv) == 1
+    assert cli.main([*argv, "--overwrite"]) == 1  # allowed to replace it, it is kept
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("unetseg: error: ")
     assert match in err[0]
+    assert out.read_bytes() == b"previous model"
+    if "--output" in extra:
+        return
+    assert cli.main(argv) == 1  # without --overwrite: refused before anything is read
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exists; give --overwrite to replace it" in err[0]
     assert out.read_bytes() == b"previous model"
 
 
@@ -295,3 +301,28 @@ def test_a_time_series_trains_a_2d_model_and_refuses_a_3d_one(tmp_path, capsys):
         assert cli.main([*common, *extra, "-o", str(tmp_path / "n.pt")]) == 1
         assert match in capsys.readouterr().err
     assert not (tmp_path / "n.pt").exists()
+
+
+def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
+    tmp_path, data, capsys
+):
+    """A time limit spent on the forest teacher wrote an untrained model and said
+    "wrote ...: 0 steps" (exit 0); a Ctrl-C threw the run away (training bug bash): the
+    first Ctrl-C now ends at the next step, the best model so far is written."""
+    import signal
+    import threading
+
+    from napari_unetseg.cli.train import _stop_on_interrupt
+
+    out = tmp_path / "zero.pt"
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(out), "--time-limit", "0.01"]
+    assert cli.main(argv) == 1 and not out.exists()
+    assert "No training step was taken" in capsys.readouterr().err
+    stop = threading.Event()
+    with _stop_on_interrupt(stop):
+        signal.raise_signal(signal.SIGINT)  # the first: a stop, not an interruption
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):  # the second: abandoned
+            signal.raise_signal(signal.SIGINT)
+    assert "the best model so far is written" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

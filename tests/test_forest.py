@@ -162,8 +162,11 @@ def test_a_stop_ends_the_forest_between_blocks(monkeypatch):
     labels, message = ended.value.value
     assert labels[0] is scribbles and message.startswith("Stopped while the random forest")
     # a run stopped during the forest makes no model: no training step is taken
-    model = api.train(image, scribbles, steps=5, patch_size=16, batch_size=1, stop=stop)
+    options = {"steps": 5, "patch_size": 16, "batch_size": 1, "stop": stop}
+    model = api.drain(api.train_iter(image, scribbles, **options))
     assert model.history["steps"] == 0
+    with pytest.raises(ValueError, match="No training step was taken"):  # an untrained model
+        api.train(image, scribbles, **options)
 
 
 def test_a_stop_while_a_block_is_labelled_ends_the_forest_within_it(monkeypatch):

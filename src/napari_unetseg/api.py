@@ -613,9 +613,17 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     ------
     ValueError
         Labels shaped unlike the image, no labeled pixels, only one class painted,
-        different numbers of images and labels.
+        different numbers of images and labels; no training step taken (stopped, or the
+        time limit spent on the forest teacher): an untrained model is no model.
+        :func:`train_iter` returns it, with ``history["steps"] == 0``.
     """
-    return drain(train_iter(images, labels, **options))
+    bundle = drain(train_iter(images, labels, **options))
+    if not bundle.history.get("steps"):
+        raise ValueError(
+            "No training step was taken (stopped, or the time limit went to the forest "
+            "teacher), so no model was made; give a longer time_limit."
+        )
+    return bundle
 
 
 def evaluate_iter(

@@ -276,6 +276,7 @@ def test_full_disk_while_writing_model(capsys, tmp_path, image_file):
             "0",
             "--device",
             "cpu",
+            "--overwrite",
         )
     assert "Cannot write" in sentence
     assert_untouched(before)

@@ -53,6 +53,7 @@ def _train_cli(capsys, folder, labels, model, *extra, match):
         model,
         "--steps",
         "1",
+        "--overwrite",  # allowed to replace it: a refusal keeps it all the same
         *extra,
         match=match,
     )

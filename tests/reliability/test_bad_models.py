@@ -253,6 +253,7 @@ def test_fine_tune_from_broken(capsys, tmp_path, image_file):
         broken,
         "--steps",
         "1",
+        "--overwrite",
         match="not a napari-unetseg model",
     )
     assert_untouched(before)

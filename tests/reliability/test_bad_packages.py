@@ -145,6 +145,7 @@ def test_fine_tuning_a_predict_only_package(capsys, tmp_path, image_file):  # no
         out,
         "--steps",
         "1",
+        "--overwrite",
         match="prediction only",
     )
     assert_untouched(before)

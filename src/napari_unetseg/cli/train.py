@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,11 @@ def _add_train(sub: Any) -> None:
         help="labels (TIFF, OME-Zarr, NIfTI or PNG) for the --image in the same position",
     )
     p.add_argument("--output", "-o", help="model file to write (.pt)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output file (without it, an existing model is kept)",
+    )
     p.add_argument(
         "--save-as",
         metavar="NAME",
@@ -169,7 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() != ".pt":
         raise CLIError(f"--output {str(out)!r} must be a model file ending in .pt.")
     if out is not None:
-        _check_output(out)
+        _check_output(out, args.overwrite)
     if args.save_as is not None:
         _check_save_name(args.save_as)
     if len(args.image) != len(args.labels):
@@ -207,8 +214,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             tqdm.write(f"unetseg: {_option_words(rec.message)}", file=sys.stderr)
 
     title = out.name if out is not None else args.save_as
+    stop = threading.Event()
     with (
         _options_named(),
+        _stop_on_interrupt(stop),
         ProgressBar(f"training {title}", unit="step", postfix=_train_postfix) as bar,
     ):
         bundle = api.drain(
@@ -240,8 +249,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
                 class_names=args.class_names,
+                stop=stop,
             ),
             show,
+        )
+    if not bundle.history.get("steps"):
+        raise CLIError(
+            "No training step was taken (stopped, or the time went to reading and the forest "
+            "teacher), so no model was written; give a longer --time-limit."
         )
     bundle.name = args.save_as if args.save_as is not None else out.stem
     written = [] if out is None else [bundle.save(out)]
@@ -261,6 +276,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if hint:
         print(hint, file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """A first Ctrl-C ends the training at the next step and the best model so far is
+    written, as the widget's Stop does (a Ctrl-C threw the whole run away); a second one
+    abandons it."""
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "unetseg: stopping at the next step; the best model so far is written "
+            "(Ctrl-C again to abandon it).",
+            file=sys.stderr,
+        )
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: Ctrl-C is not ours to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | None:
@@ -297,12 +339,18 @@ def _check_save_name(name: str) -> None:
         raise CLIError(f"--save-as: {exc}") from None
 
 
-def _check_output(out: Path) -> None:
-    """Refuse an --output the model could not be written to, before training."""
+def _check_output(out: Path, overwrite: bool = False) -> None:
+    """Refuse an --output the model could not be written to, or an existing model file
+    without --overwrite (one was replaced without a word: hours of training), before
+    training."""
     from .._batch_plan import BatchError, check_writable
 
     if out.is_dir():
         raise CLIError(f"--output {str(out)!r} is a folder; name a model file ending in .pt.")
+    if out.exists() and not overwrite:
+        raise CLIError(
+            f"--output {str(out)!r} exists; give --overwrite to replace it, or another name."
+        )
     try:
         check_writable(out.parent)
     except BatchError as exc:
