@@ -270,6 +270,7 @@ def test_predict_refuses_a_scale_it_cannot_use_and_returns_the_uncertainty(tiny)
         ({"scale": (1.0,)}, "for each of the image's last 2 axes"),
         ({"spatial_dims": 1}, "spatial_dims must be 2 or 3"),
         ({"seed": -1}, "seed must be a whole number of 0 or more"),
+        ({"seed": None}, "seed must be a whole number of 0 or more, got None"),
         ({"learning_rate": 0}, "learning_rate must be a positive, finite number"),
     ],
 )

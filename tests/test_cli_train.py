@@ -123,7 +123,7 @@ def test_train_names_the_classes(tmp_path, data, capsys):
     capsys.readouterr()
     assert cli.main([*base, "background", "a", "b"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("unetseg: error: class_names gives 3 names for a model of 2")
+    assert err[-1].startswith("unetseg: error: --class-names gives 3 names for a model of 2")
 
 
 def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
@@ -326,3 +326,18 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
             signal.raise_signal(signal.SIGINT)
     assert "the best model so far is written" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--time-limit", "-1"], "unetseg: error: --time-limit must be"),
+        (["--steps", "0"], "unetseg: error: --steps must be"),
+        (["--val-fraction", "1"], "unetseg: error: --val-fraction must be in [0, 1)"),
+    ],
+)
+def test_refusals_name_the_commands_options(tmp_path, data, capsys, extra, said):
+    """The refusals said time_limit, steps, val_fraction (the API's names; bug bash)."""
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
+    assert cli.main([*argv, *extra]) == 1
+    assert said in capsys.readouterr().err

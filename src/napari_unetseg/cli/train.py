@@ -149,9 +149,29 @@ def _train_postfix(rec: Any) -> str | None:
     return ", ".join(parts) or None
 
 
+#: The training API's arguments that the command spells as options (--time-limit ...).
+_OPTIONS = (
+    "n_classes",
+    "time_limit",
+    "val_fraction",
+    "patch_size",
+    "batch_size",
+    "learning_rate",
+    "keep_prior",
+    "class_names",
+)
+
+
 def _option_words(text: str) -> str:
-    """An API sentence in the command's words: ``n_classes=5`` -> ``--n-classes 5``."""
-    return re.sub(r"\bn_classes(=?)", lambda m: "--n-classes" + " " * bool(m.group(1)), text)
+    """An API sentence in the command's words: ``n_classes=5`` -> ``--n-classes 5``,
+    "time_limit must be ..." -> "--time-limit must be ..."."""
+    names = "|".join(_OPTIONS)
+    text = re.sub(
+        rf"\b({names})\b(=?)",
+        lambda m: "--" + m.group(1).replace("_", "-") + " " * bool(m.group(2)),
+        text,
+    )
+    return re.sub(r"\bsteps must\b", "--steps must", text)  # not "300 steps"
 
 
 @contextlib.contextmanager

@@ -158,7 +158,7 @@ def check_run_options(spatial_dims: Any, seed: Any, learning_rate: Any) -> None:
             f"spatial_dims must be 2 or 3 (or None: from the image), got {spatial_dims!r}."
         )
     whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
-    if seed is not None and not (whole and seed >= 0):
+    if not (whole and seed >= 0):  # None too: torch.manual_seed took it for a TypeError
         raise ValueError(f"seed must be a whole number of 0 or more, got {seed!r}.")
     if learning_rate is not None:
         try:
