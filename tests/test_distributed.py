@@ -225,6 +225,11 @@ def test_a_refused_map_leaves_the_labels_and_a_stopped_map_is_finished_on_resume
     assert _zarr.LabelsStore(maps).info["complete"] and _zarr.LabelsStore(out).info["complete"]
     assert _zarr.read_ome_zarr(maps).data.dtype == np.float32
     np.testing.assert_array_equal(read_labels(out), reference)
+    # the map deleted: a resume rebuilt it empty and called it complete (bug bash)
+    shutil.rmtree(maps)
+    with pytest.raises(ValueError, match="its probability map .* is missing"):
+        dist.predict_blocks(path, "nuclei-2d", out, probabilities=maps, resume=True, **opts)
+    assert not maps.exists()
 
 
 def test_a_server_that_is_no_scheduler_is_refused_in_time() -> None:
@@ -305,9 +310,26 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
     np.testing.assert_array_equal(read_labels(out), reference)
 
 
-def test_paths_the_workers_cannot_see_are_refused(cluster, tmp_path) -> None:
+def test_paths_the_workers_cannot_see_are_refused(cluster, tmp_path, image_2d) -> None:
     with pytest.raises(dist.ClusterError, match="cannot see"):
         dist.check_visible(cluster, [str(tmp_path / "only-on-the-client.tif")])
+    # an output folder still to make is made, as without workers (it "could not be seen")
+    path, reference = image_2d
+    out = tmp_path / "new folder" / "l.ome.zarr"
+    dist.predict_blocks(path, "nuclei-2d", out, client=cluster, object_size=None)
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def test_a_cluster_without_workers_is_refused_before_anything_is_written(image_2d, tmp_path):
+    """dask said "No valid workers found" 14 s in, and an unfinished store was left
+    (distributed bug bash)."""
+    from distributed import Client, LocalCluster
+
+    path, _ = image_2d
+    with LocalCluster(n_workers=0, processes=False) as empty, Client(empty) as client:
+        with pytest.raises(dist.ClusterError, match="The cluster has no workers"):
+            dist.predict_blocks(path, "nuclei-2d", tmp_path / "l.ome.zarr", client=client)
+    assert not (tmp_path / "l.ome.zarr").exists()
 
 
 def test_several_files_on_a_cluster_run_one_task_each(image_2d, cluster, tmp_path) -> None:
@@ -490,3 +512,16 @@ def test_a_block_run_says_when_the_model_is_unsure(image_2d, tmp_path, capsys) -
     assert "The model is unsure on this image: only 0% of what it marked" in (
         capsys.readouterr().err
     )
+
+
+def test_block_sizes_name_the_axes_after_the_streamed_one(tmp_path) -> None:
+    """In 3D two sizes (Y X) were refused and three lost their first without a word
+    (distributed bug bash): the first spatial axis is streamed whole."""
+    img, _ = synthetic_nuclei((8, 64, 72), seed=1)
+    path = tmp_path / "stack.tif"
+    _io.write_image(path, img, axes="ZYX")
+    out = tmp_path / "l.ome.zarr"
+    stats = dist.predict_blocks(path, "nuclei-3d", out, block_size=(32, 40), object_size=None)
+    assert stats.stats["blocks"] == 4  # Y in 2, X in 2; Z whole
+    with pytest.raises(ValueError, match="The block size must be a positive number of pixels"):
+        dist.predict_blocks(path, "nuclei-3d", tmp_path / "m.ome.zarr", block_size=(1, 32, 40))

@@ -112,7 +112,8 @@ def _add_predict(sub: Any) -> None:
         nargs="+",
         default=None,
         metavar="PX",
-        help="block edge of the axes after the first spatial one (default 2048 in 2D, 512 in 3D)",
+        help="block edge of the axes after the first spatial one, which is streamed whole: "
+        "one value, or one per such axis (Y X of a stack; default 2048 in 2D, 512 in 3D)",
     )
     big.add_argument("--resume", action="store_true", help="finish an interrupted OME-Zarr output")
     big.add_argument(

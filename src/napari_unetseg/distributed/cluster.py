@@ -162,6 +162,11 @@ def check_visible(client: Any, paths: Sequence[str]) -> None:
         if lost is None:
             raise
         raise lost from exc
+    if not answers:  # dask said "No valid workers found" only once a store was made
+        raise ClusterError(
+            "The cluster has no workers: start some (e.g. `dask worker SCHEDULER_ADDRESS`) "
+            "before segmenting on it."
+        )
     for worker, missing in answers.items():
         if missing:
             raise ClusterError(

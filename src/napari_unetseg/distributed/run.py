@@ -189,6 +189,13 @@ def predict_blocks_iter(
     targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
     for target in targets:  # both refused or accepted before either is made or replaced
         _check_target(run, target, resume, overwrite)
+    maps_path = run.spec["probabilities"]
+    if resume and maps_path and os.path.exists(run.target) and not os.path.exists(maps_path):
+        # the blocks to skip come from the labels: a new map would keep zeros there
+        raise ValueError(
+            f"Cannot resume {run.target!r}: its probability map {maps_path!r} is missing, so "
+            "the blocks already written would have none; use --overwrite to start again."
+        )
     store = _open_store(run, run.target, dtype, resume, overwrite)
     maps = None
     if run.spec["probabilities"]:
@@ -282,6 +289,12 @@ def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[i
         or any(int(v) < 0 for v in vals)
         or (name == "block_size" and min(vals) < 1)
     ):
+        if name == "block_size":  # the API's block_size, the command's --block-size
+            many = "" if sd == 1 else f", or {sd} of them"
+            raise ValueError(
+                f"The block size must be a positive number of pixels{many} (for the axes "
+                f"after the first spatial one, which is streamed whole), got {value!r}."
+            )
         raise ValueError(f"{name} must be a positive int or {sd} of them, got {value!r}.")
     return tuple(int(v) for v in vals)
 
@@ -308,8 +321,10 @@ def _make_plan(
 
     sd, spatial = bundle.spatial_dims, layout.spatial_shape
     tile = resolve_tile_size(opts["tile_size"], spatial, bundle)
-    block = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * sd, "block_size", sd)
-    block = (spatial[0],) + tuple(min(b, s) for b, s in zip(block[1:], spatial[1:]))
+    # the first spatial axis is streamed whole: sizes name the axes after it (3 values in
+    # 3D silently lost their first, and 2 were refused)
+    edges = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * (sd - 1), "block_size", sd - 1)
+    block = (spatial[0],) + tuple(min(b, s) for b, s in zip(edges, spatial[1:]))
     with _local_dask():
         size, size_message, spacing = _object_size(bundle, img, layout, opts["object_size"])
     if spacing is None:  # measured isotropic, or not measurable: as the store says
@@ -420,6 +435,8 @@ def _prepare(
         folders = [parent or os.path.dirname(target) or "."]
         if maps is not None:
             folders.append(os.path.dirname(spec["probabilities"]) or ".")
+        for folder in folders[parent is not None :]:  # made here, as a run without
+            os.makedirs(folder, exist_ok=True)  # workers does (it was "cannot see")
         check_visible(client, [source, *folders])
     used = SegmentSettings(
         model=bundle.name, channel=channel, series=series, split_touching=split, **opts
