@@ -144,6 +144,11 @@ def _on_one_grid(pred: Any, gt: Any) -> tuple[Any, str | None]:
         return pred, None
     if pred.channel_axis is not None or gt.channel_axis is not None:
         return pred, None  # colour label images: no NIfTI case
+    if pred.axes not in ("YX", "ZYX", "TZYX"):  # one slice over time: (i, j, t) is no grid
+        raise CLIError(
+            "The prediction's and the ground truth's NIfTI affines differ; resample one "
+            "onto the other before scoring."
+        )
     data = onto_grid(pred.data, pred.affine, gt.affine, gt.data.shape)
     moved = dataclasses.replace(
         pred, data=data, axes=gt.axes, scale=gt.scale, units=gt.units, affine=gt.affine
