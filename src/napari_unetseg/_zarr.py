@@ -215,6 +215,10 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         root = root.parent  # in a file dialog: the store it describes
     path, title = _series_of(root)
     nodes = _nodes(path)
+    # the node of this very group: ome-zarr's Reader gives an image-label's image (its
+    # ``source``) first
+    here = [n for n in nodes if os.path.abspath(str(n.zarr.path)) == os.path.abspath(path)]
+    nodes = here + [n for n in nodes if n not in here]
     if not nodes or not _is_image(nodes[0]):
         raise ZarrReadError(
             f"{str(path)!r} is not an OME-Zarr image (it holds no multiscales image)."
@@ -672,7 +676,10 @@ class LabelsStore:
         # The image-label metadata (write_label_metadata does the same for a group it
         # finds under labels/; a standalone store has no such parent).
         if info.get("labels", True):
-            add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
+            label: dict[str, Any] = {"version": fmt.version}
+            if image is not None:  # the image it lies on (ome-zarr's Reader looks for it)
+                label["source"] = {"image": "../../"}
+            add_metadata(group, {"image-label": label}, fmt=fmt)
         info["complete"] = True
         group.attrs["unetseg"] = info
         # Only now, the store being complete (--resume then has nothing to do): the
