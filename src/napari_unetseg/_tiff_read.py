@@ -196,8 +196,6 @@ def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None =
     """Image series ``index`` of a TIFF (the first by default), or one sentence why not
     (``damage``: what tifffile logged while finding the series)."""
     series = tif.series
-    if damage is not None:
-        damage.check(path, tif)
     if not series:
         raise _not_readable(path, "it holds no image")
     if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tif.series):
@@ -209,6 +207,8 @@ def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None =
     if series.keyframe is None or 0 in series.shape or not series.shape:
         which = "first" if index == 0 else f"series {index}'s"
         raise _not_readable(path, f"its {which} image is empty")
+    if damage is not None:  # after those: "holds no image" / "is empty" say it plainer
+        damage.check(path, tif)
     return series
 
 

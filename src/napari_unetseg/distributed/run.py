@@ -189,17 +189,9 @@ def predict_blocks_iter(
     targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
     for target in targets:  # both refused or accepted before either is made or replaced
         _check_target(run, target, resume, overwrite)
-    maps_path = run.spec["probabilities"]
-    if resume and maps_path and os.path.exists(run.target) and not os.path.exists(maps_path):
-        # the blocks to skip come from the labels: a new map would keep zeros there
-        raise ValueError(
-            f"Cannot resume {run.target!r}: its probability map {maps_path!r} is missing, so "
-            "the blocks already written would have none; use --overwrite to start again."
-        )
+    _check_map_resumable(run, resume)
     store = _open_store(run, run.target, dtype, resume, overwrite)
-    maps = None
-    if run.spec["probabilities"]:
-        maps = _open_store(run, run.spec["probabilities"], np.float32, resume, overwrite)
+    maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
     if store.info.get("complete") and (maps is None or maps.info.get("complete")):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(
@@ -568,6 +560,17 @@ def _zarr_image() -> type:
     from .._zarr import ZarrImageData
 
     return ZarrImageData
+
+
+def _check_map_resumable(run: _Run, resume: bool) -> None:
+    """Refuse to resume labels whose probability map is gone: the blocks to skip come
+    from the labels, so a new map kept zeros there and was called complete."""
+    maps = run.spec["probabilities"]
+    if resume and maps and os.path.exists(run.target) and not os.path.exists(maps):
+        raise ValueError(
+            f"Cannot resume {run.target!r}: its probability map {maps!r} is missing, so "
+            "the blocks already written would have none; use --overwrite to start again."
+        )
 
 
 def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None:
