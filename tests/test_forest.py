@@ -355,3 +355,17 @@ def test_features_are_scikit_images_and_a_stop_ends_them_between_scales(monkeypa
     labels, message = api.drain(forest.label_iter([image], [scribbles], stop=stop))
     assert 1 <= len(scales) < 4  # the scales already at work finish, the others never start
     assert labels[0] is scribbles and message.startswith("Stopped while the random forest")
+
+
+def test_validation_on_the_forests_labels_says_so():
+    """With the forest teaching, the held-out regions are cut from its labels, which it
+    fitted on every stroke: "validating on 2 held-out region(s)" read as unseen painting
+    (training bug bash); the opening sentence says whose labels they are."""
+    image, _, scribbles = _stack()
+    messages = [
+        rec.message
+        for rec in api.train_iter(image, scribbles, steps=2, patch_size=16, batch_size=1)
+        if getattr(rec, "message", None)
+    ]
+    opening = next(m for m in messages if "labeled pixels" in m)
+    assert "held-out region(s) of the random forest's labels" in opening

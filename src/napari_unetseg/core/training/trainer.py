@@ -513,11 +513,10 @@ class Trainer:
         names = self.bundle.class_names
         per_class = ", ".join(f"{names[c]}: {int(totals[c]):,}" for c in self.present)
         what = "Fine-tuning" if self.fine_tune else "Training a"
-        held = (
-            f", validating on {sum(len(v) for v in self.val)} held-out region(s)"
-            if self.val_x is not None
-            else ""
-        )
+        regions = sum(len(v) for v in self.val) if self.val_x is not None else 0
+        held = f", validating on {regions} held-out region(s)" if regions else ""
+        if regions and o.match_labels:  # the forest fitted every stroke, held-out ones too
+            held += " of the random forest's labels (its agreement, not an unseen truth)"
         intro = (
             f"{what} {self.spatial_dims}D model on {int(totals.sum()):,} labeled pixels "
             f"({per_class}), patches {'x'.join(map(str, self.patch))}, batch {self.batch}, "
