@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from napari_unetseg._qt._common import LOAD_ENTRY
+from napari_unetseg._qt.model_combo import LOAD_ENTRY
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.registry import REGISTRY
 

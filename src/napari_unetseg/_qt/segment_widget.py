@@ -22,7 +22,6 @@ from .._units import known_spacing, time_axis
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
-    ModelComboBox,
     at_next_turn,
     image_shape,
     layer_data,
@@ -35,6 +34,7 @@ from ._common import (
     output_name,
 )
 from ._worker import JobRunner
+from .model_combo import ModelComboBox
 from .segment_job import SegmentRequest, SegmentResult, segment_job
 from .written import WRITTEN
 

@@ -8,7 +8,7 @@ from typing import Any
 from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
 
 from .. import _builders as ui
-from .._common import ModelComboBox
+from ..model_combo import ModelComboBox
 from .label_policy import SCRIBBLE_NAMES, start_class_names
 
 #: "Start from" entry that trains a new network instead of fine-tuning one.
