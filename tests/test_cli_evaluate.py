@@ -266,6 +266,8 @@ def test_axes_in_different_units_are_measured_in_one(tmp_path, capsys):
                 {"type": "scale", "scale": [2.0, yx, yx]}]}],
         }]  # fmt: skip
         paths.append(str(tmp_path / f"{name}.ome.zarr"))
+    read = _io.read_image(paths[1])  # the reader gives one unit (prediction's sizes too)
+    assert read.scale == (2.0, 0.5, 0.5) and read.units == ("µm",) * 3
     assert cli.main(["evaluate", "-p", paths[0], "-g", paths[1], "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["spacing"] == [2.0, 0.5, 0.5] and result["unit"] == "µm"

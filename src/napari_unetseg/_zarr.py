@@ -31,7 +31,7 @@ import numpy as np
 
 from ._io import ImageData, image_name, is_zarr_path
 from ._tiff_read import _channel_axis
-from ._units import _unit
+from ._units import _unit, one_length_unit
 from ._zarr_meta import (
     _array_options,
     _axes_metadata,
@@ -244,6 +244,13 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
             (u or "pixel") if a in "ZYX" else ("" if a == "C" else (u or "pixel"))
             for a, u in zip(axes, axis_units)
         )
+    # one length unit, as the TIFF reader gives (Z in µm beside Y, X in nm: 2, 500, 500
+    # had no unit in common and made the stack 250 times too thin)
+    factors = (1.0,) * len(scale)
+    if units is not None:
+        one, units = one_length_unit(scale, units)
+        factors = tuple(n / o if o else 1.0 for n, o in zip(one, scale))
+        scale, translate = one, tuple(t * f for t, f in zip(translate, factors))
     channel_axis = _channel_axis(axes, rgb=False)
     names = meta.get("channel_names")
     if channel_axis is None or not names or len(names) != data.shape[channel_axis]:
@@ -260,7 +267,11 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     # where each image-label lies: its own transformations (they may differ from the
     # image's: labels drawn at a coarser grid)
     label_geometry = {
-        name: _transform(n.metadata, 0, labels[name][0].ndim, n) for name, n in label_nodes.items()
+        name: tuple(
+            tuple(v * f for v, f in zip(values, factors[-len(values) :]))
+            for values in _transform(n.metadata, 0, labels[name][0].ndim, n)
+        )
+        for name, n in label_nodes.items()
     }
     return ZarrImageData(
         provenance=_provenance(path) if is_label else None,

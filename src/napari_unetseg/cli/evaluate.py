@@ -72,13 +72,12 @@ def _add_evaluate(sub: Any) -> None:
 def _declared(img: Any) -> tuple[tuple[float, ...], str] | None:
     """A file's pixel sizes along the axes with its physical unit, and that unit; None
     without one."""
-    from .._units import common_unit, one_length_unit
+    from .._units import common_unit
 
-    scale, units = one_length_unit(img.scale, img.units)
-    unit = common_unit(units) if units is not None else None
+    unit = common_unit(img.units) if img.units is not None else None
     if unit is None:
         return None
-    return tuple(float(s) for s, u in zip(scale, units, strict=True) if u == unit), unit
+    return tuple(float(s) for s, u in zip(img.scale, img.units, strict=True) if u == unit), unit
 
 
 def _check_same_size(pred: Any, gt: Any) -> None:
@@ -99,15 +98,14 @@ def _check_same_size(pred: Any, gt: Any) -> None:
 def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str | None]:
     """Spacing and unit from the files (the ground truth's when both give them, after
     :func:`_check_same_size`)."""
-    from .._units import common_unit, known_spacing, one_length_unit
+    from .._units import common_unit, known_spacing
 
     _check_same_size(pred, gt)
     for img in (gt, pred):
-        # Z in µm beside Y, X in nm: all in µm; a Z without size beside Y, X in µm is no
-        # size (its 1 "pixel" was measured as 1 µm)
+        # (the readers give lengths in one unit); a Z without size beside Y, X in µm is
+        # no size (its 1 "pixel" was measured as 1 µm)
         if img.units is not None and known_spacing(img.scale, img.units) is not None:
-            scale, units = one_length_unit(img.scale, img.units)
-            return scale, common_unit(units)
+            return tuple(img.scale), common_unit(img.units)
     for img in (gt, pred):  # a scale without a unit (OME-Zarr's unit is optional) counts
         spacing = known_spacing(img.scale, img.units)
         if spacing is not None:
