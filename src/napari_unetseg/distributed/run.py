@@ -424,12 +424,14 @@ def _prepare(
     settings = _settings_key(spec, plan, fingerprint)
     if client is not None:
         # Labels added to an image store go under its labels/ group, made on the first run.
-        folders = [parent or os.path.dirname(target) or "."]
+        # New output folders are made here, as a run without workers makes them (the
+        # workers "could not see" one still to make); an image store is there already.
+        made = [] if parent else [os.path.dirname(target) or "."]
         if maps is not None:
-            folders.append(os.path.dirname(spec["probabilities"]) or ".")
-        for folder in folders[parent is not None :]:  # made here, as a run without
-            os.makedirs(folder, exist_ok=True)  # workers does (it was "cannot see")
-        check_visible(client, [source, *folders])
+            made.append(os.path.dirname(spec["probabilities"]) or ".")
+        for folder in made:
+            os.makedirs(folder, exist_ok=True)
+        check_visible(client, [source, *([parent] if parent else []), *made])
     used = SegmentSettings(
         model=bundle.name, channel=channel, series=series, split_touching=split, **opts
     ).to_dict()
