@@ -272,14 +272,18 @@ def _check_ours(labels: list[Path]) -> None:
     """Refuse to replace a label file this plugin did not write (no provenance in it):
     ``<name>_labels.tif`` beside an image is as often the user's ground truth, which
     "replace earlier results" overwrote."""
-    from ._io import read_image
+    from ._io import NIFTI_SUFFIXES, read_image
+    from ._nifti import nifti_provenance
 
     for path in labels:
         if not path.exists():
             continue
-        try:
-            ours = bool(read_image(path, lazy=True).provenance)
-        except (ValueError, OSError):
+        try:  # the header only: a NIfTI file is read whole by read_image
+            nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
+            ours = bool(
+                nifti_provenance(path) if nifti else read_image(path, lazy=True).provenance
+            )
+        except Exception:  # noqa: BLE001 - unreadable (nibabel raises many kinds): not ours
             ours = False
         if not ours:
             raise BatchError(

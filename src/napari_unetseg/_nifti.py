@@ -169,6 +169,13 @@ def _set_forms(header: Any, forms: dict[str, Any]) -> None:
         setter(None if matrix is None or code == 0 else np.asarray(matrix, float), code=code)
 
 
+def nifti_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
+    """How labels written here were made, from the header alone (no voxels read)."""
+    import nibabel as nib
+
+    return _read_provenance(nib.load(str(path)).header)
+
+
 def _read_provenance(header: Any) -> dict[str, Any] | None:
     for ext in header.extensions:
         if ext.get_code() != _COMMENT:
