@@ -384,7 +384,7 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
         [*base, "--channel", "1", "--scheduler", address, "--block-size", "96"], capsys
     )
     assert code == 0 and "Channel 1 of 2 segmented" in io.err, io.err
-    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d")).data
+    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d-c1")).data
     np.testing.assert_array_equal(np.asarray(labels), expected)
     # ome-zarr-py finds them as the image's labels.
     found = [
@@ -393,9 +393,12 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
         if n.data and any(type(s).__name__ == "Label" for s in n.specs)
     ]
     assert found == [(160, 192)]
-    # Resuming with another channel would mix two segmentations: refused by name.
-    code, io = run_cli([*base, "--channel", "0", "--block-size", "96", "--resume"], capsys)
-    assert code == 1 and "other settings (channel)" in io.err
+    # Another channel adds its own labels beside the first's (it replaced them before).
+    code, io = run_cli([*base, "--channel", "0", "--block-size", "96"], capsys)
+    assert code == 0, io.err
+    assert sorted(_zarr.read_ome_zarr(store).labels) == ["nuclei-2d-c0", "nuclei-2d-c1"]
+    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d-c1")).data
+    np.testing.assert_array_equal(np.asarray(labels), expected)
 
 
 def same_objects(ours: np.ndarray, theirs: np.ndarray) -> bool:

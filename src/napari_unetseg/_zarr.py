@@ -448,6 +448,13 @@ class LabelsStore:
             return os.path.join(image, "labels", name), image
         return out, None
 
+    @staticmethod
+    def label_name(model: str, channel: int | None = None) -> str:
+        """The name of a block run's labels under an image store's ``labels/`` group: the
+        model's, with the channel (``nuclei-2d-c1``) where one channel of several is
+        segmented, so that a run on another channel adds labels instead of replacing them."""
+        return model if channel is None else f"{model}-c{int(channel)}"
+
     @classmethod
     def exists(cls, path: str | os.PathLike) -> bool:
         return os.path.exists(os.fspath(path))

@@ -728,11 +728,11 @@ def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(
 
 
 def test_copy_as_command_names_an_ome_zarr_store_instead_of_copying_it(
-    segment, monkeypatch, tmp_path, tiny_model_2d
+    qtbot, segment, monkeypatch, tmp_path, tiny_model_2d
 ):
     # a whole slide's store copied into a TIFF for the command would be as big as the
     # store: the command names the store (and its channel), and writes into it as Run does
-    from napari_unetseg import _zarr, cli
+    from napari_unetseg import _zarr, api, cli
     from napari_unetseg._qt import segment_job
 
     viewer, widget = segment
@@ -745,7 +745,7 @@ def test_copy_as_command_names_an_ome_zarr_store_instead_of_copying_it(
 
     group = zarr.open_group(str(store), mode="w", zarr_format=2)
     write_image(data, group, axes="cyx", fmt=FormatV04(), scale_factors=())
-    _, magenta = viewer.open(str(store), plugin="napari-unetseg")  # a layer per channel
+    first, magenta = viewer.open(str(store), plugin="napari-unetseg")  # a layer per channel
     widget.image_combo.set_layer(magenta)
     rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
     argv = rep.argv
@@ -757,7 +757,13 @@ def test_copy_as_command_names_an_ome_zarr_store_instead_of_copying_it(
     rep = widget.copy_command(folder=str(tmp_path / "saved")).reproduction
     assert rep.argv[rep.argv.index("--output") + 1] == str(store.resolve())
     assert cli.main([*rep.argv[1:], "--object-size", "off"]) == 0
-    assert list(_zarr.read_ome_zarr(store).labels)  # under the store's labels/ group
+    name = api.load_model(tiny_model_2d).name
+    # under the store's labels/ group, named by model and channel
+    assert list(_zarr.read_ome_zarr(store).labels) == [f"{name}-c1"]
+    # Run on the other channel adds its labels instead of replacing channel 1's.
+    widget.image_combo.set_layer(first)
+    _run_and_wait(qtbot, widget)
+    assert sorted(_zarr.read_ome_zarr(store).labels) == [f"{name}-c0", f"{name}-c1"]
 
 
 def test_a_3d_model_on_a_time_series_is_refused(qtbot, segment, monkeypatch):

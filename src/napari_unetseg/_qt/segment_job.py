@@ -154,7 +154,7 @@ def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
 
 
 def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
-    """Predict block by block into ``<store>/labels/<model>`` (napari_unetseg.distributed),
+    """Predict block by block into ``<store>/labels/<model>[-c<channel>]`` (napari_unetseg.distributed),
     here or on the cluster at ``req.scheduler``, and hand back the written labels as a
     lazy array."""
     from .. import distributed as dist
@@ -162,7 +162,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     from ..batch import SegmentSettings
 
     source, channel = _store_image(req)
-    target, _ = LabelsStore.target(req.store, source, bundle.name)
+    target, _ = LabelsStore.target(req.store, source, LabelsStore.label_name(bundle.name, channel))
     if LabelsStore.exists(target):  # replace only what an earlier run made
         LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
     known = SegmentSettings().predict_options()

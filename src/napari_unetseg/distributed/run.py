@@ -130,7 +130,8 @@ def predict_blocks_iter(
         As for :func:`napari_unetseg.api.predict`.
     output : path
         ``OUT.ome.zarr`` (new store), or the OME-Zarr ``source`` itself: the labels are
-        added under its ``labels/`` group, named after the model.
+        added under its ``labels/`` group, named after the model (and the channel,
+        ``<model>-c1``, where ``channel`` is given).
     client : distributed.Client, optional
         Run the blocks on this cluster; None runs them here, one after another.
     block_size, halo : int or one per spatial axis, optional
@@ -412,7 +413,9 @@ def _prepare(
         "probabilities": None if maps is None else os.path.abspath(os.fspath(maps)),
     }
     target, parent = LabelsStore.target(
-        output, img if isinstance(img, _zarr_image()) else None, bundle.name
+        output,
+        img if isinstance(img, _zarr_image()) else None,
+        LabelsStore.label_name(bundle.name, channel),
     )
     spec["output"] = target
     if maps is not None and (
