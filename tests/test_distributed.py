@@ -172,6 +172,31 @@ def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_pa
         time.sleep(0.2)
 
 
+def test_a_model_lost_with_every_worker_is_sent_again(image_2d, cluster, tmp_path) -> None:
+    # Every worker killed at once loses every copy of the scattered model: the run ended
+    # with a sentence blaming memory; the restarted workers get the model again instead.
+    path, reference = image_2d
+    out = tmp_path / "all.ome.zarr"
+    pids = list(cluster.run(os.getpid).values())
+    gen = dist.predict_blocks_iter(
+        path, "nuclei-2d", out, block_size=48, object_size=None, client=cluster
+    )
+    killed = []
+
+    def kill_all_once(record) -> None:
+        if not killed and record.stage == "blocks" and record.done >= 1:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed.append(True)
+
+    result = api.drain(gen, kill_all_once)
+    assert killed and result.stats["blocks"] >= 5  # the blocks still to do, done anew
+    np.testing.assert_array_equal(read_labels(out), reference)
+    deadline = time.time() + 30
+    while len(cluster.scheduler_info()["workers"]) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "r.ome.zarr"

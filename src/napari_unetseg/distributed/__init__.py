@@ -16,7 +16,8 @@ cropped off and the block's labels go straight into a chunk of the output store
 - **The model goes to each worker once** (``scatter(broadcast=True)``); each worker
   process builds the network once and keeps it for all its blocks.
 - **Failures cost only their blocks.** A worker that dies takes its running blocks
-  with it; dask runs them again elsewhere. Each block is marked done in the store only
+  with it; dask runs them again elsewhere. Every worker lost at once takes every copy
+  of the model: it is sent again to the restarted workers (twice at most). Each block is marked done in the store only
   after its labels are written, so ``resume=True`` skips exactly the finished blocks
   of an interrupted run.
 - **Bounded memory.** A worker holds one block with its halo (input, normalized floats,

@@ -18,12 +18,15 @@ from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
-from .records import BlockProgress, BlocksResult, _result, worker_lost
+from .records import BlockProgress, BlocksResult, ClusterError, _result, worker_lost
 from .worker import _build_level, _local_dask, _none_copy, _predict_block
 
 #: Default block edge per spatial axis (2D, 3D): a block with its halo is about 40 MB of
 #: float32 input in 3D, so a worker needs well under 1 GiB (docs/distributed.md).
 DEFAULT_BLOCK = {2: 2048, 3: 512}
+#: How many times the model is sent to the workers in a run: again when every copy of it
+#: went with its workers (all of them killed at once), then the run ends.
+MODEL_SENDS = 3
 
 
 def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[str, Any]:
@@ -474,22 +477,42 @@ def _blocks(
     from distributed import as_completed
 
     payload = (run.fingerprint, run.bundle.to_dict())
+    remaining = list(todo)
+    for sending in range(1, MODEL_SENDS + 1):
+        model = _send_model(client, payload)  # a future for each part of the payload
+        futures = {
+            client.submit(_predict_block, model, run.spec, run.plan.job(index), pure=False): index
+            for index in remaining
+        }
+        try:
+            for fut in as_completed(list(futures)):
+                try:
+                    record = _result(fut)
+                except ClusterError:
+                    # Scattered data, unlike a task's result, is not made again: when
+                    # every worker holding the model went at once, the model is sent anew
+                    # to the restarted workers and the blocks still to do follow it.
+                    if sending < MODEL_SENDS and any(f.status != "finished" for f in model):
+                        break
+                    raise
+                remaining.remove(futures[fut])
+                yield record
+            else:
+                return
+        finally:
+            client.cancel([*futures, *model])
+
+
+def _send_model(client: Any, payload: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The model on every worker (``scatter(broadcast=True)``: a future for each part of
+    ``payload``); a worker restarted under the model's weight is one sentence."""
     try:
-        model_future = client.scatter(payload, broadcast=True, hash=False)
+        return client.scatter(payload, broadcast=True, hash=False)
     except Exception as exc:  # noqa: BLE001 - a worker restarted under the model's weight
         lost = worker_lost(exc)
         if lost is None:
             raise
         raise lost from exc
-    futures = [
-        client.submit(_predict_block, model_future, run.spec, run.plan.job(index), pure=False)
-        for index in todo
-    ]
-    try:
-        for fut in as_completed(futures):
-            yield _result(fut)
-    finally:
-        client.cancel(futures)
 
 
 def _pyramid(
