@@ -197,6 +197,29 @@ def test_a_model_lost_with_every_worker_is_sent_again(image_2d, cluster, tmp_pat
         time.sleep(0.2)
 
 
+def test_blocks_of_a_replaced_run_write_nothing_more(image_2d, tmp_path) -> None:
+    # Ctrl-C cannot stop blocks already running on workers: when a newer run takes the
+    # store (--resume, --overwrite) they must neither write over its labels nor mark
+    # their blocks done. Here the store is taken over after the first block.
+    from napari_unetseg.distributed.records import Superseded
+
+    path, _ = image_2d
+    out = tmp_path / "old.ome.zarr"
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, block_size=96, object_size=None)
+    with pytest.raises(Superseded, match="replaced by another"):
+        for record in gen:
+            if record.stage == "blocks" and record.done == 1:
+                _zarr.LabelsStore(out).set_info(run="a newer run")
+    store = _zarr.LabelsStore(out)
+    done = store.blocks_done()
+    assert done.shape == (1, 3) and done.sum() == 1
+    labels = np.asarray(store.level0(mode="r")[...])
+    first = int(np.flatnonzero(done[0])[0]) * 96
+    assert labels[:, first : first + 96].any()
+    labels[:, first : first + 96] = 0
+    assert not labels.any()  # the later blocks wrote nothing
+
+
 def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "r.ome.zarr"

@@ -117,10 +117,17 @@ class _CroppedOut:
     writes them straight into the store (halo pixels are dropped)."""
 
     def __init__(
-        self, level0: Any, job: dict[str, Any], shape: tuple[int, ...], fill: bool
+        self,
+        level0: Any,
+        job: dict[str, Any],
+        shape: tuple[int, ...],
+        fill: bool,
+        check: Any = None,
     ) -> None:
         self.level0, self.job, self.shape, self.fill = level0, job, shape, fill
         self.dtype = level0.dtype
+        #: called before each write: raises where the block's run was replaced
+        self.check = check
 
     def __setitem__(self, idx: Any, values: np.ndarray) -> None:
         from ..core.sizing import fill_holes
@@ -140,4 +147,6 @@ class _CroppedOut:
             put.append(slice(g0 + lo - c0, g0 + hi - c0))
         lead = tuple(slice(i, i + 1) for i in self.job["lead"])
         part = values[tuple(take)]
+        if self.check is not None:
+            self.check()
         self.level0[lead + tuple(put)] = part.reshape((1,) * len(lead) + part.shape)

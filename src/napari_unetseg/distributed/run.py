@@ -6,6 +6,7 @@ import math
 import numbers
 import os
 import time
+import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -201,6 +202,10 @@ def predict_blocks_iter(
         return BlocksResult(
             run.target, {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "seconds": 0.0}
         )
+    # This run's mark: blocks of an earlier run of the store still running on a worker
+    # (stopped with Ctrl-C, which cannot stop them) write nothing more.
+    run.spec["run"] = uuid.uuid4().hex
+    store.set_info(run=run.spec["run"])
     done = store.blocks_done()
     todo = run.plan.by_cost([i for i in run.plan.boxes() if not done[i]])
     total = len(run.plan.boxes())

@@ -14,6 +14,7 @@ from .. import _io
 from .._zarr import LabelsStore
 from ..core.progress import drain
 from .blocks import _CroppedOut, _Normalized
+from .records import Superseded
 
 #: A block whose input (with its halo, as stored) is at most this large is read whole
 #: before predicting: the engine reads band by band, and bands that start inside a stored
@@ -106,16 +107,19 @@ def _predict_block_here(
     # The precision check belongs to the real model (the copy sees normalized input).
     precision = choose_precision(bundle, device, spec["precision"]).name
     store = LabelsStore(spec["output"])
+    check = _run_check(store, spec.get("run"))
+    check()
     region = tuple(e - a for a, e in job["read"])
     fill = bundle.fill_holes if spec["fill_holes"] is None else bool(spec["fill_holes"])
     # 3D: labels stream into the store band by band; 2D: the block's labels are small.
     stream = bundle.spatial_dims == 3
-    out = _CroppedOut(store.level0(), job, region, fill) if stream else None
+    out = _CroppedOut(store.level0(), job, region, fill, check) if stream else None
     extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
     if spec.get("probabilities"):  # the map streams into its own store, band by band
         maps = LabelsStore(spec["probabilities"]).level0()
         extra.update(
-            return_probabilities=True, probabilities_out=_CroppedOut(maps, job, region, False)
+            return_probabilities=True,
+            probabilities_out=_CroppedOut(maps, job, region, False, check),
         )
     result = drain(
         predict_sized(
@@ -136,7 +140,8 @@ def _predict_block_here(
         )
     )
     if not stream:
-        _CroppedOut(store.level0(), job, region, False)[...] = result.labels
+        _CroppedOut(store.level0(), job, region, False, check)[...] = result.labels
+    check()
     store.mark_done(job["index"])
     conf = result.stats["confidence"]
     return {
@@ -152,6 +157,25 @@ def _predict_block_here(
         "marked": conf["marked"],
         "sure": conf["sure"],
     }
+
+
+def _run_check(store: LabelsStore, run: str | None) -> Any:
+    """A check to call before each write of a block: :class:`Superseded` where the store
+    now belongs to another run (this block's run was stopped and the store resumed or
+    replaced while the block still ran: dask cannot stop a running task), so a stale
+    block neither writes over the newer run's labels nor marks its block done."""
+
+    def check() -> None:
+        if run is None:
+            return
+        try:
+            now = store.info.get("run")
+        except (ValueError, OSError):  # replaced: removed, or not yet made again
+            now = None
+        if now != run:
+            raise Superseded(f"The run {run} on {store.path!r} was replaced by another.")
+
+    return check
 
 
 def _build_level(output: str, level: int, region: tuple[slice, ...]) -> None:
