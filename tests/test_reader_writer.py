@@ -298,13 +298,15 @@ def test_viewer_opens_saves_and_reopens(make_napari_viewer, tmp_path):
     assert tuple(viewer.layers["nuclei 3D"].scale) == (_sample_data.Z_STEP, 1.0, 1.0)
 
 
-def test_viewer_saves_labels_into_the_ome_zarr_it_opened(make_napari_viewer, tmp_path):
+def test_viewer_saves_labels_into_the_ome_zarr_it_opened(
+    make_napari_viewer, tmp_path, monkeypatch
+):
     from test_zarr import make_ome_zarr
 
-    from napari_unetseg import _zarr
+    from napari_unetseg import _reader, _zarr
 
     image = make_ome_zarr(
-        tmp_path / "img.ome.zarr", np.zeros((2, 300, 280), np.uint16), scale=None
+        tmp_path / "img.ome.zarr", np.zeros((2, 300, 280), np.uint16), scale=None, levels=3
     )
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(image), plugin="napari-unetseg")
@@ -323,12 +325,23 @@ def test_viewer_saves_labels_into_the_ome_zarr_it_opened(make_napari_viewer, tmp
     [typed] = viewer.layers.save(str(tmp_path / "typed"), selected=True, _writer=as_zarr)
     assert typed == str(tmp_path / "typed.ome.zarr")
     np.testing.assert_array_equal(np.asarray(_zarr.read_ome_zarr(typed).data), labels)
-    # reopened, the labels lie over the image; edited and saved, they replace the first save
+    # The store holds as many levels of the labels as of the image (NGFF), on its grid.
+    stored = _zarr.read_ome_zarr(image)
+    assert [lv.shape for lv in stored.labels["nuclei"]] == [lv.shape for lv in stored.levels]
+    assert len(stored.levels) == 3
+    # reopened, the labels lie over the image, as their full resolution alone: paintable
     reopened = make_napari_viewer().open(str(image), plugin="napari-unetseg")
     shown = reopened[1]
     assert isinstance(shown, napari.layers.Labels) and shown.name == "img [nuclei]"
-    assert shown.multiscale  # a pyramid: 300 x 280 is over one level's 256
+    assert not shown.multiscale
+    np.testing.assert_array_equal(np.asarray(shown.data), labels)
+    # labels of planes larger than LABELS_PLANE_PIXELS open as their pyramid
+    monkeypatch.setattr(_reader, "LABELS_PLANE_PIXELS", 100 * 100)
+    shown = make_napari_viewer().open(str(image), plugin="napari-unetseg")[1]
+    assert shown.multiscale and len(shown.data) == 3
     np.testing.assert_array_equal(np.asarray(shown.data[0]), labels)
+    np.testing.assert_array_equal(np.asarray(shown.data[2]), labels[:, ::4, ::4])
+    # edited and saved, they replace the first save
     # a multiscale layer saves its full resolution, here as a TIFF
     [tif] = shown.save(str(tmp_path / "levels.tif"), plugin="napari-unetseg")
     np.testing.assert_array_equal(_io.read_image(tif).data, labels)

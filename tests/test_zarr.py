@@ -456,3 +456,14 @@ def test_a_stores_metadata_file_opens_the_store(tmp_path, version, files) -> Non
         assert _io.read_image(image / name).data.shape == data.shape  # CLI, API
         layers = _reader.napari_get_zarr_reader(str(image / name))(str(image / name))
         assert layers[1][1]["metadata"]["zarr_labels"] == str(image / "labels" / "cells")
+
+
+def test_labels_follow_their_images_pyramid_where_it_halves_or_shrinks_by_whole_factors():
+    from napari_unetseg._zarr_meta import levels_like
+
+    halved = [(3, 301, 279), (3, 150, 139), (3, 75, 70)]  # odd lengths rounded either way
+    assert levels_like(halved, (3, 301, 279)) == halved
+    assert levels_like(halved, (3, 150, 139)) == halved[1:]  # labels of level 1 (--level 1)
+    assert levels_like([(8, 64, 64), (4, 32, 32)], (8, 64, 64)) == [(8, 64, 64), (4, 32, 32)]
+    assert levels_like(halved, (3, 300, 279)) is None  # not on the image's grid
+    assert levels_like([(90, 90), (60, 60)], (90, 90)) is None  # shrunk 1.5 times: own pyramid

@@ -20,6 +20,7 @@ This module imports neither torch nor the rest of the plugin's engine.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -36,6 +37,9 @@ LayerData = tuple[Any, dict[str, Any], str]
 _SUFFIXES = (".tif", ".tiff")
 #: Image series of one TIFF opened as layers (a multi-position file can hold hundreds).
 MAX_SERIES = 16
+#: Labels whose planes hold at most this many pixels open as one level, paintable, even
+#: where the store has a pyramid of them (the Segment widget shows its results alike).
+LABELS_PLANE_PIXELS = 4096 * 4096
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
@@ -139,8 +143,12 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
                 meta["units"] = tuple(u or "pixel" for u in flat.units)
             if same_axes:
                 meta.update(_axis_labels(flat.axes))
-            data = list(levels) if len(levels) > 1 else levels[0]
-            layers.append((data, {**meta, "multiscale": len(levels) > 1}, "labels"))
+            # Labels of a small image open as their full resolution alone, which napari
+            # lets you paint (it refuses multiscale labels); an image's labels have as
+            # many levels as it, however small it is.
+            pyramid = len(levels) > 1 and math.prod(levels[0].shape[-2:]) > LABELS_PLANE_PIXELS
+            data = list(levels) if pyramid else levels[0]
+            layers.append((data, {**meta, "multiscale": pyramid}, "labels"))
     return layers or None
 
 

@@ -37,6 +37,8 @@ from ._zarr_meta import (
     _axes_metadata,
     _format,
     check_axes,
+    level_step,
+    levels_like,
     pyramid_shapes,
 )
 
@@ -89,6 +91,19 @@ class ZarrImageData(ImageData):
         ca = self.channel_axis
         pick = tuple(index if a == ca else slice(None) for a in range(len(self.axes)))
         return replace(picked, levels=tuple(level[pick] for level in self.levels))
+
+
+def _image_levels(image: str, shape: tuple[int, ...]) -> list[list[int]] | None:
+    """The level shapes for labels of ``shape`` added to the OME-Zarr ``image``: its own
+    pyramid's (:func:`~napari_unetseg._zarr_meta.levels_like`), or None."""
+    try:
+        img = read_ome_zarr(image)
+    except (ValueError, OSError):
+        return None
+    ca = img.channel_axis
+    shapes = [tuple(n for a, n in enumerate(lv.shape) if a != ca) for lv in img.levels]
+    like = levels_like(shapes, tuple(shape))
+    return None if like is None else [list(s) for s in like]
 
 
 def _nodes(path: Path) -> list[Any]:
@@ -525,6 +540,8 @@ class LabelsStore:
             "settings": json.loads(json.dumps(settings or {})),
             "provenance": json.loads(json.dumps(provenance)) if provenance else None,
             "labels": bool(labels),
+            # an image's labels follow its pyramid level for level (None: their own)
+            "levels": _image_levels(image, shape) if image is not None and labels else None,
         }
         return cls(path)
 
@@ -606,15 +623,23 @@ class LabelsStore:
             shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
 
     # -- finishing ------------------------------------------------------------------------
+    def level_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the store's pyramid levels, level 0 first: its image's levels
+        where it is an image's labels (recorded by :meth:`create`), else halvings of Y and
+        X (:func:`pyramid_shapes`)."""
+        info = self.info
+        if info.get("levels"):
+            return [tuple(int(n) for n in s) for s in info["levels"]]
+        return pyramid_shapes(tuple(self.level0(mode="r").shape), info["axes"])
+
     def pyramid_tasks(self) -> list[tuple[int, tuple[slice, ...]]]:
         """(level, region) pairs that build the pyramid, chunk rows of each new level.
 
         Level ``n`` needs level ``n - 1`` complete, so the caller runs them level by
         level (:meth:`build_level` does one region).
         """
-        info = self.info
         base = self.level0(mode="r")
-        shapes = pyramid_shapes(tuple(base.shape), info["axes"])
+        shapes = self.level_shapes()
         tasks = []
         for n, shape in enumerate(shapes[1:], start=1):
             chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
@@ -631,7 +656,7 @@ class LabelsStore:
         group = self._group("r+")
         base = group["0"]
         extra = _array_options(info["version"], info["axes"], base.ndim)
-        for n, shape in enumerate(pyramid_shapes(tuple(base.shape), info["axes"])[1:], start=1):
+        for n, shape in enumerate(self.level_shapes()[1:], start=1):
             chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
             group.create_array(
                 str(n),
@@ -644,16 +669,16 @@ class LabelsStore:
             )
 
     def build_level(self, level: int, region: tuple[slice, ...]) -> None:
-        """Fill ``region`` of ``level`` from level ``level - 1`` (every other Y/X pixel:
-        nearest-neighbour, so label values stay label values)."""
+        """Fill ``region`` of ``level`` from level ``level - 1`` (every other pixel of a
+        halved axis, every k-th of one shrunk k times: nearest-neighbour, so label values
+        stay label values)."""
         import zarr
 
-        axes = self.info["axes"]
         src = zarr.open_array(os.path.join(self.path, str(level - 1)), mode="r")
         dst = zarr.open_array(os.path.join(self.path, str(level)), mode="r+")
         read = tuple(
-            slice(r.start * 2, min(r.stop * 2, s), 2) if a in "YX" else r
-            for r, a, s in zip(region, axes, src.shape)
+            slice(r.start * k, min(r.stop * k, s), k)
+            for r, k, s in zip(region, level_step(src.shape, dst.shape), src.shape)
         )
         dst[region] = np.asarray(src[read])
 
@@ -676,9 +701,9 @@ class LabelsStore:
         scale = [float(s) for s in info["scale"]]
         offset = [float(t) for t in (info["translate"] or [0.0] * len(axes))]
         datasets = []
-        n_levels = len(pyramid_shapes(tuple(group["0"].shape), axes))
-        for n in range(n_levels):
-            f = [2.0**n if a in "YX" else 1.0 for a in axes]
+        shapes = self.level_shapes()
+        for n, shape in enumerate(shapes):
+            f = [float(k) for k in level_step(shapes[0], shape)]
             # Pixel centres of level n sit (2**n - 1) / 2 level-0 pixels further in.
             shift = [o + (k - 1) * s / 2 for o, k, s in zip(offset, f, scale)]
             transforms: list[dict[str, Any]] = [

@@ -86,3 +86,30 @@ def pyramid_shapes(
         prev = shapes[-1]
         shapes.append(tuple(-(-s // 2) if i in yx else s for i, s in enumerate(prev)))
     return shapes
+
+
+def level_step(bigger: tuple[int, ...], smaller: tuple[int, ...]) -> tuple[int, ...]:
+    """The whole factor each axis shrinks by from one pyramid level to the next (2 for a
+    halved axis, odd lengths rounded either way; 1 for a kept one)."""
+    return tuple(max(1, round(b / s)) if s else 1 for b, s in zip(bigger, smaller))
+
+
+def levels_like(
+    image_shapes: list[tuple[int, ...]], shape: tuple[int, ...]
+) -> list[tuple[int, ...]] | None:
+    """Shapes for labels of ``shape`` that follow their image's pyramid (NGFF: the labels
+    of an image have as many levels as it): the image's levels (without their channel
+    axis) from the one of the labels' shape on, or None where the image's levels are not
+    each the one before shrunk by whole factors (the labels then get their own pyramid,
+    :func:`pyramid_shapes`)."""
+    shapes = [tuple(int(n) for n in s) for s in image_shapes]
+    if tuple(shape) not in shapes:
+        return None
+    picked = shapes[shapes.index(tuple(shape)) :]
+    for bigger, smaller in zip(picked, picked[1:]):
+        if len(bigger) != len(smaller):
+            return None
+        for b, s, f in zip(bigger, smaller, level_step(bigger, smaller)):
+            if s not in (b // f, -(-b // f)):
+                return None
+    return picked
