@@ -586,9 +586,10 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     object_size : 'auto', float or None
         Fine-tuning a model that records an object size: the images (and labels) are
         resampled to it first, measured like :func:`predict` measures (``'auto'``) or
-        from the given diameter in pixels. A new model records the size of the objects
-        of its training image (measured the same way, so it predicts that image without
-        resampling).
+        from the given diameter in pixels; None / ``'off'`` fine-tunes at the images' own
+        scale, as :func:`predict` takes None. A new model records the size of the
+        objects of its training image (measured the same way, so it predicts that image
+        without resampling), whichever of these is given, unless it is a diameter.
     scale : sequence of float, optional
         Pixel size per axis of the image(s); recorded by a new model.
     precision : {'auto', 'fp32', 'bf16', 'fp16'}

@@ -104,6 +104,22 @@ def test_check_object_size_accepts_auto_off_and_numbers():
     assert check_object_size("12.5", (64, 64)) == 12.5
 
 
+def test_object_size_none_means_off_in_training_as_in_prediction():
+    # None was "off" for predict but "auto" for train: the same argument resampled one and
+    # not the other.
+    from napari_unetseg.core.sizing import training_scale
+
+    img, gt = synthetic_nuclei((128, 128), seed=0)
+    big = np.kron(img, np.ones((2, 2), img.dtype))  # objects twice the model's size
+    labels = np.kron(gt, np.ones((2, 2), gt.dtype))
+    model = api.load_model("nuclei-2d")
+    said = {}
+    for size in (None, "off", "auto"):
+        _, _, factors, _, said[size] = training_scale(model, big, labels, object_size=size)
+        assert (factors == (1.0, 1.0)) == (size != "auto"), (size, factors)
+    assert said[None] == said["off"] and "own scale" in said[None]
+
+
 def test_fill_holes_fills_enclosed_background_per_plane():
     lab = np.zeros((2, 20, 20), np.uint8)
     lab[0, 5:15, 5:15] = 1

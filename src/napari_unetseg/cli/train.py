@@ -103,7 +103,7 @@ def _add_train(sub: Any) -> None:
         default="auto",
         metavar="auto|PIXELS|off",
         help="object diameter in pixels: fine-tuning resamples to the model's size; a new "
-        "model records it (default auto: measured)",
+        "model records it (default auto: measured; off: fine-tune at the image's scale)",
     )
     p.add_argument("--depth", type=int, default=None, help="new model: U-Net levels")
     p.add_argument(

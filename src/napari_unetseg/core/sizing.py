@@ -380,7 +380,7 @@ def training_scale(
 
     images, labels = _as_list(images), _as_list(labels)
     sd = training_dims(model, images, spatial_dims, channel_axis)
-    size = "auto" if object_size is None else object_size
+    size = object_size  # None / 'off': as prediction takes it, the images' own scale
     first_layout = (
         model.layout(tuple(images[0].shape), channel_axis) if model is not None else None
     )
