@@ -363,13 +363,13 @@ def check_fit(img: Any, bundle: Any) -> None:
         raise ValueError(problem)
 
 
-def time_for_z(model: str, spatial_dims: int, axes: str, whose: str = "the image's") -> str | None:
+def time_for_z(model: str, spatial_dims: int, axes: str, whose: str = "the image") -> str | None:
     """The sentence refusing a 3D model on axes whose volume (the last three) holds time
     (``T``), or None (also used by the Segment widget, with napari's axis labels)."""
     if spatial_dims != 3 or "T" not in axes[-3:].upper():
         return None
     return (
-        f"Model {model!r} segments Z stacks, but {whose} axes are {axes} (time, no Z): "
+        f"Model {model!r} segments Z stacks, but the axes of {whose} are {axes} (time, no Z): "
         "choose a 2D model (e.g. nuclei-2d), which segments each time point."
     )
 

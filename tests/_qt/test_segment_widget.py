@@ -219,7 +219,8 @@ def test_each_layer_is_read_by_its_own_axis_labels(qtbot, make_napari_viewer):
     """A time series opened beside a TZYX hyperstack: the viewer's labels end in z, y, x,
     the series' own are t, y, x. Segment chose nuclei-3d for it ("a Z stack") and let it
     run across time; Validate scored it across time. Labels typed on the viewer's
-    sliders count for a layer that has all of the viewer's axes."""
+    sliders count for a layer that has all of the viewer's axes, where they are not
+    another layer's own (napari copies those onto the sliders)."""
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((2, 3, 32, 32), np.float32), name="4d", axis_labels="tzyx")
     series = viewer.add_image(np.zeros((3, 32, 32), np.float32), name="series", axis_labels="tyx")
@@ -232,8 +233,29 @@ def test_each_layer_is_read_by_its_own_axis_labels(qtbot, make_napari_viewer):
     truth = viewer.add_labels(np.zeros((3, 32, 32), np.uint8), name="truth", axis_labels="tyx")
     assert validate.options(truth)["time_axis"] == 0
     plain = viewer.add_labels(np.zeros((2, 3, 32, 32), np.uint8), name="plain")
-    viewer.dims.axis_labels = ("t", "z", "y", "x")  # typed on the sliders
+    assert validate.options(plain)["time_axis"] is None  # the sliders show 4d's labels
+    viewer.dims.axis_labels = ("t", "q", "y", "x")  # typed on the sliders
     assert validate.options(plain)["time_axis"] == 0
+
+
+def test_a_stack_is_not_read_by_the_labels_napari_took_from_another_layer(make_napari_viewer):
+    """Beside a TYX layer the viewer's labels are t, y, x (napari takes them from the
+    layer): a Z stack with napari's numbered labels was read as time, given nuclei-2d and
+    refused nuclei-3d ("axes are TYX (time, no Z)")."""
+    from napari_unetseg._qt._common import named_axes
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((3, 32, 32), np.float32), name="movie", axis_labels="tyx")
+    stack = viewer.add_image(np.zeros((8, 64, 64), np.float32), name="stack")
+    assert tuple(viewer.dims.axis_labels) == ("t", "y", "x")
+    assert named_axes(viewer, stack) is None and named_axes(viewer, viewer.layers[0]) == "TYX"
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.image_combo.set_layer(stack)
+    assert widget.model_combo.model_name() == "nuclei-3d"
+    assert widget._time_problem(stack) is None
+    _, finetune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    finetune.image_combo.set_layer(stack)
+    assert finetune._stack()
 
 
 def test_fill_holes_stays_as_ticked_when_another_image_is_chosen(qtbot, make_napari_viewer):

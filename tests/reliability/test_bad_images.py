@@ -251,14 +251,14 @@ def test_2d_image_on_3d_model():
     "images/time-series-for-a-3d-model",
     "CLI",
     "`predict --model nuclei-3d` on a (T, Y, X) OME-TIFF (a time series, no Z)",
-    "refused: the model segments Z stacks, the image's axes are TYX; choose a 2D model",
+    "refused: the model segments Z stacks, the axes of the image are TYX; choose a 2D model",
 )
 def test_time_series_on_3d_model_cli(tmp_path, capsys):
     src = tmp_path / "movie.ome.tif"
     tifffile.imwrite(src, np.stack([_nuclei()] * 3), metadata={"axes": "TYX"})
     out = tmp_path / "labels.tif"
     assert_cli_refused(
-        capsys, "predict", src, "--model", "nuclei-3d", "-o", out, match="axes are TYX"
+        capsys, "predict", src, "--model", "nuclei-3d", "-o", out, match="image are TYX"
     )
     assert not out.exists()
 

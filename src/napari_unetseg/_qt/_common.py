@@ -213,15 +213,34 @@ def named_axes(viewer: Any, layer: Layer) -> str | None:
     (our reader sets them from the file), else the viewer's where the viewer has the
     layer's axes only (labels the user typed on the sliders); None where they are
     napari's numbered defaults (-3, -2, -1), which say nothing of time or Z. The viewer's
-    labels alone named a time series' axes Z Y X once a TZYX layer was open beside it."""
+    labels alone named a time series' axes Z Y X once a TZYX layer was open beside it,
+    and a stack's axes T Y X beside a TYX layer: napari fills the viewer's labels from
+    other layers' too, so they count only where no other layer's own labels are them."""
     ndim = len(image_shape(layer)) if hasattr(layer, "rgb") else layer.ndim
+    me = real_layer(layer)
+    shown = [str(a) for a in viewer.dims.axis_labels]
+    borrowed = any(
+        (theirs := _named(getattr(other, "axis_labels", None), other.ndim)) is not None
+        and _named(shown, len(theirs)) == theirs
+        for other in viewer.layers
+        if real_layer(other) is not me
+    )
     for labels, fits in (
         (getattr(layer, "axis_labels", None), True),
-        (viewer.dims.axis_labels, viewer.dims.ndim == ndim),
+        (viewer.dims.axis_labels, viewer.dims.ndim == ndim and not borrowed),
     ):
-        names = [str(a) for a in (labels or ())][-ndim:]
-        if fits and len(names) == ndim and all(len(a) == 1 and a.isalpha() for a in names):
-            return "".join(names).upper()
+        names = _named(labels, ndim)
+        if fits and names is not None:
+            return names
+    return None
+
+
+def _named(labels: Any, ndim: int) -> str | None:
+    """The last ``ndim`` axis labels as letters (``TYX``), or None where any is not one
+    letter (napari's numbered defaults)."""
+    names = [str(a) for a in (labels or ())][-ndim:]
+    if len(names) == ndim and all(len(a) == 1 and a.isalpha() for a in names):
+        return "".join(names).upper()
     return None
 
 

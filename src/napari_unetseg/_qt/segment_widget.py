@@ -421,7 +421,7 @@ class SegmentWidget(ui.DockWidget):
         if axes is None:
             return None  # napari's numbered defaults say nothing of time
         dims = self.model_combo.spatial_dims() or 2
-        return time_for_z(self.model_combo.model_name(), dims, axes, f"{layer.name!r}'s")
+        return time_for_z(self.model_combo.model_name(), dims, axes, repr(layer.name))
 
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
         """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes

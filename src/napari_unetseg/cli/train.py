@@ -342,7 +342,7 @@ def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | Non
                 "Z): leave --dims out (or give 2) to train on each time point."
             )
         return dims
-    problem = time_for_z(model.name, model.spatial_dims, axes, f"{source}'s")
+    problem = time_for_z(model.name, model.spatial_dims, axes, str(source))
     if problem is not None:
         raise CLIError(problem)
     return dims

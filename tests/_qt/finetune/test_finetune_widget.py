@@ -432,7 +432,9 @@ def test_a_time_series_starts_from_the_2d_model_and_refuses_a_3d_one(qtbot, make
     assert widget.start_combo.model_name() == "nuclei-2d"
     widget.start_combo.set_model_name("nuclei-3d")
     problem = widget._problem(widget.image_combo.layer(), layer)
-    assert problem.startswith("model 'nuclei-3d' segments Z stacks, but 'movie''s axes are TYX")
+    assert problem.startswith(
+        "model 'nuclei-3d' segments Z stacks, but the axes of 'movie' are TYX"
+    )
     viewer.layers["movie"].axis_labels = ("z", "y", "x")  # the same array as a Z stack
     assert widget._stack() and widget._problem(widget.image_combo.layer(), layer) != problem
 

@@ -423,7 +423,7 @@ class FinetuneWidget(ui.DockWidget):
             from ...batch import time_for_z
 
             name = self.start_combo.model_name() or "the new model"
-            said = time_for_z(name, dims, axes, f"{image.name!r}'s")
+            said = time_for_z(name, dims, axes, repr(image.name))
             if said is not None:
                 return said[0].lower() + said[1:]
         # Counted afresh: the displayed counts may wait for the end of a stroke.
