@@ -373,6 +373,13 @@ def test_export_for_bioimageio_writes_a_package_of_the_trained_model(
     written = tmp_path / "mine.zip"
     assert widget.status.text() == f"Exported {widget.trained_name!r} to {written}."
     assert widget.train_button.isEnabled() and widget.export_button.isEnabled()
+    # While a second run trains, the first model's buttons wait (bug bash: they stayed
+    # enabled, Continue and Export did nothing, Save wrote the previous model).
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None and widget.runner.busy
+        buttons = (widget.continue_button, widget.save_button, widget.export_button)
+        assert not any(b.isEnabled() for b in buttons)
+    assert all(b.isEnabled() for b in buttons)
     # A place that cannot be written: one sentence in the status line, nothing written.
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -173,6 +173,9 @@ class FinetuneWidget(ui.DockWidget):
         self.save_button.clicked.connect(lambda *_: self.save_model())
         self.export_button.clicked.connect(lambda *_: self.export_bioimageio())
         self.command_button.clicked.connect(lambda *_: self.copy_command())
+        # busy from here: Continue / Save / Export wait for the run (they were enabled,
+        # checked before the run had started)
+        self.runner.started.connect(self._update_state)
         self.runner.started.connect(lambda: self.stop_button.setEnabled(True))
         self.runner.finished.connect(self._on_finished)
         self.export_runner.started.connect(self._update_state)
