@@ -391,6 +391,10 @@ class FinetuneWidget(ui.DockWidget):
         self.curve.start_run(continued)
         self.plot.update(self.curve)
         self.status.setText("Preparing the training data...")
+        note = _scale_note(image, labels)
+        if note:  # trained pixel for pixel all the same (a file without pixel size)
+            notify_info(note)
+            self.status.setText(f"Preparing the training data... {note}")
         self._update_state()
         return self.runner.start(
             finetune_job,
@@ -604,6 +608,21 @@ class FinetuneWidget(ui.DockWidget):
         self.train_button.setEnabled(not busy and image is not None)
         self.new_button.setEnabled(image is not None)
         self.result_panel.set_state(self.trained is not None, busy)
+
+
+def _scale_note(image: Image, labels: Labels) -> str | None:
+    """A sentence where the labels' pixel size is not the image's: napari then shows them
+    apart (painted elsewhere than over the pixels they label), but training pairs them
+    pixel for pixel, as labels read from a file without pixel size need. None otherwise."""
+    ours, theirs = (np.asarray(layer.scale, float)[-labels.ndim :] for layer in (image, labels))
+    if ours.shape == theirs.shape and np.allclose(ours, theirs, rtol=1e-6):
+        return None
+    size = " x ".join
+    return (
+        f"{labels.name!r} has pixel size {size(f'{v:g}' for v in theirs)} and {image.name!r} "
+        f"{size(f'{v:g}' for v in ours)}: napari shows them apart, but training pairs them "
+        "pixel for pixel (give the labels the image's scale if they were painted elsewhere)."
+    )
 
 
 def _saved_name_problem(path: Path, folder: Path | None, bundle: Any = None) -> str | None:
