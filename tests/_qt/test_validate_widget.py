@@ -218,6 +218,9 @@ def test_no_table_stands_for_a_removed_layer_or_a_refused_run(qtbot, validate, m
     assert widget.result is None and widget.table.rowCount() == 0
     assert not widget.export_button.isEnabled()
     assert "Dice" not in widget.summary.text()
+    # With only one layer left, both boxes hold it: why no table is shown stays first
+    # (bug bash: "the same layer: choose two layers" alone replaced it).
+    assert widget.summary.text().startswith("Not shown: 'pred' was removed during the run.")
 
 
 def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):

@@ -472,6 +472,10 @@ class ValidateWidget(ui.DockWidget):
                 )
             )
             self.run_button.setToolTip(said)
+            shown = self.summary.text()
+            if shown.startswith("Not shown:"):
+                # why the last run has no table (a layer removed during it) stays first
+                said = shown if said in shown else f"{shown} {said}"
             self.summary.setText(said)
             return
         if self.summary.text() == SAME_LAYER or self.summary.text().startswith("Only one Labels"):
