@@ -774,3 +774,24 @@ def test_closing_the_dock_mid_run_stops_and_keeps_the_model(qtbot, finetune, nuc
     assert closed and widget.trained is not None
     assert widget.trained.history["steps"] < 1_000
     assert widget.trained_name in REGISTRY
+
+
+def test_a_budget_typed_with_its_unit_is_read_in_it(finetune):
+    """ "2 min" typed in the Budget box was 2 seconds (the letters were dropped)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    _, widget = finetune
+    spin, unit = widget.budget_spin, widget.budget_unit
+    for typed, start, expected in (
+        ("2 min", "seconds", (120, "seconds")),
+        ("90 s", "steps", (90, "seconds")),
+        ("300 steps", "seconds", (300, "steps")),
+        ("45", "seconds", (45, "seconds")),
+    ):
+        unit.setCurrentText(start)
+        spin.lineEdit().selectAll()
+        QTest.keyClicks(spin.lineEdit(), typed)
+        QTest.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+        assert (spin.value(), unit.currentText()) == expected, typed
+    assert widget.settings.options(True, 2, False)["time_limit"] == 45.0

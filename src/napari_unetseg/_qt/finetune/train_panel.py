@@ -3,9 +3,11 @@ settings, and the Train / Stop buttons."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from qtpy.QtWidgets import QFormLayout, QVBoxLayout, QWidget
+from qtpy.QtGui import QValidator
+from qtpy.QtWidgets import QFormLayout, QSpinBox, QVBoxLayout, QWidget
 
 from .. import _builders as ui
 from ..model_combo import ModelComboBox
@@ -22,6 +24,51 @@ MODEL_SIZES: dict[str, dict[str, int] | None] = {
     "small (faster on a CPU)": {"depth": 3, "base_channels": 8},
     "tiny (quick experiments)": {"depth": 2, "base_channels": 4},
 }
+
+
+#: Units a budget may be typed in: (unit of the Budget box, factor to it).
+BUDGET_UNITS = {
+    "s": ("seconds", 1), "sec": ("seconds", 1), "second": ("seconds", 1),
+    "seconds": ("seconds", 1), "m": ("seconds", 60), "min": ("seconds", 60),
+    "mins": ("seconds", 60), "minute": ("seconds", 60), "minutes": ("seconds", 60),
+    "h": ("seconds", 3600), "hour": ("seconds", 3600), "hours": ("seconds", 3600),
+    "step": ("steps", 1), "steps": ("steps", 1),
+}  # fmt: skip
+_BUDGET_TEXT = re.compile(r"^\s*(\d*(?:[.,]\d*)?)\s*([a-zA-Z]*)\s*$")
+
+
+class BudgetSpinBox(QSpinBox):
+    """The budget, typed with a unit if wished ("2 min", "90 s", "300 steps"): the number
+    in the box's unit, and :attr:`typed_unit` the unit it belongs to (the panel switches
+    its unit box to it). A typed "2 min" was 2 seconds (the letters were dropped)."""
+
+    typed_unit: str | None = None
+
+    def _parse(self, text: str) -> tuple[float, str | None] | None:
+        found = _BUDGET_TEXT.match(text)
+        if not found or not found.group(1).strip(".,"):
+            return None
+        word = found.group(2).lower()
+        if word and word not in BUDGET_UNITS:
+            return None
+        unit, factor = BUDGET_UNITS[word] if word else (None, 1)
+        return float(found.group(1).replace(",", ".")) * factor, unit
+
+    def validate(self, text: str, pos: int) -> Any:
+        parsed = self._parse(text)
+        if parsed is not None and self.minimum() <= parsed[0] <= self.maximum():
+            return (QValidator.State.Acceptable, text, pos)
+        partial = _BUDGET_TEXT.match(text) and any(
+            u.startswith((_BUDGET_TEXT.match(text).group(2) or "").lower()) for u in BUDGET_UNITS
+        )
+        return (QValidator.State.Intermediate if partial else QValidator.State.Invalid, text, pos)
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 - Qt's name
+        parsed = self._parse(text)
+        if parsed is None:
+            return self.value()
+        self.typed_unit = parsed[1]
+        return int(round(parsed[0]))
 
 
 class TrainPanel(QWidget):
@@ -47,7 +94,14 @@ class TrainPanel(QWidget):
             "model learns from the volume: slower, and better for thin structures in a "
             "fine, isotropic volume (an MR brain at 1 mm) when given a few minutes.",
         ))  # fmt: skip
-        self.budget_spin = ui.spin_box(self, 1, 1_000_000, 60)
+        self.budget_spin = BudgetSpinBox(self)
+        self.budget_spin.setRange(1, 1_000_000)
+        self.budget_spin.setValue(60)
+        self.budget_spin.setToolTip(
+            "How long to train: seconds or optimizer steps, as the box beside says; a unit "
+            "may be typed (2 min, 90 s, 300 steps)."
+        )
+        self.budget_spin.editingFinished.connect(self._on_budget_typed)
         self.budget_unit = ui.combo_box(
             self, ["seconds", "steps"], "Train for this long, or for this many optimizer steps."
         )
@@ -252,6 +306,15 @@ class TrainPanel(QWidget):
     # -- internals ------------------------------------------------------------------------
     def _on_start_activated(self, *_: Any) -> None:
         self.start_touched = True
+
+    def _on_budget_typed(self) -> None:
+        """A unit typed with the budget ("2 min" with the box on steps): the unit box
+        follows, the typed amount kept."""
+        unit, self.budget_spin.typed_unit = self.budget_spin.typed_unit, None
+        if unit is not None and unit != self.budget_unit.currentText():
+            value = self.budget_spin.value()
+            self.budget_unit.setCurrentText(unit)
+            self.budget_spin.setValue(value)
 
     def _on_budget_unit(self, unit: str) -> None:
         other = "steps" if unit == "seconds" else "seconds"
