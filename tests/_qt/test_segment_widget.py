@@ -816,3 +816,16 @@ def test_folded_settings_take_no_keyboard_focus(segment):
     assert widget.tile_spin.focusPolicy() != Qt.FocusPolicy.NoFocus
     widget.advanced.collapse(animate=False)
     assert widget.tile_spin.focusPolicy() == Qt.FocusPolicy.NoFocus
+    # Its toggle says what it does and leads the folded controls in the Tab order (Tab
+    # reached it after them, jumping back up: bug bash).
+    from qtpy.QtWidgets import QPushButton
+
+    toggle = widget.advanced.findChild(
+        QPushButton, options=Qt.FindChildOption.FindDirectChildrenOnly
+    )
+    assert toggle.toolTip() == "Show or hide the advanced settings."
+    widget.advanced.expand(animate=False)
+    after = toggle.nextInFocusChain()
+    while after.focusPolicy() & Qt.FocusPolicy.TabFocus == 0:
+        after = after.nextInFocusChain()
+    assert widget.advanced.isAncestorOf(after) and after is not toggle

@@ -513,3 +513,16 @@ def test_many_classes_long_names_and_distances_in_pixels(qtbot, make_napari_view
     assert np.allclose(ticks, np.round(ticks))  # slices are whole numbers (0.5 was one)
     assert widget.minimumSizeHint().width() <= width + 5
     assert "px" in widget.summary.text().split("HD95", 1)[1][:12]
+
+
+def test_long_layer_names_lose_their_middle_not_their_end(validate):
+    """A ground truth "…_gt" and an image "…_img" of long names looked the same: the
+    boxes cut them at the right (bug bash)."""
+    from qtpy.QtCore import Qt
+
+    viewer, widget = validate
+    name = "experiment_2026_12_05_plate3_well_B07_field_12_nuclei_ground_truth_gt"
+    viewer.add_labels(np.zeros((8, 8), np.uint8), name=name)
+    widget.gt_combo.set_layer(viewer.layers[name])
+    assert widget.gt_combo.view().textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert not widget.gt_combo.grab().isNull()  # painted with the name elided

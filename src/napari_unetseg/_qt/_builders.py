@@ -330,6 +330,16 @@ def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsib
             elif child in policies:
                 child.setFocusPolicy(policies.pop(child))
 
+    # superqt's toggle button, made after the controls it folds: Tab reached it after
+    # them (jumping back up); it leads them now, and says what it does
+    toggle = fold.findChild(QPushButton, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    if toggle is not None:
+        toggle.setToolTip(f"Show or hide the {title[0].lower()}{title[1:]}.")
+        chain = [toggle] + [
+            w for w in box.findChildren(QWidget) if w.focusPolicy() & Qt.FocusPolicy.TabFocus
+        ]
+        for first, then in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, then)
     fold.toggled.connect(focus_when_open)
     focus_when_open(fold.isExpanded())
     return fold

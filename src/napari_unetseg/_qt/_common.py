@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QTimer, Signal
-from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
+    QWidget,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -143,11 +150,30 @@ class LayerComboBox(QComboBox):
         self._layers: list[Layer] = []
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
+        # long names lose their middle, not their end ("…_gt" told apart from "…_img")
+        self.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)
         events = viewer.layers.events
         for emitter in (events.inserted, events.removed, events.moved, events.reordered):
             emitter.connect(self.refresh)
         self.currentIndexChanged.connect(self._emit_changed)
         self.refresh()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """The current layer's name elided in the middle, as napari's layer list does."""
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox,
+            option,
+            QStyle.SubControl.SC_ComboBoxEditField,
+            self,
+        )
+        option.currentText = self.fontMetrics().elidedText(
+            option.currentText, Qt.TextElideMode.ElideMiddle, field.width()
+        )
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
     def layer(self) -> Layer | None:
         """The selected layer, or None."""

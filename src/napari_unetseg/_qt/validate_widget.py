@@ -126,7 +126,9 @@ class ValidateWidget(ui.DockWidget):
         self.gt_combo.setToolTip("The reference labels, same shape as the prediction.")
         # fmt: off
         self.mode_combo = rows.add("Labels are", ui.combo_box(
-            self, [(title, key) for key, (title, _) in MODES.items()]
+            self, [(title, key) for key, (title, _) in MODES.items()],
+            "What the ground truth holds: every pixel labelled, or strokes with 0 as "
+            "'not painted' (scored where painted only); each entry says more.",
         ))
         for index, (_, tip) in enumerate(MODES.values()):
             self.mode_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)

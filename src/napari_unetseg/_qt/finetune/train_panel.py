@@ -115,7 +115,11 @@ class TrainPanel(QWidget):
             f"view, in a '[{preview_suffix}]' layer: paint where it is wrong.",
             checked=True,
         )
-        self.preview_spin = ui.spin_box(self, 1, 10_000, 25, suffix=" steps")
+        self.preview_spin = ui.spin_box(
+            self, 1, 10_000, 25, suffix=" steps",
+            tip="How often the live preview is redrawn (each redraw costs a prediction of "
+            "the part in view).",
+        )  # fmt: skip
         rows.span(ui.row(self.preview_check, (self.preview_spin, 1)))
         self.advanced = ui.collapsible(self, "Advanced settings", self._advanced_form())
         self.train_button = ui.button(
