@@ -141,3 +141,19 @@ def test_constant_is_relative_to_the_magnitude_of_the_values() -> None:
     out = huge(np.array([[1e300, 2e300, 3e300]]))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0.0, 0.5, 1.0]], atol=1e-6)
+
+
+def test_wide_integers_on_a_large_offset_segment_as_their_signal():
+    """uint32 / uint64 images whose signal sits on a large offset were made float32 whole
+    (24 bits): the signal rounded away (empty labels on 2**40, 22 % wrong on 2**31 and
+    numpy's "Too many bins" from the object size measure)."""
+    from napari_unetseg import api
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((128, 128), seed=2)
+    signal = np.round((img - img.min()) / np.ptp(img) * 1000).astype(np.uint16)
+    expected = api.predict(signal, "nuclei-2d")
+    assert 0.05 < (expected > 0).mean() < 0.9
+    for dtype, offset in ((np.uint32, 2**31), (np.int64, 2**40), (np.uint64, 2**40)):
+        shifted = signal.astype(dtype) + dtype(offset)
+        np.testing.assert_array_equal(api.predict(shifted, "nuclei-2d"), expected)

@@ -371,9 +371,12 @@ def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarra
 
 
 def working_dtype(dtype: np.dtype) -> type:
-    """float64 for float64 (and wider) images, whose values float32 may overflow or round
-    away; float32 for everything else (integers up to 64 bits fit float32's range)."""
-    return np.float64 if dtype.kind == "f" and dtype.itemsize >= 8 else np.float32
+    """float64 for float64 (and wider) images and for 32- and 64-bit integers, whose
+    values float32 may overflow or round away (its 24 bits of precision: a signal of
+    0..1000 on an offset of 2**31 was rounded to a few steps, and one on 2**40 to one
+    value); float32 for everything else (8- and 16-bit integers, float16 / float32)."""
+    wide = dtype.kind == "f" or (dtype.kind in "iu" and dtype.itemsize >= 4)
+    return np.float64 if wide and dtype.itemsize >= 4 and dtype != np.float32 else np.float32
 
 
 class Normalizer:
