@@ -296,9 +296,12 @@ def test_replacing_results_never_replaces_a_users_own_labels(tmp_path, folder, m
     mine.unlink()
     api.segment_files([folder / "flat.tif"], out, model=model_file)  # ours now
     assert batch.plan_batch([folder / "flat.tif"], out, overwrite=True)  # replaced when asked
-    # a file named as the output is the user's choice: replaced when asked
+    # a file named as the output, not ours: only with replace_any (predict's --overwrite)
     named = _io.write_labels(tmp_path / "gt.tif", np.ones((40, 48), np.uint8))
-    assert batch.plan_batch([folder / "flat.tif"], named, overwrite=True)[0].labels == named
+    with pytest.raises(batch.BatchError, match="was not written by napari-unetseg"):
+        batch.plan_batch([folder / "flat.tif"], named, overwrite=True)
+    planned = batch.plan_batch([folder / "flat.tif"], named, overwrite=True, replace_any=True)
+    assert planned[0].labels == named
 
 
 def test_a_name_too_long_for_the_file_system_is_one_sentence(tmp_path, model_file) -> None:

@@ -109,7 +109,8 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(
     }
     out = tmp_path / "existing.tif"
     out.write_bytes(b"precious")
-    argv = ["predict"] + [subst.get(a, a) for a in args] + ["--output", str(out)]
+    # --overwrite: a file it did not write is refused before anything else otherwise
+    argv = ["predict"] + [subst.get(a, a) for a in args] + ["--output", str(out), "--overwrite"]
     if "--model" not in args:
         argv += ["--model", model_file]
     assert cli.main(argv) == 1
@@ -420,3 +421,25 @@ def test_cluster_and_zarr_options_are_not_ignored_with_tiff_output(
     assert cli.main(["predict", image_file, "--model", model_file, "-o", str(out), *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0] and not out.exists()
+
+
+def test_predict_never_replaces_a_named_file_it_did_not_write(
+    tmp_path, model_file, image_file, capsys
+) -> None:
+    """`-o my_volume.tif` and `--probabilities my_gt.tif` replaced someone's files without
+    a word (bug bash); earlier results are replaced as ever, anything else only with
+    --overwrite."""
+    theirs = tmp_path / "my_volume.tif"
+    volume = np.arange(8 * 32 * 32, dtype=np.uint16).reshape(8, 32, 32)
+    _io.write_image(theirs, volume)
+    base = ["predict", image_file, "--model", model_file, "--object-size", "off"]
+    ours, maps = tmp_path / "ours.tif", tmp_path / "maps.tif"
+    for named in (["-o", str(theirs)], ["-o", str(ours), "--probabilities", str(theirs)]):
+        assert cli.main([*base, *named]) == 1
+        err = capsys.readouterr().err
+        assert "was not written by napari-unetseg" in err and err.count("\n") == 1
+        np.testing.assert_array_equal(_io.read_image(theirs).data, volume)  # untouched
+    for _ in range(2):  # its own results again: replaced
+        assert cli.main([*base, "-o", str(ours), "--probabilities", str(maps)]) == 0
+    assert cli.main([*base, "-o", str(theirs), "--overwrite"]) == 0
+    assert _io.read_image(theirs).data.shape == (3, 48, 40)

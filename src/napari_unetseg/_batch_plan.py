@@ -142,6 +142,7 @@ def plan_batch(
     overwrite: bool = False,
     probabilities: str | os.PathLike | None = None,
     series: int | str = 0,
+    replace_any: bool = False,
 ) -> list[Planned]:
     """Check a batch before any work; returns ``(image, labels, probabilities, series)``
     for each image (:class:`Planned`).
@@ -161,6 +162,9 @@ def plan_batch(
         The image series segmented in TIFFs holding several (named in the outputs:
         ``<name>_series<N>_labels.tif``); "all": every series of each file, one entry
         each (the TIFFs' headers are read).
+    replace_any : bool
+        With ``overwrite``, also replace files napari-unetseg did not write (the command
+        line's ``--overwrite``); else only its earlier results are replaced.
 
     Raises
     ------
@@ -187,8 +191,8 @@ def plan_batch(
             output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries
         ]
     _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
-    if overwrite and not one_file:  # names we made up: a user's own file is never one
-        _check_ours(labels)
+    if overwrite and not replace_any:  # a user's own file (a named one too) is never one
+        _check_ours(labels + [p for p in probs if p is not None])
     return [
         Planned(path, lab, prob, k)
         for (path, k), lab, prob in zip(entries, labels, probs, strict=True)
@@ -269,14 +273,15 @@ NAME_MAX = 255
 
 
 def _check_ours(labels: list[Path]) -> None:
-    """Refuse to replace a label file this plugin did not write (no provenance in it):
-    ``<name>_labels.tif`` beside an image is as often the user's ground truth, which
-    "replace earlier results" overwrote."""
+    """Refuse to replace a label (or probability) file this plugin did not write (no
+    provenance in it): ``<name>_labels.tif`` beside an image is as often the user's ground
+    truth, which "replace earlier results" overwrote, and a file named as the output
+    someone's volume, which ``predict -o`` overwrote."""
     from ._io import NIFTI_SUFFIXES, read_image
     from ._nifti import nifti_provenance
 
     for path in labels:
-        if not path.exists():
+        if not path.is_file():  # nothing there, or a folder (refused where it is written)
             continue
         try:  # the header only: a NIfTI file is read whole by read_image
             nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
@@ -288,7 +293,8 @@ def _check_ours(labels: list[Path]) -> None:
         if not ours:
             raise BatchError(
                 f"{str(path)!r} exists and was not written by napari-unetseg (your own labels?): "
-                "it is never replaced; choose another output folder."
+                "it is not replaced; choose another output (or pass --overwrite to the "
+                "command line)."
             )
 
 

@@ -113,16 +113,18 @@ def write_image(
     axes: str | None = None,
     units: tuple[str, ...] | None = None,
     translate: tuple[float, ...] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
 
     Same as :func:`write_labels` but the data type is kept (float64 becomes float32,
     enough for intensities and half the size) and ``axes`` may include ``C``/``S``.
+    ``provenance`` marks a probability map as ours (a batch replaces only those).
     """
     dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
     if dtype == np.float64:
         dtype = np.dtype(np.float32)
-    return _write(path, image, dtype, scale, axes, units, names=None, translate=translate)
+    return _write(path, image, dtype, scale, axes, units, None, provenance, translate=translate)
 
 
 def _label_dtype(labels: Any, file_type: str = "TIFF") -> np.dtype:

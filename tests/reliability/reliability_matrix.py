@@ -58,6 +58,19 @@ class DataLost(AssertionError):
 
 
 # -- files ---------------------------------------------------------------------------------------
+def earlier_result(path: Path) -> Path:
+    """An output a run of napari-unetseg wrote before (its provenance in it): the next run
+    may replace it, so a refused run must be what leaves it as it is (a file it did not
+    write is refused first, as someone's own)."""
+    import numpy as np
+
+    from napari_unetseg import _io
+
+    return _io.write_labels(
+        path, np.full((4, 4), 7, np.uint8), provenance={"note": "an earlier result"}
+    )
+
+
 def snapshot(*paths: Path) -> dict[Path, str | None]:
     """Content hashes of files (None for a missing file) to compare after a run."""
     return {Path(p): _digest(Path(p)) for p in paths}

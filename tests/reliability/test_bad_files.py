@@ -17,6 +17,7 @@ from reliability_matrix import (
     assert_one_sentence,
     assert_untouched,
     case,
+    earlier_result,
     leftovers,
     run_cli,
     snapshot,
@@ -35,9 +36,7 @@ def image_file(tmp_path) -> Path:
 
 @pytest.fixture
 def existing(tmp_path) -> Path:
-    out = tmp_path / "labels.tif"
-    tifffile.imwrite(out, np.full((4, 4), 7, np.uint8))
-    return out
+    return earlier_result(tmp_path / "labels.tif")
 
 
 @pytest.fixture

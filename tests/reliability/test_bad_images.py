@@ -12,6 +12,7 @@ from reliability_matrix import (
     assert_cli_refused,
     assert_untouched,
     case,
+    earlier_result,
     run_cli,
     snapshot,
 )
@@ -43,9 +44,7 @@ def tiny2ch() -> ModelBundle:
 @pytest.fixture
 def existing(tmp_path):
     """An output file that exists before the run (it must survive a refusal)."""
-    out = tmp_path / "out.tif"
-    tifffile.imwrite(out, np.arange(16, dtype=np.uint8).reshape(4, 4))
-    return out
+    return earlier_result(tmp_path / "out.tif")
 
 
 def _nuclei(shape=(48, 48)) -> np.ndarray:

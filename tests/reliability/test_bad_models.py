@@ -14,6 +14,7 @@ from reliability_matrix import (
     assert_cli_refused,
     assert_untouched,
     case,
+    earlier_result,
     run_cli,
     snapshot,
 )
@@ -51,8 +52,7 @@ def image_file(tmp_path) -> Path:
 
 
 def _predict_refused(capsys, image_file, model, match):
-    out = image_file.with_name("labels.tif")
-    out.write_bytes(b"existing labels")
+    out = earlier_result(image_file.with_name("labels.tif"))
     before = snapshot(out)
     assert_cli_refused(capsys, "predict", image_file, "-m", model, "-o", out, match=match)
     assert_untouched(before)

@@ -14,6 +14,7 @@ from reliability_matrix import (
     assert_cli_refused,
     assert_untouched,
     case,
+    earlier_result,
     snapshot,
 )
 from test_bad_models import image_file  # noqa: F401 - the fixture, shared
@@ -29,8 +30,7 @@ def _conv_package(tmp_path: Path, name: str = "pkg", **kwargs) -> Path:
 
 def _predict_refused(capsys, tmp_path: Path, image: Path, package: Path, match: str) -> None:
     """``predict -m package`` over an existing output: refused, output and package as they were."""
-    out = tmp_path / "labels.tif"
-    out.write_bytes(b"existing labels")
+    out = earlier_result(tmp_path / "labels.tif")
     before = snapshot(out, package)
     assert_cli_refused(capsys, "predict", image, "-m", package, "-o", out, match=match)
     assert_untouched(before)

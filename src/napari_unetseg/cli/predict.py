@@ -117,7 +117,10 @@ def _add_predict(sub: Any) -> None:
     )
     big.add_argument("--resume", action="store_true", help="finish an interrupted OME-Zarr output")
     big.add_argument(
-        "--overwrite", action="store_true", help="replace an existing OME-Zarr output"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OME-Zarr output, or output files napari-unetseg did not "
+        "write (its earlier results are replaced anyway)",
     )
     p.set_defaults(func=_cmd_predict)
 
@@ -133,13 +136,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
-    # Replacing earlier results is what `predict` has always done (atomically).
+    # Replacing earlier results is what `predict` has always done (atomically); a file it
+    # did not write (someone's volume named as --output) only with --overwrite.
     plan = batch.plan_batch(
         args.inputs,
         args.output,
         overwrite=True,
         probabilities=args.probabilities,
         series=args.series,
+        replace_any=args.overwrite,
     )
     with _FileBars() as bars:
         report = api.drain(batch.segment_files_iter(plan, settings), bars)
@@ -161,7 +166,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _check_block_options(args: argparse.Namespace, zarr_out: bool) -> None:
     """Options of OME-Zarr outputs and clusters given where they do nothing: one sentence
-    (they were ignored without a word). ``--overwrite`` is what TIFF outputs do anyway."""
+    (they were ignored without a word)."""
     if not zarr_out:
         for flag, given in (
             ("--block-size", args.block_size is not None),
@@ -187,6 +192,7 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
         overwrite=True,
         probabilities=args.probabilities,
         series=args.series,
+        replace_any=args.overwrite,
     )
     client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     try:
