@@ -352,6 +352,17 @@ def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_pa
     summary = test_model(path)
     assert summary.status == "passed", summary.format()
     assert load_package(path).class_names == ["background", "1st nucleus", "a b", "a-b"]
+    # An existing file is replaced only when asked; only a .zip is written (bug bash: a
+    # trained .pt named as the output became a package, which loaded as the other model).
+    kept = path.read_bytes()
+    with pytest.raises(FileExistsError, match="exists; choose another name"):
+        bundle.export_bioimageio(path)
+    assert path.read_bytes() == kept
+    assert bundle.export_bioimageio(path, overwrite=True) == path
+    mine = bundle.save(tmp_path / "mine.pt")
+    with pytest.raises(PackageError, match=r"must end in \.zip"):
+        bundle.export_bioimageio(mine, overwrite=True)
+    assert ModelBundle.load(mine).name == "raw input"
 
 
 def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_path, capsys):

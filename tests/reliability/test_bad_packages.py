@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,7 @@ def test_zip_that_is_no_package(capsys, tmp_path, image_file):  # noqa: F811 - t
 @case(
     "models/export-unknown-licence",
     "CLI",
-    "`export nuclei-2d --license CC-BY-40 --output model.zip`, file already there",
+    "`export nuclei-2d --license CC-BY-40 --output model.zip --overwrite`, file already there",
     "refused in one sentence naming the closest SPDX ids (pydantic listed all 700); "
     "the file unchanged",
 )
@@ -200,6 +201,25 @@ def test_export_unknown_licence(capsys, tmp_path):
         "CC-BY-40",
         "--output",
         out,
+        "--overwrite",
         match=r"'CC-BY-40' is not an SPDX licence id \(closest: CC-BY-4.0",
+    )
+    assert_untouched(before)
+
+
+@case(
+    "models/export-over-a-file",
+    "CLI",
+    "`export nuclei-2d --output data.zip` where data.zip is someone's zip of images",
+    "refused: it exists, choose another name or pass --overwrite (it was replaced by the "
+    "package); the file unchanged",
+)
+def test_export_over_an_existing_file(capsys, tmp_path):
+    out = tmp_path / "data.zip"
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("images/a.txt", "holiday photos")
+    before = snapshot(out)
+    assert_cli_refused(
+        capsys, "export", "nuclei-2d", "--output", out, match="exists; choose another name"
     )
     assert_untouched(before)

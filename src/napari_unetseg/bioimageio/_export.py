@@ -408,6 +408,7 @@ def export_bioimageio(
     license: str = "CC-BY-4.0",
     description: str | None = None,
     training_data: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``bundle`` as a bioimage.io model package (a ``.zip``, spec 0.5).
 
@@ -425,6 +426,9 @@ def export_bioimageio(
     authors, license, description, training_data : optional
         Metadata; ``training_data`` is one sentence describing it (default: from the
         model's history).
+    overwrite : bool
+        Replace an existing file (refused otherwise: the package replaced whatever file
+        was named, a data zip or a trained ``.pt``).
 
     Returns
     -------
@@ -436,6 +440,14 @@ def export_bioimageio(
     PackageError
         The model cannot be exported, or bioimageio.spec rejects the description.
     """
+    out = Path(output)
+    if out.suffix.lower() != ".zip":
+        raise PackageError(f"{os.fspath(output)!r} must end in .zip (a bioimage.io package).")
+    if out.exists() and not overwrite:
+        raise FileExistsError(
+            f"{os.fspath(output)!r} exists; choose another name, or replace it "
+            "(--overwrite, overwrite=True)."
+        )
     require_spec()
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.dataset.v0_3 import DatasetDescr

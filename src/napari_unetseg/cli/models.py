@@ -75,6 +75,7 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--author", action="append", help="author name (repeat for several)")
     p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
     p.add_argument("--description", help="one-sentence description")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=_cmd_export)
 
 
@@ -84,6 +85,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".zip":
         raise CLIError(f"--output {args.output!r} must end in .zip (a bioimage.io package).")
+    if out.exists() and not args.overwrite:  # before the model and the test image load
+        raise CLIError(f"{args.output!r} exists; choose another name or pass --overwrite.")
     bundle = api.load_model(args.model)
     image = _io.read_image(args.test_image) if args.test_image else None
     if args.channel is not None:
@@ -103,6 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         authors=args.author,
         license=args.license,
         description=args.description,
+        overwrite=args.overwrite,
     )
     print(f"wrote {path} (bioimage.io model package of {bundle.name!r})")
     return 0

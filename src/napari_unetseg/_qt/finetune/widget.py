@@ -303,7 +303,7 @@ class FinetuneWidget(ui.DockWidget):
         path = self._target(path, "export", self.result_panel.ask_export_path)
         if path is None:
             return None
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"overwrite": True}  # the save dialog asked first
         if self._last_run is not None:
             req, image, _ = self._last_run
             options.update(test_image=req.image, channel_axis=req.channel_axis)
