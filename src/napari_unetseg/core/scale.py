@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .guards import finite_policy
 from .normalize import working_dtype
 
 #: Largest number of voxels the estimator reads; bigger images are strided in Y/X.
@@ -459,7 +460,7 @@ def resample(
         out = arr[np.ix_(*idx)]
     else:
         # float64 images stay float64 (float32 may overflow or round their values away)
-        src = arr.astype(working_dtype(arr.dtype), copy=False)
+        src = _finite(arr.astype(working_dtype(arr.dtype), copy=False), arr)
         if antialias:
             sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) if z < 1 else 0.0 for z in zoom]
             if any(sigma):
@@ -475,6 +476,23 @@ def resample(
     if moved:
         out = np.moveaxis(out, 0, channel_axis)
     return out
+
+
+def _finite(src: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """``src`` with its NaN / Inf pixels set to its lowest finite value (background, as
+    the normalization's policy takes them), so that interpolation does not spread them:
+    3 % of NaN pixels became 11 % after a 2x linear resample, and the labels around them
+    background. ``original`` is never written to."""
+    if src.dtype.kind != "f":
+        return src
+    bad = ~np.isfinite(src)
+    if not bad.any():
+        return src
+    good = finite_policy(src)  # warns as normalization does (or refuses all-NaN images)
+    if src is original or np.shares_memory(src, original):
+        src = src.copy()
+    src[bad] = good.min()
+    return src
 
 
 def resample_strokes(labels: Any, shape: tuple[int, ...]) -> np.ndarray:
