@@ -126,6 +126,23 @@ def test_an_rgb_test_image_of_a_one_channel_model_is_tested_as_grey(tiny, tmp_pa
     assert np.array_equal(test_input[0, 0], plane.astype(np.float32))
 
 
+def test_a_test_image_is_checked_as_images_to_segment_are(tiny, tmp_path):
+    """NaN pixels were stored as they are (bioimageio.core predicted NaN there, where we
+    predict background, and its test still passed); a complex image was cast to its
+    real part with numpy's warning (predict refuses it)."""
+    plane = np.random.default_rng(3).random((80, 80)).astype(np.float32)
+    plane[10:20, 10:20] = np.nan
+    path = tiny.export_bioimageio(tmp_path / "nan.zip", test_image=plane)
+    with zipfile.ZipFile(path) as z:
+        test_input = np.load(z.open("test_input.npy"))
+        test_output = np.load(z.open("test_output.npy"))
+    assert np.isfinite(test_input).all() and np.isfinite(test_output).all()
+    assert test_input.min() == np.nanmin(plane[8:72, 8:72])  # their background value
+    with pytest.raises(ValueError, match="complex-valued"):
+        tiny.export_bioimageio(tmp_path / "c.zip", test_image=plane.astype(np.complex64))
+    assert not (tmp_path / "c.zip").exists()
+
+
 def test_export_of_a_3d_model_round_trips(tmp_path):
     torch.manual_seed(0)
     model = ModelBundle.create(spatial_dims=3, depth=2, base_channels=2, n_classes=3)

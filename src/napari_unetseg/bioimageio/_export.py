@@ -51,6 +51,9 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
         shape = (TEST_EDGE[sd],) * sd
         chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
         return np.stack(chans).astype(np.float32)
+    from ..core.guards import check_image_dtype
+
+    check_image_dtype(image.dtype if hasattr(image, "dtype") else np.asarray(image).dtype)
     # an RGB training image of a one-channel model was trained on as grey: test on grey
     image, channel_axis, _ = grey_for_model(image, channel_axis, bundle.in_channels)
     layout = bundle.layout(tuple(np.shape(image)), channel_axis)
@@ -65,8 +68,19 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
         slice((n - e) // 2, (n - e) // 2 + e) for n, e in zip(layout.spatial_shape, edges)
     )
     lead = (0,) * len(layout.leading_axes)
-    data = np.asarray(image[layout.index(lead, block)])
-    return np.ascontiguousarray(layout.to_channels_first(data).astype(np.float32))
+    data = layout.to_channels_first(np.asarray(image[layout.index(lead, block)]))
+    data = data.astype(np.float32)
+    bad = ~np.isfinite(data)
+    if bad.any():
+        # NaN / Inf stored as they are broke the package for other tools (bioimageio.core
+        # predicted NaN where we predict background): the lowest finite value of their
+        # channel, the background our normalization makes of them
+        if bad.all():
+            raise PackageError("The test image has no finite values (all NaN or infinite).")
+        for c in range(data.shape[0]):
+            finite = data[c][~bad[c]]
+            data[c][bad[c]] = finite.min() if finite.size else 0.0
+    return np.ascontiguousarray(data)
 
 
 def _scores(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
