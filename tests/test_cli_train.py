@@ -319,13 +319,22 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
     assert cli.main(argv) == 1 and not out.exists()
     assert "No training step was taken" in capsys.readouterr().err
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
-        signal.raise_signal(signal.SIGINT)  # the first: a stop, not an interruption
-        assert stop.is_set()
-        with pytest.raises(KeyboardInterrupt):  # the second: abandoned
-            signal.raise_signal(signal.SIGINT)
-    assert "the best model so far is written" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, as in a terminal (a background job's test run has
+    # SIGINT ignored, which _stop_on_interrupt then leaves as it is)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _stop_on_interrupt(stop):
+            signal.raise_signal(signal.SIGINT)  # the first: a stop, not an interruption
+            assert stop.is_set()
+            with pytest.raises(KeyboardInterrupt):  # the second: abandoned
+                signal.raise_signal(signal.SIGINT)
+        assert "the best model so far is written" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with _stop_on_interrupt(threading.Event()):  # ignored stays ignored
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.parametrize(

@@ -314,6 +314,9 @@ def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
             file=sys.stderr,
         )
 
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job: as asked
+        yield
+        return
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)
     except ValueError:  # not the main thread: Ctrl-C is not ours to take

@@ -189,14 +189,7 @@ def predict_blocks_iter(
     wanted = {"channel": channel, "series": int(series), "split_touching": split_touching}
     wanted["probabilities"] = probabilities
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
-    # Instance ids need room; class labels do not.
-    dtype = np.uint32 if split_touching else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
-    targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
-    for target in targets:  # both refused or accepted before either is made or replaced
-        _check_target(run, target, resume, overwrite)
-    _check_map_resumable(run, resume)
-    store = _open_store(run, run.target, dtype, resume, overwrite)
-    maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
+    store, maps = _open_stores(run, resume, overwrite)
     if store.info.get("complete") and (maps is None or maps.info.get("complete")):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(
@@ -228,6 +221,23 @@ def predict_blocks_iter(
     if maps is not None:
         stats["probabilities"] = maps.path
     return BlocksResult(run.target, stats)
+
+
+def _open_stores(
+    run: _Run, resume: bool, overwrite: bool
+) -> tuple[LabelsStore, LabelsStore | None]:
+    """The labels store and the probability map's (None without one), both refused or
+    accepted before either is made, replaced or reopened."""
+    split = run.spec["split_touching"]
+    # Instance ids need room; class labels do not.
+    dtype = np.uint32 if split else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
+    targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
+    for target in targets:
+        _check_target(run, target, resume, overwrite)
+    _check_map_resumable(run, resume)
+    store = _open_store(run, run.target, dtype, resume, overwrite)
+    maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
+    return store, maps
 
 
 def _finish_stores(
