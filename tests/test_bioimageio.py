@@ -503,3 +503,31 @@ def test_load_model_file_accepts_a_package(make_napari_viewer, exported, tmp_pat
     broken.write_bytes(b"PK\x03\x04 truncated")
     assert widget.model_combo.load_file(broken) is None
     assert len(errors_shown) == 1 and "damaged or truncated" in errors_shown[0]
+
+
+def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path):
+    """Re-exporting a package replaced its authors, licence (MIT became CC-BY-4.0) and
+    description; a model trained on a 0.3 µm image exported its scale without a unit
+    (bug bash)."""
+    mit = load_package(exported).export_bioimageio(
+        tmp_path / "mit.zip", license="MIT", description="Ada's nuclei."
+    )
+    again = load_package(mit).export_bioimageio(tmp_path / "again.zip")
+    rdf = _rdf(again)
+    assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace"]
+    assert rdf["license"] == "MIT" and rdf["description"] == "Ada's nuclei."
+    image, labels = synthetic_nuclei((64, 64), seed=5)
+    new = api.train(
+        image,
+        (labels > 0).astype(np.uint8),
+        label_mode="dense",
+        steps=1,
+        patch_size=32,
+        model_config={"depth": 2, "base_channels": 2},
+        scale=(0.3, 0.3),
+        unit="µm",
+        object_size=8,
+    )
+    assert new.object_size["unit"] == "µm"
+    axes = _rdf(new.export_bioimageio(tmp_path / "um.zip"))["inputs"][0]["axes"][2:]
+    assert [(a["scale"], a["unit"]) for a in axes] == [(0.3, "micrometer")] * 2

@@ -425,6 +425,7 @@ def train_iter(
     keep_prior: float | None = None,
     teacher: str = "auto",
     class_names: Sequence[str] | None = None,
+    unit: str | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -443,7 +444,7 @@ def train_iter(
     fine-tuning any other model trains on the scribbles alone.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
-    size, scale = arguments.pop("object_size"), arguments.pop("scale")
+    size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
@@ -473,6 +474,8 @@ def train_iter(
         channel_axis=channel_axis,
         label_mode=label_mode,
     )
+    if record is not None and record.get("pixel_size") is not None and unit:
+        record["unit"] = unit  # a package's axes then say µm (they said scale 0.3, no unit)
     taught = ""
     if use_forest:
         dense, taught, arguments["time_limit"] = yield from forest.teach(
@@ -592,6 +595,9 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         without resampling), whichever of these is given, unless it is a diameter.
     scale : sequence of float, optional
         Pixel size per axis of the image(s); recorded by a new model.
+    unit : str, optional
+        The unit of ``scale`` (e.g. ``'µm'``), recorded with it (a bioimage.io export
+        names it on the package's axes).
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
         Training autocast; ``'auto'`` uses bf16 on CUDA and on CPUs with native bf16.
     model_config : dict, optional

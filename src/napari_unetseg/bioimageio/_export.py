@@ -419,7 +419,7 @@ def export_bioimageio(
     pixel_size: tuple[float, ...] | None = None,
     unit: str | None = None,
     authors: list[str] | None = None,
-    license: str = "CC-BY-4.0",
+    license: str | None = None,
     description: str | None = None,
     training_data: str | None = None,
     overwrite: bool = False,
@@ -439,7 +439,9 @@ def export_bioimageio(
         Physical pixel size per spatial axis and its unit (default: the model's record).
     authors, license, description, training_data : optional
         Metadata; ``training_data`` is one sentence describing it (default: from the
-        model's history).
+        model's history). Authors, licence and description default to those of the
+        package the model was loaded from (a re-export kept none of them: MIT became
+        CC-BY-4.0), else "napari-unetseg user", CC-BY-4.0 and a sentence of ours.
     overwrite : bool
         Replace an existing file (refused otherwise: the package replaced whatever file
         was named, a data zip or a trained ``.pt``).
@@ -472,12 +474,18 @@ def export_bioimageio(
             f"Model {bundle.name!r} was imported for prediction only; export the package "
             "it came from instead."
         )
-    licence = _licence_id(bio, license)
+    package = (bundle.history or {}).get("package") or {}
+    licence = _licence_id(bio, license or package.get("license") or "CC-BY-4.0")
     sd, name = bundle.spatial_dims, _model_name(bundle)
     axes = _physical_axes(bundle, pixel_size, unit)
-    description = description or (
-        f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
-        "trained with napari-unetseg."
+    authors = authors or package.get("authors")
+    description = (
+        description
+        or package.get("description")
+        or (
+            f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
+            "trained with napari-unetseg."
+        )
     )
     training_data = training_data or f"Training data: {_training_data(bundle.history or {})}"
     raw = _test_image(bundle, test_image, channel_axis)[None]  # (1, C, *spatial)

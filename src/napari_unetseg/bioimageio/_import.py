@@ -237,6 +237,13 @@ def _ours(model: Any, record: dict[str, Any], source: str) -> tuple[ModelBundle,
         bundle = ModelBundle.from_dict({**record, "state_dict": state}, source=source)
     except ModelFileError as exc:
         raise PackageError(str(exc)) from exc
+    # who made the package and under which licence: an export of it keeps them
+    bundle.history = dict(bundle.history or {})
+    bundle.history["package"] = {
+        "authors": [str(a.name) for a in model.authors] or None,
+        "license": str(model.license) if model.license else None,
+        "description": str(model.description) or None,
+    }
     spatial = "zyx"[-bundle.spatial_dims :]
     act = "sigmoid" if bundle.n_classes == 1 else "softmax"
     return bundle, _Geometry("bc" + spatial, "bc" + spatial, act)

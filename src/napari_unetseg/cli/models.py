@@ -72,8 +72,16 @@ def _add_export(sub: Any) -> None:
         metavar="N",
         help="test with channel N (from 0) of a multi-channel --test-image (one-channel models)",
     )
-    p.add_argument("--author", action="append", help="author name (repeat for several)")
-    p.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
+    p.add_argument(
+        "--author",
+        action="append",
+        help="author name (repeat for several; default: the package's own when MODEL is one)",
+    )
+    p.add_argument(
+        "--license",
+        default=None,
+        help="SPDX licence id (default: the package's own when MODEL is one, else CC-BY-4.0)",
+    )
     p.add_argument("--description", help="one-sentence description")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=_cmd_export)

@@ -187,7 +187,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import _io, api
-    from .._units import known_spacing
+    from .._units import common_unit, known_spacing
     from ..core.training import score_text, start_hint
 
     if args.output is None and args.save_as is None:
@@ -266,6 +266,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
                 scale=known_spacing(flat.scale, flat.units),
+                unit=common_unit(flat.units),
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
                 class_names=args.class_names,

@@ -47,6 +47,7 @@ class TrainRequest:
     preview_image: Any = None
     preview_every: int = 0
     scale: tuple[float, ...] | None = None  # the layer's pixel size (object size, 3D grids)
+    unit: str | None = None  # and its unit, recorded with it
     teacher: str = "auto"  # "none": a new model learns from the scribbles alone
     class_names: list[str] | None = None  # a new model's, from the scribble layer
     # torch's thread count in the viewer's process when Train was pressed: a pool thread

@@ -23,7 +23,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..._units import known_spacing
+from ..._units import common_unit, known_spacing
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
@@ -457,6 +457,7 @@ class FinetuneWidget(ui.DockWidget):
             seed=self._runs,
             channel_axis=(data.ndim - 1) if image.rgb else None,
             scale=known_spacing(image.scale, getattr(image, "units", None)),
+            unit=common_unit(getattr(image, "units", None)),
             **self.settings.options(scratch, dims, taught),
         )
         if model is None and self.label_mode == "sparse":
