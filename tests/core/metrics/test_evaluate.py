@@ -17,6 +17,30 @@ def test_evaluate_iter_reports_progress():
     assert records[-1].done == records[-1].total
     assert {r.stage for r in records} >= {"counting voxels"}
     assert result.classes[1]["dice"] == 1.0
+    # each class moves the bar three times (a volume's class was one step of minutes)
+    stages = [r.stage for r in records if r.stage.endswith("of class 1")]
+    assert stages == [
+        "objects of class 1",
+        "boundary distances of class 1",
+        "centerlines of class 1",
+    ]
+    dones = [r.done for r in records]
+    assert dones == sorted(dones)
+
+
+def test_each_class_is_scored_in_its_own_box():
+    """Objects, distances and centerlines of a class are computed in the box of its
+    voxels: the same scores as in the whole array, where the class lies elsewhere."""
+    gt = np.zeros((40, 50), np.uint8)
+    gt[5:12, 6:15] = 1
+    gt[30:36, 35:47] = 2
+    pred = np.roll(gt, 1, axis=1)
+    padded = np.pad(gt, 20), np.pad(pred, 20)
+    a, b = M.evaluate(pred, gt), M.evaluate(padded[1], padded[0])
+    for cid in (1, 2):
+        for key in ("dice", "hd95", "assd", "cldice"):
+            assert a.classes[cid][key] == pytest.approx(b.classes[cid][key]), key
+        assert a.objects[cid] == pytest.approx(b.objects[cid])
 
 
 def _series(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -107,6 +107,30 @@ def test_soft_skeleton_of_lines_and_bars():
     assert M.soft_skeleton(cube)[4, 4, 4] and M.soft_skeleton(cube).sum() < cube.sum() / 2
 
 
+def test_soft_skeleton_piece_by_piece_is_the_whole_volumes():
+    """The skeleton is made object by object in each one's box (the loop ran over the
+    whole volume as often as the thickest object is thick): the same voxels, also for
+    pieces that touch at a corner, touch the edge, or nest in each other's boxes."""
+    from napari_unetseg.core.metrics.morphology import dilate_box, erode_cross
+
+    def whole_volume(x):
+        skel = np.zeros_like(x)
+        while x.any():
+            eroded = erode_cross(x)
+            skel |= x & ~dilate_box(eroded)
+            x = eroded
+        return skel
+
+    rng = np.random.default_rng(0)
+    ring = np.zeros((30, 30), bool)
+    ring[3:27, 3:27] = True
+    ring[6:24, 6:24] = False
+    ring[10:20, 10:20] = True  # a block inside the ring's box
+    ring[27, 27] = True  # a corner's neighbour
+    for mask in (rng.random((30, 40, 40)) < 0.35, rng.random((64, 64)) < 0.5, ring):
+        np.testing.assert_array_equal(M.soft_skeleton(mask), whole_volume(mask.copy()))
+
+
 def test_cldice_penalizes_broken_vessels_more_than_dice():
     vessel = np.zeros((32, 64), np.uint8)
     vessel[14:17, 2:62] = 1

@@ -24,6 +24,7 @@ from .columns import (
 from .counting import VoxelCounts, count_voxels, ratio_metrics
 from .instances import PairReading, choose_reading
 from .labels import check_pair, check_spacing, parse_classes, shape_of
+from .morphology import bounding_box
 from .objects import ObjectScores, combine_scores, label_components, match_objects
 from .result import EvaluationResult
 from .surface import centerline_counts, cldice_of, hd95_assd, surface_distances
@@ -140,10 +141,19 @@ class _ClassShapes:
         cid: int,
         reading: PairReading,
         wanted: _ShapeScores,
-    ) -> None:
+    ) -> Generator[str, None, None]:
+        """Score one part; yields the name of each of its three stages once done (the
+        progress bar moves within a class: a volume's class took one step of minutes)."""
         binarize = reading.binarize
         p_mask = _class_mask(prediction, cid, binarize[0])
         g_mask = _class_mask(ground_truth, cid, binarize[1])
+        box = bounding_box(p_mask | g_mask)
+        if box is not None:
+            # The class's objects, boundaries and centerlines lie in this box: the work
+            # is the box's, not the volume's for each class (346 instance ids read as
+            # classes in a 64 x 512 x 512 pair took 264 s).
+            p_mask, g_mask = p_mask[box], g_mask[box]
+            prediction, ground_truth = prediction[box], ground_truth[box]
         if wanted.objects:
             # Instance labels are the objects; class masks are split into components.
             g_inst = (
@@ -157,6 +167,7 @@ class _ClassShapes:
                 else label_components(p_mask, wanted.connectivity)[0]
             )
             self.objects.append(match_objects(g_inst, p_inst, wanted.iou_threshold))
+        yield "objects"
         if wanted.surface:
             spacing = wanted.spacing
             if wanted.time_axis is not None:
@@ -164,8 +175,10 @@ class _ClassShapes:
             d_pg, d_gp = surface_distances(p_mask, g_mask, spacing)
             self.pred_to_gt.append(d_pg)
             self.gt_to_pred.append(d_gp)
+        yield "boundary distances"
         if wanted.centerline:
             self.centerline += centerline_counts(p_mask, g_mask)
+        yield "centerlines"
 
     def into(self, row: dict[str, float], wanted: _ShapeScores) -> dict[str, float] | None:
         """Write the distances and clDice into the class's ``row``; return the objects."""
@@ -200,9 +213,9 @@ def _shape_scores(
     for step, cid in enumerate(fg):
         shapes = _ClassShapes()
         for i, (p_part, g_part) in enumerate(parts):
-            shapes.add(p_part, g_part, cid, reading, wanted)
-            done = share + (100 - share) * (step * len(parts) + i + 1) // steps
-            yield EvaluationProgress(f"objects and boundaries of class {cid}", done, 100)
+            for k, stage in enumerate(shapes.add(p_part, g_part, cid, reading, wanted), 1):
+                done = share + int((100 - share) * (step * len(parts) + i + k / 3) / steps)
+                yield EvaluationProgress(f"{stage} of class {cid}", done, 100)
         scores = shapes.into(per_class[cid], wanted)
         if scores is not None:
             object_scores[cid] = scores

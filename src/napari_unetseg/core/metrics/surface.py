@@ -105,6 +105,20 @@ def soft_skeleton(mask: Any) -> np.ndarray:
     """
     x = np.asarray(mask, dtype=bool)
     skel = np.zeros_like(x)
+    # Object by object, each in its bounding box: pieces that do not touch (not even at a
+    # corner) never meet in a box dilation, so the skeleton is the same, but the loop runs
+    # as often as each piece is thick over that piece alone (it ran as often as the
+    # thickest piece is thick over the whole volume: minutes for 64 x 1024 x 1024).
+    pieces, _ = ndimage.label(x, structure=np.ones((3,) * x.ndim, dtype=bool))
+    for k, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is not None:
+            skel[box] |= _skeleton_of(pieces[box] == k)
+    return skel
+
+
+def _skeleton_of(x: np.ndarray) -> np.ndarray:
+    """The soft skeleton's loop on one array (the outside counts as background)."""
+    skel = np.zeros_like(x)
     while x.any():
         eroded = erode_cross(x)
         skel |= x & ~dilate_box(eroded)
