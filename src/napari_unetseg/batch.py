@@ -291,7 +291,15 @@ def _sentence(exc: BaseException) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     text = str(text).strip().splitlines()[0] if str(text).strip() else ""
     if isinstance(exc, MemoryError):
-        return text or "Not enough memory; try a smaller tile size or batch size."
+        from .core.guards import MemoryGuardError
+
+        if isinstance(exc, MemoryGuardError) and text:
+            return text
+        said = f" ({text.rstrip('.')})" if text else ""
+        return (
+            f"Not enough memory{said}; try object size off, a smaller tile or batch size, "
+            "or an OME-Zarr output (written block by block)."
+        )
     if not isinstance(exc, ValueError | OSError | KeyError) or not text:
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text

@@ -259,3 +259,32 @@ def test_scribbles_are_not_measured_as_objects():
     dense = api.train(dark, lab > 0, label_mode="dense", steps=1, device="cpu", patch_size=32)
     assert dense.object_size["source"] == "measured on the labels"
     assert dense.object_size["diameter"] > 12  # the nuclei, not a stroke's width
+
+
+def test_a_resampling_that_would_not_fit_in_memory_predicts_at_the_image_scale(monkeypatch):
+    """Resampling holds the image in float32 (twice) and its resampled copy: under a
+    machine's free memory it ended in numpy's "Unable to allocate 1.00 GiB" (memory bug
+    bash); it predicts at the image's own scale instead, and says so."""
+    from napari_unetseg.core import guards
+
+    img, _ = synthetic_nuclei((96, 96), seed=1)
+    free = iter([100_000])  # for the resampling; then unknown (the tiles are not checked)
+    monkeypatch.setattr(guards, "available_memory", lambda: next(free, None))
+    result = api.drain(api.segment_iter(img, "nuclei-2d", object_size=10))  # would grow 2x
+    said = result.stats["object_size"]["message"]
+    assert "of memory, more than the" in said and "own scale instead" in said
+    np.testing.assert_array_equal(result.labels, api.predict(img, "nuclei-2d", object_size=None))
+
+
+def test_running_out_of_memory_in_a_batch_is_one_sentence_with_what_to_do():
+    from napari_unetseg.batch import _sentence
+    from napari_unetseg.core.guards import MemoryGuardError
+
+    numpy_said = MemoryError("Unable to allocate 1.00 GiB for an array with shape (16384, 16384)")
+    said = _sentence(numpy_said)
+    assert said.startswith("Not enough memory (Unable to allocate 1.00 GiB")
+    assert said.endswith("or an OME-Zarr output (written block by block).")
+    assert (
+        _sentence(MemoryGuardError("Prediction would need 9 GiB."))
+        == "Prediction would need 9 GiB."
+    )

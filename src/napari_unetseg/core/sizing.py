@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from . import guards
 from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .scale import (
@@ -238,10 +239,22 @@ def predict_sized(
         new_spatial = scaled_shape(spatial, factors)
         lead = layout.output_shape[: len(layout.output_shape) - len(spatial)]
         n_new = math.prod(lead) * math.prod(new_spatial)
-        if n_new > MAX_RESAMPLED_VOXELS:
+        too_many = n_new > MAX_RESAMPLED_VOXELS
+        free = guards.available_memory()
+        # the image in float32 (twice, with the anti-aliasing filter), the resampled
+        # image, its probabilities and those brought back (the memory bug bash met
+        # numpy's "Unable to allocate 1.00 GiB" instead)
+        n_old = math.prod(layout.output_shape)
+        needed = 4 * layout.n_channels * (2 * n_old + n_new) + 4 * (n_new + n_old)
+        if too_many or (free is not None and needed > free):
+            why = (
+                f"would hold {n_new:,} voxels, too many"
+                if too_many
+                else f"would need about {guards.fmt_bytes(needed)} of memory, more than the "
+                f"{guards.fmt_bytes(free)} free"
+            )
             info["message"] += (
-                f" The resampled image would hold {n_new:,} voxels, too many: predicting at "
-                "the image's own scale instead."
+                f" The resampled image {why}: predicting at the image's own scale instead."
             )
             info["factors"] = (1.0,) * len(factors)
             resampled = False
