@@ -795,3 +795,28 @@ def test_a_budget_typed_with_its_unit_is_read_in_it(finetune):
         QTest.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
         assert (spin.value(), unit.currentText()) == expected, typed
     assert widget.settings.options(True, 2, False)["time_limit"] == 45.0
+
+
+def test_the_previews_of_an_image_removed_during_training_go_with_it(qtbot, finetune, nuclei):
+    """ "cells [preview]" and "cells [unsure]" stayed behind, outlines of an image no
+    longer there (bug bash); an image still there keeps them."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.preview_check.setChecked(True)
+    widget.preview_spin.setValue(2)
+    widget.budget_spin.setValue(12)
+    removed = []
+
+    def remove_once(*_):
+        names = [layer.name for layer in viewer.layers]
+        if not removed and "cells [preview]" in names:
+            viewer.layers.remove("cells")
+            removed.append(True)
+
+    viewer.layers.events.inserted.connect(remove_once)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None
+    qtbot.wait(50)
+    viewer.layers.events.inserted.disconnect(remove_once)
+    assert removed
+    assert not [layer.name for layer in viewer.layers if layer.name.startswith("cells [")]

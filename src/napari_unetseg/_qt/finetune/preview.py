@@ -75,12 +75,25 @@ class Preview:
         self._pending: dict[str, Labels] = {}
         #: The run's own layers, by suffix: they follow the image when it is renamed.
         self._layers: dict[str, Labels] = {}
+        self._image: Image | None = None  # the run's image
+
+    def finish(self) -> None:
+        """The run ended: where its image has left the viewer, its preview and unsure
+        layers go too (they were left behind, outlines of an image no longer there)."""
+        viewer, image = self.viewer, self._image
+        if image is None or image in viewer.layers:
+            return
+        for layer in self._layers.values():
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+        self._layers = {}
 
     def start(self, image: Image, region: tuple | None) -> None:
         """A run on ``image`` starts, previewing ``region`` (None: no preview). The image's
         preview and unsure layers are emptied: an earlier model's outlines (on other
         planes, or in a run without preview) would pass for this one's."""
         self._layers = {}
+        self._image = image
         self.target = None if region is None else (image, region)
         for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
             name = output_name(image, suffix)

@@ -526,6 +526,7 @@ class FinetuneWidget(ui.DockWidget):
 
     def _on_finished(self) -> None:
         self._request = None
+        self.preview.finish()
         self.stop_button.setEnabled(False)
         self._draw(final=True)
         self._update_state()
