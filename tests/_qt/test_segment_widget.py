@@ -829,3 +829,16 @@ def test_folded_settings_take_no_keyboard_focus(segment):
     while after.focusPolicy() & Qt.FocusPolicy.TabFocus == 0:
         after = after.nextInFocusChain()
     assert widget.advanced.isAncestorOf(after) and after is not toggle
+
+
+def test_an_image_given_other_data_during_the_run_gets_no_labels_of_the_old(qtbot, segment):
+    """New data of the same shape got the labels of the data segmented (bug bash)."""
+    viewer, widget = segment
+    layer = viewer.add_image(np.random.default_rng(3).random((64, 64), np.float32), name="img")
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+        layer.data = np.zeros((64, 64), np.float32)  # before the result reaches the widget
+    assert "img [unet]" not in [lay.name for lay in viewer.layers]
+    assert "got other data during the run" in widget.status.text()
+    _run_and_wait(qtbot, widget)  # the same data throughout: labels as ever
+    assert "img [unet]" in [lay.name for lay in viewer.layers]

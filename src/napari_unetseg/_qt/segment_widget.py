@@ -32,6 +32,7 @@ from ._common import (
     on_affine,
     output_layer,
     output_name,
+    real_layer,
 )
 from ._worker import JobRunner
 from .model_combo import ModelComboBox
@@ -225,6 +226,8 @@ class SegmentWidget(ui.DockWidget):
             return None
         request = self._request(layer, model)
         shape = tuple(request.image.shape)
+        # the data segmented: new data of the same shape is another image
+        data = real_layer(layer).data
         where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
         self.status.setText(f"Segmenting {layer.name!r}{where}...")
         self.finetune_button.setVisible(False)
@@ -232,7 +235,7 @@ class SegmentWidget(ui.DockWidget):
             segment_job,
             request,
             description=f"Segmenting {layer.name}",
-            on_result=lambda result: self._show_result(layer, result, shape, model),
+            on_result=lambda result: self._show_result(layer, result, shape, model, data),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
@@ -443,13 +446,16 @@ class SegmentWidget(ui.DockWidget):
         result: SegmentResult,
         shape: tuple[int, ...],
         model: str,
+        data: Any = None,
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self.status.setText("The image was closed; its result was dropped.")
             return
-        if tuple(layer_data(layer).shape) != shape:
+        replaced = data is not None and real_layer(layer).data is not data
+        if tuple(layer_data(layer).shape) != shape or replaced:
+            # (bug bash: new data of the same shape got the old data's labels)
             self.status.setText(
-                f"{layer.name!r} changed shape during the run; its result was dropped."
+                f"{layer.name!r} got other data during the run; its result was dropped."
             )
             return
         # Half-transparent labels, so the image stays visible under them.
