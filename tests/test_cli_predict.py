@@ -443,3 +443,14 @@ def test_predict_never_replaces_a_named_file_it_did_not_write(
         assert cli.main([*base, "-o", str(ours), "--probabilities", str(maps)]) == 0
     assert cli.main([*base, "-o", str(theirs), "--overwrite"]) == 0
     assert _io.read_image(theirs).data.shape == (3, 48, 40)
+
+
+def test_probabilities_named_as_the_labels_are_said_to_be_so(
+    tmp_path, model_file, image_file, capsys
+) -> None:
+    """`--probabilities` equal to `--output` said "Two inputs would both write ... (images
+    with the same name)" of one input (bug bash)."""
+    out = str(tmp_path / "same.tif")
+    argv = ["predict", image_file, "--model", model_file, "-o", out, "--probabilities", out]
+    assert cli.main(argv) == 1
+    assert "The labels and the probabilities would both be written to" in capsys.readouterr().err

@@ -190,6 +190,12 @@ def plan_batch(
         probs = [
             output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries
         ]
+    for lab, prob in zip(labels, probs, strict=True):
+        if prob is not None and prob.resolve() == lab.resolve():  # (not "two inputs")
+            raise BatchError(
+                f"The labels and the probabilities would both be written to {str(lab)!r}; "
+                "give the probabilities another name or folder."
+            )
     _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
     if overwrite and not replace_any:  # a user's own file (a named one too) is never one
         _check_ours(labels + [p for p in probs if p is not None])

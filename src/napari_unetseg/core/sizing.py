@@ -22,6 +22,7 @@ from scipy import ndimage
 from . import guards
 from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
+from .inference.predict import check_out_array
 from .scale import (
     MAX_FACTOR,
     checked_scale,
@@ -232,6 +233,7 @@ def predict_sized(
     started = time.perf_counter()
     factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
     layout = bundle.layout(tuple(image.shape), channel_axis)
+    check_out_array("out", out, tuple(layout.output_shape), bundle.n_labels - 1)
     fill = bundle.fill_holes if fill is None else bool(fill)
     resampled = not all(f == 1.0 for f in factors)
     if resampled:

@@ -176,6 +176,21 @@ def test_wrong_dims_are_refused_with_a_sentence() -> None:
         drain(predict_tiled(b, np.zeros((32, 32)), overlap=1.0))
     with pytest.raises(ValueError, match="out has shape"):
         drain(predict_tiled(b, np.zeros((32, 32)), out=np.zeros((3, 3), np.uint8)))
+    # Refused before any tile (bug bash: a list raised AttributeError, a read-only array
+    # failed after the whole prediction, a bool array merged classes 1 and 2 silently).
+    image = np.zeros((32, 32))
+    frozen = np.zeros((32, 32), np.uint8)
+    frozen.flags.writeable = False
+    for out, said in (
+        ([[0] * 32] * 32, "must be an array"),
+        (frozen, "is read-only"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            drain(predict_tiled(b, image, out=out))
+    three = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4, n_classes=3)
+    with pytest.raises(ValueError, match="dtype bool cannot hold labels up to 2"):
+        drain(predict_tiled(three, image, out=np.zeros((32, 32), bool)))
+    assert drain(predict_tiled(b, image, out=np.zeros((32, 32), bool))).labels.dtype == bool
 
 
 def test_tta_uncertainty_and_one_class_models(trained_2d: ModelBundle) -> None:

@@ -104,12 +104,8 @@ def _outputs(
     if out is None:
         label_dtype = np.uint8 if bundle.n_labels <= 255 else np.uint16
         out = np.zeros(out_shape, dtype=label_dtype)
-    for name, given, shape in (
-        ("out", out, out_shape),
-        ("probabilities_out", probabilities_out, map_shape),
-    ):
-        if given is not None and tuple(given.shape) != shape:
-            raise ValueError(f"{name} has shape {tuple(given.shape)} but needs {shape}.")
+    check_out_array("out", out, out_shape, bundle.n_labels - 1)
+    check_out_array("probabilities_out", probabilities_out, map_shape)
     if probabilities and probabilities_out is None:
         probabilities_out = np.zeros(map_shape, np.float32)
     return PredictionResult(
@@ -117,6 +113,34 @@ def _outputs(
         probabilities=probabilities_out if probabilities else None,
         uncertainty=np.zeros(out_shape, np.float32) if uncertainty else None,
     )
+
+
+def check_out_array(
+    name: str, given: Any, shape: tuple[int, ...], max_label: int | None = None
+) -> None:
+    """One sentence, before any tile is predicted, for an output array that cannot take
+    the result: not an array, another shape, read-only, or (labels) a dtype whose values
+    stop below ``max_label`` (a bool array merged classes 1 and 2 without a word; a
+    read-only one failed after the whole prediction, a list with an AttributeError)."""
+    if given is None:
+        return
+    if not hasattr(given, "shape") or not hasattr(given, "__setitem__"):
+        raise ValueError(
+            f"{name} must be an array (numpy, memmap, zarr), not {type(given).__name__}."
+        )
+    if tuple(given.shape) != shape:
+        raise ValueError(f"{name} has shape {tuple(given.shape)} but needs {shape}.")
+    flags = getattr(given, "flags", None)
+    if getattr(given, "read_only", False) or (flags is not None and not flags.writeable):
+        raise ValueError(f"{name} is read-only; give an array that can be written.")
+    dtype = np.dtype(given.dtype)
+    if max_label is not None and dtype.kind in "biu":
+        top = 1 if dtype.kind == "b" else np.iinfo(dtype).max
+        if top < max_label:
+            raise ValueError(
+                f"{name} of dtype {dtype} cannot hold labels up to {max_label}; "
+                "give a uint8 or larger integer array."
+            )
 
 
 def check_prediction_memory(
