@@ -165,3 +165,15 @@ def test_a_model_prints_in_one_line() -> None:
     text = repr(ModelBundle.load(SHIPPED_DIR / "nuclei-2d.pt"))
     assert text.startswith("ModelBundle('nuclei-2d': 2D model, 1 input channel; classes: ")
     assert "\n" not in text and len(text) < 200 and "steps)" in text
+
+
+def test_weights_that_do_not_fit_the_config_are_one_short_sentence():
+    """A config of one depth with the weights of another listed every missing key (800
+    characters, bug bash)."""
+    data = ModelBundle.create(spatial_dims=2, depth=3, base_channels=4).to_dict()
+    data["config"] = dict(data["config"], depth=4)
+    with pytest.raises(
+        ModelFileError, match=r"damaged napari-unetseg model file \(Missing"
+    ) as err:
+        ModelBundle.from_dict(data)
+    assert len(str(err.value)) < 250

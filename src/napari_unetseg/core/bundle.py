@@ -372,6 +372,8 @@ class ModelBundle:
             # torch heads a list of mismatched tensors, one a line: keep the first.
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
             reason = lines[1 if len(lines) > 1 else 0].rstrip(".") if lines else repr(exc)
+            if len(reason) > 160:  # "Missing key(s) in state_dict: ..." lists every key
+                reason = reason[:150].rsplit(",", 1)[0] + ", ..."
             more = f", and {len(lines) - 2} more" if len(lines) > 2 else ""
             raise ModelFileError(
                 f"{where}is a damaged napari-unetseg model file ({reason}{more})."
