@@ -517,17 +517,9 @@ def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path)
     assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace"]
     assert rdf["license"] == "MIT" and rdf["description"] == "Ada's nuclei."
     image, labels = synthetic_nuclei((64, 64), seed=5)
-    new = api.train(
-        image,
-        (labels > 0).astype(np.uint8),
-        label_mode="dense",
-        steps=1,
-        patch_size=32,
-        model_config={"depth": 2, "base_channels": 2},
-        scale=(0.3, 0.3),
-        unit="µm",
-        object_size=8,
-    )
+    tiny_config = {"depth": 2, "base_channels": 2}
+    new = api.train(image, labels > 0, steps=1, patch_size=32, model_config=tiny_config,
+                    label_mode="dense", scale=(0.3, 0.3), unit="µm", object_size=8)  # fmt: skip
     assert new.object_size["unit"] == "µm"
     axes = _rdf(new.export_bioimageio(tmp_path / "um.zip"))["inputs"][0]["axes"][2:]
     assert [(a["scale"], a["unit"]) for a in axes] == [(0.3, "micrometer")] * 2

@@ -111,15 +111,7 @@ def test_soft_skeleton_piece_by_piece_is_the_whole_volumes():
     """The skeleton is made object by object in each one's box (the loop ran over the
     whole volume as often as the thickest object is thick): the same voxels, also for
     pieces that touch at a corner, touch the edge, or nest in each other's boxes."""
-    from napari_unetseg.core.metrics.morphology import dilate_box, erode_cross
-
-    def whole_volume(x):
-        skel = np.zeros_like(x)
-        while x.any():
-            eroded = erode_cross(x)
-            skel |= x & ~dilate_box(eroded)
-            x = eroded
-        return skel
+    from napari_unetseg.core.metrics.surface import _skeleton_of as whole_volume
 
     rng = np.random.default_rng(0)
     ring = np.zeros((30, 30), bool)
