@@ -257,6 +257,9 @@ def test_predict_refuses_a_scale_it_cannot_use_and_returns_the_uncertainty(tiny)
     assert np.array_equal(flipped, api.predict(image, b, scale=(2.0, 1.0, 1.0), object_size=None))
     labels, uncertainty = api.predict(image, b, return_uncertainty=True, object_size=None)
     assert labels.shape == uncertainty.shape == image.shape and uncertainty.dtype == np.float32
+    # the flips are made for it, as documented (it was all zeros without tta=True)
+    _, with_tta = api.predict(image, b, return_uncertainty=True, tta=True, object_size=None)
+    assert uncertainty.any() and np.array_equal(uncertainty, with_tta)
     labels, probabilities, uncertainty = api.predict(
         image, b, return_probabilities=True, return_uncertainty=True, object_size=None
     )

@@ -127,6 +127,9 @@ def test_unknown_setting_names_the_closest_one(tmp_path, folder) -> None:
 
 def test_folder_listing_skips_earlier_results(folder) -> None:
     _io.write_image(folder / "flat_labels.tif", np.zeros((8, 8), np.uint8))
+    # the ground truth `unetseg sample` writes beside its image (docs bug bash: a README
+    # user's folder had its ground truth segmented as an image)
+    _io.write_image(folder / "flat_ground_truth.tif", np.zeros((8, 8), np.uint8))
     names = [p.name for p in batch.list_images([folder])]
     assert names == ["broken.tif", "flat.tif", "stack.tif"]
 

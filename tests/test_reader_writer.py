@@ -335,6 +335,11 @@ def test_viewer_saves_labels_into_the_ome_zarr_it_opened(
     assert isinstance(shown, napari.layers.Labels) and shown.name == "img [nuclei]"
     assert not shown.multiscale
     np.testing.assert_array_equal(np.asarray(shown.data), labels)
+    # a labels store of its own opens the same way (it opened as its pyramid: bug bash)
+    [alone] = make_napari_viewer().open(typed, plugin="napari-unetseg")
+    assert isinstance(alone, napari.layers.Labels) and not alone.multiscale
+    alone.mode = "paint"
+    assert alone.mode == "paint"
     # labels of planes larger than LABELS_PLANE_PIXELS open as their pyramid
     monkeypatch.setattr(_reader, "LABELS_PLANE_PIXELS", 100 * 100)
     shown = make_napari_viewer().open(str(image), plugin="napari-unetseg")[1]

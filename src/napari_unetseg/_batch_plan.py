@@ -15,6 +15,9 @@ IMAGE_SUFFIXES = (".tif", ".tiff")
 #: ``<image name>_labels.tif``: what a batch writes for each image.
 LABELS_SUFFIX = "labels"
 PROBABILITIES_SUFFIX = "probabilities"
+#: Name endings of files a folder holds that are not images to segment: our results, and
+#: the ground truth of ``unetseg sample`` (a README user's folder got its labels too).
+NOT_IMAGES = (f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}", "_ground_truth")
 
 
 class BatchError(ValueError):
@@ -26,8 +29,9 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """The image files named by ``inputs``: files and OME-Zarr stores as given,
     folders' TIFFs, OME-Zarr stores, NIfTI images and PNG / JPEG / BMP planes (sorted).
 
-    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) are not
-    images to segment and are left out.
+    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) and the
+    ground truth ``unetseg sample`` writes beside its image (``*_ground_truth.tif``) are
+    not images to segment and are left out.
 
     Raises
     ------
@@ -54,7 +58,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                     and is_zarr_path(p)  # a store renamed without .zarr
                 )
                 and not p.name.startswith(".")
-                and not image_name(p).endswith((f"_{LABELS_SUFFIX}", f"_{PROBABILITIES_SUFFIX}"))
+                and not image_name(p).endswith(NOT_IMAGES)
             ]
             if not found:
                 raise BatchError(
@@ -247,7 +251,7 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
         if same is not None:
             raise BatchError(
                 f"The output {str(out)!r} would overwrite the input image "
-                f"{str(same)!r}; choose another output folder."
+                f"{str(same)!r}; choose another output."
             )
         if key in seen:
             raise BatchError(

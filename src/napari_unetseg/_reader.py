@@ -103,6 +103,14 @@ def napari_get_zarr_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[La
     return read_zarrs
 
 
+def _pyramid_labels(levels: Sequence[Any]) -> bool:
+    """Whether labels open as their pyramid: only where their planes are large. Small
+    ones open as their full resolution alone, which napari lets you paint (it refuses
+    multiscale labels), though a store holds a pyramid of them (an image's labels have as
+    many levels as it, however small; our own stores have their own pyramid)."""
+    return len(levels) > 1 and math.prod(levels[0].shape[-2:]) > LABELS_PLANE_PIXELS
+
+
 def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
     """Layers of OME-Zarr images, lazily: the whole pyramid as one multiscale layer
     (napari reads only the level and tiles on screen), and each image-label of its
@@ -117,7 +125,7 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
             _warn(exc)
             continue
         for data, meta, kind in image_layer_data(img):
-            if len(img.levels) > 1:
+            if len(img.levels) > 1 and (kind != "labels" or _pyramid_labels(img.levels)):
                 data, meta = list(img.levels), {**meta, "multiscale": True}
             layers.append((data, meta, kind))
         flat = img.without_channels()
@@ -143,10 +151,7 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
                 meta["units"] = tuple(u or "pixel" for u in flat.units)
             if same_axes:
                 meta.update(_axis_labels(flat.axes))
-            # Labels of a small image open as their full resolution alone, which napari
-            # lets you paint (it refuses multiscale labels); an image's labels have as
-            # many levels as it, however small it is.
-            pyramid = len(levels) > 1 and math.prod(levels[0].shape[-2:]) > LABELS_PLANE_PIXELS
+            pyramid = _pyramid_labels(levels)
             data = list(levels) if pyramid else levels[0]
             layers.append((data, {**meta, "multiscale": pyramid}, "labels"))
     return layers or None

@@ -265,7 +265,9 @@ def predict_iter(
         batch_size=batch_size,
         device=device,
         precision=precision,
-        tta=tta,
+        # the uncertainty is the spread of the flipped predictions: it needs them (the
+        # map was all zeros without tta, where the docstring said tta is then on)
+        tta=tta or return_uncertainty,
         return_probabilities=return_probabilities,
         return_uncertainty=return_uncertainty,
         out=out,

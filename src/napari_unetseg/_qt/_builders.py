@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -336,7 +337,11 @@ def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsib
     if toggle is not None:
         toggle.setToolTip(f"Show or hide the {title[0].lower()}{title[1:]}.")
         chain = [toggle] + [
-            w for w in box.findChildren(QWidget) if w.focusPolicy() & Qt.FocusPolicy.TabFocus
+            w
+            for w in box.findChildren(QWidget)
+            if w.focusPolicy() & Qt.FocusPolicy.TabFocus
+            and w.window() is box.window()  # not a combo box's popup list
+            and not isinstance(w.parentWidget(), QAbstractSpinBox | QComboBox)  # innards
         ]
         for first, then in zip(chain, chain[1:]):
             QWidget.setTabOrder(first, then)

@@ -314,7 +314,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     where = f"{s['workers']} workers" if s["workers"] else s["device"]
     print(
         f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
-        f"({s['blocks']} blocks, {s['skipped']} already done) on {where} in {s['precision']}"
+        f"({s['blocks']} block{'s' * (s['blocks'] != 1)}, {s['skipped']} already done) on {where} in {s['precision']}"
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )
