@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .core.files import NAME_MAX
+
 #: File name endings the batch reads.
 IMAGE_SUFFIXES = (".tif", ".tiff")
 #: ``<image name>_labels.tif``: what a batch writes for each image.
@@ -276,10 +278,6 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
             f"(first: {str(existing[0])!r}); choose another output folder or allow "
             "replacing them."
         )
-
-
-#: The longest file name (bytes) most file systems take.
-NAME_MAX = 255
 
 
 def _check_ours(labels: list[Path]) -> None:

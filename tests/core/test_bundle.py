@@ -177,3 +177,16 @@ def test_weights_that_do_not_fit_the_config_are_one_short_sentence():
     ) as err:
         ModelBundle.from_dict(data)
     assert len(str(err.value)) < 250
+
+
+def test_a_file_where_a_folder_should_be_and_a_name_too_long_are_said_so(tmp_path):
+    """Export to 'afile/model.zip' said "File exists" and a 300-byte name "[Errno 36] File
+    name too long" (bug bash)."""
+    from napari_unetseg.core.files import atomic_write
+
+    (tmp_path / "afile").write_text("keep")
+    with pytest.raises(NotADirectoryError, match=r"'.*afile' is a file, not a folder\."):
+        atomic_write(tmp_path / "afile" / "model.zip", lambda tmp: None)
+    with pytest.raises(ValueError, match="is 304 bytes long, more than the 255"):
+        atomic_write(tmp_path / ("a" * 300 + ".zip"), lambda tmp: None)
+    assert (tmp_path / "afile").read_text() == "keep"

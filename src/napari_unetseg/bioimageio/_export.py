@@ -18,7 +18,7 @@ import torch
 from .. import __version__
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
-from ..core.files import atomic_write
+from ..core.files import atomic_write, check_name_length
 from ..core.normalize import grey_for_model
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, UNITS, PackageError, require_spec
@@ -459,6 +459,7 @@ def export_bioimageio(
     out = Path(output)
     if out.suffix.lower() != ".zip":
         raise PackageError(f"{os.fspath(output)!r} must end in .zip (a bioimage.io package).")
+    check_name_length(out)
     if out.exists() and not overwrite:
         raise FileExistsError(
             f"{os.fspath(output)!r} exists; choose another name, or replace it "

@@ -89,10 +89,12 @@ def _add_export(sub: Any) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .. import _io, api
+    from ..core.files import check_name_length
 
     out = Path(args.output)
     if out.suffix.lower() != ".zip":
         raise CLIError(f"--output {args.output!r} must end in .zip (a bioimage.io package).")
+    check_name_length(out)
     if out.exists() and not args.overwrite:  # before the model and the test image load
         raise CLIError(f"{args.output!r} exists; choose another name or pass --overwrite.")
     bundle = api.load_model(args.model)

@@ -18,6 +18,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     created when missing, and it is removed if ``write`` fails.
     """
     path = Path(path)
+    check_name_length(path)  # before asking the system anything of the name
     if path.is_dir():
         raise IsADirectoryError(f"Cannot write {str(path)!r}: it is a folder.")
     # ".NAME.1234abcd.tmp" is 14 bytes longer than NAME: a name near the file system's
@@ -28,6 +29,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
+        blocker = next((p for p in path.parents if p.is_file()), None)
+        if blocker is not None:  # it said "File exists"
+            raise NotADirectoryError(
+                f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder."
+            ) from exc
         raise _readable(exc, path) from exc
     try:
         write(tmp)
@@ -41,6 +47,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
             raise OSError(f"Cannot write {str(path)!r}: {reason}.") from exc
         raise
     return path
+
+
+#: The longest file name (bytes) most file systems take.
+NAME_MAX = 255
+
+
+def check_name_length(path: str | os.PathLike) -> None:
+    """One sentence for a file name longer than :data:`NAME_MAX` bytes (the system's
+    "[Errno 36] File name too long" came out raw, even from asking whether it exists)."""
+    name = Path(path).name
+    if len(name.encode()) > NAME_MAX:
+        raise ValueError(
+            f"The file name {name[:40]!r}... is {len(name.encode())} bytes long, more than "
+            f"the {NAME_MAX} a file name may have; choose a shorter one."
+        )
 
 
 def _readable(exc: OSError, path: Path) -> OSError:
