@@ -22,8 +22,11 @@ def test_validate_command_gives_the_widget_metrics(qtbot, make_napari_viewer, tm
     pred = gt.copy()
     pred[:, 5:18, 6:9] = 0
     pred[rng.random(gt.shape) < 0.01] = 1
-    viewer.add_labels(gt, name="truth", scale=(2.0, 0.5, 0.5))
-    viewer.add_labels(pred, name="pred", scale=(2.0, 0.5, 0.5))
+    # napari's own units (not our reader's metadata): the copies lost them, so the
+    # command measured in pixels (Segment: a Z step of its own, 1788 voxels apart)
+    um = ("µm", "µm", "µm")
+    viewer.add_labels(gt, name="truth", scale=(2.0, 0.5, 0.5), units=um)
+    viewer.add_labels(pred, name="pred", scale=(2.0, 0.5, 0.5), units=um)
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
     widget.classes_edit.setText("1, 2")
     widget.threshold_spin.setValue(0.4)
@@ -38,8 +41,9 @@ def test_validate_command_gives_the_widget_metrics(qtbot, make_napari_viewer, tm
     from_cli = json.loads(capsys.readouterr().out)
     from_widget = widget.result.to_json_dict()
     assert sorted(from_cli["classes"]) == ["1", "2"]
-    for key in ("classes", "summary", "objects", "per_slice_dice"):
+    for key in ("classes", "summary", "objects", "per_slice_dice", "unit"):
         assert from_cli[key] == from_widget[key], key
+    assert from_cli["unit"] == "µm"
 
 
 def test_finetune_command_repeats_the_last_training_run(

@@ -95,6 +95,13 @@ class SessionFiles:
         meta = layer.metadata or {}
         axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
         units = meta.get("units")
+        if units is None and getattr(layer, "units", None) is not None:
+            # napari's own units (a layer added with units=...): the copy lost them, and
+            # the command then measured a Z step the widget was given (bug bash)
+            from .._units import unit_name
+
+            names = tuple(unit_name(u) for u in layer.units)
+            units = None if all(n in ("pixel", "px", "") for n in names) else names
         ndim = layer.ndim
         axes = axes if axes is not None and len(axes) == ndim else None
         units = units if units is not None and len(units) == ndim else None

@@ -95,6 +95,19 @@ def _check_same_size(pred: Any, gt: Any) -> None:
     )
 
 
+def _unit_of(img: Any, spacing: tuple[float, ...]) -> str | None:
+    """The ground truth's length unit where ``--spacing`` gives its own pixel sizes
+    (Validate's "Copy as command" names them: the distances lost their µm), else None."""
+    from .._units import common_unit
+
+    unit = common_unit(img.units) if img.units is not None else None
+    scale = tuple(float(s) for s in img.scale)
+    same = len(scale) == len(spacing) and all(
+        abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12) for a, b in zip(scale, spacing)
+    )
+    return unit if same else None
+
+
 def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str | None]:
     """Spacing and unit from the files (the ground truth's when both give them, after
     :func:`_check_same_size`)."""
@@ -171,7 +184,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if note:
             say(note)
     if args.spacing is not None:  # chosen: the files' pixel sizes are not read
-        spacing, unit = tuple(args.spacing), None
+        spacing, unit = tuple(args.spacing), _unit_of(gt, tuple(args.spacing))
     else:
         spacing, unit = _physical_spacing(pred, gt)
     with ProgressBar("evaluating", unit="%") as bar:
