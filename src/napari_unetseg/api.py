@@ -450,10 +450,7 @@ def train_iter(
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
-    if isinstance(images, (list, tuple)) and not images:
-        raise ValueError("No images to train on: give at least one image and its labels.")
-    for img in images if isinstance(images, (list, tuple)) else [images]:
-        guards.check_image_dtype(_dtype(img))
+    _check_training_images(images)
     bundle = None if model is None else _trainable(load_model(model))
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
@@ -476,8 +473,6 @@ def train_iter(
         channel_axis=channel_axis,
         label_mode=label_mode,
     )
-    if record is not None and record.get("pixel_size") is not None and unit:
-        record["unit"] = unit  # a package's axes then say µm (they said scale 0.3, no unit)
     taught = ""
     if use_forest:
         dense, taught, arguments["time_limit"] = yield from forest.teach(
@@ -521,7 +516,7 @@ def train_iter(
         return rec
 
     trained = yield from relay(_train(**arguments), tell)
-    return _recorded(trained, record, message, painted if use_forest else None)
+    return _recorded(trained, record, message, painted if use_forest else None, unit)
 
 
 def _check_training_arguments(
@@ -534,15 +529,27 @@ def _check_training_arguments(
     check_class_names(class_names)
 
 
+def _check_training_images(images: Any) -> None:
+    """One sentence for no image at all, or one of data that are not real numbers."""
+    if isinstance(images, (list, tuple)) and not images:
+        raise ValueError("No images to train on: give at least one image and its labels.")
+    for img in images if isinstance(images, (list, tuple)) else [images]:
+        guards.check_image_dtype(_dtype(img))
+
+
 def _recorded(
-    trained: ModelBundle, record: Any, message: str, painted: list | None
+    trained: ModelBundle, record: Any, message: str, painted: list | None, unit: Any = None
 ) -> ModelBundle:
-    """Record the object size, its sentence and the teacher in the trained bundle.
+    """Record the object size (with the ``unit`` of its pixel size: a package's axes then
+    say µm, they said scale 0.3 and no unit), its sentence and the teacher in the trained
+    bundle.
 
     ``painted``: the user's labels when a forest labelled the rest, so that
     ``labeled_pixels`` counts what the user painted per class (``trained_pixels`` what
     the network trained on); None without a teacher.
     """
+    if record is not None and record.get("pixel_size") is not None and unit:
+        record["unit"] = unit
     trained.set_object_size(record)
     trained.history["object_size"] = message
     trained.history["teacher"] = forest.TAUGHT if painted is not None else "none"
