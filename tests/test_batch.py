@@ -63,6 +63,8 @@ def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
     assert prov["model"] == "m" and prov["model_sha256"] == file_sha256(model_file)
     assert prov["input"] == "stack.tif" and prov["settings"]["tile_size"] == 32
     assert prov["settings"]["fill_holes"] is False  # the model's own setting, recorded
+    # what ran where the settings may say auto (the record said "auto" only: bug bash)
+    assert prov["ran"]["precision"] in ("fp32", "bf16", "fp16") and prov["ran"]["device"]
 
     row = next(r for r in report.rows() if r["file"].endswith("stack.tif"))
     fg = 100 * np.count_nonzero(expected) / expected.size

@@ -190,3 +190,16 @@ def test_info_on_a_tiff_without_an_image_is_one_line(tmp_path, capsys, header, s
     path = tmp_path / "broken.tif"
     path.write_bytes(header)
     _refused(capsys, ["info", str(path)], said)
+
+
+def test_provenance_records_what_ran_where_settings_say_auto():
+    from napari_unetseg import api
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+    from napari_unetseg.provenance import what_ran
+
+    img, _ = synthetic_nuclei((128, 128), seed=1)
+    stats = api.drain(api.segment_iter(img, "nuclei-2d")).stats
+    ran = what_ran(stats)
+    assert ran["device"] == "cpu" and ran["precision"] in ("fp32", "bf16")
+    assert ran["object_size_px"] == round(stats["object_size"]["image_diameter"], 2)
+    assert len(ran["resampled_by"]) == 2

@@ -354,3 +354,26 @@ def test_viewer_saves_labels_into_the_ome_zarr_it_opened(
     edited.save(str(image), plugin="napari-unetseg")
     assert list(_zarr.read_ome_zarr(image).labels) == ["nuclei"]
     assert np.asarray(_zarr.read_ome_zarr(image).labels["nuclei"][0]).min() == 1
+
+
+def test_labels_painted_after_the_model_are_saved_as_edited(make_napari_viewer, tmp_path):
+    """Labels a model wrote, opened, painted on and saved still said they were the
+    model's output with its settings (reproducibility bug bash); unpainted, they are."""
+    path = _io.write_labels(
+        tmp_path / "cells_labels.tif",
+        np.zeros((32, 32), np.uint8),
+        provenance={"model": "nuclei-2d", "settings": {"object_size": "auto"}},
+    )
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-unetseg")
+    [kept] = layer.save(str(tmp_path / "kept.tif"), plugin="napari-unetseg")
+    assert _io.read_image(kept).provenance == {
+        "model": "nuclei-2d",
+        "settings": {"object_size": "auto"},
+    }
+    layer.data[2:5, 2:5] = 3  # a stroke
+    [painted] = layer.save(str(tmp_path / "painted.tif"), plugin="napari-unetseg")
+    said = _io.read_image(painted).provenance
+    assert (
+        said["model"] == "nuclei-2d" and said["edited"] == "painted by hand after the model's run"
+    )

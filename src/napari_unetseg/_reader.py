@@ -214,7 +214,11 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         "metadata": {"axes": flat.axes, "units": flat.units, "source_axes": img.axes},
     }
     if img.provenance:  # kept, so saving the layer again keeps how it was made
+        from .provenance import CHECKSUM_KEY, labels_checksum
+
         meta["metadata"]["unetseg"] = img.provenance
+        # what the labels held when read: a save after painting says they were edited
+        meta["metadata"][CHECKSUM_KEY] = labels_checksum(img.data)
     if img.affine is not None:  # a NIfTI image: labels are saved on its affine
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
         meta["metadata"]["nifti_forms"] = img.nifti_forms

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _io
+from .provenance import as_saved
 
 
 class LabelsNotWritten(RuntimeError):
@@ -83,6 +84,7 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         units = _unit_names(meta["units"], ndim)
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
+    provenance = as_saved(provenance, extra, data)  # "edited" where painted since
     if zarr_out:
         from . import _zarr_save
 

@@ -409,7 +409,7 @@ def _segment_file(
     """Segment one file; ``place``: its index, the number of files, and whether the
     plan holds its other image series too."""
     from . import _io, api
-    from .provenance import labels_provenance
+    from .provenance import labels_provenance, what_ran
 
     index, n, quiet = place
     with warnings.catch_warnings():
@@ -456,6 +456,7 @@ def _segment_file(
         "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
     }
     provenance = labels_provenance(reference, used, src)
+    provenance["ran"] = what_ran(result.stats)
     geometry = {
         "scale": flat.scale,
         "axes": flat.axes,

@@ -121,6 +121,52 @@ def labels_provenance(
     }
 
 
+#: Label arrays up to this size get a checksum (CRC-32: 65 ms for 256 MB), so a save can
+#: tell labels painted since the model wrote them; larger or lazy ones get none.
+CHECKSUM_BYTES = 1 << 28
+#: The layer metadata key holding the checksum of the labels as the model wrote them.
+CHECKSUM_KEY = "unetseg_crc"
+
+
+def labels_checksum(data: Any) -> int | None:
+    """CRC-32 of an in-memory labels array (None for lazy, multiscale or larger than
+    :data:`CHECKSUM_BYTES`)."""
+    import zlib
+
+    import numpy as np
+
+    if not isinstance(data, np.ndarray) or data.nbytes > CHECKSUM_BYTES:
+        return None
+    return zlib.crc32(np.ascontiguousarray(data).data.cast("B"))
+
+
+def as_saved(provenance: dict[str, Any] | None, layer_meta: dict[str, Any], data: Any) -> Any:
+    """The record to save with labels: marked ``edited`` where they no longer hold what
+    the model wrote (painted by hand: the file still said it was the model's output with
+    its settings). Unknown (lazy or large labels) and unchanged ones are kept as they are."""
+    if not provenance or layer_meta.get(CHECKSUM_KEY) is None:
+        return provenance
+    now = labels_checksum(data)
+    if now is None or now == layer_meta[CHECKSUM_KEY]:
+        return provenance
+    return {**provenance, "edited": "painted by hand after the model's run"}
+
+
+def what_ran(stats: dict[str, Any]) -> dict[str, Any]:
+    """What a prediction measured and chose where its settings may say "auto" (the record
+    said ``object_size: auto, precision: auto`` of a run that measured 28.6 px and ran in
+    bf16, which changes labels): the object size measured, the resampling factors, the
+    precision and the device that ran. Kept as ``ran`` beside ``settings``."""
+    size = stats.get("object_size")
+    ran: dict[str, Any] = {"precision": stats.get("precision"), "device": stats.get("device")}
+    if isinstance(size, dict):
+        if size.get("image_diameter") is not None:
+            ran["object_size_px"] = round(float(size["image_diameter"]), 2)
+        if size.get("factors") is not None:
+            ran["resampled_by"] = [round(float(f), 4) for f in size["factors"]]
+    return {k: v for k, v in ran.items() if v is not None}
+
+
 def describe(provenance: dict[str, Any] | None) -> list[str]:
     """Human-readable lines for a provenance record (for ``unetseg info``)."""
     if not provenance:

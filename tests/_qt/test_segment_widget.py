@@ -842,3 +842,20 @@ def test_an_image_given_other_data_during_the_run_gets_no_labels_of_the_old(qtbo
     assert "got other data during the run" in widget.status.text()
     _run_and_wait(qtbot, widget)  # the same data throughout: labels as ever
     assert "img [unet]" in [lay.name for lay in viewer.layers]
+
+
+def test_the_labels_of_a_channel_layer_record_its_channel(qtbot, segment, tmp_path):
+    """The record named the two-channel file with no channel, which `unetseg predict`
+    refuses ("2 channels"; reproducibility bug bash); it names the channel and what ran."""
+    from napari_unetseg import _io
+
+    viewer, widget = segment
+    two = np.random.default_rng(4).random((2, 48, 48)).astype(np.float32)
+    path = _io.write_image(tmp_path / "mc.tif", two, axes="CYX")
+    _, second = viewer.open(str(path), plugin="napari-unetseg")
+    widget.image_combo.set_layer(second)
+    _run_and_wait(qtbot, widget)
+    [out] = [lay for lay in viewer.layers if lay.name.endswith("[unet]")]
+    record = out.metadata["unetseg"]
+    assert record["settings"]["channel"] == 1 and record["input"] == "mc.tif"
+    assert record["ran"]["device"] == "cpu"

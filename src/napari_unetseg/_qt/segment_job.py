@@ -49,6 +49,8 @@ class SegmentRequest:
     scheduler: str | None = None
     #: The layer is this channel of ``store`` (a multi-channel image split into layers).
     channel: int | None = None
+    #: The image series of its file the layer is (recorded in the provenance).
+    series: int | None = None
 
 
 @dataclass
@@ -103,6 +105,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     )
     stats = dict(result.stats)
     stats["provenance"] = _provenance(req, bundle, split)
+    from ..provenance import what_ran
+
+    stats["provenance"]["ran"] = what_ran(stats)
     summary = _summary(result.labels, split, stats, list(bundle.class_names))
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
@@ -209,8 +214,15 @@ def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]
 
     used = SegmentSettings.from_dict(
         {**req.options, "model": bundle.name, "split_touching": split}
-    )
-    return labels_provenance(model_reference(req.model, bundle), used.to_dict())
+    ).to_dict()
+    # the layer's channel and series of its file, and the plane segmented alone (the
+    # record named the file with no channel or series 0, which a command cannot redo)
+    for key, value in (("channel", req.channel), ("series", req.series)):
+        if value is not None:
+            used[key] = int(value)
+    if req.position is not None:
+        used["plane"] = [int(i) for i in req.position]
+    return labels_provenance(model_reference(req.model, bundle), used)
 
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:

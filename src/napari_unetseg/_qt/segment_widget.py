@@ -373,6 +373,7 @@ class SegmentWidget(ui.DockWidget):
             store=store,
             scheduler=self.scheduler_edit.text().strip() or None,
             channel=layer.metadata.get("channel"),
+            series=layer.metadata.get("series"),
             image=data,
             model=model,
             channel_axis=(data.ndim - 1) if layer.rgb else None,
@@ -496,6 +497,10 @@ class SegmentWidget(ui.DockWidget):
         if result.stored:  # where they live: a command names them instead of a copy
             on["zarr_labels"] = result.stored
         kept_meta = {k: v for k, v in labels_layer.metadata.items() if k != "zarr_labels"}
+        from ..provenance import CHECKSUM_KEY, labels_checksum
+
+        # what the model wrote: a save after painting says the labels were edited
+        on[CHECKSUM_KEY] = labels_checksum(layer_data(labels_layer))
         labels_layer.metadata = {**kept_meta, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
         where = "" if result.plane is None else f" ({self._plane_words(layer, result.plane)})"

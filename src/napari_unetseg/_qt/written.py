@@ -11,20 +11,17 @@ themselves (not napari's short-lived plugin proxies of them).
 from __future__ import annotations
 
 import weakref
-import zlib
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from ..provenance import CHECKSUM_BYTES, labels_checksum
 from ._common import real_layer
 
 if TYPE_CHECKING:
     from napari.layers import Labels
 
-#: Labels outputs up to this size get a checksum when written, so that painting undone
-#: (Ctrl-Z) is told from painting kept: 65 ms for 256 MB here (zlib's CRC-32). Larger or
-#: lazy outputs count as the user's once painted, undone or not.
-CHECKSUM_BYTES = 1 << 28
+# Labels outputs up to CHECKSUM_BYTES get a checksum when written, so that painting undone
+# (Ctrl-Z) is told from painting kept; larger or lazy outputs count as the user's once
+# painted, undone or not.
 
 
 class _WrittenLabels:
@@ -72,12 +69,7 @@ class _WrittenLabels:
 WRITTEN = _WrittenLabels()
 
 
-def _checksum(data: Any) -> int | None:
-    """CRC-32 of an in-memory labels array (``None`` for lazy, multiscale or larger
-    than :data:`CHECKSUM_BYTES`)."""
-    if not isinstance(data, np.ndarray) or data.nbytes > CHECKSUM_BYTES:
-        return None
-    return zlib.crc32(np.ascontiguousarray(data).data.cast("B"))
+_checksum = labels_checksum
 
 
 __all__ = ["CHECKSUM_BYTES", "WRITTEN"]
