@@ -668,3 +668,11 @@ def test_other_runs_keep_a_checkpoint(nuclei2d, how):
     # scribbles: the held-out loss chooses (Dice of interior strokes saturates); dense: Dice
     chooser = "validation Dice" if how == "dense" else "validation loss"
     assert model.history["selected_by"] == chooser
+
+
+def test_the_history_records_the_thread_count_a_seed_needs(nuclei2d):
+    """A seed repeats a run only at the same thread count; the command line's history did
+    not say which (reproducibility bug bash)."""
+    image, _, scribbles = nuclei2d
+    model = api.train(image, scribbles, steps=1, patch_size=32, teacher="none", object_size=None)
+    assert model.history["threads"] == torch.get_num_threads()

@@ -632,6 +632,8 @@ class Trainer:
             "n_classes": self.class_map.n_classes,
             "instances_as_one_class": self.class_map.collapse,
             "seed": int(o.seed),
+            # a seed repeats a run only at the same thread count (other weights otherwise)
+            "threads": torch.get_num_threads(),
             "steps": self.step,
             "duration_s": round(self.elapsed(), 2),
             "device": str(self.device),
