@@ -859,3 +859,13 @@ def test_the_labels_of_a_channel_layer_record_its_channel(qtbot, segment, tmp_pa
     record = out.metadata["unetseg"]
     assert record["settings"]["channel"] == 1 and record["input"] == "mc.tif"
     assert record["ran"]["device"] == "cpu"
+
+
+def test_the_command_of_a_plane_run_says_its_object_size_was_the_planes(segment, tmp_path):
+    """The plane's labels differed from the command's on that plane (up to 632 of 16,384
+    pixels) and the note said only "segments every plane" (reproducibility bug bash)."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(5).random((3, 48, 48), np.float32), name="st")
+    widget.plane_check.setChecked(True)
+    notes = widget.copy_command(folder=str(tmp_path)).reproduction.notes
+    assert any("measures the object size on the whole stack" in n for n in notes), notes

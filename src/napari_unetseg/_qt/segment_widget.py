@@ -335,7 +335,13 @@ class SegmentWidget(ui.DockWidget):
             reproduction = predict_command([image], output, settings)
             if self.plane_check.isChecked() and self.plane_check.isEnabled():
                 reproduction.notes.append(
-                    "the command segments every plane, not only the current one."
+                    "the command segments every plane, not only the current one"
+                    + (
+                        ", and measures the object size on the whole stack (here it was "
+                        "measured on the plane alone: give --object-size to match it)."
+                        if str(settings.object_size).lower() == "auto"
+                        else "."
+                    )
                 )
             if self.prob_check.isChecked() or self.unc_check.isChecked():
                 reproduction.notes.append(
