@@ -489,7 +489,7 @@ def _finite(src: np.ndarray, original: np.ndarray) -> np.ndarray:
     if not bad.any():
         return src
     good = finite_policy(src)  # warns as normalization does (or refuses all-NaN images)
-    if src is original or np.shares_memory(src, original):
+    if src is original or np.may_share_memory(src, original):
         src = src.copy()
     src[bad] = good.min()
     return src
