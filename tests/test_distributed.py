@@ -332,6 +332,8 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
 
     settings = _io.read_image(out).provenance["settings"]
     assert settings["fill_holes"] is False
+    ran = _io.read_image(out).provenance["ran"]  # what ran, as in-memory runs record it
+    assert ran["device"] == "cpu" and ran["precision"] in ("fp32", "bf16")
     before = sorted(p.name for p in tmp_path.iterdir())
     # an existing store: refused, untouched
     code, io = run_cli(base + ["-o", str(out)], capsys)

@@ -213,7 +213,7 @@ def predict_blocks_iter(
     objects = None
     if run.spec["split_touching"] and not store.info.get("complete"):
         objects = yield from _split(store, run, client)
-    yield from _finish_stores(run, store, maps, client, total)
+    yield from _finish_stores(run, store, maps, client, total, records)
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
     if objects is not None:
@@ -241,7 +241,12 @@ def _open_stores(
 
 
 def _finish_stores(
-    run: _Run, store: LabelsStore, maps: LabelsStore | None, client: Any, total: int
+    run: _Run,
+    store: LabelsStore,
+    maps: LabelsStore | None,
+    client: Any,
+    total: int,
+    records: list[dict[str, Any]],
 ) -> Generator[BlockProgress, None, None]:
     """The pyramids of the probability maps and the labels, and their metadata: the
     labels last, so a run stopped in between is not taken for complete by --resume (its
@@ -250,11 +255,28 @@ def _finish_stores(
         yield from _pyramid(maps, client, maps.path, total)
         maps.finish(name="probabilities")
     if not store.info.get("complete"):
+        _record_what_ran(store, run, records)
         yield from _pyramid(store, client, run.target, total)
         store.finish(
             name=os.path.basename(run.target) if run.parent else run.bundle.name,
             image=run.parent,
         )
+
+
+def _record_what_ran(store: LabelsStore, run: _Run, records: list[dict[str, Any]]) -> None:
+    """The provenance's ``ran`` (as in-memory runs record it): the object size measured
+    (on a central crop), the precision and the device of the blocks written now."""
+    provenance = store.info.get("provenance")
+    if not provenance or not records:
+        return
+    size = run.spec["object_size"]
+    ran = {
+        "precision": ",".join(sorted({str(r["precision"]) for r in records})),
+        "device": ",".join(sorted({str(r["device"]) for r in records})),
+        "object_size_px": round(float(size), 2) if isinstance(size, numbers.Real) else None,
+    }
+    ran = {k: v for k, v in ran.items() if v is not None}
+    store.set_info(provenance={**provenance, "ran": ran})
 
 
 def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgress, None, int]:
