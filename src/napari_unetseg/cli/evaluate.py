@@ -98,14 +98,10 @@ def _check_same_size(pred: Any, gt: Any) -> None:
 def _unit_of(img: Any, spacing: tuple[float, ...]) -> str | None:
     """The ground truth's length unit where ``--spacing`` gives its own pixel sizes
     (Validate's "Copy as command" names them: the distances lost their µm), else None."""
-    from .._units import common_unit
+    from .._units import common_unit, same_size
 
     unit = common_unit(img.units) if img.units is not None else None
-    scale = tuple(float(s) for s in img.scale)
-    same = len(scale) == len(spacing) and all(
-        abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12) for a, b in zip(scale, spacing)
-    )
-    return unit if same else None
+    return unit if same_size(img.scale, None, spacing, None) else None
 
 
 def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str | None]:

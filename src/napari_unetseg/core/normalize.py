@@ -375,8 +375,9 @@ def working_dtype(dtype: np.dtype) -> type:
     values float32 may overflow or round away (its 24 bits of precision: a signal of
     0..1000 on an offset of 2**31 was rounded to a few steps, and one on 2**40 to one
     value); float32 for everything else (8- and 16-bit integers, float16 / float32)."""
-    wide = dtype.kind == "f" or (dtype.kind in "iu" and dtype.itemsize >= 4)
-    return np.float64 if wide and dtype.itemsize >= 4 and dtype != np.float32 else np.float32
+    wide_float = dtype.kind == "f" and dtype.itemsize >= 8
+    wide_int = dtype.kind in "iu" and dtype.itemsize >= 4
+    return np.float64 if wide_float or wide_int else np.float32
 
 
 class Normalizer:

@@ -266,17 +266,18 @@ def _finish_stores(
 def _record_what_ran(store: LabelsStore, run: _Run, records: list[dict[str, Any]]) -> None:
     """The provenance's ``ran`` (as in-memory runs record it): the object size measured
     (on a central crop), the precision and the device of the blocks written now."""
+    from ..provenance import what_ran
+
     provenance = store.info.get("provenance")
     if not provenance or not records:
         return
     size = run.spec["object_size"]
-    ran = {
-        "precision": ",".join(sorted({str(r["precision"]) for r in records})),
-        "device": ",".join(sorted({str(r["device"]) for r in records})),
-        "object_size_px": round(float(size), 2) if isinstance(size, numbers.Real) else None,
+    stats = {  # the blocks' figures, as one in-memory run's stats give them
+        key: ",".join(sorted({str(r[key]) for r in records})) for key in ("precision", "device")
     }
-    ran = {k: v for k, v in ran.items() if v is not None}
-    store.set_info(provenance={**provenance, "ran": ran})
+    if isinstance(size, numbers.Real):
+        stats["object_size"] = {"image_diameter": size}
+    store.set_info(provenance={**provenance, "ran": what_ran(stats)})
 
 
 def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgress, None, int]:
