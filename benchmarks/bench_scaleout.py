@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_unetseg import _zarr, api
+from napari_unetseg import _zarr, _zarr_labels, api
 from napari_unetseg import distributed as dist
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.synthetic import synthetic_nuclei
@@ -266,7 +266,7 @@ def bench_big(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> N
         peaks = worker_peaks(client)
     finally:
         dist.close(client)
-    store = _zarr.LabelsStore(out)
+    store = _zarr_labels.LabelsStore(out)
     labels = _zarr.read_ome_zarr(out)
     checks = []
     for z in (0, n_planes // 2, n_planes - 1):

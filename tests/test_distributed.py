@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from napari_unetseg import _io, _zarr, api, cli
+from napari_unetseg import _io, _zarr, _zarr_labels, api, cli
 from napari_unetseg import distributed as dist
 from napari_unetseg.core.synthetic import synthetic_nuclei
 
@@ -209,8 +209,8 @@ def test_blocks_of_a_replaced_run_write_nothing_more(image_2d, tmp_path) -> None
     with pytest.raises(Superseded, match="replaced by another"):
         for record in gen:
             if record.stage == "blocks" and record.done == 1:
-                _zarr.LabelsStore(out).set_info(run="a newer run")
-    store = _zarr.LabelsStore(out)
+                _zarr_labels.LabelsStore(out).set_info(run="a newer run")
+    store = _zarr_labels.LabelsStore(out)
     done = store.blocks_done()
     assert done.shape == (1, 3) and done.sum() == 1
     labels = np.asarray(store.level0(mode="r")[...])
@@ -228,7 +228,7 @@ def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
         if record.done >= 2:
             break
     gen.close()  # interrupted: two blocks written, no OME metadata yet
-    assert _zarr.LabelsStore(out).blocks_done().sum() == 2
+    assert _zarr_labels.LabelsStore(out).blocks_done().sum() == 2
     with pytest.raises(FileExistsError, match="--resume"):
         dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None)
     with pytest.raises(ValueError, match="other settings"):
@@ -258,19 +258,22 @@ def test_a_refused_map_leaves_the_labels_and_a_stopped_map_is_finished_on_resume
     write_image(reference, zarr.open_group(str(stranger), mode="w"), axes="yx")
     with pytest.raises(ValueError, match="was not written by napari-unetseg"):
         dist.predict_blocks(path, "nuclei-2d", out, overwrite=True, probabilities=stranger, **opts)
-    assert _zarr.LabelsStore(out).info["complete"]  # the finished labels are still there
+    assert _zarr_labels.LabelsStore(out).info["complete"]  # the finished labels are still there
     shutil.rmtree(out)
     gen = dist.predict_blocks_iter(path, "nuclei-2d", out, probabilities=maps, **opts)
     for record in gen:
         if record.stage == "pyramid":
             break
     gen.close()  # stopped while the map's pyramid is built
-    assert not _zarr.LabelsStore(out).info["complete"]  # so --resume does not skip it
+    assert not _zarr_labels.LabelsStore(out).info["complete"]  # so --resume does not skip it
     with pytest.raises(ValueError, match=r"other settings \(precision\)"):
         dist.predict_blocks(path, "nuclei-2d", out, probabilities=maps, resume=True,
                             precision="fp32", **opts)  # fmt: skip
     dist.predict_blocks(path, "nuclei-2d", out, probabilities=maps, resume=True, **opts)
-    assert _zarr.LabelsStore(maps).info["complete"] and _zarr.LabelsStore(out).info["complete"]
+    assert (
+        _zarr_labels.LabelsStore(maps).info["complete"]
+        and _zarr_labels.LabelsStore(out).info["complete"]
+    )
     assert _zarr.read_ome_zarr(maps).data.dtype == np.float32
     np.testing.assert_array_equal(read_labels(out), reference)
     # the map deleted: a resume rebuilt it empty and called it complete (bug bash)
@@ -512,7 +515,7 @@ def test_a_split_interrupted_while_numbering_resumes_from_its_names(
     monkeypatch.setattr(instances, "_number_chunk", fail_second)
     with pytest.raises(OSError, match="disk went away"):
         dist.predict_blocks(path, "nuclei-2d", out, **options)
-    assert _zarr.LabelsStore(out).info["instances"] == "named"
+    assert _zarr_labels.LabelsStore(out).info["instances"] == "named"
     monkeypatch.setattr(instances, "_number_chunk", number)
     split = []
     monkeypatch.setattr(instances, "_split_block", lambda *a: split.append(a))

@@ -11,7 +11,7 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Label, Multiscales, Reader
 from ome_zarr.writer import write_image
 
-from napari_unetseg import _io, _reader, _zarr, _zarr_save
+from napari_unetseg import _io, _reader, _zarr, _zarr_labels, _zarr_meta, _zarr_save
 
 FORMATS = {"0.4": FormatV04(), "0.5": FormatV05()}
 
@@ -77,7 +77,7 @@ def test_what_is_not_an_ome_zarr_image_is_one_sentence(tmp_path) -> None:
 
 
 def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5)):
-    store = _zarr.LabelsStore.create(
+    store = _zarr_labels.LabelsStore.create(
         path,
         shape=labels.shape,
         chunks=(3, 64, 64),
@@ -120,7 +120,7 @@ def test_labels_store_round_trip_through_ome_zarr_py(tmp_path, version) -> None:
 def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None:
     image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((4, 64, 64), np.uint16))
     img = _zarr.read_ome_zarr(image)
-    target, parent = _zarr.LabelsStore.target(image, img, "nuclei")
+    target, parent = _zarr_labels.LabelsStore.target(image, img, "nuclei")
     assert target.endswith("labels/nuclei") and parent == str(image.resolve())
     labels = np.ones((4, 64, 64), np.uint8)
     _write_store(target, labels, img.version, image=parent, scale=img.scale)
@@ -142,12 +142,12 @@ def test_axes_ome_zarr_cannot_describe_are_refused_before_the_store_is_made(
     # metadata ome-zarr-py then refused ("Too many unknown axes types").
     path = tmp_path / "six.ome.zarr"
     with pytest.raises(ValueError, match=r"OME-Zarr cannot describe an image of axes ZTQQYX"):
-        _zarr.LabelsStore.create(
+        _zarr_labels.LabelsStore.create(
             path, shape=(2,) * 4 + (8, 8), chunks=(1,) * 4 + (8, 8), block_grid=(2,) * 4 + (1, 1),
             axes="ZTQQYX", scale=(1.0,) * 6, units=None, translate=None, version=version,
         )  # fmt: skip
     assert not path.exists()
-    _zarr.check_axes("TCZYX", None, version)  # what OME-Zarr holds passes
+    _zarr_meta.check_axes("TCZYX", None, version)  # what OME-Zarr holds passes
 
 
 def test_an_existing_store_is_never_replaced_without_overwrite(tmp_path) -> None:
@@ -202,7 +202,7 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     again = _zarr.read_ome_zarr(image)
     assert list(again.labels) == ["cells", "second_try", "inside", "deeper"]
     np.testing.assert_array_equal(np.asarray(again.labels["cells"][0]), labels)
-    assert _zarr.LabelsStore(image / "labels" / "cells").info["version"] == version
+    assert _zarr_labels.LabelsStore(image / "labels" / "cells").info["version"] == version
     folders = sorted(p.name for p in (image / "labels").iterdir() if p.is_dir())
     assert folders == ["cells", "deeper", "inside", "second_try"]  # nothing else left over
 
@@ -251,7 +251,7 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
     assert other.name == "conv [series 1]" and np.asarray(other.data).max() == 20
     assert _io.is_zarr_path(store / "1") and not _io.is_zarr_path(tmp_path / "new.zarr" / "x")
     # labels for the store go under its series, where viewers look for them
-    target, image = _zarr.LabelsStore.target(store, img, "unet")
+    target, image = _zarr_labels.LabelsStore.target(store, img, "unet")
     assert target == str(store / "0" / "labels" / "unet") and image == str(store / "0")
     assert cli.main(["predict", str(store), "--output", str(store), "--object-size", "off"]) == 0
     assert list(_zarr.read_ome_zarr(store).labels) == ["nuclei-3d"]
@@ -390,7 +390,7 @@ def test_every_array_written_names_its_dimensions_as_ngff_05_requires(tmp_path, 
     )
     labels = np.ones((3, 600, 80), np.uint8)  # 3 pyramid levels
     standalone = _write_store(str(tmp_path / "out.ome.zarr"), labels, version).path
-    maps = _zarr.LabelsStore.create(
+    maps = _zarr_labels.LabelsStore.create(
         tmp_path / "probs.ome.zarr", shape=(3, 64, 80), chunks=(3, 64, 80), block_grid=(1, 1, 1),
         axes="ZYX", scale=(1.0,) * 3, units=None, translate=None, version=version, labels=False,
     )  # fmt: skip
@@ -422,12 +422,12 @@ def test_a_finished_store_keeps_only_its_pyramid_levels(tmp_path, version) -> No
     saved = _zarr_save.save_labels(tmp_path / "saved.ome.zarr", labels[0])
     assert sorted(_arrays(saved)) == ["0", "1", "2"]
     # an unfinished run keeps it, and resumes from it
-    partial = _zarr.LabelsStore.create(
+    partial = _zarr_labels.LabelsStore.create(
         tmp_path / "partial.ome.zarr", shape=(4, 64, 64), chunks=(2, 64, 64), block_grid=(2, 1, 1),
         axes="ZYX", scale=(1.0,) * 3, units=None, translate=None, version=version,
     )  # fmt: skip
     partial.mark_done((1, 0, 0))
-    assert _zarr.BLOCKS in _arrays(partial.path)
+    assert _zarr_labels.BLOCKS in _arrays(partial.path)
     assert partial.blocks_done().ravel().tolist() == [False, True]
 
 

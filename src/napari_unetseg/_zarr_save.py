@@ -1,6 +1,6 @@
 """Saving a whole label layer as OME-Zarr labels (the napari writer's ``.zarr`` output).
 
-:func:`save_labels` writes through :class:`napari_unetseg._zarr.LabelsStore`, chunk by
+:func:`save_labels` writes through :class:`napari_unetseg._zarr_labels.LabelsStore`, chunk by
 chunk, into a new labels store or under the ``labels/`` group of the OME-Zarr image the
 path names (or lies in), replacing an earlier save only once the new one is complete and
 never a group another program wrote. No torch.
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ._io import image_name
-from ._zarr import LabelsStore, ZarrImageData, ZarrReadError, read_ome_zarr
+from ._zarr import ZarrImageData, ZarrReadError, read_ome_zarr
+from ._zarr_labels import LabelsStore
 
 #: Chunk edge of a saved label image along Y and X (and 16 planes along Z): a napari view
 #: of one plane reads a few chunks, a pyramid level is built chunk row by chunk row.

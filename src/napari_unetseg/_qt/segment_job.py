@@ -163,7 +163,8 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     here or on the cluster at ``req.scheduler``, and hand back the written labels as a
     lazy array."""
     from .. import distributed as dist
-    from .._zarr import LabelsStore, read_ome_zarr
+    from .._zarr import read_ome_zarr
+    from .._zarr_labels import LabelsStore
     from ..batch import SegmentSettings
 
     source, channel = _store_image(req)

@@ -4,7 +4,7 @@
 blocks of the output, each read with a *halo* of extra pixels on every side so that the
 tiles near a block's edge see the same context as in a whole-image run; the halo is
 cropped off and the block's labels go straight into a chunk of the output store
-(:class:`napari_unetseg._zarr.LabelsStore`): nothing is gathered on the client.
+(:class:`napari_unetseg._zarr_labels.LabelsStore`): nothing is gathered on the client.
 
 - **Same result as one process.** The percentile normalization is computed once for the
   whole image (as :func:`napari_unetseg.api.predict` does) and applied to every block;

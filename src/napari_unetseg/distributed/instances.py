@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._zarr import LabelsStore
+from .._zarr_labels import LabelsStore
 from .records import BlockProgress, _result
 
 #: The margin each split block reads around itself, in object diameters.

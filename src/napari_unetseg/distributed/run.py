@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _io
-from .._zarr import LabelsStore
+from .._zarr_labels import LabelsStore
 from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan

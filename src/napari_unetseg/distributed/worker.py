@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import _io
-from .._zarr import LabelsStore
+from .._zarr_labels import LabelsStore
 from ..core.progress import drain
 from .blocks import _CroppedOut, _Normalized
 from .records import Superseded

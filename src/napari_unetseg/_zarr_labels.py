@@ -1,0 +1,362 @@
+"""OME-Zarr labels output, written block by block (no torch).
+
+Writing labels (:class:`LabelsStore`) is block by block, never the whole volume in
+memory: :meth:`LabelsStore.create` makes an empty chunked level-0 array (chunks equal to
+the prediction blocks, so concurrent writers never share a chunk) and a small "blocks
+written" array that lets an interrupted run resume; blocks are written straight into the
+store; :meth:`LabelsStore.finish` downsamples the pyramid chunk by chunk, only then writes
+the OME metadata (``multiscales`` + ``image-label``, through ome-zarr-py), so a store
+without metadata is an unfinished run, and last removes the "blocks written" array. The
+labels go either to a new ``OUT.ome.zarr`` or, for an OME-Zarr input, under its
+``labels/`` group. Reading: :mod:`napari_unetseg._zarr`; how the arrays and axes are
+described: :mod:`napari_unetseg._zarr_meta`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._zarr import ZarrImageData, ZarrReadError, read_ome_zarr
+from ._zarr_meta import (
+    _array_options,
+    _axes_metadata,
+    _format,
+    check_axes,
+    level_step,
+    levels_like,
+    pyramid_shapes,
+)
+
+__all__ = ["BLOCKS", "LabelsStore"]
+
+#: The "blocks written" array inside an unfinished (resumable) labels store; removed when
+#: the store is finished, so that no reader takes it for a pyramid level.
+BLOCKS = "unetseg_blocks"
+
+
+def _image_levels(image: str, shape: tuple[int, ...]) -> list[list[int]] | None:
+    """The level shapes for labels of ``shape`` added to the OME-Zarr ``image``: its own
+    pyramid's (:func:`~napari_unetseg._zarr_meta.levels_like`), or None."""
+    try:
+        img = read_ome_zarr(image)
+    except (ValueError, OSError):
+        return None
+    ca = img.channel_axis
+    shapes = [tuple(n for a, n in enumerate(lv.shape) if a != ca) for lv in img.levels]
+    like = levels_like(shapes, tuple(shape))
+    return None if like is None else [list(s) for s in like]
+
+
+class LabelsStore:
+    """A labels OME-Zarr written block by block (see the module docstring).
+
+    ``path`` is the labels group: a standalone ``OUT.ome.zarr`` or
+    ``IMAGE.ome.zarr/labels/NAME``. Instances are small and picklable (they hold paths
+    and plain values), so cluster workers open the store themselves.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path).rstrip("/\\")
+
+    # -- creation -----------------------------------------------------------------------
+    @staticmethod
+    def target(
+        output: str | os.PathLike, source: ZarrImageData | None, name: str = "unet"
+    ) -> tuple[str, str | None]:
+        """Where labels for ``output`` go: (labels group, image store or None).
+
+        ``--output`` naming the OME-Zarr input itself means "add an image-label under
+        its ``labels/`` group"; anything else is a standalone store.
+        """
+        out = os.path.abspath(os.fspath(output).rstrip("/\\"))
+        named = {os.path.abspath(p) for p in (source.path, source.root) if p} if source else ()
+        if out in named:
+            image = os.path.abspath(source.path)  # a bioformats2raw store: its series
+            return os.path.join(image, "labels", name), image
+        return out, None
+
+    @staticmethod
+    def label_name(model: str, channel: int | None = None) -> str:
+        """The name of a block run's labels under an image store's ``labels/`` group: the
+        model's, with the channel (``nuclei-2d-c1``) where one channel of several is
+        segmented, so that a run on another channel adds labels instead of replacing them."""
+        return model if channel is None else f"{model}-c{int(channel)}"
+
+    @classmethod
+    def exists(cls, path: str | os.PathLike) -> bool:
+        return os.path.exists(os.fspath(path))
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        shape: tuple[int, ...],
+        chunks: tuple[int, ...],
+        block_grid: tuple[int, ...],
+        axes: str,
+        scale: tuple[float, ...],
+        units: tuple[str, ...] | None,
+        translate: tuple[float, ...] | None,
+        version: str = "0.4",
+        dtype: Any = np.uint8,
+        settings: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        image: str | None = None,
+        provenance: dict[str, Any] | None = None,
+        labels: bool = True,
+    ) -> LabelsStore:
+        """Make an empty labels store (no OME metadata yet: that marks it unfinished).
+
+        ``labels=False`` makes a plain image store instead (a probability map): no
+        ``image-label`` metadata when it is finished.
+
+        ``image``: the OME-Zarr image whose ``labels/`` group ``path`` is in.
+        ``provenance``: how the labels are made (:mod:`napari_unetseg.provenance`), kept
+        in the store's ``unetseg`` attributes and read back as ``ImageData.provenance``.
+        """
+        import zarr
+
+        check_axes(axes, units, version)
+        path = os.fspath(path).rstrip("/\\")
+        if cls.check_replaceable(path, overwrite):
+            shutil.rmtree(path)
+        fmt = _format(version)
+        if image is not None:  # the image's labels/ group, made a zarr group if new
+            zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
+        group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+        group.create_array(
+            "0",
+            shape=tuple(shape),
+            chunks=tuple(chunks),
+            dtype=dtype,
+            fill_value=0,
+            **_array_options(version, axes, len(shape)),
+        )
+        group.create_array(
+            BLOCKS,
+            shape=tuple(block_grid),
+            chunks=(1,) * len(block_grid),
+            dtype="u1",
+            fill_value=0,
+            **_array_options(version, axes, len(block_grid)),
+        )
+        group.attrs["unetseg"] = {
+            "complete": False,
+            "blocks": [int(n) for n in block_grid],
+            "axes": axes,
+            "scale": [float(s) for s in scale],
+            "units": None if units is None else list(units),
+            "translate": None if translate is None else [float(t) for t in translate],
+            "version": str(version),
+            "settings": json.loads(json.dumps(settings or {})),
+            "provenance": json.loads(json.dumps(provenance)) if provenance else None,
+            "labels": bool(labels),
+            # an image's labels follow its pyramid level for level (None: their own)
+            "levels": _image_levels(image, shape) if image is not None and labels else None,
+        }
+        return cls(path)
+
+    # -- state ----------------------------------------------------------------------------
+    def _group(self, mode: str = "r") -> Any:
+        import zarr
+
+        return zarr.open_group(self.path, mode=mode)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What :meth:`create` recorded (axes, scale, settings, ``complete``)."""
+        try:
+            info = self._group().attrs.get("unetseg")
+        except Exception:  # noqa: BLE001 - not a zarr group at all
+            info = None
+        if info is None:
+            raise ZarrReadError(
+                f"{self.path!r} exists and was not written by napari-unetseg; it is left as "
+                "it is (choose a new name)."
+            )
+        return dict(info)
+
+    def level0(self, mode: str = "r+") -> Any:
+        import zarr
+
+        return zarr.open_array(os.path.join(self.path, "0"), mode=mode)
+
+    def blocks_done(self) -> np.ndarray:
+        """Boolean grid: which blocks are already written (all of them once the store is
+        finished: :meth:`finish` removes the array that records them)."""
+        import zarr
+
+        where = os.path.join(self.path, BLOCKS)
+        info = self.info
+        if not os.path.exists(where) and info.get("complete") and "blocks" in info:
+            return np.ones(tuple(info["blocks"]), dtype=bool)
+        return np.asarray(zarr.open_array(where, mode="r")[...]) > 0
+
+    def mark_done(self, index: tuple[int, ...]) -> None:
+        """Mark a block written (only after its labels are: a block marked done is
+        always complete)."""
+        import zarr
+
+        zarr.open_array(os.path.join(self.path, BLOCKS), mode="r+")[tuple(index)] = 1
+
+    def set_info(self, **values: Any) -> None:
+        """Record ``values`` in the store's ``unetseg`` attributes (e.g. a pass finished)."""
+        info = self.info
+        info.update(values)
+        self._group("r+").attrs["unetseg"] = json.loads(json.dumps(info))
+
+    @classmethod
+    def check_replaceable(cls, path: str, overwrite: bool) -> bool:
+        """Whether a store is at ``path`` to be replaced (False: nothing there); refused
+        in one sentence when it exists without ``overwrite``, or is not ours (an image)."""
+        if not os.path.exists(path):
+            return False
+        if not overwrite:
+            raise FileExistsError(
+                f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
+            )
+        cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
+        return True
+
+    def create_scratch(
+        self, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], dtype: Any
+    ) -> Any:
+        """A working array inside the store (replaced if it exists), removed by
+        :meth:`drop_scratch` before the store is finished."""
+        info = self.info
+        extra = _array_options(info["version"], info["axes"], len(shape))
+        return self._group("r+").create_array(
+            name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0, overwrite=True, **extra
+        )
+
+    def drop_scratch(self, *names: str) -> None:
+        for name in names:
+            shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
+
+    # -- finishing ------------------------------------------------------------------------
+    def level_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the store's pyramid levels, level 0 first: its image's levels
+        where it is an image's labels (recorded by :meth:`create`), else halvings of Y and
+        X (:func:`pyramid_shapes`)."""
+        info = self.info
+        if info.get("levels"):
+            return [tuple(int(n) for n in s) for s in info["levels"]]
+        return pyramid_shapes(tuple(self.level0(mode="r").shape), info["axes"])
+
+    def pyramid_tasks(self) -> list[tuple[int, tuple[slice, ...]]]:
+        """(level, region) pairs that build the pyramid, chunk rows of each new level.
+
+        Level ``n`` needs level ``n - 1`` complete, so the caller runs them level by
+        level (:meth:`build_level` does one region).
+        """
+        base = self.level0(mode="r")
+        shapes = self.level_shapes()
+        tasks = []
+        for n, shape in enumerate(shapes[1:], start=1):
+            chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
+            for start in np.ndindex(*(math.ceil(s / c) for s, c in zip(shape, chunks))):
+                region = tuple(
+                    slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(start, chunks, shape)
+                )
+                tasks.append((n, region))
+        return tasks
+
+    def prepare_levels(self) -> None:
+        """Create the empty arrays of levels 1.. (before :meth:`build_level` runs)."""
+        info = self.info
+        group = self._group("r+")
+        base = group["0"]
+        extra = _array_options(info["version"], info["axes"], base.ndim)
+        for n, shape in enumerate(self.level_shapes()[1:], start=1):
+            chunks = tuple(min(c, s) for c, s in zip(base.chunks, shape))
+            group.create_array(
+                str(n),
+                shape=shape,
+                chunks=chunks,
+                dtype=base.dtype,
+                fill_value=0,
+                overwrite=True,
+                **extra,
+            )
+
+    def build_level(self, level: int, region: tuple[slice, ...]) -> None:
+        """Fill ``region`` of ``level`` from level ``level - 1`` (every other pixel of a
+        halved axis, every k-th of one shrunk k times: nearest-neighbour, so label values
+        stay label values)."""
+        import zarr
+
+        src = zarr.open_array(os.path.join(self.path, str(level - 1)), mode="r")
+        dst = zarr.open_array(os.path.join(self.path, str(level)), mode="r+")
+        read = tuple(
+            slice(r.start * k, min(r.stop * k, s), k)
+            for r, k, s in zip(region, level_step(src.shape, dst.shape), src.shape)
+        )
+        dst[region] = np.asarray(src[read])
+
+    def finish(self, name: str = "labels", image: str | None = None) -> None:
+        """Write the OME metadata (pyramid already built): the store is complete.
+
+        With ``image`` (the OME-Zarr input), the labels are also listed in its
+        ``labels/`` group so viewers show them over the image.
+        """
+        with warnings.catch_warnings():
+            # ome-zarr-py >= 0.14 builds a deprecated Scaler as a default argument when
+            # its writer is imported: a warning about its own code, not about ours.
+            warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
+            from ome_zarr.writer import add_metadata, get_metadata, write_multiscales_metadata
+
+        info = self.info
+        axes = info["axes"]
+        fmt = _format(info["version"])
+        group = self._group("r+")
+        scale = [float(s) for s in info["scale"]]
+        offset = [float(t) for t in (info["translate"] or [0.0] * len(axes))]
+        datasets = []
+        shapes = self.level_shapes()
+        for n, shape in enumerate(shapes):
+            f = [float(k) for k in level_step(shapes[0], shape)]
+            # Pixel centres of level n sit (2**n - 1) / 2 level-0 pixels further in.
+            shift = [o + (k - 1) * s / 2 for o, k, s in zip(offset, f, scale)]
+            transforms: list[dict[str, Any]] = [
+                {"type": "scale", "scale": [s * k for s, k in zip(scale, f)]}
+            ]
+            if any(shift):
+                transforms.append({"type": "translation", "translation": shift})
+            datasets.append({"path": str(n), "coordinateTransformations": transforms})
+        units = tuple(info["units"]) if info["units"] else None
+        write_multiscales_metadata(
+            group, datasets, fmt=fmt, axes=_axes_metadata(axes, units), name=name
+        )
+        # The image-label metadata (write_label_metadata does the same for a group it
+        # finds under labels/; a standalone store has no such parent).
+        if info.get("labels", True):
+            label: dict[str, Any] = {"version": fmt.version}
+            if image is not None:  # the image it lies on (ome-zarr's Reader looks for it)
+                label["source"] = {"image": "../../"}
+            add_metadata(group, {"image-label": label}, fmt=fmt)
+        info["complete"] = True
+        group.attrs["unetseg"] = info
+        # Only now, the store being complete (--resume then has nothing to do): the
+        # bookkeeping array would be taken for a pyramid level by readers that list the
+        # group's arrays (napari's builtin reader, generic zarr tools).
+        if BLOCKS in group:
+            del group[BLOCKS]
+        if image is not None:
+            import zarr
+
+            parent = zarr.open_group(os.path.dirname(self.path), mode="r+")
+            listed = list(get_metadata(parent).get("labels", []))
+            if name not in listed:
+                listed.append(name)
+            listing: dict[str, Any] = {"labels": listed}
+            if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
+                listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
+            add_metadata(parent, listing, fmt=fmt)
