@@ -31,7 +31,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.normalize import grey_for_model, grey_inputs, one_channel, rgb_axis
+from .core.normalize import checked_axis, grey_for_model, grey_inputs, one_channel, rgb_axis
 from .core.progress import drain, relay
 from .core.registry import REGISTRY
 from .core.scale import checked_scale, resample, scaled_shape
@@ -238,6 +238,8 @@ def predict_iter(
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
+    if channel_axis is not None:  # before the axes left are counted (a plane's axis 5)
+        channel_axis = checked_axis(channel_axis, tuple(np.shape(image)))
     if channel is not None:
         axis = channel_axis
         image, channel_axis = one_channel(image, axis, channel), None

@@ -296,6 +296,22 @@ def test_wrong_channel_count_api(tiny2ch):
 
 
 @case(
+    "images/channel-axis-out-of-range",
+    "API",
+    "a plane with channel_axis=5, or channel_axis='c'",
+    "refused: the axis is out of range for the shape / not a whole number",
+)
+def test_channel_axis_out_of_range_api():
+    # A plane's axis 5 used to be read as "a 2D model needs 2 spatial axes, the image has 1".
+    with pytest.raises(ValueError) as info:
+        api.predict(np.ones((32, 32), np.float32), "nuclei-2d", channel_axis=5)
+    assert_api_refused(info, r"channel_axis 5 is out of range for shape \(32, 32\)")
+    with pytest.raises(ValueError) as info:
+        api.predict(np.ones((32, 32, 2), np.float32), "nuclei-2d", channel_axis="c")
+    assert_api_refused(info, "channel_axis must be a whole number, not 'c'")
+
+
+@case(
     "images/no-channel-axis",
     "API",
     "a gray image for a 2-channel model",

@@ -75,6 +75,16 @@ class Layout:
         return np.moveaxis(block, remaining.index(self.channel_axis), 0)
 
 
+def checked_axis(channel_axis: Any, shape: tuple[int, ...]) -> int:
+    """``channel_axis`` as an axis of ``shape`` (negative counts from the end), or one
+    sentence: not a whole number, or no such axis."""
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise ValueError(f"channel_axis must be a whole number, not {channel_axis!r}.")
+    if not -len(shape) <= channel_axis < len(shape):
+        raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
+    return int(channel_axis) % len(shape)
+
+
 def resolve_layout(
     shape: tuple[int, ...],
     spatial_dims: int,
@@ -94,9 +104,7 @@ def resolve_layout(
     shape = tuple(int(s) for s in shape)
     ndim = len(shape)
     if channel_axis is not None:
-        if not -ndim <= channel_axis < ndim:
-            raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
-        channel_axis %= ndim
+        channel_axis = checked_axis(channel_axis, shape)
         if shape[channel_axis] != in_channels:
             choose = " (choose one with channel=N)" if in_channels == 1 else ""
             raise ValueError(
@@ -138,9 +146,7 @@ def one_channel(image: Any, channel_axis: int | None, channel: int) -> Any:
     shape = tuple(np.shape(image))
     if channel_axis is None:
         raise ValueError("channel= needs channel_axis=, the axis that holds the channels.")
-    if not -len(shape) <= channel_axis < len(shape):
-        raise ValueError(f"channel_axis {channel_axis} is out of range for shape {shape}.")
-    axis = channel_axis % len(shape)
+    axis = checked_axis(channel_axis, shape)
     n = shape[axis]
     if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)):
         raise ValueError(f"channel must be a whole number from 0 to {n - 1}, not {channel!r}.")
