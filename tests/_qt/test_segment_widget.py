@@ -869,3 +869,33 @@ def test_the_command_of_a_plane_run_says_its_object_size_was_the_planes(segment,
     widget.plane_check.setChecked(True)
     notes = widget.copy_command(folder=str(tmp_path)).reproduction.notes
     assert any("measures the object size on the whole stack" in n for n in notes), notes
+
+
+def test_the_command_of_a_plane_run_passes_the_size_measured_on_it(qtbot, segment, tmp_path):
+    """After a run on one plane, the command passes the object size measured there, so it
+    gives that plane's labels (it measured the whole stack, here mostly small nuclei)."""
+    from napari_unetseg import _io, cli
+    from napari_unetseg.core.scale import estimate_object_size
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    planes = [
+        synthetic_nuclei((128, 128), seed=s, radius=r, dtype="float32")[0]
+        for s, r in ((1, (4, 6)), (2, (14, 18)), (3, (14, 18)))
+    ]
+    stack = np.stack(planes)
+    viewer.add_image(stack, name="st")
+    widget.model_combo.set_model_name("nuclei-2d")
+    widget.plane_check.setChecked(True)
+    viewer.dims.set_point(0, 1)
+    _run_and_wait(qtbot, widget)
+    shown = np.asarray(viewer.layers["st [unet]"].data)
+    rep = widget.copy_command(folder=str(tmp_path)).reproduction
+    size = float(rep.argv[rep.argv.index("--object-size") + 1])
+    assert size == pytest.approx(estimate_object_size(planes[1]).diameter, abs=0.01)
+    assert abs(size - estimate_object_size(stack).diameter) > 5  # what the stack measures
+    assert any("the last run measured on plane 1 alone" in n for n in rep.notes), rep.notes
+    assert cli.main(rep.argv[1:]) == 0
+    out = np.asarray(_io.read_image(rep.argv[rep.argv.index("--output") + 1]).data)[1] > 0
+    plane = (shown[1] if shown.ndim == 3 else shown) > 0
+    assert np.count_nonzero(out != plane) <= 0.002 * plane.size

@@ -204,6 +204,8 @@ class SegmentWidget(ui.DockWidget):
         )
         self.finetune_button.setVisible(False)
         self._last_run: tuple[Image, str] | None = None
+        # (layer, model, plane, diameter px) of the last run on one plane with auto size
+        self._plane_size: tuple[Any, str, tuple[int, ...], float] | None = None
         actions = QVBoxLayout()
         actions.addLayout(ui.row(self.run_button, self.cancel_button))
         actions.addLayout(ui.row(self.folder_button, self.command_button))
@@ -332,17 +334,13 @@ class SegmentWidget(ui.DockWidget):
             [output] = output_paths([image], None, series=settings.series)
             if store is not None and self._into_its_store(layer):
                 output = image  # as Run does: under the store's labels/ group
+            plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
+            measured = self._measured_on_plane(layer, settings) if plane_only else None
+            if measured is not None:  # the stack's own measure would differ from the plane's
+                settings.object_size = round(measured[1], 3)
             reproduction = predict_command([image], output, settings)
-            if self.plane_check.isChecked() and self.plane_check.isEnabled():
-                reproduction.notes.append(
-                    "the command segments every plane, not only the current one"
-                    + (
-                        ", and measures the object size on the whole stack (here it was "
-                        "measured on the plane alone: give --object-size to match it)."
-                        if str(settings.object_size).lower() == "auto"
-                        else "."
-                    )
-                )
+            if plane_only:
+                reproduction.notes.append(_plane_note(settings.object_size, measured))
             if self.prob_check.isChecked() or self.unc_check.isChecked():
                 reproduction.notes.append(
                     "add --probabilities PATH for the probability map; the uncertainty map "
@@ -433,6 +431,17 @@ class SegmentWidget(ui.DockWidget):
         dims = self.model_combo.spatial_dims() or 2
         return time_for_z(self.model_combo.model_name(), dims, axes, repr(layer.name))
 
+    def _measured_on_plane(self, layer: Image, settings: Any) -> tuple[str, float] | None:
+        """Where and what object size the last run of this model measured on a plane of
+        ``layer`` (settings on auto), for the command to pass as ``--object-size``."""
+        last = self._plane_size
+        if last is None or str(settings.object_size).lower() != "auto":
+            return None
+        image, model, plane, size = last
+        if real_layer(image) is not real_layer(layer) or model != self.model_combo.model_name():
+            return None
+        return self._plane_words(layer, plane), size
+
     def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
         """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
         have napari's default (numbered) labels."""
@@ -518,6 +527,10 @@ class SegmentWidget(ui.DockWidget):
         self._last_run = (layer, model)
         self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
+        measured = result.plane is not None and size.get("image_diameter") is not None
+        self._plane_size = (
+            (layer, model, result.plane, float(size["image_diameter"])) if measured else None
+        )
         # What was done to the input before prediction: grey from RGB, the object size.
         self.size_info.setText(
             " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
@@ -665,3 +678,16 @@ def _colour_problem(layer: Image) -> str | None:
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]
+
+
+def _plane_note(object_size: Any, measured: tuple[str, float] | None) -> str:
+    """The copied command's note for a run on the current plane only."""
+    note = "the command segments every plane, not only the current one"
+    if measured is not None:
+        return f"{note}, with the object size the last run measured on {measured[0]} alone."
+    if str(object_size).lower() == "auto":
+        return (
+            f"{note}, and measures the object size on the whole stack (a run here measures "
+            "it on the plane alone: run once first, or give --object-size, to match it)."
+        )
+    return f"{note}."
