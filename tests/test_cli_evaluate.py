@@ -239,8 +239,12 @@ def test_a_time_series_file_is_scored_frame_by_frame(tmp_path, capsys):
     frames = api.evaluate(pred, gt, spacing=(30.0, 1.0, 1.0), time_axis=0)
     assert "HD95 1.00 px" in frames.summary_line()  # pixels, whatever the time step
     assert cli.main(["evaluate", "-p", p, "-g", g, "--json", "--time-axis", "none"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert out["time_axis"] is None and out["objects"]["1"]["n_gt"] == 1
+    # across time, the 30 s step is still no length: pixels, said (it read 30 "µm")
+    assert out["unit"] is None and out["classes"]["1"]["hd95"] == pytest.approx(1.0)
+    assert "time step, not a length, so distances are in pixels" in captured.err
     assert cli.main(["evaluate", "-p", p, "-g", g, "--time-axis", "t"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--time-axis takes auto, none or an axis number" in err[0]

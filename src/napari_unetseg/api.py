@@ -703,7 +703,8 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
     instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
         Which side holds instance labels (each object its own id), scored as one
         foreground class; ``'auto'`` detects a binary mask against instance labels, and
-        two label sets with many ids that mostly disagree (see ``result.notes``).
+        two label sets with many ids that disagree or that name the same regions
+        otherwise (see ``result.notes``).
     return_errors : bool
         Also compute the error overlay (``result.errors``; see :func:`evaluate_iter`).
     unit : str, optional

@@ -145,7 +145,7 @@ class ValidateWidget(ui.DockWidget):
         self.threshold_spin = rows.add("Object IoU ≥", ui.spin_box(
             self, 0.05, 1.0, 0.5, step=0.05, decimals=2,
             tip="A predicted object matches a ground-truth object when their IoU is at "
-            "least this (0.5: the usual, unique matching).",
+            "least this (0.5: the usual matching, one to one where IoU is above 0.5).",
         ))
         self.objects_check = rows.add("", ui.check_box(
             self, "Objects, HD95 and clDice",

@@ -139,6 +139,17 @@ def _time_axis(choice: str, pred: Any, gt: Any) -> int | None:
         ) from None
 
 
+def _timed(pred: Any, gt: Any) -> bool:
+    """Whether a file's pixel sizes include a time step (T in seconds beside Y, X in µm):
+    read as one more length, it made distances across time points in "µm"."""
+    from .._units import TIME_UNITS, _unit, unit_name
+
+    for img in (gt, pred):
+        if img.units is not None and any(_unit(unit_name(u)) in TIME_UNITS for u in img.units):
+            return True
+    return False
+
+
 def _on_one_grid(pred: Any, gt: Any) -> tuple[Any, str | None]:
     """The prediction on the ground truth's voxel grid where both are NIfTI files whose
     affines differ by flips or transposes of the axes (LAS beside RAS), and a note; two
@@ -183,6 +194,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         spacing, unit = tuple(args.spacing), _unit_of(gt, tuple(args.spacing))
     else:
         spacing, unit = _physical_spacing(pred, gt)
+    time_axis = _time_axis(args.time_axis, pred, gt)
+    if args.spacing is None and time_axis is None and _timed(pred, gt):
+        say(
+            "The files' T axis has a time step, not a length, so distances are in pixels "
+            "(give --spacing to measure across time as across space)."
+        )
+        spacing, unit = None, None
     with ProgressBar("evaluating", unit="%") as bar:
         result = api.drain(
             api.evaluate_iter(
@@ -190,7 +208,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 gt.data,
                 spacing=spacing,
                 unit=unit,
-                time_axis=_time_axis(args.time_axis, pred, gt),
+                time_axis=time_axis,
                 **forwarded(args, "mode", "objects", "classes", "iou_threshold", "instances"),
             ),
             bar,

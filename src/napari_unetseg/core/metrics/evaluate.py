@@ -383,9 +383,11 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         one foreground class and their ids are used as the objects. ``'auto'`` takes the
         side with labels above 1 when the other side is binary (0/1), and both sides
         when both have more than ``MIN_INSTANCES`` labels whose ids mostly disagree
-        where both are foreground (class ids mean the same on both sides; instance ids
-        from two sources do not).
-        It says so in ``result.notes``. More than ``MAX_CLASSES`` class ids without
+        where both are foreground, or when many of the regions that match one to one
+        (IoU above 0.5) carry other ids on the two sides (class ids mean the same on both
+        sides; instance ids from two sources do not: one extra object shifts the ids of
+        every later one). Fewer labels stay classes, with a note when regions match
+        under other ids. It says so in ``result.notes``. More than ``MAX_CLASSES`` class ids without
         ``classes`` is a ValueError.
     connectivity : int
         Neighbourhood of the connected components (1 = faces).

@@ -139,9 +139,10 @@ def match_objects(gt_instances: Any, pred_instances: Any, threshold: float = 0.5
     gt_instances, pred_instances : array-like of int
         Instance labels (0 = background, any positive ids).
     threshold : float
-        Minimum IoU of a match. At 0.5 or above an object can overlap at most one other
-        by that much, so the matching is unique; below, pairs are taken greedily by
-        decreasing IoU.
+        Minimum IoU of a match. Above 0.5 an object can overlap at most one other by
+        that much, so the matching is unique; at 0.5 and below, pairs are taken greedily
+        by decreasing IoU (at exactly 0.5 that keeps a tie of two one-pixel objects in a
+        two-pixel one, which panoptic quality as Kirillov et al. define it leaves out).
 
     Returns
     -------
