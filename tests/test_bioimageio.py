@@ -99,6 +99,9 @@ def test_export_describes_the_model(exported, tiny):
     assert rdf["authors"] == [{"name": "Ada Lovelace"}] and rdf["license"] == "CC-BY-4.0"
     assert "tiny nuclei" in readme and "## Validation" in readme
     assert rdf["training_data"]["description"]
+    # documented and tagged (bioimageio's FAIR hints asked for both): the model card
+    data = rdf["training_data"]
+    assert data["documentation"] == rdf["documentation"] and "2d" in data["tags"]
 
 
 def test_export_test_output_is_our_prediction(exported, tiny):

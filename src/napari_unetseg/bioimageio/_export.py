@@ -114,6 +114,13 @@ def _cover(path: Path, raw: np.ndarray, scores: np.ndarray) -> None:
     imsave(path, np.concatenate([np.repeat(grey[..., None], 3, -1), overlay], axis=1))
 
 
+def _data_tags(h: dict[str, Any], spatial_dims: int) -> list[str]:
+    """Tags of the training data's description, from a model's history."""
+    kind = "synthetic" if "synthetic" in str(h.get("purpose", "")) else "user-data"
+    mode = {"sparse": "scribbles", "dense": "dense-labels"}.get(h.get("label_mode"))
+    return [t for t in (kind, f"{spatial_dims}d", mode) if t]
+
+
 def _training_data(h: dict[str, Any]) -> str:
     """One sentence about the training data, from a model's history."""
     shapes = h.get("data_shapes") or []
@@ -520,6 +527,10 @@ def export_bioimageio(
                 authors=people,
                 cite=cite,
                 license=licence,
+                # the model card's "Training" section describes the data (FAIR hints
+                # asked for both); no source: the images are not in the package
+                documentation=bio.FileDescr(source=d / "README.md"),
+                tags=_data_tags(bundle.history or {}, sd),
             ),
             weights=_weights_descr(bio, bundle, d),
             config=bio.Config(**{CONFIG_KEY: ours}),
