@@ -343,6 +343,7 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
         (["--time-limit", "-1"], "unetseg: error: --time-limit must be"),
         (["--steps", "0"], "unetseg: error: --steps must be"),
         (["--val-fraction", "1"], "unetseg: error: --val-fraction must be in [0, 1)"),
+        (["--threads", "0"], "unetseg: error: --threads must be 1 or more, got 0."),
     ],
 )
 def test_refusals_name_the_commands_options(tmp_path, data, capsys, extra, said):

@@ -132,6 +132,7 @@ def train_command(
     class_names: Sequence[str] | None = None,
     channel: int | None = None,
     series: int = 0,
+    threads: int | None = None,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
@@ -139,7 +140,8 @@ def train_command(
     with ``spatial_dims`` and ``model_config``'s ``depth`` / ``base_channels``);
     ``teacher`` is said only when it is not the default "auto", ``class_names`` and
     ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given, and
-    ``series`` when not 0 (the image series of a TIFF that holds several).
+    ``series`` when not 0 (the image series of a TIFF that holds several), ``threads``
+    when given (a seed repeats the weights at the same CPU thread count).
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -157,6 +159,7 @@ def train_command(
         argv.append("--no-augment")
     _option(argv, "--device", device)
     _option(argv, "--seed", seed)
+    _option(argv, "--threads", threads)
     _option(argv, "--dims", spatial_dims)
     config = model_config or {}
     _option(argv, "--depth", config.get("depth"))
@@ -185,7 +188,9 @@ def train_command(
     if class_names is not None:
         kwargs["class_names"] = list(class_names)
     python = (
-        "from napari_unetseg import api\n\n"
+        ("import torch\n\n" if threads else "")
+        + "from napari_unetseg import api\n\n"
+        + (f"torch.set_num_threads({int(threads)})\n" if threads else "")
         + f"image = api.read_image({img!r}{f', series={series}' if series else ''})\n"
         + (f"image = image.one_channel({channel})\n" if channel is not None else "")
         + f"labels = api.read_image({lab!r}).data\n"

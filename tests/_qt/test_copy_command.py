@@ -82,6 +82,10 @@ def test_finetune_command_repeats_the_last_training_run(
         rep = widget.copy_command(folder=str(tmp_path)).reproduction
         assert "--steps" in rep.argv and rep.notes == []
         assert rep.argv[rep.argv.index("--depth") + 1] == "2"
+        # the run's thread count, which the seed needs (the command left it to the shell)
+        assert rep.argv[rep.argv.index("--threads") + 1] == "1"
+        assert "torch.set_num_threads(1)" in rep.python
+        torch.set_num_threads(2)  # a shell's other count: the command sets its own
         assert cli.main(rep.argv[1:]) == 0
         again = ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])
         assert weights_sha256(again) == weights_sha256(widget.trained)

@@ -137,6 +137,13 @@ def _add_train(sub: Any) -> None:
     )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: torch's choice); a --seed repeats a run's weights at the "
+        "same thread count, which the model's history records",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -205,6 +212,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "--labels per --image."
         )
     check_inputs(args.image + args.labels)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be 1 or more, got {args.threads}.")
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = api.load_model(args.model) if args.model else None
     if args.series < 0:
         raise CLIError(f"--series must be 0 or more, got {args.series}.")
