@@ -276,6 +276,12 @@ def test_copy_as_command_never_writes_over_a_file(segment, tmp_path):
     np.testing.assert_array_equal(_io.read_image(src).data, image)  # untouched
     again = widget.copy_command(folder=str(tmp_path)).reproduction.argv
     assert str(tmp_path / "cells 2.tif") in again and not (tmp_path / "cells 3.tif").exists()
+    # the same data with another pixel size (units given in napari since): a new copy
+    # (the earlier one, without them, was named again)
+    layer.scale, layer.units = (0.5, 0.5), ("µm", "µm")
+    third = widget.copy_command(folder=str(tmp_path)).reproduction.argv
+    assert str(tmp_path / "cells 3.tif") in third
+    assert _io.read_image(tmp_path / "cells 3.tif").scale == (0.5, 0.5)
 
 
 def test_copy_as_command_saves_a_layer_whose_data_was_replaced(segment, tmp_path, qtbot):

@@ -84,31 +84,17 @@ class SessionFiles:
         for source in (_zarr_labels(layer), _source_file(layer)):
             if source is not None and _same_data(layer, data, source):
                 return str(source.resolve())
+        scale, axes, units = _copy_meta(layer)
         # never over a file (the layer's own source, maybe); a copy an earlier command
-        # saved that still holds the data is named again
+        # saved that still holds the data, with the same pixel size, is named again (one
+        # saved before copies kept napari's units lacked them)
         path, same = _free(
             self.folder() / f"{_safe(layer.name)}.tif",
-            lambda there: _same_data(layer, data, there, series=None),
+            lambda there: _same_data(layer, data, there, series=None)
+            and _same_size(there, scale, units),
         )
         if same:
             return str(path.resolve())
-        meta = layer.metadata or {}
-        axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
-        units = meta.get("units")
-        if units is None and getattr(layer, "units", None) is not None:
-            # napari's own units (a layer added with units=...): the copy lost them, and
-            # the command then measured a Z step the widget was given (bug bash)
-            from .._units import unit_name
-
-            names = tuple(unit_name(u) for u in layer.units)
-            units = None if all(n in ("pixel", "px", "") for n in names) else names
-        ndim = layer.ndim
-        axes = axes if axes is not None and len(axes) == ndim else None
-        units = units if units is not None and len(units) == ndim else None
-        scale = tuple(float(s) for s in layer.scale)
-        if getattr(layer, "rgb", False):
-            axes, scale = (axes or "YX"[-ndim:].rjust(ndim, "Z")) + "S", (*scale, 1.0)
-            units = None if units is None else (*units, "")
         if layer.__class__.__name__ == "Labels":
             _io.write_labels(path, data, scale=scale, axes=axes, units=units)
         else:
@@ -164,6 +150,44 @@ class SessionFiles:
         bundle.save(path)
         self.saved.append(str(path))
         return str(path)
+
+
+def _copy_meta(layer: Layer) -> tuple[tuple[float, ...], str | None, Any]:
+    """The scale, axes and units a copy of ``layer`` is saved with."""
+    meta = layer.metadata or {}
+    axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
+    units = meta.get("units")
+    if units is None and getattr(layer, "units", None) is not None:
+        # napari's own units (a layer added with units=...): the copy lost them, and
+        # the command then measured a Z step the widget was given (bug bash)
+        from .._units import unit_name
+
+        names = tuple(unit_name(u) for u in layer.units)
+        units = None if all(n in ("pixel", "px", "") for n in names) else names
+    ndim = layer.ndim
+    axes = axes if axes is not None and len(axes) == ndim else None
+    units = units if units is not None and len(units) == ndim else None
+    scale = tuple(float(s) for s in layer.scale)
+    if getattr(layer, "rgb", False):
+        axes, scale = (axes or "YX"[-ndim:].rjust(ndim, "Z")) + "S", (*scale, 1.0)
+        units = None if units is None else (*units, "")
+    return scale, axes, units
+
+
+def _same_size(path: Path, scale: tuple[float, ...], units: Any) -> bool:
+    """Whether the file at ``path`` gives the pixel size and unit a new copy would."""
+    from .. import _io
+    from .._units import common_unit
+
+    try:
+        img = _io.read_image(path, lazy=True)
+    except (ValueError, OSError):
+        return False
+    return bool(
+        len(img.scale) == len(scale)
+        and np.allclose(img.scale, scale, rtol=1e-4)
+        and common_unit(img.units) == common_unit(units)
+    )
 
 
 def _safe(name: str) -> str:
