@@ -90,8 +90,9 @@ class SessionFiles:
         # saved before copies kept napari's units lacked them)
         path, same = _free(
             self.folder() / f"{_safe(layer.name)}.tif",
-            lambda there: _same_data(layer, data, there, series=None)
-            and _same_size(there, scale, units),
+            lambda there: (
+                _same_data(layer, data, there, series=None) and _same_size(there, scale, units)
+            ),
         )
         if same:
             return str(path.resolve())
