@@ -64,15 +64,16 @@ def test_export_passes_bioimageio_core_test(exported):
     summary = test_model(exported)
     assert summary.status == "passed", summary.format()
     tested = {d.name for d in summary.details if d.status == "passed"}
-    assert any("pytorch_state_dict" in n for n in tested) and any(
-        "torchscript" in n for n in tested
-    )
+    # the ONNX weights too, run by onnxruntime against the test output
+    for weights in ("pytorch_state_dict", "torchscript", "onnx"):
+        assert any(weights in n for n in tested), (weights, tested)
 
 
 def test_export_describes_the_model(exported, tiny):
     rdf = _rdf(exported)
     assert rdf["format_version"].startswith("0.5")
-    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"}
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
+    assert rdf["weights"]["onnx"]["parent"] == "pytorch_state_dict"
     arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
     assert arch["callable"] == "UNet" and arch["kwargs"]["base_channels"] == 4
     with zipfile.ZipFile(exported) as z:
@@ -102,6 +103,34 @@ def test_export_describes_the_model(exported, tiny):
     # documented and tagged (bioimageio's FAIR hints asked for both): the model card
     data = rdf["training_data"]
     assert data["documentation"] == rdf["documentation"] and "2d" in data["tags"]
+
+
+def test_export_onnx_weights_take_other_sizes_and_batches(exported, tiny):
+    """The ONNX graph is not fixed to the test input's shape: any batch, any multiple of
+    the network's divisor (what the package's input description allows)."""
+    import onnxruntime
+    import torch
+
+    with zipfile.ZipFile(exported) as z:
+        session = onnxruntime.InferenceSession(
+            z.read(_rdf(exported)["weights"]["onnx"]["source"]),
+            providers=["CPUExecutionProvider"],
+        )
+    x = torch.randn(3, 1, 48, 80)
+    with torch.no_grad():
+        expected = tiny.network.cpu().eval()(x).numpy()
+    [got] = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_export_onnx_asked_for_without_its_exporter_is_one_sentence(tiny, tmp_path, monkeypatch):
+    from napari_unetseg.bioimageio import _export
+
+    monkeypatch.setattr(_export, "exporter_installed", lambda: False)
+    with pytest.raises(PackageError, match="ONNX weights need onnx and onnxscript"):
+        tiny.export_bioimageio(tmp_path / "x.zip", onnx=True)
+    rdf = _rdf(tiny.export_bioimageio(tmp_path / "y.zip"))  # by default: without them
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"}
 
 
 def test_export_test_output_is_our_prediction(exported, tiny):
@@ -464,8 +493,10 @@ def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
     assert cli.main(["export", str(model), "--output", str(tmp_path / "pkg.txt")]) == 1
     assert "must end in .zip" in capsys.readouterr().err
     # exported again from the package: no "unetseg: warning: unclosed file" of the library's
-    assert cli.main(["export", str(out), "--output", str(tmp_path / "again.zip")]) == 0
+    again = tmp_path / "again.zip"
+    assert cli.main(["export", str(out), "--output", str(again), "--no-onnx"]) == 0
     assert "warning" not in capsys.readouterr().err
+    assert "onnx" not in _rdf(again)["weights"] and "onnx" in rdf["weights"]
 
 
 def test_cli_export_tests_with_one_channel_of_a_test_image(tmp_path, tiny, capsys):

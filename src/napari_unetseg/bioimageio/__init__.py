@@ -5,7 +5,8 @@ dependency: ``pip install napari-unetseg[bioimageio]``), so ``core`` stays numpy
 
 - :func:`export_bioimageio` writes a spec 0.5 package (``.zip``) of a
   :class:`~napari_unetseg.core.bundle.ModelBundle`: ``pytorch_state_dict`` weights with
-  our U-Net's source file as the architecture, ``torchscript`` weights, axes with pixel
+  our U-Net's source file as the architecture, ``torchscript`` and ``onnx`` weights
+  (``_onnx.py``), axes with pixel
   sizes, the percentile normalization as ``scale_range`` preprocessing, test tensors
   from a real run, a cover, documentation, authors, licence and citations.
 - :func:`load_package` reads a package back: our own exports become a full,

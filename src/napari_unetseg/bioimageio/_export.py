@@ -22,6 +22,7 @@ from ..core.files import atomic_write, check_name_length
 from ..core.normalize import grey_for_model
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, UNITS, PackageError, require_spec
+from ._onnx import OPSET, export_onnx, exporter_installed
 
 U_NET_CITATION = (
     "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for "
@@ -220,7 +221,8 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
         '"Load model file..." and pick this package (it can be fine-tuned there too). '
         "Headless: `unetseg predict IMAGE --model this.zip`. Any bioimage.io consumer "
         "(bioimageio.core, ilastik, deepImageJ) can run it from its `pytorch_state_dict` "
-        "or `torchscript` weights.",
+        "or `torchscript` weights, and tools without PyTorch from its `onnx` weights "
+        "where the package has them.",
     ]
     if bundle.source and Path(bundle.source).resolve().parent == SHIPPED_DIR:
         card = (SHIPPED_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
@@ -275,8 +277,11 @@ def _physical_axes(
     return "zyx"[-sd:], scales, space_unit
 
 
-def _write_files(d: Path, bundle: ModelBundle, raw: np.ndarray, description: str) -> None:
-    """Test and sample tensors, cover, documentation, architecture and both weights."""
+def _write_files(
+    d: Path, bundle: ModelBundle, raw: np.ndarray, description: str, onnx: bool
+) -> None:
+    """Test and sample tensors, cover, documentation, architecture and the weights
+    (state dict, TorchScript, and ONNX with ``onnx``)."""
     norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
     expected = _scores(bundle, norm)
     np.save(d / "test_input.npy", raw)
@@ -297,6 +302,8 @@ def _write_files(d: Path, bundle: ModelBundle, raw: np.ndarray, description: str
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(net, torch.from_numpy(norm), check_trace=False)
         torch.jit.save(traced, str(d / "weights_torchscript.pt"))
+    if onnx:
+        export_onnx(net, bundle.in_channels, bundle.spatial_dims, d / "weights.onnx")
 
 
 def _channel_names(class_names: list[str]) -> list[str]:
@@ -399,9 +406,17 @@ def _output_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
 
 
 def _weights_descr(bio: Any, bundle: ModelBundle, d: Path) -> Any:
-    """State dict with our U-Net's source as the architecture, and TorchScript."""
+    """State dict with our U-Net's source as the architecture, TorchScript, and ONNX
+    where :func:`_write_files` wrote it."""
     torch_version = bio.Version(torch.__version__.split("+")[0])
+    onnx = d / "weights.onnx"
+    other = {}  # (not given at all when absent: "onnx: null" in the package otherwise)
+    if onnx.exists():
+        other["onnx"] = bio.OnnxWeightsDescr(
+            source=onnx, opset_version=OPSET, parent="pytorch_state_dict"
+        )
     return bio.WeightsDescr(
+        **other,
         pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
             source=d / "weights.pt",
             architecture=bio.ArchitectureFromFileDescr(
@@ -417,6 +432,27 @@ def _weights_descr(bio: Any, bundle: ModelBundle, d: Path) -> Any:
     )
 
 
+def _check_export(output: str | os.PathLike, overwrite: bool, onnx: bool | None) -> bool:
+    """Refusals before any work (one sentence each); whether to write ONNX weights."""
+    out = Path(output)
+    if out.suffix.lower() != ".zip":
+        raise PackageError(f"{os.fspath(output)!r} must end in .zip (a bioimage.io package).")
+    check_name_length(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(
+            f"{os.fspath(output)!r} exists; choose another name, or replace it "
+            "(--overwrite, overwrite=True)."
+        )
+    require_spec()
+    if onnx is None:
+        return exporter_installed()
+    if onnx and not exporter_installed():
+        raise PackageError(
+            "ONNX weights need onnx and onnxscript: pip install 'napari-unetseg[bioimageio]'."
+        )
+    return bool(onnx)
+
+
 def export_bioimageio(
     bundle: ModelBundle,
     output: str | os.PathLike,
@@ -430,6 +466,7 @@ def export_bioimageio(
     description: str | None = None,
     training_data: str | None = None,
     overwrite: bool = False,
+    onnx: bool | None = None,
 ) -> Path:
     """Write ``bundle`` as a bioimage.io model package (a ``.zip``, spec 0.5).
 
@@ -452,6 +489,10 @@ def export_bioimageio(
     overwrite : bool
         Replace an existing file (refused otherwise: the package replaced whatever file
         was named, a data zip or a trained ``.pt``).
+    onnx : bool, optional
+        ONNX weights too, for consumers without PyTorch (a few seconds more). Default:
+        when torch's exporter can run (onnx and onnxscript, which the ``bioimageio``
+        extra installs); True without it is a PackageError.
 
     Returns
     -------
@@ -463,16 +504,7 @@ def export_bioimageio(
     PackageError
         The model cannot be exported, or bioimageio.spec rejects the description.
     """
-    out = Path(output)
-    if out.suffix.lower() != ".zip":
-        raise PackageError(f"{os.fspath(output)!r} must end in .zip (a bioimage.io package).")
-    check_name_length(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(
-            f"{os.fspath(output)!r} exists; choose another name, or replace it "
-            "(--overwrite, overwrite=True)."
-        )
-    require_spec()
+    onnx = _check_export(output, overwrite, onnx)
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.dataset.v0_3 import DatasetDescr
     from bioimageio.spec.model import v0_5 as bio
@@ -508,7 +540,7 @@ def export_bioimageio(
         # ResourceWarnings are not the user's concern (collected below, inside this block).
         warnings.simplefilter("ignore", ResourceWarning)
         d = Path(tmp)
-        _write_files(d, bundle, raw, description)
+        _write_files(d, bundle, raw, description, onnx)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
         model = bio.ModelDescr(
             name=name,

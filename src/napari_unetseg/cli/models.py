@@ -84,6 +84,14 @@ def _add_export(sub: Any) -> None:
     )
     p.add_argument("--description", help="one-sentence description")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    p.add_argument(
+        "--no-onnx",
+        dest="onnx",
+        action="store_const",
+        const=False,
+        default=None,
+        help="leave out the ONNX weights (for tools without PyTorch; a few seconds to write)",
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -117,6 +125,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         license=args.license,
         description=args.description,
         overwrite=args.overwrite,
+        onnx=args.onnx,
     )
     print(f"wrote {path} (bioimage.io model package of {bundle.name!r})")
     return 0

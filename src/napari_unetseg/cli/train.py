@@ -135,6 +135,12 @@ def _add_train(sub: Any) -> None:
         "labels the unpainted ones, and the U-Net trains on all (auto: for sparse labels "
         "when the model is new or --from is one a forest taught; none: the scribbles alone)",
     )
+    _add_running(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _add_running(p: Any) -> None:
+    """Where and how the training runs: device, seed, threads."""
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -144,7 +150,6 @@ def _add_train(sub: Any) -> None:
         help="CPU threads (default: torch's choice); a --seed repeats a run's weights at the "
         "same thread count, which the model's history records",
     )
-    p.set_defaults(func=_cmd_train)
 
 
 def _train_postfix(rec: Any) -> str | None:
