@@ -12,11 +12,14 @@ import pytest
 def _saved_models_in_a_folder_of_the_test(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Saved models go to a folder of each test's own (the CLI's subprocesses inherit
-    it), never to the user's data folder."""
+    """Saved models (and cached precision checks) go to folders of each test's own (the
+    CLI's subprocesses inherit them), never to the user's data or cache folder."""
+    from napari_unetseg.core.precision import CACHE_DIR_ENV
     from napari_unetseg.core.registry import MODELS_DIR_ENV
 
     monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path_factory.mktemp("saved-models")))
+    # precision checks, too, are cached in a folder of the test's own
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(autouse=True)

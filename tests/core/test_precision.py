@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from napari_unetseg.api import drain
@@ -62,6 +63,31 @@ def test_the_check_is_cached_per_weights_and_explicit_choices_are_kept() -> None
     assert P.choose_precision(a, CPU, "fp32").dtype is None
     assert P.choose_precision(a, CPU, "bf16").dtype is torch.bfloat16
     assert P.weights_fingerprint(a.network) != P.weights_fingerprint(_model(3).network)
+
+
+def test_a_new_process_reads_the_check_from_disk(monkeypatch) -> None:
+    """Each `unetseg predict` is a new process, which spent about a second on the check
+    again (perf bug bash): the answer is kept on disk, per weights, device and machine."""
+    P.clear_cache()
+    a = _model(5)
+    first = P.choose_precision(a, CPU, "auto")
+    if not dev.cpu_has_native_bf16():  # nothing to check on this CPU: nothing kept
+        assert first.name == "fp32"
+        return
+    P._CACHE.clear()  # as in a new process
+
+    def no_check(*args, **kwargs):
+        raise AssertionError("the check ran again")
+
+    monkeypatch.setattr(P, "check_agreement", no_check)
+    assert P.choose_precision(a, CPU, "auto") == first
+    other = _model(6)  # other weights: checked
+    with pytest.raises(AssertionError, match="ran again"):
+        P.choose_precision(other, CPU, "auto")
+    P._disk_file().write_text("{damaged")  # a damaged cache file: checked again
+    P._CACHE.clear()
+    with pytest.raises(AssertionError, match="ran again"):
+        P.choose_precision(a, CPU, "auto")
 
 
 def test_prediction_says_which_precision_ran() -> None:

@@ -21,15 +21,22 @@ precision once a quick check has shown it on this model and device:
    channels) 1.11x slower, where the engine's time is mostly outside the network; on
    CPUs with native bf16 both ran 2-2.35x faster, so the CPU is not timed;
 4. the result is cached per model weights (a hash of the tensors) and device, for the
-   life of the process, so the check costs a few forward passes once per model.
+   life of the process, so the check costs a few forward passes once per model; and on
+   disk (:data:`CACHE_DIR_ENV`, else the user's cache folder), keyed by the machine and
+   torch's version too, as each ``unetseg predict`` is a new process that spent a
+   second on the check again.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import os
+import platform
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +73,10 @@ class PrecisionChoice:
 
 _CACHE: dict[tuple[str, str, str], PrecisionChoice] = {}
 _LOCK = threading.Lock()
+
+#: Environment variable naming the folder of the on-disk cache of ``'auto'`` checks
+#: (empty: no disk cache); default: the user's cache folder.
+CACHE_DIR_ENV = "NAPARI_UNETSEG_CACHE"
 
 
 def candidate_dtype(device: torch.device) -> torch.dtype | None:
@@ -154,15 +165,88 @@ def choose_precision(
         return PrecisionChoice(None, f"fp32 (no fast reduced precision on {device.type})")
     key = (weights_fingerprint(bundle.network), str(device), precision_name(candidate))
     with _LOCK:  # one check per model and device, even from several threads
-        choice = _CACHE.get(key)
+        choice = _CACHE.get(key) or _from_disk(key, device, candidate)
         if choice is None:
             if network is None:  # a copy: the caller's network may be training elsewhere
                 network = copy.deepcopy(bundle.network).eval().to(device)
             agreement = check_agreement(bundle, network, device, candidate)
             times = check_speed(bundle, device, candidate) if agreement >= MIN_AGREEMENT else None
             choice = decide(candidate, device, agreement, times)
-            _CACHE[key] = choice
+            _to_disk(key, device, choice)
+        _CACHE[key] = choice
     return choice
+
+
+def _disk_file() -> Path | None:
+    """The JSON file of checks made by earlier processes (None: no disk cache)."""
+    given = os.environ.get(CACHE_DIR_ENV)
+    if given is not None:
+        return Path(given).expanduser() / "precision.json" if given else None
+    import platformdirs
+
+    return platformdirs.user_cache_path("napari-unetseg", appauthor=False) / "precision.json"
+
+
+def _disk_key(key: tuple[str, str, str], device: torch.device) -> str:
+    """A check's key on disk: weights, device, dtype, torch's version and the machine
+    (the CPU's model, or the GPU's name), as another CPU or torch may round otherwise."""
+    if device.type == "cuda":
+        machine = torch.cuda.get_device_name(device)
+    else:
+        machine = _cpu_model() or platform.machine()
+    return "|".join((*key, torch.__version__, machine))
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _read_disk(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or damaged: checked again
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _from_disk(
+    key: tuple[str, str, str], device: torch.device, candidate: torch.dtype
+) -> PrecisionChoice | None:
+    path = _disk_file()
+    entry = _read_disk(path).get(_disk_key(key, device)) if path is not None else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("reason"), str):
+        return None
+    agreement = entry.get("agreement")
+    return PrecisionChoice(
+        candidate if entry.get("reduced") else None,
+        entry["reason"],
+        float(agreement) if isinstance(agreement, (int, float)) else None,
+    )
+
+
+def _to_disk(key: tuple[str, str, str], device: torch.device, choice: PrecisionChoice) -> None:
+    path = _disk_file()
+    if path is None:
+        return
+    from .files import atomic_write
+
+    found = _read_disk(path)
+    found[_disk_key(key, device)] = {
+        "reduced": choice.dtype is not None,
+        "reason": choice.reason,
+        "agreement": choice.agreement,
+    }
+    try:
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(found), encoding="utf-8"))
+    except OSError:  # a read-only cache folder: the check runs again next time
+        pass
 
 
 def decide(
@@ -193,9 +277,12 @@ def decide(
 
 
 def clear_cache() -> None:
-    """Forget every cached check (tests; a changed machine)."""
+    """Forget every cached check, in memory and on disk (tests; a changed machine)."""
     with _LOCK:
         _CACHE.clear()
+        path = _disk_file()
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def check_speed(
