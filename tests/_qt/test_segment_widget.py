@@ -132,6 +132,33 @@ def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
     assert "has your painting" in widget.status.text()
 
 
+@pytest.mark.parametrize("how", ["console", "new data", "mid stroke"])
+def test_edits_without_a_paint_event_are_kept_too(qtbot, segment, how):
+    """A run wrote over edits made from the console, over other data set on the layer,
+    and over a stroke under way (napari says "paint" once it ends): only painting with
+    the tools counted (lifecycle bug bash)."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    first = viewer.layers["img [unet]"]
+    if how == "console":
+        first.data[0:5, 0:5] = 13
+    elif how == "new data":
+        cleaned = first.data.copy()
+        cleaned[0:5, 0:5] = 13
+        first.data = cleaned
+    else:
+        first._begin_stroke()
+    edited = first.data.copy()
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [unet]"] is first and np.array_equal(first.data, edited)
+    assert "img [unet 2]" in viewer.layers
+    said = "is being painted" if how == "mid stroke" else "has your painting"
+    assert said in widget.status.text()
+    if how == "mid stroke":
+        first._commit_stroke()
+
+
 def test_labels_segment_did_not_write_are_kept(qtbot, segment):
     """A layer named as the output but not written by Segment in this session (labels
     saved earlier and opened again, painted on) is kept: the labels go to ``[unet 2]``.

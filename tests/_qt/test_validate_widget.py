@@ -223,6 +223,19 @@ def test_no_table_stands_for_a_removed_layer_or_a_refused_run(qtbot, validate, m
     assert widget.summary.text().startswith("Not shown: 'pred' was removed during the run.")
 
 
+def test_a_layer_given_other_data_during_the_run_is_not_scored(qtbot, validate):
+    """Scores and an error overlay of the data a layer held before: Dice 0.821 shown for
+    two layers made identical during the run (lifecycle bug bash)."""
+    viewer, widget = validate
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+        viewer.layers["truth"].data = np.array(viewer.layers["pred"].data)
+    assert widget.result is None and widget.table.rowCount() == 0
+    assert widget.summary.text() == "Not shown: 'truth' got other data during the run."
+    _run_and_wait(qtbot, widget)  # painting in place (same data object) is scored as ever
+    assert widget.result.classes[1]["dice"] == 1.0
+
+
 def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
     viewer, widget = validate
     pred, gt = _volumes()

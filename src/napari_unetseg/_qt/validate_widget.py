@@ -228,12 +228,13 @@ class ValidateWidget(ui.DockWidget):
         spacing = self._spacing(gt)
         notes = [spacing_note(self._spacing(pred), spacing)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
+        data = (real_layer(pred).data, real_layer(gt).data)  # other data set: not shown
         return self.runner.start(
             evaluate_job,
             _snapshot(pred),  # painting may go on during the run: score what was there
             _snapshot(gt),
             description="Validating",
-            on_result=lambda result: self._show(pred, gt, result, *filter(None, notes)),
+            on_result=lambda result: self._show(pred, gt, result, *filter(None, notes), data=data),
             on_error=lambda exc: self._clear_results("Failed; see the notification."),
             on_cancel=lambda: self._clear_results("Cancelled."),
             error_context="Validation failed",
@@ -341,12 +342,19 @@ class ValidateWidget(ui.DockWidget):
         measured in each time point on its own; None without one."""
         return time_axis(named_axes(self.viewer, layer))
 
-    def _show(self, pred: Labels, gt: Labels, result: EvaluationResult, *notes: str) -> None:
+    def _show(
+        self, pred: Labels, gt: Labels, result: EvaluationResult, *notes: str, data: Any = None
+    ) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
         gone = [layer.name for layer in (pred, gt) if layer not in self.viewer.layers]
         if gone:  # the table would stand for layers that are no longer there
             self._clear_results(f"Not shown: {gone[0]!r} was removed during the run.")
+            return
+        layers = (pred, gt)
+        other = [lay.name for lay, d in zip(layers, data or ()) if real_layer(lay).data is not d]
+        if other:  # scores and an error overlay of data no longer shown (lifecycle bug bash)
+            self._clear_results(f"Not shown: {other[0]!r} got other data during the run.")
             return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
         self.result, self._pred_layer = result, pred

@@ -1,9 +1,10 @@
 """Which labels layers Segment wrote, and whether they still hold only what it wrote.
 
 A run replaces the data of its labels output (``"<image> [unet]"``) only while that layer
-holds the model's labels: painted since (and not every stroke undone), or a layer of that
-name Segment did not write in this session (labels saved earlier and opened again), it is
-the user's, and the run's labels go to ``"<image> [unet 2]"``. The record is shared by
+holds the model's labels: changed since (painted and not every stroke undone, edited from
+the console, given other data, a stroke under way), or a layer of that name Segment did
+not write in this session (labels saved earlier and opened again), it is the user's, and
+the run's labels go to ``"<image> [unet 2]"``. The record is shared by
 every Segment widget, so a dock closed and opened again knows it, and holds the layers
 themselves (not napari's short-lived plugin proxies of them).
 """
@@ -36,6 +37,8 @@ class _WrittenLabels:
             weakref.WeakKeyDictionary()
         )
         self._painted: weakref.WeakSet[Labels] = weakref.WeakSet()
+        # The data object each output was given: other data set since is the user's
+        self._data: weakref.WeakKeyDictionary[Labels, Any] = weakref.WeakKeyDictionary()
 
     def wrote(self, layer: Labels) -> None:
         """``layer`` now holds a run's labels."""
@@ -44,6 +47,7 @@ class _WrittenLabels:
             layer.events.paint.connect(self._on_paint)
         self._painted.discard(layer)
         self._checksums[layer] = _checksum(layer.data)
+        self._data[layer] = _reference(layer.data)
 
     def _on_paint(self, event: Any) -> None:
         self._painted.add(event.source)
@@ -57,10 +61,17 @@ class _WrittenLabels:
         layer = real_layer(layer)
         if layer not in self._checksums:
             return "was not made by Segment in this session"
-        if layer not in self._painted:
-            return None
+        if getattr(layer, "_block_history", False) or getattr(layer, "_staged_history", None):
+            # a stroke under way: napari says "paint" only once it ends (the result
+            # replaced the part painted so far; lifecycle bug bash)
+            return "is being painted"
+        same_data = self._data.get(layer, _gone)() is layer.data
         written = self._checksums[layer]
-        if written is None or _checksum(layer.data) != written:
+        if written is not None:
+            # edits without a paint event count too: from the console or a script, or
+            # other data set on the layer (a run wrote over them; lifecycle bug bash)
+            return "has your painting" if _checksum(layer.data) != written else None
+        if layer in self._painted or not same_data:
             return "has your painting"
         return None
 
@@ -70,6 +81,18 @@ WRITTEN = _WrittenLabels()
 
 
 _checksum = labels_checksum
+
+
+def _reference(data: Any) -> Any:
+    """A weak reference to ``data`` where it takes one, else a strong one."""
+    try:
+        return weakref.ref(data)
+    except TypeError:
+        return lambda: data
+
+
+def _gone() -> None:
+    return None
 
 
 __all__ = ["CHECKSUM_BYTES", "WRITTEN"]
