@@ -678,6 +678,11 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     assert [layer.name for layer in viewer.layers].count("img scribbles") == 1
     assert not any(layer.name.startswith("img scribbles ") for layer in viewer.layers)
     assert viewer.layers.selection.active is scribbles
+    # the model gone from the lists since (a saved model's file deleted): Fine-tune opens
+    # all the same, on the image (KeyError: "not in the list"; lifecycle bug bash)
+    tune.start_combo.removeItem(tune.start_combo.findText(made_by))
+    assert widget.fine_tune_here().image_combo.layer() is viewer.layers["img"]
+    tune.start_combo.refresh()
     # A sure result hides the button again.
     constant_model(0.95, bundle)
     _run_and_wait(qtbot, widget)

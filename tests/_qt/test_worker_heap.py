@@ -118,3 +118,41 @@ def test_a_dock_imports_the_job_modules_in_a_background_thread(monkeypatch):
     assert "colorsys" in sys.modules
     # and the first Labels layer finds vispy's dash patterns computed
     assert _make_pattern.cache_info().currsize > 0
+
+
+def test_a_job_starts_while_others_fill_the_thread_pool(qtbot, make_napari_viewer):
+    """Qt's shared pool holds as many threads as cores: on 2 cores a third job waited,
+    its bar still and Cancel powerless, until another ended (lifecycle bug bash)."""
+    import threading
+
+    from qtpy.QtCore import QThreadPool
+
+    make_napari_viewer()  # napari's activity dock, for the progress bars
+    pool = QThreadPool.globalInstance()
+    before = pool.maxThreadCount()
+    release = threading.Event()
+
+    def waiting():
+        while not release.wait(0.01):
+            yield None
+
+    def quick():
+        yield None
+        return "ran"
+
+    runners = [_worker.JobRunner() for _ in range(3)]
+    try:
+        pool.setMaxThreadCount(2)
+        for runner in runners[:2]:
+            runner.start(waiting)
+        got = []
+        with qtbot.waitSignal(runners[2].finished, timeout=5000):
+            runners[2].start(quick, on_result=got.append)
+        assert got == ["ran"]
+    finally:
+        release.set()
+        for runner in runners[:2]:
+            if runner.busy:
+                with qtbot.waitSignal(runner.finished, timeout=5000):
+                    pass
+        pool.setMaxThreadCount(before)

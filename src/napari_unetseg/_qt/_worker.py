@@ -240,6 +240,7 @@ class JobRunner(QObject):
         self.worker = worker
         self._set_busy(True)
         _hold_full_collections()
+        _make_room()
         worker.start()
         self.started.emit()
         return worker
@@ -256,6 +257,18 @@ class JobRunner(QObject):
             self._run_button.setEnabled(not busy)
         if self._cancel_button is not None:
             self._cancel_button.setEnabled(busy)
+
+
+def _make_room() -> None:
+    """A thread of Qt's shared pool for the job now: the pool holds as many threads as
+    cores, so on 2 cores a third job (Validate while Segment and Fine-tune run) waited,
+    its bar still, and Cancel could not end it until another job did (lifecycle bug
+    bash)."""
+    from qtpy.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    if pool.activeThreadCount() >= pool.maxThreadCount():
+        pool.setMaxThreadCount(pool.activeThreadCount() + 1)
 
 
 def _orphan(alive: dict[str, Any], worker: Any) -> None:

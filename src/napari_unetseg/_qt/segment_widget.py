@@ -29,6 +29,7 @@ from ._common import (
     named_axes,
     not_derived,
     notify_error,
+    notify_info,
     on_affine,
     output_layer,
     output_name,
@@ -254,7 +255,10 @@ class SegmentWidget(ui.DockWidget):
         image, model = self._last_run
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
         widget.image_combo.set_layer(image)
-        widget.start_combo.set_model_name(model)
+        try:
+            widget.start_combo.set_model_name(model)
+        except KeyError:  # removed since (a saved model's file deleted): the box's own
+            notify_info(f"Model {model!r} is no longer listed; choose where to start from.")
         ready = widget.labels_combo.layer()  # an unpainted one from a click before
         if (
             ready is not None
