@@ -269,3 +269,38 @@ def test_labels_saved_in_another_orientation_are_scored_on_one_grid(
     widget.gt_combo.set_layer(viewer.layers["gt_far_labels"])
     assert widget.run() is None
     assert "NIfTI files whose voxels lie in different places" in widget.summary.text()
+
+
+def test_training_labels_in_another_orientation_are_turned_onto_the_image(tmp_path, capsys):
+    """Labels saved LAS beside a RAS image trained mirrored, without a word (NIfTI bug
+    bash): they are turned onto the image's voxels, and another voxel size is refused."""
+    image = np.zeros((8, 24, 32), np.float32)  # (z, y, x)
+    image[2:6, 4:12, 3:11] = 100.0
+    truth = (image > 0).astype(np.uint8) + 1  # dense-like scribbles: 1 background, 2 object
+    ras = np.diag([0.8, 0.8, 1.6, 1.0])
+    las = ras.copy()
+    las[0, 0], las[0, 3] = -0.8, 0.8 * 31
+    coarse = np.diag([1.0, 1.0, 1.6, 1.0])
+    files = {}
+    for name, data, affine in (("img", image, ras), ("lab_las", truth[:, :, ::-1], las),
+                               ("lab_coarse", truth, coarse)):  # fmt: skip
+        files[name] = str(tmp_path / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(np.asfortranarray(data.transpose(2, 1, 0)), affine), files[name])
+
+    seen = {}
+
+    def spy(images, labels, **kwargs):
+        seen["labels"] = np.asarray(labels[0])
+        raise SystemExit(0)  # what the training got is enough
+
+    from napari_unetseg import api
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "train_iter", spy)
+        out = str(tmp_path / "m.pt")
+        with pytest.raises(SystemExit):
+            cli.main(["train", "-i", files["img"], "-l", files["lab_las"], "-o", out])
+    np.testing.assert_array_equal(seen["labels"], truth)  # on the image's voxels
+    assert "they were turned onto the image's voxel grid" in capsys.readouterr().err
+    assert cli.main(["train", "-i", files["img"], "-l", files["lab_coarse"], "-o", out]) == 1
+    assert "labels' voxels lie elsewhere than the image's" in capsys.readouterr().err

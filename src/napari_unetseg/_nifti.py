@@ -201,10 +201,17 @@ def same_grid(a: Any, b: Any) -> bool:
     return bool(np.allclose(a, b, rtol=0, atol=1e-3 * size))
 
 
-def onto_grid(data: Any, affine: Any, reference: Any, shape: tuple[int, ...]) -> np.ndarray:
+def onto_grid(
+    data: Any,
+    affine: Any,
+    reference: Any,
+    shape: tuple[int, ...],
+    names: tuple[str, str] = ("prediction", "ground truth"),
+) -> np.ndarray:
     """Labels ``data`` (our axis order, on ``affine``) flipped and transposed onto the
     voxel grid of ``reference`` (an image of ``shape``): a scan saved LAS and its labels
     saved RAS hold the same voxels in other orders, and were compared index by index.
+    ``names``: what the two are, for the refusals.
 
     Raises
     ------
@@ -229,19 +236,55 @@ def onto_grid(data: Any, affine: Any, reference: Any, shape: tuple[int, ...]) ->
     placed = np.asarray(affine, dtype=float) @ inv_ornt_aff(turn, ijk.shape)
     if not same_grid(placed, reference):
         raise NotOnGrid(
-            "The prediction's voxels lie elsewhere than the ground truth's (their NIfTI "
+            f"The {_of(names[0])} voxels lie elsewhere than the {_of(names[1])} (their NIfTI "
             "affines differ by more than a flip or transpose of the axes: another origin, "
-            "voxel size or rotation); resample one onto the other before scoring."
+            "voxel size or rotation); resample one onto the other first."
         )
     if arr.ndim == 2:
         moved = moved[:, :, 0]
     out = np.ascontiguousarray(moved.transpose(tuple(reversed(range(moved.ndim)))))
     if out.shape != tuple(shape):
         raise NotOnGrid(
-            f"The prediction, {out.shape} once on the ground truth's axes, and the ground "
-            f"truth, {tuple(shape)}, are not the same grid."
+            f"The {names[0]}, {out.shape} once on the {_of(names[1])} axes, and the "
+            f"{names[1]}, {tuple(shape)}, are not the same grid."
         )
     return out
+
+
+def _of(name: str) -> str:
+    """``name``'s possessive: "the image's", "the labels'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def on_grid_of(
+    moving: Any, fixed: Any, names: tuple[str, str] = ("prediction", "ground truth")
+) -> tuple[Any, str | None]:
+    """``moving`` (an ``ImageData``) on ``fixed``'s voxel grid where both are NIfTI
+    files whose affines differ by flips or transposes of the axes (LAS beside RAS), and
+    a note; two grids no flip matches are refused (they were compared index by index).
+    ``names``: what the two are (the prediction and the ground truth; the labels and
+    the image they train on)."""
+    import dataclasses
+
+    if moving.affine is None or fixed.affine is None or same_grid(moving.affine, fixed.affine):
+        return moving, None
+    if moving.channel_axis is not None or fixed.channel_axis is not None:
+        return moving, None  # colour label images: no NIfTI case
+    if moving.axes not in ("YX", "ZYX", "TZYX"):  # one slice over time: (i, j, t) is no grid
+        raise NotOnGrid(
+            f"The {_of(names[0])} and the {_of(names[1])} NIfTI affines differ; resample one "
+            "onto the other first."
+        )
+    data = onto_grid(moving.data, moving.affine, fixed.affine, fixed.data.shape, names)
+    moved = dataclasses.replace(
+        moving, data=data, axes=fixed.axes, scale=fixed.scale, units=fixed.units,
+        affine=fixed.affine,
+    )  # fmt: skip
+    return moved, (
+        f"The {_of(names[0])} NIfTI axes are ordered or flipped unlike the {_of(names[1])}: "
+        f"{'they were' if names[0].endswith('s') else 'it was'} turned onto the "
+        f"{_of(names[1])} voxel grid."
+    )
 
 
 def write_nifti_labels(

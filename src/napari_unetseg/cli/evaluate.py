@@ -150,33 +150,6 @@ def _timed(pred: Any, gt: Any) -> bool:
     return False
 
 
-def _on_one_grid(pred: Any, gt: Any) -> tuple[Any, str | None]:
-    """The prediction on the ground truth's voxel grid where both are NIfTI files whose
-    affines differ by flips or transposes of the axes (LAS beside RAS), and a note; two
-    grids no flip matches are refused (they were compared index by index)."""
-    import dataclasses
-
-    from .._nifti import onto_grid, same_grid
-
-    if pred.affine is None or gt.affine is None or same_grid(pred.affine, gt.affine):
-        return pred, None
-    if pred.channel_axis is not None or gt.channel_axis is not None:
-        return pred, None  # colour label images: no NIfTI case
-    if pred.axes not in ("YX", "ZYX", "TZYX"):  # one slice over time: (i, j, t) is no grid
-        raise CLIError(
-            "The prediction's and the ground truth's NIfTI affines differ; resample one "
-            "onto the other before scoring."
-        )
-    data = onto_grid(pred.data, pred.affine, gt.affine, gt.data.shape)
-    moved = dataclasses.replace(
-        pred, data=data, axes=gt.axes, scale=gt.scale, units=gt.units, affine=gt.affine
-    )
-    return moved, (
-        "The prediction's NIfTI axes are ordered or flipped unlike the ground truth's: it "
-        "was turned onto the ground truth's voxel grid."
-    )
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -186,7 +159,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.csv:
         check_table_output(args.csv, [args.prediction, args.ground_truth])
     (pred, pred_note), (gt, gt_note) = map(_io.read_labels, (args.prediction, args.ground_truth))
-    pred, grid_note = _on_one_grid(pred, gt)
+    from .._nifti import on_grid_of
+
+    pred, grid_note = on_grid_of(pred, gt)
     for note in (pred_note, gt_note, grid_note):
         if note:
             say(note)

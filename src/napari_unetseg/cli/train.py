@@ -195,10 +195,36 @@ def _options_named() -> Iterator[None]:
         raise CLIError(_option_words(str(exc))) from None
 
 
+def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """The images (their --series, one --channel) and each one's labels, on its grid."""
+    from .. import _io
+    from .._nifti import on_grid_of
+
+    if args.series < 0:
+        raise CLIError(f"--series must be 0 or more, got {args.series}.")
+    images = [_io.read_image(src, series=args.series) for src in args.image]
+    if args.channel is not None:
+        try:
+            images = [img.one_channel(args.channel) for img in images]
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    labels = []
+    for src, img in zip(args.labels, images):
+        read, note = _io.read_labels(src)
+        # NIfTI labels saved in another orientation: turned onto the image's voxels, as
+        # evaluate does (they trained mirrored, without a word; NIfTI bug bash)
+        read, grid_note = on_grid_of(read, img, ("labels", "image"))
+        labels.append(read.data)
+        for said in (note, grid_note):
+            if said:
+                say(said)
+    return images, labels
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .. import _io, api
+    from .. import api
     from .._units import common_unit, known_spacing
     from ..core.training import score_text, start_hint
 
@@ -224,20 +250,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     model = api.load_model(args.model) if args.model else None
-    if args.series < 0:
-        raise CLIError(f"--series must be 0 or more, got {args.series}.")
-    images = [_io.read_image(src, series=args.series) for src in args.image]
-    if args.channel is not None:
-        try:
-            images = [img.one_channel(args.channel) for img in images]
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
-    labels = []
-    for src in args.labels:
-        read, note = _io.read_labels(src)
-        labels.append(read.data)
-        if note:
-            say(note)
+    images, labels = _read_pairs(args)
     axes = {img.channel_axis for img in images}
     flat = images[0].without_channels()
     dims = _dims_for(args.dims, model, flat.axes, args.image[0])
