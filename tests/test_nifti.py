@@ -114,6 +114,15 @@ def test_napari_opens_segments_and_saves_on_the_affine(make_napari_viewer, qtbot
     back = nib.load(str(saved))
     np.testing.assert_allclose(back.affine, AFFINE)
     np.testing.assert_array_equal(np.asarray(back.dataobj).transpose(2, 1, 0), labels.data)
+    # labels napari made itself ("New labels layer": no metadata of ours) lie on the
+    # image's affine too (they were saved on the voxel sizes alone; NIfTI bug bash)
+    viewer.layers.selection.active = layer
+    viewer._new_labels()
+    drawn = viewer.layers.selection.active
+    assert drawn._type_string == "labels" and "nifti_affine" not in drawn.metadata
+    drawn.data[5, 10:20, 10:20] = 1
+    drawn.save(str(tmp_path / "drawn.nii.gz"), plugin="napari-unetseg")
+    np.testing.assert_allclose(nib.load(str(tmp_path / "drawn.nii.gz")).affine, AFFINE)
 
 
 def test_damaged_nifti_is_one_sentence(tmp_path, monkeypatch):

@@ -100,6 +100,8 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
             name=meta.get("name"),
         )
         return [written_to]
+    if "nifti_affine" not in extra and path.name.lower().endswith(_io.NIFTI_SUFFIXES):
+        extra = {**extra, **_nifti_image_under(data.shape, scale, meta.get("translate"))}
     affine = extra.get("nifti_affine")
     translate = meta.get("translate")
     written = _io.write_labels(
@@ -114,6 +116,35 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         forms=extra.get("nifti_forms"),
     )
     return [str(written)]
+
+
+def _nifti_image_under(shape: tuple[int, ...], scale: tuple[float, ...], translate: Any) -> dict:
+    """The NIfTI affine (and qform / sform) of the image a labels layer lies on in the
+    current viewer, for labels made by napari itself ("New labels layer", which copies
+    no metadata): the layers read from a NIfTI file of the same shape, pixel size and
+    place, when they agree on one affine; else nothing. Such labels were saved on
+    their voxel sizes alone, mirrored and shifted in other viewers (NIfTI bug bash)."""
+    import sys
+
+    import numpy as np
+
+    napari = sys.modules.get("napari")  # not loaded: no viewer (a script's save)
+    viewer = napari.current_viewer() if napari is not None else None
+    if viewer is None:
+        return {}
+    where = np.zeros(len(shape)) if translate is None else np.asarray(translate, float)
+    found: list[dict] = []
+    for layer in viewer.layers:
+        meta = layer.metadata or {}
+        if "nifti_affine" not in meta or tuple(layer.data.shape) != tuple(shape):
+            continue
+        if np.allclose(layer.scale, scale) and np.allclose(layer.translate, where):
+            found.append({k: meta[k] for k in ("nifti_affine", "nifti_forms") if k in meta})
+    if not found or any(
+        not np.allclose(f["nifti_affine"], found[0]["nifti_affine"]) for f in found
+    ):
+        return {}
+    return found[0]
 
 
 def _named(axis_labels: Any, ndim: int) -> str | None:
