@@ -313,3 +313,23 @@ def test_training_labels_in_another_orientation_are_turned_onto_the_image(tmp_pa
     assert "they were turned onto the image's voxel grid" in capsys.readouterr().err
     assert cli.main(["train", "-i", files["img"], "-l", files["lab_coarse"], "-o", out]) == 1
     assert "labels' voxels lie elsewhere than the image's" in capsys.readouterr().err
+
+
+def test_labels_of_an_image_without_qform_or_sform_have_none_either(tmp_path):
+    """An Analyze-style image (both codes 0) got labels with an 'aligned' sform of the
+    affine nibabel makes up, which ITK placed mirrored and shifted (NIfTI bug bash)."""
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.float32)
+    header.set_data_shape((14, 12, 10))
+    header.set_zooms((0.8, 0.9, 2.0))
+    path = tmp_path / "old.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((14, 12, 10), np.float32), None, header), path)  # fmt: skip
+    image = _io.read_image(path)
+    out = _io.write_labels(
+        tmp_path / "old_labels.nii.gz", (np.asarray(image.data) > 0.5).astype(np.uint8),
+        scale=image.scale, affine=image.affine, forms=image.nifti_forms, axes=image.axes,
+    )  # fmt: skip
+    labels, original = nib.load(str(out)), nib.load(str(path))
+    assert (int(labels.header["qform_code"]), int(labels.header["sform_code"])) == (0, 0)
+    np.testing.assert_allclose(labels.affine, original.affine)
+    assert labels.header.get_zooms() == pytest.approx((0.8, 0.9, 2.0))

@@ -152,6 +152,15 @@ def _labels_image(data: np.ndarray, affine: np.ndarray, forms: dict[str, Any] | 
     header.set_data_dtype(data.dtype)  # a header's own default is float32
     header.set_data_shape(data.shape)
     _set_forms(header, forms)
+    if not int(forms.get("sform_code") or 0) and not int(forms.get("qform_code") or 0):
+        # neither form (Analyze-style): the voxel sizes alone, as the image's; the affine
+        # nibabel made of them was written as an "aligned" sform, which other viewers
+        # place elsewhere than the image (mirrored and shifted in ITK; NIfTI bug bash)
+        zooms = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+        header.set_zooms((*zooms[: min(3, data.ndim)], *header.get_zooms()[3:]))
+        if np.allclose(header.get_best_affine(), affine):
+            return nib.Nifti1Image(data, None, header)
+        return nib.Nifti1Image(data, affine)
     best = header.get_best_affine()
     if not np.allclose(best, affine):  # forms of another affine: the affine counts
         return nib.Nifti1Image(data, affine)
