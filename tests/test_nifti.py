@@ -333,3 +333,31 @@ def test_labels_of_an_image_without_qform_or_sform_have_none_either(tmp_path):
     assert (int(labels.header["qform_code"]), int(labels.header["sform_code"])) == (0, 0)
     np.testing.assert_allclose(labels.affine, original.affine)
     assert labels.header.get_zooms() == pytest.approx((0.8, 0.9, 2.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "intent", "labels"),
+    [
+        ("BraTS_001_seg", np.array([0, 1, 2, 4], np.uint8), None, True),
+        ("aseg", np.array([0, 2, 41, 77], np.int16), None, True),
+        ("case_gt", np.array([0, 1, 3], np.uint8), None, True),
+        ("masks_f", np.array([0.0, 1.0, 2.0], np.float32), None, True),  # whole floats
+        ("regions", np.array([0.0, 1.0, 2.0], np.float32), "label", True),  # the intent
+        ("seg_prob", np.array([0.0, 0.4, 1.0], np.float32), None, False),  # probabilities
+        ("t1w", np.array([0, 17, 230], np.uint8), None, False),
+    ],
+)
+def test_medical_label_files_open_as_labels(tmp_path, name, data, intent, labels):
+    """BraTS's _seg, FreeSurfer's aseg, _gt files and float labels opened as images, so
+    Validate did not offer them (NIfTI bug bash)."""
+    volume = np.resize(data, (4, 6, 8))
+    image = nib.Nifti1Image(volume, np.diag([0.8, 0.8, 1.6, 1.0]))
+    if intent:
+        image.header.set_intent(intent)
+    path = tmp_path / f"{name}.nii.gz"
+    nib.save(image, path)
+    read = _io.read_image(path)
+    assert read.is_labels is labels
+    if labels:
+        assert read.data.dtype.kind in "iu"
+        np.testing.assert_array_equal(np.unique(read.data), np.unique(data))

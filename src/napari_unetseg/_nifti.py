@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ _TIME_UNITS = {"sec": "s", "msec": "ms", "usec": "µs"}
 _SECONDS = {"min": 60.0, "h": 3600.0, "d": 86400.0}
 #: The NIfTI intent code of a label image (NIFTI_INTENT_LABEL).
 _INTENT_LABEL = 1002
+#: Names of medical label files besides "label" / "mask": BraTS's ``_seg``, FreeSurfer's
+#: ``aseg`` / ``aparc``, ``_gt``, ground truth, annotations (they opened as images, so
+#: Validate did not offer them; NIfTI bug bash).
+_MEDICAL_LABEL_WORDS = re.compile(
+    r"label|mask|seg|parc|truth|annot|(?:^|[_\-. ])gt(?:$|[_\-. ])", re.IGNORECASE
+)
 #: NIfTI extension code of a comment (where the provenance goes).
 _COMMENT = 6
 _PROVENANCE_KEY = "napari-unetseg provenance"
@@ -64,7 +71,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
     """
     import nibabel as nib
 
-    from ._io import _LABEL_WORDS, ImageData, image_name
+    from ._io import ImageData, image_name
 
     path = Path(path)
     if not path.is_file():
@@ -102,9 +109,10 @@ def read_nifti(path: str | os.PathLike) -> Any:
         units = None if units is None else units + ("",)
     name = image_name(path)
     intent = int(header.get("intent_code", 0))
-    is_labels = array.dtype.kind in "biu" and (
-        intent == _INTENT_LABEL or bool(_LABEL_WORDS.search(name))
-    )
+    said = intent == _INTENT_LABEL or bool(_MEDICAL_LABEL_WORDS.search(name))
+    if said and array.dtype.kind == "f" and channel_axis is None:
+        array = _whole_labels(array)  # 1.0, 2.0, ... as many tools save labels
+    is_labels = array.dtype.kind in "biu" and said
     return ImageData(
         array,
         axes,
@@ -117,6 +125,17 @@ def read_nifti(path: str | os.PathLike) -> Any:
         affine=tuple(tuple(float(v) for v in row) for row in image.affine),
         nifti_forms=_forms(header),
     )
+
+
+def _whole_labels(array: np.ndarray) -> np.ndarray:
+    """Float labels of whole, non-negative values as the smallest unsigned integers that
+    hold them; other floats (a probability map) as they are."""
+    if array.size == 0 or not np.isfinite(array).all():
+        return array
+    top = float(array.max())
+    if float(array.min()) < 0 or top >= 2**31 or not np.array_equal(array, np.round(array)):
+        return array
+    return array.astype(np.min_scalar_type(int(top)))
 
 
 def _forms(header: Any) -> dict[str, Any]:
