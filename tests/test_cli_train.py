@@ -124,6 +124,14 @@ def test_train_names_the_classes(tmp_path, data, capsys):
     assert cli.main([*base, "background", "a", "b"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("unetseg: error: --class-names gives 3 names for a model of 2")
+    # dense labels 0..2 with three names: three classes (they were taken as instance
+    # masks of one class, and the names refused; NIfTI bug bash)
+    truth = np.asarray(_io.read_image(data["truth"]).data)
+    tissue = _io.write_labels(tmp_path / "tissue.tif", np.minimum(truth, 2).astype(np.uint8))
+    base[base.index(data["truth"])] = str(tissue)
+    assert cli.main([*base, "background", "a", "b"]) == 0
+    bundle = ModelBundle.load(model)
+    assert bundle.n_classes == 3 and bundle.class_names == ["background", "a", "b"]
 
 
 def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):

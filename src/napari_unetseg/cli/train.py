@@ -19,7 +19,8 @@ from ._base import CLIError, ProgressBar, add_series_option, check_inputs, say
 DESCRIPTION = """\
 Train a new U-Net, or fine-tune one (--from), on images and their labels. Sparse labels
 (default): 0 not painted, 1 background, 2.. classes. Dense labels: 0 background, k class
-k (instance masks count as one foreground class)."""
+k when --n-classes (or --class-names, one per class) says how many; without either,
+labels above 1 are taken as instance masks, one foreground class."""
 
 
 # -- train --------------------------------------------------------------------------------
@@ -82,7 +83,13 @@ def _add_train(sub: Any) -> None:
         metavar="S",
         help="seconds (default 60 when --steps is not given either)",
     )
-    p.add_argument("--n-classes", type=int, default=None, help="output classes (default: auto)")
+    p.add_argument(
+        "--n-classes",
+        type=int,
+        default=None,
+        help="output classes, background included (default: as many as --class-names "
+        "names, else from the labels)",
+    )
     p.add_argument(
         "--class-names",
         nargs="+",
@@ -195,6 +202,19 @@ def _options_named() -> Iterator[None]:
         raise CLIError(_option_words(str(exc))) from None
 
 
+def _n_classes(args: argparse.Namespace, labels: list[Any]) -> int | None:
+    """--n-classes, else one class per --class-names name for dense labels whose values
+    are those classes (0..3 with four names were taken as instance masks of one class,
+    and the names then refused; NIfTI bug bash); None: from the labels."""
+    import numpy as np
+
+    names = args.class_names
+    if args.n_classes is None and names and args.label_mode == "dense":
+        if max(int(np.max(lab)) for lab in labels) < len(names):
+            return len(names)
+    return args.n_classes
+
+
 def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """The images (their --series, one --channel) and each one's labels, on its grid."""
     from .. import _io
@@ -277,7 +297,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 labels,
                 model=model,
                 label_mode=args.label_mode,
-                n_classes=args.n_classes,
+                n_classes=_n_classes(args, labels),
                 steps=args.steps,
                 time_limit=args.time_limit,
                 patch_size=patch,
