@@ -361,3 +361,12 @@ def test_medical_label_files_open_as_labels(tmp_path, name, data, intent, labels
     if labels:
         assert read.data.dtype.kind in "iu"
         np.testing.assert_array_equal(np.unique(read.data), np.unique(data))
+
+
+def test_an_analyze_pair_is_refused_with_the_nifti_way_out(tmp_path):
+    """A .hdr / .img pair was told to convert to OME-TIFF with Bio-Formats (bug bash)."""
+    image = nib.Nifti1Pair(np.zeros((4, 5, 6), np.int16), np.eye(4))
+    nib.save(image, tmp_path / "pair.hdr")
+    for name in ("pair.hdr", "pair.img"):
+        with pytest.raises(ValueError, match=r"save it as one \.nii\.gz file"):
+            _io.read_image(tmp_path / name)

@@ -288,9 +288,11 @@ def read_image(
     if path.name.lower().endswith(PLAIN_SUFFIXES) or picture:
         return _read_plain(path, picture)
     if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
+        how = "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
+        if path.suffix.lower() in (".hdr", ".img"):  # an Analyze / NIfTI pair (NIfTI bug bash)
+            how = "save it as one .nii.gz file (nibabel, FSL's fslchfiletype, 3D Slicer)."
         raise TiffReadError(
-            f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); "
-            "convert it to OME-TIFF or OME-Zarr (Fiji's Bio-Formats, bioformats2raw)."
+            f"{str(path)!r} is not a file napari-unetseg reads ({READ_FORMATS}); {how}"
         )
     return read_tiff(path, lazy, level, series, LAZY_BYTES)
 
