@@ -456,6 +456,7 @@ def train_iter(
     bundle = None if model is None else _trainable(load_model(model))
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
+    arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
@@ -519,6 +520,20 @@ def train_iter(
 
     trained = yield from relay(_train(**arguments), tell)
     return _recorded(trained, record, message, painted if use_forest else None, unit)
+
+
+def classes_named(
+    label_mode: str, class_names: Sequence[str] | None, n_classes: int | None, labels: Any
+) -> int | None:
+    """``n_classes``, else one class per name of ``class_names`` for dense labels whose
+    values are those classes (0..3 with four names were taken as instance masks of one
+    class, and the names then refused; bug bashes); None: from the labels."""
+    if n_classes is not None or not class_names or label_mode != "dense":
+        return n_classes
+    every = labels if isinstance(labels, (list, tuple)) else [labels]
+    if max(int(np.max(np.asarray(lab))) for lab in every) < len(class_names):
+        return len(class_names)
+    return None
 
 
 def _check_training_arguments(

@@ -198,18 +198,37 @@ def test_fine_tuning_copies_and_keeps_normalization(nuclei2d):
     assert any(not torch.equal(v, before[k]) for k, v in tuned.network.state_dict().items())
 
 
-def test_fine_tuning_with_more_classes_reinitializes_the_head(nuclei2d):
+def test_fine_tuning_with_more_classes_grows_the_head(nuclei2d):
+    """A new class grows the output; the classes the start model had keep their names
+    and their weights ("nucleus" became "class 1", and the head started afresh; classes
+    bug bash), and the opening record says so."""
     image, truth, scribbles = nuclei2d
     three = scribbles.copy()
     three[(scribbles == 2) & (truth % 2 == 0)] = 3  # a second object class
     base = tiny()
-    _, tuned = run(tr.train(image, three, model=base, steps=2, patch_size=64))
+    base.class_names = ["background", "nucleus"]
+    records, tuned = run(tr.train(image, three, model=base, steps=1, patch_size=64, learning_rate=1e-12))  # fmt: skip
     assert tuned.n_classes == 3 and tuned.network.head.out_channels == 3
-    assert len(tuned.class_names) == 3
+    assert tuned.class_names == ["background", "nucleus", "class 2"]
+    assert "output goes from 2 to 3 classes, keeping what it knew" in records[0].message
+    old, new = base.network.head, tuned.network.head
+    torch.testing.assert_close(new.weight[:2], old.weight, atol=1e-6, rtol=0)
     # All other layers were kept (then trained a little): same shapes.
     assert tuned.network.encoders[0][0].weight.shape == base.network.encoders[0][0].weight.shape
     with pytest.raises(ValueError, match="class 2"):
         run(tr.train(image, three, model=base, n_classes=2, steps=1))
+
+
+def test_dense_labels_with_a_name_per_value_train_that_many_classes():
+    """api.train(dense 0..3, four names) refused "4 names for a model of 2 classes": the
+    values were taken as instance masks of one class (classes bug bash)."""
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    labels = np.zeros((64, 64), np.uint8)
+    labels[8:24, 8:24], labels[30:50, 4:20], labels[36:60, 36:60] = 1, 2, 3
+    names = ["background", "nucleus", "cytoplasm", "debris"]
+    model = api.train(image, labels, label_mode="dense", class_names=names, steps=1,
+                      patch_size=32, model=tiny(), object_size=None)  # fmt: skip
+    assert model.n_classes == 4 and model.class_names == names
 
 
 def test_class_names_name_the_model_and_its_training_sentences(nuclei2d):

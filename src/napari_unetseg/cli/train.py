@@ -202,19 +202,6 @@ def _options_named() -> Iterator[None]:
         raise CLIError(_option_words(str(exc))) from None
 
 
-def _n_classes(args: argparse.Namespace, labels: list[Any]) -> int | None:
-    """--n-classes, else one class per --class-names name for dense labels whose values
-    are those classes (0..3 with four names were taken as instance masks of one class,
-    and the names then refused; NIfTI bug bash); None: from the labels."""
-    import numpy as np
-
-    names = args.class_names
-    if args.n_classes is None and names and args.label_mode == "dense":
-        if max(int(np.max(lab)) for lab in labels) < len(names):
-            return len(names)
-    return args.n_classes
-
-
 def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """The images (their --series, one --channel) and each one's labels, on its grid."""
     from .. import _io
@@ -297,7 +284,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 labels,
                 model=model,
                 label_mode=args.label_mode,
-                n_classes=_n_classes(args, labels),
+                n_classes=args.n_classes,
                 steps=args.steps,
                 time_limit=args.time_limit,
                 patch_size=patch,

@@ -172,8 +172,16 @@ class UNet(SegmentationNetwork):
         self.head = conv(chans[0], n_classes, 1)
 
     def replace_head(self, n_classes: int) -> None:
-        """A fresh output layer of ``n_classes`` channels (the rest is kept)."""
-        self.head = type(self.head)(self.head.in_channels, n_classes, 1)
+        """A new output layer of ``n_classes`` channels (the rest is kept). Where both
+        counts are softmax classes (2 or more), the classes both have keep their weights:
+        a model grown from 2 to 4 classes still knows its background and nuclei."""
+        old = self.head
+        self.head = type(old)(old.in_channels, n_classes, 1)
+        keep = min(old.out_channels, n_classes)
+        if old.out_channels >= 2 and n_classes >= 2:
+            with torch.no_grad():
+                self.head.weight[:keep] = old.weight[:keep]
+                self.head.bias[:keep] = old.bias[:keep]
         self.config["n_classes"] = int(n_classes)
 
     def divisor(self) -> int:

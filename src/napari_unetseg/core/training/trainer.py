@@ -177,7 +177,7 @@ class Trainer:
     def _setup_model(self) -> None:
         """A new network, or the copy to fine-tune (a new head for a new class count)."""
         o, n_classes = self.options, self.class_map.n_classes
-        self.new_head = False
+        self.new_head, self.head_note = False, ""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(o.seed)
             if self.bundle is None:
@@ -191,9 +191,19 @@ class Trainer:
                 self.bundle = ModelBundle.from_network(net, name=f"unet-{sd}d")
             elif n_classes != self.bundle.n_classes:
                 self.new_head = True
+                old = list(self.bundle.class_names)
+                both = min(self.bundle.n_classes, n_classes) >= 2
+                self.head_note = (
+                    f"The start model's output goes from {self.bundle.n_classes} to "
+                    f"{n_classes} classes"
+                    + (", keeping what it knew of the classes both have." if both else ".")
+                )
                 self.bundle.network.replace_head(n_classes)
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
+                # the start model's names for its classes ("nucleus" became "class 1")
+                keep = min(len(old), len(self.bundle.class_names))
+                self.bundle.class_names[:keep] = old[:keep]
         if o.class_names is not None:
             self._name_classes(list(o.class_names))
         if self.fine_tune:
@@ -227,7 +237,8 @@ class Trainer:
             transitions=self.options.label_mode == "sparse",
         )
         self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
-        self.messages = [m for m in (self.class_map.message, message, self.gaps) if m]
+        notes = (self.head_note, self.class_map.message, message, self.gaps)
+        self.messages = [m for m in notes if m]
 
     def _setup_optimizer(self) -> None:
         """Network on the device, autocast, optimizer, schedule and evaluation cadence."""
