@@ -63,6 +63,28 @@ def test_labels_round_trip_through_writer_and_reader(tmp_path):
     assert meta["name"] == "seg"
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".nii.gz", ".ome.zarr"])
+def test_a_models_labels_name_their_classes_when_opened_again(tmp_path, suffix):
+    """Saved labels came back as bare ids in every format (classes bug bash): the
+    model's class names travel with the provenance and become the layer's features."""
+    from napari_unetseg import cli
+
+    image = tmp_path / "cells.tif"
+    assert cli.main(["sample", str(image), "--shape", "64", "64"]) == 0
+    out = tmp_path / f"cells_labels{suffix}"
+    assert cli.main(["predict", str(image), "--model", "nuclei-2d", "-o", str(out)]) == 0
+    get = {".tif": _reader.napari_get_reader, ".nii.gz": _reader.napari_get_nifti_reader,
+           ".ome.zarr": _reader.napari_get_zarr_reader}[suffix]  # fmt: skip
+    [(_, meta, kind)] = get(str(out))(str(out))
+    assert kind == "labels"
+    assert meta["features"] == {"index": [0, 1], "class": ["background", "nucleus"]}
+    split = tmp_path / f"split_labels{suffix}"
+    argv = ["predict", str(image), "--model", "nuclei-2d", "-o", str(split), "--split-touching"]
+    assert cli.main(argv) == 0
+    [(_, meta, _)] = get(str(split))(str(split))
+    assert "features" not in meta  # object ids, no classes
+
+
 def test_a_refusal_reaches_whoever_saves_through_napari(tmp_path, make_napari_viewer):
     """napari takes a writer's ValueError for "cannot write this" and said "not a valid
     writer" (or "no plugin could be found"); the writer's own sentence reaches the user."""

@@ -228,6 +228,8 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
     if img.translate is not None:
         meta["translate"] = flat.translate
     if img.channel_axis is None:
+        if img.is_labels:
+            meta.update(_class_features(img.provenance))
         return [(img.data, meta, "labels" if img.is_labels else "image")]
     if img.is_rgb:
         return [(img.data, {**meta, "rgb": True}, "image")]
@@ -243,6 +245,19 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         meta["colormap"] = ["green", "magenta", "cyan", "yellow", "red", "blue"][:n]
         meta["blending"] = "additive"
     return [(img.data, meta, "image")]
+
+
+def _class_features(provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """napari ``features`` naming the classes of labels a model wrote (its provenance's
+    ``classes``; the status bar then says "class: cytoplasm", and Validate names its
+    rows); nothing for object instances (``--split-touching``) or other labels."""
+    classes = (provenance or {}).get("classes")
+    settings = (provenance or {}).get("settings") or {}
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return {}
+    if isinstance(settings, dict) and settings.get("split_touching"):
+        return {}
+    return {"features": {"index": list(range(len(classes))), "class": list(classes)}}
 
 
 def _with_series(metadata: Any, series: int) -> Any:

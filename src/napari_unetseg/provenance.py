@@ -104,6 +104,9 @@ def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
         "model_file": None if path is None else str(path.resolve()),
         "model_sha256": None if path is None else file_sha256(path),
         "weights_sha256": weights,
+        # what each label value means: the napari reader names the classes again (a
+        # saved file came back as bare ids; classes bug bash)
+        "classes": list(bundle.class_names),
     }
 
 
