@@ -144,6 +144,11 @@ def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
     assert cli.main([*common, "-o", str(tmp_path / "x.pt"), "--channel", "3"]) == 1
     assert "there is no channel 3" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+    # fine-tuning a one-channel model without --channel: the command's spelling
+    argv = [*common, "-o", str(tmp_path / "y.pt"), "--from", str(data["tiny"])]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "choose one with --channel N" in err and "channel=N" not in err
 
 
 @pytest.mark.parametrize(

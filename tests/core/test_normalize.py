@@ -157,3 +157,18 @@ def test_wide_integers_on_a_large_offset_segment_as_their_signal():
     for dtype, offset in ((np.uint32, 2**31), (np.int64, 2**40), (np.uint64, 2**40)):
         shifted = signal.astype(dtype) + dtype(offset)
         np.testing.assert_array_equal(api.predict(shifted, "nuclei-2d"), expected)
+
+
+def test_an_rgba_picture_loses_its_alpha_for_a_colour_model():
+    """A 3-channel model refused RGBA pictures ("4 channels but the model expects 3");
+    PNG exports and screenshots are RGBA (RGB bug bash)."""
+    from napari_unetseg import api
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.normalize import grey_for_model
+
+    rgba = np.random.default_rng(0).integers(0, 255, (64, 64, 4)).astype(np.uint8)
+    image, axis, said = grey_for_model(rgba, 2, 3)
+    assert image.shape == (64, 64, 3) and axis == 2 and "alpha" in said
+    colour = ModelBundle.create(spatial_dims=2, in_channels=3, depth=2, base_channels=4)
+    labels = api.predict(rgba, colour, object_size=None)
+    np.testing.assert_array_equal(labels, api.predict(rgba[..., :3], colour, object_size=None))

@@ -108,9 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unetseg: interrupted; {said}", file=sys.stderr)
         return 130
     except CLIError as exc:
-        print(f"unetseg: error: {exc}", file=sys.stderr)
+        print(f"unetseg: error: {_command_words(exc)}", file=sys.stderr)
         return 1
     except USER_ERRORS as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"unetseg: error: {msg}", file=sys.stderr)
+        print(f"unetseg: error: {_command_words(msg)}", file=sys.stderr)
         return 1
+
+
+def _command_words(message: object) -> str:
+    """A refusal with the API's spelling of an option the commands have in theirs (RGB
+    bug bash: train and export said "choose one with channel=N")."""
+    return str(message).replace("channel=N", "--channel N")

@@ -219,9 +219,12 @@ def grey_for_model(
         for the status line ("" when nothing changed).
     """
     shape = tuple(np.shape(image))
-    if in_channels != 1 or channel_axis is None or not shape:
-        return image, channel_axis, ""
-    if channel_axis % len(shape) != len(shape) - 1 or shape[-1] not in (3, 4):
+    last = channel_axis is not None and bool(shape) and channel_axis % len(shape) == len(shape) - 1
+    if in_channels == 3 and last and shape[-1] == 4:
+        # an RGBA picture for a colour model (refused: "4 channels but the model expects
+        # 3"; PNG exports and screenshots are RGBA; RGB bug bash)
+        return image[..., :3], channel_axis, "The RGBA image's alpha channel was left out."
+    if in_channels != 1 or not last or shape[-1] not in (3, 4):
         return image, channel_axis, ""
     red, green, blue = (strided_sample(image[..., c]) for c in range(3))
     if np.array_equal(red, green) and np.array_equal(red, blue):
