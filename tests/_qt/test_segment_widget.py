@@ -931,3 +931,21 @@ def test_the_command_of_a_plane_run_passes_the_size_measured_on_it(qtbot, segmen
     out = np.asarray(_io.read_image(rep.argv[rep.argv.index("--output") + 1]).data)[1] > 0
     plane = (shown[1] if shown.ndim == 3 else shown) > 0
     assert np.count_nonzero(out != plane) <= 0.002 * plane.size
+
+
+def test_the_dna_stain_channel_is_chosen_first(make_napari_viewer, tmp_path):
+    """Opened before the widget, a DAPI / GFP / mCherry file left mCherry on top, and
+    Segment ran on it: 0 % foreground without a word (RGB bug bash)."""
+    import tifffile
+
+    channels = np.random.default_rng(0).random((3, 48, 48)).astype(np.float32)
+    path = tmp_path / "three.ome.tif"
+    tifffile.imwrite(path, channels, ome=True, photometric="minisblack",
+                     metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP", "mCherry"]}})  # fmt: skip
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-unetseg")
+    assert viewer.layers[-1].name == "three [mCherry]"  # the top layer
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    assert widget.image_combo.layer().name == "three [DAPI]"
+    viewer.add_image(np.zeros((48, 48), np.float32), name="other")  # the choice is kept
+    assert widget.image_combo.layer().name == "three [DAPI]"

@@ -141,11 +141,14 @@ class LayerComboBox(QComboBox):
         predicate: Callable[[Layer], bool] | None = None,
         allow_none: str | None = None,
         parent: QWidget | None = None,
+        prefer: Callable[[Layer], bool] | None = None,
     ) -> None:
         super().__init__(parent)
         self._viewer = viewer
         self._types = layer_types if isinstance(layer_types, tuple) else (layer_types,)
         self._predicate = predicate
+        #: which layer to choose first when none is chosen (else the top one)
+        self._prefer = prefer
         self._allow_none = allow_none
         self._layers: list[Layer] = []
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -213,13 +216,26 @@ class LayerComboBox(QComboBox):
         if current in self._layers:
             self.set_layer(current)
         elif self._layers and not self._allow_none:
-            self.setCurrentIndex(0)
+            liked = [la for la in self._layers if self._prefer is not None and self._prefer(la)]
+            self.set_layer(liked[0] if liked else self._layers[0])
         self.blockSignals(False)
         if self.layer() is not current:
             self._emit_changed()
 
     def _emit_changed(self, *_: Any) -> None:
         self.layerChanged.emit(self.layer())
+
+
+#: Channel names of DNA stains (the channel a nuclei model reads).
+_NUCLEAR = re.compile(r"dapi|hoechst|nucle|h2b|draq|sir.?dna|\bdna\b|\bnuc\b", re.IGNORECASE)
+
+
+def nuclear_channel(layer: Layer) -> bool:
+    """Whether ``layer`` is the DNA-stain channel of a file (named DAPI, Hoechst, ...):
+    Segment chooses it first (it chose the top channel, mCherry, and ran on it; RGB bug
+    bash)."""
+    meta = layer.metadata or {}
+    return "channel" in meta and bool(_NUCLEAR.search(str(layer.name).rsplit("[", 1)[-1]))
 
 
 # -- output layers ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ._common import (
     not_derived,
     notify_error,
     notify_info,
+    nuclear_channel,
     on_affine,
     output_layer,
     output_name,
@@ -90,7 +91,10 @@ class SegmentWidget(ui.DockWidget):
 
         rows = ui.Form()
         self.image_combo = rows.add(
-            "Image", LayerComboBox(self.viewer, Image, predicate=not_derived, parent=self)
+            "Image",
+            LayerComboBox(
+                self.viewer, Image, predicate=not_derived, parent=self, prefer=nuclear_channel
+            ),
         )
         self.image_combo.setToolTip("The image to segment. The list follows the layer list.")
         self.model_combo = rows.add("Model", ModelComboBox(self))
