@@ -74,8 +74,8 @@ def test_table_equals_the_library(qtbot, validate):
 
 
 def test_classes_are_named_after_the_layers_features(qtbot, validate, tmp_path):
-    # the Segment widget's labels carry their model's class names: Validate's table and
-    # plot use them ("2 (white matter)"), the CSV keeps the ids
+    # the Segment widget's labels carry their model's class names: Validate's table,
+    # plot and CSV use them ("2 (white matter)"; the CSV named the background only)
     viewer, widget = validate
     viewer.layers["pred"].features = {
         "index": [0, 1, 2],
@@ -86,7 +86,7 @@ def test_classes_are_named_after_the_layers_features(qtbot, validate, tmp_path):
     assert titles == ["0 (background)", "1 (grey matter)", "2 (white matter)"]
     assert widget.plot.names() == ["grey matter", "white matter"]
     csv = widget.export_csv(tmp_path / "scores.csv").read_text().splitlines()
-    assert csv[2].startswith("1,")  # the file keeps the class ids
+    assert csv[2].startswith("1 (grey matter),") and csv[1].startswith("0 (background),")
     viewer.layers["truth"].features = {"index": [2], "name": ["WM"]}  # the truth's first
     _run_and_wait(qtbot, widget)
     assert widget.table.item(2, 0).text() == "2 (WM)"
@@ -256,6 +256,10 @@ def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
     assert widget.plot.isHidden()  # 2D: no per-slice plot
     err = np.asarray(viewer.layers["pred2d [errors]"].data)
     assert not err[scribbles == 0].any()  # unpainted pixels are never errors
+    # the scribbles' names (value 2 paints class 1) name the rows (they read bare ids)
+    viewer.layers["scribbles"].features = {"index": [0, 1, 2], "name": ["", "background", "cell"]}
+    _run_and_wait(qtbot, widget)
+    assert widget.table.item(1, 0).text() == "1 (cell)"
     viewer.layers.remove("scribbles")
     assert "scribbles" not in [layer.name for layer in widget.gt_combo.layers()]
 

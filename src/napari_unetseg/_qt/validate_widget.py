@@ -285,9 +285,14 @@ class ValidateWidget(ui.DockWidget):
         if self.result is None:
             return None
         default = str(Path.home() / f"{self._pred_name()} metrics.csv")
-        # the file keeps the class ids (the table adds the layers' names): the same
-        # columns from run to run for scripts that read them
-        path = write_csv(self, self.result.to_csv, "Export metrics as CSV", default, path)
+        # the same columns from run to run for scripts that read them; the class column
+        # names the classes as the table does (it named only the background)
+        names = self._names
+
+        def to_csv(where: Any) -> None:
+            self.result.to_csv(where, names)
+
+        path = write_csv(self, to_csv, "Export metrics as CSV", default, path)
         if path is not None:
             self.summary.setText(f"{self._summary_text()}\nSaved {path}.")
         return path
@@ -358,7 +363,11 @@ class ValidateWidget(ui.DockWidget):
             return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
         self.result, self._pred_layer = result, pred
-        self._names = value_names(gt, pred) if self.mode() == "dense" else {}
+        if self.mode() == "dense":
+            self._names = value_names(gt, pred)
+        else:  # scribble value k + 1 paints class k (rows read bare ids; classes bug bash)
+            painted = {v - 1: n for v, n in value_names(gt).items() if v >= 2}
+            self._names = {**painted, **value_names(pred)}
         rows = result.rows(self._names)  # "2 (grey matter)" where the layers name them
         self.table.show_rows(rows, columns(result), distance_unit(result))
         self.summary.setText(self._summary_text())

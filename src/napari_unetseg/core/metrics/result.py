@@ -116,15 +116,15 @@ class EvaluationResult:
         """:meth:`to_dict` with NaN / inf as None, ready for ``json.dumps``."""
         return report.json_safe(self.to_dict())
 
-    def to_csv(self, path: str | os.PathLike) -> None:
+    def to_csv(self, path: str | os.PathLike, names: dict[int, str] | None = None) -> None:
         """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
-        replaced only once the new one is complete."""
+        replaced only once the new one is complete. ``names``: as :meth:`rows`."""
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(COLUMNS)
-                for row in self.rows():
+                for row in self.rows(names):
                     writer.writerow([report.plain_value(row[c]) for c in COLUMNS])
 
         atomic_write(path, write)
