@@ -89,6 +89,8 @@ def test_finetune_command_repeats_the_last_training_run(
         assert cli.main(rep.argv[1:]) == 0
         again = ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])
         assert weights_sha256(again) == weights_sha256(widget.trained)
+        assert again.class_names == widget.trained.class_names  # (were "class 1", ...)
+        assert "--class-names" in rep.argv
 
         with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
             layer.data = synthetic_scribbles(truth, seed=1)

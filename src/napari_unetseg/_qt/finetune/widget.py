@@ -356,6 +356,10 @@ class FinetuneWidget(ui.DockWidget):
                 model = files.model(bundle.name if bundle else model, bundle)
             lab = Path(files.layer(labels, req.labels))
             options = {f: getattr(req, f) for f in _COMMAND_FIELDS}
+            if self._last_run is not None and self.trained is not None:
+                # the names the run's model got, merged with the scribbles' after it
+                # (the command named them "class 1", ...; classes bug bash)
+                options["class_names"] = list(self.trained.class_names)
             store = files.store(image)  # an OME-Zarr store is named, not copied
             named, series = (store[0], 0) if store else files.image(image)
             return train_command(
