@@ -102,6 +102,16 @@ def test_info_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
     assert "does not exist" not in line
 
 
+def test_info_on_a_model_file_describes_the_model(tmp_path, capsys):
+    """It told a model file to become an OME-TIFF (classes bug bash)."""
+    from napari_unetseg import api
+
+    path = api.load_model("nuclei-2d").save(tmp_path / "mine.pt")
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: model, 2D model") and "classes: background, nucleus" in out
+
+
 def test_info_help_names_every_format_it_reads(capsys):
     with pytest.raises(SystemExit):
         cli.main(["info", "--help"])

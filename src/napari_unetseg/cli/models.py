@@ -226,14 +226,15 @@ def _add_info(sub: Any) -> None:
     p = sub.add_parser(
         "info",
         help="describe an image: shape, axes, pixel size and, for labels written by "
-        "napari-unetseg, the model, its file hash and the settings that made them",
+        "napari-unetseg, the model, its file hash and the settings that made them; "
+        "or a model file (.pt, bioimage.io .zip): its dimensions, channels and classes",
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
         help="TIFF / OME-TIFF file(s), OME-Zarr stores (.zarr, .ome.zarr), NIfTI (.nii, "
-        ".nii.gz) or PNG / JPEG / BMP / GIF / WebP images",
+        ".nii.gz) or PNG / JPEG / BMP / GIF / WebP images; model files (.pt, .zip)",
     )
     p.set_defaults(func=_cmd_info)
 
@@ -249,6 +250,12 @@ def _sizes_text(img: Any) -> str:
     )
 
 
+def _is_model_file(path: str) -> bool:
+    """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
+    neither is an image napari-unetseg reads)."""
+    return Path(path).is_file() and path.lower().endswith((".pt", ".zip"))
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
     from ..provenance import describe
@@ -260,6 +267,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 "image files in it."
             )
     for i, src in enumerate(args.files):
+        if _is_model_file(src):  # a model, not an image (it was told to become an OME-TIFF)
+            from .. import api
+
+            print(("\n" if i else "") + f"{src}: model, {api.load_model(src).summary()}")
+            continue
         img = _io.read_image(src, lazy=True)
         sizes = _sizes_text(img)
         kind = "labels" if img.is_labels else "image"
