@@ -90,6 +90,15 @@ def test_segment_chains_prediction_and_split_once() -> None:
     instances = api.segment(img, "nuclei-2d", split_touching=True, scale=(1.0, 1.0), device="cpu")
     np.testing.assert_array_equal(instances, split_stack(semantic, (1.0, 1.0), 2))
     assert instances.max() > 1  # several objects, each its own id
+    # one object class: nothing to say; several: the ids lose the classes, said (classes
+    # bug bash: silently)
+    one = api.drain(api.segment_iter(img, "nuclei-2d", split_touching=True, device="cpu"))
+    assert "split" not in one.stats
+    from napari_unetseg.core.bundle import ModelBundle
+
+    three = ModelBundle.create(spatial_dims=2, n_classes=3, depth=2, base_channels=4)
+    split = api.drain(api.segment_iter(img, three, split_touching=True, object_size=None))
+    assert "do not say each object's class" in split.stats["split"]["message"]
 
 
 def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:

@@ -379,7 +379,16 @@ def segment_iter(
 
         sampling = None if scale is None else tuple(float(s) for s in scale)
         labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims, time_axis)
-        result = dataclasses.replace(result, labels=labels)
+        stats = dict(result.stats)
+        if bundle.n_classes > 2:  # several object classes: the ids do not say which
+            stats["split"] = {
+                "message": (
+                    f"The {bundle.n_classes - 1} classes' objects were split and numbered "
+                    "together: the labels are object ids, which do not say each object's "
+                    "class (segment without splitting for the classes)."
+                )
+            }
+        result = dataclasses.replace(result, labels=labels, stats=stats)
     return result
 
 

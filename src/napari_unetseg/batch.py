@@ -447,6 +447,7 @@ def _segment_file(
         row.stats.get("input"),
         (row.stats.get("object_size") or {}).get("message"),
         (row.stats.get("confidence") or {}).get("message"),
+        (row.stats.get("split") or {}).get("message"),
     ):
         if message:
             row.notes.append(message)

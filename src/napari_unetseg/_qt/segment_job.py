@@ -111,6 +111,8 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     summary = _summary(result.labels, split, stats, list(bundle.class_names))
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
+    if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
+        summary += " " + stats["split"]["message"]
     return SegmentResult(
         display_levels(result.labels),
         result.probabilities,
