@@ -76,3 +76,12 @@ def test_a_new_model_is_named_after_the_scribble_layer() -> None:
     # unnamed values keep the engine's names; without a painted class there is nothing
     assert lp.new_model_class_names(strokes, {2: "grey matter"})[2] == "class 2"
     assert lp.new_model_class_names(np.ones((2, 2), int), names) is None
+
+
+def test_each_class_has_one_colour_in_strokes_and_preview():
+    """The nuclei's orange strokes had green preview outlines, green strokes meant another
+    class, and values 7 and up were all one grey (classes bug bash)."""
+    for k in range(1, 12):
+        assert lp.PREVIEW_COLORS[k] == lp.SCRIBBLE_COLORS[k + 1] == lp.scribble_colour(k + 1)
+    many = [lp.colour(lp.scribble_colour(v)) for v in range(1, 13)]
+    assert len(set(many)) == 12 and "#cccccc" not in many

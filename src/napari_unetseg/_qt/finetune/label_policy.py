@@ -22,7 +22,25 @@ PALETTE = {
     5: (1.0, 0.95, 0.2, 1.0),  # yellow
     6: (0.6, 0.35, 0.15, 1.0),  # brown
 }
-PREVIEW_COLORS = {1: (0.2, 1.0, 0.45, 1.0), 2: (0.9, 0.2, 0.9, 1.0), 3: (1.0, 0.95, 0.2, 1.0)}
+#: How many label values get a colour of their own (others are grey).
+COLOURED_VALUES = 32
+
+
+def scribble_colour(value: int) -> tuple[float, ...]:
+    """The colour of scribble value ``value``: :data:`PALETTE`'s, then hues around the
+    wheel (values 7 and up were all the same grey; classes bug bash)."""
+    if value in PALETTE:
+        return PALETTE[value]
+    import colorsys
+
+    return (*colorsys.hsv_to_rgb((0.08 + 0.618034 * value) % 1.0, 0.75, 0.95), 1.0)
+
+
+#: Scribble values and their colours.
+SCRIBBLE_COLORS = {v: scribble_colour(v) for v in range(1, COLOURED_VALUES + 1)}
+#: The preview's class k in the colour of the strokes that paint it (value k + 1): the
+#: nuclei's orange strokes had green outlines, and green strokes meant another class.
+PREVIEW_COLORS = {k: scribble_colour(k + 1) for k in range(1, COLOURED_VALUES)}
 #: Metadata key marking a Labels layer made by "New scribble layer".
 SCRIBBLE_KEY = "napari-unetseg scribbles"
 #: Words in a layer name that say it holds complete masks rather than scribbles.
@@ -126,7 +144,7 @@ def counts_html(
     """The painted-pixel counts as rich text, with ``problem`` (or a hint) below them."""
     if mode == "sparse":
         parts = [
-            f"<span style='color:{colour(PALETTE.get(v, (0.8, 0.8, 0.8)))}'>&#9632;</span>"
+            f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span>"
             f" {names.get(v, f'class {v - 1}')} ({v}): {n:,} px"  # (the value to paint with)
             for v, n in sorted(counts.items())
             if v > 0

@@ -13,12 +13,12 @@ from .._common import LayerComboBox, not_derived, notify_error
 from .label_policy import (
     BACKGROUND,
     OBJECT,
-    PALETTE,
     SCRIBBLE_NAMES,
     colour,
     counts_html,
     guess_mode,
     mode_help,
+    scribble_colour,
     scribble_names,
 )
 
@@ -82,7 +82,7 @@ class PaintPanel(QWidget):
         self.paint_bg_button = ui.button(self, "", slot=lambda: self.paint(BACKGROUND))
         self.paint_obj_button = ui.button(self, "", slot=lambda: self.paint(OBJECT))
         for btn, value in ((self.paint_bg_button, BACKGROUND), (self.paint_obj_button, OBJECT)):
-            btn.setStyleSheet(f"border-left: 6px solid {colour(PALETTE[value])};")
+            btn.setStyleSheet(f"border-left: 6px solid {colour(scribble_colour(value))};")
         self.name_paint_buttons(SCRIBBLE_NAMES)
         self.paint_new_button = ui.button(
             self,

@@ -52,7 +52,7 @@ from .job import (
 )
 from .label_policy import (
     OBJECT,
-    PALETTE,
+    SCRIBBLE_COLORS,
     SCRIBBLE_KEY,
     follow_start,
     merged_class_names,
@@ -214,7 +214,7 @@ class FinetuneWidget(ui.DockWidget):
             np.zeros(shape, np.uint8),
             name=f"{image.name} scribbles",
             features={"index": list(names), "name": list(names.values())},
-            colormap=labels_colormap(PALETTE),
+            colormap=labels_colormap(SCRIBBLE_COLORS),
             # saved as NIfTI, scribbles of a NIfTI image lie on its affine as labels do
             metadata={SCRIBBLE_KEY: True, **on_affine(image)},
             **spatial_geometry(image),
