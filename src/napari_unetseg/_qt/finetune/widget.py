@@ -518,8 +518,9 @@ class FinetuneWidget(ui.DockWidget):
             text += " Its image was closed during the run, so no preview was drawn."
         elif self.preview.target is not None:
             text += (
-                f" The green '[{PREVIEW_SUFFIX}]' layer shows what it predicts in the region "
-                "you looked at: paint where it is wrong, then Continue training."
+                f" The '[{PREVIEW_SUFFIX}]' layer outlines what it predicts in the region you "
+                "looked at, each class in the colour of its strokes: paint where it is wrong, "
+                "then Continue training."
             )
             text += unsure_text(result.unsure)
         self.status.setText(text)
