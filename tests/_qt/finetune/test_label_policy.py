@@ -46,6 +46,10 @@ def test_value_names_follow_the_start_model() -> None:
     mine = {0: "not painted", 1: "background", 2: "membrane"}  # not the model's: stays
     assert lp.follow_start(mine, nuclei, new) is None
     assert lp.follow_start(new, new, new) is None
+    # classes the user named besides: "nucleus" is theirs too (it became "object")
+    named = {**nuclei, 3: "cytoplasm", 4: "debris"}
+    assert lp.follow_start(named, nuclei, new) is None
+    assert lp.follow_start({**nuclei, 3: "class 2"}, nuclei, new)[2] == "object"  # a default
 
 
 def test_counts_text_names_classes_and_hints() -> None:

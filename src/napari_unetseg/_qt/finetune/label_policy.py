@@ -107,7 +107,10 @@ def follow_start(
     """A scribble layer's value names after "Start from" changed from a model that names
     its values ``before`` to one that names them ``after``: the names the old model gave
     follow the new one ("nucleus" becomes "object" for a new model, and back); the others
-    stay. None when nothing changes."""
+    stay. A layer whose other values the user named keeps every name: its "nucleus" is
+    theirs too (it became "object"; classes bug bash). None when nothing changes."""
+    if any(v not in before and not generic_class_name(n) for v, n in current.items() if v > 0):
+        return None
     names = dict(current)
     for value, old in before.items():
         new = after.get(value)
