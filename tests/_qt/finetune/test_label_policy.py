@@ -89,3 +89,16 @@ def test_each_class_has_one_colour_in_strokes_and_preview():
         assert lp.PREVIEW_COLORS[k] == lp.SCRIBBLE_COLORS[k + 1] == lp.scribble_colour(k + 1)
     many = [lp.colour(lp.scribble_colour(v)) for v in range(1, 13)]
     assert len(set(many)) == 12 and "#cccccc" not in many
+
+
+def test_only_mask_like_values_suggest_dense_masks():
+    """Twelve named classes of 40 px each were told they looked like complete masks
+    (classes bug bash); instance ids (many, or with gaps) still are."""
+    said = "look like complete masks"
+    names = {v: f"tissue {v}" for v in range(1, 14)}
+    classes = {v: 40 for v in range(1, 14)}
+    assert said not in lp.counts_html(classes, "sparse", names, None)
+    ids = {v: 300 for v in range(1, 60)}  # one id per nucleus
+    assert said in lp.counts_html(ids, "sparse", {}, None)
+    gaps = {v: 300 for v in (1, 2, 14, 30, 52, 77)}
+    assert said in lp.counts_html(gaps, "sparse", {}, None)

@@ -141,6 +141,17 @@ def mode_help(mode: str, names: dict[int, str]) -> str:
     return "Complete masks: 0 = background, any other value = object; every pixel counts."
 
 
+def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
+    """Whether scribble values look like instance masks (one id per object): very many,
+    or many with gaps, and not classes the user named (12 named classes of 40 px each
+    were taken for masks; classes bug bash)."""
+    if len(values) <= 4 or max(values) <= 9:
+        return False
+    if any(v >= 3 and v in names and not generic_class_name(names[v]) for v in values):
+        return False
+    return len(values) > 20 or max(values) > 2 * len(values)
+
+
 def counts_html(
     counts: dict[int, int], mode: str, names: dict[int, str], problem: str | None
 ) -> str:
@@ -152,8 +163,7 @@ def counts_html(
             for v, n in sorted(counts.items())
             if v > 0
         ]
-        values = [v for v in counts if v > 0]
-        if len(values) > 4 and max(values) > 9:
+        if _looks_like_masks([v for v in counts if v > 0], names):
             problem = (problem or "") + (
                 " These look like complete masks (many label values): choose 'Dense masks'?"
             )
