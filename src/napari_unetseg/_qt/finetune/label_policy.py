@@ -142,14 +142,14 @@ def mode_help(mode: str, names: dict[int, str]) -> str:
 
 
 def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
-    """Whether scribble values look like instance masks (one id per object): very many,
-    or many with gaps, and not classes the user named (12 named classes of 40 px each
-    were taken for masks; classes bug bash)."""
+    """Whether scribble values look like instance masks (one id per object): many of
+    them; where the user named the classes, very many or with gaps (12 named classes
+    of 40 px each were taken for masks; classes bug bash)."""
     if len(values) <= 4 or max(values) <= 9:
         return False
     if any(v >= 3 and v in names and not generic_class_name(names[v]) for v in values):
-        return False
-    return len(values) > 20 or max(values) > 2 * len(values)
+        return len(values) > 20 or max(values) > 2 * len(values)
+    return True
 
 
 def counts_html(
