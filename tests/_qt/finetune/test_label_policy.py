@@ -102,3 +102,8 @@ def test_only_mask_like_values_suggest_dense_masks():
     assert said in lp.counts_html(ids, "sparse", {}, None)
     gaps = {v: 300 for v in (1, 2, 14, 30, 52, 77)}
     assert said in lp.counts_html(gaps, "sparse", {}, None)
+
+
+def test_only_the_engines_numbered_names_are_placeholders():
+    assert lp.generic_class_name("class 2") and lp.generic_class_name("object")
+    assert not lp.generic_class_name("class A")  # a user's name (Validate left it out)

@@ -7,6 +7,7 @@ background, 2.. classes. The functions here take plain values, or a layer only f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,9 @@ def scribble_names(layer: Any) -> dict[int, str]:
 
 
 def generic_class_name(name: str) -> bool:
-    """Placeholder names: ours for scribbles and the engine's for new models."""
-    return name in ("object", "foreground") or name.startswith("class ")
+    """Placeholder names: ours for scribbles and the engine's for new models ("class 2";
+    a user's "class A" is a name: Validate left it out; classes bug bash)."""
+    return name in ("object", "foreground") or re.fullmatch(r"class \d+", name) is not None
 
 
 def merged_class_names(model_names: list[str], scribble: dict[int, str]) -> list[str]:
