@@ -175,3 +175,17 @@ def test_nan_pixels_do_not_spread_when_resampled():
     np.testing.assert_array_equal(image, kept)  # the caller's array is not written to
     with pytest.raises(ValueError, match="no finite values"):
         resample(np.full((8, 8), np.nan, np.float32), (16, 16))
+
+
+def test_a_stained_brightfield_colour_image_is_measured_on_its_hematoxylin():
+    """Dark nuclei on white: a colour model measured the bright gaps between them (6 px
+    for nuclei of 15-25) or found nothing (RGB bug bash)."""
+    from napari_unetseg.core.scale import estimate_object_size
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, _ = synthetic_nuclei((256, 256), seed=4, radius=(8, 11), dtype="float32")
+    n = (image - image.min()) / (image.max() - image.min())
+    rgb = ((1 - n[..., None] * np.array([0.55, 0.75, 0.3])) * 240).astype(np.uint8)
+    grey = estimate_object_size(image).diameter
+    colour = estimate_object_size(rgb, channel_axis=2).diameter
+    assert colour == pytest.approx(grey, rel=0.2), (colour, grey)

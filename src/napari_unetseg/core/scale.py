@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from .guards import finite_policy
-from .normalize import working_dtype
+from .normalize import hematoxylin, looks_brightfield, strided_sample, working_dtype
 
 #: Largest number of voxels the estimator reads; bigger images are strided in Y/X.
 MAX_ESTIMATE_VOXELS = 2**23
@@ -206,6 +206,13 @@ def _plane_stack(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int]
         idx[a] = slice(None, None, step)
     raw = np.asarray(image[tuple(idx)])
     arr = raw.astype(working_dtype(raw.dtype), copy=False)
+    if c is not None and shape[c] in (3, 4):
+        rgb = np.moveaxis(raw, sum(1 for a in range(c) if not isinstance(idx[a], int)), -1)
+        if looks_brightfield(np.stack([strided_sample(rgb[..., k]) for k in range(3)], -1)):
+            # stained brightfield: nuclei dark on white, so measured on the hematoxylin
+            # channel as a one-channel model sees them (a colour model measured the gaps
+            # between nuclei, 6 px for 15-25; RGB bug bash)
+            return np.asarray(hematoxylin(rgb[..., :3]), np.float32), step
     if c is not None:
         arr = np.moveaxis(arr, sum(1 for a in range(c) if not isinstance(idx[a], int)), 0)
         flat = arr.reshape(arr.shape[0], -1)
