@@ -189,3 +189,17 @@ def test_a_stained_brightfield_colour_image_is_measured_on_its_hematoxylin():
     grey = estimate_object_size(image).diameter
     colour = estimate_object_size(rgb, channel_axis=2).diameter
     assert colour == pytest.approx(grey, rel=0.2), (colour, grey)
+
+
+def test_a_volume_of_four_planes_is_measured_without_an_rgb_warning():
+    """scikit-image's "looks like that of an RGB image" reached the user on a small
+    NIfTI volume whose last axis held 4 planes (NIfTI bug bash)."""
+    import warnings
+
+    from napari_unetseg.core.scale import estimate_object_size
+
+    volume = np.random.default_rng(0).random((7, 5, 4)).astype(np.float32)
+    volume[2:5, 1:4, 1:3] += 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_object_size(volume).diameter is not None

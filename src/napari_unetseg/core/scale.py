@@ -283,7 +283,9 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
     # objects (mitotic nuclei, debris) would otherwise take the threshold for themselves
     # and be the only objects measured (a real nuclei image: 5 objects, 51 px, where 40
     # objects give 71 px and its nuclei are about 75 px across)
-    mask = smooth > threshold_otsu(np.minimum(smooth, np.percentile(smooth, 99)))
+    # (raveled: scikit-image warns that a volume whose last axis has 3 or 4 planes
+    # "looks like that of an RGB image", which reached the user; NIfTI bug bash)
+    mask = smooth > threshold_otsu(np.minimum(smooth, np.percentile(smooth, 99)).ravel())
     fg, bg = smooth[mask], smooth[~mask]
     if fg.size == 0 or bg.size == 0:
         return SizeEstimate(None, 0, "the image has no contrast")
