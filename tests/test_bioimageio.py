@@ -557,3 +557,15 @@ def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path)
     assert new.object_size["unit"] == "µm"
     axes = _rdf(new.export_bioimageio(tmp_path / "um.zip"))["inputs"][0]["axes"][2:]
     assert [(a["scale"], a["unit"]) for a in axes] == [(0.3, "micrometer")] * 2
+
+
+def test_a_colour_test_image_made_one_channel_is_said_in_the_model_card(tiny, tmp_path):
+    """An RGB brightfield test image became the hematoxylin channel without a word, and
+    the package's preprocessing cannot say so (RGB bug bash): its README says it."""
+    image, _ = synthetic_nuclei((96, 96), seed=2)
+    n = (image - image.min()) / (image.max() - image.min())
+    rgb = ((1 - n[..., None] * np.array([0.55, 0.75, 0.3])) * 240).astype(np.uint8)
+    path = tiny.export_bioimageio(tmp_path / "he.zip", test_image=rgb, channel_axis=2, onnx=False)
+    with zipfile.ZipFile(path) as z:
+        readme = z.read("README.md").decode()
+    assert "The test image was in colour" in readme and "hematoxylin" in readme

@@ -39,9 +39,12 @@ def _model_name(bundle: ModelBundle) -> str:
     return name if len(name) >= 5 else f"{name} U-Net"
 
 
-def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None) -> np.ndarray:
+def _test_image(
+    bundle: ModelBundle, image: Any | None, channel_axis: int | None
+) -> tuple[np.ndarray, str]:
     """A (C, *spatial) test input: the middle of the given image's first plane/volume
-    (only that block is read), or synthetic nuclei.
+    (only that block is read), or synthetic nuclei; and how a colour image became the
+    model's one channel ("" when it did not).
 
     Each spatial edge is the largest size the network accepts up to ``TEST_EDGE``.
     """
@@ -51,12 +54,12 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
 
         shape = (TEST_EDGE[sd],) * sd
         chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
-        return np.stack(chans).astype(np.float32)
+        return np.stack(chans).astype(np.float32), ""
     from ..core.guards import check_image_dtype
 
     check_image_dtype(image.dtype if hasattr(image, "dtype") else np.asarray(image).dtype)
     # an RGB training image of a one-channel model was trained on as grey: test on grey
-    image, channel_axis, _ = grey_for_model(image, channel_axis, bundle.in_channels)
+    image, channel_axis, converted = grey_for_model(image, channel_axis, bundle.in_channels)
     layout = bundle.layout(tuple(np.shape(image)), channel_axis)
     div = bundle.divisor
     edges = [min(n, TEST_EDGE[sd]) // div * div for n in layout.spatial_shape]
@@ -81,7 +84,7 @@ def _test_image(bundle: ModelBundle, image: Any | None, channel_axis: int | None
         for c in range(data.shape[0]):
             finite = data[c][~bad[c]]
             data[c][bad[c]] = finite.min() if finite.size else 0.0
-    return np.ascontiguousarray(data)
+    return np.ascontiguousarray(data), converted
 
 
 def _scores(bundle: ModelBundle, x: np.ndarray) -> np.ndarray:
@@ -152,7 +155,7 @@ def _normalization_line(norm: dict[str, Any]) -> str:
     )
 
 
-def _documentation(bundle: ModelBundle, description: str) -> str:
+def _documentation(bundle: ModelBundle, description: str, input_note: str = "") -> str:
     cfg = bundle.config
     h = bundle.history or {}
     norm = bundle.normalization
@@ -214,6 +217,15 @@ def _documentation(bundle: ModelBundle, description: str) -> str:
             if isinstance(h.get("best_val_dice"), (int, float))
             else "Check it on your images with napari-unetseg's Validate widget or `unetseg evaluate`."
         ),
+    ]
+    if input_note:  # a colour image made one channel: others must give the same (RGB bug bash)
+        lines += [
+            "",
+            f"The test image was in colour and this model takes one channel. {input_note} "
+            "Give the model that channel: the package's preprocessing does not convert "
+            "colour images.",
+        ]
+    lines += [
         "",
         "## Use",
         "",
@@ -278,7 +290,7 @@ def _physical_axes(
 
 
 def _write_files(
-    d: Path, bundle: ModelBundle, raw: np.ndarray, description: str, onnx: bool
+    d: Path, bundle: ModelBundle, raw: np.ndarray, description: str, onnx: bool, input_note: str
 ) -> None:
     """Test and sample tensors, cover, documentation, architecture and the weights
     (state dict, TorchScript, and ONNX with ``onnx``)."""
@@ -291,7 +303,8 @@ def _write_files(
     for name, tensor in (("sample_input.tif", raw[0]), ("sample_output.tif", expected[0])):
         tifffile.imwrite(d / name, tensor, photometric="minisblack")
     _cover(d / "cover.png", raw[0], expected[0])
-    (d / "README.md").write_text(_documentation(bundle, description), encoding="utf-8")
+    readme = _documentation(bundle, description, input_note)
+    (d / "README.md").write_text(readme, encoding="utf-8")
     # The architecture: our U-Net's own source file, which imports only torch.
     (d / "unet.py").write_text(inspect.getsource(unet_module), encoding="utf-8")
     net = bundle.network.cpu().eval()
@@ -528,7 +541,7 @@ def export_bioimageio(
         )
     )
     training_data = training_data or f"Training data: {_training_data(bundle.history or {})}"
-    raw = _test_image(bundle, test_image, channel_axis)[None]  # (1, C, *spatial)
+    raw, input_note = _test_image(bundle, test_image, channel_axis)  # (C, *spatial)
     people = [bio.Author(name=a) for a in (authors or ["napari-unetseg user"])]
     cite = [bio.CiteEntry(text=U_NET_CITATION, doi=bio.Doi(U_NET_DOI))]
 
@@ -540,7 +553,7 @@ def export_bioimageio(
         # ResourceWarnings are not the user's concern (collected below, inside this block).
         warnings.simplefilter("ignore", ResourceWarning)
         d = Path(tmp)
-        _write_files(d, bundle, raw, description, onnx)
+        _write_files(d, bundle, raw[None], description, onnx, input_note)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
         model = bio.ModelDescr(
             name=name,
