@@ -171,3 +171,13 @@ def test_scribble_runs_keep_the_latest_weights_near_the_lowest_validation_loss()
     for step, dice in [(10, 0.8), (20, 0.9), (30, 0.85)]:
         d.add_validation(step, 0.1, dice, net)
     assert d.best_step == 20
+
+
+def test_a_class_without_strokes_is_called_by_its_name():
+    """The note said "Label 3 (class 2)" of a class the user had named (classes bug bash)."""
+    from napari_unetseg.core.training.labels import missing_classes_note
+
+    names = ["background", "nucleus", "cytoplasm", "debris"]
+    note = missing_classes_note([0, 1, 3], 4, "sparse", names)
+    assert note.startswith("Label 3 (cytoplasm) has no painted pixels")
+    assert missing_classes_note([0, 1, 3], 4, "sparse").startswith("Label 3 (class 2)")

@@ -265,17 +265,24 @@ def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
     return present
 
 
-def missing_classes_note(present: Sequence[int], n_eff: int, mode: str) -> str | None:
+def missing_classes_note(
+    present: Sequence[int], n_eff: int, mode: str, names: Sequence[str] | None = None
+) -> str | None:
     """For a new model (or one the labels give more classes): the classes below the
     highest painted one that have no pixels (a label number skipped, e.g. by napari's
-    "new label"), which still get an output."""
+    "new label"), which still get an output; by their ``names`` where given (the note
+    said "class 2" of a class the user had named; classes bug bash)."""
     missing = [c for c in range(1, n_eff) if c not in present]
     if not missing:
         return None
+
+    def called(c: int) -> str:
+        return names[c] if names is not None and c < len(names) else f"class {c}"
+
     if mode == "sparse":
-        which = ", ".join(f"label {c + 1} (class {c})" for c in missing)
+        which = ", ".join(f"label {c + 1} ({called(c)})" for c in missing)
     else:
-        which = ", ".join(f"class {c}" for c in missing)
+        which = ", ".join(called(c) for c in missing)
     return (
         f"{which[0].upper()}{which[1:]} {'has' if len(missing) == 1 else 'have'} no painted "
         "pixels, yet the model gets an output for "

@@ -146,7 +146,7 @@ class Trainer:
         # gets an output for; fine-tuning may leave some of the model's classes unpainted
         grown = self.bundle is None or self.class_map.n_eff > self.bundle.n_classes
         self.gaps = (
-            missing_classes_note(self.present, self.class_map.n_eff, o.label_mode)
+            missing_classes_note(self.present, self.class_map.n_eff, o.label_mode, o.class_names)
             if grown
             else None
         )
