@@ -820,3 +820,20 @@ def test_the_previews_of_an_image_removed_during_training_go_with_it(qtbot, fine
     viewer.layers.events.inserted.disconnect(remove_once)
     assert removed
     assert not [layer.name for layer in viewer.layers if layer.name.startswith("cells [")]
+
+
+def test_named_complete_masks_train_a_model_of_their_classes(qtbot, finetune, nuclei):
+    """A tissue ground truth whose values the layer names trained one merged class, and
+    the advice was the API's n_classes (classes bug bash)."""
+    viewer, widget = finetune
+    masks = np.zeros(nuclei[0].shape, np.uint8)
+    masks[:, 30:60], masks[:, 60:] = 1, 2
+    masks[(nuclei[1] > 0)] = 3
+    viewer.add_labels(masks, name="cells ground truth", scale=(0.5, 0.5), translate=(3.0, 1.0),
+                      features={"index": [0, 1, 2, 3], "class": ["bg", "fat", "muscle", "bone"]})  # fmt: skip
+    widget.labels_combo.set_layer(viewer.layers["cells ground truth"])
+    widget.dense_radio.setChecked(True)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None
+    assert widget.trained.n_classes == 4
+    assert widget.trained.class_names == ["bg", "fat", "muscle", "bone"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+
 from napari_unetseg._qt.finetune import label_policy as lp
 
 
@@ -107,3 +109,15 @@ def test_only_mask_like_values_suggest_dense_masks():
 def test_only_the_engines_numbered_names_are_placeholders():
     assert lp.generic_class_name("class 2") and lp.generic_class_name("object")
     assert not lp.generic_class_name("class A")  # a user's name (Validate left it out)
+
+
+def test_complete_masks_whose_values_are_named_train_one_class_each():
+    """A named tissue ground truth was merged into one class, and the widget's advice
+    was the API's n_classes (classes bug bash)."""
+    masks = np.array([[0, 1], [2, 3]], np.uint8)
+    layer = SimpleNamespace(features={"index": [0, 1, 2, 3],
+                                      "class": ["bg", "fat", "muscle", "bone"]})  # fmt: skip
+    assert lp.dense_class_names(masks, layer) == ["bg", "fat", "muscle", "bone"]
+    unnamed = SimpleNamespace(features={"index": [0, 1], "class": ["bg", "fat"]})
+    assert lp.dense_class_names(masks, unnamed) is None  # instance ids: one class
+    assert lp.dense_class_names(masks, SimpleNamespace(features={})) is None

@@ -93,6 +93,25 @@ def new_model_class_names(labels: Any, scribble: dict[int, str]) -> list[str] | 
     return merged_class_names(defaults, scribble)
 
 
+def dense_class_names(labels: Any, layer: Any) -> list[str] | None:
+    """Class names for a new model trained on complete masks whose layer names every
+    value (features ``index`` with ``class`` or ``name``, as Segment's labels and files
+    read back carry): one class per value. None otherwise: the values are then taken as
+    object instances of one class (a named tissue ground truth was merged into "class
+    1", and the advice was the API's n_classes; classes bug bash)."""
+    features = getattr(layer, "features", None)
+    if features is None or "index" not in features:
+        return None
+    column = next((c for c in ("class", "name") if c in features), None)
+    top = int(np.max(labels)) if np.size(labels) else 0
+    if column is None or top < 2:
+        return None
+    named = {int(v): str(n).strip() for v, n in zip(features["index"], features[column])}
+    if any(not named.get(v) for v in range(1, top + 1)):
+        return None
+    return [named.get(0) or "background"] + [named[v] for v in range(1, top + 1)]
+
+
 def start_class_names(class_names: list[str]) -> dict[int, str]:
     """Scribble value names for a start model's classes: its real names where it has
     them (fine-tuning a nuclei model, label 2 is "nucleus" rather than "object")."""

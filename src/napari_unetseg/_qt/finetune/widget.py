@@ -54,6 +54,7 @@ from .label_policy import (
     OBJECT,
     SCRIBBLE_COLORS,
     SCRIBBLE_KEY,
+    dense_class_names,
     follow_start,
     merged_class_names,
     new_model_class_names,
@@ -466,6 +467,8 @@ class FinetuneWidget(ui.DockWidget):
         )
         if model is None and self.label_mode == "sparse":
             req.class_names = new_model_class_names(req.labels, scribble_names(labels))
+        elif model is None:  # complete masks whose values the layer names: one class each
+            req.class_names = dense_class_names(req.labels, labels)
         import torch  # loaded already, with core.bundle
 
         req.threads = torch.get_num_threads()
