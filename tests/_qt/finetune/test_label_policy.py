@@ -115,9 +115,12 @@ def test_complete_masks_whose_values_are_named_train_one_class_each():
     """A named tissue ground truth was merged into one class, and the widget's advice
     was the API's n_classes (classes bug bash)."""
     masks = np.array([[0, 1], [2, 3]], np.uint8)
-    layer = SimpleNamespace(features={"index": [0, 1, 2, 3],
-                                      "class": ["bg", "fat", "muscle", "bone"]})  # fmt: skip
+    features = {"index": [0, 1, 2, 3], "class": ["bg", "fat", "muscle", "bone"]}
+    layer = SimpleNamespace(features=features, metadata={})
     assert lp.dense_class_names(masks, layer) == ["bg", "fat", "muscle", "bone"]
-    unnamed = SimpleNamespace(features={"index": [0, 1], "class": ["bg", "fat"]})
+    unnamed = SimpleNamespace(features={"index": [0, 1], "class": ["bg", "fat"]}, metadata={})
     assert lp.dense_class_names(masks, unnamed) is None  # instance ids: one class
-    assert lp.dense_class_names(masks, SimpleNamespace(features={})) is None
+    assert lp.dense_class_names(masks, SimpleNamespace(features={}, metadata={})) is None
+    # a scribble layer's names say what strokes mean, not classes
+    scribbles = SimpleNamespace(features=features, metadata={lp.SCRIBBLE_KEY: True})
+    assert lp.dense_class_names(masks, scribbles) is None

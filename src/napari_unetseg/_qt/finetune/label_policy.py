@@ -100,14 +100,14 @@ def dense_class_names(labels: Any, layer: Any) -> list[str] | None:
     object instances of one class (a named tissue ground truth was merged into "class
     1", and the advice was the API's n_classes; classes bug bash)."""
     features = getattr(layer, "features", None)
-    if features is None or "index" not in features:
-        return None
+    if features is None or "index" not in features or SCRIBBLE_KEY in (layer.metadata or {}):
+        return None  # (a scribble layer's names say what strokes mean, not classes)
     column = next((c for c in ("class", "name") if c in features), None)
     top = int(np.max(labels)) if np.size(labels) else 0
     if column is None or top < 2:
         return None
     named = {int(v): str(n).strip() for v, n in zip(features["index"], features[column])}
-    if any(not named.get(v) for v in range(1, top + 1)):
+    if any(not named.get(v) or generic_class_name(named[v]) for v in range(1, top + 1)):
         return None
     return [named.get(0) or "background"] + [named[v] for v in range(1, top + 1)]
 
