@@ -308,3 +308,17 @@ def test_a_mask_saved_as_jpeg_is_said_to_be_lossy(tmp_path, capsys):
     pred = _io.write_labels(tmp_path / "pred.tif", (truth > 0).astype(np.uint8))
     assert cli.main(["evaluate", "-p", str(pred), "-g", str(tmp_path / "mask.jpg")]) == 0
     assert "JPEG keeps values only roughly" in capsys.readouterr().err
+
+
+def test_rows_name_the_classes_a_models_labels_record(tmp_path, capsys):
+    """Rows read 1, 2, 3 where Validate named them (NIfTI and classes bug bashes)."""
+    image = tmp_path / "cells.tif"
+    assert cli.main(["sample", str(image), "--shape", "64", "64"]) == 0
+    pred = tmp_path / "cells_labels.tif"
+    assert cli.main(["predict", str(image), "--model", "nuclei-2d", "-o", str(pred)]) == 0
+    truth = str(tmp_path / "cells_ground_truth.tif")
+    capsys.readouterr()
+    csv = tmp_path / "m.csv"
+    assert cli.main(["evaluate", "-p", str(pred), "-g", truth, "--csv", str(csv)]) == 0
+    assert "1 (nucleus)" in capsys.readouterr().out
+    assert "1 (nucleus)," in csv.read_text()

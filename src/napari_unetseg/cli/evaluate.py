@@ -139,6 +139,20 @@ def _time_axis(choice: str, pred: Any, gt: Any) -> int | None:
         ) from None
 
 
+def _class_names(pred: Any, gt: Any) -> dict[int, str]:
+    """Class names that a model's labels record (the ground truth's first), as Validate
+    names its rows from the layers (rows read 1, 2, 3; NIfTI and classes bug bashes);
+    none for object ids (split touching objects)."""
+    names: dict[int, str] = {}
+    for img in (pred, gt):
+        record = img.provenance or {}
+        classes = record.get("classes")
+        split = (record.get("settings") or {}).get("split_touching")
+        if isinstance(classes, list) and not split:
+            names.update({c: str(n) for c, n in enumerate(classes) if c > 0})
+    return names
+
+
 def _timed(pred: Any, gt: Any) -> bool:
     """Whether a file's pixel sizes include a time step (T in seconds beside Y, X in µm):
     read as one more length, it made distances across time points in "µm"."""
@@ -188,12 +202,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             ),
             bar,
         )
+    names = _class_names(pred, gt)
     if args.csv:
-        result.to_csv(args.csv)
+        result.to_csv(args.csv, names)
     if args.json:
         print(json.dumps(result.to_json_dict(), indent=2, allow_nan=False))
     else:
-        print(result.table())
+        print(result.table(names))
     if args.csv:
         print(f"wrote {args.csv}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -117,10 +117,11 @@ def distance_unit(result: EvaluationResult) -> str | None:
     return "px" if all(float(s) == 1.0 for s in result.space_spacing) else None
 
 
-def table(result: EvaluationResult) -> str:
-    """A readable fixed-width table of the main columns, the summary and notes."""
+def table(result: EvaluationResult, names: dict[int, str] | None = None) -> str:
+    """A readable fixed-width table of the main columns, the summary and notes;
+    ``names``: class id -> name (as :meth:`EvaluationResult.rows`)."""
     cells = [[heading(key, distance_unit(result)) for key in _TABLE_COLUMNS]]
-    for row in result.rows():
+    for row in result.rows(names):
         cells.append([cell_text(key, row[key]) for key in _TABLE_COLUMNS])
     widths = [max(len(r[i]) for r in cells) for i in range(len(_TABLE_COLUMNS))]
     lines = []

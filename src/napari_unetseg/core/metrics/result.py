@@ -141,6 +141,7 @@ class EvaluationResult:
         """One sentence with the headline numbers."""
         return report.summary_line(self)
 
-    def table(self) -> str:
-        """A readable fixed-width table of the main columns, the summary and notes."""
-        return report.table(self)
+    def table(self, names: dict[int, str] | None = None) -> str:
+        """A readable fixed-width table of the main columns, the summary and notes;
+        ``names`` as :meth:`rows`."""
+        return report.table(self, names)
