@@ -248,16 +248,14 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
 
 
 def _class_features(provenance: dict[str, Any] | None) -> dict[str, Any]:
-    """napari ``features`` naming the classes of labels a model wrote (its provenance's
-    ``classes``; the status bar then says "class: cytoplasm", and Validate names its
-    rows); nothing for object instances (``--split-touching``) or other labels."""
-    classes = (provenance or {}).get("classes")
-    settings = (provenance or {}).get("settings") or {}
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+    """napari ``features`` naming the classes of labels a model wrote (the status bar
+    then says "class: cytoplasm", and Validate names its rows); nothing otherwise."""
+    from .provenance import recorded_classes
+
+    classes = recorded_classes(provenance)
+    if classes is None:
         return {}
-    if isinstance(settings, dict) and settings.get("split_touching"):
-        return {}
-    return {"features": {"index": list(range(len(classes))), "class": list(classes)}}
+    return {"features": {"index": list(range(len(classes))), "class": classes}}
 
 
 def _with_series(metadata: Any, series: int) -> Any:

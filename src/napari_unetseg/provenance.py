@@ -110,6 +110,18 @@ def model_reference(model: Any, bundle: ModelBundle) -> dict[str, Any]:
     }
 
 
+def recorded_classes(provenance: dict[str, Any] | None) -> list[str] | None:
+    """The class names a record says its labels' values mean (value k, name k), or None:
+    no record of ours, or object ids (touching objects split, ``--split-touching``)."""
+    record = provenance if isinstance(provenance, dict) else {}
+    classes, settings = record.get("classes"), record.get("settings")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return None
+    if isinstance(settings, dict) and settings.get("split_touching"):
+        return None
+    return list(classes)
+
+
 def labels_provenance(
     model_ref: dict[str, Any], settings: dict[str, Any], source: str | os.PathLike | None = None
 ) -> dict[str, Any]:

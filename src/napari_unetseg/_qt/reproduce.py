@@ -90,9 +90,7 @@ class SessionFiles:
         # saved before copies kept napari's units lacked them)
         path, same = _free(
             self.folder() / f"{_safe(layer.name)}.tif",
-            lambda there: (
-                _same_data(layer, data, there, series=None) and _same_size(there, scale, units)
-            ),
+            lambda there: _same_data(layer, data, there, series=None, size=(scale, units)),
         )
         if same:
             return str(path.resolve())
@@ -175,22 +173,6 @@ def _copy_meta(layer: Layer) -> tuple[tuple[float, ...], str | None, Any]:
     return scale, axes, units
 
 
-def _same_size(path: Path, scale: tuple[float, ...], units: Any) -> bool:
-    """Whether the file at ``path`` gives the pixel size and unit a new copy would."""
-    from .. import _io
-    from .._units import common_unit
-
-    try:
-        img = _io.read_image(path, lazy=True)
-    except (ValueError, OSError):
-        return False
-    return bool(
-        len(img.scale) == len(scale)
-        and np.allclose(img.scale, scale, rtol=1e-4)
-        and common_unit(img.units) == common_unit(units)
-    )
-
-
 def _safe(name: str) -> str:
     """A file name from a layer or model name."""
     return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
@@ -229,12 +211,17 @@ def _zarr_labels(layer: Layer) -> Path | None:
     return Path(path)
 
 
-def _same_data(layer: Layer, data: Any, path: Path, series: int | None = 0) -> bool:
+def _same_data(
+    layer: Layer, data: Any, path: Path, series: int | None = 0, size: Any = None
+) -> bool:
     """Whether image ``series`` of the file still holds ``data`` and it is the layer's
     series (``None``: a file of ours, series 0 whatever the layer's). Same shape, and
     same values for in-memory data up to :data:`COMPARE_BYTES` (an image replaced by a
-    processed copy of its shape, labels painted since); larger or lazy data by shape."""
+    processed copy of its shape, labels painted since); larger or lazy data by shape.
+    ``size``: the (scale, units) a new copy would have, which the file must give too (a
+    copy saved before copies kept napari's units was named again without them)."""
     from .. import _io
+    from .._units import common_unit
 
     if series is not None and (layer.metadata or {}).get("series", 0) != series:
         return False
@@ -245,6 +232,12 @@ def _same_data(layer: Layer, data: Any, path: Path, series: int | None = 0) -> b
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):
+        return False
+    if size is not None and not (
+        len(img.scale) == len(size[0])
+        and np.allclose(img.scale, size[0], rtol=1e-4)
+        and common_unit(img.units) == common_unit(size[1])
+    ):
         return False
     if not isinstance(data, np.ndarray) or data.nbytes > COMPARE_BYTES:
         return True

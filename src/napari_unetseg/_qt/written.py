@@ -65,15 +65,14 @@ class _WrittenLabels:
             # a stroke under way: napari says "paint" only once it ends (the result
             # replaced the part painted so far; lifecycle bug bash)
             return "is being painted"
-        same_data = self._data.get(layer, _gone)() is layer.data
         written = self._checksums[layer]
         if written is not None:
             # edits without a paint event count too: from the console or a script, or
             # other data set on the layer (a run wrote over them; lifecycle bug bash)
-            return "has your painting" if _checksum(layer.data) != written else None
-        if layer in self._painted or not same_data:
-            return "has your painting"
-        return None
+            changed = _checksum(layer.data) != written
+        else:  # large or lazy labels: a paint, or other data set on the layer
+            changed = layer in self._painted or self._data[layer]() is not layer.data
+        return "has your painting" if changed else None
 
 
 #: The one record of Segment's labels outputs (see :class:`_WrittenLabels`).
@@ -89,10 +88,6 @@ def _reference(data: Any) -> Any:
         return weakref.ref(data)
     except TypeError:
         return lambda: data
-
-
-def _gone() -> None:
-    return None
 
 
 __all__ = ["CHECKSUM_BYTES", "WRITTEN"]

@@ -141,15 +141,12 @@ def _time_axis(choice: str, pred: Any, gt: Any) -> int | None:
 
 def _class_names(pred: Any, gt: Any) -> dict[int, str]:
     """Class names that a model's labels record (the ground truth's first), as Validate
-    names its rows from the layers (rows read 1, 2, 3; NIfTI and classes bug bashes);
-    none for object ids (split touching objects)."""
+    names its rows from the layers (rows read 1, 2, 3; NIfTI and classes bug bashes)."""
+    from ..provenance import recorded_classes
+
     names: dict[int, str] = {}
     for img in (pred, gt):
-        record = img.provenance or {}
-        classes = record.get("classes")
-        split = (record.get("settings") or {}).get("split_touching")
-        if isinstance(classes, list) and not split:
-            names.update({c: str(n) for c, n in enumerate(classes) if c > 0})
+        names.update({c: n for c, n in enumerate(recorded_classes(img.provenance) or []) if c})
     return names
 
 
