@@ -1,0 +1,146 @@
+"""Models for the public API (:mod:`napari_unetseg.api`): load, list, save, choose.
+
+With two helpers that the API's modules share: :func:`dtype_of` and :func:`arguments_of`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .core.bundle import ModelBundle
+from .core.normalize import rgb_axis
+from .core.registry import REGISTRY
+
+ModelLike = ModelBundle | str | os.PathLike
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dtype_of(array: Any) -> np.dtype:
+    """The data type of an array-like without reading it (numpy, dask, zarr, lists)."""
+    dtype = getattr(array, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
+
+
+def arguments_of(generator_function: Callable[..., Any]) -> Callable[[F], F]:
+    """Decorator of a plain function that forwards its arguments to ``generator_function``.
+
+    help() and inspect.signature show them by name (benchmarks/bench_accuracy.py asks
+    which keywords :func:`predict` and :func:`train` accept), with the plain function's
+    own return annotation.
+    """
+
+    def decorate(function: F) -> F:
+        returns = inspect.signature(function).return_annotation
+        signature = inspect.signature(generator_function).replace(return_annotation=returns)
+        function.__signature__ = signature
+        return function
+
+    return decorate
+
+
+def load_model(model: ModelLike) -> ModelBundle:
+    """A model by shipped/session name, by file path, or a bundle as is.
+
+    Raises
+    ------
+    FileNotFoundError
+        If it is neither a known model name nor an existing file.
+    ModelFileError
+        If the file is not a napari-unetseg model.
+    """
+    if isinstance(model, ModelBundle):
+        return model
+    name = os.fspath(model)
+    if name in REGISTRY:
+        return REGISTRY.get(name)
+    path = Path(name).expanduser()
+    if path.is_dir():  # an unpacked bioimage.io package: its description inside
+        described = sorted([*path.glob("rdf.yaml"), *path.glob("*.bioimageio.yaml")])
+        path = described[0] if described else path
+    if path.is_file() or path.suffix.lower() == ".zip":
+        return load_model_file(path)
+    known = ", ".join(REGISTRY.names()) or "none"
+    raise FileNotFoundError(
+        f"Unknown model {name!r}: it is neither a model name (known: {known}) nor an "
+        "existing model file."
+    )
+
+
+def load_model_file(path: str | os.PathLike) -> ModelBundle:
+    """A model file: our ``.pt``, or a bioimage.io package (``.zip`` / ``rdf.yaml``).
+
+    Our own bioimage.io exports come back fine-tunable; third-party packages with
+    torchscript weights are predict-only (``bundle.trainable`` is False). See
+    :mod:`napari_unetseg.bioimageio` for what is accepted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ModelFileError
+        If it is neither (one sentence saying why).
+    """
+    from .bioimageio import is_package
+
+    if is_package(path):
+        from .bioimageio import load_package
+
+        return load_package(path)
+    return ModelBundle.load(path)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """The shipped models, the saved ones (:func:`save_model`) and those trained or
+    loaded in this session, one dict each (``name``, ``kind``, ``path``)."""
+    rows = []
+    for kind, files in (("shipped", REGISTRY.shipped()), ("saved", REGISTRY.saved())):
+        rows += [{"name": name, "kind": kind, "path": str(path)} for name, path in files.items()]
+    listed = {row["name"] for row in rows}
+    for name in REGISTRY.session():
+        if name not in listed:
+            rows.append({"name": name, "kind": "session", "path": None})
+    return rows
+
+
+def save_model(model: ModelLike, name: str | None = None) -> Path:
+    """Save a model into the saved-models folder, so that every later session (widgets,
+    API, CLI) lists it by ``name`` (default: the model's own name).
+
+    The folder is the user's data folder (``~/.local/share/napari-unetseg/models`` on
+    Linux) or ``$NAPARI_UNETSEG_MODELS``; a saved model of the same name is replaced.
+    Returns the file written.
+
+    Raises
+    ------
+    ValueError
+        One sentence when the name is a shipped model's or makes no file name.
+    """
+    return REGISTRY.save_as(load_model(model), name)
+
+
+def default_model(
+    shape: tuple[int, ...], axes: str | None = None, channel_axis: int | None = None
+) -> tuple[str, str]:
+    """The shipped model that fits an image, and why, in a few words.
+
+    ``nuclei-3d`` for a Z stack (axes naming ``Z``, or three or more non-channel axes
+    when the axes are unknown and the first of the last three is not time ``T``),
+    ``nuclei-2d`` for a plane or a time series of planes.
+    """
+    if not axes:  # an array from a PNG or JPEG: (Y, X, 3), a plane
+        channel_axis = rgb_axis(shape, channel_axis)[0]
+    n = len(shape) - (channel_axis is not None)
+    spatial_axes = (axes or "").upper()
+    if "Z" in spatial_axes:
+        return "nuclei-3d", "the image is a Z stack"
+    if n >= 3 and not spatial_axes:
+        return "nuclei-3d", f"the image has {n} axes, read as a Z stack"
+    if n >= 3:
+        return "nuclei-2d", f"the image is a series of planes ({spatial_axes})"
+    return "nuclei-2d", "the image is a plane"
