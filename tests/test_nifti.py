@@ -65,6 +65,36 @@ def test_cli_writes_labels_on_the_image_affine_with_provenance(volume, tmp_path,
     assert "model: nuclei-3d" in capsys.readouterr().out
 
 
+def test_probabilities_of_a_nifti_image_are_nifti_on_its_affine(volume, tmp_path, capsys):
+    """``--probabilities`` of a NIfTI image wrote TIFF only, and a ``.nii.gz`` name was
+    refused: the map lost the affine that overlays it on the scan (left alone by the NIfTI
+    bug bash). It is a float32 NIfTI image on the image's affine now, replaced on a rerun
+    as ours, and a user's file of that name is kept."""
+    path, _ = volume
+    out = tmp_path / "out"
+    args = ["predict", str(path), "-o", str(out), "--probabilities", str(out)]
+    assert cli.main([*args, "--object-size", "off"]) == 0
+    written = nib.load(str(out / "brain_probabilities.nii.gz"))
+    np.testing.assert_allclose(written.affine, AFFINE)
+    assert written.get_data_dtype() == np.float32 and written.header["intent_code"] == 0
+    img = _io.read_image(path)
+    _, expected = api.predict(
+        img.data, "nuclei-3d", object_size=None, scale=img.scale, return_probabilities=True
+    )
+    back = _io.read_image(out / "brain_probabilities.nii.gz")
+    assert not back.is_labels and back.provenance["model"] == "nuclei-3d"
+    np.testing.assert_allclose(back.data, expected, atol=1e-6)
+    # a file name too; a rerun replaces what we wrote, and a user's own file is kept
+    one = tmp_path / "p.nii.gz"
+    for _ in range(2):
+        assert cli.main(["predict", str(path), "-o", str(out), "--probabilities", str(one)]) == 0
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)), str(one))
+    capsys.readouterr()
+    assert cli.main(["predict", str(path), "-o", str(out), "--probabilities", str(one)]) == 1
+    assert "was not written by napari-unetseg" in capsys.readouterr().err
+    assert nib.load(str(one)).shape == (2, 2, 2)
+
+
 def test_a_one_slice_volume_gets_labels_of_its_own_shape(tmp_path):
     """A (96, 96, 1) volume is read as a plane; its labels are written (96, 96, 1) on its
     affine, not as a 2D file, so viewers that compare the dimensions take them (bug bash)."""

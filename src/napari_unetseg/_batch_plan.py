@@ -84,22 +84,22 @@ def output_paths(
     series: int = 0,
 ) -> list[Path]:
     """``<name>_<suffix>.tif`` beside each image (``output`` None) or in the folder
-    ``output``; with one image, ``output`` may be the TIFF file to write. The labels of a
-    NIfTI image are NIfTI (``<name>_labels.nii.gz``, on the image's affine), as MR and CT
-    viewers overlay them; a ``.nii`` / ``.nii.gz`` output names that file. Image series
-    N > 0 of a TIFF holding several gets ``<name>_series<N>_<suffix>.tif``."""
+    ``output``; with one image, ``output`` may be the TIFF file to write. The labels and
+    probabilities of a NIfTI image are NIfTI (``<name>_labels.nii.gz``, on the image's
+    affine), as MR and CT viewers overlay them; a ``.nii`` / ``.nii.gz`` output names
+    that file. Image series N > 0 of a TIFF holding several gets
+    ``<name>_series<N>_<suffix>.tif``."""
     from ._io import NIFTI_SUFFIXES, image_name
 
     def name(p: Path) -> str:
-        nifti = suffix == LABELS_SUFFIX and p.name.lower().endswith(NIFTI_SUFFIXES)
+        nifti = p.name.lower().endswith(NIFTI_SUFFIXES)
         which = f"_series{series}" if series else ""
         return f"{image_name(p)}{which}_{suffix}" + (".nii.gz" if nifti else ".tif")
 
     if output is None:
         return [p.with_name(name(p)) for p in images]
     out = Path(output).expanduser()
-    files = IMAGE_SUFFIXES + (NIFTI_SUFFIXES if suffix == LABELS_SUFFIX else ())
-    if out.name.lower().endswith(files):
+    if out.name.lower().endswith(IMAGE_SUFFIXES + NIFTI_SUFFIXES):
         if len(images) != 1:
             raise BatchError("With several inputs, the output must be a folder, not a file.")
         return [out]

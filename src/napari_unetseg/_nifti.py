@@ -5,7 +5,7 @@ voxel indices to world millimetres. Our axes convention is napari's (T, Z, Y, X)
 :func:`read_nifti` presents the array transposed, (k, j, i) for a volume, with the
 header's voxel sizes as the scale. Nothing is resampled or reoriented: the voxels stay
 the file's own, and the affine travels with the image (:attr:`ImageData.affine`), so
-:func:`write_nifti_labels` writes labels back with the very same affine and 3D Slicer or
+:func:`write_nifti` writes labels back with the very same affine and 3D Slicer or
 ITK-SNAP overlays them on the image exactly. The provenance of labels written here is
 kept in a NIfTI comment extension (JSON).
 """
@@ -160,8 +160,8 @@ def _nifti_length(unit: str | None) -> tuple[str | None, float]:
     return to, _convert(1.0, unit, to)
 
 
-def _labels_image(data: np.ndarray, affine: np.ndarray, forms: dict[str, Any] | None) -> Any:
-    """A NIfTI image of ``data`` on ``affine``: with the image's own qform and sform
+def _placed_image(data: np.ndarray, affine: np.ndarray, forms: dict[str, Any] | None) -> Any:
+    """A NIfTI image of ``data`` (labels or a map) on ``affine``: with the image's own qform and sform
     (:func:`_forms`) where they give that affine, else the affine as an aligned sform."""
     import nibabel as nib
 
@@ -315,9 +315,9 @@ def on_grid_of(
     )
 
 
-def write_nifti_labels(
+def write_nifti(
     path: str | os.PathLike,
-    labels: Any,
+    data: Any,
     scale: tuple[float, ...] | None = None,
     affine: Any = None,
     provenance: dict[str, Any] | None = None,
@@ -325,16 +325,20 @@ def write_nifti_labels(
     axes: str | None = None,
     translate: tuple[float, ...] | None = None,
     forms: dict[str, Any] | None = None,
+    *,
+    labels: bool = True,
 ) -> Path:
     """Write labels (Y, X), (Z, Y, X), (T, Y, X) or (T, Z, Y, X) as a NIfTI label image,
-    atomically.
+    atomically; with ``labels=False`` an intensity map shaped like them (a probability
+    map) as a float32 image on the same affine (probability maps were TIFF only, and
+    their affine lost).
 
     Parameters
     ----------
     path : str or path
         ``.nii`` or ``.nii.gz`` file; its folder is created when missing.
-    labels : array-like
-        Non-negative integer labels in our axis order; stored as the smallest of uint8 /
+    data : array-like
+        Non-negative integer labels in our axis order (or the map); stored as the smallest of uint8 /
         uint16 / uint32 that holds them, transposed back to the file's (i, j, k, t).
     scale : tuple of float, optional
         Voxel size per axis, used when there is no ``affine``.
@@ -363,17 +367,36 @@ def write_nifti_labels(
     Raises
     ------
     ValueError
-        Labels that are not integers >= 0, or of fewer than 2 or more than 4 dimensions.
+        Labels that are not integers >= 0, or data of fewer than 2 or more than 4 dimensions.
     """
+    from ._tiff_write import _label_dtype
+
+    arr = np.asarray(data)
+    if arr.ndim not in (2, 3, 4):
+        what = "labels" if labels else "images"
+        raise ValueError(f"NIfTI {what} need 2 to 4 dimensions, got {arr.ndim}.")
+    arr = arr.astype(_label_dtype(arr, "NIfTI") if labels else np.float32, copy=False)
+    where = {"scale": scale, "affine": affine, "units": units, "translate": translate}
+    return _write_nifti(path, arr, where, axes, forms, provenance, _INTENT_LABEL * labels)
+
+
+def _write_nifti(
+    path: str | os.PathLike,
+    arr: np.ndarray,
+    where: dict[str, Any],
+    axes: str | None,
+    forms: dict[str, Any] | None,
+    provenance: dict[str, Any] | None,
+    intent: int,
+) -> Path:
+    """Write ``arr`` (our axis order) as a NIfTI file on ``where``'s affine (or scale,
+    units and translate), with ``intent`` and the provenance (the body of
+    :func:`write_nifti`)."""
     import nibabel as nib
 
-    from ._tiff_write import _label_dtype
     from .core.files import atomic_write
 
-    arr = np.asarray(labels)
-    if arr.ndim not in (2, 3, 4):
-        raise ValueError(f"NIfTI labels need 2 to 4 dimensions, got {arr.ndim}.")
-    arr = arr.astype(_label_dtype(arr, "NIfTI"), copy=False)
+    scale, affine, units, translate = (where[k] for k in ("scale", "affine", "units", "translate"))
     if axes is not None and axes.upper() == "TYX":  # one slice over time: (T, 1, Y, X)
         arr = arr[:, None]
         scale = None if scale is None else (scale[0], 1.0, *scale[1:])
@@ -395,7 +418,7 @@ def write_nifti_labels(
         if translate is not None:  # where the first voxel lies (it was the origin)
             offset = [factor * float(t) for t in reversed(translate)][:3]
             affine[: len(offset), 3] = offset
-    image = _labels_image(data, np.asarray(affine, dtype=np.float64), forms)
+    image = _placed_image(data, np.asarray(affine, dtype=np.float64), forms)
     named = {v: k for k, v in _UNITS.items() if k != "unknown"}
     step, time = 1.0 if scale is None else float(scale[0]), "sec"
     if arr.ndim == 4 and units:
@@ -403,7 +426,7 @@ def write_nifti_labels(
         time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec")
         step *= _SECONDS.get(t_unit, 1.0)
     image.header.set_xyzt_units(named.get(space or "mm", "mm"), time)
-    image.header.set_intent(_INTENT_LABEL)
+    image.header.set_intent(intent)
     if scale is not None and arr.ndim == 4:
         zooms = list(image.header.get_zooms())
         zooms[3] = step

@@ -37,7 +37,7 @@ def write_labels(
 ) -> Path:
     """Write a label image as a compressed OME-TIFF, atomically (a ``.nii`` /
     ``.nii.gz`` path: a NIfTI label image on ``affine``, see
-    :func:`napari_unetseg._nifti.write_nifti_labels`).
+    :func:`napari_unetseg._nifti.write_nifti`).
 
     Labels are stored as the smallest of uint8 / uint16 / uint32 that holds them, and the
     OME channel is named "labels" so :func:`read_image` (and napari through our reader)
@@ -86,10 +86,10 @@ def write_labels(
     ValueError
         For negative, fractional or too large label values, or a mismatched axes/scale.
     """
-    from ._nifti import NIFTI_SUFFIXES, write_nifti_labels
+    from ._nifti import NIFTI_SUFFIXES, write_nifti
 
     if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
-        return write_nifti_labels(
+        return write_nifti(
             path,
             labels,
             scale,
@@ -114,13 +114,23 @@ def write_image(
     units: tuple[str, ...] | None = None,
     translate: tuple[float, ...] | None = None,
     provenance: dict[str, Any] | None = None,
+    affine: Any = None,
+    forms: dict[str, Any] | None = None,
 ) -> Path:
     """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
 
     Same as :func:`write_labels` but the data type is kept (float64 becomes float32,
     enough for intensities and half the size) and ``axes`` may include ``C``/``S``.
-    ``provenance`` marks a probability map as ours (a batch replaces only those).
+    ``provenance`` marks a probability map as ours (a batch replaces only those). A
+    ``.nii`` / ``.nii.gz`` path gets a float32 NIfTI image on ``affine`` / ``forms``
+    (:func:`napari_unetseg._nifti.write_nifti`).
     """
+    from ._nifti import NIFTI_SUFFIXES, write_nifti
+
+    if os.fspath(path).lower().endswith(NIFTI_SUFFIXES):
+        return write_nifti(
+            path, image, scale, affine, provenance, units, axes, translate, forms, labels=False
+        )
     dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
     if dtype == np.float64:
         dtype = np.dtype(np.float32)

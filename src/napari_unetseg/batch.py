@@ -467,7 +467,7 @@ def _segment_file(
     nifti = {"affine": img.affine, "forms": img.nifti_forms}
     _io.write_labels(dst, labels, provenance=provenance, **nifti, **geometry)
     if pdst is not None:
-        _io.write_image(pdst, result.probabilities, provenance=provenance, **geometry)
+        _io.write_image(pdst, result.probabilities, provenance=provenance, **nifti, **geometry)
     row.output = str(dst)
     if settings.series:  # said once it is done: a series that failed was not segmented
         row.notes.append(f"image series {settings.series} segmented.")
