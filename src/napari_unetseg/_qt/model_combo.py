@@ -81,7 +81,7 @@ class ModelComboBox(QComboBox):
         self._leading = list(leading_items)
         self._last = ""
         self._summaries: dict[str, str] = {}
-        self._dims: dict[str, int] = {}
+        self._dims: dict[str, tuple[int, int]] = {}  # spatial dims, input channels
         self._stamps: dict[str, tuple[int, int] | None] = {}  # the files read for them
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
@@ -182,14 +182,22 @@ class ModelComboBox(QComboBox):
 
     def spatial_dims(self) -> int | None:
         """2 or 3 for the selected model (cached per name); None when it cannot be read."""
+        return self._shape_of(0)
+
+    def in_channels(self) -> int | None:
+        """The selected model's input channels (cached per name); None when unreadable."""
+        return self._shape_of(1)
+
+    def _shape_of(self, which: int) -> int | None:
         name = self.model_name()
         if name not in self._dims:
             try:
                 self._stamps[name] = self._stamp(name)
-                self._dims[name] = int(self.bundle().spatial_dims)
+                bundle = self.bundle()
+                self._dims[name] = (int(bundle.spatial_dims), int(bundle.in_channels))
             except Exception:  # noqa: BLE001 - describe() says why
                 return None
-        return self._dims[name]
+        return self._dims[name][which]
 
     def showPopup(self) -> None:  # noqa: N802 - Qt's name
         """Before the list opens: re-list when the models on disk changed meanwhile (a

@@ -102,6 +102,13 @@ class SegmentWidget(ui.DockWidget):
             "Shipped models, models trained or loaded in this session, or a model file."
         )
         self.model_info = rows.add("", ui.hint_label(self))
+        self.colour_combo = rows.add("Colour", ui.combo_box(
+            self, [("auto", None), ("red", 0), ("green", 1), ("blue", 2)],
+            "A colour image for a one-channel model. auto: a grey one as it is, stained "
+            "brightfield by its hematoxylin, fluorescence by the mean of red, green and "
+            "blue. Choose the nuclear stain's colour (blue for DAPI) to segment it alone.",
+        ))  # fmt: skip
+        self._inputs = rows  # the colour row shows for colour images only
         self.size_spin = rows.add("Object size", ui.spin_box(
             self, 0.0, 4096.0, step=1.0, decimals=1, auto=True, suffix=" px",
             tip="Typical object diameter in pixels. The image is resampled so its objects "
@@ -294,7 +301,15 @@ class SegmentWidget(ui.DockWidget):
             device=self.device_combo.currentText(),
             precision=self.precision_combo.currentText(),
             tta=self.tta_check.isChecked(),
+            channel=self._colour(),
         )
+
+    def _colour(self) -> int | None:
+        """The colour chosen for a colour image and a one-channel model (None: auto)."""
+        layer = self.image_combo.layer()
+        if layer is None or not layer.rgb or self.model_combo.in_channels() != 1:
+            return None
+        return self.colour_combo.currentData()
 
     def _folder_settings(self) -> SegmentSettings:
         """:meth:`settings` for a folder: a model the user did not choose (picked for the
@@ -397,6 +412,7 @@ class SegmentWidget(ui.DockWidget):
                 # napari's default scale (all 1, no unit) is no pixel size: a stack's
                 # Z step is then measured from its objects.
                 "scale": known_spacing(layer.scale, getattr(layer, "units", None)),
+                "channel": settings.channel,  # a colour of a colour image, or None
                 "return_probabilities": self.prob_check.isChecked(),
                 "return_uncertainty": self.unc_check.isChecked(),
             },
@@ -647,6 +663,8 @@ class SegmentWidget(ui.DockWidget):
         # a 3D model always reads the whole stack
         dims = self.model_combo.spatial_dims() if model and layer is not None else None
         stack = layer is not None and layer.ndim >= 3
+        colour = layer is not None and layer.rgb and self.model_combo.in_channels() == 1
+        self._inputs.setRowVisible(self.colour_combo, bool(model and colour))
         self.plane_check.setEnabled(stack and dims == 2)
         self.plane_check.setToolTip(
             "A 3D model segments the whole stack."
