@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
 from napari_unetseg import _io, cli
@@ -213,3 +214,9 @@ def test_provenance_records_what_ran_where_settings_say_auto():
     assert ran["device"] == "cpu" and ran["precision"] in ("fp32", "bf16")
     assert ran["object_size_px"] == round(stats["object_size"]["image_diameter"], 2)
     assert len(ran["resampled_by"]) == 2
+    assert "input" not in ran  # a grey image: nothing to say
+    # a colour image's conversion to the model's one channel is kept too (colour bug bash)
+    rng = np.random.default_rng(0)
+    rgb = np.stack([img, img * 0.5, rng.random(img.shape)], axis=-1).astype(np.float32)
+    ran = what_ran(api.drain(api.segment_iter(rgb, "nuclei-2d", channel_axis=2)).stats)
+    assert "the mean of R, G and B" in ran["input"]

@@ -354,7 +354,7 @@ def test_predict_every_series_of_multi_position_tiffs(tmp_path, capsys) -> None:
         ("ox/labels.png", None, "names a .png file"),
         ("ox/labels.jpg", None, "names a .jpg file"),
         ("ox/labels.npy", None, "names a .npy file"),
-        ("ox/labels.tif", "ox/probs.nii.gz", "names a .gz file"),
+        ("ox/labels.tif", "ox/probs.npy", "names a .npy file"),
     ],
 )
 def test_predict_refuses_an_output_format_it_cannot_write(

@@ -171,7 +171,9 @@ def what_ran(stats: dict[str, Any]) -> dict[str, Any]:
     """What a prediction measured and chose where its settings may say "auto" (the record
     said ``object_size: auto, precision: auto`` of a run that measured 28.6 px and ran in
     bf16, which changes labels): the object size measured, the resampling factors, the
-    precision and the device that ran. Kept as ``ran`` beside ``settings``."""
+    precision and the device that ran, and how a colour image became the model's one
+    channel (``input``: grey, hematoxylin or the mean of R, G and B). Kept as ``ran``
+    beside ``settings``."""
     size = stats.get("object_size")
     ran: dict[str, Any] = {"precision": stats.get("precision"), "device": stats.get("device")}
     if isinstance(size, dict):
@@ -179,6 +181,7 @@ def what_ran(stats: dict[str, Any]) -> dict[str, Any]:
             ran["object_size_px"] = round(float(size["image_diameter"]), 2)
         if size.get("factors") is not None:
             ran["resampled_by"] = [round(float(f), 4) for f in size["factors"]]
+    ran["input"] = stats.get("input")
     return {k: v for k, v in ran.items() if v is not None}
 
 
