@@ -673,17 +673,22 @@ def test_a_multiscale_labels_layer_trains_on_its_full_resolution(qtbot, finetune
     ]
 
 
-def test_a_new_run_empties_the_preview_and_follows_a_renamed_image(qtbot, finetune, nuclei):
-    """A preview shows the current model only: an earlier run's outlines stayed on the
-    planes it previewed. Renaming the image during a run left "cells [preview]" behind
-    beside a new "renamed [preview]"."""
-    viewer, widget = finetune
+def _trained_with_preview(qtbot, widget, nuclei):
+    """A run of 2 steps on "cells" with a preview every step; its preview layer."""
     _scribbled(widget, nuclei)
     widget.preview_check.setChecked(True)
     widget.preview_spin.setValue(1)
     widget.budget_spin.setValue(2)
     _train_and_wait(qtbot, widget)
-    preview = viewer.layers["cells [preview]"]
+    return widget.viewer.layers["cells [preview]"]
+
+
+def test_a_new_run_empties_the_preview_and_follows_a_renamed_image(qtbot, finetune, nuclei):
+    """A preview shows the current model only: an earlier run's outlines stayed on the
+    planes it previewed. Renaming the image during a run left "cells [preview]" behind
+    beside a new "renamed [preview]"."""
+    viewer, widget = finetune
+    preview = _trained_with_preview(qtbot, widget, nuclei)
     preview.data[:8, :8] = 1  # as an earlier model's outlines elsewhere
     widget.preview_check.setChecked(False)
     _train_and_wait(qtbot, widget)  # a run without preview empties it too
@@ -696,6 +701,29 @@ def test_a_new_run_empties_the_preview_and_follows_a_renamed_image(qtbot, finetu
     assert worker is not None
     names = [layer.name for layer in viewer.layers]
     assert "cells [preview]" not in names and "renamed [preview]" in names
+
+
+def test_strokes_painted_on_the_preview_are_kept_by_the_next_run(qtbot, finetune, nuclei, capsys):
+    """Corrections painted into "[preview]" (it looks like labels to fix) were wiped by
+    the next run (lifecycle bug bash). They are kept under another name, which Fine-tune
+    offers as labels, and the run previews into a new layer."""
+    viewer, widget = finetune
+    preview = _trained_with_preview(qtbot, widget, nuclei)
+    preview.brush_size = 3
+    value = 0 if preview.data[10, 10] else 1
+    preview.paint((10, 10), value)  # a correction, as a user paints it
+    painted = preview.data.copy()
+    capsys.readouterr()
+    _train_and_wait(qtbot, widget)
+    assert preview.name == "cells [preview] painted" and preview in viewer.layers
+    np.testing.assert_array_equal(preview.data, painted)
+    assert viewer.layers["cells [preview]"] is not preview  # the new run's own
+    said = "Your painting on the preview was kept as 'cells [preview] painted'."
+    assert said in capsys.readouterr().out
+    labels_choice = [widget.labels_combo.itemText(i) for i in range(widget.labels_combo.count())]
+    assert "cells [preview] painted" in labels_choice
+    _train_and_wait(qtbot, widget)  # the new preview, not painted: emptied, as before
+    assert [layer.name for layer in viewer.layers].count("cells [preview] painted") == 1
 
 
 def test_the_result_line_says_why_there_is_no_validation_and_merged_classes(

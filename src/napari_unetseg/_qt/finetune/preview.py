@@ -10,6 +10,7 @@ model most.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,14 @@ _STYLES = {
     PREVIEW_SUFFIX: (PREVIEW_COLORS, 0.9, 2),  # outlines: the image, so the misses, stay visible
     UNSURE_SUFFIX: ({1: (1.0, 0.9, 0.0, 1.0)}, 0.7, 0),
 }
+#: Preview and unsure layers the user painted on since a run wrote them (shared by every
+#: Fine-tune widget): the next run keeps them under another name instead of emptying them
+#: (strokes painted there were lost; lifecycle bug bash).
+_PAINTED: weakref.WeakSet[Labels] = weakref.WeakSet()
+_WATCHED: weakref.WeakSet[Labels] = weakref.WeakSet()  # those whose paint is heard
+#: The name a painted preview is kept under: not one of our overlays, so Fine-tune and
+#: Validate offer it as labels.
+KEPT_SUFFIX = "painted"
 #: Largest preview region per spatial axis (the preview runs inside the training loop).
 PREVIEW_EDGE = {2: (512, 512), 3: (32, 192, 192)}
 
@@ -76,6 +85,8 @@ class Preview:
         #: The run's own layers, by suffix: they follow the image when it is renamed.
         self._layers: dict[str, Labels] = {}
         self._image: Image | None = None  # the run's image
+        #: The names painted layers were kept under at the last start (see :meth:`start`).
+        self.kept: list[str] = []
 
     def finish(self) -> None:
         """The run ended: where its image has left the viewer, its preview and unsure
@@ -91,16 +102,24 @@ class Preview:
     def start(self, image: Image, region: tuple | None) -> None:
         """A run on ``image`` starts, previewing ``region`` (None: no preview). The image's
         preview and unsure layers are emptied: an earlier model's outlines (on other
-        planes, or in a run without preview) would pass for this one's."""
+        planes, or in a run without preview) would pass for this one's. One the user
+        painted on is kept, renamed ``"<image> [preview] painted"`` (:attr:`kept`), and
+        the run makes a new one."""
         self._layers = {}
         self._image = image
         self.target = None if region is None else (image, region)
+        self.kept = []
         for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
             name = output_name(image, suffix)
             layer = self.viewer.layers[name] if name in self.viewer.layers else None
             if layer is None or not isinstance(layer.data, np.ndarray):
                 continue
-            self._layers[suffix] = real_layer(layer)  # this run's: it follows a renaming
+            if real_layer(layer) in _PAINTED:
+                layer.name = f"{name} {KEPT_SUFFIX}"  # napari numbers a name already taken
+                _PAINTED.discard(real_layer(layer))
+                self.kept.append(layer.name)
+                continue
+            self._layers[suffix] = _watched(layer)  # this run's: it follows a renaming
             if layer.data.any():
                 layer.data[...] = 0
                 layer.refresh()
@@ -155,7 +174,7 @@ class Preview:
             return ours
         existing = viewer.layers[name] if name in viewer.layers else None
         if isinstance(existing, Labels) and _fits(existing, shape):
-            self._layers[suffix] = real_layer(existing)
+            self._layers[suffix] = _watched(existing)
             return existing
         pending = self._pending.get(suffix)
         if pending is not None and pending.name == name and tuple(pending.data.shape) == shape:
@@ -172,7 +191,7 @@ class Preview:
             opacity=opacity,
         )
         layer.contour = contour
-        self._layers[suffix] = real_layer(layer)
+        self._layers[suffix] = _watched(layer)
         if layer in viewer.layers:
             self._place(layer, image, active)
         else:
@@ -213,6 +232,19 @@ def unsure_text(unsure: np.ndarray | None) -> str:
         f" It is unsure on the yellow '[{UNSURE_SUFFIX}]' parts ({share:.0%} of that region): "
         "a stroke through them, of the class you see there, tells it most."
     )
+
+
+def _watched(layer: Labels) -> Labels:
+    """The layer behind ``layer``, a paint on which marks it as the user's (once)."""
+    layer = real_layer(layer)
+    if layer not in _WATCHED:
+        layer.events.paint.connect(_on_paint)
+        _WATCHED.add(layer)
+    return layer
+
+
+def _on_paint(event: Any) -> None:
+    _PAINTED.add(real_layer(event.source))
 
 
 def _fits(layer: Labels, shape: tuple[int, ...]) -> bool:

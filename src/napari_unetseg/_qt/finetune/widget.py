@@ -397,6 +397,9 @@ class FinetuneWidget(ui.DockWidget):
         self.plot.update(self.curve)
         self.status.setText("Preparing the training data...")
         note = _scale_note(image, labels)
+        if self.preview.kept:  # strokes on the last preview: kept, not emptied
+            kept = " and ".join(repr(name) for name in self.preview.kept)
+            note = f"{note or ''} Your painting on the preview was kept as {kept}.".strip()
         if note:  # trained pixel for pixel all the same (a file without pixel size)
             notify_info(note)
             self.status.setText(f"Preparing the training data... {note}")
