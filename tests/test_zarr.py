@@ -467,3 +467,68 @@ def test_labels_follow_their_images_pyramid_where_it_halves_or_shrinks_by_whole_
     assert levels_like([(8, 64, 64), (4, 32, 32)], (8, 64, 64)) == [(8, 64, 64), (4, 32, 32)]
     assert levels_like(halved, (3, 300, 279)) is None  # not on the image's grid
     assert levels_like([(90, 90), (60, 60)], (90, 90)) is None  # shrunk 1.5 times: own pyramid
+
+
+def test_labels_of_an_image_in_two_length_units_lie_on_it_in_every_reader(tmp_path) -> None:
+    """An image with Z in µm and Y, X in nm: labels were written in µm and read back 1000
+    times too small in Y, X, and other readers (which take no units) put them elsewhere
+    (zarr bug bash). They are written in the image's own unit per axis now."""
+    path = tmp_path / "mixed.ome.zarr"
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    write_image(
+        np.zeros((4, 48, 64), np.uint16),
+        root,
+        axes="zyx",
+        fmt=FormatV04(),
+        scale={"z": 2.0, "y": 250.0, "x": 250.0},
+        axes_units={"z": "micrometer", "y": "nanometer", "x": "nanometer"},
+        scale_factors=(),
+    )
+    attrs = dict(root.attrs)
+    attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"].append(
+        {"type": "translation", "translation": [1.0, 500.0, 1000.0]}
+    )
+    root.attrs.update(attrs)
+    image = _zarr.read_ome_zarr(path)
+    assert image.scale == (2.0, 0.25, 0.25) and image.translate == (1.0, 0.5, 1.0)
+    labels = np.zeros((4, 48, 64), np.uint8)
+    labels[1:3, 10:20, 10:30] = 1
+    flat = image.without_channels()
+    written = _zarr_save.save_labels(
+        path, labels, scale=flat.scale, units=flat.units, translate=flat.translate, name="n"
+    )
+    [label] = [
+        n for n in Reader(parse_url(written))() if any(isinstance(s, Label) for s in n.specs)
+    ]
+    transforms = label.metadata["coordinateTransformations"][0]
+    assert transforms[0]["scale"] == [2.0, 250.0, 250.0]  # as the image's, for any reader
+    assert transforms[1]["translation"] == [1.0, 500.0, 1000.0]
+    layers = {meta["name"]: meta for _, meta, _ in _reader.read_zarrs(str(path))}
+    assert layers["mixed [n]"]["scale"] == layers["mixed"]["scale"] == (2.0, 0.25, 0.25)
+    assert layers["mixed [n]"]["translate"] == layers["mixed"]["translate"]
+
+
+def test_labels_that_would_not_lie_on_the_image_are_not_saved_into_it(tmp_path) -> None:
+    """A 300 x 300 layer was added to a 256 x 256 image, and labels saved into a plate
+    went to its first field whichever field they were made on (zarr bug bash)."""
+    from ome_zarr.writer import write_plate_metadata, write_well_metadata
+
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((64, 80), np.uint8), axes="yx")
+    with pytest.raises(ValueError, match=r"shape 70x80 do not cover the image"):
+        _zarr_save.save_labels(image, np.zeros((70, 80), np.uint8), name="big")
+    # a coarser grid over the same extent lies on it: kept
+    _zarr_save.save_labels(image, np.zeros((32, 40), np.uint8), scale=(2.0, 2.0), name="coarse")
+    assert list(_zarr.read_ome_zarr(image).labels) == ["coarse"]
+    plate = tmp_path / "plate.ome.zarr"
+    root = zarr.open_group(str(plate), mode="w", zarr_format=2)
+    write_plate_metadata(root, ["A"], ["1", "2"], ["A/1", "A/2"], fmt=FormatV04())
+    for well in ("A/1", "A/2"):
+        group = root.require_group(well)
+        write_well_metadata(group, [{"path": "0"}], fmt=FormatV04())
+        write_image(np.zeros((32, 32), np.uint8), group.require_group("0"), axes="yx",
+                    fmt=FormatV04(), scale_factors=())  # fmt: skip
+    with pytest.raises(ValueError, match=r"holds several images .* save the labels into"):
+        _zarr_save.save_labels(plate, np.zeros((32, 32), np.uint8), name="cells")
+    assert not (plate / "A" / "1" / "0" / "labels").exists()
+    _zarr_save.save_labels(plate / "A" / "2" / "0", np.zeros((32, 32), np.uint8), name="cells")
+    assert (plate / "A" / "2" / "0" / "labels" / "cells").is_dir()

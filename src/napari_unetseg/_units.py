@@ -77,6 +77,22 @@ def one_length_unit(scale: Any, units: Any) -> tuple[tuple[float, ...], Any]:
     return converted, tuple(to if n in _CM_PER_UNIT else u for n, u in zip(names, units))
 
 
+def to_units(values: Any, units: Any, to: Any) -> tuple[float, ...]:
+    """``values`` (sizes or offsets, one per axis, in ``units``) in the units ``to``,
+    axis by axis where both are lengths; other entries as they are. Both unit lists are
+    aligned on the last axes (labels may have fewer axes than their image)."""
+    values = tuple(float(v) for v in values)
+    if not units or not to:
+        return values
+    src, dst = list(units)[-len(values) :], list(to)[-len(values) :]
+    out = []
+    for k, v in enumerate(values):
+        a = _unit(unit_name(src[k])) if k < len(src) and src[k] else ""
+        b = _unit(unit_name(dst[k])) if k < len(dst) and dst[k] else ""
+        out.append(_convert(v, a, b) if a in _CM_PER_UNIT and b in _CM_PER_UNIT else v)
+    return tuple(out)
+
+
 def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
     """``scale`` as a pixel size, or None when it says nothing: every entry 1 and no
     physical unit (a file without a pixel size, a layer at napari's default scale), or

@@ -243,12 +243,10 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     }
     labels = {name: _checked_levels(n) for name, n in label_nodes.items()}
     # where each image-label lies: its own transformations (they may differ from the
-    # image's: labels drawn at a coarser grid)
+    # image's: labels drawn at a coarser grid), in its own units where it names them (nm
+    # labels of an image in µm and nm were shown 1000 times too small; zarr bug bash)
     label_geometry = {
-        name: tuple(
-            tuple(v * f for v, f in zip(values, factors[-len(values) :]))
-            for values in _transform(n.metadata, 0, labels[name][0].ndim, n)
-        )
+        name: _label_geometry(n, labels[name][0].ndim, factors, units)
         for name, n in label_nodes.items()
     }
     return ZarrImageData(
@@ -269,6 +267,22 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         labels=labels,
         label_geometry=label_geometry,
         root=str(root),
+    )
+
+
+def _label_geometry(
+    node: Any, ndim: int, factors: tuple[float, ...], units: tuple[str, ...] | None
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """An image-label's scale and translation in the units the image is read in: from
+    the label's own units where it has them, else the image's conversion ``factors``."""
+    from ._units import to_units
+
+    own = _axes(node.metadata, ndim)[1]
+    return tuple(
+        to_units(values, own, units)
+        if units is not None and any(own)
+        else tuple(v * f for v, f in zip(values, factors[-len(values) :]))
+        for values in _transform(node.metadata, 0, ndim, node)
     )
 
 

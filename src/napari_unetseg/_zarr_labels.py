@@ -54,6 +54,30 @@ def _image_levels(image: str, shape: tuple[int, ...]) -> list[list[int]] | None:
     return None if like is None else [list(s) for s in like]
 
 
+def _in_image_units(
+    image: str, axes: str, scale: Any, translate: Any, units: tuple[str, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...] | None, tuple[str, ...]]:
+    """Labels' geometry in the unit the image itself gives each axis (Z in µm beside Y, X
+    in nm): ome-zarr-py and napari-ome-zarr read no units, so labels written in one unit
+    lay 1000 times off the image there (zarr bug bash)."""
+    from pathlib import Path
+
+    from ._units import _CM_PER_UNIT, _unit, to_units
+    from ._zarr import _axes, _group_meta
+
+    multiscales = _group_meta(Path(image)).get("multiscales") or [{}]
+    raw = multiscales[0].get("axes") if isinstance(multiscales[0], dict) else None
+    if not raw:
+        return tuple(scale), translate, units
+    letters, image_units = _axes(multiscales[0], len(raw))
+    own = dict(zip(letters, image_units))
+    target = tuple(
+        own.get(a) or u if _unit(str(u)) in _CM_PER_UNIT else u for a, u in zip(axes, units)
+    )
+    moved = None if translate is None else to_units(translate, units, target)
+    return to_units(scale, units, target), moved, target
+
+
 class LabelsStore:
     """A labels OME-Zarr written block by block (see the module docstring).
 
@@ -124,6 +148,8 @@ class LabelsStore:
         """
         import zarr
 
+        if image is not None and units is not None:
+            scale, translate, units = _in_image_units(image, axes, scale, translate, units)
         check_axes(axes, units, version)
         path = os.fspath(path).rstrip("/\\")
         if cls.check_replaceable(path, overwrite):

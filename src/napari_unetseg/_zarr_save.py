@@ -53,21 +53,49 @@ def _image_at(path: str) -> ZarrImageData | None:
     return None if image.is_labels else image
 
 
-def _check_fits(shape: tuple[int, ...], axes: str, image: str) -> None:
-    """Refuse labels whose axes are not the image's (without its channels): added under
-    the image's ``labels/`` they would not lie on it (a 3D layer saved into a plane's
-    store)."""
+def _check_fits(
+    shape: tuple[int, ...], axes: str, image: str, scale: tuple[float, ...] | None
+) -> None:
+    """Refuse labels that would not lie on the image (without its channels) under its
+    ``labels/``: other axes (a 3D layer saved into a plane's store), or another shape
+    covering another extent (a 300 x 300 layer saved into a 256 x 256 image was written;
+    zarr bug bash). Labels on a coarser grid of the same extent are kept."""
     found = _image_at(image)
     if found is None:
         return
-    grid = tuple(n for i, n in enumerate(found.data.shape) if i != found.channel_axis)
-    if len(grid) == len(shape):
+    keep = [i for i in range(found.data.ndim) if i != found.channel_axis]
+    grid = tuple(found.data.shape[i] for i in keep)
+    size = "x".join
+    if len(grid) != len(shape):
+        raise ValueError(
+            f"Labels of {len(shape)} dimensions ({size(map(str, shape))}, {axes}) cannot "
+            f"be added to the {len(grid)}D image {image!r} ({size(map(str, grid))}); "
+            "save them to a new name."
+        )
+    if grid == shape:
+        return
+    ours = np.asarray(scale if scale is not None else (1.0,) * len(shape), float)
+    theirs = np.asarray([found.scale[i] for i in keep], float)
+    if np.allclose(ours * np.asarray(shape), theirs * np.asarray(grid), rtol=0.01):
         return
     raise ValueError(
-        f"Labels of {len(shape)} dimensions ({'x'.join(map(str, shape))}, {axes}) cannot "
-        f"be added to the {len(grid)}D image {image!r} ({'x'.join(map(str, grid))}); "
-        "save them to a new name."
+        f"Labels of shape {size(map(str, shape))} do not cover the image {image!r} "
+        f"({size(map(str, grid))}) and would not lie on it; save them to a new name."
     )
+
+
+def _one_image(path: str) -> ZarrImageData | None:
+    """:func:`_image_at`, refusing a plate, well or series store whose images lie deeper:
+    labels saved there went to its first image whichever field they were made on (zarr
+    bug bash)."""
+    found = _image_at(path)
+    if found is not None and os.path.abspath(found.path) != os.path.abspath(path):
+        raise ValueError(
+            f"{path!r} holds several images (a plate, well or series store), not one: save "
+            "the labels into the folder of the image they were made on (its first is "
+            f"{found.path!r})."
+        )
+    return found
 
 
 def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
@@ -92,7 +120,7 @@ def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, s
                 image = None
             label = os.path.basename(path) if image else name or image_name(path)
             return path, image, label, str(info.get("version", "0.4"))
-        found = _image_at(path)
+        found = _one_image(path)
         if found is None:
             raise ValueError(
                 f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
@@ -103,7 +131,7 @@ def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, s
     parent = os.path.dirname(path)
     if os.path.basename(parent) == "labels":
         parent = os.path.dirname(parent)
-    found = _image_at(parent)
+    found = _one_image(parent)
     if found is not None:
         label = _store_name(image_name(path), found.name)
         return os.path.join(found.path, "labels", label), found.path, label, found.version
@@ -140,7 +168,7 @@ def save_labels(
         raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
     target, image, label, version = _saving_target(path, name)
     if image is not None:
-        _check_fits(shape, axes, image)
+        _check_fits(shape, axes, image, None if scale is None else tuple(scale))
     if os.path.exists(target):
         LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
     dtype = _label_dtype(labels, "OME-Zarr")
