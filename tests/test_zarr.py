@@ -532,3 +532,24 @@ def test_labels_that_would_not_lie_on_the_image_are_not_saved_into_it(tmp_path) 
     assert not (plate / "A" / "1" / "0" / "labels").exists()
     _zarr_save.save_labels(plate / "A" / "2" / "0", np.zeros((32, 32), np.uint8), name="cells")
     assert (plate / "A" / "2" / "0" / "labels" / "cells").is_dir()
+
+
+def test_label_groups_are_named_by_their_folder_and_open_alone(tmp_path) -> None:
+    """Two label groups whose free-text multiscales name is the same ("image") were read
+    as one, the other lost; a label group opened by its own path brought its siblings
+    along as layers of its own (zarr bug bash)."""
+    from ome_zarr.writer import write_labels
+
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((32, 40), np.uint16), axes="yx")
+    root = zarr.open_group(str(image), mode="a")
+    for value, name in ((1, "cells"), (2, "nuclei")):
+        write_labels(np.full((32, 40), value, np.uint8), root, name=name, axes="yx",
+                     fmt=FormatV04(), scale_factors=())  # fmt: skip
+        attrs = dict(root["labels"][name].attrs)
+        attrs["multiscales"][0]["name"] = "image"
+        root["labels"][name].attrs.update(attrs)
+    back = _zarr.read_ome_zarr(image)
+    assert sorted(back.labels) == ["cells", "nuclei"]
+    assert int(np.asarray(back.labels["nuclei"][0]).max()) == 2
+    alone = _reader.read_zarrs(str(image / "labels" / "cells"))
+    assert [meta["name"] for _, meta, _ in alone] == ["cells"]

@@ -111,6 +111,26 @@ def _pyramid_labels(levels: Sequence[Any]) -> bool:
     return len(levels) > 1 and math.prod(levels[0].shape[-2:]) > LABELS_PLANE_PIXELS
 
 
+#: The smallest pyramid level (the whole of a one-level image) and the middle plane of the
+#: full resolution are read when opened, each up to this size: a damaged chunk there is a
+#: warning and no layer, not a traceback out of napari's first draw (zarr bug bash).
+PROBE_BYTES = 16 * 2**20
+
+
+def _check_readable(img: Any) -> None:
+    """One sentence (a ``ValueError``) for an image napari could not draw: an axis of
+    length 0 (napari's range of it raised), or a damaged chunk in its smallest level."""
+    shape = tuple(img.data.shape)
+    if 0 in shape:
+        raise ValueError(f"{img.path!r} holds an empty image (shape {shape}): nothing to open.")
+    itemsize = np.dtype(img.data.dtype).itemsize
+    smallest = img.levels[-1]
+    if math.prod(smallest.shape) * itemsize <= PROBE_BYTES:
+        np.asarray(smallest)  # a ZarrReadError (ValueError) names the damaged array
+    if math.prod(shape[-2:]) * itemsize <= PROBE_BYTES:  # the plane napari shows first
+        np.asarray(img.data[tuple(n // 2 for n in shape[:-2])])
+
+
 def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
     """Layers of OME-Zarr images, lazily: the whole pyramid as one multiscale layer
     (napari reads only the level and tiles on screen), and each image-label of its
@@ -121,6 +141,7 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
     for p in _as_list(path):
         try:
             img = _zarr.read_ome_zarr(p)
+            _check_readable(img)
         except (ValueError, OSError) as exc:
             _warn(exc)
             continue

@@ -236,10 +236,13 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     from ome_zarr.reader import Label
 
     is_label = any(isinstance(s, Label) for s in node.specs)
+    # by the group's name, as labels/ lists it: the free-text multiscales name of two
+    # groups may be the same ("image"), and one of them was lost (zarr bug bash)
     label_nodes = {
-        n.metadata.get("name") or f"labels {i}": n
+        Path(str(n.zarr.path).rstrip("/\\")).name or f"labels {i}": n
         for i, n in enumerate(nodes[1:])
-        if any(isinstance(s, Label) for s in n.specs) and n.data
+        # a label opened by its own path has none: the others are its image's siblings
+        if any(isinstance(s, Label) for s in n.specs) and n.data and not is_label
     }
     labels = {name: _checked_levels(n) for name, n in label_nodes.items()}
     # where each image-label lies: its own transformations (they may differ from the

@@ -453,6 +453,48 @@ def test_damaged_zarr_chunk_cli(capsys, tmp_path, output, what):
     assert not out.exists() or not any(out.iterdir())
 
 
+def _empty_zarr(folder: Path) -> Path:
+    """An OME-Zarr image (NGFF 0.4) with an axis of length 0."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    store = folder / "empty.ome.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    write_image(np.zeros((8, 64), np.uint8), group, axes="yx", fmt=FormatV04(), scale_factors=())
+    group["s0"].resize((0, 64))  # (ome-zarr-py writes no empty image)
+    return store
+
+
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        pytest.param(
+            k,
+            said,
+            marks=case(
+                f"files/reader-zarr-{k}",
+                "napari I/O",
+                f"napari opens an OME-Zarr image {what}",
+                "no exception into napari: one warning notification, no layer",
+            ),
+        )
+        for k, what, said in [
+            ("damaged", "with one damaged chunk", "a chunk is damaged"),
+            ("empty", "with an axis of length 0", "holds an empty image"),
+        ]
+    ],
+)
+def test_zarr_reader_never_raises(tmp_path, warnings_shown, kind, said):
+    """A damaged chunk raised a traceback out of napari's first draw, an empty axis one
+    out of napari's range of the data (zarr bug bash)."""
+    path = str((_damaged_zarr if kind == "damaged" else _empty_zarr)(tmp_path))
+    reader = _reader.napari_get_zarr_reader(path)
+    assert reader is not None and reader(path) is None
+    assert len(warnings_shown) == 1
+    assert_one_sentence(warnings_shown[0], said)
+
+
 @case(
     "files/damaged-nifti",
     "CLI",
