@@ -11,7 +11,7 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Label, Multiscales, Reader
 from ome_zarr.writer import write_image
 
-from napari_unetseg import _io, _reader, _zarr, _zarr_labels, _zarr_meta, _zarr_save
+from napari_unetseg import _io, _reader, _zarr, _zarr_labels, _zarr_meta, _zarr_save, cli
 
 FORMATS = {"0.4": FormatV04(), "0.5": FormatV05()}
 
@@ -241,7 +241,6 @@ def _bioformats2raw_store(path, series=2):
 
 @pytest.mark.filterwarnings("ignore:.*conv.ome.zarr holds 2 image series")
 def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> None:
-    from napari_unetseg import cli
 
     store = _bioformats2raw_store(tmp_path / "conv.ome.zarr")
     with pytest.warns(UserWarning, match=r"holds 2 image series; the first \(0\) is read"):
@@ -437,7 +436,9 @@ def test_labels_another_program_wrote_are_refused_with_what_to_do(tmp_path) -> N
     image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((2, 32, 32), np.uint8))
     root = zarr.open_group(str(image), mode="r+")
     write_labels(np.ones((2, 32, 32), np.uint8), root, name="cells", axes="zyx")
-    with pytest.raises(ValueError, match=r"not written by napari-unetseg.*choose a new name\)\.$"):
+    with pytest.raises(
+        ValueError, match=r"not written by napari-unetseg.*choose a new name: .*labels/NAME\)\.$"
+    ):
         _zarr_save.save_labels(image, np.zeros((2, 32, 32), np.uint8), name="cells")
     assert np.asarray(_zarr.read_ome_zarr(image).labels["cells"][0]).min() == 1  # untouched
 
@@ -553,3 +554,27 @@ def test_label_groups_are_named_by_their_folder_and_open_alone(tmp_path) -> None
     assert int(np.asarray(back.labels["nuclei"][0]).max()) == 2
     alone = _reader.read_zarrs(str(image / "labels" / "cells"))
     assert [meta["name"] for _, meta, _ in alone] == ["cells"]
+
+
+def test_the_command_adds_labels_to_an_image_under_a_name_of_ones_own(tmp_path, capsys) -> None:
+    """An image already holding another program's "nuclei-2d" labels: the advice was to
+    "choose a new name", which the command had no way to do, ``IMAGE/labels/NAME`` was
+    refused as "a batch", and ``labels/NAME.zarr`` made a store ``labels/`` did not list
+    (zarr bug bash). ``--output IMAGE.ome.zarr/labels/NAME`` adds and lists it."""
+    from ome_zarr.writer import write_labels
+
+    data = np.zeros((64, 64), np.uint16)
+    data[20:40, 20:40] = 1000
+    store = make_ome_zarr(tmp_path / "img.ome.zarr", data, axes="yx", levels=1)
+    root = zarr.open_group(str(store), mode="a")
+    write_labels(np.ones((64, 64), np.uint8), root, name="nuclei-2d", axes="yx",
+                 fmt=FormatV04(), scale_factors=())  # fmt: skip
+    argv = ["predict", str(store), "--model", "nuclei-2d", "--object-size", "off"]
+    assert cli.main([*argv, "--output", str(store), "--overwrite"]) == 1
+    assert "unetseg predict takes --output IMAGE.ome.zarr/labels/NAME" in capsys.readouterr().err
+    assert _io.is_zarr_path(store / "labels" / "mine")
+    assert cli.main([*argv, "--output", str(store / "labels" / "mine")]) == 0
+    back = _zarr.read_ome_zarr(store)
+    assert list(back.labels) == ["nuclei-2d", "mine"]  # listed beside the other one
+    assert np.asarray(back.labels["nuclei-2d"][0]).min() == 1  # left as it was
+    assert np.asarray(back.labels["mine"][0])[30, 30] == 1

@@ -183,11 +183,15 @@ ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 
 
 def is_zarr_path(path: str | os.PathLike) -> bool:
-    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), an existing folder
+    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), a label group of its
+    image (``img.ome.zarr/labels/NAME``, new or not), an existing folder
     inside one (a series of a bioformats2raw store: ``conv.ome.zarr/1``), or an existing
     folder that holds zarr metadata whatever its name (a store renamed ``plate1``)."""
     text = os.fspath(path).rstrip("/\\")
     if text.lower().endswith(".zarr"):
+        return True
+    parent = os.path.dirname(text)  # a label group of a store's image, new or not
+    if os.path.basename(parent) == "labels" and os.path.dirname(parent).lower().endswith(".zarr"):
         return True
     if os.path.basename(text) in ZARR_MARKERS and os.path.isfile(text):
         return True  # a store's metadata file, picked in a file dialog: the store

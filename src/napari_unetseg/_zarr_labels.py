@@ -97,13 +97,19 @@ class LabelsStore:
         """Where labels for ``output`` go: (labels group, image store or None).
 
         ``--output`` naming the OME-Zarr input itself means "add an image-label under
-        its ``labels/`` group"; anything else is a standalone store.
+        its ``labels/`` group" (named ``name``), and ``IMAGE.ome.zarr/labels/NAME`` the
+        same under a name of one's own (it was refused, and ``labels/NAME.zarr`` made a
+        store that ``labels/`` does not list; zarr bug bash); anything else is a
+        standalone store.
         """
         out = os.path.abspath(os.fspath(output).rstrip("/\\"))
         named = {os.path.abspath(p) for p in (source.path, source.root) if p} if source else ()
+        image = os.path.abspath(source.path) if source else None  # bioformats2raw: its series
         if out in named:
-            image = os.path.abspath(source.path)  # a bioformats2raw store: its series
             return os.path.join(image, "labels", name), image
+        folder = os.path.dirname(out)
+        if os.path.basename(folder) == "labels" and os.path.dirname(folder) in named:
+            return os.path.join(image, "labels", os.path.basename(out)), image
         return out, None
 
     @staticmethod
@@ -206,7 +212,8 @@ class LabelsStore:
         if info is None:
             raise ZarrReadError(
                 f"{self.path!r} exists and was not written by napari-unetseg; it is left as "
-                "it is (choose a new name)."
+                "it is (choose a new name: unetseg predict takes --output "
+                "IMAGE.ome.zarr/labels/NAME)."
             )
         return dict(info)
 
