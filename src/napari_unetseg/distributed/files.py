@@ -8,7 +8,7 @@ from typing import Any
 
 from ..core.progress import drain
 from .cluster import check_visible
-from .records import BlockProgress, _result
+from .records import BlockProgress, ClusterError, _result, worker_lost
 
 
 def _segment_one(
@@ -51,12 +51,34 @@ def segment_files_on_cluster(
         for e in plan
     ]
     futures = [client.submit(_segment_one, it, settings.to_dict(), pure=False) for it in items]
+    item_of = dict(zip(futures, items))
     rows = []
     try:
         for i, fut in enumerate(as_completed(futures), start=1):
-            rows.append(_result(fut))
+            rows.append(_file_row(fut, item_of[fut]))
             yield BlockProgress(i, len(futures), stage="files")
     finally:
         client.cancel(futures)
     order = {it[1]: k for k, it in enumerate(items)}  # the planned outputs: one per image
     return sorted(rows, key=lambda r: order.get(r["planned"], 0))
+
+
+def _file_row(future: Any, item: tuple[str, str, str | None, int]) -> dict[str, Any]:
+    """A file task's row; a task whose worker was lost (a file too large for the memory
+    per worker) is that file's failure, not the end of the batch (the other files went
+    unsegmented and unnamed; distributed bug bash)."""
+    try:
+        return _result(future)
+    except ClusterError as exc:
+        lost = worker_lost(exc.__cause__ or exc, "while it segmented this file", blocks=False)
+        if lost is None:
+            raise
+        return {
+            "input": item[0],
+            "planned": item[1],
+            "output": None,
+            "error": str(lost),
+            "seconds": 0.0,
+            "notes": [],
+            "stats": {},
+        }

@@ -38,15 +38,25 @@ class BlocksResult:
 WORKER_LOST = ("CommClosedError", "KilledWorker", "FutureCancelledError", "CancelledError")
 
 
-def worker_lost(exc: BaseException, when: str = "while it ran a block") -> ClusterError | None:
+#: What dask raises when no worker can take data at all: every worker restarted under
+#: the model's weight as it was sent (a memory limit below PyTorch's own footprint; the
+#: distributed bug bash saw "Can not use replicate to delete data" and "No valid workers
+#: found" where the sentence below belongs)
+NO_WORKER = ("No valid workers found", "Can not use replicate")
+
+
+def worker_lost(
+    exc: BaseException, when: str = "while it ran a block", blocks: bool = True
+) -> ClusterError | None:
     """The sentence for a worker that went away (dask's words for it: a closed stream, a
-    cancelled future, a killed worker), or None for any other failure."""
-    if type(exc).__name__ not in WORKER_LOST:
+    cancelled future, a killed worker, no worker left to take data), or None for any
+    other failure. ``blocks``: smaller blocks are a way out (not for a file's task)."""
+    if type(exc).__name__ not in WORKER_LOST and not any(w in str(exc) for w in NO_WORKER):
         return None
+    smaller = " or use smaller blocks (--block-size)" if blocks else ""
     return ClusterError(
         f"A worker was lost {when} (most often: it passed its memory limit and was "
-        "restarted); give the workers more memory (--memory-per-worker, e.g. 4GiB) or use "
-        "smaller blocks (--block-size)."
+        f"restarted); give the workers more memory (--memory-per-worker, e.g. 4GiB){smaller}."
     )
 
 
