@@ -220,28 +220,74 @@ def test_predict_says_when_the_model_is_unsure(tmp_path, image_file, capsys) -> 
 
 
 @pytest.mark.parametrize(
-    "output, said",
+    "output, extra, said",
     [
-        ("labels.ome.zarr", "is unfinished; the same command with --resume finishes it."),
-        ("labels.tif", "no output was left half-written."),
-        ("img.ome.zarr", "(its labels/ group) are unfinished; the same command with --resume "
-         "finishes them."),
+        ("labels.ome.zarr", [], "labels.ome.zarr' is unfinished; the same command with "
+         "--resume finishes it."),
+        ("labels.ome.zarr", ["--overwrite"], "is unfinished; the same command with --resume "
+         "instead of --overwrite finishes it."),
+        ("labels.tif", [], "no output was left half-written."),
+        ("img.ome.zarr", [], "img.ome.zarr/labels/nuclei-2d' is unfinished; the same command "
+         "with --resume finishes it."),
+        ("early.ome.zarr", [], "no output was left half-written."),
     ],
 )  # fmt: skip
-def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, said):
-    """Ctrl-C names what is unfinished: a store written block by block, or the labels
-    added under an input store's labels/ group (it said the input store itself)."""
-    from napari_unetseg.cli import predict
+def test_ctrl_c_says_what_is_left(monkeypatch, capsys, tmp_path, output, extra, said):
+    """Ctrl-C after the first block names what is unfinished, read from the stores: a
+    store written block by block, or the labels added under an input store's labels/
+    group. Before any store was made it said one was unfinished, and after --overwrite
+    it advised --resume, which is refused beside it (distributed bug bash)."""
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
 
-    def interrupted(args):
+    from napari_unetseg import _zarr_labels
+    from napari_unetseg.cli import predict
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    plane = synthetic_nuclei((96, 96), seed=1)[0]
+    if output == "img.ome.zarr":
+        import zarr
+
+        image = tmp_path / output
+        root = zarr.open_group(str(image), mode="w", zarr_format=2)
+        write_image(plane, root, axes="yx", fmt=FormatV04(), scale_factors=())
+    else:
+        image = tmp_path / "img.tif"
+        _io.write_image(image, plane)
+
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(predict, "_cmd_predict", interrupted)
-    out = tmp_path / output
-    image = tmp_path / ("img.ome.zarr" if output == "img.ome.zarr" else "img.tif")
-    assert cli.main(["predict", str(image), "-o", str(out)]) == 130
-    err = capsys.readouterr().err.strip()
+    if output == "early.ome.zarr":  # before anything was made
+        monkeypatch.setattr(predict, "_cmd_predict_blocks", interrupted)
+    if output == "labels.tif":
+        monkeypatch.setattr(_io, "write_labels", interrupted)
+    monkeypatch.setattr(_zarr_labels.LabelsStore, "mark_done", interrupted)
+    argv = ["predict", str(image), "-o", str(tmp_path / output), "--model", "nuclei-2d"]
+    assert cli.main([*argv, "--object-size", "off", *extra]) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("unetseg: interrupted; ") and err.endswith(said)
+
+
+def test_a_run_that_fails_midway_says_how_to_finish_it(monkeypatch, capsys, tmp_path):
+    """A scheduler lost mid-run gave dask's "Timed out trying to connect" alone; the
+    store it left unfinished, and --resume, went unsaid (distributed bug bash)."""
+    from napari_unetseg import _zarr_labels
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image = tmp_path / "img.tif"
+    _io.write_image(image, synthetic_nuclei((96, 96), seed=1)[0])
+
+    def lost(*args, **kwargs):
+        raise TimeoutError("Timed out trying to connect to tcp://127.0.0.1:8786 after 10 s")
+
+    monkeypatch.setattr(_zarr_labels.LabelsStore, "mark_done", lost)
+    out = tmp_path / "labels.ome.zarr"
+    assert cli.main(["predict", str(image), "-o", str(out), "--model", "nuclei-2d"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("unetseg: error: Timed out trying to connect") and err.endswith(
+        "labels.ome.zarr' is unfinished; the same command with --resume finishes it.)"
+    )
 
 
 def test_predict_a_level_of_a_pyramidal_tiff(tmp_path, model_file) -> None:

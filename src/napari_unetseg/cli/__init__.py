@@ -92,28 +92,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _stdout_closed()
     except KeyboardInterrupt:
-        output = str(getattr(args, "output", None) or "").rstrip("/\\")
-        inputs = [str(i).rstrip("/\\") for i in getattr(args, "inputs", None) or ()]
-        if args.command == "predict" and output in inputs:
-            # the labels went under the input store's labels/ group, the image is intact
-            said = (
-                f"the labels added to {output!r} (its labels/ group) are unfinished; the "
-                "same command with --resume finishes them."
-            )
-        elif args.command == "predict" and output.lower().endswith(".zarr"):
-            # the blocks written so far stay in the store, marked unfinished
-            said = f"{output!r} is unfinished; the same command with --resume finishes it."
-        else:
-            said = "no output was left half-written."
-        print(f"unetseg: interrupted; {said}", file=sys.stderr)
+        print(f"unetseg: interrupted; {_left_unfinished(args)}", file=sys.stderr)
         return 130
     except CLIError as exc:
         print(f"unetseg: error: {_command_words(exc)}", file=sys.stderr)
         return 1
     except USER_ERRORS as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"unetseg: error: {_command_words(msg)}", file=sys.stderr)
+        said = _command_words(msg)
+        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+            # a run that failed midway (a scheduler lost, a disk full): what it left, and
+            # how to finish it (dask's "Timed out trying to connect" said neither)
+            left = _left_unfinished(args)
+            said += f" ({left})" if "unfinished" in left else ""
+        print(f"unetseg: error: {said}", file=sys.stderr)
         return 1
+
+
+def _left_unfinished(args: argparse.Namespace) -> str:
+    """What an interrupted command left: the OME-Zarr labels it left unfinished (the
+    blocks written so far stay, marked unfinished) and how to finish them, or that it
+    left nothing half-written. Read from the stores themselves: a run stopped before its
+    store was made was said to leave it unfinished, and ``--resume`` beside the
+    ``--overwrite`` it ran with is refused (distributed bug bash)."""
+    from pathlib import Path
+
+    from .._zarr_labels import LabelsStore
+
+    output = str(getattr(args, "output", None) or "").rstrip("/\\")
+    inputs = [str(i).rstrip("/\\") for i in getattr(args, "inputs", None) or ()]
+    if args.command != "predict" or not output:
+        return "no output was left half-written."
+    store = Path(output)
+    # labels under the input store's labels/ group (the image is intact), or a store
+    candidates = (
+        [*store.glob("labels/*"), *store.glob("*/labels/*")] if output in inputs else [store]
+    )
+    unfinished = []
+    for path in candidates:
+        try:
+            if not LabelsStore(path).info.get("complete", True):
+                unfinished.append(str(path))
+        except (OSError, ValueError):  # not ours, or nothing there
+            continue
+    if not unfinished:
+        return "no output was left half-written."
+    how = "with --resume instead of --overwrite" if args.overwrite else "with --resume"
+    named = " and ".join(repr(path) for path in unfinished)
+    return f"{named} is unfinished; the same command {how} finishes it."
 
 
 def _command_words(message: object) -> str:

@@ -155,8 +155,16 @@ def check_visible(client: Any, paths: Sequence[str]) -> None:
     """Refuse (one sentence) when a worker cannot see a path, before anything is written."""
     from .records import worker_lost
 
+    closed = ClusterError(
+        "The dask client is closed, or its cluster is: connect again (dist.connect(...) or "
+        "a new Client) before segmenting on it."
+    )
+    if getattr(client, "status", "running") in ("closing", "closed"):
+        raise closed
     try:
         answers = client.run(_missing, list(paths))
+    except AttributeError as exc:  # dask's "'NoneType' object has no attribute
+        raise closed from exc  # 'broadcast'" for a closed cluster (distributed bug bash)
     except Exception as exc:  # noqa: BLE001 - a worker that died before any work
         lost = worker_lost(exc, "before its first block")
         if lost is None:

@@ -41,6 +41,9 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
         extra["precision"] = spec["precision"]
     if spec["channel"] is not None:
         extra["channel"] = spec["channel"]
+    # the image's own statistics: another image saved at the same path resumed into a mix
+    # of two segmentations (distributed bug bash)
+    extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"]]
     return {
         **{k: spec[k] for k in keys},
         **extra,
@@ -652,9 +655,19 @@ def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None
         recorded = LabelsStore(target).info.get("settings")
     except ValueError as exc:
         raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
-    if recorded != run.settings:
-        keys = set(run.settings) | set(recorded or {})
-        changed = sorted(k for k in keys if (recorded or {}).get(k) != run.settings.get(k))
+    recorded = dict(recorded or {})
+    wanted = dict(run.settings)
+    if "intensities" not in recorded:  # a store of a version that did not record them
+        wanted.pop("intensities", None)
+    if recorded != wanted:
+        keys = set(wanted) | set(recorded)
+        changed = sorted(k for k in keys if recorded.get(k) != wanted.get(k))
+        if changed == ["intensities"]:
+            raise ValueError(
+                f"Cannot resume {target!r}: the image at {run.settings['source']!r} is not "
+                "the one it was started on (other intensities); use --overwrite to start "
+                "again."
+            )
         raise ValueError(
             f"Cannot resume {target!r}: it was started with other settings "
             f"({', '.join(changed)}); use --overwrite to start again."
