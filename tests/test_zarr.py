@@ -533,6 +533,14 @@ def test_labels_that_would_not_lie_on_the_image_are_not_saved_into_it(tmp_path) 
     assert not (plate / "A" / "1" / "0" / "labels").exists()
     _zarr_save.save_labels(plate / "A" / "2" / "0", np.zeros((32, 32), np.uint8), name="cells")
     assert (plate / "A" / "2" / "0" / "labels" / "cells").is_dir()
+    # the fields' outputs are named after the plate and where they lie: they were all "0"
+    from napari_unetseg._batch_plan import output_paths
+
+    fields = [plate / "A" / "1" / "0", plate / "A" / "2" / "0"]
+    assert [p.name for p in output_paths(fields, tmp_path / "out")] == [
+        "plate_A1_field_0_labels.tif",
+        "plate_A2_field_0_labels.tif",
+    ]
 
 
 def test_label_groups_are_named_by_their_folder_and_open_alone(tmp_path) -> None:

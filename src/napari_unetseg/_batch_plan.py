@@ -89,12 +89,12 @@ def output_paths(
     affine), as MR and CT viewers overlay them; a ``.nii`` / ``.nii.gz`` output names
     that file. Image series N > 0 of a TIFF holding several gets
     ``<name>_series<N>_<suffix>.tif``."""
-    from ._io import NIFTI_SUFFIXES, image_name
+    from ._io import NIFTI_SUFFIXES
 
     def name(p: Path) -> str:
         nifti = p.name.lower().endswith(NIFTI_SUFFIXES)
         which = f"_series{series}" if series else ""
-        return f"{image_name(p)}{which}_{suffix}" + (".nii.gz" if nifti else ".tif")
+        return f"{_stem(p)}{which}_{suffix}" + (".nii.gz" if nifti else ".tif")
 
     if output is None:
         return [p.with_name(name(p)) for p in images]
@@ -105,6 +105,26 @@ def output_paths(
         return [out]
     _check_folder_name(out, suffix)
     return [out / name(p) for p in images]
+
+
+def _stem(path: Path) -> str:
+    """The name an image's outputs start with: the file's, or for an image inside an
+    OME-Zarr store (a plate's field, a bioformats2raw series) the store's with where it
+    lies (``plate_A2_field_1``): fields of a plate were all named after their field
+    number, so two fields given by path were refused as "images with the same name"
+    (zarr bug bash)."""
+    import re
+
+    from ._io import image_name
+
+    if path.name.lower().endswith(".zarr") or not any(
+        q.name.lower().endswith(".zarr") for q in path.parents
+    ):
+        return image_name(path)
+    from ._zarr import _image_title
+
+    title = _image_title(path).replace("/", "")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("_.") or image_name(path)
 
 
 #: File endings an output may not have (image, array and table files that the batch
