@@ -500,3 +500,32 @@ def test_probabilities_named_as_the_labels_are_said_to_be_so(
     argv = ["predict", image_file, "--model", model_file, "-o", out, "--probabilities", out]
     assert cli.main(argv) == 1
     assert "The labels and the probabilities would both be written to" in capsys.readouterr().err
+
+
+def test_a_large_ome_zarr_to_tiff_says_it_is_held_in_memory(tmp_path, capsys) -> None:
+    """A 32768² OME-Zarr with a TIFF output read without a word for 100 s while 10 GB
+    filled (zarr bug bash): a note says so first, and names the block-by-block output."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_multiscales_metadata
+
+    from napari_unetseg._batch_plan import Planned
+    from napari_unetseg.cli.predict import _say_held_in_memory
+
+    store = tmp_path / "big.ome.zarr"
+    root = zarr.open_group(str(store), mode="w", zarr_format=2)
+    root.create_array("0", shape=(20000, 20000), chunks=(4096, 4096), dtype="u1")  # unwritten
+    write_multiscales_metadata(
+        root,
+        [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}],
+        fmt=FormatV04(),
+        axes="yx",
+    )
+    small = tmp_path / "small.tif"
+    _io.write_image(small, np.zeros((32, 32), np.uint8))
+    _say_held_in_memory([Planned(store, tmp_path / "l.tif", None), Planned(small, small, None)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "unetseg: big.ome.zarr: its 400,000,000 pixels are segmented in memory for a TIFF "
+        "output (about 3 GiB); --output OUT.ome.zarr writes them block by block."
+    ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         series=args.series,
         replace_any=args.overwrite,
     )
+    _say_held_in_memory(plan)
     with _FileBars() as bars:
         report = api.drain(batch.segment_files_iter(plan, settings), bars)
     failed = report.failed
@@ -321,6 +324,36 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     if (s.get("confidence") or {}).get("message"):
         say(f"{src.name}: {s['confidence']['message']}")
     return 0
+
+
+#: A TIFF output of an OME-Zarr image of more pixels than this (2 GiB at the 8 bytes per
+#: pixel that the README counts) says so before the work starts.
+HELD_PIXELS = 2**28
+
+
+def _say_held_in_memory(plan: Any) -> None:
+    """A note for each OME-Zarr input whose TIFF output holds the whole result in memory
+    for long: a 32768² plate read without a word for 100 s while 10 GB filled (zarr bug
+    bash); ``--output OUT.ome.zarr`` writes it block by block."""
+    from .._io import is_zarr_path, read_image
+
+    for row in plan:
+        if not is_zarr_path(row.image):
+            continue
+        try:
+            with warnings.catch_warnings():  # the reading itself says it again
+                warnings.simplefilter("ignore")
+                img = read_image(row.image, lazy=True)
+        except (ValueError, OSError):  # said when it is segmented
+            continue
+        shape = tuple(img.data.shape)
+        pixels = math.prod(n for a, n in enumerate(shape) if a != img.channel_axis)
+        if pixels > HELD_PIXELS:
+            say(
+                f"{row.image.name}: its {pixels:,} pixels are segmented in memory for a "
+                f"TIFF output (about {8 * pixels / 2**30:.0f} GiB); --output OUT.ome.zarr "
+                "writes them block by block."
+            )
 
 
 class _FileBars:
