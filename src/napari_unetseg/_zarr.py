@@ -94,8 +94,24 @@ def _nodes(path: Path) -> list[Any]:
                 "metadata); open the OME-Zarr store that holds it, or one written with "
                 "ome-zarr-py."
             )
+        damaged = _damaged_metadata(path)
+        if damaged:  # said "not a zarr store" (zarr bug bash)
+            raise ZarrReadError(f"{str(path)!r} is a zarr store whose {damaged}.")
         raise ZarrReadError(f"{str(path)!r} is not a zarr store.")
     return nodes
+
+
+def _damaged_metadata(path: Path) -> str | None:
+    """Half a sentence naming a metadata file of ``path`` that is not valid JSON (a copy
+    cut short), or None."""
+    for name in (".zattrs", ".zgroup", "zarr.json"):
+        try:
+            json.loads((path / name).read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            return f"metadata file {name} is damaged ({str(exc).rstrip('.')})"
+    return None
 
 
 def _is_zarr_array(path: Path) -> bool:
@@ -198,6 +214,11 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
     here = [n for n in nodes if os.path.abspath(str(n.zarr.path)) == os.path.abspath(path)]
     nodes = here + [n for n in nodes if n not in here]
     if not nodes or not _is_image(nodes[0]):
+        if (_group_meta(path).get("unetseg") or {}).get("complete") is False:
+            raise ZarrReadError(  # said "not an OME-Zarr image" (zarr bug bash)
+                f"{str(path)!r} is labels napari-unetseg did not finish (a run stopped "
+                "midway): the same unetseg predict command with --resume finishes them."
+            )
         raise ZarrReadError(
             f"{str(path)!r} is not an OME-Zarr image (it holds no multiscales image)."
         )

@@ -495,6 +495,46 @@ def test_zarr_reader_never_raises(tmp_path, warnings_shown, kind, said):
     assert_one_sentence(warnings_shown[0], said)
 
 
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        pytest.param(
+            k,
+            said,
+            marks=case(
+                f"files/zarr-{k}",
+                "CLI",
+                f"`info` on an OME-Zarr store {what}",
+                f"refused: {how}",
+            ),
+        )
+        for k, what, how, said in [
+            ("damaged-metadata", "whose .zattrs was cut short",
+             "the store's metadata file is damaged (with the reason)", "metadata file .zattrs "
+             "is damaged"),
+            ("unfinished", "left by a block run stopped midway",
+             "labels napari-unetseg did not finish; --resume finishes them",
+             "the same unetseg predict command with --resume finishes them"),
+        ]
+    ],
+)  # fmt: skip
+def test_damaged_or_unfinished_zarr_store_cli(capsys, tmp_path, kind, said):
+    """Both said "not a zarr store" / "not an OME-Zarr image" (zarr bug bash)."""
+    from napari_unetseg import distributed as dist
+
+    if kind == "damaged-metadata":
+        store = _damaged_zarr(tmp_path)
+        (store / ".zattrs").write_text((store / ".zattrs").read_text()[:20])
+    else:
+        store = tmp_path / "labels.ome.zarr"
+        src = tmp_path / "img.tif"
+        tifffile.imwrite(src, synthetic_nuclei((160, 96), seed=2)[0])
+        run = dist.predict_blocks_iter(src, "nuclei-2d", store, block_size=64, object_size=None)
+        next(run)
+        run.close()
+    assert_cli_refused(capsys, "info", store, match=said)
+
+
 @case(
     "files/damaged-nifti",
     "CLI",
