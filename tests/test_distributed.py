@@ -4,6 +4,7 @@ mid-run, --resume, and the "bad input" cases of the CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -640,3 +641,38 @@ def test_a_closed_client_is_one_sentence(image_2d, tmp_path) -> None:
             dist.predict_blocks(path, "nuclei-2d", tmp_path / "c.ome.zarr", client=client)
         client.close()
     assert not (tmp_path / "c.ome.zarr").exists()
+
+
+def test_a_local_cluster_beside_another_says_nothing_of_ports() -> None:
+    """Beside another dask cluster, dask's "Port 8787 is already in use" reached the
+    command's users (distributed bug bash)."""
+    import socket
+    import warnings
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already taken by another program: as well
+            taken.bind(("", 8787))
+            taken.listen()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            client = dist.connect(workers=1, processes=False)
+            dist.close(client)
+    assert not [w for w in said if "Port" in str(w.message)]
+
+
+def test_a_resume_that_only_finishes_the_split_says_what_it_did(image_2d, tmp_path, capsys):
+    """Stopped while touching objects were split, the resume numbered them but said
+    "already complete", without the objects (distributed bug bash)."""
+    path, _ = image_2d
+    out = tmp_path / "s.ome.zarr"
+    opts = dict(block_size=96, object_size=None, split_touching=True)
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, **opts)
+    for record in gen:
+        if record.stage == "split":
+            break
+    gen.close()
+    argv = ["predict", str(path), "-o", str(out), "--model", "nuclei-2d", "--block-size", "96"]
+    code, said = run_cli([*argv, "--object-size", "off", "--split-touching", "--resume"], capsys)
+    assert code == 0 and "already complete" not in said.out
+    assert "(0 blocks, 3 already done); " in said.out and " objects" in said.out

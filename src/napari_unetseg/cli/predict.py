@@ -311,13 +311,14 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         if client is not None:
             dist.close(client)
     s = result.stats
-    if not s.get("blocks") and s.get("skipped"):
+    if not s.get("blocks") and s.get("skipped") and "voxels" not in s:  # nothing to do
         print(f"{src} -> {result.output}: already complete")
         return 0
     where = f"{s['workers']} workers" if s["workers"] else s["device"]
+    ran = f" on {where} in {s['precision']}" if s["blocks"] else ""  # none: the split only
     print(
         f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
-        f"({s['blocks']} block{'s' * (s['blocks'] != 1)}, {s['skipped']} already done) on {where} in {s['precision']}"
+        f"({s['blocks']} block{'s' * (s['blocks'] != 1)}, {s['skipped']} already done){ran}"
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )

@@ -77,7 +77,9 @@ def connect(
             threads_per_worker=1,
             processes=processes,
             memory_limit=memory_limit if memory_limit is not None else "auto",
-            dashboard_address=None,
+            # a free port of its own: None still took 8787 and warned "Port 8787 is
+            # already in use" beside another cluster (distributed bug bash)
+            dashboard_address=":0",
         )
     return Client(cluster)
 
