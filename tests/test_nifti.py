@@ -400,3 +400,17 @@ def test_an_analyze_pair_is_refused_with_the_nifti_way_out(tmp_path):
     for name in ("pair.hdr", "pair.img"):
         with pytest.raises(ValueError, match=r"save it as one \.nii\.gz file"):
             _io.read_image(tmp_path / name)
+
+
+def test_a_scaled_ct_is_read_in_the_smallest_exact_type(tmp_path):
+    """A CT stored as int16 with scl_slope 1 and scl_inter -1024 (Hounsfield units) was
+    read whole as float64, four times its memory (left alone by the NIfTI bug bash)."""
+    raw = np.random.default_rng(0).integers(0, 3000, (24, 20, 6)).astype(np.int16)
+    for slope, inter, dtype in ((1.0, -1024.0, np.int16), (0.5, 0.0, np.float32)):
+        image = nib.Nifti1Image(raw, AFFINE)
+        image.header.set_slope_inter(slope, inter)
+        path = tmp_path / f"ct_{slope}.nii.gz"
+        nib.save(image, str(path))
+        read = _io.read_image(path)
+        assert read.data.dtype == dtype
+        np.testing.assert_array_equal(read.data, (raw * slope + inter).transpose(2, 1, 0))

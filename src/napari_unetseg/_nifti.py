@@ -80,7 +80,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
         image = nib.load(str(path))
         if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
             raise ValueError(f"it holds a {type(image).__name__}, not a NIfTI image")
-        data = np.asanyarray(image.dataobj)
+        data = _scaled(image.dataobj)
     except Exception as exc:  # noqa: BLE001 - nibabel and gzip raise many kinds
         reason = str(exc).strip().rstrip(".") or type(exc).__name__
         raise NiftiReadError(f"{str(path)!r} is not a readable NIfTI file ({reason}).") from exc
@@ -125,6 +125,30 @@ def read_nifti(path: str | os.PathLike) -> Any:
         affine=tuple(tuple(float(v) for v in row) for row in image.affine),
         nifti_forms=_forms(header),
     )
+
+
+def _scaled(dataobj: Any) -> np.ndarray:
+    """The voxels with the header's ``scl_slope`` / ``scl_inter`` applied, in the smallest
+    type that holds them exactly: a CT stored as int16 with slope 1 and intercept -1024
+    (Hounsfield units) stays integer (int32 at most), other scalings are float32. nibabel
+    gave float64 for both, four times an int16 volume's memory."""
+    slope, inter = (getattr(dataobj, k, None) for k in ("slope", "inter"))
+    if slope is None or inter is None or (slope == 1.0 and inter == 0.0):
+        return np.asanyarray(dataobj)
+    raw = np.asanyarray(dataobj.get_unscaled())
+    if raw.dtype.kind in "iu" and float(slope).is_integer() and float(inter).is_integer():
+        ends = [int(v) * int(slope) for v in (raw.min(), raw.max())]  # on the way, too
+        ends += [v + int(inter) for v in ends]
+        for kind in (np.int8, np.int16, np.int32) if min(ends) < 0 else (np.uint8, np.uint16):
+            if np.iinfo(kind).min <= min(ends) and max(ends) <= np.iinfo(kind).max:
+                out = raw.astype(kind)
+                out *= kind(int(slope))  # in place: no float64 copy on the way
+                out += kind(int(inter))
+                return out
+    out = raw.astype(np.float32)
+    out *= np.float32(slope)
+    out += np.float32(inter)
+    return out
 
 
 def _whole_labels(array: np.ndarray) -> np.ndarray:
