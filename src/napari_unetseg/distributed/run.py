@@ -536,7 +536,10 @@ def _blocks(
                     if sending < MODEL_SENDS and any(f.status != "finished" for f in model):
                         break
                     raise
-                remaining.remove(futures[fut])
+                # forgotten once read: the scheduler kept a finished block's result, and
+                # ran the block again when its worker died later (distributed bug bash)
+                remaining.remove(futures.pop(fut))
+                fut.release()
                 yield record
             else:
                 return
