@@ -131,6 +131,29 @@ def test_fill_holes_fills_enclosed_background_per_plane():
     assert (lab[1, 0:5, 0:5] == 0).all()
 
 
+@pytest.mark.parametrize("shape", [(3, 40, 48), (64, 64), (2, 3, 24, 32), (4, 1, 9)])
+def test_holes_are_filled_as_scipy_fills_each_plane(shape):
+    """One labelling of the whole stack (2-3 times faster) fills the pixels that
+    scipy's binary_fill_holes fills plane by plane, class by class."""
+    from scipy import ndimage
+
+    from napari_unetseg.core.scale import holes_filled
+
+    rng = np.random.default_rng(sum(shape))
+    labels = (ndimage.gaussian_filter(rng.random(shape), 1.2) * 12).astype(np.uint8) % 4
+    mask = labels == 1
+    planes = mask.reshape((-1,) + shape[-2:])
+    expected = np.stack([ndimage.binary_fill_holes(p) for p in planes]).reshape(shape)
+    np.testing.assert_array_equal(holes_filled(mask), expected)
+    by_plane = labels.copy().reshape((-1,) + shape[-2:])
+    for plane in by_plane:
+        for k in np.unique(plane)[np.unique(plane) > 0]:
+            plane[ndimage.binary_fill_holes(plane == k) & (plane == 0)] = k
+    filled = labels.copy()
+    fill_holes(filled)
+    np.testing.assert_array_equal(filled, by_plane.reshape(shape))
+
+
 def test_default_model_follows_the_image():
     assert api.default_model((20, 64, 64), "ZYX")[0] == "nuclei-3d"
     assert api.default_model((20, 64, 64), None)[0] == "nuclei-3d"

@@ -17,7 +17,6 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from . import guards
 from .bundle import ModelBundle
@@ -27,6 +26,7 @@ from .scale import (
     MAX_FACTOR,
     checked_scale,
     estimate_object_size,
+    holes_filled,
     resample,
     resample_strokes,
     scale_factors,
@@ -177,13 +177,11 @@ def fill_holes(labels: np.ndarray) -> np.ndarray:
     stack is still filled in every plane it is closed in.
     """
     arr = np.asarray(labels)
-    planes = arr.reshape((-1,) + arr.shape[-2:])
-    for plane in planes:
-        classes = np.unique(plane)
-        for k in classes[classes > 0]:
-            mask = plane == k
-            filled = ndimage.binary_fill_holes(mask)
-            plane[filled & (plane == 0)] = k
+    if arr.ndim < 2:
+        return labels
+    for k in np.unique(arr):  # the classes in order, as the planes took them before
+        if k > 0:
+            arr[holes_filled(arr == k) & (arr == 0)] = k
     return labels
 
 
