@@ -525,6 +525,11 @@ class SegmentWidget(ui.DockWidget):
         # napari's status bar names the class under the cursor ("class: white matter")
         names = result.class_names or []
         labels_layer.features = {"index": list(range(len(names))), "class": names}
+        if names:  # classes (not object ids): each in the colour of the strokes that paint it
+            from .finetune.label_policy import PREVIEW_COLORS
+            from .finetune.paint_panel import labels_colormap
+
+            labels_layer.colormap = labels_colormap(PREVIEW_COLORS)
         WRITTEN.wrote(labels_layer)  # the model's labels (again): replaced by a next run
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
