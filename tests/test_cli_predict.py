@@ -529,3 +529,15 @@ def test_a_large_ome_zarr_to_tiff_says_it_is_held_in_memory(tmp_path, capsys) ->
         "unetseg: big.ome.zarr: its 400,000,000 pixels are segmented in memory for a TIFF "
         "output (about 3 GiB); --output OUT.ome.zarr writes them block by block."
     ]
+
+
+def test_a_refused_run_leaves_no_new_empty_folders(tmp_path, image_file, capsys) -> None:
+    """A run whose one file was refused left the output and probability folders it had
+    made, empty (docs bug bash); a folder that was there stays."""
+    out, probs, kept = tmp_path / "new_out", tmp_path / "new_probs", tmp_path / "kept"
+    kept.mkdir()
+    for target in (out, kept):
+        argv = ["predict", image_file, "-o", str(target), "--channel", "0"]
+        assert cli.main([*argv, "--probabilities", str(probs)]) == 1
+        assert "has no channel axis" in capsys.readouterr().err
+    assert not out.exists() and not probs.exists() and kept.is_dir()

@@ -268,6 +268,9 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     keep_prior : float, optional
         Fine-tuning: how strongly the answers of the starting model on the unpainted
         pixels are kept (None: 0.3 on scribbles, 0 with dense labels; 0 turns it off).
+    channel_axis : int, optional
+        The images' channel axis (colour or several channels); an RGB(A) image given
+        without one is read as napari reads it (see :func:`predict`).
     class_names : list of str, optional
         Names of the model's classes, the background first (``["background", "grey
         matter", "white matter"]``): kept in the model file, used by Segment's result
@@ -276,8 +279,9 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     Returns
     -------
     ModelBundle
-        The model with the best validation Dice, its normalization and history; save
-        it with ``bundle.save(path)``.
+        The best model of the run by its validation signal (the held-out loss with
+        scribbles, Dice with dense labels), its normalization and history; save it with
+        ``bundle.save(path)``.
 
     Raises
     ------

@@ -274,7 +274,8 @@ def read_image(
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If it is not a TIFF file that can be read (one sentence, with the reason).
+        If it is not an image file it can read (TIFF, OME-Zarr, NIfTI, PNG, JPEG, BMP;
+        one sentence, with the reason).
     """
     _check_one_image(path, level, series)
     if is_zarr_path(path):

@@ -498,7 +498,8 @@ def segment_files(
     overwrite: bool = False,
     **settings: Any,
 ) -> BatchReport:
-    """Segment image files (or folders of TIFFs) and write ``<name>_labels.tif`` files.
+    """Segment image files (or folders of them: TIFF, OME-Zarr, NIfTI, PNG, JPEG, BMP) and
+    write ``<name>_labels.tif`` files (``.nii.gz`` for NIfTI images).
 
     Parameters
     ----------
@@ -507,7 +508,8 @@ def segment_files(
     output : path, optional
         Folder for the labels (default: beside each image); with one image, a TIFF file.
     overwrite : bool
-        Replace label files that already exist.
+        Also replace files of the outputs' names that napari-unetseg did not write (its
+        own earlier results are replaced in any case).
     **settings
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,

@@ -33,7 +33,12 @@ def _add_evaluate(sub: Any) -> None:
         required=True,
         help="ground-truth labels (TIFF, OME-Zarr, NIfTI or PNG)",
     )
-    p.add_argument("--mode", default="dense", choices=["dense", "sparse"])
+    p.add_argument(
+        "--mode",
+        default="dense",
+        choices=["dense", "sparse"],
+        help="dense: 0 background, k class k; sparse: painted scribbles (default dense)",
+    )
     p.add_argument(
         "--spacing",
         type=float,
@@ -43,7 +48,9 @@ def _add_evaluate(sub: Any) -> None:
         help="voxel size per axis, e.g. Z Y X (default: from the files' metadata)",
     )
     p.add_argument("--classes", type=int, nargs="+", default=None, help="class ids to report")
-    p.add_argument("--iou-threshold", type=float, default=0.5, help="object match IoU")
+    p.add_argument(
+        "--iou-threshold", type=float, default=0.5, help="object match IoU (default 0.5)"
+    )
     p.add_argument(
         "--instances",
         default="auto",

@@ -141,7 +141,9 @@ def _add_sample(sub: Any) -> None:
         help="image TIFF to write (.tif / .tiff); the ground truth goes to "
         "<stem>_ground_truth.tif",
     )
-    p.add_argument("--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X")
+    p.add_argument(
+        "--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X (default 512 512)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     p.add_argument(
         "--overwrite",
@@ -279,7 +281,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             ("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
             f"{img.data.dtype}, axes {img.axes}"
         )
-        print(f"pixel size: {sizes if img.units is not None else 'not recorded'}")
+        recorded = img.units is not None or any(float(v) != 1.0 for v in img.scale or ())
+        # (a store with a scale and no units said "not recorded"; docs bug bash)
+        print(f"pixel size: {sizes if recorded else 'not recorded'}")
         for line in describe(img.provenance):
             print(line)
     return 0

@@ -32,14 +32,17 @@ def _add_predict(sub: Any) -> None:
         "--model",
         "-m",
         default=None,
-        help="shipped model name or model file (default: nuclei-3d for a Z stack, else nuclei-2d)",
+        help="a shipped or saved model's name, a model file (.pt) or a bioimage.io package "
+        "(default: nuclei-3d for a Z stack, else nuclei-2d)",
     )
     p.add_argument(
         "--output",
         "-o",
         required=True,
-        help="output TIFF (one input) or folder (<name>_labels.tif per image); a file that "
-        "fails is reported at the end and the others are still segmented",
+        help="output TIFF or NIfTI file (one input), folder (<name>_labels.tif per image; a "
+        "file that fails is reported at the end and the others are still segmented), or "
+        "OME-Zarr store written block by block (the input store itself, or "
+        "IMAGE.ome.zarr/labels/NAME, adds the labels to it)",
     )
     p.add_argument(
         "--object-size",
@@ -62,10 +65,10 @@ def _add_predict(sub: Any) -> None:
         help="segment channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
     add_series_option(p, every=True)
-    p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels")
-    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction, 0 to 0.75")
+    p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels (auto)")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap, 0-0.75 (0.25)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
     p.add_argument(
         "--precision",
         default="auto",
@@ -75,7 +78,10 @@ def _add_predict(sub: Any) -> None:
     )
     p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
     p.add_argument(
-        "--probabilities", default=None, metavar="PATH", help="also write the probability map"
+        "--probabilities",
+        metavar="PATH",
+        help="also write the probability map (a folder, "
+        "a .tif or .nii.gz file, or an OME-Zarr store for an OME-Zarr output)",
     )
     p.add_argument(
         "--split-touching",
@@ -140,6 +146,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     settings.check()  # a bad setting is one error line, before any file is written
     # Replacing earlier results is what `predict` has always done (atomically); a file it
     # did not write (someone's volume named as --output) only with --overwrite.
+    made = [Path(p) for p in (args.output, args.probabilities) if p and not Path(p).exists()]
     plan = batch.plan_batch(
         args.inputs,
         args.output,
@@ -152,6 +159,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with _FileBars() as bars:
         report = api.drain(batch.segment_files_iter(plan, settings), bars)
     failed = report.failed
+    for folder in made:  # nothing written: the folders the plan made go again
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     if len(failed) == 1 and len(report.results) == 1:
         raise CLIError(f"{failed[0].name}: {failed[0].error}")
     if failed:

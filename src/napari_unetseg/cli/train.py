@@ -117,8 +117,8 @@ def _add_train(sub: Any) -> None:
         "--base-channels", type=int, default=None, help="new model: channels of the first level"
     )
     p.add_argument("--patch-size", type=int, nargs="+", default=None, help="patch edge(s)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", "--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="(default: chosen for the device)")
+    p.add_argument("--learning-rate", "--lr", type=float, default=None, help="(default: auto)")
     p.add_argument(
         "--val-fraction",
         type=float,
@@ -148,8 +148,8 @@ def _add_train(sub: Any) -> None:
 
 def _add_running(p: Any) -> None:
     """Where and how the training runs: device, seed, threads."""
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="(default 0)")
     p.add_argument(
         "--threads",
         type=int,

@@ -45,6 +45,11 @@ def connect(
     """A ``distributed.Client``: on ``scheduler`` (an address) or on a new LocalCluster
     of ``workers`` single-threaded workers.
 
+    ``memory_limit``: each local worker's (``"4GiB"``, bytes; default dask's "auto", the
+    machine's memory shared); ``processes``: local workers as processes (False: threads
+    of this process, for tests and small runs); ``timeout``: seconds to reach a
+    ``scheduler``.
+
     Raises
     ------
     ClusterError
