@@ -306,6 +306,7 @@ def test_predict_a_level_of_a_pyramidal_tiff(tmp_path, model_file) -> None:
     assert cli.main(argv + ["--object-size", "off"]) == 0
     labels = _zarr.read_ome_zarr(out)
     assert labels.data.shape == (128, 96) and labels.scale == pytest.approx((0.6, 0.6))
+    assert labels.provenance["settings"]["level"] == 1  # (the record left it out)
 
 
 def test_predict_another_series_of_a_multi_position_tiff(tmp_path, capsys) -> None:

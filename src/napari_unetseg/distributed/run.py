@@ -486,6 +486,8 @@ def _prepare(
     used["fill_holes"] = bool(
         bundle.fill_holes if opts["fill_holes"] is None else opts["fill_holes"]
     )
+    if level:  # the pyramid level segmented: a command without it segments level 0
+        used["level"] = int(level)
     provenance = labels_provenance(model_reference(model, bundle), used, source)
     return _Run(
         img,
