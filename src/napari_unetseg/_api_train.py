@@ -13,7 +13,7 @@ from . import forest
 from ._api_models import ModelLike, arguments_of, dtype_of, load_model
 from .core import guards
 from .core.bundle import ModelBundle
-from .core.normalize import grey_inputs, rgb_axis
+from .core.normalize import grey_inputs, image_axis, rgb_axis
 from .core.progress import drain, relay
 from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
@@ -67,6 +67,7 @@ def train_iter(
     teacher: str = "auto",
     class_names: Sequence[str] | None = None,
     unit: str | None = None,
+    time_axis: int | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -86,6 +87,7 @@ def train_iter(
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")
+    time_axis = arguments.pop("time_axis")
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
@@ -112,26 +114,13 @@ def train_iter(
         spatial_dims=spatial_dims,
         channel_axis=channel_axis,
         label_mode=label_mode,
+        time_axis=image_axis(
+            time_axis, np.ndim(first_labels) + (channel_axis is not None), channel_axis
+        ),
     )
-    taught = ""
+    taught, painted = "", None
     if use_forest:
-        dense, taught, arguments["time_limit"] = yield from forest.teach(
-            imgs,
-            labs,
-            channel_axis=channel_axis,
-            seed=seed,
-            steps=steps,
-            time_limit=time_limit,
-            stop=stop,
-        )
-        use_forest, painted, labs = dense is not labs, labs, dense
-        # the forest's classes follow the intensities as they are: no intensity changes;
-        # its answers cover every pixel: the model's threshold (or class weights) is matched
-        # to them
-        arguments["intensity_augment"] = not use_forest
-        arguments["match_labels"] = use_forest
-        if use_forest and keep_prior is None:  # no unpainted pixel left to keep answers on
-            arguments["keep_prior"] = 0.0
+        labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis)
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
@@ -156,7 +145,33 @@ def train_iter(
         return rec
 
     trained = yield from relay(_train(**arguments), tell)
-    return _recorded(trained, record, message, painted if use_forest else None, unit)
+    return _recorded(trained, record, message, painted, unit)
+
+
+def _taught(
+    arguments: dict[str, Any], imgs: list[Any], labs: list[Any], channel_axis: int | None
+) -> Generator[TrainProgress, None, tuple[list[Any], str, list[Any] | None]]:
+    """The forest teacher's labels of every pixel from the strokes ``labs``
+    (:func:`napari_unetseg.forest.teach`), what it said, and the strokes (None when it
+    taught nothing); ``arguments`` (the training's) take the time it left and how to
+    train on its answers."""
+    dense, taught, arguments["time_limit"] = yield from forest.teach(
+        imgs,
+        labs,
+        channel_axis=channel_axis,
+        seed=arguments["seed"],
+        steps=arguments["steps"],
+        time_limit=arguments["time_limit"],
+        stop=arguments["stop"],
+    )
+    used = dense is not labs
+    # the forest's classes follow the intensities as they are: no intensity changes; its
+    # answers cover every pixel: the model's threshold (or class weights) is matched to them
+    arguments["intensity_augment"] = not used
+    arguments["match_labels"] = used
+    if used and arguments["keep_prior"] is None:  # no unpainted pixel left to keep answers on
+        arguments["keep_prior"] = 0.0
+    return dense, taught, labs if used else None
 
 
 def classes_named(
@@ -271,6 +286,9 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     channel_axis : int, optional
         The images' channel axis (colour or several channels); an RGB(A) image given
         without one is read as napari reads it (see :func:`predict`).
+    time_axis : int, optional
+        The labels' axis of time points: a new model's object size is measured on the
+        middle time point (as :func:`predict` measures it), not across time.
     class_names : list of str, optional
         Names of the model's classes, the background first (``["background", "grey
         matter", "white matter"]``): kept in the model file, used by Segment's result

@@ -42,7 +42,7 @@ from .core.bundle import ModelBundle, ModelFileError
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
-from .core.normalize import checked_axis, grey_for_model, one_channel, rgb_axis
+from .core.normalize import checked_axis, grey_for_model, image_axis, one_channel, rgb_axis
 from .core.progress import drain
 from .core.registry import REGISTRY
 from .core.scale import checked_scale
@@ -98,6 +98,7 @@ def predict_iter(
     object_size: Any = "auto",
     scale: Any = None,
     fill_holes: bool | None = None,
+    time_axis: int | None = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``.
 
@@ -154,6 +155,7 @@ def predict_iter(
         out=out,
         channel_axis=channel_axis,
         blend=blend,
+        time_axis=image_axis(time_axis, np.ndim(image), channel_axis),
     )
     if grey:
         result.stats["input"] = grey
@@ -206,6 +208,10 @@ def predict(
         stack is resampled to the model's (near-isotropic) grid.
     fill_holes : bool, optional
         Fill holes inside predicted objects (default: the model's setting).
+    time_axis : int, optional
+        The labels' axis of time points (the image's without its channel axis): the
+        object size is measured on the middle time point, not across time (nuclei that
+        move between frames measured a fifth of their size).
 
     Returns
     -------
@@ -252,7 +258,7 @@ def segment_iter(
     :func:`predict_iter`'s other keyword arguments.
     """
     bundle = load_model(model)
-    result = yield from predict_iter(image, bundle, scale=scale, **options)
+    result = yield from predict_iter(image, bundle, scale=scale, time_axis=time_axis, **options)
     if split_touching:
         from .postprocess import split_stack
 

@@ -232,7 +232,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import api
-    from .._units import common_unit, known_spacing
+    from .._units import common_unit, known_spacing, time_axis
     from ..core.training import score_text, start_hint
 
     if args.output is None and args.save_as is None:
@@ -305,6 +305,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 object_size=args.object_size,
                 scale=known_spacing(flat.scale, flat.units),
                 unit=common_unit(flat.units),
+                time_axis=time_axis(flat.axes),
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
                 class_names=args.class_names,

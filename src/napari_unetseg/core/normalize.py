@@ -158,6 +158,20 @@ def one_channel(image: Any, channel_axis: int | None, channel: int) -> Any:
     return image[(slice(None),) * axis + (int(channel),)]
 
 
+def image_axis(axis: int | None, ndim: int, channel_axis: int | None) -> int | None:
+    """The image's axis of the labels' ``axis`` (the image without its channel axis, of
+    ``ndim`` dimensions with it), or None."""
+    if axis is None:
+        return None
+    n = ndim - (channel_axis is not None)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -n <= axis < n:
+        raise ValueError(f"time_axis {axis!r} is not an axis of the labels ({n} axes).")
+    a = int(axis) % n
+    if channel_axis is not None and channel_axis % ndim <= a:
+        a += 1
+    return a
+
+
 def rgb_axis(
     shape: tuple[int, ...], channel_axis: int | None, labels_shape: tuple[int, ...] | None = None
 ) -> tuple[int | None, str]:

@@ -84,11 +84,13 @@ def choose_factors(
     object_size: Any = "auto",
     spacing: Any = None,
     channel_axis: int | None = None,
+    time_axis: int | None = None,
 ) -> tuple[tuple[float, ...], dict[str, Any]]:
     """Resampling factors (one per spatial axis of the model) and a record of the choice.
 
     The record has ``image_diameter``, ``model_diameter``, ``factors`` and ``message``
-    (one sentence for the status line / stderr).
+    (one sentence for the status line / stderr). ``time_axis`` (of ``image``): measured
+    on its middle time point.
     """
     layout = bundle.layout(tuple(image.shape), channel_axis)
     sd = bundle.spatial_dims
@@ -107,7 +109,7 @@ def choose_factors(
     info["model_diameter"] = d_model = float(model["diameter"])
     est = None
     if size == "auto":
-        est = estimate_object_size(image, channel_axis=layout.channel_axis)
+        est = estimate_object_size(image, layout.channel_axis, time_axis)
         if est.diameter is None:
             d_image = d_model
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
@@ -197,6 +199,7 @@ def predict_sized(
     return_uncertainty: bool = False,
     channel_axis: int | None = None,
     probabilities_out: Any = None,
+    time_axis: int | None = None,
     **tiled: Any,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict at the model's object size; a generator like ``predict_tiled``.
@@ -218,6 +221,8 @@ def predict_sized(
     out, return_probabilities, return_uncertainty, channel_axis, probabilities_out, **tiled
         Passed on to ``predict_tiled`` (a resampled prediction writes its maps into the
         outputs once they are back on the image grid).
+    time_axis : int, optional
+        The image's axis of time points: the object size is measured on its middle one.
 
     Returns
     -------
@@ -229,7 +234,7 @@ def predict_sized(
         grid the network predicted (resampled).
     """
     started = time.perf_counter()
-    factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis)
+    factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis, time_axis)
     layout = bundle.layout(tuple(image.shape), channel_axis)
     check_out_array("out", out, tuple(layout.output_shape), bundle.n_labels - 1)
     fill = bundle.fill_holes if fill is None else bool(fill)
@@ -364,6 +369,7 @@ def training_scale(
     spatial_dims: int | None = None,
     channel_axis: int | None = None,
     label_mode: str = "dense",
+    time_axis: int | None = None,
 ) -> tuple[list[Any], list[Any], tuple[float, ...], dict[str, Any] | None, str]:
     """Bring training data to a model's object size, or measure it for a new model.
 
@@ -375,7 +381,8 @@ def training_scale(
     predicts its own training image without resampling. When the images show no
     bright objects, dense labels are measured instead (not scribbles: dots inside objects
     and strokes through the background do not show the objects' size, see
-    :func:`size_record`); when neither works, no size is recorded.
+    :func:`size_record`); when neither works, no size is recorded. ``time_axis`` (of
+    each image): measured on its middle time point.
 
     Returns
     -------
@@ -407,7 +414,7 @@ def training_scale(
     if model is not None and model.object_size is not None:
         out_i, out_l, first = [], [], ones
         for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
-            factors, info = choose_factors(model, img, size, spacing, channel_axis)
+            factors, info = choose_factors(model, img, size, spacing, channel_axis, time_axis)
             if i == 0:
                 first, message = (
                     factors,
@@ -430,7 +437,7 @@ def training_scale(
     if size not in (None, "auto"):
         diameter, how = float(size), "given"
     else:
-        est = estimate_object_size(images[0], channel_axis=channel_axis)
+        est = estimate_object_size(images[0], channel_axis, time_axis)
         diameter, how = est.diameter, "measured on the training image"
         if diameter is None and label_mode != "sparse":
             lab_est = size_from_labels(labels[0])

@@ -600,6 +600,43 @@ def test_choosing_another_image_chooses_labels_of_its_shape(finetune):
     assert widget.labels_combo.layer() == cells_scribbles
 
 
+def test_an_image_of_the_same_shape_gets_its_own_scribbles(finetune, nuclei):
+    """Two images of one shape, each with its scribbles: choosing the second kept the
+    first's strokes, and Train paired them without a word (fine-tune bug bash)."""
+    viewer, widget = finetune
+    first = widget.new_scribble_layer()
+    twin = viewer.add_image(nuclei[0][::-1].copy(), name="twin", scale=(0.5, 0.5))
+    widget.image_combo.set_layer(twin)
+    assert widget.labels_combo.layer() == first  # it has none of its own: kept
+    own = widget.new_scribble_layer()
+    widget.image_combo.set_layer(viewer.layers["cells"])
+    assert widget.labels_combo.layer() == first
+    widget.image_combo.set_layer(twin)
+    assert widget.labels_combo.layer() == own
+
+
+def test_continue_refuses_a_3d_model_on_a_time_series(qtbot, make_napari_viewer, session_models):
+    """Continue trained the last 3D model on a (T, Y, X) movie, time taken for Z, which
+    Train and Segment refuse; a movie's request carries its time axis (the object size
+    is measured in one frame)."""
+    stack, truth = synthetic_nuclei((8, 48, 48), seed=2)
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack")
+    widget = _dock_tiny(viewer, steps=2)
+    widget.dims_combo.setCurrentIndex(widget.dims_combo.findData(3))
+    layer = widget.new_scribble_layer()
+    layer.data = synthetic_scribbles(truth, seed=0)
+    _train_and_wait(qtbot, widget)
+    assert widget.trained is not None and widget.trained.spatial_dims == 3
+    movie = viewer.add_image(stack, name="movie", axis_labels=("t", "y", "x"))
+    widget.image_combo.set_layer(movie)
+    moving = widget.new_scribble_layer()
+    moving.data = synthetic_scribbles(truth, seed=1)
+    assert widget.continue_training() is None
+    assert "segments Z stacks, but the axes of 'movie' are TYX" in widget.status.text()
+    assert widget._make_request(movie, moving, False).time_axis == 0
+
+
 def test_refuses_to_start_with_one_clear_sentence(finetune, nuclei, errors_shown):
     viewer, widget = finetune
     layer = widget.new_scribble_layer()

@@ -50,6 +50,7 @@ class TrainRequest:
     unit: str | None = None  # and its unit, recorded with it
     teacher: str = "auto"  # "none": a new model learns from the scribbles alone
     class_names: list[str] | None = None  # a new model's, from the scribble layer
+    time_axis: int | None = None  # the layer's axis of time points (its object size)
     # torch's thread count in the viewer's process when Train was pressed: a pool thread
     # keeps the count it started with, and another count gives other weights than the
     # command line's ("Copy as command" repeats the run exactly)

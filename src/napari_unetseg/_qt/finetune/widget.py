@@ -23,7 +23,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..._units import common_unit, known_spacing
+from ..._units import common_unit, known_spacing, time_axis
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
@@ -380,7 +380,7 @@ class FinetuneWidget(ui.DockWidget):
         if self.runner.busy or self.export_runner.busy:
             return None
         image, labels = self.image_combo.layer(), self.labels_combo.layer()
-        problem = self._problem(image, labels)
+        problem = self._problem(image, labels, continued)
         if problem:
             notify_error(f"Cannot train: {problem}")
             self.status.setText(problem[0].upper() + problem[1:])
@@ -415,8 +415,12 @@ class FinetuneWidget(ui.DockWidget):
             error_context="Training failed",
         )
 
-    def _problem(self, image: Image | None, labels: Labels | None) -> str | None:
-        """Why training cannot start now, in one sentence (None when it can)."""
+    def _problem(
+        self, image: Image | None, labels: Labels | None, continued: bool = False
+    ) -> str | None:
+        """Why training cannot start now, in one sentence (None when it can); with
+        ``continued``, of the model trained last (Continue trained a 3D model on a time
+        series, taking time for Z, that Train refused; fine-tune bug bash)."""
         if image is None:
             return "open an image first."
         if labels is None:
@@ -433,12 +437,18 @@ class FinetuneWidget(ui.DockWidget):
         if placed is not None:
             return placed[0].lower() + placed[1:]
         axes = named_axes(self.viewer, image)
-        dims = self.settings.start_dims(self._stack())
+        going_on = continued and self.trained is not None
+        dims = self.trained.spatial_dims if going_on else self.settings.start_dims(self._stack())
+        if going_on and len(shape) < dims:
+            return (
+                f"model {self.trained_name!r} is a {dims}D model and {image.name!r} has "
+                f"{len(shape)} spatial axes: train a new model on it."
+            )
         if axes is not None and dims is not None:
             from ...batch import time_for_z
 
-            name = self.start_combo.model_name() or "the new model"
-            said = time_for_z(name, dims, axes, repr(image.name))
+            name = self.trained_name if going_on else self.start_combo.model_name()
+            said = time_for_z(name or "the new model", dims, axes, repr(image.name))
             if said is not None:
                 return said[0].lower() + said[1:]
         # Counted afresh: the displayed counts may wait for the end of a stroke.
@@ -466,6 +476,8 @@ class FinetuneWidget(ui.DockWidget):
             channel_axis=(data.ndim - 1) if image.rgb else None,
             scale=known_spacing(image.scale, getattr(image, "units", None)),
             unit=common_unit(getattr(image, "units", None)),
+            # a movie's objects are measured in one frame (across time: a fifth of them)
+            time_axis=time_axis(named_axes(self.viewer, image)),
             **self.settings.options(scratch, dims, taught),
         )
         if model is None and self.label_mode == "sparse":
@@ -575,17 +587,20 @@ class FinetuneWidget(ui.DockWidget):
         self._update_state()
 
     def _labels_for(self, image: Image | None) -> None:
-        """Labels that fit the image chosen: the labels chosen stay when they have its
-        shape; else its own scribble layer, or another labels layer of its shape (the
-        previous image's scribbles stayed chosen, and Train refused their shape)."""
-        current = self.labels_combo.layer()
-        if image is None or (
-            current is not None and tuple(layer_data(current).shape) == image_shape(image)
-        ):
+        """Labels that fit the image chosen: its own scribble layer when it has one (an
+        image of the same shape kept the previous image's scribbles, and Train paired
+        them with it without a word; fine-tune bug bash); else the labels chosen when they
+        have its shape (the previous image's scribbles of another shape were refused), or
+        another labels layer of its shape."""
+        if image is None:
             return
+        current = self.labels_combo.layer()
         shape = image_shape(image)
         fitting = [lay for lay in self.labels_combo.layers() if layer_data(lay).shape == shape]
         own = [lay for lay in fitting if lay.name.startswith(f"{image.name} scribbles")]
+        fits = current is not None and tuple(layer_data(current).shape) == shape
+        if fits and (not own or current.name in {lay.name for lay in own}):
+            return
         if own or fitting:
             self.labels_combo.set_layer((own or fitting)[0])
 
