@@ -569,3 +569,15 @@ def test_a_colour_test_image_made_one_channel_is_said_in_the_model_card(tiny, tm
     with zipfile.ZipFile(path) as z:
         readme = z.read("README.md").decode()
     assert "The test image was in colour" in readme and "hematoxylin" in readme
+
+
+def test_a_test_image_on_a_large_offset_keeps_its_signal(tiny, tmp_path):
+    """An image at float64 + 1e12 was cast to float32 as it was: the test input held one
+    value, and the test output and the cover nothing (fine-tune bug bash). Percentile
+    normalization ignores an offset, so the test input starts from the lowest value."""
+    plane = np.random.default_rng(4).random((80, 80))
+    path = tiny.export_bioimageio(tmp_path / "far.zip", test_image=plane + 1e12)
+    with zipfile.ZipFile(path) as z:
+        test_input = np.load(z.open("test_input.npy"))
+    assert len(np.unique(test_input)) > 1000
+    np.testing.assert_allclose(test_input[0, 0], plane - plane.min(), atol=1e-3)

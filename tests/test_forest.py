@@ -369,3 +369,25 @@ def test_validation_on_the_forests_labels_says_so():
     ]
     opening = next(m for m in messages if "labeled pixels" in m)
     assert "held-out region(s) of the random forest's labels" in opening
+
+
+def test_a_thin_image_says_that_the_forest_was_left_out():
+    """A (2, Y, X) pair of frames trained without the forest, and the result line only
+    left its sentence out (fine-tune bug bash)."""
+    from napari_unetseg import api
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, truth = synthetic_nuclei((64, 64), seed=1)
+    frames = np.stack([img, img])
+    strokes = np.zeros(frames.shape, np.uint8)
+    strokes[:, :5] = 1
+    strokes[:, truth > 0] = 2
+    said = []
+    trained = api.drain(
+        api.train_iter(frames, strokes, steps=1, spatial_dims=2,
+                       model_config={"depth": 2, "base_channels": 4}),
+        lambda record: said.append(record.message or ""),
+    )  # fmt: skip
+    assert trained.history["teacher"] == "none"
+    assert "The random forest teacher was left out" in " ".join(said)
+    assert "the labels are 2 x 64 x 64" in " ".join(said)

@@ -598,6 +598,13 @@ def teach(
         planned=planned,
     )
     dense, message = yield from relay(work, record)
+    thin = [tuple(np.shape(lab)) for lab in labels if min(np.shape(lab), default=0) < 3]
+    if planned is None and thin:  # it was left out without a word (fine-tune bug bash)
+        shape = " x ".join(map(str, thin[0]))
+        message = (
+            f"The random forest teacher was left out: its features need 3 pixels along "
+            f"every axis, and the labels are {shape}; the U-Net learns from the strokes alone."
+        )
     if time_limit is None:
         return dense, message, None
     spent = time.perf_counter() - started

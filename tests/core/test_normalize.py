@@ -172,3 +172,23 @@ def test_an_rgba_picture_loses_its_alpha_for_a_colour_model():
     colour = ModelBundle.create(spatial_dims=2, in_channels=3, depth=2, base_channels=4)
     labels = api.predict(rgba, colour, object_size=None)
     np.testing.assert_array_equal(labels, api.predict(rgba[..., :3], colour, object_size=None))
+
+
+def test_a_new_model_learns_the_colours_of_an_rgba_picture_not_its_alpha():
+    """A new model trained on an RGBA layer took the alpha channel as a fourth input
+    (fine-tune bug bash): it learns the three colours, and predicts the RGBA picture."""
+    from napari_unetseg import api
+
+    rgba = np.random.default_rng(0).integers(0, 255, (64, 64, 4)).astype(np.uint8)
+    rgba[..., 3] = 255
+    strokes = np.zeros((64, 64), np.uint8)
+    strokes[:10] = 1
+    strokes[30:40, 30:40] = 2
+    said = []
+    model = api.drain(
+        api.train_iter(rgba, strokes, steps=1, teacher="none",
+                       model_config={"depth": 2, "base_channels": 4}),
+        lambda record: said.append(record.message or ""),
+    )  # fmt: skip
+    assert model.in_channels == 3 and "alpha channel was left out" in " ".join(said)
+    assert api.predict(rgba, model, object_size=None).shape == (64, 64)

@@ -243,7 +243,9 @@ def grey_for_model(
     red, green, blue = (strided_sample(image[..., c]) for c in range(3))
     if np.array_equal(red, green) and np.array_equal(red, blue):
         return image[..., 0], None, "The RGB image is grey (R = G = B): one channel is used."
-    if keep_colour:
+    if keep_colour:  # a new model learns the colours, not the alpha (it had 4 inputs)
+        if shape[-1] == 4:
+            return image[..., :3], channel_axis, "The RGBA image's alpha channel was left out."
         return image, channel_axis, ""
     rgb = image[..., :3]
     if looks_brightfield(np.stack([red, green, blue], axis=-1)):
@@ -366,7 +368,7 @@ def grey_inputs(
     if not converted or not all(c[2] for c in converted):  # none, or not all of them
         return images, preview_image, channel_axis, ""
     if preview_image is not None:
-        preview_image = grey_for_model(preview_image, channel_axis, in_channels)[0]
+        preview_image = grey_for_model(preview_image, channel_axis, in_channels, keep_colour)[0]
     grey = [c[0] for c in converted]
     notes = {c[2] for c in converted}
     note = (
@@ -374,7 +376,8 @@ def grey_inputs(
         if len(notes) == 1
         else "The RGB images were taken as grey for this one-channel model."
     )
-    return (grey if listed else grey[0]), preview_image, None, note
+    # None once grey; an RGBA image that only lost its alpha keeps its colour axis
+    return (grey if listed else grey[0]), preview_image, converted[0][1], note
 
 
 def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarray:
