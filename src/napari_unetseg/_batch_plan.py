@@ -127,6 +127,16 @@ def _stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("_.") or image_name(path)
 
 
+def shown_name(path: str | os.PathLike) -> str:
+    """A file's name as messages show it; an image inside an OME-Zarr store with where it
+    lies (``plate_A2_field_1``: messages said "1:" for a plate's field)."""
+    path = Path(path)
+    inside = not path.name.lower().endswith(".zarr") and any(
+        q.name.lower().endswith(".zarr") for q in path.parents
+    )
+    return _stem(path) if inside else path.name
+
+
 #: File endings an output may not have (image, array and table files that the batch
 #: cannot write): such a name was made a folder of that name. Other names with a dot
 #: (``results.v2``, ``run.2024-05``) stay folders.

@@ -45,6 +45,7 @@ from ._batch_plan import (
     list_images,
     output_paths,
     plan_batch,
+    shown_name,
 )
 from ._units import known_spacing
 from ._units import time_axis as axis_of_time
@@ -213,7 +214,7 @@ class FileResult:
     @property
     def name(self) -> str:
         """The file's name, and its image series when not the first."""
-        return Path(self.input).name + (f" [series {self.series}]" if self.series else "")
+        return shown_name(self.input) + (f" [series {self.series}]" if self.series else "")
 
 
 @dataclass
@@ -334,7 +335,7 @@ def segment_files_iter(
         row = FileResult(input=str(src), series=settings.series)
         t0 = time.perf_counter()
         try:
-            yield BatchProgress(index, n, src.name)
+            yield BatchProgress(index, n, shown_name(src))
             quiet = Path(src) in several
             yield from _segment_file(
                 src, dst, pdst, settings, models, model, row, (index, n, quiet)
@@ -343,7 +344,7 @@ def segment_files_iter(
             row.error, row.output = _sentence(exc), None
         row.seconds = time.perf_counter() - t0
         results.append(row)
-        yield BatchProgress(index, n, src.name, finished=row)
+        yield BatchProgress(index, n, shown_name(src), finished=row)
     return BatchReport(results)
 
 
@@ -439,7 +440,7 @@ def _segment_file(
         **settings.predict_options(),
     )
     result = yield from relay(
-        gen, lambda rec: BatchProgress(index, n, src.name, rec.done, rec.total)
+        gen, lambda rec: BatchProgress(index, n, shown_name(src), rec.done, rec.total)
     )
     labels = result.labels
     row.stats = dict(result.stats)

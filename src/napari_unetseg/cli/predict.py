@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .._batch_plan import shown_name
 from ..core.guards import fmt_bytes as _fmt_bytes
 from ._base import CLIError, ProgressBar, add_series_option, forwarded, say
 
@@ -216,7 +217,7 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
     failed = [r for r in rows if r["error"]]
     for row in rows:
         for note in row["notes"]:
-            say(f"{Path(row['input']).name}: {note}")
+            say(f"{shown_name(row['input'])}: {note}")
         if not row["error"]:
             print(f"{row['input']} -> {row['output']}: {row['seconds']:.2f} s")
     for row in failed:
@@ -270,7 +271,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         model, why = api.default_model(
             img.data.shape, img.without_channels().axes, img.channel_axis
         )
-        say(f"{src.name}: model {model} ({why}).")
+        say(f"{shown_name(src)}: model {model} ({why}).")
     if args.scheduler or args.workers:
         client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     t0 = time.perf_counter()
@@ -279,13 +280,13 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     # the split and the numbering of the objects.
     bars = {
         "blocks": ProgressBar(src.name, unit="block"),
-        "split": ProgressBar(f"{src.name}: splitting touching objects", unit="block"),
-        "number": ProgressBar(f"{src.name}: numbering objects", unit="chunk"),
+        "split": ProgressBar(f"{shown_name(src)}: splitting touching objects", unit="block"),
+        "number": ProgressBar(f"{shown_name(src)}: numbering objects", unit="chunk"),
     }
 
     def show(record: Any) -> None:
         if record.message:
-            say(f"{src.name}: {record.message}")
+            say(f"{shown_name(src)}: {record.message}")
         if record.stage in bars:
             for stage, other in bars.items():
                 if stage != record.stage:
@@ -333,7 +334,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )
     if (s.get("confidence") or {}).get("message"):
-        say(f"{src.name}: {s['confidence']['message']}")
+        say(f"{shown_name(src)}: {s['confidence']['message']}")
     return 0
 
 
@@ -361,7 +362,7 @@ def _say_held_in_memory(plan: Any) -> None:
         pixels = math.prod(n for a, n in enumerate(shape) if a != img.channel_axis)
         if pixels > HELD_PIXELS:
             say(
-                f"{row.image.name}: its {pixels:,} pixels are segmented in memory for a "
+                f"{shown_name(row.image)}: its {pixels:,} pixels are segmented in memory for a "
                 f"TIFF output (about {8 * pixels / 2**30:.0f} GiB); --output OUT.ome.zarr "
                 "writes them block by block."
             )
@@ -383,7 +384,7 @@ class _FileBars:
             return
         self.__exit__()
         for note in row.notes:
-            say(f"{Path(row.input).name}: {note}")
+            say(f"{shown_name(row.input)}: {note}")
         if row.ok:
             s = row.stats
             print(
