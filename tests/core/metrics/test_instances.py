@@ -192,3 +192,24 @@ def test_sparse_with_an_instance_prediction():
     assert r.classes[1]["dice"] == 1.0 and any("instances" in n for n in r.notes)
     with pytest.raises(ValueError, match="Scribbles"):
         M.evaluate(pred, scribbles, mode="sparse", instances="both")
+
+
+def test_an_empty_side_keeps_the_other_sides_few_classes():
+    """An empty prediction against two classes read them as objects of one class (class
+    2 had no row); empty scribbles were said to have "one class" (Validate bug bash)."""
+    from napari_unetseg import api
+
+    truth = np.zeros((30, 40, 40), np.uint8)
+    truth[8:13, 5:20, 5:20] = 1
+    truth[20:22, 25:35, 25:35] = 2
+    result = api.evaluate(np.zeros_like(truth), truth)
+    assert sorted(result.classes) == [0, 1, 2]
+    assert result.classes[2]["dice"] == 0.0
+    assert not any("instances" in note for note in result.notes)
+    many = np.zeros((40, 40), np.uint16)
+    for k in range(1, 9):  # eight nuclei, one id each: objects still
+        many[4 * k : 4 * k + 3, 5:9] = k
+    assert sorted(api.evaluate(np.zeros_like(many), many).classes) == [0, 1]
+    none = api.evaluate(np.ones((20, 20), np.uint8) * 3, np.zeros((20, 20), np.uint8),
+                        mode="sparse")  # fmt: skip
+    assert not any("one class" in note for note in none.notes)

@@ -217,7 +217,7 @@ def _guess_instances(
     """
     done = "read as object instances of one foreground class (class 1)"
     if mode == "sparse":
-        if g_max <= 1 < p_max:
+        if g_max == 1 < p_max:  # (no scribbles at all said "one class"; Validate bug bash)
             return (True, False), (
                 f"The scribbles have one class and the prediction has labels up to {p_max}: "
                 f"predicted labels were {done}."
@@ -231,6 +231,11 @@ def _guess_instances(
     for side, (binary, top) in enumerate(((g_max, p_max), (p_max, g_max))):
         if not binary <= 1 < top:
             continue
+        if binary == 0 and top <= MIN_INSTANCES:
+            # an empty side says nothing of the other's ids: a few are classes, each
+            # scored Dice 0 (an empty prediction merged two classes into one; Validate
+            # bug bash)
+            return (False, False), None
         name, other = ("prediction", "ground truth")[side], ("ground truth", "prediction")[side]
         if one_value[side] and top <= MIN_INSTANCES:
             return (False, False), (
