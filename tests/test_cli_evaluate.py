@@ -77,6 +77,7 @@ def test_table_csv_spacing_and_sparse(pair, tmp_path, capsys):
     assert list(df["class"][:3]) == ["0 (background)", "1", "2"]
     assert df["hd95"][2] == pytest.approx(ref.classes[2]["hd95"])
     assert math.isnan(df["hd95"][0])
+    assert set(df["distance_unit"]) == {"px"}  # a pixel size without a unit
     # sparse: scribbles as ground truth, voxel scores only where painted
     scribbles = np.where(gt > 0, gt + 1, 0).astype(np.uint8)
     scribbles[0] = 1  # one painted background slice

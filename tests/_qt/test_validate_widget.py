@@ -128,7 +128,7 @@ def test_csv_export_round_trips(qtbot, validate, tmp_path, monkeypatch):
     )
     widget.export_button.click()
     df = pd.read_csv(tmp_path / "scores.csv")
-    assert list(df.columns) == list(COLUMNS)
+    assert list(df.columns) == [*COLUMNS, "distance_unit"]
     for i in range(widget.table.rowCount()):
         for key in ("dice", "hd95", "obj_f1", "tp"):
             want = widget.table.value(i, key)
@@ -271,7 +271,13 @@ def test_sorting_and_ctrl_c_copies_tsv(qtbot, validate):
     col = table.keys.index("dice")
     table.sortItems(col, Qt.SortOrder.DescendingOrder)
     values = [table.value(i, "dice") for i in range(table.rowCount())]
-    assert values == sorted(values, reverse=True)  # numeric order, not text order
+    summary = [not table.item(i, 0).text()[:1].isdigit() for i in range(table.rowCount())]
+    assert summary == sorted(summary)  # the classes first, then the means
+    for part in (
+        [v for v, m in zip(values, summary) if not m],
+        [v for v, m in zip(values, summary) if m],
+    ):
+        assert part == sorted(part, reverse=True)  # numeric order, not text order
     table.setFocus()
     table.clearSelection()
     table.setRangeSelected(QTableWidgetSelectionRange(0, 0, 1, col), True)  # 2 rows
@@ -543,3 +549,26 @@ def test_long_layer_names_lose_their_middle_not_their_end(validate):
     widget.gt_combo.set_layer(viewer.layers[name])
     assert widget.gt_combo.view().textElideMode() == Qt.TextElideMode.ElideMiddle
     assert not widget.gt_combo.grab().isNull()  # painted with the name elided
+
+
+def test_sorting_keeps_the_summary_rows_below_the_classes(qtbot):
+    """Sorting by Dice put 'mean' and 'micro' among the classes (Validate bug bash)."""
+    from qtpy.QtCore import Qt
+
+    from napari_unetseg._qt.validate_table import ResultTable
+
+    table = ResultTable()
+    qtbot.addWidget(table)
+    rows = [
+        {"class": "0 (background)", "dice": 0.99, "hd95": 0.5},
+        {"class": "1 (cell)", "dice": 0.5, "hd95": 4.0},
+        {"class": "mean (foreground)", "dice": 0.65, "hd95": 2.0},
+        {"class": "micro (foreground)", "dice": 0.7, "hd95": 2.0},
+    ]
+    table.show_rows(rows, ["class", "dice", "hd95"], "µm")
+    for order, first in ((Qt.SortOrder.AscendingOrder, "1 (cell)"),
+                         (Qt.SortOrder.DescendingOrder, "0 (background)")):  # fmt: skip
+        table.sortItems(1, order)
+        names = [table.item(i, 0).text() for i in range(table.rowCount())]
+        assert names[0] == first and set(names[2:]) == {"mean (foreground)", "micro (foreground)"}
+    assert table.item(0, 2).text() == "0.500"  # beside 4.00, not "0.5"

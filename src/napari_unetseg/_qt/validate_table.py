@@ -55,9 +55,10 @@ TIPS: dict[str, str] = {
 class _Item(QTableWidgetItem):
     """A cell that sorts by its value (numbers as numbers, n/a last), not its text."""
 
-    def __init__(self, key: str, value: Any) -> None:
+    def __init__(self, key: str, value: Any, summary: bool = False) -> None:
         super().__init__(cell_text(key, value))
         self.value = value
+        self.summary = summary  # a mean / micro row: below the classes in either order
         if isinstance(value, str):
             self.sort_key: tuple = (0, 0.0, value)
         elif value is None or (isinstance(value, float) and math.isnan(value)):
@@ -70,6 +71,11 @@ class _Item(QTableWidgetItem):
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
         if isinstance(other, _Item):
+            if self.summary != other.summary:  # sorted in with the classes (bug bash)
+                table = self.tableWidget()
+                order = table.horizontalHeader().sortIndicatorOrder() if table else None
+                descending = order == Qt.SortOrder.DescendingOrder
+                return other.summary != descending
             return self.sort_key < other.sort_key
         return super().__lt__(other)
 
@@ -121,7 +127,7 @@ class ResultTable(QTableWidget):
         for i, row in enumerate(rows):
             summary = not str(row["class"])[:1].isdigit()
             for j, key in enumerate(keys):
-                item = _Item(key, row.get(key))
+                item = _Item(key, row.get(key), summary)
                 if summary:
                     item.setFont(emphasis)
                 self.setItem(i, j, item)

@@ -49,7 +49,8 @@ def format_distance(value: Any) -> str:
         return format_value(value)
     value = float(value)
     if math.isfinite(value) and 0 < abs(value) < 1:
-        return f"{value:.3g}"
+        # 0.500 beside 4.00, not 0.5; 0.004 as it is
+        return f"{value:.3f}" if abs(value) >= 0.1 else f"{value:.3g}"
     return format_value(value, 2)
 
 

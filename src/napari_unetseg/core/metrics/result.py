@@ -118,14 +118,17 @@ class EvaluationResult:
 
     def to_csv(self, path: str | os.PathLike, names: dict[int, str] | None = None) -> None:
         """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
-        replaced only once the new one is complete. ``names``: as :meth:`rows`."""
+        replaced only once the new one is complete. ``names``: as :meth:`rows`. A last
+        column, ``distance_unit``, says what HD95 and ASSD are measured in (``px``
+        without a pixel size): two files in µm and pixels read alike (Validate bug bash)."""
+        unit = self.unit or "px"
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(COLUMNS)
+                writer.writerow([*COLUMNS, "distance_unit"])
                 for row in self.rows(names):
-                    writer.writerow([report.plain_value(row[c]) for c in COLUMNS])
+                    writer.writerow([*(report.plain_value(row[c]) for c in COLUMNS), unit])
 
         atomic_write(path, write)
 
