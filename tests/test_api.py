@@ -340,3 +340,26 @@ def test_a_time_series_is_measured_in_one_frame_not_across_time():
     assert trained.object_size["diameter"] == pytest.approx(frame["image_diameter"])
     with pytest.raises(ValueError, match="time_axis 3 is not an axis of the labels"):
         api.predict(movie, "nuclei-2d", time_axis=3)
+
+
+def test_torch_tensors_and_a_saved_name_with_its_ending_are_taken(tmp_path, monkeypatch):
+    """Torch tensors gave "Cannot interpret 'torch.float32' as a data type"; a model
+    saved as "cells.pt" was saved as "cells" and "cells.pt" then not found (array bug
+    bash)."""
+    import torch
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    monkeypatch.setenv("NAPARI_UNETSEG_MODELS", str(tmp_path / "models"))
+    img, truth = synthetic_nuclei((64, 64), seed=1)
+    labels = api.predict(img, "nuclei-2d")
+    np.testing.assert_array_equal(api.predict(torch.from_numpy(img), "nuclei-2d"), labels)
+    tensors = torch.from_numpy(labels), torch.from_numpy((truth > 0).astype(np.uint8))
+    assert api.evaluate(*tensors).classes[1]["dice"] > 0.9
+    strokes = np.zeros((64, 64), np.uint8)
+    strokes[:5] = 1
+    strokes[truth > 0] = 2
+    model = api.train(torch.from_numpy(img), [torch.from_numpy(strokes)][0], steps=1,
+                      teacher="none", model_config={"depth": 2, "base_channels": 4})  # fmt: skip
+    api.save_model(model, "cells.pt")
+    assert api.load_model("cells.pt").name == "cells"

@@ -27,6 +27,17 @@ def dtype_of(array: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
 
 
+def plain_array(array: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the CPU; "Cannot interpret
+    'torch.float32' as a data type" reached the user), a list of them each; anything
+    else as it is."""
+    if isinstance(array, (list, tuple)):
+        return type(array)(plain_array(a) for a in array)
+    if type(array).__module__.split(".")[0] == "torch" and hasattr(array, "detach"):
+        return array.detach().cpu().numpy()
+    return array
+
+
 def arguments_of(generator_function: Callable[..., Any]) -> Callable[[F], F]:
     """Decorator of a plain function that forwards its arguments to ``generator_function``.
 
@@ -65,6 +76,9 @@ def load_model(model: ModelLike) -> ModelBundle:
         path = described[0] if described else path
     if path.is_file() or path.suffix.lower() == ".zip":
         return load_model_file(path)
+    if path.suffix.lower() == ".pt" and path.stem in REGISTRY and path.name == name:
+        # saved as "cells.pt" (save_model drops the ending), asked for by the same name
+        return REGISTRY.get(path.stem)
     known = ", ".join(REGISTRY.names()) or "none"
     raise FileNotFoundError(
         f"Unknown model {name!r}: it is neither a model name (known: {known}) nor an "

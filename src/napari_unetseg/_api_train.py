@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import forest
-from ._api_models import ModelLike, arguments_of, dtype_of, load_model
+from ._api_models import ModelLike, arguments_of, dtype_of, load_model, plain_array
 from .core import guards
 from .core.bundle import ModelBundle
 from .core.normalize import grey_inputs, image_axis, rgb_axis
@@ -85,6 +85,7 @@ def train_iter(
     that a forest taught (the forest fitted again on all the strokes given now);
     fine-tuning any other model trains on the scribbles alone.
     """
+    images, labels = plain_array(images), plain_array(labels)  # (torch tensors)
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")
     time_axis = arguments.pop("time_axis")

@@ -32,6 +32,7 @@ from ._api_models import (
     list_models,
     load_model,
     load_model_file,
+    plain_array,
     save_model,
 )
 from ._api_train import classes_named, train, train_iter
@@ -115,6 +116,7 @@ def predict_iter(
             "read_image(path).data, or segment files with segment_files([...], output)."
         )
     bundle = load_model(model)
+    image = plain_array(image)
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
@@ -305,6 +307,8 @@ def evaluate_iter(
     positive, 2 false negative, 3 wrong class), in the same pass over the data.
     """
     arguments = dict(locals())  # this function's parameters, passed on as is
+    arguments["prediction"] = prediction = plain_array(prediction)
+    arguments["ground_truth"] = ground_truth = plain_array(ground_truth)
     dense_objects = objects and mode == "dense"
     guards.check_memory(
         guards.evaluation_bytes(

@@ -112,7 +112,7 @@ def test_other_files_are_refused_clearly(tmp_path) -> None:
         ("class_names", ["background", 3], "not only str values"),
         ("history", [1, 2], "history is [1, 2], not a mapping"),
         ("tile_size", [64.5, 64], "not only int values"),
-        ("format_version", "v1", "format_version 'v1' is not a number"),
+        ("format_version", "v1", "format_version 'v1' is not a whole number"),
         # values no model of ours holds: they failed at predict, or crawled (bug bash)
         ("normalization", {"mode": "bogus"}, "normalization mode 'bogus' is none of"),
         ("tile_size", [0, 0], "tile_size [0, 0] holds sizes under 8 pixels"),

@@ -203,3 +203,16 @@ def test_a_volume_of_four_planes_is_measured_without_an_rgb_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert estimate_object_size(volume).diameter is not None
+
+
+@pytest.mark.parametrize("factor", [1e20, 1e34, 1e-30, 1e-42])
+def test_a_float32_image_in_any_unit_measures_alike(factor):
+    """Times 1e20 or 1e-30, a float32 image showed "no distinct bright objects" (squares
+    overflowed, smoothing underflowed; array bug bash)."""
+    from napari_unetseg.core.scale import estimate_object_size
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img = synthetic_nuclei((128, 128), seed=1)[0].astype(np.float64)
+    plain = estimate_object_size(img.astype(np.float32))
+    scaled = estimate_object_size((img * factor).astype(np.float32))
+    assert scaled.diameter == pytest.approx(plain.diameter)

@@ -181,3 +181,18 @@ def test_a_class_without_strokes_is_called_by_its_name():
     note = missing_classes_note([0, 1, 3], 4, "sparse", names)
     assert note.startswith("Label 3 (cytoplasm) has no painted pixels")
     assert missing_classes_note([0, 1, 3], 4, "sparse").startswith("Label 3 (class 2)")
+
+
+def test_too_many_classes_asked_for_names_the_count_not_a_label():
+    """n_classes=2000 said "The labels contain the value 1, which would ask for 2,000
+    classes" (array bug bash)."""
+    from napari_unetseg import api
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[5:10, 5:10] = 1
+    with pytest.raises(
+        ValueError,
+        match=r"n_classes 2,000 asks for more classes than a model may have \(at most 1,024\)",
+    ):
+        api.train(image, labels, label_mode="dense", n_classes=2000, steps=1)

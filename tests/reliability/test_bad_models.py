@@ -182,6 +182,55 @@ def test_bad_object_size_record(capsys, tmp_path, tiny_file, image_file):
     _predict_refused(capsys, image_file, path, "shrink_exponent must be in")
 
 
+def _nan_weights(data):
+    first = next(iter(data["state_dict"]))
+    data["state_dict"][first] = torch.full_like(data["state_dict"][first], float("nan"))
+
+
+_EDITS = {
+    "format-version-inf": (lambda d: d.update(format_version=float("inf")), "format_version inf"),
+    "nan-weights": (_nan_weights, "weights that are not finite"),
+    "unknown-normalization-op": (
+        lambda d: d.update(normalization={"mode": "ops", "ops": [{"name": "x"}]}),
+        "normalization ops",
+    ),
+    "percentiles-out-of-range": (
+        lambda d: d.update(normalization={"mode": "percentile", "low": 1.0, "high": 200.0}),
+        "percentiles 1.0 and 200.0",
+    ),
+    "fill-holes-text": (lambda d: d.update(fill_holes="no"), "fill_holes 'no'"),
+    "tile-size-one-axis": (lambda d: d.update(tile_size=[256]), "is not 2 sizes"),
+}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(
+            k,
+            marks=case(
+                f"models/{k}",
+                "CLI",
+                f"`predict --model bad.pt`, a model file with {k.replace('-', ' ')}",
+                "refused in one sentence naming the field when the file is read (it loaded, "
+                "then failed on the image with a traceback or blamed the image); output "
+                "unchanged",
+            ),
+        )
+        for k in _EDITS
+    ],
+)
+def test_a_bad_field_is_refused_when_the_model_is_read(
+    capsys, tmp_path, tiny_file, image_file, edit
+):
+    data = torch.load(tiny_file, weights_only=True)
+    change, said = _EDITS[edit]
+    change(data)
+    path = tmp_path / "bad.pt"
+    torch.save(data, path)
+    _predict_refused(capsys, image_file, path, said)
+
+
 @case(
     "models/wrong-dims",
     "CLI",

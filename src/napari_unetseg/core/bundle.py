@@ -20,6 +20,7 @@ run code, and saved atomically (temporary file in the same folder, then rename).
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import zipfile
@@ -32,7 +33,7 @@ import torch
 
 from .files import atomic_write
 from .foreign import ForeignNetwork
-from .normalize import DEFAULT_NORMALIZATION, Layout, Normalizer, resolve_layout
+from .normalize import DEFAULT_NORMALIZATION, OPS, Layout, Normalizer, resolve_layout
 from .unet import UNet
 
 MODEL_FORMAT = "napari-unetseg-model"
@@ -113,10 +114,13 @@ def _check_fields(data: dict[str, Any], where: str) -> None:
     a hand-edited package record or file gave a TypeError, or class names "abc" read as
     three names."""
     problem = None
-    try:
-        int(data.get("format_version", 0))
-    except (TypeError, ValueError):
-        problem = f"format_version {data.get('format_version')!r} is not a number"
+    version = data.get("format_version", 0)
+    # a whole number (inf gave OverflowError's traceback, True and 1.9 were taken; array
+    # bug bash)
+    if isinstance(version, bool) or not isinstance(version, (int, float)):
+        problem = f"format_version {version!r} is not a whole number"
+    elif not (math.isfinite(version) and float(version).is_integer() and version >= 0):
+        problem = f"format_version {version!r} is not a whole number"
     for key, (kind, item) in _FIELDS.items():
         value = data.get(key)
         if problem or value is None:
@@ -139,12 +143,32 @@ NORMALIZATION_MODES = ("percentile", "ops", "none")
 def _value_problem(data: dict[str, Any]) -> str | None:
     """Values of the right type that no model of ours holds: an unknown normalization
     mode failed only at predict, a tile of 0 pixels predicted 96 x 96 as 4096 tiles."""
-    mode = (data.get("normalization") or {}).get("mode", "percentile")
+    norm = data.get("normalization") or {}
+    mode = norm.get("mode", "percentile")
     if mode not in NORMALIZATION_MODES:
         return f"normalization mode {mode!r} is none of {', '.join(NORMALIZATION_MODES)}"
+    steps = norm.get("ops") if mode == "ops" else []
+    if not isinstance(steps, (list, tuple)) or not all(
+        isinstance(o, dict) and o.get("op") in OPS for o in steps
+    ):
+        return f"normalization ops {steps!r} are not a list of {', '.join(OPS)}"
+    if mode == "percentile":  # (checked when predicting, blamed on the image; bug bash)
+        low, high = norm.get("low", 1.0), norm.get("high", 99.8)
+        numbers = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in (low, high)
+        )
+        if not numbers or not 0 <= low < high <= 100:
+            return f"normalization percentiles {low!r} and {high!r} are not 0 <= low < high <= 100"
     tile = data.get("tile_size")
     if tile is not None and not all(t >= 8 for t in tile):
         return f"tile_size {list(tile)!r} holds sizes under 8 pixels"
+    dims = (data.get("config") or {}).get("spatial_dims")
+    if tile and dims in (2, 3) and len(tile) != dims:
+        return f"tile_size {list(tile)!r} is not {dims} sizes for a {dims}D model"
+    fill = data.get("fill_holes")
+    if fill is not None and not isinstance(fill, bool):
+        return f"fill_holes {fill!r} is not true or false"
     return None
 
 
@@ -378,6 +402,13 @@ class ModelBundle:
             raise ModelFileError(
                 f"{where}is a damaged napari-unetseg model file ({reason}{more})."
             ) from exc
+        if not all(torch.isfinite(t).all() for t in network.state_dict().values()):
+            # a run that diverged: its labels were all background, or the image was said
+            # to have no finite values (array bug bash)
+            raise ModelFileError(
+                f"{where}holds weights that are not finite (NaN or infinite: a training "
+                "that diverged); train it again, or use an earlier copy."
+            )
         network.eval()
         return cls(
             network=network,

@@ -224,13 +224,30 @@ def _plane_stack(
         span = np.where(span > 0, span, 1.0)
         bshape = (-1,) + (1,) * (arr.ndim - 1)
         arr = ((arr - lo.reshape(bshape)) / span.reshape(bshape)).mean(0)
-    elif arr.dtype == np.float64:  # scaled first, as float32 may overflow or round it away
+    elif arr.dtype == np.float64 or _far_from_one(arr):
+        # scaled first, as float32 may overflow or round it away (float64), and smoothing
+        # overflows at 1e34 or loses 1e-30 to underflow (float32 images in any unit;
+        # array bug bash: no objects found at 1e20 or 1e-30 times an image)
+        arr = arr.astype(np.float64)
         finite = arr[np.isfinite(arr)]
         if finite.size:
             lo, hi = np.percentile(finite, [1, 99.8])
             arr = (arr - lo) / (hi - lo if hi > lo else 1.0)
     with np.errstate(over="ignore"):  # outliers beyond float32 become Inf, left out below
         return arr.astype(np.float32), step
+
+
+def _far_from_one(arr: np.ndarray) -> bool:
+    """Whether a float32 image's values lie where its smoothing and statistics lose them:
+    magnitudes beyond 1e15 (squares overflow) or a range below 1e-15 (underflow)."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return False
+    sample = strided_sample(arr)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return False
+    top = float(np.max(np.abs(finite)))
+    return top > 1e15 or 0 < float(finite.max() - finite.min()) < 1e-15
 
 
 def estimate_object_size(

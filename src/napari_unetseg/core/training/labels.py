@@ -204,6 +204,11 @@ def _map_classes(
                 message = _collapse_note(hi, n_classes, model_classes)
     # Before anything is sized by the class count: a stray id (napari's "new label", an
     # instance mask painted as scribbles) must not build a model of thousands of classes.
+    limit = MAX_SCRIBBLE_CLASSES if mode == "sparse" else MAX_CLASSES
+    if int(n_classes or 0) > limit + (mode == "sparse"):  # the count asked for, not a label
+        raise ValueError(
+            f"n_classes {int(n_classes):,} asks for more classes than a model may have (at most {limit:,})."
+        )
     if mode == "sparse":  # counted as the Fine-tune widget counts them: besides background
         check_class_count(max(needed, int(n_classes or 0)) - 1, hi, mode, MAX_SCRIBBLE_CLASSES)
     else:
