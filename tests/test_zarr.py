@@ -580,7 +580,7 @@ def test_the_command_adds_labels_to_an_image_under_a_name_of_ones_own(tmp_path, 
     argv = ["predict", str(store), "--model", "nuclei-2d", "--object-size", "off"]
     assert cli.main([*argv, "--output", str(store), "--overwrite"]) == 1
     assert "unetseg predict takes --output IMAGE.ome.zarr/labels/NAME" in capsys.readouterr().err
-    assert _io.is_zarr_path(store / "labels" / "mine")
+    assert _io.labels_group_path(store / "labels" / "mine")
     assert cli.main([*argv, "--output", str(store / "labels" / "mine")]) == 0
     back = _zarr.read_ome_zarr(store)
     assert list(back.labels) == ["nuclei-2d", "mine"]  # listed beside the other one

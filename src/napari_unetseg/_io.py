@@ -183,15 +183,11 @@ ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 
 
 def is_zarr_path(path: str | os.PathLike) -> bool:
-    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), a label group of its
-    image (``img.ome.zarr/labels/NAME``, new or not), an existing folder
+    """Whether a path names a zarr store (``.zarr`` / ``.ome.zarr``), an existing folder
     inside one (a series of a bioformats2raw store: ``conv.ome.zarr/1``), or an existing
     folder that holds zarr metadata whatever its name (a store renamed ``plate1``)."""
     text = os.fspath(path).rstrip("/\\")
     if text.lower().endswith(".zarr"):
-        return True
-    parent = os.path.dirname(text)  # a label group of a store's image, new or not
-    if os.path.basename(parent) == "labels" and os.path.dirname(parent).lower().endswith(".zarr"):
         return True
     if os.path.basename(text) in ZARR_MARKERS and os.path.isfile(text):
         return True  # a store's metadata file, picked in a file dialog: the store
@@ -201,6 +197,14 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
     return any(p.lower().endswith(".zarr") for p in parts[:-1]) or any(
         os.path.isfile(os.path.join(text, m)) for m in ZARR_MARKERS
     )
+
+
+def labels_group_path(path: str | os.PathLike) -> bool:
+    """Whether a path names a label group of an OME-Zarr image, new or not
+    (``img.ome.zarr/labels/NAME``): ``unetseg predict --output`` adds labels there under
+    that name (not the napari writer's "labels as TIFF", which refuses a TIFF there)."""
+    parent = os.path.dirname(os.fspath(path).rstrip("/\\"))
+    return os.path.basename(parent) == "labels" and is_zarr_path(os.path.dirname(parent))
 
 
 def image_name(path: str | os.PathLike) -> str:

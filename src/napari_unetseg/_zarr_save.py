@@ -42,15 +42,22 @@ def _store_name(name: str | None, image: str) -> str:
 
 def _image_at(path: str) -> ZarrImageData | None:
     """The OME-Zarr image (not an image-label) stored at ``path``; None when there is none."""
+    return _image_and_note(path)[0]
+
+
+def _image_and_note(path: str) -> tuple[ZarrImageData | None, str]:
+    """:func:`_image_at`, and the reader's note that the store holds several images
+    ("" when it does not; not shown: which series is read is said when it is opened)."""
     if not os.path.isdir(path):
-        return None
+        return None, ""
     try:
-        with warnings.catch_warnings():  # which series is read: said when it is opened
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", UserWarning)
             image = read_ome_zarr(path)
     except (ValueError, OSError):
-        return None
-    return None if image.is_labels else image
+        return None, ""
+    note = " ".join(str(w.message) for w in said if " holds " in str(w.message))
+    return (None if image.is_labels else image), note
 
 
 def _check_fits(
@@ -85,11 +92,11 @@ def _check_fits(
 
 
 def _one_image(path: str) -> ZarrImageData | None:
-    """:func:`_image_at`, refusing a plate, well or series store whose images lie deeper:
-    labels saved there went to its first image whichever field they were made on (zarr
-    bug bash)."""
-    found = _image_at(path)
-    if found is not None and os.path.abspath(found.path) != os.path.abspath(path):
+    """:func:`_image_at`, refusing a plate, well or series store of several images: labels
+    saved there went to its first image whichever field they were made on (zarr bug
+    bash). A store of one image inside (a one-series bioformats2raw store) takes them."""
+    found, several = _image_and_note(path)  # "holds 3 wells; the first ..."
+    if found is not None and several and os.path.abspath(found.path) != os.path.abspath(path):
         raise ValueError(
             f"{path!r} holds several images (a plate, well or series store), not one: save "
             "the labels into the folder of the image they were made on (its first is "

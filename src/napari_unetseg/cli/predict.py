@@ -136,9 +136,9 @@ def _add_predict(sub: Any) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .. import api, batch
-    from .._io import is_zarr_path
+    from .._io import is_zarr_path, labels_group_path
 
-    zarr_out = is_zarr_path(args.output)
+    zarr_out = is_zarr_path(args.output) or labels_group_path(args.output)
     _check_block_options(args, zarr_out)
     if args.scheduler or args.workers is not None or zarr_out or args.level:
         return _cmd_predict_blocks(args)
@@ -229,7 +229,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     """``predict`` into OME-Zarr and/or on a cluster (``napari_unetseg.distributed``)."""
     from .. import api, batch
     from .. import distributed as dist
-    from .._io import is_zarr_path, read_image
+    from .._io import is_zarr_path, labels_group_path, read_image
 
     settings = batch.SegmentSettings.from_dict(vars(args))
     settings.check()
@@ -238,7 +238,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be at least 1, got {args.workers}.")
     images = batch.list_images(args.inputs)
-    zarr_out = is_zarr_path(args.output)
+    zarr_out = is_zarr_path(args.output) or labels_group_path(args.output)
     if not zarr_out and (
         args.level or len(images) == 1 and not args.scheduler and not args.workers
     ):
