@@ -533,6 +533,10 @@ def test_labels_that_would_not_lie_on_the_image_are_not_saved_into_it(tmp_path) 
     assert not (plate / "A" / "1" / "0" / "labels").exists()
     _zarr_save.save_labels(plate / "A" / "2" / "0", np.zeros((32, 32), np.uint8), name="cells")
     assert (plate / "A" / "2" / "0" / "labels" / "cells").is_dir()
+    # a store of one image inside (a one-series bioformats2raw store) takes them there
+    one = _bioformats2raw_store(tmp_path / "one.ome.zarr", series=1)
+    _zarr_save.save_labels(one, np.zeros((2, 32, 40), np.uint8), name="cells")
+    assert list(_zarr.read_ome_zarr(one / "0").labels) == ["cells"]
     # the fields' outputs are named after the plate and where they lie: they were all "0"
     from napari_unetseg._batch_plan import output_paths
 
