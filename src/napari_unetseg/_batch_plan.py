@@ -117,9 +117,7 @@ def _stem(path: Path) -> str:
 
     from ._io import image_name
 
-    if path.name.lower().endswith(".zarr") or not any(
-        q.name.lower().endswith(".zarr") for q in path.parents
-    ):
+    if not _inside_store(path):
         return image_name(path)
     from ._zarr import _image_title
 
@@ -131,10 +129,14 @@ def shown_name(path: str | os.PathLike) -> str:
     """A file's name as messages show it; an image inside an OME-Zarr store with where it
     lies (``plate_A2_field_1``: messages said "1:" for a plate's field)."""
     path = Path(path)
-    inside = not path.name.lower().endswith(".zarr") and any(
+    return _stem(path) if _inside_store(path) else path.name
+
+
+def _inside_store(path: Path) -> bool:
+    """Whether ``path`` is an image inside an OME-Zarr store, not the store itself."""
+    return not path.name.lower().endswith(".zarr") and any(
         q.name.lower().endswith(".zarr") for q in path.parents
     )
-    return _stem(path) if inside else path.name
 
 
 #: File endings an output may not have (image, array and table files that the batch

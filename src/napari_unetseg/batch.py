@@ -334,8 +334,9 @@ def segment_files_iter(
         settings = replace(settings, series=0 if series == "all" else int(series))
         row = FileResult(input=str(src), series=settings.series)
         t0 = time.perf_counter()
+        shown = shown_name(src)  # once: inside a store it reads the store's metadata
         try:
-            yield BatchProgress(index, n, shown_name(src))
+            yield BatchProgress(index, n, shown)
             quiet = Path(src) in several
             yield from _segment_file(
                 src, dst, pdst, settings, models, model, row, (index, n, quiet)
@@ -344,7 +345,7 @@ def segment_files_iter(
             row.error, row.output = _sentence(exc), None
         row.seconds = time.perf_counter() - t0
         results.append(row)
-        yield BatchProgress(index, n, shown_name(src), finished=row)
+        yield BatchProgress(index, n, shown, finished=row)
     return BatchReport(results)
 
 
@@ -413,6 +414,7 @@ def _segment_file(
     from .provenance import labels_provenance, what_ran
 
     index, n, quiet = place
+    shown = shown_name(src)  # once, not per tile: inside a store it reads its metadata
     with warnings.catch_warnings():
         if quiet:
             warnings.filterwarnings("ignore", message=r".* image series; the first")
@@ -439,9 +441,7 @@ def _segment_file(
         return_probabilities=pdst is not None,
         **settings.predict_options(),
     )
-    result = yield from relay(
-        gen, lambda rec: BatchProgress(index, n, shown_name(src), rec.done, rec.total)
-    )
+    result = yield from relay(gen, lambda rec: BatchProgress(index, n, shown, rec.done, rec.total))
     labels = result.labels
     row.stats = dict(result.stats)
     for message in (
