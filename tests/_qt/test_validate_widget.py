@@ -572,3 +572,42 @@ def test_sorting_keeps_the_summary_rows_below_the_classes(qtbot):
         names = [table.item(i, 0).text() for i in range(table.rowCount())]
         assert names[0] == first and set(names[2:]) == {"mean (foreground)", "micro (foreground)"}
     assert table.item(0, 2).text() == "0.500"  # beside 4.00, not "0.5"
+
+
+def test_the_per_slice_plot_shows_every_slice_and_keeps_its_legend_off_the_curves(
+    qtbot, make_napari_viewer
+):
+    """Found by looking at the plot: scribbles on one slice of 40 drew two 3-pixel dots
+    on an x range of slices 19 to 21, under the legend. The whole stack is on the x axis
+    now, a slice scored alone is a large dot, and the legend sits below the axes."""
+    viewer = make_napari_viewer()
+    pred = np.zeros((40, 32, 32), np.uint8)
+    pred[10:30, 4:14, 4:14] = 1
+    pred[10:30, 18:28, 18:28] = 2
+    scribbles = np.zeros_like(pred)
+    scribbles[20, 6:10, 6:10] = 2  # class 1
+    scribbles[20, 20:24, 20:24] = 3  # class 2
+    scribbles[20, 0:2] = 1  # background
+    viewer.add_labels(pred, name="pred")
+    viewer.add_labels(scribbles, name="scribbles")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(viewer.layers["pred"])
+    widget.gt_combo.set_layer(viewer.layers["scribbles"])
+    widget.set_mode("sparse")
+    _run_and_wait(qtbot, widget)
+    plot = widget.plot
+    lo, hi = plot.axes.get_xlim()
+    assert lo <= 0 and hi >= 39
+    assert plot.line("class 1").get_markersize() >= 6
+    legend = plot.figure.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["class 1", "class 2"]
+    plot.canvas.draw()
+    renderer = plot.canvas.get_renderer()
+    below = legend.get_window_extent(renderer)
+    axes = plot.axes.get_window_extent(renderer)
+    assert below.y1 <= axes.y0  # under the axes, not over the points
+    # a dense stack keeps small points on its lines
+    widget.set_mode("dense")
+    viewer.layers["scribbles"].data = pred
+    _run_and_wait(qtbot, widget)
+    assert widget.plot.line("class 1").get_markersize() < 6

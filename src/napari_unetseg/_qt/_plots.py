@@ -115,6 +115,8 @@ class PlotCanvas(QWidget):
         self.axes = self.figure.add_subplot(111)
         self._lines: dict[str, Any] = {}
         self._marker: Any = None
+        self._legend: Any = None
+        self._legend_below = False
         self._colors = theme_colors("dark")
         # Our own idle timer rather than canvas.draw_idle(): a timer owned by this widget
         # dies with it, so a draw queued just before the widget closes never runs on a
@@ -216,20 +218,33 @@ class PlotCanvas(QWidget):
             self._marker.set_xdata([x, x])
         self.redraw()
 
-    def legend(self, show: bool = True) -> None:
-        """Show a legend of the named lines (styled in the theme), or hide it."""
-        old = self.axes.get_legend()
+    def legend(self, show: bool = True, below: bool = False) -> None:
+        """Show a legend of the named lines (styled in the theme), or hide it.
+
+        ``below``: under the axes, in rows of up to three names, where it cannot cover
+        a curve (inside the axes, matplotlib's best place still hid the points of
+        curves that span the whole y range).
+        """
+        old = self._legend
         if old is None and not (show and self._lines):
             return  # nothing shown, nothing to show: no new layout, no full redraw
         if old is not None:
             old.remove()
+            self._legend = None
         if show and self._lines:
             c = self._colors
-            legend = self.axes.legend(
-                fontsize="small", frameon=True, facecolor=c["panel"], edgecolor=c["edge"]
-            )
+            style = {"fontsize": "small", "frameon": True}
+            style.update(facecolor=c["panel"], edgecolor=c["edge"])
+            if below:
+                lines = list(self._lines.values())
+                legend = self.figure.legend(
+                    handles=lines, loc="outside lower center", ncols=min(len(lines), 3), **style
+                )
+            else:
+                legend = self.axes.legend(**style)
             for text in legend.get_texts():
                 text.set_color(c["text"])
+            self._legend, self._legend_below = legend, below
         self.relayout()
 
     def rescale(
@@ -366,8 +381,8 @@ class PlotCanvas(QWidget):
         ax.set_axisbelow(True)
         if self._marker is not None:
             self._marker.set_color(c["text"])
-        if ax.get_legend() is not None:
-            self.legend()
+        if self._legend is not None:
+            self.legend(below=self._legend_below)
         self.relayout()
 
     def _on_theme(self, event: Any = None) -> None:

@@ -74,6 +74,15 @@ MAX_CURVES = 6
 SAME_LAYER = "Prediction and ground truth are the same layer: choose two layers."
 
 
+def _dot_size(dice: np.ndarray) -> float:
+    """Points of a per-slice curve: larger where a scored slice has no scored neighbour
+    (a line joins neighbours only; a slice of scribbles alone was a 3-pixel dot)."""
+    scored = ~np.isnan(dice)
+    padded = np.r_[False, scored, False]
+    alone = scored & ~padded[:-2] & ~padded[2:]
+    return 6.0 if alone.any() else 2.5
+
+
 class ValidateWidget(ui.DockWidget):
     """Compare a prediction with ground truth (napari dock widget "Validate")."""
 
@@ -424,10 +433,14 @@ class ValidateWidget(ui.DockWidget):
             curves = {f"mean of {len(curves)} classes": mean}
         self.plot.set_labels(xlabel=axis, title=title)
         for name, dice in curves.items():
-            self.plot.set_line(name, np.arange(len(dice)), dice, marker=".", ms=3)
+            self.plot.set_line(name, np.arange(len(dice)), dice, marker="o", ms=_dot_size(dice))
         self.plot.axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no slice 1.5
         self.plot.rescale(ylim=(0, 1.02))
-        self.plot.legend(len(curves) > 1)
+        # every slice, those without the classes too: the range was the scored slices
+        # only (one painted slice: 19 to 21 of 40), and the viewer's slice off the plot
+        n = len(next(iter(curves.values())))
+        self.plot.axes.set_xlim(-0.5, max(n - 0.5, 1.5))
+        self.plot.legend(len(curves) > 1, below=True)
         self.plot.setVisible(True)
         self._update_marker()
 
