@@ -87,6 +87,14 @@ def test_table_csv_spacing_and_sparse(pair, tmp_path, capsys):
     ref = api.evaluate(pred, scribbles, mode="sparse")
     assert out["classes"]["2"]["dice"] == pytest.approx(ref.classes[2]["dice"])
     assert out["objects"] == {}
+    # the table leaves out the object and boundary columns scribbles do not have (it
+    # printed seven columns of n/a); the CSV keeps every column
+    assert (
+        cli.main(["evaluate", "-p", p, "-g", str(s), "--mode", "sparse", "--csv", str(csv)]) == 0
+    )
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "Precision" in header and "HD95" not in header and "Obj F1" not in header
+    assert "hd95" in pd.read_csv(csv).columns
 
 
 @pytest.mark.parametrize(

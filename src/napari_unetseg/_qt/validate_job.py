@@ -7,7 +7,6 @@ in a worker thread: :func:`napari_unetseg.api.evaluate_iter`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -94,12 +93,12 @@ FIRST_COLUMNS = ("class", "dice", "iou", "obj_f1", "hd95", "cldice", "obj_pq", "
 def columns(result: EvaluationResult) -> list[str]:
     """Columns worth showing, most telling first; without the object / distance ones
     when the run did not compute them."""
-    from ..core.metrics import COLUMNS, SHAPE_METRICS
+    from ..core.metrics import COLUMNS
+    from ..core.metrics.report import computed_columns
 
-    keys = [*FIRST_COLUMNS, *(c for c in COLUMNS if c not in FIRST_COLUMNS)]
-    if result.objects or any(not math.isnan(v["hd95"]) for v in result.classes.values()):
-        return keys
-    return [c for c in keys if c not in SHAPE_METRICS and not c.startswith("obj_")]
+    return computed_columns(
+        result, [*FIRST_COLUMNS, *(c for c in COLUMNS if c not in FIRST_COLUMNS)]
+    )
 
 
 def evaluate_job(

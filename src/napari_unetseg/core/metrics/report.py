@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .columns import DISTANCE_COLUMNS, OBJECT_COUNT_METRICS, heading
+from .columns import DISTANCE_COLUMNS, OBJECT_COUNT_METRICS, SHAPE_METRICS, heading
 
 if TYPE_CHECKING:
     from .result import EvaluationResult
@@ -118,13 +119,22 @@ def distance_unit(result: EvaluationResult) -> str | None:
     return "px" if all(float(s) == 1.0 for s in result.space_spacing) else None
 
 
+def computed_columns(result: EvaluationResult, keys: Sequence[str]) -> list[str]:
+    """``keys`` without the object and boundary columns when the run computed none
+    (scribbles, ``objects=False``): columns of "n/a" only."""
+    if result.objects or any(not math.isnan(v["hd95"]) for v in result.classes.values()):
+        return list(keys)
+    return [c for c in keys if c not in SHAPE_METRICS and not c.startswith("obj_")]
+
+
 def table(result: EvaluationResult, names: dict[int, str] | None = None) -> str:
     """A readable fixed-width table of the main columns, the summary and notes;
     ``names``: class id -> name (as :meth:`EvaluationResult.rows`)."""
-    cells = [[heading(key, distance_unit(result)) for key in _TABLE_COLUMNS]]
+    keys = computed_columns(result, _TABLE_COLUMNS)
+    cells = [[heading(key, distance_unit(result)) for key in keys]]
     for row in result.rows(names):
-        cells.append([cell_text(key, row[key]) for key in _TABLE_COLUMNS])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(_TABLE_COLUMNS))]
+        cells.append([cell_text(key, row[key]) for key in keys])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(keys))]
     lines = []
     for i, r in enumerate(cells):
         lines.append(
