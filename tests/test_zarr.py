@@ -590,3 +590,18 @@ def test_the_command_adds_labels_to_an_image_under_a_name_of_ones_own(tmp_path, 
     assert list(back.labels) == ["nuclei-2d", "mine"]  # listed beside the other one
     assert np.asarray(back.labels["nuclei-2d"][0]).min() == 1  # left as it was
     assert np.asarray(back.labels["mine"][0])[30, 30] == 1
+
+
+@pytest.mark.parametrize("unit", ["micrometer", "um", "micron", "µm"])
+def test_labels_name_their_unit_however_it_is_spelled(tmp_path, unit):
+    """Only "µm" had been written as a unit: labels saved with "micrometer" (OME's own
+    name) or "um" had axes without a unit, so other readers took pixels."""
+    from napari_unetseg._writer import write_labels_zarr
+
+    data = np.zeros((2, 8, 8), np.uint8)
+    data[:, 2:5, 2:5] = 1
+    (out,) = write_labels_zarr(
+        tmp_path / "seg", data, {"scale": (2, 0.5, 0.5), "units": (unit,) * 3}
+    )
+    node = list(Reader(parse_url(out))())[0]
+    assert [a.get("unit") for a in node.metadata["axes"]] == ["micrometer"] * 3

@@ -25,6 +25,8 @@ _OME_UNITS = {
     "h": "hour",
     "d": "day",
 }
+#: ... and back: a unit already spelled as OME spells it.
+_FROM_OME = {ome: short for short, ome in _OME_UNITS.items()}
 _AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 
 
@@ -54,11 +56,23 @@ def _axes_metadata(axes: str, units: tuple[str, ...] | None) -> list[dict[str, s
         entry = {"name": a.lower() if a in _AXIS_TYPES else f"q{i}"}
         if a in _AXIS_TYPES:
             entry["type"] = _AXIS_TYPES[a]
-        unit = units[i] if units is not None else None
+        unit = _short_unit(units[i]) if units is not None else None
         if unit in _OME_UNITS and a in "TZYX":
             entry["unit"] = _OME_UNITS[unit]
         out.append(entry)
     return out
+
+
+def _short_unit(unit: Any) -> str | None:
+    """A unit by our short name, however it was spelled: "um", "micron", "micrometer"
+    and napari's pint units are all "µm" (only "µm" itself had been written; the others
+    left the axes without a unit)."""
+    if unit is None:
+        return None
+    from ._units import _unit, unit_name
+
+    short = _unit(unit_name(unit))
+    return _FROM_OME.get(short.lower(), short)
 
 
 def check_axes(axes: str, units: tuple[str, ...] | None, version: str = "0.4") -> None:
