@@ -605,3 +605,28 @@ def test_labels_name_their_unit_however_it_is_spelled(tmp_path, unit):
     )
     node = list(Reader(parse_url(out))())[0]
     assert [a.get("unit") for a in node.metadata["axes"]] == ["micrometer"] * 3
+
+
+def test_info_describes_a_stores_origin_channels_levels_and_labels(tmp_path, capsys):
+    """``unetseg info`` on a store said its shape and pixel size only: not its origin,
+    channel names, pyramid levels nor the labels saved beside it (bash)."""
+    import json
+
+    path = make_ome_zarr(
+        tmp_path / "img.ome.zarr", np.zeros((2, 4, 64, 64), np.uint16), axes="czyx"
+    )
+    attrs = path / ".zattrs"
+    meta = json.loads(attrs.read_text())
+    meta["omero"] = {"channels": [{"label": "DAPI"}, {"label": "GFP"}]}
+    for level in meta["multiscales"][0]["datasets"]:
+        level["coordinateTransformations"].append(
+            {"type": "translation", "translation": [0, 6, 1, 2]}
+        )
+    attrs.write_text(json.dumps(meta))
+    img = _zarr.read_ome_zarr(path)
+    target, parent = _zarr_labels.LabelsStore.target(path, img, "nuclei")
+    _write_store(target, np.ones((4, 64, 64), np.uint8), "0.4", image=parent, scale=img.scale[1:])
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "origin: Z 6 µm, Y 1 µm, X 2 µm\nchannels: DAPI, GFP\n" in out
+    assert "pyramid: 2 levels, 2x4x64x64, 2x4x32x32\nlabels: nuclei\n" in out

@@ -252,6 +252,32 @@ def _sizes_text(img: Any) -> str:
     )
 
 
+def _layout_lines(img: Any) -> list[str]:
+    """What else an image holds: its origin (a translation), channel names, the levels
+    of a pyramid and the label groups beside it (an OME-Zarr store's)."""
+    lines = []
+    units = img.units or ("",) * len(img.axes)
+    translate = getattr(img, "translate", None)  # the fields of a store's image
+    levels, labels = getattr(img, "levels", None), getattr(img, "labels", None)
+    if translate is not None and any(float(t) for t in translate):
+        lines.append(
+            "origin: "
+            + ", ".join(
+                f"{a} {t:g}{' ' + u if u not in ('', 'pixel') else ''}"
+                for a, t, u in zip(img.axes, translate, units, strict=True)
+                if a not in "CS"
+            )
+        )
+    if getattr(img, "channel_names", None):
+        lines.append("channels: " + ", ".join(map(str, img.channel_names)))
+    if levels and len(levels) > 1:
+        shapes = ", ".join("x".join(map(str, level.shape)) for level in levels)
+        lines.append(f"pyramid: {len(levels)} levels, {shapes}")
+    if labels:
+        lines.append("labels: " + ", ".join(sorted(labels)))
+    return lines
+
+
 def _is_model_file(path: str) -> bool:
     """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
     neither is an image napari-unetseg reads)."""
@@ -284,6 +310,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         recorded = img.units is not None or any(float(v) != 1.0 for v in img.scale or ())
         # (a store with a scale and no units said "not recorded"; docs bug bash)
         print(f"pixel size: {sizes if recorded else 'not recorded'}")
+        for line in _layout_lines(img):
+            print(line)
         for line in describe(img.provenance):
             print(line)
     return 0
