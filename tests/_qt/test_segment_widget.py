@@ -110,6 +110,27 @@ def test_maps_of_a_first_run_lie_under_its_labels(qtbot, segment):
     assert {viewer.layers[n].opacity for n in names[1:3]} == {0.6}
 
 
+def test_map_layers_segment_did_not_write_are_kept(qtbot, segment):
+    """A layer of the user's named "img [probability]" (a map saved and opened again)
+    had its data replaced, and a Labels layer named "img [uncertainty]" was removed, by
+    a run with both maps ticked (bug bash): both are kept, the maps go beside them."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="img")
+    mine = np.full((64, 64), 0.25, np.float32)
+    own_map = viewer.add_image(mine, name="img [probability]")
+    own_labels = viewer.add_labels(np.ones((64, 64), np.uint8), name="img [uncertainty]")
+    widget.prob_check.setChecked(True)
+    widget.unc_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [probability]"] is own_map and own_map.data is mine
+    assert viewer.layers["img [uncertainty]"] is own_labels
+    assert viewer.layers["img [probability 2]"].data.max() <= 1.0
+    assert "img [uncertainty 2]" in viewer.layers
+    assert "'img [probability]' was not made by Segment in this session" in widget.status.text()
+    _run_and_wait(qtbot, widget)  # the maps a run wrote are replaced by the next
+    assert len(viewer.layers) == 6
+
+
 def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):
     """Segment, correct the labels with the brush, run again (say after fine-tuning): the
     corrected layer stays as painted and the new labels go to a layer of their own."""

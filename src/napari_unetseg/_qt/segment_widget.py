@@ -12,6 +12,7 @@ user has painted on: that one is kept as it is, and the new labels go to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,14 @@ from ._common import (
 )
 from ._worker import JobRunner
 from .model_combo import ModelComboBox
-from .segment_job import SegmentRequest, SegmentResult, segment_job
+from .segment_job import (
+    LABELS_SUFFIX,
+    PROBABILITY_SUFFIX,
+    UNCERTAINTY_SUFFIX,
+    SegmentRequest,
+    SegmentResult,
+    segment_job,
+)
 from .written import WRITTEN
 
 if TYPE_CHECKING:
@@ -46,10 +54,6 @@ if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
     from ..batch import SegmentSettings
-
-LABELS_SUFFIX = "unet"
-PROBABILITY_SUFFIX = "probability"
-UNCERTAINTY_SUFFIX = "uncertainty"
 
 
 class SegmentWidget(ui.DockWidget):
@@ -499,16 +503,22 @@ class SegmentWidget(ui.DockWidget):
             )
             return
         # Half-transparent labels, so the image stays visible under them.
-        labels_suffix, kept = self._labels_suffix(layer)
+        labels_suffix, kept = self._free_suffix(layer, LABELS_SUFFIX, WRITTEN.keeps)
         # The maps first, so the labels lie on top of them; half-transparent, so neither
         # washes the image out (added at full opacity over the labels, they hid both).
+        # A layer of a map's name that Segment did not write is kept (a map saved and
+        # opened again, another plugin's: its data were replaced without a word).
         outputs = []
         if result.probabilities is not None:
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
-            outputs.append((PROBABILITY_SUFFIX, result.probabilities, "image", kw))
+            suffix, said = self._free_suffix(layer, PROBABILITY_SUFFIX, WRITTEN.keeps_map)
+            outputs.append((suffix, result.probabilities, "image", kw))
+            kept += said
         if result.uncertainty is not None:
             kw = {"colormap": "viridis", "blending": "additive"}
-            outputs.append((UNCERTAINTY_SUFFIX, result.uncertainty, "image", kw))
+            suffix, said = self._free_suffix(layer, UNCERTAINTY_SUFFIX, WRITTEN.keeps_map)
+            outputs.append((suffix, result.uncertainty, "image", kw))
+            kept += said
         for *_, kw in outputs:
             kw["opacity"] = 0.6
         outputs.append((labels_suffix, result.labels, "labels", {"opacity": 0.5}))
@@ -522,6 +532,8 @@ class SegmentWidget(ui.DockWidget):
                 self.viewer, layer, suffix, data, kind, next_turn=True, **kwargs
             )
         labels_layer = made[labels_suffix]
+        for suffix, *_ in outputs[:-1]:
+            WRITTEN.wrote_map(made[suffix])
         # napari's status bar names the class under the cursor ("class: white matter")
         names = result.class_names or []
         labels_layer.features = {"index": list(range(len(names))), "class": names}
@@ -569,23 +581,26 @@ class SegmentWidget(ui.DockWidget):
         if layer in self.viewer.layers:
             self.viewer.layers.selection.active = layer
 
-    def _labels_suffix(self, layer: Image) -> tuple[str, str]:
-        """The suffix of the labels output for ``layer`` (``unet``, or ``unet 2``, ... when
-        the layers of those names are to be kept: the user's painting, or labels this
-        plugin did not write) and a sentence saying so."""
-        suffix, n, reason = LABELS_SUFFIX, 1, None
+    def _free_suffix(
+        self, layer: Image, base: str, keeps: Callable[[Any], str | None]
+    ) -> tuple[str, str]:
+        """The suffix of an output for ``layer`` (``base``, or ``base 2``, ... when the
+        layers of those names are to be kept, ``keeps`` saying why: the user's painting,
+        or a layer this plugin did not write) and a sentence saying so."""
+        suffix, n, reason = base, 1, None
         while (name := output_name(layer, suffix)) in self.viewer.layers:
-            why = WRITTEN.keeps(self.viewer.layers[name])
+            why = keeps(self.viewer.layers[name])
             if why is None:
                 break
             reason = reason or why
             n += 1
-            suffix = f"{LABELS_SUFFIX} {n}"
+            suffix = f"{base} {n}"
         if n == 1:
             return suffix, ""
-        kept = output_name(layer, LABELS_SUFFIX if n == 2 else f"{LABELS_SUFFIX} {n - 1}")
+        kept = output_name(layer, base if n == 2 else f"{base} {n - 1}")
         return suffix, (
-            f" {kept!r} {reason}, so it was kept; these labels are in "
+            f" {kept!r} {reason}, so it was kept; these "
+            f"{'labels are' if base == LABELS_SUFFIX else 'values are'} in "
             f"{output_name(layer, suffix)!r}."
         )
 

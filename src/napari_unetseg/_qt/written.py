@@ -39,6 +39,8 @@ class _WrittenLabels:
         self._painted: weakref.WeakSet[Labels] = weakref.WeakSet()
         # The data object each output was given: other data set since is the user's
         self._data: weakref.WeakKeyDictionary[Labels, Any] = weakref.WeakKeyDictionary()
+        # The probability and uncertainty maps Segment wrote (images: never painted)
+        self._maps: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def wrote(self, layer: Labels) -> None:
         """``layer`` now holds a run's labels."""
@@ -48,6 +50,16 @@ class _WrittenLabels:
         self._painted.discard(layer)
         self._checksums[layer] = _checksum(layer.data)
         self._data[layer] = _reference(layer.data)
+
+    def wrote_map(self, layer: Any) -> None:
+        """``layer`` now holds a run's probability or uncertainty map."""
+        self._maps.add(real_layer(layer))
+
+    def keeps_map(self, layer: Any) -> str | None:
+        """Why a run must not replace a map layer's data (half a sentence), or None."""
+        if real_layer(layer) in self._maps:
+            return None
+        return "was not made by Segment in this session"
 
     def _on_paint(self, event: Any) -> None:
         self._painted.add(event.source)
