@@ -426,6 +426,15 @@ def test_stack_with_2d_model_all_planes_or_current_plane(qtbot, segment, monkeyp
         assert shown in refused[-1] and "untick it to segment the whole stack" in refused[-1]
     viewer.dims.order, viewer.dims.ndisplay = (0, 1, 2), 2
     assert np.array_equal(viewer.layers["stack [unet]"].data, labels)
+    # sliders past the stack (a longer layer beside it): its end plane was segmented
+    # and named as the one shown (bug bash); refused now
+    longer = viewer.add_image(np.zeros((12, 48, 40), np.float32), name="longer", scale=(2, 1, 1))
+    viewer.dims.set_point(0, 2 * 9.0)
+    assert widget.run() is None and not widget.runner.busy
+    assert "The sliders are outside 'stack'" in refused[-1]
+    viewer.layers.remove(longer)
+    viewer.dims.set_point(0, 0.0)
+    assert np.array_equal(viewer.layers["stack [unet]"].data, labels)
     viewer.dims.axis_labels = ("z", "y", "x")  # named axes: named planes
     viewer.dims.order = (1, 0, 2)
     assert widget.run() is None

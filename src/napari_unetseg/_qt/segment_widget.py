@@ -237,7 +237,7 @@ class SegmentWidget(ui.DockWidget):
         if layer is None or not model:
             return None
         plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
-        problem = self._plane_view_problem() if plane_only else self._time_problem(layer)
+        problem = self._plane_view_problem(layer) if plane_only else self._time_problem(layer)
         problem = problem or _colour_problem(layer)
         if problem:
             notify_error(problem)
@@ -422,13 +422,13 @@ class SegmentWidget(ui.DockWidget):
             },
         )
 
-    def _plane_view_problem(self) -> str | None:
+    def _plane_view_problem(self, layer: Image) -> str | None:
         """Why the viewer does not show the plane "Current plane only" would segment
         (the last two axes at the sliders' position), or None when it does."""
         dims = self.viewer.dims
         shown = (dims.ndim - 2, dims.ndim - 1)
         if dims.ndisplay == 2 and set(dims.displayed) == set(shown):
-            return None
+            return self._outside_problem(layer)
         labels = [str(label) for label in dims.axis_labels]
         named = all(label.isalpha() for label in labels)  # napari's default: -3, -2, -1
         plane = (
@@ -446,6 +446,18 @@ class SegmentWidget(ui.DockWidget):
             f"'Current plane only' segments a {plane} at the sliders' position, but the "
             f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
             "segment the whole stack."
+        )
+
+    def _outside_problem(self, layer: Image) -> str | None:
+        """The sliders past the ends of ``layer`` (a stack placed further along Z than
+        another layer): its nearest plane was segmented and named as the one shown."""
+        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
+        shape = layer.data.shape[: layer.ndim]
+        if all(-0.5 <= p < s - 0.5 for p, s in zip(point[:-2], shape, strict=False)):
+            return None
+        return (
+            f"The sliders are outside {layer.name!r}, which this plane does not show: move "
+            "them onto it, or untick 'Current plane only' to segment the whole stack."
         )
 
     def _time_problem(self, layer: Image) -> str | None:
