@@ -1016,3 +1016,35 @@ def test_the_dna_stain_channel_is_chosen_first(make_napari_viewer, tmp_path):
     assert widget.image_combo.layer().name == "three [DAPI]"
     viewer.add_image(np.zeros((48, 48), np.float32), name="other")  # the choice is kept
     assert widget.image_combo.layer().name == "three [DAPI]"
+
+
+def test_copy_as_command_follows_the_layers_scale_and_axes(segment, tmp_path):
+    """The command named the TIFF a stack was opened from after its Z step was changed
+    in napari (22 objects in the widget, 17 from the command), and saved a time series
+    labelled t, y, x as a Z stack (bug bash): the file is named only while it gives the
+    layer's pixel size and axes; else a copy that does is saved."""
+    from napari_unetseg import _io
+
+    viewer, widget = segment
+    src = _io.write_image(
+        tmp_path / "stack.tif",
+        np.random.default_rng(5).random((4, 32, 32), np.float32),
+        axes="ZYX",
+        scale=(0.5, 0.5, 0.5),
+        units=("µm",) * 3,
+    )
+    [layer] = viewer.open(str(src), plugin="napari-unetseg")
+    widget.image_combo.set_layer(layer)
+
+    def image_named() -> str:
+        return widget.copy_command(folder=str(tmp_path / "saved")).reproduction.argv[2]
+
+    assert image_named() == str(src.resolve())
+    layer.scale = (4.0, 0.5, 0.5)
+    named = image_named()
+    assert named != str(src.resolve())
+    assert _io.read_image(named).scale == pytest.approx((4.0, 0.5, 0.5))
+    movie = viewer.add_image(np.random.default_rng(6).random((3, 32, 32), np.float32), name="m")
+    movie.axis_labels = ("t", "y", "x")
+    widget.image_combo.set_layer(movie)
+    assert _io.read_image(image_named()).axes == "TYX"

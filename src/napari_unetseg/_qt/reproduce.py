@@ -74,23 +74,28 @@ class SessionFiles:
             self._folder = Path(chosen)
         return self._folder
 
-    def layer(self, layer: Layer, data: Any = None) -> str:
+    def layer(self, layer: Layer, data: Any = None, axes: str | None = None) -> str:
         """A file holding the layer's data (or ``data``, e.g. a snapshot of painted
         labels): the TIFF it was opened from, the OME-Zarr labels it was read from or
-        written to, or a TIFF saved with the layer's pixel size when none holds it."""
+        written to, or a TIFF saved with the layer's pixel size when none holds it.
+        ``axes``: the layer's axes as the viewer names them (``TYX``), which the file
+        must have too (a run took a time series' axis for time; a copy without the
+        axes is read as a Z stack)."""
         from .. import _io
 
         data = layer_data(layer) if data is None else data
         for source in (_zarr_labels(layer), _source_file(layer)):
-            if source is not None and _same_data(layer, data, source):
+            if source is not None and _same_data(layer, data, source, axes=axes):
                 return str(source.resolve())
-        scale, axes, units = _copy_meta(layer)
+        scale, axes, units = _copy_meta(layer, axes)
         # never over a file (the layer's own source, maybe); a copy an earlier command
         # saved that still holds the data, with the same pixel size, is named again (one
         # saved before copies kept napari's units lacked them)
         path, same = _free(
             self.folder() / f"{_safe(layer.name)}.tif",
-            lambda there: _same_data(layer, data, there, series=None, size=(scale, units)),
+            lambda there: _same_data(
+                layer, data, there, series=None, size=(scale, units), axes=axes
+            ),
         )
         if same:
             return str(path.resolve())
@@ -101,15 +106,16 @@ class SessionFiles:
         self.saved.append(str(path))
         return str(path)
 
-    def image(self, layer: Layer) -> tuple[str, int]:
+    def image(self, layer: Layer, axes: str | None = None) -> tuple[str, int]:
         """A file holding an image layer's data, and the image series to read there: 0,
         or the layer's series N of a TIFF that holds several (the command says
         ``--series N``) while the file still holds it; else as :meth:`layer`."""
         series = int((layer.metadata or {}).get("series", 0) or 0)
         source = _source_file(layer)
-        if series and source is not None and _same_data(layer, layer_data(layer), source, series):
+        data = layer_data(layer)
+        if series and source is not None and _same_data(layer, data, source, series, axes=axes):
             return str(source.resolve()), series
-        return self.layer(layer), 0
+        return self.layer(layer, axes=axes), 0
 
     def store(self, layer: Layer) -> tuple[str, int | None] | None:
         """The OME-Zarr store an image layer shows, and its channel there (None when it
@@ -151,10 +157,14 @@ class SessionFiles:
         return str(path)
 
 
-def _copy_meta(layer: Layer) -> tuple[tuple[float, ...], str | None, Any]:
-    """The scale, axes and units a copy of ``layer`` is saved with."""
+def _copy_meta(
+    layer: Layer, named: str | None = None
+) -> tuple[tuple[float, ...], str | None, Any]:
+    """The scale, axes and units a copy of ``layer`` is saved with (``named``: its axes
+    as the viewer names them, before those the file had)."""
     meta = layer.metadata or {}
     axes = meta.get("axes") if isinstance(meta.get("axes"), str) else None
+    axes = _file_axes(named) or axes
     units = meta.get("units")
     if units is None and getattr(layer, "units", None) is not None:
         # napari's own units (a layer added with units=...): the copy lost them, and
@@ -171,6 +181,28 @@ def _copy_meta(layer: Layer) -> tuple[tuple[float, ...], str | None, Any]:
         axes, scale = (axes or "YX"[-ndim:].rjust(ndim, "Z")) + "S", (*scale, 1.0)
         units = None if units is None else (*units, "")
     return scale, axes, units
+
+
+def _file_axes(named: str | None) -> str | None:
+    """Axis letters a TIFF can hold (``TYX``), or None (other letters, or none)."""
+    if named and set(named) <= set("TCZYX") and len(set(named)) == len(named):
+        return named
+    return None
+
+
+def _same_scale(img: Any, layer: Layer) -> bool:
+    """Whether a file gives the layer's pixel size: a Z step corrected in napari made a
+    command that named the file segment it with the file's (bug bash)."""
+    own = [float(s) for a, s in zip(img.axes, img.scale) if a not in "CS"]
+    scale = [float(s) for s in layer.scale]
+    return len(own) == len(scale) and bool(np.allclose(own, scale, rtol=1e-4))
+
+
+def _same_axes(img: Any, axes: str | None) -> bool:
+    """Whether a file has the axes the viewer names (axis labels t, y, x given in
+    napari: a file of Z, Y, X was segmented as a stack, not a time series)."""
+    named = _file_axes(axes)
+    return named is None or "".join(a for a in img.axes if a not in "CS") == named.replace("C", "")
 
 
 def _safe(name: str) -> str:
@@ -212,14 +244,21 @@ def _zarr_labels(layer: Layer) -> Path | None:
 
 
 def _same_data(
-    layer: Layer, data: Any, path: Path, series: int | None = 0, size: Any = None
+    layer: Layer,
+    data: Any,
+    path: Path,
+    series: int | None = 0,
+    size: Any = None,
+    axes: str | None = None,
 ) -> bool:
     """Whether image ``series`` of the file still holds ``data`` and it is the layer's
     series (``None``: a file of ours, series 0 whatever the layer's). Same shape, and
     same values for in-memory data up to :data:`COMPARE_BYTES` (an image replaced by a
     processed copy of its shape, labels painted since); larger or lazy data by shape.
     ``size``: the (scale, units) a new copy would have, which the file must give too (a
-    copy saved before copies kept napari's units was named again without them)."""
+    copy saved before copies kept napari's units was named again without them).
+    A file the layer was opened from must give its current pixel size and ``axes``
+    (:func:`_same_scale`, :func:`_same_axes`)."""
     from .. import _io
     from .._units import common_unit
 
@@ -232,6 +271,8 @@ def _same_data(
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):
+        return False
+    if (series is not None and not _same_scale(img, layer)) or not _same_axes(img, axes):
         return False
     if size is not None and not (
         len(img.scale) == len(size[0])

@@ -355,7 +355,7 @@ class SegmentWidget(ui.DockWidget):
             if store is not None:  # the OME-Zarr store itself, one channel of it maybe
                 image, settings.channel = Path(store[0]), store[1]
             else:  # a TIFF (series N of one that holds several), or a copy of the layer
-                named, settings.series = files.image(layer)
+                named, settings.series = files.image(layer, named_axes(self.viewer, layer))
                 image = Path(named)
             # <name>_labels.tif, <name>_series<N>_labels.tif, or .nii.gz
             [output] = output_paths([image], None, series=settings.series)
