@@ -24,7 +24,6 @@ from . import _builders as ui
 from ._common import (
     LayerComboBox,
     at_next_turn,
-    image_shape,
     layer_data,
     layer_key,
     named_axes,
@@ -46,6 +45,13 @@ from .segment_job import (
     SegmentRequest,
     SegmentResult,
     segment_job,
+)
+from .segment_plane import (
+    current_position,
+    into_full,
+    plane_note,
+    plane_view_problem,
+    plane_words,
 )
 from .written import WRITTEN
 
@@ -237,7 +243,9 @@ class SegmentWidget(ui.DockWidget):
         if layer is None or not model:
             return None
         plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
-        problem = self._plane_view_problem(layer) if plane_only else self._time_problem(layer)
+        problem = (
+            plane_view_problem(self.viewer, layer) if plane_only else self._time_problem(layer)
+        )
         problem = problem or _colour_problem(layer)
         if problem:
             notify_error(problem)
@@ -367,7 +375,7 @@ class SegmentWidget(ui.DockWidget):
                 settings.object_size = round(measured[1], 3)
             reproduction = predict_command([image], output, settings)
             if plane_only:
-                reproduction.notes.append(_plane_note(settings.object_size, measured))
+                reproduction.notes.append(plane_note(settings.object_size, measured))
             if self.prob_check.isChecked() or self.unc_check.isChecked():
                 reproduction.notes.append(
                     "add --probabilities PATH for the probability map; the uncertainty map "
@@ -396,7 +404,7 @@ class SegmentWidget(ui.DockWidget):
         data = layer_data(layer)
         position = None
         if self.plane_check.isChecked() and self.plane_check.isEnabled():
-            position = self._current_position(layer)
+            position = current_position(self.viewer, layer)
         settings = self.settings()
         source = getattr(layer.source, "path", None)
         store = str(source) if source and str(source).rstrip("/").endswith(".zarr") else None
@@ -422,44 +430,6 @@ class SegmentWidget(ui.DockWidget):
             },
         )
 
-    def _plane_view_problem(self, layer: Image) -> str | None:
-        """Why the viewer does not show the plane "Current plane only" would segment
-        (the last two axes at the sliders' position), or None when it does."""
-        dims = self.viewer.dims
-        shown = (dims.ndim - 2, dims.ndim - 1)
-        if dims.ndisplay == 2 and set(dims.displayed) == set(shown):
-            return self._outside_problem(layer)
-        labels = [str(label) for label in dims.axis_labels]
-        named = all(label.isalpha() for label in labels)  # napari's default: -3, -2, -1
-        plane = (
-            "-".join(labels[a] for a in shown) + " plane"
-            if named
-            else "plane of the last two axes"
-        )
-        if dims.ndisplay != 2:
-            view = "a 3D view"
-        elif named:
-            view = "-".join(labels[a] for a in dims.displayed) + " planes"
-        else:
-            view = "planes of other axes (transposed)"
-        return (
-            f"'Current plane only' segments a {plane} at the sliders' position, but the "
-            f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
-            "segment the whole stack."
-        )
-
-    def _outside_problem(self, layer: Image) -> str | None:
-        """The sliders past the ends of ``layer`` (a stack placed further along Z than
-        another layer): its nearest plane was segmented and named as the one shown."""
-        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
-        shape = layer.data.shape[: layer.ndim]
-        if all(-0.5 <= p < s - 0.5 for p, s in zip(point[:-2], shape, strict=False)):
-            return None
-        return (
-            f"The sliders are outside {layer.name!r}, which this plane does not show: move "
-            "them onto it, or untick 'Current plane only' to segment the whole stack."
-        )
-
     def _time_problem(self, layer: Image) -> str | None:
         """A 3D model would take a time axis for Z: the axes of the layer, as napari's
         axis labels name them (t), refused as the command line refuses a TYX file."""
@@ -480,21 +450,7 @@ class SegmentWidget(ui.DockWidget):
         image, model, plane, size = last
         if real_layer(image) is not real_layer(layer) or model != self.model_combo.model_name():
             return None
-        return self._plane_words(layer, plane), size
-
-    def _plane_words(self, layer: Image, plane: tuple[int, ...]) -> str:
-        """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
-        have napari's default (numbered) labels."""
-        axes = named_axes(self.viewer, layer)
-        if axes:
-            return ", ".join(f"{label} {i}" for label, i in zip(axes.lower(), plane))
-        return "plane " + ", ".join(map(str, plane))
-
-    def _current_position(self, layer: Image) -> tuple[int, ...]:
-        """The data index of the plane shown in the viewer, clipped to the layer."""
-        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
-        shape = layer.data.shape[: layer.ndim]
-        return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(point, shape, strict=True))
+        return plane_words(self.viewer, layer, plane), size
 
     def _show_result(
         self,
@@ -537,7 +493,7 @@ class SegmentWidget(ui.DockWidget):
         made = {}
         for suffix, data, kind, kwargs in outputs:
             if result.plane is not None:
-                data = self._into_full(layer, suffix, data, result.plane)
+                data = into_full(self.viewer, layer, suffix, data, result.plane)
             # A new layer joins the viewer at the next turn of the event loop (each its
             # own turn): napari's adding is the longest stall of a run.
             made[suffix] = output_layer(
@@ -571,7 +527,9 @@ class SegmentWidget(ui.DockWidget):
         on[CHECKSUM_KEY] = labels_checksum(layer_data(labels_layer))
         labels_layer.metadata = {**kept_meta, "unetseg": provenance, **on}
         at_next_turn(lambda: self._select(labels_layer))  # after the adding
-        where = "" if result.plane is None else f" ({self._plane_words(layer, result.plane)})"
+        where = (
+            "" if result.plane is None else f" ({plane_words(self.viewer, layer, result.plane)})"
+        )
         # With the result: a hint when the model was unsure of what it marked.
         unsure = (result.stats.get("confidence") or {}).get("message")
         hint = f"\n{unsure}" if unsure else ""
@@ -615,26 +573,6 @@ class SegmentWidget(ui.DockWidget):
             f"{'labels are' if base == LABELS_SUFFIX else 'values are'} in "
             f"{output_name(layer, suffix)!r}."
         )
-
-    def _into_full(
-        self, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
-    ) -> Any:
-        """Put a one-plane result into the full-size output: the existing one, whose other
-        planes stay (widened when the plane's values need a larger type, e.g. the object
-        ids of split touching objects after plain labels), or a new one."""
-        full_shape = image_shape(layer)
-        name = output_name(layer, suffix)
-        existing = self.viewer.layers[name].data if name in self.viewer.layers else None
-        plane_data = np.asarray(plane_data)
-        if isinstance(existing, np.ndarray) and existing.shape == full_shape:
-            if np.can_cast(plane_data.dtype, existing.dtype):
-                full = existing
-            else:
-                full = existing.astype(np.promote_types(existing.dtype, plane_data.dtype))
-        else:
-            full = np.zeros(full_shape, plane_data.dtype)
-        full[plane] = plane_data
-        return full
 
     def _on_uncertainty_toggled(self, on: bool) -> None:
         # The uncertainty is the spread over the flipped predictions: it needs TTA.
@@ -736,16 +674,3 @@ def _colour_problem(layer: Image) -> str | None:
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]
-
-
-def _plane_note(object_size: Any, measured: tuple[str, float] | None) -> str:
-    """The copied command's note for a run on the current plane only."""
-    note = "the command segments every plane, not only the current one"
-    if measured is not None:
-        return f"{note}, with the object size the last run measured on {measured[0]} alone."
-    if str(object_size).lower() == "auto":
-        return (
-            f"{note}, and measures the object size on the whole stack (a run here measures "
-            "it on the plane alone: run once first, or give --object-size, to match it)."
-        )
-    return f"{note}."

@@ -1,0 +1,104 @@
+"""Segment's "Current plane only": which plane the viewer shows, whether it shows one of
+the chosen layer, what the plane is called, and how a plane's result joins the
+full-size outputs. Functions of the viewer and the layer, used by
+:class:`~napari_unetseg._qt.segment_widget.SegmentWidget`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._common import image_shape, named_axes, output_name
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+
+def plane_view_problem(viewer: napari.Viewer, layer: Image) -> str | None:
+    """Why the viewer does not show the plane "Current plane only" would segment
+    (the last two axes at the sliders' position), or None when it does."""
+    dims = viewer.dims
+    shown = (dims.ndim - 2, dims.ndim - 1)
+    if dims.ndisplay == 2 and set(dims.displayed) == set(shown):
+        return _outside_problem(viewer, layer)
+    labels = [str(label) for label in dims.axis_labels]
+    named = all(label.isalpha() for label in labels)  # napari's default: -3, -2, -1
+    plane = (
+        "-".join(labels[a] for a in shown) + " plane" if named else "plane of the last two axes"
+    )
+    if dims.ndisplay != 2:
+        view = "a 3D view"
+    elif named:
+        view = "-".join(labels[a] for a in dims.displayed) + " planes"
+    else:
+        view = "planes of other axes (transposed)"
+    return (
+        f"'Current plane only' segments a {plane} at the sliders' position, but the "
+        f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
+        "segment the whole stack."
+    )
+
+
+def _outside_problem(viewer: napari.Viewer, layer: Image) -> str | None:
+    """The sliders past the ends of ``layer`` (a stack placed further along Z than
+    another layer): its nearest plane was segmented and named as the one shown."""
+    point = layer.world_to_data(viewer.dims.point[-layer.ndim :])
+    shape = layer.data.shape[: layer.ndim]
+    if all(-0.5 <= p < s - 0.5 for p, s in zip(point[:-2], shape, strict=False)):
+        return None
+    return (
+        f"The sliders are outside {layer.name!r}, which this plane does not show: move "
+        "them onto it, or untick 'Current plane only' to segment the whole stack."
+    )
+
+
+def plane_words(viewer: napari.Viewer, layer: Image, plane: tuple[int, ...]) -> str:
+    """A plane's index for people: "z 7", "t 2, z 3", or "plane 7" where the axes
+    have napari's default (numbered) labels."""
+    axes = named_axes(viewer, layer)
+    if axes:
+        return ", ".join(f"{label} {i}" for label, i in zip(axes.lower(), plane))
+    return "plane " + ", ".join(map(str, plane))
+
+
+def current_position(viewer: napari.Viewer, layer: Image) -> tuple[int, ...]:
+    """The data index of the plane shown in the viewer, clipped to the layer."""
+    point = layer.world_to_data(viewer.dims.point[-layer.ndim :])
+    shape = layer.data.shape[: layer.ndim]
+    return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(point, shape, strict=True))
+
+
+def into_full(
+    viewer: napari.Viewer, layer: Image, suffix: str, plane_data: Any, plane: tuple[int, ...]
+) -> Any:
+    """Put a one-plane result into the full-size output: the existing one, whose other
+    planes stay (widened when the plane's values need a larger type, e.g. the object
+    ids of split touching objects after plain labels), or a new one."""
+    full_shape = image_shape(layer)
+    name = output_name(layer, suffix)
+    existing = viewer.layers[name].data if name in viewer.layers else None
+    plane_data = np.asarray(plane_data)
+    if isinstance(existing, np.ndarray) and existing.shape == full_shape:
+        if np.can_cast(plane_data.dtype, existing.dtype):
+            full = existing
+        else:
+            full = existing.astype(np.promote_types(existing.dtype, plane_data.dtype))
+    else:
+        full = np.zeros(full_shape, plane_data.dtype)
+    full[plane] = plane_data
+    return full
+
+
+def plane_note(object_size: Any, measured: tuple[str, float] | None) -> str:
+    """The copied command's note for a run on the current plane only."""
+    note = "the command segments every plane, not only the current one"
+    if measured is not None:
+        return f"{note}, with the object size the last run measured on {measured[0]} alone."
+    if str(object_size).lower() == "auto":
+        return (
+            f"{note}, and measures the object size on the whole stack (a run here measures "
+            "it on the plane alone: run once first, or give --object-size, to match it)."
+        )
+    return f"{note}."
