@@ -363,3 +363,25 @@ def test_torch_tensors_and_a_saved_name_with_its_ending_are_taken(tmp_path, monk
                       teacher="none", model_config={"depth": 2, "base_channels": 4})  # fmt: skip
     api.save_model(model, "cells.pt")
     assert api.load_model("cells.pt").name == "cells"
+
+
+def test_train_takes_nested_lists_and_refuses_colour_beside_grey():
+    """``predict`` takes an image as nested lists; ``train`` said "'list' object has no
+    attribute 'shape'". A list mixing a colour image and a grey one was read as the
+    first one's kind: "labels (pair 2) have shape (45, 2)..." (array bug bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, truth = synthetic_nuclei((48, 48), seed=2)
+    strokes = np.zeros((48, 48), np.uint8)
+    strokes[:4] = 1
+    strokes[truth > 0] = 2
+    config = {"depth": 2, "base_channels": 4}
+    model = api.train(img.tolist(), strokes.tolist(), steps=1, teacher="none", model_config=config)
+    assert model.spatial_dims == 2
+    again = api.train([img.tolist()], [strokes], steps=1, teacher="none", model_config=config)
+    assert again.spatial_dims == 2
+    colour = np.stack([img] * 3, axis=-1)
+    with pytest.raises(
+        ValueError, match=r"^Image 2 of the list is a grey image of shape \(48, 48\)"
+    ):
+        api.train([colour, img], [strokes, strokes], steps=1, model_config=config)

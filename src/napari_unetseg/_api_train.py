@@ -85,7 +85,7 @@ def train_iter(
     that a forest taught (the forest fitted again on all the strokes given now);
     fine-tuning any other model trains on the scribbles alone.
     """
-    images, labels = plain_array(images), plain_array(labels)  # (torch tensors)
+    images, labels = _one_or_many(plain_array(images)), _one_or_many(plain_array(labels))
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")
     time_axis = arguments.pop("time_axis")
@@ -99,6 +99,8 @@ def train_iter(
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
+    if channel_axis is None:
+        _check_one_kind(images, labels)
     channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
     # RGB images: as grey for a one-channel model; a new model keeps colours, not R = G = B
     images, preview_image, channel_axis, taken = grey_inputs(
@@ -197,6 +199,41 @@ def _check_training_arguments(
     check_whole("n_classes", n_classes)
     check_model_config(model_config)
     check_class_names(class_names)
+
+
+def _check_one_kind(images: Any, labels: Any) -> None:
+    """Colour images and grey ones in one training list: the first one's kind was taken
+    for all ("labels (pair 2) have shape (45, 2) but the image needs (64, 45, 2)")."""
+    if not isinstance(images, (list, tuple)) or not isinstance(labels, (list, tuple)):
+        return
+    kinds = [
+        rgb_axis(np.shape(img), None, np.shape(lab))[0] is not None
+        for img, lab in zip(images, labels, strict=False)
+    ]
+    if len(set(kinds)) > 1:
+        odd = kinds.index(not kinds[0])
+        what = ("a grey image", "a colour image (its last axis)")
+        raise ValueError(
+            f"Image {odd + 1} of the list is {what[kinds[odd]]} of shape "
+            f"{tuple(np.shape(images[odd]))} and image 1 {what[kinds[0]]} of shape "
+            f"{tuple(np.shape(images[0]))}: give them all in colour or all grey (one "
+            "channel of a colour image: image[..., 0]), or train on them in separate runs."
+        )
+
+
+def _one_or_many(value: Any) -> Any:
+    """Rows of numbers (``image.tolist()`` of a plane) as the one image they spell, as
+    ``predict`` takes them ("'list' object has no attribute 'shape'"); any other list
+    as several images, each nested list among them an array."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return value
+    first = value[0]
+    if not isinstance(first, (list, tuple)) and not hasattr(first, "shape"):
+        return np.asarray(value)  # numbers: one 1D array, refused later as such
+    row = first[0] if isinstance(first, (list, tuple)) and first else None
+    if row is not None and not isinstance(row, (list, tuple)) and not hasattr(row, "shape"):
+        return np.asarray(value)  # rows of numbers: one plane
+    return type(value)(np.asarray(v) if isinstance(v, (list, tuple)) else v for v in value)
 
 
 def _check_training_images(images: Any) -> None:
