@@ -380,7 +380,9 @@ def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_pa
     """A model that takes its input as it is (normalization "none") was exported with a
     percentile scale_range step, so bioimageio.core's test failed; class names that are
     not identifiers ("1st nucleus") failed the export, and "a b" / "a-b" became one
-    channel name. SPDX ids are taken whatever their case ("mit" is MIT)."""
+    channel name. SPDX ids are taken whatever their case ("mit" is MIT). A name over
+    bioimage.io's 128 characters (a long name with "-finetuned" added) failed the
+    export with "1 validation error for ModelDescr"."""
     from bioimageio.core import test_model
 
     from napari_unetseg.core.unet import UNet
@@ -391,9 +393,11 @@ def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_pa
         normalization={"mode": "none"},
         class_names=["background", "1st nucleus", "a b", "a-b"],
     )
-    bundle.name = "raw input"
+    bundle.name = "raw input " + "x" * 130 + "-finetuned"
     path = bundle.export_bioimageio(tmp_path / "raw.zip", license="mit")
     rdf = _rdf(path)
+    assert len(rdf["name"]) == 128 and rdf["name"].startswith("raw input xx")
+    assert rdf["name"].endswith("xx-finetuned") and "--" in rdf["name"]
     assert [p["id"] for p in rdf["inputs"][0].get("preprocessing", [])] in ([], ["ensure_dtype"])
     names = rdf["outputs"][0]["axes"][1]["channel_names"]
     assert names == ["background", "class_1st_nucleus", "a_b", "a_b_2"]
@@ -411,7 +415,7 @@ def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_pa
     mine = bundle.save(tmp_path / "mine.pt")
     with pytest.raises(PackageError, match=r"must end in \.zip"):
         bundle.export_bioimageio(mine, overwrite=True)
-    assert ModelBundle.load(mine).name == "raw input"
+    assert ModelBundle.load(mine).name == bundle.name
 
 
 def test_without_bioimageio_spec_one_sentence(monkeypatch, exported, tiny, tmp_path, capsys):

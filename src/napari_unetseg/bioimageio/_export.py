@@ -33,9 +33,18 @@ U_NET_DOI = "10.1007/978-3-319-24574-4_28"
 TEST_EDGE = {2: 256, 3: 64}
 
 
+#: The longest name bioimage.io takes.
+MAX_NAME = 128
+
+
 def _model_name(bundle: ModelBundle) -> str:
-    """bioimage.io names allow letters, digits, ``_+- ()`` and need 5 characters."""
+    """bioimage.io names allow letters, digits, ``_+- ()`` and 5 to 128 characters; a
+    longer name keeps its start and its end (a fine-tuned model's "-finetuned") around
+    "--" (a 132-character name failed the export with pydantic's "1 validation error")."""
     name = re.sub(r"[^A-Za-z0-9_+\- ()]+", "-", bundle.name).strip("- ") or "unet"
+    if len(name) > MAX_NAME:
+        half = (MAX_NAME - 2) // 2
+        name = f"{name[:half].rstrip()}--{name[-half:].lstrip()}"
     return name if len(name) >= 5 else f"{name} U-Net"
 
 
