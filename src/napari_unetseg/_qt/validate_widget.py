@@ -190,7 +190,10 @@ class ValidateWidget(ui.DockWidget):
         self.legend.setText(
             "Error overlay: "
             + " ".join(
-                f"<span style='color:{color}'>■</span> {name}"
+                # on the canvas' black, where the overlay is seen (yellow and cyan on
+                # the light theme's panel had a contrast of 1.2)
+                f"<span style='color:{color}; background-color:#000000'>&nbsp;■&nbsp;</span>"
+                f" {name}"
                 for name, color in ERROR_KINDS.values()
             )
         )

@@ -65,6 +65,13 @@ def test_counts_text_names_classes_and_hints() -> None:
     assert "choose 'Dense masks'" in masks  # many ids: probably instance masks
     dense = lp.counts_html({0: 90, 3: 5, 7: 5}, "dense", names, "Too few.")
     assert "objects: 10 px (2 label values)" in dense and "Too few." in dense
+    # the warning in the theme's colour: the dark theme's orange read 1.85:1 on the
+    # light panel (bug bash)
+    from napari_unetseg._qt._plots import warning_colour
+
+    assert "color:#e0a030'>Too few." in dense and warning_colour("dark") == "#e0a030"
+    light = lp.counts_html({0: 90}, "dense", names, "Too few.", warning_colour("light"))
+    assert "color:#8f4e00'>Too few." in light
     assert "ignored" in lp.mode_help("sparse", names)
     assert "every pixel counts" in lp.mode_help("dense", names)
 

@@ -174,9 +174,14 @@ def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
 
 
 def counts_html(
-    counts: dict[int, int], mode: str, names: dict[int, str], problem: str | None
+    counts: dict[int, int],
+    mode: str,
+    names: dict[int, str],
+    problem: str | None,
+    warning: str = "#e0a030",
 ) -> str:
-    """The painted-pixel counts as rich text, with ``problem`` (or a hint) below them."""
+    """The painted-pixel counts as rich text, with ``problem`` (or a hint) below them in
+    the ``warning`` colour (the theme's: :func:`~napari_unetseg._qt._plots.warning_colour`)."""
     if mode == "sparse":
         parts = [
             f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span>"
@@ -197,5 +202,5 @@ def counts_html(
         ]
     text = "Painted: " + (" &nbsp; ".join(parts) if parts else "nothing yet")
     if problem:
-        text += f"<br><span style='color:#e0a030'>{problem.strip()}</span>"
+        text += f"<br><span style='color:{warning}'>{problem.strip()}</span>"
     return text

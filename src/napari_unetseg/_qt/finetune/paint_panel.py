@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QButtonGroup, QLabel, QRadioButton, QVBoxLayout, QWid
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
 from .._common import LayerComboBox, not_derived, notify_error
+from .._plots import warning_colour
 from .label_policy import (
     BACKGROUND,
     OBJECT,
@@ -187,7 +188,9 @@ class PaintPanel(QWidget):
             self.counts_label.setText("<i>Labels are counted when training starts.</i>")
             return
         problem = problem_with(counts, self.label_mode, layer.name)
-        self.counts_label.setText(counts_html(counts, self.label_mode, self.names(), problem))
+        warning = warning_colour(self.viewer.theme)
+        html = counts_html(counts, self.label_mode, self.names(), problem, warning)
+        self.counts_label.setText(html)
         self.counted.emit(counts)
 
     # -- internals ------------------------------------------------------------------------
