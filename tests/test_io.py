@@ -548,3 +548,19 @@ def test_sizes_from_ratios_have_no_float_noise(tmp_path):
         tif.write(data, subifds=1, tile=(16, 16), metadata=meta)
         tif.write(data[::3, ::3], subfiletype=1, tile=(16, 16))
     assert _io.read_image(pyramid, level=1).scale == (0.3, 0.3)  # not 0.30000000000000004
+
+
+def test_only_the_words_label_and_mask_make_a_file_labels(tmp_path):
+    """An OME image named "EdU labeling day 3", or a channel "Phalloidin-labelled",
+    opened as a Labels layer ("label" anywhere in a name); the word itself counts."""
+
+    from napari_unetseg._io import says_labels
+
+    assert not any(map(says_labels, ["EdU labeling", "Phalloidin-labelled", "Unmasked", "masked"]))
+    assert all(map(says_labels, ["cells_labels", "nucleiMask", "label001", "MASK", "x-labelmap"]))
+    img = np.random.default_rng(0).integers(100, 4000, (32, 32), dtype=np.uint16)
+    path = tmp_path / "exp01.ome.tif"
+    tifffile.imwrite(path, img, ome=True, metadata={"Name": "EdU labeling day 3"})
+    assert not _io.read_image(path).is_labels
+    tifffile.imwrite(path, img, ome=True, metadata={"Name": "nuclei mask"})
+    assert _io.read_image(path).is_labels

@@ -57,7 +57,21 @@ _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: What :func:`read_image` reads, in words, for the message about any other file.
 READ_FORMATS = "TIFF, OME-TIFF, OME-Zarr, NIfTI, PNG, JPEG, BMP, GIF or WebP"
-_LABEL_WORDS = re.compile(r"label|mask", re.IGNORECASE)
+#: Words of a name (camelCase split too: "nucleiMask" is nuclei, Mask; "label001" is
+#: label, 001).
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+_LABEL_WORDS = frozenset({"label", "labels", "labelmap", "labelmaps", "mask", "masks"})
+
+
+def says_labels(name: str) -> bool:
+    """Whether a file, image or channel name says it holds labels: a word "label(s)",
+    "labelmap" or "mask(s)" ("cells_labels", "nucleiMask", "label001"). Words that only contain them
+    do not ("EdU labeling", "Phalloidin-labelled", "Unmasked widefield" opened as
+    Labels layers)."""
+    return any(w.lower() in _LABEL_WORDS for w in _WORDS.findall(name))
+
 
 
 @dataclass
@@ -269,9 +283,9 @@ def read_image(
     Returns
     -------
     ImageData
-        ``is_labels`` is true for integer images whose file name contains "label" or
-        "mask", or whose OME image/channel name does (our writer names the channel
-        "labels").
+        ``is_labels`` is true for integer images whose file name has the word "label"
+        or "mask" (:func:`says_labels`), or whose OME image/channel name does (our
+        writer names the channel "labels").
 
     Raises
     ------
@@ -378,7 +392,7 @@ def _read_plain(path: Path, extension: str | None = None) -> ImageData:
         )
     name = image_name(path)
     is_labels = (
-        data.dtype.kind in "biu" and channel_axis is None and bool(_LABEL_WORDS.search(name))
+        data.dtype.kind in "biu" and channel_axis is None and says_labels(name)
     )
     return ImageData(data, axes, (1.0,) * data.ndim, None, channel_axis, name, is_labels)
 
@@ -397,7 +411,7 @@ def _palette_indices(path: Path) -> np.ndarray | None:
     colours = palette[: 3 * (len(palette) // 3)].reshape(-1, 3)
     used = np.unique(indices)
     grey = bool(used.max(initial=0) < len(colours)) and all((colours[i] == i).all() for i in used)
-    return indices if grey or _LABEL_WORDS.search(path.name) else None
+    return indices if grey or says_labels(path.name) else None
 
 
 def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:

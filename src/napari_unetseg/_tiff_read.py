@@ -52,7 +52,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
     """:func:`~napari_unetseg._io.read_image` of image series ``which`` of a TIFF file
     (an :class:`~napari_unetseg._io.ImageData`; lazy when ``lazy`` is None and the image
     is larger than ``lazy_bytes``)."""
-    from ._io import _LABEL_WORDS, ImageData, image_name
+    from ._io import ImageData, image_name, says_labels
 
     with _reading(path) as damage, tifffile.TiffFile(path) as tif:
         series_count = len(tif.series)
@@ -98,7 +98,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         scale, units = with_time_step(axes, scale, units, channel_axis, step)
     name = image_name(path)
     integer = dtype.kind in "biu"
-    is_labels = integer and bool(_LABEL_WORDS.search(name) or _LABEL_WORDS.search(ome_names))
+    is_labels = integer and (says_labels(name) or says_labels(ome_names))
     if channel_axis is None or channel_names is None or len(channel_names) != shape[channel_axis]:
         channel_names = None
     return ImageData(
