@@ -564,3 +564,38 @@ def test_only_the_words_label_and_mask_make_a_file_labels(tmp_path):
     assert not _io.read_image(path).is_labels
     tifffile.imwrite(path, img, ome=True, metadata={"Name": "nuclei mask"})
     assert _io.read_image(path).is_labels
+
+
+@pytest.mark.parametrize(
+    "description, resolution, axes, scale, units",
+    [
+        # zunit: a Z of 500 nm beside X in µm was read as 500 µm
+        ("images=4\nslices=4\nunit=micron\nzunit=nm\nspacing=500\n", (4, 4), "ZYX",
+         (0.5, 0.25, 0.25), ("µm",) * 3),
+        # images= without slices= (tifffile's axis I): spacing was dropped
+        ("images=4\nspacing=2.5\nunit=micron\n", (2, 2), "ZYX", (2.5, 0.5, 0.5), ("µm",) * 3),
+        # 1 micron per pixel: resolution tags of 1 lost the unit
+        ("images=4\nslices=4\nunit=micron\n", (1, 1), "ZYX", (1.0, 1.0, 1.0), ("µm",) * 3),
+        # ImageJ escapes µ: "\u00B5s" as a time unit dropped the frame interval
+        ("images=3\nframes=3\nfinterval=0.5\ntunit=\\u00B5s\n", None, "TYX", (0.5, 1.0, 1.0),
+         ("µs", "pixel", "pixel")),
+        ("images=3\nframes=3\nfinterval=2\ntunit=days\n", None, "TYX", (2.0, 1.0, 1.0),
+         ("d", "pixel", "pixel")),
+    ],
+)  # fmt: skip
+def test_imagej_calibrations_as_imagej_reads_them(
+    tmp_path, description, resolution, axes, scale, units
+):
+    """TIFF bug bash: ImageJ files whose calibration we read otherwise than ImageJ."""
+    path = tmp_path / "ij.tif"
+    data = np.zeros((int(description.split("\n")[0].split("=")[1]), 16, 16), np.uint16)
+    tifffile.imwrite(
+        path,
+        data,
+        description=f"ImageJ=1.54f\n{description}loop=false\n",
+        resolution=resolution,
+        photometric="minisblack",
+        metadata=None,
+    )
+    img = _io.read_image(path)
+    assert img.axes == axes and img.scale == pytest.approx(scale) and tuple(img.units) == units

@@ -164,20 +164,29 @@ def _imagej_sizes(
     ij: dict[str, Any], res: tuple[float, float] | None, axes: str
 ) -> tuple[dict[str, float], str]:
     """Pixel sizes of an ImageJ file: X / Y from the resolution tags, Z from ``spacing``,
-    in ``unit``. An axis without its value is 1 unit, as ImageJ itself reads it (it writes
-    no ``spacing`` for a voxel depth of 1), once any is given: a Z of 1 "pixel" beside
-    X / Y in µm would be no Z step. Inches are ImageJ's unit for a picture's dots per
-    inch (72 dpi from a JPEG or a screenshot), a print setting like a plain TIFF's dpi,
-    so they give no pixel size."""
+    in ``unit`` (Y in ``yunit`` and Z in ``zunit`` where ImageJ wrote them, converted:
+    a Z of 500 nm beside X in µm was read as 500 µm). An axis without its value is 1
+    unit, as ImageJ itself reads it (it writes no ``spacing`` for a voxel depth of 1, and
+    resolution tags of 1 for 1 unit per pixel), once a unit is given: a Z of 1 "pixel"
+    beside X / Y in µm would be no Z step. A stack that says ``images=`` and no
+    ``slices=`` (tifffile's axis I) takes ``spacing`` as ImageJ does, as its Z step.
+    Inches are ImageJ's unit for a picture's dots per inch (72 dpi from a JPEG or a
+    screenshot), a print setting like a plain TIFF's dpi, so they give no pixel size."""
     unit = _unit(str(ij.get("unit", "pixel")))
+    if "Z" not in axes:
+        axes = axes.replace("I", "Z")  # read as Z (_tiff_read._normalize_axes)
     sizes: dict[str, float] = {}
-    if res is not None and res != (1.0, 1.0):
+    if res is not None and (res != (1.0, 1.0) or unit not in ("pixel", "in")):
         sizes.update(Y=res[0], X=res[1])
     with contextlib.suppress(ValueError, TypeError):  # not a number: no Z size
         if ij.get("spacing") and "Z" in axes:
             sizes["Z"] = float(ij["spacing"])
     if not sizes or unit in ("pixel", "in"):
         return {}, "pixel"
+    for axis, key in (("Y", "yunit"), ("Z", "zunit")):
+        own = _unit(str(ij.get(key) or unit))
+        if axis in sizes and own != unit:
+            sizes[axis] = _convert(sizes[axis], own, unit)
     return {a: sizes.get(a, 1.0) for a in _SPATIAL if a in axes}, unit
 
 

@@ -25,12 +25,18 @@ _UNIT_ALIASES = {
     "hrs": "h",
     "millisecond": "ms",
     "microsecond": "µs",
+    "\\u00b5s": "µs",  # ImageJ escapes µ in its metadata ("\u00B5s" was no unit)
+    "μs": "µs",
+    "us": "µs",
+    "usec": "µs",
+    "nsec": "ns",
     "nanosecond": "ns",
     "minute": "min",
     "minutes": "min",
     "hour": "h",
     "hours": "h",
     "day": "d",
+    "days": "d",
 }
 #: Time units by short name: a time axis's step, never a pixel size.
 TIME_UNITS = frozenset({"s", "ms", "µs", "ns", "min", "h", "d"})
