@@ -599,3 +599,18 @@ def test_imagej_calibrations_as_imagej_reads_them(
     )
     img = _io.read_image(path)
     assert img.axes == axes and img.scale == pytest.approx(scale) and tuple(img.units) == units
+
+
+def test_a_lazily_read_tiff_with_damaged_pixels_is_one_sentence(tmp_path):
+    """Opened lazily (over the size napari reads whole), a TIFF whose compressed strips
+    were damaged raised a codec's traceback out of napari's first draw (bash)."""
+    path = tmp_path / "damaged.tif"
+    tifffile.imwrite(path, np.ones((6, 64, 64), np.uint16), compression="zlib")
+    with tifffile.TiffFile(path) as tif:
+        strips = [(o, n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts)]
+    with open(path, "r+b") as f:
+        for offset, count in strips:
+            f.seek(offset)
+            f.write(b"\xff" * count)
+    with pytest.raises(ValueError, match="is not a readable TIFF file"):
+        _io.read_image(path, lazy=True)

@@ -78,6 +78,12 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
     if lazy:
         with _reading(path):
             data = _open_lazy(path, level, which, squeeze)
+            # the middle plane, which napari shows first: a file whose pixel data are
+            # damaged is one sentence here, not a codec's traceback out of napari's
+            # first draw (nor a lazy image `unetseg info` calls fine)
+            # (in this thread: a dask client about, e.g. on a cluster's worker, would be
+            # handed tifffile's store, which it cannot send)
+            data[tuple(n // 2 for n in data.shape[:-2])].compute(scheduler="synchronous")
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
     order = _samples_last(axes, rgb)
