@@ -614,3 +614,15 @@ def test_a_lazily_read_tiff_with_damaged_pixels_is_one_sentence(tmp_path):
             f.write(b"\xff" * count)
     with pytest.raises(ValueError, match="is not a readable TIFF file"):
         _io.read_image(path, lazy=True)
+
+
+def test_a_one_page_imagej_file_cut_short_does_not_count_pages(tmp_path):
+    """It said "its ImageJ metadata says 1 images, but the file holds 1 page": the page
+    is there, its pixel data are not (TIFF bash)."""
+    whole = tmp_path / "plane.tif"
+    tifffile.imwrite(whole, np.ones((128, 128), np.uint16), imagej=True)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(_io.TiffReadError, match="looks truncated or damaged") as caught:
+        _io.read_image(cut)
+    assert "but the file holds" not in str(caught.value)

@@ -73,7 +73,6 @@ def says_labels(name: str) -> bool:
     return any(w.lower() in _LABEL_WORDS for w in _WORDS.findall(name))
 
 
-
 @dataclass
 class ImageData:
     """An image array with the axes and physical pixel size its file declares.
@@ -391,9 +390,7 @@ def _read_plain(path: Path, extension: str | None = None) -> ImageData:
             "one grey or RGB(A) plane; save a stack as TIFF."
         )
     name = image_name(path)
-    is_labels = (
-        data.dtype.kind in "biu" and channel_axis is None and says_labels(name)
-    )
+    is_labels = data.dtype.kind in "biu" and channel_axis is None and says_labels(name)
     return ImageData(data, axes, (1.0,) * data.ndim, None, channel_axis, name, is_labels)
 
 

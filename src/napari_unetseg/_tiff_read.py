@@ -167,11 +167,15 @@ class _Damage(logging.Filter):
         if not self.said:
             return
         said = planes_said(tif) if tif is not None else None
+        n = len(tif.pages) if tif is not None else 0
+        if said is not None and said.endswith(f"says {n} images"):
+            said = None  # all its pages are there: their pixel data are not (bash)
         if said is not None:
-            n = len(tif.pages)
             what = f"{said}, but the file holds {n} page{'' if n == 1 else 's'}"
         else:
-            what = f"its pages break off: {self.said[0].split('> ', 1)[-1][:80]}"
+            message = self.said[0].split("> ", 1)[-1][:80]
+            broken = "TiffPages" in self.said[0]
+            what = f"its pages break off: {message}" if broken else f"tifffile says: {message}"
         raise _not_readable(path, f"it looks truncated or damaged; {what}")
 
 
