@@ -399,3 +399,19 @@ def test_labels_painted_after_the_model_are_saved_as_edited(make_napari_viewer, 
     assert (
         said["model"] == "nuclei-2d" and said["edited"] == "painted by hand after the model's run"
     )
+
+
+def test_a_png_saved_as_tif_opens_in_napari_as_on_the_command_line(tmp_path):
+    """read_image and the CLI read it; the napari reader refused it ("not a readable
+    TIFF file ... header=b'\\x89PNG'") (TIFF bash)."""
+    import imageio.v3 as iio
+
+    picture = np.zeros((40, 50), np.uint8)
+    picture[10:20, 10:30] = 200
+    path = tmp_path / "pic.tif"
+    iio.imwrite(path, picture, extension=".png")
+    reader = _reader.napari_get_reader(str(path))
+    assert reader is not None
+    [(data, meta, kind)] = reader(str(path))
+    np.testing.assert_array_equal(np.asarray(data), picture)
+    assert kind == "image"

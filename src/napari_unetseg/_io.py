@@ -238,9 +238,10 @@ _PICTURE_MAGIC = {
 }
 
 
-def _picture_kind(path: Path) -> str | None:
+def picture_kind(path: str | os.PathLike) -> str | None:
     """The extension of a PNG / JPEG / BMP / GIF file named as something else (a PNG
     saved as ``.tif``), from its first bytes; None for any other file."""
+    path = Path(path)
     if path.name.lower().endswith(PLAIN_SUFFIXES):
         return None
     try:
@@ -306,7 +307,7 @@ def read_image(
         return read_nifti(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
-    picture = _picture_kind(path)
+    picture = picture_kind(path)
     if path.name.lower().endswith(PLAIN_SUFFIXES) or picture:
         return _read_plain(path, picture)
     if not path.name.lower().endswith(_TIFF_SUFFIXES) and not _tiff_header(path):
@@ -358,7 +359,7 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
 def _read_plain(path: Path, extension: str | None = None) -> ImageData:
     """A PNG, JPEG, BMP, GIF or WebP file as one plane (``YX``, or ``YXS`` for RGB(A);
     grey with alpha is its grey plane), pixel size 1. ``extension`` is the file's true
-    kind when its name says another (:func:`_picture_kind`).
+    kind when its name says another (:func:`picture_kind`).
 
     A grey image saved as RGB stays RGB here: the one-channel models take it as grey
     (``core.normalize.grey_for_model``), as they do an RGB TIFF.

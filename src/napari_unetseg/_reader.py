@@ -51,6 +51,8 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
     if not paths or not all(str(p).lower().endswith(_SUFFIXES) for p in paths):
         return None
     for p in paths:
+        if _io.picture_kind(p):  # a PNG saved as .tif: read as the command line reads it
+            continue
         try:
             _io.check_tiff(p)
         except (ValueError, OSError) as exc:
@@ -195,6 +197,7 @@ def _tiff_layers(path: str) -> list[LayerData]:
     ``"name [series k]"`` when there are several), a large pyramidal one as a multiscale
     layer of all its levels, so napari reads only what it shows."""
     tiff = not path.lower().endswith((*_io.NIFTI_SUFFIXES, *_io.PLAIN_SUFFIXES))
+    tiff = tiff and not _io.picture_kind(path)
     count = _io.tiff_series(path) if tiff else 1
     if count > MAX_SERIES:
         said = f"{os.path.basename(path)} holds {count} image series; the first {MAX_SERIES}"
