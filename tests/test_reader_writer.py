@@ -415,3 +415,12 @@ def test_a_png_saved_as_tif_opens_in_napari_as_on_the_command_line(tmp_path):
     [(data, meta, kind)] = reader(str(path))
     np.testing.assert_array_equal(np.asarray(data), picture)
     assert kind == "image"
+
+
+def test_a_complex_tiff_is_one_warning_in_napari(tmp_path, warnings_shown):
+    """read_image takes complex numbers (the command line refuses them); napari raised
+    NotImplementedError out of the open (TIFF bash): one sentence, no layer."""
+    path = tmp_path / "fft.tif"
+    tifffile.imwrite(path, (np.ones((16, 16)) + 1j).astype(np.complex64))
+    assert _reader.napari_get_reader(str(path))(str(path)) is None
+    assert len(warnings_shown) == 1 and "'fft.tif' is complex-valued" in warnings_shown[0]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import _io
+from .core.guards import check_image_dtype
 
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 LayerData = tuple[Any, dict[str, Any], str]
@@ -211,6 +212,8 @@ def _tiff_layers(path: str) -> list[LayerData]:
         with warnings.catch_warnings():  # "only the first series is read": not here
             warnings.filterwarnings("ignore", ".* image series; the first", UserWarning)
             img = _io.read_image(path, series=k) if tiff else _io.read_image(path)
+        # napari draws no complex numbers (its NotImplementedError came out of the open)
+        check_image_dtype(img.data.dtype, f"{os.path.basename(path)!r}")
         lazy = not isinstance(img.data, np.ndarray)
         levels = _io.tiff_pyramid(path, k) if tiff and lazy else ()
         if count > 1:
