@@ -119,13 +119,19 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(
     assert out.read_bytes() == b"precious"
 
 
-def test_models_lists_shipped_models(capsys) -> None:
+def test_models_lists_shipped_models(capsys, tmp_path, monkeypatch) -> None:
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     from napari_unetseg.core.registry import REGISTRY
 
     for name in REGISTRY.shipped():
         assert name in out
+    # a saved file named as a shipped model was left out without a word
+    monkeypatch.setenv("NAPARI_UNETSEG_MODELS", str(tmp_path))
+    (tmp_path / "nuclei-3d.pt").write_bytes(REGISTRY.shipped()["nuclei-3d"].read_bytes())
+    assert cli.main(["models"]) == 0
+    said = capsys.readouterr().out
+    assert f"Not listed: {tmp_path / 'nuclei-3d.pt'} has a shipped model's name" in said
 
 
 def test_sample_writes_image_and_labels(tmp_path) -> None:

@@ -113,10 +113,22 @@ def test_saving_refuses_shipped_and_empty_names_and_keeps_the_folder(tmp_path) -
     with pytest.raises(ValueError, match="cannot name a model file"):
         reg.save_as(bundle, " .. ")
     assert not saved.exists() or not any(saved.iterdir())
-    # a saved file named like a shipped model is not listed (the shipped one wins)
+    # a saved file named like a shipped model is not listed (the shipped one wins), and
+    # the registry names it for `unetseg models` to say so
     saved.mkdir(exist_ok=True)
     bundle.save(saved / "nuclei.pt")
     assert reg.names() == ["nuclei"] and reg.saved() == {}
+    assert reg.hidden() == [saved / "nuclei.pt"]
+    # names differing only in case are one file on macOS and Windows: refused
+    with pytest.raises(
+        ValueError, match=r"'Nuclei' is a shipped model's name \('nuclei', in another case\)"
+    ):
+        reg.save_as(bundle, "Nuclei")
+    reg.save_as(bundle, "Cells")
+    with pytest.raises(ValueError, match="A saved model 'Cells' exists, and names that differ"):
+        reg.save_as(bundle, "cells")
+    reg.save_as(bundle, "Cells")  # the same name replaces it
+    (saved / "Cells.pt").unlink()
     # an unreadable file is listed, and says so when loaded
     (saved / "broken.pt").write_bytes(b"not a model")
     assert reg.names() == ["nuclei", "broken"]

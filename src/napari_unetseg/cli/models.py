@@ -42,6 +42,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
             f"Saved models: {folder} (unetseg train --save-as NAME, or the Fine-tune widget's "
             "Save model..., puts them there)."
         )
+    for path in api.REGISTRY.hidden():  # left out of the list above without a word
+        print(
+            f"Not listed: {path} has a shipped model's name, which loads the shipped one; "
+            "rename the file, or give its path as --model."
+        )
     return 0
 
 

@@ -78,6 +78,19 @@ class ModelRegistry:
             return {}
         return {p.stem: p for p in files if p.stem not in shipped and p.is_file()}
 
+    def hidden(self) -> list[Path]:
+        """Files in the saved-models folder named as a shipped model ("nuclei-3d.pt"
+        copied there by hand): the shipped model is the one its name loads."""
+        folder, shipped = self.saved_dir, self.shipped()
+        if folder is None or not folder.is_dir():
+            return []
+        try:
+            return sorted(
+                p for p in folder.iterdir() if p.suffix.lower() == ".pt" and p.stem in shipped
+            )
+        except OSError:
+            return []
+
     def session(self) -> dict[str, ModelBundle]:
         with self._lock:
             return dict(self._session)
@@ -140,8 +153,19 @@ class ModelRegistry:
         if folder is None:
             raise ValueError("This registry keeps no saved models.")
         stem = model_file_stem(name)
-        if stem in self.shipped():
-            raise ValueError(f"{stem!r} is a shipped model's name; choose another name.")
+        shipped = {n.lower(): n for n in self.shipped()}
+        if stem.lower() in shipped:
+            same = shipped[stem.lower()]
+            spelt = "" if same == stem else f" ({same!r}, in another case)"
+            raise ValueError(f"{stem!r} is a shipped model's name{spelt}; choose another name.")
+        # one file on macOS and Windows: saving "cells" replaced "Cells" there, not here
+        other = next((n for n in self.saved() if n.lower() == stem.lower() and n != stem), None)
+        if other is not None:
+            raise ValueError(
+                f"A saved model {other!r} exists, and names that differ only in case are one "
+                f"file on macOS and Windows; save as {other!r} to replace it, or choose "
+                "another name."
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if not os.access(folder, os.W_OK):
