@@ -66,6 +66,16 @@ def test_a_few_very_bright_objects_do_not_take_the_threshold_for_themselves():
     assert est.n_objects >= 30 and est.diameter == pytest.approx(40, rel=0.15)
 
 
+def test_a_bright_frame_around_the_image_is_not_the_one_object():
+    """A saturated border (a registered or stitched image padded with its maximum)
+    enclosed the whole image: filled as a hole, frame and image were one object of
+    1004 px, and the image was shrunk 16 times (engine bug bash)."""
+    image, _ = synthetic_nuclei((256, 256), seed=3)
+    alone = estimate_object_size(image).diameter
+    framed = estimate_object_size(np.pad(image, 50, constant_values=float(image.max())))
+    assert framed.diameter is not None and framed.diameter == pytest.approx(alone, rel=0.3)
+
+
 @pytest.mark.parametrize(
     "image",
     [
