@@ -385,3 +385,19 @@ def test_train_takes_nested_lists_and_refuses_colour_beside_grey():
         ValueError, match=r"^Image 2 of the list is a grey image of shape \(48, 48\)"
     ):
         api.train([colour, img], [strokes, strokes], steps=1, model_config=config)
+
+
+def test_tile_size_as_a_whole_float_and_time_axis_not_a_spatial_one():
+    """tile_size=64.0 raised "'float' object is not iterable"; time_axis=2 of a
+    (3, Y, X) stack was taken, measuring the object size on one column of planes
+    (engine bug bash)."""
+    image = np.random.default_rng(0).random((3, 48, 48)).astype(np.float32)
+    as_int = api.predict(image[0], "nuclei-2d", tile_size=32, object_size=None)
+    as_float = api.predict(image[0], "nuclei-2d", tile_size=32.0, object_size=None)
+    np.testing.assert_array_equal(as_int, as_float)
+    with pytest.raises(ValueError, match="tile_size must be a positive int"):
+        api.predict(image[0], "nuclei-2d", tile_size=32.5)
+    for axis in (1, 2, -1):
+        with pytest.raises(ValueError, match=rf"^time_axis {axis} is one of the 2 spatial axes"):
+            api.predict(image, "nuclei-2d", time_axis=axis)
+    assert api.predict(image, "nuclei-2d", time_axis=-3, object_size=None).shape == image.shape

@@ -118,7 +118,10 @@ def train_iter(
         channel_axis=channel_axis,
         label_mode=label_mode,
         time_axis=image_axis(
-            time_axis, np.ndim(first_labels) + (channel_axis is not None), channel_axis
+            time_axis,
+            np.ndim(first_labels) + (channel_axis is not None),
+            channel_axis,
+            bundle.spatial_dims if bundle is not None else spatial_dims,
         ),
     )
     taught, painted = "", None

@@ -157,7 +157,7 @@ def predict_iter(
         out=out,
         channel_axis=channel_axis,
         blend=blend,
-        time_axis=image_axis(time_axis, np.ndim(image), channel_axis),
+        time_axis=image_axis(time_axis, np.ndim(image), channel_axis, bundle.spatial_dims),
     )
     if grey:
         result.stats["input"] = grey

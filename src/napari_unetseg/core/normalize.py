@@ -158,15 +158,24 @@ def one_channel(image: Any, channel_axis: int | None, channel: int) -> Any:
     return image[(slice(None),) * axis + (int(channel),)]
 
 
-def image_axis(axis: int | None, ndim: int, channel_axis: int | None) -> int | None:
+def image_axis(
+    axis: int | None, ndim: int, channel_axis: int | None, spatial: int | None = None
+) -> int | None:
     """The image's axis of the labels' ``axis`` (the image without its channel axis, of
-    ``ndim`` dimensions with it), or None."""
+    ``ndim`` dimensions with it), or None. ``spatial``: the model's spatial axes, the
+    labels' last ones, which time cannot be (time_axis=2 of a (3, Y, X) stack measured
+    the object size on one "frame" and resampled the stack by it)."""
     if axis is None:
         return None
     n = ndim - (channel_axis is not None)
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -n <= axis < n:
         raise ValueError(f"time_axis {axis!r} is not an axis of the labels ({n} axes).")
     a = int(axis) % n
+    if spatial is not None and a >= n - spatial:
+        raise ValueError(
+            f"time_axis {axis!r} is one of the {spatial} spatial axes of the model (the "
+            f"last {spatial} of the labels' {n}); time is an axis before them."
+        )
     if channel_axis is not None and channel_axis % ndim <= a:
         a += 1
     return a

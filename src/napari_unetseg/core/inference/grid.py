@@ -72,11 +72,17 @@ def resolve_tile_size(
     nd = bundle.spatial_dims
     if tile_size is None:
         tile_size = bundle.tile_size
-    sizes = (tile_size,) * nd if isinstance(tile_size, (int, np.integer)) else tuple(tile_size)
-    if len(sizes) != nd or any(int(t) < 1 for t in sizes):
+    one = np.ndim(tile_size) == 0  # 64, or 64.0 ("'float' object is not iterable")
+    try:
+        sizes = (tile_size,) * nd if one else tuple(tile_size)
+        whole = all(float(t) == int(t) >= 1 for t in sizes)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or len(sizes) != nd:
         raise ValueError(
             f"tile_size must be a positive int or {nd} positive ints, got {tile_size!r}."
         )
+    sizes = tuple(int(t) for t in sizes)
     wanted, covering = bundle.fit_tile(sizes), bundle.fit_tile(spatial_shape)
     return tuple(min(t, s) for t, s in zip(wanted, covering))
 
