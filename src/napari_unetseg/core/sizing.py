@@ -142,7 +142,7 @@ def choose_factors(
     else:
         fs = " x ".join(f"{f:.2f}" for f in factors)
         partly = ""
-        if shrink < 1 and d_image > d_model:
+        if shrink < 1 and d_image > d_model and factors[-1] < 1:  # (not a Z step alone)
             # The model measured better on large objects shrunk only part of the way.
             partly = f" (large objects are shrunk to about {d_image * factors[-1]:.0f} px)"
         elif d_image * factors[-1] < 0.9 * d_model:  # enlarged by the most it is
