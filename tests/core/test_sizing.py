@@ -82,7 +82,7 @@ def test_a_shrink_exponent_in_the_model_file_is_used_and_said(tmp_path, sized):
     stack = np.zeros((16, 64, 64), np.float32)
     three = ModelBundle.create(spatial_dims=3, depth=2, base_channels=4)
     three.set_object_size({"diameter": 20.0, "shrink_exponent": 0.5})
-    factors, said = choose_factors(three, stack, 20.0, spacing=(3.0, 1.0, 1.0))
+    factors, said = choose_factors(three, stack, 21.0, spacing=(3.0, 1.0, 1.0))
     assert factors[-1] == 1.0 and factors[0] > 1.0 and "shrunk" not in said["message"]
 
 
