@@ -1048,3 +1048,30 @@ def test_copy_as_command_follows_the_layers_scale_and_axes(segment, tmp_path):
     movie.axis_labels = ("t", "y", "x")
     widget.image_combo.set_layer(movie)
     assert _io.read_image(image_named()).axes == "TYX"
+
+
+def test_a_run_uses_the_viewers_thread_count_of_the_moment(qtbot, segment, monkeypatch):
+    """A pool thread keeps the torch thread count it was started with: a count set in
+    the viewer afterwards was not used by Segment (concurrency bug bash); the run takes
+    the count of the moment Run is pressed, as Fine-tune does."""
+    import torch
+
+    from napari_unetseg import api
+
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(1).random((48, 48), np.float32), name="img")
+    seen: list[int] = []
+    load = api.load_model
+    monkeypatch.setattr(
+        api, "load_model", lambda *a, **k: (seen.append(torch.get_num_threads()), load(*a, **k))[1]
+    )
+    before = torch.get_num_threads()
+    try:
+        for count in (1, 2, 1):
+            torch.set_num_threads(count)
+            _run_and_wait(qtbot, widget)
+    finally:
+        torch.set_num_threads(before)
+    from itertools import groupby
+
+    assert [count for count, _ in groupby(seen)] == [1, 2, 1]  # (a few loads per run)

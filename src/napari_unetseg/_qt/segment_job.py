@@ -51,6 +51,10 @@ class SegmentRequest:
     channel: int | None = None
     #: The image series of its file the layer is (recorded in the provenance).
     series: int | None = None
+    #: torch's thread count in the viewer's process when Run was pressed: a pool thread
+    #: keeps the count it was started with (a count set since was not used), as in
+    #: Fine-tune's :class:`~napari_unetseg._qt.finetune.job.TrainRequest`.
+    threads: int | None = None
 
 
 @dataclass
@@ -76,6 +80,10 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     """
     from .. import api
 
+    if req.threads:
+        import torch
+
+        torch.set_num_threads(req.threads)
     bundle = api.load_model(req.model)
     image = req.image
     channel_axis = req.channel_axis

@@ -419,6 +419,7 @@ class SegmentWidget(ui.DockWidget):
             position=position,
             split=settings.split_touching,
             time_axis=time_axis(named_axes(self.viewer, layer)),
+            threads=_threads_now(),
             options={
                 **settings.predict_options(),
                 # napari's default scale (all 1, no unit) is no pixel size: a stack's
@@ -648,6 +649,13 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+
+def _threads_now() -> int:
+    """torch's thread count in this (the viewer's) thread, for the run's worker."""
+    import torch  # loaded already, with the model picker's registry
+
+    return torch.get_num_threads()
 
 
 def _colour_problem(layer: Image) -> str | None:
