@@ -213,8 +213,19 @@ def test_save_as_lists_the_model_by_name_for_later_commands(tmp_path, data, caps
     assert cli.main([*common, "--save-as", "my cells (v2)"]) == 0
     out = capsys.readouterr()
     saved = user_models_dir() / "my cells (v2).pt"
-    assert saved.is_file() and str(saved) in out.out and "--model my cells (v2)" in out.err
+    assert saved.is_file() and str(saved) in out.out
     assert ModelBundle.load(saved).name == "my cells (v2)"
+    # the hint quotes a name with spaces; the same name again keeps the model unless
+    # --overwrite (it was replaced without a word: train bug bash)
+    assert "--model 'my cells (v2)'" in out.err
+    kept = saved.read_bytes()
+    assert cli.main([*common, "--save-as", "my cells (v2)"]) == 1
+    err = capsys.readouterr().err
+    assert "a saved model 'my cells (v2)' exists" in err and "give --overwrite" in err
+    assert saved.read_bytes() == kept
+    assert cli.main([*common, "--save-as", "my cells (v2)", "--overwrite", "--seed", "7"]) == 0
+    assert saved.read_bytes() != kept
+    capsys.readouterr()
 
     assert cli.main(["models"]) == 0
     listing = capsys.readouterr().out

@@ -219,6 +219,26 @@ def test_fine_tuning_with_more_classes_grows_the_head(nuclei2d):
         run(tr.train(image, three, model=base, n_classes=2, steps=1))
 
 
+def test_an_instance_mask_is_not_taken_for_many_classes_without_a_word(nuclei2d):
+    """Train bug bash: dense ids 1..N on a 3-class start model grew it to N + 1 classes,
+    one per object; as scribbles, an instance mask trained N classes without a hint."""
+    from scipy import ndimage
+
+    image, truth, scribbles = nuclei2d
+    ids, n = ndimage.label(truth > 0)
+    assert n > 10
+    three = tiny()
+    three.network = type(three.network)(**{**three.network.config, "n_classes": 3})
+    three.class_names = ["background", "a", "b"]
+    with pytest.raises(
+        ValueError,
+        match=rf"values up to {n} and the start model 3 classes: give n_classes={n + 1}",
+    ):
+        run(tr.train(image, ids, model=three, label_mode="dense", steps=1, patch_size=64))
+    records, _ = run(tr.train(image, ids.astype(np.uint16), steps=1, patch_size=64, model=tiny()))
+    assert f"The scribbles use label values up to {n}, each one class" in records[0].message
+
+
 def test_dense_labels_with_a_name_per_value_train_that_many_classes():
     """api.train(dense 0..3, four names) refused "4 names for a model of 2 classes": the
     values were taken as instance masks of one class (classes bug bash)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -51,7 +52,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing --output file (without it, an existing model is kept)",
+        help="replace an existing --output file or --save-as model (without it, an "
+        "existing model is kept)",
     )
     p.add_argument(
         "--save-as",
@@ -171,6 +173,7 @@ def _train_postfix(rec: Any) -> str | None:
 #: The training API's arguments that the command spells as options (--time-limit ...).
 _OPTIONS = (
     "n_classes",
+    "label_mode",
     "time_limit",
     "val_fraction",
     "patch_size",
@@ -185,6 +188,11 @@ def _option_words(text: str) -> str:
     """An API sentence in the command's words: ``n_classes=5`` -> ``--n-classes 5``,
     "time_limit must be ..." -> "--time-limit must be ..."."""
     names = "|".join(_OPTIONS)
+    text = re.sub(  # a quoted value: label_mode='dense' -> --label-mode dense
+        rf"\b({names})=(['\"])([^'\"]*)\2",
+        lambda m: "--" + m.group(1).replace("_", "-") + " " + m.group(3),
+        text,
+    )
     text = re.sub(
         rf"\b({names})\b(=?)",
         lambda m: "--" + m.group(1).replace("_", "-") + " " * bool(m.group(2)),
@@ -243,7 +251,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out is not None:
         _check_output(out, args.overwrite)
     if args.save_as is not None:
-        _check_save_name(args.save_as)
+        _check_save_name(args.save_as, args.overwrite)
     if len(args.image) != len(args.labels):
         raise CLIError(
             f"Got {len(args.image)} --image but {len(args.labels)} --labels; give one "
@@ -329,7 +337,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {where}: {h['steps']} steps in {time.perf_counter() - t0:.1f} s{score}")
     if args.save_as is not None:
         print(
-            f"unetseg: saved as {args.save_as!r}: `--model {args.save_as}` names it.",
+            f"unetseg: saved as {args.save_as!r}: `--model {shlex.quote(args.save_as)}` names it.",
             file=sys.stderr,
         )
     hint = start_hint(h, bundle.class_names)
@@ -391,15 +399,21 @@ def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | Non
     return dims
 
 
-def _check_save_name(name: str) -> None:
+def _check_save_name(name: str, overwrite: bool = False) -> None:
     """Refuse a --save-as name, or a saved-models folder that cannot be written, before
-    training rather than after (one sentence)."""
+    training rather than after (one sentence); a saved model of that name without
+    --overwrite, as an existing --output (it was replaced without a word)."""
     from ..core.registry import REGISTRY
 
     try:
-        REGISTRY.saving_path(name)
+        path = REGISTRY.saving_path(name)
     except ValueError as exc:
         raise CLIError(f"--save-as: {exc}") from None
+    if path.exists() and not overwrite:
+        raise CLIError(
+            f"--save-as: a saved model {path.stem!r} exists ({path}); give --overwrite to "
+            "replace it, or another name."
+        )
 
 
 def _check_output(out: Path, overwrite: bool = False) -> None:

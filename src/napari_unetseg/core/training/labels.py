@@ -163,6 +163,11 @@ class _ClassMap:
         return (raw > 0).astype(np.int64) if self.collapse else raw
 
 
+#: Scribble values above this look like an instance mask's ids (as the Fine-tune widget's
+#: counts say: ``label_policy._looks_like_masks``).
+MASK_LIKE_VALUE = 9
+
+
 def _value_range(pairs: list[_Pair], block0: int) -> tuple[int, int]:
     """Smallest and largest label value (0 included), read band by band."""
     lo, hi = 0, 0
@@ -218,9 +223,25 @@ def _map_classes(
             raise ValueError(_too_few_classes(mode, hi, needed, int(n_classes)))
         n = int(n_classes)
     elif model_classes is not None:
+        if mode == "dense" and needed > model_classes + 1:
+            # ids 1..12 of an instance mask grew a 3-class model to 13 classes, one per
+            # object (train bug bash); one class more is a class painted anew
+            raise ValueError(
+                f"The dense labels have values up to {hi} and the start model "
+                f"{model_classes} classes: give n_classes={needed} to grow it to that many "
+                "classes; masks of objects (one id each) train "
+                "from a one-class model such as nuclei-2d, or as one class once their ids "
+                "are merged (labels > 0)."
+            )
         n = model_classes if needed <= max(2, model_classes) else needed
     else:
         n = needed
+    if mode == "sparse" and hi > MASK_LIKE_VALUE and not message:
+        # (an instance mask given as scribbles trained a 12-class model without a word)
+        message = (
+            f"The scribbles use label values up to {hi}, each one class (label 1 being "
+            "background); if they are masks of objects, train with label_mode='dense'."
+        )
     return _ClassMap(mode, max(1, n), collapse, message)
 
 
