@@ -361,6 +361,30 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
         signal.signal(signal.SIGINT, before)
 
 
+def test_ctrl_c_before_the_first_step_writes_nothing_and_says_so(
+    tmp_path, data, capsys, monkeypatch
+):
+    """A Ctrl-C while the forest labelled said "the best model so far is written",
+    "keeping the best model so far" and then advised a longer --time-limit, exit 1
+    (train bug bash): it says no model was written, exit 130."""
+    import contextlib
+
+    from napari_unetseg.cli import train as train_cli
+
+    @contextlib.contextmanager
+    def pressed_at_once(stop):
+        stop.set()
+        yield
+
+    monkeypatch.setattr(train_cli, "_stop_on_interrupt", pressed_at_once)
+    out = tmp_path / "never.pt"
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(out), "--steps", "5"]
+    assert cli.main(argv) == 130 and not out.exists()
+    err = capsys.readouterr().err
+    assert "Stopped before the first training step." in err and "no model was written" in err
+    assert "keeping the best model" not in err and "--time-limit" not in err
+
+
 @pytest.mark.parametrize(
     ("extra", "said"),
     [

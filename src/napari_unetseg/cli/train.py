@@ -322,9 +322,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             show,
         )
     if not bundle.history.get("steps"):
+        if stop.is_set():  # Ctrl-C: "give a longer --time-limit" was no advice
+            print("unetseg: no model was written.", file=sys.stderr)  # (the run said why)
+            return 130
         raise CLIError(
-            "No training step was taken (stopped, or the time went to reading and the forest "
-            "teacher), so no model was written; give a longer --time-limit."
+            "No training step was taken (the time went to reading and the forest teacher), "
+            "so no model was written; give a longer --time-limit."
         )
     bundle.name = args.save_as if args.save_as is not None else out.stem
     written = [] if out is None else [bundle.save(out)]
@@ -356,7 +359,9 @@ def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        print(
+        from tqdm import tqdm
+
+        tqdm.write(  # (print wrote it onto the progress bar's line)
             "unetseg: stopping at the next step; the best model so far is written "
             "(Ctrl-C again to abandon it).",
             file=sys.stderr,

@@ -585,7 +585,9 @@ class Trainer:
             self.averaged = self.averaging.apply(self.network, self._norm_batches)
         if self.averaged is None and self.history.best_state is not None:
             self.network.load_state_dict(self.history.best_state)
-        if self.stopped:
+        if self.stopped and self.step == 0:  # ("keeping the best model" of none)
+            message = "Stopped before the first training step."
+        elif self.stopped:
             kept = "the mean of the weights" if self.averaged else "the best model"
             message = f"Stopped: keeping {kept} so far."
         else:
