@@ -399,3 +399,10 @@ def test_refusals_name_the_commands_options(tmp_path, data, capsys, extra, said)
     argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
     assert cli.main([*argv, *extra]) == 1
     assert said in capsys.readouterr().err
+
+
+def test_a_folder_given_to_train_is_called_a_folder(tmp_path, data, capsys):
+    """`train -i data/ -l data/` said "Input file 'data/' does not exist" (bug bash)."""
+    argv = ["train", "-i", str(tmp_path), "-l", data["lab"], "--steps", "1", "-o", "m.pt"]
+    assert cli.main(argv) == 1
+    assert "is a folder, not an image file" in capsys.readouterr().err

@@ -56,6 +56,11 @@ def check_inputs(paths: Iterable[str]) -> None:
         path = Path(src)
         # an OME-Zarr image, or a folder inside one (labels/NAME, a bioformats2raw series)
         store = path.is_dir() and is_zarr_path(path)
+        if path.is_dir() and not store:  # (it said "does not exist" of a folder)
+            raise CLIError(
+                f"{src!r} is a folder, not an image file (nor an OME-Zarr store); name the "
+                "files in it."
+            )
         if not (path.is_file() or store):
             raise CLIError(f"Input file {src!r} does not exist.")
 
