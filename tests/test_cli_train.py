@@ -406,3 +406,20 @@ def test_a_folder_given_to_train_is_called_a_folder(tmp_path, data, capsys):
     argv = ["train", "-i", str(tmp_path), "-l", data["lab"], "--steps", "1", "-o", "m.pt"]
     assert cli.main(argv) == 1
     assert "is a folder, not an image file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, said",
+    [
+        (["--object-size", "0"], "--object-size must be a positive number of pixels"),
+        (["--depth", "0"], "--depth must be a whole number of at least 1"),
+        (["--seed", "-1"], "--seed must be a whole number of 0 or more"),
+        (["--base-channels", "0"], "--base-channels must be positive, got 0."),
+    ],
+)
+def test_model_and_size_refusals_name_the_options_too(tmp_path, data, capsys, option, said):
+    """They said object_size, depth, seed, and "in_channels, --n-classes and
+    base_channels must be positive" of --base-channels 0 (train bug bash)."""
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "--steps", "1"]
+    assert cli.main([*argv, "-o", str(tmp_path / "m.pt"), *option]) == 1
+    assert f"unetseg: error: {said}" in capsys.readouterr().err

@@ -184,10 +184,14 @@ _OPTIONS = (
 )
 
 
-def _option_words(text: str) -> str:
+#: Arguments also spelled as options in refusals only (words prose may hold too).
+_REFUSAL_OPTIONS = ("object_size", "depth", "base_channels", "seed")
+
+
+def _option_words(text: str, options: tuple[str, ...] = _OPTIONS) -> str:
     """An API sentence in the command's words: ``n_classes=5`` -> ``--n-classes 5``,
     "time_limit must be ..." -> "--time-limit must be ..."."""
-    names = "|".join(_OPTIONS)
+    names = "|".join(options)
     text = re.sub(  # a quoted value: label_mode='dense' -> --label-mode dense
         rf"\b({names})=(['\"])([^'\"]*)\2",
         lambda m: "--" + m.group(1).replace("_", "-") + " " + m.group(3),
@@ -207,7 +211,7 @@ def _options_named() -> Iterator[None]:
     try:
         yield
     except ValueError as exc:
-        raise CLIError(_option_words(str(exc))) from None
+        raise CLIError(_option_words(str(exc), _OPTIONS + _REFUSAL_OPTIONS)) from None
 
 
 def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:

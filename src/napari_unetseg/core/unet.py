@@ -128,8 +128,13 @@ class UNet(SegmentationNetwork):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth!r}.")
-        if in_channels < 1 or n_classes < 1 or base_channels < 1:
-            raise ValueError("in_channels, n_classes and base_channels must be positive.")
+        for name, value in (
+            ("in_channels", in_channels),
+            ("n_classes", n_classes),
+            ("base_channels", base_channels),
+        ):
+            if value < 1:  # (all three were named, whichever it was)
+                raise ValueError(f"{name} must be positive, got {value!r}.")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
         if upsampling not in UPSAMPLINGS:
