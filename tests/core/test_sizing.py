@@ -125,7 +125,7 @@ def test_object_size_none_means_off_in_training_as_in_prediction():
     for size in (None, "off", "auto"):
         _, _, factors, _, said[size] = training_scale(model, big, labels, object_size=size)
         assert (factors == (1.0, 1.0)) == (size != "auto"), (size, factors)
-    assert said[None] == said["off"] and "own scale" in said[None]
+    assert said[None] == said["off"] and "training at the image's own scale" in said[None]
 
 
 def test_fill_holes_fills_enclosed_background_per_plane():

@@ -418,7 +418,9 @@ def training_scale(
             if i == 0:
                 first, message = (
                     factors,
-                    info["message"].replace("resampled", "resampled for training"),
+                    info["message"]
+                    .replace("resampled", "resampled for training")
+                    .replace("predicting at the image's", "training at the image's"),
                 )
             if all(f == 1.0 for f in factors):
                 out_i.append(img)
