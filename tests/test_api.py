@@ -401,3 +401,27 @@ def test_tile_size_as_a_whole_float_and_time_axis_not_a_spatial_one():
         with pytest.raises(ValueError, match=rf"^time_axis {axis} is one of the 2 spatial axes"):
             api.predict(image, "nuclei-2d", time_axis=axis)
     assert api.predict(image, "nuclei-2d", time_axis=-3, object_size=None).shape == image.shape
+
+
+def test_a_new_model_of_a_movie_is_2d_and_its_teacher_reads_frames():
+    """api.train(movie, time_axis=0) made a 3D model (time for Z) that predict then
+    refused on the same movie; the forest teacher smoothed across time points and asked
+    nuclei-3d of it (train bug bash): a 2D model, taught frame by frame with nuclei-2d."""
+    import re
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    frames, truths = zip(*[synthetic_nuclei((64, 64), seed=s) for s in range(3)])
+    movie, truth = np.stack(frames), np.stack(truths)
+    strokes = np.zeros_like(truth)
+    strokes[1] = synthetic_scribbles(truth[1], seed=0)
+    messages, run = [], api.train_iter(movie, strokes, time_axis=0, steps=1, seed=0)
+    try:
+        while True:
+            messages.append(next(run).message or "")
+    except StopIteration as done:
+        model = done.value
+    assert model.spatial_dims == 2
+    read = {name for m in messages for name in re.findall(r"nuclei-\dd", m)}
+    assert read == {"nuclei-2d"}
+    assert api.predict(movie, model, time_axis=0, object_size=None).shape == movie.shape

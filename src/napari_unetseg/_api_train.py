@@ -108,6 +108,16 @@ def train_iter(
     )
     grey = f"{grey} {taken}".strip()
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
+    if bundle is None and spatial_dims is None and time_axis is not None:
+        # a new model of a time series has the axes besides time (a movie of planes
+        # trained a 3D model, time taken for Z, which then refused that time axis)
+        spatial_dims = arguments["spatial_dims"] = min(3, max(2, np.ndim(first_labels) - 1))
+    t_image = image_axis(
+        time_axis,
+        np.ndim(first_labels) + (channel_axis is not None),
+        channel_axis,
+        bundle.spatial_dims if bundle is not None else spatial_dims,
+    )
     imgs, labs, factors, record, size_said = training_scale(
         bundle,
         images,
@@ -117,16 +127,12 @@ def train_iter(
         spatial_dims=spatial_dims,
         channel_axis=channel_axis,
         label_mode=label_mode,
-        time_axis=image_axis(
-            time_axis,
-            np.ndim(first_labels) + (channel_axis is not None),
-            channel_axis,
-            bundle.spatial_dims if bundle is not None else spatial_dims,
-        ),
+        time_axis=t_image,
     )
     taught, painted = "", None
     if use_forest:
-        labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis)
+        frames = _frames(imgs, labs, channel_axis, t_image)
+        labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     resampled = any(f != 1.0 for f in factors)
@@ -155,22 +161,34 @@ def train_iter(
 
 
 def _taught(
-    arguments: dict[str, Any], imgs: list[Any], labs: list[Any], channel_axis: int | None
+    arguments: dict[str, Any],
+    imgs: list[Any],
+    labs: list[Any],
+    channel_axis: int | None,
+    frames: tuple[list[Any], list[Any], int | None, int] | None = None,
 ) -> Generator[TrainProgress, None, tuple[list[Any], str, list[Any] | None]]:
     """The forest teacher's labels of every pixel from the strokes ``labs``
     (:func:`napari_unetseg.forest.teach`), what it said, and the strokes (None when it
     taught nothing); ``arguments`` (the training's) take the time it left and how to
-    train on its answers."""
+    train on its answers. ``frames``: a time series' frames (:func:`_frames`), taught
+    each as an image of its own, their answers stacked again."""
+    f_imgs, f_labs, f_channel = (imgs, labs, channel_axis) if frames is None else frames[:3]
     dense, taught, arguments["time_limit"] = yield from forest.teach(
-        imgs,
-        labs,
-        channel_axis=channel_axis,
+        f_imgs,
+        f_labs,
+        channel_axis=f_channel,
         seed=arguments["seed"],
         steps=arguments["steps"],
         time_limit=arguments["time_limit"],
         stop=arguments["stop"],
     )
-    used = dense is not labs
+    used = dense is not f_labs
+    if used and frames is not None:  # the frames of each series, stacked along its time
+        t, counts = frames[3], [lab.shape[frames[3]] for lab in labs]
+        starts = np.cumsum([0, *counts])
+        dense = [np.stack(dense[a:b], axis=t) for a, b in zip(starts[:-1], starts[1:])]
+    else:
+        dense = labs if not used else dense
     # the forest's classes follow the intensities as they are: no intensity changes; its
     # answers cover every pixel: the model's threshold (or class weights) is matched to them
     arguments["intensity_augment"] = not used
@@ -178,6 +196,23 @@ def _taught(
     if used and arguments["keep_prior"] is None:  # no unpainted pixel left to keep answers on
         arguments["keep_prior"] = 0.0
     return dense, taught, labs if used else None
+
+
+def _frames(
+    imgs: list[Any], labs: list[Any], channel_axis: int | None, t_image: int | None
+) -> tuple[list[Any], list[Any], int | None, int] | None:
+    """A time series' frames as images of their own for the forest teacher (its features
+    smoothed across time points, and it asked nuclei-3d of a movie of planes, taking time
+    for Z; train bug bash): the frames, their labels, the frames' channel axis and the
+    labels' time axis. None without a time axis, or for arrays not in memory."""
+    if t_image is None or not all(isinstance(a, np.ndarray) for a in [*imgs, *labs]):
+        return None
+    c = None if channel_axis is None else channel_axis % imgs[0].ndim
+    t_labels = t_image - (c is not None and c < t_image)
+    f_imgs = [np.take(img, k, axis=t_image) for img in imgs for k in range(img.shape[t_image])]
+    f_labs = [np.take(lab, k, axis=t_labels) for lab in labs for k in range(lab.shape[t_labels])]
+    f_channel = None if c is None else c - (c > t_image)
+    return f_imgs, f_labs, f_channel, t_labels
 
 
 def classes_named(
