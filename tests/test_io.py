@@ -626,3 +626,18 @@ def test_a_one_page_imagej_file_cut_short_does_not_count_pages(tmp_path):
     with pytest.raises(_io.TiffReadError, match="looks truncated or damaged") as caught:
         _io.read_image(cut)
     assert "but the file holds" not in str(caught.value)
+
+
+def test_the_probe_of_a_lazily_opened_tiff_reads_a_small_block(tmp_path, monkeypatch):
+    """The probe read the whole middle plane: gigabytes for a whole-slide plane."""
+    import dask.array as da
+
+    path = tmp_path / "slide.tif"
+    tifffile.imwrite(path, np.zeros((2048, 2048), np.uint8), tile=(256, 256))
+    probed: list[tuple[int, ...]] = []
+    compute = da.Array.compute
+    monkeypatch.setattr(
+        da.Array, "compute", lambda self, **kw: (probed.append(self.shape), compute(self, **kw))[1]
+    )
+    assert _io.read_image(path, lazy=True).data.shape == (2048, 2048)
+    assert probed == [(512, 512)]

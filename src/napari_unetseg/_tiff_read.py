@@ -48,6 +48,10 @@ def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")
 
 
+#: The edge of the block of a lazily opened TIFF read when it is opened (a probe).
+PROBE_EDGE = 512
+
+
 def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes: int) -> Any:
     """:func:`~napari_unetseg._io.read_image` of image series ``which`` of a TIFF file
     (an :class:`~napari_unetseg._io.ImageData`; lazy when ``lazy`` is None and the image
@@ -78,12 +82,17 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
     if lazy:
         with _reading(path):
             data = _open_lazy(path, level, which, squeeze)
-            # the middle plane, which napari shows first: a file whose pixel data are
-            # damaged is one sentence here, not a codec's traceback out of napari's
-            # first draw (nor a lazy image `unetseg info` calls fine)
-            # (in this thread: a dask client about, e.g. on a cluster's worker, would be
-            # handed tifffile's store, which it cannot send)
-            data[tuple(n // 2 for n in data.shape[:-2])].compute(scheduler="synchronous")
+            # the middle of the middle plane, which napari shows first: a file whose
+            # pixel data are damaged is one sentence here, not a codec's traceback out of
+            # napari's first draw (nor a lazy image `unetseg info` calls fine); at most
+            # PROBE_EDGE pixels a side (a whole-slide plane is gigabytes), read in this
+            # thread (a dask client about, e.g. on a cluster's worker, would be handed
+            # tifffile's store, which it cannot send)
+            middle = tuple(n // 2 for n in data.shape[:-2]) + tuple(
+                slice(max(0, n // 2 - PROBE_EDGE // 2), n // 2 + PROBE_EDGE // 2)
+                for n in data.shape[-2:]
+            )
+            data[middle].compute(scheduler="synchronous")
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
     order = _samples_last(axes, rgb)
