@@ -424,3 +424,32 @@ def test_a_complex_tiff_is_one_warning_in_napari(tmp_path, warnings_shown):
     tifffile.imwrite(path, (np.ones((16, 16)) + 1j).astype(np.complex64))
     assert _reader.napari_get_reader(str(path))(str(path)) is None
     assert len(warnings_shown) == 1 and "'fft.tif' is complex-valued" in warnings_shown[0]
+
+
+def test_labels_in_an_image_store_keep_their_record_and_edits_show(make_napari_viewer, tmp_path):
+    """Write-back bash: labels saved into their image's OME-Zarr store reopened without
+    their record of how they were made and their class names (a save after that dropped
+    the record); OME-Zarr labels reopened, painted and saved were not marked edited."""
+    import zarr
+    from ome_zarr.writer import write_image
+
+    store = tmp_path / "img.ome.zarr"
+    write_image(np.zeros((32, 32), np.uint16), zarr.open_group(str(store), mode="w"), axes="yx")
+    record = {"model": "nuclei-2d", "classes": ["background", "nucleus"]}
+    path = _io.write_labels(
+        tmp_path / "cells_labels.tif", np.ones((32, 32), np.uint8), provenance=record
+    )
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-unetseg")
+    layer.save(str(store), plugin="napari-unetseg")  # into the image's labels/ group
+    [standalone] = layer.save(str(tmp_path / "alone.ome.zarr"), plugin="napari-unetseg")
+    for source in (str(store), standalone):
+        labels = [x for x in make_napari_viewer().open(source, plugin="napari-unetseg")
+                  if isinstance(x, napari.layers.Labels)][0]  # fmt: skip
+        assert labels.metadata["unetseg"]["model"] == "nuclei-2d"
+        assert list(labels.features["class"]) == ["background", "nucleus"]
+        labels.data[2:5, 2:5] = 2  # a stroke (a lazy array takes it too)
+        [painted] = labels.save(str(tmp_path / "painted.tif"), plugin="napari-unetseg")
+        assert (
+            _io.read_image(painted).provenance["edited"] == "painted by hand after the model's run"
+        )

@@ -177,8 +177,28 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
                 meta.update(_axis_labels(flat.axes))
             pyramid = _pyramid_labels(levels)
             data = list(levels) if pyramid else levels[0]
+            _with_provenance(meta, meta["metadata"]["zarr_labels"], None if pyramid else data)
             layers.append((data, {**meta, "multiscale": pyramid}, "labels"))
     return layers or None
+
+
+def _with_provenance(meta: dict[str, Any], group: str, data: Any) -> None:
+    """A label group's record of how it was made, its checksum and its class names, as
+    a labels store opened alone has them (labels saved into their image's store reopened
+    without them, and a save after that dropped the record)."""
+    from . import _zarr
+    from .provenance import CHECKSUM_KEY, labels_checksum
+
+    try:
+        with warnings.catch_warnings():  # the store's own warnings were said already
+            warnings.simplefilter("ignore", UserWarning)
+            provenance = _zarr.read_ome_zarr(group).provenance
+    except (ValueError, OSError):
+        return
+    if provenance:
+        meta["metadata"]["unetseg"] = provenance
+        meta["metadata"][CHECKSUM_KEY] = labels_checksum(data, lazy=True)
+        meta.update(_class_features(provenance))
 
 
 def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
@@ -245,7 +265,7 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
 
         meta["metadata"]["unetseg"] = img.provenance
         # what the labels held when read: a save after painting says they were edited
-        meta["metadata"][CHECKSUM_KEY] = labels_checksum(img.data)
+        meta["metadata"][CHECKSUM_KEY] = labels_checksum(img.data, lazy=True)
     if img.affine is not None:  # a NIfTI image: labels are saved on its affine
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
         meta["metadata"]["nifti_forms"] = img.nifti_forms

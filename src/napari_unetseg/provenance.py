@@ -139,17 +139,25 @@ def labels_provenance(
 #: Label arrays up to this size get a checksum (CRC-32: 65 ms for 256 MB), so a save can
 #: tell labels painted since the model wrote them; larger or lazy ones get none.
 CHECKSUM_BYTES = 1 << 28
+#: Lazy labels up to this many bytes are read for their checksum (on opening, on saving).
+LAZY_CHECKSUM_BYTES = 1 << 26
 #: The layer metadata key holding the checksum of the labels as the model wrote them.
 CHECKSUM_KEY = "unetseg_crc"
 
 
-def labels_checksum(data: Any) -> int | None:
+def labels_checksum(data: Any, lazy: bool = False) -> int | None:
     """CRC-32 of an in-memory labels array (None for lazy, multiscale or larger than
-    :data:`CHECKSUM_BYTES`)."""
+    :data:`CHECKSUM_BYTES`). ``lazy``: a lazy array (dask, zarr) up to
+    :data:`LAZY_CHECKSUM_BYTES` is read for it (labels reopened from OME-Zarr, painted
+    and saved again, were saved as the model's untouched output)."""
     import zlib
 
     import numpy as np
 
+    if lazy and not isinstance(data, np.ndarray) and hasattr(data, "dtype"):
+        size = int(np.prod(getattr(data, "shape", ()), dtype=np.int64)) * data.dtype.itemsize
+        if size <= LAZY_CHECKSUM_BYTES:
+            data = np.asarray(data)
     if not isinstance(data, np.ndarray) or data.nbytes > CHECKSUM_BYTES:
         return None
     return zlib.crc32(np.ascontiguousarray(data).data.cast("B"))
@@ -161,7 +169,7 @@ def as_saved(provenance: dict[str, Any] | None, layer_meta: dict[str, Any], data
     its settings). Unknown (lazy or large labels) and unchanged ones are kept as they are."""
     if not provenance or layer_meta.get(CHECKSUM_KEY) is None:
         return provenance
-    now = labels_checksum(data)
+    now = labels_checksum(data, lazy=True)
     if now is None or now == layer_meta[CHECKSUM_KEY]:
         return provenance
     return {**provenance, "edited": "painted by hand after the model's run"}
