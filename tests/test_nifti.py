@@ -414,3 +414,21 @@ def test_a_scaled_ct_is_read_in_the_smallest_exact_type(tmp_path):
         read = _io.read_image(path)
         assert read.data.dtype == dtype
         np.testing.assert_array_equal(read.data, (raw * slope + inter).transpose(2, 1, 0))
+
+
+def test_labels_with_z_in_um_and_y_x_in_nm_keep_their_size(tmp_path):
+    """Write-back bash: no unit in common was written as mm, so 65 nm pixels became
+    65 mm ones; they are written in the first axis's unit, the offset alike."""
+    from napari_unetseg._nifti import write_nifti
+
+    path = write_nifti(
+        tmp_path / "mixed.nii.gz",
+        np.ones((2, 4, 4), np.uint8),
+        scale=(0.3, 65.0, 65.0),
+        units=("µm", "nm", "nm"),
+        translate=(1.0, 130.0, 650.0),
+    )
+    img = _io.read_image(path)
+    assert img.scale == pytest.approx((0.3, 0.065, 0.065)) and set(img.units) == {"µm"}
+    affine = nib.load(path).affine
+    assert affine[:3, 3] == pytest.approx([0.65, 0.13, 1.0])

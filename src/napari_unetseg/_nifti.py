@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._units import _CM_PER_UNIT, _convert, _unit, common_unit
+from ._units import _CM_PER_UNIT, _convert, _unit, common_unit, one_length_unit
 
 #: File endings of NIfTI images (gzipped or not).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -421,6 +421,13 @@ def _write_nifti(
     from .core.files import atomic_write
 
     scale, affine, units, translate = (where[k] for k in ("scale", "affine", "units", "translate"))
+    if scale is not None and units is not None:
+        # Z in µm beside Y, X in nm: all in the first one's unit (no unit in common was
+        # written as mm, 65 nm pixels as 65 mm); the offset alike
+        same, units = one_length_unit(scale, units)
+        if translate is not None:
+            translate = tuple(t * (n / o if o else 1.0) for t, n, o in zip(translate, same, scale))
+        scale = same
     if axes is not None and axes.upper() == "TYX":  # one slice over time: (T, 1, Y, X)
         arr = arr[:, None]
         scale = None if scale is None else (scale[0], 1.0, *scale[1:])
