@@ -425,3 +425,19 @@ def test_a_new_model_of_a_movie_is_2d_and_its_teacher_reads_frames():
     read = {name for m in messages for name in re.findall(r"nuclei-\dd", m)}
     assert read == {"nuclei-2d"}
     assert api.predict(movie, model, time_axis=0, object_size=None).shape == movie.shape
+
+
+def test_a_seed_beyond_2_to_the_32_and_the_share_of_bad_pixels_said_plainly():
+    """A seed of 2**32 passed the check, then sklearn's or torch's own error reached the
+    user; an image 99.99 % infinite was "1e+02%" of the values (training edge bash)."""
+    from napari_unetseg.core.guards import NonFiniteWarning
+
+    image = np.zeros((32, 32), np.float32)
+    strokes = np.zeros((32, 32), np.uint8)
+    strokes[:4], strokes[10:20, 10:20] = 1, 2
+    with pytest.raises(ValueError, match=r"^seed must be below 2\*\*32"):
+        api.train(image, strokes, seed=2**32, steps=1)
+    image[:] = np.inf
+    image[0, 0] = 1.0
+    with pytest.warns(NonFiniteWarning, match=r"\(99\.\d\d% of the values sampled\)"):
+        api.predict(image, "nuclei-2d", object_size=None)

@@ -134,6 +134,15 @@ def check_image_dtype(dtype: Any, what: str = "The image") -> None:
         raise ValueError(f"{what} has data of type {dtype}; numbers are needed.")
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage of two significant digits, never in e-notation ("1e+02%"
+    was 99.99 %): 0.0012%, 3.4%, 99.99%."""
+    pct = 100.0 * share
+    if pct >= 99.0 and share < 1.0:
+        return f"{min(pct, 99.99):.2f}%"
+    return f"{pct:.2g}%" if pct < 10 else f"{pct:.0f}%"
+
+
 def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
     """Apply the NaN / Inf policy to values read for the normalization statistics.
 
@@ -155,7 +164,7 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
             "segment or learn from."
         )
     warnings.warn(
-        f"{what} has NaN or infinite values ({100 * n_bad / sample.size:.2g}% of the "
+        f"{what} has NaN or infinite values ({_percent(n_bad / sample.size)} of the "
         "values sampled): they are left out of the normalization and treated as "
         "background.",
         NonFiniteWarning,

@@ -160,6 +160,8 @@ def check_run_options(spatial_dims: Any, seed: Any, learning_rate: Any) -> None:
     whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
     if not (whole and seed >= 0):  # None too: torch.manual_seed took it for a TypeError
         raise ValueError(f"seed must be a whole number of 0 or more, got {seed!r}.")
+    if seed >= 2**32:  # the forest's and torch's own limits (their errors reached the user)
+        raise ValueError(f"seed must be below 2**32 (4294967296), got {seed!r}.")
     if learning_rate is not None:
         try:
             ok = not isinstance(learning_rate, (bool, str)) and math.isfinite(float(learning_rate))
