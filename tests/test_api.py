@@ -441,3 +441,20 @@ def test_a_seed_beyond_2_to_the_32_and_the_share_of_bad_pixels_said_plainly():
     image[0, 0] = 1.0
     with pytest.warns(NonFiniteWarning, match=r"\(99\.\d\d% of the values sampled\)"):
         api.predict(image, "nuclei-2d", object_size=None)
+
+
+def test_the_forest_teaches_a_2d_model_plane_by_plane_where_it_must():
+    """A plane and a stack in one list crashed in the forest teacher (numpy's
+    concatenation error: 2D and 3D features), and a 2D model on a 2-plane stack was
+    told the forest needs 3 pixels along every axis (training edge bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    plane, truth = synthetic_nuclei((64, 64), seed=1)
+    stack, truths = synthetic_nuclei((2, 64, 64), seed=3)
+    strokes = synthetic_scribbles(truth, seed=1)
+    stack_strokes = np.stack([synthetic_scribbles(t, seed=2) for t in truths])
+    config = {"depth": 2, "base_channels": 4}
+    both = api.train([plane, stack], [strokes, stack_strokes], steps=1, model_config=config)
+    assert both.spatial_dims == 2 and both.history["teacher"] == "random forest"
+    thin = api.train(stack, stack_strokes, spatial_dims=2, steps=1, model_config=config)
+    assert thin.history["teacher"] == "random forest"

@@ -19,6 +19,7 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
+from .core.training.labels import training_dims
 from .core.training.options import (
     check_budget,
     check_class_names,
@@ -131,7 +132,8 @@ def train_iter(
     )
     taught, painted = "", None
     if use_forest:
-        frames = _frames(imgs, labs, channel_axis, t_image)
+        dims = training_dims(bundle, imgs, spatial_dims, channel_axis)
+        frames = _frames(imgs, labs, channel_axis, t_image, dims)
         labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
@@ -165,12 +167,12 @@ def _taught(
     imgs: list[Any],
     labs: list[Any],
     channel_axis: int | None,
-    frames: tuple[list[Any], list[Any], int | None, int] | None = None,
+    frames: tuple[list[Any], list[Any], int | None, list[Any]] | None = None,
 ) -> Generator[TrainProgress, None, tuple[list[Any], str, list[Any] | None]]:
     """The forest teacher's labels of every pixel from the strokes ``labs``
     (:func:`napari_unetseg.forest.teach`), what it said, and the strokes (None when it
     taught nothing); ``arguments`` (the training's) take the time it left and how to
-    train on its answers. ``frames``: a time series' frames (:func:`_frames`), taught
+    train on its answers. ``frames``: frames of the images (:func:`_frames`), taught
     each as an image of its own, their answers stacked again."""
     f_imgs, f_labs, f_channel = (imgs, labs, channel_axis) if frames is None else frames[:3]
     dense, taught, arguments["time_limit"] = yield from forest.teach(
@@ -183,10 +185,8 @@ def _taught(
         stop=arguments["stop"],
     )
     used = dense is not f_labs
-    if used and frames is not None:  # the frames of each series, stacked along its time
-        t, counts = frames[3], [lab.shape[frames[3]] for lab in labs]
-        starts = np.cumsum([0, *counts])
-        dense = [np.stack(dense[a:b], axis=t) for a, b in zip(starts[:-1], starts[1:])]
+    if used and frames is not None:  # the frames of each image, stacked back
+        dense = _stacked(dense, frames[3])
     else:
         dense = labs if not used else dense
     # the forest's classes follow the intensities as they are: no intensity changes; its
@@ -198,21 +198,53 @@ def _taught(
     return dense, taught, labs if used else None
 
 
+def _stacked(dense: list[Any], layout: list[tuple[int, tuple[int, ...], int | None]]) -> list[Any]:
+    """The forest's answers for :func:`_frames`' frames, stacked back into arrays of the
+    labels' shapes (a time axis where it was)."""
+    out, start = [], 0
+    for count, shape, t in layout:
+        block = np.stack([np.asarray(f) for f in dense[start : start + count]])
+        start += count
+        out.append(block.reshape(shape) if t is None else np.moveaxis(block, 0, t))
+    return out
+
+
 def _frames(
-    imgs: list[Any], labs: list[Any], channel_axis: int | None, t_image: int | None
-) -> tuple[list[Any], list[Any], int | None, int] | None:
-    """A time series' frames as images of their own for the forest teacher (its features
-    smoothed across time points, and it asked nuclei-3d of a movie of planes, taking time
-    for Z; train bug bash): the frames, their labels, the frames' channel axis and the
-    labels' time axis. None without a time axis, or for arrays not in memory."""
-    if t_image is None or not all(isinstance(a, np.ndarray) for a in [*imgs, *labs]):
+    imgs: list[Any], labs: list[Any], channel_axis: int | None, t_image: int | None, dims: int
+) -> tuple[list[Any], list[Any], int | None, list[tuple[int, tuple[int, ...], int | None]]] | None:
+    """Images the forest teacher takes one by one instead of ``imgs``: a time series'
+    frames (its features smoothed across time points, and it asked nuclei-3d of a
+    movie of planes, taking time for Z); for a 2D model, the planes of stacks given
+    beside planes (the forest's 2D and 3D features could not be fitted together: numpy's
+    concatenation error) or of stacks too thin for 3D features (the forest was left
+    out). Returns the frames, their labels, the frames' channel axis and how to stack
+    them back (:func:`_stacked`; train bug bashes); None otherwise, or for arrays not in
+    memory."""
+    if not all(isinstance(a, np.ndarray) for a in [*imgs, *labs]):
         return None
     c = None if channel_axis is None else channel_axis % imgs[0].ndim
-    t_labels = t_image - (c is not None and c < t_image)
-    f_imgs = [np.take(img, k, axis=t_image) for img in imgs for k in range(img.shape[t_image])]
-    f_labs = [np.take(lab, k, axis=t_labels) for lab in labs for k in range(lab.shape[t_labels])]
-    f_channel = None if c is None else c - (c > t_image)
-    return f_imgs, f_labs, f_channel, t_labels
+    t = None if t_image is None else t_image - (c is not None and c < t_image)
+    if t is None:
+        leading = [lab.ndim - 2 for lab in labs]
+        thin = any(n and min(lab.shape[:n]) < 3 for n, lab in zip(leading, labs, strict=True))
+        if dims != 2 or not any(leading) or (all(leading) and not thin):
+            return None
+    f_imgs, f_labs, layout = [], [], []
+    for img, lab in zip(imgs, labs, strict=True):
+        moved = img if c is None else np.moveaxis(img, c, -1)  # channels last
+        if t is not None:  # time first: one frame per time point
+            lab, moved = (
+                np.moveaxis(lab, t, 0),
+                np.moveaxis(moved, t_image - (c is not None and c < t_image), 0),
+            )
+            n = 1
+        else:
+            n = lab.ndim - 2
+        count = int(np.prod(lab.shape[:n], dtype=np.int64))
+        layout.append((count, lab.shape if t is None else tuple(lab.shape), t))
+        f_labs += list(lab.reshape(count, *lab.shape[n:]))
+        f_imgs += list(moved.reshape(count, *moved.shape[n:]))
+    return f_imgs, f_labs, None if c is None else f_imgs[0].ndim - 1, layout
 
 
 def classes_named(
