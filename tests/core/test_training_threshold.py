@@ -337,3 +337,22 @@ def test_class_weights_of_uint8_labels_with_unlabelled_pixels():
     model = drain(train(x, labels, match_labels=True, **kwargs))
     record = model.history["threshold"]
     assert len(record["class_biases"]) == 3 and 0.0 <= record["label_dice"] <= 1.0
+
+
+def test_a_threshold_that_matches_nothing_is_not_folded():
+    """One painted object pixel among 10^5 of background: the search chose 0.26 at Dice
+    4e-5 (0 at 0.5), and half of the painted background became objects (training edge
+    bash); no threshold is folded when none agrees with the labels."""
+    from napari_unetseg.core.bundle import ModelBundle
+    from napari_unetseg.core.training.threshold import _fold
+
+    class Barely:
+        def best(self):
+            return 0.26, 4e-5, 0.0
+
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    before = [p.detach().clone() for p in bundle.network.head.parameters()]
+    record, said = _fold(bundle, Barely())
+    assert record["threshold"] == 0.5 and said == "" and not folded_anything(record)
+    after = list(bundle.network.head.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
