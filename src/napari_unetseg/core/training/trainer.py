@@ -58,6 +58,9 @@ from .validation import _split_validation
 #: (a 3D brain volume, patches 16 x 64 x 64: one step in about 10-50), and taking it
 #: turned every weight into NaN.
 MAX_UNFINITE_STEPS = 20
+#: The thinnest in-plane edge (pixels) of the images on which a new model's patches are
+#: turned and zoomed (:func:`~napari_unetseg.core.training.augment.affine_batch`).
+MIN_TURN_EDGE = 16
 
 #: Least time between two progress records without news (seconds).
 RECORD_INTERVAL_S = 0.1
@@ -264,7 +267,11 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(int(o.seed))
         # A new model learning from a few strokes also gets any rotation and zoom: it
         # would learn the strokes' surroundings by heart (docs/benchmarks.md, Accuracy).
-        self.turn_and_zoom = o.label_mode == "sparse" and not self.fine_tune
+        # Not on images thinner than MIN_TURN_EDGE in an in-plane axis: a turned patch
+        # of a 1 x 200 strip held no labelled pixel in half of the steps (training edge
+        # bash: the model took most of the painted background for objects).
+        thin = any(min(p.spatial[-2:]) < MIN_TURN_EDGE for p in self.pairs)
+        self.turn_and_zoom = o.label_mode == "sparse" and not self.fine_tune and not thin
         # A 2D one's last weights are close to chance among its checkpoints: it keeps the
         # mean of the second half's instead, with settled batch-norm statistics
         # (averaging.py; in 3D, with a few hundred steps, the mean was worse).
