@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import napari.layers
 import numpy as np
 import pytest
@@ -453,3 +455,23 @@ def test_labels_in_an_image_store_keep_their_record_and_edits_show(make_napari_v
         assert (
             _io.read_image(painted).provenance["edited"] == "painted by hand after the model's run"
         )
+
+
+def test_a_time_axis_known_by_its_unit_and_a_turn_that_is_not_saved(tmp_path):
+    """Write-back bash: a (3, Y, X) layer in (s, µm, µm) under napari's default axis
+    labels was saved to NIfTI with a 5 s step as 5 µm of depth and to OME-Zarr as a
+    space axis in seconds; a rotated or affine layer was saved unturned without a word."""
+    data = np.ones((3, 8, 8), np.uint8)
+    meta = {"scale": (5.0, 0.5, 0.5), "units": ("s", "µm", "µm"), "name": "movie"}
+    for suffix in (".nii.gz", ".ome.zarr"):
+        [out] = _writer.save_labels(tmp_path / f"movie{suffix}", data, meta)
+        img = _io.read_image(out)
+        assert img.axes.replace("Z", "") in ("TYX", "TZYX") and "T" in img.axes
+        assert img.units[0] == "s" and img.scale[0] == pytest.approx(5.0)
+    turned = {"scale": (1.0, 1.0), "rotate": [[0.0, -1.0], [1.0, 0.0]], "name": "t"}
+    with pytest.warns(UserWarning, match="the layer's rotation is not saved"):
+        _writer.save_labels(tmp_path / "turned.tif", np.ones((4, 4), np.uint8), turned)
+    plain = {"scale": (1.0, 1.0), "rotate": np.eye(2), "affine": np.eye(3), "name": "p"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _writer.save_labels(tmp_path / "plain.tif", np.ones((4, 4), np.uint8), plain)

@@ -82,6 +82,9 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         units = None
     if units is None and meta.get("units") is not None:
         units = _unit_names(meta["units"], ndim)
+    if axes is None:  # a time axis napari knows by its unit alone (seconds)
+        axes = _timed_axes(units, ndim)
+    _say_transform_left_out(meta, path)
     scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
     provenance = as_saved(provenance, extra, data)  # "edited" where painted since
@@ -168,6 +171,46 @@ def write_labels_zarr(path: str | os.PathLike, data: Any, meta: dict[str, Any]) 
     """:func:`write_labels` to OME-Zarr: a name without ``.zarr`` gets ``.ome.zarr`` (the
     writer the save dialog's "labels as OME-Zarr" entry names)."""
     return write_labels(_with_suffix(path, (".zarr",), ".ome.zarr"), data, meta)
+
+
+def _timed_axes(units: Any, ndim: int) -> str | None:
+    """``TYX`` / ``TZYX`` for labels whose first axis has a time unit (the TIFF writer
+    saw it; NIfTI wrote a 5 s step as 5 µm of depth, OME-Zarr a space axis in
+    seconds: write-back bash); None otherwise."""
+    from ._units import TIME_UNITS, _unit
+
+    if units is None or ndim not in (3, 4) or _unit(str(units[0])) not in TIME_UNITS:
+        return None
+    return "T" + "ZYX"[-(ndim - 1) :]
+
+
+def _say_transform_left_out(meta: dict[str, Any], path: Path) -> None:
+    """Warn that a layer's rotation, shear or affine is not saved (the files keep a
+    pixel size and an origin): the labels were placed elsewhere on reopening, without a
+    word (write-back bash)."""
+    import warnings
+
+    import numpy as np
+
+    ndim = len(meta.get("scale") or ())
+    turned = [
+        name
+        for name, value, plain in (
+            ("rotation", meta.get("rotate"), np.eye(ndim)),
+            ("shear", meta.get("shear"), np.zeros(ndim * (ndim - 1) // 2)),
+            ("affine", meta.get("affine"), np.eye(ndim + 1)),
+        )
+        if value is not None
+        and np.shape(value) == np.shape(plain)
+        and not np.allclose(value, plain)
+    ]
+    if turned:
+        warnings.warn(
+            f"{path.name}: the layer's {' and '.join(turned)} is not saved (the file keeps "
+            "its pixel size and origin only), so the labels reopen unturned.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _with_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], default: str) -> str:

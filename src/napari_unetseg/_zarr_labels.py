@@ -212,8 +212,8 @@ class LabelsStore:
         if info is None:
             raise ZarrReadError(
                 f"{self.path!r} exists and was not written by napari-unetseg; it is left as "
-                "it is (choose a new name: unetseg predict takes --output "
-                "IMAGE.ome.zarr/labels/NAME)."
+                "it is (choose a new name: rename the layer in napari, or give unetseg "
+                "predict --output IMAGE.ome.zarr/labels/NAME)."
             )
         return dict(info)
 
