@@ -471,6 +471,10 @@ def test_a_time_axis_known_by_its_unit_and_a_turn_that_is_not_saved(tmp_path):
     turned = {"scale": (1.0, 1.0), "rotate": [[0.0, -1.0], [1.0, 0.0]], "name": "t"}
     with pytest.warns(UserWarning, match="the layer's rotation is not saved"):
         _writer.save_labels(tmp_path / "turned.tif", np.ones((4, 4), np.uint8), turned)
+    flipped = {"scale": (1.0, -0.5), "name": "f"}  # a size, said; -0.5 was refused on reading
+    with pytest.warns(UserWarning, match=r"the layer's flip \(a negative scale\) is not saved"):
+        [out] = _writer.save_labels(tmp_path / "flip.ome.zarr", np.ones((4, 4), np.uint8), flipped)
+    assert _io.read_image(out).scale == pytest.approx((1.0, 0.5))
     plain = {"scale": (1.0, 1.0), "rotate": np.eye(2), "affine": np.eye(3), "name": "p"}
     with warnings.catch_warnings():
         warnings.simplefilter("error")

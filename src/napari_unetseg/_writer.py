@@ -85,7 +85,9 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
     if axes is None:  # a time axis napari knows by its unit alone (seconds)
         axes = _timed_axes(units, ndim)
     _say_transform_left_out(meta, path)
-    scale = tuple(float(s) for s in meta.get("scale", (1.0,) * ndim))
+    # a flip (a negative scale) is said above; the files take sizes (our OME-Zarr reader
+    # refused the -0.5 it was given)
+    scale = tuple(abs(float(s)) for s in meta.get("scale", (1.0,) * ndim))
     provenance = extra.get("unetseg") if isinstance(extra.get("unetseg"), dict) else None
     provenance = as_saved(provenance, extra, data)  # "edited" where painted since
     if zarr_out:
@@ -204,10 +206,12 @@ def _say_transform_left_out(meta: dict[str, Any], path: Path) -> None:
         and np.shape(value) == np.shape(plain)
         and not np.allclose(value, plain)
     ]
+    if any(float(s) < 0 for s in meta.get("scale") or ()):
+        turned.append("flip (a negative scale)")
     if turned:
         warnings.warn(
             f"{path.name}: the layer's {' and '.join(turned)} is not saved (the file keeps "
-            "its pixel size and origin only), so the labels reopen unturned.",
+            "its pixel size and origin only), so the labels reopen without it.",
             UserWarning,
             stacklevel=3,
         )
