@@ -110,9 +110,7 @@ def train_iter(
     grey = f"{grey} {taken}".strip()
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
-        # a new model of a time series has the axes besides time (a movie of planes
-        # trained a 3D model, time taken for Z, which then refused that time axis)
-        spatial_dims = arguments["spatial_dims"] = min(3, max(2, np.ndim(first_labels) - 1))
+        spatial_dims = arguments["spatial_dims"] = _series_dims(first_labels)
     t_image = image_axis(
         time_axis,
         np.ndim(first_labels) + (channel_axis is not None),
@@ -160,6 +158,12 @@ def train_iter(
 
     trained = yield from relay(_train(**arguments), tell)
     return _recorded(trained, record, message, painted, unit)
+
+
+def _series_dims(labels: Any) -> int:
+    """A new model of a time series has the axes besides time (a movie of planes trained
+    a 3D model, time taken for Z, which then refused that time axis)."""
+    return min(3, max(2, np.ndim(labels) - 1))
 
 
 def _taught(

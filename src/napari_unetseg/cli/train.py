@@ -52,8 +52,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing --output file or --save-as model (without it, an "
-        "existing model is kept)",
+        help="replace an existing --output file or --save-as model (else it is kept)",
     )
     p.add_argument(
         "--save-as",
