@@ -245,7 +245,7 @@ def _frames(
         else:
             n = lab.ndim - 2
         count = int(np.prod(lab.shape[:n], dtype=np.int64))
-        layout.append((count, lab.shape if t is None else tuple(lab.shape), t))
+        layout.append((count, tuple(lab.shape), t))
         f_labs += list(lab.reshape(count, *lab.shape[n:]))
         f_imgs += list(moved.reshape(count, *moved.shape[n:]))
     return f_imgs, f_labs, None if c is None else f_imgs[0].ndim - 1, layout

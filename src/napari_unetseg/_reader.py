@@ -187,7 +187,6 @@ def _with_provenance(meta: dict[str, Any], group: str, data: Any) -> None:
     a labels store opened alone has them (labels saved into their image's store reopened
     without them, and a save after that dropped the record)."""
     from . import _zarr
-    from .provenance import CHECKSUM_KEY, labels_checksum
 
     try:
         with warnings.catch_warnings():  # the store's own warnings were said already
@@ -196,9 +195,17 @@ def _with_provenance(meta: dict[str, Any], group: str, data: Any) -> None:
     except (ValueError, OSError):
         return
     if provenance:
-        meta["metadata"]["unetseg"] = provenance
-        meta["metadata"][CHECKSUM_KEY] = labels_checksum(data, lazy=True)
+        _keep_record(meta, provenance, data)
         meta.update(_class_features(provenance))
+
+
+def _keep_record(meta: dict[str, Any], provenance: dict[str, Any], data: Any) -> None:
+    """Keep a layer's record of how it was made and a checksum of what it held when
+    read: a save after painting says the labels were edited."""
+    from .provenance import CHECKSUM_KEY, labels_checksum
+
+    meta["metadata"]["unetseg"] = provenance
+    meta["metadata"][CHECKSUM_KEY] = labels_checksum(data, lazy=True)
 
 
 def read_tiffs(path: PathOrPaths) -> list[LayerData] | None:
@@ -261,11 +268,7 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
         "metadata": {"axes": flat.axes, "units": flat.units, "source_axes": img.axes},
     }
     if img.provenance:  # kept, so saving the layer again keeps how it was made
-        from .provenance import CHECKSUM_KEY, labels_checksum
-
-        meta["metadata"]["unetseg"] = img.provenance
-        # what the labels held when read: a save after painting says they were edited
-        meta["metadata"][CHECKSUM_KEY] = labels_checksum(img.data, lazy=True)
+        _keep_record(meta, img.provenance, img.data)
     if img.affine is not None:  # a NIfTI image: labels are saved on its affine
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
         meta["metadata"]["nifti_forms"] = img.nifti_forms

@@ -79,11 +79,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     Yields the engine's ``TileProgress`` records; returns a :class:`SegmentResult`.
     """
     from .. import api
+    from ..core.devices import use_thread_count
 
-    if req.threads:
-        import torch
-
-        torch.set_num_threads(req.threads)
+    use_thread_count(req.threads)
     bundle = api.load_model(req.model)
     image = req.image
     channel_axis = req.channel_axis

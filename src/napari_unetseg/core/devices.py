@@ -153,3 +153,11 @@ def free_memory_bytes(device: torch.device) -> int | None:
 def empty_cache(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def use_thread_count(threads: int | None) -> None:
+    """Take the viewer's torch thread count in a worker thread (a pool thread keeps the
+    count it was started with, so a count set in the viewer since was not used: Segment
+    and Fine-tune pass the count of the moment Run / Train is pressed). None: as it is."""
+    if threads:
+        torch.set_num_threads(int(threads))

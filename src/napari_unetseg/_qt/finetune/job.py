@@ -81,11 +81,9 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     from ...core.inference import unsure_band
 
     kwargs = {f.name: getattr(req, f.name) for f in fields(req)}
-    threads = kwargs.pop("threads")
-    if threads:
-        import torch
+    from ...core.devices import use_thread_count
 
-        torch.set_num_threads(threads)
+    use_thread_count(kwargs.pop("threads"))
     bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
     if req.preview_image is None or not bundle.history.get("steps"):
         return TrainResult(bundle)
