@@ -59,6 +59,7 @@ import numpy as np
 
 from .core import network_features
 from .core.network_features import MIN_AUC, separates
+from .core.normalize import single_value
 from .core.progress import drain, relay
 from .core.training.labels import label_counts, problem_with
 
@@ -268,7 +269,7 @@ def plan(
 ) -> tuple[list[np.ndarray], dict[int, int]] | None:
     """Whether the forest can label these images, before any of its work: the labels as
     integers and the painted pixels per class (value > 0), or None where training refuses
-    the labels with its own sentence (shapes, values, fewer than two painted classes)."""
+    the labels with its own sentence (shapes, values, fewer than two painted classes, images of one value)."""
     shapes = [tuple(np.shape(lab)) for lab in labels]
     if len(images) != len(labels) or any(
         _spatial(img, channel_axis) != shape for img, shape in zip(images, shapes, strict=False)
@@ -287,6 +288,8 @@ def plan(
                 counts[value] = counts.get(value, 0) + n
     if problem_with(counts, "sparse", "") is not None:
         return None  # training refuses these scribbles at once (a stray 255): no forest first
+    if all(single_value(img) is not None for img in images):
+        return None  # and images of one value each (no feature tells the strokes apart)
     return painted, counts
 
 

@@ -192,3 +192,27 @@ def test_a_new_model_learns_the_colours_of_an_rgba_picture_not_its_alpha():
     )  # fmt: skip
     assert model.in_channels == 3 and "alpha channel was left out" in " ".join(said)
     assert api.predict(rgba, model, object_size=None).shape == (64, 64)
+
+
+def test_single_value_reads_past_the_sample_only_when_it_must():
+    """One value everywhere (NaN left out), else None; a pixel the strided sample skips
+    is found by the chunked pass (a 4-row chunk here), a zarr array read the same way."""
+    import zarr
+
+    from napari_unetseg.core.normalize import single_value
+
+    flat = np.full((40, 30), 3, np.uint8)
+    assert single_value(flat, chunk=120) == 3.0
+    stack = np.full((9, 40, 30), -2.5, np.float32)
+    stack[0, 0, 0] = np.nan
+    assert single_value(stack, chunk=1200) == -2.5
+    stack[8, 39, 29] = 0.0
+    big = np.full((2100, 1000), 5, np.uint16)  # 2.1 M values: sampled with a stride of 2
+    big[1, 1] = 6
+    assert single_value(big, chunk=4000) is None
+    assert single_value(stack, chunk=1200) is None
+    store = zarr.zeros((6, 50, 50), chunks=(1, 25, 25), dtype="u2")
+    assert single_value(store, chunk=2500) == 0.0
+    store[5, 49, 49] = 1
+    assert single_value(store, chunk=2500) is None
+    assert single_value(np.full((4, 4), np.nan, np.float32)) is None

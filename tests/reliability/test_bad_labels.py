@@ -206,6 +206,36 @@ def test_labels_shape_mismatch_cli(capsys, files):
     _train_cli(capsys, folder, labels, model, match="pixel for pixel")
 
 
+@case(
+    "labels/constant-image",
+    "CLI",
+    "`train` on an image of one value everywhere, with good scribbles",
+    "refused: nothing tells objects from background; model file unchanged",
+)
+def test_constant_image_cli(capsys, files, pair):
+    folder, model = files
+    tifffile.imwrite(folder / "img.tif", np.full(pair[0].shape, 7, np.uint16))
+    _train_cli(capsys, folder, pair[1], model, match="single value")
+
+
+@pytest.mark.parametrize("start", [None, "nuclei-2d"])
+def test_constant_image_refused_after_the_label_checks(pair, start):
+    """A new model (the forest teacher skipped) and a fine-tuned one; the labels' own
+    problems are still said first, and a few bright pixels make the image trainable."""
+    flat = np.full(pair[0].shape, 7.0, np.float32)
+    with pytest.raises(ValueError, match=r"single value \(7\)"):
+        api.train(flat, pair[1], model=start, steps=1)
+    with pytest.raises(ValueError, match="Only one class is painted"):
+        api.train(flat, (pair[1] == 1).astype(np.uint8), model=start, steps=1)
+    flat[5, 5] = flat[40, 7] = np.nan  # NaN pixels are not a second value
+    with pytest.raises(ValueError, match="single value"):
+        api.train([flat, flat + 1], [pair[1], pair[1]], model=start, steps=1)
+    beads = flat.copy()
+    beads[20, 20] = beads[33, 2] = 900.0  # missed by the percentiles, not by the check
+    trained = api.train(beads, pair[1], model=start, steps=1, model_config=None)
+    assert trained.history["steps"] == 1
+
+
 @case("labels/complex", "API", "complex-valued labels", "refused: integer labels are needed")
 def test_complex_labels(pair):
     with pytest.raises(ValueError) as info:

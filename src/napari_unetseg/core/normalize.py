@@ -405,6 +405,29 @@ def strided_sample(image: Any, max_samples: int = MAX_STAT_SAMPLES) -> np.ndarra
     return np.asarray(image[idx])
 
 
+def single_value(image: Any, chunk: int = MAX_STAT_SAMPLES) -> float | None:
+    """The value every finite pixel of ``image`` holds, or None where two differ.
+
+    A strided sample tells most images apart at once; an image whose sample holds one
+    value is then read whole, ``chunk`` values at a time along its first axis (a few
+    bright beads the sample missed make it an image of two values).
+    """
+    sample = np.asarray(strided_sample(image))
+    values = sample[np.isfinite(sample)] if sample.dtype.kind in "fc" else sample.ravel()
+    if values.size == 0 or values.min() != values.max():
+        return None
+    value = values.flat[0]
+    shape = tuple(image.shape)
+    rows = max(1, chunk // max(1, math.prod(shape[1:]))) if shape else 1
+    for start in range(0, shape[0] if shape else 1, rows):
+        block = np.asarray(image[start : start + rows] if shape else image)
+        if block.dtype.kind in "fc":
+            block = block[np.isfinite(block)]
+        if block.size and (block.min() != value or block.max() != value):
+            return None
+    return float(value)
+
+
 def working_dtype(dtype: np.dtype) -> type:
     """float64 for float64 (and wider) images and for 32- and 64-bit integers, whose
     values float32 may overflow or round away (its 24 bits of precision: a signal of
@@ -447,6 +470,9 @@ class Normalizer:
         #: and statistics that keep finite values finite: both save passes over each block.
         self.identity = bool(np.all(lo64 == 0.0) and np.all(scale64 == 1.0))
         self.finite = bool(np.isfinite(self.lo).all() and np.isfinite(self.scale).all())
+        #: No channel's statistics span a range: the image may hold a single value
+        #: (:func:`single_value` tells; a few bright pixels beyond the percentiles do too).
+        self.flat = not bool(np.any(varies))
 
     @classmethod
     def from_image(

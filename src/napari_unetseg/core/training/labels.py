@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..guards import MAX_CLASSES, check_class_count
-from ..normalize import Layout, Normalizer, resolve_layout
+from ..normalize import Layout, Normalizer, resolve_layout, single_value
 
 LABEL_MODES = ("sparse", "dense")
 #: Sparse label value of background (0 = not painted, ``k >= 2`` = class ``k - 1``).
@@ -106,6 +106,26 @@ def _pairs(
         lab_layout = resolve_layout(tuple(lab.shape), spatial_dims, 1, None)
         pairs.append(_Pair(img, lab, layout, lab_layout))
     return pairs
+
+
+def check_images_vary(pairs: list[_Pair]) -> None:
+    """Refuse images that each hold one value everywhere: a model trained there learns
+    nothing about objects (it took all the painted background for objects, at a
+    validation Dice of 0.997 on the forest's labels). Normalizers whose percentiles span
+    no range are the only ones read further (:func:`~napari_unetseg.core.normalize.single_value`)."""
+    values = []
+    for pair in pairs:
+        if pair.normalizer is None or not pair.normalizer.flat:
+            return
+        value = single_value(pair.image)
+        if value is None:
+            return
+        values.append(f"{value:g}")
+    which = "The image holds" if len(pairs) == 1 else f"Each of the {len(pairs)} images holds"
+    raise ValueError(
+        f"{which} a single value ({', '.join(sorted(set(values)))}) at every pixel, so there "
+        "is nothing to tell objects from background by: train on an image that shows them."
+    )
 
 
 def _bands(

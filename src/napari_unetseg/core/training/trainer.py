@@ -43,6 +43,7 @@ from .labels import (
     _map_classes,
     _pairs,
     _present_classes,
+    check_images_vary,
     missing_classes_note,
     training_dims,
 )
@@ -213,6 +214,7 @@ class Trainer:
             self.bundle.name = finetuned_name(o.model.name)
         for pair in self.pairs:
             pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis)
+        check_images_vary(self.pairs)
 
     def _name_classes(self, names: list[str]) -> None:
         """The model's classes named as the caller says (one name per class)."""
