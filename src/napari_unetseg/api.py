@@ -47,7 +47,7 @@ from .core.normalize import checked_axis, grey_for_model, image_axis, one_channe
 from .core.progress import drain
 from .core.registry import REGISTRY
 from .core.scale import checked_scale
-from .core.sizing import predict_sized
+from .core.sizing import predict_framed
 from .core.training import TrainProgress
 
 __all__ = [
@@ -138,7 +138,7 @@ def predict_iter(
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
-    result = yield from predict_sized(
+    result = yield from predict_framed(
         bundle,
         image,
         object_size=object_size,
@@ -159,8 +159,10 @@ def predict_iter(
         blend=blend,
         time_axis=image_axis(time_axis, np.ndim(image), channel_axis, bundle.spatial_dims),
     )
-    if grey:
-        result.stats["input"] = grey
+    # what was done to the input before prediction: grey from colour, a frame left out
+    said = " ".join(filter(None, [grey, (result.stats.get("frame") or {}).get("message")]))
+    if said:
+        result.stats["input"] = said
     return result
 
 

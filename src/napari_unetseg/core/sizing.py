@@ -22,6 +22,7 @@ from . import guards
 from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .inference.predict import check_out_array
+from .margins import Frame, find_frame, window
 from .scale import (
     MAX_FACTOR,
     checked_scale,
@@ -301,6 +302,72 @@ def predict_sized(
     result.stats["network_voxels"] = result.stats.get("voxels")
     result.stats["voxels"] = math.prod(result.labels.shape)
     return result
+
+
+def predict_framed(
+    bundle: ModelBundle,
+    image: Any,
+    *,
+    out: Any = None,
+    probabilities_out: Any = None,
+    channel_axis: int | None = None,
+    **options: Any,
+) -> Generator[TileProgress, None, PredictionResult]:
+    """:func:`predict_sized` on the part of ``image`` inside a frame of one value
+    (:mod:`napari_unetseg.core.margins`), the frame labelled background (probability and
+    uncertainty 0); the whole image where it has no frame. ``stats["frame"]`` says what
+    was left out."""
+    layout = bundle.layout(tuple(image.shape), channel_axis)
+    frame = find_frame(image, layout.spatial_axes, layout.channel_axis)
+    if frame is None:
+        return (
+            yield from predict_sized(
+                bundle,
+                image,
+                out=out,
+                probabilities_out=probabilities_out,
+                channel_axis=channel_axis,
+                **options,
+            )
+        )
+    full = tuple(layout.output_shape)
+    # checked here: the inside's shape would be named in the sentence otherwise
+    check_out_array("out", out, full, bundle.n_labels - 1)
+    check_out_array("probabilities_out", probabilities_out, full)
+    result = yield from predict_sized(
+        bundle,
+        window(image, frame.inner),
+        out=None if out is None else window(out, frame.out_inner),
+        probabilities_out=None
+        if probabilities_out is None
+        else window(probabilities_out, frame.out_inner),
+        channel_axis=channel_axis,
+        **options,
+    )
+    result.labels = _framed(result.labels, out, frame, full)
+    result.probabilities = _framed(result.probabilities, probabilities_out, frame, full)
+    result.uncertainty = _framed(result.uncertainty, None, frame, full)
+    result.stats["frame"] = {
+        "value": frame.value,
+        "widths": [list(w) for w in frame.widths],
+        "message": frame.message(),
+    }
+    result.stats["voxels"] = math.prod(full)
+    return result
+
+
+def _framed(inside: Any, target: Any, frame: Frame, full: tuple[int, ...]) -> Any:
+    """The whole image's output: ``target`` (which holds the inside already) with its
+    frame set to 0, or a new array of zeros with the inside put in."""
+    if inside is None:
+        return None
+    if target is None:
+        target = np.zeros(full, np.asarray(inside).dtype)
+        target[frame.out_inner] = inside
+        return target
+    for index in frame.margins(full):
+        target[index] = 0
+    return target
 
 
 def _predict_resampled(
