@@ -156,8 +156,8 @@ def build_package(
 def conv_package(folder: Path, test_output: Any = "softmax", **options: Any) -> Path:
     """A package of a 1x1 convolution (1 -> 2 channels) with a 16 x 16 test input.
 
-    ``test_output`` is what the package claims for that input: ``"softmax"`` (the
-    convolution's softmax, declared as softmax postprocessing unless ``options`` say
+    ``test_output`` is what the package claims for that input: ``"softmax"`` or
+    ``"sigmoid"`` (the convolution's, declared as postprocessing unless ``options`` say
     otherwise), ``"raw"`` (the convolution's own output), ``"random"`` (numbers it does not
     reproduce) or an array. ``options`` go to :func:`build_package`.
     """
@@ -166,9 +166,11 @@ def conv_package(folder: Path, test_output: Any = "softmax", **options: Any) -> 
     raw = rng.random((1, 1, 16, 16), np.float32)
     with torch.no_grad():
         scores = module(torch.from_numpy(raw))
-    if isinstance(test_output, str) and test_output == "softmax":
-        expected = torch.softmax(scores, 1).numpy()
-        options = {"postprocessing": [bio.SoftmaxDescr()], **options}
+    if isinstance(test_output, str) and test_output in ("softmax", "sigmoid"):
+        act, descr = {"softmax": (torch.softmax, bio.SoftmaxDescr), "sigmoid": (
+            lambda t, _: torch.sigmoid(t), bio.SigmoidDescr)}[test_output]  # fmt: skip
+        expected = act(scores, 1).numpy()
+        options = {"postprocessing": [descr()], **options}
     elif isinstance(test_output, str) and test_output == "raw":
         expected = scores.numpy()
     elif isinstance(test_output, str) and test_output == "random":
@@ -177,7 +179,7 @@ def conv_package(folder: Path, test_output: Any = "softmax", **options: Any) -> 
         expected = np.asarray(test_output)
     return build_package(
         folder, module, raw, expected, input_axes="bcyx", output_axes="bcyx", min_size=16,
-        step=0, preprocessing=[], channel_names=["a", "b"], **options,
+        step=0, **{"channel_names": ["a", "b"], "preprocessing": [], **options},
     )  # fmt: skip
 
 

@@ -456,6 +456,32 @@ def test_output_that_is_not_per_class_scores(tmp_path):
     _one_sentence(str(err.value))
 
 
+def test_a_background_channel_named_second_is_the_background(tmp_path):
+    """Softmax channels (nucleus, background): labels 0 where the package says background
+    (they were swapped: background counted as objects), the map is P(nucleus)."""
+    path = conv_package(tmp_path / "rev", channel_names=["nucleus", "background"])
+    bundle = load_package(path)
+    assert bundle.class_names == ["background", "nucleus"]
+    image = np.linspace(-50, 50, 1600, dtype=np.float32).reshape(40, 40)  # both classes
+    conv = torch.jit.load(str(tmp_path / "rev" / "weights.pt"))
+    with torch.no_grad():
+        p = torch.softmax(conv(torch.from_numpy(image)[None, None]), 1)[0].numpy()
+    labels, prob = api.predict(
+        image, bundle, object_size=None, return_probabilities=True, precision="fp32"
+    )
+    assert np.allclose(prob, p[0], atol=1e-5)
+    assert ((labels == 1) == (p[0] > p[1])).all() and 0 < labels.mean() < 1
+
+
+def test_channels_with_a_sigmoid_each_are_refused(tmp_path):
+    """Foreground and boundary maps (StarDist / PlantSeg style) are not softmax classes:
+    their softmax took the foreground for background without a word."""
+    path = conv_package(tmp_path / "fb", "sigmoid", channel_names=["foreground", "boundary"])
+    with pytest.raises(PackageError, match="each pass their own sigmoid") as err:
+        load_package(path)
+    _one_sentence(str(err.value))
+
+
 def test_test_tensors_that_do_not_reproduce(tmp_path):
     path = _random_model(tmp_path, postprocessing=[bio.SoftmaxDescr()])
     with pytest.raises(PackageError, match="does not reproduce") as err:

@@ -108,6 +108,34 @@ def test_package_output_not_scores(tmp_path):
 
 
 @case(
+    "models/package-sigmoid-channels",
+    "API",
+    "`load_model` on a package whose two output channels (foreground, boundary) each pass a sigmoid",
+    "refused: maps of their own, not classes (their softmax made the foreground background)",
+)
+def test_package_sigmoid_channels(tmp_path):
+    path = conv_package(tmp_path / "fb", "sigmoid", channel_names=["foreground", "boundary"])
+    with pytest.raises(PackageError) as info:
+        api.load_model(path)
+    assert_api_refused(info, "each pass their own sigmoid")
+
+
+@case(
+    "models/package-clip-then-scale",
+    "API",
+    "`load_model` on a package whose preprocessing scales after a clip",
+    "refused as a package error naming the step (it was a bare ValueError at prediction)",
+)
+def test_package_scaling_after_clip(tmp_path):
+    clip = bio.ClipDescr(kwargs=bio.ClipKwargs(min=0.0, max=1.0))
+    scale = bio.ScaleLinearDescr(kwargs=bio.ScaleLinearKwargs(gain=2.0, offset=0.5))
+    path = _conv_package(tmp_path, preprocessing=[clip, scale])
+    with pytest.raises(PackageError) as info:
+        api.load_model(path)
+    assert_api_refused(info, "comes after 'clip'")
+
+
+@case(
     "models/package-not-reproducing",
     "API",
     "`load_model` on a package whose test output is not what its test input gives",

@@ -177,6 +177,11 @@ def _preprocessing(steps: list[Any]) -> list[dict[str, Any]]:
             raise PackageError(
                 f"its preprocessing step {kind!r} is not supported by napari-unetseg."
             )
+        if len(ops) > 1 and ops[-2]["op"] == "clip":  # normalize.py's chain ends at a clip
+            raise PackageError(
+                f"its preprocessing step {kind!r} comes after 'clip', which napari-unetseg "
+                "runs only as the last step."
+            )
     return ops
 
 
@@ -204,6 +209,31 @@ def _activation(output: Any) -> str:
         )
     lo, hi = getattr(data, "range", (None, None))
     return "probabilities" if lo is not None and hi is not None and lo >= 0 and hi <= 1 else "none"
+
+
+def _says_background(name: str) -> bool:
+    words = name.lower().replace("_", " ").replace("-", " ").split()
+    return "background" in words or words == ["bg"]
+
+
+def _background_first(names: list[str], activation: str, what: str) -> tuple[int, ...] | None:
+    """The output channels in our order where the package names its background channel
+    elsewhere than first (its labels swapped background and objects); PackageError for
+    several channels that each pass their own sigmoid (foreground and boundary maps:
+    their softmax made the foreground background)."""
+    if len(names) < 2:
+        return None
+    if activation == "sigmoid":
+        raise PackageError(
+            f"{what} has {len(names)} channels ({', '.join(names)}) that each pass their own "
+            "sigmoid: maps of their own, not classes of one pixel; napari-unetseg reads one "
+            "sigmoid map or classes that share a softmax."
+        )
+    said = [i for i, name in enumerate(names) if _says_background(name)]
+    if not said or said[0] == 0:
+        return None
+    k = said[0]
+    return (k, *[i for i in range(len(names)) if i != k])
 
 
 def _read(descr_file: Any) -> bytes:
@@ -298,6 +328,10 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
     except PackageError as exc:
         raise PackageError(where + str(exc)) from exc
     output_axes = "".join(_axis_letter(a, spatial, space_ids) for a in out.axes)
+    names = [str(c) for c in out_channel[0].channel_names] if out_channel else [str(out.id)]
+    order = _background_first(names, activation, f"{where}its output {str(out.id)!r}")
+    if order is not None:
+        names = [names[c] for c in order]
 
     try:
         with warnings.catch_warnings():
@@ -323,8 +357,8 @@ def _foreign(model: Any, source: str) -> tuple[ModelBundle, _Geometry]:
         halo=tuple(halo),
         outputs="probabilities" if activation == "probabilities" else "logits",
         batch=bool(batch) and batch[0].size is None,
+        channel_order=order,
     )
-    names = [str(c) for c in out_channel[0].channel_names] if out_channel else [str(out.id)]
     class_names = ["background", *names] if n_classes == 1 else names
     bundle = ModelBundle(
         network=network,
@@ -352,6 +386,9 @@ def _check_reproduces(bundle: ModelBundle, model: Any, geo: _Geometry, source: s
     sd = bundle.spatial_dims
     x = _canonical(np.asarray(raw), geo.input_axes, sd).astype(np.float32)
     want = _canonical(np.asarray(expected), geo.output_axes, sd)
+    order = getattr(bundle.network, "config", {}).get("channel_order")
+    if order:  # the package's channels in our order (the background first)
+        want = want[:, order]
     norm = np.stack([bundle.normalize(sample, channel_axis=0) for sample in x])
     net = bundle.network.eval()
     # A foreign module runs on the test input as the package's authors ran it (no halo padding).

@@ -45,6 +45,9 @@ class ForeignNetwork(SegmentationNetwork):
         What the module returns (probabilities are turned back into logits).
     batch : bool
         The module accepts several samples per call.
+    channel_order : sequence of int, optional
+        The module's output channels in the order of our classes (the background first),
+        where the module puts its background channel elsewhere.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class ForeignNetwork(SegmentationNetwork):
         halo: tuple[int, ...] | None = None,
         outputs: str = "logits",
         batch: bool = True,
+        channel_order: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -90,6 +94,7 @@ class ForeignNetwork(SegmentationNetwork):
             "halo": [int(v) for v in (halo or (0,) * spatial_dims)],
             "outputs": outputs,
             "batch": bool(batch),
+            "channel_order": None if channel_order is None else [int(c) for c in channel_order],
         }
 
     @property
@@ -148,6 +153,8 @@ class ForeignNetwork(SegmentationNetwork):
             y = torch.cat(
                 [self._call(x[i : i + 1], order_in, order_out) for i in range(x.shape[0])]
             )
+        if self.config.get("channel_order"):
+            y = y[:, self.config["channel_order"]]
         if self.config["outputs"] == "probabilities":
             y = y.float().clamp(1e-6, 1 - 1e-6)
             y = torch.logit(y) if self.n_classes == 1 else torch.log(y)
