@@ -136,6 +136,14 @@ def test_folder_listing_skips_earlier_results(folder) -> None:
     assert names == ["broken.tif", "flat.tif", "stack.tif"]
 
 
+def test_patterns_are_expanded_where_no_file_has_that_name(folder) -> None:
+    """A quoted or Windows-shell pattern reached us unexpanded ("does not exist")."""
+    assert [p.name for p in batch.list_images([folder / "s*.tif"])] == ["stack.tif"]
+    assert [p.name for p in batch.list_images([folder.parent / "**" / "fl?t.tif"])] == ["flat.tif"]
+    with pytest.raises(batch.BatchError, match=r"No file matches the pattern '.*\*\.png'"):
+        batch.list_images([folder / "*.png"])
+
+
 def test_cancel_between_tiles_leaves_only_complete_files(tmp_path, folder, model_file) -> None:
     (folder / "broken.tif").unlink()
     out = tmp_path / "out"
@@ -271,9 +279,13 @@ def test_every_series_of_a_folder_through_the_api(tmp_path, folder, model_file) 
     assert _io.read_image(tmp_path / "out" / "pos_series1_labels.tif").data.shape == (24, 28)
     with pytest.raises(batch.BatchError, match="the output must be a folder, not"):
         batch.plan_batch([folder / "pos.ome.tif"], tmp_path / "one.tif", series="all")
-    with pytest.raises(ValueError, match="series must be 0 or more, got -1"):
+    with pytest.raises(
+        ValueError, match=r"series must be a whole number from 0 \(or 'all'\), got -1"
+    ):
         api.segment_files([folder], tmp_path / "x", series=-1, model=model_file)
     assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match=r"series must be .*, got 'two'"):  # int()'s words
+        api.segment_files([folder], tmp_path / "x", series="two", model=model_file)
 
 
 def test_objects_of_a_time_series_are_counted_per_time_point():

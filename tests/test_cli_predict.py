@@ -196,6 +196,20 @@ def test_predict_one_channel_of_a_multichannel_image(tmp_path, capsys):
     bad = ["predict", str(src), "-o", str(out), "--channel", "2", "--overwrite"]
     assert cli.main(bad) == 1
     assert "there is no channel 2" in capsys.readouterr().err
+    # a folder of two-channel and one-channel (DAPI only) files: the latter is channel 0
+    folder, labels = tmp_path / "mixed", tmp_path / "mixed_labels"
+    folder.mkdir()
+    for path in (src, plane):
+        (folder / path.name).write_bytes(path.read_bytes())
+    args = ["predict", str(folder), "-o", str(labels), "--device", "cpu", "--channel", "0"]
+    assert cli.main(args) == 0
+    assert "alone.tif: one channel: segmented as channel 0." in capsys.readouterr().err
+    np.testing.assert_array_equal(
+        _io.read_image(labels / "alone_labels.tif").data, _io.read_image(alone).data
+    )
+    args[-1] = "1"
+    assert cli.main([*args, "--overwrite"]) == 1  # channel 1 of a one-channel file
+    assert "alone.tif" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["-2", "many", "0"])
@@ -343,7 +357,7 @@ def test_predict_another_series_of_a_multi_position_tiff(tmp_path, capsys) -> No
     capsys.readouterr()
     for series, said in (
         ("2", "holds image series 0 to 1; series 2 does not exist"),
-        ("-1", "series must be 0 or more, got -1"),
+        ("-1", "series must be a whole number from 0 (or 'all'), got -1"),
     ):
         assert cli.main([*common, "--series", series, "-o", str(tmp_path / "x")]) == 1
         assert said in capsys.readouterr().err
@@ -544,7 +558,7 @@ def test_a_refused_run_leaves_no_new_empty_folders(tmp_path, image_file, capsys)
     out, probs, kept = tmp_path / "new_out", tmp_path / "new_probs", tmp_path / "kept"
     kept.mkdir()
     for target in (out, kept):
-        argv = ["predict", image_file, "-o", str(target), "--channel", "0"]
+        argv = ["predict", image_file, "-o", str(target), "--channel", "1"]
         assert cli.main([*argv, "--probabilities", str(probs)]) == 1
         assert "has no channel axis" in capsys.readouterr().err
     assert not out.exists() and not probs.exists() and kept.is_dir()

@@ -4,6 +4,7 @@ before any work (one :class:`BatchError` sentence, nothing written)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -43,8 +44,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     from ._io import NIFTI_SUFFIXES, PLAIN_SUFFIXES, image_name, is_zarr_path
 
     images: list[Path] = []
-    for item in inputs:
-        path = Path(item).expanduser()
+    for path in _expanded(inputs):
         if path.is_dir() and is_zarr_path(path):  # an OME-Zarr store is one image
             images.append(path)
         elif path.is_dir():
@@ -75,6 +75,22 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     if not images:
         raise BatchError("No images to segment were given.")
     return images
+
+
+def _expanded(inputs: Iterable[str | os.PathLike]) -> Iterable[Path]:
+    """The paths ``inputs`` name, a pattern (``"images/*.tif"``, ``**`` for subfolders)
+    expanded where no file has that name: Windows shells and quoted arguments leave the
+    expansion to the program."""
+    for item in inputs:
+        path = Path(item).expanduser()
+        text = str(path)
+        if path.exists() or not glob.has_magic(text):
+            yield path
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise BatchError(f"No file matches the pattern {text!r}.")
+        yield from (Path(m) for m in matches)
 
 
 def output_paths(
@@ -308,7 +324,7 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
         raise BatchError(
             f"{n} result file{'s' * (n > 1)} already exist{'s' * (n == 1)} "
             f"(first: {str(existing[0])!r}); choose another output folder or allow "
-            "replacing them."
+            "replacing them (--overwrite, or overwrite=True in Python)."
         )
 
 

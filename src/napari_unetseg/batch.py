@@ -153,14 +153,29 @@ class SegmentSettings:
             value = getattr(self, name)
             if name == "series" and value == "all":
                 continue
-            if value is not None and int(value) < 0:
-                raise ValueError(f"{name} must be 0 or more, got {value!r}.")
+            if value is not None and _whole(value) is None:
+                also = " (or 'all')" if name == "series" else ""
+                raise ValueError(f"{name} must be a whole number from 0{also}, got {value!r}.")
         autocast_dtype(resolve_device(self.device), self.precision)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SegmentSettings:
+        """The settings among ``values`` (an argparse namespace's, a provenance record's);
+        other keys are left out: :meth:`from_options` refuses them instead."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as a whole number of 0 or more ("3", 3.0), else None ("two": int()'s
+    "invalid literal" was the message)."""
+    if isinstance(value, str):
+        return int(value) if value.strip().isdigit() else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 0 else None
 
 
 @dataclass
@@ -351,7 +366,10 @@ def segment_files_iter(
 
 def pick_channel(img: Any, channel: int) -> tuple[Any, str]:
     """The image of one channel (``--channel``; a one-sentence ValueError when there is
-    no such channel), and a note naming it."""
+    no such channel), and a note naming it. An image without a channel axis is its own
+    channel 0 (a folder of DAPI-only files beside two-channel ones failed each of them)."""
+    if img.channel_axis is None and channel == 0:
+        return img, "one channel: segmented as channel 0."
     picked = img.one_channel(channel)
     named = (
         img.channel_names[channel]
@@ -509,8 +527,10 @@ def segment_files(
     output : path, optional
         Folder for the labels (default: beside each image); with one image, a TIFF file.
     overwrite : bool
-        Also replace files of the outputs' names that napari-unetseg did not write (its
-        own earlier results are replaced in any case).
+        Replace napari-unetseg's own earlier results at the outputs' names (without it an
+        existing output stops the batch before any work). A file it did not write (your
+        ground truth named ``<image>_labels.tif``) is never replaced here; the command
+        line's ``--overwrite`` does replace it.
     **settings
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
