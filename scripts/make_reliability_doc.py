@@ -76,8 +76,8 @@ smaller learning rate or precision='fp32'."; `unetseg train` prints it as an err
 ## Limits and the memory guard
 
 - **Classes.** Scribbles may ask for at most 65 output classes (background and 64 classes,
-  label values up to 65); dense labels with an explicit class count at most 1,024
-  (`core/guards.py: MAX_CLASSES`). A larger label value is a stray stroke or an instance
+  label values up to 65; `core/training/labels.py: MAX_SCRIBBLE_CLASSES`); dense labels
+  with an explicit class count at most 1,024 (`core/guards.py: MAX_CLASSES`). A larger label value is a stray stroke or an instance
   mask: it is refused before anything is sized by it (a stray 60000 used to build a
   59,999-class model until the operating system killed the process). Dense labels without
   a class count are read as instance masks of one foreground class.

@@ -423,3 +423,21 @@ def test_model_and_size_refusals_name_the_options_too(tmp_path, data, capsys, op
     argv = ["train", "-i", data["img"], "-l", data["lab"], "--steps", "1"]
     assert cli.main([*argv, "-o", str(tmp_path / "m.pt"), *option]) == 1
     assert f"unetseg: error: {said}" in capsys.readouterr().err
+
+
+def test_train_help_states_each_default(capsys):
+    """The README says `--help` lists every option with its default (docs bug bash: the
+    network's and the patches' options said none); the figures are the code's own."""
+    from napari_unetseg.core.training.options import NEW_MODEL
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for option in ("--label-mode", "--steps", "--depth", "--base-channels", "--patch-size",
+                   "--val-fraction", "--no-augment", "--time-limit", "--batch-size"):  # fmt: skip
+        assert option in out
+    assert f"U-Net levels (default {NEW_MODEL[2]['depth']})" in out
+    assert NEW_MODEL[2]["depth"] == NEW_MODEL[3]["depth"]
+    base = [NEW_MODEL[d]["base_channels"] for d in (2, 3)]
+    assert f"first level (default {base[0]} in 2D, {base[1]} in 3D)" in out
+    assert "(default 0.1)" in out and "(default sparse)" in out

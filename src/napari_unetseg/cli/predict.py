@@ -19,7 +19,9 @@ from ._base import CLIError, ProgressBar, add_series_option, forwarded, say
 
 # -- predict ------------------------------------------------------------------------------
 def _add_predict(sub: Any) -> None:
-    p = sub.add_parser("predict", help="segment images with a model, writing label TIFFs")
+    p = sub.add_parser(
+        "predict", help="segment images with a model, writing label TIFF, NIfTI or OME-Zarr files"
+    )
     p.add_argument(
         "inputs",
         nargs="+",
@@ -97,7 +99,10 @@ def _add_predict(sub: Any) -> None:
         "on a dask.distributed cluster. See docs/distributed.md.",
     )
     big.add_argument(
-        "--level", type=int, default=0, help="pyramid level of an OME-Zarr or pyramidal TIFF input"
+        "--level",
+        type=int,
+        default=0,
+        help="pyramid level of an OME-Zarr or pyramidal TIFF input (default 0: full size)",
     )
     big.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="dask scheduler, e.g. tcp://host:8786"

@@ -75,8 +75,14 @@ def _add_train(sub: Any) -> None:
         help="train on channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
     add_series_option(p)
-    p.add_argument("--label-mode", default="sparse", choices=["sparse", "dense"])
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps")
+    p.add_argument(
+        "--label-mode",
+        default="sparse",
+        choices=["sparse", "dense"],
+        help="sparse: 0 unpainted, 1 background, 2+ classes; dense: 0 background, 1+ classes "
+        "(default sparse)",
+    )
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: no limit)")
     p.add_argument(
         "--time-limit",
         type=float,
@@ -113,20 +119,7 @@ def _add_train(sub: Any) -> None:
         help="object diameter in pixels: fine-tuning resamples to the model's size; a new "
         "model records it (default auto: measured; off: fine-tune at the image's scale)",
     )
-    p.add_argument("--depth", type=int, default=None, help="new model: U-Net levels")
-    p.add_argument(
-        "--base-channels", type=int, default=None, help="new model: channels of the first level"
-    )
-    p.add_argument("--patch-size", type=int, nargs="+", default=None, help="patch edge(s)")
-    p.add_argument("--batch-size", type=int, default=None, help="(default: chosen for the device)")
-    p.add_argument("--learning-rate", "--lr", type=float, default=None, help="(default: auto)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="share of labeled pixels held out (as regions) for validation",
-    )
-    p.add_argument("--no-augment", dest="augment", action="store_false")
+    _add_network(p)
     p.add_argument(
         "--keep-prior",
         type=float,
@@ -145,6 +138,39 @@ def _add_train(sub: Any) -> None:
     )
     _add_running(p)
     p.set_defaults(func=_cmd_train)
+
+
+def _add_network(p: Any) -> None:
+    """A new model's network, and the patches, batches and steps it learns from."""
+    # core/training/options.py's NEW_MODEL (not imported: it would import torch for --help)
+    p.add_argument("--depth", type=int, default=None, help="new model: U-Net levels (default 4)")
+    p.add_argument(
+        "--base-channels",
+        type=int,
+        default=None,
+        help="new model: channels of the first level (default 16 in 2D, 12 in 3D)",
+    )
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        nargs="+",
+        default=None,
+        help="patch edge(s) (default: chosen for the device, fitted to the images)",
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="(default: chosen for the device)")
+    p.add_argument("--learning-rate", "--lr", type=float, default=None, help="(default: auto)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of labeled pixels held out (as regions) for validation (default 0.1)",
+    )
+    p.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="no flips, turns, zooms or intensity changes of the patches (default: augment)",
+    )
 
 
 def _add_running(p: Any) -> None:
