@@ -583,6 +583,9 @@ def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, 
     assert code == 0 and f"probabilities -> {maps}" in io.out, io.err
     written = _zarr.read_ome_zarr(maps)
     assert not written.is_labels and written.data.dtype == np.float32  # an image, not labels
+    assert written.provenance["model"] == "nuclei-2d"  # as a TIFF map records it
+    assert cli.main(["info", str(maps)]) == 0
+    assert "model: nuclei-2d" in capsys.readouterr().out
     np.testing.assert_array_equal(np.asarray(written.data), expected)  # the same tiles, blended
     np.testing.assert_array_equal(read_labels(out), reference)
     # Resampled (object size 30 px) on the cluster: every block still writes its part.

@@ -274,7 +274,9 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         for name, n in label_nodes.items()
     }
     return ZarrImageData(
-        provenance=_provenance(path) if is_label else None,
+        # labels and probability maps this plugin wrote record how (a probability store
+        # said "No napari-unetseg provenance" where its TIFF said it: docs bug bash)
+        provenance=_provenance(path),
         data=data,
         axes=axes,
         scale=scale,
@@ -422,7 +424,8 @@ def _checked_levels(node: Any) -> tuple[Any, ...]:
 
 
 def _provenance(path: Path) -> dict[str, Any] | None:
-    """The provenance a labels store made by this plugin records (None otherwise)."""
+    """The provenance a labels or probability store made by this plugin records (None
+    otherwise)."""
     import zarr
 
     try:
