@@ -69,6 +69,7 @@ def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
     row = next(r for r in report.rows() if r["file"].endswith("stack.tif"))
     fg = 100 * np.count_nonzero(expected) / expected.size
     assert row["foreground_percent"] == pytest.approx(fg, abs=1e-3) and row["seconds"] > 0
+    assert row["model"] == "m"  # which model ran (auto-picked models differ per file)
     from scipy import ndimage
 
     assert row["objects"] == ndimage.label(expected > 0)[1]
@@ -134,6 +135,14 @@ def test_folder_listing_skips_earlier_results(folder) -> None:
     _io.write_image(folder / "flat_ground_truth.tif", np.zeros((8, 8), np.uint8))
     names = [p.name for p in batch.list_images([folder])]
     assert names == ["broken.tif", "flat.tif", "stack.tif"]
+
+
+def test_a_file_named_twice_is_segmented_once(folder) -> None:
+    """Twice, or beside its folder: "two inputs would both write" said to use folders."""
+    named = [folder / "flat.tif", folder / ".." / folder.name / "flat.tif", folder]
+    assert [p.name for p in batch.list_images(named)] == [
+        "flat.tif", "broken.tif", "stack.tif"
+    ]  # fmt: skip
 
 
 def test_patterns_are_expanded_where_no_file_has_that_name(folder) -> None:

@@ -562,3 +562,19 @@ def test_a_refused_run_leaves_no_new_empty_folders(tmp_path, image_file, capsys)
         assert cli.main([*argv, "--probabilities", str(probs)]) == 1
         assert "has no channel axis" in capsys.readouterr().err
     assert not out.exists() and not probs.exists() and kept.is_dir()
+
+
+def test_ctrl_c_before_the_first_file_leaves_no_empty_folder(
+    tmp_path, image_file, capsys, monkeypatch
+) -> None:
+    """The output folder the plan made was left behind, empty (batch bug bash)."""
+    from napari_unetseg import batch
+
+    def interrupted(plan, settings):
+        raise KeyboardInterrupt
+        yield  # a generator, as segment_files_iter is
+
+    monkeypatch.setattr(batch, "segment_files_iter", interrupted)
+    out = tmp_path / "new_out"
+    assert cli.main(["predict", image_file, "-o", str(out)]) == 130
+    assert not out.exists()

@@ -74,7 +74,12 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             raise BatchError(f"Input file {str(path)!r} does not exist.")
     if not images:
         raise BatchError("No images to segment were given.")
-    return images
+    # one file named twice (or a file and its folder) is segmented once: "two inputs
+    # would both write ..." told the user to use separate folders
+    unique: dict[Path, Path] = {}
+    for path in images:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def _expanded(inputs: Iterable[str | os.PathLike]) -> Iterable[Path]:

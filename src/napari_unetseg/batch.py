@@ -238,7 +238,11 @@ class BatchReport:
 
     results: list[FileResult]
 
-    COLUMNS = ("file", "series", "objects", "foreground_percent", "seconds", "output", "error")
+    #: ``model``: the model that segmented the file (with no model given, each file gets
+    #: the shipped one that fits it: nuclei-2d or nuclei-3d)
+    COLUMNS = (
+        "file", "series", "model", "objects", "foreground_percent", "seconds", "output", "error",
+    )  # fmt: skip
 
     @property
     def failed(self) -> list[FileResult]:
@@ -254,6 +258,7 @@ class BatchReport:
             {
                 "file": r.input,
                 "series": r.series,
+                "model": r.model,
                 "objects": r.objects,
                 "foreground_percent": None if r.foreground is None else round(r.foreground, 3),
                 "seconds": round(r.seconds, 3),

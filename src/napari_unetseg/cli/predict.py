@@ -162,12 +162,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         replace_any=args.overwrite,
     )
     _say_held_in_memory(plan)
-    with _FileBars() as bars:
-        report = api.drain(batch.segment_files_iter(plan, settings), bars)
+    try:
+        with _FileBars() as bars:
+            report = api.drain(batch.segment_files_iter(plan, settings), bars)
+    finally:  # nothing written (all refused, or Ctrl-C first): the plan's folders go again
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     failed = report.failed
-    for folder in made:  # nothing written: the folders the plan made go again
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
     if len(failed) == 1 and len(report.results) == 1:
         raise CLIError(f"{failed[0].name}: {failed[0].error}")
     if failed:
