@@ -678,6 +678,17 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
 
 
+def test_a_frame_around_the_image_is_said_and_left_background(qtbot, segment):
+    """A zero-padded mosaic: the frame is background and the size line says so."""
+    viewer, widget = segment
+    inside = 1 + np.random.default_rng(0).random((64, 96), np.float32)
+    viewer.add_image(np.pad(inside, ((10, 10), (0, 30))), name="mosaic")
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["mosaic [unet]"].data
+    assert labels.shape == (84, 126) and not labels[:10].any() and not labels[:, 96:].any()
+    assert "A frame of value 0 (10-30 px wide)" in widget.size_info.text()
+
+
 def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     """A model whose answers all sit near 0.5 marks the image but is sure of nothing:
     the result line says so and points to fine-tuning."""
