@@ -80,7 +80,8 @@ def test_apply_to_folder_equals_the_cli_and_lists_the_failure(
     csv = dialog.save_csv(tmp_path / "summary.csv")
     lines = csv.read_text().splitlines()
     assert (
-        lines[0].startswith("file,series,objects,foreground_percent,seconds") and len(lines) == 4
+        lines[0].startswith("file,series,model,objects,foreground_percent,seconds")
+        and len(lines) == 4
     )
 
     # The same run from the command line: unetseg predict DIR/*.tif --output OUT/
