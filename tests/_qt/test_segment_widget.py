@@ -83,8 +83,11 @@ def test_second_run_replaces_the_first_output(qtbot, segment):
     first = viewer.layers["img [unet]"]
     widget.prob_check.setChecked(True)
     _run_and_wait(qtbot, widget)
-    # the labels of the first run stay where they were; the map is half opaque
-    assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [probability]"]
+    # the labels of the first run, replaced in place, go above the new map (it was added
+    # on top of them and hid them: GUI bug bash), and stay active; the map is half opaque
+    order = ["img", "img [probability]", "img [unet]"]
+    qtbot.waitUntil(lambda: [layer.name for layer in viewer.layers] == order)
+    assert viewer.layers.selection.active is viewer.layers["img [unet]"]
     assert viewer.layers["img [probability]"].opacity == 0.6
     assert viewer.layers["img [unet]"] is first  # updated in place
     prob = viewer.layers["img [probability]"]
@@ -108,6 +111,19 @@ def test_maps_of_a_first_run_lie_under_its_labels(qtbot, segment):
     names = [layer.name for layer in viewer.layers]
     assert names == ["img", "img [probability]", "img [uncertainty]", "img [unet]"]
     assert {viewer.layers[n].opacity for n in names[1:3]} == {0.6}
+
+
+def test_axes_named_after_the_image_was_chosen_pick_the_default_again(qtbot, segment):
+    """A movie whose axes are labelled t, y, x after it was added kept nuclei-3d (three
+    axes, "a Z stack") and Run was refused; a model the user chose stays."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(1).random((4, 48, 48), np.float32), name="movie")
+    widget._model_chosen_by_user = False
+    widget._pick_default_model()
+    assert widget.model_combo.model_name() == "nuclei-3d"
+    viewer.dims.axis_labels = ("t", "y", "x")
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    assert "time" in widget.model_info.text() or "Chosen because" in widget.model_info.text()
 
 
 def test_map_layers_segment_did_not_write_are_kept(qtbot, segment):

@@ -24,6 +24,7 @@ from . import _builders as ui
 from ._common import (
     LayerComboBox,
     at_next_turn,
+    is_deleted,
     layer_data,
     layer_key,
     named_axes,
@@ -92,6 +93,9 @@ class SegmentWidget(ui.DockWidget):
         self.model_combo.listChanged.connect(self._pick_default_model)
         self.model_combo.listChanged.connect(self._update_state)  # a model read anew
         self.runner.finished.connect(self._update_state)
+        # axes named t or z after the image was chosen (a movie labelled t kept nuclei-3d,
+        # whose run was then refused): the default model follows, as Fine-tune's does
+        self.viewer.dims.events.axis_labels.connect(self._on_axis_labels)
         self._pick_default_model()
         self._update_state()
 
@@ -527,7 +531,8 @@ class SegmentWidget(ui.DockWidget):
         # what the model wrote: a save after painting says the labels were edited
         on[CHECKSUM_KEY] = labels_checksum(layer_data(labels_layer))
         labels_layer.metadata = {**kept_meta, "unetseg": provenance, **on}
-        at_next_turn(lambda: self._select(labels_layer))  # after the adding
+        maps = [made[suffix] for suffix, *_ in outputs[:-1]]
+        at_next_turn(lambda: self._select(labels_layer, maps))  # after the adding
         where = (
             "" if result.plane is None else f" ({plane_words(self.viewer, layer, result.plane)})"
         )
@@ -548,9 +553,17 @@ class SegmentWidget(ui.DockWidget):
             " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
         )
 
-    def _select(self, layer: Labels) -> None:
-        if layer in self.viewer.layers:
-            self.viewer.layers.selection.active = layer
+    def _select(self, layer: Labels, maps: list[Any] = ()) -> None:
+        """The labels active, and above the maps of their run: a second run's new maps
+        were added on top of the labels it replaced in place, and hid them."""
+        layers = self.viewer.layers
+        if layer not in layers:
+            return
+        under = [layers.index(m) for m in maps if m in layers]
+        at = layers.index(layer)
+        if under and max(under) > at:
+            layers.move(at, max(under) + 1)
+        layers.selection.active = layer
 
     def _free_suffix(
         self, layer: Image, base: str, keeps: Callable[[Any], str | None]
@@ -592,6 +605,11 @@ class SegmentWidget(ui.DockWidget):
             except Exception:  # noqa: BLE001 - an unreadable model is described in place
                 pass
         self._update_state()
+
+    def _on_axis_labels(self, *_: Any) -> None:
+        if not is_deleted(self):  # napari's events outlive a closed dock
+            self._pick_default_model()
+            self._update_state()
 
     def _pick_default_model(self, *_: Any) -> None:
         """Until the user picks a model: the newest model trained on this image in this
