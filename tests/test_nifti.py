@@ -155,6 +155,37 @@ def test_napari_opens_segments_and_saves_on_the_affine(make_napari_viewer, qtbot
     np.testing.assert_allclose(nib.load(str(tmp_path / "drawn.nii.gz")).affine, AFFINE)
 
 
+def test_new_labels_on_two_scans_of_one_grid_are_refused_and_alone_said(
+    make_napari_viewer, volume, tmp_path
+):
+    """Two scans of one grid with other orientations (a baseline and a follow-up): new
+    labels were saved on neither affine, without a word (NIfTI bug bash). Refused now;
+    with no scan of their grid open, saved on the voxel sizes with a warning."""
+    from napari_unetseg._writer import LabelsNotWritten, write_labels
+
+    path, vol = volume
+    flipped = AFFINE.copy()
+    flipped[0] *= -1  # mirrored left-right
+    other = tmp_path / "followup.nii.gz"
+    nib.save(nib.Nifti1Image(vol.transpose(2, 1, 0).astype(np.float32), flipped), str(other))
+    viewer = make_napari_viewer()
+    [first] = viewer.open(str(path), plugin="napari-unetseg")
+    viewer.open(str(other), plugin="napari-unetseg")
+    drawn = viewer.add_labels(np.zeros(vol.shape, np.uint8), scale=first.scale)
+    drawn.data[5, 10:20, 10:20] = 1
+    meta = {"scale": tuple(drawn.scale), "translate": tuple(drawn.translate), "metadata": {}}
+    target = tmp_path / "drawn.nii.gz"
+    with pytest.raises(LabelsNotWritten, match="'brain', 'followup'") as err:
+        write_labels(target, drawn.data, meta)
+    assert "\n" not in str(err.value) and not target.exists()
+    viewer.layers.remove("followup")
+    write_labels(target, drawn.data, meta)
+    np.testing.assert_allclose(nib.load(str(target)).affine, AFFINE)
+    viewer.layers.remove("brain")
+    with pytest.warns(UserWarning, match="saved on their voxel sizes alone"):
+        write_labels(tmp_path / "alone.nii.gz", drawn.data, meta)
+
+
 def test_damaged_nifti_is_one_sentence(tmp_path, monkeypatch):
     shown: list[str] = []
     import napari.utils.notifications as notifications

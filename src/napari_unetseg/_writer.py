@@ -106,7 +106,7 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
         )
         return [written_to]
     if "nifti_affine" not in extra and path.name.lower().endswith(_io.NIFTI_SUFFIXES):
-        extra = {**extra, **_nifti_image_under(data.shape, scale, meta.get("translate"))}
+        extra = {**extra, **_nifti_image_under(data.shape, scale, meta.get("translate"), path)}
     affine = extra.get("nifti_affine")
     translate = meta.get("translate")
     written = _io.write_labels(
@@ -123,13 +123,18 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
     return [str(written)]
 
 
-def _nifti_image_under(shape: tuple[int, ...], scale: tuple[float, ...], translate: Any) -> dict:
+def _nifti_image_under(
+    shape: tuple[int, ...], scale: tuple[float, ...], translate: Any, path: Path
+) -> dict:
     """The NIfTI affine (and qform / sform) of the image a labels layer lies on in the
     current viewer, for labels made by napari itself ("New labels layer", which copies
     no metadata): the layers read from a NIfTI file of the same shape, pixel size and
-    place, when they agree on one affine; else nothing. Such labels were saved on
-    their voxel sizes alone, mirrored and shifted in other viewers (NIfTI bug bash)."""
+    place. Such labels were saved on their voxel sizes alone, mirrored and shifted in
+    other viewers (NIfTI bug bash). Two such images that disagree (a baseline and a
+    follow-up scan) are refused: nothing tells which the labels belong to; none at all
+    (the image closed first) is said, and the voxel sizes alone are saved."""
     import sys
+    import warnings
 
     import numpy as np
 
@@ -138,18 +143,31 @@ def _nifti_image_under(shape: tuple[int, ...], scale: tuple[float, ...], transla
     if viewer is None:
         return {}
     where = np.zeros(len(shape)) if translate is None else np.asarray(translate, float)
-    found: list[dict] = []
+    found: dict[str, dict] = {}
     for layer in viewer.layers:
         meta = layer.metadata or {}
         if "nifti_affine" not in meta or tuple(layer.data.shape) != tuple(shape):
             continue
         if np.allclose(layer.scale, scale) and np.allclose(layer.translate, where):
-            found.append({k: meta[k] for k in ("nifti_affine", "nifti_forms") if k in meta})
-    if not found or any(
-        not np.allclose(f["nifti_affine"], found[0]["nifti_affine"]) for f in found
-    ):
+            found[layer.name] = {k: meta[k] for k in ("nifti_affine", "nifti_forms") if k in meta}
+    if not found:
+        warnings.warn(
+            f"{path.name}: no NIfTI image of the labels' grid is open, so they are saved on "
+            "their voxel sizes alone (no orientation or origin): open the image they belong "
+            "to and save again to keep its orientation and origin.",
+            UserWarning,
+            stacklevel=3,
+        )
         return {}
-    return found[0]
+    first = next(iter(found.values()))
+    if any(not np.allclose(f["nifti_affine"], first["nifti_affine"]) for f in found.values()):
+        names = ", ".join(repr(n) for n in found)
+        raise ValueError(
+            f"{path.name}: the labels lie on NIfTI images of one grid but different "
+            f"orientations or origins ({names}); close those they do not belong to and save "
+            "again."
+        )
+    return first
 
 
 def _named(axis_labels: Any, ndim: int) -> str | None:
