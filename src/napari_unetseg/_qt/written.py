@@ -94,6 +94,22 @@ WRITTEN = _WrittenLabels()
 _checksum = labels_checksum
 
 
+def unedited_output(layer: Any, model: str | None) -> str | None:
+    """Why ``model`` must not be fine-tuned on ``layer`` (a sentence), or None: the layer
+    holds the labels Segment made with that very model, unedited. Fine-tune offered them
+    as its labels after a run, and training on them ended at a "best validation Dice
+    1.00" that taught the model nothing (GUI bug bash)."""
+    layer = real_layer(layer)
+    made_by = ((getattr(layer, "metadata", None) or {}).get("unetseg") or {}).get("model")
+    if model is None or made_by != model or WRITTEN.keeps(layer) is not None:
+        return None
+    return (
+        f"{layer.name!r} holds {model}'s own labels, unedited: training it on them teaches "
+        "it nothing; correct them where they are wrong first, or paint strokes on a new "
+        "scribble layer."
+    )
+
+
 def _reference(data: Any) -> Any:
     """A weak reference to ``data`` where it takes one, else a strong one."""
     try:
@@ -102,4 +118,4 @@ def _reference(data: Any) -> Any:
         return lambda: data
 
 
-__all__ = ["CHECKSUM_BYTES", "WRITTEN"]
+__all__ = ["CHECKSUM_BYTES", "WRITTEN", "unedited_output"]

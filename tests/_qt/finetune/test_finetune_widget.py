@@ -902,3 +902,24 @@ def test_named_complete_masks_train_a_model_of_their_classes(qtbot, finetune, nu
         assert widget.train() is not None
     assert widget.trained.n_classes == 4
     assert widget.trained.class_names == ["bg", "fat", "muscle", "bone"]
+
+
+def test_the_models_own_unedited_labels_are_not_trained_on(finetune, qtbot):
+    """After a Segment run, Fine-tune offered its labels and trained the model on them to
+    "best validation Dice 1.00" (GUI bug bash); once corrected, they are trained on."""
+    viewer, widget = finetune
+    segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")[1]
+    segment.model_combo.set_model_name("nuclei-2d")
+    with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
+        assert segment.run() is not None
+    labels = viewer.layers["cells [unet]"]
+    widget.labels_combo.set_layer(labels)
+    widget.start_combo.set_model_name("nuclei-2d")
+    widget.dense_radio.setChecked(True)
+    assert widget.train() is None
+    assert "'cells [unet]' holds nuclei-2d's own labels, unedited" in widget.status.text()
+    widget.start_combo.set_model_name(fw.SCRATCH)  # another model may learn from them
+    assert widget._problem(viewer.layers["cells"], labels) is None
+    widget.start_combo.set_model_name("nuclei-2d")
+    labels.paint((10, 10), 2)  # corrected (a value the model never writes)
+    assert widget._problem(viewer.layers["cells"], labels) is None

@@ -41,6 +41,7 @@ from .._common import (
     user_message,
 )
 from .._worker import JobRunner
+from ..written import unedited_output
 from .curve import Curve
 from .job import (
     TrainRequest,
@@ -451,6 +452,10 @@ class FinetuneWidget(ui.DockWidget):
             said = time_for_z(name or "the new model", dims, axes, repr(image.name))
             if said is not None:
                 return said[0].lower() + said[1:]
+        if not continued and not self.settings.scratch():
+            own = unedited_output(labels, self.start_combo.model_name())
+            if own is not None:
+                return own
         # Counted afresh: the displayed counts may wait for the end of a stroke.
         return problem_with(label_counts(painted), self.label_mode, labels.name)
 
