@@ -107,3 +107,11 @@ def _drained(generator):
             next(generator)
     except StopIteration as stop:
         return stop.value
+
+
+def test_infinite_edges_are_no_frame():
+    """An image of +Inf but one pixel was cropped to that pixel, and the NaN / Inf
+    warning was lost; such values have their own policy."""
+    image = np.full((20, 20), np.inf, np.float32)
+    image[0, 0] = 1.0
+    assert find_frame(image, (0, 1)) is None

@@ -9,7 +9,8 @@ background; :class:`Window` lets an output array (numpy, memmap, zarr) take the 
 result in place.
 
 Only whole slabs at the image's edges count (rows, columns, planes of one value across
-every channel and leading axis), all of the same value, and only where that value is rare
+every channel and leading axis), all of the same finite value (NaN and Inf have their
+own policy, ``guards.finite_policy``), and only where that value is rare
 inside (:data:`MAX_INSIDE_SHARE`): a skull-stripped brain's zero background reaching the
 edge of its box is no step into the image, and predicting inside it only moved the tiles
 (MNI grey matter, 3D: Dice 0.859 -> 0.855).
@@ -87,7 +88,7 @@ def _width(image: Any, axis: int, stop: int, from_end: bool, value: Any) -> tupl
         if from_end:
             low, high = low[::-1], high[::-1]
         for a, b in zip(low, high, strict=True):
-            if a != b or (value is not None and a != value):
+            if a != b or not np.isfinite(a) or (value is not None and a != value):
                 return width, value
             value = a
             width += 1
