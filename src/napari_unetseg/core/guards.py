@@ -4,7 +4,8 @@
   (complex, text, objects); :func:`finite_policy` applies the NaN / Inf policy to the
   values read for the normalization statistics: an image without a single finite value
   is refused, some non-finite values give a :class:`NonFiniteWarning` (they are left out
-  of the statistics and set to the background level, 0 after normalization).
+  of the statistics, filled from their nearest finite pixels for the network, and
+  labelled background).
 - **Class limit**: :func:`check_class_count` refuses label ids that would ask for more
   than :data:`MAX_CLASSES` classes (a stray id like 60000 is not a plan of 59,999
   classes), before a model is built.
@@ -148,8 +149,9 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
 
     Returns the finite values. Raises ValueError when there are none (an all-NaN image
     has nothing to segment); warns (:class:`NonFiniteWarning`) when some are NaN or
-    infinite: they are left out of the statistics and, after normalization, set to 0,
-    the level of the image's darkest percentile (background).
+    infinite: they are left out of the statistics, the network sees them filled from
+    their nearest finite pixels (``normalize.fill_nearest``), and their labels are
+    background (``sizing.predict_framed``).
     """
     sample = np.asarray(sample)
     if sample.dtype.kind not in "fc":

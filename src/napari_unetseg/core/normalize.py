@@ -521,10 +521,31 @@ class Normalizer:
         if block.dtype.kind not in "biu" or not self.finite:
             finite = np.isfinite(out)
             if not finite.all():
-                out[~finite] = 0.0
+                fill_nearest(out, finite)
         if self.clip is not None:
             np.clip(out, self.clip[0], self.clip[1], out=out)
         return out
+
+
+def fill_nearest(out: np.ndarray, finite: np.ndarray) -> None:
+    """NaN / Inf pixels of a block ``(K, *spatial)`` (channels, or any leading axes made
+    one) take the value of the nearest finite pixel of their ``K`` (0 where one has
+    none), in place: filled with one value (the low
+    percentile's), a NaN region outside the anatomy was a dark box whose edge the model
+    marked (a NIfTI with NaN around a brain: 1956 false positives, 54 with a fill at the
+    background; NIfTI bug bash). The edge of a NaN region then reads as an image border
+    does to the model: the values carry on."""
+    from scipy import ndimage
+
+    for c in range(out.shape[0]):
+        bad = ~finite[c]
+        if not bad.any():
+            continue
+        if bad.all():
+            out[c] = 0.0
+            continue
+        nearest = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+        out[c] = out[c][tuple(nearest)]
 
 
 #: Operations of the ``"ops"`` normalization mode (bioimage.io preprocessing, in order).

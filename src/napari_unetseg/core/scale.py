@@ -31,7 +31,13 @@ import numpy as np
 from scipy import ndimage
 
 from .guards import finite_policy
-from .normalize import hematoxylin, looks_brightfield, strided_sample, working_dtype
+from .normalize import (
+    fill_nearest,
+    hematoxylin,
+    looks_brightfield,
+    strided_sample,
+    working_dtype,
+)
 
 #: Largest number of voxels the estimator reads; bigger images are strided in Y/X.
 MAX_ESTIMATE_VOXELS = 2**23
@@ -517,7 +523,7 @@ def resample(
         out = arr[np.ix_(*idx)]
     else:
         # float64 images stay float64 (float32 may overflow or round their values away)
-        src = _finite(arr.astype(working_dtype(arr.dtype), copy=False), arr)
+        src = _finite(arr.astype(working_dtype(arr.dtype), copy=False), arr, n)
         if antialias:
             sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) if z < 1 else 0.0 for z in zoom]
             if any(sigma):
@@ -535,20 +541,23 @@ def resample(
     return out
 
 
-def _finite(src: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """``src`` with its NaN / Inf pixels set to its lowest finite value (background, as
-    the normalization's policy takes them), so that interpolation does not spread them:
-    3 % of NaN pixels became 11 % after a 2x linear resample, and the labels around them
-    background. ``original`` is never written to."""
+def _finite(src: np.ndarray, original: np.ndarray, n: int) -> np.ndarray:
+    """``src`` with its NaN / Inf pixels set to the nearest finite pixel's value along its
+    last ``n`` (spatial) axes, as the normalization fills them, so that interpolation
+    does not spread them (3 % of NaN pixels became 11 % after a 2x linear resample, and
+    the labels around them background) and their edge is no step the model marks (the
+    lowest finite value made a dark box of them). ``original`` is never written to."""
     if src.dtype.kind != "f":
         return src
     bad = ~np.isfinite(src)
     if not bad.any():
         return src
-    good = finite_policy(src)  # warns as normalization does (or refuses all-NaN images)
+    finite_policy(src)  # warns as normalization does (or refuses all-NaN images)
     if src is original or np.may_share_memory(src, original):
         src = src.copy()
-    src[bad] = good.min()
+    src = np.ascontiguousarray(src)  # the reshape below is a view of it
+    spatial = src.shape[src.ndim - n :]
+    fill_nearest(src.reshape((-1, *spatial)), ~bad.reshape((-1, *spatial)))
     return src
 
 

@@ -23,6 +23,7 @@ from .bundle import ModelBundle
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .inference.predict import check_out_array
 from .margins import Frame, find_frame, window
+from .normalize import strided_sample
 from .scale import (
     MAX_FACTOR,
     checked_scale,
@@ -320,16 +321,16 @@ def predict_framed(
     layout = bundle.layout(tuple(image.shape), channel_axis)
     frame = find_frame(image, layout.spatial_axes, layout.channel_axis)
     if frame is None:
-        return (
-            yield from predict_sized(
-                bundle,
-                image,
-                out=out,
-                probabilities_out=probabilities_out,
-                channel_axis=channel_axis,
-                **options,
-            )
+        result = yield from predict_sized(
+            bundle,
+            image,
+            out=out,
+            probabilities_out=probabilities_out,
+            channel_axis=channel_axis,
+            **options,
         )
+        _unfinite_as_background(result, image, layout.channel_axis)
+        return result
     full = tuple(layout.output_shape)
     # checked here: the inside's shape would be named in the sentence otherwise
     check_out_array("out", out, full, bundle.n_labels - 1)
@@ -353,7 +354,37 @@ def predict_framed(
         "message": frame.message(),
     }
     result.stats["voxels"] = math.prod(full)
+    _unfinite_as_background(result, image, layout.channel_axis)
     return result
+
+
+#: Values read at once by :func:`_unfinite_as_background`.
+_UNFINITE_CHUNK = 1 << 22
+
+
+def _unfinite_as_background(result: PredictionResult, image: Any, ca: int | None) -> None:
+    """Labels and maps 0 where the image is NaN or infinite (in any channel), as the
+    warning says: the normalization fills such pixels from their nearest finite ones
+    (:func:`~napari_unetseg.core.normalize.fill_nearest`), which carried an object that
+    touches them into them. Images whose sample holds no such value are not read again."""
+    if np.dtype(image.dtype).kind != "f" or np.isfinite(strided_sample(image)).all():
+        return
+    outputs = [
+        a for a in (result.labels, result.probabilities, result.uncertainty) if a is not None
+    ]
+    axis = 1 if ca == 0 else 0  # the image's axis of the outputs' first
+    rows = max(1, _UNFINITE_CHUNK // max(1, math.prod(image.shape) // image.shape[axis]))
+    for r0 in range(0, image.shape[axis], rows):
+        index = (slice(None),) * axis + (slice(r0, r0 + rows),)
+        bad = ~np.isfinite(np.asarray(image[index]))
+        if ca is not None:
+            bad = bad.any(axis=ca)
+        if not bad.any():
+            continue
+        for arr in outputs:
+            part = np.asarray(arr[r0 : r0 + rows])
+            part[bad] = 0
+            arr[r0 : r0 + rows] = part
 
 
 def _framed(inside: Any, target: Any, frame: Frame, full: tuple[int, ...]) -> Any:
