@@ -133,8 +133,13 @@ def test_folder_listing_skips_earlier_results(folder) -> None:
     # the ground truth `unetseg sample` writes beside its image (docs bug bash: a README
     # user's folder had its ground truth segmented as an image)
     _io.write_image(folder / "flat_ground_truth.tif", np.zeros((8, 8), np.uint8))
+    # files named as labels: a BraTS case's _seg was segmented as an image (NIfTI bash)
+    (folder / "case_seg.nii.gz").write_bytes(b"x")
+    (folder / "flat_mask.tif").write_bytes(b"x")
+    (folder / "masked.tif").write_bytes(b"x")  # "mask" inside a word: an image
     names = [p.name for p in batch.list_images([folder])]
-    assert names == ["broken.tif", "flat.tif", "stack.tif"]
+    assert names == ["broken.tif", "flat.tif", "masked.tif", "stack.tif"]
+    assert [p.name for p in batch.list_images([folder / "flat_mask.tif"])] == ["flat_mask.tif"]
 
 
 def test_a_file_named_twice_is_segmented_once(folder) -> None:

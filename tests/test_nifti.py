@@ -406,6 +406,10 @@ def test_labels_of_an_image_without_qform_or_sform_have_none_either(tmp_path):
         ("regions", np.array([0.0, 1.0, 2.0], np.float32), "label", True),  # the intent
         ("seg_prob", np.array([0.0, 0.4, 1.0], np.float32), None, False),  # probabilities
         ("t1w", np.array([0, 17, 230], np.uint8), None, False),
+        ("sub-01_dseg", np.array([0, 1, 2], np.uint8), None, True),  # BIDS
+        ("aparc+aseg", np.array([0, 2, 41], np.int16), None, True),
+        # a skull-stripped scan: "mask" inside a word is not one (it opened as labels)
+        ("T1w_masked", np.array([0, 17, 230, 301], np.int16), None, False),
     ],
 )
 def test_medical_label_files_open_as_labels(tmp_path, name, data, intent, labels):

@@ -32,9 +32,10 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """The image files named by ``inputs``: files and OME-Zarr stores as given,
     folders' TIFFs, OME-Zarr stores, NIfTI images and PNG / JPEG / BMP planes (sorted).
 
-    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``) and the
-    ground truth ``unetseg sample`` writes beside its image (``*_ground_truth.tif``) are
-    not images to segment and are left out.
+    A folder's earlier results (``*_labels.tif``, ``*_probabilities.tif``), the ground
+    truth ``unetseg sample`` writes beside its image (``*_ground_truth.tif``) and files
+    named as labels (``cells_mask.tif``; NIfTI's ``case_seg``, ``case_gt``, ``aseg``) are
+    not images to segment and are left out (a file named on its own is segmented).
 
     Raises
     ------
@@ -61,6 +62,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 )
                 and not p.name.startswith(".")
                 and not image_name(p).endswith(NOT_IMAGES)
+                and not _named_as_labels(p)
             ]
             if not found:
                 raise BatchError(
@@ -80,6 +82,17 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     for path in images:
         unique.setdefault(path.resolve(), path)
     return list(unique.values())
+
+
+def _named_as_labels(path: Path) -> bool:
+    """A folder's file whose name says labels, as the readers open it (a BraTS case's
+    ``_seg`` was segmented as an image; NIfTI bug bash)."""
+    from ._io import NIFTI_SUFFIXES, image_name, says_labels
+    from ._nifti import _says_medical_labels
+
+    name = image_name(path)
+    nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
+    return _says_medical_labels(name) if nifti else says_labels(name)
 
 
 def _expanded(inputs: Iterable[str | os.PathLike]) -> Iterable[Path]:

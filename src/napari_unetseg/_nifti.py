@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,27 @@ _TIME_UNITS = {"sec": "s", "msec": "ms", "usec": "µs"}
 _SECONDS = {"min": 60.0, "h": 3600.0, "d": 86400.0}
 #: The NIfTI intent code of a label image (NIFTI_INTENT_LABEL).
 _INTENT_LABEL = 1002
-#: Names of medical label files besides "label" / "mask": BraTS's ``_seg``, FreeSurfer's
-#: ``aseg`` / ``aparc``, ``_gt``, ground truth, annotations (they opened as images, so
-#: Validate did not offer them; NIfTI bug bash).
-_MEDICAL_LABEL_WORDS = re.compile(
-    r"label|mask|seg|parc|truth|annot|(?:^|[_\-. ])gt(?:$|[_\-. ])", re.IGNORECASE
-)
+#: Words of medical label file names besides "label" / "mask": BraTS's ``_seg``,
+#: FreeSurfer's ``aseg`` / ``aparc``, BIDS's ``dseg``, ``_gt``, ground truth, annotations
+#: (they opened as images, so Validate did not offer them; NIfTI bug bash). Whole words
+#: only (``_io.says_labels``'s split): "T1w_masked", a skull-stripped image, was labels.
+_MEDICAL_LABEL_WORDS = frozenset(
+    {
+        "seg", "segs", "segmentation", "segmentations", "segmented", "dseg", "aseg",
+        "aparc", "parc", "parcellation", "truth", "gt", "annot", "annotation",
+        "annotations",
+    }
+)  # fmt: skip
+
+
+def _says_medical_labels(name: str) -> bool:
+    from ._io import _WORDS, says_labels
+
+    return says_labels(name) or any(
+        w.lower() in _MEDICAL_LABEL_WORDS for w in _WORDS.findall(name)
+    )
+
+
 #: NIfTI extension code of a comment (where the provenance goes).
 _COMMENT = 6
 _PROVENANCE_KEY = "napari-unetseg provenance"
@@ -109,7 +123,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
         units = None if units is None else units + ("",)
     name = image_name(path)
     intent = int(header.get("intent_code", 0))
-    said = intent == _INTENT_LABEL or bool(_MEDICAL_LABEL_WORDS.search(name))
+    said = intent == _INTENT_LABEL or _says_medical_labels(name)
     if said and array.dtype.kind == "f" and channel_axis is None:
         array = _whole_labels(array)  # 1.0, 2.0, ... as many tools save labels
     is_labels = array.dtype.kind in "biu" and said
