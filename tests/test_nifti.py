@@ -467,3 +467,29 @@ def test_labels_with_z_in_um_and_y_x_in_nm_keep_their_size(tmp_path):
     assert img.scale == pytest.approx((0.3, 0.065, 0.065)) and set(img.units) == {"µm"}
     affine = nib.load(path).affine
     assert affine[:3, 3] == pytest.approx([0.65, 0.13, 1.0])
+
+
+def test_an_sform_alone_gives_the_voxel_size(tmp_path):
+    """A file with only an sform whose pixdim says 1 mm: its 0.5 x 0.5 x 3 mm voxels were
+    read as 1 mm (HD95 1.0 where 3.0), while the writer and the grid check took the
+    sform's (NIfTI bug bash)."""
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.uint8)
+    header.set_sform(affine, 2)
+    header.set_qform(None, 0)
+    image = nib.Nifti1Image(np.zeros((8, 6, 4), np.uint8), None, header)
+    image.header["pixdim"][1:4] = 1.0
+    nib.save(image, tmp_path / "sform.nii.gz")
+    assert _io.read_image(tmp_path / "sform.nii.gz").scale == pytest.approx((3.0, 0.5, 0.5))
+
+
+def test_a_cut_nifti_says_the_whole_reason_on_one_line(tmp_path):
+    data = nib.Nifti1Image(np.zeros((32, 32, 16), np.float32), np.eye(4))
+    nib.save(data, tmp_path / "whole.nii")
+    raw = (tmp_path / "whole.nii").read_bytes()
+    (tmp_path / "cut.nii").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError) as err:
+        _io.read_image(tmp_path / "cut.nii")
+    text = str(err.value)
+    assert "\n" not in text and text.endswith(").") and "Expected" in text

@@ -96,10 +96,19 @@ def read_nifti(path: str | os.PathLike) -> Any:
             raise ValueError(f"it holds a {type(image).__name__}, not a NIfTI image")
         data = _scaled(image.dataobj)
     except Exception as exc:  # noqa: BLE001 - nibabel and gzip raise many kinds
-        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        # one line: nibabel's second ("could the file be damaged?") was cut off, and the
+        # closing bracket with it
+        reason = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
         raise NiftiReadError(f"{str(path)!r} is not a readable NIfTI file ({reason}).") from exc
     header = image.header
-    zooms = tuple(float(f"{z:.6g}") for z in header.get_zooms()[: data.ndim])  # float32 noise
+    # the voxel size the affine gives (as the writer and the grid checks take it): an
+    # sform alone may disagree with pixdim, and its 3 mm slices were read as 1 mm
+    sizes = list(header.get_zooms()[: data.ndim])
+    columns = np.sqrt((np.asarray(image.affine, float)[:3, :3] ** 2).sum(axis=0))
+    sizes[: min(3, data.ndim)] = [
+        float(c) if c > 0 else z for c, z in zip(columns, sizes[: min(3, data.ndim)])
+    ]
+    zooms = tuple(float(f"{z:.6g}") for z in sizes)  # float32 noise
     while data.ndim > 2 and data.shape[-1] == 1:  # trailing singleton axes (a slice)
         data, zooms = data[..., 0], zooms[:-1]
     if data.ndim not in (2, 3, 4):
