@@ -113,6 +113,22 @@ def test_maps_of_a_first_run_lie_under_its_labels(qtbot, segment):
     assert {viewer.layers[n].opacity for n in names[1:3]} == {0.6}
 
 
+def test_a_3d_model_for_a_plane_is_said_before_any_job(segment, monkeypatch):
+    """It failed once the job ran (GUI bug bash); now Run says so and starts nothing."""
+    import napari_unetseg._qt.segment_widget as sw
+
+    said: list[str] = []
+    monkeypatch.setattr(sw, "notify_error", said.append)
+    viewer, widget = segment
+    viewer.add_image(np.zeros((32, 32), np.float32), name="plane")
+    widget.model_combo.set_model_name("nuclei-3d")
+    assert widget.run() is None and not widget.runner.busy
+    assert said == [
+        "Model 'nuclei-3d' segments Z stacks, and 'plane' is a plane: choose a 2D model "
+        "(e.g. nuclei-2d)."
+    ]
+
+
 def test_axes_named_after_the_image_was_chosen_pick_the_default_again(qtbot, segment):
     """A movie whose axes are labelled t, y, x after it was added kept nuclei-3d (three
     axes, "a Z stack") and Run was refused; a model the user chose stays."""

@@ -250,7 +250,7 @@ class SegmentWidget(ui.DockWidget):
         problem = (
             plane_view_problem(self.viewer, layer) if plane_only else self._time_problem(layer)
         )
-        problem = problem or _colour_problem(layer)
+        problem = problem or _colour_problem(layer) or self._dims_problem(layer, model)
         if problem:
             notify_error(problem)
             return None
@@ -269,6 +269,17 @@ class SegmentWidget(ui.DockWidget):
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
+        )
+
+    def _dims_problem(self, layer: Image, model: str) -> str | None:
+        """A 3D model for a plane, said before the job starts (it failed once running)."""
+        dims = self.model_combo.spatial_dims()  # None: unreadable, said when it runs
+        axes = layer_data(layer).ndim - bool(layer.rgb)
+        if dims is None or axes >= dims:
+            return None
+        return (
+            f"Model {model!r} segments Z stacks, and {layer.name!r} is a plane: choose a "
+            "2D model (e.g. nuclei-2d)."
         )
 
     def fine_tune_here(self) -> Any:
