@@ -115,3 +115,23 @@ def test_infinite_edges_are_no_frame():
     image = np.full((20, 20), np.inf, np.float32)
     image[0, 0] = 1.0
     assert find_frame(image, (0, 1)) is None
+
+
+class _Counted:
+    """An array that counts the values each read returns (a lazily read volume)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.read = data, data.shape, data.dtype, []
+
+    def __getitem__(self, index):
+        part = np.asarray(self.data[index])
+        self.read.append(part.size)
+        return part
+
+
+def test_an_edge_of_varying_pixels_is_told_from_a_few_points():
+    """No slab of a volume without a frame is read (for a zarr volume, a slab along Y is
+    a band of chunks through every plane)."""
+    volume = _Counted(np.random.default_rng(0).random((30, 40, 50), np.float32))
+    assert find_frame(volume, (0, 1, 2)) is None
+    assert max(volume.read) == 1 and len(volume.read) <= 6 * 9

@@ -18,6 +18,7 @@ edge of its box is no step into the image, and predicting inside it only moved t
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +77,28 @@ def _slab_values(image: Any, axis: int, lo: int, hi: int) -> tuple[np.ndarray, n
     return block.min(axis=1), block.max(axis=1)
 
 
+def _edge_agrees(image: Any, axis: int, index: int, value: Any) -> bool:
+    """Whether a few points of slab ``index`` (its corners and middles) hold one finite
+    value (``value`` where given): an edge of varying pixels is told at once, without
+    reading the slab, which for a lazily read volume is a band of chunks through it."""
+    others = [range(int(n)) for a, n in enumerate(image.shape) if a != axis]
+    picks = [sorted({0, len(r) // 2, len(r) - 1}) for r in others]
+    seen = []
+    for point in itertools.product(*picks):
+        full = point[:axis] + (index,) + point[axis:]
+        seen.append(np.asarray(image[full]).item())
+        first = seen[0] if value is None else value
+        if not np.isfinite(seen[-1]) or seen[-1] != first:
+            return False
+    return True
+
+
 def _width(image: Any, axis: int, stop: int, from_end: bool, value: Any) -> tuple[int, Any]:
     """How many slabs from one edge of ``axis`` hold one value (``value``, or the first
     slab's when None), up to ``stop`` slabs; and that value."""
     n = int(image.shape[axis])
+    if stop and not _edge_agrees(image, axis, n - 1 if from_end else 0, value):
+        return 0, value
     width = 0
     while width < stop:
         count = min(SLABS_PER_READ, stop - width)

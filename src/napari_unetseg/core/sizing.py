@@ -366,8 +366,12 @@ def _unfinite_as_background(result: PredictionResult, image: Any, ca: int | None
     """Labels and maps 0 where the image is NaN or infinite (in any channel), as the
     warning says: the normalization fills such pixels from their nearest finite ones
     (:func:`~napari_unetseg.core.normalize.fill_nearest`), which carried an object that
-    touches them into them. Images whose sample holds no such value are not read again."""
-    if np.dtype(image.dtype).kind != "f" or np.isfinite(strided_sample(image)).all():
+    touches them into them. Images whose sample holds no such value are not read again;
+    a lazily read image (zarr, dask) is not read again at all (its NaN pixels keep the
+    labels of their nearest finite ones)."""
+    if not isinstance(image, np.ndarray) or image.dtype.kind != "f":
+        return
+    if np.isfinite(strided_sample(image)).all():
         return
     outputs = [
         a for a in (result.labels, result.probabilities, result.uncertainty) if a is not None
