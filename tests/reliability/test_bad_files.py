@@ -303,8 +303,10 @@ def test_existing_output_is_replaced(capsys, image_file, existing):
 )
 def test_several_inputs_one_output(capsys, image_file, existing):
     before = snapshot(existing)
+    other = Path(image_file).with_name("b.tif")  # one file named twice is one input
+    other.write_bytes(Path(image_file).read_bytes())
     assert_cli_refused(
-        capsys, "predict", image_file, image_file, "-o", existing, match="must be a folder"
+        capsys, "predict", image_file, other, "-o", existing, match="must be a folder"
     )
     assert_untouched(before)
 
