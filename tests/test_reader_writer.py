@@ -126,7 +126,7 @@ def test_layers_carry_the_files_axis_names(tmp_path, make_napari_viewer):
     [layer] = viewer.open(str(movie), plugin="napari-unetseg")
     _, segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     segment.model_combo.set_model_name("nuclei-3d")
-    assert "segments Z stacks, but the axes of 'movie' are TYX" in segment._time_problem(layer)
+    assert "segments Z stacks, but the axes of 'movie' are TYX" in segment.problem(layer)
     assert _reader._axis_labels("QQYX") == {}  # unknown axes keep napari's numbered labels
 
 

@@ -308,7 +308,7 @@ def test_each_layer_is_read_by_its_own_axis_labels(qtbot, make_napari_viewer):
     widget.image_combo.set_layer(series)
     assert widget.model_combo.model_name() == "nuclei-2d"
     widget.model_combo.set_model_name("nuclei-3d")
-    assert "time, no Z" in widget._time_problem(series)
+    assert "time, no Z" in widget.problem(series)
     _, validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
     truth = viewer.add_labels(np.zeros((3, 32, 32), np.uint8), name="truth", axis_labels="tyx")
     assert validate.options(truth)["time_axis"] == 0
@@ -332,7 +332,7 @@ def test_a_stack_is_not_read_by_the_labels_napari_took_from_another_layer(make_n
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
     widget.image_combo.set_layer(stack)
     assert widget.model_combo.model_name() == "nuclei-3d"
-    assert widget._time_problem(stack) is None
+    assert widget.problem(stack) is None
     _, finetune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
     finetune.image_combo.set_layer(stack)
     assert finetune._stack()

@@ -39,6 +39,7 @@ from ._common import (
 )
 from ._worker import JobRunner
 from .model_combo import ModelComboBox
+from .segment_checks import run_problem
 from .segment_job import (
     LABELS_SUFFIX,
     PROBABILITY_SUFFIX,
@@ -47,13 +48,7 @@ from .segment_job import (
     SegmentResult,
     segment_job,
 )
-from .segment_plane import (
-    current_position,
-    into_full,
-    plane_note,
-    plane_view_problem,
-    plane_words,
-)
+from .segment_plane import current_position, into_full, plane_note, plane_words
 from .written import WRITTEN
 
 if TYPE_CHECKING:
@@ -246,11 +241,7 @@ class SegmentWidget(ui.DockWidget):
         model = self.model_combo.model_name()
         if layer is None or not model:
             return None
-        plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
-        problem = (
-            plane_view_problem(self.viewer, layer) if plane_only else self._time_problem(layer)
-        )
-        problem = problem or _colour_problem(layer) or self._dims_problem(layer, model)
+        problem = self.problem(layer)
         if problem:
             notify_error(problem)
             return None
@@ -271,16 +262,11 @@ class SegmentWidget(ui.DockWidget):
             error_context="Segmentation failed",
         )
 
-    def _dims_problem(self, layer: Image, model: str) -> str | None:
-        """A 3D model for a plane, said before the job starts (it failed once running)."""
-        dims = self.model_combo.spatial_dims()  # None: unreadable, said when it runs
-        axes = layer_data(layer).ndim - bool(layer.rgb)
-        if dims is None or axes >= dims:
-            return None
-        return (
-            f"Model {model!r} segments Z stacks, and {layer.name!r} is a plane: choose a "
-            "2D model (e.g. nuclei-2d)."
-        )
+    def problem(self, layer: Image) -> str | None:
+        """Why Run would refuse ``layer`` with the chosen model and settings, or None."""
+        plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
+        model = self.model_combo.model_name()
+        return run_problem(self.viewer, layer, model, self.model_combo.spatial_dims(), plane_only)
 
     def fine_tune_here(self) -> Any:
         """Open the Fine-tune widget on the last segmented image, starting from the model
@@ -445,17 +431,6 @@ class SegmentWidget(ui.DockWidget):
                 "return_uncertainty": self.unc_check.isChecked(),
             },
         )
-
-    def _time_problem(self, layer: Image) -> str | None:
-        """A 3D model would take a time axis for Z: the axes of the layer, as napari's
-        axis labels name them (t), refused as the command line refuses a TYX file."""
-        from ..batch import time_for_z
-
-        axes = named_axes(self.viewer, layer)
-        if axes is None:
-            return None  # napari's numbered defaults say nothing of time
-        dims = self.model_combo.spatial_dims() or 2
-        return time_for_z(self.model_combo.model_name(), dims, axes, repr(layer.name))
 
     def _measured_on_plane(self, layer: Image, settings: Any) -> tuple[str, float] | None:
         """Where and what object size the last run of this model measured on a plane of
@@ -685,29 +660,6 @@ def _threads_now() -> int:
     import torch  # loaded already, with the model picker's registry
 
     return torch.get_num_threads()
-
-
-def _colour_problem(layer: Image) -> str | None:
-    """A layer napari shows as a stack whose last axis the engine would read as colour
-    or one channel (1, 3 or 4 values after a plane of 16 pixels or more; napari guesses
-    colour from 31): its labels would not fit the layer. None for anything else."""
-    from ..api import rgb_axis
-
-    shape = tuple(layer_data(layer).shape)
-    if layer.rgb or rgb_axis(shape, None)[0] is None:
-        return None
-    size = " x ".join(map(str, shape))
-    if shape[-1] == 1:
-        return (
-            f"{layer.name!r} ({size}) holds one channel on its last axis, but napari shows "
-            f"it as a stack of {shape[-3]} planes: add it without that axis (data[..., 0]) "
-            "to segment it."
-        )
-    return (
-        f"{layer.name!r} ({size}) looks like a colour image but napari shows it as a stack "
-        f"of {shape[-3]} planes: open it as colour (viewer.add_image(data, rgb=True)) to "
-        "segment it."
-    )
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]
