@@ -710,6 +710,26 @@ def test_object_size_is_used_and_reported(qtbot, segment):
     assert "8 px (given)" in widget.size_info.text() and "resampled" in widget.size_info.text()
 
 
+def test_the_size_line_and_status_describe_only_an_open_chosen_image(qtbot, segment):
+    """The size line and the status went on describing an image that was removed (and
+    the size line another image than the chosen one)."""
+    viewer, widget = segment
+    REGISTRY.get(widget.model_combo.model_name()).set_object_size(16.0)
+    first = viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="a")
+    widget.size_spin.setValue(8.0)
+    _run_and_wait(qtbot, widget)
+    said = widget.size_info.text()
+    assert "8 px (given)" in said and "a:" in widget.status.text()
+    other = viewer.add_image(np.zeros((32, 32), np.float32), name="b")
+    widget.image_combo.set_layer(other)
+    assert widget.size_info.text() == "" and "a:" in widget.status.text()
+    widget.image_combo.set_layer(first)
+    assert widget.size_info.text() == said  # its own line again
+    viewer.layers.remove(first)
+    assert widget.image_combo.layer() is not first
+    assert widget.size_info.text() == "" and widget.status.text() == ""
+
+
 def test_a_frame_around_the_image_is_said_and_left_background(qtbot, segment):
     """A zero-padded mosaic: the frame is background and the size line says so."""
     viewer, widget = segment

@@ -70,6 +70,7 @@ class SegmentWidget(ui.DockWidget):
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
         self._fill_model = ""  # the model whose fill-holes setting the box shows
+        self._result_said: tuple[Any, str] | None = None  # the last result's image, size line
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
@@ -534,10 +535,11 @@ class SegmentWidget(ui.DockWidget):
         self._plane_size = (
             (layer, model, result.plane, float(size["image_diameter"])) if measured else None
         )
-        # What was done to the input before prediction: grey from RGB, the object size.
-        self.size_info.setText(
-            " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
-        )
+        # What was done to the input before prediction: grey from RGB, the object size;
+        # shown while this image is the chosen one (see _update_state).
+        said = " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
+        self._result_said = (layer, said)
+        self.size_info.setText(said)
 
     def _select(self, layer: Labels, maps: list[Any] = ()) -> None:
         """The labels active, and above the maps of their run: a second run's new maps
@@ -628,6 +630,7 @@ class SegmentWidget(ui.DockWidget):
 
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
+        self._forget_other_results(layer)
         model = self.model_combo.model_name()
         info = (
             self.model_combo.describe() if model else "No model is available: load a model file."
@@ -653,6 +656,19 @@ class SegmentWidget(ui.DockWidget):
             self.run_button.setToolTip("Open an image first.")
         else:
             self.run_button.setToolTip("Segment the chosen image with the chosen model.")
+
+    def _forget_other_results(self, layer: Image | None) -> None:
+        """The size line describes the chosen image's last result only, and the status a
+        result of an image still open (both kept describing a removed image)."""
+        if self._result_said is None or self.runner.busy:
+            return
+        shown, said = self._result_said
+        if shown not in self.viewer.layers:
+            self._result_said = None
+            self.status.setText("")
+            self.finetune_button.setVisible(False)
+        same = layer is not None and self._result_said is not None
+        self.size_info.setText(said if same and real_layer(layer) is real_layer(shown) else "")
 
 
 def _threads_now() -> int:
