@@ -58,3 +58,19 @@ def test_a_missed_class_is_inf_in_json_and_small_distances_keep_their_digits():
     assert "HD95 0.004 µm" in shifted.summary_line()
     assert "0.004" in shifted.table()
     assert M.report.format_distance(0.0) == "0.00" and M.report.format_distance(12.345) == "12.35"
+
+
+def test_distances_with_a_spacing_without_unit_say_scale_units(tmp_path):
+    """A spacing of (2, 1, 1) without its unit: the table's heading gave HD95 no unit,
+    and the CSV said "px" for distances measured in steps of 2 along Z."""
+    gt = np.zeros((6, 16, 16), np.uint8)
+    gt[1:5, 4:10, 4:10] = 1
+    pred = np.roll(gt, 1, axis=0)
+    result = M.evaluate(pred, gt, spacing=(2.0, 1.0, 1.0))
+    assert result.classes[1]["hd95"] == pytest.approx(2.0)  # one plane = 2
+    assert "HD95 (scale units)" in result.table()
+    assert "HD95 2.00 scale units" in result.summary_line()
+    result.to_csv(tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().splitlines()[1].endswith(",scale units")
+    pixels = M.evaluate(pred, gt)
+    assert "HD95 (px)" in pixels.table() and M.report.distance_unit(pixels) == "px"

@@ -106,17 +106,22 @@ def summary_line(result: EvaluationResult) -> str:
         parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
     if not math.isnan(fg.get("hd95", math.nan)):
         unit = distance_unit(result)
-        parts.append(f"HD95 {format_distance(fg.get('hd95'))}{f' {unit}' if unit else ''}")
+        parts.append(f"HD95 {format_distance(fg.get('hd95'))} {unit}")
     return "; ".join(parts) + "."
 
 
-def distance_unit(result: EvaluationResult) -> str | None:
+#: The unit of distances measured with a spacing given without its unit, (2, 1, 1) say.
+SCALE_UNITS = "scale units"
+
+
+def distance_unit(result: EvaluationResult) -> str:
     """The unit of the boundary distances: the pixel size's, "px" without a pixel size
-    (spacing 1 along every axis but time's; "HD95 4.67" did not say it was pixels), None
-    for a spacing given without its unit."""
+    (spacing 1 along every axis but time's; "HD95 4.67" did not say it was pixels),
+    :data:`SCALE_UNITS` for a spacing given without its unit (the heading said nothing,
+    and the CSV said "px" for distances measured in steps of 2 along Z)."""
     if result.unit:
         return result.unit
-    return "px" if all(float(s) == 1.0 for s in result.space_spacing) else None
+    return "px" if all(float(s) == 1.0 for s in result.space_spacing) else SCALE_UNITS
 
 
 def computed_columns(result: EvaluationResult, keys: Sequence[str]) -> list[str]:

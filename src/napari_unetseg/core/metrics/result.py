@@ -120,8 +120,9 @@ class EvaluationResult:
         """Write :meth:`rows` as CSV (NaN as "n/a"), atomically: an existing file is
         replaced only once the new one is complete. ``names``: as :meth:`rows`. A last
         column, ``distance_unit``, says what HD95 and ASSD are measured in (``px``
-        without a pixel size): two files in µm and pixels read alike (Validate bug bash)."""
-        unit = self.unit or "px"
+        without a pixel size, ``scale units`` for a spacing without a unit): two files in
+        µm and pixels read alike (Validate bug bash)."""
+        unit = report.distance_unit(self)
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
