@@ -319,3 +319,26 @@ def test_running_out_of_memory_in_a_batch_is_one_sentence_with_what_to_do():
         _sentence(MemoryGuardError("Prediction would need 9 GiB."))
         == "Prediction would need 9 GiB."
     )
+
+
+def test_an_unsure_model_names_an_unmeasured_object_size_first():
+    """A size far from the objects' makes a model unsure, and the hint spoke only of
+    fine-tuning: a given size (or the model's own, when none could be measured) is named
+    first; a measured one is not."""
+    from constant_models import constant_model
+
+    unsure = constant_model(0.6)
+    unsure.set_object_size(20.0)
+    img, _ = synthetic_nuclei((128, 128), seed=5, radius=(8, 10))
+    given = api.drain(api.predict_iter(img, unsure, object_size=40.0)).stats["confidence"]
+    assert given["message"].startswith("The model is unsure on this image")
+    assert "fine-tuning" in given["message"]
+    assert given["message"].endswith(
+        "But first: the object size was given as 40 px; if the objects are not about "
+        "40 px across, give their size (or auto) and run again."
+    )
+    measured = api.drain(api.predict_iter(img, unsure)).stats["confidence"]["message"]
+    assert "unsure" in measured and "But first" not in measured
+    flat = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
+    fallback = api.drain(api.predict_iter(flat, unsure)).stats["confidence"]["message"]
+    assert "the object size could not be measured, so the model's own was used" in fallback

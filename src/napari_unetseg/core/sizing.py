@@ -122,6 +122,12 @@ def choose_factors(
         d_image = float(size)
         how = f"{d_image:g} px (given)"
     info["image_diameter"] = d_image
+    if est is None or est.diameter is None:  # not measured: a hint when the model is unsure
+        info["unmeasured"] = (
+            f"the object size was given as {d_image:g} px"
+            if est is None
+            else "the object size could not be measured, so the model's own was used"
+        )
     sp = None if spacing is None else tuple(spacing)[-sd:]
     z_note = ""
     if sp is None and sd == 3:
@@ -158,6 +164,18 @@ def choose_factors(
         )
     info["message"] += z_note
     return factors, info
+
+
+def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
+    """An unsure model's hint names the object size first when it was not measured: a
+    size far from the objects' makes a model unsure, and the hint spoke of fine-tuning
+    only."""
+    if not confidence or not confidence.get("message") or not info.get("unmeasured"):
+        return
+    confidence["message"] += (
+        f" But first: {info['unmeasured']}; if the objects are not about "
+        f"{info['image_diameter']:g} px across, give their size (or auto) and run again."
+    )
 
 
 def measured_z_step(image: Any, channel_axis: int | None = None, est: Any = None) -> float | None:
@@ -296,6 +314,7 @@ def predict_sized(
             filled = fill_holes(np.asarray(labels[...]))
             labels[...] = filled
     result.stats["object_size"] = info
+    _size_hint(result.stats.get("confidence"), info)
     result.stats["fill_holes"] = fill
     result.stats["network_seconds"] = result.stats.get("seconds")
     result.stats["seconds"] = time.perf_counter() - started
