@@ -64,6 +64,39 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     assert (read_labels(out3) == ref3).mean() >= 0.999
 
 
+def test_a_frame_is_left_out_of_block_runs_as_of_whole_image_runs(tmp_path) -> None:
+    """A zero frame around a mosaic (the data that go block-wise): blocks predicted the
+    frame with the image and marked a band along its inside, as whole-image runs did
+    before they left it out. Blocks now read and write only inside it (on the inside's
+    tile grid), so they equal api.predict; a block wholly in the frame is not run; a
+    resumed run continues; resampled runs agree with api.predict as unframed ones do."""
+    img, _ = synthetic_nuclei((192, 256), seed=5)
+    framed = np.pad(img, ((40, 24), (13, 80)))  # X: 349 wide, inside 13..269
+    path = tmp_path / "mosaic.tif"
+    _io.write_image(path, framed)
+    reference = api.predict(framed, "nuclei-2d", object_size=None)
+    out = tmp_path / "m.ome.zarr"
+    run = dist.predict_blocks_iter(path, "nuclei-2d", out, block_size=64, object_size=None)
+    first = next(run)
+    assert "A frame of value 0 (13-80 px wide)" in first.message
+    assert first.done == 1 and first.total == 6  # the block at X 320..349: frame only
+    result = api.drain(run)
+    assert result.stats["blocks"] == 5
+    labels = read_labels(out)
+    np.testing.assert_array_equal(labels, reference)
+    assert not labels[:40].any() and not labels[:, 269:].any()
+    again = dist.predict_blocks(
+        path, "nuclei-2d", out, block_size=64, object_size=None, resume=True
+    )
+    assert again.stats["blocks"] == 0
+    # resampled (the blocks tile themselves): as close as without a frame
+    sized = api.predict(framed, "nuclei-2d", object_size=10.0)
+    out2 = tmp_path / "r.ome.zarr"
+    dist.predict_blocks(path, "nuclei-2d", out2, block_size=100, object_size=10.0)
+    resampled = read_labels(out2)
+    assert not resampled[:, 269:].any() and (resampled == sized).mean() > 0.995
+
+
 def test_a_resampled_stack_in_one_block_takes_the_whole_images_tile(tmp_path) -> None:
     """A stack resampled along Z was tiled with a tile sized on its own 12 planes, not
     the resampled 35: 1 % of the labels differed from api.predict in a single block."""

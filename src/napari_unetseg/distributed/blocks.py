@@ -21,6 +21,11 @@ class _Plan:
     tiles of that grid that overlap it (its halo is those tiles' reach), so every pixel
     is blended from the same tiles as in a single-process run. With resampling
     (``starts`` None) a block reads ``halo`` extra pixels and tiles them itself.
+
+    ``inside``: per spatial axis, the part of the image inside a frame of one value
+    (:mod:`napari_unetseg.core.margins`; None: all of it). Blocks read and write only
+    there, and the tile grid is the inside's, as a single-process run predicts the
+    inside alone; the frame is never written (the store's fill value, background).
     """
 
     out_shape: tuple[int, ...]
@@ -29,6 +34,21 @@ class _Plan:
     tile: tuple[int, ...]
     starts: list[list[int]] | None
     halo: tuple[int, ...]
+    inside: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def bounds(self) -> tuple[tuple[int, int], ...]:
+        """Where blocks read and write, per spatial axis (the inside of a frame)."""
+        return self.inside or tuple((0, s) for s in self.spatial)
+
+    def writes(self, index: tuple[int, ...]) -> bool:
+        """Whether block ``index`` has pixels inside the frame (others lie in the frame:
+        nothing to predict)."""
+        cell = index[self.n_lead :]
+        return all(
+            max(i * b, lo) < min((i + 1) * b, hi)
+            for i, b, (lo, hi) in zip(cell, self.block, self.bounds)
+        )
 
     @property
     def spatial(self) -> tuple[int, ...]:
@@ -64,16 +84,19 @@ class _Plan:
     def job(self, index: tuple[int, ...]) -> dict[str, Any]:
         """Where block ``index`` reads, which tiles it runs, and where it writes."""
         lead, cell = index[: self.n_lead], index[self.n_lead :]
-        core = [(i * b, min((i + 1) * b, s)) for i, b, s in zip(cell, self.block, self.spatial)]
+        core = [
+            (max(i * b, lo), min((i + 1) * b, hi))
+            for i, b, (lo, hi) in zip(cell, self.block, self.bounds)
+        ]
         read, rel = [], []
-        for axis, ((a, e), s) in enumerate(zip(core, self.spatial)):
+        for axis, ((a, e), (lo, hi)) in enumerate(zip(core, self.bounds)):
             if self.starts is None:
                 h = self.halo[axis]
-                read.append((max(0, a - h), min(s, e + h)))
+                read.append((max(lo, a - h), min(hi, e + h)))
                 continue
             t = self.tile[axis]
             mine = [p for p in self.starts[axis] if p < e and p + t > a]
-            r0, r1 = min(mine), min(s, max(mine) + t)
+            r0, r1 = min(mine), min(hi, max(mine) + t)
             read.append((r0, r1))
             rel.append([p - r0 for p in mine])
         return {

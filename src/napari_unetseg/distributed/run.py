@@ -44,6 +44,8 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     # the image's own statistics: another image saved at the same path resumed into a mix
     # of two segmentations (distributed bug bash)
     extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"]]
+    if plan.inside is not None:  # what the blocks predict (the tiles start there)
+        extra["inside"] = [list(b) for b in plan.inside]
     return {
         **{k: spec[k] for k in keys},
         **extra,
@@ -54,9 +56,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     }
 
 
-def _normalizer_from(img: Any, bundle: Any, layout: Any) -> Any:
-    """Statistics of the whole image (a coarser pyramid level of a very large one: the
-    percentiles barely move, and level 0 would be read whole)."""
+def _normalizer_from(img: Any, bundle: Any, layout: Any, plan: _Plan) -> Any:
+    """Statistics of the whole image, or of the inside of its frame (a coarser pyramid
+    level of a very large one: the percentiles barely move, and level 0 would be read
+    whole)."""
+    from ..core.margins import window
     from ..core.normalize import MAX_STAT_SAMPLES, Normalizer
 
     levels = getattr(img, "levels", ()) or (img.data,)
@@ -66,15 +70,25 @@ def _normalizer_from(img: Any, bundle: Any, layout: Any) -> Any:
             break
         data = coarser
     lay = bundle.layout(tuple(data.shape), layout.channel_axis)
+    if plan.inside is not None:  # the frame's value would move the low percentile
+        index = [slice(None)] * len(data.shape)
+        for axis, (lo, hi), full, here in zip(
+            lay.spatial_axes, plan.inside, layout.spatial_shape, lay.spatial_shape
+        ):  # on a coarser level: the inside's pixels there, rounded inwards
+            a, e = math.ceil(lo * here / full), math.floor(hi * here / full)
+            index[axis] = slice(a, max(e, a + 1))
+        data = window(data, tuple(index))
+        lay = bundle.layout(tuple(data.shape), layout.channel_axis)
     return Normalizer.from_image(data, lay, bundle.normalization)
 
 
 def _object_size(
-    bundle: Any, img: Any, layout: Any, value: Any
+    bundle: Any, img: Any, layout: Any, value: Any, bounds: Any
 ) -> tuple[Any, str, tuple[float, ...] | None]:
     """The object size for every block, what was said about it, and the pixel size the
-    blocks use: measured once on a central crop (the size for 'auto'; the Z step of a 3D
-    stack without a pixel size, see ``core.sizing.measured_z_step``)."""
+    blocks use: measured once on a central crop of ``bounds`` (per spatial axis: the
+    inside of a frame; the size for 'auto'; the Z step of a 3D stack without a pixel
+    size, see ``core.sizing.measured_z_step``)."""
     from .._units import known_spacing
     from ..core.sizing import check_object_size, choose_factors
 
@@ -87,8 +101,11 @@ def _object_size(
         return size, "", spacing
     crop_edge = {2: 1024, 3: 160}[sd]
     spatial = tuple(
-        slice(max(0, (s - crop_edge) // 2), max(0, (s - crop_edge) // 2) + crop_edge)
-        for s in layout.spatial_shape
+        slice(
+            lo + max(0, (hi - lo - crop_edge) // 2),
+            min(hi, lo + max(0, (hi - lo - crop_edge) // 2) + crop_edge),
+        )
+        for lo, hi in bounds
     )
     lead = tuple(s // 2 for s in layout.leading_shape)
     crop = np.asarray(img.data[layout.index(lead, spatial)])
@@ -203,6 +220,10 @@ def predict_blocks_iter(
     run.spec["run"] = uuid.uuid4().hex
     store.set_info(run=run.spec["run"])
     done = store.blocks_done()
+    for index in run.plan.boxes():
+        if not done[index] and not run.plan.writes(index):  # in the frame: background
+            store.mark_done(index)
+            done[index] = True
     todo = run.plan.by_cost([i for i in run.plan.boxes() if not done[i]])
     total = len(run.plan.boxes())
     skipped = total - len(todo)
@@ -353,17 +374,28 @@ def _make_plan(
     """The blocks, the object size for every block, what was said about it, and the
     pixel size every block is predicted with."""
     from ..core.inference import resolve_tile_size, tile_starts
+    from ..core.margins import find_frame
     from ..core.scale import scaled_shape
     from ..core.sizing import choose_factors
 
-    sd, spatial = bundle.spatial_dims, layout.spatial_shape
+    sd = bundle.spatial_dims
+    with _local_dask():
+        frame = find_frame(img.data, layout.spatial_axes, layout.channel_axis)
+    full = layout.spatial_shape
+    inside = None
+    if frame is not None:  # predicted alone, as a single-process run does
+        inside = tuple((b, s - a) for (b, a), s in zip(frame.widths, full))
+    bounds = inside or tuple((0, s) for s in full)
+    spatial = tuple(hi - lo for lo, hi in bounds)  # what the tiles cover
     tile = resolve_tile_size(opts["tile_size"], spatial, bundle)
     # the first spatial axis is streamed whole: sizes name the axes after it (3 values in
     # 3D silently lost their first, and 2 were refused)
     edges = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * (sd - 1), "block_size", sd - 1)
-    block = (spatial[0],) + tuple(min(b, s) for b, s in zip(edges, spatial[1:]))
+    block = (full[0],) + tuple(min(b, s) for b, s in zip(edges, full[1:]))
     with _local_dask():
-        size, size_message, spacing = _object_size(bundle, img, layout, opts["object_size"])
+        size, size_message, spacing = _object_size(
+            bundle, img, layout, opts["object_size"], bounds
+        )
     if spacing is None:  # measured isotropic, or not measurable: as the store says
         spacing = tuple(img.without_channels().scale)
     factors, _ = choose_factors(bundle, img.data, size, spacing, img.channel_axis)
@@ -377,14 +409,15 @@ def _make_plan(
     starts = None
     if all(f == 1.0 for f in factors):
         overlap = float(opts["overlap"])
-        starts = [tile_starts(max(s, t), t, overlap) for s, t in zip(spatial, tile)]
+        starts = [
+            [lo + p for p in tile_starts(max(s, t), t, overlap)]
+            for s, t, (lo, _) in zip(spatial, tile, bounds)
+        ]
     n_lead = len(layout.leading_axes)
-    return (
-        _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px),
-        size,
-        size_message,
-        spacing,
-    )
+    plan = _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px, inside)
+    if frame is not None:
+        size_message = " ".join(filter(None, [frame.message(), size_message]))
+    return plan, size, size_message, spacing
 
 
 def _prepare(
@@ -431,7 +464,7 @@ def _prepare(
     flat = img.without_channels()
     plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
     with _local_dask():
-        normalizer = _normalizer_from(img, bundle, layout)
+        normalizer = _normalizer_from(img, bundle, layout, plan)
     fingerprint = weights_fingerprint(bundle.network)
     spec: dict[str, Any] = {
         "source": source,
