@@ -97,6 +97,25 @@ def test_a_frame_is_left_out_of_block_runs_as_of_whole_image_runs(tmp_path) -> N
     assert not resampled[:, 269:].any() and (resampled == sized).mean() > 0.995
 
 
+def test_nan_regions_are_background_in_block_runs_as_in_whole_image_runs(tmp_path) -> None:
+    """NaN outside the anatomy (SPM / FSL outputs): blocks marked objects inside a NaN
+    block (its edge, filled from the nearest pixels), where api.predict labels it
+    background; now they write 0 there, labels and probability map alike."""
+    img, _ = synthetic_nuclei((192, 256), seed=5)
+    img = img.astype(np.float32)
+    img[60:110, 100:150] = np.nan
+    path = tmp_path / "nan.tif"
+    _io.write_image(path, img)
+    with pytest.warns(UserWarning, match="NaN"):
+        reference = api.predict(img, "nuclei-2d")
+    assert not reference[60:110, 100:150].any()
+    out, maps = tmp_path / "n.ome.zarr", tmp_path / "p.ome.zarr"
+    with pytest.warns(UserWarning, match="treated as background"):
+        dist.predict_blocks(path, "nuclei-2d", out, block_size=64, probabilities=maps)
+    np.testing.assert_array_equal(read_labels(out), reference)
+    assert not read_labels(maps)[60:110, 100:150].any()
+
+
 def test_a_resampled_stack_in_one_block_takes_the_whole_images_tile(tmp_path) -> None:
     """A stack resampled along Z was tiled with a tile sized on its own 12 planes, not
     the resampled 35: 1 % of the labels differed from api.predict in a single block."""

@@ -135,9 +135,22 @@ class _Normalized:
         return np.moveaxis(self.normalizer(np.moveaxis(block, pos, 0)), 0, pos)
 
 
+def unfinite_mask(view: Any, channel_axis: int | None) -> np.ndarray | None:
+    """Where a block's input (``view``, its read region) is NaN or infinite in any
+    channel, or None where it is finite (integer images always are)."""
+    if np.dtype(view.dtype).kind not in "fc":
+        return None
+    bad = ~np.isfinite(np.asarray(view))
+    if channel_axis is not None:
+        bad = bad.any(axis=channel_axis)
+    return bad if bad.any() else None
+
+
 class _CroppedOut:
     """The labels "array" of a block: keeps the core's pixels of each written band and
-    writes them straight into the store (halo pixels are dropped)."""
+    writes them straight into the store (halo pixels are dropped). ``bad``: where the
+    block's input is NaN / Inf (:func:`unfinite_mask`), written as 0, as a whole-image
+    run labels such pixels background."""
 
     def __init__(
         self,
@@ -146,11 +159,13 @@ class _CroppedOut:
         shape: tuple[int, ...],
         fill: bool,
         check: Any = None,
+        bad: np.ndarray | None = None,
     ) -> None:
         self.level0, self.job, self.shape, self.fill = level0, job, shape, fill
         self.dtype = level0.dtype
         #: called before each write: raises where the block's run was replaced
         self.check = check
+        self.bad = bad
 
     def __setitem__(self, idx: Any, values: np.ndarray) -> None:
         from ..core.sizing import fill_holes
@@ -160,6 +175,8 @@ class _CroppedOut:
         values = np.asarray(values)
         if self.fill:  # 3D bands hold whole Y/X planes of the block: fill them here
             values = fill_holes(values.copy())
+        if self.bad is not None:
+            values = np.where(self.bad[idx], 0, values).astype(values.dtype, copy=False)
         take, put = [], []
         for sl, n, (c0, c1), (g0, _) in zip(idx, self.shape, self.job["crop"], self.job["core"]):
             a, b, _ = sl.indices(n)

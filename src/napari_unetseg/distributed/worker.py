@@ -13,7 +13,7 @@ import numpy as np
 from .. import _io
 from .._zarr_labels import LabelsStore
 from ..core.progress import drain
-from .blocks import _CroppedOut, _Normalized
+from .blocks import _CroppedOut, _Normalized, unfinite_mask
 from .records import Superseded
 
 #: A block whose input (with its halo, as stored) is at most this large is read whole
@@ -103,6 +103,7 @@ def _predict_block_here(
     if ca is not None:
         ca -= sum(1 for a in layout.leading_axes if a < ca)
     x = _Normalized(view, Normalizer(*spec["normalizer"]), ca)
+    bad = unfinite_mask(view, ca)  # NaN / Inf: labelled background, as in-memory runs do
     device = resolve_device(spec["device"])
     # The precision check belongs to the real model (the copy sees normalized input).
     precision = choose_precision(bundle, device, spec["precision"]).name
@@ -113,13 +114,13 @@ def _predict_block_here(
     fill = bundle.fill_holes if spec["fill_holes"] is None else bool(spec["fill_holes"])
     # 3D: labels stream into the store band by band; 2D: the block's labels are small.
     stream = bundle.spatial_dims == 3
-    out = _CroppedOut(store.level0(), job, region, fill, check) if stream else None
+    out = _CroppedOut(store.level0(), job, region, fill, check, bad) if stream else None
     extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
     if spec.get("probabilities"):  # the map streams into its own store, band by band
         maps = LabelsStore(spec["probabilities"]).level0()
         extra.update(
             return_probabilities=True,
-            probabilities_out=_CroppedOut(maps, job, region, False, check),
+            probabilities_out=_CroppedOut(maps, job, region, False, check, bad),
         )
     result = drain(
         predict_sized(
@@ -140,7 +141,7 @@ def _predict_block_here(
         )
     )
     if not stream:
-        _CroppedOut(store.level0(), job, region, False, check)[...] = result.labels
+        _CroppedOut(store.level0(), job, region, False, check, bad)[...] = result.labels
     check()
     store.mark_done(job["index"])
     conf = result.stats["confidence"]
