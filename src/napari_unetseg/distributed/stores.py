@@ -1,0 +1,164 @@
+"""The stores of a block run: the labels store and the probability map's, refused or
+accepted before either is made, created or reopened to resume, and finished (pyramid,
+provenance, metadata) once the blocks are written."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._zarr_labels import LabelsStore
+from .records import BlockProgress, _result
+from .worker import _build_level
+
+if TYPE_CHECKING:
+    from .run import _Run
+
+
+def _open_stores(
+    run: _Run, resume: bool, overwrite: bool
+) -> tuple[LabelsStore, LabelsStore | None]:
+    """The labels store and the probability map's (None without one), both refused or
+    accepted before either is made, replaced or reopened."""
+    split = run.spec["split_touching"]
+    # Instance ids need room; class labels do not.
+    dtype = np.uint32 if split else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
+    targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
+    for target in targets:
+        _check_target(run, target, resume, overwrite)
+    _check_map_resumable(run, resume)
+    store = _open_store(run, run.target, dtype, resume, overwrite)
+    maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
+    return store, maps
+
+
+def _finish_stores(
+    run: _Run,
+    store: LabelsStore,
+    maps: LabelsStore | None,
+    client: Any,
+    total: int,
+    records: list[dict[str, Any]],
+) -> Generator[BlockProgress, None, None]:
+    """The pyramids of the probability maps and the labels, and their metadata: the
+    labels last, so a run stopped in between is not taken for complete by --resume (its
+    map was left unfinished for good)."""
+    if maps is not None and not maps.info.get("complete"):
+        yield from _pyramid(maps, client, maps.path, total)
+        maps.finish(name="probabilities")
+    if not store.info.get("complete"):
+        _record_what_ran(store, run, records)
+        yield from _pyramid(store, client, run.target, total)
+        store.finish(
+            name=os.path.basename(run.target) if run.parent else run.bundle.name,
+            image=run.parent,
+        )
+
+
+def _record_what_ran(store: LabelsStore, run: _Run, records: list[dict[str, Any]]) -> None:
+    """The provenance's ``ran`` (as in-memory runs record it): the object size measured
+    (on a central crop), the precision and the device of the blocks written now."""
+    from ..provenance import what_ran
+
+    provenance = store.info.get("provenance")
+    if not provenance or not records:
+        return
+    size = run.spec["object_size"]
+    stats = {  # the blocks' figures, as one in-memory run's stats give them
+        key: ",".join(sorted({str(r[key]) for r in records})) for key in ("precision", "device")
+    }
+    if isinstance(size, numbers.Real):
+        stats["object_size"] = {"image_diameter": size}
+    store.set_info(provenance={**provenance, "ran": what_ran(stats)})
+
+
+def _pyramid(
+    store: LabelsStore, client: Any, target: str, total: int
+) -> Generator[BlockProgress, None, None]:
+    """The pyramid, level by level (chunk by chunk, on the workers when there are any)."""
+    store.prepare_levels()
+    tasks = store.pyramid_tasks()
+    for lvl in sorted({t[0] for t in tasks}):
+        regions = [r for n, r in tasks if n == lvl]
+        if client is None:
+            for r in regions:
+                store.build_level(lvl, r)
+        else:
+            n = len(regions)
+            futs = client.map(_build_level, [target] * n, [lvl] * n, regions, pure=False)
+            for f in futs:
+                _result(f)
+        yield BlockProgress(total, total, stage="pyramid")
+
+
+def _check_map_resumable(run: _Run, resume: bool) -> None:
+    """Refuse to resume labels whose probability map is gone: the blocks to skip come
+    from the labels, so a new map kept zeros there and was called complete."""
+    maps = run.spec["probabilities"]
+    if resume and maps and os.path.exists(run.target) and not os.path.exists(maps):
+        raise ValueError(
+            f"Cannot resume {run.target!r}: its probability map {maps!r} is missing, so "
+            "the blocks already written would have none; use --overwrite to start again."
+        )
+
+
+def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None:
+    """Refuse (one sentence) a store that this run could not resume or replace, before
+    anything is written: an existing one without --resume / --overwrite, one that
+    napari-unetseg did not write, one started with other settings."""
+    if not resume:
+        LabelsStore.check_replaceable(target, overwrite)
+        return
+    if not os.path.exists(target):
+        return
+    try:
+        recorded = LabelsStore(target).info.get("settings")
+    except ValueError as exc:
+        raise ValueError(f"Cannot resume {target!r}: {exc}") from exc
+    recorded = dict(recorded or {})
+    wanted = dict(run.settings)
+    if "intensities" not in recorded:  # a store of a version that did not record them
+        wanted.pop("intensities", None)
+    if recorded != wanted:
+        keys = set(wanted) | set(recorded)
+        changed = sorted(k for k in keys if recorded.get(k) != wanted.get(k))
+        if changed == ["intensities"]:
+            raise ValueError(
+                f"Cannot resume {target!r}: the image at {run.settings['source']!r} is not "
+                "the one it was started on (other intensities); use --overwrite to start "
+                "again."
+            )
+        raise ValueError(
+            f"Cannot resume {target!r}: it was started with other settings "
+            f"({', '.join(changed)}); use --overwrite to start again."
+        )
+
+
+def _open_store(run: _Run, target: str, dtype: Any, resume: bool, overwrite: bool) -> LabelsStore:
+    """The store at ``target`` (checked by :func:`_check_target`): the labels
+    (``run.target``) or the probability map, created, or reopened to resume."""
+    if os.path.exists(target) and resume:
+        return LabelsStore(target)
+    labels = target == run.target
+    flat = run.flat
+    return LabelsStore.create(
+        target,
+        shape=run.plan.out_shape,
+        chunks=run.plan.chunks,
+        block_grid=run.plan.grid,
+        axes=flat.axes,
+        scale=tuple(flat.scale),
+        units=flat.units,
+        translate=None if flat.translate is None else tuple(flat.translate),
+        version=getattr(run.img, "version", "0.4"),
+        dtype=dtype,
+        settings=run.settings,
+        overwrite=overwrite,
+        image=run.parent if labels else None,
+        provenance=run.provenance,
+        labels=labels,
+    )
