@@ -630,3 +630,45 @@ def test_info_describes_a_stores_origin_channels_levels_and_labels(tmp_path, cap
     out = capsys.readouterr().out
     assert "origin: Z 6 µm, Y 1 µm, X 2 µm\nchannels: DAPI, GFP\n" in out
     assert "pyramid: 2 levels, 2x4x64x64, 2x4x32x32\nlabels: nuclei\n" in out
+
+
+@pytest.mark.parametrize("averaged", [True, False])
+def test_smaller_label_levels_lie_on_the_images_levels(tmp_path, averaged) -> None:
+    """Level n of the labels takes every 2**n-th pixel from the first; it was always
+    written shifted by (2**n - 1) / 2 pixels, as an averaged pyramid is (ome-zarr-py's
+    writer shifts its levels so), and lay half a pixel off the levels of an image whose
+    pyramid takes every other pixel (scale-out bug bash). An image's labels follow its
+    own levels now; a store of their own is not shifted."""
+    import json
+
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    path = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((4, 64, 64), np.uint16), levels=3)
+    if not averaged:  # a pyramid without shifts (every other pixel, as other tools write)
+        attrs = path / ".zattrs"
+        meta = json.loads(attrs.read_text())
+        for level in meta["multiscales"][0]["datasets"]:
+            level["coordinateTransformations"] = level["coordinateTransformations"][:1]
+        attrs.write_text(json.dumps(meta))
+    img = _zarr.read_ome_zarr(path)
+    target, parent = _zarr_labels.LabelsStore.target(path, img, "nuclei")
+    labels = np.zeros((4, 64, 64), np.uint8)
+    labels[:, 8:12, 20:30] = 1
+    _write_store(target, labels, "0.4", image=parent, scale=img.scale)
+    nodes = list(Reader(parse_url(path))())
+    [label_node] = [n for n in nodes if "image-label" in n.zarr.root_attrs]
+
+    def placed(transforms):  # (scale, translation) of one level
+        kinds = {t["type"]: t[t["type"]] for t in transforms}
+        return kinds["scale"], kinds.get("translation", [0.0] * 3)
+
+    image_levels = [placed(t) for t in nodes[0].metadata["coordinateTransformations"]]
+    label_levels = [placed(t) for t in label_node.metadata["coordinateTransformations"]]
+    assert label_levels == image_levels and len(label_levels) == 3
+    assert (image_levels[1][1] == [0.0, 0.5, 0.5]) is averaged
+    back = [np.asarray(level) for level in label_node.data]
+    np.testing.assert_array_equal(back[2], labels[:, ::4, ::4])
+    alone = _write_store(tmp_path / "alone.ome.zarr", labels, "0.4", scale=img.scale)
+    node = list(Reader(parse_url(alone.path))())[0]
+    assert all(placed(t)[1] == [0.0] * 3 for t in node.metadata["coordinateTransformations"])

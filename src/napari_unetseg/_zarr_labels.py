@@ -54,6 +54,38 @@ def _image_levels(image: str, shape: tuple[int, ...]) -> list[list[int]] | None:
     return None if like is None else [list(s) for s in like]
 
 
+def _image_shifts(image: str, axes: str, shape: tuple[int, ...]) -> list[list[float]] | None:
+    """For labels of ``shape`` (axes ``axes``) added to ``image``: how far each of the
+    image's levels from the labels' own on lies from it, per labels axis, in the image's
+    units. Pyramids made by averaging shift their smaller levels by half a pixel of the
+    level above (ome-zarr-py's writer), those made by taking every other pixel do not:
+    the labels' levels follow their image's, whichever it is. None where the image's
+    levels cannot be read."""
+    from pathlib import Path
+
+    from ._zarr import _axes, _group_meta, _scale_and_shift
+
+    multiscales = _group_meta(Path(image)).get("multiscales") or [{}]
+    meta = multiscales[0] if isinstance(multiscales[0], dict) else {}
+    datasets = meta.get("datasets") or []
+    try:
+        img = read_ome_zarr(image)
+    except (ValueError, OSError):
+        return None
+    ndim = len(img.levels[0].shape)
+    letters, _ = _axes(meta, ndim)
+    ca = img.channel_axis
+    shapes = [tuple(n for a, n in enumerate(lv.shape) if a != ca) for lv in img.levels]
+    if tuple(shape) not in shapes or len(datasets) != len(shapes):
+        return None
+    first = shapes.index(tuple(shape))
+    where = [
+        _scale_and_shift(d.get("coordinateTransformations"), ndim)[1] for d in datasets[first:]
+    ]
+    index = [letters.index(a) if a in letters else None for a in axes]
+    return [[0.0 if i is None else t[i] - where[0][i] for i in index] for t in where]
+
+
 def _in_image_units(
     image: str, axes: str, scale: Any, translate: Any, units: tuple[str, ...]
 ) -> tuple[tuple[float, ...], tuple[float, ...] | None, tuple[str, ...]]:
@@ -193,6 +225,9 @@ class LabelsStore:
             "labels": bool(labels),
             # an image's labels follow its pyramid level for level (None: their own)
             "levels": _image_levels(image, shape) if image is not None and labels else None,
+            "level_shifts": (
+                _image_shifts(image, axes, shape) if image is not None and labels else None
+            ),
         }
         return cls(path)
 
@@ -354,13 +389,18 @@ class LabelsStore:
         offset = [float(t) for t in (info["translate"] or [0.0] * len(axes))]
         datasets = []
         shapes = self.level_shapes()
+        # Level n takes every k-th pixel from the first (build_level): its pixel i is
+        # level 0's pixel k * i, on the same origin; an image's labels follow the image's
+        # own levels instead (averaged pyramids shift by half a pixel of the level above)
+        shifts = info.get("level_shifts") or []
+        if len(shifts) != len(shapes):
+            shifts = [[0.0] * len(axes)] * len(shapes)
         for n, shape in enumerate(shapes):
             f = [float(k) for k in level_step(shapes[0], shape)]
-            # Pixel centres of level n sit (2**n - 1) / 2 level-0 pixels further in.
-            shift = [o + (k - 1) * s / 2 for o, k, s in zip(offset, f, scale)]
             transforms: list[dict[str, Any]] = [
                 {"type": "scale", "scale": [s * k for s, k in zip(scale, f)]}
             ]
+            shift = [o + d for o, d in zip(offset, shifts[n])]
             if any(shift):
                 transforms.append({"type": "translation", "translation": shift})
             datasets.append({"path": str(n), "coordinateTransformations": transforms})

@@ -135,3 +135,14 @@ def test_an_edge_of_varying_pixels_is_told_from_a_few_points():
     volume = _Counted(np.random.default_rng(0).random((30, 40, 50), np.float32))
     assert find_frame(volume, (0, 1, 2)) is None
     assert max(volume.read) == 1 and len(volume.read) <= 6 * 9
+
+
+def test_one_flat_object_on_the_frames_value_is_no_frame():
+    """A bright square on black: the black around it is the object's background, not a
+    frame (the square was predicted alone, a constant image, and came out unmarked)."""
+    image = np.zeros((64, 64), np.uint16)
+    image[20:40, 20:40] = 1000
+    assert find_frame(image, (0, 1)) is None
+    textured = image.astype(np.float32)
+    textured[20:40, 20:40] += np.random.default_rng(0).random((20, 20))
+    assert find_frame(textured, (0, 1)) is not None  # an image inside a frame of 0

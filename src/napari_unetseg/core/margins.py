@@ -139,6 +139,10 @@ def find_frame(
     sample = strided_sample(window(image, tuple(inner)))
     if np.count_nonzero(sample == value) >= MAX_INSIDE_SHARE * sample.size:
         return None  # the image's own background has the frame's value: no step
+    if sample.size and np.all(sample == sample.flat[0]):
+        # one object of one value on the frame's (a bright square on black): the object
+        # and its background, not an image in a frame (it was predicted alone, unmarked)
+        return None
     out_inner = tuple(s for a, s in enumerate(inner) if a != channel_axis)
     return Frame(tuple(inner), out_inner, float(value), tuple(widths))
 
