@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -136,7 +138,6 @@ def test_folded_class_biases_label_by_the_weighted_probabilities():
 def _trainer(**options):
     """A Trainer as ``train`` builds it (its defaults), before any step."""
     import inspect
-    import time
 
     from napari_unetseg.core.training.options import TrainOptions
     from napari_unetseg.core.training.run import train
@@ -163,7 +164,7 @@ def test_time_reserve_follows_the_measured_forward_speed_and_is_capped():
     assert tail >= 2 * 96 * 96  # the threshold's prediction of the training image
     assert trainer._reserve(5.0) == 0.0  # no step, no validation: nothing known yet
     trainer.forward_s_per_voxel, trainer.validate_s = 1e-6, 0.5
-    assert trainer._reserve(5.0) == pytest.approx(tail * 1e-6 + 1.0)
+    assert trainer._reserve(5.0) == pytest.approx(2 * tail * 1e-6 + 1.0)  # TAIL_SLOWER
     # a large training image (the brain template at 1 mm: 217 s of a 122 s budget kept
     # under the former rule) leaves at least half of the budget for steps
     trainer.forward_s_per_voxel = 1.0
@@ -172,6 +173,30 @@ def test_time_reserve_follows_the_measured_forward_speed_and_is_capped():
     plain = _trainer(time_limit=100.0, model=None, spatial_dims=2, label_mode="dense")
     plain.forward_s_per_voxel = 1.0
     assert plain._tail_voxels() == 0 and plain._reserve(5.0) == 0.0
+
+
+def test_one_slow_validation_does_not_take_the_budget(monkeypatch):
+    """The reserve follows the validations' median time: one validation slowed by another
+    process (the 2 cores are shared) raised it to half the budget, and a 60 s run ended
+    after 33 s (train bug bash)."""
+    trainer = _trainer(
+        time_limit=100.0, match_labels=True, model=None, spatial_dims=2, patch_size=32
+    )
+    assert trainer.val_x is not None
+    for second in range(4):  # the first warms up
+        trainer.evaluate(float(second))
+    forward = trainer.network.forward
+
+    def slow(*args, **kwargs):
+        time.sleep(2.0)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.network, "forward", slow)
+    trainer.evaluate(4.0)
+    assert trainer._validate_times[-1] > 2.0
+    reserve = trainer._reserve(5.0)
+    spiked = trainer._validate_times[-1] / trainer.validate_s * reserve  # the former rule
+    assert reserve < spiked / 4  # the slow one is not the measure
 
 
 def test_a_run_with_several_classes_matches_class_weights_to_its_labels():

@@ -69,6 +69,10 @@ RECORD_INTERVAL_S = 0.1
 #: former rule, half a training step per batch, kept 217 s of a 122 s budget on the brain
 #: template at 1 mm (a 2D model stopped after 10 steps; the tail took 30 s).
 RESERVE_SHARE = 0.5
+#: The passes after the last step (batch-norm statistics in training mode, the threshold's
+#: prediction) take about this many times a validation's time per voxel (1.8 measured on
+#: a 256 x 256 scribble run, 2026-12-06).
+TAIL_SLOWER = 2.0
 #: Default peak learning rate for fine-tuning a trained model (2e-3 for a new one).
 FINE_TUNE_LR = 1e-4
 
@@ -301,6 +305,7 @@ class Trainer:
         )
         self.forward_s_per_voxel: float | None = None
         self.validate_s = 0.0
+        self._validate_times: list[float] = []  # seconds of each validation
         self.pin = self.device.type == "cuda"
         self.val_x = self.val_y = None
         if self.val_data is not None:
@@ -359,7 +364,7 @@ class Trainer:
         if not tail:
             return 0.0
         if self.forward_s_per_voxel is not None:
-            reserve = tail * self.forward_s_per_voxel + 2 * self.validate_s
+            reserve = TAIL_SLOWER * tail * self.forward_s_per_voxel + 2 * self.validate_s
         elif self.step >= 10:
             reserve = 0.5 * elapsed / self.step * tail / (self.batch * math.prod(self.patch))
         else:
@@ -499,7 +504,11 @@ class Trainer:
                 c = hard_dice_counts(logits, self.val_y[i : i + batch])
                 counts = c if counts is None else counts + c
         network.train()
-        self.validate_s = time.perf_counter() - started
+        # The median of the validations' times after the first (which warms up): one
+        # slowed by another process (2 cores shared) was 50 times the others, kept half
+        # the budget for the tail and ended a 60 s run after 33 s (train bug bash).
+        self._validate_times.append(time.perf_counter() - started)
+        self.validate_s = float(np.median(self._validate_times[1:] or self._validate_times))
         voxels = self.val_x.numel() // self.val_x.shape[1]
         self.forward_s_per_voxel = self.validate_s / voxels
         return loss_sum / len(self.val_x), dice_from_counts(counts)
