@@ -25,6 +25,9 @@ def data(tmp_path) -> dict[str, str]:
         "small": _io.write_labels(tmp_path / "small.tif", scribbles[:50], axes="YX"),
         "empty": _io.write_labels(tmp_path / "empty.tif", np.zeros_like(scribbles), axes="YX"),
         "bg": _io.write_labels(tmp_path / "bg.tif", (scribbles > 0).astype(np.uint8), axes="YX"),
+        "coarse": _io.write_labels(
+            tmp_path / "coarse.tif", scribbles, scale=(2.0, 2.0), axes="YX"
+        ),
     }
     (tmp_path / "junk.tif").write_text("not a tiff")
     paths["junk"] = tmp_path / "junk.tif"
@@ -157,6 +160,7 @@ def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
         ("small", [], "labels have shape (50, 96) but the image needs (96, 96)"),
         ("empty", [], "no labeled pixels"),
         ("bg", [], "Only one class is painted"),
+        ("coarse", [], "coarse.tif have pixels of 2 x 2 µm, their image cells.tif of 0.5 x"),
         ("junk", [], "not a readable TIFF"),
         ("missing", [], "does not exist"),
         ("lab", ["--labels", "LAB"], "give one --labels per --image"),

@@ -129,3 +129,25 @@ def say(message: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(f"unetseg: {message}", file=sys.stderr)
+
+
+def _declared(img: Any) -> tuple[tuple[float, ...], str] | None:
+    """A file's pixel sizes along the axes with its physical unit, and that unit; None
+    without one."""
+    from .._units import common_unit
+
+    unit = common_unit(img.units) if img.units is not None else None
+    if unit is None:
+        return None
+    return tuple(float(s) for s, u in zip(img.scale, img.units, strict=True) if u == unit), unit
+
+
+def pixel_size_clash(first: Any, second: Any) -> tuple[str, str] | None:
+    """The declared pixel sizes of two files (``ImageData``, channel axis left out) as
+    text ("2 x 2 µm") where both declare one and they disagree, else None."""
+    from .._units import same_size
+
+    a, b = _declared(first), _declared(second)
+    if a is None or b is None or len(a[0]) != len(b[0]) or same_size(*a, *b):
+        return None
+    return tuple(f"{' x '.join(f'{s:g}' for s in sizes)} {unit}" for sizes, unit in (a, b))

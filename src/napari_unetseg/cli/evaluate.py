@@ -6,7 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from ._base import CLIError, ProgressBar, check_inputs, check_table_output, forwarded, say
+from ._base import (
+    CLIError,
+    ProgressBar,
+    check_inputs,
+    check_table_output,
+    forwarded,
+    pixel_size_clash,
+    say,
+)
 
 #: What ``unetseg evaluate --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -76,30 +84,15 @@ def _add_evaluate(sub: Any) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-def _declared(img: Any) -> tuple[tuple[float, ...], str] | None:
-    """A file's pixel sizes along the axes with its physical unit, and that unit; None
-    without one."""
-    from .._units import common_unit
-
-    unit = common_unit(img.units) if img.units is not None else None
-    if unit is None:
-        return None
-    return tuple(float(s) for s, u in zip(img.scale, img.units, strict=True) if u == unit), unit
-
-
 def _check_same_size(pred: Any, gt: Any) -> None:
     """Refuse (one sentence) when both files give pixel sizes that disagree."""
-    from .._units import same_size
-
-    p, g = _declared(pred), _declared(gt)
-    if p is None or g is None or len(p[0]) != len(g[0]) or same_size(*p, *g):
-        return
-    text = [f"{' x '.join(f'{s:g}' for s in sizes)} {unit}" for sizes, unit in (p, g)]
-    raise CLIError(
-        f"The prediction's pixel size ({text[0]}) differs from the ground truth's "
-        f"({text[1]}): give --spacing with the voxel size per axis to measure the "
-        "distances in."
-    )
+    clash = pixel_size_clash(pred, gt)
+    if clash is not None:
+        raise CLIError(
+            f"The prediction's pixel size ({clash[0]}) differs from the ground truth's "
+            f"({clash[1]}): give --spacing with the voxel size per axis to measure the "
+            "distances in."
+        )
 
 
 def _unit_of(img: Any, spacing: tuple[float, ...]) -> str | None:

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._base import CLIError, ProgressBar, add_series_option, check_inputs, say
+from ._base import (
+    CLIError,
+    ProgressBar,
+    add_series_option,
+    check_inputs,
+    pixel_size_clash,
+    say,
+)
 
 #: What ``unetseg train --help`` says the command does (argparse refills the lines).
 DESCRIPTION = """\
@@ -253,11 +260,20 @@ def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
     labels = []
-    for src, img in zip(args.labels, images):
+    for src, img, img_src in zip(args.labels, images, args.image):
         read, note = _io.read_labels(src)
         # NIfTI labels saved in another orientation: turned onto the image's voxels, as
         # evaluate does (they trained mirrored, without a word; NIfTI bug bash)
         read, grid_note = on_grid_of(read, img, ("labels", "image"))
+        # labels saved with another pixel size: painted on another grid (evaluate refused
+        # the same pair, training took it without a word; train bug bash)
+        clash = pixel_size_clash(read, img.without_channels())
+        if clash is not None:
+            raise CLIError(
+                f"The labels {Path(src).name} have pixels of {clash[0]}, their image "
+                f"{Path(img_src).name} of {clash[1]}: give labels drawn on the image's own "
+                "pixels (resampled onto its grid)."
+            )
         labels.append(read.data)
         for said in (note, grid_note):
             if said:
