@@ -18,7 +18,7 @@ from bioimageio_packages import (
     zero_mean_unit_variance,
 )
 
-from napari_unetseg import api, cli
+from napari_unetseg import _io, api, cli
 from napari_unetseg.bioimageio import PackageError, load_package
 from napari_unetseg.core.bundle import ModelBundle, ModelFileError
 from napari_unetseg.core.synthetic import synthetic_nuclei
@@ -527,6 +527,26 @@ def test_cli_export_and_predict_with_the_package(tmp_path, tiny, capsys):
     assert cli.main(["export", str(out), "--output", str(again), "--no-onnx"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert "onnx" not in _rdf(again)["weights"] and "onnx" in rdf["weights"]
+
+
+def test_cli_export_states_the_models_pixel_size_not_the_test_images(tmp_path, tiny):
+    """A model trained on a NIfTI in mm, exported with a TIFF test image in µm: the
+    package's axes said micrometer, 1000 times off (train bug bash). The model's record
+    is stated; a test image's pixel size stands in only for a model without one."""
+    image = _io.write_image(
+        tmp_path / "img.tif", synthetic_nuclei((48, 40), seed=2)[0], scale=(0.3, 0.3), axes="YX"
+    )
+    in_mm = tiny.copy()
+    in_mm.set_object_size({"diameter": 12.0, "pixel_size": 0.5, "unit": "mm"})
+    unsized = tiny.copy()
+    unsized.object_size = None
+    for bundle, expected in ((in_mm, (0.5, "millimeter")), (unsized, (0.3, "micrometer"))):
+        model = bundle.save(tmp_path / "m.pt")
+        out = tmp_path / "pkg.zip"
+        argv = ["export", str(model), "-o", str(out), "--test-image", str(image), "--no-onnx"]
+        assert cli.main([*argv, "--overwrite"]) == 0
+        space = [a for a in _rdf(out)["inputs"][0]["axes"] if a["type"] == "space"]
+        assert [(a["scale"], a["unit"]) for a in space] == [expected] * 2
 
 
 def test_cli_export_tests_with_one_channel_of_a_test_image(tmp_path, tiny, capsys):

@@ -117,14 +117,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
             raise CLIError("--channel chooses a channel of --test-image; give one.")
         image = image.one_channel(args.channel)
     spatial = image.without_channels() if image is not None else None
-    unit = None
-    if spatial is not None and spatial.units:
-        unit = spatial.units[-1]
+    pixel_size = unit = None
+    # The package's axes state the pixel size the model was trained at: the test image's
+    # only stands in where the model records none (a NIfTI model in mm was exported as
+    # µm, 1000 times off, with a TIFF test image; train bug bash).
+    recorded = (bundle.object_size or {}).get("pixel_size") is not None
+    if spatial is not None and spatial.units and not recorded:
+        pixel_size, unit = spatial.scale, spatial.units[-1]
     path = bundle.export_bioimageio(
         out,
         test_image=None if image is None else image.data,
         channel_axis=None if image is None else image.channel_axis,
-        pixel_size=None if spatial is None or not spatial.units else spatial.scale,
+        pixel_size=pixel_size,
         unit=unit,
         authors=args.author,
         license=args.license,
