@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unetseg import api
+from napari_unetseg import _io, api
 from napari_unetseg.core.bundle import ModelBundle, ModelFileError
 from napari_unetseg.core.inference import PredictionResult
 
@@ -310,6 +310,20 @@ def test_predict_given_a_path_says_how_to_read_it(tmp_path):
     bash): a path names read_image and segment_files."""
     with pytest.raises(TypeError, match="predict takes an image array, not the path 'n.tif'"):
         api.predict("n.tif", "nuclei-2d")
+
+
+def test_what_read_image_returns_is_not_taken_for_an_array(tmp_path):
+    """api.predict(read_image(path)) said "has data of type object; numbers are needed"
+    (scale-out bug bash): it says to pass image.data, for training and scoring too."""
+    path = _io.write_image(tmp_path / "n.tif", np.zeros((32, 32), np.uint8))
+    image = _io.read_image(path)
+    said = "Pass the image's array, not what read_image returned: image.data"
+    with pytest.raises(TypeError, match=said):
+        api.predict(image, "nuclei-2d")
+    with pytest.raises(TypeError, match=said):
+        api.train(image, np.ones((32, 32), np.uint8), steps=1)
+    with pytest.raises(TypeError, match=said):
+        api.evaluate(image, np.ones((32, 32), np.uint8))
 
 
 def test_a_time_series_is_measured_in_one_frame_not_across_time():

@@ -273,6 +273,32 @@ def test_blocks_of_a_replaced_run_write_nothing_more(image_2d, tmp_path) -> None
     assert not labels.any()  # the later blocks wrote nothing
 
 
+def test_the_command_says_in_one_line_that_another_run_took_its_store(
+    image_2d, tmp_path, capsys, monkeypatch
+) -> None:
+    """A run whose store another process resumed (a nohup run thought dead) ended in an
+    18-frame traceback of Superseded (scale-out bug bash): one sentence now."""
+    path, _ = image_2d
+    out = tmp_path / "taken.ome.zarr"
+    run = dist.predict_blocks_iter
+
+    def taken_after_one_block(*args, **kwargs):  # as a --resume from another shell does
+        for record in run(*args, **kwargs):
+            yield record
+            if record.stage == "blocks" and record.done == 1:
+                _zarr_labels.LabelsStore(out).set_info(run="another process's run")
+
+    monkeypatch.setattr(dist, "predict_blocks_iter", taken_after_one_block)
+    argv = ["predict", str(path), "-o", str(out), "--block-size", "96", "--object-size", "off"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"unetseg: error: {str(out)!r} was taken over by another run (--resume or "
+        "--overwrite), so this one stopped; the other run goes on with it."
+    )
+    assert not any("Traceback" in line for line in err)
+
+
 def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "r.ome.zarr"

@@ -33,6 +33,12 @@ def plain_array(array: Any) -> Any:
     else as it is."""
     if isinstance(array, (list, tuple)):
         return type(array)(plain_array(a) for a in array)
+    if type(array).__name__ in ("ImageData", "ZarrImageData") and hasattr(array, "scale"):
+        # "has data of type object; numbers are needed" said nothing of what to pass
+        raise TypeError(
+            "Pass the image's array, not what read_image returned: image.data (with "
+            "scale=image.scale where the function takes one)."
+        )
     if type(array).__module__.split(".")[0] == "torch" and hasattr(array, "detach"):
         return array.detach().cpu().numpy()
     return array

@@ -247,8 +247,8 @@ class LabelsStore:
         if info is None:
             raise ZarrReadError(
                 f"{self.path!r} exists and was not written by napari-unetseg; it is left as "
-                "it is (choose a new name: rename the layer in napari, or give unetseg "
-                "predict --output IMAGE.ome.zarr/labels/NAME)."
+                "it is (choose a new name: in napari, rename the layer; on the command "
+                "line, give --output IMAGE.ome.zarr/labels/NAME)."
             )
         return dict(info)
 

@@ -145,4 +145,5 @@ def _left_unfinished(args: argparse.Namespace) -> str:
 def _command_words(message: object) -> str:
     """A refusal with the API's spelling of an option the commands have in theirs (RGB
     bug bash: train and export said "choose one with channel=N")."""
-    return str(message).replace("channel=N", "--channel N")
+    text = str(message).replace(", or channel=N in Python", "")  # "--channel N in Python"
+    return text.replace("channel=N", "--channel N")

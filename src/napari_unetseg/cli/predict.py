@@ -325,6 +325,11 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                 ),
                 show,
             )
+    except dist.Superseded as exc:  # a run started on the store since (an 18-line trace)
+        raise CLIError(
+            f"{args.output!r} was taken over by another run (--resume or --overwrite), so "
+            "this one stopped; the other run goes on with it."
+        ) from exc
     finally:
         if client is not None:
             dist.close(client)

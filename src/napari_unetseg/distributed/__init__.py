@@ -32,7 +32,7 @@ This package is the only one that imports dask.distributed.
 
 from .cluster import CONNECT_TIMEOUT, check_visible, close, connect
 from .files import segment_files_on_cluster
-from .records import BlockProgress, BlocksResult, ClusterError
+from .records import BlockProgress, BlocksResult, ClusterError, Superseded
 from .run import DEFAULT_BLOCK, predict_blocks, predict_blocks_iter
 from .worker import BUILDS
 
@@ -43,6 +43,7 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "ClusterError",
     "DEFAULT_BLOCK",
+    "Superseded",
     "check_visible",
     "close",
     "connect",
