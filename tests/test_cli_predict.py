@@ -578,3 +578,21 @@ def test_ctrl_c_before_the_first_file_leaves_no_empty_folder(
     out = tmp_path / "new_out"
     assert cli.main(["predict", image_file, "-o", str(out)]) == 130
     assert not out.exists()
+
+
+def test_segmenting_a_label_image_says_so(tmp_path, capsys) -> None:
+    """Our own labels (a TIFF, an OME-Zarr image-label) given as the image were segmented
+    again without a word (scale-out bug bash): a note says what they are."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    _, truth = synthetic_nuclei((64, 64), seed=3)
+    labels = _io.write_labels(tmp_path / "cells_labels.tif", truth, axes="YX")
+    said = "it holds labels (its file says so), not an image; segmented as one all the same"
+    out = tmp_path / "again.tif"
+    assert cli.main(["predict", str(labels), "-o", str(out), "--object-size", "off"]) == 0
+    assert said in capsys.readouterr().err
+    store = tmp_path / "again.ome.zarr"
+    assert cli.main(["predict", str(labels), "-o", str(store), "--object-size", "off"]) == 0
+    argv = ["predict", str(store), "-o", str(tmp_path / "third.ome.zarr"), "--object-size", "off"]
+    assert cli.main(argv) == 0
+    assert said[0].upper() + said[1:] in capsys.readouterr().err

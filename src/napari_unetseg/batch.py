@@ -396,6 +396,18 @@ def check_fit(img: Any, bundle: Any) -> None:
         raise ValueError(problem)
 
 
+def labels_note(img: Any) -> str | None:
+    """A note where the input holds labels (an OME-Zarr image-label, our own output, an
+    integer file named as labels): they are segmented all the same, said (they were
+    without a word; scale-out bug bash), or None."""
+    if not getattr(img, "is_labels", False):
+        return None
+    return (
+        "it holds labels (its file says so), not an image; segmented as one all the same: "
+        "give the image they were made from to segment it."
+    )
+
+
 def time_for_z(model: str, spatial_dims: int, axes: str, whose: str = "the image") -> str | None:
     """The sentence refusing a 3D model on axes whose volume (the last three) holds time
     (``T``), or None (also used by the Segment widget, with napari's axis labels)."""
@@ -453,6 +465,8 @@ def _segment_file(
     bundle, reference = models.get(choice)
     row.model = bundle.name
     check_fit(img, bundle)
+    if labels_note(img):
+        row.notes.append(labels_note(img))
     time_axis = axis_of_time(flat.axes)  # split and counted per time point
     gen = api.segment_iter(
         img.data,

@@ -388,7 +388,7 @@ def _prepare(
     ``wanted``: the run's ``channel``, ``series``, ``split_touching`` and
     ``probabilities``."""
     from .. import api
-    from ..batch import SegmentSettings, check_fit, pick_channel
+    from ..batch import SegmentSettings, check_fit, labels_note, pick_channel
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
@@ -411,6 +411,9 @@ def _prepare(
         channel_note = note[0].upper() + note[1:]
     bundle = api.load_model(model)
     check_fit(img, bundle)
+    said = labels_note(img)
+    if said:
+        channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
     plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
