@@ -203,6 +203,42 @@ def test_workers_run_without_the_profiler_and_get_the_costliest_blocks_first(clu
     assert set(order[-2:]) == {(0, 0), (0, 3)}  # the edge blocks, one border each, go last
 
 
+def test_a_worker_lost_while_the_model_is_sent_costs_a_second_sending(
+    image_2d, cluster, tmp_path, monkeypatch
+) -> None:
+    """A worker killed while the model was being scattered ended the run, "lost while
+    it ran a block" (scale-out bug bash): the model is sent again to the workers there
+    are. The loss is dask's own error, raised by the real client's first sending."""
+    from distributed.comm.core import CommClosedError
+
+    path, reference = image_2d
+    scatter, sent = cluster.scatter, []
+
+    def lost_once(*args, **kwargs):
+        sent.append(1)
+        if len(sent) == 1:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed")
+        return scatter(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "scatter", lost_once)
+    out = tmp_path / "again.ome.zarr"
+    dist.predict_blocks(path, "nuclei-2d", out, client=cluster, block_size=96, object_size=None)
+    assert len(sent) == 2
+    np.testing.assert_array_equal(read_labels(out), reference)
+    tries = []
+
+    def always_lost(*args, **kwargs):
+        tries.append(1)
+        raise CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed")
+
+    monkeypatch.setattr(cluster, "scatter", always_lost)  # one sentence after three tries
+    with pytest.raises(dist.ClusterError, match="lost while the model was sent to the workers"):
+        dist.predict_blocks(
+            path, "nuclei-2d", tmp_path / "never.ome.zarr", client=cluster, object_size=None
+        )
+    assert len(tries) == 3
+
+
 def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "k.ome.zarr"

@@ -538,14 +538,22 @@ def _blocks(
 
 def _send_model(client: Any, payload: tuple[Any, ...]) -> tuple[Any, ...]:
     """The model on every worker (``scatter(broadcast=True)``: a future for each part of
-    ``payload``); a worker restarted under the model's weight is one sentence."""
-    try:
-        return client.scatter(payload, broadcast=True, hash=False)
-    except Exception as exc:  # noqa: BLE001 - a worker restarted under the model's weight
-        lost = worker_lost(exc)
-        if lost is None:
-            raise
-        raise lost from exc
+    ``payload``). A worker lost while it was sent (killed, restarted by its nanny) ended
+    the run, said to be lost "while it ran a block" (scale-out bug bash): the model is
+    sent again, to the workers there are, up to :data:`MODEL_SENDS` times; then one
+    sentence."""
+    attempt = 1
+    while True:
+        try:
+            return client.scatter(payload, broadcast=True, hash=False)
+        except Exception as exc:  # noqa: BLE001 - a worker restarted under the model's weight
+            lost = worker_lost(exc, "while the model was sent to the workers", blocks=False)
+            if lost is None:
+                raise
+            if attempt >= MODEL_SENDS:
+                raise lost from exc
+        time.sleep(0.5 * attempt)  # a restarted worker joins again meanwhile
+        attempt += 1
 
 
 def _stats(
