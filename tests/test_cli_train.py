@@ -137,6 +137,25 @@ def test_train_names_the_classes(tmp_path, data, capsys):
     assert bundle.n_classes == 3 and bundle.class_names == ["background", "a", "b"]
 
 
+def test_names_of_the_wrong_count_are_refused_before_the_forest(tmp_path, data, capsys):
+    """Scribbles for a new model: three names for two classes were refused only after the
+    random forest had labelled the image (minutes on a volume; train bug bash)."""
+    model = tmp_path / "named.pt"
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(model), "--steps", "1"]
+    assert cli.main([*argv, "--class-names", "background", "a", "b"]) == 1
+    err = capsys.readouterr().err
+    assert "random forest" not in err and not model.exists()
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "unetseg: error: --class-names gives 3 names for a model of 2 classes (scribbles 1 to 2"
+        )
+    )
+    assert cli.main([*argv, "--class-names", "background", "a", "b", "--n-classes", "3"]) == 0
+    assert ModelBundle.load(model).class_names == ["background", "a", "b"]
+
+
 def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
     image = _io.read_image(data["img"]).data.astype(np.float32)
     two = _io.write_image(tmp_path / "two.tif", np.stack([image * 0 + 7, image]), axes="CYX")

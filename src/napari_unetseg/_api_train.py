@@ -130,6 +130,7 @@ def train_iter(
     )
     taught, painted = "", None
     if use_forest:
+        _check_names_first(class_names, labs, arguments["n_classes"], bundle, label_mode)
         dims = training_dims(bundle, imgs, spatial_dims, channel_axis)
         frames = _frames(imgs, labs, channel_axis, t_image, dims)
         labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
@@ -263,6 +264,28 @@ def classes_named(
     if max(int(np.max(np.asarray(lab))) for lab in every) < len(class_names):
         return len(class_names)
     return None
+
+
+def _check_names_first(
+    class_names: Sequence[str] | None,
+    labels: list[Any],
+    n_classes: int | None,
+    bundle: Any,
+    label_mode: str,
+) -> None:
+    """``class_names`` of the wrong count for a new model's scribbles, refused before the
+    forest teacher runs (it was refused after it: seconds here, minutes on a volume;
+    train bug bash). Scribbles 1..K+1 make K+1 classes, background first."""
+    if not class_names or bundle is not None or label_mode != "sparse":
+        return
+    top = max(int(np.max(np.asarray(lab))) for lab in labels)
+    expected = max(2, int(n_classes) if n_classes is not None else top)
+    if len(class_names) != expected:
+        raise ValueError(
+            f"class_names gives {len(class_names)} names for a model of {expected} classes "
+            f"(scribbles 1 to {top}: the background and {expected - 1} more): give one per "
+            "class, the background first."
+        )
 
 
 def _check_training_arguments(
