@@ -111,6 +111,16 @@ def test_info_on_a_model_file_describes_the_model(tmp_path, capsys):
     assert cli.main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{path}: model, 2D model") and "classes: background, nucleus" in out
+    # what the file records, and a model by name (it said its classes only, and took a
+    # name for a missing image; train bug bash)
+    assert "\nobject size: 20.0 px\n" in out
+    assert "\ntrained: 14585 steps in 900 s on dense labels; best validation Dice 0.88" in out
+    sized = api.load_model("nuclei-3d").copy()
+    sized.set_object_size({"diameter": 12.0, "pixel_size": [2.0, 0.5, 0.5], "unit": "mm"})
+    assert cli.main(["info", str(sized.save(tmp_path / "mm.pt")), "nuclei-3d"]) == 0
+    out = capsys.readouterr().out
+    assert "object size: 12.0 px at a pixel size of 2 x 0.5 x 0.5 mm" in out
+    assert "\n\nnuclei-3d: model, 3D model" in out
 
 
 def test_info_help_names_every_format_it_reads(capsys):

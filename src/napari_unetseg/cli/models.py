@@ -238,7 +238,8 @@ def _add_info(sub: Any) -> None:
         "info",
         help="describe an image: shape, axes, pixel size and, for labels written by "
         "napari-unetseg, the model, its file hash and the settings that made them; "
-        "or a model file (.pt, bioimage.io .zip): its dimensions, channels and classes",
+        "or a model (file .pt, bioimage.io .zip, or name): its dimensions, channels, "
+        "classes, object size and training",
     )
     p.add_argument(
         "files",
@@ -293,21 +294,61 @@ def _is_model_file(path: str) -> bool:
     return Path(path).is_file() and path.lower().endswith((".pt", ".zip"))
 
 
+def _model_lines(bundle: Any) -> list[str]:
+    """What a model file records besides its summary: the object size it predicts at
+    (and the pixel size it was trained at), its training, hole filling (the info of a
+    model said its classes only; train bug bash)."""
+    from ..core.training import score_text
+
+    lines = []
+    size = bundle.object_size or {}
+    if size.get("diameter") is not None:
+        ps, unit = size.get("pixel_size"), size.get("unit")
+        at = ""
+        if ps is not None:
+            values = ps if isinstance(ps, (list, tuple)) else [ps]
+            at = f" at a pixel size of {' x '.join(f'{float(v):g}' for v in values)}"
+            at += f" {unit}" if unit else ""
+        lines.append(f"object size: {float(size['diameter']):.1f} px{at}")
+    else:
+        lines.append("object size: not recorded (predicts at the image's own scale)")
+    history = bundle.history or {}
+    if history.get("steps") is not None:  # the last run (its best step is of that run)
+        trained = f"trained: {history['steps']} steps"
+        if history.get("duration_s") is not None:
+            trained += f" in {float(history['duration_s']):.0f} s"
+        if history.get("label_mode"):
+            trained += f" on {history['label_mode']} labels"
+        score = score_text(history)
+        lines.append(trained + (f"; {score}" if score else ""))
+        if isinstance(history.get("started_from"), str):
+            lines.append(f"started from: {history['started_from']}")
+    lines.append(f"holes filled: {'yes' if bundle.fill_holes else 'no'} (by default)")
+    return lines
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
+    from ..core.registry import REGISTRY
     from ..provenance import describe
 
     for src in args.files:  # before any output: a folder is not an image
+        if not Path(src).exists() and src in REGISTRY.names():  # a model by name
+            continue
         if Path(src).is_dir() and not _io.is_zarr_path(src):
             raise CLIError(
                 f"{src!r} is a folder, not an image file (nor an OME-Zarr store); name the "
                 "image files in it."
             )
     for i, src in enumerate(args.files):
-        if _is_model_file(src):  # a model, not an image (it was told to become an OME-TIFF)
+        named = not Path(src).exists() and src in REGISTRY.names()
+        if named or _is_model_file(src):  # a model (a file was told to become an OME-TIFF)
             from .. import api
 
-            print(("\n" if i else "") + f"{src}: model, {api.load_model(src).summary()}")
+            bundle = api.load_model(src)
+            print(("\n" if i else "") + f"{src}: model, {bundle.summary()}")
+            for line in _model_lines(bundle):
+                print(line)
             continue
         img = _io.read_image(src, lazy=True)
         sizes = _sizes_text(img)
