@@ -65,6 +65,24 @@ def test_masks_saved_as_rgb_pictures_are_read_as_labels(tmp_path, capsys):
         assert out["objects"]["1"]["n_gt"] == 2  # two objects, each its own label
 
 
+def test_an_existing_csv_is_replaced_only_when_it_is_a_score_table(pair, tmp_path, capsys):
+    """Any existing .csv was replaced without a word (train bug bash): a score table of
+    this command is updated; another table is kept unless --overwrite is given."""
+    p, g, *_ = pair
+    notes = tmp_path / "notes.csv"
+    notes.write_text("sample,comment\nA,keep me\n")
+    argv = ["evaluate", "-p", p, "-g", g, "--csv", str(notes)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "'notes.csv' exists and is not a score table of unetseg evaluate" in err.replace(
+        str(tmp_path) + "/", ""
+    )
+    assert notes.read_text() == "sample,comment\nA,keep me\n"
+    assert cli.main([*argv, "--overwrite"]) == 0
+    assert notes.read_text().startswith("class,dice,")
+    assert cli.main(argv) == 0  # our own table: updated without --overwrite
+
+
 def test_table_csv_spacing_and_sparse(pair, tmp_path, capsys):
     p, g, pred, gt = pair
     csv = tmp_path / "scores.csv"
@@ -180,7 +198,7 @@ def test_files_with_different_pixel_sizes_are_refused(pair, tmp_path, capsys):
         a = _sized(tmp_path, p_name, pred, p_scale, p_unit)
         b = _sized(tmp_path, g_name, gt, g_scale, g_unit)
         for first, second in ((a, b), (b, a)):  # either way round
-            args = ["evaluate", "-p", first, "-g", second, "--csv", str(csv)]
+            args = ["evaluate", "-p", first, "-g", second, "--csv", str(csv), "--overwrite"]
             assert cli.main(args) == 1
             captured = capsys.readouterr()
             lines = [line for line in captured.err.splitlines() if line.strip()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -79,7 +80,16 @@ def _add_evaluate(sub: Any) -> None:
         help="axis of time points whose objects and distances are measured one by one "
         "(auto: the files' T axis, if any; none: across time as across space)",
     )
-    p.add_argument("--csv", default=None, metavar="PATH", help="also write the table as CSV")
+    p.add_argument(
+        "--csv",
+        default=None,
+        metavar="PATH",
+        help="also write the table as CSV (an existing score table of this command is "
+        "replaced; another file only with --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --csv file whatever it holds"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -161,6 +171,27 @@ def _timed(pred: Any, gt: Any) -> bool:
     return False
 
 
+def _check_csv_replaceable(path: str, overwrite: bool) -> None:
+    """An existing CSV is replaced when it is a score table this command wrote (run
+    again, it updates its scores), else only with --overwrite: any other table was
+    replaced without a word (train bug bash)."""
+    from ..core.metrics import COLUMNS
+
+    if overwrite or not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            header = fh.readline().strip()
+    except OSError:
+        return  # said when it is written
+    if header == ",".join([*COLUMNS, "distance_unit"]):
+        return
+    raise CLIError(
+        f"{path!r} exists and is not a score table of unetseg evaluate; it is left as it "
+        "is (choose another name, or give --overwrite to replace it)."
+    )
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -169,6 +200,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     check_inputs([args.prediction, args.ground_truth])
     if args.csv:
         check_table_output(args.csv, [args.prediction, args.ground_truth])
+        _check_csv_replaceable(args.csv, args.overwrite)
     (pred, pred_note), (gt, gt_note) = map(_io.read_labels, (args.prediction, args.ground_truth))
     from .._nifti import on_grid_of
 
