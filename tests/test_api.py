@@ -472,3 +472,20 @@ def test_the_forest_teaches_a_2d_model_plane_by_plane_where_it_must():
     assert both.spatial_dims == 2 and both.history["teacher"] == "random forest"
     thin = api.train(stack, stack_strokes, spatial_dims=2, steps=1, model_config=config)
     assert thin.history["teacher"] == "random forest"
+
+
+def test_training_and_model_arguments_of_the_wrong_kind_are_one_sentence():
+    """A 1-D image reached scipy ("sequence argument must have length equal to input
+    rank"), no labels read "dtype object", and a model of another type os.fspath's
+    "expected str, bytes or os.PathLike object" (train bug bash)."""
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[:4], labels[-4:] = 1, 2
+    with pytest.raises(ValueError, match=r"shape \(32,\) has fewer than two axes"):
+        api.train(image[0], labels[0], steps=1)
+    with pytest.raises(ValueError, match="No labels were given"):
+        api.train(image, None, steps=1)
+    with pytest.raises(TypeError, match="not int 42"):
+        api.train(image, labels, steps=1, model=42)
+    with pytest.raises(TypeError, match="a model file's path or a ModelBundle, not NoneType"):
+        api.load_model(None)

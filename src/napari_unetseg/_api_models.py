@@ -73,6 +73,11 @@ def load_model(model: ModelLike) -> ModelBundle:
     """
     if isinstance(model, ModelBundle):
         return model
+    if not isinstance(model, (str, os.PathLike)):  # os.fspath's "expected str, bytes or ..."
+        raise TypeError(
+            f"A model is a model name, a model file's path or a ModelBundle, not "
+            f"{type(model).__name__} {model!r}."
+        )
     name = os.fspath(model)
     if name in REGISTRY:
         return REGISTRY.get(name)

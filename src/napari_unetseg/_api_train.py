@@ -93,7 +93,7 @@ def train_iter(
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
-    _check_training_images(images)
+    _check_training_images(images, labels)
     bundle = None if model is None else _trainable(load_model(model))
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
@@ -333,12 +333,23 @@ def _one_or_many(value: Any) -> Any:
     return type(value)(np.asarray(v) if isinstance(v, (list, tuple)) else v for v in value)
 
 
-def _check_training_images(images: Any) -> None:
-    """One sentence for no image at all, or one of data that are not real numbers."""
+def _check_training_images(images: Any, labels: Any) -> None:
+    """One sentence for no image (or no labels) at all, one of data that are not real
+    numbers, or one of fewer than two axes (scipy's "sequence argument must have length
+    equal to input rank" reached the user; train bug bash)."""
     if isinstance(images, (list, tuple)) and not images:
         raise ValueError("No images to train on: give at least one image and its labels.")
+    if labels is None or (
+        isinstance(labels, (list, tuple)) and any(lab is None for lab in labels)
+    ):
+        raise ValueError("No labels were given: give each image its labels (an array).")
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(dtype_of(img))
+        if len(np.shape(img)) < 2:
+            raise ValueError(
+                f"An image of shape {tuple(np.shape(img))} has fewer than two axes: models "
+                "segment planes (Y, X) and stacks."
+            )
 
 
 def _recorded(
