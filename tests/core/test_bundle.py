@@ -85,8 +85,12 @@ def test_other_files_are_refused_clearly(tmp_path) -> None:
     with pytest.raises(ModelFileError, match="not a napari-unetseg model file"):
         ModelBundle.load(tmp_path / "text.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ModelFileError, match="not a napari-unetseg model file"):
+    # torch.save(net.state_dict()) said nothing of what it held (train bug bash)
+    with pytest.raises(ModelFileError, match=r"model file \(it holds bare PyTorch weights"):
         ModelBundle.load(tmp_path / "other.pt")
+    torch.save({"epoch": 3}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ModelFileError, match=r"not a napari-unetseg model file\.$"):
+        ModelBundle.load(tmp_path / "checkpoint.pt")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ModelBundle.load(tmp_path / "missing.pt")
     good = make().save(tmp_path / "good.pt")

@@ -382,7 +382,14 @@ class ModelBundle:
     def from_dict(cls, data: Any, source: str | None = None) -> ModelBundle:
         where = f"{source!r} " if source else "This "
         if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{where}is not a napari-unetseg model file.")
+            why = ""
+            if isinstance(data, dict) and data and all(hasattr(v, "shape") for v in data.values()):
+                # torch.save(net.state_dict()): said nothing of what it was
+                why = (
+                    " (it holds bare PyTorch weights, a state dict, without the network and "
+                    "normalization a model file records)"
+                )
+            raise ModelFileError(f"{where}is not a napari-unetseg model file{why}.")
         _check_fields(data, where)
         if int(data.get("format_version", 0)) > FORMAT_VERSION:
             raise ModelFileError(
