@@ -274,6 +274,20 @@ def test_plain_label_images_and_bad_plain_files(tmp_path):
     np.testing.assert_array_equal(read.data, mask * 2)  # the indices, not the colours
     indexed.save(tmp_path / "drawing.png")  # not a label file: its colours, as RGB
     assert _io.read_image(tmp_path / "drawing.png").axes == "YXS"
+    # ... but read as labels (training strokes, ground truth), its indices are the labels:
+    # renumbered by colour, index 1 (red, background strokes) and 2 (green) swapped
+    strokes = np.zeros((32, 32), np.uint8)
+    strokes[2:4], strokes[20:22, 5:9] = 1, 2
+    painted = Image.fromarray(strokes, mode="P")
+    painted.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    painted.save(tmp_path / "strokes.png")
+    labels, note = _io.read_labels(tmp_path / "strokes.png")
+    np.testing.assert_array_equal(labels.data, strokes)
+    assert labels.is_labels and labels.axes == "YX" and note == ""
+    frames = [Image.fromarray(strokes, mode="P"), Image.fromarray(strokes[::-1], mode="P")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="save a stack as TIFF"):  # its first frame alone
+        _io.read_image(tmp_path / "anim.gif")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ValueError, match=r"^'.*broken.png' is not a readable PNG file \(.+\)\.$"):

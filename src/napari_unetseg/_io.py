@@ -329,6 +329,10 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     coloured instance masks that viewers and annotation tools export. Alpha is ignored.
     """
     img = read_image(path, lazy=lazy)
+    indices = _labels_of_palette(path, img)
+    if indices is not None:  # its class ids, not its colours renumbered (a swap: bug bash)
+        labels_image = replace(img.without_channels(), data=indices, is_labels=True)
+        return labels_image, ""
     lossy = ""
     if os.fspath(path).lower().endswith((".jpg", ".jpeg")):  # 42 "objects" of edge noise
         lossy = (
@@ -354,6 +358,19 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
         note = f"its {objects} colours other than black are {objects} labels"
     labels_image = replace(img.without_channels(), data=labels, is_labels=True)
     return labels_image, f"{img.name}: an RGB label image; {note}.{lossy}"
+
+
+def _labels_of_palette(path: str | os.PathLike, img: ImageData) -> np.ndarray | None:
+    """The colour indices of an indexed-colour picture read as colours (its name did not
+    say labels): they are its labels. Annotation tools save class masks so (index 1 the
+    background stroke, 2 the nucleus); renumbered by their colours' RGB values, classes
+    swapped places."""
+    if not img.is_rgb or not os.fspath(path).lower().endswith(PLAIN_SUFFIXES):
+        return None
+    try:
+        return _palette_indices(Path(path), labels=True)
+    except Exception:  # noqa: BLE001 - read as a picture already; its colours then
+        return None
 
 
 def _read_plain(path: Path, extension: str | None = None) -> ImageData:
@@ -395,21 +412,22 @@ def _read_plain(path: Path, extension: str | None = None) -> ImageData:
     return ImageData(data, axes, (1.0,) * data.ndim, None, channel_axis, name, is_labels)
 
 
-def _palette_indices(path: Path) -> np.ndarray | None:
+def _palette_indices(path: Path, labels: bool = False) -> np.ndarray | None:
     """The pixel values of an indexed-colour (palette) image where they are what it holds:
-    a label map (the file name says label or mask: annotation tools save masks so) or a
-    grey palette. None otherwise: imageio then shows its colours, as an RGB image."""
+    a label map (read as labels, or the file name says label or mask: annotation tools
+    such as labelme or CVAT save masks so) or a grey palette. None otherwise (imageio then
+    shows its colours, as an RGB image), and for an animation (its frames are refused)."""
     from PIL import Image
 
     with Image.open(path) as img:
-        if img.mode != "P":
+        if img.mode != "P" or getattr(img, "n_frames", 1) > 1:
             return None
         indices = np.asarray(img)
         palette = np.asarray(img.getpalette() or [], np.int64)
     colours = palette[: 3 * (len(palette) // 3)].reshape(-1, 3)
     used = np.unique(indices)
     grey = bool(used.max(initial=0) < len(colours)) and all((colours[i] == i).all() for i in used)
-    return indices if grey or says_labels(path.name) else None
+    return indices if labels or grey or says_labels(path.name) else None
 
 
 def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
