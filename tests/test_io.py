@@ -655,3 +655,38 @@ def test_the_probe_of_a_lazily_opened_tiff_reads_a_small_block(tmp_path, monkeyp
     )
     assert _io.read_image(path, lazy=True).data.shape == (2048, 2048)
     assert probed == [(512, 512)]
+
+
+@pytest.mark.parametrize("unit", ["Pixel", "pixels", "a.u.", "\\u00B5"])
+def test_imagej_units_that_are_no_length_give_no_pixel_size(tmp_path, unit):
+    """ImageJ's "Pixel" (or "a.u.", a lone µ) was taken for a physical unit: "pixel size:
+    Z 3 Pixel", and napari's units refused it, a traceback on opening (TIFF bug bash)."""
+    path = tmp_path / "ij.tif"
+    data = np.zeros((3, 16, 16), np.uint16)
+    ij = {"axes": "ZYX", "spacing": 3, "unit": unit}
+    tifffile.imwrite(path, data, imagej=True, resolution=(2, 2), metadata=ij)
+    img = _io.read_image(path)
+    assert img.scale == (1.0, 1.0, 1.0) and img.units is None
+
+
+def test_ome_sizes_in_pixels_and_unreadable_ome_xml(tmp_path):
+    """X / Y "0.5 pixel" beside Z "2 µm" were read as 0.5 µm (the first axis's unit), and
+    an OME-XML that does not parse lost its sizes without a word (TIFF bug bash)."""
+    data = np.zeros((3, 16, 16), np.uint16)
+    pixels = tmp_path / "pixels.ome.tif"
+    meta = {"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeZUnit": "µm"}
+    meta.update(PhysicalSizeX=0.5, PhysicalSizeXUnit="pixel")
+    meta.update(PhysicalSizeY=0.5, PhysicalSizeYUnit="pixel")
+    tifffile.imwrite(pixels, data, ome=True, metadata=meta)
+    img = _io.read_image(pixels)
+    assert img.scale == (1.0, 1.0, 1.0) and img.units is None
+    good = tmp_path / "good.ome.tif"
+    tifffile.imwrite(good, data, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.5})
+    with tifffile.TiffFile(good) as tif:
+        xml = tif.pages[0].description
+    broken = tmp_path / "broken.ome.tif"
+    bad = xml.replace("<Pixels ", "<Pixels & ", 1)
+    tifffile.imwrite(broken, data, description=bad, photometric="minisblack", metadata=None)
+    with pytest.warns(UserWarning, match="OME-XML metadata cannot be read"):
+        img = _io.read_image(broken)
+    assert img.data.shape == (3, 16, 16) and img.units is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import tifffile
 
 from ._tiff_write import PROVENANCE_PREFIX
-from ._units import _SPATIAL, TIME_UNITS, _convert, _unit
+from ._units import _CM_PER_UNIT, _SPATIAL, TIME_UNITS, _convert, _unit
 
 
 def _local(tag: str) -> str:
@@ -29,7 +30,12 @@ def ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
         return {}
     try:
         root = ET.fromstring(xml)
-    except ET.ParseError:
+    except ET.ParseError as exc:  # its pixel sizes were lost without a word (bug bash)
+        warnings.warn(
+            f"The file's OME-XML metadata cannot be read ({exc}): the image is read without "
+            "its pixel sizes and names.",
+            stacklevel=2,
+        )
         return {}
     images = [e for e in root.iter() if _local(e.tag) == "Image"]
     image = images[index] if index < len(images) else None
@@ -146,6 +152,11 @@ def pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, f
         given = spatial.get("X") or spatial["Y"]
         spatial.setdefault("X", given)
         spatial.setdefault("Y", given)
+    # Sizes in a unit that is no length ("pixel", "reference frame") are no sizes: X / Y
+    # in pixels beside Z in µm were read as µm (TIFF bug bash).
+    lengths = {a: (s, u) for a, (s, u) in spatial.items() if _unit(u) in _CM_PER_UNIT}
+    # (and a Z step in µm beside planes of no size is no voxel size either)
+    spatial = lengths if lengths.keys() & {"X", "Y"} or not spatial.keys() & {"X", "Y"} else {}
     if spatial:
         unit = _unit(next(iter(spatial.values()))[1])
         # OME may give each axis its own unit; express them all in the first one's.
@@ -181,8 +192,8 @@ def _imagej_sizes(
     with contextlib.suppress(ValueError, TypeError):  # not a number: no Z size
         if ij.get("spacing") and "Z" in axes:
             sizes["Z"] = float(ij["spacing"])
-    if not sizes or unit in ("pixel", "in"):
-        return {}, "pixel"
+    if not sizes or unit == "in" or unit not in _CM_PER_UNIT:
+        return {}, "pixel"  # "pixel", "a.u." or a lone "µ": no length, no pixel size
     for axis, key in (("Y", "yunit"), ("Z", "zunit")):
         own = _unit(str(ij.get(key) or unit))
         if axis in sizes and own != unit:

@@ -67,7 +67,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         full = tuple(series.get_shape(True) if squeeze else series.shape)
         axes = _normalize_axes(series.get_axes(True) if squeeze else series.axes, shape)
         dtype = np.dtype(series.dtype)
-        ome_meta = ome_pixels(tif.ome_metadata, which) if tif.is_ome else {}
+        ome_meta = ome_pixels(_ome_xml(tif), which)
         sizes, unit = pixel_sizes(tif, series, ome_meta)
         step = time_step(tif, ome_meta)
         sizes = _level_sizes(sizes, axes, full, shape)
@@ -209,6 +209,17 @@ def _reading(path: Path) -> Iterator[_Damage]:
         log.removeFilter(damage)
         log.setLevel(level)
     damage.check(path)
+
+
+def _ome_xml(tif: Any) -> str | None:
+    """The OME-XML of a file: tifffile's, or a first page's description that begins as
+    OME-XML but does not parse (tifffile then takes the file for a plain TIFF, and its
+    pixel sizes were lost without a word): :func:`ome_pixels` says it is unreadable."""
+    if tif.is_ome:
+        return tif.ome_metadata
+    description = (tif.pages[0].description or "") if len(tif.pages) else ""
+    head = description.lstrip()[:400]
+    return description if head.startswith("<?xml") and "<OME" in head else None
 
 
 def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None = None) -> Any:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 _UNIT_ALIASES = {
+    "pixel": "pixel",  # ImageJ writes "Pixel" (napari's units refused it: a traceback)
+    "pixels": "pixel",
+    "px": "pixel",
     "micron": "µm",
     "microns": "µm",
     "um": "µm",
