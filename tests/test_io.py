@@ -690,3 +690,16 @@ def test_ome_sizes_in_pixels_and_unreadable_ome_xml(tmp_path):
     with pytest.warns(UserWarning, match="OME-XML metadata cannot be read"):
         img = _io.read_image(broken)
     assert img.data.shape == (3, 16, 16) and img.units is None
+
+
+@pytest.mark.parametrize(("size_z", "said"), [(5, "expected 5 frames, got 8"), (9, "as zeros")])
+def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said):
+    """An OME-XML counting 5 planes in a file of 8 pages dropped 3, one counting 9 added a
+    plane of zeros (a multi-file OME-TIFF missing a file), without a word (TIFF bug bash)."""
+    stack = (np.arange(1, 9)[:, None, None] * np.ones((8, 16, 16))).astype(np.uint16)
+    path = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(path, stack, ome=True, metadata={"axes": "ZYX"})
+    path.write_bytes(path.read_bytes().replace(b'SizeZ="8"', f'SizeZ="{size_z}"'.encode()))
+    with pytest.warns(UserWarning, match=f"OME metadata and its pages disagree .*{said}"):
+        img = _io.read_image(path)
+    assert img.data.shape == (size_z, 16, 16)

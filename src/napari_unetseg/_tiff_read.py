@@ -158,10 +158,16 @@ class _Damage(logging.Filter):
     #: the chain of pages, ImageJ data past the file's end, a shape that is not there
     _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape")
 
+    #: tifffile's warnings that an OME file's planes are not those its metadata counts:
+    #: planes past the count left out, planes missing read as zeros (a multi-file OME-TIFF
+    #: without one of its files); the image is read, and this is said
+    _PLANES = ("OME series expected", "Missing data are zeroed")
+
     def __init__(self, shown: int = logging.NOTSET) -> None:
         super().__init__()
         self.thread = threading.get_ident()
         self.said: list[str] = []
+        self.planes: list[str] = []
         self.shown = shown  # the level tifffile's log showed before we listened
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -169,7 +175,22 @@ class _Damage(logging.Filter):
         if record.thread == self.thread and record.levelno >= logging.ERROR:
             if any(sign in text for sign in self._SIGNS):
                 self.said.append(text)
+        if record.thread == self.thread and any(sign in text for sign in self._PLANES):
+            self.planes.append(text.split("> ", 1)[-1])
         return record.levelno >= self.shown  # tifffile's own logging goes on as it was
+
+    def warn_planes(self, path: Path) -> None:
+        """Say (a warning) that the planes read are not all the file holds, or not all
+        there (dropped or zero-filled without a word before; TIFF bug bash)."""
+        for text in dict.fromkeys(self.planes):
+            if "Missing data are zeroed" in text:
+                what = f"{text.split('.')[0]}: those planes are read as zeros"
+            else:
+                what = f"{text}: only the planes its metadata counts are read"
+            warnings.warn(
+                f"{path.name}: the file's OME metadata and its pages disagree ({what}).",
+                stacklevel=4,
+            )
 
     def check(self, path: Path, tif: Any = None) -> None:
         """Refuse, in one sentence, a file that tifffile found damaged."""
@@ -197,8 +218,8 @@ def _reading(path: Path) -> Iterator[_Damage]:
     level = log.level
     damage = _Damage(shown=log.getEffectiveLevel())
     log.addFilter(damage)
-    if log.getEffectiveLevel() > logging.ERROR:  # silenced (the CLI): heard, not shown
-        log.setLevel(logging.ERROR)
+    if log.getEffectiveLevel() > logging.WARNING:  # silenced (the CLI): heard, not shown
+        log.setLevel(logging.WARNING)
     try:
         yield damage
     except TiffReadError:
@@ -209,6 +230,7 @@ def _reading(path: Path) -> Iterator[_Damage]:
         log.removeFilter(damage)
         log.setLevel(level)
     damage.check(path)
+    damage.warn_planes(path)
 
 
 def _ome_xml(tif: Any) -> str | None:
