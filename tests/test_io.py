@@ -703,3 +703,18 @@ def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said
     with pytest.warns(UserWarning, match=f"OME metadata and its pages disagree .*{said}"):
         img = _io.read_image(path)
     assert img.data.shape == (size_z, 16, 16)
+
+
+def test_a_grey_tiff_with_alpha_is_its_grey_plane_as_a_png_is(tmp_path):
+    """A grey + alpha TIFF was two channels (napari: two layers; predict asked for
+    --channel), where the same picture as PNG is its grey plane (TIFF bug bash)."""
+    grey = (np.random.default_rng(0).random((32, 40)) * 255).astype(np.uint8)
+    both = np.dstack([grey, np.full_like(grey, 255)])
+    path = tmp_path / "ga.tif"
+    tifffile.imwrite(path, both, photometric="minisblack", extrasamples=["unassalpha"])
+    img = _io.read_image(path)
+    assert img.axes == "YX" and img.channel_axis is None
+    np.testing.assert_array_equal(img.data, grey)
+    two = tmp_path / "two_channels.tif"  # two samples, the second no alpha: two channels
+    tifffile.imwrite(two, both, photometric="minisblack", planarconfig="contig")
+    assert _io.read_image(two).data.shape[-1] == 2

@@ -74,6 +74,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         ome_names = ome_meta.get("names", "")
         channel_names = ome_meta.get("channels") or None
         rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+        alpha = _grey_alpha(series.keyframe, axes)
         if lazy is None:
             lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > lazy_bytes
         data = None if lazy else chosen.asarray(squeeze=squeeze or None)
@@ -100,6 +101,9 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         data, axes = data.transpose(order), "".join(axes[i] for i in order)
         shape = tuple(shape[i] for i in order)
 
+    if alpha:  # grey with alpha is its grey plane, as a PNG is (it was two channels)
+        data, axes = data[..., 0], axes[:-1]
+        shape = shape[:-1]
     channel_axis = _channel_axis(axes, rgb)
     scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
     units = None
@@ -363,6 +367,17 @@ def _samples_last(axes: str, rgb: bool) -> tuple[int, ...] | None:
         return None
     s = axes.index("S")
     return tuple(i for i in range(len(axes)) if i != s) + (s,)
+
+
+def _grey_alpha(page: Any, axes: str) -> bool:
+    """Whether a page is one grey sample and an alpha sample (its last axis, S)."""
+    alpha = (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+    return (
+        axes.endswith("S")
+        and page.photometric == tifffile.PHOTOMETRIC.MINISBLACK
+        and page.samplesperpixel == 2
+        and tuple(page.extrasamples) in ((alpha[0],), (alpha[1],))
+    )
 
 
 def _channel_axis(axes: str, rgb: bool) -> int | None:
