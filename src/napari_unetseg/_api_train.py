@@ -134,9 +134,11 @@ def train_iter(
         dims = training_dims(bundle, imgs, spatial_dims, channel_axis)
         frames = _frames(imgs, labs, channel_axis, t_image, dims)
         labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
+    resampled = any(f != 1.0 for f in factors)
+    if resampled:  # the counts that follow differed from the painted ones without a word
+        size_said += " The labeled pixels are counted on that grid."
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
-    resampled = any(f != 1.0 for f in factors)
     if resampled and preview_image is not None:
         layout = bundle.layout(tuple(preview_image.shape), channel_axis)
         arguments["preview_image"] = resample(
