@@ -221,6 +221,11 @@ def test_no_table_stands_for_a_removed_layer_or_a_refused_run(qtbot, validate, m
     # With only one layer left, both boxes hold it: why no table is shown stays first
     # (bug bash: "the same layer: choose two layers" alone replaced it).
     assert widget.summary.text().startswith("Not shown: 'pred' was removed during the run.")
+    # ... and what to do says there is one Labels layer to choose from, not "choose two"
+    assert widget.summary.text().endswith(
+        "Only one Labels layer is open: open or add the other one (the prediction or the "
+        "ground truth) to compare them."
+    )
 
 
 def test_a_layer_given_other_data_during_the_run_is_not_scored(qtbot, validate):
@@ -427,7 +432,7 @@ def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
     # one layer: both boxes hold it, and Evaluate says why it cannot run
     assert widget.pred_combo.layer() is widget.gt_combo.layer()
     assert not widget.run_button.isEnabled() and not widget.command_button.isEnabled()
-    assert "same layer" in widget.summary.text()
+    assert "Only one Labels layer is open: open or add the other one" in widget.summary.text()
     # the ground truth opened after segmenting goes to its box, above the prediction
     viewer.add_labels(gt, name="manual")
     assert widget.pred_combo.layer().name == "cells [unet]"

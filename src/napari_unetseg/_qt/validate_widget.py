@@ -72,6 +72,11 @@ MAX_CURVES = 6
 
 #: Why Evaluate is off while both boxes hold one layer.
 SAME_LAYER = "Prediction and ground truth are the same layer: choose two layers."
+#: ... and where only one Labels layer is open.
+ONE_LAYER = (
+    "Only one Labels layer is open: open or add the other one (the prediction or the "
+    "ground truth) to compare them."
+)
 
 
 def _dot_size(dice: np.ndarray) -> float:
@@ -497,15 +502,15 @@ class ValidateWidget(ui.DockWidget):
         missing = "Open two Labels layers (prediction and ground truth) first."
         if same:
             masks = self._masks_as_images()
-            said = (
-                SAME_LAYER
-                if not masks
-                else (
+            said = SAME_LAYER
+            if masks:
+                said = (
                     f"Only one Labels layer is open; {masks[0]!r} is an image layer of whole "
                     "numbers: if it is the ground truth (a mask), right-click it in the layer "
                     "list and choose Convert to Labels."
                 )
-            )
+            elif len(self.pred_combo.layers()) < 2:  # "choose two" with one to choose from
+                said = ONE_LAYER
             self.run_button.setToolTip(said)
             shown = self.summary.text()
             if shown.startswith("Not shown:"):
