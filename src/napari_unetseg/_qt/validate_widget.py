@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -106,10 +107,13 @@ class ValidateWidget(ui.DockWidget):
         layout.addLayout(self._build_actions())
         self._build_results()
         for part, stretch in (
-            (self.summary, 0), (self.legend, 0), (self.table, 1), (self.plot, 1),
+            (self.summary, 0), (self.legend, 0), (self.table, 4), (self.plot, 4),
             (self.export_button, 0),
         ):  # fmt: skip
             layout.addWidget(part, stretch)
+        # the room the table (as tall as its rows) and a hidden plot leave goes below,
+        # not between the controls (a 100 px gap under the summary and the legend)
+        layout.addStretch(1)
 
         self.mode_combo.currentIndexChanged.connect(self._update_state)
         self.pred_combo.layerChanged.connect(self._update_state)
@@ -203,6 +207,9 @@ class ValidateWidget(ui.DockWidget):
             )
         )
         self.legend.setVisible(False)
+        for label in (self.summary, self.legend):  # their lines only: the table takes the
+            # rest (2D results left a gap of 100 px under each, the table at its minimum)
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.table = ResultTable(self)
         self.table.setMinimumHeight(120)
         self.plot = PlotCanvas(
