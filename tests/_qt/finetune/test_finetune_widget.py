@@ -119,6 +119,10 @@ def test_new_class_paints_the_next_free_value(qtbot, finetune):
     qtbot.waitUntil(lambda: "class 2 (3): " in widget.counts_label.text(), timeout=5000)
     widget.paint_panel.paint_new_class()
     assert layer.selected_label == 4
+    # a class's square in the counts selects its brush again (class 3 had no button)
+    assert "<a href='3'" in widget.counts_label.text()
+    widget.counts_label.linkActivated.emit("3")
+    assert layer.selected_label == 3 and layer.mode == "paint"
     widget.dense_radio.setChecked(True)  # complete masks have no classes to add
     assert widget.paint_new_button.isHidden()
 

@@ -183,8 +183,11 @@ def counts_html(
     """The painted-pixel counts as rich text, with ``problem`` (or a hint) below them in
     the ``warning`` colour (the theme's: :func:`~napari_unetseg._qt._plots.warning_colour`)."""
     if mode == "sparse":
+        # each class's square a link that selects its brush (a class added with "New
+        # class" had no button to paint it again; widget bug bash)
         parts = [
-            f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span>"
+            f"<a href='{v}' style='text-decoration:none'>"
+            f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span></a>"
             f" {names.get(v, f'class {v - 1}')} ({v}): {n:,} px"  # (the value to paint with)
             for v, n in sorted(counts.items())
             if v > 0

@@ -89,12 +89,15 @@ class PaintPanel(QWidget):
             self,
             "New class",
             "Paint one more class: selects the next label value not painted yet (3, 4, ...). "
-            "Each class is counted below with the value it is painted with.",
+            "Each class is counted below with the value it is painted with; click a class's "
+            "square there to paint it again.",
             slot=self.paint_new_class,
         )
         self.counts_label = QLabel(self)
         self.counts_label.setWordWrap(True)
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
+        # a class in the counts, clicked: its brush
+        self.counts_label.linkActivated.connect(lambda value: self.paint(int(value)))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
