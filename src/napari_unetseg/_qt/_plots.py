@@ -225,12 +225,18 @@ class PlotCanvas(QWidget):
             self._marker.set_xdata([x, x])
         self.redraw()
 
+    @property
+    def has_legend(self) -> bool:
+        """Whether a legend is shown (in the axes or below them)."""
+        return self._legend is not None
+
     def legend(self, show: bool = True, below: bool = False) -> None:
         """Show a legend of the named lines (styled in the theme), or hide it.
 
-        ``below``: under the axes, in rows of up to three names, where it cannot cover
-        a curve (inside the axes, matplotlib's best place still hid the points of
-        curves that span the whole y range).
+        ``below``: under the axes, in rows of up to two names (three were cut off at a
+        narrow dock's edge), where it cannot cover a curve (inside the axes,
+        matplotlib's best place still hid the points of curves that span the whole y
+        range, or rose into it later).
         """
         old = self._legend
         if old is None and not (show and self._lines):
@@ -243,9 +249,10 @@ class PlotCanvas(QWidget):
             style = {"fontsize": "small", "frameon": True}
             style.update(facecolor=c["panel"], edgecolor=c["edge"])
             if below:
-                lines = list(self._lines.values())
+                # names starting with "_" stay out, as in the axes' own legend
+                lines = [ln for ln in self._lines.values() if not ln.get_label().startswith("_")]
                 legend = self.figure.legend(
-                    handles=lines, loc="outside lower center", ncols=min(len(lines), 3), **style
+                    handles=lines, loc="outside lower center", ncols=min(len(lines), 2), **style
                 )
             else:
                 legend = self.axes.legend(**style)

@@ -68,6 +68,7 @@ class CurvePlot:
         plot.rescale(ylim=ylim, grow=True, min_span=span)
         if final:
             plot.fit_x()
-        if plot.axes.get_legend() is None:
-            plot.legend()
+        if not plot.has_legend:  # below the axes: placed inside when the first points
+            # came, it covered the validation Dice that rose under it (widget bug bash)
+            plot.legend(below=True)
         self.n_points = len(curve.loss) + len(curve.dice) + len(curve.val_loss)
