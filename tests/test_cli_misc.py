@@ -230,3 +230,17 @@ def test_provenance_records_what_ran_where_settings_say_auto():
     rgb = np.stack([img, img * 0.5, rng.random(img.shape)], axis=-1).astype(np.float32)
     ran = what_ran(api.drain(api.segment_iter(rgb, "nuclei-2d", channel_axis=2)).stats)
     assert "the mean of R, G and B" in ran["input"]
+
+
+def test_info_names_the_levels_of_a_pyramidal_ome_tiff(tmp_path, capsys):
+    """A store's pyramid was described, an OME-TIFF's sub-resolutions not (TIFF bug bash)."""
+    import tifffile
+
+    path = tmp_path / "pyramid.ome.tif"
+    base = np.zeros((64, 64), np.uint16)
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(base, subifds=2, metadata={"axes": "YX"})
+        tif.write(base[::2, ::2], subfiletype=1)
+        tif.write(base[::4, ::4], subfiletype=1)
+    assert cli.main(["info", str(path)]) == 0
+    assert "\npyramid: 3 levels, 64x64, 32x32, 16x16\n" in capsys.readouterr().out

@@ -288,6 +288,24 @@ def _layout_lines(img: Any) -> list[str]:
     return lines
 
 
+def _tiff_levels(path: str, img: Any) -> list[str]:
+    """The pyramid of a TIFF's series read (an OME-TIFF's sub-resolutions), as a store's
+    is described (it said nothing of them; TIFF bug bash)."""
+    if getattr(img, "levels", None) or not path.lower().endswith((".tif", ".tiff")):
+        return []
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[int(getattr(img, "series", 0) or 0)]
+            shapes = [tuple(level.shape) for level in series.levels]
+    except Exception:  # noqa: BLE001 - read as an image already: no pyramid to tell
+        return []
+    if len(shapes) < 2:
+        return []
+    return [f"pyramid: {len(shapes)} levels, " + ", ".join("x".join(map(str, s)) for s in shapes)]
+
+
 def _is_model_file(path: str) -> bool:
     """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
     neither is an image napari-unetseg reads)."""
@@ -360,7 +378,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         recorded = img.units is not None or any(float(v) != 1.0 for v in img.scale or ())
         # (a store with a scale and no units said "not recorded"; docs bug bash)
         print(f"pixel size: {sizes if recorded else 'not recorded'}")
-        for line in _layout_lines(img):
+        for line in _layout_lines(img) + _tiff_levels(src, img):
             print(line)
         for line in describe(img.provenance):
             print(line)
