@@ -140,12 +140,7 @@ def train_iter(
     message = " ".join(part for part in (grey, size_said, taught) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     if resampled and preview_image is not None:
-        layout = bundle.layout(tuple(preview_image.shape), channel_axis)
-        arguments["preview_image"] = resample(
-            preview_image,
-            scaled_shape(layout.spatial_shape, factors),
-            channel_axis=layout.channel_axis,
-        )
+        arguments["preview_image"] = _preview_at(bundle, preview_image, channel_axis, factors)
     said = []
 
     def tell(rec: TrainProgress) -> TrainProgress:
@@ -161,6 +156,16 @@ def train_iter(
 
     trained = yield from relay(_train(**arguments), tell)
     return _recorded(trained, record, message, painted, unit)
+
+
+def _preview_at(bundle: Any, preview_image: Any, channel_axis: int | None, factors: Any) -> Any:
+    """The preview image resampled as the training images are (to the model's scale)."""
+    layout = bundle.layout(tuple(preview_image.shape), channel_axis)
+    return resample(
+        preview_image,
+        scaled_shape(layout.spatial_shape, factors),
+        channel_axis=layout.channel_axis,
+    )
 
 
 def _series_dims(labels: Any) -> int:
