@@ -729,3 +729,43 @@ def test_writer_zarr_refusals_leave_the_store_as_it_was(tmp_path, what):
     assert_one_sentence(str(info.value), match)
     assert_untouched(before)
     assert sorted(p.relative_to(store) for p in store.rglob("*") if p.is_dir()) == folders
+
+
+@case(
+    "files/ome-planes-disagree",
+    "CLI",
+    "`predict` on an OME-TIFF whose SizeZ counts 9 planes in a file of 8 pages (a multi-file "
+    "OME-TIFF missing a file)",
+    "a warning that the metadata and the pages disagree (the missing plane read as zeros); "
+    "segmented",
+    refused=False,
+)
+def test_ome_planes_that_disagree_with_the_pages(capsys, tmp_path):
+    src, out = tmp_path / "stack.ome.tif", tmp_path / "stack_labels.tif"
+    stack = synthetic_nuclei((8, 48, 48), seed=5)[0]
+    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "ZYX"})
+    src.write_bytes(src.read_bytes().replace(b'SizeZ="8"', b'SizeZ="9"'))
+    rc, _, err = run_cli(capsys, "predict", src, "-o", out)
+    assert rc == 0, err
+    assert "OME metadata and its pages disagree" in err and "read as zeros" in err
+    assert tifffile.imread(out).shape == (9, 48, 48)
+
+
+@case(
+    "files/imagej-unit-not-a-length",
+    "napari I/O",
+    "opening an ImageJ TIFF whose unit is 'Pixel' or 'a.u.' in napari",
+    "opened without pixel sizes (napari's units refused the unit: a traceback)",
+    refused=False,
+)
+@pytest.mark.parametrize("unit", ["Pixel", "a.u."])
+def test_imagej_unit_that_is_no_length(tmp_path, unit):
+    src = tmp_path / "ij.tif"
+    stack = synthetic_nuclei((4, 32, 32), seed=5)[0]
+    ij = {"axes": "ZYX", "spacing": 3, "unit": unit}
+    tifffile.imwrite(src, stack, imagej=True, resolution=(2, 2), metadata=ij)
+    [(data, meta, kind)] = _reader.napari_get_reader(str(src))(str(src))
+    assert kind == "image" and tuple(meta["scale"]) == (1.0, 1.0, 1.0)
+    from napari.layers import Image
+
+    Image(data, **meta)  # napari takes the layer's units

@@ -458,3 +458,25 @@ def test_class_count_under_one_is_refused(pair, n_classes):
     with pytest.raises(ValueError) as info:
         api.train(pair[0], pair[1], n_classes=n_classes, steps=1)
     assert_api_refused(info, "n_classes must be a whole number of at least 1")
+
+
+@case(
+    "labels/palette-png-strokes",
+    "API",
+    "`read_labels('strokes.png')` (as `train -l` reads it): an indexed-colour PNG (as annotation tools save masks) of "
+    "strokes 1 (red) and 2 (green), its name not saying labels",
+    "its indices are the labels (renumbered by colour, background and object swapped)",
+    refused=False,
+)
+def test_palette_png_strokes_keep_their_indices(tmp_path):
+    from PIL import Image
+
+    from napari_unetseg import _io
+
+    strokes = np.zeros((32, 32), np.uint8)
+    strokes[2:4], strokes[20:22, 5:9] = 1, 2
+    png = Image.fromarray(strokes, mode="P")
+    png.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    png.save(tmp_path / "strokes.png")
+    labels, _ = _io.read_labels(tmp_path / "strokes.png")
+    np.testing.assert_array_equal(labels.data, strokes)

@@ -130,14 +130,14 @@ def test_text_model_file(capsys, tmp_path, image_file):
     "models/foreign-state-dict",
     "API",
     "`load_model` on another network's state dict (plain tensors)",
-    "refused: not a napari-unetseg model file",
+    "refused: not a napari-unetseg model file, it holds bare PyTorch weights",
 )
 def test_foreign_state_dict(tmp_path):
     path = tmp_path / "resnet.pt"
     torch.save(torch.nn.Linear(4, 2).state_dict(), path)
     with pytest.raises(ModelFileError) as info:
         api.load_model(path)
-    assert_api_refused(info)
+    assert_api_refused(info, "it holds bare PyTorch weights")
 
 
 @case(
