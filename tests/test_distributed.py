@@ -793,3 +793,31 @@ def test_a_resume_that_only_finishes_the_split_says_what_it_did(image_2d, tmp_pa
     code, said = run_cli([*argv, "--object-size", "off", "--split-touching", "--resume"], capsys)
     assert code == 0 and "already complete" not in said.out
     assert "(0 blocks, 3 already done); " in said.out and " objects" in said.out
+
+
+@pytest.mark.parametrize(
+    ("shape", "channel_axis"), [((7, 9, 5), None), ((2, 7, 9), 0), ((7, 9, 3), 2)]
+)
+def test_a_blocks_nan_mask_is_read_band_by_band(monkeypatch, shape, channel_axis) -> None:
+    """The NaN mask of a block is read a band at a time (a lazily read block is never
+    held whole), and equals the mask of the whole block, channels taken together."""
+    from napari_unetseg.distributed import blocks
+
+    monkeypatch.setattr(blocks, "MASK_CHUNK", 50)  # bands of a few rows
+    data = np.random.default_rng(0).random(shape).astype(np.float32)
+    data[data > 0.9] = np.nan
+    reads = []
+
+    class Lazy:  # a lazy view: what is read, and how much at once
+        dtype, shape = data.dtype, data.shape
+
+        def __getitem__(self, index):
+            reads.append(data[index].size)
+            return data[index]
+
+    expected = ~np.isfinite(data)
+    if channel_axis is not None:
+        expected = expected.any(axis=channel_axis)
+    np.testing.assert_array_equal(blocks.unfinite_mask(Lazy(), channel_axis), expected)
+    assert len(reads) > 1 and max(reads) < data.size
+    assert blocks.unfinite_mask(np.ones(shape, np.uint8), channel_axis) is None

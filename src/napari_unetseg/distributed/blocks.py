@@ -135,15 +135,27 @@ class _Normalized:
         return np.moveaxis(self.normalizer(np.moveaxis(block, pos, 0)), 0, pos)
 
 
+#: Values of a block's input read at once by :func:`unfinite_mask`.
+MASK_CHUNK = 1 << 22
+
+
 def unfinite_mask(view: Any, channel_axis: int | None) -> np.ndarray | None:
     """Where a block's input (``view``, its read region) is NaN or infinite in any
-    channel, or None where it is finite (integer images always are)."""
+    channel, or None where it is finite (integer images always are). Read a band of the
+    first axis at a time: a block streamed from a lazy input is never held whole (only
+    the mask, a byte a pixel)."""
     if np.dtype(view.dtype).kind not in "fc":
         return None
-    bad = ~np.isfinite(np.asarray(view))
-    if channel_axis is not None:
-        bad = bad.any(axis=channel_axis)
-    return bad if bad.any() else None
+    shape = tuple(view.shape)
+    first = 1 if channel_axis == 0 else 0  # bands along a spatial axis
+    rows = max(1, MASK_CHUNK // max(1, math.prod(shape) // max(1, shape[first])))
+    parts = []
+    for r0 in range(0, shape[first], rows):
+        index = (slice(None),) * first + (slice(r0, r0 + rows),)
+        bad = ~np.isfinite(np.asarray(view[index]))
+        parts.append(bad.any(axis=channel_axis) if channel_axis is not None else bad)
+    mask = np.concatenate(parts, axis=0)  # the bands' axis, the channels taken out
+    return mask if mask.any() else None
 
 
 class _CroppedOut:
