@@ -583,7 +583,7 @@ def test_the_command_adds_labels_to_an_image_under_a_name_of_ones_own(tmp_path, 
                  fmt=FormatV04(), scale_factors=())  # fmt: skip
     argv = ["predict", str(store), "--model", "nuclei-2d", "--object-size", "off"]
     assert cli.main([*argv, "--output", str(store), "--overwrite"]) == 1
-    assert "give unetseg predict --output IMAGE.ome.zarr/labels/NAME" in capsys.readouterr().err
+    assert "line, give --output IMAGE.ome.zarr/labels/NAME" in capsys.readouterr().err
     assert _io.labels_group_path(store / "labels" / "mine")
     assert cli.main([*argv, "--output", str(store / "labels" / "mine")]) == 0
     back = _zarr.read_ome_zarr(store)

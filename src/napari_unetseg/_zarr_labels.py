@@ -212,6 +212,8 @@ class LabelsStore:
             fill_value=0,
             **_array_options(version, axes, len(block_grid)),
         )
+        # an image's labels follow its pyramid level for level (None: their own)
+        levels = _image_levels(image, shape) if image is not None and labels else None
         group.attrs["unetseg"] = {
             "complete": False,
             "blocks": [int(n) for n in block_grid],
@@ -223,11 +225,9 @@ class LabelsStore:
             "settings": json.loads(json.dumps(settings or {})),
             "provenance": json.loads(json.dumps(provenance)) if provenance else None,
             "labels": bool(labels),
-            # an image's labels follow its pyramid level for level (None: their own)
-            "levels": _image_levels(image, shape) if image is not None and labels else None,
-            "level_shifts": (
-                _image_shifts(image, axes, shape) if image is not None and labels else None
-            ),
+            "levels": levels,
+            # and where the levels lie (only where they are the image's levels)
+            "level_shifts": _image_shifts(image, axes, shape) if levels else None,
         }
         return cls(path)
 
