@@ -41,49 +41,44 @@ __all__ = ["BLOCKS", "LabelsStore"]
 BLOCKS = "unetseg_blocks"
 
 
-def _image_levels(image: str, shape: tuple[int, ...]) -> list[list[int]] | None:
-    """The level shapes for labels of ``shape`` added to the OME-Zarr ``image``: its own
-    pyramid's (:func:`~napari_unetseg._zarr_meta.levels_like`), or None."""
-    try:
-        img = read_ome_zarr(image)
-    except (ValueError, OSError):
-        return None
-    ca = img.channel_axis
-    shapes = [tuple(n for a, n in enumerate(lv.shape) if a != ca) for lv in img.levels]
-    like = levels_like(shapes, tuple(shape))
-    return None if like is None else [list(s) for s in like]
-
-
-def _image_shifts(image: str, axes: str, shape: tuple[int, ...]) -> list[list[float]] | None:
-    """For labels of ``shape`` (axes ``axes``) added to ``image``: how far each of the
-    image's levels from the labels' own on lies from it, per labels axis, in the image's
-    units. Pyramids made by averaging shift their smaller levels by half a pixel of the
-    level above (ome-zarr-py's writer), those made by taking every other pixel do not:
-    the labels' levels follow their image's, whichever it is. None where the image's
-    levels cannot be read."""
+def _image_pyramid(
+    image: str, axes: str, shape: tuple[int, ...]
+) -> tuple[list[list[int]] | None, list[list[float]] | None]:
+    """For labels of ``shape`` (axes ``axes``) added to the OME-Zarr ``image``: the level
+    shapes of its own pyramid (:func:`~napari_unetseg._zarr_meta.levels_like`), and how
+    far each of those levels lies from the labels' first, per labels axis, in the image's
+    units (the image read once for both). Pyramids made by averaging shift their smaller
+    levels by half a pixel of the level above (ome-zarr-py's writer), those made by taking
+    every other pixel do not: the labels' levels follow their image's, whichever it is.
+    (None, None) where the labels get a pyramid of their own; shifts None where the
+    image's levels give no transformations to read."""
     from pathlib import Path
 
     from ._zarr import _axes, _group_meta, _scale_and_shift
 
-    multiscales = _group_meta(Path(image)).get("multiscales") or [{}]
-    meta = multiscales[0] if isinstance(multiscales[0], dict) else {}
-    datasets = meta.get("datasets") or []
     try:
         img = read_ome_zarr(image)
     except (ValueError, OSError):
-        return None
-    ndim = len(img.levels[0].shape)
-    letters, _ = _axes(meta, ndim)
+        return None, None
     ca = img.channel_axis
     shapes = [tuple(n for a, n in enumerate(lv.shape) if a != ca) for lv in img.levels]
-    if tuple(shape) not in shapes or len(datasets) != len(shapes):
-        return None
+    like = levels_like(shapes, tuple(shape))
+    if like is None:
+        return None, None
+    multiscales = _group_meta(Path(image)).get("multiscales") or [{}]
+    meta = multiscales[0] if isinstance(multiscales[0], dict) else {}
+    datasets = meta.get("datasets") or []
+    if len(datasets) != len(shapes):
+        return [list(s) for s in like], None
+    ndim = len(img.levels[0].shape)
+    letters, _ = _axes(meta, ndim)
     first = shapes.index(tuple(shape))
     where = [
         _scale_and_shift(d.get("coordinateTransformations"), ndim)[1] for d in datasets[first:]
     ]
     index = [letters.index(a) if a in letters else None for a in axes]
-    return [[0.0 if i is None else t[i] - where[0][i] for i in index] for t in where]
+    shifts = [[0.0 if i is None else t[i] - where[0][i] for i in index] for t in where]
+    return [list(s) for s in like], shifts
 
 
 def _in_image_units(
@@ -212,8 +207,11 @@ class LabelsStore:
             fill_value=0,
             **_array_options(version, axes, len(block_grid)),
         )
-        # an image's labels follow its pyramid level for level (None: their own)
-        levels = _image_levels(image, shape) if image is not None and labels else None
+        # an image's labels follow its pyramid level for level, where its levels lie
+        # (None: a pyramid of their own)
+        levels, shifts = (
+            _image_pyramid(image, axes, shape) if image is not None and labels else (None, None)
+        )
         group.attrs["unetseg"] = {
             "complete": False,
             "blocks": [int(n) for n in block_grid],
@@ -226,8 +224,7 @@ class LabelsStore:
             "provenance": json.loads(json.dumps(provenance)) if provenance else None,
             "labels": bool(labels),
             "levels": levels,
-            # and where the levels lie (only where they are the image's levels)
-            "level_shifts": _image_shifts(image, axes, shape) if levels else None,
+            "level_shifts": shifts,
         }
         return cls(path)
 

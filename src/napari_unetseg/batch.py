@@ -465,8 +465,8 @@ def _segment_file(
     bundle, reference = models.get(choice)
     row.model = bundle.name
     check_fit(img, bundle)
-    if labels_note(img):
-        row.notes.append(labels_note(img))
+    if said := labels_note(img):
+        row.notes.append(said)
     time_axis = axis_of_time(flat.axes)  # split and counted per time point
     gen = api.segment_iter(
         img.data,
