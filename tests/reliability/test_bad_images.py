@@ -168,6 +168,36 @@ def test_half_nan_warns_and_is_background():
     assert labels[32:].any()  # the nuclei of the finite half are found
 
 
+@pytest.mark.parametrize("lazy", ["dask", "zarr"])
+def test_a_lazily_read_images_nan_region_is_background(lazy, tmp_path):
+    """A dask or zarr image's NaN pixels kept their nearest pixels' labels (the second
+    pass that zeroes them read in-memory images only), against the warning's "treated as
+    background"."""
+    image = _nuclei((96, 96)).astype(np.float32)
+    image[30:70, 30:70] = np.nan
+    if lazy == "dask":
+        import dask.array as da
+
+        data = da.from_array(image, chunks=(32, 32))
+    else:
+        import zarr
+
+        data = zarr.open(
+            str(tmp_path / "nan.zarr"),
+            mode="w",
+            shape=image.shape,
+            chunks=(32, 32),
+            dtype=image.dtype,
+        )
+        data[:] = image
+    with pytest.warns(NonFiniteWarning):
+        labels = np.asarray(api.predict(data, "nuclei-2d", object_size=None))
+    with pytest.warns(NonFiniteWarning):
+        in_memory = api.predict(image, "nuclei-2d", object_size=None)
+    assert not labels[30:70, 30:70].any()
+    assert np.array_equal(labels, in_memory)
+
+
 def test_a_nan_region_makes_no_ring_of_objects():
     """NaN outside the anatomy (SPM / FSL outputs) was filled with the darkest level: the
     model marked the edge of that dark box (a ring of 53 % objects where the image without

@@ -386,9 +386,10 @@ def _unfinite_as_background(result: PredictionResult, image: Any, ca: int | None
     warning says: the normalization fills such pixels from their nearest finite ones
     (:func:`~napari_unetseg.core.normalize.fill_nearest`), which carried an object that
     touches them into them. Images whose sample holds no such value are not read again;
-    a lazily read image (zarr, dask) is not read again at all (its NaN pixels keep the
-    labels of their nearest finite ones)."""
-    if not isinstance(image, np.ndarray) or image.dtype.kind != "f":
+    one whose sample does (the normalization warned) is read again a band at a time, a
+    lazily read one (zarr, dask) too: its NaN pixels kept their nearest pixels' labels,
+    against the warning's "treated as background"."""
+    if np.dtype(image.dtype).kind != "f":
         return
     if np.isfinite(strided_sample(image)).all():
         return
