@@ -453,6 +453,13 @@ def test_a_server_that_is_no_scheduler_is_refused_in_time() -> None:
         server.close()
     with pytest.raises(ClusterError, match="scheduler at 'tcp://127.0.0.1:99999': Port out"):
         connect("tcp://127.0.0.1:99999")
+    # dask's own short reason, not its type ("within 10 s (ValueError)"), and the
+    # Segment widget shows our error without its class name ("ClusterError: ...")
+    with pytest.raises(ClusterError, match=r"\(missing port number in address") as info:
+        connect("not an address", timeout=1)
+    from napari_unetseg._qt._common import user_message
+
+    assert user_message(info.value).startswith("Cannot reach the dask scheduler at")
 
 
 def test_a_lost_worker_is_said_as_such() -> None:

@@ -48,7 +48,7 @@ def test_blocks_run_on_the_cluster_and_land_in_the_layers_store(
         options={"object_size": None, "tile_size": (64, 64)},
     )
     result = drain(segment_job(request))
-    assert "on 1 dask workers" in result.summary and "labels/" in result.summary
+    assert "on 1 dask worker to" in result.summary and "labels/" in result.summary
     assert not isinstance(result.labels, np.ndarray)  # shown lazily from the store
     expected = api.predict(data, tiny_model_2d, object_size=None, tile_size=(64, 64))
     np.testing.assert_array_equal(np.asarray(result.labels), expected)
@@ -91,7 +91,7 @@ def _run_on_cluster(qtbot, viewer, widget, layer, address: str) -> None:
     widget.scheduler_edit.setText(address)
     with qtbot.waitSignal(widget.runner.finished, timeout=120_000):
         assert widget.run() is not None
-    assert "on 1 dask workers" in widget.status.text(), widget.status.text()
+    assert "on 1 dask worker to" in widget.status.text(), widget.status.text()
 
 
 @pytest.fixture

@@ -45,7 +45,9 @@ def user_message(exc: BaseException) -> str:
     text = str(text).strip().splitlines()[0] if str(text).strip() else ""
     if isinstance(exc, MemoryError) and not text:
         text = "Not enough memory; try a smaller tile size or batch size."
-    if not isinstance(exc, _PLAIN_ERRORS) or not text:
+    # our own errors of other types (ClusterError is an OSError) say so by name
+    ours = type(exc).__module__.startswith("napari_unetseg")
+    if not (isinstance(exc, _PLAIN_ERRORS) or ours) or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text
 

@@ -203,10 +203,10 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # in-memory run's record.
     stats["object_size"] = {"message": stats.get("object_size") or ""}
     stats["provenance"] = _provenance(req, bundle, req.split)
-    where = f" on {stats['workers']} dask workers" if client is not None else ""
+    where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (
-        f"Written block by block{where} to {done.output} ({stats['blocks']} blocks, "
-        f"{stats['seconds']:.1f} s); shown from there."
+        f"Written block by block{where} to {done.output} "
+        f"({_count(stats['blocks'], 'block')}, {stats['seconds']:.1f} s); shown from there."
     )
     if req.split:
         summary += f" {stats['objects']:,} objects, touching ones split apart."
@@ -287,3 +287,8 @@ def _summary(
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "segment_job"]
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 block"``, ``"3 blocks"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -109,11 +109,18 @@ def _client_within(client_type: Any, scheduler: str, timeout: float, failed: str
     thread.join(timeout + 1.0)
     if "client" in done:
         return done["client"]
-    why = type(done["error"]).__name__ if "error" in done else "no dask answer"
+    why = _why(done["error"]) if "error" in done else "no dask answer"
     raise ClusterError(
         f"{failed} within {timeout:g} s ({why}); check the address and that a dask "
         "scheduler (not another server) runs there."
     )
+
+
+def _why(error: BaseException) -> str:
+    """Why dask did not connect, in a few words: its own message where it is one short
+    line ("missing port number in address 'x'"), else the error's type."""
+    text = str(error).strip()
+    return text if text and "\n" not in text and len(text) <= 120 else type(error).__name__
 
 
 def _probe(address: str, timeout: float, failed: str) -> None:
