@@ -245,6 +245,30 @@ def test_an_unknown_teacher_is_refused_in_one_sentence():
         api.train(image, _scribbles(truth), steps=1, teacher="svm")
 
 
+def test_the_forest_is_refused_for_dense_labels_in_one_sentence():
+    """Dense labels with teacher='forest' were taken for scribbles: the forest, fitted on
+    their classes alone, relabelled the background, and the model learnt none (train
+    bug bash)."""
+    image, truth = _blobs()
+    dense = (truth * 1).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"^The forest teacher labels the unpainted pixels"):
+        api.train(image, dense, steps=1, teacher="forest", label_mode="dense")
+
+
+def test_pairs_of_other_shapes_are_refused_before_the_forest_in_the_trainers_words():
+    """A 2D pair after a 3D one, and a series' one-frame labels, failed in the forest
+    with numpy's words ("all the input array dimensions except for the concatenation
+    axis must match", "cannot reshape array"); the trainer's sentences come first now."""
+    image, truth = _blobs()
+    stack, _, strokes = _stack()
+    small = {"depth": 2, "base_channels": 4}
+    with pytest.raises(ValueError, match="A 3D model needs at least 3 spatial axes"):
+        api.train([stack, image], [strokes, _scribbles(truth)], steps=1, model_config=small)
+    series = np.stack([stack, stack])
+    with pytest.raises(ValueError, match=r"have shape \(12, 40, 48\) but the image needs"):
+        api.train(series, strokes, steps=1, model_config=small)
+
+
 def test_the_history_counts_the_painted_pixels_and_the_trained_ones():
     image, truth = _blobs()
     scribbles = _scribbles(truth)

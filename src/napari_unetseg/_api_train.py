@@ -19,7 +19,7 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.labels import training_dims
+from .core.training.labels import training_pairs
 from .core.training.options import (
     check_budget,
     check_class_names,
@@ -131,7 +131,8 @@ def train_iter(
     taught, painted = "", None
     if use_forest:
         _check_names_first(class_names, labs, arguments["n_classes"], bundle, label_mode)
-        dims = training_dims(bundle, imgs, spatial_dims, channel_axis)
+        # the pairs' shapes checked before the forest (numpy's words after it before)
+        dims = training_pairs(bundle, imgs, labs, spatial_dims, channel_axis)[0]
         frames = _frames(imgs, labs, channel_axis, t_image, dims)
         labs, taught, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
     resampled = any(f != 1.0 for f in factors)

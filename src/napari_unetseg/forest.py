@@ -249,10 +249,17 @@ def wanted(teacher: str, start: Any, label_mode: str) -> bool:
     Raises
     ------
     ValueError
-        For a value not in :data:`TEACHERS`.
+        For a value not in :data:`TEACHERS`, and for "forest" with dense labels.
     """
     if teacher not in TEACHERS:
         raise ValueError(f"teacher must be one of {', '.join(TEACHERS)}, got {teacher!r}.")
+    if teacher == "forest" and label_mode != "sparse":
+        # the forest relabelled dense labels' background from their classes alone, and
+        # the model learnt no background (train bug bash)
+        raise ValueError(
+            "The forest teacher labels the unpainted pixels of scribbles, and dense labels "
+            "(label_mode='dense') leave none: train them without it."
+        )
     if teacher == "auto":
         return label_mode == "sparse" and (start is None or taught(start))
     return teacher == "forest"

@@ -67,6 +67,22 @@ def training_dims(
     return 3 if len(first.shape) - (channel_axis is not None) >= 3 else 2
 
 
+def training_pairs(
+    model: Any, images: Any, labels: Any, spatial_dims: int | None, channel_axis: int | None
+) -> tuple[int, int, list[_Pair]]:
+    """The spatial dimensions and input channels a run uses, and its image / label pairs,
+    their shapes checked (one sentence when wrong): what a run starts with, and what the
+    forest teacher is checked with before it runs (a 2D pair listed after a 3D one, or
+    labels of one frame of a series, failed with numpy's words after it; train bug bash)."""
+    sd = training_dims(model, images, spatial_dims, channel_axis)
+    if model is not None:
+        in_ch = int(model.in_channels)
+    else:
+        first = _as_list(images)[0]
+        in_ch = 1 if channel_axis is None else int(first.shape[channel_axis])
+    return sd, in_ch, _pairs(images, labels, sd, in_ch, channel_axis)
+
+
 def _as_list(x: Any) -> list[Any]:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 

@@ -38,14 +38,12 @@ from .averaging import (
 )
 from .history import KEPT_START, TrainProgress, _History, _lr_at
 from .labels import (
-    _as_list,
     _LabelIndex,
     _map_classes,
-    _pairs,
     _present_classes,
     check_images_vary,
     missing_classes_note,
-    training_dims,
+    training_pairs,
 )
 from .losses import dice_from_counts, hard_dice_counts
 from .options import NEW_MODEL, TrainOptions, _patch_and_batch
@@ -125,16 +123,11 @@ class Trainer:
     def _setup_data(self, images: Any, labels: Any) -> None:
         """Pairs, patch and batch size, the class map and the label index."""
         o = self.options
-        sd = training_dims(o.model, images, o.spatial_dims, o.channel_axis)
-        if o.model is not None:
-            self.bundle: ModelBundle | None = o.model.copy()
-            in_ch = self.bundle.in_channels
-        else:
-            first = _as_list(images)[0]
-            in_ch = 1 if o.channel_axis is None else int(first.shape[o.channel_axis])
-            self.bundle = None
+        self.bundle: ModelBundle | None = None if o.model is None else o.model.copy()
+        sd, in_ch, self.pairs = training_pairs(
+            o.model, images, labels, o.spatial_dims, o.channel_axis
+        )
         self.spatial_dims, self.in_channels = sd, in_ch
-        self.pairs = _pairs(images, labels, sd, in_ch, o.channel_axis)
         self.config = {**NEW_MODEL[sd], **(o.model_config or {})}
         div = self.bundle.divisor if self.bundle else 2 ** (int(self.config["depth"]) - 1)
         shapes = [p.spatial for p in self.pairs]
