@@ -162,6 +162,8 @@ def default_model(
         channel_axis = rgb_axis(shape, channel_axis)[0]
     n = len(shape) - (channel_axis is not None)
     spatial_axes = (axes or "").upper()
+    if "Z" in spatial_axes and "T" in spatial_axes:  # said as a series of planes is
+        return "nuclei-3d", f"the image is a series of Z stacks ({spatial_axes})"
     if "Z" in spatial_axes:
         return "nuclei-3d", "the image is a Z stack"
     if n >= 3 and not spatial_axes:

@@ -5,7 +5,7 @@ import pytest
 
 from napari_unetseg import api
 from napari_unetseg.core.bundle import ModelBundle
-from napari_unetseg.core.sizing import check_object_size, fill_holes
+from napari_unetseg.core.sizing import check_object_size, choose_factors, fill_holes
 from napari_unetseg.core.synthetic import synthetic_nuclei
 
 
@@ -167,6 +167,22 @@ def test_default_model_follows_the_image():
     assert api.default_model((20, 64, 64), None)[0] == "nuclei-3d"
     assert api.default_model((20, 64, 64), "TYX")[0] == "nuclei-2d"
     assert api.default_model((64, 64, 3), None, channel_axis=2)[0] == "nuclei-2d"
+    # a series says it is one, planes and stacks alike (time series bash)
+    assert api.default_model((3, 20, 64, 64), "TZYX") == (
+        "nuclei-3d",
+        "the image is a series of Z stacks (TZYX)",
+    )
+
+
+def test_an_auto_size_of_a_series_says_which_time_point_it_was_measured_on():
+    """Measured once, on the middle time point, and used for every one: the message did
+    not say so (time series bash)."""
+    movie = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(5)])
+    bundle = api.load_model("nuclei-2d")
+    _, info = choose_factors(bundle, movie, "auto", time_axis=0)
+    assert "; measured on time point 2 of 0-4, used for all)" in info["message"]
+    _, plane = choose_factors(bundle, movie[2], "auto")
+    assert "time point" not in plane["message"]
 
 
 def test_fine_tuning_keeps_the_model_scale_and_previews_on_the_image_grid(sized):

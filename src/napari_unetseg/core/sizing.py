@@ -117,7 +117,7 @@ def choose_factors(
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
         else:
             d_image = est.diameter
-            how = f"auto: {d_image:.1f} px ({est.reason})"
+            how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis)})"
     else:
         d_image = float(size)
         how = f"{d_image:g} px (given)"
@@ -164,6 +164,13 @@ def choose_factors(
         )
     info["message"] += z_note
     return factors, info
+
+
+def _one_time_point(image: Any, time_axis: int | None) -> str:
+    """Which time point of a series the size was measured on, for every one of them
+    (the message did not say it was one: time series bug bash)."""
+    n = 1 if time_axis is None else int(image.shape[time_axis])
+    return "" if n < 2 else f"; measured on time point {n // 2} of 0-{n - 1}, used for all"
 
 
 def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
