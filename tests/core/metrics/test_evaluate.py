@@ -78,6 +78,11 @@ def test_a_time_series_is_scored_frame_by_frame():
     # class 2 is missed in frame 3: no distance there (side by side, it was measured to
     # the other frames' class 2), and clDice pools the frames' skeletons as one plane
     assert result.classes[2]["assd"] == np.inf
+    assert (  # and says which frame made it so (the table read "inf" alone)
+        "Class 2's HD95 and ASSD are infinite: time point 3 has it only in the ground truth "
+        "(no boundary on the other side to measure from)." in result.notes
+    )
+    assert not any("Class 1's HD95" in note for note in result.notes)
     assert result.classes[2]["cldice"] == pytest.approx(reference.classes[2]["cldice"])
     assert result.objects[2]["n_gt"] == 5 and result.objects[2]["fn"] == 1
     assert result.time_axis == 0 and result.to_dict()["time_axis"] == 0

@@ -133,6 +133,10 @@ class _ClassShapes:
     pred_to_gt: list[np.ndarray] = field(default_factory=list)
     gt_to_pred: list[np.ndarray] = field(default_factory=list)
     centerline: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    #: parts (time points) where only the ground truth / only the prediction has the class
+    gt_only: list[int] = field(default_factory=list)
+    pred_only: list[int] = field(default_factory=list)
+    parts: int = 0
 
     def add(
         self,
@@ -147,6 +151,10 @@ class _ClassShapes:
         binarize = reading.binarize
         p_mask = _class_mask(prediction, cid, binarize[0])
         g_mask = _class_mask(ground_truth, cid, binarize[1])
+        p_any, g_any = bool(p_mask.any()), bool(g_mask.any())
+        if p_any != g_any:  # no boundary on one side: infinite distances
+            (self.pred_only if p_any else self.gt_only).append(self.parts)
+        self.parts += 1
         box = bounding_box(p_mask | g_mask)
         if box is not None:
             # The class's objects, boundaries and centerlines lie in this box: the work
@@ -180,6 +188,21 @@ class _ClassShapes:
             self.centerline += centerline_counts(p_mask, g_mask)
         yield "centerlines"
 
+    def one_sided_note(self, cid: int) -> list[str]:
+        """Which time points made a class's distances infinite (the pooled table read
+        "HD95 inf" and named none: time series bash); none when it has none."""
+        sides = [
+            f"{_listed(parts)} {'has' if len(parts) == 1 else 'have'} it only in the {side}"
+            for parts, side in ((self.gt_only, "ground truth"), (self.pred_only, "prediction"))
+            if parts
+        ]
+        if not sides:
+            return []
+        return [
+            f"Class {cid}'s HD95 and ASSD are infinite: time point {' and '.join(sides)} "
+            "(no boundary on the other side to measure from)."
+        ]
+
     def into(self, row: dict[str, float], wanted: _ShapeScores) -> dict[str, float] | None:
         """Write the distances and clDice into the class's ``row``; return the objects."""
         if wanted.surface:
@@ -191,6 +214,12 @@ class _ClassShapes:
         return combine_scores(self.objects).to_dict() if wanted.objects else None
 
 
+def _listed(parts: list[int], most: int = 8) -> str:
+    """``"3"``, ``"1, 4"``, ``"0, 1, 2, ... (12 in all)"``."""
+    shown = ", ".join(str(p) for p in parts[:most])
+    return shown if len(parts) <= most else f"{shown}, ... ({len(parts)} in all)"
+
+
 def _shape_scores(
     prediction: np.ndarray,
     ground_truth: np.ndarray,
@@ -199,9 +228,11 @@ def _shape_scores(
     wanted: _ShapeScores,
     per_class: dict[int, dict[str, float]],
     share: int,
+    notes: list[str],
 ) -> Generator[EvaluationProgress, None, dict[int, dict[str, float]]]:
     """Objects, boundary distances and clDice of each foreground class (into ``per_class``),
-    over the whole array or each time point on its own (``wanted.time_axis``).
+    over the whole array or each time point on its own (``wanted.time_axis``; ``notes``
+    gets the time points that made a class's distances infinite).
 
     Yields progress from ``share`` to 100 percent; returns the object scores per class.
     """
@@ -219,6 +250,8 @@ def _shape_scores(
         scores = shapes.into(per_class[cid], wanted)
         if scores is not None:
             object_scores[cid] = scores
+        if wanted.surface and wanted.time_axis is not None:
+            notes.extend(shapes.one_sided_note(cid))
     return object_scores
 
 
@@ -328,7 +361,7 @@ def evaluate_iter(
     object_scores: dict[int, dict[str, float]] = {}
     if wanted.any and fg:
         object_scores = yield from _shape_scores(
-            prediction, ground_truth, reading, fg, wanted, per_class, share
+            prediction, ground_truth, reading, fg, wanted, per_class, share, notes
         )
     if object_scores and len(fg) > 1 and not any(reading.binarize):
         notes.append(
