@@ -103,6 +103,13 @@ def test_info_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
     assert "does not exist" not in line
 
 
+def test_info_on_a_missing_name_says_model_or_file(tmp_path, capsys):
+    """A mistyped model name was "Image file 'bf2' does not exist" (train bug bash)."""
+    _refused(capsys, ["info", "no-such-model"], "is neither a file nor a model's name")
+    _refused(capsys, ["info", str(tmp_path / "m.pt")], "Model file")
+    _refused(capsys, ["info", str(tmp_path / "i.tif")], "Image file")
+
+
 def test_info_on_a_model_file_describes_the_model(tmp_path, capsys):
     """It told a model file to become an OME-TIFF (classes bug bash)."""
     from napari_unetseg import api

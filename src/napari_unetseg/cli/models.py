@@ -312,6 +312,21 @@ def _is_model_file(path: str) -> bool:
     return Path(path).is_file() and path.lower().endswith((".pt", ".zip"))
 
 
+def _check_exists(src: str) -> None:
+    """One sentence for a name that is no file: a model file's, or neither a file nor a
+    model's ("Image file 'bf2' does not exist" of a model's name mistyped, or of a saved
+    model whose folder was not set; train bug bash)."""
+    if Path(src).exists():
+        return
+    if src.lower().endswith((".pt", ".zip")):
+        raise CLIError(f"Model file {src!r} does not exist.")
+    if not Path(src).suffix:
+        raise CLIError(
+            f"{src!r} is neither a file nor a model's name (`unetseg models` lists the "
+            "models and the folder saved ones are read from)."
+        )
+
+
 def _model_lines(bundle: Any) -> list[str]:
     """What a model file records besides its summary: the object size it predicts at
     (and the pixel size it was trained at), its training, hole filling (the info of a
@@ -368,6 +383,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             for line in _model_lines(bundle):
                 print(line)
             continue
+        _check_exists(src)
         img = _io.read_image(src, lazy=True)
         sizes = _sizes_text(img)
         kind = "labels" if img.is_labels else "image"
