@@ -239,6 +239,28 @@ def test_a_new_model_and_its_continuations_learn_from_the_forest_and_fine_tuning
     assert dense.history["teacher"] == "none"
 
 
+def test_a_continued_model_keeps_a_class_no_stroke_paints():
+    """A forest-taught model of three classes continued on strokes of two: the forest
+    labelled its class 2 nowhere, and the model unlearnt it without a word (train bug
+    bash). "auto" trains on the strokes alone then, and says so; "forest" warns."""
+    image, truth = _blobs()
+    three = _scribbles(truth)
+    three[44:48, 46:50] = 3  # the fourth disc: class 2
+    small = {"patch_size": 32, "batch_size": 2}
+    taught = api.train(image, three, steps=2, **small)
+    assert taught.history["teacher"] == "random forest" and taught.n_labels == 3
+    run = api.train_iter(image, _scribbles(truth), model=taught, steps=1, **small)
+    first = next(run).message
+    assert "No stroke paints 'class 2', which the forest teacher would label nowhere" in first
+    assert api.drain(run).history["teacher"] == "none"
+    run = api.train_iter(
+        image, _scribbles(truth), model=taught, steps=1, teacher="forest", **small
+    )
+    said = " ".join(rec.message for rec in [next(run), next(run)])
+    assert "the forest teacher labels it nowhere, and the model unlearns it" in said
+    assert api.drain(run).history["teacher"] == "random forest"
+
+
 def test_an_unknown_teacher_is_refused_in_one_sentence():
     image, truth = _blobs()
     with pytest.raises(ValueError, match=r"^teacher must be one of auto, forest, none"):
