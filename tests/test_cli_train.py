@@ -348,6 +348,16 @@ def test_a_time_series_trains_a_2d_model_and_refuses_a_3d_one(tmp_path, capsys):
         assert cli.main([*common, *extra, "-o", str(tmp_path / "n.pt")]) == 1
         assert match in capsys.readouterr().err
     assert not (tmp_path / "n.pt").exists()
+    # --dims beside --from was ignored without a word (train bug bash)
+    assert (
+        cli.main([*common, "--from", "nuclei-2d", "--dims", "3", "-o", str(tmp_path / "n.pt")])
+        == 1
+    )
+    assert "--dims 3 is for a new model; 'nuclei-2d' is a 2D model" in capsys.readouterr().err
+    with pytest.raises(
+        ValueError, match="^spatial_dims=3 is for a new model; 'nuclei-2d' is a 2D"
+    ):
+        api.train(movie, truth, model="nuclei-2d", spatial_dims=3, steps=1)
 
 
 def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(

@@ -95,6 +95,12 @@ def train_iter(
     check_run_options(spatial_dims, seed, learning_rate)
     _check_training_images(images, labels)
     bundle = None if model is None else _trainable(load_model(model))
+    if bundle is not None and spatial_dims is not None and spatial_dims != bundle.spatial_dims:
+        raise ValueError(  # it was ignored without a word (train bug bash)
+            f"spatial_dims={spatial_dims} is for a new model; {bundle.name!r} is a "
+            f"{bundle.spatial_dims}D model, and fine-tuning keeps its dimensions: leave "
+            "spatial_dims out, or model out for a new model."
+        )
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)

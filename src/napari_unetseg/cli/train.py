@@ -431,6 +431,12 @@ def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | Non
     model (not time as depth); a 3D model or --dims 3 on one is refused."""
     from ..batch import time_for_z
 
+    if model is not None and dims is not None and dims != model.spatial_dims:
+        raise CLIError(  # it was ignored without a word (train bug bash)
+            f"--dims {dims} is for a new model; {model.name!r} is a {model.spatial_dims}D "
+            "model, and fine-tuning keeps its dimensions: leave --dims out, or leave --from "
+            "out for a new model."
+        )
     if "T" not in axes[-3:] or "Z" in axes:
         return dims
     if dims is None and model is None:
