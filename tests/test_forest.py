@@ -239,10 +239,11 @@ def test_a_new_model_and_its_continuations_learn_from_the_forest_and_fine_tuning
     assert dense.history["teacher"] == "none"
 
 
-def test_a_continued_model_keeps_a_class_no_stroke_paints():
+def test_a_class_no_stroke_or_too_few_paint_is_not_left_to_the_forest():
     """A forest-taught model of three classes continued on strokes of two: the forest
-    labelled its class 2 nowhere, and the model unlearnt it without a word (train bug
-    bash). "auto" trains on the strokes alone then, and says so; "forest" warns."""
+    labelled its class 2 nowhere, and the model unlearnt it without a word; a class
+    painted with a pixel was labelled almost nowhere (train bug bash). "auto" trains on
+    the strokes alone then, and says so; "forest" warns."""
     image, truth = _blobs()
     three = _scribbles(truth)
     three[44:48, 46:50] = 3  # the fourth disc: class 2
@@ -251,14 +252,22 @@ def test_a_continued_model_keeps_a_class_no_stroke_paints():
     assert taught.history["teacher"] == "random forest" and taught.n_labels == 3
     run = api.train_iter(image, _scribbles(truth), model=taught, steps=1, **small)
     first = next(run).message
-    assert "No stroke paints 'class 2', which the forest teacher would label nowhere" in first
+    assert "Too few strokes paint 'class 2' (0 pixels) for the forest teacher" in first
     assert api.drain(run).history["teacher"] == "none"
     run = api.train_iter(
         image, _scribbles(truth), model=taught, steps=1, teacher="forest", **small
     )
     said = " ".join(rec.message for rec in [next(run), next(run)])
-    assert "the forest teacher labels it nowhere, and the model unlearns it" in said
+    assert "(0 pixels) for the forest teacher: it labels it almost nowhere" in said
     assert api.drain(run).history["teacher"] == "random forest"
+    # a new model's class painted with one pixel (a dot of a one-pixel brush): the forest
+    # labelled it almost nowhere (Dice 0.01 where the strokes alone gave 0.89)
+    dot = _scribbles(truth)
+    dot[dot == 2] = 0
+    dot[16, 16] = 2
+    run = api.train_iter(image, dot, steps=1, **small)
+    assert "Too few strokes paint 'class 1' (1 pixel) for the forest" in next(run).message
+    assert api.drain(run).history["teacher"] == "none"
 
 
 def test_an_unknown_teacher_is_refused_in_one_sentence():
