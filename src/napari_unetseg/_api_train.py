@@ -206,12 +206,13 @@ def _forest_for_every_class(bundle: Any, labels: list[Any], teacher: str) -> tup
         return True, ""
     listed = ", ".join(f"{name!r} ({n} pixel{'' if n == 1 else 's'})" for name, n in few)
     what = f"Too few strokes paint {listed} for the forest teacher"
+    it = "it" if len(few) == 1 else "them"
     if teacher == "auto":
         return False, (
-            f"{what}, which would label it almost nowhere: the model is trained on the "
+            f"{what}, which would label {it} almost nowhere: the model is trained on the "
             "strokes alone, keeping a starting model's answers where nothing is painted."
         )
-    return True, f"{what}: it labels it almost nowhere, and the model learns it as rare."
+    return True, f"{what}: it labels {it} almost nowhere, and the model learns {it} as rare."
 
 
 def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None) -> str:
@@ -232,11 +233,13 @@ def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None)
             empty = [int(k) for k in np.flatnonzero(~painted)]
             shown = ", ".join(map(str, empty[:8])) + (", ..." if len(empty) > 8 else "")
             which = f" of labels {i + 1}" if len(every) > 1 else ""
+            one = len(empty) == 1
             notes.append(
-                f"Time point{'s' if len(empty) > 1 else ''} {shown}{which} "
-                f"({len(empty)} of {lab.shape[t]}) hold no labels and are trained as empty "
-                "background (dense labels: 0 is background); paint them, or give the "
-                "painted time points alone, or sparse labels (0 unpainted)."
+                f"Time point{'' if one else 's'} {shown}{which} ({len(empty)} of "
+                f"{lab.shape[t]}) {'holds' if one else 'hold'} no labels and "
+                f"{'is' if one else 'are'} trained as empty background (dense labels: 0 is "
+                f"background); paint {'it' if one else 'them'}, or give the painted time "
+                "points alone, or sparse labels (0 unpainted)."
             )
     return " ".join(notes)
 
