@@ -462,6 +462,29 @@ def test_a_server_that_is_no_scheduler_is_refused_in_time() -> None:
     assert user_message(info.value).startswith("Cannot reach the dask scheduler at")
 
 
+def test_a_scheduler_closed_mid_run_is_one_sentence(image_2d, tmp_path) -> None:
+    """The scheduler closed during a run (the cluster shut down) ended it with "'NoneType'
+    object has no attribute 'scatter'" in the Segment widget (GUI bug bash)."""
+    from distributed import Client, LocalCluster
+
+    path, _ = image_2d
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=None)  # fmt: skip
+    client = Client(cluster)
+    try:
+        run = dist.predict_blocks_iter(
+            path, "nuclei-2d", tmp_path / "c.ome.zarr", block_size=64, object_size=None,
+            client=client,
+        )  # fmt: skip
+        next(run)
+        cluster.close()
+        with pytest.raises(dist.ClusterError, match="^The dask scheduler went away during"):
+            api.drain(run)
+    finally:
+        client.close()
+        cluster.close()
+
+
 def test_a_lost_worker_is_said_as_such() -> None:
     """A --memory-per-worker too small gave dask's "in <TCP (closed) Scheduler
     Broadcast ...>: Stream is closed" or "FutureCancelledError ... already forgotten"."""

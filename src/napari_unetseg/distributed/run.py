@@ -517,6 +517,26 @@ def _blocks(
                 None, run.spec, run.plan.job(index), image=run.img.data, models=models
             )
         return
+    try:
+        yield from _blocks_on(run, todo, client)
+    except ClusterError:
+        raise
+    except Exception as exc:
+        if client.status == "running":
+            raise
+        # dask's words were "'NoneType' object has no attribute 'scatter'" or "Client is
+        # closed" (GUI bug bash: the scheduler closed mid-run)
+        raise ClusterError(
+            "The dask scheduler went away during the run (it was closed, or the connection "
+            "to it lost); the blocks written so far are kept, and a run with --resume "
+            "continues from them."
+        ) from exc
+
+
+def _blocks_on(
+    run: _Run, todo: list[tuple[int, ...]], client: Any
+) -> Generator[dict[str, Any], None, None]:
+    """:func:`_blocks` on the cluster of ``client``."""
     from distributed import as_completed
 
     payload = (run.fingerprint, run.bundle.to_dict())
@@ -546,7 +566,8 @@ def _blocks(
             else:
                 return
         finally:
-            client.cancel([*futures, *model])
+            if client.status == "running":  # (a closed client raises of its own)
+                client.cancel([*futures, *model])
 
 
 def _send_model(client: Any, payload: tuple[Any, ...]) -> tuple[Any, ...]:
