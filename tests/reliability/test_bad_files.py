@@ -230,6 +230,31 @@ def test_read_only_target(capsys, tmp_path, image_file):
     assert not target.exists()
 
 
+def test_a_store_that_cannot_be_written_is_one_sentence_without_errno(
+    capsys, tmp_path, image_file
+):
+    """An OME-Zarr output on a read-only mount said "[Errno 30] Read-only file system:
+    '.../labels'" (OME-Zarr bug bash): the system's words, as a sentence."""
+    import errno
+
+    from napari_unetseg._qt._common import user_message
+    from napari_unetseg.core.files import os_error_sentence
+
+    if os.geteuid() == 0:
+        target = Path("/sys/unetseg-labels.ome.zarr")
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        target = folder / "labels.ome.zarr"
+    sentence = assert_cli_refused(capsys, "predict", image_file, "-o", target, match="Cannot ")
+    assert "Errno" not in sentence and str(target) in sentence
+    assert not target.exists()
+    raw = OSError(errno.EROFS, "Read-only file system", "/data/x.zarr/labels")
+    said = "Cannot write '/data/x.zarr/labels': read-only file system."
+    assert os_error_sentence(raw) == user_message(raw) == said
+
+
 @case(
     "files/full-disk-labels",
     "CLI",

@@ -41,6 +41,11 @@ _PLAIN_ERRORS = (ValueError, FileNotFoundError, PermissionError, MemoryError, Ke
 # -- notifications ------------------------------------------------------------------------
 def user_message(exc: BaseException) -> str:
     """One readable sentence for an exception (its first line; the type for odd ones)."""
+    from ..core.files import os_error_sentence
+
+    said = os_error_sentence(exc)  # the system's "[Errno 30] Read-only file system: ..."
+    if said is not None:
+        return said
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     text = str(text).strip().splitlines()[0] if str(text).strip() else ""
     if isinstance(exc, MemoryError) and not text:

@@ -98,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unetseg: error: {_command_words(exc)}", file=sys.stderr)
         return 1
     except USER_ERRORS as exc:
+        from ..core.files import os_error_sentence
+
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        msg = os_error_sentence(exc) or msg  # "[Errno 30] Read-only file system: ..."
         said = _command_words(msg)
         if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
             # a run that failed midway (a scheduler lost, a disk full): what it left, and

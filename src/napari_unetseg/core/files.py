@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable
@@ -71,3 +72,18 @@ def _readable(exc: OSError, path: Path) -> OSError:
     new = type(exc)(f"Cannot write {str(path)!r}: {reason}.")
     new.errno = exc.errno
     return new
+
+
+def os_error_sentence(exc: BaseException) -> str | None:
+    """One sentence for an error the system raised on a file (errno, its words and the
+    file set): "Cannot write '/data/x.zarr/labels': read-only file system." for
+    "[Errno 30] Read-only file system: '/data/x.zarr/labels'" (labels written into a
+    store on a read-only mount; OME-Zarr bug bash). None for any other error, ours
+    included (they are sentences already)."""
+    if not isinstance(exc, OSError) or exc.errno is None or not exc.strerror:
+        return None
+    reason = exc.strerror[:1].lower() + exc.strerror[1:]
+    if exc.filename is None:
+        return f"{exc.strerror}."
+    writing = exc.errno in (errno.EROFS, errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+    return f"Cannot {'write' if writing else 'use'} {str(exc.filename)!r}: {reason}."
