@@ -392,6 +392,8 @@ class Trainer:
     def _optimize(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One optimizer step on a batch; returns its loss."""
         x, y = self._to_device(xb), self._to_device(yb)
+        if self.prior is not None:  # its agreement, on the strokes as painted
+            self.prior.count(self._laid_out(x), y, self.device, self.amp_dtype)
         if self.options.augment:
             x, y = augment_batch(x, y, self.gen, intensity=self.options.intensity_augment)
             if self.turn_and_zoom:
