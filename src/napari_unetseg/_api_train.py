@@ -95,12 +95,7 @@ def train_iter(
     check_run_options(spatial_dims, seed, learning_rate)
     _check_training_images(images, labels)
     bundle = None if model is None else _trainable(load_model(model))
-    if bundle is not None and spatial_dims is not None and spatial_dims != bundle.spatial_dims:
-        raise ValueError(  # it was ignored without a word (train bug bash)
-            f"spatial_dims={spatial_dims} is for a new model; {bundle.name!r} is a "
-            f"{bundle.spatial_dims}D model, and fine-tuning keeps its dimensions: leave "
-            "spatial_dims out, or model out for a new model."
-        )
+    _check_dims_kept(bundle, spatial_dims)
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
@@ -136,20 +131,14 @@ def train_iter(
     )
     taught, painted = "", None
     if use_forest:
-        use_forest, taught = _forest_for_every_class(bundle, labs, teacher)
-    if use_forest:
-        _check_names_first(class_names, labs, arguments["n_classes"], bundle, label_mode)
-        # the pairs' shapes checked before the forest (numpy's words after it before)
-        dims = training_pairs(bundle, imgs, labs, spatial_dims, channel_axis)[0]
-        frames = _frames(imgs, labs, channel_axis, t_image, dims)
-        labs, said, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
-        taught = f"{said} {taught}".strip()
+        labs, taught, painted = yield from _forest_step(arguments, imgs, labs, teacher, t_image)
     resampled = any(f != 1.0 for f in factors)
     if resampled:  # the counts that follow differed from the painted ones without a word
         size_said += " The labeled pixels are counted on that grid."
     unlabelled = _unlabelled_time_points(labels, label_mode, time_axis)
     message = " ".join(part for part in (grey, size_said, taught, unlabelled) if part)
     arguments["images"], arguments["labels"] = imgs, labs
+    arguments["time_axis"] = t_image  # each time point normalized as prediction does
     if resampled and preview_image is not None:
         arguments["preview_image"] = _preview_at(bundle, preview_image, channel_axis, factors)
     said = []
@@ -242,6 +231,35 @@ def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None)
                 "points alone, or sparse labels (0 unpainted)."
             )
     return " ".join(notes)
+
+
+def _check_dims_kept(bundle: Any, spatial_dims: int | None) -> None:
+    """``spatial_dims`` other than a starting model's, refused (it was ignored without a
+    word: train bug bash)."""
+    if bundle is not None and spatial_dims is not None and spatial_dims != bundle.spatial_dims:
+        raise ValueError(
+            f"spatial_dims={spatial_dims} is for a new model; {bundle.name!r} is a "
+            f"{bundle.spatial_dims}D model, and fine-tuning keeps its dimensions: leave "
+            "spatial_dims out, or model out for a new model."
+        )
+
+
+def _forest_step(
+    arguments: dict[str, Any], imgs: list[Any], labs: list[Any], teacher: str, t_image: Any
+) -> Generator[TrainProgress, None, tuple[list[Any], str, list[Any] | None]]:
+    """The forest teacher's part of a run: its labels, what is said, the strokes it was
+    fitted on (None where it was left out: :func:`_forest_for_every_class`)."""
+    bundle, channel_axis = arguments["model"], arguments["channel_axis"]
+    use, note = _forest_for_every_class(bundle, labs, teacher)
+    if not use:
+        return labs, note, None
+    mode, names = arguments["label_mode"], arguments["class_names"]
+    _check_names_first(names, labs, arguments["n_classes"], bundle, mode)
+    # the pairs' shapes checked before the forest (numpy's words after it before)
+    dims = training_pairs(bundle, imgs, labs, arguments["spatial_dims"], channel_axis)[0]
+    frames = _frames(imgs, labs, channel_axis, t_image, dims)
+    labs, said, painted = yield from _taught(arguments, imgs, labs, channel_axis, frames)
+    return labs, f"{said} {note}".strip(), painted
 
 
 def _preview_at(bundle: Any, preview_image: Any, channel_axis: int | None, factors: Any) -> Any:

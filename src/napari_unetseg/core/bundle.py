@@ -33,7 +33,14 @@ import torch
 
 from .files import atomic_write
 from .foreign import ForeignNetwork
-from .normalize import DEFAULT_NORMALIZATION, OPS, Layout, Normalizer, resolve_layout
+from .normalize import (
+    DEFAULT_NORMALIZATION,
+    OPS,
+    Layout,
+    Normalizer,
+    TimeNormalizers,
+    resolve_layout,
+)
 from .unet import UNet
 
 MODEL_FORMAT = "napari-unetseg-model"
@@ -320,11 +327,21 @@ class ModelBundle:
     def layout(self, shape: tuple[int, ...], channel_axis: int | None = None) -> Layout:
         return resolve_layout(shape, self.spatial_dims, self.in_channels, channel_axis)
 
-    def normalizer(self, image: Any, channel_axis: int | None = None) -> Normalizer:
-        """The normalizer (statistics of ``image``) that prediction and training apply."""
-        return Normalizer.from_image(
-            image, self.layout(image.shape, channel_axis), self.normalization
+    def normalizer(
+        self, image: Any, channel_axis: int | None = None, time_axis: int | None = None
+    ) -> Normalizer | TimeNormalizers:
+        """The normalizer (statistics of ``image``) that prediction and training apply;
+        with ``time_axis`` (of ``image``, one of its leading axes) each time point's own
+        (:class:`~napari_unetseg.core.normalize.TimeNormalizers`)."""
+        layout = self.layout(image.shape, channel_axis)
+        ndim = len(image.shape)
+        if time_axis is None or time_axis % ndim not in layout.leading_axes:
+            return Normalizer.from_image(image, layout, self.normalization)
+        t = time_axis % ndim
+        frame = self.layout(
+            tuple(1 if a == t else n for a, n in enumerate(image.shape)), channel_axis
         )
+        return TimeNormalizers.from_series(image, layout, frame, t, self.normalization)
 
     def normalize(self, image: Any, channel_axis: int | None = None) -> np.ndarray:
         """The exact float32 input transform :func:`predict` applies, on a whole image.

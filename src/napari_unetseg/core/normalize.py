@@ -9,12 +9,13 @@ loading a large array whole), then applied block by block.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .guards import check_image_dtype, finite_policy
+from .guards import NonFiniteWarning, check_image_dtype, finite_policy
 
 DEFAULT_NORMALIZATION: dict[str, Any] = {
     "mode": "percentile",
@@ -474,9 +475,18 @@ class Normalizer:
         #: (:func:`single_value` tells; a few bright pixels beyond the percentiles do too).
         self.flat = not bool(np.any(varies))
 
+    def at(self, lead: tuple[int, ...]) -> Normalizer:
+        """The statistics for the plane / volume at leading index ``lead``: these, for
+        every one (a series' time points have their own: :class:`TimeNormalizers`)."""
+        return self
+
     @classmethod
     def from_image(
-        cls, image: Any, layout: Layout, params: dict[str, Any] | None = None
+        cls,
+        image: Any,
+        layout: Layout,
+        params: dict[str, Any] | None = None,
+        max_samples: int = MAX_STAT_SAMPLES,
     ) -> Normalizer:
         p = {**DEFAULT_NORMALIZATION, **(params or {})}
         check_image_dtype(image.dtype)
@@ -485,7 +495,7 @@ class Normalizer:
             return cls(np.zeros(c), np.ones(c))
         if p["mode"] not in ("percentile", "ops"):
             raise ValueError(f"Unknown normalization mode {p['mode']!r}.")
-        raw = strided_sample(image)
+        raw = strided_sample(image, max_samples)
         finite_policy(raw)  # the NaN / Inf policy (docs/reliability.md): refuse or warn
         sample = raw.astype(working_dtype(raw.dtype), copy=False)
         if layout.channel_axis is not None:
@@ -525,6 +535,62 @@ class Normalizer:
         if self.clip is not None:
             np.clip(out, self.clip[0], self.clip[1], out=out)
         return out
+
+
+class TimeNormalizers:
+    """One :class:`Normalizer` per time point of a series: each time point is normalized
+    as an image of its own, so a frame's labels do not depend on the others. With one
+    set of statistics for the whole series, frames that photobleaching dimmed to 40 %
+    of the first were segmented at Dice 0.39 (0.04 at 25 %) where each alone gave 0.98,
+    and a frame's labels changed when another frame was brighter (time series bashes,
+    2026-12-06). ``position``: the time axis's place among the layout's leading axes."""
+
+    def __init__(self, normalizers: list[Normalizer], position: int) -> None:
+        self.normalizers, self.position = list(normalizers), int(position)
+        self.flat = all(n.flat for n in self.normalizers)
+
+    def at(self, lead: tuple[int, ...]) -> Normalizer:
+        """The statistics of the time point of leading index ``lead``."""
+        return self.normalizers[lead[self.position]]
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        raise TypeError("A series' statistics depend on the time point: use .at(lead).")
+
+    @classmethod
+    def from_series(
+        cls,
+        image: Any,
+        layout: Layout,
+        frame_layout: Layout,
+        time_axis: int,
+        params: dict[str, Any] | None = None,
+    ) -> TimeNormalizers:
+        """The statistics of each time point of ``image`` (``time_axis``, one of the
+        layout's leading axes; ``frame_layout``: the layout of one time point kept as a
+        length-1 axis). The whole series' NaN / Inf policy applies first (one warning,
+        or the refusal of a series without finite values); a time point without finite
+        values takes the whole series' statistics."""
+        from .margins import window
+
+        whole = Normalizer.from_image(image, layout, params)
+        n = int(image.shape[time_axis])
+        # each time point's sample a share of the budget, a 16th of it at least (a
+        # thousand frames of 2 M samples each took minutes of percentiles)
+        budget = max(MAX_STAT_SAMPLES // max(n, 1), MAX_STAT_SAMPLES // 16)
+        frames = []
+        for t in range(n):
+            index = tuple(
+                slice(t, t + 1) if a == time_axis else slice(None) for a in range(len(image.shape))
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NonFiniteWarning)  # said once, above
+                try:
+                    frames.append(
+                        Normalizer.from_image(window(image, index), frame_layout, params, budget)
+                    )
+                except ValueError:  # no finite value in this time point
+                    frames.append(whole)
+        return cls(frames, layout.leading_axes.index(time_axis))
 
 
 def fill_nearest(out: np.ndarray, finite: np.ndarray) -> None:

@@ -249,7 +249,8 @@ def predict_sized(
         Passed on to ``predict_tiled`` (a resampled prediction writes its maps into the
         outputs once they are back on the image grid).
     time_axis : int, optional
-        The image's axis of time points: the object size is measured on its middle one.
+        The image's axis of time points: the object size is measured on its middle one,
+        and each time point is normalized with its own statistics.
 
     Returns
     -------
@@ -300,7 +301,7 @@ def predict_sized(
             return_probabilities=return_probabilities,
             return_uncertainty=return_uncertainty,
             probabilities_out=probabilities_out,
-            tiled=tiled,
+            tiled={**tiled, "time_axis": time_axis},
         )
     else:
         result = yield from predict_tiled(
@@ -311,6 +312,7 @@ def predict_sized(
             return_uncertainty=return_uncertainty,
             channel_axis=channel_axis,
             probabilities_out=probabilities_out,
+            time_axis=time_axis,
             **tiled,
         )
     if fill:

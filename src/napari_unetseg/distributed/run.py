@@ -45,6 +45,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     # the image's own statistics: another image saved at the same path resumed into a mix
     # of two segmentations (distributed bug bash)
     extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"]]
+    if spec.get("time_normalizers"):  # each time point's own
+        extra["time_intensities"] = [
+            [[float(f"{v:.6g}") for v in part] for part in frame]
+            for frame in spec["time_normalizers"]
+        ]
     if plan.inside is not None:  # what the blocks predict (the tiles start there)
         extra["inside"] = [list(b) for b in plan.inside]
     return {
@@ -57,12 +62,32 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     }
 
 
-def _normalizer_from(img: Any, bundle: Any, layout: Any, plan: _Plan) -> Any:
+def _normalizers(
+    img: Any, bundle: Any, layout: Any, plan: _Plan
+) -> tuple[Any, list[Any] | None, int | None]:
+    """The whole image's statistics (:func:`_normalizer_from`), and for a time series
+    each time point's with the time axis's place among the leading axes (each time
+    point normalized as an image of its own, as a whole-image run of a series does:
+    :class:`~napari_unetseg.core.normalize.TimeNormalizers`); None, None otherwise."""
+    from .._units import time_axis
+
+    normalizer = _normalizer_from(img, bundle, layout, plan)
+    t = time_axis(img.axes) if img.axes and len(img.axes) == len(img.data.shape) else None
+    if t is None or t not in layout.leading_axes:
+        return normalizer, None, None
+    series = _normalizer_from(img, bundle, layout, plan, time_axis=t)
+    frames = [(n.lo.tolist(), (n.lo + 1.0 / n.scale).tolist()) for n in series.normalizers]
+    return normalizer, frames, series.position
+
+
+def _normalizer_from(
+    img: Any, bundle: Any, layout: Any, plan: _Plan, time_axis: int | None = None
+) -> Any:
     """Statistics of the whole image, or of the inside of its frame (a coarser pyramid
     level of a very large one: the percentiles barely move, and level 0 would be read
-    whole)."""
+    whole); with ``time_axis``, each time point's (a ``TimeNormalizers``)."""
     from ..core.margins import window
-    from ..core.normalize import MAX_STAT_SAMPLES, Normalizer
+    from ..core.normalize import MAX_STAT_SAMPLES, Normalizer, TimeNormalizers
 
     levels = getattr(img, "levels", ()) or (img.data,)
     data = img.data
@@ -80,7 +105,11 @@ def _normalizer_from(img: Any, bundle: Any, layout: Any, plan: _Plan) -> Any:
             index[axis] = slice(a, max(e, a + 1))
         data = window(data, tuple(index))
         lay = bundle.layout(tuple(data.shape), layout.channel_axis)
-    return Normalizer.from_image(data, lay, bundle.normalization)
+    if time_axis is None:
+        return Normalizer.from_image(data, lay, bundle.normalization)
+    one = tuple(1 if a == time_axis else n for a, n in enumerate(data.shape))
+    frame = bundle.layout(one, layout.channel_axis)
+    return TimeNormalizers.from_series(data, lay, frame, time_axis, bundle.normalization)
 
 
 def _central_crop(bounds: Any) -> tuple[slice, ...]:
@@ -405,14 +434,10 @@ def _prepare(
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
-    channel, split, maps = (
-        wanted["channel"],
-        bool(wanted["split_touching"]),
-        wanted["probabilities"],
-    )
+    channel, series, maps = wanted["channel"], wanted["series"], wanted["probabilities"]
+    split = bool(wanted["split_touching"])
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
-    series = wanted["series"]
     img = (
         image
         if image is not None
@@ -431,7 +456,7 @@ def _prepare(
     flat = img.without_channels()
     plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
     with _local_dask():
-        normalizer = _normalizer_from(img, bundle, layout, plan)
+        normalizer, frames, position = _normalizers(img, bundle, layout, plan)
     fingerprint = weights_fingerprint(bundle.network)
     spec: dict[str, Any] = {
         "source": source,
@@ -440,6 +465,8 @@ def _prepare(
         "series": series,
         "channel_axis": img.channel_axis,
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
+        "time_normalizers": frames,  # a series: each time point's (lo, hi)
+        "time_position": position,
         "object_size": size,
         "spacing": [float(v) for v in spacing[-bundle.spatial_dims :]],
         # what is done, as a TIFF output records it (None was "the model's setting")

@@ -102,7 +102,10 @@ def _predict_block_here(
     ca = layout.channel_axis
     if ca is not None:
         ca -= sum(1 for a in layout.leading_axes if a < ca)
-    x = _Normalized(view, Normalizer(*spec["normalizer"]), ca)
+    statistics = spec["normalizer"]
+    if spec.get("time_normalizers"):  # a series: the block's time point's own
+        statistics = spec["time_normalizers"][job["lead"][spec["time_position"]]]
+    x = _Normalized(view, Normalizer(*statistics), ca)
     bad = unfinite_mask(view, ca)  # NaN / Inf: labelled background, as in-memory runs do
     device = resolve_device(spec["device"])
     # The precision check belongs to the real model (the copy sees normalized input).

@@ -18,7 +18,7 @@ import torch
 from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle
-from ..normalize import Layout, Normalizer
+from ..normalize import Layout, Normalizer, TimeNormalizers
 from ..precision import choose_precision
 from .blending import BandAccumulator, BandWriter, confidence
 from .forward import TileForward, auto_batch_size
@@ -237,7 +237,8 @@ def predict_tiled(
     tile_starts: Any = None,
     probabilities_out: Any = None,
     class_probabilities: bool = False,
-    normalizer: Normalizer | None = None,
+    normalizer: Normalizer | TimeNormalizers | None = None,
+    time_axis: int | None = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict labels for an image of any size with overlapping, blended tiles.
 
@@ -288,13 +289,13 @@ def predict_tiled(
         With ``return_probabilities``: every class's blended probability instead of the
         foreground's, class axis first (``(n_classes, *out.shape)``).
     tile_starts : sequence of int sequences, optional
-        Tile start positions per spatial axis instead of the evenly spaced grid (each
-        tile must fit in the image): a block of a larger image passes the tiles of the
-        whole image's grid that cover it, so it blends exactly as the whole image would
-        (``napari_unetseg.distributed``).
-    normalizer : Normalizer, optional
-        Statistics to normalize with instead of the image's own: a window of a larger
-        image, predicted as the whole image would normalize it.
+        Tile start positions per spatial axis instead of the evenly spaced grid: a block
+        of a larger image passes the whole image's tiles that cover it, so it blends as
+        the whole image would (``napari_unetseg.distributed``).
+    normalizer : Normalizer or TimeNormalizers, optional
+        Statistics to use instead of the image's own (a window of a larger image's).
+    time_axis : int, optional
+        The axis of time points: each is normalized with its own statistics.
 
     Memory
     ------
@@ -324,7 +325,7 @@ def predict_tiled(
 
     t0 = time.perf_counter()
     if normalizer is None:
-        normalizer = bundle.normalizer(image, layout.channel_axis)
+        normalizer = bundle.normalizer(image, layout.channel_axis, time_axis)
     pin, bands = PIN_HOST_MEMORY and device.type == "cuda", device.type in CUT_TILES_ON
     reader = TileReader(image, layout, normalizer, tile, overlap, bs, pin, tile_starts, bands)
     weights = torch.from_numpy(halo_weights(blend_weights(tile, blend), bundle.halo)).to(device)

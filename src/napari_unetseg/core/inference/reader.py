@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..normalize import Layout, Normalizer
+from ..normalize import Layout, Normalizer, TimeNormalizers
 from .grid import pad_end, tile_starts
 
 
@@ -93,7 +93,7 @@ class TileReader:
         self,
         image: Any,
         layout: Layout,
-        normalizer: Normalizer,
+        normalizer: Normalizer | TimeNormalizers,
         tile: tuple[int, ...],
         overlap: float,
         batch_size: int,
@@ -127,7 +127,7 @@ class TileReader:
         rows = slice(r0, min(r0 + self.tile[0], shape[0]))
         spatial = (rows,) + tuple(slice(0, s) for s in shape[1:])
         block = np.asarray(self.image[self.layout.index(lead, spatial)])
-        block = self.normalizer(self.layout.to_channels_first(block))
+        block = self.normalizer.at(lead)(self.layout.to_channels_first(block))
         return pad_end(block, (self.tile[0],) + self.padded[1:])
 
     def _tiles(self) -> Iterator[tuple[tuple[int, ...], tuple[int, ...], Band, tuple]]:

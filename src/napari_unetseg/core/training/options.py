@@ -63,6 +63,7 @@ class TrainOptions:
     intensity_augment: bool = True
     match_labels: bool = False
     class_names: Sequence[str] | None = None
+    time_axis: int | None = None
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS

@@ -69,6 +69,7 @@ def train(
     intensity_augment: bool = True,
     match_labels: bool = False,
     class_names: Sequence[str] | None = None,
+    time_axis: int | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
@@ -125,15 +126,12 @@ def train(
         ``'auto'``, ``'cpu'``, ``'cuda[:N]'``, ``'mps'``; the seed of initialization,
         patch sampling and augmentation (same seed and inputs: same steps on a device).
     stop : threading.Event, optional
-        When set, training ends before the next step and the best model so far is
-        returned.
+        When set, training ends before the next step; the best model so far is returned.
     preview_image, preview_every : optional
-        Every ``preview_every`` steps the current model predicts ``preview_image`` and the
-        record carries the labels in ``.preview``.
+        Every ``preview_every`` steps the model predicts ``preview_image`` (in ``.preview``).
     channel_axis, eval_every : int, optional
         Channel axis of the images (else detected from the model's ``in_channels``);
-        steps between validations (default: a tenth of ``steps``, or 1/15 of
-        ``time_limit``).
+        steps between validations (default: a tenth of ``steps``, 1/15 of ``time_limit``).
     model_config : dict, optional
         :class:`UNet` arguments for a new model.
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
@@ -146,6 +144,8 @@ def train(
         scribbles with the model's own classes, else 0 (off).
     class_names : list of str, optional
         The model's class names, background first (default "class 1", ... for new ones).
+    time_axis : int, optional
+        The images' axis of time points: each is normalized on its own, as in prediction.
 
     Raises
     ------

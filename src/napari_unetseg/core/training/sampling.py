@@ -67,7 +67,7 @@ def _read_patch(
         slice(int(a), min(int(a) + p, s)) for a, p, s in zip(start, patch, spatial, strict=True)
     )
     img = pair.layout.to_channels_first(np.asarray(pair.image[pair.layout.index(lead, sl)]))
-    x = pad_end(pair.normalizer(img), patch)
+    x = pad_end(pair.normalizer.at(lead)(img), patch)
     raw = np.asarray(pair.labels[pair.lab_layout.index(lead, sl)]).astype(np.int64)
     return x, raw
 

@@ -260,6 +260,7 @@ class _Window:
     inner: tuple[slice, ...]  # the counted part within the window's prediction
     channel_axis: int | None  # of the image window
     voxels: int  # predicted
+    lead: tuple[int, ...] = ()  # the leading index it lies at (its time point's statistics)
 
 
 def _window_grid(layout: Any) -> tuple[tuple[int, ...], list[int]]:
@@ -296,6 +297,7 @@ def _window(pair: Any, p: int, position: tuple[int, ...], inner: tuple[int, ...]
         tuple(within),
         channel,
         math.prod(s.stop - s.start for s in outer),
+        lead,
     )
 
 
@@ -354,12 +356,13 @@ def _predicted(
 
     if windows is None:
         for pair in pairs:
-            yield run(pair.image, pair.layout.channel_axis, None), targets(np.asarray(pair.labels))
+            labels = targets(np.asarray(pair.labels))
+            yield run(pair.image, pair.layout.channel_axis, pair.normalizer), labels
         return
     for w in windows:
         pair = pairs[w.pair]
         window = np.asarray(pair.image[w.image])
-        probabilities = run(window, w.channel_axis, pair.normalizer)
+        probabilities = run(window, w.channel_axis, pair.normalizer.at(w.lead))
         inner = (slice(None),) * (probabilities.ndim - len(w.inner)) + w.inner
         labels = np.asarray(pair.labels[w.labels]).astype(np.int64)
         yield probabilities[inner], targets(labels)

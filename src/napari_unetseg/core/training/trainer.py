@@ -210,7 +210,7 @@ class Trainer:
         if self.fine_tune:
             self.bundle.name = finetuned_name(o.model.name)
         for pair in self.pairs:
-            pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis)
+            pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis, o.time_axis)
         check_images_vary(self.pairs)
 
     def _name_classes(self, names: list[str]) -> None:
