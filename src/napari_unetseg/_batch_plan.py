@@ -207,6 +207,12 @@ def _check_folder_name(out: Path, suffix: str) -> None:
     )
 
 
+#: How a result that exists may be replaced, as refusals name it by default.
+REPLACE_OPTION = "--overwrite, or overwrite=True in Python"
+#: How a file napari-unetseg did not write may be replaced, as refusals name it.
+FOREIGN_OPTION = "replace_any=True in Python, --overwrite on the command line"
+
+
 def plan_batch(
     inputs: Iterable[str | os.PathLike],
     output: str | os.PathLike | None = None,
@@ -215,6 +221,8 @@ def plan_batch(
     probabilities: str | os.PathLike | None = None,
     series: int | str = 0,
     replace_any: bool = False,
+    replace_option: str = REPLACE_OPTION,
+    foreign_option: str = FOREIGN_OPTION,
 ) -> list[Planned]:
     """Check a batch before any work; returns ``(image, labels, probabilities, series)``
     for each image (:class:`Planned`).
@@ -237,6 +245,10 @@ def plan_batch(
     replace_any : bool
         With ``overwrite``, also replace files napari-unetseg did not write (the command
         line's ``--overwrite``); else only its earlier results are replaced.
+    replace_option, foreign_option : str
+        How the caller allows replacing earlier results, and files napari-unetseg did not
+        write ("" where it cannot), as the refusals name them (the Segment widget's dialog
+        names its checkbox; the command line's option was named there).
 
     Raises
     ------
@@ -268,9 +280,9 @@ def plan_batch(
                 f"The labels and the probabilities would both be written to {str(lab)!r}; "
                 "give the probabilities another name or folder."
             )
-    _check_outputs(images, labels + [p for p in probs if p is not None], overwrite)
+    _check_outputs(images, labels + [p for p in probs if p is not None], overwrite, replace_option)
     if overwrite and not replace_any:  # a user's own file (a named one too) is never one
-        _check_ours(labels + [p for p in probs if p is not None])
+        _check_ours(labels + [p for p in probs if p is not None], foreign_option)
     return [
         Planned(path, lab, prob, k)
         for (path, k), lab, prob in zip(entries, labels, probs, strict=True)
@@ -309,7 +321,9 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> None:
+def _check_outputs(
+    images: list[Path], outputs: list[Path], overwrite: bool, replace_option: str = ""
+) -> None:
     inputs: dict[Any, Path] = {p.resolve(): p for p in images}
     inputs.update({_file_id(p): p for p in images if _file_id(p) is not None})
     seen: set[Path] = set()
@@ -342,11 +356,11 @@ def _check_outputs(images: list[Path], outputs: list[Path], overwrite: bool) -> 
         raise BatchError(
             f"{n} result file{'s' * (n > 1)} already exist{'s' * (n == 1)} "
             f"(first: {str(existing[0])!r}); choose another output folder or allow "
-            "replacing them (--overwrite, or overwrite=True in Python)."
+            f"replacing them ({replace_option or REPLACE_OPTION})."
         )
 
 
-def _check_ours(labels: list[Path]) -> None:
+def _check_ours(labels: list[Path], foreign_option: str = "") -> None:
     """Refuse to replace a label (or probability) file this plugin did not write (no
     provenance in it): ``<name>_labels.tif`` beside an image is as often the user's ground
     truth, which "replace earlier results" overwrote, and a file named as the output
@@ -365,10 +379,10 @@ def _check_ours(labels: list[Path]) -> None:
         except Exception:  # noqa: BLE001 - unreadable (nibabel raises many kinds): not ours
             ours = False
         if not ours:
+            own = f" (or {foreign_option})" if foreign_option else ""
             raise BatchError(
                 f"{str(path)!r} exists and was not written by napari-unetseg (your own labels?): "
-                "it is not replaced; choose another output (or pass --overwrite to the "
-                "command line)."
+                f"it is not replaced; choose another output{own}."
             )
 
 

@@ -374,3 +374,15 @@ def test_the_dialog_stays_narrow_says_its_end_when_closed_and_drops_stale_rows(
     dialog.set_output(tmp_path / "out.png")  # refused: no rows of the last run stay
     assert dialog.run() is None
     assert dialog.table.rowCount() == 0 and not dialog.save_button.isEnabled()
+    # refusals name the dialog's checkbox, not the command line's option (GUI bash)
+    dialog.set_output(tmp_path / "out")
+    dialog.replace_check.setChecked(False)
+    assert dialog.run() is None
+    said = dialog.status.text()
+    assert 'tick "Replace earlier results"' in said and "--overwrite" not in said
+    mine = tmp_path / "out" / "b_stack_labels.tif"
+    _io.write_image(mine, np.zeros((3, 8, 8), np.uint8))  # the user's own file
+    dialog.replace_check.setChecked(True)
+    assert dialog.run() is None
+    said = dialog.status.text()
+    assert "was not written by napari-unetseg" in said and "--overwrite" not in said

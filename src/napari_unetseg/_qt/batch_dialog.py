@@ -179,6 +179,8 @@ class BatchDialog(QDialog):
                 output,
                 overwrite=self.replace_check.isChecked(),
                 series="all" if self.series_check.isChecked() else 0,
+                replace_option='tick "Replace earlier results"',
+                foreign_option="",  # the dialog never replaces them
             )
         except (ValueError, OSError) as exc:
             notify_error(exc)

@@ -160,6 +160,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         probabilities=args.probabilities,
         series=args.series,
         replace_any=args.overwrite,
+        foreign_option="pass --overwrite",
     )
     _say_held_in_memory(plan)
     try:
@@ -214,6 +215,7 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
         probabilities=args.probabilities,
         series=args.series,
         replace_any=args.overwrite,
+        foreign_option="pass --overwrite",
     )
     client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     try:
