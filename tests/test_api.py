@@ -501,6 +501,14 @@ def test_dense_labels_of_one_time_point_say_the_others_are_trained_as_background
                          model_config={"depth": 2, "base_channels": 4})  # fmt: skip
     assert "hold no labels" not in next(run).message
     run.close()
+    # scribbles in one frame: said where they lie (the widget did not say it)
+    strokes = np.zeros((4, 48, 48), np.uint8)
+    strokes[1, 5:8, 5:30] = 1
+    strokes[1][truths[1] > 0] = 2
+    run = api.train_iter(movie, strokes, time_axis=0, steps=1, seed=0, teacher="none",
+                         model_config={"depth": 2, "base_channels": 4})  # fmt: skip
+    assert "The strokes lie in time point 1 (1 of 4)." in next(run).message
+    run.close()
 
 
 def test_a_seed_beyond_2_to_the_32_and_the_share_of_bad_pixels_said_plainly():

@@ -135,7 +135,7 @@ def train_iter(
     resampled = any(f != 1.0 for f in factors)
     if resampled:  # the counts that follow differed from the painted ones without a word
         size_said += " The labeled pixels are counted on that grid."
-    unlabelled = _unlabelled_time_points(labels, label_mode, time_axis)
+    unlabelled = _time_points_note(labels, label_mode, time_axis)
     message = " ".join(part for part in (grey, size_said, taught, unlabelled) if part)
     arguments["images"], arguments["labels"] = imgs, labs
     arguments["time_axis"] = t_image  # each time point normalized as prediction does
@@ -204,12 +204,13 @@ def _forest_for_every_class(bundle: Any, labels: list[Any], teacher: str) -> tup
     return True, f"{what}: it labels {it} almost nowhere, and the model learns {it} as rare."
 
 
-def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None) -> str:
+def _time_points_note(labels: Any, label_mode: str, time_axis: int | None) -> str:
     """A note on time points of dense labels that hold none while others do: dense labels
     make every 0 background, so frames left unpainted were trained as empty (a series
     with one frame painted: validation Dice 0.43, 0.96 on that frame alone; time series
-    bash). Labels not in memory are not read for it."""
-    if label_mode != "dense" or time_axis is None:
+    bash); for scribbles, the time points the strokes lie in (the run did not say it
+    learnt from one frame of five). Labels not in memory are not read for it."""
+    if time_axis is None:
         return ""
     notes = []
     every = labels if isinstance(labels, (list, tuple)) else [labels]
@@ -218,10 +219,18 @@ def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None)
             continue
         t = time_axis % lab.ndim
         painted = np.moveaxis(lab, t, 0).reshape(lab.shape[t], -1).any(axis=1)
-        if painted.any() and not painted.all():
+        if not painted.any() or painted.all():
+            continue
+        which = f" of labels {i + 1}" if len(every) > 1 else ""
+        if label_mode != "dense":
+            strokes = [int(k) for k in np.flatnonzero(painted)]
+            notes.append(
+                f"The strokes{which} lie in time point{'' if len(strokes) == 1 else 's'} "
+                f"{_listed(strokes)} ({len(strokes)} of {lab.shape[t]})."
+            )
+        else:
             empty = [int(k) for k in np.flatnonzero(~painted)]
-            shown = ", ".join(map(str, empty[:8])) + (", ..." if len(empty) > 8 else "")
-            which = f" of labels {i + 1}" if len(every) > 1 else ""
+            shown = _listed(empty)
             one = len(empty) == 1
             notes.append(
                 f"Time point{'' if one else 's'} {shown}{which} ({len(empty)} of "
@@ -231,6 +240,11 @@ def _unlabelled_time_points(labels: Any, label_mode: str, time_axis: int | None)
                 "points alone, or sparse labels (0 unpainted)."
             )
     return " ".join(notes)
+
+
+def _listed(points: list[int]) -> str:
+    """``"2"``, ``"0, 3"``, the first eight and ``...`` beyond."""
+    return ", ".join(map(str, points[:8])) + (", ..." if len(points) > 8 else "")
 
 
 def _check_dims_kept(bundle: Any, spatial_dims: int | None) -> None:
