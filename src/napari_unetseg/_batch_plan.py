@@ -322,7 +322,7 @@ def _file_id(path: Path) -> tuple[int, int] | None:
 
 
 def _check_outputs(
-    images: list[Path], outputs: list[Path], overwrite: bool, replace_option: str = ""
+    images: list[Path], outputs: list[Path], overwrite: bool, replace_option: str = REPLACE_OPTION
 ) -> None:
     inputs: dict[Any, Path] = {p.resolve(): p for p in images}
     inputs.update({_file_id(p): p for p in images if _file_id(p) is not None})
@@ -356,11 +356,11 @@ def _check_outputs(
         raise BatchError(
             f"{n} result file{'s' * (n > 1)} already exist{'s' * (n == 1)} "
             f"(first: {str(existing[0])!r}); choose another output folder or allow "
-            f"replacing them ({replace_option or REPLACE_OPTION})."
+            f"replacing them ({replace_option})."
         )
 
 
-def _check_ours(labels: list[Path], foreign_option: str = "") -> None:
+def _check_ours(labels: list[Path], foreign_option: str = FOREIGN_OPTION) -> None:
     """Refuse to replace a label (or probability) file this plugin did not write (no
     provenance in it): ``<name>_labels.tif`` beside an image is as often the user's ground
     truth, which "replace earlier results" overwrote, and a file named as the output

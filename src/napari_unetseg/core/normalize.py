@@ -545,8 +545,10 @@ class TimeNormalizers:
     and a frame's labels changed when another frame was brighter (time series bashes,
     2026-12-06). ``position``: the time axis's place among the layout's leading axes."""
 
-    def __init__(self, normalizers: list[Normalizer], position: int) -> None:
+    def __init__(self, normalizers: list[Normalizer], position: int, whole: Normalizer) -> None:
         self.normalizers, self.position = list(normalizers), int(position)
+        #: the whole series' statistics (a time point without finite values takes them)
+        self.whole = whole
         self.flat = all(n.flat for n in self.normalizers)
 
     def at(self, lead: tuple[int, ...]) -> Normalizer:
@@ -590,7 +592,7 @@ class TimeNormalizers:
                     )
                 except ValueError:  # no finite value in this time point
                     frames.append(whole)
-        return cls(frames, layout.leading_axes.index(time_axis))
+        return cls(frames, layout.leading_axes.index(time_axis), whole)
 
 
 def fill_nearest(out: np.ndarray, finite: np.ndarray) -> None:

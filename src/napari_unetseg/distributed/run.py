@@ -71,13 +71,12 @@ def _normalizers(
     :class:`~napari_unetseg.core.normalize.TimeNormalizers`); None, None otherwise."""
     from .._units import time_axis
 
-    normalizer = _normalizer_from(img, bundle, layout, plan)
     t = time_axis(img.axes) if img.axes and len(img.axes) == len(img.data.shape) else None
     if t is None or t not in layout.leading_axes:
-        return normalizer, None, None
-    series = _normalizer_from(img, bundle, layout, plan, time_axis=t)
+        return _normalizer_from(img, bundle, layout, plan), None, None
+    series = _normalizer_from(img, bundle, layout, plan, time_axis=t)  # the whole's too
     frames = [(n.lo.tolist(), (n.lo + 1.0 / n.scale).tolist()) for n in series.normalizers]
-    return normalizer, frames, series.position
+    return series.whole, frames, series.position
 
 
 def _normalizer_from(
