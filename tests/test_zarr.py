@@ -3,6 +3,8 @@ out (block-written labels with a pyramid, read back with ome-zarr-py)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import zarr
@@ -76,7 +78,7 @@ def test_what_is_not_an_ome_zarr_image_is_one_sentence(tmp_path) -> None:
             _zarr.read_ome_zarr(array)
 
 
-def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5)):
+def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5), name=None):
     store = _zarr_labels.LabelsStore.create(
         path,
         shape=labels.shape,
@@ -94,7 +96,7 @@ def _write_store(path, labels, version, image=None, scale=(2.0, 0.5, 0.5)):
     store.prepare_levels()
     for level, region in store.pyramid_tasks():
         store.build_level(level, region)
-    store.finish(name="unet" if image is None else "nuclei", image=image)
+    store.finish(name=name or ("unet" if image is None else "nuclei"), image=image)
     return store
 
 
@@ -132,6 +134,27 @@ def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None
     kinds = [(kind, meta.get("multiscale")) for _, meta, kind in layers]
     assert kinds == [("image", True), ("labels", False)]
     assert layers[1][1]["scale"] == img.scale
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_finished_labels_move_onto_an_earlier_runs_under_its_name(tmp_path, version) -> None:
+    """The Segment widget writes beside earlier labels and moves onto them when done:
+    the image lists the name once, and ome-zarr-py reads the new labels under it."""
+    image = make_ome_zarr(
+        tmp_path / "img.ome.zarr", np.zeros((4, 64, 64), np.uint16), version, levels=1
+    )
+    img = _zarr.read_ome_zarr(image)
+    target, parent = _zarr_labels.LabelsStore.target(image, img, "nuclei")
+    _write_store(target, np.ones((4, 64, 64), np.uint8), version, image=parent, scale=img.scale)
+    twos = np.full((4, 64, 64), 2, np.uint8)
+    new = _write_store(target + ".unfinished", twos, version, parent, name="nuclei.unfinished")
+    assert sorted(_zarr.read_ome_zarr(image).labels) == ["nuclei", "nuclei.unfinished"]
+    moved = new.move_onto(target)
+    assert moved.path == target and not os.path.exists(target + ".unfinished")
+    assert list(_zarr.read_ome_zarr(image).labels) == ["nuclei"]
+    [node] = [n for n in Reader(parse_url(target))() if n.load(Label)]
+    assert node.metadata["name"] == "nuclei"
+    assert (np.asarray(node.data[0]) == 2).all()
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

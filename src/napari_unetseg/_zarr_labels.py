@@ -376,7 +376,7 @@ class LabelsStore:
             # ome-zarr-py >= 0.14 builds a deprecated Scaler as a default argument when
             # its writer is imported: a warning about its own code, not about ours.
             warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
-            from ome_zarr.writer import add_metadata, get_metadata, write_multiscales_metadata
+            from ome_zarr.writer import add_metadata, write_multiscales_metadata
 
         info = self.info
         axes = info["axes"]
@@ -420,13 +420,40 @@ class LabelsStore:
         if BLOCKS in group:
             del group[BLOCKS]
         if image is not None:
-            import zarr
+            _relist(os.path.dirname(self.path), fmt, add=name)
 
-            parent = zarr.open_group(os.path.dirname(self.path), mode="r+")
-            listed = list(get_metadata(parent).get("labels", []))
-            if name not in listed:
-                listed.append(name)
-            listing: dict[str, Any] = {"labels": listed}
-            if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
-                listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
-            add_metadata(parent, listing, fmt=fmt)
+    def move_onto(self, path: str | os.PathLike) -> LabelsStore:
+        """Put this finished store of an image's ``labels/`` group in the place of
+        ``path`` (another of that group, an earlier run's, removed first; or new), under
+        that name in the group's listing and in its own metadata. A run that replaces
+        earlier labels writes beside them and moves onto them only once complete, so a
+        run cancelled half-way leaves the earlier labels as they were."""
+        from ome_zarr.writer import add_metadata, get_metadata
+
+        path = os.fspath(path).rstrip("/\\")
+        name = os.path.basename(path)
+        fmt = _format(self.info["version"])
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.rename(self.path, path)
+        moved = LabelsStore(path)
+        group = moved._group("r+")
+        multiscales = [dict(m, name=name) for m in get_metadata(group).get("multiscales", [])]
+        add_metadata(group, {"multiscales": multiscales}, fmt=fmt)
+        _relist(os.path.dirname(path), fmt, add=name, drop=os.path.basename(self.path))
+        return moved
+
+
+def _relist(folder: str, fmt: Any, add: str, drop: str | None = None) -> None:
+    """List ``add`` (and no longer ``drop``) in the image's ``labels/`` group at ``folder``."""
+    import zarr
+    from ome_zarr.writer import add_metadata, get_metadata
+
+    parent = zarr.open_group(folder, mode="r+")
+    listed = [n for n in get_metadata(parent).get("labels", []) if n != drop]
+    if add not in listed:
+        listed.append(add)
+    listing: dict[str, Any] = {"labels": listed}
+    if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
+        listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
+    add_metadata(parent, listing, fmt=fmt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -882,6 +883,42 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     widget.plane_check.setChecked(True)
     _run_and_wait(qtbot, widget)
     assert "zarr_labels" not in viewer.layers["big [unet]"].metadata
+
+
+def test_a_run_into_the_store_cancelled_half_way_leaves_the_earlier_labels(
+    qtbot, segment, monkeypatch, tmp_path
+):
+    """A second run replaced the first's labels in the store block by block: cancelled,
+    the layer showing the first run's labels showed the unfinished blocks and the store
+    listed no labels, under "no layer was changed" (a sixth of the nuclei left)."""
+    from napari_unetseg import _zarr
+    from napari_unetseg._qt import segment_job
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")
+    data = np.stack([synthetic_nuclei((128, 128), seed=i)[0] for i in range(6)])
+    store = tmp_path / "cells.ome.zarr"
+    layer = _open_store(viewer, store, data.astype(np.float32), "zyx")
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
+    widget.image_combo.set_layer(layer)
+    _run_and_wait(qtbot, widget)
+    first = np.asarray(viewer.layers["cells [unet]"].data)
+    assert first.any() and not (store / "labels" / "nuclei-2d.unfinished").exists()
+    cancelled = []
+
+    def cancel_on_first_block(record):
+        if not cancelled:
+            cancelled.append(record)
+            widget.cancel()
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.run()
+        worker.yielded.connect(cancel_on_first_block)
+    assert cancelled and widget.status.text() == "Cancelled; no layer was changed."
+    np.testing.assert_array_equal(np.asarray(viewer.layers["cells [unet]"].data), first)
+    assert list(_zarr.read_ome_zarr(store).labels) == ["nuclei-2d"]
+    assert sorted(os.listdir(store / "labels")) == [".zattrs", ".zgroup", "nuclei-2d"]
 
 
 def test_touching_objects_of_a_big_ome_zarr_layer_are_split_in_its_store(

@@ -7,6 +7,7 @@ array and plain values); :func:`segment_job` runs in a worker thread through
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ PYRAMID_PLANE_PIXELS = 4096 * 4096
 PYRAMID_TOP_EDGE = 2048
 
 LABELS_SUFFIX = "unet"
+#: A Segment run into an OME-Zarr store writes ``labels/NAME`` + this until it is complete.
+UNFINISHED_SUFFIX = ".unfinished"
 PROBABILITY_SUFFIX = "probability"
 UNCERTAINTY_SUFFIX = "uncertainty"
 
@@ -179,6 +182,9 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     target, _ = LabelsStore.target(req.store, source, LabelsStore.label_name(bundle.name, channel))
     if LabelsStore.exists(target):  # replace only what an earlier run made
         LabelsStore(target).info  # noqa: B018 - raises for a group unetseg did not write
+    # Written beside the earlier labels (which a layer may show) and moved onto them once
+    # complete: a cancelled run replaced them by its unfinished blocks.
+    unfinished = f"{target}{UNFINISHED_SUFFIX}"
     known = SegmentSettings().predict_options()
     options = {k: v for k, v in req.options.items() if k in known}
     client = dist.connect(scheduler=req.scheduler) if req.scheduler else None
@@ -186,7 +192,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
         done = yield from dist.predict_blocks_iter(
             req.store,
             bundle,
-            req.store,
+            unfinished,
             image=None if client is not None else source,
             client=client,
             overwrite=True,
@@ -194,10 +200,15 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             split_touching=req.split,
             **options,
         )
+    except BaseException:  # cancelled (GeneratorExit) or failed: the earlier labels stay
+        if LabelsStore.exists(unfinished):
+            shutil.rmtree(unfinished, ignore_errors=True)
+        raise
     finally:
         if client is not None:
             dist.close(client)
-    labels = display_levels(list(read_ome_zarr(done.output).levels))
+    output = str(LabelsStore(done.output).move_onto(target).path)
+    labels = display_levels(list(read_ome_zarr(output).levels))
     stats = dict(done.stats)
     # A block run says its object size in a sentence; the widget reads it as an
     # in-memory run's record.
@@ -205,15 +216,13 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     stats["provenance"] = _provenance(req, bundle, req.split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (
-        f"Written block by block{where} to {done.output} "
+        f"Written block by block{where} to {output} "
         f"({_count(stats['blocks'], 'block')}, {stats['seconds']:.1f} s); shown from there."
     )
     if req.split:
         summary += f" {stats['objects']:,} objects, touching ones split apart."
     names = None if req.split else list(bundle.class_names)
-    return SegmentResult(
-        labels, summary=summary, stats=stats, class_names=names, stored=str(done.output)
-    )
+    return SegmentResult(labels, summary=summary, stats=stats, class_names=names, stored=output)
 
 
 def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]:
