@@ -185,6 +185,8 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # Written beside the earlier labels (which a layer may show) and moved onto them once
     # complete: a cancelled run replaced them by its unfinished blocks.
     unfinished = f"{target}{UNFINISHED_SUFFIX}"
+    # (a cluster's block still running at a cancel may have written into it after)
+    shutil.rmtree(unfinished, ignore_errors=True)
     known = SegmentSettings().predict_options()
     options = {k: v for k, v in req.options.items() if k in known}
     client = dist.connect(scheduler=req.scheduler) if req.scheduler else None
@@ -201,8 +203,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             **options,
         )
     except BaseException:  # cancelled (GeneratorExit) or failed: the earlier labels stay
-        if LabelsStore.exists(unfinished):
-            shutil.rmtree(unfinished, ignore_errors=True)
+        shutil.rmtree(unfinished, ignore_errors=True)
         raise
     finally:
         if client is not None:
