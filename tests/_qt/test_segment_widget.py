@@ -378,6 +378,19 @@ def test_painting_undone_is_no_painting(qtbot, segment):
     assert "img [unet 2]" in viewer.layers and first.data[20, 20] == 7
 
 
+def test_enter_in_a_field_runs_unless_run_is_disabled(qtbot, segment):
+    """Enter in a field (the object size typed in) presses Run (it did nothing)."""
+    from qtpy.QtCore import Qt
+
+    viewer, widget = segment
+    qtbot.keyClick(widget.size_spin, Qt.Key.Key_Return)  # no image: Run is disabled
+    assert not widget.runner.busy and [layer.name for layer in viewer.layers] == []
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        qtbot.keyClick(widget.size_spin, Qt.Key.Key_Return)
+    assert "img [unet]" in viewer.layers
+
+
 def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")

@@ -616,3 +616,20 @@ def test_the_per_slice_plot_shows_every_slice_and_keeps_its_legend_off_the_curve
     viewer.layers["scribbles"].data = pred
     _run_and_wait(qtbot, widget)
     assert widget.plot.line("class 1").get_markersize() < 6
+
+
+def test_enter_in_a_field_runs_and_on_a_focused_button_presses_it(qtbot, validate):
+    """Enter did nothing in the widget (a dock is no dialog, bug bash): typed into the
+    classes field it runs; on a focused button it presses that button."""
+    from qtpy.QtCore import Qt
+
+    _, widget = validate
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        qtbot.keyClick(widget.classes_edit, Qt.Key.Key_Return)
+    assert widget.table.rowCount() > 0
+    pressed = []
+    widget.command_button.clicked.disconnect()  # only this test's slot: no clipboard use
+    widget.command_button.clicked.connect(lambda *_: pressed.append(True))
+    widget.command_button.setFocus()
+    qtbot.keyClick(widget.command_button, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    assert pressed == [True] and not widget.runner.busy

@@ -98,6 +98,24 @@ class DockWidget(QWidget):
         hint.setWidth(max(hint.width(), self.MIN_WIDTH))
         return hint
 
+    def enter_button(self) -> QPushButton | None:
+        """The button that Enter presses (Run, Train), or None; widgets override it."""
+        return None
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """Enter in a field of the widget (a number typed into a box, a name, a chosen
+        layer) presses :meth:`enter_button` when it is enabled, and Enter on a focused
+        button presses that one: it did nothing, as a dock is no dialog (bug bash)."""
+        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not plain:
+            focused = self.focusWidget()
+            pressed = focused if isinstance(focused, QPushButton) else self.enter_button()
+            if pressed is not None and pressed.isEnabled() and pressed.isVisibleTo(self):
+                pressed.click()
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
 
 #: What the jobs import: the API (and with it torch and scipy), then what they import
 #: late (provenance for saved labels, scikit-image for thresholds and watershed, the

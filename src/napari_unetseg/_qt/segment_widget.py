@@ -296,6 +296,9 @@ class SegmentWidget(ui.DockWidget):
             widget.new_scribble_layer()
         return widget
 
+    def enter_button(self) -> Any:
+        return self.run_button
+
     def cancel(self) -> None:
         """Stop the running segmentation at the next batch."""
         self.runner.cancel()

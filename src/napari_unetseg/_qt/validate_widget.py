@@ -300,6 +300,9 @@ class ValidateWidget(ui.DockWidget):
             folder,
         )
 
+    def enter_button(self) -> Any:
+        return self.run_button
+
     def cancel(self) -> None:
         """Stop a running evaluation (nothing is changed)."""
         self.runner.cancel()

@@ -228,6 +228,9 @@ class FinetuneWidget(ui.DockWidget):
         self.paint(OBJECT)
         return layer
 
+    def enter_button(self) -> Any:
+        return self.train_button
+
     def train(self) -> Any:
         """Train (or fine-tune) on the painted labels; returns the worker (or None)."""
         return self._start(continued=False)
