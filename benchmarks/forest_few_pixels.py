@@ -7,6 +7,11 @@ forest teacher and without it (``teacher="none"``), and prints the Dice of each 
 the truth, side by side. ``_api_train.FOREST_MIN_PIXELS`` follows from it.
 
     OMP_NUM_THREADS=2 python benchmarks/forest_few_pixels.py [--seeds 0 1] [--steps 30]
+    OMP_NUM_THREADS=2 python benchmarks/forest_few_pixels.py --case dsb2018-2d --seeds 0
+
+``--case`` takes a real 2D case of ``benchmarks/real_data.py`` instead of the synthetic
+images (its objects: the reference's instances, or its connected parts); ``--seeds``
+then draws which objects get the dots.
 """
 
 from __future__ import annotations
@@ -21,6 +26,19 @@ from napari_unetseg import api
 from napari_unetseg.core.synthetic import synthetic_nuclei
 
 
+def _images(case: str | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its objects (instance labels): synthetic nuclei, or a real case."""
+    if case is None:
+        return synthetic_nuclei((256, 256), seed=seed)
+    from real_data import load_case
+
+    loaded = load_case(case)
+    truth = loaded.reference
+    if truth.max() <= 1:  # a mask: its connected parts
+        truth = ndimage.label(truth > 0)[0]
+    return loaded.image.astype(np.float32), truth
+
+
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
 
@@ -30,13 +48,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--pixels", type=int, nargs="+", default=[1, 2, 3, 5, 10])
+    parser.add_argument("--case", help="a real 2D case of benchmarks/real_data.py")
     args = parser.parse_args()
-    print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')}, steps {args.steps}")
+    print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')}, steps {args.steps}, "
+          f"images {args.case or 'synthetic'}")  # fmt: skip
     print("seed  dots  forest  strokes-alone  difference")
     for seed in args.seeds:
-        image, truth = synthetic_nuclei((256, 256), seed=seed)
+        image, truth = _images(args.case, seed)
         strokes = np.zeros(truth.shape, np.uint8)
-        strokes[2, 16:216] = strokes[128, 2:202] = 1  # two background lines
+        h, w = truth.shape
+        strokes[2, w // 16 : w * 27 // 32] = strokes[h // 2, 2 : w * 101 // 128] = 1  # two lines
         strokes[(truth > 0) & (strokes == 1)] = 0  # (where they cross no nucleus)
         ids = [i for i in np.unique(truth) if i]
         np.random.default_rng(seed).shuffle(ids)

@@ -142,6 +142,23 @@ def test_folder_listing_skips_earlier_results(folder) -> None:
     assert [p.name for p in batch.list_images([folder / "flat_mask.tif"])] == ["flat_mask.tif"]
 
 
+def test_sub_folders_with_images_are_said_to_be_left_out(folder) -> None:
+    """A folder's sub-folders are not entered; their images were left out without a
+    word, and a folder of sub-folders alone "held no images" (bug bash)."""
+    (folder / "day2").mkdir()
+    _io.write_image(folder / "day2" / "cells.ome.tif", np.zeros((8, 8), np.uint8))
+    (folder / "out").mkdir()  # results of an earlier run: no images
+    _io.write_image(folder / "out" / "flat_labels.tif", np.zeros((8, 8), np.uint8))
+    with pytest.warns(UserWarning, match=r"its sub-folder with images \('day2'\) is not ") as said:
+        names = [p.name for p in batch.list_images([folder])]
+    assert names == ["broken.tif", "flat.tif", "stack.tif"]
+    assert str(folder / "**" / "*.ome.tif") in str(said[0].message)
+    with pytest.raises(batch.BatchError, match=r"holds no images .*; its sub-folder with"):
+        batch.list_images([folder.parent])  # (only the folder "images" in it)
+    everything = batch.list_images([folder / "**" / "*.tif"])
+    assert "cells.ome.tif" in [p.name for p in everything]
+
+
 def test_a_file_named_twice_is_segmented_once(folder) -> None:
     """Twice, or beside its folder: "two inputs would both write" said to use folders."""
     named = [folder / "flat.tif", folder / ".." / folder.name / "flat.tif", folder]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,33 +43,24 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     BatchError
         For a missing path, a folder with no image, or no input at all.
     """
-    from ._io import NIFTI_SUFFIXES, PLAIN_SUFFIXES, image_name, is_zarr_path
+    from ._io import is_zarr_path
 
     images: list[Path] = []
     for path in _expanded(inputs):
         if path.is_dir() and is_zarr_path(path):  # an OME-Zarr store is one image
             images.append(path)
         elif path.is_dir():
-            found = [
-                p
-                for p in sorted(path.iterdir())
-                if (
-                    (p.is_file() or is_zarr_path(p))
-                    and p.name.lower().endswith(
-                        IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
-                    )
-                    or p.is_dir()
-                    and is_zarr_path(p)  # a store renamed without .zarr
-                )
-                and not p.name.startswith(".")
-                and not image_name(p).endswith(NOT_IMAGES)
-                and not _named_as_labels(p)
-            ]
+            found = _images_in(path)
+            nested = _folders_of_images(path)
             if not found:
                 raise BatchError(
                     f"The folder {str(path)!r} holds no images to segment (TIFF, OME-Zarr, "
-                    "NIfTI, PNG, JPEG or BMP)."
+                    "NIfTI, PNG, JPEG or BMP)"
+                    + (f"; {_not_entered(path, nested)}" if nested else ".")
                 )
+            if nested:  # said, as the images in them are left out
+                said = _not_entered(path, nested)
+                warnings.warn(f"{path.name}: {said}", UserWarning, stacklevel=2)
             images.extend(found)
         elif path.is_file():
             images.append(path)
@@ -82,6 +74,59 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     for path in images:
         unique.setdefault(path.resolve(), path)
     return list(unique.values())
+
+
+def _images_in(folder: Path) -> list[Path]:
+    """The images directly in ``folder`` (OME-Zarr stores among them), sorted; results,
+    labels and hidden files left out."""
+    from ._io import NIFTI_SUFFIXES, PLAIN_SUFFIXES, image_name, is_zarr_path
+
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if (
+            (p.is_file() or is_zarr_path(p))
+            and p.name.lower().endswith(
+                IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
+            )
+            or p.is_dir()
+            and is_zarr_path(p)  # a store renamed without .zarr
+        )
+        and not p.name.startswith(".")
+        and not image_name(p).endswith(NOT_IMAGES)
+        and not _named_as_labels(p)
+    ]
+
+
+def _folders_of_images(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` (not OME-Zarr stores) with images directly in them
+    (an output folder of results inside it is none)."""
+    from ._io import is_zarr_path
+
+    nested = []
+    for sub in sorted(folder.iterdir()):
+        if sub.is_dir() and not sub.name.startswith(".") and not is_zarr_path(sub):
+            try:
+                if _images_in(sub):
+                    nested.append(sub)
+            except OSError:  # unreadable: nothing to say about it
+                continue
+    return nested
+
+
+def _not_entered(folder: Path, nested: list[Path]) -> str:
+    """The clause that says which sub-folders with images a folder's run leaves out."""
+    names = ", ".join(repr(p.name) for p in nested[:3]) + (", ..." if len(nested) > 3 else "")
+    which = "sub-folder" if len(nested) == 1 else f"{len(nested)} sub-folders"
+    from ._io import image_name
+
+    first = _images_in(nested[0])[0]  # its kind of file, for the example
+    pattern = os.path.join(str(folder), "**", "*" + first.name[len(image_name(first)) :])
+    return (
+        f"its {which} with images ({names}) {'is' if len(nested) == 1 else 'are'} not "
+        f"entered: name {'it' if len(nested) == 1 else 'them'}, or give a pattern such as "
+        f"{pattern!r}."
+    )
 
 
 def _named_as_labels(path: Path) -> bool:

@@ -386,3 +386,20 @@ def test_the_dialog_stays_narrow_says_its_end_when_closed_and_drops_stale_rows(
     assert dialog.run() is None
     said = dialog.status.text()
     assert "was not written by napari-unetseg" in said and "--overwrite" not in said
+
+
+def test_sub_folders_left_out_are_said_before_the_run(
+    qtbot, segment, folder, tmp_path, monkeypatch
+):
+    from napari_unetseg._qt import batch_dialog
+
+    said: list[str] = []
+    monkeypatch.setattr(batch_dialog, "notify_info", said.append)
+    _io.write_image(folder / "more" / "d_plane.tif", np.zeros((40, 40), np.uint8))
+    _, widget = segment
+    dialog = widget.apply_to_folder()
+    dialog.set_inputs(folder)
+    dialog.set_output(tmp_path / "gui")
+    _run_batch(qtbot, dialog)
+    assert len(said) == 1 and "sub-folder with images ('more') is not entered" in said[0]
+    assert dialog.table.rowCount() == 3

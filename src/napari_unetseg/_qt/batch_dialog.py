@@ -13,6 +13,7 @@ table while the others are segmented. The table saves as CSV.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._builders import _wrapped
-from ._common import notify_error, write_csv
+from ._common import notify_error, notify_info, write_csv
 from ._worker import JobRunner
 
 if TYPE_CHECKING:
@@ -174,19 +175,23 @@ class BatchDialog(QDialog):
                 raise batch.BatchError("Choose a folder or files to segment first.")
             settings = self._settings()
             settings.check()
-            plan = batch.plan_batch(
-                inputs,
-                output,
-                overwrite=self.replace_check.isChecked(),
-                series="all" if self.series_check.isChecked() else 0,
-                replace_option='tick "Replace earlier results"',
-                foreign_option="",  # the dialog never replaces them
-            )
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", UserWarning)
+                plan = batch.plan_batch(
+                    inputs,
+                    output,
+                    overwrite=self.replace_check.isChecked(),
+                    series="all" if self.series_check.isChecked() else 0,
+                    replace_option='tick "Replace earlier results"',
+                    foreign_option="",  # the dialog never replaces them
+                )
         except (ValueError, OSError) as exc:
             notify_error(exc)
             self._show_rows([])  # the last run's rows would pass for this one's
             self.status.setText(f"Not started: {exc}")
             return None
+        for warning in said:  # sub-folders left out: said before the run
+            notify_info(str(warning.message))
         self._show_rows([])
         self._ended = False
         unit = "image" if any(entry.series for entry in plan) else "file"
