@@ -212,6 +212,8 @@ def test_cli_predict_folder_lists_failures_at_the_end_and_equals_batch(
     assert rc == 1
     err = captured.err.strip().splitlines()
     assert "1 of 3 images could not be segmented" in err[-2] and "broken.tif" in err[-1]
+    # the sentence names the file: not led by it again ("x.tif: 'x.tif' is not ...")
+    assert err[-1].strip().startswith(f"'{folder / 'broken.tif'}' is not a readable TIFF")
     assert "flat_labels.tif" in captured.out and "stack_labels.tif" in captured.out
     report = batch.segment_files([folder], tmp_path / "api", model=model_file, tile_size=32)
     for row in report.succeeded:

@@ -172,18 +172,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 folder.rmdir()
     failed = report.failed
     if len(failed) == 1 and len(report.results) == 1:
-        raise CLIError(f"{failed[0].name}: {failed[0].error}")
+        raise CLIError(_failure(failed[0], failed[0].name))
     if failed:
         print(
             f"unetseg: error: {len(failed)} of {len(report.results)} images could not be "
             "segmented:",
             file=sys.stderr,
         )
-        for row in failed:  # the file, and its image series when not the first
-            where = f" [series {row.series}]" if row.series else ""
-            print(f"  {row.input}{where}: {row.error}", file=sys.stderr)
+        for row in failed:
+            print(f"  {_failure(row, row.input)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _failure(row: Any, name: str) -> str:
+    """A file's failure, led by the file (and its image series when not the first) unless
+    the sentence names the file itself ("x.tif: 'x.tif' is not a readable TIFF")."""
+    if not row.series and str(row.input) in row.error:
+        return row.error
+    where = f" [series {row.series}]" if row.series else ""
+    return f"{name}{where}: {row.error}"
 
 
 def _check_block_options(args: argparse.Namespace, zarr_out: bool) -> None:
