@@ -228,6 +228,16 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     assert _zarr_labels.LabelsStore(image / "labels" / "cells").info["version"] == version
     folders = sorted(p.name for p in (image / "labels").iterdir() if p.is_dir())
     assert folders == ["cells", "deeper", "inside", "second_try"]  # nothing else left over
+    # Layers named in other scripts keep their names ("核" and "細胞" were both
+    # "labels", the second save replacing the first; paths bug bash); two layers whose
+    # names give one group name: the second is refused, the first's labels kept.
+    _zarr_save.save_labels(image, labels * 0 + 2, name="核")
+    _zarr_save.save_labels(image, labels * 0 + 3, name="細胞")
+    with pytest.raises(ValueError, match=r"from the layer 'second try!'; rename the layer 'se"):
+        _zarr_save.save_labels(image, labels * 0 + 4, name="second try?")
+    again = _zarr.read_ome_zarr(image)
+    assert [np.asarray(again.labels[n][0]).max() for n in ("核", "細胞")] == [2, 3]
+    np.testing.assert_array_equal(np.asarray(again.labels["second_try"][0]), labels)
 
 
 def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tmp_path) -> None:

@@ -28,15 +28,16 @@ SAVE_CHUNK_Z = 16
 def _store_name(name: str | None, image: str) -> str:
     """An image-label's name for a layer called ``name``: the label's own name when the
     layer is one our reader opened from this image (``"img [nuclei]"``), else the layer's
-    name with every character other than letters, digits, ``.``, ``_`` and ``-`` made ``_``.
-    ``image`` is the image's name (:attr:`ZarrImageData.name`)."""
+    name with every character other than letters, digits (any script's: "核" and "細胞"
+    were both "labels"), ``.``, ``_`` and ``-`` made ``_``. ``image`` is the image's name
+    (:attr:`ZarrImageData.name`)."""
     import re
 
     text = (name or "").strip()
     prefix = f"{image} ["
     if text.startswith(prefix) and text.endswith("]"):
         text = text[len(prefix) : -1]
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    text = re.sub(r"[^\w.-]+", "_", text).strip("._")
     return text or "labels"
 
 
@@ -105,8 +106,9 @@ def _one_image(path: str) -> ZarrImageData | None:
     return found
 
 
-def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str]:
-    """(labels group, image store or None, label name, NGFF version) for saving to ``path``.
+def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str, bool]:
+    """(labels group, image store or None, label name, NGFF version, whether the label
+    is named after the layer ``name``) for saving to ``path``.
 
     ``path`` naming an OME-Zarr image (one not written by napari-unetseg) means "add the
     labels under its ``labels/`` group", as ``unetseg predict --output`` does for its
@@ -126,23 +128,23 @@ def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, s
             if image is not None and _image_at(image) is None:
                 image = None
             label = os.path.basename(path) if image else name or image_name(path)
-            return path, image, label, str(info.get("version", "0.4"))
+            return path, image, label, str(info.get("version", "0.4")), False
         found = _one_image(path)
         if found is None:
             raise ValueError(
                 f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
                 "labels to; it is left as it is (choose a new name)."
             )
-        label = _store_name(name, found.name)
-        return os.path.join(found.path, "labels", label), found.path, label, found.version
+        label = _store_name(name, found.name)  # (named after the layer)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version, True
     parent = os.path.dirname(path)
     if os.path.basename(parent) == "labels":
         parent = os.path.dirname(parent)
     found = _one_image(parent)
     if found is not None:
         label = _store_name(image_name(path), found.name)
-        return os.path.join(found.path, "labels", label), found.path, label, found.version
-    return path, None, name or image_name(path), "0.4"
+        return os.path.join(found.path, "labels", label), found.path, label, found.version, False
+    return path, None, name or image_name(path), "0.4", False
 
 
 def save_labels(
@@ -173,11 +175,11 @@ def save_labels(
     axes = (axes or _default_axes(len(shape))).upper()
     if len(axes) != len(shape):
         raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
-    target, image, label, version = _saving_target(path, name)
+    target, image, label, version, from_layer = _saving_target(path, name)
     if image is not None:
         _check_fits(shape, axes, image, None if scale is None else tuple(scale))
     if os.path.exists(target):
-        LabelsStore(target).info  # noqa: B018 - refuses a group we did not write
+        _check_same_layer(target, LabelsStore(target).info, name if from_layer else None)
     dtype = _label_dtype(labels, "OME-Zarr")
     chunks = tuple(
         min(s, SAVE_CHUNK if a in "YX" else SAVE_CHUNK_Z if a == "Z" else 1)
@@ -199,6 +201,7 @@ def save_labels(
         overwrite=True,
         image=image,
         provenance=provenance,
+        settings={"layer": name} if image is not None and name else None,
     )
     try:
         level0 = store.level0()
@@ -217,6 +220,17 @@ def save_labels(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _check_same_layer(target: str, earlier: dict[str, Any], layer: str | None) -> None:
+    """Refuse to replace an image's labels saved from another layer whose name gives the
+    same group name ("a b" and "a_b"): a save replaced the other layer's labels."""
+    saved_from = (earlier.get("settings") or {}).get("layer")
+    if layer and saved_from and saved_from != layer:
+        raise ValueError(
+            f"{target!r} holds the labels saved from the layer {saved_from!r}; rename the "
+            f"layer {layer!r} to save it beside them."
+        )
 
 
 def _swap_in(partial: str, target: str) -> None:
