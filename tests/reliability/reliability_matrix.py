@@ -89,6 +89,25 @@ def assert_untouched(before: dict[Path, str | None]) -> None:
             raise DataLost(f"{path} was changed by a refused run")
 
 
+def flip_bytes_inside(path: Path, count: int = 200) -> str:
+    """Invert ``count`` bytes inside the data of the largest part of the zip archive at
+    ``path`` (a copy gone bad: its headers intact); returns that part's name."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        part = max(archive.infolist(), key=lambda i: i.compress_size)
+    raw = bytearray(path.read_bytes())
+    at = part.header_offset  # the local header's own name and extra lengths
+    name_length, extra_length = struct.unpack("<HH", raw[at + 26 : at + 30])
+    start = at + 30 + name_length + extra_length
+    start += max(0, part.compress_size // 2 - count // 2)
+    for k in range(start, start + min(count, part.compress_size)):
+        raw[k] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return part.filename
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temporary files an atomic write left behind (there must be none)."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(".tmp"))

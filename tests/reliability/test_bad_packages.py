@@ -16,6 +16,7 @@ from reliability_matrix import (
     assert_untouched,
     case,
     earlier_result,
+    flip_bytes_inside,
     snapshot,
 )
 from test_bad_models import image_file  # noqa: F401 - the fixture, shared
@@ -47,6 +48,18 @@ def test_corrupt_package(capsys, tmp_path, image_file):  # noqa: F811 - the fixt
     broken = tmp_path / "broken.zip"
     broken.write_bytes(_conv_package(tmp_path).read_bytes()[:3000])
     _predict_refused(capsys, tmp_path, image_file, broken, "damaged or truncated")
+
+
+@case(
+    "models/package-damaged-member",
+    "CLI",
+    "`predict --model pkg.zip`, a bioimage.io package with 200 bytes of its compressed weights changed",
+    "refused: the zip file is damaged or truncated (zlib's error escaped as a traceback); the output unchanged",
+)
+def test_package_with_a_damaged_member(capsys, tmp_path, image_file):  # noqa: F811 - the fixture
+    package = _conv_package(tmp_path)
+    flip_bytes_inside(package)
+    _predict_refused(capsys, tmp_path, image_file, package, "damaged or truncated")
 
 
 @case(

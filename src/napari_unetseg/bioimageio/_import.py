@@ -25,6 +25,7 @@ import io
 import os
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -446,7 +447,7 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
         try:
             with zipfile.ZipFile(path) as z:
                 broken = z.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError):
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error):  # (zlib: a bad member)
             broken = "?"
         if broken is not None:
             raise PackageError(

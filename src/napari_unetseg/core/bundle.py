@@ -24,6 +24,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,23 @@ def _check_fields(data: dict[str, Any], where: str) -> None:
         raise ModelFileError(f"{where}is a damaged napari-unetseg model file ({problem}).")
 
 
+def _check_network_settings(data: dict[str, Any], where: str) -> None:
+    """Refuse network settings this version's U-Net does not take, naming them (the
+    refusal read "UNet.__init__() got an unexpected keyword argument ...")."""
+    import inspect
+
+    config = data.get("config")
+    if not isinstance(config, dict):
+        return
+    known = set(inspect.signature(UNet).parameters)
+    unknown = sorted(str(k) for k in config if k not in known)
+    if unknown:
+        raise ModelFileError(
+            f"{where}names network settings this napari-unetseg does not know "
+            f"({', '.join(unknown)}): it was written by a newer or another version."
+        )
+
+
 #: The normalization modes a model may name (``core.normalize``).
 NORMALIZATION_MODES = ("percentile", "ops", "none")
 
@@ -177,6 +195,25 @@ def _value_problem(data: dict[str, Any]) -> str | None:
     if fill is not None and not isinstance(fill, bool):
         return f"fill_holes {fill!r} is not true or false"
     return None
+
+
+def _zip_damage(path: Path) -> str | None:
+    """Why a file saved as torch saves (a zip archive) is damaged, or None: torch checks
+    no checksum, so a copy with a few bytes changed loaded and predicted other labels
+    without a word (paths bug bash)."""
+    if not _starts_as_zip(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
+        return "is not a napari-unetseg model file (it is damaged or truncated)"
+    if bad is None:
+        return None
+    return (
+        f"is damaged: the checksum of its part {bad!r} does not match (copy it again, or "
+        "use an earlier copy)"
+    )
 
 
 def _starts_as_zip(path: Path) -> bool:
@@ -407,12 +444,14 @@ class ModelBundle:
                     "normalization a model file records)"
                 )
             raise ModelFileError(f"{where}is not a napari-unetseg model file{why}.")
-        _check_fields(data, where)
-        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        version = data.get("format_version", 0)
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            # before the fields: a newer format's were called "damaged" (paths bug bash)
             raise ModelFileError(
-                f"{where}was written by a newer napari-unetseg (format "
-                f"{data['format_version']}); please upgrade."
+                f"{where}was written by a newer napari-unetseg (format {version}); please upgrade."
             )
+        _check_fields(data, where)
+        _check_network_settings(data, where)
         try:
             network = UNet(**data["config"])
             network.load_state_dict(data["state_dict"])
@@ -462,6 +501,9 @@ class ModelBundle:
             raise ModelFileError(f"{str(path)!r} is a folder, not a model file.")
         if not path.is_file():
             raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
+        damage = _zip_damage(path)
+        if damage:
+            raise ModelFileError(f"{str(path)!r} {damage}.")
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # unpickling errors, bad zips, truncated files, ...
