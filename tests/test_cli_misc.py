@@ -251,3 +251,54 @@ def test_info_names_the_levels_of_a_pyramidal_ome_tiff(tmp_path, capsys):
         tif.write(base[::4, ::4], subfiletype=1)
     assert cli.main(["info", str(path)]) == 0
     assert "\npyramid: 3 levels, 64x64, 32x32, 16x16\n" in capsys.readouterr().out
+
+
+def test_info_describes_a_model_named_pth_or_without_a_suffix(tmp_path, capsys):
+    """Told to convert it to OME-TIFF, though predict ran it (paths bug bash)."""
+    from napari_unetseg import api
+
+    for name in ("mine.pth", "mine"):
+        path = api.load_model("nuclei-2d").save(tmp_path / name)
+        assert cli.main(["info", str(path)]) == 0
+        assert capsys.readouterr().out.startswith(f"{path}: model, 2D model")
+
+
+def test_a_home_folder_written_as_a_tilde_is_the_home_folder(tmp_path, capsys, monkeypatch):
+    """``--output=~/x`` and a quoted "~/x" reach the command as typed: train, evaluate's
+    CSV and export wrote into a folder named "~" while saying "wrote ~/x" (paths bash)."""
+    from napari_unetseg import api
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    api.load_model("nuclei-2d").save("~/m.pt")  # the API's writes too
+    labels = np.zeros((32, 32), np.uint8)
+    labels[8:16, 8:16] = 1
+    _io.write_image(home / "a.tif", labels)
+    assert cli.main(["info", "~/m.pt"]) == 0
+    argv = ["evaluate", "--prediction=~/a.tif", "--ground-truth=~/a.tif", "--csv=~/s.csv"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert (home / "m.pt").is_file() and (home / "s.csv").is_file()
+    assert not list(work.iterdir())  # no "~" folder
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["predict", "a.tif", "-o", ""], "--output is empty (an unset shell variable?)"),
+        (["predict", "", "-o", "out"], "INPUT is empty"),
+        (["evaluate", "-p", "", "-g", "a.tif"], "--prediction is empty"),
+        (["info", ""], "FILE is empty"),
+        (["predict", "a.tif", "-o", "-"], "--output '-' (standard output) is not written to"),
+        (["evaluate", "-p", "a.tif", "-g", "a.tif", "--csv", "-"], "--csv '-' (standard"),
+    ],
+)
+def test_an_empty_value_or_a_dash_output_is_refused(tmp_path, capsys, monkeypatch, argv, said):
+    """``-o "$OUT"`` with OUT unset wrote into the current folder, ``predict "$IMG"``
+    segmented every image there, ``-o -`` made a folder named "-" (CLI bug bash)."""
+    monkeypatch.chdir(tmp_path)
+    _io.write_image(tmp_path / "a.tif", np.zeros((16, 16), np.uint8))
+    _refused(capsys, argv, said)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]

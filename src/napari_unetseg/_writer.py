@@ -61,7 +61,7 @@ def save_labels(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> lis
     """
     if meta.get("multiscale") or isinstance(data, list | tuple):
         data = data[0]
-    path = Path(path)
+    path = Path(path).expanduser()  # napari passes "~/x.tif" on as typed
     zarr_out = _io.is_zarr_path(path)
     if not zarr_out and not path.name.lower().endswith((".tif", ".tiff", *_io.NIFTI_SUFFIXES)):
         path = path.with_name(path.name + ".tif")

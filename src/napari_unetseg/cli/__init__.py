@@ -9,6 +9,7 @@ and output files are written atomically so an existing file is never half-overwr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -70,6 +71,44 @@ def _stdout_closed() -> int:
     return 141
 
 
+def _home_expanded(args: argparse.Namespace) -> argparse.Namespace:
+    """Every argument that starts with "~" with the home folder put in, as the shell does
+    for a bare word: ``--output=~/x.pt`` and a quoted "~/x" reached us as they were, and
+    some commands then wrote into a folder named "~" while saying "wrote ~/x.pt"."""
+    for key, value in vars(args).items():
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, key, os.path.expanduser(value))
+        elif isinstance(value, list) and any(isinstance(v, str) for v in value):
+            setattr(args, key, [os.path.expanduser(v) if isinstance(v, str) else v for v in value])
+    return args
+
+
+#: Options that name files to write: "-" there made a folder named "-" (many tools
+#: read it as standard output).
+_WRITTEN = ("output", "csv", "probabilities")
+
+
+def _check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse an empty value (an unset shell variable: ``-o "$OUT"`` wrote into the
+    current folder, ``predict "$IMG"`` segmented every image there) and "-" for an
+    output, in one sentence naming the option."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        name = (
+            max(action.option_strings, key=len)
+            if action.option_strings
+            else str(action.metavar or action.dest).upper()
+        )
+        if any(v == "" for v in values):
+            raise CLIError(f"{name} is empty (an unset shell variable?); give it a value.")
+        if action.dest in _WRITTEN and "-" in values:
+            raise CLIError(
+                f"{name} '-' (standard output) is not written to; name a file or folder."
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
     import warnings
@@ -78,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # about an unreadable file is the user's message (a stray log line came before it)
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _home_expanded(parser.parse_args(argv))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
@@ -86,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # package) are not the user's concern
             warnings.simplefilter("ignore", ResourceWarning)
             warnings.showwarning = _show_warning
+            _check_values(parser, args)
             rc = int(args.func(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             return rc

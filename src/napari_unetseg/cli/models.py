@@ -308,8 +308,18 @@ def _tiff_levels(path: str, img: Any) -> list[str]:
 
 def _is_model_file(path: str) -> bool:
     """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
-    neither is an image napari-unetseg reads)."""
-    return Path(path).is_file() and path.lower().endswith((".pt", ".zip"))
+    neither is an image napari-unetseg reads): named .pt, .pth or .zip, or a file that
+    starts as a zip archive does, as torch saves (a model named .pth or without a suffix
+    was told to become an OME-TIFF, though predict ran it; paths bug bash)."""
+    if not Path(path).is_file():
+        return False
+    if path.lower().endswith((".pt", ".pth", ".zip")):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _check_exists(src: str) -> None:
@@ -318,7 +328,7 @@ def _check_exists(src: str) -> None:
     model whose folder was not set; train bug bash)."""
     if Path(src).exists():
         return
-    if src.lower().endswith((".pt", ".zip")):
+    if src.lower().endswith((".pt", ".pth", ".zip")):
         raise CLIError(f"Model file {src!r} does not exist.")
     if not Path(src).suffix:
         raise CLIError(

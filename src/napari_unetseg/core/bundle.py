@@ -496,7 +496,7 @@ class ModelBundle:
         ModelFileError
             If the file is not a napari-unetseg model (or would need to run code).
         """
-        path = Path(path)
+        path = Path(path).expanduser()
         if path.is_dir():
             raise ModelFileError(f"{str(path)!r} is a folder, not a model file.")
         if not path.is_file():

@@ -18,7 +18,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     permissions (the umask applies, unlike ``tempfile.mkstemp``'s 0600), its folder is
     created when missing, and it is removed if ``write`` fails.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (a "~" folder was made beside the work)
     check_name_length(path)  # before asking the system anything of the name
     if path.is_dir():
         raise IsADirectoryError(f"Cannot write {str(path)!r}: it is a folder.")
