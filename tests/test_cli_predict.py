@@ -580,6 +580,24 @@ def test_ctrl_c_before_the_first_file_leaves_no_empty_folder(
     assert not out.exists()
 
 
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path, image_file, capsys, monkeypatch) -> None:
+    """SIGTERM (``timeout``, a SLURM limit) left the hidden temporary file and the new
+    output folder, and said nothing (exit 143; CLI bug bash)."""
+    import signal
+
+    from napari_unetseg import batch
+
+    def terminated(plan, settings):
+        signal.raise_signal(signal.SIGTERM)
+        yield  # a generator, as segment_files_iter is
+
+    monkeypatch.setattr(batch, "segment_files_iter", terminated)
+    out = tmp_path / "new_out"
+    assert cli.main(["predict", image_file, "-o", str(out)]) == 143
+    assert capsys.readouterr().err.startswith("unetseg: terminated; no output was left")
+    assert not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_segmenting_a_label_image_says_so(tmp_path, capsys) -> None:
     """Our own labels (a TIFF, an OME-Zarr image-label) given as the image were segmented
     again without a word (scale-out bug bash): a note says what they are."""

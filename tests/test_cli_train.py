@@ -394,6 +394,54 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
         signal.signal(signal.SIGINT, before)
 
 
+def test_sigterm_or_ctrl_c_during_training_writes_the_model_and_exits_non_zero(
+    tmp_path, data, capsys, monkeypatch
+):
+    """A first Ctrl-C wrote the best model so far and exited 0, as a finished run does;
+    SIGTERM threw the whole run away (CLI bug bash): both write the model so far, exit
+    130 / 143 and say so. A file that appeared at --output meanwhile is kept."""
+    import signal
+
+    from napari_unetseg import api
+
+    real = api.train_iter
+
+    now: dict = {}
+
+    def signalled_at_step_2(*args, **kwargs):
+        inner, n = real(*args, **kwargs), 0
+        while True:
+            try:
+                rec = next(inner)
+            except StopIteration as end:
+                return end.value  # the model
+            n += 1
+            if n == 3:
+                signal.raise_signal(now["signal"])
+                now["out"].write_bytes(b"another run's model")  # appeared meanwhile
+            yield rec
+
+    monkeypatch.setattr(api, "train_iter", signalled_at_step_2)
+    for signum, rc, said in (
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGINT, 130, "interrupted"),
+    ):
+        out = now["out"] = tmp_path / f"m{rc}.pt"
+        now["signal"] = signum
+        argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(out), "--steps", "20"]
+        before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+        try:
+            assert cli.main(argv) == rc
+        finally:
+            signal.signal(signal.SIGINT, before)
+        err = capsys.readouterr().err
+        assert f"unetseg: {said} at step " in err and "the best model so far was written" in err
+        assert out.read_bytes() == b"another run's model"
+        kept = out.with_name(f"m{rc}-2.pt")
+        assert f"this model was written to {str(kept)!r}" in err
+        assert api.load_model(kept).history["steps"] < 20
+
+
 def test_ctrl_c_before_the_first_step_writes_nothing_and_says_so(
     tmp_path, data, capsys, monkeypatch
 ):
@@ -405,7 +453,7 @@ def test_ctrl_c_before_the_first_step_writes_nothing_and_says_so(
     from napari_unetseg.cli import train as train_cli
 
     @contextlib.contextmanager
-    def pressed_at_once(stop):
+    def pressed_at_once(stop, received=None):
         stop.set()
         yield
 

@@ -151,6 +151,24 @@ def test_save_is_atomic(tmp_path, monkeypatch) -> None:
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
+def test_save_without_replacing_keeps_a_file_made_meanwhile(tmp_path) -> None:
+    """Two trainings to one output: the second replaced the first's model at its end
+    (the check ran at the start; CLI bug bash). ``replace=False`` never replaces."""
+    from napari_unetseg.core.files import atomic_write
+
+    path = tmp_path / "m.pt"
+
+    def while_writing(tmp):
+        path.write_bytes(b"another run's model")  # made while this one was written
+        torch.save({"x": 1}, tmp)
+
+    with pytest.raises(FileExistsError, match="exists; it is not replaced"):
+        atomic_write(path, while_writing, replace=False)
+    assert path.read_bytes() == b"another run's model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
+    assert make().save(tmp_path / "new.pt", replace=False).is_file()
+
+
 def test_normalize_is_the_prediction_transform() -> None:
     b = make()
     img = np.linspace(0, 1000, 64 * 64).reshape(64, 64).astype(np.uint16)

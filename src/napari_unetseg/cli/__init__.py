@@ -9,13 +9,15 @@ and output files are written atomically so an existing file is never half-overwr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .. import __version__
-from ._base import CLIError, ProgressBar, say
+from ._base import CLIError, ProgressBar, Terminated, say
 from .evaluate import _add_evaluate
 from .models import _add_export, _add_info, _add_models, _add_sample
 from .predict import _add_predict
@@ -109,6 +111,27 @@ def _check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             )
 
 
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread while a command runs (where
+    no one else handles it), and exits 143 as a terminated process does."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = None
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            previous = signal.signal(signal.SIGTERM, on_term)
+        except ValueError:  # not the main thread: not ours to take
+            previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
     import warnings
@@ -119,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = _home_expanded(parser.parse_args(argv))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _terminated_as_interrupted():
             warnings.simplefilter("default")
             # files the libraries leave to the garbage collector (bioimageio.spec's open
             # package) are not the user's concern
@@ -131,9 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return rc
     except BrokenPipeError:
         return _stdout_closed()
-    except KeyboardInterrupt:
-        print(f"unetseg: interrupted; {_left_unfinished(args)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        ended = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"unetseg: {ended}; {_left_unfinished(args)}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except CLIError as exc:
         print(f"unetseg: error: {_command_words(exc)}", file=sys.stderr)
         return 1

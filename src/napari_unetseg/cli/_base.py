@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a SLURM time limit) ends a command as Ctrl-C does:
+    temporary files removed, one line said; it left them and said nothing (CLI bug bash)."""
+
+
 class CLIError(Exception):
     """An error to report to the user as one line, without a traceback."""
 

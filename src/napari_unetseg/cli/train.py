@@ -17,6 +17,7 @@ from typing import Any
 from ._base import (
     CLIError,
     ProgressBar,
+    Terminated,
     add_series_option,
     check_inputs,
     pixel_size_clash,
@@ -326,9 +327,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     title = out.name if out is not None else args.save_as
     stop = threading.Event()
+    received: list[int] = []
     with (
         _options_named(),
-        _stop_on_interrupt(stop),
+        _stop_on_interrupt(stop, received),
         ProgressBar(f"training {title}", unit="step", postfix=_train_postfix) as bar,
     ):
         bundle = api.drain(
@@ -375,7 +377,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "so no model was written; give a longer --time-limit."
         )
     bundle.name = args.save_as if args.save_as is not None else out.stem
-    written = [] if out is None else [bundle.save(out)]
+    written = [] if out is None else [_save_new(bundle, out, args.overwrite)]
     if args.save_as is not None:
         written.append(api.save_model(bundle, args.save_as))
     h = bundle.history
@@ -391,39 +393,73 @@ def _cmd_train(args: argparse.Namespace) -> int:
     hint = start_hint(h, bundle.class_names)
     if hint:
         print(hint, file=sys.stderr)
+    if received:  # stopped early: a script tells it from a finished run (it exited 0)
+        terminated = received[0] == signal.SIGTERM
+        print(
+            f"unetseg: {'terminated' if terminated else 'interrupted'} at step {h['steps']}; "
+            "the best model so far was written.",
+            file=sys.stderr,
+        )
+        return 143 if terminated else 130
     return 0
 
 
+def _save_new(bundle: Any, out: Path, overwrite: bool) -> Path:
+    """Write the model to ``out``; without --overwrite, to ``NAME-2.pt`` (-3, ...) where
+    a file appeared at ``out`` during the training (another run to the same output: it
+    replaced that run's model without a word), said in one line."""
+    if overwrite:
+        return bundle.save(out)
+    for n in range(1, 1000):
+        path = out if n == 1 else out.with_name(f"{out.stem}-{n}{out.suffix}")
+        try:
+            written = bundle.save(path, replace=False)
+        except FileExistsError:
+            continue
+        if n > 1:
+            say(
+                f"{str(out)!r} appeared during the training (another run?); it is kept, and this model was written to {str(path)!r}."
+            )
+        return written
+    raise CLIError(f"--output {str(out)!r} and its numbered alternatives all exist.")
+
+
 @contextlib.contextmanager
-def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
-    """A first Ctrl-C ends the training at the next step and the best model so far is
-    written, as the widget's Stop does (a Ctrl-C threw the whole run away); a second one
-    abandons it."""
+def _stop_on_interrupt(stop: threading.Event, received: list[int] | None = None) -> Iterator[None]:
+    """A first Ctrl-C or SIGTERM ends the training at the next step and the best model
+    so far is written, as the widget's Stop does (a Ctrl-C threw the whole run away); a
+    second one abandons it. The signals taken are added to ``received``."""
+    received = [] if received is None else received
 
     def on_interrupt(signum: int, frame: Any) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         stop.set()
+        received.append(signum)
         from tqdm import tqdm
 
+        again = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
         tqdm.write(  # (print wrote it onto the progress bar's line)
             "unetseg: stopping at the next step; the best model so far is written "
-            "(Ctrl-C again to abandon it).",
+            f"({again} again to abandon it).",
             file=sys.stderr,
         )
 
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job: as asked
-        yield
-        return
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread: Ctrl-C is not ours to take
-        yield
-        return
+    previous = {}
+    # SIGTERM too (a SLURM time limit, `timeout`: the whole run was lost); Ctrl-C ignored
+    # (a background job) stays ignored, as asked
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, on_interrupt)
+        except ValueError:  # not the main thread: not ours to take
+            break
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | None:

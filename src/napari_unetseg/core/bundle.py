@@ -416,10 +416,12 @@ class ModelBundle:
             "fill_holes": bool(self.fill_holes),
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the model file atomically (temporary file, then rename)."""
+    def save(self, path: str | os.PathLike, replace: bool = True) -> Path:
+        """Write the model file atomically (temporary file, then rename); with
+        ``replace=False`` a file at ``path`` (even one made meanwhile) is never replaced
+        (:class:`FileExistsError`)."""
         data = self.to_dict()
-        return atomic_write(path, lambda tmp: torch.save(data, tmp))
+        return atomic_write(path, lambda tmp: torch.save(data, tmp), replace=replace)
 
     def export_bioimageio(self, path: str | os.PathLike, **options: Any) -> Path:
         """Write a bioimage.io model package (``.zip``) of this model.

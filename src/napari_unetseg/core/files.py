@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Path], Any], replace: bool = True
+) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     ``path`` is therefore either the old file or the complete new one, never a
     half-written file. The temporary name is reserved exclusively with the normal
     permissions (the umask applies, unlike ``tempfile.mkstemp``'s 0600), its folder is
     created when missing, and it is removed if ``write`` fails.
+
+    ``replace=False``: a file at ``path`` is never replaced, even one made while
+    ``write`` ran (another process's: two trainings to one output, the second replaced
+    the first's model), with :class:`FileExistsError` instead.
     """
     path = Path(path).expanduser()  # (a "~" folder was made beside the work)
     check_name_length(path)  # before asking the system anything of the name
@@ -38,9 +44,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         raise _readable(exc, path) from exc
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _put_new(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise
         if isinstance(exc, OSError) and exc.errno is not None:
             raise _readable(exc, path) from exc
         if isinstance(exc, RuntimeError):  # torch.save's writer on a full disk
@@ -48,6 +59,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
             raise OSError(f"Cannot write {str(path)!r}: {reason}.") from exc
         raise
     return path
+
+
+def _put_new(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` unless ``path`` exists (a hard link fails there in one
+    step; where the file system has none, checked just before)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{str(path)!r} exists; it is not replaced.") from None
+    except OSError:  # no hard links here (FAT, some network file systems)
+        if path.exists():
+            raise FileExistsError(f"{str(path)!r} exists; it is not replaced.") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
 
 
 #: The longest file name (bytes) most file systems take.
