@@ -302,3 +302,14 @@ def test_an_empty_value_or_a_dash_output_is_refused(tmp_path, capsys, monkeypatc
     _io.write_image(tmp_path / "a.tif", np.zeros((16, 16), np.uint8))
     _refused(capsys, argv, said)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]
+
+
+def test_python_m_napari_unetseg_is_the_command():
+    """It said the package "cannot be directly executed" (CLI bug bash)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "napari_unetseg", "--version"], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout.startswith("unetseg ")

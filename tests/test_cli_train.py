@@ -476,9 +476,29 @@ def test_ctrl_c_before_the_first_step_writes_nothing_and_says_so(
     ],
 )
 def test_refusals_name_the_commands_options(tmp_path, data, capsys, extra, said):
-    """The refusals said time_limit, steps, val_fraction (the API's names; bug bash)."""
+    """The refusals said time_limit, steps, val_fraction (the API's names; bug bash),
+    before any work (--val-fraction after the forest teacher had run; CLI bug bash)."""
     argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
     assert cli.main([*argv, *extra]) == 1
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_more_threads_than_cores_are_the_cores(tmp_path, data, capsys, monkeypatch):
+    """--threads 1000 on 2 cores took 314 s for one step, without a word (CLI bug bash)."""
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
+    try:
+        assert cli.main([*argv, "--steps", "1", "--threads", "1000"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    said = "--threads 1000 is more than the 2 CPU cores here; 2 are used."
     assert said in capsys.readouterr().err
 
 

@@ -25,6 +25,7 @@ from .core.training.options import (
     check_class_names,
     check_model_config,
     check_run_options,
+    check_sampling,
     check_whole,
 )
 
@@ -93,6 +94,7 @@ def train_iter(
     teacher = arguments.pop("teacher")
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
+    check_sampling(val_fraction, batch_size, keep_prior)
     _check_training_images(images, labels)
     bundle = None if model is None else _trainable(load_model(model))
     _check_dims_kept(bundle, spatial_dims)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import shlex
 import signal
@@ -309,6 +310,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"--threads must be 1 or more, got {args.threads}.")
         import torch
 
+        cores = os.cpu_count() or 1
+        if args.threads > cores:  # 1000 threads on 2 cores: a step took a minute
+            say(
+                f"--threads {args.threads} is more than the {cores} CPU cores here; {cores} are used."
+            )
+            args.threads = cores
         torch.set_num_threads(args.threads)
     model = api.load_model(args.model) if args.model else None
     images, labels = _read_pairs(args)

@@ -77,12 +77,7 @@ class TrainOptions:
         check_whole("n_classes", self.n_classes)
         check_model_config(self.model_config)
         check_class_names(self.class_names)
-        if not 0.0 <= float(self.val_fraction) < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
-        if self.batch_size is not None and int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}.")
-        if self.keep_prior is not None and not float(self.keep_prior) >= 0:
-            raise ValueError(f"keep_prior must be 0 or more, got {self.keep_prior!r}.")
+        check_sampling(self.val_fraction, self.batch_size, self.keep_prior)
         if steps is None and time_limit is None:
             self.time_limit = DEFAULT_TIME_LIMIT
 
@@ -146,6 +141,18 @@ def check_budget(steps: Any, time_limit: Any) -> None:
         raise ValueError(
             f"time_limit must be a positive, finite number of seconds, got {time_limit!r}."
         )
+
+
+def check_sampling(val_fraction: Any, batch_size: Any, keep_prior: Any) -> None:
+    """Refuse a validation share outside [0, 1), a batch under 1 and a negative prior
+    weight, each in one sentence (the API checks them before the forest teacher runs:
+    ``--val-fraction 1.5`` was refused only after it; CLI bug bash)."""
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}.")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size!r}.")
+    if keep_prior is not None and not float(keep_prior) >= 0:
+        raise ValueError(f"keep_prior must be 0 or more, got {keep_prior!r}.")
 
 
 def check_run_options(spatial_dims: Any, seed: Any, learning_rate: Any) -> None:
