@@ -391,6 +391,27 @@ def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
     np.testing.assert_array_equal(read_labels(out), reference)
 
 
+def test_the_same_image_by_another_path_resumes(image_2d, tmp_path) -> None:
+    """Started through a link (or a folder since moved), resumed through the real path:
+    "other settings (source)", advising --overwrite (paths bug bash). The intensities
+    say it is the same image: it resumes, and says so."""
+    path, reference = image_2d
+    link = tmp_path / "link.tif"
+    link.symlink_to(path)
+    out = tmp_path / "r.ome.zarr"
+    gen = dist.predict_blocks_iter(link, "nuclei-2d", out, block_size=96, object_size=None)
+    for record in gen:
+        if record.done >= 1:
+            break
+    gen.close()
+    with pytest.warns(UserWarning, match=r"started on the image at .*link\.tif.*, with the one"):
+        result = dist.predict_blocks(
+            path, "nuclei-2d", out, block_size=96, object_size=None, resume=True
+        )
+    assert result.stats["skipped"] == 1
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
 def test_a_refused_map_leaves_the_labels_and_a_stopped_map_is_finished_on_resume(
     image_2d, tmp_path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,17 @@ def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None
     if recorded != wanted:
         keys = set(wanted) | set(recorded)
         changed = sorted(k for k in keys if recorded.get(k) != wanted.get(k))
+        if changed == ["source"] and "intensities" in recorded:
+            # the same image (its intensities say so) reached by another path: a link,
+            # the folder moved or mounted elsewhere ("other settings (source)" advised
+            # --overwrite, throwing the blocks away; paths bug bash)
+            warnings.warn(
+                f"Resuming {target!r}, started on the image at {recorded['source']!r}, "
+                f"with the one at {wanted['source']!r} (the same intensities).",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
         if changed == ["intensities"]:
             raise ValueError(
                 f"Cannot resume {target!r}: the image at {run.settings['source']!r} is not "
