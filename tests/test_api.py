@@ -310,6 +310,12 @@ def test_predict_given_a_path_says_how_to_read_it(tmp_path):
     bash): a path names read_image and segment_files."""
     with pytest.raises(TypeError, match="predict takes an image array, not the path 'n.tif'"):
         api.predict("n.tif", "nuclei-2d")
+    # train and evaluate said "data of type <U8" and "Label arrays need at least one
+    # axis; got a single value" (paths bug bash)
+    with pytest.raises(TypeError, match=r"train takes arrays, not the path 'l.tif'.*train`\.$"):
+        api.train(np.zeros((8, 8)), "l.tif")
+    with pytest.raises(TypeError, match=r"evaluate takes arrays, not the path '.*g\.tif'"):
+        api.evaluate(np.zeros((8, 8), np.uint8), tmp_path / "g.tif")
 
 
 def test_what_read_image_returns_is_not_taken_for_an_array(tmp_path):

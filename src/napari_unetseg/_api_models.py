@@ -27,6 +27,19 @@ def dtype_of(array: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
 
 
+def no_paths(function: str, hint: str, *given: Any) -> None:
+    """Refuse a file path where ``function`` takes arrays, in one sentence with ``hint``
+    (evaluate("a.tif", ...) said "Label arrays need at least one axis; got a single
+    value", train("img.tif", ...) "data of type <U8"; paths bug bash)."""
+    for value in given:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str | os.PathLike):
+                raise TypeError(
+                    f"{function} takes arrays, not the path {os.fspath(item)!r}: read it "
+                    f"with read_image(path).data{hint}."
+                )
+
+
 def plain_array(array: Any) -> Any:
     """A torch tensor as a numpy array (detached, on the CPU; "Cannot interpret
     'torch.float32' as a data type" reached the user), a list of them each; anything

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import forest
-from ._api_models import ModelLike, arguments_of, dtype_of, load_model, plain_array
+from ._api_models import ModelLike, arguments_of, dtype_of, load_model, no_paths, plain_array
 from .core import guards
 from .core.bundle import ModelBundle
 from .core.normalize import grey_inputs, image_axis, rgb_axis
@@ -87,6 +87,7 @@ def train_iter(
     that a forest taught (the forest fitted again on all the strokes given now);
     fine-tuning any other model trains on the scribbles alone.
     """
+    no_paths("train", ", or train on files with `unetseg train`", images, labels)
     images, labels = _one_or_many(plain_array(images)), _one_or_many(plain_array(labels))
     arguments = dict(locals())  # this function's parameters, passed on as is
     size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")

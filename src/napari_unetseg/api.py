@@ -32,6 +32,7 @@ from ._api_models import (
     list_models,
     load_model,
     load_model_file,
+    no_paths,
     plain_array,
     save_model,
 )
@@ -308,6 +309,7 @@ def evaluate_iter(
     ``return_errors=True`` also computes the error overlay (``result.errors``: 1 false
     positive, 2 false negative, 3 wrong class), in the same pass over the data.
     """
+    no_paths("evaluate", ", or score files with `unetseg evaluate`", prediction, ground_truth)
     arguments = dict(locals())  # this function's parameters, passed on as is
     arguments["prediction"] = prediction = plain_array(prediction)
     arguments["ground_truth"] = ground_truth = plain_array(ground_truth)
