@@ -84,7 +84,9 @@ def test_folder_batch_writes_labels_with_scale_provenance_and_reports_failures(
     [
         ("empty", "holds no images to segment"),
         ("missing", "does not exist"),
-        ("not_writable", "Cannot write to the output folder"),
+        # a file on the way: it said "(file exists)" (CLI bug bash)
+        ("not_writable", r"Cannot write into .*sub' as a folder: '.*a_file' is a file, not a"),
+        ("a_file", r"Cannot write into .*a_file' as a folder: it is a file, not a folder\."),
         ("overwrites_input", "would overwrite the input image"),
         ("hard_link_to_input", "would overwrite the input image"),
         ("same_name", "would both write"),
@@ -108,6 +110,7 @@ def test_bad_batches_are_one_sentence_and_write_nothing(tmp_path, folder, case, 
         "empty": ([tmp_path / "empty"], tmp_path / "o"),
         "missing": ([folder / "nope.tif"], tmp_path / "o"),
         "not_writable": ([folder / "flat.tif"], tmp_path / "a_file" / "sub"),
+        "a_file": ([folder / "flat.tif"], tmp_path / "a_file"),
         "overwrites_input": ([folder / "flat.tif", flat_labels], None),
         "hard_link_to_input": ([folder / "flat.tif"], linked),
         "same_name": ([folder / "flat.tif", other / "flat.tif"], tmp_path / "o"),

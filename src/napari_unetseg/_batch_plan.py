@@ -4,6 +4,7 @@ before any work (one :class:`BatchError` sentence, nothing written)."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import uuid
@@ -439,7 +440,19 @@ def check_writable(folder: Path) -> None:
         probe.touch(exist_ok=False)
         probe.unlink()
     except OSError as exc:
+        # a file where the folder would be (-o /dev/null, -o a.tif/x.tif) said "file
+        # exists", a folder of the system (/proc) "no such file or directory"
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        if blocker is not None:
+            what = "it" if blocker == folder else repr(str(blocker))
+            raise BatchError(
+                f"Cannot write into {str(folder)!r} as a folder: {what} is a file, not a folder."
+            ) from exc
         reason = exc.strerror or type(exc).__name__
+        if folder.is_dir() and exc.errno == errno.ENOENT:
+            reason = "the system does not let files be made there"
         raise BatchError(
             f"Cannot write to the output folder {str(folder)!r} ({reason.lower()})."
         ) from exc
