@@ -313,3 +313,13 @@ def test_python_m_napari_unetseg_is_the_command():
         [sys.executable, "-m", "napari_unetseg", "--version"], capture_output=True, text=True
     )
     assert run.returncode == 0 and run.stdout.startswith("unetseg ")
+
+
+def test_an_unknown_option_shows_the_commands_usage_and_the_nearest_option(capsys):
+    """The top level's usage came with "unrecognized arguments" (CLI bug bash)."""
+    with pytest.raises(SystemExit) as end:
+        cli.main(["predict", "a.tif", "-o", "x.tif", "--overlapp", "0.1", "--threads", "2"])
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: unetseg predict ") and "unetseg predict: error: " in err
+    assert "unrecognized arguments: --overlapp 0.1 --threads 2 (did you mean --overlap?)" in err

@@ -73,6 +73,28 @@ def _stdout_closed() -> int:
     return 141
 
 
+def _parsed(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; an option the command does not have is refused with the command's
+    own usage and the nearest option it has (the top level's usage said "unetseg [-h]
+    [--version] {predict,...}" of `unetseg predict ... --threads 2`; CLI bug bash)."""
+    import difflib
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = _commands(parser).choices[args.command]
+        options = [o for a in command._actions for o in a.option_strings]
+        near = [difflib.get_close_matches(e.split("=")[0], options, n=1) for e in extra]
+        hint = "; ".join(f"did you mean {m[0]}?" for m in near if m and m[0].startswith("--"))
+        command.error(
+            f"unrecognized arguments: {' '.join(extra)}" + (f" ({hint})" if hint else "")
+        )
+    return args
+
+
+def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
 def _home_expanded(args: argparse.Namespace) -> argparse.Namespace:
     """Every argument that starts with "~" with the home folder put in, as the shell does
     for a bare word: ``--output=~/x.pt`` and a quoted "~/x" reached us as they were, and
@@ -94,8 +116,7 @@ def _check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     """Refuse an empty value (an unset shell variable: ``-o "$OUT"`` wrote into the
     current folder, ``predict "$IMG"`` segmented every image there) and "-" for an
     output, in one sentence naming the option."""
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for action in commands.choices[args.command]._actions:
+    for action in _commands(parser).choices[args.command]._actions:
         value = getattr(args, action.dest, None)
         values = value if isinstance(value, list) else [value]
         name = (
@@ -140,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # about an unreadable file is the user's message (a stray log line came before it)
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     parser = build_parser()
-    args = _home_expanded(parser.parse_args(argv))
+    args = _home_expanded(_parsed(parser, argv))
     try:
         with warnings.catch_warnings(), _terminated_as_interrupted():
             warnings.simplefilter("default")
