@@ -90,7 +90,12 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing --csv file whatever it holds"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead (a score that cannot be computed is null; an "
+        'infinite HD95 / ASSD, a class on one side only, is the string "inf")',
+    )
     p.set_defaults(func=_cmd_evaluate)
 
 

@@ -113,7 +113,8 @@ class EvaluationResult:
         }
 
     def to_json_dict(self) -> dict[str, Any]:
-        """:meth:`to_dict` with NaN / inf as None, ready for ``json.dumps``."""
+        """:meth:`to_dict` ready for ``json.dumps``: NaN as None (null), an infinite
+        distance as the string ``"inf"`` (a class on one side only), numbers otherwise."""
         return report.json_safe(self.to_dict())
 
     def to_csv(self, path: str | os.PathLike, names: dict[int, str] | None = None) -> None:
