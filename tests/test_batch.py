@@ -162,6 +162,19 @@ def test_sub_folders_with_images_are_said_to_be_left_out(folder) -> None:
     assert "cells.ome.tif" in [p.name for p in everything]
 
 
+def test_a_link_to_a_missing_file_fails_in_one_sentence(tmp_path, folder, model_file) -> None:
+    """A folder's broken link was skipped without a word (paths bug bash)."""
+    (folder / "gone.tif").symlink_to(tmp_path / "nowhere.tif")
+    assert "gone.tif" in [p.name for p in batch.list_images([folder])]
+    (folder / "broken.tif").unlink()
+    report = batch.segment_files([folder], tmp_path / "out", model=model_file, tile_size=32)
+    [row] = report.failed
+    link = f"{str(folder / 'gone.tif')!r} is a link to {str(tmp_path / 'nowhere.tif')!r}"
+    assert row.error == f"Image file {link}, which does not exist."
+    with pytest.raises(batch.BatchError, match="^Input file .* is a link to .*, which does not"):
+        batch.plan_batch([folder / "gone.tif"], tmp_path / "out2")
+
+
 def test_a_file_named_twice_is_segmented_once(folder) -> None:
     """Twice, or beside its folder: "two inputs would both write" said to use folders."""
     named = [folder / "flat.tif", folder / ".." / folder.name / "flat.tif", folder]

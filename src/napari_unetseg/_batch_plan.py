@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .core.files import NAME_MAX
+from .core.files import NAME_MAX, missing_file
 
 #: File name endings the batch reads.
 IMAGE_SUFFIXES = (".tif", ".tiff")
@@ -66,7 +66,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         elif path.is_file():
             images.append(path)
         else:
-            raise BatchError(f"Input file {str(path)!r} does not exist.")
+            raise BatchError(str(missing_file(path, "Input file")))
     if not images:
         raise BatchError("No images to segment were given.")
     # one file named twice (or a file and its folder) is segmented once: "two inputs
@@ -86,7 +86,9 @@ def _images_in(folder: Path) -> list[Path]:
         p
         for p in sorted(folder.iterdir())
         if (
-            (p.is_file() or is_zarr_path(p))
+            # a link to a missing file is listed, to fail in one sentence (it was skipped
+            # without a word; paths bug bash)
+            (p.is_file() or p.is_symlink() and not p.exists() or is_zarr_path(p))
             and p.name.lower().endswith(
                 IMAGE_SUFFIXES + PLAIN_SUFFIXES + NIFTI_SUFFIXES + (".zarr",)
             )

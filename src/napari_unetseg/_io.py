@@ -35,6 +35,7 @@ from ._tiff_read import tiff_series as tiff_series
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from ._units import unit_name as unit_name
+from .core.files import missing_file
 
 __all__ = [
     "LAZY_BYTES",
@@ -306,7 +307,7 @@ def read_image(
 
         return read_nifti(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+        raise missing_file(path)
     picture = picture_kind(path)
     if path.name.lower().endswith(PLAIN_SUFFIXES) or picture:
         return _read_plain(path, picture)

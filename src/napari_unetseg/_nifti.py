@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._units import _CM_PER_UNIT, _convert, _unit, common_unit, one_length_unit
+from .core.files import missing_file
 
 #: File endings of NIfTI images (gzipped or not).
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -89,7 +90,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+        raise missing_file(path)
     try:
         image = nib.load(str(path))
         if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):

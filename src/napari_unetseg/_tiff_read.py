@@ -27,6 +27,7 @@ from ._tiff_meta import (
     time_step,
     with_time_step,
 )
+from .core.files import missing_file
 
 
 class TiffReadError(ValueError):
@@ -146,7 +147,7 @@ def check_tiff(path: str | os.PathLike) -> None:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.")
+        raise missing_file(path)
     with _reading(path) as damage, tifffile.TiffFile(path) as tif:
         _image_series(tif, path, 0, damage)
 

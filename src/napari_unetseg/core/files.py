@@ -76,6 +76,18 @@ def _put_new(tmp: Path, path: Path) -> None:
     tmp.unlink()
 
 
+def missing_file(path: str | os.PathLike, what: str = "Image file") -> FileNotFoundError:
+    """The error for a file that is not there; a link to a missing file says where it
+    points (a folder's broken link failed as "does not exist" beside a name ``ls``
+    lists; paths bug bash)."""
+    path = Path(path)
+    if path.is_symlink():
+        return FileNotFoundError(
+            f"{what} {str(path)!r} is a link to {os.readlink(path)!r}, which does not exist."
+        )
+    return FileNotFoundError(f"{what} {str(path)!r} does not exist.")
+
+
 #: The longest file name (bytes) most file systems take.
 NAME_MAX = 255
 
