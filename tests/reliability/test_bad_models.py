@@ -120,12 +120,18 @@ def test_damaged_model_bytes(capsys, tiny_file, image_file):
     'refused: written by a newer napari-unetseg, please upgrade (not "damaged")',
 )
 def test_newer_format_with_new_fields(tmp_path, tiny_file):
-    data = torch.load(tiny_file, weights_only=True)
-    data.update(format_version=99, normalization={"mode": "zscore"}, tile_size={"y": 64})
-    torch.save(data, tmp_path / "newer.pt")
+    fields = {"format_version": 99, "normalization": {"mode": "zscore"}, "tile_size": {"y": 64}}
+    _edited_refused(tiny_file, fields, r"newer napari-unetseg \(format 99\); please upgrade")
+
+
+def _edited_refused(model_file: Path, fields: dict, match: str) -> None:
+    """``load_model`` of ``model_file`` with ``fields`` changed: refused, matching."""
+    data = torch.load(model_file, weights_only=True)
+    data.update(fields)
+    torch.save(data, model_file.with_name("edited.pt"))
     with pytest.raises(ModelFileError) as info:
-        api.load_model(tmp_path / "newer.pt")
-    assert_api_refused(info, r"newer napari-unetseg \(format 99\); please upgrade")
+        api.load_model(model_file.with_name("edited.pt"))
+    assert_api_refused(info, match)
 
 
 @case(
@@ -134,13 +140,10 @@ def test_newer_format_with_new_fields(tmp_path, tiny_file):
     "`load_model` on a file whose network settings name one this version does not know",
     'refused: names the setting (not Python\'s "unexpected keyword argument")',
 )
-def test_unknown_network_setting(tmp_path, tiny_file):
-    data = torch.load(tiny_file, weights_only=True)
-    data["config"]["attention"] = True
-    torch.save(data, tmp_path / "other.pt")
-    with pytest.raises(ModelFileError) as info:
-        api.load_model(tmp_path / "other.pt")
-    assert_api_refused(info, r"network settings this napari-unetseg does not know \(attention\)")
+def test_unknown_network_setting(tiny_file):
+    config = {**torch.load(tiny_file, weights_only=True)["config"], "attention": True}
+    said = r"network settings this napari-unetseg does not know \(attention\)"
+    _edited_refused(tiny_file, {"config": config}, said)
 
 
 @case(
