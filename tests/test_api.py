@@ -565,3 +565,50 @@ def test_training_and_model_arguments_of_the_wrong_kind_are_one_sentence():
         api.train(image, labels, steps=1, model=42)
     with pytest.raises(TypeError, match="a model file's path or a ModelBundle, not NoneType"):
         api.load_model(None)
+
+
+def test_api_mistakes_said_in_one_sentence_and_nothing_silently_wrong(tmp_path):
+    """API bug bash: arguments swapped dumped the image's numbers; fill_holes="no" filled
+    holes; tile_size=True made 8-pixel tiles; a bfloat16 tensor failed with torch's
+    TypeError; a (Y, X, 2) image was planes of 2 pixels without a word; instance masks
+    as scribbles trained a class per object without a word."""
+    import warnings
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image = np.random.default_rng(0).random((64, 64), np.float32)
+    with pytest.raises(TypeError, match=r"not an array of shape \(64, 64\): the image comes"):
+        api.predict(image, image)
+    with pytest.raises(TypeError, match=r"the image first and the model second"):
+        api.predict("nuclei-2d", image)
+    with pytest.raises(TypeError, match=r"^fill_holes is True or False, not 'no'\.$"):
+        api.predict(image, "nuclei-2d", fill_holes="no")
+    with pytest.raises(ValueError, match="tile_size must be a positive int"):
+        api.predict(image, "nuclei-2d", tile_size=True)
+    as_bf16 = api.predict(torch.from_numpy(image).bfloat16(), "nuclei-2d", object_size=None)
+    assert as_bf16.shape == (64, 64)
+    with pytest.warns(UserWarning, match=r"last axis has 2 pixels.*give channel_axis=-1"):
+        api.predict(np.stack([image, image], axis=-1), "nuclei-2d", object_size=None)
+    _, truth = synthetic_nuclei((96, 96), seed=1)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        api.train(truth.astype(np.float32), truth, steps=1, model_config={"depth": 2})
+    [masks] = [w for w in said if "label_mode='dense'" in str(w.message)]
+    assert str(masks.message).startswith(f"The scribbles use label values up to {truth.max()}")
+    assert masks.filename == __file__  # said at the caller's line
+
+
+def test_predict_iter_out_is_whole_at_the_last_tile_record():
+    """The last record (done == total) came before the last bands were written: a loop
+    that stopped there had half the labels (API bug bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, _ = synthetic_nuclei((128, 128), seed=1)
+    out = np.full((128, 128), 255, np.uint8)
+    options = {"tile_size": 64, "object_size": None, "fill_holes": False}
+    gen = api.predict_iter(image, "nuclei-2d", out=out, **options)
+    for record in gen:
+        if record.done == record.total:
+            break
+    gen.close()
+    np.testing.assert_array_equal(out, api.predict(image, "nuclei-2d", **options))

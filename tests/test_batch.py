@@ -175,6 +175,21 @@ def test_a_link_to_a_missing_file_fails_in_one_sentence(tmp_path, folder, model_
         batch.plan_batch([folder / "gone.tif"], tmp_path / "out2")
 
 
+def test_one_path_alone_is_a_list_of_it(folder, tmp_path, model_file, monkeypatch) -> None:
+    """segment_files("images") read the name letter by letter ("Input file 'i' does not
+    exist"), a Path was "not iterable"; an array among the inputs is one sentence; the
+    sub-folder warning of "." named no folder (API bug bash)."""
+    (folder / "broken.tif").unlink()
+    assert [p.name for p in batch.list_images(str(folder))] == ["flat.tif", "stack.tif"]
+    assert [p.name for p in batch.list_images(folder)] == ["flat.tif", "stack.tif"]
+    with pytest.raises(batch.BatchError, match="paths of image files or folders, not ndarray"):
+        batch.list_images([np.zeros((4, 4))])
+    _io.write_image(folder.parent / "top.tif", np.zeros((8, 8), np.uint8))
+    monkeypatch.chdir(folder.parent)
+    with pytest.warns(UserWarning, match=f"^{folder.parent.name}: its sub-folder with images"):
+        batch.list_images(["."])
+
+
 def test_a_file_named_twice_is_segmented_once(folder) -> None:
     """Twice, or beside its folder: "two inputs would both write" said to use folders."""
     named = [folder / "flat.tif", folder / ".." / folder.name / "flat.tif", folder]

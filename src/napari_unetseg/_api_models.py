@@ -40,6 +40,14 @@ def no_paths(function: str, hint: str, *given: Any) -> None:
                 )
 
 
+def check_flags(**flags: Any) -> None:
+    """Refuse a yes / no setting that is not True, False (or None: the model's choice):
+    fill_holes="no" was taken as yes, as any non-empty string is (API bug bash)."""
+    for name, value in flags.items():
+        if value is not None and not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{name} is True or False, not {value!r}.")
+
+
 def plain_array(array: Any) -> Any:
     """A torch tensor as a numpy array (detached, on the CPU; "Cannot interpret
     'torch.float32' as a data type" reached the user), a list of them each; anything
@@ -53,7 +61,10 @@ def plain_array(array: Any) -> Any:
             "scale=image.scale where the function takes one)."
         )
     if type(array).__module__.split(".")[0] == "torch" and hasattr(array, "detach"):
-        return array.detach().cpu().numpy()
+        tensor = array.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16 (a TypeError)
+            tensor = tensor.float()
+        return tensor.numpy()
     return array
 
 
@@ -87,6 +98,12 @@ def load_model(model: ModelLike) -> ModelBundle:
     if isinstance(model, ModelBundle):
         return model
     if not isinstance(model, (str, os.PathLike)):  # os.fspath's "expected str, bytes or ..."
+        if hasattr(model, "shape"):  # predict(model, image): the array's numbers were said
+            raise TypeError(
+                f"A model is a model name, a model file's path or a ModelBundle, not an "
+                f"array of shape {tuple(model.shape)}: the image comes first, "
+                "predict(image, model)."
+            )
         raise TypeError(
             f"A model is a model name, a model file's path or a ModelBundle, not "
             f"{type(model).__name__} {model!r}."

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.labels import label_counts, training_pairs
+from .core.training.labels import MASKS_AS_SCRIBBLES, label_counts, training_pairs
 from .core.training.options import (
     check_budget,
     check_class_names,
@@ -506,6 +507,15 @@ def _recorded(
 
 
 @arguments_of(train_iter)
+def _warn_of_masks(record: TrainProgress) -> None:
+    """Say as a warning the note that scribbles look like masks of objects: ``train``
+    dropped it, and instance masks trained a model of a class per object without a word
+    (API bug bash)."""
+    if record.message and MASKS_AS_SCRIBBLES in record.message:
+        sentence = next(s for s in record.message.split(". ") if MASKS_AS_SCRIBBLES[:20] in s)
+        warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=4)
+
+
 def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -583,7 +593,7 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         time limit spent on the forest teacher): an untrained model is no model.
         :func:`train_iter` returns it, with ``history["steps"] == 0``.
     """
-    bundle = drain(train_iter(images, labels, **options))
+    bundle = drain(train_iter(images, labels, **options), _warn_of_masks)
     if not bundle.history.get("steps"):
         raise ValueError(
             "No training step was taken (stopped, or the time limit went to the forest "

@@ -61,7 +61,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
                 )
             if nested:  # said, as the images in them are left out
                 said = _not_entered(path, nested)
-                warnings.warn(f"{path.name}: {said}", UserWarning, stacklevel=2)
+                warnings.warn(f"{path.resolve().name}: {said}", UserWarning, stacklevel=2)
             images.extend(found)
         elif path.is_file():
             images.append(path)
@@ -146,8 +146,16 @@ def _named_as_labels(path: Path) -> bool:
 def _expanded(inputs: Iterable[str | os.PathLike]) -> Iterable[Path]:
     """The paths ``inputs`` name, a pattern (``"images/*.tif"``, ``**`` for subfolders)
     expanded where no file has that name: Windows shells and quoted arguments leave the
-    expansion to the program."""
+    expansion to the program. One path alone is taken as a list of it (a folder's name
+    was read letter by letter: "Input file 's' does not exist"; API bug bash)."""
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
     for item in inputs:
+        if not isinstance(item, str | os.PathLike):
+            raise BatchError(
+                f"The inputs are paths of image files or folders, not {type(item).__name__} "
+                "objects (segment arrays with predict)."
+            )
         path = Path(item).expanduser()
         text = str(path)
         if path.exists() or not glob.has_magic(text):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 from ._api_models import (
     ModelLike,
     arguments_of,
+    check_flags,
     default_model,
     dtype_of,
     list_models,
@@ -41,6 +43,7 @@ from ._io import read_image
 from .batch import segment_files
 from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
+from .core.guards import NonFiniteWarning
 from .core.inference import PredictionResult, TileProgress
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
@@ -55,6 +58,7 @@ __all__ = [
     "ModelBundle",
     "ModelFileError",
     "ModelLike",
+    "NonFiniteWarning",
     "PredictionResult",
     "REGISTRY",
     "classes_named",
@@ -111,11 +115,17 @@ def predict_iter(
     probability above 0.8, and a ``message`` when fewer than half were (the model is
     unsure on this image: fine-tune it).
     """
+    if isinstance(image, ModelBundle) or isinstance(image, str) and image in REGISTRY:
+        raise TypeError(
+            "predict takes the image first and the model second: predict(image, model)."
+        )
     if isinstance(image, str | os.PathLike):
         raise TypeError(
             f"predict takes an image array, not the path {os.fspath(image)!r}: read it with "
             "read_image(path).data, or segment files with segment_files([...], output)."
         )
+    check_flags(tta=tta, return_probabilities=return_probabilities,
+                return_uncertainty=return_uncertainty, fill_holes=fill_holes)  # fmt: skip
     bundle = load_model(model)
     image = plain_array(image)
     if not hasattr(image, "shape"):  # nested lists
@@ -133,10 +143,11 @@ def predict_iter(
         raise ValueError(
             f"Model {bundle.name!r} is a {dims}D model and a {dims}D model needs at least "
             f"{dims} spatial axes, but the image of shape {tuple(np.shape(image))} has "
-            f"{spatial}; choose a 2D model (nuclei-2d) for planes."
+            f"{spatial}" + ("; choose a 2D model (nuclei-2d) for planes." if dims == 3 else ".")
         )
     scale = checked_scale(scale, bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
+    _say_channels_last(np.shape(image), channel_axis, dims)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
@@ -167,6 +178,21 @@ def predict_iter(
     return result
 
 
+def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: int) -> None:
+    """Warn where the last axis is a few pixels beside a long one, past the model's
+    spatial axes: a (Y, X, 2) image of two channels was segmented as 128 planes of
+    128 x 2 pixels without a word (API bug bash)."""
+    if channel_axis is None and len(shape) > dims and 1 < shape[-1] <= 8 and shape[-2] >= 32:
+        planes = " x ".join(map(str, shape[-dims:]))
+        warnings.warn(
+            f"The image's last axis has {shape[-1]} pixels, so it is segmented as "
+            f"{dims}D images of {planes} pixels; if that axis holds channels, give "
+            "channel_axis=-1 (and channel=N for a one-channel model).",
+            UserWarning,
+            stacklevel=5,  # the caller of predict
+        )
+
+
 @arguments_of(predict_iter)
 def predict(
     image: Any,
@@ -195,7 +221,10 @@ def predict(
     return_probabilities : bool
         Also return the float32 foreground probability map.
     out : array-like, optional
-        Where to write the labels (numpy, memmap, zarr); allocated when omitted.
+        Where to write the labels (numpy, memmap, zarr); allocated when omitted. With
+        :func:`predict_iter` it is complete when the generator returns: closed earlier,
+        even after the last tile's record, holes are not filled yet, and labels resampled
+        for the object size not written back.
     object_size : 'auto', float or None
         The diameter of the image's objects in pixels (see ``core/scale.py``): the image
         is resampled so its objects have the size the model was trained for, and the

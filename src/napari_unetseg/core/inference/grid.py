@@ -75,7 +75,7 @@ def resolve_tile_size(
     one = np.ndim(tile_size) == 0  # 64, or 64.0 ("'float' object is not iterable")
     try:
         sizes = (tile_size,) * nd if one else tuple(tile_size)
-        whole = all(float(t) == int(t) >= 1 for t in sizes)
+        whole = all(float(t) == int(t) >= 1 and not isinstance(t, bool) for t in sizes)
     except (TypeError, ValueError, OverflowError):
         whole = False
     if not whole or len(sizes) != nd:

@@ -204,17 +204,21 @@ def _stream(
     reader: TileReader, forward: TileForward, accumulator: BandAccumulator
 ) -> Generator[TileProgress, None, None]:
     """Batches of tiles through the network into the bands; a :class:`TileProgress` after
-    each batch. The reader is closed at the end, and when the caller closes early."""
+    each batch, the last one once the bands are all written (it came before the last
+    bands were, so a caller that stopped at done == total had half the labels; API bug
+    bash). The reader is closed at the end, and when the caller closes early."""
     done = 0
     try:
         for batch in reader:
+            if done:
+                yield TileProgress(done, reader.total_tiles)
             probabilities = forward(batch)
             accumulator.follow(probabilities.device)
             for (lead, start), tile_out in zip(batch.where, probabilities):
                 accumulator.add(lead, start, tile_out)
             done += len(batch.where)
-            yield TileProgress(done, reader.total_tiles)
         accumulator.finish()
+        yield TileProgress(done, reader.total_tiles)
     finally:
         reader.close()
 

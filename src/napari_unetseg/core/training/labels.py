@@ -276,9 +276,14 @@ def _map_classes(
         # (an instance mask given as scribbles trained a 12-class model without a word)
         message = (
             f"The scribbles use label values up to {hi}, each one class (label 1 being "
-            "background); if they are masks of objects, train with label_mode='dense'."
+            f"background); {MASKS_AS_SCRIBBLES}"
         )
     return _ClassMap(mode, max(1, n), collapse, message)
+
+
+#: The end of the note that scribbles look like masks of objects (``api.train`` warns
+#: with it: the plain function drops progress messages).
+MASKS_AS_SCRIBBLES = "if they are masks of objects, train with label_mode='dense'."
 
 
 def _collapse_note(hi: int, n_classes: int | None, model_classes: int | None) -> str:
