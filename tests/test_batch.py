@@ -190,6 +190,24 @@ def test_one_path_alone_is_a_list_of_it(folder, tmp_path, model_file, monkeypatc
         batch.list_images(["."])
 
 
+def test_replacing_results_leaves_no_file_open(tmp_path, folder, model_file) -> None:
+    """The check that a result is ours read it lazily and left its file open until a
+    garbage collection: a descriptor per replaced file, its disk space held (leaks bash)."""
+    import gc
+
+    (folder / "broken.tif").unlink()
+    out = tmp_path / "out"
+    batch.segment_files([folder], out, model=model_file, tile_size=32)
+    open_now = len(os.listdir("/proc/self/fd"))
+    gc.disable()
+    try:
+        for _ in range(3):
+            batch.plan_batch([folder], out, overwrite=True)
+        assert len(os.listdir("/proc/self/fd")) == open_now
+    finally:
+        gc.enable()
+
+
 def test_a_file_named_twice_is_segmented_once(folder) -> None:
     """Twice, or beside its folder: "two inputs would both write" said to use folders."""
     named = [folder / "flat.tif", folder / ".." / folder.name / "flat.tif", folder]

@@ -421,17 +421,16 @@ def _check_ours(labels: list[Path], foreign_option: str = FOREIGN_OPTION) -> Non
     provenance in it): ``<name>_labels.tif`` beside an image is as often the user's ground
     truth, which "replace earlier results" overwrote, and a file named as the output
     someone's volume, which ``predict -o`` overwrote."""
-    from ._io import NIFTI_SUFFIXES, read_image
+    from ._io import NIFTI_SUFFIXES
     from ._nifti import nifti_provenance
+    from ._tiff_read import tiff_provenance
 
     for path in labels:
         if not path.is_file():  # nothing there, or a folder (refused where it is written)
             continue
         try:  # the header only: a NIfTI file is read whole by read_image
             nifti = path.name.lower().endswith(NIFTI_SUFFIXES)
-            ours = bool(
-                nifti_provenance(path) if nifti else read_image(path, lazy=True).provenance
-            )
+            ours = bool(nifti_provenance(path) if nifti else tiff_provenance(path))
         except Exception:  # noqa: BLE001 - unreadable (nibabel raises many kinds): not ours
             ours = False
         if not ours:

@@ -44,6 +44,14 @@ def _tiff_header(path: Path) -> bool:
     return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
 
 
+def tiff_provenance(path: str | os.PathLike) -> Any:
+    """The provenance a TIFF's OME metadata records (None without), from its header, the
+    file closed at once (a lazy read kept it open until a garbage collection: a batch
+    replacing its results held one descriptor per replaced file; leaks bug bash)."""
+    with tifffile.TiffFile(path) as tif:
+        return ome_pixels(_ome_xml(tif), 0).get("provenance") or None
+
+
 def _not_readable(path: str | os.PathLike, reason: Any) -> TiffReadError:
     reason = str(reason).strip().rstrip(".") or type(reason).__name__
     return TiffReadError(f"{str(path)!r} is not a readable TIFF file ({reason}).")

@@ -391,6 +391,26 @@ def test_enter_in_a_field_runs_unless_run_is_disabled(qtbot, segment):
     assert "img [unet]" in viewer.layers
 
 
+def test_deleted_layers_are_freed_after_runs(qtbot, segment):
+    """Each run's worker stays in napari's task list for the session, and its signals
+    kept the widget's callbacks, which hold the layers and their data: 15 runs on layers
+    deleted afterwards kept 15 images alive (leaks bug bash)."""
+    import gc
+    import weakref
+
+    viewer, widget = segment
+    freed = []
+    for k in range(3):
+        layer = viewer.add_image(np.random.default_rng(k).random((64, 64), np.float32))
+        _run_and_wait(qtbot, widget)
+        freed.append(weakref.ref(layer))
+        del layer
+        viewer.layers.clear()
+        qtbot.wait(10)
+    gc.collect()
+    assert [ref() for ref in freed] == [None, None, None]
+
+
 def test_cancel_stops_and_leaves_no_layer(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(2).random((512, 512), np.float32), name="big")

@@ -232,6 +232,10 @@ class JobRunner(QObject):
 
         def after_results() -> None:
             _release_full_collections()
+            # napari keeps every worker in its task list for the session, and a worker's
+            # signals kept these callbacks, which hold the run's layers and data: each
+            # run's images stayed in memory after their layers were deleted (leaks bash)
+            _disconnect(worker, on_yielded, on_returned, on_finished)
             guarded_slot(lambda: self.finished.emit())()  # the runner may be gone by now
 
         worker.yielded.connect(on_yielded)
@@ -257,6 +261,15 @@ class JobRunner(QObject):
             self._run_button.setEnabled(not busy)
         if self._cancel_button is not None:
             self._cancel_button.setEnabled(busy)
+
+
+def _disconnect(worker: Any, *slots: Callable[..., None]) -> None:
+    """Take ``slots`` off the ended ``worker``'s signals (each connected once)."""
+    for signal, slot in zip((worker.yielded, worker.returned, worker.finished), slots):
+        try:
+            signal.disconnect(slot)
+        except (TypeError, RuntimeError):  # gone with the worker, or never connected
+            pass
 
 
 def _make_room() -> None:

@@ -12,6 +12,7 @@ user has painted on: that one is kept as it is, and the new labels go to
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,9 +226,9 @@ class SegmentWidget(ui.DockWidget):
             self.fine_tune_here,
         )
         self.finetune_button.setVisible(False)
-        self._last_run: tuple[Image, str] | None = None
+        self._last_run: tuple[weakref.ref[Image], str] | None = None
         # (layer, model, plane, diameter px) of the last run on one plane with auto size
-        self._plane_size: tuple[Any, str, tuple[int, ...], float] | None = None
+        self._plane_size: tuple[weakref.ref[Any], str, tuple[int, ...], float] | None = None
         actions = QVBoxLayout()
         actions.addLayout(ui.row(self.run_button, self.cancel_button))
         actions.addLayout(ui.row(self.folder_button, self.command_button))
@@ -274,10 +275,11 @@ class SegmentWidget(ui.DockWidget):
         that segmented it, with a new scribble layer selected for painting.
 
         Returns the Fine-tune widget (None when the image has been closed since)."""
-        if self._last_run is None or self._last_run[0] not in self.viewer.layers:
+        image = None if self._last_run is None else self._last_run[0]()
+        if image is None or image not in self.viewer.layers:
             self.finetune_button.setVisible(False)
             return None
-        image, model = self._last_run
+        model = self._last_run[1]
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
         widget.image_combo.set_layer(image)
         try:
@@ -443,7 +445,7 @@ class SegmentWidget(ui.DockWidget):
         if last is None or str(settings.object_size).lower() != "auto":
             return None
         image, model, plane, size = last
-        if real_layer(image) is not real_layer(layer) or model != self.model_combo.model_name():
+        if image() is not real_layer(layer) or model != self.model_combo.model_name():
             return None
         return plane_words(self.viewer, layer, plane), size
 
@@ -531,12 +533,15 @@ class SegmentWidget(ui.DockWidget):
         hint = f"\n{unsure}" if unsure else ""
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
         # the model that made these labels, whatever the box shows by now
-        self._last_run = (layer, model)
+        # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
+        self._last_run = (weakref.ref(real_layer(layer)), model)
         self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
         measured = result.plane is not None and size.get("image_diameter") is not None
         self._plane_size = (
-            (layer, model, result.plane, float(size["image_diameter"])) if measured else None
+            (weakref.ref(real_layer(layer)), model, result.plane, float(size["image_diameter"]))
+            if measured
+            else None
         )
         # What was done to the input before prediction: grey from RGB, the object size;
         # shown while this image is the chosen one (see _update_state).

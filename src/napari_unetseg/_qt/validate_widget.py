@@ -99,7 +99,9 @@ class ValidateWidget(ui.DockWidget):
         self.result: EvaluationResult | None = None
         #: The error overlay made for each prediction layer (it follows a renamed layer)
         self._overlays: weakref.WeakKeyDictionary[Labels, Labels] = weakref.WeakKeyDictionary()
-        self._pred_layer: Labels | None = None
+        # held weakly (a deleted prediction is freed; leaks bug bash), its name kept
+        self._pred_ref: weakref.ref[Labels] | None = None
+        self._pred_said = "prediction"
         self._names: dict[int, str] = {}  # class id -> name, from the layers' features
 
         layout = QVBoxLayout(ui.scroll_page(self))
@@ -351,8 +353,14 @@ class ValidateWidget(ui.DockWidget):
         scale, units = one_length_unit(geometry["scale"], geometry.get("units"))
         return scale, common_unit(units)
 
+    @property
+    def _pred_layer(self) -> Labels | None:
+        """The prediction layer of the shown scores (None: none, or deleted since)."""
+        return None if self._pred_ref is None else self._pred_ref()
+
     def _pred_name(self) -> str:
-        return self._pred_layer.name if self._pred_layer is not None else "prediction"
+        layer = self._pred_layer
+        return layer.name if layer is not None else self._pred_said
 
     def _summary_text(self) -> str:
         if self.result is None:
@@ -389,7 +397,8 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not shown: {other[0]!r} got other data during the run.")
             return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
-        self.result, self._pred_layer = result, pred
+        self.result, self._pred_ref = result, weakref.ref(real_layer(pred))
+        self._pred_said = pred.name
         if self.mode() == "dense":
             self._names = value_names(gt, pred)
         else:  # scribble value k + 1 paints class k (rows read bare ids; classes bug bash)
