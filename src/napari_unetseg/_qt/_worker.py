@@ -153,15 +153,8 @@ class JobRunner(QObject):
         progress : callable
             Maps a record to ``(done, total)`` for the progress bar (or None).
 
-        Returns
-        -------
-        GeneratorWorker
-            The started worker (also :attr:`worker` until it ends).
-
-        Raises
-        ------
-        RuntimeError
-            If a job is already running.
+        Returns the started ``GeneratorWorker`` (also :attr:`worker` until it ends);
+        raises ``RuntimeError`` if a job is already running.
         """
         from napari.qt.threading import create_worker
 
@@ -232,10 +225,7 @@ class JobRunner(QObject):
 
         def after_results() -> None:
             _release_full_collections()
-            # napari keeps every worker in its task list for the session, and a worker's
-            # signals kept these callbacks, which hold the run's layers and data: each
-            # run's images stayed in memory after their layers were deleted (leaks bash)
-            _disconnect(worker, on_yielded, on_returned, on_finished)
+            _disconnect(worker, on_yielded, on_returned, on_finished)  # (see _disconnect)
             guarded_slot(lambda: self.finished.emit())()  # the runner may be gone by now
 
         worker.yielded.connect(on_yielded)
@@ -264,7 +254,10 @@ class JobRunner(QObject):
 
 
 def _disconnect(worker: Any, *slots: Callable[..., None]) -> None:
-    """Take ``slots`` off the ended ``worker``'s signals (each connected once)."""
+    """Take ``slots`` off the ended ``worker``'s signals (each connected once): napari
+    keeps every worker in its task list for the session, and the signals kept these
+    callbacks, which hold a run's layers and data (each run's images stayed in memory
+    after their layers were deleted; leaks bug bash)."""
     for signal, slot in zip((worker.yielded, worker.returned, worker.finished), slots):
         try:
             signal.disconnect(slot)

@@ -306,17 +306,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     check_inputs(args.image + args.labels)
     if args.threads is not None:
-        if args.threads < 1:
-            raise CLIError(f"--threads must be 1 or more, got {args.threads}.")
-        import torch
-
-        cores = os.cpu_count() or 1
-        if args.threads > cores:  # 1000 threads on 2 cores: a step took a minute
-            say(
-                f"--threads {args.threads} is more than the {cores} CPU cores here; {cores} are used."
-            )
-            args.threads = cores
-        torch.set_num_threads(args.threads)
+        _set_threads(args)
     model = api.load_model(args.model) if args.model else None
     images, labels = _read_pairs(args)
     axes = {img.channel_axis for img in images}
@@ -400,15 +390,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     hint = start_hint(h, bundle.class_names)
     if hint:
         print(hint, file=sys.stderr)
-    if received:  # stopped early: a script tells it from a finished run (it exited 0)
-        terminated = received[0] == signal.SIGTERM
-        print(
-            f"unetseg: {'terminated' if terminated else 'interrupted'} at step {h['steps']}; "
-            "the best model so far was written.",
-            file=sys.stderr,
-        )
-        return 143 if terminated else 130
-    return 0
+    return _stopped_early(received, h["steps"])
+
+
+def _stopped_early(received: list[int], steps: int) -> int:
+    """The exit status of a training that wrote its model: 130 / 143 where a Ctrl-C or
+    SIGTERM stopped it early, said in a line (a script could not tell it from a finished
+    run: it exited 0; CLI bug bash), else 0."""
+    if not received:
+        return 0
+    terminated = received[0] == signal.SIGTERM
+    print(
+        f"unetseg: {'terminated' if terminated else 'interrupted'} at step {steps}; "
+        "the best model so far was written.",
+        file=sys.stderr,
+    )
+    return 143 if terminated else 130
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    """torch's threads: --threads, at most the CPU cores (1000 threads on 2 cores took a
+    minute a step, without a word; CLI bug bash)."""
+    if args.threads < 1:
+        raise CLIError(f"--threads must be 1 or more, got {args.threads}.")
+    import torch
+
+    cores = os.cpu_count() or 1
+    if args.threads > cores:
+        say(f"--threads {args.threads} is more than the {cores} CPU cores here; {cores} are used.")
+        args.threads = cores
+    torch.set_num_threads(args.threads)
 
 
 def _save_new(bundle: Any, out: Path, overwrite: bool) -> Path:
