@@ -585,6 +585,11 @@ def test_api_mistakes_said_in_one_sentence_and_nothing_silently_wrong(tmp_path):
         api.predict(image, "nuclei-2d", fill_holes="no")
     with pytest.raises(ValueError, match="tile_size must be a positive int"):
         api.predict(image, "nuclei-2d", tile_size=True)
+    with pytest.raises(ValueError, match=r"^overlap must be from 0 to 0.75 .*, got None\.$"):
+        api.predict(image, "nuclei-2d", overlap=None)
+    with pytest.raises(TypeError, match=r"^The image is None: give an array\.$"):
+        api.predict(None, "nuclei-2d")
+    assert api.predict(image, "nuclei-2d", device=None, object_size=None).shape == (64, 64)
     as_bf16 = api.predict(torch.from_numpy(image).bfloat16(), "nuclei-2d", object_size=None)
     assert as_bf16.shape == (64, 64)
     with pytest.warns(UserWarning, match=r"last axis has 2 pixels.*give channel_axis=-1"):

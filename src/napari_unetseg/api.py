@@ -126,6 +126,8 @@ def predict_iter(
         )
     check_flags(tta=tta, return_probabilities=return_probabilities,
                 return_uncertainty=return_uncertainty, fill_holes=fill_holes)  # fmt: skip
+    if image is None:  # ("The image has data of type object")
+        raise TypeError("The image is None: give an array.")
     bundle = load_model(model)
     image = plain_array(image)
     if not hasattr(image, "shape"):  # nested lists

@@ -21,10 +21,11 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` -> CUDA if present, else Apple MPS, else CPU; checks the others exist."""
+    """``'auto'`` (or None) -> CUDA if present, else Apple MPS, else CPU; checks the
+    others exist (None was "Device None is not available"; API bug bash)."""
     if isinstance(device, torch.device):
         return device
-    name = str(device).lower()
+    name = "auto" if device is None else str(device).lower()
     present = available_devices()
     if name == "auto":
         for prefix in ("cuda", "mps"):

@@ -65,7 +65,11 @@ MAX_OVERLAP = 0.75
 
 def check_overlap(overlap: float) -> None:
     """One sentence for an overlap outside [0, :data:`MAX_OVERLAP`]."""
-    if not 0.0 <= float(overlap) <= MAX_OVERLAP:
+    try:  # (None said "float() argument must be a string or a real number"; API bash)
+        inside = 0.0 <= float(overlap) <= MAX_OVERLAP and not isinstance(overlap, bool)
+    except (TypeError, ValueError):
+        inside = False
+    if not inside:
         raise ValueError(
             f"overlap must be from 0 to {MAX_OVERLAP} (the fraction of a tile shared "
             f"with its neighbours; 0.25 is the default), got {overlap!r}."
