@@ -33,12 +33,18 @@ def _store_name(name: str | None, image: str) -> str:
     (:attr:`ZarrImageData.name`)."""
     import re
 
+    text = re.sub(r"[^\w.-]+", "_", _layer_text(name, image)).strip("._")
+    return text or "labels"
+
+
+def _layer_text(name: str | None, image: str) -> str:
+    """The name a layer gives its labels before characters are replaced: the label's own
+    for a layer our reader opened from this image ("img [nuclei]": "nuclei")."""
     text = (name or "").strip()
     prefix = f"{image} ["
     if text.startswith(prefix) and text.endswith("]"):
         text = text[len(prefix) : -1]
-    text = re.sub(r"[^\w.-]+", "_", text).strip("._")
-    return text or "labels"
+    return text
 
 
 def _image_at(path: str) -> ZarrImageData | None:
@@ -106,9 +112,9 @@ def _one_image(path: str) -> ZarrImageData | None:
     return found
 
 
-def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str, bool]:
-    """(labels group, image store or None, label name, NGFF version, whether the label
-    is named after the layer ``name``) for saving to ``path``.
+def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, str, str | None]:
+    """(labels group, image store or None, label name, NGFF version, the layer's text
+    the label is named after, or None where the path names it) for saving to ``path``.
 
     ``path`` naming an OME-Zarr image (one not written by napari-unetseg) means "add the
     labels under its ``labels/`` group", as ``unetseg predict --output`` does for its
@@ -128,23 +134,23 @@ def _saving_target(path: str, name: str | None) -> tuple[str, str | None, str, s
             if image is not None and _image_at(image) is None:
                 image = None
             label = os.path.basename(path) if image else name or image_name(path)
-            return path, image, label, str(info.get("version", "0.4")), False
+            return path, image, label, str(info.get("version", "0.4")), None
         found = _one_image(path)
         if found is None:
             raise ValueError(
                 f"{path!r} exists and is not an OME-Zarr image napari-unetseg can add "
                 "labels to; it is left as it is (choose a new name)."
             )
-        label = _store_name(name, found.name)  # (named after the layer)
-        return os.path.join(found.path, "labels", label), found.path, label, found.version, True
+        label, text = _store_name(name, found.name), _layer_text(name, found.name)
+        return os.path.join(found.path, "labels", label), found.path, label, found.version, text
     parent = os.path.dirname(path)
     if os.path.basename(parent) == "labels":
         parent = os.path.dirname(parent)
     found = _one_image(parent)
     if found is not None:
         label = _store_name(image_name(path), found.name)
-        return os.path.join(found.path, "labels", label), found.path, label, found.version, False
-    return path, None, name or image_name(path), "0.4", False
+        return os.path.join(found.path, "labels", label), found.path, label, found.version, None
+    return path, None, name or image_name(path), "0.4", None
 
 
 def save_labels(
@@ -175,11 +181,11 @@ def save_labels(
     axes = (axes or _default_axes(len(shape))).upper()
     if len(axes) != len(shape):
         raise ValueError(f"axes {axes!r} do not match the labels' {len(shape)} dimensions.")
-    target, image, label, version, from_layer = _saving_target(path, name)
+    target, image, label, version, layer_text = _saving_target(path, name)
     if image is not None:
         _check_fits(shape, axes, image, None if scale is None else tuple(scale))
     if os.path.exists(target):
-        _check_same_layer(target, LabelsStore(target).info, name if from_layer else None)
+        _check_same_layer(target, LabelsStore(target).info, layer_text, name)
     dtype = _label_dtype(labels, "OME-Zarr")
     chunks = tuple(
         min(s, SAVE_CHUNK if a in "YX" else SAVE_CHUNK_Z if a == "Z" else 1)
@@ -201,7 +207,7 @@ def save_labels(
         overwrite=True,
         image=image,
         provenance=provenance,
-        settings={"layer": name} if image is not None and name else None,
+        settings={"layer": layer_text} if layer_text else None,
     )
     try:
         level0 = store.level0()
@@ -222,11 +228,15 @@ def save_labels(
     return target
 
 
-def _check_same_layer(target: str, earlier: dict[str, Any], layer: str | None) -> None:
+def _check_same_layer(
+    target: str, earlier: dict[str, Any], text: str | None, layer: str | None
+) -> None:
     """Refuse to replace an image's labels saved from another layer whose name gives the
-    same group name ("a b" and "a_b"): a save replaced the other layer's labels."""
+    same group name ("a b" and "a_b"): a save replaced the other layer's labels. ``text``:
+    the layer's name as :func:`_layer_text` reads it (the layer our reader opened from
+    that group, "img [nuclei]", is the layer that saved "nuclei")."""
     saved_from = (earlier.get("settings") or {}).get("layer")
-    if layer and saved_from and saved_from != layer:
+    if text and saved_from and saved_from != text:
         raise ValueError(
             f"{target!r} holds the labels saved from the layer {saved_from!r}; rename the "
             f"layer {layer!r} to save it beside them."
