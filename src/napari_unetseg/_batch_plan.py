@@ -101,29 +101,30 @@ def _images_in(folder: Path) -> list[Path]:
     ]
 
 
-def _folders_of_images(folder: Path) -> list[Path]:
+def _folders_of_images(folder: Path) -> list[tuple[Path, Path]]:
     """The sub-folders of ``folder`` (not OME-Zarr stores) with images directly in them
-    (an output folder of results inside it is none)."""
+    (an output folder of results inside it is none), each with its first image."""
     from ._io import is_zarr_path
 
     nested = []
     for sub in sorted(folder.iterdir()):
         if sub.is_dir() and not sub.name.startswith(".") and not is_zarr_path(sub):
             try:
-                if _images_in(sub):
-                    nested.append(sub)
+                found = _images_in(sub)
             except OSError:  # unreadable: nothing to say about it
                 continue
+            if found:
+                nested.append((sub, found[0]))
     return nested
 
 
-def _not_entered(folder: Path, nested: list[Path]) -> str:
+def _not_entered(folder: Path, nested: list[tuple[Path, Path]]) -> str:
     """The clause that says which sub-folders with images a folder's run leaves out."""
-    names = ", ".join(repr(p.name) for p in nested[:3]) + (", ..." if len(nested) > 3 else "")
+    names = ", ".join(repr(p.name) for p, _ in nested[:3]) + (", ..." if len(nested) > 3 else "")
     which = "sub-folder" if len(nested) == 1 else f"{len(nested)} sub-folders"
     from ._io import image_name
 
-    first = _images_in(nested[0])[0]  # its kind of file, for the example
+    first = nested[0][1]  # its kind of file, for the example
     pattern = os.path.join(str(folder), "**", "*" + first.name[len(image_name(first)) :])
     return (
         f"its {which} with images ({names}) {'is' if len(nested) == 1 else 'are'} not "

@@ -42,7 +42,7 @@ from .normalize import (
     TimeNormalizers,
     resolve_layout,
 )
-from .unet import UNet
+from .unet import UNet, unknown_settings
 
 MODEL_FORMAT = "napari-unetseg-model"
 FORMAT_VERSION = 1
@@ -147,13 +147,10 @@ def _check_fields(data: dict[str, Any], where: str) -> None:
 def _check_network_settings(data: dict[str, Any], where: str) -> None:
     """Refuse network settings this version's U-Net does not take, naming them (the
     refusal read "UNet.__init__() got an unexpected keyword argument ...")."""
-    import inspect
-
     config = data.get("config")
     if not isinstance(config, dict):
         return
-    known = set(inspect.signature(UNet).parameters)
-    unknown = sorted(str(k) for k in config if k not in known)
+    unknown = unknown_settings(config)
     if unknown:
         raise ModelFileError(
             f"{where}names network settings this napari-unetseg does not know "

@@ -213,6 +213,18 @@ class UNet(SegmentationNetwork):
         return self.head(x)
 
 
+def unet_settings() -> set[str]:
+    """The settings :class:`UNet` takes (its constructor's arguments)."""
+    import inspect
+
+    return set(inspect.signature(UNet.__init__).parameters) - {"self"}
+
+
+def unknown_settings(config: dict[str, Any]) -> list[str]:
+    """The keys of ``config`` that :class:`UNet` does not take, sorted."""
+    return sorted(str(k) for k in set(config) - unet_settings())
+
+
 def _channel_map(old: int, new: int, gen: torch.Generator) -> torch.Tensor:
     """New channel -> the old channel it copies: the old ones first, then random picks."""
     extra = torch.randint(0, old, (new - old,), generator=gen)

@@ -84,18 +84,15 @@ class TrainOptions:
 
 def check_model_config(config: dict[str, Any] | None) -> None:
     """Refuse settings the U-Net does not have, and a depth under 1, before any work."""
-    import inspect
-
-    from ..unet import UNet
+    from ..unet import unet_settings, unknown_settings
 
     if not config:
         return
-    known = set(inspect.signature(UNet.__init__).parameters) - {"self"}
-    unknown = sorted(set(config) - known)
+    unknown = unknown_settings(config)
     if unknown:
         raise ValueError(
             f"model_config has settings the U-Net does not have ({', '.join(unknown)}); "
-            f"it takes {', '.join(sorted(known))}."
+            f"it takes {', '.join(sorted(unet_settings()))}."
         )
     depth = config.get("depth", 1)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
