@@ -617,3 +617,30 @@ def test_predict_iter_out_is_whole_at_the_last_tile_record():
             break
     gen.close()
     np.testing.assert_array_equal(out, api.predict(image, "nuclei-2d", **options))
+
+
+def test_signatures_name_every_keyword_each_function_takes() -> None:
+    """help() / IPython's ? / editors show the keywords by name, not ``**options``
+    (segment, segment_files and predict_blocks showed ``**options``; train's names had
+    gone to a private helper defined above it)."""
+    import inspect
+
+    from napari_unetseg import _api_train
+    from napari_unetseg.distributed import predict_blocks
+
+    wanted = {
+        api.predict: {"tile_size", "object_size", "return_probabilities", "time_axis"},
+        api.segment: {"split_touching", "object_size", "channel", "fill_holes"},
+        api.segment_iter: {"split_touching", "tile_size", "scale"},
+        api.segment_files: {"overwrite", "model", "object_size", "series", "tta"},
+        api.train: {"model", "steps", "teacher", "class_names"},
+        api.evaluate: {"mode", "spacing", "classes"},
+        predict_blocks: {"client", "block_size", "object_size", "tta", "probabilities"},
+    }
+    for function, names in wanted.items():
+        parameters = inspect.signature(function).parameters
+        kinds = {p.kind for p in parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, function.__name__
+        assert names <= set(parameters), (function.__name__, names - set(parameters))
+    assert list(inspect.signature(_api_train._warn_of_masks).parameters) == ["record"]
+    assert "teacher :" in api.train.__doc__

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,18 +68,30 @@ def plain_array(array: Any) -> Any:
     return array
 
 
-def arguments_of(generator_function: Callable[..., Any]) -> Callable[[F], F]:
-    """Decorator of a plain function that forwards its arguments to ``generator_function``.
+def arguments_of(*sources: Any, only: Sequence[str] | None = None) -> Callable[[F], F]:
+    """Decorator of a function that forwards its ``**options`` to ``sources``.
 
-    help() and inspect.signature show them by name (benchmarks/bench_accuracy.py asks
-    which keywords :func:`predict` and :func:`train` accept), with the plain function's
-    own return annotation.
+    help() and inspect.signature show the function's own arguments, then each source's
+    keyword arguments by name (``only`` these names, where given) in place of
+    ``**options`` (benchmarks/bench_accuracy.py asks which keywords :func:`predict` and
+    :func:`train` accept; IPython's ``?`` and editors show them), with the function's
+    own return annotation. A source is a function or a class (its ``__init__``: a
+    settings dataclass).
     """
 
     def decorate(function: F) -> F:
-        returns = inspect.signature(function).return_annotation
-        signature = inspect.signature(generator_function).replace(return_annotation=returns)
-        function.__signature__ = signature
+        own = inspect.signature(function)
+        keyword = inspect.Parameter.VAR_KEYWORD
+        parameters = [p for p in own.parameters.values() if p.kind is not keyword]
+        named = {p.name for p in parameters}
+        for source in sources:
+            for p in inspect.signature(source).parameters.values():
+                if p.kind in (keyword, inspect.Parameter.VAR_POSITIONAL) or p.name in named:
+                    continue
+                if only is None or p.name in only:
+                    parameters.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+                    named.add(p.name)
+        function.__signature__ = own.replace(parameters=parameters)
         return function
 
     return decorate

@@ -506,7 +506,6 @@ def _recorded(
     return trained
 
 
-@arguments_of(train_iter)
 def _warn_of_masks(record: TrainProgress) -> None:
     """Say as a warning the note that scribbles look like masks of objects: ``train``
     dropped it, and instance masks trained a model of a class per object without a word
@@ -516,6 +515,7 @@ def _warn_of_masks(record: TrainProgress) -> None:
         warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=4)
 
 
+@arguments_of(train_iter)
 def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     """Train a new U-Net, or fine-tune one, on painted labels.
 
@@ -577,6 +577,11 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         Names of the model's classes, the background first (``["background", "grey
         matter", "white matter"]``): kept in the model file, used by Segment's result
         line, Validate and bioimage.io packages. None: "class 1", ... for a new model.
+    teacher : {'auto', 'forest', 'none'}
+        'auto' first labels the unpainted pixels of a new model's scribbles with a random
+        forest fitted on the painted ones (a model that a forest taught, trained further,
+        too) and trains the U-Net on that; 'none' trains on the scribbles alone; see
+        :func:`train_iter`.
 
     Returns
     -------

@@ -274,6 +274,7 @@ def predict(
     return (result.labels, *extra) if extra else result.labels
 
 
+@arguments_of(predict_iter)
 def segment_iter(
     image: Any,
     model: ModelLike,
@@ -313,6 +314,7 @@ def segment_iter(
     return result
 
 
+@arguments_of(segment_iter)
 def segment(image: Any, model: ModelLike, *, split_touching: bool = False, **options: Any) -> Any:
     """Segment an image: :func:`predict`'s labels, instance labels with ``split_touching``.
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ._api_models import arguments_of
 from ._batch_plan import (
     IMAGE_SUFFIXES,
     LABELS_SUFFIX,
@@ -67,6 +68,19 @@ __all__ = [
     "segment_files",
     "segment_files_iter",
 ]
+
+
+#: The settings that are :func:`napari_unetseg.api.predict_iter`'s keyword arguments
+PREDICT_OPTIONS = (
+    "object_size",
+    "fill_holes",
+    "tile_size",
+    "overlap",
+    "batch_size",
+    "device",
+    "precision",
+    "tta",
+)
 
 
 @dataclass
@@ -122,16 +136,7 @@ class SegmentSettings:
 
     def predict_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_unetseg.api.predict_iter`."""
-        return {
-            "object_size": self.object_size,
-            "fill_holes": self.fill_holes,
-            "tile_size": self.tile_size,
-            "overlap": self.overlap,
-            "batch_size": self.batch_size,
-            "device": self.device,
-            "precision": self.precision,
-            "tta": self.tta,
-        }
+        return {name: getattr(self, name) for name in PREDICT_OPTIONS}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -529,6 +534,7 @@ def _count(labels: Any, instances: bool, time_axis: int | None = None) -> tuple[
     return objects, 100.0 * float(np.count_nonzero(fg)) / max(arr.size, 1)
 
 
+@arguments_of(SegmentSettings)
 def segment_files(
     inputs: Iterable[str | os.PathLike],
     output: str | os.PathLike | None = None,

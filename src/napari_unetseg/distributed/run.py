@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from .. import _io
+from .._api_models import arguments_of
 from .._zarr_labels import LabelsStore
+from ..batch import PREDICT_OPTIONS, SegmentSettings
 from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
@@ -166,6 +168,7 @@ def _object_size(
     return info["image_diameter"], message, spacing
 
 
+@arguments_of(SegmentSettings, only=PREDICT_OPTIONS)
 def predict_blocks_iter(
     source: str | os.PathLike,
     model: Any,
@@ -659,6 +662,7 @@ def _stats(
     }
 
 
+@arguments_of(predict_blocks_iter)
 def predict_blocks(
     source: str | os.PathLike, model: Any, output: str | os.PathLike, **options: Any
 ) -> BlocksResult:
