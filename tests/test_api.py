@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -644,3 +646,30 @@ def test_signatures_name_every_keyword_each_function_takes() -> None:
         assert names <= set(parameters), (function.__name__, names - set(parameters))
     assert list(inspect.signature(_api_train._warn_of_masks).parameters) == ["record"]
     assert "teacher :" in api.train.__doc__
+
+
+def test_evaluation_and_batch_settings_of_the_wrong_kind_are_one_sentence(tmp_path) -> None:
+    """evaluate(classes=1) is class 1; other wrong kinds name the setting (Python's
+    "'int' object is not iterable", "invalid literal for int()" and "'<' not supported"
+    before)."""
+    import tifffile
+
+    a = np.zeros((32, 32), np.uint8)
+    a[5:10, 5:10] = 1
+    assert api.evaluate(a, a, classes=1).classes == api.evaluate(a, a, classes=[1]).classes
+    for options, words in [
+        ({"classes": "x"}, "Class ids are whole numbers"),
+        ({"classes": [True]}, "Class ids are whole numbers"),
+        ({"iou_threshold": "a"}, "The IoU threshold must be in (0, 1]"),
+        ({"iou_threshold": None}, "The IoU threshold must be in (0, 1]"),
+        ({"spacing": "ab"}, "spacing values must be positive numbers"),
+    ]:
+        with pytest.raises(ValueError, match=r"^" + re.escape(words)):
+            api.evaluate(a, a, **options)
+    tifffile.imwrite(tmp_path / "a.tif", a * 100)
+    for options in [{"tile_size": "x"}, {"tile_size": [64, "a"]}, {"tile_size": True}]:
+        with pytest.raises(ValueError, match=r"^tile_size must be a whole number of at least 1"):
+            api.segment_files([tmp_path / "a.tif"], tmp_path / "out", **options)
+    with pytest.raises(ValueError, match=r"^batch_size must be a whole number of at least 1"):
+        api.segment_files([tmp_path / "a.tif"], tmp_path / "out", batch_size=0)
+    assert not (tmp_path / "out").exists()

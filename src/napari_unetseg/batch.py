@@ -152,8 +152,13 @@ class SegmentSettings:
         check_overlap(self.overlap)
         for name in ("tile_size", "batch_size"):
             value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ValueError(f"{name} must be at least 1, got {value!r}.")
+            several = name == "tile_size" and np.ndim(value) == 1  # one per spatial axis
+            values = value if several else [value]
+            if value is not None and not all(_whole(v) and v is not True for v in values):
+                per_axis = ", or one per spatial axis" if name == "tile_size" else ""
+                raise ValueError(
+                    f"{name} must be a whole number of at least 1{per_axis}, got {value!r}."
+                )
         for name in ("channel", "series"):
             value = getattr(self, name)
             if name == "series" and value == "all":

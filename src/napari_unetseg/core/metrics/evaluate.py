@@ -7,6 +7,7 @@ A generator (:func:`evaluate_iter`) like every long computation in ``core``: it 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,8 +312,9 @@ def evaluate_iter(
     shape = shape_of(prediction)
     spacing_t = check_spacing(spacing, len(shape))
     time_axis = _checked_time_axis(time_axis, len(shape))
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(f"The IoU threshold must be in (0, 1], got {iou_threshold}.")
+    number = isinstance(iou_threshold, numbers.Real) and not isinstance(iou_threshold, bool)
+    if not number or not 0 < iou_threshold <= 1:  # "a": "'<' not supported between ..."
+        raise ValueError(f"The IoU threshold must be in (0, 1], got {iou_threshold!r}.")
     wanted = _ShapeScores(
         objects=objects,
         surface=objects if surface is None else surface,

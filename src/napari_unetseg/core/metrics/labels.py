@@ -8,6 +8,7 @@ k = class k. **Sparse** ground truth (painted scribbles) has 0 = unlabeled (not 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -90,7 +91,12 @@ def check_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ..
     """Physical voxel size per axis, checked (default 1 along every axis)."""
     if spacing is None:
         return (1.0,) * ndim
-    values = tuple(float(s) for s in np.ravel(spacing))
+    try:
+        values = tuple(float(s) for s in np.ravel(spacing))
+    except (TypeError, ValueError):  # float()'s "could not convert string to float"
+        raise ValueError(
+            f"spacing values must be positive numbers, one per axis, got {spacing!r}."
+        ) from None
     if len(values) != ndim:
         raise ValueError(
             f"spacing needs one value per axis ({ndim}), got {len(values)}: {values}."
@@ -100,11 +106,25 @@ def check_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ..
     return values
 
 
+def _class_id(value: Any) -> bool:
+    """Whether ``value`` is a whole number (2, np.uint8(2), 2.0; not True or "2")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return float(value).is_integer()
+
+
 def parse_classes(classes: Iterable[int] | None) -> list[int] | None:
     """Class ids, sorted and unique; None stays None (every class present)."""
     if classes is None:
         return None
-    out = sorted({int(c) for c in classes})
+    if np.ndim(classes) == 0 and not isinstance(classes, str):  # classes=1: that class
+        classes = [classes]
+    values = list(classes) if not isinstance(classes, str) else [classes]
+    if not all(_class_id(c) for c in values):
+        raise ValueError(
+            f"Class ids are whole numbers (the labels' values, e.g. [1, 2]), got {classes!r}."
+        )
+    out = sorted({int(c) for c in values})
     if any(c < 0 for c in out):
         raise ValueError(f"Class ids are 0 or positive, got {out}.")
     return out
