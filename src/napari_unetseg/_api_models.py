@@ -163,15 +163,22 @@ def load_model_file(path: str | os.PathLike) -> ModelBundle:
 
 
 def list_models() -> list[dict[str, Any]]:
-    """The shipped models, the saved ones (:func:`save_model`) and those trained or
-    loaded in this session, one dict each (``name``, ``kind``, ``path``)."""
+    """The shipped models, the saved ones (:func:`save_model`) and the session's, one
+    dict each (``name``, ``kind``, ``path``).
+
+    Session models are those the docks trained or loaded from a file in this process
+    (``path``: that file, or None), and any given to ``REGISTRY.register``; a model that
+    :func:`train` or :func:`load_model` returns is a plain object, listed once saved.
+    """
     rows = []
     for kind, files in (("shipped", REGISTRY.shipped()), ("saved", REGISTRY.saved())):
         rows += [{"name": name, "kind": kind, "path": str(path)} for name, path in files.items()]
     listed = {row["name"] for row in rows}
     for name in REGISTRY.session():
         if name not in listed:
-            rows.append({"name": name, "kind": "session", "path": None})
+            source = REGISTRY.source(name)
+            path = None if source is None else str(source)
+            rows.append({"name": name, "kind": "session", "path": path})
     return rows
 
 

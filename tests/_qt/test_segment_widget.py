@@ -7,7 +7,10 @@ import threading
 
 import numpy as np
 import pytest
+import torch
+from qtpy.QtCore import Qt
 
+from napari_unetseg import api
 from napari_unetseg._qt.model_combo import LOAD_ENTRY
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.registry import REGISTRY
@@ -620,6 +623,51 @@ def test_model_file_is_loaded_into_the_registry(segment, tmp_path):
         assert widget.model_combo.model_name() == "mine" and "mine (2)" not in REGISTRY
     finally:
         REGISTRY.remove(name)
+
+
+def test_a_loaded_model_file_written_anew_is_read_again_and_named_by_its_file(segment, tmp_path):
+    """Two files with one model name inside were two look-alike entries, and a loaded
+    file written anew went on predicting with the copy read before (model bug bash)."""
+    _, widget = segment
+    combo = widget.model_combo
+    a, b = (ModelBundle.create(spatial_dims=2, depth=2, base_channels=4) for _ in range(2))
+    for bundle in (a, b):
+        bundle.name = "cells"
+    first = combo.load_file(a.save(tmp_path / "a.pt"))
+    other = combo.load_file(b.save(tmp_path / "b.pt"))
+    try:
+        assert (first, other) == ("cells", "cells (2)")
+        tips = [
+            combo.itemData(combo.findText(n), Qt.ItemDataRole.ToolTipRole) for n in (first, other)
+        ]
+        assert tips == [f"Loaded from {tmp_path / 'a.pt'}", f"Loaded from {tmp_path / 'b.pt'}"]
+        tip = combo.itemData(combo.findText("nuclei-2d"), Qt.ItemDataRole.ToolTipRole)
+        assert tip.startswith("Shipped with napari-unetseg: ") and tip.endswith("nuclei-2d.pt")
+        b.save(tmp_path / "a.pt")  # a.pt written anew, as b
+        os.utime(tmp_path / "a.pt", ns=(1, 1))
+        again = api.load_model(first)  # what a Segment run loads
+        assert again is not a and again.name == "cells"
+        assert all(
+            torch.equal(p, q)
+            for p, q in zip(again.network.state_dict().values(), b.network.state_dict().values())
+        )
+        assert combo.load_file(tmp_path / "a.pt") == first  # its entry, not "cells (3)"
+    finally:
+        REGISTRY.remove(first)
+        REGISTRY.remove(other)
+
+
+def test_a_saved_model_whose_file_was_deleted_is_refused_before_the_run(segment):
+    viewer, widget = segment
+    layer = viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    saved = REGISTRY.save_as(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), "mine")
+    widget.model_combo.set_model_name("mine")
+    saved.unlink()
+    assert widget.problem(layer) == (
+        "The model 'mine' is no longer in the saved-models folder (its file was deleted or "
+        "renamed); choose another model."
+    )
+    assert widget.model_combo.findText("mine") < 0 and widget.problem(layer) is None
 
 
 def test_model_list_follows_the_registry_from_any_thread(qtbot, segment):

@@ -156,3 +156,46 @@ def test_a_saved_name_is_the_name_given_or_refused(tmp_path) -> None:
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(ValueError, match="cannot be saved in .* \\(it is a file\\); set NAPARI"):
         ModelRegistry(tmp_path / "shipped", saved_dir=tmp_path / "a_file").saving_path("m")
+
+
+def _predicts(bundle: ModelBundle) -> torch.Tensor:
+    with torch.no_grad():
+        return bundle.network.eval()(torch.ones(1, 1, 16, 16))
+
+
+def test_a_model_loaded_from_a_file_is_read_again_when_the_file_is_written_anew(tmp_path):
+    """A model file written anew after it was loaded (trained again to the same path)
+    predicted with the copy read before, without a word (model bug bash); a deleted
+    file leaves the copy."""
+    torch.manual_seed(0)
+    first, second = (ModelBundle.create(depth=2, base_channels=4) for _ in range(2))
+    path = first.save(tmp_path / "cells.pt")
+    reg = ModelRegistry(tmp_path / "shipped", saved_dir=None)
+    calls = []
+    reg.connect(lambda: calls.append(1))
+    name = reg.register(ModelBundle.load(path), "cells", source=path)
+    assert reg.source(name) == path and reg.origin(name) == f"Loaded from {path}"
+    assert torch.equal(_predicts(reg.get(name)), _predicts(first)) and len(calls) == 1
+    import os
+
+    second.save(path)
+    os.utime(path, ns=(1, 1))  # another time than the first file's, on any file system
+    again = reg.get(name)
+    assert again.name == "cells" and torch.equal(_predicts(again), _predicts(second))
+    assert reg.get(name) is again and len(calls) == 2  # read once, the widgets told
+    path.unlink()
+    assert reg.get(name) is again  # the copy in memory
+    trained = reg.register(ModelBundle.create(depth=2, base_channels=4), "new")
+    assert reg.source(trained) is None and reg.origin(trained).startswith("Trained in this")
+
+
+def test_saving_under_another_session_models_name_is_refused(tmp_path) -> None:
+    """api.save_model(other, "cells") while "cells" named a session model saved the file,
+    yet "cells" went on loading the session's model here (model bug bash)."""
+    reg = ModelRegistry(tmp_path / "shipped", saved_dir=tmp_path / "saved")
+    session = ModelBundle.create(depth=2, base_channels=4)
+    name = reg.register(session, "cells")
+    with pytest.raises(ValueError, match="^'cells' is the name of another model of this"):
+        reg.save_as(ModelBundle.create(depth=2, base_channels=4), "cells")
+    assert not (tmp_path / "saved" / "cells.pt").exists()
+    assert reg.save_as(session, name) == tmp_path / "saved" / "cells.pt"  # its own name

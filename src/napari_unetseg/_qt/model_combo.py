@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, Qt, Signal
 from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
 
+from ..core.registry import file_stamp
 from ._common import is_deleted, notify_error
 
 if TYPE_CHECKING:
@@ -27,17 +29,10 @@ class _RegistryBridge(QObject):
     changed = Signal()
 
 
-#: Model files loaded in this session (resolved path, modification time, size) -> the
-#: name they were registered under: loading one again selects it.
-_LOADED: dict[tuple[str, int, int], str] = {}
-
-
-def _file_key(path: str | os.PathLike) -> tuple[str, int, int] | None:
-    try:
-        st = os.stat(path)
-        return os.path.realpath(path), st.st_mtime_ns, st.st_size
-    except OSError:
-        return None
+#: Model files loaded in this session (resolved path) -> the name they were registered
+#: under: loading one again selects it (the registry reads it again when it was written
+#: anew since).
+_LOADED: dict[str, str] = {}
 
 
 class ModelComboBox(QComboBox):
@@ -126,6 +121,8 @@ class ModelComboBox(QComboBox):
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
+        for i, name in enumerate(names):  # which file, for two models of one name
+            self.setItemData(i, self._registry.origin(name), Qt.ItemDataRole.ToolTipRole)
         if self._with_load:
             if names:
                 self.insertSeparator(len(names))
@@ -146,9 +143,9 @@ class ModelComboBox(QComboBox):
         """
         from ..api import load_model_file
 
-        key = _file_key(path)
-        known = _LOADED.get(key) if key is not None else None
-        if known is not None and known in self._registry.session():
+        key = os.path.realpath(path)
+        known = _LOADED.get(key)
+        if known is not None and known in self._registry.session() and os.path.isfile(key):
             self.set_model_name(known)  # the same file again: its entry, not "good (2)"
             return known
         try:
@@ -157,9 +154,10 @@ class ModelComboBox(QComboBox):
             notify_error(exc, "Could not load the model")
             self._restore()
             return None
-        name = self._registry.register(bundle, name=bundle.name)
-        if key is not None:
-            _LOADED[key] = name
+        name = self._registry.register(
+            bundle, name=bundle.name, source=Path(key), load=load_model_file
+        )
+        _LOADED[key] = name
         self.refresh()
         self.set_model_name(name)
         return name
@@ -167,6 +165,20 @@ class ModelComboBox(QComboBox):
     def bundle(self) -> ModelBundle:
         """The selected model (loads a shipped file; call from a worker for big models)."""
         return self._registry.get(self.model_name())
+
+    def unavailable(self) -> str | None:
+        """Why the selected model can no longer be loaded (its file in the saved-models
+        folder deleted or renamed since it was listed), in one sentence; None when it
+        can. The choosers are re-listed. A run started and then failed, saying the name
+        was "neither a model name nor an existing model file" (model bug bash)."""
+        name = self.model_name()
+        if not name or name in self._leading or name in self._registry:
+            return None
+        self._registry.changed()
+        return (
+            f"The model {name!r} is no longer in the saved-models folder (its file was "
+            "deleted or renamed); choose another model."
+        )
 
     def describe(self) -> str:
         """The selected model in one line (:meth:`ModelBundle.summary`, cached per name),
@@ -215,14 +227,10 @@ class ModelComboBox(QComboBox):
         super().showPopup()
 
     def _stamp(self, name: str) -> tuple[int, int] | None:
-        """When the file of a saved model was last written, and its size (None for a
-        session or unknown model)."""
-        path = self._registry.saved().get(name) or self._registry.shipped().get(name)
-        try:
-            st = path.stat() if path is not None else None
-        except OSError:
-            return None
-        return None if st is None else (st.st_mtime_ns, st.st_size)
+        """When the file of a model was last written, and its size (None for a model
+        trained in this session or an unknown one)."""
+        path = self._registry.source(name)
+        return None if path is None else file_stamp(path)
 
     def _on_activated(self, index: int) -> None:
         if self.itemText(index) != LOAD_ENTRY:

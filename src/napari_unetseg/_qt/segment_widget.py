@@ -268,6 +268,9 @@ class SegmentWidget(ui.DockWidget):
         """Why Run would refuse ``layer`` with the chosen model and settings, or None."""
         plane_only = self.plane_check.isChecked() and self.plane_check.isEnabled()
         model = self.model_combo.model_name()
+        gone = self.model_combo.unavailable()
+        if gone is not None:
+            return gone
         return run_problem(self.viewer, layer, model, self.model_combo.spatial_dims(), plane_only)
 
     def fine_tune_here(self) -> Any:

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import ModelBundle
@@ -49,6 +50,7 @@ class ModelRegistry:
         self._saved_dir = saved_dir
         self._session: dict[str, ModelBundle] = {}
         self._trained_on: dict[str, str] = {}
+        self._sources: dict[str, _Source] = {}  # session models loaded from files
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -108,10 +110,16 @@ class ModelRegistry:
 
     def get(self, name: str) -> ModelBundle:
         """The model called ``name``: a session model, or one freshly loaded from its
-        shipped or saved file."""
+        shipped or saved file.
+
+        A session model loaded from a file whose file was written anew since (a model
+        trained again to the same path in a terminal) is read again from it: the copy
+        read before was used silently (model bug bash). A deleted file leaves the copy.
+        """
         with self._lock:
-            if name in self._session:
-                return self._session[name]
+            bundle, source = self._session.get(name), self._sources.get(name)
+        if bundle is not None:
+            return bundle if source is None else self._current(name, bundle, source)
         shipped = self.shipped()
         if name in shipped:
             return ModelBundle.load(shipped[name])
@@ -121,6 +129,42 @@ class ModelRegistry:
             bundle.name = name  # as listed: the file's name, whatever it was trained as
             return bundle
         raise KeyError(name)
+
+    def _current(self, name: str, bundle: ModelBundle, source: _Source) -> ModelBundle:
+        """``bundle``, or its file read again when written anew since it was read."""
+        stamp = file_stamp(source.path)
+        if stamp is None or stamp == source.stamp:
+            return bundle
+        fresh = source.load(source.path)
+        fresh.name = name
+        with self._lock:
+            if self._session.get(name) is bundle:  # not removed or replaced meanwhile
+                self._session[name] = fresh
+                self._sources[name] = _Source(source.path, stamp, source.load)
+        self._notify()  # the widgets describe the model anew
+        return fresh
+
+    def source(self, name: str) -> Path | None:
+        """The file a model is read from (shipped, saved, or a session model loaded from
+        a file); None for a model trained in this session or an unknown name."""
+        with self._lock:
+            if name in self._session:
+                source = self._sources.get(name)
+                return None if source is None else source.path
+        return self.shipped().get(name) or self.saved().get(name)
+
+    def origin(self, name: str) -> str:
+        """Where a listed model comes from, in a few words with its file (a tooltip)."""
+        with self._lock:
+            session, source = name in self._session, self._sources.get(name)
+        if session and source is not None:
+            return f"Loaded from {source.path}"
+        if session:
+            return "Trained in this session (not saved to a file yet)"
+        if name in self.shipped():
+            return f"Shipped with napari-unetseg: {self.shipped()[name]}"
+        saved = self.saved().get(name)
+        return f"Saved model: {saved}" if saved is not None else ""
 
     def save_as(self, bundle: ModelBundle, name: str | None = None) -> Path:
         """Save ``bundle`` into the saved-models folder as ``<name>.pt`` (replacing a
@@ -133,16 +177,17 @@ class ModelRegistry:
             or makes no file name.
         """
         own = safe_model_name(bundle.name or "model")  # its own name, made a file name
-        path = self.saving_path(name if name is not None else own)
+        path = self.saving_path(name if name is not None else own, bundle)
         path = bundle.save(path)
         self._notify()
         return path
 
-    def saving_path(self, name: str) -> Path:
+    def saving_path(self, name: str, bundle: ModelBundle | None = None) -> Path:
         """The file :meth:`save_as` writes for ``name``, checked before any work is done:
         a usable name (:func:`model_file_stem`; ``cells.pt`` is ``cells``), not a
-        shipped model's, in a saved-models folder that can be written (created when
-        missing).
+        shipped model's nor another model's of this session (``bundle`` may save under
+        its own session name), in a saved-models folder that can be written (created
+        when missing).
 
         Raises
         ------
@@ -158,6 +203,12 @@ class ModelRegistry:
             same = shipped[stem.lower()]
             spelt = "" if same == stem else f" ({same!r}, in another case)"
             raise ValueError(f"{stem!r} is a shipped model's name{spelt}; choose another name.")
+        other_model = self.session().get(stem)
+        if other_model is not None and other_model is not bundle:
+            # the name would load the session's model here, the file in later sessions
+            raise ValueError(
+                f"{stem!r} is the name of another model of this session; choose another name."
+            )
         # one file on macOS and Windows: saving "cells" replaced "Cells" there, not here
         other = next((n for n in self.saved() if n.lower() == stem.lower() and n != stem), None)
         if other is not None:
@@ -179,13 +230,19 @@ class ModelRegistry:
         return folder / f"{stem}.pt"
 
     def register(
-        self, bundle: ModelBundle, name: str | None = None, trained_on: str | None = None
+        self,
+        bundle: ModelBundle,
+        name: str | None = None,
+        trained_on: str | None = None,
+        source: Path | None = None,
+        load: Callable[[Path], ModelBundle] | None = None,
     ) -> str:
         """Add a model trained (or loaded) in this session; returns its (unique) name.
 
         ``trained_on`` names the image it was trained on (a key of its layer, e.g.
         ``_qt._common.layer_key``), so that a widget segmenting that image can offer it
-        first (:meth:`trained_on`).
+        first (:meth:`trained_on`). ``source`` is the file it was loaded from, read again
+        with ``load`` (default :meth:`ModelBundle.load`) when written anew (:meth:`get`).
         """
         base = name or bundle.name or "model"
         on_disk = set(self.shipped()) | set(self.saved())
@@ -198,6 +255,9 @@ class ModelRegistry:
             self._session[unique] = bundle
             if trained_on is not None:
                 self._trained_on[unique] = trained_on
+            if source is not None:
+                path = Path(source)
+                self._sources[unique] = _Source(path, file_stamp(path), load or ModelBundle.load)
         self._notify()
         return unique
 
@@ -210,6 +270,7 @@ class ModelRegistry:
         with self._lock:
             self._session.pop(name, None)
             self._trained_on.pop(name, None)
+            self._sources.pop(name, None)
         self._notify()
 
     def connect(self, callback: Callable[[], None]) -> None:
@@ -227,6 +288,24 @@ class ModelRegistry:
     def _notify(self) -> None:
         for cb in list(self._listeners):
             cb()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The file a session model was loaded from, when it was last written, its reader."""
+
+    path: Path
+    stamp: tuple[int, int] | None
+    load: Callable[[Path], ModelBundle]
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """When ``path`` was last written and its size; None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def safe_model_name(name: str) -> str:

@@ -573,11 +573,37 @@ def test_stop_before_the_first_step_makes_no_model(qtbot, finetune, nuclei):
     assert widget.status.text().startswith("Stopped before the first training step")
 
 
-def test_training_error_is_a_notification(qtbot, finetune, nuclei, errors_shown):
+def test_a_start_model_that_cannot_train_here_is_refused_before_the_run(
+    qtbot, finetune, nuclei, errors_shown
+):
+    """A 3D start model for a plane, and a saved model whose file was deleted, started a
+    run that then failed ("A 3D model needs at least 3 spatial axes", "Unknown model
+    'mine': it is neither a model name ... nor an existing model file"; model bug bash)."""
     _, widget = finetune
     _scribbled(widget, nuclei)
     widget.start_combo.set_model_name("nuclei-3d")  # a 3D model for a 2D image
     assert "needs a 3D stack" in widget.start_info.text()
+    assert widget.train() is None
+    assert errors_shown == [
+        "Cannot train: model 'nuclei-3d' is a 3D model and 'cells' has 2 spatial axes: "
+        "start from a 2D model."
+    ]
+    saved = REGISTRY.save_as(ModelBundle.create(spatial_dims=2, depth=2, base_channels=4), "mine")
+    widget.start_combo.set_model_name("mine")
+    saved.unlink()
+    assert widget.train() is None and not widget.runner.busy
+    assert errors_shown[-1] == (
+        "Cannot train: the model 'mine' is no longer in the saved-models folder (its file "
+        "was deleted or renamed); choose another model."
+    )
+    assert widget.start_combo.findText("mine") < 0  # the list is read again
+
+
+def test_training_error_is_a_notification(qtbot, finetune, nuclei, errors_shown):
+    _, widget = finetune
+    _scribbled(widget, nuclei)
+    colour = ModelBundle.create(spatial_dims=2, in_channels=3, depth=2, base_channels=4)
+    widget.start_combo.set_model_name(REGISTRY.register(colour, "colour"))  # for RGB images
     _train_and_wait(qtbot, widget)
     assert len(errors_shown) == 1 and errors_shown[0].startswith("Training failed: ")
     assert "\n" not in errors_shown[0]

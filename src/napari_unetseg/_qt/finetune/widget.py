@@ -442,11 +442,16 @@ class FinetuneWidget(ui.DockWidget):
             return placed[0].lower() + placed[1:]
         axes = named_axes(self.viewer, image)
         going_on = continued and self.trained is not None
+        gone = None if going_on else self.start_combo.unavailable()
+        if gone is not None:
+            return gone[0].lower() + gone[1:]
         dims = self.trained.spatial_dims if going_on else self.settings.start_dims(self._stack())
-        if going_on and len(shape) < dims:
+        if dims is not None and len(shape) < dims:  # a 3D start model failed running
+            name = self.trained_name if going_on else self.start_combo.model_name()
+            other = "train a new model on it" if going_on else "start from a 2D model"
             return (
-                f"model {self.trained_name!r} is a {dims}D model and {image.name!r} has "
-                f"{len(shape)} spatial axes: train a new model on it."
+                f"model {name!r} is a {dims}D model and {image.name!r} has {len(shape)} "
+                f"spatial axes: {other}."
             )
         if axes is not None and dims is not None:
             from ...batch import time_for_z
@@ -665,18 +670,14 @@ def _saved_name_problem(path: Path, folder: Path | None, bundle: Any = None) -> 
     """Why a model file in the saved-models folder would not be listed by its name (a
     shipped model's name hides it; ``a b?.pt`` is no name; another model of this session
     holds the name, which would then mean two models), or None."""
-    from ...core.registry import REGISTRY, model_file_stem
+    from ...core.registry import REGISTRY
 
     if folder is None or not _same_dir(path.parent, folder):
         return None
     try:
-        REGISTRY.saving_path(path.name)
+        REGISTRY.saving_path(path.name, bundle)
     except ValueError as exc:
         return str(exc)
-    stem = model_file_stem(path.name)
-    other = REGISTRY.session().get(stem)
-    if other is not None and other is not bundle:
-        return f"{stem!r} is the name of another model of this session; choose another name."
     return None
 
 
