@@ -955,3 +955,55 @@ def test_the_models_own_unedited_labels_are_not_trained_on(finetune, qtbot):
     widget.start_combo.set_model_name("nuclei-2d")
     labels.paint((10, 10), 2)  # corrected (a value the model never writes)
     assert widget._problem(viewer.layers["cells"], labels) is None
+
+
+def test_painting_on_the_preview_during_a_run_is_kept(qtbot, finetune, nuclei):
+    """A stroke painted on the live '[preview]' layer while training ran was overwritten
+    by the next preview, and undo could not bring it back (undo bug bash)."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(12)
+    widget.preview_check.setChecked(True)
+    widget.preview_spin.setValue(2)
+    painted: list[int] = []
+
+    def paint_once(record):
+        name = "cells [preview]"
+        if record.preview is not None and not painted and name in viewer.layers:
+            layer = viewer.layers[name]
+            layer.brush_size = 5
+            layer.selected_label = 2
+            layer.paint((10, 10), 2)
+            painted.append(int((layer.data == 2).sum()))
+
+    widget.runner.started.connect(lambda: widget.runner.worker.yielded.connect(paint_once))
+    _train_and_wait(qtbot, widget)
+    assert painted and painted[0] > 0
+    kept = viewer.layers["cells [preview] painted"]
+    assert int((kept.data == 2).sum()) >= painted[0]  # the stroke, and nothing written since
+    assert "cells [preview]" in viewer.layers  # the run's preview, made anew
+    assert "Your painting on the preview during the run is kept as 'cells [preview] painted'" in (
+        widget.status.text()
+    )
+
+
+def test_an_image_given_other_data_during_a_run_gets_no_preview(qtbot, finetune, nuclei):
+    """The preview of the data trained on was drawn over the new data (Dice 0.31 against
+    what the layer showed; undo bug bash); Segment and Validate drop theirs."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    widget.preview_check.setChecked(True)
+    widget.preview_spin.setValue(2)
+    image = viewer.layers["cells"]
+
+    def replace_once(record):
+        if record.step >= 4 and image.data.base is None:
+            image.data = np.flipud(image.data)  # a view: its base is the old data
+
+    widget.runner.started.connect(lambda: widget.runner.worker.yielded.connect(replace_once))
+    _train_and_wait(qtbot, widget)
+    assert image.data.base is not None and widget.trained is not None
+    assert not viewer.layers["cells [preview]"].data.any()
+    assert "'cells' got other data during the run, so no preview was drawn" in (
+        widget.status.text()
+    )

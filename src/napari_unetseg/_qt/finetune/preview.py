@@ -84,14 +84,17 @@ class Preview:
         self._pending: dict[str, Labels] = {}
         #: The run's own layers, by suffix: they follow the image when it is renamed.
         self._layers: dict[str, Labels] = {}
-        self._image: Image | None = None  # the run's image
-        #: The names painted layers were kept under at the last start (see :meth:`start`).
+        self.image: Image | None = None  # the run's image
+        self._data: Any = None  # its data when the run started
+        #: The names painted layers were kept under at the last start (see :meth:`start`),
+        #: and during the run (painted while it wrote them).
         self.kept: list[str] = []
+        self.kept_during: list[str] = []
 
     def finish(self) -> None:
         """The run ended: where its image has left the viewer, its preview and unsure
         layers go too (they were left behind, outlines of an image no longer there)."""
-        viewer, image = self.viewer, self._image
+        viewer, image = self.viewer, self.image
         if image is None or image in viewer.layers:
             return
         for layer in self._layers.values():
@@ -106,23 +109,50 @@ class Preview:
         painted on is kept, renamed ``"<image> [preview] painted"`` (:attr:`kept`), and
         the run makes a new one."""
         self._layers = {}
-        self._image = image
+        self.image, self._data = image, real_layer(image).data
         self.target = None if region is None else (image, region)
-        self.kept = []
+        self.kept, self.kept_during = [], []
         for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
             name = output_name(image, suffix)
             layer = self.viewer.layers[name] if name in self.viewer.layers else None
             if layer is None or not isinstance(layer.data, np.ndarray):
                 continue
             if real_layer(layer) in _PAINTED:
-                layer.name = f"{name} {KEPT_SUFFIX}"  # napari numbers a name already taken
-                _PAINTED.discard(real_layer(layer))
-                self.kept.append(layer.name)
+                self.kept.append(self._keep(layer))
                 continue
             self._layers[suffix] = _watched(layer)  # this run's: it follows a renaming
             if layer.data.any():
                 layer.data[...] = 0
                 layer.refresh()
+
+    def _keep(self, layer: Labels) -> str:
+        """A preview or unsure layer the user painted on is theirs now: renamed
+        ``"<name> painted"`` (napari numbers a name already taken), no longer written;
+        returns the new name."""
+        layer.name = f"{layer.name} {KEPT_SUFFIX}"
+        _PAINTED.discard(real_layer(layer))
+        self._layers = {k: v for k, v in self._layers.items() if v is not real_layer(layer)}
+        return layer.name
+
+    @property
+    def replaced(self) -> bool:
+        """Whether the run's image got other data since the run started (its preview is
+        of the data it had: drawn over the new data, it misled; undo bash)."""
+        image = self.image
+        return (
+            image is not None
+            and image in self.viewer.layers
+            and (real_layer(image).data is not self._data)
+        )
+
+    def drop(self) -> None:
+        """Empty this run's preview and unsure layers (their outlines are of other data)
+        and draw no more."""
+        for layer in self._layers.values():
+            if layer.data.any():
+                layer.data[...] = 0
+                layer.refresh()
+        self.target = None
 
     def show(self, preview: np.ndarray) -> None:
         """Write a prediction of the target region into the preview layer."""
@@ -140,7 +170,14 @@ class Preview:
         image, region = self.target
         if image not in self.viewer.layers:
             return None
+        if self.replaced:
+            self.drop()
+            return None
         layer = self.layer(image, suffix)
+        if layer is not None and real_layer(layer) in _PAINTED:
+            # painted during the run: the strokes were overwritten by the next preview
+            self.kept_during.append(self._keep(layer))
+            layer = self.layer(image, suffix)
         if layer is None:
             return None
         layer.data[region] = values

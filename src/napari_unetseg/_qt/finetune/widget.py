@@ -545,6 +545,15 @@ class FinetuneWidget(ui.DockWidget):
         if self._request is not None and self._request_layers is not None:
             self._last_run = (self._request, *self._request_layers)
         text, note = result_text(bundle, self.trained_name)
+        if self.preview.replaced and self.preview.image is not None:
+            self.preview.drop()  # drawn over the new data, its outlines misled
+            text += (
+                f" {self.preview.image.name!r} got other data during the run, so no preview "
+                "was drawn (the model learnt from the earlier data)."
+            )
+        if self.preview.kept_during:  # the next preview overwrote those strokes
+            kept = " and ".join(repr(name) for name in self.preview.kept_during)
+            text += f" Your painting on the preview during the run is kept as {kept}."
         if self.preview.target is not None and self.preview.target[0] not in self.viewer.layers:
             text += " Its image was closed during the run, so no preview was drawn."
         elif self.preview.target is not None:
