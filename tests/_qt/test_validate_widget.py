@@ -12,6 +12,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QTableWidgetSelectionRange
 
 from napari_unetseg import api, cli
+from napari_unetseg._qt._common import OUTPUT_MARK
 from napari_unetseg._qt._plots import LIGHT_PALETTE, PALETTE, PlotCanvas, theme_colors
 from napari_unetseg.core.metrics import COLUMNS
 
@@ -439,7 +440,7 @@ def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
     assert widget.gt_combo.layer().name == "manual" and widget.run_button.isEnabled()
     assert "same layer" not in widget.summary.text()
     # an error overlay is never chosen; a user's choice is kept from then on
-    viewer.add_labels(gt, name="cells [unet] [errors]")
+    viewer.add_labels(gt, name="cells [unet] [errors]", metadata={OUTPUT_MARK: "errors"})
     assert widget.gt_combo.layer().name == "manual"
     widget.gt_combo.setCurrentIndex(widget.gt_combo.layers().index(viewer.layers["cells [unet]"]))
     widget.gt_combo.activated.emit(widget.gt_combo.currentIndex())

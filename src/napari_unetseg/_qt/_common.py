@@ -343,9 +343,16 @@ DERIVED_SUFFIXES = ("probability", "uncertainty", "errors", "preview", "unsure")
 _SEGMENTATION = re.compile(r" \[unet( \d+)?\]$")
 
 
+#: The metadata key marking the layers :func:`output_layer` made, with their suffix.
+OUTPUT_MARK = "napari-unetseg output"
+
+
 def derived(layer: Layer) -> bool:
-    """Whether ``layer`` is one of our maps or overlays (:data:`DERIVED_SUFFIXES`)."""
-    return layer.name.endswith(tuple(f" [{suffix}]" for suffix in DERIVED_SUFFIXES))
+    """Whether ``layer`` is one of our maps or overlays (:data:`DERIVED_SUFFIXES`): named
+    so and made by us (a user's own image named "scan [probability]" was left out of
+    every image list; undo bug bash)."""
+    suffix = getattr(layer, "metadata", {}).get(OUTPUT_MARK)
+    return suffix in DERIVED_SUFFIXES and layer.name.endswith(f" [{suffix}]")
 
 
 def not_derived(layer: Layer) -> bool:
@@ -466,6 +473,7 @@ def output_layer(
     same = isinstance(existing, kind) and existing.ndim == ndim
     if same and existing.multiscale == levels:
         existing.data = data
+        existing.metadata[OUTPUT_MARK] = suffix
         _forget_edits(existing)
         for key, value in geometry.items():
             setattr(existing, key, value)
@@ -476,9 +484,11 @@ def output_layer(
         index = viewer.layers.index(existing)
         viewer.layers.remove(existing)
         layer = getattr(viewer, f"add_{layer_type}")(data, name=name, **geometry, **kwargs)
+        layer.metadata[OUTPUT_MARK] = suffix
         viewer.layers.move(viewer.layers.index(layer), index)
         return layer
     layer = kind(data, name=name, **geometry, **kwargs)
+    layer.metadata[OUTPUT_MARK] = suffix
 
     def add() -> None:
         active = viewer.layers.selection.active

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import QFileDialog, QMessageBox
 
 from napari_unetseg import api
 from napari_unetseg._qt import finetune as fw
+from napari_unetseg._qt._common import OUTPUT_MARK
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.registry import REGISTRY
 from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
@@ -216,7 +217,11 @@ def test_train_registers_a_model_that_segment_and_save_use(
     names = [layer.name for layer in viewer.layers]  # over the outlines, under the strokes
     assert names.index("cells [preview]") < names.index(unsure.name) < names.index(scribbles.name)
     assert unsure not in widget.labels_combo.layers()
-    overlay = viewer.add_labels(np.zeros((96, 96), np.uint8), name="cells [unet] [errors]")
+    overlay = viewer.add_labels(
+        np.zeros((96, 96), np.uint8),
+        name="cells [unet] [errors]",
+        metadata={OUTPUT_MARK: "errors"},
+    )
     assert overlay not in widget.labels_combo.layers()  # Validate's overlay: nothing to learn
     viewer.layers.remove(overlay)
     assert unsure.visible == (unsure.data.mean() <= fw.UNSURE_MOST)
