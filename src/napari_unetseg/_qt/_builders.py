@@ -202,6 +202,23 @@ def scroll_page(widget: QWidget) -> QWidget:
     return page
 
 
+class DecimalSpinBox(QDoubleSpinBox):
+    """A decimal spin box that takes both "." and "," as the decimal point: under a German
+    locale "12.5" read as 125 (the dot taken as a thousands separator) and "0.3" as 0,
+    under an English one "0,7" was dropped, silently (locale bug bash); the plugin's own
+    commands and papers write a dot, the locale a comma."""
+
+    def _as_locale(self, text: str) -> str:
+        point = self.locale().decimalPoint()
+        return text.replace("," if point == "." else ".", point)
+
+    def validate(self, text: str, pos: int) -> Any:
+        return super().validate(self._as_locale(text), pos)
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt API
+        return super().valueFromText(self._as_locale(text))
+
+
 def spin_box(
     parent: QWidget,
     lo: float,
@@ -218,7 +235,7 @@ def spin_box(
 
     ``auto`` shows "auto" at the minimum (read as "choose for me").
     """
-    box = QSpinBox(parent) if decimals is None else QDoubleSpinBox(parent)
+    box = QSpinBox(parent) if decimals is None else DecimalSpinBox(parent)
     if decimals is not None:
         box.setDecimals(decimals)  # before the range, which it rounds
     box.setRange(lo, hi)

@@ -889,6 +889,8 @@ def test_a_budget_typed_with_its_unit_is_read_in_it(finetune):
         ("2 min", "seconds", (120, "seconds")),
         ("90 s", "steps", (90, "seconds")),
         ("300 steps", "seconds", (300, "steps")),
+        ("1.000 steps", "seconds", (1000, "steps")),  # a thousands separator: 1 before
+        ("1,5 min", "seconds", (90, "seconds")),
         ("45", "seconds", (45, "seconds")),
     ):
         unit.setCurrentText(start)
@@ -1012,3 +1014,31 @@ def test_an_image_given_other_data_during_a_run_gets_no_preview(qtbot, finetune,
     assert "'cells' got other data during the run, so no preview was drawn" in (
         widget.status.text()
     )
+
+
+@pytest.mark.parametrize("language", ["German", "English"])
+def test_decimals_are_read_with_either_separator(finetune, language):
+    """Under a German locale "12.5" typed as the object size was 125 and "0.3" as the
+    overlap 0; under an English one "0,7" left the IoU threshold at 0.5 (locale bug
+    bash): both "." and "," are the decimal point."""
+    from qtpy.QtCore import QLocale, Qt
+    from qtpy.QtTest import QTest
+
+    viewer, widget = finetune
+    segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")[1]
+    validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")[1]
+    locale = QLocale(getattr(QLocale.Language, language))
+    for box, start, typed, expected in [
+        (segment.size_spin, 20.0, ["12,5", "12.5"], 12.5),
+        (segment.overlap_spin, 0.25, ["0,3", "0.3"], 0.3),
+        (widget.lr_spin, 0.001, ["0,0005", "0.0005"], 0.0005),
+        (validate.threshold_spin, 0.5, ["0,7", "0.7"], 0.7),
+    ]:
+        box.setLocale(locale)
+        for text in typed:
+            box.setValue(start)
+            box.lineEdit().selectAll()
+            QTest.keyClicks(box.lineEdit(), text)
+            QTest.keyClick(box.lineEdit(), Qt.Key.Key_Return)
+            assert box.value() == pytest.approx(expected), (language, text)
+    assert segment.settings().object_size == pytest.approx(12.5)

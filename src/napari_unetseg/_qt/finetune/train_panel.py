@@ -35,6 +35,7 @@ BUDGET_UNITS = {
     "step": ("steps", 1), "steps": ("steps", 1),
 }  # fmt: skip
 _BUDGET_TEXT = re.compile(r"^\s*(\d*(?:[.,]\d*)?)\s*([a-zA-Z]*)\s*$")
+_THOUSANDS = re.compile(r"^\d{1,3}[.,]\d{3}$")  # steps are whole: a thousands separator
 
 
 class BudgetSpinBox(QSpinBox):
@@ -52,7 +53,10 @@ class BudgetSpinBox(QSpinBox):
         if word and word not in BUDGET_UNITS:
             return None
         unit, factor = BUDGET_UNITS[word] if word else (None, 1)
-        return float(found.group(1).replace(",", ".")) * factor, unit
+        number = found.group(1)
+        if unit == "steps" and _THOUSANDS.match(number):  # "1.000 steps", "1,000 steps"
+            number = number.replace(".", "").replace(",", "")  # were 1 step (locale bug bash)
+        return float(number.replace(",", ".")) * factor, unit
 
     def validate(self, text: str, pos: int) -> Any:
         parsed = self._parse(text)
