@@ -431,3 +431,19 @@ def test_a_batch_never_writes_tiffs_into_an_ome_zarr_store(tmp_path, folder) -> 
         with pytest.raises(batch.BatchError, match="is an OME-Zarr store, and a batch writes"):
             batch.plan_batch([folder / "flat.tif"], output)
     assert not (tmp_path / "out.ome.zarr").exists()
+
+
+def test_file_names_of_bytes_that_are_not_utf8_are_segmented(tmp_path, folder, model_file):
+    """A file named b"caf\\xe9.tif" (Latin-1, from an old share) failed with "'utf-8'
+    codec can't encode character '\\udce9' ... surrogates not allowed", as an input (its
+    name in the labels' provenance) and as an output (the name's length in bytes;
+    locale bug bash)."""
+    name = os.fsdecode(b"caf\xe9.tif")
+    os.replace(folder / "flat.tif", folder / name)
+    report = batch.segment_files([folder / name], tmp_path / "out", model=model_file)
+    assert not report.failed
+    out = tmp_path / "out" / os.fsdecode(b"caf\xe9_labels.tif")
+    assert _io.read_image(out).provenance["input"] == "caf\\xe9.tif"
+    given = tmp_path / os.fsdecode(b"x\xe9.tif")
+    assert cli.main(["predict", str(folder / name), "-m", model_file, "-o", str(given)]) == 0
+    assert given.exists()

@@ -399,9 +399,10 @@ def _check_outputs(
             )
         seen.add(key)
     for out in outputs:
-        if len(out.name.encode()) > NAME_MAX:
+        size = len(os.fsencode(out.name))  # not str.encode: surrogates of non-UTF-8 bytes
+        if size > NAME_MAX:
             raise BatchError(
-                f"The output name {out.name[:40]!r}... is {len(out.name.encode())} bytes "
+                f"The output name {out.name[:40]!r}... is {size} bytes "
                 f"long, more than the {NAME_MAX} a file name may have; rename the input image "
                 "or name the output file."
             )

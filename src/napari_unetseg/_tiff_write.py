@@ -236,7 +236,7 @@ def _write(
         annotations["translate"] = [float(t) for t in translate]
     if annotations:
         metadata["MapAnnotation"] = {
-            f"{PROVENANCE_PREFIX}{k}": json.dumps(v) if isinstance(v, dict | list) else str(v)
+            f"{PROVENANCE_PREFIX}{k}": json.dumps(v) if isinstance(v, dict | list) else _text(v)
             for k, v in annotations.items()
             if v is not None
         }
@@ -257,6 +257,13 @@ def _write(
         payload = (p.astype(dtype, copy=False) for p in _planes(data, page_ndim))
         kwargs.update(shape=tuple(data.shape), dtype=dtype)
     return atomic_write(path, lambda fh: tifffile.imwrite(fh, payload, **kwargs))
+
+
+def _text(value: Any) -> str:
+    """``value`` as text the OME-XML can hold: a file name of bytes that are not UTF-8
+    ("caf\\xe9.tif" from an old share: surrogates in Python) is written with the bytes
+    spelt out; they failed the write ("surrogates not allowed"; locale bug bash)."""
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _physical_metadata(

@@ -30,7 +30,9 @@ def atomic_write(
         raise IsADirectoryError(f"Cannot write {str(path)!r}: it is a folder.")
     # ".NAME.1234abcd.tmp" is 14 bytes longer than NAME: a name near the file system's
     # 255-byte limit keeps only its start (a legal output failed once segmented)
-    short = path.name.encode()[:200].decode(errors="ignore")
+    # (os.fsencode: a name of bytes that are not UTF-8, "caf\xe9.tif", is given as
+    # surrogates, which str.encode refuses: "surrogates not allowed"; locale bug bash)
+    short = os.fsdecode(os.fsencode(path.name)[:200])
     tmp = path.with_name(f".{short}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +98,10 @@ def check_name_length(path: str | os.PathLike) -> None:
     """One sentence for a file name longer than :data:`NAME_MAX` bytes (the system's
     "[Errno 36] File name too long" came out raw, even from asking whether it exists)."""
     name = Path(path).name
-    if len(name.encode()) > NAME_MAX:
+    size = len(os.fsencode(name))  # its bytes on disk, whatever their encoding
+    if size > NAME_MAX:
         raise ValueError(
-            f"The file name {name[:40]!r}... is {len(name.encode())} bytes long, more than "
+            f"The file name {name[:40]!r}... is {size} bytes long, more than "
             f"the {NAME_MAX} a file name may have; choose a shorter one."
         )
 
