@@ -82,3 +82,49 @@ def test_a_closed_dock_is_collected_without_a_crash(make_napari_viewer, tiny_mod
         assert len(REGISTRY._listeners) <= listeners
     finally:
         REGISTRY.remove(added)
+
+
+def test_the_three_docks_fit_a_720_pixel_screen_with_a_long_layer_name(make_napari_viewer):
+    """Docked together they asked for a window 783 px tall (each 220 px at least), and a
+    layer name of 80 characters quoted in Fine-tune's counts widened its dock until the
+    canvas was a 25-px strip at 1024 px (accessibility bug bash)."""
+    viewer = make_napari_viewer()
+    name = "a_very_long_experiment_name_2024_03_15_plate07_wellB12_field003_DAPI_channel_x"
+    image = np.random.default_rng(0).random((64, 64), np.float32)
+    viewer.add_image(image, name=name)
+    viewer.add_labels((image > 0.7).astype(np.uint16), name=f"{name}_gt")
+    window = viewer.window._qt_window
+    before = window.minimumSizeHint()
+    for dock in ("Segment", "Fine-tune", "Validate"):
+        viewer.window.add_plugin_dock_widget("napari-unetseg", dock)
+    for _ in range(5):
+        QApplication.processEvents()
+    hint = window.minimumSizeHint()
+    assert hint.height() <= max(before.height(), 640), hint
+    assert hint.width() <= 1024 - 250, hint  # room for the canvas at 1024 px
+
+
+def test_the_keyboard_reaches_cancel_and_the_status_after_run(make_napari_viewer, qtbot):
+    """Space on Run moved the focus to "Apply to folder...", which a second Space opened;
+    the status line could not be selected by keyboard; Tab went cell by cell through
+    Validate's table (accessibility bug bash)."""
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer()
+    window = viewer.window._qt_window
+    window.show()
+    window.activateWindow()  # the keyboard focus goes to the active window only
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    viewer.add_image(np.random.default_rng(1).random((256, 256), np.float32), name="img")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.run_button.setFocus()
+    qtbot.waitUntil(widget.run_button.hasFocus, timeout=5000)
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        qtbot.keyClick(widget.run_button, Qt.Key.Key_Space)
+        assert widget.cancel_button.hasFocus()
+    assert widget.run_button.hasFocus()  # back to Run when the run ends
+    flags = widget.status.textInteractionFlags()
+    assert flags & Qt.TextInteractionFlag.TextSelectableByKeyboard
+    assert flags & Qt.TextInteractionFlag.TextSelectableByMouse
+    _, validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert not validate.table.tabKeyNavigation()

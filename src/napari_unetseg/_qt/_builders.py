@@ -36,13 +36,18 @@ from superqt import QCollapsible
 
 #: Least height of a docked widget's scroll area (px) when its controls need more: docked
 #: with the other widgets, each still shows a useful part and scrolls for the rest.
-MIN_DOCK_HEIGHT = 220
+MIN_DOCK_HEIGHT = 150
 
 _Field = TypeVar("_Field", bound="QWidget | QLayout")
 
 
 class _DockScroll(QScrollArea):
-    """A vertical scroll area as wide as its page needs, with a modest least height."""
+    """A vertical scroll area as wide as its page needs, with a modest least height; no
+    stop of the Tab key itself (an invisible one after the last button)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def _page_hint(self, hint: Any) -> Any:
         page = self.widget()
@@ -281,7 +286,7 @@ def button(
     return btn
 
 
-def _wrapped(label: QLabel) -> QLabel:
+def wrapped(label: QLabel) -> QLabel:
     """Word-wrapped, growing in height, and never widening its dock: a long word (a
     quoted layer name of 60 characters) set the dock's minimum width for good, and
     could push the window past the screen; such a word is cut at the right instead."""
@@ -303,14 +308,22 @@ def reveal(widget: QWidget) -> None:
 
 def hint_label(parent: QWidget, text: str = "") -> QLabel:
     """Gray, word-wrapped explanatory text that grows in height instead of being cut."""
-    label = _wrapped(QLabel(text, parent))
+    label = wrapped(QLabel(text, parent))
     label.setStyleSheet("color: gray;")
     return label
 
 
 def status_label(parent: QWidget, text: str = "") -> QLabel:
-    """A word-wrapped status line (results, errors) the user can select and copy."""
-    return _wrapped(QLabel(text, parent))
+    """A word-wrapped status line (results, errors) the user can select and copy, with
+    the mouse or the keyboard (it could be neither; accessibility bug bash), named for
+    screen readers."""
+    label = wrapped(QLabel(text, parent))
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextBrowserInteraction
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    label.setAccessibleName("Status")
+    return label
 
 
 def header(parent: QWidget, text: str) -> QLabel:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from qtpy.QtCore import QEvent, QObject, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QPushButton, QWidget
 
 from ._common import at_next_turn, is_deleted, notify_error, qt_deleted
@@ -62,6 +62,10 @@ class JobRunner(QObject):
     run_button, cancel_button : QPushButton, optional
         Disabled / enabled while a job runs; Cancel is connected to :meth:`cancel`.
     parent : QObject, optional
+    stop_button : QPushButton, optional
+        Without ``cancel_button``: the caller's own button that ends a job its way
+        (Fine-tune's Stop, which keeps the model): enabled while a job runs and given
+        the keyboard focus as Cancel is.
 
     Signals
     -------
@@ -80,10 +84,13 @@ class JobRunner(QObject):
         run_button: QPushButton | None = None,
         cancel_button: QPushButton | None = None,
         parent: QObject | None = None,
+        stop_button: QPushButton | None = None,
     ) -> None:
         super().__init__(parent)
         self._run_button = run_button
         self._cancel_button = cancel_button
+        self._stop_button = cancel_button or stop_button  # on while a job runs
+        self._refocus = False  # Cancel had the focus when pressed: Run gets it back
         # Closing napari deletes the widgets while a job may still run: the first of its
         # callbacks that meets a deleted widget asks the job to stop and skips the rest
         # (``_guarded_slot``). No Python hook on ``destroyed``: PyQt ran such hooks while
@@ -244,13 +251,26 @@ class JobRunner(QObject):
         if self.worker is not None:
             self.worker.quit()
             if self._cancel_button is not None:
+                self._refocus = self._cancel_button.hasFocus()
                 self._cancel_button.setEnabled(False)
 
     def _set_busy(self, busy: bool) -> None:
-        if self._run_button is not None:
-            self._run_button.setEnabled(not busy)
-        if self._cancel_button is not None:
-            self._cancel_button.setEnabled(busy)
+        """Run off and Cancel on while a job runs, and back; the keyboard focus goes
+        from the one turned off to the other: disabled first, Run gave it to the next
+        button in the chain ("Apply to folder..."), which a second Space then pressed
+        (accessibility bug bash)."""
+        run, cancel = self._run_button, self._stop_button
+        if run is None or cancel is None:
+            for button, on in ((run, not busy), (cancel, busy)):
+                if button is not None:
+                    button.setEnabled(on)
+            return
+        off, on = (run, cancel) if busy else (cancel, run)
+        focused, self._refocus = off.hasFocus() or (not busy and self._refocus), False
+        on.setEnabled(True)  # before the other is disabled: the focus can go to it
+        if focused:
+            on.setFocus(Qt.FocusReason.OtherFocusReason)
+        off.setEnabled(False)
 
 
 def _disconnect(worker: Any, *slots: Callable[..., None]) -> None:

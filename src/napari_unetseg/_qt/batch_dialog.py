@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -36,7 +35,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._builders import _wrapped
+from ._builders import status_label
 from ._common import notify_error, notify_info, write_csv
 from ._worker import JobRunner
 
@@ -75,8 +74,10 @@ class BatchDialog(QDialog):
         )
         self.input_edit.textEdited.connect(self._forget_files)
         folder_button = QPushButton("Folder...", self)
+        folder_button.setToolTip("Choose the folder of images to segment.")
         folder_button.clicked.connect(self._choose_folder)
         files_button = QPushButton("Files...", self)
+        files_button.setToolTip("Choose image files to segment (one folder or several).")
         files_button.clicked.connect(self._choose_files)
         inputs = QHBoxLayout()
         inputs.addWidget(self.input_edit, 1)
@@ -90,6 +91,7 @@ class BatchDialog(QDialog):
             "missing; empty: beside each image."
         )
         output_button = QPushButton("Choose...", self)
+        output_button.setToolTip("Choose the folder the labels are written to.")
         output_button.clicked.connect(self._choose_output)
         outputs = QHBoxLayout()
         outputs.addWidget(self.output_edit, 1)
@@ -125,13 +127,25 @@ class BatchDialog(QDialog):
         buttons = QHBoxLayout()
         for b in (self.run_button, self.cancel_button, self.save_button):
             buttons.addWidget(b)
+        # Enter in a field runs the batch: "Folder...", a dialog's first button, was its
+        # default and opened the folder chooser (accessibility bug bash)
+        for b in (
+            folder_button,
+            files_button,
+            output_button,
+            self.cancel_button,
+            self.save_button,
+        ):
+            b.setAutoDefault(False)
+        self.run_button.setDefault(True)
 
         # a 250-character file name in "Segmenting NAME..." widened the dialog to 1500 px
-        self.status = _wrapped(QLabel(self))
+        self.status = status_label(self)
         self.table = QTableWidget(0, len(HEADERS), self)
         self.table.setHorizontalHeaderLabels(list(HEADERS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names: "LLL...LL.tif"
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -194,7 +194,6 @@ class ValidateWidget(ui.DockWidget):
     def _build_results(self) -> None:
         """The summary, the overlay's legend, the table, the per-slice plot, Export."""
         self.summary = ui.status_label(self, "Choose two Labels layers and press Evaluate.")
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.legend = QLabel(self)
         self.legend.setWordWrap(True)  # a narrow dock wraps it rather than widening
         self.legend.setTextFormat(Qt.TextFormat.RichText)

@@ -93,8 +93,9 @@ class PaintPanel(QWidget):
             "square there to paint it again.",
             slot=self.paint_new_class,
         )
-        self.counts_label = QLabel(self)
-        self.counts_label.setWordWrap(True)
+        # wrapped: a long layer name quoted there widened the dock until the canvas was a
+        # 25-pixel strip at 1024 pixels (accessibility bug bash)
+        self.counts_label = ui.wrapped(QLabel(self))
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
         # a class in the counts, clicked: its brush
         self.counts_label.linkActivated.connect(lambda value: self.paint(int(value)))

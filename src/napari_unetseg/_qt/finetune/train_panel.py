@@ -124,6 +124,7 @@ class TrainPanel(QWidget):
             tip="How often the live preview is redrawn (each redraw costs a prediction of "
             "the part in view).",
         )  # fmt: skip
+        self.preview_spin.setAccessibleName("Live preview every (steps)")  # no row label
         rows.span(ui.row(self.preview_check, (self.preview_spin, 1)))
         self.advanced = ui.collapsible(self, "Advanced settings", self._advanced_form())
         self.train_button = ui.button(

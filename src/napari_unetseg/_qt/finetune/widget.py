@@ -141,7 +141,7 @@ class FinetuneWidget(ui.DockWidget):
                 setattr(self, name, getattr(getattr(self, panel), name))
         self.plot = CurvePlot(self, napari_viewer)
         self.status = ui.status_label(self)
-        self.runner = JobRunner(self.train_button, None, self)
+        self.runner = JobRunner(self.train_button, None, self, stop_button=self.stop_button)
         # The dock closed mid-run: stop as the Stop button does, so the best model so far
         # still reaches the session's models; an export asked for is finished.
         self.runner.on_closed = self.stop
