@@ -718,3 +718,20 @@ def test_a_grey_tiff_with_alpha_is_its_grey_plane_as_a_png_is(tmp_path):
     two = tmp_path / "two_channels.tif"  # two samples, the second no alpha: two channels
     tifffile.imwrite(two, both, photometric="minisblack", planarconfig="contig")
     assert _io.read_image(two).data.shape[-1] == 2
+
+
+def test_pixel_sizes_written_with_a_decimal_comma_are_read(tmp_path) -> None:
+    """ImageJ's spacing "0,5" was a Z step of 1 and OME's PhysicalSizeX "0,5" no size at
+    all, silently (a German writer, a hand edit; locale bug bash)."""
+    import tifffile
+
+    stack = np.zeros((4, 32, 32), np.uint16)
+    tifffile.imwrite(
+        tmp_path / "ij.tif", stack, imagej=True, resolution=(2.0, 2.0),
+        metadata={"axes": "ZYX", "unit": "micron", "spacing": "0,5"},
+    )  # fmt: skip
+    assert tuple(_io.read_image(tmp_path / "ij.tif").scale) == (0.5, 0.5, 0.5)
+    sizes = {"PhysicalSizeX": "0,5", "PhysicalSizeY": "0,5", "PhysicalSizeZ": "1,5"}
+    tifffile.imwrite(tmp_path / "c.ome.tif", stack, ome=True, metadata={"axes": "ZYX", **sizes})
+    image = _io.read_image(tmp_path / "c.ome.tif")
+    assert tuple(image.scale) == (1.5, 0.5, 0.5) and image.units[-1] == "µm"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import warnings
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -18,6 +19,14 @@ import tifffile
 from ._tiff_write import PROVENANCE_PREFIX
 from ._units import _CM_PER_UNIT, _SPATIAL, TIME_UNITS, _convert, _unit
 
+
+def _decimal(value: Any) -> float:
+    """A number of the metadata: "0.5", or "0,5" as a German writer or a hand edit puts
+    it (a Z step of "0,5" was read as 1, a PhysicalSizeX of "0,5" dropped; locale bug
+    bash). ``ValueError`` / ``TypeError`` for anything else, as float's."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+,\d+\s*", value):
+        value = value.replace(",", ".")
+    return float(value)
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
@@ -49,9 +58,9 @@ def ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
             size = pixels.get(f"PhysicalSize{ax}")
             with contextlib.suppress(ValueError):  # not a number: no size for that axis
                 if size is not None:
-                    meta[ax] = (float(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
+                    meta[ax] = (_decimal(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
         with contextlib.suppress(ValueError, TypeError):  # the time between frames
-            meta["T"] = (float(pixels.get("TimeIncrement")), pixels.get("TimeIncrementUnit", "s"))
+            meta["T"] = (_decimal(pixels.get("TimeIncrement")), pixels.get("TimeIncrementUnit", "s"))
         channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
         names += channels
         if all(channels):
@@ -122,7 +131,7 @@ def time_step(tif: Any, ome: dict[str, Any]) -> tuple[float, str] | None:
     if step is None and tif.is_imagej:
         meta = tif.imagej_metadata
         with contextlib.suppress(ValueError, TypeError):
-            step = (float(meta.get("finterval")), str(meta.get("tunit") or "s"))
+            step = (_decimal(meta.get("finterval")), str(meta.get("tunit") or "s"))
     if step is None or not step[0] > 0 or not np.isfinite(step[0]):
         return None
     unit = _unit(str(step[1]))
@@ -191,7 +200,7 @@ def _imagej_sizes(
         sizes.update(Y=res[0], X=res[1])
     with contextlib.suppress(ValueError, TypeError):  # not a number: no Z size
         if ij.get("spacing") and "Z" in axes:
-            sizes["Z"] = float(ij["spacing"])
+            sizes["Z"] = _decimal(ij["spacing"])
     if not sizes or unit == "in" or unit not in _CM_PER_UNIT:
         return {}, "pixel"  # "pixel", "a.u." or a lone "µ": no length, no pixel size
     for axis, key in (("Y", "yunit"), ("Z", "zunit")):
