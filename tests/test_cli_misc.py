@@ -293,6 +293,13 @@ def test_a_home_folder_written_as_a_tilde_is_the_home_folder(tmp_path, capsys, m
         (["info", ""], "FILE is empty"),
         (["predict", "a.tif", "-o", "-"], "--output '-' (standard output) is not written to"),
         (["evaluate", "-p", "a.tif", "-g", "a.tif", "--csv", "-"], "--csv '-' (standard"),
+        # a file named "C:\out\labels.tif" was made here (locale bug bash)
+        (
+            ["predict", "a.tif", "-o", "C:\\out\\labels.tif"],
+            "--output 'C:\\out\\labels.tif' is a Windows path",
+        ),
+        (["predict", "a.tif", "-o", "out\\x.tif"], "--output 'out\\x.tif' is a Windows path"),
+        (["predict", "C:\\data\\a.tif", "-o", "out"], "INPUT 'C:\\data\\a.tif' is a Windows path"),
     ],
 )
 def test_an_empty_value_or_a_dash_output_is_refused(tmp_path, capsys, monkeypatch, argv, said):

@@ -130,6 +130,22 @@ def _check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             raise CLIError(
                 f"{name} '-' (standard output) is not written to; name a file or folder."
             )
+        windows = next((v for v in values if _windows_path(v, action.dest in _WRITTEN)), None)
+        if windows is not None:  # "does not exist", or a file named "C:\out\labels.tif"
+            raise CLIError(
+                f"{name} '{windows}' is a Windows path; here folders are separated by '/' "
+                "(a Windows drive is /mnt/c/... under WSL)."
+            )
+
+
+def _windows_path(value: Any, written: bool) -> bool:
+    """Whether ``value`` is a Windows path on a system that has none: a drive letter
+    ("C:\\data"), or for an output any backslash (a file of that name was made; locale
+    bug bash). Never on Windows."""
+    if os.sep == "\\" or not isinstance(value, str):
+        return False
+    drive = len(value) > 2 and value[0].isalpha() and value[1] == ":" and value[2] in "\\/"
+    return drive or (written and "\\" in value)
 
 
 @contextlib.contextmanager
