@@ -28,6 +28,7 @@ def _decimal(value: Any) -> float:
         value = value.replace(",", ".")
     return float(value)
 
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -60,7 +61,10 @@ def ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
                 if size is not None:
                     meta[ax] = (_decimal(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
         with contextlib.suppress(ValueError, TypeError):  # the time between frames
-            meta["T"] = (_decimal(pixels.get("TimeIncrement")), pixels.get("TimeIncrementUnit", "s"))
+            meta["T"] = (
+                _decimal(pixels.get("TimeIncrement")),
+                pixels.get("TimeIncrementUnit", "s"),
+            )
         channels = [c.get("Name", "") for c in pixels if _local(c.tag) == "Channel"]
         names += channels
         if all(channels):

@@ -651,3 +651,33 @@ def test_deleted_layers_are_freed_after_validating(qtbot, validate):
     gc.collect()
     gc.collect()  # the overlay, kept by its prediction's entry until that one went
     assert [ref() for ref in refs] == [None] * len(refs)
+
+
+@pytest.mark.parametrize("change", ["paint", "scale"])
+def test_a_layer_painted_on_or_moved_during_the_run_is_said(qtbot, validate, change):
+    """The scores of the labels at Evaluate's press stood, without a word, for a layer
+    painted on (20,327 pixels of a new label) or moved meanwhile (undo bug bash); a run
+    that nothing changed says nothing of it, and the layers' events are let go."""
+    viewer, widget = validate
+    pred = viewer.layers["pred"]
+    listeners = _callbacks(pred)
+    _run_and_wait(qtbot, widget)
+    assert "changed during the run" not in widget.summary.text()
+
+    def change_once(*_):
+        if change == "paint":
+            pred.paint((2, 20, 20), 9)
+        else:
+            pred.scale = (2.0, 1.0, 1.0)
+
+    widget.runner.started.connect(change_once)
+    _run_and_wait(qtbot, widget)
+    widget.runner.started.disconnect(change_once)
+    assert "'pred' changed during the run (painted on or moved)" in widget.summary.text()
+    assert _callbacks(pred) == listeners  # none of ours left
+
+
+def _callbacks(layer):
+    from napari_unetseg._qt._common import LayerEdits
+
+    return {name: len(getattr(layer.events, name).callbacks) for name in LayerEdits.EVENTS}

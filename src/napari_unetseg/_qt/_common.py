@@ -14,7 +14,7 @@ Long-running work goes through :class:`napari_unetseg._qt._worker.JobRunner`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -364,6 +364,36 @@ def segmentation_of_ours(layer: Layer) -> bool:
     """Whether ``layer`` is named as the Segment widget's labels (``[unet]``,
     ``[unet 2]``, ...)."""
     return _SEGMENTATION.search(layer.name) is not None
+
+
+class LayerEdits:
+    """Which of some layers were painted on or moved (scale, translate, ...) while a run
+    used them as they were: Validate showed the scores of the labels at Evaluate's press
+    as the scores of what the layers showed (undo bug bash). :meth:`close` stops
+    listening (the layers' events would keep this object and its layers)."""
+
+    EVENTS = ("paint", "labels_update", "scale", "translate", "affine", "rotate", "shear")
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self.edited: list[Any] = []  # the layers, in the order of their first edit
+        self._hooks: list[tuple[Any, Callable[..., None]]] = []
+        for layer in layers:
+            real = real_layer(layer)
+
+            def hook(event: Any, real: Any = real) -> None:
+                if real not in self.edited:
+                    self.edited.append(real)
+
+            for name in self.EVENTS:
+                emitter = getattr(real.events, name, None)
+                if emitter is not None:
+                    emitter.connect(hook)
+                    self._hooks.append((emitter, hook))
+
+    def close(self) -> None:
+        for emitter, hook in self._hooks:
+            emitter.disconnect(hook)
+        self._hooks = []
 
 
 def real_layer(layer: Any) -> Any:

@@ -34,6 +34,7 @@ from ..core.metrics.report import distance_unit
 from . import _builders as ui
 from ._common import (
     LayerComboBox,
+    LayerEdits,
     layer_data,
     named_axes,
     not_derived,
@@ -121,6 +122,8 @@ class ValidateWidget(ui.DockWidget):
         self.pred_combo.layerChanged.connect(self._update_state)
         self.gt_combo.layerChanged.connect(self._update_state)
         self.runner.finished.connect(self._update_state)
+        self._edits: LayerEdits | None = None  # what the user did to the layers meanwhile
+        self.runner.finished.connect(self._stop_watching)
         napari_viewer.dims.events.current_step.connect(self._update_marker)
         # while both boxes hold one layer and the user has not picked, a new layer sorts
         # the two boxes again (a ground truth opened after segmenting)
@@ -254,6 +257,8 @@ class ValidateWidget(ui.DockWidget):
         notes = [spacing_note(self._spacing(pred), spacing)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         data = (real_layer(pred).data, real_layer(gt).data)  # other data set: not shown
+        self._stop_watching()
+        self._edits = LayerEdits((pred, gt))  # painted on or moved: said with the scores
         return self.runner.start(
             evaluate_job,
             _snapshot(pred),  # painting may go on during the run: score what was there
@@ -376,6 +381,11 @@ class ValidateWidget(ui.DockWidget):
         self.export_button.setEnabled(False)
         self.summary.setText(said)
 
+    def _stop_watching(self) -> None:
+        if self._edits is not None:
+            self._edits.close()
+            self._edits = None
+
     def _time_axis(self, layer: Labels) -> int | None:
         """The axis napari's axis labels name time (t), where objects and distances are
         measured in each time point on its own; None without one."""
@@ -396,6 +406,14 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not shown: {other[0]!r} got other data during the run.")
             return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
+        edited = [] if self._edits is None else self._edits.edited
+        if edited:
+            named = " and ".join(repr(layer.name) for layer in edited)
+            result.notes.append(
+                f"{named} changed during the run (painted on or moved): these scores are of "
+                "the labels as they were when Evaluate was pressed; press it again for "
+                "the labels now."
+            )
         self.result, self._pred_ref = result, weakref.ref(real_layer(pred))
         self._pred_said = pred.name
         if self.mode() == "dense":
