@@ -673,3 +673,18 @@ def test_evaluation_and_batch_settings_of_the_wrong_kind_are_one_sentence(tmp_pa
     with pytest.raises(ValueError, match=r"^batch_size must be a whole number of at least 1"):
         api.segment_files([tmp_path / "a.tif"], tmp_path / "out", batch_size=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_results_show_themselves_in_a_line(tmp_path) -> None:
+    """An EvaluationResult's and a BatchReport's reprs ran to kilobytes of nested dicts
+    in a notebook (API bug bash)."""
+    from napari_unetseg.batch import BatchReport, FileResult
+
+    a = np.zeros((64, 64), np.uint8)
+    a[5:20, 5:20] = 1
+    shown = repr(api.evaluate(a, a))
+    assert (
+        shown.startswith("EvaluationResult(dense, shape (64, 64): Dice 1.000") and len(shown) < 200
+    )
+    report = BatchReport([FileResult(input="a.tif"), FileResult(input="b.tif", error="bad")])
+    assert repr(report) == "BatchReport(Segmented 1 of 2 files; 1 failed. See .rows(), .failed.)"

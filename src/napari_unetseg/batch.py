@@ -254,6 +254,10 @@ class BatchReport:
         "file", "series", "model", "objects", "foreground_percent", "seconds", "output", "error",
     )  # fmt: skip
 
+    def __repr__(self) -> str:
+        # the dataclass's listed every file's stats, kilobytes of them (API bug bash)
+        return f"BatchReport({self.summary()} See .rows(), .failed.)"
+
     @property
     def failed(self) -> list[FileResult]:
         return [r for r in self.results if not r.ok]

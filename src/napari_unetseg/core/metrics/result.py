@@ -62,6 +62,10 @@ class EvaluationResult:
     errors: np.ndarray | None = field(default=None, repr=False)
     time_axis: int | None = None
 
+    def __repr__(self) -> str:
+        # the dataclass's ran to 1.5-3 kB of nested dicts in a notebook (API bug bash)
+        return f"EvaluationResult({self.mode}, shape {self.shape}: {self.summary_line()})"
+
     @property
     def space_spacing(self) -> tuple[float, ...]:
         """The spacing of the axes distances are measured along (all but time's)."""
