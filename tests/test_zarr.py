@@ -705,3 +705,22 @@ def test_smaller_label_levels_lie_on_the_images_levels(tmp_path, averaged) -> No
     alone = _write_store(tmp_path / "alone.ome.zarr", labels, "0.4", scale=img.scale)
     node = list(Reader(parse_url(alone.path))())[0]
     assert all(placed(t)[1] == [0.0] * 3 for t in node.metadata["coordinateTransformations"])
+
+
+def test_a_store_the_disk_had_no_room_for_is_not_left_half_made(tmp_path, monkeypatch) -> None:
+    """A full disk left a group without our record: "not written by napari-unetseg" to
+    --resume and --overwrite alike, and the error named no store (disk bug bash; a
+    2 MiB tmpfs there, the array's creation failing here)."""
+    import errno
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = tmp_path / "out.ome.zarr"
+    with monkeypatch.context() as patched:
+        patched.setattr(zarr.Group, "create_array", no_room)
+        with pytest.raises(OSError, match=r"^Cannot write '.*out\.ome\.zarr': No space left"):
+            _write_store(str(path), np.zeros((3, 8, 8), np.uint8), "0.4")
+    assert not path.exists()
+    _write_store(str(path), np.ones((3, 8, 8), np.uint8), "0.4")  # room again: a new run
+    assert _zarr.read_ome_zarr(path).is_labels

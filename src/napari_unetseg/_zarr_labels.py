@@ -187,45 +187,57 @@ class LabelsStore:
         path = os.fspath(path).rstrip("/\\")
         if cls.check_replaceable(path, overwrite):
             shutil.rmtree(path)
-        fmt = _format(version)
-        if image is not None:  # the image's labels/ group, made a zarr group if new
-            zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
-        group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
-        group.create_array(
-            "0",
-            shape=tuple(shape),
-            chunks=tuple(chunks),
-            dtype=dtype,
-            fill_value=0,
-            **_array_options(version, axes, len(shape)),
-        )
-        group.create_array(
-            BLOCKS,
-            shape=tuple(block_grid),
-            chunks=(1,) * len(block_grid),
-            dtype="u1",
-            fill_value=0,
-            **_array_options(version, axes, len(block_grid)),
-        )
-        # an image's labels follow its pyramid level for level, where its levels lie
-        # (None: a pyramid of their own)
-        levels, shifts = (
-            _image_pyramid(image, axes, shape) if image is not None and labels else (None, None)
-        )
-        group.attrs["unetseg"] = {
-            "complete": False,
-            "blocks": [int(n) for n in block_grid],
-            "axes": axes,
-            "scale": [float(s) for s in scale],
-            "units": None if units is None else list(units),
-            "translate": None if translate is None else [float(t) for t in translate],
-            "version": str(version),
-            "settings": json.loads(json.dumps(settings or {})),
-            "provenance": json.loads(json.dumps(provenance)) if provenance else None,
-            "labels": bool(labels),
-            "levels": levels,
-            "level_shifts": shifts,
-        }
+        try:
+            fmt = _format(version)
+            if image is not None:  # the image's labels/ group, made a zarr group if new
+                zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
+            group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+            group.create_array(
+                "0",
+                shape=tuple(shape),
+                chunks=tuple(chunks),
+                dtype=dtype,
+                fill_value=0,
+                **_array_options(version, axes, len(shape)),
+            )
+            group.create_array(
+                BLOCKS,
+                shape=tuple(block_grid),
+                chunks=(1,) * len(block_grid),
+                dtype="u1",
+                fill_value=0,
+                **_array_options(version, axes, len(block_grid)),
+            )
+            # an image's labels follow its pyramid level for level, where its levels lie
+            # (None: a pyramid of their own)
+            levels, shifts = (
+                _image_pyramid(image, axes, shape)
+                if image is not None and labels
+                else (None, None)
+            )
+            group.attrs["unetseg"] = {
+                "complete": False,
+                "blocks": [int(n) for n in block_grid],
+                "axes": axes,
+                "scale": [float(s) for s in scale],
+                "units": None if units is None else list(units),
+                "translate": None if translate is None else [float(t) for t in translate],
+                "version": str(version),
+                "settings": json.loads(json.dumps(settings or {})),
+                "provenance": json.loads(json.dumps(provenance)) if provenance else None,
+                "labels": bool(labels),
+                "levels": levels,
+                "level_shifts": shifts,
+            }
+        except BaseException as exc:
+            # a store half made (a full disk: its group without our record) was "not
+            # written by napari-unetseg", refused by --resume and --overwrite alike, and
+            # the error named no store (disk bug bash)
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, OSError):
+                why = (exc.strerror or str(exc)).rstrip(".")
+                raise OSError(f"Cannot write {path!r}: {why}.") from exc
+            raise
         return cls(path)
 
     # -- state ----------------------------------------------------------------------------

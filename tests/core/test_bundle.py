@@ -212,3 +212,18 @@ def test_a_file_where_a_folder_should_be_and_a_name_too_long_are_said_so(tmp_pat
     with pytest.raises(ValueError, match="is 304 bytes long, more than the 255"):
         atomic_write(tmp_path / ("a" * 300 + ".zip"), lambda tmp: None)
     assert (tmp_path / "afile").read_text() == "keep"
+
+
+def test_a_full_disk_is_said_so_when_torch_writes(tmp_path, monkeypatch) -> None:
+    """torch's writer on a full disk says "[enforce fail at inline_container.cc:672] .
+    unexpected pos 7104 vs 7000", which was the whole message (disk bug bash)."""
+
+    def short_write(*a, **k):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . unexpected pos 7104 vs 7000"
+        )
+
+    monkeypatch.setattr(torch, "save", short_write)
+    with pytest.raises(OSError, match=r"^Cannot write '.*m\.pt': No space left on device\.$"):
+        make().save(tmp_path / "m.pt")
+    assert not list(tmp_path.iterdir())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +59,21 @@ def atomic_write(
             raise _readable(exc, path) from exc
         if isinstance(exc, RuntimeError):  # torch.save's writer on a full disk
             reason = (str(exc).strip().splitlines() or ["the write failed"])[0].rstrip(".")
+            if "unexpected pos" in reason or _nearly_full(path.parent):
+                # its "[enforce fail at inline_container.cc:672] . unexpected pos 7104 vs
+                # 7000" was the whole message (disk bug bash)
+                reason = "No space left on device"
             raise OSError(f"Cannot write {str(path)!r}: {reason}.") from exc
         raise
     return path
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether ``folder``'s file system has under 1 MiB free."""
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def _put_new(tmp: Path, path: Path) -> None:
