@@ -447,3 +447,25 @@ def test_file_names_of_bytes_that_are_not_utf8_are_segmented(tmp_path, folder, m
     given = tmp_path / os.fsdecode(b"x\xe9.tif")
     assert cli.main(["predict", str(folder / name), "-m", model_file, "-o", str(given)]) == 0
     assert given.exists()
+
+
+def test_the_advice_to_replace_a_file_of_the_users_works_as_said(tmp_path, folder, model_file):
+    """segment_files' refusal said "replace_any=True in Python", an argument it refuses;
+    predict_blocks' said "pass --overwrite" to Python (help-texts bug bash)."""
+    from napari_unetseg.core.progress import drain
+    from napari_unetseg.distributed import predict_blocks
+
+    (folder / "broken.tif").unlink()
+    (folder / "stack.tif").unlink()
+    mine = folder / "flat_labels.tif"
+    _io.write_image(mine, np.zeros((40, 48), np.uint8))
+    with pytest.raises(batch.BatchError, match=r"plan_batch\(\.\.\., overwrite=True, replace_any"):
+        batch.segment_files([folder / "flat.tif"], overwrite=True, model=model_file)
+    plan = batch.plan_batch([folder / "flat.tif"], overwrite=True, replace_any=True)
+    report = drain(batch.segment_files_iter(plan, batch.SegmentSettings(model=model_file)))
+    assert not report.failed and _io.read_image(mine).provenance  # ours now
+    store = tmp_path / "out.ome.zarr"
+    predict_blocks(folder / "flat.tif", model_file, store)
+    with pytest.raises(FileExistsError, match=r"overwrite=True in Python\) to replace it or"):
+        predict_blocks(folder / "flat.tif", model_file, store)
+    predict_blocks(folder / "flat.tif", model_file, store, overwrite=True)  # as said

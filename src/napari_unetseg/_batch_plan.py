@@ -267,7 +267,10 @@ def _check_folder_name(out: Path, suffix: str) -> None:
 #: How a result that exists may be replaced, as refusals name it by default.
 REPLACE_OPTION = "--overwrite, or overwrite=True in Python"
 #: How a file napari-unetseg did not write may be replaced, as refusals name it.
-FOREIGN_OPTION = "replace_any=True in Python, --overwrite on the command line"
+FOREIGN_OPTION = (  # segment_files never replaces one: replace_any is plan_batch's alone
+    "replace it with `unetseg predict --overwrite`, or plan_batch(..., overwrite=True, replace_any=True) "
+    "and segment_files_iter in Python"
+)
 
 
 def plan_batch(

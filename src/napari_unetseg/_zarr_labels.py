@@ -298,7 +298,8 @@ class LabelsStore:
             return False
         if not overwrite:
             raise FileExistsError(
-                f"{path!r} exists; pass --overwrite to replace it or --resume to finish it."
+                f"{path!r} exists; pass --overwrite (overwrite=True in Python) to replace it "
+                "or --resume (resume=True) to finish it."
             )
         cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
         return True
