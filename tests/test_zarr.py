@@ -724,3 +724,18 @@ def test_a_store_the_disk_had_no_room_for_is_not_left_half_made(tmp_path, monkey
     assert not path.exists()
     _write_store(str(path), np.ones((3, 8, 8), np.uint8), "0.4")  # room again: a new run
     assert _zarr.read_ome_zarr(path).is_labels
+
+
+def test_labels_saved_to_a_full_disk_name_the_store_and_leave_nothing(tmp_path, monkeypatch):
+    """napari's writer said "[Errno 28] No space left on device" (no path), or named the
+    hidden ".lab.ome.zarr.saving", and left that folder behind (disk bug bash)."""
+    import errno
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zarr.Array, "__setitem__", no_room)
+    target = tmp_path / "lab.ome.zarr"
+    with pytest.raises(OSError, match=r"^Cannot write '.*/lab\.ome\.zarr': No space left on"):
+        _zarr_save.save_labels(str(target), np.ones((2, 16, 16), np.uint8), axes="ZYX")
+    assert not list(tmp_path.iterdir())

@@ -193,23 +193,23 @@ def save_labels(
     )
     grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
     partial = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.saving")
-    store = LabelsStore.create(
-        partial,
-        shape=shape,
-        chunks=chunks,
-        block_grid=grid,
-        axes=axes,
-        scale=tuple(scale) if scale is not None else (1.0,) * len(shape),
-        units=units,
-        translate=translate,
-        version=version,
-        dtype=dtype,
-        overwrite=True,
-        image=image,
-        provenance=provenance,
-        settings={"layer": layer_text} if layer_text else None,
-    )
     try:
+        store = LabelsStore.create(
+            partial,
+            shape=shape,
+            chunks=chunks,
+            block_grid=grid,
+            axes=axes,
+            scale=tuple(scale) if scale is not None else (1.0,) * len(shape),
+            units=units,
+            translate=translate,
+            version=version,
+            dtype=dtype,
+            overwrite=True,
+            image=image,
+            provenance=provenance,
+            settings={"layer": layer_text} if layer_text else None,
+        )
         level0 = store.level0()
         for index in np.ndindex(*grid):
             region = tuple(
@@ -222,8 +222,13 @@ def save_labels(
             store.build_level(level, region)
         store.finish(name=label, image=image)
         _swap_in(partial, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):  # "[Errno 28] No space left on device", or the
+            # hidden partial store named (disk bug bash): the store saved to, in a sentence
+            why = (exc.strerror or str(exc)).rstrip(".")
+            why = why.split(": ", 1)[1] if why.startswith("Cannot write ") else why
+            raise OSError(f"Cannot write {target!r}: {why}.") from exc
         raise
     return target
 
