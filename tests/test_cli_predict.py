@@ -466,7 +466,7 @@ def test_a_series_that_fails_is_named_and_not_said_to_be_segmented(tmp_path, cap
     argv = ["predict", str(tmp_path / "multi.ome.tif"), "--series", "all"]
     assert cli.main([*argv, "-o", str(tmp_path / "out"), "--object-size", "off"]) == 1
     err = capsys.readouterr().err
-    assert "1 of 3 images could not be segmented:" in err
+    assert "1 of 3 images failed:" in err
     assert "multi.ome.tif [series 1]: The image has 2 channels" in err
     assert "image series 1 segmented." not in err and "image series 2 segmented." in err
 

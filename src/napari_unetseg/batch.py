@@ -188,6 +188,10 @@ def _whole(value: Any) -> int | None:
     return int(number) if number.is_integer() and number >= 0 else None
 
 
+class _MapNotWritten(OSError):
+    """A file's labels were written, its probability map could not be (a full disk)."""
+
+
 @dataclass
 class BatchProgress:
     """File ``index + 1`` of ``n_files``: ``done`` of ``total`` tiles.
@@ -376,7 +380,8 @@ def segment_files_iter(
                 src, dst, pdst, settings, models, model, row, (index, n, quiet)
             )
         except Exception as exc:  # noqa: BLE001 - one file's failure ends only that file
-            row.error, row.output = _sentence(exc), None
+            row.error = _sentence(exc)
+            row.output = row.output if isinstance(exc, _MapNotWritten) else None
         row.seconds = time.perf_counter() - t0
         results.append(row)
         yield BatchProgress(index, n, shown, finished=row)
@@ -518,9 +523,14 @@ def _segment_file(
     }
     nifti = {"affine": img.affine, "forms": img.nifti_forms}
     _io.write_labels(dst, labels, provenance=provenance, **nifti, **geometry)
-    if pdst is not None:
-        _io.write_image(pdst, result.probabilities, provenance=provenance, **nifti, **geometry)
     row.output = str(dst)
+    if pdst is not None:
+        try:
+            _io.write_image(pdst, result.probabilities, provenance=provenance, **nifti, **geometry)
+        except OSError as exc:  # "could not be segmented" for labels that were written
+            raise _MapNotWritten(
+                f"Its labels were written, its probability map not: {exc}"
+            ) from exc
     if settings.series:  # said once it is done: a series that failed was not segmented
         row.notes.append(f"image series {settings.series} segmented.")
 

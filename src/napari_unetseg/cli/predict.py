@@ -175,8 +175,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise CLIError(_failure(failed[0], failed[0].name))
     if failed:
         print(
-            f"unetseg: error: {len(failed)} of {len(report.results)} images could not be "
-            "segmented:",
+            f"unetseg: error: {len(failed)} of {len(report.results)} images failed:",
             file=sys.stderr,
         )
         for row in failed:
