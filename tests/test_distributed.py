@@ -359,6 +359,32 @@ def test_the_command_says_in_one_line_that_another_run_took_its_store(
     assert not any("Traceback" in line for line in err)
 
 
+def test_the_command_says_when_its_store_was_removed_meanwhile(
+    image_2d, tmp_path, capsys, monkeypatch
+) -> None:
+    """A store deleted while written was "taken over by another run" (disk bug bash)."""
+    import shutil
+
+    path, _ = image_2d
+    out = tmp_path / "gone.ome.zarr"
+    run = dist.predict_blocks_iter
+
+    def removed_after_one_block(*args, **kwargs):
+        for record in run(*args, **kwargs):
+            yield record
+            if record.stage == "blocks" and record.done == 1:
+                shutil.rmtree(out)
+
+    monkeypatch.setattr(dist, "predict_blocks_iter", removed_after_one_block)
+    argv = ["predict", str(path), "-o", str(out), "--block-size", "96", "--object-size", "off"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"unetseg: error: {str(out)!r} was removed while it was being written, so this run "
+        "stopped."
+    )
+
+
 def test_resume_skips_the_blocks_already_written(image_2d, tmp_path) -> None:
     path, reference = image_2d
     out = tmp_path / "r.ome.zarr"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sys
 import time
 import warnings
@@ -335,6 +336,10 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                 show,
             )
     except dist.Superseded as exc:  # a run started on the store since (an 18-line trace)
+        if not os.path.exists(args.output):  # deleted meanwhile: no other run (disk bug bash)
+            raise CLIError(
+                f"{args.output!r} was removed while it was being written, so this run stopped."
+            ) from exc
         raise CLIError(
             f"{args.output!r} was taken over by another run (--resume or --overwrite), so "
             "this one stopped; the other run goes on with it."
