@@ -21,8 +21,8 @@ from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
-from .records import BlockProgress, BlocksResult, ClusterError, _result, worker_lost
-from .stores import _finish_stores, _open_stores
+from .records import BlockProgress, BlocksResult, ClusterError, Superseded, _result, worker_lost
+from .stores import _drop_kept, _finish_stores, _open_stores, _put_back
 from .worker import _local_dask, _none_copy, _predict_block
 
 #: Default block edge per spatial axis (2D, 3D): a block with its halo is about 40 MB of
@@ -254,7 +254,24 @@ def predict_blocks_iter(
     wanted = {"channel": channel, "series": int(series), "split_touching": split_touching}
     wanted["probabilities"] = probabilities
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
-    store, maps = _open_stores(run, resume, overwrite)
+    store, maps, kept = _open_stores(run, resume, overwrite)
+    try:
+        result = yield from _write_blocks(run, store, maps, client, t0)
+    except Superseded:  # another run goes on with the store: it replaces the earlier one
+        _drop_kept(kept)
+        raise
+    except BaseException:  # a full disk, a stop: the earlier labels of --overwrite stay
+        _put_back(kept)
+        raise
+    _drop_kept(kept)
+    return result
+
+
+def _write_blocks(
+    run: _Run, store: LabelsStore, maps: LabelsStore | None, client: Any, t0: float
+) -> Generator[BlockProgress, None, BlocksResult]:
+    """The blocks not written yet, then the pyramids and metadata (see
+    :func:`predict_blocks_iter`)."""
     if store.info.get("complete") and (maps is None or maps.info.get("complete")):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(

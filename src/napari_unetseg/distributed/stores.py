@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import shutil
 import warnings
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
 
 def _open_stores(
     run: _Run, resume: bool, overwrite: bool
-) -> tuple[LabelsStore, LabelsStore | None]:
+) -> tuple[LabelsStore, LabelsStore | None, list[tuple[str, str]]]:
     """The labels store and the probability map's (None without one), both refused or
-    accepted before either is made, replaced or reopened."""
+    accepted before either is made, replaced or reopened; and the complete stores that
+    ``overwrite`` replaces, set aside (``(target, aside)``) until the new ones are
+    complete (:func:`_put_back`, :func:`_drop_kept`)."""
     split = run.spec["split_touching"]
     # Instance ids need room; class labels do not.
     dtype = np.uint32 if split else np.uint8 if run.bundle.n_labels <= 255 else np.uint16
@@ -32,9 +35,47 @@ def _open_stores(
     for target in targets:
         _check_target(run, target, resume, overwrite)
     _check_map_resumable(run, resume)
-    store = _open_store(run, run.target, dtype, resume, overwrite)
-    maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
-    return store, maps
+    kept = _set_aside(targets) if overwrite else []
+    try:
+        store = _open_store(run, run.target, dtype, resume, overwrite)
+        maps = _open_store(run, targets[1], np.float32, resume, overwrite) if targets[1:] else None
+    except BaseException:
+        _put_back(kept)
+        raise
+    return store, maps, kept
+
+
+def _set_aside(targets: list[str]) -> list[tuple[str, str]]:
+    """Rename each complete store among ``targets`` to a hidden ``.NAME.replaced`` beside
+    it: --overwrite had removed the earlier labels at the start, and a run that then
+    failed (a full disk) left neither them nor new ones (disk bug bash)."""
+    kept = []
+    for target in targets:
+        path = os.fspath(target).rstrip("/\\")
+        try:
+            complete = os.path.exists(path) and LabelsStore(path).info.get("complete")
+        except (OSError, ValueError):
+            complete = False
+        if not complete:
+            continue  # an unfinished store is replaced at once, as before
+        aside = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.replaced")
+        shutil.rmtree(aside, ignore_errors=True)  # one left by a run killed outright
+        os.replace(path, aside)
+        kept.append((path, aside))
+    return kept
+
+
+def _put_back(kept: list[tuple[str, str]]) -> None:
+    """The earlier complete stores back in place of the unfinished new ones."""
+    for path, aside in kept:
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(aside, path)
+
+
+def _drop_kept(kept: list[tuple[str, str]]) -> None:
+    """The earlier stores, now replaced."""
+    for _, aside in kept:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _finish_stores(
