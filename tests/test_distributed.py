@@ -333,25 +333,34 @@ def test_blocks_of_a_replaced_run_write_nothing_more(image_2d, tmp_path) -> None
     assert not labels.any()  # the later blocks wrote nothing
 
 
+def _command_after_one_block(path, out, capsys, monkeypatch, meanwhile) -> list[str]:
+    """``unetseg predict PATH -o OUT`` with ``meanwhile(out)`` done after its first
+    block (as another shell would); its stderr lines."""
+    run = dist.predict_blocks_iter
+
+    def changed_after_one_block(*args, **kwargs):
+        for record in run(*args, **kwargs):
+            yield record
+            if record.stage == "blocks" and record.done == 1:
+                meanwhile(out)
+
+    monkeypatch.setattr(dist, "predict_blocks_iter", changed_after_one_block)
+    argv = ["predict", str(path), "-o", str(out), "--block-size", "96", "--object-size", "off"]
+    assert cli.main(argv) == 1
+    return capsys.readouterr().err.strip().splitlines()
+
+
 def test_the_command_says_in_one_line_that_another_run_took_its_store(
     image_2d, tmp_path, capsys, monkeypatch
 ) -> None:
     """A run whose store another process resumed (a nohup run thought dead) ended in an
     18-frame traceback of Superseded (scale-out bug bash): one sentence now."""
-    path, _ = image_2d
     out = tmp_path / "taken.ome.zarr"
-    run = dist.predict_blocks_iter
 
-    def taken_after_one_block(*args, **kwargs):  # as a --resume from another shell does
-        for record in run(*args, **kwargs):
-            yield record
-            if record.stage == "blocks" and record.done == 1:
-                _zarr_labels.LabelsStore(out).set_info(run="another process's run")
+    def take(store):  # as a --resume from another shell does
+        _zarr_labels.LabelsStore(store).set_info(run="another process's run")
 
-    monkeypatch.setattr(dist, "predict_blocks_iter", taken_after_one_block)
-    argv = ["predict", str(path), "-o", str(out), "--block-size", "96", "--object-size", "off"]
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _command_after_one_block(image_2d[0], out, capsys, monkeypatch, take)
     assert err[-1] == (
         f"unetseg: error: {str(out)!r} was taken over by another run (--resume or "
         "--overwrite), so this one stopped; the other run goes on with it."
@@ -365,20 +374,8 @@ def test_the_command_says_when_its_store_was_removed_meanwhile(
     """A store deleted while written was "taken over by another run" (disk bug bash)."""
     import shutil
 
-    path, _ = image_2d
     out = tmp_path / "gone.ome.zarr"
-    run = dist.predict_blocks_iter
-
-    def removed_after_one_block(*args, **kwargs):
-        for record in run(*args, **kwargs):
-            yield record
-            if record.stage == "blocks" and record.done == 1:
-                shutil.rmtree(out)
-
-    monkeypatch.setattr(dist, "predict_blocks_iter", removed_after_one_block)
-    argv = ["predict", str(path), "-o", str(out), "--block-size", "96", "--object-size", "off"]
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _command_after_one_block(image_2d[0], out, capsys, monkeypatch, shutil.rmtree)
     assert err[-1] == (
         f"unetseg: error: {str(out)!r} was removed while it was being written, so this run "
         "stopped."
