@@ -160,7 +160,7 @@ class ModelRegistry:
         if session and source is not None:
             return f"Loaded from {source.path}"
         if session:
-            return "Trained in this session (not saved to a file yet)"
+            return "Trained in this session"
         if name in self.shipped():
             return f"Shipped with napari-unetseg: {self.shipped()[name]}"
         saved = self.saved().get(name)
