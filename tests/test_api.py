@@ -657,6 +657,8 @@ def test_evaluation_and_batch_settings_of_the_wrong_kind_are_one_sentence(tmp_pa
     a = np.zeros((32, 32), np.uint8)
     a[5:10, 5:10] = 1
     assert api.evaluate(a, a, classes=1).classes == api.evaluate(a, a, classes=[1]).classes
+    for ids in ({0, 1}, (c for c in (1, 0)), {0: "bg", 1: "fg"}.keys(), np.array([0, 1])):
+        assert sorted(api.evaluate(a, a, classes=ids).classes) == [0, 1]  # any iterable
     for options, words in [
         ({"classes": "x"}, "Class ids are whole numbers"),
         ({"classes": [True]}, "Class ids are whole numbers"),

@@ -311,6 +311,14 @@ def test_an_empty_value_or_a_dash_output_is_refused(tmp_path, capsys, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]
 
 
+def test_a_folder_named_like_a_drive_is_a_folder(tmp_path, capsys, monkeypatch):
+    """A real folder "d:" was refused as a Windows path (review bash)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d:").mkdir()
+    _io.write_image(tmp_path / "d:" / "a.tif", np.zeros((16, 16), np.uint8))
+    assert cli.main(["info", "d:/a.tif"]) == 0
+
+
 def test_python_m_napari_unetseg_is_the_command():
     """It said the package "cannot be directly executed" (CLI bug bash)."""
     import subprocess

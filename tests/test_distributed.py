@@ -921,30 +921,36 @@ def test_a_blocks_nan_mask_is_read_band_by_band(monkeypatch, shape, channel_axis
     assert blocks.unfinite_mask(np.ones(shape, np.uint8), channel_axis) is None
 
 
-@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
-def test_overwrite_keeps_the_earlier_labels_until_the_new_are_complete(
-    image_2d, tmp_path, stop
-) -> None:
+def test_overwrite_keeps_the_earlier_labels_when_the_new_store_fails(image_2d, tmp_path):
     """--overwrite removed an earlier complete store at the start: a run that then failed
-    (a full disk) or was stopped left it unreadable, "napari-unetseg did not finish"
-    (disk bug bash). It is set aside and put back; a run that ends replaces it."""
+    (a full disk) left it unreadable, "napari-unetseg did not finish" (disk bug bash).
+    It is set aside and put back; a stop keeps the new blocks for --resume instead (the
+    review bash: an hour of blocks was thrown away), and a run that ends replaces it."""
     path, reference = image_2d
     out = tmp_path / "out.ome.zarr"
     maps = tmp_path / "maps.ome.zarr"
     options = {"block_size": 96, "object_size": None, "probabilities": maps}
     dist.predict_blocks(path, "nuclei-2d", out, **options)
     before = read_labels(out)
-    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, overwrite=True, **options)
-    with pytest.raises(type(stop)):
-        for record in gen:
-            if record.stage == "blocks" and record.done == 1:
-                gen.throw(stop)
+    listing = ["maps.ome.zarr", "out.ome.zarr"]
+
+    def stopped_after_one_block(stop):
+        gen = dist.predict_blocks_iter(path, "nuclei-2d", out, overwrite=True, **options)
+        with pytest.raises(type(stop)):
+            for record in gen:
+                if record.stage == "blocks" and record.done == 1:
+                    gen.throw(stop)
+
+    stopped_after_one_block(OSError(28, "No space left on device"))
     assert _zarr_labels.LabelsStore(out).info["complete"]
     np.testing.assert_array_equal(read_labels(out), before)
     assert _zarr_labels.LabelsStore(maps).info["complete"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.ome.zarr", "out.ome.zarr"]
-    dist.predict_blocks(
-        path, "nuclei-3d" if False else "nuclei-2d", out, overwrite=True, **options
-    )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.ome.zarr", "out.ome.zarr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    stopped_after_one_block(KeyboardInterrupt())
+    assert not _zarr_labels.LabelsStore(out).info["complete"]  # for --resume, as before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    os.makedirs(tmp_path / ".out.ome.zarr.replaced")  # left by a run killed outright
+    result = dist.predict_blocks(path, "nuclei-2d", out, resume=True, **options)
+    assert result.stats["skipped"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
     np.testing.assert_array_equal(read_labels(out), reference)

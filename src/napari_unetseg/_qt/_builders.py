@@ -8,6 +8,7 @@ label (:class:`Form`), rather than of setter calls.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -215,10 +216,18 @@ class DecimalSpinBox(QDoubleSpinBox):
 
     def _as_locale(self, text: str) -> str:
         point = self.locale().decimalPoint()
-        return text.replace("," if point == "." else ".", point)
+        other = "," if point == "." else "."
+        if point in text or re.search(rf"{re.escape(other)}\d{{3}}(?!\d)", text):
+            return text  # "1,234.5", or "1,200" typed in full: a thousands separator
+        return text.replace(other, point)
 
     def validate(self, text: str, pos: int) -> Any:
-        return super().validate(self._as_locale(text), pos)
+        # the typed text stays as typed ("1,2" on the way to "1,200" became "1.2", and
+        # the next digits were refused as too many decimals; review bash)
+        # a "," read both ways while typing: "1,20" is on its way to "1,200" too
+        check = super().validate  # (no zero-argument super() inside a comprehension)
+        states = [check(t, pos)[0] for t in dict.fromkeys((self._as_locale(text), text))]
+        return (max(states, key=lambda state: int(getattr(state, "value", state))), text, pos)
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt API
         return super().valueFromText(self._as_locale(text))

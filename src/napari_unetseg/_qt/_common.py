@@ -367,22 +367,26 @@ def segmentation_of_ours(layer: Layer) -> bool:
 
 
 class LayerEdits:
-    """Which of some layers were painted on or moved (scale, translate, ...) while a run
-    used them as they were: Validate showed the scores of the labels at Evaluate's press
-    as the scores of what the layers showed (undo bug bash). :meth:`close` stops
+    """Which of some layers were painted on or moved (scale, translate, affine, ...)
+    while a run used them as they were: Validate showed the scores of the labels at
+    Evaluate's press as the scores of what the layers showed (undo bug bash). Strokes
+    are heard as they come; the placement is compared with the start's (napari says
+    "scale" for a scale set to the value it had; review bash). :meth:`close` stops
     listening (the layers' events would keep this object and its layers)."""
 
-    EVENTS = ("paint", "labels_update", "scale", "translate", "affine", "rotate", "shear")
+    EVENTS = ("paint", "labels_update")
 
     def __init__(self, layers: Iterable[Layer]) -> None:
-        self.edited: list[Any] = []  # the layers, in the order of their first edit
+        self._painted: list[Any] = []
+        self._placed = {
+            id(real_layer(layer)): (real_layer(layer), _placement(layer)) for layer in layers
+        }
         self._hooks: list[tuple[Any, Callable[..., None]]] = []
-        for layer in layers:
-            real = real_layer(layer)
+        for real, _ in self._placed.values():
 
             def hook(event: Any, real: Any = real) -> None:
-                if real not in self.edited:
-                    self.edited.append(real)
+                if real not in self._painted:
+                    self._painted.append(real)
 
             for name in self.EVENTS:
                 emitter = getattr(real.events, name, None)
@@ -390,10 +394,28 @@ class LayerEdits:
                     emitter.connect(hook)
                     self._hooks.append((emitter, hook))
 
+    @property
+    def edited(self) -> list[Any]:
+        """The layers painted on or placed elsewhere since the start."""
+        moved = [real for real, start in self._placed.values() if _placement(real) != start]
+        return [
+            real for real, _ in self._placed.values() if real in self._painted or real in moved
+        ]
+
     def close(self) -> None:
         for emitter, hook in self._hooks:
             emitter.disconnect(hook)
         self._hooks = []
+
+
+def _placement(layer: Layer) -> tuple:
+    """Where a layer lies in the world: its scale, translate and affine, as numbers."""
+    real = real_layer(layer)
+    return (
+        tuple(np.round(np.asarray(real.scale, float), 12)),
+        tuple(np.round(np.asarray(real.translate, float), 12)),
+        tuple(np.round(np.asarray(real.affine.affine_matrix, float), 12).ravel()),
+    )
 
 
 def real_layer(layer: Any) -> Any:

@@ -254,6 +254,12 @@ class JobRunner(QObject):
                 self._refocus = self._cancel_button.hasFocus()
                 self._cancel_button.setEnabled(False)
 
+    def stopping(self, button: QPushButton) -> None:
+        """The caller's Stop ``button`` was pressed (and is turned off): when it had the
+        keyboard focus, Run gets it back at the end, as after Cancel (it stayed on the
+        next button in the chain, "Copy as command"; review bash)."""
+        self._refocus = button.hasFocus()
+
     def _set_busy(self, busy: bool) -> None:
         """Run off and Cancel on while a job runs, and back; the keyboard focus goes
         from the one turned off to the other: disabled first, Run gave it to the next

@@ -142,9 +142,11 @@ def _windows_path(value: Any, written: bool) -> bool:
     """Whether ``value`` is a Windows path on a system that has none: a drive letter
     ("C:\\data"), or for an output any backslash (a file of that name was made; locale
     bug bash). Never on Windows."""
-    if os.sep == "\\" or not isinstance(value, str):
+    if os.sep == "\\" or not isinstance(value, str) or os.path.exists(value):
         return False
     drive = len(value) > 2 and value[0].isalpha() and value[1] == ":" and value[2] in "\\/"
+    if drive and os.path.isdir(value[:2]):  # a folder named "d:" here (review bash)
+        return False
     return drive or (written and "\\" in value)
 
 

@@ -257,13 +257,16 @@ def predict_blocks_iter(
     store, maps, kept = _open_stores(run, resume, overwrite)
     try:
         result = yield from _write_blocks(run, store, maps, client, t0)
-    except Superseded:  # another run goes on with the store: it replaces the earlier one
-        _drop_kept(kept)
+    except (Superseded, ClusterError):  # another run goes on; the blocks stay for --resume
+        _drop_kept(run)
         raise
-    except BaseException:  # a full disk, a stop: the earlier labels of --overwrite stay
+    except Exception:  # a full disk: the earlier labels of --overwrite stay
         _put_back(kept)
         raise
-    _drop_kept(kept)
+    except BaseException:  # a stop (Ctrl-C): the blocks so far stay for --resume
+        _drop_kept(run)
+        raise
+    _drop_kept(run)  # (one a run killed outright left too)
     return result
 
 

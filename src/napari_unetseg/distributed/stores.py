@@ -58,11 +58,15 @@ def _set_aside(targets: list[str]) -> list[tuple[str, str]]:
             complete = False
         if not complete:
             continue  # an unfinished store is replaced at once, as before
-        aside = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.replaced")
+        aside = _aside(path)
         shutil.rmtree(aside, ignore_errors=True)  # one left by a run killed outright
         os.replace(path, aside)
         kept.append((path, aside))
     return kept
+
+
+def _aside(path: str) -> str:
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.replaced")
 
 
 def _put_back(kept: list[tuple[str, str]]) -> None:
@@ -72,10 +76,12 @@ def _put_back(kept: list[tuple[str, str]]) -> None:
         os.replace(aside, path)
 
 
-def _drop_kept(kept: list[tuple[str, str]]) -> None:
-    """The earlier stores, now replaced."""
-    for _, aside in kept:
-        shutil.rmtree(aside, ignore_errors=True)
+def _drop_kept(run: _Run) -> None:
+    """The earlier stores set aside for this run's outputs, now replaced (or given up for
+    the new blocks, which --resume finishes)."""
+    targets = [run.target] + ([run.spec["probabilities"]] if run.spec["probabilities"] else [])
+    for target in targets:
+        shutil.rmtree(_aside(os.fspath(target).rstrip("/\\")), ignore_errors=True)
 
 
 def _finish_stores(

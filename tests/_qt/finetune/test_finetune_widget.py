@@ -1042,3 +1042,8 @@ def test_decimals_are_read_with_either_separator(finetune, language):
             QTest.keyClick(box.lineEdit(), Qt.Key.Key_Return)
             assert box.value() == pytest.approx(expected), (language, text)
     assert segment.settings().object_size == pytest.approx(12.5)
+    thousand = {"German": "1.200", "English": "1,200"}[language]  # a thousands separator
+    segment.size_spin.lineEdit().selectAll()
+    QTest.keyClicks(segment.size_spin.lineEdit(), thousand)  # was 1.2: "0" refused (review)
+    QTest.keyClick(segment.size_spin.lineEdit(), Qt.Key.Key_Return)
+    assert segment.size_spin.value() == pytest.approx(1200.0)

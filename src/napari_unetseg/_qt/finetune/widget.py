@@ -246,6 +246,7 @@ class FinetuneWidget(ui.DockWidget):
         """Stop training at the next step; the best model so far is kept."""
         if self._request is not None:
             self._request.stop.set()
+            self.runner.stopping(self.stop_button)
             self.stop_button.setEnabled(False)
             self.status.setText(
                 "Stopping: keeping the best model so far..."

@@ -117,9 +117,10 @@ def parse_classes(classes: Iterable[int] | None) -> list[int] | None:
     """Class ids, sorted and unique; None stays None (every class present)."""
     if classes is None:
         return None
-    if np.ndim(classes) == 0 and not isinstance(classes, str):  # classes=1: that class
-        classes = [classes]
-    values = list(classes) if not isinstance(classes, str) else [classes]
+    one = isinstance(classes, (numbers.Number, np.generic, str)) or (
+        isinstance(classes, np.ndarray) and classes.ndim == 0
+    )  # classes=1: that class (a set, a generator, dict keys: their ids)
+    values = [getattr(classes, "item", lambda: classes)()] if one else list(classes)
     if not all(_class_id(c) for c in values):
         raise ValueError(
             f"Class ids are whole numbers (the labels' values, e.g. [1, 2]), got {classes!r}."
