@@ -199,3 +199,15 @@ def test_saving_under_another_session_models_name_is_refused(tmp_path) -> None:
         reg.save_as(ModelBundle.create(depth=2, base_channels=4), "cells")
     assert not (tmp_path / "saved" / "cells.pt").exists()
     assert reg.save_as(session, name) == tmp_path / "saved" / "cells.pt"  # its own name
+
+
+def test_the_file_a_session_model_was_loaded_from_saves_under_its_name(tmp_path) -> None:
+    """api.save_model of the very file a chooser had loaded was refused as "another model
+    of this session" (review bash); another file of that name still is."""
+    reg = ModelRegistry(tmp_path / "shipped", saved_dir=tmp_path / "saved")
+    path = ModelBundle.create(depth=2, base_channels=4).save(tmp_path / "good.pt")
+    reg.register(ModelBundle.load(path), "good", source=path)
+    assert reg.save_as(ModelBundle.load(path), "good") == tmp_path / "saved" / "good.pt"
+    other = ModelBundle.create(depth=2, base_channels=4).save(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="^'good' is the name of another model of this"):
+        reg.save_as(ModelBundle.load(other), "good")

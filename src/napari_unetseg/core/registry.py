@@ -204,7 +204,11 @@ class ModelRegistry:
             spelt = "" if same == stem else f" ({same!r}, in another case)"
             raise ValueError(f"{stem!r} is a shipped model's name{spelt}; choose another name.")
         other_model = self.session().get(stem)
-        if other_model is not None and other_model is not bundle:
+        if (
+            other_model is not None
+            and other_model is not bundle
+            and not self._same_file(stem, bundle)
+        ):
             # the name would load the session's model here, the file in later sessions
             raise ValueError(
                 f"{stem!r} is the name of another model of this session; choose another name."
@@ -228,6 +232,17 @@ class ModelRegistry:
                 f"{MODELS_DIR_ENV} to a folder you can write to."
             ) from None
         return folder / f"{stem}.pt"
+
+    def _same_file(self, name: str, bundle: ModelBundle | None) -> bool:
+        """Whether ``bundle`` was read from the file the session model ``name`` was
+        loaded from (saving that file's model under its name was refused as another
+        model's; review bash)."""
+        with self._lock:
+            source = self._sources.get(name)
+        read_from = getattr(bundle, "source", None)
+        if source is None or not read_from:
+            return False
+        return os.path.realpath(read_from) == os.path.realpath(source.path)
 
     def register(
         self,
