@@ -33,6 +33,7 @@ from ._zarr_meta import (
     levels_like,
     pyramid_shapes,
 )
+from .core.files import cannot_write
 
 __all__ = ["BLOCKS", "LabelsStore"]
 
@@ -235,8 +236,7 @@ class LabelsStore:
             # the error named no store (disk bug bash)
             shutil.rmtree(path, ignore_errors=True)
             if isinstance(exc, OSError):
-                why = (exc.strerror or str(exc)).rstrip(".")
-                raise OSError(f"Cannot write {path!r}: {why}.") from exc
+                raise cannot_write(exc, path) from exc
             raise
         return cls(path)
 

@@ -18,6 +18,7 @@ import numpy as np
 from ._io import image_name
 from ._zarr import ZarrImageData, ZarrReadError, read_ome_zarr
 from ._zarr_labels import LabelsStore
+from .core.files import cannot_write
 
 #: Chunk edge of a saved label image along Y and X (and 16 planes along Z): a napari view
 #: of one plane reads a few chunks, a pyramid level is built chunk row by chunk row.
@@ -226,9 +227,7 @@ def save_labels(
         shutil.rmtree(partial, ignore_errors=True)
         if isinstance(exc, OSError):  # "[Errno 28] No space left on device", or the
             # hidden partial store named (disk bug bash): the store saved to, in a sentence
-            why = (exc.strerror or str(exc)).rstrip(".")
-            why = why.split(": ", 1)[1] if why.startswith("Cannot write ") else why
-            raise OSError(f"Cannot write {target!r}: {why}.") from exc
+            raise cannot_write(exc, target) from exc
         raise
     return target
 

@@ -44,7 +44,7 @@ def atomic_write(
             raise NotADirectoryError(
                 f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder."
             ) from exc
-        raise _readable(exc, path) from exc
+        raise cannot_write(exc, path) from exc
     try:
         write(tmp)
         if replace:
@@ -56,7 +56,7 @@ def atomic_write(
         if isinstance(exc, FileExistsError):
             raise
         if isinstance(exc, OSError) and exc.errno is not None:
-            raise _readable(exc, path) from exc
+            raise cannot_write(exc, path) from exc
         if isinstance(exc, RuntimeError):  # torch.save's writer on a full disk
             reason = (str(exc).strip().splitlines() or ["the write failed"])[0].rstrip(".")
             if "unexpected pos" in reason or _nearly_full(path.parent):
@@ -119,9 +119,12 @@ def check_name_length(path: str | os.PathLike) -> None:
         )
 
 
-def _readable(exc: OSError, path: Path) -> OSError:
+def cannot_write(exc: OSError, path: str | os.PathLike) -> OSError:
     """The same kind of OSError (errno kept) with one sentence naming the target, not
-    the temporary file (e.g. "Cannot write 'a.tif': No space left on device.")."""
+    the temporary file (e.g. "Cannot write 'a.tif': No space left on device."). An error
+    this made already gives its system's words, not its sentence again."""
+    cause = exc.__cause__
+    exc = cause if isinstance(cause, OSError) and cause.strerror else exc
     reason = exc.strerror or str(exc)
     new = type(exc)(f"Cannot write {str(path)!r}: {reason}.")
     new.errno = exc.errno
