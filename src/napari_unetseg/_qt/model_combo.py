@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Qt, Signal
-from qtpy.QtWidgets import QComboBox, QFileDialog, QWidget
+from qtpy.QtGui import QContextMenuEvent
+from qtpy.QtWidgets import QComboBox, QFileDialog, QMenu, QWidget
 
 from ..core.registry import file_stamp
 from ._common import is_deleted, notify_error
@@ -44,7 +45,9 @@ class ModelComboBox(QComboBox):
     It refreshes whenever the registry changes, whichever thread changed it (the change
     is re-emitted as a queued Qt signal, so the combo is only touched in the GUI thread).
     Choosing "Load model file..." opens a file dialog; a loaded file becomes a session
-    model (so the other widgets see it too) and is selected.
+    model (so the other widgets see it too) and is selected. The context menu (right
+    click, or the menu key) forgets a session model (:meth:`forget`): each Fine-tune run
+    kept one in memory until napari closed.
 
     ``leading_items`` are extra entries listed before the models (e.g. the Fine-tune
     widget's "New model (from scratch)"); :meth:`model_name` returns their text like a
@@ -121,8 +124,12 @@ class ModelComboBox(QComboBox):
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
+        session = self._registry.session()
         for i, name in enumerate(names):  # which file, for two models of one name
-            self.setItemData(i, self._registry.origin(name), Qt.ItemDataRole.ToolTipRole)
+            tip = self._registry.origin(name)
+            if name in session:
+                tip += " (right-click the chooser to forget it and free its memory)"
+            self.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         if self._with_load:
             if names:
                 self.insertSeparator(len(names))
@@ -161,6 +168,38 @@ class ModelComboBox(QComboBox):
         self.refresh()
         self.set_model_name(name)
         return name
+
+    def forgettable(self) -> str | None:
+        """The selected model when it is a session model (trained or loaded in this
+        session), which :meth:`forget` can drop; None otherwise."""
+        name = self.model_name()
+        return name if name and name in self._registry.session() else None
+
+    def forget(self, name: str) -> None:
+        """Drop the session model ``name`` from every chooser, freeing its memory (a file
+        it was loaded from or saved to stays, and lists again when it is a saved model);
+        a run already using it goes on."""
+        self._registry.forget(name)
+        for path, loaded in list(_LOADED.items()):
+            if loaded == name:
+                del _LOADED[path]
+
+    def context_menu(self) -> QMenu:
+        """The chooser's context menu: "Forget" for a session model (disabled, saying
+        why, for the others)."""
+        menu = QMenu(self)
+        name = self.forgettable()
+        if name is None:
+            action = menu.addAction("Forget model (only models of this session)")
+            action.setEnabled(False)
+        else:
+            action = menu.addAction(f"Forget {name!r} (frees its memory)")
+            action.triggered.connect(lambda: self.forget(name))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt's name
+        self.context_menu().exec(event.globalPos())
+        event.accept()
 
     def bundle(self) -> ModelBundle:
         """The selected model (loads a shipped file; call from a worker for big models)."""

@@ -51,6 +51,7 @@ class ModelRegistry:
         self._session: dict[str, ModelBundle] = {}
         self._trained_on: dict[str, str] = {}
         self._sources: dict[str, _Source] = {}  # session models loaded from files
+        self._forgotten: set[str] = set()  # names not given again (:meth:`forget`)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -262,7 +263,7 @@ class ModelRegistry:
         base = name or bundle.name or "model"
         on_disk = set(self.shipped()) | set(self.saved())
         with self._lock:
-            taken = set(self._session) | on_disk
+            taken = set(self._session) | self._forgotten | on_disk
             unique, i = base, 2
             while unique in taken:
                 unique, i = f"{base} ({i})", i + 1
@@ -287,6 +288,15 @@ class ModelRegistry:
             self._trained_on.pop(name, None)
             self._sources.pop(name, None)
         self._notify()
+
+    def forget(self, name: str) -> None:
+        """Drop the session model ``name`` (the user's "Forget"), freeing its memory; the
+        name is not given to another model of this session, so that a name met before
+        (the model a widget last segmented with) never means another model."""
+        with self._lock:
+            if name in self._session:
+                self._forgotten.add(name)
+        self.remove(name)
 
     def connect(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
