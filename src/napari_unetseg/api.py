@@ -299,7 +299,8 @@ def segment_iter(
     if split_touching:
         from .postprocess import split_stack
 
-        sampling = None if scale is None else tuple(float(s) for s in scale)
+        # a flipped axis (napari's negative scale) is as long, as in checked_scale
+        sampling = None if scale is None else tuple(abs(float(s)) for s in scale)
         labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims, time_axis)
         stats = dict(result.stats)
         if bundle.n_classes > 2:  # several object classes: the ids do not say which

@@ -80,6 +80,45 @@ def test_labels_land_on_a_rotated_and_sheared_image(qtbot, segment):
     )
 
 
+def test_outputs_follow_their_image_set_back_upright(qtbot, segment):
+    """A re-run after the image's rotation, shear and affine were undone kept them on the
+    outputs replaced in place (drawn askew beside the image; transforms bug bash)."""
+    viewer, widget = segment
+    widget.prob_check.setChecked(True)
+    image = viewer.add_image(
+        np.random.default_rng(2).random((48, 40), np.float32),
+        name="turned",
+        rotate=30,
+        shear=[0.2],
+        affine=np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 7.0], [0.0, 0.0, 1.0]]),
+    )
+    _run_and_wait(qtbot, widget)
+    image.rotate, image.shear, image.affine = 0, [0.0], np.eye(3)
+    _run_and_wait(qtbot, widget)
+    for suffix in ("unet", "probability"):
+        out = viewer.layers[f"turned [{suffix}]"]
+        np.testing.assert_allclose(out._data_to_world.affine_matrix, np.eye(3), atol=1e-12)
+
+
+def test_a_stack_turned_out_of_the_shown_plane_is_not_segmented_plane_by_plane(
+    segment, errors_shown
+):
+    """Turned about X, napari draws a stack's plane askew; 'Current plane only' then
+    segmented data plane 9 under the sliders where napari drew plane 6 (transforms bug
+    bash)."""
+    viewer, widget = segment
+    viewer.add_image(
+        np.random.default_rng(5).random((12, 32, 32), np.float32),
+        name="stk",
+        scale=(2.0, 0.5, 0.5),
+        rotate=(10, 0, 0),
+    )
+    widget.plane_check.setChecked(True)
+    assert widget.run() is None
+    assert "'stk' is rotated or sheared out of the plane the viewer shows" in errors_shown[-1]
+    assert "stk [unet]" not in viewer.layers
+
+
 def test_second_run_replaces_the_first_output(qtbot, segment):
     viewer, widget = segment
     viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="img")

@@ -171,6 +171,32 @@ def test_layers_placed_apart_are_refused(qtbot, validate, errors_shown):
     assert widget.result is None
 
 
+def test_one_placement_spelt_two_ways_is_scored_and_a_mirror_refused(
+    qtbot, validate, errors_shown
+):
+    """The truth's scale given as an affine, the prediction's as a scale, lay one on the
+    other and were refused with advice that would move them apart; both flipped (negative
+    scale) failed with "spacing values must be positive"; one flipped scored Dice 1 for
+    layers that do not overlap on screen (transforms bug bash)."""
+    viewer, widget = validate
+    truth, pred = viewer.layers["truth"], viewer.layers["pred"]
+    truth.scale, truth.affine = (1.0, 1.0, 1.0), np.diag([2.0, 0.5, 0.5, 1.0])
+    truth.translate = (0.0, 6.0, 0.0)  # napari's affine comes after: 3 in the world
+    pred.affine = np.eye(4)
+    pred.translate = (0.0, 3.0, 0.0)
+    _run_and_wait(qtbot, widget)
+    assert widget.result is not None and not errors_shown
+    truth.affine, truth.scale, truth.translate = np.eye(4), (2.0, -0.5, 0.5), (0.0, 3.0, 0.0)
+    pred.scale = (2.0, -0.5, 0.5)
+    _run_and_wait(qtbot, widget)
+    assert widget.result is not None and not errors_shown
+    assert widget.result.spacing == pytest.approx((2.0, 0.5, 0.5))
+    pred.scale = (2.0, 0.5, 0.5)
+    assert widget.run() is None
+    assert "'pred' and 'truth' are mirrored in the viewer" in errors_shown[-1]
+    assert "axis -2" in errors_shown[-1]
+
+
 def test_the_overlay_stays_out_of_the_way_and_follows_a_rename(qtbot, validate):
     """The first overlay became the active layer (painting went into it); renaming the
     prediction left the old overlay behind beside a new one."""

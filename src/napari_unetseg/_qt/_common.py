@@ -307,8 +307,23 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
             f"resample one onto the other before {doing} (`unetseg evaluate` turns one onto "
             "the other's axes where a flip or transpose does it)."
         )
-    ga, gb = spatial_geometry(a), spatial_geometry(b)
     n = min(a.ndim, b.ndim)
+    ma, mb = world_matrix(a, n), world_matrix(b, n)
+    if np.allclose(ma, mb, atol=1e-6 * max(np.abs(ma).max(), 1e-12)):
+        return None  # one placement, however spelt (a scale given as an affine)
+    ga, gb = spatial_geometry(a), spatial_geometry(b)
+    flipped = [
+        i
+        for i, (sa, sb) in enumerate(zip(ga["scale"][-n:], gb["scale"][-n:], strict=True))
+        if (sa < 0) != (sb < 0)
+    ]
+    if flipped:  # mirrored: scored as if they lay one on the other
+        axes = ", ".join(str(i - n) for i in flipped)
+        return (
+            f"{a.name!r} and {b.name!r} are mirrored in the viewer (one has a negative scale "
+            f"along axis {axes}): they are compared pixel by pixel, so give them scales of "
+            f"the same sign before {doing}."
+        )
     for key in ("translate", "rotate", "shear", "affine"):
         va, vb = ga.get(key), gb.get(key)
         if va is None and vb is None:
@@ -329,6 +344,20 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
             f"translate) before {doing}."
         )
     return None
+
+
+def world_matrix(layer: Layer, n: int) -> np.ndarray:
+    """The homogeneous matrix taking ``layer``'s last ``n`` data axes to the viewer's
+    world (its scale, translate, rotate, shear and affine together), its other axes at
+    0."""
+    lead = (0.0,) * (layer.ndim - n)
+    origin = np.asarray(layer.data_to_world(lead + (0.0,) * n), float)[-n:]
+    matrix = np.eye(n + 1)
+    matrix[:n, n] = origin
+    for i in range(n):
+        unit = tuple(1.0 if k == i else 0.0 for k in range(n))
+        matrix[:n, i] = np.asarray(layer.data_to_world(lead + unit), float)[-n:] - origin
+    return matrix
 
 
 def output_name(source: Layer, suffix: str) -> str:
@@ -490,6 +519,17 @@ def _forget_edits(layer: Layer) -> None:
         reset()
 
 
+def _identities(ndim: int) -> dict[str, Any]:
+    """No rotation, shear nor extra affine, for ``ndim`` axes (:func:`spatial_geometry`
+    leaves those out: an output rotated with its image kept the rotation after the image
+    was set back upright; transforms bug bash)."""
+    return {
+        "rotate": np.eye(ndim),
+        "shear": np.zeros(ndim * (ndim - 1) // 2),
+        "affine": np.eye(ndim + 1),
+    }
+
+
 def output_layer(
     viewer: napari.Viewer,
     source: Layer,
@@ -527,8 +567,8 @@ def output_layer(
         existing.data = data
         existing.metadata[OUTPUT_MARK] = suffix
         _forget_edits(existing)
-        for key, value in geometry.items():
-            setattr(existing, key, value)
+        for key, value in {**_identities(ndim), **geometry}.items():
+            setattr(existing, key, value)  # a rotation since undone is undone here too
         if "contrast_limits" in kwargs:
             existing.contrast_limits = kwargs["contrast_limits"]
         return existing

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._common import image_shape, named_axes, output_name
+from ._common import image_shape, named_axes, output_name, world_matrix
 
 if TYPE_CHECKING:
     import napari
@@ -22,7 +22,7 @@ def plane_view_problem(viewer: napari.Viewer, layer: Image) -> str | None:
     dims = viewer.dims
     shown = (dims.ndim - 2, dims.ndim - 1)
     if dims.ndisplay == 2 and set(dims.displayed) == set(shown):
-        return _outside_problem(viewer, layer)
+        return _oblique_problem(layer) or _outside_problem(viewer, layer)
     labels = [str(label) for label in dims.axis_labels]
     named = all(label.isalpha() for label in labels)  # napari's default: -3, -2, -1
     plane = (
@@ -38,6 +38,22 @@ def plane_view_problem(viewer: napari.Viewer, layer: Image) -> str | None:
         f"'Current plane only' segments a {plane} at the sliders' position, but the "
         f"viewer shows {view}: switch to the 2D view of those axes, or untick it to "
         "segment the whole stack."
+    )
+
+
+def _oblique_problem(layer: Image) -> str | None:
+    """``layer`` rotated or sheared out of the plane napari shows (a Z axis turned
+    towards Y): napari draws a plane of it askew, and the data plane under the sliders
+    was not the one drawn (transforms bug bash)."""
+    k = layer.ndim - 2
+    matrix = world_matrix(layer, layer.ndim)[: layer.ndim, : layer.ndim]
+    tol = 1e-6 * np.abs(matrix).max()
+    if k <= 0 or (np.abs(matrix[:k, k:]).max() <= tol and np.abs(matrix[k:, :k]).max() <= tol):
+        return None
+    return (
+        f"{layer.name!r} is rotated or sheared out of the plane the viewer shows, so no "
+        "plane of its data is the one drawn: untick 'Current plane only' to segment the "
+        "whole stack."
     )
 
 

@@ -355,7 +355,8 @@ class ValidateWidget(ui.DockWidget):
     def _spacing(self, layer: Labels) -> tuple[tuple[float, ...], str | None]:
         geometry = spatial_geometry(layer)
         scale, units = one_length_unit(geometry["scale"], geometry.get("units"))
-        return scale, common_unit(units)
+        # a flipped axis (negative scale) is as long: "spacing values must be positive"
+        return tuple(abs(s) for s in scale), common_unit(units)
 
     @property
     def _pred_layer(self) -> Labels | None:
