@@ -735,3 +735,50 @@ def test_pixel_sizes_written_with_a_decimal_comma_are_read(tmp_path) -> None:
     tifffile.imwrite(tmp_path / "c.ome.tif", stack, ome=True, metadata={"axes": "ZYX", **sizes})
     image = _io.read_image(tmp_path / "c.ome.tif")
     assert tuple(image.scale) == (1.5, 0.5, 0.5) and image.units[-1] == "µm"
+
+
+@pytest.mark.parametrize(
+    ("sizes", "unit", "said"),
+    [
+        ((0.5, 1e300), "µm", r"pixel size of 1e\+300 µm along X, which is not a size"),
+        ((0.5, 1e-300), "µm", r"pixel size of 1e-300 µm along X, which is not a size"),
+        ((0.5, 4.3e13), "µm", r"pixel size of 4.3e\+13 µm along X"),  # 43,000 km
+        ((0.5, 5e-7), "µm", r"\(Y 0.5 µm, X 5e-07 µm\) differ 1,000,000-fold between axes"),
+    ],
+)
+def test_pixel_sizes_no_instrument_makes_are_dropped_with_a_warning(tmp_path, sizes, unit, said):
+    """A header's 1e300 µm (damaged or lying) resampled the image to almost nothing, and
+    0.5 pm beside 0.5 µm a million-fold, without a word (fuzzing bash)."""
+    path = tmp_path / "odd.ome.tif"
+    meta = {"axes": "YX", "PhysicalSizeY": sizes[0], "PhysicalSizeX": sizes[1]}
+    meta.update(PhysicalSizeYUnit=unit, PhysicalSizeXUnit=unit)
+    tifffile.imwrite(path, np.zeros((16, 16), np.uint8), ome=True, metadata=meta)
+    with pytest.warns(UserWarning, match=said):
+        image = _io.read_image(path)
+    assert image.scale == (1.0, 1.0) and image.units is None
+
+
+def test_the_smallest_and_largest_real_pixel_sizes_are_kept_and_written(tmp_path):
+    """Pixels of 1 pm failed the labels' write ("max_denominator should be at least 1":
+    1e10 pixels per cm is more than a TIFF rational holds; the OME sizes keep them, the
+    resolution tags are left out); km (OME has it) were dropped as no unit (fuzzing
+    bash)."""
+    for scale, unit in (((0.05, 0.05), "nm"), ((1.0, 1.0), "pm"), ((30.0, 30.0), "km")):
+        units = (unit, unit)
+        path = _io.write_labels(
+            tmp_path / f"seg_{unit}.tif", np.ones((8, 8), np.uint8), scale=scale, units=units
+        )
+        image = _io.read_image(path)
+        assert image.scale == pytest.approx(scale) and image.units == units, unit
+
+
+def test_an_imagej_z_step_of_zero_is_said_not_taken_as_one(tmp_path):
+    """``spacing=0`` became a Z step of 1 µm beside 0.5 µm pixels without a word, where
+    -1 or NaN were said (fuzzing bash)."""
+    path = tmp_path / "stack.tif"
+    stack = np.zeros((4, 16, 16), np.uint8)
+    meta = {"spacing": 0, "unit": "um", "axes": "ZYX"}
+    tifffile.imwrite(path, stack, imagej=True, resolution=(2.0, 2.0), metadata=meta)
+    with pytest.warns(UserWarning, match="pixel size of 0 µm along Z, which is not a size"):
+        image = _io.read_image(path)
+    assert image.scale == (1.0, 1.0, 1.0)

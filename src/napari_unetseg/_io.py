@@ -33,8 +33,8 @@ from ._tiff_read import TiffReadError, _tiff_header, check_tiff, read_tiff
 from ._tiff_read import tiff_pyramid as tiff_pyramid  # re-exported: the reader, batches
 from ._tiff_read import tiff_series as tiff_series
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
+from ._units import _CM_PER_UNIT, _unit, unit_name
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
-from ._units import unit_name as unit_name
 from .core.files import missing_file
 
 __all__ = [
@@ -64,6 +64,69 @@ _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 _LABEL_WORDS = frozenset({"label", "labels", "labelmap", "labelmaps", "mask", "masks"})
+
+
+#: Pixel sizes a file can mean, in metres: from a tenth of a picometre (atomic
+#: resolution is tens of picometres) to 10,000 km (a planet's map). A damaged or lying
+#: header's 1e300 µm resampled the image to nothing without a word (fuzzing bash).
+PLAUSIBLE_METRES = (1e-13, 1e7)
+#: The same without a length unit (numbers of unknown units, "pixel").
+PLAUSIBLE_NUMBERS = (1e-9, 1e9)
+
+
+#: The most two spatial axes' pixel sizes differ in one image (a light-sheet stack's Z
+#: step is at most some hundred times its pixel).
+MOST_ANISOTROPY = 1e4
+
+
+def _sizes(scale: tuple[float, ...], units: Any, axes: str) -> dict[int, tuple[float, bool]]:
+    """The positive pixel sizes of the spatial axes (Z, Y, X): in metres (True) where
+    their unit is a length, else as given (False)."""
+    found = {}
+    for i, (size, axis) in enumerate(zip(scale, axes, strict=False)):
+        if axis not in "ZYX" or not np.isfinite(size) or size <= 0:
+            continue
+        unit = _unit(unit_name(units[i])) if units is not None and i < len(units) else ""
+        if unit in _CM_PER_UNIT:
+            found[i] = (size * _CM_PER_UNIT[unit] / 100.0, True)
+        else:
+            found[i] = (size, False)
+    return found
+
+
+def _implausible(scale: tuple[float, ...], units: Any, axes: str) -> list[int]:
+    """The spatial axes (Z, Y, X) whose pixel size no instrument makes
+    (:data:`PLAUSIBLE_METRES`)."""
+    found = []
+    for i, (size, metres) in _sizes(scale, units, axes).items():
+        low, high = PLAUSIBLE_METRES if metres else PLAUSIBLE_NUMBERS
+        if not low <= size <= high:
+            found.append(i)
+    return found
+
+
+def _lopsided(scale: tuple[float, ...], units: Any, axes: str) -> str | None:
+    """Why the spatial axes' pixel sizes cannot all be right (one of 0.5 pm beside one
+    of 0.5 µm resampled the image a million-fold; fuzzing bash), or None."""
+    sizes = _sizes(scale, units, axes)
+    kinds = {metres for _, metres in sizes.values()}
+    if len(sizes) < 2 or len(kinds) > 1:
+        return None
+    values = [size for size, _ in sizes.values()]
+    if max(values) <= MOST_ANISOTROPY * min(values):
+        return None
+    said = ", ".join(f"{axes[i]} {scale[i]:g}{_unit_after(units, i)}" for i in sizes)
+    return (
+        f"the file's pixel sizes ({said}) differ {max(values) / min(values):,.0f}-fold "
+        "between axes, which no microscope or scanner makes; the image is read without "
+        "pixel sizes."
+    )
+
+
+def _unit_after(units: Any, i: int) -> str:
+    """`` µm`` for a size of axis ``i`` in µm; nothing without a unit."""
+    name = unit_name(units[i]) if units is not None and i < len(units) else ""
+    return f" {name}" if name and name != "pixel" else ""
 
 
 def says_labels(name: str) -> bool:
@@ -131,10 +194,15 @@ class ImageData:
         # µm would make a false anisotropy; without sizes a stack's Z step is measured
         # from its objects), instead of resampling by 0 or by NaN later.
         bad = [i for i, s in enumerate(self.scale) if not (np.isfinite(s) and s > 0)]
+        bad += [i for i in _implausible(self.scale, self.units, self.axes) if i not in bad]
         if not bad:
+            lopsided = _lopsided(self.scale, self.units, self.axes)
+            if lopsided is not None:
+                warnings.warn(f"{self.name}: {lopsided}", UserWarning, stacklevel=3)
+                self.scale, self.units = (1.0,) * len(self.scale), None
             return
-        letters = ", ".join(self.axes[i] for i in bad)
-        values = ", ".join(f"{self.scale[i]:g}" for i in bad)
+        letters = ", ".join(self.axes[i] for i in sorted(bad))
+        values = ", ".join(f"{self.scale[i]:g}{_unit_after(self.units, i)}" for i in sorted(bad))
         warnings.warn(
             f"{self.name}: the file gives a pixel size of {values} along {letters}, which is "
             "not a size; the image is read without pixel sizes.",

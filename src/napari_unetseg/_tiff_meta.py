@@ -203,7 +203,7 @@ def _imagej_sizes(
     if res is not None and (res != (1.0, 1.0) or unit not in ("pixel", "in")):
         sizes.update(Y=res[0], X=res[1])
     with contextlib.suppress(ValueError, TypeError):  # not a number: no Z size
-        if ij.get("spacing") and "Z" in axes:
+        if ij.get("spacing") is not None and "Z" in axes:  # 0 too: said, not 1
             sizes["Z"] = _decimal(ij["spacing"])
     if not sizes or unit == "in" or unit not in _CM_PER_UNIT:
         return {}, "pixel"  # "pixel", "a.u." or a lone "µ": no length, no pixel size

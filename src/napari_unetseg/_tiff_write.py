@@ -290,6 +290,11 @@ def _physical_metadata(
         metadata[f"PhysicalSize{ax}Unit"] = unit
         if unit in _CM_PER_UNIT:
             per_cm[ax] = 1.0 / (size * _CM_PER_UNIT[unit])
-    if "X" in per_cm and "Y" in per_cm:
-        return per_cm["X"], per_cm["Y"]
-    return None
+    # a TIFF rational holds 32-bit numbers: a pixel of 0.5 pm (2e10 per cm) failed the
+    # write ("max_denominator should be at least 1"); its OME size above still says it
+    fits = all(_RATIONAL[0] <= per_cm.get(ax, 0.0) <= _RATIONAL[1] for ax in "XY")
+    return (per_cm["X"], per_cm["Y"]) if fits else None
+
+
+#: Pixels per centimetre that TIFF resolution tags (32-bit rationals) can hold.
+_RATIONAL = (1.0 / (2**32 - 1), float(2**32 - 1))

@@ -53,6 +53,7 @@ _CM_PER_UNIT = {
     "cm": 1.0,
     "in": 2.54,
     "m": 100.0,
+    "km": 1e5,  # OME's unit list has it (satellite and aerial images)
 }
 _SPATIAL = "ZYX"
 

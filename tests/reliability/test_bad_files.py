@@ -636,7 +636,7 @@ def test_pixel_size_that_is_not_a_size(capsys, tmp_path, size):
     tifffile.imwrite(src, stack, ome=True, metadata=meta)
     from napari_unetseg._io import read_image
 
-    with pytest.warns(UserWarning, match=r"pixel size of \S+ along X, which is not a size"):
+    with pytest.warns(UserWarning, match=r"pixel size of \S+ µm along X, which is not a size"):
         image = read_image(src)
     assert image.scale == (1.0, 1.0, 1.0) and image.units is None
     rc, _, err = run_cli(capsys, "predict", src, "-o", out)
