@@ -134,6 +134,41 @@ def test_fields_of_other_types_are_a_damaged_file(tmp_path, field, value, said) 
     assert said in str(caught.value)
 
 
+def _int_weights(data):
+    key = next(k for k, t in data["state_dict"].items() if t.is_floating_point())
+    data["state_dict"][key] = data["state_dict"][key].long()
+    return f"its weights {key} are int64 numbers"
+
+
+def _negative_variance(data):
+    key = next(k for k in data["state_dict"] if k.endswith("running_var"))
+    data["state_dict"][key] = -torch.ones_like(data["state_dict"][key])
+    return f"its {key} holds negative variances"
+
+
+def _no_config(data):
+    del data["config"]
+    return "it has no config entry"
+
+
+def _depth_as_text(data):
+    data["config"]["depth"] = "2"
+    return "its network setting depth is '2', not a number"
+
+
+@pytest.mark.parametrize("damage", [_int_weights, _negative_variance, _no_config, _depth_as_text])
+def test_weights_and_settings_no_training_makes_are_a_damaged_file(tmp_path, damage) -> None:
+    """Whole-number weights (torch turned them into floats without a word) and a negative
+    variance loaded and labelled everything background; a missing config was said as
+    "('config')", a depth of '2' as "'<' not supported between ..." (fuzzing bash)."""
+    data = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).to_dict()
+    said = damage(data)
+    torch.save(data, tmp_path / "odd.pt")
+    with pytest.raises(ModelFileError, match="damaged napari-unetseg model file") as caught:
+        ModelBundle.load(tmp_path / "odd.pt")
+    assert said in str(caught.value)
+
+
 def test_save_is_atomic(tmp_path, monkeypatch) -> None:
     path = make().save(tmp_path / "m.pt")
     before = path.read_bytes()

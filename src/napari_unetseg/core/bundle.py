@@ -20,6 +20,7 @@ run code, and saved atomically (temporary file in the same folder, then rename).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import re
@@ -156,6 +157,58 @@ def _check_network_settings(data: dict[str, Any], where: str) -> None:
             f"{where}names network settings this napari-unetseg does not know "
             f"({', '.join(unknown)}): it was written by a newer or another version."
         )
+
+
+def _network(data: dict[str, Any]) -> UNet:
+    """The U-Net a model file's ``config`` describes (its weights not loaded yet).
+
+    Raises
+    ------
+    ValueError
+        Saying the file has no ``config`` or ``state_dict`` entry (the message was the
+        bare key, "('config')"), or that its settings are not a U-Net's ("'<' not
+        supported between instances of 'str' and 'int'"; fuzzing bash).
+    """
+    missing = [key for key in ("config", "state_dict") if key not in data]
+    if missing:
+        raise ValueError(f"it has no {' nor '.join(missing)} entry")
+    config = data["config"]
+    try:
+        return UNet(**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"its network {_wrong_setting(config)}") from exc
+
+
+def _wrong_setting(config: Any) -> str:
+    """Which U-Net setting of ``config`` has the wrong kind of value, in a few words."""
+    if not isinstance(config, dict):
+        return f"settings {config!r} are not a table of settings"
+    for key, param in inspect.signature(UNet).parameters.items():
+        value, default = config.get(key, param.default), param.default
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric != (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return f"setting {key} is {value!r}, not a {'number' if numeric else 'name'}"
+    return "settings are not a U-Net's"
+
+
+def _check_weight_types(network: torch.nn.Module, given: Any) -> None:
+    """Refuse weights of whole numbers where the network has real ones: torch's loading
+    turned an int64 tensor into floats without a word, and the model segmented
+    everything as background (fuzzing bash). Raises ValueError naming the tensor."""
+    own = network.state_dict()
+    for key, tensor in dict(given).items():
+        mine = own.get(key)
+        if isinstance(tensor, torch.Tensor) and mine is not None and mine.is_floating_point():
+            if not tensor.is_floating_point():
+                raise ValueError(f"its weights {key} are {str(tensor.dtype)[6:]} numbers")
+
+
+def _check_variances(network: torch.nn.Module) -> None:
+    """Refuse a normalization layer's negative variance, which no training makes (its
+    square root is NaN: labels all background; fuzzing bash)."""
+    for key, tensor in network.state_dict().items():
+        if key.endswith("running_var") and bool((tensor < 0).any()):
+            raise ValueError(f"its {key} holds negative variances")
 
 
 #: The normalization modes a model may name (``core.normalize``).
@@ -452,8 +505,10 @@ class ModelBundle:
         _check_fields(data, where)
         _check_network_settings(data, where)
         try:
-            network = UNet(**data["config"])
+            network = _network(data)
+            _check_weight_types(network, data["state_dict"])
             network.load_state_dict(data["state_dict"])
+            _check_variances(network)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             # torch heads a list of mismatched tensors, one a line: keep the first.
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
