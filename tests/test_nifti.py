@@ -46,6 +46,18 @@ def test_read_gives_napari_axes_voxel_sizes_and_the_affine(volume):
     np.testing.assert_allclose(img.affine, AFFINE)
 
 
+def test_a_unit_code_nifti_does_not_define_is_said_and_left_out(tmp_path):
+    """A header's xyzt_units of 255 (damaged) stopped every reader with nibabel's bare
+    KeyError, "7" as the whole message (fuzzing bash)."""
+    image = nib.Nifti1Image(np.zeros((8, 6, 4), np.float32), AFFINE)
+    image.header["xyzt_units"] = 255
+    path = tmp_path / "odd.nii"
+    nib.save(image, str(path))
+    with pytest.warns(UserWarning, match="unit code 255 is none NIfTI defines"):
+        img = _io.read_image(path)
+    assert img.units is None and img.data.shape == (4, 6, 8)
+
+
 def test_cli_writes_labels_on_the_image_affine_with_provenance(volume, tmp_path, capsys):
     path, _ = volume
     out = tmp_path / "labels"

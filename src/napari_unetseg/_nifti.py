@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def read_nifti(path: str | os.PathLike) -> Any:
     order = tuple(reversed(range(data.ndim)))
     array = np.ascontiguousarray(data.transpose(order))
     scale = tuple(zooms[i] if zooms[i] > 0 else 1.0 for i in order)
-    space, time = header.get_xyzt_units()
+    space, time = _xyzt_units(header, image_name(path))
     unit = _UNITS.get(space)
     step = _TIME_UNITS.get(time, "s")  # the time between volumes (it was always "s")
     units = None if unit is None else tuple(step if a == "T" else unit for a in axes)
@@ -184,6 +185,23 @@ def _whole_labels(array: np.ndarray) -> np.ndarray:
     if float(array.min()) < 0 or top >= 2**31 or not np.array_equal(array, np.round(array)):
         return array
     return array.astype(np.min_scalar_type(int(top)))
+
+
+def _xyzt_units(header: Any, name: str) -> tuple[str, str]:
+    """The header's space and time units (nibabel's names); none for a code NIfTI does
+    not define, with a warning (nibabel's bare KeyError "7" was the whole message
+    on every surface; fuzzing bash)."""
+    try:
+        return header.get_xyzt_units()
+    except KeyError:
+        code = int(np.asarray(header["xyzt_units"]))
+        warnings.warn(
+            f"{name}: the NIfTI header's unit code {code} is none NIfTI "
+            "defines; the image is read without units.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "", ""
 
 
 def _forms(header: Any) -> dict[str, Any]:
