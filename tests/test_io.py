@@ -642,6 +642,22 @@ def test_a_one_page_imagej_file_cut_short_does_not_count_pages(tmp_path):
     assert "but the file holds" not in str(caught.value)
 
 
+def test_an_ome_tiff_cut_in_its_metadata_is_refused_not_read_without_it(tmp_path):
+    """Cut inside its OME-XML (written after the pixels), a two-position file was read as
+    one Z stack at pixel size 1 with only tifffile's log line (fuzzing bash)."""
+    whole = tmp_path / "positions.ome.tif"
+    meta = {"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    with tifffile.TiffWriter(whole, ome=True) as tif:
+        for _ in range(2):
+            tif.write(np.ones((64, 64), np.uint16), metadata=meta)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ome.tif"
+    cut.write_bytes(data[: data.index(b"<?xml") + 40])
+    with pytest.raises(_io.TiffReadError, match="looks truncated or damaged") as caught:
+        _io.read_image(cut)
+    assert "its metadata (the image description) lies past the file's end" in str(caught.value)
+
+
 def test_the_probe_of_a_lazily_opened_tiff_reads_a_small_block(tmp_path, monkeypatch):
     """The probe read the whole middle plane: gigabytes for a whole-slide plane."""
     import dask.array as da

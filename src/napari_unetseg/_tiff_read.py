@@ -160,6 +160,12 @@ def check_tiff(path: str | os.PathLike) -> None:
         _image_series(tif, path, 0, damage)
 
 
+#: tifffile's error for a description tag (270) whose text lies past the file's end: an
+#: OME-TIFF cut short (its OME-XML is written after the pixels) read as a plain TIFF,
+#: two positions as one Z stack and no pixel size, without a word (fuzzing bash)
+_LOST_TEXT = "TiffTag 270 @"
+
+
 class _Damage(logging.Filter):
     """What tifffile logs, in this thread, about a damaged file while reading it: a chain
     of pages that breaks off (a next-page offset past the file's end: a file cut short by
@@ -169,7 +175,7 @@ class _Damage(logging.Filter):
 
     #: tifffile's errors (not its warnings, which come with files that read well) about
     #: the chain of pages, ImageJ data past the file's end, a shape that is not there
-    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape")
+    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape", _LOST_TEXT)
 
     #: tifffile's warnings that an OME file's planes are not those its metadata counts:
     #: planes past the count left out, planes missing read as zeros (a multi-file OME-TIFF
@@ -216,9 +222,12 @@ class _Damage(logging.Filter):
         if said is not None:
             what = f"{said}, but the file holds {n} page{'' if n == 1 else 's'}"
         else:
-            message = self.said[0].split("> ", 1)[-1][:80]
-            broken = "TiffPages" in self.said[0]
+            first = next((t for t in self.said if "TiffPages" in t), self.said[0])
+            message = first.split("> ", 1)[-1][:80]
+            broken = "TiffPages" in first
             what = f"its pages break off: {message}" if broken else f"tifffile says: {message}"
+            if not broken and _LOST_TEXT in first and "invalid value offset" in first:
+                what = "its metadata (the image description) lies past the file's end"
         raise _not_readable(path, f"it looks truncated or damaged; {what}")
 
 
