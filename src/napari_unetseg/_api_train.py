@@ -20,7 +20,12 @@ from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
 from .core.training import TrainProgress
 from .core.training import train as _train
-from .core.training.labels import MASKS_AS_SCRIBBLES, label_counts, training_pairs
+from .core.training.labels import (
+    MASKS_AS_SCRIBBLES,
+    MAX_SCRIBBLE_CLASSES,
+    label_counts,
+    training_pairs,
+)
 from .core.training.options import (
     check_budget,
     check_class_names,
@@ -185,6 +190,9 @@ def _forest_for_every_class(bundle: Any, labels: list[Any], teacher: str) -> tup
             return True, ""  # not counted here: as before
         for value, n in found.items():
             counts[value] = counts.get(value, 0) + n
+    if bundle is None and counts:  # one stray id of 2**32 named 4 billion classes: no memory
+        top = max(counts)
+        guards.check_class_count(top - 1, top, "sparse", MAX_SCRIBBLE_CLASSES)
     names = (
         list(bundle.class_names)
         if bundle is not None

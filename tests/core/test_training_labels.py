@@ -196,3 +196,40 @@ def test_too_many_classes_asked_for_names_the_count_not_a_label():
         match=r"n_classes 2,000 asks for more classes than a model may have \(at most 1,024\)",
     ):
         api.train(image, labels, label_mode="dense", n_classes=2000, steps=1)
+
+
+def test_a_stray_huge_scribble_id_is_refused_before_the_forest_names_its_classes():
+    """One pixel of 2**32 - 1 among the strokes named 4 billion classes for the forest
+    teacher (the default) before any class count was checked: 23 GB, then the kernel
+    killed the run (training fuzz bash)."""
+    from napari_unetseg import api
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    strokes = np.zeros((32, 32), np.uint32)
+    strokes[2:6, 2:6], strokes[20:24, 20:24] = 1, 2
+    strokes[30, 30] = 2**32 - 1
+    with pytest.raises(ValueError, match=r"value 4294967295, which would ask for 4,294,967,294"):
+        api.train(image, strokes, steps=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (np.uint64(2**63 + 5), r"label ids of 2\*\*63 or more \(up to 9223372036854775813\)"),
+        (1e20, r"a value of 1e\+20; label ids must be below 2\*\*63"),
+        (np.inf, "fractional or NaN values"),
+    ],
+)
+def test_label_ids_int64_cannot_hold_are_said_as_they_are(value, said, recwarn):
+    """uint64 2**63 + 5 was refused as "negative values (-9223372036854775803)"; 1e20 as
+    negative after numpy's cast warning; inf after "invalid value encountered in
+    remainder" (training fuzz bash)."""
+    from napari_unetseg import api
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    labels = np.zeros((32, 32), np.asarray(value).dtype)
+    labels[2:8, 2:8] = 1
+    labels[20, 20] = value
+    with pytest.raises(ValueError, match=said):
+        api.train(image, labels, label_mode="dense", steps=1, teacher="none")
+    assert not [w for w in recwarn if "invalid value" in str(w.message)]

@@ -176,6 +176,29 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
 
 
 # -- classes ---------------------------------------------------------------------------------
+def check_id_range(chunk: np.ndarray, name: str = "labels") -> None:
+    """Refuse label ids of 2**63 or more (whole-number floats or uint64), which int64
+    turns into negative numbers: training then said "negative values
+    (-9223372036854775803)" of a uint64 id (training fuzz bash).
+
+    Raises
+    ------
+    ValueError
+        Naming the largest value; ``chunk`` holds finite whole numbers (checked before).
+    """
+    if not chunk.size:
+        return
+    if chunk.dtype.kind == "f" and np.abs(chunk).max() >= 2.0**63:
+        top = f"a value of {np.abs(chunk).max():.3g}"
+    elif chunk.dtype == np.uint64 and chunk.max() >= 2**63:
+        top = f"label ids of 2**63 or more (up to {int(chunk.max())})"
+    else:
+        return
+    raise ValueError(
+        f"The {name} hold{'s' if name != 'labels' else ''} {top}; label ids must be below 2**63."
+    )
+
+
 def check_class_count(n_classes: int, top_label: int, mode: str, limit: int = MAX_CLASSES) -> None:
     """Refuse labels whose ids ask for more than ``limit`` classes.
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..guards import check_id_range
+
 #: Voxels read per chunk while counting (about 32 MiB of int64 codes).
 CHUNK_VOXELS = 1 << 22
 
@@ -50,11 +52,7 @@ def read_labels(array: Any, index: Any, name: str) -> np.ndarray:
                 f"The {name} holds NaN or infinite values; labels must be whole numbers "
                 "(0 for background)."
             )
-        if chunk.size and np.abs(chunk).max() >= 2.0**63:
-            raise ValueError(
-                f"The {name} holds a value of {np.abs(chunk).max():.3g}; label ids must be "
-                "below 2**63 (about 9.2e18)."
-            )
+        check_id_range(chunk, name)
         as_int = chunk.astype(np.int64)
         if not np.array_equal(as_int, chunk):
             raise ValueError(
@@ -62,11 +60,7 @@ def read_labels(array: Any, index: Any, name: str) -> np.ndarray:
                 "(is it a probability map instead of labels?)."
             )
         chunk = as_int
-    if chunk.dtype == np.uint64 and chunk.size and chunk.max() >= 2**63:
-        raise ValueError(
-            f"The {name} holds label ids of 2**63 or more (up to {int(chunk.max())}); "
-            "label ids must be below 2**63."
-        )
+    check_id_range(chunk, name)
     chunk = chunk.astype(np.int64, copy=False)
     if chunk.size and chunk.min() < 0:
         raise ValueError(f"The {name} has negative labels; labels must be 0 or positive.")

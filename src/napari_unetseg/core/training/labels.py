@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..guards import MAX_CLASSES, check_class_count
+from ..guards import MAX_CLASSES, check_class_count, check_id_range
 from ..normalize import Layout, Normalizer, resolve_layout, single_value
 
 LABEL_MODES = ("sparse", "dense")
@@ -153,11 +153,13 @@ def _bands(
         for r0 in range(0, spatial[0], rows):
             sl = (slice(r0, min(r0 + rows, spatial[0])),) + tuple(slice(None) for _ in spatial[1:])
             raw = np.asarray(pair.labels[pair.lab_layout.index(lead, sl)])
-            if raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw % 1 == 0)):
+            # finite first: inf % 1 warned "invalid value encountered in remainder"
+            if raw.dtype.kind == "f" and not (np.isfinite(raw).all() and (raw % 1 == 0).all()):
                 raise ValueError(
                     "The labels have fractional or NaN values; labels must be whole numbers "
                     "(0, 1, 2, ...)."
                 )
+            check_id_range(raw)
             yield lead, r0, raw.astype(np.int64)
 
 
