@@ -241,6 +241,21 @@ def test_strokes_survive_the_shrinking_to_the_model_scale():
     assert grown.shape == (160, 16, 16) and grown.all()
 
 
+def test_shrunk_strokes_paint_no_more_pixels_than_were_painted():
+    """A pixel nearest sampling kept was written a second time into the cell it falls
+    in: single dots shrunk from 128 to 94 became two pixels in 28 of 128 rows, strokes
+    grew a pixel, and 361 painted pixels were trained as 457 (training fuzz bash)."""
+    from napari_unetseg.core.scale import resample_strokes
+
+    dots = np.zeros((128, 128), np.uint8)
+    dots[np.arange(128), (np.arange(128) * 37) % 128] = 2  # one dot a row, everywhere
+    shrunk = resample_strokes(dots, (94, 94))
+    assert np.count_nonzero(shrunk) <= np.count_nonzero(dots)
+    for row in range(94):  # a dot's row holds one dot after shrinking, never two beside
+        painted = np.flatnonzero(shrunk[row])
+        assert not np.any(np.diff(painted) == 1), (row, painted)
+
+
 def test_fine_tuning_on_a_one_pixel_line_trains(sized):
     img, _ = synthetic_nuclei((128, 128), seed=2, radius=(18, 20))
     lab = np.zeros(img.shape, np.uint8)

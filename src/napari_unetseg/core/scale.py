@@ -564,8 +564,10 @@ def _finite(src: np.ndarray, original: np.ndarray, n: int) -> np.ndarray:
 def resample_strokes(labels: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Nearest resampling of sparse labels (0 unpainted) to ``shape`` that keeps every
     stroke: a painted pixel that nearest sampling skips (a 1-pixel line, strokes in one
-    plane of a stack shrunk in Z) is written into the output pixel it falls in, where
-    that pixel is still unpainted."""
+    plane of a stack shrunk in Z) is written into the output pixel its centre falls in,
+    where that pixel is still unpainted. A pixel nearest sampling kept is not written
+    again (a quarter of the kept pixels were, one pixel over: strokes thickened and
+    counted 457 pixels where 196 were kept; training fuzz bash)."""
     arr = np.asarray(labels)
     out = resample(arr, shape, order=0)
     # ``shape`` names the last axes (a 2D model's planes of a stack): leading ones stay
@@ -573,10 +575,16 @@ def resample_strokes(labels: Any, shape: tuple[int, ...]) -> np.ndarray:
     if all(t >= s for s, t in zip(arr.shape, target)):
         return out  # nothing shrinks: nearest sampling keeps every pixel
     painted = np.nonzero(arr)
+    kept = np.ones(len(painted[0]), bool)
+    for c, s, t in zip(painted, arr.shape, target):
+        sampled = np.zeros(s, bool)  # the source indices resample's nearest reads
+        sampled[np.minimum(((np.arange(t) + 0.5) * s / t).astype(np.intp), s - 1)] = True
+        kept &= sampled[c]
+    lost = tuple(c[~kept] for c in painted)
     cells = tuple(
-        np.minimum((c * t) // s, t - 1).astype(np.intp)
-        for c, s, t in zip(painted, arr.shape, target)
+        np.minimum(((2 * c + 1) * t) // (2 * s), t - 1).astype(np.intp)
+        for c, s, t in zip(lost, arr.shape, target)
     )
-    lost = out[cells] == 0
-    out[tuple(c[lost] for c in cells)] = arr[painted][lost]
+    free = out[cells] == 0
+    out[tuple(c[free] for c in cells)] = arr[lost][free]
     return out
