@@ -173,6 +173,34 @@ def test_train_on_one_channel_of_a_multichannel_image(tmp_path, data, capsys):
     assert "choose one with --channel N" in err and "channel=N" not in err
 
 
+def test_images_of_other_pixel_sizes_are_said(tmp_path, data, capsys):
+    """A pair of 2 µm pixels beside one of 0.5 µm trained as if both were 0.5 µm, the
+    model recording the first's scale, without a word (training fuzz bash)."""
+    image = _io.read_image(data["img"]).data
+    coarse = _io.write_image(tmp_path / "coarse_img.tif", image, scale=(2.0, 2.0), axes="YX")
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-i", str(coarse), "-l"]
+    argv += [data["coarse"], "-o", str(tmp_path / "m.pt"), "--steps", "1", "--patch-size", "32"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "coarse_img.tif has pixels of 2 x 2 µm, cells.tif of 0.5 x 0.5 µm" in err
+    assert cli.main([*argv[:5], "-o", str(tmp_path / "n.pt"), *argv[-4:]]) == 0
+    assert "has pixels of" not in capsys.readouterr().err  # one pixel size: nothing said
+
+
+def test_an_output_linked_to_nowhere_is_refused_before_training(tmp_path, data, capsys):
+    """A link to a missing file was taken for no file, and after training the model went
+    to "out-2.pt", said to have "appeared during the training" (training fuzz bash)."""
+    out = tmp_path / "out.pt"
+    out.symlink_to(tmp_path / "gone" / "model.pt")
+    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(out), "--steps", "1"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is a link to " in err and "which does not exist; give --overwrite" in err
+    assert out.is_symlink() and not (tmp_path / "out-2.pt").exists()
+    assert cli.main([*argv, "--patch-size", "32", "--overwrite"]) == 0
+    assert not out.is_symlink() and ModelBundle.load(out).history["steps"]
+
+
 @pytest.mark.parametrize(
     ("labels", "extra", "match"),
     [
@@ -374,7 +402,13 @@ def test_no_model_is_written_without_a_training_step_and_ctrl_c_stops_at_a_step(
     out = tmp_path / "zero.pt"
     argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(out), "--time-limit", "0.01"]
     assert cli.main(argv) == 1 and not out.exists()
-    assert "No training step was taken" in capsys.readouterr().err
+    assert "(the time went to reading and the forest teacher)" in capsys.readouterr().err
+    # dense labels have no forest teacher: it was named all the same (training fuzz bash)
+    dense = ["train", "-i", data["img"], "-l", data["truth"], "--label-mode", "dense"]
+    assert cli.main([*dense, "-o", str(out), "--time-limit", "0.001"]) == 1
+    assert "No training step was taken (the time went to reading the images)" in (
+        capsys.readouterr().err
+    )
     stop = threading.Event()
     # Python's own Ctrl-C handler, as in a terminal (a background job's test run has
     # SIGINT ignored, which _stop_on_interrupt then leaves as it is)

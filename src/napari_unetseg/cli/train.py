@@ -280,7 +280,24 @@ def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
         for said in (note, grid_note):
             if said:
                 say(said)
+    _say_other_pixel_sizes(images, args.image)
     return images, labels
+
+
+def _say_other_pixel_sizes(images: list[Any], paths: list[str]) -> None:
+    """Say where the images' pixel sizes differ: training takes the first image's for all
+    (its object size and scale are recorded), and trained on 2 µm pixels as if they were
+    0.5 µm without a word (training fuzz bash)."""
+    first = images[0].without_channels()
+    for img, path in zip(images[1:], paths[1:]):
+        clash = pixel_size_clash(img.without_channels(), first)
+        if clash is not None:
+            say(
+                f"{Path(path).name} has pixels of {clash[0]}, {Path(paths[0]).name} of "
+                f"{clash[1]}: the model is trained and recorded as if every image had "
+                f"{Path(paths[0]).name}'s (resample them onto one pixel size first to "
+                "train on like objects)."
+            )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -369,9 +386,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if stop.is_set():  # Ctrl-C: "give a longer --time-limit" was no advice
             print("unetseg: no model was written.", file=sys.stderr)  # (the run said why)
             return 130
+        # the forest teaches scribbles only: dense runs were told of it (training fuzz)
+        taught = bundle.history.get("teacher") not in (None, "none")
+        went = "reading and the forest teacher" if taught else "reading the images"
         raise CLIError(
-            "No training step was taken (the time went to reading and the forest teacher), "
-            "so no model was written; give a longer --time-limit."
+            f"No training step was taken (the time went to {went}), so no model was "
+            "written; give a longer --time-limit."
         )
     bundle.name = args.save_as if args.save_as is not None else out.stem
     written = [] if out is None else [_save_new(bundle, out, args.overwrite)]
@@ -534,6 +554,12 @@ def _check_output(out: Path, overwrite: bool = False) -> None:
 
     if out.is_dir():
         raise CLIError(f"--output {str(out)!r} is a folder; name a model file ending in .pt.")
+    if out.is_symlink() and not out.exists() and not overwrite:
+        # said as "appeared during the training (another run?)" after it (training fuzz)
+        raise CLIError(
+            f"--output {str(out)!r} is a link to {os.readlink(out)!r}, which does not exist; "
+            "give --overwrite to replace the link, or another name."
+        )
     if out.exists() and not overwrite:
         raise CLIError(
             f"--output {str(out)!r} exists; give --overwrite to replace it, or another name."
