@@ -798,3 +798,32 @@ def test_an_imagej_z_step_of_zero_is_said_not_taken_as_one(tmp_path):
     with pytest.warns(UserWarning, match="pixel size of 0 µm along Z, which is not a size"):
         image = _io.read_image(path)
     assert image.scale == (1.0, 1.0, 1.0)
+
+
+def test_imagej_metadata_counting_fewer_planes_than_pages_is_said(tmp_path):
+    """ "images=16, slices=5" over 16 pages read 5 planes and dropped 11 without a word
+    (fuzzing bash)."""
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((16, 8, 8), np.uint8), imagej=True, metadata={"axes": "ZYX"})
+    data = path.read_bytes()
+    assert data.count(b"slices=16\n") == 1
+    path.write_bytes(data.replace(b"slices=16\n", b"slices=5\n\n"))  # same length
+    with pytest.warns(UserWarning, match="counts 5 planes, but the file holds 16 pages"):
+        image = _io.read_image(path)
+    assert image.data.shape == (5, 8, 8)
+
+
+def test_an_ome_unit_we_do_not_know_is_said_and_no_axis_keeps_a_size(tmp_path):
+    """X in "furlong" beside Y in µm was left out without a word, Y kept: pixels read
+    2:1 (fuzzing bash); km is a length."""
+    for unit, scale in (("furlong", (1.0, 1.0)), ("km", (0.5, 0.5))):
+        path = tmp_path / f"{unit}.ome.tif"
+        meta = {"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+        meta.update(PhysicalSizeXUnit=unit, PhysicalSizeYUnit="km" if unit == "km" else "µm")
+        tifffile.imwrite(path, np.zeros((8, 8), np.uint8), ome=True, metadata=meta)
+        if unit == "furlong":
+            with pytest.warns(UserWarning, match="its OME unit 'furlong' is no length"):
+                image = _io.read_image(path)
+        else:
+            image = _io.read_image(path)
+        assert image.scale == scale, unit

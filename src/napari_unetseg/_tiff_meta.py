@@ -157,6 +157,11 @@ def with_time_step(
     return scale, units[:t] + (step[1],) + units[t + 1 :]
 
 
+#: OME's units that are no length, on purpose: such sizes are no pixel sizes (said
+#: nowhere, as before).
+_NO_LENGTH = frozenset({"pixel", "reference frame"})
+
+
 def pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:
     """Pixel size per spatial axis letter (only those declared) and their unit."""
     spatial = {a: v for a, v in ome.items() if a in _SPATIAL}
@@ -168,6 +173,17 @@ def pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, f
     # Sizes in a unit that is no length ("pixel", "reference frame") are no sizes: X / Y
     # in pixels beside Z in µm were read as µm (TIFF bug bash).
     lengths = {a: (s, u) for a, (s, u) in spatial.items() if _unit(u) in _CM_PER_UNIT}
+    unknown = {str(u) for _, u in spatial.values() if _unit(u) not in {*_CM_PER_UNIT, *_NO_LENGTH}}
+    if unknown or len(lengths.keys() & {"X", "Y"}) == 1:
+        # X in "furlong" beside Y in µm was left out without a word: pixels 2:1 (fuzzing)
+        if unknown:
+            warnings.warn(
+                f"{tif.filehandle.name}: its OME unit {', '.join(map(repr, sorted(unknown)))} "
+                "is no length napari-unetseg knows; the image is read without pixel sizes.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return {}, "pixel"
     # (and a Z step in µm beside planes of no size is no voxel size either)
     spatial = lengths if lengths.keys() & {"X", "Y"} or not spatial.keys() & {"X", "Y"} else {}
     if spatial:

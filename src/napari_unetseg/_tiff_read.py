@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import warnings
@@ -70,6 +71,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
     with _reading(path) as damage, tifffile.TiffFile(path) as tif:
         series_count = len(tif.series)
         series = _image_series(tif, path, which, damage)
+        _say_pages_left(tif, series, path)
         chosen = _level(series, level, path)
         squeeze = _one_plane(series)
         shape = tuple(chosen.get_shape(True) if squeeze else chosen.shape)
@@ -321,6 +323,23 @@ def _say_other_series(count: int, path: Path, shape: tuple[int, ...]) -> None:
             "opens them all, --series N (api.read_image(path, series=N)) reads another.",
             UserWarning,
             stacklevel=3,
+        )
+
+
+def _say_pages_left(tif: Any, series: Any, path: Path) -> None:
+    """Warn when an ImageJ file's metadata counts fewer planes than it holds pages
+    ("images=16, slices=5": tifffile reads 5 planes, and 11 were dropped without a word;
+    fuzzing bash)."""
+    if not tif.is_imagej or len(tif.series) != 1:
+        return
+    planes = math.prod(series.shape) // max(1, math.prod(series.keyframe.shape))
+    pages = len(tif.pages)
+    if planes < pages:
+        warnings.warn(
+            f"{path.name}: its ImageJ metadata counts {planes} planes, but the file holds "
+            f"{pages} pages; only the first {planes} are read.",
+            UserWarning,
+            stacklevel=4,
         )
 
 
