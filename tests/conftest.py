@@ -29,10 +29,11 @@ def _session_models_stay_in_their_test() -> Iterator[None]:
     test's model into another's."""
     from napari_unetseg.core.registry import REGISTRY
 
-    before = set(REGISTRY.session())
+    before, forgotten = set(REGISTRY.session()), set(REGISTRY._forgotten)
     yield
     for name in set(REGISTRY.session()) - before:
         REGISTRY.remove(name)
+    REGISTRY._forgotten.intersection_update(forgotten)  # names forgotten are free again
 
 
 @pytest.fixture

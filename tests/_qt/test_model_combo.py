@@ -57,3 +57,32 @@ def test_shipped_models_cannot_be_forgotten(qtbot, own_registry):
     [action] = combo.context_menu().actions()
     assert not action.isEnabled() and "only models of this session" in action.text()
     assert "right-click" not in (combo.itemData(combo.currentIndex(), 3) or "")
+
+
+def test_forgetting_the_fine_tune_result_frees_it_there_too(make_napari_viewer, qtbot):
+    """The Fine-tune dock held its last result after a chooser forgot it: the menu said
+    "frees its memory", the model stayed, and the dock still offered to save it
+    (review)."""
+    import numpy as np
+
+    from napari_unetseg._qt.finetune.job import TrainResult
+    from napari_unetseg.core.registry import REGISTRY
+
+    viewer = make_napari_viewer()
+    _, segment = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    _, finetune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    bundle = _tiny()
+    bundle.history["steps"] = 5
+    strokes = viewer.add_labels(np.zeros((16, 16), np.uint8), name="strokes")
+    finetune._on_result(strokes, TrainResult(bundle))  # as the run's worker hands it back
+    name = finetune.trained_name
+    assert finetune.result_panel.save_button.isEnabled()
+    segment.model_combo.set_model_name(name)
+    gone = weakref.ref(bundle)
+    del bundle
+    [action] = segment.model_combo.context_menu().actions()
+    action.trigger()
+    gc.collect()
+    assert name not in REGISTRY.session() and gone() is None
+    assert finetune.trained is None and not finetune.result_panel.save_button.isEnabled()
+    assert f"{name!r} was forgotten: train again" in finetune.status.text()

@@ -298,6 +298,11 @@ class ModelRegistry:
                 self._forgotten.add(name)
         self.remove(name)
 
+    def was_forgotten(self, name: str) -> bool:
+        """Whether the session model ``name`` was forgotten (:meth:`forget`)."""
+        with self._lock:
+            return name in self._forgotten
+
     def connect(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
 

@@ -652,7 +652,22 @@ class FinetuneWidget(ui.DockWidget):
             self.settings.choose_default_start(self._stack(), classes)
             self._update_state()
 
+    def _drop_forgotten(self) -> None:
+        """Let go of the trained model once a chooser forgot it ("Forget", to free its
+        memory: this widget held it until the next run; review); Save, Export and
+        Continue then wait for a new run."""
+        from ...core.registry import REGISTRY
+
+        if self.trained is None or not REGISTRY.was_forgotten(self.trained_name):
+            return
+        self.trained = None
+        self.status.setText(
+            f"{self.trained_name!r} was forgotten: train again to save, export or continue."
+        )
+
     def _update_state(self, *_: Any) -> None:
+        if not (self.runner.busy or self.export_runner.busy):  # (those use the model)
+            self._drop_forgotten()
         image = self.image_combo.layer()
         self.settings.update_for(self._stack())
         busy = self.runner.busy or self.export_runner.busy  # the export uses the model
