@@ -168,6 +168,12 @@ def check_tiff(path: str | os.PathLike) -> None:
 _LOST_TEXT = "TiffTag 270 @"
 
 
+def _cut_in_description(text: str) -> bool:
+    """Whether tifffile's log line says the description's text lies past the file's end
+    (not a description of a wrong data type, whose file reads well without it)."""
+    return _LOST_TEXT in text and "invalid value offset" in text
+
+
 class _Damage(logging.Filter):
     """What tifffile logs, in this thread, about a damaged file while reading it: a chain
     of pages that breaks off (a next-page offset past the file's end: a file cut short by
@@ -177,7 +183,7 @@ class _Damage(logging.Filter):
 
     #: tifffile's errors (not its warnings, which come with files that read well) about
     #: the chain of pages, ImageJ data past the file's end, a shape that is not there
-    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape", _LOST_TEXT)
+    _SIGNS = ("TiffPages", "corrupted file", "shaped series failed to reshape")
 
     #: tifffile's warnings that an OME file's planes are not those its metadata counts:
     #: planes past the count left out, planes missing read as zeros (a multi-file OME-TIFF
@@ -194,7 +200,7 @@ class _Damage(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if record.thread == self.thread and record.levelno >= logging.ERROR:
-            if any(sign in text for sign in self._SIGNS):
+            if any(sign in text for sign in self._SIGNS) or _cut_in_description(text):
                 self.said.append(text)
         if record.thread == self.thread and any(sign in text for sign in self._PLANES):
             self.planes.append(text.split("> ", 1)[-1])
@@ -228,7 +234,7 @@ class _Damage(logging.Filter):
             message = first.split("> ", 1)[-1][:80]
             broken = "TiffPages" in first
             what = f"its pages break off: {message}" if broken else f"tifffile says: {message}"
-            if not broken and _LOST_TEXT in first and "invalid value offset" in first:
+            if not broken and _cut_in_description(first):
                 what = "its metadata (the image description) lies past the file's end"
         raise _not_readable(path, f"it looks truncated or damaged; {what}")
 

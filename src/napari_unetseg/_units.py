@@ -16,6 +16,16 @@ _UNIT_ALIASES = {
     "micrometer": "µm",
     "nanometer": "nm",
     "millimeter": "mm",
+    # the rest of OME-Zarr's (NGFF's) names for lengths we convert: "meter" was no
+    # length, and 0.5 nm pixels given as 5e-10 meter were dropped as no size (review)
+    "picometer": "pm",
+    "centimeter": "cm",
+    "meter": "m",
+    "kilometer": "km",
+    "micrometre": "µm",
+    "nanometre": "nm",
+    "millimetre": "mm",
+    "metre": "m",
     "inch": "in",  # ImageJ's spelling; OME's is "in"
     "inches": "in",
     "angstrom": "Å",

@@ -14,6 +14,7 @@ _OME_UNITS = {
     "mm": "millimeter",
     "cm": "centimeter",
     "m": "meter",
+    "km": "kilometer",
     "pm": "picometer",
     "Å": "angstrom",
     "in": "inch",

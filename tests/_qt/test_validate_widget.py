@@ -193,8 +193,28 @@ def test_one_placement_spelt_two_ways_is_scored_and_a_mirror_refused(
     assert widget.result.spacing == pytest.approx((2.0, 0.5, 0.5))
     pred.scale = (2.0, 0.5, 0.5)
     assert widget.run() is None
-    assert "'pred' and 'truth' are mirrored in the viewer" in errors_shown[-1]
-    assert "axis -2" in errors_shown[-1]
+    assert "'pred' and 'truth' are mirrored in the viewer (one is flipped" in errors_shown[-1]
+    # flipped by the scale and back by the affine: not mirrored, 3 units away (review)
+    pred.scale, pred.affine = (2.0, -0.5, 0.5), np.diag([1.0, -1.0, 1.0, 1.0])
+    pred.translate = (0.0, 0.0, 0.0)
+    truth.scale, truth.translate = (2.0, 0.5, 0.5), (0.0, 3.0, 0.0)
+    assert widget.run() is None
+    assert "lie in different places in the viewer" in errors_shown[-1]
+
+
+def test_layers_far_apart_at_large_coordinates_are_not_one_placement():
+    """10 units apart at coordinates of a million (10,000 pixels of 0.001) passed numpy's
+    relative tolerance as one placement (review); a thousandth of a pixel is one."""
+    from napari.layers import Labels
+
+    from napari_unetseg._qt._common import placement_problem
+
+    data = np.zeros((8, 8), np.uint8)
+    here = Labels(data, name="a", scale=(0.001, 0.001), translate=(1e6, 0.0))
+    there = Labels(data, name="b", scale=(0.001, 0.001), translate=(1e6 + 10.0, 0.0))
+    assert "translate (1000000.0, 0.0) and (1000010.0, 0.0)" in placement_problem(here, there)
+    close = Labels(data, name="c", scale=(0.001, 0.001), translate=(1e6 + 1e-7, 0.0))
+    assert placement_problem(here, close) is None
 
 
 def test_the_overlay_stays_out_of_the_way_and_follows_a_rename(qtbot, validate):

@@ -156,7 +156,33 @@ def _depth_as_text(data):
     return "its network setting depth is '2', not a number"
 
 
-@pytest.mark.parametrize("damage", [_int_weights, _negative_variance, _no_config, _depth_as_text])
+def _depth_zero(data):
+    data["config"]["depth"] = 0
+    return "depth must be at least 1, got 0"  # the U-Net's own words (review)
+
+
+def _depth_as_float(data):
+    data["config"]["depth"] = 2.0
+    return "its network setting depth is 2.0, not a whole number"
+
+
+def _config_as_list(data):
+    data["config"] = [1, 2]
+    return "config is [1, 2], not a mapping"  # AttributeError's traceback (review)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _int_weights,
+        _negative_variance,
+        _no_config,
+        _depth_as_text,
+        _depth_zero,
+        _depth_as_float,
+        _config_as_list,
+    ],
+)
 def test_weights_and_settings_no_training_makes_are_a_damaged_file(tmp_path, damage) -> None:
     """Whole-number weights (torch turned them into floats without a word) and a negative
     variance loaded and labelled everything background; a missing config was said as

@@ -309,21 +309,15 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
         )
     n = min(a.ndim, b.ndim)
     ma, mb = world_matrix(a, n), world_matrix(b, n)
-    if np.allclose(ma, mb, atol=1e-6 * max(np.abs(ma).max(), 1e-12)):
+    if _same_pixels(ma, mb):
         return None  # one placement, however spelt (a scale given as an affine)
-    ga, gb = spatial_geometry(a), spatial_geometry(b)
-    flipped = [
-        i
-        for i, (sa, sb) in enumerate(zip(ga["scale"][-n:], gb["scale"][-n:], strict=True))
-        if (sa < 0) != (sb < 0)
-    ]
-    if flipped:  # mirrored: scored as if they lay one on the other
-        axes = ", ".join(str(i - n) for i in flipped)
-        return (
-            f"{a.name!r} and {b.name!r} are mirrored in the viewer (one has a negative scale "
-            f"along axis {axes}): they are compared pixel by pixel, so give them scales of "
-            f"the same sign before {doing}."
+    if np.linalg.det(ma[:n, :n]) * np.linalg.det(mb[:n, :n]) < 0:  # scored as if one lay
+        return (  # on the other; a scale and an affine that flip back are not (review)
+            f"{a.name!r} and {b.name!r} are mirrored in the viewer (one is flipped, by a "
+            "negative scale or its affine): they are compared pixel by pixel, so flip them "
+            f"alike before {doing}."
         )
+    ga, gb = spatial_geometry(a), spatial_geometry(b)
     for key in ("translate", "rotate", "shear", "affine"):
         va, vb = ga.get(key), gb.get(key)
         if va is None and vb is None:
@@ -331,7 +325,9 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
         if key == "translate":
             va, vb = np.asarray(va, float)[-n:], np.asarray(vb, float)[-n:]
             scale = np.asarray(ga["scale"], float)[-n:]
-            if np.allclose(va, vb, atol=1e-6 * np.abs(scale).max()):
+            # a thousandth of a pixel, whatever the coordinates (numpy's relative
+            # tolerance let 10,000 pixels pass at a translate of 1e6; review)
+            if np.allclose(va, vb, rtol=0.0, atol=1e-3 * np.abs(scale).min()):
                 continue
             where = f"translate {tuple(float(v) for v in va)} and {tuple(float(v) for v in vb)}"
         elif va is not None and vb is not None and np.allclose(va, vb):
@@ -344,6 +340,20 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
             f"translate) before {doing}."
         )
     return None
+
+
+def _same_pixels(ma: np.ndarray, mb: np.ndarray) -> bool:
+    """Whether two layers' world matrices put every pixel in one place: within a
+    thousandth of a pixel, in ``b``'s pixels, at any coordinates."""
+    try:
+        relative = np.linalg.inv(mb) @ ma
+    except np.linalg.LinAlgError:
+        return False
+    size = len(relative) - 1
+    return bool(
+        np.allclose(relative[:size, :size], np.eye(size), rtol=0.0, atol=1e-6)
+        and np.allclose(relative[:size, size], 0.0, rtol=0.0, atol=1e-3)
+    )
 
 
 def world_matrix(layer: Layer, n: int) -> np.ndarray:

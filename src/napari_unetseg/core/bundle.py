@@ -110,6 +110,7 @@ def _checked_object_size(value: Any, spatial_dims: int) -> dict[str, Any]:
 
 #: The type each optional field of a model file must have (a list's items: the second).
 _FIELDS: dict[str, tuple[type | tuple[type, ...], type | tuple[type, ...] | None]] = {
+    "config": (dict, None),  # (a list raised AttributeError's traceback; review)
     "normalization": (dict, None),
     "class_names": ((list, tuple), str),
     "tile_size": ((list, tuple), int),
@@ -175,7 +176,7 @@ def _network(data: dict[str, Any]) -> UNet:
     config = data["config"]
     try:
         return UNet(**config)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:  # (a ValueError names its setting and value itself)
         raise ValueError(f"its network {_wrong_setting(config)}") from exc
 
 
@@ -188,6 +189,8 @@ def _wrong_setting(config: Any) -> str:
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
         if numeric != (isinstance(value, (int, float)) and not isinstance(value, bool)):
             return f"setting {key} is {value!r}, not a {'number' if numeric else 'name'}"
+        if isinstance(default, int) and numeric and not isinstance(value, int):
+            return f"setting {key} is {value!r}, not a whole number"
     return "settings are not a U-Net's"
 
 

@@ -189,7 +189,7 @@ def check_id_range(chunk: np.ndarray, name: str = "labels") -> None:
     if not chunk.size:
         return
     if chunk.dtype.kind == "f" and np.abs(chunk).max() >= 2.0**63:
-        top = f"a value of {np.abs(chunk).max():.3g}"
+        top = f"a value of {chunk.flat[np.abs(chunk).argmax()]:.3g}"  # -1e20 with its sign
     elif chunk.dtype == np.uint64 and chunk.max() >= 2**63:
         top = f"label ids of 2**63 or more (up to {int(chunk.max())})"
     else:
