@@ -739,3 +739,25 @@ def test_labels_saved_to_a_full_disk_name_the_store_and_leave_nothing(tmp_path, 
     with pytest.raises(OSError, match=r"^Cannot write '.*/lab\.ome\.zarr': No space left on"):
         _zarr_save.save_labels(str(target), np.ones((2, 16, 16), np.uint8), axes="ZYX")
     assert not list(tmp_path.iterdir())
+
+
+def test_ngff_metadata_of_wrong_shape_or_values_is_said_in_words(tmp_path):
+    """A multiscales entry without its datasets was refused as "('datasets')", a scale
+    of "a" with Python's words and no store (fuzzing bash)."""
+    import json
+
+    for damage, said in (
+        (lambda ms: ms.pop("datasets"), "its metadata has no entry 'datasets' where NGFF"),
+        (
+            lambda ms: ms["datasets"][0]["coordinateTransformations"][0].update(scale=["a", 1, 1]),
+            "has a coordinate transformation that is not numbers",
+        ),
+    ):
+        path = make_ome_zarr(tmp_path / f"{len(said)}.ome.zarr", np.zeros((4, 32, 32), np.uint8))
+        attrs = path / ".zattrs"
+        meta = json.loads(attrs.read_text())
+        damage(meta["multiscales"][0])
+        attrs.write_text(json.dumps(meta))
+        with pytest.raises(_zarr.ZarrReadError, match=said) as caught:
+            _zarr.read_ome_zarr(path)
+        assert str(path) in str(caught.value)

@@ -85,8 +85,9 @@ def _nodes(path: Path) -> list[Any]:
         location = parse_url(str(path), mode="r")
         nodes = [] if location is None else list(Reader(location)())
     except Exception as exc:  # noqa: BLE001 - any failure of the parser is one sentence
-        reason = str(exc).strip().rstrip(".") or type(exc).__name__
-        raise ZarrReadError(f"{str(path)!r} is not a readable OME-Zarr store ({reason}).") from exc
+        raise ZarrReadError(
+            f"{str(path)!r} is not a readable OME-Zarr store ({_parser_reason(exc)})."
+        ) from exc
     if location is None:
         if _is_zarr_array(path):
             raise ZarrReadError(
@@ -99,6 +100,18 @@ def _nodes(path: Path) -> list[Any]:
             raise ZarrReadError(f"{str(path)!r} is a zarr store whose {damaged}.")
         raise ZarrReadError(f"{str(path)!r} is not a zarr store.")
     return nodes
+
+
+def _parser_reason(exc: Exception) -> str:
+    """ome-zarr-py's or zarr's failure on metadata that is not as NGFF and zarr describe
+    it, in words about the metadata: a missing entry was the bare key ("(0)",
+    "('datasets')"), a wrong type or value Python's own words (fuzzing bash)."""
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    if isinstance(exc, KeyError):
+        return f"its metadata has no entry {exc.args[0]!r} where NGFF puts one"
+    if isinstance(exc, (TypeError, AttributeError, IndexError, ZeroDivisionError)):
+        return f"its metadata is not as NGFF and zarr describe it: {text}"
+    return text
 
 
 def _damaged_metadata(path: Path) -> str | None:
@@ -236,7 +249,12 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         raise ZarrReadError(
             f"{str(path)!r} declares {len(axes)} axes for an array of {data.ndim} dimensions."
         )
-    scale, translate = _transform(meta, level, data.ndim, node)
+    try:
+        scale, translate = _transform(meta, level, data.ndim, node)
+    except (TypeError, ValueError) as exc:  # said without the store (fuzzing bash)
+        raise ZarrReadError(
+            f"{str(path)!r} has a coordinate transformation that is not numbers ({exc})."
+        ) from exc
     units = None
     if any(u for a, u in zip(axes, axis_units) if a in "TZYX"):
         units = tuple(
