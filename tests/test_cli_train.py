@@ -206,7 +206,7 @@ def test_an_output_linked_to_nowhere_is_refused_before_training(tmp_path, data, 
     [
         ("small", [], "labels have shape (50, 96) but the image needs (96, 96)"),
         ("empty", [], "no labeled pixels"),
-        ("bg", [], "Only one class is painted"),
+        ("bg", [], "before training; if they are masks of objects, train with --label-mode dense"),
         ("coarse", [], "coarse.tif have pixels of 2 x 2 µm, their image cells.tif of 0.5 x"),
         ("junk", [], "not a readable TIFF"),
         ("missing", [], "does not exist"),

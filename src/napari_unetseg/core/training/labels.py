@@ -326,9 +326,11 @@ def _present_classes(totals: np.ndarray, n_eff: int, mode: str) -> list[int]:
     if len(present) < 2:
         if mode == "sparse":
             which = "background (label 1)" if present == [0] else f"label {present[0] + 1}"
+            # labels of 0 and 1 are a mask more often than strokes (training fuzz bash)
+            masks = f"; {MASKS_AS_SCRIBBLES[:-1]} (0 background, 1 objects)" * (present == [0])
             raise ValueError(
                 f"Only one class is painted ({which}): paint background (label 1) and at "
-                "least one class (label 2 or more) before training."
+                f"least one class (label 2 or more) before training{masks}."
             )
         raise ValueError("The dense labels contain a single class; they need at least two.")
     return present
