@@ -128,3 +128,19 @@ def test_the_keyboard_reaches_cancel_and_the_status_after_run(make_napari_viewer
     assert flags & Qt.TextInteractionFlag.TextSelectableByMouse
     _, validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
     assert not validate.table.tabKeyNavigation()
+
+
+def test_hints_read_in_either_theme_and_follow_it(make_napari_viewer):
+    """The hints' one "gray" had a contrast of 3.2-3.9 against the dark theme's dock and
+    2.8-3.2 against the light one (accessibility bug bash): a grey per theme, 5 or more."""
+    from napari_unetseg._qt._plots import hint_colour
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    assert widget.model_info.styleSheet() == f"color: {hint_colour('dark')};"
+    viewer.theme = "light"
+    assert widget.model_info.styleSheet() == f"color: {hint_colour('light')};"
+    _, validate = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert validate.mode_hint.styleSheet() == f"color: {hint_colour('light')};"
+    viewer.theme = "dark"
+    assert validate.mode_hint.styleSheet() == widget.model_info.styleSheet() == "color: #a0a4ab;"

@@ -11,6 +11,7 @@ import importlib
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -315,11 +316,49 @@ def reveal(widget: QWidget) -> None:
         parent.ensureWidgetVisible(widget)
 
 
+#: Every hint label alive, restyled when a viewer's theme changes.
+_HINTS: weakref.WeakSet[QLabel] = weakref.WeakSet()
+#: The viewers whose theme changes restyle the hints.
+_FOLLOWED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def hint_label(parent: QWidget, text: str = "") -> QLabel:
-    """Gray, word-wrapped explanatory text that grows in height instead of being cut."""
+    """Grey, word-wrapped explanatory text that grows in height instead of being cut, in
+    a grey that reads in the viewer's theme (:func:`~._plots.hint_colour`: the one
+    "gray" of before had a contrast of 2.8-3.9; accessibility bug bash), and follows it."""
     label = wrapped(QLabel(text, parent))
-    label.setStyleSheet("color: gray;")
+    _HINTS.add(label)
+    viewer = _viewer()
+    if viewer is not None and viewer not in _FOLLOWED:
+        _FOLLOWED.add(viewer)
+        viewer.events.theme.connect(_restyle_hints)
+    label.setStyleSheet(_hint_style(None if viewer is None else viewer.theme))
     return label
+
+
+def _viewer() -> Any:
+    """The viewer the docks are made for (napari's current one), or None."""
+    try:
+        import napari
+
+        return napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no viewer (a bare Qt test)
+        return None
+
+
+def _hint_style(theme: str | None) -> str:
+    from ._plots import hint_colour
+
+    return f"color: {hint_colour(str(theme or 'dark'))};"
+
+
+def _restyle_hints(event: Any) -> None:
+    from ._common import is_deleted
+
+    style = _hint_style(getattr(event, "value", None))
+    for label in list(_HINTS):
+        if not is_deleted(label):
+            label.setStyleSheet(style)
 
 
 def status_label(parent: QWidget, text: str = "") -> QLabel:
