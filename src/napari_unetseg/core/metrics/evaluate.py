@@ -342,7 +342,7 @@ def evaluate_iter(
         # Objects and distances need whole volumes; voxel counts alone never do.
         prediction = np.asarray(prediction)
         ground_truth = np.asarray(ground_truth)
-    reading = choose_reading(prediction, ground_truth, mode, instances, class_list)
+    reading = choose_reading(prediction, ground_truth, mode, instances, class_list, time_axis)
     if reading.note:
         notes.append(reading.note)
 

@@ -141,9 +141,13 @@ def _scan(prediction: Any, ground_truth: Any) -> _Scan:
     return scan
 
 
-def renamed_matches(prediction: Any, ground_truth: Any, scan: _Scan) -> tuple[int, int]:
+def renamed_matches(
+    prediction: Any, ground_truth: Any, scan: _Scan, time_axis: int | None = None
+) -> tuple[int, int]:
     """(renamed, matched): how many ground-truth regions one predicted region matches
-    with an IoU above 0.5 (one to one), and how many of those carry another id there.
+    with an IoU above 0.5 (one to one), and how many of those carry another id there;
+    in each time point on its own where ``time_axis`` is given (ids numbered on through
+    a series, 1-15 over three frames of ids 1-5, matched nothing pooled; 5D bug bash).
 
     A second pass over the data, only where ``instances='auto'`` needs it: several ids
     on both sides, at most :data:`MAX_CLASSES`, and not already told apart by the
@@ -153,19 +157,38 @@ def renamed_matches(prediction: Any, ground_truth: Any, scan: _Scan) -> tuple[in
     many_disagree = min(p_max, g_max) > MIN_INSTANCES and scan.agree < scan.overlap / 2
     if min(p_max, g_max) < 2 or max(p_max, g_max) > MAX_CLASSES or many_disagree:
         return 0, 0
-    width = g_max + 1
-    counts = np.zeros((p_max + 1) * width, np.int64)
-    for sl in chunks(shape_of(prediction)):
-        p = read_labels(prediction, sl, "prediction").astype(np.int64, copy=False).ravel()
-        g = read_labels(ground_truth, sl, "ground truth").astype(np.int64).ravel()
-        counts += np.bincount(p * width + g, minlength=counts.size)
-    table = counts.reshape(p_max + 1, width)
-    area_p, area_g = table.sum(1)[1:], table.sum(0)[1:]
-    best = table[1:, 1:].argmax(0)  # for each ground-truth id, its largest overlap
-    inter = table[1:, 1:][best, np.arange(g_max)]
-    matched = (area_g > 0) & (2 * inter > area_p[best] + area_g - inter)  # IoU above 0.5
-    renamed = matched & (best != np.arange(g_max))
-    return int(renamed.sum()), int(matched.sum())
+    shape = shape_of(prediction)
+    frames = [None] if time_axis is None else list(range(shape[time_axis]))
+    renamed = matched = 0
+    for frame in frames:
+        width = g_max + 1
+        counts = np.zeros((p_max + 1) * width, np.int64)
+        for index in _frame_chunks(shape, time_axis, frame):
+            p = read_labels(prediction, index, "prediction").astype(np.int64, copy=False)
+            g = read_labels(ground_truth, index, "ground truth").astype(np.int64)
+            counts += np.bincount(p.ravel() * width + g.ravel(), minlength=counts.size)
+        table = counts.reshape(p_max + 1, width)
+        area_p, area_g = table.sum(1)[1:], table.sum(0)[1:]
+        best = table[1:, 1:].argmax(0)  # for each ground-truth id, its largest overlap
+        inter = table[1:, 1:][best, np.arange(g_max)]
+        found = (area_g > 0) & (2 * inter > area_p[best] + area_g - inter)  # IoU above 0.5
+        renamed += int((found & (best != np.arange(g_max))).sum())
+        matched += int(found.sum())
+    return renamed, matched
+
+
+def _frame_chunks(shape: tuple[int, ...], time_axis: int | None, frame: int | None) -> Any:
+    """Indices of the row chunks (:func:`chunks`) of the whole array, or of one time
+    point ``frame`` of it along ``time_axis``."""
+    if time_axis is None or frame is None:
+        yield from chunks(shape)
+        return
+    rest = tuple(n for a, n in enumerate(shape) if a != time_axis)
+    first = 1 if time_axis == 0 else 0  # the first axis besides time
+    for sl in chunks(rest):
+        index: list[Any] = [slice(None)] * len(shape)
+        index[time_axis], index[first] = frame, sl
+        yield tuple(index)
 
 
 def _looks_like_an_image(array: Any, side: int, scan: _Scan) -> float | None:
@@ -262,7 +285,8 @@ def _guess_instances(
     # as another would rarely cover it that well, nor for many classes at once).
     n_renamed, n_matched = renamed
     matched = f"{n_renamed} of the {n_matched} regions that match one to one (IoU above 0.5)"
-    if many and n_renamed >= max(2, MIN_RENAMED_SHARE * n_matched):
+    # many labels, or many regions matched (5 ids a frame over three frames: 15)
+    if (many or n_matched > MIN_INSTANCES) and n_renamed >= max(2, MIN_RENAMED_SHARE * n_matched):
         return (True, True), (
             f"Both have many labels (up to {p_max} and {g_max}), and {matched} carry "
             f"another id on each side, as object ids from two sources do: both were {done}; "
@@ -329,6 +353,7 @@ def choose_reading(
     mode: str,
     instances: str,
     classes: Sequence[int] | None,
+    time_axis: int | None = None,
 ) -> PairReading:
     """Check labels and options and decide how to count (one read pass over the data)."""
     if instances not in INSTANCE_MODES:
@@ -369,7 +394,9 @@ def choose_reading(
             scan.overlap,
             scan.agree,
             one_value if mode == "dense" else (False, False),
-            renamed_matches(prediction, ground_truth, scan) if mode == "dense" else (0, 0),
+            renamed_matches(prediction, ground_truth, scan, time_axis)
+            if mode == "dense"
+            else (0, 0),
         )
     p_top = min(p_max, 1) if binarize[0] else p_max
     g_top = min(g_cls, 1) if binarize[1] else g_cls
