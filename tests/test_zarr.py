@@ -761,3 +761,17 @@ def test_ngff_metadata_of_wrong_shape_or_values_is_said_in_words(tmp_path):
         with pytest.raises(_zarr.ZarrReadError, match=said) as caught:
             _zarr.read_ome_zarr(path)
         assert str(path) in str(caught.value)
+
+
+def test_labels_with_one_channel_lose_the_channel_axis(tmp_path, capsys):
+    """A ground truth written as t,c,z,y,x with one c was refused against its prediction
+    ("(3, 8, 64, 64) and (3, 1, 8, 64, 64) have different shapes"), where a TIFF's lone
+    channel is dropped (5D bug bash)."""
+    truth = np.zeros((2, 1, 4, 32, 32), np.uint8)
+    truth[:, 0, 1:3, 8:16, 8:16] = 1
+    path = make_ome_zarr(tmp_path / "truth.ome.zarr", truth, axes="tczyx")
+    labels, _ = _io.read_labels(path)
+    assert labels.data.shape == (2, 4, 32, 32) and labels.axes == "TZYX"
+    pred = _io.write_labels(tmp_path / "pred.tif", truth[:, 0], axes="TZYX")
+    assert cli.main(["evaluate", "-p", str(pred), "-g", str(path)]) == 0
+    assert "Dice 1.000" in capsys.readouterr().out

@@ -402,6 +402,11 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     if indices is not None:  # its class ids, not its colours renumbered (a swap: bug bash)
         labels_image = replace(img.without_channels(), data=indices, is_labels=True)
         return labels_image, ""
+    ca = img.channel_axis
+    if ca is not None and not img.is_rgb and img.data.shape[ca] == 1:
+        # labels written as t,c,z,y,x with one c (as ome-zarr-py's tools do) did not
+        # match their prediction, where a TIFF's lone channel is dropped (5D bug bash)
+        img = img.one_channel(0)
     lossy = ""
     if os.fspath(path).lower().endswith((".jpg", ".jpeg")):  # 42 "objects" of edge noise
         lossy = (
