@@ -146,3 +146,23 @@ def test_one_flat_object_on_the_frames_value_is_no_frame():
     textured = image.astype(np.float32)
     textured[20:40, 20:40] += np.random.default_rng(0).random((20, 20))
     assert find_frame(textured, (0, 1)) is not None  # an image inside a frame of 0
+
+
+def test_a_frame_is_looked_for_in_a_bounded_part_of_the_image(monkeypatch):
+    """A 1,000,000 x 1,000,000 image of one value was read whole (7 minutes of the test
+    suite) before the memory guard refused it: each side is read up to MAX_FRAME_READ
+    pixels; a wider frame is then predicted with the image, as if it had none."""
+    from napari_unetseg.core import margins
+
+    image = np.zeros((200, 100), np.float32)
+    image[80:120, 30:70] = np.random.default_rng(0).random((40, 40)) + 1.0
+    whole = margins.find_frame(image, (0, 1))
+    assert whole is not None and whole.widths == ((80, 80), (30, 30))
+    monkeypatch.setattr(margins, "MAX_FRAME_READ", 100 * 10)  # ten rows of 100
+    read = []
+    slabs = margins._slab_values
+    monkeypatch.setattr(
+        margins, "_slab_values", lambda im, a, lo, hi: read.append(hi - lo) or slabs(im, a, lo, hi)
+    )
+    assert margins.find_frame(image, (0, 1)) is None  # 80 rows of frame: more than ten
+    assert sum(read) <= 4 * 10 + 2 * 30  # rows from either end, columns as before

@@ -70,6 +70,10 @@ class Frame:
         return parts
 
 
+#: The most pixels read from one side of one axis while looking for a frame.
+MAX_FRAME_READ = 256_000_000
+
+
 def _slab_values(image: Any, axis: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Per slab ``lo..hi-1`` along ``axis``: its smallest and largest value."""
     index = (slice(None),) * axis + (slice(lo, hi),)
@@ -100,6 +104,11 @@ def _width(image: Any, axis: int, stop: int, from_end: bool, value: Any) -> tupl
     if stop and not _edge_agrees(image, axis, n - 1 if from_end else 0, value):
         return 0, value
     width = 0
+    # a frame is looked for in at most MAX_FRAME_READ pixels a side: a 1 TB image of one
+    # value was read whole (7 minutes) before the memory guard refused it; a wider frame
+    # is then not left out (predicted with the image, as images without a frame are)
+    per_slab = max(1, math.prod(int(d) for a, d in enumerate(image.shape) if a != axis))
+    stop = min(stop, max(1, MAX_FRAME_READ // per_slab))
     while width < stop:
         count = min(SLABS_PER_READ, stop - width)
         lo, hi = (n - width - count, n - width) if from_end else (width, width + count)
