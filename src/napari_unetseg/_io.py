@@ -33,7 +33,7 @@ from ._tiff_read import TiffReadError, _tiff_header, check_tiff, read_tiff
 from ._tiff_read import tiff_pyramid as tiff_pyramid  # re-exported: the reader, batches
 from ._tiff_read import tiff_series as tiff_series
 from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
-from ._units import _CM_PER_UNIT, _unit, unit_name
+from ._units import _CM_PER_UNIT, _convert, _unit, unit_name
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from .core.files import missing_file
 
@@ -87,28 +87,28 @@ def _sizes(scale: tuple[float, ...], units: Any, axes: str) -> dict[int, tuple[f
         if axis not in "ZYX" or not np.isfinite(size) or size <= 0:
             continue
         unit = _unit(unit_name(units[i])) if units is not None and i < len(units) else ""
-        if unit in _CM_PER_UNIT:
-            found[i] = (size * _CM_PER_UNIT[unit] / 100.0, True)
-        else:
-            found[i] = (size, False)
+        metres = unit in _CM_PER_UNIT
+        found[i] = (_convert(size, unit, "m") if metres else size, metres)
     return found
 
 
-def _implausible(scale: tuple[float, ...], units: Any, axes: str) -> list[int]:
-    """The spatial axes (Z, Y, X) whose pixel size no instrument makes
-    (:data:`PLAUSIBLE_METRES`)."""
+def _implausible(sizes: dict[int, tuple[float, bool]]) -> list[int]:
+    """The spatial axes among ``sizes`` (:func:`_sizes`) whose pixel size no instrument
+    makes (:data:`PLAUSIBLE_METRES`)."""
     found = []
-    for i, (size, metres) in _sizes(scale, units, axes).items():
+    for i, (size, metres) in sizes.items():
         low, high = PLAUSIBLE_METRES if metres else PLAUSIBLE_NUMBERS
         if not low <= size <= high:
             found.append(i)
     return found
 
 
-def _lopsided(scale: tuple[float, ...], units: Any, axes: str) -> str | None:
-    """Why the spatial axes' pixel sizes cannot all be right (one of 0.5 pm beside one
-    of 0.5 µm resampled the image a million-fold; fuzzing bash), or None."""
-    sizes = _sizes(scale, units, axes)
+def _lopsided(
+    sizes: dict[int, tuple[float, bool]], scale: tuple[float, ...], units: Any, axes: str
+) -> str | None:
+    """Why the spatial axes' pixel sizes ``sizes`` (:func:`_sizes` of ``scale``) cannot
+    all be right (one of 0.5 pm beside one of 0.5 µm resampled the image a million-fold;
+    fuzzing bash), or None."""
     kinds = {metres for _, metres in sizes.values()}
     if len(sizes) < 2 or len(kinds) > 1:
         return None
@@ -194,9 +194,10 @@ class ImageData:
         # µm would make a false anisotropy; without sizes a stack's Z step is measured
         # from its objects), instead of resampling by 0 or by NaN later.
         bad = [i for i, s in enumerate(self.scale) if not (np.isfinite(s) and s > 0)]
-        bad += [i for i in _implausible(self.scale, self.units, self.axes) if i not in bad]
+        sizes = _sizes(self.scale, self.units, self.axes)
+        bad += [i for i in _implausible(sizes) if i not in bad]
         if not bad:
-            lopsided = _lopsided(self.scale, self.units, self.axes)
+            lopsided = _lopsided(sizes, self.scale, self.units, self.axes)
             if lopsided is not None:
                 warnings.warn(f"{self.name}: {lopsided}", UserWarning, stacklevel=3)
                 self.scale, self.units = (1.0,) * len(self.scale), None
