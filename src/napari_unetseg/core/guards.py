@@ -191,12 +191,10 @@ def check_id_range(chunk: np.ndarray, name: str = "labels") -> None:
     if chunk.dtype.kind == "f" and np.abs(chunk).max() >= 2.0**63:
         top = f"a value of {chunk.flat[np.abs(chunk).argmax()]:.3g}"  # -1e20 with its sign
     elif chunk.dtype == np.uint64 and chunk.max() >= 2**63:
-        top = f"label ids of 2**63 or more (up to {int(chunk.max())})"
+        top = f"a label id of 2**63 or more ({int(chunk.max())})"
     else:
         return
-    raise ValueError(
-        f"The {name} hold{'s' if name != 'labels' else ''} {top}; label ids must be below 2**63."
-    )
+    raise ValueError(f"There is {top} in the {name}; label ids must be below 2**63.")
 
 
 def check_class_count(n_classes: int, top_label: int, mode: str, limit: int = MAX_CLASSES) -> None:
