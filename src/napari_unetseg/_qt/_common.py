@@ -317,28 +317,30 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
             "negative scale or its affine): they are compared pixel by pixel, so flip them "
             f"alike before {doing}."
         )
+    where = _what_differs(a, b, n)
+    if where is None:  # only their scales differ: said where it is used
+        return None
+    return (
+        f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
+        "they are compared pixel by pixel, so give them the same position (the layers' "
+        f"translate) before {doing}."
+    )
+
+
+def _what_differs(a: Layer, b: Layer, n: int) -> str | None:
+    """Which of two layers' placements tells them apart, in words (their translates, or
+    their rotation, shear or affine), or None where only their scales differ."""
     ga, gb = spatial_geometry(a), spatial_geometry(b)
-    for key in ("translate", "rotate", "shear", "affine"):
+    va, vb = (np.asarray(g["translate"], float)[-n:] for g in (ga, gb))
+    # a thousandth of a pixel, whatever the coordinates (numpy's relative tolerance let
+    # 10,000 pixels pass at a translate of 1e6; review)
+    pixel = np.abs(np.asarray(ga["scale"], float)[-n:]).min()
+    if not np.allclose(va, vb, rtol=0.0, atol=1e-3 * pixel):
+        return f"translate {tuple(float(v) for v in va)} and {tuple(float(v) for v in vb)}"
+    for key in ("rotate", "shear", "affine"):
         va, vb = ga.get(key), gb.get(key)
-        if va is None and vb is None:
-            continue
-        if key == "translate":
-            va, vb = np.asarray(va, float)[-n:], np.asarray(vb, float)[-n:]
-            scale = np.asarray(ga["scale"], float)[-n:]
-            # a thousandth of a pixel, whatever the coordinates (numpy's relative
-            # tolerance let 10,000 pixels pass at a translate of 1e6; review)
-            if np.allclose(va, vb, rtol=0.0, atol=1e-3 * np.abs(scale).min()):
-                continue
-            where = f"translate {tuple(float(v) for v in va)} and {tuple(float(v) for v in vb)}"
-        elif va is not None and vb is not None and np.allclose(va, vb):
-            continue
-        else:
-            where = f"its {key}"
-        return (
-            f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
-            "they are compared pixel by pixel, so give them the same position (the layers' "
-            f"translate) before {doing}."
-        )
+        if (va is None) != (vb is None) or (va is not None and not np.allclose(va, vb)):
+            return f"its {key}"
     return None
 
 
