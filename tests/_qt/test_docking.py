@@ -144,3 +144,21 @@ def test_hints_read_in_either_theme_and_follow_it(make_napari_viewer):
     assert validate.mode_hint.styleSheet() == f"color: {hint_colour('light')};"
     viewer.theme = "dark"
     assert validate.mode_hint.styleSheet() == widget.model_info.styleSheet() == "color: #a0a4ab;"
+
+
+def test_hints_follow_their_own_viewers_theme(make_napari_viewer):
+    """Every hint took the theme of whichever viewer changed last: a light viewer's
+    hints turned the dark grey when a second viewer went dark."""
+    from napari_unetseg._qt._plots import hint_colour
+
+    first = make_napari_viewer()
+    _, one = first.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    second = make_napari_viewer()
+    _, two = second.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    first.theme = "light"
+    assert one.model_info.styleSheet() == f"color: {hint_colour('light')};"
+    assert two.model_info.styleSheet() == f"color: {hint_colour('dark')};"
+    second.theme = "light"
+    first.theme = "dark"
+    assert one.model_info.styleSheet() == f"color: {hint_colour('dark')};"
+    assert two.model_info.styleSheet() == f"color: {hint_colour('light')};"

@@ -316,10 +316,9 @@ def reveal(widget: QWidget) -> None:
         parent.ensureWidgetVisible(widget)
 
 
-#: Every hint label alive, restyled when a viewer's theme changes.
-_HINTS: weakref.WeakSet[QLabel] = weakref.WeakSet()
-#: The viewers whose theme changes restyle the hints.
-_FOLLOWED: weakref.WeakSet[Any] = weakref.WeakSet()
+#: The hint labels alive per viewer (the one napari had current when they were made),
+#: restyled when that viewer's theme changes: a second viewer's theme is not theirs.
+_HINTS: weakref.WeakKeyDictionary[Any, weakref.WeakSet[QLabel]] = weakref.WeakKeyDictionary()
 
 
 def hint_label(parent: QWidget, text: str = "") -> QLabel:
@@ -327,11 +326,12 @@ def hint_label(parent: QWidget, text: str = "") -> QLabel:
     a grey that reads in the viewer's theme (:func:`~._plots.hint_colour`: the one
     "gray" of before had a contrast of 2.8-3.9; accessibility bug bash), and follows it."""
     label = wrapped(QLabel(text, parent))
-    _HINTS.add(label)
     viewer = _viewer()
-    if viewer is not None and viewer not in _FOLLOWED:
-        _FOLLOWED.add(viewer)
-        viewer.events.theme.connect(_restyle_hints)
+    if viewer is not None:
+        if viewer not in _HINTS:
+            _HINTS[viewer] = weakref.WeakSet()
+            viewer.events.theme.connect(_restyle_hints)
+        _HINTS[viewer].add(label)
     label.setStyleSheet(_hint_style(None if viewer is None else viewer.theme))
     return label
 
@@ -356,7 +356,7 @@ def _restyle_hints(event: Any) -> None:
     from ._common import is_deleted
 
     style = _hint_style(getattr(event, "value", None))
-    for label in list(_HINTS):
+    for label in list(_HINTS.get(getattr(event, "source", None), ())):
         if not is_deleted(label):
             label.setStyleSheet(style)
 
