@@ -207,7 +207,7 @@ def test_layers_far_apart_at_large_coordinates_are_not_one_placement():
     relative tolerance as one placement (review); a thousandth of a pixel is one."""
     from napari.layers import Labels
 
-    from napari_unetseg._qt._common import placement_problem
+    from napari_unetseg._qt.placement import placement_problem
 
     data = np.zeros((8, 8), np.uint8)
     here = Labels(data, name="a", scale=(0.001, 0.001), translate=(1e6, 0.0))

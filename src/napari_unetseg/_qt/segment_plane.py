@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._common import image_shape, named_axes, output_name, world_matrix
+from ._common import image_shape, named_axes, output_name
+from .placement import world_matrix
 
 if TYPE_CHECKING:
     import napari

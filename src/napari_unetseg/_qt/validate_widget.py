@@ -41,7 +41,6 @@ from ._common import (
     notify_error,
     output_layer,
     output_name,
-    placement_problem,
     real_layer,
     segmentation_of_ours,
     spatial_geometry,
@@ -49,6 +48,7 @@ from ._common import (
 )
 from ._plots import PlotCanvas
 from ._worker import JobRunner
+from .placement import placement_problem
 from .validate_job import (
     ERROR_KINDS,
     ERRORS_SUFFIX,

@@ -36,11 +36,11 @@ from .._common import (
     notify_error,
     notify_info,
     on_affine,
-    placement_problem,
     spatial_geometry,
     user_message,
 )
 from .._worker import JobRunner
+from ..placement import placement_problem
 from ..written import unedited_output
 from .curve import Curve
 from .job import (
