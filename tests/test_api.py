@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -180,6 +181,29 @@ def test_one_channel_of_a_multichannel_stack_is_segmented_with_channel(tiny) -> 
         api.predict(stack, tiny, channel=0)
     with pytest.raises(ValueError, match="whole number from 0 to 1, not 0.5"):
         api.predict(stack, tiny, channel_axis=1, channel=0.5)
+
+
+def test_a_five_axis_image_without_channel_axis_is_said_to_be_segmented_per_channel(
+    tiny,
+) -> None:
+    """A T,C,Z,Y,X array (OME's order) given to a one-channel 3D model without
+    channel_axis had each channel segmented as a volume of its own, the other stain's
+    included, without a word (5D bug bash; `unetseg predict` refuses such a file)."""
+    model = ModelBundle.create(spatial_dims=3, depth=1, base_channels=2)
+    image = np.random.default_rng(0).random((2, 2, 4, 16, 16)).astype(np.float32)
+    with pytest.warns(
+        UserWarning, match=r"^The image has 5 axes, so axes 0 and 1 are each "
+    ) as said:
+        assert api.segment(image, model, object_size=None).shape == image.shape
+    assert said[0].filename == __file__  # at the caller's line, from segment too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert api.predict(image, model, object_size=None, channel_axis=1, channel=0).shape == (
+            2, 4, 16, 16
+        )  # fmt: skip
+        assert api.predict(image[0], model, object_size=None).shape == (2, 4, 16, 16)
+        tiny, _ = tiny
+        assert api.predict(image[0], tiny, object_size=None).shape == (2, 4, 16, 16)  # TZYX
 
 
 def test_an_rgb_array_given_without_a_channel_axis_is_read_as_colour_as_napari_does(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -150,6 +151,7 @@ def predict_iter(
     scale = checked_scale(scale, bundle.spatial_dims)
     channel_axis, colour = rgb_axis(np.shape(image), channel_axis)
     _say_channels_last(np.shape(image), channel_axis, dims)
+    _say_leading_channels(np.ndim(image), channel_axis, bundle)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
@@ -180,6 +182,16 @@ def predict_iter(
     return result
 
 
+def _user_level() -> int:
+    """The ``stacklevel`` that names the first caller outside this package (a warning
+    said at the user's line, whether they called predict, segment or segment_iter)."""
+    package = os.path.dirname(__file__)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: int) -> None:
     """Warn where the last axis is a few pixels beside a long one, past the model's
     spatial axes: a (Y, X, 2) image of two channels was segmented as 128 planes of
@@ -191,8 +203,27 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
             f"{dims}D images of {planes} pixels; if that axis holds channels, give "
             "channel_axis=-1 (and channel=N for a one-channel model).",
             UserWarning,
-            stacklevel=5,  # the caller of predict
+            stacklevel=_user_level(),
         )
+
+
+def _say_leading_channels(ndim: int, channel_axis: int | None, bundle: ModelBundle) -> None:
+    """Warn where a five-axis image without ``channel_axis`` goes to a one-channel model:
+    OME's order is T, C, Z, Y, X, and each channel was segmented as an image of its own,
+    the other stain's included, without a word (5D bug bash; the CLI reads the file's
+    axes and refuses)."""
+    if channel_axis is not None or ndim < 5 or bundle.in_channels != 1:
+        return
+    lead = [str(axis) for axis in range(ndim - bundle.spatial_dims)]
+    named = ", ".join(lead[:-1]) + f" and {lead[-1]}"
+    warnings.warn(
+        f"The image has {ndim} axes, so axes {named} are each gone through and every "
+        f"{bundle.spatial_dims}D image is segmented on its own; if one of them holds "
+        "channels (OME's order is T, C, Z, Y, X), give channel_axis and channel=N to "
+        "segment only the nuclear stain.",
+        UserWarning,
+        stacklevel=_user_level(),
+    )
 
 
 @arguments_of(predict_iter)
