@@ -93,6 +93,22 @@ def test_a_time_series_is_scored_frame_by_frame():
     assert result.classes[1]["dice"] == across.classes[1]["dice"]
 
 
+def test_four_axes_without_a_time_axis_say_objects_were_joined_across_axis_0():
+    """A T,Z,Y,X pair scored without time_axis joined each object across its frames
+    without a note (5D bug bash): the note says how to score frame by frame."""
+    gt = np.zeros((3, 4, 16, 16), np.uint8)
+    gt[:, 1:3, 4:10, 4:10] = 1
+    joined = M.evaluate(gt, gt)
+    assert joined.objects[1]["n_gt"] == 1
+    [note] = [n for n in joined.notes if "none was named time" in n]
+    assert note.startswith("The labels have 4 axes and none was named time: objects,")
+    framed = M.evaluate(gt, gt, time_axis=0)
+    assert framed.objects[1]["n_gt"] == 3
+    assert not any("none was named time" in n for n in framed.notes)
+    assert not any("none was named time" in n for n in M.evaluate(gt[0], gt[0]).notes)
+    assert not any("none was named time" in n for n in M.evaluate(gt, gt, objects=False).notes)
+
+
 def test_a_frame_without_the_class_on_one_side_gives_infinite_distances():
     """A frame where the prediction misses a class entirely has no distance to measure:
     its boundary counts as infinitely far (ASSD inf; HD95 inf once those boundary voxels

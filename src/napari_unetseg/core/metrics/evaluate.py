@@ -338,6 +338,13 @@ def evaluate_iter(
             f"(axis {time_axis}) on its own and pooled over its {shape[time_axis]} time "
             "points: an object in several frames counts in each."
         )
+    if wanted.any and time_axis is None and len(shape) > 3:  # (5D bug bash: no word)
+        notes.append(
+            f"The labels have {len(shape)} axes and none was named time: objects, boundary "
+            "distances and clDice were measured with axis 0 joined like space (an object "
+            "in two frames is one); for a time series, name its time axis (time_axis= in "
+            "Python, --time-axis on the command line, an axis labelled t in napari)."
+        )
     if wanted.any:
         # Objects and distances need whole volumes; voxel counts alone never do.
         prediction = np.asarray(prediction)
