@@ -236,6 +236,17 @@ def test_truncated_tiff(tmp_path):
         _io.read_image(cut)
 
 
+@pytest.mark.parametrize("keep", [4, 6])
+def test_a_tiff_cut_inside_its_header_is_said_in_words(tmp_path, keep):
+    """A TIFF cut after 4 or 6 bytes was "not a readable TIFF file (unpack requires a
+    buffer of 4 bytes)": Python's struct words (fuzzing bash)."""
+    path = _io.write_image(tmp_path / "whole.tif", np.zeros((8, 8), np.uint8))
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(ValueError, match=r"readable TIFF file \(it ends inside its header: "):
+        _io.read_image(cut)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
 def test_plain_image_files_are_read_as_one_plane(tmp_path, suffix):
     import imageio.v3 as iio

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import os
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -254,6 +255,8 @@ def _reading(path: Path) -> Iterator[_Damage]:
         yield damage
     except TiffReadError:
         raise
+    except struct.error as exc:  # "unpack requires a buffer of 4 bytes" (fuzzing bash)
+        raise _not_readable(path, "it ends inside its header: the file is cut short") from exc
     except Exception as exc:
         raise _not_readable(path, exc) from exc
     finally:
