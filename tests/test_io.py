@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -838,3 +839,27 @@ def test_an_ome_unit_we_do_not_know_is_said_and_no_axis_keeps_a_size(tmp_path):
         else:
             image = _io.read_image(path)
         assert image.scale == scale, unit
+
+
+def test_ome_sizes_that_are_no_number_are_said_and_an_empty_unit_is_omes_default(tmp_path):
+    """PhysicalSizeX="abc" beside a Y of 0.5 µm took Y's size without a word, as for a
+    writer that gives Y alone (fuzzing bash); it is said, and no X/Y size is read. A Z
+    step that is no number is said and left unknown. An empty unit is OME's default,
+    µm, as a missing one is (it left X without a size, and so the image, silently)."""
+
+    def read(**given):
+        path = tmp_path / "sizes.ome.tif"
+        meta = {"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, **given}
+        tifffile.imwrite(path, np.zeros((2, 8, 8), np.uint8), ome=True, metadata=meta)
+        return _io.read_image(path)
+
+    with pytest.warns(UserWarning, match=r"its OME PhysicalSizeX 'abc' is no number; the image "):
+        assert read(PhysicalSizeX="abc").scale == (1.0, 1.0, 1.0)
+    with pytest.warns(UserWarning, match=r"its OME PhysicalSizeZ 'n/a' is no number; the Z "):
+        image = read(PhysicalSizeZ="n/a")
+    assert image.scale[1:] == (0.5, 0.5) and image.units[1:] == ("µm", "µm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = read(PhysicalSizeXUnit="", PhysicalSizeYUnit="")
+        assert image.scale[1:] == (0.5, 0.5) and image.units[1:] == ("µm", "µm")
+        assert read(PhysicalSizeX="", PhysicalSizeY="0.5").scale[1:] == (0.5, 0.5)  # Y alone

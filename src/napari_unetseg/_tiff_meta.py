@@ -56,10 +56,12 @@ def ome_pixels(xml: str | None, index: int = 0) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if pixels is not None:
         for ax in _SPATIAL:
-            size = pixels.get(f"PhysicalSize{ax}")
-            with contextlib.suppress(ValueError):  # not a number: no size for that axis
-                if size is not None:
-                    meta[ax] = (_decimal(size), pixels.get(f"PhysicalSize{ax}Unit", "µm"))
+            size = (pixels.get(f"PhysicalSize{ax}") or "").strip()  # "": none given
+            try:
+                if size:  # an empty unit is OME's default, as a missing one
+                    meta[ax] = (_decimal(size), pixels.get(f"PhysicalSize{ax}Unit") or "µm")
+            except ValueError:  # said by pixel_sizes, where the file is named
+                meta.setdefault("no_numbers", {})[ax] = size
         with contextlib.suppress(ValueError, TypeError):  # the time between frames
             meta["T"] = (
                 _decimal(pixels.get("TimeIncrement")),
@@ -165,6 +167,17 @@ _NO_LENGTH = frozenset({"pixel", "reference frame"})
 def pixel_sizes(tif: Any, series: Any, ome: dict[str, Any]) -> tuple[dict[str, float], str]:
     """Pixel size per spatial axis letter (only those declared) and their unit."""
     spatial = {a: v for a, v in ome.items() if a in _SPATIAL}
+    for axis, text in ome.get("no_numbers", {}).items():
+        # X="abc" beside a Y of 0.5 µm took Y's size without a word (fuzzing bash)
+        planes = axis in "XY"
+        warnings.warn(
+            f"{tif.filehandle.name}: its OME PhysicalSize{axis} {text!r} is no number; "
+            + ("the image is read without pixel sizes." if planes else "the Z step is unknown."),
+            UserWarning,
+            stacklevel=4,
+        )
+        if planes:
+            return {}, "pixel"
     if spatial.keys() & {"X", "Y"} and not spatial.keys() >= {"X", "Y"}:
         # one of X / Y given (some writers give PhysicalSizeX only): square pixels
         given = spatial.get("X") or spatial["Y"]
