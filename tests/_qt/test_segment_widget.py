@@ -582,6 +582,67 @@ def test_lazy_image_gives_a_lazily_written_output(qtbot, segment, monkeypatch):
     np.testing.assert_array_equal(np.asarray(out[:]), viewer.layers["eager [unet]"].data)
 
 
+def test_a_plane_of_a_lazy_stack_goes_into_lazy_outputs_and_keeps_the_others(
+    qtbot, segment, monkeypatch
+):
+    """'Current plane only' on a large lazy stack made a full in-memory output before
+    showing the plane (8000 planes of 2048 x 2048: 31 GiB, "Unable to allocate"); after a
+    whole-stack run stored lazily, a plane's run wiped the other planes without a word;
+    and on planes shown as a pyramid it failed with "inhomogeneous shape" (multiscale
+    bash). Lowered limits stand for the sizes."""
+    import dask.array as da
+    import zarr
+
+    from napari_unetseg._qt import segment_job
+
+    viewer, widget = segment
+    data = np.random.default_rng(8).random((4, 48, 40), np.float32)
+    stack = viewer.add_image(da.from_array(data, chunks=(1, 48, 40)), name="lazy")
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)
+    widget.plane_check.setChecked(True)
+    widget.prob_check.setChecked(True)
+    viewer.dims.set_point(0, 1.0)
+    _run_and_wait(qtbot, widget)
+    out = viewer.layers["lazy [unet]"].data
+    prob = viewer.layers["lazy [probability]"].data
+    assert isinstance(out, zarr.Array) and out.shape == (4, 48, 40)
+    assert isinstance(prob, zarr.Array) and prob.nchunks_initialized == 1  # plane 1's alone
+    one = np.asarray(prob[1]).copy()
+    assert (one > 0).all() and not np.asarray(prob[[0, 2, 3]]).any()
+    viewer.dims.set_point(0, 3.0)  # another plane: written in place, plane 1 stays
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["lazy [probability]"].data is prob
+    assert np.array_equal(prob[1], one) and (np.asarray(prob[3]) > 0).all()
+    widget.prob_check.setChecked(False)
+    # a whole-stack run stored lazily, then a plane whose split ids need a wider type:
+    # the stack's labels are kept and the plane goes to "[unet 2]"
+    widget.plane_check.setChecked(False)
+    _run_and_wait(qtbot, widget)
+    whole = np.asarray(viewer.layers["lazy [unet]"].data[:]).copy()
+    widget.plane_check.setChecked(True)
+    widget.split_check.setChecked(True)
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1 << 30)  # split in memory
+    viewer.dims.set_point(0, 2.0)
+    _run_and_wait(qtbot, widget)
+    assert np.array_equal(np.asarray(viewer.layers["lazy [unet]"].data[:]), whole)
+    assert "which a plane cannot be added to, so it was kept" in widget.status.text()
+    assert viewer.layers["lazy [unet 2]"].data.shape == (4, 48, 40)
+    # planes shown as a pyramid: the plane's level 0 goes into the output
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(segment_job, "PYRAMID_PLANE_PIXELS", 20 * 20)
+    monkeypatch.setattr(segment_job, "PYRAMID_TOP_EDGE", 24)
+    widget.split_check.setChecked(False)
+    widget.prob_check.setChecked(True)
+    for name in ("lazy [unet]", "lazy [unet 2]", "lazy [probability]"):
+        viewer.layers.remove(name)
+    _run_and_wait(qtbot, widget)
+    shown = viewer.layers["lazy [probability]"]
+    assert shown.multiscale and shown.data[0].shape == (4, 48, 40)
+    assert (np.asarray(shown.data[0][2]) > 0).all() and not np.asarray(shown.data[0][1]).any()
+    assert viewer.layers["lazy [unet]"].multiscale
+    assert stack in viewer.layers
+
+
 def test_a_whole_slide_sized_result_is_shown_as_a_pyramid(qtbot, segment, monkeypatch):
     # napari reads a 2D layer's whole plane to draw it: a lazily written result of a
     # whole-slide image is shown as levels, read only where napari looks

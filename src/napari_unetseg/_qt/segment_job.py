@@ -101,7 +101,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         return (yield from _segment_into_store(req, bundle))
     if plane is None and _is_big(image, out_shape) and _into_store(req, image):
         return (yield from _segment_into_store(req, bundle))
-    out = _lazy_output(out_shape) if _is_big(image, out_shape) else None
+    out = lazy_output(out_shape) if _is_big(image, out_shape) else None
     split = req.split and out is None  # a lazily written result is too large to split
     result = yield from api.segment_iter(
         image,
@@ -264,14 +264,14 @@ def display_levels(labels: Any) -> Any:
     return levels
 
 
-def _lazy_output(shape: tuple[int, ...]) -> Any:
+def lazy_output(shape: tuple[int, ...], dtype: Any = np.uint8) -> Any:
     """An in-memory, compressed zarr array for huge label outputs (mostly zeros)."""
     import zarr
 
     chunks = tuple(
         min(s, c) for s, c in zip(shape, (1,) * (len(shape) - 2) + (1024, 1024), strict=True)
     )
-    return zarr.zeros(shape=shape, chunks=chunks, dtype=np.uint8)
+    return zarr.zeros(shape=shape, chunks=chunks, dtype=dtype)
 
 
 def _summary(

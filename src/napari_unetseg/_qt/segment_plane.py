@@ -5,6 +5,7 @@ full-size outputs. Functions of the viewer and the layer, used by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,20 +93,77 @@ def into_full(
 ) -> Any:
     """Put a one-plane result into the full-size output: the existing one, whose other
     planes stay (widened when the plane's values need a larger type, e.g. the object
-    ids of split touching objects after plain labels), or a new one."""
+    ids of split touching objects after plain labels), or a new one, a compressed zarr
+    array in memory where the stack's result would take more than
+    :data:`~.segment_job.LAZY_OUTPUT_BYTES` (a plane of 8000 planes of 2048 x 2048
+    allocated 31 GiB before it was shown; multiscale bash). The widget gives the plane
+    another output's name where the existing one cannot take it
+    (:func:`cannot_take_plane`)."""
+    from .segment_job import display_levels
+
+    plane_data = plane_data[0] if isinstance(plane_data, list) else plane_data  # a pyramid
     full_shape = image_shape(layer)
     name = output_name(layer, suffix)
     existing = viewer.layers[name].data if name in viewer.layers else None
-    plane_data = np.asarray(plane_data)
-    if isinstance(existing, np.ndarray) and existing.shape == full_shape:
-        if np.can_cast(plane_data.dtype, existing.dtype):
-            full = existing
-        else:
+    if existing is not None and tuple(existing.shape) == full_shape:
+        if cannot_take_plane(existing, full_shape, plane_data.dtype) is not None:
+            raise ValueError(f"{name!r} cannot take the plane's result.")  # (the widget's)
+        full = existing
+        if not np.can_cast(plane_data.dtype, existing.dtype):  # in memory (checked above)
             full = existing.astype(np.promote_types(existing.dtype, plane_data.dtype))
     else:
-        full = np.zeros(full_shape, plane_data.dtype)
-    full[plane] = plane_data
-    return full
+        full = _new_full(full_shape, plane_data.dtype)
+    _write_plane(full, plane, plane_data)
+    return display_levels(full)
+
+
+def cannot_take_plane(data: Any, full_shape: tuple[int, ...], dtype: Any) -> str | None:
+    """Why an output's ``data`` cannot take a plane's result of ``dtype`` in place (its
+    other planes would be lost: a whole-stack result stored lazily was replaced by
+    zeros but for the plane; multiscale bash), or None. Data of another shape is
+    replaced, as before."""
+    import zarr
+
+    if tuple(data.shape) != full_shape or isinstance(data, np.ndarray):
+        return None
+    if isinstance(data, zarr.Array) and not data.read_only and np.can_cast(dtype, data.dtype):
+        return None
+    return "holds a whole-stack result stored out of memory, which a plane cannot be added to"
+
+
+def plane_keeps(
+    keeps: Callable[[Any], str | None], layer: Image, plane_data: Any
+) -> Callable[[Any], str | None]:
+    """``keeps`` (why an output layer is kept, or None), for a plane's result: also
+    kept where the layer cannot take the plane (:func:`cannot_take_plane`)."""
+    dtype = (plane_data[0] if isinstance(plane_data, list) else plane_data).dtype
+    full_shape = image_shape(layer)
+    return lambda out: keeps(out) or cannot_take_plane(out.data, full_shape, dtype)
+
+
+def _new_full(shape: tuple[int, ...], dtype: Any) -> Any:
+    """Zeros of the stack's shape: in memory, or (past LAZY_OUTPUT_BYTES) a compressed
+    zarr array in memory, one chunk per plane tile, so only the plane's chunks hold data."""
+    from .segment_job import LAZY_OUTPUT_BYTES, lazy_output
+
+    if int(np.prod(shape)) * np.dtype(dtype).itemsize <= LAZY_OUTPUT_BYTES:
+        return np.zeros(shape, dtype)
+    return lazy_output(shape, dtype)
+
+
+#: Bytes of a plane's result copied at a time into an output (a lazy result's plane can
+#: be larger than memory allows at once).
+_COPY_BYTES = 1 << 26
+
+
+def _write_plane(full: Any, plane: tuple[int, ...], data: Any) -> None:
+    """``full[plane] = data``, in slabs along ``data``'s first axis where it is lazy."""
+    if isinstance(data, np.ndarray):
+        full[plane] = data
+        return
+    slab = max(1, _COPY_BYTES // max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize))
+    for i in range(0, data.shape[0], slab):
+        full[plane + (slice(i, i + slab),)] = np.asarray(data[i : i + slab])
 
 
 def plane_note(object_size: Any, measured: tuple[str, float] | None) -> str:

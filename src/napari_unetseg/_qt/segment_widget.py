@@ -49,7 +49,7 @@ from .segment_job import (
     SegmentResult,
     segment_job,
 )
-from .segment_plane import current_position, into_full, plane_note, plane_words
+from .segment_plane import current_position, into_full, plane_keeps, plane_note, plane_words
 from .written import WRITTEN
 
 if TYPE_CHECKING:
@@ -471,7 +471,9 @@ class SegmentWidget(ui.DockWidget):
             )
             return
         # Half-transparent labels, so the image stays visible under them.
-        labels_suffix, kept = self._free_suffix(layer, LABELS_SUFFIX, WRITTEN.keeps)
+        labels_suffix, kept = self._free_suffix(
+            layer, LABELS_SUFFIX, self._keeps(WRITTEN.keeps, layer, result, result.labels)
+        )
         # The maps first, so the labels lie on top of them; half-transparent, so neither
         # washes the image out (added at full opacity over the labels, they hid both).
         # A layer of a map's name that Segment did not write is kept (a map saved and
@@ -479,12 +481,14 @@ class SegmentWidget(ui.DockWidget):
         outputs = []
         if result.probabilities is not None:
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
-            suffix, said = self._free_suffix(layer, PROBABILITY_SUFFIX, WRITTEN.keeps_map)
+            keeps = self._keeps(WRITTEN.keeps_map, layer, result, result.probabilities)
+            suffix, said = self._free_suffix(layer, PROBABILITY_SUFFIX, keeps)
             outputs.append((suffix, result.probabilities, "image", kw))
             kept += said
         if result.uncertainty is not None:
             kw = {"colormap": "viridis", "blending": "additive"}
-            suffix, said = self._free_suffix(layer, UNCERTAINTY_SUFFIX, WRITTEN.keeps_map)
+            keeps = self._keeps(WRITTEN.keeps_map, layer, result, result.uncertainty)
+            suffix, said = self._free_suffix(layer, UNCERTAINTY_SUFFIX, keeps)
             outputs.append((suffix, result.uncertainty, "image", kw))
             kept += said
         for *_, kw in outputs:
@@ -563,6 +567,14 @@ class SegmentWidget(ui.DockWidget):
         if under and max(under) > at:
             layers.move(at, max(under) + 1)
         layers.selection.active = layer
+
+    @staticmethod
+    def _keeps(
+        keeps: Callable[[Any], str | None], layer: Image, result: SegmentResult, data: Any
+    ) -> Callable[[Any], str | None]:
+        """Why an output layer is kept, for this result (a plane's also where the layer
+        cannot take it: :func:`~.segment_plane.plane_keeps`)."""
+        return keeps if result.plane is None else plane_keeps(keeps, layer, data)
 
     def _free_suffix(
         self, layer: Image, base: str, keeps: Callable[[Any], str | None]
