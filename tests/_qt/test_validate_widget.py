@@ -469,6 +469,34 @@ def test_a_multiscale_image_of_whole_numbers_lets_the_dock_open(make_napari_view
     assert "Only one Labels layer is open; 'pyramid' is an image layer" in widget.summary.text()
 
 
+def test_looking_for_masks_reads_a_chunk_of_a_lazy_image_and_two_layers_are_not_one(
+    make_napari_viewer,
+):
+    """Every 8th pixel of a 20000 x 20000 lazy image read all its 400 chunks in the GUI
+    thread at each change of the layer list (multiscale bash); and with two Labels
+    layers chosen twice, the dock said "Only one Labels layer is open" (labels bash)."""
+    import dask.array as da
+
+    reads = []
+
+    def block(x):
+        reads.append(1)
+        return x
+
+    lazy = da.zeros((4000, 4000), np.uint16, chunks=(200, 200)).map_blocks(block, dtype=np.uint16)
+    viewer = make_napari_viewer()
+    viewer.add_image(lazy, name="big", contrast_limits=(0, 1))
+    reads.clear()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert "'big' is an image layer of whole numbers" in widget.summary.text()
+    assert 0 < len(reads) <= 16  # the middle 512 x 512 pixels: 16 chunks of 400 at most
+    pred = viewer.add_labels(np.zeros((8, 8), np.uint8), name="pred")
+    viewer.add_labels(np.zeros((8, 8), np.uint8), name="truth")
+    widget.pred_combo.set_layer(pred)
+    widget.gt_combo.set_layer(pred)
+    assert widget.summary.text().startswith("Prediction and ground truth are the same layer")
+
+
 def test_boxes_sort_new_layers_until_the_user_picks_and_refuse_one_layer_twice(
     make_napari_viewer,
 ):
