@@ -288,6 +288,37 @@ def test_a_layer_given_other_data_during_the_run_is_not_scored(qtbot, validate):
     assert widget.result.classes[1]["dice"] == 1.0
 
 
+def test_a_scribble_layer_as_ground_truth_is_scored_as_scribbles_until_the_user_picks(
+    qtbot, validate
+):
+    """Segment, then Fine-tune's "New scribble layer": Validate took the strokes for
+    complete masks and scored Dice 0.045 where sparse gives 1.000 (labels bash)."""
+    from napari_unetseg._qt.finetune.label_policy import SCRIBBLE_KEY
+
+    viewer, widget = validate
+    pred = np.zeros((24, 24), np.uint8)
+    pred[8:16, 8:16] = 1
+    strokes = np.zeros_like(pred)
+    strokes[1, :] = 1  # background
+    strokes[10, 9:14] = 2  # inside the object
+    viewer.add_labels(pred, name="cells [unet]")
+    painted = viewer.add_labels(strokes, name="cells strokes", metadata={SCRIBBLE_KEY: True})
+    widget.pred_combo.set_layer(viewer.layers["cells [unet]"])
+    widget.gt_combo.set_layer(painted)
+    assert widget.mode() == "sparse"
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        widget.run()
+    assert widget.result.classes[1]["dice"] == 1.0
+    widget.gt_combo.set_layer(viewer.layers["cells [unet]"])
+    assert widget.mode() == "dense"  # a layer that is no scribble layer
+    widget.gt_combo.set_layer(painted)
+    widget.mode_combo.setCurrentIndex(widget.mode_combo.findData("dense"))
+    widget.mode_combo.activated.emit(widget.mode_combo.currentIndex())  # the user's pick
+    widget.gt_combo.set_layer(viewer.layers["cells [unet]"])
+    widget.gt_combo.set_layer(painted)
+    assert widget.mode() == "dense"  # kept
+
+
 def test_layer_lists_follow_the_viewer_and_sparse_2d(qtbot, validate):
     viewer, widget = validate
     pred, gt = _volumes()

@@ -119,7 +119,10 @@ class ValidateWidget(ui.DockWidget):
         layout.addStretch(1)
 
         self.mode_combo.currentIndexChanged.connect(self._update_state)
+        self._mode_by_user = False  # the mode follows the ground truth until then
+        self.mode_combo.activated.connect(self._mode_chosen)
         self.pred_combo.layerChanged.connect(self._update_state)
+        self.gt_combo.layerChanged.connect(self._mode_for_truth)
         self.gt_combo.layerChanged.connect(self._update_state)
         self.runner.finished.connect(self._update_state)
         self._edits: LayerEdits | None = None  # what the user did to the layers meanwhile
@@ -132,6 +135,7 @@ class ValidateWidget(ui.DockWidget):
             combo.activated.connect(self._chose)
         napari_viewer.layers.events.inserted.connect(self._layer_added)
         self._pick_defaults()
+        self._mode_for_truth()
         self._update_state()
 
     def _build_inputs(self) -> QFormLayout:
@@ -232,8 +236,23 @@ class ValidateWidget(ui.DockWidget):
         return str(self.mode_combo.currentData())
 
     def set_mode(self, mode: str) -> None:
-        """Choose ``'dense'`` or ``'sparse'``."""
+        """Choose ``'dense'`` or ``'sparse'`` (as the user does: kept from then on)."""
+        self._mode_chosen()
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+
+    def _mode_chosen(self, *_: Any) -> None:
+        self._mode_by_user = True
+
+    def _mode_for_truth(self, *_: Any) -> None:
+        """Scribbles as the ground truth are scored as scribbles until the user picks a
+        mode: a Fine-tune scribble layer, chosen after Segment, was scored as complete
+        masks (Dice 0.045 where sparse gives 1.000; labels bash)."""
+        from .finetune.label_policy import guess_mode
+
+        gt = self.gt_combo.layer()
+        if not self._mode_by_user and gt is not None:
+            mode = "sparse" if guess_mode(gt) == "sparse" else "dense"
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
 
     def run(self) -> Any:
         """Start the evaluation; returns the worker (None when it did not start)."""
