@@ -637,14 +637,25 @@ def test_choosing_another_image_chooses_labels_of_its_shape(finetune):
     assert widget.labels_combo.layer() == cells_scribbles
 
 
-def test_an_image_of_the_same_shape_gets_its_own_scribbles(finetune, nuclei):
+def test_an_image_of_the_same_shape_gets_its_own_scribbles(finetune, nuclei, errors_shown):
     """Two images of one shape, each with its scribbles: choosing the second kept the
     first's strokes, and Train paired them without a word (fine-tune bug bash)."""
     viewer, widget = finetune
     first = widget.new_scribble_layer()
-    twin = viewer.add_image(nuclei[0][::-1].copy(), name="twin", scale=(0.5, 0.5))
+    twin = viewer.add_image(
+        nuclei[0][::-1].copy(), name="twin", scale=(0.5, 0.5), translate=(3.0, 1.0)
+    )
     widget.image_combo.set_layer(twin)
     assert widget.labels_combo.layer() == first  # it has none of its own: kept
+    first.data[10:12, 10:30], first.data[40:44, 40:44] = fw.BACKGROUND, fw.OBJECT
+    # ... and Train refused, rather than train the first's strokes on the twin's pixels
+    # (labels bash; before, only an image with scribbles of its own was safe)
+    assert widget.train() is None
+    assert errors_shown[-1] == (
+        "Cannot train: 'cells scribbles' was painted on 'cells', not on 'twin': click 'New "
+        "scribble layer' to paint on 'twin', choose 'cells' to train on it, or rename the "
+        "layer to train it on this image anyway."
+    )
     own = widget.new_scribble_layer()
     widget.image_combo.set_layer(viewer.layers["cells"])
     assert widget.labels_combo.layer() == first

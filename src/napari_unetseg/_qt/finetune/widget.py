@@ -441,6 +441,13 @@ class FinetuneWidget(ui.DockWidget):
         placed = placement_problem(labels, image, "training")  # strokes over other pixels
         if placed is not None:
             return placed[0].lower() + placed[1:]
+        other = self._painted_for(labels, image)
+        if other is not None:  # trained on B's pixels without a word (labels bash)
+            return (
+                f"{labels.name!r} was painted on {other!r}, not on {image.name!r}: click 'New "
+                f"scribble layer' to paint on {image.name!r}, choose {other!r} to train on "
+                "it, or rename the layer to train it on this image anyway."
+            )
         axes = named_axes(self.viewer, image)
         going_on = continued and self.trained is not None
         gone = None if going_on else self.start_combo.unavailable()
@@ -608,6 +615,24 @@ class FinetuneWidget(ui.DockWidget):
         if not self.settings.start_touched:
             self.settings.choose_default_start(self._stack(), self._object_classes)
         self._update_state()
+
+    def _painted_for(self, labels: Labels, image: Image) -> str | None:
+        """The name of another open image whose scribble layer ``labels`` is (named
+        "<that image> scribbles" by 'New scribble layer'), or None."""
+        from napari.layers import Image
+
+        return next(
+            (
+                layer.name
+                for layer in self.viewer.layers
+                if isinstance(layer, Image)
+                and layer is not image
+                and labels.metadata.get(SCRIBBLE_KEY)
+                and labels.name.startswith(f"{layer.name} scribbles")
+                and not labels.name.startswith(f"{image.name} scribbles")
+            ),
+            None,
+        )
 
     def _labels_for(self, image: Image | None) -> None:
         """Labels that fit the image chosen: its own scribble layer when it has one (an
