@@ -137,7 +137,7 @@ def value_names(*layers: Any) -> dict[int, str]:
     """Names of label values from the layers' features (``index`` with ``class`` or
     ``name``: the Segment widget's labels carry their model's class names), the first
     layer's first; placeholders ("class 2", "object", "not painted") are left out."""
-    from .finetune.label_policy import SCRIBBLE_NAMES, generic_class_name
+    from .finetune.label_policy import SCRIBBLE_NAMES, generic_class_name, named_values
 
     names: dict[int, str] = {}
     for layer in reversed(layers):
@@ -147,8 +147,7 @@ def value_names(*layers: Any) -> dict[int, str]:
         column = next((c for c in ("class", "name") if c in features), None)
         if column is None:
             continue
-        for value, name in zip(features["index"], features[column], strict=False):
-            text = str(name).strip()
-            if text and not generic_class_name(text) and text != SCRIBBLE_NAMES[0]:
-                names[int(value)] = text
+        for value, text in named_values(features, column).items():
+            if not generic_class_name(text) and text != SCRIBBLE_NAMES[0]:
+                names[value] = text
     return names

@@ -10,7 +10,8 @@ from napari_unetseg._qt.finetune import label_policy as lp
 
 
 def _layer(name: str = "labels", metadata=None, features=None) -> SimpleNamespace:
-    return SimpleNamespace(name=name, metadata=metadata or {}, features=features or {})
+    features = {} if features is None else features
+    return SimpleNamespace(name=name, metadata=metadata or {}, features=features)
 
 
 def test_guess_mode_from_marker_and_name() -> None:
@@ -20,6 +21,30 @@ def test_guess_mode_from_marker_and_name() -> None:
     assert lp.guess_mode(_layer("cells [unet 2]")) == "dense"  # a run after painting
     assert lp.guess_mode(_layer("my scribbles")) == "sparse"
     assert lp.guess_mode(_layer("Labels")) is None
+
+
+def test_feature_rows_without_a_whole_index_or_a_name_are_left_out() -> None:
+    """A feature table with an empty cell (a CSV read as NaN) raised "cannot convert
+    float NaN to integer" in Fine-tune's counts, threw away a whole training run at its
+    end, and failed Validate; a None name became a class called "nan" (labels bash)."""
+    import pandas as pd
+
+    from napari_unetseg._qt.validate_job import value_names
+
+    table = pd.DataFrame(
+        {
+            "index": [0, 1, 2, np.nan, "x", 4.5, 5],
+            "name": ["bg", "soil", "root", "a", "b", "c", None],
+        }
+    )
+    layer = _layer(features=table)
+    assert lp.named_values(table, "name") == {0: "bg", 1: "soil", 2: "root"}
+    assert lp.scribble_names(layer)[lp.OBJECT] == "root"
+    assert value_names(layer) == {0: "bg", 1: "soil", 2: "root"}
+    dense = _layer(
+        features=pd.DataFrame({"index": [0, 1, 2, np.nan], "class": ["bg", "a", "b", None]})
+    )
+    assert lp.dense_class_names(np.array([0, 1, 2]), dense) == ["bg", "a", "b"]
 
 
 def test_names_come_from_features_or_the_start_model() -> None:

@@ -58,9 +58,28 @@ def scribble_names(layer: Any) -> dict[int, str]:
     names = dict(SCRIBBLE_NAMES)
     features = layer.features
     if "name" in features and "index" in features:
-        for value, name in zip(features["index"], features["name"], strict=False):
-            names[int(value)] = str(name)
+        names.update(named_values(features, "name"))
     return names
+
+
+def named_values(features: Any, column: str) -> dict[int, str]:
+    """Label value -> name from a layer's features (``index`` and ``column``). Rows
+    whose index is no whole number (an empty cell of a CSV table, read as NaN; text)
+    or whose name is missing are left out: they raised "cannot convert float NaN to
+    integer", which threw away a whole training run (labels bash)."""
+    import pandas as pd
+
+    found: dict[int, str] = {}
+    for value, name in zip(features["index"], features[column], strict=False):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not number.is_integer() or name is None or pd.isna(name):
+            continue  # (NaN and inf are no whole numbers)
+        if str(name).strip():
+            found[int(number)] = str(name).strip()
+    return found
 
 
 def generic_class_name(name: str) -> bool:
@@ -106,7 +125,7 @@ def dense_class_names(labels: Any, layer: Any) -> list[str] | None:
     top = int(np.max(labels)) if np.size(labels) else 0
     if column is None or top < 2:
         return None
-    named = {int(v): str(n).strip() for v, n in zip(features["index"], features[column])}
+    named = named_values(features, column)
     if any(not named.get(v) or generic_class_name(named[v]) for v in range(1, top + 1)):
         return None
     return [named.get(0) or "background"] + [named[v] for v in range(1, top + 1)]
