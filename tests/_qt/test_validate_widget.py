@@ -93,6 +93,25 @@ def test_classes_are_named_after_the_layers_features(qtbot, validate, tmp_path):
     assert widget.table.item(2, 0).text() == "2 (WM)"
 
 
+def test_a_layer_of_the_overlays_name_that_validate_did_not_make_is_kept(qtbot, validate):
+    """A user's "pred [errors]" layer (values 0 and 7) got the overlay's 0/1/2 without a
+    word (labels bash): it is kept under another name, and the summary says so."""
+    viewer, widget = validate
+    theirs = viewer.add_labels(
+        np.full(viewer.layers["pred"].data.shape, 7, np.uint8), name="pred [errors]"
+    )
+    _run_and_wait(qtbot, widget)
+    assert theirs.name == "pred [errors] kept" and (theirs.data == 7).all()
+    assert viewer.layers["pred [errors]"] is not theirs
+    assert "A layer named as the error overlay was kept, as 'pred [errors] kept'." in (
+        widget.summary.text()
+    )
+    _run_and_wait(qtbot, widget)  # the overlay is ours now: replaced in place
+    assert theirs.name == "pred [errors] kept"
+    assert [layer.name for layer in viewer.layers].count("pred [errors]") == 1
+    assert "was kept" not in widget.summary.text()
+
+
 def test_error_overlay_has_exactly_the_fp_fn_pixels(qtbot, validate):
     viewer, widget = validate
     _run_and_wait(qtbot, widget)

@@ -317,6 +317,22 @@ def derived(layer: Layer) -> bool:
     return suffix in DERIVED_SUFFIXES and layer.name.endswith(f" [{suffix}]")
 
 
+def keep_theirs(viewer: napari.Viewer, source: Layer, suffix: str) -> str | None:
+    """Rename a layer of the output's name that this plugin did not make for it (its
+    :data:`OUTPUT_MARK` is not ``suffix``: the user's own, a saved output opened again)
+    to ``"<name> kept"``, so that the output does not replace its data (a user's
+    "[errors]" and "[preview]" layers were overwritten without a word; labels bash).
+    Returns the name it is kept under, or None."""
+    name = output_name(source, suffix)
+    if name not in viewer.layers:
+        return None
+    layer = viewer.layers[name]
+    if (layer.metadata or {}).get(OUTPUT_MARK) == suffix:
+        return None
+    layer.name = f"{name} kept"  # (napari numbers a name already taken)
+    return layer.name
+
+
 def not_derived(layer: Layer) -> bool:
     """A layer filter for the image and label choices: not one of our maps or overlays."""
     return not derived(layer)

@@ -35,6 +35,7 @@ from . import _builders as ui
 from ._common import (
     LayerComboBox,
     LayerEdits,
+    keep_theirs,
     layer_data,
     named_axes,
     not_derived,
@@ -451,6 +452,11 @@ class ValidateWidget(ui.DockWidget):
         colors = {None: "transparent", 0: "transparent"}
         colors.update({k: color for k, (_, color) in ERROR_KINDS.items()})
         names = ["", *(name for name, _ in ERROR_KINDS.values())]
+        kept = keep_theirs(self.viewer, pred, ERRORS_SUFFIX)  # not overwritten (bash)
+        if kept is not None:
+            self.summary.setText(
+                f"{self.summary.text()}\nA layer named as the error overlay was kept, as {kept!r}."
+            )
         # the overlay follows its prediction when renamed (a second one stayed behind)
         earlier = self._overlays.get(real_layer(pred))
         name = output_name(pred, ERRORS_SUFFIX)

@@ -758,6 +758,25 @@ def test_a_multiscale_labels_layer_trains_on_its_full_resolution(qtbot, finetune
     ]
 
 
+def test_a_layer_of_the_previews_name_that_no_run_made_is_kept(
+    qtbot, finetune, nuclei, monkeypatch
+):
+    """Train with the preview emptied and overwrote a user's own "cells [preview]" layer
+    (a saved preview opened again), a 40 x 40 one made 96 x 96 (labels bash)."""
+    import napari.utils.notifications as notifications
+
+    said: list[str] = []
+    monkeypatch.setattr(notifications, "show_info", said.append)
+    viewer, widget = finetune
+    theirs = viewer.add_labels(np.full((40, 40), 3, np.uint8), name="cells [preview]")
+    preview = _trained_with_preview(qtbot, widget, nuclei)
+    assert preview is not theirs and preview.data.shape == (96, 96)
+    assert theirs.name == "cells [preview] kept" and (theirs.data == 3).all()
+    assert any(
+        "A layer named as the preview was kept, as 'cells [preview] kept'." in s for s in said
+    )
+
+
 def _trained_with_preview(qtbot, widget, nuclei):
     """A run of 2 steps on "cells" with a preview every step; its preview layer."""
     _scribbled(widget, nuclei)

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._common import at_next_turn, image_shape, output_layer, output_name, real_layer
+from .._common import (
+    at_next_turn,
+    image_shape,
+    keep_theirs,
+    output_layer,
+    output_name,
+    real_layer,
+)
 from .label_policy import PREVIEW_COLORS
 from .paint_panel import labels_colormap
 
@@ -90,6 +97,8 @@ class Preview:
         #: and during the run (painted while it wrote them).
         self.kept: list[str] = []
         self.kept_during: list[str] = []
+        #: Layers of the preview's names that a run did not make, kept under other names
+        self.theirs: list[str] = []
 
     def finish(self) -> None:
         """The run ended: where its image has left the viewer, its preview and unsure
@@ -112,6 +121,8 @@ class Preview:
         self.image, self._data = image, real_layer(image).data
         self.target = None if region is None else (image, region)
         self.kept, self.kept_during = [], []
+        theirs = (keep_theirs(self.viewer, image, s) for s in _STYLES) if region else ()
+        self.theirs = [name for name in theirs if name]
         for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
             name = output_name(image, suffix)
             layer = self.viewer.layers[name] if name in self.viewer.layers else None

@@ -405,6 +405,9 @@ class FinetuneWidget(ui.DockWidget):
         if self.preview.kept:  # strokes on the last preview: kept, not emptied
             kept = " and ".join(repr(name) for name in self.preview.kept)
             note = f"{note or ''} Your painting on the preview was kept as {kept}.".strip()
+        if self.preview.theirs:  # a layer of the preview's name that no run made
+            kept = " and ".join(repr(name) for name in self.preview.theirs)
+            note = f"{note or ''} A layer named as the preview was kept, as {kept}.".strip()
         if note:  # trained pixel for pixel all the same (a file without pixel size)
             notify_info(note)
             self.status.setText(f"Preparing the training data... {note}")
