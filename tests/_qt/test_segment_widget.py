@@ -1382,3 +1382,28 @@ def test_an_image_of_the_users_named_like_a_map_is_offered(qtbot, segment):
     _run_and_wait(qtbot, widget)
     made = viewer.layers["scan [probability] [probability]"]
     assert made not in widget.image_combo.layers() and scan in widget.image_combo.layers()
+
+
+def test_split_objects_get_napari_colours_and_the_users_colours_stay(qtbot, segment):
+    """Re-run with split touching objects kept the class colours (101 of 132 objects in
+    one grey), and colours the user set on the output were replaced by the next run
+    (labels bash)."""
+    from napari.utils.colormaps import CyclicLabelColormap, DirectLabelColormap
+
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    out = viewer.layers["img [unet]"]
+    assert isinstance(out.colormap, DirectLabelColormap)  # classes: the strokes' colours
+    widget.split_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [unet]"] is out
+    assert isinstance(out.colormap, CyclicLabelColormap)  # objects: napari's colours
+    widget.split_check.setChecked(False)
+    _run_and_wait(qtbot, widget)
+    assert isinstance(out.colormap, DirectLabelColormap)
+    red = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 1: (1.0, 0.0, 0.0, 1.0)})
+    out.colormap = red
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["img [unet]"] is out
+    assert np.allclose(out.colormap.color_dict[1], (1.0, 0.0, 0.0, 1.0))  # theirs

@@ -509,11 +509,7 @@ class SegmentWidget(ui.DockWidget):
         # napari's status bar names the class under the cursor ("class: white matter")
         names = result.class_names or []
         labels_layer.features = {"index": list(range(len(names))), "class": names}
-        if names:  # classes (not object ids): each in the colour of the strokes that paint it
-            from .finetune.label_policy import PREVIEW_COLORS
-            from .finetune.paint_panel import labels_colormap
-
-            labels_layer.colormap = labels_colormap(PREVIEW_COLORS)
+        _colour(labels_layer, bool(names))
         WRITTEN.wrote(labels_layer)  # the model's labels (again): replaced by a next run
         provenance = dict(result.stats.get("provenance") or {})
         source = getattr(layer.source, "path", None)
@@ -699,6 +695,41 @@ def _threads_now() -> int:
     import torch  # loaded already, with the model picker's registry
 
     return torch.get_num_threads()
+
+
+#: The colours Segment gave each labels output (a fingerprint): a re-run recolours a
+#: layer only while it still has them (the user's own colours were replaced).
+_COLOURED: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+
+
+def _colour(layer: Labels, classes: bool) -> None:
+    """Classes (not object ids) each in the colour of the strokes that paint them;
+    object ids in napari's cycling colours, also after a run of classes (split touching
+    objects kept the 31 class colours: 101 of 132 objects were drawn in one grey; labels
+    bash). Colours the user set since the last run are kept."""
+    from napari.utils.colormaps import label_colormap
+
+    from .finetune.label_policy import PREVIEW_COLORS
+    from .finetune.paint_panel import labels_colormap
+
+    before = _COLOURED.get(layer)
+    if before is not None and _fingerprint(layer.colormap) != before:
+        return  # recoloured by the user
+    if classes:
+        layer.colormap = labels_colormap(PREVIEW_COLORS)
+    elif before is not None:  # our class colours of an earlier run
+        layer.colormap = label_colormap(49)  # napari's own for a new Labels layer
+    _COLOURED[layer] = _fingerprint(layer.colormap)
+
+
+def _fingerprint(colormap: Any) -> tuple:
+    """What a labels colormap shows, comparable (napari's colormaps compare arrays)."""
+    colours = getattr(colormap, "color_dict", None)
+    if colours is not None:
+        return tuple(
+            (key, tuple(np.round(np.asarray(value, float), 4))) for key, value in colours.items()
+        )
+    return (type(colormap).__name__, getattr(colormap, "seed", None))
 
 
 __all__ = ["SegmentRequest", "SegmentResult", "SegmentWidget", "segment_job"]
