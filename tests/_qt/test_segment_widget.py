@@ -1062,11 +1062,15 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     shown = viewer.layers["big [unet]"]
     assert shown.multiscale and [lv.shape for lv in shown.data] == [(3, 80, 96), (3, 40, 48)]
     np.testing.assert_array_equal(np.asarray(shown.data[0]), np.asarray(out))
-    # segmented in memory again: the layer no longer says it lives in the store
+    # a plane segmented in memory: the store's labels are kept (a plane's run replaced
+    # them with zeros but for the plane; multiscale bash), and the plane's labels do
+    # not say they live in the store
     monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1 << 40)
     widget.plane_check.setChecked(True)
     _run_and_wait(qtbot, widget)
-    assert "zarr_labels" not in viewer.layers["big [unet]"].metadata
+    assert viewer.layers["big [unet]"].metadata["zarr_labels"] == where
+    assert "which a plane cannot be added to, so it was kept" in widget.status.text()
+    assert "zarr_labels" not in viewer.layers["big [unet 2]"].metadata
 
 
 def test_a_run_into_the_store_cancelled_half_way_leaves_the_earlier_labels(
