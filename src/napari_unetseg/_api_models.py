@@ -14,17 +14,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .core.bundle import ModelBundle
+from .core.guards import dtype_of as dtype_of  # re-exported: the API's modules share it
 from .core.normalize import rgb_axis
 from .core.registry import REGISTRY
 
 ModelLike = ModelBundle | str | os.PathLike
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def dtype_of(array: Any) -> np.dtype:
-    """The data type of an array-like without reading it (numpy, dask, zarr, lists)."""
-    dtype = getattr(array, "dtype", None)
-    return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
 
 
 def no_paths(function: str, hint: str, *given: Any) -> None:

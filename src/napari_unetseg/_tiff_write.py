@@ -18,6 +18,7 @@ import tifffile
 
 from ._units import _CM_PER_UNIT, _SPATIAL, TIME_UNITS, _unit
 from .core.files import atomic_write
+from .core.guards import dtype_of
 
 #: Key prefix of our provenance entries in the OME map annotation (the reader looks for it).
 PROVENANCE_PREFIX = "unetseg:"
@@ -131,7 +132,7 @@ def write_image(
         return write_nifti(
             path, image, scale, affine, provenance, units, axes, translate, forms, labels=False
         )
-    dtype = np.dtype(getattr(image, "dtype", np.asarray(image).dtype))
+    dtype = dtype_of(image)
     if dtype == np.float64:
         dtype = np.dtype(np.float32)
     return _write(path, image, dtype, scale, axes, units, None, provenance, translate=translate)
@@ -141,7 +142,7 @@ def _label_dtype(labels: Any, file_type: str = "TIFF") -> np.dtype:
     """The smallest unsigned integer type that holds ``labels`` (checked plane by plane):
     up to uint32 for TIFF and NIfTI (what viewers of those files read), uint64 for
     OME-Zarr (``file_type`` "OME-Zarr")."""
-    dtype = np.dtype(getattr(labels, "dtype", np.asarray(labels).dtype))
+    dtype = dtype_of(labels)
     if dtype.kind == "b":
         return np.dtype(np.uint8)
     # Small unsigned types are kept as they are; so are uint32 lazy arrays, whose maximum

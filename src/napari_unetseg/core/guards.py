@@ -176,6 +176,14 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
 
 
 # -- classes ---------------------------------------------------------------------------------
+def dtype_of(array: Any) -> np.dtype:
+    """The data type of an array-like without reading it (numpy, dask, zarr, lists):
+    ``getattr(x, "dtype", np.asarray(x).dtype)`` read a whole lazy array for its default
+    (every chunk of an image written from a session, twice; GUI-thread bash)."""
+    dtype = getattr(array, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(array).dtype
+
+
 def check_id_range(chunk: np.ndarray, name: str = "labels") -> None:
     """Refuse label ids of 2**63 or more (whole-number floats or uint64), which int64
     turns into negative numbers: training then said "negative values
