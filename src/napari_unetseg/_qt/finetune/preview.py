@@ -132,9 +132,7 @@ class Preview:
                 self.kept.append(self._keep(layer))
                 continue
             self._layers[suffix] = _watched(layer)  # this run's: it follows a renaming
-            if layer.data.any():
-                layer.data[...] = 0
-                layer.refresh()
+            _empty(layer)
 
     def _keep(self, layer: Labels) -> str:
         """A preview or unsure layer the user painted on is theirs now: renamed
@@ -160,9 +158,7 @@ class Preview:
         """Empty this run's preview and unsure layers (their outlines are of other data)
         and draw no more."""
         for layer in self._layers.values():
-            if layer.data.any():
-                layer.data[...] = 0
-                layer.refresh()
+            _empty(layer)
         self.target = None
 
     def show(self, preview: np.ndarray) -> None:
@@ -193,7 +189,7 @@ class Preview:
             return None
         layer.data[region] = values
         if layer in self.viewer.layers:  # a layer still to join shows its data then
-            layer.refresh()
+            redraw(layer, region)
         return layer
 
     def layer(self, image: Image, suffix: str = PREVIEW_SUFFIX) -> Labels | None:
@@ -298,3 +294,48 @@ def _on_paint(event: Any) -> None:
 def _fits(layer: Labels, shape: tuple[int, ...]) -> bool:
     """Whether a preview layer can take a preview of an image of ``shape`` (in memory)."""
     return tuple(layer.data.shape) == shape and isinstance(layer.data, np.ndarray)
+
+
+def _empty(layer: Labels) -> None:
+    """Set the labels of ``layer`` (in memory) to 0 where they are not, redrawing that
+    box alone."""
+    box = _nonzero_box(layer.data)
+    if box is not None:
+        layer.data[box] = 0
+        redraw(layer, box)
+
+
+def _nonzero_box(data: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every non-zero value of ``data``, or None."""
+    box = []
+    for axis in range(data.ndim):
+        hit = np.flatnonzero(data.any(axis=tuple(a for a in range(data.ndim) if a != axis)))
+        if not hit.size:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
+
+
+def redraw(layer: Labels, region: tuple) -> None:
+    """Show ``region`` of ``layer``'s data (in memory), written in place: napari's
+    partial refresh of that region, as its own painting does, where the layer is drawn
+    from a slice of its data; else a whole refresh. A whole refresh recomputed the
+    outlines of the whole image at every preview: 12-15 s a preview at 20000 x 20000,
+    1.6 s at 8000 x 8000, for a 512 x 512 region (GUI-thread bash)."""
+    shape = layer.data.shape
+    region = tuple(region) + (slice(None),) * (len(shape) - len(region))
+    box = tuple(
+        slice(*r.indices(n)[:2]) if isinstance(r, slice) else slice(int(r), int(r) + 1)
+        for r, n in zip(region, shape, strict=True)
+    )
+    try:  # napari's own partial refresh (private; a whole refresh where it changes)
+        if not layer._slicing_state.loaded or not layer.visible:
+            raise AttributeError("not drawn")
+        if layer.contour == 0:  # the colours drawn are kept per pixel: these change
+            shown = tuple(box[axis] for axis in layer._slice_input.displayed)
+            image = layer._slice.image
+            image.view[shown] = layer.colormap._data_to_texture(image.raw[shown])
+        layer._accumulate_updated_slice(box)
+        layer._partial_labels_refresh()
+    except Exception:  # noqa: BLE001 - another napari: the whole refresh is always right
+        layer.refresh()
