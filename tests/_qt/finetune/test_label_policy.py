@@ -88,6 +88,11 @@ def test_counts_text_names_classes_and_hints() -> None:
     assert "class 2 (3): 8 px" in three
     masks = lp.counts_html({v: 3 for v in range(12)}, "sparse", names, None)
     assert "choose 'Dense masks'" in masks  # many ids: probably instance masks
+    # one link per value of 102,400 instance ids froze the viewer 7-19 s a stroke, Qt
+    # laying out the text (GUI-thread bash): twelve values, the rest summed
+    many = lp.counts_html({v: 2 for v in range(1, 102_401)}, "sparse", names, None)
+    assert many.count("<a href=") == 12 and "and 102,388 more values (204,776 px)" in many
+    assert "choose 'Dense masks'" in many and len(many) < 2000
     dense = lp.counts_html({0: 90, 3: 5, 7: 5}, "dense", names, "Too few.")
     assert "objects: 10 px (2 label values)" in dense and "Too few." in dense
     # the warning in the theme's colour: the dark theme's orange read 1.85:1 on the

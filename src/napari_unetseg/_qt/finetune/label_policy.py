@@ -192,6 +192,10 @@ def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
     return True
 
 
+#: The painted values the counts line names one by one; the others are summed.
+MOST_VALUES_SHOWN = 12
+
+
 def counts_html(
     counts: dict[int, int],
     mode: str,
@@ -204,13 +208,17 @@ def counts_html(
     if mode == "sparse":
         # each class's square a link that selects its brush (a class added with "New
         # class" had no button to paint it again; widget bug bash)
+        values = sorted(v for v in counts if v > 0)
         parts = [
             f"<a href='{v}' style='text-decoration:none'>"
             f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span></a>"
-            f" {names.get(v, f'class {v - 1}')} ({v}): {n:,} px"  # (the value to paint with)
-            for v, n in sorted(counts.items())
-            if v > 0
+            f" {names.get(v, f'class {v - 1}')} ({v}): {counts[v]:,} px"  # (value to paint)
+            for v in values[:MOST_VALUES_SHOWN]
         ]
+        rest = values[MOST_VALUES_SHOWN:]
+        if rest:  # one link per value of 102,400 froze the viewer 7-19 s a stroke (bash)
+            more = sum(counts[v] for v in rest)
+            parts.append(f"and {len(rest):,} more values ({more:,} px)")
         if _looks_like_masks([v for v in counts if v > 0], names):
             problem = (problem or "") + (
                 " These look like complete masks (many label values): choose 'Dense masks'?"
