@@ -108,6 +108,19 @@ def test_objects_of_several_classes_are_said_to_be_connected_regions():
 # -- clDice -------------------------------------------------------------------------------------
 
 
+def test_ids_past_the_classes_that_agree_are_not_said_to_disagree():
+    """Two ids, 1000 and 2000, the same on both sides: "many labels ... that rarely agree
+    ... (100% of those pixels)" (labels bash). Read as objects, said for their ids."""
+    gt = np.zeros((20, 20), np.int32)
+    gt[2:8, 2:8], gt[10:18, 10:18] = 1000, 2000
+    r = M.evaluate(gt, gt.copy())
+    assert r.classes[1]["dice"] == 1.0 and r.objects[1]["tp"] == 2
+    assert not any("rarely agree" in n for n in r.notes)
+    assert any(
+        n.startswith("Both have label ids past 1024 (up to 2000 and 2000)") for n in r.notes
+    )
+
+
 def test_two_instance_masks_are_detected_by_disagreeing_ids(rng):
     gt = np.zeros((40, 60), np.int32)
     for i in range(8):  # eight separate squares, ids 1..8

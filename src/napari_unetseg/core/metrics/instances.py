@@ -275,11 +275,16 @@ def _guess_instances(
     # many labels that mostly disagree where both sides are foreground are instances.
     many = min(p_max, g_max) > MIN_INSTANCES
     disagree = overlap > 0 and agree < overlap / 2
-    if many and (disagree or max(p_max, g_max) > MAX_CLASSES):
+    if many and disagree:
         share = f"{100 * agree / overlap:.0f}%" if overlap else "none"
         return (True, True), (
             f"Both have many labels (up to {p_max} and {g_max}) that rarely agree where both "
             f"are foreground ({share} of those pixels): both were {done}."
+        )
+    if many and max(p_max, g_max) > MAX_CLASSES:  # they may agree: ids, not how many
+        return (True, True), (  # ("rarely agree ... (100% of those pixels)"; labels bash)
+            f"Both have label ids past {MAX_CLASSES} (up to {p_max} and {g_max}), more "
+            f"than a model's classes: both were {done}."
         )
     # The same regions under other ids: instance ids of two sources (a class predicted
     # as another would rarely cover it that well, nor for many classes at once).
