@@ -1432,3 +1432,16 @@ def test_an_output_replaced_in_place_is_redrawn_once(make_napari_viewer, monkeyp
     image.translate = (5, 1)
     output_layer(viewer, image, "unet", np.zeros((64, 64), np.uint8))
     assert tuple(out.translate) == (5.0, 1.0) and tuple(out.scale) == (0.5, 0.5)
+
+
+def test_an_image_closed_during_its_second_run_says_its_result_was_dropped(qtbot, segment):
+    """The line "The image was closed; its result was dropped." was wiped at once by the
+    first run's line being forgotten (labels bash): the status was empty."""
+    viewer, widget = segment
+    image = viewer.add_image(np.random.default_rng(2).random((64, 64), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    assert widget.status.text().startswith("img: ")
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+        viewer.layers.remove(image)
+    assert widget.status.text() == "The image was closed; its result was dropped."

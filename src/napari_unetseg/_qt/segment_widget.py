@@ -461,6 +461,8 @@ class SegmentWidget(ui.DockWidget):
         data: Any = None,
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
+            self._result_said = None  # (its last result's line wiped this one; bash)
+            self.finetune_button.setVisible(False)
             self.status.setText("The image was closed; its result was dropped.")
             return
         replaced = data is not None and real_layer(layer).data is not data
