@@ -121,6 +121,25 @@ def test_ids_past_the_classes_that_agree_are_not_said_to_disagree():
     )
 
 
+def test_an_instance_mask_scored_as_scribbles_gets_a_hint():
+    """Validate in sparse mode said nothing of a ground truth that is an instance mask
+    (every id a class of its own; labels bash)."""
+    gt = np.zeros((40, 40), np.int32)
+    for i in range(20):
+        r, c = divmod(i, 5)
+        gt[2 + 9 * r : 8 + 9 * r, 2 + 7 * c : 7 + 7 * c] = i + 1
+    said = M.evaluate((gt > 0).astype(np.uint8), gt, mode="sparse").notes
+    assert any(
+        n.startswith("The scribbles use 20 values, as a mask of objects does") for n in said
+    )
+    strokes = np.zeros((40, 40), np.uint8)  # strokes of eight classes: no hint
+    for value in range(1, 10):
+        strokes[4 * value - 2, 3:30] = value
+    assert not any(
+        "mask of objects" in n for n in M.evaluate(strokes, strokes, mode="sparse").notes
+    )
+
+
 def test_two_instance_masks_are_detected_by_disagreeing_ids(rng):
     gt = np.zeros((40, 60), np.int32)
     for i in range(8):  # eight separate squares, ids 1..8

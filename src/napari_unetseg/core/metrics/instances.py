@@ -22,6 +22,9 @@ MAX_CLASSES = 1024
 #: ``instances='auto'`` reads two non-binary label sets as instances only when both have
 #: more labels than this (and their ids disagree): few labels are classes.
 MIN_INSTANCES = 5
+#: Scribble values from this many on look like a mask of objects (one id each) rather
+#: than strokes of classes, which people paint a few of.
+MANY_SCRIBBLE_VALUES = 16
 
 #: Below this share of neighbouring foreground pixels (along the last axis) holding the
 #: same value, a side with many values is said to look like an intensity image: label
@@ -244,6 +247,12 @@ def _guess_instances(
             return (True, False), (
                 f"The scribbles have one class and the prediction has labels up to {p_max}: "
                 f"predicted labels were {done}."
+            )
+        if g_max >= MANY_SCRIBBLE_VALUES:  # an instance mask scored as strokes: an id a class
+            return (False, False), (
+                f"The scribbles use {g_max + 1} values, as a mask of objects does (one id "
+                "each): if the ground truth is complete masks, score it as dense "
+                "(mode='dense', --mode dense, Validate's 'Labels are: Dense masks')."
             )
         return (False, False), None
     # A binary mask against many labels: the many labels are instances (each nucleus its
