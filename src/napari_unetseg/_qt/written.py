@@ -51,6 +51,10 @@ class _WrittenLabels:
         self._checksums[layer] = _checksum(layer.data)
         self._data[layer] = _reference(layer.data)
 
+    def checksum(self, layer: Labels) -> int | None:
+        """The checksum of what the last run wrote into ``layer`` (None: none taken)."""
+        return self._checksums.get(real_layer(layer))
+
     def wrote_map(self, layer: Any) -> None:
         """``layer`` now holds a run's probability or uncertainty map."""
         self._maps.add(real_layer(layer))
