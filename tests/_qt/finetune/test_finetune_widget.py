@@ -769,6 +769,14 @@ def test_a_layer_of_the_previews_name_that_no_run_made_is_kept(
     monkeypatch.setattr(notifications, "show_info", said.append)
     viewer, widget = finetune
     theirs = viewer.add_labels(np.full((40, 40), 3, np.uint8), name="cells [preview]")
+    same_shape = viewer.add_labels(np.full((96, 96), 4, np.uint8), name="cells [unsure]")
+    _scribbled(widget, nuclei)
+    widget.preview_check.setChecked(False)  # no preview: the layers stay as they are
+    widget.budget_spin.setValue(1)
+    _train_and_wait(qtbot, widget)
+    assert theirs.name == "cells [preview]" and (theirs.data == 3).all()
+    assert same_shape.name == "cells [unsure]" and (same_shape.data == 4).all()  # (review)
+    viewer.layers.remove(same_shape)
     preview = _trained_with_preview(qtbot, widget, nuclei)
     assert preview is not theirs and preview.data.shape == (96, 96)
     assert theirs.name == "cells [preview] kept" and (theirs.data == 3).all()

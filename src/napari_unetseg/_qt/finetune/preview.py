@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._common import (
+    OUTPUT_MARK,
     at_next_turn,
     image_shape,
     keep_theirs,
@@ -128,6 +129,8 @@ class Preview:
             layer = self.viewer.layers[name] if name in self.viewer.layers else None
             if layer is None or not isinstance(layer.data, np.ndarray):
                 continue
+            if (layer.metadata or {}).get(OUTPUT_MARK) != suffix:
+                continue  # the user's (kept above when a preview is drawn): untouched
             if real_layer(layer) in _PAINTED:
                 self.kept.append(self._keep(layer))
                 continue
@@ -322,6 +325,7 @@ def redraw(layer: Labels, region: tuple) -> None:
     from a slice of its data; else a whole refresh. A whole refresh recomputed the
     outlines of the whole image at every preview: 12-15 s a preview at 20000 x 20000,
     1.6 s at 8000 x 8000, for a 512 x 512 region (GUI-thread bash)."""
+    layer = real_layer(layer)  # napari's private parts, not through a plugin's proxy
     shape = layer.data.shape
     region = tuple(region) + (slice(None),) * (len(shape) - len(region))
     box = tuple(
