@@ -39,6 +39,8 @@ def test_feature_rows_without_a_whole_index_or_a_name_are_left_out() -> None:
     )
     layer = _layer(features=table)
     assert lp.named_values(table, "name") == {0: "bg", 1: "soil", 2: "root"}
+    huge = pd.DataFrame({"index": np.array([2**53 + 1, 2**63 - 1], np.int64), "name": ["a", "b"]})
+    assert lp.named_values(huge, "name") == {2**53 + 1: "a", 2**63 - 1: "b"}  # exact (review)
     assert lp.scribble_names(layer)[lp.OBJECT] == "root"
     assert value_names(layer) == {0: "bg", 1: "soil", 2: "root"}
     dense = _layer(
@@ -89,10 +91,14 @@ def test_counts_text_names_classes_and_hints() -> None:
     masks = lp.counts_html({v: 3 for v in range(12)}, "sparse", names, None)
     assert "choose 'Dense masks'" in masks  # many ids: probably instance masks
     # one link per value of 102,400 instance ids froze the viewer 7-19 s a stroke, Qt
-    # laying out the text (GUI-thread bash): twelve values, the rest summed
+    # laying out the text (GUI-thread bash): 64 values, the rest summed; fourteen named
+    # classes keep every link (review: twelve hid two of them)
     many = lp.counts_html({v: 2 for v in range(1, 102_401)}, "sparse", names, None)
-    assert many.count("<a href=") == 12 and "and 102,388 more values (204,776 px)" in many
-    assert "choose 'Dense masks'" in many and len(many) < 2000
+    assert many.count("<a href=") == 64 and "and 102,336 more values (204,672 px)" in many
+    assert "choose 'Dense masks'" in many and len(many) < 10_000
+    named = {**names, **{v: f"tissue{v}" for v in range(3, 15)}}
+    fourteen = lp.counts_html({v: 5 for v in range(1, 15)}, "sparse", named, None)
+    assert fourteen.count("<a href=") == 14 and "tissue14 (14): 5 px" in fourteen
     dense = lp.counts_html({0: 90, 3: 5, 7: 5}, "dense", names, "Too few.")
     assert "objects: 10 px (2 label values)" in dense and "Too few." in dense
     # the warning in the theme's colour: the dark theme's orange read 1.85:1 on the

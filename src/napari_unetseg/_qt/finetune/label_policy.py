@@ -71,13 +71,16 @@ def named_values(features: Any, column: str) -> dict[int, str]:
 
     found: dict[int, str] = {}
     for value, name in zip(features["index"], features[column], strict=False):
+        if name is None or pd.isna(name) or not str(name).strip():
+            continue
+        if isinstance(value, int | np.integer) and not isinstance(value, bool):
+            found[int(value)] = str(name).strip()  # exact past 2**53 (review)
+            continue
         try:
             number = float(value)
         except (TypeError, ValueError):
             continue
-        if not number.is_integer() or name is None or pd.isna(name):
-            continue  # (NaN and inf are no whole numbers)
-        if str(name).strip():
+        if number.is_integer():  # (NaN and inf are no whole numbers)
             found[int(number)] = str(name).strip()
     return found
 
@@ -192,8 +195,9 @@ def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
     return True
 
 
-#: The painted values the counts line names one by one; the others are summed.
-MOST_VALUES_SHOWN = 12
+#: The painted values the counts line names one by one (each with its brush's link);
+#: past them, summed: a mask's ids, not classes anyone paints (review: 12 hid classes).
+MOST_VALUES_SHOWN = 64
 
 
 def counts_html(
@@ -218,7 +222,7 @@ def counts_html(
         rest = values[MOST_VALUES_SHOWN:]
         if rest:  # one link per value of 102,400 froze the viewer 7-19 s a stroke (bash)
             more = sum(counts[v] for v in rest)
-            parts.append(f"and {len(rest):,} more values ({more:,} px)")
+            parts.append(f"and {len(rest):,} more value{'s' * (len(rest) != 1)} ({more:,} px)")
         if _looks_like_masks([v for v in counts if v > 0], names):
             problem = (problem or "") + (
                 " These look like complete masks (many label values): choose 'Dense masks'?"
