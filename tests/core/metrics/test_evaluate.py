@@ -107,6 +107,10 @@ def test_four_axes_without_a_time_axis_say_objects_were_joined_across_axis_0():
     assert not any("none was named time" in n for n in framed.notes)
     assert not any("none was named time" in n for n in M.evaluate(gt[0], gt[0]).notes)
     assert not any("none was named time" in n for n in M.evaluate(gt, gt, objects=False).notes)
+    # one frame joins nothing; two leading axes are both named (review)
+    assert not any("none was named time" in n for n in M.evaluate(gt[:1], gt[:1]).notes)
+    five = np.stack([gt, gt])
+    assert any("with axis 0 and 1 joined like space" in n for n in M.evaluate(five, five).notes)
 
 
 def test_a_frame_without_the_class_on_one_side_gives_infinite_distances():

@@ -338,12 +338,15 @@ def evaluate_iter(
             f"(axis {time_axis}) on its own and pooled over its {shape[time_axis]} time "
             "points: an object in several frames counts in each."
         )
-    if wanted.any and time_axis is None and len(shape) > 3:  # (5D bug bash: no word)
+    joined = [a for a in range(len(shape) - 3) if shape[a] > 1]  # past Z, Y, X
+    if wanted.any and time_axis is None and joined:  # (5D bug bash: no word)
+        axes = " and ".join(map(str, joined))
         notes.append(
             f"The labels have {len(shape)} axes and none was named time: objects, boundary "
-            "distances and clDice were measured with axis 0 joined like space (an object "
-            "in two frames is one); for a time series, name its time axis (time_axis= in "
-            "Python, --time-axis on the command line, an axis labelled t in napari)."
+            f"distances and clDice were measured with axis {axes} joined like space (an "
+            "object in two frames is one); for a time series, name its time axis "
+            "(time_axis= in Python, --time-axis on the command line, an axis labelled t in "
+            "napari)."
         )
     if wanted.any:
         # Objects and distances need whole volumes; voxel counts alone never do.
