@@ -625,7 +625,7 @@ def test_a_plane_of_a_lazy_stack_goes_into_lazy_outputs_and_keeps_the_others(
     viewer.dims.set_point(0, 2.0)
     _run_and_wait(qtbot, widget)
     assert np.array_equal(np.asarray(viewer.layers["lazy [unet]"].data[:]), whole)
-    assert "which a plane cannot be added to, so it was kept" in widget.status.text()
+    assert "where this plane's result cannot be added, so it was kept" in widget.status.text()
     assert viewer.layers["lazy [unet 2]"].data.shape == (4, 48, 40)
     # planes shown as a pyramid: the plane's level 0 goes into the output
     monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)
@@ -640,6 +640,12 @@ def test_a_plane_of_a_lazy_stack_goes_into_lazy_outputs_and_keeps_the_others(
     assert shown.multiscale and shown.data[0].shape == (4, 48, 40)
     assert (np.asarray(shown.data[0][2]) > 0).all() and not np.asarray(shown.data[0][1]).any()
     assert viewer.layers["lazy [unet]"].multiscale
+    viewer.dims.set_point(0, 0.0)  # a second plane joins the first (review: "[unet 2]")
+    _run_and_wait(qtbot, widget)
+    shown = viewer.layers["lazy [probability]"]
+    assert (np.asarray(shown.data[0][0]) > 0).all() and (np.asarray(shown.data[0][2]) > 0).all()
+    assert not np.asarray(shown.data[0][1]).any()
+    assert "lazy [unet 2]" not in viewer.layers and "kept" not in widget.status.text()
     assert stack in viewer.layers
 
 
@@ -1069,7 +1075,7 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     widget.plane_check.setChecked(True)
     _run_and_wait(qtbot, widget)
     assert viewer.layers["big [unet]"].metadata["zarr_labels"] == where
-    assert "which a plane cannot be added to, so it was kept" in widget.status.text()
+    assert "where this plane's result cannot be added, so it was kept" in widget.status.text()
     assert "zarr_labels" not in viewer.layers["big [unet 2]"].metadata
 
 

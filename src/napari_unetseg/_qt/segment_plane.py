@@ -5,6 +5,7 @@ full-size outputs. Functions of the viewer and the layer, used by
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,7 @@ def into_full(
     plane_data = plane_data[0] if isinstance(plane_data, list) else plane_data  # a pyramid
     full_shape = image_shape(layer)
     name = output_name(layer, suffix)
-    existing = viewer.layers[name].data if name in viewer.layers else None
+    existing = _plane_target(viewer.layers[name]) if name in viewer.layers else None
     if existing is not None and tuple(existing.shape) == full_shape:
         if cannot_take_plane(existing, full_shape, plane_data.dtype) is not None:
             raise ValueError(f"{name!r} cannot take the plane's result.")  # (the widget's)
@@ -114,7 +115,28 @@ def into_full(
     else:
         full = _new_full(full_shape, plane_data.dtype)
     _write_plane(full, plane, plane_data)
-    return display_levels(full)
+    shown = display_levels(full)
+    if isinstance(shown, list):  # levels napari reads from ``full``: the next plane's too
+        first = shown[0]
+        _BEHIND[id(first)] = (weakref.ref(first), full)
+        weakref.finalize(first, _BEHIND.pop, id(first), None)
+    return shown
+
+
+#: The full-size array behind each plane output shown as levels (dask views of it), by
+#: the id of their first level (dask arrays are not hashable): a second plane is written
+#: there (review: it went to "[unet 2]").
+_BEHIND: dict[int, tuple[weakref.ref, Any]] = {}
+
+
+def _plane_target(output: Any) -> Any:
+    """The data a plane's result is written into for an ``output`` layer: its data, or
+    the full-size array behind the levels :func:`into_full` gave it."""
+    data = output.data
+    if not output.multiscale:
+        return data
+    first, full = _BEHIND.get(id(data[0]), (None, None))
+    return full if first is not None and first() is data[0] else data
 
 
 def cannot_take_plane(data: Any, full_shape: tuple[int, ...], dtype: Any) -> str | None:
@@ -128,7 +150,7 @@ def cannot_take_plane(data: Any, full_shape: tuple[int, ...], dtype: Any) -> str
         return None
     if isinstance(data, zarr.Array) and not data.read_only and np.can_cast(dtype, data.dtype):
         return None
-    return "holds a whole-stack result stored out of memory, which a plane cannot be added to"
+    return "is stored out of memory where this plane's result cannot be added"
 
 
 def plane_keeps(
@@ -138,7 +160,7 @@ def plane_keeps(
     kept where the layer cannot take the plane (:func:`cannot_take_plane`)."""
     dtype = (plane_data[0] if isinstance(plane_data, list) else plane_data).dtype
     full_shape = image_shape(layer)
-    return lambda out: keeps(out) or cannot_take_plane(out.data, full_shape, dtype)
+    return lambda out: keeps(out) or cannot_take_plane(_plane_target(out), full_shape, dtype)
 
 
 def _new_full(shape: tuple[int, ...], dtype: Any) -> Any:
