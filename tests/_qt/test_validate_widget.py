@@ -805,3 +805,22 @@ def _callbacks(layer):
     from napari_unetseg._qt._common import LayerEdits
 
     return {name: len(getattr(layer.events, name).callbacks) for name in LayerEdits.EVENTS}
+
+
+def test_outputs_with_features_join_a_3d_view_before_the_mouse_moved(make_napari_viewer):
+    """In 3D display, before the mouse moved over the canvas, napari 0.9 failed to read
+    the status of a new Labels layer with features ("len() of unsized object"): the
+    error overlay stayed active for painting and the layer controls were blank (3D bash)."""
+    from napari_unetseg._qt._common import output_layer
+
+    viewer = make_napari_viewer(show=True)
+    pred = viewer.add_labels(np.zeros((4, 16, 16), np.uint8), name="pred")
+    viewer.dims.ndisplay = 3
+    assert viewer.cursor._view_direction is None  # the mouse has not moved on it, but
+    viewer.mouse_over_canvas = True  # is over the canvas (Run pressed by its shortcut)
+    overlay = output_layer(
+        viewer, pred, "errors", np.zeros((4, 16, 16), np.uint8), keep_selection=True,
+        features={"index": [0, 1], "error": ["", "false positive"]},
+    )  # fmt: skip
+    assert viewer.layers.selection.active is pred
+    assert list(overlay.features["error"]) == ["", "false positive"]

@@ -547,7 +547,17 @@ def output_layer(
 
     def add() -> None:
         active = viewer.layers.selection.active
+        # napari 0.9 reads the status of a new active Labels layer with features along
+        # the cursor's view, which in 3D is None until the mouse moves over the canvas:
+        # "len() of unsized object", blank layer controls, and the overlay left active
+        # for painting (3D bash). Its features join once it is in.
+        features = getattr(layer, "features", None)
+        held = features is not None and len(features.columns) > 0
+        if held:
+            layer.features = {}
         viewer.add_layer(layer)
+        if held:
+            layer.features = features
         if keep_selection and active is not None and active in viewer.layers:
             viewer.layers.selection.active = active
 
