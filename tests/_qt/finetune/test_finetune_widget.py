@@ -1085,3 +1085,29 @@ def test_decimals_are_read_with_either_separator(finetune, language):
     QTest.keyClicks(segment.size_spin.lineEdit(), thousand)  # was 1.2: "0" refused (review)
     QTest.keyClick(segment.size_spin.lineEdit(), Qt.Key.Key_Return)
     assert segment.size_spin.value() == pytest.approx(1200.0)
+
+
+def test_a_preview_of_a_plane_the_view_does_not_show_says_which_plane(
+    qtbot, make_napari_viewer, session_models
+):
+    """In a transposed view (Z-X planes) a 2D model's preview is of a Y-X plane, which the
+    line called "the region you looked at"; in 3D it is filled, not outlined (3D bash)."""
+    stack, truth = synthetic_nuclei((6, 48, 48), seed=2)
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack")
+    widget = _dock_tiny(viewer, steps=1)
+    widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
+    widget.preview_check.setChecked(True)
+    viewer.dims.set_point(0, 3)
+    _train_and_wait(qtbot, widget)
+    assert "outlines what it predicts in the region you looked at" in widget.status.text()
+    viewer.dims.order = (1, 0, 2)
+    _train_and_wait(qtbot, widget)
+    z = widget.preview.target[1][0]  # Z is shown across: the view's centre along it
+    assert f"outlines what it predicts on the Y-X plane at plane {z} (the view shows others)" in (
+        widget.status.text()
+    )
+    viewer.dims.order = (0, 1, 2)
+    viewer.dims.ndisplay = 3
+    _train_and_wait(qtbot, widget)
+    assert "fills in what it predicts" in widget.status.text()

@@ -569,9 +569,8 @@ class FinetuneWidget(ui.DockWidget):
             text += " Its image was closed during the run, so no preview was drawn."
         elif self.preview.target is not None:
             text += (
-                f" The '[{PREVIEW_SUFFIX}]' layer outlines what it predicts in the region you "
-                "looked at, each class in the colour of its strokes: paint where it is wrong, "
-                "then Continue training."
+                f" The '[{PREVIEW_SUFFIX}]' layer {self._previewed()}, each class in the "
+                "colour of its strokes: paint where it is wrong, then Continue training."
             )
             text += unsure_text(result.unsure)
         self.status.setText(text)
@@ -579,6 +578,21 @@ class FinetuneWidget(ui.DockWidget):
         self._draw()
         # the long result line pushed Continue / Save / Export out of the dock's view
         at_next_turn(lambda: ui.reveal(self.result_panel))
+
+    def _previewed(self) -> str:
+        """What the preview layer shows, in words: the region looked at, or (a 2D model
+        in a view of other planes: a transposed or 3D view) the Y-X plane previewed,
+        which the user does not see (3D bash); outlines in 2D, filled regions in 3D."""
+        from ..segment_plane import plane_view_problem, plane_words
+
+        image, region = self.preview.target
+        verb = "outlines" if self.viewer.dims.ndisplay == 2 else "fills in"
+        plane = tuple(i for i in region if not isinstance(i, slice))
+        flat = len(plane) == len(region) - 2  # a 2D model's region: a Y-X plane
+        if flat and plane and plane_view_problem(self.viewer, image) is not None:
+            where = plane_words(self.viewer, image, plane)
+            return f"{verb} what it predicts on the Y-X plane at {where} (the view shows others)"
+        return f"{verb} what it predicts in the region you looked at"
 
     def _on_finished(self) -> None:
         self._request = None
