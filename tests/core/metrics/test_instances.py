@@ -130,7 +130,7 @@ def test_an_instance_mask_scored_as_scribbles_gets_a_hint():
         gt[2 + 9 * r : 8 + 9 * r, 2 + 7 * c : 7 + 7 * c] = i + 1
     said = M.evaluate((gt > 0).astype(np.uint8), gt, mode="sparse").notes
     assert any(
-        n.startswith("The scribbles use 20 values, as a mask of objects does") for n in said
+        n.startswith("The scribbles use values up to 20, as a mask of objects does") for n in said
     )
     strokes = np.zeros((40, 40), np.uint8)  # strokes of eight classes: no hint
     for value in range(1, 10):

@@ -250,7 +250,7 @@ def _guess_instances(
             )
         if g_max >= MANY_SCRIBBLE_VALUES:  # an instance mask scored as strokes: an id a class
             return (False, False), (
-                f"The scribbles use {g_max + 1} values, as a mask of objects does (one id "
+                f"The scribbles use values up to {g_max + 1}, as a mask of objects does (one id "
                 "each): if the ground truth is complete masks, score it as dense "
                 "(mode='dense', --mode dense, Validate's 'Labels are: Dense masks')."
             )
