@@ -411,10 +411,10 @@ def test_export_of_unnormalized_input_and_odd_class_names_passes_the_test(tmp_pa
     with pytest.raises(FileExistsError, match="exists; choose another name"):
         bundle.export_bioimageio(path)
     assert path.read_bytes() == kept
-    assert bundle.export_bioimageio(path, overwrite=True) == path
+    assert bundle.export_bioimageio(path, overwrite=True, onnx=False) == path  # (its time)
     mine = bundle.save(tmp_path / "mine.pt")
     with pytest.raises(PackageError, match=r"must end in \.zip"):
-        bundle.export_bioimageio(mine, overwrite=True)
+        bundle.export_bioimageio(mine, overwrite=True, onnx=False)
     assert ModelBundle.load(mine).name == bundle.name
 
 
@@ -594,9 +594,9 @@ def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path)
     description; a model trained on a 0.3 µm image exported its scale without a unit
     (bug bash)."""
     mit = load_package(exported).export_bioimageio(
-        tmp_path / "mit.zip", license="MIT", description="Ada's nuclei."
+        tmp_path / "mit.zip", license="MIT", description="Ada's nuclei.", onnx=False
     )
-    again = load_package(mit).export_bioimageio(tmp_path / "again.zip")
+    again = load_package(mit).export_bioimageio(tmp_path / "again.zip", onnx=False)
     rdf = _rdf(again)
     assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace"]
     assert rdf["license"] == "MIT" and rdf["description"] == "Ada's nuclei."
@@ -605,7 +605,7 @@ def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path)
     new = api.train(image, labels > 0, steps=1, patch_size=32, model_config=tiny_config,
                     label_mode="dense", scale=(0.3, 0.3), unit="µm", object_size=8)  # fmt: skip
     assert new.object_size["unit"] == "µm"
-    axes = _rdf(new.export_bioimageio(tmp_path / "um.zip"))["inputs"][0]["axes"][2:]
+    axes = _rdf(new.export_bioimageio(tmp_path / "um.zip", onnx=False))["inputs"][0]["axes"][2:]
     assert [(a["scale"], a["unit"]) for a in axes] == [(0.3, "micrometer")] * 2
 
 
@@ -626,7 +626,7 @@ def test_a_test_image_on_a_large_offset_keeps_its_signal(tiny, tmp_path):
     value, and the test output and the cover nothing (fine-tune bug bash). Percentile
     normalization ignores an offset, so the test input starts from the lowest value."""
     plane = np.random.default_rng(4).random((80, 80))
-    path = tiny.export_bioimageio(tmp_path / "far.zip", test_image=plane + 1e12)
+    path = tiny.export_bioimageio(tmp_path / "far.zip", test_image=plane + 1e12, onnx=False)
     with zipfile.ZipFile(path) as z:
         test_input = np.load(z.open("test_input.npy"))
     assert len(np.unique(test_input)) > 1000
