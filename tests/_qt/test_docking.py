@@ -162,3 +162,17 @@ def test_hints_follow_their_own_viewers_theme(make_napari_viewer):
     first.theme = "dark"
     assert one.model_info.styleSheet() == f"color: {hint_colour('dark')};"
     assert two.model_info.styleSheet() == f"color: {hint_colour('light')};"
+
+
+def test_hints_follow_the_viewer_of_their_dock_not_the_current_one(make_napari_viewer):
+    """A dock added to a viewer while another was napari's current one followed the
+    other's theme (review)."""
+    from napari_unetseg._qt._plots import hint_colour
+
+    first = make_napari_viewer()
+    second = make_napari_viewer()  # napari's current viewer from here on
+    _, dock = first.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    first.theme = "light"
+    assert dock.mode_hint.styleSheet() == f"color: {hint_colour('light')};"
+    second.theme = "dark"
+    assert dock.mode_hint.styleSheet() == f"color: {hint_colour('light')};"

@@ -316,8 +316,8 @@ def reveal(widget: QWidget) -> None:
         parent.ensureWidgetVisible(widget)
 
 
-#: The hint labels alive per viewer (the one napari had current when they were made),
-#: restyled when that viewer's theme changes: a second viewer's theme is not theirs.
+#: The hint labels alive per viewer (their dock's), restyled when that viewer's theme
+#: changes: a second viewer's theme is not theirs.
 _HINTS: weakref.WeakKeyDictionary[Any, weakref.WeakSet[QLabel]] = weakref.WeakKeyDictionary()
 
 
@@ -326,7 +326,7 @@ def hint_label(parent: QWidget, text: str = "") -> QLabel:
     a grey that reads in the viewer's theme (:func:`~._plots.hint_colour`: the one
     "gray" of before had a contrast of 2.8-3.9; accessibility bug bash), and follows it."""
     label = wrapped(QLabel(text, parent))
-    viewer = _viewer()
+    viewer = _viewer(parent)
     if viewer is not None:
         if viewer not in _HINTS:
             _HINTS[viewer] = weakref.WeakSet()
@@ -336,8 +336,17 @@ def hint_label(parent: QWidget, text: str = "") -> QLabel:
     return label
 
 
-def _viewer() -> Any:
-    """The viewer the docks are made for (napari's current one), or None."""
+def _viewer(parent: QWidget | None = None) -> Any:
+    """The viewer of the dock ``parent`` is in (its :class:`DockWidget`'s; napari's
+    current one was another viewer's for a dock added to a viewer not current: review),
+    else napari's current one, or None. napari's own object, not a plugin's proxy (its
+    theme events come from that object)."""
+    widget = parent
+    while widget is not None:
+        viewer = getattr(widget, "viewer", None)
+        if viewer is not None and hasattr(viewer, "theme"):
+            return getattr(viewer, "__wrapped__", viewer)
+        widget = widget.parentWidget()
     try:
         import napari
 
