@@ -204,6 +204,10 @@ def test_map_layers_segment_did_not_write_are_kept(qtbot, segment):
     assert "'img [probability]' was not made by Segment in this session" in widget.status.text()
     _run_and_wait(qtbot, widget)  # the maps a run wrote are replaced by the next
     assert len(viewer.layers) == 6
+    # a map written under a numbered name is a map all the same: not offered as an image
+    # to segment (its suffix "probability 2" was not one of the maps')
+    offered = [layer.name for layer in widget.image_combo.layers()]
+    assert "img [probability 2]" not in offered and "img [uncertainty 2]" not in offered
 
 
 def test_labels_the_user_painted_on_are_never_overwritten(qtbot, segment):

@@ -314,7 +314,10 @@ def derived(layer: Layer) -> bool:
     so and made by us (a user's own image named "scan [probability]" was left out of
     every image list; undo bug bash)."""
     suffix = getattr(layer, "metadata", {}).get(OUTPUT_MARK)
-    return suffix in DERIVED_SUFFIXES and layer.name.endswith(f" [{suffix}]")
+    if not isinstance(suffix, str) or not layer.name.endswith(f" [{suffix}]"):
+        return False
+    # "probability 2": a map written beside a layer of its name that was kept
+    return re.sub(r" \d+$", "", suffix) in DERIVED_SUFFIXES
 
 
 def keep_theirs(viewer: napari.Viewer, source: Layer, suffix: str) -> str | None:
