@@ -538,13 +538,6 @@ def output_layer(
         if "contrast_limits" in kwargs:
             existing.contrast_limits = kwargs["contrast_limits"]
         return existing
-    if existing is not None:  # same name but another kind/shape: replace it in its place
-        index = viewer.layers.index(existing)
-        viewer.layers.remove(existing)
-        layer = getattr(viewer, f"add_{layer_type}")(data, name=name, **geometry, **kwargs)
-        layer.metadata[OUTPUT_MARK] = suffix
-        viewer.layers.move(viewer.layers.index(layer), index)
-        return layer
     layer = kind(data, name=name, **geometry, **kwargs)
     layer.metadata[OUTPUT_MARK] = suffix
 
@@ -564,6 +557,12 @@ def output_layer(
         if keep_selection and active is not None and active in viewer.layers:
             viewer.layers.selection.active = active
 
+    if existing is not None:  # same name but another kind/shape: replace it in its place
+        index = viewer.layers.index(existing)
+        viewer.layers.remove(existing)
+        add()
+        viewer.layers.move(viewer.layers.index(layer), index)
+        return layer
     if not next_turn:
         add()
         return layer
