@@ -338,3 +338,25 @@ def test_an_unknown_option_shows_the_commands_usage_and_the_nearest_option(capsy
     err = capsys.readouterr().err
     assert err.startswith("usage: unetseg predict ") and "unetseg predict: error: " in err
     assert "unrecognized arguments: --overlapp 0.1 --threads 2 (did you mean --overlap?)" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--shape", "16", "16", "s.tif"],
+        ["evaluate", "--classes", "1", "2", "pred.tif", "truth.tif"],
+        ["train", "--patch-size", "64", "64", "im.tif", "lab.tif"],
+    ],
+)
+def test_a_file_name_taken_by_an_option_of_numbers_is_said(tmp_path, capsys, argv):
+    """`--shape 16 16 s.tif` takes the file name as a third size: argparse said only
+    "invalid int value: 's.tif'"; the line says where a file name goes."""
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    name = argv[4]
+    assert f"'{name}' is not a whole number; the option takes numbers only, so a file name " in err
+    assert "goes before it (or after --)" in err
+    # after --, as the line says, the name is the file's
+    assert cli.main(["sample", "--shape", "16", "16", "--", str(tmp_path / "s.tif")]) == 0
+    assert (tmp_path / "s.tif").is_file()

@@ -13,6 +13,7 @@ from ._base import (
     check_inputs,
     check_table_output,
     forwarded,
+    numbers,
     pixel_size_clash,
     say,
 )
@@ -50,13 +51,15 @@ def _add_evaluate(sub: Any) -> None:
     )
     p.add_argument(
         "--spacing",
-        type=float,
+        type=numbers(float),
         nargs="+",
         default=None,
         metavar="S",
         help="voxel size per axis, e.g. Z Y X (default: from the files' metadata)",
     )
-    p.add_argument("--classes", type=int, nargs="+", default=None, help="class ids to report")
+    p.add_argument(
+        "--classes", type=numbers(int), nargs="+", default=None, help="class ids to report"
+    )
     p.add_argument(
         "--iou-threshold", type=float, default=0.5, help="object match IoU (default 0.5)"
     )

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ._base import CLIError
+from ._base import CLIError, numbers
 
 
 # -- models -------------------------------------------------------------------------------
@@ -151,7 +151,11 @@ def _add_sample(sub: Any) -> None:
         "<stem>_ground_truth.tif",
     )
     p.add_argument(
-        "--shape", type=int, nargs="+", default=[512, 512], help="Y X or Z Y X (default 512 512)"
+        "--shape",
+        type=numbers(int),
+        nargs="+",
+        default=[512, 512],
+        help="Y X or Z Y X (default 512 512)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     p.add_argument(

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._batch_plan import shown_name
 from ..core.guards import fmt_bytes as _fmt_bytes
-from ._base import CLIError, ProgressBar, add_series_option, forwarded, say
+from ._base import CLIError, ProgressBar, add_series_option, forwarded, numbers, say
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def _add_predict(sub: Any) -> None:
     )
     big.add_argument(
         "--block-size",
-        type=int,
+        type=numbers(int),
         nargs="+",
         default=None,
         metavar="PX",

@@ -21,6 +21,7 @@ from ._base import (
     Terminated,
     add_series_option,
     check_inputs,
+    numbers,
     pixel_size_clash,
     say,
 )
@@ -161,7 +162,7 @@ def _add_network(p: Any) -> None:
     )
     p.add_argument(
         "--patch-size",
-        type=int,
+        type=numbers(int),
         nargs="+",
         default=None,
         help="patch edge(s) (default: chosen for the device, fitted to the images)",
