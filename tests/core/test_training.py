@@ -763,3 +763,15 @@ def test_a_strip_is_not_turned_and_zoomed():
         square, squares, steps=1, teacher="none", model_config={"depth": 2, "base_channels": 4}
     )
     assert model.history["rotate_zoom"] is True
+
+
+def test_a_patch_size_changed_to_fit_the_network_and_image_is_said():
+    """A patch size of 100 became 104, and 300 on a 64-pixel image 64, without a word."""
+    image, labels = synthetic_nuclei((64, 64), seed=0)
+    labels = (labels > 0).astype(np.uint8) + 1  # scribble values: 1 background, 2 nuclei
+    records, _ = run(tr.train(image, labels, model=tiny(), steps=1, patch_size=(300, 61)))
+    said = records[0].message
+    assert "patches 64x64" in said
+    assert "The patch size asked for, 300x61, became 64x64: each edge a multiple of 4" in said
+    records, _ = run(tr.train(image, labels, model=tiny(), steps=1, patch_size=32))
+    assert "patch size asked for" not in records[0].message

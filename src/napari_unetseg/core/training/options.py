@@ -203,6 +203,25 @@ def _patch_and_batch(
     return _fit_patch(req, np.max(np.array(spatial_shapes), axis=0), div), batch
 
 
+def patch_note(
+    requested: int | Sequence[int] | None, fitted: tuple[int, ...], div: int
+) -> str | None:
+    """The sentence saying that the patch size asked for was changed to ``fitted`` (it
+    was changed without a word: a 100 became 104, a 300 on a 128-pixel image 128)."""
+    if requested is None:
+        return None
+    if isinstance(requested, (int, np.integer)):
+        requested = (requested,) * len(fitted)
+    asked = tuple(int(r) for r in requested)
+    if asked == tuple(fitted):
+        return None
+    return (
+        f"The patch size asked for, {'x'.join(map(str, asked))}, became "
+        f"{'x'.join(map(str, fitted))}: each edge a multiple of {div} (the network halves "
+        "it at each level) and no larger than the largest image needs."
+    )
+
+
 def _default_patch_batch(
     spatial_dims: int, device: torch.device, spatial_shapes: list[tuple[int, ...]], div: int
 ) -> tuple[tuple[int, ...], int]:

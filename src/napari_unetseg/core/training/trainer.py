@@ -46,7 +46,7 @@ from .labels import (
     training_pairs,
 )
 from .losses import dice_from_counts, hard_dice_counts
-from .options import NEW_MODEL, TrainOptions, _patch_and_batch
+from .options import NEW_MODEL, TrainOptions, _patch_and_batch, patch_note
 from .prior import StartModel
 from .sampling import MAX_VAL_PATCHES, _Sampler
 from .threshold import folded_anything, match_plan, match_threshold, prediction_voxels
@@ -134,6 +134,7 @@ class Trainer:
         self.patch, self.batch = _patch_and_batch(
             sd, self.device, shapes, div, o.patch_size, o.batch_size
         )
+        self.patch_note = patch_note(o.patch_size, self.patch, div)
         self.block = tuple(max(1, p // 2) for p in self.patch)
         model_classes = self.bundle.n_classes if self.bundle else None
         self.class_map = _map_classes(
@@ -239,7 +240,7 @@ class Trainer:
             transitions=self.options.label_mode == "sparse",
         )
         self.val_data = self.sampler.validation(MAX_VAL_PATCHES)
-        notes = (self.head_note, self.class_map.message, message, self.gaps)
+        notes = (self.head_note, self.class_map.message, message, self.gaps, self.patch_note)
         self.messages = [m for m in notes if m]
 
     def _setup_optimizer(self) -> None:
