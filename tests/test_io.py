@@ -883,3 +883,17 @@ def test_a_lazy_array_is_read_once_when_written(tmp_path):
     reads.clear()
     _io.write_labels(tmp_path / "labels.tif", lazy)
     assert len(reads) <= 5
+
+
+def test_a_layer_with_lengths_in_several_units_has_its_pixel_size_in_one():
+    """Z in µm beside Y, X in nm (napari keeps a unit per axis): the widgets passed 0.6,
+    200, 200 on, and the stack was squashed 16 times in Z (object-size bug bash)."""
+    import napari.layers
+
+    from napari_unetseg._units import known_spacing
+
+    layer = napari.layers.Image(
+        np.zeros((2, 4, 4)), scale=(0.6, 200, 200), units=("µm", "nm", "nm")
+    )
+    assert known_spacing(layer.scale, layer.units) == (0.6, 0.2, 0.2)
+    assert known_spacing((2.0, 500, 500), ("µm", "nm", "nm")) == (2.0, 0.5, 0.5)

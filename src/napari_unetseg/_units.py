@@ -118,7 +118,10 @@ def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
     physical unit (a file without a pixel size, a layer at napari's default scale), or
     sizes known for some of the last three axes only (an OME-TIFF with PhysicalSizeX/Y but
     no PhysicalSizeZ: its Z reads 1 "pixel" beside 0.1 µm, which is no Z step). With None,
-    prediction measures a stack's Z step from its objects."""
+    prediction measures a stack's Z step from its objects. Lengths in several units are
+    given in one (a layer's Z in µm beside Y, X in nm: its Z step was read 1000 times too
+    small, and the stack squashed 16 times in Z; object-size bug bash)."""
+    scale, units = one_length_unit(scale, units)
     values = tuple(float(s) for s in scale)
     if all(v == 1.0 for v in values) and common_unit(units) is None:
         return None
