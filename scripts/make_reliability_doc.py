@@ -50,9 +50,9 @@ POLICY = """\
 
 Images may hold NaN or infinite values (masked acquisitions, stitched mosaics, ratios):
 
-- they are **left out of the normalization statistics** (the percentiles), and after
-  normalization they are **set to 0**, the level of the image's darkest percentile, so the
-  model sees them as background;
+- they are **left out of the normalization statistics** (the percentiles), **filled
+  from their nearest finite pixels** for the network, and **labelled background** in the
+  result;
 - this is **never silent**: a `NonFiniteWarning` says what share of the sampled values is
   non-finite (a napari warning notification in the widgets, one `unetseg: warning:` line
   in the CLI). For images over 2 million pixels the check reads an evenly strided sample,
