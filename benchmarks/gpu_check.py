@@ -528,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     for name in args.parts:
+        if name == "oom" and not str(args.device).startswith("cuda"):
+            print("[oom: skipped, it limits CUDA memory: a GPU part]", flush=True)
+            continue
         t0 = time.perf_counter()
         try:
             parts[name]()
