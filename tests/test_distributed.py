@@ -40,7 +40,9 @@ def cluster():
 
 
 def read_labels(path) -> np.ndarray:
-    return np.asarray(_zarr.read_ome_zarr(path).data)
+    # in this process: the module's cluster is dask's default client, and the read hung
+    # once with its killed worker still restarting on a loaded machine
+    return np.asarray(_zarr.read_ome_zarr(path).data.compute(scheduler="threads"))
 
 
 def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_path) -> None:
