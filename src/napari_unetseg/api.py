@@ -274,7 +274,8 @@ def predict(
         Pixel size per axis (e.g. a layer's ``scale``): with a 3D model, an anisotropic
         stack is resampled to the model's (near-isotropic) grid.
     fill_holes : bool, optional
-        Fill holes inside predicted objects (default: the model's setting).
+        Fill holes inside predicted objects (default: the model's setting): holes
+        up to the size of one object (of the object size), plane by plane.
     time_axis : int, optional
         The labels' axis of time points (the image's without its channel axis): the
         object size is measured on the middle time point, not across time (nuclei that

@@ -376,3 +376,39 @@ def test_an_unsure_model_names_an_unmeasured_object_size_first():
     flat = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
     fallback = api.drain(api.predict_iter(flat, unsure)).stats["confidence"]["message"]
     assert "the object size could not be measured, so the model's own was used" in fallback
+
+
+def _ring_of_nuclei() -> tuple[np.ndarray, np.ndarray]:
+    """14 touching nuclei (22 px) around an empty lumen (50 px): an acinus, a rosette."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:256, :256]
+    image = np.zeros((256, 256), np.float32)
+    for a in np.linspace(0, 2 * np.pi, 14, endpoint=False):
+        image[(yy - 128 - 45 * np.sin(a)) ** 2 + (xx - 128 - 45 * np.cos(a)) ** 2 <= 121] = 1
+    noise = 0.03 * np.random.default_rng(0).standard_normal(image.shape)
+    lumen = (yy - 128) ** 2 + (xx - 128) ** 2 <= 25**2
+    return ndimage.gaussian_filter(image, 1) + noise.astype(np.float32), lumen
+
+
+def test_holes_larger_than_an_object_stay_open():
+    """Background larger than one object is enclosed by several: the lumen of a ring of
+    touching nuclei was filled, and the ring split into one object (object-size bash)."""
+    from napari_unetseg import api
+
+    model = api.load_model("nuclei-2d")
+    image, lumen = _ring_of_nuclei()
+    labels = api.segment(image, model, fill_holes=True, split_touching=True, object_size=22)
+    assert not labels[lumen].any()
+    assert len(np.unique(labels)) - 1 == 14
+
+    from napari_unetseg.core.sizing import largest_hole
+
+    lab = np.zeros((40, 80), np.uint8)
+    lab[5:35, 5:35] = 1
+    lab[15:20, 15:20] = 1 - 1  # a nucleolus of 25 pixels
+    lab[5:35, 40:75] = 2
+    lab[10:30, 45:70] = 0  # a lumen of 500 pixels
+    fill_holes(lab, largest=100)
+    assert (lab[5:35, 5:35] == 1).all() and not lab[10:30, 45:70].any()
+    assert largest_hole(model, 10.0) == 78 and largest_hole(model, "auto") is not None

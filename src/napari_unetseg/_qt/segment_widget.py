@@ -131,7 +131,8 @@ class SegmentWidget(ui.DockWidget):
         self.fill_check = ui.check_box(
             self,
             "Fill holes inside objects",
-            "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane.",
+            "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane; "
+            "background larger than one object (a lumen ringed by cells) stays open.",
         )
         self.split_check = ui.check_box(
             self,

@@ -59,7 +59,8 @@ def _add_predict(sub: Any) -> None:
         "--fill-holes",
         default=None,
         action=argparse.BooleanOptionalAction,
-        help="fill holes inside objects (default: the model's setting)",
+        help="fill holes inside objects, up to the size of one object (default: the "
+        "model's setting)",
     )
     p.add_argument(
         "--channel",

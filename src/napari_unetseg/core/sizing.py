@@ -198,20 +198,36 @@ def measured_z_step(image: Any, channel_axis: int | None = None, est: Any = None
     return z if z >= MIN_Z_STEP else None
 
 
-def fill_holes(labels: np.ndarray) -> np.ndarray:
+def fill_holes(labels: np.ndarray, largest: int | None = None) -> np.ndarray:
     """Fill background holes inside objects, plane by plane (in Y/X), in place.
 
     A hole (background enclosed by one class in a Y/X plane) takes that class. Planes
     are filled independently, so a nucleus whose dark nucleolus reaches the top of a
-    stack is still filled in every plane it is closed in.
+    stack is still filled in every plane it is closed in. ``largest``: holes of more
+    pixels stay open (:func:`largest_hole`).
     """
     arr = np.asarray(labels)
     if arr.ndim < 2:
         return labels
     for k in np.unique(arr):  # the classes in order, as the planes took them before
         if k > 0:
-            arr[holes_filled(arr == k) & (arr == 0)] = k
+            arr[holes_filled(arr == k, largest) & (arr == 0)] = k
     return labels
+
+
+def largest_hole(bundle: ModelBundle, image_diameter: Any = None) -> int | None:
+    """The most pixels of a hole :func:`fill_holes` fills: the area of one object (a
+    disc of the image's object diameter, else the model's), None where neither is known.
+
+    A hole inside a nucleus (a dark nucleolus) is smaller than the nucleus; background
+    larger than one object is enclosed by several: a lumen ringed by touching nuclei
+    became part of them, and the ring one object when they were split (object-size bug
+    bash: 14 nuclei came back as 1).
+    """
+    d = image_diameter
+    if isinstance(d, bool) or not isinstance(d, (int, float, np.number)) or not d > 0:
+        d = (bundle.object_size or {}).get("diameter")  # not measured, or 'auto' / 'off'
+    return None if not d else int(math.pi / 4.0 * float(d) ** 2)
 
 
 def predict_sized(
@@ -316,11 +332,11 @@ def predict_sized(
             **tiled,
         )
     if fill:
-        labels = result.labels
+        labels, largest = result.labels, largest_hole(bundle, info["image_diameter"])
         if isinstance(labels, np.ndarray):
-            fill_holes(labels)
+            fill_holes(labels, largest)
         else:  # zarr / memmap-like outputs: fill a copy, write it back
-            filled = fill_holes(np.asarray(labels[...]))
+            filled = fill_holes(np.asarray(labels[...]), largest)
             labels[...] = filled
     result.stats["object_size"] = info
     _size_hint(result.stats.get("confidence"), info)

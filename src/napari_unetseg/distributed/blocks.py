@@ -172,8 +172,10 @@ class _CroppedOut:
         fill: bool,
         check: Any = None,
         bad: np.ndarray | None = None,
+        largest_hole: int | None = None,
     ) -> None:
         self.level0, self.job, self.shape, self.fill = level0, job, shape, fill
+        self.largest_hole = largest_hole  # holes of more pixels stay open
         self.dtype = level0.dtype
         #: called before each write: raises where the block's run was replaced
         self.check = check
@@ -186,7 +188,7 @@ class _CroppedOut:
         idx = idx + (slice(None),) * (len(self.shape) - len(idx))
         values = np.asarray(values)
         if self.fill:  # 3D bands hold whole Y/X planes of the block: fill them here
-            values = fill_holes(values.copy())
+            values = fill_holes(values.copy(), self.largest_hole)
         if self.bad is not None:
             values = np.where(self.bad[idx], 0, values).astype(values.dtype, copy=False)
         take, put = [], []

@@ -83,7 +83,7 @@ def _predict_block_here(
     from ..core.devices import resolve_device
     from ..core.normalize import Normalizer
     from ..core.precision import choose_precision
-    from ..core.sizing import predict_sized
+    from ..core.sizing import largest_hole, predict_sized
 
     t0 = time.perf_counter()
     threads = spec.get("threads")
@@ -117,7 +117,8 @@ def _predict_block_here(
     fill = bundle.fill_holes if spec["fill_holes"] is None else bool(spec["fill_holes"])
     # 3D: labels stream into the store band by band; 2D: the block's labels are small.
     stream = bundle.spatial_dims == 3
-    out = _CroppedOut(store.level0(), job, region, fill, check, bad) if stream else None
+    largest = largest_hole(bundle, spec["object_size"])  # as predict_sized fills in 2D
+    out = _CroppedOut(store.level0(), job, region, fill, check, bad, largest) if stream else None
     extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
     if spec.get("probabilities"):  # the map streams into its own store, band by band
         maps = LabelsStore(spec["probabilities"]).level0()
