@@ -206,6 +206,13 @@ def default_model(
         channel_axis = rgb_axis(shape, channel_axis)[0]
     n = len(shape) - (channel_axis is not None)
     spatial_axes = (axes or "").upper()
+    ch = None if channel_axis is None else channel_axis % len(shape)
+    sizes = [s for i, s in enumerate(shape) if i != ch]
+    flat = sum(s > 1 for s in sizes) < 3 and (n >= 3 if not spatial_axes else "Z" in spatial_axes)
+    if flat and (not spatial_axes or len(spatial_axes) == len(shape)):
+        # a plane saved as (1, Y, X): nuclei-3d was chosen for it, where the CLI, which
+        # reads the file as a plane, chose nuclei-2d (object-size bug bash)
+        return "nuclei-2d", "the image is a plane (its other axes have one element)"
     if "Z" in spatial_axes and "T" in spatial_axes:  # said as a series of planes is
         return "nuclei-3d", f"the image is a series of Z stacks ({spatial_axes})"
     if "Z" in spatial_axes:

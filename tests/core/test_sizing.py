@@ -172,6 +172,11 @@ def test_default_model_follows_the_image():
         "nuclei-3d",
         "the image is a series of Z stacks (TZYX)",
     )
+    # a plane saved as (1, Y, X): a plane, as the CLI reads its file (object-size bash)
+    plane = ("nuclei-2d", "the image is a plane (its other axes have one element)")
+    assert api.default_model((1, 64, 64), None) == plane
+    assert api.default_model((1, 64, 64), "ZYX") == plane
+    assert api.default_model((1, 1, 64, 64), "TZYX") == plane
 
 
 def test_an_auto_size_of_a_series_says_which_time_point_it_was_measured_on():
