@@ -29,16 +29,16 @@ def test_resampled_prediction_comes_back_on_the_image_grid(sized):
 
 
 def test_an_enlargement_at_its_limit_says_so(sized):
-    """Objects of 0.5 px would need 40 x: the image is enlarged 4 x, the most it is, and
+    """Objects of 1 px would need 20 x: the image is enlarged 4 x, the most it is, and
     the message says the objects stay smaller than the model's (the shrink side said
     its limit already)."""
     from napari_unetseg.core.sizing import choose_factors
 
     img = synthetic_nuclei((48, 48), seed=1)[0]
-    factors, info = choose_factors(sized, img, 0.5)
+    factors, info = choose_factors(sized, img, 1.0)
     assert factors == (4.0, 4.0)
     assert (
-        "(at most 4 x: its objects become about 2 px, smaller than the model's)" in info["message"]
+        "(at most 4 x: its objects become about 4 px, smaller than the model's)" in info["message"]
     )
     assert "at most" not in choose_factors(sized, img, 10.0)[1]["message"]  # 2 x: no limit
 
@@ -98,8 +98,8 @@ def test_a_bad_shrink_exponent_is_a_model_file_error(bad):
 
 @pytest.mark.parametrize(
     "bad",
-    [0, -3, float("nan"), "big", True, 10_000],
-    ids=["zero", "neg", "nan", "text", "bool", "huge"],
+    [0, -3, float("nan"), "big", True, 10_000, 1e-9, "0.5"],
+    ids=["zero", "neg", "nan", "text", "bool", "huge", "tiny", "half-pixel"],
 )
 def test_bad_object_sizes_are_one_sentence(bad):
     with pytest.raises(ValueError, match="object_size"):
@@ -110,6 +110,7 @@ def test_check_object_size_accepts_auto_off_and_numbers():
     assert check_object_size("auto", (64, 64)) == "auto"
     assert check_object_size("off", (64, 64)) is None
     assert check_object_size("12.5", (64, 64)) == 12.5
+    assert check_object_size(np.array(10.0), (64, 64)) == 10.0  # a 0-d array is a number
 
 
 def test_object_size_none_means_off_in_training_as_in_prediction():
@@ -121,11 +122,21 @@ def test_object_size_none_means_off_in_training_as_in_prediction():
     big = np.kron(img, np.ones((2, 2), img.dtype))  # objects twice the model's size
     labels = np.kron(gt, np.ones((2, 2), gt.dtype))
     model = api.load_model("nuclei-2d")
-    said = {}
+    said, records = {}, {}
     for size in (None, "off", "auto"):
-        _, _, factors, _, said[size] = training_scale(model, big, labels, object_size=size)
+        _, _, factors, records[size], said[size] = training_scale(
+            model, big, labels, object_size=size
+        )
         assert (factors == (1.0, 1.0)) == (size != "auto"), (size, factors)
     assert said[None] == said["off"] and "training at the image's own scale" in said[None]
+    # trained at the image's own scale, the model records the size it learnt there: it
+    # kept its old one and resampled its own training image at the next run (bug bash)
+    from napari_unetseg.core.scale import estimate_object_size
+
+    measured = estimate_object_size(big).diameter
+    assert records["off"]["diameter"] == pytest.approx(measured)
+    assert records["auto"] == model.object_size
+    assert "is recorded in the model" in said["off"]
 
 
 def test_fill_holes_fills_enclosed_background_per_plane():

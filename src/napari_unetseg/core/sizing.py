@@ -66,6 +66,8 @@ def check_object_size(value: Any, spatial_shape: tuple[int, ...]) -> float | str
             raise ValueError(
                 f"object_size must be 'auto', 'off' or a diameter in pixels, got {value!r}."
             ) from None
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # np.array(10.0): a number
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
             f"object_size must be 'auto', 'off' or a diameter in pixels, got {value!r}."
@@ -73,6 +75,8 @@ def check_object_size(value: Any, spatial_shape: tuple[int, ...]) -> float | str
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"object_size must be a positive number of pixels, got {value!r}.")
+    if value < 1:  # 1e-9 was taken, and said to make "objects of about 0 px" (bug bash)
+        raise ValueError(f"object_size must be at least 1 pixel, got {value:g}.")
     if value > max(spatial_shape[-2:]):
         raise ValueError(
             f"object_size {value:g} px is larger than the image ({' x '.join(map(str, spatial_shape))})."
@@ -558,7 +562,7 @@ def training_scale(
     # a size of 0, NaN or too few values is refused here, not when the model is exported
     spacing = None if scale is None else checked_scale(scale, sd)[-sd:]
     ones = (1.0,) * sd
-    if model is not None and model.object_size is not None:
+    if model is not None and model.object_size is not None and size is not None:
         out_i, out_l, first = [], [], ones
         for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
             factors, info = choose_factors(model, img, size, spacing, channel_axis, time_axis)
@@ -581,7 +585,9 @@ def training_scale(
             else:
                 out_l.append(resample(np.asarray(lab), shape, order=0))
         return out_i, out_l, first, dict(model.object_size), message
-    # A new model: measure what it is trained on.
+    # A new model (or one trained at its images' own scale, off): measure what it is
+    # trained on. Fine-tuned at the image's scale, a model that kept its old record
+    # resampled its own training image at the next run (object-size bug bash).
     est = None
     if size not in (None, "auto"):
         diameter, how = float(size), "given"
@@ -592,6 +598,20 @@ def training_scale(
             lab_est = size_from_labels(labels[0])
             diameter, how = lab_est.diameter, "measured on the labels"
     record, message = size_record(diameter, how, spacing, sd)
+    if model is not None and model.object_size is not None:  # off
+        off = "Object size: off, training at the image's own scale"
+        if record is None:
+            return (
+                images,
+                labels,
+                ones,
+                dict(model.object_size),
+                (
+                    f"{off}; the model keeps its recorded size (the image shows no distinct "
+                    "objects to measure)."
+                ),
+            )
+        return images, labels, ones, record, f"{off}. {message}"
     if record is not None and spacing is None and sd == 3 and size is not None:
         # Prediction takes a stack without a pixel size to have the Z step its objects
         # measure; the model learns that stack's grid, so it records that step as its
