@@ -140,9 +140,10 @@ def choose_factors(
             sp = (z, 1.0, 1.0)
             info["z_step"] = z
             z_note = (
-                f" The stack has no pixel size; its objects span few planes for their width, "
-                f"so its Z step is taken as {z:.1f} x the pixel size (give the pixel size to "
-                "set it)."
+                # "no pixel size" was said of files with a Y/X size and no Z step (bug bash)
+                " The stack's Z step is not known; its objects span few planes for their "
+                f"width, so its Z step is taken as {z:.1f} x the pixel size (give the Z step "
+                "to set it)."
             )
     shrink = float(model.get("shrink_exponent", 1.0))
     factors = scale_factors(
