@@ -429,3 +429,14 @@ def test_holes_larger_than_an_object_stay_open():
     fill_holes(lab, largest=100)
     assert (lab[5:35, 5:35] == 1).all() and not lab[10:30, 45:70].any()
     assert largest_hole(model, 10.0) == 78 and largest_hole(model, "auto") is not None
+
+
+def test_a_size_given_for_a_model_without_one_is_said_to_be_unused():
+    """A model that records no object size predicts at the image's scale: a size given
+    was dropped without a word (object-size bug bash)."""
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    image = synthetic_nuclei((48, 48), seed=1)[0]
+    factors, info = choose_factors(bundle, image, 10)
+    assert factors == (1.0, 1.0)
+    assert info["message"].endswith(" The 10 px given is not used: there is no size to match.")
+    assert "given" not in choose_factors(bundle, image, "auto")[1]["message"]

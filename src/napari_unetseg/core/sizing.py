@@ -111,6 +111,8 @@ def choose_factors(
         info["message"] = (
             f"Object size: model {bundle.name!r} records none, predicting at the image's own scale."
         )
+        if size != "auto":  # a size given was dropped with no word of it (bug bash)
+            info["message"] += f" The {size:g} px given is not used: there is no size to match."
         return ones, info
     info["model_diameter"] = d_model = float(model["diameter"])
     est = None
