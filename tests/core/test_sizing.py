@@ -440,3 +440,16 @@ def test_a_size_given_for_a_model_without_one_is_said_to_be_unused():
     assert factors == (1.0, 1.0)
     assert info["message"].endswith(" The 10 px given is not used: there is no size to match.")
     assert "given" not in choose_factors(bundle, image, "auto")[1]["message"]
+
+
+def test_a_size_larger_than_the_inside_of_a_frame_names_the_frame():
+    """'larger than the image (64 x 64)' was said of a 256 x 256 image with a frame of
+    zeros around its 64 x 64 inside (object-size bug bash)."""
+    image = np.zeros((256, 256), np.float32)
+    image[96:160, 96:160] = synthetic_nuclei((64, 64), seed=1)[0] + 0.5
+    with pytest.raises(ValueError) as err:
+        api.predict(image, "nuclei-2d", object_size=70)
+    assert str(err.value) == (
+        "object_size 70 px is larger than the part of the image inside its frame of one "
+        "value (64 x 64), the part segmented."
+    )

@@ -386,9 +386,11 @@ def predict_framed(
     # checked here: the inside's shape would be named in the sentence otherwise
     check_out_array("out", out, full, bundle.n_labels - 1)
     check_out_array("probabilities_out", probabilities_out, full)
+    inner = window(image, frame.inner)
+    _check_size_inside(options.get("object_size", "auto"), layout, bundle, inner, channel_axis)
     result = yield from predict_sized(
         bundle,
-        window(image, frame.inner),
+        inner,
         out=None if out is None else window(out, frame.out_inner),
         probabilities_out=None
         if probabilities_out is None
@@ -407,6 +409,20 @@ def predict_framed(
     result.stats["voxels"] = math.prod(full)
     _unfinite_as_background(result, image, layout.channel_axis)
     return result
+
+
+def _check_size_inside(
+    size: Any, layout: Any, bundle: ModelBundle, inner: Any, channel_axis: int | None
+) -> None:
+    """Refuse an object size larger than the part inside a frame, naming the frame: "larger
+    than the image (64 x 64)" was said of a 256 x 256 image (object-size bug bash)."""
+    size = check_object_size(size, layout.spatial_shape)  # the whole image's limit first
+    shape = bundle.layout(tuple(inner.shape), channel_axis).spatial_shape
+    if isinstance(size, float) and size > max(shape[-2:]):
+        raise ValueError(
+            f"object_size {size:g} px is larger than the part of the image inside its frame "
+            f"of one value ({' x '.join(map(str, shape))}), the part segmented."
+        )
 
 
 #: Values read at once by :func:`_unfinite_as_background`.
