@@ -453,3 +453,36 @@ def test_a_size_larger_than_the_inside_of_a_frame_names_the_frame():
         "object_size 70 px is larger than the part of the image inside its frame of one "
         "value (64 x 64), the part segmented."
     )
+
+
+def test_a_multi_class_model_resampled_has_edges_between_its_grid_points():
+    """A multi-class model's labels came back by nearest neighbour from the shrunk grid:
+    every edge on a boundary of its cells, in steps of 3 px at 0.32 x (object-size bug
+    bash). Its class maps come back linearly now, as a binary model's map does."""
+    from napari_unetseg.core.inference import predict_tiled
+    from napari_unetseg.core.scale import resample
+
+    img, objects = synthetic_nuclei((96, 96), seed=1)
+    truth = np.where(objects > 0, 1 + objects % 2, 0).astype(np.uint8)  # two classes
+    img = np.where(truth == 2, img * 0.5, img).astype(np.float32)
+    tiny = {"depth": 2, "base_channels": 4}
+    bundle = api.train(img, truth, n_classes=3, steps=15, model_config=tiny, seed=0)
+    bundle.set_object_size({"diameter": 16.0})
+    image = synthetic_nuclei((2, 128, 128), seed=3)[0]  # a 2D model on two planes
+    result = api.drain(api.predict_iter(image, bundle, object_size=50, return_probabilities=True))
+    small = result.stats["resampled_shape"]
+    assert small == (41, 41)
+    labels = result.labels
+    assert len(np.unique(labels)) > 1  # edges to bring back
+    # each class map brought back linearly, the most probable class taken
+    maps = api.drain(
+        predict_tiled(
+            bundle,
+            resample(image, small),
+            return_probabilities=True,
+            class_probabilities=True,
+        )
+    ).probabilities
+    back = resample(maps, image.shape[-2:], antialias=False)
+    np.testing.assert_array_equal(labels, back.argmax(0))
+    np.testing.assert_allclose(result.probabilities, 1.0 - back[0], atol=1e-6)

@@ -491,7 +491,8 @@ def _predict_resampled(
     small = yield from predict_tiled(
         bundle,
         src,
-        return_probabilities=binary or return_probabilities,
+        return_probabilities=True,
+        class_probabilities=not binary,
         return_uncertainty=return_uncertainty,
         channel_axis=layout.channel_axis,
         **tiled,
@@ -502,10 +503,7 @@ def _predict_resampled(
         prob = resample(small.probabilities, spatial, order=1, antialias=False)
         labels = (prob > 0.5).astype(small.labels.dtype)
     else:
-        prob = None
-        if return_probabilities:
-            prob = resample(small.probabilities, spatial, order=1, antialias=False)
-        labels = resample(small.labels, spatial, order=0)
+        labels, prob = _labels_of_maps(small.probabilities, spatial, small.labels.dtype)
     if out is not None:
         if tuple(out.shape) != tuple(labels.shape):
             raise ValueError(
@@ -527,6 +525,22 @@ def _predict_resampled(
         uncertainty=unc,
         stats=stats,
     )
+
+
+def _labels_of_maps(maps: np.ndarray, spatial: tuple[int, ...], dtype: Any) -> tuple:
+    """Labels on the image grid from class maps on the model's (class axis first): each
+    map brought back linearly, the most probable class taken (ties to the lower), and
+    the foreground map (1 - background). A multi-class model's labels were brought back
+    by nearest neighbour, their edges in steps of the small grid (3 px at 0.32 x;
+    object-size bug bash); a binary model's come from its map, as these now do."""
+    best = resample(maps[0], spatial, order=1, antialias=False)
+    foreground = 1.0 - best
+    labels = np.zeros(best.shape, dtype)  # leading axes (time, planes) kept
+    for k in range(1, maps.shape[0]):
+        grown = resample(maps[k], spatial, order=1, antialias=False)
+        labels[grown > best] = k
+        np.maximum(best, grown, out=best)
+    return labels, foreground
 
 
 def training_scale(
