@@ -344,8 +344,7 @@ def test_an_unknown_option_shows_the_commands_usage_and_the_nearest_option(capsy
     "argv",
     [
         ["sample", "--shape", "16", "16", "s.tif"],
-        ["evaluate", "--classes", "1", "2", "pred.tif", "truth.tif"],
-        ["train", "--patch-size", "64", "64", "im.tif", "lab.tif"],
+        ["predict", "--block-size", "64", "64", "s.tif"],
     ],
 )
 def test_a_file_name_taken_by_an_option_of_numbers_is_said(tmp_path, capsys, argv):
@@ -354,9 +353,25 @@ def test_a_file_name_taken_by_an_option_of_numbers_is_said(tmp_path, capsys, arg
     with pytest.raises(SystemExit):
         cli.main(argv)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    name = argv[4]
-    assert f"'{name}' is not a whole number; the option takes numbers only, so a file name " in err
+    assert "'s.tif' is not a whole number; the option takes numbers only, so a file name " in err
     assert "goes before it (or after --)" in err
     # after --, as the line says, the name is the file's
     assert cli.main(["sample", "--shape", "16", "16", "--", str(tmp_path / "s.tif")]) == 0
     assert (tmp_path / "s.tif").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["sample", "--shape", "16.0", "16", "s.tif"], "'16.0' is not a whole number"),
+        (["train", "--patch-size", "64", "x", "-i", "a.tif"], "'x' is not a whole number"),
+        (["evaluate", "--spacing", "1", "y", "-p", "a.tif"], "'y' is not a number"),
+    ],
+)
+def test_a_word_that_is_no_number_gets_no_file_advice_where_files_are_options(capsys, argv, said):
+    """train and evaluate take their files through options (-i, -p ...): a file name
+    does not go before the numbers there (review); a number of the wrong kind is one."""
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(said)

@@ -208,10 +208,15 @@ def default_model(
     spatial_axes = (axes or "").upper()
     ch = None if channel_axis is None else channel_axis % len(shape)
     sizes = [s for i, s in enumerate(shape) if i != ch]
-    flat = sum(s > 1 for s in sizes) < 3 and (n >= 3 if not spatial_axes else "Z" in spatial_axes)
-    if flat and (not spatial_axes or len(spatial_axes) == len(shape)):
-        # a plane saved as (1, Y, X): nuclei-3d was chosen for it, where the CLI, which
-        # reads the file as a plane, chose nuclei-2d (object-size bug bash)
+    # A Z axis of one plane is no stack: a plane saved as (1, Y, X) or a series of
+    # planes as (T, 1, Y, X) got nuclei-3d, where the CLI, reading the TIFF without it,
+    # chose nuclei-2d (object-size bug bash). Axes may name the channel or not.
+    named = [a for a in spatial_axes if a != "C"] if len(spatial_axes) != n else spatial_axes
+    if "Z" in named and len(named) == n and sizes[list(named).index("Z")] == 1:
+        spatial_axes, n = "".join(a for a in named if a != "Z"), n - 1
+        if n < 3:
+            return "nuclei-2d", "the image is a plane (its Z axis has one plane)"
+    elif not spatial_axes and n >= 3 and sum(s > 1 for s in sizes) < 3:
         return "nuclei-2d", "the image is a plane (its other axes have one element)"
     if "Z" in spatial_axes and "T" in spatial_axes:  # said as a series of planes is
         return "nuclei-3d", f"the image is a series of Z stacks ({spatial_axes})"

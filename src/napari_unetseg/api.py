@@ -275,7 +275,8 @@ def predict(
         stack is resampled to the model's (near-isotropic) grid.
     fill_holes : bool, optional
         Fill holes inside predicted objects (default: the model's setting): holes
-        up to the size of one object (of the object size), plane by plane.
+        up to four times the area of an object of the object size, plane by plane
+        (any hole when the object size is off).
     time_axis : int, optional
         The labels' axis of time points (the image's without its channel axis): the
         object size is measured on the middle time point, not across time (nuclei that

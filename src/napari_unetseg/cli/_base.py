@@ -24,21 +24,31 @@ def forwarded(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
-def numbers(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """The argparse type of an option that takes several numbers (``--shape 64 64``). A
-    word that is not a number is most often the file name after them, which the option
-    took as its own: "invalid int value: 'x.tif'" did not say so (the file name goes
-    before the option, or after ``--``)."""
+def numbers(
+    kind: type[int] | type[float], files_after: bool = False
+) -> Callable[[str], int | float]:
+    """The argparse type of an option that takes several numbers (``--shape 64 64``).
+    ``files_after``: the command takes file names without an option, and a word that is
+    no number is most often the file name after the numbers, which the option took as
+    its own: "invalid int value: 'x.tif'" did not say so (the file name goes before the
+    option, or after ``--``)."""
     whole = "a whole number" if kind is int else "a number"
 
     def convert(text: str) -> int | float:
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {whole}; the option takes numbers only, so a file name "
-                "goes before it (or after --)"
-            ) from None
+            try:
+                float(text)
+                numeric = True
+            except ValueError:
+                numeric = False
+            where = (
+                "; the option takes numbers only, so a file name goes before it (or after --)"
+                if files_after and not numeric
+                else ""
+            )
+            raise argparse.ArgumentTypeError(f"{text!r} is not {whole}{where}") from None
 
     convert.__name__ = kind.__name__  # argparse names the type in other messages
     return convert

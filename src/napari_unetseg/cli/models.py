@@ -152,7 +152,7 @@ def _add_sample(sub: Any) -> None:
     )
     p.add_argument(
         "--shape",
-        type=numbers(int),
+        type=numbers(int, files_after=True),
         nargs="+",
         default=[512, 512],
         help="Y X or Z Y X (default 512 512)",

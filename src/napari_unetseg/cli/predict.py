@@ -59,7 +59,7 @@ def _add_predict(sub: Any) -> None:
         "--fill-holes",
         default=None,
         action=argparse.BooleanOptionalAction,
-        help="fill holes inside objects, up to the size of one object (default: the "
+        help="fill holes inside objects, up to four times an object's area (default: the "
         "model's setting)",
     )
     p.add_argument(
@@ -124,7 +124,7 @@ def _add_predict(sub: Any) -> None:
     )
     big.add_argument(
         "--block-size",
-        type=numbers(int),
+        type=numbers(int, files_after=True),
         nargs="+",
         default=None,
         metavar="PX",

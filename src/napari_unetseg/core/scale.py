@@ -382,12 +382,14 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def holes_filled(mask: np.ndarray, largest: int | None = None) -> np.ndarray:
+def holes_filled(
+    mask: np.ndarray, largest: int | None = None, counted: np.ndarray | None = None
+) -> np.ndarray:
     """``mask`` with the holes of each Y/X plane filled: ``binary_fill_holes`` plane by
     plane (background 4-connected in its plane; one reaching the plane's border is no
     hole), in one labelling of the whole stack, 2-3 times faster than the planes' own
     iterated dilations (the same pixels). ``largest``: holes of more pixels than this
-    stay open."""
+    stay open, counting only the pixels where ``counted`` is true, if given."""
     mask = np.asarray(mask, bool)
     if mask.ndim < 2 or mask.size == 0:
         return mask.copy()
@@ -402,7 +404,8 @@ def holes_filled(mask: np.ndarray, largest: int | None = None) -> np.ndarray:
     for edge in (background[..., :, 0], background[..., :, -1]):
         outside[edge] = True
     if largest is not None:
-        outside |= np.bincount(background.ravel(), minlength=n + 1) > largest
+        weights = None if counted is None else np.asarray(counted, bool).ravel()
+        outside |= np.bincount(background.ravel(), weights, minlength=n + 1) > largest
     return mask | ~outside[background]
 
 

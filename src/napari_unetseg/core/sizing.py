@@ -211,30 +211,37 @@ def fill_holes(labels: np.ndarray, largest: int | None = None) -> np.ndarray:
     A hole (background enclosed by one class in a Y/X plane) takes that class. Planes
     are filled independently, so a nucleus whose dark nucleolus reaches the top of a
     stack is still filled in every plane it is closed in. ``largest``: holes of more
-    pixels stay open (:func:`largest_hole`).
+    background pixels stay open (:func:`largest_hole`).
     """
     arr = np.asarray(labels)
     if arr.ndim < 2:
         return labels
+    unlabelled = arr == 0  # a hole's size: its background pixels, not other classes'
     for k in np.unique(arr):  # the classes in order, as the planes took them before
         if k > 0:
-            arr[holes_filled(arr == k, largest) & (arr == 0)] = k
+            arr[holes_filled(arr == k, largest, unlabelled) & (arr == 0)] = k
     return labels
 
 
-def largest_hole(bundle: ModelBundle, image_diameter: Any = None) -> int | None:
-    """The most pixels of a hole :func:`fill_holes` fills: the area of one object (a
-    disc of the image's object diameter, else the model's), None where neither is known.
+#: Holes of up to this many times the area of a typical object are filled
+#: (:func:`largest_hole`): a nucleus twice the typical width keeps no nucleolus open.
+HOLE_AREAS = 4.0
+
+
+def largest_hole(image_diameter: Any) -> int | None:
+    """The most background pixels of a hole :func:`fill_holes` fills: :data:`HOLE_AREAS`
+    times the area of a disc of the image's object diameter (the size predicted at);
+    None (no limit) where the image has none (object size off, a model without one).
 
     A hole inside a nucleus (a dark nucleolus) is smaller than the nucleus; background
-    larger than one object is enclosed by several: a lumen ringed by touching nuclei
+    larger than a few objects is enclosed by several: a lumen ringed by touching nuclei
     became part of them, and the ring one object when they were split (object-size bug
     bash: 14 nuclei came back as 1).
     """
     d = image_diameter
     if isinstance(d, bool) or not isinstance(d, (int, float, np.number)) or not d > 0:
-        d = (bundle.object_size or {}).get("diameter")  # not measured, or 'auto' / 'off'
-    return None if not d else int(math.pi / 4.0 * float(d) ** 2)
+        return None
+    return int(HOLE_AREAS * math.pi / 4.0 * float(d) ** 2)
 
 
 def predict_sized(
@@ -339,7 +346,7 @@ def predict_sized(
             **tiled,
         )
     if fill:
-        labels, largest = result.labels, largest_hole(bundle, info["image_diameter"])
+        labels, largest = result.labels, largest_hole(info["image_diameter"])
         if isinstance(labels, np.ndarray):
             fill_holes(labels, largest)
         else:  # zarr / memmap-like outputs: fill a copy, write it back
@@ -631,27 +638,20 @@ def training_scale(
             lab_est = size_from_labels(labels[0])
             diameter, how = lab_est.diameter, "measured on the labels"
     record, message = size_record(diameter, how, spacing, sd)
-    if model is not None and model.object_size is not None:  # off
-        off = "Object size: off, training at the image's own scale"
-        if record is None:
-            return (
-                images,
-                labels,
-                ones,
-                dict(model.object_size),
-                (
-                    f"{off}; the model keeps its recorded size (the image shows no distinct "
-                    "objects to measure)."
-                ),
-            )
-        return images, labels, ones, record, f"{off}. {message}"
-    if record is not None and spacing is None and sd == 3 and size is not None:
+    off = model is not None and model.object_size is not None
+    if record is not None and spacing is None and sd == 3 and (size is not None or off):
         # Prediction takes a stack without a pixel size to have the Z step its objects
         # measure; the model learns that stack's grid, so it records that step as its
         # own grid's (and predicts its training stack without resampling Z).
         z = measured_z_step(images[0], channel_axis, est)
         if z is not None:
             record["spacing"] = [z, 1.0, 1.0]
+    if off:  # its scale learnt anew; how it shrinks large objects is the network's own
+        words = "Object size: off, training at the image's own scale"
+        if record is None:
+            kept = f"{words}; the model keeps its recorded size (no objects to measure)."
+            return images, labels, ones, dict(model.object_size), kept
+        return images, labels, ones, {**model.object_size, **record}, f"{words}. {message}"
     return images, labels, ones, record, message
 
 

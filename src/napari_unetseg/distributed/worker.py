@@ -117,7 +117,8 @@ def _predict_block_here(
     fill = bundle.fill_holes if spec["fill_holes"] is None else bool(spec["fill_holes"])
     # 3D: labels stream into the store band by band; 2D: the block's labels are small.
     stream = bundle.spatial_dims == 3
-    largest = largest_hole(bundle, spec["object_size"])  # as predict_sized fills in 2D
+    # as predict_sized fills in 2D: the size predicted at, where the model has one
+    largest = largest_hole(spec["object_size"] if bundle.object_size else None)
     out = _CroppedOut(store.level0(), job, region, fill, check, bad, largest) if stream else None
     extra = {} if job["tile_starts"] is None else {"tile_starts": job["tile_starts"]}
     if spec.get("probabilities"):  # the map streams into its own store, band by band

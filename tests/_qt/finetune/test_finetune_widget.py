@@ -1113,3 +1113,17 @@ def test_a_preview_of_a_plane_the_view_does_not_show_says_which_plane(
     viewer.dims.ndisplay = 3
     _train_and_wait(qtbot, widget)
     assert "fills in what it predicts" in widget.status.text()
+
+
+def test_a_layer_with_lengths_in_several_units_trains_with_one_unit(make_napari_viewer):
+    """Z in µm beside Y, X in nm: the pixel size is given in µm and so is its unit (the
+    unit was dropped, and a package exported named the layer's last one, nm, beside
+    sizes in µm; review)."""
+    stack, truth = synthetic_nuclei((4, 48, 48), seed=2)
+    viewer = make_napari_viewer()
+    image = viewer.add_image(stack, name="stack", scale=(0.6, 200, 200), units=("µm", "nm", "nm"))
+    widget = _dock_tiny(viewer, steps=1)
+    layer = widget.new_scribble_layer()
+    layer.data = synthetic_scribbles(truth, seed=0)
+    request = widget._make_request(image, layer, continued=False)
+    assert request.scale == (0.6, 0.2, 0.2) and request.unit == "µm"

@@ -23,7 +23,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..._units import common_unit, known_spacing, time_axis
+from ..._units import common_unit, known_spacing, one_length_unit, time_axis
 from ...core.bundle import finetuned_name
 from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
@@ -313,9 +313,8 @@ class FinetuneWidget(ui.DockWidget):
         if self._last_run is not None:
             req, image, _ = self._last_run
             options.update(test_image=req.image, channel_axis=req.channel_axis)
-            units = [str(u) for u in getattr(image, "units", None) or ()]
-            if units and units[-1] not in ("pixel", ""):
-                options["unit"] = units[-1]
+            if req.unit:  # the unit of the pixel size the model recorded (review: the
+                options["unit"] = req.unit  # layer's last axis's, nm beside sizes in µm)
         name = self.trained_name
         self.status.setText(f"Exporting {name!r} for bioimage.io...")
         return self.export_runner.start(
@@ -499,7 +498,8 @@ class FinetuneWidget(ui.DockWidget):
             seed=self._runs,
             channel_axis=(data.ndim - 1) if image.rgb else None,
             scale=known_spacing(image.scale, getattr(image, "units", None)),
-            unit=common_unit(getattr(image, "units", None)),
+            # in the one unit known_spacing gives lengths in (Z in µm, Y/X in nm: µm)
+            unit=common_unit(one_length_unit(image.scale, getattr(image, "units", None))[1]),
             # a movie's objects are measured in one frame (across time: a fifth of them)
             time_axis=time_axis(named_axes(self.viewer, image)),
             **self.settings.options(scratch, dims, taught),
