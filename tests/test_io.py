@@ -897,3 +897,5 @@ def test_a_layer_with_lengths_in_several_units_has_its_pixel_size_in_one():
     )
     assert known_spacing(layer.scale, layer.units) == (0.6, 0.2, 0.2)
     assert known_spacing((2.0, 500, 500), ("µm", "nm", "nm")) == (2.0, 0.5, 0.5)
+    # units that do not name every axis leave the sizes whole (they were cut short)
+    assert known_spacing((0.6, 200, 200), ("µm", "nm")) == (0.6, 200, 200)

@@ -86,7 +86,7 @@ def one_length_unit(scale: Any, units: Any) -> tuple[tuple[float, ...], Any]:
     beside Y, X in nm: 2 µm, 500 nm, 500 nm became 2, 500, 500 with no unit in common,
     and distances 1000 times too long). Other axes (time, channels, pixels) as they are."""
     scale = tuple(float(s) for s in scale)
-    if units is None:
+    if units is None or len(units) != len(scale):  # not one unit per axis: as they are
         return scale, units
     names = [_unit(unit_name(u)) for u in units]
     lengths = [n for n in names if n in _CM_PER_UNIT]
