@@ -8,6 +8,22 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _saved_models_in_a_folder_of_the_session(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The same for module fixtures, which are made before a test's own folders: they
+    read and wrote the user's precision cache, shared by the suite's two processes
+    (flaky-test hunt)."""
+    from napari_unetseg.core.precision import CACHE_DIR_ENV
+    from napari_unetseg.core.registry import MODELS_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(MODELS_DIR_ENV, str(tmp_path_factory.mktemp("session-models")))
+        patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _saved_models_in_a_folder_of_the_test(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory

@@ -40,6 +40,7 @@ def cluster():
 
 
 def read_labels(path) -> np.ndarray:
+    """An OME-Zarr store's level 0 (labels or maps), read in this process."""
     # in this process: the module's cluster is dask's default client, and the read hung
     # once with its killed worker still restarting on a loaded machine
     return np.asarray(_zarr.read_ome_zarr(path).data.compute(scheduler="threads"))
@@ -282,9 +283,7 @@ def test_a_worker_killed_mid_run_costs_only_its_blocks(image_2d, cluster, tmp_pa
     result = api.drain(gen, kill_once)
     assert killed and result.stats["blocks"] == 6
     assert (read_labels(out) == reference).mean() >= 0.999
-    deadline = time.time() + 30  # the nanny restarts the worker
-    while len(cluster.scheduler_info()["workers"]) < 2 and time.time() < deadline:
-        time.sleep(0.2)
+    cluster.wait_for_workers(2, timeout=120)  # the nanny restarts it (the next tests need 2)
 
 
 def test_a_model_lost_with_every_worker_is_sent_again(image_2d, cluster, tmp_path) -> None:
@@ -307,9 +306,7 @@ def test_a_model_lost_with_every_worker_is_sent_again(image_2d, cluster, tmp_pat
     result = api.drain(gen, kill_all_once)
     assert killed and result.stats["blocks"] >= 5  # the blocks still to do, done anew
     np.testing.assert_array_equal(read_labels(out), reference)
-    deadline = time.time() + 30
-    while len(cluster.scheduler_info()["workers"]) < 2 and time.time() < deadline:
-        time.sleep(0.2)
+    cluster.wait_for_workers(2, timeout=120)
 
 
 def test_blocks_of_a_replaced_run_write_nothing_more(image_2d, tmp_path) -> None:
@@ -698,8 +695,8 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
         [*base, "--channel", "1", "--scheduler", address, "--block-size", "96"], capsys
     )
     assert code == 0 and "Channel 1 of 2 segmented" in io.err, io.err
-    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d-c1")).data
-    np.testing.assert_array_equal(np.asarray(labels), expected)
+    labels = read_labels(os.path.join(store, "labels", "nuclei-2d-c1"))
+    np.testing.assert_array_equal(labels, expected)
     # ome-zarr-py finds them as the image's labels.
     found = [
         n.data[0].shape
@@ -711,8 +708,8 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
     code, io = run_cli([*base, "--channel", "0", "--block-size", "96"], capsys)
     assert code == 0, io.err
     assert sorted(_zarr.read_ome_zarr(store).labels) == ["nuclei-2d-c0", "nuclei-2d-c1"]
-    labels = _zarr.read_ome_zarr(os.path.join(store, "labels", "nuclei-2d-c1")).data
-    np.testing.assert_array_equal(np.asarray(labels), expected)
+    labels = read_labels(os.path.join(store, "labels", "nuclei-2d-c1"))
+    np.testing.assert_array_equal(labels, expected)
 
 
 def same_objects(ours: np.ndarray, theirs: np.ndarray) -> bool:
@@ -800,14 +797,14 @@ def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, 
     assert written.provenance["model"] == "nuclei-2d"  # as a TIFF map records it
     assert cli.main(["info", str(maps)]) == 0
     assert "model: nuclei-2d" in capsys.readouterr().out
-    np.testing.assert_array_equal(np.asarray(written.data), expected)  # the same tiles, blended
+    np.testing.assert_array_equal(read_labels(maps), expected)  # the same tiles, blended
     np.testing.assert_array_equal(read_labels(out), reference)
     # Resampled (object size 30 px) on the cluster: every block still writes its part.
     res = dist.predict_blocks(path, "nuclei-2d", tmp_path / "r.ome.zarr", block_size=96,
                               object_size=30, probabilities=tmp_path / "rp.ome.zarr",
                               client=cluster)  # fmt: skip
     labels = read_labels(res.output)
-    prob = np.asarray(_zarr.read_ome_zarr(res.stats["probabilities"]).data)
+    prob = read_labels(res.stats["probabilities"])  # a map, read as labels are
     assert prob.shape == labels.shape and 0.0 <= prob.min() and prob.max() <= 1.0
     assert ((prob > 0.5) == (labels > 0)).mean() > 0.99
     # Bad targets: one sentence, nothing written.

@@ -38,6 +38,7 @@ def wheel(tmp_path_factory) -> Path:
             str(src),
         ],
         check=True,
+        timeout=600,
     )
     (whl,) = out.glob("napari_unetseg-*.whl")
     return whl
@@ -105,7 +106,9 @@ def test_sdist_carries_the_whole_test_suite(tmp_path):
         )
     out = tmp_path / "dist"
     code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(out)!r}))"
-    subprocess.run([sys.executable, "-c", code], cwd=src, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=src, check=True, capture_output=True, timeout=600
+    )
     (sdist,) = out.glob("napari_unetseg-*.tar.gz")
     import tarfile
 

@@ -30,7 +30,8 @@ def test_the_held_collection_waits_for_a_quiet_moment(qtbot, monkeypatch):
     from qtpy.QtGui import QMouseEvent
     from qtpy.QtWidgets import QApplication, QWidget
 
-    monkeypatch.setattr(_worker, "QUIET_S", 0.3)
+    # 1 s: moves every 150 ms keep it held even when a loaded machine delays a wait
+    monkeypatch.setattr(_worker, "QUIET_S", 1.0)
     collected = []
     # full collections only (young ones run on the GUI thread's timer while jobs run)
     monkeypatch.setattr(
@@ -56,7 +57,7 @@ def test_the_held_collection_waits_for_a_quiet_moment(qtbot, monkeypatch):
         QApplication.sendEvent(widget, move)
     assert not collected
     _worker._hold_full_collections()  # a new job meanwhile
-    qtbot.wait(600)
+    qtbot.wait(1500)
     assert not collected and gc.get_threshold()[2] == _worker.NO_FULL_COLLECTIONS
     _worker._release_full_collections()
     qtbot.waitUntil(lambda: gc.get_threshold() == before, timeout=3000)

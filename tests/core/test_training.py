@@ -176,12 +176,15 @@ def test_stop_event_returns_best_model_so_far(nuclei2d):
 
 def test_time_limit_budget(nuclei2d):
     image, _, scribbles = nuclei2d
+    # a first run in a fresh process spends about 2 s before its first step (torch's
+    # first use): 1.5 s took no step when this test ran first (flaky-test hunt)
+    run(tr.train(image, scribbles, model=tiny(), steps=1, patch_size=32, batch_size=2))
     records, model = run(
-        tr.train(image, scribbles, model=tiny(), time_limit=1.5, patch_size=32, batch_size=2)
+        tr.train(image, scribbles, model=tiny(), time_limit=4.0, patch_size=32, batch_size=2)
     )
-    assert all(r.total_steps is None and r.time_limit == 1.5 for r in records)
+    assert all(r.total_steps is None and r.time_limit == 4.0 for r in records)
     assert model.history["steps"] > 0
-    assert records[-1].elapsed < 5
+    assert records[-1].elapsed < 20
 
 
 def test_fine_tuning_copies_and_keeps_normalization(nuclei2d):
