@@ -1,5 +1,7 @@
 """Prediction at the model's object size (core/sizing.py through the API)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -510,3 +512,16 @@ def test_a_multi_class_model_resampled_has_edges_between_its_grid_points():
     back = resample(maps, image.shape[-2:], antialias=False)
     np.testing.assert_array_equal(labels, back.argmax(0))
     np.testing.assert_allclose(result.probabilities, 1.0 - back[0], atol=1e-6)
+
+
+def test_a_large_enlargement_is_warned_about_before_it_runs():
+    """2-pixel objects on an 8000 x 8000 image planned 32000 x 32000 (hours on a CPU)
+    and nothing was said until it ended (object-size bug bash)."""
+    image = synthetic_nuclei((48, 48), seed=1)[0]
+    gen = api.predict_iter(image, "nuclei-2d", object_size=5)
+    with pytest.warns(UserWarning, match=r"the network sees 16 times the image's pixels"):
+        next(gen)  # said as the run starts
+    api.drain(gen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        api.predict(image, "nuclei-2d", object_size=10)  # 4 times: not said

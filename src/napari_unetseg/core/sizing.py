@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -205,6 +206,26 @@ def measured_z_step(image: Any, channel_axis: int | None = None, est: Any = None
     return z if z >= MIN_Z_STEP else None
 
 
+#: An enlargement to this many times the image's pixels is warned about when it starts.
+MUCH_LARGER = 8.0
+
+
+def _warn_if_much_larger(ratio: float, info: dict[str, Any]) -> None:
+    """Warn, before the network runs, when small objects make it see many times the
+    image's pixels: an 8000 x 8000 image with 2-pixel objects became 32000 x 32000 (about
+    6 hours on a laptop CPU) with nothing said until it ended (object-size bug bash)."""
+    if ratio < MUCH_LARGER:
+        return
+    warnings.warn(
+        f"Objects of {info['image_diameter']:g} px are enlarged for the model (of "
+        f"{info['model_diameter']:g} px objects): the network sees {ratio:.0f} times the image's "
+        "pixels and takes about that much longer (give a larger object size, or off, to "
+        "predict at the image's own scale).",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
 def fill_holes(labels: np.ndarray, largest: int | None = None) -> np.ndarray:
     """Fill background holes inside objects, plane by plane (in Y/X), in place.
 
@@ -322,6 +343,7 @@ def predict_sized(
             info["factors"] = (1.0,) * len(factors)
             resampled = False
     if resampled:
+        _warn_if_much_larger(math.prod(new_spatial) / math.prod(layout.spatial_shape), info)
         result = yield from _predict_resampled(
             bundle,
             image,
