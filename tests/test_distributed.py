@@ -953,3 +953,24 @@ def test_overwrite_keeps_the_earlier_labels_when_the_new_store_fails(image_2d, t
     assert result.stats["skipped"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == listing
     np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def test_a_model_of_the_same_weights_with_another_record_is_built_anew(cluster, tmp_path) -> None:
+    """Workers kept models by their weights alone: a copy without an object size was run
+    with the first one's record, its holes filled otherwise than in memory (review)."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:160, :160]
+    r2 = (yy - 80) ** 2 + (xx - 80) ** 2
+    ring = ndimage.gaussian_filter(((r2 < 40**2) & (r2 > 25**2)).astype(np.float32), 1)
+    path = tmp_path / "ring.tif"
+    _io.write_image(path, ring, axes="YX")
+    sized = api.load_model("nuclei-2d")
+    unsized = sized.copy()
+    unsized.object_size = None  # the same weights: no limit to the holes filled
+    for name, model in (("sized", sized), ("unsized", unsized)):
+        out = tmp_path / f"{name}.ome.zarr"
+        options = {"fill_holes": True, "object_size": 20}
+        dist.predict_blocks(path, model, out, block_size=512, client=cluster, **options)
+        np.testing.assert_array_equal(read_labels(out), api.predict(ring, model, **options))
+    assert read_labels(tmp_path / "unsized.ome.zarr")[80, 80]  # its ring was filled

@@ -33,6 +33,17 @@ DEFAULT_BLOCK = {2: 2048, 3: 512}
 MODEL_SENDS = 3
 
 
+def _payload(fingerprint: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The model as workers get it, under a key that names its weights and its record:
+    a model of the same weights with another object size or fill setting was run with
+    the record of the first one a worker had built (review: its holes filled otherwise
+    than in memory, and with 'auto' a block failed)."""
+    import hashlib
+
+    record = repr({k: v for k, v in state.items() if k != "state_dict"}).encode()
+    return f"{fingerprint}-{hashlib.sha1(record, usedforsecurity=False).hexdigest()[:12]}", state
+
+
 def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[str, Any]:
     """What must match for ``resume`` to continue a store (different settings would mix
     two segmentations in one volume)."""
@@ -588,7 +599,7 @@ def _blocks_on(
     """:func:`_blocks` on the cluster of ``client``."""
     from distributed import as_completed
 
-    payload = (run.fingerprint, run.bundle.to_dict())
+    payload = _payload(run.fingerprint, run.bundle.to_dict())
     remaining = list(todo)
     for sending in range(1, MODEL_SENDS + 1):
         model = _send_model(client, payload)  # a future for each part of the payload
