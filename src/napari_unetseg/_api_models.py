@@ -198,9 +198,10 @@ def default_model(
 ) -> tuple[str, str]:
     """The shipped model that fits an image, and why, in a few words.
 
-    ``nuclei-3d`` for a Z stack (axes naming ``Z``, or three or more non-channel axes
-    when the axes are unknown and the first of the last three is not time ``T``),
-    ``nuclei-2d`` for a plane or a time series of planes.
+    ``nuclei-3d`` for a Z stack (axes naming ``Z`` of more than one plane, or three or
+    more non-channel axes of more than one element when the axes are unknown),
+    ``nuclei-2d`` for a plane or a time series of planes. ``axes`` may name the channel
+    axis (``C``, or tifffile's ``S``) or leave it out.
     """
     if not axes:  # an array from a PNG or JPEG: (Y, X, 3), a plane
         channel_axis = rgb_axis(shape, channel_axis)[0]
@@ -211,7 +212,7 @@ def default_model(
     # A Z axis of one plane is no stack: a plane saved as (1, Y, X) or a series of
     # planes as (T, 1, Y, X) got nuclei-3d, where the CLI, reading the TIFF without it,
     # chose nuclei-2d (object-size bug bash). Axes may name the channel or not.
-    named = [a for a in spatial_axes if a != "C"] if len(spatial_axes) != n else spatial_axes
+    named = [a for a in spatial_axes if a not in "CS"] if len(spatial_axes) != n else spatial_axes
     if "Z" in named and len(named) == n and sizes[list(named).index("Z")] == 1:
         spatial_axes, n = "".join(a for a in named if a != "Z"), n - 1
         if n < 3:

@@ -194,6 +194,7 @@ def test_default_model_follows_the_image():
     assert api.default_model((1, 64, 64), "ZYX") == one_z
     assert api.default_model((1, 2, 64, 64), "ZYX", channel_axis=1) == one_z  # axes w/o C
     assert api.default_model((2, 1, 64, 64), "CZYX", channel_axis=0) == one_z
+    assert api.default_model((1, 64, 64, 3), "ZYXS", channel_axis=3) == one_z  # review
     # a series of planes saved with a Z axis of one (review): planes, as its TIFF reads
     series = ("nuclei-2d", "the image is a series of planes (TYX)")
     assert api.default_model((10, 1, 64, 64), "TZYX") == series

@@ -132,7 +132,8 @@ class SegmentWidget(ui.DockWidget):
             self,
             "Fill holes inside objects",
             "Fill background enclosed by an object (e.g. dark nucleoli), plane by plane; "
-            "background larger than four objects (a lumen ringed by cells) stays open.",
+            "with an object size, background larger than four objects (a lumen ringed by "
+            "cells) stays open.",
         )
         self.split_check = ui.check_box(
             self,
