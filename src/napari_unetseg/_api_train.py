@@ -500,8 +500,10 @@ def _recorded(
     ``labeled_pixels`` counts what the user painted per class (``trained_pixels`` what
     the network trained on); None without a teacher.
     """
+    # a record measured on these images takes their unit; the starting model's record
+    # keeps its own (fine-tuning on an image in nm named its pixel size in µm so: review)
     if record is not None and record.get("pixel_size") is not None and unit:
-        record["unit"] = unit
+        record["unit"] = record.get("unit") or unit
     trained.set_object_size(record)
     trained.history["object_size"] = message
     trained.history["teacher"] = forest.TAUGHT if painted is not None else "none"

@@ -526,3 +526,15 @@ def test_a_large_enlargement_is_warned_about_before_it_runs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         api.predict(image, "nuclei-2d", object_size=10)  # 4 times: not said
+
+
+def test_a_starting_models_pixel_size_keeps_its_unit_after_fine_tuning():
+    """Fine-tuning a model whose record says 0.5 µm on an image in nm named that pixel
+    size 0.5 nm (review); a size measured on the images takes their unit."""
+    from napari_unetseg._api_train import _recorded
+
+    model = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
+    kept = {"diameter": 12.0, "spacing": [1.0, 1.0], "pixel_size": 0.5, "unit": "µm"}
+    assert _recorded(model.copy(), dict(kept), "", None, unit="nm").object_size["unit"] == "µm"
+    new = {**kept, "pixel_size": 200.0, "unit": None}
+    assert _recorded(model.copy(), new, "", None, unit="nm").object_size["unit"] == "nm"
