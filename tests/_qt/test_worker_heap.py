@@ -157,3 +157,26 @@ def test_a_job_starts_while_others_fill_the_thread_pool(qtbot, make_napari_viewe
                 with qtbot.waitSignal(runner.finished, timeout=5000):
                     pass
         pool.setMaxThreadCount(before)
+
+
+def test_records_delivered_while_the_bar_updates_do_not_nest():
+    """napari's bar processes pending events while it updates, which delivers the next
+    records inside the update: each moved the bar from within, nesting until Python's
+    recursion limit under load (CI, two processes). They leave their counts instead."""
+    queue = [(i, 5000) for i in range(2, 5001)]
+    state: dict = {"busy": False, "pending": None}
+
+    class Bar:  # the events a real bar processes: the next record, delivered at once
+        total, n, depth, deepest = None, 0, 0, 0
+
+        def update(self, k: int) -> None:
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+            self.n += k
+            if queue:
+                _worker._advance(self, queue.pop(0), state)
+            self.depth -= 1
+
+    bar = Bar()
+    _worker._advance(bar, (1, 5000), state)
+    assert bar.deepest == 1 and bar.n == 5000 and bar.total == 5000 and not queue

@@ -186,6 +186,7 @@ class JobRunner(QObject):
             _connect={"errored": lambda exc: None},  # guarded() never raises; no re-raise
         )
         pbar = worker.pbar
+        bar: dict[str, Any] = {"busy": False, "pending": None}  # see _advance
 
         alive = self._alive
 
@@ -199,7 +200,7 @@ class JobRunner(QObject):
             # this call (the result must not overtake a record already being handled).
             if on_progress is not None:
                 on_progress(record)
-            _advance(pbar, progress(record))
+            _advance(pbar, progress(record), bar)
 
         @guarded_slot
         def on_returned(value: Any) -> None:
@@ -333,13 +334,30 @@ def _guarded_slot(
     return call
 
 
-def _advance(pbar: Any, counts: tuple[int, int] | None) -> None:
-    """Move the activity-dock bar to ``counts`` = (done, total), if given."""
-    if counts is not None and counts[1] > 0:
-        done, total = counts
-        if pbar.total != total:
-            pbar.total = total
-        pbar.update(done - pbar.n)
+def _advance(pbar: Any, counts: tuple[int, int] | None, bar: dict[str, Any]) -> None:
+    """Move the activity-dock bar to ``counts`` = (done, total), if given.
+
+    napari's bar may process pending events while it updates, which delivers the next
+    records inside this call: each moved the bar again from within, and with records
+    queued faster than a loaded GUI thread drew them the calls nested until Python's
+    recursion limit (a RecursionError in CI, the suite in two processes). A record that
+    arrives meanwhile only leaves its counts (``bar["pending"]``), drawn when the update
+    returns."""
+    if counts is None or counts[1] <= 0:
+        return
+    if bar["busy"]:
+        bar["pending"] = counts
+        return
+    bar["busy"] = True
+    try:
+        while counts is not None:
+            done, total = counts
+            if pbar.total != total:
+                pbar.total = total
+            pbar.update(done - pbar.n)
+            counts, bar["pending"] = bar["pending"], None
+    finally:
+        bar["busy"] = False
 
 
 #: Jobs running now, and the collector's thresholds from before the first of them.
