@@ -448,6 +448,15 @@ def test_holes_larger_than_an_object_stay_open():
     two[8:32, 8:10] = 0  # and a gap of 48 pixels between them
     fill_holes(two, largest=100)
     assert (two[8:32, 8:10] == 1).all()
+    # nested: class 1's hole, filled first, is no longer open in class 2's (2nd review)
+    yy, xx = np.mgrid[:80, :80]
+    r2 = (yy - 40) ** 2 + (xx - 40) ** 2
+    nested = np.zeros((80, 80), np.uint8)
+    nested[(r2 < 38**2) & (r2 >= 30**2)] = 2
+    nested[(r2 < 26**2) & (r2 >= 12**2)] = 1
+    gap = int(((r2 < 30**2) & (r2 >= 26**2)).sum())
+    fill_holes(nested, largest=gap + 10)
+    assert nested[40, 40] == 1 and nested[40, 40 + 28] == 2
     # at the image's own scale (off) every hole is filled, as before: a large nucleus
     # among small ones, or one predicted off, kept its nucleolus open (review)
     big = np.zeros((1, 96, 96), np.float32)

@@ -237,10 +237,10 @@ def fill_holes(labels: np.ndarray, largest: int | None = None) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim < 2:
         return labels
-    unlabelled = arr == 0  # a hole's size: its background pixels, not other classes'
     for k in np.unique(arr):  # the classes in order, as the planes took them before
-        if k > 0:
-            arr[holes_filled(arr == k, largest, unlabelled) & (arr == 0)] = k
+        if k > 0:  # a hole's size: its background pixels still open, not other classes'
+            unlabelled = arr == 0  # (those a class before filled are no longer: review)
+            arr[holes_filled(arr == k, largest, unlabelled) & unlabelled] = k
     return labels
 
 
