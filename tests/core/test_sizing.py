@@ -7,7 +7,8 @@ import pytest
 
 from napari_unetseg import api
 from napari_unetseg.core.bundle import ModelBundle
-from napari_unetseg.core.sizing import check_object_size, choose_factors, fill_holes
+from napari_unetseg.core.holes import fill_holes
+from napari_unetseg.core.sizing import check_object_size, choose_factors
 from napari_unetseg.core.synthetic import synthetic_nuclei
 
 
@@ -159,7 +160,7 @@ def test_holes_are_filled_as_scipy_fills_each_plane(shape):
     scipy's binary_fill_holes fills plane by plane, class by class."""
     from scipy import ndimage
 
-    from napari_unetseg.core.scale import holes_filled
+    from napari_unetseg.core.holes import holes_filled
 
     rng = np.random.default_rng(sum(shape))
     labels = (ndimage.gaussian_filter(rng.random(shape), 1.2) * 12).astype(np.uint8) % 4
@@ -430,7 +431,7 @@ def test_holes_larger_than_an_object_stay_open():
     assert not labels[lumen].any()
     assert len(np.unique(labels)) - 1 == 14
 
-    from napari_unetseg.core.sizing import largest_hole
+    from napari_unetseg.core.holes import largest_hole
 
     lab = np.zeros((40, 80), np.uint8)
     lab[5:35, 5:35] = 1

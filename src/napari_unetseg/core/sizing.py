@@ -21,6 +21,7 @@ import numpy as np
 
 from . import guards
 from .bundle import ModelBundle
+from .holes import fill_holes, largest_hole
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .inference.predict import check_out_array
 from .margins import Frame, find_frame, window
@@ -29,7 +30,6 @@ from .scale import (
     MAX_FACTOR,
     checked_scale,
     estimate_object_size,
-    holes_filled,
     resample,
     resample_strokes,
     scale_factors,
@@ -224,45 +224,6 @@ def _warn_if_much_larger(ratio: float, info: dict[str, Any]) -> None:
         UserWarning,
         stacklevel=2,
     )
-
-
-def fill_holes(labels: np.ndarray, largest: int | None = None) -> np.ndarray:
-    """Fill background holes inside objects, plane by plane (in Y/X), in place.
-
-    A hole (background enclosed by one class in a Y/X plane) takes that class. Planes
-    are filled independently, so a nucleus whose dark nucleolus reaches the top of a
-    stack is still filled in every plane it is closed in. ``largest``: holes of more
-    background pixels stay open (:func:`largest_hole`).
-    """
-    arr = np.asarray(labels)
-    if arr.ndim < 2:
-        return labels
-    for k in np.unique(arr):  # the classes in order, as the planes took them before
-        if k > 0:  # a hole's size: its background pixels still open, not other classes'
-            unlabelled = arr == 0  # (those a class before filled are no longer: review)
-            arr[holes_filled(arr == k, largest, unlabelled) & unlabelled] = k
-    return labels
-
-
-#: Holes of up to this many times the area of a typical object are filled
-#: (:func:`largest_hole`): a nucleus twice the typical width keeps no nucleolus open.
-HOLE_AREAS = 4.0
-
-
-def largest_hole(image_diameter: Any) -> int | None:
-    """The most background pixels of a hole :func:`fill_holes` fills: :data:`HOLE_AREAS`
-    times the area of a disc of the image's object diameter (the size predicted at);
-    None (no limit) where the image has none (object size off, a model without one).
-
-    A hole inside a nucleus (a dark nucleolus) is smaller than the nucleus; background
-    larger than a few objects is enclosed by several: a lumen ringed by touching nuclei
-    became part of them, and the ring one object when they were split (object-size bug
-    bash: 14 nuclei came back as 1).
-    """
-    d = image_diameter
-    if isinstance(d, bool) or not isinstance(d, (int, float, np.number)) or not d > 0:
-        return None
-    return int(HOLE_AREAS * math.pi / 4.0 * float(d) ** 2)
 
 
 def predict_sized(

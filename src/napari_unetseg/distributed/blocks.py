@@ -182,7 +182,7 @@ class _CroppedOut:
         self.bad = bad
 
     def __setitem__(self, idx: Any, values: np.ndarray) -> None:
-        from ..core.sizing import fill_holes
+        from ..core.holes import fill_holes
 
         idx = () if idx is Ellipsis else (idx if isinstance(idx, tuple) else (idx,))
         idx = idx + (slice(None),) * (len(self.shape) - len(idx))

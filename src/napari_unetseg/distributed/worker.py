@@ -81,9 +81,10 @@ def _predict_block_here(
     import torch
 
     from ..core.devices import resolve_device
+    from ..core.holes import largest_hole
     from ..core.normalize import Normalizer
     from ..core.precision import choose_precision
-    from ..core.sizing import largest_hole, predict_sized
+    from ..core.sizing import predict_sized
 
     t0 = time.perf_counter()
     threads = spec.get("threads")
