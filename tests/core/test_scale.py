@@ -226,3 +226,29 @@ def test_a_float32_image_in_any_unit_measures_alike(factor):
     plain = estimate_object_size(img.astype(np.float32))
     scaled = estimate_object_size((img * factor).astype(np.float32))
     assert scaled.diameter == pytest.approx(plain.diameter)
+
+
+def _round_objects_on_tall_pixels():
+    """Round objects 20 units across imaged with Y pixels twice as tall as X pixels:
+    10 px tall, 20 px wide."""
+    yy, xx = np.mgrid[:128, :512].astype(float)
+    yy *= 2.0
+    lab = np.zeros((128, 512), np.int32)
+    for i, (cy, cx) in enumerate(
+        (cy, cx) for cy in range(30, 250, 55) for cx in range(25, 500, 50)
+    ):
+        lab[(yy - cy) ** 2 + (xx - cx) ** 2 <= 10**2] = i + 1
+    img = (lab > 0).astype(np.float32) + 0.05 * np.random.default_rng(0).standard_normal(lab.shape)
+    return img.astype(np.float32), lab
+
+
+def test_objects_on_non_square_pixels_are_measured_in_x_pixels():
+    """Measured in Y pixels, the objects were 10 px where they are 20 X pixels across,
+    and the image was enlarged twice too much (object-size bug bash)."""
+    img, lab = _round_objects_on_tall_pixels()
+    assert estimate_object_size(img, spacing=(2.0, 1.0)).diameter == pytest.approx(20, abs=2)
+    assert estimate_object_size(img, spacing=(1.0, 0.5)).diameter == pytest.approx(20, abs=2)
+    assert size_from_labels(lab, spacing=(0.6, 0.3)).diameter == pytest.approx(20, abs=2)
+    # unknown or square pixels: as before
+    assert estimate_object_size(img).diameter == pytest.approx(10, abs=1.5)
+    assert size_from_labels(lab).diameter == pytest.approx(10, abs=1.5)

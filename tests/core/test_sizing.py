@@ -548,3 +548,16 @@ def test_a_starting_models_pixel_size_keeps_its_unit_after_fine_tuning():
     assert _recorded(model.copy(), dict(kept), "", None, unit="nm").object_size["unit"] == "µm"
     new = {**kept, "pixel_size": 200.0, "unit": None}
     assert _recorded(model.copy(), new, "", None, unit="nm").object_size["unit"] == "nm"
+
+
+def test_objects_on_non_square_pixels_are_resampled_to_square_ones_of_the_models_size(sized):
+    """Y pixels twice as tall as X pixels: Y is enlarged twice and X kept, where the
+    objects' Y pixels taken as X pixels gave 4 x 2 (object-size bug bash)."""
+    from test_scale import _round_objects_on_tall_pixels
+
+    img, _ = _round_objects_on_tall_pixels()
+    factors, info = choose_factors(sized, img, "auto", spacing=(2.0, 1.0))
+    assert factors[1] == 1.0 and factors[0] == pytest.approx(2, abs=0.25), info["message"]
+    mask = np.asarray(img > 0.5, np.uint8)
+    model = api.train(img, mask, label_mode="dense", steps=1, device="cpu", scale=(2, 1))
+    assert model.object_size["diameter"] == pytest.approx(20, abs=2)

@@ -6,7 +6,7 @@ prediction measures the objects of the new image, resamples the image so its obj
 match, predicts, and brings the result back to the image grid exactly.
 
 **Diameter** here is always the *inscribed* in-plane diameter in pixels of the last
-(X) axis: twice the largest in-plane distance from an object's inside to its outside.
+(X) axis (where Y pixels are of another size, distances along Y count in X pixels): twice the largest in-plane distance from an object's inside to its outside.
 For a disk of radius r it is 2r; for an ellipse, twice its short semi-axis. It is
 measured in the (Y, X) plane only, so Z sampling and the dim caps of nuclei in a stack
 do not bias it; the Z factor comes from the pixel size (``spacing``). It is robust to
@@ -98,9 +98,10 @@ class _Objects:
     sizes: np.ndarray
 
     @classmethod
-    def of(cls, mask: np.ndarray) -> _Objects:
+    def of(cls, mask: np.ndarray, y_ratio: float = 1.0) -> _Objects:
+        """``y_ratio``: the Y pixel's size in X pixels (distances are in X pixels)."""
         lab, n = ndimage.label(mask)
-        dist = _in_plane_distance(mask)
+        dist = _in_plane_distance(mask, y_ratio)
         # Each object's largest distance (a scatter-max over its pixels only: much faster
         # than ndimage.maximum's sort of the whole image).
         radius = np.zeros(n + 1)
@@ -114,6 +115,7 @@ def diameters_of_mask(
     exclude_border: bool = True,
     return_sizes: bool = False,
     objects: _Objects | None = None,
+    spacing: Any = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Inscribed in-plane diameters (X pixels) of the connected objects of a mask.
 
@@ -129,6 +131,9 @@ def diameters_of_mask(
         Also return each object's number of pixels.
     objects : optional
         The mask's objects when already measured (``_Objects.of(mask)``).
+    spacing : sequence of float, optional
+        The pixel size per axis (any unit); only Y's relative to X's is used, so
+        objects on non-square pixels are measured in X pixels.
 
     Returns
     -------
@@ -138,7 +143,7 @@ def diameters_of_mask(
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return (np.zeros(0), np.zeros(0)) if return_sizes else np.zeros(0)
-    objects = _Objects.of(mask) if objects is None else objects
+    objects = _Objects.of(mask, y_ratio(spacing)) if objects is None else objects
     lab = objects.labels
     radius, sizes = objects.radius[1:], objects.sizes[1:]
     if exclude_border:
@@ -152,25 +157,40 @@ def diameters_of_mask(
     return (2.0 * radius, sizes) if return_sizes else 2.0 * radius
 
 
-def _in_plane_distance(mask: np.ndarray) -> np.ndarray:
-    """Distance of each pixel of ``mask`` to the nearest outside pixel of its own Y/X
-    plane (a plane without any outside pixel: as if the plane's border were outside)."""
+def _in_plane_distance(mask: np.ndarray, y_ratio: float = 1.0) -> np.ndarray:
+    """Distance (in X pixels; a Y pixel is ``y_ratio`` of them) of each pixel of ``mask``
+    to the nearest outside pixel of its own Y/X plane (a plane without any outside
+    pixel: as if the plane's border were outside)."""
     planes = mask.reshape((-1,) + mask.shape[-2:])
     out = np.zeros(planes.shape, np.float64)
+    sampling = (y_ratio, 1.0)
     for i, plane in enumerate(planes):
         if plane.all():
             plane = np.pad(plane, 1, constant_values=False)
-            out[i] = ndimage.distance_transform_edt(plane)[1:-1, 1:-1]
+            out[i] = ndimage.distance_transform_edt(plane, sampling)[1:-1, 1:-1]
         elif plane.any():
-            out[i] = ndimage.distance_transform_edt(plane)
+            out[i] = ndimage.distance_transform_edt(plane, sampling)
     return out.reshape(mask.shape)
 
 
-def size_from_labels(labels: Any) -> SizeEstimate:
-    """Area-weighted median inscribed diameter of the objects of a label image.
+def y_ratio(spacing: Any) -> float:
+    """The Y pixel's size in X pixels from a pixel size per axis (Y, X last); 1 when it
+    is not known. Objects on non-square pixels were measured in Y pixels and used as X
+    pixels: 10 px for 20, the image enlarged twice too much (object-size bug bash)."""
+    if spacing is None:
+        return 1.0
+    s = np.asarray(spacing, dtype=float).reshape(-1)
+    if s.size < 2 or not np.all(np.isfinite(s[-2:])) or np.any(s[-2:] <= 0):
+        return 1.0
+    return float(s[-2] / s[-1])
+
+
+def size_from_labels(labels: Any, spacing: Any = None) -> SizeEstimate:
+    """Area-weighted median inscribed diameter (X pixels) of the objects of a label image.
 
     Instance labels (touching objects with different ids) are separated by a one-pixel
-    seam first, so touching objects are measured one by one.
+    seam first, so touching objects are measured one by one. ``spacing``: the pixel
+    size per axis, if known (see :func:`diameters_of_mask`).
     """
     lab = np.asarray(labels)
     if lab.size == 0 or not np.any(lab > 0):
@@ -182,7 +202,7 @@ def size_from_labels(labels: Any) -> SizeEstimate:
         s = np.swapaxes(seam, axis, -1)
         diff = (a[..., 1:] != a[..., :-1]) & (a[..., 1:] > 0) & (a[..., :-1] > 0)
         s[..., 1:] |= diff
-    d, area = diameters_of_mask(fg & ~seam, return_sizes=True)
+    d, area = diameters_of_mask(fg & ~seam, return_sizes=True, spacing=spacing)
     keep = d >= 2.0
     if not keep.any():
         return SizeEstimate(None, 0, "the labelled objects are too small to measure")
@@ -258,7 +278,10 @@ def _far_from_one(arr: np.ndarray) -> bool:
 
 
 def estimate_object_size(
-    image: Any, channel_axis: int | None = None, time_axis: int | None = None
+    image: Any,
+    channel_axis: int | None = None,
+    time_axis: int | None = None,
+    spacing: Any = None,
 ) -> SizeEstimate:
     """Estimate the median inscribed diameter (X pixels) of the bright objects of an image.
 
@@ -277,6 +300,9 @@ def estimate_object_size(
         The axis of time points (of ``image``): its middle time point is measured. A
         (T, Y, X) series was measured as a volume, and nuclei that moved between frames
         were cut into slivers: 5.7 px for 27 px (fine-tune bug bash).
+    spacing : sequence of float, optional
+        The pixel size per spatial axis (any unit): with Y pixels of another size than
+        X pixels, objects are measured (and smoothed) in X pixels.
 
     Returns
     -------
@@ -292,11 +318,12 @@ def estimate_object_size(
         arr = np.where(finite, arr, np.nanmedian(arr[finite]))
     # Two passes: a fine smoothing finds the objects, a second one at a tenth of their
     # size merges texture (nucleoli, chromatin spots) into whole objects.
-    first = _measure(arr, 1.0)
+    ry = y_ratio(spacing)
+    first = _measure(arr, 1.0, ry)
     if first.diameter is None or first.diameter < 20:
         est = first
     else:
-        est = _measure(arr, first.diameter / 10.0)
+        est = _measure(arr, first.diameter / 10.0, ry)
         if est.diameter is None:
             est = first
     if est.diameter is None:
@@ -305,11 +332,12 @@ def estimate_object_size(
     return SizeEstimate(est.diameter * step, est.n_objects, est.reason, z_step)
 
 
-def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
-    """One pass of :func:`estimate_object_size` at a given in-plane smoothing."""
+def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
+    """One pass of :func:`estimate_object_size` at a given in-plane smoothing (X pixels;
+    ``ry``: the Y pixel's size in X pixels)."""
     from skimage.filters import threshold_otsu
 
-    smooth = ndimage.gaussian_filter(arr, (0.0,) * (arr.ndim - 2) + (sigma_px, sigma_px))
+    smooth = ndimage.gaussian_filter(arr, (0.0,) * (arr.ndim - 2) + (sigma_px / ry, sigma_px))
     if float(smooth.max() - smooth.min()) <= 0:
         return SizeEstimate(None, 0, "the image is constant")
     # Otsu's threshold of the intensities up to their 99th percentile: a few very bright
@@ -331,7 +359,7 @@ def _measure(arr: np.ndarray, sigma_px: float) -> SizeEstimate:
     # 16 times); unfilled, the frame is an object cut by the border, left out
     mask = filled if filled.mean() <= 0.7 else mask
     mask = ndimage.binary_opening(mask, structure=plane_cross(mask.ndim))
-    objects = _Objects.of(mask)
+    objects = _Objects.of(mask, ry)
     d, area = diameters_of_mask(mask, return_sizes=True, objects=objects)
     keep = d >= 3.0
     if not keep.any():

@@ -118,7 +118,7 @@ def choose_factors(
     info["model_diameter"] = d_model = float(model["diameter"])
     est = None
     if size == "auto":
-        est = estimate_object_size(image, layout.channel_axis, time_axis)
+        est = estimate_object_size(image, layout.channel_axis, time_axis, spacing)
         if est.diameter is None:
             d_image = d_model
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
@@ -615,10 +615,10 @@ def training_scale(
     if size not in (None, "auto"):
         diameter, how = float(size), "given"
     else:
-        est = estimate_object_size(images[0], channel_axis, time_axis)
+        est = estimate_object_size(images[0], channel_axis, time_axis, spacing)
         diameter, how = est.diameter, "measured on the training image"
         if diameter is None and label_mode != "sparse":
-            lab_est = size_from_labels(labels[0])
+            lab_est = size_from_labels(labels[0], spacing)
             diameter, how = lab_est.diameter, "measured on the labels"
     record, message = size_record(diameter, how, spacing, sd)
     off = model is not None and model.object_size is not None
