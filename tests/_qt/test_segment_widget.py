@@ -1455,3 +1455,34 @@ def test_an_image_closed_during_its_second_run_says_its_result_was_dropped(qtbot
         assert widget.run() is not None
         viewer.layers.remove(image)
     assert widget.status.text() == "The image was closed; its result was dropped."
+
+
+def test_object_size_box_offers_auto_and_off_and_takes_no_size_under_a_pixel(qtbot, segment):
+    """The box could not choose off (the image's own scale) and took 0.1-0.9 px, refused
+    only when the run began (object-size bug bash)."""
+    from qtpy.QtTest import QTest
+
+    viewer, widget = segment
+    box = widget.size_spin
+    REGISTRY.get(widget.model_combo.model_name()).set_object_size(16.0)
+    assert box.text() == "auto" and widget.settings().object_size == "auto"
+    box.stepDown()
+    assert box.text() == "off" and widget.settings().object_size is None
+    box.stepUp()
+    box.stepUp()
+    assert box.text() == "1.0 px" and widget.settings().object_size == 1.0
+
+    def typed(text):
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box.lineEdit(), text)
+        QTest.keyClick(box.lineEdit(), Qt.Key.Key_Return)
+        return widget.settings().object_size
+
+    assert typed("off") is None and typed("auto") == "auto"
+    assert typed("12.5") == 12.5 and box.text() == "12.5 px"
+    assert typed("0.5") == 1.0 and typed("0") == "auto" and typed("-3") == 3.0  # no minus
+    assert typed("14 px") == 14.0
+    typed("off")
+    viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
+    _run_and_wait(qtbot, widget)
+    assert "off" in widget.size_info.text() and "own scale" in widget.size_info.text()

@@ -234,6 +234,66 @@ class DecimalSpinBox(QDoubleSpinBox):
         return super().valueFromText(self._as_locale(text))
 
 
+class SizeSpinBox(DecimalSpinBox):
+    """An object size in pixels, or "auto" (measure it) or "off" (the image's own scale):
+    one step down from 1 px is auto, one more off; both may be typed ("0" is auto). A size
+    under 1 px, which no run takes, becomes 1 px as it is typed in (it was taken and
+    refused only at the run), and off could not be chosen at all (object-size bug bash)."""
+
+    OFF, AUTO = -1.0, 0.0
+    _WORDS = {"auto": AUTO, "off": OFF}
+
+    def __init__(self, parent: QWidget, hi: float, tip: str) -> None:
+        super().__init__(parent)
+        self.setDecimals(1)
+        self.setRange(self.OFF, hi)
+        self.setValue(self.AUTO)
+        self.setSpecialValueText("off")  # the minimum
+        self.setToolTip(tip)
+
+    def setting(self) -> float | str | None:
+        """The object size as the API takes it: a number of pixels, "auto", or None (off)."""
+        value = self.value()
+        return None if value < 0 else "auto" if value == 0 else value
+
+    @staticmethod
+    def _bare(text: str) -> str:
+        return re.sub(r"\s*px\s*$", "", text.strip(), flags=re.IGNORECASE)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
+        return "auto" if value == self.AUTO else f"{super().textFromValue(value)} px"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt API
+        bare = self._bare(text).lower()
+        if bare in self._WORDS:
+            return self._WORDS[bare]
+        value = super().valueFromText(bare)
+        return self.AUTO if value == 0 else max(1.0, value)  # "0": auto, as it always was
+
+    def validate(self, text: str, pos: int) -> Any:
+        from qtpy.QtGui import QValidator
+
+        bare = self._bare(text).lower()
+        if bare in self._WORDS:
+            return (QValidator.State.Acceptable, text, pos)
+        if bare.isalpha() and any(word.startswith(bare) for word in self._WORDS):
+            return (QValidator.State.Intermediate, text, pos)  # on its way to a word
+        if bare.startswith("-"):
+            return (QValidator.State.Invalid, text, pos)
+        state = super().validate(bare, pos)[0]
+        if state == QValidator.State.Acceptable and 0 < super().valueFromText(bare) < 1:
+            state = QValidator.State.Intermediate  # "0.5": 1 px once typed in (fixup)
+        return (state, text, pos)
+
+    def fixup(self, text: str) -> str:
+        bare = self._bare(text)
+        try:
+            small = 0 < super().valueFromText(bare) < 1
+        except (TypeError, ValueError):
+            small = False
+        return self.textFromValue(1.0) if small else text
+
+
 def spin_box(
     parent: QWidget,
     lo: float,

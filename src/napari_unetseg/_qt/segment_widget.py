@@ -120,11 +120,12 @@ class SegmentWidget(ui.DockWidget):
             "blue. Choose the nuclear stain's colour (blue for DAPI) to segment it alone.",
         ))  # fmt: skip
         self._inputs = rows  # the colour row shows for colour images only
-        self.size_spin = rows.add("Object size", ui.spin_box(
-            self, 0.0, 4096.0, step=1.0, decimals=1, auto=True, suffix=" px",
+        self.size_spin = rows.add("Object size", ui.SizeSpinBox(
+            self, 4096.0,
             tip="Typical object diameter in pixels. The image is resampled so its objects "
             "have the size the model was trained for, then the labels come back on the "
-            "image's grid. auto: measured from the image (the result line says what it found).",
+            "image's grid. auto: measured from the image (the result line says what it found). "
+            "off (one step below auto): the image's own scale, as it is.",
         ))  # fmt: skip
         self.size_info = rows.add("", ui.hint_label(self))
         # Below the form, outside the fold: the three options of a run.
@@ -316,7 +317,7 @@ class SegmentWidget(ui.DockWidget):
 
         return SegmentSettings(
             model=self.model_combo.model_name() or None,
-            object_size=self.size_spin.value() or "auto",
+            object_size=self.size_spin.setting(),
             fill_holes=self.fill_check.isChecked(),
             split_touching=self.split_check.isChecked(),
             tile_size=self.tile_spin.value() or None,
