@@ -47,9 +47,10 @@ def test_predict_command_and_python_give_the_widget_engine_labels(
         overlap=0.3,
         device="cpu",
         precision="fp32",
+        invert=True,
     )
     rep = commands.predict_command([img], tmp_path / "cli.tif", settings)
-    assert "'" in rep.shell()  # the space in the file name is quoted
+    assert "'" in rep.shell() and "--invert" in rep.argv  # the file name's space is quoted
     assert _run(rep, capsys)[0] == 0
     exec(compile(rep.python.replace("cli.tif", "py.tif"), "<python>", "exec"), {})
     image = _io.read_image(img)

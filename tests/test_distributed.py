@@ -974,3 +974,21 @@ def test_a_model_of_the_same_weights_with_another_record_is_built_anew(cluster, 
         dist.predict_blocks(path, model, out, block_size=512, client=cluster, **options)
         np.testing.assert_array_equal(read_labels(out), api.predict(ring, model, **options))
     assert read_labels(tmp_path / "unsized.ome.zarr")[80, 80]  # its ring was filled
+
+
+def test_dark_objects_inverted_block_by_block_equal_a_whole_image_run(tmp_path) -> None:
+    """invert in a block run: each block reads the image with dark and bright swapped,
+    with the statistics of the swapped image, as the whole-image run does."""
+    img, _ = synthetic_nuclei((160, 200), seed=6)
+    dark = img.max() - img  # uint16
+    path = tmp_path / "dark.tif"
+    _io.write_image(path, dark, axes="YX")
+    reference = api.predict(dark, "nuclei-2d", object_size=None, invert=True)
+    assert 0.02 < (reference > 0).mean() < 0.5
+    out = tmp_path / "dark.ome.zarr"
+    result = dist.predict_blocks(
+        path, "nuclei-2d", out, block_size=64, object_size=None, invert=True
+    )
+    assert result.stats["blocks"] > 1
+    np.testing.assert_array_equal(read_labels(out), reference)
+    assert _io.read_image(out).provenance["settings"]["invert"] is True

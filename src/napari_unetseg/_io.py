@@ -520,3 +520,17 @@ def _check_one_image(path: str | os.PathLike, level: int, series: int) -> None:
         raise ValueError(
             f"{str(Path(path))!r} is an image with one level; --level {level} does not exist."
         )
+
+
+def lazily_inverted(array: Any) -> Any:
+    """``array`` with dark and bright swapped (``invert``,
+    :func:`~napari_unetseg.core.normalize.inverted`): an in-memory numpy array as a new
+    one; anything else (dask, zarr, a memmap) as a lazy dask array, so a large image is
+    never read whole (a block run, a whole-slide image)."""
+    from .core.normalize import inverted
+
+    if type(array) is not np.ndarray and not hasattr(array, "map_blocks"):
+        import dask.array as da
+
+        array = da.from_array(array, chunks=getattr(array, "chunks", None) or "auto")
+    return inverted(array)

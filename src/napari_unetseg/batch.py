@@ -80,6 +80,7 @@ PREDICT_OPTIONS = (
     "device",
     "precision",
     "tta",
+    "invert",
 )
 
 
@@ -104,6 +105,8 @@ class SegmentSettings:
     device: str = "auto"
     precision: str = "auto"
     tta: bool = False
+    #: Dark objects on a bright background: swap dark and bright for the model
+    invert: bool = False
     #: Segment this channel alone of a multi-channel image (a nuclear stain among others)
     channel: int | None = None
     #: The image series of a TIFF that holds several (a multi-position OME-TIFF), or
@@ -578,7 +581,7 @@ def segment_files(
     **settings
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
-        ``precision``, ``tta``, ``channel``, ``series``.
+        ``precision``, ``tta``, ``invert``, ``channel``, ``series``.
 
     Returns
     -------

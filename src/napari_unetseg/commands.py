@@ -98,6 +98,8 @@ def predict_command(
     _option(argv, "--precision", settings.precision)
     if settings.tta:
         argv.append("--tta")
+    if settings.invert:
+        argv.append("--invert")
     if settings.split_touching:
         argv.append("--split-touching")
     kwargs = {"overwrite": True, **settings.to_dict()}

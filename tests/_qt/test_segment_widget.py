@@ -1486,3 +1486,22 @@ def test_object_size_box_offers_auto_and_off_and_takes_no_size_under_a_pixel(qtb
     viewer.add_image(np.random.default_rng(0).random((64, 96), np.float32), name="img")
     _run_and_wait(qtbot, widget)
     assert "off" in widget.size_info.text() and "own scale" in widget.size_info.text()
+
+
+def test_dark_objects_box_segments_dark_nuclei_and_the_size_line_suggests_it(qtbot, segment):
+    """Dark nuclei on a bright background: the size line says so, and the box swaps dark
+    and bright for the model, as invert=True does."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")
+    img, _ = synthetic_nuclei((128, 128), seed=5, radius=(8, 10))
+    viewer.add_image(img.max() - img, name="dark")
+    _run_and_wait(qtbot, widget)
+    assert "dark objects on a bright background" in widget.size_info.text()
+    widget.invert_check.setChecked(True)
+    assert widget.settings().invert is True
+    _run_and_wait(qtbot, widget)
+    expected = api.predict(img.max() - img, "nuclei-2d", invert=True)
+    np.testing.assert_array_equal(viewer.layers["dark [unet]"].data, expected)
+    assert "dark objects" not in widget.size_info.text()

@@ -216,3 +216,29 @@ def test_single_value_reads_past_the_sample_only_when_it_must():
     store[5, 49, 49] = 1
     assert single_value(store, chunk=2500) is None
     assert single_value(np.full((4, 4), np.nan, np.float32)) is None
+
+
+def test_inverted_swaps_dark_and_bright_in_blocks_and_stays_lazy_for_dask(monkeypatch) -> None:
+    """invert: unsigned integers from their type's top, floats and signed integers
+    negated (the signed ones in floats: -(-128) is no int8), booleans negated; read a few
+    rows at a time, or block by block for dask."""
+    import dask.array as da
+
+    from napari_unetseg.core import normalize
+
+    monkeypatch.setattr(normalize, "COLOUR_BLOCK", 50)  # 5 rows of 10 at a time
+    rng = np.random.default_rng(0)
+    cases = [
+        (rng.integers(0, 4096, (23, 10), dtype=np.uint16), np.uint16, lambda a: 65535 - a),
+        (np.array([[-128, 0, 127]], np.int8), np.float32, lambda a: -a.astype(np.float32)),
+        (rng.random((12, 10)).astype(np.float32), np.float32, np.negative),
+        (rng.random((12, 10)) > 0.5, np.bool_, np.logical_not),
+    ]
+    for image, dtype, expected in cases:
+        out = normalize.inverted(image)
+        assert out.dtype == dtype and out.shape == image.shape
+        np.testing.assert_array_equal(out, expected(image))
+        lazy = normalize.inverted(da.from_array(image, chunks=4))
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_array_equal(lazy.compute(), expected(image))
+    assert normalize.inverted(np.uint8(5)) == 250

@@ -252,3 +252,11 @@ def test_objects_on_non_square_pixels_are_measured_in_x_pixels():
     # unknown or square pixels: as before
     assert estimate_object_size(img).diameter == pytest.approx(10, abs=1.5)
     assert size_from_labels(lab).diameter == pytest.approx(10, abs=1.5)
+
+
+def test_dark_objects_on_a_bright_background_are_measured_when_asked_for():
+    lab = _disks((200, 200), 10, [(40, 40), (40, 120), (120, 60), (150, 150)])
+    img = 1.0 - (lab > 0).astype(np.float32) * 0.8
+    est = estimate_object_size(img)
+    assert est.diameter is None and est.reason == "no distinct bright objects were found"
+    assert estimate_object_size(img, dark=True).diameter == pytest.approx(20, abs=1.5)

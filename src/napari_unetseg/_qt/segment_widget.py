@@ -75,7 +75,7 @@ class SegmentWidget(ui.DockWidget):
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
-        for check in (self.fill_check, self.split_check, self.plane_check):
+        for check in (self.invert_check, self.fill_check, self.split_check, self.plane_check):
             layout.addWidget(check)
         self.advanced = ui.collapsible(self, "Advanced settings", self._build_advanced())
         layout.addWidget(self.advanced)
@@ -97,7 +97,7 @@ class SegmentWidget(ui.DockWidget):
         self._update_state()
 
     def _build_inputs(self) -> QFormLayout:
-        """The image, the model, the object size and the three run options."""
+        """The image, the model, the object size and the four run options."""
         from napari.layers import Image
 
         rows = ui.Form()
@@ -128,7 +128,14 @@ class SegmentWidget(ui.DockWidget):
             "off (one step below auto): the image's own scale, as it is.",
         ))  # fmt: skip
         self.size_info = rows.add("", ui.hint_label(self))
-        # Below the form, outside the fold: the three options of a run.
+        # Below the form, outside the fold: the four options of a run.
+        self.invert_check = ui.check_box(
+            self,
+            "Dark objects on a bright background",
+            "Swap dark and bright before the model sees the image: the shipped nuclei models "
+            "find bright objects, so dark nuclei (a grey brightfield or phase image) need "
+            "this. Stained colour images are read by their hematoxylin without it.",
+        )
         self.fill_check = ui.check_box(
             self,
             "Fill holes inside objects",
@@ -326,6 +333,7 @@ class SegmentWidget(ui.DockWidget):
             device=self.device_combo.currentText(),
             precision=self.precision_combo.currentText(),
             tta=self.tta_check.isChecked(),
+            invert=self.invert_check.isChecked(),
             channel=self._colour(),
         )
 

@@ -83,6 +83,12 @@ def _add_predict(sub: Any) -> None:
     )
     p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
     p.add_argument(
+        "--invert",
+        action="store_true",
+        help="dark objects on a bright background: swap dark and bright for a model of bright "
+        "objects (the shipped nuclei models), e.g. a grey brightfield image of nuclei",
+    )
+    p.add_argument(
         "--probabilities",
         metavar="PATH",
         help="also write the probability map (a folder, "

@@ -323,12 +323,46 @@ def per_pixel(rgb: Any, convert: Any, *args: Any) -> Any:
     if hasattr(rgb, "map_blocks"):  # dask
         whole = rgb.rechunk({rgb.ndim - 1: -1})
         return whole.map_blocks(convert, *args, drop_axis=rgb.ndim - 1, dtype=np.float32)
-    shape = tuple(rgb.shape)
-    out = np.empty(shape[:-1], np.float32)
-    rows = max(1, COLOUR_BLOCK // max(1, math.prod(shape[1:-1])))
-    for start in range(0, shape[0] if out.size else 0, rows):
-        out[start : start + rows] = convert(np.asarray(rgb[start : start + rows]), *args)
+    out = np.empty(tuple(rgb.shape)[:-1], np.float32)
+    return _in_blocks(rgb, out, convert, *args)
+
+
+def _in_blocks(image: Any, out: np.ndarray, convert: Any, *args: Any) -> np.ndarray:
+    """``out`` filled with ``convert(block, *args)`` of blocks of ``image``'s first axis,
+    about :data:`COLOUR_BLOCK` of ``out``'s pixels at a time."""
+    if out.ndim == 0:
+        out[()] = convert(np.asarray(image), *args)
+        return out
+    rows = max(1, COLOUR_BLOCK // max(1, math.prod(out.shape[1:])))
+    for start in range(0, out.shape[0] if out.size else 0, rows):
+        out[start : start + rows] = convert(np.asarray(image[start : start + rows]), *args)
     return out
+
+
+def inverted(image: Any) -> Any:
+    """``image`` with dark and bright swapped, for a model of bright objects shown dark
+    ones on a bright background (``invert``; Cellpose's "invert"): an unsigned integer
+    becomes its type's largest value minus itself, a boolean its negation, a float or a
+    signed integer its negative (a signed one in a float of its precision: -(-128) is no
+    int8). A dask array stays lazy; anything else (numpy, memmap, zarr) is read and
+    inverted :data:`COLOUR_BLOCK` pixels at a time into one array of its size."""
+    dtype = np.dtype(image.dtype)
+    kind = dtype.kind
+    out_dtype = dtype if kind in "buf" else np.dtype(working_dtype(dtype))
+    if hasattr(image, "map_blocks"):  # dask
+        return image.map_blocks(_invert_block, dtype=out_dtype)
+    return _in_blocks(image, np.empty(tuple(image.shape), out_dtype), _invert_block)
+
+
+def _invert_block(block: np.ndarray) -> np.ndarray:
+    kind = block.dtype.kind
+    if kind == "b":
+        return ~block
+    if kind == "u":
+        return block.dtype.type(np.iinfo(block.dtype).max) - block
+    if kind == "f":
+        return np.negative(block)
+    return np.negative(block.astype(working_dtype(block.dtype)))
 
 
 def _mean_block(rgb: np.ndarray) -> np.ndarray:

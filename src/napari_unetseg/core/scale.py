@@ -49,6 +49,8 @@ FACTOR_TOLERANCE = 0.1
 #: Contrast (object minus background mean, in background standard deviations of the
 #: smoothed image) below which an image is considered to hold no objects.
 MIN_CONTRAST = 3.0
+#: Why :func:`estimate_object_size` found no objects in an image of some contrast.
+NO_BRIGHT_OBJECTS = "no distinct bright objects were found"
 #: Objects whose depth (in planes) the Z step is measured from, at least.
 MIN_Z_OBJECTS = 3
 
@@ -282,6 +284,7 @@ def estimate_object_size(
     channel_axis: int | None = None,
     time_axis: int | None = None,
     spacing: Any = None,
+    dark: bool = False,
 ) -> SizeEstimate:
     """Estimate the median inscribed diameter (X pixels) of the bright objects of an image.
 
@@ -303,6 +306,8 @@ def estimate_object_size(
     spacing : sequence of float, optional
         The pixel size per spatial axis (any unit): with Y pixels of another size than
         X pixels, objects are measured (and smoothed) in X pixels.
+    dark : bool
+        Measure the dark objects on a bright background instead (the image inverted).
 
     Returns
     -------
@@ -311,6 +316,8 @@ def estimate_object_size(
         after the cleanup), with the reason.
     """
     arr, step = _plane_stack(image, channel_axis, time_axis)
+    if dark:
+        arr = -arr
     finite = np.isfinite(arr)
     if not finite.any():
         return SizeEstimate(None, 0, "the image has no finite pixels")
@@ -352,7 +359,7 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
         return SizeEstimate(None, 0, "the image has no contrast")
     contrast = (float(fg.mean()) - float(bg.mean())) / max(float(bg.std()), 1e-12)
     if contrast < MIN_CONTRAST or mask.mean() > 0.7:
-        return SizeEstimate(None, 0, "no distinct bright objects were found")
+        return SizeEstimate(None, 0, NO_BRIGHT_OBJECTS)
     filled = holes_filled(mask)
     # a bright frame (a saturated border around a registered image) holds the whole
     # image as its "hole": filled, it was the one object (1004 px; the image shrunk

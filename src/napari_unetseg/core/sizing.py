@@ -28,6 +28,7 @@ from .margins import Frame, find_frame, window
 from .normalize import strided_sample
 from .scale import (
     MAX_FACTOR,
+    NO_BRIGHT_OBJECTS,
     checked_scale,
     estimate_object_size,
     resample,
@@ -96,7 +97,8 @@ def choose_factors(
     """Resampling factors (one per spatial axis of the model) and a record of the choice.
 
     The record has ``image_diameter``, ``model_diameter``, ``factors`` and ``message``
-    (one sentence for the status line / stderr). ``time_axis`` (of ``image``): measured
+    (one sentence for the status line / stderr); ``dark_objects`` where auto found no
+    bright objects: the diameter of the dark ones on a bright background, or None. ``time_axis`` (of ``image``): measured
     on its middle time point.
     """
     layout = bundle.layout(tuple(image.shape), channel_axis)
@@ -122,6 +124,9 @@ def choose_factors(
         if est.diameter is None:
             d_image = d_model
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
+            if est.reason == NO_BRIGHT_OBJECTS:  # dark ones, then? (said by the caller)
+                dark = estimate_object_size(image, layout.channel_axis, time_axis, spacing, True)
+                info["dark_objects"] = dark.diameter
         else:
             d_image = est.diameter
             how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis)})"

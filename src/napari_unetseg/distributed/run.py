@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
         extra["precision"] = spec["precision"]
     if spec["channel"] is not None:
         extra["channel"] = spec["channel"]
+    if spec["invert"]:
+        extra["invert"] = True
     # the image's own statistics: another image saved at the same path resumed into a mix
     # of two segmentations (distributed bug bash)
     extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"]]
@@ -480,6 +482,11 @@ def _prepare(
     if channel is not None:
         img, note = pick_channel(img, int(channel))
         channel_note = note[0].upper() + note[1:]
+    if opts["invert"]:  # every level: coarser ones give the statistics of a large image
+        swapped = {"data": _io.lazily_inverted(img.data)}
+        if getattr(img, "levels", ()):
+            swapped["levels"] = tuple(_io.lazily_inverted(level) for level in img.levels)
+        img = replace(img, **swapped)
     bundle = api.load_model(model)
     check_fit(img, bundle)
     said = labels_note(img)
@@ -512,6 +519,7 @@ def _prepare(
         "device": opts["device"],
         "precision": opts["precision"],
         "tta": bool(opts["tta"]),
+        "invert": bool(opts["invert"]),
         "threads": 1 if client is not None else None,
         "split_touching": split,
         "probabilities": None if maps is None else os.path.abspath(os.fspath(maps)),

@@ -42,16 +42,20 @@ def _worker_model(payload: tuple[str, dict[str, Any]]) -> tuple[Any, Any]:
         return _MODELS[key]
 
 
-def _source(path: str, level: int, channel: int | None = None, series: int = 0) -> Any:
+def _source(
+    path: str, level: int, channel: int | None = None, series: int = 0, invert: bool = False
+) -> Any:
     """The input image (lazy; one channel of it when ``channel`` is given; image
-    ``series`` of a TIFF holding several), opened once per process and thread."""
+    ``series`` of a TIFF holding several; dark and bright swapped with ``invert``),
+    opened once per process and thread."""
     cache = getattr(_WORKER, "sources", None)
     if cache is None:
         cache = _WORKER.sources = {}
-    key = (path, level, channel, series)
+    key = (path, level, channel, series, invert)
     if key not in cache:
         img = _io.read_image(path, lazy=True, level=level, series=series)
-        cache[key] = (img if channel is None else img.one_channel(channel)).data
+        data = (img if channel is None else img.one_channel(channel)).data
+        cache[key] = _io.lazily_inverted(data) if invert else data
     return cache[key]
 
 
@@ -94,7 +98,9 @@ def _predict_block_here(
     data = (
         image
         if image is not None
-        else _source(spec["source"], spec["level"], spec["channel"], spec["series"])
+        else _source(
+            spec["source"], spec["level"], spec["channel"], spec["series"], spec["invert"]
+        )
     )
     layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
     view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
