@@ -718,3 +718,24 @@ def test_results_show_themselves_in_a_line(tmp_path) -> None:
     )
     report = BatchReport([FileResult(input="a.tif"), FileResult(input="b.tif", error="bad")])
     assert repr(report) == "BatchReport(Segmented 1 of 2 files; 1 failed. See .rows(), .failed.)"
+
+
+def test_a_model_trained_inverted_records_it_and_predicts_inverted_by_default() -> None:
+    """invert in training: the images are swapped as prediction swaps them, the model
+    keeps the setting (so its own image predicts swapped without being told), and a
+    model fine-tuned from it keeps it unless told otherwise."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, truth = synthetic_nuclei((96, 96), seed=7, radius=(6, 8))
+    dark = img.max() - img
+    small = {"steps": 2, "patch_size": 32, "batch_size": 2, "device": "cpu", "seed": 0}
+    model = api.train(dark, (truth > 0).astype(np.uint8), label_mode="dense", invert=True, **small)
+    assert model.invert is True
+    result = api.drain(api.predict_iter(dark, model, object_size=None))
+    assert result.stats["input"] == "Dark and bright swapped (invert)."
+    told = api.drain(api.predict_iter(dark, model, object_size=None, invert=False))
+    assert "input" not in told.stats
+    scribbles = (truth > 0).astype(np.uint8) + 1
+    assert api.train(dark, scribbles, model=model, **small).invert is True
+    assert api.train(dark, scribbles, model=model, invert=False, **small).invert is False
+    assert api.train(dark, scribbles, model="nuclei-2d", **small).invert is False

@@ -631,3 +631,24 @@ def test_a_test_image_on_a_large_offset_keeps_its_signal(tiny, tmp_path):
         test_input = np.load(z.open("test_input.npy"))
     assert len(np.unique(test_input)) > 1000
     np.testing.assert_allclose(test_input[0, 0], plane - plane.min(), atol=1e-3)
+
+
+def test_an_inverting_model_exports_its_swap_as_preprocessing_and_passes_the_test(tiny, tmp_path):
+    """A model trained with dark and bright swapped (invert) writes the swap as the
+    package's first preprocessing step, so other tools see its input as it learnt it,
+    and its package comes back predicting as the model does."""
+    from bioimageio.core import test_model
+
+    dark = tiny.copy()
+    dark.invert = True
+    path = dark.export_bioimageio(tmp_path / "dark.zip", onnx=False)
+    steps = _rdf(path)["inputs"][0]["preprocessing"]
+    ids = [s["id"] for s in steps if s["id"] != "ensure_dtype"]
+    assert ids == ["scale_linear", "scale_range"] and steps[ids.index("scale_linear")]
+    summary = test_model(path)
+    assert summary.status == "passed", summary.format()
+    image, _ = synthetic_nuclei((64, 64), seed=3)
+    image = image.max() - image
+    ours = api.predict(image, dark, object_size=None, device="cpu", precision="fp32")
+    back = api.predict(image, load_package(path), object_size=None, device="cpu")
+    assert (ours == back).mean() > 0.999

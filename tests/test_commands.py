@@ -76,8 +76,10 @@ def test_train_command_and_python_train_the_same_model(tmp_path, nuclei, capsys)
         spatial_dims=2,
         model_config={"depth": 2, "base_channels": 4},
         class_names=["background", "cell nucleus"],
+        invert=True,
     )
     assert rep.notes == []  # a step budget reproduces
+    assert "--invert" in rep.argv
     assert "--class-names background 'cell nucleus'" in rep.shell()
     assert _run(rep, capsys)[0] == 0
     exec(compile(rep.python.replace("cli.pt", "py.pt"), "<python>", "exec"), {})
@@ -85,6 +87,7 @@ def test_train_command_and_python_train_the_same_model(tmp_path, nuclei, capsys)
     assert a.config["depth"] == 2 and a.config["base_channels"] == 4
     assert a.class_names == b.class_names == ["background", "cell nucleus"]
     assert weights_sha256(a) == weights_sha256(b)
+    assert a.invert is b.invert is True
     timed = commands.train_command(img, labels, tmp_path / "t.pt", time_limit=30.0)
     assert "--time-limit" in timed.argv and "number of steps" in timed.notes[0]
 

@@ -10,8 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from . import forest
-from ._api_models import ModelLike, arguments_of, dtype_of, load_model, no_paths, plain_array
+from . import _io, forest
+from ._api_models import (
+    ModelLike,
+    arguments_of,
+    check_flags,
+    dtype_of,
+    load_model,
+    no_paths,
+    plain_array,
+)
 from .core import guards
 from .core.bundle import ModelBundle
 from .core.normalize import grey_inputs, image_axis, rgb_axis
@@ -76,6 +84,7 @@ def train_iter(
     class_names: Sequence[str] | None = None,
     unit: str | None = None,
     time_axis: int | None = None,
+    invert: bool | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -99,6 +108,7 @@ def train_iter(
     size, scale, unit = arguments.pop("object_size"), arguments.pop("scale"), arguments.pop("unit")
     time_axis = arguments.pop("time_axis")
     teacher = arguments.pop("teacher")
+    check_flags(invert=arguments.pop("invert"))
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
     check_sampling(val_fraction, batch_size, keep_prior)
@@ -108,6 +118,13 @@ def train_iter(
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
+    # the starting model's setting (a new model: none), kept by the model it becomes
+    invert = getattr(bundle, "invert", False) if invert is None else bool(invert)
+    if invert:  # swapped as prediction swaps them, preview included
+        many = isinstance(images, (list, tuple))
+        images = [_io.lazily_inverted(i) for i in images] if many else _io.lazily_inverted(images)
+        if preview_image is not None:
+            preview_image = _io.lazily_inverted(preview_image)
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     if channel_axis is None:
@@ -164,6 +181,7 @@ def train_iter(
         return rec
 
     trained = yield from relay(_train(**arguments), tell)
+    trained.invert = invert
     return _recorded(trained, record, message, painted, unit)
 
 
@@ -592,6 +610,11 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         forest fitted on the painted ones (a model that a forest taught, trained further,
         too) and trains the U-Net on that; 'none' trains on the scribbles alone; see
         :func:`train_iter`.
+    invert : bool, optional
+        Dark objects on a bright background: dark and bright are swapped before training,
+        as :func:`predict`'s ``invert`` does, and the model records it, so it predicts
+        with them swapped by default. None: the starting model's setting (off for a new
+        model).
 
     Returns
     -------

@@ -113,7 +113,7 @@ def predict_iter(
     scale: Any = None,
     fill_holes: bool | None = None,
     time_axis: int | None = None,
-    invert: bool = False,
+    invert: bool | None = None,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``.
 
@@ -139,6 +139,7 @@ def predict_iter(
     if image is None:  # ("The image has data of type object")
         raise TypeError("The image is None: give an array.")
     bundle = load_model(model)
+    invert = bundle.invert if invert is None else bool(invert)
     image = plain_array(image)
     if not hasattr(image, "shape"):  # nested lists
         image = np.asarray(image)
@@ -315,12 +316,13 @@ def predict(
         The labels' axis of time points (the image's without its channel axis): the
         object size is measured on the middle time point, not across time (nuclei that
         move between frames measured a fifth of their size).
-    invert : bool
+    invert : bool, optional
         Swap dark and bright first (:func:`napari_unetseg.core.normalize.inverted`), for
         dark objects on a bright background and a model of bright ones (the shipped
-        nuclei models): a grey brightfield or phase image of nuclei. With auto object
-        size, ``result.stats["object_size"]["message"]`` suggests it where the image
-        shows dark objects only.
+        nuclei models): a grey brightfield or phase image of nuclei. Default: the
+        model's setting (True for a model trained with ``invert``, else False). With
+        auto object size, ``result.stats["object_size"]["message"]`` suggests it where
+        the image shows dark objects only.
 
     Returns
     -------

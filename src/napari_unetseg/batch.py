@@ -105,8 +105,9 @@ class SegmentSettings:
     device: str = "auto"
     precision: str = "auto"
     tta: bool = False
-    #: Dark objects on a bright background: swap dark and bright for the model
-    invert: bool = False
+    #: Dark objects on a bright background: swap dark and bright for the model (None:
+    #: the model's setting)
+    invert: bool | None = None
     #: Segment this channel alone of a multi-channel image (a nuclear stain among others)
     channel: int | None = None
     #: The image series of a TIFF that holds several (a multi-position OME-TIFF), or
@@ -515,6 +516,7 @@ def _segment_file(
     used = settings.to_dict() | {
         "model": bundle.name,
         "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
+        "invert": bundle.invert if settings.invert is None else settings.invert,
     }
     provenance = labels_provenance(reference, used, src)
     provenance["ran"] = what_ran(result.stats)

@@ -98,8 +98,8 @@ def predict_command(
     _option(argv, "--precision", settings.precision)
     if settings.tta:
         argv.append("--tta")
-    if settings.invert:
-        argv.append("--invert")
+    if settings.invert is not None:
+        argv.append("--invert" if settings.invert else "--no-invert")
     if settings.split_touching:
         argv.append("--split-touching")
     kwargs = {"overwrite": True, **settings.to_dict()}
@@ -135,6 +135,7 @@ def train_command(
     channel: int | None = None,
     series: int = 0,
     threads: int | None = None,
+    invert: bool | None = None,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
@@ -143,7 +144,8 @@ def train_command(
     ``teacher`` is said only when it is not the default "auto", ``class_names`` and
     ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given, and
     ``series`` when not 0 (the image series of a TIFF that holds several), ``threads``
-    when given (a seed repeats the weights at the same CPU thread count).
+    when given (a seed repeats the weights at the same CPU thread count), ``invert``
+    when not None (the starting model's setting).
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -169,6 +171,8 @@ def train_command(
     if teacher != "auto":
         _option(argv, "--teacher", teacher)
     _option(argv, "--class-names", None if class_names is None else list(class_names))
+    if invert is not None:
+        argv.append("--invert" if invert else "--no-invert")
     kwargs: dict[str, Any] = {
         "model": model,
         "label_mode": label_mode,
@@ -189,6 +193,8 @@ def train_command(
         kwargs["teacher"] = teacher
     if class_names is not None:
         kwargs["class_names"] = list(class_names)
+    if invert is not None:
+        kwargs["invert"] = bool(invert)
     python = (
         ("import torch\n\n" if threads else "")
         + "from napari_unetseg import api\n\n"

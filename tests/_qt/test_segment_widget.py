@@ -1505,3 +1505,19 @@ def test_dark_objects_box_segments_dark_nuclei_and_the_size_line_suggests_it(qtb
     expected = api.predict(img.max() - img, "nuclei-2d", invert=True)
     np.testing.assert_array_equal(viewer.layers["dark [unet]"].data, expected)
     assert "dark objects" not in widget.size_info.text()
+    # Fine-tune opened on it trains with them swapped too (its model then keeps it)
+    tune = widget.fine_tune_here()
+    assert tune.settings.invert_check.isChecked() and tune.settings.options(False, 2)["invert"]
+    # the tick stays from one model to another, and follows a model that swaps them
+    widget.model_combo.set_model_name("nuclei-3d")
+    assert widget.invert_check.isChecked()
+    swapping = REGISTRY.get("nuclei-2d")
+    swapping.invert = True
+    name = REGISTRY.register(swapping, "dark nuclei model")
+    widget.invert_check.setChecked(False)
+    widget.model_combo.set_model_name(name)
+    assert widget.invert_check.isChecked()
+    widget.model_combo.set_model_name("nuclei-2d")
+    assert not widget.invert_check.isChecked()
+    tune.settings.start_combo.set_model_name(name)
+    assert tune.settings.invert_check.isChecked()

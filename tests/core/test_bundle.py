@@ -288,3 +288,15 @@ def test_a_full_disk_is_said_so_when_torch_writes(tmp_path, monkeypatch) -> None
     with pytest.raises(OSError, match=r"^Cannot write '.*m\.pt': No space left on device\.$"):
         make().save(tmp_path / "m.pt")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_model_trained_with_dark_and_bright_swapped_keeps_it_in_its_file(tmp_path) -> None:
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=2)
+    assert "invert" not in bundle.to_dict()  # files of other models stay as they were
+    bundle.invert = True
+    assert ModelBundle.load(bundle.save(tmp_path / "dark.pt")).invert is True
+    data = bundle.to_dict()
+    data["invert"] = "yes"
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="invert 'yes' is not true or false"):
+        ModelBundle.load(tmp_path / "bad.pt")

@@ -71,6 +71,7 @@ class SegmentWidget(ui.DockWidget):
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
         self._fill_model = ""  # the model whose fill-holes setting the box shows
+        self._model_inverts = False  # whether that model swaps dark and bright
         self._result_said: tuple[Any, str] | None = None  # the last result's image, size line
 
         layout = QVBoxLayout(ui.scroll_page(self))
@@ -236,7 +237,8 @@ class SegmentWidget(ui.DockWidget):
             self.fine_tune_here,
         )
         self.finetune_button.setVisible(False)
-        self._last_run: tuple[weakref.ref[Image], str] | None = None
+        # the image, model and dark-objects setting of the last run (Fine-tune's start)
+        self._last_run: tuple[weakref.ref[Image], str, bool] | None = None
         # (layer, model, plane, diameter px) of the last run on one plane with auto size
         self._plane_size: tuple[weakref.ref[Any], str, tuple[int, ...], float] | None = None
         actions = QVBoxLayout()
@@ -299,6 +301,8 @@ class SegmentWidget(ui.DockWidget):
             widget.start_combo.set_model_name(model)
         except KeyError:  # removed since (a saved model's file deleted): the box's own
             notify_info(f"Model {model!r} is no longer listed; choose where to start from.")
+        # the image's dark objects, swapped for the model: trained so too
+        widget.settings.invert_check.setChecked(self._last_run[2])
         ready = widget.labels_combo.layer()  # an unpainted one from a click before
         if (
             ready is not None
@@ -551,7 +555,8 @@ class SegmentWidget(ui.DockWidget):
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
         # the model that made these labels, whatever the box shows by now
         # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
-        self._last_run = (weakref.ref(real_layer(layer)), model)
+        inverted = bool((provenance.get("settings") or {}).get("invert"))
+        self._last_run = (weakref.ref(real_layer(layer)), model, inverted)
         self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
         measured = result.plane is not None and size.get("image_diameter") is not None
@@ -621,8 +626,14 @@ class SegmentWidget(ui.DockWidget):
             self._default_reason = ""
         if name != self._fill_model:  # the same model chosen again keeps the user's tick
             try:
-                self.fill_check.setChecked(bool(self.model_combo.bundle().fill_holes))
+                bundle = self.model_combo.bundle()
+                self.fill_check.setChecked(bool(bundle.fill_holes))
                 self._fill_model = name
+                # a tick follows the image (nuclei-2d to nuclei-3d keeps it) unless a
+                # model trained with dark and bright swapped comes or goes
+                if bundle.invert != self._model_inverts:
+                    self.invert_check.setChecked(bundle.invert)
+                self._model_inverts = bundle.invert
             except Exception:  # noqa: BLE001 - an unreadable model is described in place
                 pass
         self._update_state()

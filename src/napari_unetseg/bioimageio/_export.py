@@ -195,6 +195,11 @@ def _documentation(bundle: ModelBundle, description: str, input_note: str = "") 
         f"for {', '.join(bundle.class_names)}; labels are the argmax (0.5 threshold for one class).",
         _normalization_line(norm),
     ]
+    if bundle.invert:
+        lines.append(
+            "- Trained on dark objects on a bright background with dark and bright swapped "
+            "first: the input is multiplied by -1 (`scale_linear`) before it is normalized."
+        )
     if bundle.object_size:
         o = bundle.object_size
         lines.append(
@@ -314,7 +319,10 @@ def _write_files(
 ) -> None:
     """Test and sample tensors, cover, documentation, architecture and the weights
     (state dict, TorchScript, and ONNX with ``onnx``)."""
-    norm = bundle.normalize(raw[0], channel_axis=0)[None].astype(np.float32)
+    from ..core.normalize import inverted
+
+    shown = inverted(raw[0]) if bundle.invert else raw[0]  # as the package's first step
+    norm = bundle.normalize(shown, channel_axis=0)[None].astype(np.float32)
     expected = _scores(bundle, norm)
     np.save(d / "test_input.npy", raw)
     np.save(d / "test_output.npy", expected)
@@ -386,8 +394,18 @@ def _input_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:
 
 def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list[Any]:
     """The model's normalization as bioimage.io preprocessing: percentiles as
-    ``scale_range``; none (values as they are) as no step at all."""
+    ``scale_range``; none (values as they are) as no step at all; dark and bright
+    swapped first (a model trained with ``invert``) as ``scale_linear`` by -1."""
     norm = bundle.normalization
+    first = []
+    if bundle.invert:
+        if norm["mode"] == "none":  # the plugin swaps integers from their type's top
+            raise PackageError(
+                f"Model {bundle.name!r} swaps dark and bright without normalizing its "
+                "input, which a package's preprocessing cannot write for every data type."
+            )
+        gain = bio.ScaleLinearKwargs(gain=-1.0, offset=0.0)
+        first.append(bio.ScaleLinearDescr(kwargs=gain))
     if norm["mode"] == "none":
         return []
     if norm["mode"] != "percentile":
@@ -401,7 +419,7 @@ def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list
         max_percentile=float(norm["high"]),
         eps=1e-6,
     )
-    return [bio.ScaleRangeDescr(kwargs=kwargs)]
+    return [*first, bio.ScaleRangeDescr(kwargs=kwargs)]
 
 
 def _output_descr(bio: Any, bundle: ModelBundle, d: Path, axes: Any) -> Any:

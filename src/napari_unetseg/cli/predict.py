@@ -84,9 +84,11 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
     p.add_argument(
         "--invert",
-        action="store_true",
+        default=None,
+        action=argparse.BooleanOptionalAction,
         help="dark objects on a bright background: swap dark and bright for a model of bright "
-        "objects (the shipped nuclei models), e.g. a grey brightfield image of nuclei",
+        "objects (the shipped nuclei models), e.g. a grey brightfield image of nuclei "
+        "(default: the model's setting, on for a model trained with --invert)",
     )
     p.add_argument(
         "--probabilities",

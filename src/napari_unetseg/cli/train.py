@@ -146,6 +146,14 @@ def _add_train(sub: Any) -> None:
         "labels the unpainted ones, and the U-Net trains on all (auto: for sparse labels "
         "when the model is new or --from is one a forest taught; none: the scribbles alone)",
     )
+    p.add_argument(
+        "--invert",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="dark objects on a bright background: swap dark and bright before training, as "
+        "`predict --invert` does; the model records it and predicts so by default "
+        "(default: the --from model's setting, off for a new model)",
+    )
     _add_running(p)
     p.set_defaults(func=_cmd_train)
 
@@ -379,6 +387,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 keep_prior=args.keep_prior,
                 teacher=args.teacher,
                 class_names=args.class_names,
+                invert=args.invert,
                 stop=stop,
             ),
             show,

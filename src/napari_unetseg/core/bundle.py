@@ -244,9 +244,10 @@ def _value_problem(data: dict[str, Any]) -> str | None:
     dims = (data.get("config") or {}).get("spatial_dims")
     if tile and dims in (2, 3) and len(tile) != dims:
         return f"tile_size {list(tile)!r} is not {dims} sizes for a {dims}D model"
-    fill = data.get("fill_holes")
-    if fill is not None and not isinstance(fill, bool):
-        return f"fill_holes {fill!r} is not true or false"
+    for flag in ("fill_holes", "invert"):
+        value = data.get(flag)
+        if value is not None and not isinstance(value, bool):
+            return f"{flag} {value!r} is not true or false"
     return None
 
 
@@ -305,6 +306,9 @@ class ModelBundle:
     object_size: dict[str, Any] | None = None
     #: Fill holes inside predicted objects by default (e.g. nucleoli in nuclei).
     fill_holes: bool = False
+    #: Trained on images with dark and bright swapped (dark objects on a bright
+    #: background, ``invert``): prediction swaps them too unless told otherwise.
+    invert: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, (UNet, ForeignNetwork)):
@@ -467,6 +471,7 @@ class ModelBundle:
             "history": _plain(self.history),
             **({"object_size": _plain(self.object_size)} if self.object_size else {}),
             "fill_holes": bool(self.fill_holes),
+            **({"invert": True} if self.invert else {}),
         }
 
     def save(self, path: str | os.PathLike, replace: bool = True) -> Path:
@@ -540,6 +545,7 @@ class ModelBundle:
             source=source,
             object_size=dict(data["object_size"]) if data.get("object_size") else None,
             fill_holes=bool(data.get("fill_holes", False)),
+            invert=bool(data.get("invert", False)),
         )
 
     @classmethod

@@ -482,12 +482,13 @@ def _prepare(
     if channel is not None:
         img, note = pick_channel(img, int(channel))
         channel_note = note[0].upper() + note[1:]
+    bundle = api.load_model(model)
+    opts["invert"] = bundle.invert if opts["invert"] is None else bool(opts["invert"])
     if opts["invert"]:  # every level: coarser ones give the statistics of a large image
         swapped = {"data": _io.lazily_inverted(img.data)}
         if getattr(img, "levels", ()):
             swapped["levels"] = tuple(_io.lazily_inverted(level) for level in img.levels)
         img = replace(img, **swapped)
-    bundle = api.load_model(model)
     check_fit(img, bundle)
     said = labels_note(img)
     if said:

@@ -83,6 +83,8 @@ class TrainPanel(QWidget):
         self.start_touched = False  # the user chose a start model: no more defaults
         self.default_reason = ""  # why the default start is a new model, if it is
         self._taught: dict[str, bool] = {}  # per start model name: did a forest teach it
+        self._inverts: dict[str, bool] = {}  # and does it swap dark and bright
+        self._start_inverted = False
         rows = self._form = ui.Form()
         self.start_combo = rows.add("Start from", ModelComboBox(self, leading_items=[SCRATCH]))
         self.start_combo.setToolTip(
@@ -91,6 +93,13 @@ class TrainPanel(QWidget):
         )
         self.start_combo.activated.connect(self._on_start_activated)
         self.start_info = rows.add("", ui.hint_label(self))
+        self.invert_check = rows.span(ui.check_box(
+            self, "Dark objects on a bright background",
+            "Swap dark and bright before training, as Segment's box does before predicting; "
+            "the model keeps the setting, so it predicts with them swapped. The shipped "
+            "nuclei models know bright objects: fine-tune them on dark nuclei with this on.",
+        ))  # fmt: skip
+        self.start_combo.modelChanged.connect(self._follow_start_invert)
         self.dims_combo = rows.add("New model", ui.combo_box(
             self, [("2D, plane by plane (faster)", 2), ("3D", 3)],
             "For a stack: a 2D model learns plane by plane (every plane when a random "
@@ -197,17 +206,34 @@ class TrainPanel(QWidget):
 
     def start_taught(self) -> bool:
         """Whether a random forest taught the "Start from" model (cached per name)."""
+        from ...forest import taught
+
+        return self._start_fact(self._taught, taught)
+
+    def start_inverts(self) -> bool:
+        """Whether the "Start from" model swaps dark and bright (cached per name)."""
+        return self._start_fact(self._inverts, lambda bundle: bundle.invert)
+
+    def _start_fact(self, cache: dict[str, bool], read: Any) -> bool:
+        """``read(bundle)`` of the "Start from" model, cached per name; False for a new
+        model, or one that cannot be read (the start line says why)."""
         name = self.start_combo.model_name()
         if not name or name == SCRATCH:
             return False
-        if name not in self._taught:
-            from ...forest import taught
-
+        if name not in cache:
             try:
-                self._taught[name] = taught(self.start_combo.bundle())
+                cache[name] = bool(read(self.start_combo.bundle()))
             except Exception:  # noqa: BLE001 - the start line says why it cannot be read
                 return False
-        return self._taught[name]
+        return cache[name]
+
+    def _follow_start_invert(self, *_: Any) -> None:
+        """The dark-objects tick follows a start model trained with dark and bright
+        swapped (and back), as Segment's follows its model; between two others it stays."""
+        inverts = self.start_inverts()
+        if inverts != self._start_inverted:
+            self.invert_check.setChecked(inverts)
+        self._start_inverted = inverts
 
     def teacher_applies(self) -> bool:
         """Whether the forest teacher checkbox decides anything for "Start from"."""
@@ -234,6 +260,7 @@ class TrainPanel(QWidget):
             "teacher": (
                 "none" if (scratch or taught) and not self.teacher_check.isChecked() else "auto"
             ),
+            "invert": self.invert_check.isChecked(),
         }
 
     def start_dims(self, stack: bool) -> int | None:

@@ -108,7 +108,7 @@ _SHORTCUTS = {
 _COMMAND_FIELDS = (
     "label_mode", "steps", "time_limit", "learning_rate", "patch_size", "batch_size",
     "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config", "teacher",
-    "class_names", "threads",
+    "class_names", "threads", "invert",
 )  # fmt: skip
 
 
