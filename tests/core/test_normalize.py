@@ -242,3 +242,19 @@ def test_inverted_swaps_dark_and_bright_in_blocks_and_stays_lazy_for_dask(monkey
         assert isinstance(lazy, da.Array)
         np.testing.assert_array_equal(lazy.compute(), expected(image))
     assert normalize.inverted(np.uint8(5)) == 250
+
+
+def test_preprocessing_that_swaps_dark_and_bright_is_applied_not_taken_for_a_constant() -> None:
+    """A package's scale_linear by a negative gain gives statistics whose span is below
+    0: they were taken for a constant image, and the input passed unscaled."""
+    from napari_unetseg.core.normalize import _from_ops
+
+    sample = np.linspace(0.0, 10.0, 1001)[None]
+    ops = [
+        {"op": "scale_range", "low": 0.0, "high": 100.0, "eps": 0.0, "per_channel": True},
+        {"op": "scale_linear", "gain": -1.0, "offset": 1.0},
+    ]
+    swapped = _from_ops(sample, ops)
+    block = np.array([[0.0, 5.0, 10.0]], np.float32)
+    np.testing.assert_allclose(swapped(block), [[1.0, 0.5, 0.0]], atol=1e-6)
+    assert not swapped.flat

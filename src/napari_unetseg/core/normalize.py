@@ -491,8 +491,11 @@ class Normalizer:
         # A constant image maps to 0. "Constant" is relative to the values' magnitude (a
         # span of 1e-15 is an image of values near 1e-15, rounding noise near 1), so that
         # images in any unit are scaled alike.
+        # A span below 0 swaps dark and bright (a package's scale_linear by a negative
+        # gain): it was taken for a constant, and the input passed unscaled.
         magnitude = np.maximum(np.abs(lo64), np.abs(lo64 + span))
-        varies = (span > 1e-12 * magnitude) & (span > 1e-300)
+        width = np.abs(span)
+        varies = (width > 1e-12 * magnitude) & (width > 1e-300)
         scale64 = np.where(varies, 1.0 / np.where(varies, span, 1.0), 1.0)
         with np.errstate(over="ignore"):  # beyond float32: Inf, and the float64 path runs
             self.lo, self.scale = lo64.astype(np.float32), scale64.astype(np.float32)
