@@ -35,6 +35,7 @@ import torch
 
 from ..core.bundle import ModelBundle, ModelFileError
 from ..core.foreign import ForeignNetwork
+from ..core.normalize import inverted
 from ._common import CONFIG_KEY, PackageError, reproduces, require_spec
 
 #: What the weight-format errors say napari-unetseg can run.
@@ -390,6 +391,8 @@ def _check_reproduces(bundle: ModelBundle, model: Any, geo: _Geometry, source: s
     order = getattr(bundle.network, "config", {}).get("channel_order")
     if order:  # the package's channels in our order (the background first)
         want = want[:, order]
+    if bundle.invert:  # our own export of a model trained with dark and bright swapped
+        x = inverted(x)
     norm = np.stack([bundle.normalize(sample, channel_axis=0) for sample in x])
     net = bundle.network.eval()
     # A foreign module runs on the test input as the package's authors ran it (no halo padding).
