@@ -295,6 +295,7 @@ def test_a_model_trained_with_dark_and_bright_swapped_keeps_it_in_its_file(tmp_p
     assert "invert" not in bundle.to_dict()  # files of other models stay as they were
     bundle.invert = True
     assert ModelBundle.load(bundle.save(tmp_path / "dark.pt")).invert is True
+    assert bundle.summary().endswith("; dark objects (dark and bright swapped)")
     data = bundle.to_dict()
     data["invert"] = "yes"
     torch.save(data, tmp_path / "bad.pt")

@@ -404,6 +404,7 @@ class ModelBundle:
         return (
             f"{self.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
             f"classes: {', '.join(self.class_names)}"
+            + ("; dark objects (dark and bright swapped)" if self.invert else "")
             + ("" if self.trainable else " (imported, predict only)")
         )
 
