@@ -260,6 +260,15 @@ class SizeSpinBox(DecimalSpinBox):
     def _bare(text: str) -> str:
         return re.sub(r"\s*px\s*$", "", text.strip(), flags=re.IGNORECASE)
 
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt API
+        # the arrows went from 1.5 px to 0.5 px, which no run takes (review): 1 px, then
+        # auto below it, and 1 px above auto
+        value = self.value()
+        target = value + steps * self.singleStep()
+        if 0 < target < 1:
+            target = 1.0 if value > 1 or steps > 0 else self.AUTO
+        self.setValue(target)
+
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
         return "auto" if value == self.AUTO else f"{super().textFromValue(value)} px"
 
