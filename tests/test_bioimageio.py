@@ -647,8 +647,12 @@ def test_an_inverting_model_exports_its_swap_as_preprocessing_and_passes_the_tes
     assert ids == ["scale_range", "scale_linear"]
     summary = test_model(path)
     assert summary.status == "passed", summary.format()
+    with zipfile.ZipFile(path) as z:  # its test input shows dark nuclei, as it expects
+        raw = np.load(z.open("test_input.npy"))[0, 0]
+    assert np.median(raw) > raw.mean()
     image, _ = synthetic_nuclei((64, 64), seed=3)
     image = image.max() - image
-    ours = api.predict(image, dark, object_size=None, device="cpu", precision="fp32")
-    back = api.predict(image, load_package(path), object_size=None, device="cpu")
-    assert (ours == back).mean() > 0.999
+    options = {"object_size": None, "device": "cpu", "precision": "fp32"}
+    ours = api.predict(image, dark, **options)
+    back = api.predict(image, load_package(path), **options)
+    assert load_package(path).invert and (ours == back).mean() > 0.99
