@@ -54,6 +54,26 @@ def numbers(
     return convert
 
 
+def add_invert_option(parser: argparse.ArgumentParser, training: bool = False) -> None:
+    """``--invert`` / ``--no-invert``: dark objects on a bright background, swapped for a
+    model of bright ones (``predict``), or for the model trained (``train``)."""
+    what = (
+        "swap dark and bright before training, as `predict --invert` does; the model "
+        "records it and predicts so by default (default: the --from model's setting, off "
+        "for a new model)"
+        if training
+        else "swap dark and bright for a model of bright objects (the shipped nuclei "
+        "models), e.g. a grey brightfield image of nuclei (default: the model's setting, on "
+        "for a model trained with --invert)"
+    )
+    parser.add_argument(
+        "--invert",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help=f"dark objects on a bright background: {what}",
+    )
+
+
 def add_series_option(parser: argparse.ArgumentParser, every: bool = False) -> None:
     """``--series N``: the image series of TIFFs that hold several (``predict``, ``train``);
     with ``every``, ``--series all`` too (each series of each file)."""

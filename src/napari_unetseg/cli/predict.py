@@ -15,7 +15,15 @@ from typing import Any
 
 from .._batch_plan import shown_name
 from ..core.guards import fmt_bytes as _fmt_bytes
-from ._base import CLIError, ProgressBar, add_series_option, forwarded, numbers, say
+from ._base import (
+    CLIError,
+    ProgressBar,
+    add_invert_option,
+    add_series_option,
+    forwarded,
+    numbers,
+    say,
+)
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -82,14 +90,7 @@ def _add_predict(sub: Any) -> None:
         "quick check shows the model's labels agree with fp32, else fp32",
     )
     p.add_argument("--tta", action="store_true", help="test-time augmentation with flips")
-    p.add_argument(
-        "--invert",
-        default=None,
-        action=argparse.BooleanOptionalAction,
-        help="dark objects on a bright background: swap dark and bright for a model of bright "
-        "objects (the shipped nuclei models), e.g. a grey brightfield image of nuclei "
-        "(default: the model's setting, on for a model trained with --invert)",
-    )
+    add_invert_option(p)
     p.add_argument(
         "--probabilities",
         metavar="PATH",
@@ -101,6 +102,12 @@ def _add_predict(sub: Any) -> None:
         action="store_true",
         help="write instance labels: split touching objects (distance-transform watershed)",
     )
+    _add_blocks_options(p)
+    p.set_defaults(func=_cmd_predict)
+
+
+def _add_blocks_options(p: Any) -> None:
+    """OME-Zarr outputs written block by block, and dask clusters."""
     big = p.add_argument_group(
         "OME-Zarr and clusters",
         "--output OUT.ome.zarr writes the labels block by block (never the whole volume in "
@@ -146,7 +153,6 @@ def _add_predict(sub: Any) -> None:
         help="replace an existing OME-Zarr output, or output files napari-unetseg did not "
         "write (its earlier results are replaced anyway)",
     )
-    p.set_defaults(func=_cmd_predict)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

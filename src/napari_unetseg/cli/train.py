@@ -19,6 +19,7 @@ from ._base import (
     CLIError,
     ProgressBar,
     Terminated,
+    add_invert_option,
     add_series_option,
     check_inputs,
     numbers,
@@ -146,14 +147,7 @@ def _add_train(sub: Any) -> None:
         "labels the unpainted ones, and the U-Net trains on all (auto: for sparse labels "
         "when the model is new or --from is one a forest taught; none: the scribbles alone)",
     )
-    p.add_argument(
-        "--invert",
-        default=None,
-        action=argparse.BooleanOptionalAction,
-        help="dark objects on a bright background: swap dark and bright before training, as "
-        "`predict --invert` does; the model records it and predicts so by default "
-        "(default: the --from model's setting, off for a new model)",
-    )
+    add_invert_option(p, training=True)
     _add_running(p)
     p.set_defaults(func=_cmd_train)
 
