@@ -992,3 +992,6 @@ def test_dark_objects_inverted_block_by_block_equal_a_whole_image_run(tmp_path) 
     assert result.stats["blocks"] > 1
     np.testing.assert_array_equal(read_labels(out), reference)
     assert _io.read_image(out).provenance["settings"]["invert"] is True
+    # without invert, the block run says what a whole-image run says of dark objects
+    plain = dist.predict_blocks(path, "nuclei-2d", tmp_path / "plain.ome.zarr", block_size=64)
+    assert "dark objects on a bright background" in plain.stats["object_size"]

@@ -43,6 +43,32 @@ def check_flags(**flags: Any) -> None:
             raise TypeError(f"{name} is True or False, not {value!r}.")
 
 
+def swapped_for_model(images: Any, invert: bool, grey_note: str) -> tuple[Any, bool, str]:
+    """The image (or list of images) a model sees, with dark and bright swapped when
+    ``invert`` (:func:`~napari_unetseg._io.lazily_inverted`), after any colour
+    conversion: a stained colour image taken by its hematoxylin channel (``grey_note``)
+    shows its nuclei bright already and is left so (swapped before the conversion, its
+    nuclei became the gaps between them: polarity bash). Returns the images, whether they
+    were swapped, and a sentence for the input line ("" when nothing was asked)."""
+    from ._io import lazily_inverted
+    from .core.normalize import HEMATOXYLIN_NOTE
+
+    if not invert:
+        return images, False, ""
+    if grey_note.endswith(HEMATOXYLIN_NOTE):
+        return (
+            images,
+            False,
+            (
+                "Dark and bright not swapped (invert): a stained colour image is read by its "
+                "hematoxylin channel, where the nuclei are bright already."
+            ),
+        )
+    if isinstance(images, (list, tuple)):
+        return [lazily_inverted(i) for i in images], True, "Dark and bright swapped (invert)."
+    return lazily_inverted(images), True, "Dark and bright swapped (invert)."
+
+
 def plain_array(array: Any) -> Any:
     """A torch tensor as a numpy array (detached, on the CPU; "Cannot interpret
     'torch.float32' as a data type" reached the user), a list of them each; anything

@@ -19,6 +19,7 @@ from ._api_models import (
     load_model,
     no_paths,
     plain_array,
+    swapped_for_model,
 )
 from .core import guards
 from .core.bundle import ModelBundle
@@ -118,23 +119,10 @@ def train_iter(
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
-    # the starting model's setting (a new model: none), kept by the model it becomes
-    invert = getattr(bundle, "invert", False) if invert is None else bool(invert)
-    if invert:  # swapped as prediction swaps them, preview included
-        many = isinstance(images, (list, tuple))
-        images = [_io.lazily_inverted(i) for i in images] if many else _io.lazily_inverted(images)
-        if preview_image is not None:
-            preview_image = _io.lazily_inverted(preview_image)
-    first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
-    if channel_axis is None:
-        _check_one_kind(images, labels)
-    channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
-    # RGB images: as grey for a one-channel model; a new model keeps colours, not R = G = B
-    images, preview_image, channel_axis, taken = grey_inputs(
-        images, preview_image, channel_axis, getattr(bundle, "in_channels", 1), bundle is None
+    images, preview_image, channel_axis, grey, invert = _model_inputs(
+        bundle, images, labels, preview_image, channel_axis, invert
     )
-    grey = f"{grey} {taken}".strip()
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
         spatial_dims = arguments["spatial_dims"] = _series_dims(first_labels)
@@ -471,6 +459,40 @@ def _check_one_kind(images: Any, labels: Any) -> None:
             f"{tuple(np.shape(images[0]))}: give them all in colour or all grey (one "
             "channel of a colour image: image[..., 0]), or train on them in separate runs."
         )
+
+
+def _model_inputs(
+    bundle: ModelBundle | None,
+    images: Any,
+    labels: Any,
+    preview_image: Any,
+    channel_axis: int | None,
+    invert: bool | None,
+) -> tuple[Any, Any, int | None, str, bool]:
+    """The training images (and preview image) as the model sees them, as prediction
+    takes them: RGB as grey for a one-channel model (a new model keeps colours, not
+    R = G = B), then dark and bright swapped with ``invert`` (None: the starting model's
+    setting, none for a new model; the model it becomes keeps it). Returns them, the
+    channel axis, the sentence saying what was done, and whether they were swapped."""
+    first = images[0] if isinstance(images, (list, tuple)) and images else images
+    first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
+    if channel_axis is None:
+        _check_one_kind(images, labels)
+    channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
+    images, preview_image, channel_axis, taken = grey_inputs(
+        images, preview_image, channel_axis, getattr(bundle, "in_channels", 1), bundle is None
+    )
+    invert = getattr(bundle, "invert", False) if invert is None else bool(invert)
+    images, invert, swapped = swapped_for_model(images, invert, taken)
+    if invert and preview_image is not None:
+        preview_image = _io.lazily_inverted(preview_image)
+    return (
+        images,
+        preview_image,
+        channel_axis,
+        " ".join(filter(None, [grey, taken, swapped])),
+        invert,
+    )
 
 
 def _one_or_many(value: Any) -> Any:

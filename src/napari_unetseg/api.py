@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _io
 from ._api_models import (
     ModelLike,
     arguments_of,
@@ -39,6 +38,7 @@ from ._api_models import (
     no_paths,
     plain_array,
     save_model,
+    swapped_for_model,
 )
 from ._api_train import classes_named, train, train_iter
 from ._io import read_image
@@ -59,7 +59,7 @@ from .core.normalize import (
 from .core.progress import drain
 from .core.registry import REGISTRY
 from .core.scale import checked_scale
-from .core.sizing import predict_framed
+from .core.sizing import predict_framed, say_dark_objects
 from .core.training import TrainProgress
 
 __all__ = [
@@ -151,8 +151,6 @@ def predict_iter(
         image, channel_axis = one_channel(image, axis, channel), None
         if scale is not None and len(scale) == image.ndim + 1:  # a size for the channels too
             scale = [s for a, s in enumerate(scale) if a != axis % (image.ndim + 1)]
-    if invert:
-        image = _io.lazily_inverted(image)
     spatial, dims = np.ndim(image) - (channel_axis is not None), bundle.spatial_dims
     if spatial < dims:  # said before the pixel sizes, which then miss one too
         raise ValueError(
@@ -165,6 +163,7 @@ def predict_iter(
     _say_channels_last(np.shape(image), channel_axis, dims)
     _say_leading_channels(np.ndim(image), channel_axis, bundle)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
+    image, invert, swapped = swapped_for_model(image, invert, grey)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
         bundle,
@@ -187,34 +186,13 @@ def predict_iter(
         blend=blend,
         time_axis=image_axis(time_axis, np.ndim(image), channel_axis, bundle.spatial_dims),
     )
-    _say_dark_objects(result.stats.get("object_size"), invert)
+    say_dark_objects(result.stats.get("object_size"), invert)
     # what was done to the input before prediction: grey from colour, a frame left out
-    swapped = "Dark and bright swapped (invert)." if invert else ""
     frame = (result.stats.get("frame") or {}).get("message")
-    said = " ".join(filter(None, [swapped, grey, frame]))
+    said = " ".join(filter(None, [grey, swapped, frame]))
     if said:
         result.stats["input"] = said
     return result
-
-
-def _say_dark_objects(size: dict[str, Any] | None, invert: bool) -> None:
-    """Add to the object size's sentence where auto found no bright objects but dark ones
-    on a bright background: a model of bright objects then marks the background, with
-    confidence and no other word (object-size bug bash: dark nuclei, Dice 0.03)."""
-    dark = (size or {}).get("dark_objects")
-    if not dark:
-        return
-    inverted_ = "Inverted, the" if invert else "The"
-    switch = (
-        "without invert"
-        if invert
-        else 'with invert ("Dark objects on a bright background", --invert, invert=True)'
-    )
-    size["message"] += (
-        f" {inverted_} image shows dark objects on a bright background (about {dark:.0f} px "
-        "across) and the model finds bright ones, so its labels may be the background: if "
-        f"the dark ones are the objects, segment {switch}."
-    )
 
 
 def _user_level() -> int:

@@ -220,6 +220,15 @@ def rgb_axis(
     )
 
 
+#: What :func:`grey_for_model` says of a stained brightfield image it takes by its
+#: hematoxylin channel (nuclei bright already: ``invert`` leaves it so).
+HEMATOXYLIN_NOTE = (
+    "The RGB image has a bright background, as a stained brightfield image (H&E, IHC) "
+    "has: its hematoxylin channel (colour deconvolution; nuclei bright) is used for this "
+    "one-channel model."
+)
+
+
 def grey_for_model(
     image: Any, channel_axis: int | None, in_channels: int, keep_colour: bool = False
 ) -> tuple[Any, int | None, str]:
@@ -259,15 +268,7 @@ def grey_for_model(
         return image, channel_axis, ""
     rgb = image[..., :3]
     if looks_brightfield(np.stack([red, green, blue], axis=-1)):
-        return (
-            hematoxylin(rgb),
-            None,
-            (
-                "The RGB image has a bright background, as a stained brightfield image "
-                "(H&E, IHC) has: its hematoxylin channel (colour deconvolution; nuclei "
-                "bright) is used for this one-channel model."
-            ),
-        )
+        return hematoxylin(rgb), None, HEMATOXYLIN_NOTE
     grey = per_pixel(rgb, _mean_block)
     return (
         grey,

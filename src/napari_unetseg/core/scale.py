@@ -51,6 +51,9 @@ FACTOR_TOLERANCE = 0.1
 MIN_CONTRAST = 3.0
 #: Why :func:`estimate_object_size` found no objects in an image of some contrast.
 NO_BRIGHT_OBJECTS = "no distinct bright objects were found"
+#: An object of at most this many discs of its own (inscribed) diameter is compact: a
+#: round object or a small clump, not a web (:attr:`SizeEstimate.compact`).
+COMPACT_AREAS = 4.0
 #: Objects whose depth (in planes) the Z step is measured from, at least.
 MIN_Z_OBJECTS = 3
 
@@ -70,12 +73,17 @@ class SizeEstimate:
     z_step : float or None
         For a stack: the Z step in X pixels that makes its objects as deep as they are
         wide (see :func:`z_step_of_mask`); None for a plane or too few whole objects.
+    compact : float
+        The share of the measured objects' area in compact ones (at most
+        :data:`COMPACT_AREAS` discs of their own diameter; in a stack, on its middle
+        plane): round objects and small clumps, not a web between them.
     """
 
     diameter: float | None
     n_objects: int
     reason: str
     z_step: float | None = None
+    compact: float = 1.0
 
 
 def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
@@ -336,7 +344,7 @@ def estimate_object_size(
     if est.diameter is None:
         return est
     z_step = None if est.z_step is None else est.z_step * step
-    return SizeEstimate(est.diameter * step, est.n_objects, est.reason, z_step)
+    return SizeEstimate(est.diameter * step, est.n_objects, est.reason, z_step, est.compact)
 
 
 def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
@@ -375,7 +383,20 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
     n = int(keep.sum())
     how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
     z_step = z_step_of_mask(mask, objects) if mask.ndim == 3 else None
-    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step)
+    compact = _compact_share(mask, ry)
+    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step, compact)
+
+
+def _compact_share(mask: np.ndarray, ry: float) -> float:
+    """:attr:`SizeEstimate.compact` of a mask (a stack's middle plane)."""
+    plane = mask if mask.ndim == 2 else mask[mask.shape[0] // 2]
+    objects = _Objects.of(plane, ry)
+    d, area = 2.0 * objects.radius[1:], objects.sizes[1:] * ry  # in X pixels
+    measured = d >= 3.0
+    if not measured.any():
+        return 1.0
+    compact = area <= COMPACT_AREAS * math.pi / 4.0 * d**2
+    return float(area[measured & compact].sum() / area[measured].sum())
 
 
 def z_step_of_mask(mask: np.ndarray, objects: _Objects | None = None) -> float | None:

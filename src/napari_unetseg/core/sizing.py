@@ -124,15 +124,14 @@ def choose_factors(
         if est.diameter is None:
             d_image = d_model
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
-            if est.reason == NO_BRIGHT_OBJECTS:  # dark ones, then? (said by the caller)
-                dark = estimate_object_size(image, layout.channel_axis, time_axis, spacing, True)
-                info["dark_objects"] = dark.diameter
         else:
             d_image = est.diameter
             how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis)})"
     else:
         d_image = float(size)
         how = f"{d_image:g} px (given)"
+    if est is not None:
+        _look_for_dark_objects(est, image, layout.channel_axis, time_axis, spacing, info)
     info["image_diameter"] = d_image
     if est is None or est.diameter is None:  # not measured: a hint when the model is unsure
         info["unmeasured"] = (
@@ -179,6 +178,27 @@ def choose_factors(
     return factors, info
 
 
+#: Dark objects are looked for where less than this share of the bright ones' area is in
+#: compact objects, and said where at least this share of theirs is.
+COMPACT_SHARE = 0.5
+
+
+def _look_for_dark_objects(
+    est: Any, image: Any, ca: int | None, t: int | None, spacing: Any, info: dict[str, Any]
+) -> None:
+    """``info["dark_objects"]``: the diameter of compact dark objects on a bright
+    background (said by :func:`say_dark_objects`), where auto found no bright objects or
+    only a web of them (the bright background between dense dark nuclei was measured as
+    one 28 px object, with no word: review), else nothing. The gaps between confluent
+    bright nuclei are a web too, and are not taken for dark objects."""
+    webs = est.diameter is not None and est.compact < COMPACT_SHARE
+    if not (webs or est.reason == NO_BRIGHT_OBJECTS):
+        return
+    dark = estimate_object_size(image, ca, t, spacing, dark=True)
+    if dark.diameter is not None and dark.compact >= COMPACT_SHARE:
+        info["dark_objects"] = dark.diameter
+
+
 def _one_time_point(image: Any, time_axis: int | None) -> str:
     """Which time point of a series the size was measured on, for every one of them
     (the message did not say it was one: time series bug bash)."""
@@ -195,6 +215,29 @@ def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
     confidence["message"] += (
         f" But first: {info['unmeasured']}; if the objects are not about "
         f"{info['image_diameter']:g} px across, give their size (or auto) and run again."
+    )
+
+
+def say_dark_objects(size: dict[str, Any] | None, invert: bool) -> None:
+    """Add to the object size's sentence where auto found no bright objects but dark ones
+    on a bright background: a model of bright objects then marks the background, with
+    confidence and no other word (object-size bug bash: dark nuclei, Dice 0.03)."""
+    dark = (size or {}).get("dark_objects")
+    if not dark:
+        return
+    box = '"Dark objects on a bright background"'
+    if invert:  # (leaving the option out keeps a model's own setting: review)
+        size["message"] += (
+            f" Inverted, the image shows dark objects on a bright background (about "
+            f"{dark:.0f} px across) and the model finds bright ones, so its labels may be "
+            "the background: if the image's objects are bright, segment without invert "
+            f"(untick {box}, --no-invert, invert=False)."
+        )
+        return
+    size["message"] += (
+        f" The image shows dark objects on a bright background (about {dark:.0f} px "
+        "across) and the model finds bright ones, so its labels may be the background: if "
+        f"the dark ones are the objects, segment with invert ({box}, --invert, invert=True)."
     )
 
 

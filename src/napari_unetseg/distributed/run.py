@@ -145,14 +145,14 @@ def _central_crop(bounds: Any) -> tuple[slice, ...]:
 
 
 def _object_size(
-    bundle: Any, img: Any, layout: Any, value: Any, bounds: Any
+    bundle: Any, img: Any, layout: Any, value: Any, bounds: Any, invert: bool = False
 ) -> tuple[Any, str, tuple[float, ...] | None]:
     """The object size for every block, what was said about it, and the pixel size the
     blocks use: measured once on a central crop of ``bounds`` (per spatial axis: the
     inside of a frame; the size for 'auto'; the Z step of a 3D stack without a pixel
     size, see ``core.sizing.measured_z_step``)."""
     from .._units import known_spacing
-    from ..core.sizing import check_object_size, choose_factors
+    from ..core.sizing import check_object_size, choose_factors, say_dark_objects
 
     flat = img.without_channels()
     spacing = known_spacing(flat.scale, flat.units)
@@ -169,6 +169,7 @@ def _object_size(
         ca = 0
         crop = layout.to_channels_first(crop)
     _, info = choose_factors(bundle, crop, size, spacing, ca)
+    say_dark_objects(info, invert)  # as a whole-image run says it
     if info.get("z_step") is not None:
         spacing = (info["z_step"], 1.0, 1.0)
     message = info["message"]
@@ -385,6 +386,19 @@ def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[i
     return tuple(int(v) for v in vals)
 
 
+def _as_the_model_sees_it(img: Any, bundle: Any, opts: dict[str, Any]) -> Any:
+    """The image with dark and bright swapped where ``opts["invert"]`` says so (None:
+    the model's setting; ``opts`` then holds the setting used), lazily, every pyramid
+    level too (coarser ones give a large image's statistics)."""
+    opts["invert"] = bundle.invert if opts["invert"] is None else bool(opts["invert"])
+    if not opts["invert"]:
+        return img
+    swapped = {"data": _io.lazily_inverted(img.data)}
+    if getattr(img, "levels", ()):
+        swapped["levels"] = tuple(_io.lazily_inverted(level) for level in img.levels)
+    return replace(img, **swapped)
+
+
 def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
     """The prediction options, completed with :class:`SegmentSettings`' defaults."""
     from ..batch import SegmentSettings
@@ -422,7 +436,7 @@ def _make_plan(
     block = (full[0],) + tuple(min(b, s) for b, s in zip(edges, full[1:]))
     with _local_dask():
         size, size_message, spacing = _object_size(
-            bundle, img, layout, opts["object_size"], bounds
+            bundle, img, layout, opts["object_size"], bounds, opts["invert"]
         )
     if spacing is None:  # measured isotropic, or not measurable: as the store says
         spacing = tuple(img.without_channels().scale)
@@ -483,12 +497,7 @@ def _prepare(
         img, note = pick_channel(img, int(channel))
         channel_note = note[0].upper() + note[1:]
     bundle = api.load_model(model)
-    opts["invert"] = bundle.invert if opts["invert"] is None else bool(opts["invert"])
-    if opts["invert"]:  # every level: coarser ones give the statistics of a large image
-        swapped = {"data": _io.lazily_inverted(img.data)}
-        if getattr(img, "levels", ()):
-            swapped["levels"] = tuple(_io.lazily_inverted(level) for level in img.levels)
-        img = replace(img, **swapped)
+    img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     said = labels_note(img)
     if said:
