@@ -750,3 +750,16 @@ def test_a_model_trained_inverted_records_it_and_predicts_inverted_by_default() 
     assert api.train(dark, scribbles, model=model, **small).invert is True
     assert api.train(dark, scribbles, model=model, invert=False, **small).invert is False
     assert api.train(dark, scribbles, model="nuclei-2d", **small).invert is False
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.int16])
+def test_a_frame_found_with_dark_and_bright_swapped_is_said_in_the_images_values(dtype) -> None:
+    """A black registration frame around dark nuclei, segmented with invert: the frame
+    was said to be of value 65535 (uint16) or -0 (floats), its swapped value (review)."""
+    yy, xx = np.mgrid[:96, :96]
+    dark = np.where((yy % 32 - 16) ** 2 + (xx % 32 - 16) ** 2 <= 64, 600, 3000).astype(dtype)
+    dark[:8] = dark[-8:] = 0
+    dark[:, :8] = dark[:, -8:] = 0
+    result = api.drain(api.predict_iter(dark, "nuclei-2d", invert=True, object_size=None))
+    assert result.stats["frame"]["value"] == 0
+    assert "A frame of value 0 (8 px wide)" in result.stats["input"]

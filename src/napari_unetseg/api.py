@@ -53,6 +53,7 @@ from .core.normalize import (
     checked_axis,
     grey_for_model,
     image_axis,
+    inverted,
     one_channel,
     rgb_axis,
 )
@@ -187,12 +188,25 @@ def predict_iter(
         time_axis=image_axis(time_axis, np.ndim(image), channel_axis, bundle.spatial_dims),
     )
     say_dark_objects(result.stats.get("object_size"), invert)
+    if invert:
+        _frame_of_the_users_image(result.stats.get("frame"), image.dtype)
     # what was done to the input before prediction: grey from colour, a frame left out
     frame = (result.stats.get("frame") or {}).get("message")
     said = " ".join(filter(None, [grey, swapped, frame]))
     if said:
         result.stats["input"] = said
     return result
+
+
+def _frame_of_the_users_image(frame: dict[str, Any] | None, dtype: Any) -> None:
+    """A frame found on the image with dark and bright swapped, said in the user's own
+    values: the swap undone (it is its own inverse), not 65535 or -0 for a frame of 0
+    (review)."""
+    if not frame:
+        return
+    value = float(inverted(np.asarray([frame["value"]], dtype))[0])
+    frame["message"] = frame["message"].replace(f"value {frame['value']:g}", f"value {value:g}", 1)
+    frame["value"] = value
 
 
 def _user_level() -> int:
