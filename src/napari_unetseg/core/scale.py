@@ -383,14 +383,15 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
     n = int(keep.sum())
     how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
     z_step = z_step_of_mask(mask, objects) if mask.ndim == 3 else None
-    compact = _compact_share(mask, ry)
+    compact = _compact_share(mask, ry, objects if mask.ndim == 2 else None)
     return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step, compact)
 
 
-def _compact_share(mask: np.ndarray, ry: float) -> float:
-    """:attr:`SizeEstimate.compact` of a mask (a stack's middle plane)."""
+def _compact_share(mask: np.ndarray, ry: float, objects: _Objects | None = None) -> float:
+    """:attr:`SizeEstimate.compact` of a mask (a stack's middle plane); ``objects``: a
+    plane's objects when already measured."""
     plane = mask if mask.ndim == 2 else mask[mask.shape[0] // 2]
-    objects = _Objects.of(plane, ry)
+    objects = _Objects.of(plane, ry) if objects is None else objects
     d, area = 2.0 * objects.radius[1:], objects.sizes[1:] * ry  # in X pixels
     measured = d >= 3.0
     if not measured.any():
