@@ -1474,8 +1474,12 @@ def test_object_size_box_offers_auto_and_off_and_takes_no_size_under_a_pixel(qtb
     box.setValue(1.5)
     box.stepDown()  # not 0.5 px, which the run refuses (review)
     assert widget.settings().object_size == 1.0
+    assert box.lineEdit().selectedText() == "1.0 px"  # a digit typed replaces it
     box.stepDown()
     assert widget.settings().object_size == "auto"
+    box.setValue(5.0)
+    box.stepBy(-10)  # PageDown: 1 px, not past it to off
+    assert widget.settings().object_size == 1.0
 
     def typed(text):
         box.lineEdit().selectAll()

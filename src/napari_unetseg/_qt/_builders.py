@@ -261,13 +261,20 @@ class SizeSpinBox(DecimalSpinBox):
         return re.sub(r"\s*px\s*$", "", text.strip(), flags=re.IGNORECASE)
 
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt API
-        # the arrows went from 1.5 px to 0.5 px, which no run takes (review): 1 px, then
-        # auto below it, and 1 px above auto
-        value = self.value()
-        target = value + steps * self.singleStep()
-        if 0 < target < 1:
-            target = 1.0 if value > 1 or steps > 0 else self.AUTO
+        # Qt's step (it selects the text too); then no size under 1 px, which no run
+        # takes (the arrows went from 1.5 px to 0.5 px: review): down from a size, 1 px
+        # then auto, never past them (PageDown jumped to off); up from auto, 1 px at least
+        before = self.value()
+        super().stepBy(steps)
+        after = self.value()
+        if before >= 1 and after < 1:
+            target = 1.0 if before > 1 else self.AUTO
+        elif before <= self.AUTO < after < 1:
+            target = 1.0
+        else:
+            return
         self.setValue(target)
+        self.selectAll()
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
         return "auto" if value == self.AUTO else f"{super().textFromValue(value)} px"
