@@ -763,3 +763,30 @@ def test_a_frame_found_with_dark_and_bright_swapped_is_said_in_the_images_values
     result = api.drain(api.predict_iter(dark, "nuclei-2d", invert=True, object_size=None))
     assert result.stats["frame"]["value"] == 0
     assert "A frame of value 0 (8 px wide)" in result.stats["input"]
+
+
+def test_training_with_invert_on_a_stained_image_keeps_the_setting_and_swaps_the_others(
+    stained_nuclei,
+) -> None:
+    """A stained image read by its hematoxylin is not swapped, but the model records the
+    invert asked for (it came back False, and then stopped swapping grey images), and
+    in a list each image is swapped by its own kind (second review)."""
+    from napari_unetseg._api_train import _model_inputs
+
+    stained, fluorescent, nuclei = stained_nuclei
+    labels = nuclei.astype(np.uint8) + 1
+    small = {"steps": 1, "patch_size": 32, "batch_size": 2, "device": "cpu"}
+    model = api.train(stained, labels, model="nuclei-2d", invert=True, **small)
+    assert model.invert is True
+    assert api.train(stained, labels, model=model, **small).invert is True
+    bundle = api.load_model("nuclei-2d")
+    dark = np.repeat(255 - fluorescent[..., 2:], 3, axis=-1)
+    got, preview, _, said, asked = _model_inputs(
+        bundle, [stained, dark], [labels, labels], stained, None, True
+    )
+    alone, *_ = _model_inputs(bundle, stained, labels, None, None, False)
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(alone))  # not swapped
+    np.testing.assert_allclose(np.asarray(preview), np.asarray(alone))
+    np.testing.assert_array_equal(np.asarray(got[1]), 255 - dark[..., 0])  # grey, swapped
+    assert asked is True
+    assert "not swapped" in said and "Dark and bright swapped (invert)." in said

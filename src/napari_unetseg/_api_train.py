@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _io, forest
+from . import forest
 from ._api_models import (
     ModelLike,
     arguments_of,
@@ -472,20 +472,31 @@ def _model_inputs(
     """The training images (and preview image) as the model sees them, as prediction
     takes them: RGB as grey for a one-channel model (a new model keeps colours, not
     R = G = B), then dark and bright swapped with ``invert`` (None: the starting model's
-    setting, none for a new model; the model it becomes keeps it). Returns them, the
-    channel axis, the sentence saying what was done, and whether they were swapped."""
+    setting, none for a new model; the model it becomes keeps it), each image by its own
+    conversion (a stained one read by its hematoxylin is not swapped). Returns them, the
+    channel axis, the sentence saying what was done, and the setting the model records
+    (what was asked, whether or not a stained image was left as it was: review)."""
     first = images[0] if isinstance(images, (list, tuple)) and images else images
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     if channel_axis is None:
         _check_one_kind(images, labels)
     channel_axis, grey = rgb_axis(np.shape(first), channel_axis, np.shape(first_labels))
+    notes: list[str] = []
     images, preview_image, channel_axis, taken = grey_inputs(
-        images, preview_image, channel_axis, getattr(bundle, "in_channels", 1), bundle is None
+        images,
+        preview_image,
+        channel_axis,
+        getattr(bundle, "in_channels", 1),
+        bundle is None,
+        notes,
     )
     invert = getattr(bundle, "invert", False) if invert is None else bool(invert)
-    images, invert, swapped = swapped_for_model(images, invert, taken)
-    if invert and preview_image is not None:
-        preview_image = _io.lazily_inverted(preview_image)
+    listed = isinstance(images, (list, tuple))
+    done = [swapped_for_model(i, invert, n) for i, n in zip(images if listed else [images], notes)]
+    images = [d[0] for d in done] if listed else done[0][0]
+    if preview_image is not None:
+        preview_image = swapped_for_model(preview_image, invert, notes[-1])[0]
+    swapped = " ".join(dict.fromkeys(d[2] for d in done if d[2]))
     return (
         images,
         preview_image,

@@ -355,6 +355,12 @@ def inverted(image: Any) -> Any:
     return _in_blocks(image, np.empty(tuple(image.shape), out_dtype), _invert_block)
 
 
+def unswapped(value: float, dtype: Any) -> float:
+    """The value an image had where :func:`inverted` of it (of ``dtype``) holds ``value``:
+    the swap is its own inverse (a frame of 0 is said as 0, not 65535 or -0)."""
+    return float(_invert_block(np.asarray([value], dtype))[0])
+
+
 def _invert_block(block: np.ndarray) -> np.ndarray:
     kind = block.dtype.kind
     if kind == "b":
@@ -400,20 +406,30 @@ def grey_inputs(
     channel_axis: int | None,
     in_channels: int,
     keep_colour: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[Any, Any, int | None, str]:
     """Training images (one or a list) and the preview image as grey for a one-channel
     model when they are RGB(A) (:func:`grey_for_model`; ``keep_colour``: only when they
     are grey, R = G = B, as for a new model); returns them, the channel axis left and one
-    sentence ("" when nothing changed)."""
+    sentence ("" when nothing changed). ``notes``, a list, receives each image's own
+    sentence, then the preview image's (a stained one is not swapped by ``invert``)."""
     listed = isinstance(images, (list, tuple))
     converted = [
         grey_for_model(img, channel_axis, in_channels, keep_colour)
         for img in (images if listed else [images])
     ]
+    if notes is not None:
+        notes[:] = [""] * (len(converted) + 1)
     if not converted or not all(c[2] for c in converted):  # none, or not all of them
         return images, preview_image, channel_axis, ""
+    if notes is not None:
+        notes[: len(converted)] = [c[2] for c in converted]
     if preview_image is not None:
-        preview_image = grey_for_model(preview_image, channel_axis, in_channels, keep_colour)[0]
+        preview_image, _, said = grey_for_model(
+            preview_image, channel_axis, in_channels, keep_colour
+        )
+        if notes is not None:
+            notes[-1] = said
     grey = [c[0] for c in converted]
     notes = {c[2] for c in converted}
     note = (
