@@ -995,3 +995,16 @@ def test_dark_objects_inverted_block_by_block_equal_a_whole_image_run(tmp_path) 
     # without invert, the block run says what a whole-image run says of dark objects
     plain = dist.predict_blocks(path, "nuclei-2d", tmp_path / "plain.ome.zarr", block_size=64)
     assert "dark objects on a bright background" in plain.stats["object_size"]
+
+
+def test_a_frame_of_a_block_run_with_invert_is_said_in_the_images_values(tmp_path) -> None:
+    """It was "a frame of value 65535" for a black frame of a uint16 image (review)."""
+    img, _ = synthetic_nuclei((128, 160), seed=2)
+    dark = img.max() - img
+    dark[:12] = dark[-12:] = 0
+    dark[:, :12] = dark[:, -12:] = 0
+    path = tmp_path / "framed.tif"
+    _io.write_image(path, dark, axes="YX")
+    out = tmp_path / "framed.ome.zarr"
+    result = dist.predict_blocks(path, "nuclei-2d", out, block_size=64, invert=True)
+    assert "A frame of value 0 " in result.stats["object_size"]

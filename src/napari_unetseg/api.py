@@ -53,9 +53,9 @@ from .core.normalize import (
     checked_axis,
     grey_for_model,
     image_axis,
-    inverted,
     one_channel,
     rgb_axis,
+    unswapped,
 )
 from .core.progress import drain
 from .core.registry import REGISTRY
@@ -204,7 +204,7 @@ def _frame_of_the_users_image(frame: dict[str, Any] | None, dtype: Any) -> None:
     (review)."""
     if not frame:
         return
-    value = float(inverted(np.asarray([frame["value"]], dtype))[0])
+    value = unswapped(frame["value"], dtype)
     frame["message"] = frame["message"].replace(f"value {frame['value']:g}", f"value {value:g}", 1)
     frame["value"] = value
 

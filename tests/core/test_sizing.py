@@ -614,3 +614,21 @@ def test_dense_dark_nuclei_are_suggested_too_where_the_bright_background_is_a_we
     said = api.drain(api.predict_iter(dark, "nuclei-2d")).stats["object_size"]["message"]
     assert "dark objects on a bright background (about 2" in said
     assert estimate_object_size(240.0 - dark).compact == 1.0  # round bright ones
+
+
+def test_clustered_dark_nuclei_are_named_and_a_web_of_bright_outlines_is_not():
+    """Where no bright objects are found, dark ones are named whatever their shape
+    (clusters of dense dark nuclei lost the hint to the compactness rule); a web of
+    bright outlines (a membrane stain) covers little of the image and is no bright
+    background, so its dark interiors are not named (second review)."""
+    from scipy import ndimage
+
+    bundle = api.load_model("nuclei-2d")
+    img, _ = synthetic_nuclei((256, 256), seed=0, density=0.85, cluster_fraction=0.9)
+    assert choose_factors(bundle, img.max() - img)[1].get("dark_objects")
+    grid = np.zeros((256, 256), bool)
+    grid[::24] = grid[:, ::24] = True  # cell outlines 24 px apart
+    outlines = ndimage.gaussian_filter(ndimage.binary_dilation(grid).astype(np.float32), 1.0)
+    noise = np.random.default_rng(0).normal(0, 0.02, grid.shape)
+    info = choose_factors(bundle, (outlines + noise).astype(np.float32))[1]
+    assert "dark_objects" not in info, info["message"]

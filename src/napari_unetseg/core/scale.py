@@ -24,7 +24,7 @@ Functions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,8 @@ class SizeEstimate:
         The share of the measured objects' area in compact ones (at most
         :data:`COMPACT_AREAS` discs of their own diameter; in a stack, on its middle
         plane): round objects and small clumps, not a web between them.
+    cover : float or None
+        The share of the image above the threshold (None where none was taken).
     """
 
     diameter: float | None
@@ -84,6 +86,7 @@ class SizeEstimate:
     reason: str
     z_step: float | None = None
     compact: float = 1.0
+    cover: float | None = None
 
 
 def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
@@ -344,7 +347,7 @@ def estimate_object_size(
     if est.diameter is None:
         return est
     z_step = None if est.z_step is None else est.z_step * step
-    return SizeEstimate(est.diameter * step, est.n_objects, est.reason, z_step, est.compact)
+    return replace(est, diameter=est.diameter * step, z_step=z_step)
 
 
 def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
@@ -362,6 +365,7 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
     # (raveled: scikit-image warns that a volume whose last axis has 3 or 4 planes
     # "looks like that of an RGB image", which reached the user; NIfTI bug bash)
     mask = smooth > threshold_otsu(np.minimum(smooth, np.percentile(smooth, 99)).ravel())
+    cover = float(mask.mean())
     fg, bg = smooth[mask], smooth[~mask]
     if fg.size == 0 or bg.size == 0:
         return SizeEstimate(None, 0, "the image has no contrast")
@@ -384,7 +388,7 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
     how = "the one object" if n == 1 else f"area-weighted median of {n} objects"
     z_step = z_step_of_mask(mask, objects) if mask.ndim == 3 else None
     compact = _compact_share(mask, ry, objects if mask.ndim == 2 else None)
-    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step, compact)
+    return SizeEstimate(diameter, n, f"{how} above Otsu's threshold", z_step, compact, cover)
 
 
 def _compact_share(mask: np.ndarray, ry: float, objects: _Objects | None = None) -> float:

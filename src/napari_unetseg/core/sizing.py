@@ -178,24 +178,27 @@ def choose_factors(
     return factors, info
 
 
-#: Dark objects are looked for where less than this share of the bright ones' area is in
-#: compact objects, and said where at least this share of theirs is.
+#: Dark objects are looked for where no bright ones were found, or where less than this
+#: share of the bright ones' area is in compact objects and they cover at least half of
+#: the image (a bright background); then they are said where at least this share of
+#: theirs is compact.
 COMPACT_SHARE = 0.5
 
 
 def _look_for_dark_objects(
     est: Any, image: Any, ca: int | None, t: int | None, spacing: Any, info: dict[str, Any]
 ) -> None:
-    """``info["dark_objects"]``: the diameter of compact dark objects on a bright
-    background (said by :func:`say_dark_objects`), where auto found no bright objects or
-    only a web of them (the bright background between dense dark nuclei was measured as
-    one 28 px object, with no word: review), else nothing. The gaps between confluent
-    bright nuclei are a web too, and are not taken for dark objects."""
-    webs = est.diameter is not None and est.compact < COMPACT_SHARE
-    if not (webs or est.reason == NO_BRIGHT_OBJECTS):
+    """``info["dark_objects"]``: the diameter of the dark objects on a bright background
+    (said by :func:`say_dark_objects`) where auto found no bright objects, or only a web
+    of them covering most of the image while the dark ones are compact (the bright
+    background between dense dark nuclei was measured as one 28 px object, with no word:
+    review); else nothing. A web of bright outlines (a membrane stain) covers little of
+    the image, and is no bright background (second review)."""
+    web = est.diameter is not None and est.compact < COMPACT_SHARE and (est.cover or 0.0) >= 0.5
+    if not (web or est.reason == NO_BRIGHT_OBJECTS):
         return
     dark = estimate_object_size(image, ca, t, spacing, dark=True)
-    if dark.diameter is not None and dark.compact >= COMPACT_SHARE:
+    if dark.diameter is not None and (not web or dark.compact >= COMPACT_SHARE):
         info["dark_objects"] = dark.diameter
 
 

@@ -458,6 +458,10 @@ def _make_plan(
     n_lead = len(layout.leading_axes)
     plan = _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px, inside)
     if frame is not None:
+        if opts["invert"]:  # said in the image's own values (review: "of value 65535")
+            from ..core.normalize import unswapped
+
+            frame = replace(frame, value=unswapped(frame.value, img.data.dtype))
         size_message = " ".join(filter(None, [frame.message(), size_message]))
     return plan, size, size_message, spacing
 
