@@ -1008,3 +1008,15 @@ def test_a_frame_of_a_block_run_with_invert_is_said_in_the_images_values(tmp_pat
     out = tmp_path / "framed.ome.zarr"
     result = dist.predict_blocks(path, "nuclei-2d", out, block_size=64, invert=True)
     assert "A frame of value 0 " in result.stats["object_size"]
+
+
+def test_a_colour_image_whose_file_names_no_colour_axis_is_refused_block_by_block(tmp_path):
+    """(Y, X, 3) saved without an RGB axis: read in memory as colour, block by block it
+    was segmented as 300 planes 3 pixels wide, silently (second review)."""
+    rgb = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    path = tmp_path / "colour.tif"
+    _io.write_image(path, rgb)
+    assert _io.read_image(path).channel_axis is None
+    with pytest.raises(ValueError, match="names no colour axis"):
+        dist.predict_blocks(path, "nuclei-2d", tmp_path / "c.ome.zarr", block_size=64)
+    assert not (tmp_path / "c.ome.zarr").exists()

@@ -386,6 +386,26 @@ def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[i
     return tuple(int(v) for v in vals)
 
 
+def _check_no_guessed_colour(img: Any, bundle: Any, source: str) -> None:
+    """Refuse, in one sentence, an image whose last axis of 3 or 4 values a run in memory
+    and napari read as colour while its file names no colour axis: block by block it was
+    taken as a stack of 3-pixel-wide planes (labels of shape (300, 500, 3): second
+    review)."""
+    from ..core.normalize import rgb_axis
+
+    shape = tuple(img.data.shape)
+    if img.channel_axis is not None or shape[-1] not in (3, 4):
+        return
+    if rgb_axis(shape, None)[0] is None or bundle.in_channels != 1:
+        return
+    raise ValueError(
+        f"{os.path.basename(source)!r} has a last axis of {shape[-1]} values, which napari "
+        "and a run in memory read as colour, but its file names no colour axis, so a "
+        "block-by-block run would take it for planes 3 pixels wide: segment it in memory "
+        "(a TIFF output, not OME-Zarr), or save it with its colour axis named."
+    )
+
+
 def _as_the_model_sees_it(img: Any, bundle: Any, opts: dict[str, Any]) -> Any:
     """The image with dark and bright swapped where ``opts["invert"]`` says so (None:
     the model's setting; ``opts`` then holds the setting used), lazily, every pyramid
@@ -503,6 +523,7 @@ def _prepare(
     bundle = api.load_model(model)
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
+    _check_no_guessed_colour(img, bundle, source)
     said = labels_note(img)
     if said:
         channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
