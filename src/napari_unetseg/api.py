@@ -47,6 +47,7 @@ from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
 from .core.guards import NonFiniteWarning
 from .core.inference import PredictionResult, TileProgress
+from .core.margins import frame_message
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
 from .core.normalize import (
@@ -204,9 +205,8 @@ def _frame_of_the_users_image(frame: dict[str, Any] | None, dtype: Any) -> None:
     (review)."""
     if not frame:
         return
-    value = unswapped(frame["value"], dtype)
-    frame["message"] = frame["message"].replace(f"value {frame['value']:g}", f"value {value:g}", 1)
-    frame["value"] = value
+    frame["value"] = unswapped(frame["value"], dtype)
+    frame["message"] = frame_message(frame["value"], frame["widths"])
 
 
 def _user_level() -> int:

@@ -35,6 +35,17 @@ SLABS_PER_READ = 16
 MAX_INSIDE_SHARE = 0.01
 
 
+def frame_message(value: float, widths: Any) -> str:
+    """The sentence saying a frame of ``value`` (``widths`` per spatial axis, before and
+    after the inside) was left out."""
+    edges = sorted({w for pair in widths for w in pair if w})
+    wide = f"{edges[0]} px" if len(edges) == 1 else f"{edges[0]}-{edges[-1]} px"
+    return (
+        f"A frame of value {value:g} ({wide} wide) around the image was left out "
+        "of the prediction and labelled background."
+    )
+
+
 @dataclass(frozen=True)
 class Frame:
     """The part of an image inside a frame of one ``value``.
@@ -50,12 +61,7 @@ class Frame:
     widths: tuple[tuple[int, int], ...]
 
     def message(self) -> str:
-        edges = sorted({w for pair in self.widths for w in pair if w})
-        wide = f"{edges[0]} px" if len(edges) == 1 else f"{edges[0]}-{edges[-1]} px"
-        return (
-            f"A frame of value {self.value:g} ({wide} wide) around the image was left out "
-            "of the prediction and labelled background."
-        )
+        return frame_message(self.value, self.widths)
 
     def margins(self, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
         """Indices over an output of ``shape`` that cover the frame (each slab once)."""
