@@ -824,3 +824,19 @@ def test_outputs_with_features_join_a_3d_view_before_the_mouse_moved(make_napari
     )  # fmt: skip
     assert viewer.layers.selection.active is pred
     assert list(overlay.features["error"]) == ["", "false positive"]
+
+
+@pytest.mark.parametrize("view", ["3d", "transposed"])
+def test_a_click_on_the_plot_shows_its_slice_in_a_3d_or_transposed_view(qtbot, validate, view):
+    """Clicking the per-slice plot moved the point of the slice axis, which a 3D view or
+    a 2D view across that axis displays: nothing changed on the screen."""
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    if view == "3d":
+        viewer.dims.ndisplay = 3
+    else:
+        viewer.dims.order = (1, 0, 2)  # a ZX view: the slider steps through Y
+    widget._go_to_slice(3.2, 0.5)
+    assert viewer.dims.ndisplay == 2 and 0 not in viewer.dims.displayed
+    assert viewer.dims.current_step[0] == 3
+    assert viewer.layers["pred"].world_to_data(viewer.dims.point)[0] == pytest.approx(3)

@@ -552,7 +552,22 @@ class ValidateWidget(ui.DockWidget):
         layer, axis = found
         z = int(np.clip(round(x), 0, layer.data.shape[0] - 1))
         world = layer.data_to_world([z] + [0] * (layer.ndim - 1))[0]
+        self._show_slices_of(axis)
         self.viewer.dims.set_point(axis, world)
+
+    def _show_slices_of(self, axis: int) -> None:
+        """A slider for ``axis``: a click on the plot asks for one of its slices, which a
+        3D view, or a 2D view across that axis (transposed), did not show (the click
+        moved a point nobody saw)."""
+        dims = self.viewer.dims
+        if axis not in dims.displayed:
+            return
+        if dims.ndisplay == 3:
+            dims.ndisplay = 2
+        if axis in dims.displayed:  # the axis is one of the two shown: it goes before them
+            order = [a for a in dims.order if a != axis]
+            order.insert(len(order) - 2, axis)
+            dims.order = tuple(order)
 
     def _update_state(self, *_: Any) -> None:
         self.mode_hint.setText(MODES[self.mode()][1])
