@@ -1530,3 +1530,37 @@ def test_dark_objects_box_segments_dark_nuclei_and_the_size_line_suggests_it(qtb
     assert not widget.invert_check.isChecked()
     tune.settings.start_combo.set_model_name(name)
     assert tune.settings.invert_check.isChecked()
+
+
+def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(qtbot, segment):
+    """With the dark-objects hint the useful action is the run with the box the other way
+    (polarity bash: the result offered Fine-tune when the model was unsure instead)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")
+    img, _ = synthetic_nuclei((128, 128), seed=5, radius=(8, 10))
+    viewer.add_image(img.max() - img, name="dark")
+    _run_and_wait(qtbot, widget)
+    assert not widget.swap_button.isHidden() and widget.finetune_button.isHidden()
+    assert "dark ones" in widget.swap_button.text()
+    other = REGISTRY.register(REGISTRY.get("nuclei-2d"), "another model")
+    widget.model_combo.set_model_name(other)  # the run again is the last run's
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.segment_swapped() is not None
+    assert widget.swap_button.isHidden() and widget.invert_check.isChecked()
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    expected = api.predict(img.max() - img, "nuclei-2d", invert=True)
+    np.testing.assert_array_equal(viewer.layers["dark [unet]"].data, expected)
+    # the other way round: bright nuclei segmented with the box ticked
+    widget.image_combo.set_layer(viewer.add_image(img, name="bright"))
+    _run_and_wait(qtbot, widget)
+    assert "bright ones" in widget.swap_button.text() and not widget.swap_button.isHidden()
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.segment_swapped()
+    assert not widget.invert_check.isChecked() and widget.swap_button.isHidden()
+    np.testing.assert_array_equal(
+        viewer.layers["bright [unet]"].data, api.predict(img, "nuclei-2d")
+    )
+    viewer.layers.remove("bright")  # closed: the button of its run goes with it
+    assert widget.swap_button.isHidden() and widget.segment_swapped() is None

@@ -405,6 +405,14 @@ def test_an_unsure_model_names_an_unmeasured_object_size_first():
     flat = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
     fallback = api.drain(api.predict_iter(flat, unsure)).stats["confidence"]["message"]
     assert "the object size could not be measured, so the model's own was used" in fallback
+    # dark nuclei: the polarity first, not the size nor fine-tuning (polarity bash)
+    for image, invert in ((img.max() - img, False), (img, True)):
+        stats = api.drain(api.predict_iter(image, unsure, invert=invert)).stats
+        assert stats["confidence"]["message"].endswith(
+            "But first: dark and bright may be the wrong way round for this model (the "
+            "object size line says why)."
+        )
+        assert "dark objects on a bright background" in stats["object_size"]["message"]
 
 
 def _ring_of_nuclei() -> tuple[np.ndarray, np.ndarray]:

@@ -83,6 +83,7 @@ class SegmentWidget(ui.DockWidget):
         layout.addLayout(self._build_actions())
         layout.addWidget(self.status)
         layout.addWidget(self.finetune_button)
+        layout.addWidget(self.swap_button)
         layout.addStretch(1)
 
         self.image_combo.layerChanged.connect(self._pick_default_model)
@@ -237,6 +238,15 @@ class SegmentWidget(ui.DockWidget):
             self.fine_tune_here,
         )
         self.finetune_button.setVisible(False)
+        # Shown with the dark-objects hint: the run again with dark and bright swapped
+        # (the better action there than painting; polarity bash).
+        self.swap_button = ui.button(
+            self,
+            "",
+            "Tick (or untick) 'Dark objects on a bright background' and segment this image again.",
+            self.segment_swapped,
+        )
+        self.swap_button.setVisible(False)
         # the image, model and dark-objects setting of the last run (Fine-tune's start)
         self._last_run: tuple[weakref.ref[Image], str, bool] | None = None
         # (layer, model, plane, diameter px) of the last run on one plane with auto size
@@ -265,7 +275,7 @@ class SegmentWidget(ui.DockWidget):
         data = real_layer(layer).data
         where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
         self.status.setText(f"Segmenting {layer.name!r}{where}...")
-        self.finetune_button.setVisible(False)
+        self._suggest()
         return self.runner.start(
             segment_job,
             request,
@@ -284,6 +294,31 @@ class SegmentWidget(ui.DockWidget):
         if gone is not None:
             return gone
         return run_problem(self.viewer, layer, model, self.model_combo.spatial_dims(), plane_only)
+
+    def _suggest(self, unsure: bool = False, dark: bool = False, inverted: bool = False) -> None:
+        """The button under a result: segment again with dark and bright swapped where the
+        image shows dark objects only (a model of bright ones then marks the background),
+        else Fine-tune where the model was unsure; none between results."""
+        word = "bright" if inverted else "dark"
+        self.swap_button.setText(f"Segment again: the {word} ones are the objects")
+        self.swap_button.setVisible(dark)
+        self.finetune_button.setVisible(unsure and not dark)
+
+    def segment_swapped(self) -> Any:
+        """Segment the last segmented image again with the other setting of "Dark objects
+        on a bright background" than its run had; returns the worker (None if not
+        started)."""
+        image = None if self._last_run is None else self._last_run[0]()
+        if image is None or image not in self.viewer.layers or self.runner.busy:
+            self._suggest()
+            return None
+        self.image_combo.set_layer(image)
+        try:  # the model of that run, whatever the box shows by now
+            self.model_combo.set_model_name(self._last_run[1])
+        except KeyError:  # no longer listed: the box's own
+            pass
+        self.invert_check.setChecked(not self._last_run[2])
+        return self.run()
 
     def fine_tune_here(self) -> Any:
         """Open the Fine-tune widget on the last segmented image, starting from the model
@@ -477,7 +512,7 @@ class SegmentWidget(ui.DockWidget):
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self._result_said = None  # (its last result's line wiped this one; bash)
-            self.finetune_button.setVisible(False)
+            self._suggest()
             self.status.setText("The image was closed; its result was dropped.")
             return
         replaced = data is not None and real_layer(layer).data is not data
@@ -557,8 +592,8 @@ class SegmentWidget(ui.DockWidget):
         # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
         inverted = bool((provenance.get("settings") or {}).get("invert"))
         self._last_run = (weakref.ref(real_layer(layer)), model, inverted)
-        self.finetune_button.setVisible(bool(unsure))
         size = result.stats.get("object_size") or {}
+        self._suggest(bool(unsure), bool(size.get("dark_objects")), inverted)
         measured = result.plane is not None and size.get("image_diameter") is not None
         self._plane_size = (
             (weakref.ref(real_layer(layer)), model, result.plane, float(size["image_diameter"]))
@@ -710,7 +745,7 @@ class SegmentWidget(ui.DockWidget):
         if shown not in self.viewer.layers:
             self._result_said = None
             self.status.setText("")
-            self.finetune_button.setVisible(False)
+            self._suggest()
         same = layer is not None and self._result_said is not None
         self.size_info.setText(said if same and real_layer(layer) is real_layer(shown) else "")
 

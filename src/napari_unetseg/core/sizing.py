@@ -212,8 +212,17 @@ def _one_time_point(image: Any, time_axis: int | None) -> str:
 def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
     """An unsure model's hint names the object size first when it was not measured: a
     size far from the objects' makes a model unsure, and the hint spoke of fine-tuning
-    only."""
-    if not confidence or not confidence.get("message") or not info.get("unmeasured"):
+    only; the polarity before the size where dark objects were found, where fine-tuning
+    is not the cure (polarity bash)."""
+    if not confidence or not confidence.get("message"):
+        return
+    if info.get("dark_objects"):
+        confidence["message"] += (
+            " But first: dark and bright may be the wrong way round for this model (the "
+            "object size line says why)."
+        )
+        return
+    if not info.get("unmeasured"):
         return
     confidence["message"] += (
         f" But first: {info['unmeasured']}; if the objects are not about "
