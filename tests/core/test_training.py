@@ -424,6 +424,12 @@ def test_fine_tuning_the_shipped_default_keeps_its_normalization(nuclei2d):
     assert tuned.tile_size == default.tile_size
     assert tuned.history["started_from"].endswith("nuclei-2d.pt")
     assert tuned.history["previous"]["steps"] == default.history["steps"]
+    # a second round names the first round's model, not the shipped file (rounds bash)
+    assert tuned.source is None
+    tuned.name = "round 1"
+    _, again = run(api.train_iter(image, scribbles, model=tuned, steps=1, patch_size=64,
+                                  batch_size=2))  # fmt: skip
+    assert again.history["started_from"] == "round 1" and again.source is None
     assert tuned.history["learning_rate"] == tr.FINE_TUNE_LR < 2e-3  # gentler than for a new model
 
 

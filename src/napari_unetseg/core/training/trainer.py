@@ -124,6 +124,8 @@ class Trainer:
         """Pairs, patch and batch size, the class map and the label index."""
         o = self.options
         self.bundle: ModelBundle | None = None if o.model is None else o.model.copy()
+        if self.bundle is not None:  # read from no file: its start's file was named as the
+            self.bundle.source = None  # start of every model fine-tuned from it (rounds bash)
         sd, in_ch, self.pairs = training_pairs(
             o.model, images, labels, o.spatial_dims, o.channel_axis
         )
