@@ -1002,6 +1002,16 @@ def test_the_models_own_unedited_labels_are_not_trained_on(finetune, qtbot):
     widget.start_combo.set_model_name("nuclei-2d")
     labels.paint((10, 10), 2)  # corrected (a value the model never writes)
     assert widget._problem(viewer.layers["cells"], labels) is None
+    # the model trained on them segments again: Continue refuses its own labels too
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None
+    segment.model_combo.set_model_name(widget.trained_name)
+    with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
+        assert segment.run() is not None
+    again = viewer.layers["cells [unet 2]"]  # ('cells [unet]' was corrected: kept)
+    widget.labels_combo.set_layer(again)
+    assert widget.continue_training() is None
+    assert f"holds {widget.trained_name}'s own labels, unedited" in widget.status.text()
 
 
 def test_painting_on_the_preview_during_a_run_is_kept(qtbot, finetune, nuclei):

@@ -470,10 +470,13 @@ class FinetuneWidget(ui.DockWidget):
             said = time_for_z(name or "the new model", dims, axes, repr(image.name))
             if said is not None:
                 return said[0].lower() + said[1:]
-        if not continued and not self.settings.scratch():
-            own = unedited_output(labels, self.start_combo.model_name())
-            if own is not None:
-                return own
+        # the model trained on: the one trained here when continuing (Continue trained on
+        # its own unedited labels to "best validation Dice 0.98"; rounds bash)
+        trained_on = None if continued or self.settings.scratch() else self.start_combo
+        model = self.trained_name if going_on else trained_on and trained_on.model_name()
+        own = unedited_output(labels, model or None)
+        if own is not None:
+            return own
         # Counted afresh: the displayed counts may wait for the end of a stroke.
         return problem_with(label_counts(painted), self.label_mode, labels.name)
 
