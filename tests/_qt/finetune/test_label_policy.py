@@ -21,6 +21,8 @@ def test_guess_mode_from_marker_and_name() -> None:
     assert lp.guess_mode(_layer("cells [unet 2]")) == "dense"  # a run after painting
     assert lp.guess_mode(_layer("my scribbles")) == "sparse"
     assert lp.guess_mode(_layer("Labels")) is None
+    # Segment's labels renamed (or saved and opened again) by their record
+    assert lp.guess_mode(_layer("my nuclei", {"unetseg": {"model": "nuclei-2d"}})) == "dense"
 
 
 def test_feature_rows_without_a_whole_index_or_a_name_are_left_out() -> None:

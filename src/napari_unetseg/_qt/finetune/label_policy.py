@@ -163,9 +163,14 @@ def follow_start(
 
 
 def guess_mode(layer: Any) -> str | None:
-    """Scribbles for our scribble layers, dense for ground truth / masks, else None."""
+    """Scribbles for our scribble layers, dense for ground truth / masks and Segment's
+    labels (by their record, renamed or saved and opened again: renamed, they were
+    taken for scribbles, each nucleus a class of a new model; rounds bash), else None."""
     if layer.metadata.get(SCRIBBLE_KEY):
         return "sparse"
+    made = layer.metadata.get("unetseg")
+    if isinstance(made, dict) and made.get("model"):
+        return "dense"
     name = layer.name.lower()
     if any(word in name for word in _DENSE_WORDS):
         return "dense"
