@@ -242,3 +242,12 @@ def test_validate_command_names_ome_zarr_labels(qtbot, make_napari_viewer, tmp_p
     edited.data = pred.copy()  # the same values again: the store is named
     argv = widget.copy_command(folder=str(tmp_path / "other")).reproduction.argv
     assert argv[argv.index("--prediction") + 1] == str(store.resolve() / "labels" / "pred")
+
+
+def test_files_of_a_command_are_named_as_save_names_them():
+    """A model of the third round was written as 'nuclei-2d-finetuned _3_.pt' (rounds
+    bash); Save suggests 'nuclei-2d-finetuned (3).pt'."""
+    from napari_unetseg._qt.reproduce import _safe
+
+    assert _safe("nuclei-2d-finetuned (3)") == "nuclei-2d-finetuned (3)"
+    assert _safe("cells/nuclei: 2") == "cells_nuclei_ 2" and _safe(" . ") == "layer"

@@ -11,7 +11,6 @@ Python code (:mod:`napari_unetseg.commands`) and copies the command to the clipb
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -206,8 +205,14 @@ def _same_axes(img: Any, axes: str | None) -> bool:
 
 
 def _safe(name: str) -> str:
-    """A file name from a layer or model name."""
-    return re.sub(r"[^\w.\- ]+", "_", name).strip(" .") or "layer"
+    """A file name from a layer or model name, as Save spells it (``cells (3)``: it was
+    ``cells _3_``; rounds bash)."""
+    from ..core.registry import safe_model_name
+
+    try:
+        return safe_model_name(name)
+    except ValueError:  # nothing usable left
+        return "layer"
 
 
 def _free(path: Path, same: Callable[[Path], bool] | None = None) -> tuple[Path, bool]:
