@@ -226,7 +226,10 @@ class ModelComboBox(QComboBox):
         if name not in self._summaries:
             try:
                 self._stamps[name] = self._stamp(name)
-                self._summaries[name] = self.bundle().summary()
+                bundle = self.bundle()
+                # the rounds of fine-tuning apart (the shipped models' own rounds: their card)
+                rounds = "" if name in self._registry.shipped() else bundle.lineage()
+                self._summaries[name] = "; ".join(filter(None, [bundle.summary(), rounds]))
             except Exception as exc:  # noqa: BLE001 - shown in place of the description
                 return f"Cannot read this model: {exc}"
         return self._summaries[name]

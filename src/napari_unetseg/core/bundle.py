@@ -408,6 +408,20 @@ class ModelBundle:
             + ("" if self.trainable else " (imported, predict only)")
         )
 
+    def lineage(self) -> str:
+        """What a fine-tuned model was fine-tuned from, and for how many steps (e.g.
+        ``"fine-tuned from 'nuclei-2d' for 134 steps"``; a file named by its stem), or
+        "" for a model trained new. Rounds of fine-tuning were listed with one same
+        description (rounds bash)."""
+        history = self.history or {}
+        start = history.get("started_from")
+        if not isinstance(start, str) or not start:
+            return ""
+        if re.search(r"[/\\]|\.(pt|zip)$", start):
+            start = Path(start).stem
+        steps = history.get("steps")
+        return f"fine-tuned from {start!r}" + (f" for {steps} steps" if steps else "")
+
     def __repr__(self) -> str:
         """One line (the dataclass's own printed every weight tensor's network and the
         training history: 120 kB for ``print(model)`` in a notebook)."""

@@ -1006,6 +1006,8 @@ def test_the_models_own_unedited_labels_are_not_trained_on(finetune, qtbot):
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
         assert widget.train() is not None
     segment.model_combo.set_model_name(widget.trained_name)
+    steps = widget.trained.history["steps"]  # rounds apart in the model line (rounds bash)
+    assert f"fine-tuned from 'nuclei-2d' for {steps} steps" in segment.model_info.text()
     with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
         assert segment.run() is not None
     again = viewer.layers["cells [unet 2]"]  # ('cells [unet]' was corrected: kept)
