@@ -786,3 +786,16 @@ def test_a_patch_size_changed_to_fit_the_network_and_image_is_said():
     assert "The patch size asked for, 300x61, became 64x64: each edge a multiple of 4" in said
     records, _ = run(tr.train(image, labels, model=tiny(), steps=1, patch_size=32))
     assert "patch size asked for" not in records[0].message
+
+
+def test_a_fine_tuning_whose_best_step_came_early_says_the_model_changed_little():
+    """Dense labels that were mostly the model's own output chose step 1 of 166, and
+    nothing said the model had hardly changed (rounds bash)."""
+    run = {"previous": {"steps": 500}, "weights": "best by validation", "steps": 166}
+    said = tr.early_best_text({**run, "best_step": 1})
+    assert said.startswith("The best validation came at step 1 of 166, so the kept model")
+    assert tr.early_best_text({**run, "best_step": 9}) == tr.early_best_text(run) == ""
+    assert tr.early_best_text({**run, "best_step": 0}) == ""  # kept start: its own sentence
+    assert tr.early_best_text({**run, "best_step": 1, "previous": {}}) == ""  # a new model
+    assert tr.early_best_text({**run, "best_step": 1, "steps": 20}) == ""  # too short to say
+    assert tr.early_best_text({**run, "best_step": 1, "weights": "last"}) == ""

@@ -308,7 +308,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .. import api
     from .._units import common_unit, known_spacing, time_axis
-    from ..core.training import score_text, start_hint
+    from ..core.training import early_best_text, score_text, start_hint
 
     if args.output is None and args.save_as is None:
         raise CLIError("Give --output FILE.pt, --save-as NAME, or both: where the model goes.")
@@ -411,9 +411,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"unetseg: saved as {args.save_as!r}: `--model {shlex.quote(args.save_as)}` names it.",
             file=sys.stderr,
         )
-    hint = start_hint(h, bundle.class_names)
-    if hint:
-        print(hint, file=sys.stderr)
+    for hint in (early_best_text(h), start_hint(h, bundle.class_names)):
+        if hint:
+            print(hint, file=sys.stderr)
     return _stopped_early(received, h["steps"])
 
 

@@ -124,7 +124,7 @@ def progress_text(record: TrainProgress) -> str:
 def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     """The status sentence and the notification for a finished run of model ``name``."""
     history = bundle.history
-    from ...core.training import kept_start_text, score_text, start_hint
+    from ...core.training import early_best_text, kept_start_text, score_text, start_hint
     from ...forest import taught
 
     score = score_text(history) or (
@@ -146,7 +146,8 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
         if history.get("instances_as_one_class")
         else ""
     )
-    for hint in (kept_start_text(history), start_hint(history, bundle.class_names), merged):
+    early = early_best_text(history)
+    for hint in (kept_start_text(history), early, start_hint(history, bundle.class_names), merged):
         if hint:
             text = f"{text} {hint}"
     return text, f"Trained model {name!r} is ready ({score})."

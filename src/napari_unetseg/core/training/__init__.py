@@ -72,7 +72,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 # The public names, and (``name as name``) the private helpers that tests use.
-from .history import MAX_HISTORY_POINTS, TrainProgress, kept_start_text, score_text, start_hint
+from .history import (
+    MAX_HISTORY_POINTS,
+    TrainProgress,
+    early_best_text,
+    kept_start_text,
+    score_text,
+    start_hint,
+)
 from .labels import (
     LABEL_MODES,
     MAX_COORDS_PER_CLASS,
@@ -143,6 +150,7 @@ __all__ = [
     "augment_batch",
     "dice_from_counts",
     "hard_dice_counts",
+    "early_best_text",
     "kept_start_text",
     "label_counts",
     "masked_loss",

@@ -171,6 +171,29 @@ def kept_start_text(history: dict[str, Any]) -> str:
     return KEPT_START if history.get("kept_start") else ""
 
 
+#: A fine-tuning whose best validation came within this share of its steps kept weights
+#: close to those it started from.
+EARLY_BEST = 0.05
+
+
+def early_best_text(history: dict[str, Any]) -> str:
+    """One sentence when a fine-tuning of at least 40 steps kept the weights of a step
+    within :data:`EARLY_BEST` of its start: dense labels that are mostly the model's own
+    output (a few corrections) chose step 1 of 166, and nothing said that the model
+    changed little (rounds bash); else ""."""
+    best, steps = history.get("best_step"), history.get("steps")
+    fine_tuned = bool(history.get("previous")) and history.get("weights") == "best by validation"
+    if not (fine_tuned and isinstance(best, int) and isinstance(steps, int) and steps >= 40):
+        return ""
+    if not 0 < best <= EARLY_BEST * steps:
+        return ""
+    return (
+        f"The best validation came at step {best} of {steps}, so the kept model is close to "
+        "the one training started from: its labels mostly say what it predicts already; "
+        "correct it where it is wrong and train again."
+    )
+
+
 def _lr_at(step: int, frac: float, base: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 5% of ``base``."""
     if step < warmup:
