@@ -632,6 +632,10 @@ def test_api_mistakes_said_in_one_sentence_and_nothing_silently_wrong(tmp_path):
         api.predict(None, "nuclei-2d")
     with pytest.raises(TypeError, match=r"use segment\(image, model, split_touching=True\)"):
         api.predict(image, "nuclei-2d", split_touching=True)
+    assert api.predict(image, "nuclei-2d", split_touching=False, object_size=None).shape == (
+        64,
+        64,
+    )
     assert api.predict(image, "nuclei-2d", device=None, object_size=None).shape == (64, 64)
     as_bf16 = api.predict(torch.from_numpy(image).bfloat16(), "nuclei-2d", object_size=None)
     assert as_bf16.shape == (64, 64)

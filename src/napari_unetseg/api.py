@@ -326,7 +326,7 @@ def predict(
         Only with ``return_uncertainty`` (after the probabilities when both are asked
         for): the disagreement between the test-time flips (``tta`` is then on).
     """
-    if "split_touching" in options:  # (a bare "unexpected keyword argument"; rounds bash)
+    if options.pop("split_touching", False):  # (a bare "unexpected keyword argument")
         raise TypeError(
             "predict gives class labels; for one label per object use "
             "segment(image, model, split_touching=True)."

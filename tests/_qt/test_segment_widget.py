@@ -1532,7 +1532,9 @@ def test_dark_objects_box_segments_dark_nuclei_and_the_size_line_suggests_it(qtb
     assert tune.settings.invert_check.isChecked()
 
 
-def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(qtbot, segment):
+def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(
+    qtbot, segment, monkeypatch
+):
     """With the dark-objects hint the useful action is the run with the box the other way
     (polarity bash: the result offered Fine-tune when the model was unsure instead)."""
     from napari_unetseg.core.synthetic import synthetic_nuclei
@@ -1556,6 +1558,26 @@ def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(qtbot
     widget.image_combo.set_layer(viewer.add_image(img, name="bright"))
     _run_and_wait(qtbot, widget)
     assert "bright ones" in widget.swap_button.text() and not widget.swap_button.isHidden()
+    # shown under its own image only (it stayed under another and ran the old; review)
+    widget.image_combo.set_layer(viewer.layers["dark"])
+    assert widget.swap_button.isHidden() and widget.finetune_button.isHidden()
+    widget.image_combo.set_layer(viewer.layers["bright"])
+    assert not widget.swap_button.isHidden()
+    # a cancelled swap run gives the button back
+    widget.runner.started.connect(widget.cancel)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        widget.segment_swapped()
+    widget.runner.started.disconnect(widget.cancel)
+    assert "Cancelled" in widget.status.text() and not widget.swap_button.isHidden()
+    # the last run's model gone: said, not run with another
+    import napari_unetseg._qt.segment_widget as segment_widget
+
+    said: list[str] = []
+    monkeypatch.setattr(segment_widget, "notify_info", said.append)
+    last = widget._last_run
+    widget._last_run = (last[0], "a model since removed", last[2])
+    assert widget.segment_swapped() is None and "no longer listed" in said[0]
+    widget._last_run = last
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
         widget.segment_swapped()
     assert not widget.invert_check.isChecked() and widget.swap_button.isHidden()

@@ -268,6 +268,7 @@ def test_linear_resampling_keeps_zooms_values_and_copies_the_image_once():
     to move a pixel (overhead bash: 4 x the image in memory, 1.6 s of a 8192^2 run for a
     filter that changed nothing)."""
     import tracemalloc
+    import warnings
 
     from scipy import ndimage
 
@@ -280,6 +281,11 @@ def test_linear_resampling_keeps_zooms_values_and_copies_the_image_once():
         got = resample(small, target[-min(3, len(shape)) :], order=1, antialias=False)
         assert got.shape == target and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, atol=1e-5)
+    read_only = rng.random((20, 21)).astype(np.float32)  # a memory-mapped file's
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned of a non-writable array (review)
+        resample(read_only, (50, 51), order=1, antialias=False)
     image = (rng.random((1024, 1024)) * 4000).astype(np.uint16)
     mild = resample(image, (880, 880))  # sigma 0.08: no filter
     plain = ndimage.zoom(image.astype(np.float32), 880 / 1024, order=1, mode="nearest",

@@ -431,7 +431,10 @@ def test_fine_tuning_the_shipped_default_keeps_its_normalization(nuclei2d):
                                   batch_size=2))  # fmt: skip
     assert again.history["started_from"] == "round 1" and again.source is None
     assert tuned.lineage() == "fine-tuned from 'nuclei-2d' for 2 steps"
-    assert again.lineage() == "fine-tuned from 'round 1' for 1 steps"
+    assert again.lineage() == "fine-tuned from 'round 1' for 1 step"
+    assert default.lineage() == ""  # its history's start is a sentence: its card tells
+    again.history["started_from"] = "C:\\Users\\me\\models\\cells.pt"  # on any system
+    assert again.lineage() == "fine-tuned from 'cells' for 1 step"
     assert tuned.history["learning_rate"] == tr.FINE_TUNE_LR < 2e-3  # gentler than for a new model
 
 

@@ -227,9 +227,9 @@ class ModelComboBox(QComboBox):
             try:
                 self._stamps[name] = self._stamp(name)
                 bundle = self.bundle()
-                # the rounds of fine-tuning apart (the shipped models' own rounds: their card)
-                rounds = "" if name in self._registry.shipped() else bundle.lineage()
-                self._summaries[name] = "; ".join(filter(None, [bundle.summary(), rounds]))
+                # rounds of fine-tuning apart (:meth:`ModelBundle.lineage`)
+                said = [bundle.summary(), bundle.lineage()]
+                self._summaries[name] = "; ".join(filter(None, said))
             except Exception as exc:  # noqa: BLE001 - shown in place of the description
                 return f"Cannot read this model: {exc}"
         return self._summaries[name]

@@ -73,6 +73,7 @@ class SegmentWidget(ui.DockWidget):
         self._fill_model = ""  # the model whose fill-holes setting the box shows
         self._model_inverts = False  # whether that model swaps dark and bright
         self._result_said: tuple[Any, str] | None = None  # the last result's image, size line
+        self._advice = (False, False)  # the last result: the model unsure, dark objects
 
         layout = QVBoxLayout(ui.scroll_page(self))
         layout.addLayout(self._build_inputs())
@@ -275,7 +276,8 @@ class SegmentWidget(ui.DockWidget):
         data = real_layer(layer).data
         where = f" on the dask cluster at {request.scheduler}" if request.scheduler else ""
         self.status.setText(f"Segmenting {layer.name!r}{where}...")
-        self._suggest()
+        self.swap_button.setVisible(False)  # (the last result's again once this one ends)
+        self.finetune_button.setVisible(False)
         return self.runner.start(
             segment_job,
             request,
@@ -296,13 +298,29 @@ class SegmentWidget(ui.DockWidget):
         return run_problem(self.viewer, layer, model, self.model_combo.spatial_dims(), plane_only)
 
     def _suggest(self, unsure: bool = False, dark: bool = False, inverted: bool = False) -> None:
-        """The button under a result: segment again with dark and bright swapped where the
-        image shows dark objects only (a model of bright ones then marks the background),
-        else Fine-tune where the model was unsure; none between results."""
+        """The button under the last result: segment again with dark and bright swapped
+        where the image shows dark objects only (a model of bright ones then marks the
+        background), else Fine-tune where the model was unsure (see :meth:`_show_advice`)."""
         word = "bright" if inverted else "dark"
         self.swap_button.setText(f"Segment again: the {word} ones are the objects")
-        self.swap_button.setVisible(dark)
-        self.finetune_button.setVisible(unsure and not dark)
+        self._advice = (unsure, dark)
+        self._show_advice()
+
+    def _show_advice(self) -> None:
+        """The last result's button, while its image is the chosen one and no run goes on
+        (it stayed under another image, and ran the old one; review)."""
+        image = None if self._last_run is None else self._last_run[0]()
+        chosen = self.image_combo.layer()
+        here = (
+            image is not None
+            and image in self.viewer.layers
+            and chosen is not None
+            and real_layer(chosen) is image
+            and not self.runner.busy
+        )
+        unsure, dark = self._advice
+        self.swap_button.setVisible(here and dark)
+        self.finetune_button.setVisible(here and unsure and not dark)
 
     def segment_swapped(self) -> Any:
         """Segment the last segmented image again with the other setting of "Dark objects
@@ -310,13 +328,14 @@ class SegmentWidget(ui.DockWidget):
         started)."""
         image = None if self._last_run is None else self._last_run[0]()
         if image is None or image not in self.viewer.layers or self.runner.busy:
-            self._suggest()
+            self._show_advice()
             return None
-        self.image_combo.set_layer(image)
         try:  # the model of that run, whatever the box shows by now
             self.model_combo.set_model_name(self._last_run[1])
-        except KeyError:  # no longer listed: the box's own
-            pass
+        except KeyError:  # no longer listed: said, as Fine-tune on this image says it
+            notify_info(f"Model {self._last_run[1]!r} is no longer listed; choose a model.")
+            return None
+        self.image_combo.set_layer(image)
         self.invert_check.setChecked(not self._last_run[2])
         return self.run()
 
@@ -512,7 +531,7 @@ class SegmentWidget(ui.DockWidget):
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
             self._result_said = None  # (its last result's line wiped this one; bash)
-            self._suggest()
+            self._show_advice()
             self.status.setText("The image was closed; its result was dropped.")
             return
         replaced = data is not None and real_layer(layer).data is not data
@@ -710,6 +729,7 @@ class SegmentWidget(ui.DockWidget):
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
         self._forget_other_results(layer)
+        self._show_advice()
         model = self.model_combo.model_name()
         info = (
             self.model_combo.describe() if model else "No model is available: load a model file."
@@ -745,7 +765,6 @@ class SegmentWidget(ui.DockWidget):
         if shown not in self.viewer.layers:
             self._result_said = None
             self.status.setText("")
-            self._suggest()
         same = layer is not None and self._result_said is not None
         self.size_info.setText(said if same and real_layer(layer) is real_layer(shown) else "")
 

@@ -12,9 +12,10 @@ themselves (not napari's short-lived plugin proxies of them).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..provenance import CHECKSUM_BYTES, labels_checksum
+from ..provenance import CHECKSUM_BYTES, labels_checksum, weights_sha256
 from ._common import real_layer
 
 if TYPE_CHECKING:
@@ -98,14 +99,23 @@ WRITTEN = _WrittenLabels()
 _checksum = labels_checksum
 
 
-def unedited_output(layer: Any, model: str | None) -> str | None:
+def unedited_output(
+    layer: Any, model: str | None, weights: Callable[[], Any] | None = None
+) -> str | None:
     """Why ``model`` must not be fine-tuned on ``layer`` (a sentence), or None: the layer
     holds the labels Segment made with that very model, unedited. Fine-tune offered them
     as its labels after a run, and training on them ended at a "best validation Dice
-    1.00" that taught the model nothing (GUI bug bash)."""
+    1.00" that taught the model nothing (GUI bug bash). ``weights``: gives the model's
+    bundle, whose weights are compared with the record's where the names differ (the
+    model saved under another name made them; review)."""
     layer = real_layer(layer)
-    made_by = ((getattr(layer, "metadata", None) or {}).get("unetseg") or {}).get("model")
-    if model is None or made_by != model or WRITTEN.keeps(layer) is not None:
+    record = (getattr(layer, "metadata", None) or {}).get("unetseg") or {}
+    if model is None or not isinstance(record, dict) or WRITTEN.keeps(layer) is not None:
+        return None
+    same = record.get("model") == model
+    if not same and weights is not None and record.get("weights_sha256"):
+        same = record["weights_sha256"] == weights_sha256(weights())
+    if not same:
         return None
     return (
         f"{layer.name!r} holds {model}'s own labels, unedited: training it on them teaches "

@@ -27,7 +27,7 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -417,10 +417,13 @@ class ModelBundle:
         start = history.get("started_from")
         if not isinstance(start, str) or not start:
             return ""
-        if re.search(r"[/\\]|\.(pt|zip)$", start):
-            start = Path(start).stem
+        if re.search(r"[/\\]|\.(pt|zip)$", start):  # a file, on any system
+            start = PureWindowsPath(start).stem if "\\" in start else Path(start).stem
+        elif not re.fullmatch(r"[\w.\- ()]{1,200}", start):  # a sentence (shipped models)
+            return ""
         steps = history.get("steps")
-        return f"fine-tuned from {start!r}" + (f" for {steps} steps" if steps else "")
+        said = f" for {steps} step{'' if steps == 1 else 's'}" if steps else ""
+        return f"fine-tuned from {start!r}{said}"
 
     def __repr__(self) -> str:
         """One line (the dataclass's own printed every weight tensor's network and the

@@ -607,7 +607,8 @@ def _zoom_linear(src: np.ndarray, zoom: list[float], n: int) -> np.ndarray:
     spatial = src.shape[lead:]
     size = tuple(round(s * z) for s, z in zip(spatial, zoom[lead:], strict=True))
     mode = ("linear", "bilinear", "trilinear")[n - 1]
-    flat = torch.from_numpy(np.ascontiguousarray(src).reshape((-1, 1, *spatial)))
+    # (torch warns of a read-only array, a memory-mapped file's; review)
+    flat = torch.from_numpy(np.require(src, requirements=("C", "W")).reshape((-1, 1, *spatial)))
     with torch.no_grad():
         grown = torch.nn.functional.interpolate(flat, size=size, mode=mode, align_corners=False)
     return grown.numpy().reshape(src.shape[:lead] + size)

@@ -1014,6 +1014,14 @@ def test_the_models_own_unedited_labels_are_not_trained_on(finetune, qtbot):
     widget.labels_combo.set_layer(again)
     assert widget.continue_training() is None
     assert f"holds {widget.trained_name}'s own labels, unedited" in widget.status.text()
+    # the same weights under another name (saved as): their record's weights tell (review)
+    mine = REGISTRY.register(widget.trained.copy(), "my cells")
+    segment.model_combo.set_model_name(mine)
+    with qtbot.waitSignal(segment.runner.finished, timeout=WAIT_MS):
+        assert segment.run() is not None
+    widget.labels_combo.set_layer(viewer.layers["cells [unet 2]"])  # replaced: unedited
+    assert widget.continue_training() is None
+    assert "own labels, unedited" in widget.status.text()
 
 
 def test_painting_on_the_preview_during_a_run_is_kept(qtbot, finetune, nuclei):

@@ -474,7 +474,8 @@ class FinetuneWidget(ui.DockWidget):
         # its own unedited labels to "best validation Dice 0.98"; rounds bash)
         trained_on = None if continued or self.settings.scratch() else self.start_combo
         model = self.trained_name if going_on else trained_on and trained_on.model_name()
-        own = unedited_output(labels, model or None)
+        weights = (lambda: self.trained) if going_on else trained_on and trained_on.bundle
+        own = unedited_output(labels, model or None, weights or None)
         if own is not None:
             return own
         # Counted afresh: the displayed counts may wait for the end of a stroke.
