@@ -405,6 +405,13 @@ def test_an_unsure_model_names_an_unmeasured_object_size_first():
     flat = np.random.default_rng(0).normal(100, 3, (128, 128)).astype(np.float32)
     fallback = api.drain(api.predict_iter(flat, unsure)).stats["confidence"]["message"]
     assert "the object size could not be measured, so the model's own was used" in fallback
+    assert "(or auto)" not in fallback  # (the run was auto already; advice audit)
+    flat_size = api.drain(api.predict_iter(flat, unsure)).stats["object_size"]["message"]
+    assert flat_size.endswith("is used: no resampling.")  # (the model's size said twice)
+    # dark nuclei at a size given: the polarity is looked at too (advice audit)
+    at_size = api.drain(api.predict_iter(img.max() - img, unsure, object_size=18.0)).stats
+    assert at_size["object_size"]["dark_objects"]
+    assert at_size["confidence"]["message"].endswith("the object size line says why).")
     # dark nuclei: the polarity first, not the size nor fine-tuning (polarity bash)
     for image, invert in ((img.max() - img, False), (img, True)):
         stats = api.drain(api.predict_iter(image, unsure, invert=invert)).stats

@@ -130,6 +130,7 @@ def choose_factors(
     else:
         d_image = float(size)
         how = f"{d_image:g} px (given)"
+        info["given"] = True
     if est is not None:
         _look_for_dark_objects(est, image, layout.channel_axis, time_axis, spacing, info)
     info["image_diameter"] = d_image
@@ -157,7 +158,9 @@ def choose_factors(
         d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"], shrink_exponent=shrink
     )
     info["factors"] = factors
-    if all(f == 1.0 for f in factors):
+    if all(f == 1.0 for f in factors) and est is not None and est.diameter is None:
+        info["message"] = f"Object size {how}: no resampling."  # (the model's size twice)
+    elif all(f == 1.0 for f in factors):
         info["message"] = f"Object size {how}; the model's is {d_model:.0f} px, no resampling."
     else:
         fs = " x ".join(f"{f:.2f}" for f in factors)
@@ -226,7 +229,9 @@ def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
         return
     confidence["message"] += (
         f" But first: {info['unmeasured']}; if the objects are not about "
-        f"{info['image_diameter']:g} px across, give their size (or auto) and run again."
+        f"{info['image_diameter']:g} px across, give their size"
+        + (" (or auto)" if info.get("given") else "")  # (not after an auto run; audit)
+        + " and run again."
     )
 
 
@@ -396,6 +401,11 @@ def predict_sized(
             filled = fill_holes(np.asarray(labels[...]), largest)
             labels[...] = filled
     result.stats["object_size"] = info
+    if info.get("given") and (result.stats.get("confidence") or {}).get("message"):
+        # unsure at a size given: dark objects are looked for as auto looks for them (a
+        # dark stack at its true size was told to give the size it had; advice audit)
+        est = estimate_object_size(image, layout.channel_axis, time_axis, spacing)
+        _look_for_dark_objects(est, image, layout.channel_axis, time_axis, spacing, info)
     _size_hint(result.stats.get("confidence"), info)
     result.stats["fill_holes"] = fill
     result.stats["network_seconds"] = result.stats.get("seconds")
