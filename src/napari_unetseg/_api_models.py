@@ -219,6 +219,11 @@ def save_model(model: ModelLike, name: str | None = None) -> Path:
     return REGISTRY.save_as(load_model(model), name)
 
 
+#: A stack of unnamed axes with fewer planes than this may be channels: the model line
+#: says how to split them.
+MIN_STACK_PLANES = 5
+
+
 def default_model(
     shape: tuple[int, ...], axes: str | None = None, channel_axis: int | None = None
 ) -> tuple[str, str]:
@@ -250,7 +255,14 @@ def default_model(
     if "Z" in spatial_axes:
         return "nuclei-3d", "the image is a Z stack"
     if n >= 3 and not spatial_axes:
-        return "nuclei-3d", f"the image has {n} axes, read as a Z stack"
+        few = sizes[-3] if MIN_STACK_PLANES > sizes[-3] > 1 else None
+        return "nuclei-3d", f"the image has {n} axes, read as a Z stack" + (
+            # (3 channels first were measured as a Z stack of 3 planes; advice audit)
+            f" of {few} planes; if they are channels, split them (napari: right-click the "
+            "layer, Split Stack) and segment the nuclear one"
+            if few
+            else ""
+        )
     if n >= 3:
         return "nuclei-2d", f"the image is a series of planes ({spatial_axes})"
     return "nuclei-2d", "the image is a plane"

@@ -179,7 +179,16 @@ def test_holes_are_filled_as_scipy_fills_each_plane(shape):
 
 def test_default_model_follows_the_image():
     assert api.default_model((20, 64, 64), "ZYX")[0] == "nuclei-3d"
-    assert api.default_model((20, 64, 64), None)[0] == "nuclei-3d"
+    assert api.default_model((20, 64, 64), None) == (
+        "nuclei-3d",
+        "the image has 3 axes, read as a Z stack",
+    )
+    # three channels first, axes unnamed: read as 3 planes, and said (advice audit)
+    assert api.default_model((3, 64, 64), None)[1].endswith(
+        "of 3 planes; if they are channels, split them (napari: right-click the layer, "
+        "Split Stack) and segment the nuclear one"
+    )
+    assert "channels" not in api.default_model((3, 64, 64), "ZYX")[1]  # named: a stack
     assert api.default_model((20, 64, 64), "TYX")[0] == "nuclei-2d"
     assert api.default_model((64, 64, 3), None, channel_axis=2)[0] == "nuclei-2d"
     # a series says it is one, planes and stacks alike (time series bash)
