@@ -327,6 +327,7 @@ def test_a_stack_without_pixel_size_gets_the_z_step_its_objects_measure(deep_sta
     bundle = api.load_model("nuclei-3d")
     measured = api.drain(api.predict_iter(img, bundle)).stats["object_size"]
     assert 2.2 < measured["z_step"] < 4.0 and "Z step is taken as" in measured["message"]
+    assert "the napari layer's scale or the API's scale= sets it" in measured["message"]
     assert "no pixel size" not in measured["message"]  # X/Y sizes may be known
     # A known pixel size wins; so does a stack whose objects are round already.
     given = api.drain(api.predict_iter(img, bundle, scale=(3.0, 1.0, 1.0)))

@@ -150,8 +150,8 @@ def choose_factors(
             z_note = (
                 # "no pixel size" was said of files with a Y/X size and no Z step (bug bash)
                 " The stack's Z step is not known; its objects span few planes for their "
-                f"width, so its Z step is taken as {z:.1f} x the pixel size (give the Z step "
-                "to set it)."
+                f"width, so its Z step is taken as {z:.1f} x the pixel size (a Z step in the "
+                "file's pixel size, the napari layer's scale or the API's scale= sets it)."
             )
     shrink = float(model.get("shrink_exponent", 1.0))
     factors = scale_factors(
