@@ -255,11 +255,12 @@ def default_model(
     if "Z" in spatial_axes:
         return "nuclei-3d", "the image is a Z stack"
     if n >= 3 and not spatial_axes:
-        few = sizes[-3] if MIN_STACK_PLANES > sizes[-3] > 1 else None
+        # (3 channels first were measured as a Z stack of 3 planes; advice audit; napari's
+        # Split Stack splits the first axis: the hint is of that axis alone; review)
+        few = sizes[0] if MIN_STACK_PLANES > sizes[0] > 1 else None
         return "nuclei-3d", f"the image has {n} axes, read as a Z stack" + (
-            # (3 channels first were measured as a Z stack of 3 planes; advice audit)
-            f" of {few} planes; if they are channels, split them (napari: right-click the "
-            "layer, Split Stack) and segment the nuclear one"
+            f"; if the {few} planes of its first axis are channels, split them (napari: "
+            "right-click the layer, Split Stack) and segment the nuclear one"
             if few
             else ""
         )

@@ -173,16 +173,21 @@ def choose_factors(
                 f" (at most {MAX_FACTOR:g} x: its objects become about "
                 f"{d_image * factors[-1]:.0f} px, smaller than the model's)"
             )
-        info["message"] = (
-            f"Object size {how}; the model's is {d_model:.0f} px, so the image is "
-            f"resampled by {fs}{partly}."
+        # (not measured: "the model's own size" was said; review)
+        theirs = (
+            ":"
+            if est is not None and est.diameter is None
+            else (f"; the model's is {d_model:.0f} px,")
         )
+        info["message"] = f"Object size {how}{theirs} so the image is resampled by {fs}{partly}."
     info["message"] += z_note + _one_large_object(bundle, est, layout.spatial_shape)
     return factors, info
 
 
-#: One object at least this share of the image's smaller side across is no nucleus.
+#: One object at least this share of the image's smaller side across, and this many
+#: times the model's object size, is no nucleus (the brain templates: 4.6-9.4 x).
 LARGE_OBJECT_SHARE = 0.5
+LARGE_OBJECT_MODELS = 3.0
 
 
 def _one_large_object(bundle: ModelBundle, est: Any, spatial: tuple[int, ...]) -> str:
@@ -195,6 +200,8 @@ def _one_large_object(bundle: ModelBundle, est: Any, spatial: tuple[int, ...]) -
         spatial[-2:]
     ):
         return ""
+    if est.diameter < LARGE_OBJECT_MODELS * float(bundle.object_size["diameter"]):
+        return ""  # (a crop around one nucleus, 25 px in 49 x 41; review)
     return (
         " The image shows one object half its width or more across: if it is no nucleus "
         "(a tissue section, an organ), a nuclei model does not fit it; train a new model "
@@ -250,7 +257,9 @@ def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
         return
     confidence["message"] += (
         f" But first: {info['unmeasured']}; if the objects are not about "
-        f"{info['image_diameter']:g} px across, give their size"
+        f"{info['image_diameter']:g} px across"
+        + (f" (auto measures {info['measured']:.1f} px)" if info.get("measured") else "")
+        + ", give their size"
         + (" (or auto)" if info.get("given") else "")  # (not after an auto run; audit)
         + " and run again."
     )
@@ -422,12 +431,6 @@ def predict_sized(
             filled = fill_holes(np.asarray(labels[...]), largest)
             labels[...] = filled
     result.stats["object_size"] = info
-    if info.get("given") and (result.stats.get("confidence") or {}).get("message"):
-        # unsure at a size given: dark objects are looked for as auto looks for them (a
-        # dark stack at its true size was told to give the size it had; advice audit)
-        est = estimate_object_size(image, layout.channel_axis, time_axis, spacing)
-        _look_for_dark_objects(est, image, layout.channel_axis, time_axis, spacing, info)
-    _size_hint(result.stats.get("confidence"), info)
     result.stats["fill_holes"] = fill
     result.stats["network_seconds"] = result.stats.get("seconds")
     result.stats["seconds"] = time.perf_counter() - started
@@ -462,6 +465,7 @@ def predict_framed(
             **options,
         )
         _unfinite_as_background(result, image, layout.channel_axis)
+        _advise(result, image, layout.channel_axis, options)
         return result
     full = tuple(layout.output_shape)
     # checked here: the inside's shape would be named in the sentence otherwise
@@ -489,7 +493,23 @@ def predict_framed(
     }
     result.stats["voxels"] = math.prod(full)
     _unfinite_as_background(result, image, layout.channel_axis)
+    _advise(result, inner, layout.channel_axis, options)
     return result
+
+
+def _advise(result: PredictionResult, image: Any, ca: int | None, options: dict) -> None:
+    """The unsure model's hint (:func:`_size_hint`) for a whole-image run: at a size
+    given, the image is measured first, for dark objects as auto looks for them (a dark
+    stack at its true size was told to give the size it had; advice audit) and for the
+    size auto would take. (Not in block runs' workers, whose messages nobody reads.)"""
+    info, confidence = result.stats["object_size"], result.stats.get("confidence")
+    if info.get("given") and (confidence or {}).get("message"):
+        t, spacing = options.get("time_axis"), options.get("spacing")
+        est = estimate_object_size(image, ca, t, spacing)
+        if est.diameter is not None:
+            info["measured"] = est.diameter
+        _look_for_dark_objects(est, image, ca, t, spacing, info)
+    _size_hint(confidence, info)
 
 
 def _check_size_inside(
