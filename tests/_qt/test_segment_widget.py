@@ -1584,5 +1584,12 @@ def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(
     np.testing.assert_array_equal(
         viewer.layers["bright [unet]"].data, api.predict(img, "nuclei-2d")
     )
+    # the image given other data: the button was of the data segmented (review)
+    widget.invert_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    assert not widget.swap_button.isHidden()
+    viewer.layers["bright"].data = img.copy()
+    assert widget.segment_swapped() is None and widget.swap_button.isHidden()
+    assert not widget.runner.busy
     viewer.layers.remove("bright")  # closed: the button of its run goes with it
     assert widget.swap_button.isHidden() and widget.segment_swapped() is None

@@ -50,7 +50,7 @@ from .segment_job import (
     segment_job,
 )
 from .segment_plane import current_position, into_full, plane_keeps, plane_note, plane_words
-from .written import WRITTEN
+from .written import WRITTEN, reference
 
 if TYPE_CHECKING:
     import napari
@@ -250,6 +250,7 @@ class SegmentWidget(ui.DockWidget):
         self.swap_button.setVisible(False)
         # the image, model and dark-objects setting of the last run (Fine-tune's start)
         self._last_run: tuple[weakref.ref[Image], str, bool] | None = None
+        self._last_data: Callable[[], Any] = lambda: None  # the data that run segmented
         # (layer, model, plane, diameter px) of the last run on one plane with auto size
         self._plane_size: tuple[weakref.ref[Any], str, tuple[int, ...], float] | None = None
         actions = QVBoxLayout()
@@ -306,14 +307,21 @@ class SegmentWidget(ui.DockWidget):
         self._advice = (unsure, dark)
         self._show_advice()
 
+    def _last_image(self) -> Image | None:
+        """The image of the last run while it is open and holds the data that run
+        segmented (given other data, the swap ran inverted on bright nuclei; review)."""
+        image = None if self._last_run is None else self._last_run[0]()
+        if image is None or image not in self.viewer.layers:
+            return None
+        return image if real_layer(image).data is self._last_data() else None
+
     def _show_advice(self) -> None:
         """The last result's button, while its image is the chosen one and no run goes on
         (it stayed under another image, and ran the old one; review)."""
-        image = None if self._last_run is None else self._last_run[0]()
+        image = self._last_image()
         chosen = self.image_combo.layer()
         here = (
             image is not None
-            and image in self.viewer.layers
             and chosen is not None
             and real_layer(chosen) is image
             and not self.runner.busy
@@ -326,8 +334,8 @@ class SegmentWidget(ui.DockWidget):
         """Segment the last segmented image again with the other setting of "Dark objects
         on a bright background" than its run had; returns the worker (None if not
         started)."""
-        image = None if self._last_run is None else self._last_run[0]()
-        if image is None or image not in self.viewer.layers or self.runner.busy:
+        image = self._last_image()
+        if image is None or self.runner.busy:
             self._show_advice()
             return None
         try:  # the model of that run, whatever the box shows by now
@@ -611,6 +619,7 @@ class SegmentWidget(ui.DockWidget):
         # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
         inverted = bool((provenance.get("settings") or {}).get("invert"))
         self._last_run = (weakref.ref(real_layer(layer)), model, inverted)
+        self._last_data = reference(real_layer(layer).data)
         size = result.stats.get("object_size") or {}
         self._suggest(bool(unsure), bool(size.get("dark_objects")), inverted)
         measured = result.plane is not None and size.get("image_diameter") is not None

@@ -50,7 +50,7 @@ class _WrittenLabels:
             layer.events.paint.connect(self._on_paint)
         self._painted.discard(layer)
         self._checksums[layer] = _checksum(layer.data)
-        self._data[layer] = _reference(layer.data)
+        self._data[layer] = reference(layer.data)
 
     def checksum(self, layer: Labels) -> int | None:
         """The checksum of what the last run wrote into ``layer`` (None: none taken)."""
@@ -124,7 +124,7 @@ def unedited_output(
     )
 
 
-def _reference(data: Any) -> Any:
+def reference(data: Any) -> Any:
     """A weak reference to ``data`` where it takes one, else a strong one."""
     try:
         return weakref.ref(data)
@@ -132,4 +132,4 @@ def _reference(data: Any) -> Any:
         return lambda: data
 
 
-__all__ = ["CHECKSUM_BYTES", "WRITTEN", "unedited_output"]
+__all__ = ["CHECKSUM_BYTES", "WRITTEN", "reference", "unedited_output"]
