@@ -106,4 +106,7 @@ def test_result_text_of_weights_chosen_by_the_held_out_loss() -> None:
         "weights": "best by validation",
     }
     text, _ = result_text(bundle, "mine")
-    assert "(34 steps in 31 s, best validation loss 0.123 at step 24, Dice 1.00)" in text
+    assert (
+        "(34 steps in 31 s, best validation loss 0.123 at step 24, Dice 1.00 of the held-out strokes)"
+        in text
+    )

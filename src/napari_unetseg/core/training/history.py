@@ -134,7 +134,7 @@ def score_text(history: dict[str, Any], digits: int = 2) -> str:
 
     "best validation Dice 0.91 at step 20"; for weights chosen by the held-out loss
     (scribbles, where Dice on interior strokes soon reads 1.00 and says nothing) "best
-    validation loss 0.123 at step 20, Dice 1.00"; for averaged weights (``averaging.py``)
+    validation loss 0.123 at step 20, Dice 1.00 of the held-out strokes"; for averaged weights (``averaging.py``)
     "validation Dice 0.91 of the mean of 4 weights (steps 25-40)". With a threshold folded
     in (``threshold.py``), whose effect the Dice includes, ", threshold 0.72" follows.
     """
@@ -147,7 +147,11 @@ def score_text(history: dict[str, Any], digits: int = 2) -> str:
     if kept.startswith("mean"):
         text = f"validation Dice {dice:.{digits}f} of the {kept.split(',')[0]}"
     elif history.get("selected_by") == "validation loss" and loss is not None:
-        text = f"best validation loss {loss:.3f} at step {step}, Dice {dice:.{digits}f}"
+        # (of the strokes: "Dice 1.00" was read as the model's, which got worse; audit)
+        text = (
+            f"best validation loss {loss:.3f} at step {step}, Dice {dice:.{digits}f} of the "
+            "held-out strokes"
+        )
     else:
         text = f"best validation Dice {dice:.{digits}f} at step {step}"
     matched = history.get("threshold") or {}

@@ -431,9 +431,17 @@ class Trainer:
         self.unfinite += 1
         self.skipped += 1
         if self.unfinite >= MAX_UNFINITE_STEPS:
+            # (it named precision='fp32' to users of the widget and the CLI, which have no
+            # such setting, and of a run in fp32 already; advice audit)
+            reduced = (
+                " or full precision (precision='fp32' in the Python API)"
+                if self.amp_dtype is not None
+                else ""
+            )
             raise FloatingPointError(
                 f"Training diverged: the gradients were not finite in {self.unfinite} steps "
-                "in a row; try a smaller learning rate or precision='fp32'."
+                "in a row; try a smaller learning rate (Fine-tune's advanced settings, "
+                f"--learning-rate, learning_rate=){reduced}."
             )
 
     def _halve_batch(self, exc: BaseException) -> TrainProgress:
