@@ -640,6 +640,7 @@ def test_layers_with_different_pixel_sizes_say_whose_were_used(qtbot, validate):
     text = widget.summary.text()
     assert "prediction 2 x 1 x 1 µm, ground truth 2 x 0.5 x 0.5 µm" in text
     assert "measured with the ground truth's" in text and widget.result.spacing == (2.0, 0.5, 0.5)
+    assert "scored pixel for pixel, though on screen they do not lie on one another" in text
 
 
 def test_many_classes_long_names_and_distances_in_pixels(qtbot, make_napari_viewer):

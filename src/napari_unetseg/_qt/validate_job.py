@@ -120,7 +120,8 @@ def _size_text(scale: tuple[float, ...], unit: str | None) -> str:
 def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
     """A sentence when the two layers' pixel sizes (scale, unit) differ: the distances
     are measured with the ground truth's (the CLI refuses instead; here the layers are on
-    screen and a run is cheap to repeat). None when they agree."""
+    screen and a run is cheap to repeat), and the pixels paired index by index, which the
+    viewer does not show lying on one another (advice audit). None when they agree."""
     from .._units import same_size
 
     (p_scale, p_unit), (g_scale, g_unit) = prediction, ground_truth
@@ -128,7 +129,8 @@ def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
         return None
     return (
         f"The layers' pixel sizes differ (prediction {_size_text(p_scale, p_unit)}, ground "
-        f"truth {_size_text(g_scale, g_unit)}): distances are measured with the ground "
+        f"truth {_size_text(g_scale, g_unit)}): they are scored pixel for pixel, though on "
+        "screen they do not lie on one another, and distances are measured with the ground "
         "truth's."
     )
 
