@@ -71,7 +71,9 @@ steps). Taking such a step once turned every weight into NaN, silently: the run 
 and returned the weights of step 2. Such a step is now **skipped** (the weights stay as
 they were; `history["skipped_steps"]` counts them), as PyTorch's GradScaler does for fp16,
 and 20 of them in a row **stop the run in one sentence** ("Training diverged: ... try a
-smaller learning rate or precision='fp32'."; `unetseg train` prints it as an error).
+smaller learning rate (Fine-tune's advanced settings, --learning-rate, learning_rate=)",
+with full precision named for a run in reduced precision; `unetseg train` prints it as
+an error).
 
 ## Limits and the memory guard
 
