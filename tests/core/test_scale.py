@@ -300,3 +300,25 @@ def test_linear_resampling_keeps_zooms_values_and_copies_the_image_once():
     filtered = ndimage.gaussian_filter(image.astype(np.float32), 0.5)
     expected = ndimage.zoom(filtered, 0.5, order=1, mode="nearest", grid_mode=True)
     np.testing.assert_allclose(half, expected, rtol=1e-6)
+
+
+def test_a_second_measure_of_an_image_reuses_its_strided_copy():
+    """The dark-objects check read a lazy image a second time (review): the first
+    measure's planes give the same dark measure without a read."""
+    from napari_unetseg.core.scale import estimate_object_size
+
+    img, _ = synthetic_nuclei((256, 256), seed=5, radius=(8, 10))
+    dark = img.max() - img
+
+    class Counted:  # a lazy array that counts its reads
+        shape, dtype, ndim, reads = dark.shape, dark.dtype, dark.ndim, 0
+
+        def __getitem__(self, key):
+            Counted.reads += 1
+            return dark[key]
+
+    bright = estimate_object_size(Counted())
+    assert bright.diameter is None and Counted.reads == 1
+    again = estimate_object_size(Counted(), dark=True, planes=bright.planes)
+    assert Counted.reads == 1
+    assert again.diameter == estimate_object_size(dark, dark=True).diameter is not None

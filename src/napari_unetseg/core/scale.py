@@ -24,7 +24,7 @@ Functions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,9 @@ class SizeEstimate:
         plane): round objects and small clumps, not a web between them.
     cover : float or None
         The share of the image above the threshold (None where none was taken).
+    planes : tuple or None
+        The strided copy measured and its Y/X stride, for a second measure of the same
+        image (``estimate_object_size(..., planes=)``) without reading it again.
     """
 
     diameter: float | None
@@ -87,6 +90,7 @@ class SizeEstimate:
     z_step: float | None = None
     compact: float = 1.0
     cover: float | None = None
+    planes: tuple[np.ndarray, int] | None = field(default=None, repr=False, compare=False)
 
 
 def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
@@ -296,6 +300,7 @@ def estimate_object_size(
     time_axis: int | None = None,
     spacing: Any = None,
     dark: bool = False,
+    planes: tuple[np.ndarray, int] | None = None,
 ) -> SizeEstimate:
     """Estimate the median inscribed diameter (X pixels) of the bright objects of an image.
 
@@ -319,6 +324,10 @@ def estimate_object_size(
         X pixels, objects are measured (and smoothed) in X pixels.
     dark : bool
         Measure the dark objects on a bright background instead (the image inverted).
+    planes : tuple, optional
+        :attr:`SizeEstimate.planes` of an earlier measure of this image (with the same
+        ``channel_axis`` and ``time_axis``): not read again (a lazy image was read twice
+        to look for dark objects; review).
 
     Returns
     -------
@@ -326,7 +335,14 @@ def estimate_object_size(
         ``diameter`` None when the image shows no objects (no contrast, or nothing left
         after the cleanup), with the reason.
     """
-    arr, step = _plane_stack(image, channel_axis, time_axis)
+    if planes is None:
+        planes = _plane_stack(image, channel_axis, time_axis)
+    est = _estimate_planes(*planes, spacing, dark)
+    return replace(est, planes=planes)
+
+
+def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> SizeEstimate:
+    """:func:`estimate_object_size` of its strided copy (not written to)."""
     if dark:
         arr = -arr
     finite = np.isfinite(arr)

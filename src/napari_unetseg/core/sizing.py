@@ -228,7 +228,7 @@ def _look_for_dark_objects(
     web = est.diameter is not None and est.compact < COMPACT_SHARE and (est.cover or 0.0) >= 0.5
     if not (web or est.reason == NO_BRIGHT_OBJECTS):
         return
-    dark = estimate_object_size(image, ca, t, spacing, dark=True)
+    dark = estimate_object_size(image, ca, t, spacing, dark=True, planes=est.planes)
     if dark.diameter is not None and (not web or dark.compact >= COMPACT_SHARE):
         info["dark_objects"] = dark.diameter
 
