@@ -841,3 +841,42 @@ def test_a_click_on_the_plot_shows_its_slice_in_a_3d_or_transposed_view(qtbot, v
     assert viewer.dims.ndisplay == 2 and 0 not in viewer.dims.displayed
     assert viewer.dims.current_step[0] == 3
     assert viewer.layers["pred"].world_to_data(viewer.dims.point)[0] == pytest.approx(3)
+
+
+def test_a_segmentation_of_ours_as_the_ground_truth_says_the_layers_may_be_swapped(
+    qtbot, validate
+):
+    """Sensitivity and precision trade places when the layers are chosen the wrong way
+    round, which Dice does not show: with our labels (by name, or by their record once
+    renamed) as the ground truth and another layer as the prediction, the summary says
+    so; with the layers the right way round, or both ours, it says nothing."""
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    assert "wrong way round" not in widget.summary.text()
+    viewer.layers["truth"].name = "cells [unet]"
+    widget.pred_combo.set_layer(viewer.layers["pred"])
+    widget.gt_combo.set_layer(viewer.layers["cells [unet]"])
+    _run_and_wait(qtbot, widget)
+    text = widget.summary.text()
+    assert "The ground truth 'cells [unet]' is a segmentation made by this plugin" in text
+    assert "the prediction 'pred' is not: if they are the wrong way round, swap them" in text
+    renamed = viewer.layers["cells [unet]"]
+    renamed.name, renamed.metadata = "nuclei", {"unetseg": {"model": "nuclei-2d"}}
+    _run_and_wait(qtbot, widget)
+    assert (
+        "The ground truth 'nuclei' is a segmentation made by this plugin" in widget.summary.text()
+    )
+    viewer.layers["pred"].name = "cells [unet 2]"  # two models compared: nothing to say
+    _run_and_wait(qtbot, widget)
+    assert "wrong way round" not in widget.summary.text()
+
+
+def test_our_labels_renamed_are_still_chosen_as_the_prediction(make_napari_viewer):
+    """Segment's labels renamed (or saved and opened again) keep their record: the
+    prediction box picks them, not the ground truth opened after them."""
+    viewer = make_napari_viewer()
+    pred, gt = _volumes()
+    viewer.add_labels(pred, name="nuclei", metadata={"unetseg": {"model": "nuclei-3d"}})
+    viewer.add_labels(gt, name="manual")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert widget.pred_combo.layer().name == "nuclei" and widget.gt_combo.layer().name == "manual"

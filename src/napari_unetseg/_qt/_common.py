@@ -342,8 +342,11 @@ def not_derived(layer: Layer) -> bool:
 
 
 def segmentation_of_ours(layer: Layer) -> bool:
-    """Whether ``layer`` is named as the Segment widget's labels (``[unet]``,
-    ``[unet 2]``, ...)."""
+    """Whether ``layer`` holds the Segment widget's labels: named as them (``[unet]``,
+    ``[unet 2]``, ...) or carrying their record (renamed, or saved and opened again)."""
+    made = (getattr(layer, "metadata", None) or {}).get("unetseg")
+    if isinstance(made, dict) and made.get("model"):
+        return True
     return _SEGMENTATION.search(layer.name) is not None
 
 

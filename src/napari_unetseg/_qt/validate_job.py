@@ -135,6 +135,22 @@ def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
     )
 
 
+def swapped_note(prediction: Any, ground_truth: Any) -> str | None:
+    """A sentence when the ground truth is a segmentation of ours and the prediction is
+    not: the layers may have been chosen the wrong way round, which Dice and IoU do not
+    show (they are symmetric) but sensitivity, precision and the overlay's colours do."""
+    from ._common import segmentation_of_ours
+
+    if not segmentation_of_ours(ground_truth) or segmentation_of_ours(prediction):
+        return None
+    return (
+        f"The ground truth {ground_truth.name!r} is a segmentation made by this plugin and "
+        f"the prediction {prediction.name!r} is not: if they are the wrong way round, swap "
+        "them (Dice and IoU stay the same, but sensitivity and precision, and the false "
+        "positives and negatives, trade places)."
+    )
+
+
 def value_names(*layers: Any) -> dict[int, str]:
     """Names of label values from the layers' features (``index`` with ``class`` or
     ``name``: the Segment widget's labels carry their model's class names), the first

@@ -59,6 +59,7 @@ from .validate_job import (
     evaluate_job,
     parse_classes,
     spacing_note,
+    swapped_note,
     value_names,
 )
 from .validate_table import ResultTable
@@ -274,7 +275,7 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not evaluated: {problem}")
             return None
         spacing = self._spacing(gt)
-        notes = [spacing_note(self._spacing(pred), spacing)]
+        notes = [spacing_note(self._spacing(pred), spacing), swapped_note(pred, gt)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         data = (real_layer(pred).data, real_layer(gt).data)  # other data set: not shown
         self._stop_watching()
