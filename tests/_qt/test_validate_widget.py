@@ -880,3 +880,25 @@ def test_our_labels_renamed_are_still_chosen_as_the_prediction(make_napari_viewe
     viewer.add_labels(gt, name="manual")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
     assert widget.pred_combo.layer().name == "nuclei" and widget.gt_combo.layer().name == "manual"
+
+
+def test_a_ground_truth_without_a_unit_takes_the_predictions_when_the_sizes_match(
+    qtbot, make_napari_viewer
+):
+    """A mask added from an array or a plain TIFF has the image's scale but no unit: the
+    pixel sizes were said to differ ("0.3 x 0.3 µm, ground truth 0.3 x 0.3") and the
+    distances given in scale units. With the same numbers the prediction's unit is used;
+    with other numbers the sentence stays."""
+    viewer = make_napari_viewer()
+    pred, gt = _volumes()
+    viewer.add_labels(gt, name="truth", scale=(2.0, 0.5, 0.5))  # no unit
+    viewer.add_labels(pred, name="pred", scale=(2.0, 0.5, 0.5), units=("µm",) * 3)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(viewer.layers["pred"])
+    widget.gt_combo.set_layer(viewer.layers["truth"])
+    _run_and_wait(qtbot, widget)
+    assert "pixel sizes differ" not in widget.summary.text()
+    assert widget.result.unit == "µm" and widget.result.spacing == (2.0, 0.5, 0.5)
+    viewer.layers["truth"].scale = (2.0, 1.0, 1.0)  # other numbers: said, as before
+    _run_and_wait(qtbot, widget)
+    assert "pixel sizes differ" in widget.summary.text()

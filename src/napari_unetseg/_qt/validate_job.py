@@ -135,6 +135,21 @@ def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
     )
 
 
+def shared_unit(prediction: Spacing, ground_truth: Spacing) -> tuple[Spacing, Spacing]:
+    """The two layers' pixel sizes, one's unit given to the other when only one has a
+    unit and the sizes are the same numbers: a mask added from an array or a plain TIFF
+    has the image's scale but no unit, and its pixel sizes were said to differ ("0.3 x
+    0.3 µm, ground truth 0.3 x 0.3") and its distances given in scale units (journey
+    bash)."""
+    from .._units import same_size
+
+    (p_scale, p_unit), (g_scale, g_unit) = prediction, ground_truth
+    if (p_unit is None) != (g_unit is None) and same_size(p_scale, None, g_scale, None):
+        unit = p_unit or g_unit
+        return (p_scale, unit), (g_scale, unit)
+    return prediction, ground_truth
+
+
 def swapped_note(prediction: Any, ground_truth: Any) -> str | None:
     """A sentence when the ground truth is a segmentation of ours and the prediction is
     not: the layers may have been chosen the wrong way round, which Dice and IoU do not

@@ -58,6 +58,7 @@ from .validate_job import (
     columns,
     evaluate_job,
     parse_classes,
+    shared_unit,
     spacing_note,
     swapped_note,
     value_names,
@@ -274,8 +275,8 @@ class ValidateWidget(ui.DockWidget):
             notify_error(problem)
             self._clear_results(f"Not evaluated: {problem}")
             return None
-        spacing = self._spacing(gt)
-        notes = [spacing_note(self._spacing(pred), spacing), swapped_note(pred, gt)]
+        pred_spacing, spacing = shared_unit(self._spacing(pred), self._spacing(gt))
+        notes = [spacing_note(pred_spacing, spacing), swapped_note(pred, gt)]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         data = (real_layer(pred).data, real_layer(gt).data)  # other data set: not shown
         self._stop_watching()
