@@ -902,3 +902,29 @@ def test_a_ground_truth_without_a_unit_takes_the_predictions_when_the_sizes_matc
     viewer.layers["truth"].scale = (2.0, 1.0, 1.0)  # other numbers: said, as before
     _run_and_wait(qtbot, widget)
     assert "pixel sizes differ" in widget.summary.text()
+
+
+def test_merged_objects_of_labels_made_without_splitting_name_the_split_box(
+    qtbot, make_napari_viewer
+):
+    """Segment's labels (one value per class) merge touching nuclei: objects F1 fell
+    with no word of the box that splits them. Said when the record says the box was off
+    and objects merged; not for labels made with it on."""
+    gt = np.zeros((64, 64), np.uint16)
+    for k, (y, x) in enumerate([(4, 4), (4, 14), (34, 4), (34, 14)], start=1):
+        gt[y : y + 10, x : x + 10] = k  # two pairs of touching squares
+    pred = (gt > 0).astype(np.uint8)  # each pair one object
+    viewer = make_napari_viewer()
+    viewer.add_labels(gt, name="truth")
+    record = {"model": "nuclei-2d", "settings": {"split_touching": False}}
+    layer = viewer.add_labels(pred, name="img [unet]", metadata={"unetseg": record})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    widget.pred_combo.set_layer(layer)
+    widget.gt_combo.set_layer(viewer.layers["truth"])
+    _run_and_wait(qtbot, widget)
+    assert "2 merged" in widget.summary.text()
+    said = "2 predicted objects each cover several reference objects: tick 'Split touching"
+    assert said in widget.summary.text()
+    layer.metadata = {"unetseg": {**record, "settings": {"split_touching": True}}}
+    _run_and_wait(qtbot, widget)
+    assert "2 merged" in widget.summary.text() and said not in widget.summary.text()

@@ -60,6 +60,7 @@ from .validate_job import (
     parse_classes,
     shared_unit,
     spacing_note,
+    split_note,
     swapped_note,
     value_names,
 )
@@ -429,6 +430,7 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not shown: {other[0]!r} got other data during the run.")
             return
         result.notes.extend(notes)  # the pixel sizes used when the layers disagree
+        result.notes.extend(filter(None, [split_note(pred, result)]))
         edited = [] if self._edits is None else self._edits.edited
         if edited:
             named = " and ".join(repr(layer.name) for layer in edited)
