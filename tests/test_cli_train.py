@@ -88,8 +88,12 @@ def test_fine_tuning_says_when_the_start_model_disagreed_with_the_strokes(tmp_pa
     assert cli.main(["train", "--labels", data["lab"], "--output", out, *common]) == 0
     assert "The starting model gave another class" not in capsys.readouterr().err
     out = str(tmp_path / "b.pt")
+    common[common.index("--steps") + 1] = "10"  # past the batches the agreement is counted on
     assert cli.main(["train", "--labels", str(swapped), "--output", out, *common]) == 0
-    assert "The starting model gave another class to " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # said once, while training (before the "wrote" line's end-of-run hints)
+    assert err.count("The starting model gave another class to ") == 1
+    assert "unetseg: The starting model gave another class to " in err  # (a progress line)
 
 
 def test_train_new_dense_model(tmp_path, data):

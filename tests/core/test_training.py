@@ -644,6 +644,38 @@ def test_fine_tuning_records_how_far_the_start_model_agreed_with_the_strokes(nuc
     assert "start_agreement" not in new.history and tr.start_hint(new.history) == ""
 
 
+def test_the_start_models_disagreement_is_said_while_training_once_counted(nuclei2d):
+    """A nuclei model fine-tuned on other objects said so only after the whole budget
+    (journey bash): the records carry the sentence from the step its batches are counted
+    on, to the end, so the user can stop and start a new model a few seconds in."""
+    from napari_unetseg.core.training.prior import COUNTED_BATCHES
+
+    image, _, scribbles = nuclei2d
+    swapped = np.where(scribbles > 0, 3 - scribbles, 0).astype(np.uint8)
+    records, model = run(
+        tr.train(
+            image,
+            swapped,
+            model=api.load_model("nuclei-2d"),
+            steps=COUNTED_BATCHES + 4,
+            patch_size=32,
+            batch_size=2,
+            seed=0,
+        )
+    )
+    hint = tr.start_hint(model.history, model.class_names)
+    assert hint.startswith("The starting model gave another class")
+    stepped = [r for r in records if r.step]
+    assert all(r.advice == "" for r in stepped if r.step < COUNTED_BATCHES)
+    assert all(r.advice == hint for r in stepped if r.step >= COUNTED_BATCHES)
+    assert any(r.step < records[-1].step and r.advice for r in stepped)  # before the end
+    # on nuclei strokes, or for a new model, nothing is said
+    records, _ = run(
+        tr.train(image, scribbles, model=api.load_model("nuclei-2d"), steps=10, patch_size=32)
+    )
+    assert not any(r.advice for r in records)
+
+
 def test_the_start_agreement_is_counted_on_the_strokes_as_painted(nuclei2d, monkeypatch):
     """Counted on augmented batches, strokes in a dim frame of a series read 63 %
     agreement where the model predicting the series gave 99.7 % of them their class, and

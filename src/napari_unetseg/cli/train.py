@@ -337,10 +337,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
 
+    advised: list[str] = []
+
     def show(rec: Any) -> None:
         bar(rec)
         if rec.message:
             tqdm.write(f"unetseg: {_option_words(rec.message)}", file=sys.stderr)
+        if rec.advice and rec.advice not in advised:  # once, as soon as it is known
+            advised.append(rec.advice)
+            tqdm.write(f"unetseg: {_option_words(rec.advice)}", file=sys.stderr)
 
     title = out.name if out is not None else args.save_as
     stop = threading.Event()
@@ -412,7 +417,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for hint in (early_best_text(h), start_hint(h, bundle.class_names)):
-        if hint:
+        if hint and hint not in advised:  # (the start model's said while it trained)
             print(hint, file=sys.stderr)
     return _stopped_early(received, h["steps"])
 

@@ -542,8 +542,19 @@ def test_result_line_says_when_the_start_model_disagreed_with_the_strokes(qtbot,
     layer = _scribbled(widget, nuclei)
     strokes = np.asarray(layer.data)
     layer.data = np.where(strokes > 0, 3 - strokes, 0).astype(strokes.dtype)  # not nuclei
-    widget.budget_spin.setValue(3)
+    widget.budget_spin.setValue(12)
+    seen = []
+
+    def on_progress(record, shown=widget._on_progress):
+        shown(record)
+        seen.append((record.step, widget.status.text()))
+
+    widget._on_progress = on_progress  # (read when the run starts)
     _train_and_wait(qtbot, widget)
+    # said while training, under the step line, with how to follow it (journey bash)
+    during = [text for step, text in seen if "gave another class" in text]
+    assert during and during[0].startswith("Step ")
+    assert "press Stop and choose 'New model (from scratch)' under Start from" in during[0]
     assert "The starting model gave another class to " in widget.status.text()
     assert "'nucleus' strokes" in widget.status.text() or "'background' strokes" in (
         widget.status.text()

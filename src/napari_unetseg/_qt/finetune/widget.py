@@ -71,7 +71,7 @@ from .preview import (
     unsure_text,
 )
 from .result_panel import ResultPanel
-from .train_panel import TrainPanel
+from .train_panel import SCRATCH, TrainPanel
 from .warmup import warm_up
 
 if TYPE_CHECKING:
@@ -534,6 +534,11 @@ class FinetuneWidget(ui.DockWidget):
             self.status.setText(record.message)
         elif record.step:
             self.status.setText(progress_text(record))
+        if record.advice and not record.message:  # under the step line to the end
+            self.status.setText(
+                f"{self.status.text()}\n{record.advice} To train one, press Stop and choose "
+                f"{SCRATCH!r} under Start from."
+            )
         if record.preview is not None:
             self.preview.show(record.preview)
 

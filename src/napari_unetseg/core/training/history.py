@@ -28,7 +28,9 @@ class TrainProgress:
     current model's labels for the preview image when one was computed at this step;
     ``message`` carries notices for the user (empty when there is nothing to say);
     ``best_val_loss`` is the held-out loss of the best weights so far when that loss
-    chooses them (scribbles), else None.
+    chooses them (scribbles), else None; ``advice`` a sentence that holds from the record
+    it first comes with to the end (the starting model's disagreement with the strokes,
+    :func:`start_hint`, known after the first batches), "" while there is none.
     """
 
     step: int
@@ -43,6 +45,7 @@ class TrainProgress:
     preview: np.ndarray | None = None
     message: str = ""
     best_val_loss: float | None = None
+    advice: str = ""
 
     @property
     def fraction(self) -> float:
