@@ -978,6 +978,54 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     assert not widget.finetune_button.isVisibleTo(widget)
 
 
+def test_an_unsure_model_trained_on_the_image_points_to_continue_training(
+    qtbot, segment, tiny_model_2d
+):
+    """A model just trained on this image and unsure on it was sent to fine-tune, and
+    the button opened a fine-tuning from it on a new, empty layer (journey bash): the
+    hint and the button say Continue training, and the click selects the strokes it
+    was trained on."""
+    from constant_models import constant_model
+
+    from napari_unetseg._qt.finetune import SCRATCH
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    viewer, widget = segment
+    image, mask = synthetic_nuclei((96, 96), seed=0)
+    viewer.add_image(image, name="img")
+    _, tune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    tune.start_combo.set_model_name(SCRATCH)
+    tune.size_combo.setCurrentText("tiny (quick experiments)")
+    tune.budget_unit.setCurrentText("steps")
+    tune.budget_spin.setValue(2)
+    tune.preview_check.setChecked(False)
+    tune.new_scribble_layer()
+    strokes = viewer.layers["img scribbles"]
+    strokes.data = synthetic_scribbles(mask, seed=0)
+    with qtbot.waitSignal(tune.runner.finished, timeout=WAIT_MS):
+        assert tune.train() is not None
+    constant_model(0.6, tune.trained)  # unsure everywhere
+    widget.image_combo.set_layer(viewer.layers["img"])
+    widget.model_combo.set_model_name(tune.trained_name)
+    _run_and_wait(qtbot, widget)
+    status = widget.status.text()
+    assert "it was trained on this image: a few more strokes where it is unsure" in status
+    assert "fine-tuning it on a few painted dots" not in status
+    assert widget.finetune_button.text() == "Continue training on this image..."
+    viewer.layers.selection.active = viewer.layers["img"]
+    assert widget.fine_tune_here() is tune
+    assert tune.labels_combo.layer() is strokes
+    assert viewer.layers.selection.active is strokes
+    assert strokes.mode == "paint" and "then press Continue training" in tune.status.text()
+    assert [layer.name for layer in viewer.layers if "scribbles" in layer.name] == [strokes.name]
+    # another model unsure on it (the fixture's): fine-tuning, as before
+    constant_model(0.6, REGISTRY.get(tiny_model_2d))
+    widget.model_combo.set_model_name(tiny_model_2d)
+    _run_and_wait(qtbot, widget)
+    assert "fine-tuning it on a few painted dots" in widget.status.text()
+    assert widget.finetune_button.text() == "Fine-tune on this image..."
+
+
 def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
     """A PNG-like RGB layer (napari opens it with ``rgb=True``) and a one-channel model:
     the labels cover the plane and the size line says the image was taken as grey."""

@@ -358,6 +358,8 @@ class SegmentWidget(ui.DockWidget):
             return None
         model = self._last_run[1]
         _, widget = self.viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+        if widget.paint_more(model):  # the model it trained on this image: its strokes
+            return widget
         widget.image_combo.set_layer(image)
         try:
             widget.start_combo.set_model_name(model)
@@ -611,8 +613,18 @@ class SegmentWidget(ui.DockWidget):
         where = (
             "" if result.plane is None else f" ({plane_words(self.viewer, layer, result.plane)})"
         )
-        # With the result: a hint when the model was unsure of what it marked.
-        unsure = (result.stats.get("confidence") or {}).get("message")
+        # With the result: a hint when the model was unsure of what it marked (more
+        # strokes and Continue training for a model trained on this image).
+        confidence = result.stats.get("confidence") or {}
+        unsure = confidence.get("message")
+        here = model in self._trained_here(layer)
+        if unsure and here:
+            from ..core.inference.blending import unsure_text
+
+            unsure = unsure_text(confidence["sure_share"], trained_here=True)
+        self.finetune_button.setText(
+            "Continue training on this image..." if here else "Fine-tune on this image..."
+        )
         hint = f"\n{unsure}" if unsure else ""
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
         # the model that made these labels, whatever the box shows by now
@@ -706,6 +718,12 @@ class SegmentWidget(ui.DockWidget):
             self._pick_default_model()
             self._update_state()
 
+    def _trained_here(self, layer: Image) -> list[str]:
+        """The models trained on ``layer`` in this session, oldest first."""
+        from ..core.registry import REGISTRY
+
+        return REGISTRY.trained_on(layer_key(layer))
+
     def _pick_default_model(self, *_: Any) -> None:
         """Until the user picks a model: the newest model trained on this image in this
         session, else the shipped model that fits the image."""
@@ -713,9 +731,8 @@ class SegmentWidget(ui.DockWidget):
         if layer is None or self._model_chosen_by_user:
             return
         from ..api import default_model
-        from ..core.registry import REGISTRY
 
-        trained = REGISTRY.trained_on(layer_key(layer))
+        trained = self._trained_here(layer)
         if trained:
             name, why = trained[-1], f"it was trained on '{layer.name}' in this session"
         else:

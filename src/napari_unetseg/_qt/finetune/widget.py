@@ -200,6 +200,29 @@ class FinetuneWidget(ui.DockWidget):
         """Select the labels layer, its paint brush and label ``value``."""
         self.paint_panel.paint(value)
 
+    def paint_more(self, model: str) -> bool:
+        """Set up more strokes for Continue training when ``model`` is the one trained
+        here last and its image and labels are still open (Segment's button under an
+        unsure result of a model trained on its image: it opened a fine-tuning from it
+        with a new, empty layer; journey bash). False, changing nothing, otherwise."""
+        if self.trained is None or self.trained_name != model or self._last_run is None:
+            return False
+        _, image, labels = self._last_run
+        if image not in self.viewer.layers or labels not in self.viewer.layers:
+            return False
+        self.image_combo.set_layer(image)
+        self.labels_combo.set_layer(labels)
+        if self.label_mode == "sparse":
+            self.paint(OBJECT)
+        else:
+            self.viewer.layers.selection.active = labels
+            labels.mode = "paint"
+        self.status.setText(
+            f"Paint a few more strokes in {labels.name!r} where {model!r} is unsure, then "
+            "press Continue training."
+        )
+        return True
+
     def update_counts(self) -> None:
         """Refresh the painted-pixel counts (and the readiness sentence)."""
         self.paint_panel.update_counts()

@@ -35,12 +35,28 @@ def confidence(marked: int, sure: int, voxels: int) -> dict[str, Any]:
     share = sure / marked if marked else None
     message = None
     if share is not None and share < UNSURE_BELOW and marked >= max(100, voxels / 1000):
-        message = (
-            f"The model is unsure on this image: only {share:.0%} of what it marked has a "
-            f"probability above {SURE:g}; fine-tuning it on a few painted dots of your "
-            "objects and background usually fixes that."
-        )
+        message = unsure_text(share)
     return {"marked": marked, "sure": sure, "sure_share": share, "message": message}
+
+
+def unsure_text(share: float, trained_here: bool = False) -> str:
+    """The sentence of :func:`confidence` for a model sure of ``share`` of what it
+    marked. ``trained_here``: the model was trained on this image (in the viewer's
+    session), where more strokes and more training are the way, not a fine-tuning from
+    scratch again (a model just trained on whole cells was sent to fine-tune; journey
+    bash)."""
+    head = (
+        f"The model is unsure on this image: only {share:.0%} of what it marked has a "
+        f"probability above {SURE:g}; "
+    )
+    if trained_here:
+        return head + (
+            "it was trained on this image: a few more strokes where it is unsure, then "
+            "Continue training in Fine-tune, usually fix that."
+        )
+    return head + (
+        "fine-tuning it on a few painted dots of your objects and background usually fixes that."
+    )
 
 
 def unsure_band(probabilities: Any) -> np.ndarray:
