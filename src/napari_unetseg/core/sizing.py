@@ -166,8 +166,12 @@ def choose_factors(
         fs = " x ".join(f"{f:.2f}" for f in factors)
         partly = ""
         if shrink < 1 and d_image > d_model and factors[-1] < 1:  # (not a Z step alone)
-            # The model measured better on large objects shrunk only part of the way.
-            partly = f" (large objects are shrunk to about {d_image * factors[-1]:.0f} px)"
+            # The model measured better on large objects shrunk only part of the way
+            # ("the model's is 16 px ... shrunk to about 22 px" read as a contradiction)
+            partly = (
+                " (large objects are shrunk only part of the way, to about "
+                f"{d_image * factors[-1]:.0f} px, where the model does better on them)"
+            )
         elif d_image * factors[-1] < 0.9 * d_model:  # enlarged by the most it is
             partly = (
                 f" (at most {MAX_FACTOR:g} x: its objects become about "
