@@ -1026,6 +1026,40 @@ def test_an_unsure_model_trained_on_the_image_points_to_continue_training(
     assert widget.finetune_button.text() == "Fine-tune on this image..."
 
 
+def test_new_labels_hide_fine_tunes_preview_until_the_next_training(qtbot, segment):
+    """An earlier model's preview outlines, cut straight at the previewed region's edge,
+    lay over Segment's new labels and were read as theirs (journey bash): a run hides
+    the image's preview and unsure layers; the next training shows its preview again."""
+    from napari_unetseg._qt.finetune import SCRATCH
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    viewer, widget = segment
+    image, mask = synthetic_nuclei((96, 96), seed=0)
+    viewer.add_image(image, name="img")
+    _, tune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    tune.start_combo.set_model_name(SCRATCH)
+    tune.size_combo.setCurrentText("tiny (quick experiments)")
+    tune.budget_unit.setCurrentText("steps")
+    tune.budget_spin.setValue(2)
+    tune.preview_check.setChecked(True)
+    tune.new_scribble_layer()
+    viewer.layers["img scribbles"].data = synthetic_scribbles(mask, seed=0)
+
+    def train():
+        with qtbot.waitSignal(tune.runner.finished, timeout=WAIT_MS):
+            assert tune.train() is not None
+
+    train()
+    preview = viewer.layers["img [preview]"]
+    assert preview.visible
+    widget.image_combo.set_layer(viewer.layers["img"])
+    _run_and_wait(qtbot, widget)
+    assert not preview.visible and viewer.layers["img [unet]"].visible
+    assert "img [preview]" in viewer.layers  # hidden, not removed
+    train()
+    assert viewer.layers["img [preview]"].visible
+
+
 def test_an_rgb_layer_is_segmented_as_grey(qtbot, segment):
     """A PNG-like RGB layer (napari opens it with ``rgb=True``) and a one-channel model:
     the labels cover the plane and the size line says the image was taken as grey."""

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import QFormLayout, QLineEdit, QVBoxLayout, QWidget
 from .._units import known_spacing, time_axis
 from . import _builders as ui
 from ._common import (
+    OUTPUT_MARK,
     LayerComboBox,
     at_next_turn,
     is_deleted,
@@ -585,6 +586,7 @@ class SegmentWidget(ui.DockWidget):
                 self.viewer, layer, suffix, data, kind, next_turn=True, **kwargs
             )
         labels_layer = made[labels_suffix]
+        self._hide_fine_tune_overlays(layer)
         for suffix, *_ in outputs[:-1]:
             WRITTEN.wrote_map(made[suffix])
         # napari's status bar names the class under the cursor ("class: white matter")
@@ -645,6 +647,20 @@ class SegmentWidget(ui.DockWidget):
         said = " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
         self._result_said = (layer, said)
         self.size_info.setText(said)
+
+    def _hide_fine_tune_overlays(self, layer: Image) -> None:
+        """Fine-tune's preview and unsure layers of ``layer`` hidden under new labels:
+        an earlier model's outlines, cut straight at the previewed region's edge, lay
+        over this run's labels and were read as theirs (journey bash). Hidden, not
+        removed: the eye in the layer list shows them; the next training shows its own."""
+        from .finetune.preview import PREVIEW_SUFFIX, UNSURE_SUFFIX
+
+        for suffix in (PREVIEW_SUFFIX, UNSURE_SUFFIX):
+            name = output_name(layer, suffix)
+            if name in self.viewer.layers:
+                overlay = self.viewer.layers[name]
+                if (overlay.metadata or {}).get(OUTPUT_MARK) == suffix:
+                    overlay.visible = False
 
     def _select(self, layer: Labels, maps: list[Any] = ()) -> None:
         """The labels active, and above the maps of their run: a second run's new maps

@@ -136,6 +136,8 @@ class Preview:
                 continue
             self._layers[suffix] = _watched(layer)  # this run's: it follows a renaming
             _empty(layer)
+            if suffix == PREVIEW_SUFFIX and region is not None:
+                layer.visible = True  # (Segment hides it under labels made since)
 
     def _keep(self, layer: Labels) -> str:
         """A preview or unsure layer the user painted on is theirs now: renamed
