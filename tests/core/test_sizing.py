@@ -226,6 +226,25 @@ def test_an_auto_size_of_a_series_says_which_time_point_it_was_measured_on():
     assert "time point" not in plane["message"]
 
 
+def test_a_series_whose_middle_time_point_is_empty_is_measured_on_another():
+    """An empty (or out-of-focus) middle frame gave a whole movie of 2,300 nuclei the
+    model's own size, said as "no distinct bright objects" (time-lapse bash): a few
+    other time points are tried, and the one measured is said with why."""
+    from napari_unetseg.core.scale import estimate_object_size
+
+    movie = np.stack([synthetic_nuclei((96, 96), seed=s, radius=(7, 8))[0] for s in range(5)])
+    movie[2] = np.random.default_rng(0).normal(movie.mean(), 0.01, (96, 96))
+    est = estimate_object_size(movie, time_axis=0)
+    alone = estimate_object_size(movie[1])
+    assert est.time_point == 1 and est.diameter == alone.diameter
+    _, info = choose_factors(api.load_model("nuclei-2d"), movie, "auto", time_axis=0)
+    said = "; measured on time point 1 of 0-4 (time point 2, the middle one, shows none), used"
+    assert said in info["message"] and info["image_diameter"] == alone.diameter
+    movie[:] = movie[2]  # none shows objects: the middle one's answer, as before
+    nothing = estimate_object_size(movie, time_axis=0)
+    assert nothing.diameter is None and nothing.time_point == 2
+
+
 def test_fine_tuning_keeps_the_model_scale_and_previews_on_the_image_grid(sized):
     from napari_unetseg.core.synthetic import synthetic_scribbles
 

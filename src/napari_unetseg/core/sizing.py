@@ -126,7 +126,7 @@ def choose_factors(
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
         else:
             d_image = est.diameter
-            how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis)})"
+            how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis, est)})"
     else:
         d_image = float(size)
         how = f"{d_image:g} px (given)"
@@ -237,11 +237,16 @@ def _look_for_dark_objects(
         info["dark_objects"] = dark.diameter
 
 
-def _one_time_point(image: Any, time_axis: int | None) -> str:
+def _one_time_point(image: Any, time_axis: int | None, est: Any) -> str:
     """Which time point of a series the size was measured on, for every one of them
-    (the message did not say it was one: time series bug bash)."""
+    (the message did not say it was one: time series bug bash), and why not the middle
+    one when another was measured."""
     n = 1 if time_axis is None else int(image.shape[time_axis])
-    return "" if n < 2 else f"; measured on time point {n // 2} of 0-{n - 1}, used for all"
+    if n < 2:
+        return ""
+    t = n // 2 if est.time_point is None else est.time_point
+    why = "" if t == n // 2 else f" (time point {n // 2}, the middle one, shows none)"
+    return f"; measured on time point {t} of 0-{n - 1}{why}, used for all"
 
 
 def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
