@@ -245,6 +245,17 @@ def test_a_series_whose_middle_time_point_is_empty_is_measured_on_another():
     assert nothing.diameter is None and nothing.time_point == 2
 
 
+def test_an_unmeasured_size_with_a_z_step_to_match_reads_as_one_sentence():
+    """ "... the model's own size (16 px) is used: so the image is resampled by 1.12 x 1.00
+    x 1.00" (time-lapse bash): the two halves now join with a semicolon."""
+    bundle = api.load_model("nuclei-3d")
+    empty = np.zeros((12, 64, 64), np.float32)
+    factors, info = choose_factors(bundle, empty, "auto", spacing=(2.0, 1.0, 1.0))
+    assert factors[0] != 1.0
+    said = info["message"]
+    assert "is used; the image is resampled by" in said and ": so" not in said
+
+
 def test_fine_tuning_keeps_the_model_scale_and_previews_on_the_image_grid(sized):
     from napari_unetseg.core.synthetic import synthetic_scribbles
 

@@ -178,12 +178,14 @@ def choose_factors(
                 f"{d_image * factors[-1]:.0f} px, smaller than the model's)"
             )
         # (not measured: "the model's own size" was said; review)
+        # ("... the model's own size (16 px) is used: so the image is resampled"; bash)
+        unmeasured = est is not None and est.diameter is None
         theirs = (
-            ":"
-            if est is not None and est.diameter is None
-            else (f"; the model's is {d_model:.0f} px,")
+            "; the image is"
+            if unmeasured
+            else f"; the model's is {d_model:.0f} px, so the image is"
         )
-        info["message"] = f"Object size {how}{theirs} so the image is resampled by {fs}{partly}."
+        info["message"] = f"Object size {how}{theirs} resampled by {fs}{partly}."
     info["message"] += z_note + _one_large_object(bundle, est, layout.spatial_shape)
     return factors, info
 
