@@ -1438,6 +1438,26 @@ def test_copy_as_command_follows_the_layers_scale_and_axes(segment, tmp_path):
     assert _io.read_image(image_named()).axes == "TYX"
 
 
+def test_objects_of_a_series_are_said_over_its_time_points(qtbot, segment):
+    """ "2333 objects" of a 20-frame movie read as one frame's (time-lapse bash): the
+    count of a series says over how many time points, and about how many in each."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    movie = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(3)])
+    layer = viewer.add_image(movie, name="movie")
+    layer.axis_labels = ("t", "y", "x")
+    widget.image_combo.set_layer(layer)
+    widget.model_combo.set_model_name("nuclei-2d")
+    widget.split_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    n = int(viewer.layers["movie [unet]"].data.max())
+    assert n > 3
+    assert f"movie: {n:,} objects over 3 time points, about {n / 3:.0f} in each (" in (
+        widget.status.text()
+    )
+
+
 def test_a_run_uses_the_viewers_thread_count_of_the_moment(qtbot, segment, monkeypatch):
     """A pool thread keeps the torch thread count it was started with: a count set in
     the viewer afterwards was not used by Segment (concurrency bug bash); the run takes

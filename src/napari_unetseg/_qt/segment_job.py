@@ -117,7 +117,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     from ..provenance import what_ran
 
     stats["provenance"]["ran"] = what_ran(stats)
-    summary = _summary(result.labels, split, stats, list(bundle.class_names))
+    t = req.time_axis if plane is None else None
+    frames = 1 if t is None else int(np.shape(result.labels)[t])
+    summary = _summary(result.labels, split, stats, list(bundle.class_names), frames)
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
@@ -275,13 +277,23 @@ def lazy_output(shape: tuple[int, ...], dtype: Any = np.uint8) -> Any:
 
 
 def _summary(
-    labels: Any, instances: bool, stats: dict[str, Any], class_names: list[str] | None = None
+    labels: Any,
+    instances: bool,
+    stats: dict[str, Any],
+    class_names: list[str] | None = None,
+    frames: int = 1,
 ) -> str:
     """The result line: objects, the foreground's share, or each class's share when the
-    model has more than one class besides the background."""
+    model has more than one class besides the background. ``frames``: time points of a
+    series, whose objects are counted in all of them ("2333 objects" of a movie of 20
+    frames read as one frame's; time-lapse bash)."""
     timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
     if instances:
-        return f"{int(np.max(labels))} objects ({timing})."
+        n = int(np.max(labels))
+        if frames > 1:
+            each = f"about {n / frames:.0f}" if n else "none"
+            return f"{n:,} objects over {frames} time points, {each} in each ({timing})."
+        return f"{n:,} objects ({timing})."
     if isinstance(labels, np.ndarray):
         size = max(labels.size, 1)
         if class_names is not None and len(class_names) > 2:
