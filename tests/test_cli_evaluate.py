@@ -277,6 +277,34 @@ def test_a_time_series_file_is_scored_frame_by_frame(tmp_path, capsys):
     assert len(err) == 1 and "--time-axis takes auto, none or an axis number" in err[0]
 
 
+def test_slices_csv_writes_the_scores_of_each_time_point(tmp_path, capsys):
+    """`--csv` of a time series held only the pooled rows (time-lapse bash):
+    `--slices-csv` writes one row per time point and class; planes write none, said."""
+    gt = np.zeros((4, 24, 24), np.uint8)
+    gt[:, 4:12, 4:12] = 1
+    pred = gt.copy()
+    pred[3] = 0
+    meta = {"scale": (30.0, 0.5, 0.5), "axes": "TYX", "units": ("s", "µm", "µm")}
+    p = str(_io.write_labels(tmp_path / "pred_labels.tif", pred, **meta))
+    g = str(_io.write_labels(tmp_path / "gt_labels.tif", gt, **meta))
+    table = tmp_path / "frames.csv"
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--slices-csv", str(table)]) == 0
+    assert f"wrote {table}" in capsys.readouterr().out
+    lines = table.read_text().splitlines()
+    assert lines[0] == "time_point,class,dice,iou,sensitivity,precision,tp,fp,fn"
+    assert lines[1].startswith("0,1,1.0,") and lines[4].startswith("3,1,0.0,")
+    # run again: its own table is replaced; the main table's name for it is refused
+    assert cli.main(["evaluate", "-p", p, "-g", g, "--slices-csv", str(table)]) == 0
+    same = ["--csv", str(table), "--slices-csv", str(table)]
+    assert cli.main(["evaluate", "-p", p, "-g", g, *same]) == 1
+    assert "name the same file" in capsys.readouterr().err
+    plane_p = str(_io.write_labels(tmp_path / "p2.tif", pred[0]))
+    plane_g = str(_io.write_labels(tmp_path / "g2.tif", gt[0]))
+    flat = tmp_path / "flat.csv"
+    assert cli.main(["evaluate", "-p", plane_p, "-g", plane_g, "--slices-csv", str(flat)]) == 0
+    assert "--slices-csv not written" in capsys.readouterr().err and not flat.exists()
+
+
 def test_axes_in_different_units_are_measured_in_one(tmp_path, capsys):
     """Z in micrometres beside Y and X in nanometres (the same 2 x 0.5 x 0.5 µm voxels):
     the spacing was 2, 500, 500 with no unit and HD95 1000 (bug bash)."""

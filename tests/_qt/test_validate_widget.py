@@ -88,6 +88,10 @@ def test_classes_are_named_after_the_layers_features(qtbot, validate, tmp_path):
     assert widget.plot.names() == ["grey matter", "white matter"]
     csv = widget.export_csv(tmp_path / "scores.csv").read_text().splitlines()
     assert csv[2].startswith("1 (grey matter),") and csv[1].startswith("0 (background),")
+    # a stack's scores of each slice beside it (a series' had only the pooled rows)
+    slices = (tmp_path / "scores per slice.csv").read_text().splitlines()
+    assert slices[0].startswith("slice,class,dice") and slices[1].startswith("0,1 (grey matter),")
+    assert "the scores of each slice to 'scores per slice.csv'" in widget.summary.text()
     viewer.layers["truth"].features = {"index": [2], "name": ["WM"]}  # the truth's first
     _run_and_wait(qtbot, widget)
     assert widget.table.item(2, 0).text() == "2 (WM)"

@@ -345,12 +345,23 @@ class ValidateWidget(ui.DockWidget):
         # names the classes as the table does (it named only the background)
         names = self._names
 
+        result = self.result
+        slices: list[Path] = []
+
         def to_csv(where: Any) -> None:
-            self.result.to_csv(where, names)
+            result.to_csv(where, names)
+            if result.per_slice:  # a stack's or a series' scores of each slice, beside it
+                words = "time point" if result.slice_column == "time_point" else "slice"
+                beside = Path(where).with_name(f"{Path(where).stem} per {words}.csv")
+                result.slices_to_csv(beside, names)
+                slices.append(beside)
 
         path = write_csv(self, to_csv, "Export metrics as CSV", default, path)
         if path is not None:
-            self.summary.setText(f"{self._summary_text()}\nSaved {path}.")
+            also = f", and the scores of each slice to {slices[0].name!r}" if slices else ""
+            if slices and result.slice_column == "time_point":
+                also = f", and the scores of each time point to {slices[0].name!r}"
+            self.summary.setText(f"{self._summary_text()}\nSaved {path}{also}.")
         return path
 
     # -- internals ---------------------------------------------------------------------------

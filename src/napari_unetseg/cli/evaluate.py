@@ -91,7 +91,16 @@ def _add_evaluate(sub: Any) -> None:
         "replaced; another file only with --overwrite)",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --csv file whatever it holds"
+        "--slices-csv",
+        default=None,
+        metavar="PATH",
+        help="also write the scores of each slice along the first axis (each time point of "
+        "a series) and class as CSV: Dice, IoU, sensitivity, precision and counts",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --csv / --slices-csv file whatever it holds",
     )
     p.add_argument(
         "--json",
@@ -184,15 +193,18 @@ def _check_csv_replaceable(path: str, overwrite: bool) -> None:
     again, it updates its scores), else only with --overwrite: any other table was
     replaced without a word (train bug bash)."""
     from ..core.metrics import COLUMNS
+    from ..core.metrics.result import SLICE_METRICS
 
     if overwrite or not os.path.isfile(path):
         return
+    ours = [",".join([*COLUMNS, "distance_unit"])]
+    ours += [",".join([first, "class", *SLICE_METRICS]) for first in ("slice", "time_point")]
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             header = fh.readline().strip()
     except OSError:
         return  # said when it is written
-    if header == ",".join([*COLUMNS, "distance_unit"]):
+    if header in ours:
         return
     raise CLIError(
         f"{path!r} exists and is not a score table of unetseg evaluate; it is left as it "
@@ -206,9 +218,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import _io, api
 
     check_inputs([args.prediction, args.ground_truth])
-    if args.csv:
-        check_table_output(args.csv, [args.prediction, args.ground_truth])
-        _check_csv_replaceable(args.csv, args.overwrite)
+    for table in filter(None, (args.csv, args.slices_csv)):
+        check_table_output(table, [args.prediction, args.ground_truth])
+        _check_csv_replaceable(table, args.overwrite)
+    if (
+        args.csv
+        and args.slices_csv
+        and os.path.abspath(args.csv) == os.path.abspath(args.slices_csv)
+    ):
+        raise CLIError("--csv and --slices-csv name the same file; give each its own.")
     (pred, pred_note), (gt, gt_note) = map(_io.read_labels, (args.prediction, args.ground_truth))
     from .._nifti import on_grid_of
 
@@ -242,10 +260,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     names = _class_names(pred, gt)
     if args.csv:
         result.to_csv(args.csv, names)
+    written = [args.csv] if args.csv else []
+    if args.slices_csv and not result.per_slice:
+        say("--slices-csv not written: the labels are planes, with no slices to score.")
+    elif args.slices_csv:
+        result.slices_to_csv(args.slices_csv, names)
+        written.append(args.slices_csv)
     if args.json:
         print(json.dumps(result.to_json_dict(), indent=2, allow_nan=False))
     else:
         print(result.table(names))
-    if args.csv:
-        print(f"wrote {args.csv}", file=sys.stderr if args.json else sys.stdout)
+    for table in written:
+        print(f"wrote {table}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -93,6 +93,32 @@ def test_a_time_series_is_scored_frame_by_frame():
     assert result.classes[1]["dice"] == across.classes[1]["dice"]
 
 
+def test_each_slice_or_time_point_has_its_own_rows():
+    """A time series' table and CSV had only the pooled rows (time-lapse bash): the
+    scores of each time point (or slice) and class, from that slice's voxels alone."""
+    gt = np.zeros((3, 20, 20), np.uint8)
+    gt[:, 5:15, 5:15] = 1
+    gt[:, 0:3, 0:3] = 2
+    pred = gt.copy()
+    pred[1] = 0  # a lost frame
+    pred[2, 5:15, 5:10] = 0  # half the object
+    series = M.evaluate(pred, gt, time_axis=0)
+    rows = series.slice_rows({1: "nucleus"})
+    assert series.slice_column == "time_point" and len(rows) == 6  # 3 frames x 2 classes
+    assert [(r["time_point"], r["class"]) for r in rows[:2]] == [(0, "1 (nucleus)"), (0, "2")]
+    one = {(r["time_point"], r["class"]): r for r in rows}
+    assert one[0, "1 (nucleus)"]["dice"] == 1.0 and one[1, "1 (nucleus)"]["dice"] == 0.0
+    assert one[2, "1 (nucleus)"]["dice"] == pytest.approx(2 / 3)
+    assert one[2, "1 (nucleus)"]["sensitivity"] == 0.5 and one[2, "1 (nucleus)"]["fn"] == 50
+    assert np.isnan(one[1, "1 (nucleus)"]["precision"])  # nothing marked: no precision
+    np.testing.assert_allclose(
+        [one[t, "1 (nucleus)"]["dice"] for t in range(3)], series.per_slice_dice[1]
+    )
+    stack = M.evaluate(pred, gt)  # no time axis: slices
+    assert stack.slice_column == "slice" and stack.slice_rows()[0]["slice"] == 0
+    assert M.evaluate(pred[0], gt[0]).slice_rows() == []  # a plane has none
+
+
 def test_four_axes_without_a_time_axis_say_objects_were_joined_across_axis_0():
     """A T,Z,Y,X pair scored without time_axis joined each object across its frames
     without a note (5D bug bash): the note says how to score frame by frame."""

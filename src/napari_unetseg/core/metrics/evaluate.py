@@ -27,7 +27,7 @@ from .instances import PairReading, choose_reading
 from .labels import check_pair, check_spacing, parse_classes, shape_of
 from .morphology import bounding_box
 from .objects import ObjectScores, combine_scores, label_components, match_objects
-from .result import EvaluationResult
+from .result import SLICE_METRICS, EvaluationResult
 from .surface import centerline_counts, cldice_of, hd95_assd, surface_distances
 
 
@@ -271,12 +271,14 @@ def _checked_time_axis(time_axis: Any, ndim: int) -> int | None:
     return int(time_axis) % ndim
 
 
-def _per_slice_dice(counts: VoxelCounts, fg: list[int], ndim: int) -> dict[int, np.ndarray] | None:
-    """Dice of each slice along the first axis per foreground class (3D and more)."""
+def _per_slice(counts: VoxelCounts, fg: list[int], ndim: int) -> dict[int, dict] | None:
+    """The scores of each slice along the first axis per foreground class (3D and more):
+    :data:`~.result.SLICE_METRICS`, one value per slice."""
     if ndim < 3 or not fg:
         return None
-    dice = ratio_metrics(**counts.per_slice(fg))["dice"]
-    return {cid: dice[:, i] for i, cid in enumerate(fg)}
+    confusion = counts.per_slice(fg)
+    scores = {**ratio_metrics(**confusion), **confusion}
+    return {cid: {k: scores[k][:, i] for k in SLICE_METRICS} for i, cid in enumerate(fg)}
 
 
 def _with_percent(
@@ -381,7 +383,7 @@ def evaluate_iter(
             "for tissues or regions rather than things to count, read Dice and IoU."
         )
     yield EvaluationProgress("done", 100, 100)
-
+    slices = _per_slice(counts, fg, len(shape))
     return EvaluationResult(
         mode=mode,
         shape=shape,
@@ -390,7 +392,8 @@ def evaluate_iter(
         classes=per_class,
         summary=_summaries(per_class, object_scores, totals, class_list),
         objects=object_scores,
-        per_slice_dice=_per_slice_dice(counts, fg, len(shape)),
+        per_slice_dice=None if slices is None else {c: v["dice"] for c, v in slices.items()},
+        per_slice=slices,
         notes=notes,
         unit=unit,
         errors=errors,

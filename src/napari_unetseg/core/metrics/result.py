@@ -15,6 +15,10 @@ from ..files import atomic_write
 from . import report
 from .columns import COLUMNS, COUNT_COLUMNS, OBJECT_METRICS, SHAPE_METRICS, VOXEL_METRICS
 
+#: The scores of each slice's rows (:meth:`EvaluationResult.slice_rows`), after the
+#: slice's index and its class: of the slice's voxels alone.
+SLICE_METRICS = ("dice", "iou", "sensitivity", "precision", "tp", "fp", "fn")
+
 #: Row titles of the summaries, in :meth:`EvaluationResult.rows` order.
 _SUMMARY_TITLES = {
     "macro": "mean (all classes)",
@@ -41,6 +45,9 @@ class EvaluationResult:
         Foreground class id -> object scores (see :class:`~.objects.ObjectScores`).
     per_slice_dice : dict or None
         For 3D inputs: foreground class id -> Dice of each slice along the first axis.
+    per_slice : dict or None
+        For 3D inputs: foreground class id -> {metric of :data:`SLICE_METRICS` -> one value
+        per slice along the first axis} (:meth:`slice_rows`, :meth:`slices_to_csv`).
     errors : ndarray or None
         The error overlay (see :func:`~.counting.error_map`) when requested.
     time_axis : int or None
@@ -61,6 +68,7 @@ class EvaluationResult:
     unit: str | None = None
     errors: np.ndarray | None = field(default=None, repr=False)
     time_axis: int | None = None
+    per_slice: dict[int, dict[str, np.ndarray]] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # the dataclass's ran to 1.5-3 kB of nested dicts in a notebook (API bug bash)
@@ -79,12 +87,8 @@ class EvaluationResult:
         """One flat dict per class, then the summary rows, keyed by :data:`COLUMNS`;
         ``names``: class id -> name, shown as "2 (grey matter)"."""
         out = []
-        names = names or {}
         for cid, values in self.classes.items():
-            title = "0 (background)" if cid == 0 else str(cid)
-            if cid in names:
-                title = f"{cid} ({names[cid]})"
-            row: dict[str, Any] = {"class": title}
+            row: dict[str, Any] = {"class": _class_title(cid, names)}
             row.update({k: values.get(k, math.nan) for k in VOXEL_METRICS + SHAPE_METRICS})
             obj = self.objects.get(cid, {})
             row.update({f"obj_{m}": obj.get(m, math.nan) for m in OBJECT_METRICS})
@@ -97,6 +101,44 @@ class EvaluationResult:
             row.update({k: values.get(k) for k in COUNT_COLUMNS})
             out.append(row)
         return out
+
+    @property
+    def slice_column(self) -> str:
+        """The first column of :meth:`slice_rows`: ``time_point`` where the first axis
+        is a series' time, else ``slice``."""
+        return "time_point" if self.time_axis == 0 else "slice"
+
+    def slice_rows(self, names: dict[int, str] | None = None) -> list[dict[str, Any]]:
+        """One row per slice along the first axis (per time point of a series) and
+        foreground class, keyed by :attr:`slice_column`, ``class`` and
+        :data:`SLICE_METRICS`: the scores of that slice's voxels alone (objects and
+        distances are measured once, over all). A time series' table and CSV had only
+        the pooled rows (time-lapse bash). Empty for planes."""
+        out: list[dict[str, Any]] = []
+        per = self.per_slice or {}
+        n = max((len(v["dice"]) for v in per.values()), default=0)
+        for i in range(n):
+            for cid, values in per.items():
+                row: dict[str, Any] = {self.slice_column: i, "class": _class_title(cid, names)}
+                for key in SLICE_METRICS:
+                    v = values[key][i]
+                    row[key] = int(v) if key in COUNT_COLUMNS else float(v)
+                out.append(row)
+        return out
+
+    def slices_to_csv(self, path: str | os.PathLike, names: dict[int, str] | None = None) -> None:
+        """Write :meth:`slice_rows` as CSV (NaN as "n/a", an empty slice's Dice say),
+        atomically."""
+        keys = [self.slice_column, "class", *SLICE_METRICS]
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(keys)
+                for row in self.slice_rows(names):
+                    writer.writerow([report.plain_value(row[k]) for k in keys])
+
+        atomic_write(path, write)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python result; class ids become strings (JSON object keys)."""
@@ -114,6 +156,12 @@ class EvaluationResult:
             else {str(k): v.tolist() for k, v in self.per_slice_dice.items()},
             "notes": list(self.notes),
             "time_axis": self.time_axis,
+            "per_slice": None
+            if self.per_slice is None
+            else {
+                str(k): {m: v.tolist() for m, v in values.items()}
+                for k, values in self.per_slice.items()
+            },
         }
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -154,3 +202,11 @@ class EvaluationResult:
         """A readable fixed-width table of the main columns, the summary and notes;
         ``names`` as :meth:`rows`."""
         return report.table(self, names)
+
+
+def _class_title(cid: int, names: dict[int, str] | None) -> str:
+    """A class's title in the tables: "0 (background)", "2", or "2 (grey matter)"."""
+    names = names or {}
+    if cid in names:
+        return f"{cid} ({names[cid]})"
+    return "0 (background)" if cid == 0 else str(cid)
