@@ -473,7 +473,8 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
     -------
     EvaluationResult
         ``.classes``, ``.summary``, ``.objects``, ``.per_slice_dice``; ``.table()``,
-        ``.to_dict()``, ``.to_dataframe()`` (with pandas).
+        ``.to_dict()``, ``.to_dataframe()`` (with pandas), ``.to_csv()``; the scores of
+        each slice (each time point of a series): ``.slice_rows()``, ``.slices_to_csv()``.
 
     Raises
     ------
