@@ -82,7 +82,7 @@ def test_blocks_narrower_than_a_tile_are_said_to_repeat_the_work(image_2d, tmp_p
     np.testing.assert_array_equal(read_labels(tmp_path / "s.ome.zarr"), reference)
 
 
-def test_a_frame_is_left_out_of_block_runs_as_of_whole_image_runs(tmp_path) -> None:
+def test_a_frame_is_left_out_of_block_runs_as_of_whole_image_runs(tmp_path, capsys) -> None:
     """A zero frame around a mosaic (the data that go block-wise): blocks predicted the
     frame with the image and marked a band along its inside, as whole-image runs did
     before they left it out. Blocks now read and write only inside it (on the inside's
@@ -99,20 +99,24 @@ def test_a_frame_is_left_out_of_block_runs_as_of_whole_image_runs(tmp_path) -> N
     assert "A frame of value 0 (13-80 px wide)" in first.message
     assert first.done == 1 and first.total == 6  # the block at X 320..349: frame only
     result = api.drain(run)
-    assert result.stats["blocks"] == 5
+    assert result.stats["blocks"] == 5 and result.stats["framed"] == 1  # not "already done"
     labels = read_labels(out)
     np.testing.assert_array_equal(labels, reference)
     assert not labels[:40].any() and not labels[:, 269:].any()
     again = dist.predict_blocks(
         path, "nuclei-2d", out, block_size=64, object_size=None, resume=True
     )
-    assert again.stats["blocks"] == 0
+    assert again.stats["blocks"] == 0 and again.stats["framed"] == 0  # marked before
     # resampled (the blocks tile themselves): as close as without a frame
     sized = api.predict(framed, "nuclei-2d", object_size=10.0)
     out2 = tmp_path / "r.ome.zarr"
     dist.predict_blocks(path, "nuclei-2d", out2, block_size=100, object_size=10.0)
     resampled = read_labels(out2)
     assert not resampled[:, 269:].any() and (resampled == sized).mean() > 0.995
+    # a fresh command says the frame's block as such ("1 already done" read as a resume)
+    argv = ["predict", str(path), "-o", str(tmp_path / "c.ome.zarr"), "--block-size", "64"]
+    code, said = run_cli([*argv, "--model", "nuclei-2d", "--object-size", "off"], capsys)
+    assert code == 0 and "(5 blocks, 1 in the frame, left background) on " in said.out
 
 
 def test_nan_regions_are_background_in_block_runs_as_in_whole_image_runs(tmp_path) -> None:

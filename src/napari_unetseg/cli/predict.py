@@ -368,9 +368,15 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         return 0
     where = f"{s['workers']} workers" if s["workers"] else s["device"]
     ran = f" on {where} in {s['precision']}" if s["blocks"] else ""  # none: the split only
+    framed = int(s.get("framed") or 0)
+    blocks = [f"{s['blocks']} block{'s' * (s['blocks'] != 1)}"]
+    if s["skipped"] - framed or not framed:
+        blocks.append(f"{s['skipped'] - framed} already done")
+    if framed:
+        blocks.append(f"{framed} in the frame, left background")
     print(
         f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
-        f"({s['blocks']} block{'s' * (s['blocks'] != 1)}, {s['skipped']} already done){ran}"
+        f"({', '.join(blocks)}){ran}"
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )

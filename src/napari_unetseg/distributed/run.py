@@ -292,13 +292,14 @@ def _write_blocks(
     if store.info.get("complete") and (maps is None or maps.info.get("complete")):
         yield BlockProgress(1, 1, message=f"{run.target} is already complete; nothing to do.")
         return BlocksResult(
-            run.target, {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "seconds": 0.0}
+            run.target,
+            {"blocks": 0, "skipped": int(np.prod(run.plan.grid)), "framed": 0, "seconds": 0.0},
         )
     # This run's mark: blocks of an earlier run of the store still running on a worker
     # (stopped with Ctrl-C, which cannot stop them) write nothing more.
     run.spec["run"] = uuid.uuid4().hex
     store.set_info(run=run.spec["run"])
-    done = _frame_blocks_done(store, run.plan)
+    done, framed = _frame_blocks_done(store, run.plan)
     todo = run.plan.by_cost([i for i in run.plan.boxes() if not done[i]])
     total = len(run.plan.boxes())
     skipped = total - len(todo)
@@ -315,6 +316,7 @@ def _write_blocks(
     yield from _finish_stores(run, store, maps, client, total, records)
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
+    stats["framed"] = framed  # of the skipped: in the frame, not written by an earlier run
     if objects is not None:
         stats["objects"] = objects
     if maps is not None:
@@ -337,15 +339,18 @@ def _split(store: LabelsStore, run: _Run, client: Any) -> Generator[BlockProgres
     return (yield from split_touching_blocks(store, plan, client))
 
 
-def _frame_blocks_done(store: LabelsStore, plan: _Plan) -> np.ndarray:
+def _frame_blocks_done(store: LabelsStore, plan: _Plan) -> tuple[np.ndarray, int]:
     """The blocks done: those written, and those wholly in a frame of one value (marked
-    done now: background, the store's fill value, with nothing to predict)."""
+    done now: background, the store's fill value, with nothing to predict), and how many
+    were marked now (a fresh run said them "already done"; cluster bash)."""
     done = store.blocks_done()
+    framed = 0
     for index in plan.boxes():
         if not done[index] and not plan.writes(index):
             store.mark_done(index)
             done[index] = True
-    return done
+            framed += 1
+    return done, framed
 
 
 @dataclass
