@@ -427,10 +427,18 @@ def test_a_batch_never_writes_tiffs_into_an_ome_zarr_store(tmp_path, folder) -> 
 
     store = tmp_path / "d.ome.zarr"
     write_image(np.zeros((32, 32), np.uint8), zarr.open_group(str(store), mode="w"), axes="yx")
-    for output in (tmp_path / "out.ome.zarr", store, store / "labels"):
+    for output in (tmp_path / "out.ome.zarr", store):
         with pytest.raises(batch.BatchError, match="is an OME-Zarr store, and a batch writes"):
             batch.plan_batch([folder / "flat.tif"], output)
     assert not (tmp_path / "out.ome.zarr").exists()
+    # a folder inside a store is no store: said so, with the store to write into (it was
+    # called a store, and the fix offered was the command refused; cluster bash)
+    for output in (store / "labels", store / "0"):
+        with pytest.raises(batch.BatchError) as refused:
+            batch.plan_batch([folder / "flat.tif"], output)
+        said = str(refused.value)
+        assert f"lies inside the OME-Zarr store {str(store)!r}" in said
+        assert f"`--output {store}` (its labels/ group)" in said
 
 
 def test_file_names_of_bytes_that_are_not_utf8_are_segmented(tmp_path, folder, model_file):

@@ -246,11 +246,18 @@ def _check_folder_name(out: Path, suffix: str) -> None:
     input store, beside its arrays)."""
     from ._io import is_zarr_path
 
-    if is_zarr_path(out) or any(p.name.lower().endswith(".zarr") for p in out.parents):
+    if is_zarr_path(out):
         raise BatchError(
             f"The output {str(out)!r} is an OME-Zarr store, and a batch writes TIFF or NIfTI "
             "files: name a folder, or write into the store with `unetseg predict IMAGE "
             f"--output {out}`."
+        )
+    store = next((p for p in out.parents if p.name.lower().endswith(".zarr")), None)
+    if store is not None:  # (it was called a store, and the fix offered was this command)
+        raise BatchError(
+            f"The output {str(out)!r} lies inside the OME-Zarr store {str(store)!r}, where "
+            "TIFF or NIfTI files do not belong: name a folder outside it, or write the "
+            f"labels into the store with `--output {store}` (its labels/ group)."
         )
     ext = out.suffix
     if ext.lower() not in NOT_WRITTEN or out.is_dir():
