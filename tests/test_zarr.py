@@ -134,6 +134,11 @@ def test_labels_go_under_the_labels_group_of_an_ome_zarr_input(tmp_path) -> None
     kinds = [(kind, meta.get("multiscale")) for _, meta, kind in layers]
     assert kinds == [("image", True), ("labels", False)]
     assert layers[1][1]["scale"] == img.scale
+    # a store elsewhere inside the image's folder: refused (it was written there, beside
+    # the image's arrays, where ome-zarr-py does not list it; cluster bash)
+    for inside in (image / "sub.ome.zarr", image / "s0.ome.zarr", image / "labels" / "a" / "b"):
+        with pytest.raises(ValueError, match=r"lies inside the image store .*labels/NAME"):
+            _zarr_labels.LabelsStore.target(inside, img, "nuclei")
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

@@ -138,6 +138,14 @@ class LabelsStore:
         folder = os.path.dirname(out)
         if os.path.basename(folder) == "labels" and os.path.dirname(folder) in named:
             return os.path.join(image, "labels", os.path.basename(out)), image
+        inside = next((p for p in named if out.startswith(p + os.sep)), None)
+        if inside is not None:  # a store in the image's folder, not listed (cluster bash)
+            raise ValueError(
+                f"The output {os.fspath(output)!r} lies inside the image store {inside!r}, "
+                "where OME-Zarr viewers do not look for labels: name the image store itself "
+                f"(its labels/ group), {os.path.join(image, 'labels', 'NAME')!r}, or a store "
+                "outside it."
+            )
         return out, None
 
     @staticmethod
