@@ -1458,6 +1458,25 @@ def test_objects_of_a_series_are_said_over_its_time_points(qtbot, segment):
     )
 
 
+def test_the_status_line_shows_the_share_done_while_a_run_goes_on(qtbot, segment):
+    """A 100-frame movie said "Segmenting 'big'..." for minutes (the bar is in napari's
+    activity dock; time-lapse bash): the status line counts up to 100 %."""
+    viewer, widget = segment
+    viewer.add_image(np.random.default_rng(0).random((3, 128, 128), np.float32), name="img")
+    seen = []
+    show = widget._progress
+
+    def progress(started, record):
+        show(started, record)
+        seen.append(widget.status.text())
+
+    widget._progress = progress
+    _run_and_wait(qtbot, widget)
+    assert seen and seen[-1] == "Segmenting 'img'... 100 %"
+    assert all(text.startswith("Segmenting 'img'... ") for text in seen)
+    assert widget.status.text().startswith("img: ")  # the result's line after it
+
+
 def test_a_run_uses_the_viewers_thread_count_of_the_moment(qtbot, segment, monkeypatch):
     """A pool thread keeps the torch thread count it was started with: a count set in
     the viewer afterwards was not used by Segment (concurrency bug bash); the run takes
