@@ -651,10 +651,12 @@ def _blocks(
             raise
         # dask's words were "'NoneType' object has no attribute 'scatter'" or "Client is
         # closed" (GUI bug bash: the scheduler closed mid-run)
+        # (a client closed by its user was said to be the scheduler's going; cluster bash)
         raise ClusterError(
-            "The dask scheduler went away during the run (it was closed, or the connection "
-            "to it lost); the blocks written so far are kept, and a run with --resume "
-            "continues from them."
+            "The connection to the dask scheduler ended during the run (the client was "
+            "closed, or the scheduler closed or lost); the blocks written so far are kept "
+            "(blocks still running on workers may finish into the store), and a run with "
+            "--resume continues from them."
         ) from exc
 
 
