@@ -68,6 +68,20 @@ def test_blocks_in_one_process_equal_a_whole_image_run_2d_and_3d(image_2d, tmp_p
     assert (read_labels(out3) == ref3).mean() >= 0.999
 
 
+def test_a_series_with_an_empty_middle_time_point_is_measured_on_another(tmp_path) -> None:
+    """As a whole-image run of a series: a middle frame without objects gives way to
+    another time point (a block run measured the middle one only; time-lapse bash)."""
+    movie = np.stack([synthetic_nuclei((96, 128), seed=s, radius=(7, 8))[0] for s in range(3)])
+    movie[1] = movie[0].mean()
+    path = _io.write_image(tmp_path / "movie.tif", movie, axes="TYX")
+    result = dist.predict_blocks(path, "nuclei-2d", tmp_path / "m.ome.zarr", block_size=64)
+    said = result.stats["object_size"]
+    assert "; measured on time point 0 of 0-2 (time point 1, the middle one, shows none)" in said
+    whole = api.segment_iter(movie, "nuclei-2d", time_axis=0)
+    measured = api.drain(whole).stats["object_size"]["message"]
+    assert said.split(" px")[0] == measured.split(" px")[0]  # the same size
+
+
 def test_blocks_narrower_than_a_tile_are_said_to_repeat_the_work(image_2d, tmp_path) -> None:
     """16-pixel blocks took 66 s where one block took 3 s, unsaid (cluster bash): blocks
     narrower than the model's tile say so, with a size that is faster; others do not."""

@@ -93,13 +93,17 @@ def choose_factors(
     spacing: Any = None,
     channel_axis: int | None = None,
     time_axis: int | None = None,
+    measured_on: str | None = None,
 ) -> tuple[tuple[float, ...], dict[str, Any]]:
     """Resampling factors (one per spatial axis of the model) and a record of the choice.
 
     The record has ``image_diameter``, ``model_diameter``, ``factors`` and ``message``
     (one sentence for the status line / stderr); ``dark_objects`` where auto found no
     bright objects: the diameter of the dark ones on a bright background, or None. ``time_axis`` (of ``image``): measured
-    on its middle time point.
+    on its middle time point (or another, see
+    :func:`~napari_unetseg.core.scale.estimate_object_size`). ``measured_on``: words
+    naming the part of a bigger image ``image`` is (a block run's crop of one time
+    point), said with a measured size in place of the time point.
     """
     layout = bundle.layout(tuple(image.shape), channel_axis)
     sd = bundle.spatial_dims
@@ -126,7 +130,8 @@ def choose_factors(
             how = f"auto: {est.reason}, so the model's own size ({d_model:.0f} px) is used"
         else:
             d_image = est.diameter
-            how = f"auto: {d_image:.1f} px ({est.reason}{_one_time_point(image, time_axis, est)})"
+            on = _one_time_point(image, time_axis, est) if measured_on is None else measured_on
+            how = f"auto: {d_image:.1f} px ({est.reason}{'; ' + on if on else ''})"
     else:
         d_image = float(size)
         how = f"{d_image:g} px (given)"
@@ -248,7 +253,7 @@ def _one_time_point(image: Any, time_axis: int | None, est: Any) -> str:
         return ""
     t = n // 2 if est.time_point is None else est.time_point
     why = "" if t == n // 2 else f" (time point {n // 2}, the middle one, shows none)"
-    return f"; measured on time point {t} of 0-{n - 1}{why}, used for all"
+    return f"measured on time point {t} of 0-{n - 1}{why}, used for all"
 
 
 def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:

@@ -162,13 +162,14 @@ def _object_size(
     if bundle.object_size is None or (size != "auto" and not measure_z):
         return size, "", spacing
     spatial = _central_crop(bounds)
-    lead = tuple(s // 2 for s in layout.leading_shape)
-    crop = np.asarray(img.data[layout.index(lead, spatial)])
-    ca = None
-    if layout.channel_axis is not None:
-        ca = 0
-        crop = layout.to_channels_first(crop)
-    _, info = choose_factors(bundle, crop, size, spacing, ca)
+    ca = 0 if layout.channel_axis is not None else None
+    for lead, on in _leads_to_measure(img, layout):
+        crop = np.asarray(img.data[layout.index(lead, spatial)])
+        if ca is not None:
+            crop = layout.to_channels_first(crop)
+        _, info = choose_factors(bundle, crop, size, spacing, ca, measured_on=on)
+        if size != "auto" or "could not be measured" not in info.get("unmeasured", ""):
+            break
     say_dark_objects(info, invert)  # as a whole-image run says it
     if info.get("z_step") is not None:
         spacing = (info["z_step"], 1.0, 1.0)
@@ -180,6 +181,29 @@ def _object_size(
         # small: predict it as it is, as the whole-image path does, instead of refusing
         return None, message, spacing
     return info["image_diameter"], message, spacing
+
+
+def _leads_to_measure(img: Any, layout: Any) -> list[tuple[tuple[int, ...], str]]:
+    """The leading indices (time, planes of a 2D model) whose crop the object size is
+    measured on, in order, each with the words that name it: the middle of each leading
+    axis, then, along a series' time axis, a few other time points for a middle one
+    without objects (an empty frame gave a whole movie the model's own size; time-lapse
+    bash), as :func:`~napari_unetseg.core.scale.estimate_object_size` tries them."""
+    from .._units import time_axis
+    from ..core.scale import _time_points_to_measure
+
+    middle = tuple(s // 2 for s in layout.leading_shape)
+    t = time_axis(img.axes) if img.axes and len(img.axes) == len(img.data.shape) else None
+    if t is None or t not in layout.leading_axes:
+        return [(middle, "")]
+    k = layout.leading_axes.index(t)
+    n = layout.leading_shape[k]
+    out = []
+    for point in _time_points_to_measure(n):
+        why = "" if point == n // 2 else f" (time point {n // 2}, the middle one, shows none)"
+        lead = middle[:k] + (point,) + middle[k + 1 :]
+        out.append((lead, f"measured on time point {point} of 0-{n - 1}{why}, used for all"))
+    return out
 
 
 @arguments_of(SegmentSettings, only=PREDICT_OPTIONS)
