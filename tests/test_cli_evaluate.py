@@ -302,7 +302,13 @@ def test_slices_csv_writes_the_scores_of_each_time_point(tmp_path, capsys):
     plane_g = str(_io.write_labels(tmp_path / "g2.tif", gt[0]))
     flat = tmp_path / "flat.csv"
     assert cli.main(["evaluate", "-p", plane_p, "-g", plane_g, "--slices-csv", str(flat)]) == 0
-    assert "--slices-csv not written" in capsys.readouterr().err and not flat.exists()
+    assert "--slices-csv not written: the labels are planes" in capsys.readouterr().err
+    assert not flat.exists()
+    empty = [
+        str(_io.write_labels(tmp_path / f"{n}.tif", np.zeros((3, 8, 8), np.uint8))) for n in "pg"
+    ]
+    assert cli.main(["evaluate", "-p", empty[0], "-g", empty[1], "--slices-csv", str(flat)]) == 0
+    assert "not written: neither layer has an object class to score" in capsys.readouterr().err
 
 
 def test_axes_in_different_units_are_measured_in_one(tmp_path, capsys):

@@ -254,10 +254,11 @@ def _check_folder_name(out: Path, suffix: str) -> None:
         )
     store = next((p for p in out.parents if p.name.lower().endswith(".zarr")), None)
     if store is not None:  # (it was called a store, and the fix offered was this command)
-        raise BatchError(
+        raise BatchError(  # (the command offered was refused with several inputs; review)
             f"The output {str(out)!r} lies inside the OME-Zarr store {str(store)!r}, where "
-            "TIFF or NIfTI files do not belong: name a folder outside it, or write the "
-            f"labels into the store with `--output {store}` (its labels/ group)."
+            "TIFF or NIfTI files do not belong: name a folder outside it (the labels of an "
+            "OME-Zarr image go into its own store with `unetseg predict IMAGE.ome.zarr "
+            "--output IMAGE.ome.zarr`)."
         )
     ext = out.suffix
     if ext.lower() not in NOT_WRITTEN or out.is_dir():

@@ -61,6 +61,42 @@ def test_blocks_run_on_the_cluster_and_land_in_the_layers_store(
     assert list(_zarr.read_ome_zarr(store).labels) == [api.load_model(tiny_model_2d).name]
 
 
+def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_model_2d) -> None:
+    """The command's sentence ("the blocks written so far are kept ... --resume") was
+    shown by the widget, which keeps nothing and has no --resume (review)."""
+    import os
+
+    from distributed import LocalCluster
+
+    data = np.random.default_rng(3).random((96, 320)).astype(np.float32)
+    store = _store(tmp_path, data)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=None)  # fmt: skip
+    request = SegmentRequest(
+        image=_zarr.read_ome_zarr(store).data,
+        model=tiny_model_2d,
+        store=store,
+        scheduler=cluster.scheduler_address,
+        options={"object_size": None, "tile_size": (64, 64)},
+    )
+    job = segment_job(request)
+    try:
+        next(job)
+        cluster.close()
+        with pytest.raises(dist.ClusterError) as ended:
+            drain(job)
+    finally:
+        cluster.close()
+    said = str(ended.value)
+    assert said.startswith("The connection to the dask scheduler ended during the run")
+    assert "the image's earlier labels are as they were: run it again" in said
+    assert "--resume" not in said
+    labels = os.path.join(store, "labels")
+    assert not os.path.exists(labels) or not any(
+        n.endswith(".unfinished") for n in os.listdir(labels)
+    )
+
+
 def test_what_a_cluster_cannot_run_is_refused_in_one_sentence(
     scheduler, tmp_path, tiny_model_2d
 ) -> None:

@@ -1018,6 +1018,19 @@ def test_an_unsure_model_trained_on_the_image_points_to_continue_training(
     assert viewer.layers.selection.active is strokes
     assert strokes.mode == "paint" and "then press Continue training" in tune.status.text()
     assert [layer.name for layer in viewer.layers if "scribbles" in layer.name] == [strokes.name]
+    # a newer model trained on it since: Fine-tune continues that one, so the older one
+    # is sent to fine-tune (it was promised a Continue that trained the newest; review)
+    from napari_unetseg._qt._common import layer_key
+
+    newer = REGISTRY.register(
+        constant_model(0.6), "newer", trained_on=layer_key(viewer.layers["img"])
+    )
+    try:
+        _run_and_wait(qtbot, widget)
+        assert widget.finetune_button.text() == "Fine-tune on this image..."
+        assert "fine-tuning it on a few painted dots" in widget.status.text()
+    finally:
+        REGISTRY.remove(newer)
     # another model unsure on it (the fixture's): fine-tuning, as before
     constant_model(0.6, REGISTRY.get(tiny_model_2d))
     widget.model_combo.set_model_name(tiny_model_2d)
@@ -1453,7 +1466,8 @@ def test_objects_of_a_series_are_said_over_its_time_points(qtbot, segment):
     _run_and_wait(qtbot, widget)
     n = int(viewer.layers["movie [unet]"].data.max())
     assert n > 3
-    assert f"movie: {n:,} objects over 3 time points, about {n / 3:.0f} in each (" in (
+    each = f"{n / 3:.{0 if n >= 30 else 1}f}"
+    assert f"movie: {n:,} objects over 3 time points, {each} in each on average (" in (
         widget.status.text()
     )
 
@@ -1466,8 +1480,8 @@ def test_the_status_line_shows_the_share_done_while_a_run_goes_on(qtbot, segment
     seen = []
     show = widget._progress
 
-    def progress(started, record):
-        show(started, record)
+    def progress(started, record, split=False):
+        show(started, record, split)
         seen.append(widget.status.text())
 
     widget._progress = progress
@@ -1475,6 +1489,24 @@ def test_the_status_line_shows_the_share_done_while_a_run_goes_on(qtbot, segment
     assert seen and seen[-1] == "Segmenting 'img'... 100 %"
     assert all(text.startswith("Segmenting 'img'... ") for text in seen)
     assert widget.status.text().startswith("img: ")  # the result's line after it
+    # a block run's later stages count again from 0: named (review); a split in memory
+    # comes after the prediction's 100 %
+    from napari_unetseg.distributed import BlockProgress
+
+    widget._progress("Segmenting 'img'...", BlockProgress(1, 2, stage="split"))
+    assert widget.status.text() == "Segmenting 'img'... splitting touching objects 50 %"
+    widget._progress("Segmenting 'img'...", BlockProgress(2, 2), split=True)
+    assert widget.status.text() == "Segmenting 'img'... 100 %; splitting touching objects..."
+
+
+def test_a_series_count_of_few_objects_says_a_fraction_per_time_point():
+    """ "3 objects over 20 time points, about 0 in each" (review)."""
+    from napari_unetseg._qt.segment_job import _summary
+
+    labels = np.zeros((20, 8, 8), np.uint16)
+    labels[0, 0, :3] = [1, 2, 3]
+    said = _summary(labels, True, {"seconds": 1.0, "device": "cpu"}, frames=20)
+    assert said == "3 objects over 20 time points, 0.1 in each on average (1.0 s on cpu)."
 
 
 def test_a_run_uses_the_viewers_thread_count_of_the_moment(qtbot, segment, monkeypatch):

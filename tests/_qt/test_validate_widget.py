@@ -886,6 +886,24 @@ def test_our_labels_renamed_are_still_chosen_as_the_prediction(make_napari_viewe
     assert widget.pred_combo.layer().name == "nuclei" and widget.gt_combo.layer().name == "manual"
 
 
+def test_a_corrected_copy_of_our_labels_is_the_ground_truth(make_napari_viewer):
+    """napari's Duplicate Layer copies the record: a copy corrected by hand was taken for
+    ours and chosen as the prediction, over "[unet]" itself (review). Painted since the
+    model wrote it (by the record's checksum), it is a ground truth."""
+    from napari_unetseg.provenance import CHECKSUM_KEY, labels_checksum
+
+    viewer = make_napari_viewer()
+    pred, _ = _volumes()
+    record = {"unetseg": {"model": "nuclei-3d"}, CHECKSUM_KEY: labels_checksum(pred)}
+    viewer.add_labels(pred, name="nuclei [unet]", metadata=dict(record))
+    corrected = pred.copy()
+    corrected[0, :2, :2] = 1  # painted by hand
+    viewer.add_labels(corrected, name="corrected", metadata=dict(record))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert widget.pred_combo.layer().name == "nuclei [unet]"
+    assert widget.gt_combo.layer().name == "corrected"
+
+
 def test_a_ground_truth_without_a_unit_takes_the_predictions_when_the_sizes_match(
     qtbot, make_napari_viewer
 ):
@@ -930,5 +948,10 @@ def test_merged_objects_of_labels_made_without_splitting_name_the_split_box(
     said = "2 predicted objects each cover several reference objects: tick 'Split touching"
     assert said in widget.summary.text()
     layer.metadata = {"unetseg": {**record, "settings": {"split_touching": True}}}
+    _run_and_wait(qtbot, widget)
+    assert "2 merged" in widget.summary.text() and said not in widget.summary.text()
+    # a model of several classes: the box would merge them into objects (review)
+    classes = {**record, "classes": ["background", "nucleus", "cytoplasm"]}
+    layer.metadata = {"unetseg": classes}
     _run_and_wait(qtbot, widget)
     assert "2 merged" in widget.summary.text() and said not in widget.summary.text()

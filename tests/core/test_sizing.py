@@ -245,6 +245,30 @@ def test_a_series_whose_middle_time_point_is_empty_is_measured_on_another():
     assert nothing.diameter is None and nothing.time_point == 2
 
 
+def test_a_series_of_dark_objects_is_read_once_and_said_dark():
+    """A middle frame of dark objects (no bright ones) sent the search to other frames:
+    every dark series read 5 of them, and specks in one were measured instead of the
+    dark objects (review). The middle one's answer stands, and the dark hint with it."""
+    from napari_unetseg.core.scale import estimate_object_size
+
+    frames = [synthetic_nuclei((96, 96), seed=s, radius=(7, 8))[0] for s in range(5)]
+    movie = np.stack([f.max() - f for f in frames])  # dark nuclei on a bright background
+    movie[0, 40:43, 40:43] = movie.max() * 3  # a bright speck in another frame
+    read = []
+
+    class Counted:
+        shape, dtype, ndim = movie.shape, movie.dtype, movie.ndim
+
+        def __getitem__(self, index):
+            read.append(index[0])
+            return movie[index]
+
+    est = estimate_object_size(Counted(), time_axis=0)
+    assert read == [2] and est.diameter is None and est.time_point == 2
+    _, info = choose_factors(api.load_model("nuclei-2d"), movie, "auto", time_axis=0)
+    assert info["dark_objects"] is not None  # (said by say_dark_objects with the result)
+
+
 def test_an_unmeasured_size_with_a_z_step_to_match_reads_as_one_sentence():
     """ "... the model's own size (16 px) is used: so the image is resampled by 1.12 x 1.00
     x 1.00" (time-lapse bash): the two halves now join with a semicolon."""

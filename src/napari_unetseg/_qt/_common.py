@@ -341,13 +341,20 @@ def not_derived(layer: Layer) -> bool:
     return not derived(layer)
 
 
-def segmentation_of_ours(layer: Layer) -> bool:
+def segmentation_of_ours(layer: Layer, by_record: bool = True) -> bool:
     """Whether ``layer`` holds the Segment widget's labels: named as them (``[unet]``,
-    ``[unet 2]``, ...) or carrying their record (renamed, or saved and opened again)."""
-    made = (getattr(layer, "metadata", None) or {}).get("unetseg")
-    if isinstance(made, dict) and made.get("model"):
+    ``[unet 2]``, ...) or (``by_record``) carrying their record, renamed or saved and
+    opened again, and not painted on since (napari's Duplicate Layer copies the record:
+    a corrected copy is a ground truth; review)."""
+    if _SEGMENTATION.search(layer.name) is not None:
         return True
-    return _SEGMENTATION.search(layer.name) is not None
+    meta = getattr(layer, "metadata", None) or {}
+    made = meta.get("unetseg")
+    if not by_record or not isinstance(made, dict) or not made.get("model"):
+        return False
+    from ..provenance import as_saved
+
+    return "edited" not in (as_saved(made, meta, real_layer(layer).data) or {})
 
 
 class LayerEdits:

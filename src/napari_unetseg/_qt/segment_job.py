@@ -204,6 +204,13 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             split_touching=req.split,
             **options,
         )
+    except dist.ClusterError as exc:  # its --resume is the command's, not the widget's
+        shutil.rmtree(unfinished, ignore_errors=True)
+        raise dist.ClusterError(
+            "The connection to the dask scheduler ended during the run (the client was "
+            "closed, or the scheduler closed or lost); the image's earlier labels are as "
+            "they were: run it again once the cluster is back."
+        ) from exc
     except BaseException:  # cancelled (GeneratorExit) or failed: the earlier labels stay
         shutil.rmtree(unfinished, ignore_errors=True)
         raise
@@ -290,9 +297,11 @@ def _summary(
     timing = f"{stats.get('seconds', 0):.1f} s on {stats.get('device', '?')}"
     if instances:
         n = int(np.max(labels))
-        if frames > 1:
-            each = f"about {n / frames:.0f}" if n else "none"
-            return f"{n:,} objects over {frames} time points, {each} in each ({timing})."
+        if frames > 1:  # ("about 0 in each" of 3 objects in 20 frames; review)
+            each = f"{n / frames:.{0 if n >= 10 * frames else 1}f}"
+            return (
+                f"{n:,} objects over {frames} time points, {each} in each on average ({timing})."
+            )
         return f"{n:,} objects ({timing})."
     if isinstance(labels, np.ndarray):
         size = max(labels.size, 1)

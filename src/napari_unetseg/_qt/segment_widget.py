@@ -285,20 +285,26 @@ class SegmentWidget(ui.DockWidget):
             segment_job,
             request,
             description=f"Segmenting {layer.name}",
-            on_progress=lambda record: self._progress(started, record),
+            on_progress=lambda record: self._progress(started, record, request.split),
             on_result=lambda result: self._show_result(layer, result, shape, model, data),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
             error_context="Segmentation failed",
         )
 
-    def _progress(self, started: str, record: Any) -> None:
+    def _progress(self, started: str, record: Any, split: bool = False) -> None:
         """The share done on the status line too: a 100-frame movie said "Segmenting
-        'big'..." for minutes, the bar being in napari's activity dock (time-lapse bash)."""
+        'big'..." for minutes, the bar being in napari's activity dock (time-lapse bash);
+        with the stage after the prediction (a block run's split, numbering, pyramid),
+        which counts again from 0 (review)."""
         counts = default_progress(record)
         if counts is None or not counts[1]:
             return
-        text = f"{started} {100 * counts[0] // counts[1]} %"
+        done = 100 * counts[0] // counts[1]
+        stage = _STAGE_WORDS.get(getattr(record, "stage", None))
+        text = f"{started} {stage} {done} %" if stage else f"{started} {done} %"
+        if stage is None and split and done == 100:  # a run in memory splits after it
+            text += "; splitting touching objects..."
         if self.status.text() != text:
             self.status.setText(text)
 
@@ -631,7 +637,9 @@ class SegmentWidget(ui.DockWidget):
         # strokes and Continue training for a model trained on this image).
         confidence = result.stats.get("confidence") or {}
         unsure = confidence.get("message")
-        here = model in self._trained_here(layer)
+        # the newest model trained on this image: the one Fine-tune continues (an older
+        # one was promised a Continue that trained the newest; review)
+        here = self._trained_here(layer)[-1:] == [model]
         if unsure and here:
             from ..core.inference.blending import unsure_text
 
@@ -821,6 +829,14 @@ class SegmentWidget(ui.DockWidget):
             self.status.setText("")
         same = layer is not None and self._result_said is not None
         self.size_info.setText(said if same and real_layer(layer) is real_layer(shown) else "")
+
+
+#: What a block run's stages after the prediction do, on the status line.
+_STAGE_WORDS = {
+    "split": "splitting touching objects",
+    "number": "numbering the objects",
+    "pyramid": "writing the smaller levels",
+}
 
 
 def _threads_now() -> int:

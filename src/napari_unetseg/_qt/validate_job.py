@@ -160,6 +160,8 @@ def split_note(prediction: Any, result: Any) -> str | None:
     settings = record.get("settings") if isinstance(record, dict) else None
     if not isinstance(settings, dict) or settings.get("split_touching", True):
         return None
+    if len(result.foreground) > 1 or len(record.get("classes") or ()) > 2:
+        return None  # the box would merge the classes into objects (api.segment says)
     merged = sum(int(scores.get("merged", 0)) for scores in (result.objects or {}).values())
     if merged < 2:
         return None

@@ -379,7 +379,9 @@ class ValidateWidget(ui.DockWidget):
         layers = self.pred_combo.layers()  # our overlays and maps are not listed
         if len(layers) < 2:
             return
-        ours = [layer for layer in layers if segmentation_of_ours(layer)]
+        # named as Segment's labels first, then by their record (renamed, reopened)
+        named = [layer for layer in layers if segmentation_of_ours(layer, by_record=False)]
+        ours = named or [layer for layer in layers if segmentation_of_ours(layer)]
         pred = ours[0] if ours else layers[0]
         others = [layer for layer in layers if layer is not pred]
         truths = [layer for layer in others if not segmentation_of_ours(layer)]

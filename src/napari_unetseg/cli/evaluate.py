@@ -262,7 +262,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result.to_csv(args.csv, names)
     written = [args.csv] if args.csv else []
     if args.slices_csv and not result.per_slice:
-        say("--slices-csv not written: the labels are planes, with no slices to score.")
+        why = (
+            "the labels are planes, with no slices to score"
+            if len(result.shape) < 3
+            else "neither layer has an object class to score"
+        )
+        say(f"--slices-csv not written: {why}.")
     elif args.slices_csv:
         result.slices_to_csv(args.slices_csv, names)
         written.append(args.slices_csv)

@@ -354,7 +354,12 @@ def estimate_object_size(
         est = replace(_estimate_planes(*stack, spacing, dark), planes=stack, time_point=t)
         if est.diameter is not None:
             return est
-        first = first or est  # none shows objects: the middle one's answer
+        if first is None:
+            first = est  # none shows objects: the middle one's answer
+            if not dark and _estimate_planes(*stack, spacing, True).diameter is not None:
+                # dark objects on a bright background: the middle one's, for the caller's
+                # look for them (other frames' specks were measured instead; review)
+                return first
     return first
 
 

@@ -506,7 +506,8 @@ def _make_plan(
         ]
     n_lead = len(layout.leading_axes)
     plan = _Plan(tuple(layout.output_shape), n_lead, block, tile, starts, halo_px, inside)
-    size_message = " ".join(filter(None, [size_message, _small_block_note(block, tile, factors)]))
+    small = _small_block_note(block, full, tile, factors)
+    size_message = " ".join(filter(None, [size_message, small]))
     if frame is not None:
         if opts["invert"]:  # said in the image's own values (review: "of value 65535")
             from ..core.normalize import unswapped
@@ -516,19 +517,21 @@ def _make_plan(
     return plan, size, size_message, spacing
 
 
-def _small_block_note(block: tuple[int, ...], tile: Any, factors: Any) -> str:
+def _small_block_note(block: tuple[int, ...], full: Any, tile: Any, factors: Any) -> str:
     """A sentence when blocks are narrower than the model's tile (in image pixels) on an
     axis they cut: each block still predicts whole tiles with their halo, so 16-pixel
-    blocks took 66 s where one block took 3 s, unsaid (cluster bash)."""
+    blocks took 66 s where one block took 3 s, unsaid (cluster bash). An axis a block
+    covers whole is not cut (a narrow image was told to use bigger blocks; review)."""
     edges = [math.ceil(t / f) for t, f in zip(tile, factors)]
-    small = [(b, e) for b, e in zip(block[1:], edges[1:]) if b < e]
+    small = [(b, e, n) for b, e, n in zip(block[1:], edges[1:], full[1:]) if b < e and b < n]
     if not small:
         return ""
-    b, e = small[0]
+    b, e, n = small[0]
+    faster = f"{4 * e} px or more" if 4 * e < n else f"{n} px (the whole axis)"
     return (
         f"Blocks of {b} px are narrower than the model's tile ({e} px of the image): each "
         f"block still predicts whole tiles, so the work is repeated many times; a block "
-        f"size of {4 * e} px or more is much faster."
+        f"size of {faster} is much faster."
     )
 
 
