@@ -269,6 +269,21 @@ def test_a_series_of_dark_objects_is_read_once_and_said_dark():
     assert info["dark_objects"] is not None  # (said by say_dark_objects with the result)
 
 
+def test_nan_outside_a_masked_image_is_background_not_a_bright_frame():
+    """A masked MR volume (NaN outside the brain): NaN was filled with the median, the
+    outside became a bright background around the dark ventricles, and the brain was
+    said to be dark objects to invert for (medical bash). NaN is background: the tissue
+    is the bright object, and no dark objects are said."""
+    yy, xx = np.mgrid[:160, :160]
+    noise = np.random.default_rng(0).normal(0, 0.02, (160, 160))
+    img = (1.0 + noise).astype(np.float32)
+    for cy, cx in [(60, 60), (100, 90), (70, 105)]:
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < 64] = 0.2  # dark holes in the tissue
+    img[(yy - 80) ** 2 + (xx - 80) ** 2 > 60**2] = np.nan
+    _, info = choose_factors(api.load_model("nuclei-2d"), img, "auto")
+    assert info["image_diameter"] > 100 and info.get("dark_objects") is None
+
+
 def test_an_unmeasured_size_with_a_z_step_to_match_reads_as_one_sentence():
     """ "... the model's own size (16 px) is used: so the image is resampled by 1.12 x 1.00
     x 1.00" (time-lapse bash): the two halves now join with a semicolon."""

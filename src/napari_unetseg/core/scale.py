@@ -381,7 +381,11 @@ def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> Si
     if not finite.any():
         return SizeEstimate(None, 0, "the image has no finite pixels")
     if not finite.all():
-        arr = np.where(finite, arr, np.nanmedian(arr[finite]))
+        # NaN / Inf are background (the policy: their labels are 0), so the darkest value
+        # here (the brightest for dark objects): the median made a masked MR volume's
+        # outside a bright background around dark ventricles, and the brain was said to be
+        # dark objects to invert for (medical bash)
+        arr = np.where(finite, arr, arr[finite].min())
     # Two passes: a fine smoothing finds the objects, a second one at a tenth of their
     # size merges texture (nucleoli, chromatin spots) into whole objects.
     ry = y_ratio(spacing)
