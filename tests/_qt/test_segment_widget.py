@@ -1499,6 +1499,21 @@ def test_the_status_line_shows_the_share_done_while_a_run_goes_on(qtbot, segment
     assert widget.status.text() == "Segmenting 'img'... 100 %; splitting touching objects..."
 
 
+def test_one_object_half_the_image_across_is_said_with_the_result(qtbot, segment):
+    """A brain MR segmented by a nuclei model as one object: the advice to train a new
+    model was only in the grey size line (medical bash); it is on the result's line."""
+    viewer, widget = segment
+    yy, xx = np.mgrid[:160, :150]
+    organ = ((yy - 80) ** 2 / 70**2 + (xx - 75) ** 2 / 60**2 < 1) * 100.0
+    noise = np.random.default_rng(0).normal(10, 3, organ.shape)
+    viewer.add_image((organ + noise).astype(np.float32), name="organ")
+    widget.model_combo.set_model_name("nuclei-2d")
+    _run_and_wait(qtbot, widget)
+    said = "The image shows one object half its width or more across: if it is no nucleus"
+    assert said in widget.status.text() and said not in widget.size_info.text()
+    assert widget.size_info.text().startswith("Object size auto:")
+
+
 def test_a_series_count_of_few_objects_says_a_fraction_per_time_point():
     """ "3 objects over 20 time points, about 0 in each" (review)."""
     from napari_unetseg._qt.segment_job import _summary

@@ -647,14 +647,17 @@ class SegmentWidget(ui.DockWidget):
         self.finetune_button.setText(
             "Continue training on this image..." if here else "Fine-tune on this image..."
         )
-        hint = f"\n{unsure}" if unsure else ""
+        size = result.stats.get("object_size") or {}
+        # a nuclei model's one object half the image across (a brain MR "segmented" as
+        # one object): with the result, not only in the grey size line (medical bash)
+        advice = size.get("advice")
+        hint = "".join(f"\n{said}" for said in (advice, unsure) if said)
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
         # the model that made these labels, whatever the box shows by now
         # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
         inverted = bool((provenance.get("settings") or {}).get("invert"))
         self._last_run = (weakref.ref(real_layer(layer)), model, inverted)
         self._last_data = reference(real_layer(layer).data)
-        size = result.stats.get("object_size") or {}
         self._suggest(bool(unsure), bool(size.get("dark_objects")), inverted)
         measured = result.plane is not None and size.get("image_diameter") is not None
         self._plane_size = (
@@ -664,7 +667,10 @@ class SegmentWidget(ui.DockWidget):
         )
         # What was done to the input before prediction: grey from RGB, the object size;
         # shown while this image is the chosen one (see _update_state).
-        said = " ".join(filter(None, [result.stats.get("input"), size.get("message")]))
+        message = size.get("message") or ""
+        if advice:  # said with the result above
+            message = message.replace(f" {advice}", "")
+        said = " ".join(filter(None, [result.stats.get("input"), message]))
         self._result_said = (layer, said)
         self.size_info.setText(said)
 

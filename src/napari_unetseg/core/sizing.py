@@ -191,7 +191,10 @@ def choose_factors(
             else f"; the model's is {d_model:.0f} px, so the image is"
         )
         info["message"] = f"Object size {how}{theirs} resampled by {fs}{partly}."
-    info["message"] += z_note + _one_large_object(bundle, est, layout.spatial_shape)
+    advice = _one_large_object(bundle, est, layout.spatial_shape)
+    if advice:  # (also on its own: the widget shows it with the result; medical bash)
+        info["advice"] = advice.strip()
+    info["message"] += z_note + advice
     return factors, info
 
 
