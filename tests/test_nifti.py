@@ -68,6 +68,8 @@ def test_cli_writes_labels_on_the_image_affine_with_provenance(volume, tmp_path,
     image_zooms = nib.load(str(path)).header.get_zooms()
     np.testing.assert_allclose(labels.header.get_zooms(), image_zooms, rtol=1e-6)  # (bug bash)
     assert labels.header["intent_code"] == 1002  # NIFTI_INTENT_LABEL
+    # a volume's labels have no time unit ("sec" was made up; medical bash)
+    assert labels.header.get_xyzt_units()[1] == "unknown"
     img = _io.read_image(path)
     expected = api.predict(img.data, "nuclei-3d", object_size=None, scale=img.scale)
     back = _io.read_image(written)

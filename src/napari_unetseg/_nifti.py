@@ -493,7 +493,9 @@ def _write_nifti(
             affine[: len(offset), 3] = offset
     image = _placed_image(data, np.asarray(affine, dtype=np.float64), forms)
     named = {v: k for k, v in _UNITS.items() if k != "unknown"}
-    step, time = 1.0 if scale is None else float(scale[0]), "sec"
+    # a volume has no time axis: its time unit unknown, as the scan's ("sec" was made up
+    # for labels of a 3D file whose header said none; medical bash)
+    step, time = 1.0 if scale is None else float(scale[0]), "sec" if arr.ndim == 4 else "unknown"
     if arr.ndim == 4 and units:
         t_unit = _unit(units[0])
         time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec")
