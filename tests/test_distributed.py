@@ -82,13 +82,35 @@ def test_a_series_with_an_empty_middle_time_point_is_measured_on_another(tmp_pat
     assert said.split(" px")[0] == measured.split(" px")[0]  # the same size
 
 
+def test_a_dark_series_in_blocks_is_measured_on_its_middle_time_point(tmp_path) -> None:
+    """A block run of a series of dark objects went on to other time points and measured
+    a bright blob in one of them, without the dark hint (review)."""
+    frames = [synthetic_nuclei((96, 128), seed=s, radius=(7, 8))[0] for s in range(5)]
+    movie = np.stack([f.max() - f for f in frames]).astype(np.float32)
+    movie[1, 30:66, 30:66] = 3.0 * movie.max()  # a bright blob in another frame
+    path = _io.write_image(tmp_path / "dark.tif", movie, axes="TYX")
+    result = dist.predict_blocks(path, "nuclei-2d", tmp_path / "d.ome.zarr", block_size=64)
+    said = result.stats["object_size"]
+    assert "dark objects on a bright background" in said and "time point 1 of" not in said
+
+
 def test_blocks_narrower_than_a_tile_are_said_to_repeat_the_work(image_2d, tmp_path) -> None:
     """16-pixel blocks took 66 s where one block took 3 s, unsaid (cluster bash): blocks
     narrower than the model's tile say so, with a size that is faster; others do not."""
     path, reference = image_2d
-    small = dist.predict_blocks(
+    run = dist.predict_blocks_iter(
         path, "nuclei-2d", tmp_path / "s.ome.zarr", block_size=40, object_size=None
     )
+    records = []
+    while True:
+        try:
+            records.append(next(run))
+        except StopIteration as done:
+            small = done.value
+            break
+    # the pyramid's progress counts its levels, not the blocks again (review)
+    levels = [(r.done, r.total) for r in records if r.stage == "pyramid"]
+    assert levels and levels == [(k, len(levels)) for k in range(1, len(levels) + 1)]
     said = small.stats["object_size"]
     assert "Blocks of 40 px are narrower than the model's tile" in said
     assert "a block size of 288 px (the whole axis) is much faster" in said  # X: 288 px

@@ -97,6 +97,29 @@ def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_mode
     )
 
 
+def test_other_cluster_errors_keep_their_own_sentence(tmp_path, tiny_model_2d) -> None:
+    """Every cluster error was said as the connection's end in the widget (review): a
+    cluster without workers says so."""
+    from distributed import LocalCluster
+
+    data = np.random.default_rng(3).random((64, 96)).astype(np.float32)
+    store = _store(tmp_path, data)
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    request = SegmentRequest(
+        image=_zarr.read_ome_zarr(store).data,
+        model=tiny_model_2d,
+        store=store,
+        scheduler=cluster.scheduler_address,
+        options={"object_size": None, "tile_size": (64, 64)},
+    )
+    try:
+        with pytest.raises(dist.ClusterError) as refused:
+            drain(segment_job(request))
+    finally:
+        cluster.close()
+    assert "no workers" in str(refused.value) and "connection" not in str(refused.value)
+
+
 def test_what_a_cluster_cannot_run_is_refused_in_one_sentence(
     scheduler, tmp_path, tiny_model_2d
 ) -> None:

@@ -1496,7 +1496,7 @@ def test_the_status_line_shows_the_share_done_while_a_run_goes_on(qtbot, segment
     widget._progress("Segmenting 'img'...", BlockProgress(1, 2, stage="split"))
     assert widget.status.text() == "Segmenting 'img'... splitting touching objects 50 %"
     widget._progress("Segmenting 'img'...", BlockProgress(2, 2), split=True)
-    assert widget.status.text() == "Segmenting 'img'... 100 %; splitting touching objects..."
+    assert widget.status.text() == "Segmenting 'img'... 100 %; finishing..."
 
 
 def test_one_object_half_the_image_across_is_said_with_the_result(qtbot, segment):
@@ -1522,6 +1522,8 @@ def test_a_series_count_of_few_objects_says_a_fraction_per_time_point():
     labels[0, 0, :3] = [1, 2, 3]
     said = _summary(labels, True, {"seconds": 1.0, "device": "cpu"}, frames=20)
     assert said == "3 objects over 20 time points, 0.1 in each on average (1.0 s on cpu)."
+    none = _summary(labels * 0, True, {"seconds": 1.0, "device": "cpu"}, frames=20)
+    assert none == "0 objects over 20 time points, none in each on average (1.0 s on cpu)."
 
 
 def test_a_run_uses_the_viewers_thread_count_of_the_moment(qtbot, segment, monkeypatch):

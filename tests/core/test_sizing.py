@@ -253,7 +253,8 @@ def test_a_series_of_dark_objects_is_read_once_and_said_dark():
 
     frames = [synthetic_nuclei((96, 96), seed=s, radius=(7, 8))[0] for s in range(5)]
     movie = np.stack([f.max() - f for f in frames])  # dark nuclei on a bright background
-    movie[0, 40:43, 40:43] = movie.max() * 3  # a bright speck in another frame
+    movie = movie.astype(np.float32)
+    movie[0, 40:46, 40:46] = 3.0 * movie.max()  # a bright speck in another frame
     read = []
 
     class Counted:
@@ -282,6 +283,24 @@ def test_nan_outside_a_masked_image_is_background_not_a_bright_frame():
     img[(yy - 80) ** 2 + (xx - 80) ** 2 > 60**2] = np.nan
     _, info = choose_factors(api.load_model("nuclei-2d"), img, "auto")
     assert info["image_diameter"] > 100 and info.get("dark_objects") is None
+    # NaN is measured at the background's level, not the darkest value's: beside a few
+    # dead pixels that made the whole image one object, 258 px for 16 (review)
+    from napari_unetseg.core.scale import estimate_object_size
+
+    rng = np.random.default_rng(2)
+    plane = rng.normal(100, 10, (256, 256)).astype(np.float32)  # discs of 300 on 100
+    gy, gx = np.mgrid[:256, :256]
+    for cy, cx in rng.integers(120, 245, (24, 2)):
+        plane[(gy - cy) ** 2 + (gx - cx) ** 2 < 64] = 300
+    whole = estimate_object_size(plane).diameter
+    padded = plane.copy()
+    padded[:, :100] = np.nan
+    padded[5, 200:203] = 0.0  # dead pixels
+    assert abs(estimate_object_size(padded).diameter - whole) < 0.2 * whole
+    dark = plane.max() - plane  # dark nuclei on a bright background, dead pixels NaN
+    dark.ravel()[np.random.default_rng(1).choice(dark.size, dark.size // 50)] = np.nan
+    _, said = choose_factors(api.load_model("nuclei-2d"), dark, "auto")
+    assert said.get("dark_objects") is not None and said["factors"] == (1.0, 1.0)
 
 
 def test_an_unmeasured_size_with_a_z_step_to_match_reads_as_one_sentence():

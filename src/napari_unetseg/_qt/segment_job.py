@@ -204,7 +204,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             split_touching=req.split,
             **options,
         )
-    except dist.ClusterError as exc:  # its --resume is the command's, not the widget's
+    except dist.ClusterGone as exc:  # its --resume is the command's, not the widget's
         shutil.rmtree(unfinished, ignore_errors=True)
         raise dist.ClusterError(
             "The connection to the dask scheduler ended during the run (the client was "
@@ -223,6 +223,10 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # A block run says its object size in a sentence; the widget reads it as an
     # in-memory run's record.
     stats["object_size"] = {"message": stats.get("object_size") or ""}
+    from ..core.sizing import ONE_OBJECT_ADVICE
+
+    if ONE_OBJECT_ADVICE in stats["object_size"]["message"]:  # with the result (review)
+        stats["object_size"]["advice"] = ONE_OBJECT_ADVICE
     stats["provenance"] = _provenance(req, bundle, req.split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (
@@ -298,7 +302,7 @@ def _summary(
     if instances:
         n = int(np.max(labels))
         if frames > 1:  # ("about 0 in each" of 3 objects in 20 frames; review)
-            each = f"{n / frames:.{0 if n >= 10 * frames else 1}f}"
+            each = f"{n / frames:.{0 if n >= 10 * frames else 1}f}" if n else "none"
             return (
                 f"{n:,} objects over {frames} time points, {each} in each on average ({timing})."
             )

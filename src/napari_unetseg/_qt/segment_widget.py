@@ -304,7 +304,7 @@ class SegmentWidget(ui.DockWidget):
         stage = _STAGE_WORDS.get(getattr(record, "stage", None))
         text = f"{started} {stage} {done} %" if stage else f"{started} {done} %"
         if stage is None and split and done == 100:  # a run in memory splits after it
-            text += "; splitting touching objects..."
+            text += "; finishing..."  # (not split when too large: "splitting" said; review)
         if self.status.text() != text:
             self.status.setText(text)
 

@@ -92,6 +92,9 @@ class SizeEstimate:
     cover: float | None = None
     planes: tuple[np.ndarray, int] | None = field(default=None, repr=False, compare=False)
     time_point: int | None = None
+    #: The dark objects' measure of the same planes where one was made already (a series'
+    #: middle frame without bright objects), for the caller's look for them (review).
+    dark_estimate: SizeEstimate | None = field(default=None, repr=False, compare=False)
 
 
 def _unit_spacing(spacing: Any, ndim: int) -> np.ndarray:
@@ -356,10 +359,13 @@ def estimate_object_size(
             return est
         if first is None:
             first = est  # none shows objects: the middle one's answer
-            if not dark and _estimate_planes(*stack, spacing, True).diameter is not None:
-                # dark objects on a bright background: the middle one's, for the caller's
-                # look for them (other frames' specks were measured instead; review)
-                return first
+            if not dark:
+                darker = replace(_estimate_planes(*stack, spacing, True), planes=stack)
+                first = replace(est, dark_estimate=darker)
+                if darker.diameter is not None:
+                    # dark objects on a bright background: the middle one's, for the
+                    # caller's look for them (other frames' specks were measured; review)
+                    return first
     return first
 
 
@@ -381,11 +387,12 @@ def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> Si
     if not finite.any():
         return SizeEstimate(None, 0, "the image has no finite pixels")
     if not finite.all():
-        # NaN / Inf are background (the policy: their labels are 0), so the darkest value
-        # here (the brightest for dark objects): the median made a masked MR volume's
-        # outside a bright background around dark ventricles, and the brain was said to be
-        # dark objects to invert for (medical bash)
-        arr = np.where(finite, arr, arr[finite].min())
+        # NaN / Inf are background (the policy: their labels are 0), measured at the
+        # finite values' low end (their 1st percentile): filled with the median, a masked
+        # MR volume's outside was a bright background around dark ventricles, said to be
+        # dark objects to invert for (medical bash); with the darkest value, a few dead
+        # pixels set it apart, and the whole image was one object (review)
+        arr = np.where(finite, arr, np.percentile(arr[finite], 1))
     # Two passes: a fine smoothing finds the objects, a second one at a tenth of their
     # size merges texture (nucleoli, chromatin spots) into whole objects.
     ry = y_ratio(spacing)
@@ -429,6 +436,11 @@ def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:
     # image as its "hole": filled, it was the one object (1004 px; the image shrunk
     # 16 times); unfilled, the frame is an object cut by the border, left out
     mask = filled if filled.mean() <= 0.7 else mask
+    return _objects_of(mask, ry, cover)
+
+
+def _objects_of(mask: np.ndarray, ry: float, cover: float) -> SizeEstimate:
+    """The measure of the objects of an Otsu mask (opened, then measured)."""
     mask = ndimage.binary_opening(mask, structure=plane_cross(mask.ndim))
     objects = _Objects.of(mask, ry)
     d, area = diameters_of_mask(mask, return_sizes=True, objects=objects)

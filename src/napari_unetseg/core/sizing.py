@@ -216,11 +216,15 @@ def _one_large_object(bundle: ModelBundle, est: Any, spatial: tuple[int, ...]) -
         return ""
     if est.diameter < LARGE_OBJECT_MODELS * float(bundle.object_size["diameter"]):
         return ""  # (a crop around one nucleus, 25 px in 49 x 41; review)
-    return (
-        " The image shows one object half its width or more across: if it is no nucleus "
-        "(a tissue section, an organ), a nuclei model does not fit it; train a new model "
-        "on a few strokes of its parts (Fine-tune, New model)."
-    )
+    return " " + ONE_OBJECT_ADVICE
+
+
+#: What :func:`_one_large_object` says (block runs' results carry it in their sentence).
+ONE_OBJECT_ADVICE = (
+    "The image shows one object half its width or more across: if it is no nucleus (a "
+    "tissue section, an organ), a nuclei model does not fit it; train a new model on a "
+    "few strokes of its parts (Fine-tune, New model)."
+)
 
 
 #: Dark objects are looked for where no bright ones were found, or where less than this
@@ -242,7 +246,9 @@ def _look_for_dark_objects(
     web = est.diameter is not None and est.compact < COMPACT_SHARE and (est.cover or 0.0) >= 0.5
     if not (web or est.reason == NO_BRIGHT_OBJECTS):
         return
-    dark = estimate_object_size(image, ca, t, spacing, dark=True, planes=est.planes)
+    dark = est.dark_estimate or estimate_object_size(
+        image, ca, t, spacing, dark=True, planes=est.planes
+    )
     if dark.diameter is not None and (not web or dark.compact >= COMPACT_SHARE):
         info["dark_objects"] = dark.diameter
 

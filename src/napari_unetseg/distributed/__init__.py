@@ -32,7 +32,7 @@ This package is the only one that imports dask.distributed.
 
 from .cluster import CONNECT_TIMEOUT, check_visible, close, connect
 from .files import segment_files_on_cluster
-from .records import BlockProgress, BlocksResult, ClusterError, Superseded
+from .records import BlockProgress, BlocksResult, ClusterError, ClusterGone, Superseded
 from .run import DEFAULT_BLOCK, predict_blocks, predict_blocks_iter
 from .worker import BUILDS
 
@@ -42,6 +42,7 @@ __all__ = [
     "BlocksResult",
     "CONNECT_TIMEOUT",
     "ClusterError",
+    "ClusterGone",
     "DEFAULT_BLOCK",
     "Superseded",
     "check_visible",

@@ -10,6 +10,11 @@ class ClusterError(OSError):
     """A cluster that cannot run the job (one sentence; nothing was written)."""
 
 
+class ClusterGone(ClusterError):
+    """The connection to the scheduler ended during a run (the client or the scheduler
+    closed, or the connection lost)."""
+
+
 class Superseded(RuntimeError):
     """A block of a run that a newer run on the same store replaced (stopped, then resumed
     or overwritten while the block still ran on a worker): it writes nothing more."""

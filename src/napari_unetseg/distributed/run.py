@@ -21,7 +21,15 @@ from ..core.inference import confidence
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
-from .records import BlockProgress, BlocksResult, ClusterError, Superseded, _result, worker_lost
+from .records import (
+    BlockProgress,
+    BlocksResult,
+    ClusterError,
+    ClusterGone,
+    Superseded,
+    _result,
+    worker_lost,
+)
 from .stores import _drop_kept, _finish_stores, _open_stores, _put_back
 from .worker import _local_dask, _none_copy, _predict_block
 
@@ -169,6 +177,8 @@ def _object_size(
             crop = layout.to_channels_first(crop)
         _, info = choose_factors(bundle, crop, size, spacing, ca, measured_on=on)
         if size != "auto" or "could not be measured" not in info.get("unmeasured", ""):
+            break
+        if info.get("dark_objects"):  # dark objects: the middle one's answer (review)
             break
     say_dark_objects(info, invert)  # as a whole-image run says it
     if info.get("z_step") is not None:
@@ -679,7 +689,7 @@ def _blocks(
         # dask's words were "'NoneType' object has no attribute 'scatter'" or "Client is
         # closed" (GUI bug bash: the scheduler closed mid-run)
         # (a client closed by its user was said to be the scheduler's going; cluster bash)
-        raise ClusterError(
+        raise ClusterGone(
             "The connection to the dask scheduler ended during the run (the client was "
             "closed, or the scheduler closed or lost); the blocks written so far are kept "
             "(blocks still running on workers may finish into the store), and a run with "

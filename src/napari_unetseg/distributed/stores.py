@@ -130,7 +130,8 @@ def _pyramid(
     """The pyramid, level by level (chunk by chunk, on the workers when there are any)."""
     store.prepare_levels()
     tasks = store.pyramid_tasks()
-    for lvl in sorted({t[0] for t in tasks}):
+    levels = sorted({t[0] for t in tasks})
+    for done, lvl in enumerate(levels, start=1):
         regions = [r for n, r in tasks if n == lvl]
         if client is None:
             for r in regions:
@@ -140,7 +141,7 @@ def _pyramid(
             futs = client.map(_build_level, [target] * n, [lvl] * n, regions, pure=False)
             for f in futs:
                 _result(f)
-        yield BlockProgress(total, total, stage="pyramid")
+        yield BlockProgress(done, len(levels), stage="pyramid")  # (each said 100 %; review)
 
 
 def _check_map_resumable(run: _Run, resume: bool) -> None:
