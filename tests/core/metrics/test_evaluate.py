@@ -166,3 +166,20 @@ def test_a_time_axis_that_is_not_one_is_refused(time_axis, match):
         M.evaluate(gt, gt, time_axis=time_axis)
     with pytest.raises(ValueError, match="at least 3 dimensions"):
         M.evaluate(gt[0], gt[0], time_axis=0)
+
+
+def test_a_ground_truth_numbered_like_the_strokes_is_said_to_be_one_above():
+    """A reference numbered as Fine-tune's strokes are (1 = background, k = class k - 1)
+    scored its model's labels Dice 0.012, said as ids that differ (classes bash): the
+    note names the shift and what to do."""
+    gt = np.ones((64, 64), np.uint8)
+    gt[10:30, 10:30] = 2
+    gt[40:60, 40:60] = 3
+    shifted = M.evaluate(gt - 1, gt)
+    said = [n for n in shifted.notes if "plus one" in n]
+    assert len(said) == 1 and "subtract one from its values" in said[0]
+    assert not any("carry another id" in n for n in shifted.notes)
+    assert not any("plus one" in n for n in M.evaluate(gt, gt).notes)
+    noisy = gt.copy()
+    noisy[::2] = 0  # half of it elsewhere: no shift to speak of
+    assert not any("plus one" in n for n in M.evaluate(gt - 1, noisy).notes)
