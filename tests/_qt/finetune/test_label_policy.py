@@ -169,3 +169,18 @@ def test_complete_masks_whose_values_are_named_train_one_class_each():
     # a scribble layer's names say what strokes mean, not classes
     scribbles = SimpleNamespace(features=features, metadata={lp.SCRIBBLE_KEY: True})
     assert lp.dense_class_names(masks, scribbles) is None
+
+
+def test_no_class_is_painted_in_the_unsure_bands_yellow():
+    """A fifth class's yellow strokes vanished in the yellow unsure band (classes bash)."""
+    import numpy as np
+
+    from napari_unetseg._qt.finetune.label_policy import (
+        COLOURED_VALUES,
+        UNSURE_COLOUR,
+        scribble_colour,
+    )
+
+    band = np.asarray(UNSURE_COLOUR[:3])
+    for value in range(1, COLOURED_VALUES + 1):
+        assert np.linalg.norm(np.asarray(scribble_colour(value)[:3]) - band) > 0.3, value

@@ -20,9 +20,11 @@ PALETTE = {
     2: (1.0, 0.6, 0.0, 1.0),  # orange: object
     3: (0.9, 0.2, 0.9, 1.0),  # magenta
     4: (0.2, 0.85, 0.3, 1.0),  # green
-    5: (1.0, 0.95, 0.2, 1.0),  # yellow
+    5: (0.0, 0.75, 0.75, 1.0),  # teal (yellow, it vanished in the unsure band's yellow)
     6: (0.6, 0.35, 0.15, 1.0),  # brown
 }
+#: The unsure band's colour (:mod:`.preview`), which no class's strokes take.
+UNSURE_COLOUR = (1.0, 0.9, 0.0, 1.0)
 #: How many label values get a colour of their own (others are grey).
 COLOURED_VALUES = 32
 
@@ -34,7 +36,10 @@ def scribble_colour(value: int) -> tuple[float, ...]:
         return PALETTE[value]
     import colorsys
 
-    return (*colorsys.hsv_to_rgb((0.08 + 0.618034 * value) % 1.0, 0.75, 0.95), 1.0)
+    hue = (0.08 + 0.618034 * value) % 1.0
+    if 0.09 < hue < 0.2:  # orange-yellow to yellow: the unsure band's (review)
+        hue += 0.12
+    return (*colorsys.hsv_to_rgb(hue, 0.75, 0.95), 1.0)
 
 
 #: Scribble values and their colours.

@@ -24,7 +24,7 @@ from .._common import (
     output_name,
     real_layer,
 )
-from .label_policy import PREVIEW_COLORS
+from .label_policy import PREVIEW_COLORS, UNSURE_COLOUR
 from .paint_panel import labels_colormap
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ UNSURE_MOST = 0.5
 #: How each layer is drawn: (colours, opacity, contour width; 0 fills the regions).
 _STYLES = {
     PREVIEW_SUFFIX: (PREVIEW_COLORS, 0.9, 2),  # outlines: the image, so the misses, stay visible
-    UNSURE_SUFFIX: ({1: (1.0, 0.9, 0.0, 1.0)}, 0.7, 0),
+    UNSURE_SUFFIX: ({1: UNSURE_COLOUR}, 0.7, 0),
 }
 #: Preview and unsure layers the user painted on since a run wrote them (shared by every
 #: Fine-tune widget): the next run keeps them under another name instead of emptying them
