@@ -267,7 +267,15 @@ def test_a_class_no_stroke_or_too_few_paint_is_not_left_to_the_forest():
     dot[16, 16] = 2
     run = api.train_iter(image, dot, steps=1, **small)
     assert "Too few strokes paint 'class 1' (1 pixel) for the forest" in next(run).message
-    assert api.drain(run).history["teacher"] == "none"
+    alone = api.drain(run)
+    assert alone.history["teacher"] == "none"
+    # kept for the end of the run: Fine-tune's last line said it no more (classes bash)
+    from napari_unetseg._qt.finetune.job import result_text
+
+    note = alone.history["teacher_note"]
+    assert note.startswith("Too few strokes paint 'class 1' (1 pixel)")
+    assert note in result_text(alone, "dot")[0]
+    assert "teacher_note" not in taught.history  # a forest that taught says nothing of it
 
 
 def test_an_unknown_teacher_is_refused_in_one_sentence():

@@ -170,6 +170,8 @@ def train_iter(
 
     trained = yield from relay(_train(**arguments), tell)
     trained.invert = invert
+    if use_forest and painted is None and taught:  # the teacher left out, and why: kept
+        trained.history["teacher_note"] = taught  # for the end of the run (classes bash)
     return _recorded(trained, record, message, painted, unit)
 
 

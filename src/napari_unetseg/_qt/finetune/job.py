@@ -147,7 +147,11 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
         else ""
     )
     early = early_best_text(history)
-    for hint in (kept_start_text(history), early, start_hint(history, bundle.class_names), merged):
+    # why the forest teacher was left out (a class painted in one tiny spot): said once at
+    # the start, the end's line replaced it (classes bash)
+    skipped = history.get("teacher_note", "")
+    hints = (kept_start_text(history), early, start_hint(history, bundle.class_names), merged)
+    for hint in (skipped, *hints):
         if hint:
             text = f"{text} {hint}"
     return text, f"Trained model {name!r} is ready ({score})."
