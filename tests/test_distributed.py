@@ -102,12 +102,7 @@ def test_blocks_narrower_than_a_tile_are_said_to_repeat_the_work(image_2d, tmp_p
         path, "nuclei-2d", tmp_path / "s.ome.zarr", block_size=40, object_size=None
     )
     records = []
-    while True:
-        try:
-            records.append(next(run))
-        except StopIteration as done:
-            small = done.value
-            break
+    small = api.drain(run, records.append)
     # the pyramid's progress counts its levels, not the blocks again (review)
     levels = [(r.done, r.total) for r in records if r.stage == "pyramid"]
     assert levels and levels == [(k, len(levels)) for k in range(1, len(levels) + 1)]
@@ -571,38 +566,25 @@ def test_a_scheduler_closed_mid_run_is_one_sentence(image_2d, tmp_path) -> None:
     from distributed import Client, LocalCluster
 
     path, _ = image_2d
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=None)  # fmt: skip
-    client = Client(cluster)
-    try:
-        run = dist.predict_blocks_iter(
-            path, "nuclei-2d", tmp_path / "c.ome.zarr", block_size=64, object_size=None,
-            client=client,
-        )  # fmt: skip
-        next(run)
-        cluster.close()
-        ended = "^The connection to the dask scheduler ended during the run (the client was"
-        with pytest.raises(dist.ClusterError, match=re.escape(ended[1:])):
-            api.drain(run)
-    finally:
-        client.close()
-        cluster.close()
-    # the client closed by its user (it was said to be the scheduler's going; cluster bash)
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=None)  # fmt: skip
-    client = Client(cluster)
-    try:
-        run = dist.predict_blocks_iter(
-            path, "nuclei-2d", tmp_path / "d.ome.zarr", block_size=64, object_size=None,
-            client=client,
-        )  # fmt: skip
-        next(run)
-        client.close()
-        with pytest.raises(dist.ClusterError, match=re.escape(ended[1:])):
-            api.drain(run)
-    finally:
-        client.close()
-        cluster.close()
+    ended = "The connection to the dask scheduler ended during the run (the client was"
+    # the cluster shut down, then the client closed by its user (it was said to be the
+    # scheduler's going; cluster bash)
+    for name, close in (("c", lambda cl, c: cl.close()), ("d", lambda cl, c: c.close())):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                               dashboard_address=None)  # fmt: skip
+        client = Client(cluster)
+        try:
+            run = dist.predict_blocks_iter(
+                path, "nuclei-2d", tmp_path / f"{name}.ome.zarr", block_size=64,
+                object_size=None, client=client,
+            )  # fmt: skip
+            next(run)
+            close(cluster, client)
+            with pytest.raises(dist.ClusterGone, match=re.escape(ended)):
+                api.drain(run)
+        finally:
+            client.close()
+            cluster.close()
 
 
 def test_a_lost_worker_is_said_as_such() -> None:

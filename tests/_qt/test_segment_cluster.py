@@ -61,24 +61,31 @@ def test_blocks_run_on_the_cluster_and_land_in_the_layers_store(
     assert list(_zarr.read_ome_zarr(store).labels) == [api.load_model(tiny_model_2d).name]
 
 
+def _own_cluster_request(tmp_path, model, shape, workers):
+    """A LocalCluster of its own (``workers`` in this process) and the request of a
+    random OME-Zarr layer of ``shape`` on it."""
+    from distributed import LocalCluster
+
+    data = np.random.default_rng(3).random(shape).astype(np.float32)
+    store = _store(tmp_path, data)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                           dashboard_address=None)  # fmt: skip
+    request = SegmentRequest(
+        image=_zarr.read_ome_zarr(store).data,
+        model=model,
+        store=store,
+        scheduler=cluster.scheduler_address,
+        options={"object_size": None, "tile_size": (64, 64)},
+    )
+    return cluster, request
+
+
 def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_model_2d) -> None:
     """The command's sentence ("the blocks written so far are kept ... --resume") was
     shown by the widget, which keeps nothing and has no --resume (review)."""
     import os
 
-    from distributed import LocalCluster
-
-    data = np.random.default_rng(3).random((96, 320)).astype(np.float32)
-    store = _store(tmp_path, data)
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=None)  # fmt: skip
-    request = SegmentRequest(
-        image=_zarr.read_ome_zarr(store).data,
-        model=tiny_model_2d,
-        store=store,
-        scheduler=cluster.scheduler_address,
-        options={"object_size": None, "tile_size": (64, 64)},
-    )
+    cluster, request = _own_cluster_request(tmp_path, tiny_model_2d, (96, 320), workers=1)
     job = segment_job(request)
     try:
         next(job)
@@ -91,7 +98,7 @@ def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_mode
     assert said.startswith("The connection to the dask scheduler ended during the run")
     assert "the image's earlier labels are as they were: run it again" in said
     assert "--resume" not in said
-    labels = os.path.join(store, "labels")
+    labels = os.path.join(request.store, "labels")
     assert not os.path.exists(labels) or not any(
         n.endswith(".unfinished") for n in os.listdir(labels)
     )
@@ -100,18 +107,7 @@ def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_mode
 def test_other_cluster_errors_keep_their_own_sentence(tmp_path, tiny_model_2d) -> None:
     """Every cluster error was said as the connection's end in the widget (review): a
     cluster without workers says so."""
-    from distributed import LocalCluster
-
-    data = np.random.default_rng(3).random((64, 96)).astype(np.float32)
-    store = _store(tmp_path, data)
-    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=None)
-    request = SegmentRequest(
-        image=_zarr.read_ome_zarr(store).data,
-        model=tiny_model_2d,
-        store=store,
-        scheduler=cluster.scheduler_address,
-        options={"object_size": None, "tile_size": (64, 64)},
-    )
+    cluster, request = _own_cluster_request(tmp_path, tiny_model_2d, (64, 96), workers=0)
     try:
         with pytest.raises(dist.ClusterError) as refused:
             drain(segment_job(request))

@@ -978,6 +978,26 @@ def test_an_unsure_model_says_so_with_the_result(qtbot, segment):
     assert not widget.finetune_button.isVisibleTo(widget)
 
 
+def _tiny_fine_tune(viewer, preview: bool):
+    """A nuclei image "img", Fine-tune docked to train a new tiny model on it for 2 steps,
+    strokes painted; returns the Fine-tune widget and the scribble layer."""
+    from napari_unetseg._qt.finetune import SCRATCH
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    image, mask = synthetic_nuclei((96, 96), seed=0)
+    viewer.add_image(image, name="img")
+    _, tune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    tune.start_combo.set_model_name(SCRATCH)
+    tune.size_combo.setCurrentText("tiny (quick experiments)")
+    tune.budget_unit.setCurrentText("steps")
+    tune.budget_spin.setValue(2)
+    tune.preview_check.setChecked(preview)
+    tune.new_scribble_layer()
+    strokes = viewer.layers["img scribbles"]
+    strokes.data = synthetic_scribbles(mask, seed=0)
+    return tune, strokes
+
+
 def test_an_unsure_model_trained_on_the_image_points_to_continue_training(
     qtbot, segment, tiny_model_2d
 ):
@@ -987,21 +1007,8 @@ def test_an_unsure_model_trained_on_the_image_points_to_continue_training(
     was trained on."""
     from constant_models import constant_model
 
-    from napari_unetseg._qt.finetune import SCRATCH
-    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
-
     viewer, widget = segment
-    image, mask = synthetic_nuclei((96, 96), seed=0)
-    viewer.add_image(image, name="img")
-    _, tune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
-    tune.start_combo.set_model_name(SCRATCH)
-    tune.size_combo.setCurrentText("tiny (quick experiments)")
-    tune.budget_unit.setCurrentText("steps")
-    tune.budget_spin.setValue(2)
-    tune.preview_check.setChecked(False)
-    tune.new_scribble_layer()
-    strokes = viewer.layers["img scribbles"]
-    strokes.data = synthetic_scribbles(mask, seed=0)
+    tune, strokes = _tiny_fine_tune(viewer, preview=False)
     with qtbot.waitSignal(tune.runner.finished, timeout=WAIT_MS):
         assert tune.train() is not None
     constant_model(0.6, tune.trained)  # unsure everywhere
@@ -1043,20 +1050,8 @@ def test_new_labels_hide_fine_tunes_preview_until_the_next_training(qtbot, segme
     """An earlier model's preview outlines, cut straight at the previewed region's edge,
     lay over Segment's new labels and were read as theirs (journey bash): a run hides
     the image's preview and unsure layers; the next training shows its preview again."""
-    from napari_unetseg._qt.finetune import SCRATCH
-    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
-
     viewer, widget = segment
-    image, mask = synthetic_nuclei((96, 96), seed=0)
-    viewer.add_image(image, name="img")
-    _, tune = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
-    tune.start_combo.set_model_name(SCRATCH)
-    tune.size_combo.setCurrentText("tiny (quick experiments)")
-    tune.budget_unit.setCurrentText("steps")
-    tune.budget_spin.setValue(2)
-    tune.preview_check.setChecked(True)
-    tune.new_scribble_layer()
-    viewer.layers["img scribbles"].data = synthetic_scribbles(mask, seed=0)
+    tune, _ = _tiny_fine_tune(viewer, preview=True)
 
     def train():
         with qtbot.waitSignal(tune.runner.finished, timeout=WAIT_MS):
