@@ -274,6 +274,7 @@ def test_a_class_no_stroke_or_too_few_paint_is_not_left_to_the_forest():
 
     note = alone.history["teacher_note"]
     assert note.startswith("Too few strokes paint 'class 1' (1 pixel)")
+    assert "starting model" not in note  # a new model has none (review)
     assert note in result_text(alone, "dot")[0]
     assert "teacher_note" not in taught.history  # a forest that taught says nothing of it
 

@@ -217,9 +217,14 @@ def _forest_for_every_class(bundle: Any, labels: list[Any], teacher: str) -> tup
     what = f"Too few strokes paint {listed} for the forest teacher"
     it = "it" if len(few) == 1 else "them"
     if teacher == "auto":
+        keeping = (
+            ", keeping the starting model's answers where nothing is painted"
+            if bundle is not None  # (a new model has none; review)
+            else ""
+        )
         return False, (
             f"{what}, which would label {it} almost nowhere: the model is trained on the "
-            "strokes alone, keeping a starting model's answers where nothing is painted."
+            f"strokes alone{keeping}."
         )
     return True, f"{what}: it labels {it} almost nowhere, and the model learns {it} as rare."
 

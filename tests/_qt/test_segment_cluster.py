@@ -80,6 +80,22 @@ def _own_cluster_request(tmp_path, model, shape, workers):
     return cluster, request
 
 
+def test_a_dark_image_on_the_cluster_offers_segment_again(scheduler, tmp_path) -> None:
+    """A block run said "dark objects on a bright background" but carried no mark of it,
+    so Segment offered no "Segment again" button (review)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    plane, _ = synthetic_nuclei((128, 160), seed=1, radius=(7, 8))
+    store = _store(tmp_path, (plane.max() - plane).astype(np.float32))
+    request = SegmentRequest(
+        image=_zarr.read_ome_zarr(store).data, model="nuclei-2d", store=store,
+        scheduler=scheduler, options={"object_size": "auto"},
+    )  # fmt: skip
+    size = drain(segment_job(request)).stats["object_size"]
+    assert "shows dark objects on a bright background" in size["message"]
+    assert size.get("dark_objects")
+
+
 def test_a_cluster_gone_mid_run_is_said_in_the_widgets_words(tmp_path, tiny_model_2d) -> None:
     """The command's sentence ("the blocks written so far are kept ... --resume") was
     shown by the widget, which keeps nothing and has no --resume (review)."""

@@ -919,6 +919,11 @@ def test_a_corrected_copy_of_our_labels_is_the_ground_truth(make_napari_viewer):
     layer = viewer.add_labels(lazy, name="reopened", metadata=dict(record))
     reads.clear()
     assert segmentation_of_ours(layer) and not reads
+    # painted, saved and opened again: its record says "edited", its checksum is the
+    # file's as read (it was taken for ours again; review)
+    edited = {"unetseg": {"model": "nuclei-3d", "edited": "painted by hand"}}
+    edited[CHECKSUM_KEY] = labels_checksum(corrected)
+    assert not segmentation_of_ours(viewer.add_labels(corrected, name="saved", metadata=edited))
 
 
 def test_a_ground_truth_without_a_unit_takes_the_predictions_when_the_sizes_match(

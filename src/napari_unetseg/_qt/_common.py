@@ -352,6 +352,8 @@ def segmentation_of_ours(layer: Layer, by_record: bool = True) -> bool:
     made = meta.get("unetseg")
     if not by_record or not isinstance(made, dict) or not made.get("model"):
         return False
+    if made.get("edited"):  # painted, saved and opened again (review)
+        return False
     from ..provenance import CHECKSUM_KEY, labels_checksum
 
     # (lazy or large labels are not read: 2.3 s of a dask layer's chunks at every layer

@@ -223,10 +223,13 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # A block run says its object size in a sentence; the widget reads it as an
     # in-memory run's record.
     stats["object_size"] = {"message": stats.get("object_size") or ""}
-    from ..core.sizing import ONE_OBJECT_ADVICE
+    from ..core.sizing import DARK_OBJECTS_SAID, ONE_OBJECT_ADVICE
 
-    if ONE_OBJECT_ADVICE in stats["object_size"]["message"]:  # with the result (review)
+    said = stats["object_size"]["message"]
+    if ONE_OBJECT_ADVICE in said:  # with the result (review)
         stats["object_size"]["advice"] = ONE_OBJECT_ADVICE
+    if DARK_OBJECTS_SAID in said:  # the "Segment again" button (review)
+        stats["object_size"]["dark_objects"] = True
     stats["provenance"] = _provenance(req, bundle, req.split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (

@@ -387,12 +387,7 @@ def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> Si
     if not finite.any():
         return SizeEstimate(None, 0, "the image has no finite pixels")
     if not finite.all():
-        # NaN / Inf are background (the policy: their labels are 0), measured at the
-        # finite values' low end (their 1st percentile): filled with the median, a masked
-        # MR volume's outside was a bright background around dark ventricles, said to be
-        # dark objects to invert for (medical bash); with the darkest value, a few dead
-        # pixels set it apart, and the whole image was one object (review)
-        arr = np.where(finite, arr, np.percentile(arr[finite], 1))
+        arr = np.where(finite, arr, _background_level(arr[finite]))
     # Two passes: a fine smoothing finds the objects, a second one at a tenth of their
     # size merges texture (nucleoli, chromatin spots) into whole objects.
     ry = y_ratio(spacing)
@@ -407,6 +402,21 @@ def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> Si
         return est
     z_step = None if est.z_step is None else est.z_step * step
     return replace(est, diameter=est.diameter * step, z_step=z_step)
+
+
+def _background_level(values: np.ndarray) -> float:
+    """The value NaN / Inf pixels are measured at: background (the policy: their labels
+    are 0), the median of the finite values below their Otsu threshold (of the negated
+    values, for dark objects: the bright background's). The median of all made a masked
+    MR volume's outside a bright background around dark ventricles, said to be dark
+    objects to invert for (medical bash); the darkest value, or the 1st percentile, set
+    the NaN apart from the rest beside a few dead pixels, and the whole image was one
+    object (reviews)."""
+    from skimage.filters import threshold_otsu
+
+    if float(values.max()) <= float(values.min()):
+        return float(values.min())
+    return float(np.median(values[values <= threshold_otsu(values)]))
 
 
 def _measure(arr: np.ndarray, sigma_px: float, ry: float = 1.0) -> SizeEstimate:

@@ -290,6 +290,10 @@ def _size_hint(confidence: dict[str, Any] | None, info: dict[str, Any]) -> None:
     )
 
 
+#: How :func:`say_dark_objects` names them (block runs' results carry it in a sentence).
+DARK_OBJECTS_SAID = "shows dark objects on a bright background"
+
+
 def say_dark_objects(size: dict[str, Any] | None, invert: bool) -> None:
     """Add to the object size's sentence where auto found no bright objects but dark ones
     on a bright background: a model of bright objects then marks the background, with
@@ -300,14 +304,14 @@ def say_dark_objects(size: dict[str, Any] | None, invert: bool) -> None:
     box = '"Dark objects on a bright background"'
     if invert:  # (leaving the option out keeps a model's own setting: review)
         size["message"] += (
-            f" Inverted, the image shows dark objects on a bright background (about "
+            f" Inverted, the image {DARK_OBJECTS_SAID} (about "
             f"{dark:.0f} px across) and the model finds bright ones, so its labels may be "
             "the background: if the image's objects are bright, segment without invert "
             f"(untick {box}, --no-invert, invert=False)."
         )
         return
     size["message"] += (
-        f" The image shows dark objects on a bright background (about {dark:.0f} px "
+        f" The image {DARK_OBJECTS_SAID} (about {dark:.0f} px "
         "across) and the model finds bright ones, so its labels may be the background: if "
         f"the dark ones are the objects, segment with invert ({box}, --invert, invert=True)."
     )

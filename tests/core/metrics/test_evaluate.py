@@ -180,6 +180,10 @@ def test_a_ground_truth_numbered_like_the_strokes_is_said_to_be_one_above():
     assert len(said) == 1 and "subtract one from its values" in said[0]
     assert not any("carry another id" in n for n in shifted.notes)
     assert not any("plus one" in n for n in M.evaluate(gt, gt).notes)
+    # a binary model's 0 / 1 against a 1 / 2 reference, read as instances by "auto"
+    # (nothing was said; review)
+    binary = (gt > 1).astype(np.uint8) + 1
+    assert any("plus one" in n for n in M.evaluate(binary - 1, binary).notes)
     noisy = gt.copy()
     noisy[::2] = 0  # half of it elsewhere: no shift to speak of
     assert not any("plus one" in n for n in M.evaluate(gt - 1, noisy).notes)

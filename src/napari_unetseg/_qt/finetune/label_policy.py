@@ -37,8 +37,8 @@ def scribble_colour(value: int) -> tuple[float, ...]:
     import colorsys
 
     hue = (0.08 + 0.618034 * value) % 1.0
-    if 0.09 < hue < 0.2:  # orange-yellow to yellow: the unsure band's (review)
-        hue += 0.12
+    if 0.07 < hue < 0.23:  # orange-yellow to yellow-lime: the unsure band's (reviews)
+        hue += 0.16
     return (*colorsys.hsv_to_rgb(hue, 0.75, 0.95), 1.0)
 
 

@@ -392,7 +392,10 @@ def evaluate_iter(
         prediction = np.asarray(prediction)
         ground_truth = np.asarray(ground_truth)
     reading = choose_reading(prediction, ground_truth, mode, instances, class_list, time_axis)
-    if mode == "dense" and not any(reading.binarize) and _one_above(prediction, ground_truth):
+    # (whatever "auto" guessed: a binary model's 0 / 1 against a 1 / 2 reference was
+    # read as instances, and nothing was said; review)
+    guessed = instances in ("auto", "none") or not any(reading.binarize)
+    if mode == "dense" and guessed and _one_above(prediction, ground_truth):
         notes.append(ONE_ABOVE_NOTE)  # (in place of "another id on each side"; it is why)
     elif reading.note:
         notes.append(reading.note)
