@@ -633,20 +633,7 @@ class SegmentWidget(ui.DockWidget):
         where = (
             "" if result.plane is None else f" ({plane_words(self.viewer, layer, result.plane)})"
         )
-        # With the result: a hint when the model was unsure of what it marked (more
-        # strokes and Continue training for a model trained on this image).
-        confidence = result.stats.get("confidence") or {}
-        unsure = confidence.get("message")
-        # the newest model trained on this image: the one Fine-tune continues (an older
-        # one was promised a Continue that trained the newest; review)
-        here = self._trained_here(layer)[-1:] == [model]
-        if unsure and here:
-            from ..core.inference.blending import unsure_text
-
-            unsure = unsure_text(confidence["sure_share"], trained_here=True)
-        self.finetune_button.setText(
-            "Continue training on this image..." if here else "Fine-tune on this image..."
-        )
+        unsure = self._unsure_hint(layer, model, result)
         size = result.stats.get("object_size") or {}
         # a nuclei model's one object half the image across (a brain MR "segmented" as
         # one object): with the result, not only in the grey size line (medical bash)
@@ -673,6 +660,23 @@ class SegmentWidget(ui.DockWidget):
         said = " ".join(filter(None, [result.stats.get("input"), message]))
         self._result_said = (layer, said)
         self.size_info.setText(said)
+
+    def _unsure_hint(self, layer: Image, model: str, result: SegmentResult) -> str | None:
+        """The hint when the model was unsure of what it marked (more strokes and Continue
+        training for the newest model trained on this image, the one Fine-tune continues:
+        an older one was promised a Continue that trained the newest; review), with the
+        Fine-tune button's words to match."""
+        confidence = result.stats.get("confidence") or {}
+        unsure = confidence.get("message")
+        here = self._trained_here(layer)[-1:] == [model]
+        if unsure and here:
+            from ..core.inference.blending import unsure_text
+
+            unsure = unsure_text(confidence["sure_share"], trained_here=True)
+        self.finetune_button.setText(
+            "Continue training on this image..." if here else "Fine-tune on this image..."
+        )
+        return unsure
 
     def _hide_fine_tune_overlays(self, layer: Image) -> None:
         """Fine-tune's preview and unsure layers of ``layer`` hidden under new labels:

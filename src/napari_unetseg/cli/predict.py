@@ -366,6 +366,15 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     if not s.get("blocks") and s.get("skipped") and "voxels" not in s:  # nothing to do
         print(f"{src} -> {result.output}: already complete")
         return 0
+    print(f"{src} -> {result.output}: {_blocks_summary(s, time.perf_counter() - t0)}")
+    if (s.get("confidence") or {}).get("message"):
+        say(f"{shown_name(src)}: {s['confidence']['message']}")
+    return 0
+
+
+def _blocks_summary(s: dict[str, Any], seconds: float) -> str:
+    """What a block run did, from its stats: voxels, time, blocks run / done before / in
+    the frame, where, objects and probabilities."""
     where = f"{s['workers']} workers" if s["workers"] else s["device"]
     ran = f" on {where} in {s['precision']}" if s["blocks"] else ""  # none: the split only
     framed = int(s.get("framed") or 0)
@@ -374,15 +383,11 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         blocks.append(f"{s['skipped'] - framed} already done")
     if framed:
         blocks.append(f"{framed} in the frame, left background")
-    print(
-        f"{src} -> {result.output}: {s['voxels']:,} voxels in {time.perf_counter() - t0:.2f} s "
-        f"({', '.join(blocks)}){ran}"
+    return (
+        f"{s['voxels']:,} voxels in {seconds:.2f} s ({', '.join(blocks)}){ran}"
         + (f"; {s['objects']:,} objects" if "objects" in s else "")
         + (f"; probabilities -> {s['probabilities']}" if "probabilities" in s else "")
     )
-    if (s.get("confidence") or {}).get("message"):
-        say(f"{shown_name(src)}: {s['confidence']['message']}")
-    return 0
 
 
 #: A TIFF output of an OME-Zarr image of more pixels than this (2 GiB at the 8 bytes per
