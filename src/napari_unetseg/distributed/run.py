@@ -346,8 +346,8 @@ def _write_blocks(
     block_seconds = time.perf_counter() - t0
     objects = None
     if run.spec["split_touching"] and not store.info.get("complete"):
-        objects = yield from _split(store, run, client)
-    yield from _finish_stores(run, store, maps, client, total, records)
+        objects = yield from _said_gone(_split(store, run, client), client)
+    yield from _said_gone(_finish_stores(run, store, maps, client, total, records), client)
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
     stats["framed"] = framed  # of the skipped: in the frame, not written by an earlier run
@@ -679,16 +679,25 @@ def _blocks(
                 None, run.spec, run.plan.job(index), image=run.img.data, models=models
             )
         return
+    yield from _said_gone(_blocks_on(run, todo, client), client)
+
+
+def _said_gone(gen: Generator[Any, None, Any], client: Any) -> Generator[Any, None, Any]:
+    """``gen``'s records and result; an error once the connection to the scheduler has
+    ended is said as :class:`ClusterGone`: dask's words were "'NoneType' object has no
+    attribute 'scatter'" or "Client is closed" (GUI bug bash: the scheduler closed
+    mid-run; a client closed by its user was said to be the scheduler's going, cluster
+    bash; after the blocks, in the pyramid or the split, dask's words came through,
+    review)."""
+    if client is None:
+        return (yield from gen)
     try:
-        yield from _blocks_on(run, todo, client)
+        return (yield from gen)
     except ClusterError:
         raise
     except Exception as exc:
         if client.status == "running":
             raise
-        # dask's words were "'NoneType' object has no attribute 'scatter'" or "Client is
-        # closed" (GUI bug bash: the scheduler closed mid-run)
-        # (a client closed by its user was said to be the scheduler's going; cluster bash)
         raise ClusterGone(
             "The connection to the dask scheduler ended during the run (the client was "
             "closed, or the scheduler closed or lost); the blocks written so far are kept "
