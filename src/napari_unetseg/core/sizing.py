@@ -139,6 +139,8 @@ def choose_factors(
     if est is not None:
         _look_for_dark_objects(est, image, layout.channel_axis, time_axis, spacing, info)
     info["image_diameter"] = d_image
+    # auto found no objects (a block run of a series then measures another time point)
+    info["auto_failed"] = est is not None and est.diameter is None
     if est is None or est.diameter is None:  # not measured: a hint when the model is unsure
         info["unmeasured"] = (
             f"the object size was given as {d_image:g} px"

@@ -176,7 +176,7 @@ def _object_size(
         if ca is not None:
             crop = layout.to_channels_first(crop)
         _, info = choose_factors(bundle, crop, size, spacing, ca, measured_on=on)
-        if size != "auto" or "could not be measured" not in info.get("unmeasured", ""):
+        if not info.get("auto_failed"):  # (read from its sentence before)
             break
         if info.get("dark_objects"):  # dark objects: the middle one's answer (review)
             break
