@@ -173,6 +173,9 @@ class ImageData:
     nifti_forms : dict, optional
         A NIfTI input's qform and sform with their codes (``qform``, ``qform_code``,
         ``sform``, ``sform_code``), written back with its labels as they are.
+    axes_guessed : bool
+        The file does not name its axes (a plain multi-page TIFF): ``Z`` and ``T`` were
+        guessed (a movie saved from numpy reads as a Z stack); :meth:`with_axes` names them.
     """
 
     data: Any
@@ -187,6 +190,7 @@ class ImageData:
     provenance: dict[str, Any] | None = None
     affine: tuple[tuple[float, ...], ...] | None = None
     nifti_forms: dict[str, Any] | None = None
+    axes_guessed: bool = False
 
     def __post_init__(self) -> None:
         # A pixel size of 0, below 0 or NaN in a file's metadata is no size. The image is
@@ -238,6 +242,51 @@ class ImageData:
         picked = one_channel(self.data, self.channel_axis, index)
         return replace(self.without_channels(), data=picked)
 
+    def with_axes(self, axes: str) -> ImageData:
+        """The same image with its axes named ``axes`` (letters of ``TCZYX``, one per
+        axis, ending in ``YX`` or ``YXC``): for a file that names them wrongly or not at
+        all (a (T, Y, X) movie saved from numpy reads as a Z stack).
+
+        The pixel size, unit and position of an axis whose letter stays are kept; a
+        renamed axis has none (1, in pixels). Channel names stay with an unmoved channel
+        axis.
+
+        Raises
+        ------
+        ValueError
+            In one sentence, when ``axes`` does not fit the image.
+        """
+        axes = check_axes(axes)
+        shape = tuple(self.data.shape)
+        if len(axes) != len(shape):
+            raise ValueError(
+                f"The axes {axes} name {len(axes)} axes, but the image {self.name!r} has "
+                f"{len(shape)} ({' x '.join(map(str, shape))}, read as {self.axes})."
+            )
+        if axes == self.axes:
+            return self
+        same = [a == b for a, b in zip(axes, self.axes, strict=True)]
+        channel_axis = axes.index("C") if "C" in axes else None
+        units = self.units
+        if units is not None:
+            units = tuple(
+                u if keep else ("" if a == "C" else "pixel")
+                for u, keep, a in zip(units, same, axes, strict=True)
+            )
+        kept_channel = channel_axis is not None and channel_axis == self.channel_axis
+        return replace(
+            self,
+            axes=axes,
+            scale=tuple(s if keep else 1.0 for s, keep in zip(self.scale, same, strict=True)),
+            units=units,
+            channel_axis=channel_axis,
+            translate=None
+            if self.translate is None
+            else tuple(t if keep else 0.0 for t, keep in zip(self.translate, same, strict=True)),
+            channel_names=self.channel_names if kept_channel else None,
+            axes_guessed=False,
+        )
+
     def without_channels(self) -> ImageData:
         """The same description for the array without its channel axis.
 
@@ -258,6 +307,23 @@ class ImageData:
             channel_names=None,
             translate=None if self.translate is None else tuple(self.translate[i] for i in drop),
         )
+
+
+def check_axes(axes: Any) -> str:
+    """``axes`` (e.g. ``"tyx"``) as upper-case letters of ``TCZYX``, each once, ending in
+    ``YX`` or ``YXC`` (the order the engine reads); else one ``ValueError`` sentence."""
+    text = str(axes).strip().upper()
+    if (
+        not set(text) <= set("TCZYX")
+        or len(set(text)) != len(text)
+        or not text.endswith(("YX", "YXC"))
+    ):
+        raise ValueError(
+            f"Axes {axes!r} are not axes napari-unetseg reads: give one letter per axis of "
+            "the image from T (time), C (channel), Z, Y, X, each once, Y and X last (or "
+            "before C), e.g. TYX for a movie or ZCYX."
+        )
+    return text
 
 
 # -- reading --------------------------------------------------------------------------
@@ -323,7 +389,11 @@ def picture_kind(path: str | os.PathLike) -> str | None:
 
 
 def read_image(
-    path: str | os.PathLike, lazy: bool | None = None, level: int = 0, series: int = 0
+    path: str | os.PathLike,
+    lazy: bool | None = None,
+    level: int = 0,
+    series: int = 0,
+    axes: str | None = None,
 ) -> ImageData:
     """Read an image series of a TIFF / OME-TIFF (the first by default) with its axes and
     pixel size (or a PNG / JPEG / BMP plane).
@@ -349,6 +419,9 @@ def read_image(
     series : int
         Image series of a TIFF holding several (a multi-position OME-TIFF); reading the
         first of several says in a warning that there are others.
+    axes : str, optional
+        The axes' names where the file's are wrong or missing, e.g. ``"TYX"`` for a movie
+        saved without axes (read as a Z stack): :meth:`ImageData.with_axes`.
 
     Returns
     -------
@@ -363,8 +436,16 @@ def read_image(
         If ``path`` does not exist.
     ValueError
         If it is not an image file it can read (TIFF, OME-Zarr, NIfTI, PNG, JPEG, BMP;
-        one sentence, with the reason).
+        one sentence, with the reason), or ``axes`` do not fit it.
     """
+    if axes is not None:
+        check_axes(axes)  # before a slow read
+    img = _read_any(path, lazy, level, series)
+    return img if axes is None else img.with_axes(axes)
+
+
+def _read_any(path: str | os.PathLike, lazy: bool | None, level: int, series: int) -> ImageData:
+    """:func:`read_image` without its ``axes``."""
     _check_one_image(path, level, series)
     if is_zarr_path(path):
         from ._zarr import read_ome_zarr

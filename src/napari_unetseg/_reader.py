@@ -269,6 +269,8 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
     }
     if img.provenance:  # kept, so saving the layer again keeps how it was made
         _keep_record(meta, img.provenance, img.data)
+    if img.axes_guessed:  # (a plain multi-page TIFF: Segment's model line says so)
+        meta["metadata"]["axes_guessed"] = True
     if img.affine is not None:  # a NIfTI image: labels are saved on its affine
         meta["metadata"]["nifti_affine"] = [list(row) for row in img.affine]
         meta["metadata"]["nifti_forms"] = img.nifti_forms

@@ -77,7 +77,9 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         squeeze = _one_plane(series)
         shape = tuple(chosen.get_shape(True) if squeeze else chosen.shape)
         full = tuple(series.get_shape(True) if squeeze else series.shape)
-        axes = _normalize_axes(series.get_axes(True) if squeeze else series.axes, shape)
+        raw_axes = series.get_axes(True) if squeeze else series.axes
+        axes = _normalize_axes(raw_axes, shape)
+        guessed = bool(set(raw_axes) & set("IQ"))  # tifffile's unknown axes, named here
         dtype = np.dtype(series.dtype)
         ome_meta = ome_pixels(_ome_xml(tif), which)
         sizes, unit = pixel_sizes(tif, series, ome_meta)
@@ -143,6 +145,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         channel_names=channel_names,
         provenance=provenance or None,
         translate=translate,
+        axes_guessed=guessed,
     )
 
 

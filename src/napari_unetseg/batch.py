@@ -113,6 +113,9 @@ class SegmentSettings:
     #: The image series of a TIFF that holds several (a multi-position OME-TIFF), or
     #: "all": every series of every file (:func:`plan_batch`)
     series: int | str = 0
+    #: The axes' names where a file's are wrong or missing, e.g. "TYX" for a movie saved
+    #: without them (read as a Z stack); None: the file's own
+    axes: str | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any], caller: str) -> SegmentSettings:
@@ -170,6 +173,10 @@ class SegmentSettings:
             if value is not None and _whole(value) is None:
                 also = " (or 'all')" if name == "series" else ""
                 raise ValueError(f"{name} must be a whole number from 0{also}, got {value!r}.")
+        if self.axes is not None:
+            from ._io import check_axes
+
+            check_axes(self.axes)
         autocast_dtype(resolve_device(self.device), self.precision)
 
     @classmethod
@@ -419,6 +426,22 @@ def check_fit(img: Any, bundle: Any) -> None:
         raise ValueError(problem)
 
 
+def guessed_axes_note(img: Any, spatial_dims: int, command: str = "unetseg predict") -> str | None:
+    """A note where a 3D model reads a stack whose file does not name its axes (a plain
+    multi-page TIFF, read as a Z stack): a movie saved so is segmented (or trained on,
+    ``command``) as one volume, its objects joined through time, unless its axes are
+    given; or None."""
+    if spatial_dims != 3 or not getattr(img, "axes_guessed", False):
+        return None
+    if "Z" not in img.axes or "T" in img.axes:  # (T, Z, Y, X): a series of stacks
+        return None
+    return (
+        f"its file does not name its axes, so it is read as {img.axes} (a Z stack); if its "
+        f"first axis is time, give the axes ({command} --axes "
+        f"{img.axes.replace('Z', 'T', 1)}; in Python read_image(path, axes=...))."
+    )
+
+
 def labels_note(img: Any) -> str | None:
     """A note where the input holds labels (an OME-Zarr image-label, our own output, an
     integer file named as labels): they are segmented all the same, said (they were
@@ -476,7 +499,9 @@ def _segment_file(
     with warnings.catch_warnings():
         if quiet:
             warnings.filterwarnings("ignore", message=r".* image series; the first")
-        img = _io.read_image(src, series=int(settings.series))
+        img = _io.read_image(src, series=int(settings.series), axes=settings.axes)
+    if settings.axes is not None:
+        row.notes.append(f"read with axes {img.axes} (axes given).")
     if settings.channel is not None:
         img, note = pick_channel(img, int(settings.channel))
         row.notes.append(note)
@@ -488,6 +513,8 @@ def _segment_file(
     bundle, reference = models.get(choice)
     row.model = bundle.name
     check_fit(img, bundle)
+    if said := guessed_axes_note(img, bundle.spatial_dims):
+        row.notes.append(said)
     if said := labels_note(img):
         row.notes.append(said)
     time_axis = axis_of_time(flat.axes)  # split and counted per time point

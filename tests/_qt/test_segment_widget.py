@@ -10,7 +10,7 @@ import pytest
 import torch
 from qtpy.QtCore import Qt
 
-from napari_unetseg import api
+from napari_unetseg import _io, api
 from napari_unetseg._qt.model_combo import LOAD_ENTRY
 from napari_unetseg.core.bundle import ModelBundle
 from napari_unetseg.core.registry import REGISTRY
@@ -1758,3 +1758,24 @@ def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(
     assert not widget.runner.busy
     viewer.layers.remove("bright")  # closed: the button of its run goes with it
     assert widget.swap_button.isHidden() and widget.segment_swapped() is None
+
+
+def test_a_stack_whose_file_names_no_axes_says_what_to_choose_for_a_movie(
+    make_napari_viewer, tmp_path
+):
+    """A movie saved from numpy (a plain multi-page TIFF) opens as a Z stack and got
+    nuclei-3d without a word that the axes were only guessed."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "movie.tif", np.zeros((6, 64, 64), np.uint16))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    viewer.open(str(tmp_path / "movie.tif"), plugin="napari-unetseg")
+    assert widget.model_combo.model_name() == "nuclei-3d"
+    assert "its file does not name its axes: if the first is time, choose nuclei-2d" in (
+        widget.model_info.text()
+    )
+    named = _io.write_image(tmp_path / "stack.tif", np.zeros((6, 64, 64), np.uint16), axes="ZYX")
+    widget.image_combo.set_layer(viewer.open(str(named), plugin="napari-unetseg")[0])
+    assert "Z stack" in widget.model_info.text()
+    assert "does not name its axes" not in widget.model_info.text()

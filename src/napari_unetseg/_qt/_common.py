@@ -284,6 +284,12 @@ def named_axes(viewer: Any, layer: Layer) -> str | None:
     return None
 
 
+def guessed_axes(layer: Layer) -> bool:
+    """Whether the layer's file did not name its axes (our reader's record of a plain
+    multi-page TIFF, read as a Z stack)."""
+    return bool((getattr(layer, "metadata", None) or {}).get("axes_guessed"))
+
+
 def _named(labels: Any, ndim: int) -> str | None:
     """The last ``ndim`` axis labels as letters (``TYX``), or None where any is not one
     letter (napari's numbered defaults)."""

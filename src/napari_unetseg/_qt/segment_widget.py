@@ -26,6 +26,7 @@ from ._common import (
     OUTPUT_MARK,
     LayerComboBox,
     at_next_turn,
+    guessed_axes,
     is_deleted,
     layer_data,
     layer_key,
@@ -788,6 +789,11 @@ class SegmentWidget(ui.DockWidget):
             if axes is not None and layer.rgb:
                 axes += "C"
             name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
+            if name == "nuclei-3d" and "T" not in (axes or "") and guessed_axes(layer):
+                why += (
+                    "; its file does not name its axes: if the first is time, choose "
+                    "nuclei-2d, which segments each time point"
+                )
         self._picking = True
         try:
             self.model_combo.set_model_name(name)

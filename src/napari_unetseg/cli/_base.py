@@ -103,6 +103,18 @@ def add_series_option(parser: argparse.ArgumentParser, every: bool = False) -> N
     )
 
 
+def add_axes_option(parser: argparse.ArgumentParser) -> None:
+    """``--axes``: name the axes of files that name them wrongly or not at all."""
+    parser.add_argument(
+        "--axes",
+        default=None,
+        metavar="AXES",
+        help="the axes of the input, one letter each from T C Z Y X, e.g. TYX: for files that "
+        "do not name them (a plain multi-page TIFF is read as a Z stack, so a movie saved "
+        "from numpy needs --axes TYX)",
+    )
+
+
 def check_inputs(paths: Iterable[str]) -> None:
     """Fail before any work when an input file is missing (one line naming it)."""
     from .._io import is_zarr_path

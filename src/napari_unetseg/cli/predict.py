@@ -18,6 +18,7 @@ from ..core.guards import fmt_bytes as _fmt_bytes
 from ._base import (
     CLIError,
     ProgressBar,
+    add_axes_option,
     add_invert_option,
     add_series_option,
     forwarded,
@@ -78,6 +79,7 @@ def _add_predict(sub: Any) -> None:
         help="segment channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
     add_series_option(p, every=True)
+    add_axes_option(p)
     p.add_argument("--tile-size", type=int, default=None, help="tile edge in pixels (auto)")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap, 0-0.75 (0.25)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per batch (auto)")
@@ -299,7 +301,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
     src = images[0]
     model = settings.model
     if model is None:
-        img = read_image(src, lazy=True, level=args.level, series=args.series)
+        img = read_image(src, lazy=True, level=args.level, series=args.series, axes=args.axes)
         model, why = api.default_model(
             img.data.shape, img.without_channels().axes, img.channel_axis
         )
@@ -339,6 +341,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
                         args,
                         "level",
                         "series",
+                        "axes",
                         "block_size",
                         "resume",
                         "overwrite",

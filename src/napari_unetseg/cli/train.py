@@ -19,6 +19,7 @@ from ._base import (
     CLIError,
     ProgressBar,
     Terminated,
+    add_axes_option,
     add_invert_option,
     add_series_option,
     check_inputs,
@@ -86,6 +87,7 @@ def _add_train(sub: Any) -> None:
         help="train on channel N (from 0) of multi-channel images, e.g. the nuclear stain",
     )
     add_series_option(p)
+    add_axes_option(p)
     p.add_argument(
         "--label-mode",
         default="sparse",
@@ -258,7 +260,7 @@ def _read_pairs(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
 
     if args.series < 0:
         raise CLIError(f"--series must be 0 or more, got {args.series}.")
-    images = [_io.read_image(src, series=args.series) for src in args.image]
+    images = [_io.read_image(src, series=args.series, axes=args.axes) for src in args.image]
     if args.channel is not None:
         try:
             images = [img.one_channel(args.channel) for img in images]
@@ -332,6 +334,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     axes = {img.channel_axis for img in images}
     flat = images[0].without_channels()
     dims = _dims_for(args.dims, model, flat.axes, args.image[0])
+    _say_guessed_axes(flat, model, dims, args.image[0])
     patch = (
         args.patch_size[0] if args.patch_size and len(args.patch_size) == 1 else args.patch_size
     )
@@ -507,6 +510,16 @@ def _stop_on_interrupt(stop: threading.Event, received: list[int] | None = None)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _say_guessed_axes(flat: Any, model: Any, dims: int | None, source: str) -> None:
+    """Say where a 3D model is trained on a stack whose file does not name its axes (a
+    movie saved from numpy reads as a Z stack)."""
+    from ..batch import guessed_axes_note
+
+    volume = model.spatial_dims if model is not None else dims or (3 if "Z" in flat.axes else 2)
+    if said := guessed_axes_note(flat, volume, "unetseg train"):
+        say(f"{source}: {said}")
 
 
 def _dims_for(dims: int | None, model: Any, axes: str, source: str) -> int | None:

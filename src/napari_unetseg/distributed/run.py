@@ -58,7 +58,8 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
     keys = ("source", "level", "object_size", "tile_size", "overlap", "tta", "fill_holes")
     # Settings added later count only when used (or not the default): stores made before
     # them still resume. Another precision would mix fp32 and bf16 blocks.
-    extra = {k: spec[k] for k in ("split_touching", "probabilities", "series") if spec[k]}
+    said = ("split_touching", "probabilities", "series", "axes")
+    extra = {k: spec[k] for k in said if spec.get(k)}
     if spec.get("precision", "auto") != "auto":
         extra["precision"] = spec["precision"]
     if spec["channel"] is not None:
@@ -224,6 +225,7 @@ def predict_blocks_iter(
     *,
     level: int = 0,
     series: int = 0,
+    axes: str | None = None,
     client: Any = None,
     block_size: int | Sequence[int] | None = None,
     halo: int | Sequence[int] | None = None,
@@ -243,6 +245,9 @@ def predict_blocks_iter(
         A TIFF / OME-TIFF or OME-Zarr image (``level`` picks the pyramid level,
         ``series`` the image series of a TIFF that holds several). On a cluster every
         worker opens it by this path.
+    axes : str, optional
+        The source's axes where its file names them wrongly or not at all, e.g. ``"TYX"``
+        for a movie saved without them (:meth:`napari_unetseg._io.ImageData.with_axes`).
     model : ModelBundle, name or path
         As for :func:`napari_unetseg.api.predict`.
     output : path
@@ -300,6 +305,7 @@ def predict_blocks_iter(
     if resume and overwrite:
         raise ValueError("Choose --resume or --overwrite, not both.")
     wanted = {"channel": channel, "series": int(series), "split_touching": split_touching}
+    wanted["axes"] = None if axes is None else _io.check_axes(axes)
     wanted["probabilities"] = probabilities
     run = _prepare(source, model, output, level, client, block_size, halo, image, wanted, options)
     store, maps, kept = _open_stores(run, resume, overwrite)
@@ -545,6 +551,17 @@ def _small_block_note(block: tuple[int, ...], full: Any, tile: Any, factors: Any
     )
 
 
+def _opened(source: str, image: Any, level: int, series: int, axes: str | None) -> Any:
+    """The run's image: the one given (in-process runs), else ``source`` opened lazily;
+    its axes named ``axes`` where given (a file that does not name them)."""
+    img = (
+        image
+        if image is not None
+        else _io.read_image(source, lazy=True, level=level, series=series)
+    )
+    return img if axes is None else img.with_axes(axes)
+
+
 def _prepare(
     source: Any,
     model: Any,
@@ -559,10 +576,10 @@ def _prepare(
 ) -> _Run:
     """Open the input and the model, plan the blocks, and check what the workers see.
 
-    ``wanted``: the run's ``channel``, ``series``, ``split_touching`` and
+    ``wanted``: the run's ``channel``, ``series``, ``axes``, ``split_touching`` and
     ``probabilities``."""
     from .. import api
-    from ..batch import SegmentSettings, check_fit, labels_note, pick_channel
+    from ..batch import SegmentSettings, check_fit, guessed_axes_note, labels_note, pick_channel
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
@@ -570,11 +587,7 @@ def _prepare(
     split = bool(wanted["split_touching"])
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
-    img = (
-        image
-        if image is not None
-        else _io.read_image(source, lazy=True, level=level, series=series)
-    )
+    img = _opened(source, image, level, series, wanted["axes"])
     channel_note = ""
     if channel is not None:
         img, note = pick_channel(img, int(channel))
@@ -583,9 +596,9 @@ def _prepare(
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     _check_no_guessed_colour(img, bundle, source)
-    said = labels_note(img)
-    if said:
-        channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
+    for said in (labels_note(img), guessed_axes_note(img, bundle.spatial_dims)):
+        if said:
+            channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
     plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
@@ -597,6 +610,7 @@ def _prepare(
         "level": int(level),
         "channel": None if channel is None else int(channel),
         "series": series,
+        "axes": wanted["axes"],
         "channel_axis": img.channel_axis,
         "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
         "time_normalizers": frames,  # a series: each time point's (lo, hi)
@@ -642,12 +656,14 @@ def _prepare(
             os.makedirs(folder, exist_ok=True)
         check_visible(client, [source, *([parent] if parent else []), *made])
     used = SegmentSettings(
-        model=bundle.name, channel=channel, series=series, split_touching=split, **opts
+        model=bundle.name,
+        channel=channel,
+        series=series,
+        axes=wanted["axes"],
+        split_touching=split,
+        **opts,
     ).to_dict()
-    # what is done, as a TIFF output records it (None was "the model's setting")
-    used["fill_holes"] = bool(
-        bundle.fill_holes if opts["fill_holes"] is None else opts["fill_holes"]
-    )
+    used["fill_holes"] = spec["fill_holes"]  # what is done, as a TIFF output records it
     if level:  # the pyramid level segmented: a command without it segments level 0
         used["level"] = int(level)
     provenance = labels_provenance(model_reference(model, bundle), used, source)

@@ -42,18 +42,18 @@ def _worker_model(payload: tuple[str, dict[str, Any]]) -> tuple[Any, Any]:
         return _MODELS[key]
 
 
-def _source(
-    path: str, level: int, channel: int | None = None, series: int = 0, invert: bool = False
-) -> Any:
-    """The input image (lazy; one channel of it when ``channel`` is given; image
-    ``series`` of a TIFF holding several; dark and bright swapped with ``invert``),
-    opened once per process and thread."""
+def _source(spec: dict[str, Any]) -> Any:
+    """The input image of a run's ``spec`` (lazy; one channel of it when ``channel`` is
+    given; image ``series`` of a TIFF holding several, read with the run's ``axes``; dark
+    and bright swapped with ``invert``), opened once per process and thread."""
+    path, level, channel, series = spec["source"], spec["level"], spec["channel"], spec["series"]
+    axes, invert = spec.get("axes"), spec["invert"]
     cache = getattr(_WORKER, "sources", None)
     if cache is None:
         cache = _WORKER.sources = {}
-    key = (path, level, channel, series, invert)
+    key = (path, level, channel, series, axes, invert)
     if key not in cache:
-        img = _io.read_image(path, lazy=True, level=level, series=series)
+        img = _io.read_image(path, lazy=True, level=level, series=series, axes=axes)
         data = (img if channel is None else img.one_channel(channel)).data
         cache[key] = _io.lazily_inverted(data) if invert else data
     return cache[key]
@@ -95,13 +95,7 @@ def _predict_block_here(
     if threads:
         torch.set_num_threads(int(threads))
     bundle, raw = models if models is not None else _worker_model(payload)
-    data = (
-        image
-        if image is not None
-        else _source(
-            spec["source"], spec["level"], spec["channel"], spec["series"], spec["invert"]
-        )
-    )
+    data = image if image is not None else _source(spec)
     layout = bundle.layout(tuple(data.shape), spec["channel_axis"])
     view = data[layout.index(job["lead"], tuple(slice(a, e) for a, e in job["read"]))]
     if math.prod(view.shape) * np.dtype(view.dtype).itemsize <= PREFETCH_BYTES:

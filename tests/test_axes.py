@@ -1,0 +1,121 @@
+"""Naming the axes of files that do not name them (a movie saved from numpy as a plain
+multi-page TIFF is read as a Z stack): ``read_image(axes=)``, ``--axes`` of ``unetseg
+predict`` (whole files and blocks) and ``unetseg train``, and the note that says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unetseg import _io, api, cli
+from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+
+@pytest.fixture
+def movie(tmp_path) -> tuple[str, np.ndarray]:
+    """A (T, Y, X) movie saved as numpy saves it: no axes in the file."""
+    frames, truth = synthetic_nuclei((6, 64, 64), seed=5)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames.astype(np.float32))
+    return str(path), truth
+
+
+def test_a_plain_stack_is_read_as_guessed_and_axes_name_it(movie, tmp_path) -> None:
+    path, _ = movie
+    img = _io.read_image(path)
+    assert img.axes == "ZYX" and img.axes_guessed
+    named = _io.read_image(path, axes="tyx")
+    assert named.axes == "TYX" and not named.axes_guessed and named.channel_axis is None
+    ome = _io.write_image(tmp_path / "ome.tif", np.zeros((2, 16, 16), np.uint8), axes="TYX")
+    assert not _io.read_image(ome).axes_guessed  # the file names its axes
+
+
+def test_renamed_axes_lose_their_pixel_size_and_kept_ones_keep_it(tmp_path) -> None:
+    data = np.zeros((3, 2, 16, 16), np.uint16)
+    path = _io.write_image(tmp_path / "s.tif", data, scale=(2.0, 1.0, 0.5, 0.5), axes="ZCYX")
+    img = _io.read_image(path, axes="TCYX")
+    assert img.axes == "TCYX" and img.channel_axis == 1
+    assert img.scale == pytest.approx((1.0, 1.0, 0.5, 0.5))
+    assert img.units[0] == "pixel" and img.units[2] != "pixel"
+
+
+@pytest.mark.parametrize(
+    ("axes", "match"),
+    [
+        (
+            "YX",
+            r"^The axes YX name 2 axes, but the image 'movie' has 3 \(6 x 64 x 64, read as ZYX\)",
+        ),
+        ("TXY", r"^Axes 'TXY' are not axes napari-unetseg reads: .* e\.g\. TYX for a movie"),
+        ("TTX", r"^Axes 'TTX' are not axes"),
+        ("QYX", r"^Axes 'QYX' are not axes"),
+    ],
+)
+def test_axes_that_do_not_fit_are_one_sentence(movie, axes, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        _io.read_image(movie[0], axes=axes)
+
+
+def test_predict_says_a_guessed_stack_and_axes_segment_a_movie_per_time_point(
+    movie, tmp_path, capsys
+) -> None:
+    path, _ = movie
+    out = tmp_path / "guessed.tif"
+    assert cli.main(["predict", path, "-o", str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "model nuclei-3d (the image is a Z stack)" in err
+    assert "does not name its axes, so it is read as ZYX" in err
+    assert "unetseg predict --axes TYX" in err
+    out = tmp_path / "movie_labels.tif"
+    assert cli.main(["predict", path, "-o", str(out), "--axes", "TYX", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "model nuclei-2d (the image is a series of planes (TYX))" in err
+    assert "does not name its axes" not in err
+    labels = _io.read_image(out)
+    assert labels.axes == "TYX" and labels.data.shape == (6, 64, 64)
+    assert labels.provenance["settings"]["axes"] == "TYX"
+
+
+def test_axes_that_do_not_fit_fail_predict_in_one_line(movie, tmp_path, capsys) -> None:
+    out = tmp_path / "x.tif"
+    assert cli.main(["predict", movie[0], "-o", str(out), "--axes", "XY"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Axes 'XY' are not axes" in err[0]
+    assert not out.exists()
+
+
+def test_block_runs_read_the_given_axes(movie, tmp_path, capsys) -> None:
+    import zarr
+
+    path, _ = movie
+    out = tmp_path / "movie.ome.zarr"
+    rc = cli.main(["predict", path, "-o", str(out), "--axes", "TYX", "--device", "cpu"])
+    assert rc == 0
+    assert "model nuclei-2d (the image is a series of planes (TYX))" in capsys.readouterr().err
+    axes = zarr.open_group(str(out), mode="r").attrs["multiscales"][0]["axes"]
+    assert [a["name"] for a in axes] == ["t", "y", "x"]
+    guessed = tmp_path / "guessed.ome.zarr"
+    assert cli.main(["predict", path, "-o", str(guessed), "--device", "cpu"]) == 0
+    assert "Its file does not name its axes" in capsys.readouterr().err
+
+
+def test_train_says_a_guessed_stack_and_reads_the_given_axes(movie, tmp_path, capsys) -> None:
+    path, truth = movie
+    lab = tmp_path / "scribbles.tif"
+    tifffile.imwrite(lab, synthetic_scribbles(truth, seed=0).astype(np.uint8))
+    common = ["train", "-i", path, "-l", str(lab), "--steps", "1", "--depth", "2"]
+    common += ["--teacher", "none"]
+    assert cli.main([*common, "-o", str(tmp_path / "z.pt")]) == 0
+    assert "unetseg train --axes TYX" in capsys.readouterr().err
+    assert api.load_model(str(tmp_path / "z.pt")).spatial_dims == 3
+    assert cli.main([*common, "--axes", "TYX", "-o", str(tmp_path / "t.pt")]) == 0
+    assert "its axes are TYX (time, no Z): a 2D model" in capsys.readouterr().err
+    assert api.load_model(str(tmp_path / "t.pt")).spatial_dims == 2
+
+
+def test_batch_settings_refuse_bad_axes_before_any_file() -> None:
+    from napari_unetseg.batch import SegmentSettings
+
+    with pytest.raises(ValueError, match="^Axes 'ZYXT' are not axes"):
+        SegmentSettings(axes="ZYXT").check()
