@@ -32,6 +32,7 @@ from .core.training import train as _train
 from .core.training.labels import (
     MASKS_AS_SCRIBBLES,
     MAX_SCRIBBLE_CLASSES,
+    check_pair_count,
     label_counts,
     training_pairs,
 )
@@ -126,6 +127,9 @@ def train_iter(
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
         spatial_dims = arguments["spatial_dims"] = _series_dims(first_labels)
+    # shapes checked before the object-size step resamples them: labels of another shape
+    # were stretched onto the image and trained on without a word (API bug bash)
+    training_pairs(bundle, images, labels, spatial_dims, channel_axis)
     t_image = image_axis(
         time_axis,
         np.ndim(first_labels) + (channel_axis is not None),
@@ -538,6 +542,7 @@ def _check_training_images(images: Any, labels: Any) -> None:
         isinstance(labels, (list, tuple)) and any(lab is None for lab in labels)
     ):
         raise ValueError("No labels were given: give each image its labels (an array).")
+    check_pair_count(images, labels)  # (zip()'s "argument 2 is shorter" reached users)
     for img in images if isinstance(images, (list, tuple)) else [images]:
         guards.check_image_dtype(dtype_of(img))
         if len(np.shape(img)) < 2:

@@ -207,6 +207,29 @@ def test_labels_shape_mismatch_cli(capsys, files):
 
 
 @case(
+    "labels/shape-mismatch-fine-tuning",
+    "API",
+    "fine-tuning a shipped model (object size auto) on labels of another shape, or on "
+    "fewer labels arrays than images",
+    "refused before the object-size step resamples them (they were stretched onto the "
+    "image and trained on)",
+)
+@pytest.mark.parametrize("dims", [2, 3])
+def test_labels_shape_mismatch_fine_tuning(dims):
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    image, truth = synthetic_nuclei((12, 48, 48)[-dims:], seed=2)
+    scribbles = synthetic_scribbles(truth, seed=0)
+    model = f"nuclei-{dims}d"
+    with pytest.raises(ValueError) as info:
+        api.train(image, scribbles[..., :40], model=model, steps=1)
+    assert_api_refused(info, "pixel for pixel")
+    with pytest.raises(ValueError) as info:
+        api.train([image, image], [scribbles], model=model, steps=1)
+    assert_api_refused(info, "Got 2 image.s. but 1 labels array")
+
+
+@case(
     "labels/constant-image",
     "CLI",
     "`train` on an image of one value everywhere, with good scribbles",

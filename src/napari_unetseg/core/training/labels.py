@@ -93,16 +93,22 @@ def _check_labels_dtype(labels: Any, i: int) -> None:
         raise ValueError(f"Labels {i + 1} have dtype {labels.dtype}; integer labels are needed.")
 
 
-def _pairs(
-    images: Any, labels: Any, spatial_dims: int, in_channels: int, channel_axis: int | None
-) -> list[_Pair]:
-    """Match images with labels and check their shapes (one clear sentence when wrong)."""
+def check_pair_count(images: Any, labels: Any) -> None:
+    """One sentence where the images and labels are not one labels array per image."""
     images, labels = _as_list(images), _as_list(labels)
     if len(images) != len(labels):
         raise ValueError(
             f"Got {len(images)} image(s) but {len(labels)} labels array(s); give one labels "
             "array per image."
         )
+
+
+def _pairs(
+    images: Any, labels: Any, spatial_dims: int, in_channels: int, channel_axis: int | None
+) -> list[_Pair]:
+    """Match images with labels and check their shapes (one clear sentence when wrong)."""
+    check_pair_count(images, labels)
+    images, labels = _as_list(images), _as_list(labels)
     if not images:
         raise ValueError("No training images were given.")
     pairs = []
