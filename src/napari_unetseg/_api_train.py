@@ -127,8 +127,7 @@ def train_iter(
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
         spatial_dims = arguments["spatial_dims"] = _series_dims(first_labels)
-    # shapes checked before the object-size step resamples them: labels of another shape
-    # were stretched onto the image and trained on without a word (API bug bash)
+    # before the object-size step resamples them (labels of another shape were stretched)
     training_pairs(bundle, images, labels, spatial_dims, channel_axis)
     t_image = image_axis(
         time_axis,
