@@ -676,6 +676,60 @@ def test_an_image_of_the_same_shape_gets_its_own_scribbles(finetune, nuclei, err
     assert widget.labels_combo.layer() == own
 
 
+def test_labels_added_by_hand_stay_with_the_image_they_trained_with(
+    qtbot, finetune, nuclei, errors_shown
+):
+    """A labels layer the user added (no name or mark tying it to an image), trained on
+    one image, then another image of its shape chosen: Continue trained those strokes on
+    the other image's pixels without a word (validation loss 0.04 -> 3.2; viewer bug
+    bash). It is refused; a duplicate of the layer trains on it."""
+    viewer, widget = finetune
+    strokes = np.zeros(nuclei[0].shape, np.uint8)
+    strokes[10:12, 10:30], strokes[40:44, 40:44] = fw.BACKGROUND, fw.OBJECT
+    mine = viewer.add_labels(strokes, name="mine", scale=(0.5, 0.5), translate=(3.0, 1.0))
+    widget.labels_combo.set_layer(mine)
+    _train_and_wait(qtbot, widget)
+    twin = viewer.add_image(
+        nuclei[0][::-1].copy(), name="twin", scale=(0.5, 0.5), translate=(3.0, 1.0)
+    )
+    widget.image_combo.set_layer(twin)
+    assert widget.labels_combo.layer() == mine
+    assert widget.continue_training() is None and widget.train() is None
+    assert errors_shown[-1] == (
+        "Cannot train: 'mine' was trained with 'cells', not on 'twin': click 'New scribble "
+        "layer' to paint on 'twin', choose 'cells' to train on it, or duplicate the layer "
+        "(Duplicate Layer) to train it on this image anyway."
+    )
+    copy = viewer.add_labels(mine.data.copy(), name="mine copy", scale=(0.5, 0.5))
+    copy.translate = (3.0, 1.0)
+    widget.labels_combo.set_layer(copy)
+    _train_and_wait(qtbot, widget, widget.continue_training)
+    widget.image_combo.set_layer(viewer.layers["cells"])  # its own image: trains
+    widget.labels_combo.set_layer(mine)
+    _train_and_wait(qtbot, widget)
+
+
+def test_labels_replaced_during_a_run_are_said(qtbot, finetune, nuclei) -> None:
+    """Labels given other data while training ran: the run ended as usual, and only a
+    later Continue said they no longer fit (viewer bug bash)."""
+    viewer, widget = finetune
+    layer = widget.new_scribble_layer()
+    layer.data[10:12, 10:30], layer.data[40:44, 40:44] = fw.BACKGROUND, fw.OBJECT
+    widget.budget_spin.setValue(40)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None
+        layer.data = np.zeros((10, 10), np.uint8)
+    assert "got other data during the run: the model learnt from its strokes as they were" in (
+        widget.status.text()
+    )
+    layer.data = np.zeros(nuclei[0].shape, np.uint8)
+    layer.data[10:12, 10:30], layer.data[40:44, 40:44] = fw.BACKGROUND, fw.OBJECT
+    _train_and_wait(qtbot, widget)  # painted in place: nothing to say
+    layer.data[50:52, 10:30] = fw.BACKGROUND
+    _train_and_wait(qtbot, widget, widget.continue_training)
+    assert "got other data" not in widget.status.text()
+
+
 def test_continue_refuses_a_3d_model_on_a_time_series(qtbot, make_napari_viewer, session_models):
     """Continue trained the last 3D model on a (T, Y, X) movie, time taken for Z, which
     Train and Segment refuse; a movie's request carries its time axis (the object size

@@ -132,6 +132,11 @@ class FinetuneWidget(ui.DockWidget):
         self._stepped = False  # a training step was reported in this run
         self._runs = 0
         self._last_draw = 0.0
+        #: Who each labels layer trained with (layer keys, so no layer is kept alive):
+        #: strokes of a layer added by hand, trained on one image, were taken for those of
+        #: another image of the same shape, chosen later (viewer bug bash)
+        self._trained_with: dict[str, str] = {}
+        self._strokes_at_start = 0  # id() of the labels' array a run started from
 
         self.paint_panel = PaintPanel(napari_viewer, self)
         self.settings = TrainPanel(PREVIEW_SUFFIX, self)
@@ -414,6 +419,8 @@ class FinetuneWidget(ui.DockWidget):
             return None
         assert image is not None and labels is not None
         req = self._make_request(image, labels, continued)
+        self._trained_with[layer_key(labels)] = layer_key(image)
+        self._strokes_at_start = id(layer_data(labels))  # (painting keeps the array)
         # the image's preview of an earlier run is emptied
         self.preview.start(image, self.preview.target[1] if self.preview.target else None)
         self._request, self._request_layers = req, (image, labels)
@@ -468,10 +475,11 @@ class FinetuneWidget(ui.DockWidget):
             return placed[0].lower() + placed[1:]
         other = self._painted_for(labels, image)
         if other is not None:  # trained on B's pixels without a word (labels bash)
+            name, verb, anyway = other
             return (
-                f"{labels.name!r} was painted on {other!r}, not on {image.name!r}: click 'New "
-                f"scribble layer' to paint on {image.name!r}, choose {other!r} to train on "
-                "it, or rename the layer to train it on this image anyway."
+                f"{labels.name!r} was {verb} {name!r}, not on {image.name!r}: click 'New "
+                f"scribble layer' to paint on {image.name!r}, choose {name!r} to train on "
+                f"it, or {anyway} to train it on this image anyway."
             )
         axes = named_axes(self.viewer, image)
         going_on = continued and self.trained is not None
@@ -594,6 +602,11 @@ class FinetuneWidget(ui.DockWidget):
                 f" {self.preview.image.name!r} got other data during the run, so no preview "
                 "was drawn (the model learnt from the earlier data)."
             )
+        if labels in self.viewer.layers and id(layer_data(labels)) != self._strokes_at_start:
+            text += (  # (a run ended as usual, Continue then refused; viewer bug bash)
+                f" {labels.name!r} got other data during the run: the model learnt from "
+                "its strokes as they were when it started."
+            )
         if self.preview.kept_during:  # the next preview overwrote those strokes
             kept = " and ".join(repr(name) for name in self.preview.kept_during)
             text += f" Your painting on the preview during the run is kept as {kept}."
@@ -665,23 +678,26 @@ class FinetuneWidget(ui.DockWidget):
             self.settings.choose_default_start(self._stack(), self._object_classes)
         self._update_state()
 
-    def _painted_for(self, labels: Labels, image: Image) -> str | None:
-        """The name of another open image whose scribble layer ``labels`` is (named
-        "<that image> scribbles" by 'New scribble layer'), or None."""
+    def _painted_for(self, labels: Labels, image: Image) -> tuple[str, str, str] | None:
+        """Another open image that ``labels`` belong to: its name, how (painted on: the
+        scribble layer 'New scribble layer' named after it; trained with: the image an
+        earlier run here paired them with), and how to train them on ``image`` anyway;
+        or None."""
         from napari.layers import Image
 
-        return next(
-            (
-                layer.name
-                for layer in self.viewer.layers
-                if isinstance(layer, Image)
-                and layer is not image
-                and labels.metadata.get(SCRIBBLE_KEY)
+        images = [lay for lay in self.viewer.layers if isinstance(lay, Image) and lay is not image]
+        trained_with = self._trained_with.get(layer_key(labels))
+        for layer in images:
+            if (
+                labels.metadata.get(SCRIBBLE_KEY)
                 and labels.name.startswith(f"{layer.name} scribbles")
                 and not labels.name.startswith(f"{image.name} scribbles")
-            ),
-            None,
-        )
+            ):
+                return layer.name, "painted on", "rename the layer"
+        for layer in images:
+            if trained_with == layer_key(layer) and layer_key(image) != trained_with:
+                return layer.name, "trained with", "duplicate the layer (Duplicate Layer)"
+        return None
 
     def _labels_for(self, image: Image | None) -> None:
         """Labels that fit the image chosen: its own scribble layer when it has one (an
