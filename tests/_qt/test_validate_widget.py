@@ -162,6 +162,25 @@ def test_csv_export_round_trips(qtbot, validate, tmp_path, monkeypatch):
                 assert df[key][i] == pytest.approx(want, rel=1e-12)
 
 
+def test_scores_on_show_say_when_their_layer_is_closed(qtbot, validate):
+    """The prediction closed after a run: the summary read "Only one Labels layer is
+    open" over the table, which export still wrote (viewer bug bash). The scores stay,
+    said to be of the layer as it was."""
+    viewer, widget = validate
+    _run_and_wait(qtbot, widget)
+    rows = widget.table.rowCount()
+    viewer.layers.remove("pred")
+    text = widget.summary.text()
+    assert text.startswith(widget.result.summary_line())
+    assert text.endswith(
+        "'pred' was closed since: these scores are of it as it was when Evaluate was pressed."
+    )
+    assert widget.table.rowCount() == rows and widget.export_button.isEnabled()
+    assert "Only one Labels layer" in widget.run_button.toolTip()
+    viewer.add_labels(np.zeros((5, 40, 48), np.uint8), name="other")  # still said
+    assert "'pred' was closed since" in widget.summary.text()
+
+
 def test_mismatched_shapes_notify(qtbot, validate, errors_shown):
     viewer, widget = validate
     viewer.add_labels(np.zeros((5, 40, 47), np.uint8), name="cropped")

@@ -106,6 +106,7 @@ class ValidateWidget(ui.DockWidget):
         self._overlays: weakref.WeakKeyDictionary[Labels, Labels] = weakref.WeakKeyDictionary()
         # held weakly (a deleted prediction is freed; leaks bug bash), its name kept
         self._pred_ref: weakref.ref[Labels] | None = None
+        self._scored: list[tuple[weakref.ref[Labels], str]] = []  # the layers on show
         self._pred_said = "prediction"
         self._names: dict[int, str] = {}  # class id -> name, from the layers' features
 
@@ -454,6 +455,7 @@ class ValidateWidget(ui.DockWidget):
             )
         self.result, self._pred_ref = result, weakref.ref(real_layer(pred))
         self._pred_said = pred.name
+        self._scored = [(weakref.ref(real_layer(lay)), lay.name) for lay in (pred, gt)]
         if self.mode() == "dense":
             self._names = value_names(gt, pred)
         else:  # scribble value k + 1 paints class k (rows read bare ids; classes bug bash)
@@ -607,6 +609,8 @@ class ValidateWidget(ui.DockWidget):
             elif one:  # "choose two" with one to choose from
                 said = ONE_LAYER
             self.run_button.setToolTip(said)
+            if self._say_closed():
+                return
             shown = self.summary.text()
             if shown.startswith("Not shown:"):
                 # why the last run has no table (a layer removed during it) stays first
@@ -630,6 +634,24 @@ class ValidateWidget(ui.DockWidget):
             self.summary.setText(
                 missing if masks else "Choose two Labels layers and press Evaluate."
             )
+        self._say_closed()
+
+    def _say_closed(self) -> bool:
+        """Under the scores on show, say that a layer they are of was closed since (the
+        summary said "Only one Labels layer is open" over them; viewer bug bash): the
+        table and its export keep the scores of the layers as they were. Whether it did."""
+        if self.result is None:
+            return False
+        layers = self.viewer.layers
+        closed = [
+            name for ref, name in self._scored if (lay := ref()) is None or lay not in layers
+        ]
+        if closed:
+            self.summary.setText(
+                f"{self._summary_text()}\n{closed[0]!r} was closed since: these scores are "
+                "of it as it was when Evaluate was pressed."
+            )
+        return bool(closed)
 
     def _masks_as_images(self) -> list[str]:
         """Names of image layers holding whole numbers (masks opened as images)."""
