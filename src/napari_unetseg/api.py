@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -45,7 +44,7 @@ from ._io import read_image
 from .batch import segment_files
 from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
-from .core.guards import NonFiniteWarning
+from .core.guards import NonFiniteWarning, user_level
 from .core.inference import PredictionResult, TileProgress
 from .core.margins import frame_message
 from .core.metrics import EvaluationProgress, EvaluationResult
@@ -209,16 +208,6 @@ def _frame_of_the_users_image(frame: dict[str, Any] | None, dtype: Any) -> None:
     frame["message"] = frame_message(frame["value"], frame["widths"])
 
 
-def _user_level() -> int:
-    """The ``stacklevel`` that names the first caller outside this package (a warning
-    said at the user's line, whether they called predict, segment or segment_iter)."""
-    package = os.path.dirname(__file__)
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: int) -> None:
     """Warn where the last axis is a few pixels beside a long one, past the model's
     spatial axes: a (Y, X, 2) image of two channels was segmented as 128 planes of
@@ -230,7 +219,7 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
             f"{dims}D images of {planes} pixels; if that axis holds channels, give "
             "channel_axis=-1 (and channel=N for a one-channel model).",
             UserWarning,
-            stacklevel=_user_level(),
+            stacklevel=user_level(),
         )
 
 
@@ -249,7 +238,7 @@ def _say_leading_channels(ndim: int, channel_axis: int | None, bundle: ModelBund
         "channels (OME's order is T, C, Z, Y, X), give channel_axis and channel=N to "
         "segment only the nuclear stain.",
         UserWarning,
-        stacklevel=_user_level(),
+        stacklevel=user_level(),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -170,9 +171,19 @@ def finite_policy(sample: np.ndarray, what: str = "The image") -> np.ndarray:
         "values sampled): they are left out of the normalization and treated as "
         "background.",
         NonFiniteWarning,
-        stacklevel=3,
+        stacklevel=user_level(),  # (it named core/scale.py, deep inside; API bug bash)
     )
     return sample[finite]
+
+
+def user_level() -> int:
+    """The ``stacklevel`` that names the first caller outside this package (a warning
+    said at the user's line, whether they called predict, segment or segment_iter)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # -- classes ---------------------------------------------------------------------------------
