@@ -119,3 +119,39 @@ def test_batch_settings_refuse_bad_axes_before_any_file() -> None:
 
     with pytest.raises(ValueError, match="^Axes 'ZYXT' are not axes"):
         SegmentSettings(axes="ZYXT").check()
+
+
+def test_colour_axes_stay_colours(tmp_path) -> None:
+    """An RGB stack's note named --axes TYXS, which --axes refused; a PNG given a movie's
+    TYX had its 3 colours taken for X (review)."""
+    rgb = np.zeros((5, 32, 32, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)
+    img = _io.read_image(tmp_path / "rgb.tif")
+    assert img.axes == "ZYXS" and img.axes_guessed
+    from napari_unetseg.batch import guessed_axes_note
+
+    assert "--axes TYXS" in guessed_axes_note(img, 3)
+    movie = _io.read_image(tmp_path / "rgb.tif", axes="TYXS")
+    assert movie.axes == "TYXS" and movie.is_rgb and movie.channel_axis == 3
+    assert _io.read_image(tmp_path / "rgb.tif", axes="TYXC").channel_axis == 3
+    plane = tmp_path / "plane.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(plane, rgb[0])
+    with pytest.raises(ValueError, match=r"^The axes TYX do not fit the image 'plane': its axis"):
+        _io.read_image(plane, axes="TYX")
+    with pytest.raises(ValueError, match="are not axes"):
+        _io.check_axes("YXSC")
+
+
+def test_axes_named_as_read_are_no_guess_and_resume_a_run_made_without(movie, tmp_path, capsys):
+    path, _ = movie
+    assert not _io.read_image(path, axes="ZYX").axes_guessed
+    out = tmp_path / "labels.tif"
+    assert cli.main(["predict", path, "-o", str(out), "--axes", "ZYX", "--device", "cpu"]) == 0
+    assert "does not name its axes" not in capsys.readouterr().err
+    store = str(tmp_path / "b.ome.zarr")
+    assert cli.main(["predict", path, "-o", store, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    rc = cli.main(["predict", path, "-o", store, "--resume", "--axes", "ZYX", "--device", "cpu"])
+    assert rc == 0 and "already complete" in capsys.readouterr().out

@@ -263,10 +263,16 @@ class ImageData:
                 f"The axes {axes} name {len(axes)} axes, but the image {self.name!r} has "
                 f"{len(shape)} ({' x '.join(map(str, shape))}, read as {self.axes})."
             )
-        if axes == self.axes:
-            return self
+        colour = [i for i, (a, b) in enumerate(zip(axes, self.axes, strict=True)) if "S" in (a, b)]
+        if any(self.axes[i] != "S" or axes[i] not in "SC" for i in colour):
+            raise ValueError(  # (a PNG given a movie's TYX: 3 colours taken for X; review)
+                f"The axes {axes} do not fit the image {self.name!r}: its axis of colours "
+                f"(read as {self.axes}) stays S (or C, to take its colours as channels)."
+            )
+        if axes == self.axes:  # named as read: no longer a guess
+            return replace(self, axes_guessed=False)
         same = [a == b for a, b in zip(axes, self.axes, strict=True)]
-        channel_axis = axes.index("C") if "C" in axes else None
+        channel_axis = next((i for i, a in enumerate(axes) if a in "CS"), None)
         units = self.units
         if units is not None:
             units = tuple(
@@ -311,17 +317,20 @@ class ImageData:
 
 def check_axes(axes: Any) -> str:
     """``axes`` (e.g. ``"tyx"``) as upper-case letters of ``TCZYX``, each once, ending in
-    ``YX`` or ``YXC`` (the order the engine reads); else one ``ValueError`` sentence."""
+    ``YX`` or ``YXC`` (the order the engine reads), or ``YXS`` (RGB colours, where the
+    file has them); else one ``ValueError`` sentence."""
     text = str(axes).strip().upper()
     if (
-        not set(text) <= set("TCZYX")
+        not set(text) <= set("TCZYXS")
         or len(set(text)) != len(text)
-        or not text.endswith(("YX", "YXC"))
+        or "C" in text
+        and "S" in text
+        or not text.endswith(("YX", "YXC", "YXS"))
     ):
         raise ValueError(
             f"Axes {axes!r} are not axes napari-unetseg reads: give one letter per axis of "
             "the image from T (time), C (channel), Z, Y, X, each once, Y and X last (or "
-            "before C), e.g. TYX for a movie or ZCYX."
+            "before C, or S for RGB colours), e.g. TYX for a movie or ZCYX."
         )
     return text
 

@@ -551,15 +551,22 @@ def _small_block_note(block: tuple[int, ...], full: Any, tile: Any, factors: Any
     )
 
 
-def _opened(source: str, image: Any, level: int, series: int, axes: str | None) -> Any:
+def _opened(source: str, image: Any, level: int, series: int, wanted: dict[str, Any]) -> Any:
     """The run's image: the one given (in-process runs), else ``source`` opened lazily;
-    its axes named ``axes`` where given (a file that does not name them)."""
+    its axes named ``wanted["axes"]`` where given (a file that does not name them), which
+    become None where they are those it is read with (its resume key and record as a
+    run without them: a store made without --axes refused --resume with the same axes)."""
     img = (
         image
         if image is not None
         else _io.read_image(source, lazy=True, level=level, series=series)
     )
-    return img if axes is None else img.with_axes(axes)
+    axes = wanted["axes"]
+    if axes is None:
+        return img
+    if axes == img.axes:
+        wanted["axes"] = None
+    return img.with_axes(axes)
 
 
 def _prepare(
@@ -587,7 +594,7 @@ def _prepare(
     split = bool(wanted["split_touching"])
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
-    img = _opened(source, image, level, series, wanted["axes"])
+    img = _opened(source, image, level, series, wanted)
     channel_note = ""
     if channel is not None:
         img, note = pick_channel(img, int(channel))
