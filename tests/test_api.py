@@ -796,3 +796,35 @@ def test_training_with_invert_on_a_stained_image_keeps_the_setting_and_swaps_the
     np.testing.assert_array_equal(np.asarray(got[1]), 255 - dark[..., 0])  # grey, swapped
     assert asked is True
     assert "not swapped" in said and "Dark and bright swapped (invert)." in said
+
+
+def test_a_mistyped_keyword_is_refused_in_the_name_called_with_the_closest() -> None:
+    """``predict(tilesize=...)`` said "predict_iter() got an unexpected keyword argument
+    'tilesize'" (another function's name, no hint; API bug bash)."""
+    image = np.zeros((32, 32), np.float32)
+    for call, keyword, meant in (
+        (api.predict, "tilesize", "tile_size"),
+        (api.segment, "split_touch", "split_touching"),
+        (api.segment_iter, "tilesize", "tile_size"),
+        (api.evaluate, "spacng", "spacing"),
+        (api.train, "stepz", "steps"),
+    ):
+        args = (
+            (image.astype(np.uint8), image.astype(np.uint8))
+            if call
+            in (
+                api.evaluate,
+                api.train,
+            )
+            else (image, "nuclei-2d")
+        )
+        with pytest.raises(TypeError) as said:
+            call(*args, **{keyword: 1})
+        name = call.__name__
+        assert str(said.value) == (
+            f"{name}() has no argument {keyword!r} (did you mean {meant!r}?); see help({name}) "
+            "for its arguments."
+        )
+    # a refusal of the function's own is kept (where the keyword belongs)
+    with pytest.raises(TypeError, match=r"use segment\(image, model, split_touching=True\)"):
+        api.predict(image, "nuclei-2d", split_touching=True)

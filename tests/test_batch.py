@@ -397,8 +397,12 @@ def test_replacing_results_never_replaces_a_users_own_labels(tmp_path, folder, m
     assert batch.plan_batch([folder / "flat.tif"], out, overwrite=True)  # replaced when asked
     # a file named as the output, not ours: only with replace_any (predict's --overwrite)
     named = _io.write_labels(tmp_path / "gt.tif", np.ones((40, 48), np.uint8))
-    with pytest.raises(batch.BatchError, match="was not written by napari-unetseg"):
+    with pytest.raises(batch.BatchError, match="was not written by napari-unetseg") as said:
         batch.plan_batch([folder / "flat.tif"], named, overwrite=True)
+    # the functions it names are where it says (it named plan_batch and
+    # segment_files_iter, which api does not have; API bug bash)
+    for name in ("napari_unetseg.batch.plan_batch", "napari_unetseg.batch.segment_files_iter"):
+        assert name in str(said.value) and hasattr(batch, name.rsplit(".", 1)[1])
     planned = batch.plan_batch([folder / "flat.tif"], named, overwrite=True, replace_any=True)
     assert planned[0].labels == named
 

@@ -5,6 +5,8 @@ With two helpers that the API's modules share: :func:`dtype_of` and :func:`argum
 
 from __future__ import annotations
 
+import difflib
+import functools
 import inspect
 import os
 from collections.abc import Callable, Sequence
@@ -97,7 +99,10 @@ def arguments_of(*sources: Any, only: Sequence[str] | None = None) -> Callable[[
     ``**options`` (benchmarks/bench_accuracy.py asks which keywords :func:`predict` and
     :func:`train` accept; IPython's ``?`` and editors show them), with the function's
     own return annotation. A source is a function or a class (its ``__init__``: a
-    settings dataclass).
+    settings dataclass). Where the sources take no ``**`` of their own and ``only`` is not
+    given, a keyword none of them takes is refused in the function's name, with the
+    closest one (``predict(tilesize=...)`` said "predict_iter() got an unexpected
+    keyword argument 'tilesize'"; API bug bash).
     """
 
     def decorate(function: F) -> F:
@@ -105,17 +110,55 @@ def arguments_of(*sources: Any, only: Sequence[str] | None = None) -> Callable[[
         keyword = inspect.Parameter.VAR_KEYWORD
         parameters = [p for p in own.parameters.values() if p.kind is not keyword]
         named = {p.name for p in parameters}
+        closed = only is None
         for source in sources:
             for p in inspect.signature(source).parameters.values():
+                closed = closed and p.kind is not keyword
                 if p.kind in (keyword, inspect.Parameter.VAR_POSITIONAL) or p.name in named:
                     continue
                 if only is None or p.name in only:
                     parameters.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
                     named.add(p.name)
-        function.__signature__ = own.replace(parameters=parameters)
-        return function
+        signature = own.replace(parameters=parameters)
+        if not closed:
+            function.__signature__ = signature
+            return function
+
+        lazy = inspect.isgeneratorfunction(function)  # its own refusals come later
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            unknown = [name for name in kwargs if name not in named]
+            if unknown and lazy:
+                raise UnknownKeyword(unknown_keyword(function.__name__, unknown[0], named))
+            try:
+                return function(*args, **kwargs)
+            except TypeError as exc:  # the function's own refusals (a keyword of another
+                # function, said with where it belongs) are kept; ours and Python's are
+                # said in the name the user called (segment, not segment_iter)
+                said = isinstance(exc, UnknownKeyword) or "unexpected keyword" in str(exc)
+                if unknown and said:
+                    raise UnknownKeyword(
+                        unknown_keyword(function.__name__, unknown[0], named)
+                    ) from None
+                raise
+
+        checked.__signature__ = signature
+        return checked  # type: ignore[return-value]
 
     return decorate
+
+
+class UnknownKeyword(TypeError):
+    """A keyword argument that an API function does not take (:func:`arguments_of`)."""
+
+
+def unknown_keyword(caller: str, name: str, known: Any) -> str:
+    """The sentence refusing keyword ``name`` of ``caller()``, naming the closest of
+    ``known``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{caller}() has no argument {name!r}{hint}; see help({caller}) for its arguments."
 
 
 def load_model(model: ModelLike) -> ModelBundle:

@@ -23,6 +23,7 @@ from ._api_models import (
 )
 from .core import guards
 from .core.bundle import ModelBundle
+from .core.guards import user_level
 from .core.normalize import grey_inputs, image_axis, rgb_axis
 from .core.progress import drain, relay
 from .core.scale import resample, scaled_shape
@@ -584,7 +585,7 @@ def _warn_of_masks(record: TrainProgress) -> None:
     (API bug bash)."""
     if record.message and MASKS_AS_SCRIBBLES in record.message:
         sentence = next(s for s in record.message.split(". ") if MASKS_AS_SCRIBBLES[:20] in s)
-        warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=4)
+        warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=user_level())
 
 
 @arguments_of(train_iter)

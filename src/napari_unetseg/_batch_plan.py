@@ -276,8 +276,9 @@ def _check_folder_name(out: Path, suffix: str) -> None:
 REPLACE_OPTION = "--overwrite, or overwrite=True in Python"
 #: How a file napari-unetseg did not write may be replaced, as refusals name it.
 FOREIGN_OPTION = (  # segment_files never replaces one: replace_any is plan_batch's alone
-    "replace it with `unetseg predict --overwrite`, or plan_batch(..., overwrite=True, replace_any=True) "
-    "and segment_files_iter in Python"
+    "replace it with `unetseg predict --overwrite`, or in Python with "
+    "napari_unetseg.batch.plan_batch(..., overwrite=True, replace_any=True) and "
+    "napari_unetseg.batch.segment_files_iter"
 )
 
 

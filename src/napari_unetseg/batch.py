@@ -610,7 +610,8 @@ def segment_files(
     **settings
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
-        ``precision``, ``tta``, ``invert``, ``channel``, ``series``.
+        ``precision``, ``tta``, ``invert``, ``channel``, ``series``, ``axes`` (e.g.
+        ``"TYX"`` for movies whose files do not name their axes).
 
     Returns
     -------
