@@ -415,7 +415,9 @@ def read_image(
     ----------
     path : str or path
         A TIFF, OME-TIFF or ImageJ TIFF file, an OME-Zarr store, a NIfTI image
-        (``.nii`` / ``.nii.gz``, read whole with :func:`napari_unetseg._nifti.read_nifti`),
+        (``.nii`` / ``.nii.gz``, read whole with :func:`napari_unetseg._nifti.read_nifti`:
+        its (i, j, k) voxel axes reversed to (Z, Y, X), so ``nibabel``'s
+        ``get_fdata()`` is ``data.T``; labels are written back in the file's own order),
         or a PNG, JPEG or BMP plane (grey or RGB(A), no pixel size: read whole with
         imageio).
     lazy : bool, optional
