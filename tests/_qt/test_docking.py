@@ -176,3 +176,24 @@ def test_hints_follow_the_viewer_of_their_dock_not_the_current_one(make_napari_v
     assert dock.mode_hint.styleSheet() == f"color: {hint_colour('light')};"
     second.theme = "dark"
     assert dock.mode_hint.styleSheet() == f"color: {hint_colour('light')};"
+
+
+def test_segments_result_line_is_scrolled_into_view(make_napari_viewer, qtbot, tiny_model_2d):
+    """At napari's default window size the result line sat below Run and Apply to folder,
+    out of the dock's view: a user pressing Run saw nothing happen (viewer bug bash)."""
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(1066, 651)
+    viewer.window._qt_window.show()
+    viewer.add_image(np.random.default_rng(0).random((64, 64), np.float32), name="img")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.model_combo.set_model_name(tiny_model_2d)
+    widget.advanced.expand(animate=False)  # its settings open: the page is long
+    area = widget.findChild(QScrollArea)
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        widget.run()
+    for _ in range(5):
+        QApplication.processEvents()
+    assert area.verticalScrollBar().maximum() > 0  # the case: the page scrolls
+    top = widget.status.mapTo(area.widget(), widget.status.rect().topLeft()).y()
+    shown = area.verticalScrollBar().value()
+    assert shown <= top and top + widget.status.height() <= shown + area.viewport().height()

@@ -641,6 +641,7 @@ class SegmentWidget(ui.DockWidget):
         advice = size.get("advice")
         hint = "".join(f"\n{said}" for said in (advice, unsure) if said)
         self.status.setText(f"{layer.name}{where}: {result.summary}{kept}{hint}")
+        at_next_turn(lambda: ui.reveal(self.status))  # below the fold in a short window
         # the model that made these labels, whatever the box shows by now
         # (held weakly, as the plane's object size: a deleted image is freed; leaks bash)
         inverted = bool((provenance.get("settings") or {}).get("invert"))
