@@ -310,7 +310,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .. import api
     from .._units import common_unit, known_spacing, time_axis
-    from ..core.training import early_best_text, score_text, start_hint
+    from ..core.training import early_best_text, few_steps_text, score_text, start_hint
 
     if args.output is None and args.save_as is None:
         raise CLIError("Give --output FILE.pt, --save-as NAME, or both: where the model goes.")
@@ -419,7 +419,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"unetseg: saved as {args.save_as!r}: `--model {shlex.quote(args.save_as)}` names it.",
             file=sys.stderr,
         )
-    for hint in (early_best_text(h), start_hint(h, bundle.class_names)):
+    for hint in (few_steps_text(h), early_best_text(h), start_hint(h, bundle.class_names)):
         if hint and hint not in advised:  # (the start model's said while it trained)
             print(hint, file=sys.stderr)
     return _stopped_early(received, h["steps"])

@@ -124,7 +124,13 @@ def progress_text(record: TrainProgress) -> str:
 def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     """The status sentence and the notification for a finished run of model ``name``."""
     history = bundle.history
-    from ...core.training import early_best_text, kept_start_text, score_text, start_hint
+    from ...core.training import (
+        early_best_text,
+        few_steps_text,
+        kept_start_text,
+        score_text,
+        start_hint,
+    )
     from ...forest import taught
 
     score = score_text(history) or (
@@ -150,7 +156,13 @@ def result_text(bundle: ModelBundle, name: str) -> tuple[str, str]:
     # why the forest teacher was left out (a class painted in one tiny spot): said once at
     # the start, the end's line replaced it (classes bash)
     skipped = history.get("teacher_note", "")
-    hints = (kept_start_text(history), early, start_hint(history, bundle.class_names), merged)
+    hints = (
+        few_steps_text(history),
+        kept_start_text(history),
+        early,
+        start_hint(history, bundle.class_names),
+        merged,
+    )
     for hint in (skipped, *hints):
         if hint:
             text = f"{text} {hint}"

@@ -707,6 +707,12 @@ class Trainer:
             "selected_by": "validation loss" if h.select == "loss" else "validation Dice",
             "weights": "best by validation" if h.best_state is not None else "last",
             "stopped_early": self.stopped,
+            # the time budget ended it (not Stop, not the steps asked for)
+            "time_limited": bool(
+                o.time_limit is not None
+                and not self.stopped
+                and (o.steps is None or self.step < int(o.steps))
+            ),
             "kept_start": h.kept_start,
             "skipped_steps": self.skipped,
             "started_from": (model.source or model.name) if model is not None else None,
