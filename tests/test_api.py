@@ -828,3 +828,31 @@ def test_a_mistyped_keyword_is_refused_in_the_name_called_with_the_closest() -> 
     # a refusal of the function's own is kept (where the keyword belongs)
     with pytest.raises(TypeError, match=r"use segment\(image, model, split_touching=True\)"):
         api.predict(image, "nuclei-2d", split_touching=True)
+
+
+def test_scribbles_of_a_big_image_train_on_the_painted_region(monkeypatch) -> None:
+    """A patch painted in a 4 GB volume: the whole volume was resampled, 15.5 GB, before
+    the first step (big-data bash). The painted region, with a margin, is trained on."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+    from napari_unetseg.core.training import labels as labels_module
+
+    monkeypatch.setattr(labels_module, "CROP_PIXELS", 10_000)
+    monkeypatch.setattr(labels_module, "PAINTED_MARGIN", 8)
+    image, truth = synthetic_nuclei((192, 192), seed=2)
+    window = (slice(100, 140), slice(60, 110))
+    scribbles = np.zeros(truth.shape, np.uint8)
+    scribbles[window] = np.where(truth[window] > 0, 2, 1)  # objects and background there
+    assert set(np.unique(scribbles[window])) == {1, 2}
+    gen = api.train_iter(image, scribbles, model="nuclei-2d", steps=1, object_size=None)
+    first = next(gen)
+    assert "Trained on the image's painted region (" in first.message
+    bundle = api.drain(gen)
+    ys, xs = np.nonzero(scribbles)
+    height = min(192, ys.max() + 9) - max(0, ys.min() - 8)
+    width = min(192, xs.max() + 9) - max(0, xs.min() - 8)
+    assert bundle.history["data_shapes"] == [[height, width]]
+    with_channels = np.stack([image, image], axis=-1)  # the channel axis keeps its place
+    two = api.drain(
+        api.train_iter(with_channels, scribbles, steps=1, channel_axis=-1, object_size=None)
+    )
+    assert two.history["data_shapes"] == [[height, width, 2]]

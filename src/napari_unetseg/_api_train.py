@@ -28,13 +28,14 @@ from .core.normalize import grey_inputs, image_axis, rgb_axis
 from .core.progress import drain, relay
 from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
-from .core.training import TrainProgress
+from .core.training import TrainProgress, few_steps_text
 from .core.training import train as _train
 from .core.training.labels import (
     MASKS_AS_SCRIBBLES,
     MAX_SCRIBBLE_CLASSES,
     check_pair_count,
     label_counts,
+    painted_box,
     training_pairs,
 )
 from .core.training.options import (
@@ -122,14 +123,14 @@ def train_iter(
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
+    images, labels, cropped = _painted_regions(images, labels, label_mode, channel_axis)
     images, preview_image, channel_axis, grey, invert = _model_inputs(
         bundle, images, labels, preview_image, channel_axis, invert
     )
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
         spatial_dims = arguments["spatial_dims"] = _series_dims(first_labels)
-    # before the object-size step resamples them (labels of another shape were stretched)
-    training_pairs(bundle, images, labels, spatial_dims, channel_axis)
+    training_pairs(bundle, images, labels, spatial_dims, channel_axis)  # before resampling
     t_image = image_axis(
         time_axis,
         np.ndim(first_labels) + (channel_axis is not None),
@@ -154,7 +155,7 @@ def train_iter(
     if resampled:  # the counts that follow differed from the painted ones without a word
         size_said += " The labeled pixels are counted on that grid."
     unlabelled = _time_points_note(labels, label_mode, time_axis)
-    message = " ".join(part for part in (grey, size_said, taught, unlabelled) if part)
+    message = " ".join(p for p in (cropped, grey, size_said, taught, unlabelled) if p)
     arguments["images"], arguments["labels"] = imgs, labs
     arguments["time_axis"] = t_image  # each time point normalized as prediction does
     if resampled and preview_image is not None:
@@ -517,6 +518,47 @@ def _model_inputs(
     )
 
 
+def _painted_regions(
+    images: Any, labels: Any, label_mode: str, channel_axis: int | None
+) -> tuple[Any, Any, str]:
+    """Large images with sparse scribbles cropped to the painted region (with a margin:
+    :func:`~napari_unetseg.core.training.labels.painted_box`): the unpainted rest teaches
+    nothing, and the object-size step resampled all of it (15.5 GB for a patch painted
+    in a 4 GB volume; big-data bash). Returns the images, labels and a sentence."""
+    if label_mode != "sparse":
+        return images, labels, ""
+    listed = isinstance(images, (list, tuple))
+    pairs = list(zip(images, labels, strict=True)) if listed else [(images, labels)]
+    out, said = [], []
+    for i, (img, lab) in enumerate(pairs):
+        box = painted_box(lab) if len(np.shape(img)) >= len(np.shape(lab)) else None
+        if box is None:
+            out.append((img, lab))
+            continue
+        at = _channel_position(np.shape(img), np.shape(lab), channel_axis)
+        index = box if at is None else (*box[:at], slice(None), *box[at:])
+        out.append((img[index], lab[box]))
+        region = " x ".join(str(b.stop - b.start) for b in box)
+        whose = f"image {i + 1}" if listed else "the image"
+        said.append(f"{whose}'s painted region ({region} pixels, with a margin)")
+    if not said:
+        return images, labels, ""
+    images = type(images)(img for img, _ in out) if listed else out[0][0]
+    labels = type(labels)(lab for _, lab in out) if listed else out[0][1]
+    return images, labels, f"Trained on {' and '.join(said)}: the rest holds no strokes."
+
+
+def _channel_position(
+    image_shape: tuple[int, ...], labels_shape: tuple[int, ...], channel_axis: int | None
+) -> int | None:
+    """Where an image's channel axis sits among its labels' axes (None: it has none)."""
+    if len(image_shape) == len(labels_shape):
+        return None
+    if channel_axis is not None:
+        return channel_axis % len(image_shape)
+    return len(labels_shape) if tuple(image_shape[:-1]) == tuple(labels_shape) else 0
+
+
 def _one_or_many(value: Any) -> Any:
     """Rows of numbers (``image.tolist()`` of a plane) as the one image they spell, as
     ``predict`` takes them ("'list' object has no attribute 'shape'"); any other list
@@ -682,4 +724,6 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
             "No training step was taken (stopped, or the time limit went to the forest "
             "teacher), so no model was made; give a longer time_limit."
         )
+    if said := few_steps_text(bundle.history):
+        warnings.warn(said, UserWarning, stacklevel=user_level())
     return bundle

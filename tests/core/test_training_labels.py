@@ -237,3 +237,19 @@ def test_label_ids_int64_cannot_hold_are_said_as_they_are(value, said, recwarn):
     with pytest.raises(ValueError, match=said):
         api.train(image, labels, label_mode="dense", steps=1, teacher="none")
     assert not [w for w in recwarn if "invalid value" in str(w.message)]
+
+
+def test_painted_box_holds_every_stroke_with_its_margin() -> None:
+    """A patch painted in a big volume: the region trained on (big-data bash)."""
+    from napari_unetseg.core.training.labels import painted_box
+
+    labels = np.zeros((40, 300, 300), np.uint8)
+    labels[20, 100:110, 150:200] = 1
+    labels[22, 130, 120] = 2
+    box = painted_box(labels, margin=10, min_pixels=1000)
+    assert box == (slice(10, 33), slice(90, 141), slice(110, 210))
+    assert np.count_nonzero(labels[box]) == np.count_nonzero(labels)
+    assert painted_box(labels, margin=10, min_pixels=labels.size) is None  # small: as is
+    assert painted_box(np.zeros_like(labels), min_pixels=10) is None  # nothing painted
+    labels[0, 0, 0] = labels[-1, -1, -1] = 1
+    assert painted_box(labels, margin=0, min_pixels=10) is None  # the region is all of it

@@ -569,3 +569,54 @@ def _sparse_problem(painted: dict[int, int], layer_name: str) -> str | None:
             "'Dense masks' if the layer holds object masks."
         )
     return None
+
+
+#: Scribbles of an image of more pixels than this are trained on the painted region
+#: alone (with :data:`PAINTED_MARGIN`): a patch painted in a 120 x 4096 x 4096 volume
+#: was resampled whole, 15.5 GB, before the first step (big-data bash).
+CROP_PIXELS = 2**26
+#: Pixels kept around the painted region on each side (context for the forest teacher,
+#: the patches and the intensity statistics).
+PAINTED_MARGIN = 256
+#: Planes of the painted region's first axis read at once while it is found.
+_BOX_CHUNK = 2**24
+
+
+def painted_box(
+    labels: Any, margin: int | None = None, min_pixels: int | None = None
+) -> tuple[slice, ...] | None:
+    """The region of sparse ``labels`` (0 = unpainted) that holds every stroke, widened
+    by ``margin`` pixels on each side; None where the labels have ``min_pixels`` or
+    fewer, nothing is painted, or the region is more than half of them. Read a few
+    planes at a time (a whole-volume mask of a 2 GB layer is 2 GB more). Defaults:
+    :data:`PAINTED_MARGIN`, :data:`CROP_PIXELS`."""
+    margin = PAINTED_MARGIN if margin is None else int(margin)
+    min_pixels = CROP_PIXELS if min_pixels is None else int(min_pixels)
+    shape = tuple(labels.shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    if size <= min_pixels or not shape:
+        return None
+    rows = max(1, _BOX_CHUNK // max(1, size // shape[0]))
+    lo = [None] * len(shape)
+    hi = [None] * len(shape)
+    for start in range(0, shape[0], rows):
+        painted = np.asarray(labels[start : start + rows]) != 0
+        if not painted.any():
+            continue
+        for axis in range(len(shape)):
+            hit = np.flatnonzero(
+                painted.any(axis=tuple(a for a in range(len(shape)) if a != axis))
+            )
+            first, last = int(hit[0]), int(hit[-1])
+            if axis == 0:
+                first, last = first + start, last + start
+            lo[axis] = first if lo[axis] is None else min(lo[axis], first)
+            hi[axis] = last if hi[axis] is None else max(hi[axis], last)
+    if lo[0] is None:
+        return None
+    box = tuple(
+        slice(max(0, a - margin), min(n, b + 1 + margin))
+        for a, b, n in zip(lo, hi, shape, strict=True)
+    )
+    kept = int(np.prod([b.stop - b.start for b in box], dtype=np.int64))
+    return box if 2 * kept <= size else None
