@@ -609,6 +609,44 @@ def test_a_packages_authors_licence_and_pixel_unit_travel_on(exported, tmp_path)
     assert [(a["scale"], a["unit"]) for a in axes] == [(0.3, "micrometer")] * 2
 
 
+def test_fine_tunings_keep_who_made_the_model_they_started_from(exported, tmp_path):
+    """A fine-tuning of a colleague's MIT package was exported as "napari-unetseg user",
+    CC-BY-4.0, and the shipped models as a user's under CC-BY-4.0 against the project's
+    BSD-3-Clause (travel bash)."""
+    mit = load_package(exported).export_bioimageio(tmp_path / "mit.zip", license="MIT", onnx=False)
+    image, labels = synthetic_nuclei((64, 64), seed=5)
+    tuned = api.train(image, labels > 0, model=str(mit), steps=1, label_mode="dense")
+    rdf = _rdf(tuned.export_bioimageio(tmp_path / "tuned.zip", onnx=False))
+    assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace"] and rdf["license"] == "MIT"
+    assert rdf["description"].endswith("fine-tuned from a model by Ada Lovelace (MIT).")
+    shipped = api.load_model("nuclei-2d").export_bioimageio(tmp_path / "n.zip", onnx=False)
+    rdf = _rdf(shipped)
+    assert [a["name"] for a in rdf["authors"]] == ["napari-unetseg developers"]
+    assert rdf["license"] == "BSD-3-Clause"
+    mine = _rdf(
+        tuned.export_bioimageio(tmp_path / "me.zip", authors=["Me"], license="CC0-1.0", onnx=False)
+    )
+    assert [a["name"] for a in mine["authors"]] == ["Me"] and mine["license"] == "CC0-1.0"
+
+
+@pytest.mark.parametrize(
+    ("unit", "scale", "named"),
+    [("microns", 0.3, "micrometer"), ("μm", 0.3, "micrometer"), ("inch", 7620.0, "micrometer")],
+)
+def test_units_are_read_as_the_readers_read_them(tiny, tmp_path, unit, scale, named):
+    """ "microns" and OME's Greek "μm" were dropped, the scale left without a unit, and
+    inches too (travel bash)."""
+    path = tiny.export_bioimageio(tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit=unit, onnx=False)
+    axes = _rdf(path)["inputs"][0]["axes"][2:]
+    assert [(a["scale"], a["unit"]) for a in axes] == [(pytest.approx(scale), named)] * 2
+
+
+def test_a_unit_that_is_no_length_is_refused(tiny, tmp_path):
+    with pytest.raises(PackageError, match=r"^Unit 'pixel' is no length"):
+        tiny.export_bioimageio(tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit="pixel", onnx=False)
+    assert not (tmp_path / "u.zip").exists()
+
+
 def test_a_colour_test_image_made_one_channel_is_said_in_the_model_card(tiny, tmp_path):
     """An RGB brightfield test image became the hematoxylin channel without a word, and
     the package's preprocessing cannot say so (RGB bug bash): its README says it."""

@@ -138,6 +138,21 @@ def _partly_known(units: Any) -> bool:
     return any(pixels) and not all(pixels)
 
 
+def length_unit(unit: Any) -> str | None:
+    """A length unit's short name whatever its spelling (``microns``, Greek ``μm``,
+    ``micrometre``: ``µm``; ``inch``: ``in``), or None for no length (pixels, time,
+    an unknown word)."""
+    if unit is None or not str(unit_name(unit)).strip():
+        return None
+    short = _unit(unit_name(unit))
+    return short if short in _CM_PER_UNIT else None
+
+
+def convert_length(value: float, unit: str, to: str) -> float:
+    """``value`` in the length unit ``unit`` (a short name) as ``to``."""
+    return _convert(float(value), unit, to)
+
+
 def _unit(unit: str) -> str:
     u = unit.strip()
     return _UNIT_ALIASES.get(u.lower(), u) if u else "pixel"

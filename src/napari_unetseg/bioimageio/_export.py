@@ -16,6 +16,7 @@ import tifffile
 import torch
 
 from .. import __version__
+from .._units import convert_length, length_unit
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
@@ -303,7 +304,7 @@ def _physical_axes(
     bundle: ModelBundle, pixel_size: tuple[float, ...] | None, unit: str | None
 ) -> tuple[str, list[float], str | None]:
     """Spatial axis names, the pixel size per axis and its SI unit (None when unknown)."""
-    sd = bundle.spatial_dims
+    sd, given = bundle.spatial_dims, unit
     record = bundle.object_size or {}
     if pixel_size is None and record.get("pixel_size") is not None:
         ps = record["pixel_size"]
@@ -311,11 +312,15 @@ def _physical_axes(
     if unit is None:
         unit = record.get("unit")
     scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
-    # A unit means nothing without a pixel size.
-    space_unit = UNITS.get(unit, unit) if unit and pixel_size is not None else None
-    if space_unit is not None and space_unit not in UNITS.values():
-        space_unit = None  # bioimage.io knows only SI length units
-    return "zyx"[-sd:], scales, space_unit
+    # A unit means nothing without a pixel size. Its spellings are the readers' ("microns"
+    # and OME's Greek "μm" were dropped, the scale left without a unit; travel bash), and
+    # lengths bioimage.io has no name for (inches) are given in µm.
+    short = length_unit(unit) if unit and pixel_size is not None else None
+    if short is not None and short not in UNITS:
+        scales, short = [convert_length(v, short, "µm") for v in scales], "µm"
+    if given and pixel_size is not None and short is None:  # (the model's own: dropped)
+        raise PackageError(f"Unit {unit!r} is no length: give the pixel size in µm or nm.")
+    return "zyx"[-sd:], scales, None if short is None else UNITS[short]
 
 
 def _write_files(
@@ -513,6 +518,42 @@ def _check_export(output: str | os.PathLike, overwrite: bool, onnx: bool | None)
     return bool(onnx)
 
 
+#: Who made the shipped models, and under which licence (the project's: pyproject.toml).
+SHIPPED_ORIGIN = {"authors": ["napari-unetseg developers"], "license": "BSD-3-Clause"}
+
+
+def _origin(bundle: ModelBundle) -> tuple[dict[str, Any], str]:
+    """The authors, licence and description a package of ``bundle`` takes by default:
+    those of the package it was loaded or fine-tuned from (a fine-tuning of a colleague's
+    MIT package became "napari-unetseg user", CC-BY-4.0; travel bash), or the shipped
+    models' (exported as a user's, CC-BY-4.0, against the project's BSD-3-Clause); and,
+    for a fine-tuning, what it was fine-tuned from, in words ("" otherwise)."""
+    from ..core.registry import REGISTRY
+
+    shipped = {str(path) for path in REGISTRY.shipped().values()}
+    history, derived = bundle.history or {}, False
+    if str(bundle.source or "") in shipped:
+        return dict(SHIPPED_ORIGIN), ""
+    while isinstance(history, dict) and history:
+        if history.get("package"):
+            found = history["package"]
+            return dict(found), _whose(found, derived)
+        if str(history.get("started_from") or "") in shipped:
+            found = dict(SHIPPED_ORIGIN)
+            return found, f"napari-unetseg's {Path(history['started_from']).stem}"
+        history, derived = history.get("previous"), True
+    return {}, ""
+
+
+def _whose(package: dict[str, Any], derived: bool) -> str:
+    """ "a model by A, B (MIT)" for a fine-tuning of ``package``, "" for the package."""
+    if not derived:
+        return ""
+    authors = ", ".join(package.get("authors") or []) or "unnamed authors"
+    licence = f" ({package['license']})" if package.get("license") else ""
+    return f"a model by {authors}{licence}"
+
+
 def export_bioimageio(
     bundle: ModelBundle,
     output: str | os.PathLike,
@@ -543,9 +584,11 @@ def export_bioimageio(
         Physical pixel size per spatial axis and its unit (default: the model's record).
     authors, license, description, training_data : optional
         Metadata; ``training_data`` is one sentence describing it (default: from the
-        model's history). Authors, licence and description default to those of the
-        package the model was loaded from (a re-export kept none of them: MIT became
-        CC-BY-4.0), else "napari-unetseg user", CC-BY-4.0 and a sentence of ours.
+        model's history). Authors and licence default to those of the package the model
+        was loaded or fine-tuned from (a re-export kept none of them: MIT became
+        CC-BY-4.0), or of the shipped model it came from ("napari-unetseg developers",
+        BSD-3-Clause), else "napari-unetseg user" and CC-BY-4.0; the description to the
+        package's own, else a sentence of ours naming what it was fine-tuned from.
     overwrite : bool
         Replace an existing file (refused otherwise: the package replaced whatever file
         was named, a data zip or a trained ``.pt``).
@@ -574,17 +617,17 @@ def export_bioimageio(
             f"Model {bundle.name!r} was imported for prediction only; export the package "
             "it came from instead."
         )
-    package = (bundle.history or {}).get("package") or {}
+    package, derived = _origin(bundle)
     licence = _licence_id(bio, license or package.get("license") or "CC-BY-4.0")
     sd, name = bundle.spatial_dims, _model_name(bundle)
     axes = _physical_axes(bundle, pixel_size, unit)
     authors = authors or package.get("authors")
     description = (
         description
-        or package.get("description")
+        or (not derived and package.get("description"))
         or (
             f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
-            "trained with napari-unetseg."
+            "trained with napari-unetseg" + (f", fine-tuned from {derived}." if derived else ".")
         )
     )
     training_data = training_data or f"Training data: {_training_data(bundle.history or {})}"

@@ -80,12 +80,14 @@ def _add_export(sub: Any) -> None:
     p.add_argument(
         "--author",
         action="append",
-        help="author name (repeat for several; default: the package's own when MODEL is one)",
+        help="author name (repeat for several; default: those of the package or shipped "
+        "model MODEL is or was fine-tuned from)",
     )
     p.add_argument(
         "--license",
         default=None,
-        help="SPDX licence id (default: the package's own when MODEL is one, else CC-BY-4.0)",
+        help="SPDX licence id (default: that of the package or shipped model MODEL is or "
+        "was fine-tuned from, else CC-BY-4.0)",
     )
     p.add_argument("--description", help="one-sentence description")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
