@@ -1173,6 +1173,41 @@ def test_a_big_ome_zarr_layer_is_segmented_into_its_own_store(
     assert "zarr_labels" not in viewer.layers["big [unet 2]"].metadata
 
 
+def _run_and_cancel_at_first_record(qtbot, widget):
+    """Run, and press Cancel once the first progress record comes."""
+    cancelled = []
+
+    def cancel_on_first_block(record):
+        if not cancelled:
+            cancelled.append(record)
+            widget.cancel()
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.run()
+        worker.yielded.connect(cancel_on_first_block)
+    assert cancelled and widget.status.text() == "Cancelled; no layer was changed."
+
+
+def test_a_first_run_into_the_store_cancelled_leaves_the_store_as_it_was(
+    qtbot, segment, monkeypatch, tmp_path
+):
+    """A cancelled first run left an empty labels/ group (no labels list) in the user's
+    image store (big-data bash)."""
+    from napari_unetseg._qt import segment_job
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    viewer, widget = segment
+    widget.model_combo.set_model_name("nuclei-2d")
+    data = np.stack([synthetic_nuclei((128, 128), seed=i)[0] for i in range(6)])
+    store = tmp_path / "cells.ome.zarr"
+    layer = _open_store(viewer, store, data.astype(np.float32), "zyx")
+    before = sorted(str(p.relative_to(store)) for p in store.rglob("*"))
+    monkeypatch.setattr(segment_job, "LAZY_OUTPUT_BYTES", 1000)  # "bigger than memory"
+    widget.image_combo.set_layer(layer)
+    _run_and_cancel_at_first_record(qtbot, widget)
+    assert sorted(str(p.relative_to(store)) for p in store.rglob("*")) == before
+
+
 def test_a_run_into_the_store_cancelled_half_way_leaves_the_earlier_labels(
     qtbot, segment, monkeypatch, tmp_path
 ):
@@ -1193,17 +1228,7 @@ def test_a_run_into_the_store_cancelled_half_way_leaves_the_earlier_labels(
     _run_and_wait(qtbot, widget)
     first = np.asarray(viewer.layers["cells [unet]"].data)
     assert first.any() and not (store / "labels" / "nuclei-2d.unfinished").exists()
-    cancelled = []
-
-    def cancel_on_first_block(record):
-        if not cancelled:
-            cancelled.append(record)
-            widget.cancel()
-
-    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
-        worker = widget.run()
-        worker.yielded.connect(cancel_on_first_block)
-    assert cancelled and widget.status.text() == "Cancelled; no layer was changed."
+    _run_and_cancel_at_first_record(qtbot, widget)
     np.testing.assert_array_equal(np.asarray(viewer.layers["cells [unet]"].data), first)
     assert list(_zarr.read_ome_zarr(store).labels) == ["nuclei-2d"]
     assert sorted(os.listdir(store / "labels")) == [".zattrs", ".zgroup", "nuclei-2d"]

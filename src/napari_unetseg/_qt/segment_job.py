@@ -7,6 +7,7 @@ array and plain values); :func:`segment_job` runs in a worker thread through
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Generator
@@ -176,6 +177,20 @@ def _check_cluster_request(req: SegmentRequest, image: Any, plane: Any) -> None:
         )
 
 
+#: The files of an empty zarr group (v2, v3).
+_GROUP_FILES = {".zgroup", ".zattrs", "zarr.json"}
+
+
+def _drop_unfinished(unfinished: str, made_group: str | None) -> None:
+    """A cancelled or failed run's unfinished labels removed, and the ``labels/`` group
+    it made in the image's store when nothing else is in it (an empty group with no
+    ``labels`` list stayed in the user's store: big-data bash)."""
+    shutil.rmtree(unfinished, ignore_errors=True)
+    if made_group is not None and os.path.isdir(made_group):
+        if set(os.listdir(made_group)) <= _GROUP_FILES:
+            shutil.rmtree(made_group, ignore_errors=True)
+
+
 def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None, SegmentResult]:
     """Predict block by block into ``<store>/labels/<model>[-c<channel>]`` (napari_unetseg.distributed),
     here or on the cluster at ``req.scheduler``, and hand back the written labels as a
@@ -194,6 +209,8 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     unfinished = f"{target}{UNFINISHED_SUFFIX}"
     # (a cluster's block still running at a cancel may have written into it after)
     shutil.rmtree(unfinished, ignore_errors=True)
+    group = os.path.dirname(unfinished)  # the store's labels/ group, made by a first run
+    made_group = not os.path.exists(group)
     known = SegmentSettings().predict_options()
     options = {k: v for k, v in req.options.items() if k in known}
     client = dist.connect(scheduler=req.scheduler) if req.scheduler else None
@@ -210,14 +227,14 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
             **options,
         )
     except dist.ClusterGone as exc:  # its --resume is the command's, not the widget's
-        shutil.rmtree(unfinished, ignore_errors=True)
+        _drop_unfinished(unfinished, group if made_group else None)
         raise dist.ClusterError(
             "The connection to the dask scheduler ended during the run (the client was "
             "closed, or the scheduler closed or lost); the image's earlier labels are as "
             "they were: run it again once the cluster is back."
         ) from exc
     except BaseException:  # cancelled (GeneratorExit) or failed: the earlier labels stay
-        shutil.rmtree(unfinished, ignore_errors=True)
+        _drop_unfinished(unfinished, group if made_group else None)
         raise
     finally:
         if client is not None:
