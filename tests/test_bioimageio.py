@@ -629,6 +629,24 @@ def test_fine_tunings_keep_who_made_the_model_they_started_from(exported, tmp_pa
     assert [a["name"] for a in mine["authors"]] == ["Me"] and mine["license"] == "CC0-1.0"
 
 
+def test_a_model_file_named_zip_is_read_as_the_model_it_is(tiny, tmp_path):
+    """A .pt model renamed .zip was refused as "not a bioimage.io model package: it
+    holds no rdf.yaml", while a package renamed .pt loaded (travel bash); a zip of other
+    files is still no package."""
+    renamed = tiny.save(tmp_path / "model.pt").rename(tmp_path / "model.zip")
+    back = api.load_model(str(renamed))
+    image, _ = synthetic_nuclei((64, 64), seed=4)
+    options = {"object_size": None, "device": "cpu", "precision": "fp32"}
+    np.testing.assert_array_equal(
+        api.predict(image, back, **options), api.predict(image, tiny, **options)
+    )
+    other = tmp_path / "data.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("notes.txt", "no model here")
+    with pytest.raises(PackageError, match="it holds no rdf.yaml"):
+        api.load_model(str(other))
+
+
 @pytest.mark.parametrize(
     ("unit", "scale", "named"),
     [("microns", 0.3, "micrometer"), ("μm", 0.3, "micrometer"), ("inch", 7620.0, "micrometer")],
@@ -683,6 +701,13 @@ def test_an_inverting_model_exports_its_swap_as_preprocessing_and_passes_the_tes
     steps = _rdf(path)["inputs"][0]["preprocessing"]
     ids = [s["id"] for s in steps if s["id"] != "ensure_dtype"]
     assert ids == ["scale_range", "scale_linear"]
+    low = tiny.normalization["low"]  # 100 - 99.8 was 0.20000000000000284 (travel bash)
+    [scale_range] = [step["kwargs"] for step in steps if step["id"] == "scale_range"]
+    assert scale_range["min_percentile"] == round(100 - tiny.normalization["high"], 9)
+    with zipfile.ZipFile(path) as z:  # "the 1th / 99.8th percentiles"
+        readme = z.read("README.md").decode()
+    assert f"the {low:g}{'st' if low == 1 else 'th'} / " in readme and "1th" not in readme
+    assert ": None" not in readme  # "started from: None" of a new model
     summary = test_model(path)
     assert summary.status == "passed", summary.format()
     with zipfile.ZipFile(path) as z:  # its test input shows dark nuclei, as it expects

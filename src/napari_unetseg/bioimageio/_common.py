@@ -45,20 +45,23 @@ def is_package(path: str | os.PathLike) -> bool:
     """True for what looks like a bioimage.io package: a ``.zip`` (whether readable or
     not, so a damaged one gets a precise message), a zip holding an ``rdf.yaml`` /
     ``*.bioimageio.yaml``, or such a YAML file itself. A PyTorch ``.pt`` file (also a
-    zip, without a YAML description) is not one."""
+    zip, without a YAML description) is not one, whatever its name."""
     p = Path(path)
     name = p.name.lower()
     if name in ("rdf.yaml", "model.yaml") or name.endswith("bioimageio.yaml"):
         return True  # (model.yaml, as the importer reads it: it was taken for a .pt)
-    if name.endswith(".zip"):
-        return True
     if not p.is_file() or not zipfile.is_zipfile(p):
-        return False
+        return name.endswith(".zip")
     try:
         with zipfile.ZipFile(p) as z:
-            return any(_is_rdf(n) for n in z.namelist())
+            members = z.namelist()
     except (zipfile.BadZipFile, OSError):
-        return False
+        return name.endswith(".zip")
+    if any(_is_rdf(n) for n in members):
+        return True
+    # a PyTorch file named .zip (a .pt model renamed) is read as the model it is; it was
+    # refused as "not a bioimage.io model package" (travel bash)
+    return name.endswith(".zip") and not any(n.endswith("/data.pkl") for n in members)
 
 
 def _is_rdf(member: str) -> bool:

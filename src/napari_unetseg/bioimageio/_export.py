@@ -169,12 +169,21 @@ def _training_data(h: dict[str, Any]) -> str:
     )
 
 
+def _ordinal(value: float) -> str:
+    """1 -> "1st", 99.8 -> "99.8th", 2 -> "2nd" ("the 1th percentile"; travel bash)."""
+    text = f"{float(value):g}"
+    whole = text.isdigit() and not 10 <= int(text) % 100 <= 20
+    suffix = {"1": "st", "2": "nd", "3": "rd"}.get(text[-1], "th") if whole else "th"
+    return text + suffix
+
+
 def _normalization_line(norm: dict[str, Any]) -> str:
     if norm["mode"] == "none":
         return "- Input normalization: none; the values are used as they are (as float32)."
     together = "per channel" if norm["per_channel"] else "all channels together"
     return (
-        f"- Input normalization: the {norm['low']:g}th / {norm['high']:g}th percentiles of the "
+        f"- Input normalization: the {_ordinal(norm['low'])} / {_ordinal(norm['high'])} "
+        "percentiles of the "
         f"whole image mapped to 0 / 1 ({together}), not clipped (`scale_range` preprocessing)."
     )
 
@@ -232,8 +241,11 @@ def _documentation(bundle: ModelBundle, description: str, input_note: str = "") 
             "selected_by",
             "object_size",
         ):
-            if key in h and not isinstance(h[key], (list, dict)):
-                lines.append(f"- {key.replace('_', ' ')}: {h[key]}")
+            value = h.get(key)  # ("started from: None" of a new model; travel bash)
+            if value is not None and not isinstance(value, (list, dict)):
+                if key == "started_from" and os.path.isabs(str(value)):
+                    value = Path(str(value)).name  # (not this machine's folders)
+                lines.append(f"- {key.replace('_', ' ')}: {value}")
     else:
         lines.append("- No training history was recorded.")
     lines += [
@@ -425,8 +437,8 @@ def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list
             "export does not write: only percentile scaling or none."
         )
     low, high = float(norm["low"]), float(norm["high"])
-    if bundle.invert:
-        low, high = 100.0 - high, 100.0 - low
+    if bundle.invert:  # (rounded: 100 - 99.8 was 0.20000000000000284; travel bash)
+        low, high = round(100.0 - high, 9), round(100.0 - low, 9)
     kwargs = bio.ScaleRangeKwargs(
         axes=scale_axes, min_percentile=low, max_percentile=high, eps=1e-6
     )
