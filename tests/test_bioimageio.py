@@ -654,14 +654,42 @@ def test_a_model_file_named_zip_is_read_as_the_model_it_is(tiny, tmp_path):
 def test_units_are_read_as_the_readers_read_them(tiny, tmp_path, unit, scale, named):
     """ "microns" and OME's Greek "μm" were dropped, the scale left without a unit, and
     inches too (travel bash)."""
-    path = tiny.export_bioimageio(tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit=unit, onnx=False)
+    path = _unsized(tiny).export_bioimageio(
+        tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit=unit, onnx=False
+    )
     axes = _rdf(path)["inputs"][0]["axes"][2:]
     assert [(a["scale"], a["unit"]) for a in axes] == [(pytest.approx(scale), named)] * 2
 
 
+def _unsized(bundle):
+    """A copy of ``bundle`` whose object size records no pixel size."""
+    bare = bundle.copy()
+    bare.set_object_size({"diameter": 12.0})
+    return bare
+
+
+def test_a_pixel_size_given_agrees_with_the_models_record(tiny, tmp_path):
+    """The package's axes said 0.3 µm while its record kept the 0.5 µm its objects were
+    measured at; a model without a pixel size exported with one read none back (travel
+    bash)."""
+    with pytest.raises(PackageError, match=r"^The model was trained at pixels of 0.5 x 0.5 µm"):
+        tiny.export_bioimageio(tmp_path / "a.zip", pixel_size=(0.3, 0.3), unit="µm", onnx=False)
+    same = tiny.export_bioimageio(tmp_path / "b.zip", pixel_size=(500, 500), unit="nm", onnx=False)
+    assert load_package(same).object_size["pixel_size"] == 0.5
+    bare = _unsized(tiny)
+    given = bare.export_bioimageio(
+        tmp_path / "c.zip", pixel_size=(0.3, 0.3), unit="µm", onnx=False
+    )
+    record = load_package(given).object_size
+    assert (record["pixel_size"], record["unit"]) == (0.3, "µm")
+    assert bare.object_size.get("pixel_size") is None  # the user's model is left as it was
+
+
 def test_a_unit_that_is_no_length_is_refused(tiny, tmp_path):
     with pytest.raises(PackageError, match=r"^Unit 'pixel' is no length"):
-        tiny.export_bioimageio(tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit="pixel", onnx=False)
+        _unsized(tiny).export_bioimageio(
+            tmp_path / "u.zip", pixel_size=(0.3, 0.3), unit="pixel", onnx=False
+        )
     assert not (tmp_path / "u.zip").exists()
 
 

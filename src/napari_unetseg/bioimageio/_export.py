@@ -16,7 +16,7 @@ import tifffile
 import torch
 
 from .. import __version__
-from .._units import convert_length, length_unit
+from .._units import convert_length, length_unit, same_size
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
@@ -318,6 +318,7 @@ def _physical_axes(
     """Spatial axis names, the pixel size per axis and its SI unit (None when unknown)."""
     sd, given = bundle.spatial_dims, unit
     record = bundle.object_size or {}
+    _check_recorded_size(record, pixel_size, unit, sd)
     if pixel_size is None and record.get("pixel_size") is not None:
         ps = record["pixel_size"]
         pixel_size = tuple(ps) if isinstance(ps, (list, tuple)) else (ps,) * sd
@@ -333,6 +334,38 @@ def _physical_axes(
     if given and pixel_size is not None and short is None:  # (the model's own: dropped)
         raise PackageError(f"Unit {unit!r} is no length: give the pixel size in µm or nm.")
     return "zyx"[-sd:], scales, None if short is None else UNITS[short]
+
+
+def _check_recorded_size(
+    record: dict[str, Any], pixel_size: Any, unit: str | None, sd: int
+) -> None:
+    """Refuse a ``pixel_size`` other than the one the model's object size was measured
+    at: the package's axes said 0.3 µm while its record (which napari-unetseg reads back)
+    kept 0.5 µm (travel bash)."""
+    if pixel_size is None or record.get("pixel_size") is None:
+        return
+    ps = record["pixel_size"]
+    recorded = [float(v) for v in (ps if isinstance(ps, (list, tuple)) else (ps,) * sd)][-sd:]
+    asked = [float(v) for v in pixel_size][-sd:]
+    theirs = length_unit(record.get("unit"))
+    if not same_size(asked, length_unit(unit) or theirs, recorded, theirs):
+        said = " x ".join(f"{v:g}" for v in recorded) + f" {record.get('unit') or ''}".rstrip()
+        raise PackageError(
+            f"The model was trained at pixels of {said}, where its objects measure "
+            f"{record.get('diameter', 0):.0f} px: leave pixel_size out (the package takes "
+            "the model's), or train the model at the pixel size you give."
+        )
+
+
+def _recorded_with(ours: dict[str, Any], pixel_size: Any, unit: str | None) -> dict[str, Any]:
+    """The model's record with the pixel size given for a model that recorded none (the
+    axes said 0.3 µm, the record none, and napari-unetseg read none back)."""
+    record = ours.get("object_size")
+    if pixel_size is None or not record or record.get("pixel_size") is not None:
+        return ours
+    sizes = [float(v) for v in pixel_size]
+    size = sizes[0] if len(set(sizes)) == 1 else sizes
+    return {**ours, "object_size": {**record, "pixel_size": size, "unit": unit}}
 
 
 def _write_files(
@@ -657,6 +690,7 @@ def export_bioimageio(
         d = Path(tmp)
         _write_files(d, bundle, raw[None], description, onnx, input_note)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
+        ours = _recorded_with(ours, pixel_size, unit)
         model = bio.ModelDescr(
             name=name,
             description=description,
