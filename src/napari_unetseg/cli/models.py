@@ -125,7 +125,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     # µm, 1000 times off, with a TIFF test image; train bug bash).
     recorded = (bundle.object_size or {}).get("pixel_size") is not None
     if spatial is not None and spatial.units and not recorded:
-        pixel_size, unit = spatial.scale, spatial.units[-1]
+        from .._units import length_unit
+
+        if length_unit(spatial.units[-1]) is not None:  # (not in pixels or seconds)
+            pixel_size, unit = spatial.scale, spatial.units[-1]
     path = bundle.export_bioimageio(
         out,
         test_image=None if image is None else image.data,
