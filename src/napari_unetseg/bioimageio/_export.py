@@ -590,6 +590,18 @@ def _origin(bundle: ModelBundle) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+def _description(bundle: ModelBundle, package: dict[str, Any], derived: str) -> str:
+    """The package's own description (re-exported as it is), else a sentence of ours
+    naming what the model was fine-tuned from."""
+    if not derived and package.get("description"):
+        return str(package["description"])
+    return (
+        f"{bundle.spatial_dims}D U-Net for semantic segmentation "
+        f"({', '.join(bundle.class_names)}), trained with napari-unetseg"
+        + (f", fine-tuned from {derived}." if derived else ".")
+    )
+
+
 def _whose(package: dict[str, Any], derived: bool) -> str:
     """ "a model by A, B (MIT)" for a fine-tuning of ``package``, "" for the package."""
     if not derived:
@@ -667,14 +679,7 @@ def export_bioimageio(
     sd, name = bundle.spatial_dims, _model_name(bundle)
     axes = _physical_axes(bundle, pixel_size, unit)
     authors = authors or package.get("authors")
-    description = (
-        description
-        or (not derived and package.get("description"))
-        or (
-            f"{sd}D U-Net for semantic segmentation ({', '.join(bundle.class_names)}), "
-            "trained with napari-unetseg" + (f", fine-tuned from {derived}." if derived else ".")
-        )
-    )
+    description = description or _description(bundle, package, derived)
     training_data = training_data or f"Training data: {_training_data(bundle.history or {})}"
     raw, input_note = _test_image(bundle, test_image, channel_axis)  # (C, *spatial)
     people = [bio.Author(name=a) for a in (authors or ["napari-unetseg user"])]
