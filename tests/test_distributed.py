@@ -1058,6 +1058,9 @@ def test_dark_objects_inverted_block_by_block_equal_a_whole_image_run(tmp_path) 
     # without invert, the block run says what a whole-image run says of dark objects
     plain = dist.predict_blocks(path, "nuclei-2d", tmp_path / "plain.ome.zarr", block_size=64)
     assert "dark objects on a bright background" in plain.stats["object_size"]
+    # ... and carries it as a flag of the measure, which Segment reads (not the sentence)
+    assert plain.stats["object_size_flags"]["dark_objects"] > 0
+    assert result.stats["object_size_flags"] == {}  # given: nothing measured
 
 
 def test_a_frame_of_a_block_run_with_invert_is_said_in_the_images_values(tmp_path) -> None:

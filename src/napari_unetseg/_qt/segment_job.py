@@ -242,16 +242,11 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     output = str(LabelsStore(done.output).move_onto(target).path)
     labels = display_levels(list(read_ome_zarr(output).levels))
     stats = dict(done.stats)
-    # A block run says its object size in a sentence; the widget reads it as an
-    # in-memory run's record.
-    stats["object_size"] = {"message": stats.get("object_size") or ""}
-    from ..core.sizing import DARK_OBJECTS_SAID, ONE_OBJECT_ADVICE
-
-    said = stats["object_size"]["message"]
-    if ONE_OBJECT_ADVICE in said:  # with the result (review)
-        stats["object_size"]["advice"] = ONE_OBJECT_ADVICE
-    if DARK_OBJECTS_SAID in said:  # the "Segment again" button (review)
-        stats["object_size"]["dark_objects"] = True
+    # A block run says its object size in a sentence, with the measure's flags (the
+    # advice said with the result, the dark objects' "Segment again" button): the
+    # widget reads them as an in-memory run's record.
+    flags = stats.pop("object_size_flags", None) or {}
+    stats["object_size"] = {"message": stats.get("object_size") or "", **flags}
     stats["provenance"] = _provenance(req, bundle, req.split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (

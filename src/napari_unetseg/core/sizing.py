@@ -221,7 +221,7 @@ def _one_large_object(bundle: ModelBundle, est: Any, spatial: tuple[int, ...]) -
     return " " + ONE_OBJECT_ADVICE
 
 
-#: What :func:`_one_large_object` says (block runs' results carry it in their sentence).
+#: What :func:`_one_large_object` says (``info["advice"]``, also in block runs' stats).
 ONE_OBJECT_ADVICE = (
     "The image shows one object half its width or more across: if it is no nucleus (a "
     "tissue section, an organ), a nuclei model does not fit it; train a new model on a "

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -155,10 +155,11 @@ def _central_crop(bounds: Any) -> tuple[slice, ...]:
 
 def _object_size(
     bundle: Any, img: Any, layout: Any, value: Any, bounds: Any, invert: bool = False
-) -> tuple[Any, str, tuple[float, ...] | None]:
-    """The object size for every block, what was said about it, and the pixel size the
-    blocks use: measured once on a central crop of ``bounds`` (per spatial axis: the
-    inside of a frame; the size for 'auto'; the Z step of a 3D stack without a pixel
+) -> tuple[Any, str, tuple[float, ...] | None, dict[str, Any]]:
+    """The object size for every block, what was said about it, the pixel size the
+    blocks use, and the measure's flags (``advice``: one object half the image across;
+    ``dark_objects``): measured once on a central crop of ``bounds`` (per spatial axis:
+    the inside of a frame; the size for 'auto'; the Z step of a 3D stack without a pixel
     size, see ``core.sizing.measured_z_step``)."""
     from .._units import known_spacing
     from ..core.sizing import check_object_size, choose_factors, say_dark_objects
@@ -169,7 +170,7 @@ def _object_size(
     sd = bundle.spatial_dims
     measure_z = spacing is None and sd == 3 and size is not None
     if bundle.object_size is None or (size != "auto" and not measure_z):
-        return size, "", spacing
+        return size, "", spacing, {}
     spatial = _central_crop(bounds)
     ca = 0 if layout.channel_axis is not None else None
     for lead, on in _leads_to_measure(img, layout):
@@ -185,13 +186,15 @@ def _object_size(
     if info.get("z_step") is not None:
         spacing = (info["z_step"], 1.0, 1.0)
     message = info["message"]
+    # what the widget shows beside the message (it read them from the sentence; review)
+    flags = {k: info[k] for k in ("advice", "dark_objects") if info.get(k)}
     if any(c != slice(lo, hi) for c, (lo, hi) in zip(spatial, bounds)):
         message = message.replace("auto:", "auto (a central crop):", 1)
     if info["image_diameter"] > max(layout.spatial_shape[-2:]):
         # only the model's own size, taken for want of objects, exceeds an image this
         # small: predict it as it is, as the whole-image path does, instead of refusing
-        return None, message, spacing
-    return info["image_diameter"], message, spacing
+        return None, message, spacing, flags
+    return info["image_diameter"], message, spacing, flags
 
 
 def _leads_to_measure(img: Any, layout: Any) -> list[tuple[tuple[int, ...], str]]:
@@ -409,6 +412,7 @@ class _Run:
     settings: dict[str, Any]
     provenance: dict[str, Any] | None
     channel_note: str = ""
+    size_flags: dict[str, Any] = field(default_factory=dict)  # (_object_size's)
 
 
 def _per_axis(value: Any, default: Sequence[int], name: str, sd: int) -> tuple[int, ...]:
@@ -477,9 +481,10 @@ def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
 
 def _make_plan(
     img: Any, bundle: Any, layout: Any, opts: dict[str, Any], block_size: Any, halo: Any
-) -> tuple[_Plan, Any, str, tuple[float, ...]]:
-    """The blocks, the object size for every block, what was said about it, and the
-    pixel size every block is predicted with."""
+) -> tuple[_Plan, Any, tuple[str, dict[str, Any]], tuple[float, ...]]:
+    """The blocks, the object size for every block, what was said about it with the
+    measure's flags (:func:`_object_size`), and the pixel size every block is predicted
+    with."""
     from ..core.inference import resolve_tile_size, tile_starts
     from ..core.margins import find_frame
     from ..core.scale import scaled_shape
@@ -500,7 +505,7 @@ def _make_plan(
     edges = _per_axis(block_size, (DEFAULT_BLOCK[sd],) * (sd - 1), "block_size", sd - 1)
     block = (full[0],) + tuple(min(b, s) for b, s in zip(edges, full[1:]))
     with _local_dask():
-        size, size_message, spacing = _object_size(
+        size, size_message, spacing, flags = _object_size(
             bundle, img, layout, opts["object_size"], bounds, opts["invert"]
         )
     if spacing is None:  # measured isotropic, or not measurable: as the store says
@@ -530,7 +535,7 @@ def _make_plan(
 
             frame = replace(frame, value=unswapped(frame.value, img.data.dtype))
         size_message = " ".join(filter(None, [frame.message(), size_message]))
-    return plan, size, size_message, spacing
+    return plan, size, (size_message, flags), spacing
 
 
 def _small_block_note(block: tuple[int, ...], full: Any, tile: Any, factors: Any) -> str:
@@ -608,7 +613,9 @@ def _prepare(
             channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
-    plan, size, size_message, spacing = _make_plan(img, bundle, layout, opts, block_size, halo)
+    plan, size, (size_message, flags), spacing = _make_plan(
+        img, bundle, layout, opts, block_size, halo
+    )
     with _local_dask():
         normalizer, frames, position = _normalizers(img, bundle, layout, plan)
     fingerprint = weights_fingerprint(bundle.network)
@@ -662,14 +669,8 @@ def _prepare(
         for folder in made:
             os.makedirs(folder, exist_ok=True)
         check_visible(client, [source, *([parent] if parent else []), *made])
-    used = SegmentSettings(
-        model=bundle.name,
-        channel=channel,
-        series=series,
-        axes=wanted["axes"],
-        split_touching=split,
-        **opts,
-    ).to_dict()
+    picked = {k: wanted[k] for k in ("channel", "series", "axes")}
+    used = SegmentSettings(model=bundle.name, split_touching=split, **picked, **opts).to_dict()
     used["fill_holes"] = spec["fill_holes"]  # what is done, as a TIFF output records it
     if level:  # the pyramid level segmented: a command without it segments level 0
         used["level"] = int(level)
@@ -687,6 +688,7 @@ def _prepare(
         settings,
         provenance,
         channel_note,
+        flags,
     )
 
 
@@ -820,6 +822,7 @@ def _stats(
         "block": run.plan.block,
         "halo": None if run.plan.starts is not None else run.plan.halo,
         "object_size": run.size_message or None,
+        "object_size_flags": dict(run.size_flags),
         "workers": workers,
         "confidence": confidence(
             sum(r["marked"] for r in records),
