@@ -124,24 +124,33 @@ def arguments_of(*sources: Any, only: Sequence[str] | None = None) -> Callable[[
             function.__signature__ = signature
             return function
 
-        lazy = inspect.isgeneratorfunction(function)  # its own refusals come later
+        def refused(unknown: list[str]) -> UnknownKeyword:
+            return UnknownKeyword(unknown_keyword(function.__name__, unknown[0], named))
 
-        @functools.wraps(function)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            unknown = [name for name in kwargs if name not in named]
-            if unknown and lazy:
-                raise UnknownKeyword(unknown_keyword(function.__name__, unknown[0], named))
-            try:
-                return function(*args, **kwargs)
-            except TypeError as exc:  # the function's own refusals (a keyword of another
-                # function, said with where it belongs) are kept; ours and Python's are
-                # said in the name the user called (segment, not segment_iter)
-                said = isinstance(exc, UnknownKeyword) or "unexpected keyword" in str(exc)
-                if unknown and said:
-                    raise UnknownKeyword(
-                        unknown_keyword(function.__name__, unknown[0], named)
-                    ) from None
-                raise
+        if inspect.isgeneratorfunction(function):  # stays one (napari's thread_worker
+            # makes a generator worker of it only then; review): refused at its first step
+
+            @functools.wraps(function)
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                unknown = [name for name in kwargs if name not in named]
+                if unknown:
+                    raise refused(unknown)
+                return (yield from function(*args, **kwargs))
+
+        else:
+
+            @functools.wraps(function)
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                unknown = [name for name in kwargs if name not in named]
+                try:
+                    return function(*args, **kwargs)
+                except TypeError as exc:  # the function's own refusals (a keyword of
+                    # another function, said with where it belongs) are kept; ours and
+                    # Python's are said in the name called (segment, not segment_iter)
+                    said = isinstance(exc, UnknownKeyword) or "unexpected" in str(exc)
+                    if unknown and said:
+                        raise refused(unknown) from None
+                    raise
 
         checked.__signature__ = signature
         return checked  # type: ignore[return-value]
