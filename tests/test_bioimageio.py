@@ -619,10 +619,17 @@ def test_fine_tunings_keep_who_made_the_model_they_started_from(exported, tmp_pa
     rdf = _rdf(tuned.export_bioimageio(tmp_path / "tuned.zip", onnx=False))
     assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace"] and rdf["license"] == "MIT"
     assert rdf["description"].endswith("fine-tuned from a model by Ada Lovelace (MIT).")
-    shipped = api.load_model("nuclei-2d").export_bioimageio(tmp_path / "n.zip", onnx=False)
+    import shutil
+
+    from napari_unetseg.core.registry import REGISTRY
+
+    # known by its history wherever the file lies (by path, a copy was a user's; review)
+    copy = shutil.copy(REGISTRY.shipped()["nuclei-2d"], tmp_path / "mine.pt")
+    shipped = api.load_model(str(copy)).export_bioimageio(tmp_path / "n.zip", onnx=False)
     rdf = _rdf(shipped)
     assert [a["name"] for a in rdf["authors"]] == ["napari-unetseg developers"]
     assert rdf["license"] == "BSD-3-Clause"
+    assert rdf["description"].endswith("trained with napari-unetseg.")
     mine = _rdf(
         tuned.export_bioimageio(tmp_path / "me.zip", authors=["Me"], license="CC0-1.0", onnx=False)
     )
@@ -682,6 +689,15 @@ def test_a_pixel_size_given_agrees_with_the_models_record(tiny, tmp_path):
     )
     record = load_package(given).object_size
     assert (record["pixel_size"], record["unit"]) == (0.3, "µm")
+    # a ZYX test image's three sizes for a 2D model: its plane's two, the unit read
+    # as the readers read it (review)
+    zyx = bare.export_bioimageio(
+        tmp_path / "d.zip", pixel_size=(2.0, 0.3, 0.4), unit="microns", onnx=False
+    )
+    record = load_package(zyx).object_size
+    assert (record["pixel_size"], record["unit"]) == ([0.3, 0.4], "µm")
+    unitless = bare.export_bioimageio(tmp_path / "e.zip", pixel_size=(0.3, 0.3), onnx=False)
+    assert load_package(unitless).object_size.get("pixel_size") is None
     assert bare.object_size.get("pixel_size") is None  # the user's model is left as it was
 
 

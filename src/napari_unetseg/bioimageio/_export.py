@@ -357,15 +357,18 @@ def _check_recorded_size(
         )
 
 
-def _recorded_with(ours: dict[str, Any], pixel_size: Any, unit: str | None) -> dict[str, Any]:
+def _recorded_with(
+    ours: dict[str, Any], pixel_size: Any, unit: str | None, sd: int
+) -> dict[str, Any]:
     """The model's record with the pixel size given for a model that recorded none (the
-    axes said 0.3 µm, the record none, and napari-unetseg read none back)."""
-    record = ours.get("object_size")
-    if pixel_size is None or not record or record.get("pixel_size") is not None:
+    axes said 0.3 µm, the record none, and napari-unetseg read none back): its spatial
+    axes' sizes (a ZYX test image's three for a 2D model: review), in a length unit."""
+    record, short = ours.get("object_size"), length_unit(unit)
+    if pixel_size is None or short is None or not record or record.get("pixel_size"):
         return ours
-    sizes = [float(v) for v in pixel_size]
+    sizes = [float(v) for v in pixel_size][-sd:]
     size = sizes[0] if len(set(sizes)) == 1 else sizes
-    return {**ours, "object_size": {**record, "pixel_size": size, "unit": unit}}
+    return {**ours, "object_size": {**record, "pixel_size": size, "unit": short}}
 
 
 def _write_files(
@@ -565,27 +568,26 @@ def _check_export(output: str | os.PathLike, overwrite: bool, onnx: bool | None)
 
 #: Who made the shipped models, and under which licence (the project's: pyproject.toml).
 SHIPPED_ORIGIN = {"authors": ["napari-unetseg developers"], "license": "BSD-3-Clause"}
+#: How the shipped models' history begins its "purpose" (scripts/train_default_models.py).
+SHIPPED_PURPOSE = "shipped default model"
 
 
 def _origin(bundle: ModelBundle) -> tuple[dict[str, Any], str]:
     """The authors, licence and description a package of ``bundle`` takes by default:
     those of the package it was loaded or fine-tuned from (a fine-tuning of a colleague's
     MIT package became "napari-unetseg user", CC-BY-4.0; travel bash), or the shipped
-    models' (exported as a user's, CC-BY-4.0, against the project's BSD-3-Clause); and,
-    for a fine-tuning, what it was fine-tuned from, in words ("" otherwise)."""
-    from ..core.registry import REGISTRY
-
-    shipped = {str(path) for path in REGISTRY.shipped().values()}
-    history, derived = bundle.history or {}, False
-    if str(bundle.source or "") in shipped:
-        return dict(SHIPPED_ORIGIN), ""
+    models' (exported as a user's, CC-BY-4.0, against the project's BSD-3-Clause),
+    known by their history wherever the file lies (by path, a model moved to another
+    machine lost it; review); and, for a fine-tuning, what it was fine-tuned from, in
+    words ("" otherwise)."""
+    history, derived, named = bundle.history or {}, False, bundle.name
     while isinstance(history, dict) and history:
         if history.get("package"):
             found = history["package"]
             return dict(found), _whose(found, derived)
-        if str(history.get("started_from") or "") in shipped:
-            found = dict(SHIPPED_ORIGIN)
-            return found, f"napari-unetseg's {Path(history['started_from']).stem}"
+        if str(history.get("purpose") or "").startswith(SHIPPED_PURPOSE):
+            return dict(SHIPPED_ORIGIN), f"napari-unetseg's {named}" if derived else ""
+        named = Path(str(history.get("started_from") or "a model")).stem
         history, derived = history.get("previous"), True
     return {}, ""
 
@@ -695,7 +697,7 @@ def export_bioimageio(
         d = Path(tmp)
         _write_files(d, bundle, raw[None], description, onnx, input_note)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
-        ours = _recorded_with(ours, pixel_size, unit)
+        ours = _recorded_with(ours, pixel_size, unit, bundle.spatial_dims)
         model = bio.ModelDescr(
             name=name,
             description=description,
