@@ -857,3 +857,17 @@ def test_scribbles_of_a_big_image_train_on_the_painted_region(monkeypatch) -> No
         api.train_iter(with_channels, scribbles, steps=1, channel_axis=-1, object_size=None)
     )
     assert two.history["data_shapes"] == [[height, width, 2]]
+    # a series keeps its time points, numbered as the user's (the note said "time point
+    # 4 (1 of 9)" of strokes in time point 12 of 20; review)
+    movie = np.stack([image[:64, :64]] * 20)
+    strokes = np.zeros(movie.shape, np.uint8)
+    strokes[12, 20:40, 20:40] = np.where(truth[20:40, 20:40] > 0, 2, 1)
+    said = []
+    gen = api.train_iter(movie, strokes, steps=1, time_axis=0, object_size=None, teacher="none")
+    bundle = api.drain(gen, lambda record: said.append(record.message or ""))
+    assert "The strokes lie in time point 12 (1 of 20)" in " ".join(said)
+    assert "painted region (20 x " in " ".join(said) and bundle.history["data_shapes"][0][0] == 20
+    # a (T, C, Y, X) image without channel_axis: left whole, refused as it was (review)
+    wrong = np.stack([movie, movie], axis=1)
+    with pytest.raises(ValueError, match=r"labels have shape \(20, 64, 64\) but the image"):
+        api.train(wrong, strokes, steps=1, object_size=None)

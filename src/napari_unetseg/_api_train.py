@@ -123,7 +123,7 @@ def train_iter(
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
-    images, labels, cropped = _painted_regions(images, labels, label_mode, channel_axis)
+    images, labels, cropped = _painted_regions(images, labels, label_mode, channel_axis, time_axis)
     images, preview_image, channel_axis, grey, invert = _model_inputs(
         bundle, images, labels, preview_image, channel_axis, invert
     )
@@ -519,12 +519,14 @@ def _model_inputs(
 
 
 def _painted_regions(
-    images: Any, labels: Any, label_mode: str, channel_axis: int | None
+    images: Any, labels: Any, label_mode: str, channel_axis: int | None, time_axis: Any
 ) -> tuple[Any, Any, str]:
     """Large images with sparse scribbles cropped to the painted region (with a margin:
     :func:`~napari_unetseg.core.training.labels.painted_box`): the unpainted rest teaches
     nothing, and the object-size step resampled all of it (15.5 GB for a patch painted
-    in a 4 GB volume; big-data bash). Returns the images, labels and a sentence."""
+    in a 4 GB volume; big-data bash). A series keeps all its time points (their numbers
+    are the user's), and an image whose channel axis is unknown is left whole. Returns
+    the images, labels and a sentence."""
     if label_mode != "sparse":
         return images, labels, ""
     listed = isinstance(images, (list, tuple))
@@ -532,15 +534,19 @@ def _painted_regions(
     out, said = [], []
     for i, (img, lab) in enumerate(pairs):
         box = painted_box(lab) if len(np.shape(img)) >= len(np.shape(lab)) else None
-        if box is None:
+        at = _channel_position(np.shape(img), np.shape(lab), channel_axis)
+        if box is None or at == -1:
             out.append((img, lab))
             continue
-        at = _channel_position(np.shape(img), np.shape(lab), channel_axis)
+        if time_axis is not None:
+            t = int(time_axis) % len(box)
+            box = (*box[:t], slice(0, np.shape(lab)[t]), *box[t + 1 :])
         index = box if at is None else (*box[:at], slice(None), *box[at:])
         out.append((img[index], lab[box]))
         region = " x ".join(str(b.stop - b.start) for b in box)
+        region += " of " + " x ".join(map(str, np.shape(lab)))
         whose = f"image {i + 1}" if listed else "the image"
-        said.append(f"{whose}'s painted region ({region} pixels, with a margin)")
+        said.append(f"{whose}'s painted region ({region}, with a margin)")
     if not said:
         return images, labels, ""
     images = type(images)(img for img, _ in out) if listed else out[0][0]
@@ -551,12 +557,15 @@ def _painted_regions(
 def _channel_position(
     image_shape: tuple[int, ...], labels_shape: tuple[int, ...], channel_axis: int | None
 ) -> int | None:
-    """Where an image's channel axis sits among its labels' axes (None: it has none)."""
+    """Where an image's channel axis sits among its labels' axes (None: it has none; -1:
+    not known, a (T, C, Y, X) image without ``channel_axis``: review)."""
     if len(image_shape) == len(labels_shape):
         return None
     if channel_axis is not None:
         return channel_axis % len(image_shape)
-    return len(labels_shape) if tuple(image_shape[:-1]) == tuple(labels_shape) else 0
+    if tuple(image_shape[:-1]) == tuple(labels_shape):
+        return len(labels_shape)
+    return 0 if tuple(image_shape[1:]) == tuple(labels_shape) else -1
 
 
 def _one_or_many(value: Any) -> Any:
