@@ -197,3 +197,18 @@ def test_segments_result_line_is_scrolled_into_view(make_napari_viewer, qtbot, t
     top = widget.status.mapTo(area.widget(), widget.status.rect().topLeft()).y()
     shown = area.verticalScrollBar().value()
     assert shown <= top and top + widget.status.height() <= shown + area.viewport().height()
+
+
+def test_a_reveal_that_comes_after_its_dock_closed_does_nothing(qtbot):
+    """Segment's result line is revealed at the next turn of the event loop: a dock
+    closed before it came raised "wrapped C/C++ object of type QLabel has been deleted"
+    in the event loop (clean-clone CI)."""
+    from qtpy import sip
+    from qtpy.QtWidgets import QWidget
+
+    from napari_unetseg._qt import _builders as ui
+
+    page = QWidget()
+    label = QLabel("result", page)
+    sip.delete(page)  # the label with it
+    ui.reveal(label)  # nothing to scroll, and no error

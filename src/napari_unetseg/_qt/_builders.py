@@ -384,7 +384,12 @@ def wrapped(label: QLabel) -> QLabel:
 
 
 def reveal(widget: QWidget) -> None:
-    """Scroll the dock's page (:func:`scroll_page`) so that ``widget`` is in view."""
+    """Scroll the dock's page (:func:`scroll_page`) so that ``widget`` is in view; a
+    widget Qt deleted meanwhile (its dock closed before a delayed call came) is left."""
+    from ._common import is_deleted
+
+    if is_deleted(widget):
+        return
     parent = widget.parentWidget()
     while parent is not None and not isinstance(parent, QScrollArea):
         parent = parent.parentWidget()
