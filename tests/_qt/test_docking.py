@@ -194,9 +194,13 @@ def test_segments_result_line_is_scrolled_into_view(make_napari_viewer, qtbot, t
     for _ in range(5):
         QApplication.processEvents()
     assert area.verticalScrollBar().maximum() > 0  # the case: the page scrolls
-    top = widget.status.mapTo(area.widget(), widget.status.rect().topLeft()).y()
-    shown = area.verticalScrollBar().value()
-    assert shown <= top and top + widget.status.height() <= shown + area.viewport().height()
+
+    def status_in_view() -> bool:
+        top = widget.status.mapTo(area.widget(), widget.status.rect().topLeft()).y()
+        shown = area.verticalScrollBar().value()
+        return shown <= top and top + widget.status.height() <= shown + area.viewport().height()
+
+    qtbot.waitUntil(status_in_view, timeout=3_000)  # (revealed at the next turn)
 
 
 def test_a_reveal_that_comes_after_its_dock_closed_does_nothing(qtbot):

@@ -394,6 +394,9 @@ def reveal(widget: QWidget) -> None:
     while parent is not None and not isinstance(parent, QScrollArea):
         parent = parent.parentWidget()
     if parent is not None:
+        page = parent.widget()
+        if page is not None and page.layout() is not None:
+            page.layout().activate()  # a text just set (a result line) takes its height
         parent.ensureWidgetVisible(widget)
 
 
