@@ -807,9 +807,12 @@ def test_an_imagej_z_step_of_zero_is_said_not_taken_as_one(tmp_path):
     stack = np.zeros((4, 16, 16), np.uint8)
     meta = {"spacing": 0, "unit": "um", "axes": "ZYX"}
     tifffile.imwrite(path, stack, imagej=True, resolution=(2.0, 2.0), metadata=meta)
-    with pytest.warns(UserWarning, match="pixel size of 0 µm along Z, which is not a size"):
+    with pytest.warns(
+        UserWarning, match="pixel size of 0 µm along Z, which is not a size"
+    ) as said:
         image = _io.read_image(path)
     assert image.scale == (1.0, 1.0, 1.0)
+    assert said[0].filename == __file__  # the caller's line, not _io's or _tiff_read's
 
 
 def test_imagej_metadata_counting_fewer_planes_than_pages_is_said(tmp_path):

@@ -36,6 +36,7 @@ from ._tiff_write import PROVENANCE_PREFIX, write_image, write_labels
 from ._units import _CM_PER_UNIT, _convert, _unit, unit_name
 from ._units import common_unit as common_unit  # the one unit rule, re-exported
 from .core.files import missing_file
+from .core.guards import user_level
 
 __all__ = [
     "LAZY_BYTES",
@@ -203,7 +204,7 @@ class ImageData:
         if not bad:
             lopsided = _lopsided(sizes, self.scale, self.units, self.axes)
             if lopsided is not None:
-                warnings.warn(f"{self.name}: {lopsided}", UserWarning, stacklevel=3)
+                warnings.warn(f"{self.name}: {lopsided}", UserWarning, stacklevel=user_level())
                 self.scale, self.units = (1.0,) * len(self.scale), None
             return
         letters = ", ".join(self.axes[i] for i in sorted(bad))
@@ -212,7 +213,7 @@ class ImageData:
             f"{self.name}: the file gives a pixel size of {values} along {letters}, which is "
             "not a size; the image is read without pixel sizes.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_level(),
         )
         self.scale, self.units = (1.0,) * len(self.scale), None
 

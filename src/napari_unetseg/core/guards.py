@@ -180,8 +180,15 @@ def user_level() -> int:
     """The ``stacklevel`` that names the first caller outside this package (a warning
     said at the user's line, whether they called predict, segment or segment_iter)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def ours(frame: Any) -> bool:  # (a dataclass's generated __init__ is "<string>")
+        name = frame.f_code.co_filename
+        if name == "<string>" and frame.f_back is not None:
+            return os.path.abspath(frame.f_back.f_code.co_filename).startswith(package)
+        return os.path.abspath(name).startswith(package)
+
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    while frame is not None and ours(frame):
         frame, level = frame.f_back, level + 1
     return level
 
