@@ -14,12 +14,10 @@ from ..core.bundle import ModelFileError
 CONFIG_KEY = "napari_unetseg"
 #: bioimage.io's default reproducibility tolerance (``ReproducibilityTolerance``).
 RTOL, ATOL, MISMATCH_PER_MILLION = 1e-3, 1e-3, 100
-#: Our axis letters and bioimage.io's unit names.
+#: Length units by their short names (``_units.length_unit``) and bioimage.io's names.
 UNITS = {
     "nm": "nanometer",
     "µm": "micrometer",
-    "um": "micrometer",
-    "micron": "micrometer",
     "mm": "millimeter",
     "cm": "centimeter",
     "m": "meter",

@@ -320,8 +320,7 @@ def _physical_axes(
     record = bundle.object_size or {}
     _check_recorded_size(record, pixel_size, unit, sd)
     if pixel_size is None and record.get("pixel_size") is not None:
-        ps = record["pixel_size"]
-        pixel_size = tuple(ps) if isinstance(ps, (list, tuple)) else (ps,) * sd
+        pixel_size = _recorded_pixel_size(record, sd)
     if unit is None:
         unit = record.get("unit")
     scales = [float(v) for v in (pixel_size or (1.0,) * sd)][-sd:]
@@ -336,6 +335,13 @@ def _physical_axes(
     return "zyx"[-sd:], scales, None if short is None else UNITS[short]
 
 
+def _recorded_pixel_size(record: dict[str, Any], sd: int) -> tuple[float, ...]:
+    """The pixel size a model's object-size record gives, one per spatial axis (it
+    records one number for square pixels)."""
+    ps = record["pixel_size"]
+    return tuple(float(v) for v in (ps if isinstance(ps, (list, tuple)) else (ps,) * sd))
+
+
 def _check_recorded_size(
     record: dict[str, Any], pixel_size: Any, unit: str | None, sd: int
 ) -> None:
@@ -344,8 +350,7 @@ def _check_recorded_size(
     kept 0.5 µm (travel bash)."""
     if pixel_size is None or record.get("pixel_size") is None:
         return
-    ps = record["pixel_size"]
-    recorded = [float(v) for v in (ps if isinstance(ps, (list, tuple)) else (ps,) * sd)][-sd:]
+    recorded = list(_recorded_pixel_size(record, sd))[-sd:]
     asked = [float(v) for v in pixel_size][-sd:]
     theirs = length_unit(record.get("unit"))
     if not same_size(asked, length_unit(unit) or theirs, recorded, theirs):
