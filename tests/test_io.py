@@ -902,3 +902,15 @@ def test_a_layer_with_lengths_in_several_units_has_its_pixel_size_in_one():
     assert known_spacing((2.0, 500, 500), ("µm", "nm", "nm")) == (2.0, 0.5, 0.5)
     # units that do not name every axis leave the sizes whole (they were cut short)
     assert known_spacing((0.6, 200, 200), ("µm", "nm")) == (0.6, 200, 200)
+
+
+def test_a_z_step_of_one_beside_physical_pixels_is_written_in_microns(tmp_path):
+    """A stack written with scale (1, 0.32, 0.32) and no units had its Z step written
+    as "1 pixel", read back as unknown and measured from the objects (docs bash)."""
+    stack = np.zeros((4, 16, 16), np.uint16)
+    _io.write_image(tmp_path / "s.tif", stack, scale=(1.0, 0.32, 0.32), axes="ZYX")
+    img = _io.read_image(tmp_path / "s.tif")
+    assert img.scale == (1.0, 0.32, 0.32)
+    assert img.units == ("µm", "µm", "µm")
+    _io.write_image(tmp_path / "p.tif", stack, scale=(1.0, 1.0, 1.0), axes="ZYX")
+    assert _io.read_image(tmp_path / "p.tif").units is None  # all 1: pixels, no size
