@@ -155,3 +155,58 @@ def test_axes_named_as_read_are_no_guess_and_resume_a_run_made_without(movie, tm
     capsys.readouterr()
     rc = cli.main(["predict", path, "-o", store, "--resume", "--axes", "ZYX", "--device", "cpu"])
     assert rc == 0 and "already complete" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # tifffile's, for (3, Y, X)
+@pytest.mark.parametrize("frames", [3, 4])
+def test_a_movie_of_three_or_four_frames_that_tifffile_took_for_colours(
+    tmp_path, capsys, frames
+) -> None:
+    """tifffile stores a (3 or 4, Y, X) array as planar RGB(A): the movie was averaged
+    to one grey plane without a word, and --axes TYX was refused (docs and series
+    bashes). The axes name the file's order (SYX), not the order read (YXS)."""
+    movie = np.stack([synthetic_nuclei((48, 48), seed=i)[0] for i in range(frames)])
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, (movie * 1000).astype(np.uint16))
+    img = _io.read_image(path)
+    assert img.axes == "YXS" and img.axes_guessed and img.file_axes == "SYX"
+    named = _io.read_image(path, axes="TYX")
+    assert named.axes == "TYX" and named.channel_axis is None and not named.axes_guessed
+    np.testing.assert_array_equal(np.asarray(named.data), (movie * 1000).astype(np.uint16))
+    assert _io.read_image(path, axes="CYX").channel_axis == 0
+    for same in ("SYX", "YXS", "YXC"):  # the colours as read, in either order
+        assert _io.read_image(path, axes=same).data.shape == (48, 48, frames)
+    out = tmp_path / "labels.tif"
+    assert cli.main(["predict", str(path), "-o", str(out), "--device", "cpu"]) == 0
+    said = capsys.readouterr().err
+    assert f"its {frames} planes are read as the colours of one RGB" in said
+    assert "--axes TYX, ZYX or CYX --channel N" in said
+    assert _io.read_image(out).data.shape == (48, 48)
+    cli.main(["predict", str(path), "-o", str(out), "--axes", "TYX", "--device", "cpu"])
+    written = _io.read_image(out)
+    assert written.axes == "TYX" and written.data.shape == (frames, 48, 48)
+    assert "planes are read as the colours" not in capsys.readouterr().err
+    # its ground truth, saved the same way, is a stack of labels, not colour-coded labels
+    truth = tmp_path / "truth.tif"
+    tifffile.imwrite(truth, np.asarray(written.data))
+    labels, note = _io.read_labels(truth)
+    assert labels.data.shape == (frames, 48, 48) and "RGB" not in note
+    rgb = tmp_path / "rgb.tif"  # a colour image (samples last) stays colours
+    tifffile.imwrite(rgb, np.zeros((16, 16, 3), np.uint8))
+    assert not _io.read_image(rgb).axes_guessed and _io.read_image(rgb).file_axes is None
+
+
+def test_the_note_of_guessed_axes_names_channels_and_a_4d_guess(tmp_path) -> None:
+    """A plain 4D file is read as TZYX and a plain 3-plane one as a Z stack without a
+    word that they may be a stack with channels (series bash)."""
+    from napari_unetseg.batch import guessed_axes_note
+
+    tifffile.imwrite(tmp_path / "zc.tif", np.zeros((5, 2, 16, 16), np.uint16))
+    img = _io.read_image(tmp_path / "zc.tif")
+    assert img.axes == "TZYX"
+    note = guessed_axes_note(img, 3)
+    assert "read as TZYX (a series of Z stacks)" in note and "--axes ZCYX --channel N" in note
+    tifffile.imwrite(tmp_path / "cyx.tif", np.zeros((2, 16, 16), np.uint16))
+    note = guessed_axes_note(_io.read_image(tmp_path / "cyx.tif"), 3)
+    assert "--axes TYX, or CYX --channel N if it holds channels" in note
+    assert guessed_axes_note(_io.read_image(tmp_path / "cyx.tif", axes="CYX"), 3) is None

@@ -176,7 +176,12 @@ class ImageData:
         ``sform``, ``sform_code``), written back with its labels as they are.
     axes_guessed : bool
         The file does not name its axes (a plain multi-page TIFF): ``Z`` and ``T`` were
-        guessed (a movie saved from numpy reads as a Z stack); :meth:`with_axes` names them.
+        guessed (a movie saved from numpy reads as a Z stack), or 3 or 4 planes were taken
+        for RGB(A) colours (tifffile's guess for such an array); :meth:`with_axes` names
+        them.
+    file_axes : str, optional
+        The file's own axis order where the reader moved its colour samples last (a
+        planar RGB TIFF's ``SYX``, read as ``YXS``): the order :meth:`with_axes` names.
     """
 
     data: Any
@@ -192,6 +197,7 @@ class ImageData:
     affine: tuple[tuple[float, ...], ...] | None = None
     nifti_forms: dict[str, Any] | None = None
     axes_guessed: bool = False
+    file_axes: str | None = None
 
     def __post_init__(self) -> None:
         # A pixel size of 0, below 0 or NaN in a file's metadata is no size. The image is
@@ -258,6 +264,10 @@ class ImageData:
             In one sentence, when ``axes`` does not fit the image.
         """
         axes = check_axes(axes)
+        if axes in (self.axes, self.file_axes):  # named as read: no longer a guess
+            return replace(self, axes_guessed=False)
+        if self.file_axes is not None and axes.endswith("YX"):  # the file's order (SYX)
+            return self._in_file_order().with_axes(axes)
         shape = tuple(self.data.shape)
         if len(axes) != len(shape):
             raise ValueError(
@@ -265,13 +275,18 @@ class ImageData:
                 f"{len(shape)} ({' x '.join(map(str, shape))}, read as {self.axes})."
             )
         colour = [i for i, (a, b) in enumerate(zip(axes, self.axes, strict=True)) if "S" in (a, b)]
-        if any(self.axes[i] != "S" or axes[i] not in "SC" for i in colour):
-            raise ValueError(  # (a PNG given a movie's TYX: 3 colours taken for X; review)
+        # colours stay colours (a PNG given a movie's TYX: 3 colours taken for X; review),
+        # unless tifffile guessed them from a numpy array's 3 or 4 planes
+        guess = self.axes_guessed and all(self.axes[i] == "S" for i in colour)
+        if not guess and any(self.axes[i] != "S" or axes[i] not in "SC" for i in colour):
+            raise ValueError(
                 f"The axes {axes} do not fit the image {self.name!r}: its axis of colours "
                 f"(read as {self.axes}) stays S (or C, to take its colours as channels)."
             )
-        if axes == self.axes:  # named as read: no longer a guess
-            return replace(self, axes_guessed=False)
+        if "S" in axes and not axes.endswith("S"):  # colours last, as napari shows RGB
+            at = axes.index("S")
+            order = (*(i for i in range(len(axes)) if i != at), at)
+            return self._transposed(order).with_axes(axes.replace("S", "") + "S")
         same = [a == b for a, b in zip(axes, self.axes, strict=True)]
         channel_axis = next((i for i, a in enumerate(axes) if a in "CS"), None)
         units = self.units
@@ -292,6 +307,31 @@ class ImageData:
             else tuple(t if keep else 0.0 for t, keep in zip(self.translate, same, strict=True)),
             channel_names=self.channel_names if kept_channel else None,
             axes_guessed=False,
+        )
+
+    def _in_file_order(self) -> ImageData:
+        """The image with its axes in the file's order (:attr:`file_axes`), colours where
+        the file has them."""
+        assert self.file_axes is not None
+        order = tuple(self.axes.index(a) for a in self.file_axes)
+        return self._transposed(order)
+
+    def _transposed(self, order: tuple[int, ...]) -> ImageData:
+        """The image with its axes (and their sizes, units, origin) in ``order``."""
+
+        def pick(values: Any) -> Any:
+            return None if values is None else tuple(values[i] for i in order)
+
+        axes = "".join(self.axes[i] for i in order)
+        return replace(
+            self,
+            data=self.data.transpose(order),
+            axes=axes,
+            scale=pick(self.scale),
+            units=pick(self.units),
+            translate=pick(self.translate),
+            channel_axis=None if self.channel_axis is None else order.index(self.channel_axis),
+            file_axes=None,
         )
 
     def without_channels(self) -> ImageData:
@@ -432,8 +472,9 @@ def read_image(
         Image series of a TIFF holding several (a multi-position OME-TIFF); reading the
         first of several says in a warning that there are others.
     axes : str, optional
-        The axes' names where the file's are wrong or missing, e.g. ``"TYX"`` for a movie
-        saved without axes (read as a Z stack): :meth:`ImageData.with_axes`.
+        The axes' names, in the file's order, where the file's are wrong or missing, e.g.
+        ``"TYX"`` for a movie saved without axes (read as a Z stack; 3 or 4 frames as RGB
+        colours): :meth:`ImageData.with_axes`.
 
     Returns
     -------
@@ -491,7 +532,7 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     label (black is 0, the others 1, 2, ... in the order of their RGB values), as in the
     coloured instance masks that viewers and annotation tools export. Alpha is ignored.
     """
-    img = read_image(path, lazy=lazy)
+    img = _planes_not_colours(read_image(path, lazy=lazy))
     indices = _labels_of_palette(path, img)
     if indices is not None:  # its class ids, not its colours renumbered (a swap: bug bash)
         labels_image = replace(img.without_channels(), data=indices, is_labels=True)
@@ -526,6 +567,19 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
         note = f"its {objects} colours other than black are {objects} labels"
     labels_image = replace(img.without_channels(), data=labels, is_labels=True)
     return labels_image, f"{img.name}: an RGB label image; {note}.{lossy}"
+
+
+def _planes_not_colours(img: ImageData) -> ImageData:
+    """Labels of 3 or 4 planes saved from numpy, which tifffile stored as RGB(A) colours,
+    as the stack of planes they are (a 3-frame ground truth was read as 703 colour-coded
+    labels of one plane; series bash); other images as they are."""
+    file_axes = img.file_axes
+    if not (img.axes_guessed and file_axes and img.axes.endswith("S")):
+        return img
+    free = next((a for a in "ZT" if a not in file_axes), None)
+    if free is None:
+        return img
+    return replace(img.with_axes(file_axes.replace("S", free)), axes_guessed=True)
 
 
 def _labels_of_palette(path: str | os.PathLike, img: ImageData) -> np.ndarray | None:

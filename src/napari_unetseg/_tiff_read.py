@@ -111,9 +111,14 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
     if data.shape != shape:  # tifffile squeezes consistently; guard against surprises
         raise _not_readable(path, f"its data shape {data.shape} differs from its header {shape}")
     order = _samples_last(axes, rgb)
+    file_axes = None
     if order is not None:
+        file_axes = axes  # the order --axes names (a numpy array's SYX, not our YXS)
         data, axes = data.transpose(order), "".join(axes[i] for i in order)
         shape = tuple(shape[i] for i in order)
+        # 3 or 4 planes of a numpy array saved as they are: tifffile took them for RGB(A)
+        # colours (a 3-frame movie was averaged to one grey plane; docs bash)
+        guessed = guessed or series.kind == "shaped"
 
     if alpha:  # grey with alpha is its grey plane, as a PNG is (it was two channels)
         data, axes = data[..., 0], axes[:-1]
@@ -146,6 +151,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         provenance=provenance or None,
         translate=translate,
         axes_guessed=guessed,
+        file_axes=file_axes,
     )
 
 

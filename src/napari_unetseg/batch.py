@@ -427,18 +427,46 @@ def check_fit(img: Any, bundle: Any) -> None:
 
 
 def guessed_axes_note(img: Any, spatial_dims: int, command: str = "unetseg predict") -> str | None:
-    """A note where a 3D model reads a stack whose file does not name its axes (a plain
-    multi-page TIFF, read as a Z stack): a movie saved so is segmented (or trained on,
-    ``command``) as one volume, its objects joined through time, unless its axes are
-    given; or None."""
-    if spatial_dims != 3 or not getattr(img, "axes_guessed", False):
+    """A note where the file does not name its axes and the guess matters, or None:
+
+    - 3 or 4 planes of a numpy array that tifffile stored as RGB(A) colours (a 3-frame
+      movie was averaged to one grey plane; docs bash);
+    - a 4D array, read as a series of Z stacks (a stack with channels, ZCYX, was
+      segmented as 5 time points of 2 planes; series bash);
+    - a stack a 3D model reads as one volume (a movie saved so is segmented, or trained
+      on, ``command``, as one volume, its objects joined through time; a plain
+      two-channel file as a stack of 2 planes).
+    """
+    if not getattr(img, "axes_guessed", False):
         return None
-    if "Z" not in img.axes or "T" in img.axes:  # (T, Z, Y, X): a series of stacks
+    axes, file_axes = img.axes, getattr(img, "file_axes", None)
+    python = "in Python read_image(path, axes=...)"
+    if file_axes is not None and axes.endswith("S") and img.data is not None:
+        n = img.data.shape[-1]
+        movie = file_axes.replace("S", "T")
+        return (
+            f"its file does not name its axes, so its {n} planes are read as the colours "
+            f"of one RGB{'A' * (n == 4)} image (tifffile's guess for an array of {n} "
+            f"planes); if they are time points, Z planes or channels, give the axes "
+            f"({command} --axes {movie}, {movie.replace('T', 'Z')} or "
+            f"{movie.replace('T', 'C')} --channel N; {python})."
+        )
+    if "S" in axes:  # colours of a stack: the planes may be time points
+        others = ""
+    elif "T" in axes and "Z" in axes:
+        return (
+            f"its file does not name its axes, so it is read as {axes} (a series of Z "
+            f"stacks); if its axes are others, give them ({command} --axes "
+            f"{axes.replace('TZ', 'ZC')} --channel N for a stack with channels; {python})."
+        )
+    else:
+        others = f", or {axes.replace('Z', 'C', 1)} --channel N if it holds channels"
+    if spatial_dims != 3 or "Z" not in axes or "T" in axes:
         return None
     return (
-        f"its file does not name its axes, so it is read as {img.axes} (a Z stack); if its "
+        f"its file does not name its axes, so it is read as {axes} (a Z stack); if its "
         f"first axis is time, give the axes ({command} --axes "
-        f"{img.axes.replace('Z', 'T', 1)}; in Python read_image(path, axes=...))."
+        f"{axes.replace('Z', 'T', 1)}{others}; {python})."
     )
 
 
