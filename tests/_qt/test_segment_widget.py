@@ -290,6 +290,30 @@ def test_painting_is_kept_when_the_dock_was_closed_and_opened_again(qtbot, segme
     assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [unet 2]"]
 
 
+def test_a_layer_whose_axis_labels_name_channels_is_refused(qtbot, segment, monkeypatch):
+    """A (2, Y, X) layer labelled c, y, x was segmented as two planes, and a (Z, C, Y, X)
+    one by nuclei-3d with its channels as Z (0 % foreground), without a word (series
+    bash); the model line called it "a series of planes (CYX)"."""
+    import napari_unetseg._qt.segment_widget as module
+
+    errors: list[str] = []
+    monkeypatch.setattr(module, "notify_error", lambda e, *a: errors.append(str(e)))
+    viewer, widget = segment
+    data = np.random.default_rng(3).random((2, 32, 32), np.float32)
+    viewer.add_image(data, name="two", axis_labels=("c", "y", "x"))
+    widget._model_chosen_by_user = False
+    widget.image_combo.set_layer(viewer.layers["two"])
+    widget._pick_default_model()
+    assert widget.model_combo.model_name() == "nuclei-2d"
+    assert "series of planes" not in widget._default_reason
+    assert widget.run() is None
+    assert len(errors) == 1 and "'two' has its channels on axis 0 (labelled c)" in errors[0]
+    assert "channel_axis=0" in errors[0] and [layer.name for layer in viewer.layers] == ["two"]
+    viewer.add_image(np.zeros((4, 2, 32, 32), np.float32), name="zc", axis_labels="zcyx")
+    widget.image_combo.set_layer(viewer.layers["zc"])
+    assert widget.run() is None and "on axis 1 (labelled c)" in errors[-1]
+
+
 def test_a_colour_looking_stack_is_refused_in_one_sentence(qtbot, segment, monkeypatch):
     """napari reads a last axis of 3 values as colour from 31 pixels, the engine from 16:
     a 24 x 24 x 3 layer shown as a stack was segmented as colour and its 2D labels

@@ -25,7 +25,28 @@ def run_problem(
         if plane_only
         else time_problem(viewer, layer, model, dims)
     )
-    return first or colour_problem(layer) or dims_problem(layer, model, dims)
+    return (
+        first
+        or channel_problem(viewer, layer)
+        or colour_problem(layer)
+        or dims_problem(layer, model, dims)
+    )
+
+
+def channel_problem(viewer: napari.Viewer, layer: Image) -> str | None:
+    """A layer whose axis labels name a channel axis (c): Segment would read its
+    channels as planes (a two-channel layer was segmented as two planes, or as the Z of
+    a 3D model, without a word; series bash). The plugin's reader gives each channel
+    its own layer; the same is asked of a layer added otherwise."""
+    axes = named_axes(viewer, layer)
+    if axes is None or "C" not in axes or layer.rgb:
+        return None
+    at = axes.index("C")
+    return (
+        f"{layer.name!r} has its channels on axis {at} (labelled c), which Segment would "
+        f"read as planes: add each channel as its own layer (viewer.add_image(data, "
+        f"channel_axis={at})) and segment the nuclear stain's."
+    )
 
 
 def time_problem(viewer: napari.Viewer, layer: Image, model: str, dims: int | None) -> str | None:

@@ -789,7 +789,10 @@ class SegmentWidget(ui.DockWidget):
             axes = named_axes(self.viewer, layer)  # of the layer's axes, colour left out
             if axes is not None and layer.rgb:
                 axes += "C"
-            name, why = default_model(shape, axes, len(shape) - 1 if layer.rgb else None)
+            channel = len(shape) - 1 if layer.rgb else None
+            if axes is not None and "C" in axes and not layer.rgb:  # labels c: channels
+                channel = axes.index("C")
+            name, why = default_model(shape, axes, channel)
             if name == "nuclei-3d" and "T" not in (axes or "") and guessed_axes(layer):
                 why += (
                     "; its file does not name its axes: if the first is time, choose "
