@@ -507,3 +507,16 @@ def test_a_cut_nifti_says_the_whole_reason_on_one_line(tmp_path):
         _io.read_image(tmp_path / "cut.nii")
     text = str(err.value)
     assert "\n" not in text and text.endswith(").") and "Expected" in text
+
+
+def test_labels_of_an_image_without_pixel_sizes_name_no_units(tmp_path):
+    """Labels of a TIFF without pixel sizes, written as NIfTI, said 1 mm pixels and 1 s
+    between time points (series bash): the header leaves both unknown."""
+    movie = np.zeros((3, 4, 16, 16), np.uint8)
+    _io.write_labels(tmp_path / "t.nii.gz", movie, axes="TZYX")
+    assert nib.load(str(tmp_path / "t.nii.gz")).header.get_xyzt_units() == ("unknown", "unknown")
+    _io.write_labels(tmp_path / "p.nii.gz", movie[0, 0], axes="YX")
+    assert nib.load(str(tmp_path / "p.nii.gz")).header.get_xyzt_units()[0] == "unknown"
+    timed = tmp_path / "q.nii.gz"
+    _io.write_labels(timed, movie, scale=(5, 2, 0.5, 0.5), units=("s", "µm", "µm", "µm"))
+    assert nib.load(str(timed)).header.get_xyzt_units() == ("micron", "sec")

@@ -496,11 +496,13 @@ def _write_nifti(
     # a volume has no time axis: its time unit unknown, as the scan's ("sec" was made up
     # for labels of a 3D file whose header said none; medical bash)
     step, time = 1.0 if scale is None else float(scale[0]), "sec" if arr.ndim == 4 else "unknown"
-    if arr.ndim == 4 and units:
-        t_unit = _unit(units[0])
-        time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec")
+    if arr.ndim == 4:  # without units, none: a time step of 1 is no second
+        t_unit = _unit(units[0]) if units else ""
+        time = {v: k for k, v in _TIME_UNITS.items()}.get(t_unit, "sec" if units else "unknown")
         step *= _SECONDS.get(t_unit, 1.0)
-    image.header.set_xyzt_units(named.get(space or "mm", "mm"), time)
+    # without units (a TIFF without pixel sizes), none: "mm" made pixels of 1 mm up
+    # (series bash); a header's unknown unit is then read as mm, as ITK reads it
+    image.header.set_xyzt_units(named.get(space, "mm") if space else "unknown", time)
     image.header.set_intent(intent)
     if scale is not None and arr.ndim == 4:
         zooms = list(image.header.get_zooms())
