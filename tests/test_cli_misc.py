@@ -26,7 +26,7 @@ def test_sample_refuses_a_name_that_is_not_a_tiff(tmp_path, capsys, name):
     _refused(
         capsys,
         ["sample", str(tmp_path / name), "--shape", "16", "16"],
-        "must end in .tif or .tiff",
+        "must end in .tif, .tiff or .ome.zarr",
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -34,6 +34,33 @@ def test_sample_refuses_a_name_that_is_not_a_tiff(tmp_path, capsys, name):
 def test_sample_accepts_any_case_of_tiff(tmp_path):
     assert cli.main(["sample", str(tmp_path / "s.TIFF"), "--shape", "16", "16"]) == 0
     assert _io.read_image(tmp_path / "s.TIFF").data.shape == (16, 16)
+
+
+def test_a_sample_as_an_ome_zarr_store_for_the_block_commands(tmp_path, capsys):
+    """The docs' block-by-block and cluster examples need an OME-Zarr image, and nothing
+    wrote one (docs bash): `unetseg sample x.ome.zarr` does, its ground truth under
+    labels/, read back by ome-zarr-py; the same sample again keeps a run's labels."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    store = tmp_path / "embryo.ome.zarr"
+    assert cli.main(["sample", str(store), "--shape", "8", "48", "48"]) == 0
+    assert "ground truth under labels/ground_truth" in capsys.readouterr().out
+    nodes = {
+        str(n.zarr.path).rstrip("/").rsplit("/", 1)[-1]: n for n in Reader(parse_url(str(store)))()
+    }
+    assert nodes["embryo.ome.zarr"].data[0].shape == (8, 48, 48)
+    assert [d.shape for d in nodes["ground_truth"].data] == [(8, 48, 48), (8, 24, 24)]
+    img = _io.read_image(store)
+    assert img.axes == "ZYX" and list(img.labels) == ["ground_truth"]
+    assert cli.main(["predict", str(store), "-o", str(store), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert cli.main(["sample", str(store), "--shape", "8", "48", "48"]) == 0
+    assert "holds this sample already" in capsys.readouterr().out
+    assert sorted(_io.read_image(store).labels) == ["ground_truth", "nuclei-3d"]
+    _refused(capsys, ["sample", str(store), "--shape", "8", "48", "40"], "holds another image")
+    assert cli.main(["sample", str(store), "--shape", "8", "48", "40", "--overwrite"]) == 0
+    assert _io.read_image(store).data.shape == (8, 48, 40)
 
 
 def test_each_sample_gets_its_own_ground_truth(tmp_path, capsys):

@@ -254,3 +254,37 @@ def _swap_in(partial: str, target: str) -> None:
         os.replace(target, old)
     os.replace(partial, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_image_store(
+    path: str | os.PathLike, image: Any, axes: str, labels: Any = None, label_name: str = "labels"
+) -> None:
+    """Write ``image`` as a new OME-Zarr image (NGFF 0.4, zarr v2, a pyramid of two
+    levels) with ome-zarr-py, ``labels`` as its image-label ``label_name``: a store to
+    try the block-by-block and cluster commands on (``unetseg sample x.ome.zarr``; the
+    docs' examples had none to run on). Written beside ``path`` and moved in place once
+    complete, replacing what was there."""
+    import zarr
+    from ome_zarr.format import FormatV04
+
+    with warnings.catch_warnings():  # its default argument, a deprecated Scaler
+        warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
+        from ome_zarr.writer import write_image, write_labels
+
+    target = os.fspath(path).rstrip("/\\")
+    partial = f"{target}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        group = zarr.open_group(partial, mode="w", zarr_format=2)
+        options = {"axes": axes.lower(), "fmt": FormatV04(), "scale_factors": (2,)}
+        write_image(np.asarray(image), group, **options)
+        if labels is not None:
+            # scaler=None: its default is that Scaler (5 levels, a warning)
+            write_labels(np.asarray(labels), group, name=label_name, scaler=None, **options)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

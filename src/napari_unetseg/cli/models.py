@@ -153,7 +153,8 @@ def _add_sample(sub: Any) -> None:
     p.add_argument(
         "output",
         help="image TIFF to write (.tif / .tiff); the ground truth goes to "
-        "<stem>_ground_truth.tif",
+        "<stem>_ground_truth.tif. A name ending in .ome.zarr writes an OME-Zarr image with "
+        "its ground truth under labels/ground_truth (to try the block-by-block commands)",
     )
     p.add_argument(
         "--shape",
@@ -181,10 +182,10 @@ def _check_sample_args(args: argparse.Namespace) -> None:
     """Refuse a non-TIFF name, a negative seed or a shape that cannot fit in memory."""
     from ..core.guards import check_memory
 
-    if not args.output.lower().endswith((".tif", ".tiff")):
+    if not args.output.lower().rstrip("/\\").endswith((".tif", ".tiff", ".zarr")):
         raise CLIError(
-            f"The sample is written as an OME-TIFF, so its name must end in .tif or .tiff, "
-            f"not {args.output!r}."
+            f"The sample is written as an OME-TIFF or an OME-Zarr store, so its name must "
+            f"end in .tif, .tiff or .ome.zarr, not {args.output!r}."
         )
     if args.seed < 0:
         raise CLIError(f"--seed must be 0 or more, got {args.seed}.")
@@ -205,6 +206,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     _check_sample_args(args)
     out = Path(args.output)
+    if out.name.lower().endswith(".zarr"):
+        return _sample_store(out, args)
     # run.1.tif -> run.1_ground_truth.tif (it was run_ground_truth.tif, shared with run.2)
     lab = out.with_name(_io.image_name(out) + "_ground_truth.tif")
     if lab.is_dir():  # refused before the image is written
@@ -220,16 +223,34 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_not_another(path: Path, data: Any) -> None:
+def _sample_store(out: Path, args: argparse.Namespace) -> int:
+    """``unetseg sample x.ome.zarr``: the sample as an OME-Zarr image, its ground truth
+    under ``labels/ground_truth``. A store that holds this very sample already is left as
+    it is, with the labels a run added to it."""
+    from .._zarr_save import write_image_store
+    from ..core.synthetic import synthetic_nuclei
+
+    image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
+    size = "x".join(map(str, image.shape))
+    if not args.overwrite and _check_not_another(out, image):
+        print(f"{out} holds this sample already ({size}); left as it is")
+        return 0
+    axes = "YX" if image.ndim == 2 else "ZYX"
+    write_image_store(out, image, axes, labels, label_name="ground_truth")
+    print(f"wrote {out} with its ground truth under labels/ground_truth ({size})")
+    return 0
+
+
+def _check_not_another(path: Path, data: Any) -> bool:
     """Refuse to replace a file that holds anything but this very sample (a user's own
     nuclei.tif was overwritten without a word); the same sample again is no loss, so the
-    README's first command can be run twice."""
+    README's first command can be run twice. Returns whether it holds this sample."""
     import numpy as np
 
     from .. import _io
 
     if not path.exists():
-        return
+        return False
     try:
         same = np.array_equal(np.asarray(_io.read_image(path).data), data)
     except (ValueError, OSError):
@@ -239,6 +260,7 @@ def _check_not_another(path: Path, data: Any) -> None:
             f"{str(path)!r} exists and holds another image; give another name, or "
             "--overwrite to replace it."
         )
+    return True
 
 
 # -- info ---------------------------------------------------------------------------------
