@@ -14,7 +14,7 @@ from napari_unetseg.core.training.threshold import (
     _Agreement,
     _best_bias,
     _ClassAgreement,
-    _mean_object_dice,
+    _mean_class_dice,
     fold_class_biases,
     fold_threshold,
     folded_anything,
@@ -78,18 +78,41 @@ def test_class_biases_move_a_border_of_several_classes_to_the_labels():
     biases, dice, unbiased = agreement.best()
     assert biases[0] == 0 and biases[1] == 0 and biases[2] > 0  # class 2 weighted up
     assert dice > 0.99 > unbiased
-    # the Dice of given biases: the mean over the object classes 1 and 2
+    # the Dice of given biases: the mean over the classes 0, 1 and 2
     labelled = target >= 0
     pred = np.argmax(np.log(p) + biases[:, None], 0)[labelled]
     t = target[labelled]
     expected = np.mean(
-        [2 * ((pred == c) & (t == c)).sum() / ((pred == c).sum() + (t == c).sum()) for c in (1, 2)]
+        [
+            2 * ((pred == c) & (t == c)).sum() / ((pred == c).sum() + (t == c).sum())
+            for c in (0, 1, 2)
+        ]
     )
     assert agreement.dice(biases) == pytest.approx(expected) == pytest.approx(dice)
     # labels the model already matches keep every bias at 0
     exact = _ClassAgreement(3, keep=1.0)
     exact.add(*_three_classes(shift=0.0))
     assert not exact.best()[0].any()
+
+
+def test_a_class_the_model_never_learned_does_not_take_the_background():
+    """Scored on the object classes alone, a class whose Dice was 0 either way (never
+    learned) cost nothing to grow: its weight took another class's false positives and
+    most of the background with them (background Dice 0.028; classes bash)."""
+    rows = [  # (count, target, probabilities of background, class 1, class 2)
+        (100, 0, (0.2, 0.5, 0.3)),  # background the model calls class 1
+        (500, 0, (0.5, 0.1, 0.4)),  # background it gets right
+        (200, 1, (0.1, 0.85, 0.05)),  # class 1, right
+        (10, 2, (0.6, 0.3, 0.1)),  # class 2, never learned
+    ]
+    target = np.concatenate([np.full(n, t) for n, t, _ in rows])
+    p = np.concatenate([np.tile(np.array(q, np.float32)[:, None], n) for n, _, q in rows], 1)
+    agreement = _ClassAgreement(3, keep=1.0)
+    agreement.add(p, target)
+    biases, dice, unbiased = agreement.best()
+    labelled = np.argmax(np.log(p) + biases[:, None], 0)
+    assert (labelled[100:600] == 0).all()  # the background stays background
+    assert dice >= unbiased
 
 
 @pytest.mark.parametrize("k", [3, 5])
@@ -106,7 +129,7 @@ def test_best_bias_of_a_class_is_that_of_an_argmax_per_candidate(k):
         for v in CLASS_BIASES:
             trial = biases.copy()
             trial[c] = v
-            brute.append(_mean_object_dice(np.argmax(logp + trial, axis=1), target, k))
+            brute.append(_mean_class_dice(np.argmax(logp + trial, axis=1), target, k))
         assert dice == pytest.approx(max(brute))
         assert brute[int(np.flatnonzero(CLASS_BIASES == value)[0])] == pytest.approx(dice)
 
