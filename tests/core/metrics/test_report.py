@@ -74,3 +74,16 @@ def test_distances_with_a_spacing_without_unit_say_scale_units(tmp_path):
     assert (tmp_path / "r.csv").read_text().splitlines()[1].endswith(",scale units")
     pixels = M.evaluate(pred, gt)
     assert "HD95 (px)" in pixels.table() and M.report.distance_unit(pixels) == "px"
+
+
+def test_the_summary_counts_only_the_classes_it_averages():
+    """``--classes 1 5`` with no class 5 anywhere said "mean of 2 classes" of class 1
+    alone (classes bash)."""
+    pred = np.zeros((20, 20), np.uint8)
+    gt = np.zeros((20, 20), np.uint8)
+    pred[2:8, 2:8] = gt[2:8, 2:8] = 1
+    pred[10:15, 10:15] = gt[10:16, 10:16] = 2
+    line = M.evaluate(pred, gt, classes=[1, 5], objects=False).summary_line()
+    assert "mean of" not in line and "class 5 is in neither the prediction nor the" in line
+    line = M.evaluate(pred, gt, classes=[1, 2, 5, 7], objects=False).summary_line()
+    assert "(mean of 2 classes; classes 5, 7 are in neither the prediction" in line

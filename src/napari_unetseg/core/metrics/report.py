@@ -92,10 +92,17 @@ def json_safe(value: Any) -> Any:
 def summary_line(result: EvaluationResult) -> str:
     """One sentence with the headline numbers."""
     fg = result.summary.get("macro_foreground", {})
-    n = len(result.foreground)
+    # the classes the mean counts: one in neither file has no Dice (--classes 1 5 said
+    # "mean of 2 classes" of class 1 alone; classes bash)
+    scored = [c for c in result.foreground if not math.isnan(result.classes[c]["dice"])]
+    absent = [str(c) for c in result.foreground if c not in scored]
     parts = [f"Dice {format_value(fg.get('dice'))}, IoU {format_value(fg.get('iou'))}"]
-    if n > 1:
-        parts[0] += f" (mean of {n} classes)"
+    said = [f"mean of {len(scored)} classes"] if len(scored) > 1 else []
+    if absent:
+        which = f"class {absent[0]} is" if len(absent) == 1 else f"classes {', '.join(absent)} are"
+        said.append(f"{which} in neither the prediction nor the ground truth")
+    if said:
+        parts[0] += f" ({'; '.join(said)})"
     if result.objects:
         total = {k: sum(int(o[k]) for o in result.objects.values()) for k in OBJECT_COUNT_METRICS}
         detail = f"{total['tp']} of {total['n_gt']} matched, {total['n_pred']} predicted"
