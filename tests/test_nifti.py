@@ -520,3 +520,44 @@ def test_labels_of_an_image_without_pixel_sizes_name_no_units(tmp_path):
     timed = tmp_path / "q.nii.gz"
     _io.write_labels(timed, movie, scale=(5, 2, 0.5, 0.5), units=("s", "µm", "µm", "µm"))
     assert nib.load(str(timed)).header.get_xyzt_units() == ("micron", "sec")
+
+
+def test_a_header_that_leaves_its_unit_unknown_gives_labels_that_leave_it_so(volume, tmp_path):
+    """The image's unit "unknown" (read as mm, as ITK reads it) came back as "mm" in its
+    labels' header (medical bash)."""
+    path, vol = volume
+    image = nib.load(str(path))
+    image.header.set_xyzt_units("unknown")
+    unknown = tmp_path / "scan.nii.gz"
+    nib.save(image, str(unknown))
+    out = tmp_path / "scan_labels.nii.gz"
+    assert cli.main(["predict", str(unknown), "-o", str(out), "--object-size", "off"]) == 0
+    assert nib.load(str(out)).header.get_xyzt_units()[0] == "unknown"
+    back = tmp_path / "mm_labels.nii.gz"  # a header in mm keeps mm
+    assert cli.main(["predict", str(path), "-o", str(back), "--object-size", "off"]) == 0
+    assert nib.load(str(back)).header.get_xyzt_units()[0] == "mm"
+
+
+def test_a_tiff_of_a_placed_scan_says_what_it_loses_and_evaluate_what_it_matches(
+    volume, tmp_path, capsys
+):
+    """Labels of an oblique scan written as TIFF lost its placement without a word, and
+    evaluate scored them against a NIfTI ground truth voxel by voxel (medical bash)."""
+    path, vol = volume
+    tif = tmp_path / "brain_labels.tif"
+    assert cli.main(["predict", str(path), "-o", str(tif), "--object-size", "off"]) == 0
+    assert (
+        "a TIFF keeps the scan's voxel sizes, not its NIfTI placement" in capsys.readouterr().err
+    )
+    nii = tmp_path / "brain_labels.nii.gz"
+    assert cli.main(["predict", str(path), "-o", str(nii), "--object-size", "off"]) == 0
+    assert "NIfTI placement" not in capsys.readouterr().err
+    assert cli.main(["evaluate", "-p", str(tif), "-g", str(nii), "--no-objects"]) == 0
+    said = capsys.readouterr().err
+    assert "The ground truth is placed in the scanner's space by a NIfTI header" in said
+    assert "the prediction has no placement" in said
+    assert cli.main(["evaluate", "-p", str(nii), "-g", str(nii), "--no-objects"]) == 0
+    assert "placement" not in capsys.readouterr().err
+    from napari_unetseg._nifti import placed
+
+    assert placed(AFFINE) and not placed(np.diag([0.8, 0.8, 2.0, 1.0])) and not placed(None)

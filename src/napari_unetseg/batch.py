@@ -583,6 +583,12 @@ def _segment_file(
     }
     nifti = {"affine": img.affine, "forms": img.nifti_forms}
     _io.write_labels(dst, labels, provenance=provenance, **nifti, **geometry)
+    if _lost_placement(img, dst):
+        row.notes.append(
+            "a TIFF keeps the scan's voxel sizes, not its NIfTI placement (axes flipped or "
+            "turned, an origin other than 0): write .nii.gz to have labels that overlay it "
+            "in other tools."
+        )
     row.output = str(dst)
     if pdst is not None:
         try:
@@ -593,6 +599,14 @@ def _segment_file(
             ) from exc
     if settings.series:  # said once it is done: a series that failed was not segmented
         row.notes.append(f"image series {settings.series} segmented.")
+
+
+def _lost_placement(img: Any, dst: Any) -> bool:
+    """Whether labels of a NIfTI scan placed in the scanner's space go to a file that
+    keeps no placement (a TIFF: it was lost without a word; medical bash)."""
+    from ._nifti import NIFTI_SUFFIXES, placed
+
+    return placed(img.affine) and not os.fspath(dst).lower().endswith(NIFTI_SUFFIXES)
 
 
 def _count(labels: Any, instances: bool, time_axis: int | None = None) -> tuple[int, float]:
