@@ -398,6 +398,7 @@ def evaluate_iter(
     return_errors: bool = False,
     unit: str | None = None,
     time_axis: int | None = None,
+    class_names: Any = None,
 ) -> Generator[EvaluationProgress, None, EvaluationResult]:
     """Generator form of :func:`evaluate`: yields ``EvaluationProgress``, returns the result.
 
@@ -457,6 +458,10 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
         The time axis of a time series: objects, HD95 / ASSD and clDice are measured in
         each time point on its own and pooled (an object in five frames counts five
         times, no distance runs across time). Voxel scores are the same either way.
+    class_names : list of str or dict, optional
+        Names of the classes, shown as "2 (grey matter)" in ``result.table()``,
+        ``.to_csv()``, ``.rows()``: a list names ids 0, 1, 2 ... (a model's
+        ``class_names``), a dict such as ``{1: "nucleus"}`` the ids it has.
 
     Returns
     -------

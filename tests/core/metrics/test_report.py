@@ -87,3 +87,24 @@ def test_the_summary_counts_only_the_classes_it_averages():
     assert "mean of" not in line and "class 5 is in neither the prediction nor the" in line
     line = M.evaluate(pred, gt, classes=[1, 2, 5, 7], objects=False).summary_line()
     assert "(mean of 2 classes; classes 5, 7 are in neither the prediction" in line
+
+
+def test_class_names_given_to_evaluate_name_the_rows(tmp_path):
+    """``api.evaluate`` took no class names: its tables said 1, 2, 3 where the command
+    line and Validate say "1 (nucleus)" (classes bash)."""
+    from napari_unetseg import api
+
+    labels = np.zeros((12, 12), np.uint8)
+    labels[2:5, 2:5], labels[7:10, 7:10] = 1, 2
+    names = ["background", "nucleus", "cytoplasm"]
+    result = api.evaluate(labels, labels, class_names=names, objects=False)
+    assert [row["class"] for row in result.rows()[:3]] == ["0 (background)", "1 (nucleus)",
+                                                            "2 (cytoplasm)"]  # fmt: skip
+    assert "2 (cytoplasm)" in result.table() and result.to_dict()["class_names"]["1"] == "nucleus"
+    result.to_csv(tmp_path / "scores.csv")
+    assert "1 (nucleus)" in (tmp_path / "scores.csv").read_text()
+    assert result.rows({2: "cells"})[2]["class"] == "2 (cells)"  # a table's own names win
+    by_id = api.evaluate(labels, labels, class_names={2: "cells"}, objects=False)
+    assert [row["class"] for row in by_id.rows()[1:3]] == ["1", "2 (cells)"]
+    with pytest.raises(ValueError, match="^class_names are names"):
+        api.evaluate(labels, labels, class_names=[1, 2])

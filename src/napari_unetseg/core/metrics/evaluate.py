@@ -24,7 +24,7 @@ from .columns import (
 )
 from .counting import VoxelCounts, count_voxels, ratio_metrics
 from .instances import PairReading, choose_reading
-from .labels import check_pair, check_spacing, parse_classes, shape_of
+from .labels import check_pair, check_spacing, parse_class_names, parse_classes, shape_of
 from .morphology import bounding_box
 from .objects import ObjectScores, combine_scores, label_components, match_objects
 from .result import SLICE_METRICS, EvaluationResult
@@ -345,8 +345,10 @@ def evaluate_iter(
     return_errors: bool = False,
     unit: str | None = None,
     time_axis: int | None = None,
+    class_names: Any = None,
 ) -> Generator[EvaluationProgress, None, EvaluationResult]:
     """Generator form of :func:`evaluate`: yields progress records, returns the result."""
+    names = parse_class_names(class_names)  # checked before any work
     check_pair(prediction, ground_truth, mode)
     shape = shape_of(prediction)
     spacing_t = check_spacing(spacing, len(shape))
@@ -440,6 +442,7 @@ def evaluate_iter(
         unit=unit,
         errors=errors,
         time_axis=time_axis,
+        class_names=names,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,22 @@ def _class_id(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
     return float(value).is_integer()
+
+
+def parse_class_names(names: Any) -> dict[int, str] | None:
+    """Class names as class id -> name: a sequence names ids 0, 1, ... (a model's
+    ``class_names``), a mapping names the ids it has; None stays None."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    pairs = list(names.items()) if isinstance(names, Mapping) else list(enumerate(names))
+    if not all(_class_id(c) and int(c) >= 0 and isinstance(n, str) for c, n in pairs):
+        raise ValueError(
+            "class_names are names (text) by class id: a list for ids 0, 1, 2 ... (e.g. "
+            f"['background', 'nucleus']) or a dict such as {{1: 'nucleus'}}, got {names!r}."
+        )
+    return {int(c): n for c, n in pairs}
 
 
 def parse_classes(classes: Iterable[int] | None) -> list[int] | None:

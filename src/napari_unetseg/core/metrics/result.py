@@ -54,6 +54,9 @@ class EvaluationResult:
         The axis whose time points were scored on their own (objects, distances); its
         step is no length (:attr:`space_spacing` leaves it out, :meth:`to_dict` gives
         None there).
+    class_names : dict or None
+        Class id -> name, shown as "2 (grey matter)" by :meth:`rows`, :meth:`table`,
+        :meth:`to_csv` ... where they are given no ``names`` of their own.
     """
 
     mode: str
@@ -69,6 +72,7 @@ class EvaluationResult:
     errors: np.ndarray | None = field(default=None, repr=False)
     time_axis: int | None = None
     per_slice: dict[int, dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    class_names: dict[int, str] | None = None
 
     def __repr__(self) -> str:
         # the dataclass's ran to 1.5-3 kB of nested dicts in a notebook (API bug bash)
@@ -87,6 +91,7 @@ class EvaluationResult:
         """One flat dict per class, then the summary rows, keyed by :data:`COLUMNS`;
         ``names``: class id -> name, shown as "2 (grey matter)"."""
         out = []
+        names = self.class_names if names is None else names
         for cid, values in self.classes.items():
             row: dict[str, Any] = {"class": _class_title(cid, names)}
             row.update({k: values.get(k, math.nan) for k in VOXEL_METRICS + SHAPE_METRICS})
@@ -115,6 +120,7 @@ class EvaluationResult:
         distances are measured once, over all). A time series' table and CSV had only
         the pooled rows (time-lapse bash). Empty for planes."""
         out: list[dict[str, Any]] = []
+        names = self.class_names if names is None else names
         per = self.per_slice or {}
         n = max((len(v["dice"]) for v in per.values()), default=0)
         for i in range(n):
@@ -156,6 +162,9 @@ class EvaluationResult:
             else {str(k): v.tolist() for k, v in self.per_slice_dice.items()},
             "notes": list(self.notes),
             "time_axis": self.time_axis,
+            "class_names": None
+            if self.class_names is None
+            else {str(k): v for k, v in self.class_names.items()},
             "per_slice": None
             if self.per_slice is None
             else {
