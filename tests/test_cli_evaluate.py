@@ -383,3 +383,24 @@ def test_rows_name_the_classes_a_models_labels_record(tmp_path, capsys):
     assert cli.main(["evaluate", "-p", str(pred), "-g", truth, "--csv", str(csv)]) == 0
     assert "1 (nucleus)" in capsys.readouterr().out
     assert "1 (nucleus)," in csv.read_text()
+
+
+def test_a_movie_keeps_its_pixel_size(tmp_path, capsys):
+    """A (T, Y, X) OME-TIFF of 0.5 µm pixels was scored in pixels: its time axis without
+    a step reads 1 "pixel", and a pixel axis beside µm made the sizes unknown; the
+    Validate widget measured in µm (movies bash)."""
+    gt = np.zeros((3, 32, 32), np.uint8)
+    gt[:, 8:20, 8:20] = 1
+    pred = np.roll(gt, 2, axis=2)
+    meta = {"scale": (1.0, 0.5, 0.5), "axes": "TYX"}
+    p = _io.write_labels(tmp_path / "pred.tif", pred, **meta)
+    g = _io.write_labels(tmp_path / "gt.tif", gt, **meta)
+    assert _io.read_image(g).units[0] == "pixel"  # the case: a time axis without a step
+    assert cli.main(["evaluate", "-p", str(p), "-g", str(g), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["unit"] == "µm" and record["spacing"] == [None, 0.5, 0.5]
+    from napari_unetseg._units import known_spacing
+
+    units = ("pixel", "µm", "µm")
+    assert known_spacing((1.0, 0.5, 0.5), units) is None  # a Z without a size: unknown
+    assert known_spacing((1.0, 0.5, 0.5), units, "TYX") == (1.0, 0.5, 0.5)

@@ -113,26 +113,30 @@ def to_units(values: Any, units: Any, to: Any) -> tuple[float, ...]:
     return tuple(out)
 
 
-def known_spacing(scale: Any, units: Any) -> tuple[float, ...] | None:
+def known_spacing(scale: Any, units: Any, axes: str | None = None) -> tuple[float, ...] | None:
     """``scale`` as a pixel size, or None when it says nothing: every entry 1 and no
     physical unit (a file without a pixel size, a layer at napari's default scale), or
     sizes known for some of the last three axes only (an OME-TIFF with PhysicalSizeX/Y but
     no PhysicalSizeZ: its Z reads 1 "pixel" beside 0.1 µm, which is no Z step). With None,
     prediction measures a stack's Z step from its objects. Lengths in several units are
     given in one (a layer's Z in µm beside Y, X in nm: its Z step was read 1000 times too
-    small, and the stack squashed 16 times in Z; object-size bug bash)."""
+    small, and the stack squashed 16 times in Z; object-size bug bash). ``axes`` (letters,
+    where known) leave time and channels out whatever their unit: a movie's time axis
+    without a step reads 1 "pixel", and its 0.5 µm pixels were no size (series bash)."""
     scale, units = one_length_unit(scale, units)
     values = tuple(float(s) for s in scale)
     if all(v == 1.0 for v in values) and common_unit(units) is None:
         return None
-    return None if _partly_known(units) else values
+    return None if _partly_known(units, axes) else values
 
 
-def _partly_known(units: Any) -> bool:
+def _partly_known(units: Any, axes: str | None = None) -> bool:
     """Whether the last three axes (a 3D model's volume; channels and time left out) mix
     axes with a length unit and axes in pixels: only ratios of sizes matter to
     resampling, and the ratio to a pixel axis is unknown."""
     names = [unit_name(u).strip() for u in units or ()]
+    if axes is not None and len(axes) == len(names):
+        names = [n for n, a in zip(names, axes) if a.upper() not in "TCS"]
     names = [_unit(n) for n in names if n and _unit(n) not in TIME_UNITS][-3:]
     pixels = [n in ("pixel", "px") for n in names]
     return any(pixels) and not all(pixels)

@@ -552,7 +552,7 @@ def _segment_file(
         split_touching=settings.split_touching,
         time_axis=time_axis,
         channel_axis=img.channel_axis,
-        scale=known_spacing(flat.scale, flat.units),
+        scale=known_spacing(flat.scale, flat.units, flat.axes),
         return_probabilities=pdst is not None,
         **settings.predict_options(),
     )

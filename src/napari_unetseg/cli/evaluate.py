@@ -140,10 +140,10 @@ def _physical_spacing(pred: Any, gt: Any) -> tuple[tuple[float, ...] | None, str
     for img in (gt, pred):
         # (the readers give lengths in one unit); a Z without size beside Y, X in µm is
         # no size (its 1 "pixel" was measured as 1 µm)
-        if img.units is not None and known_spacing(img.scale, img.units) is not None:
+        if img.units is not None and known_spacing(img.scale, img.units, img.axes) is not None:
             return tuple(img.scale), common_unit(img.units)
     for img in (gt, pred):  # a scale without a unit (OME-Zarr's unit is optional) counts
-        spacing = known_spacing(img.scale, img.units)
+        spacing = known_spacing(img.scale, img.units, img.axes)
         if spacing is not None:
             return spacing, None
     return None, None

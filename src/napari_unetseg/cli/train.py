@@ -383,7 +383,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 or None,
                 channel_axis=axes.pop() if len(axes) == 1 else None,
                 object_size=args.object_size,
-                scale=known_spacing(flat.scale, flat.units),
+                scale=known_spacing(flat.scale, flat.units, flat.axes),
                 unit=common_unit(flat.units),
                 time_axis=time_axis(flat.axes),
                 keep_prior=args.keep_prior,

@@ -165,7 +165,7 @@ def _object_size(
     from ..core.sizing import check_object_size, choose_factors, say_dark_objects
 
     flat = img.without_channels()
-    spacing = known_spacing(flat.scale, flat.units)
+    spacing = known_spacing(flat.scale, flat.units, flat.axes)
     size = check_object_size(value, layout.spatial_shape)
     sd = bundle.spatial_dims
     measure_z = spacing is None and sd == 3 and size is not None
