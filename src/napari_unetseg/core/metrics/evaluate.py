@@ -193,15 +193,24 @@ class _ClassShapes:
         """Which time points made a class's distances infinite (the pooled table read
         "HD95 inf" and named none: time series bash); none when it has none."""
         sides = [
-            f"{_listed(parts)} {'has' if len(parts) == 1 else 'have'} it only in the {side}"
+            f"time point{'s' * (len(parts) > 1)} {_listed(parts)} "
+            f"{'has' if len(parts) == 1 else 'have'} it only in the {side}"
             for parts, side in ((self.gt_only, "ground truth"), (self.pred_only, "prediction"))
             if parts
         ]
         if not sides:
             return []
+        # (a ground truth drawn on every other frame scored the others as all wrong
+        # without a hint; movies bash)
+        unannotated = (
+            " If the ground truth was not drawn on those time points, score the ones it was "
+            "drawn on alone (the same time points of both)."
+            if self.pred_only
+            else ""
+        )
         return [
-            f"Class {cid}'s HD95 and ASSD are infinite: time point {' and '.join(sides)} "
-            "(no boundary on the other side to measure from)."
+            f"Class {cid}'s HD95 and ASSD are infinite: {' and '.join(sides)} "
+            f"(no boundary on the other side to measure from).{unannotated}"
         ]
 
     def into(self, row: dict[str, float], wanted: _ShapeScores) -> dict[str, float] | None:
