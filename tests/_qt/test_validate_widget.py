@@ -201,6 +201,14 @@ def test_a_failed_run_clears_the_earlier_results(qtbot, validate, errors_shown):
     _run_and_wait(qtbot, widget)
     assert widget.result is None and widget.table.rowCount() == 0
     assert not widget.export_button.isEnabled() and widget.summary.text().startswith("Failed")
+    # the earlier run's error overlay is hidden with its table (it stayed on show; movies
+    # bash), not deleted
+    assert not viewer.layers["pred [errors]"].visible and widget.legend.isHidden()
+    assert "The earlier run's error overlay ('pred [errors]') is hidden" in widget.summary.text()
+    widget.gt_combo.set_layer(viewer.layers["truth"])
+    _run_and_wait(qtbot, widget)  # a run that succeeds shows its overlay again
+    qtbot.waitUntil(lambda: viewer.layers["pred [errors]"].visible, timeout=3_000)
+    assert not widget.legend.isHidden()
 
 
 def test_layers_placed_apart_are_refused(qtbot, validate, errors_shown):

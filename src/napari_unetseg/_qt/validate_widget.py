@@ -104,6 +104,7 @@ class ValidateWidget(ui.DockWidget):
         self.result: EvaluationResult | None = None
         #: The error overlay made for each prediction layer (it follows a renamed layer)
         self._overlays: weakref.WeakKeyDictionary[Labels, Labels] = weakref.WeakKeyDictionary()
+        self._hidden: weakref.WeakSet[Labels] = weakref.WeakSet()  # by a failed run
         # held weakly (a deleted prediction is freed; leaks bug bash), its name kept
         self._pred_ref: weakref.ref[Labels] | None = None
         self._scored: list[tuple[weakref.ref[Labels], str]] = []  # the layers on show
@@ -417,6 +418,18 @@ class ValidateWidget(ui.DockWidget):
         self.plot.clear()
         self.plot.setVisible(False)
         self.export_button.setEnabled(False)
+        # an earlier run's error overlay stayed on show over a failed one's layers (a
+        # comparison with another ground truth; movies bash): hidden, not deleted
+        hidden = [o for o in self._overlays.values() if o in self.viewer.layers and o.visible]
+        for overlay in hidden:
+            overlay.visible = False
+            self._hidden.add(overlay)  # shown again by the next run that succeeds
+        self.legend.setVisible(False)
+        if hidden:
+            said += (
+                f" The earlier run's error overlay ({hidden[0].name!r}) is hidden: it shows "
+                "that run, not this one."
+            )
         self.summary.setText(said)
 
     def _stop_watching(self) -> None:
@@ -496,6 +509,9 @@ class ValidateWidget(ui.DockWidget):
             blending="translucent_no_depth",
         )
         self._overlays[real_layer(pred)] = real_layer(overlay)
+        if real_layer(overlay) in self._hidden:  # hidden by a failed run, not the user
+            self._hidden.discard(real_layer(overlay))
+            overlay.visible = True
         self.legend.setVisible(True)
 
     def _plot_slices(self, result: EvaluationResult) -> None:
