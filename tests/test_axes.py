@@ -190,7 +190,8 @@ def test_a_movie_of_three_or_four_frames_that_tifffile_took_for_colours(
     truth = tmp_path / "truth.tif"
     tifffile.imwrite(truth, np.asarray(written.data))
     labels, note = _io.read_labels(truth)
-    assert labels.data.shape == (frames, 48, 48) and "RGB" not in note
+    assert labels.data.shape == (frames, 48, 48) and "an RGB label image" not in note
+    assert f"its {frames} planes, which tifffile saved as RGB colours, are read as a" in note
     rgb = tmp_path / "rgb.tif"  # a colour image (samples last) stays colours
     tifffile.imwrite(rgb, np.zeros((16, 16, 3), np.uint8))
     assert not _io.read_image(rgb).axes_guessed and _io.read_image(rgb).file_axes is None
@@ -210,3 +211,25 @@ def test_the_note_of_guessed_axes_names_channels_and_a_4d_guess(tmp_path) -> Non
     note = guessed_axes_note(_io.read_image(tmp_path / "cyx.tif"), 3)
     assert "--axes TYX, or CYX --channel N if it holds channels" in note
     assert guessed_axes_note(_io.read_image(tmp_path / "cyx.tif", axes="CYX"), 3) is None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # tifffile's, for (5, 3, Y, X)
+def test_stacks_of_three_planes_taken_for_colours_get_axes_that_work(tmp_path) -> None:
+    """A (5, 3, Y, X) array's note suggested --axes ZTYX, ZZYX or ZCYX (none of which
+    works), and its labels were read as ZTYX: the Z planes scored as time points
+    (review)."""
+    from napari_unetseg.batch import guessed_axes_note
+
+    path = tmp_path / "stacks.tif"
+    tifffile.imwrite(path, np.zeros((5, 3, 16, 16), np.uint16))
+    img = _io.read_image(path)
+    assert img.axes == "ZYXS" and img.file_axes == "ZSYX"
+    note = guessed_axes_note(img, 3)
+    assert "3 planes of each taken for RGB colours" in note
+    assert "--axes TZYX, or ZCYX --channel N" in note
+    assert _io.read_image(path, axes="TZYX").data.shape == (5, 3, 16, 16)
+    assert _io.read_image(path, axes="ZCYX").channel_axis == 1
+    labels = tmp_path / "labels.tif"
+    tifffile.imwrite(labels, np.zeros((5, 3, 16, 16), np.uint8))
+    read, _ = _io.read_labels(labels)
+    assert "T" not in read.axes  # no time axis made up between the Z planes

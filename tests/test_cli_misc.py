@@ -26,7 +26,7 @@ def test_sample_refuses_a_name_that_is_not_a_tiff(tmp_path, capsys, name):
     _refused(
         capsys,
         ["sample", str(tmp_path / name), "--shape", "16", "16"],
-        "must end in .tif, .tiff or .ome.zarr",
+        "must end in .tif, .tiff or .ome.zarr (.zarr)",
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -57,6 +57,12 @@ def test_a_sample_as_an_ome_zarr_store_for_the_block_commands(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["sample", str(store), "--shape", "8", "48", "48"]) == 0
     assert "holds this sample already" in capsys.readouterr().out
+    assert sorted(_io.read_image(store).labels) == ["ground_truth", "nuclei-3d"]
+    import shutil
+
+    shutil.rmtree(store / "labels" / "ground_truth")  # lost: written again (review)
+    assert cli.main(["sample", str(store), "--shape", "8", "48", "48"]) == 0
+    assert "its ground truth is written again" in capsys.readouterr().out
     assert sorted(_io.read_image(store).labels) == ["ground_truth", "nuclei-3d"]
     _refused(capsys, ["sample", str(store), "--shape", "8", "48", "40"], "holds another image")
     assert cli.main(["sample", str(store), "--shape", "8", "48", "40", "--overwrite"]) == 0

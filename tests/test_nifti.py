@@ -549,6 +549,9 @@ def test_a_tiff_of_a_placed_scan_says_what_it_loses_and_evaluate_what_it_matches
     assert (
         "a TIFF keeps the scan's voxel sizes, not its NIfTI placement" in capsys.readouterr().err
     )
+    store = tmp_path / "brain_labels.ome.zarr"  # a block run's output too (review)
+    assert cli.main(["predict", str(path), "-o", str(store), "--object-size", "off"]) == 0
+    assert "OME-Zarr labels keep the scan's voxel sizes, not" in capsys.readouterr().err
     nii = tmp_path / "brain_labels.nii.gz"
     assert cli.main(["predict", str(path), "-o", str(nii), "--object-size", "off"]) == 0
     assert "NIfTI placement" not in capsys.readouterr().err

@@ -266,14 +266,14 @@ class ImageData:
         axes = check_axes(axes)
         if axes in (self.axes, self.file_axes):  # named as read: no longer a guess
             return replace(self, axes_guessed=False)
-        if self.file_axes is not None and axes.endswith("YX"):  # the file's order (SYX)
-            return self._in_file_order().with_axes(axes)
         shape = tuple(self.data.shape)
         if len(axes) != len(shape):
             raise ValueError(
                 f"The axes {axes} name {len(axes)} axes, but the image {self.name!r} has "
                 f"{len(shape)} ({' x '.join(map(str, shape))}, read as {self.axes})."
             )
+        if self.file_axes is not None and axes.endswith("YX"):  # the file's order (SYX)
+            return self._in_file_order().with_axes(axes)
         colour = [i for i, (a, b) in enumerate(zip(axes, self.axes, strict=True)) if "S" in (a, b)]
         # colours stay colours (a PNG given a movie's TYX: 3 colours taken for X; review),
         # unless tifffile guessed them from a numpy array's 3 or 4 planes
@@ -281,7 +281,7 @@ class ImageData:
         if not guess and any(self.axes[i] != "S" or axes[i] not in "SC" for i in colour):
             raise ValueError(
                 f"The axes {axes} do not fit the image {self.name!r}: its axis of colours "
-                f"(read as {self.axes}) stays S (or C, to take its colours as channels)."
+                f"(its axes: {self.axes}) stays S (or C, to take its colours as channels)."
             )
         if "S" in axes and not axes.endswith("S"):  # colours last, as napari shows RGB
             at = axes.index("S")
@@ -353,6 +353,7 @@ class ImageData:
             channel_axis=None,
             channel_names=None,
             translate=None if self.translate is None else tuple(self.translate[i] for i in drop),
+            file_axes=None,  # (its colours gone: with_axes failed on 'substring not found')
         )
 
 
@@ -472,9 +473,9 @@ def read_image(
         Image series of a TIFF holding several (a multi-position OME-TIFF); reading the
         first of several says in a warning that there are others.
     axes : str, optional
-        The axes' names, in the file's order, where the file's are wrong or missing, e.g.
-        ``"TYX"`` for a movie saved without axes (read as a Z stack; 3 or 4 frames as RGB
-        colours): :meth:`ImageData.with_axes`.
+        The axes' names, in the file's order (a NIfTI file's as read: Z, Y, X), where the
+        file's are wrong or missing, e.g. ``"TYX"`` for a movie saved without axes (read
+        as a Z stack; 3 or 4 frames as RGB colours): :meth:`ImageData.with_axes`.
 
     Returns
     -------
@@ -532,7 +533,15 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     label (black is 0, the others 1, 2, ... in the order of their RGB values), as in the
     coloured instance masks that viewers and annotation tools export. Alpha is ignored.
     """
-    img = _planes_not_colours(read_image(path, lazy=lazy))
+    read = read_image(path, lazy=lazy)
+    img = _planes_not_colours(read)
+    planes = (
+        f"{img.name}: its {img.data.shape[0]} planes, which tifffile saved as RGB colours, "
+        "are read as a stack of label planes (a colour-coded mask reads as colours from a "
+        "PNG)."
+        if img is not read
+        else ""
+    )
     indices = _labels_of_palette(path, img)
     if indices is not None:  # its class ids, not its colours renumbered (a swap: bug bash)
         labels_image = replace(img.without_channels(), data=indices, is_labels=True)
@@ -549,7 +558,7 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
             "values along its edges that count as other labels; save masks as PNG or TIFF."
         )
     if not img.is_rgb:
-        return img, lossy.strip()
+        return img, f"{planes}{lossy}".strip()
     rgb = np.asarray(img.data)[..., :3]
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
         labels, note = rgb[..., 0], "its grey values (R = G = B) are the labels"
@@ -573,13 +582,9 @@ def _planes_not_colours(img: ImageData) -> ImageData:
     """Labels of 3 or 4 planes saved from numpy, which tifffile stored as RGB(A) colours,
     as the stack of planes they are (a 3-frame ground truth was read as 703 colour-coded
     labels of one plane; series bash); other images as they are."""
-    file_axes = img.file_axes
-    if not (img.axes_guessed and file_axes and img.axes.endswith("S")):
+    if not (img.axes_guessed and img.file_axes == "SYX"):  # more axes: no sure guess
         return img
-    free = next((a for a in "ZT" if a not in file_axes), None)
-    if free is None:
-        return img
-    return replace(img.with_axes(file_axes.replace("S", free)), axes_guessed=True)
+    return replace(img.with_axes("ZYX"), axes_guessed=True)
 
 
 def _labels_of_palette(path: str | os.PathLike, img: ImageData) -> np.ndarray | None:

@@ -265,22 +265,16 @@ def write_image_store(
     docs' examples had none to run on). Written beside ``path`` and moved in place once
     complete, replacing what was there."""
     import zarr
-    from ome_zarr.format import FormatV04
 
-    with warnings.catch_warnings():  # its default argument, a deprecated Scaler
-        warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
-        from ome_zarr.writer import write_image, write_labels
-
+    write_image, _ = _ome_writers()
     target = os.fspath(path).rstrip("/\\")
     partial = f"{target}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
         group = zarr.open_group(partial, mode="w", zarr_format=2)
-        options = {"axes": axes.lower(), "fmt": FormatV04(), "scale_factors": (2,)}
-        write_image(np.asarray(image), group, **options)
+        write_image(np.asarray(image), group, **_sample_options(axes))
         if labels is not None:
-            # scaler=None: its default is that Scaler (5 levels, a warning)
-            write_labels(np.asarray(labels), group, name=label_name, scaler=None, **options)
+            add_image_labels(group, labels, axes, label_name)
         if os.path.isdir(target):
             shutil.rmtree(target)
         elif os.path.exists(target):
@@ -288,3 +282,30 @@ def write_image_store(
         os.replace(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def add_image_labels(group: Any, labels: Any, axes: str, name: str) -> None:
+    """Write ``labels`` as image-label ``name`` of the OME-Zarr image ``group`` (a zarr
+    group or its path), beside the labels it has (ome-zarr-py, NGFF 0.4)."""
+    import zarr
+
+    if not hasattr(group, "attrs"):
+        group = zarr.open_group(os.fspath(group), mode="r+")
+    _, write_labels = _ome_writers()
+    # scaler=None: its default is a deprecated Scaler (5 levels, a warning)
+    write_labels(np.asarray(labels), group, name=name, scaler=None, **_sample_options(axes))
+
+
+def _sample_options(axes: str) -> dict[str, Any]:
+    from ome_zarr.format import FormatV04
+
+    return {"axes": axes.lower(), "fmt": FormatV04(), "scale_factors": (2,)}
+
+
+def _ome_writers() -> tuple[Any, Any]:
+    """ome-zarr-py's ``write_image`` and ``write_labels``, imported without the warning
+    its default argument (a deprecated Scaler) gives."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Call to deprecated class Scaler")
+        from ome_zarr.writer import write_image, write_labels
+    return write_image, write_labels

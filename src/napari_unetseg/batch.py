@@ -441,7 +441,7 @@ def guessed_axes_note(img: Any, spatial_dims: int, command: str = "unetseg predi
         return None
     axes, file_axes = img.axes, getattr(img, "file_axes", None)
     python = "in Python read_image(path, axes=...)"
-    if file_axes is not None and axes.endswith("S") and img.data is not None:
+    if file_axes == "SYX" and img.data is not None:  # (more axes: the stack's note below)
         n = img.data.shape[-1]
         movie = file_axes.replace("S", "T")
         return (
@@ -450,6 +450,18 @@ def guessed_axes_note(img: Any, spatial_dims: int, command: str = "unetseg predi
             f"planes); if they are time points, Z planes or channels, give the axes "
             f"({command} --axes {movie}, {movie.replace('T', 'Z')} or "
             f"{movie.replace('T', 'C')} --channel N; {python})."
+        )
+    if file_axes is not None and "S" in file_axes:  # planes of a stack taken for colours
+        n = img.data.shape[-1] if img.data is not None else "its"
+        given = "the axes in the file's order"
+        if len(file_axes) == 4 and file_axes[0] == "Z":  # (5, 3, Y, X): ZSYX
+            given += f" ({command} --axes TZYX, or ZCYX --channel N for channels; {python})"
+        else:
+            given += f" ({command} --axes ...; {python})"
+        return (
+            f"its file does not name its axes, so it is read as {axes}, {n} planes of each "
+            f"taken for RGB colours (tifffile's guess for a numpy array); if they are Z "
+            f"planes or channels, give {given}."
         )
     if "S" in axes:  # colours of a stack: the planes may be time points
         others = ""
@@ -583,12 +595,8 @@ def _segment_file(
     }
     nifti = {"affine": img.affine, "forms": img.nifti_forms}
     _io.write_labels(dst, labels, provenance=provenance, **nifti, **geometry)
-    if _lost_placement(img, dst):
-        row.notes.append(
-            "a TIFF keeps the scan's voxel sizes, not its NIfTI placement (axes flipped or "
-            "turned, an origin other than 0): write .nii.gz to have labels that overlay it "
-            "in other tools."
-        )
+    if said := placement_note(img, dst):
+        row.notes.append(said)
     row.output = str(dst)
     if pdst is not None:
         try:
@@ -601,12 +609,21 @@ def _segment_file(
         row.notes.append(f"image series {settings.series} segmented.")
 
 
-def _lost_placement(img: Any, dst: Any) -> bool:
-    """Whether labels of a NIfTI scan placed in the scanner's space go to a file that
-    keeps no placement (a TIFF: it was lost without a word; medical bash)."""
+def placement_note(img: Any, dst: Any) -> str | None:
+    """A note where labels of a NIfTI scan placed in the scanner's space go to a file
+    that keeps no placement (a TIFF, an OME-Zarr store: it was lost without a word;
+    medical bash), or None."""
     from ._nifti import NIFTI_SUFFIXES, placed
 
-    return placed(img.affine) and not os.fspath(dst).lower().endswith(NIFTI_SUFFIXES)
+    out = os.fspath(dst).lower().rstrip("/\\")
+    if not placed(getattr(img, "affine", None)) or out.endswith(NIFTI_SUFFIXES):
+        return None
+    kind = "OME-Zarr labels keep" if out.endswith(".zarr") else "a TIFF keeps"
+    return (
+        f"{kind} the scan's voxel sizes, not its NIfTI placement (axes flipped or turned, "
+        "an origin other than 0): write .nii.gz to have labels that overlay it in other "
+        "tools."
+    )
 
 
 def _count(labels: Any, instances: bool, time_axis: int | None = None) -> tuple[int, float]:

@@ -290,7 +290,9 @@ def test_painting_is_kept_when_the_dock_was_closed_and_opened_again(qtbot, segme
     assert [layer.name for layer in viewer.layers] == ["img", "img [unet]", "img [unet 2]"]
 
 
-def test_a_layer_whose_axis_labels_name_channels_is_refused(qtbot, segment, monkeypatch):
+def test_a_layer_whose_axis_labels_name_channels_is_refused(
+    qtbot, segment, monkeypatch, tiny_model_2d
+):
     """A (2, Y, X) layer labelled c, y, x was segmented as two planes, and a (Z, C, Y, X)
     one by nuclei-3d with its channels as Z (0 % foreground), without a word (series
     bash); the model line called it "a series of planes (CYX)"."""
@@ -312,6 +314,13 @@ def test_a_layer_whose_axis_labels_name_channels_is_refused(qtbot, segment, monk
     viewer.add_image(np.zeros((4, 2, 32, 32), np.float32), name="zc", axis_labels="zcyx")
     widget.image_combo.set_layer(viewer.layers["zc"])
     assert widget.run() is None and "on axis 1 (labelled c)" in errors[-1]
+    # the plane on show is one channel's: segmented (review)
+    widget.image_combo.set_layer(viewer.layers["two"])
+    widget.model_combo.set_model_name(tiny_model_2d)
+    widget.plane_check.setChecked(True)
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        assert widget.run() is not None
+    assert len(errors) == 2 and "two [unet]" in viewer.layers
 
 
 def test_a_colour_looking_stack_is_refused_in_one_sentence(qtbot, segment, monkeypatch):

@@ -27,7 +27,8 @@ def run_problem(
     )
     return (
         first
-        or channel_problem(viewer, layer)
+        # the plane on show is one channel: segmenting it is right (review)
+        or (None if plane_only else channel_problem(viewer, layer))
         or colour_problem(layer)
         or dims_problem(layer, model, dims)
     )

@@ -109,8 +109,9 @@ def add_axes_option(parser: argparse.ArgumentParser) -> None:
         "--axes",
         default=None,
         metavar="AXES",
-        help="the axes of the input in the file's order, one letter each from T C Z Y X, "
-        "e.g. TYX: for files that do not name them (a plain multi-page TIFF is read as a Z "
+        help="the axes of the input in the file's order (a NIfTI file's as read: Z Y X), one "
+        "letter each from T C Z Y X, e.g. TYX: for files that do not name them (a plain "
+        "multi-page TIFF is read as a Z "
         "stack, a 4D one as T Z Y X, and 3 or 4 planes as RGB colours, so a movie saved "
         "from numpy needs --axes TYX)",
     )

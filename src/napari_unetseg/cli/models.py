@@ -185,7 +185,7 @@ def _check_sample_args(args: argparse.Namespace) -> None:
     if not args.output.lower().rstrip("/\\").endswith((".tif", ".tiff", ".zarr")):
         raise CLIError(
             f"The sample is written as an OME-TIFF or an OME-Zarr store, so its name must "
-            f"end in .tif, .tiff or .ome.zarr, not {args.output!r}."
+            f"end in .tif, .tiff or .ome.zarr (.zarr), not {args.output!r}."
         )
     if args.seed < 0:
         raise CLIError(f"--seed must be 0 or more, got {args.seed}.")
@@ -227,18 +227,43 @@ def _sample_store(out: Path, args: argparse.Namespace) -> int:
     """``unetseg sample x.ome.zarr``: the sample as an OME-Zarr image, its ground truth
     under ``labels/ground_truth``. A store that holds this very sample already is left as
     it is, with the labels a run added to it."""
+    import numpy as np
+
     from .._zarr_save import write_image_store
     from ..core.synthetic import synthetic_nuclei
 
     image, labels = synthetic_nuclei(tuple(args.shape), seed=args.seed)
     size = "x".join(map(str, image.shape))
-    if not args.overwrite and _check_not_another(out, image):
-        print(f"{out} holds this sample already ({size}); left as it is")
-        return 0
     axes = "YX" if image.ndim == 2 else "ZYX"
+    if not args.overwrite and _check_not_another(out, image):
+        if _ground_truth(out) is None:  # removed since: put back (it said "left as it is")
+            from .._zarr_save import add_image_labels
+
+            add_image_labels(out, labels, axes, "ground_truth")
+            print(f"{out} holds this sample; its ground truth is written again under labels/")
+        elif not np.array_equal(_ground_truth(out), labels):
+            raise CLIError(
+                f"{str(out)!r} holds this sample with other labels under "
+                "labels/ground_truth; give another name, or --overwrite to replace it."
+            )
+        else:
+            print(f"{out} holds this sample already ({size}); left as it is")
+        return 0
     write_image_store(out, image, axes, labels, label_name="ground_truth")
     print(f"wrote {out} with its ground truth under labels/ground_truth ({size})")
     return 0
+
+
+def _ground_truth(store: Path) -> Any:
+    """The sample store's ``labels/ground_truth`` (full resolution), or None."""
+    import numpy as np
+
+    from .. import _io
+
+    try:
+        return np.asarray(_io.read_image(store / "labels" / "ground_truth").data)
+    except (ValueError, OSError):
+        return None
 
 
 def _check_not_another(path: Path, data: Any) -> bool:

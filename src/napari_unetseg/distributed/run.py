@@ -591,7 +591,14 @@ def _prepare(
     ``wanted``: the run's ``channel``, ``series``, ``axes``, ``split_touching`` and
     ``probabilities``."""
     from .. import api
-    from ..batch import SegmentSettings, check_fit, guessed_axes_note, labels_note, pick_channel
+    from ..batch import (
+        SegmentSettings,
+        check_fit,
+        guessed_axes_note,
+        labels_note,
+        pick_channel,
+        placement_note,
+    )
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
@@ -608,7 +615,11 @@ def _prepare(
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     _check_no_guessed_colour(img, bundle, source)
-    for said in (labels_note(img), guessed_axes_note(img, bundle.spatial_dims)):
+    for said in (
+        labels_note(img),
+        guessed_axes_note(img, bundle.spatial_dims),
+        placement_note(img, output),
+    ):
         if said:
             channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
