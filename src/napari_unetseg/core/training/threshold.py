@@ -22,10 +22,13 @@ object class on its probability against the background's (a bias added to its ou
 background's included, with the training labels, over a random subset of the labelled
 pixels (:data:`MAX_MATCH_PIXELS`). (Without the background's, a class the model never
 learned cost nothing to grow: its Dice was 0 either way, and a weight of 2.46 took the
-false positives of another class and most of the background with them; classes bash.) The brain template as three tissues in 3D, whose students
-put the border between grey and white matter elsewhere than their teacher: +0.010 to
-+0.016 mean Dice on the unpainted part, same weights with and without (three draws);
--0.001 to +0.005 on 2D images whose students already agreed with their labels
+false positives of another class and most of the background with them; classes bash.)
+The brain template as three tissues in 3D, whose students put the border between grey
+and white matter elsewhere than their teacher: +0.010 to +0.016 mean Dice on the
+unpainted part, same weights with and without (three draws, object classes scored);
+-0.001 to +0.005 on 2D images whose students already agreed with their labels. With the
+background scored (2026-12-07, a shared machine): +0.007 to +0.022 on the volume,
++0.006 to +0.041 on the photograph, +0.009 on the slice, wherever a weight was chosen
 (docs/benchmarks.md, "Class weights matched to the training labels").
 """
 
