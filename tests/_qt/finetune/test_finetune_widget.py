@@ -1200,6 +1200,28 @@ def test_a_preview_of_a_plane_the_view_does_not_show_says_which_plane(
     assert "fills in what it predicts" in widget.status.text()
 
 
+def test_a_preview_left_behind_by_a_view_that_moved_says_where_it_is(
+    qtbot, make_napari_viewer, session_models
+):
+    """The view moved to another time point during a run: the preview stayed on the one
+    looked at when it started, and the line said "the region you looked at" (movies
+    bash)."""
+    movie, truth = synthetic_nuclei((5, 48, 48), seed=2)
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, name="movie", axis_labels=("t", "y", "x"))
+    widget = _dock_tiny(viewer, steps=1)
+    widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
+    widget.preview_check.setChecked(True)
+    viewer.dims.set_point(0, 1)
+    with qtbot.waitSignal(widget.runner.finished, timeout=120_000):
+        assert widget.train() is not None
+        viewer.dims.set_point(0, 3)
+    assert (
+        "outlines what it predicts at t 1, where the view was when the run started (it "
+        "shows another now)" in widget.status.text()
+    )
+
+
 def test_a_layer_with_lengths_in_several_units_trains_with_one_unit(make_napari_viewer):
     """Z in µm beside Y, X in nm: the pixel size is given in µm and so is its unit (the
     unit was dropped, and a package exported named the layer's last one, nm, beside

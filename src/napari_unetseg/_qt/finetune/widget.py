@@ -628,7 +628,7 @@ class FinetuneWidget(ui.DockWidget):
         """What the preview layer shows, in words: the region looked at, or (a 2D model
         in a view of other planes: a transposed or 3D view) the Y-X plane previewed,
         which the user does not see (3D bash); outlines in 2D, filled regions in 3D."""
-        from ..segment_plane import plane_view_problem, plane_words
+        from ..segment_plane import current_position, plane_view_problem, plane_words
 
         image, region = self.preview.target
         verb = "outlines" if self.viewer.dims.ndisplay == 2 else "fills in"
@@ -637,6 +637,15 @@ class FinetuneWidget(ui.DockWidget):
         if flat and plane and plane_view_problem(self.viewer, image) is not None:
             where = plane_words(self.viewer, image, plane)
             return f"{verb} what it predicts on the Y-X plane at {where} (the view shows others)"
+        now = current_position(self.viewer, image)
+        if any(now[k] != i for k, i in enumerate(region) if not isinstance(i, slice)):
+            # the view moved to another frame during the run: the preview stayed where
+            # it was, unsaid (movies bash)
+            where = plane_words(self.viewer, image, plane)
+            return (
+                f"{verb} what it predicts at {where}, where the view was when the run "
+                "started (it shows another now)"
+            )
         return f"{verb} what it predicts in the region you looked at"
 
     def _on_finished(self) -> None:
