@@ -1004,3 +1004,18 @@ def test_merged_objects_of_labels_made_without_splitting_name_the_split_box(
     layer.metadata = {"unetseg": classes}
     _run_and_wait(qtbot, widget)
     assert "2 merged" in widget.summary.text() and said not in widget.summary.text()
+
+
+def test_time_steps_that_differ_are_not_called_pixel_sizes():
+    """A ground truth of another frame interval was said to have another pixel size
+    "that distances are measured with" (movies bash): time enters no distance."""
+    from napari_unetseg._qt.validate_job import spacing_note
+
+    said = spacing_note(((1.0, 0.5, 0.5), "µm"), ((2.0, 0.5, 0.5), "µm"), time_axis=0)
+    assert said.startswith("The layers' time steps differ (prediction 1, ground truth 2)")
+    assert "distances" not in said
+    other = spacing_note(((1.0, 0.5, 0.5), "µm"), ((1.0, 0.4, 0.4), "µm"), time_axis=0)
+    assert other.startswith("The layers' pixel sizes differ")
+    assert spacing_note(((1.0, 0.5, 0.5), "µm"), ((2.0, 0.5, 0.5), "µm")).startswith(
+        "The layers' pixel sizes differ"  # a Z step: a length
+    )

@@ -117,16 +117,29 @@ def _size_text(scale: tuple[float, ...], unit: str | None) -> str:
     return " x ".join(f"{s:g}" for s in scale) + (f" {unit}" if unit else "")
 
 
-def spacing_note(prediction: Spacing, ground_truth: Spacing) -> str | None:
+def spacing_note(
+    prediction: Spacing, ground_truth: Spacing, time_axis: int | None = None
+) -> str | None:
     """A sentence when the two layers' pixel sizes (scale, unit) differ: the distances
     are measured with the ground truth's (the CLI refuses instead; here the layers are on
     screen and a run is cheap to repeat), and the pixels paired index by index, which the
-    viewer does not show lying on one another (advice audit). None when they agree."""
+    viewer does not show lying on one another (advice audit). Where only the steps of
+    the ``time_axis`` differ, a sentence of time steps, which enter no distance (they were
+    called pixel sizes that distances are measured with; movies bash). None when they
+    agree."""
     from .._units import same_size
 
     (p_scale, p_unit), (g_scale, g_unit) = prediction, ground_truth
     if len(p_scale) != len(g_scale) or same_size(p_scale, p_unit, g_scale, g_unit):
         return None
+    if time_axis is not None and 0 <= time_axis < len(p_scale):
+        space = [a for a in range(len(p_scale)) if a != time_axis]
+        if same_size([p_scale[a] for a in space], p_unit, [g_scale[a] for a in space], g_unit):
+            return (
+                f"The layers' time steps differ (prediction {p_scale[time_axis]:g}, ground "
+                f"truth {g_scale[time_axis]:g}): they are scored time point for time point, "
+                "though on screen they do not lie on one another."
+            )
     return (
         f"The layers' pixel sizes differ (prediction {_size_text(p_scale, p_unit)}, ground "
         f"truth {_size_text(g_scale, g_unit)}): they are scored pixel for pixel, though on "

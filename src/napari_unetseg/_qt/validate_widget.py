@@ -279,7 +279,10 @@ class ValidateWidget(ui.DockWidget):
             self._clear_results(f"Not evaluated: {problem}")
             return None
         pred_spacing, spacing = shared_unit(self._spacing(pred), self._spacing(gt))
-        notes = [spacing_note(pred_spacing, spacing), swapped_note(pred, gt)]
+        notes = [
+            spacing_note(pred_spacing, spacing, options.get("time_axis")),
+            swapped_note(pred, gt),
+        ]
         self.summary.setText(f"Evaluating {pred.name!r} against {gt.name!r}...")
         data = (real_layer(pred).data, real_layer(gt).data)  # other data set: not shown
         self._stop_watching()
