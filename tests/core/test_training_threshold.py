@@ -416,3 +416,17 @@ def test_a_threshold_that_matches_nothing_is_not_folded():
     assert record["threshold"] == 0.5 and said == "" and not folded_anything(record)
     after = list(bundle.network.head.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_a_class_never_predicted_on_the_held_out_labels_is_named():
+    """A class the model never learned passed without a word under a mean validation
+    Dice of 0.94 (classes bash)."""
+    from napari_unetseg.core.training.history import unlearned_note
+
+    counts = torch.tensor([[100.0, 110, 105], [50, 55, 52], [0, 3, 9]], dtype=torch.float64)
+    said = unlearned_note(counts, ["background", "nucleus", "debris"], "dense")
+    assert said.startswith("The model predicts none of the held-out labels of 'debris'")
+    assert unlearned_note(counts[:2], ["background", "nucleus"], "dense") == ""
+    assert unlearned_note(None, [], "dense") == ""
+    absent = torch.tensor([[5.0, 5, 5], [0, 0, 0]], dtype=torch.float64)  # not held out
+    assert unlearned_note(absent, [], "sparse") == ""

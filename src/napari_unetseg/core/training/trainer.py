@@ -36,7 +36,7 @@ from .averaging import (
     norm_momentum,
     set_norm_momentum,
 )
-from .history import KEPT_START, TrainProgress, _History, _lr_at, start_hint
+from .history import KEPT_START, TrainProgress, _History, _lr_at, start_hint, unlearned_note
 from .labels import (
     _LabelIndex,
     _map_classes,
@@ -287,6 +287,7 @@ class Trainer:
         self.threshold: dict[str, Any] | None = None
         self.kept_dice: float | None = None
         self.kept_loss: float | None = None
+        self.val_counts: Any = None  # per class, of the last validation
         # voxels predicted after the last step: the threshold's prediction of the training
         # images (the mean's batch-norm batches come on top: _tail_voxels), and what a
         # forward pass costs, measured by each validation (_validate)
@@ -511,6 +512,7 @@ class Trainer:
                 c = hard_dice_counts(logits, self.val_y[i : i + batch])
                 counts = c if counts is None else counts + c
         network.train()
+        self.val_counts = counts  # per class: what the last validation matched
         # The median of the validations' times after the first (which warms up): one
         # slowed by another process (2 cores shared) was 50 times the others, kept half
         # the budget for the tail and ended a 60 s run after 33 s (train bug bash).
@@ -640,11 +642,17 @@ class Trainer:
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
         folded = folded_anything(self.threshold)
-        if self.val_x is not None and (self.averaged is not None or folded):
-            # the validation figure of the model the user gets, not of a step before
+        if self.val_x is not None and self.step > 0:
+            # the validation figures of the model the user gets, not of a step before
             self.network.eval()
-            val_loss, val_dice = self._validate()
-            self.kept_dice, self.kept_loss = val_dice, val_loss
+            kept_loss, kept_dice = self._validate()
+            if self.averaged is not None or folded:
+                val_loss, val_dice = kept_loss, kept_dice
+                self.kept_dice, self.kept_loss = val_dice, val_loss
+            said = unlearned_note(
+                self.val_counts, list(self.bundle.class_names), self.options.label_mode
+            )
+            message = f"{message} {said}".strip()
         if self.pending or val_loss is not None or message:
             loss = float(np.mean(self.pending)) if self.pending else None
             return self.record(loss, val_loss, val_dice, None, message)
