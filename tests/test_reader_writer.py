@@ -80,11 +80,16 @@ def test_a_models_labels_name_their_classes_when_opened_again(tmp_path, suffix):
     [(_, meta, kind)] = get(str(out))(str(out))
     assert kind == "labels"
     assert meta["features"] == {"index": [0, 1], "class": ["background", "nucleus"]}
+    # in the colours Segment gives classes (they came back in napari's cycling ones;
+    # reproducibility bash)
+    from napari_unetseg._qt.finetune.label_policy import PREVIEW_COLORS
+
+    assert meta["colormap"][1] == PREVIEW_COLORS[1] and meta["colormap"][0][3] == 0.0
     split = tmp_path / f"split_labels{suffix}"
     argv = ["predict", str(image), "--model", "nuclei-2d", "-o", str(split), "--split-touching"]
     assert cli.main(argv) == 0
     [(_, meta, _)] = get(str(split))(str(split))
-    assert "features" not in meta  # object ids, no classes
+    assert "features" not in meta and "colormap" not in meta  # object ids, no classes
 
 
 def test_a_refusal_reaches_whoever_saves_through_napari(tmp_path, make_napari_viewer):

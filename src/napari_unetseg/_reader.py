@@ -301,13 +301,21 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
 
 def _class_features(provenance: dict[str, Any] | None) -> dict[str, Any]:
     """napari ``features`` naming the classes of labels a model wrote (the status bar
-    then says "class: cytoplasm", and Validate names its rows); nothing otherwise."""
+    then says "class: cytoplasm", and Validate names its rows) and the colours Segment
+    gave them (each class in the colour of the strokes that paint it: saved labels came
+    back in napari's cycling colours; reproducibility bash); nothing otherwise."""
+    from ._qt.finetune.label_policy import PREVIEW_COLORS  # (no Qt)
     from .provenance import recorded_classes
 
     classes = recorded_classes(provenance)
     if classes is None:
         return {}
-    return {"features": {"index": list(range(len(classes))), "class": classes}}
+    colours: dict[Any, tuple[float, ...]] = {0: (0.0, 0.0, 0.0, 0.0), None: (0.8, 0.8, 0.8, 1.0)}
+    colours.update(PREVIEW_COLORS)
+    return {
+        "features": {"index": list(range(len(classes))), "class": classes},
+        "colormap": colours,
+    }
 
 
 def _with_series(metadata: Any, series: int) -> Any:

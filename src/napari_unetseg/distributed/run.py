@@ -574,6 +574,21 @@ def _opened(source: str, image: Any, level: int, series: int, wanted: dict[str, 
     return img.with_axes(axes)
 
 
+def _with_notes(note: str, img: Any, bundle: Any, output: Any) -> str:
+    """``note`` and the input's notes (labels given as an image, guessed axes, a NIfTI
+    placement the store does not keep), each a sentence."""
+    from ..batch import guessed_axes_note, labels_note, placement_note
+
+    for said in (
+        labels_note(img),
+        guessed_axes_note(img, bundle.spatial_dims),
+        placement_note(img, output),
+    ):
+        if said:
+            note = " ".join(filter(None, [note, said[0].upper() + said[1:]]))
+    return note
+
+
 def _prepare(
     source: Any,
     model: Any,
@@ -591,14 +606,7 @@ def _prepare(
     ``wanted``: the run's ``channel``, ``series``, ``axes``, ``split_touching`` and
     ``probabilities``."""
     from .. import api
-    from ..batch import (
-        SegmentSettings,
-        check_fit,
-        guessed_axes_note,
-        labels_note,
-        pick_channel,
-        placement_note,
-    )
+    from ..batch import SegmentSettings, check_fit, pick_channel
     from ..core.precision import weights_fingerprint
     from ..provenance import labels_provenance, model_reference
 
@@ -615,13 +623,7 @@ def _prepare(
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     _check_no_guessed_colour(img, bundle, source)
-    for said in (
-        labels_note(img),
-        guessed_axes_note(img, bundle.spatial_dims),
-        placement_note(img, output),
-    ):
-        if said:
-            channel_note = " ".join(filter(None, [channel_note, said[0].upper() + said[1:]]))
+    channel_note = _with_notes(channel_note, img, bundle, output)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
     plan, size, (size_message, flags), spacing = _make_plan(
