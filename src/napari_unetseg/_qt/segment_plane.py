@@ -189,13 +189,19 @@ def _write_plane(full: Any, plane: tuple[int, ...], data: Any) -> None:
 
 
 def plane_note(object_size: Any, measured: tuple[str, float] | None) -> str:
-    """The copied command's note for a run on the current plane only."""
+    """The copied command's note for a run on the current plane only: the command's
+    labels of that plane may differ a little, as it scales intensities by the whole
+    stack's (21 of 16,384 pixels once; reproducibility bash)."""
     note = "the command segments every plane, not only the current one"
+    stack = (
+        " Its labels of this plane may differ from the run's by a few pixels: it scales "
+        "the intensities by the whole stack's, a run here by the plane's."
+    )
     if measured is not None:
-        return f"{note}, with the object size the last run measured on {measured[0]} alone."
+        return f"{note}, with the object size the last run measured on {measured[0]} alone.{stack}"
     if str(object_size).lower() == "auto":
         return (
             f"{note}, and measures the object size on the whole stack (a run here measures "
-            "it on the plane alone: run once first, or give --object-size, to match it)."
+            f"it on the plane alone: run once first, or give --object-size, to match it).{stack}"
         )
-    return f"{note}."
+    return f"{note}.{stack}"
