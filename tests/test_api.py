@@ -46,6 +46,11 @@ def test_save_model_lists_it_as_saved_and_predicts_by_name(tiny) -> None:
     assert np.array_equal(same, api.predict(image, b, object_size=None))
     with pytest.raises(ValueError, match="shipped model's name"):
         api.save_model(b, "nuclei-2d")
+    # named inside as it is listed, whatever its path: labels named the model by its old
+    # name when it was given by path (reproducibility bash); the model given is unchanged
+    from napari_unetseg.core.bundle import ModelBundle
+
+    assert ModelBundle.load(written).name == "api saved" and b.name != "api saved"
 
 
 def test_load_model_errors(tmp_path) -> None:

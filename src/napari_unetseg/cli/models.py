@@ -446,6 +446,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
             bundle = api.load_model(src)
             print(("\n" if i else "") + f"{src}: model, {bundle.summary()}")
+            if bundle.name and bundle.name != src:  # the name its labels' records give
+                print(f"name: {bundle.name}")
             for line in _model_lines(bundle):
                 print(line)
             continue

@@ -15,6 +15,7 @@ saved file of the same name.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
@@ -179,7 +180,12 @@ class ModelRegistry:
         """
         own = safe_model_name(bundle.name or "model")  # its own name, made a file name
         path = self.saving_path(name if name is not None else own, bundle)
-        path = bundle.save(path)
+        # the file is named inside as it is listed: labels made with it named the model
+        # "nuclei-2d-finetuned" when given its path, "my cells" by its name, and the first
+        # is no name any session knows (reproducibility bash)
+        listed = copy.copy(bundle)
+        listed.name = path.stem
+        path = listed.save(path)
         self._notify()
         return path
 
