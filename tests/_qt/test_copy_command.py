@@ -251,3 +251,35 @@ def test_files_of_a_command_are_named_as_save_names_them():
 
     assert _safe("nuclei-2d-finetuned (3)") == "nuclei-2d-finetuned (3)"
     assert _safe("cells/nuclei: 2") == "cells_nuclei_ 2" and _safe(" . ") == "layer"
+
+
+def test_commands_name_a_multi_channel_tiff_and_its_channel(
+    tmp_path, command_of, make_napari_viewer, qtbot
+):
+    """A channel of a two-channel TIFF was copied into "twochan _C1_.tif" for the command,
+    where an OME-Zarr store's channel was named (reproducibility bash)."""
+    from napari_unetseg import _io, cli
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((64, 64), seed=0)
+    src = tmp_path / "twochan.tif"
+    _io.write_image(src, np.stack([np.zeros_like(image), image]), axes="CYX")
+    rep = command_of(src, 1, truth)  # Fine-tune
+    argv = rep.argv
+    assert argv[argv.index("--image") + 1] == str(src.resolve())
+    assert argv[argv.index("--channel") + 1] == "1"
+    viewer = make_napari_viewer()  # Segment: the same labels from the file's channel
+    layer = viewer.open(str(src), plugin="napari-unetseg")[1]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Segment")
+    widget.image_combo.set_layer(layer)
+    widget.model_combo.set_model_name("nuclei-2d")
+    with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+        widget.run()
+    rep = widget.copy_command(folder=str(tmp_path / "seg")).reproduction
+    assert rep.argv[2] == str(src.resolve()) and "--channel" in rep.argv
+    out = tmp_path / "by_command.tif"
+    argv = list(rep.argv[1:])
+    argv[argv.index("--output") + 1] = str(out)
+    assert cli.main(argv) == 0
+    shown = np.asarray(viewer.layers[f"{layer.name} [unet]"].data)
+    np.testing.assert_array_equal(np.asarray(_io.read_image(out).data), shown)

@@ -119,12 +119,16 @@ class SessionFiles:
     def store(self, layer: Layer) -> tuple[str, int | None] | None:
         """The OME-Zarr store an image layer shows, and its channel there (None when it
         has none), when the store's full-resolution image is what the layer holds: a
-        command names the store instead of a copy of it (a whole slide's would be huge)."""
+        command names the store instead of a copy of it (a whole slide's would be huge).
+        Also a multi-channel TIFF one channel of which the layer holds (the command named
+        a copy of that channel, "twochan _C1_.tif"; reproducibility bash)."""
         from .. import _io
 
         source = getattr(getattr(layer, "source", None), "path", None)
-        if not source or not _io.is_zarr_path(source) or getattr(layer, "rgb", False):
+        if getattr(layer, "rgb", False) or not source:
             return None
+        if not _io.is_zarr_path(source):
+            return _tiff_channel(layer, Path(source))
         try:
             with warnings.catch_warnings():  # which image of the store: said on opening
                 warnings.simplefilter("ignore", UserWarning)
@@ -226,6 +230,33 @@ def _free(path: Path, same: Callable[[Path], bool] | None = None) -> tuple[Path,
         n += 1
         path = path.with_name(f"{stem} {n}{suffix}")
     return path, False
+
+
+def _tiff_channel(layer: Layer, source: Path) -> tuple[str, int] | None:
+    """The multi-channel TIFF a channel layer was opened from (our reader's one layer per
+    channel) and that channel, where the file's channel still holds the layer's data
+    (as :func:`_same_data` compares); None otherwise."""
+    from .. import _io
+
+    channel = (layer.metadata or {}).get("channel")
+    if channel is None or (layer.metadata or {}).get("series", 0) or _source_file(layer) is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # what the file holds was said on opening
+            warnings.simplefilter("ignore", UserWarning)
+            img = _io.read_image(source, lazy=True)
+        if img.channel_axis is None:
+            return None
+        one = img.one_channel(int(channel))
+    except (ValueError, OSError):
+        return None
+    data = layer_data(layer)
+    if tuple(one.data.shape) != tuple(data.shape) or not _same_scale(one, layer):
+        return None
+    if isinstance(data, np.ndarray) and data.nbytes <= COMPARE_BYTES:
+        if not np.array_equal(np.asarray(one.data), data):
+            return None
+    return str(source.resolve()), int(channel)
 
 
 def _source_file(layer: Layer) -> Path | None:
