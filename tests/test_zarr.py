@@ -780,3 +780,18 @@ def test_labels_with_one_channel_lose_the_channel_axis(tmp_path, capsys):
     pred = _io.write_labels(tmp_path / "pred.tif", truth[:, 0], axes="TZYX")
     assert cli.main(["evaluate", "-p", str(pred), "-g", str(path)]) == 0
     assert "Dice 1.000" in capsys.readouterr().out
+
+
+def test_a_labels_store_of_its_own_is_named_without_its_suffix(tmp_path):
+    """Labels saved as their own store opened as "three.ome.zarr" where an image store is
+    named "three" (reproducibility bash); an image-label keeps its group's name."""
+    from napari_unetseg import cli
+
+    image = tmp_path / "cells.tif"
+    assert cli.main(["sample", str(image), "--shape", "48", "48"]) == 0
+    out = tmp_path / "cells_labels.ome.zarr"
+    assert cli.main(["predict", str(image), "-o", str(out), "--device", "cpu"]) == 0
+    assert _io.read_image(out).name == "cells_labels"
+    store = tmp_path / "sample.ome.zarr"
+    assert cli.main(["sample", str(store), "--shape", "48", "48"]) == 0
+    assert _io.read_image(store / "labels" / "ground_truth").name == "ground_truth"

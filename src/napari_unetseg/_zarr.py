@@ -300,7 +300,8 @@ def read_ome_zarr(path: str | os.PathLike, level: int = 0) -> ZarrImageData:
         scale=scale,
         units=units,
         channel_axis=channel_axis,
-        name=title if not is_label else path.name,
+        # a labels store of its own is named without ".ome.zarr", as an image is (review)
+        name=title if not is_label or path.name.lower().endswith(".zarr") else path.name,
         is_labels=is_label and data.dtype.kind in "biu",
         translate=translate if any(translate) else None,
         channel_names=tuple(names) if names else None,
