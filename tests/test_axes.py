@@ -191,7 +191,7 @@ def test_a_movie_of_three_or_four_frames_that_tifffile_took_for_colours(
     tifffile.imwrite(truth, np.asarray(written.data))
     labels, note = _io.read_labels(truth)
     assert labels.data.shape == (frames, 48, 48) and "an RGB label image" not in note
-    assert f"its {frames} planes, which tifffile saved as RGB colours, are read as a" in note
+    assert "its planes, which tifffile saved as RGB colours, are read as label planes" in note
     rgb = tmp_path / "rgb.tif"  # a colour image (samples last) stays colours
     tifffile.imwrite(rgb, np.zeros((16, 16, 3), np.uint8))
     assert not _io.read_image(rgb).axes_guessed and _io.read_image(rgb).file_axes is None
@@ -230,6 +230,10 @@ def test_stacks_of_three_planes_taken_for_colours_get_axes_that_work(tmp_path) -
     assert _io.read_image(path, axes="TZYX").data.shape == (5, 3, 16, 16)
     assert _io.read_image(path, axes="ZCYX").channel_axis == 1
     labels = tmp_path / "labels.tif"
-    tifffile.imwrite(labels, np.zeros((5, 3, 16, 16), np.uint8))
-    read, _ = _io.read_labels(labels)
-    assert "T" not in read.axes  # no time axis made up between the Z planes
+    stacks = np.zeros((5, 3, 16, 16), np.uint8)
+    stacks[:, :, 4:9, 4:9] = 1
+    stacks[2, 1, 10:14, 10:14] = 2
+    tifffile.imwrite(labels, stacks)
+    read, note = _io.read_labels(labels)  # time points of stacks, as a plain 4D file
+    assert read.axes == "TZYX" and "are read as label planes (TZYX" in note
+    np.testing.assert_array_equal(np.asarray(read.data), stacks)  # not colour-coded ids

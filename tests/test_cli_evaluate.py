@@ -404,3 +404,15 @@ def test_a_movie_keeps_its_pixel_size(tmp_path, capsys):
     units = ("pixel", "µm", "µm")
     assert known_spacing((1.0, 0.5, 0.5), units) is None  # a Z without a size: unknown
     assert known_spacing((1.0, 0.5, 0.5), units, "TYX") == (1.0, 0.5, 0.5)
+
+
+def test_json_names_the_classes_its_table_names(tmp_path, capsys):
+    """--json said "class_names": null where the table named the classes from the files'
+    records (review)."""
+    image = tmp_path / "cells.tif"
+    assert cli.main(["sample", str(image), "--shape", "64", "64"]) == 0
+    out = tmp_path / "cells_labels.tif"
+    assert cli.main(["predict", str(image), "-o", str(out), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", "-p", str(out), "-g", str(out), "--json", "--no-objects"]) == 0
+    assert json.loads(capsys.readouterr().out)["class_names"] == {"1": "nucleus"}

@@ -64,6 +64,10 @@ def test_a_sample_as_an_ome_zarr_store_for_the_block_commands(tmp_path, capsys):
     assert cli.main(["sample", str(store), "--shape", "8", "48", "48"]) == 0
     assert "its ground truth is written again" in capsys.readouterr().out
     assert sorted(_io.read_image(store).labels) == ["ground_truth", "nuclei-3d"]
+    import json
+
+    listed = json.loads((store / "labels" / ".zattrs").read_text())["labels"]
+    assert sorted(listed) == ["ground_truth", "nuclei-3d"]  # listed once (review)
     _refused(capsys, ["sample", str(store), "--shape", "8", "48", "40"], "holds another image")
     assert cli.main(["sample", str(store), "--shape", "8", "48", "40", "--overwrite"]) == 0
     assert _io.read_image(store).data.shape == (8, 48, 40)

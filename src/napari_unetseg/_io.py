@@ -536,9 +536,8 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     read = read_image(path, lazy=lazy)
     img = _planes_not_colours(read)
     planes = (
-        f"{img.name}: its {img.data.shape[0]} planes, which tifffile saved as RGB colours, "
-        "are read as a stack of label planes (a colour-coded mask reads as colours from a "
-        "PNG)."
+        f"{img.name}: its planes, which tifffile saved as RGB colours, are read as label "
+        f"planes ({img.axes}; a colour-coded mask reads as colours from a PNG)."
         if img is not read
         else ""
     )
@@ -582,9 +581,12 @@ def _planes_not_colours(img: ImageData) -> ImageData:
     """Labels of 3 or 4 planes saved from numpy, which tifffile stored as RGB(A) colours,
     as the stack of planes they are (a 3-frame ground truth was read as 703 colour-coded
     labels of one plane; series bash); other images as they are."""
-    if not (img.axes_guessed and img.file_axes == "SYX"):  # more axes: no sure guess
+    # 3 planes: a Z stack; stacks of 3 planes (ZSYX): time points of stacks, as a plain
+    # 4D file reads (taken for RGB-coded labels, 15 planes became 5; review)
+    named = {"SYX": "ZYX", "ZSYX": "TZYX"}.get(img.file_axes or "")
+    if not img.axes_guessed or named is None:
         return img
-    return replace(img.with_axes("ZYX"), axes_guessed=True)
+    return replace(img.with_axes(named), axes_guessed=True)
 
 
 def _labels_of_palette(path: str | os.PathLike, img: ImageData) -> np.ndarray | None:

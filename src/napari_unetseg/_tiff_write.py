@@ -61,8 +61,9 @@ def write_labels(
         axes in its description, without pixel sizes or provenance: the labels are never
         lost to their metadata.
     units : tuple of str, optional
-        Unit per axis (default µm for a size other than 1, and for every spatial axis
-        when Y or X has one: a Z step of 1 beside X and Y of 0.32 is 1 µm; else pixels).
+        Unit per axis (default µm for every spatial axis when any of them has a size
+        other than 1, so a Z step of 1 beside X and Y of 0.32 is 1 µm, and (3, 1, 1) keeps
+        its ratio; else pixels).
     provenance : dict, optional
         How the labels were made (see :mod:`napari_unetseg.provenance`): stored as an
         OME map annotation (keys ``unetseg:<key>``, JSON values) that
@@ -278,10 +279,10 @@ def _physical_metadata(
     if scale is None:
         return None
     per_cm: dict[str, float] = {}
-    # without units, sizes other than 1 are µm, and where the pixels (Y, X) have one, so
-    # is every spatial axis (a Z step of 1 beside 0.32 µm pixels was written as "1 pixel"
-    # and read as unknown); a scale only in Z (3, 1, 1) keeps its pixels in pixels
-    physical = any(float(s) != 1.0 for s, a in zip(scale, axes) if a in "YX")
+    # without units, a scale with any size other than 1 is in µm on every spatial axis:
+    # a Z step of 1 beside 0.32 µm pixels was written as "1 pixel", and (3, 1, 1) as 3 µm
+    # beside pixels, both read back as no size at all (docs bash; reviews)
+    physical = any(float(s) != 1.0 for s, a in zip(scale, axes) if a in _SPATIAL)
     for i, ax in enumerate(axes):
         if ax == "T" and units is not None and _unit(units[i]) in TIME_UNITS:
             metadata["TimeIncrement"] = float(scale[i])  # the time between frames
@@ -289,8 +290,7 @@ def _physical_metadata(
         if ax not in _SPATIAL:
             continue
         size = float(scale[i])
-        plain = "µm" if physical or size != 1.0 else "pixel"
-        unit = _unit(units[i]) if units is not None else plain
+        unit = _unit(units[i]) if units is not None else ("µm" if physical else "pixel")
         if unit == "pixel" or size <= 0:
             continue
         metadata[f"PhysicalSize{ax}"] = size

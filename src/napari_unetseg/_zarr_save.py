@@ -294,6 +294,8 @@ def add_image_labels(group: Any, labels: Any, axes: str, name: str) -> None:
     _, write_labels = _ome_writers()
     # scaler=None: its default is a deprecated Scaler (5 levels, a warning)
     write_labels(np.asarray(labels), group, name=name, scaler=None, **_sample_options(axes))
+    listed = group["labels"].attrs.get("labels") or []  # a name listed before, once (review)
+    group["labels"].attrs["labels"] = list(dict.fromkeys(listed))
 
 
 def _sample_options(axes: str) -> dict[str, Any]:

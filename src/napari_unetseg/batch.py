@@ -618,7 +618,9 @@ def placement_note(img: Any, dst: Any) -> str | None:
     out = os.fspath(dst).lower().rstrip("/\\")
     if not placed(getattr(img, "affine", None)) or out.endswith(NIFTI_SUFFIXES):
         return None
-    kind = "OME-Zarr labels keep" if out.endswith(".zarr") else "a TIFF keeps"
+    # (an image-label, scan.ome.zarr/labels/seg, is OME-Zarr too; review)
+    zarr = any(part.endswith(".zarr") for part in Path(out).parts)
+    kind = "OME-Zarr labels keep" if zarr else "a TIFF keeps"
     return (
         f"{kind} the scan's voxel sizes, not its NIfTI placement (axes flipped or turned, "
         "an origin other than 0): write .nii.gz to have labels that overlay it in other "

@@ -1019,3 +1019,5 @@ def test_time_steps_that_differ_are_not_called_pixel_sizes():
     assert spacing_note(((1.0, 0.5, 0.5), "µm"), ((2.0, 0.5, 0.5), "µm")).startswith(
         "The layers' pixel sizes differ"  # a Z step: a length
     )
+    both = spacing_note(((2.0, 0.5, 0.5), "µm"), ((1.0, 0.4, 0.4), "µm"), time_axis=0)
+    assert "(prediction 0.5 x 0.5 µm, ground truth 0.4 x 0.4 µm; their time steps too" in both

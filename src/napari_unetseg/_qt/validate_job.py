@@ -132,17 +132,22 @@ def spacing_note(
     (p_scale, p_unit), (g_scale, g_unit) = prediction, ground_truth
     if len(p_scale) != len(g_scale) or same_size(p_scale, p_unit, g_scale, g_unit):
         return None
+    also = ""
     if time_axis is not None and 0 <= time_axis < len(p_scale):
         space = [a for a in range(len(p_scale)) if a != time_axis]
-        if same_size([p_scale[a] for a in space], p_unit, [g_scale[a] for a in space], g_unit):
+        steps = (p_scale[time_axis], g_scale[time_axis])
+        p_scale, g_scale = tuple(p_scale[a] for a in space), tuple(g_scale[a] for a in space)
+        if same_size(p_scale, p_unit, g_scale, g_unit):
             return (
-                f"The layers' time steps differ (prediction {p_scale[time_axis]:g}, ground "
-                f"truth {g_scale[time_axis]:g}): they are scored time point for time point, "
-                "though on screen they do not lie on one another."
+                f"The layers' time steps differ (prediction {steps[0]:g}, ground truth "
+                f"{steps[1]:g}): they are scored time point for time point, though on "
+                "screen they do not lie on one another."
             )
+        if steps[0] != steps[1]:  # the sizes without the time step, no length (review)
+            also = f"; their time steps too, {steps[0]:g} and {steps[1]:g}"
     return (
         f"The layers' pixel sizes differ (prediction {_size_text(p_scale, p_unit)}, ground "
-        f"truth {_size_text(g_scale, g_unit)}): they are scored pixel for pixel, though on "
+        f"truth {_size_text(g_scale, g_unit)}{also}): they are scored pixel for pixel, though on "
         "screen they do not lie on one another, and distances are measured with the ground "
         "truth's."
     )

@@ -258,6 +258,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             bar,
         )
     names = _class_names(pred, gt)
+    result.class_names = names or None  # in --json too (it said null beside named rows)
     if args.csv:
         result.to_csv(args.csv, names)
     written = [args.csv] if args.csv else []

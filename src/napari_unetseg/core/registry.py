@@ -183,9 +183,7 @@ class ModelRegistry:
         # the file is named inside as it is listed: labels made with it named the model
         # "nuclei-2d-finetuned" when given its path, "my cells" by its name, and the first
         # is no name any session knows (reproducibility bash)
-        listed = copy.copy(bundle)
-        listed.name = path.stem
-        path = listed.save(path)
+        path = save_listed(bundle, path)
         self._notify()
         return path
 
@@ -391,3 +389,13 @@ def model_file_stem(name: str) -> str:
 
 #: The process-wide registry used by the API, the CLI and the widgets.
 REGISTRY = ModelRegistry()
+
+
+def save_listed(bundle: ModelBundle, path: Path) -> Path:
+    """Write ``bundle`` to ``path`` in the saved-models folder named inside as it is
+    listed there (the file's stem; ``bundle`` itself keeps its name): labels made with
+    its file named it by its session name, no name a later session knows
+    (reproducibility bash). Returns the file written."""
+    listed = copy.copy(bundle)
+    listed.name = Path(path).stem
+    return listed.save(path)

@@ -309,6 +309,8 @@ def test_save_into_the_saved_models_lists_it_now_and_in_later_sessions(
     assert offered == [str(folder / f"{widget.trained_name}.pt")]
     assert written == folder / "cells v1.pt" and written.is_file()
     assert "Later sessions list it as 'cells v1'" in widget.status.text()
+    # named inside as it is listed (its path named it by the session's name; review)
+    assert ModelBundle.load(written).name == "cells v1" and widget.trained.name != "cells v1"
     listed = [segment.model_combo.itemText(i) for i in range(segment.model_combo.count())]
     assert "cells v1" in listed and widget.trained_name in listed
     later = ModelRegistry(saved_dir=folder)

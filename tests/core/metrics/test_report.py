@@ -108,3 +108,5 @@ def test_class_names_given_to_evaluate_name_the_rows(tmp_path):
     assert [row["class"] for row in by_id.rows()[1:3]] == ["1", "2 (cells)"]
     with pytest.raises(ValueError, match="^class_names are names"):
         api.evaluate(labels, labels, class_names=[1, 2])
+    with pytest.raises(ValueError, match="^class_names takes names by class id, not one"):
+        api.evaluate(labels, labels, class_names="nucleus")  # it named the background

@@ -288,7 +288,7 @@ class FinetuneWidget(ui.DockWidget):
         The dialog opens on the saved-models folder: a model saved there is listed by
         its file's name in every later session (and in this one's lists at once).
         """
-        from ...core.registry import REGISTRY
+        from ...core.registry import REGISTRY, save_listed
 
         folder = REGISTRY.saved_dir
         path = self._target(
@@ -301,8 +301,9 @@ class FinetuneWidget(ui.DockWidget):
             self.status.setText(f"Not saved: {problem}")
             notify_error(problem)
             return None
-        try:
-            written = self.trained.save(path)  # atomic: a temporary file, then a rename
+        listed = folder is not None and _same_dir(Path(path).parent, folder)
+        try:  # atomic: a temporary file, then a rename
+            written = save_listed(self.trained, Path(path)) if listed else self.trained.save(path)
         except OSError as exc:
             why = str(exc.strerror or exc).rstrip(".")
             self.status.setText(f"Not saved: could not write {path} ({why}).")

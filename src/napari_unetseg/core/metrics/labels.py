@@ -112,8 +112,11 @@ def parse_class_names(names: Any) -> dict[int, str] | None:
     ``class_names``), a mapping names the ids it has; None stays None."""
     if names is None:
         return None
-    if isinstance(names, str):
-        names = [names]
+    if isinstance(names, str):  # one name would name the background, class 0 (review)
+        raise ValueError(
+            f"class_names takes names by class id, not one name {names!r}: a list for ids "
+            f"0, 1, ... (e.g. ['background', {names!r}]) or a dict such as {{1: {names!r}}}."
+        )
     pairs = list(names.items()) if isinstance(names, Mapping) else list(enumerate(names))
     if not all(_class_id(c) and int(c) >= 0 and isinstance(n, str) for c, n in pairs):
         raise ValueError(

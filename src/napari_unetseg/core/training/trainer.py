@@ -359,8 +359,10 @@ class Trainer:
         model without steps (the run then ends a little after its budget).
         """
         tail = self._tail_voxels()
-        if not tail:
-            return 0.0
+        if not tail:  # the validation of the model as kept (the last step's may be too)
+            if self.val_x is None or not self.validate_s:
+                return 0.0
+            return min(2 * self.validate_s, RESERVE_SHARE * float(self.options.time_limit or 0))
         if self.forward_s_per_voxel is not None:
             reserve = TAIL_SLOWER * tail * self.forward_s_per_voxel + 2 * self.validate_s
         elif self.step >= 10:
@@ -642,13 +644,18 @@ class Trainer:
         if self.options.match_labels and self.step > 0:
             message = f"{message} {self._match_threshold()}".strip()
         folded = folded_anything(self.threshold)
-        if self.val_x is not None and self.step > 0:
-            # the validation figures of the model the user gets, not of a step before
+        h = self.history
+        best_earlier = h.best_state is not None and h.best_step != h.last_eval_step
+        changed = self.averaged is not None or folded or best_earlier
+        if self.val_x is not None and self.step > 0 and (changed or self.val_counts is None):
+            # the validation figures of the model the user gets, not of a step before (the
+            # last validation's, where it is that step's model as it is)
             self.network.eval()
             kept_loss, kept_dice = self._validate()
             if self.averaged is not None or folded:
                 val_loss, val_dice = kept_loss, kept_dice
                 self.kept_dice, self.kept_loss = val_dice, val_loss
+        if self.val_x is not None and self.step > 0:
             said = unlearned_note(
                 self.val_counts, list(self.bundle.class_names), self.options.label_mode
             )
