@@ -304,17 +304,15 @@ def _class_features(provenance: dict[str, Any] | None) -> dict[str, Any]:
     then says "class: cytoplasm", and Validate names its rows) and the colours Segment
     gave them (each class in the colour of the strokes that paint it: saved labels came
     back in napari's cycling colours; reproducibility bash); nothing otherwise."""
-    from ._qt.finetune.label_policy import PREVIEW_COLORS  # (no Qt)
+    from ._colours import PREVIEW_COLORS, label_colours
     from .provenance import recorded_classes
 
     classes = recorded_classes(provenance)
     if classes is None:
         return {}
-    colours: dict[Any, tuple[float, ...]] = {0: (0.0, 0.0, 0.0, 0.0), None: (0.8, 0.8, 0.8, 1.0)}
-    colours.update(PREVIEW_COLORS)
     return {
         "features": {"index": list(range(len(classes))), "class": classes},
-        "colormap": colours,
+        "colormap": label_colours(PREVIEW_COLORS),
     }
 
 

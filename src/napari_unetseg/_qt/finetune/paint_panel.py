@@ -35,9 +35,9 @@ def labels_colormap(colors: dict[int, tuple[float, ...]]) -> Any:
     """A napari colormap: transparent 0, ``colors`` for their values, gray for others."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    color_dict: dict[int | None, Any] = {0: (0, 0, 0, 0), None: (0.8, 0.8, 0.8, 1.0)}
-    color_dict.update(colors)
-    return DirectLabelColormap(color_dict=color_dict)
+    from ..._colours import label_colours
+
+    return DirectLabelColormap(color_dict=label_colours(colors))
 
 
 class PaintPanel(QWidget):
