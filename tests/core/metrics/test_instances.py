@@ -279,3 +279,18 @@ def test_object_ids_numbered_on_through_a_series_are_read_as_objects():
     result = api.evaluate(prediction, truth, time_axis=0)
     assert result.objects[1]["tp"] == 15 and "Dice 1.000" in result.summary_line()
     assert any("Both have many labels (up to 15 and 5)" in n for n in result.notes)
+
+
+def test_many_ids_that_agree_are_classes_with_a_word():
+    """A prediction edited from a tracked ground truth shares its object ids: it was
+    scored as 17 classes without a word (movies bash); read as classes, it says how to
+    score objects."""
+    gt = np.zeros((3, 64, 64), np.uint16)
+    for i in range(17):
+        y, x = divmod(i, 5)
+        gt[:, 2 + 12 * y : 10 + 12 * y, 2 + 12 * x : 10 + 12 * x] = i + 1
+    pred = gt.copy()
+    pred[1] = 0  # a frame left out
+    result = M.evaluate(pred, gt, time_axis=0, objects=False)
+    assert len(result.foreground) == 17  # classes, as before
+    assert any("if they are object ids (tracks" in n for n in result.notes), result.notes

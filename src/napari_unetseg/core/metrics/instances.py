@@ -313,6 +313,15 @@ def _guess_instances(
             "are objects rather than classes, score them as objects (instances='both', "
             "--instances both, Validate's 'Instances in: both')."
         )
+    if many:  # ids that agree: classes of an atlas, or one tracking's object ids (a
+        # prediction edited from a tracked ground truth was scored as 17 classes without
+        # a word; movies bash)
+        return (False, False), (
+            f"Read as classes: both have labels up to {p_max} and {g_max}, which agree by "
+            "id where both are foreground; if they are object ids (tracks, or one made from "
+            "the other), score them as objects (instances='both', --instances both, "
+            "Validate's 'Instances in: both')."
+        )
     few, lots = min(p_max, g_max), max(p_max, g_max)
     if 2 <= few <= MIN_INSTANCES < lots:
         # a few classes against many labels: the many are likely objects, each scored as a
