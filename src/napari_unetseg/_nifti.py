@@ -305,11 +305,8 @@ def placed(affine: Any) -> bool:
     sizes only, loses)."""
     if affine is None:
         return False
-    a = np.asarray(affine, dtype=float)
-    diagonal = np.diag(np.diag(a[:3, :3]))
-    size = float(np.abs(a[:3, :3]).max()) or 1.0
-    plain = np.allclose(a[:3, :3], diagonal, rtol=0, atol=1e-3 * size)
-    return not (plain and (np.diag(a)[:3] > 0).all() and np.allclose(a[:3, 3], 0.0))
+    sizes = np.abs(np.diag(np.asarray(affine, dtype=float))[:3])
+    return not same_grid(affine, np.diag([*sizes, 1.0]))  # the voxel sizes alone
 
 
 def onto_grid(

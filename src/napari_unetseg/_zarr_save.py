@@ -275,11 +275,7 @@ def write_image_store(
         write_image(np.asarray(image), group, **_sample_options(axes))
         if labels is not None:
             add_image_labels(group, labels, axes, label_name)
-        if os.path.isdir(target):
-            shutil.rmtree(target)
-        elif os.path.exists(target):
-            os.remove(target)
-        os.replace(partial, target)
+        _swap_in(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

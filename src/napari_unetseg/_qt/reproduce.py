@@ -236,26 +236,11 @@ def _tiff_channel(layer: Layer, source: Path) -> tuple[str, int] | None:
     """The multi-channel TIFF a channel layer was opened from (our reader's one layer per
     channel) and that channel, where the file's channel still holds the layer's data
     (as :func:`_same_data` compares); None otherwise."""
-    from .. import _io
-
     channel = (layer.metadata or {}).get("channel")
-    if channel is None or (layer.metadata or {}).get("series", 0) or _source_file(layer) is None:
+    if channel is None or _source_file(layer) is None:
         return None
-    try:
-        with warnings.catch_warnings():  # what the file holds was said on opening
-            warnings.simplefilter("ignore", UserWarning)
-            img = _io.read_image(source, lazy=True)
-        if img.channel_axis is None:
-            return None
-        one = img.one_channel(int(channel))
-    except (ValueError, OSError):
+    if not _same_data(layer, layer_data(layer), source, channel=int(channel)):
         return None
-    data = layer_data(layer)
-    if tuple(one.data.shape) != tuple(data.shape) or not _same_scale(one, layer):
-        return None
-    if isinstance(data, np.ndarray) and data.nbytes <= COMPARE_BYTES:
-        if not np.array_equal(np.asarray(one.data), data):
-            return None
     return str(source.resolve()), int(channel)
 
 
@@ -286,6 +271,7 @@ def _same_data(
     series: int | None = 0,
     size: Any = None,
     axes: str | None = None,
+    channel: int | None = None,
 ) -> bool:
     """Whether image ``series`` of the file still holds ``data`` and it is the layer's
     series (``None``: a file of ours, series 0 whatever the layer's). Same shape, and
@@ -294,7 +280,8 @@ def _same_data(
     ``size``: the (scale, units) a new copy would have, which the file must give too (a
     copy saved before copies kept napari's units was named again without them).
     A file the layer was opened from must give its current pixel size and ``axes``
-    (:func:`_same_scale`, :func:`_same_axes`)."""
+    (:func:`_same_scale`, :func:`_same_axes`). ``channel``: that channel of the file
+    (a multi-channel TIFF's layer of one channel)."""
     from .. import _io
     from .._units import common_unit
 
@@ -304,6 +291,10 @@ def _same_data(
         with warnings.catch_warnings():  # a check: what the file holds was said on opening
             warnings.simplefilter("ignore", UserWarning)
             img = _io.read_image(path, lazy=True, series=series or 0)
+        if channel is not None:
+            if img.channel_axis is None:
+                return False
+            img = img.one_channel(channel)
     except (ValueError, OSError):
         return False
     if tuple(img.data.shape) != tuple(data.shape):

@@ -236,12 +236,13 @@ def _sample_store(out: Path, args: argparse.Namespace) -> int:
     size = "x".join(map(str, image.shape))
     axes = "YX" if image.ndim == 2 else "ZYX"
     if not args.overwrite and _check_not_another(out, image):
-        if _ground_truth(out) is None:  # removed since: put back (it said "left as it is")
+        truth = _ground_truth(out)
+        if truth is None:  # removed since: put back (it said "left as it is")
             from .._zarr_save import add_image_labels
 
             add_image_labels(out, labels, axes, "ground_truth")
             print(f"{out} holds this sample; its ground truth is written again under labels/")
-        elif not np.array_equal(_ground_truth(out), labels):
+        elif not np.array_equal(truth, labels):
             raise CLIError(
                 f"{str(out)!r} holds this sample with other labels under "
                 "labels/ground_truth; give another name, or --overwrite to replace it."

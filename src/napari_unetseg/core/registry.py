@@ -180,9 +180,6 @@ class ModelRegistry:
         """
         own = safe_model_name(bundle.name or "model")  # its own name, made a file name
         path = self.saving_path(name if name is not None else own, bundle)
-        # the file is named inside as it is listed: labels made with it named the model
-        # "nuclei-2d-finetuned" when given its path, "my cells" by its name, and the first
-        # is no name any session knows (reproducibility bash)
         path = save_listed(bundle, path)
         self._notify()
         return path
