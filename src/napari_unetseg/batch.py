@@ -439,46 +439,50 @@ def guessed_axes_note(img: Any, spatial_dims: int, command: str = "unetseg predi
     """
     if not getattr(img, "axes_guessed", False):
         return None
-    axes, file_axes = img.axes, getattr(img, "file_axes", None)
-    python = "in Python read_image(path, axes=...)"
-    if file_axes == "SYX" and img.data is not None:  # (more axes: the stack's note below)
-        n = img.data.shape[-1]
-        movie = file_axes.replace("S", "T")
-        return (
-            f"its file does not name its axes, so its {n} planes are read as the colours "
-            f"of one RGB{'A' * (n == 4)} image (tifffile's guess for an array of {n} "
-            f"planes); if they are time points, Z planes or channels, give the axes "
-            f"({command} --axes {movie}, {movie.replace('T', 'Z')} or "
-            f"{movie.replace('T', 'C')} --channel N; {python})."
-        )
-    if file_axes is not None and "S" in file_axes:  # planes of a stack taken for colours
-        n = img.data.shape[-1] if img.data is not None else "its"
-        given = "the axes in the file's order"
-        if len(file_axes) == 4 and file_axes[0] == "Z":  # (5, 3, Y, X): ZSYX
-            given += f" ({command} --axes TZYX, or ZCYX --channel N for channels; {python})"
-        else:
-            given += f" ({command} --axes ...; {python})"
-        return (
-            f"its file does not name its axes, so it is read as {axes}, {n} planes of each "
-            f"taken for RGB colours (tifffile's guess for a numpy array); if they are Z "
-            f"planes or channels, give {given}."
-        )
-    if "S" in axes:  # colours of a stack: the planes may be time points
-        others = ""
-    elif "T" in axes and "Z" in axes:
+    axes, python = img.axes, "in Python read_image(path, axes=...)"
+    if "S" in (getattr(img, "file_axes", None) or ""):  # planes tifffile took for colours
+        return _colour_guess_note(img, command, python)
+    if "T" in axes and "Z" in axes and "S" not in axes:
         return (
             f"its file does not name its axes, so it is read as {axes} (a series of Z "
             f"stacks); if its axes are others, give them ({command} --axes "
             f"{axes.replace('TZ', 'ZC')} --channel N for a stack with channels; {python})."
         )
-    else:
-        others = f", or {axes.replace('Z', 'C', 1)} --channel N if it holds channels"
     if spatial_dims != 3 or "Z" not in axes or "T" in axes:
         return None
+    # (colours of a stack: the planes may be time points, not channels)
+    others = (
+        "" if "S" in axes else f", or {axes.replace('Z', 'C', 1)} --channel N if it holds channels"
+    )
     return (
         f"its file does not name its axes, so it is read as {axes} (a Z stack); if its "
         f"first axis is time, give the axes ({command} --axes "
         f"{axes.replace('Z', 'T', 1)}{others}; {python})."
+    )
+
+
+def _colour_guess_note(img: Any, command: str, python: str) -> str:
+    """:func:`guessed_axes_note` of planes of a numpy array that tifffile stored as RGB(A)
+    colours: 3 or 4 planes (SYX; a 3-frame movie was averaged to one grey plane: docs
+    bash), or stacks of them (ZSYX)."""
+    file_axes = img.file_axes
+    n = img.data.shape[-1] if img.data is not None else "its"
+    if file_axes == "SYX":
+        return (
+            f"its file does not name its axes, so its {n} planes are read as the colours "
+            f"of one RGB{'A' * (n == 4)} image (tifffile's guess for an array of {n} "
+            f"planes); if they are time points, Z planes or channels, give the axes "
+            f"({command} --axes TYX, ZYX or CYX --channel N; {python})."
+        )
+    given = "the axes in the file's order"
+    if file_axes == "ZSYX":  # (5, 3, Y, X)
+        given += f" ({command} --axes TZYX, or ZCYX --channel N for channels; {python})"
+    else:
+        given += f" ({command} --axes ...; {python})"
+    return (
+        f"its file does not name its axes, so it is read as {img.axes}, {n} planes of each "
+        f"taken for RGB colours (tifffile's guess for a numpy array); if they are Z planes "
+        f"or channels, give {given}."
     )
 
 
