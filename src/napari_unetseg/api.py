@@ -115,6 +115,7 @@ def predict_iter(
     fill_holes: bool | None = None,
     time_axis: int | None = None,
     invert: bool | None = None,
+    class_probabilities: bool = False,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Generator form of :func:`predict`: yields progress, returns a ``PredictionResult``.
 
@@ -136,7 +137,9 @@ def predict_iter(
         )
     check_flags(tta=tta, return_probabilities=return_probabilities,
                 return_uncertainty=return_uncertainty, fill_holes=fill_holes,
-                invert=invert)  # fmt: skip
+                invert=invert, class_probabilities=class_probabilities)  # fmt: skip
+    if class_probabilities and not return_probabilities:  # (else nothing would say why)
+        raise ValueError("class_probabilities=True needs return_probabilities=True.")
     if image is None:  # ("The image has data of type object")
         raise TypeError("The image is None: give an array.")
     bundle = load_model(model)
@@ -181,6 +184,7 @@ def predict_iter(
         # map was all zeros without tta, where the docstring said tta is then on)
         tta=tta or return_uncertainty,
         return_probabilities=return_probabilities,
+        class_probabilities=class_probabilities,
         return_uncertainty=return_uncertainty,
         out=out,
         channel_axis=channel_axis,
@@ -268,7 +272,12 @@ def predict(
     tile_size, overlap, batch_size, device, precision, tta, blend
         See :func:`napari_unetseg.core.inference.predict_tiled`.
     return_probabilities : bool
-        Also return the float32 foreground probability map.
+        Also return the float32 foreground probability map (1 - p(background)).
+    class_probabilities : bool
+        With ``return_probabilities``: one map per label value instead, class axis first
+        (``(n_labels, *labels.shape)``; map 0 is the background's, map k class k's; a
+        binary model gives two), e.g. for a several-class model whose classes' own
+        probabilities matter (the foreground map cannot tell two object classes apart).
     out : array-like, optional
         Where to write the labels (numpy, memmap, zarr); allocated when omitted. With
         :func:`predict_iter` it is complete when the generator returns: closed earlier,

@@ -116,6 +116,9 @@ class SegmentSettings:
     #: The axes' names where a file's are wrong or missing, e.g. "TYX" for a movie saved
     #: without them (read as a Z stack); None: the file's own
     axes: str | None = None
+    #: The probability map (``unetseg predict --probabilities``) as one map per label
+    #: value, background first (a TIFF with a C axis), not the foreground's alone
+    class_probabilities: bool = False
 
     @classmethod
     def from_options(cls, options: dict[str, Any], caller: str) -> SegmentSettings:
@@ -177,6 +180,10 @@ class SegmentSettings:
             from ._io import check_axes
 
             check_axes(self.axes)
+        if not isinstance(self.class_probabilities, bool | np.bool_):
+            raise ValueError(
+                f"class_probabilities is True or False, not {self.class_probabilities!r}."
+            )
         autocast_dtype(resolve_device(self.device), self.precision)
 
     @classmethod
@@ -570,6 +577,7 @@ def _segment_file(
         channel_axis=img.channel_axis,
         scale=known_spacing(flat.scale, flat.units, flat.axes),
         return_probabilities=pdst is not None,
+        class_probabilities=pdst is not None and settings.class_probabilities,
         **settings.predict_options(),
     )
     result = yield from relay(gen, lambda rec: BatchProgress(index, n, shown, rec.done, rec.total))
@@ -603,6 +611,8 @@ def _segment_file(
         row.notes.append(said)
     row.output = str(dst)
     if pdst is not None:
+        if settings.class_probabilities:  # the maps' class axis first: C
+            geometry = class_axis_geometry(geometry)
         try:
             _io.write_image(pdst, result.probabilities, provenance=provenance, **nifti, **geometry)
         except OSError as exc:  # "could not be segmented" for labels that were written
@@ -611,6 +621,21 @@ def _segment_file(
             ) from exc
     if settings.series:  # said once it is done: a series that failed was not segmented
         row.notes.append(f"image series {settings.series} segmented.")
+
+
+def class_axis_geometry(geometry: dict[str, Any]) -> dict[str, Any]:
+    """The labels' axes, pixel sizes, units and origin with a class axis (``C``) put
+    first, for a map per class."""
+
+    def first(values: Any, value: Any) -> Any:
+        return None if values is None else (value, *values)
+
+    return {
+        "axes": None if geometry["axes"] is None else "C" + geometry["axes"],
+        "scale": first(geometry["scale"], 1.0),
+        "units": first(geometry["units"], ""),
+        "translate": first(geometry["translate"], 0.0),
+    }
 
 
 def placement_note(img: Any, dst: Any) -> str | None:
@@ -688,5 +713,11 @@ def segment_files(
 
     chosen = SegmentSettings.from_options(settings, "segment_files")
     chosen.check()  # before the plan makes the output folder
+    if chosen.class_probabilities:  # (it would be dropped without a word)
+        raise ValueError(
+            "segment_files writes labels only; for the maps of every class use "
+            "predict(image, model, return_probabilities=True, class_probabilities=True) or "
+            "unetseg predict --probabilities PATH --class-probabilities."
+        )
     plan = plan_batch(inputs, output, overwrite=overwrite, series=chosen.series)
     return drain(segment_files_iter(plan, chosen))

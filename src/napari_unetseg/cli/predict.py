@@ -100,6 +100,12 @@ def _add_predict(sub: Any) -> None:
         "a .tif or .nii.gz file, or an OME-Zarr store for an OME-Zarr output)",
     )
     p.add_argument(
+        "--class-probabilities",
+        action="store_true",
+        help="with --probabilities: one map per label value, background first (a TIFF "
+        "with a C axis), not the foreground's alone; for models of several classes",
+    )
+    p.add_argument(
         "--split-touching",
         action="store_true",
         help="write instance labels: split touching objects (distance-transform watershed)",
@@ -168,6 +174,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
+    _check_class_maps(args, None)
     # Replacing earlier results is what `predict` has always done (atomically); a file it
     # did not write (someone's volume named as --output) only with --overwrite.
     made = [Path(p) for p in (args.output, args.probabilities) if p and not Path(p).exists()]
@@ -180,6 +187,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         replace_any=args.overwrite,
         foreign_option="pass --overwrite",
     )
+    _check_class_maps(args, plan)
     _say_held_in_memory(plan)
     try:
         with _FileBars() as bars:
@@ -209,6 +217,24 @@ def _failure(row: Any, name: str) -> str:
         return row.error
     where = f" [series {row.series}]" if row.series else ""
     return f"{name}{where}: {row.error}"
+
+
+def _check_class_maps(args: argparse.Namespace, plan: Any) -> None:
+    """``--class-probabilities`` where it can be written: with ``--probabilities`` and
+    (``plan``) TIFF maps; one sentence otherwise, before any work."""
+    from .._nifti import NIFTI_SUFFIXES
+
+    if not args.class_probabilities:
+        return
+    if not args.probabilities:
+        raise CLIError("--class-probabilities needs --probabilities PATH (where they go).")
+    for entry in plan or ():
+        if entry[2] is not None and str(entry[2]).lower().endswith(NIFTI_SUFFIXES):
+            raise CLIError(
+                f"The maps of every class go to TIFF files (a C axis), not {str(entry[2])!r}; "
+                "name a .tif file for --probabilities (a folder gets a NIfTI image's maps "
+                "as NIfTI)."
+            )
 
 
 def _check_block_options(args: argparse.Namespace, zarr_out: bool) -> None:
@@ -242,6 +268,7 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
         replace_any=args.overwrite,
         foreign_option="pass --overwrite",
     )
+    _check_class_maps(args, plan)
     client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     try:
         with ProgressBar("files", unit="file") as bar:
@@ -267,6 +294,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
 
     settings = batch.SegmentSettings.from_dict(vars(args))
     settings.check()
+    _check_class_maps(args, None)
     if args.resume and args.overwrite:
         raise CLIError("Choose --resume or --overwrite, not both.")
     if args.workers is not None and args.workers < 1:
@@ -288,6 +316,11 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         raise CLIError(
             "With several inputs, --output must be a folder (each file becomes one task "
             "writing <name>_labels.tif)."
+        )
+    if zarr_out and args.class_probabilities:
+        raise CLIError(
+            "--class-probabilities writes TIFF maps; an OME-Zarr output gets the foreground "
+            "map (--probabilities PROBS.ome.zarr)."
         )
     if zarr_out and args.probabilities and not is_zarr_path(args.probabilities):
         raise CLIError(

@@ -365,6 +365,7 @@ def predict_sized(
     channel_axis: int | None = None,
     probabilities_out: Any = None,
     time_axis: int | None = None,
+    class_probabilities: bool = False,
     **tiled: Any,
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Predict at the model's object size; a generator like ``predict_tiled``.
@@ -384,8 +385,8 @@ def predict_sized(
     fill : bool, optional
         Fill holes inside objects (default: the model's ``fill_holes`` setting).
     out, return_probabilities, return_uncertainty, channel_axis, probabilities_out, **tiled
-        Passed on to ``predict_tiled`` (a resampled prediction writes its maps into the
-        outputs once they are back on the image grid).
+        Passed on to ``predict_tiled``, ``class_probabilities`` too (a resampled
+        prediction writes its maps into the outputs once back on the image grid).
     time_axis : int, optional
         The image's axis of time points: the object size is measured on its middle one,
         and each time point is normalized with its own statistics.
@@ -412,11 +413,11 @@ def predict_sized(
         n_new = math.prod(lead) * math.prod(new_spatial)
         too_many = n_new > MAX_RESAMPLED_VOXELS
         free = guards.available_memory()
-        # the image in float32 (twice, with the anti-aliasing filter), the resampled
-        # image, its probabilities and those brought back (the memory bug bash met
-        # numpy's "Unable to allocate 1.00 GiB" instead)
+        # the image in float32 (twice, anti-aliased), the resampled image, its maps and
+        # those brought back (memory bug bash: numpy's "Unable to allocate 1.00 GiB")
         n_old = math.prod(layout.output_shape)
-        needed = 4 * layout.n_channels * (2 * n_old + n_new) + 4 * (n_new + n_old)
+        maps = bundle.n_labels if return_probabilities and class_probabilities else 1
+        needed = 4 * layout.n_channels * (2 * n_old + n_new) + 4 * maps * (n_new + n_old)
         if too_many or (free is not None and needed > free):
             why = (
                 f"would hold {n_new:,} voxels, too many"
@@ -440,6 +441,7 @@ def predict_sized(
             return_probabilities=return_probabilities,
             return_uncertainty=return_uncertainty,
             probabilities_out=probabilities_out,
+            class_probabilities=class_probabilities,
             tiled={**tiled, "time_axis": time_axis},
         )
     else:
@@ -452,6 +454,7 @@ def predict_sized(
             channel_axis=channel_axis,
             probabilities_out=probabilities_out,
             time_axis=time_axis,
+            class_probabilities=class_probabilities,
             **tiled,
         )
     if fill:
@@ -486,6 +489,7 @@ def predict_framed(
     was left out."""
     layout = bundle.layout(tuple(image.shape), channel_axis)
     frame = find_frame(image, layout.spatial_axes, layout.channel_axis)
+    every = bool(options.get("return_probabilities") and options.get("class_probabilities"))
     if frame is None:
         result = yield from predict_sized(
             bundle,
@@ -495,13 +499,15 @@ def predict_framed(
             channel_axis=channel_axis,
             **options,
         )
-        _unfinite_as_background(result, image, layout.channel_axis)
+        _unfinite_as_background(result, image, layout.channel_axis, every)
         _advise(result, image, layout.channel_axis, options)
         return result
     full = tuple(layout.output_shape)
+    maps_shape = (bundle.n_labels, *full) if every else full
     # checked here: the inside's shape would be named in the sentence otherwise
     check_out_array("out", out, full, bundle.n_labels - 1)
-    check_out_array("probabilities_out", probabilities_out, full)
+    check_out_array("probabilities_out", probabilities_out, maps_shape)
+    lead = (slice(None),) if every else ()  # the class axis of the maps
     inner = window(image, frame.inner)
     _check_size_inside(options.get("object_size", "auto"), layout, bundle, inner, channel_axis)
     result = yield from predict_sized(
@@ -510,12 +516,17 @@ def predict_framed(
         out=None if out is None else window(out, frame.out_inner),
         probabilities_out=None
         if probabilities_out is None
-        else window(probabilities_out, frame.out_inner),
+        else window(probabilities_out, lead + tuple(frame.out_inner)),
         channel_axis=channel_axis,
         **options,
     )
     result.labels = _framed(result.labels, out, frame, full)
-    result.probabilities = _framed(result.probabilities, probabilities_out, frame, full)
+    result.probabilities = _framed(
+        result.probabilities, probabilities_out, frame, maps_shape, lead
+    )
+    if every and result.probabilities is not None:
+        for index in frame.margins(full):  # the frame is background: its map is 1 there
+            result.probabilities[(0, *index)] = 1.0
     result.uncertainty = _framed(result.uncertainty, None, frame, full)
     result.stats["frame"] = {
         "value": frame.value,
@@ -523,7 +534,7 @@ def predict_framed(
         "message": frame.message(),
     }
     result.stats["voxels"] = math.prod(full)
-    _unfinite_as_background(result, image, layout.channel_axis)
+    _unfinite_as_background(result, image, layout.channel_axis, every)
     _advise(result, inner, layout.channel_axis, options)
     return result
 
@@ -561,20 +572,25 @@ def _check_size_inside(
 _UNFINITE_CHUNK = 1 << 22
 
 
-def _unfinite_as_background(result: PredictionResult, image: Any, ca: int | None) -> None:
+def _unfinite_as_background(
+    result: PredictionResult, image: Any, ca: int | None, every: bool = False
+) -> None:
     """Labels and maps 0 where the image is NaN or infinite (in any channel), as the
     warning says: the normalization fills such pixels from their nearest finite ones
     (:func:`~napari_unetseg.core.normalize.fill_nearest`), which carried an object that
     touches them into them. Images whose sample holds no such value are not read again;
     one whose sample does (the normalization warned) is read again a band at a time, a
     lazily read one (zarr, dask) too: its NaN pixels kept their nearest pixels' labels,
-    against the warning's "treated as background"."""
+    against the warning's "treated as background". With ``every`` (one map per label
+    value, class axis first) the background's map is 1 there, the others' 0."""
     if np.dtype(image.dtype).kind != "f":
         return
     if np.isfinite(strided_sample(image)).all():
         return
     outputs = [
-        a for a in (result.labels, result.probabilities, result.uncertainty) if a is not None
+        (a, every and a is result.probabilities)
+        for a in (result.labels, result.probabilities, result.uncertainty)
+        if a is not None
     ]
     axis = 1 if ca == 0 else 0  # the image's axis of the outputs' first
     rows = max(1, _UNFINITE_CHUNK // max(1, math.prod(image.shape) // image.shape[axis]))
@@ -585,23 +601,29 @@ def _unfinite_as_background(result: PredictionResult, image: Any, ca: int | None
             bad = bad.any(axis=ca)
         if not bad.any():
             continue
-        for arr in outputs:
-            part = np.asarray(arr[r0 : r0 + rows])
-            part[bad] = 0
-            arr[r0 : r0 + rows] = part
+        for arr, maps in outputs:
+            at = (slice(None),) * maps + (slice(r0, r0 + rows),)
+            part = np.asarray(arr[at])
+            part[(slice(None),) * maps + (bad,)] = 0
+            if maps:
+                part[0][bad] = 1.0
+            arr[at] = part
 
 
-def _framed(inside: Any, target: Any, frame: Frame, full: tuple[int, ...]) -> Any:
+def _framed(
+    inside: Any, target: Any, frame: Frame, full: tuple[int, ...], lead: tuple = ()
+) -> Any:
     """The whole image's output: ``target`` (which holds the inside already) with its
-    frame set to 0, or a new array of zeros with the inside put in."""
+    frame set to 0, or a new array of zeros with the inside put in. ``full``: the
+    output's shape; ``lead``: the index of axes before the image's (class maps')."""
     if inside is None:
         return None
     if target is None:
         target = np.zeros(full, np.asarray(inside).dtype)
-        target[frame.out_inner] = inside
+        target[lead + tuple(frame.out_inner)] = inside
         return target
-    for index in frame.margins(full):
-        target[index] = 0
+    for index in frame.margins(full[len(lead) :]):
+        target[lead + tuple(index)] = 0
     return target
 
 
@@ -616,8 +638,10 @@ def _predict_resampled(
     return_uncertainty: bool,
     tiled: dict[str, Any],
     probabilities_out: Any = None,
+    class_probabilities: bool = False,
 ) -> Generator[TileProgress, None, PredictionResult]:
-    """Resample, predict, and bring labels (and maps) back to the image grid."""
+    """Resample, predict, and bring labels (and maps) back to the image grid; with
+    ``class_probabilities`` the map of every label value (class axis first)."""
     src = resample(image, new_spatial, order=1, channel_axis=layout.channel_axis)
     binary = bundle.n_classes <= 2
     small = yield from predict_tiled(
@@ -631,11 +655,16 @@ def _predict_resampled(
     )
     del src
     spatial = layout.spatial_shape
+    class_maps = return_probabilities and class_probabilities
     if binary:
         prob = resample(small.probabilities, spatial, order=1, antialias=False)
         labels = (prob > 0.5).astype(small.labels.dtype)
+        if class_maps:
+            prob = np.stack([1.0 - prob, prob])
     else:
-        labels, prob = _labels_of_maps(small.probabilities, spatial, small.labels.dtype)
+        labels, prob = _labels_of_maps(
+            small.probabilities, spatial, small.labels.dtype, class_maps
+        )
     if out is not None:
         if tuple(out.shape) != tuple(labels.shape):
             raise ValueError(
@@ -659,20 +688,27 @@ def _predict_resampled(
     )
 
 
-def _labels_of_maps(maps: np.ndarray, spatial: tuple[int, ...], dtype: Any) -> tuple:
+def _labels_of_maps(
+    maps: np.ndarray, spatial: tuple[int, ...], dtype: Any, every: bool = False
+) -> tuple:
     """Labels on the image grid from class maps on the model's (class axis first): each
     map brought back linearly, the most probable class taken (ties to the lower), and
-    the foreground map (1 - background). A multi-class model's labels were brought back
+    the foreground map (1 - background), or with ``every`` all maps brought back. A multi-class model's labels were brought back
     by nearest neighbour, their edges in steps of the small grid (3 px at 0.32 x;
     object-size bug bash); a binary model's come from its map, as these now do."""
     best = resample(maps[0], spatial, order=1, antialias=False)
-    foreground = 1.0 - best
+    kept = np.zeros((maps.shape[0], *best.shape), best.dtype) if every else None
+    if every:
+        kept[0] = best
+    foreground = None if every else 1.0 - best
     labels = np.zeros(best.shape, dtype)  # leading axes (time, planes) kept
     for k in range(1, maps.shape[0]):
         grown = resample(maps[k], spatial, order=1, antialias=False)
+        if every:
+            kept[k] = grown
         labels[grown > best] = k
         np.maximum(best, grown, out=best)
-    return labels, foreground
+    return labels, kept if every else foreground
 
 
 def training_scale(

@@ -83,7 +83,8 @@ class BandWriter:
         """``outputs`` has the arrays written: ``labels``, ``probabilities`` and
         ``uncertainty`` (None where not asked for), e.g. a ``PredictionResult``."""
         self.layout, self.n_classes = layout, n_classes
-        #: ``probabilities`` holds every class's map (class axis first), not the foreground's
+        #: ``probabilities`` holds every label value's map (class axis first, the
+        #: background's included), not the foreground's
         self.class_maps = class_maps
         self.labels = outputs.labels
         self.probabilities, self.uncertainty = outputs.probabilities, outputs.uncertainty
@@ -121,7 +122,8 @@ class BandWriter:
         idx = self._index(lead, r0, acc.shape[1])
         self.labels[idx] = labels.cpu().numpy().astype(self.labels.dtype, copy=False)
         if self.probabilities is not None and self.class_maps:
-            maps = acc[:k] / wsum  # a one-output model: its foreground
+            # every label value's map, the background's first (a one-output model's too)
+            maps = torch.stack([1.0 - fg, fg]) if k == 1 else acc[:k] / wsum
             self.probabilities[(slice(None), *idx)] = maps.float().cpu().numpy()
         elif self.probabilities is not None:
             self.probabilities[idx] = fg.float().cpu().numpy()

@@ -100,8 +100,8 @@ def _outputs(
     found room for them (``run``: tile, batch size and device)."""
     tile, batch, device = run
     out_shape = layout.output_shape
-    map_shape = (bundle.n_classes, *out_shape) if class_maps else out_shape
-    maps = (bundle.n_classes if class_maps else 1) * int(
+    map_shape = (bundle.n_labels, *out_shape) if class_maps else out_shape
+    maps = (bundle.n_labels if class_maps else 1) * int(
         probabilities and probabilities_out is None
     )
     check_prediction_memory(bundle, layout, tile, batch, device, out is None, maps + uncertainty)
@@ -294,8 +294,8 @@ def predict_tiled(
         With ``return_probabilities``: where the probability map is written, band by
         band (shaped like ``out``; e.g. a zarr array, so the map never sits in memory).
     class_probabilities : bool
-        With ``return_probabilities``: every class's blended probability instead of the
-        foreground's, class axis first (``(n_classes, *out.shape)``).
+        With ``return_probabilities``: every label value's map instead of the foreground's,
+        class axis first (``(n_labels, *out.shape)``; a one-output model's: 1 - p, p).
     tile_starts : sequence of int sequences, optional
         Tile start positions per spatial axis instead of the evenly spaced grid: a block
         of a larger image passes the whole image's tiles that cover it, so it blends as
