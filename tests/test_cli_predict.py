@@ -327,6 +327,18 @@ def test_predict_a_level_of_a_pyramidal_tiff(tmp_path, model_file) -> None:
     labels = _zarr.read_ome_zarr(out)
     assert labels.data.shape == (128, 96) and labels.scale == pytest.approx((0.6, 0.6))
     assert labels.provenance["settings"]["level"] == 1  # (the record left it out)
+    # a TIFF of that level too ("--level needs an OME-Zarr output", where --help calls it
+    # a level of a pyramidal TIFF input; distributed bash), the same labels
+    tif = tmp_path / "labels_level1.tif"
+    argv = ["predict", str(src), "--level", "1", "--model", str(model_file), "-o", str(tif)]
+    assert cli.main(argv + ["--object-size", "off"]) == 0
+    again = _io.read_image(tif)
+    assert again.scale == pytest.approx((0.6, 0.6))
+    np.testing.assert_array_equal(again.data, np.asarray(labels.data))
+    assert again.provenance["settings"]["level"] == 1
+    bad = ["predict", str(src), "--level", "3", "--model", str(model_file), "-o", str(tif)]
+    assert cli.main(bad) != 0  # a level the file does not have: refused, the labels kept
+    np.testing.assert_array_equal(_io.read_image(tif).data, np.asarray(labels.data))
 
 
 def test_predict_another_series_of_a_multi_position_tiff(tmp_path, capsys) -> None:

@@ -1086,3 +1086,18 @@ def test_a_colour_image_whose_file_names_no_colour_axis_is_refused_block_by_bloc
     with pytest.raises(ValueError, match="names no colour axis"):
         dist.predict_blocks(path, "nuclei-2d", tmp_path / "c.ome.zarr", block_size=64)
     assert not (tmp_path / "c.ome.zarr").exists()
+
+
+def test_a_folder_it_did_not_write_is_refused_without_offering_overwrite(
+    image_2d, tmp_path, capsys
+) -> None:
+    """An existing folder of someone's notes at --output was met with "pass --overwrite
+    ... or --resume", and --overwrite then said it is never replaced (distributed bash)."""
+    path, _ = image_2d
+    out = tmp_path / "out.ome.zarr"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert cli.main(["predict", str(path), "--output", str(out), "--object-size", "off"]) != 0
+    err = capsys.readouterr().err
+    assert "was not written by napari-unetseg" in err and "--overwrite" not in err
+    assert (out / "notes.txt").read_text() == "mine"

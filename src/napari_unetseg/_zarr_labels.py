@@ -304,12 +304,14 @@ class LabelsStore:
         in one sentence when it exists without ``overwrite``, or is not ours (an image)."""
         if not os.path.exists(path):
             return False
+        # a store we did not write first: "pass --overwrite" was said of a folder that
+        # --overwrite then refused (distributed bash)
+        cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
         if not overwrite:
             raise FileExistsError(
                 f"{path!r} exists; pass --overwrite (overwrite=True in Python) to replace it "
                 "or --resume (resume=True) to finish it."
             )
-        cls(path).info  # noqa: B018 - refuses a store we did not write (an image)
         return True
 
     def create_scratch(

@@ -119,6 +119,9 @@ class SegmentSettings:
     #: The probability map (``unetseg predict --probabilities``) as one map per label
     #: value, background first (a TIFF with a C axis), not the foreground's alone
     class_probabilities: bool = False
+    #: The pyramid level of an OME-Zarr or pyramidal TIFF input (0: full size); the labels
+    #: have that level's shape and pixel size
+    level: int = 0
 
     @classmethod
     def from_options(cls, options: dict[str, Any], caller: str) -> SegmentSettings:
@@ -169,7 +172,7 @@ class SegmentSettings:
                 raise ValueError(
                     f"{name} must be a whole number of at least 1{per_axis}, got {value!r}."
                 )
-        for name in ("channel", "series"):
+        for name in ("channel", "series", "level"):
             value = getattr(self, name)
             if name == "series" and value == "all":
                 continue
@@ -550,7 +553,11 @@ def _segment_file(
     with warnings.catch_warnings():
         if quiet:
             warnings.filterwarnings("ignore", message=r".* image series; the first")
-        img = _io.read_image(src, series=int(settings.series), axes=settings.axes)
+        img = _io.read_image(
+            src, series=int(settings.series), axes=settings.axes, level=int(settings.level)
+        )
+    if settings.level:
+        row.notes.append(f"pyramid level {settings.level} read (shape {img.data.shape}).")
     if settings.axes is not None:
         row.notes.append(f"read with axes {img.axes} (axes given).")
     if settings.channel is not None:

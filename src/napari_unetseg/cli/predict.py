@@ -169,7 +169,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     zarr_out = is_zarr_path(args.output) or labels_group_path(args.output)
     _check_block_options(args, zarr_out)
-    if args.scheduler or args.workers is not None or zarr_out or args.level:
+    if args.scheduler or args.workers is not None or zarr_out:
         return _cmd_predict_blocks(args)
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
@@ -301,16 +301,10 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be at least 1, got {args.workers}.")
     images = batch.list_images(args.inputs)
     zarr_out = is_zarr_path(args.output) or labels_group_path(args.output)
-    if not zarr_out and (
-        args.level or len(images) == 1 and not args.scheduler and not args.workers
-    ):
-        raise CLIError(
-            f"--level needs an OME-Zarr output (--output OUT.ome.zarr), not {args.output!r}."
-        )
-    if args.series == "all" and (zarr_out or args.level):
+    if args.series == "all" and zarr_out:
         raise CLIError(
             "--series all writes TIFF labels, one file per series; for an OME-Zarr output "
-            "or a pyramid level, give one series (--series N)."
+            "give one series (--series N)."
         )
     if zarr_out and len(images) > 1:
         raise CLIError(
