@@ -3,6 +3,7 @@ exports and of third-party packages, and the bad inputs, each with one sentence.
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
@@ -365,6 +366,46 @@ def test_a_package_missing_a_file_names_it(tmp_path, exported):
     for package in (tmp_path / "no_weights.zip", tmp_path / "unpacked" / "rdf.yaml"):
         with pytest.raises(PackageError, match="it names 'weights.pt', which is not in it"):
             load_package(package)
+
+
+def test_the_training_history_is_an_attachment_not_the_rdf(tmp_path, exported, tiny):
+    """The shipped models' rdf.yaml held 9,300 lines of loss curves and data shapes in
+    its config (bioimage.io bash): the history is a JSON attachment, read back on import;
+    a package that holds it in its config (made before) loads as it did."""
+    config = _rdf(exported)["config"]["napari_unetseg"]
+    assert "history" not in config and config["history_file"] == "training_history.json"
+    assert [a["source"] for a in _rdf(exported)["attachments"]] == ["training_history.json"]
+    with zipfile.ZipFile(exported) as z:
+        attached = json.loads(z.read("training_history.json"))
+    assert attached == json.loads(json.dumps(tiny.history))
+    loaded = load_package(exported)
+    assert {k: v for k, v in loaded.history.items() if k != "package"} == attached
+    # a package of before: the history inside the config, no attachment
+    rdf = _rdf(exported)
+    rdf["config"]["napari_unetseg"]["history"] = attached
+    del rdf["config"]["napari_unetseg"]["history_file"], rdf["attachments"]
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(exported) as z, zipfile.ZipFile(older, "w") as out:
+        for item in z.infolist():
+            if item.filename == "rdf.yaml":
+                out.writestr(item, yaml.safe_dump(rdf))
+            elif item.filename != "training_history.json":
+                out.writestr(item, z.read(item.filename))
+    assert {k: v for k, v in load_package(older).history.items() if k != "package"} == attached
+
+
+def test_weights_that_do_not_match_their_sha256_are_named(tmp_path, exported):
+    """A weights file changed after packaging was refused in the spec's words, with
+    pydantic's "Value error," and a ":zipfile:/" path (bioimage.io bash)."""
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(tmp_path / "unpacked")
+    (tmp_path / "unpacked" / "weights.pt").write_bytes(b"not the weights")
+    with pytest.raises(
+        PackageError, match="its file 'weights.pt' does not match the sha256"
+    ) as err:
+        load_package(tmp_path / "unpacked" / "rdf.yaml")
+    _one_sentence(str(err.value))
+    assert "Value error" not in str(err.value)
 
 
 def test_an_unpacked_package_folder_is_a_model(tmp_path, exported, tiny):

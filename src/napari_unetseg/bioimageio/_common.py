@@ -12,6 +12,9 @@ from ..core.bundle import ModelFileError
 
 #: The ``config`` key under which an export stores our model record.
 CONFIG_KEY = "napari_unetseg"
+#: The attachment that holds a model's training history (its config names it as
+#: ``history_file``; older packages carry the history in the config itself)
+HISTORY_FILE = "training_history.json"
 #: bioimage.io's default reproducibility tolerance (``ReproducibilityTolerance``).
 RTOL, ATOL, MISMATCH_PER_MILLION = 1e-3, 1e-3, 100
 #: Length units by their short names (``_units.length_unit``) and bioimage.io's names.

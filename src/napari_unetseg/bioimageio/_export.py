@@ -22,7 +22,7 @@ from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
 from ..core.normalize import grey_for_model
 from ..core.registry import SHIPPED_DIR
-from ._common import CONFIG_KEY, UNITS, PackageError, require_spec
+from ._common import CONFIG_KEY, HISTORY_FILE, UNITS, PackageError, require_spec
 from ._onnx import OPSET, export_onnx, exporter_installed
 
 U_NET_CITATION = (
@@ -550,6 +550,21 @@ def _weights_descr(bio: Any, bundle: ModelBundle, d: Path) -> Any:
     )
 
 
+def _history_attached(ours: dict[str, Any], d: Path) -> list[str]:
+    """The training history moved out of the config into an attached JSON file (the
+    shipped models' rdf.yaml held 9,300 lines of loss curves and data shapes, for readers
+    of it to scroll past; bioimage.io bash); the config names the file. Returns the
+    attachments' names."""
+    import json
+
+    history = ours.pop("history", None)
+    if not history:
+        return []
+    (d / HISTORY_FILE).write_text(json.dumps(history, indent=1), encoding="utf-8")
+    ours["history_file"] = HISTORY_FILE
+    return [HISTORY_FILE]
+
+
 def _check_export(output: str | os.PathLike, overwrite: bool, onnx: bool | None) -> bool:
     """Refusals before any work (one sentence each); whether to write ONNX weights."""
     out = Path(output)
@@ -703,6 +718,7 @@ def export_bioimageio(
         _write_files(d, bundle, raw[None], description, onnx, input_note)
         ours = {k: v for k, v in bundle.to_dict().items() if k != "state_dict"}
         ours = _recorded_with(ours, pixel_size, unit, bundle.spatial_dims)
+        attachments = _history_attached(ours, d)
         model = bio.ModelDescr(
             name=name,
             description=description,
@@ -726,6 +742,7 @@ def export_bioimageio(
                 tags=_data_tags(bundle.history or {}, sd),
             ),
             weights=_weights_descr(bio, bundle, d),
+            attachments=[bio.FileDescr(source=d / name) for name in attachments],
             config=bio.Config(**{CONFIG_KEY: ours}),
         )
         written = atomic_write(

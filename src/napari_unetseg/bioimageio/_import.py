@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -257,6 +258,26 @@ def _canonical(arr: np.ndarray, axes: str, spatial_dims: int) -> np.ndarray:
     return np.transpose(arr, [axes.index(a) for a in canonical])
 
 
+def _with_history(model: Any, record: dict[str, Any], source: str) -> dict[str, Any]:
+    """The config's record with the training history its ``history_file`` attachment
+    holds (:data:`HISTORY_FILE`; older packages hold it in the record itself)."""
+    import json
+
+    name = record.get("history_file")
+    if name is None:
+        return record
+    record = {k: v for k, v in record.items() if k != "history_file"}
+    attached = [a for a in model.attachments if str(a.source).rsplit("/", 1)[-1] == name]
+    try:
+        record["history"] = json.loads(_read(attached[0]).decode("utf-8"))
+    except (IndexError, ValueError, OSError) as exc:
+        raise PackageError(
+            f"{source!r} names its training history {name!r}, which it does not hold "
+            "readably."
+        ) from exc
+    return record
+
+
 def _ours(model: Any, record: dict[str, Any], source: str) -> tuple[ModelBundle, _Geometry]:
     weights = model.weights.pytorch_state_dict
     try:
@@ -265,6 +286,7 @@ def _ours(model: Any, record: dict[str, Any], source: str) -> tuple[ModelBundle,
         raise PackageError(
             f"{source!r} has unreadable pytorch_state_dict weights ({type(exc).__name__})."
         ) from exc
+    record = _with_history(model, record, source)
     try:
         bundle = ModelBundle.from_dict({**record, "state_dict": state}, source=source)
     except ModelFileError as exc:
@@ -474,6 +496,13 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
             raise PackageError(
                 f"{source!r} is not a valid bioimage.io model package: it names {missing!r}, "
                 "which is not in it."
+            ) from exc
+        altered = re.search(r"SHA256 mismatch for (\S+?)\.? Expected", str(exc))
+        if altered:  # the spec's words carried pydantic's "Value error," and ":zipfile:/"
+            name = altered.group(1).rsplit("/", 1)[-1]
+            raise PackageError(
+                f"{source!r} is not a valid bioimage.io model package: its file {name!r} does "
+                "not match the sha256 its rdf.yaml gives (damaged, or changed after packaging)."
             ) from exc
         reason = str(exc).strip().splitlines()
         short = next(
