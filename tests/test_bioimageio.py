@@ -4,6 +4,8 @@ exports and of third-party packages, and the bad inputs, each with one sentence.
 from __future__ import annotations
 
 import json
+import re
+import warnings
 import zipfile
 
 import numpy as np
@@ -392,6 +394,23 @@ def test_the_training_history_is_an_attachment_not_the_rdf(tmp_path, exported, t
             elif item.filename != "training_history.json":
                 out.writestr(item, z.read(item.filename))
     assert {k: v for k, v in load_package(older).history.items() if k != "package"} == attached
+
+
+def test_a_package_of_a_newer_format_is_read_with_a_warning(tmp_path, exported):
+    """A package of format_version 0.9.0 was read as 0.5.x without a word (bioimage.io
+    bash): it still loads, with one warning that says so."""
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(tmp_path / "unpacked")
+    rdf = tmp_path / "unpacked" / "rdf.yaml"
+    text = rdf.read_text()
+    rdf.write_text(re.sub(r"(?m)^format_version: .*$", "format_version: 0.9.0", text))
+    with pytest.warns(UserWarning, match=r"format 0\.9\.0, newer than the installed") as seen:
+        bundle = load_package(rdf)
+    assert bundle.trainable and len([w for w in seen if "newer than the" in str(w.message)]) == 1
+    rdf.write_text(text)  # the format it was written in: no word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        load_package(rdf)
 
 
 def test_weights_that_do_not_match_their_sha256_are_named(tmp_path, exported):

@@ -101,9 +101,9 @@ _FILE_KEYS = frozenset(
 )
 
 
-def _missing_file(path: Path) -> str | None:
-    """The first file a package's description names that the package does not hold
-    (a relative path, not a URL), or None (also when the description cannot be read)."""
+def _raw_description(path: Path) -> tuple[Any, Any] | None:
+    """A package's description as its YAML reads (before the spec converts it), and a
+    test of whether a relative file name is in the package; None when it cannot be read."""
     import posixpath
 
     import yaml
@@ -127,13 +127,46 @@ def _missing_file(path: Path) -> str | None:
             def there(rel: str) -> bool:
                 return (path.parent / rel).is_file()
 
-        description = yaml.safe_load(text)
+        return yaml.safe_load(text), there
     except Exception:  # noqa: BLE001 - then the spec's own message is said
         return None
+
+
+def _missing_file(path: Path) -> str | None:
+    """The first file a package's description names that the package does not hold
+    (a relative path, not a URL), or None (also when the description cannot be read)."""
+    raw = _raw_description(path)
+    if raw is None:
+        return None
+    description, there = raw
     for name in _named_files(description):
         if not there(name):
             return name
     return None
+
+
+def _say_newer_format(path: Path, source: str) -> None:
+    """Warn where a package's ``format_version`` is newer than the installed
+    bioimageio.spec knows: the spec reads it as its own latest without a word to the
+    user (a 0.9.0 package ran as 0.5.12; bioimage.io bash)."""
+    from bioimageio.spec.model import v0_5
+    from packaging.version import InvalidVersion, Version
+
+    raw = _raw_description(path)
+    given = raw[0].get("format_version") if raw and isinstance(raw[0], dict) else None
+    known = v0_5.ModelDescr.implemented_format_version
+    try:
+        newer = given is not None and Version(str(given)) > Version(known)
+    except InvalidVersion:
+        return  # the spec's validation says so
+    if newer:
+        warnings.warn(
+            f"{source!r} is described in bioimage.io format {given}, newer than the "
+            f"installed bioimageio.spec knows ({known}): it was read as {known}; if "
+            "anything is missing, update bioimageio.spec.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _named_files(node: Any, key: str = "") -> list[str]:
@@ -272,8 +305,7 @@ def _with_history(model: Any, record: dict[str, Any], source: str) -> dict[str, 
         record["history"] = json.loads(_read(attached[0]).decode("utf-8"))
     except (IndexError, ValueError, OSError) as exc:
         raise PackageError(
-            f"{source!r} names its training history {name!r}, which it does not hold "
-            "readably."
+            f"{source!r} names its training history {name!r}, which it does not hold readably."
         ) from exc
     return record
 
@@ -488,6 +520,7 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
     require_spec()
     from bioimageio.spec import load_model_description
 
+    _say_newer_format(path, source)
     try:
         model = load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
