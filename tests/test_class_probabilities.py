@@ -123,3 +123,37 @@ def test_the_command_line_refuses_class_maps_it_cannot_write(
     assert main([*argv, *extra, "--class-probabilities"]) != 0
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.tif"]  # nothing written
+
+
+def test_the_unsure_band_of_several_classes_shows_confused_classes():
+    """Fine-tune's unsure band of a several-class model was the foreground band, so where
+    two object classes were confused (background 0.05, the two 0.5 / 0.45) it was sure."""
+    from napari_unetseg.core.inference import unsure_band
+
+    maps = np.array([[0.05, 0.9, 0.1], [0.5, 0.05, 0.85], [0.45, 0.05, 0.05]], np.float32)
+    maps = maps[:, None, :]  # three classes of a 1 x 3 image
+    assert unsure_band(maps, classes=True).tolist() == [[1, 0, 0]]
+    assert unsure_band(1.0 - maps[0]).tolist() == [[0, 0, 0]]  # the foreground's: sure
+    two = np.array([[0.0, 0.2, 0.21, 0.5, 0.79, 0.8, 1.0]], np.float32)  # as before for two
+    assert (unsure_band(np.stack([1 - two, two]), True) == unsure_band(two)).all()
+
+
+def test_fine_tunes_band_of_a_several_class_model_comes_from_its_class_maps():
+    """A model sure of its objects (background 0.05 everywhere) but torn between two
+    classes (0.5 / 0.45): Fine-tune's band covers it all; the foreground band was empty."""
+    import torch
+
+    from napari_unetseg._qt.finetune.job import TrainRequest, finetune_job
+    from napari_unetseg.core.bundle import ModelBundle
+
+    torn = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4, n_classes=3)
+    with torch.no_grad():
+        torn.network.head.weight.zero_()
+        torn.network.head.bias.copy_(torch.log(torch.tensor([0.05, 0.5, 0.45])))
+    image, objects = synthetic_nuclei((64, 64), seed=10)
+    scribbles = np.where(objects > 0, 2 + objects % 2, 1).astype(np.uint8)
+    scribbles[::2] = 0  # sparse: every other row painted
+    req = TrainRequest(image, scribbles, model=torn, steps=1, learning_rate=1e-9,
+                       preview_image=image, seed=0, teacher="none")  # fmt: skip
+    result = api.drain(finetune_job(req))
+    assert result.unsure.shape == image.shape and result.unsure.all()

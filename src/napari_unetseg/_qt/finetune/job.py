@@ -88,10 +88,12 @@ def finetune_job(req: TrainRequest) -> Generator[TrainProgress, None, TrainResul
     bundle = yield from api.train_iter(kwargs.pop("image"), kwargs.pop("labels"), **kwargs)
     if req.preview_image is None or not bundle.history.get("steps"):
         return TrainResult(bundle)
+    several = bundle.n_classes > 2  # a map per class: confused classes are unsure too
     labels, probabilities = api.predict(
-        req.preview_image, bundle, device=req.device, return_probabilities=True
-    )
-    return TrainResult(bundle, np.asarray(labels), unsure_band(probabilities))
+        req.preview_image, bundle, device=req.device, return_probabilities=True,
+        class_probabilities=several,
+    )  # fmt: skip
+    return TrainResult(bundle, np.asarray(labels), unsure_band(probabilities, several))
 
 
 def export_job(

@@ -59,9 +59,13 @@ def unsure_text(share: float, trained_here: bool = False) -> str:
     )
 
 
-def unsure_band(probabilities: Any) -> np.ndarray:
+def unsure_band(probabilities: Any, classes: bool = False) -> np.ndarray:
     """Where the model is unsure: 1 where the foreground probability lies strictly between
-    ``1 - SURE`` and :data:`SURE`, else 0 (uint8, the probabilities' shape).
+    ``1 - SURE`` and :data:`SURE`, else 0 (uint8, the probabilities' shape). With
+    ``classes`` the probabilities are one map per label value (class axis first) and the
+    band is where the most probable class stays below :data:`SURE`: the same band for two
+    classes, and for several it shows where two object classes are confused too (the
+    foreground map is sure there; left-alone item).
 
     That is where the next strokes tell a model most: on eight of the benchmark's cases,
     three draws each, three strokes through the largest unsure regions of each painted
@@ -71,6 +75,8 @@ def unsure_band(probabilities: Any) -> np.ndarray:
     (docs/benchmarks.md, "Where to paint next").
     """
     p = np.asarray(probabilities)
+    if classes:
+        return (p.max(axis=0) < SURE).astype(np.uint8)
     return ((p > 1.0 - SURE) & (p < SURE)).astype(np.uint8)
 
 
