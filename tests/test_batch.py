@@ -504,3 +504,18 @@ def test_a_probability_map_the_disk_had_no_room_for_keeps_its_labels(
     [row] = report.failed
     assert row.error.startswith("Its labels were written, its probability map not: ")
     assert row.output == str(tmp_path / "out" / "flat_labels.tif") and Path(row.output).is_file()
+
+
+def test_several_images_maps_named_as_one_file_are_refused_as_such(tmp_path):
+    """Two images with --probabilities maps.tif were refused as "Two inputs would both
+    write 'maps.tif' (images with the same name)", names that differ (classes bash)."""
+    for name in ("a.tif", "b.tif"):
+        _io.write_image(tmp_path / name, np.zeros((16, 16), np.float32))
+    images = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    with pytest.raises(
+        batch.BatchError, match="the probability maps go to a folder, not the file"
+    ):
+        batch.plan_batch(images, tmp_path / "out", probabilities=tmp_path / "maps.tif")
+    assert not (tmp_path / "out").exists()
+    plan = batch.plan_batch(images, tmp_path / "out", probabilities=tmp_path / "maps")
+    assert [p.probabilities.name for p in plan] == ["a_probabilities.tif", "b_probabilities.tif"]

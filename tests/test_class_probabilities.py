@@ -125,6 +125,23 @@ def test_the_command_line_refuses_class_maps_it_cannot_write(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.tif"]  # nothing written
 
 
+def test_a_nifti_scans_class_maps_are_refused_for_a_folder_before_it_is_made(
+    three_classes, tmp_path, capsys, monkeypatch
+):
+    """A folder of maps gets a NIfTI scan's maps as NIfTI: refused, but the folders for
+    the labels and the maps were made first and left empty (classes bash)."""
+    import nibabel as nib
+
+    _, model = three_classes
+    monkeypatch.chdir(tmp_path)
+    volume = synthetic_nuclei((4, 48, 48), seed=11)[0].astype(np.float32)
+    nib.save(nib.Nifti1Image(volume.T, np.eye(4)), "scan.nii.gz")
+    argv = ["predict", "scan.nii.gz", "--model", str(model), "-o", "labels", "--probabilities"]
+    assert main([*argv, "maps", "--class-probabilities"]) != 0
+    assert "would get those of the NIfTI scan 'scan.nii.gz' as NIfTI" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.nii.gz"]
+
+
 def test_the_unsure_band_of_several_classes_shows_confused_classes():
     """Fine-tune's unsure band of a several-class model was the foreground band, so where
     two object classes were confused (background 0.05, the two 0.5 / 0.45) it was sure."""

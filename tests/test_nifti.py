@@ -555,6 +555,13 @@ def test_a_tiff_of_a_placed_scan_says_what_it_loses_and_evaluate_what_it_matches
     nii = tmp_path / "brain_labels.nii.gz"
     assert cli.main(["predict", str(path), "-o", str(nii), "--object-size", "off"]) == 0
     assert "NIfTI placement" not in capsys.readouterr().err
+    # its probability map as a TIFF says so too (it was lost without a word; classes bash)
+    maps = ["--probabilities", str(tmp_path / "brain_p.tif"), "--object-size", "off"]
+    assert cli.main(["predict", str(path), "-o", str(nii), *maps]) == 0
+    err = capsys.readouterr().err
+    assert "the probability map's TIFF keeps the scan's voxel sizes, not its NIfTI" in err
+    assert cli.main(["predict", str(path), "-o", str(nii), *maps, "--class-probabilities"]) == 0
+    assert "the maps of every class are written to TIFF only" in capsys.readouterr().err
     assert cli.main(["evaluate", "-p", str(tif), "-g", str(nii), "--no-objects"]) == 0
     said = capsys.readouterr().err
     assert "The ground truth is placed in the scanner's space by a NIfTI header" in said

@@ -339,6 +339,13 @@ def plan_batch(
     images = [path for path, _ in entries]
     labels = [output_paths([path], output, series=k)[0] for path, k in entries]
     probs: list[Path | None] = [None] * len(entries)
+    if probabilities is not None and len(entries) > 1:  # ("two inputs ... the same name")
+        maps = Path(probabilities).expanduser()
+        if output_paths(images[:1], maps)[0] == maps:
+            raise BatchError(
+                f"With several images, the probability maps go to a folder, not the file "
+                f"{os.fspath(probabilities)!r}."
+            )
     if probabilities is not None:
         probs = [
             output_paths([path], probabilities, PROBABILITIES_SUFFIX, k)[0] for path, k in entries

@@ -272,7 +272,8 @@ def predict(
     tile_size, overlap, batch_size, device, precision, tta, blend
         See :func:`napari_unetseg.core.inference.predict_tiled`.
     return_probabilities : bool
-        Also return the float32 foreground probability map (1 - p(background)).
+        Also return the float32 foreground probability map (1 - p(background)): the
+        network's, before holes are filled (``fill_holes`` changes the labels only).
     class_probabilities : bool
         With ``return_probabilities``: one map per label value instead, class axis first
         (``(n_labels, *labels.shape)``; map 0 is the background's, map k class k's; a

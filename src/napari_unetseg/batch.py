@@ -618,6 +618,9 @@ def _segment_file(
         row.notes.append(said)
     row.output = str(dst)
     if pdst is not None:
+        maps = "classes" if settings.class_probabilities else "one"
+        if said := placement_note(img, pdst, maps):
+            row.notes.append(said)
         if settings.class_probabilities:  # the maps' class axis first: C
             geometry = class_axis_geometry(geometry)
         try:
@@ -645,10 +648,11 @@ def class_axis_geometry(geometry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def placement_note(img: Any, dst: Any) -> str | None:
+def placement_note(img: Any, dst: Any, maps: str | None = None) -> str | None:
     """A note where labels of a NIfTI scan placed in the scanner's space go to a file
     that keeps no placement (a TIFF, an OME-Zarr store: it was lost without a word;
-    medical bash), or None."""
+    medical bash), or None. ``maps``: the note of its probability map instead, "one" or
+    "classes" (the maps of every class, which go to TIFF only)."""
     from ._nifti import NIFTI_SUFFIXES, placed
 
     out = os.fspath(dst).lower().rstrip("/\\")
@@ -656,6 +660,17 @@ def placement_note(img: Any, dst: Any) -> str | None:
         return None
     # (an image-label, scan.ome.zarr/labels/seg, is OME-Zarr too; review)
     zarr = any(part.endswith(".zarr") for part in Path(out).parts)
+    if maps is not None:  # (the class maps' TIFF lost it without a word; classes bash)
+        way = (
+            "the maps of every class are written to TIFF only"
+            if maps == "classes"
+            else "write it to .nii.gz to have one that overlays the scan in other tools"
+        )
+        return (
+            f"the probability map's {'OME-Zarr store' if zarr else 'TIFF'} keeps the scan's "
+            f"voxel sizes, not its NIfTI placement (axes flipped or turned, an origin "
+            f"other than 0): {way}."
+        )
     kind = "OME-Zarr labels keep" if zarr else "a TIFF keeps"
     return (
         f"{kind} the scan's voxel sizes, not its NIfTI placement (axes flipped or turned, "

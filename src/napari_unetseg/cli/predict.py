@@ -97,7 +97,8 @@ def _add_predict(sub: Any) -> None:
         "--probabilities",
         metavar="PATH",
         help="also write the probability map (a folder, "
-        "a .tif or .nii.gz file, or an OME-Zarr store for an OME-Zarr output)",
+        "a .tif or .nii.gz file, or an OME-Zarr store for an OME-Zarr output): the "
+        "network's, before holes are filled or touching objects split",
     )
     p.add_argument(
         "--class-probabilities",
@@ -174,7 +175,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     settings = batch.SegmentSettings.from_dict(vars(args))  # options named like its fields
     settings.check()  # a bad setting is one error line, before any file is written
-    _check_class_maps(args, None)
+    _check_class_maps(args)
     # Replacing earlier results is what `predict` has always done (atomically); a file it
     # did not write (someone's volume named as --output) only with --overwrite.
     made = [Path(p) for p in (args.output, args.probabilities) if p and not Path(p).exists()]
@@ -187,9 +188,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         replace_any=args.overwrite,
         foreign_option="pass --overwrite",
     )
-    _check_class_maps(args, plan)
-    _say_held_in_memory(plan)
     try:
+        _say_held_in_memory(plan, args.class_probabilities)
         with _FileBars() as bars:
             report = api.drain(batch.segment_files_iter(plan, settings), bars)
     finally:  # nothing written (all refused, or Ctrl-C first): the plan's folders go again
@@ -219,22 +219,30 @@ def _failure(row: Any, name: str) -> str:
     return f"{name}{where}: {row.error}"
 
 
-def _check_class_maps(args: argparse.Namespace, plan: Any) -> None:
+def _check_class_maps(args: argparse.Namespace) -> None:
     """``--class-probabilities`` where it can be written: with ``--probabilities`` and
-    (``plan``) TIFF maps; one sentence otherwise, before any work."""
+    TIFF maps (a folder gets a NIfTI scan's maps as NIfTI); one sentence otherwise,
+    before any work or folder is made."""
+    from .. import batch
     from .._nifti import NIFTI_SUFFIXES
 
     if not args.class_probabilities:
         return
     if not args.probabilities:
         raise CLIError("--class-probabilities needs --probabilities PATH (where they go).")
-    for entry in plan or ():
-        if entry[2] is not None and str(entry[2]).lower().endswith(NIFTI_SUFFIXES):
-            raise CLIError(
-                f"The maps of every class go to TIFF files (a C axis), not {str(entry[2])!r}; "
-                "name a .tif file for --probabilities (a folder gets a NIfTI image's maps "
-                "as NIfTI)."
-            )
+    maps = str(args.probabilities)
+    if maps.lower().endswith(NIFTI_SUFFIXES):
+        raise CLIError(
+            f"The maps of every class go to TIFF files (a C axis), not {maps!r}; name a .tif "
+            "file for --probabilities."
+        )
+    scans = [p for p in batch.list_images(args.inputs) if p.name.lower().endswith(NIFTI_SUFFIXES)]
+    if scans and not maps.lower().endswith((".tif", ".tiff")):
+        raise CLIError(
+            f"The maps of every class go to TIFF files (a C axis), but the folder {maps!r} "
+            f"would get those of the NIfTI scan {scans[0].name!r} as NIfTI; name a .tif file "
+            "for --probabilities (one scan at a time)."
+        )
 
 
 def _check_block_options(args: argparse.Namespace, zarr_out: bool) -> None:
@@ -268,7 +276,6 @@ def _files_on_cluster(images: list, args: argparse.Namespace, settings: Any) -> 
         replace_any=args.overwrite,
         foreign_option="pass --overwrite",
     )
-    _check_class_maps(args, plan)
     client = dist.connect(args.scheduler, args.workers, memory_limit=args.memory_per_worker)
     try:
         with ProgressBar("files", unit="file") as bar:
@@ -294,7 +301,7 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
 
     settings = batch.SegmentSettings.from_dict(vars(args))
     settings.check()
-    _check_class_maps(args, None)
+    _check_class_maps(args)
     if args.resume and args.overwrite:
         raise CLIError("Choose --resume or --overwrite, not both.")
     if args.workers is not None and args.workers < 1:
@@ -313,8 +320,9 @@ def _cmd_predict_blocks(args: argparse.Namespace) -> int:
         )
     if zarr_out and args.class_probabilities:
         raise CLIError(
-            "--class-probabilities writes TIFF maps; an OME-Zarr output gets the foreground "
-            "map (--probabilities PROBS.ome.zarr)."
+            "--class-probabilities writes TIFF maps: write the labels to a TIFF "
+            "(--output labels.tif) for them; an OME-Zarr output gets the foreground map "
+            "(--probabilities PROBS.ome.zarr)."
         )
     if zarr_out and args.probabilities and not is_zarr_path(args.probabilities):
         raise CLIError(
@@ -425,10 +433,11 @@ def _blocks_summary(s: dict[str, Any], seconds: float) -> str:
 HELD_PIXELS = 2**28
 
 
-def _say_held_in_memory(plan: Any) -> None:
+def _say_held_in_memory(plan: Any, class_maps: bool = False) -> None:
     """A note for each OME-Zarr input whose TIFF output holds the whole result in memory
     for long: a 32768² plate read without a word for 100 s while 10 GB filled (zarr bug
-    bash); ``--output OUT.ome.zarr`` writes it block by block."""
+    bash); ``--output OUT.ome.zarr`` writes it block by block. ``class_maps``: the maps of
+    every class are held too (4 bytes a pixel and class; not counted; classes bash)."""
     from .._io import is_zarr_path, read_image
 
     for row in plan:
@@ -443,10 +452,11 @@ def _say_held_in_memory(plan: Any) -> None:
         shape = tuple(img.data.shape)
         pixels = math.prod(n for a, n in enumerate(shape) if a != img.channel_axis)
         if pixels > HELD_PIXELS:
+            maps = f" and {4 * pixels / 2**30:.0f} GiB for each class's map" * class_maps
             say(
                 f"{shown_name(row.image)}: its {pixels:,} pixels are segmented in memory for a "
-                f"TIFF output (about {8 * pixels / 2**30:.0f} GiB); --output OUT.ome.zarr "
-                "writes them block by block."
+                f"TIFF output (about {8 * pixels / 2**30:.0f} GiB{maps}); --output "
+                "OUT.ome.zarr writes them block by block."
             )
 
 
