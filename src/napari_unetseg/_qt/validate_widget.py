@@ -49,6 +49,7 @@ from ._common import (
 )
 from ._plots import PlotCanvas
 from ._worker import JobRunner
+from .finetune.label_policy import SCRIBBLE_KEY
 from .placement import placement_problem
 from .validate_job import (
     ERROR_KINDS,
@@ -380,7 +381,9 @@ class ValidateWidget(ui.DockWidget):
     def _pick_defaults(self) -> None:
         """Two different layers when there are two: the prediction is the top
         segmentation of ours (``[unet]``) or else the top layer; the ground truth the top
-        other layer that is not an output of ours."""
+        other layer that is not an output of ours, a complete one before scribbles (Fine-
+        tune's "New scribble layer", on top, was taken over "nuclei 2D ground truth": Dice
+        on the user's own strokes; GUI bash)."""
         layers = self.pred_combo.layers()  # our overlays and maps are not listed
         if len(layers) < 2:
             return
@@ -390,6 +393,7 @@ class ValidateWidget(ui.DockWidget):
         pred = ours[0] if ours else layers[0]
         others = [layer for layer in layers if layer is not pred]
         truths = [layer for layer in others if not segmentation_of_ours(layer)]
+        truths.sort(key=lambda layer: SCRIBBLE_KEY in (layer.metadata or {}))  # (stable)
         self.pred_combo.set_layer(pred)
         self.gt_combo.set_layer((truths or others)[0])
 
