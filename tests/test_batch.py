@@ -373,7 +373,7 @@ def test_every_series_of_a_folder_through_the_api(tmp_path, folder, model_file) 
 def test_objects_of_a_time_series_are_counted_per_time_point():
     """A nucleus in four frames is four objects, as split instance ids count them (the
     regions were joined through time)."""
-    from napari_unetseg.batch import _count
+    from napari_unetseg.batch import count_objects as _count
 
     series = np.zeros((4, 16, 16), np.uint8)
     series[:, 2:6, 2:6] = 1

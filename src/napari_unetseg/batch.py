@@ -598,7 +598,7 @@ def _segment_file(
     ):
         if message:
             row.notes.append(message)
-    row.objects, row.foreground = _count(labels, settings.split_touching, time_axis)
+    row.objects, row.foreground = count_objects(labels, settings.split_touching, time_axis)
     used = settings.to_dict() | {
         "model": bundle.name,
         "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
@@ -679,7 +679,7 @@ def placement_note(img: Any, dst: Any, maps: str | None = None) -> str | None:
     )
 
 
-def _count(labels: Any, instances: bool, time_axis: int | None = None) -> tuple[int, float]:
+def count_objects(labels: Any, instances: bool, time_axis: int | None = None) -> tuple[int, float]:
     """Objects (instance ids, or connected foreground regions) and foreground percent.
 
     With a ``time_axis``, the regions of each time point are counted and summed, as

@@ -125,7 +125,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     stats["provenance"]["ran"] = what_ran(stats)
     t = req.time_axis if plane is None else None
     frames = 1 if t is None else int(np.shape(result.labels)[t])
-    summary = _summary(result.labels, split, stats, list(bundle.class_names), frames)
+    summary = _summary(result.labels, split, stats, list(bundle.class_names), frames, t)
     if req.split and not split:
         summary += " Touching objects were not split: the result is too large for memory."
     if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
@@ -313,11 +313,16 @@ def _summary(
     stats: dict[str, Any],
     class_names: list[str] | None = None,
     frames: int = 1,
+    time_axis: int | None = None,
 ) -> str:
-    """The result line: objects, the foreground's share, or each class's share when the
-    model has more than one class besides the background. ``frames``: time points of a
-    series, whose objects are counted in all of them ("2333 objects" of a movie of 20
-    frames read as one frame's; time-lapse bash)."""
+    """The result line: objects, the foreground's share (with its connected regions and
+    the way to one label per object: "Foreground: 29.7 %" of 253 nuclei said neither;
+    GUI bash), or each class's share when the model has more than one class besides the
+    background. ``frames``: time points of a series (on ``time_axis``), whose objects are
+    counted in all of them ("2333 objects" of a movie of 20 frames read as one frame's;
+    time-lapse bash)."""
+    from ..batch import count_objects
+
     seconds = stats.get("run_seconds", stats.get("seconds", 0))
     timing = f"{seconds:.1f} s on {stats.get('device', '?')}"
     if instances:
@@ -337,8 +342,14 @@ def _summary(
                 for name, n in zip(class_names[1:], counts[1:], strict=False)
             )
             return f"Classes: {shares} of the pixels ({timing})."
-        fraction = float(np.count_nonzero(labels)) / size
-        return f"Foreground: {100 * fraction:.1f} % of the pixels ({timing})."
+        regions, percent = count_objects(labels, False, time_axis)
+        if not regions:
+            return f"Foreground: none ({timing})."
+        return (
+            f"Foreground: {percent:.1f} % of the pixels, {regions:,} connected "
+            f"region{'s' * (regions != 1)} ({timing}); tick \u201cSplit touching objects\u201d "
+            "for one label per object."
+        )
     return f"Done ({timing})."
 
 
