@@ -1377,6 +1377,19 @@ def test_folded_settings_take_no_keyboard_focus(segment):
         QPushButton, options=Qt.FindChildOption.FindDirectChildrenOnly
     )
     assert toggle.toolTip() == "Show or hide the advanced settings."
+    # folded, its arrow points right (superqt's pointed up; GUI bash)
+    fold = widget.advanced
+
+    def ink(icon):  # the glyph's shape (its colour follows the theme)
+        from qtpy.QtGui import QImage
+
+        image = icon.pixmap(32, 32).toImage().convertToFormat(QImage.Format.Format_Alpha8)
+        bits = np.frombuffer(image.constBits().asarray(image.sizeInBytes()), np.uint8)
+        return bits.reshape(image.height(), image.bytesPerLine())[:, : image.width()] / 255
+
+    mask = ink(fold.collapsedIcon())
+    half = mask.shape[1] // 2
+    assert mask[:, :half].sum() > 1.3 * mask[:, half:].sum()  # a base on the left: it points right
     widget.advanced.expand(animate=False)
     after = toggle.nextInFocusChain()
     while after.focusPolicy() & Qt.FocusPolicy.TabFocus == 0:

@@ -523,7 +523,8 @@ def collapsible(parent: QWidget, title: str, content: QFormLayout) -> QCollapsib
     (and the arrow keys changed their values unseen) on the way to Run."""
     box = QWidget(parent)
     box.setLayout(content)
-    fold = QCollapsible(title, parent)
+    # folded: an arrow to the right, as most programs show it (superqt's "▲" pointed up)
+    fold = QCollapsible(title, parent, expandedIcon="▼", collapsedIcon="▶")
     fold.addWidget(box)
     policies: dict[QWidget, Qt.FocusPolicy] = {}
 
