@@ -95,6 +95,9 @@ class SegmentWidget(ui.DockWidget):
         self.model_combo.listChanged.connect(self._pick_default_model)
         self.model_combo.listChanged.connect(self._update_state)  # a model read anew
         self.runner.finished.connect(self._update_state)
+        # the image of the run going on (weakly: a closed image is freed; leak test)
+        self._running: weakref.ref | None = None
+        self.viewer.layers.events.removed.connect(self._stop_if_closed)
         # axes named t or z after the image was chosen (a movie labelled t kept nuclei-3d,
         # whose run was then refused): the default model follows, as Fine-tune's does
         self.viewer.dims.events.axis_labels.connect(self._on_axis_labels)
@@ -282,6 +285,7 @@ class SegmentWidget(ui.DockWidget):
         self.status.setText(started)
         self.swap_button.setVisible(False)  # (the last result's again once this one ends)
         self.finetune_button.setVisible(False)
+        self._running = weakref.ref(layer)
         return self.runner.start(
             segment_job,
             request,
@@ -289,9 +293,30 @@ class SegmentWidget(ui.DockWidget):
             on_progress=lambda record: self._progress(started, record, request.split),
             on_result=lambda result: self._show_result(layer, result, shape, model, data),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
-            on_cancel=lambda: self.status.setText("Cancelled; no layer was changed."),
+            on_cancel=lambda: (
+                self.status.setText("Cancelled; no layer was changed.")
+                if layer in self.viewer.layers
+                else self._say_closed("The image was closed; its run was stopped.")
+            ),
             error_context="Segmentation failed",
         )
+
+    def _say_closed(self, words: str) -> None:
+        """The status of a run whose image was closed, kept (its last result's line,
+        forgotten next, wiped it; bash)."""
+        self._result_said = None
+        self._show_advice()
+        self.status.setText(words)
+
+    def _stop_if_closed(self, *_: Any) -> None:
+        """A run whose image was closed stops at its next batch of tiles (it went on to
+        its end, seconds of CPU, and its result was then dropped; GUI bash)."""
+        if self._running is None or not self.runner.busy:  # (a folder's run goes on)
+            return
+        layer = self._running()
+        if layer is None or layer not in self.viewer.layers:
+            self._running = None
+            self.runner.cancel()
 
     def _progress(self, started: str, record: Any, split: bool = False) -> None:
         """The share done on the status line too: a 100-frame movie said "Segmenting
@@ -560,9 +585,7 @@ class SegmentWidget(ui.DockWidget):
         data: Any = None,
     ) -> None:
         if layer not in self.viewer.layers:  # the image was closed during the run
-            self._result_said = None  # (its last result's line wiped this one; bash)
-            self._show_advice()
-            self.status.setText("The image was closed; its result was dropped.")
+            self._say_closed("The image was closed; its result was dropped.")
             return
         replaced = data is not None and real_layer(layer).data is not data
         if tuple(layer_data(layer).shape) != shape or replaced:
