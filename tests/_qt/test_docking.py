@@ -216,3 +216,40 @@ def test_a_reveal_that_comes_after_its_dock_closed_does_nothing(qtbot):
     label = QLabel("result", page)
     sip.delete(page)  # the label with it
     ui.reveal(label)  # nothing to scroll, and no error
+
+
+def test_fine_tunes_curve_and_status_come_into_view_when_training_starts(
+    make_napari_viewer, qtbot
+):
+    """In a 1089 x 630 window the curve and status line of a training run were below the
+    fold: only the Stop button told that anything ran (GUI bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(1089, 630)
+    viewer.window._qt_window.show()
+    image, truth = synthetic_nuclei((96, 96), seed=0)
+    viewer.add_image(image, name="cells")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Fine-tune")
+    widget.size_combo.setCurrentText("tiny (quick experiments)")
+    widget.budget_unit.setCurrentText("steps")
+    widget.budget_spin.setValue(400)
+    widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
+    area = widget.findChild(QScrollArea)
+    for _ in range(5):
+        QApplication.processEvents()
+    area.verticalScrollBar().setValue(0)  # the top of the page, where Paint is
+
+    def in_view(part) -> bool:
+        top = part.mapTo(area.widget(), part.rect().topLeft()).y()
+        shown = area.verticalScrollBar().value()
+        return shown <= top and top + part.height() <= shown + area.viewport().height()
+
+    assert area.verticalScrollBar().maximum() > 0 and not in_view(widget.status)  # the case
+    assert widget.train() is not None
+    try:
+        qtbot.waitUntil(lambda: in_view(widget.status), timeout=3_000)
+        assert widget.runner.busy  # while it runs
+    finally:
+        with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
+            widget.stop()

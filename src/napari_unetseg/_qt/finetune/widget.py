@@ -442,6 +442,9 @@ class FinetuneWidget(ui.DockWidget):
             notify_info(note)
             self.status.setText(f"Preparing the training data... {note}")
         self._update_state()
+        # the curve and this line, below Train in a short window, came into view only
+        # when the user scrolled (GUI bash)
+        at_next_turn(lambda: ui.reveal(self.status))
         return self.runner.start(
             finetune_job,
             req,
