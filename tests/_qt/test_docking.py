@@ -253,3 +253,17 @@ def test_fine_tunes_curve_and_status_come_into_view_when_training_starts(
     finally:
         with qtbot.waitSignal(widget.runner.finished, timeout=60_000):
             widget.stop()
+
+
+def test_no_dock_is_wider_than_a_small_window_can_spare(make_napari_viewer):
+    """Fine-tune's dock could not be narrower than 405 px ("tiny (quick experiments)" in
+    its folded settings, three paint buttons side by side): in a 751 x 595 window the
+    image beside it was 0 px wide (GUI bash)."""
+    viewer = make_napari_viewer()
+    viewer.window._qt_window.resize(1089, 630)
+    viewer.window._qt_window.show()
+    for name in ("Segment", "Fine-tune", "Validate"):
+        dock, _ = viewer.window.add_plugin_dock_widget("napari-unetseg", name)
+        for _ in range(3):
+            QApplication.processEvents()
+        assert dock.minimumSizeHint().width() <= 340, name

@@ -341,12 +341,25 @@ def spin_box(
     return box
 
 
+#: Characters a combo box shows at the least (its text is cut beyond; its list is whole).
+MIN_COMBO_CHARACTERS = 10
+
+
 def combo_box(parent: QWidget, items: Iterable[Any], tip: str = "") -> QComboBox:
-    """A combo of ``items``: texts, or ``(text, data)`` pairs."""
+    """A combo of ``items``: texts, or ``(text, data)`` pairs. It may shrink below its
+    longest text (shown whole in its list): "tiny (quick experiments)" kept Fine-tune's
+    dock 405 px wide, the image squeezed to nothing beside it in a small window (GUI
+    bash)."""
     combo = QComboBox(parent)
+    longest = 0
     for item in items:
         text, data = item if isinstance(item, tuple) else (item, None)
         combo.addItem(text, data)
+        longest = max(longest, len(str(text)))
+    if longest > MIN_COMBO_CHARACTERS:  # (short ones keep their own width)
+        policy = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        combo.setSizeAdjustPolicy(policy)
+        combo.setMinimumContentsLength(MIN_COMBO_CHARACTERS)
     if tip:
         combo.setToolTip(tip)
     return combo
@@ -503,7 +516,15 @@ def row(*items: QWidget | tuple[QWidget, int], stretch_end: bool = False) -> QHB
 
 class Form(QFormLayout):
     """A form filled as its controls are made, so each row label stands where its
-    control is built: ``self.size_spin = rows.add("Object size", spin_box(...))``."""
+    control is built: ``self.size_spin = rows.add("Object size", spin_box(...))``.
+
+    In a narrow dock a row's control goes under its label rather than widen the dock
+    (Fine-tune's folded settings kept it 405 px wide, the image squeezed to nothing
+    beside it in a small window; GUI bash)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
 
     def add(self, label: str, field: _Field) -> _Field:
         """A row ``label`` | ``field`` (a widget or a layout); returns ``field``."""

@@ -104,9 +104,9 @@ class PaintPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(rows)
         layout.addWidget(self.mode_help)
-        layout.addLayout(
-            ui.row(self.paint_bg_button, self.paint_obj_button, self.paint_new_button)
-        )
+        # two rows: side by side the three kept the dock wide (GUI bash)
+        layout.addLayout(ui.row(self.paint_bg_button, self.paint_obj_button))
+        layout.addLayout(ui.row(self.paint_new_button, stretch_end=True))
         layout.addWidget(self.counts_label)
 
         self._count_timer = QTimer(self)
