@@ -102,6 +102,17 @@ def test_the_command_line_writes_a_tiff_with_a_class_axis(three_classes, tmp_pat
     assert read.axes == "CZYX" and read.data.shape == (3, 4, 96, 96)
     assert read.scale[1:] == (2.0, 0.5, 0.5) and read.units[1:] == ("µm",) * 3
     np.testing.assert_array_equal(_io.read_image(out).data, np.asarray(read.data).argmax(0))
+    # napari's layers: named by class, on one 0-1 scale, the background's hidden (they
+    # were "[C0]" ... "[C2]", each on its own range, all shown; classes bash)
+    from napari_unetseg._reader import image_layer_data
+
+    assert read.channel_names == ("background", "class 1", "class 2")
+    ((_, meta, kind),) = image_layer_data(read)
+    assert kind == "image" and meta["name"] == [
+        "maps [background]", "maps [class 1]", "maps [class 2]"
+    ]  # fmt: skip
+    assert meta["contrast_limits"] == [[0.0, 1.0]] * 3
+    assert meta["visible"] == [False, True, True]
 
 
 @pytest.mark.parametrize(

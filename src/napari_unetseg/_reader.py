@@ -296,6 +296,12 @@ def image_layer_data(img: _io.ImageData) -> list[LayerData]:
     if n <= 6:
         meta["colormap"] = ["green", "magenta", "cyan", "yellow", "red", "blue"][:n]
         meta["blending"] = "additive"
+    if ((img.provenance or {}).get("settings") or {}).get("class_probabilities"):
+        # the maps of every class: probabilities on one scale (each map's own range made
+        # 0.29 look as bright as 0.44), the background's hidden (it washed over the
+        # others; classes bash)
+        meta["contrast_limits"] = [[0.0, 1.0]] * n
+        meta["visible"] = [c != 0 for c in range(n)]
     return [(img.data, meta, "image")]
 
 

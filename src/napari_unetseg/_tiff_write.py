@@ -119,12 +119,14 @@ def write_image(
     provenance: dict[str, Any] | None = None,
     affine: Any = None,
     forms: dict[str, Any] | None = None,
+    channel_names: list[str] | None = None,
 ) -> Path:
     """Write an intensity image (e.g. a probability map) as a compressed OME-TIFF.
 
     Same as :func:`write_labels` but the data type is kept (float64 becomes float32,
     enough for intensities and half the size) and ``axes`` may include ``C``/``S``.
-    ``provenance`` marks a probability map as ours (a batch replaces only those). A
+    ``provenance`` marks a probability map as ours (a batch replaces only those);
+    ``channel_names`` name the OME channels of a ``C`` axis (a class's map each). A
     ``.nii`` / ``.nii.gz`` path gets a float32 NIfTI image on ``affine`` / ``forms``
     (:func:`napari_unetseg._nifti.write_nifti`).
     """
@@ -137,7 +139,9 @@ def write_image(
     dtype = dtype_of(image)
     if dtype == np.float64:
         dtype = np.dtype(np.float32)
-    return _write(path, image, dtype, scale, axes, units, None, provenance, translate=translate)
+    return _write(
+        path, image, dtype, scale, axes, units, channel_names, provenance, translate=translate
+    )
 
 
 def _label_dtype(labels: Any, file_type: str = "TIFF") -> np.dtype:

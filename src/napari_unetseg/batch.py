@@ -621,10 +621,14 @@ def _segment_file(
         maps = "classes" if settings.class_probabilities else "one"
         if said := placement_note(img, pdst, maps):
             row.notes.append(said)
-        if settings.class_probabilities:  # the maps' class axis first: C
-            geometry = class_axis_geometry(geometry)
+        names = None
+        if settings.class_probabilities:  # the maps' class axis first: C, named by class
+            geometry, names = class_axis_geometry(geometry), list(bundle.class_names)
         try:
-            _io.write_image(pdst, result.probabilities, provenance=provenance, **nifti, **geometry)
+            _io.write_image(
+                pdst, result.probabilities, provenance=provenance, **nifti, **geometry,
+                **({"channel_names": names} if names else {}),
+            )  # fmt: skip
         except OSError as exc:  # "could not be segmented" for labels that were written
             raise _MapNotWritten(
                 f"Its labels were written, its probability map not: {exc}"
