@@ -194,7 +194,11 @@ class SegmentWidget(ui.DockWidget):
             "Average over flipped copies: smoother, 4-8x slower.",
         ))
         self.prob_check = rows.span(ui.check_box(
-            self, "Probability map", "Also add the foreground probability as an image layer."
+            self, "Probability map",
+            "Also add the foreground probability (1 - p(background)) as an image layer. A "
+            "model of several classes has one map per class too: unetseg predict IMAGE "
+            "--probabilities maps.tif --class-probabilities writes them (the file opens as "
+            "a layer per class).",
         ))
         self.unc_check = rows.span(ui.check_box(
             self, "Uncertainty map",
