@@ -37,7 +37,7 @@ def test_progress_and_result_texts() -> None:
     assert progress_text(_record(3)).endswith("(3 / 10 steps)")
     scribbles = _record(5, loss=0.1, best_val_dice=1.0, best_val_loss=0.037)
     assert progress_text(scribbles).startswith(
-        "Step 5 · loss 0.100 · best validation loss 0.037 · best validation Dice 1.000"
+        "Step 5 · loss 0.100 · held-out strokes: best loss 0.037, Dice 1.000"
     )
     bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4)
     bundle.history = {"steps": 30, "duration_s": 9.6, "best_val_dice": 0.91, "best_step": 20}
