@@ -1915,3 +1915,13 @@ def test_the_result_line_counts_regions_and_names_the_way_to_one_label_per_objec
     empty = drain(segment_job(SegmentRequest(image=np.zeros((64, 64), np.float32),
                                              model="nuclei-2d", options={})))  # fmt: skip
     assert empty.summary.startswith("Foreground: none (")
+    from napari_unetseg._qt import segment_job as job
+
+    big = job._summary(np.asarray(result.labels), False, {"seconds": 1.0}, ["bg", "fg"])
+    assert "connected regions" in big
+    job.COUNT_MAX_VOXELS, before = 1000, job.COUNT_MAX_VOXELS
+    try:  # labels too large to count in memory: the share alone, and the hint
+        big = job._summary(np.asarray(result.labels), False, {"seconds": 1.0}, ["bg", "fg"])
+    finally:
+        job.COUNT_MAX_VOXELS = before
+    assert "connected" not in big and big.startswith("Foreground: ") and "Split" in big
