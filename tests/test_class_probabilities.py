@@ -185,3 +185,17 @@ def test_fine_tunes_band_of_a_several_class_model_comes_from_its_class_maps():
                        preview_image=image, seed=0, teacher="none")  # fmt: skip
     result = api.drain(finetune_job(req))
     assert result.unsure.shape == image.shape and result.unsure.all()
+
+
+def test_a_map_array_of_the_wrong_shape_is_refused_before_the_prediction(three_classes):
+    """Given for a resampled run, it failed with numpy's "could not broadcast" after the
+    whole prediction (review)."""
+    from napari_unetseg.core.sizing import predict_sized
+
+    bundle, _ = three_classes
+    image = synthetic_nuclei((128, 128), seed=3)[0]
+    for wrong, size in ((np.zeros((128, 128), np.float32), 50.0), (np.zeros((2, 128, 128)), None)):
+        gen = predict_sized(bundle, image, object_size=size, return_probabilities=True,
+                            class_probabilities=True, probabilities_out=wrong)  # fmt: skip
+        with pytest.raises(ValueError, match=r"probabilities_out has shape .* needs \(3, 128"):
+            next(gen)

@@ -548,9 +548,13 @@ def test_a_large_ome_zarr_to_tiff_says_it_is_held_in_memory(tmp_path, capsys) ->
     store = tmp_path / "big.ome.zarr"
     root = zarr.open_group(str(store), mode="w", zarr_format=2)
     root.create_array("0", shape=(20000, 20000), chunks=(4096, 4096), dtype="u1")  # unwritten
+    root.create_array("1", shape=(5000, 5000), chunks=(4096, 4096), dtype="u1")  # a level
     write_multiscales_metadata(
         root,
-        [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}],
+        [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]},
+            {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": [4, 4]}]},
+        ],
         fmt=FormatV04(),
         axes="yx",
     )
@@ -562,6 +566,12 @@ def test_a_large_ome_zarr_to_tiff_says_it_is_held_in_memory(tmp_path, capsys) ->
         "unetseg: big.ome.zarr: its 400,000,000 pixels are segmented in memory for a TIFF "
         "output (about 3 GiB); --output OUT.ome.zarr writes them block by block."
     ]
+    # its level 1 (--level 1 into a TIFF) holds 25,000,000: no note (level 0's was given;
+    # review), and the maps of every class are counted where they are asked for
+    _say_held_in_memory([Planned(store, tmp_path / "l.tif", None)], level=1)
+    assert capsys.readouterr().err == ""
+    _say_held_in_memory([Planned(store, tmp_path / "l.tif", None)], class_maps=True)
+    assert "(about 3 GiB and 1 GiB for each class's map)" in capsys.readouterr().err
 
 
 def test_a_refused_run_leaves_no_new_empty_folders(tmp_path, image_file, capsys) -> None:

@@ -727,7 +727,8 @@ def segment_files(
         :class:`SegmentSettings` fields: ``model``, ``object_size``, ``fill_holes``,
         ``split_touching``, ``tile_size``, ``overlap``, ``batch_size``, ``device``,
         ``precision``, ``tta``, ``invert``, ``channel``, ``series``, ``axes`` (e.g.
-        ``"TYX"`` for movies whose files do not name their axes).
+        ``"TYX"`` for movies whose files do not name their axes), ``level`` (a pyramid
+        level of OME-Zarr or pyramidal TIFF inputs; 0: full size).
 
     Returns
     -------

@@ -255,15 +255,30 @@ def test_fine_tunes_curve_and_status_come_into_view_when_training_starts(
             widget.stop()
 
 
-def test_no_dock_is_wider_than_a_small_window_can_spare(make_napari_viewer):
+def test_no_dock_is_wider_than_a_small_window_can_spare(make_napari_viewer, tiny_model_2d):
     """Fine-tune's dock could not be narrower than 405 px ("tiny (quick experiments)" in
     its folded settings, three paint buttons side by side): in a 751 x 595 window the
-    image beside it was 0 px wide (GUI bash)."""
-    viewer = make_napari_viewer()
+    image beside it was 0 px wide (GUI bash); a saved model's long name made it 517 px
+    (review)."""
+    from napari_unetseg.core.registry import REGISTRY
+
+    long_name = REGISTRY.register(
+        REGISTRY.get(tiny_model_2d), "nuclei of the March experiment, fine-tuned on plates 3 to 9"
+    )
+    try:
+        _docks_fit(make_napari_viewer(), long_name)
+    finally:
+        REGISTRY.remove(long_name)
+
+
+def _docks_fit(viewer, model_name: str) -> None:
     viewer.window._qt_window.resize(1089, 630)
     viewer.window._qt_window.show()
     for name in ("Segment", "Fine-tune", "Validate"):
-        dock, _ = viewer.window.add_plugin_dock_widget("napari-unetseg", name)
+        dock, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", name)
+        combo = getattr(widget, "model_combo", None) or getattr(widget, "start_combo", None)
+        if combo is not None:
+            combo.set_model_name(model_name)
         for _ in range(3):
             QApplication.processEvents()
         assert dock.minimumSizeHint().width() <= 340, name

@@ -189,7 +189,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         foreign_option="pass --overwrite",
     )
     try:
-        _say_held_in_memory(plan, args.class_probabilities)
+        _say_held_in_memory(plan, args.class_probabilities, args.level)
         with _FileBars() as bars:
             report = api.drain(batch.segment_files_iter(plan, settings), bars)
     finally:  # nothing written (all refused, or Ctrl-C first): the plan's folders go again
@@ -433,11 +433,12 @@ def _blocks_summary(s: dict[str, Any], seconds: float) -> str:
 HELD_PIXELS = 2**28
 
 
-def _say_held_in_memory(plan: Any, class_maps: bool = False) -> None:
+def _say_held_in_memory(plan: Any, class_maps: bool = False, level: int = 0) -> None:
     """A note for each OME-Zarr input whose TIFF output holds the whole result in memory
     for long: a 32768² plate read without a word for 100 s while 10 GB filled (zarr bug
     bash); ``--output OUT.ome.zarr`` writes it block by block. ``class_maps``: the maps of
-    every class are held too (4 bytes a pixel and class; not counted; classes bash)."""
+    every class are held too (4 bytes a pixel and class; not counted; classes bash).
+    ``level``: the pyramid level segmented (level 0's pixels were counted; review)."""
     from .._io import is_zarr_path, read_image
 
     for row in plan:
@@ -446,7 +447,7 @@ def _say_held_in_memory(plan: Any, class_maps: bool = False) -> None:
         try:
             with warnings.catch_warnings():  # the reading itself says it again
                 warnings.simplefilter("ignore")
-                img = read_image(row.image, lazy=True)
+                img = read_image(row.image, lazy=True, level=level)
         except (ValueError, OSError):  # said when it is segmented
             continue
         shape = tuple(img.data.shape)

@@ -403,7 +403,7 @@ def predict_sized(
     started = time.perf_counter()
     factors, info = choose_factors(bundle, image, object_size, spacing, channel_axis, time_axis)
     layout = bundle.layout(tuple(image.shape), channel_axis)
-    check_out_array("out", out, tuple(layout.output_shape), bundle.n_labels - 1)
+    _check_outputs(bundle, layout, out, probabilities_out, class_probabilities)
     fill = bundle.fill_holes if fill is None else bool(fill)
     resampled = not all(f == 1.0 for f in factors)
     if resampled:
@@ -472,6 +472,17 @@ def predict_sized(
     result.stats["network_voxels"] = result.stats.get("voxels")
     result.stats["voxels"] = math.prod(result.labels.shape)
     return result
+
+
+def _check_outputs(
+    bundle: ModelBundle, layout: Any, out: Any, maps_out: Any, class_maps: bool
+) -> None:
+    """The output arrays given, checked before any work: a probability map of the wrong
+    shape failed with numpy's "could not broadcast" after a resampled prediction
+    (review)."""
+    full = tuple(layout.output_shape)
+    check_out_array("out", out, full, bundle.n_labels - 1)
+    check_out_array("probabilities_out", maps_out, (bundle.n_labels,) * class_maps + full)
 
 
 def predict_framed(
