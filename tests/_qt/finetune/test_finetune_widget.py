@@ -1236,3 +1236,27 @@ def test_a_layer_with_lengths_in_several_units_trains_with_one_unit(make_napari_
     layer.data = synthetic_scribbles(truth, seed=0)
     request = widget._make_request(image, layer, continued=False)
     assert request.scale == (0.6, 0.2, 0.2) and request.unit == "µm"
+
+
+def test_a_preview_of_part_of_a_large_view_says_it_is_the_middle_of_it(
+    qtbot, make_napari_viewer, session_models
+):
+    """With a whole 1024 x 1024 plane in view the preview outlined a small patch in its
+    middle, and the line said "the region you looked at" (big volume bash)."""
+    from napari_unetseg._qt.finetune.preview import PREVIEW_EDGE
+
+    edge = 2 * PREVIEW_EDGE[2][0]
+    image = np.tile(synthetic_nuclei((128, 128), seed=3)[0], (edge // 128, edge // 128))
+    truth = np.tile(synthetic_nuclei((128, 128), seed=3)[1], (edge // 128, edge // 128))
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="large")
+    widget = _dock_tiny(viewer, steps=1)
+    widget.new_scribble_layer().data = synthetic_scribbles(truth, seed=0)
+    widget.preview_check.setChecked(True)
+    viewer.reset_view()
+    _train_and_wait(qtbot, widget)
+    region = widget.preview.target[1]
+    assert region[0].stop - region[0].start < edge  # the case: a part of the view
+    assert "in the middle of the region you looked at, a preview's largest part" in (
+        widget.status.text()
+    )

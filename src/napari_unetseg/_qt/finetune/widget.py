@@ -650,6 +650,16 @@ class FinetuneWidget(ui.DockWidget):
                 f"{verb} what it predicts at {where}, where the view was when the run "
                 "started (it shows another now)"
             )
+        shape = tuple(layer_data(image).shape)
+        cut = any(
+            isinstance(s, slice) and (s.stop or n) - (s.start or 0) < n
+            for s, n in zip(region, shape, strict=False)
+        )
+        if len(region) == len(shape) and cut:  # the preview's largest region, not the view
+            return (  # (its small patch in a view of a whole 1024 x 1024 plane; big bash)
+                f"{verb} what it predicts in the middle of the region you looked at, a "
+                "preview's largest part of the image (Segment gives the whole image)"
+            )
         return f"{verb} what it predicts in the region you looked at"
 
     def _on_finished(self) -> None:
