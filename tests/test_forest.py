@@ -217,7 +217,64 @@ def test_with_a_time_budget_blocks_without_strokes_may_stay_unlabelled(monkeypat
     painted = scribbles > 0
     assert (dense[painted] == scribbles[painted]).all()  # the strokes as painted
     assert f"labelled {len(labelled)} of {len(parts)} parts of the image" in message
+    assert f"fitted on the strokes of {len(labelled)} of the {len(stroked)} that hold" in message
     assert "a larger budget labels it all" in message
+
+
+def test_past_its_time_the_forest_skips_blocks_that_bring_no_new_class_or_image(monkeypatch):
+    """One class painted in one block only, which came late in the random order: every
+    block before it was fitted on past the deadline (87 of 100); and a second image's
+    strokes could be left out of the forest altogether (review)."""
+    image, truth = _blobs()
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[::4, ::4] = 1  # background dots in every block
+    ys, xs = np.nonzero(truth[:16, :16])  # one object's pixels, in one corner block
+    strokes[ys[:5], xs[:5]] = 2
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 256)  # 16 x 16 blocks
+    other = strokes.copy()
+    work = forest.label_iter([image, image], [strokes, other], deadline=0.0, seed=1)
+    with pytest.raises(StopIteration) as ended:
+        while True:
+            next(work)
+    dense, message = ended.value.value
+    parts = forest.blocks(image.shape)
+    labelled = [[p for p in parts if (d[p] > 0).all()] for d in dense]
+    assert all(labelled)  # both images' strokes reached the forest
+    # at most the first block, the class-2 block and the second image's first block
+    assert sum(map(len, labelled)) <= 3
+    assert (np.asarray(dense[0])[strokes == 2] == 2).all()
+    assert "fitted on the strokes of" in message
+
+
+def test_a_stop_during_fitting_past_its_time_ends_before_the_forest_is_fitted(monkeypatch):
+    """A stop pressed after the last block's features (or, past the deadline, once every
+    class was seen) was heeded only after a whole fit of the forest (review)."""
+    import threading
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    image, truth = _blobs()
+    scribbles = _scribbles(truth)  # one block, every class in it
+    stop, fits = threading.Event(), []
+    block_features = forest._Job.features
+
+    def features_then_stop(job, task):  # the user presses Stop after the first block
+        feats = block_features(job, task)
+        stop.set()
+        return feats
+
+    monkeypatch.setattr(forest._Job, "features", features_then_stop)
+    fit = RandomForestClassifier.fit
+    monkeypatch.setattr(
+        RandomForestClassifier, "fit", lambda *a, **k: fits.append(1) or fit(*a, **k)
+    )
+    work = forest.label_iter([image], [scribbles], deadline=0.0, stop=stop)
+    with pytest.raises(StopIteration) as ended:
+        while True:
+            next(work)
+    labels, message = ended.value.value
+    assert message.startswith("Stopped") and labels[0] is scribbles
+    assert fits == []  # no forest was fitted after the stop
 
 
 def test_a_new_model_and_its_continuations_learn_from_the_forest_and_fine_tuning_does_not():

@@ -37,8 +37,9 @@ with a margin that makes them equal to the whole image's: memory stays bounded (
 60 x 512 x 512 stack: 3.0 instead of 5.9 GB at the peak, and 45 instead of 67 s), a stop
 is heeded between blocks, between the scales of a block's features and while a block's
 pixels are labelled (only the scale at work runs to its end), and with a time budget the
-blocks without strokes are labelled only while the forest has used less than half of it
-(the U-Net trains on the strokes alone there).
+forest is fitted on blocks with strokes for a quarter of it at most (once every class
+and image is among them) and labels the blocks it was fitted on, then the others only
+while it has used less than half of it (the U-Net trains on the strokes alone there).
 
 Uses scikit-image and scikit-learn, so it lives outside ``core/`` (numpy + torch only).
 """
@@ -370,30 +371,36 @@ def _fit(
     task (None when stopped). Yields a progress sentence after each block.
 
     With a ``deadline`` the blocks come in random order and the fitting ends after it once
-    every painted class (``classes``) is among the pixels: three painted planes of a 200 x 1024 x 1024
-    stack took every block's features (72 of them, 30 minutes) under a 60 s budget (big
-    volume bash)."""
+    every painted class (``classes``) and every image with strokes is among the pixels;
+    past it, a block that brings neither is skipped: three painted planes of a 200 x 1024
+    x 1024 stack took every block's features (72 of them, 30 minutes) under a 60 s budget
+    (big volume bash), and so would one object painted in the last block (review)."""
     from sklearn.ensemble import RandomForestClassifier
 
     xs, ys, places, kept, kept_bytes = [], [], [], {}, 0
     stroked = [t for t, (i, block) in enumerate(job.tasks) if chosen[i][block].any()]
     if deadline is not None:
         stroked = [stroked[k] for k in np.random.default_rng(job.seed).permutation(len(stroked))]
-    wanted, seen = {int(v) for v in classes}, set()
+    wanted = {int(v) for v in classes} | {("image", job.tasks[t][0]) for t in stroked}
+    seen: set[Any] = set()
     fitted: set[int] = set()
     for done, t in enumerate(stroked, start=1):
-        if deadline is not None and time.perf_counter() > deadline and wanted <= seen:
-            break
-        i, block = job.tasks[t]
-        where = chosen[i][block]
         if job.stopped():
             return None
+        i, block = job.tasks[t]
+        where = chosen[i][block]
+        if deadline is not None and time.perf_counter() > deadline:
+            if wanted <= seen:
+                break
+            brings = {int(v) for v in np.unique(job.painted[i][block][where])} | {("image", i)}
+            if brings <= seen:
+                continue
         feats = job.features(t)
         if feats is None:
             return None
         xs.append(feats[where])
         ys.append(job.painted[i][block][where].astype(np.int64))
-        seen.update(int(v) for v in np.unique(ys[-1]))
+        seen.update({int(v) for v in np.unique(ys[-1])} | {("image", i)})
         coords = [c + b.start for c, b in zip(np.nonzero(where), block, strict=True)]
         flat = np.ravel_multi_index(coords, chosen[i].shape)
         places.append(np.stack([np.full(flat.shape, i), flat]))
@@ -407,6 +414,8 @@ def _fit(
         kept = {t: f[..., :-drop] for t, f in kept.items()}
     image_index, flat_index = np.concatenate(places, axis=1)
     raster = np.lexsort((flat_index, image_index))
+    if job.stopped():  # (before a fit of seconds)
+        return None
     forest = RandomForestClassifier(**FOREST, random_state=job.seed)
     forest.fit(np.concatenate(xs)[raster], np.concatenate(ys)[raster])
     return forest, kept, fitted
@@ -451,9 +460,10 @@ def label_iter(
     stop : threading.Event, optional
         When set, the work ends at the next block and the labels come back as given.
     deadline : float, optional
-        A ``time.perf_counter()`` time after which blocks without strokes are left
-        unlabelled (0: trained on the strokes alone there); blocks with strokes are always
-        labelled.
+        A ``time.perf_counter()`` time: the forest is fitted on blocks with strokes until
+        halfway to it (once every class and image is among them), and after it the blocks
+        it was not fitted on are left unlabelled (0: trained on the strokes alone there);
+        the blocks it was fitted on are always labelled.
     planned : tuple, optional
         What :func:`plan` returned for these images and labels, when the caller asked it
         already (it reads every label once).
@@ -499,10 +509,16 @@ def label_iter(
         f"({time.perf_counter() - t0:.0f} s), then the U-Net trained on them."
     ) + job.said()
     if done < len(tasks):
+        stroked = sum(1 for i, block in tasks if chosen[i][block].any())
+        fitted_on_some = (
+            f", fitted on the strokes of {len(fitted_on)} of the {stroked} that hold some"
+            if len(fitted_on) < stroked
+            else ""
+        )
         message += (
             f" The forest labelled {done} of {len(tasks)} parts of the image in "
-            f"{FOREST_SHARE:.0%} of the time budget; the rest trains on the strokes alone "
-            "(a larger budget labels it all)."
+            f"{FOREST_SHARE:.0%} of the time budget{fitted_on_some}; the rest trains on the "
+            "strokes alone (a larger budget labels it all)."
         )
     return dense, message
 

@@ -650,12 +650,13 @@ class FinetuneWidget(ui.DockWidget):
                 f"{verb} what it predicts at {where}, where the view was when the run "
                 "started (it shows another now)"
             )
-        shape = tuple(layer_data(image).shape)
+        # the plane's Y and X cut to the preview's largest region (an RGB image's too;
+        # a 3D model's planes around the view's are its region, not a cut: review)
         cut = any(
-            isinstance(s, slice) and (s.stop or n) - (s.start or 0) < n
-            for s, n in zip(region, shape, strict=False)
+            (s.stop or n) - (s.start or 0) < n
+            for s, n in zip(region[-2:], image_shape(image)[-2:], strict=True)
         )
-        if len(region) == len(shape) and cut:  # the preview's largest region, not the view
+        if cut:
             return (  # (its small patch in a view of a whole 1024 x 1024 plane; big bash)
                 f"{verb} what it predicts in the middle of the region you looked at, a "
                 "preview's largest part of the image (Segment gives the whole image)"
