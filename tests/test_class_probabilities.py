@@ -86,6 +86,12 @@ def test_class_maps_are_asked_for_with_the_probabilities():
         api.predict(image, "nuclei-2d", class_probabilities=True)
     with pytest.raises(TypeError, match="class_probabilities is True or False"):
         api.predict(image, "nuclei-2d", return_probabilities=True, class_probabilities="yes")
+    # numpy's bools and None (the model's choice elsewhere: here no maps) as Python's
+    # (they failed with "can't multiply sequence by non-int"; bad-input bash)
+    for flag, maps in ((np.True_, 2), (np.False_, None), (None, None)):
+        _, got = api.predict(image, "nuclei-2d", return_probabilities=True,
+                             class_probabilities=flag)  # fmt: skip
+        assert got.shape == ((maps,) if maps else ()) + image.shape
     with pytest.raises(ValueError, match="segment_files writes labels only"):
         api.segment_files(["x.tif"], class_probabilities=True)
 
@@ -121,8 +127,9 @@ def test_the_command_line_writes_a_tiff_with_a_class_axis(three_classes, tmp_pat
         ([], "--class-probabilities needs --probabilities PATH"),
         (["--probabilities", "p.nii.gz"], "go to TIFF files"),
         (["--output", "o.ome.zarr", "--probabilities", "p.ome.zarr"], "writes TIFF maps"),
+        (["--probabilities", "p.ome.zarr"], "not the OME-Zarr store 'p.ome.zarr'"),
     ],
-    ids=["no-path", "nifti", "ome-zarr"],
+    ids=["no-path", "nifti", "ome-zarr", "store-of-maps"],
 )
 def test_the_command_line_refuses_class_maps_it_cannot_write(
     three_classes, tmp_path, capsys, monkeypatch, extra, message
@@ -149,7 +156,8 @@ def test_a_nifti_scans_class_maps_are_refused_for_a_folder_before_it_is_made(
     nib.save(nib.Nifti1Image(volume.T, np.eye(4)), "scan.nii.gz")
     argv = ["predict", "scan.nii.gz", "--model", str(model), "-o", "labels", "--probabilities"]
     assert main([*argv, "maps", "--class-probabilities"]) != 0
-    assert "would get those of the NIfTI scan 'scan.nii.gz' as NIfTI" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "would get those of the NIfTI scan 'scan.nii.gz' as NIfTI: segment that scan" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.nii.gz"]
 
 

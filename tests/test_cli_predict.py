@@ -636,3 +636,23 @@ def test_segmenting_a_label_image_says_so(tmp_path, capsys) -> None:
     argv = ["predict", str(store), "-o", str(tmp_path / "third.ome.zarr"), "--object-size", "off"]
     assert cli.main(argv) == 0
     assert said[0].upper() + said[1:] in capsys.readouterr().err
+
+
+def test_a_series_that_fails_is_named_once(tmp_path, capsys) -> None:
+    """ "pyr.ome.tif [series 1] [series 1]: ... series 1 does not exist" (bad-input bash)."""
+    src = tmp_path / "one.tif"
+    _io.write_image(src, np.zeros((32, 32), np.float32))
+    out = tmp_path / "out.tif"
+    assert cli.main(["predict", str(src), "--series", "1", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("[series 1]") == 1 and "series 1 does not exist" in err
+
+
+def test_a_level_of_true_is_refused_not_read_as_one(tmp_path) -> None:
+    """segment_files(level=True) read level 1 and failed in the command line's words
+    (bad-input bash)."""
+    from napari_unetseg import api
+
+    with pytest.raises(ValueError, match="level must be a whole number from 0, got True"):
+        api.segment_files([tmp_path / "x.tif"], tmp_path / "out", level=True)
+    assert not (tmp_path / "out").exists()

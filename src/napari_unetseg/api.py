@@ -140,6 +140,7 @@ def predict_iter(
                 invert=invert, class_probabilities=class_probabilities)  # fmt: skip
     if class_probabilities and not return_probabilities:  # (else nothing would say why)
         raise ValueError("class_probabilities=True needs return_probabilities=True.")
+    class_probabilities = bool(class_probabilities)  # None and numpy's bools (a bash)
     if image is None:  # ("The image has data of type object")
         raise TypeError("The image is None: give an array.")
     bundle = load_model(model)

@@ -176,7 +176,7 @@ class SegmentSettings:
             value = getattr(self, name)
             if name == "series" and value == "all":
                 continue
-            if value is not None and _whole(value) is None:
+            if value is not None and (_whole(value) is None or isinstance(value, bool)):
                 also = " (or 'all')" if name == "series" else ""
                 raise ValueError(f"{name} must be a whole number from 0{also}, got {value!r}.")
         if self.axes is not None:

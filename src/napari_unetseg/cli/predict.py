@@ -216,6 +216,8 @@ def _failure(row: Any, name: str) -> str:
     if not row.series and str(row.input) in row.error:
         return row.error
     where = f" [series {row.series}]" if row.series else ""
+    if name.endswith(where):  # a row's name names its series already ("[series 1]" twice)
+        where = ""
     return f"{name}{where}: {row.error}"
 
 
@@ -224,6 +226,7 @@ def _check_class_maps(args: argparse.Namespace) -> None:
     TIFF maps (a folder gets a NIfTI scan's maps as NIfTI); one sentence otherwise,
     before any work or folder is made."""
     from .. import batch
+    from .._io import is_zarr_path, labels_group_path
     from .._nifti import NIFTI_SUFFIXES
 
     if not args.class_probabilities:
@@ -231,6 +234,12 @@ def _check_class_maps(args: argparse.Namespace) -> None:
     if not args.probabilities:
         raise CLIError("--class-probabilities needs --probabilities PATH (where they go).")
     maps = str(args.probabilities)
+    zarr_out = is_zarr_path(args.output) or labels_group_path(args.output)
+    if is_zarr_path(maps) and not zarr_out:  # (it was called a batch's output; a bash)
+        raise CLIError(
+            f"The maps of every class go to TIFF files (a C axis), not the OME-Zarr store "
+            f"{maps!r}; name a .tif file or a folder for --probabilities."
+        )
     if maps.lower().endswith(NIFTI_SUFFIXES):
         raise CLIError(
             f"The maps of every class go to TIFF files (a C axis), not {maps!r}; name a .tif "
@@ -240,8 +249,9 @@ def _check_class_maps(args: argparse.Namespace) -> None:
     if scans and not maps.lower().endswith((".tif", ".tiff")):
         raise CLIError(
             f"The maps of every class go to TIFF files (a C axis), but the folder {maps!r} "
-            f"would get those of the NIfTI scan {scans[0].name!r} as NIfTI; name a .tif file "
-            "for --probabilities (one scan at a time)."
+            f"would get those of the NIfTI scan {scans[0].name!r} as NIfTI: segment that "
+            "scan on its own with a .tif file for --probabilities, or leave out "
+            "--class-probabilities."
         )
 
 

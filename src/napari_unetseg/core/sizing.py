@@ -482,7 +482,7 @@ def _check_outputs(
     (review)."""
     full = tuple(layout.output_shape)
     check_out_array("out", out, full, bundle.n_labels - 1)
-    check_out_array("probabilities_out", maps_out, (bundle.n_labels,) * class_maps + full)
+    check_out_array("probabilities_out", maps_out, (bundle.n_labels,) * bool(class_maps) + full)
 
 
 def predict_framed(
