@@ -413,6 +413,19 @@ def test_a_package_of_a_newer_format_is_read_with_a_warning(tmp_path, exported):
         load_package(rdf)
 
 
+def test_a_dataset_description_is_refused_as_not_a_model(tmp_path):
+    """A dataset's rdf.yaml without its README was refused as "it names 'README.md',
+    which is not in it" (bad-input bash); with it, in bioimageio.spec's words."""
+    rdf = tmp_path / "rdf.yaml"
+    rdf.write_text(
+        yaml.safe_dump({"type": "dataset", "format_version": "0.3.0", "name": "cells",
+                        "description": "images", "documentation": "README.md"})
+    )  # fmt: skip
+    for package in (rdf, tmp_path):
+        with pytest.raises(PackageError, match="describes a bioimage.io dataset, not a model"):
+            api.load_model(package)
+
+
 def test_weights_that_do_not_match_their_sha256_are_named(tmp_path, exported):
     """A weights file changed after packaging was refused in the spec's words, with
     pydantic's "Value error," and a ":zipfile:/" path (bioimage.io bash)."""

@@ -521,6 +521,12 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
     from bioimageio.spec import load_model_description
 
     _say_newer_format(path, source)
+    raw = _raw_description(path)
+    kind = raw[0].get("type") if raw and isinstance(raw[0], dict) else None
+    if kind not in (None, "model"):  # (a dataset without its README: "names README.md")
+        raise PackageError(
+            f"{source!r} describes a bioimage.io {kind}, not a model: give a model package."
+        )
     try:
         model = load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
