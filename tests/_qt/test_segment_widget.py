@@ -890,6 +890,29 @@ def test_the_result_line_gives_each_class_its_share(qtbot, segment):
         assert f"class: {bundle.class_names[value]}" in said
 
 
+def test_a_several_class_model_adds_a_probability_layer_per_class(qtbot, segment):
+    """"Probability map" of a model of several classes gave 1 - p(background) alone: the
+    classes' own maps were not to be had in the GUI (classes bash)."""
+    from napari_unetseg import api
+
+    viewer, widget = segment
+    bundle = ModelBundle.create(depth=2, base_channels=4, n_classes=3)
+    bundle.class_names = ["plate", "meat", "rice"]
+    name = REGISTRY.register(bundle, "three classes")
+    widget.model_combo.set_model_name(name)
+    image = np.random.default_rng(0).random((64, 64), np.float32)
+    viewer.add_image(image, name="meal")
+    widget.prob_check.setChecked(True)
+    _run_and_wait(qtbot, widget)
+    _, maps = api.predict(image, bundle, return_probabilities=True, class_probabilities=True)
+    for k, cls in ((1, "meat"), (2, "rice")):
+        layer = viewer.layers[f"meal [probability {cls}]"]
+        np.testing.assert_allclose(layer.data, maps[k], atol=1e-6)
+        assert tuple(layer.contrast_limits) == (0.0, 1.0)
+    assert "meal [probability]" not in viewer.layers  # one map per class instead
+    REGISTRY.remove(name)
+
+
 def test_a_model_trained_on_the_image_becomes_its_default(make_napari_viewer):
     """Paint, train, segment: the model just trained on this image is offered first,
     without overriding a model the user picked, and only for that image (not for an

@@ -110,6 +110,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         return (yield from _segment_into_store(req, bundle))
     out = lazy_output(out_shape) if _is_big(image, out_shape) else None
     split = req.split and out is None  # a lazily written result is too large to split
+    # a model of several classes: a map per class (its foreground map cannot tell two
+    # object classes apart; a GUI user could not have them)
+    several = bundle.n_classes > 2 and bool(req.options.get("return_probabilities"))
     result = yield from api.segment_iter(
         image,
         bundle,
@@ -117,6 +120,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         time_axis=req.time_axis if plane is None else None,
         out=out,
         channel_axis=channel_axis,
+        **({"class_probabilities": True} if several else {}),
         **req.options,
     )
     stats = dict(result.stats)

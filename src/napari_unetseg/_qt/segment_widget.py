@@ -195,10 +195,10 @@ class SegmentWidget(ui.DockWidget):
         ))
         self.prob_check = rows.span(ui.check_box(
             self, "Probability map",
-            "Also add the foreground probability (1 - p(background)) as an image layer. A "
-            "model of several classes has one map per class too: unetseg predict IMAGE "
-            "--probabilities maps.tif --class-probabilities writes them (the file opens as "
-            "a layer per class).",
+            "Also add the foreground probability (1 - p(background)) as an image layer; "
+            "for a model of several classes, each class's probability as a layer of its "
+            "own (unetseg predict IMAGE --probabilities maps.tif --class-probabilities "
+            "writes them to a file).",
         ))
         self.unc_check = rows.span(ui.check_box(
             self, "Uncertainty map",
@@ -607,11 +607,11 @@ class SegmentWidget(ui.DockWidget):
         # A layer of a map's name that Segment did not write is kept (a map saved and
         # opened again, another plugin's: its data were replaced without a word).
         outputs = []
-        if result.probabilities is not None:
+        for base, prob in _probability_maps(result):
             kw = {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive"}
-            keeps = self._keeps(WRITTEN.keeps_map, layer, result, result.probabilities)
-            suffix, said = self._free_suffix(layer, PROBABILITY_SUFFIX, keeps)
-            outputs.append((suffix, result.probabilities, "image", kw))
+            keeps = self._keeps(WRITTEN.keeps_map, layer, result, prob)
+            suffix, said = self._free_suffix(layer, base, keeps)
+            outputs.append((suffix, prob, "image", kw))
             kept += said
         if result.uncertainty is not None:
             kw = {"colormap": "viridis", "blending": "additive"}
@@ -884,6 +884,20 @@ _STAGE_WORDS = {
     "number": "numbering the objects",
     "pyramid": "writing the smaller levels",
 }
+
+
+def _probability_maps(result: SegmentResult) -> list[tuple[str, Any]]:
+    """The probability layers of a result, by suffix: the foreground's map, or a
+    several-class model's map of each object class ("probability grey matter")."""
+    maps = result.probabilities
+    if maps is None:
+        return []
+    labels = result.labels[0] if isinstance(result.labels, list) else result.labels
+    if len(np.shape(maps)) == len(np.shape(labels)):  # (a pyramid's level 0)
+        return [(PROBABILITY_SUFFIX, maps)]
+    names = list(result.class_names or [])
+    names += [f"class {k}" for k in range(len(names), len(maps))]
+    return [(f"{PROBABILITY_SUFFIX} {names[k]}", maps[k]) for k in range(1, len(maps))]
 
 
 def _threads_now() -> int:
