@@ -890,8 +890,8 @@ def test_the_result_line_gives_each_class_its_share(qtbot, segment):
         assert f"class: {bundle.class_names[value]}" in said
 
 
-def test_a_several_class_model_adds_a_probability_layer_per_class(qtbot, segment):
-    """"Probability map" of a model of several classes gave 1 - p(background) alone: the
+def test_a_several_class_model_adds_a_probability_layer_per_class(qtbot, segment, tmp_path):
+    """ "Probability map" of a model of several classes gave 1 - p(background) alone: the
     classes' own maps were not to be had in the GUI (classes bash)."""
     from napari_unetseg import api
 
@@ -910,6 +910,10 @@ def test_a_several_class_model_adds_a_probability_layer_per_class(qtbot, segment
         np.testing.assert_allclose(layer.data, maps[k], atol=1e-6)
         assert tuple(layer.contrast_limits) == (0.0, 1.0)
     assert "meal [probability]" not in viewer.layers  # one map per class instead
+    widget.model_combo.set_model_name(name)
+    # the command names the maps of the classes too
+    notes = widget.copy_command(folder=str(tmp_path)).reproduction.notes
+    assert any("--probabilities PATH.tif --class-probabilities" in n for n in notes)
     REGISTRY.remove(name)
 
 

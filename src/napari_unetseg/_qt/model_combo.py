@@ -84,7 +84,7 @@ class ModelComboBox(QComboBox):
         self._leading = list(leading_items)
         self._last = ""
         self._summaries: dict[str, str] = {}
-        self._dims: dict[str, tuple[int, int]] = {}  # spatial dims, input channels
+        self._dims: dict[str, tuple[int, int, int]] = {}  # spatial dims, channels, labels
         self._stamps: dict[str, tuple[int, int] | None] = {}  # the files read for them
         self._bridge = _RegistryBridge(self)
         # Auto connection: direct in the GUI thread, queued from a worker thread.
@@ -247,13 +247,22 @@ class ModelComboBox(QComboBox):
         """The selected model's input channels (cached per name); None when unreadable."""
         return self._shape_of(1)
 
+    def n_classes(self) -> int:
+        """The selected model's classes, the background's included (cached per name; 2
+        when unreadable)."""
+        return self._shape_of(2) or 2
+
     def _shape_of(self, which: int) -> int | None:
         name = self.model_name()
         if name not in self._dims:
             try:
                 self._stamps[name] = self._stamp(name)
                 bundle = self.bundle()
-                self._dims[name] = (int(bundle.spatial_dims), int(bundle.in_channels))
+                self._dims[name] = (
+                    int(bundle.spatial_dims),
+                    int(bundle.in_channels),
+                    int(bundle.n_labels),
+                )
             except Exception:  # noqa: BLE001 - describe() says why
                 return None
         return self._dims[name][which]

@@ -515,9 +515,12 @@ class SegmentWidget(ui.DockWidget):
             if plane_only:
                 reproduction.notes.append(plane_note(settings.object_size, measured))
             if self.prob_check.isChecked() or self.unc_check.isChecked():
+                several = self.model_combo.n_classes() > 2
+                maps = " --class-probabilities" if several else ""
                 reproduction.notes.append(
-                    "add --probabilities PATH for the probability map; the uncertainty map "
-                    "is made in napari only."
+                    f"add --probabilities PATH.tif{maps} for the probability "
+                    f"map{'s of the classes' if several else ''}; the uncertainty map is "
+                    "made in napari only."
                 )
             if self.scheduler_edit.text().strip():
                 reproduction.notes.append(
