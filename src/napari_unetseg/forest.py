@@ -535,10 +535,8 @@ def _label_blocks(
     fitted on first (their features are kept), then the others in random order until
     ``deadline``. Returns how many blocks were labelled (None when stopped); yields a
     progress sentence after each block."""
-    tasks, painted = job.tasks, job.painted
-    stroked = [t for t in range(len(tasks)) if t in fitted]
-    first = set(stroked)
-    order = stroked + [
+    tasks, painted, first = job.tasks, job.painted, fitted
+    order = sorted(first) + [
         t
         for t in np.random.default_rng(job.seed).permutation(len(tasks)).tolist()
         if t not in first

@@ -36,6 +36,8 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from ._common import MIN_COMBO_CHARACTERS, shrinkable
+
 #: Least height of a docked widget's scroll area (px) when its controls need more: docked
 #: with the other widgets, each still shows a useful part and scrolls for the rest.
 MIN_DOCK_HEIGHT = 150
@@ -341,25 +343,18 @@ def spin_box(
     return box
 
 
-#: Characters a combo box shows at the least (its text is cut beyond; its list is whole).
-MIN_COMBO_CHARACTERS = 10
-
-
 def combo_box(parent: QWidget, items: Iterable[Any], tip: str = "") -> QComboBox:
-    """A combo of ``items``: texts, or ``(text, data)`` pairs. It may shrink below its
-    longest text (shown whole in its list): "tiny (quick experiments)" kept Fine-tune's
-    dock 405 px wide, the image squeezed to nothing beside it in a small window (GUI
-    bash)."""
+    """A combo of ``items``: texts, or ``(text, data)`` pairs, :func:`~._common.shrinkable`
+    when its longest text is longer than :data:`~._common.MIN_COMBO_CHARACTERS` (short
+    ones keep their own width)."""
     combo = QComboBox(parent)
     longest = 0
     for item in items:
         text, data = item if isinstance(item, tuple) else (item, None)
         combo.addItem(text, data)
         longest = max(longest, len(str(text)))
-    if longest > MIN_COMBO_CHARACTERS:  # (short ones keep their own width)
-        policy = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        combo.setSizeAdjustPolicy(policy)
-        combo.setMinimumContentsLength(MIN_COMBO_CHARACTERS)
+    if longest > MIN_COMBO_CHARACTERS:
+        shrinkable(combo)
     if tip:
         combo.setToolTip(tip)
     return combo

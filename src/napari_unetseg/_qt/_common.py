@@ -119,6 +119,20 @@ def notify_info(message: str) -> None:
 
 
 # -- layer picker -------------------------------------------------------------------------
+#: Characters a combo box shows at the least when it shrinks (its list shows them whole).
+MIN_COMBO_CHARACTERS = 10
+
+
+def shrinkable(combo: QComboBox, characters: int = MIN_COMBO_CHARACTERS) -> QComboBox:
+    """``combo`` allowed to be narrower than its longest text (cut beyond ``characters``),
+    so that a long entry does not widen its dock: a model's or layer's long name, "tiny
+    (quick experiments)" (Fine-tune's dock was 405 px, the image beside it squeezed to
+    nothing in a small window; GUI bash)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo
+
+
 class LayerComboBox(QComboBox):
     """A combo box of the viewer's layers of some types, following the layer list live.
 
@@ -158,8 +172,7 @@ class LayerComboBox(QComboBox):
         self._prefer = prefer
         self._allow_none = allow_none
         self._layers: list[Layer] = []
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(12)
+        shrinkable(self, 12)
         # long names lose their middle, not their end ("…_gt" told apart from "…_img")
         self.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)
         events = viewer.layers.events

@@ -73,12 +73,9 @@ class ModelComboBox(QComboBox):
     ) -> None:
         super().__init__(parent)
         from ..core.registry import REGISTRY
-        from ._builders import MIN_COMBO_CHARACTERS
+        from ._common import shrinkable
 
-        # a long saved model's name is cut, not the dock widened (517 px for 63
-        # characters; review)
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(MIN_COMBO_CHARACTERS)
+        shrinkable(self)  # a long saved model's name: 517 px for 63 characters (review)
         self._registry = REGISTRY
         self._with_load = with_load_entry
         self._leading = list(leading_items)

@@ -132,10 +132,10 @@ def _raw_description(path: Path) -> tuple[Any, Any] | None:
         return None
 
 
-def _missing_file(path: Path) -> str | None:
-    """The first file a package's description names that the package does not hold
-    (a relative path, not a URL), or None (also when the description cannot be read)."""
-    raw = _raw_description(path)
+def _missing_file(raw: tuple[Any, Any] | None) -> str | None:
+    """The first file a package's description (:func:`_raw_description`) names that the
+    package does not hold (a relative path, not a URL), or None (also when the
+    description cannot be read)."""
     if raw is None:
         return None
     description, there = raw
@@ -145,14 +145,13 @@ def _missing_file(path: Path) -> str | None:
     return None
 
 
-def _say_newer_format(path: Path, source: str) -> None:
+def _say_newer_format(raw: tuple[Any, Any] | None, source: str) -> None:
     """Warn where a package's ``format_version`` is newer than the installed
     bioimageio.spec knows: the spec reads it as its own latest without a word to the
     user (a 0.9.0 package ran as 0.5.12; bioimage.io bash)."""
     from bioimageio.spec.model import v0_5
     from packaging.version import InvalidVersion, Version
 
-    raw = _raw_description(path)
     given = raw[0].get("format_version") if raw and isinstance(raw[0], dict) else None
     known = v0_5.ModelDescr.implemented_format_version
     try:
@@ -520,8 +519,8 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
     require_spec()
     from bioimageio.spec import load_model_description
 
-    _say_newer_format(path, source)
-    raw = _raw_description(path)
+    raw = _raw_description(path)  # as its YAML reads, once
+    _say_newer_format(raw, source)
     kind = raw[0].get("type") if raw and isinstance(raw[0], dict) else None
     if kind not in (None, "model"):  # (a dataset without its README: "names README.md")
         raise PackageError(
@@ -530,7 +529,7 @@ def load_package(path: str | os.PathLike, *, check: bool = True) -> ModelBundle:
     try:
         model = load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # noqa: BLE001 - validation errors are many kinds
-        missing = _missing_file(path)
+        missing = _missing_file(raw)
         if missing is not None:  # the spec's message names a URL rule or a NoneType
             raise PackageError(
                 f"{source!r} is not a valid bioimage.io model package: it names {missing!r}, "

@@ -516,8 +516,7 @@ def predict_framed(
     full = tuple(layout.output_shape)
     maps_shape = (bundle.n_labels, *full) if every else full
     # checked here: the inside's shape would be named in the sentence otherwise
-    check_out_array("out", out, full, bundle.n_labels - 1)
-    check_out_array("probabilities_out", probabilities_out, maps_shape)
+    _check_outputs(bundle, layout, out, probabilities_out, every)
     lead = (slice(None),) if every else ()  # the class axis of the maps
     inner = window(image, frame.inner)
     _check_size_inside(options.get("object_size", "auto"), layout, bundle, inner, channel_axis)
