@@ -221,7 +221,7 @@ def test_predict_bad_object_size_is_one_line(
         ["predict", image_file, "--model", model_file, "-o", str(out), f"--object-size={bad}"]
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc != 0 and "object_size" in err[-1]
+    assert rc != 0 and err[-1].startswith("unetseg: error: --object-size must be")
     assert not out.exists()
 
 
@@ -656,3 +656,19 @@ def test_a_level_of_true_is_refused_not_read_as_one(tmp_path) -> None:
     with pytest.raises(ValueError, match="level must be a whole number from 0, got True"):
         api.segment_files([tmp_path / "x.tif"], tmp_path / "out", level=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_setting_names_the_option_as_typed(tmp_path, capsys) -> None:
+    """``--level -1`` said "level must be ...", ``--tile-size 0`` "tile_size must be ...":
+    the API's names, not the options the user typed (bad-input bash)."""
+    src = tmp_path / "img.tif"
+    _io.write_image(src, np.zeros((32, 32), np.float32))
+    out = tmp_path / "out.tif"
+    for given, said in (
+        (["--level", "-1"], "--level must be a whole number from 0, got -1."),
+        (["--tile-size=0"], "--tile-size must be a whole number of at least 1"),
+        (["--batch-size", "0"], "--batch-size must be a whole number of at least 1"),
+    ):
+        assert cli.main(["predict", str(src), *given, "-o", str(out)]) == 1
+        assert f"unetseg: error: {said}" in capsys.readouterr().err
+    assert not out.exists()

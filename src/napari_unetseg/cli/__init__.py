@@ -179,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # about an unreadable file is the user's message (a stray log line came before it)
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _home_expanded(_parsed(parser, argv))
     try:
         with warnings.catch_warnings(), _terminated_as_interrupted():
@@ -198,14 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unetseg: {ended}; {_left_unfinished(args)}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except CLIError as exc:
-        print(f"unetseg: error: {_command_words(exc)}", file=sys.stderr)
+        print(f"unetseg: error: {_command_words(exc, argv)}", file=sys.stderr)
         return 1
     except USER_ERRORS as exc:
         from ..core.files import os_error_sentence
 
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         msg = os_error_sentence(exc) or msg  # "[Errno 30] Read-only file system: ..."
-        said = _command_words(msg)
+        said = _command_words(msg, argv)
         if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
             # a run that failed midway (a scheduler lost, a disk full): what it left, and
             # how to finish it (dask's "Timed out trying to connect" said neither)
@@ -248,8 +249,15 @@ def _left_unfinished(args: argparse.Namespace) -> str:
     return f"{named} is unfinished; the same command {how} finishes it."
 
 
-def _command_words(message: object) -> str:
+def _command_words(message: object, argv: Sequence[str] = ()) -> str:
     """A refusal with the API's spelling of an option the commands have in theirs (RGB
-    bug bash: train and export said "choose one with channel=N")."""
+    bug bash: train and export said "choose one with channel=N"; ``--level -1`` said
+    "level must be ...", ``--tile-size 0`` "tile_size must be ...": the option given in
+    ``argv`` is named as typed)."""
     text = str(message).replace(", or channel=N in Python", "")  # "--channel N in Python"
-    return text.replace("channel=N", "--channel N")
+    text = text.replace("channel=N", "--channel N")
+    name = text.split(" ", 1)[0]
+    option = "--" + name.replace("_", "-")
+    if name.isidentifier() and any(a == option or a.startswith(option + "=") for a in argv):
+        text = option + text[len(name) :]
+    return text
