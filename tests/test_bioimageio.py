@@ -836,3 +836,23 @@ def test_an_inverting_model_exports_its_swap_as_preprocessing_and_passes_the_tes
     ours = api.predict(image, dark, **options)
     back = api.predict(image, load_package(path), **options)
     assert load_package(path).invert and (ours == back).mean() > 0.99
+
+
+def test_info_describes_an_unpacked_package_by_its_yaml_or_folder(tmp_path, capsys) -> None:
+    """``unetseg info rdf.yaml`` was refused as an image napari-unetseg does not read, though
+    ``predict --model rdf.yaml`` ran it; a description under another name was taken for a
+    PyTorch file (bad-input bash)."""
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(conv_package(tmp_path / "conv")) as z:
+        z.extractall(folder)
+    (folder / "mine.yaml").write_bytes((folder / "rdf.yaml").read_bytes())
+    for path in (folder / "rdf.yaml", folder, folder / "mine.yaml"):
+        assert cli.main(["info", str(path)]) == 0
+        assert capsys.readouterr().out.startswith(f"{path}: model, 2D model")
+    other = tmp_path / "settings.yml"
+    other.write_text("a: 1\n")
+    assert cli.main(["info", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a valid bioimage.io model package" in err and "PyTorch" not in err
+    assert cli.main(["info", str(tmp_path / "gone.yaml")]) == 1
+    assert "Model file" in capsys.readouterr().err

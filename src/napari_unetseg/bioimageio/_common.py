@@ -49,8 +49,10 @@ def is_package(path: str | os.PathLike) -> bool:
     zip, without a YAML description) is not one, whatever its name."""
     p = Path(path)
     name = p.name.lower()
-    if name in ("rdf.yaml", "model.yaml") or name.endswith("bioimageio.yaml"):
-        return True  # (model.yaml, as the importer reads it: it was taken for a .pt)
+    if name.endswith((".yaml", ".yml")):
+        # (model.yaml, my_model.yaml: a description under any name; they were taken for a
+        # .pt, "cannot be read as a PyTorch file")
+        return True
     if not p.is_file() or not zipfile.is_zipfile(p):
         return name.endswith(".zip")
     try:

@@ -367,10 +367,14 @@ def _is_model_file(path: str) -> bool:
     """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
     neither is an image napari-unetseg reads): named .pt, .pth or .zip, or a file that
     starts as a zip archive does, as torch saves (a model named .pth or without a suffix
-    was told to become an OME-TIFF, though predict ran it; paths bug bash)."""
+    was told to become an OME-TIFF, though predict ran it; paths bug bash); an unpacked
+    bioimage.io package, its ``rdf.yaml`` or its folder (``info rdf.yaml`` was refused as
+    an image napari-unetseg does not read, though ``predict --model rdf.yaml`` ran it)."""
+    if Path(path).is_dir():
+        return any(Path(path).glob("rdf.yaml")) or any(Path(path).glob("*.bioimageio.yaml"))
     if not Path(path).is_file():
         return False
-    if path.lower().endswith((".pt", ".pth", ".zip")):
+    if path.lower().endswith((".pt", ".pth", ".zip", ".yaml", ".yml")):
         return True
     try:
         with open(path, "rb") as f:
@@ -385,7 +389,7 @@ def _check_exists(src: str) -> None:
     model whose folder was not set; train bug bash)."""
     if Path(src).exists():
         return
-    if src.lower().endswith((".pt", ".pth", ".zip")):
+    if src.lower().endswith((".pt", ".pth", ".zip", ".yaml", ".yml")):
         raise CLIError(f"Model file {src!r} does not exist.")
     if not Path(src).suffix:
         raise CLIError(
@@ -435,7 +439,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for src in args.files:  # before any output: a folder is not an image
         if not Path(src).exists() and src in REGISTRY.names():  # a model by name
             continue
-        if Path(src).is_dir() and not _io.is_zarr_path(src):
+        if Path(src).is_dir() and not _io.is_zarr_path(src) and not _is_model_file(src):
             raise CLIError(
                 f"{src!r} is a folder, not an image file (nor an OME-Zarr store); name the "
                 "image files in it."
