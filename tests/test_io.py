@@ -720,17 +720,38 @@ def test_ome_sizes_in_pixels_and_unreadable_ome_xml(tmp_path):
     assert img.data.shape == (3, 16, 16) and img.units is None
 
 
-@pytest.mark.parametrize(("size_z", "said"), [(5, "expected 5 frames, got 8"), (9, "as zeros")])
-def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said):
+@pytest.mark.parametrize(
+    ("size_z", "said", "shape"),
+    [
+        (5, "OME metadata and its pages disagree .*expected 5 frames, got 8", 5),
+        (9, "counts 9 planes along its Z axis, but its pages hold the first 8 only", 8),
+        ("gap", "1 plane the metadata counts is not among the file's pages.*as zeros", 9),
+    ],
+)
+def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said, shape):
     """An OME-XML counting 5 planes in a file of 8 pages dropped 3, one counting 9 added a
-    plane of zeros (a multi-file OME-TIFF missing a file), without a word (TIFF bug bash)."""
+    plane of zeros, without a word (TIFF bug bash); the missing plane at the end is left out
+    (an acquisition stopped early: it was segmented as a made-up plane), one missing
+    between others (a multi-file OME-TIFF missing a file) is said and read as zeros (it
+    was not said; bad-input bash)."""
     stack = (np.arange(1, 9)[:, None, None] * np.ones((8, 16, 16))).astype(np.uint16)
     path = tmp_path / "stack.ome.tif"
     tifffile.imwrite(path, stack, ome=True, metadata={"axes": "ZYX"})
-    path.write_bytes(path.read_bytes().replace(b'SizeZ="8"', f'SizeZ="{size_z}"'.encode()))
-    with pytest.warns(UserWarning, match=f"OME metadata and its pages disagree .*{said}"):
-        img = _io.read_image(path)
-    assert img.data.shape == (size_z, 16, 16)
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.pages[0].description
+    xml = xml.replace('SizeZ="8"', f'SizeZ="{9 if size_z == "gap" else size_z}"')
+    if size_z == "gap":  # planes 0-3 and 5-8 in the pages, plane 4 in none
+        pages = '<TiffData IFD="0" PlaneCount="4"/><TiffData IFD="4" FirstZ="5" PlaneCount="4"/>'
+        xml = xml.replace('<TiffData IFD="0" PlaneCount="8"/>', pages)
+    tifffile.imwrite(path, stack, description=xml, metadata=None)
+    for lazy in (False, True):
+        with pytest.warns(UserWarning, match=said) as warned:
+            img = _io.read_image(path, lazy=lazy)
+        assert len(warned) == 1
+        assert img.data.shape == (shape, 16, 16)
+        first = np.asarray(img.data)[:, 0, 0]
+        expected = {5: [1, 2, 3, 4, 5], 8: list(range(1, 9)), 9: [1, 2, 3, 4, 0, 5, 6, 7, 8]}
+        assert first.tolist() == expected[shape]
 
 
 def test_a_grey_tiff_with_alpha_is_its_grey_plane_as_a_png_is(tmp_path):

@@ -75,6 +75,7 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         _say_pages_left(tif, series, path)
         chosen = _level(series, level, path)
         squeeze = _one_plane(series)
+        present = _present_planes(series, chosen, squeeze, damage)
         shape = tuple(chosen.get_shape(True) if squeeze else chosen.shape)
         full = tuple(series.get_shape(True) if squeeze else series.shape)
         raw_axes = series.get_axes(True) if squeeze else series.axes
@@ -92,11 +93,17 @@ def read_tiff(path: Path, lazy: bool | None, level: int, which: int, lazy_bytes:
         if lazy is None:
             lazy = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > lazy_bytes
         data = None if lazy else chosen.asarray(squeeze=squeeze or None)
+        if present is not None:
+            data = None if data is None else data[present]
+            shape = (*shape[: len(present) - 1], present[-1].stop, *shape[len(present) :])
+            if channel_names and axes[len(present) - 1] == "C":
+                channel_names = channel_names[: present[-1].stop]
     if which == 0:
         _say_other_series(series_count, path, shape)
     if lazy:
-        with _reading(path):
+        with _reading(path, say_planes=False):
             data = _open_lazy(path, level, which, squeeze)
+            data = data if present is None else data[present]
             # the middle of the middle plane, which napari shows first: a file whose
             # pixel data are damaged is one sentence here, not a codec's traceback out of
             # napari's first draw (nor a lazy image `unetseg info` calls fine); at most
@@ -206,6 +213,7 @@ class _Damage(logging.Filter):
         self.said: list[str] = []
         self.planes: list[str] = []
         self.shown = shown  # the level tifffile's log showed before we listened
+        self.gaps: tuple[str, int, int, int] | None = None  # see _present_planes
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -219,8 +227,26 @@ class _Damage(logging.Filter):
     def warn_planes(self, path: Path) -> None:
         """Say (a warning) that the planes read are not all the file holds, or not all
         there (dropped or zero-filled without a word before; TIFF bug bash)."""
+        if self.gaps is not None:
+            axis, counted, kept, holes = self.gaps
+            inside = f"{holes} plane{'s' if holes > 1 else ''} the metadata counts"
+            if kept < counted:
+                what = (
+                    f"the file's OME metadata counts {counted} planes along its {axis} axis, "
+                    f"but its pages hold the first {kept} only (the file may be cut short): "
+                    f"{'that one is' if kept == 1 else f'those {kept} are'} read"
+                    + (f"; {inside} before those are missing, read as zeros" if holes else "")
+                )
+            else:
+                what = (
+                    f"{inside} {'are' if holes > 1 else 'is'} not among the file's pages (a "
+                    "multi-file OME-TIFF missing a file?): read as zeros"
+                )
+            warnings.warn(f"{path.name}: {what}.", stacklevel=4)
         for text in dict.fromkeys(self.planes):
             if "Missing data are zeroed" in text:
+                if self.gaps is not None:
+                    continue  # said above
                 what = f"{text.split('.')[0]}: those planes are read as zeros"
             else:
                 what = f"{text}: only the planes its metadata counts are read"
@@ -250,7 +276,7 @@ class _Damage(logging.Filter):
 
 
 @contextlib.contextmanager
-def _reading(path: Path) -> Iterator[_Damage]:
+def _reading(path: Path, say_planes: bool = True) -> Iterator[_Damage]:
     """Turn any failure of tifffile (or zlib, struct, OS errors on damaged files) into a
     :class:`TiffReadError` that names the file and the reason, and refuse a file whose
     damage tifffile only logs (:class:`_Damage`)."""
@@ -272,7 +298,8 @@ def _reading(path: Path) -> Iterator[_Damage]:
         log.removeFilter(damage)
         log.setLevel(level)
     damage.check(path)
-    damage.warn_planes(path)
+    if say_planes:  # (the lazy read of a file read once already said it: twice, bash)
+        damage.warn_planes(path)
 
 
 def _ome_xml(tif: Any) -> str | None:
@@ -304,6 +331,37 @@ def _image_series(tif: Any, path: Path, index: int = 0, damage: _Damage | None =
     if damage is not None:  # after those: "holds no image" / "is empty" say it plainer
         damage.check(path, tif)
     return series
+
+
+def _present_planes(
+    series: Any, chosen: Any, squeeze: bool, damage: _Damage
+) -> tuple[slice, ...] | None:
+    """The index that leaves out the trailing planes an OME file's metadata counts but its
+    pages do not hold (an acquisition stopped early, a file cut short): the last channels,
+    Z planes or time points, along the first axis with more than one entry (recorded in
+    ``damage`` to be said, as are missing planes before them, read as zeros). None when
+    nothing is missing at the end. They were read as zeros: a made-up channel was offered
+    to ``--channel`` and segmented (bad-input bash)."""
+    pages = getattr(series, "_pages", None)
+    if not pages or all(p is not None for p in pages) or series.keyframe is None:
+        return None
+    lead = series.shape[: len(series.shape) - len(series.keyframe.shape)]
+    if not lead or int(np.prod(lead)) != len(pages):
+        return None
+    first = next((i for i, n in enumerate(lead) if n > 1), None)
+    if first is None or chosen.shape[first] != series.shape[first]:
+        return None
+    missing = np.array([p is None for p in pages]).reshape(lead)
+    missing = np.moveaxis(missing, first, 0).reshape(lead[first], -1)
+    held = np.flatnonzero(~missing.all(axis=1))
+    kept = int(held[-1]) + 1 if held.size else lead[first]
+    axis = "CZT".find(series.axes[first])  # tifffile's letters; ours where they differ
+    name = ("channel", "Z", "time")[axis] if axis >= 0 else series.axes[first]
+    damage.gaps = (name, lead[first], kept, int(missing[:kept].sum()))
+    if kept == lead[first]:
+        return None
+    at = first if not squeeze else sum(1 for n in series.shape[:first] if n > 1)
+    return (slice(None),) * at + (slice(0, kept),)
 
 
 def _level(series: Any, level: int, path: Path) -> Any:

@@ -23,7 +23,7 @@ from reliability_matrix import (
     snapshot,
 )
 
-from napari_unetseg import _reader, _writer
+from napari_unetseg import _io, _reader, _writer
 from napari_unetseg.core.synthetic import synthetic_nuclei
 
 
@@ -759,10 +759,11 @@ def test_writer_zarr_refusals_leave_the_store_as_it_was(tmp_path, what):
 @case(
     "files/ome-planes-disagree",
     "CLI",
-    "`predict` on an OME-TIFF whose SizeZ counts 9 planes in a file of 8 pages (a multi-file "
-    "OME-TIFF missing a file)",
-    "a warning that the metadata and the pages disagree (the missing plane read as zeros); "
-    "segmented",
+    "`predict` on an OME-TIFF whose SizeZ counts 9 planes in a file of 8 pages (an acquisition "
+    "stopped early)",
+    "a warning, once, that the metadata counts 9 planes and the pages hold the first 8; "
+    "the 8 segmented (the missing plane was read as zeros and segmented, the warning said "
+    "twice)",
     refused=False,
 )
 def test_ome_planes_that_disagree_with_the_pages(capsys, tmp_path):
@@ -772,8 +773,39 @@ def test_ome_planes_that_disagree_with_the_pages(capsys, tmp_path):
     src.write_bytes(src.read_bytes().replace(b'SizeZ="8"', b'SizeZ="9"'))
     rc, _, err = run_cli(capsys, "predict", src, "-o", out)
     assert rc == 0, err
-    assert "OME metadata and its pages disagree" in err and "read as zeros" in err
-    assert tifffile.imread(out).shape == (9, 48, 48)
+    said = "counts 9 planes along its Z axis, but its pages hold the first 8 only"
+    assert err.count(said) == 1 and "read as zeros" not in err
+    assert tifffile.imread(out).shape == (8, 48, 48)
+
+
+@case(
+    "files/ome-channels-disagree",
+    "CLI",
+    "an OME-TIFF whose SizeC counts 3 channels in a file of 2 pages: `info`, the reader, "
+    "`predict --channel 2`",
+    "2 channels read (the made-up third, zeros, was offered to --channel and segmented); "
+    "said once",
+)
+def test_ome_channels_missing_at_the_end_are_left_out(capsys, tmp_path):
+    src = tmp_path / "two.ome.tif"
+    planes = np.stack([synthetic_nuclei((48, 48), seed=s)[0] for s in (1, 2)])
+    tifffile.imwrite(
+        src, planes, ome=True, metadata={"axes": "CYX", "Channel": {"Name": ["a", "b"]}}
+    )
+    with tifffile.TiffFile(src) as tif:
+        xml = tif.pages[0].description
+    extra = '<Channel ID="Channel:0:2" Name="c" SamplesPerPixel="1" /></Pixels>'
+    xml = xml.replace('SizeC="2"', 'SizeC="3"').replace("</Pixels>", extra)
+    tifffile.imwrite(src, planes, description=xml, metadata=None)
+    for lazy in (False, True):
+        with pytest.warns(UserWarning, match="pages hold the first 2 only") as said:
+            img = _io.read_image(src, lazy=lazy)
+        assert len(said) == 1 and img.data.shape == (2, 48, 48) and img.channel_axis == 0
+        np.testing.assert_array_equal(np.asarray(img.data), planes)
+        assert list(img.channel_names) == ["a", "b"]
+    rc, _, err = run_cli(capsys, "predict", src, "--channel", "2", "-o", tmp_path / "o.tif")
+    assert rc == 1 and "there is no channel 2" in err
+    assert err.count("counts 3 planes along its channel axis") == 1
 
 
 @case(
