@@ -188,7 +188,7 @@ def test_predict_one_channel_of_a_multichannel_image(tmp_path, capsys):
     assert "in Python" not in err  # "or --channel N in Python" (scale-out bug bash)
     args = ["predict", str(src), "-o", str(out), "--device", "cpu", "--channel", "1"]
     assert cli.main(args) == 0
-    assert "channel 1 of 2 segmented" in capsys.readouterr().err
+    assert "channel 1 of 2 chosen" in capsys.readouterr().err
     alone = tmp_path / "alone_labels.tif"
     plane = _io.write_image(tmp_path / "alone.tif", nuclei.astype(np.float32), axes="YX")
     assert cli.main(["predict", str(plane), "-o", str(alone), "--device", "cpu"]) == 0
@@ -203,7 +203,7 @@ def test_predict_one_channel_of_a_multichannel_image(tmp_path, capsys):
         (folder / path.name).write_bytes(path.read_bytes())
     args = ["predict", str(folder), "-o", str(labels), "--device", "cpu", "--channel", "0"]
     assert cli.main(args) == 0
-    assert "alone.tif: one channel: segmented as channel 0." in capsys.readouterr().err
+    assert "alone.tif: one channel: read as channel 0." in capsys.readouterr().err
     np.testing.assert_array_equal(
         _io.read_image(labels / "alone_labels.tif").data, _io.read_image(alone).data
     )

@@ -757,7 +757,7 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
     code, io = run_cli(
         [*base, "--channel", "1", "--scheduler", address, "--block-size", "96"], capsys
     )
-    assert code == 0 and "Channel 1 of 2 segmented" in io.err, io.err
+    assert code == 0 and "Channel 1 of 2 chosen" in io.err, io.err
     labels = read_labels(os.path.join(store, "labels", "nuclei-2d-c1"))
     np.testing.assert_array_equal(labels, expected)
     # ome-zarr-py finds them as the image's labels.

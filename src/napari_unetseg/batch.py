@@ -414,7 +414,7 @@ def pick_channel(img: Any, channel: int) -> tuple[Any, str]:
     no such channel), and a note naming it. An image without a channel axis is its own
     channel 0 (a folder of DAPI-only files beside two-channel ones failed each of them)."""
     if img.channel_axis is None and channel == 0:
-        return img, "one channel: segmented as channel 0."
+        return img, "one channel: read as channel 0."
     picked = img.one_channel(channel)
     named = (
         img.channel_names[channel]
@@ -422,7 +422,8 @@ def pick_channel(img: Any, channel: int) -> tuple[Any, str]:
         else None
     )
     n = img.data.shape[img.channel_axis]
-    note = f"channel {channel} of {n}" + (f" ({named!r})" if named else "") + " segmented."
+    # "chosen", said before the run: "segmented" came before a refusal (time-lapse bash)
+    note = f"channel {channel} of {n}" + (f" ({named!r})" if named else "") + " chosen."
     return picked, note
 
 
