@@ -276,6 +276,25 @@ def save_model(model: ModelLike, name: str | None = None) -> Path:
 MIN_STACK_PLANES = 5
 
 
+def _channels_hint(sizes: list[int], axes: list[int]) -> str:
+    """The model line's hint about the fewest planes among a stack's unnamed leading axes
+    (``sizes``, at array axes ``axes``): fewer than :data:`MIN_STACK_PLANES` may be
+    channels, and how to split them; "" when there are none so few."""
+    few = [(n, i) for n, i in zip(sizes, axes, strict=True) if MIN_STACK_PLANES > n > 1]
+    if not few:
+        return ""
+    n, at = min(few)
+    if at == axes[0]:
+        return (
+            f"; if the {n} planes of its first axis are channels, split them (napari: "
+            "right-click the layer, Split Stack) and segment the nuclear one"
+        )
+    return (
+        f"; if the {n} planes of its axis {at} are channels, add each as its own layer "
+        f"(viewer.add_image(data, channel_axis={at})) and segment the nuclear one"
+    )
+
+
 def default_model(
     shape: tuple[int, ...], axes: str | None = None, channel_axis: int | None = None
 ) -> tuple[str, str]:
@@ -308,13 +327,11 @@ def default_model(
         return "nuclei-3d", "the image is a Z stack"
     if n >= 3 and not spatial_axes:
         # (3 channels first were measured as a Z stack of 3 planes; advice audit; napari's
-        # Split Stack splits the first axis: the hint is of that axis alone; review)
-        few = sizes[0] if MIN_STACK_PLANES > sizes[0] > 1 else None
-        return "nuclei-3d", f"the image has {n} axes, read as a Z stack" + (
-            f"; if the {few} planes of its first axis are channels, split them (napari: "
-            "right-click the layer, Split Stack) and segment the nuclear one"
-            if few
-            else ""
+        # Split Stack splits the first axis; the hint named the first axis where a later
+        # one held the channels: 4 time points of 2 channels, TCYX; time-lapse bash)
+        return "nuclei-3d", f"the image has {n} axes, read as a Z stack" + _channels_hint(
+            [s for i, s in enumerate(shape) if i != ch][:-2],
+            [i for i in range(len(shape)) if i != ch][:-2],
         )
     if n >= 3:
         return "nuclei-2d", f"the image is a series of planes ({spatial_axes})"

@@ -308,12 +308,15 @@ def test_a_layer_whose_axis_labels_name_channels_is_refused(
     widget._pick_default_model()
     assert widget.model_combo.model_name() == "nuclei-2d"
     assert "series of planes" not in widget._default_reason
+    # the model line says what Run will (it said "a Z stack" of a ZCYX layer; time-lapse bash)
+    assert "its axis 0 holds channels (labelled c)" in widget.model_info.text()
     assert widget.run() is None
     assert len(errors) == 1 and "'two' has its channels on axis 0 (labelled c)" in errors[0]
     assert "channel_axis=0" in errors[0] and [layer.name for layer in viewer.layers] == ["two"]
     viewer.add_image(np.zeros((4, 2, 32, 32), np.float32), name="zc", axis_labels="zcyx")
     widget.image_combo.set_layer(viewer.layers["zc"])
     assert widget.run() is None and "on axis 1 (labelled c)" in errors[-1]
+    assert "its axis 1 holds channels (labelled c)" in widget.model_info.text()
     # the plane on show is one channel's: segmented (review)
     widget.image_combo.set_layer(viewer.layers["two"])
     widget.model_combo.set_model_name(tiny_model_2d)

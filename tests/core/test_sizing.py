@@ -190,8 +190,13 @@ def test_default_model_follows_the_image():
         "right-click the layer, Split Stack) and segment the nuclear one"
     )
     assert "are channels" in api.default_model((2, 30, 64, 64), None)[1]  # C, Z, Y, X
-    for shape in ((10, 2, 64, 64), (1, 3, 64, 64)):  # Split Stack splits the first axis
-        assert "channels" not in api.default_model(shape, None)[1]
+    # Split Stack splits the first axis; channels on another axis: napari's channel_axis
+    # (the hint named the first axis of 4 time points of 2 channels; time-lapse bash)
+    for shape, at in (((10, 2, 64, 64), 1), ((4, 12, 2, 64, 64), 2), ((4, 2, 64, 64), 1)):
+        why = api.default_model(shape, None)[1]
+        assert f"if the 2 planes of its axis {at} are channels" in why, why
+        assert f"channel_axis={at})" in why and "Split Stack" not in why
+    assert "channels" not in api.default_model((10, 20, 64, 64), None)[1]
     assert "channels" not in api.default_model((3, 64, 64), "ZYX")[1]  # named: a stack
     assert api.default_model((20, 64, 64), "TYX")[0] == "nuclei-2d"
     assert api.default_model((64, 64, 3), None, channel_axis=2)[0] == "nuclei-2d"

@@ -823,6 +823,11 @@ class SegmentWidget(ui.DockWidget):
             if axes is not None and "C" in axes and not layer.rgb:  # labels c: channels
                 channel = axes.index("C")
             name, why = default_model(shape, axes, channel)
+            if channel is not None and not layer.rgb:  # Run refuses it: said here first
+                why += (
+                    f"; its axis {channel} holds channels (labelled c): add each channel as "
+                    "its own layer to segment one"
+                )
             if name == "nuclei-3d" and "T" not in (axes or "") and guessed_axes(layer):
                 why += (
                     "; its file does not name its axes: if the first is time, choose "
