@@ -123,6 +123,24 @@ def test_a_one_slice_volume_gets_labels_of_its_own_shape(tmp_path):
     assert back.axes == "YX" and back.data.shape == (56, 72) and back.data.any()
 
 
+@pytest.mark.parametrize("forms", ["both", "sform", "none"])
+def test_a_plane_stored_as_a_plane_gets_labels_of_two_dimensions(tmp_path, forms):
+    """A (Y, X) NIfTI file's labels were (Y, X, 1) (and with an sform alone the write
+    failed: "Expecting 2 zoom values for ndim 2"; medical bash)."""
+    plane, _ = synthetic_nuclei((56, 72), seed=2)
+    affine = np.diag([0.5, 0.5, 1.0, 1.0])
+    affine[:3, 3] = [3.0, 4.0, 5.0]
+    image = nib.Nifti1Image(plane.T.astype(np.float32), affine)
+    image.set_qform(affine if forms == "both" else None, int(forms == "both"))
+    image.set_sform(affine if forms != "none" else None, 2 * (forms != "none"))
+    nib.save(image, str(tmp_path / "plane.nii.gz"))
+    assert cli.main(["predict", str(tmp_path / "plane.nii.gz"), "-o", str(tmp_path / "out")]) == 0
+    labels = nib.load(str(tmp_path / "out" / "plane_labels.nii.gz"))
+    assert labels.shape == (72, 56) and labels.header["dim"][0] == 2
+    np.testing.assert_allclose(labels.affine, nib.load(str(tmp_path / "plane.nii.gz")).affine)
+    assert np.asarray(labels.dataobj).any()
+
+
 def test_a_folder_of_nifti_files_and_a_tiff_output(volume, tmp_path):
     path, _ = volume
     plane = tmp_path / "slice.nii"

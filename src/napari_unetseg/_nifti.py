@@ -215,6 +215,7 @@ def _forms(header: Any) -> dict[str, Any]:
     ):
         found[name] = None if matrix is None else [[float(v) for v in row] for row in matrix]
         found[f"{name}_code"] = int(code)
+    found["dims"] = int(header["dim"][0])  # a plane stored as one (2) stays one
     try:  # an unknown unit stays unknown in the labels (it read as mm; medical bash)
         found["space_unit"] = str(header.get_xyzt_units()[0])
     except KeyError:  # a code NIfTI does not define (said when read)
@@ -255,7 +256,7 @@ def _placed_image(data: np.ndarray, affine: np.ndarray, forms: dict[str, Any] | 
         return nib.Nifti1Image(data, affine)
     if not int(forms.get("qform_code") or 0):  # an sform alone sets no voxel size
         zooms = np.sqrt((best[:3, :3] ** 2).sum(axis=0))
-        header.set_zooms((*zooms, *header.get_zooms()[3:]))
+        header.set_zooms((*zooms[: min(3, data.ndim)], *header.get_zooms()[3:]))
     return nib.Nifti1Image(data, best, header)  # equal: the forms stay as they are
 
 
@@ -505,10 +506,11 @@ def _write_nifti(
         translate = None if translate is None else (translate[0], 0.0, *translate[1:])
         units = None if units is None else (units[0], *units[1:2], *units[1:])
     data = np.asfortranarray(arr.transpose(tuple(reversed(range(arr.ndim)))))
-    if affine is not None and data.ndim == 2:
+    if affine is not None and data.ndim == 2 and (forms or {}).get("dims") != 2:
         # On a volume's affine a plane is its one slice (k = 0): written (i, j, 1) like the
         # one-slice volumes :func:`read_nifti` reads as planes, so viewers that compare the
-        # dimensions of image and labels accept them.
+        # dimensions of image and labels accept them; a plane stored as a plane (2
+        # dimensions) stays one (its labels were (i, j, 1); medical bash).
         data = data[:, :, None]
     space = common_unit(units)
     if affine is None:
