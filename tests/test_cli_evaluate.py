@@ -416,3 +416,23 @@ def test_json_names_the_classes_its_table_names(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["evaluate", "-p", str(out), "-g", str(out), "--json", "--no-objects"]) == 0
     assert json.loads(capsys.readouterr().out)["class_names"] == {"1": "nucleus"}
+
+
+def test_label_ids_past_1024_say_how_to_score_them_as_classes(tmp_path, capsys) -> None:
+    """FreeSurfer-like ids (2, 41, 1024, 2035, 3000): ``--instances none`` said "list the
+    classes to score", ``--classes 41 1024`` said "say the labels are classes
+    (--instances none)", each naming the other, which failed alone; both together work
+    (medical bash)."""
+    truth = np.zeros((40, 64), np.int16)
+    for i, v in enumerate([2, 41, 1024, 2035, 3000]):
+        truth[i * 8 : (i + 1) * 8, 5:60] = v
+    pred, gt = tmp_path / "p.tif", tmp_path / "g.tif"
+    _io.write_image(pred, truth)
+    _io.write_image(gt, truth)
+    base = ["evaluate", "-p", str(pred), "-g", str(gt)]
+    assert cli.main([*base, "--instances", "none"]) == 1
+    assert "--instances none --classes ID ..." in capsys.readouterr().err
+    assert cli.main([*base, "--classes", "41", "1024"]) == 1
+    assert "--instances none, beside the classes listed" in capsys.readouterr().err
+    assert cli.main([*base, "--instances", "none", "--classes", "41", "1024"]) == 0
+    assert "Dice 1.000" in capsys.readouterr().out

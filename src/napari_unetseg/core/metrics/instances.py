@@ -365,8 +365,8 @@ def _check_listed(classes: Sequence[int], binarize: tuple[bool, bool], top: int)
     raise ValueError(
         f"The {' and the '.join(sides)} {'is' if len(sides) == 1 else 'are'} read as object "
         f"instances of one foreground class (class 1), so there {listed}: list "
-        f"classes {known} only, or say the labels are classes (instances='none', "
-        "--instances none)."
+        f"classes {known} only, or say the labels are classes too (instances='none', "
+        "--instances none, beside the classes listed)."
     )
 
 
@@ -441,7 +441,9 @@ def choose_reading(
         raise ValueError(
             f"The {side} has labels up to {top}, too many to score as classes: if they "
             "are instance labels (one id per object), say which side holds instances "
-            "(instances=..., --instances), or list the classes to score."
+            "(instances=..., --instances); to score them as classes, list the ones to "
+            "score as well (--instances none --classes ID ...; instances='none', "
+            "classes=[...])."
         )
     image = _image_note(prediction, ground_truth, scan)
     if image is not None:
