@@ -856,3 +856,28 @@ def test_info_describes_an_unpacked_package_by_its_yaml_or_folder(tmp_path, caps
     assert "is not a valid bioimage.io model package" in err and "PyTorch" not in err
     assert cli.main(["info", str(tmp_path / "gone.yaml")]) == 1
     assert "Model file" in capsys.readouterr().err
+
+
+def test_a_fixed_intensity_range_exports_as_scale_linear_and_clip(tiny, tmp_path):
+    """A model of a fixed range (a CT window, ``intensity_range``) was refused by the
+    export ("normalizes its input with 'ops'"): its range is written as ``scale_linear``
+    then ``clip``, bioimageio.core's test passes, and the package predicts as the model."""
+    from bioimageio.core import test_model
+
+    from napari_unetseg.core.normalize import fixed_range
+
+    ct = tiny.copy()
+    ct.normalization = fixed_range((-100.0, 900.0))
+    image = synthetic_nuclei((64, 64), seed=3)[0] * 1000.0 - 100.0
+    path = ct.export_bioimageio(tmp_path / "ct.zip", test_image=image, onnx=False)
+    steps = [s for s in _rdf(path)["inputs"][0]["preprocessing"] if s["id"] != "ensure_dtype"]
+    assert [s["id"] for s in steps] == ["scale_linear", "clip"]
+    assert steps[1]["kwargs"] == {"min": 0.0, "max": 1.0}
+    with zipfile.ZipFile(path) as z:
+        assert "the fixed range -100 to 900 mapped to 0 / 1" in z.read("README.md").decode()
+    summary = test_model(path)
+    assert summary.status == "passed", summary.format()
+    options = {"object_size": None, "device": "cpu", "precision": "fp32"}
+    np.testing.assert_array_equal(
+        api.predict(image, load_package(path), **options), api.predict(image, ct, **options)
+    )

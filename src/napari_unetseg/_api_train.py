@@ -41,6 +41,7 @@ from .core.training.labels import (
 from .core.training.options import (
     check_budget,
     check_class_names,
+    check_intensity_range,
     check_model_config,
     check_run_options,
     check_sampling,
@@ -89,6 +90,7 @@ def train_iter(
     unit: str | None = None,
     time_axis: int | None = None,
     invert: bool | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Generator form of :func:`train`: yields ``TrainProgress``, returns the bundle.
 
@@ -99,12 +101,10 @@ def train_iter(
     arguments of a new model, e.g. a smaller ``depth`` / ``base_channels``). See
     :func:`napari_unetseg.core.training.train` for every argument, and
     :func:`napari_unetseg.core.sizing.training_scale` for ``object_size`` / ``scale``.
-    ``teacher`` ("auto", "forest", "none"): "auto" (the default) first labels the
-    unpainted pixels of a NEW model's sparse scribbles with a random forest fitted on the
-    painted ones, and trains the U-Net on that dense picture, without intensity
-    augmentation (see :mod:`napari_unetseg.forest`); so does training further a model
-    that a forest taught (the forest fitted again on all the strokes given now);
-    fine-tuning any other model trains on the scribbles alone.
+    ``teacher`` ("auto", "forest", "none"): "auto" first labels the unpainted pixels of
+    a NEW model's scribbles with a random forest fitted on the painted ones, and trains
+    the U-Net on that picture, without intensity augmentation (:mod:`~napari_unetseg.
+    forest`), as for a model a forest taught; other models train on the scribbles alone.
     """
     no_paths("train", ", or train on files with `unetseg train`", images, labels)
     images, labels = _one_or_many(plain_array(images)), _one_or_many(plain_array(labels))
@@ -113,6 +113,7 @@ def train_iter(
     time_axis = arguments.pop("time_axis")
     teacher = arguments.pop("teacher")
     check_flags(invert=arguments.pop("invert"))
+    check_intensity_range(intensity_range, model is not None, invert)
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
     check_sampling(val_fraction, batch_size, keep_prior)
@@ -697,6 +698,12 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
     time_axis : int, optional
         The labels' axis of time points: a new model's object size is measured on the
         middle time point (as :func:`predict` measures it), not across time.
+    intensity_range : (float, float), optional
+        A new model's fixed intensity range, e.g. ``(-1024, 3000)`` or a CT window such
+        as ``(-160, 240)`` in Hounsfield units: low becomes 0 and high 1, clipped, for
+        every image alike (recorded in the model; prediction uses it), instead of each
+        image's 1st / 99.8th percentiles, which depend on what else the image holds (a
+        CT's field of view). For calibrated intensities; refused when fine-tuning.
     class_names : list of str, optional
         Names of the model's classes, the background first (``["background", "grey
         matter", "white matter"]``): kept in the model file, used by Segment's result

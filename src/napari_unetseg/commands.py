@@ -136,6 +136,7 @@ def train_command(
     series: int = 0,
     threads: int | None = None,
     invert: bool | None = None,
+    intensity_range: Sequence[float] | None = None,
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
@@ -145,7 +146,8 @@ def train_command(
     ``channel`` (of a multi-channel image, e.g. an OME-Zarr store's) when given, and
     ``series`` when not 0 (the image series of a TIFF that holds several), ``threads``
     when given (a seed repeats the weights at the same CPU thread count), ``invert``
-    when not None (the starting model's setting).
+    when not None (the starting model's setting), ``intensity_range`` (a new model's
+    fixed range) when given.
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -173,6 +175,8 @@ def train_command(
     _option(argv, "--class-names", None if class_names is None else list(class_names))
     if invert is not None:
         argv.append("--invert" if invert else "--no-invert")
+    fixed = None if intensity_range is None else [float(v) for v in intensity_range]
+    _option(argv, "--intensity-range", fixed)
     kwargs: dict[str, Any] = {
         "model": model,
         "label_mode": label_mode,
@@ -195,6 +199,8 @@ def train_command(
         kwargs["class_names"] = list(class_names)
     if invert is not None:
         kwargs["invert"] = bool(invert)
+    if fixed is not None:
+        kwargs["intensity_range"] = tuple(fixed)
     python = (
         ("import torch\n\n" if threads else "")
         + "from napari_unetseg import api\n\n"

@@ -20,7 +20,7 @@ from .._units import convert_length, length_unit, same_size
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
-from ..core.normalize import grey_for_model
+from ..core.normalize import grey_for_model, intensity_range_of
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, HISTORY_FILE, UNITS, PackageError, require_spec
 from ._onnx import OPSET, export_onnx, exporter_installed
@@ -180,6 +180,12 @@ def _ordinal(value: float) -> str:
 def _normalization_line(norm: dict[str, Any]) -> str:
     if norm["mode"] == "none":
         return "- Input normalization: none; the values are used as they are (as float32)."
+    fixed = intensity_range_of(norm)
+    if fixed is not None:
+        return (
+            f"- Input normalization: the fixed range {fixed[0]:g} to {fixed[1]:g} mapped to "
+            "0 / 1 for every image alike, clipped (`scale_linear`, then `clip`)."
+        )
     together = "per channel" if norm["per_channel"] else "all channels together"
     return (
         f"- Input normalization: the {_ordinal(norm['low'])} / {_ordinal(norm['high'])} "
@@ -472,6 +478,13 @@ def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list
         )
     if norm["mode"] == "none":
         return []
+    fixed = intensity_range_of(norm)
+    if fixed is not None:  # a fixed range (a CT window): scale_linear, then clip to 0-1
+        gain, offset = norm["ops"][0]["gain"], norm["ops"][0]["offset"]
+        return [
+            bio.ScaleLinearDescr(kwargs=bio.ScaleLinearKwargs(gain=gain, offset=offset)),
+            bio.ClipDescr(kwargs=bio.ClipKwargs(min=0.0, max=1.0)),
+        ]
     if norm["mode"] != "percentile":
         raise PackageError(
             f"Model {bundle.name!r} normalizes its input with {norm['mode']!r}, which the "

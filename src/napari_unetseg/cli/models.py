@@ -402,6 +402,7 @@ def _model_lines(bundle: Any) -> list[str]:
     """What a model file records besides its summary: the object size it predicts at
     (and the pixel size it was trained at), its training, hole filling (the info of a
     model said its classes only; train bug bash)."""
+    from ..core.normalize import describe_normalization
     from ..core.training import score_text
 
     lines = []
@@ -428,6 +429,7 @@ def _model_lines(bundle: Any) -> list[str]:
         if isinstance(history.get("started_from"), str):
             lines.append(f"started from: {history['started_from']}")
     lines.append(f"holes filled: {'yes' if bundle.fill_holes else 'no'} (by default)")
+    lines.append(f"input normalization: {describe_normalization(bundle.normalization)}")
     return lines
 
 

@@ -180,6 +180,17 @@ def _add_network(p: Any) -> None:
         help="share of labeled pixels held out (as regions) for validation (default 0.1)",
     )
     p.add_argument(
+        "--intensity-range",
+        type=numbers(float),
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="new model: a fixed intensity range for calibrated values, e.g. a CT window in "
+        "Hounsfield units (-160 240, or -1024 3000): LOW becomes 0 and HIGH 1, clipped, for "
+        "every image alike, recorded in the model (default: each image's 1st / 99.8th "
+        "percentiles, which depend on what else it holds, such as a scan's field of view)",
+    )
+    p.add_argument(
         "--no-augment",
         dest="augment",
         action="store_false",
@@ -390,6 +401,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 teacher=args.teacher,
                 class_names=args.class_names,
                 invert=args.invert,
+                intensity_range=args.intensity_range,
                 stop=stop,
             ),
             show,

@@ -1260,3 +1260,27 @@ def test_a_preview_of_part_of_a_large_view_says_it_is_the_middle_of_it(
     assert "in the middle of the region you looked at, a preview's largest part" in (
         widget.status.text()
     )
+
+
+def test_a_new_model_of_a_fixed_intensity_range(qtbot, finetune, nuclei, tmp_path, errors_shown):
+    """Advanced > Intensity range: a new model keeps the fixed range typed (a CT window;
+    each image's percentiles made a scan's labels depend on its field of view, medical
+    bash), "Copy as command" repeats it, fine-tuning leaves the box off, and a range
+    that is none is refused in one sentence before any work."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    assert widget.range_edit.isEnabled() and widget.range_edit.text() == ""
+    widget.range_edit.setText("-0.5, 1.5")
+    _train_and_wait(qtbot, widget)
+    assert widget.trained.normalization["range"] == [-0.5, 1.5]
+    rep = widget.copy_command(folder=str(tmp_path)).reproduction
+    at = rep.argv.index("--intensity-range")
+    assert rep.argv[at + 1 : at + 3] == ["-0.5", "1.5"]
+    assert "intensity_range=(-0.5, 1.5)" in rep.python
+    widget.start_combo.set_model_name("nuclei-2d")
+    assert not widget.range_edit.isEnabled()
+    widget.start_combo.set_model_name(fw.SCRATCH)
+    widget.range_edit.setText("2 to 1")
+    assert widget.train() is None and not widget.runner.busy
+    said = "the intensity range '2 to 1' is not two numbers, LOW HIGH, low below high"
+    assert said in errors_shown[-1] and "Advanced settings" in widget.status.text()

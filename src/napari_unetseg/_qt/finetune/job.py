@@ -50,6 +50,7 @@ class TrainRequest:
     unit: str | None = None  # and its unit, recorded with it
     teacher: str = "auto"  # "none": a new model learns from the scribbles alone
     invert: bool | None = None  # dark and bright swapped (None: the start model's)
+    intensity_range: tuple[float, float] | None = None  # a new model's fixed range (CT)
     class_names: list[str] | None = None  # a new model's, from the scribble layer
     time_axis: int | None = None  # the layer's axis of time points (its object size)
     # torch's thread count in the viewer's process when Train was pressed: a pool thread

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from qtpy.QtGui import QValidator
-from qtpy.QtWidgets import QFormLayout, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFormLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from .. import _builders as ui
 from ..model_combo import ModelComboBox
@@ -197,6 +197,16 @@ class TrainPanel(QWidget):
             self, list(MODEL_SIZES), "Size of a new model (fine-tuning keeps the model's size)."
         ))
         # fmt: on
+        self.range_edit = rows.add("Intensity range", QLineEdit(self))
+        self.range_edit.setPlaceholderText("each image's own (e.g. -1024 3000 for CT)")
+        self.range_edit.setToolTip(
+            "A new model's fixed intensity range, two numbers, LOW HIGH: for calibrated "
+            "values such as a CT in Hounsfield units (-1024 3000, or a window such as "
+            "-160 240). LOW becomes 0 and HIGH 1, clipped, for every image alike, and the "
+            "model keeps it. Empty: each image's 1st / 99.8th percentiles, which depend on "
+            "what else the image holds (a scan's field of view). Fine-tuning keeps the "
+            "model's own."
+        )
         return rows
 
     # -- public API -----------------------------------------------------------------------
@@ -261,7 +271,38 @@ class TrainPanel(QWidget):
                 "none" if (scratch or taught) and not self.teacher_check.isChecked() else "auto"
             ),
             "invert": self.invert_check.isChecked(),
+            "intensity_range": self.intensity_range() if scratch else None,
         }
+
+    def range_problem(self) -> str | None:
+        """Why the typed intensity range cannot be a new model's, in words of the box, or
+        None (no new model, nothing typed, or a range)."""
+        from ...core.normalize import fixed_range
+
+        value = self.intensity_range() if self.scratch() else None
+        if value is None:
+            return None
+        try:
+            fixed_range(value)
+        except ValueError:
+            return (
+                f"the intensity range {self.range_edit.text().strip()!r} is not two numbers, "
+                "LOW HIGH, low below high (e.g. -1024 3000): correct it in Advanced settings, "
+                "or empty it to use each image's own."
+            )
+        return None
+
+    def intensity_range(self) -> Any:
+        """The typed fixed range: two numbers (spaces, commas or "to" between them), None
+        when empty, else the text as typed (the run refuses it in one sentence)."""
+        text = self.range_edit.text().strip()
+        if not text:
+            return None
+        parts = [p for p in re.split(r"[\s,;]+|\bto\b", text) if p]
+        try:
+            return tuple(float(p) for p in parts)
+        except ValueError:
+            return text
 
     def start_dims(self, stack: bool) -> int | None:
         """Spatial dims of the model "Start from" trains (None if it cannot be told)."""
@@ -310,6 +351,7 @@ class TrainPanel(QWidget):
         for widget in (self.dims_combo, self._form.labelForField(self.dims_combo)):
             widget.setVisible(scratch and stack)  # QFormLayout.setRowVisible needs Qt 6.4
         self.size_combo.setEnabled(scratch)
+        self.range_edit.setEnabled(scratch)
         self.teacher_check.setEnabled(self.teacher_applies())
         self.start_info.setText(self.describe(self.start_combo.model_name(), stack))
 

@@ -97,6 +97,7 @@ _SHORTCUTS = {
         "start_combo", "start_info", "dims_combo", "budget_spin", "budget_unit",
         "preview_check", "preview_spin", "advanced", "lr_spin", "patch_spin", "batch_spin",
         "val_spin", "augment_check", "teacher_check", "device_combo", "size_combo",
+        "range_edit",
         "train_button",
         "stop_button",
     ),
@@ -108,7 +109,7 @@ _SHORTCUTS = {
 _COMMAND_FIELDS = (
     "label_mode", "steps", "time_limit", "learning_rate", "patch_size", "batch_size",
     "val_fraction", "augment", "device", "seed", "spatial_dims", "model_config", "teacher",
-    "class_names", "threads", "invert",
+    "class_names", "threads", "invert", "intensity_range",
 )  # fmt: skip
 
 
@@ -490,6 +491,9 @@ class FinetuneWidget(ui.DockWidget):
         gone = None if going_on else self.start_combo.unavailable()
         if gone is not None:
             return gone[0].lower() + gone[1:]
+        fixed = None if continued else self.settings.range_problem()
+        if fixed is not None:
+            return fixed
         dims = self.trained.spatial_dims if going_on else self.settings.start_dims(self._stack())
         if dims is not None and len(shape) < dims:  # a 3D start model failed running
             name = self.trained_name if going_on else self.start_combo.model_name()

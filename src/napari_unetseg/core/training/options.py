@@ -64,6 +64,7 @@ class TrainOptions:
     match_labels: bool = False
     class_names: Sequence[str] | None = None
     time_axis: int | None = None
+    intensity_range: Any = None
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS
@@ -80,6 +81,28 @@ class TrainOptions:
         check_sampling(self.val_fraction, self.batch_size, self.keep_prior)
         if steps is None and time_limit is None:
             self.time_limit = DEFAULT_TIME_LIMIT
+        check_intensity_range(self.intensity_range, self.model is not None)
+
+
+def check_intensity_range(value: Any, fine_tuning: bool, invert: Any = False) -> None:
+    """Refuse (one sentence) a fixed intensity range that is not two finite numbers, low
+    below high, one given for fine-tuning (a model keeps its own normalization), or one
+    beside ``invert`` (the range is of the image's own values)."""
+    if value is None:
+        return
+    from ..normalize import fixed_range
+
+    fixed_range(value)
+    if fine_tuning:
+        raise ValueError(
+            "intensity_range sets a new model's normalization; a model fine-tuned keeps "
+            "its own (train a new model for a fixed range)."
+        )
+    if invert:
+        raise ValueError(
+            "intensity_range does not go with invert: a fixed range is of the image's own "
+            "values (give the range of its values as they are, without invert)."
+        )
 
 
 def check_model_config(config: dict[str, Any] | None) -> None:

@@ -70,15 +70,15 @@ def train(
     match_labels: bool = False,
     class_names: Sequence[str] | None = None,
     time_axis: int | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
-    Yields :class:`TrainProgress` records (at most about ten per second, plus one for every
-    validation, preview or message) and returns the trained :class:`ModelBundle` holding
-    the weights with the best validation Dice (the last weights without validation), on
-    the CPU, in eval mode, with its training history. A new 2D model trained on sparse
-    labels keeps the mean of its weights over the second half of the budget instead
-    (:mod:`.averaging`); ``history["weights"]`` says which weights were kept.
+    Yields :class:`TrainProgress` records (about ten a second at most, and one for every
+    validation, preview or message); returns the trained :class:`ModelBundle` with the
+    weights of the best validation Dice (else the last), on the CPU, in eval mode, with
+    its history. A new 2D model from scribbles keeps the mean of its weights over the
+    budget's second half (:mod:`.averaging`; ``history["weights"]``).
 
     Parameters
     ----------
@@ -138,14 +138,15 @@ def train(
         Autocast for the forward pass. ``'auto'``: bf16/fp16 on CUDA, bf16 on CPUs with
         native bf16 (1.5-1.6x faster steps), else float32.
     keep_prior : float, optional
-        Fine-tuning only: weight of a term that keeps the network's answers on the
-        pixels nobody painted close to the starting model's (KL divergence; costs one
-        extra forward pass per step). None: :data:`KEEP_PRIOR` when fine-tuning on
-        scribbles with the model's own classes, else 0 (off).
+        Fine-tuning: weight of a term keeping the answers on unpainted pixels close to
+        the starting model's (KL divergence; one more forward pass a step). None:
+        :data:`KEEP_PRIOR` on scribbles of the model's own classes, else 0 (off).
     class_names : list of str, optional
-        The model's class names, background first (default "class 1", ... for new ones).
+        Class names, background first (a new model's default: "class 1", ...).
     time_axis : int, optional
-        The images' axis of time points: each is normalized on its own, as in prediction.
+        The images' axis of time points: each normalized on its own, as in prediction.
+    intensity_range : (float, float), optional
+        A new model's fixed range (a CT window; ``core.normalize.fixed_range``).
 
     Raises
     ------
@@ -153,8 +154,7 @@ def train(
         Mismatched image/labels counts or shapes, no labeled pixels, only one class
         painted, class values beyond ``n_classes``, bad arguments.
     MemoryError
-        Out of memory with one patch per batch (on out-of-memory the batch is halved
-        first, with a message in the progress record).
+        Out of memory with one patch per batch (the batch is halved first, and said).
     """
     started = time.perf_counter()
     arguments = dict(locals())  # this function's parameters besides the data, as is

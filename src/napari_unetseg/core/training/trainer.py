@@ -25,6 +25,7 @@ from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
+from ..normalize import fixed_range
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
@@ -193,6 +194,8 @@ class Trainer:
                     **self.config,
                 )
                 self.bundle = ModelBundle.from_network(net, name=f"unet-{sd}d")
+                if o.intensity_range is not None:  # a CT window: the same for every image
+                    self.bundle.normalization = fixed_range(o.intensity_range)
             elif n_classes != self.bundle.n_classes:
                 self.new_head = True
                 old = list(self.bundle.class_names)
