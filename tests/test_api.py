@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 
 import numpy as np
@@ -111,6 +112,31 @@ def test_segment_chains_prediction_and_split_once() -> None:
     three = ModelBundle.create(spatial_dims=2, n_classes=3, depth=2, base_channels=4)
     split = api.drain(api.segment_iter(img, three, split_touching=True, object_size=None))
     assert "do not say each object's class" in split.stats["split"]["message"]
+
+
+def test_segment_writes_its_objects_into_out_and_returns_what_predict_returns() -> None:
+    """segment(split_touching=True, out=...) left the plain labels (0/1) in ``out`` and
+    returned the objects in another array; segment(return_probabilities=True) computed
+    the maps and dropped them (API bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((96, 96), seed=3)
+    objects = api.segment(img, "nuclei-2d", split_touching=True, device="cpu")
+    out = np.zeros(img.shape, np.int32)
+    into = api.segment(img, "nuclei-2d", split_touching=True, device="cpu", out=out)
+    assert into is out and objects.max() > 1
+    np.testing.assert_array_equal(out, objects)
+    narrow = np.zeros(img.shape, bool)
+    with pytest.raises(ValueError, match=r"out \(bool\) cannot hold the \d+ object ids"):
+        api.segment(img, "nuclei-2d", split_touching=True, device="cpu", out=narrow)
+    labels, maps = api.segment(img, "nuclei-2d", device="cpu", return_probabilities=True)
+    same = api.predict(img, "nuclei-2d", device="cpu", return_probabilities=True)
+    np.testing.assert_array_equal(labels, same[0])
+    np.testing.assert_array_equal(maps, same[1])
+    split, maps = api.segment(
+        img, "nuclei-2d", split_touching=True, device="cpu", return_probabilities=True
+    )
+    np.testing.assert_array_equal(split, objects)
 
 
 def test_rgb_images_are_segmented_as_grey_by_one_channel_models(tiny) -> None:
@@ -654,6 +680,30 @@ def test_api_mistakes_said_in_one_sentence_and_nothing_silently_wrong(tmp_path):
     [masks] = [w for w in said if "label_mode='dense'" in str(w.message)]
     assert str(masks.message).startswith(f"The scribbles use label values up to {truth.max()}")
     assert masks.filename == __file__  # said at the caller's line
+    # dense labels 0, 1, 2 train one foreground class: said (a model of one class came
+    # without a word; API bash), unless n_classes asked for it
+    two = np.where(truth == 0, 0, 1 + truth % 2).astype(np.uint8)
+    options = {"label_mode": "dense", "steps": 1, "model_config": {"depth": 2}}
+    with pytest.warns(UserWarning, match=r"^The dense labels have values up to 2: they are"):
+        api.train(truth.astype(np.float32), two, **options)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        api.train(truth.astype(np.float32), two, n_classes=2, **options)
+    assert not [w for w in said if "dense labels" in str(w.message)]
+    # a ragged list, a stop before the first step, four channels taken as RGBA: one
+    # sentence each (numpy's "inhomogeneous shape"; "give a longer time_limit" of a stop;
+    # the nuclei in the "alpha" left out without a word, all background; API bash)
+    with pytest.raises(ValueError, match=r"^The image is a list of arrays of different shapes"):
+        api.predict([image, image[:40]], "nuclei-2d")
+    stopped = threading.Event()
+    stopped.set()
+    with pytest.raises(ValueError, match=r"^Training was stopped before its first step"):
+        api.train(truth.astype(np.float32), two, stop=stopped, n_classes=2, **options)
+    nuclei = synthetic_nuclei((96, 96), seed=1)[0]
+    four = np.stack([np.zeros_like(nuclei)] * 3 + [nuclei], axis=-1)
+    with pytest.warns(UserWarning, match=r"read as RGBA colour.*give channel_axis=-1 and channel"):
+        api.predict(four, "nuclei-2d", object_size=None)
+    assert api.predict(four, "nuclei-2d", object_size=None, channel_axis=-1, channel=3).any()
 
 
 def test_predict_iter_out_is_whole_at_the_last_tile_record():

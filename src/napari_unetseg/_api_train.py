@@ -31,6 +31,7 @@ from .core.sizing import training_scale
 from .core.training import TrainProgress, few_steps_text
 from .core.training import train as _train
 from .core.training.labels import (
+    DENSE_MERGED,
     MASKS_AS_SCRIBBLES,
     MAX_SCRIBBLE_CLASSES,
     check_pair_count,
@@ -634,10 +635,14 @@ def _recorded(
 def _warn_of_masks(record: TrainProgress) -> None:
     """Say as a warning the note that scribbles look like masks of objects: ``train``
     dropped it, and instance masks trained a model of a class per object without a word
-    (API bug bash)."""
-    if record.message and MASKS_AS_SCRIBBLES in record.message:
-        sentence = next(s for s in record.message.split(". ") if MASKS_AS_SCRIBBLES[:20] in s)
-        warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=user_level())
+    (API bug bash); and the note that dense labels of several values train one
+    foreground class, unless ``n_classes`` asked for it (labels 0, 1, 2 made a model of
+    one class without a word; API bash)."""
+    for sentence in (record.message or "").split(". "):
+        masks = MASKS_AS_SCRIBBLES[:20] in sentence
+        merged = sentence.startswith(DENSE_MERGED) and "n_classes=" not in sentence
+        if masks or merged:
+            warnings.warn(sentence.rstrip(".") + ".", UserWarning, stacklevel=user_level())
 
 
 @arguments_of(train_iter)
@@ -735,6 +740,10 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         :func:`train_iter` returns it, with ``history["steps"] == 0``.
     """
     bundle = drain(train_iter(images, labels, **options), _warn_of_masks)
+    stop = options.get("stop")
+    if not bundle.history.get("steps") and stop is not None and stop.is_set():
+        # ("give a longer time_limit" was no advice for a stop; API bash)
+        raise ValueError("Training was stopped before its first step, so no model was made.")
     if not bundle.history.get("steps"):
         raise ValueError(
             "No training step was taken (stopped, or the time limit went to the forest "

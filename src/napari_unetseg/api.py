@@ -147,7 +147,13 @@ def predict_iter(
     invert = bundle.invert if invert is None else bool(invert)
     image = plain_array(image)
     if not hasattr(image, "shape"):  # nested lists
-        image = np.asarray(image)
+        try:
+            image = np.asarray(image)
+        except ValueError:  # numpy's "inhomogeneous shape after 1 dimensions" (API bash)
+            raise ValueError(
+                "The image is a list of arrays of different shapes: give one array (call "
+                "predict once for each image)."
+            ) from None
     guards.check_image_dtype(image.dtype)  # before the object size is measured on it
     if channel_axis is not None:  # before the axes left are counted (a plane's axis 5)
         channel_axis = checked_axis(channel_axis, tuple(np.shape(image)))
@@ -169,6 +175,7 @@ def predict_iter(
     _say_leading_channels(np.ndim(image), channel_axis, bundle)
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     image, invert, swapped = swapped_for_model(image, invert, grey)
+    _say_colour_guessed(colour, grey)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
         bundle,
@@ -226,6 +233,21 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
             UserWarning,
             stacklevel=user_level(),
         )
+
+
+def _say_colour_guessed(colour: str, grey: str) -> None:
+    """Warn where a last axis of 3 or 4 values, given without ``channel_axis``, was read as
+    colour and made grey for a one-channel model: four
+    channels with the nuclei in the last were taken as RGBA, the "alpha" left out, and
+    every pixel labelled background without a word (API bash)."""
+    if not colour or not grey or "last axis (1 value)" in colour:
+        return
+    warnings.warn(
+        f"{colour} {grey} If that axis holds channels, give channel_axis=-1 and channel=N "
+        "(the nuclear stain's).",
+        UserWarning,
+        stacklevel=user_level(),
+    )
 
 
 def _say_leading_channels(ndim: int, channel_axis: int | None, bundle: ModelBundle) -> None:
@@ -388,12 +410,48 @@ def segment_iter(
 
 
 @arguments_of(segment_iter)
-def segment(image: Any, model: ModelLike, *, split_touching: bool = False, **options: Any) -> Any:
+def segment(
+    image: Any,
+    model: ModelLike,
+    *,
+    split_touching: bool = False,
+    return_probabilities: bool = False,
+    return_uncertainty: bool = False,
+    **options: Any,
+) -> Any:
     """Segment an image: :func:`predict`'s labels, instance labels with ``split_touching``.
 
-    Takes :func:`predict`'s keyword arguments; returns the labels array.
+    Takes :func:`predict`'s keyword arguments and returns what it returns: the labels,
+    or ``(labels, probabilities[, uncertainty])`` when asked for (they were computed and
+    dropped). With ``split_touching`` and ``out``, the object ids are written into
+    ``out`` (one sentence when its type cannot hold them; its plain labels were left
+    there and the objects returned in another array).
     """
-    return drain(segment_iter(image, model, split_touching=split_touching, **options)).labels
+    result = drain(
+        segment_iter(
+            image,
+            model,
+            split_touching=split_touching,
+            return_probabilities=return_probabilities,
+            return_uncertainty=return_uncertainty,
+            **options,
+        )
+    )
+    labels, out = result.labels, options.get("out")
+    if split_touching and out is not None and labels is not out:
+        top = int(np.max(labels, initial=0))
+        kind = np.dtype(out.dtype)
+        if kind.kind not in "iu" or top > np.iinfo(kind).max:
+            raise ValueError(
+                f"out ({kind}) cannot hold the {top} object ids split_touching made: give an "
+                "out of a wider integer type (uint16, int32) or none."
+            )
+        out[...] = labels
+        labels = out
+    extra = [result.probabilities] if return_probabilities else []
+    if return_uncertainty:
+        extra.append(result.uncertainty)
+    return (labels, *extra) if extra else labels
 
 
 def evaluate_iter(

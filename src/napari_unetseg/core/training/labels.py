@@ -289,6 +289,10 @@ def _map_classes(
     return _ClassMap(mode, max(1, n), collapse, message)
 
 
+#: The start of the note that dense labels of several values train one foreground class
+#: (``api.train`` warns with it unless ``n_classes`` asked for that).
+DENSE_MERGED = "The dense labels have values up to"
+
 #: The end of the note that scribbles look like masks of objects (``api.train`` warns
 #: with it: the plain function drops progress messages).
 MASKS_AS_SCRIBBLES = "if they are masks of objects, train with label_mode='dense'."
@@ -308,7 +312,7 @@ def _collapse_note(hi: int, n_classes: int | None, model_classes: int | None) ->
             "they are taken as instance masks, every object being one foreground class "
             "(give n_classes for several classes)"
         )
-    return f"The dense labels have values up to {hi}: {why}."
+    return f"{DENSE_MERGED} {hi}: {why}."
 
 
 def _too_few_classes(mode: str, hi: int, needed: int, n_classes: int) -> str:
