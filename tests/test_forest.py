@@ -165,8 +165,8 @@ def test_a_stop_ends_the_forest_between_blocks(monkeypatch):
     options = {"steps": 5, "patch_size": 16, "batch_size": 1, "stop": stop}
     model = api.drain(api.train_iter(image, scribbles, **options))
     assert model.history["steps"] == 0
-    with pytest.raises(ValueError, match="No training step was taken"):  # an untrained model
-        api.train(image, scribbles, **options)
+    with pytest.raises(ValueError, match="Training was stopped before its first step"):
+        api.train(image, scribbles, **options)  # an untrained model is no model
 
 
 def test_a_stop_while_a_block_is_labelled_ends_the_forest_within_it(monkeypatch):
