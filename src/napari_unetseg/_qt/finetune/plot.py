@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from .._plots import PlotCanvas
 
@@ -25,22 +25,39 @@ class CurvePlot:
     lines' data change on update, so a redraw costs the GUI thread little)."""
 
     def __init__(self, parent: QWidget, viewer: napari.Viewer) -> None:
-        self.widget = PlotCanvas(
-            parent, viewer=viewer, xlabel="step", height=190, fixed_height=True
-        )
+        # The plot itself is made at the first run (:attr:`canvas`): matplotlib's figure
+        # took 1.7 s of the dock's opening, and an empty plot stood in the dock until
+        # then. (warmup.py imports matplotlib in the background meanwhile.)
+        self.widget = QWidget(parent)
+        layout = QVBoxLayout(self.widget)
+        layout.setContentsMargins(0, 0, 0, 0)
         self.widget.setToolTip(
             "Training loss (lower is better; faint: each step, bold: smoothed), and on "
             "held-out painted regions the validation loss (dashed, lower is better) and "
             "Dice (higher is better, 1 = perfect). With scribbles the Dice of strokes "
             "inside objects soon reads 1; the validation loss picks the kept model."
         )
+        self.widget.setVisible(False)
+        self._viewer = viewer
+        self._canvas: PlotCanvas | None = None
         self._run_lines: list[Any] = []
         self.n_points = 0
+
+    @property
+    def canvas(self) -> PlotCanvas:
+        """The plot, made (and shown) when first asked for."""
+        if self._canvas is None:
+            self._canvas = PlotCanvas(
+                self.widget, viewer=self._viewer, xlabel="step", height=190, fixed_height=True
+            )
+            self.widget.layout().addWidget(self._canvas)
+            self.widget.setVisible(True)
+        return self._canvas
 
     def update(self, curve: Curve, final: bool = False) -> None:
         """Show ``curve`` (drawn when the event loop is next idle); ``final`` (the run
         ended): the x axis fits the steps taken instead of the range it grew to."""
-        plot = self.widget
+        plot = self.canvas
         self._loss_color, self._dice_color = plot.palette()[:2]  # of the current theme
         for line in self._run_lines[len(curve.runs) :]:
             line.remove()
