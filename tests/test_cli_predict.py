@@ -672,3 +672,16 @@ def test_a_bad_setting_names_the_option_as_typed(tmp_path, capsys) -> None:
         assert cli.main(["predict", str(src), *given, "-o", str(out)]) == 1
         assert f"unetseg: error: {said}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_only_a_refusal_of_the_value_typed_is_put_in_the_options_words() -> None:
+    """ "object_size diameter must be positive, got -3.0" of a model file's record was
+    said as "--object-size ..." of the 20 the user typed (review)."""
+    from napari_unetseg.cli import _command_words
+
+    said = "object_size diameter must be positive, got -3.0."
+    typed = ["predict", "a.tif", "--object-size", "20"]
+    assert _command_words(said, typed) == said
+    assert _command_words(said, ["predict", "a.tif", "--object-size=-3"]).startswith(
+        "--object-size diameter"
+    )

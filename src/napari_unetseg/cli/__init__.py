@@ -258,6 +258,20 @@ def _command_words(message: object, argv: Sequence[str] = ()) -> str:
     text = text.replace("channel=N", "--channel N")
     name = text.split(" ", 1)[0]
     option = "--" + name.replace("_", "-")
-    if name.isidentifier() and any(a == option or a.startswith(option + "=") for a in argv):
+    # only a refusal of the value typed: "object_size diameter must be positive, got -3"
+    # of a model file's record was put on an --object-size 20 the user typed (review)
+    typed = _typed_values(argv, option) if name.isidentifier() else []
+    if any(value in text for value in typed):
         text = option + text[len(name) :]
     return text
+
+
+def _typed_values(argv: Sequence[str], option: str) -> list[str]:
+    """The values given to ``option`` in ``argv`` (``--x=v`` or ``--x v [w]``)."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg.startswith(option + "="):
+            values.append(arg.split("=", 1)[1])
+        elif arg == option:
+            values += [a for a in argv[i + 1 : i + 3] if not a.startswith("--")][:2]
+    return [v for v in values if v]
