@@ -754,6 +754,30 @@ def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said
         assert first.tolist() == expected[shape]
 
 
+def test_another_series_missing_planes_is_not_said_of_the_series_read(tmp_path):
+    """tifffile reads every series of a file: series 1's missing planes were said, as
+    "read as zeros", of series 0, which has all its planes (review)."""
+    path = tmp_path / "two.ome.tif"
+    first = (np.arange(1, 5)[:, None, None] * np.ones((4, 16, 16))).astype(np.uint16)
+    second = (np.arange(11, 14)[:, None, None] * np.ones((3, 16, 16))).astype(np.uint16)
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(first, metadata={"axes": "ZYX"}, photometric="minisblack")
+        tif.write(second, metadata={"axes": "TYX"}, photometric="minisblack")
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.pages[0].description
+    path.write_bytes(
+        path.read_bytes().replace(xml.encode(), xml.replace('SizeT="3"', 'SizeT="5"').encode())
+    )
+    for lazy in (False, True):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            img = _io.read_image(path, lazy=lazy)
+        assert img.data.shape == (4, 16, 16)
+        assert not [w for w in said if "OME metadata" in str(w.message)]
+        with pytest.warns(UserWarning, match="counts 5 planes along its time axis"):
+            assert _io.read_image(path, lazy=lazy, series=1).data.shape == (3, 16, 16)
+
+
 def test_a_grey_tiff_with_alpha_is_its_grey_plane_as_a_png_is(tmp_path):
     """A grey + alpha TIFF was two channels (napari: two layers; predict asked for
     --channel), where the same picture as PNG is its grey plane (TIFF bug bash)."""

@@ -214,6 +214,7 @@ class _Damage(logging.Filter):
         self.planes: list[str] = []
         self.shown = shown  # the level tifffile's log showed before we listened
         self.gaps: tuple[str, int, int, int] | None = None  # see _present_planes
+        self.complete = False  # the series read has all its pages (_present_planes)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -245,8 +246,8 @@ class _Damage(logging.Filter):
             warnings.warn(f"{path.name}: {what}.", stacklevel=4)
         for text in dict.fromkeys(self.planes):
             if "Missing data are zeroed" in text:
-                if self.gaps is not None:
-                    continue  # said above
+                if self.gaps is not None or self.complete:
+                    continue  # said above, or another series' (tifffile reads them all)
                 what = f"{text.split('.')[0]}: those planes are read as zeros"
             else:
                 what = f"{text}: only the planes its metadata counts are read"
@@ -343,7 +344,8 @@ def _present_planes(
     nothing is missing at the end. They were read as zeros: a made-up channel was offered
     to ``--channel`` and segmented (bad-input bash)."""
     pages = getattr(series, "_pages", None)
-    if not pages or all(p is not None for p in pages) or series.keyframe is None:
+    damage.complete = bool(pages) and all(p is not None for p in pages)
+    if damage.complete or not pages or series.keyframe is None:
         return None
     lead = series.shape[: len(series.shape) - len(series.keyframe.shape)]
     if not lead or int(np.prod(lead)) != len(pages):
