@@ -236,12 +236,12 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
 
 
 def _say_colour_guessed(colour: str, grey: str) -> None:
-    """Warn where a last axis of 3 or 4 values, given without ``channel_axis``, was read as
-    colour and made grey for a one-channel model: four
+    """Warn where a last axis of 4 values, given without ``channel_axis``, was read as
+    RGBA colour and made grey for a one-channel model, its fourth left out: four
     channels with the nuclei in the last were taken as RGBA, the "alpha" left out, and
     every pixel labelled background without a word (API bash)."""
-    if not colour or not grey or "last axis (1 value)" in colour:
-        return
+    if "last axis (4 values)" not in colour or not grey:
+        return  # (a photo's RGB read as RGB warned at every call; review)
     warnings.warn(
         f"{colour} {grey} If that axis holds channels, give channel_axis=-1 and channel=N "
         "(the nuclear stain's).",
@@ -427,6 +427,12 @@ def segment(
     ``out`` (one sentence when its type cannot hold them; its plain labels were left
     there and the objects returned in another array).
     """
+    out = options.get("out")
+    if split_touching and out is not None and np.dtype(out.dtype).kind not in "iu":
+        raise ValueError(
+            f"out ({np.dtype(out.dtype)}) cannot hold the object ids split_touching makes: "
+            "give an out of integers (uint16, int32) or none."
+        )
     result = drain(
         segment_iter(
             image,
@@ -437,11 +443,11 @@ def segment(
             **options,
         )
     )
-    labels, out = result.labels, options.get("out")
+    labels = result.labels
     if split_touching and out is not None and labels is not out:
         top = int(np.max(labels, initial=0))
         kind = np.dtype(out.dtype)
-        if kind.kind not in "iu" or top > np.iinfo(kind).max:
+        if top > np.iinfo(kind).max:
             raise ValueError(
                 f"out ({kind}) cannot hold the {top} object ids split_touching made: give an "
                 "out of a wider integer type (uint16, int32) or none."
