@@ -881,3 +881,10 @@ def test_a_fixed_intensity_range_exports_as_scale_linear_and_clip(tiny, tmp_path
     np.testing.assert_array_equal(
         api.predict(image, load_package(path), **options), api.predict(image, ct, **options)
     )
+    # without a test image: synthetic nuclei within the range (0-65535 was 99.9 % clipped,
+    # the test output and cover nearly constant; review)
+    made = ct.export_bioimageio(tmp_path / "made.zip", onnx=False)
+    with zipfile.ZipFile(made) as z:
+        test_input = np.load(z.open("test_input.npy"))
+    assert test_input.min() >= -100.0 and test_input.max() <= 900.0
+    assert np.ptp(test_input) > 500.0

@@ -592,7 +592,7 @@ def test_a_fixed_intensity_range_makes_labels_independent_of_the_field_of_view(
     from napari_unetseg.core.normalize import Normalizer, resolve_layout
 
     image, labels = synthetic_nuclei((24, 64, 64), seed=4)
-    scan = (image * 1200.0 - 1000.0).astype(np.int16)  # -1000 (air) .. about 200
+    scan = (image / image.max() * 1200.0 - 1000.0).astype(np.int16)  # -1000 (air) .. 200
     scan[:, 30:33] = 3000  # a metal streak: the top percentile follows what the scan holds
     strokes = synthetic_scribbles(labels, seed=4)
     _io.write_image(tmp_path / "ct.tif", scan)
@@ -621,10 +621,43 @@ def test_a_fixed_intensity_range_makes_labels_independent_of_the_field_of_view(
     for extra, said in (
         (["--intensity-range", "400", "-1000"], "--intensity-range must be two finite numbers"),
         (["--intensity-range", "0", "1", "--from", "nuclei-3d"], "a model fine-tuned keeps"),
-        (["--intensity-range", "0", "1", "--invert"], "--intensity-range does not go with invert"),
+        (["--intensity-range", "0", "1", "--invert"], "does not go with invert (--invert)"),
     ):
         assert cli.main([*argv, *extra, "-o", str(tmp_path / "x.pt")]) == 1
         assert said in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
     with pytest.raises(ValueError, match="intensity_range is two numbers, low and high"):
         api.train(scan, strokes, steps=1, intensity_range=5)
+
+
+def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) -> None:
+    """Review of the fixed range: fine-tuning a fixed-range model with invert was taken
+    (its package then failed its own test), a range holding none of the image's values
+    trained on an image clipped to one value, spans float32 cannot scale were taken, and
+    a negative gain read as a range "100 to 0"; Copy as command wrote "-1e-05", which
+    argparse takes for an option."""
+    from napari_unetseg.commands import train_command
+    from napari_unetseg.core.normalize import describe_normalization, fixed_range
+
+    image, labels = synthetic_nuclei((64, 64), seed=2)
+    scan = (image / image.max() * 400.0 - 100.0).astype(np.float32)
+    strokes = synthetic_scribbles(labels, seed=2)
+    options = {"steps": 1, "model_config": {"depth": 2, "base_channels": 4}}
+    ct = api.train(scan, strokes, intensity_range=(-100, 300), **options)
+    with pytest.raises(ValueError, match=r"keeps the fixed intensity range -100 to 300"):
+        api.train(scan, strokes, model=ct, invert=True, **options)
+    api.train(scan, strokes, model=ct, **options)  # fine-tuned as it is: kept
+    with pytest.raises(ValueError, match=r"holds 0\.0% of the values of the image"):
+        api.train(scan - 5000.0, strokes, intensity_range=(-100, 300), **options)
+    for span in ((-1e308, 1e308), (0.0, 1e-320), (0.0, 1e300)):
+        with pytest.raises(ValueError, match="spans too much or too little to scale"):
+            fixed_range(span)
+    turned = {"mode": "ops", "ops": [
+        {"op": "scale_linear", "gain": -0.01, "offset": 1.0}, {"op": "clip", "min": 0.0, "max": 1.0},
+    ]}  # fmt: skip
+    assert describe_normalization(turned) == "bioimage.io preprocessing (scale_linear, clip)"
+    argv = train_command("a.tif", "b.tif", "o.pt", intensity_range=(-1e-5, 1234567.5)).argv
+    at = argv.index("--intensity-range")
+    assert argv[at + 1 : at + 3] == ["-0.00001", "1234567.5"]
+    parsed = cli.build_parser().parse_args(["train", "-i", "a", "-l", "b", *argv[at : at + 3]])
+    assert parsed.intensity_range == [-1e-5, 1234567.5]

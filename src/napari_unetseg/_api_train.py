@@ -24,7 +24,13 @@ from ._api_models import (
 from .core import guards
 from .core.bundle import ModelBundle
 from .core.guards import user_level
-from .core.normalize import grey_inputs, image_axis, rgb_axis
+from .core.normalize import (
+    check_in_range,
+    grey_inputs,
+    image_axis,
+    intensity_range_of,
+    rgb_axis,
+)
 from .core.progress import drain, relay
 from .core.scale import resample, scaled_shape
 from .core.sizing import training_scale
@@ -50,14 +56,35 @@ from .core.training.options import (
 )
 
 
-def _trainable(bundle: ModelBundle) -> ModelBundle:
-    """The bundle, if it can be trained; a model imported for prediction only cannot."""
+def _trainable(bundle: ModelBundle, invert: bool | None = None) -> ModelBundle:
+    """The bundle, if it can be trained; a model imported for prediction only cannot, nor
+    can a model of a fixed intensity range with dark and bright swapped (its range is of
+    the image's own values: a new model refuses the pair, fine-tuning took it, and its
+    package then failed its own test; review)."""
     if not bundle.trainable:
         raise ValueError(
             f"Model {bundle.name!r} was imported from a third-party package for prediction only "
             "and cannot be fine-tuned; start a new model instead."
         )
+    fixed = intensity_range_of(bundle.normalization)
+    if invert and fixed is not None:
+        raise ValueError(
+            f"Model {bundle.name!r} keeps the fixed intensity range {fixed[0]:g} to "
+            f"{fixed[1]:g}, of the image's own values: it cannot learn with dark and bright "
+            "swapped (invert)."
+        )
     return bundle
+
+
+def _check_range(
+    value: Any, fine_tuning: bool, invert: Any, images: Any, channel_axis: int | None
+) -> None:
+    """A fixed intensity range: its own rules (``check_intensity_range``), then that it
+    holds the values of every image given."""
+    check_intensity_range(value, fine_tuning, invert)
+    several = images if isinstance(images, (list, tuple)) else [images]
+    for image in several if value is not None else []:
+        check_in_range(image, value, channel_axis)
 
 
 def train_iter(
@@ -114,12 +141,12 @@ def train_iter(
     time_axis = arguments.pop("time_axis")
     teacher = arguments.pop("teacher")
     check_flags(invert=arguments.pop("invert"))
-    check_intensity_range(intensity_range, model is not None, invert)
+    _check_range(intensity_range, model is not None, invert, images, channel_axis)
     _check_training_arguments(steps, time_limit, n_classes, model_config, class_names)
     check_run_options(spatial_dims, seed, learning_rate)
     check_sampling(val_fraction, batch_size, keep_prior)
     _check_training_images(images, labels)
-    bundle = None if model is None else _trainable(load_model(model))
+    bundle = None if model is None else _trainable(load_model(model), invert)
     _check_dims_kept(bundle, spatial_dims)
     use_forest = forest.wanted(teacher, bundle, label_mode)
     arguments["model"] = bundle

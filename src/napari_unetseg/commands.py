@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .batch import SegmentSettings
 
 __all__ = ["Reproduction", "evaluate_command", "predict_command", "train_command"]
@@ -176,7 +178,9 @@ def train_command(
     if invert is not None:
         argv.append("--invert" if invert else "--no-invert")
     fixed = None if intensity_range is None else [float(v) for v in intensity_range]
-    _option(argv, "--intensity-range", fixed)
+    if fixed is not None:  # in full, without an exponent: argparse takes "-1e-05" for an
+        # option, and "1.23457e+06" was another range (review)
+        argv += ["--intensity-range", *(np.format_float_positional(v, trim="-") for v in fixed)]
     kwargs: dict[str, Any] = {
         "model": model,
         "label_mode": label_mode,

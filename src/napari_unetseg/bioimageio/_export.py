@@ -65,6 +65,11 @@ def _test_image(
         shape = (TEST_EDGE[sd],) * sd
         chans = [synthetic_nuclei(shape, seed=c)[0] for c in range(bundle.in_channels)]
         raw = np.stack(chans).astype(np.float32)
+        fixed = intensity_range_of(bundle.normalization)
+        if fixed is not None:  # into the model's fixed range: 99.9 % of 0-65535 was
+            # clipped to 1, the test output and cover nearly constant (review)
+            low, high = fixed
+            raw = low + (high - low) * (raw - raw.min()) / max(float(np.ptp(raw)), 1e-12)
         # dark nuclei for a model of dark ones: its sample and cover showed bright nuclei
         # with the background marked (review)
         return (raw.max() - raw if bundle.invert else raw), ""
@@ -479,6 +484,11 @@ def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list
     if norm["mode"] == "none":
         return []
     fixed = intensity_range_of(norm)
+    if fixed is not None and bundle.invert:  # (no training makes it: refused there)
+        raise PackageError(
+            f"Model {bundle.name!r} swaps dark and bright within a fixed intensity range, "
+            "which a package's preprocessing does not write."
+        )
     if fixed is not None:  # a fixed range (a CT window): scale_linear, then clip to 0-1
         gain, offset = norm["ops"][0]["gain"], norm["ops"][0]["offset"]
         return [

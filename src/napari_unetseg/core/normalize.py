@@ -45,6 +45,13 @@ def fixed_range(value: Any) -> dict[str, Any]:
         raise ValueError(
             f"intensity_range must be two finite numbers, low below high; got {lo:g} and {hi:g}."
         )
+    with np.errstate(all="ignore"):  # a span float32 cannot scale by (1e-320, 1e308)
+        gain, offset = np.float32(1.0 / (hi - lo)), np.float32(-lo / (hi - lo))
+    if not (np.isfinite(gain) and gain > 0 and np.isfinite(offset)):
+        raise ValueError(
+            f"intensity_range {lo:g} to {hi:g} spans too much or too little to scale (the "
+            "span must be a number that float32 can divide by)."
+        )
     return {
         "mode": "ops",
         "per_channel": True,
@@ -56,21 +63,53 @@ def fixed_range(value: Any) -> dict[str, Any]:
     }
 
 
+#: A fixed range that holds less than this share of an image's values (of a channel's)
+#: is refused: everything else is clipped to 0 or 1.
+MIN_IN_RANGE = 0.01
+
+
+def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> None:
+    """Refuse (one sentence) a fixed range that holds almost none of the image's values
+    (under :data:`MIN_IN_RANGE` of a channel's, read from a strided sample): the model
+    would learn from an image clipped to one value, e.g. a CT window over stored values
+    that lack their rescale intercept (a constant image at -1024 trained without a
+    word; review)."""
+    lo, hi = fixed_range(value)["range"]
+    sample = strided_sample(image).astype(np.float64, copy=False)
+    if channel_axis is not None:
+        sample = np.moveaxis(sample, channel_axis % sample.ndim, 0)
+    rows = sample.reshape(len(sample) if channel_axis is not None else 1, -1)
+    for c, row in enumerate(rows):
+        finite = row[np.isfinite(row)]
+        inside = float(np.mean((finite > lo) & (finite < hi))) if finite.size else 0.0
+        if inside < MIN_IN_RANGE:
+            of = f"channel {c} of the image" if channel_axis is not None else "the image"
+            span = f"{finite.min():g} to {finite.max():g}" if finite.size else "none finite"
+            raise ValueError(
+                f"The intensity range {lo:g} to {hi:g} holds {inside:.1%} of the values of "
+                f"{of} (they are {span}): everything else would be clipped; give a range of "
+                "its values (a CT's values in Hounsfield units)."
+            )
+
+
 def intensity_range_of(norm: dict[str, Any]) -> tuple[float, float] | None:
     """The fixed range of a :func:`fixed_range` normalization, else None."""
     ops = norm.get("ops") if norm.get("mode") == "ops" else None
     if not ops or len(ops) != 2 or [op.get("op") for op in ops] != ["scale_linear", "clip"]:
         return None
     gain, offset = ops[0].get("gain"), ops[0].get("offset")
-    if not all(isinstance(v, (int, float)) for v in (gain, offset)) or not gain:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (gain, offset))
+    if not numbers or not 0 < gain < float("inf"):  # (a negative gain is no range)
         return None
     if (ops[1].get("min"), ops[1].get("max")) != (0.0, 1.0):
         return None
-    given = norm.get("range")
-    if isinstance(given, (list, tuple)) and len(given) == 2:
-        return float(given[0]), float(given[1])
     low = -offset / gain
-    return low, low + 1.0 / gain
+    high = low + 1.0 / gain
+    given = norm.get("range")  # as typed (the gain and offset round it), when it agrees
+    if isinstance(given, (list, tuple)) and len(given) == 2:
+        if np.allclose([float(given[0]), float(given[1])], [low, high], rtol=1e-6, atol=0):
+            return float(given[0]), float(given[1])
+    return low, high
 
 
 def describe_normalization(norm: dict[str, Any]) -> str:

@@ -84,6 +84,7 @@ class TrainPanel(QWidget):
         self.default_reason = ""  # why the default start is a new model, if it is
         self._taught: dict[str, bool] = {}  # per start model name: did a forest teach it
         self._inverts: dict[str, bool] = {}  # and does it swap dark and bright
+        self._ranged: dict[str, bool] = {}  # and does it keep a fixed intensity range
         self._start_inverted = False
         rows = self._form = ui.Form()
         self.start_combo = rows.add("Start from", ModelComboBox(self, leading_items=[SCRATCH]))
@@ -278,9 +279,16 @@ class TrainPanel(QWidget):
         """Why the typed intensity range cannot be a new model's, in words of the box, or
         None (no new model, nothing typed, or a range)."""
         from ...core.normalize import fixed_range
+        from ...core.normalize import intensity_range_of as fixed_of
 
+        dark = self.invert_check.isChecked()
         value = self.intensity_range() if self.scratch() else None
         if value is None:
+            if dark and self._start_fact(self._ranged, lambda b: fixed_of(b.normalization)):
+                return (
+                    "the start model keeps a fixed intensity range, of the image's own "
+                    "values: untick 'Dark objects on a bright background'."
+                )
             return None
         try:
             fixed_range(value)
@@ -289,6 +297,11 @@ class TrainPanel(QWidget):
                 f"the intensity range {self.range_edit.text().strip()!r} is not two numbers, "
                 "LOW HIGH, low below high (e.g. -1024 3000): correct it in Advanced settings, "
                 "or empty it to use each image's own."
+            )
+        if dark:  # (said after the run had started, in the API's words; review)
+            return (
+                "a fixed intensity range is of the image's own values, so it does not go "
+                "with 'Dark objects on a bright background': untick one of them."
             )
         return None
 

@@ -95,13 +95,15 @@ def check_intensity_range(value: Any, fine_tuning: bool, invert: Any = False) ->
     fixed_range(value)
     if fine_tuning:
         raise ValueError(
-            "intensity_range sets a new model's normalization; a model fine-tuned keeps "
-            "its own (train a new model for a fixed range)."
+            "A fixed intensity range (intensity_range, --intensity-range) sets a new "
+            "model's normalization; a model fine-tuned keeps its own (train a new model "
+            "for a fixed range)."
         )
     if invert:
         raise ValueError(
-            "intensity_range does not go with invert: a fixed range is of the image's own "
-            "values (give the range of its values as they are, without invert)."
+            "A fixed intensity range (intensity_range, --intensity-range) does not go with "
+            "invert (--invert): the range is of the image's own values (give the range of "
+            "its values as they are, without invert)."
         )
 
 
