@@ -11,6 +11,7 @@ how the arrays and axes are described: :mod:`napari_unetseg._zarr_meta`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import warnings
@@ -406,8 +407,8 @@ class _CheckedChunks:
     """One pyramid level's zarr array, read so that a damaged chunk is one sentence
     (a :class:`ZarrReadError`) instead of a codec's traceback deep in dask."""
 
-    def __init__(self, array: Any, where: str) -> None:
-        self.array, self.where = array, where
+    def __init__(self, array: Any, where: str, folder: str | None = None) -> None:
+        self.array, self.where, self.folder = array, where, folder
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
     def __getitem__(self, index: Any) -> np.ndarray:
@@ -415,9 +416,54 @@ class _CheckedChunks:
             return np.asarray(self.array[index])
         except Exception as exc:  # noqa: BLE001 - codecs raise anything (RuntimeError, ...)
             reason = str(exc).strip().rstrip(".") or type(exc).__name__
+            which = self._damaged(index)
             raise ZarrReadError(
-                f"{self.where} cannot be read: a chunk is damaged or unreadable ({reason})."
+                f"{self.where} cannot be read: {which or 'a chunk'} is damaged or unreadable "
+                f"({reason})."
             ) from exc
+
+    #: Chunks at most read one by one to find the damaged one.
+    MAX_PROBED = 64
+
+    def _damaged(self, index: Any) -> str | None:
+        """The damaged chunk among those ``index`` covers, named with its file (the store's
+        own, to replace or re-copy), found by reading them one at a time; None when it
+        cannot be told (the error said only "a chunk is damaged"; distributed bash)."""
+        try:
+            region = [
+                range(*sl.indices(n)) if isinstance(sl, slice) else range(int(sl), int(sl) + 1)
+                for sl, n in zip(np.index_exp[index], self.shape, strict=False)
+            ]
+            region += [range(n) for n in self.shape[len(region) :]]
+            grid = [
+                range(r.start // c, (max(r.stop, r.start + 1) - 1) // c + 1)
+                for r, c in zip(region, self.array.chunks, strict=True)
+            ]
+        except (TypeError, ValueError, AttributeError):  # an index of another kind
+            return None
+        for count, at in enumerate(itertools.product(*grid)):
+            if count >= self.MAX_PROBED:
+                return None
+            block = tuple(
+                slice(i * c, min((i + 1) * c, n))
+                for i, c, n in zip(at, self.array.chunks, self.shape, strict=True)
+            )
+            try:
+                self.array[block]
+            except Exception:  # noqa: BLE001 - this is the one
+                return f"chunk {', '.join(map(str, at))}" + self._file_of(at)
+        return None
+
+    def _file_of(self, at: tuple[int, ...]) -> str:
+        """`` (file 'path')`` of the chunk at grid position ``at``, where it is found."""
+        if self.folder is None:
+            return ""
+        keys = [sep.join(map(str, at)) for sep in ("/", ".")]
+        for key in [*keys, "c/" + keys[0]]:  # zarr 2 ('/' or '.'), zarr 3
+            path = os.path.join(self.folder, key)
+            if os.path.isfile(path):
+                return f" (file {path!r})"
+        return ""
 
 
 def _checked_levels(node: Any) -> tuple[Any, ...]:
@@ -437,7 +483,7 @@ def _checked_levels(node: Any) -> tuple[Any, ...]:
             array = zarr.open_array(where, mode="r")
         except Exception:  # noqa: BLE001 - not a local array: keep ome-zarr-py's
             return tuple(node.data)
-        checked = _CheckedChunks(array, repr(where))
+        checked = _CheckedChunks(array, repr(where), where)
         levels.append(da.from_array(checked, chunks=lazy.chunks, name=f"checked-{lazy.name}"))
     return tuple(levels)
 

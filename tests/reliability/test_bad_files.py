@@ -439,7 +439,8 @@ def test_writer_target_is_folder(tmp_path):
 
 
 def _damaged_zarr(folder: Path) -> Path:
-    """An OME-Zarr image (NGFF 0.4) whose first chunk holds garbage instead of zstd data."""
+    """An OME-Zarr image (NGFF 0.4) of 2 x 2 chunks whose last holds garbage instead of
+    zstd data."""
     import zarr
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image
@@ -447,9 +448,12 @@ def _damaged_zarr(folder: Path) -> Path:
     store = folder / "damaged.ome.zarr"
     group = zarr.open_group(str(store), mode="w", zarr_format=2)
     image = synthetic_nuclei((64, 64), seed=2)[0]
-    write_image(image, group, axes="yx", fmt=FormatV04(), scale_factors=(), chunks=(32, 32))
+    write_image(
+        image, group, axes="yx", fmt=FormatV04(), scale_factors=(),
+        storage_options={"chunks": (32, 32)},
+    )  # fmt: skip
     chunks = sorted(f for f in store.rglob("*") if f.is_file() and not f.name.startswith("."))
-    chunks[0].write_bytes(b"not zstd data")
+    chunks[-1].write_bytes(b"not zstd data")  # s0/1/1
     return store
 
 
@@ -463,8 +467,8 @@ def _damaged_zarr(folder: Path) -> Path:
                 f"files/damaged-zarr-chunk-{o}",
                 "CLI",
                 f"`predict` on an OME-Zarr image with one damaged chunk, {w}",
-                "refused: the store's array cannot be read, a chunk is damaged (with the "
-                "reason); nothing written",
+                "refused: the store's array cannot be read, its chunk 1, 1 is damaged "
+                "(named with its file and the reason; it said 'a chunk'); nothing written",
             ),
         )
         for o, w in [("tiff", "TIFF output"), ("zarr", "OME-Zarr output (block by block)")]
@@ -475,7 +479,7 @@ def test_damaged_zarr_chunk_cli(capsys, tmp_path, output, what):
     out = tmp_path / ("labels" if output == "tiff" else "labels.ome.zarr")
     before = snapshot(src)
     assert_cli_refused(capsys, "predict", src, "-o", out, "--model", "nuclei-2d",
-                       match="a chunk is damaged")  # fmt: skip
+                       match=r"chunk 1, 1 \(file '.*s0.1.1'\) is damaged")  # fmt: skip
     assert_untouched(before)
     assert not out.exists() or not any(out.iterdir())
 
@@ -507,7 +511,7 @@ def _empty_zarr(folder: Path) -> Path:
             ),
         )
         for k, what, said in [
-            ("damaged", "with one damaged chunk", "a chunk is damaged"),
+            ("damaged", "with one damaged chunk", r"chunk 1, 1 \(file .*\) is damaged"),
             ("empty", "with an axis of length 0", "holds an empty image"),
         ]
     ],
