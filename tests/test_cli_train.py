@@ -604,6 +604,8 @@ def test_a_fixed_intensity_range_makes_labels_independent_of_the_field_of_view(
     assert cli.main(["info", str(model)]) == 0
     out = capsys.readouterr().out
     assert "input normalization: the fixed range -1000 to 400 mapped to 0 to 1, clipped" in out
+    assert out.startswith(f"{model}: model, 3D model, 1 input channel; classes: background, ")
+    assert out.splitlines()[0].endswith("; intensities -1000 to 400")  # the widgets' line
     bundle = api.load_model(model)
     padded = np.pad(scan, ((0, 0), (40, 40), (40, 40)), constant_values=-1024)
     inside = (slice(None), slice(40, -40), slice(40, -40))

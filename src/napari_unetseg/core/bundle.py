@@ -41,6 +41,7 @@ from .normalize import (
     Layout,
     Normalizer,
     TimeNormalizers,
+    intensity_range_of,
     resolve_layout,
 )
 from .unet import UNet, unknown_settings
@@ -401,10 +402,12 @@ class ModelBundle:
         model descriptions and ``unetseg models``).
         """
         chans = self.in_channels
+        fixed = intensity_range_of(self.normalization)
         return (
             f"{self.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
             f"classes: {', '.join(self.class_names)}"
             + ("; dark objects (dark and bright swapped)" if self.invert else "")
+            + (f"; intensities {fixed[0]:g} to {fixed[1]:g}" if fixed else "")
             + ("" if self.trainable else " (imported, predict only)")
         )
 
