@@ -283,3 +283,24 @@ def test_commands_name_a_multi_channel_tiff_and_its_channel(
     assert cli.main(argv) == 0
     shown = np.asarray(viewer.layers[f"{layer.name} [unet]"].data)
     np.testing.assert_array_equal(np.asarray(_io.read_image(out).data), shown)
+
+
+def test_validate_command_saves_a_time_series_with_its_time_axis(
+    qtbot, make_napari_viewer, tmp_path, capsys
+):
+    """Layers labelled t, y, x were saved as Z stacks (ZYX) beside a command saying
+    --time-axis 0: opened elsewhere, or scored without the flag, they were volumes
+    (Validate bash)."""
+    from napari_unetseg import _io
+
+    viewer = make_napari_viewer()
+    gt = np.zeros((4, 32, 32), np.uint8)
+    gt[:, 4:14, 4:14] = 1
+    pred = np.roll(gt, 2, axis=2)
+    viewer.add_labels(gt, name="truth", axis_labels=("t", "y", "x"))
+    viewer.add_labels(pred, name="pred", axis_labels=("t", "y", "x"))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    rep = widget.copy_command(folder=str(tmp_path)).reproduction
+    assert rep.argv[rep.argv.index("--time-axis") + 1] == "0"
+    for name in ("pred", "truth"):
+        assert _io.read_image(tmp_path / f"{name}.tif").axes == "TYX"

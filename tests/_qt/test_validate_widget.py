@@ -1037,3 +1037,38 @@ def test_a_ground_truth_is_chosen_before_a_scribble_layer_painted_on_top(make_na
     assert widget.pred_combo.layer().name == "nuclei 2D [unet]"
     assert widget.gt_combo.layer().name == "nuclei 2D ground truth"
     assert widget.mode() == "dense"
+
+
+def test_a_scribble_layer_is_never_the_default_prediction(make_napari_viewer):
+    """Another tool's masks and Fine-tune's scribble layer on top: the strokes were the
+    prediction, scored against the masks (Dice 0.012; Validate bash); they are the
+    ground truth, in sparse mode."""
+    from napari_unetseg._qt.finetune.label_policy import SCRIBBLE_KEY
+
+    viewer = make_napari_viewer()
+    pred, _ = _volumes()
+    viewer.add_labels(pred, name="cellpose_masks")
+    viewer.add_labels(np.zeros_like(pred), name="scribbles", metadata={SCRIBBLE_KEY: True})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    assert widget.pred_combo.layer().name == "cellpose_masks"
+    assert widget.gt_combo.layer().name == "scribbles"
+    assert widget.mode() == "sparse"
+
+
+def test_the_dock_says_the_stage_of_a_run(qtbot, make_napari_viewer):
+    """A large volume's run read "Evaluating 'pred' against 'gt'..." for 20 s while the
+    stages went by in napari's activity dock only (Validate bash)."""
+    viewer = make_napari_viewer()
+    pred, gt = _volumes()
+    viewer.add_labels(gt, name="gt")
+    viewer.add_labels(pred, name="pred")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unetseg", "Validate")
+    said: list[str] = []
+    widget.summary.setText = lambda text, shown=widget.summary.setText: (
+        said.append(text),
+        shown(text),
+    )
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.run() is not None
+    assert any(t.startswith("Evaluating 'pred' against 'gt': ") and " %)..." in t for t in said)
+    assert said[-1].startswith("Dice ")

@@ -293,6 +293,11 @@ class ValidateWidget(ui.DockWidget):
             _snapshot(pred),  # painting may go on during the run: score what was there
             _snapshot(gt),
             description="Validating",
+            # the stage in the dock too: a large volume's 20 s read "Evaluating ..." alone,
+            # the progress in napari's activity dock only (Validate bash)
+            on_progress=lambda rec: self.summary.setText(
+                f"Evaluating {pred.name!r} against {gt.name!r}: {rec.stage} ({rec.done} %)..."
+            ),
             on_result=lambda result: self._show(pred, gt, result, *filter(None, notes), data=data),
             on_error=lambda exc: self._clear_results("Failed; see the notification."),
             on_cancel=lambda: self._clear_results("Cancelled."),
@@ -329,11 +334,14 @@ class ValidateWidget(ui.DockWidget):
         pred, gt = self.pred_combo.layer(), self.gt_combo.layer()
         if pred is None or gt is None:
             return None
-        return show_command(
-            self,
-            lambda files: evaluate_command(files.layer(pred), files.layer(gt), **self.options(gt)),
-            folder,
-        )
+
+        def build(files: Any) -> Any:
+            # saved with the axes napari names (a t, y, x series was saved as a Z stack:
+            # the command's --time-axis said it, the files did not; Validate bash)
+            named = [files.layer(lay, axes=named_axes(self.viewer, lay)) for lay in (pred, gt)]
+            return evaluate_command(*named, **self.options(gt))
+
+        return show_command(self, build, folder)
 
     def enter_button(self) -> Any:
         return self.run_button
@@ -380,7 +388,8 @@ class ValidateWidget(ui.DockWidget):
 
     def _pick_defaults(self) -> None:
         """Two different layers when there are two: the prediction is the top
-        segmentation of ours (``[unet]``) or else the top layer; the ground truth the top
+        segmentation of ours (``[unet]``) or else the top layer not of strokes; the ground
+        truth the top
         other layer that is not an output of ours, a complete one before scribbles (Fine-
         tune's "New scribble layer", on top, was taken over "nuclei 2D ground truth": Dice
         on the user's own strokes; GUI bash)."""
@@ -390,7 +399,10 @@ class ValidateWidget(ui.DockWidget):
         # named as Segment's labels first, then by their record (renamed, reopened)
         named = [layer for layer in layers if segmentation_of_ours(layer, by_record=False)]
         ours = named or [layer for layer in layers if segmentation_of_ours(layer)]
-        pred = ours[0] if ours else layers[0]
+        # strokes are never the prediction: a scribble layer on top was scored as one
+        # against another tool's masks (Dice 0.012; Validate bash)
+        painted = [layer for layer in layers if SCRIBBLE_KEY not in (layer.metadata or {})]
+        pred = ours[0] if ours else (painted or layers)[0]
         others = [layer for layer in layers if layer is not pred]
         truths = [layer for layer in others if not segmentation_of_ours(layer)]
         truths.sort(key=lambda layer: SCRIBBLE_KEY in (layer.metadata or {}))  # (stable)

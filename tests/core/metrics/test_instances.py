@@ -103,6 +103,20 @@ def test_objects_of_several_classes_are_said_to_be_connected_regions():
     assert not any("connected regions" in n for n in M.evaluate(pred, gt, objects=False).notes)
     one = (gt > 0).astype(np.uint8)  # one class: its objects are what one counts
     assert not any("connected regions" in n for n in M.evaluate(one, one).notes)
+    # the F1 of several classes is their mean, the counts their sum: said so ("objects
+    # F1 0.584 (4 of 4 matched, 521 predicted)" did not add up; Validate bash)
+    assert "objects F1 0.833 (mean of 2 classes; in all 2 of 2 matched, 3 predicted)" in (
+        M.evaluate(pred, gt).summary_line()
+    )
+    assert "(1 of 1 matched, 1 predicted)" in M.evaluate(one, one).summary_line()
+    # an empty side is said to be empty, not "binary" (Validate bash)
+    ids = np.zeros((40, 40), np.int32)
+    for k in range(8):
+        ids[k * 5 : k * 5 + 3, 2:6] = k + 1
+    said = " ".join(M.evaluate(np.zeros_like(ids), ids).notes)
+    assert (
+        "The prediction is empty (no foreground) and the ground truth has labels up to 8" in said
+    )
 
 
 # -- clDice -------------------------------------------------------------------------------------

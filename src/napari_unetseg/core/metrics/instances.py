@@ -276,8 +276,10 @@ def _guess_instances(
                 "--instances, Validate's 'Instances in')."
             )
         binarize = (True, False) if side == 0 else (False, True)
+        # (an empty side was called "binary"; Validate bash)
+        state = "is empty (no foreground)" if binary == 0 else "is binary"
         return binarize, (
-            f"The {other} is binary and the {name} has labels up to {top}: "
+            f"The {other} {state} and the {name} has labels up to {top}: "
             f"{('predicted', 'ground-truth')[side]} labels were {done}" + _if_classes(top)
         )
     # Class ids mean the same on both sides; instance ids from two sources do not. So

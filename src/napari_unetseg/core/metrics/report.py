@@ -110,6 +110,9 @@ def summary_line(result: EvaluationResult) -> str:
         for key in ("merged", "split"):
             if total[key]:
                 detail += f", {total[key]} {key}"
+        if len(result.objects) > 1:  # the F1 is the classes' mean, the counts their sum:
+            # "F1 0.584 (4 of 4 matched, 521 predicted)" did not add up (Validate bash)
+            detail = f"mean of {len(result.objects)} classes; in all {detail}"
         parts.append(f"objects F1 {format_value(fg.get('obj_f1'))} ({detail})")
     if not math.isnan(fg.get("hd95", math.nan)):
         unit = distance_unit(result)
