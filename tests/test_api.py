@@ -126,6 +126,8 @@ def test_segment_writes_its_objects_into_out_and_returns_what_predict_returns() 
     into = api.segment(img, "nuclei-2d", split_touching=True, device="cpu", out=out)
     assert into is out and objects.max() > 1
     np.testing.assert_array_equal(out, objects)
+    with pytest.raises(ValueError, match=r"^out must be an array"):  # (an AttributeError)
+        api.segment(img, "nuclei-2d", split_touching=True, out=[0] * 9)
     for kind in (bool, np.float32):  # refused before the run (float32: "split_touching
         # needs a mask or integer labels", of labels nobody gave; review)
         with pytest.raises(ValueError, match=r"out \(\w+\) cannot hold the object ids"):

@@ -651,7 +651,13 @@ def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) 
     api.train(scan, strokes, model=ct, **options)  # fine-tuned as it is: kept
     with pytest.raises(ValueError, match=r"holds 0\.0% of the values of the image"):
         api.train(scan - 5000.0, strokes, intensity_range=(-100, 300), **options)
-    for span in ((-1e308, 1e308), (0.0, 1e-320), (0.0, 1e300)):
+    # values on the bounds are inside (0 and 255 of a uint8 image were refused as 0.0 %),
+    # and the images are checked before the range (review)
+    two_values = np.where(labels > 0, 255, 0).astype(np.uint8)
+    api.train(two_values, strokes, intensity_range=(0, 255), **options)
+    with pytest.raises(ValueError, match="The image has data of type object"):
+        api.train(None, strokes, intensity_range=(0, 255), **options)
+    for span in ((-1e308, 1e308), (0.0, 1e-320), (0.0, 1e300), (-3e38, 3e38)):
         with pytest.raises(ValueError, match="spans too much or too little to scale"):
             fixed_range(span)
     turned = {"mode": "ops", "ops": [

@@ -428,9 +428,10 @@ def segment(
     there and the objects returned in another array).
     """
     out = options.get("out")
-    if split_touching and out is not None and np.dtype(out.dtype).kind not in "iu":
+    kind = getattr(out, "dtype", None)  # (not an array: predict's own sentence)
+    if split_touching and kind is not None and np.dtype(kind).kind not in "iu":
         raise ValueError(
-            f"out ({np.dtype(out.dtype)}) cannot hold the object ids split_touching makes: "
+            f"out ({np.dtype(kind)}) cannot hold the object ids split_touching makes: "
             "give an out of integers (uint16, int32) or none."
         )
     result = drain(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -261,9 +262,28 @@ def _command_words(message: object, argv: Sequence[str] = ()) -> str:
     # only a refusal of the value typed: "object_size diameter must be positive, got -3"
     # of a model file's record was put on an --object-size 20 the user typed (review)
     typed = _typed_values(argv, option) if name.isidentifier() else []
-    if any(value in text for value in typed):
+    if any(_said(value, text) for value in typed):
         text = option + text[len(name) :]
     return text
+
+
+def _said(value: str, text: str) -> bool:
+    """Whether ``text`` names ``value``: the same number ("got 0.0" of 0; "-3.0" is not
+    3), or the same word, quoted or not (a digit inside another number was taken for the
+    value typed; review)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    for token in re.findall(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|[\w.-]+", text):
+        if token == value or token.strip("'\"") == value:
+            return True
+        try:
+            if number is not None and float(token) == number:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _typed_values(argv: Sequence[str], option: str) -> list[str]:

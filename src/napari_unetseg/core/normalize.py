@@ -47,7 +47,8 @@ def fixed_range(value: Any) -> dict[str, Any]:
         )
     with np.errstate(all="ignore"):  # a span float32 cannot scale by (1e-320, 1e308)
         gain, offset = np.float32(1.0 / (hi - lo)), np.float32(-lo / (hi - lo))
-    if not (np.isfinite(gain) and gain > 0 and np.isfinite(offset)):
+        span = np.float32(hi - lo)  # (3e38 wide: the export's test image overflowed)
+    if not (np.isfinite(gain) and gain > 0 and np.isfinite(offset) and np.isfinite(span)):
         raise ValueError(
             f"intensity_range {lo:g} to {hi:g} spans too much or too little to scale (the "
             "span must be a number that float32 can divide by)."
@@ -77,11 +78,11 @@ def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> N
     lo, hi = fixed_range(value)["range"]
     sample = strided_sample(image).astype(np.float64, copy=False)
     if channel_axis is not None:
-        sample = np.moveaxis(sample, channel_axis % sample.ndim, 0)
+        sample = np.moveaxis(sample, checked_axis(channel_axis, sample.shape), 0)
     rows = sample.reshape(len(sample) if channel_axis is not None else 1, -1)
     for c, row in enumerate(rows):
         finite = row[np.isfinite(row)]
-        inside = float(np.mean((finite > lo) & (finite < hi))) if finite.size else 0.0
+        inside = float(np.mean((finite >= lo) & (finite <= hi))) if finite.size else 0.0
         if inside < MIN_IN_RANGE:
             of = f"channel {c} of the image" if channel_axis is not None else "the image"
             span = f"{finite.min():g} to {finite.max():g}" if finite.size else "none finite"
