@@ -330,8 +330,7 @@ def default_model(
         # Split Stack splits the first axis; the hint named the first axis where a later
         # one held the channels: 4 time points of 2 channels, TCYX; time-lapse bash)
         return "nuclei-3d", f"the image has {n} axes, read as a Z stack" + _channels_hint(
-            [s for i, s in enumerate(shape) if i != ch][:-2],
-            [i for i in range(len(shape)) if i != ch][:-2],
+            sizes[:-2], [i for i in range(len(shape)) if i != ch][:-2]
         )
     if n >= 3:
         return "nuclei-2d", f"the image is a series of planes ({spatial_axes})"

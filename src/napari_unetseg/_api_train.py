@@ -29,6 +29,7 @@ from .core.normalize import (
     grey_inputs,
     image_axis,
     intensity_range_of,
+    range_text,
     rgb_axis,
 )
 from .core.progress import drain, relay
@@ -69,9 +70,9 @@ def _trainable(bundle: ModelBundle, invert: bool | None = None) -> ModelBundle:
     fixed = intensity_range_of(bundle.normalization)
     if invert and fixed is not None:
         raise ValueError(
-            f"Model {bundle.name!r} keeps the fixed intensity range {fixed[0]:g} to "
-            f"{fixed[1]:g}, of the image's own values: it cannot learn with dark and bright "
-            "swapped (invert)."
+            f"Model {bundle.name!r} keeps the fixed intensity range {range_text(*fixed)}, of "
+            "the image's own values: it cannot learn with dark and bright "
+            "swapped (invert, --invert)."
         )
     return bundle
 
@@ -82,8 +83,9 @@ def _check_range(
     """A fixed intensity range: its own rules (``check_intensity_range``), then that it
     holds the values of every image given."""
     check_intensity_range(value, fine_tuning, invert)
-    several = images if isinstance(images, (list, tuple)) else [images]
-    for image in several if value is not None else []:
+    if value is None:
+        return
+    for image in images if isinstance(images, (list, tuple)) else [images]:
         check_in_range(image, value, channel_axis)
 
 
@@ -131,8 +133,8 @@ def train_iter(
     :func:`napari_unetseg.core.sizing.training_scale` for ``object_size`` / ``scale``.
     ``teacher`` ("auto", "forest", "none"): "auto" first labels the unpainted pixels of
     a NEW model's scribbles with a random forest fitted on the painted ones, and trains
-    the U-Net on that picture, without intensity augmentation (:mod:`~napari_unetseg.
-    forest`), as for a model a forest taught; other models train on the scribbles alone.
+    the U-Net on that picture, without intensity augmentation (:mod:`.forest`), as
+    for a model a forest taught; other models train on the scribbles alone.
     """
     no_paths("train", ", or train on files with `unetseg train`", images, labels)
     images, labels = _one_or_many(plain_array(images)), _one_or_many(plain_array(labels))
@@ -767,14 +769,13 @@ def train(images: Any, labels: Any, **options: Any) -> ModelBundle:
         :func:`train_iter` returns it, with ``history["steps"] == 0``.
     """
     bundle = drain(train_iter(images, labels, **options), _warn_of_masks)
-    stop = options.get("stop")
-    if not bundle.history.get("steps") and stop is not None and stop.is_set():
-        # ("give a longer time_limit" was no advice for a stop; API bash)
-        raise ValueError("Training was stopped before its first step, so no model was made.")
     if not bundle.history.get("steps"):
+        stop = options.get("stop")
+        if stop is not None and stop.is_set():  # ("give a longer time_limit": no advice)
+            raise ValueError("Training was stopped before its first step, so no model was made.")
         raise ValueError(
-            "No training step was taken (stopped, or the time limit went to the forest "
-            "teacher), so no model was made; give a longer time_limit."
+            "No training step was taken (the time limit went to the forest teacher), so no "
+            "model was made; give a longer time_limit."
         )
     if said := few_steps_text(bundle.history):
         warnings.warn(said, UserWarning, stacklevel=user_level())

@@ -407,8 +407,8 @@ class _CheckedChunks:
     """One pyramid level's zarr array, read so that a damaged chunk is one sentence
     (a :class:`ZarrReadError`) instead of a codec's traceback deep in dask."""
 
-    def __init__(self, array: Any, where: str, folder: str | None = None) -> None:
-        self.array, self.where, self.folder = array, where, folder
+    def __init__(self, array: Any, folder: str) -> None:
+        self.array, self.where, self.folder = array, repr(folder), folder
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
     def __getitem__(self, index: Any) -> np.ndarray:
@@ -456,8 +456,6 @@ class _CheckedChunks:
 
     def _file_of(self, at: tuple[int, ...]) -> str:
         """`` (file 'path')`` of the chunk at grid position ``at``, where it is found."""
-        if self.folder is None:
-            return ""
         keys = [sep.join(map(str, at)) for sep in ("/", ".")]
         for key in [*keys, "c/" + keys[0]]:  # zarr 2 ('/' or '.'), zarr 3
             path = os.path.join(self.folder, key)
@@ -483,7 +481,7 @@ def _checked_levels(node: Any) -> tuple[Any, ...]:
             array = zarr.open_array(where, mode="r")
         except Exception:  # noqa: BLE001 - not a local array: keep ome-zarr-py's
             return tuple(node.data)
-        checked = _CheckedChunks(array, repr(where), where)
+        checked = _CheckedChunks(array, where)
         levels.append(da.from_array(checked, chunks=lazy.chunks, name=f"checked-{lazy.name}"))
     return tuple(levels)
 

@@ -388,11 +388,10 @@ class ValidateWidget(ui.DockWidget):
 
     def _pick_defaults(self) -> None:
         """Two different layers when there are two: the prediction is the top
-        segmentation of ours (``[unet]``) or else the top layer not of strokes; the ground
-        truth the top
-        other layer that is not an output of ours, a complete one before scribbles (Fine-
-        tune's "New scribble layer", on top, was taken over "nuclei 2D ground truth": Dice
-        on the user's own strokes; GUI bash)."""
+        segmentation of ours (``[unet]``) or else the top layer not of strokes; the
+        ground truth the top other layer that is not an output of ours, a complete one
+        before scribbles (Fine-tune's "New scribble layer", on top, was taken over "nuclei
+        2D ground truth": Dice on the user's own strokes; GUI bash)."""
         layers = self.pred_combo.layers()  # our overlays and maps are not listed
         if len(layers) < 2:
             return
@@ -401,8 +400,8 @@ class ValidateWidget(ui.DockWidget):
         ours = named or [layer for layer in layers if segmentation_of_ours(layer)]
         # strokes are never the prediction: a scribble layer on top was scored as one
         # against another tool's masks (Dice 0.012; Validate bash)
-        painted = [layer for layer in layers if SCRIBBLE_KEY not in (layer.metadata or {})]
-        pred = ours[0] if ours else (painted or layers)[0]
+        not_strokes = [layer for layer in layers if SCRIBBLE_KEY not in (layer.metadata or {})]
+        pred = ours[0] if ours else (not_strokes or layers)[0]
         others = [layer for layer in layers if layer is not pred]
         truths = [layer for layer in others if not segmentation_of_ours(layer)]
         truths.sort(key=lambda layer: SCRIBBLE_KEY in (layer.metadata or {}))  # (stable)

@@ -45,7 +45,7 @@ def require_spec() -> None:
 def is_package(path: str | os.PathLike) -> bool:
     """True for what looks like a bioimage.io package: a ``.zip`` (whether readable or
     not, so a damaged one gets a precise message), a zip holding an ``rdf.yaml`` /
-    ``*.bioimageio.yaml``, or such a YAML file itself. A PyTorch ``.pt`` file (also a
+    ``*.bioimageio.yaml``, or any ``.yaml`` / ``.yml`` description itself. A PyTorch ``.pt`` file (also a
     zip, without a YAML description) is not one, whatever its name."""
     p = Path(path)
     name = p.name.lower()

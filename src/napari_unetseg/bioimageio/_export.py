@@ -20,7 +20,7 @@ from .._units import convert_length, length_unit, same_size
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
-from ..core.normalize import grey_for_model, intensity_range_of
+from ..core.normalize import grey_for_model, intensity_range_of, range_text
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, HISTORY_FILE, UNITS, PackageError, require_spec
 from ._onnx import OPSET, export_onnx, exporter_installed
@@ -188,7 +188,7 @@ def _normalization_line(norm: dict[str, Any]) -> str:
     fixed = intensity_range_of(norm)
     if fixed is not None:
         return (
-            f"- Input normalization: the fixed range {fixed[0]:g} to {fixed[1]:g} mapped to "
+            f"- Input normalization: the fixed range {range_text(*fixed)} mapped to "
             "0 / 1 for every image alike, clipped (`scale_linear`, then `clip`)."
         )
     together = "per channel" if norm["per_channel"] else "all channels together"

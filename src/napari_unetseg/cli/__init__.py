@@ -276,7 +276,7 @@ def _said(value: str, text: str) -> bool:
     except ValueError:
         number = None
     for token in re.findall(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|[\w.-]+", text):
-        if token == value or token.strip("'\"") == value:
+        if token == value:
             return True
         try:
             if number is not None and float(token) == number:

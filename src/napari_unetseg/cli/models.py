@@ -371,7 +371,7 @@ def _is_model_file(path: str) -> bool:
     bioimage.io package, its ``rdf.yaml`` or its folder (``info rdf.yaml`` was refused as
     an image napari-unetseg does not read, though ``predict --model rdf.yaml`` ran it)."""
     if Path(path).is_dir():
-        return any(Path(path).glob("rdf.yaml")) or any(Path(path).glob("*.bioimageio.yaml"))
+        return (Path(path) / "rdf.yaml").is_file() or any(Path(path).glob("*.bioimageio.yaml"))
     if not Path(path).is_file():
         return False
     if path.lower().endswith((".pt", ".pth", ".zip", ".yaml", ".yml")):

@@ -42,6 +42,7 @@ from .normalize import (
     Normalizer,
     TimeNormalizers,
     intensity_range_of,
+    range_text,
     resolve_layout,
 )
 from .unet import UNet, unknown_settings
@@ -407,7 +408,7 @@ class ModelBundle:
             f"{self.spatial_dims}D model, {chans} input channel{'s' * (chans > 1)}; "
             f"classes: {', '.join(self.class_names)}"
             + ("; dark objects (dark and bright swapped)" if self.invert else "")
-            + (f"; intensities {fixed[0]:g} to {fixed[1]:g}" if fixed else "")
+            + (f"; intensities {range_text(*fixed)}" if fixed else "")
             + ("" if self.trainable else " (imported, predict only)")
         )
 

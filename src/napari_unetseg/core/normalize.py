@@ -50,7 +50,7 @@ def fixed_range(value: Any) -> dict[str, Any]:
         span = np.float32(hi - lo)  # (3e38 wide: the export's test image overflowed)
     if not (np.isfinite(gain) and gain > 0 and np.isfinite(offset) and np.isfinite(span)):
         raise ValueError(
-            f"intensity_range {lo:g} to {hi:g} spans too much or too little to scale (the "
+            f"intensity_range {range_text(lo, hi)} spans too much or too little to scale (the "
             "span must be a number that float32 can divide by)."
         )
     return {
@@ -87,10 +87,22 @@ def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> N
             of = f"channel {c} of the image" if channel_axis is not None else "the image"
             span = f"{finite.min():g} to {finite.max():g}" if finite.size else "none finite"
             raise ValueError(
-                f"The intensity range {lo:g} to {hi:g} holds {inside:.1%} of the values of "
+                f"The intensity range {range_text(lo, hi)} holds {inside:.1%} of the values of "
                 f"{of} (they are {span}): everything else would be clipped; give a range of "
                 "its values (a CT's values in Hounsfield units)."
             )
+
+
+def range_text(low: float, high: float) -> str:
+    """``"-1024 to 3000"``: a fixed range in full where it is of ordinary size (``:g``
+    wrote 1234567.5 as 1.23457e+06, another range; review)."""
+
+    def plain(v: float) -> str:
+        v = float(v)
+        ordinary = v == 0 or 1e-4 <= abs(v) < 1e12
+        return np.format_float_positional(v, trim="-") if ordinary else f"{v:g}"
+
+    return f"{plain(low)} to {plain(high)}"
 
 
 def intensity_range_of(norm: dict[str, Any]) -> tuple[float, float] | None:
@@ -117,7 +129,7 @@ def describe_normalization(norm: dict[str, Any]) -> str:
     """A model's input normalization in a few words (``unetseg info``)."""
     fixed = intensity_range_of(norm)
     if fixed is not None:
-        return f"the fixed range {fixed[0]:g} to {fixed[1]:g} mapped to 0 to 1, clipped"
+        return f"the fixed range {range_text(*fixed)} mapped to 0 to 1, clipped"
     mode = norm.get("mode")
     if mode == "none":
         return "none (values as they are)"

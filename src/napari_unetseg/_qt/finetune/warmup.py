@@ -1,8 +1,9 @@
-"""Import the training machinery ahead of the first Train press (no Qt).
+"""Import the training machinery ahead of the first Train press (no widgets made).
 
 The first torch optimizer of a process imports ``torch._dynamo``: seconds of work, with
-stretches that hold the GIL; the training curve's matplotlib takes 1.6 s more. Done in a background thread when the Fine-tune widget opens
-(while the user paints) rather than when Train is pressed, the first run starts at once.
+stretches that hold the GIL; the training curve's matplotlib (and its Qt backend) more.
+Done in a background thread when the Fine-tune widget opens (while the user paints)
+rather than when Train is pressed, the first run starts at once.
 """
 
 from __future__ import annotations
