@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -649,6 +651,13 @@ def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) 
     with pytest.raises(ValueError, match=r"keeps the fixed intensity range -100 to 300"):
         api.train(scan, strokes, model=ct, invert=True, **options)
     api.train(scan, strokes, model=ct, **options)  # fine-tuned as it is: kept
+    # a fixed-range model on values far outside its range: said (every pixel reached it
+    # as 0 or 1 without a word)
+    with pytest.warns(UserWarning, match=r"holds 0\.0% .*the range model '.*' keeps"):
+        api.predict(scan + 10_000.0, ct, object_size=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        api.predict(scan, ct, object_size=None)
     with pytest.raises(ValueError, match=r"holds 0\.0% of the values of the image"):
         api.train(scan - 5000.0, strokes, intensity_range=(-100, 300), **options)
     # values on the bounds are inside (0 and 255 of a uint8 image were refused as 0.0 %),

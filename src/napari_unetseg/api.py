@@ -53,7 +53,9 @@ from .core.normalize import (
     checked_axis,
     grey_for_model,
     image_axis,
+    intensity_range_of,
     one_channel,
+    outside_range,
     rgb_axis,
     unswapped,
 )
@@ -176,6 +178,7 @@ def predict_iter(
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     image, invert, swapped = swapped_for_model(image, invert, grey)
     _say_colour_guessed(colour, grey)
+    _say_outside_range(image, bundle, channel_axis)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
         bundle,
@@ -230,6 +233,21 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
             f"The image's last axis has {shape[-1]} pixels, so it is segmented as "
             f"{dims}D images of {planes} pixels; if that axis holds channels, give "
             "channel_axis=-1 (and channel=N for a one-channel model).",
+            UserWarning,
+            stacklevel=user_level(),
+        )
+
+
+def _say_outside_range(image: Any, bundle: ModelBundle, channel_axis: int | None) -> None:
+    """Warn where a model of a fixed intensity range gets an image whose values lie
+    almost all outside it: every pixel reaches the network as one value (a CT model on
+    stored values without their rescale intercept, or on a microscopy image)."""
+    fixed = intensity_range_of(bundle.normalization)
+    said = None if fixed is None else outside_range(image, fixed, channel_axis)
+    if said is not None:
+        warnings.warn(
+            f"{said}, the range model {bundle.name!r} keeps: nearly every pixel reaches it "
+            "as 0 or 1; check the image's values (a CT's in Hounsfield units).",
             UserWarning,
             stacklevel=user_level(),
         )

@@ -71,10 +71,20 @@ MIN_IN_RANGE = 0.01
 
 def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> None:
     """Refuse (one sentence) a fixed range that holds almost none of the image's values
-    (under :data:`MIN_IN_RANGE` of a channel's, read from a strided sample): the model
-    would learn from an image clipped to one value, e.g. a CT window over stored values
-    that lack their rescale intercept (a constant image at -1024 trained without a
-    word; review)."""
+    (:func:`outside_range`): the model would learn from an image clipped to one value,
+    e.g. a CT window over stored values that lack their rescale intercept (a constant
+    image at -1024 trained without a word; review)."""
+    said = outside_range(image, value, channel_axis)
+    if said is not None:
+        raise ValueError(
+            f"{said}: everything else would be clipped; give a range of its values (a CT's "
+            "values in Hounsfield units)."
+        )
+
+
+def outside_range(image: Any, value: Any, channel_axis: int | None = None) -> str | None:
+    """The words for a fixed range that holds under :data:`MIN_IN_RANGE` of the image's
+    (or a channel's) values, read from a strided sample, else None."""
     lo, hi = fixed_range(value)["range"]
     sample = strided_sample(image).astype(np.float64, copy=False)
     if channel_axis is not None:
@@ -86,11 +96,11 @@ def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> N
         if inside < MIN_IN_RANGE:
             of = f"channel {c} of the image" if channel_axis is not None else "the image"
             span = f"{finite.min():g} to {finite.max():g}" if finite.size else "none finite"
-            raise ValueError(
+            return (
                 f"The intensity range {range_text(lo, hi)} holds {inside:.1%} of the values of "
-                f"{of} (they are {span}): everything else would be clipped; give a range of "
-                "its values (a CT's values in Hounsfield units)."
+                f"{of} (they are {span})"
             )
+    return None
 
 
 def range_text(low: float, high: float) -> str:
