@@ -864,7 +864,7 @@ def test_a_fixed_intensity_range_exports_as_scale_linear_and_clip(tiny, tmp_path
     then ``clip``, bioimageio.core's test passes, and the package predicts as the model."""
     from bioimageio.core import test_model
 
-    from napari_unetseg.core.normalize import fixed_range
+    from napari_unetseg.core.intensity import fixed_range
 
     ct = tiny.copy()
     ct.normalization = fixed_range((-100.0, 900.0))

@@ -641,7 +641,7 @@ def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) 
     a negative gain read as a range "100 to 0"; Copy as command wrote "-1e-05", which
     argparse takes for an option."""
     from napari_unetseg.commands import train_command
-    from napari_unetseg.core.normalize import describe_normalization, fixed_range
+    from napari_unetseg.core.intensity import describe_normalization, fixed_range
 
     image, labels = synthetic_nuclei((64, 64), seed=2)
     scan = (image / image.max() * 400.0 - 100.0).astype(np.float32)

@@ -24,12 +24,10 @@ from ._api_models import (
 from .core import guards
 from .core.bundle import ModelBundle
 from .core.guards import user_level
+from .core.intensity import check_in_range, intensity_range_of, range_text
 from .core.normalize import (
-    check_in_range,
     grey_inputs,
     image_axis,
-    intensity_range_of,
-    range_text,
     rgb_axis,
 )
 from .core.progress import drain, relay

@@ -46,6 +46,7 @@ from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
 from .core.guards import NonFiniteWarning, user_level
 from .core.inference import PredictionResult, TileProgress
+from .core.intensity import intensity_range_of, outside_range
 from .core.margins import frame_message
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
@@ -53,9 +54,7 @@ from .core.normalize import (
     checked_axis,
     grey_for_model,
     image_axis,
-    intensity_range_of,
     one_channel,
-    outside_range,
     rgb_axis,
     unswapped,
 )

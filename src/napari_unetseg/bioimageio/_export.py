@@ -20,7 +20,8 @@ from .._units import convert_length, length_unit, same_size
 from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
-from ..core.normalize import grey_for_model, intensity_range_of, range_text
+from ..core.intensity import intensity_range_of, range_text
+from ..core.normalize import grey_for_model
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, HISTORY_FILE, UNITS, PackageError, require_spec
 from ._onnx import OPSET, export_onnx, exporter_installed

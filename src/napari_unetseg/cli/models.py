@@ -363,6 +363,10 @@ def _tiff_levels(path: str, img: Any) -> list[str]:
     return [f"pyramid: {len(shapes)} levels, " + ", ".join("x".join(map(str, s)) for s in shapes)]
 
 
+#: Names of model files: ours (.pt, .pth), bioimage.io packages and their descriptions.
+MODEL_SUFFIXES = (".pt", ".pth", ".zip", ".yaml", ".yml")
+
+
 def _is_model_file(path: str) -> bool:
     """A PyTorch model file or a bioimage.io package (``unetseg info`` describes it;
     neither is an image napari-unetseg reads): named .pt, .pth or .zip, or a file that
@@ -374,7 +378,7 @@ def _is_model_file(path: str) -> bool:
         return (Path(path) / "rdf.yaml").is_file() or any(Path(path).glob("*.bioimageio.yaml"))
     if not Path(path).is_file():
         return False
-    if path.lower().endswith((".pt", ".pth", ".zip", ".yaml", ".yml")):
+    if path.lower().endswith(MODEL_SUFFIXES):
         return True
     try:
         with open(path, "rb") as f:
@@ -389,7 +393,7 @@ def _check_exists(src: str) -> None:
     model whose folder was not set; train bug bash)."""
     if Path(src).exists():
         return
-    if src.lower().endswith((".pt", ".pth", ".zip", ".yaml", ".yml")):
+    if src.lower().endswith(MODEL_SUFFIXES):
         raise CLIError(f"Model file {src!r} does not exist.")
     if not Path(src).suffix:
         raise CLIError(
@@ -402,7 +406,7 @@ def _model_lines(bundle: Any) -> list[str]:
     """What a model file records besides its summary: the object size it predicts at
     (and the pixel size it was trained at), its training, hole filling (the info of a
     model said its classes only; train bug bash)."""
-    from ..core.normalize import describe_normalization
+    from ..core.intensity import describe_normalization
     from ..core.training import score_text
 
     lines = []

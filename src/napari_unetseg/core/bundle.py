@@ -35,14 +35,13 @@ import torch
 
 from .files import atomic_write
 from .foreign import ForeignNetwork
+from .intensity import intensity_range_of, range_text
 from .normalize import (
     DEFAULT_NORMALIZATION,
     OPS,
     Layout,
     Normalizer,
     TimeNormalizers,
-    intensity_range_of,
-    range_text,
     resolve_layout,
 )
 from .unet import UNet, unknown_settings

@@ -278,8 +278,8 @@ class TrainPanel(QWidget):
     def range_problem(self) -> str | None:
         """Why the typed intensity range cannot be a new model's, in words of the box, or
         None (no new model, nothing typed, or a range)."""
-        from ...core.normalize import fixed_range
-        from ...core.normalize import intensity_range_of as fixed_of
+        from ...core.intensity import fixed_range
+        from ...core.intensity import intensity_range_of as fixed_of
 
         dark = self.invert_check.isChecked()
         value = self.intensity_range() if self.scratch() else None

@@ -90,7 +90,7 @@ def check_intensity_range(value: Any, fine_tuning: bool, invert: Any = False) ->
     beside ``invert`` (the range is of the image's own values)."""
     if value is None:
         return
-    from ..normalize import fixed_range
+    from ..intensity import fixed_range
 
     fixed_range(value)
     if fine_tuning:

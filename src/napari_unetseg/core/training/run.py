@@ -146,7 +146,7 @@ def train(
     time_axis : int, optional
         The images' axis of time points: each normalized on its own, as in prediction.
     intensity_range : (float, float), optional
-        A new model's fixed range (a CT window; ``core.normalize.fixed_range``).
+        A new model's fixed range (a CT window; ``core.intensity.fixed_range``).
 
     Raises
     ------

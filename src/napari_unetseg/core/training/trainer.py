@@ -25,7 +25,7 @@ from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
-from ..normalize import fixed_range
+from ..intensity import fixed_range
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
