@@ -634,6 +634,19 @@ def test_a_fixed_intensity_range_makes_labels_independent_of_the_field_of_view(
         api.train(scan, strokes, steps=1, intensity_range=5)
 
 
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [(["-1e3", "3e3"], [-1000.0, 3000.0]), (["-1E+3", "-.5"], [-1000.0, -0.5])],
+)
+def test_a_negative_range_bound_typed_with_an_exponent_is_a_value(typed, read) -> None:
+    """``--intensity-range -1e3 3e3`` was refused with "expected 2 arguments": argparse
+    (Python 3.11) took "-1e3" for an option (left-alone item of session 48)."""
+    argv = ["train", "-i", "ct.tif", "-l", "s.tif", "--intensity-range", *typed]
+    assert cli.build_parser().parse_args(argv).intensity_range == read
+    with pytest.raises(SystemExit):  # a real option after it is still an option
+        cli.build_parser().parse_args([*argv[:-1], "--steps", "3"])
+
+
 def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) -> None:
     """Review of the fixed range: fine-tuning a fixed-range model with invert was taken
     (its package then failed its own test), a range holding none of the image's values

@@ -41,8 +41,18 @@ COMMANDS: list[Callable[[Any], None]] = [
 USER_ERRORS = (ValueError, FileNotFoundError, OSError, MemoryError, KeyError, FloatingPointError)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reads a negative number written with an exponent as a value:
+    ``--intensity-range -1e3 3e3`` was refused with "expected 2 arguments" (Python 3.11
+    takes "-1e3" for an option; 3.13 reads it as a number, as this does)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.I)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unetseg", description="U-Net segmentation of 2D/3D images (napari-unetseg)."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
