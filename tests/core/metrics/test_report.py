@@ -89,6 +89,22 @@ def test_the_summary_counts_only_the_classes_it_averages():
     assert "(mean of 2 classes; classes 5, 7 are in neither the prediction" in line
 
 
+def test_the_summary_says_why_a_run_without_object_classes_has_no_dice():
+    """Classes "0" in Validate said "Dice n/a, IoU n/a." and nothing more; so did two
+    empty label images (Validate bash, left alone in session 48)."""
+    empty = np.zeros((20, 20), np.uint8)
+    gt = empty.copy()
+    gt[2:8, 2:8] = 1
+    line = M.evaluate(empty, gt, classes=[0]).summary_line()
+    assert line == (
+        "Dice n/a, IoU n/a (only class 0, the background, was scored: its own Dice is 0.953)."
+    )
+    for classes in (None, [0]):
+        line = M.evaluate(empty, empty, classes=classes).summary_line()
+        assert line.endswith("(neither the prediction nor the ground truth holds an object).")
+    assert "n/a" not in M.evaluate(gt, gt).summary_line()
+
+
 def test_class_names_given_to_evaluate_name_the_rows(tmp_path):
     """``api.evaluate`` took no class names: its tables said 1, 2, 3 where the command
     line and Validate say "1 (nucleus)" (classes bash)."""

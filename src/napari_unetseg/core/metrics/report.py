@@ -101,6 +101,8 @@ def summary_line(result: EvaluationResult) -> str:
     if absent:
         which = f"class {absent[0]} is" if len(absent) == 1 else f"classes {', '.join(absent)} are"
         said.append(f"{which} in neither the prediction nor the ground truth")
+    if not result.foreground:  # "Dice n/a, IoU n/a." of classes 0 alone (Validate bash)
+        said.append(_background_alone(result.classes.get(0, {})))
     if said:
         parts[0] += f" ({'; '.join(said)})"
     if result.objects:
@@ -118,6 +120,15 @@ def summary_line(result: EvaluationResult) -> str:
         unit = distance_unit(result)
         parts.append(f"HD95 {format_distance(fg.get('hd95'))} {unit}")
     return "; ".join(parts) + "."
+
+
+def _background_alone(background: dict[str, float]) -> str:
+    """Why a run without object classes has no Dice: both sides empty, or only class 0
+    asked for (its own scores are the table's first row)."""
+    if background.get("dice") == 1.0 and math.isnan(background.get("specificity", 0.0)):
+        return "neither the prediction nor the ground truth holds an object"
+    dice = format_value(background.get("dice", math.nan))
+    return f"only class 0, the background, was scored: its own Dice is {dice}"
 
 
 #: The unit of distances measured with a spacing given without its unit, (2, 1, 1) say.
