@@ -192,6 +192,11 @@ def test_a_movie_of_three_or_four_frames_that_tifffile_took_for_colours(
     labels, note = _io.read_labels(truth)
     assert labels.data.shape == (frames, 48, 48) and "an RGB label image" not in note
     assert "its planes, which tifffile saved as RGB colours, are read as label planes" in note
+    # ... said as a stack, not as Z: scored per time point, as the prediction's axes say
+    assert f"label planes (a stack of {frames};" in note
+    cli.main(["evaluate", "-p", str(out), "-g", str(truth)])
+    said = capsys.readouterr()
+    assert "ZYX" not in said.err and "in each time point (axis 0)" in said.out
     rgb = tmp_path / "rgb.tif"  # a colour image (samples last) stays colours
     tifffile.imwrite(rgb, np.zeros((16, 16, 3), np.uint8))
     assert not _io.read_image(rgb).axes_guessed and _io.read_image(rgb).file_axes is None

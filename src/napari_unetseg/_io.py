@@ -535,9 +535,12 @@ def read_labels(path: str | os.PathLike, lazy: bool | None = None) -> tuple[Imag
     """
     read = read_image(path, lazy=lazy)
     img = _planes_not_colours(read)
+    # 3 planes named as a stack, not as Z: evaluate then measured them per time point
+    # from a TYX prediction while this said "(ZYX" (time-lapse bash)
+    stack = img.axes if img.axes != "ZYX" else f"a stack of {img.data.shape[0]}"
     planes = (
         f"{img.name}: its planes, which tifffile saved as RGB colours, are read as label "
-        f"planes ({img.axes}; a colour-coded mask reads as colours from a PNG)."
+        f"planes ({stack}; a colour-coded mask reads as colours from a PNG)."
         if img is not read
         else ""
     )
