@@ -668,6 +668,11 @@ def test_a_fixed_range_refuses_what_would_make_it_meaningless(tmp_path, capsys) 
     # as 0 or 1 without a word)
     with pytest.warns(UserWarning, match=r"holds 0\.0% .*the range model '.*' keeps"):
         api.predict(scan + 10_000.0, ct, object_size=None)
+    from napari_unetseg.distributed import predict_blocks
+
+    _io.write_image(tmp_path / "far.tif", scan + 10_000.0)
+    with pytest.warns(UserWarning, match=r"holds 0\.0% .*the range model '.*' keeps"):
+        predict_blocks(tmp_path / "far.tif", ct, tmp_path / "far.ome.zarr", object_size=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         api.predict(scan, ct, object_size=None)

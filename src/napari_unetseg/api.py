@@ -46,7 +46,7 @@ from .core import guards
 from .core.bundle import ModelBundle, ModelFileError
 from .core.guards import NonFiniteWarning, user_level
 from .core.inference import PredictionResult, TileProgress
-from .core.intensity import intensity_range_of, outside_range
+from .core.intensity import say_outside_range
 from .core.margins import frame_message
 from .core.metrics import EvaluationProgress, EvaluationResult
 from .core.metrics import evaluate_iter as _evaluate_iter
@@ -177,7 +177,7 @@ def predict_iter(
     image, channel_axis, grey = grey_for_model(image, channel_axis, bundle.in_channels)
     image, invert, swapped = swapped_for_model(image, invert, grey)
     _say_colour_guessed(colour, grey)
-    _say_outside_range(image, bundle, channel_axis)
+    say_outside_range(image, bundle.normalization, bundle.name, channel_axis)
     grey = f"{colour} {grey}".strip()
     result = yield from predict_framed(
         bundle,
@@ -232,21 +232,6 @@ def _say_channels_last(shape: tuple[int, ...], channel_axis: int | None, dims: i
             f"The image's last axis has {shape[-1]} pixels, so it is segmented as "
             f"{dims}D images of {planes} pixels; if that axis holds channels, give "
             "channel_axis=-1 (and channel=N for a one-channel model).",
-            UserWarning,
-            stacklevel=user_level(),
-        )
-
-
-def _say_outside_range(image: Any, bundle: ModelBundle, channel_axis: int | None) -> None:
-    """Warn where a model of a fixed intensity range gets an image whose values lie
-    almost all outside it: every pixel reaches the network as one value (a CT model on
-    stored values without their rescale intercept, or on a microscopy image)."""
-    fixed = intensity_range_of(bundle.normalization)
-    said = None if fixed is None else outside_range(image, fixed, channel_axis)
-    if said is not None:
-        warnings.warn(
-            f"{said}, the range model {bundle.name!r} keeps: nearly every pixel reaches it "
-            "as 0 or 1; check the image's values (a CT's in Hounsfield units).",
             UserWarning,
             stacklevel=user_level(),
         )

@@ -6,10 +6,12 @@ put in words, and checked against an image.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
+from .guards import user_level
 from .normalize import checked_axis, strided_sample
 
 
@@ -67,6 +69,24 @@ def check_in_range(image: Any, value: Any, channel_axis: int | None = None) -> N
         raise ValueError(
             f"{said}: everything else would be clipped; give a range of its values (a CT's "
             "values in Hounsfield units)."
+        )
+
+
+def say_outside_range(
+    image: Any, normalization: dict[str, Any], model: str, channel_axis: int | None = None
+) -> None:
+    """Warn where a model of a fixed intensity range gets an image whose values lie
+    almost all outside it: every pixel reaches the network as one value (a CT model on
+    stored values without their rescale intercept, or on a microscopy image). ``model``:
+    its name, for the words."""
+    fixed = intensity_range_of(normalization)
+    said = None if fixed is None else outside_range(image, fixed, channel_axis)
+    if said is not None:
+        warnings.warn(
+            f"{said}, the range model {model!r} keeps: nearly every pixel reaches it "
+            "as 0 or 1; check the image's values (a CT's in Hounsfield units).",
+            UserWarning,
+            stacklevel=user_level(),
         )
 
 

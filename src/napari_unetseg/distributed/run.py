@@ -18,6 +18,7 @@ from .._api_models import arguments_of
 from .._zarr_labels import LabelsStore
 from ..batch import PREDICT_OPTIONS, SegmentSettings
 from ..core.inference import confidence
+from ..core.intensity import say_outside_range
 from ..core.progress import drain
 from .blocks import _Plan
 from .cluster import check_visible
@@ -623,6 +624,9 @@ def _prepare(
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     _check_no_guessed_colour(img, bundle, source)
+    # (said by api.predict only: a block run took a CT model's image of stored values
+    # without a word)
+    say_outside_range(img.data, bundle.normalization, bundle.name, img.channel_axis)
     channel_note = _with_notes(channel_note, img, bundle, output)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
