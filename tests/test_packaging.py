@@ -78,6 +78,11 @@ def test_wheel_metadata(wheel):
     }
     assert "napari" in meta["Keywords"] and meta["Description-Content-Type"] == "text/markdown"
     assert "napari-unetseg = napari_unetseg:napari.yaml" in entry_points
+    # floors that work together: a bare "zarr" let Python 3.10 get zarr 2, and every
+    # OME-Zarr path failed with a traceback (wheel bug bash)
+    assert meta["Requires-Python"] == ">=3.11"
+    needs = set(meta.get_all("Requires-Dist"))
+    assert {"zarr>=3.1.5", "ome-zarr>=0.12", "tifffile>=2025.5.21", "superqt"} <= needs
     assert "unetseg = napari_unetseg.cli:main" in entry_points
     extras = meta.get_all("Provides-Extra")
     assert {"bioimageio", "testing", "all"} <= set(extras)
@@ -86,7 +91,9 @@ def test_wheel_metadata(wheel):
 def test_sdist_carries_the_whole_test_suite(tmp_path):
     """The source distribution held only tests/test_*.py: no conftest (whose fixture keeps
     saved models out of the user's folder), no tests/_qt, core or reliability, no tox.ini
-    (install bug bash). MANIFEST.in grafts the tree."""
+    (install bug bash). MANIFEST.in grafts the tree, and adds what tests read from beside
+    it: without the stall meter (benchmarks/) the sdist's suite stopped at collection,
+    without docs/reliability.md its check of the table failed (wheel bug bash)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in (
@@ -98,7 +105,7 @@ def test_sdist_carries_the_whole_test_suite(tmp_path):
         "CHANGELOG.md",
     ):
         shutil.copy(ROOT / name, src / name)
-    for folder in ("src", "tests"):
+    for folder in ("src", "tests", "benchmarks", "docs"):
         shutil.copytree(
             ROOT / folder,
             src / folder,
@@ -121,4 +128,5 @@ def test_sdist_carries_the_whole_test_suite(tmp_path):
     }
     assert expected <= names, sorted(expected - names)[:5]
     assert {"tox.ini", "CHANGELOG.md", "src/napari_unetseg/napari.yaml"} <= names
+    assert {"benchmarks/bench_responsiveness.py", "docs/reliability.md"} <= names
     assert not any(n.endswith(".pyc") for n in names)

@@ -126,7 +126,7 @@ def labels_provenance(
     model_ref: dict[str, Any], settings: dict[str, Any], source: str | os.PathLike | None = None
 ) -> dict[str, Any]:
     """The record written with a label image (see the module docstring)."""
-    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    created = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     return {
         "software": f"napari-unetseg {__version__}",
         **model_ref,
