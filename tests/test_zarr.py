@@ -245,6 +245,55 @@ def test_saved_labels_go_under_the_image_and_replace_only_their_own(tmp_path, ve
     np.testing.assert_array_equal(np.asarray(again.labels["second_try"][0]), labels)
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_added_to_another_tools_store_stay_valid_for_its_readers(tmp_path, version):
+    """OME-Zarr interop bash: labels added to a store with consolidated metadata (as
+    ngff-zarr writes) were on disk but not in its cached listing, so zarr and
+    ome-zarr-models did not see them; a first run stopped early left a bare labels/
+    group, and validators refused the user's image; another tool's label colours were
+    dropped."""
+    import warnings
+
+    from ome_zarr.writer import add_metadata
+    from ome_zarr_models import open_ome_zarr
+
+    fmt = FORMATS[version]
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((3, 64, 64), np.uint16), version)
+    other = zarr.open_group(str(image / "labels" / "otsu"), mode="w", zarr_format=fmt.zarr_format)
+    write_image(np.ones((3, 64, 64), np.uint8), other, axes="zyx", fmt=fmt, scale_factors=(2,))
+    colors = [{"label-value": 1, "rgba": [255, 0, 0, 255]}]
+    add_metadata(other, {"image-label": {"version": fmt.version, "colors": colors}}, fmt=fmt)
+    listing = {"labels": ["otsu"], **({"version": fmt.version} if version == "0.5" else {})}
+    add_metadata(
+        zarr.open_group(str(image / "labels"), zarr_format=fmt.zarr_format), listing, fmt=fmt
+    )
+    with warnings.catch_warnings():  # zarr: consolidated metadata is not in the v3 spec
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(image))
+    # a run stopped after creating its store: the image is still a valid image
+    img = _zarr.read_ome_zarr(image)
+    target, parent = _zarr_labels.LabelsStore.target(image, img, "stopped")
+    _zarr_labels.LabelsStore.create(
+        target, shape=(3, 64, 64), chunks=(3, 64, 64), block_grid=(1, 1, 1), axes="ZYX",
+        scale=img.scale, units=img.units, translate=None, version=version, image=parent,
+    )  # fmt: skip
+    open_ome_zarr(zarr.open_group(str(image), mode="r", use_consolidated=False))
+    bare = make_ome_zarr(tmp_path / "bare.ome.zarr", np.zeros((3, 64, 64), np.uint16), version)
+    _zarr_labels.LabelsStore.create(
+        bare / "labels" / "stopped", shape=(3, 64, 64), chunks=(3, 64, 64),
+        block_grid=(1, 1, 1), axes="ZYX", scale=img.scale, units=img.units, translate=None,
+        version=version, image=str(bare),
+    )  # fmt: skip
+    open_ome_zarr(zarr.open_group(str(bare), mode="r"))  # a first run's labels/: listed
+    _zarr_save.save_labels(image, np.ones((3, 64, 64), np.uint8), name="painted")
+    group = zarr.open_group(str(image), mode="r")  # the cached listing, as zarr reads it
+    assert sorted(group["labels"].group_keys()) == ["otsu", "painted", "stopped"]
+    open_ome_zarr(group)
+    layers = {m["name"]: m for _, m, kind in _reader.read_zarrs(str(image)) if kind == "labels"}
+    assert layers["img [otsu]"]["colormap"][1] == (1.0, 0.0, 0.0, 1.0)
+    assert "colormap" not in layers["img [painted]"]
+
+
 def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tmp_path) -> None:
     data = np.random.default_rng(2).integers(0, 4, (20, 700, 600)).astype(np.int64)
     lazy = _CountingReads(data)
@@ -297,6 +346,9 @@ def test_a_bioformats2raw_store_opens_at_its_first_series(tmp_path, capsys) -> N
         ("conv", "image"),
         ("conv [nuclei-3d]", "labels"),
     ]
+    # where they are, with their record (the top folder's labels/ did not exist; interop)
+    assert layers[1][1]["metadata"]["zarr_labels"] == str(store / "0" / "labels" / "nuclei-3d")
+    assert "unetseg" in layers[1][1]["metadata"]
 
 
 def test_labels_layers_have_their_own_grid_and_the_images_units(tmp_path) -> None:

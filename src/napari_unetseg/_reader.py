@@ -163,9 +163,10 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
                 "metadata": {
                     "axes": flat.axes if same_axes else None,
                     "units": flat.units if same_axes else None,
-                    "zarr_labels": os.path.join(
-                        os.path.abspath(img.path if os.path.isfile(p) else p), "labels", name
-                    ),  # (a store's zarr.json opened: the store's own labels)
+                    # the image's own labels/ (of a zarr.json opened, its store; of a
+                    # bioformats2raw store or a plate, the series read: the top folder's
+                    # "labels" did not exist; OME-Zarr interop bash)
+                    "zarr_labels": os.path.join(os.path.abspath(img.path), "labels", name),
                 },
             }
             if any(translate):
@@ -178,6 +179,7 @@ def read_zarrs(path: PathOrPaths) -> list[LayerData] | None:
             pyramid = _pyramid_labels(levels)
             data = list(levels) if pyramid else levels[0]
             _with_provenance(meta, meta["metadata"]["zarr_labels"], None if pyramid else data)
+            meta.update(_stored_colours(meta["metadata"]["zarr_labels"]))
             layers.append((data, {**meta, "multiscale": pyramid}, "labels"))
     return layers or None
 
@@ -197,6 +199,29 @@ def _with_provenance(meta: dict[str, Any], group: str, data: Any) -> None:
     if provenance:
         _keep_record(meta, provenance, data)
         meta.update(_class_features(provenance))
+
+
+def _stored_colours(group: str) -> dict[str, Any]:
+    """The colours another tool gave its labels (``image-label``'s ``colors``: label
+    value and RGBA of 0-255) as a napari colormap; nothing without them (they came in
+    napari's cycling colours; OME-Zarr interop bash). ``group``: the image-label's
+    folder."""
+    import zarr
+
+    from ._colours import label_colours
+
+    try:
+        attrs = zarr.open_group(group, mode="r").attrs.asdict()
+        label = attrs.get("ome", attrs).get("image-label") or {}
+        colours = {
+            int(c["label-value"]): tuple(float(v) / 255.0 for v in c["rgba"])
+            for c in label.get("colors") or []
+        }
+    except Exception:  # noqa: BLE001 - colours are a nicety: napari's own then
+        return {}
+    if not colours or any(len(c) != 4 for c in colours.values()):
+        return {}
+    return {"colormap": label_colours(colours)}
 
 
 def _keep_record(meta: dict[str, Any], provenance: dict[str, Any], data: Any) -> None:

@@ -198,8 +198,11 @@ class LabelsStore:
             shutil.rmtree(path)
         try:
             fmt = _format(version)
-            if image is not None:  # the image's labels/ group, made a zarr group if new
+            if image is not None:  # the image's labels/ group, made a zarr group if new,
+                # listed at once: a first run stopped early left a bare group, and
+                # validators then refused the user's image (OME-Zarr interop bash)
                 zarr.open_group(os.path.dirname(path), mode="a", zarr_format=fmt.zarr_format)
+                _relist(os.path.dirname(path), fmt)
             group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
             group.create_array(
                 "0",
@@ -467,16 +470,48 @@ class LabelsStore:
         return moved
 
 
-def _relist(folder: str, fmt: Any, add: str, drop: str | None = None) -> None:
-    """List ``add`` (and no longer ``drop``) in the image's ``labels/`` group at ``folder``."""
+def _relist(folder: str, fmt: Any, add: str | None = None, drop: str | None = None) -> None:
+    """List ``add`` (and no longer ``drop``) in the image's ``labels/`` group at ``folder``
+    (without ``add``: its listing as it is, written where it has none), and refresh the
+    store's consolidated metadata."""
     import zarr
     from ome_zarr.writer import add_metadata, get_metadata
 
-    parent = zarr.open_group(folder, mode="r+")
+    parent = zarr.open_group(folder, mode="r+", use_consolidated=False)
     listed = [n for n in get_metadata(parent).get("labels", []) if n != drop]
-    if add not in listed:
+    if add is not None and add not in listed:
         listed.append(add)
     listing: dict[str, Any] = {"labels": listed}
     if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
         listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
     add_metadata(parent, listing, fmt=fmt)
+    if add is not None:
+        reconsolidate(os.path.dirname(folder))
+
+
+def reconsolidate(image: str) -> None:
+    """Refresh the consolidated metadata (a cached listing of a store's groups, written
+    by ngff-zarr and others: ``.zmetadata``, or ``consolidated_metadata`` in a
+    ``zarr.json``) of the image folder and of each zarr group above it that has some:
+    labels added to such a store were on disk, but zarr and OME-Zarr validators that read
+    the cache did not see them (OME-Zarr interop bash)."""
+    import json
+    import warnings
+
+    import zarr
+
+    here = os.path.abspath(image)
+    while any(os.path.isfile(os.path.join(here, f)) for f in (".zgroup", "zarr.json")):
+        v3 = os.path.join(here, "zarr.json")
+        if os.path.isfile(os.path.join(here, ".zmetadata")):
+            zarr.consolidate_metadata(here, zarr_format=2)
+        elif os.path.isfile(v3):
+            with open(v3, encoding="utf-8") as f:
+                if json.load(f).get("consolidated_metadata") is not None:
+                    with warnings.catch_warnings():  # "not part of the format 3 spec"
+                        warnings.filterwarnings("ignore", "Consolidated metadata")
+                        zarr.consolidate_metadata(here, zarr_format=3)
+        up = os.path.dirname(here)
+        if up == here:
+            break
+        here = up

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._io import image_name
 from ._zarr import ZarrImageData, ZarrReadError, read_ome_zarr
-from ._zarr_labels import LabelsStore
+from ._zarr_labels import LabelsStore, reconsolidate
 from .core.files import cannot_write
 
 #: Chunk edge of a saved label image along Y and X (and 16 planes along Z): a napari view
@@ -223,6 +223,8 @@ def save_labels(
             store.build_level(level, region)
         store.finish(name=label, image=image)
         _swap_in(partial, target)
+        if image is not None:  # the store's cached listing names the partial store
+            reconsolidate(image)
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
         if isinstance(exc, OSError):  # "[Errno 28] No space left on device", or the
