@@ -634,6 +634,41 @@ def test_a_fixed_intensity_range_makes_labels_independent_of_the_field_of_view(
         api.train(scan, strokes, steps=1, intensity_range=5)
 
 
+def test_a_model_says_what_repeats_its_run_and_what_made_it(tmp_path, capsys) -> None:
+    """Reproducibility bash: the seed, threads and precision a model records were not
+    shown, `unetseg train` had no --precision (a CPU without native bf16 trains in fp32:
+    other weights), and nothing said the software or a time limit's length."""
+    import torch
+
+    from napari_unetseg import __version__
+
+    image, labels = synthetic_nuclei((64, 64), seed=1)
+    _io.write_image(tmp_path / "img.tif", image)
+    _io.write_image(tmp_path / "lab.tif", synthetic_scribbles(labels, seed=1))
+    argv = ["train", "-i", str(tmp_path / "img.tif"), "-l", str(tmp_path / "lab.tif")]
+    argv += ["--depth", "2", "--base-channels", "4", "--patch-size", "32", "--seed", "3"]
+    threads = torch.get_num_threads()
+    try:
+        for precision in ("fp32", "bf16"):
+            out = tmp_path / f"{precision}.pt"
+            run = [*argv, "--steps", "2", "--threads", "1", "--precision", precision]
+            assert cli.main([*run, "-o", str(out)]) == 0
+            capsys.readouterr()
+            assert cli.main(["info", str(out)]) == 0
+            said = capsys.readouterr().out
+            assert f"run: seed 3, 1 thread, {precision}, on cpu\n" in said
+            made = f"made with: napari-unetseg {__version__}, torch {torch.__version__}, 20"
+            assert made in said
+    finally:
+        torch.set_num_threads(threads)
+    assert cli.main([*argv, "--time-limit", "1", "-o", str(tmp_path / "t.pt")]) == 0
+    capsys.readouterr()
+    assert cli.main(["info", str(tmp_path / "t.pt")]) == 0
+    assert (
+        "a 1 s time limit (its steps followed the time: not repeatable)" in capsys.readouterr().out
+    )
+
+
 @pytest.mark.parametrize(
     ("typed", "read"),
     [(["-1e3", "3e3"], [-1000.0, 3000.0]), (["-1E+3", "-.5"], [-1000.0, -0.5])],

@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import datetime
 import warnings
 from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import forest
+from . import __version__, forest
 from ._api_models import (
     ModelLike,
     arguments_of,
@@ -649,6 +650,10 @@ def _recorded(
         record["unit"] = record.get("unit") or unit
     trained.set_object_size(record)
     trained.history["object_size"] = message
+    trained.history["software"] = f"napari-unetseg {__version__}"
+    trained.history["created"] = (
+        datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+    )
     trained.history["teacher"] = forest.TAUGHT if painted is not None else "none"
     if painted is not None:
         trained.history["trained_pixels"] = trained.history["labeled_pixels"]

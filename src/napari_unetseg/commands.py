@@ -114,6 +114,11 @@ def predict_command(
 
 
 # -- Fine-tune ----------------------------------------------------------------------------
+#: A training run's recorded arithmetic (``history["precision"]``), as ``--precision``
+#: names it.
+PRECISION_NAMES = {"bfloat16": "bf16", "float16": "fp16", "fp32": "fp32", "float32": "fp32"}
+
+
 def train_command(
     image: str | os.PathLike,
     labels: str | os.PathLike,
@@ -139,6 +144,7 @@ def train_command(
     threads: int | None = None,
     invert: bool | None = None,
     intensity_range: Sequence[float] | None = None,
+    precision: str = "auto",
 ) -> Reproduction:
     """``unetseg train`` (and :func:`napari_unetseg.api.train`) for a training run.
 
@@ -149,7 +155,8 @@ def train_command(
     ``series`` when not 0 (the image series of a TIFF that holds several), ``threads``
     when given (a seed repeats the weights at the same CPU thread count), ``invert``
     when not None (the starting model's setting), ``intensity_range`` (a new model's
-    fixed range) when given.
+    fixed range) when given, ``precision`` when not "auto" (a run's, which repeats its
+    weights on a computer whose "auto" is another).
     """
     img, lab, out = _path(image), _path(labels), _path(output)
     argv = ["unetseg", "train", "--image", img, "--labels", lab, "--output", out]
@@ -168,6 +175,7 @@ def train_command(
     _option(argv, "--device", device)
     _option(argv, "--seed", seed)
     _option(argv, "--threads", threads)
+    _option(argv, "--precision", None if precision == "auto" else precision)
     _option(argv, "--dims", spatial_dims)
     config = model_config or {}
     _option(argv, "--depth", config.get("depth"))
@@ -195,16 +203,15 @@ def train_command(
         "seed": seed,
         "spatial_dims": spatial_dims,
     }
-    if model_config:
-        kwargs["model_config"] = dict(model_config)
-    if teacher != "auto":
-        kwargs["teacher"] = teacher
-    if class_names is not None:
-        kwargs["class_names"] = list(class_names)
-    if invert is not None:
-        kwargs["invert"] = bool(invert)
-    if fixed is not None:
-        kwargs["intensity_range"] = tuple(fixed)
+    given = {  # said where given (not the default)
+        "model_config": dict(model_config) if model_config else None,
+        "teacher": None if teacher == "auto" else teacher,
+        "class_names": None if class_names is None else list(class_names),
+        "invert": None if invert is None else bool(invert),
+        "intensity_range": None if fixed is None else tuple(fixed),
+        "precision": None if precision == "auto" else precision,
+    }
+    kwargs.update({k: v for k, v in given.items() if v is not None})
     python = (
         ("import torch\n\n" if threads else "")
         + "from napari_unetseg import api\n\n"

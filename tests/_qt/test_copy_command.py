@@ -52,6 +52,7 @@ def test_finetune_command_repeats_the_last_training_run(
     import torch
 
     from napari_unetseg._qt import finetune as fw
+    from napari_unetseg.commands import PRECISION_NAMES
     from napari_unetseg.core.bundle import ModelBundle
     from napari_unetseg.core.registry import REGISTRY
     from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
@@ -85,6 +86,10 @@ def test_finetune_command_repeats_the_last_training_run(
         # the run's thread count, which the seed needs (the command left it to the shell)
         assert rep.argv[rep.argv.index("--threads") + 1] == "1"
         assert "torch.set_num_threads(1)" in rep.python
+        # ... and its arithmetic: "auto" is fp32 on a CPU without bf16 (reproducibility)
+        ran = PRECISION_NAMES[widget.trained.history["precision"]]
+        assert rep.argv[rep.argv.index("--precision") + 1] == ran
+        assert f"precision={ran!r}" in rep.python
         torch.set_num_threads(2)  # a shell's other count: the command sets its own
         assert cli.main(rep.argv[1:]) == 0
         again = ModelBundle.load(rep.argv[rep.argv.index("--output") + 1])

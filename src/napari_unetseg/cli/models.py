@@ -432,9 +432,32 @@ def _model_lines(bundle: Any) -> list[str]:
         lines.append(trained + (f"; {score}" if score else ""))
         if isinstance(history.get("started_from"), str):
             lines.append(f"started from: {history['started_from']}")
+        lines.extend(_run_lines(history))
     lines.append(f"holes filled: {'yes' if bundle.fill_holes else 'no'} (by default)")
     lines.append(f"input normalization: {describe_normalization(bundle.normalization)}")
     return lines
+
+
+def _run_lines(history: dict[str, Any]) -> list[str]:
+    """What repeats the last run's weights (seed, threads, precision: recorded, but not
+    shown; reproducibility bash) and what made it, where the model records them."""
+    from ..commands import PRECISION_NAMES
+
+    parts = [f"seed {history['seed']}"] if history.get("seed") is not None else []
+    if history.get("threads") is not None:
+        parts.append(f"{history['threads']} thread{'s' if history['threads'] != 1 else ''}")
+    if history.get("precision") in PRECISION_NAMES:
+        parts.append(PRECISION_NAMES[history["precision"]])
+    if history.get("device"):
+        parts.append(f"on {history['device']}")
+    if history.get("time_limit_s") is not None:  # its steps followed the time used
+        limit = float(history["time_limit_s"])
+        parts.append(f"a {limit:g} s time limit (its steps followed the time: not repeatable)")
+    made = [str(history[k]) for k in ("software", "created") if history.get(k)]
+    if history.get("torch"):
+        made.insert(1 if made else 0, f"torch {history['torch']}")
+    lines = [f"run: {', '.join(parts)}"] if parts else []
+    return lines + ([f"made with: {', '.join(made)}"] if made else [])
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -207,7 +207,15 @@ def _add_running(p: Any) -> None:
         type=int,
         default=None,
         help="CPU threads (default: torch's choice); a --seed repeats a run's weights at the "
-        "same thread count, which the model's history records",
+        "same thread count and precision, which the model's history records",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="training arithmetic: auto (default) is bf16 on GPUs and on CPUs with native "
+        "bf16, else fp32; name the one a model records (unetseg info) to repeat its weights "
+        "on another computer",
     )
 
 
@@ -384,6 +392,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 val_fraction=args.val_fraction,
                 augment=args.augment,
                 device=args.device,
+                precision=args.precision,
                 seed=args.seed,
                 spatial_dims=dims,
                 model_config={

@@ -370,7 +370,7 @@ class FinetuneWidget(ui.DockWidget):
         session, are saved first into ``folder`` (asked for when None). Returns the
         dialog, or None.
         """
-        from ...commands import train_command
+        from ...commands import PRECISION_NAMES, train_command
         from ..reproduce import show_command
 
         if self._last_run is not None:
@@ -395,6 +395,10 @@ class FinetuneWidget(ui.DockWidget):
                 # the names the run's model got, merged with the scribbles' after it
                 # (the command named them "class 1", ...; classes bug bash)
                 options["class_names"] = list(self.trained.class_names)
+                # the run's arithmetic: "auto" is fp32 on a CPU without bf16, and the
+                # command gave other weights there (reproducibility bash)
+                ran = self.trained.history.get("precision")
+                options["precision"] = PRECISION_NAMES.get(ran, "auto")
             store = files.store(image)  # an OME-Zarr store is named, not copied
             named, series = (store[0], 0) if store else files.image(image)
             return train_command(

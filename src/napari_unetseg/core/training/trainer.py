@@ -736,6 +736,10 @@ class Trainer:
                 and not self.stopped
                 and (o.steps is None or self.step < int(o.steps))
             ),
+            # the budget's length: a time-limited run's steps follow the time used, so
+            # its step count alone does not repeat it (reproducibility bash)
+            "time_limit_s": None if o.time_limit is None else float(o.time_limit),
+            "torch": str(torch.__version__),  # (a str subclass: a model file of it did not load)
             "kept_start": h.kept_start,
             "skipped_steps": self.skipped,
             "started_from": (model.source or model.name) if model is not None else None,
