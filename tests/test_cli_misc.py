@@ -276,6 +276,39 @@ def test_provenance_records_what_ran_where_settings_say_auto():
     assert "the mean of R, G and B" in ran["input"]
 
 
+def test_info_gives_the_command_that_makes_labels_again(tmp_path, capsys, monkeypatch):
+    """Reproducibility bash: no command said how a labels file was made; rebuilt by hand
+    from ``settings``, "auto" measured the size again and precision "auto" is fp32 on a
+    CPU without bf16. ``unetseg info`` writes it with what "auto" chose."""
+    import shlex
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((64, 96, 96), seed=2)
+    _io.write_image(tmp_path / "stack.tif", img, scale=(2.0, 0.5, 0.5), axes="ZYX")
+    monkeypatch.chdir(tmp_path)  # the record names the input by its file name
+    argv = ["predict", "stack.tif", "-o", "lab.tif", "--model", "nuclei-3d", "--tta"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert cli.main(["info", "lab.tif"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("made again by")]
+    again = shlex.split(line.split(": ", 1)[1])
+    assert again[:4] == ["unetseg", "predict", "stack.tif", "--output"]
+    assert "auto" not in again and "--tta" in again and "lab_again.tif" in again
+    assert cli.main(again[1:]) == 0
+    first, second = (np.asarray(_io.read_image(p).data) for p in ("lab.tif", "lab_again.tif"))
+    np.testing.assert_array_equal(first, second)
+    # labels painted after the run: no command makes them
+    from napari_unetseg import _writer
+
+    meta = _io.read_image("lab.tif")
+    edited = {**meta.provenance, "edited": "painted by hand after the model's run"}
+    _writer.write_labels("edited.tif", first, {"metadata": {"unetseg": edited}})
+    capsys.readouterr()
+    assert cli.main(["info", "edited.tif"]) == 0
+    assert "made again by" not in capsys.readouterr().out
+
+
 def test_info_names_the_levels_of_a_pyramidal_ome_tiff(tmp_path, capsys):
     """A store's pyramid was described, an OME-TIFF's sub-resolutions not (TIFF bug bash)."""
     import tifffile

@@ -13,14 +13,21 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .batch import SegmentSettings
 
-__all__ = ["Reproduction", "evaluate_command", "predict_command", "train_command"]
+__all__ = [
+    "Reproduction",
+    "evaluate_command",
+    "predict_command",
+    "repeat_command",
+    "train_command",
+]
 
 
 @dataclass
@@ -89,6 +96,8 @@ def predict_command(
     argv = ["unetseg", "predict", *files, "--output", _path(output), "--model", settings.model]
     _option(argv, "--channel", settings.channel)
     _option(argv, "--series", settings.series or None)
+    _option(argv, "--axes", settings.axes)  # (the Python call below had them, this not)
+    _option(argv, "--level", settings.level or None)
     size = settings.object_size
     _option(argv, "--object-size", "off" if size is None else size)
     if settings.fill_holes is not None:
@@ -111,6 +120,34 @@ def predict_command(
         + "print(report.summary())\n"
     )
     return Reproduction(argv, python)
+
+
+def repeat_command(provenance: dict[str, Any] | None, labels: str | os.PathLike) -> str | None:
+    """The ``unetseg predict`` command that makes ``labels`` again from its record, with
+    what "auto" chose put in (the object size measured, the precision and device that
+    ran: each changes labels); None where the record cannot say (no input file, no
+    model, edited by hand). Reviewers had to read ``ran`` beside ``settings`` to rebuild
+    it (reproducibility bash). The output is a new file beside ``labels``."""
+    record = provenance or {}
+    settings, ran = record.get("settings"), record.get("ran") or {}
+    if not isinstance(settings, dict) or not record.get("input") or record.get("edited"):
+        return None
+    known = {f.name for f in fields(SegmentSettings)}
+    given = {k: v for k, v in settings.items() if k in known}
+    for key, measured in (("object_size", "object_size_px"), ("precision", "precision")):
+        if given.get(key) == "auto" and ran.get(measured) is not None:
+            given[key] = ran[measured]
+    if given.get("device") == "auto" and ran.get("device"):
+        given["device"] = ran["device"]
+    path = Path(labels)
+    suffix = (
+        "".join(path.suffixes[-2:]) if path.name.endswith((".nii.gz", ".ome.tif")) else path.suffix
+    )
+    again = path.with_name(path.name[: len(path.name) - len(suffix)] + "_again" + suffix)
+    try:
+        return predict_command([record["input"]], again, SegmentSettings(**given)).shell()
+    except (TypeError, ValueError):  # a record of another version: no command
+        return None
 
 
 # -- Fine-tune ----------------------------------------------------------------------------

@@ -462,6 +462,7 @@ def _run_lines(history: dict[str, Any]) -> list[str]:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
+    from ..commands import repeat_command
     from ..core.registry import REGISTRY
     from ..provenance import describe
 
@@ -500,4 +501,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(line)
         for line in describe(img.provenance):
             print(line)
+        again = repeat_command(img.provenance, src) if img.is_labels else None
+        if again:  # what "auto" chose put in (a reviewer read `ran` to rebuild it)
+            print(f"made again by: {again}")
     return 0
