@@ -298,6 +298,12 @@ def test_info_gives_the_command_that_makes_labels_again(tmp_path, capsys, monkey
     assert cli.main(again[1:]) == 0
     first, second = (np.asarray(_io.read_image(p).data) for p in ("lab.tif", "lab_again.tif"))
     np.testing.assert_array_equal(first, second)
+    from napari_unetseg.commands import repeat_command
+
+    record = _io.read_image("lab.tif").provenance
+    for name in ("n.ome.zarr", "n.nii.gz", "n.OME.TIF"):
+        stem, suffix = name.split(".", 1)
+        assert f"--output {stem}_again.{suffix} " in repeat_command(record, name)
     # labels painted after the run: no command makes them
     from napari_unetseg import _writer
 

@@ -140,10 +140,11 @@ def repeat_command(provenance: dict[str, Any] | None, labels: str | os.PathLike)
     if given.get("device") == "auto" and ran.get("device"):
         given["device"] = ran["device"]
     path = Path(labels)
-    suffix = (
-        "".join(path.suffixes[-2:]) if path.name.endswith((".nii.gz", ".ome.tif")) else path.suffix
+    double = (".ome.zarr", ".ome.tif", ".ome.tiff", ".nii.gz")
+    n = next((len(d) for d in double if path.name.lower().endswith(d)), len(path.suffix))
+    again = path.with_name(
+        f"{path.name[: len(path.name) - n]}_again{path.name[len(path.name) - n :]}"
     )
-    again = path.with_name(path.name[: len(path.name) - len(suffix)] + "_again" + suffix)
     try:
         return predict_command([record["input"]], again, SegmentSettings(**given)).shell()
     except (TypeError, ValueError):  # a record of another version: no command
