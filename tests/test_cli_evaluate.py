@@ -33,6 +33,11 @@ def test_json_matches_api(pair, capsys):
     out = json.loads(capsys.readouterr().out)  # stdout is one JSON object, nothing else
     ref = api.evaluate(pred, gt, spacing=(2.0, 0.5, 0.5)).to_json_dict()
     assert out["spacing"] == [2.0, 0.5, 0.5] and out["unit"] == "µm"  # from the files
+    # what was compared, and by what (reproducibility bash: neither was said)
+    from napari_unetseg import __version__
+
+    assert (out["prediction"], out["ground_truth"]) == (p, g)
+    assert out["software"] == f"napari-unetseg {__version__}"
     for cid in ("1", "2"):
         got = out["classes"][cid]
         for key in ("dice", "iou", "sensitivity", "specificity", "precision", "hd95"):

@@ -272,8 +272,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.slices_csv:
         result.slices_to_csv(args.slices_csv, names)
         written.append(args.slices_csv)
-    if args.json:
-        print(json.dumps(result.to_json_dict(), indent=2, allow_nan=False))
+    if args.json:  # with what was compared and by what (it said neither; reproducibility)
+        from .. import __version__
+
+        said = {"prediction": args.prediction, "ground_truth": args.ground_truth}
+        said["software"] = f"napari-unetseg {__version__}"
+        print(json.dumps({**said, **result.to_json_dict()}, indent=2, allow_nan=False))
     else:
         print(result.table(names))
     for table in written:
