@@ -72,6 +72,42 @@ def test_export_passes_bioimageio_core_test(exported):
         assert any(weights in n for n in tested), (weights, tested)
 
 
+def test_the_same_model_exports_to_the_same_files_and_dates(exported, tiny, tmp_path):
+    """rdf.yaml was dated at the export, every other entry 1980-01-01: two exports of one
+    model (each in a process of its own) had other checksums (reproducibility bash).
+    Within one process TorchScript numbers the names of a model scripted twice, so
+    two exports there differ in that file and its checksum only."""
+    with zipfile.ZipFile(exported) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    again = tiny.export_bioimageio(tmp_path / "again.zip", authors=["Ada Lovelace"])
+    with zipfile.ZipFile(exported) as z, zipfile.ZipFile(again) as y:
+        differ = {i.filename for i in z.infolist() if z.read(i) != y.read(i.filename)}
+    assert differ <= {"weights_torchscript.pt", "rdf.yaml"}, differ
+
+
+def test_onnx_weights_are_the_same_bytes_in_every_session(tmp_path):
+    """torch.export's range constraints, kept in the ONNX graph's metadata, were listed
+    in an order that follows Python's string hashing: one model exported in two sessions
+    gave two files, and two package checksums (reproducibility bash)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\nfrom pathlib import Path\n"
+        "from napari_unetseg.bioimageio._onnx import export_onnx\n"
+        "from napari_unetseg.core.bundle import ModelBundle\n"
+        "torch.manual_seed(0)\n"
+        "net = ModelBundle.create(spatial_dims=2, depth=2, base_channels=4).network.eval()\n"
+        "export_onnx(net, 1, 2, Path(sys.argv[1]))\n"
+    )
+    for seed in ("1", "4"):  # (1 and 4 listed them in other orders)
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = [sys.executable, "-c", code, str(tmp_path / f"{seed}.onnx")]
+        subprocess.run(run, env=env, check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "1.onnx").read_bytes() == (tmp_path / "4.onnx").read_bytes()
+
+
 def test_export_describes_the_model(exported, tiny):
     rdf = _rdf(exported)
     assert rdf["format_version"].startswith("0.5")

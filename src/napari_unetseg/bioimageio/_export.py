@@ -657,6 +657,21 @@ def _whose(package: dict[str, Any], derived: bool) -> str:
     return f"a model by {authors}{licence}"
 
 
+def _undated(package: Path) -> Path:
+    """The package with every entry dated 1980-01-01, as bioimageio.spec dates all but
+    rdf.yaml: the same model exported twice gives the same bytes (a checksum then says
+    "same model"; rdf.yaml's time made two exports differ; reproducibility bash)."""
+    import zipfile
+
+    with zipfile.ZipFile(package) as z:
+        entries = [(info, z.read(info)) for info in z.infolist()]
+    with zipfile.ZipFile(package, "w") as z:
+        for info, data in entries:
+            info.date_time = (1980, 1, 1, 0, 0, 0)
+            z.writestr(info, data)
+    return package
+
+
 def export_bioimageio(
     bundle: ModelBundle,
     output: str | os.PathLike,
@@ -770,7 +785,8 @@ def export_bioimageio(
             config=bio.Config(**{CONFIG_KEY: ours}),
         )
         written = atomic_write(
-            output, lambda tmp_path: save_bioimageio_package(model, output_path=Path(tmp_path))
+            output,
+            lambda tmp: _undated(save_bioimageio_package(model, output_path=Path(tmp))),
         )
         model = None  # the description holds bioimageio.spec's open files: collect them here
         gc.collect()

@@ -51,6 +51,24 @@ def export_onnx(net: torch.nn.Module, in_channels: int, spatial_dims: int, path:
             external_data=False,
             verbose=False,
         )
+    _without_export_notes(path)
+
+
+def _without_export_notes(path: Path) -> None:
+    """Drop torch.export's notes from the graph's metadata (its range constraints are
+    listed in an order that follows Python's string hashing, so the same model exported
+    in two sessions gave other files and package checksums; reproducibility bash). The
+    graph and weights are untouched."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = model.graph.metadata_props
+    kept = [p for p in props if not p.key.startswith("pkg.torch.export.")]
+    if len(kept) == len(props):
+        return
+    del props[:]
+    props.extend(kept)
+    onnx.save(model, str(path))
 
 
 @contextlib.contextmanager
