@@ -315,6 +315,20 @@ def test_info_gives_the_command_that_makes_labels_again(tmp_path, capsys, monkey
     assert "made again by" not in capsys.readouterr().out
 
 
+def test_a_log_file_gets_each_note_on_a_line_of_its_own(tmp_path, capsys):
+    """With stderr not a terminal (``2> log``, ``| cat``), a note after the progress bar
+    was written onto the bar's line (wheel bug bash): the bar's last state ends its line."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((256, 256), seed=1)
+    _io.write_image(tmp_path / "img.tif", img)
+    assert cli.main(["predict", str(tmp_path / "img.tif"), "-o", str(tmp_path / "l.tif")]) == 0
+    lines = capsys.readouterr().err.split("\n")
+    assert any("unetseg: " in line for line in lines)
+    assert not [line for line in lines if "%|" in line and "unetseg: " in line]
+    assert [line for line in lines if "100%|" in line]  # the bar's last state, kept
+
+
 def test_info_names_the_levels_of_a_pyramidal_ome_tiff(tmp_path, capsys):
     """A store's pyramid was described, an OME-TIFF's sub-resolutions not (TIFF bug bash)."""
     import tifffile

@@ -176,7 +176,9 @@ class ProgressBar:
                 desc=self.desc,
                 unit=self.unit,
                 file=sys.stderr,
-                leave=False,
+                # a log file (stderr not a terminal) keeps the bar's last state on a line
+                # of its own: the next note was written onto it (wheel bug bash)
+                leave=not _is_terminal(sys.stderr),
                 dynamic_ncols=True,
             )
         self.bar.update(done - self.bar.n)
@@ -191,6 +193,13 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def say(message: str) -> None:
