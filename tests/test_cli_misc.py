@@ -281,26 +281,36 @@ def test_info_gives_the_command_that_makes_labels_again(tmp_path, capsys, monkey
     from ``settings``, "auto" measured the size again and precision "auto" is fp32 on a
     CPU without bf16. ``unetseg info`` writes it with what "auto" chose."""
     import shlex
+    import shutil
 
+    from napari_unetseg.core.registry import REGISTRY
     from napari_unetseg.core.synthetic import synthetic_nuclei
 
     img, _ = synthetic_nuclei((64, 96, 96), seed=2)
     _io.write_image(tmp_path / "stack.tif", img, scale=(2.0, 0.5, 0.5), axes="ZYX")
-    monkeypatch.chdir(tmp_path)  # the record names the input by its file name
-    argv = ["predict", "stack.tif", "-o", "lab.tif", "--model", "nuclei-3d", "--tta"]
+    # a model given as a file (named "nuclei-3d" inside: the command named the name)
+    shutil.copy(REGISTRY.source("nuclei-3d"), tmp_path / "mine.pt")
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", "stack.tif", "-o", "lab.tif", "--model", "mine.pt", "--tta"]
     assert cli.main(argv) == 0
     capsys.readouterr()
-    assert cli.main(["info", "lab.tif"]) == 0
+    monkeypatch.chdir(tmp_path.parent)  # from elsewhere: the input found beside the labels
+    assert cli.main(["info", str(tmp_path / "lab.tif")]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("made again by")]
     again = shlex.split(line.split(": ", 1)[1])
-    assert again[:4] == ["unetseg", "predict", "stack.tif", "--output"]
-    assert "auto" not in again and "--tta" in again and "lab_again.tif" in again
+    assert again[:4] == ["unetseg", "predict", str(tmp_path / "stack.tif"), "--output"]
+    assert again[again.index("--model") + 1] == str(tmp_path / "mine.pt")
+    assert "auto" not in again and "--tta" in again
+    assert str(tmp_path / "lab_again.tif") in again
     assert cli.main(again[1:]) == 0
+    monkeypatch.chdir(tmp_path)
     first, second = (np.asarray(_io.read_image(p).data) for p in ("lab.tif", "lab_again.tif"))
     np.testing.assert_array_equal(first, second)
     from napari_unetseg.commands import repeat_command
 
     record = _io.read_image("lab.tif").provenance
+    mixed = {**record, "ran": {**record["ran"], "precision": "bf16,fp32"}}  # a cluster's
+    assert "--precision auto" in repeat_command(mixed, "lab.tif")  # (argparse refused it)
     for name in ("n.ome.zarr", "n.nii.gz", "n.OME.TIF"):
         stem, suffix = name.split(".", 1)
         assert f"--output {stem}_again.{suffix} " in repeat_command(record, name)

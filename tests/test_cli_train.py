@@ -661,12 +661,12 @@ def test_a_model_says_what_repeats_its_run_and_what_made_it(tmp_path, capsys) ->
             assert made in said
     finally:
         torch.set_num_threads(threads)
-    assert cli.main([*argv, "--time-limit", "1", "-o", str(tmp_path / "t.pt")]) == 0
+    # the limit given, not what the forest teacher left of it (review: "1.14504 s")
+    assert cli.main([*argv, "--time-limit", "2", "-o", str(tmp_path / "t.pt")]) == 0
     capsys.readouterr()
     assert cli.main(["info", str(tmp_path / "t.pt")]) == 0
-    assert (
-        "a 1 s time limit (its steps followed the time: not repeatable)" in capsys.readouterr().out
-    )
+    said = capsys.readouterr().out
+    assert "a 2 s time limit (its steps followed the time: not repeatable)" in said
 
 
 @pytest.mark.parametrize(

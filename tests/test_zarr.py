@@ -292,6 +292,28 @@ def test_labels_added_to_another_tools_store_stay_valid_for_its_readers(tmp_path
     layers = {m["name"]: m for _, m, kind in _reader.read_zarrs(str(image)) if kind == "labels"}
     assert layers["img [otsu]"]["colormap"][1] == (1.0, 0.0, 0.0, 1.0)
     assert "colormap" not in layers["img [painted]"]
+    for bad in ([70000, [255, 0, 0, 255]], [1, [-1, 0, 0, 255]], [1, [1.0, 0.0, 0.0, 1.0]]):
+        colors = [{"label-value": bad[0], "rgba": bad[1]}]  # napari failed on the first two
+        add_metadata(other, {"image-label": {"version": fmt.version, "colors": colors}}, fmt=fmt)
+        assert _reader._stored_colours(str(image / "labels" / "otsu")) == {}
+
+
+def test_labels_are_saved_when_the_stores_cached_listing_cannot_be_refreshed(
+    tmp_path, monkeypatch
+):
+    """Review: a store whose consolidated metadata could not be refreshed (another
+    series in a codec missing here, a read-only folder above) lost the save, and its
+    listing named labels that were not there."""
+    image = make_ome_zarr(tmp_path / "img.ome.zarr", np.zeros((3, 64, 64), np.uint16))
+    zarr.consolidate_metadata(str(image))
+
+    def fails(*_, **__):
+        raise OSError("[Errno 30] Read-only file system")
+
+    monkeypatch.setattr(zarr, "consolidate_metadata", fails)
+    with pytest.warns(UserWarning, match="The labels are saved, but the consolidated metadata"):
+        _zarr_save.save_labels(image, np.ones((3, 64, 64), np.uint8), name="painted")
+    assert list(_zarr.read_ome_zarr(image).labels) == ["painted"]
 
 
 def test_saved_standalone_labels_keep_scale_and_offset_and_are_read_by_chunks(tmp_path) -> None:

@@ -207,7 +207,7 @@ def train_iter(
     trained.invert = invert
     if use_forest and painted is None and taught:  # the teacher left out, and why: kept
         trained.history["teacher_note"] = taught  # for the end of the run (classes bash)
-    return _recorded(trained, record, message, painted, unit)
+    return _recorded(trained, record, message, painted, unit, time_limit)
 
 
 #: A class painted with fewer pixels is not given to the forest teacher: a few pixels of
@@ -634,7 +634,12 @@ def _check_training_images(images: Any, labels: Any) -> None:
 
 
 def _recorded(
-    trained: ModelBundle, record: Any, message: str, painted: list | None, unit: Any = None
+    trained: ModelBundle,
+    record: Any,
+    message: str,
+    painted: list | None,
+    unit: Any = None,
+    time_limit: float | None = None,
 ) -> ModelBundle:
     """Record the object size (with the ``unit`` of its pixel size: a package's axes then
     say µm, they said scale 0.3 and no unit), its sentence and the teacher in the trained
@@ -642,7 +647,8 @@ def _recorded(
 
     ``painted``: the user's labels when a forest labelled the rest, so that
     ``labeled_pixels`` counts what the user painted per class (``trained_pixels`` what
-    the network trained on); None without a teacher.
+    the network trained on); None without a teacher. ``time_limit``: the one given (the
+    network's run had what the forest teacher left of it; review).
     """
     # a record measured on these images takes their unit; the starting model's record
     # keeps its own (fine-tuning on an image in nm named its pixel size in µm so: review)
@@ -651,6 +657,7 @@ def _recorded(
     trained.set_object_size(record)
     trained.history["object_size"] = message
     trained.history["software"] = f"napari-unetseg {__version__}"
+    trained.history["time_limit_s"] = None if time_limit is None else float(time_limit)
     trained.history["created"] = (
         datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
     )

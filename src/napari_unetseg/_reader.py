@@ -213,15 +213,16 @@ def _stored_colours(group: str) -> dict[str, Any]:
     try:
         attrs = zarr.open_group(group, mode="r").attrs.asdict()
         label = attrs.get("ome", attrs).get("image-label") or {}
-        colours = {
-            int(c["label-value"]): tuple(float(v) / 255.0 for v in c["rgba"])
-            for c in label.get("colors") or []
-        }
+        stored = {int(c["label-value"]): list(c["rgba"]) for c in label.get("colors") or []}
     except Exception:  # noqa: BLE001 - colours are a nicety: napari's own then
         return {}
-    if not colours or any(len(c) != 4 for c in colours.values()):
-        return {}
-    return {"colormap": label_colours(colours)}
+    # values napari colours without numba, four whole numbers of 0-255 as NGFF writes
+    # (a value past 65535 stopped the layer opening, a negative one raised; review)
+    fits = all(0 <= v <= 65535 for v in stored) and all(
+        len(c) == 4 and all(type(x) is int and 0 <= x <= 255 for x in c) for c in stored.values()
+    )
+    colours = {v: tuple(x / 255.0 for x in c) for v, c in stored.items()}
+    return {"colormap": label_colours(colours)} if stored and fits else {}
 
 
 def _keep_record(meta: dict[str, Any], provenance: dict[str, Any], data: Any) -> None:

@@ -503,14 +503,24 @@ def reconsolidate(image: str) -> None:
     here = os.path.abspath(image)
     while any(os.path.isfile(os.path.join(here, f)) for f in (".zgroup", "zarr.json")):
         v3 = os.path.join(here, "zarr.json")
-        if os.path.isfile(os.path.join(here, ".zmetadata")):
-            zarr.consolidate_metadata(here, zarr_format=2)
-        elif os.path.isfile(v3):
-            with open(v3, encoding="utf-8") as f:
-                if json.load(f).get("consolidated_metadata") is not None:
+        try:
+            if os.path.isfile(os.path.join(here, ".zmetadata")):
+                zarr.consolidate_metadata(here, zarr_format=2)
+            elif os.path.isfile(v3):
+                with open(v3, encoding="utf-8") as f:
+                    cached = json.load(f).get("consolidated_metadata") is not None
+                if cached:
                     with warnings.catch_warnings():  # "not part of the format 3 spec"
                         warnings.filterwarnings("ignore", "Consolidated metadata")
                         zarr.consolidate_metadata(here, zarr_format=3)
+        except Exception as exc:  # noqa: BLE001 - the labels are saved: a refresh that
+            # fails (a codec missing here, a read-only folder above) must not lose them
+            warnings.warn(
+                f"The labels are saved, but the consolidated metadata of {here!r} could "
+                f"not be refreshed ({exc}); readers that use it may not list them.",
+                UserWarning,
+                stacklevel=2,
+            )
         up = os.path.dirname(here)
         if up == here:
             break

@@ -134,21 +134,39 @@ def repeat_command(provenance: dict[str, Any] | None, labels: str | os.PathLike)
         return None
     known = {f.name for f in fields(SegmentSettings)}
     given = {k: v for k, v in settings.items() if k in known}
-    for key, measured in (("object_size", "object_size_px"), ("precision", "precision")):
-        if given.get(key) == "auto" and ran.get(measured) is not None:
-            given[key] = ran[measured]
-    if given.get("device") == "auto" and ran.get("device"):
-        given["device"] = ran["device"]
+    chosen = {"object_size": "object_size_px", "precision": "precision", "device": "device"}
+    for key, measured in chosen.items():  # (a cluster's blocks may say "bf16,fp32")
+        value = ran.get(measured)
+        if given.get(key) == "auto" and value is not None and "," not in str(value):
+            given[key] = value
+    given["model"] = _model_named(given.get("model"), record.get("model_file"))
     path = Path(labels)
+    # the input as the record names it (its file name), found beside the labels: the
+    # command ran only from the input's own folder (review)
+    beside = path.parent / str(record["input"])
+    source = str(beside) if beside.is_file() else str(record["input"])
     double = (".ome.zarr", ".ome.tif", ".ome.tiff", ".nii.gz")
     n = next((len(d) for d in double if path.name.lower().endswith(d)), len(path.suffix))
     again = path.with_name(
         f"{path.name[: len(path.name) - n]}_again{path.name[len(path.name) - n :]}"
     )
     try:
-        return predict_command([record["input"]], again, SegmentSettings(**given)).shell()
+        return predict_command([source], again, SegmentSettings(**given)).shell()
     except (TypeError, ValueError):  # a record of another version: no command
         return None
+
+
+def _model_named(name: Any, file: Any) -> Any:
+    """A recorded model as a command names it: by its name where that is the model the
+    file was (a shipped or saved one), else by its file where it is still there (a model
+    given as a file was named "new", which the command did not know; review)."""
+    from .core.registry import REGISTRY
+
+    if isinstance(name, str) and name in REGISTRY:
+        here = REGISTRY.source(name)
+        if file is None or (here is not None and os.path.abspath(here) == os.path.abspath(file)):
+            return name
+    return file if isinstance(file, str) and os.path.isfile(file) else name
 
 
 # -- Fine-tune ----------------------------------------------------------------------------

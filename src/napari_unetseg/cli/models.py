@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -504,4 +506,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         again = repeat_command(img.provenance, src) if img.is_labels else None
         if again:  # what "auto" chose put in (a reviewer read `ran` to rebuild it)
             print(f"made again by: {again}")
+            source = shlex.split(again)[2]
+            if not os.path.isfile(source):  # the record names the input by its name
+                print(f"  (run where {source!r} is: the record names the image by its name)")
     return 0

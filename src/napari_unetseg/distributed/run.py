@@ -104,14 +104,10 @@ def _normalizers(
     return series.whole, frames, series.position
 
 
-def _normalizer_from(
-    img: Any, bundle: Any, layout: Any, plan: _Plan, time_axis: int | None = None
-) -> Any:
-    """Statistics of the whole image, or of the inside of its frame (a coarser pyramid
-    level of a very large one: the percentiles barely move, and level 0 would be read
-    whole); with ``time_axis``, each time point's (a ``TimeNormalizers``)."""
-    from ..core.margins import window
-    from ..core.normalize import MAX_STAT_SAMPLES, Normalizer, TimeNormalizers
+def _sampled_level(img: Any) -> Any:
+    """The image's pixels to take statistics from: a coarser pyramid level of a very
+    large one (a strided sample of level 0 reads every chunk of it)."""
+    from ..core.normalize import MAX_STAT_SAMPLES
 
     levels = getattr(img, "levels", ()) or (img.data,)
     data = img.data
@@ -119,6 +115,19 @@ def _normalizer_from(
         if math.prod(data.shape) <= 64 * MAX_STAT_SAMPLES:
             break
         data = coarser
+    return data
+
+
+def _normalizer_from(
+    img: Any, bundle: Any, layout: Any, plan: _Plan, time_axis: int | None = None
+) -> Any:
+    """Statistics of the whole image, or of the inside of its frame (a coarser pyramid
+    level of a very large one: the percentiles barely move, and level 0 would be read
+    whole); with ``time_axis``, each time point's (a ``TimeNormalizers``)."""
+    from ..core.margins import window
+    from ..core.normalize import Normalizer, TimeNormalizers
+
+    data = _sampled_level(img)
     lay = bundle.layout(tuple(data.shape), layout.channel_axis)
     if plan.inside is not None:  # the frame's value would move the low percentile
         index = [slice(None)] * len(data.shape)
@@ -626,7 +635,8 @@ def _prepare(
     _check_no_guessed_colour(img, bundle, source)
     # (said by api.predict only: a block run took a CT model's image of stored values
     # without a word)
-    say_outside_range(img.data, bundle.normalization, bundle.name, img.channel_axis)
+    # (on the level the statistics are taken from: level 0 was read whole; review)
+    say_outside_range(_sampled_level(img), bundle.normalization, bundle.name, img.channel_axis)
     channel_note = _with_notes(channel_note, img, bundle, output)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()

@@ -103,6 +103,8 @@ def test_the_summary_says_why_a_run_without_object_classes_has_no_dice():
         line = M.evaluate(empty, empty, classes=classes).summary_line()
         assert line.endswith("(neither the prediction nor the ground truth holds an object).")
     assert "n/a" not in M.evaluate(gt, gt).summary_line()
+    # nothing scored at all (empty scribbles): no "its own Dice is n/a" (review)
+    assert M.evaluate(empty, empty, mode="sparse").summary_line() == "Dice n/a, IoU n/a."
 
 
 def test_class_names_given_to_evaluate_name_the_rows(tmp_path):

@@ -102,7 +102,7 @@ def summary_line(result: EvaluationResult) -> str:
         which = f"class {absent[0]} is" if len(absent) == 1 else f"classes {', '.join(absent)} are"
         said.append(f"{which} in neither the prediction nor the ground truth")
     if not result.foreground:  # "Dice n/a, IoU n/a." of classes 0 alone (Validate bash)
-        said.append(_background_alone(result.classes.get(0, {})))
+        said.extend(_background_alone(result.classes.get(0, {})))
     if said:
         parts[0] += f" ({'; '.join(said)})"
     if result.objects:
@@ -122,13 +122,16 @@ def summary_line(result: EvaluationResult) -> str:
     return "; ".join(parts) + "."
 
 
-def _background_alone(background: dict[str, float]) -> str:
+def _background_alone(background: dict[str, float]) -> list[str]:
     """Why a run without object classes has no Dice: both sides empty, or only class 0
-    asked for (its own scores are the table's first row)."""
-    if background.get("dice") == 1.0 and math.isnan(background.get("specificity", 0.0)):
-        return "neither the prediction nor the ground truth holds an object"
-    dice = format_value(background.get("dice", math.nan))
-    return f"only class 0, the background, was scored: its own Dice is {dice}"
+    asked for (its own scores are the table's first row); nothing where nothing at all
+    was scored (empty scribbles: a note says so; "its own Dice is n/a" was no reason)."""
+    dice = background.get("dice", math.nan)
+    if math.isnan(dice):
+        return []
+    if dice == 1.0 and math.isnan(background.get("specificity", 0.0)):
+        return ["neither the prediction nor the ground truth holds an object"]
+    return [f"only class 0, the background, was scored: its own Dice is {format_value(dice)}"]
 
 
 #: The unit of distances measured with a spacing given without its unit, (2, 1, 1) say.
