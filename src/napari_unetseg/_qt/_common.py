@@ -13,8 +13,9 @@ Long-running work goes through :class:`napari_unetseg._qt._worker.JobRunner`.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -530,6 +531,24 @@ def _differs(layer: Layer, key: str, value: Any) -> bool:
     return current.shape != value.shape or not np.array_equal(current, value)
 
 
+@contextlib.contextmanager
+def features_held(layer: Any) -> Iterator[None]:
+    """A Labels layer without its features while it is added or made active: napari 0.9
+    reads the status of a new active Labels layer with features along the cursor's view,
+    which in 3D is None until the mouse moves over the canvas ("len() of unsized object",
+    blank layer controls, the wrong layer left active for painting; 3D and ecosystem
+    bashes). Its features join once it is in."""
+    features = getattr(layer, "features", None)
+    held = features is not None and len(features.columns) > 0
+    if held:
+        layer.features = {}
+    try:
+        yield
+    finally:
+        if held:
+            layer.features = features
+
+
 def output_layer(
     viewer: napari.Viewer,
     source: Layer,
@@ -578,19 +597,11 @@ def output_layer(
 
     def add() -> None:
         active = viewer.layers.selection.active
-        # napari 0.9 reads the status of a new active Labels layer with features along
-        # the cursor's view, which in 3D is None until the mouse moves over the canvas:
-        # "len() of unsized object", blank layer controls, and the overlay left active
-        # for painting (3D bash). Its features join once it is in.
-        features = getattr(layer, "features", None)
-        held = features is not None and len(features.columns) > 0
-        if held:
-            layer.features = {}
-        viewer.add_layer(layer)
-        if held:
-            layer.features = features
+        with features_held(layer):
+            viewer.add_layer(layer)
         if keep_selection and active is not None and active in viewer.layers:
-            viewer.layers.selection.active = active
+            with features_held(active):
+                viewer.layers.selection.active = active
 
     if existing is not None:  # same name but another kind/shape: replace it in its place
         index = viewer.layers.index(existing)

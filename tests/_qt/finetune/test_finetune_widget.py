@@ -108,6 +108,34 @@ def test_new_scribble_layer_is_ready_to_paint(finetune):
     assert layer.selected_label == fw.BACKGROUND and layer.mode == "paint"
 
 
+def test_new_scribble_layer_is_ready_to_paint_in_a_3d_view(qtbot, make_napari_viewer):
+    """In 3D display, before the mouse moved over the canvas, napari failed on the new
+    layer's features ("len() of unsized object"): the layer was left in pan-zoom mode
+    with the background's value (ecosystem bash)."""
+    stack, truth = synthetic_nuclei((8, 48, 48), seed=1)
+    viewer = make_napari_viewer(show=True)  # (a hidden window draws no 3D view)
+    viewer.add_image(stack, name="vol", scale=(2.0, 1.0, 1.0))
+    viewer.dims.ndisplay = 3
+    qtbot.wait(300)  # the 3D view drawn
+    widget = _dock_tiny(viewer, steps=1)
+    layer = widget.new_scribble_layer()
+    assert layer.mode == "paint" and layer.selected_label == fw.OBJECT
+    assert viewer.layers.selection.active == layer
+    assert list(layer.features["name"]) == ["not painted", "background", "object"]
+    # the preview's layers placed, the scribbles selected again (the same error, twice)
+    layer.data = synthetic_scribbles(truth, seed=0)
+    widget.preview_check.setChecked(True)
+    _train_and_wait(qtbot, widget)
+    qtbot.wait(100)
+    assert viewer.layers.selection.active == layer and layer.mode == "paint"
+    # filled in 3D (napari draws no outline there and warned at every redraw), outlined
+    # in 2D
+    preview = viewer.layers["vol [preview]"]
+    assert preview.contour == 0
+    viewer.dims.ndisplay = 2
+    assert preview.contour == 2
+
+
 def test_new_class_paints_the_next_free_value(qtbot, finetune):
     """A third and fourth class without typing label values: 'New class' picks the value
     above every painted one, and the counts name it."""

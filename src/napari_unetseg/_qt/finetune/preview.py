@@ -18,6 +18,7 @@ import numpy as np
 from .._common import (
     OUTPUT_MARK,
     at_next_turn,
+    features_held,
     image_shape,
     keep_theirs,
     output_layer,
@@ -86,6 +87,7 @@ class Preview:
 
     def __init__(self, viewer: napari.Viewer) -> None:
         self.viewer = viewer
+        viewer.dims.events.ndisplay.connect(self._outline_in_2d)
         #: (image layer, region index) of the running preview, or None.
         self.target: tuple[Image, tuple] | None = None
         #: Layers made but not yet in the viewer (they join at the next turn), by suffix.
@@ -100,6 +102,12 @@ class Preview:
         self.kept_during: list[str] = []
         #: Layers of the preview's names that a run did not make, kept under other names
         self.theirs: list[str] = []
+
+    def _outline_in_2d(self, _event: Any = None) -> None:
+        """The preview outlined in a 2D view, filled in 3D (see :meth:`layer`)."""
+        layer = self._layers.get(PREVIEW_SUFFIX)
+        if layer is not None and layer in self.viewer.layers:
+            layer.contour = _STYLES[PREVIEW_SUFFIX][2] if self.viewer.dims.ndisplay == 2 else 0
 
     def finish(self) -> None:
         """The run ended: where its image has left the viewer, its preview and unsure
@@ -239,7 +247,9 @@ class Preview:
             colormap=labels_colormap(colors),
             opacity=opacity,
         )
-        layer.contour = contour
+        # outlines in 2D; a 3D view fills the regions in (napari draws no contour there,
+        # and warned "Contours are not displayed" at each redraw: ecosystem bash)
+        layer.contour = contour if viewer.dims.ndisplay == 2 else 0
         self._layers[suffix] = _watched(layer)
         if layer in viewer.layers:
             self._place(layer, image, active)
@@ -263,7 +273,8 @@ class Preview:
             below = viewer.layers[preview]
         viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(below) + 1)
         if active is not None and active in viewer.layers:
-            viewer.layers.selection.active = active
+            with features_held(active):  # the scribbles (3D: an error, or an abort)
+                viewer.layers.selection.active = active
 
 
 def unsure_text(unsure: np.ndarray | None) -> str:

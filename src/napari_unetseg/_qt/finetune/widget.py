@@ -29,6 +29,7 @@ from ...core.training.labels import label_counts, problem_with
 from .. import _builders as ui
 from .._common import (
     at_next_turn,
+    features_held,
     image_shape,
     layer_data,
     layer_key,
@@ -239,9 +240,11 @@ class FinetuneWidget(ui.DockWidget):
         if image is None:
             notify_error("Open an image first: scribbles are painted over an image.")
             return None
+        from napari.layers import Labels
+
         names = self.settings.start_class_names()
         shape = image_shape(image)
-        layer = self.viewer.add_labels(
+        layer = Labels(
             np.zeros(shape, np.uint8),
             name=f"{image.name} scribbles",
             features={"index": list(names), "name": list(names.values())},
@@ -250,6 +253,8 @@ class FinetuneWidget(ui.DockWidget):
             metadata={SCRIBBLE_KEY: True, **on_affine(image)},
             **spatial_geometry(image),
         )
+        with features_held(layer):  # (in 3D: an error, and the layer not set to paint)
+            self.viewer.add_layer(layer)
         # A brush about 2 % of the image: visible strokes, still thinner than most objects.
         layer.brush_size = int(np.clip(round(min(shape[-2:]) / 50), 2, 40))
         self.labels_combo.set_layer(layer)
