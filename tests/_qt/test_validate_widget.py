@@ -250,6 +250,18 @@ def test_one_placement_spelt_two_ways_is_scored_and_a_mirror_refused(
     truth.scale, truth.translate = (2.0, 0.5, 0.5), (0.0, 3.0, 0.0)
     assert widget.run() is None
     assert "lie in different places in the viewer" in errors_shown[-1]
+    # a rotation: the advice names the rotation, not the translate (ecosystem bash)
+    pred.scale, pred.affine, pred.translate = (2.0, 0.5, 0.5), np.eye(4), (0.0, 3.0, 0.0)
+    pred.rotate = 30
+    assert widget.run() is None
+    assert (
+        "(its rotate): they are compared pixel by pixel, so give them the same rotate"
+        in (errors_shown[-1])
+    )
+    pred.rotate = 0
+    truth.translate = (0.0, 5.0, 0.0)
+    assert widget.run() is None
+    assert "so give them the same translate before" in errors_shown[-1]
 
 
 def test_layers_far_apart_at_large_coordinates_are_not_one_placement():

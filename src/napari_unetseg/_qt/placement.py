@@ -42,10 +42,12 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
     where = _what_differs(a, b, n)
     if where is None:  # only their scales differ: said where it is used
         return None
+    # the advice names what differs (it said "the layers' translate" of a rotation;
+    # ecosystem bash)
+    what = "translate" if where.startswith("translate") else where.removeprefix("its ")
     return (
         f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
-        "they are compared pixel by pixel, so give them the same position (the layers' "
-        f"translate) before {doing}."
+        f"they are compared pixel by pixel, so give them the same {what} before {doing}."
     )
 
 
