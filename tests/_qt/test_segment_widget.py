@@ -313,6 +313,8 @@ def test_a_layer_whose_axis_labels_name_channels_is_refused(
     assert widget.run() is None
     assert len(errors) == 1 and "'two' has its channels on axis 0 (labelled c)" in errors[0]
     assert "channel_axis=0" in errors[0] and [layer.name for layer in viewer.layers] == ["two"]
+    # ... in the dock too (its line kept the last image's result; ecosystem bash)
+    assert widget.status.text() == f"Not segmented: {errors[0]}"
     viewer.add_image(np.zeros((4, 2, 32, 32), np.float32), name="zc", axis_labels="zcyx")
     widget.image_combo.set_layer(viewer.layers["zc"])
     assert widget.run() is None and "on axis 1 (labelled c)" in errors[-1]

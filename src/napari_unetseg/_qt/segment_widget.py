@@ -279,6 +279,11 @@ class SegmentWidget(ui.DockWidget):
         problem = self.problem(layer)
         if problem:
             notify_error(problem)
+            # in the dock too: its line still showed the last image's result (ecosystem
+            # bash), as Validate's says "Not evaluated: ..."
+            self.status.setText(f"Not segmented: {problem}")
+            self.swap_button.setVisible(False)
+            self.finetune_button.setVisible(False)
             return None
         request = self._request(layer, model)
         shape = tuple(request.image.shape)
