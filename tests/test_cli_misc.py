@@ -309,6 +309,9 @@ def test_info_gives_the_command_that_makes_labels_again(tmp_path, capsys, monkey
     from napari_unetseg.commands import repeat_command
 
     record = _io.read_image("lab.tif").provenance
+    (tmp_path / "img.ome.zarr").mkdir()  # a store beside the labels is found (review)
+    store = repeat_command({**record, "input": "img.ome.zarr"}, tmp_path / "lab.tif")
+    assert shlex.split(store)[2] == str(tmp_path / "img.ome.zarr")
     mixed = {**record, "ran": {**record["ran"], "precision": "bf16,fp32"}}  # a cluster's
     assert "--precision auto" in repeat_command(mixed, "lab.tif")  # (argparse refused it)
     for name in ("n.ome.zarr", "n.nii.gz", "n.OME.TIF"):

@@ -144,7 +144,7 @@ def repeat_command(provenance: dict[str, Any] | None, labels: str | os.PathLike)
     # the input as the record names it (its file name), found beside the labels: the
     # command ran only from the input's own folder (review)
     beside = path.parent / str(record["input"])
-    source = str(beside) if beside.is_file() else str(record["input"])
+    source = str(beside) if beside.exists() else str(record["input"])  # (a store: a folder)
     double = (".ome.zarr", ".ome.tif", ".ome.tiff", ".nii.gz")
     n = next((len(d) for d in double if path.name.lower().endswith(d)), len(path.suffix))
     again = path.with_name(
@@ -166,7 +166,7 @@ def _model_named(name: Any, file: Any) -> Any:
         here = REGISTRY.source(name)
         if file is None or (here is not None and os.path.abspath(here) == os.path.abspath(file)):
             return name
-    return file if isinstance(file, str) and os.path.isfile(file) else name
+    return file if isinstance(file, str) and os.path.exists(file) else name
 
 
 # -- Fine-tune ----------------------------------------------------------------------------

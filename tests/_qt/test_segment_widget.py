@@ -317,6 +317,7 @@ def test_a_layer_whose_axis_labels_name_channels_is_refused(
     assert widget.status.text() == f"Not segmented: {errors[0]}"
     viewer.add_image(np.zeros((4, 2, 32, 32), np.float32), name="zc", axis_labels="zcyx")
     widget.image_combo.set_layer(viewer.layers["zc"])
+    assert not widget.status.text().startswith("Not segmented")  # another choice (review)
     assert widget.run() is None and "on axis 1 (labelled c)" in errors[-1]
     assert "its axis 1 holds channels (labelled c)" in widget.model_info.text()
     # the plane on show is one channel's: segmented (review)

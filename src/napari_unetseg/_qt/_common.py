@@ -538,7 +538,11 @@ def features_held(layer: Any) -> Iterator[None]:
     which in 3D is None until the mouse moves over the canvas ("len() of unsized object",
     blank layer controls, the wrong layer left active for painting; 3D and ecosystem
     bashes). Its features join once it is in."""
-    features = getattr(layer, "features", None)
+    from napari.layers import Labels
+
+    # Labels only: emptied features drop a Points or Shapes layer's colours by feature
+    # for good (review)
+    features = getattr(layer, "features", None) if isinstance(layer, Labels) else None
     held = features is not None and len(features.columns) > 0
     if held:
         layer.features = {}

@@ -44,7 +44,7 @@ def placement_problem(a: Layer, b: Layer, doing: str = "evaluating") -> str | No
         return None
     # the advice names what differs (it said "the layers' translate" of a rotation;
     # ecosystem bash)
-    what = "translate" if where.startswith("translate") else where.removeprefix("its ")
+    what = "translate" if where.startswith("translate") else where.split()[1]
     return (
         f"{a.name!r} and {b.name!r} lie in different places in the viewer ({where}): "
         f"they are compared pixel by pixel, so give them the same {what} before {doing}."
@@ -64,7 +64,7 @@ def _what_differs(a: Layer, b: Layer, n: int) -> str | None:
     for key in ("rotate", "shear", "affine"):
         va, vb = ga.get(key), gb.get(key)
         if (va is None) != (vb is None) or (va is not None and not np.allclose(va, vb)):
-            return f"its {key}"
+            return f"their {key} differs"
     return None
 
 

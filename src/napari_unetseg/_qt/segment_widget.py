@@ -61,6 +61,10 @@ if TYPE_CHECKING:
     from ..batch import SegmentSettings
 
 
+#: How the status line starts when Run was refused (cleared when the choice changes).
+REFUSED = "Not segmented: "
+
+
 class SegmentWidget(ui.DockWidget):
     """Segment an image layer with a U-Net (napari dock widget "Segment")."""
 
@@ -281,7 +285,7 @@ class SegmentWidget(ui.DockWidget):
             notify_error(problem)
             # in the dock too: its line still showed the last image's result (ecosystem
             # bash), as Validate's says "Not evaluated: ..."
-            self.status.setText(f"Not segmented: {problem}")
+            self.status.setText(f"{REFUSED}{problem}")
             self.swap_button.setVisible(False)
             self.finetune_button.setVisible(False)
             return None
@@ -850,6 +854,8 @@ class SegmentWidget(ui.DockWidget):
 
     def _update_state(self, *_: Any) -> None:
         layer = self.image_combo.layer()
+        if self.status.text().startswith(REFUSED):  # said of the choice just changed
+            self.status.setText("")
         self._forget_other_results(layer)
         self._show_advice()
         model = self.model_combo.model_name()

@@ -661,14 +661,17 @@ def _undated(package: Path) -> Path:
     """The package with every entry dated 1980-01-01, as bioimageio.spec dates all but
     rdf.yaml: the same model exported twice gives the same bytes (a checksum then says
     "same model"; rdf.yaml's time made two exports differ; reproducibility bash)."""
+    import shutil
     import zipfile
 
-    with zipfile.ZipFile(package) as z:
-        entries = [(info, z.read(info)) for info in z.infolist()]
-    with zipfile.ZipFile(package, "w") as z:
-        for info, data in entries:
+    dated = package.with_name(package.name + ".dated")
+    os.replace(package, dated)
+    with zipfile.ZipFile(dated) as src, zipfile.ZipFile(package, "w") as out:
+        for info in src.infolist():  # entry by entry: large weights are never held whole
             info.date_time = (1980, 1, 1, 0, 0, 0)
-            z.writestr(info, data)
+            with src.open(info) as r, out.open(info, "w") as w:  # (its size: zip64 if needed)
+                shutil.copyfileobj(r, w, 1 << 20)
+    os.remove(dated)
     return package
 
 

@@ -507,6 +507,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
         if again:  # what "auto" chose put in (a reviewer read `ran` to rebuild it)
             print(f"made again by: {again}")
             source = shlex.split(again)[2]
-            if not os.path.isfile(source):  # the record names the input by its name
+            if not os.path.exists(source):  # the record names the input by its name
                 print(f"  (run where {source!r} is: the record names the image by its name)")
     return 0

@@ -133,7 +133,13 @@ def test_new_scribble_layer_is_ready_to_paint_in_a_3d_view(qtbot, make_napari_vi
     preview = viewer.layers["vol [preview]"]
     assert preview.contour == 0
     viewer.dims.ndisplay = 2
+    qtbot.wait(50)  # (outlined once it shows a plane)
     assert preview.contour == 2
+    preview.contour = 5  # the user's own: kept (review)
+    viewer.dims.ndisplay = 3
+    viewer.dims.ndisplay = 2
+    qtbot.wait(50)
+    assert preview.contour == 5
 
 
 def test_new_class_paints_the_next_free_value(qtbot, finetune):

@@ -87,7 +87,8 @@ class Preview:
 
     def __init__(self, viewer: napari.Viewer) -> None:
         self.viewer = viewer
-        viewer.dims.events.ndisplay.connect(self._outline_in_2d)
+        viewer.dims.events.ndisplay.connect(self._outline_in_2d, position="first")
+        self._filled = False  # the preview filled for a 3D view (not by the user)
         #: (image layer, region index) of the running preview, or None.
         self.target: tuple[Image, tuple] | None = None
         #: Layers made but not yet in the viewer (they join at the next turn), by suffix.
@@ -104,10 +105,24 @@ class Preview:
         self.theirs: list[str] = []
 
     def _outline_in_2d(self, _event: Any = None) -> None:
-        """The preview outlined in a 2D view, filled in 3D (see :meth:`layer`)."""
+        """The preview outlined in a 2D view, filled in 3D (see :meth:`layer`); a
+        contour the user chose is left as it is (review)."""
         layer = self._layers.get(PREVIEW_SUFFIX)
-        if layer is not None and layer in self.viewer.layers:
-            layer.contour = _STYLES[PREVIEW_SUFFIX][2] if self.viewer.dims.ndisplay == 2 else 0
+        if layer is None or layer not in self.viewer.layers:
+            return
+        outline = _STYLES[PREVIEW_SUFFIX][2]
+        if self.viewer.dims.ndisplay == 2:  # once the layer shows a plane (set before, it
+            # was drawn in 3D with a contour: napari's warning again)
+            if self._filled:
+                at_next_turn(lambda: self._outline(layer, outline))
+            self._filled = False
+        elif layer.contour == outline:  # before the layer is drawn in 3D
+            layer.contour = 0
+            self._filled = True
+
+    def _outline(self, layer: Labels, outline: int) -> None:
+        if layer in self.viewer.layers and layer.contour == 0 and self.viewer.dims.ndisplay == 2:
+            layer.contour = outline
 
     def finish(self) -> None:
         """The run ended: where its image has left the viewer, its preview and unsure
@@ -250,6 +265,8 @@ class Preview:
         # outlines in 2D; a 3D view fills the regions in (napari draws no contour there,
         # and warned "Contours are not displayed" at each redraw: ecosystem bash)
         layer.contour = contour if viewer.dims.ndisplay == 2 else 0
+        if suffix == PREVIEW_SUFFIX:
+            self._filled = viewer.dims.ndisplay != 2
         self._layers[suffix] = _watched(layer)
         if layer in viewer.layers:
             self._place(layer, image, active)
