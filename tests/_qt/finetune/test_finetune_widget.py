@@ -142,6 +142,20 @@ def test_new_scribble_layer_is_ready_to_paint_in_a_3d_view(qtbot, make_napari_vi
     assert preview.contour == 5
 
 
+def test_the_warning_under_the_counts_follows_the_theme(finetune):
+    """Switched to the light theme, the warning kept the dark theme's orange, hard to
+    read on the light panel (UI bash)."""
+    from napari_unetseg._qt._plots import warning_colour
+
+    viewer, widget = finetune
+    layer = widget.new_scribble_layer()
+    layer.data[40:50, 40:50] = fw.OBJECT  # objects only: a warning below the counts
+    widget.update_counts()
+    assert warning_colour(viewer.theme) in widget.counts_label.text()
+    viewer.theme = "light" if viewer.theme != "light" else "dark"
+    assert warning_colour(viewer.theme) in widget.counts_label.text()
+
+
 def test_new_class_paints_the_next_free_value(qtbot, finetune):
     """A third and fourth class without typing label values: 'New class' picks the value
     above every painted one, and the counts name it."""

@@ -96,7 +96,10 @@ def test_counts_text_names_classes_and_hints() -> None:
     # laying out the text (GUI-thread bash): 64 values, the rest summed; fourteen named
     # classes keep every link (review: twelve hid two of them)
     many = lp.counts_html({v: 2 for v in range(1, 102_401)}, "sparse", names, None)
-    assert many.count("<a href=") == 64 and "and 102,336 more values (204,672 px)" in many
+    assert many.count("<a href=") == 8 and "and 102,392 more values (204,784 px)" in many
+    # 61 ids of a mask: a few named (the line was 578 px tall, Train far below; UI bash)
+    mask = lp.counts_html({v: 5 for v in range(62)}, "sparse", names, None)
+    assert mask.count("<a href=") == 8 and "and 53 more values (265 px)" in mask
     assert "choose 'Dense masks'" in many and len(many) < 10_000
     named = {**names, **{v: f"tissue{v}" for v in range(3, 15)}}
     fourteen = lp.counts_html({v: 5 for v in range(1, 15)}, "sparse", named, None)

@@ -185,6 +185,8 @@ def _looks_like_masks(values: list[int], names: dict[int, str]) -> bool:
 #: The painted values the counts line names one by one (each with its brush's link);
 #: past them, summed: a mask's ids, not classes anyone paints (review: 12 hid classes).
 MOST_VALUES_SHOWN = 64
+#: ... and of values that look like a mask's ids (:func:`_looks_like_masks`).
+MASK_VALUES_SHOWN = 8
 
 
 def counts_html(
@@ -200,17 +202,20 @@ def counts_html(
         # each class's square a link that selects its brush (a class added with "New
         # class" had no button to paint it again; widget bug bash)
         values = sorted(v for v in counts if v > 0)
+        masks = _looks_like_masks(values, names)
+        # a mask's ids: a few (61 filled a line 578 px tall, Train far below; UI bash)
+        shown = MASK_VALUES_SHOWN if masks else MOST_VALUES_SHOWN
         parts = [
             f"<a href='{v}' style='text-decoration:none'>"
             f"<span style='color:{colour(scribble_colour(v))}'>&#9632;</span></a>"
             f" {names.get(v, f'class {v - 1}')} ({v}): {counts[v]:,} px"  # (value to paint)
-            for v in values[:MOST_VALUES_SHOWN]
+            for v in values[:shown]
         ]
-        rest = values[MOST_VALUES_SHOWN:]
+        rest = values[shown:]
         if rest:  # one link per value of 102,400 froze the viewer 7-19 s a stroke (bash)
             more = sum(counts[v] for v in rest)
             parts.append(f"and {len(rest):,} more value{'s' * (len(rest) != 1)} ({more:,} px)")
-        if _looks_like_masks([v for v in counts if v > 0], names):
+        if masks:
             problem = (problem or "") + (
                 " These look like complete masks (many label values): choose 'Dense masks'?"
             )

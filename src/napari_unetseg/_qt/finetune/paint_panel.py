@@ -60,6 +60,9 @@ class PaintPanel(QWidget):
 
         self.viewer = viewer
         self._watched: Labels | None = None
+        # the warning's colour is the theme's: a switch to the light theme left the dark
+        # one's orange, hard to read (UI bash)
+        viewer.events.theme.connect(self._on_theme)
         rows = ui.Form()
         self.image_combo = rows.add(
             "Image", LayerComboBox(viewer, Image, predicate=not_derived, parent=self)
@@ -198,6 +201,12 @@ class PaintPanel(QWidget):
         self.counted.emit(counts)
 
     # -- internals ------------------------------------------------------------------------
+    def _on_theme(self, _event: Any = None) -> None:
+        try:
+            self.update_counts()
+        except RuntimeError:  # the dock was closed: its Qt objects are gone
+            self.viewer.events.theme.disconnect(self._on_theme)
+
     def _on_labels_changed(self, layer: Labels | None) -> None:
         if self._watched is not None:
             for emitter in _label_events(self._watched):
