@@ -802,6 +802,10 @@ def test_enter_in_a_field_runs_and_on_a_focused_button_presses_it(qtbot, validat
     widget.command_button.setFocus()
     qtbot.keyClick(widget.command_button, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
     assert pressed == [True] and not widget.runner.busy
+    # not from the results table: Enter there evaluated again (UI bash)
+    widget.table.setFocus()
+    qtbot.keyClick(widget.table, Qt.Key.Key_Return)
+    assert not widget.runner.busy
 
 
 def test_deleted_layers_are_freed_after_validating(qtbot, validate):

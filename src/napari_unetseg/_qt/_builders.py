@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
+    QAbstractItemView,
     QAbstractSpinBox,
     QCheckBox,
     QComboBox,
@@ -116,8 +117,11 @@ class DockWidget(QWidget):
         layer) presses :meth:`enter_button` when it is enabled, and Enter on a focused
         button presses that one: it did nothing, as a dock is no dialog (bug bash)."""
         plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not plain:
-            focused = self.focusWidget()
+        focused = self.focusWidget()
+        # not from a table (Validate's results): Enter there ran the evaluation again (UI
+        # bash); a table's rows are read and copied, not a form's field
+        table = isinstance(focused, QAbstractItemView)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not plain and not table:
             pressed = focused if isinstance(focused, QPushButton) else self.enter_button()
             if pressed is not None and pressed.isEnabled() and pressed.isVisibleTo(self):
                 pressed.click()
