@@ -1857,7 +1857,9 @@ def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(
     viewer.add_image(img.max() - img, name="dark")
     _run_and_wait(qtbot, widget)
     assert not widget.swap_button.isHidden() and widget.finetune_button.isHidden()
-    assert "dark ones" in widget.swap_button.text()
+    assert widget.swap_button.text() == "Segment again with dark objects"
+    # narrow enough not to widen the dock (its longer words did; UI bash)
+    assert widget.swap_button.sizeHint().width() < widget.MIN_WIDTH
     other = REGISTRY.register(REGISTRY.get("nuclei-2d"), "another model")
     widget.model_combo.set_model_name(other)  # the run again is the last run's
     with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
@@ -1869,7 +1871,7 @@ def test_the_dark_objects_hint_offers_the_run_with_dark_and_bright_swapped(
     # the other way round: bright nuclei segmented with the box ticked
     widget.image_combo.set_layer(viewer.add_image(img, name="bright"))
     _run_and_wait(qtbot, widget)
-    assert "bright ones" in widget.swap_button.text() and not widget.swap_button.isHidden()
+    assert "bright objects" in widget.swap_button.text() and not widget.swap_button.isHidden()
     # shown under its own image only (it stayed under another and ran the old; review)
     widget.image_combo.set_layer(viewer.layers["dark"])
     assert widget.swap_button.isHidden() and widget.finetune_button.isHidden()

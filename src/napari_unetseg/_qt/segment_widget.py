@@ -361,7 +361,8 @@ class SegmentWidget(ui.DockWidget):
         where the image shows dark objects only (a model of bright ones then marks the
         background), else Fine-tune where the model was unsure (see :meth:`_show_advice`)."""
         word = "bright" if inverted else "dark"
-        self.swap_button.setText(f"Segment again: the {word} ones are the objects")
+        # short: a button does not wrap, and the longer words widened the dock (UI bash)
+        self.swap_button.setText(f"Segment again with {word} objects")
         self._advice = (unsure, dark)
         self._show_advice()
 
