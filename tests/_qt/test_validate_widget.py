@@ -769,6 +769,11 @@ def test_the_per_slice_plot_shows_every_slice_and_keeps_its_legend_off_the_curve
     widget.gt_combo.set_layer(viewer.layers["scribbles"])
     widget.set_mode("sparse")
     _run_and_wait(qtbot, widget)
+    # the table keeps its rows whole above the plot (it was a box of five rows with its
+    # own scroll bars inside the dock's; UI bash)
+    table = widget.table
+    rows = sum(table.rowHeight(i) for i in range(min(table.rowCount(), 8)))
+    assert table.minimumHeight() >= rows + table.horizontalHeader().sizeHint().height()
     plot = widget.plot
     lo, hi = plot.axes.get_xlim()
     assert lo <= 0 and hi >= 39

@@ -20,6 +20,12 @@ from qtpy.QtWidgets import (
 from ..core.metrics.columns import heading
 from ..core.metrics.report import cell_text, plain_value
 
+#: The rows a results table always shows whole (more scroll inside it): the classes and
+#: the three summary rows of a few classes.
+ROWS_SHOWN = 8
+#: The least height of the table (px), with no rows yet.
+TABLE_MIN_HEIGHT = 120
+
 #: What each result column means (headings: ``core.metrics.columns.heading``).
 TIPS: dict[str, str] = {
     "class": "Class id, then the means over classes.",
@@ -138,13 +144,19 @@ class ResultTable(QTableWidget):
         # As tall as its rows (a few), so the plot below gets the rest of the dock.
         self.resizeRowsToContents()
         rows_height = sum(self.rowHeight(i) for i in range(self.rowCount()))
-        self.setMaximumHeight(
+        full = (
             rows_height
             + self.horizontalHeader().sizeHint().height()
             + self.horizontalScrollBar().sizeHint().height()
             + 2 * self.frameWidth()
             + 2
         )
+        self.setMaximumHeight(full)
+        # ... and at least as tall as its first rows: the plot under it took the space, and
+        # the table was a box of five rows with scroll bars of its own inside the dock's
+        # (UI bash); the dock scrolls instead
+        first = sum(self.rowHeight(i) for i in range(min(self.rowCount(), ROWS_SHOWN)))
+        self.setMinimumHeight(max(TABLE_MIN_HEIGHT, full - rows_height + first))
 
     def value(self, row: int, key: str) -> Any:
         """The value (not the text) shown in ``row`` (visual order) of column ``key``."""

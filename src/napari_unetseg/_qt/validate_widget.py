@@ -65,7 +65,7 @@ from .validate_job import (
     swapped_note,
     value_names,
 )
-from .validate_table import ResultTable
+from .validate_table import TABLE_MIN_HEIGHT, ResultTable
 
 if TYPE_CHECKING:
     import napari
@@ -226,7 +226,7 @@ class ValidateWidget(ui.DockWidget):
             # rest (2D results left a gap of 100 px under each, the table at its minimum)
             label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.table = ResultTable(self)
-        self.table.setMinimumHeight(120)
+        self.table.setMinimumHeight(TABLE_MIN_HEIGHT)
         self.plot = PlotCanvas(
             self, viewer=self.viewer, xlabel="slice", ylabel="Dice", title="Dice per slice"
         )
