@@ -445,8 +445,10 @@ class LabelsStore:
         # group's arrays (napari's builtin reader, generic zarr tools).
         if BLOCKS in group:
             del group[BLOCKS]
-        if image is not None:
-            _relist(os.path.dirname(self.path), fmt, add=name)
+        if image is not None:  # (a store written beside its place: refreshed once moved;
+            # the whole store was walked twice per save)
+            here = os.path.basename(self.path) == name
+            _relist(os.path.dirname(self.path), fmt, add=name, refresh=here)
 
     def move_onto(self, path: str | os.PathLike) -> LabelsStore:
         """Put this finished store of an image's ``labels/`` group in the place of
@@ -470,10 +472,13 @@ class LabelsStore:
         return moved
 
 
-def _relist(folder: str, fmt: Any, add: str | None = None, drop: str | None = None) -> None:
+def _relist(
+    folder: str, fmt: Any, add: str | None = None, drop: str | None = None, refresh: bool = True
+) -> None:
     """List ``add`` (and no longer ``drop``) in the image's ``labels/`` group at ``folder``
     (without ``add``: its listing as it is, written where it has none), and refresh the
-    store's consolidated metadata."""
+    store's consolidated metadata where ``add`` is given and ``refresh`` (not for a store
+    still under another folder name: it is refreshed once moved in place)."""
     import zarr
     from ome_zarr.writer import add_metadata, get_metadata
 
@@ -485,7 +490,7 @@ def _relist(folder: str, fmt: Any, add: str | None = None, drop: str | None = No
     if fmt.zarr_format == 3:  # NGFF 0.5: every OME group's "ome" names its version
         listing["version"] = fmt.version  # (ome-zarr-py's write_labels omits it)
     add_metadata(parent, listing, fmt=fmt)
-    if add is not None:
+    if add is not None and refresh:
         reconsolidate(os.path.dirname(folder))
 
 

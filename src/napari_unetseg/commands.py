@@ -145,11 +145,10 @@ def repeat_command(provenance: dict[str, Any] | None, labels: str | os.PathLike)
     # command ran only from the input's own folder (review)
     beside = path.parent / str(record["input"])
     source = str(beside) if beside.exists() else str(record["input"])  # (a store: a folder)
-    double = (".ome.zarr", ".ome.tif", ".ome.tiff", ".nii.gz")
-    n = next((len(d) for d in double if path.name.lower().endswith(d)), len(path.suffix))
-    again = path.with_name(
-        f"{path.name[: len(path.name) - n]}_again{path.name[len(path.name) - n :]}"
-    )
+    from ._io import image_name
+
+    stem = image_name(path)  # (a.ome.zarr -> a, as every output name is made)
+    again = path.with_name(f"{stem}_again{path.name[len(stem) :]}")
     try:
         return predict_command([source], again, SegmentSettings(**given)).shell()
     except (TypeError, ValueError):  # a record of another version: no command
