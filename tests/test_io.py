@@ -747,7 +747,9 @@ def test_ome_planes_that_disagree_with_the_pages_are_said(tmp_path, size_z, said
     for lazy in (False, True):
         with pytest.warns(UserWarning, match=said) as warned:
             img = _io.read_image(path, lazy=lazy)
-        assert len(warned) == 1
+        # counted among the UserWarnings: a ResourceWarning of another test's file that the
+        # garbage collector closes inside the block is recorded too (CI: 7 of them)
+        assert len([w for w in warned if issubclass(w.category, UserWarning)]) == 1
         assert img.data.shape == (shape, 16, 16)
         first = np.asarray(img.data)[:, 0, 0]
         expected = {5: [1, 2, 3, 4, 5], 8: list(range(1, 9)), 9: [1, 2, 3, 4, 0, 5, 6, 7, 8]}
