@@ -1342,3 +1342,43 @@ def test_a_new_model_of_a_fixed_intensity_range(qtbot, finetune, nuclei, tmp_pat
     widget.settings.invert_check.setChecked(True)
     assert widget.train() is None and not widget.runner.busy
     assert "does not go with 'Dark objects on a bright background'" in errors_shown[-1]
+
+
+def test_scribbles_closed_during_a_run_are_said(qtbot, finetune, nuclei) -> None:
+    """The scribble layer closed while training ran: the result said nothing of it and
+    advised painting more and continuing, on a layer no longer there (concurrency bash)."""
+    viewer, widget = finetune
+    layer = _scribbled(widget, nuclei)
+    widget.budget_spin.setValue(40)
+    widget.preview_check.setChecked(True)
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        assert widget.train() is not None
+        viewer.layers.remove(layer)
+    assert widget.trained is not None and "cells [preview]" in viewer.layers
+    said = widget.status.text()
+    assert (
+        "'cells scribbles' was closed during the run: the model learnt from its strokes as "
+        "they were when it started" in said
+    )
+    assert "then Continue training" not in said and "paint a new scribble layer" in said
+
+
+def test_a_stop_clicked_as_the_result_arrives_leaves_the_result_line(qtbot, finetune, nuclei):
+    """Stop stayed enabled between the result and the run's end: a click then replaced
+    the result line with "Stopping: keeping the best model so far..." for good, the
+    model made (concurrency bash)."""
+    viewer, widget = finetune
+    _scribbled(widget, nuclei)
+    clicked = []
+
+    def click(*_):
+        clicked.append(widget.stop_button.isEnabled())
+        widget.stop_button.click()
+
+    with qtbot.waitSignal(widget.runner.finished, timeout=WAIT_MS):
+        worker = widget.train()
+        worker.returned.connect(click)  # after the widget's own result handler
+    assert clicked == [False] and widget.trained is not None
+    assert widget.status.text().startswith("Training done")
+    widget.stop()  # by code, after the run: nothing to stop
+    assert widget.status.text().startswith("Training done")

@@ -278,7 +278,8 @@ class FinetuneWidget(ui.DockWidget):
 
     def stop(self) -> None:
         """Stop training at the next step; the best model so far is kept."""
-        if self._request is not None:
+        # not once the result is in: a click then replaced its line for good (bash)
+        if self._request is not None and not self._run_done:
             self._request.stop.set()
             self.runner.stopping(self.stop_button)
             self.stop_button.setEnabled(False)
@@ -592,6 +593,7 @@ class FinetuneWidget(ui.DockWidget):
 
     def _on_result(self, labels: Labels, result: TrainResult) -> None:
         self._run_done = True
+        self.stop_button.setEnabled(False)  # nothing left to stop (enabled until the end)
         bundle = result.bundle
         if not bundle.history.get("steps"):
             self.status.setText("Stopped before the first training step: no model was made.")
@@ -619,7 +621,13 @@ class FinetuneWidget(ui.DockWidget):
                 f" {self.preview.image.name!r} got other data during the run, so no preview "
                 "was drawn (the model learnt from the earlier data)."
             )
-        if labels in self.viewer.layers and id(layer_data(labels)) != self._strokes_at_start:
+        closed = labels not in self.viewer.layers  # (the result said nothing; bash)
+        if closed:
+            text += (
+                f" {labels.name!r} was closed during the run: the model learnt from its "
+                "strokes as they were when it started."
+            )
+        elif id(layer_data(labels)) != self._strokes_at_start:
             text += (  # (a run ended as usual, Continue then refused; viewer bug bash)
                 f" {labels.name!r} got other data during the run: the model learnt from "
                 "its strokes as they were when it started."
@@ -633,6 +641,9 @@ class FinetuneWidget(ui.DockWidget):
             text += (
                 f" The '[{PREVIEW_SUFFIX}]' layer {self._previewed()}, each class in the "
                 "colour of its strokes: paint where it is wrong, then Continue training."
+                if not closed
+                else f" The '[{PREVIEW_SUFFIX}]' layer {self._previewed()}; to train on "
+                "further, paint a new scribble layer."
             )
             text += unsure_text(result.unsure)
         self.status.setText(text)
