@@ -1101,3 +1101,30 @@ def test_a_folder_it_did_not_write_is_refused_without_offering_overwrite(
     err = capsys.readouterr().err
     assert "was not written by napari-unetseg" in err and "--overwrite" not in err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("window", [None, (0.0, 400.0)])
+def test_clipped_normalization_block_by_block_equals_a_whole_image_run(cluster, tmp_path, window):
+    """Each block clips the normalized values as the whole-image run does: the blocks'
+    statistics carried the low and high values only, so a fixed range's clip (a CT
+    window) was lost there and values past it reached the network (robustness review);
+    the percentile scaling's bound on hot pixels too. With a cluster the default client,
+    the fixed range's check of the image sent the TIFF's open file to it and failed."""
+    from napari_unetseg.core.intensity import fixed_range
+    from napari_unetseg.core.registry import REGISTRY
+
+    img, _ = synthetic_nuclei((160, 200), seed=6)
+    img = img.astype(np.uint16)
+    img[np.random.default_rng(0).random(img.shape) < 0.002] = 65535  # hot pixels
+    path = tmp_path / "hot.tif"
+    _io.write_image(path, img, axes="YX")
+    model = REGISTRY.get("nuclei-2d").copy()
+    if window is not None:
+        model.normalization = fixed_range(window)
+    reference = api.predict(img, model, object_size=None)
+    for client in (None, cluster):  # blocks in this process, then on the workers
+        out = tmp_path / f"hot{client is not None}.ome.zarr"
+        options = {"block_size": 64, "object_size": None, "client": client}
+        result = dist.predict_blocks(path, model, out, **options)
+        assert result.stats["blocks"] > 1 and result.stats["workers"] == (2 if client else 0)
+        np.testing.assert_array_equal(read_labels(out), reference)

@@ -258,3 +258,24 @@ def test_preprocessing_that_swaps_dark_and_bright_is_applied_not_taken_for_a_con
     block = np.array([[0.0, 5.0, 10.0]], np.float32)
     np.testing.assert_allclose(swapped(block), [[1.0, 0.5, 0.0]], atol=1e-6)
     assert not swapped.flat
+
+
+def test_hot_pixels_do_not_swamp_the_default_model() -> None:
+    """0.1% of a real-like nuclei image's pixels at 65535 (its nuclei below 240) came to
+    the network at about 300 and it lost its nuclei around them: Dice 0.33 of the clean
+    image's labels (robustness bash). Scaled values stop at 3; those below 3 are as
+    they were."""
+    from napari_unetseg import api
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, _ = synthetic_nuclei((192, 192), seed=2)
+    image = (image.astype(np.float64) / image.max() * 230).astype(np.uint16)
+    hot = image.copy()
+    hot[np.random.default_rng(0).random(image.shape) < 0.001] = 65535
+    norm = Normalizer.from_image(hot, resolve_layout(hot.shape, 2))
+    scaled = norm(hot[None])
+    assert scaled.max() == 3.0
+    np.testing.assert_array_equal(scaled[0][hot < 200], norm(image[None])[0][hot < 200])
+    clean = api.predict(image, "nuclei-2d", object_size=None) > 0
+    found = api.predict(hot, "nuclei-2d", object_size=None) > 0
+    assert 2 * (clean & found).sum() / (clean.sum() + found.sum()) > 0.9

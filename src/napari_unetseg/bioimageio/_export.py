@@ -21,7 +21,7 @@ from ..core import unet as unet_module
 from ..core.bundle import ModelBundle
 from ..core.files import atomic_write, check_name_length
 from ..core.intensity import intensity_range_of, range_text
-from ..core.normalize import grey_for_model
+from ..core.normalize import PERCENTILE_CLIP, grey_for_model
 from ..core.registry import SHIPPED_DIR
 from ._common import CONFIG_KEY, HISTORY_FILE, UNITS, PackageError, require_spec
 from ._onnx import OPSET, export_onnx, exporter_installed
@@ -196,7 +196,8 @@ def _normalization_line(norm: dict[str, Any]) -> str:
     return (
         f"- Input normalization: the {_ordinal(norm['low'])} / {_ordinal(norm['high'])} "
         "percentiles of the "
-        f"whole image mapped to 0 / 1 ({together}), not clipped (`scale_range` preprocessing)."
+        f"whole image mapped to 0 / 1 ({together}), values above {PERCENTILE_CLIP[1]:g} "
+        "clipped (hot pixels; `scale_range`, then `clip`)."
     )
 
 
@@ -510,6 +511,8 @@ def _preprocessing(bio: Any, bundle: ModelBundle, scale_axes: list[Any]) -> list
     steps: list[Any] = [bio.ScaleRangeDescr(kwargs=kwargs)]
     if bundle.invert:
         steps.append(bio.ScaleLinearDescr(kwargs=bio.ScaleLinearKwargs(gain=-1.0, offset=1.0)))
+    low_clip, high_clip = PERCENTILE_CLIP  # the bound on hot pixels that predict applies
+    steps.append(bio.ClipDescr(kwargs=bio.ClipKwargs(min=low_clip, max=high_clip)))
     return steps
 
 

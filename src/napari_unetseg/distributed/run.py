@@ -69,10 +69,11 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
         extra["invert"] = True
     # the image's own statistics: another image saved at the same path resumed into a mix
     # of two segmentations (distributed bug bash)
-    extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"]]
+    # (low and high: the clip is the model's, which the settings' model names)
+    extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"][:2]]
     if spec.get("time_normalizers"):  # each time point's own
         extra["time_intensities"] = [
-            [[float(f"{v:.6g}") for v in part] for part in frame]
+            [[float(f"{v:.6g}") for v in part] for part in frame[:2]]
             for frame in spec["time_normalizers"]
         ]
     if plan.inside is not None:  # what the blocks predict (the tiles start there)
@@ -100,7 +101,7 @@ def _normalizers(
     if t is None or t not in layout.leading_axes:
         return _normalizer_from(img, bundle, layout, plan), None, None
     series = _normalizer_from(img, bundle, layout, plan, time_axis=t)  # the whole's too
-    frames = [(n.lo.tolist(), (n.lo + 1.0 / n.scale).tolist()) for n in series.normalizers]
+    frames = [n.statistics() for n in series.normalizers]
     return series.whole, frames, series.position
 
 
@@ -635,8 +636,10 @@ def _prepare(
     _check_no_guessed_colour(img, bundle, source)
     # (said by api.predict only: a block run took a CT model's image of stored values
     # without a word)
-    # (on the level the statistics are taken from: level 0 was read whole; review)
-    say_outside_range(_sampled_level(img), bundle.normalization, bundle.name, img.channel_axis)
+    # (on the level the statistics are taken from: level 0 was read whole; review), in
+    # this process: a cluster the default client was sent the TIFF's open file (review)
+    with _local_dask():
+        say_outside_range(_sampled_level(img), bundle.normalization, bundle.name, img.channel_axis)
     channel_note = _with_notes(channel_note, img, bundle, output)
     layout = bundle.layout(tuple(img.data.shape), img.channel_axis)
     flat = img.without_channels()
@@ -653,8 +656,8 @@ def _prepare(
         "series": series,
         "axes": wanted["axes"],
         "channel_axis": img.channel_axis,
-        "normalizer": (normalizer.lo.tolist(), (normalizer.lo + 1.0 / normalizer.scale).tolist()),
-        "time_normalizers": frames,  # a series: each time point's (lo, hi)
+        "normalizer": normalizer.statistics(),
+        "time_normalizers": frames,  # a series: each time point's (lo, hi, clip)
         "time_position": position,
         "object_size": size,
         "spacing": [float(v) for v in spacing[-bundle.spatial_dims :]],
