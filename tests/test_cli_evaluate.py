@@ -441,3 +441,17 @@ def test_label_ids_past_1024_say_how_to_score_them_as_classes(tmp_path, capsys) 
     assert "--instances none, beside the classes listed" in capsys.readouterr().err
     assert cli.main([*base, "--instances", "none", "--classes", "41", "1024"]) == 0
     assert "Dice 1.000" in capsys.readouterr().out
+
+
+def test_json_notes_are_said_on_stderr_too(tmp_path, capsys):
+    """An intensity image given as the prediction was said inside the JSON only: a
+    batch's log (stderr) showed nothing (CLI bash)."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((96, 96), seed=0)
+    p = _io.write_image(tmp_path / "a.tif", image)
+    g = _io.write_labels(tmp_path / "a_ground_truth.tif", truth)
+    assert cli.main(["evaluate", "-p", str(p), "-g", str(g), "--json"]) == 0
+    out, err = capsys.readouterr()
+    [note] = [n for n in json.loads(out)["notes"] if "intensity image" in n]
+    assert f"unetseg: note: {note}" in err

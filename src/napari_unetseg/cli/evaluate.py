@@ -278,6 +278,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         said = {"prediction": args.prediction, "ground_truth": args.ground_truth}
         said["software"] = f"napari-unetseg {__version__}"
         print(json.dumps({**said, **result.to_json_dict()}, indent=2, allow_nan=False))
+        for note in result.notes:  # on stderr too: a batch's log showed none (CLI bash)
+            say(f"note: {note}")
     else:
         print(result.table(names))
     for table in written:
