@@ -39,14 +39,20 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     named as labels (``cells_mask.tif``; NIfTI's ``case_seg``, ``case_gt``, ``aseg``) are
     not images to segment and are left out (a file named on its own is segmented).
 
+    A missing file among others that are there is kept (and warned of): it fails when
+    read and is reported with the batch's other failures; one missing file aborted a
+    list of hundreds before the first was segmented (CLI bash).
+
     Raises
     ------
     BatchError
-        For a missing path, a folder with no image, or no input at all.
+        For a missing path named alone (or all of them missing), a folder with no
+        image, or no input at all.
     """
     from ._io import is_zarr_path
 
     images: list[Path] = []
+    missing: list[Path] = []
     for path in _expanded(inputs):
         if path.is_dir() and is_zarr_path(path):  # an OME-Zarr store is one image
             images.append(path)
@@ -66,7 +72,19 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         elif path.is_file():
             images.append(path)
         else:
-            raise BatchError(str(missing_file(path, "Input file")))
+            missing.append(path)
+    if missing and not images:
+        raise BatchError(str(missing_file(missing[0], "Input file")))
+    if missing:
+        named = ", ".join(repr(str(p)) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        warnings.warn(
+            f"{len(missing)} input file{'s' if len(missing) > 1 else ''} missing ({named}): "
+            "the other images are segmented and "
+            f"{'they are' if len(missing) > 1 else 'it is'} reported as failed at the end.",
+            UserWarning,
+            stacklevel=2,
+        )
+        images.extend(missing)
     if not images:
         raise BatchError("No images to segment were given.")
     # one file named twice (or a file and its folder) is segmented once: "two inputs
