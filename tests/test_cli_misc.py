@@ -481,3 +481,37 @@ def test_a_word_that_is_no_number_gets_no_file_advice_where_files_are_options(ca
         cli.main(argv)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.endswith(said)
+
+
+def test_info_of_many_files_describes_those_it_can_read(tmp_path, capsys):
+    """`unetseg info *.tif` stopped at the first unreadable file: the inventory was cut
+    short (CLI bash). Each is described, the failures said, exit 1."""
+    from napari_unetseg import _io
+
+    good = _io.write_image(tmp_path / "a.tif", np.zeros((8, 8), np.uint16))
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"junk")
+    assert cli.main(["info", str(bad), str(good), str(tmp_path / "gone.tif")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{good}: image, 8x8 uint16")
+    assert "is not a readable TIFF" in err and "gone.tif' does not exist" in err
+    assert err.strip().endswith("2 of 3 files could not be described.")
+    assert cli.main(["info", str(bad)]) == 1  # alone: its one line, as before
+    assert capsys.readouterr().err.count("unetseg: error:") == 1
+
+
+def test_a_log_gets_the_progress_bar_now_and_then(capsys):
+    """stderr a log file: a 10 s training wrote 64 states of its bar, one line of
+    megabytes overnight (CLI bash); a state every 30 s now, and the last one."""
+    import time
+    from types import SimpleNamespace
+
+    from napari_unetseg.cli._base import ProgressBar
+
+    with ProgressBar("training", unit="step") as bar:
+        for step in range(1, 301):
+            bar(SimpleNamespace(step=step, total_steps=300))
+            time.sleep(0.004)
+    err = capsys.readouterr().err
+    states = [s for s in err.replace("\r", "\n").splitlines() if "training" in s]
+    assert len(states) <= 3 and "300/300" in states[-1]

@@ -479,7 +479,14 @@ def test_sigterm_or_ctrl_c_during_training_writes_the_model_and_exits_non_zero(
         assert out.read_bytes() == b"another run's model"
         kept = out.with_name(f"m{rc}-2.pt")
         assert f"this model was written to {str(kept)!r}" in err
-        assert api.load_model(kept).history["steps"] < 20
+        history = api.load_model(kept).history
+        assert history["steps"] < 20
+        # the model says so too: it read as a finished run in `unetseg info` (CLI bash)
+        how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        stopped = f"by {how} at step {history['steps']} (20 steps asked)"
+        assert history["stopped"] == stopped
+        assert cli.main(["info", str(kept)]) == 0
+        assert f"stopped early: {stopped}" in capsys.readouterr().out
 
 
 def test_ctrl_c_before_the_first_step_writes_nothing_and_says_so(

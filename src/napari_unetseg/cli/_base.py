@@ -149,6 +149,10 @@ def check_table_output(path: str, inputs: Iterable[str]) -> None:
         )
 
 
+#: Seconds between the progress bar's states written to a log (stderr not a terminal).
+LOG_INTERVAL_S = 30.0
+
+
 class ProgressBar:
     """A tqdm bar on stderr fed with progress records (``done``/``total`` or ``step``).
 
@@ -180,6 +184,9 @@ class ProgressBar:
                 # of its own: the next note was written onto it (wheel bug bash)
                 leave=not _is_terminal(sys.stderr),
                 dynamic_ncols=True,
+                # in a log, a state every LOG_INTERVAL_S: a 10 s training wrote 64 of
+                # them (an overnight one megabytes on one line; CLI bash)
+                mininterval=0.1 if _is_terminal(sys.stderr) else LOG_INTERVAL_S,
             )
         self.bar.update(done - self.bar.n)
         text = self.postfix(record) if self.postfix else None

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -432,6 +433,8 @@ def _model_lines(bundle: Any) -> list[str]:
             trained += f" on {history['label_mode']} labels"
         score = score_text(history)
         lines.append(trained + (f"; {score}" if score else ""))
+        if isinstance(history.get("stopped"), str):  # (it read as finished; CLI bash)
+            lines.append(f"stopped early: {history['stopped']}")
         if isinstance(history.get("started_from"), str):
             lines.append(f"started from: {history['started_from']}")
         lines.extend(_run_lines(history))
@@ -464,9 +467,9 @@ def _run_lines(history: dict[str, Any]) -> list[str]:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .. import _io
-    from ..commands import repeat_command
+    from ..core.files import os_error_sentence
     from ..core.registry import REGISTRY
-    from ..provenance import describe
+    from . import USER_ERRORS
 
     for src in args.files:  # before any output: a folder is not an image
         if not Path(src).exists() and src in REGISTRY.names():  # a model by name
@@ -476,37 +479,66 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 f"{src!r} is a folder, not an image file (nor an OME-Zarr store); name the "
                 "image files in it."
             )
+    failed = []
     for i, src in enumerate(args.files):
-        named = not Path(src).exists() and src in REGISTRY.names()
-        if named or _is_model_file(src):  # a model (a file was told to become an OME-TIFF)
-            from .. import api
-
-            bundle = api.load_model(src)
-            print(("\n" if i else "") + f"{src}: model, {bundle.summary()}")
-            if bundle.name and bundle.name != src:  # the name its labels' records give
-                print(f"name: {bundle.name}")
-            for line in _model_lines(bundle):
-                print(line)
-            continue
-        _check_exists(src)
-        img = _io.read_image(src, lazy=True)
-        sizes = _sizes_text(img)
-        kind = "labels" if img.is_labels else "image"
+        try:
+            _describe(src, i - len(failed))  # (a blank line between those described)
+        except BrokenPipeError:  # stdout closed (`| head`): the command's end, quietly
+            raise
+        except (CLIError, *USER_ERRORS) as exc:
+            if len(args.files) == 1:
+                raise
+            # the others described still: `info *.tif` stopped at the first unreadable
+            # file, its inventory cut short (CLI bash)
+            failed.append(src)
+            said = str(os_error_sentence(exc) or (exc.args[0] if exc.args else exc))
+            said = said if src in said else f"{src}: {said}"
+            print(f"unetseg: error: {said}", file=sys.stderr)
+    if failed:
         print(
-            ("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
-            f"{img.data.dtype}, axes {img.axes}"
+            f"unetseg: error: {len(failed)} of {len(args.files)} files could not be described.",
+            file=sys.stderr,
         )
-        recorded = img.units is not None or any(float(v) != 1.0 for v in img.scale or ())
-        # (a store with a scale and no units said "not recorded"; docs bug bash)
-        print(f"pixel size: {sizes if recorded else 'not recorded'}")
-        for line in _layout_lines(img) + _tiff_levels(src, img):
-            print(line)
-        for line in describe(img.provenance):
-            print(line)
-        again = repeat_command(img.provenance, src) if img.is_labels else None
-        if again:  # what "auto" chose put in (a reviewer read `ran` to rebuild it)
-            print(f"made again by: {again}")
-            source = shlex.split(again)[2]
-            if not os.path.exists(source):  # the record names the input by its name
-                print(f"  (run where {source!r} is: the record names the image by its name)")
+        return 1
     return 0
+
+
+def _describe(src: str, i: int) -> None:
+    """What `unetseg info` prints of one file or model (the ``i``-th named)."""
+    from .. import _io
+    from ..commands import repeat_command
+    from ..core.registry import REGISTRY
+    from ..provenance import describe
+
+    named = not Path(src).exists() and src in REGISTRY.names()
+    if named or _is_model_file(src):  # a model (a file was told to become an OME-TIFF)
+        from .. import api
+
+        bundle = api.load_model(src)
+        print(("\n" if i else "") + f"{src}: model, {bundle.summary()}")
+        if bundle.name and bundle.name != src:  # the name its labels' records give
+            print(f"name: {bundle.name}")
+        for line in _model_lines(bundle):
+            print(line)
+        return
+    _check_exists(src)
+    img = _io.read_image(src, lazy=True)
+    sizes = _sizes_text(img)
+    kind = "labels" if img.is_labels else "image"
+    print(
+        ("\n" if i else "") + f"{src}: {kind}, {'x'.join(map(str, img.data.shape))} "
+        f"{img.data.dtype}, axes {img.axes}"
+    )
+    recorded = img.units is not None or any(float(v) != 1.0 for v in img.scale or ())
+    # (a store with a scale and no units said "not recorded"; docs bug bash)
+    print(f"pixel size: {sizes if recorded else 'not recorded'}")
+    for line in _layout_lines(img) + _tiff_levels(src, img):
+        print(line)
+    for line in describe(img.provenance):
+        print(line)
+    again = repeat_command(img.provenance, src) if img.is_labels else None
+    if again:  # what "auto" chose put in (a reviewer read `ran` to rebuild it)
+        print(f"made again by: {again}")
+        source = shlex.split(again)[2]
+        if not os.path.exists(source):  # the record names the input by its name
+            print(f"  (run where {source!r} is: the record names the image by its name)")

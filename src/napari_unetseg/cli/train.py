@@ -427,6 +427,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "written; give a longer --time-limit."
         )
     bundle.name = args.save_as if args.save_as is not None else out.stem
+    _record_stop(bundle.history, received, args)
     written = [] if out is None else [_save_new(bundle, out, args.overwrite)]
     if args.save_as is not None:
         written.append(api.save_model(bundle, args.save_as))
@@ -444,6 +445,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if hint and hint not in advised:  # (the start model's said while it trained)
             print(hint, file=sys.stderr)
     return _stopped_early(received, h["steps"])
+
+
+def _record_stop(history: dict[str, Any], received: list[int], args: argparse.Namespace) -> None:
+    """The model records a run a Ctrl-C or SIGTERM stopped early, and what was asked: a
+    SLURM time limit's model at the final path read as a finished run in `unetseg info`
+    (CLI bash)."""
+    if not received:
+        return
+    how = "SIGTERM" if received[0] == signal.SIGTERM else "Ctrl-C"
+    asked = [f"{args.steps} steps"] if args.steps is not None else []
+    asked += [f"{args.time_limit:g} s"] if args.time_limit is not None else []
+    history["stopped"] = f"by {how} at step {history['steps']}" + (
+        f" ({' or '.join(asked)} asked)" if asked else ""
+    )
 
 
 def _stopped_early(received: list[int], steps: int) -> int:
