@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .guards import user_level
-from .normalize import checked_axis, strided_sample
+from .normalize import PERCENTILE_CLIP, checked_axis, strided_sample
 
 
 def fixed_range(value: Any) -> dict[str, Any]:
@@ -157,5 +157,5 @@ def describe_normalization(norm: dict[str, Any]) -> str:
     each = "each channel" if norm.get("per_channel", True) else "all channels together"
     return (
         f"percentiles {float(norm['low']):g} to {float(norm['high']):g} of each image "
-        f"({each}) mapped to 0 to 1"
+        f"({each}) mapped to 0 to 1, values above {PERCENTILE_CLIP[1]:g} clipped"
     )
