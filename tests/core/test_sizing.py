@@ -664,6 +664,9 @@ def test_a_large_enlargement_is_warned_about_before_it_runs():
     with pytest.warns(UserWarning, match=r"the network sees 16 times the image's pixels"):
         next(gen)  # said as the run starts
     api.drain(gen)
+    # the size as the object-size line gives it ("Objects of 5.65685 px"; robustness bash)
+    with pytest.warns(UserWarning, match=r"^Objects of 4\.2 px are enlarged"):
+        api.predict(image, "nuclei-2d", object_size=4.24264)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         api.predict(image, "nuclei-2d", object_size=10)  # 4 times: not said
@@ -800,3 +803,17 @@ def test_an_enlarged_image_is_scaled_by_its_own_statistics():
     found = api.predict(hot, "nuclei-2d") > 0
     ref = clean.labels > 0
     assert 2 * (ref & found).sum() / (ref.sum() + found.sum()) > 0.9
+
+
+def test_a_z_step_far_from_the_objects_depth_is_said():
+    """A stack given a Z step ten times too small (0.029 µm for 0.29) was resampled to
+    two planes without a word (Dice 0.93 -> 0.78 on a real stack; robustness bash)."""
+    vol, _ = synthetic_nuclei((32, 128, 128), seed=2, radius=(6, 8))  # Z step measured
+
+    def message(scale):
+        result = api.drain(api.predict_iter(vol, "nuclei-3d", scale=scale))
+        return result.stats["object_size"]["message"]
+
+    assert "check the stack's Z step" not in message((1.0, 1.0, 1.0))
+    said = message((0.1, 1.0, 1.0))
+    assert "Its Z step is given as 0.1 x the pixel size, but its objects' depth suggests" in said

@@ -160,6 +160,8 @@ def choose_factors(
                 f"width, so its Z step is taken as {z:.1f} x the pixel size (a Z step in the "
                 "file's pixel size, the napari layer's scale or the API's scale= sets it)."
             )
+    elif sd == 3 and est is not None and est.z_step is not None and sp is not None:
+        z_note = _z_step_doubt(float(sp[0]) / float(sp[-1]), est.z_step * Z_STEP_CALIBRATION)
     shrink = float(model.get("shrink_exponent", 1.0))
     factors = scale_factors(
         d_image, d_model, sd, spacing=sp, model_spacing=model["spacing"], shrink_exponent=shrink
@@ -319,6 +321,24 @@ def say_dark_objects(size: dict[str, Any] | None, invert: bool) -> None:
     )
 
 
+#: A Z step given this many times larger or smaller than the objects' depth suggests is
+#: said (a confocal stack's axial blur lengthens its objects: up to about 3 times).
+Z_STEP_DOUBT = 4.0
+
+
+def _z_step_doubt(given: float, measured: float) -> str:
+    """A note when the Z step given (in X pixels) is far from the objects' depth's: a
+    stack given 0.029 µm for 0.29 µm was resampled to 2 planes without a word (Dice 0.93
+    -> 0.78; robustness bash)."""
+    if measured <= 0 or 1.0 / Z_STEP_DOUBT <= given / measured <= Z_STEP_DOUBT:
+        return ""
+    return (
+        f" Its Z step is given as {given:.2g} x the pixel size, but its objects' depth "
+        f"suggests about {measured:.1f} x: check the stack's Z step (the file's pixel size, "
+        "the napari layer's scale or the API's scale=)."
+    )
+
+
 def measured_z_step(image: Any, channel_axis: int | None = None, est: Any = None) -> float | None:
     """The Z step (in X pixels) of a stack without a pixel size, measured from its objects'
     depth (:func:`~.scale.z_step_of_mask`, times :data:`Z_STEP_CALIBRATION`), or None when
@@ -343,7 +363,7 @@ def _warn_if_much_larger(ratio: float, info: dict[str, Any]) -> None:
     if ratio < MUCH_LARGER:
         return
     warnings.warn(
-        f"Objects of {info['image_diameter']:g} px are enlarged for the model (of "
+        f"Objects of {info['image_diameter']:.1f} px are enlarged for the model (of "
         f"{info['model_diameter']:g} px objects): the network sees {ratio:.0f} times the image's "
         "pixels and takes about that much longer (give a larger object size, or off, to "
         "predict at the image's own scale).",
