@@ -1128,3 +1128,25 @@ def test_clipped_normalization_block_by_block_equals_a_whole_image_run(cluster, 
         result = dist.predict_blocks(path, model, out, **options)
         assert result.stats["blocks"] > 1 and result.stats["workers"] == (2 if client else 0)
         np.testing.assert_array_equal(read_labels(out), reference)
+
+
+def test_a_run_started_without_the_clip_is_not_resumed_with_it(image_2d, tmp_path) -> None:
+    """Blocks written before each block was clipped, resumed by a run that clips, made a
+    mix of two normalizations (10% of a CT window's labels differed; review): the clip
+    is among the settings a resume must match."""
+    import json
+
+    path, _ = image_2d
+    out = tmp_path / "old.ome.zarr"
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, block_size=96, object_size=None)
+    next(r for r in gen if r.done >= 1)
+    gen.close()
+    meta = out / "zarr.json"
+    if not meta.exists():  # zarr 2 layout
+        meta = out / ".zattrs"
+    attrs = json.loads(meta.read_text())
+    ours = attrs.get("attributes", attrs)["unetseg"]
+    assert ours["settings"].pop("clip") == [-2.0, 3.0]  # as a run before it was carried
+    meta.write_text(json.dumps(attrs))
+    with pytest.raises(ValueError, match="other settings"):
+        dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None, resume=True)

@@ -40,6 +40,7 @@ from .core.training.labels import (
     DENSE_MERGED,
     MASKS_AS_SCRIBBLES,
     MAX_SCRIBBLE_CLASSES,
+    as_list,
     check_pair_count,
     label_counts,
     painted_box,
@@ -181,15 +182,15 @@ def train_iter(
     taught, painted = "", None
     if use_forest:
         labs, taught, painted = yield from _forest_step(arguments, imgs, labs, teacher, t_image)
-    resampled = any(f != 1.0 for f in factors)
-    if resampled:  # the counts that follow differed from the painted ones without a word
-        size_said += " The labeled pixels are counted on that grid."
+    resampled = any(f != 1.0 for f in factors)  # (the counts below differed, unsaid)
+    size_said += " The labeled pixels are counted on that grid." if resampled else ""
     unlabelled = _time_points_note(labels, label_mode, time_axis)
     message = " ".join(p for p in (cropped, grey, size_said, taught, unlabelled) if p)
-    arguments["images"], arguments["labels"] = imgs, labs
-    arguments["time_axis"] = t_image  # each time point normalized as prediction does
+    arguments.update(  # time points and statistics (before resampling) as predicted
+        images=imgs, labels=labs, time_axis=t_image, statistics_of=images if resampled else None
+    )
     if resampled and preview_image is not None:
-        arguments["preview_image"] = _preview_at(bundle, preview_image, channel_axis, factors)
+        arguments.update(_preview_at(bundle, images, preview_image, channel_axis, factors))
     said = []
 
     def tell(rec: TrainProgress) -> TrainProgress:
@@ -336,14 +337,21 @@ def _forest_step(
     return labs, f"{said} {note}".strip(), painted
 
 
-def _preview_at(bundle: Any, preview_image: Any, channel_axis: int | None, factors: Any) -> Any:
-    """The preview image resampled as the training images are (to the model's scale)."""
+def _preview_at(
+    bundle: Any, images: Any, preview_image: Any, channel_axis: int | None, factors: Any
+) -> dict[str, Any]:
+    """The preview image resampled as the training images are (to the model's scale),
+    and its statistics after the images' (``statistics_of``): from the resampled copy,
+    a few hot pixels left the preview empty while the model was fine (training bash)."""
     layout = bundle.layout(tuple(preview_image.shape), channel_axis)
-    return resample(
-        preview_image,
-        scaled_shape(layout.spatial_shape, factors),
-        channel_axis=layout.channel_axis,
-    )
+    return {
+        "preview_image": resample(
+            preview_image,
+            scaled_shape(layout.spatial_shape, factors),
+            channel_axis=layout.channel_axis,
+        ),
+        "statistics_of": [*as_list(images), preview_image],
+    }
 
 
 def _series_dims(labels: Any) -> int:

@@ -196,8 +196,8 @@ def _normalization_line(norm: dict[str, Any]) -> str:
     return (
         f"- Input normalization: the {_ordinal(norm['low'])} / {_ordinal(norm['high'])} "
         "percentiles of the "
-        f"whole image mapped to 0 / 1 ({together}), values above {PERCENTILE_CLIP[1]:g} "
-        "clipped (hot pixels; `scale_range`, then `clip`)."
+        f"whole image mapped to 0 / 1 ({together}), clipped at {PERCENTILE_CLIP[0]:g} and "
+        f"{PERCENTILE_CLIP[1]:g} (hot pixels; `scale_range`, then `clip`)."
     )
 
 

@@ -157,5 +157,5 @@ def describe_normalization(norm: dict[str, Any]) -> str:
     each = "each channel" if norm.get("per_channel", True) else "all channels together"
     return (
         f"percentiles {float(norm['low']):g} to {float(norm['high']):g} of each image "
-        f"({each}) mapped to 0 to 1, values above {PERCENTILE_CLIP[1]:g} clipped"
+        f"({each}) mapped to 0 to 1, clipped at {PERCENTILE_CLIP[0]:g} and {PERCENTILE_CLIP[1]:g}"
     )

@@ -25,12 +25,14 @@ DEFAULT_NORMALIZATION: dict[str, Any] = {
 }
 
 
-#: The most a percentile-scaled value may reach (its high percentile at 1): a hot pixel
-#: of 65535 in an image of nuclei below 240 came to the network at about 300 and
-#: swamped its neighbourhood (0.1% of such pixels: Dice 0.93 -> 0.33; a hot column:
-#: 0.65). At 3 they were 0.90 and 0.92, and four real 2D cases unchanged to three
-#: decimals (robustness bash; clip 2: the same, clip 5: 0.82).
-PERCENTILE_CLIP = (None, 3.0)
+#: The least and most a percentile-scaled value may reach (its low percentile at 0, its
+#: high one at 1): a hot pixel of 65535 in an image of nuclei below 240 came to the
+#: network at about 300 and swamped its neighbourhood (0.1% of such pixels: Dice 0.93
+#: -> 0.33; a hot column: 0.65). At 3 they were 0.90 and 0.92, and four real 2D cases
+#: unchanged to three decimals (robustness bash; clip 2: the same, clip 5: 0.82). The
+#: least for a model that swaps dark and bright, whose hot pixels come out far below 0
+#: (-357: Dice 0.50; review).
+PERCENTILE_CLIP = (-2.0, 3.0)
 
 #: Most values read to estimate the percentiles of one image.
 MAX_STAT_SAMPLES = 2_000_000
@@ -502,10 +504,9 @@ class Normalizer:
     """Percentile normalization with statistics fixed for one image.
 
     ``(x - lo) / (hi - lo)`` per channel, where ``lo``/``hi`` are the ``low``/``high``
-    percentiles of the image (of each channel when ``per_channel``). Values are not
-    clipped below, and above only at :data:`PERCENTILE_CLIP` (three times the high
-    percentile's distance), so saturated regions keep their ordering and hot pixels do
-    not swamp their neighbourhood. NaN / Inf values are left out of
+    percentiles of the image (of each channel when ``per_channel``). Values are clipped
+    only far beyond them, at :data:`PERCENTILE_CLIP` (-2 and 3), so saturated regions
+    keep their ordering and hot pixels do not swamp their neighbourhood. NaN / Inf values are left out of
     the percentiles and become 0 (the background level) when normalized; an image with
     no finite value is refused (:func:`~napari_unetseg.core.guards.finite_policy`).
     """

@@ -333,7 +333,7 @@ def _z_step_doubt(given: float, measured: float) -> str:
     if measured <= 0 or 1.0 / Z_STEP_DOUBT <= given / measured <= Z_STEP_DOUBT:
         return ""
     return (
-        f" Its Z step is given as {given:.2g} x the pixel size, but its objects' depth "
+        f" Its Z step is given as {given:.3g} x the pixel size, but its objects' depth "
         f"suggests about {measured:.1f} x: check the stack's Z step (the file's pixel size, "
         "the napari layer's scale or the API's scale=)."
     )
@@ -786,9 +786,9 @@ def training_scale(
         One sentence for the user.
     """
     from .scale import size_from_labels
-    from .training.labels import _as_list, training_dims
+    from .training.labels import as_list, training_dims
 
-    images, labels = _as_list(images), _as_list(labels)
+    images, labels = as_list(images), as_list(labels)
     sd = training_dims(model, images, spatial_dims, channel_axis)
     size = object_size  # None / 'off': as prediction takes it, the images' own scale
     first_layout = (

@@ -69,8 +69,9 @@ def _settings_key(spec: dict[str, Any], plan: _Plan, fingerprint: str) -> dict[s
         extra["invert"] = True
     # the image's own statistics: another image saved at the same path resumed into a mix
     # of two segmentations (distributed bug bash)
-    # (low and high: the clip is the model's, which the settings' model names)
     extra["intensities"] = [[float(f"{v:.6g}") for v in part] for part in spec["normalizer"][:2]]
+    if spec["normalizer"][2] is not None:  # (blocks before it was carried were not clipped:
+        extra["clip"] = spec["normalizer"][2]  # a resumed run mixed the two; review)
     if spec.get("time_normalizers"):  # each time point's own
         extra["time_intensities"] = [
             [[float(f"{v:.6g}") for v in part] for part in frame[:2]]

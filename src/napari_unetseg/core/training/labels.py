@@ -63,7 +63,7 @@ def training_dims(
         return int(model.spatial_dims)
     if spatial_dims:
         return int(spatial_dims)
-    first = _as_list(images)[0]
+    first = as_list(images)[0]
     return 3 if len(first.shape) - (channel_axis is not None) >= 3 else 2
 
 
@@ -78,12 +78,13 @@ def training_pairs(
     if model is not None:
         in_ch = int(model.in_channels)
     else:
-        first = _as_list(images)[0]
+        first = as_list(images)[0]
         in_ch = 1 if channel_axis is None else int(first.shape[channel_axis])
     return sd, in_ch, _pairs(images, labels, sd, in_ch, channel_axis)
 
 
-def _as_list(x: Any) -> list[Any]:
+def as_list(x: Any) -> list[Any]:
+    """One array or a list / tuple of them, as a list."""
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
@@ -95,7 +96,7 @@ def _check_labels_dtype(labels: Any, i: int) -> None:
 
 def check_pair_count(images: Any, labels: Any) -> None:
     """One sentence where the images and labels are not one labels array per image."""
-    images, labels = _as_list(images), _as_list(labels)
+    images, labels = as_list(images), as_list(labels)
     if len(images) != len(labels):
         raise ValueError(
             f"Got {len(images)} image(s) but {len(labels)} labels array(s); give one labels "
@@ -108,7 +109,7 @@ def _pairs(
 ) -> list[_Pair]:
     """Match images with labels and check their shapes (one clear sentence when wrong)."""
     check_pair_count(images, labels)
-    images, labels = _as_list(images), _as_list(labels)
+    images, labels = as_list(images), as_list(labels)
     if not images:
         raise ValueError("No training images were given.")
     pairs = []

@@ -65,6 +65,9 @@ class TrainOptions:
     class_names: Sequence[str] | None = None
     time_axis: int | None = None
     intensity_range: Any = None
+    #: The images whose statistics normalize the training images (the originals of
+    #: images resampled to the model's scale, as prediction takes them), or None.
+    statistics_of: Any = None
 
     def __post_init__(self) -> None:
         from ..devices import PRECISIONS

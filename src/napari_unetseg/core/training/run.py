@@ -71,6 +71,7 @@ def train(
     class_names: Sequence[str] | None = None,
     time_axis: int | None = None,
     intensity_range: tuple[float, float] | None = None,
+    statistics_of: Sequence[Any] | None = None,
 ) -> Generator[TrainProgress, None, ModelBundle]:
     """Train (or fine-tune) a U-Net on painted labels; a generator.
 
@@ -91,8 +92,8 @@ def train(
         None trains a new model (:data:`NEW_MODEL`, or ``model_config``) with
         ``spatial_dims`` (default: 3 if the first image has 3 or more non-channel axes,
         else 2). A 2D model trains on the labeled planes of a (Z, Y, X) stack.
-    label_mode : {'sparse', 'dense'}
-        See the package docstring.
+    label_mode, model_config : {'sparse', 'dense'}, dict
+        See the package docstring; :class:`UNet` arguments for a new model (optional).
     n_classes : int, optional
         Output channels. Default: the model's (raised when sparse labels need more); for
         a new model, from the sparse label values, or 2 (one foreground class) in dense
@@ -132,8 +133,6 @@ def train(
     channel_axis, eval_every : int, optional
         Channel axis of the images (else detected from the model's ``in_channels``);
         steps between validations (default: a tenth of ``steps``, 1/15 of ``time_limit``).
-    model_config : dict, optional
-        :class:`UNet` arguments for a new model.
     precision : {'auto', 'fp32', 'bf16', 'fp16'}
         Autocast for the forward pass. ``'auto'``: bf16/fp16 on CUDA, bf16 on CPUs with
         native bf16 (1.5-1.6x faster steps), else float32.
@@ -143,8 +142,9 @@ def train(
         :data:`KEEP_PRIOR` on scribbles of the model's own classes, else 0 (off).
     class_names : list of str, optional
         Class names, background first (a new model's default: "class 1", ...).
-    time_axis : int, optional
-        The images' axis of time points: each normalized on its own, as in prediction.
+    time_axis, statistics_of : optional
+        The images' axis of time points (each normalized on its own, as predicted); the
+        images whose statistics normalize them (resampled ones' originals, the preview's).
     intensity_range : (float, float), optional
         A new model's fixed range (a CT window; ``core.intensity.fixed_range``).
 

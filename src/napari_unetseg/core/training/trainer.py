@@ -42,6 +42,7 @@ from .labels import (
     _LabelIndex,
     _map_classes,
     _present_classes,
+    as_list,
     check_images_vary,
     missing_classes_note,
     training_pairs,
@@ -215,8 +216,17 @@ class Trainer:
             self._name_classes(list(o.class_names))
         if self.fine_tune:
             self.bundle.name = finetuned_name(o.model.name)
-        for pair in self.pairs:
-            pair.normalizer = self.bundle.normalizer(pair.image, o.channel_axis, o.time_axis)
+        originals = None if o.statistics_of is None else as_list(o.statistics_of)
+        for i, pair in enumerate(self.pairs):
+            # an image resampled to the model's scale: its original's statistics, as
+            # prediction takes them (enlarged, hot pixels moved the 99.8th percentile
+            # from 230 to 20,000, and training saw its nuclei at 0; review)
+            source = pair.image if originals is None else originals[i]
+            pair.normalizer = self.bundle.normalizer(source, o.channel_axis, o.time_axis)
+        #: the preview's statistics, where given after the images' (its original's)
+        self.preview_normalizer = None
+        if originals is not None and len(originals) > len(self.pairs):
+            self.preview_normalizer = self.bundle.normalizer(originals[len(self.pairs)])
         check_images_vary(self.pairs)
 
     def _name_classes(self, names: list[str]) -> None:
@@ -540,7 +550,11 @@ class Trainer:
         """The current model's labels for the preview image (tiled, like inference)."""
         result = drain(
             predict_tiled(
-                self.bundle, self.options.preview_image, device=self.device, batch_size=self.batch
+                self.bundle,
+                self.options.preview_image,
+                device=self.device,
+                batch_size=self.batch,
+                normalizer=self.preview_normalizer,
             )
         )
         self.network.train()
