@@ -365,3 +365,13 @@ def test_one_bright_blob_does_not_take_the_size_from_many_dimmer_objects():
     alone = 100 + 2000 * blob + 60 * specks + rng.normal(0, 5, nuclei.shape)
     est = estimate_object_size(alone)
     assert est.n_objects == 1 and est.diameter == pytest.approx(90, rel=0.1)
+    # not past them to noise the lower threshold lets through (one nucleus beside 40 dim
+    # puncta: 887 specks of 10 px), nor past two large nuclei to fewer pixels of small
+    # dim ones (review)
+    puncta = _disks((460, 460), 3, [(20 + 10 * i, 400) for i in range(40)]) > 0
+    est = estimate_object_size(100 + 2000 * blob + 250 * puncta + rng.normal(0, 5, blob.shape))
+    assert est.diameter == pytest.approx(90, rel=0.1)
+    two = _disks((460, 460), 40, [(100, 100), (330, 330)]) > 0
+    small = _disks((460, 460), 5, [(30 + 14 * i, 230) for i in range(30)]) > 0
+    est = estimate_object_size(100 + 1200 * two + 300 * small + rng.normal(0, 5, two.shape))
+    assert est.diameter == pytest.approx(80, rel=0.1) and est.n_objects == 2

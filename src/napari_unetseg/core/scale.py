@@ -432,9 +432,17 @@ def _past_bright_few(arr: np.ndarray, est: SizeEstimate, ry: float) -> SizeEstim
     if again.diameter is None or again.n_objects < MANY_OBJECTS:
         return est
     smooth_rest, dimmer = _otsu_mask(rest, 1.0, ry)
+    if not dimmer.any() or dimmer.all():
+        return est
     bright = float(np.median(smooth[mask])) - background
-    dim = float(np.median(smooth_rest[dimmer])) - background if dimmer.any() else 0.0
-    if dim <= 0 or bright < MUCH_BRIGHTER * dim:
+    dim = float(np.median(smooth_rest[dimmer])) - background
+    noise = float(np.std(smooth_rest[~dimmer]))
+    # dimmer objects, not noise the lower threshold let through (887 specks beside one
+    # nucleus and a few puncta), and as much of the image as the few (two nuclei of 80
+    # px beside 30 small dim ones are the objects; review)
+    if dim < MIN_CONTRAST * noise or dimmer.sum() < mask.sum():
+        return est
+    if bright < MUCH_BRIGHTER * dim:
         return est
     few = "one much brighter object" if est.n_objects == 1 else "two much brighter objects"
     return replace(again, reason=f"{again.reason}, {few} left out")
