@@ -491,11 +491,14 @@ def test_info_of_many_files_describes_those_it_can_read(tmp_path, capsys):
     good = _io.write_image(tmp_path / "a.tif", np.zeros((8, 8), np.uint16))
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"junk")
-    assert cli.main(["info", str(bad), str(good), str(tmp_path / "gone.tif")]) == 1
+    (tmp_path / "sub").mkdir()  # a folder among them too (`info data/*`; review)
+    named = [str(bad), str(good), str(tmp_path / "gone.tif"), str(tmp_path / "sub")]
+    assert cli.main(["info", *named]) == 1
     out, err = capsys.readouterr()
     assert out.startswith(f"{good}: image, 8x8 uint16")
     assert "is not a readable TIFF" in err and "gone.tif' does not exist" in err
-    assert err.strip().endswith("2 of 3 files could not be described.")
+    assert "sub' is a folder" in err
+    assert err.strip().endswith("3 of 4 files could not be described.")
     assert cli.main(["info", str(bad)]) == 1  # alone: its one line, as before
     assert capsys.readouterr().err.count("unetseg: error:") == 1
 

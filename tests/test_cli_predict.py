@@ -698,7 +698,7 @@ def test_a_missing_file_among_others_fails_alone(tmp_path, image_file, model_fil
     args = ["predict", image_file, gone, str(other), "-o", str(out), "--model", model_file]
     assert cli.main(args) == 1
     err = capsys.readouterr().err
-    assert "1 input file missing" in err and "1 of 3 images failed" in err
+    assert "1 input not found" in err and "1 of 3 images failed" in err
     assert f"Image file {gone!r} does not exist." in err
     assert sorted(p.name for p in out.iterdir()) == ["other_labels.tif", "stack_labels.tif"]
     assert cli.main(["predict", gone, "-o", str(tmp_path / "o2"), "--model", model_file]) == 1

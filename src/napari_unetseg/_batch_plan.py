@@ -78,7 +78,7 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     if missing:
         named = ", ".join(repr(str(p)) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
         warnings.warn(
-            f"{len(missing)} input file{'s' if len(missing) > 1 else ''} missing ({named}): "
+            f"{len(missing)} input{'s' if len(missing) > 1 else ''} not found ({named}): "
             "the other images are segmented and "
             f"{'they are' if len(missing) > 1 else 'it is'} reported as failed at the end.",
             UserWarning,

@@ -187,6 +187,8 @@ class ProgressBar:
                 # in a log, a state every LOG_INTERVAL_S: a 10 s training wrote 64 of
                 # them (an overnight one megabytes on one line; CLI bash)
                 mininterval=0.1 if _is_terminal(sys.stderr) else LOG_INTERVAL_S,
+                # (tqdm's monitor forced one every 10 s besides; review)
+                maxinterval=10.0 if _is_terminal(sys.stderr) else LOG_INTERVAL_S,
             )
         self.bar.update(done - self.bar.n)
         text = self.postfix(record) if self.postfix else None
