@@ -640,15 +640,14 @@ def test_a_multi_class_model_resampled_has_edges_between_its_grid_points():
     assert small == (41, 41)
     labels = result.labels
     assert len(np.unique(labels)) > 1  # edges to bring back
-    # each class map brought back linearly, the most probable class taken (the image
-    # scaled by its own statistics, not the resampled one's)
+    # each class map brought back linearly, the most probable class taken (shrunk: the
+    # resampled image's statistics; an enlarged one is scaled by its own)
     maps = api.drain(
         predict_tiled(
             bundle,
             resample(image, small),
             return_probabilities=True,
             class_probabilities=True,
-            normalizer=bundle.normalizer(image),
         )
     ).probabilities
     back = resample(maps, image.shape[-2:], antialias=False)

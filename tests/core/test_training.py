@@ -899,26 +899,30 @@ def test_background_strokes_that_brush_the_nuclei_do_not_send_the_user_to_a_new_
 
 
 def test_an_image_resampled_for_training_is_normalized_by_its_original(monkeypatch):
-    """Prediction scales an image resampled to the model's object size by the image's own
-    statistics; training took them from the enlarged copy (its hot pixels moved the
-    99.8th percentile from 230 to 20,000, and training saw its nuclei at 0; review)."""
+    """Prediction scales an enlarged image with hot pixels by the image's own statistics;
+    training took them from the enlarged copy (its hot pixels moved the 99.8th
+    percentile from 230 to 20,000, and training saw its nuclei at 0), its preview too
+    (empty; review, training bash)."""
     from napari_unetseg import api
-    from napari_unetseg.core.bundle import ModelBundle
     from napari_unetseg.core.synthetic import synthetic_nuclei, synthetic_scribbles
+    from napari_unetseg.core.training import trainer
 
     image, truth = synthetic_nuclei((96, 96), seed=3, radius=(4, 5))
-    seen = []
-    real = ModelBundle.normalizer
+    image = (image.astype(np.float64) / image.max() * 230).astype(np.uint16)
+    image[np.random.default_rng(0).random(image.shape) < 0.002] = 65535
+    chosen = []
+    real = trainer.of_resampled
 
-    def recorded(self, img, *args, **kwargs):
-        seen.append(tuple(img.shape))
-        return real(self, img, *args, **kwargs)
+    def recorded(own, original):
+        pick = real(own, original)
+        chosen.append((pick is original, float(original.statistics()[1][0])))
+        return pick
 
-    monkeypatch.setattr(ModelBundle, "normalizer", recorded)
+    monkeypatch.setattr(trainer, "of_resampled", recorded)
     strokes = synthetic_scribbles(truth, seed=0)
-    # the preview too (from the enlarged copy, hot pixels left it empty; training bash)
     run = api.train_iter(image, strokes, model="nuclei-2d", steps=2, preview_image=image,
                          preview_every=1)  # fmt: skip
     previews = [rec.preview for rec in run if rec.preview is not None]
     assert previews and previews[-1].shape == (96, 96)
-    assert (96, 96) in seen and all(max(shape) <= 96 for shape in seen)  # never the enlarged
+    assert len(chosen) == 2  # the training image and the preview
+    assert all(original and high < 300 for original, high in chosen)

@@ -668,6 +668,20 @@ class TimeNormalizers:
         return cls(frames, layout.leading_axes.index(time_axis), whole)
 
 
+def of_resampled(
+    resampled: Normalizer | TimeNormalizers, original: Normalizer | TimeNormalizers
+) -> Normalizer | TimeNormalizers:
+    """The statistics to scale a resampled image by: its own, unless resampling raised
+    its high percentile above its original's, where a few hot pixels were spread over
+    more than the top percentiles (0.1% at 65535: the 99.8th percentile went from 230 to
+    11,000, and every nucleus came to the network near 0: Dice 0.93 -> 0.003); then the
+    original's. Shrunk, a noisy image's spread narrows, and its own fit it (Dice 0.87
+    where the original's gave 0.84; robustness bash)."""
+    new, old = (getattr(n, "whole", n) for n in (resampled, original))
+    raised = np.asarray(new.statistics()[1]) > np.asarray(old.statistics()[1])
+    return original if bool(np.any(raised)) else resampled
+
+
 def fill_nearest(out: np.ndarray, finite: np.ndarray) -> None:
     """NaN / Inf pixels of a block ``(K, *spatial)`` (channels, or any leading axes made
     one) take the value of the nearest finite pixel of their ``K`` (0 where one has

@@ -25,7 +25,7 @@ from .holes import fill_holes, largest_hole
 from .inference import PredictionResult, TileProgress, predict_tiled
 from .inference.predict import check_out_array
 from .margins import Frame, find_frame, window
-from .normalize import strided_sample
+from .normalize import of_resampled, strided_sample
 from .scale import (
     MAX_FACTOR,
     NO_BRIGHT_OBJECTS,
@@ -672,15 +672,11 @@ def _predict_resampled(
 ) -> Generator[TileProgress, None, PredictionResult]:
     """Resample, predict, and bring labels (and maps) back to the image grid; with
     ``class_probabilities`` the map of every label value (class axis first)."""
-    if tiled.get("normalizer") is None:
-        # the statistics of the image itself: enlarged, its few hot pixels (0.1% at
-        # 65535) were spread over more than the top 0.2%, and every nucleus came to the
-        # network near 0 (Dice 0.93 -> 0.003; robustness bash)
-        tiled = {
-            **tiled,
-            "normalizer": bundle.normalizer(image, layout.channel_axis, tiled.get("time_axis")),
-        }
     src = resample(image, new_spatial, order=1, channel_axis=layout.channel_axis)
+    if tiled.get("normalizer") is None:  # its own statistics or the image's (hot pixels)
+        axes = (layout.channel_axis, tiled.get("time_axis"))
+        chosen = of_resampled(bundle.normalizer(src, *axes), bundle.normalizer(image, *axes))
+        tiled = {**tiled, "normalizer": chosen}
     binary = bundle.n_classes <= 2
     small = yield from predict_tiled(
         bundle,

@@ -26,6 +26,7 @@ from .. import guards
 from ..bundle import ModelBundle, finetuned_name
 from ..inference import predict_tiled
 from ..intensity import fixed_range
+from ..normalize import of_resampled
 from ..progress import drain
 from ..unet import UNet
 from .augment import affine_batch, augment_batch
@@ -216,17 +217,23 @@ class Trainer:
             self._name_classes(list(o.class_names))
         if self.fine_tune:
             self.bundle.name = finetuned_name(o.model.name)
-        originals = None if o.statistics_of is None else as_list(o.statistics_of)
+        originals = [] if o.statistics_of is None else as_list(o.statistics_of)
+
+        def statistics(image: Any, i: int, *axes: Any) -> Any:
+            """An image resampled to the model's scale: its statistics as prediction
+            chooses them (from the enlarged copy, hot pixels moved the 99.8th percentile
+            from 230 to 20,000, and training saw its nuclei at 0; its preview was empty;
+            review)."""
+            own = self.bundle.normalizer(image, *axes)
+            if i >= len(originals) or originals[i] is image:
+                return own
+            return of_resampled(own, self.bundle.normalizer(originals[i], *axes))
+
         for i, pair in enumerate(self.pairs):
-            # an image resampled to the model's scale: its original's statistics, as
-            # prediction takes them (enlarged, hot pixels moved the 99.8th percentile
-            # from 230 to 20,000, and training saw its nuclei at 0; review)
-            source = pair.image if originals is None else originals[i]
-            pair.normalizer = self.bundle.normalizer(source, o.channel_axis, o.time_axis)
-        #: the preview's statistics, where given after the images' (its original's)
-        self.preview_normalizer = None
-        if originals is not None and len(originals) > len(self.pairs):
-            self.preview_normalizer = self.bundle.normalizer(originals[len(self.pairs)])
+            pair.normalizer = statistics(pair.image, i, o.channel_axis, o.time_axis)
+        self.preview_normalizer = None  # the preview's, given after the images'
+        if o.preview_image is not None and len(originals) > len(self.pairs):
+            self.preview_normalizer = statistics(o.preview_image, len(self.pairs))
         check_images_vary(self.pairs)
 
     def _name_classes(self, names: list[str]) -> None:
