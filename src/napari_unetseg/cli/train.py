@@ -426,8 +426,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"No training step was taken (the time went to {went}), so no model was "
             "written; give a longer --time-limit."
         )
-    bundle.name = args.save_as if args.save_as is not None else out.stem
-    _record_stop(bundle.history, received, args)
+    _name_and_stop(bundle, received, args, out)
     written = [] if out is None else [_save_new(bundle, out, args.overwrite)]
     if args.save_as is not None:
         written.append(api.save_model(bundle, args.save_as))
@@ -447,10 +446,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return _stopped_early(received, h["steps"])
 
 
-def _record_stop(history: dict[str, Any], received: list[int], args: argparse.Namespace) -> None:
-    """The model records a run a Ctrl-C or SIGTERM stopped early, and what was asked: a
-    SLURM time limit's model at the final path read as a finished run in `unetseg info`
-    (CLI bash)."""
+def _name_and_stop(bundle: Any, received: list[int], args: argparse.Namespace, out: Any) -> None:
+    """The model's name (--save-as, else the output's stem), and the record of a run a
+    Ctrl-C or SIGTERM stopped early, with what was asked: a SLURM time limit's model at
+    the final path read as a finished run in `unetseg info` (CLI bash)."""
+    bundle.name = args.save_as if args.save_as is not None else out.stem
+    history = bundle.history
     if not received:
         return
     how = "SIGTERM" if received[0] == signal.SIGTERM else "Ctrl-C"
