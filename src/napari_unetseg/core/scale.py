@@ -33,6 +33,7 @@ from scipy import ndimage
 from .guards import finite_policy
 from .holes import holes_filled, plane_cross
 from .normalize import (
+    despeckled,
     fill_nearest,
     hematoxylin,
     looks_brightfield,
@@ -391,7 +392,7 @@ def _estimate_planes(arr: np.ndarray, step: int, spacing: Any, dark: bool) -> Si
     arr = np.asarray(arr, np.float64) - float(arr[finite].min())
     if not finite.all():
         arr = np.where(finite, arr, _background_level(arr[finite]))
-    arr = _despeckled(arr)
+    arr = despeckled(arr)
     ry = y_ratio(spacing)
     est = _past_bright_few(arr, _two_passes(arr, ry), ry)
     if est.diameter is None:
@@ -446,26 +447,6 @@ def _past_bright_few(arr: np.ndarray, est: SizeEstimate, ry: float) -> SizeEstim
         return est
     few = "one much brighter object" if est.n_objects == 1 else "two much brighter objects"
     return replace(again, reason=f"{again.reason}, {few} left out")
-
-
-#: A pixel this many times farther above its 3 x 3 neighbourhood's median than the 99th
-#: percentile of such differences is a hot pixel (or a hot line): measured at that median.
-SPECKLE_FACTOR = 4.0
-
-
-def _despeckled(arr: np.ndarray) -> np.ndarray:
-    """``arr`` with its hot pixels and one-pixel lines at their plane neighbourhood's
-    median: 0.1% of a nuclei image's pixels at 65535 (its nuclei below 240) were the
-    objects measured, smoothed into blobs (5.7 px for 27), and one hot column the same
-    (robustness bash). An object of 3 pixels or more is near its neighbourhood's median;
-    its edges differ by the image's contrast, which sets the 99th percentile."""
-    med = ndimage.median_filter(arr, size=(1,) * (arr.ndim - 2) + (3, 3), mode="nearest")
-    above = arr - med
-    limit = SPECKLE_FACTOR * float(np.percentile(above, 99))
-    hot = above > max(limit, 0.0)
-    if limit <= 0 or not hot.any():
-        return arr
-    return np.where(hot, med, arr)
 
 
 def _background_level(values: np.ndarray) -> float:
