@@ -49,7 +49,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
-import os
 import time
 from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -59,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from .core import network_features
+from .core.devices import usable_cores
 from .core.network_features import MIN_AUC, separates
 from .core.normalize import single_value
 from .core.progress import drain, relay
@@ -173,7 +173,7 @@ def features(
         ).astype(np.float32, copy=False)
 
     tasks = [(plane, float(s)) for plane in planes for s in _sigmas()]
-    pool = ThreadPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(max_workers=min(len(tasks), usable_cores()))
     try:
         futures = [pool.submit(scale, task) for task in tasks]
         while True:

@@ -478,15 +478,19 @@ def _stopped_early(received: list[int], steps: int) -> int:
 
 
 def _set_threads(args: argparse.Namespace) -> None:
-    """torch's threads: --threads, at most the CPU cores (1000 threads on 2 cores took a
-    minute a step, without a word; CLI bug bash)."""
+    """torch's threads: --threads, at most the CPU cores this process may use (1000
+    threads on 2 cores took a minute a step, without a word; CLI bug bash)."""
     if args.threads < 1:
         raise CLIError(f"--threads must be 1 or more, got {args.threads}.")
     import torch
 
-    cores = os.cpu_count() or 1
+    from ..core.devices import usable_cores
+
+    cores = usable_cores()
     if args.threads > cores:
-        say(f"--threads {args.threads} is more than the {cores} CPU cores here; {cores} are used.")
+        cores_here = f"{cores} CPU core{'s' if cores != 1 else ''} this process may use"
+        used = "it is" if cores == 1 else f"{cores} are"
+        say(f"--threads {args.threads} is more than the {cores_here}; {used} used.")
         args.threads = cores
     torch.set_num_threads(args.threads)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -154,6 +155,15 @@ def free_memory_bytes(device: torch.device) -> int | None:
 def empty_cache(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity where the system says it (a
+    container or `taskset` limited to 4 of 64 cores), else all the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # (macOS and Windows have no affinity call)
+        return os.cpu_count() or 1
 
 
 def use_thread_count(threads: int | None) -> None:
