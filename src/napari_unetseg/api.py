@@ -522,7 +522,8 @@ def evaluate(prediction: Any, ground_truth: Any, **options: Any) -> EvaluationRe
     classes : iterable of int, optional
         Class ids to report (default: background and every label present).
     iou_threshold : float
-        Minimum IoU for a predicted object to match a ground-truth object.
+        Minimum IoU (inclusive) for a predicted object to match a ground-truth object;
+        objects match one to one, the most pairs, then the largest IoU sum.
     instances : {'auto', 'none', 'ground_truth', 'prediction', 'both'}
         Which side holds instance labels (each object its own id), scored as one
         foreground class; ``'auto'`` detects a binary mask against instance labels, and

@@ -61,7 +61,10 @@ def _add_evaluate(sub: Any) -> None:
         "--classes", type=numbers(int), nargs="+", default=None, help="class ids to report"
     )
     p.add_argument(
-        "--iou-threshold", type=float, default=0.5, help="object match IoU (default 0.5)"
+        "--iou-threshold",
+        type=float,
+        default=0.5,
+        help="object match IoU, inclusive (default 0.5; 0.5001 for panoptic quality as published)",
     )
     p.add_argument(
         "--instances",
