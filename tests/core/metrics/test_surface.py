@@ -89,6 +89,24 @@ def test_surface_distance_hand_computed_anisotropic():
     assert math.isnan(r.classes[1]["hd95"])
 
 
+
+def test_a_plane_stored_as_a_one_slice_stack_has_the_planes_distances(rng):
+    """(1, Y, X) scored HD95 2.0 / ASSD 0.385 for the plane's 3.0 / 1.131: every voxel of a
+    one-slice stack was boundary along Z (the CLI reads such a TIFF as the plane; metrics
+    bash). A one-voxel-thick object inside a deeper stack keeps its Z boundary."""
+    g = (ndi.gaussian_filter(rng.random((40, 40)), 2) > 0.5).astype(np.uint8)
+    p = np.roll(g, 3, 1)
+    plane = M.evaluate(p, g, spacing=(0.5, 2.0)).classes[1]
+    for stack, spacing in (((1, 40, 40), (3.0, 0.5, 2.0)), ((40, 1, 40), (0.5, 3.0, 2.0))):
+        r = M.evaluate(p.reshape(stack), g.reshape(stack), spacing=spacing).classes[1]
+        assert r["hd95"] == pytest.approx(plane["hd95"])
+        assert r["assd"] == pytest.approx(plane["assd"])
+    deep_p, deep_g = np.zeros((5, 40, 40), np.uint8), np.zeros((5, 40, 40), np.uint8)
+    deep_p[2], deep_g[2] = p, g
+    unscaled = M.evaluate(p, g).classes[1]["assd"]
+    assert M.evaluate(deep_p, deep_g).classes[1]["assd"] < unscaled / 2
+
+
 # -- voxel metrics ---------------------------------------------------------------------------------
 
 

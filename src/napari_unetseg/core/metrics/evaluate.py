@@ -156,6 +156,7 @@ class _ClassShapes:
         if p_any != g_any:  # no boundary on one side: infinite distances
             (self.pred_only if p_any else self.gt_only).append(self.parts)
         self.parts += 1
+        flat = [a for a, n in enumerate(p_mask.shape) if n == 1]  # (before the box)
         box = bounding_box(p_mask | g_mask)
         if box is not None:
             # The class's objects, boundaries and centerlines lie in this box: the work
@@ -181,7 +182,7 @@ class _ClassShapes:
             spacing = wanted.spacing
             if wanted.time_axis is not None:
                 spacing = spacing[: wanted.time_axis] + spacing[wanted.time_axis + 1 :]
-            d_pg, d_gp = surface_distances(p_mask, g_mask, spacing)
+            d_pg, d_gp = surface_distances(p_mask, g_mask, spacing, flat)
             self.pred_to_gt.append(d_pg)
             self.gt_to_pred.append(d_gp)
         yield "boundary distances"

@@ -45,17 +45,32 @@ def distance_transform(features: Any, spacing: Sequence[float] | None = None) ->
 
 
 def surface_distances(
-    pred_mask: Any, gt_mask: Any, spacing: Sequence[float] | None = None
+    pred_mask: Any,
+    gt_mask: Any,
+    spacing: Sequence[float] | None = None,
+    flat: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances from each prediction boundary voxel to the ground-truth boundary, and back.
 
     Physical units per ``spacing``. Only the bounding box of the two masks is processed
     (every boundary voxel lies inside it, so distances are unchanged). Either array is
-    empty when its mask is.
+    empty when its mask is. The ``flat`` axes (default: those of length 1) are left
+    out: a plane stored as a one-slice stack has no boundary along its one slice (every
+    voxel of it was boundary: HD95 2.0 for the plane's 3.0, where the CLI, reading the
+    same TIFF as a plane, said 3.0; metrics bash). A caller that crops the masks names
+    the axes of length 1 in the whole image: a one-voxel-thick object in a deeper stack
+    keeps its boundary along that axis.
     """
     pred_mask = np.asarray(pred_mask, dtype=bool)
     gt_mask = np.asarray(gt_mask, dtype=bool)
     spacing = check_spacing(spacing, pred_mask.ndim)
+    if flat is None:
+        flat = [a for a, n in enumerate(pred_mask.shape) if n == 1]
+    kept = [a for a in range(pred_mask.ndim) if a not in set(flat)]
+    if 0 < len(kept) < pred_mask.ndim:
+        flat = tuple(pred_mask.shape[a] for a in kept)
+        pred_mask, gt_mask = pred_mask.reshape(flat), gt_mask.reshape(flat)
+        spacing = tuple(spacing[a] for a in kept)
     box = bounding_box(pred_mask | gt_mask)
     if box is None:
         return np.empty(0), np.empty(0)
