@@ -187,15 +187,36 @@ def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None
             )
             return
         if changed == ["intensities"]:
+            # (or the same file, measured by an earlier version: hot pixels it took for
+            # the image's top are looked past now; the message blamed the image only,
+            # and a user thought the data swapped or corrupt; upgrade bash)
             raise ValueError(
-                f"Cannot resume {target!r}: the image at {run.settings['source']!r} is not "
-                "the one it was started on (other intensities); use --overwrite to start "
-                "again."
+                f"Cannot resume {target!r}: the image at {run.settings['source']!r} reads "
+                f"as intensities {_span(wanted['intensities'])}, where the run was started "
+                f"at {_span(recorded['intensities'])} (another image, or the same one "
+                "measured by an earlier napari-unetseg); use --overwrite to start again."
+            )
+        if "clip" in changed and "clip" not in recorded:  # not a setting a user chose
+            others = [k for k in changed if k != "clip"]
+            raise ValueError(
+                f"Cannot resume {target!r}: an earlier napari-unetseg started it, whose "
+                "blocks were not clipped as this version's are"
+                + (f", and with other settings ({', '.join(others)})" if others else "")
+                + "; use --overwrite to start again."
             )
         raise ValueError(
             f"Cannot resume {target!r}: it was started with other settings "
             f"({', '.join(changed)}); use --overwrite to start again."
         )
+
+
+def _span(intensities: Any) -> str:
+    """The recorded low and high statistics as "81-516" (per channel, joined by "; ")."""
+    try:
+        lows, highs = intensities
+        return "; ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(lows, highs, strict=True))
+    except (TypeError, ValueError):
+        return str(intensities)
 
 
 def _open_store(run: _Run, target: str, dtype: Any, resume: bool, overwrite: bool) -> LabelsStore:
