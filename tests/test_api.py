@@ -930,3 +930,74 @@ def test_scribbles_of_a_big_image_train_on_the_painted_region(monkeypatch) -> No
     wrong = np.stack([movie, movie], axis=1)
     with pytest.raises(ValueError, match=r"labels have shape \(20, 64, 64\) but the image"):
         api.train(wrong, strokes, steps=1, object_size=None)
+
+
+def _tiny_training(seed: int = 0) -> dict:
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((64, 64), seed=1)
+    bundle = api.train(
+        image, (truth > 0).astype(np.uint8), label_mode="dense", steps=1, seed=seed,
+        model_config={"base_channels": 4, "depth": 2}, patch_size=64, batch_size=2,
+        val_fraction=0,
+    )  # fmt: skip
+    return {k: v.clone() for k, v in bundle.network.state_dict().items()}
+
+
+def test_trainings_in_threads_are_their_seeds_and_leave_the_callers_numbers(monkeypatch):
+    """Two trainings in threads seeded, drew from and restored torch's one generator in
+    turn: their weights were not their seeds' (7 of 12 repeats) and the caller's next
+    random numbers changed (API concurrency bash). A slow seed widens the window."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    alone = [_tiny_training(0), _tiny_training(1)]
+    seed = torch.manual_seed
+
+    def slow(s):
+        generator = seed(s)
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.05)
+        return generator
+
+    monkeypatch.setattr(torch, "manual_seed", slow)
+    monkeypatch.setattr(torch.random, "manual_seed", slow)
+    seed(1234)
+    expected = torch.rand(3)
+    seed(1234)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(_tiny_training, [0, 1]))
+    assert torch.equal(torch.rand(3), expected)
+    for a, b in zip(alone, together, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_api_leaves_the_callers_random_numbers_and_grad_mode(tmp_path):
+    """Loading a model built a U-Net whose default initialization drew from torch's
+    generator: `torch.manual_seed(0); predict(...); torch.rand(3)` gave other numbers.
+    Training under `torch.no_grad()` (or inference_mode) stopped with "element 0 of
+    tensors does not require grad" (API concurrency bash)."""
+    import torch
+
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    path = api.load_model("nuclei-2d").save(tmp_path / "n.pt")
+    image, _ = synthetic_nuclei((64, 64), seed=1)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    api.predict(image, str(path), object_size=None)
+    assert torch.equal(torch.rand(3), expected)
+    reference = _tiny_training()
+    for mode in (torch.no_grad, torch.inference_mode):
+        with mode():
+            trained = _tiny_training()
+            assert not torch.is_grad_enabled()  # the caller's mode holds after
+        assert all(torch.equal(reference[k], trained[k]) for k in reference)
+    with torch.inference_mode():  # a start model loaded there: fine-tuned all the same
+        image, truth = synthetic_nuclei((64, 64), seed=1)
+        api.train(image, (truth > 0).astype(np.uint8), model=str(path), label_mode="dense",
+                  steps=1, patch_size=64, batch_size=2, val_fraction=0)  # fmt: skip

@@ -44,7 +44,7 @@ from .normalize import (
     TimeNormalizers,
     resolve_layout,
 )
-from .unet import UNet, unknown_settings
+from .unet import UNet, own_random_state, unknown_settings
 
 MODEL_FORMAT = "napari-unetseg-model"
 FORMAT_VERSION = 1
@@ -176,7 +176,8 @@ def _network(data: dict[str, Any]) -> UNet:
         raise ValueError(f"it has no {' nor '.join(missing)} entry")
     config = data["config"]
     try:
-        return UNet(**config)
+        with own_random_state():  # (its weights are the file's: none of the caller's)
+            return UNet(**config)
     except TypeError as exc:  # (a ValueError names its setting and value itself)
         raise ValueError(f"its network {_wrong_setting(config)}") from exc
 

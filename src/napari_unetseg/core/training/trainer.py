@@ -12,6 +12,7 @@ with ``match_labels`` the object threshold is then matched to the labels (:mod:`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import time
@@ -28,7 +29,7 @@ from ..inference import predict_tiled
 from ..intensity import fixed_range
 from ..normalize import of_resampled
 from ..progress import drain
-from ..unet import UNet
+from ..unet import UNet, own_random_state
 from .augment import affine_batch, augment_batch
 from .averaging import (
     AVERAGE_FROM,
@@ -76,6 +77,25 @@ RESERVE_SHARE = 0.5
 TAIL_SLOWER = 2.0
 #: Default peak learning rate for fine-tuning a trained model (2e-3 for a new one).
 FINE_TUNE_LR = 1e-4
+
+
+@contextlib.contextmanager
+def grad_on() -> Iterator[None]:
+    """Gradients on for the block, whatever the caller set: under ``torch.no_grad()``
+    (or ``set_grad_enabled(False)``, ``inference_mode()``) training stopped at its first
+    step with torch's "element 0 of tensors does not require grad" (API concurrency
+    bash). Per step, not around the generator: the caller's setting holds between."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def _without_inference_tensors(network: torch.nn.Module) -> None:
+    """A start model loaded under ``torch.inference_mode()`` holds inference tensors,
+    which training cannot update ("Inplace update to inference tensor outside
+    InferenceMode"): replaced by normal copies."""
+    state = network.state_dict()
+    if any(t.is_inference() for t in state.values()):
+        network.load_state_dict({k: t.clone() for k, t in state.items()}, assign=True)
 
 
 class Trainer:
@@ -185,8 +205,9 @@ class Trainer:
         """A new network, or the copy to fine-tune (a new head for a new class count)."""
         o, n_classes = self.options, self.class_map.n_classes
         self.new_head, self.head_note = False, ""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(o.seed)
+        with own_random_state(o.seed), grad_on():
+            if self.bundle is not None:  # (loaded under the caller's inference_mode)
+                _without_inference_tensors(self.bundle.network)
             if self.bundle is None:
                 sd = self.spatial_dims
                 net = UNet(
@@ -418,6 +439,11 @@ class Trainer:
 
     def _optimize(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One optimizer step on a batch; returns its loss."""
+        with grad_on():
+            return self._step(xb, yb)
+
+    def _step(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        """:meth:`_optimize`'s step, with gradients on."""
         x, y = self._to_device(xb), self._to_device(yb)
         if self.prior is not None:  # its agreement, on the strokes as painted
             self.prior.count(self._laid_out(x), y, self.device, self.amp_dtype)
