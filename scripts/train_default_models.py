@@ -705,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  (evaluated in {time.perf_counter() - t0:.0f} s)", flush=True)
         if not args.evaluate_only:
             bundle.history["evaluation"] = results
+            bundle.split_touching = True  # nuclei: segmenting splits touching ones
             bundle.save(path)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
         report[bundle.name] = {

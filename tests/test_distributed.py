@@ -649,6 +649,7 @@ def test_cli_predict_to_ome_zarr_and_its_bad_input(image_2d, tmp_path, capsys) -
     path, reference = image_2d
     out = tmp_path / "cli.ome.zarr"
     base = ["predict", str(path), "--model", "nuclei-2d", "--object-size", "off"]
+    base.append("--no-split-touching")  # class labels, as the reference (predict's)
     code, io = run_cli(base + ["-o", str(out), "--block-size", "128"], capsys)
     assert code == 0 and "3 blocks" in io.out and ("in bf16" in io.out or "in fp32" in io.out)
     np.testing.assert_array_equal(read_labels(out), reference)
@@ -714,7 +715,7 @@ def test_several_files_on_a_cluster_run_one_task_each(image_2d, cluster, tmp_pat
     other = tmp_path / "other.tif"
     _io.write_image(other, synthetic_nuclei((128, 160), seed=9)[0], axes="YX")
     plan = batch.plan_batch([path, other], tmp_path / "labels")
-    settings = batch.SegmentSettings(model="nuclei-2d", object_size=None)
+    settings = batch.SegmentSettings(model="nuclei-2d", object_size=None, split_touching=False)
     rows = api.drain(dist.segment_files_on_cluster(cluster, plan, settings))
     assert [r["error"] for r in rows] == [None, None]
     assert [r["input"] for r in rows] == [str(path), str(other)]
@@ -747,6 +748,7 @@ def test_one_channel_of_a_multi_channel_store_on_a_cluster(cluster, tmp_path, ca
     ]
     expected = api.predict(nuclei.astype(np.float32), "nuclei-2d", object_size=None)
     base = ["predict", store, "--model", "nuclei-2d", "--object-size", "off", "-o", store]
+    base.append("--no-split-touching")  # class labels, as predict's
     # Without --channel: one sentence naming the choice, nothing written.
     code, io = run_cli(base, capsys)
     assert code == 1 and "2 channels" in io.err and "--channel N" in io.err
@@ -854,6 +856,7 @@ def test_probabilities_stream_into_their_own_store(image_2d, cluster, tmp_path, 
     _, expected = api.predict(img.data, "nuclei-2d", object_size=None, return_probabilities=True)
     out, maps = tmp_path / "l.ome.zarr", tmp_path / "p.ome.zarr"
     base = ["predict", str(path), "-m", "nuclei-2d", "--object-size", "off", "-o", str(out)]
+    base.insert(2, "--no-split-touching")  # class labels, as predict's
     code, io = run_cli([*base, "--probabilities", str(maps), "--block-size", "96"], capsys)
     assert code == 0 and f"probabilities -> {maps}" in io.out, io.err
     written = _zarr.read_ome_zarr(maps)

@@ -370,12 +370,19 @@ def predict(
     return (result.labels, *extra) if extra else result.labels
 
 
+#: Voxels of labels that the model's own split setting (``split_touching=None``) still
+#: splits in memory: the split's distance maps take about 30 bytes a voxel (2 GB at
+#: this size). Larger results are left unsplit, and said: ``split_touching=True`` splits
+#: them anyway, and block runs (an OME-Zarr output) split in bounded memory.
+SPLIT_AUTO_VOXELS = 2**26
+
+
 @arguments_of(predict_iter)
 def segment_iter(
     image: Any,
     model: ModelLike,
     *,
-    split_touching: bool = False,
+    split_touching: bool | None = None,
     scale: Any = None,
     time_axis: int | None = None,
     **options: Any,
@@ -383,32 +390,56 @@ def segment_iter(
     """:func:`predict_iter`, then (``split_touching``) touching objects split apart.
 
     The one chain of prediction and :func:`napari_unetseg.postprocess.split_stack` that
-    the CLI (``unetseg predict --split-touching``) and the Segment widget both run:
-    the result's labels are instance labels (one id per object, unique across planes
-    and volumes) when ``split_touching`` is set. ``scale`` (the pixel size per axis)
-    serves both the object-size step and the split's distances; ``time_axis`` (the
-    labels' axis of time points) keeps the split inside each time point; ``options`` are
+    the CLI (``unetseg predict``) and the Segment widget both run: the result's labels
+    are instance labels (one id per object, unique across planes and volumes) when
+    touching objects are split. ``split_touching`` None (default): as the model says
+    (``ModelBundle.split_touching``: yes for the shipped nuclei models), for results of
+    up to :data:`SPLIT_AUTO_VOXELS` voxels written to no ``out``; what was done is
+    ``result.stats["split_touching"]``. ``scale`` (the pixel size per axis) serves both
+    the object-size step and the split's distances; ``time_axis`` (the labels' axis of
+    time points) keeps the split inside each time point; ``options`` are
     :func:`predict_iter`'s other keyword arguments.
     """
     bundle = load_model(model)
     result = yield from predict_iter(image, bundle, scale=scale, time_axis=time_axis, **options)
-    if split_touching:
+    split, note = _split_choice(split_touching, bundle, np.shape(result.labels), options)
+    stats = {**result.stats, "split_touching": split}
+    if split:
         from .postprocess import split_stack
 
         # a flipped axis (napari's negative scale) is as long, as in checked_scale
         sampling = None if scale is None else tuple(abs(float(s)) for s in scale)
         labels = split_stack(np.asarray(result.labels), sampling, bundle.spatial_dims, time_axis)
-        stats = dict(result.stats)
         if bundle.n_classes > 2:  # several object classes: the ids do not say which
-            stats["split"] = {
-                "message": (
-                    f"The {bundle.n_classes - 1} classes' objects were split and numbered "
-                    "together: the labels are object ids, which do not say each object's "
-                    "class (segment without splitting for the classes)."
-                )
-            }
-        result = dataclasses.replace(result, labels=labels, stats=stats)
-    return result
+            note = (
+                f"The {bundle.n_classes - 1} classes' objects were split and numbered "
+                "together: the labels are object ids, which do not say each object's "
+                "class (segment without splitting for the classes)."
+            )
+        result = dataclasses.replace(result, labels=labels)
+    if note:
+        stats["split"] = {"message": note}
+    return dataclasses.replace(result, stats=stats)
+
+
+def _split_choice(
+    asked: bool | None, bundle: ModelBundle, shape: tuple[int, ...], options: dict[str, Any]
+) -> tuple[bool, str]:
+    """Whether to split touching objects, and a sentence where the model's setting was
+    not followed: ``asked`` as it is, else the model's, for results in memory of at most
+    :data:`SPLIT_AUTO_VOXELS` voxels."""
+    if asked is not None:
+        return bool(asked), ""
+    if not bundle.split_touching or options.get("out") is not None:
+        return False, ""
+    voxels = int(np.prod(shape, dtype=np.int64))
+    if voxels <= SPLIT_AUTO_VOXELS:
+        return True, ""
+    return False, (
+        f"Touching objects were not split: {voxels:,} voxels are more than the "
+        f"{SPLIT_AUTO_VOXELS:,} split in memory by default (ask for the split to have it "
+        "anyway, or write an OME-Zarr, whose blocks are split in bounded memory)."
+    )
 
 
 @arguments_of(segment_iter)
@@ -416,12 +447,13 @@ def segment(
     image: Any,
     model: ModelLike,
     *,
-    split_touching: bool = False,
+    split_touching: bool | None = None,
     return_probabilities: bool = False,
     return_uncertainty: bool = False,
     **options: Any,
 ) -> Any:
-    """Segment an image: :func:`predict`'s labels, instance labels with ``split_touching``.
+    """Segment an image: :func:`predict`'s labels, instance labels where touching objects
+    are split (``split_touching``; None: as the model says, see :func:`segment_iter`).
 
     Takes :func:`predict`'s keyword arguments and returns what it returns: the labels,
     or ``(labels, probabilities[, uncertainty])`` when asked for (they were computed and

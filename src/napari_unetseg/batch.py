@@ -91,14 +91,14 @@ class SegmentSettings:
     ``model`` is a shipped or session model name or a model file; ``None`` picks the
     shipped model that fits each image (``nuclei-3d`` for a Z stack, else
     ``nuclei-2d``). The other fields are :func:`napari_unetseg.api.predict_iter`
-    arguments, plus ``split_touching`` (instance labels, see
+    arguments, plus ``split_touching`` (instance labels; None: as the model says, see
     :func:`napari_unetseg.api.segment_iter`).
     """
 
     model: str | None = None
     object_size: float | str | None = "auto"
     fill_holes: bool | None = None
-    split_touching: bool = False
+    split_touching: bool | None = None
     tile_size: int | None = None
     overlap: float = 0.25
     batch_size: int | None = None
@@ -599,9 +599,11 @@ def _segment_file(
     ):
         if message:
             row.notes.append(message)
-    row.objects, row.foreground = count_objects(labels, settings.split_touching, time_axis)
+    split = bool(row.stats.get("split_touching"))  # (None: the model's, as done)
+    row.objects, row.foreground = count_objects(labels, split, time_axis)
     used = settings.to_dict() | {
         "model": bundle.name,
+        "split_touching": split,
         "fill_holes": bundle.fill_holes if settings.fill_holes is None else settings.fill_holes,
         "invert": bundle.invert if settings.invert is None else settings.invert,
     }

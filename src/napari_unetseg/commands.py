@@ -111,8 +111,8 @@ def predict_command(
         argv.append("--tta")
     if settings.invert is not None:
         argv.append("--invert" if settings.invert else "--no-invert")
-    if settings.split_touching:
-        argv.append("--split-touching")
+    if settings.split_touching is not None:
+        argv.append("--split-touching" if settings.split_touching else "--no-split-touching")
     kwargs = {"overwrite": True, **settings.to_dict()}
     python = (
         "from napari_unetseg import api\n\n"

@@ -301,3 +301,23 @@ def test_a_model_trained_with_dark_and_bright_swapped_keeps_it_in_its_file(tmp_p
     torch.save(data, tmp_path / "bad.pt")
     with pytest.raises(ModelFileError, match="invert 'yes' is not true or false"):
         ModelBundle.load(tmp_path / "bad.pt")
+
+
+def test_a_model_of_separate_objects_keeps_its_split_setting(tmp_path, capsys) -> None:
+    """Segmenting splits touching objects by default where the model says its objects
+    are separate (the shipped nuclei models); its file keeps it, a fine-tuned copy too,
+    `unetseg info` says it, and a file without it (every earlier one) reads as no."""
+    from napari_unetseg import cli
+
+    bundle = ModelBundle.create(spatial_dims=2, depth=2, base_channels=2)
+    assert "split_touching" not in bundle.to_dict() and not bundle.split_touching
+    bundle.split_touching = True
+    path = bundle.save(tmp_path / "cells.pt")
+    assert ModelBundle.load(path).split_touching is True
+    assert cli.main(["info", str(path)]) == 0
+    assert "touching objects split: yes (by default)" in capsys.readouterr().out
+    data = bundle.to_dict()
+    data["split_touching"] = "yes"
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="split_touching 'yes' is not true or false"):
+        ModelBundle.load(tmp_path / "bad.pt")

@@ -159,7 +159,8 @@ class SegmentWidget(ui.DockWidget):
             self,
             "Split touching objects",
             "Separate touching objects into individual labels (distance-transform "
-            "watershed); otherwise every pixel of a class gets the same label.",
+            "watershed); otherwise every pixel of a class gets the same label. Ticked "
+            "for models of separate objects (the shipped nuclei models).",
         )
         self.plane_check = ui.check_box(
             self,
@@ -791,6 +792,7 @@ class SegmentWidget(ui.DockWidget):
             try:
                 bundle = self.model_combo.bundle()
                 self.fill_check.setChecked(bool(bundle.fill_holes))
+                self.split_check.setChecked(bool(bundle.split_touching))
                 self._fill_model = name
                 # a tick follows the image (nuclei-2d to nuclei-3d keeps it) unless a
                 # model trained with dark and bright swapped comes or goes

@@ -439,6 +439,9 @@ def _model_lines(bundle: Any) -> list[str]:
             lines.append(f"started from: {history['started_from']}")
         lines.extend(_run_lines(history))
     lines.append(f"holes filled: {'yes' if bundle.fill_holes else 'no'} (by default)")
+    lines.append(
+        f"touching objects split: {'yes' if bundle.split_touching else 'no'} (by default)"
+    )
     lines.append(f"input normalization: {describe_normalization(bundle.normalization)}")
     return lines
 

@@ -108,8 +108,10 @@ def _add_predict(sub: Any) -> None:
     )
     p.add_argument(
         "--split-touching",
-        action="store_true",
-        help="write instance labels: split touching objects (distance-transform watershed)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write instance labels: split touching objects (distance-transform watershed); "
+        "default: as the model says (yes for the shipped nuclei models)",
     )
     _add_blocks_options(p)
     p.set_defaults(func=_cmd_predict)

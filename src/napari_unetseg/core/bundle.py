@@ -246,7 +246,7 @@ def _value_problem(data: dict[str, Any]) -> str | None:
     dims = (data.get("config") or {}).get("spatial_dims")
     if tile and dims in (2, 3) and len(tile) != dims:
         return f"tile_size {list(tile)!r} is not {dims} sizes for a {dims}D model"
-    for flag in ("fill_holes", "invert"):
+    for flag in ("fill_holes", "split_touching", "invert"):
         value = data.get(flag)
         if value is not None and not isinstance(value, bool):
             return f"{flag} {value!r} is not true or false"
@@ -308,6 +308,10 @@ class ModelBundle:
     object_size: dict[str, Any] | None = None
     #: Fill holes inside predicted objects by default (e.g. nucleoli in nuclei).
     fill_holes: bool = False
+    #: The objects of its classes are separate things (nuclei, cells): segmenting splits
+    #: touching ones into one label each by default (``api.segment``, the Segment
+    #: widget, ``unetseg predict``); a fine-tuned model keeps its start model's setting.
+    split_touching: bool = False
     #: Trained on images with dark and bright swapped (dark objects on a bright
     #: background, ``invert``): prediction swaps them too unless told otherwise.
     invert: bool = False
@@ -493,6 +497,7 @@ class ModelBundle:
             "history": _plain(self.history),
             **({"object_size": _plain(self.object_size)} if self.object_size else {}),
             "fill_holes": bool(self.fill_holes),
+            **({"split_touching": True} if self.split_touching else {}),
             **({"invert": True} if self.invert else {}),
         }
 
@@ -567,6 +572,7 @@ class ModelBundle:
             source=source,
             object_size=dict(data["object_size"]) if data.get("object_size") else None,
             fill_holes=bool(data.get("fill_holes", False)),
+            split_touching=bool(data.get("split_touching", False)),
             invert=bool(data.get("invert", False)),
         )
 

@@ -248,7 +248,7 @@ def predict_blocks_iter(
     overwrite: bool = False,
     image: Any = None,
     channel: int | None = None,
-    split_touching: bool = False,
+    split_touching: bool | None = False,
     probabilities: str | os.PathLike | None = None,
     **options: Any,
 ) -> Generator[BlockProgress, None, BlocksResult]:
@@ -285,10 +285,12 @@ def predict_blocks_iter(
         Segment this channel (from 0) of a multi-channel image, e.g. the nuclear stain:
         every block reads that channel alone. A multi-channel image given to a
         one-channel model without it is refused, in one sentence naming the channels.
-    split_touching : bool
+    split_touching : bool or None
         Instance labels: touching objects split apart as
         :func:`napari_unetseg.api.segment` does, block by block with a margin
         (:mod:`napari_unetseg.distributed.instances`), ids 1..N over the whole image.
+        Default False (class labels, as ``predict`` gives); None: as the model says
+        (``unetseg predict`` without ``--[no-]split-touching``).
     probabilities : path, optional
         Also write the foreground probability map (float32) into this OME-Zarr store,
         block by block beside the labels (a plain image store with its own pyramid).
@@ -623,7 +625,6 @@ def _prepare(
     from ..provenance import labels_provenance, model_reference
 
     channel, series, maps = wanted["channel"], wanted["series"], wanted["probabilities"]
-    split = bool(wanted["split_touching"])
     opts = _checked_options(options)
     source = os.path.abspath(os.fspath(source))
     img = _opened(source, image, level, series, wanted)
@@ -632,6 +633,7 @@ def _prepare(
         img, note = pick_channel(img, int(channel))
         channel_note = note[0].upper() + note[1:]
     bundle = api.load_model(model)
+    split = _split_asked(wanted, bundle)
     img = _as_the_model_sees_it(img, bundle, opts)
     check_fit(img, bundle)
     _check_no_guessed_colour(img, bundle, source)
@@ -721,6 +723,12 @@ def _prepare(
         channel_note,
         flags,
     )
+
+
+def _split_asked(wanted: dict[str, Any], bundle: Any) -> bool:
+    """``split_touching`` as asked, or (None, the CLI's default) as the model says."""
+    asked = wanted["split_touching"]
+    return bool(bundle.split_touching if asked is None else asked)
 
 
 def _blocks(
