@@ -47,6 +47,7 @@ from .core.training.labels import (
     training_pairs,
 )
 from .core.training.options import (
+    WholeImage,
     check_budget,
     check_class_names,
     check_intensity_range,
@@ -154,9 +155,8 @@ def train_iter(
     arguments["model"] = bundle
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
-    images, labels, cropped = _painted_regions(images, labels, label_mode, channel_axis, time_axis)
-    images, preview_image, channel_axis, grey, invert = _model_inputs(
-        bundle, images, labels, preview_image, channel_axis, invert
+    images, labels, preview_image, channel_axis, grey, invert, cropped, wholes = _inputs(
+        bundle, images, labels, preview_image, channel_axis, invert, label_mode, time_axis
     )
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
@@ -186,11 +186,12 @@ def train_iter(
     size_said += " The labeled pixels are counted on that grid." if resampled else ""
     unlabelled = _time_points_note(labels, label_mode, time_axis)
     message = " ".join(p for p in (cropped, grey, size_said, taught, unlabelled) if p)
-    arguments.update(  # time points and statistics (before resampling) as predicted
-        images=imgs, labels=labs, time_axis=t_image, statistics_of=images if resampled else None
+    statistics = _statistics_of(images, wholes, resampled)
+    arguments.update(  # time points and statistics (before resampling; of the whole image)
+        images=imgs, labels=labs, time_axis=t_image, statistics_of=statistics
     )
     if resampled and preview_image is not None:
-        arguments.update(_preview_at(bundle, images, preview_image, channel_axis, factors))
+        arguments.update(_preview_at(bundle, statistics, preview_image, channel_axis, factors))
     said = []
 
     def tell(rec: TrainProgress) -> TrainProgress:
@@ -338,11 +339,12 @@ def _forest_step(
 
 
 def _preview_at(
-    bundle: Any, images: Any, preview_image: Any, channel_axis: int | None, factors: Any
+    bundle: Any, statistics: Any, preview_image: Any, channel_axis: int | None, factors: Any
 ) -> dict[str, Any]:
     """The preview image resampled as the training images are (to the model's scale),
-    and its statistics after the images' (``statistics_of``): from the resampled copy,
-    a few hot pixels left the preview empty while the model was fine (training bash)."""
+    and its statistics after the images' (``statistics``, :func:`_statistics_of`): from
+    the resampled copy, a few hot pixels left the preview empty while the model was fine
+    (training bash)."""
     layout = bundle.layout(tuple(preview_image.shape), channel_axis)
     return {
         "preview_image": resample(
@@ -350,7 +352,7 @@ def _preview_at(
             scaled_shape(layout.spatial_shape, factors),
             channel_axis=layout.channel_axis,
         ),
-        "statistics_of": [*as_list(images), preview_image],
+        "statistics_of": [*as_list(statistics), preview_image],
     }
 
 
@@ -554,6 +556,45 @@ def _model_inputs(
         " ".join(filter(None, [grey, taken, swapped])),
         invert,
     )
+
+
+def _inputs(
+    bundle: ModelBundle | None,
+    images: Any,
+    labels: Any,
+    preview_image: Any,
+    channel_axis: int | None,
+    invert: bool | None,
+    label_mode: str,
+    time_axis: Any,
+) -> tuple[Any, Any, Any, int | None, str, bool, str, list[Any] | None]:
+    """The painted regions (:func:`_painted_regions`) as the model sees them
+    (:func:`_model_inputs`: images, labels, preview image, channel axis, sentence,
+    invert), the crop's sentence, and for each image a :class:`WholeImage` of the whole
+    image it was cropped from, as the model sees it (its statistics normalize the crop,
+    as prediction on the whole takes them), None for one not cropped; None when none
+    was."""
+    whole_images, whole_labels = images, labels
+    images, labels, cropped = _painted_regions(images, labels, label_mode, channel_axis, time_axis)
+    inputs = _model_inputs(bundle, images, labels, preview_image, channel_axis, invert)
+    if not cropped:
+        return (inputs[0], labels, *inputs[1:], cropped, None)
+    whole = _model_inputs(bundle, whole_images, whole_labels, None, channel_axis, invert)[0]
+    wholes = [
+        None if crop is original else WholeImage(converted)
+        for crop, original, converted in zip(
+            as_list(images), as_list(whole_images), as_list(whole), strict=True
+        )
+    ]
+    return (inputs[0], labels, *inputs[1:], cropped, wholes)
+
+
+def _statistics_of(images: Any, wholes: list[Any] | None, resampled: bool) -> Any:
+    """``statistics_of`` for training: each cropped image's whole image, each resampled
+    one's image before resampling (``images``), None where neither happened."""
+    if wholes is None:
+        return images if resampled else None
+    return [img if w is None else w for img, w in zip(as_list(images), wholes, strict=True)]
 
 
 def _painted_regions(

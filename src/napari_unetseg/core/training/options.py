@@ -31,6 +31,16 @@ KEEP_PRIOR = 0.3
 DEFAULT_TIME_LIMIT = 60.0
 
 
+@dataclass(frozen=True)
+class WholeImage:
+    """In ``statistics_of``: the image a training image was cropped from (its painted
+    region). Its statistics normalize the crop as they are, as prediction on the whole
+    image takes them: the crop's own put a confocal stack's 99.8th percentile 21 % of
+    its span higher, and training saw the nuclei dimmer than they are predicted."""
+
+    image: Any
+
+
 @dataclass
 class TrainOptions:
     """The arguments of :func:`~napari_unetseg.core.training.train` besides the data, checked.
@@ -66,7 +76,8 @@ class TrainOptions:
     time_axis: int | None = None
     intensity_range: Any = None
     #: The images whose statistics normalize the training images (the originals of
-    #: images resampled to the model's scale, as prediction takes them), or None.
+    #: images resampled to the model's scale, as prediction takes them; a
+    #: :class:`WholeImage` for a painted crop), or None.
     statistics_of: Any = None
 
     def __post_init__(self) -> None:

@@ -50,7 +50,7 @@ from .labels import (
     training_pairs,
 )
 from .losses import dice_from_counts, hard_dice_counts
-from .options import NEW_MODEL, TrainOptions, _patch_and_batch, patch_note
+from .options import NEW_MODEL, TrainOptions, WholeImage, _patch_and_batch, patch_note
 from .prior import COUNTED_BATCHES, StartModel
 from .sampling import MAX_VAL_PATCHES, _Sampler
 from .threshold import folded_anything, match_plan, match_threshold, prediction_voxels
@@ -245,10 +245,13 @@ class Trainer:
             chooses them (from the enlarged copy, hot pixels moved the 99.8th percentile
             from 230 to 20,000, and training saw its nuclei at 0; its preview was empty;
             review)."""
+            original = originals[i] if i < len(originals) else image
+            if isinstance(original, WholeImage):
+                return self.bundle.normalizer(original.image, *axes)
             own = self.bundle.normalizer(image, *axes)
-            if i >= len(originals) or originals[i] is image:
+            if original is image:
                 return own
-            return of_resampled(own, self.bundle.normalizer(originals[i], *axes))
+            return of_resampled(own, self.bundle.normalizer(original, *axes))
 
         for i, pair in enumerate(self.pairs):
             pair.normalizer = statistics(pair.image, i, o.channel_axis, o.time_axis)
