@@ -55,7 +55,7 @@ def test_predict_writes_labels_with_the_input_scale(
     assert "5,760 voxels" in line and "voxels/s" in line and "peak memory" in line
 
 
-def test_predict_split_touching_writes_instances(tmp_path) -> None:
+def test_predict_split_touching_writes_instances(tmp_path, capsys) -> None:
     from napari_unetseg.core.synthetic import synthetic_nuclei
 
     image, truth = synthetic_nuclei((128, 128), seed=3)
@@ -73,6 +73,9 @@ def test_predict_split_touching_writes_instances(tmp_path) -> None:
     # 0.77 -> 0.88), said by `unetseg info`
     assert cli.main([*argv, str(tmp_path / "default.tif")]) == 0
     np.testing.assert_array_equal(_io.read_image(tmp_path / "default.tif").data, inst)
+    said = capsys.readouterr().out.strip().splitlines()  # what the labels hold, said
+    assert said[-1].endswith(f"; {len(np.unique(inst[inst > 0]))} objects (touching ones split)")
+    assert said[0].endswith(" objects (regions)")
 
 
 def test_predict_several_inputs_into_a_folder(tmp_path, model_file, image_file) -> None:

@@ -492,11 +492,14 @@ class _FileBars:
             say(f"{shown_name(row.input)}: {note}")
         if row.ok:
             s = row.stats
+            # what the labels hold: one id per object, or classes (their regions counted)
+            objects = f"{row.objects:,} object{'s' * (row.objects != 1)}"
+            objects += " (touching ones split)" if s.get("split_touching") else " (regions)"
             print(
                 f"{row.input} -> {row.output}: {s['voxels']:,} voxels in {row.seconds:.2f} s "
                 f"({s['voxels'] / max(row.seconds, 1e-9):,.0f} voxels/s) on {s['device']} in "
                 f"{s['precision']}, "
-                f"peak memory {_fmt_bytes(_peak_rss())}"
+                f"peak memory {_fmt_bytes(_peak_rss())}; {objects}"
             )
 
     def __enter__(self) -> _FileBars:
