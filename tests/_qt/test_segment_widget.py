@@ -446,18 +446,38 @@ def test_split_touching_is_ticked_as_the_model_says(qtbot, segment):
     model chosen again keeps the user's tick."""
     from napari_unetseg.core.bundle import ModelBundle
 
+    import napari_unetseg.api as api_module
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
     viewer, widget = segment
     viewer.add_image(np.zeros((64, 64), np.float32), name="plane")
     widget.model_combo.set_model_name("nuclei-2d")
-    assert widget.split_check.isChecked() and widget.settings().split_touching is True
+    # ticked as the model says: the model's setting (None), as `unetseg predict` has it
+    assert widget.split_check.isChecked() and widget.settings().split_touching is None
     tissue = ModelBundle.create(spatial_dims=2, n_classes=2, depth=2, base_channels=4)
     name = REGISTRY.register(tissue, "tissue")
     widget.model_combo.set_model_name(name)
-    assert not widget.split_check.isChecked()
+    assert not widget.split_check.isChecked() and widget.settings().split_touching is None
+    widget.split_check.setChecked(True)
+    assert widget.settings().split_touching is True  # asked for
     widget.model_combo.set_model_name("nuclei-2d")
     widget.split_check.setChecked(False)
     widget.image_combo.set_layer(viewer.layers["plane"])
     assert not widget.split_check.isChecked()  # (the same model again: as the user set)
+    assert widget.settings().split_touching is False
+    # a result too large to split in memory by default is left as classes, and said, as
+    # the API does (the widget's tick was passed as asked: split anyway; review)
+    widget.split_check.setChecked(True)
+    img, _ = synthetic_nuclei((96, 96), seed=3)
+    widget.image_combo.set_layer(viewer.add_image(img, name="nuclei"))
+    assert widget.settings().split_touching is None
+    api_module.SPLIT_AUTO_VOXELS, limit = 1000, api_module.SPLIT_AUTO_VOXELS
+    try:
+        _run_and_wait(qtbot, widget)
+    finally:
+        api_module.SPLIT_AUTO_VOXELS = limit
+    assert viewer.layers["nuclei [unet]"].data.max() == 1
+    assert "Touching objects were not split: 9,216 voxels" in widget.status.text()
 
 
 def test_painting_undone_is_no_painting(qtbot, segment):

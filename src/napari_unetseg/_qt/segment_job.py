@@ -48,7 +48,8 @@ class SegmentRequest:
     model: str
     channel_axis: int | None = None
     position: tuple[int, ...] | None = None  # current data index: "current plane only"
-    split: bool = False  # touching objects split apart (needs options["scale"])
+    #: Touching objects split apart (needs options["scale"]); None: as the model says
+    split: bool | None = False
     time_axis: int | None = None  # the layer's axis of time points: split inside each
     options: dict[str, Any] = field(default_factory=dict)
     #: The OME-Zarr store the layer was read from: a result too big for memory is written
@@ -109,7 +110,9 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if plane is None and _is_big(image, out_shape) and _into_store(req, image):
         return (yield from _segment_into_store(req, bundle))
     out = lazy_output(out_shape) if _is_big(image, out_shape) else None
-    split = req.split and out is None  # a lazily written result is too large to split
+    # a lazily written result is too large to split
+    asked = bundle.split_touching if req.split is None else req.split
+    split = req.split if out is None else False
     # a model of several classes: a map per class (its foreground map cannot tell two
     # object classes apart; a GUI user could not have them)
     several = bundle.n_classes > 2 and bool(req.options.get("return_probabilities"))
@@ -124,6 +127,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
         **req.options,
     )
     stats = dict(result.stats)
+    split = bool(stats.get("split_touching"))  # as done (None: the model's, if it fit)
     # the whole run's time, said on the result line: the prediction's alone read 2.7 s of
     # a 7.5 s run that measured the objects and split them (viewer bug bash)
     stats["run_seconds"] = time.perf_counter() - t0
@@ -134,7 +138,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     t = req.time_axis if plane is None else None
     frames = 1 if t is None else int(np.shape(result.labels)[t])
     summary = _summary(result.labels, split, stats, list(bundle.class_names), frames, t)
-    if req.split and not split:
+    if asked and out is not None:
         summary += " Touching objects were not split: the result is too large for memory."
     if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
         summary += " " + stats["split"]["message"]
@@ -255,15 +259,16 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # widget reads them as an in-memory run's record.
     flags = stats.pop("object_size_flags", None) or {}
     stats["object_size"] = {"message": stats.get("object_size") or "", **flags}
-    stats["provenance"] = _provenance(req, bundle, req.split)
+    split = bundle.split_touching if req.split is None else bool(req.split)
+    stats["provenance"] = _provenance(req, bundle, split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (
         f"Written block by block{where} to {output} "
         f"({_count(stats['blocks'], 'block')}, {stats['seconds']:.1f} s); shown from there."
     )
-    if req.split:
+    if split:
         summary += f" {stats['objects']:,} objects, touching ones split apart."
-    names = None if req.split else list(bundle.class_names)
+    names = None if split else list(bundle.class_names)
     return SegmentResult(labels, summary=summary, stats=stats, class_names=names, stored=output)
 
 

@@ -77,6 +77,7 @@ class SegmentWidget(ui.DockWidget):
         self._picking = False  # True while the widget itself selects a model
         self._default_reason = ""
         self._fill_model = ""  # the model whose fill-holes setting the box shows
+        self._split_default = False  # that model's split setting (a tick as it: None)
         self._model_inverts = False  # whether that model swaps dark and bright
         self._result_said: tuple[Any, str] | None = None  # the last result's image, size line
         self._advice = (False, False)  # the last result: the model unsure, dark objects
@@ -300,11 +301,12 @@ class SegmentWidget(ui.DockWidget):
         self.swap_button.setVisible(False)  # (the last result's again once this one ends)
         self.finetune_button.setVisible(False)
         self._running = weakref.ref(layer)
+        ticked = self.split_check.isChecked()  # (None in the request: the model's, ticked)
         return self.runner.start(
             segment_job,
             request,
             description=f"Segmenting {layer.name}",
-            on_progress=lambda record: self._progress(started, record, request.split),
+            on_progress=lambda record: self._progress(started, record, ticked),
             on_result=lambda result: self._show_result(layer, result, shape, model, data),
             on_error=lambda exc: self.status.setText("Failed; see the notification."),
             on_cancel=lambda: (
@@ -454,7 +456,14 @@ class SegmentWidget(ui.DockWidget):
             model=self.model_combo.model_name() or None,
             object_size=self.size_spin.setting(),
             fill_holes=self.fill_check.isChecked(),
-            split_touching=self.split_check.isChecked(),
+            # the tick as the model says: None, so that a result too large to split in
+            # memory is left as classes, said, as the API and CLI do (it was split: 3 to
+            # 15 GB for a stack of 100 to 500 M voxels; review)
+            split_touching=(
+                None
+                if self.split_check.isChecked() == self._split_default
+                else self.split_check.isChecked()
+            ),
             tile_size=self.tile_spin.value() or None,
             overlap=self.overlap_spin.value(),
             batch_size=self.batch_spin.value() or None,
@@ -793,6 +802,7 @@ class SegmentWidget(ui.DockWidget):
                 bundle = self.model_combo.bundle()
                 self.fill_check.setChecked(bool(bundle.fill_holes))
                 self.split_check.setChecked(bool(bundle.split_touching))
+                self._split_default = bool(bundle.split_touching)
                 self._fill_model = name
                 # a tick follows the image (nuclei-2d to nuclei-3d keeps it) unless a
                 # model trained with dark and bright swapped comes or goes
