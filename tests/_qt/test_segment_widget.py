@@ -444,9 +444,8 @@ def test_split_touching_is_ticked_as_the_model_says(qtbot, segment):
     """The nuclei models split touching objects by default (one label per nucleus: object
     F1 0.77 -> 0.88 on DSB 2018); a model without that setting gives classes; the same
     model chosen again keeps the user's tick."""
-    from napari_unetseg.core.bundle import ModelBundle
-
     import napari_unetseg.api as api_module
+    from napari_unetseg.core.bundle import ModelBundle
     from napari_unetseg.core.synthetic import synthetic_nuclei
 
     viewer, widget = segment
