@@ -1067,3 +1067,16 @@ def test_the_api_leaves_the_callers_random_numbers_and_grad_mode(tmp_path):
         image, truth = synthetic_nuclei((64, 64), seed=1)
         api.train(image, (truth > 0).astype(np.uint8), model=str(path), label_mode="dense",
                   steps=1, patch_size=64, batch_size=2, val_fraction=0)  # fmt: skip
+
+
+def test_a_fine_tuned_model_of_new_classes_does_not_split_by_default() -> None:
+    """nuclei-2d fine-tuned to nucleus and mitotic kept "split touching objects", and
+    segmenting gave object ids that say neither class (review); two classes keep it."""
+    from napari_unetseg.core.synthetic import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((64, 64), seed=1)
+    classes = np.where(truth % 2 == 1, 1, 2) * (truth > 0)
+    options = dict(model="nuclei-2d", label_mode="dense", steps=1, patch_size=64,
+                   batch_size=2, val_fraction=0, object_size=None)  # fmt: skip
+    assert not api.train(image, classes.astype(np.uint8), n_classes=3, **options).split_touching
+    assert api.train(image, (truth > 0).astype(np.uint8), **options).split_touching

@@ -1134,6 +1134,24 @@ def test_clipped_normalization_block_by_block_equals_a_whole_image_run(cluster, 
         np.testing.assert_array_equal(read_labels(out), reference)
 
 
+def test_a_run_of_classes_resumed_where_the_model_splits_says_how(image_2d, tmp_path) -> None:
+    """A block run started as classes (before the nuclei models split by default) and
+    resumed with the same command: "other settings (split_touching)", advising
+    --overwrite, which throws its blocks away (review). --no-split-touching resumes."""
+    path, reference = image_2d
+    out = tmp_path / "classes.ome.zarr"
+    gen = dist.predict_blocks_iter(path, "nuclei-2d", out, block_size=96, object_size=None)
+    next(r for r in gen if r.done >= 1)
+    gen.close()
+    said = "started without splitting touching objects, which this model does by default"
+    with pytest.raises(ValueError, match=said):
+        dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None,
+                            resume=True, split_touching=None)  # fmt: skip
+    dist.predict_blocks(path, "nuclei-2d", out, block_size=96, object_size=None, resume=True,
+                        split_touching=False)  # fmt: skip
+    np.testing.assert_array_equal(read_labels(out), reference)
+
+
 def test_a_run_started_without_the_clip_is_not_resumed_with_it(image_2d, tmp_path) -> None:
     """Blocks written before each block was clipped, resumed by a run that clips, made a
     mix of two normalizations (10% of a CT window's labels differed; review): the clip

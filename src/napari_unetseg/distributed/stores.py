@@ -196,6 +196,14 @@ def _check_target(run: _Run, target: str, resume: bool, overwrite: bool) -> None
                 f"at {_span(recorded['intensities'])} (another image, or the same one "
                 "measured by an earlier napari-unetseg); use --overwrite to start again."
             )
+        if changed == ["split_touching"] and "split_touching" not in recorded:
+            # started as classes (before the nuclei models split by default); the advice
+            # was --overwrite, which throws the blocks away (review)
+            raise ValueError(
+                f"Cannot resume {target!r}: it was started without splitting touching "
+                "objects, which this model does by default now; resume it with "
+                "--no-split-touching (or start again with --overwrite)."
+            )
         if "clip" in changed and "clip" not in recorded:  # not a setting a user chose
             others = [k for k in changed if k != "clip"]
             raise ValueError(

@@ -229,6 +229,8 @@ class Trainer:
                     + (", keeping what it knew of the classes both have." if both else ".")
                 )
                 self.bundle.network.replace_head(n_classes)
+                if n_classes > 2:  # classes of objects: split, their ids would say none
+                    self.bundle.split_touching = False
                 self.bundle.class_names = []
                 self.bundle.__post_init__()  # default class names for the new count
                 # the start model's names for its classes ("nucleus" became "class 1")
