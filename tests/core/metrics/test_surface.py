@@ -89,7 +89,6 @@ def test_surface_distance_hand_computed_anisotropic():
     assert math.isnan(r.classes[1]["hd95"])
 
 
-
 def test_a_plane_stored_as_a_one_slice_stack_has_the_planes_distances(rng):
     """(1, Y, X) scored HD95 2.0 / ASSD 0.385 for the plane's 3.0 / 1.131: every voxel of a
     one-slice stack was boundary along Z (the CLI reads such a TIFF as the plane; metrics
