@@ -157,7 +157,7 @@ def train_iter(
     arguments["n_classes"] = classes_named(label_mode, class_names, n_classes, labels)
     first_labels = labels[0] if isinstance(labels, (list, tuple)) and labels else labels
     images, labels, preview_image, channel_axis, grey, invert, cropped, wholes = _inputs(
-        bundle, images, labels, preview_image, channel_axis, invert, label_mode, time_axis
+        bundle, images, labels, label_mode, time_axis, preview_image, channel_axis, invert
     )
     arguments.update(preview_image=preview_image, channel_axis=channel_axis)
     if bundle is None and spatial_dims is None and time_axis is not None:
@@ -563,11 +563,11 @@ def _inputs(
     bundle: ModelBundle | None,
     images: Any,
     labels: Any,
+    label_mode: str,
+    time_axis: Any,
     preview_image: Any,
     channel_axis: int | None,
     invert: bool | None,
-    label_mode: str,
-    time_axis: Any,
 ) -> tuple[Any, Any, Any, int | None, str, bool, str, list[Any] | None]:
     """The painted regions (:func:`_painted_regions`) as the model sees them
     (:func:`_model_inputs`: images, labels, preview image, channel axis, sentence,
