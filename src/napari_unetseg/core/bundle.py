@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .devices import own_random_state
 from .files import atomic_write
 from .foreign import ForeignNetwork
 from .intensity import intensity_range_of, range_text
@@ -44,7 +45,7 @@ from .normalize import (
     TimeNormalizers,
     resolve_layout,
 )
-from .unet import UNet, own_random_state, unknown_settings
+from .unet import UNet, unknown_settings
 
 MODEL_FORMAT = "napari-unetseg-model"
 FORMAT_VERSION = 1

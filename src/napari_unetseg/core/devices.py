@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -172,3 +173,20 @@ def use_thread_count(threads: int | None) -> None:
     and Fine-tune pass the count of the moment Run / Train is pressed). None: as it is."""
     if threads:
         torch.set_num_threads(int(threads))
+
+
+#: One thread at a time builds a network under :func:`own_random_state`.
+_RANDOM_STATE = threading.RLock()
+
+
+@contextlib.contextmanager
+def own_random_state(seed: int | None = None) -> Iterator[None]:
+    """torch's global random numbers as the caller had them after the block: a network
+    built inside (its default initialization draws from them) under ``seed``, or from
+    numbers the caller never sees. One thread at a time: trainings in threads restored
+    each other's state, and seeded runs were not their seed's (7 of 12; loading a model
+    changed the caller's next numbers; API concurrency bash)."""
+    with _RANDOM_STATE, torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield

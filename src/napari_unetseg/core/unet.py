@@ -8,30 +8,10 @@ resolution ``depth - 1`` times, so every spatial size that is a multiple of
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
-
-#: One thread at a time builds a network under :func:`own_random_state`.
-_RANDOM_STATE = threading.RLock()
-
-
-@contextlib.contextmanager
-def own_random_state(seed: int | None = None) -> Iterator[None]:
-    """torch's global random numbers as the caller had them after the block: a network
-    built inside (its default initialization draws from them) under ``seed``, or from
-    numbers the caller never sees. One thread at a time: trainings in threads restored
-    each other's state, and seeded runs were not their seed's (7 of 12; loading a model
-    changed the caller's next numbers; API concurrency bash)."""
-    with _RANDOM_STATE, torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
-
 
 NORMS = ("batch", "instance", "group", "none")
 UPSAMPLINGS = ("transpose", "interp")

@@ -25,11 +25,12 @@ import torch
 from .. import devices as dev
 from .. import guards
 from ..bundle import ModelBundle, finetuned_name
+from ..devices import own_random_state
 from ..inference import predict_tiled
 from ..intensity import fixed_range
 from ..normalize import of_resampled
 from ..progress import drain
-from ..unet import UNet, own_random_state
+from ..unet import UNet
 from .augment import affine_batch, augment_batch
 from .averaging import (
     AVERAGE_FROM,
