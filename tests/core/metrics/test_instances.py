@@ -308,3 +308,16 @@ def test_many_ids_that_agree_are_classes_with_a_word():
     result = M.evaluate(pred, gt, time_axis=0, objects=False)
     assert len(result.foreground) == 17  # classes, as before
     assert any("if they are object ids (tracks" in n for n in result.notes), result.notes
+
+
+def test_a_split_prediction_against_a_binary_mask_is_said():
+    """Two touching objects split in the prediction, one region in a binary ground
+    truth: object F1 reads low (0.69 for 0.96 on real nuclei) while Dice is the same;
+    the note says why (split bash)."""
+    gt = np.zeros((20, 40), np.uint8)
+    gt[5:15, 5:35] = 1
+    pred = np.zeros_like(gt, dtype=np.int32)
+    pred[5:15, 5:20], pred[5:15, 20:35] = 1, 2
+    pred[0, 0] = 7  # labels up to 7: read as objects
+    notes = " ".join(M.evaluate(pred, gt).notes)
+    assert "joins" not in notes and "which join touching objects" in notes
