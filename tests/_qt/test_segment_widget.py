@@ -477,6 +477,17 @@ def test_split_touching_is_ticked_as_the_model_says(qtbot, segment):
         api_module.SPLIT_AUTO_VOXELS = limit
     assert viewer.layers["nuclei [unet]"].data.max() == 1
     assert "Touching objects were not split: 9,216 voxels" in widget.status.text()
+    assert "tick \u201cSplit touching objects\u201d for one" not in widget.status.text()
+    # clicked (off and on): asked for, so split whatever the size (it could not be)
+    widget.split_check.click()
+    widget.split_check.click()
+    assert widget.split_check.isChecked() and widget.settings().split_touching is True
+    api_module.SPLIT_AUTO_VOXELS = 1000
+    try:
+        _run_and_wait(qtbot, widget)
+    finally:
+        api_module.SPLIT_AUTO_VOXELS = limit
+    assert viewer.layers["nuclei [unet]"].data.max() > 1
 
 
 def test_painting_undone_is_no_painting(qtbot, segment):

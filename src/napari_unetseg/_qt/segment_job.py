@@ -141,7 +141,8 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if asked and out is not None:
         summary += " Touching objects were not split: the result is too large for memory."
     if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
-        summary += " " + stats["split"]["message"]
+        # (or too large to split by default: the tick was on, its advice wrong; split bash)
+        summary = summary.replace(TICK_ADVICE, ".") + " " + stats["split"]["message"]
     return SegmentResult(
         display_levels(result.labels),
         result.probabilities,
@@ -290,6 +291,10 @@ def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]
     return labels_provenance(model_reference(req.model, bundle), used)
 
 
+#: The result line's advice where touching objects were not split.
+TICK_ADVICE = "; tick \u201cSplit touching objects\u201d for one label per object."
+
+
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
     return not isinstance(image, np.ndarray) and int(np.prod(out_shape)) > LAZY_OUTPUT_BYTES
 
@@ -362,10 +367,7 @@ def _summary(
         if labels.size <= COUNT_MAX_VOXELS:  # (its int32 regions: 4 bytes a voxel)
             regions = count_objects(labels, False, time_axis)[0]
             counted = f", {regions:,} connected region{'s' * (regions != 1)}"
-        return (
-            f"Foreground: {percent:.1f} % of the pixels{counted} ({timing}); tick "
-            "\u201cSplit touching objects\u201d for one label per object."
-        )
+        return f"Foreground: {percent:.1f} % of the pixels{counted} ({timing}){TICK_ADVICE}"
     return f"Done ({timing})."
 
 

@@ -78,6 +78,7 @@ class SegmentWidget(ui.DockWidget):
         self._default_reason = ""
         self._fill_model = ""  # the model whose fill-holes setting the box shows
         self._split_default = False  # that model's split setting (a tick as it: None)
+        self._split_clicked = False  # the tick clicked since: asked for, as it is
         self._model_inverts = False  # whether that model swaps dark and bright
         self._result_said: tuple[Any, str] | None = None  # the last result's image, size line
         self._advice = (False, False)  # the last result: the model unsure, dark objects
@@ -213,6 +214,7 @@ class SegmentWidget(ui.DockWidget):
         ))
         # fmt: on
         self.unc_check.toggled.connect(self._on_uncertainty_toggled)
+        self.split_check.clicked.connect(lambda *_: setattr(self, "_split_clicked", True))
         self.scheduler_edit = rows.add("Dask cluster", QLineEdit(self))
         self.scheduler_edit.setPlaceholderText("none: run here (e.g. tcp://host:8786)")
         self.scheduler_edit.setClearButtonEnabled(True)
@@ -459,9 +461,10 @@ class SegmentWidget(ui.DockWidget):
             # the tick as the model says: None, so that a result too large to split in
             # memory is left as classes, said, as the API and CLI do (it was split: 3 to
             # 15 GB for a stack of 100 to 500 M voxels; review)
+            # (clicked: asked for, so a large one is split too: it could not be; split bash)
             split_touching=(
                 None
-                if self.split_check.isChecked() == self._split_default
+                if not self._split_clicked and self.split_check.isChecked() == self._split_default
                 else self.split_check.isChecked()
             ),
             tile_size=self.tile_spin.value() or None,
@@ -803,6 +806,7 @@ class SegmentWidget(ui.DockWidget):
                 self.fill_check.setChecked(bool(bundle.fill_holes))
                 self.split_check.setChecked(bool(bundle.split_touching))
                 self._split_default = bool(bundle.split_touching)
+                self._split_clicked = False
                 self._fill_model = name
                 # a tick follows the image (nuclei-2d to nuclei-3d keeps it) unless a
                 # model trained with dark and bright swapped comes or goes
