@@ -372,8 +372,9 @@ def predict(
 
 #: Voxels of labels that the model's own split setting (``split_touching=None``) still
 #: splits in memory: the split takes about 110 bytes a voxel more (7 GB and 74 s on 2
-#: cores at this size; 8 bytes a pixel without it; split bash). Larger results are left unsplit, and said: ``split_touching=True`` splits
-#: them anyway, and block runs (an OME-Zarr output) split in bounded memory.
+#: cores at this size; 8 bytes a pixel without it; split bash). Larger results are left
+#: unsplit, and said: ``split_touching=True`` splits them anyway, and block runs (an
+#: OME-Zarr output) split in bounded memory.
 SPLIT_AUTO_VOXELS = 2**26
 
 

@@ -110,16 +110,15 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if plane is None and _is_big(image, out_shape) and _into_store(req, image):
         return (yield from _segment_into_store(req, bundle))
     out = lazy_output(out_shape) if _is_big(image, out_shape) else None
-    # a lazily written result is too large to split
     asked = bundle.split_touching if req.split is None else req.split
-    split = req.split if out is None else False
+    wanted = req.split if out is None else False  # a lazily written result: too large
     # a model of several classes: a map per class (its foreground map cannot tell two
     # object classes apart; a GUI user could not have them)
     several = bundle.n_classes > 2 and bool(req.options.get("return_probabilities"))
     result = yield from api.segment_iter(
         image,
         bundle,
-        split_touching=split,
+        split_touching=wanted,
         time_axis=req.time_axis if plane is None else None,
         out=out,
         channel_axis=channel_axis,
@@ -141,8 +140,7 @@ def segment_job(req: SegmentRequest) -> Generator[Any, None, SegmentResult]:
     if asked and out is not None:
         summary += " Touching objects were not split: the result is too large for memory."
     if (stats.get("split") or {}).get("message"):  # a multi-class model's classes are gone
-        # (or too large to split by default: the tick was on, its advice wrong; split bash)
-        summary = summary.replace(TICK_ADVICE, ".") + " " + stats["split"]["message"]
+        summary += " " + stats["split"]["message"]  # (or too large to split by default)
     return SegmentResult(
         display_levels(result.labels),
         result.probabilities,
@@ -260,7 +258,7 @@ def _segment_into_store(req: SegmentRequest, bundle: Any) -> Generator[Any, None
     # widget reads them as an in-memory run's record.
     flags = stats.pop("object_size_flags", None) or {}
     stats["object_size"] = {"message": stats.get("object_size") or "", **flags}
-    split = bundle.split_touching if req.split is None else bool(req.split)
+    split = bool(stats.get("split_touching"))  # as done (None: the model's)
     stats["provenance"] = _provenance(req, bundle, split)
     where = f" on {_count(stats['workers'], 'dask worker')}" if client is not None else ""
     summary = (
@@ -289,10 +287,6 @@ def _provenance(req: SegmentRequest, bundle: Any, split: bool) -> dict[str, Any]
     if req.position is not None:
         used["plane"] = [int(i) for i in req.position]
     return labels_provenance(model_reference(req.model, bundle), used)
-
-
-#: The result line's advice where touching objects were not split.
-TICK_ADVICE = "; tick \u201cSplit touching objects\u201d for one label per object."
 
 
 def _is_big(image: Any, out_shape: tuple[int, ...]) -> bool:
@@ -367,7 +361,13 @@ def _summary(
         if labels.size <= COUNT_MAX_VOXELS:  # (its int32 regions: 4 bytes a voxel)
             regions = count_objects(labels, False, time_axis)[0]
             counted = f", {regions:,} connected region{'s' * (regions != 1)}"
-        return f"Foreground: {percent:.1f} % of the pixels{counted} ({timing}){TICK_ADVICE}"
+        # (not where the split was left out as too large: the tick was on; split bash)
+        tick = (
+            ""
+            if stats.get("split")
+            else "; tick \u201cSplit touching objects\u201d for one label per object"
+        )
+        return f"Foreground: {percent:.1f} % of the pixels{counted} ({timing}){tick}."
     return f"Done ({timing})."
 
 

@@ -374,6 +374,7 @@ def _write_blocks(
     seconds = time.perf_counter() - t0
     stats = _stats(run, records, skipped, seconds, block_seconds, client)
     stats["framed"] = framed  # of the skipped: in the frame, not written by an earlier run
+    stats["split_touching"] = bool(run.spec["split_touching"])  # done, as segment_iter says
     if objects is not None:
         stats["objects"] = objects
     if maps is not None:
