@@ -531,45 +531,33 @@ def test_refusals_name_the_commands_options(tmp_path, data, capsys, extra, said)
     assert said in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_more_threads_than_cores_are_the_cores(tmp_path, data, capsys, monkeypatch):
-    """--threads 1000 on 2 cores took 314 s for one step, without a word (CLI bug bash)."""
+@pytest.mark.parametrize(
+    "machine, may_use, threads, said",
+    [
+        # --threads 1000 on 2 cores took 314 s for one step, without a word (CLI bug bash)
+        (2, {0, 1}, 1000, "--threads 1000 is more than the 2 CPU cores this process may use; 2 are used."),
+        # a process limited to 1 of 8 cores (a container, `taskset`) was let run 4 threads
+        # on it: capped at os.cpu_count(), not the cores it may use (CLI bash)
+        (8, {3}, 4, "--threads 4 is more than the 1 CPU core this process may use; it is used."),
+    ],
+)  # fmt: skip
+def test_threads_are_capped_at_the_cores_this_process_may_use(
+    tmp_path, data, capsys, monkeypatch, machine, may_use, threads, said
+):
     import os
 
     import torch
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: machine)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: may_use, raising=False)
     before = torch.get_num_threads()
     argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
     try:
-        assert cli.main([*argv, "--steps", "1", "--threads", "1000"]) == 0
-        assert torch.get_num_threads() == 2
+        assert cli.main([*argv, "--steps", "1", "--threads", str(threads)]) == 0
+        assert torch.get_num_threads() == len(may_use)
     finally:
         torch.set_num_threads(before)
-    said = "--threads 1000 is more than the 2 CPU cores this process may use; 2 are used."
     assert said in capsys.readouterr().err
-
-
-def test_threads_are_capped_at_the_cores_this_process_may_use(tmp_path, data, capsys, monkeypatch):
-    """A process limited to 1 of 8 cores (a container, `taskset`) was let run 4 threads
-    on it: capped at os.cpu_count(), not the cores it may use (CLI bash)."""
-    import os
-
-    import torch
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
-    before = torch.get_num_threads()
-    argv = ["train", "-i", data["img"], "-l", data["lab"], "-o", str(tmp_path / "m.pt")]
-    try:
-        assert cli.main([*argv, "--steps", "1", "--threads", "4"]) == 0
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
-    assert (
-        "--threads 4 is more than the 1 CPU core this process may use; it is used."
-        in capsys.readouterr().err
-    )
 
 
 def test_a_folder_given_to_train_is_called_a_folder(tmp_path, data, capsys):
